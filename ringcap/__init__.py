@@ -1,0 +1,16 @@
+"""ringcap: Linux packet capture into numpy.
+
+An AF_PACKET TPACKET_V3 ring is drained by a nogil Cython loop into columnar
+:class:`Batch` objects (timestamps in integer ns, lengths, offsets, packed
+bytes and the kernel's per-packet metadata).
+
+    >>> import ringcap
+    >>> batch = ringcap.capture("eth0", count=1000)       # doctest: +SKIP
+    >>> with ringcap.RxRing("eth0", filter="udp") as ring:  # doctest: +SKIP
+    ...     for batch in ring:
+    ...         ...
+"""
+from .batch import Batch
+
+__all__ = ["Batch"]
+__version__ = "0.1.0"

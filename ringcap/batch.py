@@ -1,0 +1,315 @@
+"""`Batch`: the columnar packet container every part of ringcap speaks.
+
+A batch holds one numpy array per field, each of length ``len(batch)``, and
+the packed packet bytes in ``data``.  Packet ``i`` is
+``data[offset[i] : offset[i] + caplen[i]]``.  Live captures, capture files
+and decoders all produce or consume batches, so an analysis written against a
+batch works on any of them.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+# Column name -> dtype.  Order is the order of the repr and of exports.
+COLUMNS: dict[str, np.dtype] = {
+    "ts": np.dtype(np.int64),          # ns since the Unix epoch
+    "caplen": np.dtype(np.uint32),     # bytes kept
+    "wirelen": np.dtype(np.uint32),    # length on the wire
+    "offset": np.dtype(np.int64),      # start of the packet in `data`
+    "ifindex": np.dtype(np.int32),     # interface (live) or interface position (file)
+    "pkttype": np.dtype(np.uint8),     # PACKET_HOST, PACKET_BROADCAST, ... PACKET_OUTGOING
+    "protocol": np.dtype(np.uint16),   # ethertype, host order
+    "vlan_tci": np.dtype(np.uint16),
+    "vlan_tpid": np.dtype(np.uint16),
+    "rxhash": np.dtype(np.uint32),
+    "status": np.dtype(np.uint32),     # raw TP_STATUS_* bits
+}
+
+# Values of `pkttype` (linux/if_packet.h).
+PACKET_HOST = 0
+PACKET_BROADCAST = 1
+PACKET_MULTICAST = 2
+PACKET_OTHERHOST = 3
+PACKET_OUTGOING = 4
+PACKET_LOOPBACK = 5
+PACKET_USER = 6
+PACKET_KERNEL = 7
+
+# Bits of `status` (linux/if_packet.h) that are meaningful on received packets.
+TP_STATUS_USER = 1 << 0
+TP_STATUS_COPY = 1 << 1
+TP_STATUS_LOSING = 1 << 2
+TP_STATUS_CSUMNOTREADY = 1 << 3
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_BLK_TMO = 1 << 5
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
+TP_STATUS_CSUM_VALID = 1 << 7
+TP_STATUS_GSO_TCP = 1 << 8
+TP_STATUS_TS_SOFTWARE = 1 << 29
+TP_STATUS_TS_SYS_HARDWARE = 1 << 30
+TP_STATUS_TS_RAW_HARDWARE = 1 << 31
+
+
+class Batch:
+    """A batch of packets, one numpy array per field.
+
+    Columns (each of length ``len(batch)``):
+
+    ``ts`` int64 ns since the Unix epoch; ``caplen`` uint32 bytes kept;
+    ``wirelen`` uint32 length on the wire; ``offset`` int64 start of each
+    packet in ``data``; ``ifindex`` int32; ``pkttype`` uint8; ``protocol``
+    uint16 (ethertype, host order); ``vlan_tci`` / ``vlan_tpid`` uint16;
+    ``rxhash`` uint32; ``status`` uint32 (raw ``TP_STATUS_*`` bits).
+
+    ``data`` is a uint8 array holding the packet bytes.  It may be shared by
+    several batches (slices and masks share it); ``copy()`` packs it.
+
+    Batch-level: ``drops`` and ``freeze_count`` are the kernel's counts for
+    the window in which this batch was read; ``interfaces`` optionally maps
+    ``ifindex`` values to interface names.
+
+    Indexing: ``batch[i]`` is the bytes of packet ``i``; ``batch[a:b]``,
+    ``batch[bool_mask]`` and ``batch[int_array]`` are batches.
+
+    A batch made by :meth:`empty` owns reusable buffers and can be passed as
+    ``out=`` to ``RxRing.read`` and the file readers: every such read rewrites
+    the same memory, so arrays taken from the batch earlier (``t = b.ts``)
+    show the new packets in their first entries after the next read.  Call
+    :meth:`copy` on anything you keep.
+    """
+
+    __slots__ = tuple(COLUMNS) + ("data", "drops", "freeze_count", "interfaces", "_store")
+
+    def __init__(
+        self,
+        *,
+        ts,
+        caplen,
+        data,
+        offset=None,
+        wirelen=None,
+        ifindex=None,
+        pkttype=None,
+        protocol=None,
+        vlan_tci=None,
+        vlan_tpid=None,
+        rxhash=None,
+        status=None,
+        drops: int = 0,
+        freeze_count: int = 0,
+        interfaces: Mapping[int, str] | None = None,
+    ) -> None:
+        ts = np.asarray(ts, dtype=np.int64)
+        n = ts.shape[0]
+        caplen = np.asarray(caplen, dtype=np.uint32)
+        if caplen.shape != (n,):
+            raise ValueError(f"caplen has shape {caplen.shape}, expected ({n},) like ts")
+        if offset is None:
+            offset = np.zeros(n, dtype=np.int64)
+            if n:
+                np.cumsum(caplen[:-1], out=offset[1:])
+        given = dict(
+            offset=offset, wirelen=caplen if wirelen is None else wirelen,
+            ifindex=ifindex, pkttype=pkttype, protocol=protocol, vlan_tci=vlan_tci,
+            vlan_tpid=vlan_tpid, rxhash=rxhash, status=status,
+        )
+        self.ts = ts
+        self.caplen = caplen
+        for name, value in given.items():
+            dtype = COLUMNS[name]
+            arr = np.zeros(n, dtype=dtype) if value is None else np.asarray(value, dtype=dtype)
+            if arr.shape != (n,):
+                raise ValueError(f"{name} has shape {arr.shape}, expected ({n},) like ts")
+            setattr(self, name, arr)
+        data = np.asarray(data)
+        if data.dtype != np.uint8 or data.ndim != 1:
+            data = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+        self.data = data
+        if n and int((self.offset + self.caplen).max()) > data.shape[0]:
+            raise ValueError("a packet extends past the end of data (offset + caplen > len(data))")
+        if n and int(self.offset.min()) < 0:
+            raise ValueError("negative offset")
+        self.drops = int(drops)
+        self.freeze_count = int(freeze_count)
+        self.interfaces = dict(interfaces) if interfaces else None
+        self._store = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def empty(cls, max_packets: int = 65536, data_bytes: int | None = None) -> "Batch":
+        """An empty batch with room for ``max_packets`` packets and ``data_bytes`` bytes.
+
+        Pass it as ``out=`` to reads to refill the same memory with no
+        allocation per batch.  ``data_bytes`` defaults to 2 KiB per packet.
+        """
+        max_packets = int(max_packets)
+        if max_packets <= 0:
+            raise ValueError(f"max_packets must be positive, got {max_packets}")
+        if data_bytes is None:
+            data_bytes = 2048 * max_packets
+        data_bytes = int(data_bytes)
+        if data_bytes <= 0:
+            raise ValueError(f"data_bytes must be positive, got {data_bytes}")
+        store = {name: np.zeros(max_packets, dtype=dt) for name, dt in COLUMNS.items()}
+        store["data"] = np.zeros(data_bytes, dtype=np.uint8)
+        self = cls._from_store(store, 0, 0)
+        return self
+
+    @classmethod
+    def _from_store(cls, store: dict, n: int, nbytes: int, drops: int = 0,
+                    freeze_count: int = 0, interfaces=None) -> "Batch":
+        self = cls.__new__(cls)
+        self._store = store
+        self.drops = drops
+        self.freeze_count = freeze_count
+        self.interfaces = interfaces
+        self._set_length(n, nbytes)
+        return self
+
+    def _set_length(self, n: int, nbytes: int) -> None:
+        store = self._store
+        for name in COLUMNS:
+            setattr(self, name, store[name][:n])
+        self.data = store["data"][:nbytes]
+
+    @property
+    def capacity(self) -> tuple[int, int] | None:
+        """``(max_packets, data_bytes)`` for a reusable batch, else None."""
+        if self._store is None:
+            return None
+        return self._store["ts"].shape[0], self._store["data"].shape[0]
+
+    @classmethod
+    def from_packets(cls, packets: Iterable[bytes], ts=None, **columns) -> "Batch":
+        """Build a batch from bytes-like packets (handy for tests and crafted traffic)."""
+        frames = [bytes(p) for p in packets]
+        caplen = np.fromiter((len(p) for p in frames), dtype=np.uint32, count=len(frames))
+        data = np.frombuffer(b"".join(frames), dtype=np.uint8).copy()
+        if ts is None:
+            ts = np.zeros(len(frames), dtype=np.int64)
+        return cls(ts=ts, caplen=caplen, data=data, **columns)
+
+    @classmethod
+    def concat(cls, batches: Sequence["Batch"]) -> "Batch":
+        """One packed batch holding the packets of ``batches`` in order."""
+        batches = [b for b in batches]
+        if not batches:
+            return cls.from_packets([])
+        packed = [b.copy() for b in batches]
+        sizes = np.array([p.data.shape[0] for p in packed], dtype=np.int64)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        cols = {}
+        for name in COLUMNS:
+            if name == "offset":
+                cols[name] = np.concatenate([p.offset + s for p, s in zip(packed, starts)])
+            else:
+                cols[name] = np.concatenate([getattr(p, name) for p in packed])
+        interfaces = {}
+        for b in batches:
+            interfaces.update(b.interfaces or {})
+        return cls(
+            data=np.concatenate([p.data for p in packed]),
+            drops=sum(b.drops for b in batches),
+            freeze_count=sum(b.freeze_count for b in batches),
+            interfaces=interfaces or None,
+            **cols,
+        )
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return self.ts.shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            n = len(self)
+            i = int(index)
+            if i < 0:
+                i += n
+            if not 0 <= i < n:
+                raise IndexError(f"packet index {index} out of range for a batch of {n}")
+            start = int(self.offset[i])
+            return self.data[start:start + int(self.caplen[i])].tobytes()
+        if isinstance(index, slice):
+            pass
+        else:
+            index = np.asarray(index)
+            if index.dtype == np.bool_:
+                if index.shape != (len(self),):
+                    raise IndexError(
+                        f"boolean mask has shape {index.shape}, batch has {len(self)} packets")
+            elif not np.issubdtype(index.dtype, np.integer):
+                raise IndexError(f"cannot index a Batch with an array of {index.dtype}")
+        out = Batch.__new__(Batch)
+        for name in COLUMNS:
+            setattr(out, name, getattr(self, name)[index])
+        out.data = self.data
+        out.drops = self.drops
+        out.freeze_count = self.freeze_count
+        out.interfaces = self.interfaces
+        out._store = None
+        return out
+
+    def __iter__(self) -> Iterator[bytes]:
+        data = self.data
+        for start, length in zip(self.offset.tolist(), self.caplen.tolist()):
+            yield data[start:start + length].tobytes()
+
+    def packets(self) -> list[bytes]:
+        """Every packet as ``bytes`` (a Python list: for small batches and tests)."""
+        return list(self)
+
+    @property
+    def nbytes(self) -> int:
+        """Captured bytes in this batch (sum of ``caplen``)."""
+        return int(self.caplen.sum(dtype=np.int64))
+
+    def is_packed(self) -> bool:
+        """True when packets lie back to back in ``data`` from 0, in order."""
+        n = len(self)
+        if n == 0:
+            return True
+        if self.offset[0] != 0:
+            return False
+        ends = self.offset[:-1] + self.caplen[:-1]
+        return bool(np.array_equal(ends, self.offset[1:])) and \
+            int(self.offset[-1] + self.caplen[-1]) == self.data.shape[0]
+
+    def copy(self) -> "Batch":
+        """A packed batch that owns its memory (nothing shared with this one)."""
+        n = len(self)
+        caplen = self.caplen.copy()
+        offset = np.zeros(n, dtype=np.int64)
+        if n:
+            np.cumsum(caplen[:-1], dtype=np.int64, out=offset[1:])
+        total = int(offset[-1] + caplen[-1]) if n else 0
+        if self.is_packed():
+            data = self.data[:total].copy()
+        else:
+            # gather: source index of every output byte
+            src = np.repeat(self.offset - offset, caplen.astype(np.int64)) + np.arange(total)
+            data = self.data[src]
+        out = Batch.__new__(Batch)
+        for name in COLUMNS:
+            setattr(out, name, getattr(self, name).copy())
+        out.caplen = caplen
+        out.offset = offset
+        out.data = data
+        out.drops = self.drops
+        out.freeze_count = self.freeze_count
+        out.interfaces = dict(self.interfaces) if self.interfaces else None
+        out._store = None
+        return out
+
+    def __repr__(self) -> str:
+        n = len(self)
+        if n == 0:
+            return f"<Batch 0 packets, drops={self.drops}>"
+        first, last = int(self.ts.min()), int(self.ts.max())
+        when = _dt.datetime.fromtimestamp(first // 10**9, _dt.timezone.utc)
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%S") + f".{first % 10**9:09d}Z"
+        span = (last - first) / 1e9
+        return (f"<Batch {n} packets, {self.nbytes} bytes, {stamp} +{span:.6f}s, "
+                f"drops={self.drops}>")
