@@ -1,0 +1,535 @@
+"""Capture-file records (pcap and pcapng), built and parsed without the GIL.
+
+Builders turn batch columns into record headers followed by packet bytes in
+one caller-allocated output buffer, so the Python layer writes in large
+chunks.  Parsers walk a buffer (usually a read-only map of the file) and fill
+batch columns; they stop with a status code at anything they cannot decide
+alone: a pcapng block that is not a packet, a corrupt length, the end of the
+buffer.  All multi-byte fields are read with memcpy, so no alignment is
+assumed.
+"""
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+
+
+cpdef enum Status:
+    OK = 0                 # stopped on a count or capacity limit
+    END = 1                # buffer ends exactly at a record boundary
+    TRUNCATED = 2          # a record runs past the end of the buffer
+    BAD_CAPLEN = 3         # captured length larger than the record or any sane snaplen
+    BAD_BLOCK_LENGTH = 4   # pcapng block length too small, unaligned or huge
+    LENGTH_MISMATCH = 5    # pcapng leading and trailing block lengths disagree
+    OTHER_BLOCK = 6        # pcapng block the packet loop does not handle
+    BAD_INTERFACE = 7      # packet names an interface the section has not described
+    BAD_TIMESTAMP = 8      # (writing) timestamp outside what the format can hold
+    BAD_PACKET = 9         # (writing) offset/caplen outside the batch data
+    DATA_FULL = 10         # (reading with a copy) next packet does not fit the data buffer
+
+
+cdef enum:
+    # pcapng block types and the one option the packet loop reads
+    BT_SHB = 0x0A0D0D0A
+    BT_SPB = 3
+    BT_EPB = 6
+    EPB_FLAGS_OPTION = 2
+
+# pcapng blocks longer than this are treated as corrupt (libpcap uses 16 MiB).
+MAX_BLOCK_LENGTH = 64 * 1024 * 1024
+cdef uint32_t _MAX_BLOCK_LENGTH = MAX_BLOCK_LENGTH
+
+cpdef enum TsMode:
+    # how a pcapng interface's timestamp units become ns (see ts_units_to_ns)
+    TS_MULTIPLY = 0        # units of 10**-k s, k <= 9: multiply by 10**(9-k)
+    TS_DIVIDE = 1          # units of 10**-k s, k > 9: divide by 10**(k-9)
+    TS_BINARY = 2          # units of 2**-k s, k <= 34: exact integer arithmetic
+    TS_BINARY_FLOAT = 3    # units of 2**-k s, k > 34: through a double
+
+# pkttype (linux/if_packet.h) <-> epb_flags direction and reception type
+cdef uint32_t[8] _PKTTYPE_TO_FLAGS
+_PKTTYPE_TO_FLAGS[:] = [
+    1 | (1 << 2),   # PACKET_HOST: inbound, unicast
+    1 | (3 << 2),   # PACKET_BROADCAST: inbound, broadcast
+    1 | (2 << 2),   # PACKET_MULTICAST: inbound, multicast
+    1 | (4 << 2),   # PACKET_OTHERHOST: inbound, promiscuous
+    2,              # PACKET_OUTGOING: outbound
+    0, 0, 0,        # LOOPBACK, USER, KERNEL: no pcapng equivalent
+]
+
+
+cdef struct Result:
+    Py_ssize_t count      # records consumed
+    Py_ssize_t pos        # buffer position where the next record starts
+    Py_ssize_t nbytes     # bytes written to the output / copy buffer
+    int status
+    int64_t value         # the offending value when status is an error
+
+
+cdef inline uint32_t _bswap32(uint32_t v) noexcept nogil:
+    return ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | (v >> 24)
+
+
+cdef inline uint16_t _bswap16(uint16_t v) noexcept nogil:
+    return <uint16_t>((v << 8) | (v >> 8))
+
+
+cdef inline uint32_t _u32(const uint8_t* p, bint swap) noexcept nogil:
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    return _bswap32(v) if swap else v
+
+
+cdef inline uint16_t _u16(const uint8_t* p, bint swap) noexcept nogil:
+    cdef uint16_t v
+    memcpy(&v, p, 2)
+    return _bswap16(v) if swap else v
+
+
+cdef inline void _put32(uint8_t* p, uint32_t v) noexcept nogil:
+    memcpy(p, &v, 4)
+
+
+cdef inline Py_ssize_t _pad4(Py_ssize_t n) noexcept nogil:
+    return (n + 3) & ~(<Py_ssize_t>3)
+
+
+cdef inline int64_t _units_to_ns(uint64_t t, int mode, int64_t param) noexcept nogil:
+    if mode == TS_MULTIPLY:
+        return <int64_t>(t * <uint64_t>param)
+    if mode == TS_DIVIDE:
+        return <int64_t>(t // <uint64_t>param)
+    if mode == TS_BINARY:
+        # param = exponent <= 34, so the fractional product stays below 2**64
+        return <int64_t>((t >> param) * 1000000000ULL
+                         + (((t & ((1ULL << param) - 1)) * 1000000000ULL) >> param))
+    return <int64_t>(<double>t * 1e9 / (<double>2.0 ** param))
+
+
+def ts_units_to_ns(uint64_t t, int mode, int64_t param):
+    """Convert a pcapng timestamp in interface units to ns (for tests and ISBs)."""
+    return _units_to_ns(t, mode, param)
+
+
+# ---------------------------------------------------------------------- writing
+
+cdef inline int _check_packet(int64_t ts, int64_t off, uint32_t cl, Py_ssize_t data_len,
+                              int64_t max_seconds) noexcept nogil:
+    if off < 0 or off + cl > data_len:
+        return BAD_PACKET
+    if ts < 0 or ts // 1000000000 > max_seconds:
+        return BAD_TIMESTAMP
+    return OK
+
+
+cdef Result _build_pcap(
+        const int64_t[::1] ts,          # IN
+        const uint32_t[::1] caplen,     # IN
+        const uint32_t[::1] wirelen,    # IN
+        const int64_t[::1] offset,      # IN
+        const uint8_t[::1] data,        # IN
+        Py_ssize_t start, Py_ssize_t stop, uint32_t snaplen, bint nanosecond,
+        uint8_t[::1] out,               # OUT
+        ) noexcept nogil:
+    cdef Result r
+    cdef Py_ssize_t i, pos = 0, cap = out.shape[0], data_len = data.shape[0]
+    cdef uint32_t cl, wl, frac
+    cdef int64_t t
+    cdef uint8_t* o = &out[0]
+    cdef const uint8_t* d = &data[0] if data_len > 0 else NULL
+    r.status = OK
+    r.value = 0
+    i = start
+    while i < stop:
+        t = ts[i]
+        cl = caplen[i]
+        r.status = _check_packet(t, offset[i], cl, data_len, 0xFFFFFFFFLL)
+        if r.status != OK:
+            r.value = i
+            break
+        wl = wirelen[i]
+        if wl < cl:
+            wl = cl
+        if cl > snaplen:
+            cl = snaplen
+        if pos + 16 + cl > cap:
+            break
+        frac = <uint32_t>(t % 1000000000)
+        if not nanosecond:
+            frac = frac // 1000
+        _put32(o + pos, <uint32_t>(t // 1000000000))
+        _put32(o + pos + 4, frac)
+        _put32(o + pos + 8, cl)
+        _put32(o + pos + 12, wl)
+        if cl:
+            memcpy(o + pos + 16, d + offset[i], cl)
+        pos += 16 + cl
+        i += 1
+    r.count = i - start
+    r.pos = i
+    r.nbytes = pos
+    return r
+
+
+def build_pcap(const int64_t[::1] ts, const uint32_t[::1] caplen, const uint32_t[::1] wirelen,
+               const int64_t[::1] offset, const uint8_t[::1] data,
+               Py_ssize_t start, Py_ssize_t stop, uint32_t snaplen, bint nanosecond,
+               uint8_t[::1] out):
+    """Write pcap records for packets ``start:stop`` into ``out``.
+
+    Stops early when the next record does not fit.  Returns
+    ``(next_index, nbytes, status, bad_index)``.
+    """
+    cdef Result r
+    if stop > ts.shape[0] or start < 0 or start > stop:
+        raise IndexError(f"packet range {start}:{stop} outside a batch of {ts.shape[0]}")
+    if out.shape[0] == 0:
+        return start, 0, OK, 0
+    with nogil:
+        r = _build_pcap(ts, caplen, wirelen, offset, data, start, stop, snaplen, nanosecond, out)
+    return r.pos, r.nbytes, r.status, r.value
+
+
+cdef Result _build_epb(
+        const int64_t[::1] ts,          # IN
+        const uint32_t[::1] caplen,     # IN
+        const uint32_t[::1] wirelen,    # IN
+        const int64_t[::1] offset,      # IN
+        const uint8_t[::1] data,        # IN
+        const uint8_t[::1] pkttype,     # IN
+        const uint32_t[::1] iface_id,   # IN  pcapng interface id of each packet
+        Py_ssize_t start, Py_ssize_t stop, uint32_t snaplen, bint flags,
+        uint8_t[::1] out,               # OUT
+        ) noexcept nogil:
+    cdef Result r
+    cdef Py_ssize_t i, pos = 0, cap = out.shape[0], data_len = data.shape[0], padded, blen
+    cdef uint32_t cl, wl, pt
+    cdef int64_t t
+    cdef uint8_t* o = &out[0]
+    cdef const uint8_t* d = &data[0] if data_len > 0 else NULL
+    r.status = OK
+    r.value = 0
+    i = start
+    while i < stop:
+        t = ts[i]
+        cl = caplen[i]
+        r.status = _check_packet(t, offset[i], cl, data_len, 0x7FFFFFFFFFFFFFFFLL)
+        if r.status != OK:
+            r.value = i
+            break
+        wl = wirelen[i]
+        if wl < cl:
+            wl = cl
+        if cl > snaplen:
+            cl = snaplen
+        padded = _pad4(cl)
+        blen = 32 + padded + (12 if flags else 0)
+        if pos + blen > cap:
+            break
+        _put32(o + pos, BT_EPB)
+        _put32(o + pos + 4, <uint32_t>blen)
+        _put32(o + pos + 8, iface_id[i])
+        _put32(o + pos + 12, <uint32_t>(<uint64_t>t >> 32))
+        _put32(o + pos + 16, <uint32_t>(<uint64_t>t & 0xFFFFFFFFULL))
+        _put32(o + pos + 20, cl)
+        _put32(o + pos + 24, wl)
+        if cl:
+            memcpy(o + pos + 28, d + offset[i], cl)
+        if padded > cl:
+            memset(o + pos + 28 + cl, 0, padded - cl)
+        if flags:
+            pt = pkttype[i]
+            _put32(o + pos + 28 + padded, EPB_FLAGS_OPTION | (4 << 16))
+            _put32(o + pos + 32 + padded, _PKTTYPE_TO_FLAGS[pt] if pt < 8 else 0)
+            _put32(o + pos + 36 + padded, 0)
+        _put32(o + pos + blen - 4, <uint32_t>blen)
+        pos += blen
+        i += 1
+    r.count = i - start
+    r.pos = i
+    r.nbytes = pos
+    return r
+
+
+def build_epb(const int64_t[::1] ts, const uint32_t[::1] caplen, const uint32_t[::1] wirelen,
+              const int64_t[::1] offset, const uint8_t[::1] data, const uint8_t[::1] pkttype,
+              const uint32_t[::1] iface_id, Py_ssize_t start, Py_ssize_t stop, uint32_t snaplen,
+              bint flags, uint8_t[::1] out):
+    """Write pcapng Enhanced Packet Blocks (ns timestamps) for packets ``start:stop``.
+
+    With ``flags`` each block carries an ``epb_flags`` option derived from
+    ``pkttype``.  Returns ``(next_index, nbytes, status, bad_index)``.
+    """
+    cdef Result r
+    if stop > ts.shape[0] or start < 0 or start > stop:
+        raise IndexError(f"packet range {start}:{stop} outside a batch of {ts.shape[0]}")
+    if out.shape[0] == 0:
+        return start, 0, OK, 0
+    with nogil:
+        r = _build_epb(ts, caplen, wirelen, offset, data, pkttype, iface_id,
+                       start, stop, snaplen, flags, out)
+    return r.pos, r.nbytes, r.status, r.value
+
+
+# ---------------------------------------------------------------------- reading
+
+cdef inline bint _place(Result* r, const uint8_t* src, uint32_t cl, Py_ssize_t src_pos,
+                        int64_t base, uint8_t* copy_to, Py_ssize_t copy_cap,
+                        int64_t* offset_out) noexcept nogil:
+    """Record where packet bytes live: in the source (view) or copied out."""
+    if copy_to == NULL:
+        offset_out[0] = src_pos - base
+        return True
+    if r.nbytes + cl > copy_cap:
+        return False
+    if cl:
+        memcpy(copy_to + r.nbytes, src + src_pos, cl)
+    offset_out[0] = r.nbytes
+    r.nbytes += cl
+    return True
+
+
+cdef Result _parse_pcap(
+        const uint8_t* buf, Py_ssize_t pos, Py_ssize_t end,
+        bint swap, int64_t frac_to_ns, uint32_t max_caplen,
+        Py_ssize_t max_packets, int64_t base,
+        uint8_t* copy_to, Py_ssize_t copy_cap, Py_ssize_t copy_start,
+        int64_t* ts,            # OUT
+        uint32_t* caplen,       # OUT
+        uint32_t* wirelen,      # OUT
+        int64_t* offset,        # OUT
+        ) noexcept nogil:
+    cdef Result r
+    cdef Py_ssize_t n = 0
+    cdef uint32_t cl
+    r.status = OK
+    r.value = 0
+    r.nbytes = copy_start
+    while n < max_packets:
+        if end - pos < 16:
+            r.status = END if end == pos else TRUNCATED
+            break
+        cl = _u32(buf + pos + 8, swap)
+        if cl > max_caplen:
+            r.status = BAD_CAPLEN
+            r.value = cl
+            break
+        if end - pos - 16 < cl:
+            r.status = TRUNCATED
+            break
+        if not _place(&r, buf, cl, pos + 16, base, copy_to, copy_cap, offset + n):
+            r.status = DATA_FULL
+            r.value = cl
+            break
+        ts[n] = <int64_t>_u32(buf + pos, swap) * 1000000000 + <int64_t>_u32(buf + pos + 4, swap) * frac_to_ns
+        caplen[n] = cl
+        wirelen[n] = _u32(buf + pos + 12, swap)
+        pos += 16 + cl
+        n += 1
+    r.count = n
+    r.pos = pos
+    return r
+
+
+def parse_pcap(const uint8_t[::1] buf, Py_ssize_t pos, bint swap, bint nanosecond,
+               uint32_t max_caplen, int64_t base,
+               int64_t[::1] ts, uint32_t[::1] caplen, uint32_t[::1] wirelen, int64_t[::1] offset,
+               uint8_t[::1] copy_to=None, Py_ssize_t copy_start=0):
+    """Parse pcap records from ``buf[pos:]`` into the column arrays.
+
+    At most ``len(ts)`` records.  Without ``copy_to``, ``offset`` receives
+    the position of each packet in ``buf`` minus ``base``; with it, packet
+    bytes are copied to ``copy_to[copy_start:]`` and ``offset`` indexes that.
+    Returns ``(count, pos, nbytes, status, value)`` where ``pos`` is where
+    the next record starts and ``nbytes`` the end of the copied data.
+    """
+    cdef Result r
+    cdef Py_ssize_t max_packets = ts.shape[0]
+    cdef uint8_t* dst = NULL
+    cdef Py_ssize_t cap = 0
+    if caplen.shape[0] < max_packets or wirelen.shape[0] < max_packets or offset.shape[0] < max_packets:
+        raise ValueError("column arrays are shorter than ts")
+    if pos < 0 or pos > buf.shape[0]:
+        raise IndexError(f"position {pos} outside a buffer of {buf.shape[0]} bytes")
+    if copy_to is not None:
+        cap = copy_to.shape[0]
+        if copy_start < 0 or copy_start > cap:
+            raise IndexError(f"copy_start {copy_start} outside a buffer of {cap} bytes")
+        dst = &copy_to[0] if cap else NULL
+        if dst == NULL:
+            return 0, pos, 0, DATA_FULL, 0
+    if max_packets == 0 or buf.shape[0] == 0:
+        return 0, pos, copy_start, (END if pos == buf.shape[0] else OK), 0
+    with nogil:
+        r = _parse_pcap(&buf[0], pos, buf.shape[0], swap, 1 if nanosecond else 1000, max_caplen,
+                        max_packets, base, dst, cap, copy_start,
+                        &ts[0], &caplen[0], &wirelen[0], &offset[0])
+    return r.count, r.pos, r.nbytes, r.status, r.value
+
+
+cdef Result _parse_pcapng(
+        const uint8_t* buf, Py_ssize_t pos, Py_ssize_t end, bint swap,
+        const int32_t* if_mode, const int64_t* if_param, const int64_t* if_offset_ns,
+        const uint32_t* if_snaplen, Py_ssize_t n_if, int32_t if_base,
+        Py_ssize_t max_packets, int64_t base,
+        uint8_t* copy_to, Py_ssize_t copy_cap, Py_ssize_t copy_start,
+        int64_t* ts,            # OUT
+        uint32_t* caplen,       # OUT
+        uint32_t* wirelen,      # OUT
+        int64_t* offset,        # OUT
+        int32_t* ifindex,       # OUT
+        uint8_t* pkttype,       # OUT
+        ) noexcept nogil:
+    cdef Result r
+    cdef Py_ssize_t n = 0, opos, oend
+    cdef uint32_t btype, blen, cl, wl, iface, flags, code, olen
+    cdef uint64_t units
+    r.status = OK
+    r.value = 0
+    r.nbytes = copy_start
+    while n < max_packets:
+        if end == pos:
+            r.status = END
+            break
+        if end - pos < 12:
+            r.status = TRUNCATED
+            break
+        btype = _u32(buf + pos, swap)
+        if btype == BT_SHB:
+            r.status = OTHER_BLOCK
+            break
+        blen = _u32(buf + pos + 4, swap)
+        if blen < 12 or blen % 4 != 0 or blen > _MAX_BLOCK_LENGTH:
+            r.status = BAD_BLOCK_LENGTH
+            r.value = blen
+            break
+        if <Py_ssize_t>blen > end - pos:
+            r.status = TRUNCATED
+            break
+        if _u32(buf + pos + blen - 4, swap) != blen:
+            r.status = LENGTH_MISMATCH
+            r.value = _u32(buf + pos + blen - 4, swap)
+            break
+        if btype == BT_EPB:
+            if blen < 32:
+                r.status = BAD_BLOCK_LENGTH
+                r.value = blen
+                break
+            iface = _u32(buf + pos + 8, swap)
+            if iface >= n_if:
+                r.status = BAD_INTERFACE
+                r.value = iface
+                break
+            cl = _u32(buf + pos + 20, swap)
+            if cl > blen - 32 or 32 + _pad4(cl) > blen:
+                r.status = BAD_CAPLEN
+                r.value = cl
+                break
+            wl = _u32(buf + pos + 24, swap)
+            units = (<uint64_t>_u32(buf + pos + 12, swap) << 32) | _u32(buf + pos + 16, swap)
+            flags = 0
+            opos = pos + 28 + _pad4(cl)
+            oend = pos + blen - 4
+            while opos + 4 <= oend:
+                code = _u16(buf + opos, swap)
+                olen = _u16(buf + opos + 2, swap)
+                if code == 0 or opos + 4 + olen > oend:
+                    break
+                if code == EPB_FLAGS_OPTION and olen == 4:
+                    flags = _u32(buf + opos + 4, swap)
+                opos += 4 + _pad4(olen)
+            if not _place(&r, buf, cl, pos + 28, base, copy_to, copy_cap, offset + n):
+                r.status = DATA_FULL
+                r.value = cl
+                break
+            ts[n] = _units_to_ns(units, if_mode[iface], if_param[iface]) + if_offset_ns[iface]
+            caplen[n] = cl
+            wirelen[n] = wl
+            ifindex[n] = if_base + <int32_t>iface
+            if (flags & 3) == 2:
+                pkttype[n] = 4                       # PACKET_OUTGOING
+            else:
+                flags = (flags >> 2) & 7
+                pkttype[n] = 1 if flags == 3 else 2 if flags == 2 else 3 if flags == 4 else 0
+            n += 1
+        elif btype == BT_SPB:
+            if blen < 16:
+                r.status = BAD_BLOCK_LENGTH
+                r.value = blen
+                break
+            if n_if < 1:
+                r.status = BAD_INTERFACE
+                r.value = 0
+                break
+            wl = _u32(buf + pos + 8, swap)
+            cl = blen - 16
+            if wl < cl:
+                cl = wl
+            if if_snaplen[0] != 0 and if_snaplen[0] < cl:
+                cl = if_snaplen[0]
+            if not _place(&r, buf, cl, pos + 12, base, copy_to, copy_cap, offset + n):
+                r.status = DATA_FULL
+                r.value = cl
+                break
+            ts[n] = 0                                # simple packets carry no timestamp
+            caplen[n] = cl
+            wirelen[n] = wl
+            ifindex[n] = if_base
+            pkttype[n] = 0
+            n += 1
+        else:
+            r.status = OTHER_BLOCK
+            break
+        pos += blen
+    r.count = n
+    r.pos = pos
+    return r
+
+
+def parse_pcapng(const uint8_t[::1] buf, Py_ssize_t pos, bint swap,
+                 const int32_t[::1] if_mode, const int64_t[::1] if_param,
+                 const int64_t[::1] if_offset_ns, const uint32_t[::1] if_snaplen,
+                 int32_t if_base, int64_t base,
+                 int64_t[::1] ts, uint32_t[::1] caplen, uint32_t[::1] wirelen,
+                 int64_t[::1] offset, int32_t[::1] ifindex, uint8_t[::1] pkttype,
+                 uint8_t[::1] copy_to=None, Py_ssize_t copy_start=0):
+    """Parse pcapng packet blocks (EPB, SPB) of one section from ``buf[pos:]``.
+
+    The ``if_*`` arrays describe the section's interfaces in order: timestamp
+    conversion mode and parameter, offset in ns, and snaplen.  ``if_base`` is
+    added to the interface id to give ``ifindex``.  Stops with
+    ``OTHER_BLOCK`` at any other block, leaving ``pos`` on it.  Returns
+    ``(count, pos, nbytes, status, value)`` like :func:`parse_pcap`.
+    """
+    cdef Result r
+    cdef Py_ssize_t max_packets = ts.shape[0]
+    cdef Py_ssize_t n_if = if_mode.shape[0]
+    cdef uint8_t* dst = NULL
+    cdef Py_ssize_t cap = 0
+    cdef int32_t dummy_mode = 0
+    cdef int64_t dummy_param = 1, dummy_offset = 0
+    cdef uint32_t dummy_snaplen = 0
+    if (caplen.shape[0] < max_packets or wirelen.shape[0] < max_packets
+            or offset.shape[0] < max_packets or ifindex.shape[0] < max_packets
+            or pkttype.shape[0] < max_packets):
+        raise ValueError("column arrays are shorter than ts")
+    if if_param.shape[0] != n_if or if_offset_ns.shape[0] != n_if or if_snaplen.shape[0] != n_if:
+        raise ValueError("interface arrays differ in length")
+    if pos < 0 or pos > buf.shape[0]:
+        raise IndexError(f"position {pos} outside a buffer of {buf.shape[0]} bytes")
+    if copy_to is not None:
+        cap = copy_to.shape[0]
+        if copy_start < 0 or copy_start > cap:
+            raise IndexError(f"copy_start {copy_start} outside a buffer of {cap} bytes")
+        dst = &copy_to[0] if cap else NULL
+        if dst == NULL:
+            return 0, pos, 0, DATA_FULL, 0
+    if max_packets == 0 or buf.shape[0] == 0:
+        return 0, pos, copy_start, (END if pos == buf.shape[0] else OK), 0
+    with nogil:
+        r = _parse_pcapng(&buf[0], pos, buf.shape[0], swap,
+                          &if_mode[0] if n_if else &dummy_mode,
+                          &if_param[0] if n_if else &dummy_param,
+                          &if_offset_ns[0] if n_if else &dummy_offset,
+                          &if_snaplen[0] if n_if else &dummy_snaplen,
+                          n_if, if_base, max_packets, base, dst, cap, copy_start,
+                          &ts[0], &caplen[0], &wirelen[0], &offset[0], &ifindex[0], &pkttype[0])
+    return r.count, r.pos, r.nbytes, r.status, r.value
