@@ -11,6 +11,8 @@ bytes and the kernel's per-packet metadata).
     ...         ...
 """
 from .batch import Batch
+from .bpf import compile_filter
+from .ring import RxRing, Stats, TxRing, capture
 
-__all__ = ["Batch"]
+__all__ = ["Batch", "RxRing", "TxRing", "Stats", "capture", "compile_filter"]
 __version__ = "0.1.0"

@@ -1,0 +1,615 @@
+# Header decoding and flow aggregation for ringcap batches.
+#
+# decode_batch walks every frame once, without the GIL, and writes one record
+# per packet into caller-allocated columns.  Every read is preceded by a
+# length check against caplen; debug builds also verify each read (see
+# RINGCAP_CHECKED_READS) and count any that would overrun.  Malformed input
+# is reported through per-packet flag bits, never by an exception.
+#
+# flow_hashes gives both directions of a conversation the same 64-bit hash;
+# aggregate_flows folds packets into per-flow, per-direction counters with an
+# open-addressing table the caller allocates.
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN
+from libc.string cimport memcpy, memset, memcmp
+
+from includes.decode_defs cimport *
+
+# Re-exported to Python by ringcap/decode.py.
+FLAG_BITS = {
+    "TRUNCATED_L2": F_TRUNCATED_L2,
+    "TRUNCATED_L3": F_TRUNCATED_L3,
+    "TRUNCATED_L4": F_TRUNCATED_L4,
+    "TRUNCATED_PAYLOAD": F_TRUNCATED_PAYLOAD,
+    "BAD_IP_VERSION": F_BAD_IP_VERSION,
+    "BAD_IHL": F_BAD_IHL,
+    "BAD_IP_LENGTH": F_BAD_IP_LENGTH,
+    "BAD_L4_LENGTH": F_BAD_L4_LENGTH,
+    "FRAGMENT": F_FRAGMENT,
+    "NONFIRST_FRAGMENT": F_NONFIRST_FRAGMENT,
+    "VLAN": F_VLAN,
+    "QINQ": F_QINQ,
+    "VLAN_FROM_METADATA": F_VLAN_FROM_METADATA,
+    "IPV6_EXT_LIMIT": F_IPV6_EXT_LIMIT,
+}
+CHECKED_READS = bool(RINGCAP_CHECKED_READS)
+MAX_IPV6_EXTENSION_HEADERS = MAX_IPV6_EXT_HEADERS
+
+cdef Py_ssize_t _overruns = 0   # debug builds: reads that would have passed caplen
+cdef uint8_t _no_bytes[1]
+
+
+def overrun_count():
+    """Reads past caplen seen by a debug build since the last reset (always 0 in release)."""
+    return _overruns
+
+
+def reset_overrun_count():
+    global _overruns
+    _overruns = 0
+
+
+# ---------------------------------------------------------------- reading bytes
+cdef inline bint _overrun(Py_ssize_t k, Py_ssize_t width, Py_ssize_t cap) noexcept nogil:
+    global _overruns
+    if k < 0 or k + width > cap:
+        _overruns += 1
+        return True
+    return False
+
+
+cdef inline uint8_t rd8(const uint8_t *p, Py_ssize_t k, Py_ssize_t cap) noexcept nogil:
+    if RINGCAP_CHECKED_READS and _overrun(k, 1, cap):
+        return 0
+    return p[k]
+
+
+cdef inline uint16_t rd16(const uint8_t *p, Py_ssize_t k, Py_ssize_t cap) noexcept nogil:
+    if RINGCAP_CHECKED_READS and _overrun(k, 2, cap):
+        return 0
+    return (<uint16_t>p[k] << 8) | p[k + 1]
+
+
+cdef inline uint32_t rd32(const uint8_t *p, Py_ssize_t k, Py_ssize_t cap) noexcept nogil:
+    if RINGCAP_CHECKED_READS and _overrun(k, 4, cap):
+        return 0
+    return ((<uint32_t>p[k] << 24) | (<uint32_t>p[k + 1] << 16)
+            | (<uint32_t>p[k + 2] << 8) | p[k + 3])
+
+
+cdef inline void rdcopy(uint8_t *dst, const uint8_t *p, Py_ssize_t k, Py_ssize_t width,
+                        Py_ssize_t cap) noexcept nogil:
+    if RINGCAP_CHECKED_READS and _overrun(k, width, cap):
+        return
+    memcpy(dst, p + k, width)
+
+
+# ---------------------------------------------------------------- one packet
+cdef inline bint _is_vlan_tpid(uint16_t ethertype) noexcept nogil:
+    return ethertype == ETHERTYPE_VLAN or ethertype == ETHERTYPE_QINQ or \
+        ethertype == ETHERTYPE_QINQ_OLD
+
+
+cdef inline bint _is_ipv6_ext(uint8_t nh) noexcept nogil:
+    return nh == IPPROTO_HOPOPTS or nh == IPPROTO_ROUTING or nh == IPPROTO_FRAGMENT or \
+        nh == IPPROTO_DSTOPTS or nh == IPPROTO_AH or nh == IPPROTO_MH or \
+        nh == IPPROTO_HIP or nh == IPPROTO_SHIM6
+
+
+cdef inline void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
+                            Py_ssize_t ip_end, uint8_t proto, uint8_t icmp_proto,
+                            PacketHeaders *h) noexcept nogil:
+    # IN p/cap: the frame; l4: transport start; ip_end: end of the IP packet
+    # (may lie past cap); OUT h: transport and payload fields, flags.
+    cdef Py_ssize_t hlen, ulen
+    h.l4_offset = <uint16_t>l4
+    if proto == IPPROTO_TCP:
+        hlen = 20
+    elif proto == IPPROTO_UDP or proto == icmp_proto:
+        hlen = 8
+    elif proto == IPPROTO_SCTP:
+        hlen = 12
+    else:
+        h.payload_offset = <uint16_t>l4
+        h.payload_len = <uint32_t>(ip_end - l4)
+        return
+    if l4 + hlen > ip_end:
+        h.flags |= F_BAD_L4_LENGTH
+        return
+    if l4 + hlen > cap:
+        h.flags |= F_TRUNCATED_L4
+        return
+    if proto == icmp_proto:
+        h.icmp_type = rd8(p, l4, cap)
+        h.icmp_code = rd8(p, l4 + 1, cap)
+    else:
+        h.sport = rd16(p, l4, cap)
+        h.dport = rd16(p, l4 + 2, cap)
+    if proto == IPPROTO_TCP:
+        h.tcp_seq = rd32(p, l4 + 4, cap)
+        h.tcp_ack = rd32(p, l4 + 8, cap)
+        h.tcp_flags = rd16(p, l4 + 12, cap) & 0x01FF
+        h.tcp_window = rd16(p, l4 + 14, cap)
+        hlen = (rd8(p, l4 + 12, cap) >> 4) * 4
+        if hlen < 20 or l4 + hlen > ip_end:
+            h.flags |= F_BAD_L4_LENGTH
+            return
+        if l4 + hlen > cap:
+            h.flags |= F_TRUNCATED_L4
+            return
+    elif proto == IPPROTO_UDP and not (h.flags & F_FRAGMENT):
+        ulen = rd16(p, l4 + 4, cap)
+        if ulen < 8 or l4 + ulen > ip_end:
+            h.flags |= F_BAD_L4_LENGTH
+        else:
+            ip_end = l4 + ulen
+    h.payload_offset = <uint16_t>(l4 + hlen)
+    h.payload_len = <uint32_t>(ip_end - l4 - hlen)
+
+
+cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
+                       PacketHeaders *h) noexcept nogil:
+    cdef Py_ssize_t ihl, ip_end
+    cdef uint16_t frag
+    if l3 + 20 > cap:
+        h.flags |= F_TRUNCATED_L3
+        return
+    if rd8(p, l3, cap) >> 4 != 4:
+        h.flags |= F_BAD_IP_VERSION
+        return
+    h.ip_version = 4
+    ihl = (rd8(p, l3, cap) & 0x0F) * 4
+    h.ip_len = rd16(p, l3 + 2, cap)
+    frag = rd16(p, l3 + 6, cap)
+    h.frag_offset = (frag & 0x1FFF) * 8
+    h.more_fragments = (frag >> 13) & 1
+    h.ttl = rd8(p, l3 + 8, cap)
+    h.ip_proto = rd8(p, l3 + 9, cap)
+    h.ipv4_src = rd32(p, l3 + 12, cap)
+    h.ipv4_dst = rd32(p, l3 + 16, cap)
+    h.ip_src[10] = 0xFF
+    h.ip_src[11] = 0xFF
+    h.ip_dst[10] = 0xFF
+    h.ip_dst[11] = 0xFF
+    rdcopy(&h.ip_src[12], p, l3 + 12, 4, cap)
+    rdcopy(&h.ip_dst[12], p, l3 + 16, 4, cap)
+    ip_end = l3 + h.ip_len
+    if ip_end > cap:
+        h.flags |= F_TRUNCATED_PAYLOAD
+    if h.more_fragments or h.frag_offset:
+        h.flags |= F_FRAGMENT
+        if h.frag_offset:
+            h.flags |= F_NONFIRST_FRAGMENT
+    if ihl < 20:
+        h.flags |= F_BAD_IHL
+        return
+    if h.ip_len < ihl or ip_end > wire:
+        h.flags |= F_BAD_IP_LENGTH
+        return
+    if l3 + ihl > cap:
+        h.flags |= F_TRUNCATED_L3
+        return
+    if h.frag_offset:
+        h.payload_offset = <uint16_t>(l3 + ihl)
+        h.payload_len = <uint32_t>(ip_end - l3 - ihl)
+        return
+    _transport(p, cap, l3 + ihl, ip_end, h.ip_proto, IPPROTO_ICMP, h)
+
+
+cdef inline void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
+                       PacketHeaders *h) noexcept nogil:
+    cdef Py_ssize_t ip_end, cur, hlen
+    cdef uint8_t nh
+    cdef int count = 0
+    cdef uint16_t frag
+    if l3 + 40 > cap:
+        h.flags |= F_TRUNCATED_L3
+        return
+    if rd8(p, l3, cap) >> 4 != 6:
+        h.flags |= F_BAD_IP_VERSION
+        return
+    h.ip_version = 6
+    h.ip_len = 40 + <uint32_t>rd16(p, l3 + 4, cap)
+    nh = rd8(p, l3 + 6, cap)
+    h.ttl = rd8(p, l3 + 7, cap)
+    rdcopy(h.ip_src, p, l3 + 8, 16, cap)
+    rdcopy(h.ip_dst, p, l3 + 24, 16, cap)
+    ip_end = l3 + h.ip_len
+    if ip_end > cap:
+        h.flags |= F_TRUNCATED_PAYLOAD
+    if ip_end > wire:
+        h.flags |= F_BAD_IP_LENGTH
+        h.ip_proto = nh
+        return
+    cur = l3 + 40
+    while _is_ipv6_ext(nh):
+        if count == MAX_IPV6_EXT_HEADERS:
+            h.flags |= F_IPV6_EXT_LIMIT
+            h.ip_proto = nh
+            return
+        if cur + 8 > ip_end:
+            h.flags |= F_BAD_IP_LENGTH
+            h.ip_proto = nh
+            return
+        if cur + 8 > cap:
+            h.flags |= F_TRUNCATED_L3
+            h.ip_proto = nh
+            return
+        if nh == IPPROTO_FRAGMENT:
+            hlen = 8
+            frag = rd16(p, cur + 2, cap)
+            h.frag_offset = frag & 0xFFF8
+            h.more_fragments = frag & 1
+            h.flags |= F_FRAGMENT
+            if h.frag_offset:
+                h.flags |= F_NONFIRST_FRAGMENT
+        elif nh == IPPROTO_AH:
+            hlen = (<Py_ssize_t>rd8(p, cur + 1, cap) + 2) * 4
+        else:
+            hlen = (<Py_ssize_t>rd8(p, cur + 1, cap) + 1) * 8
+        if cur + hlen > ip_end:
+            h.flags |= F_BAD_IP_LENGTH
+            h.ip_proto = nh
+            return
+        if cur + hlen > cap:
+            h.flags |= F_TRUNCATED_L3
+            h.ip_proto = nh
+            return
+        nh = rd8(p, cur, cap)
+        cur += hlen
+        count += 1
+        if h.flags & F_NONFIRST_FRAGMENT:
+            break
+    h.ip_proto = nh
+    if h.flags & F_NONFIRST_FRAGMENT:
+        h.payload_offset = <uint16_t>cur
+        h.payload_len = <uint32_t>(ip_end - cur)
+        return
+    if nh == IPPROTO_NONE:
+        return
+    _transport(p, cap, cur, ip_end, nh, IPPROTO_ICMPV6, h)
+
+
+cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
+                        uint16_t meta_tci, uint16_t meta_tpid,
+                        PacketHeaders *h) noexcept nogil:
+    # IN p: the frame's first byte; cap: bytes captured (never read past);
+    # wire: length on the wire (for IP length sanity); status/meta_*: the
+    # kernel's VLAN metadata.  OUT h: every field, zero where absent.
+    cdef Py_ssize_t pos = 12, k
+    cdef uint16_t ethertype, tci, tpid
+    cdef int ntags = 0
+    memset(h, 0, sizeof(PacketHeaders))
+    if cap < ETH_HLEN:
+        h.flags = F_TRUNCATED_L2
+        return
+    rdcopy(h.eth_dst, p, 0, 6, cap)
+    rdcopy(h.eth_src, p, 6, 6, cap)
+    ethertype = rd16(p, 12, cap)
+    if status & TP_STATUS_VLAN_VALID:
+        tpid = meta_tpid if (status & TP_STATUS_VLAN_TPID_VALID) and meta_tpid else ETHERTYPE_VLAN
+        # A tag the reader re-inserted into the bytes is parsed from there;
+        # otherwise it was stripped and is the outermost tag.
+        if ethertype == tpid and cap >= 16 and rd16(p, 14, cap) == meta_tci:
+            wire += 4   # the kernel's length may not count the re-inserted tag
+        else:
+            h.vlan_outer = meta_tci & 0x0FFF
+            h.flags |= F_VLAN_FROM_METADATA
+            ntags = 1
+    while _is_vlan_tpid(ethertype):
+        if pos + 6 > cap:
+            h.flags |= F_TRUNCATED_L2
+            ethertype = 0
+            break
+        tci = rd16(p, pos + 2, cap) & 0x0FFF
+        if ntags == 0:
+            h.vlan_outer = tci
+        elif ntags == 1:
+            h.vlan_inner = tci
+        ntags += 1
+        ethertype = rd16(p, pos + 4, cap)
+        pos += 4
+    if ntags:
+        h.flags |= F_VLAN
+        if ntags > 1:
+            h.flags |= F_QINQ
+    h.ethertype = ethertype
+    if h.flags & F_TRUNCATED_L2:
+        return
+    h.l3_offset = <uint16_t>(pos + 2)
+    if ethertype == ETHERTYPE_IPV4:
+        _ipv4(p, cap, wire, pos + 2, h)
+    elif ethertype == ETHERTYPE_IPV6:
+        _ipv6(p, cap, wire, pos + 2, h)
+
+
+# ---------------------------------------------------------------- the batch loop
+cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
+                             const int64_t[::1] offset, const uint32_t[::1] caplen,
+                             const uint32_t[::1] wirelen, const uint32_t[::1] status,
+                             const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
+                             HeaderColumns cols) except -2 nogil:
+    # IN data/data_len: the batch's bytes; offset..vlan_tpid: its columns.
+    # OUT cols: one entry per packet.  Returns -1, or the index of the first
+    # packet whose bytes lie outside data (nothing after it is written).
+    cdef Py_ssize_t i, n = offset.shape[0], cap, wire
+    cdef int64_t start
+    cdef PacketHeaders h
+    for i in range(n):
+        start = offset[i]
+        cap = caplen[i]
+        if start < 0 or start + cap > data_len:
+            return i
+        wire = wirelen[i]
+        if wire < cap:
+            wire = cap
+        decode_packet(data + start, cap, wire, status[i], vlan_tci[i], vlan_tpid[i], &h)
+        memcpy(cols.eth_src + 6 * i, h.eth_src, 6)
+        memcpy(cols.eth_dst + 6 * i, h.eth_dst, 6)
+        cols.ethertype[i] = h.ethertype
+        cols.vlan_outer[i] = h.vlan_outer
+        cols.vlan_inner[i] = h.vlan_inner
+        cols.l3_offset[i] = h.l3_offset
+        cols.ip_version[i] = h.ip_version
+        memcpy(cols.ip_src + 16 * i, h.ip_src, 16)
+        memcpy(cols.ip_dst + 16 * i, h.ip_dst, 16)
+        cols.ipv4_src[i] = h.ipv4_src
+        cols.ipv4_dst[i] = h.ipv4_dst
+        cols.ip_proto[i] = h.ip_proto
+        cols.ttl[i] = h.ttl
+        cols.ip_len[i] = h.ip_len
+        cols.frag_offset[i] = h.frag_offset
+        cols.more_fragments[i] = h.more_fragments
+        cols.l4_offset[i] = h.l4_offset
+        cols.sport[i] = h.sport
+        cols.dport[i] = h.dport
+        cols.tcp_flags[i] = h.tcp_flags
+        cols.tcp_seq[i] = h.tcp_seq
+        cols.tcp_ack[i] = h.tcp_ack
+        cols.tcp_window[i] = h.tcp_window
+        cols.icmp_type[i] = h.icmp_type
+        cols.icmp_code[i] = h.icmp_code
+        cols.payload_offset[i] = h.payload_offset
+        cols.payload_len[i] = h.payload_len
+        cols.flags[i] = h.flags
+    return -1
+
+
+cdef void *_column(dict out, str name, Py_ssize_t n, Py_ssize_t itemsize,
+                   Py_ssize_t row_bytes) except NULL:
+    # A pointer into out[name] after checking it can hold n rows.
+    cdef Py_buffer view
+    cdef void *ptr
+    array = out[name]
+    if array.shape[0] < n or array.itemsize != itemsize or array.nbytes != array.shape[0] * row_bytes \
+            or not array.flags.c_contiguous or not array.flags.writeable:
+        raise ValueError(f"column {name!r} must be a writable C-contiguous array with at least "
+                         f"{n} rows of {row_bytes} bytes")
+    ptr = <void *><Py_ssize_t>array.ctypes.data
+    return ptr
+
+
+def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32_t[::1] caplen,
+                const uint32_t[::1] wirelen, const uint32_t[::1] status,
+                const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid, dict out):
+    """Decode every packet of a batch's columns into the arrays of ``out``.
+
+    ``out`` maps each Headers column name to an array with room for
+    ``len(offset)`` packets.  Raises ValueError if a packet lies outside
+    ``data``; malformed packets are flagged, not raised.
+    """
+    cdef Py_ssize_t n = offset.shape[0], bad
+    cdef HeaderColumns cols
+    cdef const uint8_t *base = _no_bytes
+    for name, column in (("caplen", caplen), ("wirelen", wirelen), ("status", status),
+                         ("vlan_tci", vlan_tci), ("vlan_tpid", vlan_tpid)):
+        if column.shape[0] != n:
+            raise ValueError(f"{name} has {column.shape[0]} entries, offset has {n}")
+    if n == 0:
+        return
+    if data.shape[0]:
+        base = &data[0]
+    cols.eth_src = <uint8_t *>_column(out, "eth_src", n, 1, 6)
+    cols.eth_dst = <uint8_t *>_column(out, "eth_dst", n, 1, 6)
+    cols.ethertype = <uint16_t *>_column(out, "ethertype", n, 2, 2)
+    cols.vlan_outer = <uint16_t *>_column(out, "vlan_outer", n, 2, 2)
+    cols.vlan_inner = <uint16_t *>_column(out, "vlan_inner", n, 2, 2)
+    cols.l3_offset = <uint16_t *>_column(out, "l3_offset", n, 2, 2)
+    cols.ip_version = <uint8_t *>_column(out, "ip_version", n, 1, 1)
+    cols.ip_src = <uint8_t *>_column(out, "ip_src", n, 1, 16)
+    cols.ip_dst = <uint8_t *>_column(out, "ip_dst", n, 1, 16)
+    cols.ipv4_src = <uint32_t *>_column(out, "ipv4_src", n, 4, 4)
+    cols.ipv4_dst = <uint32_t *>_column(out, "ipv4_dst", n, 4, 4)
+    cols.ip_proto = <uint8_t *>_column(out, "ip_proto", n, 1, 1)
+    cols.ttl = <uint8_t *>_column(out, "ttl", n, 1, 1)
+    cols.ip_len = <uint32_t *>_column(out, "ip_len", n, 4, 4)
+    cols.frag_offset = <uint16_t *>_column(out, "frag_offset", n, 2, 2)
+    cols.more_fragments = <uint8_t *>_column(out, "more_fragments", n, 1, 1)
+    cols.l4_offset = <uint16_t *>_column(out, "l4_offset", n, 2, 2)
+    cols.sport = <uint16_t *>_column(out, "sport", n, 2, 2)
+    cols.dport = <uint16_t *>_column(out, "dport", n, 2, 2)
+    cols.tcp_flags = <uint16_t *>_column(out, "tcp_flags", n, 2, 2)
+    cols.tcp_seq = <uint32_t *>_column(out, "tcp_seq", n, 4, 4)
+    cols.tcp_ack = <uint32_t *>_column(out, "tcp_ack", n, 4, 4)
+    cols.tcp_window = <uint16_t *>_column(out, "tcp_window", n, 2, 2)
+    cols.icmp_type = <uint8_t *>_column(out, "icmp_type", n, 1, 1)
+    cols.icmp_code = <uint8_t *>_column(out, "icmp_code", n, 1, 1)
+    cols.payload_offset = <uint16_t *>_column(out, "payload_offset", n, 2, 2)
+    cols.payload_len = <uint32_t *>_column(out, "payload_len", n, 4, 4)
+    cols.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
+    with nogil:
+        bad = decode_batch(base, data.shape[0], offset, caplen, wirelen, status,
+                           vlan_tci, vlan_tpid, cols)
+    if bad >= 0:
+        raise ValueError(
+            f"packet {bad} lies outside the batch's data (offset {offset[bad]}, caplen "
+            f"{caplen[bad]}, {data.shape[0]} bytes of data); the batch's columns are "
+            f"inconsistent: rebuild it with Batch(...) or Batch.copy()")
+
+
+# ---------------------------------------------------------------- flows
+cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
+    # murmur3's 64-bit finaliser
+    x ^= x >> 33
+    x *= 0xFF51AFD7ED558CCDULL
+    x ^= x >> 33
+    x *= 0xC4CEB9FE1A85EC53ULL
+    x ^= x >> 33
+    return x
+
+
+cdef inline uint64_t _load64(const uint8_t *p) noexcept nogil:
+    cdef uint64_t v
+    memcpy(&v, p, 8)
+    return v
+
+
+cdef inline int _endpoint_cmp(const uint8_t *addr_a, uint16_t port_a,
+                              const uint8_t *addr_b, uint16_t port_b) noexcept nogil:
+    cdef int c = memcmp(addr_a, addr_b, 16)
+    if c:
+        return c
+    return <int>port_a - <int>port_b
+
+
+cdef inline uint64_t _flow_hash(const uint8_t *src, uint16_t sport, const uint8_t *dst,
+                                uint16_t dport, uint8_t proto) noexcept nogil:
+    # Order the endpoints so that both directions hash identically.
+    cdef const uint8_t *lo = src
+    cdef const uint8_t *hi = dst
+    cdef uint16_t lo_port = sport, hi_port = dport
+    cdef uint64_t x
+    if _endpoint_cmp(src, sport, dst, dport) > 0:
+        lo, hi, lo_port, hi_port = dst, src, dport, sport
+    x = _mix(_load64(lo) ^ 0x9E3779B97F4A7C15ULL)
+    x = _mix(x ^ _load64(lo + 8))
+    x = _mix(x ^ _load64(hi))
+    x = _mix(x ^ _load64(hi + 8))
+    x = _mix(x ^ ((<uint64_t>lo_port << 32) | (<uint64_t>hi_port << 16) | proto))
+    return x if x else 1
+
+
+def flow_hashes(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
+                const uint8_t[:, ::1] ip_dst, const uint16_t[::1] sport,
+                const uint16_t[::1] dport, const uint8_t[::1] ip_proto, uint64_t[::1] out):
+    """Symmetric 64-bit flow hash per packet into ``out`` (0 for non-IP packets)."""
+    cdef Py_ssize_t i, n = ip_version.shape[0]
+    _check_flow_inputs(n, ip_src, ip_dst, sport, dport, ip_proto)
+    if out.shape[0] != n:
+        raise ValueError(f"out has {out.shape[0]} entries, expected {n}")
+    with nogil:
+        for i in range(n):
+            if ip_version[i] == 0:
+                out[i] = 0
+            else:
+                out[i] = _flow_hash(&ip_src[i, 0], sport[i], &ip_dst[i, 0], dport[i],
+                                    ip_proto[i])
+
+
+cdef _check_flow_inputs(Py_ssize_t n, const uint8_t[:, ::1] ip_src,
+                        const uint8_t[:, ::1] ip_dst, const uint16_t[::1] sport,
+                        const uint16_t[::1] dport, const uint8_t[::1] ip_proto):
+    if ip_src.shape[0] != n or ip_dst.shape[0] != n or ip_src.shape[1] != 16 \
+            or ip_dst.shape[1] != 16:
+        raise ValueError(f"ip_src and ip_dst must have shape ({n}, 16)")
+    if sport.shape[0] != n or dport.shape[0] != n or ip_proto.shape[0] != n:
+        raise ValueError(f"sport, dport and ip_proto must have {n} entries")
+
+
+cdef inline bint _same_direction(const uint8_t[:, ::1] ip_src, const uint8_t[:, ::1] ip_dst,
+                                 const uint16_t[::1] sport, const uint16_t[::1] dport,
+                                 Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    return sport[i] == sport[j] and dport[i] == dport[j] and \
+        memcmp(&ip_src[i, 0], &ip_src[j, 0], 16) == 0 and \
+        memcmp(&ip_dst[i, 0], &ip_dst[j, 0], 16) == 0
+
+
+cdef inline bint _reversed_direction(const uint8_t[:, ::1] ip_src, const uint8_t[:, ::1] ip_dst,
+                                     const uint16_t[::1] sport, const uint16_t[::1] dport,
+                                     Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    return sport[i] == dport[j] and dport[i] == sport[j] and \
+        memcmp(&ip_src[i, 0], &ip_dst[j, 0], 16) == 0 and \
+        memcmp(&ip_dst[i, 0], &ip_src[j, 0], 16) == 0
+
+
+def aggregate_flows(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
+                    const uint8_t[:, ::1] ip_dst, const uint16_t[::1] sport,
+                    const uint16_t[::1] dport, const uint8_t[::1] ip_proto,
+                    const uint16_t[::1] tcp_flags, const int64_t[::1] ts,
+                    const uint32_t[::1] wirelen, const uint64_t[::1] hashes,
+                    int64_t[::1] table, int64_t[::1] packet_flow, int64_t[::1] first_packet,
+                    uint64_t[:, ::1] packets, uint64_t[:, ::1] nbytes,
+                    int64_t[:, ::1] first_ts, int64_t[:, ::1] last_ts,
+                    uint16_t[:, ::1] flags_union):
+    """Fold packets into flows in one pass; returns the number of flows.
+
+    IN: the decoded 5-tuple columns, ``tcp_flags``, ``ts``, ``wirelen`` and
+    ``hashes`` (from :func:`flow_hashes`).  INOUT ``table``: open-addressing
+    slots, power-of-two length > number of packets, all -1.  OUT
+    ``packet_flow``: flow index per packet (-1 for non-IP); ``first_packet``:
+    the packet that opened each flow (its source is the forward side);
+    ``packets``, ``nbytes``, ``first_ts``, ``last_ts``, ``flags_union``:
+    shape (2, capacity), row 0 forward and row 1 reverse.  Per-direction
+    timestamps stay INT64_MIN while a direction has no packets.
+    """
+    cdef Py_ssize_t n = ip_version.shape[0], i, f, j, slot, nflows = 0
+    cdef Py_ssize_t mask = table.shape[0] - 1
+    cdef int d
+    cdef int64_t t
+    _check_flow_inputs(n, ip_src, ip_dst, sport, dport, ip_proto)
+    for name, column in (("tcp_flags", tcp_flags), ("ts", ts), ("wirelen", wirelen),
+                         ("hashes", hashes), ("packet_flow", packet_flow)):
+        if column.shape[0] != n:
+            raise ValueError(f"{name} has {column.shape[0]} entries, expected {n}")
+    if table.shape[0] <= n or table.shape[0] & mask:
+        raise ValueError("table length must be a power of two above the packet count")
+    for column2 in (packets, nbytes, first_ts, last_ts, flags_union):
+        if column2.shape[0] != 2 or column2.shape[1] < n:
+            raise ValueError(f"per-flow outputs must have shape (2, >= {n})")
+    if first_packet.shape[0] < n:
+        raise ValueError(f"first_packet needs room for {n} flows")
+    with nogil:
+        for i in range(n):
+            if ip_version[i] == 0:
+                packet_flow[i] = -1
+                continue
+            slot = <Py_ssize_t>(hashes[i] & <uint64_t>mask)
+            d = -1
+            while True:
+                f = table[slot]
+                if f < 0:
+                    f = nflows
+                    nflows += 1
+                    table[slot] = f
+                    first_packet[f] = i
+                    for d in range(2):
+                        packets[d, f] = 0
+                        nbytes[d, f] = 0
+                        first_ts[d, f] = INT64_MIN
+                        last_ts[d, f] = INT64_MIN
+                        flags_union[d, f] = 0
+                    d = 0
+                    break
+                j = first_packet[f]
+                if hashes[j] == hashes[i] and ip_proto[j] == ip_proto[i]:
+                    if _same_direction(ip_src, ip_dst, sport, dport, i, j):
+                        d = 0
+                        break
+                    if _reversed_direction(ip_src, ip_dst, sport, dport, i, j):
+                        d = 1
+                        break
+                slot = (slot + 1) & mask
+            packet_flow[i] = f
+            t = ts[i]
+            if packets[d, f] == 0:
+                first_ts[d, f] = t
+                last_ts[d, f] = t
+            else:
+                if t < first_ts[d, f]:
+                    first_ts[d, f] = t
+                if t > last_ts[d, f]:
+                    last_ts[d, f] = t
+            packets[d, f] += 1
+            nbytes[d, f] += wirelen[i]
+            flags_union[d, f] |= tcp_flags[i]
+    return nflows

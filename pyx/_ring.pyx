@@ -1,0 +1,793 @@
+# The kernel-facing core of ringcap: AF_PACKET sockets with a TPACKET_V3
+# receive ring (RxRingCore) and a TPACKET_V2 transmit ring (TxRingCore).
+#
+#   setup     socket -> PACKET_VERSION -> options/filter -> PACKET_*_RING -> mmap -> bind
+#   drain     drain_ring(): walks ready blocks by pointer, copies packets into
+#             caller-allocated columns, hands each block back when it is empty
+#   fill      fill_tx_ring(): copies frames into free TX slots, flushes with sendto
+#
+# Errors from system calls go through raise_os_error(), the one path from
+# errno to OSError.  The Python layer (ringcap/ring.py) validates arguments,
+# allocates the output arrays and gives the public names.
+import warnings
+
+cimport cython
+from cpython.exc cimport PyErr_CheckSignals
+from libc.errno cimport errno, EINTR, EAGAIN, ENOBUFS
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset, strerror
+from libc.time cimport time_t
+
+from includes.linux_packet cimport *
+from includes.posix_net cimport *
+
+cdef extern from "<time.h>" nogil:
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk, timespec *tp)
+    int CLOCK_MONOTONIC
+
+
+# --------------------------------------------------------------------------
+# errno -> OSError
+
+_HINTS = {
+    1: "capturing needs root or CAP_NET_RAW: run with sudo, or grant the "
+       "interpreter the capability with `sudo setcap cap_net_raw+ep <python>`",   # EPERM
+    13: "capturing needs root or CAP_NET_RAW: run with sudo, or grant the "
+        "interpreter the capability with `sudo setcap cap_net_raw+ep <python>`",  # EACCES
+    12: "the kernel could not allocate that much ring memory; ask for a smaller "
+        "ring (fewer blocks or smaller block_size)",                              # ENOMEM
+    19: "no such network interface; list them with `ip link`",                   # ENODEV
+    100: "the interface is down; bring it up with `ip link set <iface> up`",      # ENETDOWN
+    90: "the frame is larger than the interface MTU; raise the MTU or send smaller frames",  # EMSGSIZE
+}
+
+
+cdef int raise_os_error(int err, str what) except -1:
+    """Raise OSError(err, "<what>: <strerror>; <hint>") so Python picks the subclass."""
+    message = f"{what}: {strerror(err).decode()}"
+    hint = _HINTS.get(err)
+    if hint:
+        message += f"; {hint}"
+    raise OSError(err, message)
+
+
+cdef inline int check(int rc, str what) except -1:
+    """Raise for a failed call returning -1 with errno set; pass other values through."""
+    if rc < 0:
+        raise_os_error(errno, what)
+    return rc
+
+
+def _format_size(size_t n):
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= (<size_t>1 << shift) and n % (<size_t>1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
+
+cdef double monotonic() noexcept nogil:
+    cdef timespec t
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return t.tv_sec + t.tv_nsec * 1e-9
+
+
+cdef int set_int_option(int fd, int level, int name, int value, str what) except -1:
+    return check(setsockopt(fd, level, name, &value, sizeof(value)), what)
+
+
+cdef int attach_filter(int fd, const uint8_t[::1] program) except -1:
+    """SO_ATTACH_FILTER with a classic BPF program packed as struct sock_filter[]."""
+    cdef sock_fprog prog
+    prog.len = <unsigned short>(program.shape[0] // sizeof(sock_filter))
+    prog.filter = <sock_filter *>&program[0]
+    if setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0:
+        err = errno
+        if err == 22:   # EINVAL: the kernel's verifier refused the program
+            raise ValueError(f"the kernel rejected the {prog.len}-instruction BPF program "
+                             f"(invalid opcode, jump or return); check it with `tcpdump -d`")
+        raise_os_error(err, f"setsockopt(SO_ATTACH_FILTER) with {prog.len} instructions")
+    return 0
+
+
+def interface_index(str name):
+    """The ifindex of interface ``name``; OSError(ENODEV) naming it if there is none."""
+    cdef bytes raw = name.encode()
+    if not raw or len(raw) >= IF_NAMESIZE or b"\0" in raw:
+        raise ValueError(f"{name!r} is not a valid interface name")
+    cdef unsigned int index = if_nametoindex(raw)
+    if index == 0:
+        err = errno
+        if err == 19 or err == 0:
+            raise OSError(19, f"no network interface named {name!r} in this network "
+                              f"namespace; list them with `ip link`")
+        raise_os_error(err, f"if_nametoindex({name!r})")
+    return index
+
+
+def interface_name(unsigned int index):
+    """The name of interface ``index``, or None if there is none."""
+    cdef char buf[64]
+    if if_indextoname(index, buf) == NULL:
+        return None
+    return buf.decode()
+
+
+cdef int open_packet_socket(int protocol) except -1:
+    cdef int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(<uint16_t>protocol))
+    if fd < 0:
+        raise_os_error(errno, "socket(AF_PACKET, SOCK_RAW)")
+    return fd
+
+
+cdef int bind_packet_socket(int fd, int ifindex, int protocol, str iface) except -1:
+    cdef sockaddr_ll addr
+    memset(&addr, 0, sizeof(addr))
+    addr.sll_family = AF_PACKET
+    addr.sll_protocol = htons(<uint16_t>protocol)
+    addr.sll_ifindex = ifindex
+    return check(bind(fd, <sockaddr *>&addr, sizeof(addr)),
+                 f"bind(AF_PACKET) to {iface}")
+
+
+# --------------------------------------------------------------------------
+# The drain: ready V3 blocks -> columns
+
+cdef struct Columns:
+    # OUT: one entry per packet (capacity max_packets), bytes packed in data
+    int64_t *ts
+    uint32_t *caplen
+    uint32_t *wirelen
+    int64_t *offset
+    int32_t *ifindex
+    uint8_t *pkttype
+    uint16_t *protocol
+    uint16_t *vlan_tci
+    uint16_t *vlan_tpid
+    uint32_t *rxhash
+    uint32_t *status
+    uint8_t *data
+    Py_ssize_t max_packets
+    int64_t data_size
+    int64_t data_start      # IN: where in data the first packet goes
+
+
+cdef struct Cursor:
+    # INOUT: where the reader stands in the ring
+    uint8_t *ring           # start of the mapping
+    size_t block_size
+    uint32_t block_count
+    uint32_t block          # block being read (or next to be read)
+    uint32_t left           # packets of `block` not yet copied; 0: not started
+    uint32_t next_offset    # offset in `block` of the next packet
+    bint reinsert_vlan
+
+
+cdef inline tpacket_block_desc *block_at(Cursor *cur, uint32_t index) noexcept nogil:
+    return <tpacket_block_desc *>(cur.ring + <size_t>index * cur.block_size)
+
+
+cdef inline void release_block(Cursor *cur) noexcept nogil:
+    """Hand the current block back to the kernel and move to the next one."""
+    cdef tpacket_block_desc *desc = block_at(cur, cur.block)
+    rc_store_release_u32(&desc.hdr.bh1.block_status, TP_STATUS_KERNEL)
+    cur.left = 0
+    cur.block += 1
+    if cur.block == cur.block_count:
+        cur.block = 0
+
+
+cdef inline bint open_block(Cursor *cur) noexcept nogil:
+    """Start reading the current block if the kernel has handed it over."""
+    cdef tpacket_block_desc *desc = block_at(cur, cur.block)
+    if not (rc_load_acquire_u32(&desc.hdr.bh1.block_status) & TP_STATUS_USER):
+        return False
+    cur.left = desc.hdr.bh1.num_pkts
+    cur.next_offset = desc.hdr.bh1.offset_to_first_pkt
+    return True
+
+
+cdef Py_ssize_t drain_ring(Cursor *cur,      # INOUT
+                           Columns *out,     # OUT
+                           int64_t *data_used,  # OUT: end of the bytes written
+                           bint *data_full,  # OUT: stopped because the next packet did not fit
+                           ) noexcept nogil:
+    """Copy ready packets into `out` until it is full or no block is ready.
+
+    Returns the number of packets copied.  A read may stop inside a block;
+    the cursor remembers where, and the block goes back to the kernel only
+    after its last packet was copied.
+    """
+    cdef Py_ssize_t n = 0
+    cdef int64_t pos = out.data_start
+    cdef tpacket_block_desc *desc
+    cdef tpacket3_hdr *hdr
+    cdef sockaddr_ll *sll
+    cdef uint8_t *frame
+    cdef uint32_t snap, wire, st, tci
+    cdef uint16_t tpid
+    cdef bint tagged
+    data_full[0] = False
+    while n < out.max_packets:
+        if cur.left == 0:
+            if not open_block(cur):
+                break
+            if cur.left == 0:        # a block retired by timeout with no packets
+                release_block(cur)
+                continue
+        desc = block_at(cur, cur.block)
+        hdr = <tpacket3_hdr *>(<uint8_t *>desc + cur.next_offset)
+        sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
+        frame = <uint8_t *>hdr + hdr.tp_mac
+        snap = hdr.tp_snaplen
+        wire = hdr.tp_len
+        st = hdr.tp_status
+        # The kernel strips the VLAN tag into the header; put it back in the
+        # bytes (as libpcap does) when the frame is long enough to hold MACs.
+        tagged = cur.reinsert_vlan and (st & TP_STATUS_VLAN_VALID) and snap >= 2 * ETH_ALEN
+        if pos + snap + (4 if tagged else 0) > out.data_size:
+            data_full[0] = True
+            break
+        tci = hdr.hv1.tp_vlan_tci if st & TP_STATUS_VLAN_VALID else 0
+        tpid = 0
+        if st & TP_STATUS_VLAN_VALID:
+            tpid = hdr.hv1.tp_vlan_tpid if st & TP_STATUS_VLAN_TPID_VALID else ETH_P_8021Q
+        out.offset[n] = pos
+        if tagged:
+            memcpy(out.data + pos, frame, 2 * ETH_ALEN)
+            out.data[pos + 12] = <uint8_t>(tpid >> 8)
+            out.data[pos + 13] = <uint8_t>(tpid & 0xff)
+            out.data[pos + 14] = <uint8_t>((tci >> 8) & 0xff)
+            out.data[pos + 15] = <uint8_t>(tci & 0xff)
+            memcpy(out.data + pos + 16, frame + 2 * ETH_ALEN, snap - 2 * ETH_ALEN)
+            snap += 4
+            wire += 4
+        else:
+            memcpy(out.data + pos, frame, snap)
+        pos += snap
+        out.ts[n] = <int64_t>hdr.tp_sec * 1000000000 + hdr.tp_nsec
+        out.caplen[n] = snap
+        out.wirelen[n] = wire
+        out.ifindex[n] = sll.sll_ifindex
+        out.pkttype[n] = sll.sll_pkttype
+        out.protocol[n] = ntohs(sll.sll_protocol)
+        out.vlan_tci[n] = <uint16_t>tci
+        out.vlan_tpid[n] = tpid
+        out.rxhash[n] = hdr.hv1.tp_rxhash
+        out.status[n] = st
+        n += 1
+        cur.left -= 1
+        if cur.left == 0:
+            release_block(cur)
+        else:
+            cur.next_offset += hdr.tp_next_offset
+    data_used[0] = pos
+    return n
+
+
+cdef int ready_bounds(Cursor *cur, int64_t *packets, int64_t *data_bytes) noexcept nogil:
+    """Upper bounds of what a drain could copy now, from the block headers only."""
+    cdef uint32_t i, index = cur.block
+    cdef tpacket_block_desc *desc
+    cdef int64_t pk = 0, nbytes = 0
+    for i in range(cur.block_count):
+        desc = block_at(cur, index)
+        if not (rc_load_acquire_u32(&desc.hdr.bh1.block_status) & TP_STATUS_USER):
+            break
+        if i == 0 and cur.left:
+            pk += cur.left
+        else:
+            pk += desc.hdr.bh1.num_pkts
+        nbytes += desc.hdr.bh1.blk_len
+        index += 1
+        if index == cur.block_count:
+            index = 0
+    packets[0] = pk
+    data_bytes[0] = nbytes + 4 * pk      # room for re-inserted VLAN tags
+    return 0
+
+
+cdef int fill_columns(Columns *cols, dict store, Py_ssize_t max_packets) except -1:
+    """Point `cols` at the arrays of a batch store (validated by their memoryviews)."""
+    cdef int64_t[::1] ts = store["ts"]
+    cdef uint32_t[::1] caplen = store["caplen"]
+    cdef uint32_t[::1] wirelen = store["wirelen"]
+    cdef int64_t[::1] offset = store["offset"]
+    cdef int32_t[::1] ifindex = store["ifindex"]
+    cdef uint8_t[::1] pkttype = store["pkttype"]
+    cdef uint16_t[::1] protocol = store["protocol"]
+    cdef uint16_t[::1] vlan_tci = store["vlan_tci"]
+    cdef uint16_t[::1] vlan_tpid = store["vlan_tpid"]
+    cdef uint32_t[::1] rxhash = store["rxhash"]
+    cdef uint32_t[::1] status = store["status"]
+    cdef uint8_t[::1] data = store["data"]
+    cdef Py_ssize_t cap = ts.shape[0]
+    if min(caplen.shape[0], wirelen.shape[0], offset.shape[0], ifindex.shape[0],
+           pkttype.shape[0], protocol.shape[0], vlan_tci.shape[0], vlan_tpid.shape[0],
+           rxhash.shape[0], status.shape[0]) < cap:
+        raise ValueError("the batch's column buffers have different lengths")
+    if data.shape[0] == 0 or cap == 0:
+        raise ValueError("the output batch has no room (capacity 0)")
+    cols.ts = &ts[0]
+    cols.caplen = &caplen[0]
+    cols.wirelen = &wirelen[0]
+    cols.offset = &offset[0]
+    cols.ifindex = &ifindex[0]
+    cols.pkttype = &pkttype[0]
+    cols.protocol = &protocol[0]
+    cols.vlan_tci = &vlan_tci[0]
+    cols.vlan_tpid = &vlan_tpid[0]
+    cols.rxhash = &rxhash[0]
+    cols.status = &status[0]
+    cols.data = &data[0]
+    cols.max_packets = min(cap, max_packets)
+    cols.data_size = data.shape[0]
+    cols.data_start = 0
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Receive ring
+
+@cython.final
+cdef class RxRingCore:
+    """An AF_PACKET socket with a mapped TPACKET_V3 receive ring.
+
+    Arguments are validated by ringcap.RxRing; this class only talks to the
+    kernel.  ``program`` is a packed ``struct sock_filter[]`` (or None); it is
+    attached before the socket is bound, so no packet that fails it is ever
+    queued.
+    """
+    cdef int fd
+    cdef uint8_t *ring
+    cdef size_t ring_size
+    cdef Cursor cursor
+    cdef public bint stop_requested
+    cdef readonly uint64_t packets, drops, freeze_count, delivered
+    cdef readonly int ifindex
+
+    def __cinit__(self):
+        self.fd = -1
+        self.ring = NULL
+
+    def __init__(self, int ifindex, str iface, *, unsigned int block_size, unsigned int block_count,
+                 unsigned int block_timeout_ms, const uint8_t[::1] program=None,
+                 bint promisc=False, bint ignore_outgoing=False, bint reinsert_vlan=True):
+        cdef tpacket_req3 req
+        cdef packet_mreq mreq
+        cdef void *mapped
+        self.ifindex = ifindex
+        # Protocol 0: the socket receives nothing until bind(), so the filter
+        # and ring are in place before the first packet arrives.
+        self.fd = open_packet_socket(0)
+        try:
+            set_int_option(self.fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
+                           "setsockopt(PACKET_VERSION, TPACKET_V3)")
+            if ignore_outgoing:
+                set_int_option(self.fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1,
+                               "setsockopt(PACKET_IGNORE_OUTGOING) (needs Linux 4.20)")
+            if program is not None:
+                attach_filter(self.fd, program)
+            memset(&req, 0, sizeof(req))
+            req.tp_block_size = block_size
+            req.tp_block_nr = block_count
+            req.tp_frame_size = block_size     # V3 packs frames freely; one "frame" per block
+            req.tp_frame_nr = block_count
+            req.tp_retire_blk_tov = block_timeout_ms
+            req.tp_feature_req_word = TP_FT_REQ_FILL_RXHASH
+            total = <size_t>block_size * block_count
+            check(setsockopt(self.fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)),
+                  f"setsockopt(PACKET_RX_RING) with {block_count} blocks of "
+                  f"{_format_size(block_size)} ({_format_size(total)} in all)")
+            mapped = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, self.fd, 0)
+            if mapped == MAP_FAILED:
+                raise_os_error(errno, f"mmap of the {_format_size(total)} receive ring")
+            self.ring = <uint8_t *>mapped
+            self.ring_size = total
+            self.cursor.ring = self.ring
+            self.cursor.block_size = block_size
+            self.cursor.block_count = block_count
+            self.cursor.block = 0
+            self.cursor.left = 0
+            self.cursor.reinsert_vlan = reinsert_vlan
+            bind_packet_socket(self.fd, ifindex, ETH_P_ALL, iface)
+            if promisc:
+                memset(&mreq, 0, sizeof(mreq))
+                mreq.mr_ifindex = ifindex
+                mreq.mr_type = PACKET_MR_PROMISC
+                check(setsockopt(self.fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof(mreq)),
+                      f"setsockopt(PACKET_ADD_MEMBERSHIP, promiscuous) on {iface}")
+        except BaseException:
+            self.close()
+            raise
+
+    cdef inline int _check_open(self) except -1:
+        if self.fd < 0:
+            raise ValueError("I/O operation on a closed ring")
+        return 0
+
+    @property
+    def closed(self):
+        return self.fd < 0
+
+    def fileno(self):
+        self._check_open()
+        return self.fd
+
+    def close(self):
+        """Unmap the ring and close the socket; safe to call more than once."""
+        if self.ring != NULL:
+            munmap(self.ring, self.ring_size)
+            self.ring = NULL
+        if self.fd >= 0:
+            close(self.fd)
+            self.fd = -1
+
+    def __del__(self):
+        if self.fd >= 0:
+            warnings.warn(f"unclosed ring {self!r}: call close() or use `with`",
+                          ResourceWarning, source=self)
+            self.close()
+
+    def __dealloc__(self):
+        if self.ring != NULL:
+            munmap(self.ring, self.ring_size)
+        if self.fd >= 0:
+            close(self.fd)
+
+    def wait(self, double timeout):
+        """Block until a packet is ready, ``timeout`` seconds pass (negative: no limit)
+        or stop_requested is set.  Ctrl-C raises KeyboardInterrupt.  Returns True
+        if a block is ready."""
+        self._check_open()
+        cdef pollfd pfd
+        cdef int rc, err, slice_ms, soerr
+        cdef socklen_t soerr_len
+        cdef double deadline = monotonic() + timeout if timeout >= 0 else -1.0
+        cdef double remaining
+        while True:
+            if self.cursor.left:
+                return True
+            if open_block(&self.cursor):
+                if self.cursor.left:
+                    return True
+                release_block(&self.cursor)     # retired by timeout with no packets
+                continue
+            if self.stop_requested:
+                return False
+            slice_ms = 50       # short slices: Ctrl-C and close() from another thread act promptly
+            if deadline >= 0:
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    return False
+                if remaining * 1000 < slice_ms:
+                    slice_ms = <int>(remaining * 1000) + 1
+            pfd.fd = self.fd
+            pfd.events = POLLIN | POLLERR
+            pfd.revents = 0
+            with nogil:
+                rc = poll(&pfd, 1, slice_ms)
+                err = errno
+            if rc < 0 and err != EINTR:
+                raise_os_error(err, "poll() on the capture socket")
+            PyErr_CheckSignals()
+            if rc > 0 and pfd.revents & (POLLERR | POLLHUP | POLLNVAL):
+                soerr = 0
+                soerr_len = sizeof(soerr)
+                getsockopt(self.fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len)
+                if soerr:
+                    raise_os_error(soerr, f"capture socket on ifindex {self.ifindex}")
+                if pfd.revents & (POLLHUP | POLLNVAL):
+                    raise OSError(100, f"the capture socket was hung up (interface "
+                                       f"{self.ifindex} went away or down)")
+
+    def ready_bounds(self):
+        """(packets, data_bytes): upper bounds of what a drain could copy right now."""
+        self._check_open()
+        cdef int64_t packets, nbytes
+        ready_bounds(&self.cursor, &packets, &nbytes)
+        return packets, nbytes
+
+    def drain(self, dict store, Py_ssize_t max_packets):
+        """Copy ready packets into the arrays of ``store``; returns (packets, bytes).
+
+        Raises ValueError if the next packet cannot fit in an empty data buffer.
+        """
+        self._check_open()
+        cdef Columns cols
+        cdef int64_t used
+        cdef bint full
+        cdef Py_ssize_t n
+        fill_columns(&cols, store, max_packets)
+        with nogil:
+            n = drain_ring(&self.cursor, &cols, &used, &full)
+        if n == 0 and full:
+            raise ValueError(f"the output batch's data buffer ({cols.data_size} bytes) "
+                             f"cannot hold the next packet; give it at least snaplen + 4 bytes")
+        self.delivered += n
+        return n, used
+
+    def update_stats(self):
+        """Read PACKET_STATISTICS (which resets the kernel's counters) and add it to
+        the running totals; returns the (packets, drops, freeze_count) of this window."""
+        self._check_open()
+        cdef tpacket_stats_v3 st
+        cdef socklen_t length = sizeof(st)
+        memset(&st, 0, sizeof(st))
+        check(getsockopt(self.fd, SOL_PACKET, PACKET_STATISTICS, &st, &length),
+              "getsockopt(PACKET_STATISTICS)")
+        self.packets += st.tp_packets       # includes the drops
+        self.drops += st.tp_drops
+        self.freeze_count += st.tp_freeze_q_cnt
+        return st.tp_packets, st.tp_drops, st.tp_freeze_q_cnt
+
+
+# --------------------------------------------------------------------------
+# Transmit ring
+
+cdef struct TxCursor:
+    uint8_t *ring
+    size_t frame_size
+    uint32_t frame_count
+    uint32_t frame            # next frame to fill
+    uint32_t pending          # frames marked SEND_REQUEST since the last flush
+
+
+cdef inline tpacket2_hdr *tx_frame(TxCursor *cur) noexcept nogil:
+    return <tpacket2_hdr *>(cur.ring + <size_t>cur.frame * cur.frame_size)
+
+
+cdef Py_ssize_t fill_tx_ring(TxCursor *cur,                 # INOUT
+                             const int64_t *offset,         # IN
+                             const uint32_t *caplen,        # IN
+                             const uint8_t *data,           # IN
+                             Py_ssize_t start, Py_ssize_t stop,
+                             uint32_t *busy_status,         # OUT: status of the frame that stopped us
+                             ) noexcept nogil:
+    """Copy packets [start, stop) into free frames, marking each SEND_REQUEST.
+
+    Stops early at the first frame the kernel still owns; returns the index of
+    the next packet to send."""
+    cdef Py_ssize_t i = start
+    cdef tpacket2_hdr *hdr
+    cdef uint32_t st
+    busy_status[0] = 0
+    while i < stop:
+        hdr = tx_frame(cur)
+        st = rc_load_acquire_u32(&hdr.tp_status)
+        if st != TP_STATUS_AVAILABLE:
+            busy_status[0] = st
+            break
+        memcpy(<uint8_t *>hdr + RC_TPACKET2_DATA_OFFSET, data + offset[i], caplen[i])
+        hdr.tp_len = caplen[i]
+        rc_store_release_u32(&hdr.tp_status, TP_STATUS_SEND_REQUEST)
+        cur.pending += 1
+        cur.frame += 1
+        if cur.frame == cur.frame_count:
+            cur.frame = 0
+        i += 1
+    return i
+
+
+@cython.final
+cdef class TxRingCore:
+    """An AF_PACKET socket with a mapped TPACKET_V2 transmit ring."""
+    cdef int fd
+    cdef uint8_t *ring
+    cdef size_t ring_size
+    cdef TxCursor cursor
+    cdef readonly uint64_t sent
+    cdef readonly int ifindex
+    cdef readonly size_t max_frame
+
+    def __cinit__(self):
+        self.fd = -1
+        self.ring = NULL
+
+    def __init__(self, int ifindex, str iface, *, unsigned int frame_size,
+                 unsigned int frame_count, unsigned int block_size, bint qdisc_bypass=True):
+        cdef tpacket_req req
+        cdef void *mapped
+        self.ifindex = ifindex
+        self.fd = open_packet_socket(0)      # protocol 0: this socket never receives
+        try:
+            set_int_option(self.fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2,
+                           "setsockopt(PACKET_VERSION, TPACKET_V2)")
+            if qdisc_bypass:
+                set_int_option(self.fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1,
+                               "setsockopt(PACKET_QDISC_BYPASS)")
+            memset(&req, 0, sizeof(req))
+            req.tp_block_size = block_size
+            req.tp_frame_size = frame_size
+            req.tp_block_nr = frame_count // (block_size // frame_size)
+            req.tp_frame_nr = frame_count
+            total = <size_t>block_size * req.tp_block_nr
+            check(setsockopt(self.fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)),
+                  f"setsockopt(PACKET_TX_RING) with {frame_count} frames of "
+                  f"{_format_size(frame_size)} ({_format_size(total)} in all)")
+            mapped = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, self.fd, 0)
+            if mapped == MAP_FAILED:
+                raise_os_error(errno, f"mmap of the {_format_size(total)} transmit ring")
+            self.ring = <uint8_t *>mapped
+            self.ring_size = total
+            self.cursor.ring = self.ring
+            self.cursor.frame_size = frame_size
+            self.cursor.frame_count = frame_count
+            self.cursor.frame = 0
+            self.cursor.pending = 0
+            self.max_frame = frame_size - RC_TPACKET2_DATA_OFFSET
+            bind_packet_socket(self.fd, ifindex, 0, iface)
+        except BaseException:
+            self.close()
+            raise
+
+    cdef inline int _check_open(self) except -1:
+        if self.fd < 0:
+            raise ValueError("I/O operation on a closed ring")
+        return 0
+
+    @property
+    def closed(self):
+        return self.fd < 0
+
+    def fileno(self):
+        self._check_open()
+        return self.fd
+
+    def close(self):
+        if self.ring != NULL:
+            munmap(self.ring, self.ring_size)
+            self.ring = NULL
+        if self.fd >= 0:
+            close(self.fd)
+            self.fd = -1
+
+    def __del__(self):
+        if self.fd >= 0:
+            warnings.warn(f"unclosed ring {self!r}: call close() or use `with`",
+                          ResourceWarning, source=self)
+            self.close()
+
+    def __dealloc__(self):
+        if self.ring != NULL:
+            munmap(self.ring, self.ring_size)
+        if self.fd >= 0:
+            close(self.fd)
+
+    cdef int _flush(self, bint wait) except -1:
+        """Ask the kernel to send every SEND_REQUEST frame (sendto with no data)."""
+        cdef ssize_t rc
+        cdef int err
+        cdef int flags = 0 if wait else MSG_DONTWAIT
+        while True:
+            with nogil:
+                rc = sendto(self.fd, NULL, 0, flags, NULL, 0)
+                err = errno
+            if rc >= 0:
+                break
+            if err == EINTR:
+                PyErr_CheckSignals()
+                continue
+            if err == EAGAIN or err == ENOBUFS:
+                if not wait:
+                    break
+                continue
+            raise_os_error(err, f"sendto() flushing the transmit ring of ifindex {self.ifindex}")
+        self.cursor.pending = 0
+        return 0
+
+    cdef int _wait_free_frame(self) except -1:
+        cdef pollfd pfd
+        cdef int rc, err
+        pfd.fd = self.fd
+        pfd.events = POLLOUT | POLLERR
+        pfd.revents = 0
+        with nogil:
+            rc = poll(&pfd, 1, 50)
+            err = errno
+        if rc < 0 and err != EINTR:
+            raise_os_error(err, "poll() on the transmit socket")
+        PyErr_CheckSignals()
+        return 0
+
+    def send(self, const int64_t[::1] offset, const uint32_t[::1] caplen,
+             const uint8_t[::1] data):
+        """Send every packet; waits for free frames when the ring is full.
+        Returns the number of packets handed to the kernel."""
+        self._check_open()
+        cdef Py_ssize_t n = offset.shape[0], i = 0, j
+        cdef uint32_t busy
+        cdef const uint8_t *base = &data[0] if data.shape[0] else NULL
+        if caplen.shape[0] != n:
+            raise ValueError("offset and caplen differ in length")
+        for j in range(n):
+            if caplen[j] > self.max_frame:
+                raise ValueError(f"packet {j} has {caplen[j]} bytes but a frame of this ring "
+                                 f"holds at most {self.max_frame}; open the TxRing with a "
+                                 f"larger frame_size")
+            if offset[j] < 0 or offset[j] + caplen[j] > data.shape[0]:
+                raise ValueError(f"packet {j} lies outside the data buffer")
+        while i < n:
+            with nogil:
+                i = fill_tx_ring(&self.cursor, &offset[0], &caplen[0], base, i, n, &busy)
+            if busy == TP_STATUS_WRONG_FORMAT:
+                raise ValueError("the kernel rejected a frame as malformed "
+                                 "(TP_STATUS_WRONG_FORMAT)")
+            if i < n:
+                # ring full: push what is queued, then wait for the kernel to free frames
+                if self.cursor.pending:
+                    self._flush(True)
+                else:
+                    self._wait_free_frame()
+        if self.cursor.pending:
+            self._flush(True)
+        self.sent += n
+        return n
+
+
+# --------------------------------------------------------------------------
+# Test wrappers: the block walker on synthetic TPACKET_V3 blocks, no privileges
+
+def _test_drain_blocks(uint8_t[::1] blocks, size_t block_size, out,
+                       Py_ssize_t max_packets=-1, bint reinsert_vlan=True,
+                       dict state=None):
+    """Drain a buffer of concatenated TPACKET_V3 blocks into ``out`` (a
+    ``Batch.empty()``) exactly as a live ring would.  Blocks whose status has
+    TP_STATUS_USER are read; each one read to the end gets TP_STATUS_KERNEL
+    written back into ``blocks`` (pass a writable buffer).  ``state`` carries
+    the cursor between calls (block, left, next_offset) to test resumption.
+    Returns (packets, data_bytes)."""
+    cdef Cursor cur
+    cdef Columns cols
+    cdef int64_t used
+    cdef bint full
+    cdef Py_ssize_t n
+    if block_size == 0 or blocks.shape[0] % block_size:
+        raise ValueError("blocks must be a whole number of block_size blocks")
+    cur.ring = <uint8_t *>&blocks[0]
+    cur.block_size = block_size
+    cur.block_count = blocks.shape[0] // block_size
+    cur.block = 0
+    cur.left = 0
+    cur.next_offset = 0
+    cur.reinsert_vlan = reinsert_vlan
+    if state:
+        cur.block = state["block"]
+        cur.left = state["left"]
+        cur.next_offset = state["next_offset"]
+    fill_columns(&cols, out._store, max_packets if max_packets >= 0 else (1 << 62))
+    with nogil:
+        n = drain_ring(&cur, &cols, &used, &full)
+    if state is not None:
+        state.update(block=cur.block, left=cur.left, next_offset=cur.next_offset, full=full)
+    out._set_length(n, used)
+    return n, used
+
+
+def _test_ready_bounds(const uint8_t[::1] blocks, size_t block_size):
+    cdef Cursor cur
+    cdef int64_t packets, nbytes
+    cur.ring = <uint8_t *>&blocks[0]
+    cur.block_size = block_size
+    cur.block_count = blocks.shape[0] // block_size
+    cur.block = 0
+    cur.left = 0
+    ready_bounds(&cur, &packets, &nbytes)
+    return packets, nbytes
+
+
+def _test_raise_os_error(int err, str what):
+    """Exercise the errno -> OSError path (for errors the tests cannot provoke)."""
+    raise_os_error(err, what)
+
+
+# The layout constants the synthetic-block builders in tests and benchmarks need.
+LAYOUT = {
+    "block_desc_size": RC_BLOCK_DESC_SIZE,
+    "tpacket3_hdr_size": sizeof(tpacket3_hdr),
+    "sll_offset": RC_TPACKET3_SLL_OFFSET,
+    "sockaddr_ll_size": sizeof(sockaddr_ll),
+    "tx_data_offset": RC_TPACKET2_DATA_OFFSET,
+}

@@ -1,0 +1,406 @@
+"""Live capture and transmit: `RxRing`, `TxRing`, `Stats` and `capture()`.
+
+These classes validate arguments, allocate batches and keep the statistics;
+the socket, the mapping and the drain loop live in the compiled
+``ringcap._ring`` module.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator, Sequence, Union
+
+import numpy as np
+
+from . import _ring
+from .batch import COLUMNS, Batch
+from .bpf import FilterSpec, build_program
+
+PAGE_SIZE = os.sysconf("SC_PAGESIZE")
+MiB = 1 << 20
+# Per-block and per-packet headers the kernel puts in a V3 block (block
+# descriptor, tpacket3_hdr, sockaddr_ll, alignment): a block must hold them
+# plus snaplen bytes.
+RING_OVERHEAD = 256
+MAX_SNAPLEN = 262144
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Cumulative counters since the ring was opened.
+
+    ``packets``: packets the socket saw (passed the filter), delivered or not,
+    as the kernel's ``PACKET_STATISTICS`` counts them (libpcap's ``ps_recv``).
+    ``drops``: of those, dropped because the ring was full (``ps_drop``).
+    ``freeze_count``: times the kernel froze the queue on a full ring.
+    ``delivered``: packets copied out into batches by this ring.
+    ``if_drops``: receive drops of the interface (all interfaces when capturing
+    on all) since open, from ``/proc/net/dev`` (libpcap's ``ps_ifdrop``).
+    ``backlog_drops``: packets the kernel dropped because a CPU's input backlog
+    (``net.core.netdev_max_backlog``) was full, since open; this counter is
+    system-wide, not per interface.
+
+    Packets still waiting in the ring are counted in ``packets`` but not yet
+    in ``delivered``: once the ring is drained, ``delivered + drops == packets``.
+    """
+
+    packets: int = 0
+    drops: int = 0
+    freeze_count: int = 0
+    delivered: int = 0
+    if_drops: int = 0
+    backlog_drops: int = 0
+
+    @property
+    def pending(self) -> int:
+        """Packets accepted by the socket but not yet read."""
+        return self.packets - self.drops - self.delivered
+
+
+def _interface_rx_drops(name: str | None) -> int:
+    """Receive drops of one interface (or all) in this network namespace."""
+    total = 0
+    try:
+        with open("/proc/thread-self/net/dev") as f:
+            lines = f.readlines()[2:]
+    except OSError:
+        return 0
+    for line in lines:
+        ifname, _, fields = line.partition(":")
+        if name is None or ifname.strip() == name:
+            total += int(fields.split()[3])
+    return total
+
+
+def _backlog_drops() -> int:
+    try:
+        with open("/proc/net/softnet_stat") as f:
+            return sum(int(line.split()[1], 16) for line in f)
+    except OSError:
+        return 0
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _resolve_interface(iface: str | None) -> tuple[int, str]:
+    if iface is None:
+        return 0, "all interfaces"
+    if not isinstance(iface, str):
+        raise TypeError(f"iface must be an interface name (str) or None, got {type(iface).__name__}")
+    return _ring.interface_index(iface), iface
+
+
+class RxRing:
+    """Capture packets from a TPACKET_V3 ring into columnar batches.
+
+    ``iface=None`` captures on all interfaces (the ``ifindex`` column tells
+    them apart).  The ring is ``block_count`` blocks of ``block_size`` bytes;
+    the kernel hands a block over when it is full or ``block_timeout_ms``
+    after its first packet, so that timeout bounds the delay at low rates.
+    ``filter`` is a tcpdump-syntax string or a classic BPF program as
+    ``(code, jt, jf, k)`` tuples; it is attached before the socket is bound,
+    so no packet that fails it ever shows up.  ``snaplen`` caps the bytes kept
+    per packet.  ``ignore_outgoing=True`` asks the kernel not to deliver
+    packets this host sends; ``promisc=True`` puts the interface in
+    promiscuous mode while the ring is open.  Stripped VLAN tags are put back
+    into the bytes unless ``reinsert_vlan=False``; they are always in
+    ``vlan_tci``/``vlan_tpid``.
+
+    Use as a context manager, or call :meth:`close`.  Iterating yields
+    batches until the ring is closed.
+    """
+
+    def __init__(
+        self,
+        iface: str | None = None,
+        *,
+        snaplen: int = 65535,
+        block_size: int = 4 * MiB,
+        block_count: int = 64,
+        block_timeout_ms: int = 10,
+        promisc: bool = False,
+        ignore_outgoing: bool = False,
+        filter: FilterSpec = None,
+        reinsert_vlan: bool = True,
+    ) -> None:
+        self._core = None
+        snaplen = _check_positive_int("snaplen", snaplen)
+        block_size = _check_positive_int("block_size", block_size)
+        block_count = _check_positive_int("block_count", block_count)
+        block_timeout_ms = _check_positive_int("block_timeout_ms", block_timeout_ms)
+        if snaplen > MAX_SNAPLEN:
+            raise ValueError(f"snaplen must be at most {MAX_SNAPLEN}, got {snaplen}")
+        if block_size % PAGE_SIZE:
+            raise ValueError(f"block_size must be a multiple of the page size ({PAGE_SIZE} bytes), "
+                             f"got {block_size}")
+        if block_size < snaplen + RING_OVERHEAD:
+            raise ValueError(
+                f"snaplen {snaplen} does not fit a block of {block_size} bytes: a block must hold "
+                f"snaplen + {RING_OVERHEAD} bytes of headers; raise block_size or lower snaplen")
+        if block_size * block_count >= 1 << 32:
+            raise ValueError(
+                f"a ring of {block_count} blocks of {block_size} bytes is "
+                f"{block_size * block_count / 2**30:.1f} GiB; the kernel allows under 4 GiB per ring")
+        if block_timeout_ms > 60000:
+            raise ValueError(f"block_timeout_ms must be at most 60000, got {block_timeout_ms}")
+        if promisc and iface is None:
+            raise ValueError("promisc=True needs an interface: promiscuous mode is per interface")
+        program = build_program(filter, snaplen)     # ValueError for a bad filter
+        ifindex, name = _resolve_interface(iface)
+        self.iface = iface
+        self.snaplen = snaplen
+        self.block_size = block_size
+        self.block_count = block_count
+        self.block_timeout_ms = block_timeout_ms
+        self._interfaces = {ifindex: iface} if iface else None
+        self._lock = threading.Lock()
+        self._if_drops0 = _interface_rx_drops(iface)
+        self._backlog0 = _backlog_drops()
+        self._core = _ring.RxRingCore(
+            ifindex, name, block_size=block_size, block_count=block_count,
+            block_timeout_ms=block_timeout_ms, program=program, promisc=promisc,
+            ignore_outgoing=ignore_outgoing, reinsert_vlan=reinsert_vlan)
+
+    # ------------------------------------------------------------------ lifetime
+    def _open_core(self) -> "_ring.RxRingCore":
+        core = self._core
+        if core is None or core.closed:
+            raise ValueError("I/O operation on a closed RxRing")
+        return core
+
+    @property
+    def closed(self) -> bool:
+        return self._core is None or self._core.closed
+
+    def close(self) -> None:
+        """Release the socket and the ring mapping.  Safe to call twice, and from
+        another thread while a read waits: that read returns an empty batch."""
+        core = self._core
+        if core is None:
+            return
+        core.stop_requested = True
+        with self._lock:
+            core.close()
+
+    def __enter__(self) -> "RxRing":
+        self._open_core()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def fileno(self) -> int:
+        return self._open_core().fileno()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        where = self.iface or "all interfaces"
+        return (f"<RxRing {where} {state}, {self.block_count} x {self.block_size} bytes, "
+                f"snaplen {self.snaplen}>")
+
+    # ------------------------------------------------------------------ reading
+    def read(self, max_packets: int = 65536, timeout: float | None = None, *,
+             out: Batch | None = None) -> Batch:
+        """Return the packets that are ready, at most ``max_packets``.
+
+        Waits up to ``timeout`` seconds (None: until at least one packet is
+        ready; 0: not at all) and returns an empty batch on timeout.  A read
+        may stop in the middle of a kernel block; the next read resumes
+        exactly there.
+
+        With ``out`` (a batch from :meth:`Batch.empty`), the packets are
+        written into its buffers and ``out`` itself is returned: no memory is
+        allocated, and whatever was read into ``out`` before is overwritten.
+        """
+        max_packets = _check_positive_int("max_packets", max_packets)
+        if timeout is None:
+            wait_s = -1.0
+        else:
+            wait_s = float(timeout)
+            if not wait_s >= 0:
+                raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout}")
+        if out is not None and out._store is None:
+            raise ValueError("out= must be a reusable batch made by Batch.empty()")
+        with self._lock:
+            core = self._open_core()
+            ready = core.wait(wait_s)
+            if out is None:
+                if ready:
+                    packets, nbytes = core.ready_bounds()
+                    packets = min(packets, max_packets)
+                    nbytes = min(nbytes, packets * (self.snaplen + 4))
+                else:
+                    packets, nbytes = 0, 0
+                store = {name: np.empty(packets, dtype=dt) for name, dt in COLUMNS.items()}
+                store["data"] = np.empty(nbytes, dtype=np.uint8)
+                if packets:
+                    n, used = core.drain(store, packets)
+                else:
+                    n, used = 0, 0
+                _, drops, freezes = core.update_stats()
+                batch = Batch._from_store(store, n, used, drops, freezes, self._interfaces)
+                batch._store = None       # not reusable: its arrays are this batch's own
+                return batch
+            n, used = core.drain(out._store, max_packets) if ready else (0, 0)
+            _, drops, freezes = core.update_stats()
+            out.drops, out.freeze_count, out.interfaces = drops, freezes, self._interfaces
+            out._set_length(n, used)
+            return out
+
+    def __iter__(self) -> Iterator[Batch]:
+        """Yield non-empty batches until the ring is closed (from another thread,
+        a signal handler, or by breaking out of the loop and closing)."""
+        while not self.closed:
+            try:
+                batch = self.read()
+            except ValueError:
+                if self.closed:
+                    return
+                raise
+            if len(batch):
+                yield batch
+
+    @property
+    def stats(self) -> Stats:
+        """Cumulative :class:`Stats` since the ring was opened."""
+        with self._lock:
+            core = self._open_core()
+            core.update_stats()
+            return Stats(
+                packets=core.packets, drops=core.drops, freeze_count=core.freeze_count,
+                delivered=core.delivered,
+                if_drops=max(0, _interface_rx_drops(self.iface) - self._if_drops0),
+                backlog_drops=max(0, _backlog_drops() - self._backlog0),
+            )
+
+
+class TxRing:
+    """Send batches of frames through a ``PACKET_TX_RING``.
+
+    Each frame slot holds up to ``frame_size - 32`` bytes of packet
+    (``frame_size`` a multiple of 16; 2048 fits a 1500-byte MTU, use 16384 for
+    jumbo frames).  ``qdisc_bypass=True`` hands frames straight to the driver,
+    skipping the queueing discipline (and the copies that packet sockets on
+    this host would otherwise see as outgoing).
+    """
+
+    def __init__(self, iface: str, *, frame_size: int = 2048, frame_count: int = 4096,
+                 qdisc_bypass: bool = True) -> None:
+        self._core = None
+        frame_size = _check_positive_int("frame_size", frame_size)
+        frame_count = _check_positive_int("frame_count", frame_count)
+        if frame_size % 16 or frame_size < 64:
+            raise ValueError(f"frame_size must be a multiple of 16 and at least 64, got {frame_size}")
+        # A block holds a whole number of frames and is a whole number of pages.
+        block_size = -(-frame_size // PAGE_SIZE) * PAGE_SIZE
+        per_block = block_size // frame_size
+        frame_count = -(-frame_count // per_block) * per_block
+        if block_size * (frame_count // per_block) >= 1 << 32:
+            raise ValueError("the transmit ring must be under 4 GiB; lower frame_count or frame_size")
+        if iface is None:
+            raise ValueError("TxRing needs an interface to send on")
+        ifindex, name = _resolve_interface(iface)
+        self.iface = iface
+        self.frame_size = frame_size
+        self.frame_count = frame_count
+        self._core = _ring.TxRingCore(ifindex, name, frame_size=frame_size,
+                                      frame_count=frame_count, block_size=block_size,
+                                      qdisc_bypass=qdisc_bypass)
+
+    def _open_core(self):
+        core = self._core
+        if core is None or core.closed:
+            raise ValueError("I/O operation on a closed TxRing")
+        return core
+
+    @property
+    def closed(self) -> bool:
+        return self._core is None or self._core.closed
+
+    @property
+    def max_frame(self) -> int:
+        """The largest frame one slot holds, in bytes."""
+        return self.frame_size - _ring.LAYOUT["tx_data_offset"]
+
+    @property
+    def sent(self) -> int:
+        """Frames handed to the kernel since open."""
+        return 0 if self._core is None else self._core.sent
+
+    def send(self, packets: Union[Batch, Sequence[bytes]]) -> int:
+        """Send ``packets`` (a Batch, or a sequence of bytes-like frames); waits for
+        free frames when the ring is full.  Returns the number of frames sent."""
+        core = self._open_core()
+        if not isinstance(packets, Batch):
+            packets = Batch.from_packets(packets)
+        if len(packets) == 0:
+            return 0
+        data = packets.data
+        if not data.flags.c_contiguous:
+            data = np.ascontiguousarray(data)
+        return core.send(np.ascontiguousarray(packets.offset), np.ascontiguousarray(packets.caplen),
+                         data)
+
+    def close(self) -> None:
+        if self._core is not None:
+            self._core.close()
+
+    def __enter__(self) -> "TxRing":
+        self._open_core()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def fileno(self) -> int:
+        return self._open_core().fileno()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<TxRing {self.iface} {state}, {self.frame_count} x {self.frame_size} bytes>"
+
+
+def capture(iface: str | None = None, count: int | None = None,
+            duration: float | None = None, **options) -> Batch:
+    """Capture until ``count`` packets or ``duration`` seconds, whichever comes first.
+
+    ``options`` are those of :class:`RxRing`.  Returns one packed batch that
+    owns its memory; its ``drops`` is the kernel's drop count for the whole
+    capture.
+    """
+    if count is None and duration is None:
+        raise ValueError("capture() needs count=, duration= or both, or it would never stop")
+    if count is not None:
+        count = _check_positive_int("count", count)
+    if duration is not None and not float(duration) > 0:
+        raise ValueError(f"duration must be positive seconds, got {duration}")
+    deadline = None if duration is None else time.monotonic() + float(duration)
+    parts: list[Batch] = []
+    got = 0
+    with RxRing(iface, **options) as ring:
+        while count is None or got < count:
+            if deadline is None:
+                timeout = None
+            else:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+            want = 65536 if count is None else min(65536, count - got)
+            batch = ring.read(want, timeout=timeout)
+            if len(batch):
+                parts.append(batch)
+                got += len(batch)
+            elif deadline is None:
+                continue
+        result = Batch.concat(parts)
+        result.drops = ring.stats.drops
+    return result
