@@ -13,6 +13,10 @@ bytes and the kernel's per-packet metadata).
 from .batch import Batch
 from .bpf import compile_filter
 from .ring import RxRing, Stats, TxRing, capture
+from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
+                   PcapWriter, capture_to_file, open_pcap, read_pcap, write_pcap)
 
-__all__ = ["Batch", "RxRing", "TxRing", "Stats", "capture", "compile_filter"]
+__all__ = ["Batch", "RxRing", "TxRing", "Stats", "capture", "compile_filter",
+           "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap", "capture_to_file",
+           "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning"]
 __version__ = "0.1.0"

@@ -1,0 +1,975 @@
+"""Capture files: write and read pcap and pcapng.
+
+Files written here open in tcpdump, Wireshark and tshark; files those tools
+write read back into the same :class:`~ringcap.Batch` a live capture gives.
+
+Writing::
+
+    with ringcap.PcapWriter("out.pcapng", format="pcapng") as writer:
+        writer.write(batch)
+        writer.write_stats(ring.stats)          # drops survive into the file
+
+Reading::
+
+    batch = ringcap.read_pcap("in.pcap")                   # whole file
+    with ringcap.open_pcap("huge.pcapng") as reader:       # bounded memory
+        for batch in reader:
+            ...
+
+Record headers are built and parsed by nogil loops in ``ringcap._pcapio``;
+this module owns the files, the rare pcapng blocks (section and interface
+headers, statistics) and the errors.  Readers map the file: ``data`` of a
+batch read without ``out=`` is a read-only view of that map, which stays
+valid after the reader is closed for as long as the batch lives.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import socket
+import stat as _stat
+import struct
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+import numpy as np
+
+from . import _pcapio
+from .batch import COLUMNS, Batch
+
+__all__ = [
+    "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap", "capture_to_file",
+    "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
+    "Interface", "InterfaceStats", "CaptureSummary",
+    "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
+]
+
+LINKTYPE_ETHERNET = 1
+DEFAULT_SNAPLEN = 262144          # what tcpdump and dumpcap use
+
+_MAGIC_USEC = 0xA1B2C3D4
+_MAGIC_NSEC = 0xA1B23C4D
+_MAGIC_MODIFIED = 0xA1B2CD34      # Kuznetzov's "modified pcap"
+_PCAPNG_SHB = 0x0A0D0D0A
+_PCAPNG_BYTE_ORDER = 0x1A2B3C4D
+_BT_IDB, _BT_ISB = 1, 5
+
+_S = _pcapio.Status
+_NATIVE = "<" if sys.byteorder == "little" else ">"
+_WRITE_BUFFER = 4 << 20
+_READ_CHUNK = 1 << 20             # packets parsed per step when reading a whole file
+
+
+class PcapFormatError(ValueError):
+    """A capture file is not pcap/pcapng, or is corrupt.
+
+    ``offset`` is the byte offset in the file where the problem was found.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class PcapTruncatedError(PcapFormatError):
+    """The file ends inside a record (raised instead of a warning with ``strict=True``)."""
+
+
+class PcapTruncatedWarning(UserWarning):
+    """The file ends inside a record; every complete record before it was read.
+
+    ``offset`` is the byte offset where the partial record starts.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class Interface:
+    """An interface described by a capture file.
+
+    ``index`` is its position in the file (the ``ifindex`` of its packets);
+    ``section`` the pcapng section it belongs to; ``tsresol`` the raw
+    ``if_tsresol`` byte (6 = microseconds, 9 = nanoseconds, 0x80|k = 2**-k s)
+    and ``tsoffset`` ``if_tsoffset`` in seconds.
+    """
+
+    index: int
+    linktype: int
+    snaplen: int
+    name: str | None = None
+    description: str | None = None
+    section: int = 0
+    tsresol: int = 6
+    tsoffset: int = 0
+
+
+@dataclass(frozen=True)
+class InterfaceStats:
+    """One pcapng Interface Statistics Block.
+
+    ``received`` (``isb_ifrecv``), ``dropped`` (``isb_ifdrop``) and
+    ``os_dropped`` (``isb_osdrop``) are None when the block leaves them out.
+    """
+
+    interface: int
+    ts: int
+    received: int | None = None
+    dropped: int | None = None
+    os_dropped: int | None = None
+
+
+@dataclass(frozen=True)
+class CaptureSummary:
+    """What :func:`capture_to_file` wrote: packets, captured bytes, and the ring's counts."""
+
+    packets: int
+    bytes: int
+    received: int | None
+    drops: int | None
+
+
+# ---------------------------------------------------------------------- writing
+
+def _open_for_writing(path, mode: int) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, mode)
+    try:
+        st = os.fstat(fd)
+        # O_CREAT leaves an existing file's permissions alone: narrow them too.
+        if _stat.S_ISREG(st.st_mode) and st.st_mode & 0o7777 & ~mode:
+            os.fchmod(fd, st.st_mode & 0o7777 & mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_all(fd: int, view) -> None:
+    view = memoryview(view).cast("B")
+    while len(view):
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _pad4(b: bytes) -> bytes:
+    return b + b"\0" * (-len(b) % 4)
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack(_NATIVE + "HH", code, len(value)) + _pad4(value)
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    length = 12 + len(body)
+    return struct.pack(_NATIVE + "II", btype, length) + body + struct.pack(_NATIVE + "I", length)
+
+
+def _interface_name(ifindex: int, batch_names, writer_names) -> str:
+    for names in (batch_names, writer_names):
+        if names and ifindex in names and names[ifindex]:
+            return str(names[ifindex])
+    try:
+        return socket.if_indextoname(ifindex)
+    except (OSError, OverflowError, ValueError):
+        return f"if{ifindex}"
+
+
+def _column(batch: Batch, name: str) -> np.ndarray:
+    return np.ascontiguousarray(getattr(batch, name), dtype=COLUMNS[name])
+
+
+class PcapWriter:
+    """Write batches to a pcap or pcapng file.
+
+    ``format``: ``"pcap"`` (nanosecond magic unless ``nanosecond=False``) or
+    ``"pcapng"`` (one Interface Description Block per ``ifindex`` seen, named
+    from ``batch.interfaces``, then ``interfaces=``, then the host's interface
+    of that index, else ``"if<N>"``; timestamps in ns; with ``flags`` each
+    packet's ``pkttype`` is kept as an ``epb_flags`` option).  Packets longer
+    than ``snaplen`` are cut to it; their wire length is kept.
+
+    The file is created with permission bits ``mode`` (default 0o600: captured
+    traffic is sensitive); an existing file is truncated and narrowed to
+    ``mode``.  Records are built without the GIL into a buffer of
+    ``buffer_size`` bytes and written in large writes.
+    """
+
+    def __init__(self, path, *, format: str = "pcap", nanosecond: bool = True,
+                 snaplen: int = DEFAULT_SNAPLEN, linktype: int = LINKTYPE_ETHERNET,
+                 mode: int = 0o600, flags: bool = True,
+                 interfaces: Mapping[int, str] | None = None,
+                 buffer_size: int = _WRITE_BUFFER) -> None:
+        if format not in ("pcap", "pcapng"):
+            raise ValueError(f"format must be 'pcap' or 'pcapng', got {format!r}")
+        snaplen = int(snaplen)
+        if not 0 < snaplen <= 0xFFFFFFFF:
+            raise ValueError(f"snaplen must be between 1 and 2**32-1, got {snaplen}")
+        linktype = int(linktype)
+        if not 0 <= linktype <= (0xFFFF if format == "pcapng" else 0x0FFFFFFF):
+            raise ValueError(f"linktype {linktype} does not fit a {format} header")
+        if int(buffer_size) < 64 * 1024:
+            raise ValueError(f"buffer_size must be at least 64 KiB, got {buffer_size}")
+        self.path = os.fspath(path)
+        self.format = format
+        self.nanosecond = bool(nanosecond) if format == "pcap" else True
+        self.snaplen = snaplen
+        self.linktype = linktype
+        self.flags = bool(flags)
+        self.packets_written = 0
+        self.bytes_written = 0
+        self._names = dict(interfaces) if interfaces else {}
+        self._idb: dict[int, int] = {}
+        self._buf = np.empty(int(buffer_size), dtype=np.uint8)
+        self._used = 0
+        self._fd = -1
+        self._fd = _open_for_writing(self.path, int(mode))
+        try:
+            if format == "pcap":
+                magic = _MAGIC_NSEC if self.nanosecond else _MAGIC_USEC
+                self._put(struct.pack(_NATIVE + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+            else:
+                body = struct.pack(_NATIVE + "IHHq", _PCAPNG_BYTE_ORDER, 1, 0, -1)
+                body += _option(4, b"ringcap") + _option(0, b"")
+                self._put(_block(_PCAPNG_SHB, body))
+        except BaseException:
+            self._close_fd()
+            raise
+
+    # -------------------------------------------------------------- plumbing
+    def _check_open(self) -> None:
+        if self._fd < 0:
+            raise ValueError(f"PcapWriter for {self.path!r} is closed")
+
+    def _put(self, raw: bytes) -> None:
+        """Append small raw bytes (file header, IDB, ISB) to the buffer."""
+        if self._used + len(raw) > self._buf.shape[0]:
+            self._drain()
+        if len(raw) > self._buf.shape[0]:
+            _write_all(self._fd, raw)
+        else:
+            self._buf[self._used:self._used + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+            self._used += len(raw)
+        self.bytes_written += len(raw)
+
+    def _drain(self) -> None:
+        if self._used:
+            _write_all(self._fd, self._buf[:self._used])
+            self._used = 0
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    # -------------------------------------------------------------- interfaces
+    def add_interface(self, ifindex: int, name: str | None = None) -> int:
+        """Declare an interface (pcapng) and return its id in the file.
+
+        Done automatically for every ``ifindex`` that appears in written
+        batches; call it to set a name or to describe an interface before
+        (or without) any of its packets.
+        """
+        self._check_open()
+        if self.format != "pcapng":
+            raise ValueError("pcap files have no interface descriptions; use format='pcapng'")
+        ifindex = int(ifindex)
+        if ifindex in self._idb:
+            return self._idb[ifindex]
+        if name is not None:
+            self._names[ifindex] = name
+        label = _interface_name(ifindex, None, self._names)
+        options = _option(2, label.encode("utf-8", "replace")) + _option(9, b"\x09") + _option(0, b"")
+        body = struct.pack(_NATIVE + "HHI", self.linktype, 0, self.snaplen) + options
+        self._put(_block(_BT_IDB, body))
+        self._idb[ifindex] = len(self._idb)
+        return self._idb[ifindex]
+
+    def _interface_ids(self, batch: Batch, ifindex: np.ndarray) -> np.ndarray:
+        n = ifindex.shape[0]
+        if n == 0:
+            return np.zeros(0, dtype=np.uint32)
+        first = int(ifindex[0])
+        if (ifindex == first).all():
+            uniq, inverse = [first], None
+        else:
+            uniq, inverse = np.unique(ifindex, return_inverse=True)
+            uniq = uniq.tolist()
+        ids = []
+        for value in uniq:
+            if value not in self._idb:
+                name = _interface_name(value, batch.interfaces, self._names)
+                self.add_interface(value, name)
+            ids.append(self._idb[value])
+        if inverse is None:
+            return np.full(n, ids[0], dtype=np.uint32)
+        return np.asarray(ids, dtype=np.uint32)[inverse]
+
+    # -------------------------------------------------------------- writing
+    def write(self, batch: Batch) -> None:
+        """Append every packet of ``batch``."""
+        self._check_open()
+        n = len(batch)
+        if n == 0:
+            return
+        ts = _column(batch, "ts")
+        caplen = _column(batch, "caplen")
+        wirelen = _column(batch, "wirelen")
+        offset = _column(batch, "offset")
+        data = np.ascontiguousarray(batch.data, dtype=np.uint8)
+        # Check the whole batch before writing any of it.
+        limit = (1 << 32) * 10**9 - 1 if self.format == "pcap" else (1 << 63) - 1
+        lo, hi = int(ts.min()), int(ts.max())
+        if lo < 0 or hi > limit:
+            bad = int(np.argmax((ts < 0) | (ts > limit)))
+            raise ValueError(
+                f"packet {bad} has timestamp {int(ts[bad])} ns, outside what a {self.format} "
+                "file can hold (1970 to 2106 for pcap, after 1970 for pcapng)")
+        if int(offset.min()) < 0 or int((offset + caplen).max()) > data.shape[0]:
+            raise ValueError("batch is inconsistent: a packet lies outside batch.data")
+        if self.format == "pcapng":
+            pkttype = _column(batch, "pkttype")
+            iface_id = self._interface_ids(batch, _column(batch, "ifindex"))
+        largest = 32 + 12 + min(int(caplen.max()), self.snaplen) + 3
+        if largest > self._buf.shape[0]:
+            self._drain()
+            self._buf = np.empty(largest, dtype=np.uint8)
+        i = 0
+        while i < n:
+            out = self._buf[self._used:]
+            if self.format == "pcap":
+                nxt, nbytes, status, bad = _pcapio.build_pcap(
+                    ts, caplen, wirelen, offset, data, i, n, self.snaplen, self.nanosecond, out)
+            else:
+                nxt, nbytes, status, bad = _pcapio.build_epb(
+                    ts, caplen, wirelen, offset, data, pkttype, iface_id, i, n,
+                    self.snaplen, self.flags, out)
+            self._used += nbytes
+            self.bytes_written += nbytes
+            self.packets_written += nxt - i
+            if status != _S.OK:
+                raise ValueError(f"cannot write packet {bad}: {_S(status).name}")
+            if nxt < n:
+                self._drain()
+            i = nxt
+
+    def write_stats(self, stats, ifindex: int | None = None, ts: int | None = None) -> None:
+        """Record a capture's counters in an Interface Statistics Block (pcapng only).
+
+        ``stats`` needs ``.packets`` and ``.drops`` (a ring's ``Stats``), and
+        may have ``.if_drops``.  They are written as ``isb_ifrecv`` =
+        packets, ``isb_ifdrop`` = drops + if_drops (what Wireshark shows as
+        dropped) and ``isb_osdrop`` = drops.  ``ifindex`` picks the interface
+        (default: the first one in the file, or ifindex 0 if none yet).
+        ``ts`` is the block's time in ns (default: now).
+        """
+        self._check_open()
+        if self.format != "pcapng":
+            raise ValueError(
+                "pcap files have no place for capture statistics; use format='pcapng' "
+                "to keep drop counts in the file")
+        packets, drops = int(stats.packets), int(stats.drops)
+        if_drops = getattr(stats, "if_drops", None)
+        if_drops = 0 if if_drops is None else int(if_drops)
+        if min(packets, drops, if_drops) < 0:
+            raise ValueError(f"negative statistics: {stats!r}")
+        if ifindex is None:
+            ifindex = next(iter(self._idb), 0)
+        iface = self.add_interface(int(ifindex))
+        ts = time.time_ns() if ts is None else int(ts)
+        options = (_option(4, struct.pack(_NATIVE + "Q", packets))
+                   + _option(5, struct.pack(_NATIVE + "Q", drops + if_drops))
+                   + _option(7, struct.pack(_NATIVE + "Q", drops))
+                   + _option(0, b""))
+        body = struct.pack(_NATIVE + "III", iface, ts >> 32, ts & 0xFFFFFFFF) + options
+        self._put(_block(_BT_ISB, body))
+
+    def write_from(self, ring, *, count: int | None = None, duration: float | None = None,
+                   batch_packets: int = 65536, timeout: float = 0.1,
+                   stats: bool = True) -> CaptureSummary:
+        """Stream packets from a ring (anything with ``read(max_packets, timeout)``).
+
+        Stops after ``count`` packets or ``duration`` seconds (at least one
+        must be given), then, for pcapng with ``stats``, writes the ring's
+        ``.stats`` as an Interface Statistics Block.  Memory stays bounded
+        by one batch.
+        """
+        self._check_open()
+        if count is None and duration is None:
+            raise ValueError("give count= or duration= (or both) to bound the capture")
+        if count is not None and int(count) < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        deadline = None if duration is None else time.monotonic() + float(duration)
+        written = nbytes = 0
+        while count is None or written < count:
+            wait = timeout
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    break
+            want = batch_packets if count is None else min(batch_packets, int(count) - written)
+            batch = ring.read(want, wait)
+            if len(batch) > want:
+                batch = batch[:want]
+            self.write(batch)
+            written += len(batch)
+            nbytes += batch.nbytes
+        ring_stats = getattr(ring, "stats", None)
+        if stats and ring_stats is not None and self.format == "pcapng":
+            self.write_stats(ring_stats, ifindex=getattr(ring, "ifindex", None))
+        return CaptureSummary(
+            packets=written, bytes=nbytes,
+            received=None if ring_stats is None else int(ring_stats.packets),
+            drops=None if ring_stats is None else int(ring_stats.drops))
+
+    def flush(self) -> None:
+        """Hand everything buffered to the operating system."""
+        self._check_open()
+        self._drain()
+
+    def close(self) -> None:
+        """Flush and close the file (idempotent)."""
+        if self._fd < 0:
+            return
+        try:
+            self._drain()
+        finally:
+            self._close_fd()
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def __enter__(self) -> "PcapWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            warnings.warn(f"unclosed PcapWriter for {self.path!r}", ResourceWarning, stacklevel=2)
+            try:
+                self.close()
+            except OSError:
+                self._close_fd()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return (f"<PcapWriter {self.path!r} {self.format} {state}, "
+                f"{self.packets_written} packets>")
+
+
+def write_pcap(path, batches: Batch | Iterable[Batch], **options) -> int:
+    """Write a batch (or an iterable of batches) to ``path``; returns the packet count.
+
+    ``options`` are those of :class:`PcapWriter`.
+    """
+    if isinstance(batches, Batch):
+        batches = [batches]
+    with PcapWriter(path, **options) as writer:
+        for batch in batches:
+            writer.write(batch)
+        return writer.packets_written
+
+
+def capture_to_file(source, path, *, count: int | None = None, duration: float | None = None,
+                    format: str = "pcapng", batch_packets: int = 65536, timeout: float = 0.1,
+                    ring_options: Mapping | None = None, **writer_options) -> CaptureSummary:
+    """Capture from a ring (or an interface name) straight into a file.
+
+    ``source`` is an open ring (left open) or an interface name, for which an
+    ``RxRing`` is opened with ``ring_options`` and closed afterwards.  Stops
+    after ``count`` packets or ``duration`` seconds; pcapng files end with an
+    Interface Statistics Block holding the ring's received and dropped
+    counts, which are also returned.
+    """
+    own_ring = isinstance(source, (str, bytes))
+    if own_ring:
+        from . import RxRing                 # the ring is optional for file work
+        ring = RxRing(source, **dict(ring_options or {}))
+    else:
+        ring = source
+    try:
+        with PcapWriter(path, format=format, **writer_options) as writer:
+            if own_ring and format == "pcapng":
+                ifindex = getattr(ring, "ifindex", None)
+                if ifindex is None:
+                    try:
+                        ifindex = socket.if_nametoindex(source)
+                    except OSError:
+                        ifindex = 0
+                writer.add_interface(ifindex, name=os.fsdecode(source))
+            return writer.write_from(ring, count=count, duration=duration,
+                                     batch_packets=batch_packets, timeout=timeout)
+    finally:
+        if own_ring:
+            ring.close()
+
+
+# ---------------------------------------------------------------------- reading
+
+def _tsresol_mode(resol: int) -> tuple[int, int]:
+    """(mode, parameter) for ``ts_units_to_ns`` from an ``if_tsresol`` byte."""
+    k = resol & 0x7F
+    if resol & 0x80:
+        return (_pcapio.TsMode.TS_BINARY if k <= 34 else _pcapio.TsMode.TS_BINARY_FLOAT), k
+    if k <= 9:
+        return _pcapio.TsMode.TS_MULTIPLY, 10 ** (9 - k)
+    return _pcapio.TsMode.TS_DIVIDE, 10 ** min(k - 9, 18)
+
+
+class PcapReader:
+    """Read a pcap or pcapng file batch by batch (see :func:`open_pcap`).
+
+    Attributes: ``format`` (``"pcap"``/``"pcapng"``), ``interfaces`` (list
+    of :class:`Interface`, in file order), ``stats`` (list of
+    :class:`InterfaceStats` seen so far), ``linktype``/``snaplen`` (of the
+    first interface), ``nanosecond`` (pcap: the file's precision).
+    """
+
+    def __init__(self, path, *, batch_packets: int = 65536, strict: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.batch_packets = int(batch_packets)
+        if self.batch_packets <= 0:
+            raise ValueError(f"batch_packets must be positive, got {batch_packets}")
+        self.strict = bool(strict)
+        self.interfaces: list[Interface] = []
+        self.stats: list[InterfaceStats] = []
+        self.format = "pcap"
+        self.nanosecond = False
+        self.linktype = None
+        self.snaplen = None
+        self._map = None
+        self._buf = np.zeros(0, dtype=np.uint8)
+        self._pos = 0
+        self._done = False
+        self._pending: BaseException | None = None
+        self._drops = 0
+        self._last_dropped: dict[int, int] = {}
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if not _stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise PcapFormatError(f"{self.path}: not a regular file; capture files are "
+                                      "read through a memory map (save the stream to a file first)")
+            if size == 0:
+                raise PcapFormatError(f"{self.path}: empty file, not a pcap or pcapng capture", 0)
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            if hasattr(self._map, "madvise"):
+                self._map.madvise(mmap.MADV_SEQUENTIAL)
+            self._buf = np.frombuffer(self._map, dtype=np.uint8)
+            self._size = self._buf.shape[0]
+            self._read_file_header()
+        except BaseException:
+            self.close()
+            raise
+
+    # -------------------------------------------------------------- headers
+    def _unpack(self, fmt: str, pos: int):
+        return struct.unpack_from(fmt, self._map, pos)
+
+    def _truncated(self, where: str, pos: int) -> None:
+        message = (f"{self.path}: file ends in a partial {where} at byte offset {pos} "
+                   f"(file size {self._size}); every complete packet before it was read")
+        self._done = True
+        if self.strict:
+            self._pending = PcapTruncatedError(message, pos)
+        else:
+            warnings.warn(PcapTruncatedWarning(message, pos), stacklevel=4)
+
+    def _corrupt(self, message: str, pos: int) -> PcapFormatError:
+        self._done = True
+        return PcapFormatError(f"{self.path}: corrupt file at byte offset {pos}: {message}", pos)
+
+    def _read_file_header(self) -> None:
+        head = bytes(self._map[:4])
+        if len(head) < 4:
+            raise PcapFormatError(
+                f"{self.path}: {len(head)}-byte file is too short to be a pcap or pcapng capture "
+                f"(found {head.hex() or 'nothing'})", 0)
+        little, = struct.unpack("<I", head)
+        big, = struct.unpack(">I", head)
+        if little == _PCAPNG_SHB:
+            self.format = "pcapng"
+            self._section = -1
+            self._start_section(0)
+            if self._pending is not None:
+                raise self._pending
+            return
+        for order, magic in (("<", little), (">", big)):
+            if magic in (_MAGIC_USEC, _MAGIC_NSEC):
+                break
+        else:
+            hint = (" (a 'modified pcap' file; convert it with editcap)"
+                    if _MAGIC_MODIFIED in (little, big) else "")
+            raise PcapFormatError(
+                f"{self.path}: not a pcap or pcapng file: magic number 0x{big:08x} "
+                f"(bytes {head.hex(' ')}) at offset 0{hint}", 0)
+        self.format = "pcap"
+        self._swap = order != _NATIVE
+        self.nanosecond = magic == _MAGIC_NSEC
+        if self._size < 24:
+            self._truncated("pcap file header", 0)
+            if self._pending is not None:
+                raise self._pending
+            return
+        _, _, _, _, snaplen, linktype = self._unpack(order + "HHiIII", 4)
+        self.snaplen = snaplen
+        self.linktype = linktype & 0x0FFFFFFF
+        self.interfaces.append(Interface(index=0, linktype=self.linktype, snaplen=snaplen,
+                                         tsresol=9 if self.nanosecond else 6))
+        self._max_caplen = max(DEFAULT_SNAPLEN, snaplen if snaplen <= 64 << 20 else 0)
+        self._pos = 24
+
+    def _block_header(self, pos: int, order: str, what: str) -> int | None:
+        """Validated length of the pcapng block at ``pos``, or None if the file ends in it."""
+        if self._size - pos < 12:
+            self._truncated(what, pos)
+            return None
+        blen, = self._unpack(order + "I", pos + 4)
+        if blen < 12 or blen % 4 or blen > _pcapio.MAX_BLOCK_LENGTH:
+            raise self._corrupt(f"{what} has invalid length {blen}", pos)
+        if blen > self._size - pos:
+            self._truncated(what, pos)
+            return None
+        trailer, = self._unpack(order + "I", pos + blen - 4)
+        if trailer != blen:
+            raise self._corrupt(
+                f"{what} lengths disagree: {blen} at the start, {trailer} at the end", pos)
+        return blen
+
+    def _start_section(self, pos: int) -> None:
+        if self._size - pos < 12:
+            self._truncated("section header block", pos)
+            return
+        magic = bytes(self._map[pos + 8:pos + 12])
+        if magic == struct.pack("<I", _PCAPNG_BYTE_ORDER):
+            order = "<"
+        elif magic == struct.pack(">I", _PCAPNG_BYTE_ORDER):
+            order = ">"
+        else:
+            raise self._corrupt(f"section header has byte-order magic {magic.hex()}, "
+                                "expected 1a2b3c4d in either byte order", pos)
+        blen = self._block_header(pos, order, "section header block")
+        if blen is None:
+            return
+        if blen < 28:
+            raise self._corrupt(f"section header block of {blen} bytes is too short", pos)
+        major, minor = self._unpack(order + "HH", pos + 12)
+        if major != 1:
+            raise self._corrupt(f"pcapng version {major}.{minor} is not supported (only 1.x)", pos)
+        self._order = order
+        self._swap = order != _NATIVE
+        self._section += 1
+        self._section_base = len(self.interfaces)
+        self._set_section_arrays([])
+        self._pos = pos + blen
+
+    def _set_section_arrays(self, interfaces: list[Interface]) -> None:
+        self._section_ifaces = interfaces
+        modes = [_tsresol_mode(i.tsresol) for i in interfaces]
+        self._if_mode = np.array([m for m, _ in modes], dtype=np.int32)
+        self._if_param = np.array([p for _, p in modes], dtype=np.int64)
+        self._if_offset = np.array([i.tsoffset * 10**9 for i in interfaces], dtype=np.int64)
+        self._if_snaplen = np.array([i.snaplen for i in interfaces], dtype=np.uint32)
+
+    def _options(self, start: int, end: int, what: str, block_pos: int):
+        order = self._order
+        pos = start
+        while pos + 4 <= end:
+            code, length = self._unpack(order + "HH", pos)
+            if code == 0:
+                return
+            if pos + 4 + length > end:
+                raise self._corrupt(
+                    f"{what} option {code} of {length} bytes runs past the block", block_pos)
+            yield code, bytes(self._map[pos + 4:pos + 4 + length])
+            pos += 4 + length + (-length % 4)
+
+    def _read_idb(self, pos: int, blen: int) -> None:
+        if blen < 20:
+            raise self._corrupt(f"interface description block of {blen} bytes is too short", pos)
+        order = self._order
+        linktype, _, snaplen = self._unpack(order + "HHI", pos + 8)
+        name = description = None
+        tsresol, tsoffset = 6, 0
+        for code, value in self._options(pos + 16, pos + blen - 4, "interface description", pos):
+            if code == 2:
+                name = value.rstrip(b"\0").decode("utf-8", "replace")
+            elif code == 3:
+                description = value.rstrip(b"\0").decode("utf-8", "replace")
+            elif code == 9 and len(value) >= 1:
+                tsresol = value[0]
+            elif code == 14 and len(value) == 8:
+                tsoffset, = struct.unpack(order + "q", value)
+                if abs(tsoffset) > 9 * 10**9:
+                    raise self._corrupt(f"if_tsoffset {tsoffset} s is out of range", pos)
+        iface = Interface(index=len(self.interfaces), linktype=linktype, snaplen=snaplen,
+                          name=name, description=description, section=self._section,
+                          tsresol=tsresol, tsoffset=tsoffset)
+        self.interfaces.append(iface)
+        if self.linktype is None:
+            self.linktype, self.snaplen = linktype, snaplen
+        self._set_section_arrays(self._section_ifaces + [iface])
+
+    def _read_isb(self, pos: int, blen: int) -> None:
+        if blen < 24:
+            raise self._corrupt(f"interface statistics block of {blen} bytes is too short", pos)
+        order = self._order
+        iface, hi, lo = self._unpack(order + "III", pos + 8)
+        if iface >= len(self._section_ifaces):
+            raise self._corrupt(f"statistics for interface {iface}, which the section "
+                                f"has not described ({len(self._section_ifaces)} interfaces)", pos)
+        values = {}
+        for code, value in self._options(pos + 20, pos + blen - 4, "interface statistics", pos):
+            if code in (4, 5, 7) and len(value) == 8:
+                values[code], = struct.unpack(order + "Q", value)
+        mode, param = self._if_mode[iface], self._if_param[iface]
+        ts = _pcapio.ts_units_to_ns((hi << 32) | lo, int(mode), int(param)) + int(self._if_offset[iface])
+        index = self._section_base + iface
+        record = InterfaceStats(interface=index, ts=ts, received=values.get(4),
+                                dropped=values.get(5), os_dropped=values.get(7))
+        self.stats.append(record)
+        if record.dropped is not None:
+            before = self._last_dropped.get(index, 0)
+            self._drops += max(record.dropped - before, 0)
+            self._last_dropped[index] = record.dropped
+
+    def _handle_block(self) -> None:
+        """Deal with the pcapng block at ``_pos`` that the packet loop stopped on."""
+        pos = self._pos
+        btype, = self._unpack(self._order + "I", pos)
+        if btype == _PCAPNG_SHB:
+            self._start_section(pos)
+            return
+        blen, = self._unpack(self._order + "I", pos + 4)     # validated by the packet loop
+        if btype == _BT_IDB:
+            self._read_idb(pos, blen)
+        elif btype == _BT_ISB:
+            self._read_isb(pos, blen)
+        self._pos = pos + blen
+
+    # -------------------------------------------------------------- packets
+    def _parse(self, want: int, base: int, cols: dict, start: int, copy_to, copy_start: int):
+        """One call of the nogil loop into ``cols[*][start:start+want]``."""
+        end = start + want
+        if self.format == "pcap":
+            return _pcapio.parse_pcap(
+                self._buf, self._pos, self._swap, self.nanosecond, self._max_caplen, base,
+                cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
+                cols["offset"][start:end], copy_to, copy_start)
+        return _pcapio.parse_pcapng(
+            self._buf, self._pos, self._swap, self._if_mode, self._if_param, self._if_offset,
+            self._if_snaplen, self._section_base, base,
+            cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
+            cols["offset"][start:end], cols["ifindex"][start:end], cols["pkttype"][start:end],
+            copy_to, copy_start)
+
+    def _fill(self, want: int, base: int, cols: dict, copy_to=None) -> tuple[int, int]:
+        """Parse up to ``want`` packets into ``cols``; returns (packets, copied bytes).
+
+        Errors found after some packets are kept in ``_pending`` and raised by
+        the next read, so the caller gets every good packet first.
+        """
+        n = nbytes = 0
+        while n < want and not self._done:
+            count, pos, nbytes, status, value = self._parse(want - n, base, cols, n, copy_to, nbytes)
+            n += count
+            self._pos = pos
+            if status == _S.OK:
+                break
+            if status == _S.END:
+                self._done = True
+            elif status == _S.TRUNCATED:
+                self._truncated("record" if self.format == "pcap" else "block", pos)
+            elif status == _S.OTHER_BLOCK:
+                try:
+                    self._handle_block()
+                except PcapFormatError as error:
+                    self._pending = error
+                    break
+            elif status == _S.DATA_FULL:
+                if n == 0:
+                    raise ValueError(
+                        f"a packet of {value} bytes does not fit the out= batch's data buffer "
+                        f"({0 if copy_to is None else copy_to.shape[0]} bytes); "
+                        "use a larger Batch.empty(data_bytes=...)")
+                break
+            else:
+                self._pending = self._corrupt(self._describe(status, value), pos)
+                break
+        return n, nbytes
+
+    def _describe(self, status: int, value: int) -> str:
+        if status == _S.BAD_CAPLEN:
+            if self.format == "pcap":
+                return (f"record claims a captured length of {value} bytes, more than the "
+                        f"largest sane snapshot length ({self._max_caplen})")
+            return f"packet block claims a captured length of {value} bytes, more than the block holds"
+        if status == _S.BAD_BLOCK_LENGTH:
+            return f"block has invalid length {value} (too small, not a multiple of 4, or huge)"
+        if status == _S.LENGTH_MISMATCH:
+            return f"block lengths disagree (trailing length {value})"
+        if status == _S.BAD_INTERFACE:
+            return (f"packet for interface {value}, which the section has not described "
+                    f"({len(self._section_ifaces)} interfaces)")
+        return f"parser status {_S(status).name} ({value})"
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+
+    def _names(self) -> dict[int, str] | None:
+        names = {i.index: i.name for i in self.interfaces if i.name}
+        return names or None
+
+    def _take_drops(self) -> int:
+        drops, self._drops = self._drops, 0
+        return drops
+
+    def read(self, max_packets: int | None = None, *, out: Batch | None = None) -> Batch:
+        """The next packets: at most ``max_packets`` (default: all that remain).
+
+        An empty batch means the end of the file.  Without ``out``, ``data``
+        is a read-only view of the mapped file.  With ``out`` (a batch from
+        :meth:`Batch.empty`), columns and bytes are copied into its buffers
+        and ``out`` is returned.  Raises :class:`PcapFormatError` on a corrupt
+        record, after returning every packet before it.
+        """
+        self._check_open()
+        self._raise_pending()
+        if max_packets is not None and int(max_packets) < 0:
+            raise ValueError(f"max_packets must be >= 0, got {max_packets}")
+        if out is not None:
+            return self._read_into(out, max_packets)
+        want = None if max_packets is None else int(max_packets)
+        base = self._pos
+        chunks = []
+        total = 0
+        while not self._done and (want is None or total < want):
+            size = _READ_CHUNK if want is None else min(_READ_CHUNK, want - total)
+            cols = {name: np.empty(size, dtype=COLUMNS[name])
+                    for name in ("ts", "caplen", "wirelen", "offset")}
+            if self.format == "pcapng":
+                cols["ifindex"] = np.empty(size, dtype=np.int32)
+                cols["pkttype"] = np.empty(size, dtype=np.uint8)
+            n, _ = self._fill(size, base, cols)
+            if n:
+                chunks.append({k: v[:n] for k, v in cols.items()})
+                total += n
+            if n < size or self._pending is not None:
+                break
+        if len(chunks) == 1:
+            cols = chunks[0]
+        elif chunks:
+            cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        else:
+            cols = {}
+        batch = Batch.__new__(Batch)
+        for name, dtype in COLUMNS.items():
+            value = cols.get(name)
+            setattr(batch, name, value if value is not None else np.zeros(total, dtype=dtype))
+        batch.data = self._buf[base:self._pos] if total else self._buf[:0]
+        batch.drops = self._take_drops()
+        batch.freeze_count = 0
+        batch.interfaces = self._names()
+        batch._store = None
+        if not total:
+            self._raise_pending()
+        return batch
+
+    def _read_into(self, out: Batch, max_packets: int | None) -> Batch:
+        store = out._store
+        if store is None:
+            raise ValueError("out= must be a reusable batch made by Batch.empty()")
+        capacity = store["ts"].shape[0]
+        want = capacity if max_packets is None else min(int(max_packets), capacity)
+        n, nbytes = self._fill(want, 0, store, copy_to=store["data"])
+        if self.format == "pcap":
+            store["ifindex"][:n] = 0
+            store["pkttype"][:n] = 0
+        for name in ("protocol", "vlan_tci", "vlan_tpid", "rxhash", "status"):
+            store[name][:n] = 0
+        out._set_length(n, nbytes)
+        out.drops = self._take_drops()
+        out.freeze_count = 0
+        out.interfaces = self._names()
+        if not n:
+            self._raise_pending()
+        return out
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            batch = self.read(self.batch_packets)
+            if len(batch) == 0 and batch.drops == 0:
+                return
+            yield batch
+
+    # -------------------------------------------------------------- lifetime
+    def _check_open(self) -> None:
+        if self._map is None:
+            raise ValueError(f"PcapReader for {self.path!r} is closed")
+
+    def close(self) -> None:
+        """Release the file map (idempotent).
+
+        Batches already read keep their view of the map alive; it is
+        unmapped when the last of them goes away.
+        """
+        mapping, self._map = self._map, None
+        self._buf = np.zeros(0, dtype=np.uint8)
+        if mapping is not None:
+            try:
+                mapping.close()
+            except BufferError:
+                pass        # a batch still views it; the map closes with the last view
+
+    @property
+    def closed(self) -> bool:
+        return self._map is None
+
+    def __del__(self) -> None:
+        if getattr(self, "_map", None) is not None:
+            warnings.warn(f"unclosed PcapReader for {self.path!r}", ResourceWarning, stacklevel=2)
+            self.close()
+
+    def __enter__(self) -> "PcapReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"at byte {self._pos}"
+        return f"<PcapReader {self.path!r} {self.format} {state}>"
+
+
+def open_pcap(path, *, batch_packets: int = 65536, strict: bool = False) -> PcapReader:
+    """Open a pcap or pcapng file for reading in batches of ``batch_packets``.
+
+    Iterate the reader for batches (memory stays bounded however large the
+    file), or call ``read(max_packets, out=...)``.  A file that ends inside
+    a record gives :class:`PcapTruncatedWarning` after its last complete
+    packet, or :class:`PcapTruncatedError` with ``strict=True``.
+    """
+    return PcapReader(path, batch_packets=batch_packets, strict=strict)
+
+
+def read_pcap(path, *, max_packets: int | None = None, strict: bool = False) -> Batch:
+    """Read a whole pcap or pcapng file (or its first ``max_packets``) into one batch.
+
+    Timestamps are int64 ns; ``ifindex`` is the interface's position in the
+    file; ``batch.interfaces`` maps it to the interface name (pcapng).
+    ``data`` views the mapped file (no copy).
+    """
+    with PcapReader(path, strict=strict) as reader:
+        batch = reader.read(max_packets)
+        reader._raise_pending()
+        return batch
