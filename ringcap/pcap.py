@@ -298,7 +298,11 @@ class PcapWriter:
         if (ifindex == first).all():
             uniq, inverse = [first], None
         else:
-            uniq, inverse = np.unique(ifindex, return_inverse=True)
+            uniq, firsts, inverse = np.unique(ifindex, return_index=True, return_inverse=True)
+            order = np.argsort(firsts, kind="stable")      # describe in order of appearance
+            for value in uniq[order].tolist():
+                if value not in self._idb:
+                    self.add_interface(value, _interface_name(value, batch.interfaces, self._names))
             uniq = uniq.tolist()
         ids = []
         for value in uniq:
@@ -552,14 +556,17 @@ class PcapReader:
         self._pending: BaseException | None = None
         self._drops = 0
         self._last_dropped: dict[int, int] = {}
-        with open(self.path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if not _stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if not _stat.S_ISREG(st.st_mode):
                 raise PcapFormatError(f"{self.path}: not a regular file; capture files are "
                                       "read through a memory map (save the stream to a file first)")
-            if size == 0:
+            if st.st_size == 0:
                 raise PcapFormatError(f"{self.path}: empty file, not a pcap or pcapng capture", 0)
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            self._map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
         try:
             if hasattr(self._map, "madvise"):
                 self._map.madvise(mmap.MADV_SEQUENTIAL)
