@@ -1,0 +1,48 @@
+"""Type stubs for ringcap._pcapio (compiled from pyx/_pcapio.pyx)."""
+import enum
+
+import numpy as np
+import numpy.typing as npt
+
+MAX_BLOCK_LENGTH: int
+
+class Status(enum.IntEnum):
+    OK = 0
+    END = 1
+    TRUNCATED = 2
+    BAD_CAPLEN = 3
+    BAD_BLOCK_LENGTH = 4
+    LENGTH_MISMATCH = 5
+    OTHER_BLOCK = 6
+    BAD_INTERFACE = 7
+    BAD_TIMESTAMP = 8
+    BAD_PACKET = 9
+    DATA_FULL = 10
+
+class TsMode(enum.IntEnum):
+    TS_MULTIPLY = 0
+    TS_DIVIDE = 1
+    TS_BINARY = 2
+    TS_BINARY_FLOAT = 3
+
+_I64 = npt.NDArray[np.int64]
+_I32 = npt.NDArray[np.int32]
+_U32 = npt.NDArray[np.uint32]
+_U8 = npt.NDArray[np.uint8]
+
+def ts_units_to_ns(t: int, mode: int, param: int) -> int: ...
+def build_pcap(ts: _I64, caplen: _U32, wirelen: _U32, offset: _I64, data: _U8,
+               start: int, stop: int, snaplen: int, nanosecond: bool,
+               out: _U8) -> tuple[int, int, int, int]: ...
+def build_epb(ts: _I64, caplen: _U32, wirelen: _U32, offset: _I64, data: _U8,
+              pkttype: _U8, iface_id: _U32, start: int, stop: int, snaplen: int,
+              flags: bool, out: _U8) -> tuple[int, int, int, int]: ...
+def parse_pcap(buf: _U8, pos: int, swap: bool, nanosecond: bool, max_caplen: int, base: int,
+               ts: _I64, caplen: _U32, wirelen: _U32, offset: _I64,
+               copy_to: _U8 | None = None, copy_start: int = 0
+               ) -> tuple[int, int, int, int, int]: ...
+def parse_pcapng(buf: _U8, pos: int, swap: bool, if_mode: _I32, if_param: _I64,
+                 if_offset_ns: _I64, if_snaplen: _U32, if_base: int, base: int,
+                 ts: _I64, caplen: _U32, wirelen: _U32, offset: _I64, ifindex: _I32,
+                 pkttype: _U8, copy_to: _U8 | None = None, copy_start: int = 0
+                 ) -> tuple[int, int, int, int, int]: ...
