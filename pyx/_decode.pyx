@@ -34,7 +34,17 @@ FLAG_BITS = {
 }
 CHECKED_READS = bool(RINGCAP_CHECKED_READS)
 MAX_IPV6_EXTENSION_HEADERS = MAX_IPV6_EXT_HEADERS
+# What the 5-tuple path writes (see decode(..., columns=)).
+FIVE_TUPLE_COLUMNS = ("ip_version", "ip_src", "ip_dst", "ip_proto", "sport", "dport", "flags")
+_COLUMN_NAMES = (
+    "eth_src", "eth_dst", "ethertype", "vlan_outer", "vlan_inner", "l3_offset", "ip_version",
+    "ip_src", "ip_dst", "ipv4_src", "ipv4_dst", "ip_proto", "ttl", "ip_len", "frag_offset",
+    "more_fragments", "l4_offset", "sport", "dport", "tcp_flags", "tcp_seq", "tcp_ack",
+    "tcp_window", "icmp_type", "icmp_code", "payload_offset", "payload_len", "flags",
+)
 
+cdef const uint8_t *_V4_MAPPED_PREFIX = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
+cdef PacketHeaders _NO_HEADERS   # all zero
 cdef Py_ssize_t _overruns = 0   # debug builds: reads that would have passed caplen
 cdef uint8_t _no_bytes[1]
 
@@ -148,7 +158,7 @@ cdef inline void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
 
 
 cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                       PacketHeaders *h) noexcept nogil:
+                       PacketHeaders *h, uint8_t *ip_src, uint8_t *ip_dst) noexcept nogil:
     cdef Py_ssize_t ihl, ip_end
     cdef uint16_t frag
     if l3 + 20 > cap:
@@ -167,12 +177,10 @@ cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
     h.ip_proto = rd8(p, l3 + 9, cap)
     h.ipv4_src = rd32(p, l3 + 12, cap)
     h.ipv4_dst = rd32(p, l3 + 16, cap)
-    h.ip_src[10] = 0xFF
-    h.ip_src[11] = 0xFF
-    h.ip_dst[10] = 0xFF
-    h.ip_dst[11] = 0xFF
-    rdcopy(&h.ip_src[12], p, l3 + 12, 4, cap)
-    rdcopy(&h.ip_dst[12], p, l3 + 16, 4, cap)
+    memcpy(ip_src, _V4_MAPPED_PREFIX, 12)
+    memcpy(ip_dst, _V4_MAPPED_PREFIX, 12)
+    rdcopy(ip_src + 12, p, l3 + 12, 4, cap)
+    rdcopy(ip_dst + 12, p, l3 + 16, 4, cap)
     ip_end = l3 + h.ip_len
     if ip_end > cap:
         h.flags |= F_TRUNCATED_PAYLOAD
@@ -197,7 +205,7 @@ cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
 
 
 cdef inline void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                       PacketHeaders *h) noexcept nogil:
+                       PacketHeaders *h, uint8_t *ip_src, uint8_t *ip_dst) noexcept nogil:
     cdef Py_ssize_t ip_end, cur, hlen
     cdef uint8_t nh
     cdef int count = 0
@@ -212,8 +220,8 @@ cdef inline void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
     h.ip_len = 40 + <uint32_t>rd16(p, l3 + 4, cap)
     nh = rd8(p, l3 + 6, cap)
     h.ttl = rd8(p, l3 + 7, cap)
-    rdcopy(h.ip_src, p, l3 + 8, 16, cap)
-    rdcopy(h.ip_dst, p, l3 + 24, 16, cap)
+    rdcopy(ip_src, p, l3 + 8, 16, cap)
+    rdcopy(ip_dst, p, l3 + 24, 16, cap)
     ip_end = l3 + h.ip_len
     if ip_end > cap:
         h.flags |= F_TRUNCATED_PAYLOAD
@@ -271,20 +279,27 @@ cdef inline void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
 
 
 cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
-                        uint16_t meta_tci, uint16_t meta_tpid,
-                        PacketHeaders *h) noexcept nogil:
+                        uint16_t meta_tci, uint16_t meta_tpid, PacketHeaders *h,
+                        uint8_t *eth_src, uint8_t *eth_dst, uint8_t *ip_src,
+                        uint8_t *ip_dst) noexcept nogil:
     # IN p: the frame's first byte; cap: bytes captured (never read past);
     # wire: length on the wire (for IP length sanity); status/meta_*: the
-    # kernel's VLAN metadata.  OUT h: every field, zero where absent.
-    cdef Py_ssize_t pos = 12, k
+    # kernel's VLAN metadata.  OUT h: the scalar fields, zero where absent;
+    # eth_src/eth_dst (6 bytes), ip_src/ip_dst (16 bytes): address rows,
+    # zeroed when absent.
+    cdef Py_ssize_t pos = 12
     cdef uint16_t ethertype, tci, tpid
     cdef int ntags = 0
-    memset(h, 0, sizeof(PacketHeaders))
+    h[0] = _NO_HEADERS   # a struct copy: far cheaper than memset's rep stos here
     if cap < ETH_HLEN:
         h.flags = F_TRUNCATED_L2
+        memset(eth_src, 0, 6)
+        memset(eth_dst, 0, 6)
+        memset(ip_src, 0, 16)
+        memset(ip_dst, 0, 16)
         return
-    rdcopy(h.eth_dst, p, 0, 6, cap)
-    rdcopy(h.eth_src, p, 6, 6, cap)
+    rdcopy(eth_dst, p, 0, 6, cap)
+    rdcopy(eth_src, p, 6, 6, cap)
     ethertype = rd16(p, 12, cap)
     if status & TP_STATUS_VLAN_VALID:
         tpid = meta_tpid if (status & TP_STATUS_VLAN_TPID_VALID) and meta_tpid else ETHERTYPE_VLAN
@@ -314,27 +329,105 @@ cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint3
         if ntags > 1:
             h.flags |= F_QINQ
     h.ethertype = ethertype
-    if h.flags & F_TRUNCATED_L2:
-        return
-    h.l3_offset = <uint16_t>(pos + 2)
-    if ethertype == ETHERTYPE_IPV4:
-        _ipv4(p, cap, wire, pos + 2, h)
-    elif ethertype == ETHERTYPE_IPV6:
-        _ipv6(p, cap, wire, pos + 2, h)
+    if not (h.flags & F_TRUNCATED_L2):
+        h.l3_offset = <uint16_t>(pos + 2)
+        if ethertype == ETHERTYPE_IPV4:
+            _ipv4(p, cap, wire, pos + 2, h, ip_src, ip_dst)
+        elif ethertype == ETHERTYPE_IPV6:
+            _ipv6(p, cap, wire, pos + 2, h, ip_src, ip_dst)
+    if h.ip_version == 0:
+        memset(ip_src, 0, 16)
+        memset(ip_dst, 0, 16)
 
+
+
+cdef bint _fast_path = True   # tests turn it off to check it against the general path
+
+
+def _test_set_fast_path(bint enabled):
+    """Tests only: enable or disable the plain IPv4 TCP/UDP shortcut."""
+    global _fast_path
+    _fast_path = enabled
+
+
+cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
+                             PacketHeaders *h, uint8_t *eth_src, uint8_t *eth_dst,
+                             uint8_t *ip_src, uint8_t *ip_dst) noexcept nogil:
+    # The common case in one straight run: untagged Ethernet, IPv4 without
+    # options or fragmentation, complete TCP or UDP header.  Fills exactly
+    # what decode_packet would and returns True; returns False (having
+    # possibly scribbled on h) for anything else.
+    cdef Py_ssize_t ip_end, hlen
+    cdef uint8_t proto
+    if cap < 42 or (status & TP_STATUS_VLAN_VALID) or not _fast_path:
+        return False
+    if rd16(p, 12, cap) != ETHERTYPE_IPV4 or rd8(p, 14, cap) != 0x45 \
+            or rd16(p, 20, cap) & 0x3FFF:
+        return False
+    ip_end = 14 + <Py_ssize_t>rd16(p, 16, cap)
+    if ip_end > wire:
+        return False
+    proto = rd8(p, 23, cap)
+    if proto == IPPROTO_TCP:
+        if cap < 54 or ip_end < 54:
+            return False
+        hlen = (rd8(p, 46, cap) >> 4) * 4
+        if hlen < 20 or 34 + hlen > ip_end or 34 + hlen > cap:
+            return False
+    elif proto == IPPROTO_UDP:
+        if ip_end < 42 or rd16(p, 38, cap) < 8 or 34 + <Py_ssize_t>rd16(p, 38, cap) > ip_end:
+            return False
+        hlen = 8
+        ip_end = 34 + <Py_ssize_t>rd16(p, 38, cap)
+    else:
+        return False
+    h[0] = _NO_HEADERS
+    rdcopy(eth_dst, p, 0, 6, cap)
+    rdcopy(eth_src, p, 6, 6, cap)
+    memcpy(ip_src, _V4_MAPPED_PREFIX, 12)
+    memcpy(ip_dst, _V4_MAPPED_PREFIX, 12)
+    rdcopy(ip_src + 12, p, 26, 4, cap)
+    rdcopy(ip_dst + 12, p, 30, 4, cap)
+    h.ethertype = ETHERTYPE_IPV4
+    h.l3_offset = 14
+    h.ip_version = 4
+    h.ip_len = rd16(p, 16, cap)
+    h.ttl = rd8(p, 22, cap)
+    h.ip_proto = proto
+    h.ipv4_src = rd32(p, 26, cap)
+    h.ipv4_dst = rd32(p, 30, cap)
+    h.l4_offset = 34
+    h.sport = rd16(p, 34, cap)
+    h.dport = rd16(p, 36, cap)
+    if proto == IPPROTO_TCP:
+        h.tcp_seq = rd32(p, 38, cap)
+        h.tcp_ack = rd32(p, 42, cap)
+        h.tcp_flags = rd16(p, 46, cap) & 0x01FF
+        h.tcp_window = rd16(p, 48, cap)
+    h.payload_offset = <uint16_t>(34 + hlen)
+    h.payload_len = <uint32_t>(ip_end - 34 - hlen)
+    if 14 + <Py_ssize_t>h.ip_len > cap:
+        h.flags = F_TRUNCATED_PAYLOAD
+    return True
 
 # ---------------------------------------------------------------- the batch loop
 cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
                              const int64_t[::1] offset, const uint32_t[::1] caplen,
                              const uint32_t[::1] wirelen, const uint32_t[::1] status,
                              const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
-                             HeaderColumns cols) except -2 nogil:
+                             HeaderColumns cols, bint every_column) except -2 nogil:
     # IN data/data_len: the batch's bytes; offset..vlan_tpid: its columns.
-    # OUT cols: one entry per packet.  Returns -1, or the index of the first
-    # packet whose bytes lie outside data (nothing after it is written).
+    # OUT cols: one entry per packet; unless every_column, NULL columns are
+    # skipped.  Returns -1, or the index of the first packet whose bytes
+    # lie outside data (nothing after it is written).
     cdef Py_ssize_t i, n = offset.shape[0], cap, wire
     cdef int64_t start
     cdef PacketHeaders h
+    cdef uint8_t scratch[44]   # address rows of skipped columns
+    cdef uint8_t *eth_src = scratch
+    cdef uint8_t *eth_dst = scratch + 6
+    cdef uint8_t *ip_src = scratch + 12
+    cdef uint8_t *ip_dst = scratch + 28
     for i in range(n):
         start = offset[i]
         cap = caplen[i]
@@ -343,44 +436,160 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
         wire = wirelen[i]
         if wire < cap:
             wire = cap
-        decode_packet(data + start, cap, wire, status[i], vlan_tci[i], vlan_tpid[i], &h)
-        memcpy(cols.eth_src + 6 * i, h.eth_src, 6)
-        memcpy(cols.eth_dst + 6 * i, h.eth_dst, 6)
-        cols.ethertype[i] = h.ethertype
-        cols.vlan_outer[i] = h.vlan_outer
-        cols.vlan_inner[i] = h.vlan_inner
-        cols.l3_offset[i] = h.l3_offset
+        if cols.eth_src != NULL:
+            eth_src = cols.eth_src + 6 * i
+        if cols.eth_dst != NULL:
+            eth_dst = cols.eth_dst + 6 * i
+        if cols.ip_src != NULL:
+            ip_src = cols.ip_src + 16 * i
+        if cols.ip_dst != NULL:
+            ip_dst = cols.ip_dst + 16 * i
+        if not _plain_ipv4(data + start, cap, wire, status[i], &h,
+                           eth_src, eth_dst, ip_src, ip_dst):
+            decode_packet(data + start, cap, wire, status[i], vlan_tci[i], vlan_tpid[i], &h,
+                          eth_src, eth_dst, ip_src, ip_dst)
+        if every_column:
+            cols.ethertype[i] = h.ethertype
+            cols.vlan_outer[i] = h.vlan_outer
+            cols.vlan_inner[i] = h.vlan_inner
+            cols.l3_offset[i] = h.l3_offset
+            cols.ip_version[i] = h.ip_version
+            cols.ipv4_src[i] = h.ipv4_src
+            cols.ipv4_dst[i] = h.ipv4_dst
+            cols.ip_proto[i] = h.ip_proto
+            cols.ttl[i] = h.ttl
+            cols.ip_len[i] = h.ip_len
+            cols.frag_offset[i] = h.frag_offset
+            cols.more_fragments[i] = h.more_fragments
+            cols.l4_offset[i] = h.l4_offset
+            cols.sport[i] = h.sport
+            cols.dport[i] = h.dport
+            cols.tcp_flags[i] = h.tcp_flags
+            cols.tcp_seq[i] = h.tcp_seq
+            cols.tcp_ack[i] = h.tcp_ack
+            cols.tcp_window[i] = h.tcp_window
+            cols.icmp_type[i] = h.icmp_type
+            cols.icmp_code[i] = h.icmp_code
+            cols.payload_offset[i] = h.payload_offset
+            cols.payload_len[i] = h.payload_len
+            cols.flags[i] = h.flags
+        else:
+            if cols.ethertype != NULL:
+                cols.ethertype[i] = h.ethertype
+            if cols.vlan_outer != NULL:
+                cols.vlan_outer[i] = h.vlan_outer
+            if cols.vlan_inner != NULL:
+                cols.vlan_inner[i] = h.vlan_inner
+            if cols.l3_offset != NULL:
+                cols.l3_offset[i] = h.l3_offset
+            if cols.ip_version != NULL:
+                cols.ip_version[i] = h.ip_version
+            if cols.ipv4_src != NULL:
+                cols.ipv4_src[i] = h.ipv4_src
+            if cols.ipv4_dst != NULL:
+                cols.ipv4_dst[i] = h.ipv4_dst
+            if cols.ip_proto != NULL:
+                cols.ip_proto[i] = h.ip_proto
+            if cols.ttl != NULL:
+                cols.ttl[i] = h.ttl
+            if cols.ip_len != NULL:
+                cols.ip_len[i] = h.ip_len
+            if cols.frag_offset != NULL:
+                cols.frag_offset[i] = h.frag_offset
+            if cols.more_fragments != NULL:
+                cols.more_fragments[i] = h.more_fragments
+            if cols.l4_offset != NULL:
+                cols.l4_offset[i] = h.l4_offset
+            if cols.sport != NULL:
+                cols.sport[i] = h.sport
+            if cols.dport != NULL:
+                cols.dport[i] = h.dport
+            if cols.tcp_flags != NULL:
+                cols.tcp_flags[i] = h.tcp_flags
+            if cols.tcp_seq != NULL:
+                cols.tcp_seq[i] = h.tcp_seq
+            if cols.tcp_ack != NULL:
+                cols.tcp_ack[i] = h.tcp_ack
+            if cols.tcp_window != NULL:
+                cols.tcp_window[i] = h.tcp_window
+            if cols.icmp_type != NULL:
+                cols.icmp_type[i] = h.icmp_type
+            if cols.icmp_code != NULL:
+                cols.icmp_code[i] = h.icmp_code
+            if cols.payload_offset != NULL:
+                cols.payload_offset[i] = h.payload_offset
+            if cols.payload_len != NULL:
+                cols.payload_len[i] = h.payload_len
+            if cols.flags != NULL:
+                cols.flags[i] = h.flags
+    return -1
+
+
+cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
+                                  const int64_t[::1] offset, const uint32_t[::1] caplen,
+                                  const uint32_t[::1] wirelen, const uint32_t[::1] status,
+                                  const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
+                                  HeaderColumns cols) except -2 nogil:
+    # decode_batch for exactly FIVE_TUPLE_COLUMNS: plain IPv4 TCP/UDP packets
+    # take a short inline run, everything else the general decoder; the
+    # values are the same either way.
+    cdef Py_ssize_t i, n = offset.shape[0], cap, wire, ip_end, hlen
+    cdef const uint8_t *p
+    cdef uint8_t *ip_src
+    cdef uint8_t *ip_dst
+    cdef uint8_t proto
+    cdef int64_t start
+    cdef PacketHeaders h
+    cdef uint8_t scratch[12]
+    for i in range(n):
+        start = offset[i]
+        cap = caplen[i]
+        if start < 0 or start + cap > data_len:
+            return i
+        wire = wirelen[i]
+        if wire < cap:
+            wire = cap
+        p = data + start
+        ip_src = cols.ip_src + 16 * i
+        ip_dst = cols.ip_dst + 16 * i
+        if _fast_path and cap >= 54 and not (status[i] & TP_STATUS_VLAN_VALID) \
+                and rd16(p, 12, cap) == ETHERTYPE_IPV4 and rd8(p, 14, cap) == 0x45 \
+                and not (rd16(p, 20, cap) & 0x3FFF):
+            ip_end = 14 + <Py_ssize_t>rd16(p, 16, cap)
+            proto = rd8(p, 23, cap)
+            hlen = (rd8(p, 46, cap) >> 4) * 4
+            if ip_end <= wire and ((proto == IPPROTO_TCP and hlen >= 20 and 34 + hlen <= ip_end
+                                    and 34 + hlen <= cap)
+                                   or (proto == IPPROTO_UDP and rd16(p, 38, cap) >= 8
+                                       and 34 + <Py_ssize_t>rd16(p, 38, cap) <= ip_end)):
+                memcpy(ip_src, _V4_MAPPED_PREFIX, 12)
+                memcpy(ip_dst, _V4_MAPPED_PREFIX, 12)
+                rdcopy(ip_src + 12, p, 26, 4, cap)
+                rdcopy(ip_dst + 12, p, 30, 4, cap)
+                cols.ip_version[i] = 4
+                cols.ip_proto[i] = proto
+                cols.sport[i] = rd16(p, 34, cap)
+                cols.dport[i] = rd16(p, 36, cap)
+                cols.flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
+                continue
+        decode_packet(p, cap, wire, status[i], vlan_tci[i], vlan_tpid[i], &h,
+                      scratch, scratch + 6, ip_src, ip_dst)
         cols.ip_version[i] = h.ip_version
-        memcpy(cols.ip_src + 16 * i, h.ip_src, 16)
-        memcpy(cols.ip_dst + 16 * i, h.ip_dst, 16)
-        cols.ipv4_src[i] = h.ipv4_src
-        cols.ipv4_dst[i] = h.ipv4_dst
         cols.ip_proto[i] = h.ip_proto
-        cols.ttl[i] = h.ttl
-        cols.ip_len[i] = h.ip_len
-        cols.frag_offset[i] = h.frag_offset
-        cols.more_fragments[i] = h.more_fragments
-        cols.l4_offset[i] = h.l4_offset
         cols.sport[i] = h.sport
         cols.dport[i] = h.dport
-        cols.tcp_flags[i] = h.tcp_flags
-        cols.tcp_seq[i] = h.tcp_seq
-        cols.tcp_ack[i] = h.tcp_ack
-        cols.tcp_window[i] = h.tcp_window
-        cols.icmp_type[i] = h.icmp_type
-        cols.icmp_code[i] = h.icmp_code
-        cols.payload_offset[i] = h.payload_offset
-        cols.payload_len[i] = h.payload_len
         cols.flags[i] = h.flags
     return -1
 
 
 cdef void *_column(dict out, str name, Py_ssize_t n, Py_ssize_t itemsize,
-                   Py_ssize_t row_bytes) except NULL:
-    # A pointer into out[name] after checking it can hold n rows.
-    cdef Py_buffer view
+                   Py_ssize_t row_bytes) except? NULL:
+    # A pointer into out[name] after checking it can hold n rows; NULL when
+    # out has no such column (it is not decoded).
     cdef void *ptr
-    array = out[name]
+    array = out.get(name)
+    if array is None:
+        return <void *>0
     if array.shape[0] < n or array.itemsize != itemsize or array.nbytes != array.shape[0] * row_bytes \
             or not array.flags.c_contiguous or not array.flags.writeable:
         raise ValueError(f"column {name!r} must be a writable C-contiguous array with at least "
@@ -394,17 +603,19 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
                 const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid, dict out):
     """Decode every packet of a batch's columns into the arrays of ``out``.
 
-    ``out`` maps each Headers column name to an array with room for
-    ``len(offset)`` packets.  Raises ValueError if a packet lies outside
+    ``out`` maps Headers column names to arrays with room for
+    ``len(offset)`` packets; columns it lacks are not written.  Raises ValueError if a packet lies outside
     ``data``; malformed packets are flagged, not raised.
     """
     cdef Py_ssize_t n = offset.shape[0], bad
     cdef HeaderColumns cols
     cdef const uint8_t *base = _no_bytes
-    for name, column in (("caplen", caplen), ("wirelen", wirelen), ("status", status),
-                         ("vlan_tci", vlan_tci), ("vlan_tpid", vlan_tpid)):
-        if column.shape[0] != n:
-            raise ValueError(f"{name} has {column.shape[0]} entries, offset has {n}")
+    cdef int every_column
+    for name, length in (("caplen", caplen.shape[0]), ("wirelen", wirelen.shape[0]),
+                         ("status", status.shape[0]), ("vlan_tci", vlan_tci.shape[0]),
+                         ("vlan_tpid", vlan_tpid.shape[0])):
+        if length != n:
+            raise ValueError(f"{name} has {length} entries, offset has {n}")
     if n == 0:
         return
     if data.shape[0]:
@@ -437,9 +648,19 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     cols.payload_offset = <uint16_t *>_column(out, "payload_offset", n, 2, 2)
     cols.payload_len = <uint32_t *>_column(out, "payload_len", n, 4, 4)
     cols.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
+    if all(name in out for name in _COLUMN_NAMES):
+        every_column = 1
+    elif set(out) == set(FIVE_TUPLE_COLUMNS):
+        every_column = 2
+    else:
+        every_column = 0
     with nogil:
-        bad = decode_batch(base, data.shape[0], offset, caplen, wirelen, status,
-                           vlan_tci, vlan_tpid, cols)
+        if every_column == 2:
+            bad = decode_five_tuple(base, data.shape[0], offset, caplen, wirelen, status,
+                                    vlan_tci, vlan_tpid, cols)
+        else:
+            bad = decode_batch(base, data.shape[0], offset, caplen, wirelen, status,
+                               vlan_tci, vlan_tpid, cols, every_column)
     if bad >= 0:
         raise ValueError(
             f"packet {bad} lies outside the batch's data (offset {offset[bad]}, caplen "
@@ -557,14 +778,17 @@ def aggregate_flows(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
     cdef int d
     cdef int64_t t
     _check_flow_inputs(n, ip_src, ip_dst, sport, dport, ip_proto)
-    for name, column in (("tcp_flags", tcp_flags), ("ts", ts), ("wirelen", wirelen),
-                         ("hashes", hashes), ("packet_flow", packet_flow)):
-        if column.shape[0] != n:
-            raise ValueError(f"{name} has {column.shape[0]} entries, expected {n}")
+    for name, length in (("tcp_flags", tcp_flags.shape[0]), ("ts", ts.shape[0]),
+                         ("wirelen", wirelen.shape[0]), ("hashes", hashes.shape[0]),
+                         ("packet_flow", packet_flow.shape[0])):
+        if length != n:
+            raise ValueError(f"{name} has {length} entries, expected {n}")
     if table.shape[0] <= n or table.shape[0] & mask:
         raise ValueError("table length must be a power of two above the packet count")
-    for column2 in (packets, nbytes, first_ts, last_ts, flags_union):
-        if column2.shape[0] != 2 or column2.shape[1] < n:
+    for rows, cols in ((packets.shape[0], packets.shape[1]), (nbytes.shape[0], nbytes.shape[1]),
+                       (first_ts.shape[0], first_ts.shape[1]), (last_ts.shape[0], last_ts.shape[1]),
+                       (flags_union.shape[0], flags_union.shape[1])):
+        if rows != 2 or cols < n:
             raise ValueError(f"per-flow outputs must have shape (2, >= {n})")
     if first_packet.shape[0] < n:
         raise ValueError(f"first_packet needs room for {n} flows")

@@ -66,10 +66,9 @@ cdef enum:
     F_IPV6_EXT_LIMIT = 1 << 13    # more than MAX_IPV6_EXT_HEADERS extension headers
 
 
-# Everything decode_packet learns about one frame.  Absent fields stay 0.
+# The scalar fields decode_packet learns about one frame (absent ones stay 0);
+# addresses go straight to their column rows.
 ctypedef struct PacketHeaders:
-    uint8_t eth_dst[6]
-    uint8_t eth_src[6]
     uint16_t ethertype
     uint16_t vlan_outer
     uint16_t vlan_inner
@@ -78,8 +77,6 @@ ctypedef struct PacketHeaders:
     uint8_t ip_proto
     uint8_t ttl
     uint8_t more_fragments
-    uint8_t ip_src[16]
-    uint8_t ip_dst[16]
     uint32_t ipv4_src
     uint32_t ipv4_dst
     uint32_t ip_len

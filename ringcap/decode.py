@@ -1,0 +1,464 @@
+"""Decode a batch's frames into header columns, and fold them into flows.
+
+``decode(batch)`` walks every frame once in compiled code (no GIL, never
+reading past ``caplen``) and returns :class:`Headers`: one numpy array per
+header field, one entry per packet, aligned with the batch.  Filtering stays
+numpy: ``batch[h.dport == 443]``.  ``flows(batch)`` aggregates per 5-tuple
+with both directions of a conversation in one row.
+
+Malformed or truncated frames never raise: fields that could not be read are
+0 and ``Headers.flags`` says why (see the ``TRUNCATED_*``/``BAD_*`` bits).
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Union
+
+import numpy as np
+
+from . import _decode
+from .batch import Batch
+
+__all__ = [
+    "decode", "flows", "Headers", "FlowTable", "HEADER_COLUMNS", "FIVE_TUPLE_COLUMNS",
+    "FLOW_COLUMNS", "NO_TIMESTAMP",
+    "ip_strings", "mac_strings", "ip_bytes", "mac_bytes", "flag_names",
+    "TRUNCATED_L2", "TRUNCATED_L3", "TRUNCATED_L4", "TRUNCATED_PAYLOAD", "TRUNCATED",
+    "BAD_IP_VERSION", "BAD_IHL", "BAD_IP_LENGTH", "BAD_L4_LENGTH", "MALFORMED",
+    "FRAGMENT", "NONFIRST_FRAGMENT", "VLAN", "QINQ", "VLAN_FROM_METADATA", "IPV6_EXT_LIMIT",
+]
+
+# ---------------------------------------------------------------- flag bits
+_BITS = _decode.FLAG_BITS
+#: The frame ends inside the Ethernet header or a VLAN tag.
+TRUNCATED_L2: int = _BITS["TRUNCATED_L2"]
+#: The frame ends inside the IPv4/IPv6 header, IPv4 options or IPv6 extension headers.
+TRUNCATED_L3: int = _BITS["TRUNCATED_L3"]
+#: The frame ends inside the TCP/UDP/SCTP/ICMP header or TCP options.
+TRUNCATED_L4: int = _BITS["TRUNCATED_L4"]
+#: Fewer bytes were captured than the IP length says (a snaplen cut).
+TRUNCATED_PAYLOAD: int = _BITS["TRUNCATED_PAYLOAD"]
+#: The IP version nibble disagrees with the ethertype.
+BAD_IP_VERSION: int = _BITS["BAD_IP_VERSION"]
+#: IPv4 header length field below 5 words.
+BAD_IHL: int = _BITS["BAD_IHL"]
+#: IP length shorter than the header, extension headers past it, or longer than the frame.
+BAD_IP_LENGTH: int = _BITS["BAD_IP_LENGTH"]
+#: Transport header past the IP length, TCP data offset below 5, or a UDP length that does not fit.
+BAD_L4_LENGTH: int = _BITS["BAD_L4_LENGTH"]
+#: An IP fragment (more-fragments set or a non-zero offset).
+FRAGMENT: int = _BITS["FRAGMENT"]
+#: A fragment with a non-zero offset: it carries no transport header.
+NONFIRST_FRAGMENT: int = _BITS["NONFIRST_FRAGMENT"]
+#: At least one VLAN tag (in the bytes or in the kernel's metadata).
+VLAN: int = _BITS["VLAN"]
+#: Two or more VLAN tags (802.1ad QinQ).
+QINQ: int = _BITS["QINQ"]
+#: The outer VLAN tag was stripped from the bytes and taken from ``Batch.vlan_tci``.
+VLAN_FROM_METADATA: int = _BITS["VLAN_FROM_METADATA"]
+#: More IPv6 extension headers than the decoder follows (16); ``ip_proto`` is the last one seen.
+IPV6_EXT_LIMIT: int = _BITS["IPV6_EXT_LIMIT"]
+#: Any truncation bit.
+TRUNCATED: int = TRUNCATED_L2 | TRUNCATED_L3 | TRUNCATED_L4 | TRUNCATED_PAYLOAD
+#: Any malformed-header bit.
+MALFORMED: int = BAD_IP_VERSION | BAD_IHL | BAD_IP_LENGTH | BAD_L4_LENGTH | IPV6_EXT_LIMIT
+
+
+def flag_names(flags: int) -> list[str]:
+    """Names of the bits set in one ``flags`` value, e.g. ``['VLAN', 'TRUNCATED_L4']``."""
+    flags = int(flags)
+    return [name for name, bit in _BITS.items() if flags & bit]
+
+
+# ---------------------------------------------------------------- Headers
+#: Column name -> (dtype, values per packet).  The names are a public contract.
+HEADER_COLUMNS: dict[str, tuple[np.dtype, int]] = {
+    "eth_src": (np.dtype(np.uint8), 6),
+    "eth_dst": (np.dtype(np.uint8), 6),
+    "ethertype": (np.dtype(np.uint16), 1),
+    "vlan_outer": (np.dtype(np.uint16), 1),
+    "vlan_inner": (np.dtype(np.uint16), 1),
+    "l3_offset": (np.dtype(np.uint16), 1),
+    "ip_version": (np.dtype(np.uint8), 1),
+    "ip_src": (np.dtype(np.uint8), 16),
+    "ip_dst": (np.dtype(np.uint8), 16),
+    "ipv4_src": (np.dtype(np.uint32), 1),
+    "ipv4_dst": (np.dtype(np.uint32), 1),
+    "ip_proto": (np.dtype(np.uint8), 1),
+    "ttl": (np.dtype(np.uint8), 1),
+    "ip_len": (np.dtype(np.uint32), 1),
+    "frag_offset": (np.dtype(np.uint16), 1),
+    "more_fragments": (np.dtype(np.bool_), 1),
+    "l4_offset": (np.dtype(np.uint16), 1),
+    "sport": (np.dtype(np.uint16), 1),
+    "dport": (np.dtype(np.uint16), 1),
+    "tcp_flags": (np.dtype(np.uint16), 1),
+    "tcp_seq": (np.dtype(np.uint32), 1),
+    "tcp_ack": (np.dtype(np.uint32), 1),
+    "tcp_window": (np.dtype(np.uint16), 1),
+    "icmp_type": (np.dtype(np.uint8), 1),
+    "icmp_code": (np.dtype(np.uint8), 1),
+    "payload_offset": (np.dtype(np.uint16), 1),
+    "payload_len": (np.dtype(np.uint32), 1),
+    "flags": (np.dtype(np.uint32), 1),
+}
+
+
+#: The columns of the fast 5-tuple path: ``decode(batch, columns=FIVE_TUPLE_COLUMNS)``.
+FIVE_TUPLE_COLUMNS: tuple[str, ...] = tuple(_decode.FIVE_TUPLE_COLUMNS)
+
+
+def _allocate(n: int, names) -> dict[str, np.ndarray]:
+    return {name: np.empty((n, width) if width > 1 else n, dtype=dtype)
+            for name, (dtype, width) in HEADER_COLUMNS.items() if name in names}
+
+
+class Headers:
+    """Decoded header fields of a batch: one numpy array per field, aligned with it.
+
+    Entry ``i`` of every column describes packet ``i`` of the batch.  Fields
+    a packet does not have (ports of an ARP frame, the IPv4 columns of IPv6)
+    are 0; ``flags`` tells truncated and malformed packets apart.
+
+    Link: ``eth_src``, ``eth_dst`` (uint8, shape (n, 6)); ``ethertype`` after
+    any VLAN tags; ``vlan_outer``, ``vlan_inner`` (VLAN ids, 0 when absent;
+    the ``VLAN``/``QINQ`` flags say whether a tag was present).
+
+    Network: ``l3_offset``; ``ip_version`` (4, 6 or 0); ``ip_src``,
+    ``ip_dst`` (uint8, shape (n, 16), IPv4 stored IPv4-mapped
+    ``::ffff:a.b.c.d``); ``ipv4_src``, ``ipv4_dst`` (uint32, host order, 0
+    unless IPv4); ``ip_proto`` (after IPv6 extension headers); ``ttl`` (TTL
+    or hop limit); ``ip_len`` (whole IP packet, for IPv6 40 + payload length);
+    ``frag_offset`` (bytes); ``more_fragments`` (bool).
+
+    Transport: ``l4_offset``; ``sport``, ``dport`` (TCP, UDP, SCTP);
+    ``tcp_flags`` (9 bits, FIN=0x01 ... NS=0x100), ``tcp_seq``, ``tcp_ack``,
+    ``tcp_window``; ``icmp_type``, ``icmp_code`` (ICMP and ICMPv6).
+
+    ``payload_offset``/``payload_len``: application data after the transport
+    header, by the headers' lengths (the capture may hold fewer bytes, see
+    ``TRUNCATED_PAYLOAD``).  Offsets count from the start of the frame.
+
+    ``ts`` and ``wirelen`` are the batch's arrays (not copies), kept so that
+    :func:`flows` and exports need only the headers.  Headers made with
+    ``decode(batch, columns=...)`` hold only those columns.
+    """
+
+    __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "_names", "_flow_hash")
+
+    def __init__(self, columns: dict[str, np.ndarray], ts: np.ndarray, wirelen: np.ndarray):
+        self._names = tuple(name for name in HEADER_COLUMNS if name in columns)
+        if "flags" not in self._names:
+            raise ValueError("Headers need at least the flags column")
+        for name in self._names:
+            setattr(self, name, columns[name])
+        self.ts = ts
+        self.wirelen = wirelen
+        self._flow_hash = columns.get("flow_hash")
+
+    def __getattr__(self, name):
+        # Only reached for slots never set: columns left out by decode(columns=...).
+        if name in HEADER_COLUMNS:
+            raise AttributeError(
+                f"column {name!r} was not decoded: these headers hold {', '.join(self._names)}; "
+                f"call ringcap.decode(batch) without columns= to get every column")
+        raise AttributeError(f"'Headers' object has no attribute {name!r}")
+
+    def __len__(self) -> int:
+        return self.flags.shape[0]
+
+    def __getitem__(self, index) -> "Headers":
+        """Rows of these headers: a slice, boolean mask or integer array (an int gives a dict)."""
+        if isinstance(index, (int, np.integer)):
+            return {name: getattr(self, name)[index] for name in self._names}
+        columns = {name: getattr(self, name)[index] for name in self._names}
+        if self._flow_hash is not None:
+            columns["flow_hash"] = self._flow_hash[index]
+        return Headers(columns, self.ts[index], self.wirelen[index])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The decoded column names, in the contract's order."""
+        return self._names
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Column name -> array, in the contract's order."""
+        return {name: getattr(self, name) for name in self._names}
+
+    @property
+    def flow_hash(self) -> np.ndarray:
+        """Symmetric 64-bit hash of (addresses, ports, ip_proto) per packet; 0 for non-IP.
+
+        Both directions of a conversation share the value.  Computed on
+        first use, in one compiled pass.
+        """
+        if self._flow_hash is None:
+            out = np.empty(len(self), dtype=np.uint64)
+            _decode.flow_hashes(self.ip_version, self.ip_src, self.ip_dst, self.sport,
+                                self.dport, self.ip_proto, out)
+            self._flow_hash = out
+        return self._flow_hash
+
+    def ip_src_str(self) -> np.ndarray:
+        """``ip_src`` as printable strings (None where the packet is not IP)."""
+        return ip_strings(self.ip_src, self.ip_version)
+
+    def ip_dst_str(self) -> np.ndarray:
+        """``ip_dst`` as printable strings (None where the packet is not IP)."""
+        return ip_strings(self.ip_dst, self.ip_version)
+
+    def eth_src_str(self) -> np.ndarray:
+        """``eth_src`` as ``aa:bb:cc:dd:ee:ff`` strings."""
+        return mac_strings(self.eth_src)
+
+    def eth_dst_str(self) -> np.ndarray:
+        """``eth_dst`` as ``aa:bb:cc:dd:ee:ff`` strings."""
+        return mac_strings(self.eth_dst)
+
+    def to_arrow(self, **options):
+        """A pyarrow Table of the columns; see :func:`ringcap.export.headers_to_arrow`."""
+        from .export import headers_to_arrow
+        return headers_to_arrow(self, **options)
+
+    def to_pandas(self, **options):
+        """A pandas DataFrame of the columns; see :func:`ringcap.export.headers_to_pandas`."""
+        from .export import headers_to_pandas
+        return headers_to_pandas(self, **options)
+
+    def __repr__(self) -> str:
+        n = len(self)
+        ip = int(np.count_nonzero(self.ip_version))
+        bad = int(np.count_nonzero(self.flags & (TRUNCATED | MALFORMED)))
+        return f"<Headers {n} packets, {ip} IP, {bad} truncated or malformed>"
+
+
+def _contiguous(array: np.ndarray, dtype) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def decode(batch: Batch, *, columns=None, out: Headers | None = None) -> Headers:
+    """Decode every frame of ``batch`` (Ethernet) into :class:`Headers`.
+
+    One compiled pass, no GIL, never reading past a packet's ``caplen``.
+    VLAN tags are read from the bytes; a tag the kernel stripped is taken
+    from ``vlan_tci`` when ``status`` has ``TP_STATUS_VLAN_VALID`` (and
+    counted as the outer tag).
+
+    ``columns``: decode only these column names (``flags`` is always
+    included).  :data:`FIVE_TUPLE_COLUMNS` selects a shortcut for plain
+    IPv4 TCP/UDP that is several times faster than the full decode; the
+    values are the same.
+
+    ``out``: headers from an earlier ``decode`` with at least ``len(batch)``
+    rows; its arrays are overwritten and a view of their first rows returned
+    (no allocation).  Raises ValueError when the batch's offsets point
+    outside its data; never raises for the packets' contents.
+    """
+    if not isinstance(batch, Batch):
+        raise TypeError(f"decode() takes a ringcap.Batch, got {type(batch).__name__}; "
+                        "build one with Batch.from_packets([...]) for raw bytes")
+    n = len(batch)
+    if columns is None:
+        names = set(HEADER_COLUMNS) if out is None else set(out.names)
+    else:
+        names = {columns} if isinstance(columns, str) else set(columns)
+        unknown = sorted(names - set(HEADER_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown Headers column(s) {unknown}; "
+                             f"choose from {', '.join(HEADER_COLUMNS)}")
+        names.add("flags")
+    if out is not None:
+        if len(out) < n:
+            raise ValueError(f"out has room for {len(out)} packets, the batch has {n}")
+        missing = sorted(names - set(out.names))
+        if missing:
+            raise ValueError(f"out lacks the column(s) {missing}")
+        arrays = {name: getattr(out, name)[:n] for name in names}
+    else:
+        arrays = _allocate(n, names)
+    raw = dict(arrays)
+    if "more_fragments" in raw:
+        raw["more_fragments"] = arrays["more_fragments"].view(np.uint8)
+    _decode.decode_into(
+        _contiguous(batch.data, np.uint8), _contiguous(batch.offset, np.int64),
+        _contiguous(batch.caplen, np.uint32), _contiguous(batch.wirelen, np.uint32),
+        _contiguous(batch.status, np.uint32), _contiguous(batch.vlan_tci, np.uint16),
+        _contiguous(batch.vlan_tpid, np.uint16), raw)
+    return Headers(arrays, batch.ts, batch.wirelen)
+
+
+# ---------------------------------------------------------------- addresses
+def _format_unique(rows: np.ndarray, width: int, fmt) -> np.ndarray:
+    # Formatting is per distinct value: captures repeat a few addresses many times.
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    if rows.ndim != 2 or rows.shape[1] != width:
+        raise ValueError(f"expected an array of shape (n, {width}), got {rows.shape}")
+    keys = rows.view(f"V{width}").ravel()
+    unique, inverse = np.unique(keys, return_inverse=True)
+    text = np.array([fmt(bytes(u)) for u in unique] + [None], dtype=object)
+    return text[:-1][inverse.ravel()] if len(unique) else np.empty(0, dtype=object)
+
+
+def _ip_text(raw: bytes) -> str:
+    address = ipaddress.IPv6Address(raw)
+    mapped = address.ipv4_mapped
+    return str(mapped) if mapped is not None else str(address)
+
+
+def ip_strings(column: np.ndarray, ip_version: np.ndarray | None = None) -> np.ndarray:
+    """Printable addresses for an ``ip_src``/``ip_dst`` column (object array of str).
+
+    IPv4-mapped entries print as dotted quads.  With ``ip_version``, entries
+    of non-IP packets are None.
+    """
+    text = _format_unique(column, 16, _ip_text)
+    if ip_version is not None:
+        text[np.asarray(ip_version) == 0] = None
+    return text
+
+
+def mac_strings(column: np.ndarray) -> np.ndarray:
+    """Printable ``aa:bb:cc:dd:ee:ff`` strings for an ``eth_src``/``eth_dst`` column."""
+    return _format_unique(column, 6, lambda raw: raw.hex(":"))
+
+
+def ip_bytes(address: str) -> np.ndarray:
+    """The 16-byte row for an address, to compare with ``ip_src``/``ip_dst``.
+
+    ``(h.ip_src == ip_bytes("10.0.0.1")).all(axis=1)`` is a packet mask.
+    """
+    parsed = ipaddress.ip_address(address)
+    if parsed.version == 4:
+        parsed = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + parsed.packed)
+    return np.frombuffer(parsed.packed, dtype=np.uint8).copy()
+
+
+def mac_bytes(address: str) -> np.ndarray:
+    """The 6-byte row for ``aa:bb:cc:dd:ee:ff`` (or ``-`` separated), to compare with ``eth_*``."""
+    digits = address.replace(":", "").replace("-", "")
+    try:
+        raw = bytes.fromhex(digits)
+    except ValueError:
+        raw = b""
+    if len(raw) != 6:
+        raise ValueError(f"not a MAC address: {address!r} (expected aa:bb:cc:dd:ee:ff)")
+    return np.frombuffer(raw, dtype=np.uint8).copy()
+
+
+# ---------------------------------------------------------------- flows
+#: Flow table columns.  "fwd" is the direction of the flow's first packet (ip_src -> ip_dst).
+FLOW_COLUMNS: tuple[str, ...] = (
+    "ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "flow_hash",
+    "packets", "bytes", "first_ts", "last_ts",
+    "packets_fwd", "bytes_fwd", "first_ts_fwd", "last_ts_fwd", "tcp_flags_fwd",
+    "packets_rev", "bytes_rev", "first_ts_rev", "last_ts_rev", "tcp_flags_rev",
+)
+
+#: Per-direction first/last timestamp of a direction without packets (numpy's NaT).
+NO_TIMESTAMP = np.iinfo(np.int64).min
+
+
+class FlowTable:
+    """Per-flow counters, one row per 5-tuple conversation, columnar.
+
+    The forward direction is that of the flow's first packet: ``ip_src``
+    (16 bytes, IPv4-mapped) port ``sport`` to ``ip_dst`` port ``dport``.
+    For each direction (``_fwd``/``_rev``): packets, bytes (``wirelen``),
+    first and last timestamp (ns; :data:`NO_TIMESTAMP` when a direction saw
+    nothing) and the union of TCP flags.  ``packets``, ``bytes``,
+    ``first_ts``, ``last_ts`` cover both directions.
+
+    ``packet_flow[i]`` is the row of packet ``i`` of the input (-1 for
+    packets that are not IP, which no flow counts: ``skipped`` of them).
+    Packets without ports (ICMP, non-first fragments) form flows keyed by
+    addresses and protocol with ports 0.
+    """
+
+    __slots__ = FLOW_COLUMNS + ("packet_flow", "skipped")
+
+    def __init__(self, columns: dict[str, np.ndarray], packet_flow: np.ndarray):
+        for name in FLOW_COLUMNS:
+            setattr(self, name, columns[name])
+        self.packet_flow = packet_flow
+        self.skipped = int(np.count_nonzero(packet_flow < 0))
+
+    def __len__(self) -> int:
+        return self.packets.shape[0]
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Column name -> array, in :data:`FLOW_COLUMNS` order."""
+        return {name: getattr(self, name) for name in FLOW_COLUMNS}
+
+    def ip_src_str(self) -> np.ndarray:
+        """``ip_src`` as printable strings."""
+        return ip_strings(self.ip_src)
+
+    def ip_dst_str(self) -> np.ndarray:
+        """``ip_dst`` as printable strings."""
+        return ip_strings(self.ip_dst)
+
+    def to_arrow(self, **options):
+        """A pyarrow Table; see :func:`ringcap.export.flows_to_arrow`."""
+        from .export import flows_to_arrow
+        return flows_to_arrow(self, **options)
+
+    def to_pandas(self, **options):
+        """A pandas DataFrame; see :func:`ringcap.export.flows_to_pandas`."""
+        from .export import flows_to_pandas
+        return flows_to_pandas(self, **options)
+
+    def __repr__(self) -> str:
+        return (f"<FlowTable {len(self)} flows, {int(self.packets.sum())} packets, "
+                f"{self.skipped} non-IP packets skipped>")
+
+
+def flows(source: Union[Batch, Headers]) -> FlowTable:
+    """Aggregate packets per 5-tuple, both directions in one row, in one compiled pass.
+
+    ``source`` is a :class:`~ringcap.Batch` (decoded first) or the
+    :class:`Headers` of one.  Flows appear in the order of their first packet.
+    """
+    if isinstance(source, Batch):
+        headers = decode(source, columns=FIVE_TUPLE_COLUMNS + ("tcp_flags",))
+    elif isinstance(source, Headers):
+        headers = source
+    else:
+        raise TypeError(f"flows() takes a Batch or Headers, got {type(source).__name__}")
+    n = len(headers)
+    hashes = headers.flow_hash
+    table = np.full(1 << max(4, (2 * n).bit_length()), -1, dtype=np.int64)
+    packet_flow = np.empty(n, dtype=np.int64)
+    first_packet = np.empty(n, dtype=np.int64)
+    packets = np.empty((2, n), dtype=np.uint64)
+    nbytes = np.empty((2, n), dtype=np.uint64)
+    first_ts = np.empty((2, n), dtype=np.int64)
+    last_ts = np.empty((2, n), dtype=np.int64)
+    tcp_flags = np.empty((2, n), dtype=np.uint16)
+    count = _decode.aggregate_flows(
+        _contiguous(headers.ip_version, np.uint8), _contiguous(headers.ip_src, np.uint8),
+        _contiguous(headers.ip_dst, np.uint8), _contiguous(headers.sport, np.uint16),
+        _contiguous(headers.dport, np.uint16), _contiguous(headers.ip_proto, np.uint8),
+        _contiguous(headers.tcp_flags, np.uint16), _contiguous(headers.ts, np.int64),
+        _contiguous(headers.wirelen, np.uint32), _contiguous(hashes, np.uint64),
+        table, packet_flow, first_packet, packets, nbytes, first_ts, last_ts, tcp_flags)
+    first = first_packet[:count]
+    columns = {
+        "ip_version": headers.ip_version[first], "ip_proto": headers.ip_proto[first],
+        "ip_src": headers.ip_src[first], "ip_dst": headers.ip_dst[first],
+        "sport": headers.sport[first], "dport": headers.dport[first],
+        "flow_hash": hashes[first],
+    }
+    for d, side in enumerate(("fwd", "rev")):
+        columns[f"packets_{side}"] = packets[d, :count].copy()
+        columns[f"bytes_{side}"] = nbytes[d, :count].copy()
+        columns[f"first_ts_{side}"] = first_ts[d, :count].copy()
+        columns[f"last_ts_{side}"] = last_ts[d, :count].copy()
+        columns[f"tcp_flags_{side}"] = tcp_flags[d, :count].copy()
+    columns["packets"] = columns["packets_fwd"] + columns["packets_rev"]
+    columns["bytes"] = columns["bytes_fwd"] + columns["bytes_rev"]
+    has_rev = columns["packets_rev"] > 0
+    columns["first_ts"] = np.where(
+        has_rev, np.minimum(columns["first_ts_fwd"], columns["first_ts_rev"]),
+        columns["first_ts_fwd"])
+    columns["last_ts"] = np.maximum(columns["last_ts_fwd"], columns["last_ts_rev"])
+    return FlowTable(columns, packet_flow)
