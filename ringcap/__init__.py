@@ -11,6 +11,7 @@ bytes and the kernel's per-packet metadata).
     ...         ...
 """
 from .batch import Batch
+from .decode import FlowTable, Headers, decode, flows
 from .bpf import compile_filter
 from .ring import RxRing, Stats, TxRing, capture
 from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
@@ -18,5 +19,6 @@ from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncate
 
 __all__ = ["Batch", "RxRing", "TxRing", "Stats", "capture", "compile_filter",
            "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap", "capture_to_file",
-           "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning"]
+           "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
+           "decode", "flows", "Headers", "FlowTable"]
 __version__ = "0.1.0"

@@ -303,6 +303,16 @@ class Batch:
         out._store = None
         return out
 
+    def to_arrow(self, **options):
+        """A pyarrow Table, one row per packet; see :func:`ringcap.export.batch_to_arrow`."""
+        from .export import batch_to_arrow
+        return batch_to_arrow(self, **options)
+
+    def to_pandas(self, **options):
+        """A pandas DataFrame, one row per packet; see :func:`ringcap.export.batch_to_pandas`."""
+        from .export import batch_to_pandas
+        return batch_to_pandas(self, **options)
+
     def __repr__(self) -> str:
         n = len(self)
         if n == 0:

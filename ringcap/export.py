@@ -1,0 +1,283 @@
+"""Batches, decoded headers and flow tables as pyarrow Tables and pandas DataFrames.
+
+pyarrow and pandas are optional: ``pip install ringcap[arrow]``,
+``ringcap[pandas]`` or ``ringcap[all]``.  They are imported on first use.
+
+Arrow exports share memory with the numpy columns wherever Arrow's layout
+allows (numbers, timestamps, fixed-width addresses, and the packet bytes of a
+packed batch).  A table made from a reusable batch (``Batch.empty()`` passed
+as ``out=``) therefore changes when the batch is refilled: export a
+``batch.copy()`` to keep it.  pandas exports copy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .batch import COLUMNS, Batch
+
+__all__ = [
+    "to_arrow", "to_pandas", "batch_to_arrow", "batch_to_pandas", "headers_to_arrow",
+    "headers_to_pandas", "flows_to_arrow", "flows_to_pandas",
+]
+
+_ADDRESS_WIDTH = {"eth_src": 6, "eth_dst": 6, "ip_src": 16, "ip_dst": 16}
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+    except ImportError as exc:
+        raise ImportError(
+            "exporting to Arrow needs pyarrow, which is not installed: "
+            "pip install 'ringcap[arrow]' (or 'ringcap[all]')") from exc
+    return pyarrow
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError(
+            "exporting to pandas needs pandas, which is not installed: "
+            "pip install 'ringcap[pandas]' (or 'ringcap[all]')") from exc
+    return pandas
+
+
+def _check_addresses(addresses: str) -> None:
+    if addresses not in ("bytes", "str"):
+        raise ValueError(f"addresses must be 'bytes' or 'str', got {addresses!r}")
+
+
+# ---------------------------------------------------------------- arrow pieces
+def _arrow_numeric(pa, array: np.ndarray):
+    # pa.array on a contiguous numeric numpy array wraps its buffer (no copy).
+    return pa.array(np.ascontiguousarray(array))
+
+
+def _arrow_timestamp(pa, ts: np.ndarray, valid: np.ndarray | None = None):
+    ts = np.ascontiguousarray(ts, dtype=np.int64)
+    kind = pa.timestamp("ns", tz="UTC")
+    if valid is not None and not valid.all():
+        return pa.array(ts, type=pa.int64(), mask=~valid).cast(kind)
+    return pa.Array.from_buffers(kind, len(ts), [None, pa.py_buffer(ts)])
+
+
+def _arrow_fixed_binary(pa, rows: np.ndarray, width: int):
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    return pa.Array.from_buffers(pa.binary(width), rows.shape[0], [None, pa.py_buffer(rows)])
+
+
+def _arrow_packets(pa, batch: Batch):
+    if not batch.is_packed():
+        batch = batch.copy()
+    n = len(batch)
+    ends = np.empty(n + 1, dtype=np.int64)
+    ends[:n] = batch.offset
+    ends[n] = batch.data.shape[0]
+    return pa.Array.from_buffers(
+        pa.large_binary(), n, [None, pa.py_buffer(ends), pa.py_buffer(batch.data)])
+
+
+def _arrow_header_columns(pa, headers, addresses: str) -> dict:
+    from .decode import ip_strings, mac_strings
+    out = {}
+    for name, array in headers.columns().items():
+        if name in _ADDRESS_WIDTH:
+            if addresses == "str":
+                if name.startswith("ip_"):
+                    text = ip_strings(array, getattr(headers, "ip_version", None))
+                else:
+                    text = mac_strings(array)
+                out[name] = pa.array(text, type=pa.string())
+            else:
+                out[name] = _arrow_fixed_binary(pa, array, _ADDRESS_WIDTH[name])
+        else:
+            out[name] = _arrow_numeric(pa, array)
+    return out
+
+
+# ---------------------------------------------------------------- Batch
+def batch_to_arrow(batch: Batch, *, data: bool = True, decode: bool = False,
+                   addresses: str = "bytes"):
+    """A pyarrow Table with one row per packet.
+
+    Columns: ``ts`` as ``timestamp[ns, tz=UTC]``, then ``caplen``,
+    ``wirelen``, ``ifindex``, ``pkttype``, ``protocol``, ``vlan_tci``,
+    ``vlan_tpid``, ``rxhash``, ``status`` (zero-copy views of the numpy
+    columns) and, with ``data=True``, ``data``: the packet bytes as
+    ``large_binary``, built over ``batch.data`` without copying when the
+    batch is packed (otherwise from a packed copy).  ``decode=True`` appends
+    the :class:`~ringcap.decode.Headers` columns; ``addresses`` picks
+    ``fixed_size_binary`` (``"bytes"``) or printable strings (``"str"``)
+    for their MAC and IP addresses.
+    """
+    pa = _pyarrow()
+    _check_addresses(addresses)
+    columns = {"ts": _arrow_timestamp(pa, batch.ts)}
+    for name in COLUMNS:
+        if name not in ("ts", "offset"):
+            columns[name] = _arrow_numeric(pa, getattr(batch, name))
+    if data:
+        columns["data"] = _arrow_packets(pa, batch)
+    if decode:
+        from .decode import decode as decode_batch
+        columns.update(_arrow_header_columns(pa, decode_batch(batch), addresses))
+    return pa.table(columns)
+
+
+def batch_to_pandas(batch: Batch, *, data: bool = True, decode: bool = False,
+                    addresses: str = "str"):
+    """A pandas DataFrame with one row per packet.
+
+    ``ts`` is ``datetime64[ns, UTC]``; the other batch columns keep their
+    numpy dtypes (``offset`` is left out); ``data=True`` adds the packet
+    bytes as a column of ``bytes``.  ``decode=True`` appends the decoded
+    header columns (see :func:`headers_to_pandas` for ``addresses``).
+    """
+    pd = _pandas()
+    _check_addresses(addresses)
+    frame = {"ts": pd.to_datetime(np.asarray(batch.ts, dtype=np.int64), unit="ns", utc=True)}
+    for name in COLUMNS:
+        if name not in ("ts", "offset"):
+            frame[name] = np.asarray(getattr(batch, name))
+    if data:
+        packets = np.empty(len(batch), dtype=object)
+        packets[:] = batch.packets()
+        frame["data"] = packets
+    if decode:
+        from .decode import decode as decode_batch
+        frame.update(_pandas_header_columns(decode_batch(batch), addresses))
+    return pd.DataFrame(frame)
+
+
+# ---------------------------------------------------------------- Headers
+def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True):
+    """A pyarrow Table of decoded header columns, one row per packet.
+
+    Numeric columns share memory with the numpy arrays; ``eth_*`` and
+    ``ip_*`` become ``fixed_size_binary(6)``/``(16)`` over the same bytes,
+    or printable strings with ``addresses="str"``.  ``ts=True`` puts the
+    batch's timestamps first as ``timestamp[ns, tz=UTC]``.
+    """
+    pa = _pyarrow()
+    _check_addresses(addresses)
+    columns = {"ts": _arrow_timestamp(pa, headers.ts)} if ts else {}
+    columns.update(_arrow_header_columns(pa, headers, addresses))
+    return pa.table(columns)
+
+
+def _pandas_header_columns(headers, addresses: str) -> dict:
+    from .decode import ip_strings, mac_strings
+    out = {}
+    for name, array in headers.columns().items():
+        if name in _ADDRESS_WIDTH:
+            if addresses == "str":
+                if name.startswith("ip_"):
+                    out[name] = ip_strings(array, getattr(headers, "ip_version", None))
+                else:
+                    out[name] = mac_strings(array)
+            else:
+                width = _ADDRESS_WIDTH[name]
+                values = np.empty(array.shape[0], dtype=object)
+                values[:] = [bytes(row) for row in np.ascontiguousarray(array)
+                             .view(f"V{width}").ravel()]
+                out[name] = values
+        else:
+            out[name] = array
+    return out
+
+
+def headers_to_pandas(headers, *, addresses: str = "str", ts: bool = True):
+    """A pandas DataFrame of decoded header columns, one row per packet.
+
+    Addresses become printable strings (``addresses="str"``, formatted once
+    per distinct address; None for non-IP packets) or 6/16-byte ``bytes``
+    (``"bytes"``).  ``ts=True`` adds the timestamps as ``datetime64[ns, UTC]``.
+    """
+    pd = _pandas()
+    _check_addresses(addresses)
+    frame = {}
+    if ts:
+        frame["ts"] = pd.to_datetime(np.asarray(headers.ts, dtype=np.int64), unit="ns", utc=True)
+    frame.update(_pandas_header_columns(headers, addresses))
+    return pd.DataFrame(frame)
+
+
+# ---------------------------------------------------------------- flows
+_FLOW_TIMES = ("first_ts", "last_ts", "first_ts_fwd", "last_ts_fwd", "first_ts_rev", "last_ts_rev")
+
+
+def flows_to_arrow(table, *, addresses: str = "bytes"):
+    """A pyarrow Table with one row per flow.
+
+    Timestamps are ``timestamp[ns, tz=UTC]``, null for a direction without
+    packets; ``ip_src``/``ip_dst`` are ``fixed_size_binary(16)`` or strings
+    (``addresses="str"``).
+    """
+    pa = _pyarrow()
+    _check_addresses(addresses)
+    from .decode import ip_strings
+    columns = {}
+    for name, array in table.columns().items():
+        if name in _FLOW_TIMES:
+            valid = table.packets_rev > 0 if name.endswith("_rev") else None
+            columns[name] = _arrow_timestamp(pa, array, valid)
+        elif name in ("ip_src", "ip_dst"):
+            if addresses == "str":
+                columns[name] = pa.array(ip_strings(array), type=pa.string())
+            else:
+                columns[name] = _arrow_fixed_binary(pa, array, 16)
+        else:
+            columns[name] = _arrow_numeric(pa, array)
+    return pa.table(columns)
+
+
+def flows_to_pandas(table, *, addresses: str = "str"):
+    """A pandas DataFrame with one row per flow.
+
+    Timestamps are ``datetime64[ns, UTC]`` (NaT for a direction without
+    packets); addresses are strings or 16-byte ``bytes``.
+    """
+    pd = _pandas()
+    _check_addresses(addresses)
+    from .decode import ip_strings
+    frame = {}
+    for name, array in table.columns().items():
+        if name in _FLOW_TIMES:
+            frame[name] = pd.to_datetime(array.view("datetime64[ns]"), utc=True)
+        elif name in ("ip_src", "ip_dst"):
+            if addresses == "str":
+                frame[name] = ip_strings(array)
+            else:
+                values = np.empty(array.shape[0], dtype=object)
+                values[:] = [bytes(row) for row in np.ascontiguousarray(array)
+                             .view("V16").ravel()]
+                frame[name] = values
+        else:
+            frame[name] = array
+    return pd.DataFrame(frame)
+
+
+# ---------------------------------------------------------------- dispatch
+def to_arrow(obj, **options):
+    """A pyarrow Table from a :class:`Batch`, ``Headers`` or ``FlowTable``."""
+    from .decode import FlowTable, Headers
+    if isinstance(obj, Batch):
+        return batch_to_arrow(obj, **options)
+    if isinstance(obj, Headers):
+        return headers_to_arrow(obj, **options)
+    if isinstance(obj, FlowTable):
+        return flows_to_arrow(obj, **options)
+    raise TypeError(f"to_arrow() takes a Batch, Headers or FlowTable, got {type(obj).__name__}")
+
+
+def to_pandas(obj, **options):
+    """A pandas DataFrame from a :class:`Batch`, ``Headers`` or ``FlowTable``."""
+    from .decode import FlowTable, Headers
+    if isinstance(obj, Batch):
+        return batch_to_pandas(obj, **options)
+    if isinstance(obj, Headers):
+        return headers_to_pandas(obj, **options)
+    if isinstance(obj, FlowTable):
+        return flows_to_pandas(obj, **options)
+    raise TypeError(f"to_pandas() takes a Batch, Headers or FlowTable, got {type(obj).__name__}")
