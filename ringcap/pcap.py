@@ -410,26 +410,39 @@ class PcapWriter:
             raise ValueError(f"count must be >= 0, got {count}")
         deadline = None if duration is None else time.monotonic() + float(duration)
         written = nbytes = 0
-        while count is None or written < count:
-            wait = timeout
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
-                if wait <= 0:
-                    break
-            want = batch_packets if count is None else min(batch_packets, int(count) - written)
-            batch = ring.read(want, wait)
-            if len(batch) > want:
-                batch = batch[:want]
-            self.write(batch)
-            written += len(batch)
-            nbytes += batch.nbytes
-        ring_stats = getattr(ring, "stats", None)
-        if stats and ring_stats is not None and self.format == "pcapng":
-            self.write_stats(ring_stats, ifindex=getattr(ring, "ifindex", None))
+        try:
+            while count is None or written < count:
+                wait = timeout
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        break
+                want = batch_packets if count is None else min(batch_packets, int(count) - written)
+                batch = ring.read(want, wait)
+                if len(batch) > want:
+                    batch = batch[:want]
+                self.write(batch)
+                written += len(batch)
+                nbytes += batch.nbytes
+        except BaseException:
+            # Ctrl-C or a failed read still leaves the counts in the file if it can.
+            if stats:
+                try:
+                    self._write_ring_stats(ring)
+                except Exception:
+                    pass
+            raise
+        ring_stats = self._write_ring_stats(ring) if stats else getattr(ring, "stats", None)
         return CaptureSummary(
             packets=written, bytes=nbytes,
             received=None if ring_stats is None else int(ring_stats.packets),
             drops=None if ring_stats is None else int(ring_stats.drops))
+
+    def _write_ring_stats(self, ring):
+        ring_stats = getattr(ring, "stats", None)
+        if ring_stats is not None and self.format == "pcapng":
+            self.write_stats(ring_stats, ifindex=getattr(ring, "ifindex", None))
+        return ring_stats
 
     def flush(self) -> None:
         """Hand everything buffered to the operating system."""
@@ -556,7 +569,8 @@ class PcapReader:
         self._pending: BaseException | None = None
         self._drops = 0
         self._last_dropped: dict[int, int] = {}
-        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before we refuse it
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         try:
             st = os.fstat(fd)
             if not _stat.S_ISREG(st.st_mode):

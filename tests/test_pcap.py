@@ -776,3 +776,27 @@ def test_capture_to_file_opens_and_closes_a_ring_by_name(tmp_path, monkeypatch):
     assert iface == "veth0" and options == {"snaplen": 128} and ring.closed
     back = read_pcap(path)
     assert back.interfaces == {0: "veth0"} and back.ifindex.tolist() == [0] * 4
+
+
+def test_interrupted_capture_still_records_the_counts(tmp_path):
+    class InterruptedRing(FakeRing):
+        def read(self, max_packets, timeout):
+            if len(self.reads) == 2:
+                raise KeyboardInterrupt
+            return super().read(max_packets, timeout)
+
+    ring = InterruptedRing([make_batch(30, ifindex=[1] * 30)], drops=4, ifindex=1)
+    path = tmp_path / "interrupted.pcapng"
+    with pytest.raises(KeyboardInterrupt):
+        capture_to_file(ring, path, duration=60, batch_packets=10)
+    with open_pcap(path) as reader:
+        batch = reader.read()
+        assert [(s.received, s.dropped) for s in reader.stats] == [(24, 4)]
+    assert len(batch) == 20 and batch.drops == 4
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(PcapFormatError, match="not a regular file"):
+        read_pcap(fifo)
