@@ -59,6 +59,13 @@ def reset_overrun_count():
     _overruns = 0
 
 
+def _test_checked_read(const uint8_t[::1] buf, Py_ssize_t cap, Py_ssize_t k):
+    """Tests only: rd16 of buf at k with caplen cap (counts an overrun in debug builds)."""
+    if cap > buf.shape[0] or k < 0 or k + 2 > buf.shape[0]:
+        raise ValueError("k and cap must lie inside buf")
+    return rd16(&buf[0], k, cap)
+
+
 # ---------------------------------------------------------------- reading bytes
 cdef inline bint _overrun(Py_ssize_t k, Py_ssize_t width, Py_ssize_t cap) noexcept nogil:
     global _overruns
@@ -151,8 +158,8 @@ cdef inline void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
         ulen = rd16(p, l4 + 4, cap)
         if ulen < 8 or l4 + ulen > ip_end:
             h.flags |= F_BAD_L4_LENGTH
-        else:
-            ip_end = l4 + ulen
+            return
+        ip_end = l4 + ulen
     h.payload_offset = <uint16_t>(l4 + hlen)
     h.payload_len = <uint32_t>(ip_end - l4 - hlen)
 

@@ -1,0 +1,597 @@
+"""Header decoding and flows, checked against dpkt on a corpus scapy builds.
+
+scapy builds the frames, dpkt parses them independently, and every field
+ringcap decodes is compared with dpkt's reading.  Then every frame is cut at
+every length to check truncation flags and that complete layers still decode
+the same; hypothesis throws random and mutated bytes at the decoder.  Run
+these against a debug build too (docs/decode.md) to have every read checked
+against caplen.
+"""
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import struct
+
+import dpkt
+import numpy as np
+import pytest
+from hypothesis import given, settings, HealthCheck
+from hypothesis import strategies as st
+
+from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUPortID,
+                                LLDPDUTimeToLive)
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_Router_Alert
+from scapy.layers.inet6 import (ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
+                                IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
+from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
+from scapy.layers.sctp import SCTP, SCTPChunkData
+from scapy.packet import Raw
+
+import ringcap
+from ringcap import _decode
+D = importlib.import_module("ringcap.decode")   # the module; ringcap.decode is the function
+from ringcap.batch import TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID, Batch
+
+SRC_MAC, DST_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+
+def eth(**kw):
+    return Ether(src=SRC_MAC, dst=DST_MAC, **kw)
+
+
+def _corpus() -> dict[str, bytes]:
+    v4 = dict(src="10.1.2.3", dst="192.168.7.9", ttl=61)
+    v6 = dict(src="2001:db8::1", dst="2001:db8:ffff::2", hlim=33)
+    frames = {
+        "ipv4_tcp_syn": eth() / IP(**v4) / TCP(sport=40000, dport=443, seq=123456789, ack=0,
+                                               flags="S", window=64240,
+                                               options=[("MSS", 1460), ("NOP", None)]),
+        "ipv4_tcp_data": eth() / IP(**v4) / TCP(sport=40000, dport=443, seq=7, ack=99,
+                                                flags="PA", window=501) / Raw(b"GET / HTTP/1.1\r\n"),
+        "ipv4_options_tcp": eth() / IP(options=[IPOption_Router_Alert()], **v4)
+        / TCP(sport=1, dport=2, flags="FA") / Raw(b"x" * 7),
+        "ipv4_udp": eth() / IP(**v4) / UDP(sport=5353, dport=53) / Raw(b"q" * 29),
+        "ipv4_icmp": eth() / IP(**v4) / ICMP(type=8, code=0, id=7, seq=1) / Raw(b"ping" * 4),
+        "ipv4_icmp_unreach": eth() / IP(**v4) / ICMP(type=3, code=3) / Raw(b"\x45" + b"\0" * 27),
+        "ipv4_sctp": eth() / IP(**v4) / SCTP(sport=2905, dport=2906, tag=5)
+        / SCTPChunkData(data=b"sigtran"),
+        "ipv4_gre_unknown_l4": eth() / IP(proto=47, **v4) / Raw(b"\0\0\x08\0" + b"z" * 20),
+        "ipv4_frag_first": eth() / IP(flags="MF", frag=0, id=9, **v4)
+        / UDP(sport=1000, dport=2000, len=1008) / Raw(b"a" * 16),
+        "ipv4_frag_middle": eth() / IP(flags="MF", frag=3, id=9, proto=17, **v4) / Raw(b"b" * 24),
+        "ipv4_frag_last": eth() / IP(frag=6, id=9, proto=17, **v4) / Raw(b"c" * 8),
+        "ipv6_tcp": eth() / IPv6(**v6) / TCP(sport=443, dport=50000, seq=1, ack=2, flags="SA",
+                                              window=1000) / Raw(b"hello"),
+        "ipv6_udp": eth() / IPv6(**v6) / UDP(sport=546, dport=547) / Raw(b"dhcp6"),
+        "ipv6_ext_udp": eth() / IPv6(**v6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt()
+        / IPv6ExtHdrRouting(addresses=["2001:db8::99"]) / UDP(sport=7, dport=9) / Raw(b"e" * 10),
+        "ipv6_icmpv6": eth() / IPv6(**v6) / ICMPv6EchoRequest(id=1, seq=2, data=b"abc"),
+        "ipv6_sctp": eth() / IPv6(**v6) / SCTP(sport=36412, dport=36412) / SCTPChunkData(data=b"s1ap"),
+        "ipv6_frag_first": eth() / IPv6(**v6) / IPv6ExtHdrFragment(offset=0, m=1, id=77)
+        / TCP(sport=80, dport=81, flags="A") / Raw(b"f" * 24),
+        "ipv6_frag_next": eth() / IPv6(**v6) / IPv6ExtHdrFragment(offset=5, m=0, id=77, nh=6)
+        / Raw(b"g" * 16),
+        "dot1q_ipv4_udp": eth() / Dot1Q(vlan=100, prio=5) / IP(**v4) / UDP(sport=1, dport=2)
+        / Raw(b"v" * 10),
+        "qinq_ipv4_tcp": eth() / Dot1AD(vlan=10) / Dot1Q(vlan=20) / IP(**v4)
+        / TCP(sport=22, dport=3333, flags="R"),
+        "dot1q_ipv6_icmpv6": eth() / Dot1Q(vlan=4094) / IPv6(**v6) / ICMPv6EchoRequest(),
+        "arp": eth() / ARP(op=1, psrc="10.0.0.1", pdst="10.0.0.2", hwsrc=SRC_MAC),
+        "lldp": Ether(src=SRC_MAC, dst="01:80:c2:00:00:0e")
+        / LLDPDUChassisID(subtype=4, id=SRC_MAC) / LLDPDUPortID(subtype=5, id="eth0")
+        / LLDPDUTimeToLive(ttl=120) / LLDPDUEndOfLLDPDU(),
+    }
+    out = {name: bytes(frame) for name, frame in frames.items()}
+    # Ethernet padding after a short IP packet must not count as payload.
+    out["ipv4_udp_padded"] = out["ipv4_udp"][:14] + bytes(
+        IP(**v4) / UDP(sport=9, dport=9) / Raw(b"p")) + b"\0" * 20
+    return out
+
+
+CORPUS = _corpus()
+
+
+# ---------------------------------------------------------------- reference decoder
+def reference(frame: bytes) -> dict:
+    """What dpkt reads from a complete frame, in ringcap's column terms."""
+    e = dpkt.ethernet.Ethernet(frame)
+    tags = getattr(e, "vlan_tags", []) or []
+    exp = {
+        "eth_src": e.src, "eth_dst": e.dst, "ethertype": tags[-1].type if tags else e.type,
+        "vlan_outer": tags[0].id if tags else 0,
+        "vlan_inner": tags[1].id if len(tags) > 1 else 0,
+        "l3_offset": 14 + 4 * len(tags),
+    }
+    ip = e.data
+    l3 = exp["l3_offset"]
+    if isinstance(ip, dpkt.ip.IP):
+        exp.update(ip_version=4, ip_src=b"\0" * 10 + b"\xff\xff" + ip.src,
+                   ip_dst=b"\0" * 10 + b"\xff\xff" + ip.dst,
+                   ipv4_src=struct.unpack("!I", ip.src)[0],
+                   ipv4_dst=struct.unpack("!I", ip.dst)[0], ip_proto=ip.p, ttl=ip.ttl,
+                   ip_len=ip.len, frag_offset=ip.offset * 8,
+                   more_fragments=bool(ip.mf))
+        l4 = l3 + ip.hl * 4
+        ip_end = l3 + ip.len
+        nonfirst = exp["frag_offset"] > 0
+    elif isinstance(ip, dpkt.ip6.IP6):
+        frag = ip.extension_hdrs.get(44)
+        exp.update(ip_version=6, ip_src=ip.src, ip_dst=ip.dst, ipv4_src=0, ipv4_dst=0,
+                   ip_proto=ip.p, ttl=ip.hlim, ip_len=40 + ip.plen,
+                   frag_offset=frag.frag_off * 8 if frag else 0,
+                   more_fragments=bool(frag.m_flag) if frag else False)
+        l4 = l3 + 40 + sum(len(bytes(h)) for h in ip.all_extension_headers)
+        ip_end = l3 + 40 + ip.plen
+        nonfirst = exp["frag_offset"] > 0
+    else:
+        return exp
+    payload = ip.data
+    exp["l4_offset"] = 0 if nonfirst else l4
+    if nonfirst:
+        exp["payload_offset"] = l4
+    elif isinstance(payload, dpkt.tcp.TCP):
+        exp.update(sport=payload.sport, dport=payload.dport, tcp_flags=payload.flags,
+                   tcp_seq=payload.seq, tcp_ack=payload.ack, tcp_window=payload.win,
+                   payload_offset=l4 + payload.off * 4)
+    elif isinstance(payload, dpkt.udp.UDP):
+        exp.update(sport=payload.sport, dport=payload.dport, payload_offset=l4 + 8)
+        if not (exp["more_fragments"]):
+            ip_end = l4 + payload.ulen
+    elif isinstance(payload, dpkt.sctp.SCTP):
+        exp.update(sport=payload.sport, dport=payload.dport, payload_offset=l4 + 12)
+    elif isinstance(payload, (dpkt.icmp.ICMP, dpkt.icmp6.ICMP6)):
+        exp.update(icmp_type=payload.type, icmp_code=payload.code, payload_offset=l4 + 8)
+    else:
+        exp["payload_offset"] = l4
+    exp["payload_len"] = ip_end - exp["payload_offset"]
+    return exp
+
+
+def row(headers: D.Headers, i: int) -> dict:
+    out = {}
+    for name, column in headers.columns().items():
+        value = column[i]
+        out[name] = value.tobytes() if column.ndim == 2 else value.item()
+    return out
+
+
+def decode_one(frame: bytes, **columns) -> dict:
+    return row(D.decode(Batch.from_packets([frame], **columns)), 0)
+
+
+# ---------------------------------------------------------------- agreement with dpkt
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_fields_agree_with_dpkt(name):
+    frame = CORPUS[name]
+    got = decode_one(frame)
+    expected = reference(frame)
+    for field, value in expected.items():
+        assert got[field] == value, f"{name}: {field} is {got[field]!r}, dpkt says {value!r}"
+    # every field dpkt has no opinion on is zero
+    for field, value in got.items():
+        if field not in expected and field != "flags":
+            assert value in (0, False, b"\0" * 6, b"\0" * 16), f"{name}: {field}={value!r}"
+
+
+def test_corpus_flags():
+    h = D.decode(Batch.from_packets(CORPUS.values()))
+    flags = dict(zip(CORPUS, h.flags.tolist()))
+    assert flags["ipv4_tcp_syn"] == 0
+    assert flags["ipv4_frag_first"] == D.FRAGMENT
+    assert flags["ipv4_frag_middle"] == D.FRAGMENT | D.NONFIRST_FRAGMENT
+    assert flags["ipv6_frag_next"] == D.FRAGMENT | D.NONFIRST_FRAGMENT
+    assert flags["dot1q_ipv4_udp"] == D.VLAN
+    assert flags["qinq_ipv4_tcp"] == D.VLAN | D.QINQ
+    assert flags["arp"] == 0 and flags["lldp"] == 0
+    assert all(f & (D.TRUNCATED | D.MALFORMED) == 0 for f in flags.values())
+
+
+def test_addresses_and_filters():
+    batch = Batch.from_packets(CORPUS.values())
+    h = ringcap.decode(batch)
+    names = list(CORPUS)
+    src = h.ip_src_str()
+    assert src[names.index("ipv4_udp")] == "10.1.2.3"
+    assert src[names.index("ipv6_tcp")] == "2001:db8::1"
+    assert src[names.index("arp")] is None
+    assert h.eth_src_str()[0] == SRC_MAC
+    assert h.eth_dst_str()[names.index("lldp")] == "01:80:c2:00:00:0e"
+    https = batch[h.dport == 443]
+    assert https.packets() == [CORPUS["ipv4_tcp_syn"], CORPUS["ipv4_tcp_data"]]
+    from_v6 = (h.ip_src == D.ip_bytes("2001:db8::1")).all(axis=1)
+    assert from_v6.sum() == sum(n.startswith(("ipv6", "dot1q_ipv6")) for n in names)
+    assert ((h.eth_src == D.mac_bytes(SRC_MAC)).all(axis=1)).all()
+    assert D.flag_names(D.VLAN | D.TRUNCATED_L4) == ["TRUNCATED_L4", "VLAN"]
+    with pytest.raises(ValueError, match="not a MAC"):
+        D.mac_bytes("02:00")
+
+
+# ---------------------------------------------------------------- truncation
+def expected_truncation(full: dict, k: int) -> int:
+    """The truncation bit a frame cut to k bytes must carry (0 when complete)."""
+    if k < 14 or k < full["l3_offset"]:
+        return D.TRUNCATED_L2
+    if not full["ip_version"]:
+        return 0
+    l3 = full["l3_offset"]
+    fixed = 20 if full["ip_version"] == 4 else 40
+    header_end = full["l4_offset"] or full["payload_offset"]
+    if k < l3 + fixed or k < header_end:
+        return D.TRUNCATED_L3
+    if full["l4_offset"] and full["ip_proto"] in (1, 6, 17, 58, 132) \
+            and k < full["payload_offset"]:
+        return D.TRUNCATED_L4
+    if k < l3 + full["ip_len"]:
+        return D.TRUNCATED_PAYLOAD
+    return 0
+
+
+LAYER_FIELDS = {
+    "l2": ("eth_src", "eth_dst", "ethertype", "vlan_outer", "vlan_inner", "l3_offset"),
+    "l3": ("ip_version", "ip_src", "ip_dst", "ipv4_src", "ipv4_dst", "ip_proto", "ttl",
+           "ip_len", "frag_offset", "more_fragments"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_every_truncation(name):
+    frame = CORPUS[name]
+    full = decode_one(frame)
+    cuts = [frame[:k] for k in range(len(frame))]
+    h = D.decode(Batch.from_packets(cuts, wirelen=np.full(len(cuts), len(frame))))
+    for k in range(len(frame)):
+        got = row(h, k)
+        want = expected_truncation(full, k)
+        if want:
+            assert got["flags"] & want, f"{name}[:{k}]: flags {D.flag_names(got['flags'])}, " \
+                                        f"expected {D.flag_names(want)}"
+        else:
+            assert got == full, f"{name}[:{k}] decodes differently from the whole frame"
+        # no deeper layer is claimed than the bytes allow
+        for field in ("l3_offset", "l4_offset", "payload_offset"):
+            assert got[field] <= k
+        if want == D.TRUNCATED_L2:
+            assert got["ip_version"] == 0 and got["l3_offset"] == 0
+            continue
+        for field in LAYER_FIELDS["l2"]:
+            assert got[field] == full[field], f"{name}[:{k}]: {field}"
+        if full["ip_version"] and k >= full["l3_offset"] + (20 if full["ip_version"] == 4 else 40):
+            for field in LAYER_FIELDS["l3"]:
+                if field in ("ip_proto", "frag_offset", "more_fragments") \
+                        and full["ip_version"] == 6 and want == D.TRUNCATED_L3:
+                    continue  # these come from extension headers the cut left out
+                assert got[field] == full[field], f"{name}[:{k}]: {field}"
+        if want in (D.TRUNCATED_PAYLOAD, 0):
+            assert got == {**full, "flags": full["flags"] | want}
+
+
+# ---------------------------------------------------------------- malformed headers
+def _ipv4_udp() -> bytearray:
+    return bytearray(CORPUS["ipv4_udp"])
+
+
+def test_malformed_lengths_are_flagged():
+    cases = {}
+    bad_ihl = _ipv4_udp(); bad_ihl[14] = 0x44
+    cases["bad_ihl"] = (bad_ihl, D.BAD_IHL)
+    short_len = _ipv4_udp(); short_len[16:18] = (10).to_bytes(2, "big")
+    cases["ip_len_below_header"] = (short_len, D.BAD_IP_LENGTH)
+    long_len = _ipv4_udp(); long_len[16:18] = (1400).to_bytes(2, "big")
+    cases["ip_len_past_frame"] = (long_len, D.BAD_IP_LENGTH)
+    bad_version = _ipv4_udp(); bad_version[14] = 0x65
+    cases["bad_version"] = (bad_version, D.BAD_IP_VERSION)
+    udp_len = _ipv4_udp(); udp_len[38:40] = (3).to_bytes(2, "big")
+    cases["udp_len_below_8"] = (udp_len, D.BAD_L4_LENGTH)
+    tcp = bytearray(CORPUS["ipv4_tcp_data"]); tcp[46] = 0x40
+    cases["tcp_offset_4"] = (tcp, D.BAD_L4_LENGTH)
+    for name, (frame, bit) in cases.items():
+        got = decode_one(bytes(frame))
+        assert got["flags"] & bit, f"{name}: {D.flag_names(got['flags'])}"
+        assert got["payload_len"] == 0 and got["payload_offset"] == 0, name
+
+
+def test_ipv6_extension_chain_limit():
+    chain = IPv6(src="2001:db8::1", dst="2001:db8::2")
+    for _ in range(D._decode.MAX_IPV6_EXTENSION_HEADERS + 2):
+        chain = chain / IPv6ExtHdrDestOpt()
+    frame = bytes(eth() / chain / UDP(sport=1, dport=2))
+    got = decode_one(frame)
+    assert got["flags"] & D.IPV6_EXT_LIMIT
+    assert got["ip_proto"] == 60 and got["l4_offset"] == 0 and got["sport"] == 0
+    # at the limit exactly, the chain is followed to UDP
+    chain = IPv6(src="2001:db8::1", dst="2001:db8::2")
+    for _ in range(D._decode.MAX_IPV6_EXTENSION_HEADERS):
+        chain = chain / IPv6ExtHdrDestOpt()
+    got = decode_one(bytes(eth() / chain / UDP(sport=1, dport=2)))
+    assert got["flags"] == 0 and got["ip_proto"] == 17 and got["dport"] == 2
+
+
+# ---------------------------------------------------------------- VLAN metadata
+def _untagged_and_tagged():
+    inner = IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / Raw(b"m" * 12)
+    return bytes(eth() / inner), bytes(eth() / Dot1Q(vlan=100, prio=1) / inner)
+
+
+def test_vlan_only_in_metadata():
+    untagged, tagged = _untagged_and_tagged()
+    got = decode_one(untagged, status=[TP_STATUS_VLAN_VALID], vlan_tci=[0x2064],
+                     vlan_tpid=[0])
+    plain = decode_one(untagged)
+    assert got["vlan_outer"] == 100 and got["vlan_inner"] == 0
+    assert got["flags"] == D.VLAN | D.VLAN_FROM_METADATA
+    assert got["l3_offset"] == 14
+    assert {k: v for k, v in got.items() if k not in ("vlan_outer", "flags")} == \
+        {k: v for k, v in plain.items() if k not in ("vlan_outer", "flags")}
+
+
+def test_vlan_reinserted_by_the_ring():
+    untagged, tagged = _untagged_and_tagged()
+    # the kernel's length did not count the tag the reader put back
+    got = decode_one(tagged, wirelen=[len(untagged)], status=[TP_STATUS_VLAN_VALID],
+                     vlan_tci=[0x2064])
+    assert got == decode_one(tagged)
+    assert got["vlan_outer"] == 100 and got["l3_offset"] == 18 and got["flags"] == D.VLAN
+
+
+def test_stripped_outer_tag_with_inner_tag_in_bytes():
+    untagged, tagged = _untagged_and_tagged()
+    tagged_20 = bytes(eth() / Dot1Q(vlan=20) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP())
+    got = decode_one(tagged_20, status=[TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID],
+                     vlan_tci=[10], vlan_tpid=[0x88A8])
+    assert (got["vlan_outer"], got["vlan_inner"]) == (10, 20)
+    assert got["flags"] == D.VLAN | D.QINQ | D.VLAN_FROM_METADATA
+    assert got["ethertype"] == 0x0800 and got["ip_version"] == 4
+
+
+# ---------------------------------------------------------------- API edges
+def test_column_selection_and_reuse():
+    batch = Batch.from_packets(CORPUS.values())
+    full = D.decode(batch)
+    five = D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
+    assert five.names == D.FIVE_TUPLE_COLUMNS
+    for name in D.FIVE_TUPLE_COLUMNS:
+        np.testing.assert_array_equal(getattr(five, name), getattr(full, name))
+    some = D.decode(batch, columns=["ttl", "dport"])
+    assert some.names == ("ttl", "dport", "flags")
+    np.testing.assert_array_equal(some.ttl, full.ttl)
+    with pytest.raises(AttributeError, match="was not decoded"):
+        some.sport
+    with pytest.raises(ValueError, match="unknown Headers column"):
+        D.decode(batch, columns=["port"])
+    big = D.decode(Batch.from_packets([b"\0" * 60] * (len(batch) + 5)))
+    reused = D.decode(batch, out=big)
+    assert len(reused) == len(batch)
+    assert reused.dport.base is big.dport.base or np.shares_memory(reused.dport, big.dport)
+    for name in D.HEADER_COLUMNS:
+        np.testing.assert_array_equal(getattr(reused, name), getattr(full, name))
+    with pytest.raises(ValueError, match="room for"):
+        D.decode(Batch.concat([batch, batch]), out=full)
+    sub = full[full.ip_version == 6]
+    assert len(sub) == int((full.ip_version == 6).sum())
+    assert row(full, 0) == {k: (v.tobytes() if isinstance(v, np.ndarray) else v.item())
+                            for k, v in full[0].items()}
+
+
+def test_bad_batches_raise_clearly():
+    with pytest.raises(TypeError, match="Batch.from_packets"):
+        D.decode([b"\0" * 60])
+    batch = Batch.from_packets([b"\0" * 60, b"\0" * 60])
+    batch.offset[1] = 100
+    with pytest.raises(ValueError, match="packet 1 lies outside"):
+        D.decode(batch)
+    assert len(D.decode(Batch.from_packets([]))) == 0
+    assert len(D.flows(Batch.from_packets([]))) == 0
+
+
+def test_non_contiguous_batch_columns():
+    batch = Batch.from_packets(CORPUS.values())
+    every_other = batch[::2]
+    np.testing.assert_array_equal(D.decode(every_other).dport, D.decode(batch).dport[::2])
+
+
+# ---------------------------------------------------------------- fast paths agree
+def _fast_and_general(batch):
+    _decode._test_set_fast_path(True)
+    fast = D.decode(batch)
+    five = D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
+    _decode._test_set_fast_path(False)
+    try:
+        general = D.decode(batch)
+        general_five = D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
+    finally:
+        _decode._test_set_fast_path(True)
+    for name in D.HEADER_COLUMNS:
+        np.testing.assert_array_equal(getattr(fast, name), getattr(general, name), err_msg=name)
+    for name in D.FIVE_TUPLE_COLUMNS:
+        np.testing.assert_array_equal(getattr(five, name), getattr(general, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(general_five, name), getattr(general, name))
+    return general
+
+
+def test_fast_path_matches_general_path_on_corpus():
+    frames = list(CORPUS.values())
+    cuts = [f[:k] for f in frames for k in range(0, len(f), 3)]
+    _fast_and_general(Batch.from_packets(frames + cuts))
+
+
+# ---------------------------------------------------------------- hypothesis
+def _check_invariants(batch, h):
+    caplen = batch.caplen.astype(np.int64)
+    for field in ("l3_offset", "l4_offset", "payload_offset"):
+        assert (getattr(h, field) <= caplen).all(), field
+    short = caplen < 14
+    assert (h.flags[short] & D.TRUNCATED_L2).all()
+    ip = h.ip_version > 0
+    assert ((h.l3_offset[ip] >= 14)).all()
+    # an IP packet whose length runs past the capture says so
+    past = ip & (h.l3_offset.astype(np.int64) + h.ip_len > caplen)
+    assert (h.flags[past] & D.TRUNCATED_PAYLOAD).all()
+    assert _decode.overrun_count() == 0, "a read went past caplen (debug build)"
+
+
+frames_strategy = st.lists(st.binary(max_size=160), min_size=1, max_size=12)
+meta_strategy = st.tuples(st.sampled_from([0, TP_STATUS_VLAN_VALID,
+                                           TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID]),
+                          st.integers(0, 0xFFFF), st.sampled_from([0, 0x8100, 0x88A8]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames_strategy, meta_strategy, st.integers(0, 64))
+def test_random_bytes_never_crash(frames, meta, extra_wire):
+    status, tci, tpid = meta
+    n = len(frames)
+    batch = Batch.from_packets(frames, wirelen=[len(f) + extra_wire for f in frames],
+                               status=[status] * n, vlan_tci=[tci] * n, vlan_tpid=[tpid] * n)
+    h = _fast_and_general(batch)
+    _check_invariants(batch, h)
+    table = D.flows(h)
+    assert int(table.packets.sum()) + table.skipped == n
+
+
+ETHERTYPE_PREFIXES = [b"\x08\x00\x45", b"\x08\x00\x46", b"\x86\xdd\x60", b"\x81\x00\x00\x05\x08\x00\x45",
+                      b"\x88\xa8\x00\x01\x81\x00\x00\x02\x86\xdd\x60"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(CORPUS)), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)),
+                                                 max_size=6), st.integers(0, 200))
+def test_mutated_corpus_frames(name, flips, cut):
+    frame = bytearray(CORPUS[name])
+    for pos, value in flips:
+        if pos < len(frame):
+            frame[pos] = value
+    frame = bytes(frame)
+    batch = Batch.from_packets([frame, frame[:cut]], wirelen=[len(frame), len(frame)])
+    h = _fast_and_general(batch)
+    _check_invariants(batch, h)
+    whole, cut_row = row(h, 0), row(h, 1)
+    if cut < len(frame):
+        want = expected_truncation(whole, cut) if not whole["flags"] & D.MALFORMED else 0
+        if want:
+            assert cut_row["flags"] & D.TRUNCATED, (name, cut, D.flag_names(cut_row["flags"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(ETHERTYPE_PREFIXES), st.binary(min_size=0, max_size=120))
+def test_random_ip_headers(prefix, rest):
+    frame = b"\x02" * 12 + prefix + rest
+    batch = Batch.from_packets([frame])
+    h = _fast_and_general(batch)
+    _check_invariants(batch, h)
+
+
+@pytest.mark.skipif(not _decode.CHECKED_READS, reason="read checking exists only in debug builds "
+                    "(RINGCAP_CYTHON_DEBUG=1, see docs/decode.md)")
+def test_debug_build_counts_overruns():
+    _decode.reset_overrun_count()
+    assert _decode._test_checked_read(b"\x01\x02\x03", 3, 1) == 0x0203
+    assert _decode.overrun_count() == 0
+    _decode._test_checked_read(b"\x01\x02\x03", 3, 2)
+    assert _decode.overrun_count() == 1
+    _decode.reset_overrun_count()
+
+
+# ---------------------------------------------------------------- flows
+def _conversation():
+    a, b = "10.0.0.1", "10.0.0.2"
+    c6, d6 = "2001:db8::a", "2001:db8::b"
+    packets = [
+        (100, eth() / IP(src=a, dst=b) / TCP(sport=1111, dport=80, flags="S")),
+        (200, eth() / IP(src=b, dst=a) / TCP(sport=80, dport=1111, flags="SA")),
+        (300, eth() / IP(src=a, dst=b) / TCP(sport=1111, dport=80, flags="A") / Raw(b"x" * 10)),
+        (150, eth() / IPv6(src=c6, dst=d6) / UDP(sport=5, dport=6) / Raw(b"y" * 3)),
+        (50, eth() / IP(src=b, dst=a) / TCP(sport=80, dport=1111, flags="FA")),
+        (400, eth() / ARP()),
+        (500, eth() / IP(src=a, dst=b) / TCP(sport=2222, dport=80, flags="S")),
+        (600, eth() / IPv6(src=c6, dst=d6) / UDP(sport=5, dport=6)),
+        (700, eth() / IP(src=a, dst=b) / ICMP()),
+    ]
+    frames = [bytes(p) for _, p in packets]
+    return Batch.from_packets(frames, ts=[t for t, _ in packets]), frames
+
+
+def _python_flows(batch, frames):
+    """The same aggregation in plain Python over dpkt's parse."""
+    table = {}
+    order = []
+    for t, frame in zip(batch.ts.tolist(), frames):
+        ip = dpkt.ethernet.Ethernet(frame).data
+        if not isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
+            continue
+        l4 = ip.data
+        sport, dport = getattr(l4, "sport", 0), getattr(l4, "dport", 0)
+        src = ipaddress.ip_address(ip.src).exploded
+        dst = ipaddress.ip_address(ip.dst).exploded
+        key = (ip.p, frozenset([(src, sport), (dst, dport)]))
+        if key not in table:
+            table[key] = {"fwd": (src, sport), "dir": {0: [], 1: []}}
+            order.append(key)
+        d = 0 if table[key]["fwd"] == (src, sport) else 1
+        table[key]["dir"][d].append((t, len(frame), getattr(l4, "flags", 0)
+                                     if isinstance(l4, dpkt.tcp.TCP) else 0))
+    return [table[k] for k in order]
+
+
+def test_flows_against_python_aggregation():
+    batch, frames = _conversation()
+    result = ringcap.flows(batch)
+    expected = _python_flows(batch, frames)
+    assert len(result) == len(expected) == 4
+    assert result.skipped == 1
+    for i, exp in enumerate(expected):
+        for d, side in enumerate(("fwd", "rev")):
+            pkts = exp["dir"][d]
+            assert getattr(result, f"packets_{side}")[i] == len(pkts)
+            assert getattr(result, f"bytes_{side}")[i] == sum(p[1] for p in pkts)
+            flags = 0
+            for p in pkts:
+                flags |= p[2]
+            assert getattr(result, f"tcp_flags_{side}")[i] == flags
+            if pkts:
+                assert getattr(result, f"first_ts_{side}")[i] == min(p[0] for p in pkts)
+                assert getattr(result, f"last_ts_{side}")[i] == max(p[0] for p in pkts)
+            else:
+                assert getattr(result, f"first_ts_{side}")[i] == D.NO_TIMESTAMP
+        every = exp["dir"][0] + exp["dir"][1]
+        assert result.first_ts[i] == min(p[0] for p in every)
+        assert result.last_ts[i] == max(p[0] for p in every)
+        assert result.packets[i] == len(every)
+    assert result.ip_src_str().tolist() == ["10.0.0.1", "2001:db8::a", "10.0.0.1", "10.0.0.1"]
+    assert result.sport.tolist() == [1111, 5, 2222, 0]
+    np.testing.assert_array_equal(result.packet_flow, [0, 0, 0, 1, 0, -1, 2, 1, 3])
+    # both directions hash alike, different conversations apart
+    h = D.decode(batch)
+    assert h.flow_hash[0] == h.flow_hash[1] == h.flow_hash[4]
+    assert len({h.flow_hash[0], h.flow_hash[3], h.flow_hash[6], h.flow_hash[8]}) == 4
+    assert h.flow_hash[5] == 0
+    same = D.flows(h)
+    np.testing.assert_array_equal(same.bytes, result.bytes)
+
+
+def test_flows_many_packets_match_numpy_grouping():
+    rng = np.random.default_rng(7)
+    n = 5000
+    hosts = rng.integers(1, 20, size=(n, 2))
+    ports = rng.integers(1, 6, size=(n, 2))
+    frames = [bytes(eth() / IP(src=f"10.0.0.{s}", dst=f"10.0.1.{d}")
+                    / UDP(sport=int(ps), dport=int(pd)))
+              if i % 2 else
+              bytes(eth() / IP(src=f"10.0.1.{d}", dst=f"10.0.0.{s}")
+                    / UDP(sport=int(pd), dport=int(ps)))
+              for i, ((s, d), (ps, pd)) in enumerate(zip(hosts, ports))]
+    batch = Batch.from_packets(frames, ts=np.arange(n))
+    table = D.flows(batch)
+    keys = {(int(s), int(d), int(ps), int(pd)) for (s, d), (ps, pd) in zip(hosts, ports)}
+    assert len(table) == len(keys)
+    assert int(table.packets.sum()) == n
+    # every packet's flow row has its endpoints, one way or the other
+    h = D.decode(batch)
+    rows = table.packet_flow
+    fwd = (h.ipv4_src == D.decode(batch).ipv4_src)  # same array, sanity
+    assert fwd.all()
+    src_row = table.ip_src[rows]
+    same = (src_row == h.ip_src).all(axis=1) & (table.sport[rows] == h.sport)
+    flipped = (src_row == h.ip_dst).all(axis=1) & (table.sport[rows] == h.dport)
+    assert (same | flipped).all()
+    assert int(table.packets_fwd.sum()) == int(same.sum())
