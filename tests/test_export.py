@@ -1,0 +1,145 @@
+"""Arrow and pandas exports of batches, decoded headers and flow tables."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pandas as pd
+import pytest
+
+import ringcap
+from ringcap import export
+from ringcap.batch import Batch
+
+D = importlib.import_module("ringcap.decode")
+
+
+def _frame(src: int, dst: int, sport: int, dport: int, payload: bytes = b"") -> bytes:
+    ip_len = 20 + 8 + len(payload)
+    ip = (bytes([0x45, 0, ip_len >> 8, ip_len & 0xFF, 0, 1, 0, 0, 64, 17, 0, 0])
+          + bytes([10, 0, 0, src]) + bytes([10, 0, 0, dst]))
+    udp = sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + (8 + len(payload)).to_bytes(2, "big") \
+        + b"\0\0"
+    return b"\x02\0\0\0\0\x02" + b"\x02\0\0\0\0\x01" + b"\x08\x00" + ip + udp + payload
+
+
+@pytest.fixture
+def batch():
+    frames = [_frame(1, 2, 1000, 53, b"q"), _frame(2, 1, 53, 1000, b"answer"),
+              b"\xff" * 6 + b"\x02" * 6 + b"\x08\x06" + b"\0" * 28, _frame(3, 2, 7, 443)]
+    ts = np.array([1_700_000_000_000_000_001, 1_700_000_000_500_000_000,
+                   1_700_000_001_000_000_000, 1_700_000_002_000_000_007], dtype=np.int64)
+    return Batch.from_packets(frames, ts=ts, ifindex=[3, 3, 4, 3])
+
+
+def _address(array: pa.Array, index: int = 1) -> int:
+    return array.buffers()[index].address
+
+
+def test_batch_to_arrow_zero_copy(batch):
+    table = batch.to_arrow()
+    assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
+    assert table.column("ts").cast(pa.int64()).to_pylist() == batch.ts.tolist()
+    assert table.column("data").to_pylist() == batch.packets()
+    assert table.column("ifindex").to_pylist() == [3, 3, 4, 3]
+    assert "offset" not in table.column_names
+    data = table.column("data").chunk(0)
+    assert _address(data, 2) == batch.data.ctypes.data          # packet bytes shared
+    assert _address(table.column("caplen").chunk(0)) == batch.caplen.ctypes.data
+    assert _address(table.column("ts").chunk(0)) == batch.ts.ctypes.data
+
+
+def test_unpacked_batch_to_arrow_packs_first(batch):
+    subset = batch[np.array([True, False, True, True])]
+    assert not subset.is_packed()
+    table = subset.to_arrow()
+    assert table.column("data").to_pylist() == subset.packets()
+    assert table.num_rows == 3
+
+
+def test_batch_to_arrow_with_decoded_columns(batch):
+    table = batch.to_arrow(decode=True, data=False)
+    assert "data" not in table.column_names
+    assert table.schema.field("ip_src").type == pa.binary(16)
+    assert table.schema.field("eth_src").type == pa.binary(6)
+    assert table.column("dport").to_pylist() == [53, 1000, 0, 443]
+    assert table.column("ip_src").to_pylist()[0] == b"\0" * 10 + b"\xff\xff" + bytes([10, 0, 0, 1])
+    text = batch.to_arrow(decode=True, addresses="str")
+    assert text.column("ip_src").to_pylist() == ["10.0.0.1", "10.0.0.2", None, "10.0.0.3"]
+    assert text.column("eth_dst").to_pylist()[2] == "ff:ff:ff:ff:ff:ff"
+
+
+def test_batch_to_pandas(batch):
+    frame = batch.to_pandas(decode=True)
+    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]"
+    assert frame["ts"].iloc[0] == pd.Timestamp(1_700_000_000_000_000_001, unit="ns", tz="UTC")
+    assert frame["data"].tolist() == batch.packets()
+    assert frame["ip_dst"].tolist()[:2] == ["10.0.0.2", "10.0.0.1"]
+    assert frame["ip_src"].isna().tolist() == [False, False, True, False]
+    assert frame["payload_len"].tolist() == [1, 6, 0, 0]
+    top = frame.groupby("ip_src")["wirelen"].sum()
+    assert top["10.0.0.2"] == len(batch[1])
+
+
+def test_headers_exports(batch):
+    h = ringcap.decode(batch)
+    table = h.to_arrow()
+    assert table.column_names[0] == "ts"
+    assert table.column_names[1:] == list(D.HEADER_COLUMNS)
+    ip_src = table.column("ip_src").chunk(0)
+    assert _address(ip_src) == h.ip_src.ctypes.data
+    assert _address(table.column("sport").chunk(0)) == h.sport.ctypes.data
+    assert table.column("more_fragments").type == pa.bool_()
+    frame = h.to_pandas(addresses="bytes", ts=False)
+    assert frame["ip_dst"].iloc[0] == b"\0" * 10 + b"\xff\xff" + bytes([10, 0, 0, 2])
+    assert frame["eth_src"].iloc[0] == b"\x02\0\0\0\0\x01"
+    five = D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS).to_pandas()
+    assert list(five.columns) == ["ts", *D.FIVE_TUPLE_COLUMNS]
+
+
+def test_flow_exports(batch):
+    table = ringcap.flows(batch)
+    arrow = table.to_arrow(addresses="str")
+    assert arrow.column("ip_src").to_pylist() == ["10.0.0.1", "10.0.0.3"]
+    assert arrow.column("packets").to_pylist() == [2, 1]
+    assert arrow.column("first_ts_rev").null_count == 1
+    assert arrow.column("first_ts_rev").cast(pa.int64()).to_pylist()[0] == batch.ts[1]
+    frame = table.to_pandas()
+    assert frame["last_ts_rev"].isna().tolist() == [False, True]
+    assert frame["bytes"].tolist() == [len(batch[0]) + len(batch[1]), len(batch[3])]
+    assert frame["first_ts"].iloc[0] == pd.Timestamp(int(batch.ts[0]), unit="ns", tz="UTC")
+    assert export.to_arrow(table).num_rows == 2
+    assert len(export.to_pandas(ringcap.decode(batch))) == 4
+
+
+def test_bad_options(batch):
+    with pytest.raises(ValueError, match="addresses must be"):
+        batch.to_arrow(addresses="text")
+    with pytest.raises(TypeError, match="Batch, Headers or FlowTable"):
+        export.to_pandas([1, 2])
+
+
+@pytest.mark.parametrize("module, extra, call", [
+    ("pyarrow", "ringcap[arrow]", lambda b: b.to_arrow()),
+    ("pandas", "ringcap[pandas]", lambda b: b.to_pandas()),
+    ("pyarrow", "ringcap[arrow]", lambda b: ringcap.flows(b).to_arrow()),
+    ("pandas", "ringcap[pandas]", lambda b: ringcap.decode(b).to_pandas()),
+])
+def test_missing_library_names_the_extra(monkeypatch, batch, module, extra, call):
+    monkeypatch.setitem(sys.modules, module, None)   # makes `import module` fail
+    with pytest.raises(ImportError, match=r"pip install '" + extra.replace("[", r"\[")
+                       .replace("]", r"\]")):
+        call(batch)
+
+
+def test_core_imports_without_pyarrow_or_pandas():
+    import subprocess
+    code = ("import sys; sys.modules['pyarrow'] = None; sys.modules['pandas'] = None\n"
+            "import ringcap, ringcap.export\n"
+            "from ringcap import Batch\n"
+            "b = Batch.from_packets([bytes(60)]); print(len(ringcap.flows(b)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"
