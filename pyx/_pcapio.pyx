@@ -29,6 +29,7 @@ cpdef enum Status:
 cdef enum:
     # pcapng block types and the one option the packet loop reads
     BT_SHB = 0x0A0D0D0A
+    BT_PB = 2              # obsolete Packet Block: an EPB with a 16-bit interface id
     BT_SPB = 3
     BT_EPB = 6
     EPB_FLAGS_OPTION = 2
@@ -408,12 +409,12 @@ cdef Result _parse_pcapng(
             r.status = LENGTH_MISMATCH
             r.value = _u32(buf + pos + blen - 4, swap)
             break
-        if btype == BT_EPB:
+        if btype == BT_EPB or btype == BT_PB:
             if blen < 32:
                 r.status = BAD_BLOCK_LENGTH
                 r.value = blen
                 break
-            iface = _u32(buf + pos + 8, swap)
+            iface = _u32(buf + pos + 8, swap) if btype == BT_EPB else _u16(buf + pos + 8, swap)
             if iface >= n_if:
                 r.status = BAD_INTERFACE
                 r.value = iface
@@ -491,7 +492,7 @@ def parse_pcapng(const uint8_t[::1] buf, Py_ssize_t pos, bint swap,
                  int64_t[::1] ts, uint32_t[::1] caplen, uint32_t[::1] wirelen,
                  int64_t[::1] offset, int32_t[::1] ifindex, uint8_t[::1] pkttype,
                  uint8_t[::1] copy_to=None, Py_ssize_t copy_start=0):
-    """Parse pcapng packet blocks (EPB, SPB) of one section from ``buf[pos:]``.
+    """Parse pcapng packet blocks (EPB, SPB, obsolete PB) of one section from ``buf[pos:]``.
 
     The ``if_*`` arrays describe the section's interfaces in order: timestamp
     conversion mode and parameter, offset in ns, and snaplen.  ``if_base`` is

@@ -396,6 +396,17 @@ def test_pcapng_sections_interfaces_resolutions_and_blocks(tmp_path):
     assert batch.drops == 4
 
 
+def test_pcapng_obsolete_packet_block(tmp_path):
+    le = "<"
+    units = 1_600_000_000_000_000_000
+    body = struct.pack(le + "HHIIII", 1, 0, units >> 32, units & 0xFFFFFFFF, 5, 9) + b"hello\0\0\0"
+    raw = ng_shb(le) + ng_idb(le, "a") + ng_idb(le, "b", tsresol=9) + ng_block(le, 2, body)
+    batch = read_pcap(write_bytes(tmp_path / "pb.pcapng", raw))
+    assert batch.packets() == [b"hello"]
+    assert batch.ifindex.tolist() == [1] and batch.wirelen.tolist() == [9]
+    assert batch.ts.tolist() == [units]
+
+
 def test_pcapng_binary_resolution_beyond_exact_range():
     mode, param = ringcap.pcap._tsresol_mode(0x80 | 40)
     value = ringcap._pcapio.ts_units_to_ns(3 << 40, int(mode), int(param))
