@@ -12,6 +12,7 @@
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN
 from libc.string cimport memcpy, memset, memcmp
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 
 from includes.decode_defs cimport *
 
@@ -44,7 +45,6 @@ _COLUMN_NAMES = (
 )
 
 cdef const uint8_t *_V4_MAPPED_PREFIX = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
-cdef PacketHeaders _NO_HEADERS   # all zero
 cdef Py_ssize_t _overruns = 0   # debug builds: reads that would have passed caplen
 cdef uint8_t _no_bytes[1]
 
@@ -115,11 +115,11 @@ cdef inline bint _is_ipv6_ext(uint8_t nh) noexcept nogil:
 
 cdef inline void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
                             Py_ssize_t ip_end, uint8_t proto, uint8_t icmp_proto,
-                            PacketHeaders *h) noexcept nogil:
+                            HeaderChunk *c, Py_ssize_t j) noexcept nogil:
     # IN p/cap: the frame; l4: transport start; ip_end: end of the IP packet
-    # (may lie past cap); OUT h: transport and payload fields, flags.
+    # (may lie past cap); OUT c row j: transport and payload fields, flags.
     cdef Py_ssize_t hlen, ulen
-    h.l4_offset = <uint16_t>l4
+    c.l4_offset[j] = <uint16_t>l4
     if proto == IPPROTO_TCP:
         hlen = 20
     elif proto == IPPROTO_UDP or proto == icmp_proto:
@@ -127,186 +127,181 @@ cdef inline void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
     elif proto == IPPROTO_SCTP:
         hlen = 12
     else:
-        h.payload_offset = <uint16_t>l4
-        h.payload_len = <uint32_t>(ip_end - l4)
+        c.payload_offset[j] = <uint16_t>l4
+        c.payload_len[j] = <uint32_t>(ip_end - l4)
         return
     if l4 + hlen > ip_end:
-        h.flags |= F_BAD_L4_LENGTH
+        c.flags[j] |= F_BAD_L4_LENGTH
         return
     if l4 + hlen > cap:
-        h.flags |= F_TRUNCATED_L4
+        c.flags[j] |= F_TRUNCATED_L4
         return
     if proto == icmp_proto:
-        h.icmp_type = rd8(p, l4, cap)
-        h.icmp_code = rd8(p, l4 + 1, cap)
+        c.icmp_type[j] = rd8(p, l4, cap)
+        c.icmp_code[j] = rd8(p, l4 + 1, cap)
     else:
-        h.sport = rd16(p, l4, cap)
-        h.dport = rd16(p, l4 + 2, cap)
+        c.sport[j] = rd16(p, l4, cap)
+        c.dport[j] = rd16(p, l4 + 2, cap)
     if proto == IPPROTO_TCP:
-        h.tcp_seq = rd32(p, l4 + 4, cap)
-        h.tcp_ack = rd32(p, l4 + 8, cap)
-        h.tcp_flags = rd16(p, l4 + 12, cap) & 0x01FF
-        h.tcp_window = rd16(p, l4 + 14, cap)
+        c.tcp_seq[j] = rd32(p, l4 + 4, cap)
+        c.tcp_ack[j] = rd32(p, l4 + 8, cap)
+        c.tcp_flags[j] = rd16(p, l4 + 12, cap) & 0x01FF
+        c.tcp_window[j] = rd16(p, l4 + 14, cap)
         hlen = (rd8(p, l4 + 12, cap) >> 4) * 4
         if hlen < 20 or l4 + hlen > ip_end:
-            h.flags |= F_BAD_L4_LENGTH
+            c.flags[j] |= F_BAD_L4_LENGTH
             return
         if l4 + hlen > cap:
-            h.flags |= F_TRUNCATED_L4
+            c.flags[j] |= F_TRUNCATED_L4
             return
-    elif proto == IPPROTO_UDP and not (h.flags & F_FRAGMENT):
+    elif proto == IPPROTO_UDP and not (c.flags[j] & F_FRAGMENT):
         ulen = rd16(p, l4 + 4, cap)
         if ulen < 8 or l4 + ulen > ip_end:
-            h.flags |= F_BAD_L4_LENGTH
+            c.flags[j] |= F_BAD_L4_LENGTH
             return
         ip_end = l4 + ulen
-    h.payload_offset = <uint16_t>(l4 + hlen)
-    h.payload_len = <uint32_t>(ip_end - l4 - hlen)
+    c.payload_offset[j] = <uint16_t>(l4 + hlen)
+    c.payload_len[j] = <uint32_t>(ip_end - l4 - hlen)
 
 
 cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                       PacketHeaders *h, uint8_t *ip_src, uint8_t *ip_dst) noexcept nogil:
+                       HeaderChunk *c, Py_ssize_t j) noexcept nogil:
     cdef Py_ssize_t ihl, ip_end
     cdef uint16_t frag
+    cdef uint8_t *ip_src = c.ip_src + 16 * j
+    cdef uint8_t *ip_dst = c.ip_dst + 16 * j
     if l3 + 20 > cap:
-        h.flags |= F_TRUNCATED_L3
+        c.flags[j] |= F_TRUNCATED_L3
         return
     if rd8(p, l3, cap) >> 4 != 4:
-        h.flags |= F_BAD_IP_VERSION
+        c.flags[j] |= F_BAD_IP_VERSION
         return
-    h.ip_version = 4
+    c.ip_version[j] = 4
     ihl = (rd8(p, l3, cap) & 0x0F) * 4
-    h.ip_len = rd16(p, l3 + 2, cap)
+    c.ip_len[j] = rd16(p, l3 + 2, cap)
     frag = rd16(p, l3 + 6, cap)
-    h.frag_offset = (frag & 0x1FFF) * 8
-    h.more_fragments = (frag >> 13) & 1
-    h.ttl = rd8(p, l3 + 8, cap)
-    h.ip_proto = rd8(p, l3 + 9, cap)
-    h.ipv4_src = rd32(p, l3 + 12, cap)
-    h.ipv4_dst = rd32(p, l3 + 16, cap)
+    c.frag_offset[j] = (frag & 0x1FFF) * 8
+    c.more_fragments[j] = (frag >> 13) & 1
+    c.ttl[j] = rd8(p, l3 + 8, cap)
+    c.ip_proto[j] = rd8(p, l3 + 9, cap)
+    c.ipv4_src[j] = rd32(p, l3 + 12, cap)
+    c.ipv4_dst[j] = rd32(p, l3 + 16, cap)
     memcpy(ip_src, _V4_MAPPED_PREFIX, 12)
     memcpy(ip_dst, _V4_MAPPED_PREFIX, 12)
     rdcopy(ip_src + 12, p, l3 + 12, 4, cap)
     rdcopy(ip_dst + 12, p, l3 + 16, 4, cap)
-    ip_end = l3 + h.ip_len
+    ip_end = l3 + c.ip_len[j]
     if ip_end > cap:
-        h.flags |= F_TRUNCATED_PAYLOAD
-    if h.more_fragments or h.frag_offset:
-        h.flags |= F_FRAGMENT
-        if h.frag_offset:
-            h.flags |= F_NONFIRST_FRAGMENT
+        c.flags[j] |= F_TRUNCATED_PAYLOAD
+    if c.more_fragments[j] or c.frag_offset[j]:
+        c.flags[j] |= F_FRAGMENT
+        if c.frag_offset[j]:
+            c.flags[j] |= F_NONFIRST_FRAGMENT
     if ihl < 20:
-        h.flags |= F_BAD_IHL
+        c.flags[j] |= F_BAD_IHL
         return
-    if h.ip_len < ihl or ip_end > wire:
-        h.flags |= F_BAD_IP_LENGTH
+    if c.ip_len[j] < ihl or ip_end > wire:
+        c.flags[j] |= F_BAD_IP_LENGTH
         return
     if l3 + ihl > cap:
-        h.flags |= F_TRUNCATED_L3
+        c.flags[j] |= F_TRUNCATED_L3
         return
-    if h.frag_offset:
-        h.payload_offset = <uint16_t>(l3 + ihl)
-        h.payload_len = <uint32_t>(ip_end - l3 - ihl)
+    if c.frag_offset[j]:
+        c.payload_offset[j] = <uint16_t>(l3 + ihl)
+        c.payload_len[j] = <uint32_t>(ip_end - l3 - ihl)
         return
-    _transport(p, cap, l3 + ihl, ip_end, h.ip_proto, IPPROTO_ICMP, h)
+    _transport(p, cap, l3 + ihl, ip_end, c.ip_proto[j], IPPROTO_ICMP, c, j)
 
 
 cdef inline void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                       PacketHeaders *h, uint8_t *ip_src, uint8_t *ip_dst) noexcept nogil:
+                       HeaderChunk *c, Py_ssize_t j) noexcept nogil:
     cdef Py_ssize_t ip_end, cur, hlen
     cdef uint8_t nh
     cdef int count = 0
     cdef uint16_t frag
     if l3 + 40 > cap:
-        h.flags |= F_TRUNCATED_L3
+        c.flags[j] |= F_TRUNCATED_L3
         return
     if rd8(p, l3, cap) >> 4 != 6:
-        h.flags |= F_BAD_IP_VERSION
+        c.flags[j] |= F_BAD_IP_VERSION
         return
-    h.ip_version = 6
-    h.ip_len = 40 + <uint32_t>rd16(p, l3 + 4, cap)
+    c.ip_version[j] = 6
+    c.ip_len[j] = 40 + <uint32_t>rd16(p, l3 + 4, cap)
     nh = rd8(p, l3 + 6, cap)
-    h.ttl = rd8(p, l3 + 7, cap)
-    rdcopy(ip_src, p, l3 + 8, 16, cap)
-    rdcopy(ip_dst, p, l3 + 24, 16, cap)
-    ip_end = l3 + h.ip_len
+    c.ttl[j] = rd8(p, l3 + 7, cap)
+    rdcopy(c.ip_src + 16 * j, p, l3 + 8, 16, cap)
+    rdcopy(c.ip_dst + 16 * j, p, l3 + 24, 16, cap)
+    ip_end = l3 + c.ip_len[j]
     if ip_end > cap:
-        h.flags |= F_TRUNCATED_PAYLOAD
+        c.flags[j] |= F_TRUNCATED_PAYLOAD
     if ip_end > wire:
-        h.flags |= F_BAD_IP_LENGTH
-        h.ip_proto = nh
+        c.flags[j] |= F_BAD_IP_LENGTH
+        c.ip_proto[j] = nh
         return
     cur = l3 + 40
     while _is_ipv6_ext(nh):
         if count == MAX_IPV6_EXT_HEADERS:
-            h.flags |= F_IPV6_EXT_LIMIT
-            h.ip_proto = nh
+            c.flags[j] |= F_IPV6_EXT_LIMIT
+            c.ip_proto[j] = nh
             return
         if cur + 8 > ip_end:
-            h.flags |= F_BAD_IP_LENGTH
-            h.ip_proto = nh
+            c.flags[j] |= F_BAD_IP_LENGTH
+            c.ip_proto[j] = nh
             return
         if cur + 8 > cap:
-            h.flags |= F_TRUNCATED_L3
-            h.ip_proto = nh
+            c.flags[j] |= F_TRUNCATED_L3
+            c.ip_proto[j] = nh
             return
         if nh == IPPROTO_FRAGMENT:
             hlen = 8
             frag = rd16(p, cur + 2, cap)
-            h.frag_offset = frag & 0xFFF8
-            h.more_fragments = frag & 1
-            h.flags |= F_FRAGMENT
-            if h.frag_offset:
-                h.flags |= F_NONFIRST_FRAGMENT
+            c.frag_offset[j] = frag & 0xFFF8
+            c.more_fragments[j] = frag & 1
+            c.flags[j] |= F_FRAGMENT
+            if c.frag_offset[j]:
+                c.flags[j] |= F_NONFIRST_FRAGMENT
         elif nh == IPPROTO_AH:
             hlen = (<Py_ssize_t>rd8(p, cur + 1, cap) + 2) * 4
         else:
             hlen = (<Py_ssize_t>rd8(p, cur + 1, cap) + 1) * 8
         if cur + hlen > ip_end:
-            h.flags |= F_BAD_IP_LENGTH
-            h.ip_proto = nh
+            c.flags[j] |= F_BAD_IP_LENGTH
+            c.ip_proto[j] = nh
             return
         if cur + hlen > cap:
-            h.flags |= F_TRUNCATED_L3
-            h.ip_proto = nh
+            c.flags[j] |= F_TRUNCATED_L3
+            c.ip_proto[j] = nh
             return
         nh = rd8(p, cur, cap)
         cur += hlen
         count += 1
-        if h.flags & F_NONFIRST_FRAGMENT:
+        if c.flags[j] & F_NONFIRST_FRAGMENT:
             break
-    h.ip_proto = nh
-    if h.flags & F_NONFIRST_FRAGMENT:
-        h.payload_offset = <uint16_t>cur
-        h.payload_len = <uint32_t>(ip_end - cur)
+    c.ip_proto[j] = nh
+    if c.flags[j] & F_NONFIRST_FRAGMENT:
+        c.payload_offset[j] = <uint16_t>cur
+        c.payload_len[j] = <uint32_t>(ip_end - cur)
         return
     if nh == IPPROTO_NONE:
         return
-    _transport(p, cap, cur, ip_end, nh, IPPROTO_ICMPV6, h)
+    _transport(p, cap, cur, ip_end, nh, IPPROTO_ICMPV6, c, j)
 
 
 cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
-                        uint16_t meta_tci, uint16_t meta_tpid, PacketHeaders *h,
-                        uint8_t *eth_src, uint8_t *eth_dst, uint8_t *ip_src,
-                        uint8_t *ip_dst) noexcept nogil:
+                        uint16_t meta_tci, uint16_t meta_tpid, HeaderChunk *c,
+                        Py_ssize_t j) noexcept nogil:
     # IN p: the frame's first byte; cap: bytes captured (never read past);
     # wire: length on the wire (for IP length sanity); status/meta_*: the
-    # kernel's VLAN metadata.  OUT h: the scalar fields, zero where absent;
-    # eth_src/eth_dst (6 bytes), ip_src/ip_dst (16 bytes): address rows,
-    # zeroed when absent.
+    # kernel's VLAN metadata.  OUT c row j, which must be all zero: the
+    # fields the frame has.
     cdef Py_ssize_t pos = 12
     cdef uint16_t ethertype, tci, tpid
     cdef int ntags = 0
-    h[0] = _NO_HEADERS   # a struct copy: far cheaper than memset's rep stos here
     if cap < ETH_HLEN:
-        h.flags = F_TRUNCATED_L2
-        memset(eth_src, 0, 6)
-        memset(eth_dst, 0, 6)
-        memset(ip_src, 0, 16)
-        memset(ip_dst, 0, 16)
+        c.flags[j] = F_TRUNCATED_L2
         return
-    rdcopy(eth_dst, p, 0, 6, cap)
-    rdcopy(eth_src, p, 6, 6, cap)
+    rdcopy(c.eth_dst + 6 * j, p, 0, 6, cap)
+    rdcopy(c.eth_src + 6 * j, p, 6, 6, cap)
     ethertype = rd16(p, 12, cap)
     if status & TP_STATUS_VLAN_VALID:
         tpid = meta_tpid if (status & TP_STATUS_VLAN_TPID_VALID) and meta_tpid else ETHERTYPE_VLAN
@@ -315,36 +310,33 @@ cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint3
         if ethertype == tpid and cap >= 16 and rd16(p, 14, cap) == meta_tci:
             wire += 4   # the kernel's length may not count the re-inserted tag
         else:
-            h.vlan_outer = meta_tci & 0x0FFF
-            h.flags |= F_VLAN_FROM_METADATA
+            c.vlan_outer[j] = meta_tci & 0x0FFF
+            c.flags[j] |= F_VLAN_FROM_METADATA
             ntags = 1
     while _is_vlan_tpid(ethertype):
         if pos + 6 > cap:
-            h.flags |= F_TRUNCATED_L2
+            c.flags[j] |= F_TRUNCATED_L2
             ethertype = 0
             break
         tci = rd16(p, pos + 2, cap) & 0x0FFF
         if ntags == 0:
-            h.vlan_outer = tci
+            c.vlan_outer[j] = tci
         elif ntags == 1:
-            h.vlan_inner = tci
+            c.vlan_inner[j] = tci
         ntags += 1
         ethertype = rd16(p, pos + 4, cap)
         pos += 4
     if ntags:
-        h.flags |= F_VLAN
+        c.flags[j] |= F_VLAN
         if ntags > 1:
-            h.flags |= F_QINQ
-    h.ethertype = ethertype
-    if not (h.flags & F_TRUNCATED_L2):
-        h.l3_offset = <uint16_t>(pos + 2)
+            c.flags[j] |= F_QINQ
+    c.ethertype[j] = ethertype
+    if not (c.flags[j] & F_TRUNCATED_L2):
+        c.l3_offset[j] = <uint16_t>(pos + 2)
         if ethertype == ETHERTYPE_IPV4:
-            _ipv4(p, cap, wire, pos + 2, h, ip_src, ip_dst)
+            _ipv4(p, cap, wire, pos + 2, c, j)
         elif ethertype == ETHERTYPE_IPV6:
-            _ipv6(p, cap, wire, pos + 2, h, ip_src, ip_dst)
-    if h.ip_version == 0:
-        memset(ip_src, 0, 16)
-        memset(ip_dst, 0, 16)
+            _ipv6(p, cap, wire, pos + 2, c, j)
 
 
 
@@ -358,12 +350,11 @@ def _test_set_fast_path(bint enabled):
 
 
 cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
-                             PacketHeaders *h, uint8_t *eth_src, uint8_t *eth_dst,
-                             uint8_t *ip_src, uint8_t *ip_dst) noexcept nogil:
+                             HeaderChunk *c, Py_ssize_t j) noexcept nogil:
     # The common case in one straight run: untagged Ethernet, IPv4 without
-    # options or fragmentation, complete TCP or UDP header.  Fills exactly
-    # what decode_packet would and returns True; returns False (having
-    # possibly scribbled on h) for anything else.
+    # options or fragmentation, complete TCP or UDP header.  Fills row j
+    # (all zero on entry) exactly as decode_packet would and returns True;
+    # returns False, having written nothing, for anything else.
     cdef Py_ssize_t ip_end, hlen
     cdef uint8_t proto
     if cap < 42 or (status & TP_STATUS_VLAN_VALID) or not _fast_path:
@@ -388,33 +379,32 @@ cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, 
         ip_end = 34 + <Py_ssize_t>rd16(p, 38, cap)
     else:
         return False
-    h[0] = _NO_HEADERS
-    rdcopy(eth_dst, p, 0, 6, cap)
-    rdcopy(eth_src, p, 6, 6, cap)
-    memcpy(ip_src, _V4_MAPPED_PREFIX, 12)
-    memcpy(ip_dst, _V4_MAPPED_PREFIX, 12)
-    rdcopy(ip_src + 12, p, 26, 4, cap)
-    rdcopy(ip_dst + 12, p, 30, 4, cap)
-    h.ethertype = ETHERTYPE_IPV4
-    h.l3_offset = 14
-    h.ip_version = 4
-    h.ip_len = rd16(p, 16, cap)
-    h.ttl = rd8(p, 22, cap)
-    h.ip_proto = proto
-    h.ipv4_src = rd32(p, 26, cap)
-    h.ipv4_dst = rd32(p, 30, cap)
-    h.l4_offset = 34
-    h.sport = rd16(p, 34, cap)
-    h.dport = rd16(p, 36, cap)
+    rdcopy(c.eth_dst + 6 * j, p, 0, 6, cap)
+    rdcopy(c.eth_src + 6 * j, p, 6, 6, cap)
+    memcpy(c.ip_src + 16 * j, _V4_MAPPED_PREFIX, 12)
+    memcpy(c.ip_dst + 16 * j, _V4_MAPPED_PREFIX, 12)
+    rdcopy(c.ip_src + 16 * j + 12, p, 26, 4, cap)
+    rdcopy(c.ip_dst + 16 * j + 12, p, 30, 4, cap)
+    c.ethertype[j] = ETHERTYPE_IPV4
+    c.l3_offset[j] = 14
+    c.ip_version[j] = 4
+    c.ip_len[j] = rd16(p, 16, cap)
+    c.ttl[j] = rd8(p, 22, cap)
+    c.ip_proto[j] = proto
+    c.ipv4_src[j] = rd32(p, 26, cap)
+    c.ipv4_dst[j] = rd32(p, 30, cap)
+    c.l4_offset[j] = 34
+    c.sport[j] = rd16(p, 34, cap)
+    c.dport[j] = rd16(p, 36, cap)
     if proto == IPPROTO_TCP:
-        h.tcp_seq = rd32(p, 38, cap)
-        h.tcp_ack = rd32(p, 42, cap)
-        h.tcp_flags = rd16(p, 46, cap) & 0x01FF
-        h.tcp_window = rd16(p, 48, cap)
-    h.payload_offset = <uint16_t>(34 + hlen)
-    h.payload_len = <uint32_t>(ip_end - 34 - hlen)
-    if 14 + <Py_ssize_t>h.ip_len > cap:
-        h.flags = F_TRUNCATED_PAYLOAD
+        c.tcp_seq[j] = rd32(p, 38, cap)
+        c.tcp_ack[j] = rd32(p, 42, cap)
+        c.tcp_flags[j] = rd16(p, 46, cap) & 0x01FF
+        c.tcp_window[j] = rd16(p, 48, cap)
+    c.payload_offset[j] = <uint16_t>(34 + hlen)
+    c.payload_len[j] = <uint32_t>(ip_end - 34 - hlen)
+    if 14 + <Py_ssize_t>c.ip_len[j] > cap:
+        c.flags[j] = F_TRUNCATED_PAYLOAD
     return True
 
 # ---------------------------------------------------------------- the batch loop
@@ -422,113 +412,91 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
                              const int64_t[::1] offset, const uint32_t[::1] caplen,
                              const uint32_t[::1] wirelen, const uint32_t[::1] status,
                              const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
-                             HeaderColumns cols, bint every_column) except -2 nogil:
+                             HeaderColumns cols, HeaderChunk *c) except -2 nogil:
     # IN data/data_len: the batch's bytes; offset..vlan_tpid: its columns.
-    # OUT cols: one entry per packet; unless every_column, NULL columns are
-    # skipped.  Returns -1, or the index of the first packet whose bytes
-    # lie outside data (nothing after it is written).
-    cdef Py_ssize_t i, n = offset.shape[0], cap, wire
+    # OUT cols: one entry per packet; NULL columns are skipped.  c: scratch.
+    # Returns -1, or the index of the first packet whose bytes lie outside
+    # data.
+    #
+    # Packets are decoded DECODE_CHUNK at a time into c, which stays in
+    # cache, then copied out column by column: storing 28 columns packet by
+    # packet interleaves 28 write streams, more than the prefetchers follow.
+    cdef Py_ssize_t i, j, m, first = 0, n = offset.shape[0], cap, wire
     cdef int64_t start
-    cdef PacketHeaders h
-    cdef uint8_t scratch[44]   # address rows of skipped columns
-    cdef uint8_t *eth_src = scratch
-    cdef uint8_t *eth_dst = scratch + 6
-    cdef uint8_t *ip_src = scratch + 12
-    cdef uint8_t *ip_dst = scratch + 28
-    for i in range(n):
-        start = offset[i]
-        cap = caplen[i]
-        if start < 0 or start + cap > data_len:
-            return i
-        wire = wirelen[i]
-        if wire < cap:
-            wire = cap
+    while first < n:
+        m = n - first
+        if m > DECODE_CHUNK:
+            m = DECODE_CHUNK
+        memset(c, 0, sizeof(HeaderChunk))
+        for j in range(m):
+            i = first + j
+            start = offset[i]
+            cap = caplen[i]
+            if start < 0 or start + cap > data_len:
+                return i
+            wire = wirelen[i]
+            if wire < cap:
+                wire = cap
+            if not _plain_ipv4(data + start, cap, wire, status[i], c, j):
+                decode_packet(data + start, cap, wire, status[i], vlan_tci[i], vlan_tpid[i],
+                              c, j)
         if cols.eth_src != NULL:
-            eth_src = cols.eth_src + 6 * i
+            memcpy(cols.eth_src + 6 * first, c.eth_src, 6 * m)
         if cols.eth_dst != NULL:
-            eth_dst = cols.eth_dst + 6 * i
+            memcpy(cols.eth_dst + 6 * first, c.eth_dst, 6 * m)
         if cols.ip_src != NULL:
-            ip_src = cols.ip_src + 16 * i
+            memcpy(cols.ip_src + 16 * first, c.ip_src, 16 * m)
         if cols.ip_dst != NULL:
-            ip_dst = cols.ip_dst + 16 * i
-        if not _plain_ipv4(data + start, cap, wire, status[i], &h,
-                           eth_src, eth_dst, ip_src, ip_dst):
-            decode_packet(data + start, cap, wire, status[i], vlan_tci[i], vlan_tpid[i], &h,
-                          eth_src, eth_dst, ip_src, ip_dst)
-        if every_column:
-            cols.ethertype[i] = h.ethertype
-            cols.vlan_outer[i] = h.vlan_outer
-            cols.vlan_inner[i] = h.vlan_inner
-            cols.l3_offset[i] = h.l3_offset
-            cols.ip_version[i] = h.ip_version
-            cols.ipv4_src[i] = h.ipv4_src
-            cols.ipv4_dst[i] = h.ipv4_dst
-            cols.ip_proto[i] = h.ip_proto
-            cols.ttl[i] = h.ttl
-            cols.ip_len[i] = h.ip_len
-            cols.frag_offset[i] = h.frag_offset
-            cols.more_fragments[i] = h.more_fragments
-            cols.l4_offset[i] = h.l4_offset
-            cols.sport[i] = h.sport
-            cols.dport[i] = h.dport
-            cols.tcp_flags[i] = h.tcp_flags
-            cols.tcp_seq[i] = h.tcp_seq
-            cols.tcp_ack[i] = h.tcp_ack
-            cols.tcp_window[i] = h.tcp_window
-            cols.icmp_type[i] = h.icmp_type
-            cols.icmp_code[i] = h.icmp_code
-            cols.payload_offset[i] = h.payload_offset
-            cols.payload_len[i] = h.payload_len
-            cols.flags[i] = h.flags
-        else:
-            if cols.ethertype != NULL:
-                cols.ethertype[i] = h.ethertype
-            if cols.vlan_outer != NULL:
-                cols.vlan_outer[i] = h.vlan_outer
-            if cols.vlan_inner != NULL:
-                cols.vlan_inner[i] = h.vlan_inner
-            if cols.l3_offset != NULL:
-                cols.l3_offset[i] = h.l3_offset
-            if cols.ip_version != NULL:
-                cols.ip_version[i] = h.ip_version
-            if cols.ipv4_src != NULL:
-                cols.ipv4_src[i] = h.ipv4_src
-            if cols.ipv4_dst != NULL:
-                cols.ipv4_dst[i] = h.ipv4_dst
-            if cols.ip_proto != NULL:
-                cols.ip_proto[i] = h.ip_proto
-            if cols.ttl != NULL:
-                cols.ttl[i] = h.ttl
-            if cols.ip_len != NULL:
-                cols.ip_len[i] = h.ip_len
-            if cols.frag_offset != NULL:
-                cols.frag_offset[i] = h.frag_offset
-            if cols.more_fragments != NULL:
-                cols.more_fragments[i] = h.more_fragments
-            if cols.l4_offset != NULL:
-                cols.l4_offset[i] = h.l4_offset
-            if cols.sport != NULL:
-                cols.sport[i] = h.sport
-            if cols.dport != NULL:
-                cols.dport[i] = h.dport
-            if cols.tcp_flags != NULL:
-                cols.tcp_flags[i] = h.tcp_flags
-            if cols.tcp_seq != NULL:
-                cols.tcp_seq[i] = h.tcp_seq
-            if cols.tcp_ack != NULL:
-                cols.tcp_ack[i] = h.tcp_ack
-            if cols.tcp_window != NULL:
-                cols.tcp_window[i] = h.tcp_window
-            if cols.icmp_type != NULL:
-                cols.icmp_type[i] = h.icmp_type
-            if cols.icmp_code != NULL:
-                cols.icmp_code[i] = h.icmp_code
-            if cols.payload_offset != NULL:
-                cols.payload_offset[i] = h.payload_offset
-            if cols.payload_len != NULL:
-                cols.payload_len[i] = h.payload_len
-            if cols.flags != NULL:
-                cols.flags[i] = h.flags
+            memcpy(cols.ip_dst + 16 * first, c.ip_dst, 16 * m)
+        if cols.ethertype != NULL:
+            memcpy(cols.ethertype + first, c.ethertype, m * sizeof(c.ethertype[0]))
+        if cols.vlan_outer != NULL:
+            memcpy(cols.vlan_outer + first, c.vlan_outer, m * sizeof(c.vlan_outer[0]))
+        if cols.vlan_inner != NULL:
+            memcpy(cols.vlan_inner + first, c.vlan_inner, m * sizeof(c.vlan_inner[0]))
+        if cols.l3_offset != NULL:
+            memcpy(cols.l3_offset + first, c.l3_offset, m * sizeof(c.l3_offset[0]))
+        if cols.ip_version != NULL:
+            memcpy(cols.ip_version + first, c.ip_version, m * sizeof(c.ip_version[0]))
+        if cols.ipv4_src != NULL:
+            memcpy(cols.ipv4_src + first, c.ipv4_src, m * sizeof(c.ipv4_src[0]))
+        if cols.ipv4_dst != NULL:
+            memcpy(cols.ipv4_dst + first, c.ipv4_dst, m * sizeof(c.ipv4_dst[0]))
+        if cols.ip_proto != NULL:
+            memcpy(cols.ip_proto + first, c.ip_proto, m * sizeof(c.ip_proto[0]))
+        if cols.ttl != NULL:
+            memcpy(cols.ttl + first, c.ttl, m * sizeof(c.ttl[0]))
+        if cols.ip_len != NULL:
+            memcpy(cols.ip_len + first, c.ip_len, m * sizeof(c.ip_len[0]))
+        if cols.frag_offset != NULL:
+            memcpy(cols.frag_offset + first, c.frag_offset, m * sizeof(c.frag_offset[0]))
+        if cols.more_fragments != NULL:
+            memcpy(cols.more_fragments + first, c.more_fragments, m * sizeof(c.more_fragments[0]))
+        if cols.l4_offset != NULL:
+            memcpy(cols.l4_offset + first, c.l4_offset, m * sizeof(c.l4_offset[0]))
+        if cols.sport != NULL:
+            memcpy(cols.sport + first, c.sport, m * sizeof(c.sport[0]))
+        if cols.dport != NULL:
+            memcpy(cols.dport + first, c.dport, m * sizeof(c.dport[0]))
+        if cols.tcp_flags != NULL:
+            memcpy(cols.tcp_flags + first, c.tcp_flags, m * sizeof(c.tcp_flags[0]))
+        if cols.tcp_seq != NULL:
+            memcpy(cols.tcp_seq + first, c.tcp_seq, m * sizeof(c.tcp_seq[0]))
+        if cols.tcp_ack != NULL:
+            memcpy(cols.tcp_ack + first, c.tcp_ack, m * sizeof(c.tcp_ack[0]))
+        if cols.tcp_window != NULL:
+            memcpy(cols.tcp_window + first, c.tcp_window, m * sizeof(c.tcp_window[0]))
+        if cols.icmp_type != NULL:
+            memcpy(cols.icmp_type + first, c.icmp_type, m * sizeof(c.icmp_type[0]))
+        if cols.icmp_code != NULL:
+            memcpy(cols.icmp_code + first, c.icmp_code, m * sizeof(c.icmp_code[0]))
+        if cols.payload_offset != NULL:
+            memcpy(cols.payload_offset + first, c.payload_offset, m * sizeof(c.payload_offset[0]))
+        if cols.payload_len != NULL:
+            memcpy(cols.payload_len + first, c.payload_len, m * sizeof(c.payload_len[0]))
+        if cols.flags != NULL:
+            memcpy(cols.flags + first, c.flags, m * sizeof(c.flags[0]))
+        first += m
     return -1
 
 
@@ -536,19 +504,23 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
                                   const int64_t[::1] offset, const uint32_t[::1] caplen,
                                   const uint32_t[::1] wirelen, const uint32_t[::1] status,
                                   const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
-                                  HeaderColumns cols) except -2 nogil:
-    # decode_batch for exactly FIVE_TUPLE_COLUMNS: plain IPv4 TCP/UDP packets
-    # take a short inline run, everything else the general decoder; the
-    # values are the same either way.
-    cdef Py_ssize_t i, n = offset.shape[0], cap, wire, ip_end, hlen
+                                  HeaderColumns cols, HeaderChunk *c) except -2 nogil:
+    # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Plain IPv4 TCP/UDP packets
+    # take a short inline run straight to the columns; the others are decoded
+    # into c and copied out DECODE_CHUNK at a time.  The values are the same
+    # either way.
+    cdef Py_ssize_t i, n = offset.shape[0], cap, wire, ip_end, hlen, k = 0
     cdef const uint8_t *p
-    cdef uint8_t *ip_src
-    cdef uint8_t *ip_dst
     cdef uint8_t proto
     cdef int64_t start
-    cdef PacketHeaders h
-    cdef uint8_t scratch[12]
-    for i in range(n):
+    cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
+    memset(c, 0, sizeof(HeaderChunk))
+    for i in range(n + 1):
+        if k == DECODE_CHUNK or (i == n and k):
+            _flush_five_tuple(cols, c, pending, k)
+            k = 0
+        if i == n:
+            break
         start = offset[i]
         cap = caplen[i]
         if start < 0 or start + cap > data_len:
@@ -557,8 +529,6 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
         if wire < cap:
             wire = cap
         p = data + start
-        ip_src = cols.ip_src + 16 * i
-        ip_dst = cols.ip_dst + 16 * i
         if _fast_path and cap >= 54 and not (status[i] & TP_STATUS_VLAN_VALID) \
                 and rd16(p, 12, cap) == ETHERTYPE_IPV4 and rd8(p, 14, cap) == 0x45 \
                 and not (rd16(p, 20, cap) & 0x3FFF):
@@ -569,24 +539,36 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
                                     and 34 + hlen <= cap)
                                    or (proto == IPPROTO_UDP and rd16(p, 38, cap) >= 8
                                        and 34 + <Py_ssize_t>rd16(p, 38, cap) <= ip_end)):
-                memcpy(ip_src, _V4_MAPPED_PREFIX, 12)
-                memcpy(ip_dst, _V4_MAPPED_PREFIX, 12)
-                rdcopy(ip_src + 12, p, 26, 4, cap)
-                rdcopy(ip_dst + 12, p, 30, 4, cap)
+                memcpy(cols.ip_src + 16 * i, _V4_MAPPED_PREFIX, 12)
+                memcpy(cols.ip_dst + 16 * i, _V4_MAPPED_PREFIX, 12)
+                rdcopy(cols.ip_src + 16 * i + 12, p, 26, 4, cap)
+                rdcopy(cols.ip_dst + 16 * i + 12, p, 30, 4, cap)
                 cols.ip_version[i] = 4
                 cols.ip_proto[i] = proto
                 cols.sport[i] = rd16(p, 34, cap)
                 cols.dport[i] = rd16(p, 36, cap)
                 cols.flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
                 continue
-        decode_packet(p, cap, wire, status[i], vlan_tci[i], vlan_tpid[i], &h,
-                      scratch, scratch + 6, ip_src, ip_dst)
-        cols.ip_version[i] = h.ip_version
-        cols.ip_proto[i] = h.ip_proto
-        cols.sport[i] = h.sport
-        cols.dport[i] = h.dport
-        cols.flags[i] = h.flags
+        decode_packet(p, cap, wire, status[i], vlan_tci[i], vlan_tpid[i], c, k)
+        pending[k] = i
+        k += 1
     return -1
+
+
+cdef void _flush_five_tuple(HeaderColumns cols, HeaderChunk *c, const Py_ssize_t *pending,
+                            Py_ssize_t k) noexcept nogil:
+    # Copy rows 0..k-1 of c to the packets they belong to, then clear c.
+    cdef Py_ssize_t r, i
+    for r in range(k):
+        i = pending[r]
+        memcpy(cols.ip_src + 16 * i, c.ip_src + 16 * r, 16)
+        memcpy(cols.ip_dst + 16 * i, c.ip_dst + 16 * r, 16)
+        cols.ip_version[i] = c.ip_version[r]
+        cols.ip_proto[i] = c.ip_proto[r]
+        cols.sport[i] = c.sport[r]
+        cols.dport[i] = c.dport[r]
+        cols.flags[i] = c.flags[r]
+    memset(c, 0, sizeof(HeaderChunk))
 
 
 cdef void *_column(dict out, str name, Py_ssize_t n, Py_ssize_t itemsize,
@@ -617,7 +599,8 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     cdef Py_ssize_t n = offset.shape[0], bad
     cdef HeaderColumns cols
     cdef const uint8_t *base = _no_bytes
-    cdef int every_column
+    cdef bint five_tuple
+    cdef HeaderChunk *chunk
     for name, length in (("caplen", caplen.shape[0]), ("wirelen", wirelen.shape[0]),
                          ("status", status.shape[0]), ("vlan_tci", vlan_tci.shape[0]),
                          ("vlan_tpid", vlan_tpid.shape[0])):
@@ -655,19 +638,20 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     cols.payload_offset = <uint16_t *>_column(out, "payload_offset", n, 2, 2)
     cols.payload_len = <uint32_t *>_column(out, "payload_len", n, 4, 4)
     cols.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
-    if all(name in out for name in _COLUMN_NAMES):
-        every_column = 1
-    elif set(out) == set(FIVE_TUPLE_COLUMNS):
-        every_column = 2
-    else:
-        every_column = 0
-    with nogil:
-        if every_column == 2:
-            bad = decode_five_tuple(base, data.shape[0], offset, caplen, wirelen, status,
-                                    vlan_tci, vlan_tpid, cols)
-        else:
-            bad = decode_batch(base, data.shape[0], offset, caplen, wirelen, status,
-                               vlan_tci, vlan_tpid, cols, every_column)
+    five_tuple = set(out) == set(FIVE_TUPLE_COLUMNS)
+    chunk = <HeaderChunk *>PyMem_Malloc(sizeof(HeaderChunk))
+    if chunk == NULL:
+        raise MemoryError("no memory for the decoder's scratch chunk")
+    try:
+        with nogil:
+            if five_tuple:
+                bad = decode_five_tuple(base, data.shape[0], offset, caplen, wirelen, status,
+                                        vlan_tci, vlan_tpid, cols, chunk)
+            else:
+                bad = decode_batch(base, data.shape[0], offset, caplen, wirelen, status,
+                                   vlan_tci, vlan_tpid, cols, chunk)
+    finally:
+        PyMem_Free(chunk)
     if bad >= 0:
         raise ValueError(
             f"packet {bad} lies outside the batch's data (offset {offset[bad]}, caplen "

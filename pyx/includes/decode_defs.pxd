@@ -42,6 +42,7 @@ cdef enum:
     IPPROTO_SHIM6 = 140
 
     MAX_IPV6_EXT_HEADERS = 16
+    DECODE_CHUNK = 128   # packets decoded before their columns are written out
 
     # linux/if_packet.h tp_status bits carried in Batch.status
     TP_STATUS_VLAN_VALID = 1 << 4
@@ -66,33 +67,38 @@ cdef enum:
     F_IPV6_EXT_LIMIT = 1 << 13    # more than MAX_IPV6_EXT_HEADERS extension headers
 
 
-# The scalar fields decode_packet learns about one frame (absent ones stay 0);
-# addresses go straight to their column rows.
-ctypedef struct PacketHeaders:
-    uint16_t ethertype
-    uint16_t vlan_outer
-    uint16_t vlan_inner
-    uint16_t l3_offset
-    uint8_t ip_version
-    uint8_t ip_proto
-    uint8_t ttl
-    uint8_t more_fragments
-    uint32_t ipv4_src
-    uint32_t ipv4_dst
-    uint32_t ip_len
-    uint16_t frag_offset
-    uint16_t l4_offset
-    uint16_t sport
-    uint16_t dport
-    uint16_t tcp_flags
-    uint16_t tcp_window
-    uint32_t tcp_seq
-    uint32_t tcp_ack
-    uint8_t icmp_type
-    uint8_t icmp_code
-    uint16_t payload_offset
-    uint32_t payload_len
-    uint32_t flags
+# DECODE_CHUNK packets' worth of every Headers column, decoded here (in
+# cache) before being copied to the caller's columns.  Zeroed per chunk:
+# the decoder writes only the fields a packet has.
+ctypedef struct HeaderChunk:
+    uint16_t ethertype[DECODE_CHUNK]
+    uint16_t vlan_outer[DECODE_CHUNK]
+    uint16_t vlan_inner[DECODE_CHUNK]
+    uint16_t l3_offset[DECODE_CHUNK]
+    uint8_t ip_version[DECODE_CHUNK]
+    uint8_t ip_proto[DECODE_CHUNK]
+    uint8_t ttl[DECODE_CHUNK]
+    uint8_t more_fragments[DECODE_CHUNK]
+    uint32_t ipv4_src[DECODE_CHUNK]
+    uint32_t ipv4_dst[DECODE_CHUNK]
+    uint32_t ip_len[DECODE_CHUNK]
+    uint16_t frag_offset[DECODE_CHUNK]
+    uint16_t l4_offset[DECODE_CHUNK]
+    uint16_t sport[DECODE_CHUNK]
+    uint16_t dport[DECODE_CHUNK]
+    uint16_t tcp_flags[DECODE_CHUNK]
+    uint16_t tcp_window[DECODE_CHUNK]
+    uint32_t tcp_seq[DECODE_CHUNK]
+    uint32_t tcp_ack[DECODE_CHUNK]
+    uint8_t icmp_type[DECODE_CHUNK]
+    uint8_t icmp_code[DECODE_CHUNK]
+    uint16_t payload_offset[DECODE_CHUNK]
+    uint32_t payload_len[DECODE_CHUNK]
+    uint32_t flags[DECODE_CHUNK]
+    uint8_t eth_src[DECODE_CHUNK * 6]
+    uint8_t eth_dst[DECODE_CHUNK * 6]
+    uint8_t ip_src[DECODE_CHUNK * 16]
+    uint8_t ip_dst[DECODE_CHUNK * 16]
 
 
 # Where decode_batch writes: one pointer per Headers column, each with room
