@@ -487,7 +487,7 @@ def test_debug_build_counts_overruns():
     _decode.reset_overrun_count()
     assert _decode._test_checked_read(b"\x01\x02\x03", 3, 1) == 0x0203
     assert _decode.overrun_count() == 0
-    _decode._test_checked_read(b"\x01\x02\x03", 3, 2)
+    assert _decode._test_checked_read(b"\x01\x02\x03\x04", 3, 2) == 0   # byte 3 is past caplen
     assert _decode.overrun_count() == 1
     _decode.reset_overrun_count()
 
