@@ -12,10 +12,11 @@
 import warnings
 
 cimport cython
+from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport errno, EINTR, EAGAIN, ENOBUFS
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy, memset, strerror
+from libc.string cimport memcpy, memmove, memset, strerror
 from libc.time cimport time_t
 
 from includes.linux_packet cimport *
@@ -163,6 +164,8 @@ cdef struct Cursor:
     uint32_t left           # packets of `block` not yet copied; 0: not started
     uint32_t next_offset    # offset in `block` of the next packet
     bint reinsert_vlan
+    uint32_t held_first     # zero-copy views: first block kept from the kernel
+    uint32_t held           # zero-copy views: blocks finished but not handed back
 
 
 cdef inline tpacket_block_desc *block_at(Cursor *cur, uint32_t index) noexcept nogil:
@@ -179,6 +182,28 @@ cdef inline void release_block(Cursor *cur) noexcept nogil:
         cur.block = 0
 
 
+cdef inline void hold_block(Cursor *cur) noexcept nogil:
+    """Move past a finished block without handing it back (a view still points into it)."""
+    if cur.held == 0:
+        cur.held_first = cur.block
+    cur.held += 1
+    cur.left = 0
+    cur.block += 1
+    if cur.block == cur.block_count:
+        cur.block = 0
+
+
+cdef inline void release_held(Cursor *cur) noexcept nogil:
+    """Hand back the blocks a released view held."""
+    cdef uint32_t i, index = cur.held_first
+    for i in range(cur.held):
+        rc_store_release_u32(&block_at(cur, index).hdr.bh1.block_status, TP_STATUS_KERNEL)
+        index += 1
+        if index == cur.block_count:
+            index = 0
+    cur.held = 0
+
+
 cdef inline bint open_block(Cursor *cur) noexcept nogil:
     """Start reading the current block if the kernel has handed it over."""
     cdef tpacket_block_desc *desc = block_at(cur, cur.block)
@@ -187,6 +212,38 @@ cdef inline bint open_block(Cursor *cur) noexcept nogil:
     cur.left = desc.hdr.bh1.num_pkts
     cur.next_offset = desc.hdr.bh1.offset_to_first_pkt
     return True
+
+
+cdef inline uint16_t tag_protocol(tpacket3_hdr *hdr) noexcept nogil:
+    if not hdr.tp_status & TP_STATUS_VLAN_VALID:
+        return 0
+    if hdr.tp_status & TP_STATUS_VLAN_TPID_VALID:
+        return hdr.hv1.tp_vlan_tpid
+    return ETH_P_8021Q
+
+
+cdef inline void write_tag(uint8_t *dst, tpacket3_hdr *hdr) noexcept nogil:
+    """The 4-byte 802.1Q/802.1ad tag the kernel stripped, in wire order."""
+    cdef uint16_t tpid = tag_protocol(hdr)
+    cdef uint32_t tci = hdr.hv1.tp_vlan_tci
+    dst[0] = <uint8_t>(tpid >> 8)
+    dst[1] = <uint8_t>(tpid & 0xff)
+    dst[2] = <uint8_t>((tci >> 8) & 0xff)
+    dst[3] = <uint8_t>(tci & 0xff)
+
+
+cdef inline void store_metadata(Columns *out, Py_ssize_t n, tpacket3_hdr *hdr, sockaddr_ll *sll,
+                                uint32_t caplen, uint32_t wirelen) noexcept nogil:
+    out.ts[n] = <int64_t>hdr.tp_sec * 1000000000 + hdr.tp_nsec
+    out.caplen[n] = caplen
+    out.wirelen[n] = wirelen
+    out.ifindex[n] = sll.sll_ifindex
+    out.pkttype[n] = sll.sll_pkttype
+    out.protocol[n] = ntohs(sll.sll_protocol)
+    out.vlan_tci[n] = <uint16_t>(hdr.hv1.tp_vlan_tci if hdr.tp_status & TP_STATUS_VLAN_VALID else 0)
+    out.vlan_tpid[n] = tag_protocol(hdr)
+    out.rxhash[n] = hdr.hv1.tp_rxhash
+    out.status[n] = hdr.tp_status
 
 
 cdef Py_ssize_t drain_ring(Cursor *cur,      # INOUT
@@ -206,8 +263,7 @@ cdef Py_ssize_t drain_ring(Cursor *cur,      # INOUT
     cdef tpacket3_hdr *hdr
     cdef sockaddr_ll *sll
     cdef uint8_t *frame
-    cdef uint32_t snap, wire, st, tci
-    cdef uint16_t tpid
+    cdef uint32_t snap, wire, st
     cdef bint tagged
     data_full[0] = False
     while n < out.max_packets:
@@ -230,33 +286,17 @@ cdef Py_ssize_t drain_ring(Cursor *cur,      # INOUT
         if pos + snap + (4 if tagged else 0) > out.data_size:
             data_full[0] = True
             break
-        tci = hdr.hv1.tp_vlan_tci if st & TP_STATUS_VLAN_VALID else 0
-        tpid = 0
-        if st & TP_STATUS_VLAN_VALID:
-            tpid = hdr.hv1.tp_vlan_tpid if st & TP_STATUS_VLAN_TPID_VALID else ETH_P_8021Q
         out.offset[n] = pos
         if tagged:
             memcpy(out.data + pos, frame, 2 * ETH_ALEN)
-            out.data[pos + 12] = <uint8_t>(tpid >> 8)
-            out.data[pos + 13] = <uint8_t>(tpid & 0xff)
-            out.data[pos + 14] = <uint8_t>((tci >> 8) & 0xff)
-            out.data[pos + 15] = <uint8_t>(tci & 0xff)
+            write_tag(out.data + pos + 2 * ETH_ALEN, hdr)
             memcpy(out.data + pos + 16, frame + 2 * ETH_ALEN, snap - 2 * ETH_ALEN)
             snap += 4
             wire += 4
         else:
             memcpy(out.data + pos, frame, snap)
         pos += snap
-        out.ts[n] = <int64_t>hdr.tp_sec * 1000000000 + hdr.tp_nsec
-        out.caplen[n] = snap
-        out.wirelen[n] = wire
-        out.ifindex[n] = sll.sll_ifindex
-        out.pkttype[n] = sll.sll_pkttype
-        out.protocol[n] = ntohs(sll.sll_protocol)
-        out.vlan_tci[n] = <uint16_t>tci
-        out.vlan_tpid[n] = tpid
-        out.rxhash[n] = hdr.hv1.tp_rxhash
-        out.status[n] = st
+        store_metadata(out, n, hdr, sll, snap, wire)
         n += 1
         cur.left -= 1
         if cur.left == 0:
@@ -264,6 +304,51 @@ cdef Py_ssize_t drain_ring(Cursor *cur,      # INOUT
         else:
             cur.next_offset += hdr.tp_next_offset
     data_used[0] = pos
+    return n
+
+
+cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
+                          Columns *out,    # OUT: metadata; offset is into the mapping
+                          ) noexcept nogil:
+    """Like drain_ring, but copy no bytes: each offset points at the packet in
+    the mapping, and finished blocks are held (not handed back) until
+    release_held().  Stripped VLAN tags are written back in place, into the
+    padding the kernel leaves before each frame."""
+    cdef Py_ssize_t n = 0
+    cdef tpacket_block_desc *desc
+    cdef tpacket3_hdr *hdr
+    cdef sockaddr_ll *sll
+    cdef uint8_t *frame
+    cdef uint32_t snap, wire
+    cdef size_t room = RC_TPACKET3_SLL_OFFSET + sizeof(sockaddr_ll) + 4
+    while n < out.max_packets:
+        if cur.left == 0:
+            if cur.held >= cur.block_count or not open_block(cur):
+                break
+            if cur.left == 0:
+                hold_block(cur)
+                continue
+        desc = block_at(cur, cur.block)
+        hdr = <tpacket3_hdr *>(<uint8_t *>desc + cur.next_offset)
+        sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
+        frame = <uint8_t *>hdr + hdr.tp_mac
+        snap = hdr.tp_snaplen
+        wire = hdr.tp_len
+        if (cur.reinsert_vlan and hdr.tp_status & TP_STATUS_VLAN_VALID
+                and snap >= 2 * ETH_ALEN and hdr.tp_mac >= room):
+            memmove(frame - 4, frame, 2 * ETH_ALEN)
+            frame -= 4
+            write_tag(frame + 2 * ETH_ALEN, hdr)
+            snap += 4
+            wire += 4
+        out.offset[n] = frame - cur.ring
+        store_metadata(out, n, hdr, sll, snap, wire)
+        n += 1
+        cur.left -= 1
+        if cur.left == 0:
+            hold_block(cur)
+        else:
+            cur.next_offset += hdr.tp_next_offset
     return n
 
 
@@ -331,6 +416,57 @@ cdef int fill_columns(Columns *cols, dict store, Py_ssize_t max_packets) except 
 # --------------------------------------------------------------------------
 # Receive ring
 
+_ONE_BYTE = __import__("numpy").zeros(1, dtype="u1")   # placeholder data for view()
+
+@cython.final
+cdef class RingMapping:
+    """Owns the ring's mmap; exports it as a read-only buffer.
+
+    Zero-copy batches are numpy views of this object, so the mapping lives
+    as long as any of them does, even past the ring's close(): a stale view
+    can never touch unmapped memory."""
+    cdef uint8_t *ptr
+    cdef size_t size
+
+    def __cinit__(self):
+        self.ptr = NULL
+        self.size = 0
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        view.buf = self.ptr
+        view.len = self.size
+        view.readonly = 1
+        view.itemsize = 1
+        view.format = NULL
+        if flags & PyBUF_FORMAT:
+            view.format = b"B"
+        view.ndim = 1
+        view.shape = NULL
+        if flags & PyBUF_ND:
+            view.shape = <Py_ssize_t *>&self.size
+        view.strides = NULL
+        view.suboffsets = NULL
+        view.internal = NULL
+        view.obj = self
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            munmap(self.ptr, self.size)
+
+
+cdef RingMapping map_ring(int fd, size_t size, str what):
+    cdef void *mapped = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    if mapped == MAP_FAILED:
+        raise_os_error(errno, f"mmap of the {_format_size(size)} {what}")
+    cdef RingMapping mapping = RingMapping.__new__(RingMapping)
+    mapping.ptr = <uint8_t *>mapped
+    mapping.size = size
+    return mapping
+
+
 @cython.final
 cdef class RxRingCore:
     """An AF_PACKET socket with a mapped TPACKET_V3 receive ring.
@@ -341,8 +477,7 @@ cdef class RxRingCore:
     queued.
     """
     cdef int fd
-    cdef uint8_t *ring
-    cdef size_t ring_size
+    cdef RingMapping mapping
     cdef Cursor cursor
     cdef public bint stop_requested
     cdef readonly uint64_t packets, drops, freeze_count, delivered
@@ -350,14 +485,12 @@ cdef class RxRingCore:
 
     def __cinit__(self):
         self.fd = -1
-        self.ring = NULL
 
     def __init__(self, int ifindex, str iface, *, unsigned int block_size, unsigned int block_count,
                  unsigned int block_timeout_ms, const uint8_t[::1] program=None,
                  bint promisc=False, bint ignore_outgoing=False, bint reinsert_vlan=True):
         cdef tpacket_req3 req
         cdef packet_mreq mreq
-        cdef void *mapped
         self.ifindex = ifindex
         # Protocol 0: the socket receives nothing until bind(), so the filter
         # and ring are in place before the first packet arrives.
@@ -381,12 +514,9 @@ cdef class RxRingCore:
             check(setsockopt(self.fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)),
                   f"setsockopt(PACKET_RX_RING) with {block_count} blocks of "
                   f"{_format_size(block_size)} ({_format_size(total)} in all)")
-            mapped = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, self.fd, 0)
-            if mapped == MAP_FAILED:
-                raise_os_error(errno, f"mmap of the {_format_size(total)} receive ring")
-            self.ring = <uint8_t *>mapped
-            self.ring_size = total
-            self.cursor.ring = self.ring
+            self.mapping = map_ring(self.fd, total, "receive ring")
+            self.cursor.ring = self.mapping.ptr
+            self.cursor.held = 0
             self.cursor.block_size = block_size
             self.cursor.block_count = block_count
             self.cursor.block = 0
@@ -417,10 +547,10 @@ cdef class RxRingCore:
         return self.fd
 
     def close(self):
-        """Unmap the ring and close the socket; safe to call more than once."""
-        if self.ring != NULL:
-            munmap(self.ring, self.ring_size)
-            self.ring = NULL
+        """Unmap the ring and close the socket; safe to call more than once.
+        (A zero-copy batch still alive keeps the mapping until it goes.)"""
+        self.mapping = None
+        self.cursor.ring = NULL
         if self.fd >= 0:
             close(self.fd)
             self.fd = -1
@@ -432,8 +562,6 @@ cdef class RxRingCore:
             self.close()
 
     def __dealloc__(self):
-        if self.ring != NULL:
-            munmap(self.ring, self.ring_size)
         if self.fd >= 0:
             close(self.fd)
 
@@ -508,6 +636,30 @@ cdef class RxRingCore:
                              f"cannot hold the next packet; give it at least snaplen + 4 bytes")
         self.delivered += n
         return n, used
+
+    def view(self, dict store, Py_ssize_t max_packets):
+        """Fill the metadata columns of ``store`` for ready packets without
+        copying their bytes; returns (packets, mapping) where each offset
+        points into ``mapping``.  The blocks stay ours until release_view()."""
+        self._check_open()
+        cdef Columns cols
+        cdef Py_ssize_t n
+        store.setdefault("data", _ONE_BYTE)
+        fill_columns(&cols, store, max_packets)
+        with nogil:
+            n = view_ring(&self.cursor, &cols)
+        self.delivered += n
+        return n, self.mapping
+
+    @property
+    def held_blocks(self):
+        """Blocks kept from the kernel for an unreleased zero-copy batch."""
+        return self.cursor.held
+
+    def release_view(self):
+        """Hand back the blocks held for zero-copy batches."""
+        if self.fd >= 0:
+            release_held(&self.cursor)
 
     def update_stats(self):
         """Read PACKET_STATISTICS (which resets the kernel's counters) and add it to

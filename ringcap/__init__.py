@@ -13,11 +13,11 @@ bytes and the kernel's per-packet metadata).
 from .batch import Batch
 from .decode import FlowTable, Headers, decode, flows
 from .bpf import compile_filter
-from .ring import RxRing, Stats, TxRing, capture
+from .ring import RingView, RxRing, Stats, TxRing, capture
 from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
                    PcapWriter, capture_to_file, open_pcap, read_pcap, write_pcap)
 
-__all__ = ["Batch", "RxRing", "TxRing", "Stats", "capture", "compile_filter",
+__all__ = ["Batch", "RxRing", "TxRing", "RingView", "Stats", "capture", "compile_filter",
            "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap", "capture_to_file",
            "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
            "decode", "flows", "Headers", "FlowTable"]

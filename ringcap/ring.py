@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Iterator, Sequence, Union
 
@@ -99,6 +100,91 @@ def _resolve_interface(iface: str | None) -> tuple[int, str]:
     return _ring.interface_index(iface), iface
 
 
+class RingView(Batch):
+    """A batch whose bytes are read in place from the ring (zero copy).
+
+    The metadata columns are ordinary arrays; ``data`` is a read-only view of
+    the ring's mapping, and the kernel blocks it points into are kept from the
+    kernel until :meth:`release` (or the end of a ``with`` block).  After
+    release, ``data`` and everything that reads packet bytes raise
+    ``ValueError``; call :meth:`copy` first to keep the packets.  Slices and
+    masks of a view are views sharing its lifetime.  Arrays taken out of
+    ``data`` before release must not be used after it (the memory stays
+    mapped, so this cannot crash, but the kernel will have reused it).
+    """
+
+    __slots__ = ("_lease",)
+
+    @property  # type: ignore[override]
+    def data(self):
+        if self._lease.released:
+            raise ValueError("this RingView was released: its bytes belong to the kernel "
+                             "again; copy() it before release() to keep them")
+        return Batch.data.__get__(self)
+
+    @data.setter
+    def data(self, value):
+        Batch.data.__set__(self, value)
+
+    @property
+    def released(self) -> bool:
+        return self._lease.released
+
+    def release(self) -> None:
+        """Give the ring blocks back to the kernel.  Idempotent."""
+        self._lease.release()
+
+    def __enter__(self) -> "RingView":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __getitem__(self, index):
+        result = super().__getitem__(index)
+        if isinstance(result, Batch):
+            view = RingView.__new__(RingView)
+            for name in COLUMNS:
+                setattr(view, name, getattr(result, name))
+            Batch.data.__set__(view, Batch.data.__get__(result))
+            view.drops, view.freeze_count, view.interfaces = (
+                result.drops, result.freeze_count, result.interfaces)
+            view._store = None
+            view._lease = self._lease
+            return view
+        return result
+
+    def copy(self) -> Batch:
+        """A packed, ordinary batch owning a copy of the packets."""
+        plain = Batch.__new__(Batch)
+        for name in COLUMNS:
+            setattr(plain, name, getattr(self, name))
+        plain.data = self.data
+        plain.drops, plain.freeze_count, plain.interfaces = (
+            self.drops, self.freeze_count, self.interfaces)
+        plain._store = None
+        return plain.copy()
+
+    def __repr__(self) -> str:
+        state = "released" if self.released else "held"
+        return super().__repr__()[:-1].replace("<Batch", "<RingView") + f", {state}>"
+
+
+class _Lease:
+    """The ring blocks one RingView holds."""
+
+    __slots__ = ("ring", "released", "__weakref__")
+
+    def __init__(self, ring: "RxRing") -> None:
+        self.ring = ring
+        self.released = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.ring._release_view(self)
+
+
 class RxRing:
     """Capture packets from a TPACKET_V3 ring into columnar batches.
 
@@ -118,6 +204,9 @@ class RxRing:
     Use as a context manager, or call :meth:`close`.  Iterating yields
     batches until the ring is closed.
     """
+
+    _core = None
+    _view_lease = None
 
     def __init__(
         self,
@@ -163,6 +252,7 @@ class RxRing:
         self.block_timeout_ms = block_timeout_ms
         self._interfaces = {ifindex: iface} if iface else None
         self._lock = threading.Lock()
+        self._view_lease: weakref.ref | None = None
         self._if_drops0 = _interface_rx_drops(iface)
         self._backlog0 = _backlog_drops()
         self._core = _ring.RxRingCore(
@@ -222,16 +312,12 @@ class RxRing:
         allocated, and whatever was read into ``out`` before is overwritten.
         """
         max_packets = _check_positive_int("max_packets", max_packets)
-        if timeout is None:
-            wait_s = -1.0
-        else:
-            wait_s = float(timeout)
-            if not wait_s >= 0:
-                raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout}")
+        wait_s = self._timeout_seconds(timeout)
         if out is not None and out._store is None:
             raise ValueError("out= must be a reusable batch made by Batch.empty()")
         with self._lock:
             core = self._open_core()
+            self._check_no_view()
             ready = core.wait(wait_s)
             if out is None:
                 if ready:
@@ -255,6 +341,65 @@ class RxRing:
             out.drops, out.freeze_count, out.interfaces = drops, freezes, self._interfaces
             out._set_length(n, used)
             return out
+
+    def read_view(self, max_packets: int = 65536, timeout: float | None = None) -> RingView:
+        """Like :meth:`read`, but without copying packet bytes: the returned
+        :class:`RingView` points into the ring, and its blocks go back to the
+        kernel only when it is released (``with ring.read_view() as view:``).
+        One view may be outstanding at a time; reading again before releasing
+        it raises ValueError."""
+        max_packets = _check_positive_int("max_packets", max_packets)
+        wait_s = self._timeout_seconds(timeout)
+        with self._lock:
+            core = self._open_core()
+            self._check_no_view()
+            ready = core.wait(wait_s)
+            packets = min(core.ready_bounds()[0], max_packets) if ready else 0
+            store = {name: np.empty(packets, dtype=dt) for name, dt in COLUMNS.items()
+                     if packets}
+            n, mapping = core.view(store, packets) if packets else (0, None)
+            _, drops, freezes = core.update_stats()
+            view = RingView.__new__(RingView)
+            for name, dt in COLUMNS.items():
+                setattr(view, name, store[name][:n] if packets else np.empty(0, dtype=dt))
+            Batch.data.__set__(view, np.frombuffer(mapping, dtype=np.uint8)
+                               if mapping is not None else np.empty(0, dtype=np.uint8))
+            view.drops, view.freeze_count, view.interfaces = drops, freezes, self._interfaces
+            view._store = None
+            view._lease = _Lease(self)
+            if core.held_blocks or n:
+                self._view_lease = weakref.ref(view._lease)
+            else:
+                view._lease.released = True
+            return view
+
+    def _check_no_view(self) -> None:
+        ref = self._view_lease
+        if ref is None:
+            return
+        lease = ref()
+        if lease is not None and not lease.released:
+            raise ValueError("a RingView from this ring is still held: release() it (or use "
+                             "`with ring.read_view() as view:`) before reading again")
+        # its batch is gone without release: its blocks can go back
+        self._view_lease = None
+        self._core.release_view()
+
+    def _release_view(self, lease: _Lease) -> None:
+        with self._lock:
+            if self._view_lease is not None and self._view_lease() is lease:
+                self._view_lease = None
+                if not self.closed:
+                    self._core.release_view()
+
+    @staticmethod
+    def _timeout_seconds(timeout: float | None) -> float:
+        if timeout is None:
+            return -1.0
+        wait_s = float(timeout)
+        if not wait_s >= 0:
+            raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout}")
+        return wait_s
 
     def __iter__(self) -> Iterator[Batch]:
         """Yield non-empty batches until the ring is closed (from another thread,

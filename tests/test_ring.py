@@ -344,9 +344,11 @@ def test_no_cap_net_raw_is_a_permission_error_saying_what_to_do(netns):
         if libc.prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl")
 
+    # run outside the source tree, importing the very ringcap under test
+    package_root = os.path.dirname(os.path.dirname(ringcap.__file__))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          preexec_fn=drop_net_raw, cwd=os.getcwd(),
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+                          preexec_fn=drop_net_raw, cwd="/",
+                          env={**os.environ, "PYTHONPATH": package_root})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("PermissionError")
     assert "CAP_NET_RAW" in proc.stdout and "sudo" in proc.stdout and "setcap" in proc.stdout
@@ -446,3 +448,89 @@ def test_stats_are_cumulative_and_batches_carry_their_window(veth):
     assert s1.packets == 40 and s2.packets == 100          # accumulated across reads
     assert s2.delivered == 100 and s2.drops == 0 and s2.pending == 0
     assert isinstance(s2.if_drops, int) and isinstance(s2.backlog_drops, int)
+
+
+# ---------------------------------------------------------------------- zero copy
+
+def test_zero_copy_view_reads_the_ring_in_place(veth):
+    frames = [make_frame(i, 60 + (i * 37) % 1400) for i in range(3000)]
+    with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
+        tx.send(frames)
+        time.sleep(0.05)
+        got = []
+        kept = None
+        while True:
+            with rx.read_view(500, timeout=0.3) as view:
+                if not len(view):
+                    break
+                assert len(view) <= 500 and not view.data.flags.writeable
+                mine = ours(view)
+                got.extend(mine.packets())
+                if kept is None:
+                    kept = mine[:3].copy()
+        assert view.released
+        stats = rx.stats
+    assert got == frames
+    assert type(kept) is Batch and kept.packets() == frames[:3]
+    assert stats.drops == 0 and stats.delivered == stats.packets
+
+
+def test_a_released_view_raises_instead_of_returning_stale_bytes(veth):
+    with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
+        tx.send([make_frame(i) for i in range(10)])
+        view = rx.read_view(timeout=1)
+        part = view[view.protocol == TEST_ETHERTYPE]
+        assert len(part) == 10 and part[0] == make_frame(0)
+        with pytest.raises(ValueError, match="still held"):
+            rx.read(timeout=0)
+        with pytest.raises(ValueError, match="still held"):
+            rx.read_view(timeout=0)
+        view.release()
+        view.release()                          # idempotent
+        for use in (lambda: view[0], lambda: part[0], lambda: view.data, view.packets,
+                    view.copy, lambda: list(part)):
+            with pytest.raises(ValueError, match="released"):
+                use()
+        assert len(view.ts) == len(view) and view.caplen[0] == 60   # metadata stays readable
+        tx.send([make_frame(99)])
+        assert ours(rx.read(timeout=1)).packets() == [make_frame(99)]
+
+
+def test_a_view_outliving_its_ring_cannot_crash(veth):
+    rx = RxRing(veth.b, **SMALL)
+    with TxRing(veth.a) as tx:
+        tx.send([make_frame(i, 200) for i in range(5)])
+    view = rx.read_view(timeout=1)
+    raw = view.data                    # an array taken out before close
+    first = view[0]
+    rx.close()
+    assert raw[int(view.offset[0]):int(view.offset[0]) + 200].tobytes() == first
+    view.release()
+    del raw, view
+
+
+def test_dropped_view_gives_its_blocks_back(veth):
+    with RxRing(veth.b, block_size=1 << 16, block_count=2, snaplen=1500,
+                block_timeout_ms=5) as rx, TxRing(veth.a) as tx:
+        tx.send([make_frame(i, 1000) for i in range(40)])
+        view = rx.read_view(timeout=1)
+        n = len(view)
+        assert n > 0
+        del view
+        gc.collect()
+        tx.send([make_frame(i, 1000) for i in range(40, 50)])
+        rest = collect(rx)
+        stats = rx.stats
+    seqs = [frame_seq(p) for p in rest]
+    assert seqs == list(range(n, n + len(seqs)))       # resumes right after the view
+    assert n + len(seqs) + stats.drops == 50
+
+
+def test_zero_copy_view_restores_vlan_tags_in_place(veth):
+    plain = make_frame(1, 80)
+    dot1q = plain[:12] + b"\x81\x00\x20\x07" + plain[12:]
+    with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
+        tx.send([dot1q, plain])
+        with rx.read_view(timeout=1) as view:
+            assert view.packets() == [dot1q, plain]
+            assert view.vlan_tci.tolist() == [0x2007, 0]
