@@ -595,3 +595,14 @@ def test_flows_many_packets_match_numpy_grouping():
     flipped = (src_row == h.ip_dst).all(axis=1) & (table.sport[rows] == h.dport)
     assert (same | flipped).all()
     assert int(table.packets_fwd.sum()) == int(same.sum())
+
+
+def test_batches_read_from_a_capture_file_decode_the_same(tmp_path):
+    batch = Batch.from_packets(CORPUS.values(), ts=np.arange(len(CORPUS)) * 1000)
+    path = tmp_path / "corpus.pcap"
+    ringcap.write_pcap(path, batch)
+    again = ringcap.read_pcap(path)
+    original, from_file = D.decode(batch), D.decode(again)
+    for name in D.HEADER_COLUMNS:
+        np.testing.assert_array_equal(getattr(from_file, name), getattr(original, name), name)
+    np.testing.assert_array_equal(D.flows(again).bytes, D.flows(batch).bytes)
