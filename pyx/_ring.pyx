@@ -41,7 +41,8 @@ _HINTS = {
     12: "the kernel could not allocate that much ring memory; ask for a smaller "
         "ring (fewer blocks or smaller block_size)",                              # ENOMEM
     19: "no such network interface; list them with `ip link`",                   # ENODEV
-    100: "the interface is down; bring it up with `ip link set <iface> up`",      # ENETDOWN
+    100: "the interface went down or away; bring it up (`ip link set <iface> up`) "
+         "and open a new ring",                                                    # ENETDOWN
     90: "the frame is larger than the interface MTU; raise the MTU or send smaller frames",  # EMSGSIZE
 }
 
@@ -482,6 +483,7 @@ cdef class RxRingCore:
     cdef public bint stop_requested
     cdef readonly uint64_t packets, drops, freeze_count, delivered
     cdef readonly int ifindex
+    cdef readonly str iface
 
     def __cinit__(self):
         self.fd = -1
@@ -492,6 +494,7 @@ cdef class RxRingCore:
         cdef tpacket_req3 req
         cdef packet_mreq mreq
         self.ifindex = ifindex
+        self.iface = iface
         # Protocol 0: the socket receives nothing until bind(), so the filter
         # and ring are in place before the first packet arrives.
         self.fd = open_packet_socket(0)
@@ -606,10 +609,10 @@ cdef class RxRingCore:
                 soerr_len = sizeof(soerr)
                 getsockopt(self.fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len)
                 if soerr:
-                    raise_os_error(soerr, f"capture socket on ifindex {self.ifindex}")
+                    raise_os_error(soerr, f"capturing on {self.iface}")
                 if pfd.revents & (POLLHUP | POLLNVAL):
-                    raise OSError(100, f"the capture socket was hung up (interface "
-                                       f"{self.ifindex} went away or down)")
+                    raise OSError(100, f"capturing on {self.iface}: the socket was hung up "
+                                       f"(the interface went away or down)")
 
     def ready_bounds(self):
         """(packets, data_bytes): upper bounds of what a drain could copy right now."""

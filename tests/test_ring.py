@@ -534,3 +534,14 @@ def test_zero_copy_view_restores_vlan_tags_in_place(veth):
         with rx.read_view(timeout=1) as view:
             assert view.packets() == [dot1q, plain]
             assert view.vlan_tci.tolist() == [0x2007, 0]
+
+
+def test_interface_going_down_ends_a_read_with_a_clear_error(veth):
+    with RxRing(veth.b, **SMALL) as rx:
+        timer = threading.Timer(0.2, sh, (f"ip link set {veth.b} down",))
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(OSError, match=f"capturing on {veth.b}: Network is down") as info:
+            rx.read(timeout=5)
+        timer.join()
+        assert info.value.errno == 100 and time.monotonic() - t0 < 2
