@@ -13,8 +13,11 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN
 from libc.string cimport memcpy, memset, memcmp
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
+cimport numpy as cnp
 
 from includes.decode_defs cimport *
+
+cnp.import_array()
 
 # Re-exported to Python by ringcap/decode.py.
 FLAG_BITS = {
@@ -575,16 +578,20 @@ cdef void *_column(dict out, str name, Py_ssize_t n, Py_ssize_t itemsize,
                    Py_ssize_t row_bytes) except? NULL:
     # A pointer into out[name] after checking it can hold n rows; NULL when
     # out has no such column (it is not decoded).
-    cdef void *ptr
-    array = out.get(name)
-    if array is None:
-        return <void *>0
-    if array.shape[0] < n or array.itemsize != itemsize or array.nbytes != array.shape[0] * row_bytes \
-            or not array.flags.c_contiguous or not array.flags.writeable:
+    cdef cnp.ndarray array
+    obj = out.get(name)
+    if obj is None:
+        return NULL
+    if not isinstance(obj, cnp.ndarray):
+        raise TypeError(f"column {name!r} must be a numpy array, got {type(obj).__name__}")
+    array = <cnp.ndarray>obj
+    if cnp.PyArray_NDIM(array) == 0 or cnp.PyArray_DIM(array, 0) < n \
+            or cnp.PyArray_ITEMSIZE(array) != itemsize \
+            or cnp.PyArray_NBYTES(array) != cnp.PyArray_DIM(array, 0) * row_bytes \
+            or not cnp.PyArray_ISCARRAY(array):
         raise ValueError(f"column {name!r} must be a writable C-contiguous array with at least "
                          f"{n} rows of {row_bytes} bytes")
-    ptr = <void *><Py_ssize_t>array.ctypes.data
-    return ptr
+    return cnp.PyArray_DATA(array)
 
 
 def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32_t[::1] caplen,
