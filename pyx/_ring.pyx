@@ -247,17 +247,24 @@ cdef inline void store_metadata(Columns *out, Py_ssize_t n, tpacket3_hdr *hdr, s
     out.status[n] = hdr.tp_status
 
 
-cdef Py_ssize_t drain_ring(Cursor *cur,      # INOUT
-                           Columns *out,     # OUT
+cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
+                           Columns *columns,   # OUT
                            int64_t *data_used,  # OUT: end of the bytes written
                            bint *data_full,  # OUT: stopped because the next packet did not fit
                            ) noexcept nogil:
-    """Copy ready packets into `out` until it is full or no block is ready.
+    """Copy ready packets into `columns` until it is full or no block is ready.
 
     Returns the number of packets copied.  A read may stop inside a block;
     the cursor remembers where, and the block goes back to the kernel only
     after its last packet was copied.
     """
+    # Work on local copies: byte stores through uint8_t* may alias anything
+    # in memory, which would make the compiler reload every column pointer
+    # and cursor field after each packet; locals stay in registers.
+    cdef Cursor cur_local = cursor[0]
+    cdef Columns out_local = columns[0]
+    cdef Cursor *cur = &cur_local
+    cdef Columns *out = &out_local
     cdef Py_ssize_t n = 0
     cdef int64_t pos = out.data_start
     cdef tpacket_block_desc *desc
@@ -304,6 +311,7 @@ cdef Py_ssize_t drain_ring(Cursor *cur,      # INOUT
             release_block(cur)
         else:
             cur.next_offset += hdr.tp_next_offset
+    cursor[0] = cur_local
     data_used[0] = pos
     return n
 
