@@ -53,3 +53,19 @@ def test_raw_program_is_packed_as_sock_filter():
     packed = build_program(prog, snaplen=1000)
     assert packed.dtype == np.uint8 and packed.shape == (32,)
     assert packed.view(SOCK_FILTER)["k"].tolist() == [12, 0x88B5, 1000, 0]
+
+
+def test_missing_libpcap_says_how_to_install_it_or_what_to_pass(monkeypatch):
+    import ctypes
+
+    from ringcap import bpf
+
+    def no_library(name, *args, **kwargs):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(bpf, "_libpcap", None)
+    monkeypatch.setattr(ctypes, "CDLL", no_library)
+    with pytest.raises(RuntimeError, match="apt-get install libpcap0.8.*tcpdump -dd"):
+        compile_filter("udp")
+    # a raw program needs no libpcap
+    assert build_program([(0x06, 0, 0, 0xFFFF)], snaplen=100).view(SOCK_FILTER)["k"][0] == 100
