@@ -295,8 +295,9 @@ def _format_unique(rows: np.ndarray, width: int, fmt) -> np.ndarray:
         raise ValueError(f"expected an array of shape (n, {width}), got {rows.shape}")
     keys = rows.view(f"V{width}").ravel()
     unique, inverse = np.unique(keys, return_inverse=True)
-    text = np.array([fmt(bytes(u)) for u in unique] + [None], dtype=object)
-    return text[:-1][inverse.ravel()] if len(unique) else np.empty(0, dtype=object)
+    text = np.empty(len(unique), dtype=object)
+    text[:] = [fmt(bytes(u)) for u in unique]
+    return text[inverse.ravel()]
 
 
 def _ip_text(raw: bytes) -> str:
@@ -416,7 +417,9 @@ def flows(source: Union[Batch, Headers]) -> FlowTable:
     """Aggregate packets per 5-tuple, both directions in one row, in one compiled pass.
 
     ``source`` is a :class:`~ringcap.Batch` (decoded first) or the
-    :class:`Headers` of one.  Flows appear in the order of their first packet.
+    :class:`Headers` of one (with at least :data:`FIVE_TUPLE_COLUMNS`; without
+    ``tcp_flags`` the flag unions are 0).  Flows appear in the order of their
+    first packet.
     """
     if isinstance(source, Batch):
         headers = decode(source, columns=FIVE_TUPLE_COLUMNS + ("tcp_flags",))
@@ -425,6 +428,14 @@ def flows(source: Union[Batch, Headers]) -> FlowTable:
     else:
         raise TypeError(f"flows() takes a Batch or Headers, got {type(source).__name__}")
     n = len(headers)
+    missing = [name for name in FIVE_TUPLE_COLUMNS if name not in headers.names]
+    if missing:
+        raise ValueError(f"flows() needs the 5-tuple columns; these headers lack {missing}: "
+                         "decode with columns=None or columns=FIVE_TUPLE_COLUMNS")
+    if "tcp_flags" in headers.names:
+        tcp_flags_in = headers.tcp_flags
+    else:   # e.g. headers from the 5-tuple path: no flags to unite
+        tcp_flags_in = np.zeros(n, dtype=np.uint16)
     hashes = headers.flow_hash
     table = np.full(1 << max(4, (2 * n).bit_length()), -1, dtype=np.int64)
     packet_flow = np.empty(n, dtype=np.int64)
@@ -438,7 +449,7 @@ def flows(source: Union[Batch, Headers]) -> FlowTable:
         _contiguous(headers.ip_version, np.uint8), _contiguous(headers.ip_src, np.uint8),
         _contiguous(headers.ip_dst, np.uint8), _contiguous(headers.sport, np.uint16),
         _contiguous(headers.dport, np.uint16), _contiguous(headers.ip_proto, np.uint8),
-        _contiguous(headers.tcp_flags, np.uint16), _contiguous(headers.ts, np.int64),
+        _contiguous(tcp_flags_in, np.uint16), _contiguous(headers.ts, np.int64),
         _contiguous(headers.wirelen, np.uint32), _contiguous(hashes, np.uint64),
         table, packet_flow, first_packet, packets, nbytes, first_ts, last_ts, tcp_flags)
     first = first_packet[:count]

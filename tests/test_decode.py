@@ -567,6 +567,11 @@ def test_flows_against_python_aggregation():
     assert h.flow_hash[5] == 0
     same = D.flows(h)
     np.testing.assert_array_equal(same.bytes, result.bytes)
+    five = D.flows(D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS))
+    np.testing.assert_array_equal(five.packets_rev, result.packets_rev)
+    assert not five.tcp_flags_fwd.any()
+    with pytest.raises(ValueError, match="5-tuple columns"):
+        D.flows(D.decode(batch, columns=["ttl"]))
 
 
 def test_flows_many_packets_match_numpy_grouping():
