@@ -611,3 +611,32 @@ def test_batches_read_from_a_capture_file_decode_the_same(tmp_path):
     for name in D.HEADER_COLUMNS:
         np.testing.assert_array_equal(getattr(from_file, name), getattr(original, name), name)
     np.testing.assert_array_equal(D.flows(again).bytes, D.flows(batch).bytes)
+
+
+@pytest.mark.network
+def test_live_vlan_frames_decode_like_the_frames_sent(veth):
+    """Through a veth pair: the kernel strips the outer tag; with and without the
+    ring putting it back, decode() sees the tags and headers that were sent."""
+    from conftest import drain
+    from ringcap import RxRing, TxRing
+    inner = IP(src="10.9.8.7", dst="10.9.8.6") / UDP(sport=4000, dport=4001) / Raw(b"live" * 5)
+    dot1q = bytes(eth() / Dot1Q(vlan=10, prio=5) / inner)
+    qinq = bytes(eth() / Dot1AD(vlan=100) / Dot1Q(vlan=10) / inner)
+    plain = bytes(eth() / inner)
+    small = dict(block_size=1 << 20, block_count=4, block_timeout_ms=5)
+    with RxRing(veth.b, **small) as rx, RxRing(veth.b, reinsert_vlan=False, **small) as raw, \
+            TxRing(veth.a) as tx:
+        tx.send([dot1q, qinq, plain])
+        restored = Batch.concat(drain(rx))
+        stripped = Batch.concat(drain(raw, idle=0.05))
+    sent = D.decode(Batch.from_packets([dot1q, qinq, plain]))
+    for got in (D.decode(restored), D.decode(stripped)):
+        assert len(got) == 3
+        assert got.vlan_outer.tolist() == [10, 100, 0]
+        assert got.vlan_inner.tolist() == [0, 10, 0]
+        assert (got.flags & (D.VLAN | D.QINQ)).tolist() == [D.VLAN, D.VLAN | D.QINQ, 0]
+        for name in ("ip_src", "ip_dst", "ip_proto", "sport", "dport", "payload_len", "ip_len"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(sent, name), name)
+        assert not (got.flags & (D.TRUNCATED | D.MALFORMED)).any()
+    assert (D.decode(stripped).flags[:2] & D.VLAN_FROM_METADATA).all()
+    assert not (D.decode(restored).flags & D.VLAN_FROM_METADATA).any()
