@@ -568,7 +568,7 @@ cdef class RxRingCore:
 
     def __del__(self):
         if self.fd >= 0:
-            warnings.warn(f"unclosed ring {self!r}: call close() or use `with`",
+            warnings.warn(f"unclosed RxRing on {self.iface}: call close() or use `with`",
                           ResourceWarning, source=self)
             self.close()
 
@@ -743,6 +743,7 @@ cdef class TxRingCore:
     cdef TxCursor cursor
     cdef readonly uint64_t sent
     cdef readonly int ifindex
+    cdef readonly str iface
     cdef readonly size_t max_frame
 
     def __cinit__(self):
@@ -754,6 +755,7 @@ cdef class TxRingCore:
         cdef tpacket_req req
         cdef void *mapped
         self.ifindex = ifindex
+        self.iface = iface
         self.fd = open_packet_socket(0)      # protocol 0: this socket never receives
         try:
             set_int_option(self.fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2,
@@ -809,7 +811,7 @@ cdef class TxRingCore:
 
     def __del__(self):
         if self.fd >= 0:
-            warnings.warn(f"unclosed ring {self!r}: call close() or use `with`",
+            warnings.warn(f"unclosed TxRing on {self.iface}: call close() or use `with`",
                           ResourceWarning, source=self)
             self.close()
 

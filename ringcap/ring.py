@@ -457,6 +457,7 @@ class TxRing:
         self.iface = iface
         self.frame_size = frame_size
         self.frame_count = frame_count
+        self._lock = threading.Lock()     # one sender at a time; close() waits for it
         self._core = _ring.TxRingCore(ifindex, name, frame_size=frame_size,
                                       frame_count=frame_count, block_size=block_size,
                                       qdisc_bypass=qdisc_bypass)
@@ -484,20 +485,21 @@ class TxRing:
     def send(self, packets: Union[Batch, Sequence[bytes]]) -> int:
         """Send ``packets`` (a Batch, or a sequence of bytes-like frames); waits for
         free frames when the ring is full.  Returns the number of frames sent."""
-        core = self._open_core()
         if not isinstance(packets, Batch):
             packets = Batch.from_packets(packets)
-        if len(packets) == 0:
-            return 0
-        data = packets.data
-        if not data.flags.c_contiguous:
-            data = np.ascontiguousarray(data)
-        return core.send(np.ascontiguousarray(packets.offset), np.ascontiguousarray(packets.caplen),
-                         data)
+        offset = np.ascontiguousarray(packets.offset)
+        caplen = np.ascontiguousarray(packets.caplen)
+        data = np.ascontiguousarray(packets.data)
+        with self._lock:
+            core = self._open_core()
+            if len(offset) == 0:
+                return 0
+            return core.send(offset, caplen, data)
 
     def close(self) -> None:
         if self._core is not None:
-            self._core.close()
+            with self._lock:
+                self._core.close()
 
     def __enter__(self) -> "TxRing":
         self._open_core()

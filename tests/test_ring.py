@@ -416,13 +416,13 @@ def test_use_after_close_raises_and_nothing_outlives_close(veth):
 def test_an_unclosed_ring_warns(veth):
     rx = RxRing(veth.b, **SMALL)
     fd = rx.fileno()
-    with pytest.warns(ResourceWarning, match="unclosed ring"):
+    with pytest.warns(ResourceWarning, match=f"unclosed RxRing on {veth.b}"):
         del rx
         gc.collect()
     assert not os.path.exists(f"/proc/self/fd/{fd}") or fd in map(int, os.listdir("/proc/self/fd")) \
         and not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
     tx = TxRing(veth.a)
-    with pytest.warns(ResourceWarning, match="unclosed ring"):
+    with pytest.warns(ResourceWarning, match=f"unclosed TxRing on {veth.a}"):
         del tx
         gc.collect()
 
