@@ -318,6 +318,45 @@ def live_sender_only(lab: Lab, count: int, frame_len: int) -> Result:
                   note="no socket open: the stack discards the unknown ethertype as rx_dropped")
 
 
+def live_txring_sender(lab: Lab, count: int, frame_len: int) -> Result:
+    """ringcap's own TxRing as the traffic source, alone: its rate and CPU cost."""
+    try:
+        import ringcap
+        from ringcap import Batch
+        ringcap.TxRing
+    except (ImportError, AttributeError) as exc:
+        return Result("live", frame_len, "(ringcap TxRing alone, no reader)", skipped=True,
+                      note=f"ringcap.TxRing not available: {exc}")
+    chunk = 16384
+    frame = synth.frame_bytes(frame_len, 0)
+    frame[0:6] = np.frombuffer(bytes.fromhex(lab.env["REF_RING_DST"].replace(":", "")),
+                               dtype=np.uint8)
+    data = np.tile(frame, chunk)
+    batch = Batch(ts=np.zeros(chunk, dtype=np.int64),
+                  caplen=np.full(chunk, frame_len, dtype=np.uint32), data=data)
+    counters = netns.DropCounters(TX_IFACE, RX_IFACE)
+    mask = os.sched_getaffinity(0)
+    if lab.sender_cpu is not None:
+        os.sched_setaffinity(0, {lab.sender_cpu})
+    try:
+        with ringcap.TxRing(TX_IFACE) as tx:
+            sent = 0
+            c0 = time.thread_time_ns()
+            w0 = time.perf_counter_ns()
+            while sent < count:
+                sent += tx.send(batch if count - sent >= chunk else batch[:count - sent])
+            c1 = time.thread_time_ns()
+            w1 = time.perf_counter_ns()
+    finally:
+        os.sched_setaffinity(0, mask)
+    d = counters.read()
+    return Result("live", frame_len, "(ringcap TxRing alone, no reader)", expected=0,
+                  cpu_ns=c1 - c0, wall_ns=w1 - w0, if_drops=d["if_drops"],
+                  backlog_drops=d["backlog_drops"], sent=sent, send_wall_ns=w1 - w0,
+                  note=f"sender CPU {(c1 - c0) / sent:.0f} ns/frame, "
+                       "including the kernel's veth and receive work on that CPU")
+
+
 # --------------------------------------------------------------------- synthetic
 def _drain_function():
     try:

@@ -47,12 +47,14 @@ class GlobalBacklog:
         self._fd = os.open(BACKLOG_PATH, os.O_RDWR)
         self.original = int(os.pread(self._fd, 64, 0))
         self._restored = False
+        self._set_to: int | None = None
         atexit.register(self.restore)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
 
     def set(self, value: int) -> None:
         os.pwrite(self._fd, str(int(value)).encode(), 0)
+        self._set_to = int(value)
 
     def get(self) -> int:
         return int(os.pread(self._fd, 64, 0))
@@ -62,7 +64,9 @@ class GlobalBacklog:
             return
         self._restored = True
         try:
-            os.pwrite(self._fd, str(self.original).encode(), 0)
+            # someone else (a concurrent test run) may have changed it since: leave theirs
+            if self._set_to is not None and self.get() == self._set_to:
+                os.pwrite(self._fd, str(self.original).encode(), 0)
         finally:
             os.close(self._fd)
 
