@@ -426,6 +426,12 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
     # packet interleaves 28 write streams, more than the prefetchers follow.
     cdef Py_ssize_t i, j, m, first = 0, n = offset.shape[0], cap, wire
     cdef int64_t start
+    cdef const int64_t *offset_p = &offset[0]
+    cdef const uint32_t *caplen_p = &caplen[0]
+    cdef const uint32_t *wirelen_p = &wirelen[0]
+    cdef const uint32_t *status_p = &status[0]
+    cdef const uint16_t *vlan_tci_p = &vlan_tci[0]
+    cdef const uint16_t *vlan_tpid_p = &vlan_tpid[0]
     while first < n:
         m = n - first
         if m > DECODE_CHUNK:
@@ -433,16 +439,16 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
         memset(c, 0, sizeof(HeaderChunk))
         for j in range(m):
             i = first + j
-            start = offset[i]
-            cap = caplen[i]
+            start = offset_p[i]
+            cap = caplen_p[i]
             if start < 0 or start + cap > data_len:
                 return i
-            wire = wirelen[i]
+            wire = wirelen_p[i]
             if wire < cap:
                 wire = cap
-            if not _plain_ipv4(data + start, cap, wire, status[i], c, j):
-                decode_packet(data + start, cap, wire, status[i], vlan_tci[i], vlan_tpid[i],
-                              c, j)
+            if not _plain_ipv4(data + start, cap, wire, status_p[i], c, j):
+                decode_packet(data + start, cap, wire, status_p[i], vlan_tci_p[i],
+                              vlan_tpid_p[i], c, j)
         if cols.eth_src != NULL:
             memcpy(cols.eth_src + 6 * first, c.eth_src, 6 * m)
         if cols.eth_dst != NULL:
@@ -517,6 +523,20 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
     cdef uint8_t proto
     cdef int64_t start
     cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
+    # Plain pointers in locals: stores through the uint8_t column pointers
+    # could alias memoryview structs and globals, forcing reloads each packet.
+    cdef const int64_t *offset_p = &offset[0]
+    cdef const uint32_t *caplen_p = &caplen[0]
+    cdef const uint32_t *wirelen_p = &wirelen[0]
+    cdef const uint32_t *status_p = &status[0]
+    cdef uint8_t *ip_src = cols.ip_src
+    cdef uint8_t *ip_dst = cols.ip_dst
+    cdef uint8_t *ip_version = cols.ip_version
+    cdef uint8_t *ip_proto = cols.ip_proto
+    cdef uint16_t *sport = cols.sport
+    cdef uint16_t *dport = cols.dport
+    cdef uint32_t *flags = cols.flags
+    cdef bint fast = _fast_path
     memset(c, 0, sizeof(HeaderChunk))
     for i in range(n + 1):
         if k == DECODE_CHUNK or (i == n and k):
@@ -524,15 +544,15 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
             k = 0
         if i == n:
             break
-        start = offset[i]
-        cap = caplen[i]
+        start = offset_p[i]
+        cap = caplen_p[i]
         if start < 0 or start + cap > data_len:
             return i
-        wire = wirelen[i]
+        wire = wirelen_p[i]
         if wire < cap:
             wire = cap
         p = data + start
-        if _fast_path and cap >= 54 and not (status[i] & TP_STATUS_VLAN_VALID) \
+        if fast and cap >= 54 and not (status_p[i] & TP_STATUS_VLAN_VALID) \
                 and rd16(p, 12, cap) == ETHERTYPE_IPV4 and rd8(p, 14, cap) == 0x45 \
                 and not (rd16(p, 20, cap) & 0x3FFF):
             ip_end = 14 + <Py_ssize_t>rd16(p, 16, cap)
@@ -542,17 +562,19 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
                                     and 34 + hlen <= cap)
                                    or (proto == IPPROTO_UDP and rd16(p, 38, cap) >= 8
                                        and 34 + <Py_ssize_t>rd16(p, 38, cap) <= ip_end)):
-                memcpy(cols.ip_src + 16 * i, _V4_MAPPED_PREFIX, 12)
-                memcpy(cols.ip_dst + 16 * i, _V4_MAPPED_PREFIX, 12)
-                rdcopy(cols.ip_src + 16 * i + 12, p, 26, 4, cap)
-                rdcopy(cols.ip_dst + 16 * i + 12, p, 30, 4, cap)
-                cols.ip_version[i] = 4
-                cols.ip_proto[i] = proto
-                cols.sport[i] = rd16(p, 34, cap)
-                cols.dport[i] = rd16(p, 36, cap)
-                cols.flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
+                memset(ip_src + 16 * i, 0, 10)
+                memset(ip_src + 16 * i + 10, 0xFF, 2)
+                memset(ip_dst + 16 * i, 0, 10)
+                memset(ip_dst + 16 * i + 10, 0xFF, 2)
+                rdcopy(ip_src + 16 * i + 12, p, 26, 4, cap)
+                rdcopy(ip_dst + 16 * i + 12, p, 30, 4, cap)
+                ip_version[i] = 4
+                ip_proto[i] = proto
+                sport[i] = rd16(p, 34, cap)
+                dport[i] = rd16(p, 36, cap)
+                flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
                 continue
-        decode_packet(p, cap, wire, status[i], vlan_tci[i], vlan_tpid[i], c, k)
+        decode_packet(p, cap, wire, status_p[i], vlan_tci[i], vlan_tpid[i], c, k)
         pending[k] = i
         k += 1
     return -1
