@@ -695,6 +695,12 @@ def test_property_bit_flips_never_crash(tmp_path, fmt, flips):
                     assert sum(len(b) for b in reader) == len(got)
                 except PcapFormatError:
                     pytest.fail("iteration failed where read_pcap succeeded")
+            out = Batch.empty(4, data_bytes=8192)
+            copied = []
+            with open_pcap(path) as reader:
+                while len(reader.read(out=out)):
+                    copied.extend(out.packets())
+            assert copied == got.packets()
 
 
 @settings(max_examples=60, deadline=None,
