@@ -150,6 +150,16 @@ def _open_for_writing(path, mode: int) -> int:
     return fd
 
 
+def _fileno(target) -> int:
+    """The descriptor of an int or a file object, after flushing the object's own buffer."""
+    if isinstance(target, int):
+        return target
+    flush = getattr(target, "flush", None)
+    if flush is not None:
+        flush()
+    return target.fileno()
+
+
 def _write_all(fd: int, view) -> None:
     view = memoryview(view).cast("B")
     while len(view):
@@ -196,7 +206,9 @@ class PcapWriter:
 
     The file is created with permission bits ``mode`` (default 0o600: captured
     traffic is sensitive); an existing file is truncated and narrowed to
-    ``mode``.  Records are built without the GIL into a buffer of
+    ``mode``.  ``path`` may instead be an open file descriptor or binary file
+    object (a pipe to ``tcpdump -r -``, ``sys.stdout.buffer``): it is written
+    from its current position and left open.  Records are built without the GIL into a buffer of
     ``buffer_size`` bytes and written in large writes.
     """
 
@@ -215,7 +227,8 @@ class PcapWriter:
             raise ValueError(f"linktype {linktype} does not fit a {format} header")
         if int(buffer_size) < 64 * 1024:
             raise ValueError(f"buffer_size must be at least 64 KiB, got {buffer_size}")
-        self.path = os.fspath(path)
+        self._own_fd = not (isinstance(path, int) or hasattr(path, "fileno"))
+        self.path = os.fspath(path) if self._own_fd else f"<fd {_fileno(path)}>"
         self.format = format
         self.nanosecond = bool(nanosecond) if format == "pcap" else True
         self.snaplen = snaplen
@@ -228,7 +241,7 @@ class PcapWriter:
         self._buf = np.empty(int(buffer_size), dtype=np.uint8)
         self._used = 0
         self._fd = -1
-        self._fd = _open_for_writing(self.path, int(mode))
+        self._fd = _open_for_writing(self.path, int(mode)) if self._own_fd else _fileno(path)
         try:
             if format == "pcap":
                 magic = _MAGIC_NSEC if self.nanosecond else _MAGIC_USEC
@@ -264,7 +277,7 @@ class PcapWriter:
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, -1
-        if fd >= 0:
+        if fd >= 0 and self._own_fd:
             os.close(fd)
 
     # -------------------------------------------------------------- interfaces

@@ -817,3 +817,23 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(PcapFormatError, match="not a regular file"):
         read_pcap(fifo)
+
+
+def test_writer_on_an_open_file_object_and_descriptor(tmp_path):
+    batch = make_batch(5)
+    path = tmp_path / "fileobj.pcap"
+    with open(path, "wb") as f:
+        f.write(b"")
+        with PcapWriter(f) as writer:
+            writer.write(batch)
+        assert not f.closed
+    assert read_pcap(path).packets() == batch.packets()
+    fd = os.open(tmp_path / "fd.pcapng", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with PcapWriter(fd, format="pcapng") as writer:
+            writer.write(batch)
+            assert writer.path == f"<fd {fd}>"
+        os.fstat(fd)                               # still open
+    finally:
+        os.close(fd)
+    assert read_pcap(tmp_path / "fd.pcapng").packets() == batch.packets()

@@ -142,6 +142,22 @@ def test_tcpdump_rewrite_of_our_pcapng_is_byte_identical_in_packets(tmp_path):
     assert dpkt_view(theirs) == ours(batch)
 
 
+def test_streaming_into_tcpdump_through_a_pipe(tmp_path):
+    batch = frames(40, seed=7)
+    out = tmp_path / "piped.pcap"
+    proc = subprocess.Popen(["tcpdump", "-r", "-", "--time-stamp-precision=nano", "-w", str(out)],
+                            stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        with PcapWriter(proc.stdin) as writer:
+            writer.write(batch[:20])
+            writer.flush()
+            writer.write(batch[20:])
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+    assert dpkt_view(out) == ours(batch)
+
+
 # ---------------------------------------------------------------- tools write, ringcap reads
 
 def assert_same_as_dpkt(path, expected=None):
