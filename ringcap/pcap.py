@@ -462,8 +462,14 @@ class PcapWriter:
         self._check_open()
         self._drain()
 
-    def close(self) -> None:
-        """Flush and close the file (idempotent)."""
+    def close(self, stats=None) -> None:
+        """Flush and close the file (idempotent).
+
+        ``stats`` (a ring's ``Stats``) is first written as with
+        :meth:`write_stats`.
+        """
+        if stats is not None:
+            self.write_stats(stats)          # raises (writer still open) on a pcap file
         if self._fd < 0:
             return
         try:

@@ -246,6 +246,24 @@ def test_isb_carries_drops_and_reads_back(tmp_path):
     assert len(back) == 10
 
 
+def test_close_with_stats(tmp_path):
+    path = tmp_path / "closing.pcapng"
+    writer = PcapWriter(path, format="pcapng")
+    writer.write(make_batch(3, ifindex=[5] * 3))
+    writer.close(stats=StatsIf(packets=9, drops=6, if_drops=0))
+    with pytest.raises(ValueError, match="closed"):
+        writer.close(stats=Stats(1, 1))
+    plain = PcapWriter(tmp_path / "plain.pcap")
+    plain.write(make_batch(2))
+    with pytest.raises(ValueError, match="format='pcapng'"):
+        plain.close(stats=Stats(1, 1))
+    plain.close()
+    assert len(read_pcap(tmp_path / "plain.pcap")) == 2       # nothing lost
+    with open_pcap(path) as reader:
+        assert reader.read().drops == 6
+        assert [(s.interface, s.received, s.dropped) for s in reader.stats] == [(0, 9, 6)]
+
+
 def test_write_stats_before_any_packet_declares_an_interface(tmp_path):
     path = tmp_path / "nopackets.pcapng"
     with PcapWriter(path, format="pcapng", interfaces={0: "any"}) as writer:
