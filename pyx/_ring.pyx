@@ -361,12 +361,16 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
     return n
 
 
-cdef int ready_bounds(Cursor *cur, int64_t *packets, int64_t *data_bytes) noexcept nogil:
-    """Upper bounds of what a drain could copy now, from the block headers only."""
+cdef int ready_bounds(Cursor *cur, int64_t max_packets,
+                      int64_t *packets, int64_t *data_bytes) noexcept nogil:
+    """Upper bounds of what a drain of up to max_packets could copy now, from
+    the block headers only."""
     cdef uint32_t i, index = cur.block
     cdef tpacket_block_desc *desc
     cdef int64_t pk = 0, nbytes = 0
     for i in range(cur.block_count):
+        if pk >= max_packets:
+            break
         desc = block_at(cur, index)
         if not (rc_load_acquire_u32(&desc.hdr.bh1.block_status) & TP_STATUS_USER):
             break
@@ -622,12 +626,13 @@ cdef class RxRingCore:
                     raise OSError(100, f"capturing on {self.iface}: the socket was hung up "
                                        f"(the interface went away or down)")
 
-    def ready_bounds(self):
-        """(packets, data_bytes): upper bounds of what a drain could copy right now."""
+    def ready_bounds(self, int64_t max_packets):
+        """(packets, data_bytes): upper bounds of what a drain of up to
+        ``max_packets`` could copy right now."""
         self._check_open()
         cdef int64_t packets, nbytes
-        ready_bounds(&self.cursor, &packets, &nbytes)
-        return packets, nbytes
+        ready_bounds(&self.cursor, max_packets, &packets, &nbytes)
+        return min(packets, max_packets), nbytes
 
     def drain(self, dict store, Py_ssize_t max_packets):
         """Copy ready packets into the arrays of ``store``; returns (packets, bytes).
@@ -931,7 +936,8 @@ def _test_drain_blocks(uint8_t[::1] blocks, size_t block_size, out,
     return n, used
 
 
-def _test_ready_bounds(const uint8_t[::1] blocks, size_t block_size):
+def _test_ready_bounds(const uint8_t[::1] blocks, size_t block_size,
+                       int64_t max_packets=1 << 62):
     cdef Cursor cur
     cdef int64_t packets, nbytes
     cur.ring = <uint8_t *>&blocks[0]
@@ -939,7 +945,7 @@ def _test_ready_bounds(const uint8_t[::1] blocks, size_t block_size):
     cur.block_count = blocks.shape[0] // block_size
     cur.block = 0
     cur.left = 0
-    ready_bounds(&cur, &packets, &nbytes)
+    ready_bounds(&cur, max_packets, &packets, &nbytes)
     return packets, nbytes
 
 

@@ -26,6 +26,7 @@ MiB = 1 << 20
 # plus snaplen bytes.
 RING_OVERHEAD = 256
 MAX_SNAPLEN = 262144
+READ_DATA_BYTES = 16 * MiB
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,10 @@ class RxRing:
         self._interfaces = {ifindex: iface} if iface else None
         self._lock = threading.Lock()
         self._view_lease: weakref.ref | None = None
+        # A read() that allocates keeps its data under this size, so that the
+        # allocator recycles freed batches instead of mapping (and the kernel
+        # zero-filling) fresh pages for every batch.
+        self._read_bytes = max(READ_DATA_BYTES, snaplen + 4)
         self._if_drops0 = _interface_rx_drops(iface)
         self._backlog0 = _backlog_drops()
         self._core = _ring.RxRingCore(
@@ -305,7 +310,9 @@ class RxRing:
         Waits up to ``timeout`` seconds (None: until at least one packet is
         ready; 0: not at all) and returns an empty batch on timeout.  A read
         may stop in the middle of a kernel block; the next read resumes
-        exactly there.
+        exactly there.  A batch read without ``out`` holds at most 16 MiB of
+        packet bytes (or one packet, if larger); the rest waits for the next
+        read.
 
         With ``out`` (a batch from :meth:`Batch.empty`), the packets are
         written into its buffers and ``out`` itself is returned: no memory is
@@ -321,9 +328,8 @@ class RxRing:
             ready = core.wait(wait_s)
             if out is None:
                 if ready:
-                    packets, nbytes = core.ready_bounds()
-                    packets = min(packets, max_packets)
-                    nbytes = min(nbytes, packets * (self.snaplen + 4))
+                    packets, nbytes = core.ready_bounds(max_packets)
+                    nbytes = min(nbytes, packets * (self.snaplen + 4), self._read_bytes)
                 else:
                     packets, nbytes = 0, 0
                 store = {name: np.empty(packets, dtype=dt) for name, dt in COLUMNS.items()}
@@ -354,7 +360,7 @@ class RxRing:
             core = self._open_core()
             self._check_no_view()
             ready = core.wait(wait_s)
-            packets = min(core.ready_bounds()[0], max_packets) if ready else 0
+            packets = core.ready_bounds(max_packets)[0] if ready else 0
             store = {name: np.empty(packets, dtype=dt) for name, dt in COLUMNS.items()
                      if packets}
             n, mapping = core.view(store, packets) if packets else (0, None)

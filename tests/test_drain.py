@@ -118,6 +118,8 @@ def test_ready_bounds_cover_what_a_drain_copies():
     blocks[2 * BLOCK + 8] = TP_STATUS_KERNEL
     packets, nbytes = _test_ready_bounds(blocks, BLOCK)
     assert packets == 6
+    assert _test_ready_bounds(blocks, BLOCK, 3)[0] == 5     # whole blocks: 5 >= 3
+    assert _test_ready_bounds(blocks, BLOCK, 3)[1] < nbytes
     out = Batch.empty(16, 1 << 16)
     n, used = _test_drain_blocks(blocks, BLOCK, out)
     assert n == 6 and used <= nbytes
