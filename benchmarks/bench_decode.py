@@ -10,7 +10,7 @@ For each, ns per packet of:
 
 * ``ringcap.decode(batch)`` (every column, fresh arrays), with ``out=``
   (reused arrays), and with ``columns=FIVE_TUPLE_COLUMNS`` (the 5-tuple
-  path), also on one 16k-packet batch decoded over and over (its bytes stay
+  path, fresh arrays and ``out=``), also on one 16k-packet batch decoded over and over (its bytes stay
   in cache, as a ring's recent blocks do);
 * the floor for any pass over the batch: numpy reading its bytes once;
 * dpkt: ``Ethernet(frame)`` per packet, reading the same 5-tuple fields;
@@ -226,6 +226,7 @@ def run(args) -> None:
     for name, frames in corpora.items():
         batch = _tile(frames, n)
         full = ringcap.decode(batch)
+        five = ringcap.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
         small = batch[:16384].copy()
         words = batch.data[:batch.data.shape[0] // 8 * 8].view(np.uint64)
         sample = batch.packets()[:args.sample]
@@ -239,6 +240,8 @@ def run(args) -> None:
                                                args.repeat) / n),
             ("decode, 5-tuple path", best(lambda: ringcap.decode(
                 batch, columns=D.FIVE_TUPLE_COLUMNS), args.repeat) / n),
+            ("decode, 5-tuple path, out=", best(lambda: ringcap.decode(
+                batch, columns=D.FIVE_TUPLE_COLUMNS, out=five), args.repeat) / n),
             ("decode, 5-tuple path, 16k-packet batch (in cache)",
              best(lambda: ringcap.decode(small, columns=D.FIVE_TUPLE_COLUMNS),
                   64 * args.repeat) / len(small)),

@@ -514,8 +514,9 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
                                   const uint32_t[::1] wirelen, const uint32_t[::1] status,
                                   const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
                                   HeaderColumns cols, HeaderChunk *c) except -2 nogil:
-    # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Plain IPv4 TCP/UDP packets
-    # take a short inline run straight to the columns; the others are decoded
+    # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Untagged IPv4 (no options,
+    # not fragmented) and IPv6 (no extension headers) TCP/UDP packets take a
+    # short inline run straight to the columns; the others are decoded
     # into c and copied out DECODE_CHUNK at a time.  The values are the same
     # either way.
     cdef Py_ssize_t i, n = offset.shape[0], cap, wire, ip_end, hlen, k = 0
@@ -572,6 +573,25 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
                 ip_proto[i] = proto
                 sport[i] = rd16(p, 34, cap)
                 dport[i] = rd16(p, 36, cap)
+                flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
+                continue
+        elif fast and cap >= 62 and not (status_p[i] & TP_STATUS_VLAN_VALID) \
+                and rd16(p, 12, cap) == ETHERTYPE_IPV6 and rd8(p, 14, cap) >> 4 == 6:
+            # IPv6 straight to TCP or UDP, no extension headers
+            ip_end = 54 + <Py_ssize_t>rd16(p, 18, cap)
+            proto = rd8(p, 20, cap)
+            if ip_end <= wire and ((proto == IPPROTO_TCP and cap >= 74
+                                    and (rd8(p, 66, cap) >> 4) >= 5
+                                    and 54 + (rd8(p, 66, cap) >> 4) * 4 <= ip_end
+                                    and 54 + (rd8(p, 66, cap) >> 4) * 4 <= cap)
+                                   or (proto == IPPROTO_UDP and rd16(p, 58, cap) >= 8
+                                       and 54 + <Py_ssize_t>rd16(p, 58, cap) <= ip_end)):
+                rdcopy(ip_src + 16 * i, p, 22, 16, cap)
+                rdcopy(ip_dst + 16 * i, p, 38, 16, cap)
+                ip_version[i] = 6
+                ip_proto[i] = proto
+                sport[i] = rd16(p, 54, cap)
+                dport[i] = rd16(p, 56, cap)
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
                 continue
         decode_packet(p, cap, wire, status_p[i], vlan_tci[i], vlan_tpid[i], c, k)
