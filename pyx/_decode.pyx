@@ -13,6 +13,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN
 from libc.string cimport memcpy, memset, memcmp
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
 from includes.decode_defs cimport *
@@ -793,38 +794,70 @@ cdef inline bint _reversed_direction(const uint8_t[:, ::1] ip_src, const uint8_t
         memcmp(&ip_dst[i, 0], &ip_src[j, 0], 16) == 0
 
 
+cdef struct FlowSlot:
+    uint64_t hash
+    int64_t flow       # -1: empty
+
+
+cdef FlowSlot *_new_table(Py_ssize_t size) noexcept nogil:
+    cdef FlowSlot *table = <FlowSlot *>malloc(size * sizeof(FlowSlot))
+    cdef Py_ssize_t k
+    if table != NULL:
+        for k in range(size):
+            table[k].flow = -1
+    return table
+
+
+cdef FlowSlot *_grow_table(FlowSlot *table, Py_ssize_t size) noexcept nogil:
+    # A table twice as large holding the entries of table (which is freed);
+    # NULL (table kept) when out of memory.
+    cdef Py_ssize_t k, slot, mask = 2 * size - 1
+    cdef FlowSlot *bigger = _new_table(2 * size)
+    if bigger == NULL:
+        return NULL
+    for k in range(size):
+        if table[k].flow >= 0:
+            slot = <Py_ssize_t>(table[k].hash & <uint64_t>mask)
+            while bigger[slot].flow >= 0:
+                slot = (slot + 1) & mask
+            bigger[slot] = table[k]
+    free(table)
+    return bigger
+
+
 def aggregate_flows(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
                     const uint8_t[:, ::1] ip_dst, const uint16_t[::1] sport,
                     const uint16_t[::1] dport, const uint8_t[::1] ip_proto,
                     const uint16_t[::1] tcp_flags, const int64_t[::1] ts,
                     const uint32_t[::1] wirelen, const uint64_t[::1] hashes,
-                    int64_t[::1] table, int64_t[::1] packet_flow, int64_t[::1] first_packet,
+                    int64_t[::1] packet_flow, int64_t[::1] first_packet,
                     uint64_t[:, ::1] packets, uint64_t[:, ::1] nbytes,
                     int64_t[:, ::1] first_ts, int64_t[:, ::1] last_ts,
                     uint16_t[:, ::1] flags_union):
     """Fold packets into flows in one pass; returns the number of flows.
 
     IN: the decoded 5-tuple columns, ``tcp_flags``, ``ts``, ``wirelen`` and
-    ``hashes`` (from :func:`flow_hashes`).  INOUT ``table``: open-addressing
-    slots, power-of-two length > number of packets, all -1.  OUT
-    ``packet_flow``: flow index per packet (-1 for non-IP); ``first_packet``:
-    the packet that opened each flow (its source is the forward side);
-    ``packets``, ``nbytes``, ``first_ts``, ``last_ts``, ``flags_union``:
-    shape (2, capacity), row 0 forward and row 1 reverse.  Per-direction
-    timestamps stay INT64_MIN while a direction has no packets.
+    ``hashes`` (from :func:`flow_hashes`).  OUT ``packet_flow``: flow index
+    per packet (-1 for non-IP); ``first_packet``: the packet that opened
+    each flow (its source is the forward side); ``packets``, ``nbytes``,
+    ``first_ts``, ``last_ts``, ``flags_union``: shape (2, capacity), row 0
+    forward and row 1 reverse.  Per-direction timestamps stay INT64_MIN
+    while a direction has no packets.  The hash table is internal and grows
+    with the number of flows, so it stays in cache when flows are few.
     """
     cdef Py_ssize_t n = ip_version.shape[0], i, f, j, slot, nflows = 0
-    cdef Py_ssize_t mask = table.shape[0] - 1
+    cdef Py_ssize_t size = 1024, mask = size - 1
     cdef int d
     cdef int64_t t
+    cdef uint64_t hash
+    cdef FlowSlot *table
+    cdef FlowSlot *bigger
     _check_flow_inputs(n, ip_src, ip_dst, sport, dport, ip_proto)
     for name, length in (("tcp_flags", tcp_flags.shape[0]), ("ts", ts.shape[0]),
                          ("wirelen", wirelen.shape[0]), ("hashes", hashes.shape[0]),
                          ("packet_flow", packet_flow.shape[0])):
         if length != n:
             raise ValueError(f"{name} has {length} entries, expected {n}")
-    if table.shape[0] <= n or table.shape[0] & mask:
-        raise ValueError("table length must be a power of two above the packet count")
     for rows, cols in ((packets.shape[0], packets.shape[1]), (nbytes.shape[0], nbytes.shape[1]),
                        (first_ts.shape[0], first_ts.shape[1]), (last_ts.shape[0], last_ts.shape[1]),
                        (flags_union.shape[0], flags_union.shape[1])):
@@ -833,18 +866,23 @@ def aggregate_flows(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
     if first_packet.shape[0] < n:
         raise ValueError(f"first_packet needs room for {n} flows")
     with nogil:
+        table = _new_table(size)
         for i in range(n):
+            if table == NULL:
+                break
             if ip_version[i] == 0:
                 packet_flow[i] = -1
                 continue
-            slot = <Py_ssize_t>(hashes[i] & <uint64_t>mask)
+            hash = hashes[i]
+            slot = <Py_ssize_t>(hash & <uint64_t>mask)
             d = -1
             while True:
-                f = table[slot]
+                f = table[slot].flow
                 if f < 0:
                     f = nflows
                     nflows += 1
-                    table[slot] = f
+                    table[slot].hash = hash
+                    table[slot].flow = f
                     first_packet[f] = i
                     for d in range(2):
                         packets[d, f] = 0
@@ -853,15 +891,23 @@ def aggregate_flows(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
                         last_ts[d, f] = INT64_MIN
                         flags_union[d, f] = 0
                     d = 0
+                    if 2 * nflows > size:     # keep the table at most half full
+                        bigger = _grow_table(table, size)
+                        if bigger == NULL:
+                            free(table)
+                        table = bigger
+                        size *= 2
+                        mask = size - 1
                     break
-                j = first_packet[f]
-                if hashes[j] == hashes[i] and ip_proto[j] == ip_proto[i]:
-                    if _same_direction(ip_src, ip_dst, sport, dport, i, j):
-                        d = 0
-                        break
-                    if _reversed_direction(ip_src, ip_dst, sport, dport, i, j):
-                        d = 1
-                        break
+                if table[slot].hash == hash:
+                    j = first_packet[f]
+                    if ip_proto[j] == ip_proto[i]:
+                        if _same_direction(ip_src, ip_dst, sport, dport, i, j):
+                            d = 0
+                            break
+                        if _reversed_direction(ip_src, ip_dst, sport, dport, i, j):
+                            d = 1
+                            break
                 slot = (slot + 1) & mask
             packet_flow[i] = f
             t = ts[i]
@@ -876,4 +922,8 @@ def aggregate_flows(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
             packets[d, f] += 1
             nbytes[d, f] += wirelen[i]
             flags_union[d, f] |= tcp_flags[i]
+        if table != NULL:
+            free(table)
+    if table == NULL:
+        raise MemoryError(f"no memory for a flow table of {size} slots")
     return nflows

@@ -437,7 +437,6 @@ def flows(source: Union[Batch, Headers]) -> FlowTable:
     else:   # e.g. headers from the 5-tuple path: no flags to unite
         tcp_flags_in = np.zeros(n, dtype=np.uint16)
     hashes = headers.flow_hash
-    table = np.full(1 << max(4, (2 * n).bit_length()), -1, dtype=np.int64)
     packet_flow = np.empty(n, dtype=np.int64)
     first_packet = np.empty(n, dtype=np.int64)
     packets = np.empty((2, n), dtype=np.uint64)
@@ -451,7 +450,7 @@ def flows(source: Union[Batch, Headers]) -> FlowTable:
         _contiguous(headers.dport, np.uint16), _contiguous(headers.ip_proto, np.uint8),
         _contiguous(tcp_flags_in, np.uint16), _contiguous(headers.ts, np.int64),
         _contiguous(headers.wirelen, np.uint32), _contiguous(hashes, np.uint64),
-        table, packet_flow, first_packet, packets, nbytes, first_ts, last_ts, tcp_flags)
+        packet_flow, first_packet, packets, nbytes, first_ts, last_ts, tcp_flags)
     first = first_packet[:count]
     columns = {
         "ip_version": headers.ip_version[first], "ip_proto": headers.ip_proto[first],
