@@ -3,8 +3,8 @@
 Every reader is a small class with the same three steps, so the scenarios in
 ``bench_ring.py`` can treat ringcap, the peers and the C loop alike:
 
-``open(iface, expect_packets, frame_len)`` sets up the capture handle (before
-any traffic is sent); ``read(timeout_s)`` consumes what is ready (at most one
+``open(iface, expect_packets, frame_len, geometry)`` sets up the capture
+handle (before any traffic is sent); ``read(timeout_s)`` consumes what is ready (at most one
 batch, or one packet for per-packet APIs) and returns how many packets it
 took; ``stats()`` returns the socket drop count; ``close()`` releases
 everything.  The timed part is only ``read`` calls.
@@ -30,7 +30,7 @@ class Unavailable(Exception):
 class Reader:
     name = "?"
     per_packet = False        # one packet per read() call
-    needs_ring_bytes = True   # sizes a kernel ring from the expected traffic
+    last_frame: bytes | None = None   # the newest frame, where the API keeps bytes cheaply
 
     def open(self, iface: str, expect_packets: int, frame_len: int, geometry: dict) -> None:
         raise NotImplementedError
@@ -180,6 +180,9 @@ class PcapyNextBatch(_PcapyBase):
 
     def read_ready(self):
         buf, meta = self.p.next_batch(BATCH)
+        if meta:
+            _, _, off, caplen = struct.unpack_from("=IIII", meta, len(meta) - 16)
+            self.last_frame = buf[off:off + caplen]
         return len(meta) // 16
 
 
@@ -208,11 +211,13 @@ class PypcapReadpkts(Reader):
         self.fd = self.p.fileno()
 
     def read(self, timeout_s):
-        k = len(self.p.readpkts())
-        if k or timeout_s <= 0:
-            return k
-        select.select([self.fd], [], [], timeout_s)
-        return len(self.p.readpkts())
+        pkts = self.p.readpkts()
+        if not pkts and timeout_s > 0:
+            select.select([self.fd], [], [], timeout_s)
+            pkts = self.p.readpkts()
+        if pkts:
+            self.last_frame = pkts[-1][1]
+        return len(pkts)
 
     def stats(self):
         recv, drop, ifdrop = self.p.stats()
