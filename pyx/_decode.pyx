@@ -7,8 +7,8 @@
 # is reported through per-packet flag bits, never by an exception.
 #
 # flow_hashes gives both directions of a conversation the same 64-bit hash;
-# aggregate_flows folds packets into per-flow, per-direction counters with an
-# open-addressing table the caller allocates.
+# aggregate_flows folds packets into per-flow, per-direction counters through
+# an open-addressing table that grows with the number of flows.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN
 from libc.string cimport memcpy, memset, memcmp
@@ -343,12 +343,11 @@ cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint3
             _ipv6(p, cap, wire, pos + 2, c, j)
 
 
-
 cdef bint _fast_path = True   # tests turn it off to check it against the general path
 
 
 def _test_set_fast_path(bint enabled):
-    """Tests only: enable or disable the plain IPv4 TCP/UDP shortcut."""
+    """Tests only: enable or disable the plain IPv4/IPv6 TCP/UDP shortcuts."""
     global _fast_path
     _fast_path = enabled
 
@@ -410,6 +409,7 @@ cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, 
     if 14 + <Py_ssize_t>c.ip_len[j] > cap:
         c.flags[j] = F_TRUNCATED_PAYLOAD
     return True
+
 
 # ---------------------------------------------------------------- the batch loop
 cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
