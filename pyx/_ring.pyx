@@ -480,8 +480,54 @@ cdef RingMapping map_ring(int fd, size_t size, str what):
     return mapping
 
 
+cdef class PacketSocket:
+    """An AF_PACKET socket and its mapped ring: what both rings share.
+
+    close() is idempotent; a socket collected while open warns with
+    ResourceWarning and closes itself."""
+    cdef int fd
+    cdef RingMapping mapping
+    cdef readonly int ifindex
+    cdef readonly str iface
+
+    def __cinit__(self):
+        self.fd = -1
+
+    cdef int _check_open(self) except -1:
+        if self.fd < 0:
+            raise ValueError("I/O operation on a closed ring")
+        return 0
+
+    @property
+    def closed(self):
+        return self.fd < 0
+
+    def fileno(self):
+        self._check_open()
+        return self.fd
+
+    def close(self):
+        """Close the socket and drop the mapping (a zero-copy batch still alive
+        keeps the mapping until it goes)."""
+        self.mapping = None
+        if self.fd >= 0:
+            close(self.fd)
+            self.fd = -1
+
+    def __del__(self):
+        if self.fd >= 0:
+            kind = type(self).__name__.replace("Core", "")
+            warnings.warn(f"unclosed {kind} on {self.iface}: call close() or use `with`",
+                          ResourceWarning, source=self)
+            self.close()
+
+    def __dealloc__(self):
+        if self.fd >= 0:
+            close(self.fd)
+
+
 @cython.final
-cdef class RxRingCore:
+cdef class RxRingCore(PacketSocket):
     """An AF_PACKET socket with a mapped TPACKET_V3 receive ring.
 
     Arguments are validated by ringcap.RxRing; this class only talks to the
@@ -489,16 +535,9 @@ cdef class RxRingCore:
     attached before the socket is bound, so no packet that fails it is ever
     queued.
     """
-    cdef int fd
-    cdef RingMapping mapping
     cdef Cursor cursor
     cdef public bint stop_requested
     cdef readonly uint64_t packets, drops, freeze_count, delivered
-    cdef readonly int ifindex
-    cdef readonly str iface
-
-    def __cinit__(self):
-        self.fd = -1
 
     def __init__(self, int ifindex, str iface, *, unsigned int block_size, unsigned int block_count,
                  unsigned int block_timeout_ms, const uint8_t[::1] program=None,
@@ -547,38 +586,6 @@ cdef class RxRingCore:
         except BaseException:
             self.close()
             raise
-
-    cdef inline int _check_open(self) except -1:
-        if self.fd < 0:
-            raise ValueError("I/O operation on a closed ring")
-        return 0
-
-    @property
-    def closed(self):
-        return self.fd < 0
-
-    def fileno(self):
-        self._check_open()
-        return self.fd
-
-    def close(self):
-        """Unmap the ring and close the socket; safe to call more than once.
-        (A zero-copy batch still alive keeps the mapping until it goes.)"""
-        self.mapping = None
-        self.cursor.ring = NULL
-        if self.fd >= 0:
-            close(self.fd)
-            self.fd = -1
-
-    def __del__(self):
-        if self.fd >= 0:
-            warnings.warn(f"unclosed RxRing on {self.iface}: call close() or use `with`",
-                          ResourceWarning, source=self)
-            self.close()
-
-    def __dealloc__(self):
-        if self.fd >= 0:
-            close(self.fd)
 
     def wait(self, double timeout):
         """Block until a packet is ready, ``timeout`` seconds pass (negative: no limit)
@@ -740,25 +747,15 @@ cdef Py_ssize_t fill_tx_ring(TxCursor *cur,                 # INOUT
 
 
 @cython.final
-cdef class TxRingCore:
+cdef class TxRingCore(PacketSocket):
     """An AF_PACKET socket with a mapped TPACKET_V2 transmit ring."""
-    cdef int fd
-    cdef uint8_t *ring
-    cdef size_t ring_size
     cdef TxCursor cursor
     cdef readonly uint64_t sent
-    cdef readonly int ifindex
-    cdef readonly str iface
     cdef readonly size_t max_frame
-
-    def __cinit__(self):
-        self.fd = -1
-        self.ring = NULL
 
     def __init__(self, int ifindex, str iface, *, unsigned int frame_size,
                  unsigned int frame_count, unsigned int block_size, bint qdisc_bypass=True):
         cdef tpacket_req req
-        cdef void *mapped
         self.ifindex = ifindex
         self.iface = iface
         self.fd = open_packet_socket(0)      # protocol 0: this socket never receives
@@ -777,12 +774,8 @@ cdef class TxRingCore:
             check(setsockopt(self.fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)),
                   f"setsockopt(PACKET_TX_RING) with {frame_count} frames of "
                   f"{_format_size(frame_size)} ({_format_size(total)} in all)")
-            mapped = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, self.fd, 0)
-            if mapped == MAP_FAILED:
-                raise_os_error(errno, f"mmap of the {_format_size(total)} transmit ring")
-            self.ring = <uint8_t *>mapped
-            self.ring_size = total
-            self.cursor.ring = self.ring
+            self.mapping = map_ring(self.fd, total, "transmit ring")
+            self.cursor.ring = self.mapping.ptr
             self.cursor.frame_size = frame_size
             self.cursor.frame_count = frame_count
             self.cursor.frame = 0
@@ -792,39 +785,6 @@ cdef class TxRingCore:
         except BaseException:
             self.close()
             raise
-
-    cdef inline int _check_open(self) except -1:
-        if self.fd < 0:
-            raise ValueError("I/O operation on a closed ring")
-        return 0
-
-    @property
-    def closed(self):
-        return self.fd < 0
-
-    def fileno(self):
-        self._check_open()
-        return self.fd
-
-    def close(self):
-        if self.ring != NULL:
-            munmap(self.ring, self.ring_size)
-            self.ring = NULL
-        if self.fd >= 0:
-            close(self.fd)
-            self.fd = -1
-
-    def __del__(self):
-        if self.fd >= 0:
-            warnings.warn(f"unclosed TxRing on {self.iface}: call close() or use `with`",
-                          ResourceWarning, source=self)
-            self.close()
-
-    def __dealloc__(self):
-        if self.ring != NULL:
-            munmap(self.ring, self.ring_size)
-        if self.fd >= 0:
-            close(self.fd)
 
     cdef int _flush(self, bint wait) except -1:
         """Ask the kernel to send every SEND_REQUEST frame (sendto with no data)."""

@@ -101,6 +101,41 @@ def _resolve_interface(iface: str | None) -> tuple[int, str]:
     return _ring.interface_index(iface), iface
 
 
+class _RingHandle:
+    """Lifetime plumbing both rings share: the compiled core, a lock that
+    close() takes so it never pulls the mapping from under a running
+    operation, the context manager and fileno()."""
+
+    _core = None
+    _kind = "ring"
+
+    def _open_core(self):
+        core = self._core
+        if core is None or core.closed:
+            raise ValueError(f"I/O operation on a closed {self._kind}")
+        return core
+
+    @property
+    def closed(self) -> bool:
+        return self._core is None or self._core.closed
+
+    def close(self) -> None:
+        """Release the socket and the ring mapping.  Safe to call twice."""
+        if self._core is not None:
+            with self._lock:
+                self._core.close()
+
+    def __enter__(self):
+        self._open_core()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def fileno(self) -> int:
+        return self._open_core().fileno()
+
+
 class RingView(Batch):
     """A batch whose bytes are read in place from the ring (zero copy).
 
@@ -186,7 +221,7 @@ class _Lease:
             self.ring._release_view(self)
 
 
-class RxRing:
+class RxRing(_RingHandle):
     """Capture packets from a TPACKET_V3 ring into columnar batches.
 
     ``iface=None`` captures on all interfaces (the ``ifindex`` column tells
@@ -206,7 +241,7 @@ class RxRing:
     batches until the ring is closed.
     """
 
-    _core = None
+    _kind = "RxRing"
     _view_lease = None
 
     def __init__(
@@ -222,7 +257,6 @@ class RxRing:
         filter: FilterSpec = None,
         reinsert_vlan: bool = True,
     ) -> None:
-        self._core = None
         snaplen = _check_positive_int("snaplen", snaplen)
         block_size = _check_positive_int("block_size", block_size)
         block_count = _check_positive_int("block_count", block_count)
@@ -266,35 +300,12 @@ class RxRing:
             ignore_outgoing=ignore_outgoing, reinsert_vlan=reinsert_vlan)
 
     # ------------------------------------------------------------------ lifetime
-    def _open_core(self) -> "_ring.RxRingCore":
-        core = self._core
-        if core is None or core.closed:
-            raise ValueError("I/O operation on a closed RxRing")
-        return core
-
-    @property
-    def closed(self) -> bool:
-        return self._core is None or self._core.closed
-
     def close(self) -> None:
         """Release the socket and the ring mapping.  Safe to call twice, and from
         another thread while a read waits: that read returns an empty batch."""
-        core = self._core
-        if core is None:
-            return
-        core.stop_requested = True
-        with self._lock:
-            core.close()
-
-    def __enter__(self) -> "RxRing":
-        self._open_core()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def fileno(self) -> int:
-        return self._open_core().fileno()
+        if self._core is not None:
+            self._core.stop_requested = True
+        super().close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -434,7 +445,7 @@ class RxRing:
             )
 
 
-class TxRing:
+class TxRing(_RingHandle):
     """Send batches of frames through a ``PACKET_TX_RING``.
 
     Each frame slot holds up to ``frame_size - 32`` bytes of packet
@@ -444,9 +455,10 @@ class TxRing:
     this host would otherwise see as outgoing).
     """
 
+    _kind = "TxRing"
+
     def __init__(self, iface: str, *, frame_size: int = 2048, frame_count: int = 4096,
                  qdisc_bypass: bool = True) -> None:
-        self._core = None
         frame_size = _check_positive_int("frame_size", frame_size)
         frame_count = _check_positive_int("frame_count", frame_count)
         if frame_size % 16 or frame_size < 64:
@@ -467,16 +479,6 @@ class TxRing:
         self._core = _ring.TxRingCore(ifindex, name, frame_size=frame_size,
                                       frame_count=frame_count, block_size=block_size,
                                       qdisc_bypass=qdisc_bypass)
-
-    def _open_core(self):
-        core = self._core
-        if core is None or core.closed:
-            raise ValueError("I/O operation on a closed TxRing")
-        return core
-
-    @property
-    def closed(self) -> bool:
-        return self._core is None or self._core.closed
 
     @property
     def max_frame(self) -> int:
@@ -501,21 +503,6 @@ class TxRing:
             if len(offset) == 0:
                 return 0
             return core.send(offset, caplen, data)
-
-    def close(self) -> None:
-        if self._core is not None:
-            with self._lock:
-                self._core.close()
-
-    def __enter__(self) -> "TxRing":
-        self._open_core()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def fileno(self) -> int:
-        return self._open_core().fileno()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
