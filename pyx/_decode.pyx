@@ -41,12 +41,6 @@ CHECKED_READS = bool(RINGCAP_CHECKED_READS)
 MAX_IPV6_EXTENSION_HEADERS = MAX_IPV6_EXT_HEADERS
 # What the 5-tuple path writes (see decode(..., columns=)).
 FIVE_TUPLE_COLUMNS = ("ip_version", "ip_src", "ip_dst", "ip_proto", "sport", "dport", "flags")
-_COLUMN_NAMES = (
-    "eth_src", "eth_dst", "ethertype", "vlan_outer", "vlan_inner", "l3_offset", "ip_version",
-    "ip_src", "ip_dst", "ipv4_src", "ipv4_dst", "ip_proto", "ttl", "ip_len", "frag_offset",
-    "more_fragments", "l4_offset", "sport", "dport", "tcp_flags", "tcp_seq", "tcp_ack",
-    "tcp_window", "icmp_type", "icmp_code", "payload_offset", "payload_len", "flags",
-)
 
 cdef const uint8_t *_V4_MAPPED_PREFIX = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 cdef Py_ssize_t _overruns = 0   # debug builds: reads that would have passed caplen
