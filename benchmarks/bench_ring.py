@@ -157,7 +157,7 @@ def prefill_geometry(count: int, frame_len: int, sender_pps: float) -> dict:
     """A ring that holds ``count`` frames even though the block timer retires
     partly filled blocks while the sender runs."""
     per_block = synth.packets_per_block(BLOCK_SIZE, frame_len)
-    send_s = count / sender_pps * 2 + 0.2
+    send_s = count / sender_pps * 4 + 0.5      # the sender slows down when the machine is busy
     blocks = math.ceil(count / per_block) + math.ceil(send_s * 1000 / PREFILL_TIMEOUT_MS) + 4
     return {"block_size": BLOCK_SIZE, "block_count": blocks,
             "block_timeout_ms": PREFILL_TIMEOUT_MS, "prefill": True}

@@ -383,9 +383,10 @@ def write_report(rows: list[Result], instr: list[dict], info: dict, command: str
            "what to compare.", "",
            "Set-up on a fresh Debian/Ubuntu machine (as root):", "",
            "```",
-           "apt-get install -y gcc libpcap-dev valgrind iproute2   # run.py installs libpcap-dev itself if missing",
-           "pip install -r benchmarks/requirements.txt && pip install -e .   # or build in place",
-           "python benchmarks/run.py            # full run; --quick for a < 2 min smoke run",
+           "apt-get install -y gcc libpcap-dev valgrind iproute2   # libpcap-dev before pip: pypcap builds against it",
+           "pip install -r benchmarks/requirements.txt",
+           "pip install .                       # or: python setup.py build_ext --inplace",
+           "python benchmarks/run.py            # full run (~5 min); --quick for a < 2 min smoke run",
            "```", "",
            "## How it is measured", "",
            "- **Reference**: `benchmarks/c/ref_ring.c`, compiled by the run with `gcc -O2`: a plain "
