@@ -22,7 +22,7 @@ from .batch import Batch
 __all__ = [
     "decode", "flows", "Headers", "FlowTable", "HEADER_COLUMNS", "FIVE_TUPLE_COLUMNS",
     "FLOW_COLUMNS", "NO_TIMESTAMP",
-    "ip_strings", "mac_strings", "ip_bytes", "mac_bytes", "flag_names",
+    "ip_strings", "mac_strings", "ip_bytes", "mac_bytes", "address_bytes", "flag_names",
     "TRUNCATED_L2", "TRUNCATED_L3", "TRUNCATED_L4", "TRUNCATED_PAYLOAD", "TRUNCATED",
     "BAD_IP_VERSION", "BAD_IHL", "BAD_IP_LENGTH", "BAD_L4_LENGTH", "MALFORMED",
     "FRAGMENT", "NONFIRST_FRAGMENT", "VLAN", "QINQ", "VLAN_FROM_METADATA", "IPV6_EXT_LIMIT",
@@ -288,16 +288,68 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None) -> Headers
 
 
 # ---------------------------------------------------------------- addresses
-def _format_unique(rows: np.ndarray, width: int, fmt) -> np.ndarray:
-    # Formatting is per distinct value: captures repeat a few addresses many times.
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one row per distinct value, inverse) for 6- or 16-byte rows.
+
+    Sorts integer words rather than raw bytes (numpy's sort of void rows is
+    many times slower).
+    """
+    n, width = rows.shape
+    if width == 6:
+        padded = np.zeros((n, 8), dtype=np.uint8)
+        padded[:, :6] = rows
+        _, first, inverse = np.unique(padded.view(np.uint64).ravel(), return_index=True,
+                                      return_inverse=True)
+        return first, inverse.ravel()
+    words = rows.view(np.uint64)            # (n, 2)
+    order = np.lexsort((words[:, 1], words[:, 0]))
+    ordered = words[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = np.cumsum(starts) - 1
+    return order[starts], inverse
+
+
+def _distinct_rows(rows: np.ndarray, width: int, make) -> tuple[list, np.ndarray]:
+    """(make(bytes) per distinct row, code of each row): the formatting runs
+    once per distinct value, as captures repeat a few addresses many times."""
     rows = np.ascontiguousarray(rows, dtype=np.uint8)
     if rows.ndim != 2 or rows.shape[1] != width:
         raise ValueError(f"expected an array of shape (n, {width}), got {rows.shape}")
-    keys = rows.view(f"V{width}").ravel()
-    unique, inverse = np.unique(keys, return_inverse=True)
-    text = np.empty(len(unique), dtype=object)
-    text[:] = [fmt(bytes(u)) for u in unique]
-    return text[inverse.ravel()]
+    if rows.shape[0] == 0:
+        return [], np.empty(0, dtype=np.intp)
+    first, inverse = _unique_rows(rows)
+    return [make(rows[i].tobytes()) for i in first], inverse
+
+
+def _per_distinct_row(rows: np.ndarray, width: int, make) -> np.ndarray:
+    values, codes = _distinct_rows(rows, width, make)
+    table = np.empty(len(values), dtype=object)
+    table[:] = values
+    return table[codes]
+
+
+def _address_codes(column: np.ndarray, ip_version=None) -> tuple[list[str], np.ndarray]:
+    """(printable addresses, code per row; -1 where ``ip_version`` is 0) for
+    an address column: the parts of a categorical/dictionary column."""
+    column = np.asarray(column)
+    width = column.shape[1] if column.ndim == 2 else 0
+    fmt = _ip_text if width == 16 else (lambda raw: raw.hex(":"))
+    width = width if width in (6, 16) else 16    # anything else: _distinct_rows says so
+    if ip_version is None:
+        return _distinct_rows(column, width, fmt)
+    is_ip = np.asarray(ip_version) != 0
+    values, ip_codes = _distinct_rows(column[is_ip], width, fmt)
+    codes = np.full(len(is_ip), -1, dtype=np.intp)
+    codes[is_ip] = ip_codes
+    return values, codes
+
+
+def address_bytes(column: np.ndarray) -> np.ndarray:
+    """An object array of ``bytes`` (6 or 16 each) for an address column."""
+    column = np.asarray(column)
+    return _per_distinct_row(column, column.shape[1] if column.ndim == 2 else 0, bytes)
 
 
 def _ip_text(raw: bytes) -> str:
@@ -312,7 +364,7 @@ def ip_strings(column: np.ndarray, ip_version: np.ndarray | None = None) -> np.n
     IPv4-mapped entries print as dotted quads.  With ``ip_version``, entries
     of non-IP packets are None.
     """
-    text = _format_unique(column, 16, _ip_text)
+    text = _per_distinct_row(column, 16, _ip_text)
     if ip_version is not None:
         text[np.asarray(ip_version) == 0] = None
     return text
@@ -320,7 +372,7 @@ def ip_strings(column: np.ndarray, ip_version: np.ndarray | None = None) -> np.n
 
 def mac_strings(column: np.ndarray) -> np.ndarray:
     """Printable ``aa:bb:cc:dd:ee:ff`` strings for an ``eth_src``/``eth_dst`` column."""
-    return _format_unique(column, 6, lambda raw: raw.hex(":"))
+    return _per_distinct_row(column, 6, lambda raw: raw.hex(":"))
 
 
 def ip_bytes(address: str) -> np.ndarray:

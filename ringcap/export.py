@@ -78,17 +78,28 @@ def _arrow_packets(pa, batch: Batch):
         pa.large_binary(), n, [None, pa.py_buffer(ends), pa.py_buffer(batch.data)])
 
 
+def _arrow_addresses(pa, array: np.ndarray, ip_version=None):
+    # Printable addresses as a dictionary array: each distinct address once.
+    from .decode import _address_codes
+    values, codes = _address_codes(array, ip_version)
+    indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(values, type=pa.string()))
+
+
+def _pandas_addresses(pd, array: np.ndarray, ip_version=None):
+    # Printable addresses as a Categorical: each distinct address once.
+    from .decode import _address_codes
+    values, codes = _address_codes(array, ip_version)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object))
+
+
 def _arrow_header_columns(pa, headers, addresses: str) -> dict:
-    from .decode import ip_strings, mac_strings
     out = {}
+    version = getattr(headers, "ip_version", None)
     for name, array in headers.columns().items():
         if name in _ADDRESS_WIDTH:
             if addresses == "str":
-                if name.startswith("ip_"):
-                    text = ip_strings(array, getattr(headers, "ip_version", None))
-                else:
-                    text = mac_strings(array)
-                out[name] = pa.array(text, type=pa.string())
+                out[name] = _arrow_addresses(pa, array, version if name.startswith("ip_") else None)
             else:
                 out[name] = _arrow_fixed_binary(pa, array, _ADDRESS_WIDTH[name])
         else:
@@ -108,8 +119,9 @@ def batch_to_arrow(batch: Batch, *, data: bool = True, decode: bool = False,
     ``large_binary``, built over ``batch.data`` without copying when the
     batch is packed (otherwise from a packed copy).  ``decode=True`` appends
     the :class:`~ringcap.decode.Headers` columns; ``addresses`` picks
-    ``fixed_size_binary`` (``"bytes"``) or printable strings (``"str"``)
-    for their MAC and IP addresses.
+    ``fixed_size_binary`` (``"bytes"``) or printable strings (``"str"``, a
+    dictionary column: each distinct address stored once) for their MAC and
+    IP addresses.
     """
     pa = _pyarrow()
     _check_addresses(addresses)
@@ -146,7 +158,7 @@ def batch_to_pandas(batch: Batch, *, data: bool = True, decode: bool = False,
         frame["data"] = packets
     if decode:
         from .decode import decode as decode_batch
-        frame.update(_pandas_header_columns(decode_batch(batch), addresses))
+        frame.update(_pandas_header_columns(pd, decode_batch(batch), addresses))
     return pd.DataFrame(frame)
 
 
@@ -156,7 +168,8 @@ def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True):
 
     Numeric columns share memory with the numpy arrays; ``eth_*`` and
     ``ip_*`` become ``fixed_size_binary(6)``/``(16)`` over the same bytes,
-    or printable strings with ``addresses="str"``.  ``ts=True`` puts the
+    or with ``addresses="str"`` dictionary-encoded strings (null for the IP
+    addresses of non-IP packets).  ``ts=True`` puts the
     batch's timestamps first as ``timestamp[ns, tz=UTC]``.
     """
     pa = _pyarrow()
@@ -166,22 +179,17 @@ def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True):
     return pa.table(columns)
 
 
-def _pandas_header_columns(headers, addresses: str) -> dict:
-    from .decode import ip_strings, mac_strings
+def _pandas_header_columns(pd, headers, addresses: str) -> dict:
+    from .decode import address_bytes
     out = {}
+    version = getattr(headers, "ip_version", None)
     for name, array in headers.columns().items():
         if name in _ADDRESS_WIDTH:
             if addresses == "str":
-                if name.startswith("ip_"):
-                    out[name] = ip_strings(array, getattr(headers, "ip_version", None))
-                else:
-                    out[name] = mac_strings(array)
+                out[name] = _pandas_addresses(pd, array,
+                                              version if name.startswith("ip_") else None)
             else:
-                width = _ADDRESS_WIDTH[name]
-                values = np.empty(array.shape[0], dtype=object)
-                values[:] = [bytes(row) for row in np.ascontiguousarray(array)
-                             .view(f"V{width}").ravel()]
-                out[name] = values
+                out[name] = address_bytes(array)
         else:
             out[name] = array
     return out
@@ -190,16 +198,17 @@ def _pandas_header_columns(headers, addresses: str) -> dict:
 def headers_to_pandas(headers, *, addresses: str = "str", ts: bool = True):
     """A pandas DataFrame of decoded header columns, one row per packet.
 
-    Addresses become printable strings (``addresses="str"``, formatted once
-    per distinct address; None for non-IP packets) or 6/16-byte ``bytes``
-    (``"bytes"``).  ``ts=True`` adds the timestamps as ``datetime64[ns, UTC]``.
+    Addresses become printable strings (``addresses="str"``: a pandas
+    Categorical, each distinct address formatted and stored once; NaN for
+    the IP addresses of non-IP packets) or 6/16-byte ``bytes``
+    (``"bytes"``).  Group on them with ``observed=True``.  ``ts=True`` adds the timestamps as ``datetime64[ns, UTC]``.
     """
     pd = _pandas()
     _check_addresses(addresses)
     frame = {}
     if ts:
         frame["ts"] = pd.to_datetime(np.asarray(headers.ts, dtype=np.int64), unit="ns", utc=True)
-    frame.update(_pandas_header_columns(headers, addresses))
+    frame.update(_pandas_header_columns(pd, headers, addresses))
     return pd.DataFrame(frame)
 
 
@@ -211,12 +220,11 @@ def flows_to_arrow(table, *, addresses: str = "bytes"):
     """A pyarrow Table with one row per flow.
 
     Timestamps are ``timestamp[ns, tz=UTC]``, null for a direction without
-    packets; ``ip_src``/``ip_dst`` are ``fixed_size_binary(16)`` or strings
-    (``addresses="str"``).
+    packets; ``ip_src``/``ip_dst`` are ``fixed_size_binary(16)`` or
+    dictionary-encoded strings (``addresses="str"``).
     """
     pa = _pyarrow()
     _check_addresses(addresses)
-    from .decode import ip_strings
     columns = {}
     for name, array in table.columns().items():
         if name in _FLOW_TIMES:
@@ -224,7 +232,7 @@ def flows_to_arrow(table, *, addresses: str = "bytes"):
             columns[name] = _arrow_timestamp(pa, array, valid)
         elif name in ("ip_src", "ip_dst"):
             if addresses == "str":
-                columns[name] = pa.array(ip_strings(array), type=pa.string())
+                columns[name] = _arrow_addresses(pa, array)
             else:
                 columns[name] = _arrow_fixed_binary(pa, array, 16)
         else:
@@ -236,23 +244,20 @@ def flows_to_pandas(table, *, addresses: str = "str"):
     """A pandas DataFrame with one row per flow.
 
     Timestamps are ``datetime64[ns, UTC]`` (NaT for a direction without
-    packets); addresses are strings or 16-byte ``bytes``.
+    packets); addresses are Categorical strings or 16-byte ``bytes``.
     """
     pd = _pandas()
     _check_addresses(addresses)
-    from .decode import ip_strings
+    from .decode import address_bytes
     frame = {}
     for name, array in table.columns().items():
         if name in _FLOW_TIMES:
             frame[name] = pd.to_datetime(array.view("datetime64[ns]"), utc=True)
         elif name in ("ip_src", "ip_dst"):
             if addresses == "str":
-                frame[name] = ip_strings(array)
+                frame[name] = _pandas_addresses(pd, array)
             else:
-                values = np.empty(array.shape[0], dtype=object)
-                values[:] = [bytes(row) for row in np.ascontiguousarray(array)
-                             .view("V16").ravel()]
-                frame[name] = values
+                frame[name] = address_bytes(array)
         else:
             frame[name] = array
     return pd.DataFrame(frame)

@@ -640,3 +640,21 @@ def test_live_vlan_frames_decode_like_the_frames_sent(veth):
         assert not (got.flags & (D.TRUNCATED | D.MALFORMED)).any()
     assert (D.decode(stripped).flags[:2] & D.VLAN_FROM_METADATA).all()
     assert not (D.decode(restored).flags & D.VLAN_FROM_METADATA).any()
+
+
+def test_address_helpers_match_per_row_formatting():
+    rng = np.random.default_rng(3)
+    pool16 = rng.integers(0, 256, size=(40, 16), dtype=np.uint8)
+    pool16[:20, :12] = np.frombuffer(b"\0" * 10 + b"\xff\xff", dtype=np.uint8)  # IPv4-mapped
+    pool16[5] = 0
+    rows16 = pool16[rng.integers(0, 40, size=3000)]
+    expected = [str(ipaddress.IPv6Address(r.tobytes()).ipv4_mapped or
+                    ipaddress.IPv6Address(r.tobytes())) for r in rows16]
+    assert D.ip_strings(rows16).tolist() == expected
+    assert D.address_bytes(rows16).tolist() == [r.tobytes() for r in rows16]
+    rows6 = rng.integers(0, 256, size=(30, 6), dtype=np.uint8)[rng.integers(0, 30, size=2000)]
+    assert D.mac_strings(rows6).tolist() == [r.tobytes().hex(":") for r in rows6]
+    assert D.address_bytes(rows6).tolist() == [r.tobytes() for r in rows6]
+    assert D.ip_strings(np.zeros((0, 16), np.uint8)).tolist() == []
+    with pytest.raises(ValueError, match=r"shape \(n, 16\)"):
+        D.ip_strings(np.zeros((3, 4), np.uint8))

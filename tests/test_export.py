@@ -67,6 +67,7 @@ def test_batch_to_arrow_with_decoded_columns(batch):
     assert table.column("dport").to_pylist() == [53, 1000, 0, 443]
     assert table.column("ip_src").to_pylist()[0] == b"\0" * 10 + b"\xff\xff" + bytes([10, 0, 0, 1])
     text = batch.to_arrow(decode=True, addresses="str")
+    assert pa.types.is_dictionary(text.schema.field("ip_src").type)
     assert text.column("ip_src").to_pylist() == ["10.0.0.1", "10.0.0.2", None, "10.0.0.3"]
     assert text.column("eth_dst").to_pylist()[2] == "ff:ff:ff:ff:ff:ff"
 
@@ -79,8 +80,11 @@ def test_batch_to_pandas(batch):
     assert frame["ip_dst"].tolist()[:2] == ["10.0.0.2", "10.0.0.1"]
     assert frame["ip_src"].isna().tolist() == [False, False, True, False]
     assert frame["payload_len"].tolist() == [1, 6, 0, 0]
-    top = frame.groupby("ip_src")["wirelen"].sum()
+    assert isinstance(frame["ip_src"].dtype, pd.CategoricalDtype)
+    assert sorted(frame["ip_src"].cat.categories) == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    top = frame.groupby("ip_src", observed=True)["wirelen"].sum()
     assert top["10.0.0.2"] == len(batch[1])
+    assert frame["eth_dst"].tolist()[2] == "ff:ff:ff:ff:ff:ff"
 
 
 def test_headers_exports(batch):
