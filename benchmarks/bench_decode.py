@@ -61,8 +61,7 @@ def _mixed_frames(count: int, rng) -> list[bytes]:
     from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUPortID,
                                     LLDPDUTimeToLive)
     from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_Router_Alert
-    from scapy.layers.inet6 import (ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt,
-                                    IPv6ExtHdrFragment, IPv6ExtHdrHopByHop)
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
     from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
     from scapy.layers.sctp import SCTP, SCTPChunkData
     from scapy.packet import Raw
