@@ -1,0 +1,49 @@
+"""The decoder under a bounds-checked debug build.
+
+The release extension trusts the decoder's own length checks.  This test
+builds ``ringcap._decode`` with ``RINGCAP_CYTHON_DEBUG=1`` (Cython bounds
+checks, and every byte read checked against caplen and counted) into a copy of
+the package under test, then runs the decoder's test module against that
+copy: its property tests assert that no read ever passed caplen.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ringcap
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.timeout(900)
+def test_decoder_never_reads_past_caplen_under_the_debug_build(tmp_path):
+    if not (REPO / "setup.py").exists():
+        pytest.fail("the debug build needs the source tree (setup.py) next to tests/")
+    package = Path(ringcap.__file__).resolve().parent
+    shutil.copytree(package, tmp_path / "ringcap",
+                    ignore=shutil.ignore_patterns("_decode.*.so", "__pycache__"))
+    env = {**os.environ, "RINGCAP_CYTHON_DEBUG": "1", "RINGCAP_EXTENSIONS": "_decode"}
+    build = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--build-lib", str(tmp_path),
+         "--build-temp", str(tmp_path / "build"), "--force"],
+        cwd=REPO, env=env, capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-4000:]
+    # cwd first on sys.path: the copy with the debug extension is what gets imported
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    check = subprocess.run(
+        [sys.executable, "-c", "import ringcap._decode as d; print(d.CHECKED_READS, d.__file__)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert check.stdout.split()[0] == "True", check.stdout + check.stderr
+    assert check.stdout.split()[1].startswith(str(tmp_path))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO / "tests" / "test_decode.py"), "-q",
+         "-m", "not network", "-p", "no:cacheprovider", "-W", "error"],
+        cwd=tmp_path, env=env, capture_output=True, text=True)
+    tail = run.stdout[-3000:] + run.stderr[-2000:]
+    assert run.returncode == 0, tail
+    last = run.stdout.strip().splitlines()[-1]
+    assert " passed" in last and "skipped" not in last and "failed" not in last, last
