@@ -1,7 +1,7 @@
 """Run every capture benchmark side by side and write docs/benchmarks.md and docs/benchmarks.png.
 
     pip install -r benchmarks/requirements.txt
-    sudo python benchmarks/run.py            # full run (about 10 minutes)
+    sudo python benchmarks/run.py            # full run (about 8 minutes)
     sudo python benchmarks/run.py --quick    # smaller counts, under 2 minutes
 
 Needs root (a private network namespace and AF_PACKET sockets), gcc, and for
@@ -502,7 +502,7 @@ def plot(rows: list[Result], path: Path) -> bool:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts, one repeat (< 2 min)")
-    ap.add_argument("--repeat", type=int, default=3, help="repeats of each pre-filled run (median)")
+    ap.add_argument("--repeat", type=int, default=5, help="repeats of each pre-filled run (median)")
     ap.add_argument("--backlog", type=int, default=400_000,
                     help="net.core.netdev_max_backlog during the run")
     ap.add_argument("--no-network", action="store_true", help="only the synthetic scenarios")
