@@ -1,0 +1,58 @@
+"""The command line: `ringcap capture` and `ringcap demo`, run as a user would."""
+import os
+import subprocess
+import sys
+import time
+
+import ringcap
+from conftest import TEST_ETHERTYPE, make_frame
+from ringcap import TxRing, read_pcap
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "ringcap", *args], cwd="/",
+                            env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_capture_writes_the_filtered_packets_to_a_file(veth, tmp_path):
+    path = tmp_path / "out.pcap"
+    proc = run_cli("capture", "-i", veth.b, "-c", "20", "-G", "20", "-w", str(path),
+                   "ether", "proto", hex(TEST_ETHERTYPE))
+    frames = [make_frame(i, 64 + i) for i in range(20)]
+    with TxRing(veth.a) as tx:
+        deadline = time.monotonic() + 10
+        # the child needs a moment to open its ring; resend until it has all 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            tx.send([make_frame(0, 60, ethertype=TEST_ETHERTYPE + 1)] * 5)   # filtered out
+            tx.send(frames)
+            time.sleep(0.2)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out.startswith("20 packets") and f"wrote {path}" in out
+    batch = read_pcap(path)
+    assert len(batch) == 20
+    got = batch.packets()
+    first = frames.index(got[0])
+    assert got == (frames[first:] + frames[:first])[:20]
+
+
+def test_capture_reports_bad_input_without_a_traceback(netns):
+    proc = run_cli("capture", "-i", "nosuch0", "-c", "1")
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1
+    assert err.startswith("ringcap: ") and "nosuch0" in err and "Traceback" not in err
+    proc = run_cli("capture", "-c", "1", "tcp", "port", "port")
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1 and "invalid capture filter" in err
+
+
+def test_demo_runs_in_its_own_namespace(netns):
+    proc = run_cli("demo", "--count", "20000")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "captured   20000 packets" in out
+    assert "ring drops 0" in out and "not seen 0" in out
+    assert "sequence numbers in order: True" in out
