@@ -112,7 +112,7 @@ class Batch:
             if n:
                 np.cumsum(caplen[:-1], out=offset[1:])
         given = dict(
-            offset=offset, wirelen=caplen if wirelen is None else wirelen,
+            offset=offset, wirelen=caplen.copy() if wirelen is None else wirelen,
             ifindex=ifindex, pkttype=pkttype, protocol=protocol, vlan_tci=vlan_tci,
             vlan_tpid=vlan_tpid, rxhash=rxhash, status=status,
         )

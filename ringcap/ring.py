@@ -281,6 +281,7 @@ class RxRing(_RingHandle):
         program = build_program(filter, snaplen)     # ValueError for a bad filter
         ifindex, name = _resolve_interface(iface)
         self.iface = iface
+        self.ifindex = ifindex          # 0: all interfaces
         self.snaplen = snaplen
         self.block_size = block_size
         self.block_count = block_count

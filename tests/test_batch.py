@@ -68,6 +68,12 @@ def test_empty_batch_is_reusable_buffers():
         Batch.empty(0)
 
 
+def test_columns_do_not_alias_each_other():
+    b = Batch.from_packets([b"abcd", b"ef"])
+    b.wirelen[:] = 100
+    assert b.caplen.tolist() == [4, 2] and b.wirelen.tolist() == [100, 100]
+
+
 def test_constructor_rejects_inconsistent_columns():
     with pytest.raises(ValueError, match="caplen has shape"):
         Batch(ts=[1, 2], caplen=[1], data=b"ab")
