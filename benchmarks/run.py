@@ -386,7 +386,7 @@ def write_report(rows: list[Result], instr: list[dict], info: dict, command: str
            "apt-get install -y gcc libpcap-dev valgrind iproute2   # libpcap-dev before pip: pypcap builds against it",
            "pip install -r benchmarks/requirements.txt",
            "pip install .                       # or: python setup.py build_ext --inplace",
-           "python benchmarks/run.py            # full run (~5 min); --quick for a < 2 min smoke run",
+           "python benchmarks/run.py            # full run (~8 min); --quick for a < 2 min smoke run",
            "```", "",
            "## How it is measured", "",
            "- **Reference**: `benchmarks/c/ref_ring.c`, compiled by the run with `gcc -O2`: a plain "
