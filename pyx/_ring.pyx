@@ -787,7 +787,8 @@ cdef class TxRingCore(PacketSocket):
             raise
 
     cdef int _flush(self, bint wait) except -1:
-        """Ask the kernel to send every SEND_REQUEST frame (sendto with no data)."""
+        """Ask the kernel to send every SEND_REQUEST frame (sendto with no data).
+        Returns -2 (no exception set) if the kernel refused a frame as malformed."""
         cdef ssize_t rc
         cdef int err
         cdef int flags = 0 if wait else MSG_DONTWAIT
@@ -804,9 +805,35 @@ cdef class TxRingCore(PacketSocket):
                 if not wait:
                     break
                 continue
-            raise_os_error(err, f"sendto() flushing the transmit ring of ifindex {self.ifindex}")
+            if err == 22 or err == 90:        # EINVAL, EMSGSIZE: a frame was refused
+                return -2
+            raise_os_error(err, f"sendto() flushing the transmit ring of {self.iface}")
         self.cursor.pending = 0
         return 0
+
+    cdef Py_ssize_t _recover_refused(self) except -1:
+        """After the kernel refused a frame: it stopped there, leaving it
+        TP_STATUS_WRONG_FORMAT and the frames after it queued.  Make them all
+        free again and move our cursor back to the refused one, which is where
+        the kernel will look next.  Returns how many queued frames preceded it
+        (those were sent)."""
+        cdef uint32_t start = (self.cursor.frame + self.cursor.frame_count
+                               - self.cursor.pending) % self.cursor.frame_count
+        cdef uint32_t k, index, refused = self.cursor.pending
+        cdef tpacket2_hdr *hdr
+        for k in range(self.cursor.pending):
+            index = (start + k) % self.cursor.frame_count
+            hdr = <tpacket2_hdr *>(self.cursor.ring + <size_t>index * self.cursor.frame_size)
+            if rc_load_acquire_u32(&hdr.tp_status) == TP_STATUS_WRONG_FORMAT:
+                refused = k
+                break
+        for k in range(refused, self.cursor.pending):
+            index = (start + k) % self.cursor.frame_count
+            hdr = <tpacket2_hdr *>(self.cursor.ring + <size_t>index * self.cursor.frame_size)
+            rc_store_release_u32(&hdr.tp_status, TP_STATUS_AVAILABLE)
+        self.cursor.frame = (start + refused) % self.cursor.frame_count
+        self.cursor.pending = 0
+        return refused
 
     cdef int _wait_free_frame(self) except -1:
         cdef pollfd pfd
@@ -839,20 +866,28 @@ cdef class TxRingCore(PacketSocket):
                                  f"larger frame_size")
             if offset[j] < 0 or offset[j] + caplen[j] > data.shape[0]:
                 raise ValueError(f"packet {j} lies outside the data buffer")
-        while i < n:
-            with nogil:
-                i = fill_tx_ring(&self.cursor, &offset[0], &caplen[0], base, i, n, &busy)
-            if busy == TP_STATUS_WRONG_FORMAT:
-                raise ValueError("the kernel rejected a frame as malformed "
-                                 "(TP_STATUS_WRONG_FORMAT)")
+        cdef Py_ssize_t first_queued, bad
+        while True:
+            first_queued = i - self.cursor.pending
             if i < n:
-                # ring full: push what is queued, then wait for the kernel to free frames
-                if self.cursor.pending:
-                    self._flush(True)
-                else:
-                    self._wait_free_frame()
-        if self.cursor.pending:
-            self._flush(True)
+                with nogil:
+                    i = fill_tx_ring(&self.cursor, &offset[0], &caplen[0], base, i, n, &busy)
+                first_queued = i - self.cursor.pending
+                if i < n and not self.cursor.pending:
+                    self._wait_free_frame()      # the kernel still holds every frame
+                    continue
+            if not self.cursor.pending:
+                break
+            # ring full or all queued: push what is queued
+            if self._flush(True) == -2:
+                bad = first_queued + self._recover_refused()
+                self.sent += bad
+                raise ValueError(
+                    f"the kernel refused packet {bad} ({caplen[bad]} bytes) for {self.iface}: "
+                    f"shorter than an Ethernet header or longer than the MTU allows; the "
+                    f"{bad} packets before it were sent, it and the rest were not")
+            if i >= n:
+                break
         self.sent += n
         return n
 

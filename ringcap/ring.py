@@ -6,7 +6,10 @@ the socket, the mapping and the drain loop live in the compiled
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
+import struct
 import threading
 import time
 import weakref
@@ -82,6 +85,16 @@ def _backlog_drops() -> int:
             return sum(int(line.split()[1], 16) for line in f)
     except OSError:
         return 0
+
+
+def _interface_mtu(name: str) -> int:
+    """The MTU of ``name`` (SIOCGIFMTU; sysfs may show another namespace)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16si", name.encode(), 0)
+        return struct.unpack("16si", fcntl.ioctl(sock, _SIOCGIFMTU, request))[1]
+
+
+_SIOCGIFMTU = 0x8921
 
 
 def _check_positive_int(name: str, value) -> int:
@@ -503,7 +516,33 @@ class TxRing(_RingHandle):
             core = self._open_core()
             if len(offset) == 0:
                 return 0
+            self._check_frame_sizes(offset, caplen, data)
             return core.send(offset, caplen, data)
+
+    def _check_frame_sizes(self, offset, caplen, data) -> None:
+        """Refuse, before sending anything, frames the kernel would refuse: shorter
+        than an Ethernet header, or longer than the MTU (+4 for a VLAN-tagged frame)."""
+        short = np.flatnonzero(caplen < 14)
+        if len(short):
+            i = int(short[0])
+            raise ValueError(f"packet {i} has {int(caplen[i])} bytes, less than an Ethernet "
+                             f"header (14); nothing was sent")
+        over = np.flatnonzero(caplen > self.max_frame)
+        if len(over):
+            i = int(over[0])
+            raise ValueError(f"packet {i} has {int(caplen[i])} bytes but a frame of this ring "
+                             f"holds at most {self.max_frame}; open the TxRing with a larger "
+                             f"frame_size; nothing was sent")
+        mtu = _interface_mtu(self.iface)
+        long = np.flatnonzero(caplen > mtu + 14)
+        for i in long.tolist():
+            start = int(offset[i])
+            tagged = int(data[start + 12]) << 8 | int(data[start + 13]) in (0x8100, 0x88A8)
+            if not tagged or int(caplen[i]) > mtu + 18:
+                raise ValueError(
+                    f"packet {i} has {int(caplen[i])} bytes but the MTU of {self.iface} is {mtu} "
+                    f"(at most {mtu + 14}-byte frames, {mtu + 18} with a VLAN tag); raise it with "
+                    f"`ip link set {self.iface} mtu N` or send smaller frames; nothing was sent")
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
