@@ -36,6 +36,7 @@ FLAG_BITS = {
     "QINQ": F_QINQ,
     "VLAN_FROM_METADATA": F_VLAN_FROM_METADATA,
     "IPV6_EXT_LIMIT": F_IPV6_EXT_LIMIT,
+    "VLAN_LIMIT": F_VLAN_LIMIT,
 }
 CHECKED_READS = bool(RINGCAP_CHECKED_READS)
 MAX_IPV6_EXTENSION_HEADERS = MAX_IPV6_EXT_HEADERS
@@ -312,6 +313,10 @@ cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint3
             c.flags[j] |= F_VLAN_FROM_METADATA
             ntags = 1
     while _is_vlan_tpid(ethertype):
+        if ntags == MAX_VLAN_TAGS:
+            c.flags[j] |= F_VLAN_LIMIT
+            ethertype = 0
+            break
         if pos + 6 > cap:
             c.flags[j] |= F_TRUNCATED_L2
             ethertype = 0
@@ -329,7 +334,7 @@ cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint3
         if ntags > 1:
             c.flags[j] |= F_QINQ
     c.ethertype[j] = ethertype
-    if not (c.flags[j] & F_TRUNCATED_L2):
+    if not (c.flags[j] & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
         c.l3_offset[j] = <uint16_t>(pos + 2)
         if ethertype == ETHERTYPE_IPV4:
             _ipv4(p, cap, wire, pos + 2, c, j)

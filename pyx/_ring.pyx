@@ -98,7 +98,8 @@ def interface_index(str name):
     """The ifindex of interface ``name``; OSError(ENODEV) naming it if there is none."""
     cdef bytes raw = name.encode()
     if not raw or len(raw) >= IF_NAMESIZE or b"\0" in raw:
-        raise ValueError(f"{name!r} is not a valid interface name")
+        raise ValueError(f"{name!r} is not a valid interface name (1 to {IF_NAMESIZE - 1} bytes, "
+                         f"no NUL); list the interfaces with `ip link`")
     cdef unsigned int index = if_nametoindex(raw)
     if index == 0:
         err = errno
@@ -165,6 +166,7 @@ cdef struct Cursor:
     uint32_t left           # packets of `block` not yet copied; 0: not started
     uint32_t next_offset    # offset in `block` of the next packet
     bint reinsert_vlan
+    uint32_t snaplen        # bytes kept per packet, whatever the filter returned
     uint32_t held_first     # zero-copy views: first block kept from the kernel
     uint32_t held           # zero-copy views: blocks finished but not handed back
 
@@ -290,17 +292,21 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         st = hdr.tp_status
         # The kernel strips the VLAN tag into the header; put it back in the
         # bytes (as libpcap does) when the frame is long enough to hold MACs.
-        tagged = cur.reinsert_vlan and (st & TP_STATUS_VLAN_VALID) and snap >= 2 * ETH_ALEN
-        if pos + snap + (4 if tagged else 0) > out.data_size:
+        tagged = (cur.reinsert_vlan and (st & TP_STATUS_VLAN_VALID)
+                  and snap >= 2 * ETH_ALEN and cur.snaplen >= 16)
+        if tagged:
+            snap += 4
+            wire += 4
+        if snap > cur.snaplen:      # a filter returning more than snaplen
+            snap = cur.snaplen
+        if pos + snap > out.data_size:
             data_full[0] = True
             break
         out.offset[n] = pos
         if tagged:
             memcpy(out.data + pos, frame, 2 * ETH_ALEN)
             write_tag(out.data + pos + 2 * ETH_ALEN, hdr)
-            memcpy(out.data + pos + 16, frame + 2 * ETH_ALEN, snap - 2 * ETH_ALEN)
-            snap += 4
-            wire += 4
+            memcpy(out.data + pos + 16, frame + 2 * ETH_ALEN, snap - 16)
         else:
             memcpy(out.data + pos, frame, snap)
         pos += snap
@@ -343,13 +349,18 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
         frame = <uint8_t *>hdr + hdr.tp_mac
         snap = hdr.tp_snaplen
         wire = hdr.tp_len
+        # tp_mac >= room always holds for the kernel's layout (82 >= 72 on
+        # Ethernet); the check only keeps a hostile layout from writing
+        # outside the packet's slot.
         if (cur.reinsert_vlan and hdr.tp_status & TP_STATUS_VLAN_VALID
-                and snap >= 2 * ETH_ALEN and hdr.tp_mac >= room):
+                and snap >= 2 * ETH_ALEN and cur.snaplen >= 16 and hdr.tp_mac >= room):
             memmove(frame - 4, frame, 2 * ETH_ALEN)
             frame -= 4
             write_tag(frame + 2 * ETH_ALEN, hdr)
             snap += 4
             wire += 4
+        if snap > cur.snaplen:
+            snap = cur.snaplen
         out.offset[n] = frame - cur.ring
         store_metadata(out, n, hdr, sll, snap, wire)
         n += 1
@@ -540,8 +551,9 @@ cdef class RxRingCore(PacketSocket):
     cdef readonly uint64_t packets, drops, freeze_count, delivered
 
     def __init__(self, int ifindex, str iface, *, unsigned int block_size, unsigned int block_count,
-                 unsigned int block_timeout_ms, const uint8_t[::1] program=None,
-                 bint promisc=False, bint ignore_outgoing=False, bint reinsert_vlan=True):
+                 unsigned int block_timeout_ms, unsigned int snaplen=262144,
+                 const uint8_t[::1] program=None, bint promisc=False,
+                 bint ignore_outgoing=False, bint reinsert_vlan=True):
         cdef tpacket_req3 req
         cdef packet_mreq mreq
         self.ifindex = ifindex
@@ -576,6 +588,7 @@ cdef class RxRingCore(PacketSocket):
             self.cursor.block = 0
             self.cursor.left = 0
             self.cursor.reinsert_vlan = reinsert_vlan
+            self.cursor.snaplen = snaplen
             bind_packet_socket(self.fd, ifindex, ETH_P_ALL, iface)
             if promisc:
                 memset(&mreq, 0, sizeof(mreq))
@@ -750,12 +763,15 @@ cdef Py_ssize_t fill_tx_ring(TxCursor *cur,                 # INOUT
 cdef class TxRingCore(PacketSocket):
     """An AF_PACKET socket with a mapped TPACKET_V2 transmit ring."""
     cdef TxCursor cursor
-    cdef readonly uint64_t sent
+    cdef readonly uint64_t sent, dropped
     cdef readonly size_t max_frame
 
     def __init__(self, int ifindex, str iface, *, unsigned int frame_size,
                  unsigned int frame_count, unsigned int block_size, bint qdisc_bypass=True):
         cdef tpacket_req req
+        if frame_size < RC_TPACKET2_DATA_OFFSET + 14 or block_size < frame_size or frame_count == 0:
+            raise ValueError("a transmit ring needs frame_size >= 46, block_size >= frame_size "
+                             "and frame_count > 0")
         self.ifindex = ifindex
         self.iface = iface
         self.fd = open_packet_socket(0)      # protocol 0: this socket never receives
@@ -802,8 +818,13 @@ cdef class TxRingCore(PacketSocket):
                 PyErr_CheckSignals()
                 continue
             if err == EAGAIN or err == ENOBUFS:
+                # ENOBUFS: the driver's queue was full and the kernel dropped the
+                # frame it was sending (and freed its slot); count it, back off
+                if err == ENOBUFS:
+                    self.dropped += 1
                 if not wait:
                     break
+                self._wait_free_frame()
                 continue
             if err == 22 or err == 90:        # EINVAL, EMSGSIZE: a frame was refused
                 return -2
@@ -895,33 +916,68 @@ cdef class TxRingCore(PacketSocket):
 # --------------------------------------------------------------------------
 # Test wrappers: the block walker on synthetic TPACKET_V3 blocks, no privileges
 
+cdef int check_synthetic_blocks(const uint8_t[::1] blocks, size_t block_size) except -1:
+    """The kernel's layout promises, checked for blocks built by hand: every
+    header and frame of a user-owned block lies inside that block."""
+    if block_size < RC_BLOCK_DESC_SIZE or blocks.shape[0] == 0 or blocks.shape[0] % block_size:
+        raise ValueError("blocks must be a non-empty whole number of block_size blocks, "
+                         f"block_size at least {RC_BLOCK_DESC_SIZE}")
+    cdef size_t b, off, k, base, end_hdr = RC_TPACKET3_SLL_OFFSET + sizeof(sockaddr_ll)
+    cdef const tpacket_block_desc *desc
+    cdef const tpacket3_hdr *hdr
+    for b in range(blocks.shape[0] // block_size):
+        base = b * block_size
+        desc = <const tpacket_block_desc *>&blocks[base]
+        if not desc.hdr.bh1.block_status & TP_STATUS_USER:
+            continue
+        off = desc.hdr.bh1.offset_to_first_pkt
+        for k in range(desc.hdr.bh1.num_pkts):
+            if off < RC_BLOCK_DESC_SIZE or off + end_hdr > block_size:
+                raise ValueError(f"block {b}: packet {k} header at {off} lies outside the block")
+            hdr = <const tpacket3_hdr *>&blocks[base + off]
+            if hdr.tp_mac < end_hdr or off + hdr.tp_mac + hdr.tp_snaplen > block_size:
+                raise ValueError(f"block {b}: packet {k} data lies outside the block")
+            if k + 1 < desc.hdr.bh1.num_pkts:
+                if hdr.tp_next_offset == 0:
+                    raise ValueError(f"block {b}: packet {k} has no next_offset")
+                off += hdr.tp_next_offset
+    return 0
+
+
 def _test_drain_blocks(uint8_t[::1] blocks, size_t block_size, out,
                        Py_ssize_t max_packets=-1, bint reinsert_vlan=True,
-                       dict state=None):
+                       dict state=None, uint32_t snaplen=262144, bint check=True):
     """Drain a buffer of concatenated TPACKET_V3 blocks into ``out`` (a
     ``Batch.empty()``) exactly as a live ring would.  Blocks whose status has
     TP_STATUS_USER are read; each one read to the end gets TP_STATUS_KERNEL
     written back into ``blocks`` (pass a writable buffer).  ``state`` carries
     the cursor between calls (block, left, next_offset) to test resumption.
+    The blocks' layout is checked first (``check=False`` skips that, for
+    benchmarks timing the walk on blocks they built themselves).
     Returns (packets, data_bytes)."""
     cdef Cursor cur
     cdef Columns cols
     cdef int64_t used
     cdef bint full
     cdef Py_ssize_t n
-    if block_size == 0 or blocks.shape[0] % block_size:
-        raise ValueError("blocks must be a whole number of block_size blocks")
+    if check:
+        check_synthetic_blocks(blocks, block_size)
+    elif block_size == 0 or blocks.shape[0] == 0 or blocks.shape[0] % block_size:
+        raise ValueError("blocks must be a non-empty whole number of block_size blocks")
+    memset(&cur, 0, sizeof(cur))
     cur.ring = <uint8_t *>&blocks[0]
     cur.block_size = block_size
     cur.block_count = blocks.shape[0] // block_size
-    cur.block = 0
-    cur.left = 0
-    cur.next_offset = 0
     cur.reinsert_vlan = reinsert_vlan
+    cur.snaplen = snaplen
     if state:
+        if state["block"] >= cur.block_count or state["next_offset"] >= block_size:
+            raise ValueError("state points outside the blocks")
         cur.block = state["block"]
         cur.left = state["left"]
         cur.next_offset = state["next_offset"]
+        if cur.left > block_at(&cur, cur.block).hdr.bh1.num_pkts:
+            raise ValueError("state has more packets left than its block holds")
     fill_columns(&cols, out._store, max_packets if max_packets >= 0 else (1 << 62))
     with nogil:
         n = drain_ring(&cur, &cols, &used, &full)
@@ -935,11 +991,11 @@ def _test_ready_bounds(const uint8_t[::1] blocks, size_t block_size,
                        int64_t max_packets=1 << 62):
     cdef Cursor cur
     cdef int64_t packets, nbytes
+    check_synthetic_blocks(blocks, block_size)
+    memset(&cur, 0, sizeof(cur))
     cur.ring = <uint8_t *>&blocks[0]
     cur.block_size = block_size
     cur.block_count = blocks.shape[0] // block_size
-    cur.block = 0
-    cur.left = 0
     ready_bounds(&cur, max_packets, &packets, &nbytes)
     return packets, nbytes
 

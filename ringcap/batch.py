@@ -103,6 +103,8 @@ class Batch:
         interfaces: Mapping[int, str] | None = None,
     ) -> None:
         ts = np.asarray(ts, dtype=np.int64)
+        if ts.ndim != 1:
+            raise ValueError(f"ts must be one-dimensional, got shape {ts.shape}")
         n = ts.shape[0]
         caplen = np.asarray(caplen, dtype=np.uint32)
         if caplen.shape != (n,):
@@ -223,6 +225,8 @@ class Batch:
         return self.ts.shape[0]
 
     def __getitem__(self, index):
+        if isinstance(index, (bool, np.bool_)):
+            raise IndexError("cannot index a Batch with a bool; use a boolean mask array")
         if isinstance(index, (int, np.integer)):
             n = len(self)
             i = int(index)
@@ -236,6 +240,8 @@ class Batch:
             pass
         else:
             index = np.asarray(index)
+            if index.size == 0 and index.dtype == np.float64:   # [] has no dtype of its own
+                index = index.astype(np.intp)
             if index.dtype == np.bool_:
                 if index.shape != (len(self),):
                     raise IndexError(

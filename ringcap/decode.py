@@ -26,6 +26,7 @@ __all__ = [
     "TRUNCATED_L2", "TRUNCATED_L3", "TRUNCATED_L4", "TRUNCATED_PAYLOAD", "TRUNCATED",
     "BAD_IP_VERSION", "BAD_IHL", "BAD_IP_LENGTH", "BAD_L4_LENGTH", "MALFORMED",
     "FRAGMENT", "NONFIRST_FRAGMENT", "VLAN", "QINQ", "VLAN_FROM_METADATA", "IPV6_EXT_LIMIT",
+    "VLAN_LIMIT",
 ]
 
 # ---------------------------------------------------------------- flag bits
@@ -58,10 +59,13 @@ QINQ: int = _BITS["QINQ"]
 VLAN_FROM_METADATA: int = _BITS["VLAN_FROM_METADATA"]
 #: More IPv6 extension headers than the decoder follows (16); ``ip_proto`` is the last one seen.
 IPV6_EXT_LIMIT: int = _BITS["IPV6_EXT_LIMIT"]
+#: More than 8 VLAN tags: the frame is not decoded past them (``ethertype`` 0).
+VLAN_LIMIT: int = _BITS["VLAN_LIMIT"]
 #: Any truncation bit.
 TRUNCATED: int = TRUNCATED_L2 | TRUNCATED_L3 | TRUNCATED_L4 | TRUNCATED_PAYLOAD
 #: Any malformed-header bit.
-MALFORMED: int = BAD_IP_VERSION | BAD_IHL | BAD_IP_LENGTH | BAD_L4_LENGTH | IPV6_EXT_LIMIT
+MALFORMED: int = (BAD_IP_VERSION | BAD_IHL | BAD_IP_LENGTH | BAD_L4_LENGTH | IPV6_EXT_LIMIT
+                  | VLAN_LIMIT)
 
 
 def flag_names(flags: int) -> list[str]:

@@ -6,6 +6,7 @@ the socket, the mapping and the drain loop live in the compiled
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -115,28 +116,55 @@ def _resolve_interface(iface: str | None) -> tuple[int, str]:
 
 
 class _RingHandle:
-    """Lifetime plumbing both rings share: the compiled core, a lock that
-    close() takes so it never pulls the mapping from under a running
-    operation, the context manager and fileno()."""
+    """Lifetime plumbing both rings share: the compiled core, the lock every
+    operation holds so close() never pulls the mapping from under it, the
+    context manager and fileno()."""
 
     _core = None
     _kind = "ring"
+    _owner = None            # thread running an operation under _lock
+    _close_pending = False
+
+    @contextlib.contextmanager
+    def _operation(self):
+        """Hold the lock for one read/send; a close() asked for meanwhile on this
+        same thread (from a signal handler) is carried out on the way out."""
+        with self._lock:
+            self._owner = threading.get_ident()
+            try:
+                yield self._open_core()
+            finally:
+                self._owner = None
+                if self._close_pending:
+                    self._core.close()
 
     def _open_core(self):
         core = self._core
-        if core is None or core.closed:
+        if core is None or core.closed or self._close_pending:
             raise ValueError(f"I/O operation on a closed {self._kind}")
         return core
 
     @property
     def closed(self) -> bool:
-        return self._core is None or self._core.closed
+        return self._core is None or self._core.closed or self._close_pending
 
     def close(self) -> None:
-        """Release the socket and the ring mapping.  Safe to call twice."""
-        if self._core is not None:
-            with self._lock:
-                self._core.close()
+        """Release the socket and the ring mapping.  Safe to call twice, from
+        another thread, or from a signal handler that interrupted a read."""
+        core = self._core
+        if core is None:
+            return
+        self._interrupt(core)
+        if self._owner == threading.get_ident():
+            # called from a signal handler inside our own read: that read
+            # holds the lock, so it closes the ring when it returns
+            self._close_pending = True
+            return
+        with self._lock:
+            core.close()
+
+    def _interrupt(self, core) -> None:
+        """Make an operation in progress return promptly."""
 
     def __enter__(self):
         self._open_core()
@@ -310,16 +338,12 @@ class RxRing(_RingHandle):
         self._backlog0 = _backlog_drops()
         self._core = _ring.RxRingCore(
             ifindex, name, block_size=block_size, block_count=block_count,
-            block_timeout_ms=block_timeout_ms, program=program, promisc=promisc,
+            block_timeout_ms=block_timeout_ms, snaplen=snaplen, program=program, promisc=promisc,
             ignore_outgoing=ignore_outgoing, reinsert_vlan=reinsert_vlan)
 
     # ------------------------------------------------------------------ lifetime
-    def close(self) -> None:
-        """Release the socket and the ring mapping.  Safe to call twice, and from
-        another thread while a read waits: that read returns an empty batch."""
-        if self._core is not None:
-            self._core.stop_requested = True
-        super().close()
+    def _interrupt(self, core) -> None:
+        core.stop_requested = True        # a waiting read returns an empty batch
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -347,8 +371,7 @@ class RxRing(_RingHandle):
         wait_s = self._timeout_seconds(timeout)
         if out is not None and out._store is None:
             raise ValueError("out= must be a reusable batch made by Batch.empty()")
-        with self._lock:
-            core = self._open_core()
+        with self._operation() as core:
             self._check_no_view()
             ready = core.wait(wait_s)
             if out is None:
@@ -381,8 +404,7 @@ class RxRing(_RingHandle):
         it raises ValueError."""
         max_packets = _check_positive_int("max_packets", max_packets)
         wait_s = self._timeout_seconds(timeout)
-        with self._lock:
-            core = self._open_core()
+        with self._operation() as core:
             self._check_no_view()
             ready = core.wait(wait_s)
             packets = core.ready_bounds(max_packets)[0] if ready else 0
@@ -448,8 +470,7 @@ class RxRing(_RingHandle):
     @property
     def stats(self) -> Stats:
         """Cumulative :class:`Stats` since the ring was opened."""
-        with self._lock:
-            core = self._open_core()
+        with self._operation() as core:
             core.update_stats()
             return Stats(
                 packets=core.packets, drops=core.drops, freeze_count=core.freeze_count,
@@ -504,6 +525,12 @@ class TxRing(_RingHandle):
         """Frames handed to the kernel since open."""
         return 0 if self._core is None else self._core.sent
 
+    @property
+    def dropped(self) -> int:
+        """Of those, frames the kernel dropped because the driver's queue was
+        full (``sendto`` answered ENOBUFS)."""
+        return 0 if self._core is None else self._core.dropped
+
     def send(self, packets: Union[Batch, Sequence[bytes]]) -> int:
         """Send ``packets`` (a Batch, or a sequence of bytes-like frames); waits for
         free frames when the ring is full.  Returns the number of frames sent."""
@@ -512,8 +539,7 @@ class TxRing(_RingHandle):
         offset = np.ascontiguousarray(packets.offset)
         caplen = np.ascontiguousarray(packets.caplen)
         data = np.ascontiguousarray(packets.data)
-        with self._lock:
-            core = self._open_core()
+        with self._operation() as core:
             if len(offset) == 0:
                 return 0
             self._check_frame_sizes(offset, caplen, data)

@@ -42,6 +42,15 @@ def test_slices_and_masks_are_batches_sharing_data():
         b[np.array([True, False])]
 
 
+def test_index_edge_cases():
+    b, frames = sample()
+    assert len(b[[]]) == 0 and len(b[np.array([], dtype=int)]) == 0
+    with pytest.raises(IndexError, match="bool"):
+        b[True]
+    with pytest.raises(ValueError, match="one-dimensional"):
+        Batch(ts=np.zeros((2, 2)), caplen=[1, 1], data=b"ab")
+
+
 def test_copy_packs_and_owns_its_memory():
     b, frames = sample()
     m = b[b.ifindex == 1].copy()

@@ -657,3 +657,13 @@ def test_address_helpers_match_per_row_formatting():
     assert D.ip_strings(np.zeros((0, 16), np.uint8)).tolist() == []
     with pytest.raises(ValueError, match=r"shape \(n, 16\)"):
         D.ip_strings(np.zeros((3, 4), np.uint8))
+
+
+def test_a_deep_stack_of_vlan_tags_is_flagged_not_decoded():
+    ip = bytes.fromhex("4500001c00000000401100000a0000010a000002") + bytes(8)
+    frames = [b"\x02" * 12 + b"\x81\x00\x00\x01" * k + b"\x08\x00" + ip for k in (8, 9, 20000)]
+    h = ringcap.decode(Batch.from_packets(frames))
+    assert h.ip_version.tolist() == [4, 0, 0]
+    assert not h.flags[0] & D.VLAN_LIMIT
+    assert h.flags[1] & D.VLAN_LIMIT and h.flags[2] & D.VLAN_LIMIT
+    assert h.flags[2] & D.MALFORMED and h.l3_offset[2] == 0

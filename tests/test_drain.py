@@ -133,3 +133,42 @@ def test_uniform_blocks_match_the_general_builder():
     assert np.all(out.caplen == 64)
     assert np.array_equal(out.ts, 10**9 + np.arange(1000))
     assert out[999] == bytes(range(64))
+
+
+def test_snaplen_is_enforced_whatever_the_filter_returned():
+    blocks = build_blocks([[packet(0, 300), packet(1, 50)]], BLOCK)
+    out = Batch.empty(4, 4096)
+    n, used = _test_drain_blocks(blocks, BLOCK, out, snaplen=100)
+    assert out.caplen.tolist() == [100, 50] and out.wirelen.tolist() == [300, 50]
+    assert out[0] == packet(0, 300).data[:100] and used == 150
+    # a re-inserted tag counts against snaplen too
+    tagged = SyntheticPacket(packet(2, 100).data, status=TP_STATUS_USER | TP_STATUS_VLAN_VALID,
+                             vlan_tci=7)
+    blocks = build_blocks([[tagged]], BLOCK)
+    _test_drain_blocks(blocks, BLOCK, out, snaplen=64)
+    assert out.caplen[0] == 64 and out.wirelen[0] == 104
+    assert out[0] == tagged.data[:12] + b"\x81\x00\x00\x07" + tagged.data[12:60]
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda b: b.__setitem__(slice(16, 20), (BLOCK).to_bytes(4, "little")), "outside the block"),
+    (lambda b: b.__setitem__(slice(48 + 12, 48 + 16), (BLOCK).to_bytes(4, "little")),
+     "data lies outside"),
+    (lambda b: b.__setitem__(slice(48, 52), bytes(4)), "no next_offset"),
+])
+def test_hand_built_blocks_are_checked_before_the_walk(corrupt, message):
+    blocks = build_blocks([[packet(0), packet(1)]], BLOCK)
+    corrupt(blocks)
+    with pytest.raises(ValueError, match=message):
+        _test_drain_blocks(blocks, BLOCK, Batch.empty(4, 4096))
+
+
+def test_bad_walker_arguments_are_value_errors():
+    out = Batch.empty(4, 4096)
+    with pytest.raises(ValueError, match="whole number"):
+        _test_drain_blocks(bytearray(0), BLOCK, out)
+    with pytest.raises(ValueError, match="whole number"):
+        _test_ready_bounds(b"\0" * 64, 0)
+    blocks = build_blocks([[packet(0)]], BLOCK)
+    with pytest.raises(ValueError, match="outside the blocks"):
+        _test_drain_blocks(blocks, BLOCK, out, state={"block": 10**6, "left": 0, "next_offset": 0})

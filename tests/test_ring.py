@@ -569,3 +569,33 @@ def test_interface_going_down_ends_a_read_with_a_clear_error(veth):
             rx.read(timeout=5)
         timer.join()
         assert info.value.errno == 100 and time.monotonic() - t0 < 2
+
+
+def test_close_from_a_signal_handler_ends_iteration(veth):
+    rx = RxRing(veth.b, **SMALL)
+    previous = signal.signal(signal.SIGALRM, lambda *_: rx.close())
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        t0 = time.monotonic()
+        batches = list(rx)                 # blocks until the handler closes the ring
+        assert batches == [] and rx.closed and time.monotonic() - t0 < 2
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    with pytest.raises(ValueError, match="closed"):
+        rx.read(timeout=0)
+
+
+def test_snaplen_holds_even_when_the_filter_returns_the_whole_packet(veth):
+    ld_len_ret_a = [(0x80, 0, 0, 0), (0x16, 0, 0, 0)]        # ld len; ret a
+    frames = [make_frame(i, 1000) for i in range(20)]
+    with RxRing(veth.b, snaplen=128, filter=ld_len_ret_a, **SMALL) as rx, TxRing(veth.a) as tx:
+        tx.send(frames)
+        got = collect(rx)
+        tx.send(frames)
+        time.sleep(0.05)
+        with rx.read_view(timeout=1) as view:
+            viewed = ours(view).packets()
+    assert got.caplen.tolist() == [128] * 20 and got.wirelen.tolist() == [1000] * 20
+    assert got.packets() == [f[:128] for f in frames]
+    assert viewed == [f[:128] for f in frames]

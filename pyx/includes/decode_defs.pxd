@@ -42,6 +42,7 @@ cdef enum:
     IPPROTO_SHIM6 = 140
 
     MAX_IPV6_EXT_HEADERS = 16
+    MAX_VLAN_TAGS = 8    # deeper stacks are not decoded (and would overflow uint16 offsets)
     DECODE_CHUNK = 128   # packets decoded before their columns are written out
 
     # linux/if_packet.h tp_status bits carried in Batch.status
@@ -65,6 +66,7 @@ cdef enum:
     F_QINQ = 1 << 11              # two or more VLAN tags
     F_VLAN_FROM_METADATA = 1 << 12  # outer tag came from vlan_tci, not from the bytes
     F_IPV6_EXT_LIMIT = 1 << 13    # more than MAX_IPV6_EXT_HEADERS extension headers
+    F_VLAN_LIMIT = 1 << 14        # more than MAX_VLAN_TAGS VLAN tags: not decoded past them
 
 
 # DECODE_CHUNK packets' worth of every Headers column, decoded here (in
