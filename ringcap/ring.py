@@ -11,6 +11,7 @@ import fcntl
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 import weakref
@@ -113,6 +114,43 @@ def _resolve_interface(iface: str | None) -> tuple[int, str]:
     if not isinstance(iface, str):
         raise TypeError(f"iface must be an interface name (str) or None, got {type(iface).__name__}")
     return _ring.interface_index(iface), iface
+
+
+class _BufferPool:
+    """Column and data buffers for reads without ``out=``, recycled once no
+    batch uses them any more.
+
+    Allocating fresh arrays for every batch, while the previous batch is
+    still alive, makes the allocator hand out new pages that the kernel must
+    fault in and zero (about 20 ns per 64-byte packet).  A buffer is reused
+    only when nothing but the pool refers to any of its arrays: every batch
+    column and every slice of one holds a reference to its base array, so a
+    batch the caller still has keeps its buffer out of reuse.
+    """
+
+    SIZE = 3     # the batch being filled, the caller's last one, one spare
+
+    def __init__(self, data_bytes: int) -> None:
+        self._data_bytes = data_bytes
+        self._stores: list[dict] = []
+
+    @staticmethod
+    def _unused(store: dict) -> bool:
+        # references: the store dict, the loop variable, getrefcount's argument
+        return all(sys.getrefcount(array) <= 3 for array in store.values())
+
+    def take(self, packets: int, nbytes: int) -> dict:
+        for store in self._stores:
+            if (store["ts"].shape[0] >= packets and store["data"].shape[0] >= nbytes
+                    and self._unused(store)):
+                return store
+        capacity = max(packets, 65536)
+        store = {name: np.empty(capacity, dtype=dt) for name, dt in COLUMNS.items()}
+        store["data"] = np.empty(max(nbytes, self._data_bytes), dtype=np.uint8)
+        self._stores.append(store)
+        if len(self._stores) > self.SIZE:
+            self._stores.pop(0)
+        return store
 
 
 class _RingHandle:
@@ -334,6 +372,7 @@ class RxRing(_RingHandle):
         # allocator recycles freed batches instead of mapping (and the kernel
         # zero-filling) fresh pages for every batch.
         self._read_bytes = max(READ_DATA_BYTES, snaplen + 4)
+        self._buffers = _BufferPool(self._read_bytes)
         self._if_drops0 = _interface_rx_drops(iface)
         self._backlog0 = _backlog_drops()
         self._core = _ring.RxRingCore(
@@ -380,8 +419,7 @@ class RxRing(_RingHandle):
                     nbytes = min(nbytes, packets * (self.snaplen + 4), self._read_bytes)
                 else:
                     packets, nbytes = 0, 0
-                store = {name: np.empty(packets, dtype=dt) for name, dt in COLUMNS.items()}
-                store["data"] = np.empty(nbytes, dtype=np.uint8)
+                store = self._buffers.take(packets, nbytes)
                 if packets:
                     n, used = core.drain(store, packets)
                 else:
@@ -408,8 +446,7 @@ class RxRing(_RingHandle):
             self._check_no_view()
             ready = core.wait(wait_s)
             packets = core.ready_bounds(max_packets)[0] if ready else 0
-            store = {name: np.empty(packets, dtype=dt) for name, dt in COLUMNS.items()
-                     if packets}
+            store = self._buffers.take(packets, 1) if packets else {}
             n, mapping = core.view(store, packets) if packets else (0, None)
             _, drops, freezes = core.update_stats()
             view = RingView.__new__(RingView)
