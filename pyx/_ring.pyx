@@ -217,6 +217,34 @@ cdef inline bint open_block(Cursor *cur) noexcept nogil:
     return True
 
 
+cdef inline tpacket3_hdr *next_packet(Cursor *cur, bint hold) noexcept nogil:
+    """The next packet to read, opening the next ready block if needed; NULL
+    when none is ready.  Empty blocks (retired by timeout) are handed back, or
+    held when `hold` (a view is reading: blocks go back only on release)."""
+    while cur.left == 0:
+        if hold and cur.held >= cur.block_count:
+            return NULL         # every block is held by the view being built
+        if not open_block(cur):
+            return NULL
+        if cur.left == 0:
+            if hold:
+                hold_block(cur)
+            else:
+                release_block(cur)
+    return <tpacket3_hdr *>(<uint8_t *>block_at(cur, cur.block) + cur.next_offset)
+
+
+cdef inline void packet_done(Cursor *cur, tpacket3_hdr *hdr, bint hold) noexcept nogil:
+    """Step past `hdr`; a finished block is handed back (or held)."""
+    cur.left -= 1
+    if cur.left:
+        cur.next_offset += hdr.tp_next_offset
+    elif hold:
+        hold_block(cur)
+    else:
+        release_block(cur)
+
+
 cdef inline uint16_t tag_protocol(tpacket3_hdr *hdr) noexcept nogil:
     if not hdr.tp_status & TP_STATUS_VLAN_VALID:
         return 0
@@ -269,7 +297,6 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
     cdef Columns *out = &out_local
     cdef Py_ssize_t n = 0
     cdef int64_t pos = out.data_start
-    cdef tpacket_block_desc *desc
     cdef tpacket3_hdr *hdr
     cdef sockaddr_ll *sll
     cdef uint8_t *frame
@@ -277,14 +304,9 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
     cdef bint tagged
     data_full[0] = False
     while n < out.max_packets:
-        if cur.left == 0:
-            if not open_block(cur):
-                break
-            if cur.left == 0:        # a block retired by timeout with no packets
-                release_block(cur)
-                continue
-        desc = block_at(cur, cur.block)
-        hdr = <tpacket3_hdr *>(<uint8_t *>desc + cur.next_offset)
+        hdr = next_packet(cur, False)
+        if hdr == NULL:
+            break
         sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
         frame = <uint8_t *>hdr + hdr.tp_mac
         snap = hdr.tp_snaplen
@@ -312,11 +334,7 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         pos += snap
         store_metadata(out, n, hdr, sll, snap, wire)
         n += 1
-        cur.left -= 1
-        if cur.left == 0:
-            release_block(cur)
-        else:
-            cur.next_offset += hdr.tp_next_offset
+        packet_done(cur, hdr, False)
     cursor[0] = cur_local
     data_used[0] = pos
     return n
@@ -330,21 +348,15 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
     release_held().  Stripped VLAN tags are written back in place, into the
     padding the kernel leaves before each frame."""
     cdef Py_ssize_t n = 0
-    cdef tpacket_block_desc *desc
     cdef tpacket3_hdr *hdr
     cdef sockaddr_ll *sll
     cdef uint8_t *frame
     cdef uint32_t snap, wire
     cdef size_t room = RC_TPACKET3_SLL_OFFSET + sizeof(sockaddr_ll) + 4
     while n < out.max_packets:
-        if cur.left == 0:
-            if cur.held >= cur.block_count or not open_block(cur):
-                break
-            if cur.left == 0:
-                hold_block(cur)
-                continue
-        desc = block_at(cur, cur.block)
-        hdr = <tpacket3_hdr *>(<uint8_t *>desc + cur.next_offset)
+        hdr = next_packet(cur, True)
+        if hdr == NULL:
+            break
         sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
         frame = <uint8_t *>hdr + hdr.tp_mac
         snap = hdr.tp_snaplen
@@ -364,11 +376,7 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
         out.offset[n] = frame - cur.ring
         store_metadata(out, n, hdr, sll, snap, wire)
         n += 1
-        cur.left -= 1
-        if cur.left == 0:
-            hold_block(cur)
-        else:
-            cur.next_offset += hdr.tp_next_offset
+        packet_done(cur, hdr, True)
     return n
 
 
