@@ -112,12 +112,18 @@ def ts_units_to_ns(uint64_t t, int mode, int64_t param):
 
 # ---------------------------------------------------------------------- writing
 
-cdef inline int _check_packet(int64_t ts, int64_t off, uint32_t cl, Py_ssize_t data_len,
-                              int64_t max_seconds) noexcept nogil:
-    if off < 0 or off + cl > data_len:
+cdef inline int _record_lengths(int64_t ts, int64_t off, uint32_t caplen, uint32_t wirelen,
+                                Py_ssize_t data_len, int64_t max_seconds, uint32_t snaplen,
+                                uint32_t *cl, uint32_t *wl) noexcept nogil:
+    """Check one packet of a batch being written and give the lengths its
+    record gets: the wire length is at least the captured one, and the
+    captured one at most snaplen."""
+    if off < 0 or off + caplen > data_len:
         return BAD_PACKET
     if ts < 0 or ts // 1000000000 > max_seconds:
         return BAD_TIMESTAMP
+    wl[0] = wirelen if wirelen > caplen else caplen
+    cl[0] = caplen if caplen < snaplen else snaplen
     return OK
 
 
@@ -141,16 +147,11 @@ cdef Result _build_pcap(
     i = start
     while i < stop:
         t = ts[i]
-        cl = caplen[i]
-        r.status = _check_packet(t, offset[i], cl, data_len, 0xFFFFFFFFLL)
+        r.status = _record_lengths(t, offset[i], caplen[i], wirelen[i], data_len, 0xFFFFFFFFLL,
+                                   snaplen, &cl, &wl)
         if r.status != OK:
             r.value = i
             break
-        wl = wirelen[i]
-        if wl < cl:
-            wl = cl
-        if cl > snaplen:
-            cl = snaplen
         if pos + 16 + cl > cap:
             break
         frac = <uint32_t>(t % 1000000000)
@@ -211,16 +212,11 @@ cdef Result _build_epb(
     i = start
     while i < stop:
         t = ts[i]
-        cl = caplen[i]
-        r.status = _check_packet(t, offset[i], cl, data_len, 0x7FFFFFFFFFFFFFFFLL)
+        r.status = _record_lengths(t, offset[i], caplen[i], wirelen[i], data_len,
+                                   0x7FFFFFFFFFFFFFFFLL, snaplen, &cl, &wl)
         if r.status != OK:
             r.value = i
             break
-        wl = wirelen[i]
-        if wl < cl:
-            wl = cl
-        if cl > snaplen:
-            cl = snaplen
         padded = _pad4(cl)
         blen = 32 + padded + (12 if flags else 0)
         if pos + blen > cap:

@@ -263,8 +263,9 @@ cdef inline void write_tag(uint8_t *dst, tpacket3_hdr *hdr) noexcept nogil:
     dst[3] = <uint8_t>(tci & 0xff)
 
 
-cdef inline void store_metadata(Columns *out, Py_ssize_t n, tpacket3_hdr *hdr, sockaddr_ll *sll,
+cdef inline void store_metadata(Columns *out, Py_ssize_t n, tpacket3_hdr *hdr,
                                 uint32_t caplen, uint32_t wirelen) noexcept nogil:
+    cdef sockaddr_ll *sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
     out.ts[n] = <int64_t>hdr.tp_sec * 1000000000 + hdr.tp_nsec
     out.caplen[n] = caplen
     out.wirelen[n] = wirelen
@@ -298,7 +299,6 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
     cdef Py_ssize_t n = 0
     cdef int64_t pos = out.data_start
     cdef tpacket3_hdr *hdr
-    cdef sockaddr_ll *sll
     cdef uint8_t *frame
     cdef uint32_t snap, wire, st
     cdef bint tagged
@@ -307,7 +307,6 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         hdr = next_packet(cur, False)
         if hdr == NULL:
             break
-        sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
         frame = <uint8_t *>hdr + hdr.tp_mac
         snap = hdr.tp_snaplen
         wire = hdr.tp_len
@@ -332,7 +331,7 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         else:
             memcpy(out.data + pos, frame, snap)
         pos += snap
-        store_metadata(out, n, hdr, sll, snap, wire)
+        store_metadata(out, n, hdr, snap, wire)
         n += 1
         packet_done(cur, hdr, False)
     cursor[0] = cur_local
@@ -349,7 +348,6 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
     padding the kernel leaves before each frame."""
     cdef Py_ssize_t n = 0
     cdef tpacket3_hdr *hdr
-    cdef sockaddr_ll *sll
     cdef uint8_t *frame
     cdef uint32_t snap, wire
     cdef size_t room = RC_TPACKET3_SLL_OFFSET + sizeof(sockaddr_ll) + 4
@@ -357,7 +355,6 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
         hdr = next_packet(cur, True)
         if hdr == NULL:
             break
-        sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
         frame = <uint8_t *>hdr + hdr.tp_mac
         snap = hdr.tp_snaplen
         wire = hdr.tp_len
@@ -374,7 +371,7 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
         if snap > cur.snaplen:
             snap = cur.snaplen
         out.offset[n] = frame - cur.ring
-        store_metadata(out, n, hdr, sll, snap, wire)
+        store_metadata(out, n, hdr, snap, wire)
         n += 1
         packet_done(cur, hdr, True)
     return n
@@ -448,7 +445,6 @@ cdef int fill_columns(Columns *cols, dict store, Py_ssize_t max_packets) except 
 # --------------------------------------------------------------------------
 # Receive ring
 
-_ONE_BYTE = __import__("numpy").zeros(1, dtype="u1")   # placeholder data for view()
 
 @cython.final
 cdef class RingMapping:
@@ -688,7 +684,6 @@ cdef class RxRingCore(PacketSocket):
         self._check_open()
         cdef Columns cols
         cdef Py_ssize_t n
-        store.setdefault("data", _ONE_BYTE)
         fill_columns(&cols, store, max_packets)
         with nogil:
             n = view_ring(&self.cursor, &cols)

@@ -116,10 +116,9 @@ def validate_program(program: Sequence[Instruction]) -> list[Instruction]:
                              f"(code u16, jt u8, jf u8, k u32)")
         if (code & 0x07) == 0x05:   # BPF_JMP: BPF_JA jumps by k, the others by jt/jf
             reach = k if (code & 0xF0) == 0 else max(jt, jf)
-        else:
-            reach = 0
-        if i + 1 + reach >= len(items) and (code & 0x07) == 0x05:
-            raise ValueError(f"BPF instruction {i} {insn!r} jumps past the end of the program")
+            if i + 1 + reach >= len(items):
+                raise ValueError(f"BPF instruction {i} {insn!r} jumps past the end of the "
+                                 f"program")
         insns.append((code, jt, jf, k))
     if (insns[-1][0] & 0x07) != _BPF_CLASS_RET:
         raise ValueError("a BPF program must end with a return instruction")
