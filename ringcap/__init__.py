@@ -11,7 +11,9 @@ bytes and the kernel's per-packet metadata).
     ...         ...
 """
 from .batch import Batch
-from .decode import FlowTable, Headers, decode, flows
+from . import decode          # the module, callable: ringcap.decode(batch)
+from .decode import FlowTable, Headers, flows
+from . import names
 from .bpf import compile_filter
 from .ring import RingView, RxRing, Stats, TxRing, capture
 from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
@@ -20,5 +22,5 @@ from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncate
 __all__ = ["Batch", "RxRing", "TxRing", "RingView", "Stats", "capture", "compile_filter",
            "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap", "capture_to_file",
            "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
-           "decode", "flows", "Headers", "FlowTable"]
+           "decode", "flows", "Headers", "FlowTable", "names"]
 __version__ = "0.1.0"

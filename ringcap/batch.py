@@ -71,8 +71,9 @@ class Batch:
     the window in which this batch was read; ``interfaces`` optionally maps
     ``ifindex`` values to interface names.
 
-    Indexing: ``batch[i]`` is the bytes of packet ``i``; ``batch[a:b]``,
-    ``batch[bool_mask]`` and ``batch[int_array]`` are batches.
+    Indexing: ``batch["ts"]`` is a column (as in pandas and Arrow: the same
+    array as ``batch.ts``); ``batch[i]`` is the bytes of packet ``i``;
+    ``batch[a:b]``, ``batch[bool_mask]`` and ``batch[int_array]`` are batches.
 
     A batch made by :meth:`empty` owns reusable buffers and can be passed as
     ``out=`` to ``RxRing.read`` and the file readers: every such read rewrites
@@ -225,6 +226,10 @@ class Batch:
         return self.ts.shape[0]
 
     def __getitem__(self, index):
+        if isinstance(index, str):
+            if index in COLUMNS or index == "data":
+                return getattr(self, index)
+            raise KeyError(f"Batch has no column {index!r}; columns: {', '.join(COLUMNS)}, data")
         if isinstance(index, (bool, np.bool_)):
             raise IndexError("cannot index a Batch with a bool; use a boolean mask array")
         if isinstance(index, (int, np.integer)):

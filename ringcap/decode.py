@@ -8,10 +8,17 @@ with both directions of a conversation in one row.
 
 Malformed or truncated frames never raise: fields that could not be read are
 0 and ``Headers.flags`` says why (see the ``TRUNCATED_*``/``BAD_*`` bits).
+
+The module is callable: ``ringcap.decode(batch)`` is ``ringcap.decode.decode(batch)``,
+so ``import ringcap.decode`` gives this module (with :func:`flag_names`, the
+flag bits and the address helpers) and the short call still works.
 """
 from __future__ import annotations
 
+import inspect
 import ipaddress
+import sys
+import types
 from typing import Union
 
 import numpy as np
@@ -171,8 +178,13 @@ class Headers:
     def __len__(self) -> int:
         return self.flags.shape[0]
 
-    def __getitem__(self, index) -> "Headers":
-        """Rows of these headers: a slice, boolean mask or integer array (an int gives a dict)."""
+    def __getitem__(self, index):
+        """``headers["sport"]`` is a column; a slice, boolean mask or integer array
+        gives the rows as Headers; an int gives one row as a dict."""
+        if isinstance(index, str):
+            if index in self._names or index in ("ts", "wirelen", "flow_hash"):
+                return getattr(self, index)
+            raise KeyError(f"Headers has no column {index!r}; decoded: {', '.join(self._names)}")
         if isinstance(index, (int, np.integer)):
             return {name: getattr(self, name)[index] for name in self._names}
         columns = {name: getattr(self, name)[index] for name in self._names}
@@ -442,6 +454,12 @@ class FlowTable:
     def __len__(self) -> int:
         return self.packets.shape[0]
 
+    def __getitem__(self, name: str) -> np.ndarray:
+        """``table["packets"]``: a column, as in pandas and Arrow."""
+        if isinstance(name, str) and name in FLOW_COLUMNS:
+            return getattr(self, name)
+        raise KeyError(f"FlowTable has no column {name!r}; columns: {', '.join(FLOW_COLUMNS)}")
+
     def columns(self) -> dict[str, np.ndarray]:
         """Column name -> array, in :data:`FLOW_COLUMNS` order."""
         return {name: getattr(self, name) for name in FLOW_COLUMNS}
@@ -528,3 +546,19 @@ def flows(source: Union[Batch, Headers]) -> FlowTable:
         columns["first_ts_fwd"])
     columns["last_ts"] = np.maximum(columns["last_ts_fwd"], columns["last_ts_rev"])
     return FlowTable(columns, packet_flow)
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as its :func:`decode` function.
+
+    ``ringcap.decode`` must be both the module (``import ringcap.decode``,
+    ``ringcap.decode.flag_names``) and the function users call; a function
+    bound over the module's name would hide the module.
+    """
+
+    def __call__(self, batch: Batch, *, columns=None, out: Headers | None = None) -> Headers:
+        return decode(batch, columns=columns, out=out)
+
+
+__signature__ = inspect.signature(decode)
+sys.modules[__name__].__class__ = _CallableModule

@@ -86,6 +86,25 @@ def _arrow_addresses(pa, array: np.ndarray, ip_version=None):
     return pa.DictionaryArray.from_arrays(indices, pa.array(values, type=pa.string()))
 
 
+def _arrow_named(pa, column: str, array: np.ndarray):
+    # A code column with a vocabulary as a dictionary array: each name stored once.
+    from .names import names_for
+    labels, codes = names_for(column, array)
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                          pa.array(labels, type=pa.string()))
+
+
+def _pandas_named(pd, column: str, array: np.ndarray):
+    from .names import names_for
+    labels, codes = names_for(column, array)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype=object))
+
+
+def _is_named(column: str, names: bool) -> bool:
+    from .names import NAMED_COLUMNS
+    return names and column in NAMED_COLUMNS
+
+
 def _pandas_addresses(pd, array: np.ndarray, ip_version=None):
     # Printable addresses as a Categorical: each distinct address once.
     from .decode import _address_codes
@@ -93,7 +112,7 @@ def _pandas_addresses(pd, array: np.ndarray, ip_version=None):
     return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object))
 
 
-def _arrow_header_columns(pa, headers, addresses: str) -> dict:
+def _arrow_header_columns(pa, headers, addresses: str, names: bool) -> dict:
     out = {}
     version = getattr(headers, "ip_version", None)
     for name, array in headers.columns().items():
@@ -102,6 +121,8 @@ def _arrow_header_columns(pa, headers, addresses: str) -> dict:
                 out[name] = _arrow_addresses(pa, array, version if name.startswith("ip_") else None)
             else:
                 out[name] = _arrow_fixed_binary(pa, array, _ADDRESS_WIDTH[name])
+        elif _is_named(name, names):
+            out[name] = _arrow_named(pa, name, array)
         else:
             out[name] = _arrow_numeric(pa, array)
     return out
@@ -109,7 +130,7 @@ def _arrow_header_columns(pa, headers, addresses: str) -> dict:
 
 # ---------------------------------------------------------------- Batch
 def batch_to_arrow(batch: Batch, *, data: bool = True, decode: bool = False,
-                   addresses: str = "bytes"):
+                   addresses: str = "bytes", names: bool = True):
     """A pyarrow Table with one row per packet.
 
     Columns: ``ts`` as ``timestamp[ns, tz=UTC]``, then ``caplen``,
@@ -121,28 +142,37 @@ def batch_to_arrow(batch: Batch, *, data: bool = True, decode: bool = False,
     the :class:`~ringcap.decode.Headers` columns; ``addresses`` picks
     ``fixed_size_binary`` (``"bytes"``) or printable strings (``"str"``, a
     dictionary column: each distinct address stored once) for their MAC and
-    IP addresses.
+    IP addresses.  ``names=True`` turns the columns with a fixed vocabulary
+    (``pkttype``, ``protocol``, ``status``, and decoded ``ethertype``,
+    ``ip_proto``, ``tcp_flags``) into dictionary columns of the names in
+    :mod:`ringcap.names` (``"host"``, ``"ipv4"``, ``"tcp"``, ``"SA"``);
+    ``names=False`` keeps the integers.
     """
     pa = _pyarrow()
     _check_addresses(addresses)
     columns = {"ts": _arrow_timestamp(pa, batch.ts)}
     for name in COLUMNS:
         if name not in ("ts", "offset"):
-            columns[name] = _arrow_numeric(pa, getattr(batch, name))
+            array = getattr(batch, name)
+            columns[name] = (_arrow_named(pa, name, array) if _is_named(name, names)
+                             else _arrow_numeric(pa, array))
     if data:
         columns["data"] = _arrow_packets(pa, batch)
     if decode:
         from .decode import decode as decode_batch
-        columns.update(_arrow_header_columns(pa, decode_batch(batch), addresses))
+        columns.update(_arrow_header_columns(pa, decode_batch(batch), addresses, names))
     return pa.table(columns)
 
 
 def batch_to_pandas(batch: Batch, *, data: bool = True, decode: bool = False,
-                    addresses: str = "str"):
+                    addresses: str = "str", names: bool = True):
     """A pandas DataFrame with one row per packet.
 
     ``ts`` is ``datetime64[ns, UTC]``; the other batch columns keep their
-    numpy dtypes (``offset`` is left out); ``data=True`` adds the packet
+    numpy dtypes (``offset`` is left out), except that with ``names=True``
+    ``pkttype``, ``protocol`` and ``status`` (and decoded ``ethertype``,
+    ``ip_proto``, ``tcp_flags``) are Categoricals of their names
+    (:mod:`ringcap.names`); ``data=True`` adds the packet
     bytes as a column of ``bytes``.  ``decode=True`` appends the decoded
     header columns (see :func:`headers_to_pandas` for ``addresses``).
     """
@@ -151,35 +181,38 @@ def batch_to_pandas(batch: Batch, *, data: bool = True, decode: bool = False,
     frame = {"ts": pd.to_datetime(np.asarray(batch.ts, dtype=np.int64), unit="ns", utc=True)}
     for name in COLUMNS:
         if name not in ("ts", "offset"):
-            frame[name] = np.asarray(getattr(batch, name))
+            array = np.asarray(getattr(batch, name))
+            frame[name] = _pandas_named(pd, name, array) if _is_named(name, names) else array
     if data:
         packets = np.empty(len(batch), dtype=object)
         packets[:] = batch.packets()
         frame["data"] = packets
     if decode:
         from .decode import decode as decode_batch
-        frame.update(_pandas_header_columns(pd, decode_batch(batch), addresses))
+        frame.update(_pandas_header_columns(pd, decode_batch(batch), addresses, names))
     return pd.DataFrame(frame)
 
 
 # ---------------------------------------------------------------- Headers
-def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True):
+def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True, names: bool = True):
     """A pyarrow Table of decoded header columns, one row per packet.
 
     Numeric columns share memory with the numpy arrays; ``eth_*`` and
     ``ip_*`` become ``fixed_size_binary(6)``/``(16)`` over the same bytes,
     or with ``addresses="str"`` dictionary-encoded strings (null for the IP
     addresses of non-IP packets).  ``ts=True`` puts the
-    batch's timestamps first as ``timestamp[ns, tz=UTC]``.
+    batch's timestamps first as ``timestamp[ns, tz=UTC]``.  ``names=True``
+    makes ``ethertype``, ``ip_proto`` and ``tcp_flags`` dictionary columns of
+    their names (:mod:`ringcap.names`); ``names=False`` keeps the integers.
     """
     pa = _pyarrow()
     _check_addresses(addresses)
     columns = {"ts": _arrow_timestamp(pa, headers.ts)} if ts else {}
-    columns.update(_arrow_header_columns(pa, headers, addresses))
+    columns.update(_arrow_header_columns(pa, headers, addresses, names))
     return pa.table(columns)
 
 
-def _pandas_header_columns(pd, headers, addresses: str) -> dict:
+def _pandas_header_columns(pd, headers, addresses: str, names: bool) -> dict:
     from .decode import address_bytes
     out = {}
     version = getattr(headers, "ip_version", None)
@@ -190,25 +223,30 @@ def _pandas_header_columns(pd, headers, addresses: str) -> dict:
                                               version if name.startswith("ip_") else None)
             else:
                 out[name] = address_bytes(array)
+        elif _is_named(name, names):
+            out[name] = _pandas_named(pd, name, array)
         else:
             out[name] = array
     return out
 
 
-def headers_to_pandas(headers, *, addresses: str = "str", ts: bool = True):
+def headers_to_pandas(headers, *, addresses: str = "str", ts: bool = True, names: bool = True):
     """A pandas DataFrame of decoded header columns, one row per packet.
 
     Addresses become printable strings (``addresses="str"``: a pandas
     Categorical, each distinct address formatted and stored once; NaN for
     the IP addresses of non-IP packets) or 6/16-byte ``bytes``
-    (``"bytes"``).  Group on them with ``observed=True``.  ``ts=True`` adds the timestamps as ``datetime64[ns, UTC]``.
+    (``"bytes"``).  Group on them with ``observed=True``.  ``ts=True`` adds
+    the timestamps as ``datetime64[ns, UTC]``.  ``names=True`` makes
+    ``ethertype``, ``ip_proto`` and ``tcp_flags`` Categoricals of their names
+    (``"ipv4"``, ``"tcp"``, ``"SA"``; see :mod:`ringcap.names`).
     """
     pd = _pandas()
     _check_addresses(addresses)
     frame = {}
     if ts:
         frame["ts"] = pd.to_datetime(np.asarray(headers.ts, dtype=np.int64), unit="ns", utc=True)
-    frame.update(_pandas_header_columns(pd, headers, addresses))
+    frame.update(_pandas_header_columns(pd, headers, addresses, names))
     return pd.DataFrame(frame)
 
 
@@ -216,12 +254,13 @@ def headers_to_pandas(headers, *, addresses: str = "str", ts: bool = True):
 _FLOW_TIMES = ("first_ts", "last_ts", "first_ts_fwd", "last_ts_fwd", "first_ts_rev", "last_ts_rev")
 
 
-def flows_to_arrow(table, *, addresses: str = "bytes"):
+def flows_to_arrow(table, *, addresses: str = "bytes", names: bool = True):
     """A pyarrow Table with one row per flow.
 
     Timestamps are ``timestamp[ns, tz=UTC]``, null for a direction without
     packets; ``ip_src``/``ip_dst`` are ``fixed_size_binary(16)`` or
-    dictionary-encoded strings (``addresses="str"``).
+    dictionary-encoded strings (``addresses="str"``); with ``names=True``
+    ``ip_proto`` and the TCP flag unions are dictionary columns of names.
     """
     pa = _pyarrow()
     _check_addresses(addresses)
@@ -235,16 +274,20 @@ def flows_to_arrow(table, *, addresses: str = "bytes"):
                 columns[name] = _arrow_addresses(pa, array)
             else:
                 columns[name] = _arrow_fixed_binary(pa, array, 16)
+        elif _is_named(name, names):
+            columns[name] = _arrow_named(pa, name, array)
         else:
             columns[name] = _arrow_numeric(pa, array)
     return pa.table(columns)
 
 
-def flows_to_pandas(table, *, addresses: str = "str"):
+def flows_to_pandas(table, *, addresses: str = "str", names: bool = True):
     """A pandas DataFrame with one row per flow.
 
     Timestamps are ``datetime64[ns, UTC]`` (NaT for a direction without
-    packets); addresses are Categorical strings or 16-byte ``bytes``.
+    packets); addresses are Categorical strings or 16-byte ``bytes``; with
+    ``names=True`` ``ip_proto`` and the TCP flag unions are Categoricals of
+    names (``"tcp"``, ``"FSPA"``).
     """
     pd = _pandas()
     _check_addresses(addresses)
@@ -258,6 +301,8 @@ def flows_to_pandas(table, *, addresses: str = "str"):
                 frame[name] = _pandas_addresses(pd, array)
             else:
                 frame[name] = address_bytes(array)
+        elif _is_named(name, names):
+            frame[name] = _pandas_named(pd, name, array)
         else:
             frame[name] = array
     return pd.DataFrame(frame)

@@ -1,0 +1,232 @@
+"""Names for the integer codes in ringcap's columns.
+
+The numpy columns stay integers (fast, exact, what the kernel and the wire
+say).  These helpers give the names people read: IP protocols (``tcp``,
+``udp``, ``icmp``, ...), Ethernet types (``ipv4``, ``arp``, ``ipv6``, ...),
+packet types (``host``, ``broadcast``, ``multicast``, ``otherhost``,
+``outgoing``), TCP flags as letters (``"SA"`` for SYN+ACK, ``"FPA"`` for
+FIN+PSH+ACK) and the kernel's ``TP_STATUS_*`` bits.  Each helper takes a
+scalar (and returns a ``str``) or an array (and returns an object array of
+``str``, looked up once per distinct value), and the pandas/Arrow exports use
+the same vocabularies for their Categorical/dictionary columns.
+
+    >>> from ringcap.names import tcp_flag_names, ip_proto_names
+    >>> tcp_flag_names(0x12)
+    'SA'
+    >>> tcp_flag_names(0x1B)
+    'FSPA'
+    >>> list(ip_proto_names([6, 17, 1, 253]))
+    ['tcp', 'udp', 'icmp', '253']
+
+TCP flag letters follow the order of the bits, lowest first, with one
+letter per flag: F(IN) S(YN) R(ST) P(SH) A(CK) U(RG) E(CE) C(WR) N(S).
+tcpdump prints ACK as ``.`` inside brackets (``[S.]``); Wireshark and scapy
+use these letters, which stay readable outside brackets and sort into
+stable categories.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Union, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from .batch import (PACKET_BROADCAST, PACKET_HOST, PACKET_KERNEL, PACKET_LOOPBACK,
+                    PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, PACKET_USER)
+
+__all__ = [
+    "IP_PROTOCOLS", "ETHERTYPES", "PACKET_TYPES", "TCP_FLAG_LETTERS", "STATUS_BITS",
+    "ip_proto_names", "ethertype_names", "pkttype_names", "tcp_flag_names", "status_names",
+    "names_for", "NAMED_COLUMNS",
+]
+
+#: IANA protocol numbers -> the lowercase keywords tcpdump and Wireshark use.
+IP_PROTOCOLS: dict[int, str] = {
+    1: "icmp", 2: "igmp", 4: "ipip", 6: "tcp", 8: "egp", 17: "udp",
+    27: "rdp", 33: "dccp", 41: "ipv6", 43: "ipv6-route", 44: "ipv6-frag", 46: "rsvp",
+    47: "gre", 50: "esp", 51: "ah", 58: "icmpv6", 59: "ipv6-nonxt", 60: "ipv6-opts",
+    88: "eigrp", 89: "ospf", 103: "pim", 112: "vrrp", 115: "l2tp", 132: "sctp",
+    135: "mobility", 136: "udplite", 137: "mpls-in-ip", 143: "ethernet",
+}
+
+#: Ethernet types (host order) -> short names.
+ETHERTYPES: dict[int, str] = {
+    0x0800: "ipv4", 0x0806: "arp", 0x0842: "wol", 0x22F0: "avtp", 0x6558: "teb",
+    0x8035: "rarp", 0x809B: "appletalk", 0x8100: "vlan", 0x8137: "ipx", 0x8808: "ethernet-flow",
+    0x8809: "slow", 0x86DD: "ipv6", 0x8847: "mpls", 0x8848: "mpls-multicast",
+    0x8863: "pppoe-discovery", 0x8864: "pppoe", 0x888E: "eapol", 0x88A8: "qinq",
+    0x88B5: "local-experimental-1", 0x88B6: "local-experimental-2", 0x88CC: "lldp",
+    0x88E5: "macsec", 0x88F7: "ptp", 0x8902: "cfm", 0x8906: "fcoe", 0x9000: "loopback",
+}
+
+#: ``pkttype`` values (linux/if_packet.h ``PACKET_*``) -> names.
+PACKET_TYPES: dict[int, str] = {
+    PACKET_HOST: "host", PACKET_BROADCAST: "broadcast", PACKET_MULTICAST: "multicast",
+    PACKET_OTHERHOST: "otherhost", PACKET_OUTGOING: "outgoing", PACKET_LOOPBACK: "loopback",
+    PACKET_USER: "user", PACKET_KERNEL: "kernel",
+}
+
+#: One letter per TCP flag bit, lowest bit first (FIN=0x01 ... NS=0x100).
+TCP_FLAG_LETTERS = "FSRPAUECN"
+
+#: ``status`` bits (``TP_STATUS_*``) -> lowercase names.
+STATUS_BITS: dict[int, str] = {
+    1 << 0: "user", 1 << 1: "copy", 1 << 2: "losing", 1 << 3: "csum_not_ready",
+    1 << 4: "vlan_valid", 1 << 5: "blk_tmo", 1 << 6: "vlan_tpid_valid",
+    1 << 7: "csum_valid", 1 << 8: "gso_tcp", 1 << 29: "ts_software",
+    1 << 30: "ts_sys_hardware", 1 << 31: "ts_raw_hardware",
+}
+
+Codes = Union[int, np.integer, npt.ArrayLike]
+
+
+def _flag_string(value: int) -> str:
+    return "".join(letter for bit, letter in enumerate(TCP_FLAG_LETTERS) if value >> bit & 1)
+
+
+_TCP_FLAG_TABLE = np.array([_flag_string(v) for v in range(1 << len(TCP_FLAG_LETTERS))],
+                           dtype=object)
+
+
+def _ip_proto_name(value: int) -> str:
+    # 0 is what the decoder reports for frames without an IP header (it follows
+    # IPv6 extension headers, so hop-by-hop options never end up here).
+    return "none" if value == 0 else IP_PROTOCOLS.get(value, str(value))
+
+
+def _ethertype_name(value: int) -> str:
+    if value in ETHERTYPES:
+        return ETHERTYPES[value]
+    return "none" if value == 0 else f"0x{value:04x}"
+
+
+def _pkttype_name(value: int) -> str:
+    return PACKET_TYPES.get(value, str(value))
+
+
+def _status_name(value: int) -> str:
+    names = [name for bit, name in STATUS_BITS.items() if value & bit]
+    rest = value & ~sum(STATUS_BITS)
+    if rest:
+        names.append(f"0x{rest:x}")
+    return "|".join(names)
+
+
+def _tcp_flag_name(value: int) -> str:
+    return _flag_string(value)
+
+
+def _map_distinct(codes: np.ndarray, name: Callable[[int], str]) -> np.ndarray:
+    """Apply ``name`` once per distinct code and spread the results (object array)."""
+    flat = np.asarray(codes)
+    if flat.dtype.kind not in "iub":
+        raise TypeError(f"expected an integer column, got dtype {flat.dtype}")
+    if flat.size == 0:
+        return np.empty(flat.shape, dtype=object)
+    uniq, inverse = np.unique(flat, return_inverse=True)
+    table = np.array([name(int(v)) for v in uniq.tolist()], dtype=object)
+    return table[inverse.reshape(flat.shape)]
+
+
+def _named(codes, name: Callable[[int], str]):
+    if isinstance(codes, (int, np.integer)) and not isinstance(codes, bool):
+        return name(int(codes))
+    return _map_distinct(np.asarray(codes), name)
+
+
+@overload
+def ip_proto_names(codes: int | np.integer) -> str: ...
+@overload
+def ip_proto_names(codes: npt.ArrayLike) -> npt.NDArray[np.object_]: ...
+def ip_proto_names(codes):  # noqa: E302
+    """``ip_proto`` values as protocol keywords (``tcp``, ``udp``, ``icmpv6``).
+
+    Unknown numbers stay numbers (``"253"``); 0 is ``"none"``: the decoder's
+    value for frames without an IP header.
+    """
+    return _named(codes, _ip_proto_name)
+
+
+@overload
+def ethertype_names(codes: int | np.integer) -> str: ...
+@overload
+def ethertype_names(codes: npt.ArrayLike) -> npt.NDArray[np.object_]: ...
+def ethertype_names(codes):  # noqa: E302
+    """Ethernet types as names (``ipv4``, ``arp``, ``ipv6``; 0: ``none``; unknown: ``0x88b5``)."""
+    return _named(codes, _ethertype_name)
+
+
+@overload
+def pkttype_names(codes: int | np.integer) -> str: ...
+@overload
+def pkttype_names(codes: npt.ArrayLike) -> npt.NDArray[np.object_]: ...
+def pkttype_names(codes):  # noqa: E302
+    """``pkttype`` values as ``host``, ``broadcast``, ``multicast``, ``otherhost``, ``outgoing``, ..."""
+    return _named(codes, _pkttype_name)
+
+
+@overload
+def tcp_flag_names(flags: int | np.integer) -> str: ...
+@overload
+def tcp_flag_names(flags: npt.ArrayLike) -> npt.NDArray[np.object_]: ...
+def tcp_flag_names(flags):  # noqa: E302
+    """TCP flag bits as letters: 0x02 -> ``"S"``, 0x12 -> ``"SA"``, 0x19 -> ``"FPA"``; 0 -> ``""``.
+
+    Arrays are mapped through a 512-entry table (no per-packet Python work).
+    """
+    if isinstance(flags, (int, np.integer)) and not isinstance(flags, bool):
+        value = int(flags)
+        if not 0 <= value < 1 << 16:
+            raise ValueError(f"TCP flags must fit 16 bits, got {value}")
+        return _flag_string(value & 0x1FF)
+    array = np.asarray(flags)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"expected an integer column of TCP flags, got dtype {array.dtype}")
+    return _TCP_FLAG_TABLE[array.astype(np.intp) & 0x1FF]
+
+
+@overload
+def status_names(status: int | np.integer) -> str: ...
+@overload
+def status_names(status: npt.ArrayLike) -> npt.NDArray[np.object_]: ...
+def status_names(status):  # noqa: E302
+    """``status`` bits as ``|``-joined names, e.g. ``"user|vlan_valid|ts_software"``."""
+    return _named(status, _status_name)
+
+
+#: Column name -> the helper that names its values.  The exports turn these
+#: columns into pandas Categoricals / Arrow dictionary columns (``names=True``).
+NAMED_COLUMNS: Mapping[str, Callable] = {
+    "ip_proto": ip_proto_names,
+    "ethertype": ethertype_names,
+    "protocol": ethertype_names,
+    "pkttype": pkttype_names,
+    "tcp_flags": tcp_flag_names,
+    "tcp_flags_fwd": tcp_flag_names,
+    "tcp_flags_rev": tcp_flag_names,
+    "status": status_names,
+}
+
+
+def names_for(column: str, codes: npt.ArrayLike) -> tuple[list[str], npt.NDArray[np.intp]]:
+    """(categories, codes into them) naming an integer column: what exports build on.
+
+    Categories are the names of the distinct values, in order of value; the
+    codes are an index into them per row.  Used to build a pandas
+    ``Categorical.from_codes`` or an Arrow ``DictionaryArray`` without a
+    per-row string.
+    """
+    helper = NAMED_COLUMNS.get(column)
+    if helper is None:
+        raise KeyError(f"column {column!r} has no vocabulary; named columns: "
+                       f"{', '.join(NAMED_COLUMNS)}")
+    array = np.asarray(codes)
+    uniq, inverse = np.unique(array, return_inverse=True)
+    labels = [str(helper(int(v))) for v in uniq.tolist()]
+    # Two values can share a name (e.g. TCP flags beyond the 9 defined bits):
+    # merge them so categories stay unique.
+    distinct: dict[str, int] = {}
+    remap = np.empty(len(labels), dtype=np.intp)
+    for i, label in enumerate(labels):
+        remap[i] = distinct.setdefault(label, len(distinct))
+    return list(distinct), remap[inverse.reshape(-1)].astype(np.intp, copy=False)
