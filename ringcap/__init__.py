@@ -13,6 +13,7 @@ bytes and the kernel's per-packet metadata).
 from .batch import Batch
 from . import decode          # the module, callable: ringcap.decode(batch)
 from .decode import FlowTable, Headers, flows
+from .flowmeter import FlowMeter, FlowRecords, flow_features
 from . import names
 from .bpf import compile_filter
 from .ring import RingView, RxRing, Stats, TxRing, capture
@@ -22,5 +23,6 @@ from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncate
 __all__ = ["Batch", "RxRing", "TxRing", "RingView", "Stats", "capture", "compile_filter",
            "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap", "capture_to_file",
            "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
-           "decode", "flows", "Headers", "FlowTable", "names"]
+           "decode", "flows", "Headers", "FlowTable", "FlowMeter", "FlowRecords",
+           "flow_features", "names"]
 __version__ = "0.1.0"

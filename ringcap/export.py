@@ -17,7 +17,8 @@ from .batch import COLUMNS, Batch
 
 __all__ = [
     "to_arrow", "to_pandas", "batch_to_arrow", "batch_to_pandas", "headers_to_arrow",
-    "headers_to_pandas", "flows_to_arrow", "flows_to_pandas",
+    "headers_to_pandas", "flows_to_arrow", "flows_to_pandas", "records_to_arrow",
+    "records_to_pandas",
 ]
 
 _ADDRESS_WIDTH = {"eth_src": 6, "eth_dst": 6, "ip_src": 16, "ip_dst": 16}
@@ -308,26 +309,97 @@ def flows_to_pandas(table, *, addresses: str = "str", names: bool = True):
     return pd.DataFrame(frame)
 
 
+# ---------------------------------------------------------------- flow records
+def records_to_arrow(records, *, addresses: str = "bytes", names: bool = True):
+    """A pyarrow Table with one row per flow record (:class:`ringcap.FlowRecords`).
+
+    ``*_first_seen``/``*_last_seen`` are ``timestamp[ns, tz=UTC]`` (null for
+    a direction without packets); ``tcp_server_rtt_ns``/``tcp_client_rtt_ns``
+    are ``duration[ns]``, null where the handshake was not captured; other
+    durations and statistics stay numbers (ns, bytes); addresses and
+    ``names`` (``ip_proto`` as a dictionary of names) as in :func:`flows_to_arrow`.
+    """
+    from .flowmeter import RTT_COLUMNS, TIMESTAMP_COLUMNS
+    pa = _pyarrow()
+    _check_addresses(addresses)
+    columns = {}
+    for name, array in records.columns().items():
+        if name in TIMESTAMP_COLUMNS:
+            columns[name] = _arrow_timestamp(pa, array, array != np.iinfo(np.int64).min)
+        elif name in RTT_COLUMNS:
+            columns[name] = pa.array(np.ascontiguousarray(array), type=pa.int64(),
+                                     mask=array < 0).cast(pa.duration("ns"))
+        elif name in ("ip_src", "ip_dst"):
+            if addresses == "str":
+                columns[name] = _arrow_addresses(pa, array)
+            else:
+                columns[name] = _arrow_fixed_binary(pa, array, 16)
+        elif _is_named(name, names):
+            columns[name] = _arrow_named(pa, name, array)
+        else:
+            columns[name] = _arrow_numeric(pa, array)
+    return pa.table(columns)
+
+
+def records_to_pandas(records, *, addresses: str = "str", names: bool = True):
+    """A pandas DataFrame with one row per flow record (:class:`ringcap.FlowRecords`).
+
+    ``*_first_seen``/``*_last_seen`` are ``datetime64[ns, UTC]`` (NaT for a
+    direction without packets); the RTT columns ``timedelta64[ns]`` (NaT
+    where not captured); addresses and ``names`` (``ip_proto`` as a
+    Categorical of names) as in :func:`flows_to_pandas`.
+    """
+    from .decode import address_bytes
+    from .flowmeter import RTT_COLUMNS, TIMESTAMP_COLUMNS
+    pd = _pandas()
+    _check_addresses(addresses)
+    frame = {}
+    for name, array in records.columns().items():
+        if name in TIMESTAMP_COLUMNS:
+            frame[name] = pd.to_datetime(array.view("datetime64[ns]"), utc=True)
+        elif name in RTT_COLUMNS:
+            frame[name] = pd.to_timedelta(np.where(array < 0, np.iinfo(np.int64).min, array)
+                                          .view("timedelta64[ns]"))
+        elif name in ("ip_src", "ip_dst"):
+            if addresses == "str":
+                frame[name] = _pandas_addresses(pd, array)
+            else:
+                frame[name] = address_bytes(array)
+        elif _is_named(name, names):
+            frame[name] = _pandas_named(pd, name, array)
+        else:
+            frame[name] = array
+    return pd.DataFrame(frame)
+
+
 # ---------------------------------------------------------------- dispatch
 def to_arrow(obj, **options):
-    """A pyarrow Table from a :class:`Batch`, ``Headers`` or ``FlowTable``."""
+    """A pyarrow Table from a :class:`Batch`, ``Headers``, ``FlowTable`` or ``FlowRecords``."""
     from .decode import FlowTable, Headers
+    from .flowmeter import FlowRecords
     if isinstance(obj, Batch):
         return batch_to_arrow(obj, **options)
     if isinstance(obj, Headers):
         return headers_to_arrow(obj, **options)
     if isinstance(obj, FlowTable):
         return flows_to_arrow(obj, **options)
-    raise TypeError(f"to_arrow() takes a Batch, Headers or FlowTable, got {type(obj).__name__}")
+    if isinstance(obj, FlowRecords):
+        return records_to_arrow(obj, **options)
+    raise TypeError(f"to_arrow() takes a Batch, Headers, FlowTable or FlowRecords, "
+                    f"got {type(obj).__name__}")
 
 
 def to_pandas(obj, **options):
-    """A pandas DataFrame from a :class:`Batch`, ``Headers`` or ``FlowTable``."""
+    """A pandas DataFrame from a :class:`Batch`, ``Headers``, ``FlowTable`` or ``FlowRecords``."""
     from .decode import FlowTable, Headers
+    from .flowmeter import FlowRecords
     if isinstance(obj, Batch):
         return batch_to_pandas(obj, **options)
     if isinstance(obj, Headers):
         return headers_to_pandas(obj, **options)
     if isinstance(obj, FlowTable):
         return flows_to_pandas(obj, **options)
-    raise TypeError(f"to_pandas() takes a Batch, Headers or FlowTable, got {type(obj).__name__}")
+    if isinstance(obj, FlowRecords):
+        return records_to_pandas(obj, **options)
+    raise TypeError(f"to_pandas() takes a Batch, Headers, FlowTable or FlowRecords, "
+                    f"got {type(obj).__name__}")

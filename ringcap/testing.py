@@ -3,6 +3,10 @@
 Used by the unprivileged tests of the drain loop and by the synthetic-ring
 benchmark: ``build_blocks`` packs packets into blocks whose status says
 ``TP_STATUS_USER``, ready to be walked by ``ringcap._ring._test_drain_blocks``.
+
+``ipv4_batch`` builds a Batch of Ethernet/IPv4/TCP-or-UDP frames from
+per-packet header values, vectorized (a million frames in well under a
+second), for the flow tests and benchmarks.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from . import _ring
+from .batch import Batch
 
 TP_STATUS_KERNEL = 0
 TP_STATUS_USER = 1
@@ -110,3 +115,68 @@ def uniform_blocks(n_packets: int, frame_len: int, block_size: int) -> tuple[byt
         struct.pack_into("<IIIIIIQ", out, b * block_size, 3, first, TP_STATUS_USER, count,
                          first, first + count * stride, b + 1)
     return out, per_block
+
+
+def ipv4_batch(ts, ip_src, ip_dst, sport, dport, ip_proto, *, tcp_flags=None, tcp_seq=None,
+               tcp_ack=None, payload_len=None, snaplen: int | None = None) -> Batch:
+    """A Batch of Ethernet/IPv4 frames, TCP (``ip_proto`` 6) or UDP (anything else as 17).
+
+    Every argument is one value per packet (or a scalar): ``ip_src``/``ip_dst``
+    as uint32 host-order addresses, ``payload_len`` bytes of zeros after the
+    transport header.  ``snaplen`` cuts the captured bytes (``wirelen`` keeps
+    the full length).  Checksums are left 0.
+    """
+    ts = np.asarray(ts, dtype=np.int64)
+    n = ts.shape[0]
+
+    def col(value, dtype):
+        return np.broadcast_to(np.asarray(0 if value is None else value, dtype=dtype), (n,))
+
+    proto = np.where(col(ip_proto, np.uint8) == 6, 6, 17).astype(np.uint8)
+    tcp = proto == 6
+    payload = col(payload_len, np.uint32).astype(np.int64)
+    l4_len = np.where(tcp, 20, 8)
+    wirelen = 14 + 20 + l4_len + payload
+    if int(wirelen.max(initial=0)) > 65535 + 14:
+        raise ValueError("payload_len too large for an IPv4 packet")
+    caplen = wirelen if snaplen is None else np.minimum(wirelen, snaplen)
+    offset = np.zeros(n, dtype=np.int64)
+    if n:
+        np.cumsum(caplen[:-1], out=offset[1:])
+    header = np.zeros((n, 54), dtype=np.uint8)
+
+    def put(at, value, width, dtype=np.uint32):
+        value = col(value, dtype).astype(np.uint64)
+        for k in range(width):
+            header[:, at + k] = (value >> np.uint64(8 * (width - 1 - k))) & np.uint64(0xFF)
+
+    header[:, 0:6] = (2, 0, 0, 0, 0, 2)
+    header[:, 6:12] = (2, 0, 0, 0, 0, 1)
+    put(12, 0x0800, 2)
+    header[:, 14] = 0x45
+    put(16, wirelen - 14, 2, np.int64)
+    header[:, 22] = 64
+    header[:, 23] = proto
+    put(26, ip_src, 4)
+    put(30, ip_dst, 4)
+    put(34, sport, 2)
+    put(36, dport, 2)
+    put(38, np.where(tcp, col(tcp_seq, np.uint32), 8 + payload), 4, np.int64)
+    tcp_rest = np.zeros((n, 12), dtype=np.uint8)
+    ack = col(tcp_ack, np.uint32).astype(np.uint64)
+    for k in range(4):
+        tcp_rest[:, k] = (ack >> np.uint64(8 * (3 - k))) & np.uint64(0xFF)
+    flags = col(tcp_flags, np.uint16)
+    tcp_rest[:, 4] = 0x50 | ((flags >> 8) & 1)
+    tcp_rest[:, 5] = flags & 0xFF
+    tcp_rest[:, 6:8] = (0xFF, 0xFF)
+    header[tcp, 42:54] = tcp_rest[tcp]
+    udp = ~tcp
+    header[udp, 38:40] = header[udp, 40:42]     # the UDP length sits in bytes 38-39
+    header[udp, 40:42] = 0
+    data = np.zeros(int(caplen.sum()), dtype=np.uint8)
+    head_len = np.minimum(np.where(tcp, 54, 42), caplen)
+    for k in range(54):
+        rows = head_len > k
+        data[offset[rows] + k] = header[rows, k]
+    return Batch(ts=ts, caplen=caplen, wirelen=wirelen, offset=offset, data=data)

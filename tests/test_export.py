@@ -122,7 +122,7 @@ def test_flow_exports(batch):
 def test_bad_options(batch):
     with pytest.raises(ValueError, match="addresses must be"):
         batch.to_arrow(addresses="text")
-    with pytest.raises(TypeError, match="Batch, Headers or FlowTable"):
+    with pytest.raises(TypeError, match="Batch, Headers, FlowTable or FlowRecords"):
         export.to_pandas([1, 2])
 
 

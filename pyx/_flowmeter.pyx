@@ -1,0 +1,512 @@
+# Streaming flow metering: per-flow, per-direction statistics with idle and
+# active expiry, like a NetFlow/IPFIX exporter or nfstream's meter.
+#
+# The meter keeps its open flows in a C array of Flow structs found through an
+# open-addressing table keyed by the symmetric flow hash that _decode computes
+# (Headers.flow_hash).  Open flows also sit on a doubly linked list in order of
+# their last packet, so that idle flows are found at its head in O(1) before
+# every packet.  Expired flows are copied into an output buffer that the
+# Python layer (ringcap/flowmeter.py) takes as a numpy structured array and
+# turns into columns.  Everything per packet runs without the GIL.
+
+from libc.stdint cimport (uint8_t, uint16_t, uint32_t, uint64_t, int8_t, int32_t, int64_t,
+                          INT64_MIN, INT64_MAX)
+from libc.string cimport memcpy, memcmp, memset
+from libc.stdlib cimport malloc, realloc, free
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+cdef enum:
+    SIDE_SRC2DST = 0
+    SIDE_DST2SRC = 1
+    SIDE_BIDIRECTIONAL = 2
+    N_FLAG_COUNTS = 9        # fin syn rst psh ack urg ece cwr, then syn+ack
+    # Values of Flow.expiration_id (nfstream's 0 and 1, and one for the end).
+    EXPIRED_IDLE = 0
+    EXPIRED_ACTIVE = 1
+    EXPIRED_END = 2
+
+EXPIRATION_IDS = {"idle": EXPIRED_IDLE, "active": EXPIRED_ACTIVE, "end": EXPIRED_END}
+# The order of Side.flag_packets.
+FLAG_COUNT_NAMES = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "synack")
+
+cdef struct Side:
+    uint64_t packets
+    uint64_t bytes
+    int64_t first_seen       # ns; INT64_MIN while the side has no packets
+    int64_t last_seen
+    uint64_t min_ps
+    uint64_t max_ps
+    double mean_ps
+    double m2_ps             # Welford's sum of squared deviations
+    int64_t min_piat
+    int64_t max_piat
+    double mean_piat
+    double m2_piat
+    uint64_t flag_packets[N_FLAG_COUNTS]
+    uint64_t retransmissions
+    uint32_t seq_end         # highest sequence number + length seen (TCP)
+    uint32_t has_seq
+
+cdef struct Flow:
+    uint64_t hash
+    uint8_t ip_src[16]       # the first packet's source: the src2dst side
+    uint8_t ip_dst[16]
+    uint16_t sport
+    uint16_t dport
+    uint8_t ip_version
+    uint8_t ip_proto
+    int8_t syn_side          # side of the first SYN without ACK, -1 before it
+    int8_t expiration_id
+    int64_t syn_ts           # handshake times, -1 until seen
+    int64_t synack_ts
+    int64_t ack_ts
+    int64_t prev             # the list in order of last packet (free list: next only)
+    int64_t next
+    Side side[3]
+
+
+cdef Flow _probe_flow
+
+
+def record_dtype():
+    """The numpy structured dtype that mirrors the C Flow struct (offsets from the compiler)."""
+    cdef Flow *f = &_probe_flow
+    cdef Side *s = &_probe_flow.side[0]
+    cdef char *fb = <char *>f
+    cdef char *sb = <char *>s
+    side = np.dtype({
+        "names": ["packets", "bytes", "first_seen", "last_seen", "min_ps", "max_ps", "mean_ps",
+                  "m2_ps", "min_piat", "max_piat", "mean_piat", "m2_piat", "flag_packets",
+                  "retransmissions"],
+        "formats": [np.uint64, np.uint64, np.int64, np.int64, np.uint64, np.uint64, np.float64,
+                    np.float64, np.int64, np.int64, np.float64, np.float64,
+                    (np.uint64, (N_FLAG_COUNTS,)), np.uint64],
+        "offsets": [<char *>&s.packets - sb, <char *>&s.bytes - sb, <char *>&s.first_seen - sb,
+                    <char *>&s.last_seen - sb, <char *>&s.min_ps - sb, <char *>&s.max_ps - sb,
+                    <char *>&s.mean_ps - sb, <char *>&s.m2_ps - sb, <char *>&s.min_piat - sb,
+                    <char *>&s.max_piat - sb, <char *>&s.mean_piat - sb, <char *>&s.m2_piat - sb,
+                    <char *>&s.flag_packets[0] - sb, <char *>&s.retransmissions - sb],
+        "itemsize": sizeof(Side),
+    })
+    return np.dtype({
+        "names": ["flow_hash", "ip_src", "ip_dst", "sport", "dport", "ip_version", "ip_proto",
+                  "expiration_id", "syn_ts", "synack_ts", "ack_ts", "side"],
+        "formats": [np.uint64, (np.uint8, (16,)), (np.uint8, (16,)), np.uint16, np.uint16,
+                    np.uint8, np.uint8, np.int8, np.int64, np.int64, np.int64, (side, (3,))],
+        "offsets": [<char *>&f.hash - fb, <char *>&f.ip_src[0] - fb, <char *>&f.ip_dst[0] - fb,
+                    <char *>&f.sport - fb, <char *>&f.dport - fb, <char *>&f.ip_version - fb,
+                    <char *>&f.ip_proto - fb, <char *>&f.expiration_id - fb,
+                    <char *>&f.syn_ts - fb, <char *>&f.synack_ts - fb, <char *>&f.ack_ts - fb,
+                    <char *>&f.side[0] - fb],
+        "itemsize": sizeof(Flow),
+    })
+
+
+RECORD_DTYPE = record_dtype()
+
+
+cdef inline void _side_start(Side *s) noexcept nogil:
+    memset(s, 0, sizeof(Side))
+    s.first_seen = INT64_MIN
+    s.last_seen = INT64_MIN
+
+
+cdef inline void _side_add(Side *s, int64_t t, uint64_t size, uint16_t tcp_flags) noexcept nogil:
+    # One packet into a side's counters: Welford's update for the means and
+    # squared deviations of sizes and inter-arrival times.
+    cdef uint64_t k = s.packets
+    cdef int64_t piat
+    cdef double delta, x
+    cdef int b
+    if k == 0:
+        s.first_seen = t
+        s.min_ps = size
+        s.max_ps = size
+        s.mean_ps = <double>size
+    else:
+        if size < s.min_ps:
+            s.min_ps = size
+        if size > s.max_ps:
+            s.max_ps = size
+        x = <double>size
+        delta = x - s.mean_ps
+        s.mean_ps += delta / <double>(k + 1)
+        s.m2_ps += delta * (x - s.mean_ps)
+        piat = t - s.last_seen
+        if k == 1:
+            s.min_piat = piat
+            s.max_piat = piat
+            s.mean_piat = <double>piat
+        else:
+            if piat < s.min_piat:
+                s.min_piat = piat
+            if piat > s.max_piat:
+                s.max_piat = piat
+            x = <double>piat
+            delta = x - s.mean_piat
+            s.mean_piat += delta / <double>k
+            s.m2_piat += delta * (x - s.mean_piat)
+    s.last_seen = t
+    s.packets = k + 1
+    s.bytes += size
+    if tcp_flags:
+        for b in range(8):
+            s.flag_packets[b] += (tcp_flags >> b) & 1
+        if (tcp_flags & 0x12) == 0x12:
+            s.flag_packets[8] += 1
+
+
+cdef inline void _tcp_sequence(Side *s, uint32_t seq, uint32_t payload_len,
+                               uint16_t tcp_flags) noexcept nogil:
+    # A segment whose sequence range ends at or before the highest end already
+    # seen in this direction is a retransmission (or a reordered segment).
+    cdef uint32_t length = payload_len + (tcp_flags & 0x01) + ((tcp_flags >> 1) & 0x01)
+    cdef uint32_t end
+    if length == 0 or (tcp_flags & 0x04):       # pure ACKs and resets carry no range
+        return
+    end = seq + length
+    if s.has_seq and <int32_t>(end - s.seq_end) <= 0:
+        s.retransmissions += 1
+    else:
+        s.seq_end = end
+        s.has_seq = 1
+
+
+cdef class Meter:
+    """The compiled core of ringcap.FlowMeter; see ringcap/flowmeter.py."""
+    cdef Flow *flows
+    cdef Py_ssize_t capacity       # Flow entries allocated
+    cdef Py_ssize_t used           # entries ever handed out (the rest of capacity is fresh)
+    cdef int64_t free_head         # free list through Flow.next
+    cdef int64_t lru_head, lru_tail
+    cdef Py_ssize_t active
+    cdef int64_t *slots            # open addressing: flow index or -1
+    cdef Py_ssize_t nslots
+    cdef Flow *out
+    cdef Py_ssize_t out_count, out_capacity
+    cdef readonly int64_t idle_timeout, active_timeout
+    cdef readonly int64_t clock     # latest packet time seen (ns), INT64_MIN before any
+    cdef readonly uint64_t packets, skipped
+    cdef readonly bint broken
+
+    def __cinit__(self, int64_t idle_timeout, int64_t active_timeout):
+        if idle_timeout <= 0 or active_timeout <= 0:
+            raise ValueError("timeouts must be positive numbers of nanoseconds")
+        self.idle_timeout = idle_timeout
+        self.active_timeout = active_timeout
+        self.clock = INT64_MIN
+        self.free_head = -1
+        self.lru_head = -1
+        self.lru_tail = -1
+        self.capacity = 1024
+        self.flows = <Flow *>malloc(self.capacity * sizeof(Flow))
+        self.nslots = 2048
+        self.slots = <int64_t *>malloc(self.nslots * sizeof(int64_t))
+        self.out_capacity = 256
+        self.out = <Flow *>malloc(self.out_capacity * sizeof(Flow))
+        if self.flows == NULL or self.slots == NULL or self.out == NULL:
+            raise MemoryError("no memory for a flow meter")
+        memset(self.slots, 0xff, self.nslots * sizeof(int64_t))
+
+    def __dealloc__(self):
+        free(self.flows)
+        free(self.slots)
+        free(self.out)
+
+    @property
+    def active_flows(self):
+        return self.active
+
+    @property
+    def pending_records(self):
+        return self.out_count
+
+    # ------------------------------------------------------------ table
+    cdef inline Py_ssize_t _home(self, uint64_t hash) noexcept nogil:
+        return <Py_ssize_t>(hash & <uint64_t>(self.nslots - 1))
+
+    cdef bint _grow_slots(self) noexcept nogil:
+        cdef Py_ssize_t size = 2 * self.nslots, k, slot
+        cdef int64_t *bigger = <int64_t *>malloc(size * sizeof(int64_t))
+        cdef int64_t f
+        if bigger == NULL:
+            return False
+        memset(bigger, 0xff, size * sizeof(int64_t))
+        for k in range(self.nslots):
+            f = self.slots[k]
+            if f >= 0:
+                slot = <Py_ssize_t>(self.flows[f].hash & <uint64_t>(size - 1))
+                while bigger[slot] >= 0:
+                    slot = (slot + 1) & (size - 1)
+                bigger[slot] = f
+        free(self.slots)
+        self.slots = bigger
+        self.nslots = size
+        return True
+
+    cdef void _unlink_slot(self, int64_t f) noexcept nogil:
+        # Backward-shift deletion keeps linear probing free of tombstones.
+        cdef Py_ssize_t mask = self.nslots - 1
+        cdef Py_ssize_t i = self._home(self.flows[f].hash), j, k
+        while self.slots[i] != f:
+            i = (i + 1) & mask
+        j = i
+        while True:
+            j = (j + 1) & mask
+            if self.slots[j] < 0:
+                break
+            k = self._home(self.flows[self.slots[j]].hash)
+            if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
+                continue
+            self.slots[i] = self.slots[j]
+            i = j
+        self.slots[i] = -1
+
+    cdef int64_t _new_flow(self) noexcept nogil:
+        # An unused Flow entry (-1 when out of memory).
+        cdef int64_t f
+        cdef Flow *bigger
+        if self.free_head >= 0:
+            f = self.free_head
+            self.free_head = self.flows[f].next
+            return f
+        if self.used == self.capacity:
+            bigger = <Flow *>realloc(self.flows, 2 * self.capacity * sizeof(Flow))
+            if bigger == NULL:
+                return -1
+            self.flows = bigger
+            self.capacity *= 2
+        f = self.used
+        self.used += 1
+        return f
+
+    # ------------------------------------------------------------ order of last packet
+    cdef inline void _lru_remove(self, int64_t f) noexcept nogil:
+        cdef Flow *flow = &self.flows[f]
+        if flow.prev >= 0:
+            self.flows[flow.prev].next = flow.next
+        else:
+            self.lru_head = flow.next
+        if flow.next >= 0:
+            self.flows[flow.next].prev = flow.prev
+        else:
+            self.lru_tail = flow.prev
+
+    cdef inline void _lru_append(self, int64_t f) noexcept nogil:
+        cdef Flow *flow = &self.flows[f]
+        flow.prev = self.lru_tail
+        flow.next = -1
+        if self.lru_tail >= 0:
+            self.flows[self.lru_tail].next = f
+        else:
+            self.lru_head = f
+        self.lru_tail = f
+
+    # ------------------------------------------------------------ expiry
+    cdef bint _expire(self, int64_t f, int8_t reason) noexcept nogil:
+        # Move flow f to the output buffer and free its entry; False when out of memory.
+        cdef Flow *bigger
+        if self.out_count == self.out_capacity:
+            bigger = <Flow *>realloc(self.out, 2 * self.out_capacity * sizeof(Flow))
+            if bigger == NULL:
+                return False
+            self.out = bigger
+            self.out_capacity *= 2
+        self.flows[f].expiration_id = reason
+        memcpy(&self.out[self.out_count], &self.flows[f], sizeof(Flow))
+        self.out_count += 1
+        self._unlink_slot(f)
+        self._lru_remove(f)
+        self.flows[f].next = self.free_head
+        self.free_head = f
+        self.active -= 1
+        return True
+
+    cdef bint _expire_idle(self, int64_t now) noexcept nogil:
+        # now - last_seen >= idle_timeout, written so that it cannot overflow
+        while self.lru_head >= 0 and \
+                self.flows[self.lru_head].side[SIDE_BIDIRECTIONAL].last_seen \
+                <= now - self.idle_timeout:
+            if not self._expire(self.lru_head, EXPIRED_IDLE):
+                return False
+        return True
+
+    # ------------------------------------------------------------ packets
+    cdef Py_ssize_t _update(self, Py_ssize_t n, const uint8_t *ip_version, const uint8_t *ip_src,
+                            const uint8_t *ip_dst, const uint16_t *sport, const uint16_t *dport,
+                            const uint8_t *ip_proto, const uint16_t *tcp_flags,
+                            const uint32_t *tcp_seq, const uint32_t *payload_len,
+                            const int64_t *ts, const uint32_t *wirelen,
+                            const uint64_t *hashes) noexcept nogil:
+        # Returns the number of packets taken (n unless memory ran out).
+        cdef Py_ssize_t i, slot, mask
+        cdef int64_t f, t
+        cdef uint64_t hash
+        cdef int d
+        cdef uint16_t flags
+        cdef Flow *flow
+        cdef const uint8_t *src
+        cdef const uint8_t *dst
+        for i in range(n):
+            if ip_version[i] == 0:
+                self.skipped += 1
+                continue
+            t = ts[i]
+            if t < self.clock:          # time never runs backwards (as in nfstream)
+                t = self.clock
+            self.clock = t
+            if t > INT64_MIN + self.idle_timeout and not self._expire_idle(t):
+                return i
+            hash = hashes[i]
+            src = ip_src + 16 * i
+            dst = ip_dst + 16 * i
+            mask = self.nslots - 1
+            slot = self._home(hash)
+            d = -1
+            while True:
+                f = self.slots[slot]
+                if f < 0:
+                    break
+                flow = &self.flows[f]
+                if flow.hash == hash and flow.ip_proto == ip_proto[i] \
+                        and flow.ip_version == ip_version[i]:
+                    if flow.sport == sport[i] and flow.dport == dport[i] \
+                            and memcmp(flow.ip_src, src, 16) == 0 \
+                            and memcmp(flow.ip_dst, dst, 16) == 0:
+                        d = SIDE_SRC2DST
+                        break
+                    if flow.sport == dport[i] and flow.dport == sport[i] \
+                            and memcmp(flow.ip_src, dst, 16) == 0 \
+                            and memcmp(flow.ip_dst, src, 16) == 0:
+                        d = SIDE_DST2SRC
+                        break
+                slot = (slot + 1) & mask
+            if f >= 0 and t - self.flows[f].side[SIDE_BIDIRECTIONAL].first_seen \
+                    >= self.active_timeout:
+                if not self._expire(f, EXPIRED_ACTIVE):
+                    return i
+                f = -1
+            if f < 0:
+                if 2 * (self.active + 1) > self.nslots and not self._grow_slots():
+                    return i
+                f = self._new_flow()
+                if f < 0:
+                    return i
+                mask = self.nslots - 1
+                slot = self._home(hash)
+                while self.slots[slot] >= 0:
+                    slot = (slot + 1) & mask
+                self.slots[slot] = f
+                flow = &self.flows[f]
+                flow.hash = hash
+                memcpy(flow.ip_src, src, 16)
+                memcpy(flow.ip_dst, dst, 16)
+                flow.sport = sport[i]
+                flow.dport = dport[i]
+                flow.ip_version = ip_version[i]
+                flow.ip_proto = ip_proto[i]
+                flow.syn_side = -1
+                flow.expiration_id = -1
+                flow.syn_ts = -1
+                flow.synack_ts = -1
+                flow.ack_ts = -1
+                _side_start(&flow.side[0])
+                _side_start(&flow.side[1])
+                _side_start(&flow.side[2])
+                self._lru_append(f)
+                self.active += 1
+                d = SIDE_SRC2DST
+            else:
+                flow = &self.flows[f]
+                if self.lru_tail != f:
+                    self._lru_remove(f)
+                    self._lru_append(f)
+            flags = tcp_flags[i]
+            _side_add(&flow.side[d], t, wirelen[i], flags)
+            _side_add(&flow.side[SIDE_BIDIRECTIONAL], t, wirelen[i], flags)
+            if flow.ip_proto == 6:
+                _tcp_sequence(&flow.side[d], tcp_seq[i], payload_len[i], flags)
+                if (flags & 0x12) == 0x02:
+                    if flow.syn_side < 0:
+                        flow.syn_side = d
+                        flow.syn_ts = t
+                elif (flags & 0x12) == 0x12:
+                    if flow.syn_side >= 0 and d != flow.syn_side and flow.synack_ts < 0:
+                        flow.synack_ts = t
+                elif flags & 0x10 and not flags & 0x04:
+                    if flow.synack_ts >= 0 and d == flow.syn_side and flow.ack_ts < 0:
+                        flow.ack_ts = t
+            self.packets += 1
+        return n
+
+    def update(self, const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
+               const uint8_t[:, ::1] ip_dst, const uint16_t[::1] sport,
+               const uint16_t[::1] dport, const uint8_t[::1] ip_proto,
+               const uint16_t[::1] tcp_flags, const uint32_t[::1] tcp_seq,
+               const uint32_t[::1] payload_len, const int64_t[::1] ts,
+               const uint32_t[::1] wirelen, const uint64_t[::1] hashes):
+        """Fold packets into the open flows, expiring flows on the way (IN: columns, all n long)."""
+        cdef Py_ssize_t n = ip_version.shape[0], done
+        if self.broken:
+            raise RuntimeError("this flow meter ran out of memory earlier; start a new one")
+        if ip_src.shape[0] != n or ip_dst.shape[0] != n or ip_src.shape[1] != 16 \
+                or ip_dst.shape[1] != 16:
+            raise ValueError(f"ip_src and ip_dst must have shape ({n}, 16)")
+        for name, length in (("sport", sport.shape[0]), ("dport", dport.shape[0]),
+                             ("ip_proto", ip_proto.shape[0]), ("tcp_flags", tcp_flags.shape[0]),
+                             ("tcp_seq", tcp_seq.shape[0]), ("payload_len", payload_len.shape[0]),
+                             ("ts", ts.shape[0]), ("wirelen", wirelen.shape[0]),
+                             ("hashes", hashes.shape[0])):
+            if length != n:
+                raise ValueError(f"{name} has {length} entries, expected {n}")
+        if n == 0:
+            return
+        with nogil:
+            done = self._update(n, &ip_version[0], &ip_src[0, 0], &ip_dst[0, 0], &sport[0],
+                                &dport[0], &ip_proto[0], &tcp_flags[0], &tcp_seq[0],
+                                &payload_len[0], &ts[0], &wirelen[0], &hashes[0])
+        if done < n:
+            self.broken = True
+            raise MemoryError(f"no memory for {self.active} open flows; packets from {done} "
+                              f"of this batch were not counted")
+
+    def expire_idle(self, int64_t now):
+        """Expire the flows idle at time ``now`` (ns); the clock moves to ``now`` if later."""
+        cdef bint ok
+        if self.broken:
+            raise RuntimeError("this flow meter ran out of memory earlier; start a new one")
+        if now > self.clock:
+            self.clock = now
+        with nogil:
+            ok = self.clock <= INT64_MIN + self.idle_timeout or self._expire_idle(self.clock)
+        if not ok:
+            self.broken = True
+            raise MemoryError("no memory for the expired flow records")
+
+    def expire_all(self):
+        """Expire every open flow (reason: end), oldest last packet first."""
+        cdef bint ok = True
+        with nogil:
+            while self.lru_head >= 0 and ok:
+                ok = self._expire(self.lru_head, EXPIRED_END)
+        if not ok:
+            self.broken = True
+            raise MemoryError("no memory for the expired flow records")
+
+    def take_records(self):
+        """The expired flows since the last call, as a structured array of RECORD_DTYPE."""
+        cdef cnp.ndarray records = np.empty(self.out_count, dtype=RECORD_DTYPE)
+        if self.out_count:
+            memcpy(cnp.PyArray_DATA(records), self.out, self.out_count * sizeof(Flow))
+        self.out_count = 0
+        if self.out_capacity > 4096:        # give back what a burst of expiries took
+            free(self.out)
+            self.out_capacity = 256
+            self.out = <Flow *>malloc(self.out_capacity * sizeof(Flow))
+            if self.out == NULL:
+                self.broken = True
+                raise MemoryError("no memory for a flow record buffer")
+        return records

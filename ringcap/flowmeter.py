@@ -1,0 +1,357 @@
+"""Flow records with statistics and expiry, like a flow exporter (nfstream, IPFIX).
+
+:func:`flow_features` and the streaming :class:`FlowMeter` fold decoded
+packets into flow records: per direction and both, packets, bytes, packet
+size and inter-arrival statistics, TCP flag counts, retransmissions and the
+handshake's round-trip times.  A 5-tuple is split into several records by an
+idle timeout and an active timeout, and each record says why it ended
+(``expiration_id``).  The per-packet work runs in compiled code without the
+GIL (``pyx/_flowmeter.pyx``); the flow key is :attr:`Headers.flow_hash`.
+
+:func:`ringcap.flows` stays the one-row-per-5-tuple summary of a batch.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Union
+
+import numpy as np
+
+from . import _flowmeter
+from .batch import Batch
+from .decode import FIVE_TUPLE_COLUMNS, Headers, decode, ip_strings
+
+__all__ = ["FlowMeter", "FlowRecords", "flow_features", "FLOW_RECORD_COLUMNS",
+           "FLOW_FEATURE_COLUMNS", "EXPIRED_IDLE", "EXPIRED_ACTIVE", "EXPIRED_END",
+           "NO_TIMESTAMP", "NO_RTT"]
+
+#: ``expiration_id``: no packet for ``idle_timeout`` (nfstream's 0).
+EXPIRED_IDLE: int = _flowmeter.EXPIRATION_IDS["idle"]
+#: ``expiration_id``: the record lasted ``active_timeout`` (nfstream's 1).
+EXPIRED_ACTIVE: int = _flowmeter.EXPIRATION_IDS["active"]
+#: ``expiration_id``: still open at the end (:meth:`FlowMeter.flush`).
+EXPIRED_END: int = _flowmeter.EXPIRATION_IDS["end"]
+#: First/last seen of a direction without packets (numpy's NaT).
+NO_TIMESTAMP = np.iinfo(np.int64).min
+#: ``tcp_server_rtt_ns``/``tcp_client_rtt_ns`` when that part of the handshake was not seen.
+NO_RTT = -1
+
+#: The decoded columns the meter reads: the 5-tuple, TCP flags, sequence numbers and payload length.
+FLOW_FEATURE_COLUMNS: tuple[str, ...] = FIVE_TUPLE_COLUMNS + ("tcp_flags", "tcp_seq",
+                                                               "payload_len")
+
+_SIDES = (("bidirectional", 2), ("src2dst", 0), ("dst2src", 1))
+_FLAGS = tuple(_flowmeter.FLAG_COUNT_NAMES)
+# nfstream's order of the TCP flag counters, then ours.
+_FLAG_ORDER = ("syn", "cwr", "ece", "urg", "ack", "psh", "rst", "fin", "synack")
+
+
+def _record_columns() -> tuple[str, ...]:
+    names = ["ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "flow_hash",
+             "expiration_id"]
+    for side, _ in _SIDES:
+        names += [f"{side}_first_seen", f"{side}_last_seen", f"{side}_duration_ns",
+                  f"{side}_packets", f"{side}_bytes"]
+    for side, _ in _SIDES:
+        names += [f"{side}_min_ps", f"{side}_mean_ps", f"{side}_stddev_ps", f"{side}_max_ps"]
+    for side, _ in _SIDES:
+        names += [f"{side}_min_piat_ns", f"{side}_mean_piat_ns", f"{side}_stddev_piat_ns",
+                  f"{side}_max_piat_ns"]
+    for side, _ in _SIDES:
+        names += [f"{side}_{flag}_packets" for flag in _FLAG_ORDER]
+    for side, _ in _SIDES:
+        names.append(f"{side}_retransmissions")
+    names += ["tcp_server_rtt_ns", "tcp_client_rtt_ns"]
+    return tuple(names)
+
+
+#: Flow record columns, in order.  See :class:`FlowRecords` and docs/flows.md.
+FLOW_RECORD_COLUMNS: tuple[str, ...] = _record_columns()
+#: Timestamp columns (int64 ns since the epoch; NO_TIMESTAMP for a silent direction).
+TIMESTAMP_COLUMNS: tuple[str, ...] = tuple(
+    f"{side}_{edge}_seen" for side, _ in _SIDES for edge in ("first", "last"))
+#: Round-trip-time columns (int64 ns; NO_RTT when not seen).
+RTT_COLUMNS: tuple[str, ...] = ("tcp_server_rtt_ns", "tcp_client_rtt_ns")
+
+
+def _sample_stddev(m2: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    # sqrt(M2 / (n - 1)); 0 with fewer than two samples (as nfstream).
+    out = np.zeros(len(m2), dtype=np.float64)
+    many = samples > 1
+    out[many] = np.sqrt(np.maximum(m2[many], 0.0) / (samples[many] - 1))
+    return out
+
+
+def _columns_from_records(records: np.ndarray) -> dict[str, np.ndarray]:
+    columns = {name: np.ascontiguousarray(records[name]) for name in
+               ("ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "expiration_id")}
+    columns["flow_hash"] = np.ascontiguousarray(records["flow_hash"])
+    sides = records["side"]
+    for side, index in _SIDES:
+        s = sides[:, index]
+        packets = np.ascontiguousarray(s["packets"])
+        first = np.ascontiguousarray(s["first_seen"])
+        last = np.ascontiguousarray(s["last_seen"])
+        columns[f"{side}_first_seen"] = first
+        columns[f"{side}_last_seen"] = last
+        columns[f"{side}_duration_ns"] = np.where(packets > 0, last - np.where(
+            packets > 0, first, 0), 0)
+        columns[f"{side}_packets"] = packets
+        columns[f"{side}_bytes"] = np.ascontiguousarray(s["bytes"])
+        columns[f"{side}_min_ps"] = np.ascontiguousarray(s["min_ps"])
+        columns[f"{side}_mean_ps"] = np.ascontiguousarray(s["mean_ps"])
+        columns[f"{side}_stddev_ps"] = _sample_stddev(s["m2_ps"], packets)
+        columns[f"{side}_max_ps"] = np.ascontiguousarray(s["max_ps"])
+        intervals = np.where(packets > 0, packets - 1, 0)
+        columns[f"{side}_min_piat_ns"] = np.ascontiguousarray(s["min_piat"])
+        columns[f"{side}_mean_piat_ns"] = np.ascontiguousarray(s["mean_piat"])
+        columns[f"{side}_stddev_piat_ns"] = _sample_stddev(s["m2_piat"], intervals)
+        columns[f"{side}_max_piat_ns"] = np.ascontiguousarray(s["max_piat"])
+        counts = s["flag_packets"]
+        for k, flag in enumerate(_FLAGS):
+            columns[f"{side}_{flag}_packets"] = np.ascontiguousarray(counts[:, k])
+    columns["src2dst_retransmissions"] = np.ascontiguousarray(sides[:, 0]["retransmissions"])
+    columns["dst2src_retransmissions"] = np.ascontiguousarray(sides[:, 1]["retransmissions"])
+    columns["bidirectional_retransmissions"] = (columns["src2dst_retransmissions"]
+                                                + columns["dst2src_retransmissions"])
+    syn, synack, ack = records["syn_ts"], records["synack_ts"], records["ack_ts"]
+    columns["tcp_server_rtt_ns"] = np.where(synack >= 0, synack - syn, NO_RTT)
+    columns["tcp_client_rtt_ns"] = np.where(ack >= 0, ack - synack, NO_RTT)
+    return {name: columns[name] for name in FLOW_RECORD_COLUMNS}
+
+
+class FlowRecords:
+    """Flow records, columnar: one row per flow record, one numpy array per column.
+
+    Key: ``ip_version``, ``ip_proto``, ``ip_src``, ``ip_dst`` (16 bytes,
+    IPv4-mapped), ``sport``, ``dport`` as in the record's first packet, so
+    ``src2dst`` is the direction of that packet; ``flow_hash`` (both
+    directions share it).  ``expiration_id``: :data:`EXPIRED_IDLE`,
+    :data:`EXPIRED_ACTIVE` or :data:`EXPIRED_END`.
+
+    Per side (``bidirectional``, ``src2dst``, ``dst2src``): ``_first_seen``,
+    ``_last_seen`` (int64 ns since the epoch, :data:`NO_TIMESTAMP` for a
+    silent direction), ``_duration_ns``, ``_packets``, ``_bytes`` (wire
+    lengths); packet size ``_min_ps``, ``_mean_ps``, ``_stddev_ps``,
+    ``_max_ps`` (bytes, sample standard deviation, 0 below two packets);
+    inter-arrival time ``_min_piat_ns``, ``_mean_piat_ns``,
+    ``_stddev_piat_ns``, ``_max_piat_ns`` (between consecutive packets of that
+    side; 0 below two packets); packets with each TCP flag
+    ``_syn_packets`` ... ``_fin_packets`` and ``_synack_packets`` (SYN and ACK
+    both set); ``_retransmissions`` (TCP segments whose sequence range ends
+    at or before the highest end already seen in that direction).
+
+    ``tcp_server_rtt_ns``: first SYN to the SYN-ACK answering it;
+    ``tcp_client_rtt_ns``: that SYN-ACK to the client's first ACK;
+    :data:`NO_RTT` (-1) when not captured.  Their sum is the handshake's RTT.
+
+    docs/flows.md maps the names to nfstream's.
+    """
+
+    __slots__ = ("_columns",)
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        missing = [name for name in FLOW_RECORD_COLUMNS if name not in columns]
+        if missing:
+            raise ValueError(f"flow records need the columns {missing}")
+        self._columns = {name: columns[name] for name in FLOW_RECORD_COLUMNS}
+
+    @classmethod
+    def _from_records(cls, records: np.ndarray) -> "FlowRecords":
+        return cls(_columns_from_records(records))
+
+    @classmethod
+    def empty(cls) -> "FlowRecords":
+        """No records."""
+        return cls._from_records(np.empty(0, dtype=_flowmeter.RECORD_DTYPE))
+
+    @classmethod
+    def concat(cls, parts: Iterable["FlowRecords"]) -> "FlowRecords":
+        """The records of ``parts`` one after the other."""
+        parts = list(parts)
+        if not parts:
+            return cls.empty()
+        return cls({name: np.concatenate([p._columns[name] for p in parts])
+                    for name in FLOW_RECORD_COLUMNS})
+
+    def __getattr__(self, name):
+        try:
+            return self._columns[name]
+        except KeyError:
+            raise AttributeError(f"'FlowRecords' has no column {name!r}") from None
+
+    def __getitem__(self, index):
+        """``records["src2dst_packets"]`` is a column; a slice, boolean mask or
+        integer array gives those rows as FlowRecords."""
+        if isinstance(index, str):
+            if index in self._columns:
+                return self._columns[index]
+            raise KeyError(f"FlowRecords has no column {index!r}; see FLOW_RECORD_COLUMNS")
+        if isinstance(index, (int, np.integer)):
+            index = slice(index, index + 1 if index != -1 else None)
+        return FlowRecords({name: array[index] for name, array in self._columns.items()})
+
+    def __len__(self) -> int:
+        return self._columns["flow_hash"].shape[0]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return FLOW_RECORD_COLUMNS
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Column name -> array, in :data:`FLOW_RECORD_COLUMNS` order."""
+        return dict(self._columns)
+
+    def ip_src_str(self) -> np.ndarray:
+        """``ip_src`` as printable strings."""
+        return ip_strings(self._columns["ip_src"])
+
+    def ip_dst_str(self) -> np.ndarray:
+        """``ip_dst`` as printable strings."""
+        return ip_strings(self._columns["ip_dst"])
+
+    def to_arrow(self, **options):
+        """A pyarrow Table; see :func:`ringcap.export.records_to_arrow`."""
+        from .export import records_to_arrow
+        return records_to_arrow(self, **options)
+
+    def to_pandas(self, **options):
+        """A pandas DataFrame; see :func:`ringcap.export.records_to_pandas`."""
+        from .export import records_to_pandas
+        return records_to_pandas(self, **options)
+
+    def __repr__(self) -> str:
+        return (f"<FlowRecords {len(self)} records, "
+                f"{int(self._columns['bidirectional_packets'].sum())} packets>")
+
+
+def _timeout_ns(value, name: str) -> int:
+    if value is None:
+        return np.iinfo(np.int64).max
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number of seconds or None, got {value!r}") from None
+    if not seconds > 0 or seconds > 9e9:
+        raise ValueError(f"{name} must be a positive number of seconds (at most 9e9) or None "
+                         f"for no timeout, got {value!r}")
+    return max(1, round(seconds * 1e9))
+
+
+def _headers_for_meter(source) -> Headers:
+    if isinstance(source, Batch):
+        return decode(source, columns=FLOW_FEATURE_COLUMNS)
+    if isinstance(source, Headers):
+        missing = [name for name in FLOW_FEATURE_COLUMNS if name not in source.names]
+        if missing:
+            raise ValueError(f"flow features need the columns {missing}, which these headers "
+                             f"lack: decode with columns=None or "
+                             f"columns=ringcap.FLOW_FEATURE_COLUMNS")
+        return source
+    raise TypeError(f"expected a ringcap.Batch or Headers, got {type(source).__name__}")
+
+
+class FlowMeter:
+    """A streaming flow accumulator: feed batches, take flow records as they expire.
+
+    ``idle_timeout``: a flow without packets for this many seconds ends
+    (``expiration_id`` :data:`EXPIRED_IDLE`); ``active_timeout``: a flow is
+    cut after lasting this many seconds, its next packet opens a new record
+    (:data:`EXPIRED_ACTIVE`).  ``None`` turns a timeout off.  The defaults
+    are nfstream's (120 s and 1800 s).
+
+    Protocol (for sinks): ``update(batch)`` folds the packets of a
+    :class:`~ringcap.Batch` (or its :class:`Headers` with at least
+    :data:`FLOW_FEATURE_COLUMNS`) into the open flows and returns the
+    :class:`FlowRecords` that expired while doing so, in order of expiry;
+    ``expire_idle(now_ns)`` ends the flows idle at a wall-clock time (for a
+    live capture during a quiet spell); ``flush()`` ends every open flow
+    (:data:`EXPIRED_END`) and returns them, oldest last packet first.  The
+    meter stays usable after ``flush()``.  Memory holds the open flows only:
+    a long capture streams through in bounded memory.
+
+    Expiry is checked before every packet against the packet clock (the
+    latest timestamp seen; an earlier timestamp counts as the clock, as in
+    nfstream), so the records and their order do not depend on how the
+    packets were cut into batches: feeding many small batches gives what
+    one batch of all the packets gives.
+
+        >>> meter = FlowMeter(idle_timeout=60)                 # doctest: +SKIP
+        >>> for batch in ringcap.open_pcap("day.pcap"):       # doctest: +SKIP
+        ...     sink.write(meter.update(batch))
+        >>> sink.write(meter.flush())                         # doctest: +SKIP
+    """
+
+    def __init__(self, *, idle_timeout: float | None = 120.0,
+                 active_timeout: float | None = 1800.0):
+        self._core = _flowmeter.Meter(_timeout_ns(idle_timeout, "idle_timeout"),
+                                      _timeout_ns(active_timeout, "active_timeout"))
+        self.idle_timeout = idle_timeout
+        self.active_timeout = active_timeout
+
+    def update(self, source: Union[Batch, Headers]) -> FlowRecords:
+        """Fold a batch's packets in; the records that expired meanwhile."""
+        h = _headers_for_meter(source)
+        c = np.ascontiguousarray
+        self._core.update(
+            c(h.ip_version, np.uint8), c(h.ip_src, np.uint8), c(h.ip_dst, np.uint8),
+            c(h.sport, np.uint16), c(h.dport, np.uint16), c(h.ip_proto, np.uint8),
+            c(h.tcp_flags, np.uint16), c(h.tcp_seq, np.uint32), c(h.payload_len, np.uint32),
+            c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64))
+        return self._take()
+
+    def expire_idle(self, now: int | None = None) -> FlowRecords:
+        """End the flows idle at ``now`` (int ns since the epoch; default: the packet clock)."""
+        if now is not None:
+            self._core.expire_idle(int(now))
+        else:
+            self._core.expire_idle(self._core.clock)
+        return self._take()
+
+    def flush(self) -> FlowRecords:
+        """End every open flow (``expiration_id`` :data:`EXPIRED_END`) and return them all."""
+        self._core.expire_all()
+        return self._take()
+
+    def _take(self) -> FlowRecords:
+        return FlowRecords._from_records(self._core.take_records())
+
+    @property
+    def active_flows(self) -> int:
+        """Flows open now."""
+        return self._core.active_flows
+
+    @property
+    def packets(self) -> int:
+        """IP packets counted so far."""
+        return self._core.packets
+
+    @property
+    def skipped(self) -> int:
+        """Packets that were not IP (no flow counts them)."""
+        return self._core.skipped
+
+    @property
+    def clock(self) -> int:
+        """The packet clock: latest timestamp seen, int ns (NO_TIMESTAMP before any)."""
+        return self._core.clock
+
+    def __repr__(self) -> str:
+        return (f"<FlowMeter idle_timeout={self.idle_timeout} active_timeout="
+                f"{self.active_timeout}: {self.active_flows} open flows, {self.packets} packets>")
+
+
+def flow_features(source, *, idle_timeout: float | None = 120.0,
+                  active_timeout: float | None = 1800.0) -> FlowRecords:
+    """Flow records with statistics for a Batch, its Headers, or an iterable of either.
+
+    One :class:`FlowMeter` pass over all the packets and a final flush: the
+    records in order of expiry, then the flows still open at the end.
+    ``ringcap.flow_features(ringcap.open_pcap(path))`` streams a file of any
+    size in bounded memory (the records are kept).
+    """
+    meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=active_timeout)
+    if isinstance(source, (Batch, Headers)):
+        source = (source,)
+    parts = [meter.update(part) for part in source]
+    parts.append(meter.flush())
+    return FlowRecords.concat(parts)
