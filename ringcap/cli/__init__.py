@@ -1,0 +1,107 @@
+"""The `ringcap` command line: one module per subcommand, shared option parsing.
+
+``ringcap COMMAND ...`` runs ``ringcap.cli.<module>.run(args)`` after that
+module's ``add_arguments(parser)`` built its options.  Without a command,
+tcpdump's habits apply: ``ringcap -i eth0 ...`` captures and ``ringcap -r
+FILE ...`` reads a file.  Errors print one line (``ringcap: ...``) and exit
+non-zero; ``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .options import CliError, Parser, add_common_options
+
+# command -> (module in ringcap.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "capture": ("capture", "capture packets to files, stdout or the terminal (tcpdump flags)"),
+    "read": ("read", "print or filter the packets of a pcap/pcapng file (tcpdump -r)"),
+    "demo": ("demo", "capture self-made traffic in a private namespace (root)"),
+}
+
+# Short options of tcpdump that take no value: a group such as "-nnr" ending
+# in r means "read".
+_FLAG_LETTERS = set("nvexXAqlStUpKOdDL#")
+
+
+def _wants_read(argv: list[str]) -> bool:
+    """True for tcpdump-style ``ringcap [flags] -r FILE ...``."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg in ("-r", "--read") or arg.startswith("--read="):
+            return True
+        if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2:
+            letters = arg[1:]
+            if "r" in letters:
+                before = letters[:letters.index("r")]
+                if all(ch in _FLAG_LETTERS for ch in before):
+                    return True
+    return False
+
+
+def _pick_command(argv: list[str]) -> tuple[str, list[str]]:
+    if argv and argv[0] in COMMANDS:
+        return argv[0], argv[1:]
+    if _wants_read(argv):
+        return "read", argv
+    return "capture", argv
+
+
+def _load(command: str):
+    module_name, _ = COMMANDS[command]
+    try:
+        return importlib.import_module(f"{__name__}.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__name__}.{module_name}":
+            raise CliError(f"`ringcap {command}` is not available in this version of ringcap")
+        raise
+
+
+def build_parser(command: str, module) -> argparse.ArgumentParser:
+    _, help_text = COMMANDS[command]
+    parser = Parser(
+        prog=f"ringcap {command}" if command != "capture" else "ringcap [capture]",
+        description=help_text, add_help=False,
+        epilog="Commands: " + ", ".join(COMMANDS) + ". See `ringcap COMMAND --help`.")
+    add_common_options(parser)
+    module.add_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if argv in ([], ["-h"], ["--help"]):
+        argv = ["capture", "--help"]         # bare `ringcap` explains itself
+    if "--version" in argv:
+        from .options import print_version
+        print_version()
+        return 0
+    try:
+        command, rest = _pick_command(argv)
+        module = _load(command)
+        parser = build_parser(command, module)
+        args = parser.parse_args(rest)
+        args.command = command
+        return int(module.run(args) or 0)
+    except CliError as exc:
+        if debug:
+            raise
+        print(f"ringcap: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        return 130
+    except BrokenPipeError:
+        from .options import silence_stdout
+        silence_stdout()
+        return 0
+    except (OSError, ValueError, TypeError, RuntimeError, ImportError) as exc:
+        if debug:
+            raise
+        from .options import describe_error
+        print(f"ringcap: {describe_error(exc)}", file=sys.stderr)
+        return 1

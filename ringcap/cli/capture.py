@@ -1,0 +1,324 @@
+"""`ringcap capture` (also plain `ringcap -i IFACE ...`): tcpdump's capture, streamed.
+
+Parses the options, opens the output (before the ring, so a bad path fails
+at once), opens the ring, and hands both to :func:`ringcap.sinks.pump`,
+which streams every batch into the sink, finishes the files on SIGINT,
+SIGTERM and SIGHUP and returns the counts printed at the end.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import socket
+import struct
+import sys
+
+from ..pcap import DEFAULT_SNAPLEN
+from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
+from ..sinks.driving import StopSignals, pump
+from .options import (CliError, add_packet_options, filter_expression, interface_list,
+                      parse_count, parse_seconds, parse_size, printer_options, size_type)
+from .status import StatusLine, print_summary
+
+MiB = 1 << 20
+DEFAULT_BLOCK_SIZE = 4 * MiB
+DEFAULT_BLOCK_COUNT = 64
+PACKET_OUTGOING = 4
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("capture (as in tcpdump)")
+    group.add_argument("-i", dest="interfaces", action="append", metavar="IFACE",
+                       help="interface to capture on; `any` (the default) for all")
+    group.add_argument("-D", dest="list_interfaces", action="store_true",
+                       help="list the interfaces (index, state, MTU) and exit")
+    group.add_argument("-w", dest="write", metavar="FILE",
+                       help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
+                            "`-` writes a pcap stream to standard output")
+    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(
+        lambda t: 0 if str(t).strip() == "0" else parse_size(t, what="snaplen (-s)")),
+        default=DEFAULT_SNAPLEN, help=f"bytes kept per packet (0 or default: {DEFAULT_SNAPLEN})")
+    group.add_argument("-p", dest="no_promisc", action="store_true",
+                       help="do not put the interface in promiscuous mode (on by default)")
+    group.add_argument("-B", dest="ring_bytes", metavar="KiB", type=size_type(parse_ring_size),
+                       help="ring size in KiB (suffixes: -B 256M); default 256 MiB")
+    group.add_argument("-C", dest="file_size", metavar="SIZE",
+                       type=size_type(parse_size, unit=1_000_000, what="file size (-C)"),
+                       help="start a new file when the current one would pass SIZE "
+                            "(millions of bytes, as tcpdump, or with a suffix: 100M)")
+    group.add_argument("-G", dest="rotate_seconds", metavar="SECONDS",
+                       type=size_type(parse_seconds, what="rotation interval (-G)"),
+                       help="start a new file every SECONDS; strftime patterns in FILE "
+                            "(%%Y%%m%%d-%%H%%M%%S) name them")
+    group.add_argument("-W", dest="file_count", metavar="N",
+                       type=size_type(parse_count, what="file count (-W)"),
+                       help="with -C: a ring of N files, reused in turn; with -G: stop after "
+                            "N files")
+    group.add_argument("-z", dest="post_rotate", metavar="CMD",
+                       help="run `CMD FILE` on each finished file (e.g. -z gzip)")
+    group.add_argument("-Z", dest="owner", metavar="USER",
+                       help="the files belong to USER (and USER's group)")
+    group.add_argument("-Q", dest="direction", choices=("in", "out", "inout"), default="inout",
+                       help="packets to capture by direction (default inout)")
+    group.add_argument("-U", dest="packet_buffered", action="store_true",
+                       help="write each batch to the file as it arrives, not in large writes")
+    add_packet_options(parser)
+    own = parser.add_argument_group("ringcap's own")
+    own.add_argument("--duration", metavar="SECONDS",
+                     type=size_type(parse_seconds, what="duration"),
+                     help="stop after SECONDS (also 500ms, 10m, 2h)")
+    own.add_argument("--format", choices=("pcap", "pcapng"),
+                     help="file format (default: pcapng for a .pcapng name, else pcap)")
+    own.add_argument("--block-size", metavar="BYTES", type=size_type(parse_size,
+                     what="block size"), help="ring block size (default 4M)")
+    own.add_argument("--block-count", metavar="N", type=size_type(parse_count,
+                     what="block count"), help="ring blocks (default: ring size / block size)")
+    own.add_argument("--block-timeout", metavar="MS", type=size_type(parse_count,
+                     what="block timeout"), default=10,
+                     help="hand a partly filled block over after MS milliseconds (10)")
+    own.add_argument("--status", dest="status", action="store_true", default=None,
+                     help="show the live status line even when stderr is not a terminal")
+    own.add_argument("--no-status", dest="status", action="store_false",
+                     help="no live status line")
+
+
+# ---------------------------------------------------------------------- -D
+_SIOCGIFFLAGS = 0x8913
+_SIOCGIFMTU = 0x8921
+_IFF_UP, _IFF_LOOPBACK, _IFF_RUNNING, _IFF_PROMISC = 0x1, 0x8, 0x40, 0x100
+
+
+def interface_rows() -> list[tuple[int, str, str, int | None]]:
+    """(index, name, state, mtu) of each interface in this network namespace."""
+    rows = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for index, name in sorted(socket.if_nameindex()):
+            request = struct.pack("16sh", name.encode(), 0)
+            try:
+                flags = struct.unpack("16sh", fcntl.ioctl(sock, _SIOCGIFFLAGS, request + b"\0" * 22)[:18])[1]
+                mtu = struct.unpack("16si", fcntl.ioctl(sock, _SIOCGIFMTU,
+                                                        struct.pack("16si", name.encode(), 0)))[1]
+            except OSError:
+                rows.append((index, name, "unknown", None))
+                continue
+            state = ["up" if flags & _IFF_UP else "down"]
+            if flags & _IFF_RUNNING:
+                state.append("running")
+            if flags & _IFF_LOOPBACK:
+                state.append("loopback")
+            if flags & _IFF_PROMISC:
+                state.append("promiscuous")
+            rows.append((index, name, ", ".join(state), mtu & 0xFFFFFFFF))
+    return rows
+
+
+def list_interfaces(stream) -> int:
+    rows = interface_rows()
+    for n, (index, name, state, mtu) in enumerate(rows, 1):
+        mtu_text = f", mtu {mtu}" if mtu is not None else ""
+        print(f"{n}.{name} [index {index}, {state}{mtu_text}]", file=stream)
+    print(f"{len(rows) + 1}.any [all interfaces, the default]", file=stream)
+    return 0
+
+
+# ---------------------------------------------------------------------- ring
+def parse_ring_size(text: str) -> int:
+    """-B: KiB as in tcpdump (-B 4096 is 4 MiB), or bytes with a suffix (-B 256M)."""
+    text = str(text).strip()
+    if text[-1:].isalpha():
+        return parse_size(text, what="ring size (-B)")
+    return parse_size(text, unit=1024, what="ring size (-B)")
+
+
+def ring_geometry(args, snaplen: int) -> tuple[int, int]:
+    """(block_size, block_count) from -B and --block-size/--block-count."""
+    page = os.sysconf("SC_PAGESIZE")
+    need = -(-(snaplen + 256) // page) * page
+    total = args.ring_bytes or DEFAULT_BLOCK_SIZE * DEFAULT_BLOCK_COUNT
+    block_size = args.block_size
+    if block_size is None:
+        block_size = DEFAULT_BLOCK_SIZE
+        while block_size // 2 >= need and block_size * 8 > total:
+            block_size //= 2      # a small ring still gets 8 or more blocks
+        block_size = max(block_size, need)
+    if args.block_count is not None:
+        return block_size, args.block_count
+    return block_size, max(1, -(-total // block_size))
+
+
+def open_ring(args, iface, snaplen: int, filter_text: str | None):
+    from ..ring import RxRing
+    block_size, block_count = ring_geometry(args, snaplen)
+    try:
+        return RxRing(iface, snaplen=snaplen, block_size=block_size, block_count=block_count,
+                      block_timeout_ms=args.block_timeout, promisc=not args.no_promisc and iface
+                      is not None, ignore_outgoing=args.direction == "in", filter=filter_text)
+    except PermissionError as exc:
+        python = os.path.realpath(sys.executable)
+        raise CliError(
+            f"no permission to capture ({exc.strerror or exc}): capturing needs CAP_NET_RAW. "
+            f"Run as root, or give the interpreter the capability once: "
+            f"sudo setcap cap_net_raw=eip {python}") from None
+    except OSError as exc:
+        if exc.errno == errno.ENODEV:
+            raise CliError(f"{exc.args[1] if len(exc.args) > 1 else exc}; or see `ringcap -D`"
+                           .replace("; list them with `ip link`", "")) from None
+        raise
+
+
+# ---------------------------------------------------------------------- sinks
+class PrinterSink(Sink):
+    """Packets printed one line each on standard output (no -w)."""
+
+    def __init__(self, printer, stream, flush: bool) -> None:
+        super().__init__()
+        self._printer = printer
+        self._stream = stream
+        self._flush_each = flush
+        self._bytes = 0
+
+    @property
+    def bytes_written(self) -> int:
+        return self._bytes
+
+    @bytes_written.setter
+    def bytes_written(self, value) -> None:
+        pass
+
+    def _write(self, batch) -> int:
+        self._printer.print_batch(batch)
+        if self._flush_each:
+            self._stream.flush()
+        self.packets_written += len(batch)
+        self._bytes += batch.nbytes
+        return len(batch)
+
+    def _flush(self) -> None:
+        self._stream.flush()
+
+    def _close(self, stats) -> None:
+        self._stream.flush()
+
+
+def open_printer(args, stream) -> Sink:
+    try:
+        from .printer import PacketPrinter
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.printer":
+            raise
+        raise CliError("printing packets is not available in this version; "
+                       "use -w FILE to write them") from None
+    printer = PacketPrinter(stream, **printer_options(args))
+    flush = args.line_buffered or stream.isatty()
+    return PrinterSink(printer, stream, flush)
+
+
+def open_file_sink(args, snaplen: int, iface_label) -> Sink:
+    rotation = Rotation(max_bytes=args.file_size, seconds=args.rotate_seconds,
+                        max_files=args.file_count)
+    target = args.write
+    to_stdout = target == "-"
+    if to_stdout and rotation.active:
+        raise CliError("-C, -G and -W need a file name, not -w -")
+    if not to_stdout:
+        folder = os.path.dirname(os.path.abspath(target)) or "."
+        if os.path.isdir(target):
+            raise CliError(f"cannot write to {target}: it is a directory; give a file name")
+        if not os.path.isdir(folder):
+            raise CliError(f"cannot write to {target}: the folder {folder} does not exist")
+    on_done = PostRotateCommand(args.post_rotate) if args.post_rotate else None
+    try:
+        return PcapSink(sys.stdout.buffer if to_stdout else target, format=args.format,
+                        snaplen=snaplen, nanosecond=args.precision == "nano",
+                        rotation=rotation, interface=iface_label,
+                        flush_every_batch=args.packet_buffered or to_stdout and args.line_buffered,
+                        owner=None if to_stdout else args.owner, on_file_done=on_done)
+    except OSError as exc:
+        raise CliError(f"cannot write to {target}: {exc.strerror or exc}") from None
+
+
+# ---------------------------------------------------------------------- run
+def run(args) -> int:
+    if args.list_interfaces:
+        return list_interfaces(sys.stdout)
+    if args.file_count and not (args.file_size or args.rotate_seconds):
+        raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
+    if (args.file_size or args.rotate_seconds or args.post_rotate or args.owner) and not args.write:
+        raise CliError("-C, -G, -W, -z and -Z apply to files: add -w FILE", status=2)
+    names = interface_list(args.interfaces)
+    if len(names) > 1:
+        raise CliError("capturing on several interfaces at once is not supported yet; "
+                       "use -i any, or one ringcap per interface")
+    iface = names[0]
+    snaplen = args.snaplen or DEFAULT_SNAPLEN
+    if snaplen > DEFAULT_SNAPLEN:
+        raise CliError(f"snaplen (-s) must be at most {DEFAULT_SNAPLEN}, got {snaplen}")
+    filter_text = filter_expression(args)
+    if filter_text is not None:
+        from ..bpf import compile_filter
+        compile_filter(filter_text, snaplen=snaplen)   # a bad filter: libpcap's message, now
+    ifindex = None
+    if iface is not None:
+        from .. import _ring
+        try:
+            ifindex = _ring.interface_index(iface)
+        except OSError:
+            raise CliError(f"no interface named {iface!r} here; see the list with "
+                           f"`ringcap -D`") from None
+
+    existed = args.write not in (None, "-") and os.path.lexists(args.write)
+    if args.write:
+        sink = open_file_sink(args, snaplen, (ifindex, iface) if iface else None)
+    else:
+        sink = open_printer(args, sys.stdout)
+    try:
+        ring = open_ring(args, iface, snaplen, filter_text)
+    except BaseException:
+        sink.close()
+        if args.write not in (None, "-") and not existed:
+            for path in sink.files:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        raise
+    with ring:
+        where = iface or "any"
+        print(f"ringcap: listening on {where}, link-type EN10MB (Ethernet), snapshot length "
+              f"{snaplen} bytes, ring {ring.block_count} x {ring.block_size // 1024} KiB",
+              file=sys.stderr, flush=True)
+        show = args.status if args.status is not None else (
+            sys.stderr.isatty() and not args.quiet and
+            (args.write not in (None, "-") or not sys.stdout.isatty()))
+        status = StatusLine(sys.stderr) if show else None
+        select = None
+        if args.direction == "out":
+            def select(batch):
+                return batch.pkttype == PACKET_OUTGOING
+        error = None
+        with StopSignals() as stop:
+            try:
+                result = pump(ring, sink, count=args.count, duration=args.duration, stop=stop,
+                              select=select, progress=status)
+            except BrokenPipeError as exc:
+                error, result = exc, exc.pump_result
+            except OSError as exc:
+                if not hasattr(exc, "pump_result"):
+                    raise
+                error, result = exc, exc.pump_result
+        if status is not None:
+            status.clear()
+    if isinstance(error, BrokenPipeError):
+        from .options import silence_stdout
+        silence_stdout()
+        error = None
+    if result.stopped_by == "files":
+        print(f"ringcap: maximum file limit reached: {args.file_count}", file=sys.stderr)
+    failures = getattr(getattr(sink, "_on_file_done", None), "failures", [])
+    print_summary(result, sys.stderr)
+    for path, code in failures:
+        print(f"ringcap: -z {args.post_rotate} {path} exited with status {code}", file=sys.stderr)
+    if error is not None:
+        from .options import describe_error
+        raise CliError(f"capture stopped: {describe_error(error)}")
+    return 0

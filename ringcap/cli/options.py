@@ -1,0 +1,237 @@
+"""Option parsing shared by the commands: sizes, durations, interfaces, and
+the tcpdump flag set that ``capture`` and ``read`` both take.
+
+Values are checked as they are parsed, so a bad ``-C 10X`` or ``-G -1``
+stops the command with one line before anything is opened.
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import math
+import os
+import re
+import sys
+
+
+class CliError(Exception):
+    """A problem to report as one line, ``ringcap: MESSAGE``, with exit ``status``."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message: str):
+        raise CliError(f"{message} (see `{self.prog} --help`)", status=2)
+
+
+# ---------------------------------------------------------------------- values
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtT]?)(i?[bB])?\s*$")
+_BINARY = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str, unit: int = 1, what: str = "size") -> int:
+    """A byte count from ``text``: a number in ``unit`` bytes, or with a binary
+    suffix k, M, G, T (optionally followed by ``iB``/``B``): ``10M`` is
+    10 MiB whatever ``unit`` is.  tcpdump's ``-C 10`` is ``unit=1_000_000``."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"bad {what} {text!r}: give a number, optionally with a suffix "
+                         "k, M or G (e.g. 100M)")
+    number, suffix, _ = match.groups()
+    scale = _BINARY[suffix.lower()] if suffix else unit
+    value = float(number) * scale
+    if not math.isfinite(value) or value < 1 or value >= 1 << 62:
+        raise ValueError(f"bad {what} {text!r}: must be at least 1 byte and less than 4 EiB")
+    return int(value)
+
+
+_SECONDS = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h|d)?\s*$")
+_TIME_UNITS = {None: 1.0, "s": 1.0, "ms": 1e-3, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_seconds(text: str, what: str = "duration") -> float:
+    """Positive finite seconds from ``30``, ``1.5``, ``500ms``, ``10m``, ``2h``."""
+    match = _SECONDS.match(str(text))
+    if not match:
+        raise ValueError(f"bad {what} {text!r}: give seconds, e.g. 30, 1.5, 500ms, 10m or 2h")
+    value = float(match.group(1)) * _TIME_UNITS[match.group(2)]
+    if not (math.isfinite(value) and 0 < value < 1e9):
+        raise ValueError(f"bad {what} {text!r}: must be more than 0 and finite")
+    return value
+
+
+def parse_count(text: str, what: str = "count") -> int:
+    try:
+        value = int(str(text).strip(), 10)
+    except ValueError:
+        raise ValueError(f"bad {what} {text!r}: give a whole number") from None
+    if not 0 < value < 1 << 62:
+        raise ValueError(f"bad {what} {text!r}: must be positive")
+    return value
+
+
+def _argtype(parse, *args, **kwargs):
+    def convert(text):
+        try:
+            return parse(text, *args, **kwargs)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = parse.__name__.replace("parse_", "")
+    return convert
+
+
+size_type = _argtype          # size_type(parse_size, unit, what)
+
+
+def interface_list(values: list[str] | None) -> list[str | None]:
+    """``-i`` values (repeatable, comma-separated) as names; ``any`` -> None
+    (all interfaces).  No ``-i`` at all also means all interfaces."""
+    names: list[str | None] = []
+    for value in values or []:
+        for name in value.split(","):
+            name = name.strip()
+            if not name:
+                raise ValueError(f"bad interface list {value!r}: an empty name")
+            if name == "any":
+                names.append(None)
+            elif name not in names:
+                names.append(name)
+    if None in names and len(names) > 1:
+        raise ValueError("-i any already captures on every interface; give it alone")
+    return names or [None]
+
+
+# ---------------------------------------------------------------------- flag sets
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("general")
+    group.add_argument("-h", "--help", action="help", help="show this help and exit")
+    group.add_argument("--debug", action="store_true",
+                       help="show the full traceback on errors")
+    group.add_argument("--version", action="store_true",
+                       help="print the versions of ringcap and libpcap and exit")
+
+
+def add_packet_options(parser: argparse.ArgumentParser) -> None:
+    """The tcpdump flags shared by ``capture`` and ``read``: count, filter,
+    and how packets are printed."""
+    group = parser.add_argument_group("packets (as in tcpdump)")
+    group.add_argument("-c", dest="count", metavar="COUNT",
+                       type=_argtype(parse_count, what="packet count (-c)"),
+                       help="stop after COUNT packets")
+    group.add_argument("-F", dest="filter_file", metavar="FILE",
+                       help="read the filter expression from FILE (a command-line "
+                            "expression is then ignored, as in tcpdump)")
+    group.add_argument("-n", dest="numeric", action="count", default=0,
+                       help="numeric addresses (-nn: ports too); ringcap never looks names up "
+                            "anyway")
+    group.add_argument("-v", dest="verbose", action="count", default=0,
+                       help="more detail per packet (-vv, -vvv: more still)")
+    group.add_argument("-e", dest="link_header", action="store_true",
+                       help="print the link-level header (MAC addresses, VLAN)")
+    group.add_argument("-x", dest="hex", action="count", default=0,
+                       help="print each packet's payload in hex (-xx: with the link header)")
+    group.add_argument("-X", dest="hex_ascii", action="count", default=0,
+                       help="print payload in hex and ASCII (-XX: with the link header)")
+    group.add_argument("-A", dest="ascii", action="store_true",
+                       help="print payload in ASCII")
+    group.add_argument("-q", dest="quiet", action="store_true",
+                       help="quieter: shorter packet lines, no status line")
+    group.add_argument("-t", dest="timestamps", action="count", default=0,
+                       help="timestamps: -t none, -tt epoch seconds, -ttt delta to previous, "
+                            "-tttt date and time, -ttttt delta to first")
+    group.add_argument("-l", dest="line_buffered", action="store_true",
+                       help="flush standard output after each line (default on a terminal)")
+    group.add_argument("--time-stamp-precision", dest="precision", choices=("micro", "nano"),
+                       default="micro",
+                       help="timestamp precision printed and written to pcap files "
+                            "(micro, as tcpdump, or nano)")
+    group.add_argument("expression", nargs="*", metavar="EXPRESSION",
+                       help="a tcpdump filter expression (libpcap syntax)")
+
+
+def payload_mode(args) -> str | None:
+    """tcpdump's payload flag as a string for the printer: ``"x"``, ``"xx"``,
+    ``"X"``, ``"XX"``, ``"A"`` or None."""
+    if args.hex_ascii:
+        return "XX" if args.hex_ascii > 1 else "X"
+    if args.hex:
+        return "xx" if args.hex > 1 else "x"
+    if args.ascii:
+        return "A"
+    return None
+
+
+def printer_options(args) -> dict:
+    """Keyword arguments for :class:`ringcap.cli.printer.PacketPrinter`."""
+    return dict(numeric=args.numeric, verbose=args.verbose, link_header=args.link_header,
+                payload=payload_mode(args), quiet=args.quiet, timestamps=args.timestamps,
+                nanosecond=args.precision == "nano")
+
+
+def filter_expression(args) -> str | None:
+    """The filter from ``-F FILE`` or the command line words (None: no filter)."""
+    if args.filter_file:
+        try:
+            with open(args.filter_file, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise CliError(f"cannot read the filter file (-F) {args.filter_file}: "
+                           f"{exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise CliError(f"the filter file (-F) {args.filter_file} is not text") from None
+        # tcpdump allows '#' comments in a filter file
+        text = " ".join(line.split("#", 1)[0] for line in text.splitlines()).strip()
+        if args.expression:
+            print("ringcap: warning: -F given, so the expression on the command line is ignored",
+                  file=sys.stderr)
+        return text or None
+    return " ".join(args.expression).strip() or None
+
+
+# ---------------------------------------------------------------------- output
+def print_version(stream=None) -> None:
+    from .. import __version__
+    stream = stream or sys.stdout
+    print(f"ringcap version {__version__}", file=stream)
+    try:
+        from ..bpf import _load_libpcap
+        lib = _load_libpcap()
+        version = getattr(lib, "pcap_lib_version", None)
+        if version is not None:
+            import ctypes
+            version.restype = ctypes.c_char_p
+            print(version().decode(), file=stream)
+    except (OSError, ImportError, AttributeError):
+        print("libpcap not found (needed only for filter expressions)", file=stream)
+    print(f"Python {sys.version.split()[0]}", file=stream)
+
+
+def silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's
+    final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception: the message, with the file name and the
+    system's wording for an OSError."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        text = exc.strerror or os.strerror(exc.errno)
+        if exc.filename is not None:
+            return f"{exc.filename}: {text}"
+        message = str(exc.args[1]) if len(exc.args) > 1 else text
+        if exc.errno == errno.EACCES or exc.errno == errno.EPERM:
+            return message
+        return message
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__

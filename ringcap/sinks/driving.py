@@ -1,0 +1,250 @@
+"""Driving a sink from a ring: the one capture loop, and finishing on signals.
+
+:func:`pump` reads a ring into a sink until a count, a duration, a stop
+request (a signal), a full sink or an error, then drains what the ring
+already holds, closes the sink with the ring's statistics and returns a
+:class:`PumpResult`.  The command line, :func:`ringcap.capture`,
+:func:`ringcap.capture_to_file` and the worker pool use it.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .base import Sink, SinkSummary
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress displays, taken about twice a second."""
+
+    packets: int            # packets written to the sink so far
+    bytes: int              # captured bytes of those packets
+    elapsed: float          # seconds since the capture started
+    drops: int              # dropped by the kernel (ring full)
+    if_drops: int           # dropped by the interface
+    backlog_drops: int      # dropped by the kernel's input backlog (system-wide)
+    files: tuple = ()       # files open now
+
+    @property
+    def rate(self) -> float:
+        return self.packets / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def byte_rate(self) -> float:
+        return self.bytes / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class PumpResult:
+    """How a capture ended.
+
+    ``packets``/``bytes``: written to the sink; ``stats``: the ring's final
+    :class:`~ringcap.Stats` (None if they could not be read);
+    ``summary``: the sink's :class:`SinkSummary`; ``stopped_by``: ``"count"``,
+    ``"duration"``, ``"files"`` (the sink was done), ``"stop"`` (a stop
+    request), a signal name such as ``"SIGINT"``, ``"KeyboardInterrupt"``, or
+    ``"error"``; ``skipped``: packets read but not kept (``select``), and
+    ``elapsed`` seconds.
+    """
+
+    packets: int
+    bytes: int
+    stats: object
+    summary: SinkSummary
+    stopped_by: str
+    skipped: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def unread(self) -> int:
+        """Packets the kernel accepted that were neither delivered nor dropped."""
+        if self.stats is None:
+            return 0
+        return max(0, self.stats.packets - self.stats.drops - self.stats.delivered)
+
+
+class StopSignals:
+    """Turn SIGINT, SIGTERM and SIGHUP into a stop request while active.
+
+    ``with StopSignals() as stop:`` installs handlers that only record the
+    signal (so nothing is interrupted half-way: a second Ctrl-C while files
+    are being finished changes nothing); ``stop.requested`` is true after the
+    first one and ``stop.signal_name`` names it.  The previous handlers come
+    back on exit.  Outside the main thread, handlers cannot be installed and
+    this does nothing.  ``on_signal(signum)`` is called from the handler.
+    """
+
+    def __init__(self, signals=STOP_SIGNALS, on_signal: Callable | None = None) -> None:
+        self.signals = tuple(signals)
+        self.received: list[int] = []
+        self._saved: dict = {}
+        self._on_signal = on_signal
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.received)
+
+    @property
+    def signal_name(self) -> str | None:
+        return signal.Signals(self.received[0]).name if self.received else None
+
+    def _handle(self, signum, frame) -> None:
+        self.received.append(signum)
+        if self._on_signal is not None:
+            self._on_signal(signum)
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.signals:
+                try:
+                    previous = signal.getsignal(signum)
+                    if signum == signal.SIGHUP and previous == signal.SIG_IGN:
+                        continue        # run under nohup: keep ignoring hangups, as tcpdump
+                    self._saved[signum] = signal.signal(signum, self._handle)
+                except (ValueError, OSError):
+                    pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._saved.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._saved.clear()
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+@contextlib.contextmanager
+def _deferred_signals():
+    """While finishing files, record stop signals instead of raising (main thread only)."""
+    with StopSignals():
+        yield
+
+
+def _progress_snapshot(ring, sink: Sink, packets: int, nbytes: int, start: float) -> Progress:
+    try:
+        stats = ring.stats
+        drops, if_drops, backlog = stats.drops, stats.if_drops, stats.backlog_drops
+    except (ValueError, OSError, AttributeError):
+        drops = if_drops = backlog = 0
+    files = tuple(getattr(sink, "current_files", ()))
+    return Progress(packets=packets, bytes=nbytes, elapsed=time.monotonic() - start,
+                    drops=drops, if_drops=if_drops, backlog_drops=backlog, files=files)
+
+
+def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None = None,
+         stop: Callable[[], bool] | None = None, select: Callable | None = None,
+         progress: Callable[[Progress], None] | None = None, progress_interval: float = 0.5,
+         batch_packets: int = 65536, poll: float = 0.1, close_sink: bool = True) -> PumpResult:
+    """Read ``ring`` into ``sink`` until done; returns a :class:`PumpResult`.
+
+    Stops after ``count`` packets, ``duration`` seconds, when ``stop()``
+    turns true, when the sink is done, or on Ctrl-C (KeyboardInterrupt);
+    then reads what the ring already holds (up to ``count``) into the sink,
+    and closes the sink with the ring's statistics (``close_sink``).  Nothing
+    read is lost.  On an error the sink is closed the same way and the error
+    is raised with the result attached as ``error.pump_result``.
+
+    ``select(batch)`` may return a boolean mask of the packets to keep.
+    ``progress(Progress)`` is called about every ``progress_interval``
+    seconds.
+    """
+    if count is not None and count <= 0:
+        raise ValueError(f"count must be positive, got {count}")
+    if duration is not None and not (math.isfinite(float(duration)) and float(duration) > 0):
+        raise ValueError(f"duration must be a positive finite number of seconds, got {duration}")
+    start = time.monotonic()
+    deadline = None if duration is None else start + float(duration)
+    next_progress = start + progress_interval
+    packets = nbytes = skipped = 0
+    stopped_by = None
+
+    def keep(batch):
+        nonlocal packets, nbytes, skipped, stopped_by
+        if select is not None:
+            mask = select(batch)
+            if mask is not None:
+                skipped += len(batch) - int(mask.sum())
+                batch = batch[mask]
+        if count is not None and packets + len(batch) > count:
+            batch = batch[:count - packets]
+        if len(batch):
+            taken = sink.write(batch)
+            packets += taken
+            nbytes += batch.nbytes if taken == len(batch) else int(batch.caplen[:taken].sum())
+        if count is not None and packets >= count:
+            stopped_by = "count"
+        elif sink.done:
+            stopped_by = "files"
+
+    def want() -> int:
+        return batch_packets if count is None else max(1, min(batch_packets, count - packets))
+
+    error = None
+    try:
+        try:
+            while stopped_by is None:
+                if stop is not None and stop():
+                    stopped_by = getattr(stop, "signal_name", None) or "stop"
+                    break
+                wait = poll
+                now = time.monotonic()
+                if deadline is not None:
+                    if now >= deadline:
+                        stopped_by = "duration"
+                        break
+                    wait = min(wait, deadline - now)
+                batch = ring.read(want(), timeout=wait)
+                if len(batch):
+                    keep(batch)
+                else:
+                    sink.tick()
+                if progress is not None and time.monotonic() >= next_progress:
+                    progress(_progress_snapshot(ring, sink, packets, nbytes, start))
+                    next_progress = time.monotonic() + progress_interval
+        except KeyboardInterrupt:
+            stopped_by = "KeyboardInterrupt"
+        with _deferred_signals():
+            # what the ring already holds was captured: keep it (not after -c/-W)
+            while stopped_by not in ("count", "files"):
+                batch = ring.read(want(), timeout=0)
+                if not len(batch):
+                    break
+                keep(batch)
+    except BaseException as exc:
+        error = exc
+        stopped_by = "error"
+    with _deferred_signals():
+        try:
+            stats = ring.stats
+        except (ValueError, OSError):
+            stats = None
+        if close_sink:
+            try:
+                summary = sink.close(stats)
+            except BaseException as exc:
+                if error is None:
+                    error = exc
+                summary = sink._partial_summary()
+        else:
+            summary = sink._partial_summary()
+    result = PumpResult(packets=packets, bytes=nbytes, stats=stats, summary=summary,
+                        stopped_by=stopped_by, skipped=skipped,
+                        elapsed=time.monotonic() - start)
+    if progress is not None:
+        progress(_progress_snapshot(ring, sink, packets, nbytes, start))
+    if error is not None:
+        try:
+            error.pump_result = result
+        except AttributeError:
+            pass
+        raise error
+    return result

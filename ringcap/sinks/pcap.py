@@ -1,0 +1,125 @@
+"""`PcapSink`: pcap or pcapng files (rotated or not) and pcap streams (``-w -``)."""
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+
+import numpy as np
+
+from ..pcap import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapWriter
+from .rotating import Rotation, RotatingSink, TcpdumpNaming
+
+_WRITER_OPTIONS = set(inspect.signature(PcapWriter).parameters)
+
+
+def format_for_path(path, format: str | None = None) -> str:
+    """``format`` if given, else pcapng for a ``.pcapng`` name, pcap otherwise."""
+    if format is not None:
+        if format not in ("pcap", "pcapng"):
+            raise ValueError(f"format must be 'pcap' or 'pcapng', got {format!r}")
+        return format
+    if isinstance(path, (str, bytes, os.PathLike)) and \
+            os.fsdecode(path).lower().endswith((".pcapng", ".ntar")):
+        return "pcapng"
+    return "pcap"
+
+
+class PcapPart:
+    """One pcap/pcapng file of a :class:`PcapSink` (the part protocol of
+    :mod:`ringcap.sinks.rotating`), over :class:`~ringcap.PcapWriter`."""
+
+    def __init__(self, target, mode: int = 0o600, *, format: str = "pcap",
+                 snaplen: int = DEFAULT_SNAPLEN, nanosecond: bool = True,
+                 linktype: int = LINKTYPE_ETHERNET, interface: tuple[int, str] | None = None,
+                 flush_every_batch: bool = False, overwrite: bool = True) -> None:
+        options = dict(format=format, snaplen=snaplen, nanosecond=nanosecond, linktype=linktype)
+        if isinstance(target, (str, bytes, os.PathLike)):
+            options["mode"] = mode
+            if "overwrite" in _WRITER_OPTIONS:
+                options["overwrite"] = overwrite
+        self.writer = PcapWriter(target, **options)
+        self.format = format
+        self.snaplen = int(snaplen)
+        self._flush_every_batch = flush_every_batch
+        self._interface = interface
+        if interface is not None and format == "pcapng":
+            self.writer.add_interface(*interface)
+
+    @property
+    def packets_written(self) -> int:
+        return self.writer.packets_written
+
+    @property
+    def bytes_written(self) -> int:
+        return self.writer.bytes_written
+
+    def record_sizes(self, batch) -> np.ndarray:
+        kept = np.minimum(batch.caplen, self.snaplen).astype(np.int64)
+        if self.format == "pcap":
+            return kept + 16
+        return 32 + ((kept + 3) & ~3) + (12 if self.writer.flags else 0)
+
+    def write(self, batch) -> None:
+        self.writer.write(batch)
+        if self._flush_every_batch:
+            self.writer.flush()
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self, stats=None) -> None:
+        writer = self.writer
+        if writer.closed:
+            return
+        try:
+            if stats is not None and self.format == "pcapng":
+                ifindex = self._interface[0] if self._interface is not None else None
+                writer.write_stats(stats, ifindex=ifindex)
+        finally:
+            writer.close()
+
+
+class PcapSink(RotatingSink):
+    """Packets into pcap or pcapng files, optionally rotated; or into a stream.
+
+    ``target`` is a path (the name template with rotation, see
+    :class:`~ringcap.sinks.rotating.TcpdumpNaming`), ``"-"`` for standard
+    output, an open file descriptor, or a binary file object.  ``format``
+    defaults from the name (``.pcapng`` writes pcapng, anything else pcap).
+    ``snaplen`` is written into the file header and packets are cut to it.
+    ``nanosecond=False`` writes microsecond pcap (``--time-stamp-precision
+    micro``).  ``interface=(ifindex, name)`` describes the capture's interface
+    first in every pcapng file; the statistics given to :meth:`close` (and by
+    ``stats_source`` at each rotation) go into each pcapng file's Interface
+    Statistics Block.  ``flush_every_batch`` is tcpdump's ``-U``.  Other
+    keywords are those of :class:`~ringcap.sinks.RotatingSink`; a stream
+    cannot rotate, change owner or be written atomically.
+    """
+
+    def __init__(self, target, *, format: str | None = None, snaplen: int = DEFAULT_SNAPLEN,
+                 nanosecond: bool = True, linktype: int = LINKTYPE_ETHERNET,
+                 rotation: Rotation | None = None, interface: tuple[int, str] | None = None,
+                 flush_every_batch: bool = False, overwrite: bool = True, **options) -> None:
+        self.stream = not isinstance(target, (str, bytes, os.PathLike)) or target == "-"
+        self.format = format_for_path(None if self.stream else target, format)
+        if self.stream:
+            if rotation is not None and rotation.active:
+                raise ValueError("cannot rotate a stream: give a file name to -w for -C/-G/-W")
+            if options.get("owner") is not None or options.get("atomic"):
+                raise ValueError("owner= and atomic= need a file name, not a stream")
+            if target == "-":
+                target = sys.stdout.buffer
+        part_options = dict(format=self.format, snaplen=snaplen, nanosecond=nanosecond,
+                            linktype=linktype, interface=interface,
+                            flush_every_batch=flush_every_batch, overwrite=overwrite)
+        stream = target
+
+        def open_part(path, mode):
+            return PcapPart(stream if self.stream else path, mode, **part_options)
+
+        naming = (lambda slot: "-") if self.stream else TcpdumpNaming(target, rotation)
+        self.snaplen = int(snaplen)
+        super().__init__(open_part, naming, rotation, **options)
+        if self.stream:
+            self._owner = None

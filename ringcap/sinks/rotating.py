@@ -1,0 +1,422 @@
+"""Rotation, written once: `RotatingSink` cuts a stream of batches into files.
+
+It decides *when* a file ends (size, time, packet count), *what* the next
+one is called (a naming callable), *where* a packet goes when packets are
+partitioned by a key, and *what happens* to a finished file (atomic rename,
+owner, a command).  What a file holds is left to a *part*: any object made
+by ``part_factory(path, mode)`` with
+
+    write(batch)                 append every packet of batch
+    flush()                      hand buffered bytes to the OS
+    close(stats=None)            finish the file (stats: a ring's Stats or None)
+    packets_written, bytes_written
+    record_sizes(batch)          optional: bytes each packet will take in the
+                                 file (numpy array); needed for size rotation
+
+`PcapSink` (pcap/pcapng) and the Parquet sink are RotatingSinks with their
+own part.
+"""
+from __future__ import annotations
+
+import math
+import os
+import pwd
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Callable, Hashable, NamedTuple
+
+import numpy as np
+
+from .base import Sink
+
+
+# ---------------------------------------------------------------------- the rules
+@dataclass(frozen=True)
+class Rotation:
+    """When a file ends.
+
+    ``max_bytes``: a file ends before the packet that would take it past this
+    size (tcpdump ``-C``, in bytes here; each file holds at least one packet).
+    ``seconds``: a file holds the packets of ``seconds`` from its first
+    packet's timestamp (tcpdump ``-G``).  ``max_packets``: at most this many
+    packets per file.  ``max_files`` (tcpdump ``-W``): with size or packet
+    rotation, a ring buffer of this many file names reused in turn; with time
+    rotation, stop after this many time intervals.
+    """
+
+    max_bytes: int | None = None
+    seconds: float | None = None
+    max_packets: int | None = None
+    max_files: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_packets", "max_files"):
+            value = getattr(self, name)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                    raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+                if value <= 0:
+                    raise ValueError(f"{name} must be positive, got {value}")
+        if self.seconds is not None:
+            seconds = float(self.seconds)
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise ValueError(f"rotation seconds must be a positive finite number, "
+                                 f"got {self.seconds}")
+        if self.max_files is not None and not (self.max_bytes or self.seconds or self.max_packets):
+            raise ValueError("a file count (-W) needs size (-C), time (-G) or packet rotation")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.max_bytes or self.seconds or self.max_packets)
+
+    @property
+    def splits_in_interval(self) -> bool:
+        """Files also end inside a time interval (size or packet count)."""
+        return bool(self.max_bytes or self.max_packets)
+
+
+class FileSlot(NamedTuple):
+    """What a naming callable gets to name a file.
+
+    ``key``: the partition key (None without partitions); ``seq``: files
+    opened so far for this key (never wraps); ``index``: the file's number
+    inside its time interval, wrapped at ``max_files`` for a ring buffer;
+    ``start_ns``: when the file was opened (first packet's timestamp for
+    files opened by a packet, the clock for the first file).
+    """
+
+    key: Hashable
+    seq: int
+    index: int
+    start_ns: int
+
+
+def _digits(max_files: int | None) -> int:
+    """tcpdump's width for -W numbers: digits of max_files - 1 (10 files -> 1 digit)."""
+    if not max_files:
+        return 0
+    return len(str(max_files - 1)) if max_files > 1 else 0
+
+
+class TcpdumpNaming:
+    """File names as tcpdump makes them for ``-w FILE`` with ``-C``/``-G``/``-W``.
+
+    With ``-G`` the name is passed through ``strftime`` (local time of the
+    file's start).  With ``-C`` (or packet rotation) a number follows:
+    ``FILE``, ``FILE1``, ``FILE2``, ...; with ``-W N`` too, every file gets
+    the number, zero-padded to the digits of N-1 (``FILE0`` .. ``FILE9``).
+    One deliberate difference: tcpdump overwrites a file whose ``-G`` name
+    repeats (no ``%`` pattern, or a pattern coarser than the interval); here
+    a repeated name gets ``.1``, ``.2``, ... appended, so no packet is lost.
+    """
+
+    def __init__(self, template: str, rotation: Rotation | None = None) -> None:
+        self.template = os.fspath(template)
+        self.rotation = rotation or Rotation()
+        self._width = _digits(self.rotation.max_files) if self.rotation.splits_in_interval else 0
+        self._used: set[str] = set()
+
+    def __call__(self, slot: FileSlot) -> str:
+        rotation = self.rotation
+        name = self.template
+        if rotation.seconds:
+            name = time.strftime(name, time.localtime(slot.start_ns / 1e9))
+        if rotation.splits_in_interval and (slot.index or self._width):
+            name = f"{name}{slot.index:0{self._width}d}"
+        if rotation.seconds:
+            base, k = name, 0
+            while name in self._used:
+                k += 1
+                name = f"{base}.{k}"
+            self._used.add(name)
+        return name
+
+
+def resolve_owner(owner) -> tuple[int, int] | None:
+    """``owner`` (a user name, a uid, or ``(uid, gid)``) as ``(uid, gid)``.
+
+    A name or uid takes the user's primary group, as tcpdump ``-Z`` does.
+    """
+    if owner is None:
+        return None
+    if isinstance(owner, tuple):
+        uid, gid = owner
+        return int(uid), int(gid)
+    try:
+        entry = pwd.getpwnam(owner) if isinstance(owner, str) else pwd.getpwuid(int(owner))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        if isinstance(owner, str) and owner.isdigit():
+            return resolve_owner(int(owner))
+        raise ValueError(f"unknown user {owner!r} for the files' owner (-Z/owner=); "
+                         "give an existing user name or uid") from None
+    return entry.pw_uid, entry.pw_gid
+
+
+class PostRotateCommand:
+    """Run ``command FILE`` on each finished file (tcpdump ``-z``).
+
+    ``command`` is split like a shell word list (``"gzip -9"``) but run
+    without a shell.  Commands run in the background; :meth:`wait` (called
+    by the sink when it closes) waits for them all and returns the worst exit
+    status.
+    """
+
+    def __init__(self, command: str) -> None:
+        self.argv = shlex.split(command)
+        if not self.argv:
+            raise ValueError("the post-rotate command (-z) is empty")
+        self._running: list[subprocess.Popen] = []
+        self.failures: list[tuple[str, int]] = []
+
+    def __call__(self, path: str) -> None:
+        self._reap()
+        try:
+            proc = subprocess.Popen([*self.argv, path], stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot run the post-rotate command (-z) "
+                                     f"{self.argv[0]!r}: {exc.strerror}") from None
+        proc.ringcap_path = path
+        self._running.append(proc)
+
+    def _reap(self) -> None:
+        still = []
+        for proc in self._running:
+            if proc.poll() is None:
+                still.append(proc)
+            elif proc.returncode:
+                self.failures.append((proc.ringcap_path, proc.returncode))
+        self._running = still
+
+    def wait(self) -> int:
+        for proc in self._running:
+            proc.wait()
+        self._reap()
+        return max((code for _, code in self.failures), default=0)
+
+
+class _KeyState:
+    """The open file of one partition key and its counters."""
+
+    __slots__ = ("part", "path", "final", "seq", "index", "start_ns", "intervals", "stopped")
+
+    def __init__(self) -> None:
+        self.part = None
+        self.path = self.final = None
+        self.seq = 0            # files opened for this key
+        self.index = 0          # name number inside the time interval
+        self.start_ns = None    # the current time interval's start (None: no packet yet)
+        self.intervals = 0      # time intervals finished
+        self.stopped = False
+
+
+# ---------------------------------------------------------------------- the sink
+class RotatingSink(Sink):
+    """Cut batches into files: rotation, partitions, atomic names, owner, hooks.
+
+    ``part_factory(path, mode)`` opens one file (see the module docstring);
+    ``naming(FileSlot) -> path`` names it.  ``rotation`` says when a file
+    ends (:class:`Rotation`); batches are split exactly at packet boundaries,
+    so the files together hold every packet once, in order.
+
+    ``partition(batch) -> array`` gives each packet a key (e.g. the hour of
+    its timestamp); packets of each key go to that key's own file, with its
+    own rotation.  ``on_file_done(path)`` runs after each file is finished
+    (renamed into place); if it has a ``wait()`` method, :meth:`close` calls
+    it.  ``owner`` (user name, uid or ``(uid, gid)``) is given each file as it
+    is created; ``mode`` is the permission bits (0600: captured traffic is
+    private).  ``atomic=True`` writes each file under a hidden temporary name
+    beside it (``.NAME.PID.inprogress``) and renames it when finished, so
+    readers never see a half-written file.  ``make_dirs=True`` creates the
+    folders a name needs.  ``stats_source()``, if given, supplies the
+    statistics written into each file finished by rotation (``close(stats)``
+    supplies the last).  ``open_first`` opens the first file at once (so a bad
+    path fails before capturing); it applies without ``partition``.
+    """
+
+    def __init__(self, part_factory: Callable, naming: Callable[[FileSlot], str],
+                 rotation: Rotation | None = None, *,
+                 partition: Callable | None = None, on_file_done: Callable | None = None,
+                 owner=None, mode: int = 0o600, atomic: bool = False, make_dirs: bool = False,
+                 stats_source: Callable | None = None, open_first: bool = True,
+                 clock: Callable[[], int] = time.time_ns) -> None:
+        super().__init__()
+        self.rotation = rotation or Rotation()
+        self._factory = part_factory
+        self._naming = naming
+        self._partition = partition
+        self._on_file_done = on_file_done
+        self._owner = resolve_owner(owner)
+        self._mode = int(mode)
+        self._atomic = bool(atomic)
+        self._make_dirs = bool(make_dirs)
+        self._stats_source = stats_source
+        self._clock = clock
+        self._states: dict = {}
+        self._bytes_finished = 0
+        self._seconds_ns = None if self.rotation.seconds is None else \
+            int(round(float(self.rotation.seconds) * 1e9))
+        if open_first and partition is None:
+            self._open(self._state(None), None, clock())
+
+    # -------------------------------------------------------------- accounting
+    @property
+    def bytes_written(self) -> int:
+        return self._bytes_finished + sum(
+            s.part.bytes_written for s in self._states.values() if s.part is not None)
+
+    @bytes_written.setter
+    def bytes_written(self, value) -> None:      # the base class initialises it
+        pass
+
+    @property
+    def current_files(self) -> list[str]:
+        """Files open now (their final names)."""
+        return [s.final for s in self._states.values() if s.part is not None]
+
+    @property
+    def done(self) -> bool:
+        state = self._states.get(None)
+        return self._partition is None and state is not None and state.stopped
+
+    # -------------------------------------------------------------- files
+    def _state(self, key) -> _KeyState:
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = _KeyState()
+        return state
+
+    def _open(self, state: _KeyState, key, start_ns: int) -> None:
+        final = os.fspath(self._naming(FileSlot(key, state.seq, state.index, start_ns)))
+        folder = os.path.dirname(final)
+        if self._make_dirs and folder:
+            os.makedirs(folder, exist_ok=True)
+        path = final
+        if self._atomic:
+            path = os.path.join(folder, f".{os.path.basename(final)}.{os.getpid()}.inprogress")
+        part = self._factory(path, self._mode)
+        try:
+            if self._owner is not None:
+                os.chown(path, *self._owner)
+        except BaseException:
+            part.close()
+            raise
+        state.part, state.path, state.final = part, path, final
+        state.seq += 1
+        if final in self.files:          # a ring buffer of files overwrites it
+            self.files.remove(final)
+
+    def _finish(self, state: _KeyState, stats) -> None:
+        part, state.part = state.part, None
+        if part is None:
+            return
+        try:
+            part.close(stats)
+        finally:
+            self._bytes_finished += part.bytes_written
+        if self._atomic:
+            os.replace(state.path, state.final)
+        self.files.append(state.final)
+        if self._on_file_done is not None:
+            self._on_file_done(state.final)
+
+    def _rotate(self, state: _KeyState, new_interval: bool) -> None:
+        stats = self._stats_source() if self._stats_source is not None else None
+        self._finish(state, stats)
+        rotation = self.rotation
+        if new_interval:
+            state.intervals += 1
+            state.index = 0
+            state.start_ns = None
+            if rotation.max_files and state.intervals >= rotation.max_files:
+                state.stopped = True
+        else:
+            state.index += 1
+            if rotation.max_files and state.index >= rotation.max_files:
+                state.index = 0
+
+    # -------------------------------------------------------------- writing
+    def _write(self, batch) -> int:
+        if self._partition is None:
+            return self._write_key(None, batch)
+        keys = np.asarray(self._partition(batch))
+        if keys.shape != (len(batch),):
+            raise ValueError(f"partition() returned shape {keys.shape} for {len(batch)} packets")
+        if (keys == keys[0]).all():
+            return self._write_key(keys[0].item(), batch)
+        uniq, firsts, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        written = 0
+        for j in np.argsort(firsts, kind="stable").tolist():
+            written += self._write_key(uniq[j].item(), batch[inverse == j])
+        return written
+
+    def _write_key(self, key, batch) -> int:
+        state = self._state(key)
+        rotation = self.rotation
+        n = len(batch)
+        ts = batch.ts
+        i = 0
+        while i < n:
+            if state.stopped:
+                self.refused += n - i
+                break
+            if state.part is None:
+                self._open(state, key, int(ts[i]) if self._seconds_ns else self._clock())
+            part = state.part
+            end = n
+            if self._seconds_ns:
+                if state.start_ns is None:
+                    state.start_ns = int(ts[i])
+                late = np.flatnonzero(ts[i:] >= state.start_ns + self._seconds_ns)
+                if len(late):
+                    end = i + int(late[0])
+                if end == i:                 # this packet opens the next interval
+                    self._rotate(state, new_interval=True)
+                    continue
+            if rotation.max_packets:
+                end = min(end, i + max(rotation.max_packets - part.packets_written, 0))
+            if rotation.max_bytes:
+                room = rotation.max_bytes - part.bytes_written
+                sizes = np.cumsum(part.record_sizes(batch[i:end]), dtype=np.int64)
+                end = i + int(np.searchsorted(sizes, room, side="right"))
+            if end == i:
+                if part.packets_written == 0:
+                    end = i + 1              # a file holds at least one packet
+                else:
+                    self._rotate(state, new_interval=False)
+                    continue
+            part.write(batch if (i == 0 and end == n) else batch[i:end])
+            self.packets_written += end - i
+            i = end
+            if rotation.max_packets and part.packets_written >= rotation.max_packets:
+                self._rotate(state, new_interval=False)
+        return i
+
+    def tick(self, now_ns: int | None = None) -> None:
+        if self.closed or not self._seconds_ns:
+            return
+        now_ns = self._clock() if now_ns is None else int(now_ns)
+        for state in list(self._states.values()):
+            if (state.part is not None and state.start_ns is not None
+                    and now_ns - state.start_ns >= self._seconds_ns):
+                self._rotate(state, new_interval=True)
+
+    def _flush(self) -> None:
+        for state in self._states.values():
+            if state.part is not None:
+                state.part.flush()
+
+    def _close(self, stats) -> None:
+        error = None
+        for state in self._states.values():
+            try:
+                self._finish(state, stats)
+            except BaseException as exc:     # finish the others, then raise the first
+                error = error or exc
+        wait = getattr(self._on_file_done, "wait", None)
+        if wait is not None:
+            wait()
+        if error is not None:
+            raise error
