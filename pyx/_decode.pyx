@@ -441,7 +441,7 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
             i = first + j
             start = offset_p[i]
             cap = caplen_p[i]
-            if start < 0 or start + cap > data_len:
+            if start < 0 or start > data_len or cap > data_len - start:   # cannot overflow
                 return i
             wire = wirelen_p[i]
             if wire < cap:
@@ -547,7 +547,7 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
             break
         start = offset_p[i]
         cap = caplen_p[i]
-        if start < 0 or start + cap > data_len:
+        if start < 0 or start > data_len or cap > data_len - start:   # cannot overflow
             return i
         wire = wirelen_p[i]
         if wire < cap:

@@ -118,7 +118,7 @@ cdef inline int _record_lengths(int64_t ts, int64_t off, uint32_t caplen, uint32
     """Check one packet of a batch being written and give the lengths its
     record gets: the wire length is at least the captured one, and the
     captured one at most snaplen."""
-    if off < 0 or off + caplen > data_len:
+    if off < 0 or off > data_len or caplen > data_len - off:     # cannot overflow
         return BAD_PACKET
     if ts < 0 or ts // 1000000000 > max_seconds:
         return BAD_TIMESTAMP

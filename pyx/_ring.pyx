@@ -888,7 +888,7 @@ cdef class TxRingCore(PacketSocket):
                 raise ValueError(f"packet {j} has {caplen[j]} bytes but a frame of this ring "
                                  f"holds at most {self.max_frame}; open the TxRing with a "
                                  f"larger frame_size")
-            if offset[j] < 0 or offset[j] + caplen[j] > data.shape[0]:
+            if offset[j] < 0 or offset[j] > data.shape[0] or caplen[j] > data.shape[0] - offset[j]:
                 raise ValueError(f"packet {j} lies outside the data buffer")
         cdef Py_ssize_t first_queued, bad
         while True:

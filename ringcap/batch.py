@@ -53,6 +53,27 @@ TP_STATUS_TS_SYS_HARDWARE = 1 << 30
 TP_STATUS_TS_RAW_HARDWARE = 1 << 31
 
 
+def check_packet_bounds(offset: np.ndarray, caplen: np.ndarray, data_len: int) -> None:
+    """Raise ValueError unless every packet ``data[offset:offset+caplen]`` lies in ``data``.
+
+    ``offset`` is int64 and ``caplen`` uint32; the test is done as
+    ``0 <= offset <= data_len - caplen`` in int64, which cannot overflow
+    (``data_len`` and ``caplen`` are far below 2**62), so no offset near
+    2**63 can wrap around into range.
+    """
+    n = offset.shape[0]
+    if n == 0:
+        return
+    room = np.subtract(int(data_len), caplen, dtype=np.int64)       # data_len - caplen
+    bad = (offset < 0) | (offset > room)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"packet {i} lies outside the batch's data: offset {int(offset[i])} + caplen "
+            f"{int(caplen[i])} is not within 0..{int(data_len)} bytes; build batches with "
+            "Batch(...) or Batch.from_packets(...) and keep offset/caplen consistent with data")
+
+
 class Batch:
     """A batch of packets, one numpy array per field.
 
@@ -131,14 +152,36 @@ class Batch:
         if data.dtype != np.uint8 or data.ndim != 1:
             data = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
         self.data = data
-        if n and int((self.offset + self.caplen).max()) > data.shape[0]:
-            raise ValueError("a packet extends past the end of data (offset + caplen > len(data))")
-        if n and int(self.offset.min()) < 0:
-            raise ValueError("negative offset")
+        check_packet_bounds(self.offset, self.caplen, data.shape[0])
         self.drops = int(drops)
         self.freeze_count = int(freeze_count)
         self.interfaces = dict(interfaces) if interfaces else None
         self._store = None
+
+    def validate(self) -> "Batch":
+        """Check that the columns are consistent and every packet lies inside ``data``.
+
+        Columns are attributes and can be reassigned or written to after
+        construction; everything that forms pointers into ``data`` (decoding,
+        writing files, sending, copying, exports, ``batch[i]``) runs this check
+        (or the same check in C) first.  Raises ValueError saying what is
+        wrong; returns the batch.
+        """
+        n = np.shape(self.ts)[0] if np.ndim(self.ts) == 1 else -1
+        for name, dtype in COLUMNS.items():
+            column = getattr(self, name)
+            if not isinstance(column, np.ndarray) or column.dtype != dtype:
+                kind = column.dtype if isinstance(column, np.ndarray) else type(column).__name__
+                raise ValueError(f"batch column {name!r} is {kind}, expected a numpy {dtype} "
+                                 "array; build batches with Batch(...), which converts")
+            if column.ndim != 1 or column.shape[0] != n:
+                raise ValueError(f"batch column {name!r} has shape {column.shape}, expected "
+                                 f"({n},) like ts")
+        data = self.data
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 1:
+            raise ValueError("batch.data must be a one-dimensional uint8 numpy array")
+        check_packet_bounds(self.offset, self.caplen, data.shape[0])
+        return self
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -239,8 +282,11 @@ class Batch:
                 i += n
             if not 0 <= i < n:
                 raise IndexError(f"packet index {index} out of range for a batch of {n}")
-            start = int(self.offset[i])
-            return self.data[start:start + int(self.caplen[i])].tobytes()
+            start, length, size = int(self.offset[i]), int(self.caplen[i]), self.data.shape[0]
+            if not (0 <= start <= size and length <= size - start):
+                raise ValueError(f"packet {i} lies outside the batch's data: offset {start} + "
+                                 f"caplen {length} is not within 0..{size} bytes")
+            return self.data[start:start + length].tobytes()
         if isinstance(index, slice):
             pass
         else:
@@ -264,6 +310,7 @@ class Batch:
         return out
 
     def __iter__(self) -> Iterator[bytes]:
+        self.validate()
         data = self.data
         for start, length in zip(self.offset.tolist(), self.caplen.tolist()):
             yield data[start:start + length].tobytes()
@@ -290,6 +337,7 @@ class Batch:
 
     def copy(self) -> "Batch":
         """A packed batch that owns its memory (nothing shared with this one)."""
+        self.validate()
         n = len(self)
         caplen = self.caplen.copy()
         offset = np.zeros(n, dtype=np.int64)

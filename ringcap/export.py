@@ -69,6 +69,7 @@ def _arrow_fixed_binary(pa, rows: np.ndarray, width: int):
 
 
 def _arrow_packets(pa, batch: Batch):
+    batch.validate()
     if not batch.is_packed():
         batch = batch.copy()
     n = len(batch)

@@ -347,8 +347,7 @@ class PcapWriter:
             raise ValueError(
                 f"packet {bad} has timestamp {int(ts[bad])} ns, outside what a {self.format} "
                 "file can hold (1970 to 2106 for pcap, after 1970 for pcapng)")
-        if int(offset.min()) < 0 or int((offset + caplen).max()) > data.shape[0]:
-            raise ValueError("batch is inconsistent: a packet lies outside batch.data")
+        batch.validate()
         if self.format == "pcapng":
             pkttype = _column(batch, "pkttype")
             iface_id = self._interface_ids(batch, _column(batch, "ifindex"))

@@ -573,6 +573,7 @@ class TxRing(_RingHandle):
         free frames when the ring is full.  Returns the number of frames sent."""
         if not isinstance(packets, Batch):
             packets = Batch.from_packets(packets)
+        packets.validate()                       # before _check_frame_sizes reads headers
         offset = np.ascontiguousarray(packets.offset)
         caplen = np.ascontiguousarray(packets.caplen)
         data = np.ascontiguousarray(packets.data)

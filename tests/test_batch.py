@@ -86,7 +86,7 @@ def test_columns_do_not_alias_each_other():
 def test_constructor_rejects_inconsistent_columns():
     with pytest.raises(ValueError, match="caplen has shape"):
         Batch(ts=[1, 2], caplen=[1], data=b"ab")
-    with pytest.raises(ValueError, match="past the end"):
+    with pytest.raises(ValueError, match="outside the batch.s data"):
         Batch(ts=[1], caplen=[5], data=b"ab")
 
 
