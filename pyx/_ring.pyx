@@ -80,18 +80,27 @@ cdef int set_int_option(int fd, int level, int name, int value, str what) except
     return check(setsockopt(fd, level, name, &value, sizeof(value)), what)
 
 
-cdef int attach_filter(int fd, const uint8_t[::1] program) except -1:
-    """SO_ATTACH_FILTER with a classic BPF program packed as struct sock_filter[]."""
+cdef int attach_filter(int fd, const uint8_t[::1] program, int option=SO_ATTACH_FILTER,
+                       int level=SOL_SOCKET) except -1:
+    """SO_ATTACH_FILTER (or another option taking a struct sock_fprog, such as
+    PACKET_FANOUT_DATA) with a classic BPF program packed as struct sock_filter[]."""
     cdef sock_fprog prog
     prog.len = <unsigned short>(program.shape[0] // sizeof(sock_filter))
     prog.filter = <sock_filter *>&program[0]
-    if setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0:
+    if setsockopt(fd, level, option, &prog, sizeof(prog)) < 0:
         err = errno
         if err == 22:   # EINVAL: the kernel's verifier refused the program
             raise ValueError(f"the kernel rejected the {prog.len}-instruction BPF program "
                              f"(invalid opcode, jump or return); check it with `tcpdump -d`")
-        raise_os_error(err, f"setsockopt(SO_ATTACH_FILTER) with {prog.len} instructions")
+        name = "SO_ATTACH_FILTER" if option == SO_ATTACH_FILTER else "PACKET_FANOUT_DATA"
+        raise_os_error(err, f"setsockopt({name}) with {prog.len} instructions")
     return 0
+
+
+# `ret #0`: accept nothing.  A socket joining a fanout group must be bound
+# first, so it carries this filter from creation until it has joined;
+# otherwise it would see every packet on its own for a moment.
+cdef uint8_t[8] DROP_ALL_PROGRAM = [0x06, 0, 0, 0, 0, 0, 0, 0]
 
 
 def interface_index(str name):
@@ -557,7 +566,9 @@ cdef class RxRingCore(PacketSocket):
     def __init__(self, int ifindex, str iface, *, unsigned int block_size, unsigned int block_count,
                  unsigned int block_timeout_ms, unsigned int snaplen=262144,
                  const uint8_t[::1] program=None, bint promisc=False,
-                 bint ignore_outgoing=False, bint reinsert_vlan=True):
+                 bint ignore_outgoing=False, bint reinsert_vlan=True,
+                 object memberships=None, long fanout=-1,
+                 const uint8_t[::1] fanout_program=None, int fanout_bpf_fd=-1):
         cdef tpacket_req3 req
         cdef packet_mreq mreq
         self.ifindex = ifindex
@@ -571,7 +582,9 @@ cdef class RxRingCore(PacketSocket):
             if ignore_outgoing:
                 set_int_option(self.fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1,
                                "setsockopt(PACKET_IGNORE_OUTGOING) (needs Linux 4.20)")
-            if program is not None:
+            if fanout >= 0:
+                attach_filter(self.fd, DROP_ALL_PROGRAM)
+            elif program is not None:
                 attach_filter(self.fd, program)
             memset(&req, 0, sizeof(req))
             req.tp_block_size = block_size
@@ -595,14 +608,76 @@ cdef class RxRingCore(PacketSocket):
             self.cursor.snaplen = snaplen
             bind_packet_socket(self.fd, ifindex, ETH_P_ALL, iface)
             if promisc:
-                memset(&mreq, 0, sizeof(mreq))
-                mreq.mr_ifindex = ifindex
-                mreq.mr_type = PACKET_MR_PROMISC
-                check(setsockopt(self.fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof(mreq)),
-                      f"setsockopt(PACKET_ADD_MEMBERSHIP, promiscuous) on {iface}")
+                for index, name in (memberships or [(ifindex, iface)]):
+                    memset(&mreq, 0, sizeof(mreq))
+                    mreq.mr_ifindex = index
+                    mreq.mr_type = PACKET_MR_PROMISC
+                    check(setsockopt(self.fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq,
+                                     sizeof(mreq)),
+                          f"setsockopt(PACKET_ADD_MEMBERSHIP, promiscuous) on {name}")
+            if fanout >= 0:
+                # Fanout needs a bound socket (the group hooks the same
+                # interface and protocol); the gate filter kept it empty so far.
+                self._join_fanout(fanout, fanout_program, fanout_bpf_fd)
+                self.set_filter(program)
         except BaseException:
             self.close()
             raise
+
+    cdef int _join_fanout(self, long fanout, const uint8_t[::1] fanout_program,
+                          int fanout_bpf_fd) except -1:
+        cdef int arg = <int>fanout
+        cdef uint32_t bpf_fd
+        check(setsockopt(self.fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)),
+              f"setsockopt(PACKET_FANOUT) joining group {fanout & 0xffff}")
+        if fanout_program is not None:
+            attach_filter(self.fd, fanout_program, PACKET_FANOUT_DATA, SOL_PACKET)
+        elif fanout_bpf_fd >= 0:
+            bpf_fd = <uint32_t>fanout_bpf_fd
+            check(setsockopt(self.fd, SOL_PACKET, PACKET_FANOUT_DATA, &bpf_fd, sizeof(bpf_fd)),
+                  f"setsockopt(PACKET_FANOUT_DATA) with eBPF program fd {fanout_bpf_fd}")
+        return 0
+
+    def fanout_group(self):
+        """getsockopt(PACKET_FANOUT): ``group id | (mode | flags) << 16``, 0 if none."""
+        self._check_open()
+        cdef int value = 0
+        cdef socklen_t length = sizeof(value)
+        check(getsockopt(self.fd, SOL_PACKET, PACKET_FANOUT, &value, &length),
+              "getsockopt(PACKET_FANOUT)")
+        return value
+
+    def rollover_stats(self):
+        """(rolled over, rolled over because huge, rollover failed) from
+        PACKET_ROLLOVER_STATS, or None when the socket has no rollover."""
+        self._check_open()
+        cdef tpacket_rollover_stats st
+        cdef socklen_t length = sizeof(st)
+        memset(&st, 0, sizeof(st))
+        if getsockopt(self.fd, SOL_PACKET, PACKET_ROLLOVER_STATS, &st, &length) < 0:
+            err = errno
+            if err == 22:       # EINVAL: not in a group with rollover
+                return None
+            raise_os_error(err, "getsockopt(PACKET_ROLLOVER_STATS)")
+        return st.tp_all, st.tp_huge, st.tp_failed
+
+    def set_filter(self, const uint8_t[::1] program):
+        """Replace the socket filter (None: accept everything)."""
+        self._check_open()
+        cdef int unused = 0
+        if program is not None:
+            attach_filter(self.fd, program)
+        elif setsockopt(self.fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof(unused)) < 0:
+            err = errno
+            if err != 2:        # ENOENT: there was none
+                raise_os_error(err, "setsockopt(SO_DETACH_FILTER)")
+
+    def close_gate(self):
+        """Accept no more packets (a filter that drops all); what is in the
+        ring stays readable, and the statistics stop moving once the packets
+        already past the old filter have landed."""
+        self._check_open()
+        attach_filter(self.fd, DROP_ALL_PROGRAM)
 
     def wait(self, double timeout):
         """Block until a packet is ready, ``timeout`` seconds pass (negative: no limit)
@@ -658,8 +733,10 @@ cdef class RxRingCore(PacketSocket):
         ready_bounds(&self.cursor, max_packets, &packets, &nbytes)
         return min(packets, max_packets), nbytes
 
-    def drain(self, dict store, Py_ssize_t max_packets):
-        """Copy ready packets into the arrays of ``store``; returns (packets, bytes).
+    def drain(self, dict store, Py_ssize_t max_packets, Py_ssize_t start=0,
+              int64_t data_start=0):
+        """Copy ready packets into the arrays of ``store`` from row ``start`` and
+        byte ``data_start`` on; returns (packets, end of the bytes written).
 
         Raises ValueError if the next packet cannot fit in an empty data buffer.
         """
@@ -668,10 +745,27 @@ cdef class RxRingCore(PacketSocket):
         cdef int64_t used
         cdef bint full
         cdef Py_ssize_t n
-        fill_columns(&cols, store, max_packets)
+        fill_columns(&cols, store, start + max_packets)
+        if start < 0 or start > cols.max_packets or data_start < 0 or data_start > cols.data_size:
+            raise ValueError(f"drain start ({start}, {data_start}) lies outside the batch")
+        cols.ts += start
+        cols.caplen += start
+        cols.wirelen += start
+        cols.offset += start
+        cols.ifindex += start
+        cols.pkttype += start
+        cols.protocol += start
+        cols.vlan_tci += start
+        cols.vlan_tpid += start
+        cols.rxhash += start
+        cols.status += start
+        cols.max_packets -= start
+        cols.data_start = data_start
+        if cols.max_packets == 0:
+            return 0, data_start
         with nogil:
             n = drain_ring(&self.cursor, &cols, &used, &full)
-        if n == 0 and full:
+        if n == 0 and full and data_start == 0:
             raise ValueError(f"the output batch's data buffer ({cols.data_size} bytes) "
                              f"cannot hold the next packet; give it at least snaplen + 4 bytes")
         self.delivered += n

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
 import socket
 import struct
 import sys
@@ -23,6 +24,8 @@ import numpy as np
 from . import _ring
 from .batch import COLUMNS, Batch
 from .bpf import FilterSpec, build_program
+from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
+                     load_ebpf_socket_filter, register as _register_fanout)
 
 PAGE_SIZE = os.sysconf("SC_PAGESIZE")
 MiB = 1 << 20
@@ -48,6 +51,11 @@ class Stats:
     ``backlog_drops``: packets the kernel dropped because a CPU's input backlog
     (``net.core.netdev_max_backlog``) was full, since open; this counter is
     system-wide, not per interface.
+    ``rollover``, ``rollover_huge``, ``rollover_failed``: for a ring in a
+    fanout group with rollover (``PACKET_ROLLOVER_STATS``): packets sent on to
+    another ring of the group because this one was full, of those the ones
+    moved because this ring took far more than its share, and packets no
+    ring had room for; None without rollover.
 
     Packets still waiting in the ring are counted in ``packets`` but not yet
     in ``delivered``: once the ring is drained, ``delivered + drops == packets``.
@@ -59,6 +67,9 @@ class Stats:
     delivered: int = 0
     if_drops: int = 0
     backlog_drops: int = 0
+    rollover: int | None = None
+    rollover_huge: int | None = None
+    rollover_failed: int | None = None
 
     @property
     def pending(self) -> int:
@@ -66,8 +77,10 @@ class Stats:
         return self.packets - self.drops - self.delivered
 
 
-def _interface_rx_drops(name: str | None) -> int:
-    """Receive drops of one interface (or all) in this network namespace."""
+def _interface_rx_drops(name) -> int:
+    """Receive drops of one interface, a list of them, or all (None), in this
+    network namespace."""
+    names = None if name is None else ({name} if isinstance(name, str) else set(name))
     total = 0
     try:
         with open("/proc/thread-self/net/dev") as f:
@@ -76,7 +89,7 @@ def _interface_rx_drops(name: str | None) -> int:
         return 0
     for line in lines:
         ifname, _, fields = line.partition(":")
-        if name is None or ifname.strip() == name:
+        if names is None or ifname.strip() in names:
             total += int(fields.split()[3])
     return total
 
@@ -106,6 +119,144 @@ def _check_positive_int(name: str, value) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
     return value
+
+
+def _interface_list(iface) -> list[str] | None:
+    """None (all interfaces) or the list of interface names asked for."""
+    if iface is None or isinstance(iface, str):
+        return None if iface is None else [iface]
+    if isinstance(iface, bytes):
+        raise TypeError("iface must be a str (or a list of them), not bytes")
+    try:
+        names = list(iface)
+    except TypeError:
+        raise TypeError(f"iface must be an interface name, a list of names or None, got "
+                        f"{type(iface).__name__}") from None
+    if not names:
+        raise ValueError("iface is an empty list; give at least one interface, or None for all")
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"interface names must be str, got {type(name).__name__}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"interface listed twice in {names}")
+    return names
+
+
+class _CoreSet:
+    """One RxRingCore per interface, read as if they were one ring: waits
+    poll all sockets, a drain takes from each in turn (round robin, so a
+    busy interface cannot starve the others) and orders the rows of the
+    batch by time."""
+
+    def __init__(self, cores: list) -> None:
+        self.cores = cores
+        self._next = 0
+
+    @property
+    def stop_requested(self) -> bool:
+        return any(core.stop_requested for core in self.cores)
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        for core in self.cores:
+            core.stop_requested = value
+
+    @property
+    def closed(self) -> bool:
+        return all(core.closed for core in self.cores)
+
+    def close(self) -> None:
+        for core in self.cores:
+            core.close()
+
+    def fileno(self) -> int:
+        raise ValueError("a ring on several interfaces has one socket per interface; "
+                         "there is no single fileno()")
+
+    def _check_open(self) -> None:
+        if any(core.closed for core in self.cores):
+            raise ValueError("I/O operation on a closed ring")
+
+    def _rotation(self) -> list:
+        k = self._next % len(self.cores)
+        self._next += 1
+        return self.cores[k:] + self.cores[:k]
+
+    def wait(self, timeout: float) -> bool:
+        self._check_open()
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        poller = select.poll()
+        for core in self.cores:
+            poller.register(core.fileno(), select.POLLIN | select.POLLERR)
+        while True:
+            if any(core.wait(0.0) for core in self.cores):
+                return True
+            if self.stop_requested:
+                return False
+            slice_ms = 50
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                slice_ms = min(slice_ms, int(remaining * 1000) + 1)
+            for fd, events in poller.poll(slice_ms):
+                if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                    for core in self.cores:
+                        if core.fileno() == fd:
+                            core.wait(0.001)      # raises the socket's error
+                            break
+
+    def ready_bounds(self, max_packets: int) -> tuple[int, int]:
+        packets = nbytes = 0
+        for core in self.cores:
+            p, b = core.ready_bounds(max_packets)
+            packets += p
+            nbytes += b
+        return min(packets, max_packets), nbytes
+
+    def drain(self, store: dict, max_packets: int, start: int = 0,
+              data_start: int = 0) -> tuple[int, int]:
+        total, pos, sources = 0, data_start, 0
+        for core in self._rotation():
+            if total >= max_packets:
+                break
+            if not core.wait(0.0):
+                continue
+            # (the first drain raises if the empty buffer cannot hold one packet)
+            n, pos = core.drain(store, max_packets - total, start + total, pos)
+            if not n:
+                break                       # ready but nothing fitted: the buffer is full
+            total += n
+            sources += 1
+        if sources > 1:
+            rows = slice(start, start + total)
+            order = np.argsort(store["ts"][rows], kind="stable")
+            for name in COLUMNS:
+                store[name][rows] = store[name][rows][order]
+        return total, pos
+
+    def view(self, store: dict, max_packets: int):
+        for core in self._rotation():
+            if core.wait(0.0):
+                return core.view(store, max_packets)
+        return 0, None
+
+    @property
+    def held_blocks(self) -> int:
+        return sum(core.held_blocks for core in self.cores)
+
+    def release_view(self) -> None:
+        for core in self.cores:
+            core.release_view()
+
+    def update_stats(self) -> tuple[int, int, int]:
+        windows = [core.update_stats() for core in self.cores]
+        return tuple(sum(w[i] for w in windows) for i in range(3))
+
+    def __getattr__(self, name):
+        if name in ("packets", "drops", "freeze_count", "delivered"):
+            return sum(getattr(core, name) for core in self.cores)
+        raise AttributeError(name)
 
 
 def _resolve_interface(iface: str | None) -> tuple[int, str]:
@@ -304,7 +455,9 @@ class RxRing(_RingHandle):
     """Capture packets from a TPACKET_V3 ring into columnar batches.
 
     ``iface=None`` captures on all interfaces (the ``ifindex`` column tells
-    them apart).  The ring is ``block_count`` blocks of ``block_size`` bytes;
+    them apart); a list of names captures that set, with one socket and ring
+    per interface read together (each batch in time order, per-interface
+    counters in :attr:`stats_by_interface`).  The ring is ``block_count`` blocks of ``block_size`` bytes;
     the kernel hands a block over when it is full or ``block_timeout_ms``
     after its first packet, so that timeout bounds the delay at low rates.
     ``filter`` is a tcpdump-syntax string or a classic BPF program as
@@ -314,7 +467,9 @@ class RxRing(_RingHandle):
     packets this host sends; ``promisc=True`` puts the interface in
     promiscuous mode while the ring is open.  Stripped VLAN tags are put back
     into the bytes unless ``reinsert_vlan=False``; they are always in
-    ``vlan_tci``/``vlan_tpid``.
+    ``vlan_tci``/``vlan_tpid``.  ``fanout`` (a :class:`ringcap.Fanout`) opens
+    the ring in a fanout group, sharing the packets with the group's other
+    rings; :attr:`fanout` then gives the group to open them with.
 
     Use as a context manager, or call :meth:`close`.  Iterating yields
     batches until the ring is closed.
@@ -335,6 +490,7 @@ class RxRing(_RingHandle):
         ignore_outgoing: bool = False,
         filter: FilterSpec = None,
         reinsert_vlan: bool = True,
+        fanout: Fanout | None = None,
     ) -> None:
         snaplen = _check_positive_int("snaplen", snaplen)
         block_size = _check_positive_int("block_size", block_size)
@@ -357,15 +513,29 @@ class RxRing(_RingHandle):
             raise ValueError(f"block_timeout_ms must be at most 60000, got {block_timeout_ms}")
         if promisc and iface is None:
             raise ValueError("promisc=True needs an interface: promiscuous mode is per interface")
+        if fanout is not None and not isinstance(fanout, Fanout):
+            raise TypeError(f"fanout must be a ringcap.Fanout, got {type(fanout).__name__}")
+        names = _interface_list(iface)
+        if fanout is not None and names is not None and len(names) > 1:
+            raise ValueError("fanout works per interface: a group spreads the packets of one "
+                             "interface (or of all, iface=None); open one group per interface")
         program = build_program(filter, snaplen)     # ValueError for a bad filter
-        ifindex, name = _resolve_interface(iface)
+        if names is None:
+            where = {0: None}
+        else:
+            where = {_resolve_interface(n)[0]: n for n in names}
+            if len(where) != len(names):
+                raise ValueError(f"{names} names one interface twice")
+        if names is not None and len(names) == 1:
+            iface = names[0]
         self.iface = iface
-        self.ifindex = ifindex          # 0: all interfaces
+        self.ifindex = next(iter(where)) if len(where) == 1 else 0      # 0: several or all
         self.snaplen = snaplen
         self.block_size = block_size
         self.block_count = block_count
         self.block_timeout_ms = block_timeout_ms
-        self._interfaces = {ifindex: iface} if iface else None
+        self._interfaces = {i: n for i, n in where.items() if n} or None
+        self._names = names
         self._lock = threading.Lock()
         self._view_lease: weakref.ref | None = None
         # A read() that allocates keeps its data under this size, so that the
@@ -373,12 +543,76 @@ class RxRing(_RingHandle):
         # zero-filling) fresh pages for every batch.
         self._read_bytes = max(READ_DATA_BYTES, snaplen + 4)
         self._buffers = _BufferPool(self._read_bytes)
-        self._if_drops0 = _interface_rx_drops(iface)
+        self._if_drops0 = {i: _interface_rx_drops(n) for i, n in where.items()}
         self._backlog0 = _backlog_drops()
-        self._core = _ring.RxRingCore(
-            ifindex, name, block_size=block_size, block_count=block_count,
-            block_timeout_ms=block_timeout_ms, snaplen=snaplen, program=program, promisc=promisc,
-            ignore_outgoing=ignore_outgoing, reinsert_vlan=reinsert_vlan)
+        options = dict(block_size=block_size, block_count=block_count,
+                       block_timeout_ms=block_timeout_ms, snaplen=snaplen, program=program,
+                       promisc=promisc, ignore_outgoing=ignore_outgoing,
+                       reinsert_vlan=reinsert_vlan)
+        self._fanout = fanout
+        if fanout is not None:
+            self._core = self._open_in_group(fanout, self.ifindex, iface or "all interfaces",
+                                             options)
+            return
+        cores: list = []
+        try:
+            for index, name in where.items():
+                cores.append(_ring.RxRingCore(index, name or "all interfaces", **options))
+        except BaseException:
+            for core in cores:
+                core.close()
+            raise
+        self._core = cores[0] if len(cores) == 1 else _CoreSet(cores)
+
+    def _open_in_group(self, fanout: Fanout, ifindex: int, where: str, options: dict):
+        bpf_fd, own_fd, fanout_program = -1, False, None
+        if fanout.mode == "cbpf":
+            fanout_program = cbpf_program(fanout.program)
+        elif fanout.mode == "ebpf":
+            if isinstance(fanout.program, (bytes, bytearray, memoryview)):
+                bpf_fd, own_fd = load_ebpf_socket_filter(fanout.program), True
+            elif isinstance(fanout.program, int) and not isinstance(fanout.program, bool):
+                bpf_fd = fanout.program
+            else:
+                raise TypeError("an ebpf fanout program is a loaded program's fd (int) or "
+                                "its instructions (bytes)")
+        try:
+            core = _ring.RxRingCore(ifindex, where, fanout=join_argument(fanout),
+                                    fanout_program=fanout_program, fanout_bpf_fd=bpf_fd,
+                                    **options)
+        except OSError as exc:
+            if exc.errno in (22, 28, 114) and "PACKET_FANOUT)" in str(exc):
+                raise explain_join_error(exc, fanout, where) from None
+            raise
+        finally:
+            if own_fd:
+                os.close(bpf_fd)          # the group holds its own reference
+        group = core.fanout_group() & 0xFFFF
+        _register_fanout(group, fanout, where, self)
+        self._fanout = fanout.joined(group)
+        return core
+
+    @property
+    def interfaces(self) -> dict[int, str] | None:
+        """``{ifindex: name}`` of the interfaces captured; None for all."""
+        return dict(self._interfaces) if self._interfaces else None
+
+    @property
+    def fanout(self) -> Fanout | None:
+        """The fanout group this ring is in (with its group id, also when the
+        kernel chose it), to open the group's other rings with; None if none."""
+        return self._fanout
+
+    def close_gate(self) -> None:
+        """Stop accepting packets while keeping what the ring holds readable.
+
+        Packets already past the filter still land (within the block timeout);
+        once :attr:`stats` shows no pending packet, everything the ring took
+        was read.  Used to stop a fanout member without losing what the
+        kernel gave it."""
+        with self._operation() as core:
+            for one in getattr(core, "cores", [core]):
+                one.close_gate()
 
     # ------------------------------------------------------------------ lifetime
     def _interrupt(self, core) -> None:
@@ -386,7 +620,7 @@ class RxRing(_RingHandle):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        where = self.iface or "all interfaces"
+        where = ",".join(self._names) if self._names else "all interfaces"
         return (f"<RxRing {where} {state}, {self.block_count} x {self.block_size} bytes, "
                 f"snaplen {self.snaplen}>")
 
@@ -507,14 +741,34 @@ class RxRing(_RingHandle):
     @property
     def stats(self) -> Stats:
         """Cumulative :class:`Stats` since the ring was opened."""
+        by_interface = self.stats_by_interface
+        if len(by_interface) == 1:
+            return next(iter(by_interface.values()))
+        total = {name: sum(getattr(st, name) for st in by_interface.values())
+                 for name in ("packets", "drops", "freeze_count", "delivered", "if_drops")}
+        return Stats(**total, backlog_drops=next(iter(by_interface.values())).backlog_drops)
+
+    @property
+    def stats_by_interface(self) -> dict[int, Stats]:
+        """:class:`Stats` per interface, by ifindex (0 for a ring on all
+        interfaces); one entry unless the ring was opened on a list."""
         with self._operation() as core:
-            core.update_stats()
-            return Stats(
-                packets=core.packets, drops=core.drops, freeze_count=core.freeze_count,
-                delivered=core.delivered,
-                if_drops=max(0, _interface_rx_drops(self.iface) - self._if_drops0),
-                backlog_drops=max(0, _backlog_drops() - self._backlog0),
-            )
+            cores = getattr(core, "cores", [core])
+            backlog = max(0, _backlog_drops() - self._backlog0)
+            result = {}
+            for one, (index, drops0) in zip(cores, self._if_drops0.items()):
+                one.update_stats()
+                rollover = one.rollover_stats() if self._fanout is not None else None
+                name = self._interfaces.get(index) if self._interfaces else None
+                result[index] = Stats(
+                    packets=one.packets, drops=one.drops, freeze_count=one.freeze_count,
+                    delivered=one.delivered,
+                    if_drops=max(0, _interface_rx_drops(name) - drops0),
+                    backlog_drops=backlog,
+                    rollover=None if rollover is None else rollover[0],
+                    rollover_huge=None if rollover is None else rollover[1],
+                    rollover_failed=None if rollover is None else rollover[2])
+            return result
 
 
 class TxRing(_RingHandle):

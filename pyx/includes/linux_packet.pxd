@@ -14,6 +14,9 @@ cdef extern from "<linux/if_packet.h>" nogil:
     int PACKET_QDISC_BYPASS
     int PACKET_IGNORE_OUTGOING
     int PACKET_MR_PROMISC
+    int PACKET_FANOUT
+    int PACKET_FANOUT_DATA
+    int PACKET_ROLLOVER_STATS
 
     int TPACKET_V2
     int TPACKET_V3
@@ -47,6 +50,11 @@ cdef extern from "<linux/if_packet.h>" nogil:
         unsigned int tp_packets
         unsigned int tp_drops
         unsigned int tp_freeze_q_cnt
+
+    struct tpacket_rollover_stats:
+        uint64_t tp_all
+        uint64_t tp_huge
+        uint64_t tp_failed
 
     struct tpacket_req:
         unsigned int tp_block_size

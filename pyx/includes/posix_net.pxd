@@ -13,6 +13,7 @@ cdef extern from "<sys/socket.h>" nogil:
     int SOL_PACKET
     int SOL_SOCKET
     int SO_ATTACH_FILTER
+    int SO_DETACH_FILTER
     int SO_ERROR
     int SO_RCVBUF
     int MSG_DONTWAIT
