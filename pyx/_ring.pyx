@@ -815,13 +815,23 @@ cdef class RxRingCore(PacketSocket):
 cdef struct TxCursor:
     uint8_t *ring
     size_t frame_size
+    size_t block_size
+    uint32_t frames_per_block
     uint32_t frame_count
     uint32_t frame            # next frame to fill
     uint32_t pending          # frames marked SEND_REQUEST since the last flush
 
 
+cdef inline tpacket2_hdr *tx_frame_at(TxCursor *cur, uint32_t index) noexcept nogil:
+    # Frames never straddle blocks: the kernel finds frame i at block
+    # i / frames_per_block, slot i % frames_per_block, so when frame_size does
+    # not divide block_size each block ends in unused bytes.
+    return <tpacket2_hdr *>(cur.ring + <size_t>(index // cur.frames_per_block) * cur.block_size
+                            + <size_t>(index % cur.frames_per_block) * cur.frame_size)
+
+
 cdef inline tpacket2_hdr *tx_frame(TxCursor *cur) noexcept nogil:
-    return <tpacket2_hdr *>(cur.ring + <size_t>cur.frame * cur.frame_size)
+    return tx_frame_at(cur, cur.frame)
 
 
 cdef Py_ssize_t fill_tx_ring(TxCursor *cur,                 # INOUT
@@ -890,6 +900,8 @@ cdef class TxRingCore(PacketSocket):
             self.mapping = map_ring(self.fd, total, "transmit ring")
             self.cursor.ring = self.mapping.ptr
             self.cursor.frame_size = frame_size
+            self.cursor.block_size = block_size
+            self.cursor.frames_per_block = block_size // frame_size
             self.cursor.frame_count = frame_count
             self.cursor.frame = 0
             self.cursor.pending = 0
@@ -941,13 +953,13 @@ cdef class TxRingCore(PacketSocket):
         cdef tpacket2_hdr *hdr
         for k in range(self.cursor.pending):
             index = (start + k) % self.cursor.frame_count
-            hdr = <tpacket2_hdr *>(self.cursor.ring + <size_t>index * self.cursor.frame_size)
+            hdr = tx_frame_at(&self.cursor, index)
             if rc_load_acquire_u32(&hdr.tp_status) == TP_STATUS_WRONG_FORMAT:
                 refused = k
                 break
         for k in range(refused, self.cursor.pending):
             index = (start + k) % self.cursor.frame_count
-            hdr = <tpacket2_hdr *>(self.cursor.ring + <size_t>index * self.cursor.frame_size)
+            hdr = tx_frame_at(&self.cursor, index)
             rc_store_release_u32(&hdr.tp_status, TP_STATUS_AVAILABLE)
         self.cursor.frame = (start + refused) % self.cursor.frame_count
         self.cursor.pending = 0

@@ -649,3 +649,13 @@ def test_batches_you_keep_are_never_overwritten_by_later_reads(veth):
     for start, batch, ts_head, data in kept:
         assert batch.packets() == frames[start:start + len(batch)] and len(batch) > 0
         assert np.array_equal(ts_head, batch.ts[:5])
+
+
+def test_tx_frames_that_do_not_divide_the_block(veth):
+    """frame_size 9056 gives 12 KiB blocks of one frame each: frame i lives at block i, not at
+    i * frame_size (the kernel's layout), or the kernel sends stale slots and stops early."""
+    frames = [make_frame(i, 60 + (i * 37) % 8900) for i in range(600)]
+    with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a, frame_size=9056, frame_count=64) as tx:
+        assert tx.send(frames) == len(frames)
+        got = collect(rx)
+    assert got.packets() == frames

@@ -1,0 +1,215 @@
+"""Send capture files back out through a ``TxRing``, paced like ``tcpreplay``.
+
+:class:`Replayer` reads a file batch by batch (memory bounded by one batch)
+and hands packets to the transmit ring in groups when they are due:
+
+- original timing (``speed=1.0``; ``speed=2.0`` twice as fast),
+- a fixed packet rate (``pps=``), or a fixed bit rate (``mbps=``),
+- ``topspeed=True``: as fast as the ring takes them.
+
+``loop=N`` sends the file N times back to back (0: until stopped).  A
+packet that cannot be sent (larger than the interface's MTU or the ring's
+frame) is counted in ``failed`` and skipped, like tcpreplay's "Failed
+packets"; frames the driver queue refused are in ``dropped``.
+
+    >>> from ringcap.replay import Replayer            # doctest: +SKIP
+    >>> with Replayer("veth0") as replayer:             # doctest: +SKIP
+    ...     result = replayer.replay_file("in.pcap", pps=10_000)
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .batch import Batch
+from .pcap import open_pcap
+from .ring import TxRing, _interface_mtu
+
+__all__ = ["Replayer", "ReplayResult", "replay_file"]
+
+_SPIN_SECONDS = 0.0005      # below this, wait by spinning rather than sleeping
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What a replay did: packets and bytes sent, failures, and the rate achieved."""
+
+    packets: int
+    bytes: int
+    failed: int
+    dropped: int
+    seconds: float
+    loops: int
+
+    @property
+    def pps(self) -> float:
+        return self.packets / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mbps(self) -> float:
+        return 8 * self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
+
+    def describe(self, iface: str) -> str:
+        """tcpreplay's closing lines."""
+        return (f"Actual: {self.packets} packets ({self.bytes} bytes) sent in "
+                f"{self.seconds:.6f} seconds\n"
+                f"Rated: {self.bytes / self.seconds if self.seconds else 0:.1f} Bps, "
+                f"{self.mbps:.2f} Mbps, {self.pps:.2f} pps\n"
+                f"Statistics for network device: {iface}\n"
+                f"\tSuccessful packets:        {self.packets - self.dropped}\n"
+                f"\tFailed packets:            {self.failed}\n"
+                f"\tDropped by driver queue:   {self.dropped}\n"
+                f"\tLoops:                     {self.loops}")
+
+
+def _positive(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    return value
+
+
+class Replayer:
+    """Owns a :class:`~ringcap.TxRing` on ``iface`` and replays files through it.
+
+    ``frame_size`` must hold the largest packet to send (default: fits the
+    interface's MTU).  Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, iface: str, *, frame_size: int | None = None,
+                 frame_count: int = 4096) -> None:
+        mtu = _interface_mtu(iface)
+        if frame_size is None:
+            frame_size = max(2048, -(-(mtu + 18 + 32) // 16) * 16)
+        self.iface = iface
+        self.mtu = mtu
+        self.ring = TxRing(iface, frame_size=frame_size, frame_count=frame_count)
+        self._stop = False
+
+    def stop(self) -> None:
+        """Ask a running replay to end after the group it is sending (signal-safe)."""
+        self._stop = True
+
+    def close(self) -> None:
+        self.ring.close()
+
+    def __enter__(self) -> "Replayer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ sending
+    def _sendable(self, batch: Batch) -> tuple[Batch, int]:
+        limit = min(self.ring.max_frame, self.mtu + 14)
+        ok = (batch.caplen >= 14) & (batch.caplen <= limit)
+        if not ok.all():
+            # A VLAN-tagged frame may be 4 bytes over the untagged limit.
+            over = np.flatnonzero(~ok & (batch.caplen <= min(self.ring.max_frame, self.mtu + 18))
+                                  & (batch.caplen >= 14))
+            if over.size:
+                starts = batch.offset[over]
+                tpid = (batch.data[starts + 12].astype(np.uint16) << 8) | batch.data[starts + 13]
+                ok[over[(tpid == 0x8100) | (tpid == 0x88A8)]] = True
+        failed = int(len(batch) - np.count_nonzero(ok))
+        return (batch if failed == 0 else batch[ok]), failed
+
+    def replay_batches(self, batches_factory, *, speed: float | None = None,
+                       pps: float | None = None, mbps: float | None = None,
+                       topspeed: bool = False, loop: int = 1,
+                       duration: float | None = None) -> ReplayResult:
+        """Replay the batches that ``batches_factory()`` yields, ``loop`` times."""
+        speed, pps, mbps = _positive("speed", speed), _positive("pps", pps), _positive("mbps", mbps)
+        duration = _positive("duration", duration)
+        modes = sum(x is not None for x in (speed, pps, mbps)) + bool(topspeed)
+        if modes > 1:
+            raise ValueError("choose one of speed=, pps=, mbps= and topspeed=True")
+        if modes == 0:
+            speed = 1.0
+        loop = int(loop)
+        if loop < 0:
+            raise ValueError(f"loop must be >= 0 (0: until stopped), got {loop}")
+        self._stop = False
+        sent = nbytes = failed = loops = 0
+        dropped0 = self.ring.dropped
+        start = time.monotonic()
+        deadline = None if duration is None else start + duration
+        due_base = 0.0          # seconds after start at which this loop's timeline begins
+        while not self._stop and (loop == 0 or loops < loop):
+            first_ts: int | None = None
+            elapsed_in_loop = 0.0
+            for batch in batches_factory():
+                batch, bad = self._sendable(batch)
+                failed += bad
+                n = len(batch)
+                if n == 0:
+                    continue
+                if first_ts is None:
+                    first_ts = int(batch.ts[0])
+                # When each packet is due, in seconds after `start`.
+                if topspeed:
+                    due = None
+                elif speed is not None:
+                    offsets = (batch.ts - first_ts).astype(np.float64) / 1e9 / speed
+                    due = due_base + np.maximum(offsets, 0.0)
+                elif pps is not None:
+                    due = due_base + (sent + np.arange(n, dtype=np.float64)) / pps
+                else:
+                    cumulative = nbytes + np.cumsum(batch.caplen, dtype=np.float64) \
+                        - batch.caplen
+                    due = due_base + cumulative * 8 / (mbps * 1e6)
+                i = 0
+                while i < n and not self._stop:
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        self._stop = True
+                        break
+                    if due is None:
+                        j = n
+                    else:
+                        j = int(np.searchsorted(due, now - start, side="right"))
+                        if j <= i:
+                            wait = float(due[i]) - (now - start)
+                            if wait > _SPIN_SECONDS:
+                                time.sleep(min(wait - _SPIN_SECONDS / 2, 0.05))
+                            continue
+                        j = min(j, i + 1024)
+                    part = batch[i:j]
+                    self.ring.send(part)
+                    sent += j - i
+                    nbytes += part.nbytes
+                    i = j
+                if due is not None and n:
+                    elapsed_in_loop = float(due[-1]) - due_base
+                if self._stop:
+                    break
+            loops += 1
+            if pps is None and mbps is None:
+                due_base = max(due_base + elapsed_in_loop, time.monotonic() - start)
+            if first_ts is None:       # an empty file: nothing to repeat
+                break
+        seconds = time.monotonic() - start
+        return ReplayResult(packets=sent, bytes=nbytes, failed=failed,
+                            dropped=self.ring.dropped - dropped0, seconds=seconds, loops=loops)
+
+    def replay_file(self, path: str | os.PathLike, **pacing) -> ReplayResult:
+        """Replay a pcap/pcapng file; ``pacing`` as for :meth:`replay_batches`."""
+        def batches() -> Iterator[Batch]:
+            with open_pcap(path, batch_packets=16384) as reader:
+                yield from reader
+        return self.replay_batches(batches, **pacing)
+
+
+def replay_file(path: str | os.PathLike, iface: str, **pacing) -> ReplayResult:
+    """Replay ``path`` on ``iface`` once with a fresh :class:`Replayer`."""
+    with Replayer(iface) as replayer:
+        return replayer.replay_file(path, **pacing)

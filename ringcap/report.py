@@ -1,0 +1,398 @@
+"""Traffic reports: what ``capinfos`` and Wireshark's Statistics menu tell, from the columns.
+
+:class:`TrafficReport` folds batches one at a time (memory bounded by the
+number of distinct conversations, never by packets) into:
+
+- a summary like ``capinfos`` (packets, data size, first/last time,
+  duration, byte/bit/packet rates, average packet size);
+- a protocol hierarchy like Wireshark's (``tshark -z io,phs``), named with
+  Wireshark's protocol abbreviations (``eth``, ``vlan``, ``ip``, ``ipv6``,
+  ``arp``, ``tcp``, ``udp``, ``icmp``, ...);
+- IP conversations and endpoints like ``tshark -z conv,ip`` / ``-z endpoints,ip``
+  (address A is the source of the conversation's first packet; bytes are
+  frame lengths on the wire, as Wireshark counts them);
+- the packet-length distribution in Wireshark's buckets (0-19, 20-39, ...,
+  5120 and greater), by frame length;
+- packets and bytes per time interval.
+
+:func:`file_report` runs it over capture files and adds what only the files
+know (format, link type, snaplen, interfaces, recorded drops).  The
+``ringcap stats`` command prints it, or its JSON form (:meth:`TrafficReport.to_dict`).
+
+    >>> import ringcap
+    >>> from ringcap.report import TrafficReport
+    >>> report = TrafficReport()
+    >>> report.update(ringcap.Batch.from_packets([bytes(60)], ts=[10**9]))
+    >>> report.packets, report.data_size
+    (1, 60)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from .batch import Batch
+from .decode import QINQ, VLAN, decode, ip_strings
+from .names import ethertype_names, ip_proto_names
+
+__all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES"]
+
+#: Lower bounds of Wireshark's packet-length buckets ("Packet Lengths" statistics).
+SIZE_BUCKETS: tuple[int, ...] = (0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
+
+#: Wireshark's abbreviations where they differ from :mod:`ringcap.names`.
+PROTOCOL_NAMES: dict[str, str] = {"ipv4": "ip", "qinq": "vlan"}
+
+_REPORT_COLUMNS = ("ethertype", "ip_version", "ip_src", "ip_dst", "ip_proto", "flags")
+
+
+def _bucket_label(i: int) -> str:
+    lo = SIZE_BUCKETS[i]
+    if i + 1 == len(SIZE_BUCKETS):
+        return f"{lo} and greater"
+    return f"{lo}-{SIZE_BUCKETS[i + 1] - 1}"
+
+
+def _group(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(index of the first row of each distinct key row, group of every row), exact.
+
+    ``keys`` is (n, k) uint64; rows are compared whole.  Groups are numbered
+    in key order; "first" is the earliest row of the group.
+    """
+    n = keys.shape[0]
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    starts = np.ones(n, dtype=bool)
+    if n > 1:
+        starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    group_sorted = np.cumsum(starts) - 1
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = group_sorted
+    count = int(group_sorted[-1]) + 1 if n else 0
+    first = np.full(count, n, dtype=np.intp)
+    np.minimum.at(first, inverse, np.arange(n, dtype=np.intp))
+    return first, inverse
+
+
+@dataclass
+class _Conversation:
+    a: bytes
+    b: bytes
+    version: int
+    packets_ab: int = 0
+    bytes_ab: int = 0
+    packets_ba: int = 0
+    bytes_ba: int = 0
+    first_ts: int = 0
+    last_ts: int = 0
+
+
+@dataclass
+class FileInfo:
+    """What a capture file says about itself (``capinfos``'s file lines)."""
+
+    path: str
+    format: str
+    file_size: int
+    linktypes: list[int]
+    snaplen: int | None
+    nanosecond: bool
+    interfaces: list[dict[str, Any]] = field(default_factory=list)
+    received: int | None = None
+    dropped: int | None = None
+
+
+class TrafficReport:
+    """Fold batches into summary, protocol, conversation, endpoint, size and rate statistics.
+
+    ``interval`` is the width of the rate bins in seconds.  Call
+    :meth:`update` with each batch, then read the attributes or
+    :meth:`to_dict`.  Only IP packets make conversations and endpoints.
+    """
+
+    def __init__(self, *, interval: float = 1.0) -> None:
+        interval = float(interval)
+        if not np.isfinite(interval) or interval <= 0:
+            raise ValueError(f"interval must be a positive number of seconds, got {interval}")
+        self.interval_ns = max(1, int(round(interval * 1e9)))
+        self.packets = 0
+        self.data_size = 0          # captured bytes (capinfos "Data size")
+        self.wire_size = 0          # bytes on the wire
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+        self.time_ordered = True
+        self.drops = 0              # batch-level drop counts seen (live captures)
+        self._protocols: dict[str, list[int]] = {}
+        self._sizes = np.zeros(len(SIZE_BUCKETS), dtype=np.int64)
+        self._size_bytes = np.zeros(len(SIZE_BUCKETS), dtype=np.int64)
+        self._bins: dict[int, list[int]] = {}
+        self._conversations: dict[bytes, _Conversation] = {}
+        self._bucket_edges = np.asarray(SIZE_BUCKETS[1:], dtype=np.uint32)
+
+    # ------------------------------------------------------------------ folding
+    def update(self, batch: Batch) -> None:
+        """Add the packets of ``batch``."""
+        n = len(batch)
+        self.drops += int(batch.drops)
+        if n == 0:
+            return
+        ts = batch.ts
+        wirelen = batch.wirelen.astype(np.int64)
+        lo, hi = int(ts.min()), int(ts.max())
+        if self.last_ts is not None and int(ts[0]) < self.last_ts:
+            self.time_ordered = False
+        if n > 1 and bool((ts[1:] < ts[:-1]).any()):
+            self.time_ordered = False
+        self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
+        self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
+        self.packets += n
+        self.data_size += batch.nbytes
+        self.wire_size += int(wirelen.sum())
+        headers = decode(batch, columns=_REPORT_COLUMNS)
+        self._add_protocols(headers, wirelen)
+        self._add_sizes(batch.wirelen, wirelen)
+        self._add_rates(ts, wirelen)
+        self._add_conversations(headers, ts, wirelen)
+
+    def _add_protocols(self, h, wirelen: np.ndarray) -> None:
+        vlan = (h.flags & VLAN) != 0
+        qinq = (h.flags & QINQ) != 0
+        key = (h.ethertype.astype(np.int64) << 16) | (h.ip_proto.astype(np.int64) << 8) \
+            | (h.ip_version.astype(np.int64) << 2) | (qinq.astype(np.int64) << 1) \
+            | vlan.astype(np.int64)
+        uniq, inverse = np.unique(key, return_inverse=True)
+        counts = np.bincount(inverse, minlength=len(uniq))
+        sizes = np.bincount(inverse, weights=wirelen, minlength=len(uniq))
+        ethertypes = ethertype_names((uniq >> 16).astype(np.uint16))
+        protos = ip_proto_names(((uniq >> 8) & 0xFF).astype(np.uint8))
+        for i, value in enumerate(uniq.tolist()):
+            path = ["eth"]
+            if value & 1:
+                path.append("vlan")
+            if value & 2:
+                path.append("vlan")
+            ethertype = value >> 16
+            if ethertype:
+                name = str(ethertypes[i])
+                path.append(PROTOCOL_NAMES.get(name, name))
+            if (value >> 2) & 0x3F and (value >> 8) & 0xFF:
+                path.append(str(protos[i]))
+            for depth in range(1, len(path) + 1):
+                entry = self._protocols.setdefault(":".join(path[:depth]), [0, 0])
+                entry[0] += int(counts[i])
+                entry[1] += int(sizes[i])
+
+    def _add_sizes(self, raw_wirelen: np.ndarray, wirelen: np.ndarray) -> None:
+        bucket = np.searchsorted(self._bucket_edges, raw_wirelen, side="right")
+        self._sizes += np.bincount(bucket, minlength=len(SIZE_BUCKETS))
+        self._size_bytes += np.bincount(bucket, weights=wirelen,
+                                        minlength=len(SIZE_BUCKETS)).astype(np.int64)
+
+    def _add_rates(self, ts: np.ndarray, wirelen: np.ndarray) -> None:
+        bins = ts // self.interval_ns
+        uniq, inverse = np.unique(bins, return_inverse=True)
+        counts = np.bincount(inverse, minlength=len(uniq))
+        sizes = np.bincount(inverse, weights=wirelen, minlength=len(uniq))
+        for b, c, s in zip(uniq.tolist(), counts.tolist(), sizes.tolist()):
+            entry = self._bins.setdefault(b, [0, 0])
+            entry[0] += c
+            entry[1] += int(s)
+
+    def _add_conversations(self, h, ts: np.ndarray, wirelen: np.ndarray) -> None:
+        ip = np.flatnonzero(h.ip_version)
+        if ip.size == 0:
+            return
+        src = np.ascontiguousarray(h.ip_src[ip]).view(np.uint64)      # (m, 2)
+        dst = np.ascontiguousarray(h.ip_dst[ip]).view(np.uint64)
+        swap = (src[:, 0] > dst[:, 0]) | ((src[:, 0] == dst[:, 0]) & (src[:, 1] > dst[:, 1]))
+        low = np.where(swap[:, None], dst, src)
+        high = np.where(swap[:, None], src, dst)
+        first, inverse = _group(np.concatenate([low, high], axis=1))
+        pts, plen = ts[ip], wirelen[ip]
+        groups = len(first)
+        # per group and direction (0: low -> high, 1: high -> low)
+        slot = inverse * 2 + swap
+        packets = np.bincount(slot, minlength=2 * groups).reshape(groups, 2)
+        nbytes = np.bincount(slot, weights=plen, minlength=2 * groups).reshape(groups, 2)
+        t_first = np.full(groups, np.iinfo(np.int64).max, dtype=np.int64)
+        t_last = np.full(groups, np.iinfo(np.int64).min, dtype=np.int64)
+        np.minimum.at(t_first, inverse, pts)
+        np.maximum.at(t_last, inverse, pts)
+        lows = np.ascontiguousarray(low[first]).view(np.uint8).reshape(groups, 16)
+        highs = np.ascontiguousarray(high[first]).view(np.uint8).reshape(groups, 16)
+        versions = h.ip_version[ip][first]
+        first_swapped = swap[first]
+        for g in range(groups):
+            lo_b, hi_b = lows[g].tobytes(), highs[g].tobytes()
+            key = lo_b + hi_b
+            conv = self._conversations.get(key)
+            if conv is None:
+                # A is the source of the conversation's first packet.
+                a, b = (hi_b, lo_b) if first_swapped[g] else (lo_b, hi_b)
+                conv = self._conversations[key] = _Conversation(
+                    a=a, b=b, version=int(versions[g]),
+                    first_ts=int(t_first[g]), last_ts=int(t_last[g]))
+            else:
+                conv.first_ts = min(conv.first_ts, int(t_first[g]))
+                conv.last_ts = max(conv.last_ts, int(t_last[g]))
+            forward = 0 if conv.a == lo_b else 1      # index of the A -> B direction
+            conv.packets_ab += int(packets[g, forward])
+            conv.bytes_ab += int(nbytes[g, forward])
+            conv.packets_ba += int(packets[g, 1 - forward])
+            conv.bytes_ba += int(nbytes[g, 1 - forward])
+
+    # ------------------------------------------------------------------ results
+    @property
+    def duration(self) -> float:
+        """Seconds from the first to the last packet (0 for fewer than two)."""
+        if self.first_ts is None or self.last_ts is None:
+            return 0.0
+        return (self.last_ts - self.first_ts) / 1e9
+
+    def summary(self) -> dict[str, Any]:
+        """capinfos's numbers: packets, sizes, times, rates."""
+        duration = self.duration
+        return {
+            "packets": self.packets,
+            "data_size": self.data_size,
+            "wire_size": self.wire_size,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "duration": duration,
+            "data_byte_rate": self.data_size / duration if duration > 0 else 0.0,
+            "data_bit_rate": 8 * self.data_size / duration if duration > 0 else 0.0,
+            "average_packet_size": self.data_size / self.packets if self.packets else 0.0,
+            "average_packet_rate": self.packets / duration if duration > 0 else 0.0,
+            "time_ordered": self.time_ordered,
+            "drops": self.drops,
+        }
+
+    def protocols(self) -> list[dict[str, Any]]:
+        """Protocol hierarchy, depth first: ``{"path": "eth:ip:tcp", "packets", "bytes"}``."""
+        return [{"path": path, "packets": v[0], "bytes": v[1]}
+                for path, v in sorted(self._protocols.items(), key=lambda kv: kv[0].split(":"))]
+
+    def conversations(self, top: int | None = None) -> list[dict[str, Any]]:
+        """IP conversations, most bytes first (``tshark -z conv,ip``)."""
+        convs = sorted(self._conversations.values(),
+                       key=lambda c: (-(c.bytes_ab + c.bytes_ba), c.first_ts))
+        if top is not None:
+            convs = convs[:top]
+        if not convs:
+            return []
+        a = ip_strings(np.frombuffer(b"".join(c.a for c in convs), np.uint8).reshape(-1, 16),
+                       np.array([c.version for c in convs], dtype=np.uint8))
+        b = ip_strings(np.frombuffer(b"".join(c.b for c in convs), np.uint8).reshape(-1, 16),
+                       np.array([c.version for c in convs], dtype=np.uint8))
+        start = self.first_ts or 0
+        return [{
+            "a": str(a[i]), "b": str(b[i]),
+            "packets_ab": c.packets_ab, "bytes_ab": c.bytes_ab,
+            "packets_ba": c.packets_ba, "bytes_ba": c.bytes_ba,
+            "packets": c.packets_ab + c.packets_ba, "bytes": c.bytes_ab + c.bytes_ba,
+            "rel_start": (c.first_ts - start) / 1e9,
+            "duration": (c.last_ts - c.first_ts) / 1e9,
+        } for i, c in enumerate(convs)]
+
+    def endpoints(self, top: int | None = None) -> list[dict[str, Any]]:
+        """IP endpoints, most bytes first (``tshark -z endpoints,ip``)."""
+        table: dict[str, dict[str, int]] = {}
+        for conv in self.conversations():
+            for me, tx, rx in ((conv["a"], "ab", "ba"), (conv["b"], "ba", "ab")):
+                e = table.setdefault(me, {"tx_packets": 0, "tx_bytes": 0,
+                                          "rx_packets": 0, "rx_bytes": 0})
+                e["tx_packets"] += conv[f"packets_{tx}"]
+                e["tx_bytes"] += conv[f"bytes_{tx}"]
+                e["rx_packets"] += conv[f"packets_{rx}"]
+                e["rx_bytes"] += conv[f"bytes_{rx}"]
+        rows = [{"address": address, "packets": e["tx_packets"] + e["rx_packets"],
+                 "bytes": e["tx_bytes"] + e["rx_bytes"], **e} for address, e in table.items()]
+        rows.sort(key=lambda r: (-r["bytes"], r["address"]))
+        return rows[:top] if top is not None else rows
+
+    def packet_sizes(self) -> list[dict[str, Any]]:
+        """Frame-length distribution in Wireshark's buckets."""
+        total = max(self.packets, 1)
+        return [{"range": _bucket_label(i), "packets": int(self._sizes[i]),
+                 "bytes": int(self._size_bytes[i]), "percent": 100.0 * int(self._sizes[i]) / total}
+                for i in range(len(SIZE_BUCKETS))]
+
+    def rates(self) -> dict[str, Any]:
+        """Packets and bytes per interval from the first packet's interval to the last's."""
+        if not self._bins:
+            return {"interval": self.interval_ns / 1e9, "start_ts": None, "packets": [],
+                    "bytes": []}
+        first, last = min(self._bins), max(self._bins)
+        packets = [0] * (last - first + 1)
+        nbytes = [0] * (last - first + 1)
+        for b, (p, s) in self._bins.items():
+            packets[b - first] = p
+            nbytes[b - first] = s
+        return {"interval": self.interval_ns / 1e9, "start_ts": first * self.interval_ns,
+                "packets": packets, "bytes": nbytes}
+
+    def to_dict(self, top: int | None = None) -> dict[str, Any]:
+        """Everything, JSON-ready (what ``ringcap stats --json`` prints)."""
+        return {
+            "summary": self.summary(),
+            "protocols": self.protocols(),
+            "conversations": self.conversations(top),
+            "endpoints": self.endpoints(top),
+            "packet_sizes": self.packet_sizes(),
+            "rates": self.rates(),
+        }
+
+
+def file_report(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
+                filter: str | None = None, interval: float = 1.0,
+                batch_packets: int = 65536) -> tuple[TrafficReport, list[FileInfo]]:
+    """Read capture files batch by batch into one :class:`TrafficReport`.
+
+    ``filter`` is a tcpdump expression applied to every packet first.
+    Returns the report and one :class:`FileInfo` per file.
+    """
+    from .pcap import open_pcap
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    report = TrafficReport(interval=interval)
+    infos: list[FileInfo] = []
+    for path in paths:
+        with open_pcap(path, batch_packets=batch_packets) as reader:
+            for batch in _filtered(reader, filter):
+                report.update(batch)
+            infos.append(_file_info(path, reader))
+    return report, infos
+
+
+def _filtered(batches: Iterable[Batch], filter: str | None) -> Iterable[Batch]:
+    if filter is None:
+        yield from batches
+        return
+    from . import bpf
+    matcher = getattr(bpf, "filter_batch", None)
+    if matcher is None:
+        raise RuntimeError("filtering capture files needs ringcap.bpf.filter_batch")
+    for batch in batches:
+        yield batch[matcher(batch, filter)]
+
+
+def _file_info(path, reader) -> FileInfo:
+    interfaces = [{"index": i.index, "name": i.name, "linktype": i.linktype,
+                   "snaplen": i.snaplen} for i in reader.interfaces]
+    received = dropped = None
+    last: dict[int, Any] = {}
+    for s in reader.stats:          # the last statistics block of each interface counts
+        last[s.interface] = s
+    if last:
+        received = sum(s.received or 0 for s in last.values())
+        dropped = sum(s.dropped or 0 for s in last.values())
+    linktypes = sorted({i.linktype for i in reader.interfaces}) or (
+        [reader.linktype] if reader.linktype is not None else [])
+    return FileInfo(path=os.fspath(path), format=reader.format,
+                    file_size=os.path.getsize(path), linktypes=linktypes,
+                    snaplen=reader.snaplen, nanosecond=bool(reader.nanosecond),
+                    interfaces=interfaces, received=received, dropped=dropped)

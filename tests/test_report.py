@@ -1,0 +1,195 @@
+"""Traffic reports (ringcap.report) against capinfos and tshark on the same files."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import ringcap
+from ringcap.report import TrafficReport, file_report
+
+scapy = pytest.importorskip("scapy.all")
+
+
+def corpus(count: int = 3000, seed: int = 7) -> ringcap.Batch:
+    """Mixed traffic: IPv4/IPv6 TCP/UDP/ICMP between a few hosts, ARP, VLAN, fragments."""
+    from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, ICMPv6EchoRequest, Raw
+    rng = np.random.default_rng(seed)
+    hosts4 = [f"10.1.0.{i}" for i in range(1, 7)]
+    hosts6 = [f"fd00::{i:x}" for i in range(1, 5)]
+    frames, ts = [], []
+    t = 1_700_000_000 * 10**9
+    for i in range(count):
+        t += int(rng.integers(1, 5_000_000))
+        kind = int(rng.integers(0, 9))
+        size = int(rng.choice([0, 10, 100, 400, 1000, 1400]))
+        eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        a, b = rng.choice(len(hosts4), 2, replace=False)
+        c, d = rng.choice(len(hosts6), 2, replace=False)
+        if kind == 0:
+            p = eth / IP(src=hosts4[a], dst=hosts4[b]) / TCP(sport=1000 + a, dport=80, flags="S")
+        elif kind == 1:
+            p = eth / IP(src=hosts4[a], dst=hosts4[b]) / TCP(sport=2000, dport=443, flags="PA") \
+                / Raw(bytes(size))
+        elif kind == 2:
+            p = eth / IP(src=hosts4[a], dst=hosts4[b]) / UDP(sport=5353, dport=9999) / Raw(bytes(size))
+        elif kind == 3:
+            p = eth / IP(src=hosts4[a], dst=hosts4[b]) / ICMP() / Raw(bytes(size))
+        elif kind == 4:
+            p = eth / IPv6(src=hosts6[c], dst=hosts6[d]) / TCP(sport=3000, dport=22) / Raw(bytes(size))
+        elif kind == 5:
+            p = eth / IPv6(src=hosts6[c], dst=hosts6[d]) / UDP(sport=4000, dport=9999) / Raw(bytes(size))
+        elif kind == 6:
+            p = eth / IPv6(src=hosts6[c], dst=hosts6[d]) / ICMPv6EchoRequest()
+        elif kind == 7:
+            p = Ether(src="02:00:00:00:00:03", dst="ff:ff:ff:ff:ff:ff") / ARP(psrc=hosts4[a], pdst=hosts4[b])
+        else:
+            p = eth / Dot1Q(vlan=int(rng.integers(1, 100))) / IP(src=hosts4[a], dst=hosts4[b]) \
+                / UDP(sport=53, dport=53) / Raw(bytes(size))
+        frames.append(bytes(p))
+        ts.append(t)
+    return ringcap.Batch.from_packets(frames, ts=ts)
+
+
+@pytest.fixture(scope="module")
+def capture_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "mixed.pcapng"
+    ringcap.write_pcap(path, corpus(), format="pcapng")
+    return path
+
+
+def _capinfos(path) -> dict[str, str]:
+    out = subprocess.run(["capinfos", "-M", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())}
+
+
+def _tshark(path, *stats) -> str:
+    args = ["tshark", "-n", "-r", str(path), "-q"]
+    for s in stats:
+        args += ["-z", s]
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+
+def test_summary_matches_capinfos(capture_file):
+    report, infos = file_report(capture_file)
+    cap = _capinfos(capture_file)
+    s = report.summary()
+    assert s["packets"] == int(cap["Number of packets"])
+    assert s["data_size"] == int(cap["Data size"].split()[0])
+    assert infos[0].file_size == int(cap["File size"].split()[0])
+    assert s["duration"] == pytest.approx(float(cap["Capture duration"].split()[0]), abs=1e-9)
+    assert s["data_byte_rate"] == pytest.approx(float(cap["Data byte rate"].split()[0]), rel=1e-3)
+    assert s["data_bit_rate"] == pytest.approx(float(cap["Data bit rate"].split()[0]), rel=1e-3)
+    assert s["average_packet_size"] == pytest.approx(
+        float(cap["Average packet size"].split()[0]), abs=0.01)
+    assert s["average_packet_rate"] == pytest.approx(
+        float(cap["Average packet rate"].split()[0]), rel=1e-3)
+    assert infos[0].format == "pcapng"
+
+
+_UNITS = {"bytes": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+
+def _tshark_conversations(text: str) -> dict[tuple[str, str], tuple]:
+    """(A, B) -> (frames A->B, bytes A->B as tshark rounds them, frames B->A, bytes B->A).
+
+    tshark prints bytes with SI units ("28 kB"): kept as (number, unit)."""
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"(\S+)\s+<->\s+(\S+)\s+(\d+)\s+(\d+)\s+(\w+)\s+(\d+)\s+(\d+)\s+(\w+)",
+                     line)
+        if m:
+            a, b, f_ba, n_ba, u_ba, f_ab, n_ab, u_ab = m.groups()
+            rows[(a, b)] = (int(f_ab), (int(n_ab), u_ab), int(f_ba), (int(n_ba), u_ba))
+    return rows
+
+
+def _as_tshark(nbytes: int, unit: str) -> tuple[int, str]:
+    return (nbytes // _UNITS[unit], unit)
+
+
+def test_conversations_and_endpoints_match_tshark(capture_file):
+    report, _ = file_report(capture_file)
+    expected = _tshark_conversations(_tshark(capture_file, "conv,ip", "conv,ipv6"))
+    assert len(expected) > 20
+    got = {(c["a"], c["b"]): c for c in report.conversations()}
+    assert set(got) == set(expected)             # same pairs, same A/B orientation
+    for key, (f_ab, b_ab, f_ba, b_ba) in expected.items():
+        c = got[key]
+        assert (c["packets_ab"], c["packets_ba"]) == (f_ab, f_ba), key
+        assert _as_tshark(c["bytes_ab"], b_ab[1]) == b_ab, key
+        assert _as_tshark(c["bytes_ba"], b_ba[1]) == b_ba, key
+    # Exact bytes: aggregate tshark's own per-frame fields.
+    fields = subprocess.run(
+        ["tshark", "-n", "-r", str(capture_file), "-T", "fields", "-e", "ip.src", "-e", "ip.dst",
+         "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "frame.len"],
+        capture_output=True, text=True, check=True).stdout
+    exact: dict[tuple[str, str], int] = {}
+    for line in fields.splitlines():
+        src4, dst4, src6, dst6, length = line.split("\t")
+        src, dst = (src4, dst4) if src4 else (src6, dst6)
+        if src:
+            exact[(src, dst)] = exact.get((src, dst), 0) + int(length)
+    for (a, b), c in got.items():
+        assert c["bytes_ab"] == exact.get((a, b), 0) and c["bytes_ba"] == exact.get((b, a), 0)
+    endpoints = _tshark(capture_file, "endpoints,ip", "endpoints,ipv6")
+    tshark_eps = {}
+    for line in endpoints.splitlines():       # endpoints are printed as exact numbers
+        m = re.match(r"([0-9a-f.:]+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", line)
+        if m and (":" in m.group(1) or m.group(1).count(".") == 3):
+            tshark_eps[m.group(1)] = tuple(int(x) for x in m.groups()[1:])
+    assert len(tshark_eps) == 10
+    ours = {e["address"]: (e["packets"], e["bytes"], e["tx_packets"], e["tx_bytes"],
+                           e["rx_packets"], e["rx_bytes"]) for e in report.endpoints()}
+    assert ours == tshark_eps
+
+
+def test_protocol_hierarchy_matches_tshark(capture_file):
+    report, _ = file_report(capture_file)
+    text = _tshark(capture_file, "io,phs")
+    stack: list[str] = []
+    tshark_phs = {}
+    for line in text.splitlines():
+        m = re.match(r"^(\s*)(\S+)\s+frames:(\d+)\s+bytes:(\d+)", line)
+        if not m:
+            continue
+        depth = len(m.group(1)) // 2
+        stack[depth:] = [m.group(2)]
+        tshark_phs[":".join(stack)] = (int(m.group(3)), int(m.group(4)))
+    ours = {p["path"]: (p["packets"], p["bytes"]) for p in report.protocols()}
+    # tshark goes on into application protocols (data, dns, ...): compare the layers both show.
+    for path, value in ours.items():
+        assert tshark_phs.get(path) == value, path
+    assert {"eth", "eth:ip", "eth:ip:tcp", "eth:ip:udp", "eth:ip:icmp", "eth:ipv6:tcp",
+            "eth:ipv6:icmpv6", "eth:arp", "eth:vlan:ip:udp"} <= set(ours)
+
+
+def test_sizes_and_rates_count_every_packet(capture_file):
+    batch = ringcap.read_pcap(capture_file)
+    report = TrafficReport(interval=0.5)
+    for start in range(0, len(batch), 700):          # streaming equals one pass
+        report.update(batch[start:start + 700])
+    sizes = report.packet_sizes()
+    edges = [0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 1 << 40]
+    expected = np.histogram(batch.wirelen, bins=edges)[0]
+    assert [s["packets"] for s in sizes] == expected.tolist()
+    rates = report.rates()
+    assert sum(rates["packets"]) == len(batch)
+    assert sum(rates["bytes"]) == int(batch.wirelen.sum())
+    bins = batch.ts // 500_000_000
+    assert rates["packets"][0] == int(np.count_nonzero(bins == bins.min()))
+    whole = TrafficReport(interval=0.5)
+    whole.update(batch)
+    assert whole.to_dict() == report.to_dict()
+
+
+def test_report_is_json_ready(capture_file):
+    report, _ = file_report(capture_file)
+    again = json.loads(json.dumps(report.to_dict(top=5)))
+    assert len(again["conversations"]) == 5
+    assert again["summary"]["packets"] == 3000
