@@ -49,8 +49,9 @@ def test_requested_pps_is_met_within_5_percent(veth, tmp_path):
 
 
 def test_original_timing_is_kept(veth, tmp_path):
-    """Each packet leaves within 30 ms of its place in the file's timeline (sleep jitter on a
-    shared machine); the whole replay within 5 % of the file's duration."""
+    """Stated tolerance: half the packets leave within 5 ms of their place in the file's
+    timeline and every one within 150 ms (scheduling delays on a loaded 2-core machine);
+    the whole replay takes the file's duration within 5 %."""
     rng = np.random.default_rng(3)
     gaps = rng.integers(2_000_000, 20_000_000, size=119)
     path, frames, ts = _file(tmp_path, 120, gaps)
@@ -60,7 +61,8 @@ def test_original_timing_is_kept(veth, tmp_path):
     assert [frame_seq(p) for p in got] == list(range(120))
     want = (ts - ts[0]) / 1e9
     have = (got.ts - got.ts[0]) / 1e9
-    assert np.max(np.abs(have - want)) < 0.030
+    error = np.abs(have - want)
+    assert np.median(error) < 0.005 and np.max(error) < 0.150
     assert have[-1] == pytest.approx(want[-1], rel=0.05)
 
 
