@@ -37,9 +37,95 @@ FLAG_BITS = {
     "VLAN_FROM_METADATA": F_VLAN_FROM_METADATA,
     "IPV6_EXT_LIMIT": F_IPV6_EXT_LIMIT,
     "VLAN_LIMIT": F_VLAN_LIMIT,
+    "TUNNEL": F_TUNNEL,
+    "TRUNCATED_INNER": F_TRUNCATED_INNER,
+    "TUNNEL_LIMIT": F_TUNNEL_LIMIT,
+    "IP_LENGTH_ZERO": F_IP_LENGTH_ZERO,
+    "LLC": F_LLC,
+    "MPLS": F_MPLS,
+    "BAD_TCP_OPTIONS": F_BAD_TCP_OPTIONS,
+    "BAD_TUNNEL": F_BAD_TUNNEL,
 }
+TUNNEL_TYPES = {
+    "MPLS": TUNNEL_MPLS, "GRE": TUNNEL_GRE, "VXLAN": TUNNEL_VXLAN, "GENEVE": TUNNEL_GENEVE,
+    "IPIP": TUNNEL_IPIP, "ERSPAN": TUNNEL_ERSPAN,
+}
+TCP_OPTION_BITS = {
+    "MSS": TCPOPT_MSS, "WSCALE": TCPOPT_WSCALE, "SACK_PERM": TCPOPT_SACK_PERM,
+    "SACK": TCPOPT_SACK, "TIMESTAMP": TCPOPT_TIMESTAMP,
+}
+MAX_TUNNELS = MAX_TUNNEL_DEPTH
+MAX_LABELS = MAX_MPLS_LABELS
 CHECKED_READS = bool(RINGCAP_CHECKED_READS)
 MAX_IPV6_EXTENSION_HEADERS = MAX_IPV6_EXT_HEADERS
+# Every Headers column: (name, bytes per value, values per packet), in the order
+# of _chunk_fields.  ringcap/decode.py builds its dtypes from it.
+COLUMN_LAYOUT = (
+    ('eth_src', 1, 6),
+    ('eth_dst', 1, 6),
+    ('ethertype', 2, 1),
+    ('vlan_outer', 2, 1),
+    ('vlan_inner', 2, 1),
+    ('l3_offset', 2, 1),
+    ('ip_version', 1, 1),
+    ('ip_src', 1, 16),
+    ('ip_dst', 1, 16),
+    ('ipv4_src', 4, 1),
+    ('ipv4_dst', 4, 1),
+    ('ip_proto', 1, 1),
+    ('ttl', 1, 1),
+    ('ip_len', 4, 1),
+    ('frag_offset', 2, 1),
+    ('more_fragments', 1, 1),
+    ('l4_offset', 2, 1),
+    ('sport', 2, 1),
+    ('dport', 2, 1),
+    ('tcp_flags', 2, 1),
+    ('tcp_seq', 4, 1),
+    ('tcp_ack', 4, 1),
+    ('tcp_window', 2, 1),
+    ('icmp_type', 1, 1),
+    ('icmp_code', 1, 1),
+    ('payload_offset', 2, 1),
+    ('payload_len', 4, 1),
+    ('flags', 4, 1),
+    ('tunnel_type', 1, 1),
+    ('tunnel_id', 4, 1),
+    ('tunnel_depth', 1, 1),
+    ('inner_ethertype', 2, 1),
+    ('outer_ip_version', 1, 1),
+    ('outer_ip_src', 1, 16),
+    ('outer_ip_dst', 1, 16),
+    ('outer_ip_proto', 1, 1),
+    ('outer_l3_offset', 2, 1),
+    ('mpls_label', 4, 1),
+    ('mpls_tc', 1, 1),
+    ('mpls_bos', 1, 1),
+    ('mpls_ttl', 1, 1),
+    ('mpls_labels', 1, 1),
+    ('gre_flags', 2, 1),
+    ('gre_seq', 4, 1),
+    ('geneve_opt_len', 2, 1),
+    ('eth_len', 2, 1),
+    ('llc_dsap', 1, 1),
+    ('llc_ssap', 1, 1),
+    ('arp_op', 2, 1),
+    ('arp_sha', 1, 6),
+    ('arp_spa', 4, 1),
+    ('arp_tha', 1, 6),
+    ('arp_tpa', 4, 1),
+    ('ip_dscp', 1, 1),
+    ('ip_ecn', 1, 1),
+    ('ipv6_flow_label', 4, 1),
+    ('tcp_options', 1, 1),
+    ('tcp_mss', 2, 1),
+    ('tcp_wscale', 1, 1),
+    ('tcp_sack_blocks', 1, 1),
+    ('tcp_tsval', 4, 1),
+    ('tcp_tsecr', 4, 1),
+    ('icmp_id', 2, 1),
+    ('icmp_seq', 2, 1),
+)
 # What the 5-tuple path writes (see decode(..., columns=)).
 FIVE_TUPLE_COLUMNS = ("ip_version", "ip_src", "ip_dst", "ip_proto", "sport", "dport", "flags")
 
@@ -101,6 +187,14 @@ cdef inline void rdcopy(uint8_t *dst, const uint8_t *p, Py_ssize_t k, Py_ssize_t
 
 
 # ---------------------------------------------------------------- one packet
+# A packet is decoded layer by layer into row j of a HeaderChunk (all zero on
+# entry).  Each function gets the frame (p, cap: never read at or past cap)
+# and `end`, where the enclosing packet ends on the wire (the frame's length,
+# or an outer IP/UDP payload's end): lengths claimed past it are flagged.
+# Encapsulations re-enter _network for the inner packet after _enter_tunnel
+# moved the outer IP fields to outer_* and cleared the rest; depth counts
+# them, so recursion stops at MAX_TUNNEL_DEPTH.
+
 cdef inline bint _is_vlan_tpid(uint16_t ethertype) noexcept nogil:
     return ethertype == ETHERTYPE_VLAN or ethertype == ETHERTYPE_QINQ or \
         ethertype == ETHERTYPE_QINQ_OLD
@@ -112,12 +206,74 @@ cdef inline bint _is_ipv6_ext(uint8_t nh) noexcept nogil:
         nh == IPPROTO_HIP or nh == IPPROTO_SHIM6
 
 
-cdef inline void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
-                            Py_ssize_t ip_end, uint8_t proto, uint8_t icmp_proto,
-                            HeaderChunk *c, Py_ssize_t j) noexcept nogil:
+cdef inline void _tcp_options(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4, Py_ssize_t hlen,
+                              HeaderChunk *c, Py_ssize_t j) noexcept nogil:
+    # IN: a TCP header at l4 of hlen bytes (> 20); options are read as far
+    # as they were captured.  OUT c row j: tcp_options bits and values.
+    cdef Py_ssize_t k = l4 + 20, hend = l4 + hlen, end = l4 + hlen, olen
+    cdef uint8_t kind
+    if end > cap:
+        end = cap
+    while k < end:
+        kind = rd8(p, k, cap)
+        if kind == 0:          # end of options
+            return
+        if kind == 1:          # no-operation
+            k += 1
+            continue
+        if k + 2 > end:        # cut by the capture, or running past the header
+            if k + 2 > hend:
+                c.flags[j] |= F_BAD_TCP_OPTIONS
+            return
+        olen = rd8(p, k + 1, cap)
+        if olen < 2:
+            c.flags[j] |= F_BAD_TCP_OPTIONS
+            return
+        if k + olen > end:
+            if k + olen > hend:
+                c.flags[j] |= F_BAD_TCP_OPTIONS
+            return
+        if kind == 2 and olen == 4:
+            c.tcp_options[j] |= TCPOPT_MSS
+            c.tcp_mss[j] = rd16(p, k + 2, cap)
+        elif kind == 3 and olen == 3:
+            c.tcp_options[j] |= TCPOPT_WSCALE
+            c.tcp_wscale[j] = rd8(p, k + 2, cap)
+        elif kind == 4 and olen == 2:
+            c.tcp_options[j] |= TCPOPT_SACK_PERM
+        elif kind == 5 and olen >= 10 and (olen - 2) % 8 == 0:
+            c.tcp_options[j] |= TCPOPT_SACK
+            c.tcp_sack_blocks[j] = <uint8_t>((olen - 2) // 8)
+        elif kind == 8 and olen == 10:
+            c.tcp_options[j] |= TCPOPT_TIMESTAMP
+            c.tcp_tsval[j] = rd32(p, k + 2, cap)
+            c.tcp_tsecr[j] = rd32(p, k + 6, cap)
+        elif 2 <= kind <= 5 or kind == 8:
+            c.flags[j] |= F_BAD_TCP_OPTIONS
+        k += olen
+
+
+cdef void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4, Py_ssize_t ip_end,
+                     uint8_t proto, uint8_t icmp_proto, HeaderChunk *c, Py_ssize_t j,
+                     int depth, uint32_t opts) noexcept nogil:
     # IN p/cap: the frame; l4: transport start; ip_end: end of the IP packet
-    # (may lie past cap); OUT c row j: transport and payload fields, flags.
+    # (may lie past cap); OUT c row j: transport and payload fields, flags,
+    # or the encapsulated packet's.
     cdef Py_ssize_t hlen, ulen
+    cdef uint8_t icmp_type
+    if proto == IPPROTO_GRE:
+        c.l4_offset[j] = <uint16_t>l4
+        _gre(p, cap, l4, ip_end, c, j, depth, opts)
+        return
+    if proto == IPPROTO_IPIP or proto == IPPROTO_IPV6:
+        if _enter_tunnel(c, j, TUNNEL_IPIP, 0, depth, opts):
+            _network(p, cap, ip_end, l4, ETHERTYPE_IPV4 if proto == IPPROTO_IPIP
+                     else ETHERTYPE_IPV6, c, j, depth + 1, opts)
+        else:
+            c.l4_offset[j] = <uint16_t>l4
+            c.payload_offset[j] = <uint16_t>l4
+            c.payload_len[j] = <uint32_t>(ip_end - l4)
+        return
     c.l4_offset[j] = <uint16_t>l4
     if proto == IPPROTO_TCP:
         hlen = 20
@@ -136,8 +292,13 @@ cdef inline void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
         c.flags[j] |= F_TRUNCATED_L4
         return
     if proto == icmp_proto:
-        c.icmp_type[j] = rd8(p, l4, cap)
+        icmp_type = rd8(p, l4, cap)
+        c.icmp_type[j] = icmp_type
         c.icmp_code[j] = rd8(p, l4 + 1, cap)
+        if (icmp_proto == IPPROTO_ICMP and (icmp_type == 0 or icmp_type == 8)) or \
+                (icmp_proto == IPPROTO_ICMPV6 and (icmp_type == 128 or icmp_type == 129)):
+            c.icmp_id[j] = rd16(p, l4 + 4, cap)
+            c.icmp_seq[j] = rd16(p, l4 + 6, cap)
     else:
         c.sport[j] = rd16(p, l4, cap)
         c.dport[j] = rd16(p, l4 + 2, cap)
@@ -150,23 +311,55 @@ cdef inline void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
         if hlen < 20 or l4 + hlen > ip_end:
             c.flags[j] |= F_BAD_L4_LENGTH
             return
+        if hlen > 20 and (opts & OPT_TCP_OPTIONS):
+            _tcp_options(p, cap, l4, hlen, c, j)
         if l4 + hlen > cap:
             c.flags[j] |= F_TRUNCATED_L4
             return
-    elif proto == IPPROTO_UDP and not (c.flags[j] & F_FRAGMENT):
+    elif proto == IPPROTO_UDP:
+        # The UDP length field gives the payload, also for a first fragment
+        # (whose datagram continues in later fragments).
         ulen = rd16(p, l4 + 4, cap)
-        if ulen < 8 or l4 + ulen > ip_end:
+        if ulen < 8:
             c.flags[j] |= F_BAD_L4_LENGTH
             return
-        ip_end = l4 + ulen
+        if l4 + ulen <= ip_end or (c.flags[j] & F_FRAGMENT):
+            ip_end = l4 + ulen
+        elif not (c.flags[j] & (F_BAD_IP_LENGTH | F_IP_LENGTH_ZERO)):
+            c.flags[j] |= F_BAD_L4_LENGTH
+            return
+        # else: the IP length already ran past the frame; decode by the frame
+        if not (c.flags[j] & F_FRAGMENT) and (c.dport[j] == UDP_PORT_VXLAN
+                                              or c.dport[j] == UDP_PORT_GENEVE):
+            c.payload_offset[j] = <uint16_t>(l4 + 8)
+            c.payload_len[j] = <uint32_t>(ip_end - l4 - 8)
+            if c.dport[j] == UDP_PORT_VXLAN:
+                _vxlan(p, cap, l4 + 8, ip_end, c, j, depth, opts)
+            else:
+                _geneve(p, cap, l4 + 8, ip_end, c, j, depth, opts)
+            return
     c.payload_offset[j] = <uint16_t>(l4 + hlen)
     c.payload_len[j] = <uint32_t>(ip_end - l4 - hlen)
 
 
-cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                       HeaderChunk *c, Py_ssize_t j) noexcept nogil:
+cdef inline Py_ssize_t _ip_end(Py_ssize_t l3, Py_ssize_t claimed, Py_ssize_t end,
+                               HeaderChunk *c, Py_ssize_t j) noexcept nogil:
+    # Where the IP packet at l3 is decoded to: its claimed length, or the
+    # frame's end when that length runs past it (flagged) or is 0 (TSO/GRO).
+    if claimed == 0:
+        c.flags[j] |= F_IP_LENGTH_ZERO
+        return end
+    if l3 + claimed > end:
+        c.flags[j] |= F_BAD_IP_LENGTH
+        return end
+    return l3 + claimed
+
+
+cdef void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t end, Py_ssize_t l3,
+                HeaderChunk *c, Py_ssize_t j, int depth, uint32_t opts) noexcept nogil:
     cdef Py_ssize_t ihl, ip_end
     cdef uint16_t frag
+    cdef uint8_t tos
     cdef uint8_t *ip_src = c.ip_src + 16 * j
     cdef uint8_t *ip_dst = c.ip_dst + 16 * j
     if l3 + 20 > cap:
@@ -177,6 +370,9 @@ cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
         return
     c.ip_version[j] = 4
     ihl = (rd8(p, l3, cap) & 0x0F) * 4
+    tos = rd8(p, l3 + 1, cap)
+    c.ip_dscp[j] = tos >> 2
+    c.ip_ecn[j] = tos & 3
     c.ip_len[j] = rd16(p, l3 + 2, cap)
     frag = rd16(p, l3 + 6, cap)
     c.frag_offset[j] = (frag & 0x1FFF) * 8
@@ -189,8 +385,7 @@ cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
     memcpy(ip_dst, _V4_MAPPED_PREFIX, 12)
     rdcopy(ip_src + 12, p, l3 + 12, 4, cap)
     rdcopy(ip_dst + 12, p, l3 + 16, 4, cap)
-    ip_end = l3 + c.ip_len[j]
-    if ip_end > cap:
+    if l3 + <Py_ssize_t>c.ip_len[j] > cap:
         c.flags[j] |= F_TRUNCATED_PAYLOAD
     if c.more_fragments[j] or c.frag_offset[j]:
         c.flags[j] |= F_FRAGMENT
@@ -199,7 +394,13 @@ cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
     if ihl < 20:
         c.flags[j] |= F_BAD_IHL
         return
-    if c.ip_len[j] < ihl or ip_end > wire:
+    if c.ip_len[j] and c.ip_len[j] < ihl:
+        c.flags[j] |= F_BAD_IP_LENGTH
+        return
+    ip_end = _ip_end(l3, c.ip_len[j], end, c, j)
+    if ip_end > cap:
+        c.flags[j] |= F_TRUNCATED_PAYLOAD
+    if l3 + ihl > ip_end:     # a zero length on a frame too short for the header
         c.flags[j] |= F_BAD_IP_LENGTH
         return
     if l3 + ihl > cap:
@@ -209,15 +410,23 @@ cdef inline void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
         c.payload_offset[j] = <uint16_t>(l3 + ihl)
         c.payload_len[j] = <uint32_t>(ip_end - l3 - ihl)
         return
-    _transport(p, cap, l3 + ihl, ip_end, c.ip_proto[j], IPPROTO_ICMP, c, j)
+    if c.more_fragments[j] and c.ip_proto[j] != IPPROTO_UDP and c.ip_proto[j] != IPPROTO_TCP \
+            and c.ip_proto[j] != IPPROTO_ICMP and c.ip_proto[j] != IPPROTO_SCTP:
+        # a first fragment of an encapsulation: not entered
+        c.l4_offset[j] = <uint16_t>(l3 + ihl)
+        c.payload_offset[j] = <uint16_t>(l3 + ihl)
+        c.payload_len[j] = <uint32_t>(ip_end - l3 - ihl)
+        return
+    _transport(p, cap, l3 + ihl, ip_end, c.ip_proto[j], IPPROTO_ICMP, c, j, depth, opts)
 
 
-cdef inline void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                       HeaderChunk *c, Py_ssize_t j) noexcept nogil:
+cdef void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t end, Py_ssize_t l3,
+                HeaderChunk *c, Py_ssize_t j, int depth, uint32_t opts) noexcept nogil:
     cdef Py_ssize_t ip_end, cur, hlen
     cdef uint8_t nh
     cdef int count = 0
     cdef uint16_t frag
+    cdef uint32_t first_word
     if l3 + 40 > cap:
         c.flags[j] |= F_TRUNCATED_L3
         return
@@ -225,31 +434,36 @@ cdef inline void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
         c.flags[j] |= F_BAD_IP_VERSION
         return
     c.ip_version[j] = 6
+    first_word = rd32(p, l3, cap)
+    c.ip_dscp[j] = (first_word >> 22) & 0x3F
+    c.ip_ecn[j] = (first_word >> 20) & 3
+    c.ipv6_flow_label[j] = first_word & 0xFFFFF
     c.ip_len[j] = 40 + <uint32_t>rd16(p, l3 + 4, cap)
     nh = rd8(p, l3 + 6, cap)
+    c.ip_proto[j] = nh
     c.ttl[j] = rd8(p, l3 + 7, cap)
     rdcopy(c.ip_src + 16 * j, p, l3 + 8, 16, cap)
     rdcopy(c.ip_dst + 16 * j, p, l3 + 24, 16, cap)
-    ip_end = l3 + c.ip_len[j]
+    if l3 + <Py_ssize_t>c.ip_len[j] > cap:
+        c.flags[j] |= F_TRUNCATED_PAYLOAD
+    if c.ip_len[j] == 40 and nh != IPPROTO_NONE and end > l3 + 40:
+        ip_end = _ip_end(l3, 0, end, c, j)    # payload length 0 (jumbogram, TSO)
+    else:
+        ip_end = _ip_end(l3, c.ip_len[j], end, c, j)
     if ip_end > cap:
         c.flags[j] |= F_TRUNCATED_PAYLOAD
-    if ip_end > wire:
-        c.flags[j] |= F_BAD_IP_LENGTH
-        c.ip_proto[j] = nh
-        return
     cur = l3 + 40
+    # ip_proto follows the chain: where the chain stops (cut, limit, bad
+    # length) it holds the extension header that could not be read.
     while _is_ipv6_ext(nh):
         if count == MAX_IPV6_EXT_HEADERS:
             c.flags[j] |= F_IPV6_EXT_LIMIT
-            c.ip_proto[j] = nh
             return
         if cur + 8 > ip_end:
             c.flags[j] |= F_BAD_IP_LENGTH
-            c.ip_proto[j] = nh
             return
         if cur + 8 > cap:
             c.flags[j] |= F_TRUNCATED_L3
-            c.ip_proto[j] = nh
             return
         if nh == IPPROTO_FRAGMENT:
             hlen = 8
@@ -265,34 +479,331 @@ cdef inline void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssi
             hlen = (<Py_ssize_t>rd8(p, cur + 1, cap) + 1) * 8
         if cur + hlen > ip_end:
             c.flags[j] |= F_BAD_IP_LENGTH
-            c.ip_proto[j] = nh
             return
         if cur + hlen > cap:
             c.flags[j] |= F_TRUNCATED_L3
-            c.ip_proto[j] = nh
             return
         nh = rd8(p, cur, cap)
+        c.ip_proto[j] = nh
         cur += hlen
         count += 1
         if c.flags[j] & F_NONFIRST_FRAGMENT:
-            break
-    c.ip_proto[j] = nh
-    if c.flags[j] & F_NONFIRST_FRAGMENT:
+            c.payload_offset[j] = <uint16_t>cur
+            c.payload_len[j] = <uint32_t>(ip_end - cur)
+            return
+    if nh == IPPROTO_NONE:
+        return
+    if c.more_fragments[j] and nh != IPPROTO_UDP and nh != IPPROTO_TCP \
+            and nh != IPPROTO_ICMPV6 and nh != IPPROTO_SCTP:
+        c.l4_offset[j] = <uint16_t>cur
         c.payload_offset[j] = <uint16_t>cur
         c.payload_len[j] = <uint32_t>(ip_end - cur)
         return
-    if nh == IPPROTO_NONE:
+    _transport(p, cap, cur, ip_end, nh, IPPROTO_ICMPV6, c, j, depth, opts)
+
+
+cdef inline void _arp(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l3, HeaderChunk *c,
+                      Py_ssize_t j) noexcept nogil:
+    # Operation of any ARP; addresses of Ethernet/IPv4 ARP (RFC 826).
+    if l3 + 8 > cap:
+        c.flags[j] |= F_TRUNCATED_L3
         return
-    _transport(p, cap, cur, ip_end, nh, IPPROTO_ICMPV6, c, j)
+    c.arp_op[j] = rd16(p, l3 + 6, cap)
+    if rd16(p, l3, cap) != 1 or rd16(p, l3 + 2, cap) != ETHERTYPE_IPV4 \
+            or rd8(p, l3 + 4, cap) != 6 or rd8(p, l3 + 5, cap) != 4:
+        return
+    if l3 + 28 > cap:
+        c.flags[j] |= F_TRUNCATED_L3
+        return
+    rdcopy(c.arp_sha + 6 * j, p, l3 + 8, 6, cap)
+    c.arp_spa[j] = rd32(p, l3 + 14, cap)
+    rdcopy(c.arp_tha + 6 * j, p, l3 + 18, 6, cap)
+    c.arp_tpa[j] = rd32(p, l3 + 24, cap)
+
+
+cdef bint _enter_tunnel(HeaderChunk *c, Py_ssize_t j, uint8_t kind, uint32_t tunnel_id,
+                        int depth, uint32_t opts) noexcept nogil:
+    # An encapsulation of this kind starts here.  Records it in tunnel_*;
+    # returns True when the inner packet is to be decoded, having moved the
+    # current IP header to outer_* and cleared the network and transport
+    # fields for it.
+    c.tunnel_type[j] = kind
+    c.tunnel_id[j] = tunnel_id
+    if opts & OPT_OUTER:
+        return False
+    if depth >= MAX_TUNNEL_DEPTH:
+        c.flags[j] |= F_TUNNEL_LIMIT
+        return False
+    c.flags[j] |= F_TUNNEL
+    c.tunnel_depth[j] = <uint8_t>(depth + 1)
+    if c.ip_version[j]:     # (an MPLS stack has no IP header of its own: keep the last one)
+        c.outer_ip_version[j] = c.ip_version[j]
+        c.outer_ip_proto[j] = c.ip_proto[j]
+        c.outer_l3_offset[j] = c.l3_offset[j]
+        memcpy(c.outer_ip_src + 16 * j, c.ip_src + 16 * j, 16)
+        memcpy(c.outer_ip_dst + 16 * j, c.ip_dst + 16 * j, 16)
+    memset(c.ip_src + 16 * j, 0, 16)
+    memset(c.ip_dst + 16 * j, 0, 16)
+    c.inner_ethertype[j] = 0
+    c.l3_offset[j] = 0
+    c.ip_version[j] = 0
+    c.ip_proto[j] = 0
+    c.ttl[j] = 0
+    c.more_fragments[j] = 0
+    c.ipv4_src[j] = 0
+    c.ipv4_dst[j] = 0
+    c.ip_len[j] = 0
+    c.frag_offset[j] = 0
+    c.l4_offset[j] = 0
+    c.sport[j] = 0
+    c.dport[j] = 0
+    c.tcp_flags[j] = 0
+    c.tcp_window[j] = 0
+    c.tcp_seq[j] = 0
+    c.tcp_ack[j] = 0
+    c.payload_offset[j] = 0
+    c.payload_len[j] = 0
+    c.ip_dscp[j] = 0
+    c.ip_ecn[j] = 0
+    c.ipv6_flow_label[j] = 0
+    return True
+
+
+cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
+               HeaderChunk *c, Py_ssize_t j, int depth, uint32_t opts) noexcept nogil:
+    # GRE (RFC 2784/2890) at g: checksum, key and sequence options; IPv4,
+    # IPv6, Ethernet, MPLS and ERSPAN payloads.
+    cdef uint16_t word, proto
+    cdef Py_ssize_t k = g + 4, inner
+    cdef uint32_t key = 0, session
+    cdef uint8_t kind = TUNNEL_GRE
+    if g + 4 > end:
+        c.flags[j] |= F_BAD_L4_LENGTH
+        return
+    if g + 4 > cap:
+        c.flags[j] |= F_TRUNCATED_L4
+        return
+    word = rd16(p, g, cap)
+    proto = rd16(p, g + 2, cap)
+    c.gre_flags[j] = word
+    if word & 0x4007:            # routing present, or a version other than 0 (e.g. PPTP)
+        c.tunnel_type[j] = TUNNEL_GRE
+        c.flags[j] |= F_BAD_TUNNEL
+        return
+    if word & 0x8000:
+        k += 4
+    if word & 0x2000:
+        k += 4
+    if word & 0x1000:
+        k += 4
+    if k > end:
+        c.flags[j] |= F_BAD_L4_LENGTH
+        return
+    if k > cap:
+        c.flags[j] |= F_TRUNCATED_L4
+        return
+    k = g + 4 + (4 if word & 0x8000 else 0)
+    if word & 0x2000:
+        key = rd32(p, k, cap)
+        k += 4
+    if word & 0x1000:
+        c.gre_seq[j] = rd32(p, k, cap)
+        k += 4
+    c.payload_offset[j] = <uint16_t>k
+    c.payload_len[j] = <uint32_t>(end - k)
+    inner = k
+    if proto == ETHERTYPE_ERSPAN_2 or proto == ETHERTYPE_ERSPAN_3:
+        kind = TUNNEL_ERSPAN
+        if proto == ETHERTYPE_ERSPAN_2 and not (word & 0x1000):
+            key = 0              # ERSPAN type I: no ERSPAN header
+        else:
+            if inner + 8 > end or (proto == ETHERTYPE_ERSPAN_3 and inner + 12 > end):
+                c.flags[j] |= F_BAD_L4_LENGTH
+                c.tunnel_type[j] = kind
+                return
+            if inner + 8 > cap or (proto == ETHERTYPE_ERSPAN_3 and inner + 12 > cap):
+                c.flags[j] |= F_TRUNCATED_L4
+                c.tunnel_type[j] = kind
+                return
+            session = rd16(p, inner + 2, cap) & 0x03FF
+            key = session
+            if proto == ETHERTYPE_ERSPAN_2:
+                inner += 8
+            else:
+                if rd8(p, inner + 11, cap) & 1:   # O flag: platform-specific subheader
+                    inner += 8
+                inner += 12
+        if not _enter_tunnel(c, j, kind, key, depth, opts):
+            return
+        _ethernet(p, cap, end, inner, c, j, depth + 1, opts)
+        return
+    if proto != ETHERTYPE_IPV4 and proto != ETHERTYPE_IPV6 and proto != ETHERTYPE_TEB \
+            and proto != ETHERTYPE_MPLS and proto != ETHERTYPE_MPLS_MCAST:
+        c.tunnel_type[j] = TUNNEL_GRE
+        c.tunnel_id[j] = key
+        return
+    if not _enter_tunnel(c, j, TUNNEL_GRE, key, depth, opts):
+        return
+    if proto == ETHERTYPE_TEB:
+        _ethernet(p, cap, end, inner, c, j, depth + 1, opts)
+    else:
+        _network(p, cap, end, inner, proto, c, j, depth + 1, opts)
+
+
+cdef void _vxlan(const uint8_t *p, Py_ssize_t cap, Py_ssize_t v, Py_ssize_t end,
+                 HeaderChunk *c, Py_ssize_t j, int depth, uint32_t opts) noexcept nogil:
+    # VXLAN (RFC 7348) at v: 8 bytes, then Ethernet.  The VNI counts when
+    # the I flag is set.
+    cdef uint32_t vni = 0
+    if v + 8 > end:
+        c.tunnel_type[j] = TUNNEL_VXLAN
+        c.flags[j] |= F_BAD_TUNNEL
+        return
+    if v + 8 > cap:
+        c.tunnel_type[j] = TUNNEL_VXLAN
+        c.flags[j] |= F_TRUNCATED_L4
+        return
+    if rd8(p, v, cap) & 0x08:
+        vni = rd32(p, v + 4, cap) >> 8
+    if _enter_tunnel(c, j, TUNNEL_VXLAN, vni, depth, opts):
+        _ethernet(p, cap, end, v + 8, c, j, depth + 1, opts)
+
+
+cdef void _geneve(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
+                  HeaderChunk *c, Py_ssize_t j, int depth, uint32_t opts) noexcept nogil:
+    # Geneve (RFC 8926) at g: 8 bytes and options, then Ethernet or IP.
+    cdef Py_ssize_t optlen
+    cdef uint16_t proto
+    if g + 8 > end:
+        c.tunnel_type[j] = TUNNEL_GENEVE
+        c.flags[j] |= F_BAD_TUNNEL
+        return
+    if g + 8 > cap:
+        c.tunnel_type[j] = TUNNEL_GENEVE
+        c.flags[j] |= F_TRUNCATED_L4
+        return
+    optlen = (rd8(p, g, cap) & 0x3F) * 4
+    c.geneve_opt_len[j] = <uint16_t>optlen
+    proto = rd16(p, g + 2, cap)
+    if rd8(p, g, cap) >> 6 != 0 or g + 8 + optlen > end:
+        c.tunnel_type[j] = TUNNEL_GENEVE
+        c.tunnel_id[j] = rd32(p, g + 4, cap) >> 8
+        c.flags[j] |= F_BAD_TUNNEL
+        return
+    if g + 8 + optlen > cap:
+        c.tunnel_type[j] = TUNNEL_GENEVE
+        c.tunnel_id[j] = rd32(p, g + 4, cap) >> 8
+        c.flags[j] |= F_TRUNCATED_L4
+        return
+    if proto != ETHERTYPE_TEB and proto != ETHERTYPE_IPV4 and proto != ETHERTYPE_IPV6:
+        c.tunnel_type[j] = TUNNEL_GENEVE
+        c.tunnel_id[j] = rd32(p, g + 4, cap) >> 8
+        return
+    if not _enter_tunnel(c, j, TUNNEL_GENEVE, rd32(p, g + 4, cap) >> 8, depth, opts):
+        return
+    if proto == ETHERTYPE_TEB:
+        _ethernet(p, cap, end, g + 8 + optlen, c, j, depth + 1, opts)
+    else:
+        _network(p, cap, end, g + 8 + optlen, proto, c, j, depth + 1, opts)
+
+
+cdef void _mpls(const uint8_t *p, Py_ssize_t cap, Py_ssize_t end, Py_ssize_t pos,
+                HeaderChunk *c, Py_ssize_t j, int depth, uint32_t opts) noexcept nogil:
+    # An MPLS label stack at pos (RFC 3032).  The first stack of a packet
+    # fills mpls_*: the outermost label's fields and the stack depth.  The
+    # payload's version nibble says IPv4 or IPv6 (no control word support).
+    cdef uint32_t entry = 0
+    cdef int count = 0
+    cdef bint first = c.mpls_labels[j] == 0
+    cdef uint8_t nibble
+    c.flags[j] |= F_MPLS
+    while True:
+        if count == MAX_MPLS_LABELS:
+            c.flags[j] |= F_TUNNEL_LIMIT
+            return
+        if pos + 4 > cap:
+            c.flags[j] |= F_TRUNCATED_L2
+            return
+        if pos + 4 > end:
+            c.flags[j] |= F_BAD_TUNNEL
+            return
+        entry = rd32(p, pos, cap)
+        if first:
+            if count == 0:
+                c.mpls_label[j] = entry >> 12
+                c.mpls_tc[j] = (entry >> 9) & 7
+                c.mpls_bos[j] = (entry >> 8) & 1
+                c.mpls_ttl[j] = entry & 0xFF
+            c.mpls_labels[j] = <uint8_t>(count + 1)
+        count += 1
+        pos += 4
+        if entry & 0x100:
+            break
+    if not _enter_tunnel(c, j, TUNNEL_MPLS, entry >> 12, depth, opts):
+        return
+    if pos + 1 > cap:
+        c.flags[j] |= F_TRUNCATED_L3
+        return
+    nibble = rd8(p, pos, cap) >> 4
+    if nibble == 4:
+        _network(p, cap, end, pos, ETHERTYPE_IPV4, c, j, depth + 1, opts)
+    elif nibble == 6:
+        _network(p, cap, end, pos, ETHERTYPE_IPV6, c, j, depth + 1, opts)
+
+
+cdef void _network(const uint8_t *p, Py_ssize_t cap, Py_ssize_t end, Py_ssize_t l3,
+                   uint16_t ethertype, HeaderChunk *c, Py_ssize_t j, int depth,
+                   uint32_t opts) noexcept nogil:
+    # The network layer `ethertype` at l3.
+    c.inner_ethertype[j] = ethertype
+    c.l3_offset[j] = <uint16_t>l3
+    if ethertype == ETHERTYPE_IPV4:
+        _ipv4(p, cap, end, l3, c, j, depth, opts)
+    elif ethertype == ETHERTYPE_IPV6:
+        _ipv6(p, cap, end, l3, c, j, depth, opts)
+    elif ethertype == ETHERTYPE_ARP:
+        _arp(p, cap, l3, c, j)
+    elif ethertype == ETHERTYPE_MPLS or ethertype == ETHERTYPE_MPLS_MCAST:
+        _mpls(p, cap, end, l3, c, j, depth, opts)
+
+
+cdef void _ethernet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t end, Py_ssize_t pos,
+                    HeaderChunk *c, Py_ssize_t j, int depth, uint32_t opts) noexcept nogil:
+    # An encapsulated Ethernet frame at pos: its VLAN tags are skipped (the
+    # eth_*/vlan_* columns describe the frame on the wire), its network
+    # layer decoded.
+    cdef uint16_t ethertype
+    cdef int ntags = 0
+    if pos + ETH_HLEN > end:
+        c.flags[j] |= F_BAD_TUNNEL
+        return
+    if pos + ETH_HLEN > cap:
+        c.flags[j] |= F_TRUNCATED_L2
+        return
+    pos += 12
+    ethertype = rd16(p, pos, cap)
+    while _is_vlan_tpid(ethertype):
+        if ntags == MAX_VLAN_TAGS:
+            c.flags[j] |= F_VLAN_LIMIT
+            return
+        if pos + 6 > cap:
+            c.flags[j] |= F_TRUNCATED_L2
+            return
+        ethertype = rd16(p, pos + 4, cap)
+        pos += 4
+        ntags += 1
+    if ethertype < ETHERTYPE_MIN:
+        return
+    _network(p, cap, end, pos + 2, ethertype, c, j, depth, opts)
 
 
 cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
                         uint16_t meta_tci, uint16_t meta_tpid, HeaderChunk *c,
-                        Py_ssize_t j) noexcept nogil:
+                        Py_ssize_t j, uint32_t opts) noexcept nogil:
     # IN p: the frame's first byte; cap: bytes captured (never read past);
     # wire: length on the wire (for IP length sanity); status/meta_*: the
-    # kernel's VLAN metadata.  OUT c row j, which must be all zero: the
-    # fields the frame has.
+    # kernel's VLAN metadata; opts: OPT_* bits.  OUT c row j, which must be
+    # all zero: the fields the frame has.
     cdef Py_ssize_t pos = 12
     cdef uint16_t ethertype, tci, tpid
     cdef int ntags = 0
@@ -333,13 +844,21 @@ cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint3
         c.flags[j] |= F_VLAN
         if ntags > 1:
             c.flags[j] |= F_QINQ
-    c.ethertype[j] = ethertype
-    if not (c.flags[j] & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
+    if c.flags[j] & (F_TRUNCATED_L2 | F_VLAN_LIMIT):
+        return
+    if ethertype < ETHERTYPE_MIN:
+        # 802.3: a length, then an LLC header (STP, NetBIOS, IPX...)
+        c.eth_len[j] = ethertype
+        c.flags[j] |= F_LLC
         c.l3_offset[j] = <uint16_t>(pos + 2)
-        if ethertype == ETHERTYPE_IPV4:
-            _ipv4(p, cap, wire, pos + 2, c, j)
-        elif ethertype == ETHERTYPE_IPV6:
-            _ipv6(p, cap, wire, pos + 2, c, j)
+        if pos + 4 <= cap:
+            c.llc_dsap[j] = rd8(p, pos + 2, cap)
+            c.llc_ssap[j] = rd8(p, pos + 3, cap)
+        return
+    c.ethertype[j] = ethertype
+    _network(p, cap, wire, pos + 2, ethertype, c, j, 0, opts)
+    if c.tunnel_depth[j] and (c.flags[j] & (F_TRUNCATED_L2 | F_TRUNCATED_L3 | F_TRUNCATED_L4)):
+        c.flags[j] |= F_TRUNCATED_INNER
 
 
 cdef bint _fast_path = True   # tests turn it off to check it against the general path
@@ -352,13 +871,15 @@ def _test_set_fast_path(bint enabled):
 
 
 cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
-                             HeaderChunk *c, Py_ssize_t j) noexcept nogil:
+                             HeaderChunk *c, Py_ssize_t j, uint32_t opts) noexcept nogil:
     # The common case in one straight run: untagged Ethernet, IPv4 without
-    # options or fragmentation, complete TCP or UDP header.  Fills row j
-    # (all zero on entry) exactly as decode_packet would and returns True;
-    # returns False, having written nothing, for anything else.
+    # options or fragmentation, complete TCP or UDP header (not a UDP
+    # tunnel).  Fills row j (all zero on entry) exactly as decode_packet
+    # would and returns True; returns False, having written nothing, for
+    # anything else.
     cdef Py_ssize_t ip_end, hlen
     cdef uint8_t proto
+    cdef uint16_t dport
     if cap < 42 or (status & TP_STATUS_VLAN_VALID) or not _fast_path:
         return False
     if rd16(p, 12, cap) != ETHERTYPE_IPV4 or rd8(p, 14, cap) != 0x45 \
@@ -368,6 +889,7 @@ cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, 
     if ip_end > wire:
         return False
     proto = rd8(p, 23, cap)
+    dport = rd16(p, 36, cap)
     if proto == IPPROTO_TCP:
         if cap < 54 or ip_end < 54:
             return False
@@ -375,7 +897,8 @@ cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, 
         if hlen < 20 or 34 + hlen > ip_end or 34 + hlen > cap:
             return False
     elif proto == IPPROTO_UDP:
-        if ip_end < 42 or rd16(p, 38, cap) < 8 or 34 + <Py_ssize_t>rd16(p, 38, cap) > ip_end:
+        if ip_end < 42 or rd16(p, 38, cap) < 8 or 34 + <Py_ssize_t>rd16(p, 38, cap) > ip_end \
+                or dport == UDP_PORT_VXLAN or dport == UDP_PORT_GENEVE:
             return False
         hlen = 8
         ip_end = 34 + <Py_ssize_t>rd16(p, 38, cap)
@@ -388,8 +911,11 @@ cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, 
     rdcopy(c.ip_src + 16 * j + 12, p, 26, 4, cap)
     rdcopy(c.ip_dst + 16 * j + 12, p, 30, 4, cap)
     c.ethertype[j] = ETHERTYPE_IPV4
+    c.inner_ethertype[j] = ETHERTYPE_IPV4
     c.l3_offset[j] = 14
     c.ip_version[j] = 4
+    c.ip_dscp[j] = rd8(p, 15, cap) >> 2
+    c.ip_ecn[j] = rd8(p, 15, cap) & 3
     c.ip_len[j] = rd16(p, 16, cap)
     c.ttl[j] = rd8(p, 22, cap)
     c.ip_proto[j] = proto
@@ -397,16 +923,18 @@ cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, 
     c.ipv4_dst[j] = rd32(p, 30, cap)
     c.l4_offset[j] = 34
     c.sport[j] = rd16(p, 34, cap)
-    c.dport[j] = rd16(p, 36, cap)
+    c.dport[j] = dport
     if proto == IPPROTO_TCP:
         c.tcp_seq[j] = rd32(p, 38, cap)
         c.tcp_ack[j] = rd32(p, 42, cap)
         c.tcp_flags[j] = rd16(p, 46, cap) & 0x01FF
         c.tcp_window[j] = rd16(p, 48, cap)
+        if hlen > 20 and (opts & OPT_TCP_OPTIONS):
+            _tcp_options(p, cap, 34, hlen, c, j)
     c.payload_offset[j] = <uint16_t>(34 + hlen)
     c.payload_len[j] = <uint32_t>(ip_end - 34 - hlen)
     if 14 + <Py_ssize_t>c.ip_len[j] > cap:
-        c.flags[j] = F_TRUNCATED_PAYLOAD
+        c.flags[j] |= F_TRUNCATED_PAYLOAD
     return True
 
 
@@ -415,16 +943,18 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
                              const int64_t[::1] offset, const uint32_t[::1] caplen,
                              const uint32_t[::1] wirelen, const uint32_t[::1] status,
                              const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
-                             HeaderColumns cols, HeaderChunk *c) except -2 nogil:
-    # IN data/data_len: the batch's bytes; offset..vlan_tpid: its columns.
-    # OUT cols: one entry per packet; NULL columns are skipped.  c: scratch.
-    # Returns -1, or the index of the first packet whose bytes lie outside
-    # data.
+                             const HeaderColumns *cols, HeaderChunk *c,
+                             uint32_t opts) except -2 nogil:
+    # IN data/data_len: the batch's bytes; offset..vlan_tpid: its columns;
+    # opts: OPT_* bits.  OUT cols: one entry per packet in each listed
+    # column.  c: scratch.  Returns -1, or the index of the first packet
+    # whose bytes lie outside data.
     #
     # Packets are decoded DECODE_CHUNK at a time into c, which stays in
-    # cache, then copied out column by column: storing 28 columns packet by
-    # packet interleaves 28 write streams, more than the prefetchers follow.
-    cdef Py_ssize_t i, j, m, first = 0, n = offset.shape[0], cap, wire
+    # cache, then copied out column by column: storing every column packet
+    # by packet interleaves dozens of write streams, more than the
+    # prefetchers follow.
+    cdef Py_ssize_t i, j, m, k, first = 0, n = offset.shape[0], cap, wire, width
     cdef int64_t start
     cdef const int64_t *offset_p = &offset[0]
     cdef const uint32_t *caplen_p = &caplen[0]
@@ -446,65 +976,12 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
             wire = wirelen_p[i]
             if wire < cap:
                 wire = cap
-            if not _plain_ipv4(data + start, cap, wire, status_p[i], c, j):
+            if not _plain_ipv4(data + start, cap, wire, status_p[i], c, j, opts):
                 decode_packet(data + start, cap, wire, status_p[i], vlan_tci_p[i],
-                              vlan_tpid_p[i], c, j)
-        if cols.eth_src != NULL:
-            memcpy(cols.eth_src + 6 * first, c.eth_src, 6 * m)
-        if cols.eth_dst != NULL:
-            memcpy(cols.eth_dst + 6 * first, c.eth_dst, 6 * m)
-        if cols.ip_src != NULL:
-            memcpy(cols.ip_src + 16 * first, c.ip_src, 16 * m)
-        if cols.ip_dst != NULL:
-            memcpy(cols.ip_dst + 16 * first, c.ip_dst, 16 * m)
-        if cols.ethertype != NULL:
-            memcpy(cols.ethertype + first, c.ethertype, m * sizeof(c.ethertype[0]))
-        if cols.vlan_outer != NULL:
-            memcpy(cols.vlan_outer + first, c.vlan_outer, m * sizeof(c.vlan_outer[0]))
-        if cols.vlan_inner != NULL:
-            memcpy(cols.vlan_inner + first, c.vlan_inner, m * sizeof(c.vlan_inner[0]))
-        if cols.l3_offset != NULL:
-            memcpy(cols.l3_offset + first, c.l3_offset, m * sizeof(c.l3_offset[0]))
-        if cols.ip_version != NULL:
-            memcpy(cols.ip_version + first, c.ip_version, m * sizeof(c.ip_version[0]))
-        if cols.ipv4_src != NULL:
-            memcpy(cols.ipv4_src + first, c.ipv4_src, m * sizeof(c.ipv4_src[0]))
-        if cols.ipv4_dst != NULL:
-            memcpy(cols.ipv4_dst + first, c.ipv4_dst, m * sizeof(c.ipv4_dst[0]))
-        if cols.ip_proto != NULL:
-            memcpy(cols.ip_proto + first, c.ip_proto, m * sizeof(c.ip_proto[0]))
-        if cols.ttl != NULL:
-            memcpy(cols.ttl + first, c.ttl, m * sizeof(c.ttl[0]))
-        if cols.ip_len != NULL:
-            memcpy(cols.ip_len + first, c.ip_len, m * sizeof(c.ip_len[0]))
-        if cols.frag_offset != NULL:
-            memcpy(cols.frag_offset + first, c.frag_offset, m * sizeof(c.frag_offset[0]))
-        if cols.more_fragments != NULL:
-            memcpy(cols.more_fragments + first, c.more_fragments, m * sizeof(c.more_fragments[0]))
-        if cols.l4_offset != NULL:
-            memcpy(cols.l4_offset + first, c.l4_offset, m * sizeof(c.l4_offset[0]))
-        if cols.sport != NULL:
-            memcpy(cols.sport + first, c.sport, m * sizeof(c.sport[0]))
-        if cols.dport != NULL:
-            memcpy(cols.dport + first, c.dport, m * sizeof(c.dport[0]))
-        if cols.tcp_flags != NULL:
-            memcpy(cols.tcp_flags + first, c.tcp_flags, m * sizeof(c.tcp_flags[0]))
-        if cols.tcp_seq != NULL:
-            memcpy(cols.tcp_seq + first, c.tcp_seq, m * sizeof(c.tcp_seq[0]))
-        if cols.tcp_ack != NULL:
-            memcpy(cols.tcp_ack + first, c.tcp_ack, m * sizeof(c.tcp_ack[0]))
-        if cols.tcp_window != NULL:
-            memcpy(cols.tcp_window + first, c.tcp_window, m * sizeof(c.tcp_window[0]))
-        if cols.icmp_type != NULL:
-            memcpy(cols.icmp_type + first, c.icmp_type, m * sizeof(c.icmp_type[0]))
-        if cols.icmp_code != NULL:
-            memcpy(cols.icmp_code + first, c.icmp_code, m * sizeof(c.icmp_code[0]))
-        if cols.payload_offset != NULL:
-            memcpy(cols.payload_offset + first, c.payload_offset, m * sizeof(c.payload_offset[0]))
-        if cols.payload_len != NULL:
-            memcpy(cols.payload_len + first, c.payload_len, m * sizeof(c.payload_len[0]))
-        if cols.flags != NULL:
-            memcpy(cols.flags + first, c.flags, m * sizeof(c.flags[0]))
+                              vlan_tpid_p[i], c, j, opts)
+        for k in range(cols.count):
+            width = cols.row_bytes[k]
+            memcpy(cols.dst[k] + width * first, cols.src[k], width * m)
         first += m
     return -1
 
@@ -513,15 +990,17 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
                                   const int64_t[::1] offset, const uint32_t[::1] caplen,
                                   const uint32_t[::1] wirelen, const uint32_t[::1] status,
                                   const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
-                                  HeaderColumns cols, HeaderChunk *c) except -2 nogil:
+                                  FiveTupleColumns cols, HeaderChunk *c,
+                                  uint32_t opts) except -2 nogil:
     # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Untagged IPv4 (no options,
-    # not fragmented) and IPv6 (no extension headers) TCP/UDP packets take a
-    # short inline run straight to the columns; the others are decoded
-    # into c and copied out DECODE_CHUNK at a time.  The values are the same
-    # either way.
+    # not fragmented) and IPv6 (no extension headers) TCP/UDP packets (not
+    # UDP tunnels) take a short inline run straight to the columns; the
+    # others are decoded into c and copied out DECODE_CHUNK at a time.  The
+    # values are the same either way.
     cdef Py_ssize_t i, n = offset.shape[0], cap, wire, ip_end, hlen, k = 0
     cdef const uint8_t *p
     cdef uint8_t proto
+    cdef uint16_t dport
     cdef int64_t start
     cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
     # Plain pointers in locals: stores through the uint8_t column pointers
@@ -535,7 +1014,7 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
     cdef uint8_t *ip_version = cols.ip_version
     cdef uint8_t *ip_proto = cols.ip_proto
     cdef uint16_t *sport = cols.sport
-    cdef uint16_t *dport = cols.dport
+    cdef uint16_t *dport_col = cols.dport
     cdef uint32_t *flags = cols.flags
     cdef bint fast = _fast_path
     memset(c, 0, sizeof(HeaderChunk))
@@ -559,10 +1038,13 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
             ip_end = 14 + <Py_ssize_t>rd16(p, 16, cap)
             proto = rd8(p, 23, cap)
             hlen = (rd8(p, 46, cap) >> 4) * 4
+            dport = rd16(p, 36, cap)
             if ip_end <= wire and ((proto == IPPROTO_TCP and hlen >= 20 and 34 + hlen <= ip_end
                                     and 34 + hlen <= cap)
                                    or (proto == IPPROTO_UDP and rd16(p, 38, cap) >= 8
-                                       and 34 + <Py_ssize_t>rd16(p, 38, cap) <= ip_end)):
+                                       and 34 + <Py_ssize_t>rd16(p, 38, cap) <= ip_end
+                                       and dport != UDP_PORT_VXLAN
+                                       and dport != UDP_PORT_GENEVE)):
                 memset(ip_src + 16 * i, 0, 10)
                 memset(ip_src + 16 * i + 10, 0xFF, 2)
                 memset(ip_dst + 16 * i, 0, 10)
@@ -572,7 +1054,7 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
                 ip_version[i] = 4
                 ip_proto[i] = proto
                 sport[i] = rd16(p, 34, cap)
-                dport[i] = rd16(p, 36, cap)
+                dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
                 continue
         elif fast and cap >= 62 and not (status_p[i] & TP_STATUS_VLAN_VALID) \
@@ -580,27 +1062,30 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
             # IPv6 straight to TCP or UDP, no extension headers
             ip_end = 54 + <Py_ssize_t>rd16(p, 18, cap)
             proto = rd8(p, 20, cap)
-            if ip_end <= wire and ((proto == IPPROTO_TCP and cap >= 74
-                                    and (rd8(p, 66, cap) >> 4) >= 5
-                                    and 54 + (rd8(p, 66, cap) >> 4) * 4 <= ip_end
-                                    and 54 + (rd8(p, 66, cap) >> 4) * 4 <= cap)
-                                   or (proto == IPPROTO_UDP and rd16(p, 58, cap) >= 8
-                                       and 54 + <Py_ssize_t>rd16(p, 58, cap) <= ip_end)):
+            dport = rd16(p, 56, cap)
+            if ip_end <= wire and ip_end > 54 \
+                    and ((proto == IPPROTO_TCP and cap >= 74
+                          and (rd8(p, 66, cap) >> 4) >= 5
+                          and 54 + (rd8(p, 66, cap) >> 4) * 4 <= ip_end
+                          and 54 + (rd8(p, 66, cap) >> 4) * 4 <= cap)
+                         or (proto == IPPROTO_UDP and rd16(p, 58, cap) >= 8
+                             and 54 + <Py_ssize_t>rd16(p, 58, cap) <= ip_end
+                             and dport != UDP_PORT_VXLAN and dport != UDP_PORT_GENEVE)):
                 rdcopy(ip_src + 16 * i, p, 22, 16, cap)
                 rdcopy(ip_dst + 16 * i, p, 38, 16, cap)
                 ip_version[i] = 6
                 ip_proto[i] = proto
                 sport[i] = rd16(p, 54, cap)
-                dport[i] = rd16(p, 56, cap)
+                dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
                 continue
-        decode_packet(p, cap, wire, status_p[i], vlan_tci[i], vlan_tpid[i], c, k)
+        decode_packet(p, cap, wire, status_p[i], vlan_tci[i], vlan_tpid[i], c, k, opts)
         pending[k] = i
         k += 1
     return -1
 
 
-cdef void _flush_five_tuple(HeaderColumns cols, HeaderChunk *c, const Py_ssize_t *pending,
+cdef void _flush_five_tuple(FiveTupleColumns cols, HeaderChunk *c, const Py_ssize_t *pending,
                             Py_ssize_t k) noexcept nogil:
     # Copy rows 0..k-1 of c to the packets they belong to, then clear c.
     cdef Py_ssize_t r, i
@@ -636,69 +1121,144 @@ cdef void *_column(dict out, str name, Py_ssize_t n, Py_ssize_t itemsize,
     return cnp.PyArray_DATA(array)
 
 
+cdef Py_ssize_t _chunk_fields(HeaderChunk *c, const uint8_t **src) noexcept:
+    # OUT src: for each column of COLUMN_LAYOUT, in order, its field in c.
+    # Returns the number of columns.
+    src[0] = <const uint8_t *>c.eth_src
+    src[1] = <const uint8_t *>c.eth_dst
+    src[2] = <const uint8_t *>c.ethertype
+    src[3] = <const uint8_t *>c.vlan_outer
+    src[4] = <const uint8_t *>c.vlan_inner
+    src[5] = <const uint8_t *>c.l3_offset
+    src[6] = <const uint8_t *>c.ip_version
+    src[7] = <const uint8_t *>c.ip_src
+    src[8] = <const uint8_t *>c.ip_dst
+    src[9] = <const uint8_t *>c.ipv4_src
+    src[10] = <const uint8_t *>c.ipv4_dst
+    src[11] = <const uint8_t *>c.ip_proto
+    src[12] = <const uint8_t *>c.ttl
+    src[13] = <const uint8_t *>c.ip_len
+    src[14] = <const uint8_t *>c.frag_offset
+    src[15] = <const uint8_t *>c.more_fragments
+    src[16] = <const uint8_t *>c.l4_offset
+    src[17] = <const uint8_t *>c.sport
+    src[18] = <const uint8_t *>c.dport
+    src[19] = <const uint8_t *>c.tcp_flags
+    src[20] = <const uint8_t *>c.tcp_seq
+    src[21] = <const uint8_t *>c.tcp_ack
+    src[22] = <const uint8_t *>c.tcp_window
+    src[23] = <const uint8_t *>c.icmp_type
+    src[24] = <const uint8_t *>c.icmp_code
+    src[25] = <const uint8_t *>c.payload_offset
+    src[26] = <const uint8_t *>c.payload_len
+    src[27] = <const uint8_t *>c.flags
+    src[28] = <const uint8_t *>c.tunnel_type
+    src[29] = <const uint8_t *>c.tunnel_id
+    src[30] = <const uint8_t *>c.tunnel_depth
+    src[31] = <const uint8_t *>c.inner_ethertype
+    src[32] = <const uint8_t *>c.outer_ip_version
+    src[33] = <const uint8_t *>c.outer_ip_src
+    src[34] = <const uint8_t *>c.outer_ip_dst
+    src[35] = <const uint8_t *>c.outer_ip_proto
+    src[36] = <const uint8_t *>c.outer_l3_offset
+    src[37] = <const uint8_t *>c.mpls_label
+    src[38] = <const uint8_t *>c.mpls_tc
+    src[39] = <const uint8_t *>c.mpls_bos
+    src[40] = <const uint8_t *>c.mpls_ttl
+    src[41] = <const uint8_t *>c.mpls_labels
+    src[42] = <const uint8_t *>c.gre_flags
+    src[43] = <const uint8_t *>c.gre_seq
+    src[44] = <const uint8_t *>c.geneve_opt_len
+    src[45] = <const uint8_t *>c.eth_len
+    src[46] = <const uint8_t *>c.llc_dsap
+    src[47] = <const uint8_t *>c.llc_ssap
+    src[48] = <const uint8_t *>c.arp_op
+    src[49] = <const uint8_t *>c.arp_sha
+    src[50] = <const uint8_t *>c.arp_spa
+    src[51] = <const uint8_t *>c.arp_tha
+    src[52] = <const uint8_t *>c.arp_tpa
+    src[53] = <const uint8_t *>c.ip_dscp
+    src[54] = <const uint8_t *>c.ip_ecn
+    src[55] = <const uint8_t *>c.ipv6_flow_label
+    src[56] = <const uint8_t *>c.tcp_options
+    src[57] = <const uint8_t *>c.tcp_mss
+    src[58] = <const uint8_t *>c.tcp_wscale
+    src[59] = <const uint8_t *>c.tcp_sack_blocks
+    src[60] = <const uint8_t *>c.tcp_tsval
+    src[61] = <const uint8_t *>c.tcp_tsecr
+    src[62] = <const uint8_t *>c.icmp_id
+    src[63] = <const uint8_t *>c.icmp_seq
+    return 64
+
+
+# Column names whose values need the TCP options parsed.
+_TCP_OPTION_COLUMNS = frozenset(("tcp_options", "tcp_mss", "tcp_wscale", "tcp_sack_blocks",
+                                 "tcp_tsval", "tcp_tsecr"))
+
+
 def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32_t[::1] caplen,
                 const uint32_t[::1] wirelen, const uint32_t[::1] status,
-                const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid, dict out):
+                const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid, dict out,
+                bint outer=False):
     """Decode every packet of a batch's columns into the arrays of ``out``.
 
     ``out`` maps Headers column names to arrays with room for
-    ``len(offset)`` packets; columns it lacks are not written.  Raises ValueError if a packet lies outside
-    ``data``; malformed packets are flagged, not raised.
+    ``len(offset)`` packets; columns it lacks are not written.  ``outer``:
+    stop at the first encapsulation instead of decoding the inner packet.
+    Raises ValueError if a packet lies outside ``data``; malformed packets
+    are flagged, not raised.
     """
-    cdef Py_ssize_t n = offset.shape[0], bad
+    cdef Py_ssize_t n = offset.shape[0], bad, k, count
     cdef HeaderColumns cols
+    cdef FiveTupleColumns five
     cdef const uint8_t *base = _no_bytes
-    cdef bint five_tuple
+    cdef const uint8_t *fields[MAX_COLUMNS]
+    cdef uint8_t *dst
     cdef HeaderChunk *chunk
+    cdef uint32_t opts = OPT_OUTER if outer else 0
     for name, length in (("caplen", caplen.shape[0]), ("wirelen", wirelen.shape[0]),
                          ("status", status.shape[0]), ("vlan_tci", vlan_tci.shape[0]),
                          ("vlan_tpid", vlan_tpid.shape[0])):
         if length != n:
             raise ValueError(f"{name} has {length} entries, offset has {n}")
+    unknown = set(out) - {name for name, _, _ in COLUMN_LAYOUT}
+    if unknown:
+        raise ValueError(f"unknown Headers column(s) {sorted(unknown)}")
     if n == 0:
         return
     if data.shape[0]:
         base = &data[0]
-    cols.eth_src = <uint8_t *>_column(out, "eth_src", n, 1, 6)
-    cols.eth_dst = <uint8_t *>_column(out, "eth_dst", n, 1, 6)
-    cols.ethertype = <uint16_t *>_column(out, "ethertype", n, 2, 2)
-    cols.vlan_outer = <uint16_t *>_column(out, "vlan_outer", n, 2, 2)
-    cols.vlan_inner = <uint16_t *>_column(out, "vlan_inner", n, 2, 2)
-    cols.l3_offset = <uint16_t *>_column(out, "l3_offset", n, 2, 2)
-    cols.ip_version = <uint8_t *>_column(out, "ip_version", n, 1, 1)
-    cols.ip_src = <uint8_t *>_column(out, "ip_src", n, 1, 16)
-    cols.ip_dst = <uint8_t *>_column(out, "ip_dst", n, 1, 16)
-    cols.ipv4_src = <uint32_t *>_column(out, "ipv4_src", n, 4, 4)
-    cols.ipv4_dst = <uint32_t *>_column(out, "ipv4_dst", n, 4, 4)
-    cols.ip_proto = <uint8_t *>_column(out, "ip_proto", n, 1, 1)
-    cols.ttl = <uint8_t *>_column(out, "ttl", n, 1, 1)
-    cols.ip_len = <uint32_t *>_column(out, "ip_len", n, 4, 4)
-    cols.frag_offset = <uint16_t *>_column(out, "frag_offset", n, 2, 2)
-    cols.more_fragments = <uint8_t *>_column(out, "more_fragments", n, 1, 1)
-    cols.l4_offset = <uint16_t *>_column(out, "l4_offset", n, 2, 2)
-    cols.sport = <uint16_t *>_column(out, "sport", n, 2, 2)
-    cols.dport = <uint16_t *>_column(out, "dport", n, 2, 2)
-    cols.tcp_flags = <uint16_t *>_column(out, "tcp_flags", n, 2, 2)
-    cols.tcp_seq = <uint32_t *>_column(out, "tcp_seq", n, 4, 4)
-    cols.tcp_ack = <uint32_t *>_column(out, "tcp_ack", n, 4, 4)
-    cols.tcp_window = <uint16_t *>_column(out, "tcp_window", n, 2, 2)
-    cols.icmp_type = <uint8_t *>_column(out, "icmp_type", n, 1, 1)
-    cols.icmp_code = <uint8_t *>_column(out, "icmp_code", n, 1, 1)
-    cols.payload_offset = <uint16_t *>_column(out, "payload_offset", n, 2, 2)
-    cols.payload_len = <uint32_t *>_column(out, "payload_len", n, 4, 4)
-    cols.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
-    five_tuple = set(out) == set(FIVE_TUPLE_COLUMNS)
+    if not _TCP_OPTION_COLUMNS.isdisjoint(out):
+        opts |= OPT_TCP_OPTIONS
     chunk = <HeaderChunk *>PyMem_Malloc(sizeof(HeaderChunk))
     if chunk == NULL:
         raise MemoryError("no memory for the decoder's scratch chunk")
     try:
-        with nogil:
-            if five_tuple:
+        count = _chunk_fields(chunk, fields)
+        cols.count = 0
+        for k in range(count):
+            name, itemsize, width = COLUMN_LAYOUT[k]
+            dst = <uint8_t *>_column(out, name, n, itemsize, itemsize * width)
+            if dst != NULL:
+                cols.dst[cols.count] = dst
+                cols.src[cols.count] = fields[k]
+                cols.row_bytes[cols.count] = itemsize * width
+                cols.count += 1
+        if set(out) == set(FIVE_TUPLE_COLUMNS):
+            five.ip_version = <uint8_t *>_column(out, "ip_version", n, 1, 1)
+            five.ip_src = <uint8_t *>_column(out, "ip_src", n, 1, 16)
+            five.ip_dst = <uint8_t *>_column(out, "ip_dst", n, 1, 16)
+            five.ip_proto = <uint8_t *>_column(out, "ip_proto", n, 1, 1)
+            five.sport = <uint16_t *>_column(out, "sport", n, 2, 2)
+            five.dport = <uint16_t *>_column(out, "dport", n, 2, 2)
+            five.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
+            with nogil:
                 bad = decode_five_tuple(base, data.shape[0], offset, caplen, wirelen, status,
-                                        vlan_tci, vlan_tpid, cols, chunk)
-            else:
+                                        vlan_tci, vlan_tpid, five, chunk, opts)
+        else:
+            with nogil:
                 bad = decode_batch(base, data.shape[0], offset, caplen, wirelen, status,
-                                   vlan_tci, vlan_tpid, cols, chunk)
+                                   vlan_tci, vlan_tpid, &cols, chunk, opts)
     finally:
         PyMem_Free(chunk)
     if bad >= 0:

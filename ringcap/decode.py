@@ -33,7 +33,9 @@ __all__ = [
     "TRUNCATED_L2", "TRUNCATED_L3", "TRUNCATED_L4", "TRUNCATED_PAYLOAD", "TRUNCATED",
     "BAD_IP_VERSION", "BAD_IHL", "BAD_IP_LENGTH", "BAD_L4_LENGTH", "MALFORMED",
     "FRAGMENT", "NONFIRST_FRAGMENT", "VLAN", "QINQ", "VLAN_FROM_METADATA", "IPV6_EXT_LIMIT",
-    "VLAN_LIMIT",
+    "VLAN_LIMIT", "TUNNEL", "TRUNCATED_INNER", "TUNNEL_LIMIT", "IP_LENGTH_ZERO", "LLC", "MPLS",
+    "BAD_TCP_OPTIONS", "BAD_TUNNEL", "DEFAULT_COLUMNS", "TUNNEL_TYPES", "TCP_OPTION_BITS",
+    "MAX_TUNNEL_DEPTH",
 ]
 
 # ---------------------------------------------------------------- flag bits
@@ -68,11 +70,37 @@ VLAN_FROM_METADATA: int = _BITS["VLAN_FROM_METADATA"]
 IPV6_EXT_LIMIT: int = _BITS["IPV6_EXT_LIMIT"]
 #: More than 8 VLAN tags: the frame is not decoded past them (``ethertype`` 0).
 VLAN_LIMIT: int = _BITS["VLAN_LIMIT"]
+#: Decoded through at least one encapsulation: the usual columns hold the inner packet.
+TUNNEL: int = _BITS["TUNNEL"]
+#: A truncation bit was set inside an encapsulated packet.
+TRUNCATED_INNER: int = _BITS["TRUNCATED_INNER"]
+#: More than ``MAX_TUNNEL_DEPTH`` encapsulations (or 16 MPLS labels): not decoded past them.
+TUNNEL_LIMIT: int = _BITS["TUNNEL_LIMIT"]
+#: IPv4 total length (IPv6 payload length) 0, as TSO/GRO segments show on the host:
+#: decoded by the frame's length.
+IP_LENGTH_ZERO: int = _BITS["IP_LENGTH_ZERO"]
+#: An 802.3 frame: its type field is a length (``eth_len``), ``ethertype`` is 0.
+LLC: int = _BITS["LLC"]
+#: An MPLS label stack (``mpls_*`` columns).
+MPLS: int = _BITS["MPLS"]
+#: A TCP option with a wrong length, or running past the TCP header.
+BAD_TCP_OPTIONS: int = _BITS["BAD_TCP_OPTIONS"]
+#: An encapsulation header that was not decoded through (GRE routing or version,
+#: Geneve version, a tunnel header or inner frame past its packet's end).
+BAD_TUNNEL: int = _BITS["BAD_TUNNEL"]
 #: Any truncation bit.
-TRUNCATED: int = TRUNCATED_L2 | TRUNCATED_L3 | TRUNCATED_L4 | TRUNCATED_PAYLOAD
+TRUNCATED: int = (TRUNCATED_L2 | TRUNCATED_L3 | TRUNCATED_L4 | TRUNCATED_PAYLOAD
+                  | TRUNCATED_INNER)
 #: Any malformed-header bit.
 MALFORMED: int = (BAD_IP_VERSION | BAD_IHL | BAD_IP_LENGTH | BAD_L4_LENGTH | IPV6_EXT_LIMIT
-                  | VLAN_LIMIT)
+                  | VLAN_LIMIT | TUNNEL_LIMIT | BAD_TCP_OPTIONS | BAD_TUNNEL)
+
+#: ``tunnel_type`` values: name -> number (0: no encapsulation).
+TUNNEL_TYPES: dict[str, int] = dict(_decode.TUNNEL_TYPES)
+#: ``tcp_options`` bits: MSS, WSCALE, SACK_PERM, SACK, TIMESTAMP.
+TCP_OPTION_BITS: dict[str, int] = dict(_decode.TCP_OPTION_BITS)
+#: Encapsulations decoded through; one more sets ``TUNNEL_LIMIT``.
+MAX_TUNNEL_DEPTH: int = _decode.MAX_TUNNELS
 
 
 def flag_names(flags: int) -> list[str]:
@@ -82,37 +110,19 @@ def flag_names(flags: int) -> list[str]:
 
 
 # ---------------------------------------------------------------- Headers
-#: Column name -> (dtype, values per packet).  The names are a public contract.
+#: Column name -> (dtype, values per packet), every column ``decode`` can fill.
+#: The names are a public contract; docs/decode.md describes each.
 HEADER_COLUMNS: dict[str, tuple[np.dtype, int]] = {
-    "eth_src": (np.dtype(np.uint8), 6),
-    "eth_dst": (np.dtype(np.uint8), 6),
-    "ethertype": (np.dtype(np.uint16), 1),
-    "vlan_outer": (np.dtype(np.uint16), 1),
-    "vlan_inner": (np.dtype(np.uint16), 1),
-    "l3_offset": (np.dtype(np.uint16), 1),
-    "ip_version": (np.dtype(np.uint8), 1),
-    "ip_src": (np.dtype(np.uint8), 16),
-    "ip_dst": (np.dtype(np.uint8), 16),
-    "ipv4_src": (np.dtype(np.uint32), 1),
-    "ipv4_dst": (np.dtype(np.uint32), 1),
-    "ip_proto": (np.dtype(np.uint8), 1),
-    "ttl": (np.dtype(np.uint8), 1),
-    "ip_len": (np.dtype(np.uint32), 1),
-    "frag_offset": (np.dtype(np.uint16), 1),
-    "more_fragments": (np.dtype(np.bool_), 1),
-    "l4_offset": (np.dtype(np.uint16), 1),
-    "sport": (np.dtype(np.uint16), 1),
-    "dport": (np.dtype(np.uint16), 1),
-    "tcp_flags": (np.dtype(np.uint16), 1),
-    "tcp_seq": (np.dtype(np.uint32), 1),
-    "tcp_ack": (np.dtype(np.uint32), 1),
-    "tcp_window": (np.dtype(np.uint16), 1),
-    "icmp_type": (np.dtype(np.uint8), 1),
-    "icmp_code": (np.dtype(np.uint8), 1),
-    "payload_offset": (np.dtype(np.uint16), 1),
-    "payload_len": (np.dtype(np.uint32), 1),
-    "flags": (np.dtype(np.uint32), 1),
+    name: (np.dtype(np.bool_) if name == "more_fragments" else np.dtype(f"u{itemsize}"), width)
+    for name, itemsize, width in _decode.COLUMN_LAYOUT
 }
+
+#: What ``decode(batch)`` fills without ``columns=``: the link, IP and
+#: transport columns, ``flags`` and the tunnel summary.  The other columns
+#: (tunnel details, ARP, LLC, TCP options, ICMP echo, DSCP/ECN, flow label)
+#: cost only when asked for: ``columns=[...]`` or ``columns="all"``.
+DEFAULT_COLUMNS: tuple[str, ...] = tuple(HEADER_COLUMNS)[
+    :list(HEADER_COLUMNS).index("flags") + 1] + ("tunnel_type", "tunnel_id")
 
 
 #: The columns of the fast 5-tuple path: ``decode(batch, columns=FIVE_TUPLE_COLUMNS)``.
@@ -150,6 +160,17 @@ class Headers:
     header, by the headers' lengths (the capture may hold fewer bytes, see
     ``TRUNCATED_PAYLOAD``).  Offsets count from the start of the frame.
 
+    Tunnels: the network and transport columns describe the innermost
+    packet; ``tunnel_type``, ``tunnel_id`` (MPLS bottom label, GRE key,
+    VNI, ERSPAN session), ``tunnel_depth`` and ``outer_*`` (the IP header
+    around the innermost encapsulation) the way there; ``mpls_*``,
+    ``gre_*``, ``geneve_opt_len`` the encapsulation headers.  More columns,
+    decoded when asked for: ``eth_len``/``llc_*`` (802.3), ``arp_*``,
+    ``ip_dscp``/``ip_ecn``/``ipv6_flow_label``, ``tcp_options`` (bits of
+    :data:`TCP_OPTION_BITS`) with ``tcp_mss``, ``tcp_wscale``,
+    ``tcp_sack_blocks``, ``tcp_tsval``, ``tcp_tsecr``, and
+    ``icmp_id``/``icmp_seq`` (echo).  docs/decode.md has the table.
+
     ``ts`` and ``wirelen`` are the batch's arrays (not copies), kept so that
     :func:`flows` and exports need only the headers.  Headers made with
     ``decode(batch, columns=...)`` hold only those columns.
@@ -172,7 +193,7 @@ class Headers:
         if name in HEADER_COLUMNS:
             raise AttributeError(
                 f"column {name!r} was not decoded: these headers hold {', '.join(self._names)}; "
-                f"call ringcap.decode(batch) without columns= to get every column")
+                f"call ringcap.decode(batch, columns=\"all\") to get every column")
         raise AttributeError(f"'Headers' object has no attribute {name!r}")
 
     def __len__(self) -> int:
@@ -231,6 +252,14 @@ class Headers:
         """``eth_dst`` as ``aa:bb:cc:dd:ee:ff`` strings."""
         return mac_strings(self.eth_dst)
 
+    def outer_ip_src_str(self) -> np.ndarray:
+        """``outer_ip_src`` as printable strings (None where no IP header was outside)."""
+        return ip_strings(self.outer_ip_src, self.outer_ip_version)
+
+    def outer_ip_dst_str(self) -> np.ndarray:
+        """``outer_ip_dst`` as printable strings (None where no IP header was outside)."""
+        return ip_strings(self.outer_ip_dst, self.outer_ip_version)
+
     def to_arrow(self, **options):
         """A pyarrow Table of the columns; see :func:`ringcap.export.headers_to_arrow`."""
         from .export import headers_to_arrow
@@ -252,7 +281,8 @@ def _contiguous(array: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def decode(batch: Batch, *, columns=None, out: Headers | None = None) -> Headers:
+def decode(batch: Batch, *, columns=None, out: Headers | None = None,
+           tunnels: str = "inner") -> Headers:
     """Decode every frame of ``batch`` (Ethernet) into :class:`Headers`.
 
     One compiled pass, no GIL, never reading past a packet's ``caplen``.
@@ -261,9 +291,18 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None) -> Headers
     counted as the outer tag).
 
     ``columns``: decode only these column names (``flags`` is always
-    included).  :data:`FIVE_TUPLE_COLUMNS` selects a shortcut for plain
-    IPv4 TCP/UDP that is several times faster than the full decode; the
-    values are the same.
+    included); ``"all"`` for every column of :data:`HEADER_COLUMNS`; by
+    default :data:`DEFAULT_COLUMNS`.  :data:`FIVE_TUPLE_COLUMNS` selects a
+    shortcut for plain IPv4 TCP/UDP that is several times faster than the
+    full decode; the values are the same.
+
+    ``tunnels="inner"`` (default): encapsulations (MPLS, GRE, ERSPAN,
+    VXLAN, Geneve, IP-in-IP) are decoded through, up to
+    :data:`MAX_TUNNEL_DEPTH` deep; the usual columns hold the innermost
+    packet, ``outer_*`` the IP header around the innermost encapsulation and
+    ``tunnel_*`` that encapsulation.  ``tunnels="outer"``: stop at the first
+    encapsulation (the usual columns hold the packet on the wire;
+    ``tunnel_type``/``tunnel_id`` still name what it carries).
 
     ``out``: headers from an earlier ``decode`` with at least ``len(batch)``
     rows; its arrays are overwritten and a view of their first rows returned
@@ -273,15 +312,19 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None) -> Headers
     if not isinstance(batch, Batch):
         raise TypeError(f"decode() takes a ringcap.Batch, got {type(batch).__name__}; "
                         "build one with Batch.from_packets([...]) for raw bytes")
+    if tunnels not in ("inner", "outer"):
+        raise ValueError(f"tunnels must be 'inner' or 'outer', got {tunnels!r}")
     n = len(batch)
     if columns is None:
-        names = set(HEADER_COLUMNS) if out is None else set(out.names)
+        names = set(DEFAULT_COLUMNS) if out is None else set(out.names)
+    elif isinstance(columns, str) and columns == "all":
+        names = set(HEADER_COLUMNS)
     else:
         names = {columns} if isinstance(columns, str) else set(columns)
         unknown = sorted(names - set(HEADER_COLUMNS))
         if unknown:
             raise ValueError(f"unknown Headers column(s) {unknown}; "
-                             f"choose from {', '.join(HEADER_COLUMNS)}")
+                             f"choose from {', '.join(HEADER_COLUMNS)} (or columns='all')")
         names.add("flags")
     if out is not None:
         if len(out) < n:
@@ -299,7 +342,7 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None) -> Headers
         _contiguous(batch.data, np.uint8), _contiguous(batch.offset, np.int64),
         _contiguous(batch.caplen, np.uint32), _contiguous(batch.wirelen, np.uint32),
         _contiguous(batch.status, np.uint32), _contiguous(batch.vlan_tci, np.uint16),
-        _contiguous(batch.vlan_tpid, np.uint16), raw)
+        _contiguous(batch.vlan_tpid, np.uint16), raw, tunnels == "outer")
     return Headers(arrays, batch.ts, batch.wirelen)
 
 

@@ -21,7 +21,17 @@ __all__ = [
     "records_to_pandas",
 ]
 
-_ADDRESS_WIDTH = {"eth_src": 6, "eth_dst": 6, "ip_src": 16, "ip_dst": 16}
+_ADDRESS_WIDTH = {"eth_src": 6, "eth_dst": 6, "ip_src": 16, "ip_dst": 16, "arp_sha": 6,
+                  "arp_tha": 6, "outer_ip_src": 16, "outer_ip_dst": 16}
+# IP address columns -> the column saying whether a packet has that header
+_IP_VERSION_OF = {"ip_src": "ip_version", "ip_dst": "ip_version",
+                  "outer_ip_src": "outer_ip_version", "outer_ip_dst": "outer_ip_version"}
+
+
+def _ip_version_of(headers, name: str):
+    """The version column that says which rows of address column ``name`` are IP (or None)."""
+    version = _IP_VERSION_OF.get(name)
+    return getattr(headers, version, None) if version in headers.names else None
 
 
 def _pyarrow():
@@ -116,11 +126,10 @@ def _pandas_addresses(pd, array: np.ndarray, ip_version=None):
 
 def _arrow_header_columns(pa, headers, addresses: str, names: bool) -> dict:
     out = {}
-    version = getattr(headers, "ip_version", None)
     for name, array in headers.columns().items():
         if name in _ADDRESS_WIDTH:
             if addresses == "str":
-                out[name] = _arrow_addresses(pa, array, version if name.startswith("ip_") else None)
+                out[name] = _arrow_addresses(pa, array, _ip_version_of(headers, name))
             else:
                 out[name] = _arrow_fixed_binary(pa, array, _ADDRESS_WIDTH[name])
         elif _is_named(name, names):
@@ -217,12 +226,10 @@ def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True, name
 def _pandas_header_columns(pd, headers, addresses: str, names: bool) -> dict:
     from .decode import address_bytes
     out = {}
-    version = getattr(headers, "ip_version", None)
     for name, array in headers.columns().items():
         if name in _ADDRESS_WIDTH:
             if addresses == "str":
-                out[name] = _pandas_addresses(pd, array,
-                                              version if name.startswith("ip_") else None)
+                out[name] = _pandas_addresses(pd, array, _ip_version_of(headers, name))
             else:
                 out[name] = address_bytes(array)
         elif _is_named(name, names):

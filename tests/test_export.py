@@ -92,7 +92,7 @@ def test_headers_exports(batch):
     h = ringcap.decode(batch)
     table = h.to_arrow()
     assert table.column_names[0] == "ts"
-    assert table.column_names[1:] == list(D.HEADER_COLUMNS)
+    assert table.column_names[1:] == list(D.DEFAULT_COLUMNS)
     ip_src = table.column("ip_src").chunk(0)
     assert _address(ip_src) == h.ip_src.ctypes.data
     assert _address(table.column("sport").chunk(0)) == h.sport.ctypes.data

@@ -24,6 +24,19 @@ cdef enum:
     ETHERTYPE_VLAN = 0x8100      # 802.1Q
     ETHERTYPE_QINQ = 0x88A8      # 802.1ad service tag
     ETHERTYPE_QINQ_OLD = 0x9100  # pre-standard QinQ, still seen on switches
+    ETHERTYPE_ARP = 0x0806
+    ETHERTYPE_MPLS = 0x8847
+    ETHERTYPE_MPLS_MCAST = 0x8848
+    ETHERTYPE_TEB = 0x6558       # transparent Ethernet bridging: GRE/Geneve carrying Ethernet
+    ETHERTYPE_ERSPAN_2 = 0x88BE  # ERSPAN type II (type I when GRE has no sequence number)
+    ETHERTYPE_ERSPAN_3 = 0x22EB
+    ETHERTYPE_MIN = 0x0600       # below: an 802.3 length, not a type
+
+    IPPROTO_IPIP = 4
+    IPPROTO_IPV6 = 41
+    IPPROTO_GRE = 47
+    UDP_PORT_VXLAN = 4789
+    UDP_PORT_GENEVE = 6081
 
     IPPROTO_HOPOPTS = 0
     IPPROTO_ICMP = 1
@@ -43,6 +56,8 @@ cdef enum:
 
     MAX_IPV6_EXT_HEADERS = 16
     MAX_VLAN_TAGS = 8    # deeper stacks are not decoded (and would overflow uint16 offsets)
+    MAX_MPLS_LABELS = 16
+    MAX_TUNNEL_DEPTH = 4  # encapsulations decoded through; the next one is flagged, not entered
     DECODE_CHUNK = 128   # packets decoded before their columns are written out
 
     # linux/if_packet.h tp_status bits carried in Batch.status
@@ -67,6 +82,40 @@ cdef enum:
     F_VLAN_FROM_METADATA = 1 << 12  # outer tag came from vlan_tci, not from the bytes
     F_IPV6_EXT_LIMIT = 1 << 13    # more than MAX_IPV6_EXT_HEADERS extension headers
     F_VLAN_LIMIT = 1 << 14        # more than MAX_VLAN_TAGS VLAN tags: not decoded past them
+    F_TUNNEL = 1 << 15            # decoded through at least one encapsulation
+    F_TRUNCATED_INNER = 1 << 16   # a truncation inside an encapsulated packet
+    F_TUNNEL_LIMIT = 1 << 17      # more than MAX_TUNNEL_DEPTH encapsulations, or MPLS labels
+    F_IP_LENGTH_ZERO = 1 << 18    # IPv4 total length (IPv6 payload length) 0: decoded by the frame
+    F_LLC = 1 << 19               # 802.3 frame: the type field is a length (eth_len)
+    F_MPLS = 1 << 20              # an MPLS label stack
+    F_BAD_TCP_OPTIONS = 1 << 21   # a TCP option's length is wrong or runs past the header
+    F_BAD_TUNNEL = 1 << 22        # an encapsulation header not decoded (version, routing, length)
+
+
+# decode options (the opts argument)
+cdef enum:
+    OPT_OUTER = 1 << 0        # do not enter encapsulations (tunnels="outer")
+    OPT_TCP_OPTIONS = 1 << 1  # parse TCP options (a tcp_* option column was asked for)
+
+
+# Headers.tunnel_type values
+cdef enum:
+    TUNNEL_NONE = 0
+    TUNNEL_MPLS = 1
+    TUNNEL_GRE = 2
+    TUNNEL_VXLAN = 3
+    TUNNEL_GENEVE = 4
+    TUNNEL_IPIP = 5      # IPv4 or IPv6 directly in IPv4 or IPv6 (protocol 4 or 41)
+    TUNNEL_ERSPAN = 6
+
+
+# Headers.tcp_options bits
+cdef enum:
+    TCPOPT_MSS = 1 << 0
+    TCPOPT_WSCALE = 1 << 1
+    TCPOPT_SACK_PERM = 1 << 2
+    TCPOPT_SACK = 1 << 3
+    TCPOPT_TIMESTAMP = 1 << 4
 
 
 # DECODE_CHUNK packets' worth of every Headers column, decoded here (in
@@ -101,36 +150,63 @@ ctypedef struct HeaderChunk:
     uint8_t eth_dst[DECODE_CHUNK * 6]
     uint8_t ip_src[DECODE_CHUNK * 16]
     uint8_t ip_dst[DECODE_CHUNK * 16]
+    # added columns (asked for with decode(columns=...))
+    uint16_t eth_len[DECODE_CHUNK]
+    uint8_t llc_dsap[DECODE_CHUNK]
+    uint8_t llc_ssap[DECODE_CHUNK]
+    uint16_t inner_ethertype[DECODE_CHUNK]
+    uint8_t ip_dscp[DECODE_CHUNK]
+    uint8_t ip_ecn[DECODE_CHUNK]
+    uint32_t ipv6_flow_label[DECODE_CHUNK]
+    uint16_t arp_op[DECODE_CHUNK]
+    uint8_t arp_sha[DECODE_CHUNK * 6]
+    uint8_t arp_tha[DECODE_CHUNK * 6]
+    uint32_t arp_spa[DECODE_CHUNK]
+    uint32_t arp_tpa[DECODE_CHUNK]
+    uint8_t tcp_options[DECODE_CHUNK]
+    uint16_t tcp_mss[DECODE_CHUNK]
+    uint8_t tcp_wscale[DECODE_CHUNK]
+    uint8_t tcp_sack_blocks[DECODE_CHUNK]
+    uint32_t tcp_tsval[DECODE_CHUNK]
+    uint32_t tcp_tsecr[DECODE_CHUNK]
+    uint16_t icmp_id[DECODE_CHUNK]
+    uint16_t icmp_seq[DECODE_CHUNK]
+    uint8_t tunnel_type[DECODE_CHUNK]
+    uint8_t tunnel_depth[DECODE_CHUNK]
+    uint32_t tunnel_id[DECODE_CHUNK]
+    uint8_t outer_ip_version[DECODE_CHUNK]
+    uint8_t outer_ip_proto[DECODE_CHUNK]
+    uint16_t outer_l3_offset[DECODE_CHUNK]
+    uint8_t outer_ip_src[DECODE_CHUNK * 16]
+    uint8_t outer_ip_dst[DECODE_CHUNK * 16]
+    uint32_t mpls_label[DECODE_CHUNK]
+    uint8_t mpls_tc[DECODE_CHUNK]
+    uint8_t mpls_bos[DECODE_CHUNK]
+    uint8_t mpls_ttl[DECODE_CHUNK]
+    uint8_t mpls_labels[DECODE_CHUNK]
+    uint16_t gre_flags[DECODE_CHUNK]
+    uint32_t gre_seq[DECODE_CHUNK]
+    uint16_t geneve_opt_len[DECODE_CHUNK]
 
 
-# Where decode_batch writes: one pointer per Headers column, each with room
-# for every packet of the batch (eth_* 6 bytes, ip_* 16 bytes per packet).
+# Where decode_batch writes: for each decoded column, the caller's array,
+# the matching HeaderChunk field and its bytes per packet.
+cdef enum:
+    MAX_COLUMNS = 80
+
 ctypedef struct HeaderColumns:
-    uint8_t *eth_src
-    uint8_t *eth_dst
-    uint16_t *ethertype
-    uint16_t *vlan_outer
-    uint16_t *vlan_inner
-    uint16_t *l3_offset
+    Py_ssize_t count
+    uint8_t *dst[MAX_COLUMNS]
+    const uint8_t *src[MAX_COLUMNS]
+    Py_ssize_t row_bytes[MAX_COLUMNS]
+
+
+# The columns of the 5-tuple path (decode_five_tuple writes them directly).
+ctypedef struct FiveTupleColumns:
     uint8_t *ip_version
     uint8_t *ip_src
     uint8_t *ip_dst
-    uint32_t *ipv4_src
-    uint32_t *ipv4_dst
     uint8_t *ip_proto
-    uint8_t *ttl
-    uint32_t *ip_len
-    uint16_t *frag_offset
-    uint8_t *more_fragments
-    uint16_t *l4_offset
     uint16_t *sport
     uint16_t *dport
-    uint16_t *tcp_flags
-    uint32_t *tcp_seq
-    uint32_t *tcp_ack
-    uint16_t *tcp_window
-    uint8_t *icmp_type
-    uint8_t *icmp_code
-    uint16_t *payload_offset
-    uint32_t *payload_len
     uint32_t *flags
