@@ -6,6 +6,11 @@ FLAG_BITS: dict[str, int]
 CHECKED_READS: bool
 MAX_IPV6_EXTENSION_HEADERS: int
 FIVE_TUPLE_COLUMNS: tuple[str, ...]
+COLUMN_LAYOUT: tuple[tuple[str, int, int], ...]
+TUNNEL_TYPES: dict[str, int]
+TCP_OPTION_BITS: dict[str, int]
+MAX_TUNNELS: int
+MAX_LABELS: int
 
 def overrun_count() -> int: ...
 def reset_overrun_count() -> None: ...
@@ -20,6 +25,7 @@ def decode_into(
     vlan_tci: npt.NDArray[np.uint16],
     vlan_tpid: npt.NDArray[np.uint16],
     out: dict[str, np.ndarray],
+    outer: bool = ...,
 ) -> None: ...
 def flow_hashes(
     ip_version: npt.NDArray[np.uint8],
