@@ -22,6 +22,7 @@ from typing import Iterator, Sequence, Union
 import numpy as np
 
 from . import _ring
+from ._validate import check_count, check_seconds, shorten
 from .batch import COLUMNS, Batch
 from .bpf import FilterSpec, build_program
 from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
@@ -35,6 +36,8 @@ MiB = 1 << 20
 RING_OVERHEAD = 256
 MAX_SNAPLEN = 262144
 READ_DATA_BYTES = 16 * MiB
+# A ring is under 4 GiB, so no read can ever return more packets than this.
+MAX_READ_PACKETS = (1 << 32) - 1
 
 
 @dataclass(frozen=True)
@@ -113,12 +116,7 @@ _SIOCGIFMTU = 0x8921
 
 
 def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
+    return check_count(name, value)
 
 
 def _interface_list(iface) -> list[str] | None:
@@ -640,7 +638,7 @@ class RxRing(_RingHandle):
         written into its buffers and ``out`` itself is returned: no memory is
         allocated, and whatever was read into ``out`` before is overwritten.
         """
-        max_packets = _check_positive_int("max_packets", max_packets)
+        max_packets = check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS)
         wait_s = self._timeout_seconds(timeout)
         if out is not None and out._store is None:
             raise ValueError("out= must be a reusable batch made by Batch.empty()")
@@ -674,7 +672,7 @@ class RxRing(_RingHandle):
         kernel only when it is released (``with ring.read_view() as view:``).
         One view may be outstanding at a time; reading again before releasing
         it raises ValueError."""
-        max_packets = _check_positive_int("max_packets", max_packets)
+        max_packets = check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS)
         wait_s = self._timeout_seconds(timeout)
         with self._operation() as core:
             self._check_no_view()
@@ -718,12 +716,9 @@ class RxRing(_RingHandle):
 
     @staticmethod
     def _timeout_seconds(timeout: float | None) -> float:
-        if timeout is None:
-            return -1.0
-        wait_s = float(timeout)
-        if not wait_s >= 0:
-            raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout}")
-        return wait_s
+        seconds = check_seconds("timeout", timeout, allow_none=True,
+                                none_means="waiting until a packet arrives")
+        return -1.0 if seconds is None else seconds
 
     def __iter__(self) -> Iterator[Batch]:
         """Yield non-empty batches until the ring is closed (from another thread,
@@ -877,11 +872,9 @@ def capture(iface: str | None = None, count: int | None = None,
     """
     if count is None and duration is None:
         raise ValueError("capture() needs count=, duration= or both, or it would never stop")
-    if count is not None:
-        count = _check_positive_int("count", count)
-    if duration is not None and not float(duration) > 0:
-        raise ValueError(f"duration must be positive seconds, got {duration}")
-    deadline = None if duration is None else time.monotonic() + float(duration)
+    count = check_count("count", count, allow_none=True)
+    duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
+    deadline = None if duration is None else time.monotonic() + duration
     parts: list[Batch] = []
     got = 0
     with RxRing(iface, **options) as ring:
