@@ -17,11 +17,13 @@ from .flowmeter import FlowMeter, FlowRecords, flow_features
 from . import names
 from .bpf import compile_filter
 from .fanout import Fanout
+from .parallel import ParallelCapture, PoolStats, WorkerDiedError, merge
 from .ring import RingView, RxRing, Stats, TxRing, capture
 from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
                    PcapWriter, capture_to_file, open_pcap, read_pcap, write_pcap)
 
-__all__ = ["Batch", "Fanout", "RxRing", "TxRing", "RingView", "Stats", "capture", "compile_filter",
+__all__ = ["Batch", "Fanout", "ParallelCapture", "PoolStats", "WorkerDiedError", "merge",
+           "RxRing", "TxRing", "RingView", "Stats", "capture", "compile_filter",
            "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap", "capture_to_file",
            "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
            "decode", "flows", "Headers", "FlowTable", "FlowMeter", "FlowRecords",

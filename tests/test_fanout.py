@@ -25,7 +25,9 @@ def udp_frame(seq: int, flow: int, size: int = 64) -> bytes:
 
 def seqs_and_flows(batch: Batch):
     """(seq, flow) of every test UDP frame in ``batch``."""
-    mine = batch[(batch.protocol == 0x0800) & (batch.caplen >= 46)]
+    long = batch[batch.caplen >= 46]
+    ipv4 = (long.data[long.offset + 12] == 0x08) & (long.data[long.offset + 13] == 0x00)
+    mine = long[ipv4 & (long.data[long.offset + 23] == 17)]
     start = mine.offset
     data = mine.data
     seq = ((data[start + 42].astype(np.int64) << 24) | (data[start + 43].astype(np.int64) << 16)

@@ -1,0 +1,750 @@
+"""Capture with several processes: one ring each, in one fanout group.
+
+:class:`ParallelCapture` starts N worker processes.  Each opens its own
+:class:`~ringcap.RxRing` on the interface, all in one ``PACKET_FANOUT``
+group, so the kernel hands every packet to exactly one of them, optionally
+with each worker pinned to a CPU.  A worker either writes to its own sink
+(files, datasets: nothing crosses processes) or drains its ring straight
+into slots of a shared-memory segment (a memfd) and tells the parent which
+slot is full; the parent yields those slots as batches, without copying or
+pickling packet bytes, and hands each slot back once no batch refers to it.
+
+Stopping (``stop()``, Ctrl-C, SIGTERM) closes every worker's ring to new
+packets, reads out what the kernel already gave it, and only then ends, so
+per worker ``delivered + drops == packets`` and nothing delivered is lost.
+A worker that dies is reported with its exit code and last statistics.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import mmap
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait as wait_connections
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .batch import COLUMNS, Batch
+from .fanout import Fanout
+from .ring import RxRing, Stats, _check_positive_int
+
+_ALIGN = 64
+STATS_EVERY = 0.5          # seconds between a worker's statistics reports
+START_TIMEOUT = 60.0       # seconds a worker may take to start and open its ring
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process ended without finishing its capture.
+
+    ``failures`` lists a :class:`WorkerFailure` for each such worker."""
+
+    def __init__(self, failures: list["WorkerFailure"]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(str(f) for f in failures))
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    """A worker that ended early: its index, pid, exit code (negative: killed
+    by that signal), the error it reported (if any) and its last statistics."""
+
+    worker: int
+    pid: int
+    exitcode: int | None
+    error: str | None
+    last_stats: Stats | None
+
+    def __str__(self) -> str:
+        how = (f"killed by {signal.Signals(-self.exitcode).name}"
+               if self.exitcode is not None and self.exitcode < 0
+               else f"exit code {self.exitcode}")
+        text = f"worker {self.worker} (pid {self.pid}) ended early: {how}"
+        if self.error:
+            text += f": {self.error}"
+        if self.last_stats is not None:
+            s = self.last_stats
+            text += (f"; last statistics: {s.packets} packets, {s.delivered} delivered, "
+                     f"{s.drops} dropped")
+        return text
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """Statistics of a pool: ``workers`` (one :class:`Stats` per worker, the
+    last each one reported) and ``total`` (their sum)."""
+
+    workers: tuple[Stats, ...]
+    total: Stats
+
+
+def _sum_stats(stats: Sequence[Stats]) -> Stats:
+    fields = {}
+    for f in dataclasses.fields(Stats):
+        values = [getattr(s, f.name) for s in stats]
+        if f.name == "backlog_drops":            # system-wide: the same counter for all
+            fields[f.name] = max(values, default=0)
+        elif all(v is None for v in values):
+            fields[f.name] = None
+        else:
+            fields[f.name] = sum(v or 0 for v in values)
+    return Stats(**fields)
+
+
+# --------------------------------------------------------------------------
+# Shared-memory slots: one batch each, columns then packet bytes.
+
+def _slot_layout(slot_packets: int, slot_bytes: int) -> tuple[dict[str, int], int]:
+    offsets, pos = {}, 0
+    for name, dtype in COLUMNS.items():
+        offsets[name] = pos
+        pos += -(-slot_packets * dtype.itemsize // _ALIGN) * _ALIGN
+    offsets["data"] = pos
+    pos += -(-slot_bytes // _ALIGN) * _ALIGN
+    return offsets, pos
+
+
+def _slot_stores(buffer, slots: int, slot_packets: int, slot_bytes: int) -> list[dict]:
+    offsets, size = _slot_layout(slot_packets, slot_bytes)
+    stores = []
+    for slot in range(slots):
+        base = slot * size
+        store = {name: np.frombuffer(buffer, dtype=dtype, count=slot_packets,
+                                     offset=base + offsets[name])
+                 for name, dtype in COLUMNS.items()}
+        store["data"] = np.frombuffer(buffer, dtype=np.uint8, count=slot_bytes,
+                                      offset=base + offsets["data"])
+        stores.append(store)
+    return stores
+
+
+def _slot_unused(store: dict) -> bool:
+    # references: the store dict, the loop variable, getrefcount's argument
+    return all(sys.getrefcount(array) <= 3 for array in store.values())
+
+
+# --------------------------------------------------------------------------
+# The worker process
+
+def _stats_dict(stats: Stats) -> dict:
+    return dataclasses.asdict(stats)
+
+
+def _worker_main() -> None:
+    """Entry point of a worker process (run by ParallelCapture)."""
+    path = json.loads(sys.stdin.buffer.readline())
+    sys.path[:0] = [p for p in path if p not in sys.path]
+    config = pickle.load(sys.stdin.buffer)
+    up = Connection(config["up"], readable=False)
+    down = Connection(config["down"], writable=False)
+    stop = []
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # the parent decides on Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    try:
+        _Worker(config, up, down, stop).run()
+    except BaseException as exc:   # report, then exit non-zero
+        try:
+            up.send(("error", f"{type(exc).__name__}: {exc}"))
+        except OSError:
+            pass
+        sys.exit(1)
+    sys.exit(0)
+
+
+class _Worker:
+    def __init__(self, config: dict, up: Connection, down: Connection, stop: list) -> None:
+        self.config, self.up, self.down, self.stop = config, up, down, stop
+        self.index = config["index"]
+        self.free: list[int] = []
+        self.sink = None
+        self.ring = None
+        self.mapping = None
+        self.stores: list[dict] = []
+        self.parent_gone = False
+
+    def control(self, timeout: float = 0.0) -> None:
+        """Handle the parent's messages: free slots, the group id, stop."""
+        while self.down.poll(timeout):
+            timeout = 0.0
+            try:
+                message = self.down.recv()
+            except (EOFError, OSError):
+                self.parent_gone = True
+                self.stop.append(True)
+                return
+            kind = message[0]
+            if kind == "free":
+                self.free.append(message[1])
+            elif kind == "group":
+                self.group_id = message[1]
+            elif kind == "stop":
+                self.stop.append(True)
+
+    def run(self) -> None:
+        config = self.config
+        if config["cpu"] is not None:
+            os.sched_setaffinity(0, {config["cpu"]})
+        fanout: Fanout = config["fanout"]
+        if self.index > 0:
+            # join only when the parent says so: members are numbered in joining order
+            self.group_id = None
+            while self.group_id is None:
+                self.control(1.0)
+                if self.stop:
+                    return
+            fanout = fanout.joined(self.group_id)
+        if config["sink"] is not None:
+            self.sink = config["sink"](self.index)
+        else:
+            self.mapping = mmap.mmap(config["memfd"], 0)
+            self.stores = _slot_stores(self.mapping, config["slots"], config["slot_packets"],
+                                       config["slot_bytes"])
+            self.free = list(range(config["slots"]))
+        stats = summary = None
+        try:
+            self.ring = RxRing(config["iface"], fanout=fanout, **config["ring_options"])
+            self.up.send(("ready", self.ring.fanout.group_id, self.ring.interfaces))
+            self.capture()
+            stats = self.finish()
+        finally:
+            if self.ring is not None:
+                self.ring.close()
+            if self.sink is not None:
+                summary = dataclasses.asdict(self.sink.close(stats))
+            self.stores = []
+        if not self.parent_gone:
+            self.up.send(("final", _stats_dict(stats), summary))
+
+    def deliver(self, timeout: float) -> int:
+        """Read once into the sink or a free slot; returns packets read."""
+        if self.sink is not None:
+            batch = self.ring.read(self.config["slot_packets"], timeout=timeout)
+            if len(batch):
+                self.sink.write(batch)
+            return len(batch)
+        if not self.free:
+            self.control(timeout)
+            if not self.free:
+                return 0
+        slot = self.free[-1]
+        out = Batch._from_store(self.stores[slot], 0, 0)
+        batch = self.ring.read(self.config["slot_packets"], timeout=timeout, out=out)
+        if len(batch):
+            self.free.pop()
+            self.up.send(("batch", slot, len(batch), len(batch.data), batch.drops,
+                          batch.freeze_count))
+        return len(batch)
+
+    def capture(self) -> None:
+        next_report = time.monotonic() + STATS_EVERY
+        while not self.stop:
+            self.control()
+            if self.stop:
+                break
+            self.deliver(0.05)
+            if time.monotonic() >= next_report:
+                self.up.send(("stats", _stats_dict(self.ring.stats)))
+                next_report = time.monotonic() + STATS_EVERY
+
+    def finish(self) -> Stats:
+        """Take no more packets, then read out everything the ring accepted."""
+        self.ring.close_gate()
+        time.sleep(0.01)          # packets already past the old filter land meanwhile
+        limit = time.monotonic() + 2 * self.ring.block_timeout_ms / 1000 + 5.0
+        while True:
+            stats = self.ring.stats
+            if stats.pending == 0 or time.monotonic() > limit:
+                return stats
+            if self.parent_gone and self.sink is None:
+                return stats      # nobody left to hand the packets to
+            self.control()
+            self.deliver(0.02)
+
+
+# --------------------------------------------------------------------------
+# The parent
+
+class _WorkerHandle:
+    def __init__(self, index: int, process: subprocess.Popen, up: Connection,
+                 down: Connection, memfd: int | None, cpu: int | None) -> None:
+        self.index, self.process, self.up, self.down = index, process, up, down
+        self.memfd, self.cpu = memfd, cpu
+        self.mapping = None
+        self.stores: list[dict] = []
+        self.outstanding: dict[int, dict] = {}     # slot -> store, yielded, not yet freed
+        self.ready = False
+        self.finished = False                      # sent its final statistics
+        self.ended = False                         # its pipe closed
+        self.stats: Stats | None = None
+        self.summary: dict | None = None
+        self.error: str | None = None
+        self.delivered = 0                         # packets handed to the parent
+
+
+class ParallelCapture:
+    """Capture ``iface`` with ``workers`` processes sharing one fanout group.
+
+    ``mode`` is the fanout mode (see :class:`ringcap.Fanout`; ``"hash"``
+    keeps each flow in one worker), ``defrag``/``rollover`` its flags, or
+    pass a whole ``fanout=Fanout(...)``.  ``cpus``: None (no pinning),
+    ``"auto"`` (worker i on the i-th CPU this process may use) or a list,
+    one CPU per worker; with ``mode="cpu"`` workers join the group in an
+    order that makes the worker pinned to CPU c the one the kernel gives the
+    packets received on CPU c (so the CPUs must differ modulo ``workers``).
+    ``filter`` and the other keywords are :class:`~ringcap.RxRing` options
+    for every worker's ring.
+
+    Without ``sink``, iterate: ``for batch in pool`` yields the workers'
+    batches as they come (each batch from one worker; use
+    :func:`ringcap.merge` to order batches by time).  A yielded batch lives
+    in shared memory; its slot goes back to its worker once nothing refers
+    to the batch, so ``copy()`` any batch kept for long (a worker with no
+    free slot leaves packets in its ring, which may then drop).  ``slots``
+    slots of ``slot_packets`` packets and ``slot_bytes`` bytes per worker.
+
+    With ``sink``, a callable ``sink(worker_index)`` returning a
+    :class:`~ringcap.sinks.Sink` (pickled to the workers: a class or a
+    module-level function, or ``functools.partial`` of one) that each
+    worker writes to and closes with its final statistics; :meth:`run`
+    waits until the capture ends.
+
+    Stop with :meth:`stop` (safe from a signal handler), or with Ctrl-C /
+    SIGTERM while iterating or in :meth:`run` (``handle_signals``); the
+    iteration then ends once every worker has handed over all the packets
+    its ring took.  :attr:`stats` gives per-worker and total statistics.  A
+    worker that dies ends the capture (the others are stopped cleanly) and
+    :class:`WorkerDiedError` is raised after their packets were delivered.
+    """
+
+    def __init__(self, iface: str | None, workers: int = 2, *, mode: str = "hash",
+                 cpus: Sequence[int] | str | None = None, filter=None,
+                 sink: Callable | None = None, fanout: Fanout | None = None,
+                 defrag: bool = False, rollover: bool = False, slots: int = 4,
+                 slot_packets: int = 65536, slot_bytes: int = 16 << 20,
+                 handle_signals: bool = True, **ring_options) -> None:
+        self._closed = True
+        workers = _check_positive_int("workers", workers)
+        slots = _check_positive_int("slots", slots)
+        slot_packets = _check_positive_int("slot_packets", slot_packets)
+        slot_bytes = _check_positive_int("slot_bytes", slot_bytes)
+        if fanout is None:
+            fanout = Fanout(mode=mode, defrag=defrag, rollover=rollover)
+        elif not isinstance(fanout, Fanout):
+            raise TypeError(f"fanout must be a ringcap.Fanout, got {type(fanout).__name__}")
+        if sink is not None and not callable(sink):
+            raise TypeError("sink must be a callable sink(worker_index) -> Sink (a factory, so "
+                            "that each worker opens its own)")
+        if iface is not None and not isinstance(iface, str):
+            raise TypeError("ParallelCapture captures one interface (or all, None); for several "
+                            "interfaces open one pool per interface")
+        snaplen = ring_options.get("snaplen", 65535)
+        if slot_bytes < snaplen + 4:
+            raise ValueError(f"slot_bytes ({slot_bytes}) must hold one packet of snaplen "
+                             f"{snaplen} (+4 for a VLAN tag)")
+        self.iface = iface
+        self.workers = workers
+        self.fanout = fanout
+        self.cpus = self._plan_cpus(cpus, workers, fanout.mode)
+        self.handle_signals = handle_signals
+        ring_options = dict(ring_options, filter=filter)
+        self._slots = (slots, slot_packets, slot_bytes)
+        self._sink = sink
+        self._stop_requested = False
+        self._stops_sent = False
+        self._failures: list[WorkerFailure] = []
+        self._handles: list[_WorkerHandle] = []
+        self._pending: list[tuple[_WorkerHandle, tuple]] = []
+        self.discarded = 0
+        self.interfaces = None
+        self._closed = False
+        try:
+            for index in range(workers):
+                self._handles.append(self._spawn(index, ring_options))
+            self._join_group()
+        except BaseException:
+            self._abort()
+            raise
+        self.group_id = self._group_id
+
+    # ------------------------------------------------------------------ start
+    @staticmethod
+    def _plan_cpus(cpus, workers: int, mode: str) -> list[int | None]:
+        if cpus is None:
+            if mode == "cpu":
+                raise ValueError("mode='cpu' gives packets by receiving CPU: pin the workers "
+                                 "(cpus='auto' or a list) so each one owns a CPU")
+            return [None] * workers
+        allowed = sorted(os.sched_getaffinity(0))
+        if isinstance(cpus, str):
+            if cpus != "auto":
+                raise ValueError(f"cpus must be None, 'auto' or a list of CPU numbers, got {cpus!r}")
+            if workers > len(allowed):
+                raise ValueError(f"cpus='auto' pins one worker per CPU but only {len(allowed)} "
+                                 f"CPUs are available for {workers} workers")
+            plan = allowed[:workers]
+        else:
+            plan = [int(c) for c in cpus]
+            if len(plan) != workers:
+                raise ValueError(f"cpus lists {len(plan)} CPUs for {workers} workers; give one "
+                                 f"per worker")
+            bad = [c for c in plan if c not in allowed]
+            if bad:
+                raise ValueError(f"CPU(s) {bad} are not available to this process "
+                                 f"(allowed: {allowed})")
+        if mode == "cpu":
+            # the kernel sends packets received on CPU c to member c % workers,
+            # and members are numbered in joining order: join in that order
+            if len({c % workers for c in plan}) != workers:
+                raise ValueError(f"mode='cpu' needs CPUs that differ modulo {workers} (the "
+                                 f"kernel picks member cpu % {workers}); got {plan}")
+            plan = sorted(plan, key=lambda c: c % workers)
+        return plan
+
+    def _spawn(self, index: int, ring_options: dict) -> _WorkerHandle:
+        slots, slot_packets, slot_bytes = self._slots
+        memfd = None
+        if self._sink is None:
+            _, size = _slot_layout(slot_packets, slot_bytes)
+            memfd = os.memfd_create(f"ringcap-worker-{index}", os.MFD_CLOEXEC)
+            os.ftruncate(memfd, size * slots)
+        up_r, up_w = os.pipe()
+        down_r, down_w = os.pipe()
+        config = dict(index=index, iface=self.iface, fanout=self.fanout,
+                      cpu=self.cpus[index], sink=self._sink, ring_options=ring_options,
+                      slots=slots, slot_packets=slot_packets, slot_bytes=slot_bytes,
+                      memfd=memfd, up=up_w, down=down_r)
+        passed = [up_w, down_r] + ([memfd] if memfd is not None else [])
+        try:
+            payload = pickle.dumps(config)
+            process = subprocess.Popen(
+                [sys.executable, "-c", "from ringcap.parallel import _worker_main; _worker_main()"],
+                stdin=subprocess.PIPE, pass_fds=passed, cwd=os.getcwd(),
+                env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+        except BaseException:
+            for fd in (up_r, up_w, down_r, down_w, memfd):
+                if fd is not None:
+                    os.close(fd)
+            raise
+        os.close(up_w)
+        os.close(down_r)
+        handle = _WorkerHandle(index, process, Connection(up_r, writable=False),
+                               Connection(down_w, readable=False), memfd, self.cpus[index])
+        try:
+            process.stdin.write(json.dumps(sys.path).encode() + b"\n" + payload)
+            process.stdin.close()
+        except BrokenPipeError:
+            pass                  # it died at once: reported when it does not get ready
+        if memfd is not None:
+            handle.mapping = mmap.mmap(memfd, 0)
+            handle.stores = _slot_stores(handle.mapping, slots, slot_packets, slot_bytes)
+        return handle
+
+    def _join_group(self) -> None:
+        """Workers join one after another (member numbers follow joining order)."""
+        self._group_id = self.fanout.group_id
+        for handle in self._handles:
+            if handle.index > 0:
+                handle.down.send(("group", self._group_id))
+            deadline = time.monotonic() + START_TIMEOUT
+            while not handle.ready:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"worker {handle.index} did not open its ring within "
+                                       f"{START_TIMEOUT:.0f} s")
+                if not handle.up.poll(min(remaining, 0.5)):
+                    if handle.process.poll() is not None and not handle.up.poll(0):
+                        raise RuntimeError(self._start_failure(handle))
+                    continue
+                try:
+                    message = handle.up.recv()
+                except (EOFError, OSError):
+                    handle.process.wait()
+                    raise RuntimeError(self._start_failure(handle)) from None
+                if message[0] == "ready":
+                    handle.ready = True
+                    self._group_id = message[1]
+                    self.interfaces = message[2]
+                elif message[0] == "error":
+                    handle.error = message[1]
+                    handle.process.wait()
+                    raise RuntimeError(self._start_failure(handle))
+
+    @staticmethod
+    def _start_failure(handle: _WorkerHandle) -> str:
+        code = handle.process.poll()
+        text = f"worker {handle.index} failed to start (exit code {code})"
+        return text + (f": {handle.error}" if handle.error else "")
+
+    # ------------------------------------------------------------------ running
+    def stop(self) -> None:
+        """Ask every worker to finish: take no more packets, hand over the
+        rest.  Returns at once (safe from a signal handler); the iteration
+        (or :meth:`run`) ends when they are done."""
+        self._stop_requested = True
+
+    def _send_stops(self) -> None:
+        if self._stops_sent:
+            return
+        self._stops_sent = True
+        for handle in self._handles:
+            if not handle.ended:
+                try:
+                    handle.down.send(("stop",))
+                except OSError:
+                    pass
+
+    def _free_slots(self) -> None:
+        for handle in self._handles:
+            for slot, store in list(handle.outstanding.items()):
+                if _slot_unused(store):
+                    del handle.outstanding[slot]
+                    if not handle.ended:
+                        try:
+                            handle.down.send(("free", slot))
+                        except OSError:
+                            pass
+
+    def _handle_message(self, handle: _WorkerHandle, message: tuple):
+        kind = message[0]
+        if kind == "batch":
+            _, slot, n, nbytes, drops, freezes = message
+            store = handle.stores[slot]
+            batch = Batch._from_store(store, n, nbytes, drops, freezes, self.interfaces)
+            batch._store = None
+            handle.outstanding[slot] = store
+            handle.delivered += n
+            return handle.index, batch
+        if kind == "stats":
+            handle.stats = Stats(**message[1])
+        elif kind == "final":
+            handle.stats = Stats(**message[1])
+            handle.summary = message[2]
+            handle.finished = True
+        elif kind == "error":
+            handle.error = message[1]
+        return None
+
+    def _end(self, handle: _WorkerHandle) -> None:
+        handle.ended = True
+        try:
+            handle.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            handle.process.kill()
+            handle.process.wait()
+        if not handle.finished or handle.process.returncode != 0:
+            self._failures.append(WorkerFailure(
+                worker=handle.index, pid=handle.process.pid,
+                exitcode=handle.process.returncode, error=handle.error,
+                last_stats=handle.stats))
+            self._stop_requested = True       # one gone: finish the others cleanly
+
+    def _poll(self, timeout: float) -> list[tuple[int, Batch]]:
+        """Wait up to ``timeout`` for messages; returns the (worker, batch)
+        pairs they carried."""
+        if self._stop_requested:
+            self._send_stops()
+        live = {h.up: h for h in self._handles if not h.ended}
+        if not live:
+            return []
+        batches = []
+        for conn in wait_connections(list(live), timeout):
+            handle = live[conn]
+            while True:
+                try:
+                    if not conn.poll(0):
+                        break
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    self._end(handle)
+                    break
+                item = self._handle_message(handle, message)
+                if item is not None:
+                    batches.append(item)
+        return batches
+
+    @property
+    def running(self) -> bool:
+        """True while some worker has not ended."""
+        return any(not h.ended for h in self._handles)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for _, batch in self.batches_by_worker():
+            yield batch
+
+    def batches_by_worker(self) -> Iterator[tuple[int, Batch]]:
+        """Like iterating the pool, but yields ``(worker_index, batch)``."""
+        if self._sink is not None:
+            raise ValueError("this pool writes to per-worker sinks; use run() instead of "
+                             "iterating")
+        self._check_open()
+        from .sinks.driving import StopSignals
+        signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
+            else _NoSignals()
+        with signals:
+            while self.running:
+                self._free_slots()
+                for item in self._poll(0.05):
+                    yield item
+                    del item
+        self._raise_failures()
+
+    def run(self, duration: float | None = None) -> PoolStats:
+        """Wait until the capture ends (stop(), a signal, ``duration`` seconds
+        or a worker's death); returns the final :attr:`stats`.  Without a
+        sink, the batches are discarded (counted in :attr:`discarded`)."""
+        self._check_open()
+        from .sinks.driving import StopSignals
+        deadline = None if duration is None else time.monotonic() + float(duration)
+        signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
+            else _NoSignals()
+        with signals:
+            while self.running:
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.stop()
+                for _, batch in self._poll(0.05):
+                    self.discarded += len(batch)
+                self._free_slots()
+        self._raise_failures()
+        return self.stats
+
+    def _raise_failures(self) -> None:
+        if self._failures:
+            raise WorkerDiedError(list(self._failures))
+
+    @property
+    def failures(self) -> list[WorkerFailure]:
+        """Workers that ended early so far."""
+        return list(self._failures)
+
+    @property
+    def stats(self) -> PoolStats:
+        """Each worker's last reported :class:`Stats` and their total (final
+        once the capture has ended)."""
+        per = tuple(h.stats if h.stats is not None else Stats() for h in self._handles)
+        return PoolStats(workers=per, total=_sum_stats(per))
+
+    @property
+    def summaries(self) -> list[dict | None]:
+        """Each worker's sink summary (as a dict), once it has finished."""
+        return [h.summary for h in self._handles]
+
+    # ------------------------------------------------------------------ lifetime
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("I/O operation on a closed ParallelCapture")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop the workers (letting them finish their sinks), wait for them
+        and release the shared memory.  Batches not yet iterated are dropped
+        (counted in :attr:`discarded`).  Idempotent."""
+        if self._closed:
+            return
+        self.stop()
+        try:
+            deadline = time.monotonic() + 30
+            while self.running and time.monotonic() < deadline:
+                for _, batch in self._poll(0.05):
+                    self.discarded += len(batch)
+                self._free_slots()
+        finally:
+            self._abort()
+
+    def _abort(self) -> None:
+        """Release everything at once (after a failed start or on close)."""
+        self._closed = True
+        for handle in self._handles:
+            if handle.process.poll() is None:
+                try:
+                    handle.down.send(("stop",))
+                except OSError:
+                    pass
+                try:
+                    handle.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    handle.process.kill()
+                    handle.process.wait()
+            handle.up.close()
+            handle.down.close()
+            handle.stores = []
+            handle.outstanding.clear()
+            if handle.mapping is not None:
+                try:
+                    handle.mapping.close()
+                except BufferError:
+                    pass      # a batch the caller kept still uses it: freed with the batch
+                handle.mapping = None
+            if handle.memfd is not None:
+                os.close(handle.memfd)
+                handle.memfd = None
+
+    def __enter__(self) -> "ParallelCapture":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            warnings.warn(f"unclosed ParallelCapture on {self.iface}: call close() or use "
+                          f"`with`", ResourceWarning, source=self)
+            self._abort()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("running" if self.running else "finished")
+        return (f"<ParallelCapture {self.iface or 'all interfaces'} {state}, "
+                f"{self.workers} workers, fanout {self.fanout.mode}>")
+
+
+class WorkerFiles:
+    """A sink factory for :class:`ParallelCapture`: worker ``i`` writes
+    ``template.format(worker=i)`` with a :class:`~ringcap.sinks.PcapSink`
+    (``options`` are its keywords), e.g. ``WorkerFiles("cap-{worker}.pcapng")``."""
+
+    def __init__(self, template: str, **options) -> None:
+        if "{worker}" not in template:
+            raise ValueError(f"the file name template {template!r} needs {{worker}}, or every "
+                             f"worker would write the same file")
+        self.template = template
+        self.options = options
+
+    def __call__(self, worker: int):
+        from .sinks import PcapSink
+        return PcapSink(self.template.format(worker=worker), **self.options)
+
+    def __repr__(self) -> str:
+        return f"WorkerFiles({self.template!r})"
+
+
+class _NoSignals:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def merge(batches: Sequence[Batch]) -> Batch:
+    """One batch with the packets of ``batches`` in timestamp order.
+
+    Packets with equal timestamps keep their order (first by batch, then
+    within it).  Each batch is expected to be in time order already (as a
+    ring's are), so the stable sort is a k-way merge of sorted runs."""
+    batches = [b for b in batches if len(b)]
+    if not batches:
+        return Batch.from_packets([])
+    joined = Batch.concat(batches)
+    order = np.argsort(joined.ts, kind="stable")
+    if np.all(order[1:] > order[:-1]):
+        return joined
+    return joined[order].copy()

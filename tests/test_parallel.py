@@ -1,0 +1,195 @@
+"""ParallelCapture: worker processes in one fanout group, for real on veth pairs."""
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from test_fanout import seqs_and_flows, udp_frame
+from ringcap import Batch, ParallelCapture, TxRing, WorkerDiedError, merge, read_pcap
+from ringcap.parallel import WorkerFiles
+
+RING = dict(block_size=1 << 20, block_count=16, block_timeout_ms=5)
+SAFETY_S = 20.0
+
+
+def gather(pool, expected=None):
+    """Iterate the pool (copying each batch) until ``expected`` of our
+    packets arrived, then stop it and read to the end; a timer stops it
+    anyway after SAFETY_S.  Returns {worker: [batches]}."""
+    timer = threading.Timer(SAFETY_S, pool.stop)
+    timer.start()
+    got: dict[int, list[Batch]] = {}
+    total = 0
+    try:
+        for worker, batch in pool.batches_by_worker():
+            got.setdefault(worker, []).append(batch.copy())
+            total += len(seqs_and_flows(batch)[0])
+            if expected is not None and total >= expected:
+                pool.stop()
+    finally:
+        timer.cancel()
+    return got
+
+
+def check_accounting(pool, got):
+    stats = pool.stats
+    for index, st in enumerate(stats.workers):
+        assert st.packets == st.delivered + st.drops                   # nothing left unread
+        assert st.delivered == sum(len(b) for b in got.get(index, []))  # all reached us
+    assert stats.total.delivered == sum(s.delivered for s in stats.workers)
+    assert stats.total.packets == sum(s.packets for s in stats.workers)
+    return stats
+
+
+def test_hash_workers_capture_every_packet_once_and_keep_flows_whole(veth):
+    frames = [udp_frame(i, i % 64) for i in range(6400)]
+    with ParallelCapture(veth.b, workers=2, mode="hash", **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send(frames)
+        got = gather(pool, expected=len(frames))
+        stats = check_accounting(pool, got)
+    per_worker = {w: seqs_and_flows(Batch.concat(bs)) for w, bs in got.items()}
+    seqs = np.concatenate([s for s, _ in per_worker.values()])
+    assert np.array_equal(np.sort(seqs), np.arange(len(frames)))
+    flows = {w: set(f.tolist()) for w, (_, f) in per_worker.items()}
+    assert len(flows) == 2 and all(flows.values())
+    assert not flows[0] & flows[1]
+    assert stats.total.drops == 0
+
+
+def test_lb_workers_split_within_ten_percent(veth):
+    n = 10000
+    with ParallelCapture(veth.b, workers=2, mode="lb", **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, 0) for i in range(n)])
+        got = gather(pool, expected=n)
+        check_accounting(pool, got)
+    counts = [len(seqs_and_flows(Batch.concat(got[w]))[0]) for w in (0, 1)]
+    assert sum(counts) == n
+    assert all(abs(c - n / 2) <= 0.05 * n for c in counts), counts
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_cpu_mode_lines_up_with_pinning(veth):
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    with ParallelCapture(veth.b, workers=2, mode="cpu", cpus=cpus, **RING) as pool:
+        sent = {}
+        main_cpus = os.sched_getaffinity(0)
+        try:
+            with TxRing(veth.a) as tx:
+                for k, cpu in enumerate(cpus):
+                    os.sched_setaffinity(0, {cpu})     # veth delivers on the sending CPU
+                    tx.send([udp_frame(i, k) for i in range(k * 500, k * 500 + 500)])
+                    sent[k] = cpu
+        finally:
+            os.sched_setaffinity(0, main_cpus)
+        got = gather(pool, expected=1000)
+        check_accounting(pool, got)
+    for worker, batches in got.items():
+        flows = set(seqs_and_flows(Batch.concat(batches))[1].tolist())
+        # flow k was sent from cpus[k]; the worker pinned there (member cpu % 2) has it
+        assert flows == {k for k, cpu in sent.items() if cpu % 2 == worker}
+
+
+def test_stopping_mid_stream_loses_nothing_delivered(veth):
+    stop_sending = threading.Event()
+
+    def send():
+        with TxRing(veth.a) as tx:
+            seq = 0
+            while not stop_sending.is_set():
+                tx.send([udp_frame(seq + i, (seq + i) % 16) for i in range(256)])
+                seq += 256
+                time.sleep(0.002)
+
+    with ParallelCapture(veth.b, workers=2, **RING) as pool:
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            threading.Timer(1.0, pool.stop).start()
+            got = gather(pool)
+        finally:
+            stop_sending.set()
+            sender.join()
+        stats = check_accounting(pool, got)
+    seqs = np.concatenate([seqs_and_flows(b)[0] for bs in got.values() for b in bs])
+    assert len(seqs) > 1000 and len(np.unique(seqs)) == len(seqs)
+    assert stats.total.delivered == sum(len(b) for bs in got.values() for b in bs)
+
+
+def test_sigterm_stops_the_pool_cleanly(veth):
+    with ParallelCapture(veth.b, workers=2, **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, i % 8) for i in range(2000)])
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        got = gather(pool)
+        check_accounting(pool, got)
+    assert sum(len(seqs_and_flows(b)[0]) for bs in got.values() for b in bs) == 2000
+
+
+def test_a_killed_worker_is_reported_with_its_exit_code_and_last_stats(veth):
+    with ParallelCapture(veth.b, workers=2, **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, i % 8) for i in range(1000)])
+        time.sleep(1.0)            # a statistics report goes out every 0.5 s
+        victim = pool._handles[1].process
+        victim.kill()
+        with pytest.raises(WorkerDiedError) as info:
+            gather(pool)
+    [failure] = info.value.failures
+    assert failure.worker == 1 and failure.exitcode == -signal.SIGKILL
+    assert failure.last_stats is not None
+    assert "killed by SIGKILL" in str(info.value)
+    assert pool.stats.workers[0].packets == pool.stats.workers[0].delivered + \
+        pool.stats.workers[0].drops
+
+
+def test_per_worker_files(veth, tmp_path):
+    n = 3000
+    template = str(tmp_path / "cap-{worker}.pcapng")
+    with ParallelCapture(veth.b, workers=2, sink=WorkerFiles(template), **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, i % 32) for i in range(n)])
+        stats = pool.run(duration=1.5)
+    seqs = []
+    for worker in (0, 1):
+        path = tmp_path / f"cap-{worker}.pcapng"
+        batch = read_pcap(path)
+        assert len(batch) == stats.workers[worker].delivered
+        seqs.append(seqs_and_flows(batch)[0])
+        info = subprocess.run(["capinfos", "-M", "-c", str(path)], capture_output=True,
+                              text=True, check=True).stdout
+        assert f"{len(batch)}" in info
+    assert np.array_equal(np.sort(np.concatenate(seqs)), np.arange(n))
+
+
+def test_merge_orders_by_time_keeping_ties_stable():
+    def make(ts, tag):
+        return Batch.from_packets([bytes([tag, i]) for i in range(len(ts))], ts=ts)
+
+    merged = merge([make([1, 4, 4, 9], 0), make([2, 4, 10], 1), make([], 2), make([0], 3)])
+    assert merged.ts.tolist() == [0, 1, 2, 4, 4, 4, 9, 10]
+    assert merged.packets() == [bytes([3, 0]), bytes([0, 0]), bytes([1, 0]), bytes([0, 1]),
+                                bytes([0, 2]), bytes([1, 1]), bytes([0, 3]), bytes([1, 2])]
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(workers=0), "workers must be positive"),
+    (dict(mode="cpu"), "pin the workers"),
+    (dict(cpus=[0]), "one per worker"),
+    (dict(cpus=[10**6, 0]), "not available"),
+    (dict(sink="x.pcap"), "factory"),
+    (dict(slot_bytes=1000), "slot_bytes"),
+])
+def test_bad_pool_settings_are_refused(kwargs, error):
+    with pytest.raises((ValueError, TypeError), match=error):
+        ParallelCapture("lo", **{"workers": 2, **kwargs})
+
+
+def test_a_worker_that_cannot_start_says_why(netns):
+    with pytest.raises(RuntimeError, match="no network interface named 'nope0'"):
+        ParallelCapture("nope0", workers=2)
