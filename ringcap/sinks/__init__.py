@@ -20,16 +20,19 @@ per-packet key, atomic write-then-rename, file owner, permissions and the
 post-rotate hook live once, in :class:`RotatingSink`; a file format only
 supplies a *part* (one open file: ``write``, ``flush``, ``close(stats)``,
 ``packets_written``, ``bytes_written``, ``record_sizes``).  :class:`PcapSink`
-is the pcap/pcapng one.  The command line, :func:`ringcap.capture_to_file`
+is the pcap/pcapng one; :class:`ParquetSink` and :class:`FlowSink` write
+Hive-partitioned Parquet datasets of packets or flow records.  The command line, :func:`ringcap.capture_to_file`
 and the worker pool all drive sinks; none writes files its own way.
 
 A sink is used from one thread at a time.  The drivers finish it on every
 exit path (Ctrl-C, SIGTERM, errors) by calling ``close(stats)``.
 """
 from .base import Sink, SinkSummary
+from .parquet import FlowSink, ParquetSink
 from .pcap import PcapPart, PcapSink, format_for_path
 from .rotating import (FileSlot, PostRotateCommand, RotatingSink, Rotation, TcpdumpNaming,
                        resolve_owner)
 
 __all__ = ["Sink", "SinkSummary", "RotatingSink", "Rotation", "FileSlot", "TcpdumpNaming",
-           "PostRotateCommand", "resolve_owner", "PcapSink", "PcapPart", "format_for_path"]
+           "PostRotateCommand", "resolve_owner", "PcapSink", "PcapPart", "format_for_path",
+           "ParquetSink", "FlowSink"]

@@ -114,7 +114,8 @@ class Sink:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_summary", 1) is None and not getattr(self, "_closing", True):
+        # vars(): a sink whose __init__ raised before Sink.__init__ has nothing to close
+        if vars(self).get("_summary", 1) is None and not vars(self).get("_closing", True):
             warnings.warn(f"unclosed {type(self).__name__}", ResourceWarning, stacklevel=2)
             try:
                 self.close()

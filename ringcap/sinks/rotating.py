@@ -40,7 +40,9 @@ class Rotation:
     ``max_bytes``: a file ends before the packet that would take it past this
     size (tcpdump ``-C``, in bytes here; each file holds at least one packet).
     ``seconds``: a file holds the packets of ``seconds`` from its first
-    packet's timestamp (tcpdump ``-G``).  ``max_packets``: at most this many
+    packet's timestamp (tcpdump ``-G``), or with ``aligned=True`` the interval
+    of ``seconds`` that holds it, counted from the epoch (an hour from
+    :00:00 UTC, a minute from :00).  ``max_packets``: at most this many
     packets per file.  ``max_files`` (tcpdump ``-W``): with size or packet
     rotation, a ring buffer of this many file names reused in turn; with time
     rotation, stop after this many time intervals.
@@ -50,6 +52,7 @@ class Rotation:
     seconds: float | None = None
     max_packets: int | None = None
     max_files: int | None = None
+    aligned: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_bytes", "max_packets", "max_files"):
@@ -64,6 +67,8 @@ class Rotation:
             if not (math.isfinite(seconds) and seconds > 0):
                 raise ValueError(f"rotation seconds must be a positive finite number, "
                                  f"got {self.seconds}")
+        if self.aligned and self.seconds is None:
+            raise ValueError("aligned intervals need a rotation time (seconds)")
         if self.max_files is not None and not (self.max_bytes or self.seconds or self.max_packets):
             raise ValueError("a file count (-W) needs size (-C), time (-G) or packet rotation")
 
@@ -345,11 +350,16 @@ class RotatingSink(Sink):
         if keys.shape != (len(batch),):
             raise ValueError(f"partition() returned shape {keys.shape} for {len(batch)} packets")
         if (keys == keys[0]).all():
-            return self._write_key(keys[0].item(), batch)
-        uniq, firsts, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        written = 0
-        for j in np.argsort(firsts, kind="stable").tolist():
-            written += self._write_key(uniq[j].item(), batch[inverse == j])
+            written = self._write_key(keys[0].item(), batch)
+        else:
+            uniq, firsts, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            written = 0
+            for j in np.argsort(firsts, kind="stable").tolist():
+                written += self._write_key(uniq[j].item(), batch[inverse == j])
+        if self._seconds_ns and len(self._states) > 1:
+            # Time passes for every key: a packet past another key's interval
+            # finishes that key's file too (as tick() does with the clock).
+            self._expire(int(batch.ts.max()))
         return written
 
     def _write_key(self, key, batch) -> int:
@@ -369,6 +379,8 @@ class RotatingSink(Sink):
             if self._seconds_ns:
                 if state.start_ns is None:
                     state.start_ns = int(ts[i])
+                    if rotation.aligned:
+                        state.start_ns -= state.start_ns % self._seconds_ns
                 late = np.flatnonzero(ts[i:] >= state.start_ns + self._seconds_ns)
                 if len(late):
                     end = i + int(late[0])
@@ -397,7 +409,10 @@ class RotatingSink(Sink):
     def tick(self, now_ns: int | None = None) -> None:
         if self.closed or not self._seconds_ns:
             return
-        now_ns = self._clock() if now_ns is None else int(now_ns)
+        self._expire(self._clock() if now_ns is None else int(now_ns))
+
+    def _expire(self, now_ns: int) -> None:
+        """Finish every file whose time interval ends at or before ``now_ns``."""
         for state in list(self._states.values()):
             if (state.part is not None and state.start_ns is not None
                     and now_ns - state.start_ns >= self._seconds_ns):

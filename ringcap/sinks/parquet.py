@@ -1,0 +1,750 @@
+"""Hive-partitioned Parquet datasets of packets or flow records.
+
+:class:`ParquetSink` writes one row per packet (the batch's columns, the
+decoded header columns, optionally the frame bytes) into
+``ROOT/date=YYYY-MM-DD/hour=HH/part-<host>-<worker>-<seq>.parquet``;
+:class:`FlowSink` writes one row per flow per time interval.  DuckDB, Spark,
+Polars and pandas read either as one table, the partition folders becoming
+``date`` and ``hour`` columns.
+
+Both are :class:`~ringcap.sinks.RotatingSink`\\ s: a file is written under a
+hidden temporary name (``.part-....parquet.PID.inprogress``: readers skip
+names that start with a dot and globs for ``*.parquet`` do not match it) and
+renamed into place when finished, so a reader never sees a partial file and a
+writer killed mid-file leaves complete files plus one temporary file.
+
+Columns go to Arrow without copies where the layout allows; rows are
+gathered into preallocated row groups (:data:`DEFAULT_ROW_GROUP_ROWS`), the
+headers decoded straight into them.  pyarrow is an optional dependency:
+``pip install 'ringcap[parquet]'``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+from dataclasses import asdict, is_dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..batch import COLUMNS, Batch
+from ..decode import FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER_COLUMNS, NO_TIMESTAMP, Headers
+from ..decode import decode as decode_batch
+from ..decode import flows as batch_flows
+from .rotating import RotatingSink, Rotation
+
+__all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "HivePartitions",
+           "DatasetNaming", "PACKET_COLUMNS", "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables",
+           "flow_schema"]
+
+#: Batch columns a packet dataset can hold (``offset`` is an address in memory, not data).
+BATCH_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMNS if name != "offset")
+#: Every column a packet dataset can hold, in file order: the batch's, the decoded
+#: headers' (:data:`ringcap.decode.HEADER_COLUMNS`) and ``data`` (the frame bytes).
+PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + tuple(HEADER_COLUMNS) + ("data",)
+#: Rows per row group: DuckDB and Spark scan row groups in parallel and skip them by
+#: their min/max statistics; a quarter million rows of headers is about 30 MB in memory.
+DEFAULT_ROW_GROUP_ROWS = 1 << 18
+#: A row group also ends before its frame bytes pass this size (``include_payload=True``).
+DEFAULT_ROW_GROUP_BYTES = 128 << 20
+
+_NS = 10**9
+_PARTITION_UNITS = {"date": 86400 * _NS, "hour": 3600 * _NS, "minute": 60 * _NS}
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError as exc:
+        raise ImportError(
+            "writing Parquet datasets needs pyarrow, which is not installed: "
+            "pip install 'ringcap[parquet]'") from exc
+    return pyarrow
+
+
+# ---------------------------------------------------------------- partitions
+class HivePartitions:
+    """Folders ``date=YYYY-MM-DD/hour=HH[/minute=MM]`` from packet timestamps (UTC).
+
+    ``partition_by`` is a prefix of ``("date", "hour", "minute")``: ``()``
+    (no folders), ``("date",)``, ``("date", "hour")`` (the default of the
+    sinks) or ``("date", "hour", "minute")``.  A packet's key is its time
+    bucket, ``ts // unit_ns``; :meth:`folder` names a bucket.
+    """
+
+    ORDER = ("date", "hour", "minute")
+
+    def __init__(self, partition_by: Sequence[str] = ("date", "hour")) -> None:
+        if isinstance(partition_by, str):
+            partition_by = (partition_by,)
+        parts = tuple(partition_by)
+        if parts != self.ORDER[:len(parts)]:
+            raise ValueError(
+                f"partition_by must be (), ('date',), ('date', 'hour') or "
+                f"('date', 'hour', 'minute'), got {partition_by!r}")
+        self.names = parts
+        self.unit_ns = _PARTITION_UNITS[parts[-1]] if parts else None
+
+    def keys(self, ts: np.ndarray) -> np.ndarray | None:
+        """The bucket of every timestamp (None without partitions)."""
+        if self.unit_ns is None:
+            return None
+        return np.floor_divide(ts, self.unit_ns)
+
+    def folder(self, key: int | None) -> str:
+        """``date=2024-05-01/hour=07`` for the bucket ``key``."""
+        if key is None:
+            return ""
+        when = _dt.datetime.fromtimestamp(0, _dt.timezone.utc) + \
+            _dt.timedelta(microseconds=int(key) * self.unit_ns // 1000)
+        values = {"date": when.strftime("%Y-%m-%d"), "hour": f"{when.hour:02d}",
+                  "minute": f"{when.minute:02d}"}
+        return "/".join(f"{name}={values[name]}" for name in self.names)
+
+    def __repr__(self) -> str:
+        return f"HivePartitions({self.names!r})"
+
+
+# ---------------------------------------------------------------- column choice
+def _resolve_packet_columns(columns, include_payload: bool) -> tuple[list[str], list[str], bool]:
+    """(batch columns, header columns, with frame bytes) in file order."""
+    if columns is None:
+        chosen = set(BATCH_COLUMNS) | set(HEADER_COLUMNS)
+    else:
+        chosen = {columns} if isinstance(columns, str) else set(columns)
+        unknown = sorted(chosen - set(PACKET_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown column(s) {unknown} for a packet dataset; choose from "
+                             f"{', '.join(PACKET_COLUMNS)}")
+        if "ts" not in chosen:
+            raise ValueError("a packet dataset needs the ts column (partitions and row-group "
+                             "statistics are by time); add 'ts' to columns")
+    if include_payload:
+        chosen.add("data")
+    return ([name for name in BATCH_COLUMNS if name in chosen],
+            [name for name in HEADER_COLUMNS if name in chosen], "data" in chosen)
+
+
+def _arrow_type(pa, dtype: np.dtype, width: int):
+    if width > 1:                                   # addresses: (n, width) bytes
+        return pa.binary(width)
+    if dtype == np.bool_:
+        return pa.bool_()
+    return pa.from_numpy_dtype(dtype)
+
+
+def _stats_metadata(stats) -> dict[str, str]:
+    if stats is None:
+        return {}
+    if is_dataclass(stats):
+        values = asdict(stats)
+    elif hasattr(stats, "_asdict"):
+        values = stats._asdict()
+    else:
+        values = {k: v for k, v in vars(stats).items() if not k.startswith("_")}
+    clean = {k: int(v) for k, v in values.items() if isinstance(v, (int, np.integer))}
+    return {"ringcap.stats": json.dumps(clean, sort_keys=True)}
+
+
+# ---------------------------------------------------------------- one open file
+class _ParquetFile:
+    """An open Parquet file: created with ``mode`` bits, written row group by row group."""
+
+    def __init__(self, pa, path: str, mode: int, schema, options: dict) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        os.close(fd)
+        self.path = path
+        self._stream = pa.OSFile(path, "wb")
+        try:
+            self._writer = pa.parquet.ParquetWriter(self._stream, schema, **options)
+        except BaseException:
+            self._stream.close()
+            raise
+
+    @property
+    def size(self) -> int:
+        return 0 if self._stream.closed else self._stream.tell()
+
+    def write(self, table) -> None:
+        self._writer.write_table(table, row_group_size=table.num_rows)
+
+    def close(self, metadata: dict[str, str]) -> None:
+        try:
+            if metadata:
+                self._writer.add_key_value_metadata(metadata)
+            self._writer.close()
+        finally:
+            self._stream.close()
+
+
+# Columns whose values rarely repeat: a dictionary would be tried and abandoned on
+# every page (measured: 2x the cost of plain encoding for ts and tcp_seq).
+_UNIQUE_COLUMNS = frozenset({"ts", "tcp_seq", "tcp_ack", "rxhash", "data"})
+
+
+def _writer_options(schema, compression, compression_level, timestamp_unit) -> dict:
+    options = {"compression": compression, "compression_level": compression_level,
+               "write_statistics": True, "store_schema": True,
+               "use_dictionary": [f.name for f in schema if f.name not in _UNIQUE_COLUMNS]}
+    if "ts" in schema.names:
+        # Sorted-ish integers: deltas pack to a couple of bytes before compression.
+        options["column_encoding"] = {"ts": "DELTA_BINARY_PACKED"}
+    if timestamp_unit != "ns":
+        options.update(coerce_timestamps=timestamp_unit, allow_truncated_timestamps=True)
+    return options
+
+
+# ---------------------------------------------------------------- packet rows
+class ParquetPart:
+    """One Parquet file of packets (the *part* of a :class:`ParquetSink`).
+
+    ``write(batch)`` copies the chosen batch columns and decodes the chosen
+    header columns straight into a preallocated row group; a full row group
+    goes to the file at once.  ``close(stats)`` writes the last (partial)
+    row group and the footer, with ``stats`` as JSON under the footer key
+    ``ringcap.stats``.  Until then the file is not a valid Parquet file,
+    which is why the sink writes it under a temporary name.
+    """
+
+    def __init__(self, path, mode: int = 0o600, *, columns=None, include_payload: bool = False,
+                 compression: str = "zstd", compression_level: int | None = None,
+                 row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
+                 timestamp_unit: str = "ns") -> None:
+        pa = self._pa = _pyarrow()
+        self._batch_names, self._header_names, self._with_data = \
+            _resolve_packet_columns(columns, include_payload)
+        rows = _positive_int("row_group_rows", row_group_rows)
+        self._row_group_bytes = _positive_int("row_group_bytes", row_group_bytes)
+        self._capacity = rows
+        self._fill = 0
+        self._batch_store = {name: np.empty(rows, dtype=COLUMNS[name])
+                             for name in self._batch_names}
+        decoded = set(self._header_names)
+        if decoded:
+            decoded.add("flags")                    # decode always fills flags
+        self._decode_names = tuple(name for name in HEADER_COLUMNS if name in decoded)
+        self._header_store = {
+            name: np.empty((rows, width) if width > 1 else rows, dtype=dtype)
+            for name, (dtype, width) in HEADER_COLUMNS.items() if name in decoded}
+        self._data = np.empty(0, dtype=np.uint8)
+        self._data_ends = np.zeros(rows + 1, dtype=np.int64) if self._with_data else None
+        fields = [pa.field("ts", pa.timestamp("ns", tz="UTC"))] if "ts" in self._batch_names \
+            else []
+        fields += [pa.field(name, pa.from_numpy_dtype(COLUMNS[name]))
+                   for name in self._batch_names if name != "ts"]
+        fields += [pa.field(name, _arrow_type(pa, *HEADER_COLUMNS[name]))
+                   for name in self._header_names]
+        if self._with_data:
+            fields.append(pa.field("data", pa.large_binary()))
+        self.schema = pa.schema(fields)
+        self.packets_written = 0
+        self._file = _ParquetFile(pa, os.fspath(path), mode, self.schema,
+                                  _writer_options(self.schema, compression, compression_level,
+                                                  timestamp_unit))
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes in the file so far (row groups written; the open one is in memory)."""
+        return self._file.size
+
+    @property
+    def path(self) -> str:
+        return self._file.path
+
+    def write(self, batch: Batch) -> None:
+        n = len(batch)
+        start = 0
+        while start < n:
+            take = min(n - start, self._capacity - self._fill)
+            if self._with_data:
+                take = self._data_room(batch, start, take)
+            part = batch if (start == 0 and take == n) else batch[start:start + take]
+            self._append(part)
+            start += take
+            if self._fill == self._capacity or (
+                    self._with_data and self._data_ends[self._fill] >= self._row_group_bytes):
+                self._write_row_group()
+
+    def _data_room(self, batch: Batch, start: int, take: int) -> int:
+        """Packets from ``start`` (at most ``take``) whose bytes fit the row group;
+        at least one, so a huge frame still gets a row group of its own."""
+        used = int(self._data_ends[self._fill])
+        sizes = np.cumsum(batch.caplen[start:start + take], dtype=np.int64)
+        fit = int(np.searchsorted(sizes, self._row_group_bytes - used, side="right"))
+        if fit == 0 and self._fill:
+            self._write_row_group()
+            return self._data_room(batch, start, take)
+        return max(fit, 1)
+
+    def _append(self, batch: Batch) -> None:
+        k, n = self._fill, len(batch)
+        end = k + n
+        for name in self._batch_names:
+            self._batch_store[name][k:end] = getattr(batch, name)
+        if self._decode_names:
+            view = Headers({name: array[k:] for name, array in self._header_store.items()},
+                           batch.ts, batch.wirelen)
+            decode_batch(batch, columns=self._decode_names, out=view)
+        if self._with_data:
+            self._append_data(batch, k)
+        self._fill = end
+        self.packets_written += n
+
+    def _append_data(self, batch: Batch, k: int) -> None:
+        n = len(batch)
+        ends = self._data_ends
+        base = int(ends[k])
+        np.cumsum(batch.caplen, dtype=np.int64, out=ends[k + 1:k + 1 + n])
+        ends[k + 1:k + 1 + n] += base
+        total = int(ends[k + n])
+        if total > self._data.shape[0]:
+            grown = np.empty(max(total, 2 * self._data.shape[0], 1 << 20), dtype=np.uint8)
+            grown[:base] = self._data[:base]
+            self._data = grown
+        if not batch.is_packed():
+            batch = batch.copy()
+        self._data[base:total] = batch.data[:total - base]
+
+    def _table(self, rows: int):
+        pa = self._pa
+        arrays = []
+        for field in self.schema:
+            name = field.name
+            if name in self._batch_store:
+                array = self._batch_store[name][:rows]
+                if name == "ts":
+                    arrays.append(pa.Array.from_buffers(field.type, rows,
+                                                        [None, pa.py_buffer(array)]))
+                else:
+                    arrays.append(pa.array(array))
+            elif name == "data":
+                ends = self._data_ends[:rows + 1]
+                arrays.append(pa.Array.from_buffers(
+                    field.type, rows,
+                    [None, pa.py_buffer(ends), pa.py_buffer(self._data[:int(ends[-1])])]))
+            else:
+                array = self._header_store[name][:rows]
+                if array.ndim == 2:
+                    arrays.append(pa.Array.from_buffers(field.type, rows,
+                                                        [None, pa.py_buffer(array)]))
+                else:
+                    arrays.append(pa.array(array))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    def _write_row_group(self) -> None:
+        if self._fill == 0:
+            return
+        self._file.write(self._table(self._fill))
+        self._fill = 0
+
+    def flush(self) -> None:
+        """Nothing to hand over early: a Parquet file is readable only once its
+        footer is written (the sink's rotation bounds how long that takes)."""
+
+    def close(self, stats=None) -> None:
+        file = self._file
+        if isinstance(file, _ClosedFile):
+            return
+        try:
+            self._write_row_group()
+        except BaseException:
+            file.close({})
+            raise
+        file.close(_stats_metadata(stats))
+        self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
+
+
+class _ClosedFile:
+    """Stands in for a finished file so ``bytes_written`` and ``close()`` keep working."""
+
+    def __init__(self, path: str, size: int) -> None:
+        self.path, self.size = path, size
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return int(value)
+
+
+# ---------------------------------------------------------------- flows
+def _endpoint_words(ip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    words = np.ascontiguousarray(ip, dtype=np.uint8).view(">u8")
+    return words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
+
+
+def merge_flow_tables(tables: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Merge per-batch flow tables into one row per conversation.
+
+    ``tables`` are column dicts (``FlowTable.columns()``) of consecutive
+    stretches of packets, in order.  The result has the columns of
+    :data:`ringcap.decode.FLOW_COLUMNS` and equals ``ringcap.flows()`` of all
+    the packets at once: the forward direction is that of the conversation's
+    first packet, counts add up, first/last timestamps are the extremes and
+    TCP flags the union; rows are in the order of first packets.
+    """
+    if len(tables) == 1:
+        return dict(tables[0])
+    cols = {name: np.concatenate([t[name] for t in tables]) for name in FLOW_COLUMNS}
+    n = cols["packets"].shape[0]
+    if n == 0:
+        return cols
+    src_hi, src_lo = _endpoint_words(cols["ip_src"])
+    dst_hi, dst_lo = _endpoint_words(cols["ip_dst"])
+    sport = cols["sport"].astype(np.uint64)
+    dport = cols["dport"].astype(np.uint64)
+    # A conversation's two endpoints in a fixed order, whichever direction a row calls forward.
+    swapped = (src_hi > dst_hi) | ((src_hi == dst_hi) & (
+        (src_lo > dst_lo) | ((src_lo == dst_lo) & (sport > dport))))
+    a_hi = np.where(swapped, dst_hi, src_hi)
+    a_lo = np.where(swapped, dst_lo, src_lo)
+    b_hi = np.where(swapped, src_hi, dst_hi)
+    b_lo = np.where(swapped, src_lo, dst_lo)
+    a_port = np.where(swapped, dport, sport)
+    b_port = np.where(swapped, sport, dport)
+    keys = (cols["first_ts"], b_port, a_port, b_lo, b_hi, a_lo, a_hi,
+            cols["ip_proto"], cols["ip_version"], cols["flow_hash"])
+    order = np.lexsort(keys)                 # by conversation, then first packet (stable)
+    key_sorted = [k[order] for k in keys[1:]]
+    new = np.ones(n, dtype=bool)
+    new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in key_sorted])
+    starts = np.flatnonzero(new)
+    group = np.cumsum(new) - 1
+    lead = order[starts]                     # each conversation's earliest row
+    aligned = (swapped[order] == swapped[lead][group])
+
+    def side(fwd_name, rev_name):
+        fwd = cols[fwd_name][order]
+        rev = cols[rev_name][order]
+        return np.where(aligned, fwd, rev), np.where(aligned, rev, fwd)
+
+    out = {name: cols[name][lead] for name in
+           ("ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "flow_hash")}
+    far = np.iinfo(np.int64).max
+    for names, reduce in ((("packets_fwd", "packets_rev"), np.add),
+                          (("bytes_fwd", "bytes_rev"), np.add),
+                          (("tcp_flags_fwd", "tcp_flags_rev"), np.bitwise_or),
+                          (("last_ts_fwd", "last_ts_rev"), np.maximum)):
+        fwd, rev = side(*names)
+        out[names[0]] = reduce.reduceat(fwd, starts)
+        out[names[1]] = reduce.reduceat(rev, starts)
+    fwd, rev = side("first_ts_fwd", "first_ts_rev")
+    for name, values in (("first_ts_fwd", fwd), ("first_ts_rev", rev)):
+        earliest = np.minimum.reduceat(np.where(values == NO_TIMESTAMP, far, values), starts)
+        out[name] = np.where(earliest == far, NO_TIMESTAMP, earliest)
+    out["packets"] = out["packets_fwd"] + out["packets_rev"]
+    out["bytes"] = out["bytes_fwd"] + out["bytes_rev"]
+    out["first_ts"] = cols["first_ts"][lead]
+    out["last_ts"] = np.maximum(out["last_ts_fwd"], out["last_ts_rev"])
+    by_first = np.lexsort((lead, out["first_ts"]))
+    return {name: out[name][by_first] for name in FLOW_COLUMNS}
+
+
+_FLOW_TIMES = ("first_ts", "last_ts", "first_ts_fwd", "last_ts_fwd", "first_ts_rev", "last_ts_rev")
+
+
+def flow_schema(pa):
+    """The Arrow schema of a flow dataset file."""
+    ts = pa.timestamp("ns", tz="UTC")
+    fields = [pa.field("interval_start", ts), pa.field("interval_end", ts)]
+    for name in FLOW_COLUMNS:
+        if name in _FLOW_TIMES:
+            fields.append(pa.field(name, ts))
+        elif name in ("ip_src", "ip_dst"):
+            fields.append(pa.field(name, pa.binary(16)))
+        elif name in ("packets", "bytes", "packets_fwd", "bytes_fwd", "packets_rev",
+                      "bytes_rev", "flow_hash"):
+            fields.append(pa.field(name, pa.int64()))
+        else:
+            dtype = {"ip_version": np.uint8, "ip_proto": np.uint8, "sport": np.uint16,
+                     "dport": np.uint16, "tcp_flags_fwd": np.uint16,
+                     "tcp_flags_rev": np.uint16}[name]
+            fields.append(pa.field(name, pa.from_numpy_dtype(np.dtype(dtype))))
+    return pa.schema(fields)
+
+
+class FlowPart:
+    """One Parquet file of flow records for one time interval (the part of a :class:`FlowSink`).
+
+    Every packet written is folded into per-conversation counters
+    (:func:`ringcap.flows` per batch, merged); ``close()`` writes one row per
+    conversation, with ``interval_start``/``interval_end`` the aligned
+    interval of the file's first packet.  Counters are int64 (Spark and Java
+    have no unsigned 64-bit type); ``flow_hash`` is the same 64 bits read
+    as signed.
+    """
+
+    _MERGE_ROWS = 1 << 16           # merge pending per-batch tables beyond this many rows
+
+    def __init__(self, path, mode: int = 0o600, *, interval_ns: int,
+                 compression: str = "zstd", compression_level: int | None = None,
+                 timestamp_unit: str = "ns") -> None:
+        pa = self._pa = _pyarrow()
+        self.schema = flow_schema(pa)
+        self._interval_ns = int(interval_ns)
+        self._tables: list[dict] = []
+        self._pending_rows = 0
+        self._interval_start = None
+        self.packets_written = 0
+        self.non_ip_packets = 0
+        self._file = _ParquetFile(pa, os.fspath(path), mode, self.schema,
+                                  _writer_options(self.schema, compression, compression_level,
+                                                  timestamp_unit))
+
+    @property
+    def bytes_written(self) -> int:
+        return self._file.size
+
+    @property
+    def path(self) -> str:
+        return self._file.path
+
+    def write(self, batch: Batch) -> None:
+        if len(batch) == 0:
+            return
+        if self._interval_start is None:
+            first = int(batch.ts[0])
+            self._interval_start = first - first % self._interval_ns
+        headers = decode_batch(batch, columns=FIVE_TUPLE_COLUMNS + ("tcp_flags",))
+        table = batch_flows(headers)
+        self.non_ip_packets += table.skipped
+        self.packets_written += len(batch)
+        self._tables.append(table.columns())
+        self._pending_rows += len(table)
+        if self._pending_rows > self._MERGE_ROWS and len(self._tables) > 1:
+            merged = merge_flow_tables(self._tables)
+            self._tables = [merged]
+            self._pending_rows = merged["packets"].shape[0]
+
+    def flows(self) -> dict[str, np.ndarray]:
+        """The conversations so far, merged (columns of ``FLOW_COLUMNS``)."""
+        if not self._tables:
+            return {name: np.empty(0) for name in FLOW_COLUMNS}
+        merged = merge_flow_tables(self._tables)
+        self._tables = [merged]
+        return merged
+
+    def _table(self):
+        pa = self._pa
+        flows = self.flows()
+        n = flows["packets"].shape[0]
+        start = self._interval_start if self._interval_start is not None else 0
+        ts = pa.timestamp("ns", tz="UTC")
+        arrays = [pa.array(np.full(n, start, dtype=np.int64)).cast(ts),
+                  pa.array(np.full(n, start + self._interval_ns, dtype=np.int64)).cast(ts)]
+        for field in list(self.schema)[2:]:
+            values = flows[field.name]
+            if field.name in _FLOW_TIMES:
+                values = np.ascontiguousarray(values, dtype=np.int64)
+                arrays.append(pa.array(values, mask=values == NO_TIMESTAMP).cast(ts))
+            elif field.name in ("ip_src", "ip_dst"):
+                rows = np.ascontiguousarray(values, dtype=np.uint8)
+                arrays.append(pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(rows)]))
+            elif field.type == pa.int64():
+                arrays.append(pa.array(np.ascontiguousarray(values).view(np.int64)))
+            else:
+                arrays.append(pa.array(np.ascontiguousarray(values)))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    def flush(self) -> None:
+        """Nothing to hand over early: the rows are written when the interval ends."""
+
+    def close(self, stats=None) -> None:
+        file = self._file
+        if isinstance(file, _ClosedFile):
+            return
+        try:
+            if self.packets_written:
+                file.write(self._table())
+        except BaseException:
+            file.close({})
+            raise
+        metadata = _stats_metadata(stats)
+        metadata["ringcap.non_ip_packets"] = str(self.non_ip_packets)
+        file.close(metadata)
+        self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
+
+
+# ---------------------------------------------------------------- the sinks
+def _label(value, what: str) -> str:
+    text = str(value)
+    clean = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text)
+    if not clean:
+        raise ValueError(f"{what} {value!r} gives an empty file-name label")
+    return clean
+
+
+class DatasetNaming:
+    """``ROOT/<partition folders>/part-<host>-<worker>-<seq>.parquet``.
+
+    ``seq`` counts the files this writer opened (six digits, from 0); a name
+    that already exists (an earlier run) is skipped, never overwritten.
+    """
+
+    def __init__(self, root, partitions: HivePartitions, host: str, worker: str) -> None:
+        self.root = os.fspath(root)
+        self.partitions = partitions
+        self.prefix = f"part-{host}-{worker}-"
+        self._seq = 0
+
+    def __call__(self, slot) -> str:
+        folder = os.path.join(self.root, self.partitions.folder(slot.key))
+        while True:
+            path = os.path.join(folder, f"{self.prefix}{self._seq:06d}.parquet")
+            self._seq += 1
+            if not os.path.lexists(path):
+                return path
+
+
+def _rotation_seconds(value, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    return float(value)
+
+
+class ParquetSink(RotatingSink):
+    """Packets (or flow records) into a Hive-partitioned Parquet dataset under ``root``.
+
+    Files are ``root/date=YYYY-MM-DD/hour=HH/part-<host>-<worker>-<seq>.parquet``
+    (``partition_by``: see :class:`HivePartitions`; folders by the packets'
+    UTC timestamps, so a batch that spans an hour boundary is split exactly
+    there).  A row per packet holds ``ts`` as ``timestamp[ns, UTC]``, the
+    other batch columns, the decoded header columns
+    (:data:`ringcap.decode.HEADER_COLUMNS`, addresses as 6- and 16-byte
+    fixed-size binary) and, with ``include_payload=True``, ``data``: the
+    captured frame bytes.  ``columns`` picks a subset of
+    :data:`PACKET_COLUMNS` (``ts`` is required).
+
+    A file ends when its ``rotate_seconds`` are up (intervals aligned to the
+    epoch: 300 gives files for :00-:05, :05-:10 ...; default: the partition
+    unit, one file per hour per writer), after ``rotate_rows`` rows, at a
+    partition boundary, and at :meth:`close`.  Each is written under a hidden
+    temporary name and renamed into place when finished: readers see only
+    complete files.  Row groups hold ``row_group_rows`` rows (and, with
+    payloads, at most ``row_group_bytes`` of frames).  ``compression``: any
+    Parquet codec pyarrow knows (``"zstd"``, ``"lz4"``, ``"snappy"``,
+    ``"gzip"``, ``"none"``).  ``timestamp_unit="us"`` stores microseconds,
+    which Spark reads as ``TIMESTAMP`` (nanoseconds need
+    ``spark.sql.legacy.parquet.nanosAsLong``).
+
+    ``host`` and ``worker`` label the files (default: the host name and the
+    process id), so writers on several hosts or processes can share a root.
+    ``flows=True`` writes flow records instead: see :class:`FlowSink`.
+    ``close(stats)`` stores a ring's statistics in the last file's footer
+    (key ``ringcap.stats``).  Other keywords (``mode``, ``owner``,
+    ``on_file_done``, ``stats_source``) are those of
+    :class:`~ringcap.sinks.RotatingSink`.
+    """
+
+    def __init__(self, root, *, partition_by: Sequence[str] = ("date", "hour"),
+                 rotate_seconds: float | None = None, rotate_rows: int | None = None,
+                 columns: Iterable[str] | None = None, include_payload: bool = False,
+                 compression: str = "zstd", compression_level: int | None = None,
+                 row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
+                 timestamp_unit: str = "ns", host: str | None = None, worker=None,
+                 flows: bool = False, flow_interval: float = 60.0,
+                 mode: int = 0o600, owner=None, on_file_done=None, stats_source=None,
+                 clock=None) -> None:
+        pa = _pyarrow()
+        root = os.fspath(root)
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise NotADirectoryError(f"dataset root {root!r} is a file; a Parquet dataset is "
+                                     "a folder: give a new or existing folder")
+        if timestamp_unit not in ("s", "ms", "us", "ns"):
+            raise ValueError(f"timestamp_unit must be 's', 'ms', 'us' or 'ns', "
+                             f"got {timestamp_unit!r}")
+        try:
+            pa.Codec(compression) if compression not in (None, "none") else None
+        except (ValueError, TypeError, pa.ArrowException) as exc:
+            raise ValueError(f"unknown or unavailable Parquet compression {compression!r}: "
+                             f"{exc}; use 'zstd', 'lz4', 'snappy', 'gzip' or 'none'") from None
+        partitions = HivePartitions(partition_by)
+        self.root = root
+        self.partitions = partitions
+        self.flows = bool(flows)
+        rotate_seconds = _rotation_seconds(rotate_seconds, "rotate_seconds")
+        written = dict(compression=compression, compression_level=compression_level,
+                       timestamp_unit=timestamp_unit)
+        if self.flows:
+            interval = _rotation_seconds(flow_interval, "flow_interval")
+            if rotate_seconds is not None or rotate_rows is not None:
+                raise ValueError("a flow dataset has one file per flow_interval: "
+                                 "rotate_seconds and rotate_rows do not apply")
+            if columns is not None or include_payload:
+                raise ValueError("a flow dataset has fixed columns (one row per flow): "
+                                 "columns and include_payload do not apply")
+            interval_ns = int(round(interval * 1e9)) if interval > 0 else 0
+            if interval_ns <= 0 or (partitions.unit_ns and partitions.unit_ns % interval_ns):
+                unit = (partitions.unit_ns or 0) // _NS
+                raise ValueError(f"flow_interval must be a positive number of seconds that "
+                                 f"divides the partition unit ({unit} s), got {flow_interval}")
+            self.flow_interval = interval_ns / 1e9
+            factory = lambda path, file_mode: FlowPart(  # noqa: E731
+                path, file_mode, interval_ns=interval_ns, **written)
+            rotation = Rotation(seconds=self.flow_interval, aligned=True)
+        else:
+            _resolve_packet_columns(columns, include_payload)          # fail early
+            _positive_int("row_group_rows", row_group_rows)
+            _positive_int("row_group_bytes", row_group_bytes)
+            if rotate_seconds is None and partitions.unit_ns is not None:
+                rotate_seconds = partitions.unit_ns / _NS
+            if rotate_rows is not None:
+                _positive_int("rotate_rows", rotate_rows)
+            options = dict(columns=None if columns is None else list(columns),
+                           include_payload=include_payload, row_group_rows=row_group_rows,
+                           row_group_bytes=row_group_bytes, **written)
+            factory = lambda path, file_mode: ParquetPart(  # noqa: E731
+                path, file_mode, **options)
+            rotation = Rotation(seconds=rotate_seconds, max_packets=rotate_rows,
+                                aligned=rotate_seconds is not None)
+        host = _label(socket.gethostname() if host is None else host, "host")
+        worker = _label(os.getpid() if worker is None else worker, "worker")
+        naming = DatasetNaming(root, partitions, host, worker)
+        extra = {} if clock is None else {"clock": clock}
+        super().__init__(factory, naming, rotation,
+                         partition=None if partitions.unit_ns is None else self._keys,
+                         on_file_done=on_file_done, owner=owner, mode=mode, atomic=True,
+                         make_dirs=True, stats_source=stats_source, open_first=False, **extra)
+        os.makedirs(root, exist_ok=True)
+
+    def _keys(self, batch: Batch) -> np.ndarray:
+        return self.partitions.keys(batch.ts)
+
+    def __repr__(self) -> str:
+        kind = "flows" if self.flows else "packets"
+        return (f"<{type(self).__name__} {kind} {self.root!r} partition_by="
+                f"{self.partitions.names} {self.packets_written} packets, "
+                f"{len(self.files)} files>")
+
+
+class FlowSink(ParquetSink):
+    """Flow records into a Hive-partitioned Parquet dataset: one row per flow per interval.
+
+    For the days-of-traffic case where packets are too many to keep: each
+    ``interval`` seconds (aligned to the epoch; it must divide the partition
+    unit, e.g. 60 for hourly folders), every conversation seen gets a row with
+    ``interval_start``, ``interval_end`` and the columns of
+    :data:`ringcap.decode.FLOW_COLUMNS` (what :func:`ringcap.flows` gives for
+    the packets of that interval; forward is the direction of the
+    conversation's first packet in the interval).  Packets and bytes are
+    int64; timestamps ``timestamp[ns, UTC]``, null for a direction without
+    packets.  Non-IP packets are counted in each file's footer
+    (``ringcap.non_ip_packets``).  A packet that arrives after its interval's
+    file was finished (out of order by more than the interval) is counted
+    in a later file of the same interval.  Other keywords as
+    :class:`ParquetSink`.
+    """
+
+    def __init__(self, root, *, interval: float = 60.0, **options) -> None:
+        if "flows" in options or "flow_interval" in options:
+            raise TypeError("FlowSink takes interval=, not flows= or flow_interval=")
+        super().__init__(root, flows=True, flow_interval=interval, **options)

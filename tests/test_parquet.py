@@ -1,0 +1,432 @@
+"""Parquet datasets: ParquetSink and FlowSink, read back by pyarrow, DuckDB and Spark."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import ringcap
+from ringcap import Batch, FlowSink, ParquetSink
+from ringcap.decode import FLOW_COLUMNS, HEADER_COLUMNS, NO_TIMESTAMP
+from ringcap.sinks.parquet import PACKET_COLUMNS, HivePartitions, merge_flow_tables
+from ringcap.testing import synthetic_traffic
+
+duckdb = pytest.importorskip("duckdb")
+
+HOUR = 3600 * 10**9
+# 2023-11-14 22:00:00 UTC: an hour boundary.
+BOUNDARY = 1_699_999_200 * 10**9
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
+
+
+def traffic(count=20000, *, start=BOUNDARY - 30 * 10**9, span=60 * 10**9, seed=0, **kw):
+    """Synthetic conversations with strictly increasing timestamps (so rows sort exactly)."""
+    batch = synthetic_traffic(count, seed=seed, **kw)
+    batch.ts[:] = start + np.arange(count, dtype=np.int64) * (span // count)
+    return batch
+
+
+def write(sink, batch, step=1500):
+    for start in range(0, len(batch), step):
+        sink.write(batch[start:start + step])
+    return sink.close()
+
+
+def dataset_files(root):
+    """(finished .parquet files, every other file) under root."""
+    done, other = [], []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            (done if name.endswith(".parquet") and not name.startswith(".") else other).append(path)
+    return sorted(done), sorted(other)
+
+
+def duck(query: str):
+    with duckdb.connect() as con:
+        return con.sql(query).fetchall()
+
+
+def glob(root) -> str:
+    return f"read_parquet('{root}/**/*.parquet', hive_partitioning = true)"
+
+
+# One conversation per row whichever way its packets went: the endpoints in byte order.
+CONVERSATIONS_SQL = """
+SELECT CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN ip_src ELSE ip_dst END AS a_ip,
+       CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN sport ELSE dport END AS a_port,
+       CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN ip_dst ELSE ip_src END AS b_ip,
+       CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN dport ELSE sport END AS b_port,
+       ip_proto, count(*) AS packets, sum(wirelen) AS bytes
+FROM {source} WHERE ip_version <> 0 GROUP BY ALL
+"""
+
+
+def expected_conversations(batch) -> dict:
+    table = ringcap.flows(batch)
+    out = {}
+    for i in range(len(table)):
+        a = (bytes(table.ip_src[i]), int(table.sport[i]))
+        b = (bytes(table.ip_dst[i]), int(table.dport[i]))
+        lo, hi = (a, b) if a <= b else (b, a)
+        out[(lo[0], lo[1], hi[0], hi[1], int(table.ip_proto[i]))] = (
+            int(table.packets[i]), int(table.bytes[i]))
+    return out
+
+
+def as_conversations(rows) -> dict:
+    return {(bytes(r[0]), int(r[1]), bytes(r[2]), int(r[3]), int(r[4])): (int(r[5]), int(r[6]))
+            for r in rows}
+
+
+# ---------------------------------------------------------------- packets
+def test_packet_dataset_holds_every_column_and_duckdb_reads_it(tmp_path):
+    batch = traffic(20000)
+    root = tmp_path / "ds"
+    summary = write(ParquetSink(root, worker=3, host="probe-1"), batch)
+    files, others = dataset_files(root)
+    assert others == [] and summary.packets == 20000 and list(summary.files) == files
+    assert [os.path.relpath(f, root) for f in files] == [
+        "date=2023-11-14/hour=21/part-probe-1-3-000000.parquet",
+        "date=2023-11-14/hour=22/part-probe-1-3-000001.parquet"]
+    assert all(os.stat(f).st_mode & 0o777 == 0o600 for f in files)
+
+    table = pa.concat_tables([pq.read_table(f) for f in files])
+    assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
+    assert table.column_names == [c for c in PACKET_COLUMNS if c != "data"]
+    assert np.array_equal(table["ts"].cast(pa.int64()).to_numpy(), batch.ts)
+    for name in ("caplen", "wirelen", "ifindex", "protocol"):
+        assert np.array_equal(table[name].to_numpy(), getattr(batch, name)), name
+    headers = ringcap.decode(batch)
+    for name, (dtype, width) in HEADER_COLUMNS.items():
+        got = table[name]
+        if width > 1:
+            got = np.frombuffer(b"".join(got.to_pylist()), dtype=np.uint8).reshape(-1, width)
+        else:
+            got = got.to_numpy(zero_copy_only=False)
+        assert np.array_equal(got, headers[name]), name
+
+    rows = duck(f"SELECT date::VARCHAR, hour, count(*), min(ts) >= TIMESTAMP '2023-11-14 22:00:00' "
+                f"FROM {glob(root)} GROUP BY ALL ORDER BY ALL")
+    before = int(np.count_nonzero(batch.ts < BOUNDARY))
+    assert rows == [("2023-11-14", 21, before, False), ("2023-11-14", 22, 20000 - before, True)]
+    got = as_conversations(duck(CONVERSATIONS_SQL.format(source=glob(root))))
+    assert got == expected_conversations(batch)
+
+
+def test_a_batch_spanning_an_hour_boundary_splits_exactly_there(tmp_path):
+    batch = traffic(4000, start=BOUNDARY - 2 * 10**6, span=4 * 10**6)      # 4 ms around it
+    write(ParquetSink(tmp_path, worker=0), batch, step=4000)               # one batch
+    files, _ = dataset_files(tmp_path)
+    assert len(files) == 2
+    early, late = (pq.read_table(f)["ts"].cast(pa.int64()).to_numpy() for f in files)
+    assert "hour=21" in files[0] and "hour=22" in files[1]
+    assert early.max() < BOUNDARY <= late.min()
+    assert np.array_equal(np.concatenate([early, late]), batch.ts)
+
+
+def test_partition_choices(tmp_path):
+    batch = traffic(3000, start=BOUNDARY - 90 * 10**9, span=180 * 10**9)
+    write(ParquetSink(tmp_path / "d", partition_by=("date",), worker=0, host="h"), batch)
+    write(ParquetSink(tmp_path / "m", partition_by=("date", "hour", "minute"), worker=0), batch)
+    write(ParquetSink(tmp_path / "n", partition_by=(), rotate_rows=1000, worker=0), batch)
+    assert [os.path.relpath(f, tmp_path) for f in dataset_files(tmp_path / "d")[0]] == [
+        "d/date=2023-11-14/part-h-0-000000.parquet"]
+    minutes = [os.path.relpath(os.path.dirname(f), tmp_path / "m")
+               for f in dataset_files(tmp_path / "m")[0]]
+    assert minutes == ["date=2023-11-14/hour=21/minute=58", "date=2023-11-14/hour=21/minute=59",
+                       "date=2023-11-14/hour=22/minute=00", "date=2023-11-14/hour=22/minute=01"]
+    assert len(dataset_files(tmp_path / "n")[0]) == 3
+    assert duck(f"SELECT count(*) FROM read_parquet('{tmp_path}/n/*.parquet')") == [(3000,)]
+    with pytest.raises(ValueError, match="partition_by must be"):
+        ParquetSink(tmp_path / "x", partition_by=("hour",))
+    assert HivePartitions().folder(BOUNDARY // HOUR) == "date=2023-11-14/hour=22"
+
+
+def test_rotation_by_rows_and_by_aligned_seconds(tmp_path):
+    batch = traffic(10000, start=BOUNDARY + 10**9, span=50 * 10**9)         # 22:00:01 - 22:00:51
+    write(ParquetSink(tmp_path / "rows", rotate_rows=3000, worker=0), batch, step=700)
+    sizes = [pq.read_metadata(f).num_rows for f in dataset_files(tmp_path / "rows")[0]]
+    assert sizes == [3000, 3000, 3000, 1000]
+
+    write(ParquetSink(tmp_path / "secs", rotate_seconds=20, worker=0), batch, step=700)
+    spans = []
+    for f in dataset_files(tmp_path / "secs")[0]:
+        ts = pq.read_table(f)["ts"].cast(pa.int64()).to_numpy()
+        spans.append(((int(ts.min()) - BOUNDARY) // 10**9, (int(ts.max()) - BOUNDARY) // 10**9))
+    assert spans == [(1, 19), (20, 39), (40, 50)]          # :00-:20, :20-:40, :40-:60
+
+
+def test_row_groups_columns_payload_and_stats(tmp_path):
+    batch = traffic(5000)
+    batch = batch[batch.ts >= BOUNDARY]
+    sink = ParquetSink(tmp_path, columns=["ts", "wirelen", "ip_proto", "sport", "dport"],
+                       include_payload=True, row_group_rows=1000, worker=0)
+    for start in range(0, len(batch), 333):
+        sink.write(batch[start:start + 333])
+    stats = ringcap.Stats(packets=len(batch) + 7, drops=7, delivered=len(batch))
+    sink.close(stats)
+    [path] = dataset_files(tmp_path)[0]
+    meta = pq.read_metadata(path)
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == \
+        [1000] * (len(batch) // 1000) + ([len(batch) % 1000] if len(batch) % 1000 else [])
+    assert json.loads(meta.metadata[b"ringcap.stats"]) == {
+        "packets": len(batch) + 7, "drops": 7, "freeze_count": 0, "delivered": len(batch),
+        "if_drops": 0, "backlog_drops": 0}
+    table = pq.read_table(path)
+    assert table.column_names == ["ts", "wirelen", "ip_proto", "sport", "dport", "data"]
+    assert table["data"].to_pylist() == batch.packets()
+    # the frame bytes also bound a row group
+    write(ParquetSink(tmp_path / "small", include_payload=True, row_group_bytes=100_000,
+                      worker=0, columns=["ts"]), batch)
+    meta = pq.read_metadata(dataset_files(tmp_path / "small")[0][0])
+    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(groups) == len(batch) and len(groups) > 5
+
+
+def test_bad_arguments_say_what_to_do(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="unknown column.*'nope'"):
+        ParquetSink(tmp_path, columns=["ts", "nope"])
+    with pytest.raises(ValueError, match="needs the ts column"):
+        ParquetSink(tmp_path, columns=["sport"])
+    with pytest.raises(ValueError, match="compression 'lzma'"):
+        ParquetSink(tmp_path, compression="lzma")
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        ParquetSink(tmp_path / "file")
+    with pytest.raises(ValueError, match="divides the partition unit"):
+        FlowSink(tmp_path, interval=7)
+    with pytest.raises(ValueError, match="do not apply"):
+        FlowSink(tmp_path, rotate_rows=10)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(ImportError, match=r"pip install 'ringcap\[parquet\]'"):
+        ParquetSink(tmp_path)
+
+
+def test_core_imports_without_pyarrow():
+    code = ("import sys; sys.modules['pyarrow'] = None; import ringcap; "
+            "print(ringcap.ParquetSink.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": PACKAGE_ROOT}, cwd="/")
+    assert out.returncode == 0 and out.stdout.strip() == "ParquetSink", out.stderr
+
+
+def test_names_of_earlier_runs_are_never_reused(tmp_path):
+    batch = traffic(1000, start=BOUNDARY, span=10**9)
+    first = write(ParquetSink(tmp_path, worker=0, host="h"), batch).files
+    second = write(ParquetSink(tmp_path, worker=0, host="h"), batch).files
+    assert [os.path.basename(f) for f in first + second] == [
+        "part-h-0-000000.parquet", "part-h-0-000001.parquet"]
+    assert duck(f"SELECT count(*) FROM {glob(tmp_path)}") == [(2000,)]
+
+
+# ---------------------------------------------------------------- flows
+def test_merged_flow_tables_equal_flows_of_all_packets():
+    batch = synthetic_traffic(30000, conversations=300, seed=5)
+    whole = ringcap.flows(batch).columns()
+    rng = np.random.default_rng(1)
+    cuts = np.sort(rng.choice(np.arange(1, len(batch)), 40, replace=False))
+    parts = [ringcap.flows(part).columns()
+             for part in (batch[a:b] for a, b in zip([0, *cuts], [*cuts, len(batch)]))]
+    merged = merge_flow_tables(parts)
+    for name in FLOW_COLUMNS:
+        assert np.array_equal(merged[name], whole[name]), name
+
+
+def test_flow_dataset_per_interval_equals_flows_of_each_interval(tmp_path):
+    batch = traffic(30000, start=BOUNDARY - 25 * 10**9, span=50 * 10**9, seed=2)
+    write(FlowSink(tmp_path, interval=10, worker=0), batch, step=999)
+    files, others = dataset_files(tmp_path)
+    assert others == [] and len(files) == 6                       # 21:59:30 .. 22:00:25
+    for path in files:
+        table = pq.read_table(path)
+        start = table["interval_start"].cast(pa.int64()).to_numpy()
+        assert (start == start[0]).all()
+        inside = batch[(batch.ts >= start[0]) & (batch.ts < start[0] + 10 * 10**9)]
+        expected = ringcap.flows(inside)
+        assert table.num_rows == len(expected)
+        for name in ("packets", "bytes", "packets_rev", "sport", "dport", "ip_proto"):
+            assert np.array_equal(table[name].to_numpy(),
+                                  getattr(expected, name).astype(np.int64)), name
+        first_rev = table["first_ts_rev"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+        assert table["first_ts_rev"].null_count == int(np.count_nonzero(
+            expected.first_ts_rev == NO_TIMESTAMP))
+        assert json.loads(pq.read_metadata(path).metadata[b"ringcap.non_ip_packets"]) == \
+            expected.skipped
+        del first_rev
+    # summed over the intervals: what flows() says of all the packets
+    rows = duck(f"""
+        SELECT CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN ip_src ELSE ip_dst END,
+               CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN sport ELSE dport END,
+               CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN ip_dst ELSE ip_src END,
+               CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN dport ELSE sport END,
+               ip_proto, sum(packets), sum(bytes)
+        FROM {glob(tmp_path)} GROUP BY ALL""")
+    assert as_conversations(rows) == expected_conversations(batch)
+
+
+def test_flows_true_is_the_flow_sink(tmp_path):
+    batch = traffic(2000, start=BOUNDARY, span=10**9)
+    summary = write(ParquetSink(tmp_path, flows=True, flow_interval=60, worker=0), batch)
+    [path] = summary.files
+    assert pq.read_table(path).num_rows == len(ringcap.flows(batch))
+
+
+# ---------------------------------------------------------------- a killed writer
+WRITER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import ringcap
+    from ringcap.testing import synthetic_traffic
+    root = sys.argv[1]
+    batch = synthetic_traffic(40000, seed=7)
+    batch.ts[:] = {start} + np.arange(len(batch), dtype=np.int64) * 1000
+    sink = ringcap.ParquetSink(root, rotate_rows=8000, row_group_rows=1000, worker=0)
+    # finish two files, then stop in the middle of the third (row groups on disk, no footer)
+    i = 0
+    while i < 18500:
+        sink.write(batch[i:i + 500])
+        i += 500
+    print(len(sink.files), i, flush=True)
+    time.sleep(600)
+""")
+
+
+@pytest.fixture(scope="module")
+def killed_dataset(tmp_path_factory):
+    """A dataset whose writer was SIGKILLed mid-file: (root, finished files, rows written)."""
+    root = tmp_path_factory.mktemp("killed")
+    script = WRITER.format(start=BOUNDARY)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(root)],
+                            stdout=subprocess.PIPE, text=True, cwd="/",
+                            env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    try:
+        line = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    finished, written = map(int, line.split())
+    return root, finished, written
+
+
+def test_a_killed_writer_leaves_complete_files_and_one_hidden_temporary(killed_dataset):
+    root, finished, written = killed_dataset
+    files, others = dataset_files(root)
+    assert finished == 2 and len(files) == 2
+    assert [pq.read_metadata(f).num_rows for f in files] == [8000, 8000]
+    [temp] = others
+    name = os.path.basename(temp)
+    assert name.startswith(".part-") and name.endswith(".inprogress") and \
+        os.path.dirname(temp) == os.path.dirname(files[0])
+    with open(temp, "rb") as f:
+        content = f.read()
+    # the magic and two row groups, but no footer
+    assert len(content) > 1000 and content.startswith(b"PAR1") and not content.endswith(b"PAR1")
+    with pytest.raises(pa.ArrowInvalid):
+        pq.read_metadata(temp)
+    assert written > 16000
+    assert duck(f"SELECT count(*) FROM {glob(root)}") == [(16000,)]
+
+
+# ---------------------------------------------------------------- Spark
+@pytest.fixture(scope="module")
+def spark():
+    """One local Spark session for every Spark check (starting one takes many seconds)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
+        session = (SparkSession.builder.master("local[1]").appName("ringcap-tests")
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.sql.shuffle.partitions", "2")
+                   .config("spark.driver.host", "127.0.0.1")
+                   .config("spark.driver.bindAddress", "127.0.0.1")
+                   .config("spark.sql.session.timeZone", "UTC")
+                   .config("spark.sql.legacy.parquet.nanosAsLong", "true")
+                   .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        gateway = SparkContext._gateway
+        session.stop()
+        if gateway is not None:                  # stop the JVM too, not only the context
+            process = getattr(gateway, "proc", None)
+            gateway.shutdown()
+            SparkContext._gateway = SparkContext._jvm = None
+            if process is not None:
+                process.stdin.close()
+                process.wait(timeout=60)
+
+
+def test_spark_reads_the_datasets(spark, tmp_path, killed_dataset):
+    batch = traffic(20000)
+    packets_root, flows_root, micro_root = tmp_path / "p", tmp_path / "f", tmp_path / "us"
+    write(ParquetSink(packets_root, worker=0), batch)
+    write(FlowSink(flows_root, interval=20, worker=0), batch)
+    write(ParquetSink(micro_root, worker=0, timestamp_unit="us", columns=["ts", "wirelen"]),
+          batch)
+
+    frame = spark.read.parquet(str(packets_root))
+    types = dict(frame.dtypes)
+    assert types["ts"] == "bigint" and types["date"] == "date" and types["hour"] == "int"
+    assert types["ip_src"] == "binary" and types["wirelen"] == "bigint"
+    frame.createOrReplaceTempView("packets")
+    hours = spark.sql("SELECT hour, count(*) FROM packets GROUP BY hour ORDER BY hour").collect()
+    before = int(np.count_nonzero(batch.ts < BOUNDARY))
+    assert [tuple(r) for r in hours] == [(21, before), (22, 20000 - before)]
+    rows = spark.sql(CONVERSATIONS_SQL.replace("GROUP BY ALL",
+                                               "GROUP BY a_ip, a_port, b_ip, b_port, ip_proto")
+                     .format(source="packets")).collect()
+    expected = expected_conversations(batch)
+    assert as_conversations(rows) == expected
+    assert spark.sql("SELECT min(ts), max(ts) FROM packets").collect()[0] == \
+        (int(batch.ts[0]), int(batch.ts[-1]))
+
+    spark.read.parquet(str(flows_root)).createOrReplaceTempView("flows")
+    totals = spark.sql("""
+        SELECT CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN ip_src ELSE ip_dst END AS a,
+               CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN sport ELSE dport END AS ap,
+               CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN ip_dst ELSE ip_src END AS b,
+               CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN dport ELSE sport END AS bp,
+               ip_proto, sum(packets), sum(bytes)
+        FROM flows GROUP BY a, ap, b, bp, ip_proto""").collect()
+    assert as_conversations(totals) == expected
+
+    micro = spark.read.parquet(str(micro_root))
+    assert dict(micro.dtypes)["ts"] == "timestamp"
+    first = micro.orderBy("ts").first()["ts"]
+    assert first.timestamp() == pytest.approx(batch.ts[0] / 1e9, abs=1e-6)
+
+    root, _, _ = killed_dataset
+    assert spark.read.parquet(str(root)).count() == 16000
+
+
+# ---------------------------------------------------------------- from a live ring
+def test_a_ring_pumped_into_a_dataset_keeps_every_packet(veth, tmp_path):
+    from ringcap.sinks.driving import pump
+    sent = synthetic_traffic(6000, seed=11, arp_share=0)
+    sink = ParquetSink(tmp_path, worker=0, rotate_rows=2500, partition_by=())  # no hour to cross
+    with ringcap.RxRing(veth.b, filter="net 10.0.0.0/16 or net 2001:db8::/32",
+                        block_timeout_ms=10) as ring:
+        with ringcap.TxRing(veth.a) as tx:
+            for start in range(0, len(sent), 500):
+                tx.send(sent[start:start + 500])
+        result = pump(ring, sink, count=len(sent), duration=30)
+    assert result.packets == len(sent) and result.stopped_by == "count"
+    files, others = dataset_files(tmp_path)
+    assert others == [] and len(files) == 3
+    rows = as_conversations(duck(CONVERSATIONS_SQL.format(source=glob(tmp_path))))
+    assert rows == expected_conversations(sent)
+    footer = json.loads(pq.read_metadata(files[-1]).metadata[b"ringcap.stats"])
+    assert footer["delivered"] >= len(sent) and footer["drops"] == 0
