@@ -17,7 +17,8 @@ import pytest
 import ringcap
 from ringcap import Batch, FlowSink, ParquetSink
 from ringcap.decode import FLOW_COLUMNS, HEADER_COLUMNS, NO_TIMESTAMP
-from ringcap.sinks.parquet import PACKET_COLUMNS, HivePartitions, merge_flow_tables
+from ringcap.sinks.parquet import (DEFAULT_PACKET_COLUMNS, PACKET_COLUMNS, HivePartitions,
+                                   merge_flow_tables)
 from ringcap.testing import synthetic_traffic
 
 duckdb = pytest.importorskip("duckdb")
@@ -102,12 +103,13 @@ def test_packet_dataset_holds_every_column_and_duckdb_reads_it(tmp_path):
 
     table = pa.concat_tables([pq.read_table(f) for f in files])
     assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
-    assert table.column_names == [c for c in PACKET_COLUMNS if c != "data"]
+    assert table.column_names == list(DEFAULT_PACKET_COLUMNS)
     assert np.array_equal(table["ts"].cast(pa.int64()).to_numpy(), batch.ts)
     for name in ("caplen", "wirelen", "ifindex", "protocol"):
         assert np.array_equal(table[name].to_numpy(), getattr(batch, name)), name
     headers = ringcap.decode(batch)
-    for name, (dtype, width) in HEADER_COLUMNS.items():
+    for name in headers.names:
+        width = HEADER_COLUMNS[name][1]
         got = table[name]
         if width > 1:
             got = np.frombuffer(b"".join(got.to_pylist()), dtype=np.uint8).reshape(-1, width)
@@ -191,6 +193,12 @@ def test_row_groups_columns_payload_and_stats(tmp_path):
     meta = pq.read_metadata(dataset_files(tmp_path / "small")[0][0])
     groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert sum(groups) == len(batch) and len(groups) > 5
+    # every column the decoder has, tunnels and TCP options included
+    write(ParquetSink(tmp_path / "all", columns="all", worker=0), batch)
+    table = pq.read_table(dataset_files(tmp_path / "all")[0][0])
+    assert table.column_names == [c for c in PACKET_COLUMNS if c != "data"]
+    headers = ringcap.decode(batch, columns="all")
+    assert np.array_equal(table["tcp_options"].to_numpy(), headers["tcp_options"])
 
 
 def test_bad_arguments_say_what_to_do(tmp_path, monkeypatch):

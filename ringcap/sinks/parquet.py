@@ -30,13 +30,14 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..batch import COLUMNS, Batch
-from ..decode import FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER_COLUMNS, NO_TIMESTAMP, Headers
+from ..decode import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER_COLUMNS,
+                      NO_TIMESTAMP, Headers)
 from ..decode import decode as decode_batch
 from ..decode import flows as batch_flows
 from .rotating import RotatingSink, Rotation
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "HivePartitions",
-           "DatasetNaming", "PACKET_COLUMNS", "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables",
+           "DatasetNaming", "PACKET_COLUMNS", "DEFAULT_PACKET_COLUMNS", "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables",
            "flow_schema"]
 
 #: Batch columns a packet dataset can hold (``offset`` is an address in memory, not data).
@@ -44,6 +45,10 @@ BATCH_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMNS if name != "offs
 #: Every column a packet dataset can hold, in file order: the batch's, the decoded
 #: headers' (:data:`ringcap.decode.HEADER_COLUMNS`) and ``data`` (the frame bytes).
 PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + tuple(HEADER_COLUMNS) + ("data",)
+#: What a packet dataset holds by default: the batch's columns and the header columns
+#: ``ringcap.decode`` fills by default (:data:`ringcap.decode.DEFAULT_COLUMNS`).
+DEFAULT_PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + tuple(
+    name for name in HEADER_COLUMNS if name in DEFAULT_COLUMNS)
 #: Rows per row group: DuckDB and Spark scan row groups in parallel and skip them by
 #: their min/max statistics; a quarter million rows of headers is about 30 MB in memory.
 DEFAULT_ROW_GROUP_ROWS = 1 << 18
@@ -112,7 +117,9 @@ class HivePartitions:
 def _resolve_packet_columns(columns, include_payload: bool) -> tuple[list[str], list[str], bool]:
     """(batch columns, header columns, with frame bytes) in file order."""
     if columns is None:
-        chosen = set(BATCH_COLUMNS) | set(HEADER_COLUMNS)
+        chosen = set(DEFAULT_PACKET_COLUMNS)
+    elif isinstance(columns, str) and columns == "all":
+        chosen = set(PACKET_COLUMNS) - {"data"}
     else:
         chosen = {columns} if isinstance(columns, str) else set(columns)
         unknown = sorted(chosen - set(PACKET_COLUMNS))
@@ -182,7 +189,8 @@ class _ParquetFile:
 
 # Columns whose values rarely repeat: a dictionary would be tried and abandoned on
 # every page (measured: 2x the cost of plain encoding for ts and tcp_seq).
-_UNIQUE_COLUMNS = frozenset({"ts", "tcp_seq", "tcp_ack", "rxhash", "data"})
+_UNIQUE_COLUMNS = frozenset({"ts", "tcp_seq", "tcp_ack", "rxhash", "data", "tcp_tsval",
+                             "tcp_tsecr", "gre_seq"})
 
 
 def _writer_options(schema, compression, compression_level, timestamp_unit) -> dict:
@@ -619,9 +627,10 @@ class ParquetSink(RotatingSink):
     there).  A row per packet holds ``ts`` as ``timestamp[ns, UTC]``, the
     other batch columns, the decoded header columns
     (:data:`ringcap.decode.HEADER_COLUMNS`, addresses as 6- and 16-byte
-    fixed-size binary) and, with ``include_payload=True``, ``data``: the
-    captured frame bytes.  ``columns`` picks a subset of
-    :data:`PACKET_COLUMNS` (``ts`` is required).
+    fixed-size binary; by default :data:`ringcap.decode.DEFAULT_COLUMNS`)
+    and, with ``include_payload=True``, ``data``: the captured frame bytes.
+    ``columns`` picks from :data:`PACKET_COLUMNS` (``ts`` is required;
+    ``"all"`` for every batch and header column).
 
     A file ends when its ``rotate_seconds`` are up (intervals aligned to the
     epoch: 300 gives files for :00-:05, :05-:10 ...; default: the partition
@@ -692,14 +701,16 @@ class ParquetSink(RotatingSink):
                 path, file_mode, interval_ns=interval_ns, **written)
             rotation = Rotation(seconds=self.flow_interval, aligned=True)
         else:
-            _resolve_packet_columns(columns, include_payload)          # fail early
             _positive_int("row_group_rows", row_group_rows)
             _positive_int("row_group_bytes", row_group_bytes)
             if rotate_seconds is None and partitions.unit_ns is not None:
                 rotate_seconds = partitions.unit_ns / _NS
             if rotate_rows is not None:
                 _positive_int("rotate_rows", rotate_rows)
-            options = dict(columns=None if columns is None else list(columns),
+            if columns is not None and not isinstance(columns, str):
+                columns = list(columns)
+            _resolve_packet_columns(columns, include_payload)          # fail early
+            options = dict(columns=columns,
                            include_payload=include_payload, row_group_rows=row_group_rows,
                            row_group_bytes=row_group_bytes, **written)
             factory = lambda path, file_mode: ParquetPart(  # noqa: E731
