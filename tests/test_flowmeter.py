@@ -404,3 +404,59 @@ def test_bad_arguments_are_explained():
         FlowMeter().update(five)
     with pytest.raises(TypeError, match="Batch or Headers"):
         FlowMeter().update([1, 2, 3])
+
+
+def test_many_open_flows_with_churn():
+    """Thousands of flows open at once (the table grows) while others expire
+    (entries leave the probe chains): still the independent computation's records."""
+    rng = np.random.default_rng(11)
+    n = 6_000
+    key = rng.integers(0, 3000, n)
+    ts = np.sort(rng.integers(0, 10 * S, n))
+    reverse = rng.random(n) < 0.4
+    a, b = ip(10, 20, 0, 0) + key // 50, ip(10, 30, 0, 0) + key % 50
+    pa, pb = 1024 + key, np.full(n, 4789)
+    batch = ipv4_batch(ts=ts, ip_src=np.where(reverse, b, a), ip_dst=np.where(reverse, a, b),
+                       sport=np.where(reverse, pb, pa), dport=np.where(reverse, pa, pb),
+                       ip_proto=17, payload_len=rng.integers(0, 300, n))
+    meter = FlowMeter(idle_timeout=4, active_timeout=7)
+    parts = [meter.update(batch[:n // 2])]
+    assert meter.active_flows > 1100
+    parts += [meter.update(batch[n // 2:]), meter.flush()]
+    records = FlowRecords.concat(parts)
+    compare(records, reference_records(batch, 4 * S, 7 * S))
+
+
+def test_ipv6_and_icmp_flows():
+    from scapy.layers.inet import ICMP, IP, TCP
+    from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
+    from scapy.layers.l2 import Ether as Ethernet
+
+    def Ether():
+        return Ethernet(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    frames = [
+        Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=5555, dport=80,
+                                                                   flags="S", seq=10),
+        Ether() / IPv6(src="2001:db8::2", dst="2001:db8::1") / TCP(sport=80, dport=5555,
+                                                                   flags="SA", seq=99),
+        Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest(),
+        Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=5555, dport=80,
+                                                                   flags="A", seq=11),
+        Ether() / IPv6(src="2001:db8::2", dst="2001:db8::1") / ICMPv6EchoReply(),
+        Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP(),
+        Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=5555, dport=80,
+                                                                   flags="PA", seq=11) / (b"x" * 30),
+        Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=5555, dport=80,
+                                                                   flags="PA", seq=11) / (b"x" * 30),
+    ]
+    batch = ringcap.Batch.from_packets([bytes(f) for f in frames],
+                                       ts=np.arange(len(frames)) * 2 * MS)
+    records = flow_features(batch)
+    compare(records, reference_records(batch, 120 * S, 1800 * S))
+    records = records[np.argsort(records.bidirectional_first_seen)]
+    assert records.ip_src_str().tolist() == ["2001:db8::1", "2001:db8::1", "10.0.0.1"]
+    assert records.ip_proto.tolist() == [6, 58, 1]
+    assert records.tcp_server_rtt_ns.tolist() == [2 * MS, NO_RTT, NO_RTT]
+    assert records.tcp_client_rtt_ns.tolist() == [4 * MS, NO_RTT, NO_RTT]
+    assert records.src2dst_retransmissions.tolist() == [1, 0, 0]
+    assert records.dst2src_packets.tolist() == [1, 1, 0]
