@@ -51,7 +51,9 @@ cdef struct Side:
     uint32_t has_seq
 
 cdef struct Flow:
-    uint64_t hash
+    uint64_t hash            # the table's: flow_hash mixed with the keyed part of tag
+    uint64_t flow_hash       # Headers.flow_hash of the packets
+    uint64_t tag             # tunnel and VLAN of the first packet (see ringcap/flowmeter.py)
     uint8_t ip_src[16]       # the first packet's source: the src2dst side
     uint8_t ip_dst[16]
     uint16_t sport
@@ -92,11 +94,13 @@ def record_dtype():
         "itemsize": sizeof(Side),
     })
     return np.dtype({
-        "names": ["flow_hash", "ip_src", "ip_dst", "sport", "dport", "ip_version", "ip_proto",
-                  "expiration_id", "syn_ts", "synack_ts", "ack_ts", "side"],
-        "formats": [np.uint64, (np.uint8, (16,)), (np.uint8, (16,)), np.uint16, np.uint16,
-                    np.uint8, np.uint8, np.int8, np.int64, np.int64, np.int64, (side, (3,))],
-        "offsets": [<char *>&f.hash - fb, <char *>&f.ip_src[0] - fb, <char *>&f.ip_dst[0] - fb,
+        "names": ["flow_hash", "tag", "ip_src", "ip_dst", "sport", "dport", "ip_version",
+                  "ip_proto", "expiration_id", "syn_ts", "synack_ts", "ack_ts", "side"],
+        "formats": [np.uint64, np.uint64, (np.uint8, (16,)), (np.uint8, (16,)), np.uint16,
+                    np.uint16, np.uint8, np.uint8, np.int8, np.int64, np.int64, np.int64,
+                    (side, (3,))],
+        "offsets": [<char *>&f.flow_hash - fb, <char *>&f.tag - fb,
+                    <char *>&f.ip_src[0] - fb, <char *>&f.ip_dst[0] - fb,
                     <char *>&f.sport - fb, <char *>&f.dport - fb, <char *>&f.ip_version - fb,
                     <char *>&f.ip_proto - fb, <char *>&f.expiration_id - fb,
                     <char *>&f.syn_ts - fb, <char *>&f.synack_ts - fb, <char *>&f.ack_ts - fb,
@@ -106,6 +110,16 @@ def record_dtype():
 
 
 RECORD_DTYPE = record_dtype()
+
+
+cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
+    # murmur3's 64-bit finaliser (as _decode's flow hash)
+    x ^= x >> 33
+    x *= 0xFF51AFD7ED558CCDULL
+    x ^= x >> 33
+    x *= 0xC4CEB9FE1A85EC53ULL
+    x ^= x >> 33
+    return x
 
 
 cdef inline void _side_start(Side *s) noexcept nogil:
@@ -188,13 +202,15 @@ cdef class Meter:
     cdef Flow *out
     cdef Py_ssize_t out_count, out_capacity
     cdef readonly int64_t idle_timeout, active_timeout
+    cdef readonly uint64_t key_mask     # the bits of a packet's tag that are part of the key
     cdef readonly int64_t clock     # latest packet time seen (ns), INT64_MIN before any
     cdef readonly uint64_t packets, skipped
     cdef readonly bint broken
 
-    def __cinit__(self, int64_t idle_timeout, int64_t active_timeout):
+    def __cinit__(self, int64_t idle_timeout, int64_t active_timeout, uint64_t key_mask=0):
         if idle_timeout <= 0 or active_timeout <= 0:
             raise ValueError("timeouts must be positive numbers of nanoseconds")
+        self.key_mask = key_mask
         self.idle_timeout = idle_timeout
         self.active_timeout = active_timeout
         self.clock = INT64_MIN
@@ -340,11 +356,11 @@ cdef class Meter:
                             const uint8_t *ip_proto, const uint16_t *tcp_flags,
                             const uint32_t *tcp_seq, const uint32_t *payload_len,
                             const int64_t *ts, const uint32_t *wirelen,
-                            const uint64_t *hashes) noexcept nogil:
+                            const uint64_t *hashes, const uint64_t *tags) noexcept nogil:
         # Returns the number of packets taken (n unless memory ran out).
         cdef Py_ssize_t i, slot, mask
         cdef int64_t f, t
-        cdef uint64_t hash
+        cdef uint64_t hash, keyed
         cdef int d
         cdef uint16_t flags
         cdef Flow *flow
@@ -360,7 +376,10 @@ cdef class Meter:
             self.clock = t
             if t > INT64_MIN + self.idle_timeout and not self._expire_idle(t):
                 return i
+            keyed = tags[i] & self.key_mask
             hash = hashes[i]
+            if keyed:
+                hash ^= _mix(keyed + 0x9E3779B97F4A7C15ULL)
             src = ip_src + 16 * i
             dst = ip_dst + 16 * i
             mask = self.nslots - 1
@@ -372,7 +391,8 @@ cdef class Meter:
                     break
                 flow = &self.flows[f]
                 if flow.hash == hash and flow.ip_proto == ip_proto[i] \
-                        and flow.ip_version == ip_version[i]:
+                        and flow.ip_version == ip_version[i] \
+                        and (flow.tag & self.key_mask) == keyed:
                     if flow.sport == sport[i] and flow.dport == dport[i] \
                             and memcmp(flow.ip_src, src, 16) == 0 \
                             and memcmp(flow.ip_dst, dst, 16) == 0:
@@ -402,6 +422,8 @@ cdef class Meter:
                 self.slots[slot] = f
                 flow = &self.flows[f]
                 flow.hash = hash
+                flow.flow_hash = hashes[i]
+                flow.tag = tags[i]
                 memcpy(flow.ip_src, src, 16)
                 memcpy(flow.ip_dst, dst, 16)
                 flow.sport = sport[i]
@@ -447,8 +469,10 @@ cdef class Meter:
                const uint16_t[::1] dport, const uint8_t[::1] ip_proto,
                const uint16_t[::1] tcp_flags, const uint32_t[::1] tcp_seq,
                const uint32_t[::1] payload_len, const int64_t[::1] ts,
-               const uint32_t[::1] wirelen, const uint64_t[::1] hashes):
-        """Fold packets into the open flows, expiring flows on the way (IN: columns, all n long)."""
+               const uint32_t[::1] wirelen, const uint64_t[::1] hashes,
+               const uint64_t[::1] tags):
+        """Fold packets into the open flows, expiring flows on the way (IN: columns, all n long;
+        ``tags``: per packet, bits of which ``key_mask`` are part of the flow key)."""
         cdef Py_ssize_t n = ip_version.shape[0], done
         if self.broken:
             raise RuntimeError("this flow meter ran out of memory earlier; start a new one")
@@ -459,7 +483,7 @@ cdef class Meter:
                              ("ip_proto", ip_proto.shape[0]), ("tcp_flags", tcp_flags.shape[0]),
                              ("tcp_seq", tcp_seq.shape[0]), ("payload_len", payload_len.shape[0]),
                              ("ts", ts.shape[0]), ("wirelen", wirelen.shape[0]),
-                             ("hashes", hashes.shape[0])):
+                             ("hashes", hashes.shape[0]), ("tags", tags.shape[0])):
             if length != n:
                 raise ValueError(f"{name} has {length} entries, expected {n}")
         if n == 0:
@@ -467,7 +491,7 @@ cdef class Meter:
         with nogil:
             done = self._update(n, &ip_version[0], &ip_src[0, 0], &ip_dst[0, 0], &sport[0],
                                 &dport[0], &ip_proto[0], &tcp_flags[0], &tcp_seq[0],
-                                &payload_len[0], &ts[0], &wirelen[0], &hashes[0])
+                                &payload_len[0], &ts[0], &wirelen[0], &hashes[0], &tags[0])
         if done < n:
             self.broken = True
             raise MemoryError(f"no memory for {self.active} open flows; packets from {done} "

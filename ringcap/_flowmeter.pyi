@@ -17,7 +17,8 @@ class Meter:
     broken: bool
     active_flows: int
     pending_records: int
-    def __init__(self, idle_timeout: int, active_timeout: int) -> None: ...
+    key_mask: int
+    def __init__(self, idle_timeout: int, active_timeout: int, key_mask: int = 0) -> None: ...
     def update(
         self,
         ip_version: npt.NDArray[np.uint8],
@@ -32,6 +33,7 @@ class Meter:
         ts: npt.NDArray[np.int64],
         wirelen: npt.NDArray[np.uint32],
         hashes: npt.NDArray[np.uint64],
+        tags: npt.NDArray[np.uint64],
     ) -> None: ...
     def expire_idle(self, now: int) -> None: ...
     def expire_all(self) -> None: ...

@@ -35,9 +35,17 @@ NO_TIMESTAMP = np.iinfo(np.int64).min
 #: ``tcp_server_rtt_ns``/``tcp_client_rtt_ns`` when that part of the handshake was not seen.
 NO_RTT = -1
 
-#: The decoded columns the meter reads: the 5-tuple, TCP flags, sequence numbers and payload length.
-FLOW_FEATURE_COLUMNS: tuple[str, ...] = FIVE_TUPLE_COLUMNS + ("tcp_flags", "tcp_seq",
-                                                               "payload_len")
+#: The decoded columns the meter reads: the 5-tuple, TCP flags, sequence numbers, payload
+#: length, and the tunnel and VLAN columns that can split flows.
+FLOW_FEATURE_COLUMNS: tuple[str, ...] = FIVE_TUPLE_COLUMNS + (
+    "tcp_flags", "tcp_seq", "payload_len", "tunnel_type", "tunnel_id", "vlan_outer", "vlan_inner")
+_TAG_COLUMNS = ("tunnel_type", "tunnel_id", "vlan_outer", "vlan_inner")
+# A packet's tag for the meter: tunnel_type, tunnel_id, outer and inner VLAN id in one word.
+_TAG_SHIFTS = {"tunnel_type": 56, "tunnel_id": 24, "vlan_outer": 12, "vlan_inner": 0}
+_TAG_MASKS = {"tunnel_type": 0xFF, "tunnel_id": 0xFFFFFFFF, "vlan_outer": 0xFFF,
+              "vlan_inner": 0xFFF}
+_TUNNEL_KEY = (0xFF << 56) | (0xFFFFFFFF << 24)
+_VLAN_KEY = 0xFFFFFF
 
 _SIDES = (("bidirectional", 2), ("src2dst", 0), ("dst2src", 1))
 _FLAGS = tuple(_flowmeter.FLAG_COUNT_NAMES)
@@ -46,8 +54,8 @@ _FLAG_ORDER = ("syn", "cwr", "ece", "urg", "ack", "psh", "rst", "fin", "synack")
 
 
 def _record_columns() -> tuple[str, ...]:
-    names = ["ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "flow_hash",
-             "expiration_id"]
+    names = ["ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport",
+             "tunnel_type", "tunnel_id", "vlan_outer", "vlan_inner", "flow_hash", "expiration_id"]
     for side, _ in _SIDES:
         names += [f"{side}_first_seen", f"{side}_last_seen", f"{side}_duration_ns",
                   f"{side}_packets", f"{side}_bytes"]
@@ -85,6 +93,11 @@ def _columns_from_records(records: np.ndarray) -> dict[str, np.ndarray]:
     columns = {name: np.ascontiguousarray(records[name]) for name in
                ("ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "expiration_id")}
     columns["flow_hash"] = np.ascontiguousarray(records["flow_hash"])
+    tag = records["tag"]
+    for name, shift in _TAG_SHIFTS.items():
+        dtype = np.uint8 if name == "tunnel_type" else (np.uint32 if name == "tunnel_id"
+                                                        else np.uint16)
+        columns[name] = ((tag >> np.uint64(shift)) & np.uint64(_TAG_MASKS[name])).astype(dtype)
     sides = records["side"]
     for side, index in _SIDES:
         s = sides[:, index]
@@ -124,8 +137,10 @@ class FlowRecords:
 
     Key: ``ip_version``, ``ip_proto``, ``ip_src``, ``ip_dst`` (16 bytes,
     IPv4-mapped), ``sport``, ``dport`` as in the record's first packet, so
-    ``src2dst`` is the direction of that packet; ``flow_hash`` (both
-    directions share it).  ``expiration_id``: :data:`EXPIRED_IDLE`,
+    ``src2dst`` is the direction of that packet; ``tunnel_type``,
+    ``tunnel_id``, ``vlan_outer``, ``vlan_inner`` of that packet (part of
+    the key when the meter splits tunnels or VLANs); ``flow_hash`` (the
+    5-tuple's, both directions share it).  ``expiration_id``: :data:`EXPIRED_IDLE`,
     :data:`EXPIRED_ACTIVE` or :data:`EXPIRED_END`.
 
     Per side (``bidirectional``, ``src2dst``, ``dst2src``): ``_first_seen``,
@@ -237,11 +252,12 @@ def _timeout_ns(value, name: str) -> int:
     return max(1, round(seconds * 1e9))
 
 
-def _headers_for_meter(source) -> Headers:
+def _headers_for_meter(source, needed) -> Headers:
     if isinstance(source, Batch):
         return decode(source, columns=FLOW_FEATURE_COLUMNS)
     if isinstance(source, Headers):
-        missing = [name for name in FLOW_FEATURE_COLUMNS if name not in source.names]
+        missing = [name for name in FLOW_FEATURE_COLUMNS if name not in source.names
+                   and (name not in _TAG_COLUMNS or name in needed)]
         if missing:
             raise ValueError(f"flow features need the columns {missing}, which these headers "
                              f"lack: decode with columns=None or "
@@ -257,7 +273,10 @@ class FlowMeter:
     (``expiration_id`` :data:`EXPIRED_IDLE`); ``active_timeout``: a flow is
     cut after lasting this many seconds, its next packet opens a new record
     (:data:`EXPIRED_ACTIVE`).  ``None`` turns a timeout off.  The defaults
-    are nfstream's (120 s and 1800 s).
+    are nfstream's (120 s and 1800 s).  ``split_tunnels``: packets of the
+    same inner 5-tuple in different tunnels (``tunnel_type``/``tunnel_id``:
+    VNI, GRE key, MPLS label) are different flows; ``split_vlans``: so are
+    packets with different VLAN ids (nfstream keys on the VLAN id).
 
     Protocol (for sinks): ``update(batch)`` folds the packets of a
     :class:`~ringcap.Batch` (or its :class:`Headers` with at least
@@ -282,21 +301,30 @@ class FlowMeter:
     """
 
     def __init__(self, *, idle_timeout: float | None = 120.0,
-                 active_timeout: float | None = 1800.0):
+                 active_timeout: float | None = 1800.0, split_tunnels: bool = True,
+                 split_vlans: bool = False):
+        key_mask = (_TUNNEL_KEY if split_tunnels else 0) | (_VLAN_KEY if split_vlans else 0)
         self._core = _flowmeter.Meter(_timeout_ns(idle_timeout, "idle_timeout"),
-                                      _timeout_ns(active_timeout, "active_timeout"))
+                                      _timeout_ns(active_timeout, "active_timeout"), key_mask)
         self.idle_timeout = idle_timeout
         self.active_timeout = active_timeout
+        self._needed = (("tunnel_type", "tunnel_id") if split_tunnels else ()) + \
+            (("vlan_outer", "vlan_inner") if split_vlans else ())
 
     def update(self, source: Union[Batch, Headers]) -> FlowRecords:
         """Fold a batch's packets in; the records that expired meanwhile."""
-        h = _headers_for_meter(source)
+        h = _headers_for_meter(source, self._needed)
         c = np.ascontiguousarray
+        tags = np.zeros(len(h), dtype=np.uint64)
+        for name in _TAG_COLUMNS:
+            if name in h.names:
+                tags |= (h[name].astype(np.uint64) & np.uint64(_TAG_MASKS[name])) \
+                    << np.uint64(_TAG_SHIFTS[name])
         self._core.update(
             c(h.ip_version, np.uint8), c(h.ip_src, np.uint8), c(h.ip_dst, np.uint8),
             c(h.sport, np.uint16), c(h.dport, np.uint16), c(h.ip_proto, np.uint8),
             c(h.tcp_flags, np.uint16), c(h.tcp_seq, np.uint32), c(h.payload_len, np.uint32),
-            c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64))
+            c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64), tags)
         return self._take()
 
     def expire_idle(self, now: int | None = None) -> FlowRecords:
@@ -341,7 +369,8 @@ class FlowMeter:
 
 
 def flow_features(source, *, idle_timeout: float | None = 120.0,
-                  active_timeout: float | None = 1800.0) -> FlowRecords:
+                  active_timeout: float | None = 1800.0, split_tunnels: bool = True,
+                  split_vlans: bool = False) -> FlowRecords:
     """Flow records with statistics for a Batch, its Headers, or an iterable of either.
 
     One :class:`FlowMeter` pass over all the packets and a final flush: the
@@ -349,7 +378,8 @@ def flow_features(source, *, idle_timeout: float | None = 120.0,
     ``ringcap.flow_features(ringcap.open_pcap(path))`` streams a file of any
     size in bounded memory (the records are kept).
     """
-    meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=active_timeout)
+    meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=active_timeout,
+                      split_tunnels=split_tunnels, split_vlans=split_vlans)
     if isinstance(source, (Batch, Headers)):
         source = (source,)
     parts = [meter.update(part) for part in source]

@@ -415,7 +415,7 @@ def test_many_open_flows_with_churn():
     ts = np.sort(rng.integers(0, 10 * S, n))
     reverse = rng.random(n) < 0.4
     a, b = ip(10, 20, 0, 0) + key // 50, ip(10, 30, 0, 0) + key % 50
-    pa, pb = 1024 + key, np.full(n, 4789)
+    pa, pb = 1024 + key, np.full(n, 5001)
     batch = ipv4_batch(ts=ts, ip_src=np.where(reverse, b, a), ip_dst=np.where(reverse, a, b),
                        sport=np.where(reverse, pb, pa), dport=np.where(reverse, pa, pb),
                        ip_proto=17, payload_len=rng.integers(0, 300, n))
@@ -460,3 +460,39 @@ def test_ipv6_and_icmp_flows():
     assert records.tcp_client_rtt_ns.tolist() == [4 * MS, NO_RTT, NO_RTT]
     assert records.src2dst_retransmissions.tolist() == [1, 0, 0]
     assert records.dst2src_packets.tolist() == [1, 1, 0]
+
+
+def test_tunnels_and_vlans_split_flows_when_asked():
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import Dot1Q, Ether
+    from scapy.layers.vxlan import VXLAN
+    mac = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    inner = (Ether(**mac) / IP(src="10.0.0.1", dst="10.0.0.2")
+             / TCP(sport=1234, dport=80, flags="A", seq=5) / (b"y" * 10))
+
+    def vxlan(vni):
+        return (Ether(**mac) / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=40000, dport=4789)
+                / VXLAN(vni=vni) / inner)
+
+    def tagged(vid):
+        return (Ether(**mac) / Dot1Q(vlan=vid) / IP(src="10.0.0.1", dst="10.0.0.2")
+                / TCP(sport=1234, dport=80, flags="A", seq=5))
+
+    frames = [vxlan(7), vxlan(9), vxlan(7), tagged(10), tagged(20), tagged(10)]
+    batch = ringcap.Batch.from_packets([bytes(f) for f in frames],
+                                       ts=np.arange(len(frames)) * MS)
+    split = flow_features(batch[:3])        # flushed oldest last packet first
+    assert split.tunnel_id.tolist() == [9, 7] and split.bidirectional_packets.tolist() == [1, 2]
+    assert split.tunnel_type.tolist() == [3, 3] and split.dport.tolist() == [80, 80]
+    assert split.src2dst_retransmissions.tolist() == [0, 1]
+    merged = flow_features(batch[:3], split_tunnels=False)
+    assert merged.bidirectional_packets.tolist() == [3]
+    assert merged.tunnel_id.tolist() == [7]              # the first packet's
+    vlans = flow_features(batch[3:], split_vlans=True)
+    assert vlans.vlan_outer.tolist() == [20, 10] and vlans.bidirectional_packets.tolist() == [1, 2]
+    assert len(flow_features(batch[3:])) == 1            # by default VLANs do not split
+    h = ringcap.decode(batch[3:], columns=FIVE_TUPLE_COLUMNS + ("tcp_flags", "tcp_seq",
+                                                                 "payload_len"))
+    assert len(flow_features(h, split_tunnels=False)) == 1
+    with pytest.raises(ValueError, match="vlan_outer"):
+        flow_features(h, split_vlans=True)
