@@ -1,0 +1,1184 @@
+# tcpdump-style packet lines for ringcap batches.
+#
+# LineFormatter.format() walks a batch's decoded offsets (ringcap.decode) and
+# its bytes without the GIL and writes one line per packet, in tcpdump's
+# compact form, into a caller-owned byte buffer: no snprintf, no per-packet
+# allocation, every read checked against caplen.  It stops before a packet
+# that might not fit so the caller can flush the buffer and call again.
+# State that tcpdump carries from packet to packet (relative TCP sequence
+# numbers, the previous timestamp for -ttt) lives in the formatter.
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memcpy, memset, memcmp
+from libc.stdlib cimport calloc, free
+
+from includes.text_defs cimport *
+
+# Decoder flag bits this module reads (same values as pyx/includes/decode_defs.pxd).
+from includes.decode_defs cimport (F_TRUNCATED_L2, F_TRUNCATED_L3, F_TRUNCATED_L4,
+                                   F_NONFIRST_FRAGMENT, F_VLAN_FROM_METADATA,
+                                   F_BAD_IP_LENGTH, F_BAD_L4_LENGTH, F_VLAN_LIMIT)
+
+cdef enum:
+    MAX_LINE = 4096
+    SEQ_TABLE_MIN = 1024
+    SEQ_TABLE_MAX = 1 << 22  # conversations remembered before the table starts over
+
+cdef const char *_HEX = b"0123456789abcdef"
+
+TIMESTAMP_MODES = {"none": TS_NONE, "time": TS_TIME, "epoch": TS_EPOCH, "delta": TS_DELTA,
+                   "date": TS_DATE, "since_first": TS_SINCE_FIRST}
+PAYLOAD_MODES = {None: PAYLOAD_NONE, "hex": PAYLOAD_HEX, "hexascii": PAYLOAD_HEXASCII,
+                 "ascii": PAYLOAD_ASCII}
+
+
+def bytes_needed(Py_ssize_t caplen):
+    """Room in the output buffer that one packet of ``caplen`` bytes may take."""
+    return _need(caplen)
+
+
+cdef inline Py_ssize_t _need(Py_ssize_t caplen) noexcept nogil:
+    # -X of caplen bytes: a 75-byte line per 16 bytes; the unknown-ethertype
+    # dump is the same size; the header line stays under MAX_LINE.
+    return MAX_LINE + (caplen // 16 + 2) * 80
+
+
+# ---------------------------------------------------------------- writing text
+cdef inline uint8_t *put_s(uint8_t *w, const char *s) noexcept nogil:
+    while s[0]:
+        w[0] = <uint8_t>s[0]
+        w += 1
+        s += 1
+    return w
+
+
+cdef inline uint8_t *put_c(uint8_t *w, char c) noexcept nogil:
+    w[0] = <uint8_t>c
+    return w + 1
+
+
+cdef inline uint8_t *put_u(uint8_t *w, uint64_t v) noexcept nogil:
+    cdef uint8_t digits[20]
+    cdef int n = 0
+    while True:
+        digits[n] = <uint8_t>(48 + v % 10)
+        n += 1
+        v //= 10
+        if v == 0:
+            break
+    while n:
+        n -= 1
+        w[0] = digits[n]
+        w += 1
+    return w
+
+
+cdef inline uint8_t *put_u_pad(uint8_t *w, uint64_t v, int width) noexcept nogil:
+    # v in exactly `width` decimal digits (zero-padded, higher digits dropped)
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        w[i] = <uint8_t>(48 + v % 10)
+        v //= 10
+    return w + width
+
+
+cdef inline uint8_t *put_hex_pad(uint8_t *w, uint64_t v, int width) noexcept nogil:
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        w[i] = <uint8_t>_HEX[v & 0xF]
+        v >>= 4
+    return w + width
+
+
+cdef inline uint8_t *put_hex(uint8_t *w, uint64_t v) noexcept nogil:
+    # minimal lowercase hex digits, like %x
+    cdef int width = 1
+    cdef uint64_t t = v >> 4
+    while t:
+        width += 1
+        t >>= 4
+    return put_hex_pad(w, v, width)
+
+
+cdef inline uint8_t *put_ipv4(uint8_t *w, const uint8_t *a) noexcept nogil:
+    w = put_u(w, a[0])
+    w = put_c(w, b'.')
+    w = put_u(w, a[1])
+    w = put_c(w, b'.')
+    w = put_u(w, a[2])
+    w = put_c(w, b'.')
+    return put_u(w, a[3])
+
+
+cdef uint8_t *put_ipv6(uint8_t *w, const uint8_t *a) noexcept nogil:
+    # inet_ntop's text: the longest run of two or more zero words becomes
+    # "::" (the first of equal runs); ::a.b.c.d and ::ffff:a.b.c.d keep the
+    # embedded IPv4 address dotted.
+    cdef uint16_t words[8]
+    cdef int i, best = -1, best_len = 0, cur = -1, cur_len = 0
+    for i in range(8):
+        words[i] = (<uint16_t>a[2 * i] << 8) | a[2 * i + 1]
+        if words[i] == 0:
+            if cur < 0:
+                cur = i
+                cur_len = 1
+            else:
+                cur_len += 1
+            if cur_len > best_len:
+                best = cur
+                best_len = cur_len
+        else:
+            cur = -1
+    if best_len < 2:
+        best = -1
+    i = 0
+    while i < 8:
+        if i == best:
+            w = put_c(w, b':')
+            i += best_len
+            if i == 8:
+                w = put_c(w, b':')
+            continue
+        if i:
+            w = put_c(w, b':')
+        if i == 6 and best == 0 and (best_len == 6 or (best_len == 7 and words[7] != 1)
+                                     or (best_len == 5 and words[5] == 0xFFFF)):
+            return put_ipv4(w, a + 12)
+        w = put_hex(w, words[i])
+        i += 1
+    return w
+
+
+cdef inline uint8_t *put_mac(uint8_t *w, const uint8_t *m) noexcept nogil:
+    cdef int i
+    for i in range(6):
+        if i:
+            w = put_c(w, b':')
+        w = put_hex_pad(w, m[i], 2)
+    return w
+
+
+# ---------------------------------------------------------------- reading bytes
+cdef inline uint16_t rd16(const uint8_t *p) noexcept nogil:
+    return (<uint16_t>p[0] << 8) | p[1]
+
+
+cdef inline uint32_t rd32(const uint8_t *p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+# ---------------------------------------------------------------- timestamps
+cdef inline void _civil(int64_t days, int64_t *year, int *month, int *day) noexcept nogil:
+    # days since 1970-01-01 -> proleptic Gregorian date (H. Hinnant's algorithm)
+    cdef int64_t z = days + 719468
+    cdef int64_t era = (z if z >= 0 else z - 146096) // 146097
+    cdef int64_t doe = z - era * 146097
+    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef int64_t mp = (5 * doy + 2) // 153
+    day[0] = <int>(doy - (153 * mp + 2) // 5 + 1)
+    month[0] = <int>(mp + 3 if mp < 10 else mp - 9)
+    year[0] = yoe + era * 400 + (1 if month[0] <= 2 else 0)
+
+
+cdef inline uint8_t *put_frac(uint8_t *w, int64_t ns, int nano) noexcept nogil:
+    w = put_c(w, b'.')
+    if nano:
+        return put_u_pad(w, <uint64_t>ns, 9)
+    return put_u_pad(w, <uint64_t>(ns // 1000), 6)
+
+
+cdef inline void _split(int64_t ts, int64_t *sec, int64_t *ns) noexcept nogil:
+    sec[0] = ts // 1000000000
+    ns[0] = ts - sec[0] * 1000000000
+    if ns[0] < 0:
+        sec[0] -= 1
+        ns[0] += 1000000000
+
+
+cdef uint8_t *put_hms(uint8_t *w, int64_t ts, int nano) noexcept nogil:
+    # HH:MM:SS.frac of a duration or a time of day (hours may pass 24)
+    cdef int64_t sec, ns
+    if ts < 0:
+        w = put_c(w, b'-')
+        ts = -ts
+    _split(ts, &sec, &ns)
+    w = put_u_pad(w, <uint64_t>(sec // 3600), 2) if sec // 3600 < 100 else put_u(w, sec // 3600)
+    w = put_c(w, b':')
+    w = put_u_pad(w, <uint64_t>(sec // 60 % 60), 2)
+    w = put_c(w, b':')
+    w = put_u_pad(w, <uint64_t>(sec % 60), 2)
+    return put_frac(w, ns, nano)
+
+
+cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmtoff) noexcept nogil:
+    cdef int64_t sec, ns, local, days, year
+    cdef int month, day
+    cdef int mode = st.ts_mode
+    if mode == TS_NONE:
+        return w
+    if not st.have_previous:
+        st.have_previous = 1
+        st.first_ts = ts
+        st.previous_ts = ts
+    if mode == TS_EPOCH:
+        _split(ts, &sec, &ns)
+        if sec < 0:
+            w = put_c(w, b'-')
+            sec = -sec
+        w = put_u(w, <uint64_t>sec)
+        w = put_frac(w, ns, st.nano)
+    elif mode == TS_DELTA:
+        w = put_hms(w, ts - st.previous_ts, st.nano)
+    elif mode == TS_SINCE_FIRST:
+        w = put_hms(w, ts - st.first_ts, st.nano)
+    else:
+        _split(ts, &sec, &ns)
+        local = sec + gmtoff
+        days = local // 86400
+        if mode == TS_DATE:
+            _civil(days, &year, &month, &day)
+            w = put_u_pad(w, <uint64_t>year, 4) if 0 <= year < 10000 else put_u(w, <uint64_t>year)
+            w = put_c(w, b'-')
+            w = put_u_pad(w, month, 2)
+            w = put_c(w, b'-')
+            w = put_u_pad(w, day, 2)
+            w = put_c(w, b' ')
+        w = put_hms(w, (local - days * 86400) * 1000000000 + ns, st.nano)
+    st.previous_ts = ts
+    return put_c(w, b' ')
+
+
+# ---------------------------------------------------------------- TCP sequence numbers
+cdef inline uint64_t _key_hash(const uint8_t *key) noexcept nogil:
+    cdef uint64_t h = 1469598103934665603ULL
+    cdef int i
+    for i in range(40):
+        h = (h ^ key[i]) * 1099511628211ULL
+    return h ^ (h >> 29)
+
+
+cdef SeqEntry *_seq_slot(SeqTable *t, const uint8_t *key) noexcept nogil:
+    # The entry for key, or the empty slot where it belongs; NULL without a table.
+    cdef Py_ssize_t mask, i
+    if t.entries == NULL:
+        return NULL
+    mask = t.capacity - 1
+    i = <Py_ssize_t>(_key_hash(key) & <uint64_t>mask)
+    while t.entries[i].used and memcmp(t.entries[i].key, key, 40) != 0:
+        i = (i + 1) & mask
+    return &t.entries[i]
+
+
+cdef int _seq_grow(SeqTable *t) noexcept nogil:
+    # Double the table (or start it over at the cap); -1 when memory ran out.
+    cdef Py_ssize_t cap = SEQ_TABLE_MIN if t.capacity == 0 else t.capacity * 2
+    cdef SeqEntry *old = t.entries
+    cdef Py_ssize_t old_cap = t.capacity, i
+    cdef SeqEntry *slot
+    if cap > SEQ_TABLE_MAX:
+        memset(t.entries, 0, t.capacity * sizeof(SeqEntry))
+        t.count = 0
+        return 0
+    t.entries = <SeqEntry *>calloc(cap, sizeof(SeqEntry))
+    if t.entries == NULL:
+        t.entries = old
+        return -1
+    t.capacity = cap
+    t.count = 0
+    for i in range(old_cap):
+        if old[i].used:
+            slot = _seq_slot(t, old[i].key)
+            slot[0] = old[i]
+            t.count += 1
+    free(old)
+    return 0
+
+
+cdef void _relative_seq(SeqTable *t, const uint8_t *src, const uint8_t *dst, int addr_len,
+                        uint16_t sport, uint16_t dport, uint8_t tcp_flags, uint32_t *seq,
+                        uint32_t *ack) noexcept nogil:
+    # INOUT seq/ack: tcpdump's relative numbers.  The first ACK-flagged
+    # packet of a conversation (or any SYN) records the initial numbers of
+    # both directions; later packets print relative to them.
+    cdef uint8_t key[40]
+    cdef int rev = 0
+    cdef SeqEntry *e
+    cdef uint32_t ports
+    if sport > dport or (sport == dport and memcmp(src, dst, addr_len) > 0):
+        rev = 1
+    memset(key, 0, 40)
+    if rev:
+        memcpy(key, dst, addr_len)
+        memcpy(key + 16, src, addr_len)
+        ports = (<uint32_t>dport << 16) | sport
+    else:
+        memcpy(key, src, addr_len)
+        memcpy(key + 16, dst, addr_len)
+        ports = (<uint32_t>sport << 16) | dport
+    memcpy(key + 32, &ports, 4)
+    key[36] = <uint8_t>addr_len
+    if 2 * (t.count + 1) > t.capacity:
+        _seq_grow(t)
+    e = _seq_slot(t, key)
+    if e == NULL:
+        return
+    if not e.used or (tcp_flags & 0x02):
+        if not e.used:
+            if 2 * (t.count + 1) > t.capacity:    # the table could not grow: use absolute numbers
+                return
+            t.count += 1
+        memcpy(e.key, key, 40)
+        e.used = 1
+        if rev:
+            e.ack = seq[0]
+            e.seq = ack[0] - 1
+        else:
+            e.seq = seq[0]
+            e.ack = ack[0] - 1
+    elif rev:
+        seq[0] -= e.ack
+        ack[0] -= e.seq
+    else:
+        seq[0] -= e.seq
+        ack[0] -= e.ack
+
+
+# ---------------------------------------------------------------- names
+cdef const char *_ethertype_name(uint16_t t) noexcept nogil:
+    if t == 0x0800: return b"IPv4"
+    if t == 0x86DD: return b"IPv6"
+    if t == 0x0806: return b"ARP"
+    if t == 0x8100: return b"802.1Q"
+    if t == 0x88A8: return b"802.1Q-QinQ"
+    if t == 0x9100: return b"802.1Q-9100"
+    if t == 0x8035: return b"Reverse ARP"
+    if t == 0x88CC: return b"LLDP"
+    if t == 0x8847: return b"MPLS unicast"
+    if t == 0x8848: return b"MPLS multicast"
+    if t == 0x8863: return b"PPPoE D"
+    if t == 0x8864: return b"PPPoE S"
+    if t == 0x888E: return b"EAPOL"
+    if t == 0x88F7: return b"PTP"
+    if t == 0x8809: return b"Slow Protocols"
+    if t == 0x9000: return b"Loopback"
+    return NULL
+
+
+cdef const char *_ipproto_name(uint8_t p) noexcept nogil:
+    if p == 1: return b"ICMP"
+    if p == 2: return b"IGMP"
+    if p == 4: return b"IPIP"
+    if p == 6: return b"TCP"
+    if p == 17: return b"UDP"
+    if p == 41: return b"IPv6"
+    if p == 47: return b"GRE"
+    if p == 50: return b"ESP"
+    if p == 51: return b"AH"
+    if p == 58: return b"ICMPv6"
+    if p == 89: return b"OSPF"
+    if p == 103: return b"PIM"
+    if p == 112: return b"VRRP"
+    if p == 132: return b"SCTP"
+    return b"unknown"
+
+
+cdef const char *_sap_name(uint8_t sap) noexcept nogil:
+    sap &= 0xFE
+    if sap == 0x00: return b"Null"
+    if sap == 0x06: return b"IP"
+    if sap == 0x42: return b"STP"
+    if sap == 0xAA: return b"SNAP"
+    if sap == 0xE0: return b"IPX"
+    if sap == 0xF0: return b"NetBeui"
+    if sap == 0xFE: return b"OSI"
+    return b"Unknown"
+
+
+cdef const char *_icmp_name(uint8_t t) noexcept nogil:
+    if t == 0: return b"echo reply"
+    if t == 4: return b"source quench"
+    if t == 8: return b"echo request"
+    if t == 10: return b"router solicitation"
+    if t == 13: return b"time stamp request"
+    if t == 14: return b"time stamp reply"
+    if t == 15: return b"information request"
+    if t == 16: return b"information reply"
+    if t == 17: return b"address mask request"
+    if t == 18: return b"address mask reply"
+    return NULL
+
+
+cdef const char *_icmp6_name(uint8_t t) noexcept nogil:
+    if t == 1: return b"destination unreachable"
+    if t == 2: return b"packet too big"
+    if t == 3: return b"time exceeded in-transit"
+    if t == 4: return b"parameter problem"
+    if t == 128: return b"echo request"
+    if t == 129: return b"echo reply"
+    if t == 130: return b"multicast listener query"
+    if t == 131: return b"multicast listener report"
+    if t == 132: return b"multicast listener done"
+    if t == 133: return b"router solicitation"
+    if t == 134: return b"router advertisement"
+    if t == 135: return b"neighbor solicitation"
+    if t == 136: return b"neighbor advertisement"
+    if t == 137: return b"redirect"
+    if t == 143: return b"multicast listener report v2"
+    return NULL
+
+
+# ---------------------------------------------------------------- payload dumps
+cdef inline bint _isgraph(uint8_t c) noexcept nogil:
+    return 0x21 <= c <= 0x7E
+
+
+cdef uint8_t *put_hexdump(uint8_t *w, const uint8_t *p, Py_ssize_t n, bint ascii) noexcept nogil:
+    # tcpdump's -x (ascii False) / -X (ascii True) lines: "\n\t0x0010:  4500 003c ..."
+    cdef Py_ssize_t line, i, k, width
+    for line in range(0, n, 16):
+        w = put_s(w, b"\n\t0x")
+        w = put_hex_pad(w, <uint64_t>line, 4)
+        w = put_s(w, b": ")
+        k = n - line if n - line < 16 else 16
+        width = 0
+        for i in range(k):
+            if i % 2 == 0:
+                w = put_c(w, b' ')
+                width += 1
+            w = put_hex_pad(w, p[line + i], 2)
+            width += 2
+        if ascii:
+            while width < 40:
+                w = put_c(w, b' ')
+                width += 1
+            w = put_s(w, b"  ")
+            for i in range(k):
+                w[0] = p[line + i] if _isgraph(p[line + i]) else 0x2E
+                w += 1
+    return w
+
+
+cdef uint8_t *put_ascii(uint8_t *w, const uint8_t *p, Py_ssize_t n) noexcept nogil:
+    # tcpdump's -A: printable bytes, tabs, spaces and newlines as they are,
+    # a CR before LF dropped, anything else '.'
+    cdef Py_ssize_t i
+    cdef uint8_t c
+    w = put_c(w, b'\n')
+    for i in range(n):
+        c = p[i]
+        if c == b'\r':
+            if i + 1 == n or p[i + 1] != b'\n':
+                w = put_c(w, b'.')
+        elif _isgraph(c) or c == b'\t' or c == b' ' or c == b'\n':
+            w = put_c(w, <char>c)
+        else:
+            w = put_c(w, b'.')
+    return w
+
+
+# ---------------------------------------------------------------- protocols
+cdef uint8_t *put_tcp_options(uint8_t *w, const uint8_t *o, Py_ssize_t n, int rev,
+                              uint32_t thseq, uint32_t thack) noexcept nogil:
+    # ", options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]"
+    cdef Py_ssize_t i = 0, length, k
+    cdef uint8_t kind
+    cdef uint32_t s, e
+    w = put_s(w, b", options [")
+    while i < n:
+        if i:
+            w = put_c(w, b',')
+        kind = o[i]
+        if kind <= 1:
+            w = put_s(w, b"eol" if kind == 0 else b"nop")
+            i += 1
+            if kind == 0:
+                break
+            continue
+        if i + 1 >= n:
+            w = put_s(w, b"[bad opt]")
+            break
+        length = o[i + 1]
+        if length < 2 or i + length > n:
+            w = put_s(w, b"[bad opt]")
+            break
+        if kind == 2 and length == 4:
+            w = put_s(w, b"mss ")
+            w = put_u(w, rd16(o + i + 2))
+        elif kind == 3 and length == 3:
+            w = put_s(w, b"wscale ")
+            w = put_u(w, o[i + 2])
+        elif kind == 4 and length == 2:
+            w = put_s(w, b"sackOK")
+        elif kind == 5:
+            w = put_s(w, b"sack")
+            if (length - 2) % 8:
+                w = put_s(w, b" invalid sack")
+            else:
+                w = put_c(w, b' ')
+                w = put_u(w, (length - 2) // 8)
+                w = put_c(w, b' ')
+                for k in range(i + 2, i + length, 8):
+                    s = rd32(o + k)
+                    e = rd32(o + k + 4)
+                    if rev:
+                        s -= thseq
+                        e -= thseq
+                    else:
+                        s -= thack
+                        e -= thack
+                    w = put_c(w, b'{')
+                    w = put_u(w, s)
+                    w = put_c(w, b':')
+                    w = put_u(w, e)
+                    w = put_c(w, b'}')
+        elif kind == 8 and length == 10:
+            w = put_s(w, b"TS val ")
+            w = put_u(w, rd32(o + i + 2))
+            w = put_s(w, b" ecr ")
+            w = put_u(w, rd32(o + i + 6))
+        else:
+            w = put_s(w, b"unknown-")
+            w = put_u(w, kind)
+            if length > 2:
+                w = put_s(w, b" 0x")
+                for k in range(i + 2, i + length):
+                    w = put_hex_pad(w, o[k], 2)
+        i += length
+    return put_c(w, b']')
+
+
+cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                      Py_ssize_t l4, Py_ssize_t seg_len, const uint8_t *src,
+                      const uint8_t *dst, int addr_len) noexcept nogil:
+    # After "a.sport > b.dport: ".  seg_len: TCP header + data, by the IP length.
+    cdef Py_ssize_t hlen = (p[l4 + 12] >> 4) * 4
+    cdef uint8_t flags = p[l4 + 13]
+    cdef uint32_t seq = rd32(p + l4 + 4), ack = rd32(p + l4 + 8)
+    cdef uint32_t thseq = 0, thack = 0
+    cdef uint16_t sport = rd16(p + l4), dport = rd16(p + l4 + 2)
+    cdef int rev = 0
+    cdef Py_ssize_t data_len
+    cdef SeqEntry *e
+    if hlen < 20:
+        w = put_s(w, b"tcp ")
+        w = put_u(w, <uint64_t>(seg_len - hlen) if seg_len >= hlen else 0)
+        w = put_s(w, b" [bad hdr length ")
+        w = put_u(w, hlen)
+        return put_s(w, b" - too short, < 20]")
+    if st.quiet:
+        w = put_s(w, b"tcp ")
+        return put_u(w, <uint64_t>(seg_len - hlen) if seg_len >= hlen else 0)
+    w = put_s(w, b"Flags [")
+    if flags == 0:
+        w = put_s(w, b"none")
+    else:
+        if flags & 0x01: w = put_c(w, b'F')
+        if flags & 0x02: w = put_c(w, b'S')
+        if flags & 0x04: w = put_c(w, b'R')
+        if flags & 0x08: w = put_c(w, b'P')
+        if flags & 0x10: w = put_c(w, b'.')
+        if flags & 0x20: w = put_c(w, b'U')
+        if flags & 0x40: w = put_c(w, b'E')
+        if flags & 0x80: w = put_c(w, b'W')
+    w = put_c(w, b']')
+    if not st.absolute_seq and (flags & 0x10):
+        _relative_seq(&st.seqs, src, dst, addr_len, sport, dport, flags, &seq, &ack)
+        rev = sport > dport or (sport == dport and memcmp(src, dst, addr_len) > 0)
+        # SACK blocks print relative to the conversation's initial numbers
+        if st.seqs.entries != NULL:
+            e = _seq_lookup(&st.seqs, src, dst, addr_len, sport, dport)
+            if e != NULL:
+                thseq = e.seq
+                thack = e.ack
+    if hlen > seg_len:
+        w = put_s(w, b" [bad hdr length ")
+        w = put_u(w, hlen)
+        w = put_s(w, b" - too long, > ")
+        w = put_u(w, <uint64_t>seg_len)
+        return put_c(w, b']')
+    data_len = seg_len - hlen
+    if st.verbose > 1 or data_len > 0 or (flags & 0x07):
+        w = put_s(w, b", seq ")
+        w = put_u(w, seq)
+        if data_len > 0:
+            w = put_c(w, b':')
+            w = put_u(w, <uint32_t>(seq + <uint32_t>data_len))
+    if flags & 0x10:
+        w = put_s(w, b", ack ")
+        w = put_u(w, ack)
+    w = put_s(w, b", win ")
+    w = put_u(w, rd16(p + l4 + 14))
+    if flags & 0x20:
+        w = put_s(w, b", urg ")
+        w = put_u(w, rd16(p + l4 + 18))
+    if hlen > 20:
+        if l4 + hlen > cap:
+            return put_s(w, b", options [|tcp]")
+        w = put_tcp_options(w, p + l4 + 20, hlen - 20, rev, thseq, thack)
+    w = put_s(w, b", length ")
+    return put_u(w, <uint64_t>data_len)
+
+
+cdef SeqEntry *_seq_lookup(SeqTable *t, const uint8_t *src, const uint8_t *dst, int addr_len,
+                           uint16_t sport, uint16_t dport) noexcept nogil:
+    cdef uint8_t key[40]
+    cdef uint32_t ports
+    cdef SeqEntry *e
+    memset(key, 0, 40)
+    if sport > dport or (sport == dport and memcmp(src, dst, addr_len) > 0):
+        memcpy(key, dst, addr_len)
+        memcpy(key + 16, src, addr_len)
+        ports = (<uint32_t>dport << 16) | sport
+    else:
+        memcpy(key, src, addr_len)
+        memcpy(key + 16, dst, addr_len)
+        ports = (<uint32_t>sport << 16) | dport
+    memcpy(key + 32, &ports, 4)
+    key[36] = <uint8_t>addr_len
+    e = _seq_slot(t, key)
+    if e == NULL or not e.used:
+        return NULL
+    return e
+
+
+cdef uint8_t *put_addr(uint8_t *w, const uint8_t *a, int addr_len) noexcept nogil:
+    if addr_len == 4:
+        return put_ipv4(w, a)
+    return put_ipv6(w, a)
+
+
+cdef uint8_t *put_icmp(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
+                       Py_ssize_t plen) noexcept nogil:
+    # "ICMP echo request, id 1, seq 2, length 64" (after "a > b: ")
+    cdef uint8_t t = p[l4], code = p[l4 + 1]
+    cdef const char *name
+    cdef Py_ssize_t inner = l4 + 8, ihl
+    cdef uint8_t proto
+    w = put_s(w, b"ICMP ")
+    if t == 0 or t == 8:
+        w = put_s(w, _icmp_name(t))
+        w = put_s(w, b", id ")
+        w = put_u(w, rd16(p + l4 + 4))
+        w = put_s(w, b", seq ")
+        w = put_u(w, rd16(p + l4 + 6))
+    elif t == 3 and code <= 4 and inner + 20 <= cap:
+        ihl = (p[inner] & 0x0F) * 4
+        proto = p[inner + 9]
+        if code == 0:
+            w = put_s(w, b"net ")
+            w = put_ipv4(w, p + inner + 16)
+            w = put_s(w, b" unreachable")
+        elif code == 1:
+            w = put_s(w, b"host ")
+            w = put_ipv4(w, p + inner + 16)
+            w = put_s(w, b" unreachable")
+        elif code == 2:
+            w = put_ipv4(w, p + inner + 16)
+            w = put_s(w, b" protocol ")
+            w = put_u(w, proto)
+            w = put_s(w, b" unreachable")
+        elif code == 3:
+            w = put_ipv4(w, p + inner + 16)
+            if ihl < 20 or inner + ihl + 4 > cap:
+                w = put_s(w, b" port unreachable")
+            else:
+                if proto == 17:
+                    w = put_s(w, b" udp port ")
+                elif proto == 6:
+                    w = put_s(w, b" tcp port ")
+                else:
+                    w = put_s(w, b" protocol ")
+                    w = put_u(w, proto)
+                    w = put_s(w, b" port ")
+                w = put_u(w, rd16(p + inner + ihl + 2))
+                w = put_s(w, b" unreachable")
+        else:
+            w = put_ipv4(w, p + inner + 16)
+            w = put_s(w, b" unreachable - need to frag")
+            if rd16(p + l4 + 6):
+                w = put_s(w, b" (mtu ")
+                w = put_u(w, rd16(p + l4 + 6))
+                w = put_c(w, b')')
+    elif t == 11:
+        w = put_s(w, b"time exceeded in-transit" if code == 0 else b"ip reassembly time exceeded")
+    else:
+        name = _icmp_name(t)
+        if name != NULL:
+            w = put_s(w, name)
+        else:
+            w = put_s(w, b"type-#")
+            w = put_u(w, t)
+    w = put_s(w, b", length ")
+    return put_u(w, <uint64_t>plen)
+
+
+cdef uint8_t *put_icmp6(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
+                        Py_ssize_t plen) noexcept nogil:
+    # "ICMP6, echo request, id 3, seq 4, length 16"
+    cdef uint8_t t = p[l4]
+    cdef const char *name = _icmp6_name(t)
+    w = put_s(w, b"ICMP6, ")
+    if name != NULL:
+        w = put_s(w, name)
+    else:
+        w = put_s(w, b"unknown icmp6 type (")
+        w = put_u(w, t)
+        w = put_c(w, b')')
+    if t == 128 or t == 129:
+        w = put_s(w, b", id ")
+        w = put_u(w, rd16(p + l4 + 4))
+        w = put_s(w, b", seq ")
+        w = put_u(w, rd16(p + l4 + 6))
+    elif (t == 135 or t == 136) and l4 + 24 <= cap:
+        w = put_s(w, b", who has " if t == 135 else b", tgt is ")
+        w = put_ipv6(w, p + l4 + 8)
+    elif t == 2 and l4 + 8 <= cap:
+        w = put_s(w, b", mtu ")
+        w = put_u(w, rd32(p + l4 + 4))
+    w = put_s(w, b", length ")
+    return put_u(w, <uint64_t>plen)
+
+
+cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                     Py_ssize_t l3, Py_ssize_t l4, uint8_t version, uint8_t proto,
+                     Py_ssize_t ip_len, uint32_t dflags, bint prefix) noexcept nogil:
+    # An IPv4/IPv6 packet at l3 (transport at l4, 0 if unknown), after the link part.
+    cdef const uint8_t *src
+    cdef const uint8_t *dst
+    cdef int addr_len = 4 if version == 4 else 16
+    cdef Py_ssize_t l4_len, ulen
+    cdef uint16_t frag
+    cdef uint8_t tos
+    cdef uint32_t flow
+    if version == 4:
+        if l3 + 20 > cap:
+            return put_s(w, b"IP [|ip]" if prefix else b"[|ip]")
+        src = p + l3 + 12
+        dst = p + l3 + 16
+    else:
+        if l3 + 40 > cap:
+            return put_s(w, b"IP6 [|ip6]" if prefix else b"[|ip6]")
+        src = p + l3 + 8
+        dst = p + l3 + 24
+    if prefix:
+        w = put_s(w, b"IP " if version == 4 else b"IP6 ")
+    if st.verbose:
+        w = put_c(w, b'(')
+        if version == 4:
+            tos = p[l3 + 1]
+            frag = rd16(p + l3 + 6)
+            w = put_s(w, b"tos 0x")
+            w = put_hex(w, tos)
+            if tos & 3:
+                w = put_s(w, b",ECT(1)" if tos & 3 == 1 else (b",ECT(0)" if tos & 3 == 2 else b",CE"))
+            w = put_s(w, b", ttl ")
+            w = put_u(w, p[l3 + 8])
+            w = put_s(w, b", id ")
+            w = put_u(w, rd16(p + l3 + 4))
+            w = put_s(w, b", offset ")
+            w = put_u(w, (frag & 0x1FFF) * 8)
+            w = put_s(w, b", flags [")
+            if frag & 0x4000:
+                w = put_s(w, b"DF")
+                if frag & 0x2000:
+                    w = put_s(w, b", +")
+            elif frag & 0x2000:
+                w = put_c(w, b'+')
+            else:
+                w = put_s(w, b"none")
+            w = put_s(w, b"], proto ")
+            w = put_s(w, _ipproto_name(p[l3 + 9]))
+            w = put_s(w, b" (")
+            w = put_u(w, p[l3 + 9])
+            w = put_s(w, b"), length ")
+            w = put_u(w, rd16(p + l3 + 2))
+            w = put_s(w, b")\n    ")
+        else:
+            tos = <uint8_t>((rd16(p + l3) >> 4) & 0xFF)
+            flow = rd32(p + l3) & 0xFFFFF
+            if tos:
+                w = put_s(w, b"class 0x")
+                w = put_hex(w, tos)
+                w = put_s(w, b", ")
+            if flow:
+                w = put_s(w, b"flowlabel 0x")
+                w = put_hex_pad(w, flow, 5)
+                w = put_s(w, b", ")
+            w = put_s(w, b"hlim ")
+            w = put_u(w, p[l3 + 7])
+            w = put_s(w, b", next-header ")
+            w = put_s(w, _ipproto_name(p[l3 + 6]))
+            w = put_s(w, b" (")
+            w = put_u(w, p[l3 + 6])
+            w = put_s(w, b") payload length: ")
+            w = put_u(w, rd16(p + l3 + 4))
+            w = put_s(w, b") ")
+    l4_len = ip_len - (l4 - l3) if l4 else 0
+    if l4_len < 0:
+        l4_len = 0
+    if l4 == 0 or (dflags & F_NONFIRST_FRAGMENT):
+        w = put_addr(w, src, addr_len)
+        w = put_s(w, b" > ")
+        w = put_addr(w, dst, addr_len)
+        if dflags & F_NONFIRST_FRAGMENT:
+            w = put_s(w, b": ip-proto-")
+            return put_u(w, proto)
+        if dflags & F_BAD_IP_LENGTH:
+            return put_s(w, b": [bad ip length]")
+        return put_s(w, b": [|ip]")
+    if proto == 6 or proto == 17:
+        if l4 + 4 > cap:
+            w = put_addr(w, src, addr_len)
+            w = put_s(w, b" > ")
+            w = put_addr(w, dst, addr_len)
+            return put_s(w, b": [|tcp]" if proto == 6 else b": [|udp]")
+        w = put_addr(w, src, addr_len)
+        w = put_c(w, b'.')
+        w = put_u(w, rd16(p + l4))
+        w = put_s(w, b" > ")
+        w = put_addr(w, dst, addr_len)
+        w = put_c(w, b'.')
+        w = put_u(w, rd16(p + l4 + 2))
+        w = put_s(w, b": ")
+        if proto == 6:
+            if l4 + 20 > cap:
+                return put_s(w, b"[|tcp]")
+            return put_tcp(w, st, p, cap, l4, l4_len, src, dst, addr_len)
+        if l4 + 8 > cap:
+            return put_s(w, b"[|udp]")
+        ulen = rd16(p + l4 + 4)
+        if ulen < 8:
+            w = put_s(w, b"UDP, bad length ")
+            w = put_u(w, <uint64_t>ulen)
+            return put_s(w, b" < 8")
+        if ulen > l4_len:
+            w = put_s(w, b"UDP, bad length ")
+            w = put_u(w, <uint64_t>ulen)
+            w = put_s(w, b" > ")
+            return put_u(w, <uint64_t>l4_len)
+        w = put_s(w, b"UDP, length ")
+        return put_u(w, <uint64_t>(ulen - 8))
+    w = put_addr(w, src, addr_len)
+    w = put_s(w, b" > ")
+    w = put_addr(w, dst, addr_len)
+    w = put_s(w, b": ")
+    if proto == 1 and version == 4:
+        if l4 + 8 > cap:
+            return put_s(w, b"[|icmp]")
+        return put_icmp(w, p, cap, l4, l4_len)
+    if proto == 58 and version == 6:
+        if l4 + 8 > cap:
+            return put_s(w, b"[|icmp6]")
+        return put_icmp6(w, p, cap, l4, l4_len)
+    w = put_s(w, b" ip-proto-")       # tcpdump prints two spaces here
+    w = put_u(w, proto)
+    w = put_c(w, b' ')
+    return put_u(w, <uint64_t>l4_len)
+
+
+cdef uint8_t *put_arp(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l3,
+                      Py_ssize_t length, int verbose) noexcept nogil:
+    # "Request who-has 10.0.0.2 tell 10.0.0.1, length 28" (Ethernet/IPv4 ARP)
+    cdef uint16_t htype, ptype, op
+    cdef uint8_t hln, pln
+    cdef const uint8_t *sha
+    cdef const uint8_t *spa
+    cdef const uint8_t *tha
+    cdef const uint8_t *tpa
+    cdef int i
+    cdef bint nonzero = False
+    if l3 + 8 > cap:
+        return put_s(w, b"[|ARP]")
+    htype = rd16(p + l3)
+    ptype = rd16(p + l3 + 2)
+    hln = p[l3 + 4]
+    pln = p[l3 + 5]
+    op = rd16(p + l3 + 6)
+    if verbose:
+        if htype == 1:
+            w = put_s(w, b"Ethernet (len ")
+        else:
+            w = put_s(w, b"Unknown Hardware (")
+            w = put_u(w, htype)
+            w = put_s(w, b") (len ")
+        w = put_u(w, hln)
+        w = put_s(w, b"), ")
+        w = put_s(w, b"IPv4 (len " if ptype == 0x0800 else b"Unknown Protocol (len ")
+        w = put_u(w, pln)
+        w = put_s(w, b"), ")
+    if htype != 1 or ptype != 0x0800 or hln != 6 or pln != 4 or l3 + 28 > cap or op < 1 or op > 4:
+        if l3 + 28 > cap and htype == 1 and ptype == 0x0800 and hln == 6 and pln == 4:
+            return put_s(w, b"[|ARP]")
+        w = put_s(w, b"Unknown (op ")
+        w = put_u(w, op)
+        w = put_s(w, b"), length ")
+        return put_u(w, <uint64_t>length)
+    sha = p + l3 + 8
+    spa = p + l3 + 14
+    tha = p + l3 + 18
+    tpa = p + l3 + 24
+    if op == 1:
+        w = put_s(w, b"Request who-has ")
+        w = put_ipv4(w, tpa)
+        for i in range(6):
+            if tha[i]:
+                nonzero = True
+        if nonzero:
+            w = put_s(w, b" (")
+            w = put_mac(w, tha)
+            w = put_c(w, b')')
+        w = put_s(w, b" tell ")
+        w = put_ipv4(w, spa)
+    elif op == 2:
+        w = put_s(w, b"Reply ")
+        w = put_ipv4(w, spa)
+        w = put_s(w, b" is-at ")
+        w = put_mac(w, sha)
+    elif op == 3:
+        w = put_s(w, b"Reverse Request who-is ")
+        w = put_mac(w, tha)
+        w = put_s(w, b" tell ")
+        w = put_mac(w, sha)
+    else:
+        w = put_s(w, b"Reverse Reply ")
+        w = put_mac(w, tha)
+        w = put_s(w, b" at ")
+        w = put_ipv4(w, tpa)
+    w = put_s(w, b", length ")
+    return put_u(w, <uint64_t>length)
+
+
+cdef uint8_t *put_ethertype(uint8_t *w, uint16_t t, int quiet) noexcept nogil:
+    # "ethertype IPv4 (0x0800)" (-q: "IPv4")
+    cdef const char *name = _ethertype_name(t)
+    if quiet:
+        if name == NULL:
+            w = put_s(w, b"Unknown Ethertype (0x")
+            w = put_hex_pad(w, t, 4)
+            return put_c(w, b')')
+        return put_s(w, name)
+    w = put_s(w, b"ethertype ")
+    if name == NULL:
+        name = b"Unknown"
+    w = put_s(w, name)
+    w = put_s(w, b" (0x")
+    w = put_hex_pad(w, t, 4)
+    return put_c(w, b')')
+
+
+cdef uint8_t *put_vlan(uint8_t *w, uint16_t tci, uint16_t next_type, int quiet) noexcept nogil:
+    # "vlan 100, p 3, ethertype IPv4 (0x0800), "
+    w = put_s(w, b"vlan ")
+    w = put_u(w, tci & 0x0FFF)
+    w = put_s(w, b", p ")
+    w = put_u(w, tci >> 13)
+    if tci & 0x1000:
+        w = put_s(w, b", DEI")
+    w = put_s(w, b", ")
+    w = put_ethertype(w, next_type, quiet)
+    return put_s(w, b", ")
+
+
+cdef inline bint _is_vlan(uint16_t t) noexcept nogil:
+    return t == 0x8100 or t == 0x88A8 or t == 0x9100
+
+
+cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                            Py_ssize_t wire, int64_t ts, int64_t gmtoff, uint32_t status,
+                            uint16_t meta_tci, uint16_t ethertype, Py_ssize_t l3,
+                            Py_ssize_t l4, uint8_t version, uint8_t proto, Py_ssize_t ip_len,
+                            uint32_t dflags) noexcept nogil:
+    # One packet's line(s), ending in '\n'.
+    cdef Py_ssize_t pos, hdrlen, dump_from
+    cdef uint16_t t, outer_type
+    cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
+    cdef bint known, unknown_dump = False
+    w = put_timestamp(w, st, ts, gmtoff)
+    if cap < 14:
+        w = put_s(w, b"[|ether]\n")
+        return w
+    t = rd16(p + 12)
+    hdrlen = 14
+    if t <= 1500:
+        # 802.3 frame: the LLC header and the length of what follows it
+        if st.link_header:
+            w = put_mac(w, p + 6)
+            w = put_s(w, b" > ")
+            w = put_mac(w, p)
+            w = put_s(w, b", 802.3, length ")
+            w = put_u(w, t)
+            w = put_s(w, b": ")
+        if cap < 17:
+            w = put_s(w, b"LLC [|llc]")
+        else:
+            w = put_s(w, b"LLC, dsap ")
+            w = put_s(w, _sap_name(p[14]))
+            w = put_s(w, b" (0x")
+            w = put_hex_pad(w, p[14], 2)
+            w = put_s(w, b") Group") if p[14] & 1 else put_s(w, b") Individual")
+            w = put_s(w, b", ssap ")
+            w = put_s(w, _sap_name(p[15]))
+            w = put_s(w, b" (0x")
+            w = put_hex_pad(w, p[15] & 0xFE, 2)
+            w = put_s(w, b") Response") if p[15] & 1 else put_s(w, b") Command")
+            w = put_s(w, b", ctrl 0x")
+            if (p[16] & 3) == 3 or cap < 18:
+                w = put_hex_pad(w, p[16], 2)
+                w = put_s(w, b", length ")
+                w = put_u(w, t - 3 if t >= 3 else 0)
+            else:
+                w = put_hex_pad(w, p[16] | (<uint16_t>p[17] << 8), 4)
+                w = put_s(w, b", length ")
+                w = put_u(w, t - 4 if t >= 4 else 0)
+    else:
+        outer_type = 0x8100 if meta else t
+        known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
+            and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
+        if st.link_header or not known:
+            w = put_mac(w, p + 6)
+            w = put_s(w, b" > ")
+            w = put_mac(w, p)
+            w = put_s(w, b", ")
+            w = put_ethertype(w, outer_type, st.quiet)
+            w = put_s(w, b", length ")
+            w = put_u(w, <uint64_t>(wire + 4 if meta else wire))
+            w = put_s(w, b": ")
+            if meta:
+                w = put_vlan(w, meta_tci, t, st.quiet)
+            pos = 12
+            while _is_vlan(rd16(p + pos)):
+                if pos + 6 > cap:
+                    w = put_s(w, b"[|vlan]")
+                    break
+                w = put_vlan(w, rd16(p + pos + 2), rd16(p + pos + 4), st.quiet)
+                pos += 4
+        if l3 > 0:
+            hdrlen = l3
+        if not known:
+            if l3 == 0 or dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT):
+                pass
+            elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII:
+                unknown_dump = True     # tcpdump's default print; -x/-X replace it
+        elif ethertype == 0x0806:
+            if not st.link_header:
+                w = put_s(w, b"ARP, ")
+            w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
+        else:
+            w = put_ip(w, st, p, cap, l3, l4, version if version else (4 if ethertype == 0x0800 else 6),
+                       proto, ip_len, dflags, not st.link_header)
+    dump_from = 0 if st.payload_link else hdrlen
+    if unknown_dump and cap > hdrlen:
+        w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)
+    if st.payload == PAYLOAD_HEX and cap > dump_from:
+        w = put_hexdump(w, p + dump_from, cap - dump_from, False)
+    elif st.payload == PAYLOAD_HEXASCII and cap > dump_from:
+        w = put_hexdump(w, p + dump_from, cap - dump_from, True)
+    elif st.payload == PAYLOAD_ASCII and cap > dump_from:
+        w = put_ascii(w, p + dump_from, cap - dump_from)
+    return put_c(w, b'\n')
+
+
+# ---------------------------------------------------------------- the formatter
+cdef class LineFormatter:
+    """tcpdump-style lines for batches; holds the state tcpdump keeps between packets.
+
+    ``format(...)`` takes a batch's columns and its decoded offsets and
+    fills ``out`` from the first byte; see ringcap.cli.printer for the
+    Python wrapper.
+    """
+    cdef PrintState st
+
+    def __cinit__(self):
+        memset(&self.st, 0, sizeof(PrintState))
+
+    def __init__(self, *, bint link_header=False, int quiet=0, int verbose=0, payload=None,
+                 bint payload_link=False, timestamps="time", bint nano=False,
+                 bint absolute_seq=False):
+        if payload not in PAYLOAD_MODES:
+            raise ValueError(f"payload must be one of {sorted(PAYLOAD_MODES, key=str)}, "
+                             f"got {payload!r}")
+        if timestamps not in TIMESTAMP_MODES:
+            raise ValueError(f"timestamps must be one of {sorted(TIMESTAMP_MODES)}, "
+                             f"got {timestamps!r}")
+        self.st.link_header = link_header
+        self.st.quiet = quiet
+        self.st.verbose = verbose
+        self.st.payload = PAYLOAD_MODES[payload]
+        self.st.payload_link = payload_link
+        self.st.ts_mode = TIMESTAMP_MODES[timestamps]
+        self.st.nano = nano
+        self.st.absolute_seq = absolute_seq
+
+    def __dealloc__(self):
+        free(self.st.seqs.entries)
+        self.st.seqs.entries = NULL
+
+    @property
+    def tcp_conversations(self):
+        """Conversations whose initial sequence numbers are remembered (for relative numbers)."""
+        return self.st.seqs.count
+
+    def format(self, const uint8_t[::1] data, const int64_t[::1] offset,
+               const uint32_t[::1] caplen, const uint32_t[::1] wirelen, const int64_t[::1] ts,
+               const uint32_t[::1] status, const uint16_t[::1] vlan_tci,
+               const uint16_t[::1] ethertype, const uint16_t[::1] l3_offset,
+               const uint16_t[::1] l4_offset, const uint8_t[::1] ip_version,
+               const uint8_t[::1] ip_proto, const uint32_t[::1] ip_len,
+               const uint32_t[::1] flags, const int64_t[::1] gmtoff, Py_ssize_t start,
+               uint8_t[::1] out):
+        """Write lines for packets ``start``, ``start + 1``, ... into ``out``.
+
+        ``gmtoff`` holds the local time's offset from UTC in seconds: one
+        value for the whole batch or one per packet.  Returns ``(next,
+        nbytes)``: the first packet not written and the bytes used.  Stops
+        early when the next packet might not fit (see :func:`bytes_needed`);
+        raises ValueError when not even one packet fits or the columns
+        disagree.
+        """
+        cdef Py_ssize_t n = offset.shape[0], i, room, cap
+        cdef uint8_t *base
+        cdef uint8_t *w
+        cdef uint8_t *end
+        cdef const uint8_t *p
+        cdef const uint8_t *bytes_base
+        cdef Py_ssize_t data_len = data.shape[0]
+        cdef bint per_packet_offset = gmtoff.shape[0] == n
+        for name, column in (("caplen", caplen), ("wirelen", wirelen), ("ts", ts),
+                             ("status", status), ("vlan_tci", vlan_tci),
+                             ("ethertype", ethertype), ("l3_offset", l3_offset),
+                             ("l4_offset", l4_offset), ("ip_version", ip_version),
+                             ("ip_proto", ip_proto), ("ip_len", ip_len), ("flags", flags)):
+            if column.shape[0] != n:
+                raise ValueError(f"{name} has {column.shape[0]} entries, offset has {n}")
+        if gmtoff.shape[0] != 1 and not per_packet_offset:
+            raise ValueError(f"gmtoff must hold 1 or {n} values, got {gmtoff.shape[0]}")
+        if start < 0 or start > n:
+            raise ValueError(f"start {start} outside 0..{n}")
+        for i in range(start, n):
+            if offset[i] < 0 or caplen[i] > data_len or offset[i] > data_len - caplen[i]:
+                raise ValueError(f"packet {i} lies outside data")
+        if start == n:
+            return n, 0
+        if out.shape[0] < _need(caplen[start]):
+            raise ValueError(f"out has {out.shape[0]} bytes; packet {start} needs "
+                             f"{_need(caplen[start])}")
+        base = &out[0]
+        end = base + out.shape[0]
+        bytes_base = &data[0] if data_len else NULL
+        w = base
+        with nogil:
+            i = start
+            while i < n:
+                cap = caplen[i]
+                if end - w < _need(cap):
+                    break
+                p = bytes_base + offset[i] if bytes_base != NULL else <const uint8_t *>base
+                if bytes_base == NULL:
+                    cap = 0
+                w = format_packet(w, &self.st, p, cap, wirelen[i], ts[i],
+                                  gmtoff[i] if per_packet_offset else gmtoff[0], status[i],
+                                  vlan_tci[i], ethertype[i], l3_offset[i], l4_offset[i],
+                                  ip_version[i], ip_proto[i], ip_len[i], flags[i])
+                i += 1
+        return i, w - base

@@ -1,0 +1,48 @@
+# Declarations for the packet-line formatter (pyx/_text.pyx): the options a
+# printer is made with and the state it carries from one batch to the next.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t
+
+
+cdef enum TimestampMode:
+    TS_NONE = 0          # -t
+    TS_TIME = 1          # default: HH:MM:SS.frac, local time
+    TS_EPOCH = 2         # -tt: seconds.frac since the epoch
+    TS_DELTA = 3         # -ttt: since the previous packet
+    TS_DATE = 4          # -tttt: YYYY-MM-DD HH:MM:SS.frac, local time
+    TS_SINCE_FIRST = 5   # -ttttt: since the first packet
+
+
+cdef enum PayloadMode:
+    PAYLOAD_NONE = 0
+    PAYLOAD_HEX = 1      # -x
+    PAYLOAD_HEXASCII = 2 # -X
+    PAYLOAD_ASCII = 3    # -A
+
+
+cdef struct SeqEntry:
+    # One TCP conversation's initial sequence numbers (tcpdump's tcp_seq_hash).
+    uint8_t key[40]      # src[16] dst[16] ports[4] ip version[1] padding[3]
+    uint32_t seq
+    uint32_t ack
+    uint8_t used
+
+
+cdef struct SeqTable:
+    SeqEntry *entries
+    Py_ssize_t capacity  # a power of two
+    Py_ssize_t count
+
+
+cdef struct PrintState:
+    int link_header      # -e
+    int quiet            # -q
+    int verbose          # -v count
+    int payload          # PayloadMode
+    int payload_link     # -xx/-XX/-AA: dump from the first byte of the frame
+    int ts_mode          # TimestampMode
+    int nano             # nanosecond fractions
+    int absolute_seq     # -S
+    int have_previous    # a packet was printed (for TS_DELTA / TS_SINCE_FIRST)
+    int64_t previous_ts
+    int64_t first_ts
+    SeqTable seqs

@@ -1,0 +1,134 @@
+"""tcpdump-style packet lines: :class:`PacketPrinter` prints whole batches.
+
+Each batch is decoded once (``ringcap.decode``, the offsets and protocol
+columns only) and its lines are written by compiled code (``ringcap._text``)
+into one buffer that goes to the stream in large chunks: no Python work per
+packet.  There are no name lookups: addresses and ports are always numeric,
+so ``-n`` and ``-nn`` change nothing.
+"""
+from __future__ import annotations
+
+import time
+from typing import BinaryIO, TextIO, Union
+
+import numpy as np
+
+from .. import _text
+from ..batch import Batch
+from ..decode import Headers, decode
+
+__all__ = ["PacketPrinter", "TIMESTAMP_MODES", "PAYLOAD_MODES"]
+
+#: ``timestamps=`` values and the tcpdump flag each matches.
+TIMESTAMP_MODES = {
+    "time": "HH:MM:SS.frac in local time (tcpdump's default)",
+    "none": "no timestamp (-t)",
+    "epoch": "seconds since the epoch (-tt)",
+    "delta": "time since the previous packet (-ttt)",
+    "date": "YYYY-MM-DD HH:MM:SS.frac in local time (-tttt)",
+    "since_first": "time since the first packet (-ttttt)",
+}
+#: ``payload=`` values: the dump after each line.
+PAYLOAD_MODES = {None: "none", "hex": "-x", "hexascii": "-X", "ascii": "-A"}
+
+_COLUMNS = ("ethertype", "l3_offset", "l4_offset", "ip_version", "ip_proto", "ip_len", "flags")
+_BUFFER_BYTES = 4 << 20
+
+
+def _utc_offsets(ts: np.ndarray) -> np.ndarray:
+    """Local time's offset from UTC (s): one value, or one per packet when it changes inside."""
+    if len(ts) == 0:
+        return np.zeros(1, dtype=np.int64)
+    seconds = ts // 1_000_000_000
+    first = time.localtime(int(seconds[0])).tm_gmtoff
+    last = time.localtime(int(seconds[-1])).tm_gmtoff
+    lo, hi = int(seconds.min()), int(seconds.max())
+    if first == last and time.localtime(lo).tm_gmtoff == first \
+            and time.localtime(hi).tm_gmtoff == first:
+        return np.array([first], dtype=np.int64)
+    hours, inverse = np.unique(seconds // 3600, return_inverse=True)
+    offsets = np.array([time.localtime(int(h) * 3600).tm_gmtoff for h in hours], dtype=np.int64)
+    return offsets[inverse.ravel()]
+
+
+class PacketPrinter:
+    """Write one tcpdump-style line per packet of each batch to ``stream``.
+
+    ``stream``: a binary file object or a text stream with a ``buffer``
+    (``sys.stdout``).  Options follow tcpdump's flags:
+
+    - ``numeric`` (``-n``/``-nn``): accepted for habit; ringcap never looks
+      names up, so output is always numeric.
+    - ``verbose`` (``-v``): the IP header's fields (tos, ttl, id, offset,
+      flags, protocol, length) before the addresses.
+    - ``link_header`` (``-e``): MAC addresses, ethertype, frame length and
+      VLAN tags.
+    - ``payload``: ``"hex"`` (``-x``), ``"hexascii"`` (``-X``) or
+      ``"ascii"`` (``-A``) dump of each packet after its link header;
+      ``payload_link=True`` (``-xx``, ``-XX``) dumps from the first byte.
+    - ``quiet`` (``-q``): shorter TCP lines (``tcp LENGTH``).
+    - ``timestamps``: one of :data:`TIMESTAMP_MODES`; ``nano`` prints
+      nanoseconds (``--time-stamp-precision nano``).
+    - ``absolute_seq`` (``-S``): TCP sequence numbers as sent, not
+      relative to the conversation's first numbers.
+    """
+
+    def __init__(self, stream: Union[BinaryIO, TextIO], *, numeric: int = 0, verbose: int = 0,
+                 link_header: bool = False, payload: str | None = None,
+                 payload_link: bool = False, quiet: bool = False, timestamps: str = "time",
+                 nano: bool = False, absolute_seq: bool = False) -> None:
+        if timestamps not in TIMESTAMP_MODES:
+            raise ValueError(f"timestamps must be one of {', '.join(TIMESTAMP_MODES)}, "
+                             f"got {timestamps!r}")
+        if payload not in PAYLOAD_MODES:
+            raise ValueError(f"payload must be None, 'hex', 'hexascii' or 'ascii', got {payload!r}")
+        self._text_stream = stream if hasattr(stream, "buffer") else None
+        self._out = stream.buffer if hasattr(stream, "buffer") else stream
+        self.numeric = int(numeric)
+        self._formatter = _text.LineFormatter(
+            link_header=bool(link_header), quiet=int(bool(quiet)), verbose=int(verbose),
+            payload=payload, payload_link=bool(payload_link), timestamps=timestamps,
+            nano=bool(nano), absolute_seq=bool(absolute_seq))
+        self._buffer = np.empty(_BUFFER_BYTES, dtype=np.uint8)
+        self._headers: Headers | None = None
+        self.packets = 0
+
+    def _decode(self, batch: Batch) -> Headers:
+        n = len(batch)
+        if self._headers is None or len(self._headers) < n:
+            self._headers = decode(batch, columns=_COLUMNS)
+            return self._headers
+        return decode(batch, out=self._headers)
+
+    def print_batch(self, batch: Batch) -> int:
+        """Print every packet of ``batch``; returns how many."""
+        n = len(batch)
+        if n == 0:
+            return 0
+        if self._text_stream is not None:
+            self._text_stream.flush()   # keep order with text written before
+        h = self._decode(batch)
+        columns = (
+            np.ascontiguousarray(batch.data, dtype=np.uint8),
+            np.ascontiguousarray(batch.offset, dtype=np.int64),
+            np.ascontiguousarray(batch.caplen, dtype=np.uint32),
+            np.ascontiguousarray(batch.wirelen, dtype=np.uint32),
+            np.ascontiguousarray(batch.ts, dtype=np.int64),
+            np.ascontiguousarray(batch.status, dtype=np.uint32),
+            np.ascontiguousarray(batch.vlan_tci, dtype=np.uint16),
+            h.ethertype, h.l3_offset, h.l4_offset, h.ip_version, h.ip_proto, h.ip_len, h.flags,
+            _utc_offsets(batch.ts),
+        )
+        start = 0
+        while start < n:
+            need = _text.bytes_needed(int(batch.caplen[start]))
+            if need > len(self._buffer):
+                self._buffer = np.empty(need, dtype=np.uint8)
+            start, used = self._formatter.format(*columns, start, self._buffer)
+            self._out.write(memoryview(self._buffer)[:used])
+        self.packets += n
+        return n
+
+    def flush(self) -> None:
+        """Flush the stream (``-l``/``-U``: after every batch)."""
+        self._out.flush()
