@@ -147,3 +147,71 @@ def build_program(spec: FilterSpec, snaplen: int) -> np.ndarray | None:
     capped = [(c, jt, jf, min(k, snaplen) if (c & 0x07) == _BPF_CLASS_RET
                and (c & _BPF_RVAL_MASK) == _BPF_K else k) for c, jt, jf, k in insns]
     return np.array(capped, dtype=SOCK_FILTER).view(np.uint8)
+
+
+# ---------------------------------------------------------------- filtering batches
+class CompiledFilter:
+    """A filter compiled once and run over batches by ringcap's own interpreter.
+
+    ``spec`` is a tcpdump-syntax string (compiled by libpcap for
+    ``linktype``/``snaplen``, as ``tcpdump -r`` does) or a raw program of
+    ``(code, jt, jf, k)`` tuples.  :meth:`mask` runs the classic-BPF program
+    over every packet of a batch in compiled code without the GIL, with
+    libpcap's and the kernel's semantics (a load past the captured bytes
+    rejects the packet).
+    """
+
+    __slots__ = ("expression", "instructions", "program")
+
+    def __init__(self, spec: Union[str, Sequence[Instruction]], *, snaplen: int = 262144,
+                 linktype: int = DLT_EN10MB) -> None:
+        from . import _bpf
+        if isinstance(spec, str):
+            self.expression: str | None = spec
+            insns = compile_filter(spec, snaplen=snaplen, linktype=linktype)
+        elif isinstance(spec, (bytes, bytearray)):
+            raise ValueError("a filter must be a tcpdump-syntax str or a sequence of "
+                             "(code, jt, jf, k) tuples, not bytes")
+        else:
+            self.expression = None
+            insns = validate_program(spec)
+        self.instructions: list[Instruction] = insns
+        self.program = np.array(insns, dtype=SOCK_FILTER).view(np.uint8)
+        _bpf.check_program(self.program)
+
+    def mask(self, batch) -> np.ndarray:
+        """A boolean array: True where the program accepts the packet."""
+        from . import _bpf
+        n = len(batch)
+        out = np.zeros(n, dtype=np.uint8)
+        _bpf.run_filter(self.program, np.ascontiguousarray(batch.data, dtype=np.uint8),
+                        np.ascontiguousarray(batch.offset, dtype=np.int64),
+                        np.ascontiguousarray(batch.caplen, dtype=np.uint32),
+                        np.ascontiguousarray(batch.wirelen, dtype=np.uint32), out)
+        return out.view(np.bool_)
+
+    def __call__(self, batch):
+        """The packets of ``batch`` the program accepts, as a batch (sharing its data)."""
+        return batch[self.mask(batch)]
+
+    def __repr__(self) -> str:
+        what = repr(self.expression) if self.expression is not None else "raw program"
+        return f"<CompiledFilter {what}, {len(self.instructions)} instructions>"
+
+
+def _compiled(spec) -> CompiledFilter:
+    return spec if isinstance(spec, CompiledFilter) else CompiledFilter(spec)
+
+
+def filter_mask(batch, filter) -> np.ndarray:
+    """Boolean mask of the packets of ``batch`` that ``filter`` accepts.
+
+    ``filter``: a tcpdump-syntax string, a raw program, or a
+    :class:`CompiledFilter` (compile once when filtering many batches).
+    """
+    return _compiled(filter).mask(batch)
+
+
+def filter_batch(batch, filter):
+    """The packets of ``batch`` that ``filter`` accepts (see :func:`filter_mask`)."""
+    return _compiled(filter)(batch)

@@ -1,0 +1,227 @@
+# A classic-BPF interpreter over whole batches.
+#
+# run_filter runs one program over every packet of a batch without the GIL
+# and writes one byte per packet: 1 when the program returned non-zero
+# (accept), 0 otherwise.  Semantics are libpcap's bpf_filter() and the
+# kernel's: loads use network byte order, a load past caplen rejects the
+# packet, BPF_LEN is the length on the wire, division or modulo by zero
+# rejects, shifts by 32 or more give 0.  check_program refuses what the
+# kernel's checker refuses, so the interpreter never meets an unknown opcode,
+# a jump out of the program or a scratch slot out of range.
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t
+
+from includes.bpf_defs cimport *
+
+
+cdef inline uint32_t _ld32(const uint8_t *p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+cdef inline uint32_t _ld16(const uint8_t *p) noexcept nogil:
+    return (<uint32_t>p[0] << 8) | p[1]
+
+
+def check_program(const uint8_t[::1] program):
+    """Raise ValueError unless ``program`` (packed ``struct sock_filter[]``) is one
+    the interpreter (and the kernel) accepts; returns the instruction count."""
+    cdef Py_ssize_t n = program.shape[0] // sizeof(sock_filter), i
+    cdef const sock_filter *f
+    cdef uint16_t code, cls, op
+    if program.shape[0] % sizeof(sock_filter):
+        raise ValueError(f"a packed BPF program is a multiple of {sizeof(sock_filter)} bytes, "
+                         f"got {program.shape[0]}")
+    if not 1 <= n <= BPF_MAXINSNS:
+        raise ValueError(f"a BPF program needs 1 to {BPF_MAXINSNS} instructions, got {n}")
+    f = <const sock_filter *>&program[0]
+    for i in range(n):
+        code = f[i].code
+        cls = code & 0x07
+        if cls == BPF_LD or cls == BPF_LDX:
+            if code not in (BPF_LD | BPF_W | BPF_ABS, BPF_LD | BPF_H | BPF_ABS,
+                            BPF_LD | BPF_B | BPF_ABS, BPF_LD | BPF_W | BPF_IND,
+                            BPF_LD | BPF_H | BPF_IND, BPF_LD | BPF_B | BPF_IND,
+                            BPF_LD | BPF_IMM, BPF_LD | BPF_MEM, BPF_LD | BPF_W | BPF_LEN,
+                            BPF_LDX | BPF_IMM, BPF_LDX | BPF_MEM, BPF_LDX | BPF_W | BPF_LEN,
+                            BPF_LDX | BPF_B | BPF_MSH):
+                raise ValueError(f"BPF instruction {i}: unknown load opcode {code:#06x}")
+            if (code & 0xE0) == BPF_MEM and f[i].k >= BPF_MEMWORDS:
+                raise ValueError(f"BPF instruction {i}: scratch slot {f[i].k} out of range "
+                                 f"(0..{BPF_MEMWORDS - 1})")
+        elif cls == BPF_ST or cls == BPF_STX:
+            if code != cls:
+                raise ValueError(f"BPF instruction {i}: unknown store opcode {code:#06x}")
+            if f[i].k >= BPF_MEMWORDS:
+                raise ValueError(f"BPF instruction {i}: scratch slot {f[i].k} out of range "
+                                 f"(0..{BPF_MEMWORDS - 1})")
+        elif cls == BPF_ALU:
+            op = code & 0xF0
+            if op > BPF_XOR or (code & ~(0xF0 | 0x08 | 0x07)):
+                raise ValueError(f"BPF instruction {i}: unknown ALU opcode {code:#06x}")
+            if (op == BPF_DIV or op == BPF_MOD) and (code & BPF_X) == 0 and f[i].k == 0:
+                raise ValueError(f"BPF instruction {i}: division by the constant 0")
+            if (op == BPF_LSH or op == BPF_RSH) and (code & BPF_X) == 0 and f[i].k >= 32:
+                raise ValueError(f"BPF instruction {i}: shift by {f[i].k} (at most 31)")
+        elif cls == BPF_JMP:
+            op = code & 0xF0
+            if op > BPF_JSET or (code & ~(0xF0 | 0x08 | 0x07)) or (op == BPF_JA and code & BPF_X):
+                raise ValueError(f"BPF instruction {i}: unknown jump opcode {code:#06x}")
+            if op == BPF_JA:
+                if f[i].k >= <uint32_t>(n - i - 1):
+                    raise ValueError(f"BPF instruction {i}: jump past the end of the program")
+            elif i + 1 + f[i].jt >= n or i + 1 + f[i].jf >= n:
+                raise ValueError(f"BPF instruction {i}: jump past the end of the program")
+        elif cls == BPF_RET:
+            if (code & 0x18) == 0x18 or (code & ~0x1F):
+                raise ValueError(f"BPF instruction {i}: unknown return opcode {code:#06x}")
+        else:
+            if code != (BPF_MISC | BPF_TAX) and code != (BPF_MISC | BPF_TXA):
+                raise ValueError(f"BPF instruction {i}: unknown opcode {code:#06x}")
+    if (f[n - 1].code & 0x07) != BPF_RET:
+        raise ValueError("a BPF program must end with a return instruction")
+    return n
+
+
+cdef uint32_t bpf_run(const sock_filter *f, const uint8_t *p, uint32_t buflen,
+                      uint32_t wirelen) noexcept nogil:
+    # IN f: a program check_program accepted; p/buflen: the captured bytes;
+    # wirelen: the length on the wire.  Returns the program's return value.
+    cdef uint32_t A = 0, X = 0, k
+    cdef uint32_t mem[BPF_MEMWORDS]
+    cdef Py_ssize_t pc = 0
+    cdef uint16_t code
+    while True:
+        code = f[pc].code
+        k = f[pc].k
+        if code == BPF_RET | BPF_K:
+            return k
+        elif code == BPF_RET | BPF_A:
+            return A
+        elif code == BPF_RET | BPF_X:
+            return X
+        elif code == BPF_LD | BPF_W | BPF_ABS:
+            if k > buflen or 4 > buflen - k:
+                return 0
+            A = _ld32(p + k)
+        elif code == BPF_LD | BPF_H | BPF_ABS:
+            if k > buflen or 2 > buflen - k:
+                return 0
+            A = _ld16(p + k)
+        elif code == BPF_LD | BPF_B | BPF_ABS:
+            if k >= buflen:
+                return 0
+            A = p[k]
+        elif code == BPF_LD | BPF_W | BPF_IND:
+            if X > buflen or k > buflen - X or 4 > buflen - X - k:
+                return 0
+            A = _ld32(p + X + k)
+        elif code == BPF_LD | BPF_H | BPF_IND:
+            if X > buflen or k > buflen - X or 2 > buflen - X - k:
+                return 0
+            A = _ld16(p + X + k)
+        elif code == BPF_LD | BPF_B | BPF_IND:
+            if X > buflen or k >= buflen - X:
+                return 0
+            A = p[X + k]
+        elif code == BPF_LD | BPF_W | BPF_LEN:
+            A = wirelen
+        elif code == BPF_LDX | BPF_W | BPF_LEN:
+            X = wirelen
+        elif code == BPF_LD | BPF_IMM:
+            A = k
+        elif code == BPF_LDX | BPF_IMM:
+            X = k
+        elif code == BPF_LD | BPF_MEM:
+            A = mem[k]
+        elif code == BPF_LDX | BPF_MEM:
+            X = mem[k]
+        elif code == BPF_LDX | BPF_B | BPF_MSH:
+            if k >= buflen:
+                return 0
+            X = (p[k] & 0x0F) << 2
+        elif code == BPF_ST:
+            mem[k] = A
+        elif code == BPF_STX:
+            mem[k] = X
+        elif code == BPF_MISC | BPF_TAX:
+            X = A
+        elif code == BPF_MISC | BPF_TXA:
+            A = X
+        elif (code & 0x07) == BPF_JMP:
+            if (code & 0xF0) == BPF_JA:
+                pc += k
+            else:
+                if code & BPF_X:
+                    k = X
+                if (code & 0xF0) == BPF_JEQ:
+                    pc += f[pc].jt if A == k else f[pc].jf
+                elif (code & 0xF0) == BPF_JGT:
+                    pc += f[pc].jt if A > k else f[pc].jf
+                elif (code & 0xF0) == BPF_JGE:
+                    pc += f[pc].jt if A >= k else f[pc].jf
+                else:
+                    pc += f[pc].jt if (A & k) else f[pc].jf
+        else:   # BPF_ALU
+            if code & BPF_X:
+                k = X
+            code &= 0xF0
+            if code == BPF_ADD:
+                A += k
+            elif code == BPF_SUB:
+                A -= k
+            elif code == BPF_MUL:
+                A *= k
+            elif code == BPF_DIV:
+                if k == 0:
+                    return 0
+                A //= k
+            elif code == BPF_MOD:
+                if k == 0:
+                    return 0
+                A %= k
+            elif code == BPF_OR:
+                A |= k
+            elif code == BPF_AND:
+                A &= k
+            elif code == BPF_LSH:
+                A = A << k if k < 32 else 0
+            elif code == BPF_RSH:
+                A = A >> k if k < 32 else 0
+            elif code == BPF_NEG:
+                A = <uint32_t>(-(<int64_t>A))
+            else:   # BPF_XOR
+                A ^= k
+        pc += 1
+
+
+def run_filter(const uint8_t[::1] program, const uint8_t[::1] data, const int64_t[::1] offset,
+               const uint32_t[::1] caplen, const uint32_t[::1] wirelen, uint8_t[::1] out):
+    """Run ``program`` (checked by :func:`check_program`) over every packet;
+    ``out[i]`` becomes 1 where packet ``i`` is accepted.  Returns the count accepted."""
+    cdef Py_ssize_t n = offset.shape[0], i, data_len = data.shape[0], accepted = 0
+    cdef const sock_filter *f
+    cdef const uint8_t *base
+    check_program(program)
+    if caplen.shape[0] != n or wirelen.shape[0] != n or out.shape[0] < n:
+        raise ValueError("offset, caplen, wirelen and out must have one entry per packet")
+    for i in range(n):
+        if offset[i] < 0 or caplen[i] > data_len or offset[i] > data_len - caplen[i]:
+            raise ValueError(f"packet {i} lies outside data")
+    if n == 0:
+        return 0
+    f = <const sock_filter *>&program[0]
+    base = &data[0] if data_len else <const uint8_t *>f
+    with nogil:
+        for i in range(n):
+            out[i] = bpf_run(f, base + offset[i] if data_len else base,
+                             caplen[i] if data_len else 0, wirelen[i]) != 0
+            accepted += out[i]
+    return accepted
+
+
+def _test_run_one(const uint8_t[::1] program, const uint8_t[::1] packet, uint32_t wirelen):
+    """Tests only: the return value of ``program`` on one packet."""
+    cdef uint8_t empty[1]
+    check_program(program)
+    return bpf_run(<const sock_filter *>&program[0],
+                   &packet[0] if packet.shape[0] else empty, packet.shape[0], wirelen)
