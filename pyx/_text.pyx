@@ -196,11 +196,13 @@ cdef inline void _split(int64_t ts, int64_t *sec, int64_t *ns) noexcept nogil:
         ns[0] += 1000000000
 
 
-cdef uint8_t *put_hms(uint8_t *w, int64_t ts, int nano) noexcept nogil:
-    # HH:MM:SS.frac of a duration or a time of day (hours may pass 24)
+cdef uint8_t *put_hms(uint8_t *w, int64_t ts, int nano, bint signed) noexcept nogil:
+    # HH:MM:SS.frac of a time of day, or of a duration (hours may pass 24)
+    # after a sign column (' ' or '-') as tcpdump prints deltas
     cdef int64_t sec, ns
+    if signed:
+        w = put_c(w, b'-' if ts < 0 else b' ')
     if ts < 0:
-        w = put_c(w, b'-')
         ts = -ts
     _split(ts, &sec, &ns)
     w = put_u_pad(w, <uint64_t>(sec // 3600), 2) if sec // 3600 < 100 else put_u(w, sec // 3600)
@@ -229,9 +231,9 @@ cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmto
         w = put_u(w, <uint64_t>sec)
         w = put_frac(w, ns, st.nano)
     elif mode == TS_DELTA:
-        w = put_hms(w, ts - st.previous_ts, st.nano)
+        w = put_hms(w, ts - st.previous_ts, st.nano, True)
     elif mode == TS_SINCE_FIRST:
-        w = put_hms(w, ts - st.first_ts, st.nano)
+        w = put_hms(w, ts - st.first_ts, st.nano, True)
     else:
         _split(ts, &sec, &ns)
         local = sec + gmtoff
@@ -244,7 +246,7 @@ cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmto
             w = put_c(w, b'-')
             w = put_u_pad(w, day, 2)
             w = put_c(w, b' ')
-        w = put_hms(w, (local - days * 86400) * 1000000000 + ns, st.nano)
+        w = put_hms(w, (local - days * 86400) * 1000000000 + ns, st.nano, False)
     st.previous_ts = ts
     return put_c(w, b' ')
 
@@ -617,7 +619,34 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
             return put_s(w, b", options [|tcp]")
         w = put_tcp_options(w, p + l4 + 20, hlen - 20, rev, thseq, thack)
     w = put_s(w, b", length ")
-    return put_u(w, <uint64_t>data_len)
+    w = put_u(w, <uint64_t>data_len)
+    if (flags & 0x04) and st.verbose and data_len > 0:
+        w = put_rst_data(w, p + l4 + hlen, cap - l4 - hlen if cap > l4 + hlen else 0, data_len)
+    return w
+
+
+cdef uint8_t *put_rst_data(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
+                           Py_ssize_t length) noexcept nogil:
+    # -v: the text a RST carries, " [RST data]" ("RST+" when cut at 30 bytes),
+    # bytes shown as tcpdump's nd_printn does: M- for the high bit, ^ for controls
+    cdef Py_ssize_t i
+    cdef uint8_t c
+    w = put_s(w, b" [RST")
+    if length > 30:
+        length = 30
+        w = put_c(w, b'+')
+    w = put_c(w, b' ')
+    for i in range(length if length < captured else captured):
+        c = d[i]
+        if c & 0x80:
+            c &= 0x7F
+            w = put_s(w, b"M-")
+        if c < 0x20 or c == 0x7F:
+            c ^= 0x40
+            w = put_c(w, b'^')
+        w[0] = c
+        w += 1
+    return put_c(w, b']')
 
 
 cdef SeqEntry *_seq_lookup(SeqTable *t, const uint8_t *src, const uint8_t *dst, int addr_len,
@@ -702,6 +731,11 @@ cdef uint8_t *put_icmp(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t 
                 w = put_c(w, b')')
     elif t == 11:
         w = put_s(w, b"time exceeded in-transit" if code == 0 else b"ip reassembly time exceeded")
+    elif t == 13:
+        w = put_s(w, b"time stamp query id ")
+        w = put_u(w, rd16(p + l4 + 4))
+        w = put_s(w, b" seq ")
+        w = put_u(w, rd16(p + l4 + 6))
     else:
         name = _icmp_name(t)
         if name != NULL:
@@ -752,13 +786,13 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
     cdef uint8_t tos
     cdef uint32_t flow
     if version == 4:
-        if l3 + 20 > cap:
-            return put_s(w, b"IP [|ip]" if prefix else b"[|ip]")
+        if l3 + 20 > cap:      # tcpdump: "IP  [|ip]", but " [|ip6]" alone
+            return put_s(w, b"IP  [|ip]") if prefix else put_s(w, b" [|ip]")
         src = p + l3 + 12
         dst = p + l3 + 16
     else:
         if l3 + 40 > cap:
-            return put_s(w, b"IP6 [|ip6]" if prefix else b"[|ip6]")
+            return put_s(w, b" [|ip6]")
         src = p + l3 + 8
         dst = p + l3 + 24
     if prefix:
@@ -1061,9 +1095,13 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
             elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII:
                 unknown_dump = True     # tcpdump's default print; -x/-X replace it
         elif ethertype == 0x0806:
-            if not st.link_header:
-                w = put_s(w, b"ARP, ")
-            w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
+            if l3 + 8 > cap or (l3 + 28 > cap and rd16(p + l3) == 1 and rd16(p + l3 + 2) == 0x0800
+                                and p[l3 + 4] == 6 and p[l3 + 5] == 4):
+                w = put_s(w, b" [|arp]")
+            else:
+                if not st.link_header:
+                    w = put_s(w, b"ARP, ")
+                w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
         else:
             w = put_ip(w, st, p, cap, l3, l4, version if version else (4 if ethertype == 0x0800 else 6),
                        proto, ip_len, dflags, not st.link_header)

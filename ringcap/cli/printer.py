@@ -19,7 +19,8 @@ from ..decode import Headers, decode
 
 __all__ = ["PacketPrinter", "TIMESTAMP_MODES", "PAYLOAD_MODES"]
 
-#: ``timestamps=`` values and the tcpdump flag each matches.
+#: ``timestamps=`` values and the tcpdump flag each matches (an int counts
+#: tcpdump's ``-t`` flags: 0 is "time", 1 "none", ... 5 "since_first").
 TIMESTAMP_MODES = {
     "time": "HH:MM:SS.frac in local time (tcpdump's default)",
     "none": "no timestamp (-t)",
@@ -28,8 +29,14 @@ TIMESTAMP_MODES = {
     "date": "YYYY-MM-DD HH:MM:SS.frac in local time (-tttt)",
     "since_first": "time since the first packet (-ttttt)",
 }
-#: ``payload=`` values: the dump after each line.
-PAYLOAD_MODES = {None: "none", "hex": "-x", "hexascii": "-X", "ascii": "-A"}
+_T_FLAGS = ("time", "none", "epoch", "delta", "date", "since_first")
+#: ``payload=`` values -> (dump, from the link header on); tcpdump's letters work too.
+PAYLOAD_MODES = {
+    None: (None, False), "hex": ("hex", False), "hexascii": ("hexascii", False),
+    "ascii": ("ascii", False), "x": ("hex", False), "xx": ("hex", True),
+    "X": ("hexascii", False), "XX": ("hexascii", True), "A": ("ascii", False),
+    "AA": ("ascii", True),
+}
 
 _COLUMNS = ("ethertype", "l3_offset", "l4_offset", "ip_version", "ip_proto", "ip_len", "flags")
 _BUFFER_BYTES = 4 << 20
@@ -65,30 +72,39 @@ class PacketPrinter:
       VLAN tags.
     - ``payload``: ``"hex"`` (``-x``), ``"hexascii"`` (``-X``) or
       ``"ascii"`` (``-A``) dump of each packet after its link header;
-      ``payload_link=True`` (``-xx``, ``-XX``) dumps from the first byte.
+      ``payload_link=True`` dumps from the first byte.  tcpdump's letters
+      (``"x"``, ``"xx"``, ``"X"``, ``"XX"``, ``"A"``) are accepted too.
     - ``quiet`` (``-q``): shorter TCP lines (``tcp LENGTH``).
-    - ``timestamps``: one of :data:`TIMESTAMP_MODES`; ``nano`` prints
-      nanoseconds (``--time-stamp-precision nano``).
+    - ``timestamps``: one of :data:`TIMESTAMP_MODES`, or the number of
+      ``-t`` flags; ``nanosecond`` prints nanoseconds
+      (``--time-stamp-precision nano``).
     - ``absolute_seq`` (``-S``): TCP sequence numbers as sent, not
       relative to the conversation's first numbers.
     """
 
     def __init__(self, stream: Union[BinaryIO, TextIO], *, numeric: int = 0, verbose: int = 0,
                  link_header: bool = False, payload: str | None = None,
-                 payload_link: bool = False, quiet: bool = False, timestamps: str = "time",
-                 nano: bool = False, absolute_seq: bool = False) -> None:
+                 payload_link: bool = False, quiet: bool = False,
+                 timestamps: Union[str, int] = "time", nanosecond: bool = False,
+                 absolute_seq: bool = False) -> None:
+        if isinstance(timestamps, int) and not isinstance(timestamps, bool):
+            if not 0 <= timestamps < len(_T_FLAGS):
+                raise ValueError(f"tcpdump has -t to -ttttt; got {timestamps} t flags")
+            timestamps = _T_FLAGS[timestamps]
         if timestamps not in TIMESTAMP_MODES:
             raise ValueError(f"timestamps must be one of {', '.join(TIMESTAMP_MODES)}, "
                              f"got {timestamps!r}")
         if payload not in PAYLOAD_MODES:
-            raise ValueError(f"payload must be None, 'hex', 'hexascii' or 'ascii', got {payload!r}")
+            raise ValueError(f"payload must be None, 'hex', 'hexascii' or 'ascii' (or tcpdump's "
+                             f"x, xx, X, XX, A), got {payload!r}")
+        payload, from_link = PAYLOAD_MODES[payload]
         self._text_stream = stream if hasattr(stream, "buffer") else None
         self._out = stream.buffer if hasattr(stream, "buffer") else stream
         self.numeric = int(numeric)
         self._formatter = _text.LineFormatter(
             link_header=bool(link_header), quiet=int(bool(quiet)), verbose=int(verbose),
-            payload=payload, payload_link=bool(payload_link), timestamps=timestamps,
-            nano=bool(nano), absolute_seq=bool(absolute_seq))
+            payload=payload, payload_link=bool(payload_link or from_link),
+            timestamps=timestamps, nano=bool(nanosecond), absolute_seq=bool(absolute_seq))
         self._buffer = np.empty(_BUFFER_BYTES, dtype=np.uint8)
         self._headers: Headers | None = None
         self.packets = 0

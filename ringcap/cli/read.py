@@ -1,0 +1,146 @@
+"""`ringcap read FILE [EXPRESSION]` and `ringcap -r FILE [EXPRESSION]`: tcpdump -r.
+
+The file is read batch by batch (memory stays flat whatever its size); a
+filter expression is compiled by libpcap for the file's link type and run
+over each batch by ringcap's BPF interpreter; the packets that pass are
+printed one line each (see :mod:`ringcap.cli.printer`) or, with ``-w``,
+written to another capture file.  A summary of how many packets were read
+and matched goes to standard error.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from .options import CliError, add_packet_options, filter_expression, printer_options
+
+LINKTYPE_ETHERNET = 1
+_LINKTYPE_NAMES = {0: "NULL (BSD loopback)", 1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)",
+                   113: "LINUX_SLL (Linux cooked v1)", 276: "LINUX_SLL2 (Linux cooked v2)"}
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("reading (as in tcpdump)")
+    group.add_argument("-r", dest="read", metavar="FILE",
+                       help="the pcap or pcapng file to read (`ringcap read FILE` also works)")
+    group.add_argument("-w", dest="write", metavar="FILE",
+                       help="write the packets that pass the filter to FILE instead of "
+                            "printing them (-w - : to standard output)")
+    group.add_argument("-S", dest="absolute_seq", action="store_true",
+                       help="print absolute TCP sequence numbers")
+    own = parser.add_argument_group("ringcap's own")
+    own.add_argument("--format", choices=("pcap", "pcapng"), default=None,
+                     help="format of -w FILE (default: from its suffix, .pcapng writes pcapng)")
+    add_packet_options(parser)
+
+
+def _linktype_name(linktype: int) -> str:
+    return _LINKTYPE_NAMES.get(linktype, f"{linktype}")
+
+
+def _open_writer(args, reader):
+    from ..sinks import PcapSink
+    to_stdout = args.write == "-"
+    if not to_stdout:
+        if os.path.isdir(args.write):
+            raise CliError(f"cannot write to {args.write}: it is a directory; give a file name")
+        folder = os.path.dirname(os.path.abspath(args.write)) or "."
+        if not os.path.isdir(folder):
+            raise CliError(f"cannot write to {args.write}: the folder {folder} does not exist")
+        if os.path.exists(args.write) and os.path.samefile(args.write, args.read):
+            raise CliError(f"-w {args.write} is the file being read; give another name")
+    try:
+        return PcapSink(sys.stdout.buffer if to_stdout else args.write, format=args.format,
+                        snaplen=reader.snaplen or 262144,
+                        nanosecond=args.precision == "nano" or bool(reader.nanosecond),
+                        linktype=reader.linktype)
+    except OSError as exc:
+        raise CliError(f"cannot write to {args.write}: {exc.strerror or exc}") from None
+
+
+def run(args) -> int:
+    from ..bpf import CompiledFilter
+    from ..pcap import PcapFormatError, open_pcap
+
+    path = args.read
+    words = list(args.expression)
+    if path is None:
+        if not words:
+            raise CliError("give a file to read: `ringcap read FILE [EXPRESSION]` or "
+                           "`ringcap -r FILE [EXPRESSION]`", status=2)
+        path = words.pop(0)
+        args.expression = words
+    args.read = path
+    expression = filter_expression(args)
+    try:
+        reader = open_pcap(path)
+    except FileNotFoundError:
+        raise CliError(f"{path}: No such file or directory") from None
+    except PcapFormatError as exc:
+        raise CliError(str(exc)) from None
+    with reader:
+        linktype = reader.linktype if reader.linktype is not None else LINKTYPE_ETHERNET
+        compiled = None
+        if expression is not None:
+            compiled = CompiledFilter(expression, snaplen=reader.snaplen or 262144,
+                                      linktype=linktype)
+        if args.write is None and linktype != LINKTYPE_ETHERNET:
+            raise CliError(f"{path} has link-type {_linktype_name(linktype)}; ringcap prints "
+                           "Ethernet captures only (filtering it into a file with -w works)")
+        print(f"reading from file {path}, link-type {_linktype_name(linktype)}, snapshot "
+              f"length {reader.snaplen}", file=sys.stderr, flush=True)
+        if args.write is not None:
+            sink = _open_writer(args, reader)
+            printer = None
+        else:
+            from .printer import PacketPrinter
+            sink = None
+            printer = PacketPrinter(sys.stdout, absolute_seq=args.absolute_seq,
+                                    **printer_options(args))
+        flush_each = args.line_buffered or (printer is not None and sys.stdout.isatty())
+        read = matched = 0
+        try:
+            for batch in reader:
+                if compiled is not None:
+                    chosen = np.flatnonzero(compiled.mask(batch))
+                else:
+                    chosen = np.arange(len(batch))
+                examined = len(batch)
+                if args.count is not None and matched + len(chosen) >= args.count:
+                    chosen = chosen[:args.count - matched]
+                    examined = int(chosen[-1]) + 1 if len(chosen) else 0
+                read += examined
+                if len(chosen) < len(batch):
+                    batch = batch[chosen]
+                matched += len(batch)
+                if printer is not None:
+                    printer.print_batch(batch)
+                    if flush_each:
+                        printer.flush()
+                else:
+                    sink.write(batch)
+                if args.count is not None and matched >= args.count:
+                    break
+        finally:
+            if sink is not None:
+                sink.close()
+            elif printer is not None:
+                try:
+                    printer.flush()
+                except BrokenPipeError:
+                    pass
+            _summary(read, matched, compiled is not None)
+    return 0
+
+
+def _summary(read: int, matched: int, filtered: bool) -> None:
+    try:
+        if filtered:
+            print(f"{read} packets read, {matched} matched the filter", file=sys.stderr,
+                  flush=True)
+        else:
+            print(f"{read} packets read", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,310 @@
+"""Packet lines: `ringcap -r FILE` against `tcpdump -r FILE` on the same generated files.
+
+Both run as real subprocesses.  A ringcap line must equal tcpdump's, or be
+the start of it followed by ": " where tcpdump goes on to decode an
+application protocol (HTTP, DNS, ...), which ringcap does not.
+"""
+import os
+import random
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import ringcap
+from ringcap import _text
+from ringcap.cli.printer import PacketPrinter
+
+scapy = pytest.importorskip("scapy.all")
+from scapy.all import (ARP, ICMP, IP, LLC, TCP, UDP, Dot1Q, Ether, ICMPv6EchoReply,  # noqa: E402
+                       ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, IPv6, Raw)
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
+TZ = "Asia/Kolkata"     # a +05:30 offset: local time must be computed, not assumed UTC
+A, B = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+
+def eth(dst=B):
+    return Ether(src=A, dst=dst)
+
+
+def conversation_v4(sport, dport, isn_a, isn_b):
+    c, s = dict(src="10.1.0.1", dst="10.1.0.2"), dict(src="10.1.0.2", dst="10.1.0.1")
+    opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (11, 0)), ("NOP", None), ("WScale", 7)]
+    return [
+        eth() / IP(**c, id=1) / TCP(sport=sport, dport=dport, flags="S", seq=isn_a, window=64240,
+                                    options=opts),
+        eth() / IP(**s, flags="DF") / TCP(sport=dport, dport=sport, flags="SA", seq=isn_b,
+                                          ack=isn_a + 1, window=65160, options=opts[:2]),
+        eth() / IP(**c) / TCP(sport=sport, dport=dport, flags="A", seq=isn_a + 1, ack=isn_b + 1),
+        eth() / IP(**c) / TCP(sport=sport, dport=dport, flags="PA", seq=isn_a + 1,
+                              ack=isn_b + 1) / Raw(b"hello there\r\n"),
+        eth() / IP(**s) / TCP(sport=dport, dport=sport, flags="A", seq=isn_b + 1,
+                              ack=isn_a + 14, options=[("NOP", None), ("NOP", None),
+                                                       ("SAck", (isn_a + 20, isn_a + 30))]),
+        eth() / IP(**s) / TCP(sport=dport, dport=sport, flags="PA", seq=isn_b + 1,
+                              ack=isn_a + 14) / Raw(bytes(range(256)) * 2),
+        eth() / IP(**c) / TCP(sport=sport, dport=dport, flags="FA", seq=isn_a + 14,
+                              ack=isn_b + 513),
+        eth() / IP(**s) / TCP(sport=dport, dport=sport, flags="R", seq=isn_b + 513),
+        eth() / IP(**c) / TCP(sport=sport, dport=dport, flags="UAPRSFEC", seq=5, ack=6,
+                              urgptr=9, options=[("EOL", None)]),
+        eth() / IP(**c) / TCP(sport=sport, dport=dport, flags=0, seq=1, window=0),
+    ]
+
+
+def sample_frames():
+    frames = conversation_v4(40001, 40002, 1000, 4_000_000_000)
+    frames += conversation_v4(40002, 40002, 77, 99)            # equal ports: address order
+    v6 = dict(src="2001:db8::1", dst="2001:db8:0:0:1::2")
+    frames += [
+        eth() / IPv6(**v6) / TCP(sport=40010, dport=40020, flags="S", seq=10),
+        eth() / IPv6(src=v6["dst"], dst=v6["src"]) / TCP(sport=40020, dport=40010, flags="SA",
+                                                          seq=20, ack=11),
+        eth() / IPv6(**v6) / TCP(sport=40010, dport=40020, flags="PA", seq=11, ack=21) / b"v6",
+        eth() / IP(src="10.1.0.1", dst="10.1.0.2") / UDP(sport=40030, dport=40040) / (b"u" * 20),
+        eth() / IPv6(src="fe80::1", dst="ff02::1:ff00:2") / UDP(sport=40030, dport=40040) / b"x",
+        eth() / IPv6(src="::1", dst="::ffff:10.1.2.3") / UDP(sport=40030, dport=40040),
+        eth() / IPv6(src="1:0:0:1::", dst="::") / UDP(sport=40030, dport=40040),
+        eth() / IP(src="10.1.0.1", dst="10.1.0.2") / ICMP(type=8, id=7, seq=1) / (b"p" * 56),
+        eth() / IP(src="10.1.0.2", dst="10.1.0.1") / ICMP(type=0, id=7, seq=1) / (b"p" * 56),
+        eth() / IP(src="10.1.0.2", dst="10.1.0.1") / ICMP(type=3, code=3)
+        / IP(src="10.1.0.1", dst="10.1.0.2") / UDP(sport=40030, dport=40040),
+        eth() / IP(src="10.1.0.2", dst="10.1.0.1") / ICMP(type=3, code=1)
+        / IP(src="10.1.0.1", dst="10.9.9.9") / UDP(sport=40030, dport=40040),
+        eth() / IP(src="10.1.0.2", dst="10.1.0.1") / ICMP(type=11, code=0)
+        / IP(src="10.1.0.1", dst="10.1.0.2") / UDP(sport=40030, dport=40040),
+        eth() / IP(src="10.1.0.2", dst="10.1.0.1") / ICMP(type=13),
+        eth() / IPv6(src="fe80::1", dst="fe80::2") / ICMPv6EchoRequest(id=3, seq=4, data=b"q" * 8),
+        eth() / IPv6(src="fe80::2", dst="fe80::1") / ICMPv6EchoReply(id=3, seq=4, data=b"q" * 8),
+        eth() / IPv6(src="fe80::1", dst="ff02::1:ff00:2") / ICMPv6ND_NS(tgt="fe80::2"),
+        eth() / IPv6(src="fe80::2", dst="fe80::1") / ICMPv6ND_NA(tgt="fe80::2"),
+        eth("ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=A, psrc="10.1.0.1", pdst="10.1.0.2"),
+        eth() / ARP(op=1, hwsrc=A, psrc="10.1.0.1", hwdst=B, pdst="10.1.0.2"),
+        eth() / ARP(op=2, hwsrc=B, psrc="10.1.0.2", hwdst=A, pdst="10.1.0.1") / (b"\0" * 18),
+        eth() / Dot1Q(vlan=100, prio=3) / IP(src="10.1.0.1", dst="10.1.0.2")
+        / UDP(sport=40030, dport=40040) / b"v",
+        eth() / Dot1Q(vlan=100) / Dot1Q(vlan=200, dei=1) / IP(src="10.1.0.1", dst="10.1.0.2")
+        / TCP(sport=40001, dport=40002, flags="S", seq=3),
+        eth() / Dot1Q(vlan=7) / ARP(op=1, hwsrc=A, psrc="10.1.0.1", pdst="10.1.0.2"),
+        Ether(src=A, dst=B, type=0x1234) / Raw(b"abcdefgh" * 6),
+        Ether(src=A, dst=B, type=0x88B5) / Raw(b"\x00\x01\r\n\tz" * 3),
+        eth() / IP(src="10.1.0.1", dst="10.1.0.2", flags="MF", id=9)
+        / UDP(sport=40030, dport=40040) / (b"z" * 40),
+        eth() / IP(src="10.1.0.1", dst="10.1.0.2", frag=3, proto=17, id=9) / (b"z" * 40),
+        eth() / IP(src="10.1.0.1", dst="10.1.0.2", proto=253, tos=0x13, ttl=3) / (b"z" * 10),
+    ]
+    return [bytes(f) for f in frames]
+
+
+def write_file(path, frames, *, start=1_700_000_000_123_456_000, caplen=None):
+    ts = [start + i * 1_234_567 for i in range(len(frames))]
+    wirelen = [len(f) for f in frames]
+    if caplen is not None:
+        frames = [f[:caplen] for f in frames]
+    batch = ringcap.Batch.from_packets(frames, ts=ts)
+    batch.wirelen[:] = wirelen
+    ringcap.write_pcap(path, batch, nanosecond=False)
+    return path
+
+
+def run(argv, **kwargs):
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT, "TZ": TZ}
+    return subprocess.run(argv, cwd="/", env=env, capture_output=True, text=True, timeout=120,
+                          **kwargs)
+
+
+def ringcap_lines(path, *flags):
+    proc = run([sys.executable, "-m", "ringcap", *flags, "-r", str(path)])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def tcpdump_lines(path, *flags):
+    # always numeric: ringcap never looks names up (OUIs, protocol names, ports)
+    proc = run(["tcpdump", "-nn", *flags, "-r", str(path)])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def packets(text):
+    """Split output into per-packet chunks (a line and its indented continuation lines)."""
+    chunks = []
+    for line in text.splitlines():
+        if line.startswith(("\t", "    ")) or not chunks:
+            if chunks:
+                chunks[-1] += "\n" + line
+                continue
+        chunks.append(line)
+    return chunks
+
+
+def agree(ours, theirs):
+    return ours == theirs or theirs.startswith(ours + ": ")
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return write_file(tmp_path_factory.mktemp("print") / "sample.pcap", sample_frames())
+
+
+@pytest.mark.parametrize("flags", [("-nn",), ("-n", "-e"), ("-q",), ("-e", "-q"), ("-S",),
+                                   ("-tt",), ("-ttt",), ("-tttt",), ("-ttttt",), ("-t", "-e"),
+                                   ("--time-stamp-precision", "nano")])
+def test_lines_match_tcpdump(sample, flags):
+    ours, theirs = packets(ringcap_lines(sample, *flags)), packets(tcpdump_lines(sample, *flags))
+    assert len(ours) == len(theirs) == len(sample_frames())
+    bad = [(o, t) for o, t in zip(ours, theirs) if not agree(o, t)]
+    assert not bad, "\n".join(f"ringcap: {o}\ntcpdump: {t}" for o, t in bad)
+
+
+@pytest.mark.parametrize("flags", [("-x",), ("-X",), ("-A",), ("-xx",), ("-XX",), ("-e", "-X")])
+def test_payload_dumps_match_tcpdump(sample, flags):
+    ours, theirs = packets(ringcap_lines(sample, *flags)), packets(tcpdump_lines(sample, *flags))
+    assert len(ours) == len(theirs)
+    for o, t in zip(ours, theirs):
+        head_o, _, dump_o = o.partition("\n")
+        head_t, _, dump_t = t.partition("\n")
+        if head_o != head_t:         # tcpdump decoded an application protocol: dumps still agree
+            assert head_t.startswith(head_o + ": "), (o, t)
+            dump_t = "\n".join(l for l in t.split("\n")[1:] if l.startswith("\t0x")) \
+                if "x" in flags[-1].lower() else dump_t
+        assert dump_o == dump_t, f"ringcap:\n{o}\ntcpdump:\n{t}"
+
+
+def test_verbose_ip_header_matches_tcpdump(tmp_path):
+    frames = [f for f in sample_frames()
+              if b"\x08\x00" == f[12:14] and f[23] in (6, 17) and f[20:22] in (b"\0\0", b"\x40\0")]
+    frames += [bytes(eth() / IP(src="1.2.3.4", dst="5.6.7.8", tos=0x12, flags="DF", ttl=3, id=999)
+                     / TCP(sport=40000, dport=40001, flags="A", seq=5, ack=6)),
+               bytes(eth() / IPv6(src="::1", dst="::2", tc=0x10, fl=0x12345)
+                     / UDP(sport=40000, dport=40001))]
+    path = write_file(tmp_path / "v.pcap", frames)
+    ours, theirs = packets(ringcap_lines(path, "-v")), packets(tcpdump_lines(path, "-v"))
+    assert len(ours) == len(theirs) == len(frames)
+    for o, t in zip(ours, theirs):
+        # ringcap does not verify checksums (documented); drop tcpdump's verdicts
+        t = re.sub(r", cksum 0x[0-9a-f]{4} \((correct|incorrect -> 0x[0-9a-f]{4})\)", "", t)
+        t = re.sub(r"\[(udp|icmp6) sum ok\] ", "", t)
+        assert agree(o, t), f"ringcap: {o}\ntcpdump: {t}"
+
+
+def test_8023_frames_print_the_llc_header_as_tcpdump_e(tmp_path):
+    frames = [bytes(Ether(src=A, dst="01:80:c2:00:00:00", type=38) / LLC(dsap=0x42, ssap=0x42,
+                                                                        ctrl=3) / (b"\0" * 35)),
+              bytes(Ether(src=A, dst=B, type=30) / LLC(dsap=0xE0, ssap=0xE0, ctrl=3) / (b"\1" * 27))]
+    path = write_file(tmp_path / "llc.pcap", frames)
+    ours = ringcap_lines(path, "-e").splitlines()
+    theirs = tcpdump_lines(path, "-e").splitlines()
+    assert len(ours) == 2
+    for o, t in zip(ours, theirs):
+        common = o.rsplit(", length", 1)[0]
+        assert t.startswith(common + ": "), (o, t)
+    assert ours[0].endswith(", ctrl 0x03, length 35")
+    plain = ringcap_lines(path).splitlines()
+    assert plain[0].split(" ", 1)[1] == ("LLC, dsap STP (0x42) Individual, ssap STP (0x42) "
+                                         "Command, ctrl 0x03, length 35")
+
+
+def test_truncated_frames_print_what_was_captured(tmp_path):
+    path = write_file(tmp_path / "cut.pcap", sample_frames(), caplen=40)
+    ours = ringcap_lines(path).splitlines()
+    theirs = tcpdump_lines(path).splitlines()
+    assert len(ours) == len(theirs)
+    for o, t in zip(ours, theirs):
+        # both print the time and the addresses of whatever survived the cut
+        assert o.split(":")[0] == t.split(":")[0]
+        assert o.split(" > ")[0] == t.split(" > ")[0], (o, t)
+
+
+def test_random_tcp_and_udp_headers_match_tcpdump(tmp_path):
+    rng = random.Random(8)
+    frames = []
+    for _ in range(300):
+        src = ".".join(str(rng.randrange(1, 255)) for _ in range(4))
+        dst = ".".join(str(rng.randrange(1, 255)) for _ in range(4))
+        sport, dport = rng.randrange(32768, 65536), rng.randrange(32768, 65536)
+        payload = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40)))
+        if rng.random() < 0.6:
+            opts = rng.choice([[], [("MSS", rng.randrange(65536))], [("WScale", rng.randrange(15))],
+                               [("NOP", None), ("NOP", None), ("Timestamp", (rng.randrange(2**32),
+                                                                          rng.randrange(2**32)))]])
+            l4 = TCP(sport=sport, dport=dport, flags=rng.randrange(256), seq=rng.randrange(2**32),
+                     ack=rng.randrange(2**32), window=rng.randrange(65536),
+                     urgptr=rng.randrange(65536), options=opts)
+        else:
+            l4 = UDP(sport=sport, dport=dport)
+        if rng.random() < 0.3:
+            ip = IPv6(src=f"2001:db8::{rng.randrange(65536):x}", dst=f"fe80::{rng.randrange(65536):x}")
+        else:
+            ip = IP(src=src, dst=dst, ttl=rng.randrange(1, 256), id=rng.randrange(65536))
+        frames.append(bytes(eth() / ip / l4 / payload))
+    path = write_file(tmp_path / "random.pcap", frames)
+    for flags in ((), ("-e",), ("-v",)):
+        ours = packets(ringcap_lines(path, *flags))
+        theirs = packets(tcpdump_lines(path, *flags))
+        assert len(ours) == len(theirs) == len(frames)
+        for o, t in zip(ours, theirs):
+            t = re.sub(r", cksum 0x[0-9a-f]{4} \((correct|incorrect -> 0x[0-9a-f]{4})\)", "", t)
+            t = re.sub(r"\[(udp|icmp6) sum ok\] |\[bad udp cksum 0x[0-9a-f]{4} -> 0x[0-9a-f]{4}!\] ",
+                       "", t)
+            assert agree(o, t), f"ringcap: {o}\ntcpdump: {t}"
+
+
+# ---------------------------------------------------------------- the formatter directly
+def format_all(batch, **options):
+    import io
+    out = io.BytesIO()
+    PacketPrinter(out, **options).print_batch(batch)
+    return out.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=120), min_size=1, max_size=20),
+       st.sampled_from([{}, {"link_header": True}, {"verbose": 1, "payload": "X"},
+                        {"quiet": True, "payload": "A"}, {"payload": "xx"}]))
+def test_any_bytes_print_one_line_each_within_the_promised_room(raw, options):
+    # arbitrary frames, many starting like real headers, never crash or overrun
+    frames = [bytes.fromhex("020000000002020000000001") + bytes([r[0] % 4 and 8 or 0x86,
+                                                               r[0] % 2 and 0 or 0xDD]) + r[1:]
+              if r and r[0] % 3 == 0 else r for r in raw]
+    batch = ringcap.Batch.from_packets(frames, ts=np.arange(len(frames)) * 10**9)
+    text = format_all(batch, **options)
+    assert len(text) <= sum(_text.bytes_needed(len(f)) for f in frames)
+    lines = [l for l in text.split(b"\n") if l and not l.startswith((b"\t", b"    "))]
+    if not options.get("payload") == "A":
+        assert len(lines) == len(frames)
+
+
+def test_a_small_buffer_is_refilled_not_overrun():
+    frames = [bytes(eth() / IP() / UDP() / (b"x" * 1400))] * 5000
+    batch = ringcap.Batch.from_packets(frames, ts=np.arange(5000) * 1000)
+    text = format_all(batch, payload="X")
+    assert text.count(b"UDP, length 1400") == 5000
+    assert text.count(b"\t0x0570:  7878 7878") == 5000
+
+
+def test_relative_sequence_numbers_carry_across_batches():
+    frames = [bytes(f) for f in conversation_v4(40001, 40002, 1000, 5000)[:4]]
+    import io
+    out = io.BytesIO()
+    printer = PacketPrinter(out, timestamps="none")
+    for f in frames:
+        printer.print_batch(ringcap.Batch.from_packets([f], ts=[0]))
+    lines = out.getvalue().decode().splitlines()
+    assert "seq 1000," in lines[0] and "seq 5000, ack 1001," in lines[1]
+    assert "Flags [.], ack 1, win" in lines[2]
+    assert "seq 1:14, ack 1, win" in lines[3]
+
+
+def test_printer_options_are_checked():
+    import io
+    with pytest.raises(ValueError, match="timestamps"):
+        PacketPrinter(io.BytesIO(), timestamps="sundial")
+    with pytest.raises(ValueError, match="payload"):
+        PacketPrinter(io.BytesIO(), payload="hexx")
+    with pytest.raises(ValueError, match="-t to -ttttt"):
+        PacketPrinter(io.BytesIO(), timestamps=6)
