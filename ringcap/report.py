@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .batch import Batch
-from .decode import QINQ, VLAN, decode, ip_strings
+from .decode import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES"]
@@ -48,6 +48,7 @@ SIZE_BUCKETS: tuple[int, ...] = (0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
 PROTOCOL_NAMES: dict[str, str] = {"ipv4": "ip", "qinq": "vlan"}
 
 _REPORT_COLUMNS = ("ethertype", "ip_version", "ip_src", "ip_dst", "ip_proto", "flags")
+_FLOW_REPORT_COLUMNS = tuple(sorted(set(_REPORT_COLUMNS) | set(FIVE_TUPLE_COLUMNS)))
 
 
 def _bucket_label(i: int) -> str:
@@ -114,7 +115,7 @@ class TrafficReport:
     :meth:`to_dict`.  Only IP packets make conversations and endpoints.
     """
 
-    def __init__(self, *, interval: float = 1.0) -> None:
+    def __init__(self, *, interval: float = 1.0, track_flows: bool = False) -> None:
         interval = float(interval)
         if not np.isfinite(interval) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval}")
@@ -126,18 +127,26 @@ class TrafficReport:
         self.last_ts: int | None = None
         self.time_ordered = True
         self.drops = 0              # batch-level drop counts seen (live captures)
+        #: (time in ns, packets dropped) where drops were seen: live batches and
+        #: the files' statistics blocks.
+        self.drop_marks: list[tuple[int, int]] = []
         self._protocols: dict[str, list[int]] = {}
         self._sizes = np.zeros(len(SIZE_BUCKETS), dtype=np.int64)
         self._size_bytes = np.zeros(len(SIZE_BUCKETS), dtype=np.int64)
         self._bins: dict[int, list[int]] = {}
         self._conversations: dict[bytes, _Conversation] = {}
         self._bucket_edges = np.asarray(SIZE_BUCKETS[1:], dtype=np.uint32)
+        self.track_flows = bool(track_flows)
+        # canonical 5-tuple key -> [shown key (first packet's direction), packets, bytes]
+        self._flows: dict[bytes, list] = {}
 
     # ------------------------------------------------------------------ folding
     def update(self, batch: Batch) -> None:
         """Add the packets of ``batch``."""
         n = len(batch)
         self.drops += int(batch.drops)
+        if batch.drops and n:
+            self.drop_marks.append((int(batch.ts[-1]), int(batch.drops)))
         if n == 0:
             return
         ts = batch.ts
@@ -152,8 +161,11 @@ class TrafficReport:
         self.packets += n
         self.data_size += batch.nbytes
         self.wire_size += int(wirelen.sum())
-        headers = decode(batch, columns=_REPORT_COLUMNS)
+        headers = decode(batch, columns=_FLOW_REPORT_COLUMNS if self.track_flows
+                         else _REPORT_COLUMNS)
         self._add_protocols(headers, wirelen)
+        if self.track_flows:
+            self._add_flows(headers)
         self._add_sizes(batch.wirelen, wirelen)
         self._add_rates(ts, wirelen)
         self._add_conversations(headers, ts, wirelen)
@@ -245,7 +257,34 @@ class TrafficReport:
             conv.packets_ba += int(packets[g, 1 - forward])
             conv.bytes_ba += int(nbytes[g, 1 - forward])
 
+    def _add_flows(self, h) -> None:
+        table = flows(h)
+        if not len(table):
+            return
+        src = np.ascontiguousarray(table.ip_src)
+        dst = np.ascontiguousarray(table.ip_dst)
+        ends_a = np.concatenate([src, table.sport.astype(">u2").view(np.uint8).reshape(-1, 2)], 1)
+        ends_b = np.concatenate([dst, table.dport.astype(">u2").view(np.uint8).reshape(-1, 2)], 1)
+        proto = table.ip_proto
+        for i in range(len(table)):
+            a, b = ends_a[i].tobytes(), ends_b[i].tobytes()
+            key = bytes([int(proto[i])]) + (a + b if a <= b else b + a)
+            entry = self._flows.get(key)
+            if entry is None:
+                entry = self._flows[key] = [(int(table.ip_version[i]), int(proto[i]), a, b), 0, 0]
+            entry[1] += int(table.packets[i])
+            entry[2] += int(table.bytes[i])
+
     # ------------------------------------------------------------------ results
+    def flow_totals(self) -> dict[bytes, tuple[tuple, int, int]]:
+        """Per 5-tuple conversation (``track_flows=True``): key -> ((ip_version,
+        ip_proto, (addr, port) A, (addr, port) B), packets, bytes).  Both
+        directions count; A is the source of the first packet seen."""
+        if not self.track_flows:
+            raise ValueError("this report does not track flows: TrafficReport(track_flows=True)")
+        return {key: (shown, packets, nbytes) for key, (shown, packets, nbytes)
+                in self._flows.items()}
+
     @property
     def duration(self) -> float:
         """Seconds from the first to the last packet (0 for fewer than two)."""
@@ -349,22 +388,34 @@ class TrafficReport:
 
 def file_report(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
                 filter: str | None = None, interval: float = 1.0,
-                batch_packets: int = 65536) -> tuple[TrafficReport, list[FileInfo]]:
+                batch_packets: int = 65536,
+                report: TrafficReport | None = None) -> tuple[TrafficReport, list[FileInfo]]:
     """Read capture files batch by batch into one :class:`TrafficReport`.
 
     ``filter`` is a tcpdump expression applied to every packet first.
+    ``report``: fold into this report (e.g. one made with ``track_flows=True``)
+    instead of a new one with ``interval``.
     Returns the report and one :class:`FileInfo` per file.
     """
     from .pcap import open_pcap
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    report = TrafficReport(interval=interval)
+    if report is None:
+        report = TrafficReport(interval=interval)
     infos: list[FileInfo] = []
     for path in paths:
         with open_pcap(path, batch_packets=batch_packets) as reader:
             for batch in _filtered(reader, filter):
                 report.update(batch)
-            infos.append(_file_info(path, reader))
+            info = _file_info(path, reader)
+            infos.append(info)
+            previous: dict[int, int] = {}
+            for s in reader.stats:       # drops between successive statistics blocks
+                dropped = s.dropped or 0
+                grew = dropped - previous.get(s.interface, 0)
+                if grew > 0:
+                    report.drop_marks.append((s.ts, grew))
+                previous[s.interface] = dropped
     return report, infos
 
 

@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "capture": ("capture", "capture packets to files, stdout or the terminal (tcpdump flags)"),
     "read": ("read", "print or filter the packets of a pcap/pcapng file (tcpdump -r)"),
     "demo": ("demo", "capture self-made traffic in a private namespace (root)"),
+    "stats": ("stats", "capinfos and Wireshark statistics of capture files (--json)"),
+    "top": ("top", "a live table of the busiest flows, hosts and protocols"),
+    "plot": ("plot", "plot rates, protocol mix and top conversations of a file to PNG"),
+    "replay": ("replay", "send a capture file out of an interface (like tcpreplay)"),
 }
 
 # Short options of tcpdump that take no value: a group such as "-nnr" ending

@@ -1,0 +1,115 @@
+"""`ringcap stats FILE...`: capinfos and Wireshark's Statistics menu in one report.
+
+Reads each file batch by batch into a :class:`ringcap.report.TrafficReport`
+and prints the summary (per file and, for several files, in total), the
+protocol hierarchy, IP conversations and endpoints, the packet-length
+distribution and the rate over time; ``--json`` prints the same as JSON.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+
+from ..report import file_report
+from .options import CliError, parse_count, parse_seconds, size_type
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--top", metavar="N", type=size_type(parse_count, what="--top"),
+                        default=10, help="conversations and endpoints to show (10)")
+    parser.add_argument("--interval", metavar="SECONDS", default=1.0,
+                        type=size_type(parse_seconds, what="--interval"),
+                        help="width of the rate-over-time bins (1 s)")
+    parser.add_argument("-f", "--filter", metavar="EXPRESSION",
+                        help="count only packets matching a tcpdump filter expression")
+
+
+def _when(ts: int | None) -> str:
+    if ts is None:
+        return "n/a"
+    t = _dt.datetime.fromtimestamp(ts // 10**9, _dt.timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M:%S") + f".{ts % 10**9:09d} UTC"
+
+
+def _summary_lines(s: dict) -> list[str]:
+    return [
+        f"Number of packets:   {s['packets']}",
+        f"Data size:           {s['data_size']} bytes",
+        f"Capture duration:    {s['duration']:.9f} seconds",
+        f"First packet time:   {_when(s['first_ts'])}",
+        f"Last packet time:    {_when(s['last_ts'])}",
+        f"Data byte rate:      {s['data_byte_rate']:.2f} bytes/sec",
+        f"Data bit rate:       {s['data_bit_rate']:.2f} bits/sec",
+        f"Average packet size: {s['average_packet_size']:.2f} bytes",
+        f"Average packet rate: {s['average_packet_rate']:.2f} packets/sec",
+        f"Strict time order:   {s['time_ordered']}",
+    ]
+
+
+def _print_text(report, infos, top: int, out) -> None:
+    w = out.write
+    for info in infos:
+        w(f"File name:           {info.path}\n")
+        w(f"File type:           {info.format}\n")
+        w(f"File size:           {info.file_size} bytes\n")
+        w(f"Link types:          {', '.join(str(t) for t in info.linktypes) or 'n/a'}\n")
+        if info.snaplen is not None:
+            w(f"Packet size limit:   {info.snaplen} bytes\n")
+        if info.received is not None:
+            w(f"Recorded by capture: {info.received} received, {info.dropped} dropped\n")
+        if len(infos) > 1:
+            w("\n")
+    for line in _summary_lines(report.summary()):
+        w(line + "\n")
+    w("\nProtocol hierarchy                        packets        bytes\n")
+    for row in report.protocols():
+        depth = row["path"].count(":")
+        name = "  " * depth + row["path"].rsplit(":", 1)[-1]
+        w(f"  {name:<38} {row['packets']:>10} {row['bytes']:>12}\n")
+    conversations = report.conversations(top)
+    w(f"\nIP conversations (top {top} by bytes)\n")
+    w(f"  {'Address A':<39} {'Address B':<39} {'A->B pkts':>10} {'A->B bytes':>12} "
+      f"{'B->A pkts':>10} {'B->A bytes':>12} {'start':>12} {'duration':>10}\n")
+    for c in conversations:
+        w(f"  {c['a']:<39} {c['b']:<39} {c['packets_ab']:>10} {c['bytes_ab']:>12} "
+          f"{c['packets_ba']:>10} {c['bytes_ba']:>12} {c['rel_start']:>12.6f} "
+          f"{c['duration']:>10.4f}\n")
+    w(f"\nIP endpoints (top {top} by bytes)\n")
+    w(f"  {'Address':<39} {'packets':>10} {'bytes':>12} {'tx pkts':>10} {'tx bytes':>12} "
+      f"{'rx pkts':>10} {'rx bytes':>12}\n")
+    for e in report.endpoints(top):
+        w(f"  {e['address']:<39} {e['packets']:>10} {e['bytes']:>12} {e['tx_packets']:>10} "
+          f"{e['tx_bytes']:>12} {e['rx_packets']:>10} {e['rx_bytes']:>12}\n")
+    w("\nPacket lengths          packets   percent\n")
+    for row in report.packet_sizes():
+        w(f"  {row['range']:<20} {row['packets']:>10} {row['percent']:>8.2f}%\n")
+    rates = report.rates()
+    if rates["packets"]:
+        interval = rates["interval"]
+        pps = [p / interval for p in rates["packets"]]
+        bps = [8 * b / interval for b in rates["bytes"]]
+        peak = max(range(len(pps)), key=pps.__getitem__)
+        w(f"\nRate over time ({len(pps)} intervals of {interval:g} s)\n")
+        w(f"  peak:    {pps[peak]:.1f} packets/s, {max(bps):.1f} bits/s "
+          f"(at {_when(rates['start_ts'] + int(peak * interval * 1e9))})\n")
+        w(f"  average: {sum(pps) / len(pps):.1f} packets/s, {sum(bps) / len(bps):.1f} bits/s\n")
+
+
+def run(args) -> int:
+    try:
+        report, infos = file_report(args.files, filter=args.filter, interval=args.interval)
+    except FileNotFoundError as exc:
+        raise CliError(f"{exc.filename}: no such file") from None
+    out = sys.stdout
+    if args.json:
+        document = report.to_dict(top=args.top)
+        document["files"] = [vars(info) for info in infos]
+        json.dump(document, out, indent=1)
+        out.write("\n")
+    else:
+        _print_text(report, infos, args.top, out)
+    out.flush()
+    return 0

@@ -1,0 +1,221 @@
+"""`ringcap top -i IFACE` / `ringcap top -r FILE`: the busiest flows, hosts and protocols.
+
+Live (``-i``), a table on the terminal redraws every ``--interval`` seconds
+with packets/s, bits/s and share of each flow, host and protocol over the
+last interval, plus totals and the kernel's drops, until Ctrl-C (or
+``--duration``); then the final totals are printed.  From a file (``-r``)
+the table is printed once, with rates averaged over the file's duration.
+Sort by ``--sort bytes`` (default) or ``packets``.  rich draws the table
+(``pip install 'ringcap[top]'``).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from ..decode import ip_strings
+from ..names import ip_proto_names
+from ..report import TrafficReport
+from ..sinks.driving import StopSignals
+from .options import (CliError, filter_expression, interface_list, parse_count, parse_seconds,
+                      size_type)
+
+
+def add_arguments(parser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("-i", dest="interfaces", action="append", metavar="IFACE",
+                        help="capture live on IFACE (`any`: all interfaces)")
+    source.add_argument("-r", dest="read", metavar="FILE", help="summarize a pcap/pcapng file")
+    parser.add_argument("--sort", choices=("bytes", "packets"), default="bytes",
+                        help="order rows by bytes (default) or packets")
+    parser.add_argument("--rows", metavar="N", type=size_type(parse_count, what="--rows"),
+                        default=10, help="rows per table (10)")
+    parser.add_argument("--interval", metavar="SECONDS", default=1.0,
+                        type=size_type(parse_seconds, what="--interval"),
+                        help="refresh and rate interval, live (1 s)")
+    parser.add_argument("--duration", metavar="SECONDS",
+                        type=size_type(parse_seconds, what="--duration"),
+                        help="stop a live view after SECONDS")
+    parser.add_argument("-F", dest="filter_file", metavar="FILE",
+                        help="read the filter expression from FILE")
+    parser.add_argument("--filter", dest="filter_option", metavar="EXPRESSION",
+                        help="a tcpdump filter expression (or give it as the last words)")
+    parser.add_argument("expression", nargs="*", metavar="EXPRESSION",
+                        help="a tcpdump filter expression")
+
+
+def _rich():
+    try:
+        import rich  # noqa: F401
+        from rich.console import Console, Group
+        from rich.table import Table
+    except ImportError:
+        raise CliError("`ringcap top` draws with rich, which is not installed: "
+                       "pip install 'ringcap[top]'") from None
+    return Console, Group, Table
+
+
+def _si(value: float, unit: str) -> str:
+    for prefix in ("", "k", "M", "G", "T"):
+        if abs(value) < 1000 or prefix == "T":
+            return f"{value:.0f} {unit}" if not prefix else f"{value:.1f} {prefix}{unit}"
+        value /= 1000
+    return f"{value:.1f} {unit}"
+
+
+def _endpoint(address: bytes, port: int, version: int, proto: int) -> str:
+    import numpy as np
+    text = str(ip_strings(np.frombuffer(address, np.uint8).reshape(1, 16),
+                          np.array([version], np.uint8))[0])
+    if proto not in (6, 17, 132):
+        return text
+    return f"[{text}]:{port}" if version == 6 else f"{text}:{port}"
+
+
+def flow_rows(report: TrafficReport, previous: dict | None, span: float,
+              sort: str, rows: int) -> list[dict]:
+    """The busiest 5-tuple flows: totals, and rates over the last ``span`` seconds
+    (from ``previous`` totals; without them, over the whole span)."""
+    current = report.flow_totals()
+    out = []
+    for key, (shown, packets, nbytes) in current.items():
+        p0, b0 = (previous.get(key, (None, 0, 0))[1:] if previous is not None else (0, 0))
+        version, proto, a, b = shown
+        out.append({
+            "proto": str(ip_proto_names(proto)),
+            "a": _endpoint(a[:16], int.from_bytes(a[16:], "big"), version, proto),
+            "b": _endpoint(b[:16], int.from_bytes(b[16:], "big"), version, proto),
+            "packets": packets, "bytes": nbytes,
+            "pps": (packets - p0) / span if span > 0 else 0.0,
+            "bps": 8 * (nbytes - b0) / span if span > 0 else 0.0,
+        })
+    field = "bytes" if sort == "bytes" else "packets"
+    rate = "bps" if sort == "bytes" else "pps"
+    live = previous is not None
+    out.sort(key=lambda r: (-(r[rate] if live else r[field]), -r[field], r["a"], r["b"]))
+    return out[:rows]
+
+
+def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: float, args,
+            title: str):
+    Console, Group, Table = _rich()
+    sort = args.sort
+    flows = flow_rows(report, previous, span, sort, args.rows)
+    total_bytes = max(report.wire_size, 1)
+    total_packets = max(report.packets, 1)
+
+    def share(r):
+        return 100.0 * (r["bytes"] / total_bytes if sort == "bytes" else r["packets"] / total_packets)
+
+    table = Table(title=title, title_justify="left", expand=False)
+    for name, justify in (("proto", "left"), ("A", "left"), ("B", "left"), ("packets", "right"),
+                          ("bytes", "right"), ("pkt/s", "right"), ("bit/s", "right"),
+                          ("share", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    for r in flows:
+        table.add_row(r["proto"], r["a"], "\u2194 " + r["b"], str(r["packets"]), str(r["bytes"]),
+                      f"{r['pps']:.1f}", _si(r["bps"], "bit/s"), f"{share(r):.1f}%")
+    hosts = Table(title="Hosts", title_justify="left")
+    for name in ("address", "packets", "bytes", "pkt/s", "bit/s", "share"):
+        hosts.add_column(name, justify="left" if name == "address" else "right", no_wrap=True)
+    endpoints = sorted(report.endpoints(), key=lambda e: -e[sort])[:args.rows]
+    for e in endpoints:
+        p0, b0 = prev_hosts.get(e["address"], (0, 0)) if prev_hosts is not None else (0, 0)
+        hosts.add_row(e["address"], str(e["packets"]), str(e["bytes"]),
+                      f"{(e['packets'] - p0) / span if span > 0 else 0:.1f}",
+                      _si(8 * (e["bytes"] - b0) / span if span > 0 else 0, "bit/s"),
+                      f"{100.0 * e[sort] / (total_bytes if sort == 'bytes' else total_packets):.1f}%")
+    protos = Table(title="Protocols", title_justify="left")
+    for name in ("protocol", "packets", "bytes", "pkt/s", "share"):
+        protos.add_column(name, justify="left" if name == "protocol" else "right", no_wrap=True)
+    rows = [p for p in report.protocols() if p["path"].count(":") >= 1]
+    rows.sort(key=lambda p: -p[sort])
+    for p in rows[:args.rows]:
+        p0 = prev_protos.get(p["path"], 0) if prev_protos is not None else 0
+        protos.add_row(p["path"], str(p["packets"]), str(p["bytes"]),
+                       f"{(p['packets'] - p0) / span if span > 0 else 0:.1f}",
+                       f"{100.0 * p[sort] / (total_bytes if sort == 'bytes' else total_packets):.1f}%")
+    return Group(table, hosts, protos)
+
+
+def _snapshot(report: TrafficReport):
+    flows = {k: v for k, v in report.flow_totals().items()}
+    hosts = {e["address"]: (e["packets"], e["bytes"]) for e in report.endpoints()}
+    protos = {p["path"]: p["packets"] for p in report.protocols()}
+    return flows, hosts, protos
+
+
+def _console(Console):
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=200, color_system=None, highlight=False)
+
+
+def _from_file(args, filter_text) -> int:
+    from ..report import file_report
+    Console, _, _ = _rich()
+    report = TrafficReport(track_flows=True)
+    file_report([args.read], filter=filter_text, report=report)
+    span = report.duration
+    title = (f"{args.read}: {report.packets} packets, {report.wire_size} bytes over {span:.3f} s "
+             f"(rates averaged over the file)")
+    _console(Console).print(_tables(report, None, None, None, span, args, title))
+    return 0
+
+
+def _live(args, filter_text) -> int:
+    from ..ring import RxRing
+    Console, _, _ = _rich()
+    from rich.live import Live
+    names = interface_list(args.interfaces)
+    iface = names if len(names) > 1 else names[0]
+    report = TrafficReport(track_flows=True)
+    console = _console(Console)
+    start = time.monotonic()
+    deadline = None if args.duration is None else start + args.duration
+    with StopSignals() as stop, RxRing(iface, filter=filter_text, block_timeout_ms=50) as ring:
+        where = ", ".join(n or "any" for n in names)
+        last = time.monotonic()
+        previous = _snapshot(report)
+        with Live(console=console, auto_refresh=False, transient=False) as live:
+            while not stop.requested:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    break
+                batch = ring.read(65536, timeout=min(0.1, args.interval))
+                report.update(batch)
+                now = time.monotonic()
+                if now - last >= args.interval:
+                    span = now - last
+                    stats = ring.stats
+                    title = (f"{where}: {report.packets} packets, {report.wire_size} bytes in "
+                             f"{now - start:.0f} s; drops: {stats.drops} kernel, "
+                             f"{stats.if_drops} interface")
+                    live.update(_tables(report, *previous, span, args, title), refresh=True)
+                    previous = _snapshot(report)
+                    last = now
+            # drain what the ring still holds, so the totals count every delivered packet
+            while True:
+                batch = ring.read(65536, timeout=0)
+                if not len(batch):
+                    break
+                report.update(batch)
+            stats = ring.stats
+            elapsed = time.monotonic() - start
+            title = (f"{where}: {report.packets} packets, {report.wire_size} bytes in "
+                     f"{elapsed:.1f} s (totals; rates averaged); drops: {stats.drops} kernel, "
+                     f"{stats.if_drops} interface")
+            live.update(_tables(report, None, None, None, elapsed, args, title), refresh=True)
+    print(f"{stats.packets} packets received by filter, {stats.drops} dropped by kernel",
+          file=sys.stderr)
+    return 0
+
+
+def run(args) -> int:
+    args.expression = args.expression or []
+    if args.filter_option:
+        args.expression = [args.filter_option] + args.expression
+    filter_text = filter_expression(args)
+    if args.read:
+        return _from_file(args, filter_text)
+    return _live(args, filter_text)

@@ -1,0 +1,164 @@
+"""`ringcap stats`, `plot`, `replay` and `top`, run as real subprocesses."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import ringcap
+from conftest import TEST_ETHERTYPE, drain, make_frame
+from ringcap import Batch, RxRing, TxRing
+from test_report import _capinfos, _tshark, _tshark_conversations, corpus
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
+ENV = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+
+
+def ringcap_cli(*args, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ringcap", *map(str, args)], cwd="/", env=ENV,
+                          capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def mixed_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli-analysis") / "mixed.pcapng"
+    ringcap.write_pcap(path, corpus(), format="pcapng")
+    return path
+
+
+def test_stats_json_matches_capinfos_and_tshark(mixed_file):
+    proc = ringcap_cli("stats", "--json", "--top", "1000", mixed_file)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    cap = _capinfos(mixed_file)
+    s = doc["summary"]
+    assert s["packets"] == int(cap["Number of packets"])
+    assert s["data_size"] == int(cap["Data size"].split()[0])
+    assert s["duration"] == pytest.approx(float(cap["Capture duration"].split()[0]), abs=1e-9)
+    assert s["data_bit_rate"] == pytest.approx(float(cap["Data bit rate"].split()[0]), rel=1e-3)
+    assert doc["files"][0]["file_size"] == int(cap["File size"].split()[0])
+    expected = _tshark_conversations(_tshark(mixed_file, "conv,ip", "conv,ipv6"))
+    got = {(c["a"], c["b"]): (c["packets_ab"], c["packets_ba"]) for c in doc["conversations"]}
+    assert got == {k: (v[0], v[2]) for k, v in expected.items()}
+
+
+def test_stats_text_and_errors(mixed_file, tmp_path):
+    proc = ringcap_cli("stats", mixed_file)
+    assert proc.returncode == 0, proc.stderr
+    assert "Number of packets:   3000" in proc.stdout
+    assert re.search(r"^\s+tcp\s+673\s+206702$", proc.stdout, re.M)
+    missing = ringcap_cli("stats", tmp_path / "nope.pcap")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"ringcap: {tmp_path / 'nope.pcap'}: no such file"
+    garbage = tmp_path / "garbage.pcap"
+    garbage.write_bytes(b"not a capture file at all")
+    bad = ringcap_cli("stats", garbage)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in bad.stderr
+
+
+def test_plot_writes_a_png_with_labelled_axes(mixed_file, tmp_path):
+    out = tmp_path / "traffic.png"
+    proc = ringcap_cli("plot", mixed_file, "-o", out, "--interval", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    import matplotlib.image
+    image = matplotlib.image.imread(out)
+    assert image.shape[:2] == (800, 1200)
+    assert image[..., :3].std() > 0.05            # not a blank canvas
+    from ringcap.plots import plot_report
+    from ringcap.report import file_report
+    report, _ = file_report(mixed_file, interval=0.5)
+    figure = plot_report(report)
+    labels = {ax.get_title(): (ax.get_xlabel(), ax.get_ylabel()) for ax in figure.axes}
+    assert labels["Packets per second (0.5 s bins)"] == ("", "packets/s")
+    assert labels["Bits per second"] == ("time (UTC)", "Mbit/s")
+    assert labels["Protocol mix"][0] == "share of packets (%)"
+    top = next(ax for ax in figure.axes if ax.get_title().startswith("Top"))
+    assert len(top.patches) == 8
+    bad = ringcap_cli("plot", mixed_file, "-o", tmp_path / "x.jpg")
+    assert bad.returncode == 1 and "name a .png, .svg or .pdf" in bad.stderr
+
+
+def test_replay_sends_at_the_requested_rate(veth, tmp_path):
+    frames = [make_frame(i, 100) for i in range(600)]
+    path = tmp_path / "replay.pcap"
+    ringcap.write_pcap(path, Batch.from_packets(frames, ts=np.arange(600) * 10**6))
+    with RxRing(veth.b, block_size=1 << 20, block_count=64, block_timeout_ms=100) as rx:
+        proc = ringcap_cli("replay", path, "-i", veth.a, "--pps", "1000")
+        got = Batch.concat(drain(rx, idle=0.5))
+    assert proc.returncode == 0, proc.stderr
+    assert "Actual: 600 packets (60000 bytes) sent" in proc.stderr
+    assert "Failed packets:            0" in proc.stderr
+    got = got[got.protocol == TEST_ETHERTYPE]
+    assert got.packets() == frames
+    assert 599 / ((int(got.ts[-1]) - int(got.ts[0])) / 1e9) == pytest.approx(1000, rel=0.05)
+    nodev = ringcap_cli("replay", path, "-i", "nosuchif0")
+    assert nodev.returncode == 1 and "nosuchif0" in nodev.stderr and "Traceback" not in nodev.stderr
+
+
+def _flow_rows(text: str) -> list[tuple[int, int]]:
+    rows = []
+    for line in text.splitlines():
+        if "\u2194" in line:
+            cells = [c.strip() for c in line.strip("│ ").split("│")]
+            rows.append((int(cells[3]), int(cells[4])))
+    return rows
+
+
+def test_top_from_a_file_matches_flows(mixed_file):
+    proc = ringcap_cli("top", "-r", mixed_file, "--rows", "6")
+    assert proc.returncode == 0, proc.stderr
+    table = ringcap.flows(ringcap.read_pcap(mixed_file))      # both directions per 5-tuple
+    expected = sorted(zip(table.packets.tolist(), table.bytes.tolist()), key=lambda r: -r[1])[:6]
+    assert _flow_rows(proc.stdout) == expected
+    usage = ringcap_cli("top")
+    assert usage.returncode == 2 and "one of the arguments -i -r is required" in usage.stderr
+
+
+def test_top_live_on_a_terminal_stops_cleanly_on_ctrl_c(veth):
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "ringcap", "top", "-i", veth.b,
+                             "--interval", "0.3", "ether", "proto", hex(TEST_ETHERTYPE)],
+                            cwd="/", env={**ENV, "COLUMNS": "160", "LINES": "60"},
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    screen = b""
+
+    def read_for(seconds):
+        nonlocal screen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    return
+
+    try:
+        read_for(2.0)                         # the ring is open once the first table shows
+        frames = [make_frame(i, 200) for i in range(500)]
+        with TxRing(veth.a) as tx:
+            tx.send(frames)
+        read_for(1.5)
+        proc.send_signal(signal.SIGINT)
+        read_for(2.0)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = screen.decode("utf-8", "replace")
+    assert "Hosts" in text and "Protocols" in text
+    assert "\x1b[" in text                              # drawn in place on the terminal
+    assert re.search(r"500 packets, 100000 bytes in [\d.]+ s \(totals", text)
+    assert "Traceback" not in text
