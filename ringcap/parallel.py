@@ -91,6 +91,8 @@ def _sum_stats(stats: Sequence[Stats]) -> Stats:
         values = [getattr(s, f.name) for s in stats]
         if f.name == "backlog_drops":            # system-wide: the same counter for all
             fields[f.name] = max(values, default=0)
+        elif f.name == "per_interface":
+            fields[f.name] = None
         elif all(v is None for v in values):
             fields[f.name] = None
         else:

@@ -382,6 +382,8 @@ class PcapWriter:
         packets, ``isb_ifdrop`` = drops + if_drops (what Wireshark shows as
         dropped) and ``isb_osdrop`` = drops.  ``ifindex`` picks the interface
         (default: the first one in the file, or ifindex 0 if none yet).
+        Statistics with ``.per_interface`` (a ring on several interfaces)
+        become one block per interface, ``ifindex`` being ignored.
         ``ts`` is the block's time in ns (default: now).
         """
         self._check_open()
@@ -389,6 +391,12 @@ class PcapWriter:
             raise ValueError(
                 "pcap files have no place for capture statistics; use format='pcapng' "
                 "to keep drop counts in the file")
+        per_interface = getattr(stats, "per_interface", None)
+        if per_interface:
+            # a ring on several interfaces: one block per interface, its own counts
+            for index, one in per_interface.items():
+                self.write_stats(one, ifindex=index, ts=ts)
+            return
         packets, drops = int(stats.packets), int(stats.drops)
         if_drops = getattr(stats, "if_drops", None)
         if_drops = 0 if if_drops is None else int(if_drops)
@@ -518,13 +526,14 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
                     ring_options: Mapping | None = None, **writer_options) -> CaptureSummary:
     """Capture from a ring (or an interface name) straight into a file.
 
-    ``source`` is an open ring (left open) or an interface name, for which an
+    ``source`` is an open ring (left open), an interface name or a list of
+    them (pcapng: one interface block and statistics block each), for which an
     ``RxRing`` is opened with ``ring_options`` and closed afterwards.  Stops
     after ``count`` packets or ``duration`` seconds; pcapng files end with an
     Interface Statistics Block holding the ring's received and dropped
     counts, which are also returned.
     """
-    own_ring = isinstance(source, (str, bytes))
+    own_ring = isinstance(source, (str, bytes, list, tuple))
     if own_ring:
         from . import RxRing                 # the ring is optional for file work
         ring = RxRing(source, **dict(ring_options or {}))
@@ -532,7 +541,10 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
         ring = source
     try:
         with PcapWriter(path, format=format, **writer_options) as writer:
-            if own_ring and format == "pcapng":
+            if own_ring and format == "pcapng" and len(ring.interfaces or ()) > 1:
+                for ifindex, name in ring.interfaces.items():
+                    writer.add_interface(ifindex, name=name)
+            elif own_ring and format == "pcapng":
                 ifindex = getattr(ring, "ifindex", None)
                 if ifindex is None:
                     try:

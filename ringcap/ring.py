@@ -59,6 +59,8 @@ class Stats:
     another ring of the group because this one was full, of those the ones
     moved because this ring took far more than its share, and packets no
     ring had room for; None without rollover.
+    ``per_interface``: for a ring on a list of interfaces, ``{ifindex:
+    Stats}`` (the fields above are then their sums); None otherwise.
 
     Packets still waiting in the ring are counted in ``packets`` but not yet
     in ``delivered``: once the ring is drained, ``delivered + drops == packets``.
@@ -73,6 +75,7 @@ class Stats:
     rollover: int | None = None
     rollover_huge: int | None = None
     rollover_failed: int | None = None
+    per_interface: dict | None = None
 
     @property
     def pending(self) -> int:
@@ -741,7 +744,8 @@ class RxRing(_RingHandle):
             return next(iter(by_interface.values()))
         total = {name: sum(getattr(st, name) for st in by_interface.values())
                  for name in ("packets", "drops", "freeze_count", "delivered", "if_drops")}
-        return Stats(**total, backlog_drops=next(iter(by_interface.values())).backlog_drops)
+        return Stats(**total, backlog_drops=next(iter(by_interface.values())).backlog_drops,
+                     per_interface=by_interface)
 
     @property
     def stats_by_interface(self) -> dict[int, Stats]:

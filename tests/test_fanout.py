@@ -203,3 +203,44 @@ def test_interface_lists_are_checked(veth):
         RxRing([veth.a, "nope0"])
     with pytest.raises(ValueError, match="per interface"):
         RxRing([veth.a, veth.b], fanout=Fanout())
+
+
+def test_a_set_of_interfaces_gets_one_interface_and_statistics_block_each(veth, tmp_path):
+    import subprocess
+    import threading
+    import time
+
+    from ringcap import PcapReader, capture_to_file
+
+    other = VethPair()
+    path = tmp_path / "two.pcapng"
+
+    def send():
+        time.sleep(0.4)
+        with TxRing(veth.a) as tx1, TxRing(other.a) as tx2:
+            tx1.send([udp_frame(i, 1) for i in range(300)])
+            tx2.send([udp_frame(i, 2) for i in range(300, 500)])
+
+    sender = threading.Thread(target=send)
+    try:
+        sender.start()
+        summary = capture_to_file([veth.b, other.b], path, duration=1.5,
+                                  ring_options=dict(filter="udp", **SMALL))
+    finally:
+        sender.join()
+        other.delete()
+    assert summary.packets == 500 and summary.received == 500 and summary.drops == 0
+    with PcapReader(path) as reader:
+        got = Batch.concat(list(reader))
+        names = [i.name for i in reader.interfaces]
+        stats = {s.interface: s for s in reader.stats}
+    assert names == [veth.b, other.b]
+    assert np.bincount(got.ifindex, minlength=2).tolist() == [300, 200]
+    assert {i: (s.received, s.os_dropped) for i, s in stats.items()} == {0: (300, 0), 1: (200, 0)}
+    info = subprocess.run(["capinfos", "-I", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+    assert info.count("Number of stat entries = 1") == 2
+    fields = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e",
+                             "frame.interface_name"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert fields.count(veth.b) == 300 and fields.count(other.b) == 200
