@@ -541,7 +541,7 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
         ring = source
     try:
         with PcapWriter(path, format=format, **writer_options) as writer:
-            if own_ring and format == "pcapng" and len(ring.interfaces or ()) > 1:
+            if own_ring and format == "pcapng" and len(getattr(ring, "interfaces", None) or ()) > 1:
                 for ifindex, name in ring.interfaces.items():
                     writer.add_interface(ifindex, name=name)
             elif own_ring and format == "pcapng":
