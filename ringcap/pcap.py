@@ -541,8 +541,9 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
         ring = source
     try:
         with PcapWriter(path, format=format, **writer_options) as writer:
-            if own_ring and format == "pcapng" and len(getattr(ring, "interfaces", None) or ()) > 1:
-                for ifindex, name in ring.interfaces.items():
+            several = getattr(ring, "interfaces", None) or {}
+            if own_ring and format == "pcapng" and len(several) > 1:
+                for ifindex, name in several.items():
                     writer.add_interface(ifindex, name=name)
             elif own_ring and format == "pcapng":
                 ifindex = getattr(ring, "ifindex", None)
