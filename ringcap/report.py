@@ -423,12 +423,10 @@ def _filtered(batches: Iterable[Batch], filter: str | None) -> Iterable[Batch]:
     if filter is None:
         yield from batches
         return
-    from . import bpf
-    matcher = getattr(bpf, "filter_batch", None)
-    if matcher is None:
-        raise RuntimeError("filtering capture files needs ringcap.bpf.filter_batch")
+    from .bpf import CompiledFilter
+    compiled = CompiledFilter(filter)          # compiled once, run per batch
     for batch in batches:
-        yield batch[matcher(batch, filter)]
+        yield batch[compiled.mask(batch)]
 
 
 def _file_info(path, reader) -> FileInfo:
