@@ -323,21 +323,25 @@ cdef void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4, Py_ssize_t
         if ulen < 8:
             c.flags[j] |= F_BAD_L4_LENGTH
             return
-        if l4 + ulen <= ip_end or (c.flags[j] & F_FRAGMENT):
-            ip_end = l4 + ulen
-        elif not (c.flags[j] & (F_BAD_IP_LENGTH | F_IP_LENGTH_ZERO)):
+        if l4 + ulen > ip_end and not (c.flags[j] & (F_FRAGMENT | F_BAD_IP_LENGTH
+                                                     | F_IP_LENGTH_ZERO)):
             c.flags[j] |= F_BAD_L4_LENGTH
             return
-        # else: the IP length already ran past the frame; decode by the frame
+        # A first fragment's datagram continues in later fragments; past an
+        # IP length that ran past the frame the frame holds fewer bytes
+        # (TRUNCATED_PAYLOAD says so).  Either way the UDP length counts.
         if not (c.flags[j] & F_FRAGMENT) and (c.dport[j] == UDP_PORT_VXLAN
                                               or c.dport[j] == UDP_PORT_GENEVE):
             c.payload_offset[j] = <uint16_t>(l4 + 8)
-            c.payload_len[j] = <uint32_t>(ip_end - l4 - 8)
+            c.payload_len[j] = <uint32_t>(ulen - 8)
+            if l4 + ulen < ip_end:      # the tunnelled frame ends with the datagram,
+                ip_end = l4 + ulen      # or with the frame if that comes first
             if c.dport[j] == UDP_PORT_VXLAN:
                 _vxlan(p, cap, l4 + 8, ip_end, c, j, depth, opts)
             else:
                 _geneve(p, cap, l4 + 8, ip_end, c, j, depth, opts)
             return
+        ip_end = l4 + ulen
     c.payload_offset[j] = <uint16_t>(l4 + hlen)
     c.payload_len[j] = <uint32_t>(ip_end - l4 - hlen)
 
@@ -398,6 +402,8 @@ cdef void _ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t end, Py_ssize_t l3,
         c.flags[j] |= F_BAD_IP_LENGTH
         return
     ip_end = _ip_end(l3, c.ip_len[j], end, c, j)
+    if c.ip_len[j] == 0:
+        c.ip_len[j] = <uint32_t>(ip_end - l3)     # as Wireshark: the length the frame gives
     if ip_end > cap:
         c.flags[j] |= F_TRUNCATED_PAYLOAD
     if l3 + ihl > ip_end:     # a zero length on a frame too short for the header
@@ -448,6 +454,7 @@ cdef void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t end, Py_ssize_t l3,
         c.flags[j] |= F_TRUNCATED_PAYLOAD
     if c.ip_len[j] == 40 and nh != IPPROTO_NONE and end > l3 + 40:
         ip_end = _ip_end(l3, 0, end, c, j)    # payload length 0 (jumbogram, TSO)
+        c.ip_len[j] = <uint32_t>(ip_end - l3)
     else:
         ip_end = _ip_end(l3, c.ip_len[j], end, c, j)
     if ip_end > cap:
@@ -851,8 +858,9 @@ cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint3
         c.eth_len[j] = ethertype
         c.flags[j] |= F_LLC
         c.l3_offset[j] = <uint16_t>(pos + 2)
-        if pos + 4 <= cap:
+        if pos + 3 <= cap:
             c.llc_dsap[j] = rd8(p, pos + 2, cap)
+        if pos + 4 <= cap:
             c.llc_ssap[j] = rd8(p, pos + 3, cap)
         return
     c.ethertype[j] = ethertype

@@ -674,3 +674,96 @@ def test_a_deep_stack_of_vlan_tags_is_flagged_not_decoded():
     assert not h.flags[0] & D.VLAN_LIMIT
     assert h.flags[1] & D.VLAN_LIMIT and h.flags[2] & D.VLAN_LIMIT
     assert h.flags[2] & D.MALFORMED and h.l3_offset[2] == 0
+
+
+# ---------------------------------------------------------------- tunnels nested to the limit
+def _encapsulate(kind: str, inner, n: int):
+    """``inner`` (an IPv4 or IPv6 packet) inside one encapsulation of ``kind``."""
+    from scapy.contrib.geneve import GENEVE
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.l2 import GRE
+    from scapy.layers.vxlan import VXLAN
+    outer = IP(src=f"192.0.2.{n}", dst=f"198.51.100.{n}")
+    if kind == "gre":
+        return outer / GRE(key_present=1, key=100 + n, seqnum_present=1, sequence_number=n) / inner
+    if kind == "gre_eth":
+        return outer / GRE(proto=0x6558) / Ether() / inner
+    if kind == "vxlan":
+        return outer / UDP(sport=40000 + n, dport=4789) / VXLAN(vni=1000 + n) / Ether() / inner
+    if kind == "geneve":
+        proto = 0x86DD if isinstance(inner, IPv6) else 0x0800
+        return outer / UDP(sport=40000 + n, dport=6081) / GENEVE(vni=2000 + n, proto=proto) \
+            / inner
+    if kind == "ipip":
+        return IPv6(src=f"2001:db8:{n}::1", dst=f"2001:db8:{n}::2") / inner
+    if kind == "mpls_gre":
+        return outer / GRE(proto=0x8847) / MPLS(label=300 + n, s=1, ttl=9) / inner
+    raise AssertionError(kind)
+
+
+TUNNEL_KINDS = ("gre", "gre_eth", "vxlan", "geneve", "ipip", "mpls_gre")
+TUNNEL_IDS = {"gre": 100, "gre_eth": None, "vxlan": 1000, "geneve": 2000, "ipip": None,
+              "mpls_gre": 300}
+
+
+def _nested(kinds) -> bytes:
+    packet = IP(src="10.7.7.1", dst="10.7.7.2") / TCP(sport=7001, dport=7002, flags="S")
+    for n, kind in enumerate(kinds, 1):
+        packet = _encapsulate(kind, packet, n)
+    return bytes(eth() / packet)
+
+
+@pytest.mark.parametrize("kind", [k for k in TUNNEL_KINDS if k != "mpls_gre"])
+def test_tunnels_nested_to_the_limit(kind):
+    limit = D.MAX_TUNNEL_DEPTH
+    frames = [_nested([kind] * depth) for depth in range(1, limit + 2)]
+    h = D.decode(Batch.from_packets(frames), columns="all")
+    for depth in range(1, limit + 1):
+        i = depth - 1
+        assert h.flags[i] & (D.TUNNEL | D.TUNNEL_LIMIT | D.MALFORMED | D.TRUNCATED) == D.TUNNEL
+        assert h.tunnel_depth[i] == depth
+        assert h.ip_src_str()[i] == "10.7.7.1" and (h.sport[i], h.dport[i]) == (7001, 7002)
+        # outer_* and tunnel_* describe the innermost encapsulation: the one built first
+        if kind != "ipip":
+            assert h.outer_ip_src_str()[i] == "192.0.2.1", (kind, depth)
+        if TUNNEL_IDS[kind] is not None:
+            assert h.tunnel_id[i] == TUNNEL_IDS[kind] + 1
+    last = limit
+    assert h.flags[last] & D.TUNNEL_LIMIT and h.tunnel_depth[last] == limit
+    assert h.ip_src_str()[last] != "10.7.7.1"
+
+
+def test_mpls_through_gre_counts_each_encapsulation():
+    # MPLS inside GRE is two encapsulations: the limit is reached at half the GRE count
+    frames = [_nested(["mpls_gre"] * depth) for depth in (1, 2, 3)]
+    h = D.decode(Batch.from_packets(frames), columns="all")
+    assert h.tunnel_depth.tolist() == [2, 4, 4]
+    assert h.flags[2] & D.TUNNEL_LIMIT and not h.flags[1] & D.TUNNEL_LIMIT
+    assert h.tunnel_type[1] == D.TUNNEL_TYPES["MPLS"] and h.tunnel_id[1] == 301
+    assert h.dport[1] == 7002 and h.mpls_labels[1] == 1 and h.mpls_label[1] == 302
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(TUNNEL_KINDS), min_size=1, max_size=D.MAX_TUNNEL_DEPTH + 1),
+       st.integers(0, 400), st.lists(st.tuples(st.integers(0, 300), st.integers(0, 255)),
+                                     max_size=4), st.integers(0, 64))
+def test_nested_tunnels_cut_and_mutated(kinds, cut, flips, extra_wire):
+    frame = bytearray(_nested(kinds))
+    whole = bytes(frame)
+    for pos, value in flips:
+        if pos < len(frame):
+            frame[pos] = value
+    frame = bytes(frame)
+    frames = [whole, frame, frame[:cut], whole[:cut]]
+    batch = Batch.from_packets(frames, wirelen=[len(whole), len(frame) + extra_wire,
+                                                len(frame), len(whole)])
+    h = _fast_and_general(batch)
+    _check_invariants(batch, h)
+    assert (h.tunnel_depth <= D.MAX_TUNNEL_DEPTH).all()
+    if sum(2 if k == "mpls_gre" else 1 for k in kinds) <= D.MAX_TUNNEL_DEPTH:
+        assert h.dport[0] == 7002 and not h.flags[0] & (D.TRUNCATED | D.MALFORMED)
+    if cut < len(whole):
+        assert h.flags[3] & D.TRUNCATED
+    outer = D.decode(batch, columns="all", tunnels="outer")
+    assert not (outer.flags & D.TUNNEL).any() and not outer.tunnel_depth.any()
+    _check_invariants(batch, outer)
