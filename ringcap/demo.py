@@ -1,9 +1,11 @@
 """A self-contained capture demo: `ringcap demo`.
 
 It moves itself into a private network namespace (so nothing it sends can
-leave the machine), makes a veth pair there, sends frames of mixed sizes
-through a TxRing on one end while an RxRing captures them on the other, and
-prints what arrived, how fast, and what was lost.  Needs root.
+leave the machine), makes a veth pair there, sends TCP and UDP conversations
+(:func:`ringcap.testing.synthetic_traffic`) through a TxRing on one end while
+an RxRing captures them on the other, and prints the first packets as
+``ringcap``/tcpdump prints them, the busiest conversations, how fast it
+went, and what was lost.  Needs root.
 """
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ import os
 import subprocess
 import threading
 import time
+
+import datetime as _dt
+import sys
 
 import numpy as np
 
@@ -32,6 +37,9 @@ def enter_private_namespace() -> None:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare(CLONE_NEWNET) failed: {os.strerror(err)}")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    for key in ("all", "default"):      # no IPv6 autoconfiguration chatter on the veth pair
+        with open(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6", "w") as f:
+            f.write("1")
 
 
 def make_veth(a: str, b: str, mtu: int = 1500) -> None:
@@ -42,30 +50,27 @@ def make_veth(a: str, b: str, mtu: int = 1500) -> None:
 
 
 def demo_traffic(count: int, seed: int = 1) -> Batch:
-    """``count`` broadcast frames, 60 to 1514 bytes, each carrying its sequence number."""
-    rng = np.random.default_rng(seed)
-    sizes = rng.choice(np.array([60, 64, 128, 256, 576, 1024, 1514], dtype=np.uint32), count)
-    offsets = np.zeros(count, dtype=np.int64)
-    np.cumsum(sizes[:-1], out=offsets[1:])
-    data = rng.integers(0, 256, int(sizes.sum()), dtype=np.uint8)
-    header = np.frombuffer(b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01"
-                           + DEMO_ETHERTYPE.to_bytes(2, "big"), dtype=np.uint8)
-    idx = offsets[:, None] + np.arange(14)
-    data[idx] = header
-    seq = np.arange(count, dtype=">u4").view(np.uint8).reshape(count, 4)
-    data[offsets[:, None] + 14 + np.arange(4)] = seq
-    return Batch(ts=np.zeros(count, dtype=np.int64), caplen=sizes, offset=offsets, data=data)
+    """``count`` frames of two-way TCP/UDP conversations (IPv4 and IPv6), 60 to 1514 bytes."""
+    from .testing import synthetic_traffic
+    return synthetic_traffic(count, conversations=48, seed=seed, arp_share=0.0)
 
 
-def run(count: int = 200_000) -> int:
+def _when(ts: int) -> str:
+    t = _dt.datetime.fromtimestamp(ts / 1e9, _dt.timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{ts % 10**9:09d}"[:6] + " UTC"
+
+
+def run(count: int = 200_000, show: int = 8) -> int:
+    from .cli.printer import PacketPrinter
+    from .decode import flows
     enter_private_namespace()
     make_veth("demo0", "demo1")
     traffic = demo_traffic(count)
-    print(f"ringcap demo: sending {count} frames ({traffic.nbytes / 1e6:.1f} MB) on a private "
-          f"veth pair, capturing on the other end")
+    print(f"ringcap demo: sending {count} frames ({traffic.nbytes / 1e6:.1f} MB) of TCP and UDP "
+          f"conversations on a private veth pair, capturing on the other end")
     batches = []
     with RxRing("demo1", block_size=1 << 22, block_count=64, block_timeout_ms=10,
-                filter=f"ether proto {DEMO_ETHERTYPE:#x}") as rx:
+                filter="ip or ip6") as rx:
         def send():
             with TxRing("demo0", frame_count=1024) as tx:
                 for start in range(0, count, 8192):
@@ -88,19 +93,27 @@ def run(count: int = 200_000) -> int:
         sender.join()
         stats = rx.stats
     got = Batch.concat(batches)
-    seqs = (got.data[got.offset[:, None] + 14 + np.arange(4)].astype(np.uint32)
-            * np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.uint32)).sum(axis=1)
-    intact = int(np.count_nonzero(got.caplen == traffic.caplen[seqs]))
-    print(f"captured   {len(got)} packets, {got.nbytes / 1e6:.1f} MB in {len(batches)} batches")
+    print(f"\nfirst {min(show, len(got))} packets, as `ringcap -tttt -r FILE` prints them:")
+    sys.stdout.flush()
+    PacketPrinter(sys.stdout, timestamps="date").print_batch(got[:show])
+    sys.stdout.flush()
+    table = flows(got)
+    top = np.argsort(-table.bytes.astype(np.int64), kind="stable")[:3]
+    print("\nbusiest conversations:")
+    names = {6: "tcp", 17: "udp"}
+    for i in top.tolist():
+        src, dst = table.ip_src_str()[i], table.ip_dst_str()[i]
+        print(f"  {names.get(int(table.ip_proto[i]), table.ip_proto[i])} {src} port "
+              f"{table.sport[i]} <-> {dst} port {table.dport[i]}: {table.packets[i]} packets, "
+              f"{table.bytes[i]} bytes")
+    same = len(got) == count and np.array_equal(got.caplen, traffic.caplen) and \
+        np.array_equal(got.copy().data, traffic.data[:traffic.nbytes])
+    print(f"\ncaptured   {len(got)} packets, {got.nbytes / 1e6:.1f} MB in {len(batches)} batches")
     print(f"rate       {len(got) / elapsed / 1e3:.0f} kpps, {got.nbytes * 8 / elapsed / 1e9:.2f} "
           f"Gbit/s over {elapsed:.2f} s; reader CPU {cpu / elapsed:.0%}")
     print(f"lost       ring drops {stats.drops}, interface drops {stats.if_drops}, "
           f"backlog drops {stats.backlog_drops}, not seen {count - len(got)}")
-    print(f"check      {intact} of {len(got)} frames have the sent length, "
-          f"sequence numbers in order: {bool(np.all(np.diff(seqs.astype(np.int64)) > 0))}")
-    sizes, counts = np.unique(got.caplen, return_counts=True)
-    print("sizes      " + ", ".join(f"{s} B x {c}" for s, c in zip(sizes.tolist(), counts.tolist())))
-    if len(got) > 1:
-        gaps = np.diff(got.ts)
-        print(f"timestamps first {got.ts[0]} ns, median gap {int(np.median(gaps))} ns")
+    print(f"check      every byte as sent, in order: {bool(same)}")
+    if len(got):
+        print(f"time       first packet {_when(int(got.ts[0]))}, last {_when(int(got.ts[-1]))}")
     return 0

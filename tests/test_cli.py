@@ -1,5 +1,6 @@
 """The command line: `ringcap capture` and `ringcap demo`, run as a user would."""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -55,4 +56,8 @@ def test_demo_runs_in_its_own_namespace(netns):
     assert proc.returncode == 0, err
     assert "captured   20000 packets" in out
     assert "ring drops 0" in out and "not seen 0" in out
-    assert "sequence numbers in order: True" in out
+    assert "every byte as sent, in order: True" in out
+    lines = out.splitlines()
+    shown = lines[lines.index(next(l for l in lines if l.startswith("first 8 packets"))) + 1:][:8]
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} IP6? ", l) for l in shown), shown
+    assert re.search(r"time       first packet \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC", out)
