@@ -438,3 +438,31 @@ def test_a_ring_pumped_into_a_dataset_keeps_every_packet(veth, tmp_path):
     assert rows == expected_conversations(sent)
     footer = json.loads(pq.read_metadata(files[-1]).metadata[b"ringcap.stats"])
     assert footer["delivered"] >= len(sent) and footer["drops"] == 0
+
+
+def test_two_pool_workers_write_one_dataset(veth, tmp_path):
+    from ringcap import ParallelCapture
+    from ringcap.sinks import DatasetWorkers
+    sent = synthetic_traffic(6000, conversations=40, seed=12, arp_share=0)
+    sinks = DatasetWorkers(tmp_path, partition_by=(), host="h")
+    with ParallelCapture(veth.b, workers=2, mode="hash", sink=sinks,
+                         filter="net 10.0.0.0/16 or net 2001:db8::/32",
+                         block_size=1 << 20, block_count=16, block_timeout_ms=5) as pool:
+        with ringcap.TxRing(veth.a) as tx:
+            for start in range(0, len(sent), 500):
+                tx.send(sent[start:start + 500])
+        stats = pool.run(duration=1.5)
+    files, others = dataset_files(tmp_path)
+    assert others == []
+    assert sorted(os.path.basename(f) for f in files) == [
+        "part-h-0-000000.parquet", "part-h-1-000000.parquet"]
+    assert stats.total.delivered == len(sent) and stats.total.drops == 0
+    assert [pq.read_metadata(f).num_rows for f in files] == [s.delivered for s in stats.workers]
+    source = f"read_parquet('{tmp_path}/*.parquet', filename = true)"
+    assert as_conversations(duck(CONVERSATIONS_SQL.format(source=source))) == \
+        expected_conversations(sent)
+    # hash fanout is symmetric: each conversation, both directions, in one worker's file
+    split = duck(f"SELECT count(DISTINCT filename) FROM {source} "
+                 "GROUP BY least(ip_src || ip_dst, ip_dst || ip_src), ip_proto, "
+                 "least(sport, dport), greatest(sport, dport)")
+    assert len(split) == 40 and {n for (n,) in split} == {1}

@@ -28,11 +28,11 @@ A sink is used from one thread at a time.  The drivers finish it on every
 exit path (Ctrl-C, SIGTERM, errors) by calling ``close(stats)``.
 """
 from .base import Sink, SinkSummary
-from .parquet import FlowSink, ParquetSink
+from .parquet import DatasetWorkers, FlowSink, ParquetSink
 from .pcap import PcapPart, PcapSink, format_for_path
 from .rotating import (FileSlot, PostRotateCommand, RotatingSink, Rotation, TcpdumpNaming,
                        resolve_owner)
 
 __all__ = ["Sink", "SinkSummary", "RotatingSink", "Rotation", "FileSlot", "TcpdumpNaming",
            "PostRotateCommand", "resolve_owner", "PcapSink", "PcapPart", "format_for_path",
-           "ParquetSink", "FlowSink"]
+           "ParquetSink", "FlowSink", "DatasetWorkers"]

@@ -37,7 +37,7 @@ from ..decode import flows as batch_flows
 from .rotating import RotatingSink, Rotation
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "HivePartitions",
-           "DatasetNaming", "PACKET_COLUMNS", "DEFAULT_PACKET_COLUMNS", "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables",
+           "DatasetNaming", "DatasetWorkers", "PACKET_COLUMNS", "DEFAULT_PACKET_COLUMNS", "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables",
            "flow_schema"]
 
 #: Batch columns a packet dataset can hold (``offset`` is an address in memory, not data).
@@ -759,3 +759,23 @@ class FlowSink(ParquetSink):
         if "flows" in options or "flow_interval" in options:
             raise TypeError("FlowSink takes interval=, not flows= or flow_interval=")
         super().__init__(root, flows=True, flow_interval=interval, **options)
+
+
+class DatasetWorkers:
+    """A sink factory for :class:`~ringcap.ParallelCapture`: worker ``i`` writes
+    ``root`` through its own :class:`ParquetSink` (``FlowSink`` with
+    ``flows=True``) labelled ``worker=i``, so the workers share one dataset
+    and never one file.  ``options`` are the sink's keywords."""
+
+    def __init__(self, root, **options) -> None:
+        if "worker" in options:
+            raise TypeError("DatasetWorkers labels each worker's files itself: drop worker=")
+        self.root = os.fspath(root)
+        self.options = options
+        _pyarrow()                                  # fail here, not in every worker
+
+    def __call__(self, worker: int) -> ParquetSink:
+        return ParquetSink(self.root, worker=worker, **self.options)
+
+    def __repr__(self) -> str:
+        return f"DatasetWorkers({self.root!r})"
