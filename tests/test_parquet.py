@@ -466,3 +466,81 @@ def test_two_pool_workers_write_one_dataset(veth, tmp_path):
                  "GROUP BY least(ip_src || ip_dst, ip_dst || ip_src), ip_proto, "
                  "least(sport, dport), greatest(sport, dport)")
     assert len(split) == 40 and {n for (n,) in split} == {1}
+
+
+# ---------------------------------------------------------------- the command line
+def run_cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "ringcap", *map(str, args)], cwd="/",
+                          env={**os.environ, "PYTHONPATH": PACKAGE_ROOT}, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_convert_a_capture_file_into_datasets_and_formats(tmp_path):
+    batch = traffic(8000)
+    source = tmp_path / "in.pcapng"
+    ringcap.write_pcap(source, batch, format="pcapng")
+    out = run_cli("convert", source, f"{tmp_path}/packets/", "--rotate-rows", 3000)
+    assert out.returncode == 0, out.stderr
+    assert "8000 packets read" in out.stderr and "8000 written" in out.stderr
+    files, others = dataset_files(tmp_path / "packets")
+    assert others == [] and len(files) == 4          # 21:59 and 22:00, 3000 rows a file
+    assert duck(f"SELECT count(*) FROM {glob(tmp_path / 'packets')}") == [(8000,)]
+    assert as_conversations(duck(CONVERSATIONS_SQL.format(source=glob(tmp_path / "packets")))) \
+        == expected_conversations(batch)
+
+    out = run_cli("convert", source, tmp_path / "flows", "--format", "flows",
+                  "--flow-interval", "30", "--partition-by", "none")
+    assert out.returncode == 0, out.stderr
+    assert duck(f"SELECT sum(packets) FROM read_parquet('{tmp_path}/flows/*.parquet')") == \
+        [(int(ringcap.flows(batch).packets.sum()),)]
+
+    out = run_cli("convert", source, tmp_path / "out.pcap")
+    assert out.returncode == 0, out.stderr
+    back = ringcap.read_pcap(tmp_path / "out.pcap")
+    assert back.packets() == batch.packets() and np.array_equal(back.ts, batch.ts)
+    info = subprocess.run(["capinfos", "-t", "-c", str(tmp_path / "out.pcap")],
+                          capture_output=True, text=True, check=True).stdout
+    assert "pcap" in info and "8000" in info
+
+
+def test_convert_and_capture_refuse_what_cannot_work(tmp_path):
+    out = run_cli("convert", tmp_path / "missing.pcap", tmp_path / "ds/")
+    assert out.returncode == 1 and "no such file" in out.stderr and "Traceback" not in out.stderr
+    source = tmp_path / "in.pcap"
+    ringcap.write_pcap(source, traffic(10))
+    (tmp_path / "plain").write_bytes(b"")
+    out = run_cli("convert", source, tmp_path / "plain", "--format", "parquet")
+    assert out.returncode == 1 and "it is a file" in out.stderr
+    out = run_cli("convert", source, source)
+    assert out.returncode == 1 and "being read" in out.stderr
+    out = run_cli("convert", source, tmp_path / "f/", "--format", "flows", "--payload")
+    assert out.returncode == 1 and "do not apply" in out.stderr
+    out = run_cli("capture", "-w", tmp_path / "ds/", "--format", "parquet", "-C", "10", "-c", "1")
+    assert out.returncode == 1 and "-C and -W do not apply" in out.stderr
+
+
+def test_capture_writes_a_dataset(veth, tmp_path):
+    sent = synthetic_traffic(3000, seed=13, arp_share=0)
+    root = tmp_path / "live"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringcap", "capture", "-i", veth.b, "-c", str(len(sent)),
+         "--duration", "30", "-w", f"{root}/", "--format", "parquet", "--partition-by", "none",
+         "net", "10.0.0.0/16", "or", "net", "2001:db8::/32"],
+        cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while "listening on" not in proc.stderr.readline():     # the ring is open
+            assert proc.poll() is None, proc.stderr.read()
+        with ringcap.TxRing(veth.a) as tx:
+            for start in range(0, len(sent), 500):
+                tx.send(sent[start:start + 500])
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    files, others = dataset_files(root)
+    assert others == [] and len(files) == 1
+    rows = duck(CONVERSATIONS_SQL.format(source=f"read_parquet('{root}/*.parquet')"))
+    assert as_conversations(rows) == expected_conversations(sent)

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "top": ("top", "a live table of the busiest flows, hosts and protocols"),
     "plot": ("plot", "plot rates, protocol mix and top conversations of a file to PNG"),
     "replay": ("replay", "send a capture file out of an interface (like tcpreplay)"),
+    "convert": ("convert", "a pcap/pcapng file into a Parquet dataset, or pcap <-> pcapng"),
 }
 
 # Short options of tcpdump that take no value: a group such as "-nnr" ending

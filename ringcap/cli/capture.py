@@ -18,6 +18,7 @@ import sys
 from ..pcap import DEFAULT_SNAPLEN
 from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.driving import StopSignals, pump
+from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
 from .options import (CliError, add_packet_options, filter_expression, interface_list,
                       parse_count, parse_seconds, parse_size, printer_options, size_type)
 from .status import StatusLine, print_summary
@@ -69,8 +70,9 @@ def add_arguments(parser) -> None:
     own.add_argument("--duration", metavar="SECONDS",
                      type=size_type(parse_seconds, what="duration"),
                      help="stop after SECONDS (also 500ms, 10m, 2h)")
-    own.add_argument("--format", choices=("pcap", "pcapng"),
-                     help="file format (default: pcapng for a .pcapng name, else pcap)")
+    own.add_argument("--format", choices=("pcap", "pcapng") + DATASET_FORMATS,
+                     help="file format (default: pcapng for a .pcapng name, else pcap); "
+                          "parquet or flows: -w ROOT/ is a Parquet dataset folder")
     own.add_argument("--block-size", metavar="BYTES", type=size_type(parse_size,
                      what="block size"), help="ring block size (default 4M)")
     own.add_argument("--block-count", metavar="N", type=size_type(parse_count,
@@ -82,6 +84,7 @@ def add_arguments(parser) -> None:
                      help="show the live status line even when stderr is not a terminal")
     own.add_argument("--no-status", dest="status", action="store_false",
                      help="no live status line")
+    add_dataset_options(parser)
 
 
 # ---------------------------------------------------------------------- -D
@@ -216,6 +219,13 @@ def open_printer(args, stream) -> Sink:
 
 
 def open_file_sink(args, snaplen: int, iface_label) -> Sink:
+    if is_dataset(args):
+        if args.file_size or args.file_count:
+            raise CliError(f"-C and -W do not apply to --format {args.format}: a dataset's "
+                           "files end with -G SECONDS, --rotate-rows N and the partitions")
+        on_done = PostRotateCommand(args.post_rotate) if args.post_rotate else None
+        return open_dataset_sink(args, args.write, rotate_seconds=args.rotate_seconds,
+                                 owner=args.owner, on_file_done=on_done)
     rotation = Rotation(max_bytes=args.file_size, seconds=args.rotate_seconds,
                         max_files=args.file_count)
     target = args.write
@@ -225,7 +235,8 @@ def open_file_sink(args, snaplen: int, iface_label) -> Sink:
     if not to_stdout:
         folder = os.path.dirname(os.path.abspath(target)) or "."
         if os.path.isdir(target):
-            raise CliError(f"cannot write to {target}: it is a directory; give a file name")
+            raise CliError(f"cannot write to {target}: it is a directory; give a file name, "
+                           "or --format parquet for a dataset")
         if not os.path.isdir(folder):
             raise CliError(f"cannot write to {target}: the folder {folder} does not exist")
     on_done = PostRotateCommand(args.post_rotate) if args.post_rotate else None

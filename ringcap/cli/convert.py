@@ -1,0 +1,101 @@
+"""`ringcap convert FILE OUT [EXPRESSION]`: a capture file into a Parquet dataset,
+or pcap into pcapng and back, keeping the packets a filter accepts.
+
+The output's kind comes from ``--format`` or from ``OUT``: a folder (an
+existing one, or a name ending in ``/``) is a Parquet dataset, a
+``.pcapng`` name pcapng, anything else pcap.  The file is read in batches
+(bounded memory) and streamed into the same sinks the capture uses.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from ..pcap import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapFormatError, open_pcap
+from ..sinks import PcapSink
+from .datasets import DATASET_FORMATS, add_dataset_options, open_dataset_sink
+from .options import CliError, filter_expression
+
+FORMATS = ("pcap", "pcapng") + DATASET_FORMATS
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("convert")
+    group.add_argument("source", metavar="FILE", help="pcap or pcapng file to read")
+    group.add_argument("target", metavar="OUT",
+                       help="dataset folder (ROOT/) or pcap/pcapng file to write")
+    group.add_argument("--format", choices=FORMATS,
+                       help="what to write (default: parquet for a folder or a name ending in "
+                            "/, pcapng for a .pcapng name, else pcap)")
+    group.add_argument("-F", dest="filter_file", metavar="FILE",
+                       help="read the filter expression from FILE")
+    group.add_argument("expression", nargs="*", metavar="EXPRESSION",
+                       help="keep only the packets this tcpdump filter expression accepts")
+    add_dataset_options(parser)
+
+
+def output_format(args) -> str:
+    if args.format:
+        return args.format
+    target = args.target
+    if target.endswith("/") or os.path.isdir(target):
+        return "parquet"
+    return "pcapng" if target.lower().endswith((".pcapng", ".ntar")) else "pcap"
+
+
+def _matcher(expression: str | None, snaplen: int):
+    if expression is None:
+        return None
+    from .. import bpf
+    compiled = getattr(bpf, "CompiledFilter", None)
+    if compiled is None:
+        raise CliError("filtering a file needs ringcap.bpf.CompiledFilter, which this "
+                       "version lacks; convert without a filter expression")
+    try:
+        return compiled(expression, snaplen=snaplen).mask
+    except TypeError:
+        return compiled(expression).mask
+
+
+def run(args) -> int:
+    args.format = output_format(args)
+    source, target = args.source, args.target
+    if os.path.exists(target) and os.path.exists(source) and os.path.samefile(source, target):
+        raise CliError(f"{target} is the file being read; write somewhere else")
+    expression = filter_expression(args)
+    try:
+        reader = open_pcap(source)
+    except FileNotFoundError:
+        raise CliError(f"cannot read {source}: no such file") from None
+    except PcapFormatError as exc:
+        raise CliError(f"cannot read {source}: {exc}") from None
+    with reader:
+        linktype = reader.linktype if reader.linktype is not None else LINKTYPE_ETHERNET
+        snaplen = reader.snaplen or DEFAULT_SNAPLEN
+        if args.format in DATASET_FORMATS:
+            if linktype != LINKTYPE_ETHERNET:
+                raise CliError(f"{source} holds link type {linktype}; datasets decode Ethernet "
+                               "frames (link type 1) only")
+            sink = open_dataset_sink(args, target)
+        else:
+            if os.path.isdir(target):
+                raise CliError(f"cannot write {args.format} to {target}: it is a folder; give a "
+                               "file name, or --format parquet for a dataset")
+            sink = PcapSink(target, format=args.format, snaplen=snaplen, linktype=linktype,
+                            nanosecond=True)
+        keep = _matcher(expression, snaplen)
+        read = 0
+        try:
+            for batch in reader:
+                read += len(batch)
+                if keep is not None:
+                    batch = batch[keep(batch)]
+                if len(batch):
+                    sink.write(batch)
+        finally:
+            summary = sink.close()          # on errors too: finished files stay complete
+    files = summary.files
+    where = target if len(files) <= 1 else f"{len(files)} files under {target}"
+    print(f"ringcap: {read} packets read from {source}, {summary.packets} written to {where}",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,68 @@
+"""Parquet dataset output for the commands: ``-w ROOT/ --format parquet`` (a row per
+packet) or ``--format flows`` (a row per flow per interval), shared by
+``capture`` and ``convert``.  The sinks are :class:`ringcap.ParquetSink` and
+:class:`ringcap.FlowSink`; this module only turns options into their keywords.
+"""
+from __future__ import annotations
+
+import os
+
+from .options import CliError, parse_count, parse_seconds, size_type
+
+DATASET_FORMATS = ("parquet", "flows")
+
+
+def add_dataset_options(parser) -> None:
+    group = parser.add_argument_group("Parquet datasets (--format parquet or flows)")
+    group.add_argument("--partition-by", metavar="PARTS", default="date,hour",
+                       help="folders by time: date,hour (default), date, "
+                            "date,hour,minute, or none")
+    group.add_argument("--rotate-rows", metavar="N",
+                       type=size_type(parse_count, what="rows per file (--rotate-rows)"),
+                       help="start a new file after N rows (parquet)")
+    group.add_argument("--columns", metavar="NAMES",
+                       help="comma-separated columns to keep (parquet; default: the batch's "
+                            "and the decoded headers'), or `all`")
+    group.add_argument("--payload", action="store_true",
+                       help="also keep each frame's bytes in a `data` column (parquet)")
+    group.add_argument("--flow-interval", metavar="SECONDS", default=60.0,
+                       type=size_type(parse_seconds, what="flow interval"),
+                       help="one row per flow per SECONDS (flows; default 60)")
+    group.add_argument("--compression", default="zstd",
+                       help="Parquet compression: zstd (default), lz4, snappy, gzip or none")
+
+
+def is_dataset(args) -> bool:
+    return getattr(args, "format", None) in DATASET_FORMATS
+
+
+def open_dataset_sink(args, root, *, rotate_seconds=None, owner=None, on_file_done=None):
+    """The ParquetSink or FlowSink the options describe, writing under ``root``."""
+    if root in (None, "-"):
+        raise CliError(f"--format {args.format} writes a dataset folder: give -w ROOT/, "
+                       "not standard output")
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise CliError(f"cannot write a dataset to {root}: it is a file; give a folder "
+                       "(it is created if missing)")
+    parent = os.path.dirname(os.path.abspath(root.rstrip("/") or "/"))
+    if not os.path.isdir(parent):
+        raise CliError(f"cannot write a dataset to {root}: the folder {parent} does not exist")
+    parts = args.partition_by.strip()
+    partition_by = () if parts in ("", "none") else tuple(p.strip() for p in parts.split(","))
+    options = dict(partition_by=partition_by, compression=args.compression, owner=owner,
+                   on_file_done=on_file_done)
+    from ..sinks.parquet import FlowSink, ParquetSink
+    try:
+        if args.format == "flows":
+            if args.rotate_rows or args.columns or args.payload or rotate_seconds:
+                raise CliError("--format flows writes one file per --flow-interval: "
+                               "-G, --rotate-rows, --columns and --payload do not apply")
+            return FlowSink(root, interval=args.flow_interval, **options)
+        columns = None
+        if args.columns:
+            columns = "all" if args.columns.strip() == "all" else \
+                [c.strip() for c in args.columns.split(",") if c.strip()]
+        return ParquetSink(root, rotate_seconds=rotate_seconds, rotate_rows=args.rotate_rows,
+                           columns=columns, include_payload=args.payload, **options)
+    except ImportError as exc:
+        raise CliError(str(exc)) from None
