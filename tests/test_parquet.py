@@ -503,6 +503,25 @@ def test_convert_a_capture_file_into_datasets_and_formats(tmp_path):
     assert "pcap" in info and "8000" in info
 
 
+def test_convert_keeps_what_the_filter_accepts(tmp_path):
+    batch = traffic(3000)
+    source = tmp_path / "in.pcap"
+    ringcap.write_pcap(source, batch)
+    out = run_cli("convert", source, tmp_path / "tcp.pcapng", "tcp", "and", "not", "port", "80")
+    assert out.returncode == 0, out.stderr
+    headers = ringcap.decode(batch)
+    wanted = batch[(headers.ip_proto == 6) & (headers.sport != 80) & (headers.dport != 80)]
+    assert 0 < len(wanted) < len(batch)
+    assert ringcap.read_pcap(tmp_path / "tcp.pcapng").packets() == wanted.packets()
+    tshark = subprocess.run(["tshark", "-r", str(tmp_path / "tcp.pcapng"), "-T", "fields",
+                             "-e", "frame.number"], capture_output=True, text=True, check=True)
+    assert len(tshark.stdout.split()) == len(wanted)
+    out = run_cli("convert", source, f"{tmp_path}/udp/", "udp")
+    assert out.returncode == 0, out.stderr
+    assert duck(f"SELECT count(*), min(ip_proto), max(ip_proto) FROM {glob(tmp_path / 'udp')}") \
+        == [(int(np.count_nonzero(headers.ip_proto == 17)), 17, 17)]
+
+
 def test_convert_and_capture_refuse_what_cannot_work(tmp_path):
     out = run_cli("convert", tmp_path / "missing.pcap", tmp_path / "ds/")
     assert out.returncode == 1 and "no such file" in out.stderr and "Traceback" not in out.stderr

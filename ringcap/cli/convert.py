@@ -44,17 +44,11 @@ def output_format(args) -> str:
 
 
 def _matcher(expression: str | None, snaplen: int):
+    """A function giving the mask of packets the filter accepts (None: keep all)."""
     if expression is None:
         return None
-    from .. import bpf
-    compiled = getattr(bpf, "CompiledFilter", None)
-    if compiled is None:
-        raise CliError("filtering a file needs ringcap.bpf.CompiledFilter, which this "
-                       "version lacks; convert without a filter expression")
-    try:
-        return compiled(expression, snaplen=snaplen).mask
-    except TypeError:
-        return compiled(expression).mask
+    from ..bpf import CompiledFilter
+    return CompiledFilter(expression, snaplen=snaplen).mask     # compiled once, run per batch
 
 
 def run(args) -> int:
