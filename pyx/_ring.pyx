@@ -794,10 +794,25 @@ cdef class RxRingCore(PacketSocket):
         if self.fd >= 0:
             release_held(&self.cursor)
 
+    def close(self):
+        """Take the last statistics window, then close: the totals stay
+        readable and final."""
+        if self.fd >= 0:
+            try:
+                self.update_stats()
+            except OSError:
+                pass
+        PacketSocket.close(self)
+
     def update_stats(self):
         """Read PACKET_STATISTICS (which resets the kernel's counters) and add it to
-        the running totals; returns the (packets, drops, freeze_count) of this window."""
-        self._check_open()
+        the running totals; returns the (packets, drops, freeze_count) of this window.
+
+        One getsockopt with the GIL held: it never blocks and no Python code
+        runs between the read and the update, so callers on other threads or
+        in signal handlers need no lock.  A no-op (zeros) once closed."""
+        if self.fd < 0:
+            return 0, 0, 0
         cdef tpacket_stats_v3 st
         cdef socklen_t length = sizeof(st)
         memset(&st, 0, sizeof(st))

@@ -318,15 +318,28 @@ class _RingHandle:
     @contextlib.contextmanager
     def _operation(self):
         """Hold the lock for one read/send; a close() asked for meanwhile on this
-        same thread (from a signal handler) is carried out on the way out."""
-        with self._lock:
-            self._owner = threading.get_ident()
-            try:
-                yield self._open_core()
-            finally:
-                self._owner = None
-                if self._close_pending:
-                    self._core.close()
+        same thread (from a signal handler) is carried out on the way out, and
+        so is work deferred by callers that would not wait for the lock."""
+        try:
+            with self._lock:
+                self._owner = threading.get_ident()
+                try:
+                    yield self._open_core()
+                finally:
+                    self._owner = None
+                    if self._close_pending:
+                        self._core.close()
+                    self._run_deferred_locked()
+        finally:
+            # A caller that found the lock taken just before we let it go left
+            # its work to us: pick it up now that the lock is free.
+            self._run_deferred()
+
+    def _run_deferred_locked(self) -> None:
+        """Work left for the lock holder (called with the lock held)."""
+
+    def _run_deferred(self) -> None:
+        """Run deferred work if the lock can be had without waiting."""
 
     def _open_core(self):
         core = self._core
@@ -438,7 +451,8 @@ class RingView(Batch):
 
 
 class _Lease:
-    """The ring blocks one RingView holds."""
+    """The ring blocks one RingView holds.  Releasing never waits for the
+    ring's lock, so it is safe from a signal handler and from any thread."""
 
     __slots__ = ("ring", "released", "__weakref__")
 
@@ -539,6 +553,10 @@ class RxRing(_RingHandle):
         self._names = names
         self._lock = threading.Lock()
         self._view_lease: weakref.ref | None = None
+        self._release_pending = False
+        self._rollover: dict[int, tuple | None] = {}
+        # the cumulative drops and freezes already reported in batches
+        self._batch_drops = self._batch_freezes = 0
         # A read() that allocates keeps its data under this size, so that the
         # allocator recycles freed batches instead of mapping (and the kernel
         # zero-filling) fresh pages for every batch.
@@ -659,12 +677,12 @@ class RxRing(_RingHandle):
                     n, used = core.drain(store, packets)
                 else:
                     n, used = 0, 0
-                _, drops, freezes = core.update_stats()
+                drops, freezes = self._window(core)
                 batch = Batch._from_store(store, n, used, drops, freezes, self._interfaces)
                 batch._store = None       # not reusable: its arrays are this batch's own
                 return batch
             n, used = core.drain(out._store, max_packets) if ready else (0, 0)
-            _, drops, freezes = core.update_stats()
+            drops, freezes = self._window(core)
             out.drops, out.freeze_count, out.interfaces = drops, freezes, self._interfaces
             out._set_length(n, used)
             return out
@@ -683,7 +701,7 @@ class RxRing(_RingHandle):
             packets = core.ready_bounds(max_packets)[0] if ready else 0
             store = self._buffers.take(packets, 1) if packets else {}
             n, mapping = core.view(store, packets) if packets else (0, None)
-            _, drops, freezes = core.update_stats()
+            drops, freezes = self._window(core)
             view = RingView.__new__(RingView)
             for name, dt in COLUMNS.items():
                 setattr(view, name, store[name][:n] if packets else np.empty(0, dtype=dt))
@@ -710,12 +728,42 @@ class RxRing(_RingHandle):
         self._view_lease = None
         self._core.release_view()
 
+    def _window(self, core) -> tuple[int, int]:
+        """Drops and freezes since the previous batch.  Taken from the
+        cumulative counters, so a ``stats`` read in between (from another
+        thread or a signal handler), which consumes the kernel's window, takes
+        nothing from the next batch's count."""
+        core.update_stats()
+        drops, freezes = core.drops, core.freeze_count
+        window = drops - self._batch_drops, freezes - self._batch_freezes
+        self._batch_drops, self._batch_freezes = drops, freezes
+        return window
+
     def _release_view(self, lease: _Lease) -> None:
-        with self._lock:
-            if self._view_lease is not None and self._view_lease() is lease:
-                self._view_lease = None
-                if not self.closed:
-                    self._core.release_view()
+        # Never wait for the lock: a signal handler that interrupted an
+        # operation on this thread would wait forever, and another thread
+        # would wait as long as a read(timeout=None) does.  Whoever holds the
+        # lock hands the blocks back on its way out (_operation).
+        self._release_pending = True
+        self._run_deferred()
+
+    def _run_deferred(self) -> None:
+        while self._release_pending and self._lock.acquire(blocking=False):
+            try:
+                self._run_deferred_locked()
+            finally:
+                self._lock.release()
+
+    def _run_deferred_locked(self) -> None:
+        if not self._release_pending:
+            return
+        self._release_pending = False
+        ref = self._view_lease
+        lease = None if ref is None else ref()
+        if ref is not None and (lease is None or lease.released):
+            self._view_lease = None
+            if not self.closed:
+                self._core.release_view()
 
     @staticmethod
     def _timeout_seconds(timeout: float | None) -> float:
@@ -750,24 +798,31 @@ class RxRing(_RingHandle):
     @property
     def stats_by_interface(self) -> dict[int, Stats]:
         """:class:`Stats` per interface, by ifindex (0 for a ring on all
-        interfaces); one entry unless the ring was opened on a list."""
-        with self._operation() as core:
-            cores = getattr(core, "cores", [core])
-            backlog = max(0, _backlog_drops() - self._backlog0)
-            result = {}
-            for one, (index, drops0) in zip(cores, self._if_drops0.items()):
-                one.update_stats()
-                rollover = one.rollover_stats() if self._fanout is not None else None
-                name = self._interfaces.get(index) if self._interfaces else None
-                result[index] = Stats(
-                    packets=one.packets, drops=one.drops, freeze_count=one.freeze_count,
-                    delivered=one.delivered,
-                    if_drops=max(0, _interface_rx_drops(name) - drops0),
-                    backlog_drops=backlog,
-                    rollover=None if rollover is None else rollover[0],
-                    rollover_huge=None if rollover is None else rollover[1],
-                    rollover_failed=None if rollover is None else rollover[2])
-            return result
+        interfaces); one entry unless the ring was opened on a list.
+
+        Takes no lock: readable at any time, from any thread and from a
+        signal handler that interrupted a read, and after close() (the
+        final counts, taken when the ring closed)."""
+        core = self._core
+        cores = getattr(core, "cores", [core])
+        backlog = max(0, _backlog_drops() - self._backlog0)
+        result = {}
+        for one, (index, drops0) in zip(cores, self._if_drops0.items()):
+            # one getsockopt under the GIL, which never blocks; a no-op once closed
+            one.update_stats()
+            if self._fanout is not None and not one.closed:
+                self._rollover[index] = one.rollover_stats()
+            rollover = self._rollover.get(index)
+            name = self._interfaces.get(index) if self._interfaces else None
+            result[index] = Stats(
+                packets=one.packets, drops=one.drops, freeze_count=one.freeze_count,
+                delivered=one.delivered,
+                if_drops=max(0, _interface_rx_drops(name) - drops0),
+                backlog_drops=backlog,
+                rollover=None if rollover is None else rollover[0],
+                rollover_huge=None if rollover is None else rollover[1],
+                rollover_failed=None if rollover is None else rollover[2])
+        return result
 
 
 class TxRing(_RingHandle):

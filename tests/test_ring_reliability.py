@@ -47,3 +47,145 @@ def test_read_refuses_a_huge_max_packets_with_a_value_error(veth):
 def test_capture_refuses_durations_that_never_or_already_end(veth, duration):
     with pytest.raises(ValueError, match="duration must be"):
         capture(veth.b, duration=duration)
+
+
+# ---------------------------------------------------------------- statistics from anywhere
+
+def _send(iface, frames):
+    with TxRing(iface) as tx:
+        assert tx.send(frames) == len(frames)
+
+
+@pytest.mark.timeout(60)
+def test_stats_from_a_signal_handler_that_interrupted_a_blocking_read(veth):
+    durations, seen = [], []
+
+    def handler(signum, frame):
+        t0 = time.monotonic()
+        seen.append(rx.stats)
+        durations.append(time.monotonic() - t0)
+
+    with RxRing(veth.b, **SMALL) as rx:
+        _send(veth.a, [make_frame(i) for i in range(20)])
+        assert len(ours(Batch.concat([rx.read(timeout=1), rx.read(timeout=0.2)]))) == 20
+        previous = signal.signal(signal.SIGUSR1, handler)
+        stop = threading.Event()
+
+        def ring_the_bell():
+            while not stop.wait(0.05):
+                os.kill(os.getpid(), signal.SIGUSR1)
+        bell = threading.Thread(target=ring_the_bell)
+        bell.start()
+        try:
+            assert len(rx.read(timeout=0.6)) == 0      # nothing comes: the handler runs inside
+        finally:
+            stop.set()
+            bell.join()
+            signal.signal(signal.SIGUSR1, previous)
+    assert len(durations) >= 3
+    # the bound; the best of several calls, so a descheduled thread cannot fail it
+    assert min(durations) < 0.1
+    assert all(s.delivered >= 20 and s.packets >= 20 and s.pending == 0 for s in seen)
+
+
+@pytest.mark.timeout(60)
+def test_stats_from_another_thread_while_a_read_waits_without_timeout(veth):
+    durations, seen = [], []
+    with RxRing(veth.b, **SMALL) as rx:
+        def ask():
+            time.sleep(0.2)                     # the read below is waiting by now
+            for _ in range(5):
+                t0 = time.monotonic()
+                seen.append(rx.stats)
+                durations.append(time.monotonic() - t0)
+        asker = threading.Thread(target=ask)
+        # ends the read after 2 s, so a stats call that waits for the read
+        # shows as a slow call rather than a hang
+        ender = threading.Timer(2.0, _send, (veth.a, [make_frame(7)]))
+        asker.start()
+        ender.start()
+        try:
+            got = rx.read(timeout=None)
+        finally:
+            asker.join()
+            ender.join()
+    assert len(ours(got)) == 1
+    assert len(seen) == 5 and min(durations) < 0.1
+    assert all(s.packets == 0 and s.delivered == 0 for s in seen)
+
+
+@pytest.mark.timeout(60)
+def test_releasing_a_view_never_waits_for_the_ring_lock(veth):
+    with RxRing(veth.b, **SMALL) as rx:
+        _send(veth.a, [make_frame(i) for i in range(10)])
+        time.sleep(0.05)
+        view = rx.read_view(timeout=1)
+        assert len(ours(view)) == 10 and rx._core.held_blocks >= 1
+        previous = signal.signal(signal.SIGUSR1, lambda *_: view.release())
+        try:
+            # a signal handler runs while this thread is inside an operation
+            # holding the ring's lock (as it would during a read)
+            with rx._operation():
+                os.kill(os.getpid(), signal.SIGUSR1)
+                for _ in range(100):            # the handler runs between bytecodes
+                    if view.released:
+                        break
+                    time.sleep(0.001)
+                assert view.released
+            assert rx._core.held_blocks == 0    # handed back when the operation ended
+        finally:
+            signal.signal(signal.SIGUSR1, previous)
+        # and from another thread while this one holds the lock
+        _send(veth.a, [make_frame(i) for i in range(10, 20)])
+        time.sleep(0.05)
+        view = rx.read_view(timeout=1)
+        assert len(ours(view)) == 10 and rx._core.held_blocks >= 1
+        took = []
+
+        def release():
+            t0 = time.monotonic()
+            view.release()
+            took.append(time.monotonic() - t0)
+        with rx._operation():
+            t = threading.Thread(target=release)
+            t.start()
+            t.join(5)
+            assert took and took[0] < 0.1 and view.released
+        assert rx._core.held_blocks == 0
+        _send(veth.a, [make_frame(20)])
+        assert frame_seq(ours(rx.read(timeout=1))[0]) == 20   # the ring reads on
+
+
+def test_batch_drops_add_up_to_the_ring_drops_when_stats_are_read_between(veth):
+    n = 30000
+    frames = [make_frame(i, 60) for i in range(n)]
+    batches = []
+    with RxRing(veth.b, snaplen=1500, block_size=1 << 16, block_count=2,
+                block_timeout_ms=1000) as rx:
+        sender = threading.Thread(target=_send, args=(veth.a, frames))
+        sender.start()
+        while True:
+            batch = rx.read(timeout=1.5)
+            if not len(batch) and not sender.is_alive():
+                break
+            batches.append(batch)
+            time.sleep(0.005)                   # the ring overflows meanwhile ...
+            rx.stats                            # ... and this takes the kernel's window
+        sender.join()
+        stats = rx.stats
+    assert stats.drops > 0, "a 128 KiB ring cannot hold 30000 frames"
+    assert sum(b.drops for b in batches) == stats.drops
+    assert sum(len(b) for b in batches) == stats.delivered
+    assert stats.delivered + stats.drops == stats.packets
+
+
+def test_stats_after_close_are_the_final_counts(veth):
+    with RxRing(veth.b, **SMALL) as rx:
+        _send(veth.a, [make_frame(i) for i in range(30)])
+        time.sleep(0.1)
+        got = rx.read(max_packets=10, timeout=1)
+    assert len(got) == 10
+    final = rx.stats
+    assert final.packets >= 30 and final.delivered == 10 and final.drops == 0
+    assert final.pending == final.packets - 10      # never read: counted as unread
+    assert rx.stats == final
