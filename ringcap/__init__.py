@@ -18,13 +18,14 @@ from . import names
 from .bpf import compile_filter
 from .fanout import Fanout
 from .parallel import ParallelCapture, PoolStats, WorkerDiedError, merge
-from .ring import RingView, RxRing, Stats, TxRing, capture
+from .ring import CaptureInterruptedWarning, RingView, RxRing, Stats, TxRing, capture
 from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
                    PcapWriter, capture_to_file, open_pcap, read_pcap, write_pcap)
 from .sinks.parquet import FlowSink, ParquetSink      # pyarrow is imported when one is made
 
 __all__ = ["Batch", "Fanout", "ParallelCapture", "PoolStats", "WorkerDiedError", "merge",
-           "RxRing", "TxRing", "RingView", "Stats", "capture", "compile_filter",
+           "RxRing", "TxRing", "RingView", "Stats", "capture",
+           "CaptureInterruptedWarning", "compile_filter",
            "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap", "capture_to_file",
            "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
            "decode", "flows", "Headers", "FlowTable", "FlowMeter", "FlowRecords",

@@ -24,6 +24,7 @@ valid after the reader is closed for as long as the batch lives.
 """
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import socket
@@ -32,7 +33,7 @@ import struct
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -126,12 +127,23 @@ class InterfaceStats:
 
 @dataclass(frozen=True)
 class CaptureSummary:
-    """What :func:`capture_to_file` wrote: packets, captured bytes, and the ring's counts."""
+    """What :func:`capture_to_file` wrote: packets, captured bytes, and the ring's counts.
+
+    ``files``: the finished files; ``stopped_by``: why the capture ended
+    (``"count"``, ``"duration"``, ``"files"``, a signal name such as
+    ``"SIGTERM"``, ``"KeyboardInterrupt"``); ``if_drops``: drops by the
+    interface; ``unread``: packets the kernel accepted that were still in the
+    ring (received = packets + drops + unread when nothing was filtered out).
+    """
 
     packets: int
     bytes: int
     received: int | None
     drops: int | None
+    files: tuple = field(default=(), compare=False)
+    stopped_by: str | None = field(default=None, compare=False)
+    if_drops: int | None = field(default=None, compare=False)
+    unread: int = field(default=0, compare=False)
 
 
 # ---------------------------------------------------------------------- writing
@@ -522,17 +534,50 @@ def write_pcap(path, batches: Batch | Iterable[Batch], **options) -> int:
 
 
 def capture_to_file(source, path, *, count: int | None = None, duration: float | None = None,
-                    format: str = "pcapng", batch_packets: int = 65536, timeout: float = 0.1,
+                    format: str | None = None, file_size: int | None = None,
+                    rotate_seconds: float | None = None, max_files: int | None = None,
+                    post_rotate=None, owner=None, progress=None, signals: bool = True,
+                    batch_packets: int = 65536, timeout: float = 0.1,
                     ring_options: Mapping | None = None, **writer_options) -> CaptureSummary:
-    """Capture from a ring (or an interface name) straight into a file.
+    """Capture from a ring (or an interface name) straight into a file, streaming.
 
     ``source`` is an open ring (left open), an interface name or a list of
     them (pcapng: one interface block and statistics block each), for which an
     ``RxRing`` is opened with ``ring_options`` and closed afterwards.  Stops
-    after ``count`` packets or ``duration`` seconds; pcapng files end with an
-    Interface Statistics Block holding the ring's received and dropped
-    counts, which are also returned.
+    after ``count`` packets or ``duration`` seconds, or, with neither, when
+    stopped: SIGINT (Ctrl-C), SIGTERM and SIGHUP end the capture cleanly
+    (with ``signals=True``, when called from the main thread), as does a
+    KeyboardInterrupt.  Every packet already captured is written, the files
+    are finished, and the summary is returned all the same
+    (``stopped_by`` says why it stopped).
+
+    ``format``: ``"pcap"`` or ``"pcapng"`` (default: pcap for a ``.pcap``
+    name, else pcapng).  pcapng files end with an Interface Statistics Block
+    holding the ring's received and dropped counts, on every exit path.
+    Rotation as tcpdump's: ``file_size`` bytes (``-C``), ``rotate_seconds``
+    (``-G``, strftime patterns in ``path``), ``max_files`` (``-W``);
+    ``post_rotate``: a command (``"gzip"``) run on each finished file, or a
+    callable taking its path.  ``owner`` (user name or uid) is given the
+    files; ``mode`` (0o600) their permissions.  ``progress``: as for
+    :func:`ringcap.capture`.  Other keywords go to :class:`PcapWriter`.
     """
+    from .progress import progress_callback
+    from .sinks import PcapSink, PostRotateCommand, Rotation
+    from .sinks.driving import StopSignals, pump
+
+    if duration is not None:
+        duration = float(duration)
+        if not (0 < duration < float("inf")):
+            raise ValueError(f"duration must be positive, finite seconds, got {duration}")
+    if count is not None and int(count) <= 0:
+        raise ValueError(f"count must be positive, got {count}")
+    if format is None:
+        format = "pcap" if os.fspath(path).lower().endswith(".pcap") else "pcapng"
+    rotation = Rotation(max_bytes=file_size, seconds=rotate_seconds, max_files=max_files)
+    on_done = PostRotateCommand(post_rotate) if isinstance(post_rotate, str) else post_rotate
+    mode = writer_options.pop("mode", 0o600)
+    part_options = {k: writer_options.pop(k) for k in ("snaplen", "nanosecond", "linktype")
+                    if k in writer_options}
     own_ring = isinstance(source, (str, bytes, list, tuple))
     if own_ring:
         from . import RxRing                 # the ring is optional for file work
@@ -540,24 +585,40 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
     else:
         ring = source
     try:
-        with PcapWriter(path, format=format, **writer_options) as writer:
-            several = getattr(ring, "interfaces", None) or {}
-            if own_ring and format == "pcapng" and len(several) > 1:
-                for ifindex, name in several.items():
-                    writer.add_interface(ifindex, name=name)
-            elif own_ring and format == "pcapng":
-                ifindex = getattr(ring, "ifindex", None)
-                if ifindex is None:
-                    try:
-                        ifindex = socket.if_nametoindex(source)
-                    except OSError:
-                        ifindex = 0
-                writer.add_interface(ifindex, name=os.fsdecode(source))
-            return writer.write_from(ring, count=count, duration=duration,
-                                     batch_packets=batch_packets, timeout=timeout)
+        ifindex = getattr(ring, "ifindex", None)
+        if own_ring and ifindex is None:
+            try:
+                ifindex = socket.if_nametoindex(source)
+            except OSError:
+                ifindex = 0
+        several = getattr(ring, "interfaces", None) or {}
+        if own_ring and len(several) > 1:
+            interface = dict(several)       # one interface block (and statistics) each
+        else:
+            interface = (ifindex, os.fsdecode(source) if own_ring else None) if ifindex else None
+        sink = PcapSink(path, format=format, rotation=rotation, interface=interface,
+                        owner=owner, mode=mode, on_file_done=on_done,
+                        stats_source=lambda: ring.stats, writer_options=writer_options,
+                        **part_options)
+        stop = StopSignals() if signals else None
+        with contextlib.ExitStack() as stack:
+            if stop is not None:
+                stack.enter_context(stop)
+            show = stack.enter_context(progress_callback(progress, total=count,
+                                                         what=str(source) if own_ring else ""))
+            result = pump(ring, sink, count=count, duration=duration,
+                          stop=stop if stop is not None else (lambda: False),
+                          progress=show, batch_packets=batch_packets, poll=timeout)
     finally:
         if own_ring:
             ring.close()
+    stats = result.stats
+    return CaptureSummary(
+        packets=result.packets, bytes=result.bytes,
+        received=None if stats is None else int(stats.packets),
+        drops=None if stats is None else int(stats.drops),
+        files=result.summary.files, stopped_by=result.stopped_by,
+        if_drops=getattr(stats, "if_drops", None), unread=result.unread)
 
 
 # ---------------------------------------------------------------------- reading

@@ -27,6 +27,9 @@ from .batch import COLUMNS, Batch
 from .bpf import FilterSpec, build_program
 from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
                      load_ebpf_socket_filter, register as _register_fanout)
+from .progress import progress_callback
+from .sinks.collect import BatchCollector
+from .sinks.driving import pump
 
 PAGE_SIZE = os.sysconf("SC_PAGESIZE")
 MiB = 1 << 20
@@ -921,36 +924,36 @@ class TxRing(_RingHandle):
         return f"<TxRing {self.iface} {state}, {self.frame_count} x {self.frame_size} bytes>"
 
 
+class CaptureInterruptedWarning(UserWarning):
+    """:func:`capture` was interrupted (Ctrl-C, "interrupt kernel") and returned
+    the packets it had captured until then."""
+
+
 def capture(iface: str | None = None, count: int | None = None,
-            duration: float | None = None, **options) -> Batch:
+            duration: float | None = None, *, progress=None, **options) -> Batch:
     """Capture until ``count`` packets or ``duration`` seconds, whichever comes first.
+
+    With neither, capture until interrupted.  Ctrl-C (in Jupyter: "interrupt
+    kernel") does not lose anything: the packets captured so far, including
+    those still waiting in the ring, are returned, with a
+    :class:`CaptureInterruptedWarning` saying so.
 
     ``options`` are those of :class:`RxRing`.  Returns one packed batch that
     owns its memory; its ``drops`` is the kernel's drop count for the whole
-    capture.
+    capture.  Memory grows with the packets captured, not with the number of
+    reads.  ``progress``: True shows a progress bar (packets, rate, drops,
+    elapsed; needs ``tqdm``, ``pip install ringcap[progress]``), False
+    hides it, a callable receives :class:`ringcap.sinks.Progress` snapshots;
+    None (default) shows it when running interactively and tqdm is installed.
     """
-    if count is None and duration is None:
-        raise ValueError("capture() needs count=, duration= or both, or it would never stop")
     count = check_count("count", count, allow_none=True)
     duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
-    deadline = None if duration is None else time.monotonic() + duration
-    parts: list[Batch] = []
-    got = 0
-    with RxRing(iface, **options) as ring:
-        while count is None or got < count:
-            if deadline is None:
-                timeout = None
-            else:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    break
-            want = 65536 if count is None else min(65536, count - got)
-            batch = ring.read(want, timeout=timeout)
-            if len(batch):
-                parts.append(batch)
-                got += len(batch)
-            elif deadline is None:
-                continue
-        result = Batch.concat(parts)
-        result.drops = ring.stats.drops
-    return result
+    collector = BatchCollector()
+    with RxRing(iface, **options) as ring, \
+            progress_callback(progress, total=count, what=iface or "all interfaces") as show:
+        result = pump(ring, collector, count=count, duration=duration, progress=show)
+    if result.stopped_by in ("KeyboardInterrupt", "SIGINT"):
+        import warnings
+        warnings.warn(f"capture interrupted after {result.packets} packets; returning them",
+                      CaptureInterruptedWarning, stacklevel=2)
+    return collector.batch()

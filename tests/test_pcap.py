@@ -790,9 +790,10 @@ def test_capture_to_file_with_duration_and_empty_reads(tmp_path):
     assert summary.packets == 5 and summary.drops == 0
     assert len(ring.reads) > 2 and all(t <= 0.05 for _, t in ring.reads)
     assert len(read_pcap(path)) == 5
-    with pytest.raises(ValueError, match="count= or duration="):
-        capture_to_file(FakeRing([]), tmp_path / "x.pcap")
-    assert not os.path.exists(tmp_path / "x.pcap") or len(read_pcap(tmp_path / "x.pcap")) == 0
+    for bad in (float("nan"), float("inf"), -1):
+        with pytest.raises(ValueError, match="finite"):
+            capture_to_file(FakeRing([]), tmp_path / "x.pcap", duration=bad)
+    assert not os.path.exists(tmp_path / "x.pcap")
 
 
 def test_capture_to_file_opens_and_closes_a_ring_by_name(tmp_path, monkeypatch):
@@ -815,19 +816,24 @@ def test_capture_to_file_opens_and_closes_a_ring_by_name(tmp_path, monkeypatch):
 
 def test_interrupted_capture_still_records_the_counts(tmp_path):
     class InterruptedRing(FakeRing):
+        interrupted = False
+
         def read(self, max_packets, timeout):
-            if len(self.reads) == 2:
+            if len(self.reads) == 2 and not self.interrupted:
+                self.interrupted = True
                 raise KeyboardInterrupt
             return super().read(max_packets, timeout)
 
     ring = InterruptedRing([make_batch(30, ifindex=[1] * 30)], drops=4, ifindex=1)
     path = tmp_path / "interrupted.pcapng"
-    with pytest.raises(KeyboardInterrupt):
-        capture_to_file(ring, path, duration=60, batch_packets=10)
+    # Ctrl-C stops the capture; what the ring still holds is written, and the summary returned
+    summary = capture_to_file(ring, path, duration=60, batch_packets=10)
+    assert summary.stopped_by == "KeyboardInterrupt"
+    assert (summary.packets, summary.received, summary.drops) == (30, 34, 4)
     with open_pcap(path) as reader:
         batch = reader.read()
-        assert [(s.received, s.dropped) for s in reader.stats] == [(24, 4)]
-    assert len(batch) == 20 and batch.drops == 4
+        assert [(s.received, s.dropped) for s in reader.stats] == [(34, 4)]
+    assert batch.packets() == make_batch(30, ifindex=[1] * 30).packets() and batch.drops == 4
 
 
 def test_fifo_is_refused_without_blocking(tmp_path):

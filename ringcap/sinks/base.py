@@ -102,6 +102,11 @@ class Sink:
         return SinkSummary(packets=self.packets_written, bytes=self.bytes_written,
                            files=tuple(self.files), refused=self.refused)
 
+    def _abandon(self) -> None:
+        """Mark a sink whose construction failed as closed (no warning later)."""
+        self._closing = True
+        self._summary = self._partial_summary()
+
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError(f"{type(self).__name__} is closed")

@@ -66,9 +66,10 @@ class PumpResult:
     @property
     def unread(self) -> int:
         """Packets the kernel accepted that were neither delivered nor dropped."""
-        if self.stats is None:
+        delivered = getattr(self.stats, "delivered", None)
+        if delivered is None:
             return 0
-        return max(0, self.stats.packets - self.stats.drops - self.stats.delivered)
+        return max(0, self.stats.packets - self.stats.drops - delivered)
 
 
 class StopSignals:
@@ -82,8 +83,10 @@ class StopSignals:
     this does nothing.  ``on_signal(signum)`` is called from the handler.
     """
 
-    def __init__(self, signals=STOP_SIGNALS, on_signal: Callable | None = None) -> None:
+    def __init__(self, signals=STOP_SIGNALS, on_signal: Callable | None = None,
+                 only_default: bool = False) -> None:
         self.signals = tuple(signals)
+        self.only_default = only_default
         self.received: list[int] = []
         self._saved: dict = {}
         self._on_signal = on_signal
@@ -108,6 +111,9 @@ class StopSignals:
                     previous = signal.getsignal(signum)
                     if signum == signal.SIGHUP and previous == signal.SIG_IGN:
                         continue        # run under nohup: keep ignoring hangups, as tcpdump
+                    if self.only_default and previous not in (
+                            signal.SIG_DFL, signal.default_int_handler):
+                        continue        # someone else handles it: leave it to them
                     self._saved[signum] = signal.signal(signum, self._handle)
                 except (ValueError, OSError):
                     pass
@@ -153,6 +159,10 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
     read is lost.  On an error the sink is closed the same way and the error
     is raised with the result attached as ``error.pump_result``.
 
+    Without ``stop``, Ctrl-C (SIGINT, if it still has Python's default
+    handler) becomes a stop request while pumping, so it never interrupts a
+    write half-way.
+
     ``select(batch)`` may return a boolean mask of the packets to keep.
     ``progress(Progress)`` is called about every ``progress_interval``
     seconds.
@@ -189,6 +199,9 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
         return batch_packets if count is None else max(1, min(batch_packets, count - packets))
 
     error = None
+    own_stop = None
+    if stop is None:
+        own_stop = stop = StopSignals((signal.SIGINT,), only_default=True).__enter__()
     try:
         try:
             while stopped_by is None:
@@ -222,6 +235,9 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
     except BaseException as exc:
         error = exc
         stopped_by = "error"
+    finally:
+        if own_stop is not None:
+            own_stop.__exit__(None, None, None)
     with _deferred_signals():
         try:
             stats = ring.stats

@@ -31,9 +31,11 @@ class PcapPart:
 
     def __init__(self, target, mode: int = 0o600, *, format: str = "pcap",
                  snaplen: int = DEFAULT_SNAPLEN, nanosecond: bool = True,
-                 linktype: int = LINKTYPE_ETHERNET, interface: tuple[int, str] | None = None,
-                 flush_every_batch: bool = False, overwrite: bool = True) -> None:
-        options = dict(format=format, snaplen=snaplen, nanosecond=nanosecond, linktype=linktype)
+                 linktype: int = LINKTYPE_ETHERNET, interface=None,
+                 flush_every_batch: bool = False, overwrite: bool = True,
+                 writer_options: dict | None = None) -> None:
+        options = dict(format=format, snaplen=snaplen, nanosecond=nanosecond, linktype=linktype,
+                       **(writer_options or {}))
         if isinstance(target, (str, bytes, os.PathLike)):
             options["mode"] = mode
             if "overwrite" in _WRITER_OPTIONS:
@@ -42,9 +44,12 @@ class PcapPart:
         self.format = format
         self.snaplen = int(snaplen)
         self._flush_every_batch = flush_every_batch
-        self._interface = interface
-        if interface is not None and format == "pcapng":
-            self.writer.add_interface(*interface)
+        # interface: (ifindex, name), or {ifindex: name} for a ring on several
+        declared = dict([interface]) if isinstance(interface, tuple) else dict(interface or {})
+        self._stats_ifindex = next(iter(declared), None)
+        if format == "pcapng":
+            for ifindex, name in declared.items():
+                self.writer.add_interface(ifindex, name)
 
     @property
     def packets_written(self) -> int:
@@ -74,8 +79,7 @@ class PcapPart:
             return
         try:
             if stats is not None and self.format == "pcapng":
-                ifindex = self._interface[0] if self._interface is not None else None
-                writer.write_stats(stats, ifindex=ifindex)
+                writer.write_stats(stats, ifindex=self._stats_ifindex)
         finally:
             writer.close()
 
@@ -89,10 +93,11 @@ class PcapSink(RotatingSink):
     defaults from the name (``.pcapng`` writes pcapng, anything else pcap).
     ``snaplen`` is written into the file header and packets are cut to it.
     ``nanosecond=False`` writes microsecond pcap (``--time-stamp-precision
-    micro``).  ``interface=(ifindex, name)`` describes the capture's interface
-    first in every pcapng file; the statistics given to :meth:`close` (and by
+    micro``).  ``interface=(ifindex, name)`` (or ``{ifindex: name}`` for several)
+    describes the capture's interfaces first in every pcapng file; the statistics given to :meth:`close` (and by
     ``stats_source`` at each rotation) go into each pcapng file's Interface
-    Statistics Block.  ``flush_every_batch`` is tcpdump's ``-U``.  Other
+    Statistics Block.  ``flush_every_batch`` is tcpdump's ``-U``.
+    ``writer_options`` go to each :class:`~ringcap.PcapWriter`.  Other
     keywords are those of :class:`~ringcap.sinks.RotatingSink`; a stream
     cannot rotate, change owner or be written atomically.
     """
@@ -100,7 +105,8 @@ class PcapSink(RotatingSink):
     def __init__(self, target, *, format: str | None = None, snaplen: int = DEFAULT_SNAPLEN,
                  nanosecond: bool = True, linktype: int = LINKTYPE_ETHERNET,
                  rotation: Rotation | None = None, interface: tuple[int, str] | None = None,
-                 flush_every_batch: bool = False, overwrite: bool = True, **options) -> None:
+                 flush_every_batch: bool = False, overwrite: bool = True,
+                 writer_options: dict | None = None, **options) -> None:
         self.stream = not isinstance(target, (str, bytes, os.PathLike)) or target == "-"
         self.format = format_for_path(None if self.stream else target, format)
         if self.stream:
@@ -112,7 +118,8 @@ class PcapSink(RotatingSink):
                 target = sys.stdout.buffer
         part_options = dict(format=self.format, snaplen=snaplen, nanosecond=nanosecond,
                             linktype=linktype, interface=interface,
-                            flush_every_batch=flush_every_batch, overwrite=overwrite)
+                            flush_every_batch=flush_every_batch, overwrite=overwrite,
+                            writer_options=writer_options)
         stream = target
 
         def open_part(path, mode):

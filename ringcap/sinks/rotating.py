@@ -248,6 +248,17 @@ class RotatingSink(Sink):
                  stats_source: Callable | None = None, open_first: bool = True,
                  clock: Callable[[], int] = time.time_ns) -> None:
         super().__init__()
+        self._states: dict = {}
+        self._bytes_finished = 0
+        try:
+            self._setup(part_factory, naming, rotation, partition, on_file_done, owner, mode,
+                        atomic, make_dirs, stats_source, open_first, clock)
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _setup(self, part_factory, naming, rotation, partition, on_file_done, owner, mode,
+               atomic, make_dirs, stats_source, open_first, clock) -> None:
         self.rotation = rotation or Rotation()
         self._factory = part_factory
         self._naming = naming
@@ -259,8 +270,6 @@ class RotatingSink(Sink):
         self._make_dirs = bool(make_dirs)
         self._stats_source = stats_source
         self._clock = clock
-        self._states: dict = {}
-        self._bytes_finished = 0
         self._seconds_ns = None if self.rotation.seconds is None else \
             int(round(float(self.rotation.seconds) * 1e9))
         if open_first and partition is None:
