@@ -324,8 +324,34 @@ def test_capture_stops_at_count_or_duration(veth):
     t0 = time.monotonic()
     empty = ringcap.capture(veth.b, duration=0.3, **SMALL)
     assert 0.25 <= time.monotonic() - t0 < 2 and len(ours(empty)) == 0
-    with pytest.raises(ValueError, match="count=, duration="):
-        ringcap.capture(veth.b)
+    for bad in (float("nan"), float("inf"), 0):
+        with pytest.raises(ValueError, match="duration"):
+            ringcap.capture(veth.b, duration=bad)
+
+
+def test_ctrl_c_during_capture_returns_every_packet_captured(veth):
+    """Ctrl-C (a notebook's "interrupt kernel") ends capture() without losing a packet:
+    the ones read and the ones still waiting in the ring come back, with a warning."""
+    frames = [make_frame(i, 100) for i in range(3000)]
+
+    def send_then_interrupt():
+        time.sleep(0.5)
+        with TxRing(veth.a) as tx:
+            tx.send(frames)
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    # a long block timeout keeps packets in the ring until the interrupt
+    sender = threading.Thread(target=send_then_interrupt)
+    sender.start()
+    try:
+        with pytest.warns(ringcap.CaptureInterruptedWarning, match="3000 packets"):
+            batch = ringcap.capture(veth.b, filter="ether proto 0x88b5",
+                                    **{**SMALL, "block_timeout_ms": 1000})
+    finally:
+        sender.join()
+    assert batch.packets() == frames and batch.drops == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # ---------------------------------------------------------------------- errors

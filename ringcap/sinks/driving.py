@@ -146,6 +146,32 @@ def _progress_snapshot(ring, sink: Sink, packets: int, nbytes: int, start: float
                     drops=drops, if_drops=if_drops, backlog_drops=backlog, files=files)
 
 
+def _pending(ring) -> int:
+    try:
+        return ring.stats.pending
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def _drain(ring, keep, want, finished) -> None:
+    """Read what the ring holds.  Packets in a block the kernel has not
+    handed over yet become readable when its block timeout retires it: wait
+    for that (the ring's statistics say whether any are pending)."""
+    block_timeout = getattr(ring, "block_timeout_ms", 0) / 1000
+    deadline = time.monotonic() + min(block_timeout, 60.0) + 0.25
+    while not finished():
+        batch = ring.read(want(), timeout=0)
+        if len(batch):
+            keep(batch)
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0 or _pending(ring) <= 0:
+            return
+        batch = ring.read(want(), timeout=min(left, 0.05))
+        if len(batch):
+            keep(batch)
+
+
 def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None = None,
          stop: Callable[[], bool] | None = None, select: Callable | None = None,
          progress: Callable[[Progress], None] | None = None, progress_interval: float = 0.5,
@@ -227,11 +253,7 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
             stopped_by = "KeyboardInterrupt"
         with _deferred_signals():
             # what the ring already holds was captured: keep it (not after -c/-W)
-            while stopped_by not in ("count", "files"):
-                batch = ring.read(want(), timeout=0)
-                if not len(batch):
-                    break
-                keep(batch)
+            _drain(ring, keep, want, lambda: stopped_by in ("count", "files"))
     except BaseException as exc:
         error = exc
         stopped_by = "error"
