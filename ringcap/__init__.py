@@ -11,7 +11,12 @@ bytes and the kernel's per-packet metadata).
     ...         ...
 """
 from .batch import Batch
-from . import decode          # the module, callable: ringcap.decode(batch)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:                 # type checkers cannot call a module: show them the function
+    from .decode import decode as decode
+else:
+    from . import decode          # the module, callable: ringcap.decode(batch)
 from .decode import FlowTable, Headers, flows
 from .flowmeter import FlowMeter, FlowRecords, flow_features
 from . import names

@@ -12,6 +12,7 @@ import datetime as _dt
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 # Column name -> dtype.  Order is the order of the repr and of exports.
 COLUMNS: dict[str, np.dtype] = {
@@ -104,6 +105,23 @@ class Batch:
     """
 
     __slots__ = tuple(COLUMNS) + ("data", "drops", "freeze_count", "interfaces", "_store")
+
+    # The columns' types, for type checkers (tests/test_typing.py keeps them equal to COLUMNS).
+    ts: npt.NDArray[np.int64]
+    caplen: npt.NDArray[np.uint32]
+    wirelen: npt.NDArray[np.uint32]
+    offset: npt.NDArray[np.int64]
+    ifindex: npt.NDArray[np.int32]
+    pkttype: npt.NDArray[np.uint8]
+    protocol: npt.NDArray[np.uint16]
+    vlan_tci: npt.NDArray[np.uint16]
+    vlan_tpid: npt.NDArray[np.uint16]
+    rxhash: npt.NDArray[np.uint32]
+    status: npt.NDArray[np.uint32]
+    data: npt.NDArray[np.uint8]
+    drops: int
+    freeze_count: int
+    interfaces: dict[int, str] | None
 
     def __init__(
         self,

@@ -48,8 +48,10 @@ __all__ = [
     "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
 ]
 
+#: The link type of Ethernet frames in pcap/pcapng headers (``DLT_EN10MB``).
 LINKTYPE_ETHERNET = 1
-DEFAULT_SNAPLEN = 262144          # what tcpdump and dumpcap use
+#: Snapshot length written when none is given: what tcpdump and dumpcap use.
+DEFAULT_SNAPLEN = 262144
 
 _MAGIC_USEC = 0xA1B2C3D4
 _MAGIC_NSEC = 0xA1B23C4D
