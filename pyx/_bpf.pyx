@@ -7,9 +7,10 @@
 # packet, BPF_LEN is the length on the wire, division or modulo by zero
 # rejects, shifts by 32 or more give 0.  check_program refuses what the
 # kernel's checker refuses, so the interpreter never meets an unknown opcode,
-# a jump out of the program or a scratch slot out of range.
+# a jump out of the program, a scratch slot out of range or one never written.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 
 from includes.bpf_defs cimport *
 
@@ -72,14 +73,49 @@ def check_program(const uint8_t[::1] program):
             elif i + 1 + f[i].jt >= n or i + 1 + f[i].jf >= n:
                 raise ValueError(f"BPF instruction {i}: jump past the end of the program")
         elif cls == BPF_RET:
-            if (code & 0x18) == 0x18 or (code & ~0x1F):
-                raise ValueError(f"BPF instruction {i}: unknown return opcode {code:#06x}")
+            # ret #k and ret A only: the kernel refuses ret X and libpcap aborts on it
+            if code != (BPF_RET | BPF_K) and code != (BPF_RET | BPF_A):
+                raise ValueError(f"BPF instruction {i}: unknown return opcode {code:#06x} "
+                                 f"(ret #k and ret a are the return instructions)")
         else:
             if code != (BPF_MISC | BPF_TAX) and code != (BPF_MISC | BPF_TXA):
                 raise ValueError(f"BPF instruction {i}: unknown opcode {code:#06x}")
     if (f[n - 1].code & 0x07) != BPF_RET:
         raise ValueError("a BPF program must end with a return instruction")
+    _check_scratch_reads(f, n)
     return n
+
+
+cdef _check_scratch_reads(const sock_filter *f, Py_ssize_t n):
+    # The kernel's check_load_and_stores: a scratch slot may be read only
+    # where every path to the read has stored to it.
+    cdef uint32_t *masks = <uint32_t *>PyMem_Malloc(n * sizeof(uint32_t))
+    cdef uint32_t valid = 0
+    cdef Py_ssize_t i
+    cdef uint16_t code
+    if masks == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            masks[i] = 0xFFFFFFFF
+        for i in range(n):
+            valid &= masks[i]
+            code = f[i].code
+            if code == BPF_ST or code == BPF_STX:
+                valid |= 1u << f[i].k
+            elif code == (BPF_LD | BPF_MEM) or code == (BPF_LDX | BPF_MEM):
+                if not (valid & (1u << f[i].k)):
+                    raise ValueError(f"BPF instruction {i} reads scratch slot {f[i].k} before "
+                                     f"every path to it has stored there")
+            elif code == (BPF_JMP | BPF_JA):
+                masks[i + 1 + f[i].k] &= valid
+                valid = 0xFFFFFFFF
+            elif (code & 0x07) == BPF_JMP:
+                masks[i + 1 + f[i].jt] &= valid
+                masks[i + 1 + f[i].jf] &= valid
+                valid = 0xFFFFFFFF
+    finally:
+        PyMem_Free(masks)
 
 
 cdef uint32_t bpf_run(const sock_filter *f, const uint8_t *p, uint32_t buflen,
@@ -97,8 +133,6 @@ cdef uint32_t bpf_run(const sock_filter *f, const uint8_t *p, uint32_t buflen,
             return k
         elif code == BPF_RET | BPF_A:
             return A
-        elif code == BPF_RET | BPF_X:
-            return X
         elif code == BPF_LD | BPF_W | BPF_ABS:
             if k > buflen or 4 > buflen - k:
                 return 0

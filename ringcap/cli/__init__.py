@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         command, rest = _pick_command(argv)
         module = _load(command)
         parser = build_parser(command, module)
-        args = parser.parse_args(rest)
+        args = parser.parse_intermixed_args(rest)   # options after the expression, as GNU getopt
         args.command = command
         return int(module.run(args) or 0)
     except CliError as exc:

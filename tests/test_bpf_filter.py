@@ -1,0 +1,273 @@
+"""ringcap's classic-BPF interpreter against libpcap's (pcap_offline_filter), packet by packet,
+and `ringcap -r FILE EXPRESSION` against `tcpdump -r FILE EXPRESSION`."""
+import ctypes
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+import ringcap
+from ringcap import _bpf
+from ringcap.bpf import (SOCK_FILTER, CompiledFilter, _BpfInsn, _BpfProgram, _load_libpcap,
+                         compile_filter, filter_batch, filter_mask)
+from test_printer import PACKAGE_ROOT, sample_frames, write_file
+
+EXPRESSIONS = [
+    "", "tcp", "udp", "icmp", "icmp6", "arp", "ip", "ip6", "vlan", "vlan 100", "vlan and udp",
+    "tcp port 40001", "portrange 40000-40010", "host 10.1.0.1", "src host 10.1.0.2",
+    "net 10.1.0.0/16", "ether host 02:00:00:00:00:01", "ether broadcast", "ether multicast",
+    "ether proto 0x1234", "tcp[tcpflags] & tcp-syn != 0", "tcp[tcpflags] & (tcp-fin|tcp-rst) != 0",
+    "tcp[13] = 0x18", "icmp[icmptype] = icmp-echo", "ip[6:2] & 0x1fff != 0", "ip[8] < 10",
+    "len > 100", "len <= 60", "greater 200", "less 70", "ip proto 253", "ip6 and udp",
+    "ip6 host 2001:db8::1", "ip6 net fe80::/10", "udp and not port 40040", "tcp[20:4] = 0x020405b4",
+    "ip[2:2] - ((ip[0] & 0xf) << 2) > 40", "ip[0] & 0xf > 5 or tcp[12] & 0xf0 > 0x50",
+    "(tcp or udp) and (src port 40001 or dst port 40040)", "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x68656c6c",
+    "ip and ip[9] * 2 = 34", "ip and ip[9] / 3 = 2", "ip and ip[9] % 5 = 1", "ip and (ip[9] ^ 0xff) = 0xf9",
+    "arp[6:2] = 2", "ether[0] & 1 = 0", "not ip and not ip6", "ip multicast", "ip6 multicast",
+    "tcp and tcp[tcpflags] & tcp-ack = 0",
+]
+
+
+class PcapPkthdr(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long),
+                ("caplen", ctypes.c_uint32), ("len", ctypes.c_uint32)]
+
+
+def libpcap_verdicts(instructions, packets):
+    """libpcap's own bpf_filter over each (bytes, wirelen): True where accepted."""
+    lib = _load_libpcap()
+    lib.pcap_offline_filter.restype = ctypes.c_int
+    lib.pcap_offline_filter.argtypes = [ctypes.POINTER(_BpfProgram), ctypes.POINTER(PcapPkthdr),
+                                        ctypes.c_char_p]
+    insns = (_BpfInsn * len(instructions))(*[_BpfInsn(*i) for i in instructions])
+    program = _BpfProgram(len(instructions), insns)
+    out = []
+    for raw, wirelen in packets:
+        header = PcapPkthdr(0, 0, len(raw), wirelen)
+        out.append(lib.pcap_offline_filter(ctypes.byref(program), ctypes.byref(header),
+                                           raw) != 0)
+    return out
+
+
+def ours(instructions, packets):
+    batch = ringcap.Batch.from_packets([raw for raw, _ in packets],
+                                       ts=np.zeros(len(packets), dtype=np.int64))
+    batch.wirelen[:] = [w for _, w in packets]
+    return list(filter_mask(batch, instructions))
+
+
+def random_frames(count, seed):
+    rng = random.Random(seed)
+    frames = sample_frames()
+    out = []
+    for _ in range(count):
+        f = bytearray(rng.choice(frames))
+        for _ in range(rng.randrange(4)):      # a few flipped bytes
+            f[rng.randrange(len(f))] = rng.randrange(256)
+        cut = rng.choice([len(f), len(f), rng.randrange(len(f) + 1)])
+        out.append((bytes(f[:cut]), len(f)))
+    return out
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS)
+def test_expressions_agree_with_libpcap_packet_by_packet(expression):
+    packets = [(f, len(f)) for f in sample_frames()] + random_frames(300, hash(expression) & 0xFFFF)
+    insns = compile_filter(expression)
+    assert ours(insns, packets) == libpcap_verdicts(insns, packets)
+
+
+# ---------------------------------------------------------------- random programs
+LOADS = [0x20, 0x28, 0x30, 0x40, 0x48, 0x50, 0x00, 0x60, 0x80, 0x01, 0x61, 0x81, 0xB1]
+ALU = [op | src for op in (0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x90, 0xA0)
+       for src in (0x00, 0x08)] + [0x80]
+JUMPS = [op | src for op in (0x10, 0x20, 0x30, 0x40) for src in (0x00, 0x08)]
+
+
+@st.composite
+def programs(draw):
+    n = draw(st.integers(1, 24))
+    insns = []
+    for i in range(n - 1):
+        kind = draw(st.sampled_from(["ld", "ld", "alu", "alu", "jmp", "ja", "st", "misc", "ret"]))
+        small_k = draw(st.one_of(st.integers(0, 80), st.integers(0, 0xFFFFFFFF)))
+        left = n - i - 2          # instructions after the next one
+        if kind == "ld":
+            code = draw(st.sampled_from(LOADS))
+            k = draw(st.integers(0, 15)) if code in (0x60, 0x61) else small_k
+            insns.append((code, 0, 0, k))
+        elif kind == "alu":
+            code = 0x04 | draw(st.sampled_from(ALU))
+            k = small_k
+            if code & 0xF0 in (0x30, 0x90) and not code & 0x08:
+                k = draw(st.integers(1, 0xFFFFFFFF))
+            if code & 0xF0 in (0x60, 0x70) and not code & 0x08:
+                k = draw(st.integers(0, 31))
+            insns.append((code, 0, 0, k))
+        elif kind == "jmp":
+            insns.append((0x05 | draw(st.sampled_from(JUMPS)), draw(st.integers(0, max(0, left))),
+                          draw(st.integers(0, max(0, left))), small_k))
+        elif kind == "ja":
+            insns.append((0x05, 0, 0, draw(st.integers(0, max(0, left)))))
+        elif kind == "st":
+            insns.append((draw(st.sampled_from([0x02, 0x03])), 0, 0, draw(st.integers(0, 15))))
+        elif kind == "misc":
+            insns.append((draw(st.sampled_from([0x07, 0x87])), 0, 0, 0))
+        else:
+            insns.append((draw(st.sampled_from([0x06, 0x16])), 0, 0, small_k))
+    insns.append((draw(st.sampled_from([0x06, 0x16])), 0, 0,
+                  draw(st.integers(0, 0xFFFFFFFF))))
+    # a ja in the last slot but one would jump past the end when n is small
+    return [(c, jt, jf, k) if not (c == 0x05 and i + 1 + k >= n) else (0x06, 0, 0, 1)
+            for i, (c, jt, jf, k) in enumerate(insns)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(programs(), st.lists(st.tuples(st.binary(max_size=64), st.integers(0, 3)), min_size=1,
+                            max_size=8))
+def test_random_programs_agree_with_libpcap(program, raw):
+    packets = [(b, len(b) + extra) for b, extra in raw]
+    packed = np.array(program, dtype=SOCK_FILTER).view(np.uint8)
+    try:
+        _bpf.check_program(packed)
+    except ValueError as exc:       # reads of never-written scratch memory: refused, as the kernel
+        assert "before every path" in str(exc)
+        assume(False)
+    assert ours(program, packets) == libpcap_verdicts(program, packets)
+
+
+def test_return_values_loads_and_scratch_memory():
+    packet = bytes(range(64))
+    run = lambda prog, wire=64: _bpf._test_run_one(  # noqa: E731
+        np.array(prog, dtype=SOCK_FILTER).view(np.uint8), np.frombuffer(packet, np.uint8), wire)
+    assert run([(0x20, 0, 0, 4), (0x16, 0, 0, 0)]) == 0x04050607          # ld word, ret A
+    assert run([(0x28, 0, 0, 62), (0x16, 0, 0, 0)]) == 0x3E3F              # last halfword
+    assert run([(0x28, 0, 0, 63), (0x16, 0, 0, 0)]) == 0                   # past caplen: reject
+    assert run([(0x20, 0, 0, 0xFFFFFFFE), (0x16, 0, 0, 0)]) == 0           # k near 2**32
+    assert run([(0xB1, 0, 0, 14), (0x87, 0, 0, 0), (0x16, 0, 0, 0)]) == (14 & 0xF) * 4   # msh, txa
+    assert run([(0x01, 0, 0, 60), (0x50, 0, 0, 3), (0x16, 0, 0, 0)]) == 63                # ldb ind
+    assert run([(0x01, 0, 0, 61), (0x50, 0, 0, 3), (0x16, 0, 0, 0)]) == 0                 # past end
+    assert run([(0x80, 0, 0, 0), (0x16, 0, 0, 0)], wire=1500) == 1500      # ld len: wire length
+    assert run([(0x00, 0, 0, 7), (0x02, 0, 0, 15), (0x00, 0, 0, 0), (0x61, 0, 0, 15),
+                (0x87, 0, 0, 0), (0x16, 0, 0, 0)]) == 7                   # st, ldx mem, txa
+    assert run([(0x00, 0, 0, 9), (0x01, 0, 0, 0), (0x3C, 0, 0, 0), (0x16, 0, 0, 0)]) == 0  # A/0
+    assert run([(0x00, 0, 0, 1), (0x01, 0, 0, 40), (0x6C, 0, 0, 0), (0x16, 0, 0, 0)]) == 0  # A<<40
+    assert run([(0x00, 0, 0, 5), (0x84, 0, 0, 0), (0x16, 0, 0, 0)]) == 0xFFFFFFFB          # neg
+    assert run([(0x00, 0, 0, 5), (0x45, 1, 0, 4), (0x06, 0, 0, 1), (0x06, 0, 0, 2)]) == 2  # jset
+
+
+@pytest.mark.parametrize("program, message", [
+    ([(0x06, 0, 0, 0)] * 4097, "1 to 4096"),
+    ([(0xFFFF, 0, 0, 0), (0x06, 0, 0, 0)], "unknown"),
+    ([(0x15, 5, 0, 0), (0x06, 0, 0, 0)], "past the end"),
+    ([(0x05, 0, 0, 1), (0x06, 0, 0, 0)], "past the end"),
+    ([(0x60, 0, 0, 16), (0x06, 0, 0, 0)], "scratch slot 16"),
+    ([(0x02, 0, 0, 99), (0x06, 0, 0, 0)], "scratch slot 99"),
+    ([(0x34, 0, 0, 0), (0x06, 0, 0, 0)], "division by the constant 0"),
+    ([(0x64, 0, 0, 32), (0x06, 0, 0, 0)], "shift by 32"),
+    ([(0x00, 0, 0, 0)], "return"),
+    ([(0x0E, 0, 0, 0)], "unknown return opcode"),       # ret X: the kernel refuses it too
+    ([(0x60, 0, 0, 3), (0x16, 0, 0, 0)], "before every path"),
+    ([(0x15, 1, 0, 0), (0x02, 0, 0, 3), (0x60, 0, 0, 3), (0x16, 0, 0, 0)], "before every path"),
+])
+def test_programs_the_kernel_would_refuse_are_refused(program, message):
+    packed = np.array(program, dtype=SOCK_FILTER).view(np.uint8)
+    with pytest.raises(ValueError, match=message):
+        _bpf.check_program(packed)
+
+
+def test_compiled_filter_selects_a_batch():
+    frames = sample_frames()
+    batch = ringcap.Batch.from_packets(frames, ts=np.arange(len(frames)))
+    udp = CompiledFilter("udp")
+    picked = udp(batch)
+    assert "udp" in repr(udp)
+    expected = [f for f, ok in zip(frames, libpcap_verdicts(udp.instructions,
+                                                            [(f, len(f)) for f in frames])) if ok]
+    assert picked.packets() == expected and 0 < len(expected) < len(frames)
+    assert filter_batch(batch, "udp").packets() == expected
+    with pytest.raises(ValueError, match="invalid capture filter"):
+        CompiledFilter("udp and and")
+
+
+# ---------------------------------------------------------------- the command line
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "ringcap", *args], cwd="/", timeout=120,
+                          env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
+                          capture_output=True, text=True)
+
+
+def tcpdump_selects(path, expression, tmp_path):
+    """The packets tcpdump keeps: `tcpdump -r FILE -w OUT EXPRESSION`."""
+    out = tmp_path / "tcpdump.pcap"
+    proc = subprocess.run(["tcpdump", "-r", str(path), "-w", str(out), *expression.split()],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return ringcap.read_pcap(out).packets()
+
+
+@pytest.fixture(scope="module")
+def mixed_file(tmp_path_factory):
+    packets = random_frames(3000, 1) + [(f, len(f)) for f in sample_frames()]
+    frames = [raw for raw, _ in packets]
+    path = tmp_path_factory.mktemp("bpf") / "mixed.pcap"
+    batch = ringcap.Batch.from_packets(frames, ts=1_700_000_000 * 10**9 + np.arange(len(frames)))
+    batch.wirelen[:] = [w for _, w in packets]
+    ringcap.write_pcap(path, batch, nanosecond=False)
+    return path, len(frames)
+
+
+@pytest.mark.parametrize("expression", ["tcp", "udp and port 40040", "icmp or arp", "vlan",
+                                        "not ip"])
+def test_read_with_a_filter_matches_tcpdump(mixed_file, expression, tmp_path):
+    path, total = mixed_file
+    want = tcpdump_selects(path, expression, tmp_path)
+    assert want
+    proc = run("-nn", "-q", "-t", "-r", str(path), *expression.split())
+    assert proc.returncode == 0, proc.stderr
+    assert f"{total} packets read, {len(want)} matched the filter" in proc.stderr
+    out = tmp_path / "ringcap.pcap"
+    proc = run("-r", str(path), "-w", str(out), *expression.split())
+    assert proc.returncode == 0, proc.stderr
+    assert ringcap.read_pcap(out).packets() == want
+
+
+def test_read_filters_into_a_file_that_tcpdump_reads(mixed_file, tmp_path):
+    path, total = mixed_file
+    out = tmp_path / "udp.pcapng"
+    proc = run("read", str(path), "-w", str(out), "udp")      # options after the file, as tcpdump
+    assert proc.returncode == 0, proc.stderr
+    want = tcpdump_selects(path, "udp", tmp_path)
+    assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"         # .pcapng suffix: pcapng
+    assert tcpdump_selects(out, "", tmp_path) == want
+    assert f"{total} packets read, {len(want)} matched the filter" in proc.stderr
+
+
+def test_read_count_stops_after_count_matches(mixed_file):
+    path, total = mixed_file
+    proc = run("-r", str(path), "-c", "3", "tcp")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 3
+    assert "3 matched the filter" in proc.stderr
+
+
+@pytest.mark.parametrize("args, status, words", [
+    (("-r", "/nonexistent/x.pcap"), 1, "No such file"),
+    (("-r", "{path}", "tcp", "and"), 1, "invalid capture filter"),
+    (("-r", "{path}", "port", "99999"), 1, "invalid capture filter"),
+    (("read",), 2, "give a file to read"),
+    (("-r", "{notpcap}"), 1, "not a pcap"),
+    (("-r", "{path}", "-w", "/nonexistent/dir/out.pcap"), 1, "does not exist"),
+])
+def test_read_errors_are_one_line(mixed_file, tmp_path, args, status, words):
+    path, _ = mixed_file
+    notpcap = tmp_path / "text.pcap"
+    notpcap.write_text("hello, this is not a capture file\n")
+    proc = run(*(a.format(path=path, notpcap=notpcap) for a in args))
+    assert proc.returncode == status, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if not l.startswith("reading from file")]
+    assert len(lines) == 1 and lines[0].startswith("ringcap: "), proc.stderr
+    assert words in lines[0] and "Traceback" not in proc.stderr
