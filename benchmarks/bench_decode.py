@@ -4,12 +4,17 @@ Two corpora, built here in memory:
 
 * ``ipv4-tcp``: plain Ethernet/IPv4/TCP frames, addresses and ports varied;
 * ``mixed``: IPv4 and IPv6, TCP/UDP/ICMP/ICMPv6/SCTP, options and extension
-  headers, fragments, 802.1Q and QinQ, ARP and LLDP, a few truncated frames.
+  headers, fragments, 802.1Q and QinQ, ARP and LLDP, a few truncated frames;
+* ``tunnels``: the ``mixed`` frames and as many tunnelled ones in turn: MPLS
+  (1-3 labels), GRE (with key and sequence, IPv4/IPv6/Ethernet payloads),
+  ERSPAN II, VXLAN, Geneve, IP-in-IP and two-deep nestings, TCP with
+  options inside, a few truncated.
 
 For each, ns per packet of:
 
-* ``ringcap.decode(batch)`` (every column, fresh arrays), with ``out=``
-  (reused arrays), and with ``columns=FIVE_TUPLE_COLUMNS`` (the 5-tuple
+* ``ringcap.decode(batch)`` (the default columns, fresh arrays), with
+  ``out=`` (reused arrays), the same with ``columns="all"`` (every column,
+  TCP options parsed), and with ``columns=FIVE_TUPLE_COLUMNS`` (the 5-tuple
   path, fresh arrays and ``out=``), also on one 16k-packet batch decoded over and over (its bytes stay
   in cache, as a ring's recent blocks do);
 * the floor for any pass over the batch: numpy reading its bytes once;
@@ -19,8 +24,10 @@ For each, ns per packet of:
 
 Then ``ringcap.flows(headers)`` against a pandas groupby over the decoded
 columns producing the same per-flow, per-direction counts.  Each figure is
-the best of ``--repeat`` runs; ratios are against dpkt (decode) and pandas
-(flows) measured in the same run.  Peers: benchmarks/requirements.txt.
+the best of ``--repeat`` runs, in the process's CPU time by default
+(``--clock cpu``: steady when other work shares the machine; ``--clock wall``
+for elapsed time); ratios are against dpkt (decode) and pandas (flows)
+measured in the same run.  Peers: benchmarks/requirements.txt.
 
     python benchmarks/bench_decode.py --packets 1000000 --repeat 5
 """
@@ -108,6 +115,64 @@ def _mixed_frames(count: int, rng) -> list[bytes]:
     return frames
 
 
+def _tunnel_frames(count: int, rng) -> list[bytes]:
+    from scapy.contrib.erspan import ERSPAN_II
+    from scapy.contrib.geneve import GENEVE
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import GRE, Ether
+    from scapy.layers.vxlan import VXLAN
+    from scapy.packet import Raw
+    mac = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    mixed = _mixed_frames(count // 2, rng)
+    frames = []
+    for i in range(count - len(mixed)):
+        sport = int(rng.integers(1024, 65535))
+        inner4 = IP(src=f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", dst="10.255.0.1") \
+            / TCP(sport=sport, dport=443, flags="PA",
+                  options=[("NOP", None), ("NOP", None), ("Timestamp", (i, i + 1))]) \
+            / Raw(b"t" * (i % 64))
+        inner6 = IPv6(src=f"2001:db8::{i:x}", dst="2001:db8:1::1") / UDP(sport=sport, dport=53) \
+            / Raw(b"u" * 24)
+        outer = IP(src="192.0.2.1", dst=f"198.51.100.{i % 250 + 1}")
+        kind = i % 10
+        if kind == 0:
+            p = Ether(**mac) / MPLS(label=16 + i % 1000, s=1, ttl=64) / inner4
+        elif kind == 1:
+            p = Ether(**mac) / MPLS(label=100, s=0) / MPLS(label=200, s=0) \
+                / MPLS(label=300 + i % 50, s=1) / inner6
+        elif kind == 2:
+            p = Ether(**mac) / outer / GRE(key_present=1, key=i % 64, seqnum_present=1,
+                                           sequence_number=i) / inner4
+        elif kind == 3:
+            p = Ether(**mac) / outer / GRE(proto=0x6558) / Ether(**mac) / inner6
+        elif kind == 4:
+            p = Ether(**mac) / outer / GRE(seqnum_present=1, proto=0x88BE) \
+                / ERSPAN_II(session_id=i % 1023) / Ether(**mac) / inner4
+        elif kind == 5:
+            p = Ether(**mac) / outer / UDP(sport=sport, dport=4789) / VXLAN(vni=i % 4096) \
+                / Ether(**mac) / inner4
+        elif kind == 6:
+            p = Ether(**mac) / outer / UDP(sport=sport, dport=6081) \
+                / GENEVE(vni=i % 4096, proto=0x6558) / Ether(**mac) / inner6
+        elif kind == 7:
+            p = Ether(**mac) / outer / inner4
+        elif kind == 8:
+            p = Ether(**mac) / IPv6(src="2001:db8:ff::1", dst="2001:db8:ff::2") / inner4
+        else:    # two deep: VXLAN over MPLS
+            p = Ether(**mac) / MPLS(label=77, s=1) / outer / UDP(sport=sport, dport=4789) \
+                / VXLAN(vni=5) / Ether(**mac) / inner4
+        frame = bytes(p)
+        if i % 97 == 0:
+            frame = frame[:int(rng.integers(10, len(frame)))]
+        frames.append(frame)
+    mixed_then_tunnels = []
+    for a, b in zip(mixed, frames):
+        mixed_then_tunnels += [a, b]
+    return mixed_then_tunnels
+
+
 def _tile(frames: list[bytes], packets: int) -> Batch:
     reps = -(-packets // len(frames))
     return Batch.from_packets((frames * reps)[:packets],
@@ -120,12 +185,15 @@ def ratio(reference: float, seconds: float) -> str:
     return f"{value:,.0f}x" if value >= 10 else f"{value:.2g}x"
 
 
+CLOCK = time.process_time   # --clock wall: time.perf_counter
+
+
 def best(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = CLOCK()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     return min(times)
 
 
@@ -214,9 +282,11 @@ def run(args) -> None:
     corpora = {
         "ipv4-tcp": _ipv4_tcp_frames(args.distinct, rng),
         "mixed": _mixed_frames(args.distinct, rng),
+        "tunnels": _tunnel_frames(args.distinct, rng),
     }
     n = args.packets
-    print(f"# ringcap decode benchmark: {n} packets per corpus, best of {args.repeat}")
+    print(f"# ringcap decode benchmark: {n} packets per corpus, best of {args.repeat}, "
+          f"{args.clock} time")
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()},"
           f" numpy {np.__version__}\n")
     print("| corpus | what | ns/packet | vs dpkt |")
@@ -225,6 +295,7 @@ def run(args) -> None:
     for name, frames in corpora.items():
         batch = _tile(frames, n)
         full = ringcap.decode(batch)
+        every = ringcap.decode(batch, columns="all")
         five = ringcap.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
         small = batch[:16384].copy()
         words = batch.data[:batch.data.shape[0] // 8 * 8].view(np.uint64)
@@ -234,9 +305,13 @@ def run(args) -> None:
         t_scapy = best(lambda: scapy_five_tuple(scapy_sample), max(1, args.repeat // 2)) \
             / len(scapy_sample)
         rows = [
-            ("decode, every column", best(lambda: ringcap.decode(batch), args.repeat) / n),
-            ("decode, every column, out=", best(lambda: ringcap.decode(batch, out=full),
-                                               args.repeat) / n),
+            ("decode, default columns", best(lambda: ringcap.decode(batch), args.repeat) / n),
+            ("decode, default columns, out=", best(lambda: ringcap.decode(batch, out=full),
+                                                  args.repeat) / n),
+            (f"decode, all {len(every.names)} columns", best(
+                lambda: ringcap.decode(batch, columns="all"), args.repeat) / n),
+            (f"decode, all {len(every.names)} columns, out=", best(
+                lambda: ringcap.decode(batch, out=every), args.repeat) / n),
             ("decode, 5-tuple path", best(lambda: ringcap.decode(
                 batch, columns=D.FIVE_TUPLE_COLUMNS), args.repeat) / n),
             ("decode, 5-tuple path, out=", best(lambda: ringcap.decode(
@@ -281,7 +356,13 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=20_000, help="packets dpkt parses")
     parser.add_argument("--scapy-sample", type=int, default=2_000, help="packets scapy parses")
     parser.add_argument("--repeat", type=int, default=5)
-    run(parser.parse_args())
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="cpu: the process's CPU time (user + system, so page faults "
+                             "count), steady on a shared machine; wall: elapsed time")
+    args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    run(args)
 
 
 if __name__ == "__main__":
