@@ -562,6 +562,12 @@ cdef class RxRingCore(PacketSocket):
     cdef Cursor cursor
     cdef public bint stop_requested
     cdef readonly uint64_t packets, drops, freeze_count, delivered
+    # A dead ring (its socket reported an error: the interface went down or
+    # away) delivers what it holds, then every read raises dead_error.
+    cdef readonly int dead_errno
+    cdef readonly str dead_error
+    cdef double dead_deadline
+    cdef double retire_s            # block_timeout_ms, in seconds
 
     def __init__(self, int ifindex, str iface, *, unsigned int block_size, unsigned int block_count,
                  unsigned int block_timeout_ms, unsigned int snaplen=262144,
@@ -592,6 +598,7 @@ cdef class RxRingCore(PacketSocket):
             req.tp_frame_size = block_size     # V3 packs frames freely; one "frame" per block
             req.tp_frame_nr = block_count
             req.tp_retire_blk_tov = block_timeout_ms
+            self.retire_s = block_timeout_ms / 1000.0
             req.tp_feature_req_word = TP_FT_REQ_FILL_RXHASH
             total = <size_t>block_size * block_count
             check(setsockopt(self.fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)),
@@ -697,6 +704,8 @@ cdef class RxRingCore(PacketSocket):
                     return True
                 release_block(&self.cursor)     # retired by timeout with no packets
                 continue
+            if self.dead_errno:
+                self._check_dead()              # raises once the ring has nothing left
             if self.stop_requested:
                 return False
             slice_ms = 50       # short slices: Ctrl-C and close() from another thread act promptly
@@ -715,15 +724,42 @@ cdef class RxRingCore(PacketSocket):
             if rc < 0 and err != EINTR:
                 raise_os_error(err, "poll() on the capture socket")
             PyErr_CheckSignals()
-            if rc > 0 and pfd.revents & (POLLERR | POLLHUP | POLLNVAL):
+            if rc > 0 and pfd.revents & (POLLERR | POLLHUP | POLLNVAL) and not self.dead_errno:
                 soerr = 0
                 soerr_len = sizeof(soerr)
                 getsockopt(self.fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len)
                 if soerr:
-                    raise_os_error(soerr, f"capturing on {self.iface}")
-                if pfd.revents & (POLLHUP | POLLNVAL):
-                    raise OSError(100, f"capturing on {self.iface}: the socket was hung up "
-                                       f"(the interface went away or down)")
+                    self._die(soerr)
+                elif pfd.revents & (POLLHUP | POLLNVAL):
+                    self._die(100)      # ENETDOWN
+
+    cdef int _die(self, int err) except -1:
+        """The socket reported ``err`` (ENETDOWN: the interface went down or was
+        deleted).  The kernel stops queueing to it, but packets it already
+        accepted are in the ring, the last of them in the block it was filling,
+        which its block timer still hands over: keep reading until every
+        accepted packet is delivered or that timer must have fired."""
+        gone = if_nametoindex(self.iface.encode()) != <unsigned int>self.ifindex
+        what = ("was deleted or moved to another network namespace" if gone
+                else "went down")
+        self.dead_errno = err
+        self.dead_error = (f"capturing on {self.iface}: {strerror(err).decode()}; the interface "
+                           f"{what}, so this ring is dead: open a new one "
+                           f"(`ip link set {self.iface} up` if it is down)")
+        # accept nothing more, should the interface come back: the counts are final
+        attach_filter(self.fd, DROP_ALL_PROGRAM)
+        self.dead_deadline = monotonic() + 2 * self.retire_s + 0.25
+        return 0
+
+    cdef int _check_dead(self) except -1:
+        """Raise the dead ring's error once nothing it accepted is left to read
+        (or the kernel's block timer had more than enough time to hand it over)."""
+        self.update_stats()
+        cdef int64_t unread = (<int64_t>self.packets - <int64_t>self.drops
+                               - <int64_t>self.delivered)
+        if unread <= 0 or monotonic() >= self.dead_deadline:
+            raise OSError(self.dead_errno, self.dead_error)
+        return 0
 
     def ready_bounds(self, int64_t max_packets):
         """(packets, data_bytes): upper bounds of what a drain of up to

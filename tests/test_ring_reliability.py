@@ -189,3 +189,87 @@ def test_stats_after_close_are_the_final_counts(veth):
     assert final.packets >= 30 and final.delivered == 10 and final.drops == 0
     assert final.pending == final.packets - 10      # never read: counted as unread
     assert rx.stats == final
+
+
+# ---------------------------------------------------------------- a dead ring says so
+
+class SeqSender(threading.Thread):
+    """Sends sequence-numbered frames on `iface` until stopped or the interface is gone."""
+
+    def __init__(self, iface):
+        super().__init__(daemon=True)
+        self.iface, self.stop, self.sent, self.error = iface, threading.Event(), 0, None
+
+    def run(self):
+        tx = TxRing(self.iface, frame_count=256)
+        try:
+            while not self.stop.is_set():
+                self.sent += tx.send([make_frame(self.sent + i) for i in range(64)])
+                time.sleep(0.0005)
+        except (OSError, ValueError) as exc:       # the interface went away under us
+            self.error = exc
+        finally:
+            tx.close()
+
+
+def _read_until_dead(rx, limit=20):
+    batches = []
+    for _ in range(limit):
+        try:
+            batches.append(rx.read(timeout=2))
+        except OSError as exc:
+            return batches, exc
+    raise AssertionError("the ring never said it was dead")
+
+
+@pytest.mark.timeout(60)
+def test_a_deleted_interface_delivers_what_the_ring_holds_then_says_it_is_dead(veth):
+    # a long block timeout: thousands of packets sit in the block the kernel
+    # is filling when the interface disappears
+    with RxRing(veth.b, block_size=1 << 20, block_count=32, block_timeout_ms=300) as rx:
+        sender = SeqSender(veth.a)
+        sender.start()
+        time.sleep(0.3)
+        first = rx.read(timeout=1)
+        sh(f"ip link del {veth.a}")
+        sender.join()
+        batches, error = _read_until_dead(rx)
+        stats = rx.stats
+        assert error.errno == 100
+        assert f"capturing on {veth.b}" in str(error) and "dead" in str(error)
+        # every further read says the same, at once, whatever its timeout
+        for call in (lambda: rx.read(timeout=None), lambda: rx.read(timeout=5),
+                     lambda: rx.read_view(timeout=None), lambda: rx.read(timeout=0)):
+            t0 = time.monotonic()
+            with pytest.raises(OSError) as again:
+                call()
+            assert str(again.value) == str(error) and again.value.errno == 100
+            assert time.monotonic() - t0 < 1.0
+    got = ours(Batch.concat([first] + batches))
+    seqs = [frame_seq(p) for p in got]
+    assert len(got) > 1000 and stats.drops == 0
+    # everything the socket accepted was delivered: nothing left unread
+    assert stats.pending == 0 and stats.delivered == stats.packets
+    assert stats.delivered + stats.drops + stats.pending == stats.packets
+    assert len(set(seqs)) == len(seqs) and max(seqs) < sender.sent + 64
+    assert set(seqs) == set(range(len(seqs))), "a gap: a packet neither delivered nor counted"
+
+
+@pytest.mark.timeout(60)
+def test_an_interface_that_went_down_leaves_a_dead_ring_with_final_counts(veth):
+    with RxRing(veth.b, **SMALL) as rx:
+        _send(veth.a, [make_frame(i) for i in range(50)])
+        time.sleep(0.05)
+        sh(f"ip link set {veth.b} down")
+        batches, error = _read_until_dead(rx)
+        assert "went down" in str(error) and veth.b in str(error)
+        assert len(ours(Batch.concat(batches))) == 50
+        sh(f"ip link set {veth.b} up")
+        time.sleep(0.2)
+        before = rx.stats
+        _send(veth.a, [make_frame(i) for i in range(50, 60)])
+        time.sleep(0.1)
+        with pytest.raises(OSError, match="dead"):
+            rx.read(timeout=1)
+        assert rx.stats.packets == before.packets       # a dead ring takes nothing more
+    assert rx.stats.pending == 0
