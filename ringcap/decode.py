@@ -599,8 +599,9 @@ class _CallableModule(types.ModuleType):
     bound over the module's name would hide the module.
     """
 
-    def __call__(self, batch: Batch, *, columns=None, out: Headers | None = None) -> Headers:
-        return decode(batch, columns=columns, out=out)
+    def __call__(self, batch: Batch, *, columns=None, out: Headers | None = None,
+                 tunnels: str = "inner") -> Headers:
+        return decode(batch, columns=columns, out=out, tunnels=tunnels)
 
 
 __signature__ = inspect.signature(decode)

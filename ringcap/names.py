@@ -36,8 +36,8 @@ from .batch import (PACKET_BROADCAST, PACKET_HOST, PACKET_KERNEL, PACKET_LOOPBAC
 
 __all__ = [
     "IP_PROTOCOLS", "ETHERTYPES", "PACKET_TYPES", "TCP_FLAG_LETTERS", "STATUS_BITS",
-    "ip_proto_names", "ethertype_names", "pkttype_names", "tcp_flag_names", "status_names",
-    "names_for", "NAMED_COLUMNS",
+    "TUNNEL_TYPE_NAMES", "ip_proto_names", "ethertype_names", "tunnel_type_names",
+    "pkttype_names", "tcp_flag_names", "status_names", "names_for", "NAMED_COLUMNS",
 ]
 
 #: IANA protocol numbers -> the lowercase keywords tcpdump and Wireshark use.
@@ -64,6 +64,11 @@ PACKET_TYPES: dict[int, str] = {
     PACKET_HOST: "host", PACKET_BROADCAST: "broadcast", PACKET_MULTICAST: "multicast",
     PACKET_OTHERHOST: "otherhost", PACKET_OUTGOING: "outgoing", PACKET_LOOPBACK: "loopback",
     PACKET_USER: "user", PACKET_KERNEL: "kernel",
+}
+
+#: ``tunnel_type`` values (``ringcap.decode.TUNNEL_TYPES``) -> names.
+TUNNEL_TYPE_NAMES: dict[int, str] = {
+    0: "none", 1: "mpls", 2: "gre", 3: "vxlan", 4: "geneve", 5: "ipip", 6: "erspan",
 }
 
 #: One letter per TCP flag bit, lowest bit first (FIN=0x01 ... NS=0x100).
@@ -114,6 +119,10 @@ def _status_name(value: int) -> str:
 
 def _tcp_flag_name(value: int) -> str:
     return _flag_string(value)
+
+
+def _tunnel_type_name(value: int) -> str:
+    return TUNNEL_TYPE_NAMES.get(value, str(value))
 
 
 def _map_distinct(codes: np.ndarray, name: Callable[[int], str]) -> np.ndarray:
@@ -194,11 +203,23 @@ def status_names(status):  # noqa: E302
     return _named(status, _status_name)
 
 
+@overload
+def tunnel_type_names(codes: int | np.integer) -> str: ...
+@overload
+def tunnel_type_names(codes: npt.ArrayLike) -> npt.NDArray[np.object_]: ...
+def tunnel_type_names(codes):  # noqa: E302
+    """``tunnel_type`` values as names (``none``, ``mpls``, ``gre``, ``vxlan``...)."""
+    return _named(codes, _tunnel_type_name)
+
+
 #: Column name -> the helper that names its values.  The exports turn these
 #: columns into pandas Categoricals / Arrow dictionary columns (``names=True``).
 NAMED_COLUMNS: Mapping[str, Callable] = {
     "ip_proto": ip_proto_names,
     "ethertype": ethertype_names,
+    "inner_ethertype": ethertype_names,
+    "outer_ip_proto": ip_proto_names,
+    "tunnel_type": tunnel_type_names,
     "protocol": ethertype_names,
     "pkttype": pkttype_names,
     "tcp_flags": tcp_flag_names,

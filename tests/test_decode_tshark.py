@@ -455,9 +455,21 @@ def test_corpus_decodes_through_its_tunnels(decoded):
     assert h.payload_len[i] == 3000 and h.flags[i] & D.FRAGMENT
 
 
+def test_truncation_inside_a_tunnel_is_told_apart(decoded):
+    names, batch, h, fields = decoded
+    headers_cut = (h.flags & (D.TRUNCATED_L2 | D.TRUNCATED_L3 | D.TRUNCATED_L4)) != 0
+    inner = (h.flags & D.TRUNCATED_INNER) != 0
+    np.testing.assert_array_equal(inner, headers_cut & (h.tunnel_depth > 0))
+    # e.g. VXLAN cut inside the inner TCP header, by a snaplen
+    vxlan = CORPUS["vxlan"]
+    i = names.index(f"vxlan[:{len(vxlan) - 30}] snaplen")
+    assert h.flags[i] & D.TRUNCATED_INNER and h.flags[i] & D.TRUNCATED_L4
+    assert h.tunnel_id[i] == 4242 and h.ip_src_str()[i] == "10.1.1.1" and h.sport[i] == 0
+
+
 def test_outer_mode_stops_at_the_first_encapsulation(decoded):
     names, batch, h, fields = decoded
-    outer = D.decode(batch, columns="all", tunnels="outer")
+    outer = ringcap.decode(batch, columns="all", tunnels="outer")    # the callable module
     rows = [i for i, name in enumerate(names) if " " not in name]
     for i in rows:
         exp = expected_fields(fields[i], {**{c: 0 for c in h.names}, "ip_version": 1,
@@ -472,3 +484,15 @@ def test_outer_mode_stops_at_the_first_encapsulation(decoded):
         del exp
     with pytest.raises(ValueError, match="tunnels must be"):
         D.decode(batch, tunnels="both")
+
+
+def test_tunnel_types_have_names_in_exports(decoded):
+    from ringcap.names import TUNNEL_TYPE_NAMES, tunnel_type_names
+    assert {TUNNEL_TYPE_NAMES[v] for v in D.TUNNEL_TYPES.values()} == \
+        {name.lower() for name in D.TUNNEL_TYPES}
+    names, batch, h, fields = decoded
+    whole = h[np.array([" " not in name for name in names])]
+    frame = whole.to_pandas(names=True)
+    assert frame["tunnel_type"].tolist() == list(tunnel_type_names(whole.tunnel_type))
+    assert set(frame["tunnel_type"]) >= {"none", "mpls", "gre", "vxlan", "geneve", "ipip",
+                                         "erspan"}
