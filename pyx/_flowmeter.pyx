@@ -133,6 +133,7 @@ cdef inline void _side_add(Side *s, int64_t t, uint64_t size, uint16_t tcp_flags
     # squared deviations of sizes and inter-arrival times.
     cdef uint64_t k = s.packets
     cdef int64_t piat
+    cdef uint64_t udiff
     cdef double delta, x
     cdef int b
     if k == 0:
@@ -149,7 +150,10 @@ cdef inline void _side_add(Side *s, int64_t t, uint64_t size, uint16_t tcp_flags
         delta = x - s.mean_ps
         s.mean_ps += delta / <double>(k + 1)
         s.m2_ps += delta * (x - s.mean_ps)
-        piat = t - s.last_seen
+        # t >= last_seen; the difference is taken unsigned and saturated, so that
+        # even timestamps 2**63 apart cannot overflow
+        udiff = <uint64_t>t - <uint64_t>s.last_seen
+        piat = <int64_t>udiff if udiff <= <uint64_t>INT64_MAX else INT64_MAX
         if k == 1:
             s.min_piat = piat
             s.max_piat = piat
@@ -201,7 +205,8 @@ cdef class Meter:
     cdef Py_ssize_t nslots
     cdef Flow *out
     cdef Py_ssize_t out_count, out_capacity
-    cdef readonly int64_t idle_timeout, active_timeout
+    cdef readonly int64_t idle_timeout, active_timeout      # INT64_MAX: never
+    cdef bint idle_expiry, active_expiry
     cdef readonly uint64_t key_mask     # the bits of a packet's tag that are part of the key
     cdef readonly int64_t clock     # latest packet time seen (ns), INT64_MIN before any
     cdef readonly uint64_t packets, skipped
@@ -213,6 +218,8 @@ cdef class Meter:
         self.key_mask = key_mask
         self.idle_timeout = idle_timeout
         self.active_timeout = active_timeout
+        self.idle_expiry = idle_timeout != INT64_MAX
+        self.active_expiry = active_timeout != INT64_MAX
         self.clock = INT64_MIN
         self.free_head = -1
         self.lru_head = -1
@@ -342,10 +349,12 @@ cdef class Meter:
         return True
 
     cdef bint _expire_idle(self, int64_t now) noexcept nogil:
-        # now - last_seen >= idle_timeout, written so that it cannot overflow
-        while self.lru_head >= 0 and \
-                self.flows[self.lru_head].side[SIDE_BIDIRECTIONAL].last_seen \
-                <= now - self.idle_timeout:
+        # now - last_seen >= idle_timeout; now >= last_seen (the clock only moves
+        # forward), so the unsigned difference is exact and cannot overflow
+        if not self.idle_expiry:
+            return True
+        while self.lru_head >= 0 and <uint64_t>now - <uint64_t>self.flows[self.lru_head] \
+                .side[SIDE_BIDIRECTIONAL].last_seen >= <uint64_t>self.idle_timeout:
             if not self._expire(self.lru_head, EXPIRED_IDLE):
                 return False
         return True
@@ -374,7 +383,7 @@ cdef class Meter:
             if t < self.clock:          # time never runs backwards (as in nfstream)
                 t = self.clock
             self.clock = t
-            if t > INT64_MIN + self.idle_timeout and not self._expire_idle(t):
+            if not self._expire_idle(t):
                 return i
             keyed = tags[i] & self.key_mask
             hash = hashes[i]
@@ -404,8 +413,8 @@ cdef class Meter:
                         d = SIDE_DST2SRC
                         break
                 slot = (slot + 1) & mask
-            if f >= 0 and t - self.flows[f].side[SIDE_BIDIRECTIONAL].first_seen \
-                    >= self.active_timeout:
+            if f >= 0 and self.active_expiry and <uint64_t>t - <uint64_t>self.flows[f].side[SIDE_BIDIRECTIONAL] \
+                    .first_seen >= <uint64_t>self.active_timeout:      # t >= first_seen
                 if not self._expire(f, EXPIRED_ACTIVE):
                     return i
                 f = -1
@@ -505,7 +514,7 @@ cdef class Meter:
         if now > self.clock:
             self.clock = now
         with nogil:
-            ok = self.clock <= INT64_MIN + self.idle_timeout or self._expire_idle(self.clock)
+            ok = self._expire_idle(self.clock)
         if not ok:
             self.broken = True
             raise MemoryError("no memory for the expired flow records")

@@ -106,8 +106,9 @@ def _columns_from_records(records: np.ndarray) -> dict[str, np.ndarray]:
         last = np.ascontiguousarray(s["last_seen"])
         columns[f"{side}_first_seen"] = first
         columns[f"{side}_last_seen"] = last
-        columns[f"{side}_duration_ns"] = np.where(packets > 0, last - np.where(
-            packets > 0, first, 0), 0)
+        duration = np.where(packets > 0, last.view(np.uint64) - first.view(np.uint64), 0)
+        columns[f"{side}_duration_ns"] = np.minimum(duration, np.iinfo(np.int64).max).astype(
+            np.int64)
         columns[f"{side}_packets"] = packets
         columns[f"{side}_bytes"] = np.ascontiguousarray(s["bytes"])
         columns[f"{side}_min_ps"] = np.ascontiguousarray(s["min_ps"])

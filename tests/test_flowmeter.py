@@ -496,3 +496,15 @@ def test_tunnels_and_vlans_split_flows_when_asked():
     assert len(flow_features(h, split_tunnels=False)) == 1
     with pytest.raises(ValueError, match="vlan_outer"):
         flow_features(h, split_vlans=True)
+
+
+def test_timestamps_at_the_ends_of_int64():
+    """Differences between timestamps 2**63 apart neither overflow nor crash."""
+    lo, hi = np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max
+    batch = ipv4_batch(ts=[lo, hi, hi], ip_src=1, ip_dst=2, sport=3, dport=4, ip_proto=17)
+    records = flow_features(batch, idle_timeout=None, active_timeout=None)
+    assert records.bidirectional_packets.tolist() == [3]
+    assert records.bidirectional_max_piat_ns.tolist() == [hi]          # saturated
+    assert records.bidirectional_duration_ns.tolist() == [hi]
+    split = flow_features(batch, idle_timeout=10, active_timeout=None)
+    assert split.bidirectional_packets.tolist() == [1, 2]
