@@ -15,7 +15,9 @@ Then, each the best of ``--repeat`` runs:
 * the parts: ``decode(batch, columns=FLOW_FEATURE_COLUMNS)`` and
   ``FlowMeter.update`` on decoded headers.
 
-and the two tools' records are compared flow by flow: the number of
+(wall time, and CPU time of the process and its finished children: nfstream
+meters in worker processes, so on a busy machine its wall time hides part of
+its cost), and the two tools' records are compared flow by flow: the number of
 records, and per record its key, packets and bytes in each direction and
 why it ended.  Peers: benchmarks/requirements.txt (nfstream).
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import tempfile
 import time
 
@@ -51,7 +54,8 @@ def conversations(packets: int, seed: int = 1):
     tcp = rng.random(flows) < 0.7
     client = (10 << 24) + rng.integers(1, 1 << 16, flows)
     server = (192 << 24) + (168 << 16) + rng.integers(1, 512, flows)
-    cport = rng.integers(1024, 65536, flows)
+    cport = rng.integers(1024, 65535, flows)
+    cport[np.isin(cport, (4789, 6081))] += 1       # not VXLAN's or Geneve's: ringcap decodes those
     sport = rng.choice(np.array([80, 443, 53, 22, 8080, 5353]), flows)
     start = rng.integers(0, 3_600_000, flows)                      # ms within an hour
     mean_gap = np.where(rng.random(flows) < 0.05, 5_000, 40)       # a few slow flows
@@ -95,13 +99,22 @@ def conversations(packets: int, seed: int = 1):
                       tcp_seq=seq[order], payload_len=payload[order])
 
 
+def _cpu() -> float:
+    # this process and its finished children (nfstream meters in worker processes)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def best(fn, repeat: int):
-    times, result = [], None
+    """(best wall seconds, best CPU seconds, result) over ``repeat`` runs."""
+    walls, cpus, result = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+        walls.append(time.perf_counter() - start)
+        cpus.append(_cpu() - cpu)
+    return min(walls), min(cpus), result
 
 
 def run_nfstream(path, idle, active, meters):
@@ -183,29 +196,31 @@ def main() -> None:
               f"best of {args.repeat}")
         print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}\n")
-        t_nf, rows = best(lambda: run_nfstream(path, args.idle_timeout, args.active_timeout,
+        t_nf, c_nf, rows = best(lambda: run_nfstream(path, args.idle_timeout, args.active_timeout,
                                                args.nfstream_meters), args.repeat)
-        t_rc, records = best(lambda: run_ringcap(path, args.idle_timeout, args.active_timeout),
+        t_rc, c_rc, records = best(lambda: run_ringcap(path, args.idle_timeout, args.active_timeout),
                              args.repeat)
         headers = ringcap.decode(batch, columns=FLOW_FEATURE_COLUMNS)
-        t_decode, _ = best(lambda: ringcap.decode(batch, columns=FLOW_FEATURE_COLUMNS),
+        t_decode, c_decode, _ = best(lambda: ringcap.decode(batch, columns=FLOW_FEATURE_COLUMNS),
                            args.repeat)
 
         def meter_only():
             meter = FlowMeter(idle_timeout=args.idle_timeout, active_timeout=args.active_timeout)
             return len(meter.update(headers)) + len(meter.flush())
-        t_meter, _ = best(meter_only, args.repeat)
+        t_meter, c_meter, _ = best(meter_only, args.repeat)
     only_ours, only_theirs, differ, stats_differ = compare(records, rows)
-    print("| what | records | ns/packet | packets/s | vs nfstream |")
-    print("|---|---:|---:|---:|---:|")
-    for what, seconds, count in (
+    print("| what | records | ns/packet | packets/s | vs nfstream | CPU ns/packet | "
+          "vs nfstream (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for what, seconds, cpu, count in (
             (f"nfstream (statistical_analysis, n_dissections=0, n_meters="
-             f"{args.nfstream_meters})", t_nf, len(rows)),
-            ("ringcap.flow_features(open_pcap(path)), end to end", t_rc, len(records)),
-            ("  decode(batch, columns=FLOW_FEATURE_COLUMNS)", t_decode, None),
-            ("  FlowMeter.update(headers) + flush()", t_meter, None)):
+             f"{args.nfstream_meters})", t_nf, c_nf, len(rows)),
+            ("ringcap.flow_features(open_pcap(path)), end to end", t_rc, c_rc, len(records)),
+            ("  decode(batch, columns=FLOW_FEATURE_COLUMNS)", t_decode, c_decode, None),
+            ("  FlowMeter.update(headers) + flush()", t_meter, c_meter, None)):
         print(f"| {what} | {'' if count is None else f'{count:,}'} | {seconds * 1e9 / n:,.1f} | "
-              f"{n / seconds:,.0f} | {t_nf / seconds:.1f}x |")
+              f"{n / seconds:,.0f} | {t_nf / seconds:.1f}x | {cpu * 1e9 / n:,.1f} | "
+              f"{c_nf / cpu:.1f}x |")
     reasons = np.bincount(records.expiration_id, minlength=3)
     print(f"\nringcap records by expiration_id (idle, active, end): {reasons.tolist()}")
     print(f"records only ringcap has: {only_ours}; only nfstream has: {only_theirs}; "

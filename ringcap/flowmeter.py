@@ -190,6 +190,8 @@ class FlowRecords:
                     for name in FLOW_RECORD_COLUMNS})
 
     def __getattr__(self, name):
+        if name.startswith("_"):       # e.g. copy/pickle probing before _columns is set
+            raise AttributeError(name)
         try:
             return self._columns[name]
         except KeyError:
