@@ -599,9 +599,8 @@ class _CallableModule(types.ModuleType):
     bound over the module's name would hide the module.
     """
 
-    def __call__(self, batch: Batch, *, columns=None, out: Headers | None = None,
-                 tunnels: str = "inner") -> Headers:
-        return decode(batch, columns=columns, out=out, tunnels=tunnels)
+    def __call__(self, *args, **kwargs) -> Headers:      # the signature is decode's
+        return decode(*args, **kwargs)
 
 
 __signature__ = inspect.signature(decode)

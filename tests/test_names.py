@@ -126,3 +126,13 @@ def test_no_module_is_shadowed_by_a_function():
     for info in pkgutil.iter_modules(ringcap.__path__):
         module = importlib.import_module(f"ringcap.{info.name}")
         assert getattr(ringcap, info.name) is module, info.name
+
+
+def test_calling_the_module_takes_every_argument_of_the_function():
+    import inspect
+    batch = _mixed_batch()
+    assert inspect.signature(ringcap.decode) == inspect.signature(ringcap.decode.decode)
+    for name in inspect.signature(ringcap.decode.decode).parameters:
+        if name not in ("batch", "out"):
+            default = inspect.signature(ringcap.decode.decode).parameters[name].default
+            ringcap.decode(batch, **{name: default})
