@@ -22,6 +22,7 @@ import types
 from typing import Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _decode
 from .batch import Batch
@@ -177,6 +178,74 @@ class Headers:
     """
 
     __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "_names", "_flow_hash")
+
+    # Column types for type checkers (tests/test_typing.py keeps them equal to HEADER_COLUMNS).
+    eth_src: npt.NDArray[np.uint8]
+    eth_dst: npt.NDArray[np.uint8]
+    ethertype: npt.NDArray[np.uint16]
+    vlan_outer: npt.NDArray[np.uint16]
+    vlan_inner: npt.NDArray[np.uint16]
+    l3_offset: npt.NDArray[np.uint16]
+    ip_version: npt.NDArray[np.uint8]
+    ip_src: npt.NDArray[np.uint8]
+    ip_dst: npt.NDArray[np.uint8]
+    ipv4_src: npt.NDArray[np.uint32]
+    ipv4_dst: npt.NDArray[np.uint32]
+    ip_proto: npt.NDArray[np.uint8]
+    ttl: npt.NDArray[np.uint8]
+    ip_len: npt.NDArray[np.uint32]
+    frag_offset: npt.NDArray[np.uint16]
+    more_fragments: npt.NDArray[np.bool_]
+    l4_offset: npt.NDArray[np.uint16]
+    sport: npt.NDArray[np.uint16]
+    dport: npt.NDArray[np.uint16]
+    tcp_flags: npt.NDArray[np.uint16]
+    tcp_seq: npt.NDArray[np.uint32]
+    tcp_ack: npt.NDArray[np.uint32]
+    tcp_window: npt.NDArray[np.uint16]
+    icmp_type: npt.NDArray[np.uint8]
+    icmp_code: npt.NDArray[np.uint8]
+    payload_offset: npt.NDArray[np.uint16]
+    payload_len: npt.NDArray[np.uint32]
+    flags: npt.NDArray[np.uint32]
+    tunnel_type: npt.NDArray[np.uint8]
+    tunnel_id: npt.NDArray[np.uint32]
+    tunnel_depth: npt.NDArray[np.uint8]
+    inner_ethertype: npt.NDArray[np.uint16]
+    outer_ip_version: npt.NDArray[np.uint8]
+    outer_ip_src: npt.NDArray[np.uint8]
+    outer_ip_dst: npt.NDArray[np.uint8]
+    outer_ip_proto: npt.NDArray[np.uint8]
+    outer_l3_offset: npt.NDArray[np.uint16]
+    mpls_label: npt.NDArray[np.uint32]
+    mpls_tc: npt.NDArray[np.uint8]
+    mpls_bos: npt.NDArray[np.uint8]
+    mpls_ttl: npt.NDArray[np.uint8]
+    mpls_labels: npt.NDArray[np.uint8]
+    gre_flags: npt.NDArray[np.uint16]
+    gre_seq: npt.NDArray[np.uint32]
+    geneve_opt_len: npt.NDArray[np.uint16]
+    eth_len: npt.NDArray[np.uint16]
+    llc_dsap: npt.NDArray[np.uint8]
+    llc_ssap: npt.NDArray[np.uint8]
+    arp_op: npt.NDArray[np.uint16]
+    arp_sha: npt.NDArray[np.uint8]
+    arp_spa: npt.NDArray[np.uint32]
+    arp_tha: npt.NDArray[np.uint8]
+    arp_tpa: npt.NDArray[np.uint32]
+    ip_dscp: npt.NDArray[np.uint8]
+    ip_ecn: npt.NDArray[np.uint8]
+    ipv6_flow_label: npt.NDArray[np.uint32]
+    tcp_options: npt.NDArray[np.uint8]
+    tcp_mss: npt.NDArray[np.uint16]
+    tcp_wscale: npt.NDArray[np.uint8]
+    tcp_sack_blocks: npt.NDArray[np.uint8]
+    tcp_tsval: npt.NDArray[np.uint32]
+    tcp_tsecr: npt.NDArray[np.uint32]
+    icmp_id: npt.NDArray[np.uint16]
+    icmp_seq: npt.NDArray[np.uint16]
+    ts: npt.NDArray[np.int64]
+    wirelen: npt.NDArray[np.uint32]
 
     def __init__(self, columns: dict[str, np.ndarray], ts: np.ndarray, wirelen: np.ndarray):
         self._names = tuple(name for name in HEADER_COLUMNS if name in columns)
@@ -487,6 +556,31 @@ class FlowTable:
     """
 
     __slots__ = FLOW_COLUMNS + ("packet_flow", "skipped")
+
+    # Column types for type checkers (tests/test_typing.py checks them against a real table).
+    ip_version: npt.NDArray[np.uint8]
+    ip_proto: npt.NDArray[np.uint8]
+    ip_src: npt.NDArray[np.uint8]
+    ip_dst: npt.NDArray[np.uint8]
+    sport: npt.NDArray[np.uint16]
+    dport: npt.NDArray[np.uint16]
+    flow_hash: npt.NDArray[np.uint64]
+    packets: npt.NDArray[np.uint64]
+    bytes: npt.NDArray[np.uint64]
+    first_ts: npt.NDArray[np.int64]
+    last_ts: npt.NDArray[np.int64]
+    packets_fwd: npt.NDArray[np.uint64]
+    bytes_fwd: npt.NDArray[np.uint64]
+    first_ts_fwd: npt.NDArray[np.int64]
+    last_ts_fwd: npt.NDArray[np.int64]
+    tcp_flags_fwd: npt.NDArray[np.uint16]
+    packets_rev: npt.NDArray[np.uint64]
+    bytes_rev: npt.NDArray[np.uint64]
+    first_ts_rev: npt.NDArray[np.int64]
+    last_ts_rev: npt.NDArray[np.int64]
+    tcp_flags_rev: npt.NDArray[np.uint16]
+    packet_flow: npt.NDArray[np.int64]
+    skipped: int
 
     def __init__(self, columns: dict[str, np.ndarray], packet_flow: np.ndarray):
         for name in FLOW_COLUMNS:

@@ -34,3 +34,15 @@ def test_batch_column_annotations_match_the_columns():
     for name, dtype in COLUMNS.items():
         assert _dtype_of(hints[name]) == dtype, name
     assert _dtype_of(hints["data"]) == np.uint8
+
+
+def test_headers_and_flow_table_annotations_match_their_columns():
+    from ringcap.decode import HEADER_COLUMNS
+    from ringcap.testing import synthetic_traffic
+    hints = typing.get_type_hints(ringcap.Headers)
+    for name, (dtype, _) in HEADER_COLUMNS.items():
+        assert _dtype_of(hints[name]) == dtype, name
+    table = ringcap.flows(synthetic_traffic(200))
+    hints = typing.get_type_hints(ringcap.FlowTable)
+    for name, array in table.columns().items():
+        assert _dtype_of(hints[name]) == array.dtype, name
