@@ -21,6 +21,7 @@ import json
 import mmap
 import os
 import pickle
+import resource
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ import numpy as np
 
 from .batch import COLUMNS, Batch
 from .fanout import Fanout
+from ._validate import check_count, check_seconds
 from .ring import RxRing, Stats, _check_positive_int
 
 _ALIGN = 64
@@ -135,6 +137,15 @@ def _slot_unused(store: dict) -> bool:
 # --------------------------------------------------------------------------
 # The worker process
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _user_seconds() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime
+
+
 def _stats_dict(stats: Stats) -> dict:
     return dataclasses.asdict(stats)
 
@@ -213,6 +224,7 @@ class _Worker:
         try:
             self.ring = RxRing(config["iface"], fanout=fanout, **config["ring_options"])
             self.up.send(("ready", self.ring.fanout.group_id, self.ring.interfaces))
+            cpu_start, user_start = _cpu_seconds(), _user_seconds()
             self.capture()
             stats = self.finish()
         finally:
@@ -222,7 +234,8 @@ class _Worker:
                 summary = dataclasses.asdict(self.sink.close(stats))
             self.stores = []
         if not self.parent_gone:
-            self.up.send(("final", _stats_dict(stats), summary))
+            self.up.send(("final", _stats_dict(stats), summary,
+                          (_cpu_seconds() - cpu_start, _user_seconds() - user_start)))
 
     def deliver(self, timeout: float) -> int:
         """Read once into the sink or a free slot; returns packets read."""
@@ -288,6 +301,8 @@ class _WorkerHandle:
         self.summary: dict | None = None
         self.error: str | None = None
         self.delivered = 0                         # packets handed to the parent
+        self.cpu_seconds: float | None = None      # CPU it spent capturing (user + system)
+        self.user_seconds: float | None = None     # of which user time
 
 
 class ParallelCapture:
@@ -359,6 +374,7 @@ class ParallelCapture:
         self._slots = (slots, slot_packets, slot_bytes)
         self._sink = sink
         self._stop_requested = False
+        self._deadline: float | None = None
         self._stops_sent = False
         self._failures: list[WorkerFailure] = []
         self._handles: list[_WorkerHandle] = []
@@ -491,6 +507,10 @@ class ParallelCapture:
         (or :meth:`run`) ends when they are done."""
         self._stop_requested = True
 
+    def stop_after(self, seconds: float) -> None:
+        """Stop the capture ``seconds`` from now (as :meth:`stop` would)."""
+        self._deadline = time.monotonic() + check_seconds("seconds", seconds)
+
     def _send_stops(self) -> None:
         if self._stops_sent:
             return
@@ -528,6 +548,7 @@ class ParallelCapture:
         elif kind == "final":
             handle.stats = Stats(**message[1])
             handle.summary = message[2]
+            handle.cpu_seconds, handle.user_seconds = message[3]
             handle.finished = True
         elif kind == "error":
             handle.error = message[1]
@@ -550,6 +571,8 @@ class ParallelCapture:
     def _poll(self, timeout: float) -> list[tuple[int, Batch]]:
         """Wait up to ``timeout`` for messages; returns the (worker, batch)
         pairs they carried."""
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._stop_requested = True
         if self._stop_requested:
             self._send_stops()
         live = {h.up: h for h in self._handles if not h.ended}
@@ -603,13 +626,12 @@ class ParallelCapture:
         sink, the batches are discarded (counted in :attr:`discarded`)."""
         self._check_open()
         from .sinks.driving import StopSignals
-        deadline = None if duration is None else time.monotonic() + float(duration)
+        if duration is not None:
+            self.stop_after(duration)
         signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
             else _NoSignals()
         with signals:
             while self.running:
-                if deadline is not None and time.monotonic() >= deadline:
-                    self.stop()
                 for _, batch in self._poll(0.05):
                     self.discarded += len(batch)
                 self._free_slots()
@@ -631,6 +653,17 @@ class ParallelCapture:
         once the capture has ended)."""
         per = tuple(h.stats if h.stats is not None else Stats() for h in self._handles)
         return PoolStats(workers=per, total=_sum_stats(per))
+
+    @property
+    def worker_cpu_seconds(self) -> list[float | None]:
+        """CPU time (user + system) each worker spent from its ring being open
+        to its end (start-up excluded); None until it has finished."""
+        return [h.cpu_seconds for h in self._handles]
+
+    @property
+    def worker_user_seconds(self) -> list[float | None]:
+        """The user-space part of :attr:`worker_cpu_seconds`."""
+        return [h.user_seconds for h in self._handles]
 
     @property
     def summaries(self) -> list[dict | None]:
@@ -750,3 +783,80 @@ def merge(batches: Sequence[Batch]) -> Batch:
     if np.all(order[1:] > order[:-1]):
         return joined
     return joined[order].copy()
+
+
+def capture_parallel(iface: str | None, count: int | None = None,
+                     duration: float | None = None, *, workers: int, **options) -> Batch:
+    """:func:`ringcap.capture` with ``workers`` processes: the first ``count``
+    packets in time order (or all of ``duration`` seconds, or all until
+    Ctrl-C/SIGTERM) as one batch that owns its memory; its ``drops`` is the
+    total of the workers' rings.  ``options`` are those of
+    :class:`ParallelCapture`."""
+    count = check_count("count", count, allow_none=True)
+    duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
+    parts: list[Batch] = []
+    got = 0
+    with ParallelCapture(iface, workers, **options) as pool:
+        if duration is not None:
+            pool.stop_after(duration)
+        for batch in pool:
+            parts.append(batch.copy())
+            got += len(batch)
+            if count is not None and got >= count:
+                pool.stop()
+        drops = pool.stats.total.drops
+    result = merge(parts)
+    if count is not None and len(result) > count:
+        result = result[:count].copy()
+    result.drops = drops
+    return result
+
+
+def capture_to_file_parallel(iface: str | None, path, *, workers: int, count: int | None = None,
+                             duration: float | None = None, format: str = "pcapng",
+                             ring_options=None, **writer_options):
+    """:func:`ringcap.capture_to_file` with ``workers`` processes.
+
+    A ``path`` containing ``{worker}`` gives one file per worker, each
+    written by its worker (nothing crosses processes; ``count`` is then not
+    available: give ``duration`` or stop with a signal).  Otherwise the
+    parent writes one file, batch by batch as the workers hand them over
+    (packets of different workers interleave by batch, not by timestamp;
+    ``reordercap`` sorts such a file).  pcapng files end with the
+    statistics: each worker's in its own file, the total in a merged one."""
+    from .pcap import CaptureSummary, PcapWriter
+    count = check_count("count", count, allow_none=True)
+    duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
+    options = dict(ring_options or {})
+    path = os.fspath(path)
+    if "{worker}" in path:
+        if count is not None:
+            raise ValueError("count= needs one file written by one process; with per-worker "
+                             "files ({worker} in the name) give duration= or stop with a "
+                             "signal")
+        with ParallelCapture(iface, workers, sink=WorkerFiles(path, format=format,
+                                                              **writer_options),
+                             **options) as pool:
+            stats = pool.run(duration).total
+            summaries = pool.summaries
+        nbytes = sum((s or {}).get("bytes", 0) for s in summaries)
+        return CaptureSummary(packets=stats.delivered, bytes=nbytes, received=stats.packets,
+                              drops=stats.drops)
+    written = nbytes = 0
+    with PcapWriter(path, format=format, **writer_options) as writer:
+        with ParallelCapture(iface, workers, **options) as pool:
+            if duration is not None:
+                pool.stop_after(duration)
+            for batch in pool:
+                if count is not None:
+                    batch = batch[:count - written]
+                writer.write(batch)
+                written += len(batch)
+                nbytes += batch.nbytes
+                if count is not None and written >= count:
+                    pool.stop()
+            stats = pool.stats.total
+        if format == "pcapng":
+            writer.write_stats(stats)
+    return CaptureSummary(packets=written, bytes=nbytes, received=stats.packets,
+                          drops=stats.drops)

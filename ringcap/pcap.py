@@ -540,7 +540,8 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
                     rotate_seconds: float | None = None, max_files: int | None = None,
                     post_rotate=None, owner=None, progress=None, signals: bool = True,
                     batch_packets: int = 65536, timeout: float = 0.1,
-                    ring_options: Mapping | None = None, **writer_options) -> CaptureSummary:
+                    ring_options: Mapping | None = None, workers: int | None = None,
+                    **writer_options) -> CaptureSummary:
     """Capture from a ring (or an interface name) straight into a file, streaming.
 
     ``source`` is an open ring (left open), an interface name or a list of
@@ -562,6 +563,9 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
     callable taking its path.  ``owner`` (user name or uid) is given the
     files; ``mode`` (0o600) their permissions.  ``progress``: as for
     :func:`ringcap.capture`.  Other keywords go to :class:`PcapWriter`.
+    ``workers=N`` captures the interface with N processes (see
+    :func:`ringcap.parallel.capture_to_file_parallel`: ``{worker}`` in
+    ``path`` writes one file per worker).
     """
     from .progress import progress_callback
     from .sinks import PcapSink, PostRotateCommand, Rotation
@@ -575,6 +579,11 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
         raise ValueError(f"count must be positive, got {count}")
     if format is None:
         format = "pcap" if os.fspath(path).lower().endswith(".pcap") else "pcapng"
+    if workers is not None:
+        from .parallel import capture_to_file_parallel
+        return capture_to_file_parallel(source, path, workers=workers, count=count,
+                                        duration=duration, format=format,
+                                        ring_options=ring_options, **writer_options)
     rotation = Rotation(max_bytes=file_size, seconds=rotate_seconds, max_files=max_files)
     on_done = PostRotateCommand(post_rotate) if isinstance(post_rotate, str) else post_rotate
     mode = writer_options.pop("mode", 0o600)

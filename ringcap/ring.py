@@ -930,7 +930,8 @@ class CaptureInterruptedWarning(UserWarning):
 
 
 def capture(iface: str | None = None, count: int | None = None,
-            duration: float | None = None, *, progress=None, **options) -> Batch:
+            duration: float | None = None, *, progress=None,
+            workers: int | None = None, **options) -> Batch:
     """Capture until ``count`` packets or ``duration`` seconds, whichever comes first.
 
     With neither, capture until interrupted.  Ctrl-C (in Jupyter: "interrupt
@@ -945,7 +946,14 @@ def capture(iface: str | None = None, count: int | None = None,
     elapsed; needs ``tqdm``, ``pip install ringcap[progress]``), False
     hides it, a callable receives :class:`ringcap.sinks.Progress` snapshots;
     None (default) shows it when running interactively and tqdm is installed.
+    ``workers=N`` captures with a :class:`ringcap.ParallelCapture` of N
+    processes instead (``options`` are then its options) and returns the
+    packets merged in time order.
     """
+    if workers is not None:
+        # parallel imports this module, so it is imported here, when asked for
+        from .parallel import capture_parallel
+        return capture_parallel(iface, count, duration, workers=workers, **options)
     count = check_count("count", count, allow_none=True)
     duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
     collector = BatchCollector()

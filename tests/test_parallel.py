@@ -193,3 +193,56 @@ def test_bad_pool_settings_are_refused(kwargs, error):
 def test_a_worker_that_cannot_start_says_why(netns):
     with pytest.raises(RuntimeError, match="no network interface named 'nope0'"):
         ParallelCapture("nope0", workers=2)
+
+
+class Burster(threading.Thread):
+    """Sends numbered bursts of UDP frames every 50 ms until stopped."""
+
+    def __init__(self, iface):
+        super().__init__(daemon=True)
+        self.iface, self.halt, self.sent = iface, threading.Event(), 0
+
+    def run(self):
+        with TxRing(self.iface) as tx:
+            while not self.halt.is_set():
+                self.sent += tx.send([udp_frame(self.sent + i, i % 16) for i in range(200)])
+                time.sleep(0.05)
+
+
+def test_capture_with_workers_returns_the_first_packets_in_time_order(veth):
+    import ringcap
+    sender = Burster(veth.a)
+    sender.start()
+    try:
+        got = ringcap.capture(veth.b, count=3000, duration=30, workers=2, **RING)
+    finally:
+        sender.halt.set()
+        sender.join()
+    assert len(got) == 3000
+    assert np.all(np.diff(got.ts) >= 0)
+    seqs = seqs_and_flows(got)[0]
+    assert len(np.unique(seqs)) == len(seqs) == 3000
+
+
+@pytest.mark.parametrize("name", ["merged.pcapng", "part-{worker}.pcapng"])
+def test_capture_to_file_with_workers(veth, tmp_path, name):
+    import ringcap
+    sender = Burster(veth.a)
+    sender.start()
+    try:
+        summary = ringcap.capture_to_file(veth.b, tmp_path / name, duration=2.5, workers=2,
+                                          ring_options=RING)
+    finally:
+        sender.halt.set()
+        sender.join()
+    files = sorted(tmp_path.glob("*.pcapng"))
+    assert len(files) == (1 if "{" not in name else 2)
+    batches = [read_pcap(f) for f in files]
+    seqs = np.concatenate([seqs_and_flows(b)[0] for b in batches])
+    assert summary.packets == sum(len(b) for b in batches) == len(seqs) > 0
+    assert len(np.unique(seqs)) == len(seqs)
+    assert summary.received == summary.packets + summary.drops
+    for f, b in zip(files, batches):
+        count = subprocess.run(["capinfos", "-M", "-c", "-T", str(f)], capture_output=True,
+                               text=True, check=True).stdout.split()[-1]
+        assert int(count) == len(b)

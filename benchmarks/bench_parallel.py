@@ -1,0 +1,239 @@
+"""Fanout and the worker pool against one ring, at one sender's top rate.
+
+Run as root (it makes its own network namespace and veth pair)::
+
+    python benchmarks/bench_parallel.py [--packets 2000000] [--repeat 3]
+
+One sender process blasts ``--packets`` 64-byte UDP frames of 256 flows
+from a TxRing into one end of the pair; on the other end one of:
+
+``ring``      one RxRing read into a reused batch (``read(out=...)``) in one process
+``pool-1``    ParallelCapture with 1 worker: the worker drains into shared memory,
+              the parent iterates the batches (the hand-off alone)
+``pool-2``    ParallelCapture with 2 workers in a hash fanout group
+
+For each: packets delivered and dropped (ring, interface, backlog), the
+capture rate over the send, and the capture side's CPU time per delivered
+packet (the reading process, or the parent plus its workers from ring open
+to end, start-up excluded).  The kernel's own receive work runs in the
+sender's context on veth, so it is not in these CPU figures; it is the
+sender's rate that bounds the aggregate here.  Medians of ``--repeat``
+runs.  Writes a markdown table to stdout (and ``--json`` results).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import netns  # noqa: E402
+
+TX_IFACE, RX_IFACE = "pbench0", "pbench1"
+RING = dict(block_size=4 << 20, block_count=32)
+FLOWS = 256
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def frames_batch(count: int, frame_len: int = 64):
+    """``count`` UDP frames of FLOWS flows as one Batch, built with numpy."""
+    import numpy as np
+
+    from ringcap import Batch
+    template = bytearray(frame_len)
+    template[0:6] = b"\xff" * 6
+    template[6:12] = b"\x02\x00\x00\x00\x00\x01"
+    template[12:14] = b"\x08\x00"
+    template[14:34] = struct.pack("!BBHHHBBH4s4s", 0x45, 0, frame_len - 14, 0, 0x4000, 64, 17,
+                                  0, bytes([10, 1, 0, 0]), bytes([10, 2, 0, 1]))
+    template[34:42] = struct.pack("!HHHH", 40000, 9, frame_len - 34, 0)
+    rows = np.frombuffer(bytes(template) * count, dtype=np.uint8).reshape(count, frame_len).copy()
+    flow = np.arange(count) % FLOWS
+    rows[:, 34] = (40000 + flow) >> 8
+    rows[:, 35] = (40000 + flow) & 0xFF
+    rows[:, 29] = flow & 0xFF
+    return Batch(ts=np.zeros(count, dtype=np.int64),
+                 caplen=np.full(count, frame_len, dtype=np.uint32), data=rows.reshape(-1))
+
+
+def sender(count: int) -> None:
+    from ringcap import TxRing
+    chunk = frames_batch(65536)
+    sent = 0
+    with TxRing(TX_IFACE, frame_count=8192) as tx:
+        start = time.perf_counter()
+        while sent < count:
+            part = chunk if count - sent >= len(chunk) else chunk[:count - sent]
+            sent += tx.send(part)
+        elapsed = time.perf_counter() - start
+    print(json.dumps({"sent": sent, "elapsed": elapsed}), flush=True)
+
+
+def _on_stdin_line(action) -> threading.Event:
+    """Call ``action()`` (and set the returned event) when a line arrives on stdin."""
+    asked = threading.Event()
+
+    def watch():
+        sys.stdin.readline()
+        asked.set()
+        action()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return asked
+
+
+def user_seconds() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime
+
+
+def runner(kind: str, block_timeout_ms: int) -> None:
+    """Capture until a line arrives on stdin; print the counts as JSON."""
+    from ringcap import Batch, ParallelCapture, RxRing
+    if kind == "ring":
+        with RxRing(RX_IFACE, block_timeout_ms=block_timeout_ms, **RING) as ring:
+            out = Batch.empty(65536, 16 << 20)
+            print("ready", flush=True)
+            asked = _on_stdin_line(lambda: None)
+            cpu0, user0 = cpu_seconds(), user_seconds()
+            delivered = 0
+            batches = 0
+            while not asked.is_set():
+                got = len(ring.read(65536, timeout=0.05, out=out))
+                delivered += got
+                batches += got > 0
+            while True:                       # read out what the ring holds
+                got = len(ring.read(65536, timeout=0.1, out=out))
+                if not got:
+                    break
+                delivered += got
+                batches += 1
+            cpu, user = cpu_seconds() - cpu0, user_seconds() - user0
+            stats = ring.stats
+        result = {"delivered": delivered, "packets": stats.packets, "drops": stats.drops,
+                  "cpu": cpu, "user": user, "worker_cpu": [cpu], "parent_cpu": 0.0,
+                  "batches": batches}
+    else:
+        workers = int(kind.split("-")[1])
+        with ParallelCapture(RX_IFACE, workers=workers, mode="hash", handle_signals=False,
+                             block_timeout_ms=block_timeout_ms, **RING) as pool:
+            print("ready", flush=True)
+            _on_stdin_line(pool.stop)
+            cpu0, user0 = cpu_seconds(), user_seconds()
+            delivered = batches = 0
+            for batch in pool:
+                delivered += len(batch)
+                batches += 1
+            parent, parent_user = cpu_seconds() - cpu0, user_seconds() - user0
+            stats = pool.stats
+            worker_cpu = pool.worker_cpu_seconds
+            worker_user = pool.worker_user_seconds
+        result = {"delivered": delivered, "packets": stats.total.packets,
+                  "drops": stats.total.drops, "cpu": parent + sum(worker_cpu),
+                  "user": parent_user + sum(worker_user),
+                  "worker_cpu": worker_cpu, "parent_cpu": parent,
+                  "per_worker": [s.delivered for s in stats.workers], "batches": batches}
+    print(json.dumps(result), flush=True)
+
+
+def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
+    me = [sys.executable, str(Path(__file__).resolve())]
+    capture = subprocess.Popen(me + ["--runner", kind, "--block-timeout-ms",
+                                     str(block_timeout_ms)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        line = capture.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"{kind} runner did not start: {line!r}")
+        counters = netns.DropCounters(TX_IFACE, RX_IFACE)
+        send = json.loads(subprocess.run(me + ["--sender", str(count)], capture_output=True,
+                                         text=True, check=True).stdout)
+        time.sleep(0.3)
+        capture.stdin.write("stop\n")
+        capture.stdin.flush()
+        result = json.loads(capture.stdout.readline())
+        capture.wait(timeout=60)
+    finally:
+        if capture.poll() is None:
+            capture.kill()
+            capture.wait()
+    result.update(send)
+    result.update(counters.read())
+    result["rate"] = result["delivered"] / send["elapsed"]
+    result["ns_per_packet"] = result["cpu"] / max(1, result["delivered"]) * 1e9
+    result["user_ns_per_packet"] = result["user"] / max(1, result["delivered"]) * 1e9
+    result["batch_packets"] = result.get("batches") and result["delivered"] / result["batches"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--packets", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--block-timeout-ms", type=int, nargs="+", default=[10, 200],
+                        help="ring block timeouts to compare (they set the batch sizes at a "
+                             "given rate)")
+    parser.add_argument("--runner", help=argparse.SUPPRESS)
+    parser.add_argument("--sender", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.runner:
+        return runner(args.runner, args.block_timeout_ms[0])
+    if args.sender:
+        return sender(args.sender)
+
+    backlog = netns.GlobalBacklog()
+    backlog.set(max(backlog.original, 300000))
+    netns.enter_private_netns()
+    netns.make_veth(TX_IFACE, RX_IFACE)
+    kinds = ["ring", "pool-1", "pool-2"]
+    runs: dict[tuple[int, str], list[dict]] = {}
+    for _ in range(args.repeat):
+        for timeout_ms in args.block_timeout_ms:
+            for kind in kinds:               # interleaved: load changes hit all alike
+                runs.setdefault((timeout_ms, kind), []).append(
+                    one_run(kind, args.packets, timeout_ms))
+    backlog.restore()
+
+    def med(key, name):
+        return statistics.median(r[name] for r in runs[key])
+
+    print(f"{args.packets} x 64-byte frames, {FLOWS} flows, one TxRing sender, "
+          f"{os.cpu_count()} CPUs; medians of {args.repeat} runs\n")
+    print("| block timeout | capture | delivered | drops (ring) | drops (if+backlog) "
+          "| rate (Mpps) | packets/batch | CPU ns/packet (user) | vs ring |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for timeout_ms in args.block_timeout_ms:
+        ring_ns = med((timeout_ms, "ring"), "ns_per_packet")
+        for kind in kinds:
+            key = (timeout_ms, kind)
+            ns = med(key, "ns_per_packet")
+            print(f"| {timeout_ms} ms | {kind} | {med(key, 'delivered'):,.0f} | "
+                  f"{med(key, 'drops'):,.0f} | "
+                  f"{med(key, 'if_drops') + med(key, 'backlog_drops'):,.0f} | "
+                  f"{med(key, 'rate') / 1e6:.2f} | {med(key, 'batch_packets'):,.0f} | "
+                  f"{ns:.1f} ({med(key, 'user_ns_per_packet'):.1f}) | {ns / ring_ns:.2f}x |")
+    for timeout_ms in args.block_timeout_ms:
+        split = [r.get("per_worker") for r in runs[(timeout_ms, "pool-2")]]
+        print(f"\n{timeout_ms} ms, pool-2 per-worker delivered: {split}")
+    if args.json:
+        args.json.write_text(json.dumps({f"{t}ms {k}": v for (t, k), v in runs.items()},
+                                        indent=1))
+
+
+if __name__ == "__main__":
+    main()
