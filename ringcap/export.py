@@ -11,9 +11,15 @@ as ``out=``) therefore changes when the batch is refilled: export a
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .batch import COLUMNS, Batch
+
+if TYPE_CHECKING:          # for annotations only: decode and flowmeter import this module lazily
+    from .decode import FlowTable, Headers
+    from .flowmeter import FlowRecords
 
 __all__ = [
     "to_arrow", "to_pandas", "batch_to_arrow", "batch_to_pandas", "headers_to_arrow",
@@ -381,7 +387,7 @@ def records_to_pandas(records, *, addresses: str = "str", names: bool = True):
 
 
 # ---------------------------------------------------------------- dispatch
-def to_arrow(obj, **options):
+def to_arrow(obj: Batch | Headers | FlowTable | FlowRecords, **options: Any) -> Any:
     """A pyarrow Table from a :class:`Batch`, ``Headers``, ``FlowTable`` or ``FlowRecords``."""
     from .decode import FlowTable, Headers
     from .flowmeter import FlowRecords
@@ -397,7 +403,7 @@ def to_arrow(obj, **options):
                     f"got {type(obj).__name__}")
 
 
-def to_pandas(obj, **options):
+def to_pandas(obj: Batch | Headers | FlowTable | FlowRecords, **options: Any) -> Any:
     """A pandas DataFrame from a :class:`Batch`, ``Headers``, ``FlowTable`` or ``FlowRecords``."""
     from .decode import FlowTable, Headers
     from .flowmeter import FlowRecords

@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Iterator, Sequence, Union
+from typing import Iterator, Sequence, TypeVar, Union
 
 import numpy as np
 
@@ -308,6 +308,9 @@ class _BufferPool:
         return store
 
 
+_Handle = TypeVar("_Handle", bound="_RingHandle")
+
+
 class _RingHandle:
     """Lifetime plumbing both rings share: the compiled core, the lock every
     operation holds so close() never pulls the mapping from under it, the
@@ -372,7 +375,7 @@ class _RingHandle:
     def _interrupt(self, core) -> None:
         """Make an operation in progress return promptly."""
 
-    def __enter__(self):
+    def __enter__(self: _Handle) -> _Handle:
         self._open_core()
         return self
 
