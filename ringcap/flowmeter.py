@@ -285,7 +285,7 @@ class FlowMeter:
     :class:`~ringcap.Batch` (or its :class:`Headers` with at least
     :data:`FLOW_FEATURE_COLUMNS`) into the open flows and returns the
     :class:`FlowRecords` that expired while doing so, in order of expiry;
-    ``expire_idle(now_ns)`` ends the flows idle at a wall-clock time (for a
+    ``expire_idle(now)`` ends the flows idle at a wall-clock time in ns (for a
     live capture during a quiet spell); ``flush()`` ends every open flow
     (:data:`EXPIRED_END`) and returns them, oldest last packet first.  The
     meter stays usable after ``flush()``.  Memory holds the open flows only:
