@@ -619,7 +619,8 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
                                                          what=str(source) if own_ring else ""))
             result = pump(ring, sink, count=count, duration=duration,
                           stop=stop if stop is not None else (lambda: False),
-                          progress=show, batch_packets=batch_packets, poll=timeout)
+                          progress=show, batch_packets=batch_packets, poll=timeout,
+                          reuse_batch=True)
     finally:
         if own_ring:
             ring.close()

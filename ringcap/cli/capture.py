@@ -279,6 +279,13 @@ def run(args) -> int:
             raise CliError(f"no interface named {iface!r} here; see the list with "
                            f"`ringcap -D`") from None
 
+    # From here on SIGINT, SIGTERM and SIGHUP only ask the capture to stop: a
+    # second Ctrl-C while the files are finished (or the ring unmapped) is ignored.
+    with StopSignals() as stop:
+        return _capture(args, stop, iface, ifindex, snaplen, filter_text)
+
+
+def _capture(args, stop, iface, ifindex, snaplen, filter_text) -> int:
     existed = args.write not in (None, "-") and os.path.lexists(args.write)
     if args.write:
         sink = open_file_sink(args, snaplen, (ifindex, iface) if iface else None)
@@ -307,16 +314,15 @@ def run(args) -> int:
             def select(batch):
                 return batch.pkttype == PACKET_OUTGOING
         error = None
-        with StopSignals() as stop:
-            try:
-                result = pump(ring, sink, count=args.count, duration=args.duration, stop=stop,
-                              select=select, progress=status)
-            except BrokenPipeError as exc:
-                error, result = exc, exc.pump_result
-            except OSError as exc:
-                if not hasattr(exc, "pump_result"):
-                    raise
-                error, result = exc, exc.pump_result
+        try:
+            result = pump(ring, sink, count=args.count, duration=args.duration, stop=stop,
+                          select=select, progress=status, reuse_batch=not is_dataset(args))
+        except BrokenPipeError as exc:
+            error, result = exc, exc.pump_result
+        except OSError as exc:
+            if not hasattr(exc, "pump_result"):
+                raise
+            error, result = exc, exc.pump_result
         if status is not None:
             status.clear()
     if isinstance(error, BrokenPipeError):

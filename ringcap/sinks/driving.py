@@ -146,6 +146,14 @@ def _progress_snapshot(ring, sink: Sink, packets: int, nbytes: int, start: float
                     drops=drops, if_drops=if_drops, backlog_drops=backlog, files=files)
 
 
+def _accepts_out(ring) -> bool:
+    import inspect
+    try:
+        return "out" in inspect.signature(ring.read).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _pending(ring) -> int:
     try:
         return ring.stats.pending
@@ -153,21 +161,21 @@ def _pending(ring) -> int:
         return 0
 
 
-def _drain(ring, keep, want, finished) -> None:
+def _drain(ring, keep, want, finished, read) -> None:
     """Read what the ring holds.  Packets in a block the kernel has not
     handed over yet become readable when its block timeout retires it: wait
     for that (the ring's statistics say whether any are pending)."""
     block_timeout = getattr(ring, "block_timeout_ms", 0) / 1000
     deadline = time.monotonic() + min(block_timeout, 60.0) + 0.25
     while not finished():
-        batch = ring.read(want(), timeout=0)
+        batch = read(want(), 0)
         if len(batch):
             keep(batch)
             continue
         left = deadline - time.monotonic()
         if left <= 0 or _pending(ring) <= 0:
             return
-        batch = ring.read(want(), timeout=min(left, 0.05))
+        batch = read(want(), min(left, 0.05))
         if len(batch):
             keep(batch)
 
@@ -175,7 +183,8 @@ def _drain(ring, keep, want, finished) -> None:
 def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None = None,
          stop: Callable[[], bool] | None = None, select: Callable | None = None,
          progress: Callable[[Progress], None] | None = None, progress_interval: float = 0.5,
-         batch_packets: int = 65536, poll: float = 0.1, close_sink: bool = True) -> PumpResult:
+         batch_packets: int = 65536, poll: float = 0.1, close_sink: bool = True,
+         reuse_batch: bool = False, batch_bytes: int = 8 << 20) -> PumpResult:
     """Read ``ring`` into ``sink`` until done; returns a :class:`PumpResult`.
 
     Stops after ``count`` packets, ``duration`` seconds, when ``stop()``
@@ -188,6 +197,11 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
     Without ``stop``, Ctrl-C (SIGINT, if it still has Python's default
     handler) becomes a stop request while pumping, so it never interrupts a
     write half-way.
+
+    ``reuse_batch=True`` reads every batch into the same preallocated memory
+    (``batch_packets`` rows, ``batch_bytes`` bytes; ``ring.read(out=...)``),
+    so memory stays flat; only for sinks that do not keep the batches they
+    are given (the pcap sinks, the printer and the collector copy them).
 
     ``select(batch)`` may return a boolean mask of the packets to keep.
     ``progress(Progress)`` is called about every ``progress_interval``
@@ -224,6 +238,17 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
     def want() -> int:
         return batch_packets if count is None else max(1, min(batch_packets, count - packets))
 
+    if reuse_batch and _accepts_out(ring):
+        from ..batch import Batch
+        snaplen = int(getattr(ring, "snaplen", 0) or 0)
+        out = Batch.empty(batch_packets, data_bytes=max(int(batch_bytes), snaplen + 4))
+
+        def read(max_packets, timeout):
+            return ring.read(max_packets, timeout=timeout, out=out)
+    else:
+        def read(max_packets, timeout):
+            return ring.read(max_packets, timeout=timeout)
+
     error = None
     own_stop = None
     if stop is None:
@@ -241,7 +266,7 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
                         stopped_by = "duration"
                         break
                     wait = min(wait, deadline - now)
-                batch = ring.read(want(), timeout=wait)
+                batch = read(want(), wait)
                 if len(batch):
                     keep(batch)
                 else:
@@ -253,7 +278,7 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
             stopped_by = "KeyboardInterrupt"
         with _deferred_signals():
             # what the ring already holds was captured: keep it (not after -c/-W)
-            _drain(ring, keep, want, lambda: stopped_by in ("count", "files"))
+            _drain(ring, keep, want, lambda: stopped_by in ("count", "files"), read)
     except BaseException as exc:
         error = exc
         stopped_by = "error"

@@ -1,0 +1,449 @@
+"""`ringcap capture` as a tcpdump user runs it: a real subprocess on a veth pair.
+
+Signals mid-capture (on a terminal and on a pipe), rotation, streaming to
+stdout, the status line, errors, memory, and the tcpdump flags.  Every file
+is checked with tcpdump and tshark against the count the summary printed.
+"""
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import ringcap
+from conftest import TEST_ETHERTYPE, frame_seq, make_frame, sh
+from ringcap import TxRing, open_pcap, read_pcap
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
+ENV = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+OURS = ["ether", "proto", hex(TEST_ETHERTYPE)]
+
+
+class Cli:
+    """A running `python -m ringcap ...`; stderr collected from a pipe or a pty."""
+
+    def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL):
+        self.tty = tty
+        if tty:
+            master, slave = pty.openpty()
+            stderr = slave
+        else:
+            stderr = subprocess.PIPE
+        self.proc = subprocess.Popen([sys.executable, "-m", "ringcap", *args], cwd="/",
+                                     env=ENV, stdin=subprocess.DEVNULL, stdout=stdout,
+                                     stderr=stderr)
+        if tty:
+            os.close(slave)
+            self._fd = master
+        else:
+            self._fd = self.proc.stderr.fileno()
+        self._chunks = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:          # EIO: the pty's other side closed
+                break
+            if not chunk:
+                break
+            self._chunks.append(chunk)
+
+    @property
+    def err(self) -> str:
+        return b"".join(self._chunks).decode(errors="replace")
+
+    def wait_for(self, text, timeout=20):
+        deadline = time.monotonic() + timeout
+        while text not in self.err:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.finish()
+                raise AssertionError(f"no {text!r} from ringcap; stderr: {self.err!r}")
+            time.sleep(0.02)
+
+    def finish(self, sig=None, timeout=30):
+        if sig is not None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self._reader.join(10)
+            if self.tty:
+                os.close(self._fd)
+            elif self.proc.stderr is not None:
+                self.proc.stderr.close()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+        return code
+
+    def summary_count(self, what="captured") -> int:
+        match = re.search(rf"(\d+) packets {what}", self.err)
+        assert match, self.err
+        return int(match.group(1))
+
+
+def tcpdump_count(path) -> int:
+    out = subprocess.run(["tcpdump", "-nn", "-r", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # unknown ethertypes get a hex dump on indented lines: count the packet lines
+    return sum(1 for line in out.stdout.splitlines() if not line.startswith(("\t", " ")))
+
+
+def tshark_count(path) -> int:
+    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return len(out.stdout.split())
+
+
+def file_seqs(paths) -> list:
+    return [frame_seq(p) for path in paths for p in read_pcap(path).packets()]
+
+
+def send(iface, frames, chunk=2000, **options):
+    with TxRing(iface, **options) as tx:
+        for i in range(0, len(frames), chunk):
+            tx.send(frames[i:i + chunk])
+
+
+class Sender(threading.Thread):
+    """Keeps sending numbered frames until stopped."""
+
+    def __init__(self, iface, start_seq=0, size=200):
+        super().__init__(daemon=True)
+        self.iface, self.seq, self.size = iface, start_seq, size
+        self.running = True
+
+    def run(self):
+        with TxRing(self.iface) as tx:
+            while self.running:
+                tx.send([make_frame(self.seq + i, self.size) for i in range(200)])
+                self.seq += 200
+                time.sleep(0.002)
+
+    def stop(self):
+        self.running = False
+        self.join()
+
+
+# ---------------------------------------------------------------------- signals
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("tty", [False, True], ids=["pipe", "pty"])
+def test_signal_mid_capture_leaves_a_complete_file_with_the_summary_count(veth, tmp_path,
+                                                                          sig, tty):
+    path = tmp_path / ("out.pcapng" if sig != signal.SIGTERM else "out.pcap")
+    cli = Cli("-i", veth.b, "-w", str(path), *OURS, tty=tty)
+    cli.wait_for("listening on")
+    sender = Sender(veth.a)
+    sender.start()
+    time.sleep(0.6)                         # mid-stream: packets in flight when it lands
+    code = cli.finish(sig)
+    sender.stop()
+    assert code == 0, cli.err
+    captured = cli.summary_count()
+    assert captured > 1000
+    assert tcpdump_count(path) == captured == tshark_count(path)
+    seqs = file_seqs([path])
+    dropped = cli.summary_count("dropped by kernel")
+    if dropped == 0:
+        assert seqs == list(range(seqs[0], seqs[0] + captured))   # no gap, no duplicate
+    if path.suffix == ".pcapng":
+        with open_pcap(path) as reader:
+            for _ in reader:
+                pass
+            last = reader.stats[-1]           # the statistics block is there
+        assert last.received == cli.summary_count("received by filter")
+        assert last.os_dropped == dropped
+
+
+def test_second_ctrl_c_while_finishing_does_not_corrupt(veth, tmp_path):
+    path = tmp_path / "twice.pcapng"
+    cli = Cli("-i", veth.b, "-w", str(path), *OURS)
+    cli.wait_for("listening on")
+    sender = Sender(veth.a, size=1000)
+    sender.start()
+    time.sleep(0.5)
+    cli.proc.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    code = cli.finish(signal.SIGINT)
+    sender.stop()
+    assert code == 0, cli.err
+    captured = cli.summary_count()
+    assert tcpdump_count(path) == captured > 0
+    with open_pcap(path, strict=True) as reader:
+        assert sum(len(b) for b in reader) == captured and reader.stats
+
+
+def test_runs_until_interrupted_and_prints_tcpdumps_summary(veth, tmp_path):
+    path = tmp_path / "plain.pcap"
+    cli = Cli("-i", veth.b, "-w", str(path), *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i, 100) for i in range(500)])
+    time.sleep(0.3)
+    assert cli.proc.poll() is None          # no -c, no duration: it keeps going
+    assert cli.finish(signal.SIGINT) == 0
+    assert f"listening on {veth.b}, link-type EN10MB (Ethernet), snapshot length 262144" in cli.err
+    for line in ("500 packets captured", "500 packets received by filter",
+                 "0 packets dropped by kernel", "0 packets dropped by interface",
+                 f"written to {path}"):
+        assert line in cli.err
+    assert file_seqs([path]) == list(range(500))
+
+
+# ---------------------------------------------------------------------- rotation
+def test_size_rotation_splits_without_loss_or_duplicate(veth, tmp_path):
+    frames = [make_frame(i, 500) for i in range(1000)]
+    cli = Cli("-i", veth.b, "-c", "1000", "-C", "0.05", "-w", str(tmp_path / "c.pcap"), *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, frames)
+    assert cli.finish() == 0, cli.err
+    names = sorted(os.listdir(tmp_path), key=lambda n: (len(n), n))
+    assert names[:3] == ["c.pcap", "c.pcap1", "c.pcap2"] and len(names) >= 10
+    for name in names:
+        assert os.path.getsize(tmp_path / name) <= 50_000
+    assert file_seqs([tmp_path / n for n in names]) == list(range(1000))
+    assert sum(tcpdump_count(tmp_path / n) for n in names) == 1000 == cli.summary_count()
+
+
+def test_file_ring_keeps_the_newest_files(veth, tmp_path):
+    frames = [make_frame(i, 500) for i in range(1000)]
+    cli = Cli("-i", veth.b, "-c", "1000", "-C", "0.05", "-W", "3", "-w",
+              str(tmp_path / "r.pcap"), *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, frames)
+    assert cli.finish() == 0, cli.err
+    assert sorted(os.listdir(tmp_path)) == ["r.pcap0", "r.pcap1", "r.pcap2"]
+    seqs = sorted(file_seqs([tmp_path / n for n in os.listdir(tmp_path)]))
+    assert seqs == list(range(1000 - len(seqs), 1000)) and 200 < len(seqs) < 400
+
+
+def test_time_rotation_with_a_file_limit_and_post_rotate_command(veth, tmp_path):
+    template = str(tmp_path / "g-%Y%m%d-%H%M%S.pcap")
+    cli = Cli("-i", veth.b, "-G", "1", "-W", "2", "-z", "gzip", "-w", template, *OURS)
+    cli.wait_for("listening on")
+    sender = Sender(veth.a)
+    sender.start()
+    code = cli.finish(timeout=20)               # stops by itself after 2 files
+    sender.stop()
+    assert code == 0, cli.err
+    assert "maximum file limit reached: 2" in cli.err
+    names = sorted(os.listdir(tmp_path))
+    assert len(names) == 2 and all(re.fullmatch(r"g-\d{8}-\d{6}\.pcap\.gz", n) for n in names)
+    for name in names:
+        subprocess.run(["gunzip", str(tmp_path / name)], check=True)
+    paths = sorted(tmp_path.iterdir())
+    seqs = file_seqs(paths)
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and len(seqs) == cli.summary_count()
+    first = read_pcap(paths[0])
+    second = read_pcap(paths[1])
+    assert int(second.ts[0]) - int(first.ts[0]) >= 10**9 > int(first.ts[-1]) - int(first.ts[0])
+
+
+def test_owner_of_the_files(veth, tmp_path):
+    path = tmp_path / "owned.pcap"
+    cli = Cli("-i", veth.b, "-c", "5", "-Z", "nobody", "-w", str(path), *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i) for i in range(5)])
+    assert cli.finish() == 0, cli.err
+    st = os.stat(path)
+    assert (st.st_uid, oct(st.st_mode & 0o777)) == (65534, "0o600")
+
+
+# ---------------------------------------------------------------------- streams
+def test_write_to_stdout_into_tcpdump(veth, tmp_path):
+    cli = Cli("-i", veth.b, "-c", "100", "-w", "-", *OURS, stdout=subprocess.PIPE)
+    reader = subprocess.Popen(["tcpdump", "-nn", "-r", "-"], stdin=cli.proc.stdout,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i, 80) for i in range(100)])
+    out, err = reader.communicate(timeout=30)
+    assert cli.finish() == 0
+    lines = [l for l in out.splitlines() if not l.startswith("\t")]
+    assert len(lines) == 100 and all("ethertype Unknown (0x88b5)" in l for l in lines)
+    assert "100 packets captured" in cli.err
+
+
+def test_status_line_on_a_terminal_only(veth, tmp_path):
+    runs = {}
+    for tty in (True, False):
+        cli = Cli("-i", veth.b, "-w", str(tmp_path / f"s{tty}.pcap"), *OURS, tty=tty)
+        cli.wait_for("listening on")
+        send(veth.a, [make_frame(i) for i in range(300)])
+        time.sleep(1.3)
+        assert cli.finish(signal.SIGINT) == 0
+        runs[tty] = cli.err
+    assert re.search(r"\r300 packets .*drops: 0 kernel, 0 interface .*-> \S*sTrue\.pcap", runs[True])
+    assert "\r" not in runs[False] and "drops:" not in runs[False]
+    assert "300 packets captured" in runs[False]
+
+
+def test_printing_packets_without_w(veth):
+    proc = subprocess.Popen([sys.executable, "-m", "ringcap", "-i", veth.b, "-c", "3", "-e",
+                             *OURS], cwd="/", env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    send(veth.a, [make_frame(i, 64) for i in range(3)])
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    lines = [l for l in out.splitlines() if not l.startswith("\t")]   # not the hex dump
+    assert len(lines) == 3
+    assert all("02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype Unknown (0x88b5), length 64"
+               in l for l in lines)
+    assert "3 packets captured" in err
+
+
+# ---------------------------------------------------------------------- errors
+def run_once(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "ringcap", *args], cwd="/", env=ENV,
+                          capture_output=True, text=True, timeout=30, **kwargs)
+
+
+def test_every_error_is_one_line_and_non_zero(veth, tmp_path):
+    filter_file = tmp_path / "missing.txt"
+    cases = {
+        ("-i", "nosuch0", "-w", str(tmp_path / "a.pcap")): "ringcap -D",
+        ("-i", veth.b, "tcp", "port", "port"): "syntax error",
+        ("-i", veth.b, "-C", "10X", "-w", str(tmp_path / "b.pcap")): "bad file size",
+        ("-i", veth.b, "-G", "0", "-w", str(tmp_path / "c.pcap")): "rotation interval",
+        ("-i", veth.b, "-W", "3", "-w", str(tmp_path / "d.pcap")): "-W needs -C or -G",
+        ("-i", veth.b, "-w", str(tmp_path / "no" / "e.pcap")): "does not exist",
+        ("-i", veth.b, "-w", str(tmp_path)): "is a directory",
+        ("-i", veth.b, "-Z", "no-such-user-x", "-w", str(tmp_path / "f.pcap")): "unknown user",
+        ("-i", veth.b, "-F", str(filter_file)): "filter file",
+        ("-i", veth.b, "-s", "300000"): "snaplen",
+        ("-i", veth.b, "--duration", "nan"): "duration",
+        ("-i", veth.b, "-c", "0"): "packet count",
+        ("-i", veth.b, "-B", "lots"): "ring size",
+    }
+    for args, words in cases.items():
+        proc = run_once(*args)
+        assert proc.returncode != 0, args
+        assert proc.stderr.startswith("ringcap: ") and words in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr, args
+    assert not os.path.exists(tmp_path / "a.pcap")        # nothing left behind
+    debug = run_once("-i", "nosuch0", "-w", str(tmp_path / "a.pcap"), "--debug")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_missing_libpcap_and_no_privilege_are_one_line(veth, tmp_path):
+    code = ("import sys, ringcap.bpf as bpf\n"
+            "def missing(): raise RuntimeError('compiling a tcpdump-syntax filter needs libpcap, "
+            "which was not found; install it')\n"
+            "bpf._load_libpcap = missing\n"
+            "from ringcap.cli import main\n"
+            f"sys.exit(main(['-i', '{veth.b}', 'udp']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd="/", env=ENV, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert "needs libpcap" in proc.stderr and "Traceback" not in proc.stderr
+    setpriv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+               "--inh-caps=-all", "--bounding-set=-all"]
+    proc = subprocess.run([*setpriv, sys.executable, "-m", "ringcap", "-i", veth.b, "-c", "1"],
+                          cwd="/", env=ENV, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "CAP_NET_RAW" in proc.stderr
+    # the interpreter named is the real file, not the venv's symlink setcap refuses
+    named = re.search(r"sudo setcap cap_net_raw=eip (\S+)", proc.stderr).group(1)
+    assert os.path.realpath(named) == os.path.realpath(sys.executable)
+    assert not os.path.islink(os.path.dirname(named) + "/" + os.path.basename(named)) or \
+        named != sys.executable
+
+
+# ---------------------------------------------------------------------- flags
+def test_snaplen_precision_and_format_reach_the_file(veth, tmp_path):
+    frames = [make_frame(i, 300) for i in range(20)]
+    runs = {"micro.pcap": ("-s", "96"), "nano.pcap": ("--time-stamp-precision", "nano"),
+            "ng.pcapng": ("-s", "128")}
+    for name, extra in runs.items():
+        cli = Cli("-i", veth.b, "-c", "20", *extra, "-w", str(tmp_path / name), *OURS)
+        cli.wait_for("listening on")
+        send(veth.a, frames)
+        assert cli.finish() == 0, cli.err
+    with open(tmp_path / "micro.pcap", "rb") as f:
+        header = f.read(24)
+    assert header[:4] == bytes.fromhex("d4c3b2a1")           # microseconds, as tcpdump
+    assert int.from_bytes(header[16:20], "little") == 96      # the snaplen used
+    micro = read_pcap(tmp_path / "micro.pcap")
+    assert micro.caplen.tolist() == [96] * 20 and micro.wirelen.tolist() == [300] * 20
+    with open(tmp_path / "nano.pcap", "rb") as f:
+        assert f.read(4) == bytes.fromhex("4d3cb2a1")
+    with open_pcap(tmp_path / "ng.pcapng") as reader:
+        batch = reader.read()
+        assert reader.format == "pcapng" and reader.interfaces[0].snaplen == 128
+        assert reader.interfaces[0].name == veth.b
+    assert batch.caplen.tolist() == [128] * 20
+
+
+def test_filter_file_direction_and_promiscuous_mode(veth, tmp_path):
+    (tmp_path / "f.txt").write_text(f"# our frames only\nether proto {hex(TEST_ETHERTYPE)}\n")
+    # -Q out on the receiving end sees only what it sends; -Q in only what it receives
+    results = {}
+    for direction in ("in", "out"):
+        path = tmp_path / f"{direction}.pcap"
+        cli = Cli("-i", veth.b, "-Q", direction, "-F", str(tmp_path / "f.txt"), "-w", str(path))
+        cli.wait_for("listening on")
+        send(veth.a, [make_frame(i, 70) for i in range(10)])              # in on b
+        send(veth.b, [make_frame(100 + i, 70) for i in range(5)],          # out of b, seen
+             qdisc_bypass=False)                                       # by packet sockets
+        send(veth.a, [make_frame(0, 70, ethertype=TEST_ETHERTYPE + 1)] * 3)   # not ours
+        time.sleep(0.3)
+        assert cli.finish(signal.SIGINT) == 0, cli.err
+        results[direction] = sorted(file_seqs([path]))
+    assert results == {"in": list(range(10)), "out": list(range(100, 105))}
+
+    def promiscuity(*flags):
+        cli = Cli("-i", veth.b, *flags, "-w", str(tmp_path / "p.pcap"))
+        cli.wait_for("listening on")
+        value = int(re.search(r"promiscuity (\d+)", sh(f"ip -d link show {veth.b}")).group(1))
+        assert cli.finish(signal.SIGINT) == 0
+        return value
+
+    assert promiscuity() == 1 and promiscuity("-p") == 0
+
+
+def test_list_interfaces_and_ring_size(veth, tmp_path):
+    proc = run_once("-D")
+    assert proc.returncode == 0
+    line = next(l for l in proc.stdout.splitlines() if f".{veth.b} [" in l)
+    assert f"index {veth.index_b}, up" in line and "mtu 9000" in line
+    assert proc.stdout.splitlines()[-1].endswith(".any [all interfaces, the default]")
+    cli = Cli("-i", veth.b, "-B", "4096", "-w", str(tmp_path / "b.pcap"))
+    cli.wait_for("listening on")
+    assert cli.finish(signal.SIGINT) == 0
+    assert "ring 8 x 512 KiB" in cli.err                     # -B 4096 KiB = 4 MiB
+
+
+def test_memory_stays_flat_over_a_long_capture(veth, tmp_path):
+    path = tmp_path / "long.pcap"
+    cli = Cli("-i", veth.b, "-B", "16M", "-w", str(path), *OURS)
+    cli.wait_for("listening on")
+
+    def rss_kib():
+        with open(f"/proc/{cli.proc.pid}/status") as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+    frames = [make_frame(i, 1400) for i in range(20000)]     # 28 MB a round
+    samples = []
+    for _ in range(6):
+        send(veth.a, frames)
+        time.sleep(0.2)
+        samples.append(rss_kib())
+    with open(f"/proc/{cli.proc.pid}/status") as f:
+        peak = int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1))
+    assert cli.finish(signal.SIGINT) == 0
+    captured = cli.summary_count()
+    assert captured + cli.summary_count("dropped by kernel") == 120000
+    assert os.path.getsize(path) > 150 * 10**6
+    assert samples[-1] - samples[1] < 8 * 1024, samples          # flat after warm-up
+    assert peak < (16 + 64) * 1024 + 60 * 1024, peak             # ring + 64 MiB + interpreter
