@@ -508,3 +508,44 @@ def test_timestamps_at_the_ends_of_int64():
     assert records.bidirectional_duration_ns.tolist() == [hi]
     split = flow_features(batch, idle_timeout=10, active_timeout=None)
     assert split.bidirectional_packets.tolist() == [1, 2]
+
+
+# ---------------------------------------------------------------- property: random traffic
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_packet = st.tuples(
+    st.integers(0, 3_000),              # gap to the previous packet, ms (ties included)
+    st.integers(0, 5),                  # which of a few endpoints pairs
+    st.booleans(),                      # direction
+    st.sampled_from([6, 17]),
+    st.sampled_from([0, SYN, SYN | ACK, ACK, PSH | ACK, FIN | ACK, RST, URG | ECE | CWR]),
+    st.integers(0, 2**32 - 1),          # sequence number (wraps included)
+    st.integers(0, 200),                # payload length
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packets=st.lists(_packet, min_size=1, max_size=60),
+       idle=st.integers(1, 4000), active=st.integers(1, 9000),
+       cuts=st.lists(st.integers(0, 60), max_size=8))
+def test_random_traffic_streams_like_the_reference(packets, idle, active, cuts):
+    t, rows = 0, []
+    for gap, pair, back, proto, flags, seq, length in packets:
+        t += gap * MS
+        a, b = (ip(10, 0, 0, 1 + pair % 3), 1000 + pair), (ip(10, 0, 1, 1), 80 + pair % 2)
+        (src, sp), (dst, dp) = (b, a) if back else (a, b)
+        rows.append((t, src, dst, sp, dp, proto, flags if proto == 6 else 0, seq, length))
+    cols = list(zip(*rows))
+    batch = ipv4_batch(ts=cols[0], ip_src=cols[1], ip_dst=cols[2], sport=cols[3],
+                       dport=cols[4], ip_proto=cols[5], tcp_flags=cols[6], tcp_seq=cols[7],
+                       payload_len=cols[8])
+    expected = reference_records(batch, idle * MS, active * MS)
+    meter = FlowMeter(idle_timeout=idle / 1000, active_timeout=active / 1000)
+    edges = sorted({0, len(batch), *(c for c in cuts if c < len(batch))})
+    parts = [meter.update(batch[lo:hi]) for lo, hi in zip(edges[:-1], edges[1:])]
+    streamed = FlowRecords.concat(parts + [meter.flush()])
+    compare(streamed, expected)
+    whole = flow_features(batch, idle_timeout=idle / 1000, active_timeout=active / 1000)
+    for name in FLOW_RECORD_COLUMNS:
+        np.testing.assert_array_equal(getattr(streamed, name), getattr(whole, name), name)
