@@ -85,10 +85,18 @@ cdef int attach_filter(int fd, const uint8_t[::1] program, int option=SO_ATTACH_
     """SO_ATTACH_FILTER (or another option taking a struct sock_fprog, such as
     PACKET_FANOUT_DATA) with a classic BPF program packed as struct sock_filter[]."""
     cdef sock_fprog prog
-    prog.len = <unsigned short>(program.shape[0] // sizeof(sock_filter))
+    cdef Py_ssize_t count = program.shape[0] // sizeof(sock_filter)
+    if count == 0 or count > 0xFFFF or program.shape[0] % sizeof(sock_filter):
+        raise ValueError(f"a BPF program is 1 to 65535 whole 8-byte instructions "
+                         f"(the kernel takes at most 4096), got {program.shape[0]} bytes")
+    prog.len = <unsigned short>count
     prog.filter = <sock_filter *>&program[0]
     if setsockopt(fd, level, option, &prog, sizeof(prog)) < 0:
         err = errno
+        if err == 22 and prog.len > 4096:   # BPF_MAXINSNS
+            raise ValueError(f"the {prog.len}-instruction BPF program is longer than the "
+                             f"kernel's limit of 4096 instructions (BPF_MAXINSNS); simplify "
+                             f"the filter")
         if err == 22:   # EINVAL: the kernel's verifier refused the program
             raise ValueError(f"the kernel rejected the {prog.len}-instruction BPF program "
                              f"(invalid opcode, jump or return); check it with `tcpdump -d`")
@@ -105,9 +113,10 @@ cdef uint8_t[8] DROP_ALL_PROGRAM = [0x06, 0, 0, 0, 0, 0, 0, 0]
 
 def interface_index(str name):
     """The ifindex of interface ``name``; OSError(ENODEV) naming it if there is none."""
-    cdef bytes raw = name.encode()
+    cdef bytes raw = name.encode(errors="surrogateescape")
     if not raw or len(raw) >= IF_NAMESIZE or b"\0" in raw:
-        raise ValueError(f"{name!r} is not a valid interface name (1 to {IF_NAMESIZE - 1} bytes, "
+        shown = repr(name) if len(name) <= 40 else f"{name[:40]!r}... ({len(name)} characters)"
+        raise ValueError(f"{shown} is not a valid interface name (1 to {IF_NAMESIZE - 1} bytes, "
                          f"no NUL); list the interfaces with `ip link`")
     cdef unsigned int index = if_nametoindex(raw)
     if index == 0:

@@ -13,6 +13,8 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from ._validate import shorten
+
 Instruction = tuple[int, int, int, int]
 FilterSpec = Union[str, Sequence[Instruction], None]
 
@@ -73,8 +75,15 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
                    optimize: bool = True) -> list[Instruction]:
     """Compile a tcpdump-syntax ``expression`` into classic BPF instructions.
 
-    Raises ValueError with libpcap's message if the expression is invalid.
+    Raises ValueError with libpcap's message if the expression is invalid,
+    and for a NUL character (C would silently cut the expression there).
     """
+    if not isinstance(expression, str):
+        raise TypeError(f"a filter expression must be a str, got {type(expression).__name__}")
+    if "\0" in expression:
+        raise ValueError(f"the capture filter {shorten(repr(expression))} contains a NUL "
+                         f"character at position {expression.index(chr(0))}; libpcap would "
+                         f"ignore everything after it")
     lib = _load_libpcap()
     handle = lib.pcap_open_dead(linktype, snaplen)
     if not handle:
@@ -85,7 +94,8 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
                               int(optimize), PCAP_NETMASK_UNKNOWN)
         if rc != 0:
             message = lib.pcap_geterr(handle).decode(errors="replace")
-            raise ValueError(f"invalid capture filter {expression!r}: {message}")
+            raise ValueError(f"invalid capture filter {shorten(repr(expression))}: "
+                             f"{shorten(message, 300)}")
         try:
             return [(program.bf_insns[i].code, program.bf_insns[i].jt,
                      program.bf_insns[i].jf, program.bf_insns[i].k)
@@ -139,6 +149,11 @@ def build_program(spec: FilterSpec, snaplen: int) -> np.ndarray | None:
         insns = [(_BPF_CLASS_RET | _BPF_K, 0, 0, snaplen)]
     elif isinstance(spec, str):
         insns = compile_filter(spec, snaplen=snaplen)
+        if len(insns) > BPF_MAXINSNS:
+            raise ValueError(
+                f"the capture filter {shorten(repr(spec))} compiles to {len(insns)} BPF "
+                f"instructions, more than the kernel's limit of {BPF_MAXINSNS} (BPF_MAXINSNS); "
+                f"simplify it (e.g. a net or port range instead of a list of hosts or ports)")
     elif isinstance(spec, (bytes, bytearray)):
         raise ValueError("a filter must be a tcpdump-syntax str or a sequence of "
                          "(code, jt, jf, k) tuples, not bytes")

@@ -273,3 +273,51 @@ def test_an_interface_that_went_down_leaves_a_dead_ring_with_final_counts(veth):
             rx.read(timeout=1)
         assert rx.stats.packets == before.packets       # a dead ring takes nothing more
     assert rx.stats.pending == 0
+
+
+# ---------------------------------------------------------------- hostile arguments
+
+def test_a_filter_with_a_nul_is_refused_not_cut(netns):
+    from ringcap.bpf import compile_filter
+    with pytest.raises(ValueError, match=r"contains a NUL character at position 3"):
+        compile_filter("udp\x00 and not udp")
+    with pytest.raises(ValueError, match="NUL"):
+        RxRing("lo", filter="udp\x00 and not udp")
+
+
+def test_a_filter_over_the_kernel_limit_says_so_and_messages_stay_short(netns):
+    many_hosts = " or ".join(f"ip6 net 2001:db8:{i:x}::/48" for i in range(400))
+    with pytest.raises(ValueError) as info:
+        RxRing("lo", filter=many_hosts)
+    message = str(info.value)
+    assert "more than the kernel's limit of 4096 (BPF_MAXINSNS)" in message
+    assert f"({len(many_hosts) + 2} characters)" in message and len(message) < 400
+    with pytest.raises(ValueError) as info:
+        RxRing("lo", filter="nonsense and " + "udp and " * 130000 + "udp")
+    assert "invalid capture filter" in str(info.value) and len(str(info.value)) < 600
+
+
+def test_a_raw_program_over_the_kernel_limit_is_refused(netns):
+    program = [(0x06, 0, 0, 0)] * 70000          # wraps an unsigned short if unchecked
+    with pytest.raises(ValueError, match="1 to 4096 instructions, got 70000"):
+        RxRing("lo", filter=program)
+
+
+def test_a_huge_interface_name_is_a_short_value_error(netns):
+    for call in (lambda: RxRing("x" * 70000), lambda: TxRing("x" * 70000),
+                 lambda: RxRing(["lo", "y" * 70000])):
+        with pytest.raises(ValueError, match=r"is not a valid interface name") as info:
+            call()
+        assert "(70000 characters)" in str(info.value) and len(str(info.value)) < 300
+
+
+def test_txring_refuses_offsets_outside_the_data_with_a_value_error(veth):
+    batch = Batch.from_packets([make_frame(i, 9000) for i in range(2)])
+    batch.offset[1] = 2**63 - 30
+    with TxRing(veth.a, frame_size=16384) as tx:
+        with pytest.raises(ValueError, match="packet 1"):
+            tx.send(batch)
+        batch.offset[1] = -1
+        with pytest.raises(ValueError, match="packet 1"):
+            tx.send(batch)
+        assert tx.sent == 0
