@@ -80,6 +80,12 @@ def add_arguments(parser) -> None:
     own.add_argument("--block-timeout", metavar="MS", type=size_type(parse_count,
                      what="block timeout"), default=10,
                      help="hand a partly filled block over after MS milliseconds (10)")
+    own.add_argument("--workers", metavar="N", type=size_type(parse_count, what="workers"),
+                     default=1, help="capture with N processes in one fanout group; with -w, "
+                     "{worker} in FILE writes one file per worker, else one file")
+    own.add_argument("--fanout", choices=("hash", "lb", "cpu", "rollover", "random", "qm"),
+                     default="hash", help="how --workers share the packets (default hash: "
+                     "each flow to one worker)")
     own.add_argument("--status", dest="status", action="store_true", default=None,
                      help="show the live status line even when stderr is not a terminal")
     own.add_argument("--no-status", dest="status", action="store_false",
@@ -151,13 +157,33 @@ def ring_geometry(args, snaplen: int) -> tuple[int, int]:
     return block_size, max(1, -(-total // block_size))
 
 
+def ring_options(args, iface, snaplen: int, filter_text: str | None) -> dict:
+    block_size, block_count = ring_geometry(args, snaplen)
+    return dict(snaplen=snaplen, block_size=block_size, block_count=block_count,
+                block_timeout_ms=args.block_timeout,
+                promisc=not args.no_promisc and iface is not None,
+                ignore_outgoing=args.direction == "in", filter=filter_text)
+
+
+def run_workers(args, iface, snaplen: int, filter_text: str | None, label) -> int:
+    """--workers N: the same capture by a pool of processes."""
+    from .pool import per_worker_files, run_pool
+    if args.write and not per_worker_files(args):
+        sink = open_file_sink(args, snaplen, label)
+    elif args.write:
+        sink = None
+    else:
+        sink = open_printer(args, sys.stdout)
+    result = run_pool(args, iface, snaplen, ring_options(args, iface, snaplen, filter_text),
+                      sink)
+    print_summary(result, sys.stderr)
+    return 0
+
+
 def open_ring(args, iface, snaplen: int, filter_text: str | None):
     from ..ring import RxRing
-    block_size, block_count = ring_geometry(args, snaplen)
     try:
-        return RxRing(iface, snaplen=snaplen, block_size=block_size, block_count=block_count,
-                      block_timeout_ms=args.block_timeout, promisc=not args.no_promisc and iface
-                      is not None, ignore_outgoing=args.direction == "in", filter=filter_text)
+        return RxRing(iface, **ring_options(args, iface, snaplen, filter_text))
     except PermissionError as exc:
         python = os.path.realpath(sys.executable)
         raise CliError(
@@ -259,10 +285,10 @@ def run(args) -> int:
     if (args.file_size or args.rotate_seconds or args.post_rotate or args.owner) and not args.write:
         raise CliError("-C, -G, -W, -z and -Z apply to files: add -w FILE", status=2)
     names = interface_list(args.interfaces)
-    if len(names) > 1:
-        raise CliError("capturing on several interfaces at once is not supported yet; "
-                       "use -i any, or one ringcap per interface")
-    iface = names[0]
+    iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
+    if args.workers > 1:
+        from .pool import check_pool_arguments
+        check_pool_arguments(args, names)
     snaplen = args.snaplen or DEFAULT_SNAPLEN
     if snaplen > DEFAULT_SNAPLEN:
         raise CliError(f"snaplen (-s) must be at most {DEFAULT_SNAPLEN}, got {snaplen}")
@@ -270,14 +296,18 @@ def run(args) -> int:
     if filter_text is not None:
         from ..bpf import compile_filter
         compile_filter(filter_text, snaplen=snaplen)   # a bad filter: libpcap's message, now
-    ifindex = None
+    label = None                # the interface(s) the pcapng files describe first
     if iface is not None:
         from .. import _ring
-        try:
-            ifindex = _ring.interface_index(iface)
-        except OSError:
-            raise CliError(f"no interface named {iface!r} here; see the list with "
-                           f"`ringcap -D`") from None
+        label = {}
+        for name in names:
+            try:
+                label[_ring.interface_index(name)] = name
+            except OSError:
+                raise CliError(f"no interface named {name!r} here; see the list with "
+                               f"`ringcap -D`") from None
+        if len(label) == 1:
+            label = next(iter(label.items()))
 
     # From here on SIGINT, SIGTERM and SIGHUP only ask the capture to stop: a
     # second Ctrl-C while the files are finished (or the ring unmapped) is ignored.
@@ -287,8 +317,10 @@ def run(args) -> int:
 
 def _capture(args, stop, iface, ifindex, snaplen, filter_text) -> int:
     existed = args.write not in (None, "-") and os.path.lexists(args.write)
+    if args.workers > 1:
+        return run_workers(args, iface, snaplen, filter_text, label)
     if args.write:
-        sink = open_file_sink(args, snaplen, (ifindex, iface) if iface else None)
+        sink = open_file_sink(args, snaplen, label)
     else:
         sink = open_printer(args, sys.stdout)
     try:
@@ -301,7 +333,7 @@ def _capture(args, stop, iface, ifindex, snaplen, filter_text) -> int:
                     os.unlink(path)
         raise
     with ring:
-        where = iface or "any"
+        where = ",".join(names) if iface is not None else "any"
         print(f"ringcap: listening on {where}, link-type EN10MB (Ethernet), snapshot length "
               f"{snaplen} bytes, ring {ring.block_count} x {ring.block_size // 1024} KiB",
               file=sys.stderr, flush=True)

@@ -1,0 +1,93 @@
+"""`ringcap capture --workers N`: the capture loop over a ParallelCapture.
+
+With ``-w FILE`` the parent writes the workers' batches into the one sink
+(as they arrive, batch by batch); a ``{worker}`` in FILE gives one file per
+worker instead, each written by its own worker process.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..batch import PACKET_OUTGOING
+from ..sinks import Sink, SinkSummary
+from ..sinks.driving import PumpResult
+from .options import CliError
+
+
+def per_worker_files(args) -> bool:
+    return bool(args.write) and "{worker}" in args.write
+
+
+def check_pool_arguments(args, names) -> None:
+    if len(names) > 1:
+        raise CliError("--workers captures one interface (or any); for several interfaces "
+                       "run one ringcap per interface", status=2)
+    if per_worker_files(args) and (args.file_size or args.rotate_seconds or args.file_count
+                                   or args.post_rotate or args.owner):
+        raise CliError("-C, -G, -W, -z and -Z are not available with one file per worker "
+                       "({worker} in -w)", status=2)
+
+
+def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -> PumpResult:
+    """Capture with ``args.workers`` processes into ``sink`` (or per-worker
+    files when ``sink`` is None); returns what :func:`pump` would."""
+    from ..parallel import ParallelCapture, WorkerDiedError, WorkerFiles
+
+    factory = None
+    if sink is None:
+        factory = WorkerFiles(args.write, format=args.format, snaplen=snaplen,
+                              nanosecond=args.precision == "nano")
+    packets = nbytes = skipped = 0
+    stopped_by = "stop"
+    try:
+        pool = ParallelCapture(iface, args.workers, mode=args.fanout, sink=factory,
+                               **ring_options)
+    except (OSError, RuntimeError, ValueError) as exc:
+        if sink is not None:
+            sink.close()
+        raise CliError(f"cannot start the workers: {exc}") from None
+    died = None
+    with pool:
+        print(f"ringcap: listening on {iface or 'any'} with {args.workers} workers "
+              f"(fanout {args.fanout}), link-type EN10MB (Ethernet), snapshot length "
+              f"{snaplen} bytes", file=sys.stderr, flush=True)
+        if args.duration:
+            pool.stop_after(args.duration)
+        try:
+            if factory is not None:
+                pool.run()
+            else:
+                for batch in pool:
+                    if args.direction == "out":
+                        keep = batch.pkttype == PACKET_OUTGOING
+                        skipped += len(batch) - int(keep.sum())
+                        batch = batch[keep]
+                    if args.count is not None:
+                        batch = batch[:args.count - packets]
+                    taken = sink.write(batch)
+                    packets += taken
+                    nbytes += int(batch.caplen[:taken].sum())
+                    if args.count is not None and packets >= args.count:
+                        stopped_by = "count"
+                        pool.stop()
+                    elif sink.done:
+                        stopped_by = "files"
+                        pool.stop()
+        except WorkerDiedError as exc:
+            died = exc
+        stats = pool.stats.total
+        if factory is not None:
+            packets = stats.delivered
+            nbytes = sum((s or {}).get("bytes", 0) for s in pool.summaries)
+            files = tuple(f for s in pool.summaries for f in (s or {}).get("files", ()))
+    if sink is not None:
+        summary = sink.close(stats)
+    else:
+        summary = SinkSummary(packets=packets, bytes=nbytes, files=files)
+    result = PumpResult(packets=packets, bytes=nbytes, stats=stats, summary=summary,
+                        stopped_by=stopped_by, skipped=skipped)
+    if died is not None:
+        from .status import print_summary
+        print_summary(result, sys.stderr)
+        raise CliError(f"capture stopped: {died}")
+    return result

@@ -1,0 +1,82 @@
+"""`ringcap -i a,b` and `ringcap --workers N`, run as real subprocesses."""
+import re
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from conftest import VethPair
+from test_cli import run_cli
+from test_fanout import seqs_and_flows, udp_frame
+from ringcap import PcapReader, TxRing, read_pcap
+
+
+def send_until_done(proc, senders, seconds=15):
+    """Send numbered UDP bursts on each TxRing until ``proc`` ends; returns
+    how many went out on each."""
+    sent = [0] * len(senders)
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < deadline:
+        for k, tx in enumerate(senders):
+            sent[k] += tx.send([udp_frame(k * 10**6 + sent[k] + i, k) for i in range(100)])
+        time.sleep(0.05)
+    return sent
+
+
+def captured(err: str) -> int:
+    return int(re.search(r"(\d+) packets captured", err).group(1))
+
+
+def test_two_interfaces_one_file_with_statistics_for_each(veth, tmp_path):
+    other = VethPair()
+    path = tmp_path / "two.pcapng"
+    try:
+        proc = run_cli("-i", f"{veth.b},{other.b}", "-w", str(path), "--duration", "3", "udp")
+        with TxRing(veth.a) as tx1, TxRing(other.a) as tx2:
+            send_until_done(proc, [tx1, tx2])
+        out, err = proc.communicate(timeout=30)
+    finally:
+        other.delete()
+    assert proc.returncode == 0, err
+    assert f"listening on {veth.b},{other.b}" in err
+    got = read_pcap(path)
+    with PcapReader(path) as reader:
+        list(reader)
+        names = [i.name for i in reader.interfaces]
+        stats = {s.interface: s.received for s in reader.stats}
+    assert names == [veth.b, other.b]
+    per_if = np.bincount(got.ifindex, minlength=2)
+    assert per_if[0] > 0 and per_if[1] > 0 and captured(err) == len(got)
+    assert stats == {0: per_if[0], 1: per_if[1]}
+    info = subprocess.run(["capinfos", "-I", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+    assert info.count("Number of stat entries = 1") == 2
+
+
+@pytest.mark.parametrize("name", ["all.pcapng", "w{worker}.pcap"])
+def test_workers_write_one_file_or_one_per_worker(veth, tmp_path, name):
+    proc = run_cli("-i", veth.b, "--workers", "2", "-w", str(tmp_path / name), "--duration", "4")
+    with TxRing(veth.a) as tx:
+        send_until_done(proc, [tx])
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "with 2 workers (fanout hash)" in err
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == ([name] if "{" not in name else ["w0.pcap", "w1.pcap"])
+    batches = [read_pcap(f) for f in files]
+    seqs = np.concatenate([seqs_and_flows(b)[0] for b in batches])
+    assert len(seqs) > 0 and len(np.unique(seqs)) == len(seqs)
+    assert captured(err) == sum(len(b) for b in batches)
+    received = int(re.search(r"(\d+) packets received by filter", err).group(1))
+    dropped = int(re.search(r"(\d+) packets dropped by kernel", err).group(1))
+    assert received == captured(err) + dropped
+
+
+def test_workers_refuse_what_they_cannot_do(veth, tmp_path):
+    proc = run_cli("-i", f"{veth.a},{veth.b}", "--workers", "2", "-c", "1")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "one interface" in err and "Traceback" not in err
+    proc = run_cli("-i", veth.b, "--workers", "2", "-C", "1", "-w", str(tmp_path / "x{worker}"))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "one file per worker" in err
