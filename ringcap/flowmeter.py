@@ -264,7 +264,7 @@ def _headers_for_meter(source, needed) -> Headers:
         if missing:
             raise ValueError(f"flow features need the columns {missing}, which these headers "
                              f"lack: decode with columns=None or "
-                             f"columns=ringcap.FLOW_FEATURE_COLUMNS")
+                             f"columns=ringcap.flowmeter.FLOW_FEATURE_COLUMNS")
         return source
     raise TypeError(f"expected a ringcap.Batch or Headers, got {type(source).__name__}")
 
