@@ -1407,14 +1407,16 @@ def aggregate_flows(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
                     const uint16_t[::1] dport, const uint8_t[::1] ip_proto,
                     const uint16_t[::1] tcp_flags, const int64_t[::1] ts,
                     const uint32_t[::1] wirelen, const uint64_t[::1] hashes,
+                    const uint64_t[::1] tags,
                     int64_t[::1] packet_flow, int64_t[::1] first_packet,
                     uint64_t[:, ::1] packets, uint64_t[:, ::1] nbytes,
                     int64_t[:, ::1] first_ts, int64_t[:, ::1] last_ts,
                     uint16_t[:, ::1] flags_union):
     """Fold packets into flows in one pass; returns the number of flows.
 
-    IN: the decoded 5-tuple columns, ``tcp_flags``, ``ts``, ``wirelen`` and
-    ``hashes`` (from :func:`flow_hashes`).  OUT ``packet_flow``: flow index
+    IN: the decoded 5-tuple columns, ``tcp_flags``, ``ts``, ``wirelen``,
+    ``hashes`` (from :func:`flow_hashes`, with any tag mixed in) and ``tags``
+    (packets with different tags, e.g. tunnels, are different flows).  OUT ``packet_flow``: flow index
     per packet (-1 for non-IP); ``first_packet``: the packet that opened
     each flow (its source is the forward side); ``packets``, ``nbytes``,
     ``first_ts``, ``last_ts``, ``flags_union``: shape (2, capacity), row 0
@@ -1432,6 +1434,7 @@ def aggregate_flows(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
     _check_flow_inputs(n, ip_src, ip_dst, sport, dport, ip_proto)
     for name, length in (("tcp_flags", tcp_flags.shape[0]), ("ts", ts.shape[0]),
                          ("wirelen", wirelen.shape[0]), ("hashes", hashes.shape[0]),
+                         ("tags", tags.shape[0]),
                          ("packet_flow", packet_flow.shape[0])):
         if length != n:
             raise ValueError(f"{name} has {length} entries, expected {n}")
@@ -1478,7 +1481,7 @@ def aggregate_flows(const uint8_t[::1] ip_version, const uint8_t[:, ::1] ip_src,
                     break
                 if table[slot].hash == hash:
                     j = first_packet[f]
-                    if ip_proto[j] == ip_proto[i]:
+                    if ip_proto[j] == ip_proto[i] and tags[j] == tags[i]:
                         if _same_direction(ip_src, ip_dst, sport, dport, i, j):
                             d = 0
                             break

@@ -47,6 +47,7 @@ def aggregate_flows(
     ts: npt.NDArray[np.int64],
     wirelen: npt.NDArray[np.uint32],
     hashes: npt.NDArray[np.uint64],
+    tags: npt.NDArray[np.uint64],
     packet_flow: npt.NDArray[np.int64],
     first_packet: npt.NDArray[np.int64],
     packets: npt.NDArray[np.uint64],

@@ -529,7 +529,8 @@ def mac_bytes(address: str) -> np.ndarray:
 # ---------------------------------------------------------------- flows
 #: Flow table columns.  "fwd" is the direction of the flow's first packet (ip_src -> ip_dst).
 FLOW_COLUMNS: tuple[str, ...] = (
-    "ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "flow_hash",
+    "ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "tunnel_type", "tunnel_id",
+    "flow_hash",
     "packets", "bytes", "first_ts", "last_ts",
     "packets_fwd", "bytes_fwd", "first_ts_fwd", "last_ts_fwd", "tcp_flags_fwd",
     "packets_rev", "bytes_rev", "first_ts_rev", "last_ts_rev", "tcp_flags_rev",
@@ -624,16 +625,22 @@ class FlowTable:
                 f"{self.skipped} non-IP packets skipped>")
 
 
-def flows(source: Union[Batch, Headers]) -> FlowTable:
+def flows(source: Union[Batch, Headers], *, split_tunnels: bool = True) -> FlowTable:
     """Aggregate packets per 5-tuple, both directions in one row, in one compiled pass.
 
     ``source`` is a :class:`~ringcap.Batch` (decoded first) or the
     :class:`Headers` of one (with at least :data:`FIVE_TUPLE_COLUMNS`; without
     ``tcp_flags`` the flag unions are 0).  Flows appear in the order of their
     first packet.
+
+    Tunnelled packets count by their inner 5-tuple; with ``split_tunnels``
+    (default) the same inner 5-tuple in different tunnels (``tunnel_type``
+    and ``tunnel_id``: another VNI, GRE key or MPLS label) makes different
+    flows.  Headers decoded without those columns are not split.
     """
     if isinstance(source, Batch):
-        headers = decode(source, columns=FIVE_TUPLE_COLUMNS + ("tcp_flags",))
+        headers = decode(source, columns=FIVE_TUPLE_COLUMNS + (
+            ("tcp_flags", "tunnel_type", "tunnel_id") if split_tunnels else ("tcp_flags",)))
     elif isinstance(source, Headers):
         headers = source
     else:
@@ -648,6 +655,17 @@ def flows(source: Union[Batch, Headers]) -> FlowTable:
     else:   # e.g. headers from the 5-tuple path: no flags to unite
         tcp_flags_in = np.zeros(n, dtype=np.uint16)
     hashes = headers.flow_hash
+    tunnelled = split_tunnels and "tunnel_type" in headers.names \
+        and "tunnel_id" in headers.names
+    if tunnelled:
+        tags = (headers.tunnel_type.astype(np.uint64) << np.uint64(32)) \
+            | headers.tunnel_id.astype(np.uint64)
+        # the tag goes into the hash too, so different tunnels rarely share a slot chain
+        with np.errstate(over="ignore"):
+            table_hashes = hashes ^ (tags * np.uint64(0x9E3779B97F4A7C15))
+    else:
+        tags = np.zeros(n, dtype=np.uint64)
+        table_hashes = hashes
     packet_flow = np.empty(n, dtype=np.int64)
     first_packet = np.empty(n, dtype=np.int64)
     packets = np.empty((2, n), dtype=np.uint64)
@@ -660,13 +678,17 @@ def flows(source: Union[Batch, Headers]) -> FlowTable:
         _contiguous(headers.ip_dst, np.uint8), _contiguous(headers.sport, np.uint16),
         _contiguous(headers.dport, np.uint16), _contiguous(headers.ip_proto, np.uint8),
         _contiguous(tcp_flags_in, np.uint16), _contiguous(headers.ts, np.int64),
-        _contiguous(headers.wirelen, np.uint32), _contiguous(hashes, np.uint64),
-        packet_flow, first_packet, packets, nbytes, first_ts, last_ts, tcp_flags)
+        _contiguous(headers.wirelen, np.uint32), _contiguous(table_hashes, np.uint64),
+        _contiguous(tags, np.uint64), packet_flow, first_packet, packets, nbytes, first_ts, last_ts, tcp_flags)
     first = first_packet[:count]
     columns = {
         "ip_version": headers.ip_version[first], "ip_proto": headers.ip_proto[first],
         "ip_src": headers.ip_src[first], "ip_dst": headers.ip_dst[first],
         "sport": headers.sport[first], "dport": headers.dport[first],
+        "tunnel_type": (headers.tunnel_type[first] if tunnelled
+                        else np.zeros(count, dtype=np.uint8)),
+        "tunnel_id": (headers.tunnel_id[first] if tunnelled
+                      else np.zeros(count, dtype=np.uint32)),
         "flow_hash": hashes[first],
     }
     for d, side in enumerate(("fwd", "rev")):

@@ -767,3 +767,28 @@ def test_nested_tunnels_cut_and_mutated(kinds, cut, flips, extra_wire):
     outer = D.decode(batch, columns="all", tunnels="outer")
     assert not (outer.flags & D.TUNNEL).any() and not outer.tunnel_depth.any()
     _check_invariants(batch, outer)
+
+
+def test_flows_tell_tunnels_apart():
+    from scapy.layers.vxlan import VXLAN
+    inner = IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1000, dport=80, flags="S")
+    reply = IP(src="10.0.0.2", dst="10.0.0.1") / TCP(sport=80, dport=1000, flags="SA")
+
+    def vxlan(vni, packet):
+        return bytes(eth() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=5000, dport=4789)
+                     / VXLAN(vni=vni) / Ether() / packet)
+    frames = [vxlan(1, inner), vxlan(2, inner), vxlan(1, reply), bytes(eth() / inner),
+              vxlan(2, reply)]
+    batch = Batch.from_packets(frames, ts=np.arange(5))
+    table = ringcap.flows(batch)
+    assert len(table) == 3
+    assert table.tunnel_type.tolist() == [3, 3, 0] and table.tunnel_id.tolist() == [1, 2, 0]
+    assert table.packets_fwd.tolist() == [1, 1, 1] and table.packets_rev.tolist() == [1, 1, 0]
+    np.testing.assert_array_equal(table.packet_flow, [0, 1, 0, 2, 1])
+    # one inner conversation when tunnels are not told apart
+    merged = ringcap.flows(batch, split_tunnels=False)
+    assert len(merged) == 1 and merged.packets.tolist() == [5]
+    assert merged.tunnel_id.tolist() == [0]
+    # the same from headers: with the tunnel columns split, without them merged
+    assert len(ringcap.flows(ringcap.decode(batch))) == 3
+    assert len(ringcap.flows(ringcap.decode(batch, columns=D.FIVE_TUPLE_COLUMNS))) == 1

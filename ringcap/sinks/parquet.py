@@ -417,7 +417,8 @@ def merge_flow_tables(tables: Sequence[dict]) -> dict[str, np.ndarray]:
     a_port = np.where(swapped, dport, sport)
     b_port = np.where(swapped, sport, dport)
     keys = (cols["first_ts"], b_port, a_port, b_lo, b_hi, a_lo, a_hi,
-            cols["ip_proto"], cols["ip_version"], cols["flow_hash"])
+            cols["ip_proto"], cols["ip_version"], cols["tunnel_id"], cols["tunnel_type"],
+            cols["flow_hash"])
     order = np.lexsort(keys)                 # by conversation, then first packet (stable)
     key_sorted = [k[order] for k in keys[1:]]
     new = np.ones(n, dtype=bool)
@@ -433,7 +434,8 @@ def merge_flow_tables(tables: Sequence[dict]) -> dict[str, np.ndarray]:
         return np.where(aligned, fwd, rev), np.where(aligned, rev, fwd)
 
     out = {name: cols[name][lead] for name in
-           ("ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "flow_hash")}
+           ("ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "tunnel_type",
+            "tunnel_id", "flow_hash")}
     far = np.iinfo(np.int64).max
     for names, reduce in ((("packets_fwd", "packets_rev"), np.add),
                           (("bytes_fwd", "bytes_rev"), np.add),
@@ -471,7 +473,8 @@ def flow_schema(pa):
             fields.append(pa.field(name, pa.int64()))
         else:
             dtype = {"ip_version": np.uint8, "ip_proto": np.uint8, "sport": np.uint16,
-                     "dport": np.uint16, "tcp_flags_fwd": np.uint16,
+                     "dport": np.uint16, "tunnel_type": np.uint8, "tunnel_id": np.uint32,
+                     "tcp_flags_fwd": np.uint16,
                      "tcp_flags_rev": np.uint16}[name]
             fields.append(pa.field(name, pa.from_numpy_dtype(np.dtype(dtype))))
     return pa.schema(fields)
