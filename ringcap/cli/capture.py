@@ -312,10 +312,10 @@ def run(args) -> int:
     # From here on SIGINT, SIGTERM and SIGHUP only ask the capture to stop: a
     # second Ctrl-C while the files are finished (or the ring unmapped) is ignored.
     with StopSignals() as stop:
-        return _capture(args, stop, iface, ifindex, snaplen, filter_text)
+        return _capture(args, stop, iface, names, label, snaplen, filter_text)
 
 
-def _capture(args, stop, iface, ifindex, snaplen, filter_text) -> int:
+def _capture(args, stop, iface, names, label, snaplen, filter_text) -> int:
     existed = args.write not in (None, "-") and os.path.lexists(args.write)
     if args.workers > 1:
         return run_workers(args, iface, snaplen, filter_text, label)
