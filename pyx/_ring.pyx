@@ -21,6 +21,7 @@ from libc.time cimport time_t
 
 from includes.linux_packet cimport *
 from includes.posix_net cimport *
+from includes.linux_tstamp cimport *
 
 cdef extern from "<time.h>" nogil:
     struct timespec:
@@ -136,6 +137,84 @@ def interface_name(unsigned int index):
     return buf.decode()
 
 
+# --------------------------------------------------------------------------
+# Receive timestamps
+
+TIMESTAMPING = {"software": 1, "hardware": 2}
+
+
+cdef int get_ts_info(int fd, str iface, ethtool_ts_info *info) except -1:
+    """ETHTOOL_GET_TS_INFO (what `ethtool -T <iface>` prints) into ``info``."""
+    cdef ifreq req
+    cdef bytes name = iface.encode()
+    memset(&req, 0, sizeof(req))
+    memset(info, 0, sizeof(ethtool_ts_info))
+    memcpy(req.ifr_name, <const char *>name, min(len(name), 15))
+    info.cmd = ETHTOOL_GET_TS_INFO
+    req.ifr_data = <char *>info
+    check(ioctl(fd, SIOCETHTOOL, &req), f"ioctl(SIOCETHTOOL, ETHTOOL_GET_TS_INFO) on {iface}")
+    return 0
+
+
+def timestamping_capabilities(str iface):
+    """``(so_timestamping, rx_filters, phc_index)`` of ``iface``, as
+    `ethtool -T` reports them (SOF_TIMESTAMPING_* and HWTSTAMP_FILTER_* bits)."""
+    cdef ethtool_ts_info info
+    cdef int fd = open_packet_socket(0)
+    try:
+        get_ts_info(fd, iface, &info)
+    finally:
+        close(fd)
+    return info.so_timestamping, info.rx_filters, info.phc_index
+
+
+cdef int enable_timestamping(int fd, str iface, int mode) except -1:
+    """Ask for software (1) or hardware (2) receive timestamps on the socket.
+
+    Software: SO_TIMESTAMPING with RX_SOFTWARE makes the stack stamp packets
+    when they arrive (rather than when they are copied into the ring), and
+    PACKET_TIMESTAMP puts that stamp in the ring (TP_STATUS_TS_SOFTWARE).
+    Hardware, as libpcap does it: check the NIC has raw hardware receive
+    stamps (ETHTOOL_GET_TS_INFO), turn them on for every packet
+    (SIOCSHWTSTAMP, HWTSTAMP_FILTER_ALL; needs CAP_NET_ADMIN), then ask for
+    them in the ring (TP_STATUS_TS_RAW_HARDWARE on each packet that has one)."""
+    cdef ethtool_ts_info info
+    cdef hwtstamp_config config
+    cdef ifreq req
+    cdef bytes name
+    cdef int flags
+    if mode == 2:
+        get_ts_info(fd, iface, &info)
+        if not (info.so_timestamping & SOF_TIMESTAMPING_RAW_HARDWARE
+                and info.so_timestamping & SOF_TIMESTAMPING_RX_HARDWARE
+                and info.rx_filters & (1 << HWTSTAMP_FILTER_ALL)):
+            raise OSError(95, f"{iface} cannot stamp received packets in hardware (`ethtool -T "
+                              f"{iface}` shows no hardware-receive capability with filter "
+                              f"'all'); use timestamping='software'")
+        name = iface.encode()
+        memset(&req, 0, sizeof(req))
+        memset(&config, 0, sizeof(config))
+        memcpy(req.ifr_name, <const char *>name, min(len(name), 15))
+        config.tx_type = HWTSTAMP_TX_OFF
+        config.rx_filter = HWTSTAMP_FILTER_ALL
+        req.ifr_data = <char *>&config
+        if ioctl(fd, SIOCSHWTSTAMP, &req) < 0:
+            err = errno
+            if err == 1:
+                raise PermissionError(1, f"turning on hardware timestamps on {iface} "
+                                         f"(SIOCSHWTSTAMP) needs CAP_NET_ADMIN; run as root or "
+                                         f"use timestamping='software'")
+            raise_os_error(err, f"ioctl(SIOCSHWTSTAMP, HWTSTAMP_FILTER_ALL) on {iface}")
+        flags = SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE
+    else:
+        flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE
+    set_int_option(fd, SOL_SOCKET, SO_TIMESTAMPING, flags, "setsockopt(SO_TIMESTAMPING)")
+    set_int_option(fd, SOL_PACKET, PACKET_TIMESTAMP,
+                   SOF_TIMESTAMPING_RAW_HARDWARE if mode == 2 else SOF_TIMESTAMPING_SOFTWARE,
+                   "setsockopt(PACKET_TIMESTAMP)")
+    return 0
+
+
 cdef int open_packet_socket(int protocol) except -1:
     cdef int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(<uint16_t>protocol))
     if fd < 0:
@@ -184,6 +263,7 @@ cdef struct Cursor:
     uint32_t left           # packets of `block` not yet copied; 0: not started
     uint32_t next_offset    # offset in `block` of the next packet
     bint reinsert_vlan
+    uint32_t block_flags    # TP_STATUS_LOSING of the block being read, given to its packets
     uint32_t snaplen        # bytes kept per packet, whatever the filter returned
     uint32_t held_first     # zero-copy views: first block kept from the kernel
     uint32_t held           # zero-copy views: blocks finished but not handed back
@@ -232,6 +312,9 @@ cdef inline bint open_block(Cursor *cur) noexcept nogil:
         return False
     cur.left = desc.hdr.bh1.num_pkts
     cur.next_offset = desc.hdr.bh1.offset_to_first_pkt
+    # V3 sets LOSING on the block (drops since the last PACKET_STATISTICS
+    # read when it was closed), never on its packets: pass it on to them.
+    cur.block_flags = desc.hdr.bh1.block_status & TP_STATUS_LOSING
     return True
 
 
@@ -282,7 +365,8 @@ cdef inline void write_tag(uint8_t *dst, tpacket3_hdr *hdr) noexcept nogil:
 
 
 cdef inline void store_metadata(Columns *out, Py_ssize_t n, tpacket3_hdr *hdr,
-                                uint32_t caplen, uint32_t wirelen) noexcept nogil:
+                                uint32_t caplen, uint32_t wirelen,
+                                uint32_t block_flags) noexcept nogil:
     cdef sockaddr_ll *sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
     out.ts[n] = <int64_t>hdr.tp_sec * 1000000000 + hdr.tp_nsec
     out.caplen[n] = caplen
@@ -293,7 +377,7 @@ cdef inline void store_metadata(Columns *out, Py_ssize_t n, tpacket3_hdr *hdr,
     out.vlan_tci[n] = <uint16_t>(hdr.hv1.tp_vlan_tci if hdr.tp_status & TP_STATUS_VLAN_VALID else 0)
     out.vlan_tpid[n] = tag_protocol(hdr)
     out.rxhash[n] = hdr.hv1.tp_rxhash
-    out.status[n] = hdr.tp_status
+    out.status[n] = hdr.tp_status | block_flags
 
 
 cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
@@ -349,7 +433,7 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         else:
             memcpy(out.data + pos, frame, snap)
         pos += snap
-        store_metadata(out, n, hdr, snap, wire)
+        store_metadata(out, n, hdr, snap, wire, cur.block_flags)
         n += 1
         packet_done(cur, hdr, False)
     cursor[0] = cur_local
@@ -389,7 +473,7 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
         if snap > cur.snaplen:
             snap = cur.snaplen
         out.offset[n] = frame - cur.ring
-        store_metadata(out, n, hdr, snap, wire)
+        store_metadata(out, n, hdr, snap, wire, cur.block_flags)
         n += 1
         packet_done(cur, hdr, True)
     return n
@@ -581,7 +665,7 @@ cdef class RxRingCore(PacketSocket):
     def __init__(self, int ifindex, str iface, *, unsigned int block_size, unsigned int block_count,
                  unsigned int block_timeout_ms, unsigned int snaplen=262144,
                  const uint8_t[::1] program=None, bint promisc=False,
-                 bint ignore_outgoing=False, bint reinsert_vlan=True,
+                 bint ignore_outgoing=False, bint reinsert_vlan=True, int timestamping=0,
                  object memberships=None, long fanout=-1,
                  const uint8_t[::1] fanout_program=None, int fanout_bpf_fd=-1):
         cdef tpacket_req3 req
@@ -597,6 +681,8 @@ cdef class RxRingCore(PacketSocket):
             if ignore_outgoing:
                 set_int_option(self.fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1,
                                "setsockopt(PACKET_IGNORE_OUTGOING) (needs Linux 4.20)")
+            if timestamping:
+                enable_timestamping(self.fd, iface, timestamping)
             if fanout >= 0:
                 attach_filter(self.fd, DROP_ALL_PROGRAM)
             elif program is not None:

@@ -53,6 +53,12 @@ TP_STATUS_TS_SOFTWARE = 1 << 29
 TP_STATUS_TS_SYS_HARDWARE = 1 << 30
 TP_STATUS_TS_RAW_HARDWARE = 1 << 31
 
+# Where a packet's timestamp came from (Batch.ts_source), named by TS_SOURCE_NAMES.
+TS_NONE = 0          # no source bit: the kernel read its clock when it copied the packet
+TS_SOFTWARE = 1      # stamped by the stack on receive (TP_STATUS_TS_SOFTWARE)
+TS_HARDWARE = 2      # stamped by the network card (TP_STATUS_TS_RAW_HARDWARE / SYS_HARDWARE)
+TS_SOURCE_NAMES = ("none", "software", "hardware")
+
 
 def check_packet_bounds(offset: np.ndarray, caplen: np.ndarray, data_len: int) -> None:
     """Raise ValueError unless every packet ``data[offset:offset+caplen]`` lies in ``data``.
@@ -175,6 +181,28 @@ class Batch:
         self.freeze_count = int(freeze_count)
         self.interfaces = dict(interfaces) if interfaces else None
         self._store = None
+
+    @property
+    def ts_source(self) -> np.ndarray:
+        """Where each packet's timestamp came from, as a uint8 array of
+        ``TS_SOFTWARE`` (1: the stack stamped it on receive), ``TS_HARDWARE``
+        (2: the network card did) or ``TS_NONE`` (0: no ``TP_STATUS_TS_*`` bit;
+        the kernel read its clock when it copied the packet into the ring, or
+        the packet came from a file).  ``TS_SOURCE_NAMES[code]`` names a code."""
+        status = np.asarray(self.status)
+        source = np.zeros(status.shape[0], dtype=np.uint8)
+        source[(status & TP_STATUS_TS_SOFTWARE) != 0] = TS_SOFTWARE
+        source[(status & (TP_STATUS_TS_RAW_HARDWARE | TP_STATUS_TS_SYS_HARDWARE)) != 0] = TS_HARDWARE
+        return source
+
+    @property
+    def losing(self) -> bool:
+        """True if the kernel was dropping packets while it filled the ring
+        blocks some of these packets came from (``TP_STATUS_LOSING``, which it
+        sets on a block closed with drops counted since the statistics were
+        last read; ringcap gives the bit to each packet of such a block in
+        ``status``).  ``drops`` has the count."""
+        return bool(np.any(np.asarray(self.status) & TP_STATUS_LOSING))
 
     def validate(self) -> "Batch":
         """Check that the columns are consistent and every packet lies inside ``data``.

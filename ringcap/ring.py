@@ -491,6 +491,11 @@ class RxRing(_RingHandle):
     ``vlan_tci``/``vlan_tpid``.  ``fanout`` (a :class:`ringcap.Fanout`) opens
     the ring in a fanout group, sharing the packets with the group's other
     rings; :attr:`fanout` then gives the group to open them with.
+    ``timestamping``: None stamps each packet when the kernel copies it into
+    the ring; ``"software"`` when the stack receives it (``SO_TIMESTAMPING``);
+    ``"hardware"`` with the network card's clock (``SIOCSHWTSTAMP`` +
+    ``PACKET_TIMESTAMP``; ``OSError`` where the card cannot, as on veth).
+    :attr:`Batch.ts_source` tells, per packet, which stamp it got.
 
     Use as a context manager, or call :meth:`close`.  Iterating yields
     batches until the ring is closed.
@@ -512,6 +517,7 @@ class RxRing(_RingHandle):
         filter: FilterSpec = None,
         reinsert_vlan: bool = True,
         fanout: Fanout | None = None,
+        timestamping: str | None = None,
     ) -> None:
         snaplen = _check_positive_int("snaplen", snaplen)
         block_size = _check_positive_int("block_size", block_size)
@@ -536,6 +542,12 @@ class RxRing(_RingHandle):
             raise ValueError("promisc=True needs an interface: promiscuous mode is per interface")
         if fanout is not None and not isinstance(fanout, Fanout):
             raise TypeError(f"fanout must be a ringcap.Fanout, got {type(fanout).__name__}")
+        if timestamping is not None and timestamping not in _ring.TIMESTAMPING:
+            raise ValueError(f"timestamping must be None, 'software' or 'hardware', got "
+                             f"{shorten(repr(timestamping))}")
+        if timestamping == "hardware" and iface is None:
+            raise ValueError("timestamping='hardware' needs an interface: hardware timestamps "
+                             "are switched on per network card")
         names = _interface_list(iface)
         if fanout is not None and names is not None and len(names) > 1:
             raise ValueError("fanout works per interface: a group spreads the packets of one "
@@ -573,7 +585,8 @@ class RxRing(_RingHandle):
         options = dict(block_size=block_size, block_count=block_count,
                        block_timeout_ms=block_timeout_ms, snaplen=snaplen, program=program,
                        promisc=promisc, ignore_outgoing=ignore_outgoing,
-                       reinsert_vlan=reinsert_vlan)
+                       reinsert_vlan=reinsert_vlan,
+                       timestamping=_ring.TIMESTAMPING.get(timestamping, 0))
         self._fanout = fanout
         if fanout is not None:
             self._core = self._open_in_group(fanout, self.ifindex, iface or "all interfaces",

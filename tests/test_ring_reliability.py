@@ -321,3 +321,80 @@ def test_txring_refuses_offsets_outside_the_data_with_a_value_error(veth):
         with pytest.raises(ValueError, match="packet 1"):
             tx.send(batch)
         assert tx.sent == 0
+
+
+# ---------------------------------------------------------------- timestamp and loss bits
+
+def test_losing_from_the_block_descriptor_reaches_every_packet_of_the_block():
+    from ringcap import _ring
+    from ringcap.batch import TP_STATUS_LOSING
+    from ringcap.testing import SyntheticPacket, build_blocks
+    frames = [make_frame(i) for i in range(6)]
+    quiet = build_blocks([[SyntheticPacket(f) for f in frames[:3]]], 4096)
+    losing = build_blocks([[SyntheticPacket(f) for f in frames[3:]]], 4096,
+                          status=1 | TP_STATUS_LOSING)
+    out = Batch.empty(16, 1 << 14)
+    _ring._test_drain_blocks(bytearray(quiet + losing), 4096, out)
+    assert out.packets() == frames
+    assert [bool(s & TP_STATUS_LOSING) for s in out.status] == [False] * 3 + [True] * 3
+    assert out.losing and not out[:3].losing and out[3:].losing
+
+
+@pytest.mark.timeout(60)
+def test_a_deliberately_overflowed_ring_marks_its_packets_losing(veth):
+    from ringcap.batch import TP_STATUS_LOSING
+    with RxRing(veth.b, snaplen=1500, block_size=1 << 16, block_count=4,
+                block_timeout_ms=20) as rx:
+        _send(veth.a, [make_frame(i) for i in range(100)])
+        time.sleep(0.1)
+        view = rx.read_view(timeout=1)      # holds a block: the ring cannot drain ...
+        assert len(ours(view)) == 100 and not view.losing
+        _send(veth.a, [make_frame(i) for i in range(100, 20100)])   # ... so it overflows
+        view.release()
+        # the block the kernel fills next is closed with drops counted: LOSING
+        _send(veth.a, [make_frame(i) for i in range(20100, 20200)])
+        time.sleep(0.1)
+        batches = []
+        while True:
+            batch = rx.read(timeout=0.3)
+            if not len(batch):
+                break
+            batches.append(batch)
+        stats = rx.stats
+    got = ours(Batch.concat(batches))
+    assert stats.drops > 0
+    assert any(b.losing for b in batches)
+    seqs = np.array([frame_seq(p) for p in got])
+    flagged = (got.status & TP_STATUS_LOSING) != 0
+    # the last burst came after the drops and before any statistics read
+    assert set(range(20100, 20200)) <= set(seqs[flagged].tolist())
+    assert stats.delivered + stats.drops == stats.packets
+
+
+def test_software_timestamping_is_named_per_packet(veth):
+    from ringcap.batch import TS_NONE, TS_SOFTWARE, TS_SOURCE_NAMES
+    frames = [make_frame(i) for i in range(20)]
+    for mode, source in ((None, TS_NONE), ("software", TS_SOFTWARE)):
+        with RxRing(veth.b, timestamping=mode, **SMALL) as rx:
+            _send(veth.a, frames)
+            got = ours(rx.read(timeout=1))
+        assert got.packets() == frames
+        assert got.ts_source.tolist() == [source] * 20
+        assert {TS_SOURCE_NAMES[c] for c in got.ts_source} == {"none" if mode is None else mode}
+        now = time.time_ns()
+        assert np.all((now - 60 * 10**9 < got.ts) & (got.ts <= now))
+
+
+def test_hardware_timestamping_where_the_card_cannot_is_a_clear_error(veth):
+    from ringcap import _ring
+    so_timestamping, rx_filters, phc = _ring.timestamping_capabilities(veth.b)
+    assert so_timestamping & (1 << 3) and not so_timestamping & (1 << 6)  # RX_SOFTWARE, no RAW_HW
+    assert phc == -1
+    with pytest.raises(OSError, match=rf"{veth.b} cannot stamp received packets in hardware.*"
+                                      r"timestamping='software'") as info:
+        RxRing(veth.b, timestamping="hardware", **SMALL)
+    assert info.value.errno == 95
+    with pytest.raises(ValueError, match="needs an interface"):
+        RxRing(None, timestamping="hardware")
+    with pytest.raises(ValueError, match="timestamping must be None, 'software' or 'hardware'"):
+        RxRing(veth.b, timestamping="adapter")

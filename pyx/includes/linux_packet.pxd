@@ -23,6 +23,9 @@ cdef extern from "<linux/if_packet.h>" nogil:
 
     uint32_t TP_STATUS_KERNEL
     uint32_t TP_STATUS_USER
+    uint32_t TP_STATUS_LOSING
+    uint32_t TP_STATUS_TS_SOFTWARE
+    uint32_t TP_STATUS_TS_RAW_HARDWARE
     uint32_t TP_STATUS_VLAN_VALID
     uint32_t TP_STATUS_VLAN_TPID_VALID
     uint32_t TP_STATUS_AVAILABLE
