@@ -762,6 +762,9 @@ cdef void _network(const uint8_t *p, Py_ssize_t cap, Py_ssize_t end, Py_ssize_t 
                    uint16_t ethertype, HeaderChunk *c, Py_ssize_t j, int depth,
                    uint32_t opts) noexcept nogil:
     # The network layer `ethertype` at l3.
+    if l3 > MAX_INNER_OFFSET:
+        c.flags[j] |= F_TUNNEL_LIMIT
+        return
     c.inner_ethertype[j] = ethertype
     c.l3_offset[j] = <uint16_t>l3
     if ethertype == ETHERTYPE_IPV4:

@@ -75,7 +75,8 @@ VLAN_LIMIT: int = _BITS["VLAN_LIMIT"]
 TUNNEL: int = _BITS["TUNNEL"]
 #: A truncation bit was set inside an encapsulated packet.
 TRUNCATED_INNER: int = _BITS["TRUNCATED_INNER"]
-#: More than ``MAX_TUNNEL_DEPTH`` encapsulations (or 16 MPLS labels): not decoded past them.
+#: More than ``MAX_TUNNEL_DEPTH`` encapsulations, 16 MPLS labels, or an inner header
+#: starting past byte 32,512 (offsets are uint16): not decoded past them.
 TUNNEL_LIMIT: int = _BITS["TUNNEL_LIMIT"]
 #: IPv4 total length (IPv6 payload length) 0, as TSO/GRO segments show on the host:
 #: decoded by the frame's length.

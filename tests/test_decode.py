@@ -792,3 +792,26 @@ def test_flows_tell_tunnels_apart():
     # the same from headers: with the tunnel columns split, without them merged
     assert len(ringcap.flows(ringcap.decode(batch))) == 3
     assert len(ringcap.flows(ringcap.decode(batch, columns=D.FIVE_TUPLE_COLUMNS))) == 1
+
+
+def test_offsets_stay_in_range_through_long_extension_chains():
+    """Offsets are uint16: an inner header too far into the frame is flagged, not wrapped."""
+    def chain(inner: bytes, next_header: int, n: int) -> bytes:
+        # IPv6 with 15 destination-options headers of 2 KiB (Pad1 options) before inner
+        body = b""
+        for k in range(15):
+            body += bytes([next_header if k == 14 else 60, 255]) + b"\0" * 2046
+        body += inner
+        return bytes(IPv6(src=f"2001:db8::{n}", dst="2001:db8::ff", nh=60,
+                          plen=min(len(body), 0xFFFF)))[:40] + body
+    innermost = bytes(IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=1, dport=2))
+    one = chain(innermost, 41, 1)
+    two = chain(one, 41, 2)
+    frames = [bytes(eth(type=0x86DD)) + packet for packet in (one, two)]
+    assert len(frames[1]) > 2 * 15 * 2048
+    h = D.decode(Batch.from_packets(frames), columns="all")
+    assert h.dport[0] == 2 and h.tunnel_depth[0] == 1 and h.l4_offset[0] == len(frames[0]) - 8
+    assert not h.flags[0] & (D.TUNNEL_LIMIT | D.MALFORMED | D.TRUNCATED)
+    # the innermost header starts past 0x7F00: its offsets could not be held
+    assert h.flags[1] & D.TUNNEL_LIMIT and h.ip_version[1] == 0 and h.dport[1] == 0
+    assert (h.payload_offset <= Batch.from_packets(frames).caplen).all()

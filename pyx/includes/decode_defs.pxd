@@ -58,6 +58,9 @@ cdef enum:
     MAX_VLAN_TAGS = 8    # deeper stacks are not decoded (and would overflow uint16 offsets)
     MAX_MPLS_LABELS = 16
     MAX_TUNNEL_DEPTH = 4  # encapsulations decoded through; the next one is flagged, not entered
+    # An inner network header starting further in is not decoded (TUNNEL_LIMIT): with
+    # 16 IPv6 extension headers of 2 KiB after it, offsets still fit in uint16.
+    MAX_INNER_OFFSET = 0x7F00
     DECODE_CHUNK = 128   # packets decoded before their columns are written out
 
     # linux/if_packet.h tp_status bits carried in Batch.status
