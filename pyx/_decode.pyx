@@ -1,10 +1,12 @@
 # Header decoding and flow aggregation for ringcap batches.
 #
 # decode_batch walks every frame once, without the GIL, and writes one record
-# per packet into caller-allocated columns.  Every read is preceded by a
-# length check against caplen; debug builds also verify each read (see
-# RINGCAP_CHECKED_READS) and count any that would overrun.  Malformed input
-# is reported through per-packet flag bits, never by an exception.
+# per packet into caller-allocated columns, through VLAN tags, MPLS label
+# stacks and tunnels (GRE, ERSPAN, VXLAN, Geneve, IP-in-IP) to the innermost
+# packet.  Every read is preceded by a length check against caplen; debug
+# builds also verify each read (see RINGCAP_CHECKED_READS) and count any that
+# would overrun.  Malformed input is reported through per-packet flag bits,
+# never by an exception.
 #
 # flow_hashes gives both directions of a conversation the same 64-bit hash;
 # aggregate_flows folds packets into per-flow, per-direction counters through
