@@ -447,3 +447,22 @@ def test_memory_stays_flat_over_a_long_capture(veth, tmp_path):
     assert os.path.getsize(path) > 150 * 10**6
     assert samples[-1] - samples[1] < 8 * 1024, samples          # flat after warm-up
     assert peak < (16 + 64) * 1024 + 60 * 1024, peak             # ring + 64 MiB + interpreter
+
+
+def test_interface_removed_mid_capture_keeps_the_file_and_says_so(netns, tmp_path):
+    from conftest import VethPair
+    pair = VethPair()
+    path = tmp_path / "gone.pcapng"
+    try:
+        cli = Cli("-i", pair.b, "-w", str(path), *OURS)
+        cli.wait_for("listening on")
+        send(pair.a, [make_frame(i, 100) for i in range(1000)])
+        time.sleep(0.3)
+    finally:
+        pair.delete()
+    assert cli.finish() == 1
+    last = cli.err.strip().splitlines()[-1]
+    assert last.startswith("ringcap: capture stopped: ") and pair.b in last
+    assert "Traceback" not in cli.err
+    assert cli.summary_count() == 1000 == tcpdump_count(path)
+    assert file_seqs([path]) == list(range(1000))

@@ -76,6 +76,7 @@ def build_parser(command: str, module) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    as_program = argv is None          # the process exits after this: see capture
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if argv in ([], ["-h"], ["--help"]):
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser(command, module)
         args = parser.parse_intermixed_args(rest)   # options after the expression, as GNU getopt
         args.command = command
+        args.as_program = as_program
         return int(module.run(args) or 0)
     except CliError as exc:
         if debug:

@@ -310,8 +310,9 @@ def run(args) -> int:
             label = next(iter(label.items()))
 
     # From here on SIGINT, SIGTERM and SIGHUP only ask the capture to stop: a
-    # second Ctrl-C while the files are finished (or the ring unmapped) is ignored.
-    with StopSignals() as stop:
+    # second Ctrl-C while the files are finished (or the ring unmapped), or,
+    # run as a program, after that while it exits, is ignored.
+    with StopSignals(ignore_after=getattr(args, "as_program", False)) as stop:
         return _capture(args, stop, iface, names, label, snaplen, filter_text)
 
 

@@ -79,14 +79,16 @@ class StopSignals:
     signal (so nothing is interrupted half-way: a second Ctrl-C while files
     are being finished changes nothing); ``stop.requested`` is true after the
     first one and ``stop.signal_name`` names it.  The previous handlers come
-    back on exit.  Outside the main thread, handlers cannot be installed and
+    back on exit (``ignore_after=True``: the signals are ignored from then on,
+    for a program that is about to exit).  Outside the main thread, handlers cannot be installed and
     this does nothing.  ``on_signal(signum)`` is called from the handler.
     """
 
     def __init__(self, signals=STOP_SIGNALS, on_signal: Callable | None = None,
-                 only_default: bool = False) -> None:
+                 only_default: bool = False, ignore_after: bool = False) -> None:
         self.signals = tuple(signals)
         self.only_default = only_default
+        self.ignore_after = ignore_after
         self.received: list[int] = []
         self._saved: dict = {}
         self._on_signal = on_signal
@@ -121,6 +123,8 @@ class StopSignals:
 
     def __exit__(self, *exc) -> None:
         for signum, previous in self._saved.items():
+            if self.ignore_after:
+                previous = signal.SIG_IGN
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         self._saved.clear()
 
@@ -161,30 +165,27 @@ def _pending(ring) -> int:
         return 0
 
 
-def _drain(ring, keep, want, finished, read) -> None:
+def _drain(ring, step, want, finished) -> None:
     """Read what the ring holds.  Packets in a block the kernel has not
     handed over yet become readable when its block timeout retires it: wait
     for that (the ring's statistics say whether any are pending)."""
     block_timeout = getattr(ring, "block_timeout_ms", 0) / 1000
     deadline = time.monotonic() + min(block_timeout, 60.0) + 0.25
     while not finished():
-        batch = read(want(), 0)
-        if len(batch):
-            keep(batch)
+        if step(want(), 0):
             continue
         left = deadline - time.monotonic()
         if left <= 0 or _pending(ring) <= 0:
             return
-        batch = read(want(), min(left, 0.05))
-        if len(batch):
-            keep(batch)
+        step(want(), min(left, 0.05))
 
 
 def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None = None,
          stop: Callable[[], bool] | None = None, select: Callable | None = None,
          progress: Callable[[Progress], None] | None = None, progress_interval: float = 0.5,
          batch_packets: int = 65536, poll: float = 0.1, close_sink: bool = True,
-         reuse_batch: bool = False, batch_bytes: int = 8 << 20) -> PumpResult:
+         reuse_batch: bool = False, views: bool = True,
+         batch_bytes: int = 8 << 20) -> PumpResult:
     """Read ``ring`` into ``sink`` until done; returns a :class:`PumpResult`.
 
     Stops after ``count`` packets, ``duration`` seconds, when ``stop()``
@@ -198,10 +199,13 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
     handler) becomes a stop request while pumping, so it never interrupts a
     write half-way.
 
-    ``reuse_batch=True`` reads every batch into the same preallocated memory
-    (``batch_packets`` rows, ``batch_bytes`` bytes; ``ring.read(out=...)``),
-    so memory stays flat; only for sinks that do not keep the batches they
-    are given (the pcap sinks, the printer and the collector copy them).
+    ``reuse_batch=True`` says the sink does not keep the batches it is given
+    (the pcap sinks, the printer and the collector copy them): the sink is
+    then handed views into the ring's blocks (``ring.read_view``, released
+    right after ``write``: no packet byte is copied before the sink), or,
+    with ``views=False`` or a ring without views, batches read into one
+    preallocated buffer (``batch_packets`` rows, ``batch_bytes`` bytes).
+    Either way memory stays flat.
 
     ``select(batch)`` may return a boolean mask of the packets to keep.
     ``progress(Progress)`` is called about every ``progress_interval``
@@ -238,16 +242,29 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
     def want() -> int:
         return batch_packets if count is None else max(1, min(batch_packets, count - packets))
 
-    if reuse_batch and _accepts_out(ring):
-        from ..batch import Batch
-        snaplen = int(getattr(ring, "snaplen", 0) or 0)
-        out = Batch.empty(batch_packets, data_bytes=max(int(batch_bytes), snaplen + 4))
-
-        def read(max_packets, timeout):
-            return ring.read(max_packets, timeout=timeout, out=out)
+    if reuse_batch and views and hasattr(ring, "read_view"):
+        def step(max_packets, timeout) -> int:
+            # the sink reads the packets straight out of the ring's blocks
+            with ring.read_view(max_packets, timeout=timeout) as view:
+                n = len(view)
+                if n:
+                    keep(view)
+            return n
     else:
-        def read(max_packets, timeout):
-            return ring.read(max_packets, timeout=timeout)
+        if reuse_batch and _accepts_out(ring):
+            from ..batch import Batch
+            snaplen = int(getattr(ring, "snaplen", 0) or 0)
+            out = Batch.empty(batch_packets, data_bytes=max(int(batch_bytes), snaplen + 4))
+            options = {"out": out}
+        else:
+            options = {}
+
+        def step(max_packets, timeout) -> int:
+            batch = ring.read(max_packets, timeout=timeout, **options)
+            n = len(batch)
+            if n:
+                keep(batch)
+            return n
 
     error = None
     own_stop = None
@@ -266,10 +283,7 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
                         stopped_by = "duration"
                         break
                     wait = min(wait, deadline - now)
-                batch = read(want(), wait)
-                if len(batch):
-                    keep(batch)
-                else:
+                if not step(want(), wait):
                     sink.tick()
                 if progress is not None and time.monotonic() >= next_progress:
                     progress(_progress_snapshot(ring, sink, packets, nbytes, start))
@@ -278,7 +292,7 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
             stopped_by = "KeyboardInterrupt"
         with _deferred_signals():
             # what the ring already holds was captured: keep it (not after -c/-W)
-            _drain(ring, keep, want, lambda: stopped_by in ("count", "files"), read)
+            _drain(ring, step, want, lambda: stopped_by in ("count", "files"))
     except BaseException as exc:
         error = exc
         stopped_by = "error"
