@@ -4,7 +4,9 @@ Everything the benchmarks send stays inside a network namespace this process
 creates for itself (``unshare(CLONE_NEWNET)``): the machine's own interfaces
 are never touched.  The one global setting changed is
 ``net.core.netdev_max_backlog`` (veth hands packets to a per-CPU backlog that
-drops at the default 1000 packets); it is restored on exit.
+drops at the default 1000 packets); it is restored on exit, also when the
+run is killed (a watcher process started before leaving the initial
+namespace puts it back: see sysctl_guard.py).
 """
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ import signal
 import subprocess
 import time
 
+from sysctl_guard import SysctlGuard
+
 CLONE_NEWNET = 0x40000000
-BACKLOG_PATH = "/proc/sys/net/core/netdev_max_backlog"
+# (the environment variable lets the guard's own test point it at a scratch file)
+BACKLOG_PATH = os.environ.get("RINGCAP_BACKLOG_SYSCTL", "/proc/sys/net/core/netdev_max_backlog")
 
 
 def enter_private_netns() -> None:
@@ -39,36 +44,28 @@ def enter_private_netns() -> None:
 class GlobalBacklog:
     """Raise ``net.core.netdev_max_backlog`` and put the old value back on exit.
 
-    The sysctl exists only in the initial namespace, so the file is opened
-    before :func:`enter_private_netns` and kept open for the restore.
+    The sysctl exists only in the initial namespace, so this is made before
+    :func:`enter_private_netns`: the file stays open for later changes, and a
+    watcher process left in the initial namespace restores the value even if
+    this process is killed.
     """
 
     def __init__(self) -> None:
-        self._fd = os.open(BACKLOG_PATH, os.O_RDWR)
-        self.original = int(os.pread(self._fd, 64, 0))
-        self._restored = False
-        self._set_to: int | None = None
+        self._guard = SysctlGuard(BACKLOG_PATH)
+        self.original = int(self._guard.original)
         atexit.register(self.restore)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
 
     def set(self, value: int) -> None:
-        os.pwrite(self._fd, str(int(value)).encode(), 0)
-        self._set_to = int(value)
+        self._guard.set(value)
 
     def get(self) -> int:
-        return int(os.pread(self._fd, 64, 0))
+        return int(self._guard.get())
 
     def restore(self) -> None:
-        if self._restored:
-            return
-        self._restored = True
-        try:
-            # someone else (a concurrent test run) may have changed it since: leave theirs
-            if self._set_to is not None and self.get() == self._set_to:
-                os.pwrite(self._fd, str(self.original).encode(), 0)
-        finally:
-            os.close(self._fd)
+        # someone else (a concurrent test run) may have changed it since: leave theirs
+        self._guard.restore()
 
     def _on_signal(self, signum, frame):
         self.restore()

@@ -9,6 +9,7 @@ by ``.ci/run``), which turns that skip, and any other skip, into a failure.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import itertools
 import os
 import subprocess
@@ -24,8 +25,18 @@ TEST_ETHERTYPE = 0x88B5
 BACKLOG = 300000
 
 _netns_error: str | None = "network namespace not set up yet"
-_saved_backlog: str | None = None
-_initial_netns: int | None = None
+_backlog_guard = None
+# (the environment variable lets the guard's own test point it at a scratch file)
+BACKLOG_SYSCTL = os.environ.get("RINGCAP_BACKLOG_SYSCTL", "/proc/sys/net/core/netdev_max_backlog")
+
+
+def _sysctl_guard_class():
+    """benchmarks/sysctl_guard.py, shared with the benchmarks (standard library only)."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "sysctl_guard.py"
+    spec = importlib.util.spec_from_file_location("sysctl_guard", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SysctlGuard
 
 
 def sh(command: str) -> str:
@@ -38,21 +49,21 @@ def sh(command: str) -> str:
 
 def _enter_private_netns() -> str | None:
     """Move this process into a fresh network namespace; return why not, or None."""
-    global _saved_backlog
+    global _backlog_guard
     if os.geteuid() != 0:
         return "network tests need root (CAP_NET_ADMIN and CAP_NET_RAW)"
     # veth delivers through a per-CPU backlog whose default (1000) drops at full
     # speed before the socket; the sysctl is global, so set it before leaving
-    # the initial namespace and restore it at the end.
+    # the initial namespace and restore it at the end.  The guard's watcher
+    # process, which stays in the initial namespace, restores it too if this
+    # session is killed or interrupted before pytest_unconfigure.
     try:
-        path = Path("/proc/sys/net/core/netdev_max_backlog")
-        _saved_backlog = path.read_text().strip()
-        if int(_saved_backlog) < BACKLOG:
-            path.write_text(str(BACKLOG))
+        guard = _sysctl_guard_class()(BACKLOG_SYSCTL)
+        if int(guard.original) < BACKLOG:
+            guard.set(BACKLOG)
+        _backlog_guard = guard
     except OSError:
-        _saved_backlog = None
-    global _initial_netns
-    _initial_netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        _backlog_guard = None
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNET) != 0:
         return f"unshare(CLONE_NEWNET) failed: {os.strerror(ctypes.get_errno())}"
@@ -71,11 +82,9 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    if _saved_backlog is not None and _initial_netns is not None:
-        # The sysctl is only visible from the initial namespace: step back to restore it.
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.setns(_initial_netns, CLONE_NEWNET) == 0:
-            Path("/proc/sys/net/core/netdev_max_backlog").write_text(_saved_backlog)
+    if _backlog_guard is not None:
+        # (the guard writes through the file it opened in the initial namespace)
+        _backlog_guard.restore()
 
 
 def pytest_collection_modifyitems(config, items):
