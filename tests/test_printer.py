@@ -308,3 +308,18 @@ def test_printer_options_are_checked():
         PacketPrinter(io.BytesIO(), payload="hexx")
     with pytest.raises(ValueError, match="-t to -ttttt"):
         PacketPrinter(io.BytesIO(), timestamps=6)
+
+
+def test_a_tag_the_kernel_stripped_prints_as_tcpdump_shows_it(tmp_path):
+    # Live captures get VLAN tags as metadata (TP_STATUS_VLAN_VALID); libpcap
+    # puts them back in the bytes, so tcpdump prints them like any tag.
+    tagged = bytes(eth() / Dot1Q(vlan=100, prio=3) / IP(src="10.1.0.1", dst="10.1.0.2")
+                   / UDP(sport=40030, dport=40040) / b"live")
+    untagged = tagged[:12] + tagged[16:]
+    batch = ringcap.Batch.from_packets([untagged], ts=[1_700_000_000_123_456_000])
+    batch.status[:] = 1 << 4                       # TP_STATUS_VLAN_VALID
+    batch.vlan_tci[:] = (3 << 13) | 100
+    ours = format_all(batch, link_header=True, timestamps="none").decode()
+    path = write_file(tmp_path / "tagged.pcap", [tagged])
+    assert ours == tcpdump_lines(path, "-e", "-t")
+    assert "vlan 100, p 3, ethertype IPv4 (0x0800), 10.1.0.1.40030 > 10.1.0.2.40040" in ours
