@@ -17,7 +17,8 @@ from includes.text_defs cimport *
 # Decoder flag bits this module reads (same values as pyx/includes/decode_defs.pxd).
 from includes.decode_defs cimport (F_TRUNCATED_L2, F_TRUNCATED_L3, F_TRUNCATED_L4,
                                    F_NONFIRST_FRAGMENT, F_VLAN_FROM_METADATA,
-                                   F_BAD_IP_LENGTH, F_BAD_L4_LENGTH, F_VLAN_LIMIT)
+                                   F_BAD_IP_LENGTH, F_BAD_L4_LENGTH, F_VLAN_LIMIT,
+                                   F_FRAGMENT)
 
 cdef enum:
     MAX_LINE = 4096
@@ -550,9 +551,40 @@ cdef uint8_t *put_tcp_options(uint8_t *w, const uint8_t *o, Py_ssize_t n, int re
     return put_c(w, b']')
 
 
+cdef uint32_t _sum16(uint32_t s, const uint8_t *b, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(0, n - 1, 2):
+        s += (<uint32_t>b[i] << 8) | b[i + 1]
+        if s >> 31:
+            s = (s & 0xFFFF) + (s >> 16)
+    if n & 1:
+        s += <uint32_t>b[n - 1] << 8
+    return s
+
+
+cdef inline uint16_t _fold(uint32_t s) noexcept nogil:
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return <uint16_t>s
+
+
+cdef uint16_t _should_be(const uint8_t *src, const uint8_t *dst, int addr_len, uint8_t proto,
+                         const uint8_t *seg, Py_ssize_t length, Py_ssize_t field) noexcept nogil:
+    # The TCP/UDP checksum the segment should carry: the ones' complement sum
+    # of the pseudo-header and the segment with its checksum field (at
+    # `field`) taken as 0.
+    cdef uint32_t s = 0
+    s = _sum16(s, src, addr_len)
+    s = _sum16(s, dst, addr_len)
+    s += proto + (<uint32_t>length >> 16) + (<uint32_t>length & 0xFFFF)
+    s = _sum16(s, seg, field)
+    s = _sum16(s, seg + field + 2, length - field - 2)
+    return <uint16_t>(~_fold(s) & 0xFFFF)
+
+
 cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                       Py_ssize_t l4, Py_ssize_t seg_len, const uint8_t *src,
-                      const uint8_t *dst, int addr_len) noexcept nogil:
+                      const uint8_t *dst, int addr_len, bint fragmented) noexcept nogil:
     # After "a.sport > b.dport: ".  seg_len: TCP header + data, by the IP length.
     cdef Py_ssize_t hlen = (p[l4 + 12] >> 4) * 4
     cdef uint8_t flags = p[l4 + 13]
@@ -562,6 +594,7 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
     cdef int rev = 0
     cdef Py_ssize_t data_len
     cdef SeqEntry *e
+    cdef uint16_t expected, actual
     if hlen < 20:
         w = put_s(w, b"tcp ")
         w = put_u(w, <uint64_t>(seg_len - hlen) if seg_len >= hlen else 0)
@@ -599,6 +632,18 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
         w = put_s(w, b" - too long, > ")
         w = put_u(w, <uint64_t>seg_len)
         return put_c(w, b']')
+    if st.verbose and not fragmented and l4 + seg_len <= cap:
+        # -v: tcpdump checks the checksum when the whole segment was captured
+        expected = _should_be(src, dst, addr_len, 6, p + l4, seg_len, 16)
+        actual = rd16(p + l4 + 16)
+        w = put_s(w, b", cksum 0x")
+        w = put_hex_pad(w, actual, 4)
+        if actual == expected or (actual ^ expected) == 0xFFFF and _fold(<uint32_t>actual + expected) == 0xFFFF:
+            w = put_s(w, b" (correct)")
+        else:
+            w = put_s(w, b" (incorrect -> 0x")
+            w = put_hex_pad(w, expected, 4)
+            w = put_c(w, b')')
     data_len = seg_len - hlen
     if st.verbose > 1 or data_len > 0 or (flags & 0x07):
         w = put_s(w, b", seq ")
@@ -782,7 +827,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
     cdef const uint8_t *dst
     cdef int addr_len = 4 if version == 4 else 16
     cdef Py_ssize_t l4_len, ulen
-    cdef uint16_t frag
+    cdef uint16_t frag, expected, actual
     cdef uint8_t tos
     cdef uint32_t flow
     if version == 4:
@@ -878,7 +923,8 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         if proto == 6:
             if l4 + 20 > cap:
                 return put_s(w, b"[|tcp]")
-            return put_tcp(w, st, p, cap, l4, l4_len, src, dst, addr_len)
+            return put_tcp(w, st, p, cap, l4, l4_len, src, dst, addr_len,
+                           (dflags & F_FRAGMENT) != 0)
         if l4 + 8 > cap:
             return put_s(w, b"[|udp]")
         ulen = rd16(p + l4 + 4)
@@ -891,6 +937,23 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             w = put_u(w, <uint64_t>ulen)
             w = put_s(w, b" > ")
             return put_u(w, <uint64_t>l4_len)
+        if st.verbose and not (dflags & F_FRAGMENT) and (version == 6 or st.verbose > 1):
+            # tcpdump checks IPv6 UDP checksums at -v, IPv4 ones (optional there) at -vv
+            actual = rd16(p + l4 + 6)
+            if version == 4 and actual == 0:
+                w = put_s(w, b"[no cksum] ")
+            elif l4 + ulen <= cap:
+                expected = _should_be(src, dst, addr_len, 17, p + l4, ulen, 6)
+                if expected == 0:
+                    expected = 0xFFFF
+                if actual == expected:
+                    w = put_s(w, b"[udp sum ok] ")
+                else:
+                    w = put_s(w, b"[bad udp cksum 0x")
+                    w = put_hex_pad(w, actual, 4)
+                    w = put_s(w, b" -> 0x")
+                    w = put_hex_pad(w, expected, 4)
+                    w = put_s(w, b"!] ")
         w = put_s(w, b"UDP, length ")
         return put_u(w, <uint64_t>(ulen - 8))
     w = put_addr(w, src, addr_len)
