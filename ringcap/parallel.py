@@ -150,6 +150,18 @@ def _stats_dict(stats: Stats) -> dict:
     return dataclasses.asdict(stats)
 
 
+# The worker imports the same ringcap as this process: `-c` would put the working
+# directory first on sys.path, and a source checkout there (a package without its
+# compiled modules) would shadow the installed one, so the child drops that entry.
+_WORKER_BOOT = "import sys; del sys.path[0]; from ringcap.parallel import _worker_main; _worker_main()"
+
+
+def _worker_path() -> str:
+    """PYTHONPATH for a worker: the folder this ringcap was imported from, then ours."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.pathsep.join([here] + [p for p in sys.path if p and p != here])
+
+
 def _worker_main() -> None:
     """Entry point of a worker process (run by ParallelCapture)."""
     path = json.loads(sys.stdin.buffer.readline())
@@ -442,9 +454,8 @@ class ParallelCapture:
         try:
             payload = pickle.dumps(config)
             process = subprocess.Popen(
-                [sys.executable, "-c", "from ringcap.parallel import _worker_main; _worker_main()"],
-                stdin=subprocess.PIPE, pass_fds=passed, cwd=os.getcwd(),
-                env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+                [sys.executable, "-c", _WORKER_BOOT], stdin=subprocess.PIPE, pass_fds=passed,
+                cwd=os.getcwd(), env=dict(os.environ, PYTHONPATH=_worker_path()))
         except BaseException:
             for fd in (up_r, up_w, down_r, down_w, memfd):
                 if fd is not None:
