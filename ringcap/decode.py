@@ -566,6 +566,8 @@ class FlowTable:
     ip_dst: npt.NDArray[np.uint8]
     sport: npt.NDArray[np.uint16]
     dport: npt.NDArray[np.uint16]
+    tunnel_type: npt.NDArray[np.uint8]
+    tunnel_id: npt.NDArray[np.uint32]
     flow_hash: npt.NDArray[np.uint64]
     packets: npt.NDArray[np.uint64]
     bytes: npt.NDArray[np.uint64]
