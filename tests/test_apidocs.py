@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -12,6 +13,9 @@ import pytest
 import ringcap
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "api"
+# Sphinx imports the ringcap these tests import (installed, or built in place),
+# never a source checkout without its compiled modules.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +23,10 @@ def built(tmp_path_factory):
     pytest.importorskip("sphinx")
     out = tmp_path_factory.mktemp("apidocs")
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-                           str(DOCS), str(out)], capture_output=True, text=True, timeout=600)
+                           str(DOCS), str(out / "html")], capture_output=True, text=True,
+                          timeout=600, cwd=out, env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return (out / "index.html").read_text()
+    return (out / "html" / "index.html").read_text()
 
 
 def _documented_modules() -> list[str]:
