@@ -28,8 +28,7 @@ def _wait_for(predicate, what, timeout=20.0):
 
 def _start(argv, sysctl, ready, cwd):
     env = dict(os.environ, RINGCAP_BACKLOG_SYSCTL=str(sysctl), READY_FILE=str(ready),
-               PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT / "benchmarks"),
-                                           str(ROOT)]))
+               PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT / "benchmarks")]))
     env.pop("PYTEST_ADDOPTS", None)
     child = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
