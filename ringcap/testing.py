@@ -217,15 +217,18 @@ def _conversation_headers(k: int, ipv6: bool, tcp: bool) -> tuple[bytes, bytes]:
 
 def synthetic_traffic(count: int, *, conversations: int = 64, start_ns: int = 1_700_000_000 * 10**9,
                       span_ns: int = 10**9, seed: int = 0, max_payload: int = 1400,
-                      ipv6_share: float = 0.2, arp_share: float = 0.01) -> Batch:
+                      ipv6_share: float = 0.2, arp_share: float = 0.01,
+                      random_payload: bool = False) -> Batch:
     """A batch of ``count`` Ethernet frames from ``conversations`` two-way conversations.
 
     Conversation ``k`` is TCP (two in three) or UDP, IPv4 or (a share
     ``ipv6_share`` of them) IPv6, between client ``10.0.x.y`` /
     ``2001:db8::k`` port 20000+ and a server on port 443, 53, 80 or 8080.
     About 60 % of its packets go client->server.  Payloads are 0 to
-    ``max_payload`` bytes (IP and UDP lengths match them), frames are padded to 60 bytes, and a share ``arp_share`` of the
-    frames are ARP (not IP: no flow counts them).  Timestamps are sorted,
+    ``max_payload`` bytes (IP and UDP lengths match them) of zeros, or with
+    ``random_payload=True`` of random bytes (which do not compress); frames
+    are padded to 60 bytes, and a share ``arp_share`` of the frames are ARP
+    (not IP: no flow counts them).  Timestamps are sorted,
     spread over ``span_ns`` from ``start_ns``.  Deterministic for a ``seed``.
     """
     count = int(count)
@@ -256,7 +259,9 @@ def synthetic_traffic(count: int, *, conversations: int = 64, start_ns: int = 1_
     offset = np.zeros(count, dtype=np.int64)
     if count:
         np.cumsum(caplen[:-1], dtype=np.int64, out=offset[1:])
-    data = np.zeros(int(caplen.sum(dtype=np.int64)), dtype=np.uint8)
+    total = int(caplen.sum(dtype=np.int64))
+    data = rng.integers(0, 256, total, dtype=np.uint8) if random_payload else \
+        np.zeros(total, dtype=np.uint8)
     rows = templates[conv, back.astype(np.intp)]                   # (count, width)
     rows[is_arp] = 0
     rows[is_arp, :arp.shape[0]] = arp

@@ -563,3 +563,20 @@ def test_capture_writes_a_dataset(veth, tmp_path):
     assert others == [] and len(files) == 1
     rows = duck(CONVERSATIONS_SQL.format(source=f"read_parquet('{root}/*.parquet')"))
     assert as_conversations(rows) == expected_conversations(sent)
+
+
+# ---------------------------------------------------------------- the page that explains it
+def test_the_python_blocks_of_docs_datasets_run_as_written(spark, tmp_path, monkeypatch, capsys):
+    """docs/datasets.md's Python blocks, in order, in one namespace, in an empty folder.
+    The Spark block's getOrCreate() gets this module's session (one JVM per run)."""
+    with open(os.path.join(PACKAGE_ROOT, "docs", "datasets.md"), encoding="utf-8") as f:
+        page = f.read()
+    blocks = [b.split("```", 1)[0] for b in page.split("```python\n")[1:]]
+    assert len(blocks) >= 5
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"docs/datasets.md python block {number}", "exec"), namespace)
+    files, others = dataset_files(tmp_path / "dataset")
+    assert others == [] and len(files) == 2         # 21:55-22:00 and 22:00-22:05
+    assert namespace["spark"] is spark

@@ -1,0 +1,134 @@
+"""Parquet dataset sinks against writing pcap from the same batches, same run.
+
+Synthetic two-way TCP/UDP conversations (``ringcap.testing.synthetic_traffic``:
+IPv4 and IPv6, random payloads of 0 to ``--max-payload`` bytes, which do not
+compress, as encrypted traffic does not) are cut into batches of
+``--batch`` packets, as a ring hands them over, and written by:
+
+* ``PcapSink`` (pcap, nanosecond): the reference;
+* ``ParquetSink`` with the default columns (the batch's and the decoded
+  headers', zstd), then lz4, the 5-tuple and length only, and the frame
+  bytes too (``include_payload=True``);
+* ``FlowSink`` (one row per flow per 60 s interval).
+
+Each figure is the best of ``--repeat`` runs of CPU time of this process
+(all its threads: the per-core cost, which is what extrapolates to a bigger
+machine), with ``decode`` timed alone for reference.  Bytes on disk per
+packet are the finished files' sizes.  The output folder (``--dir``,
+default a temporary folder) is emptied between runs.
+
+    python benchmarks/bench_parquet.py --packets 500000 --repeat 5
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+if any((REPO / "ringcap").glob("_ring*.so")):
+    sys.path.insert(0, str(REPO))   # an in-place build of this checkout; else the installed ringcap
+
+import numpy as np  # noqa: E402
+
+import ringcap  # noqa: E402
+from ringcap.sinks import FlowSink, ParquetSink, PcapSink  # noqa: E402
+from ringcap.testing import synthetic_traffic  # noqa: E402
+
+FIVE_TUPLE = ["ts", "wirelen", "ip_version", "ip_src", "ip_dst", "ip_proto", "sport", "dport",
+              "tcp_flags"]
+
+
+def cases(folder: Path):
+    return [
+        ("pcap (PcapSink)", lambda: PcapSink(str(folder / "out.pcap"))),
+        ("parquet, header columns, zstd", lambda: ParquetSink(folder, worker=0)),
+        ("parquet, header columns, lz4", lambda: ParquetSink(folder, worker=0,
+                                                             compression="lz4")),
+        ("parquet, 5-tuple + length, zstd", lambda: ParquetSink(folder, worker=0,
+                                                                columns=FIVE_TUPLE)),
+        ("parquet, headers + frame bytes", lambda: ParquetSink(folder, worker=0,
+                                                               include_payload=True)),
+        ("flows, 60 s intervals", lambda: FlowSink(folder, worker=0, interval=60)),
+    ]
+
+
+def disk_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def run_once(make, batches, folder: Path) -> tuple[float, int]:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    c0 = time.process_time()
+    sink = make()
+    for batch in batches:
+        sink.write(batch)
+    sink.close()
+    cpu = time.process_time() - c0
+    return cpu, disk_bytes(folder)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--packets", type=int, default=500_000)
+    parser.add_argument("--batch", type=int, default=65536, help="packets per batch (65536)")
+    parser.add_argument("--max-payload", type=int, default=1400)
+    parser.add_argument("--conversations", type=int, default=4096)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--dir", default=None, help="where to write (default: a temporary folder)")
+    args = parser.parse_args(argv)
+
+    traffic = synthetic_traffic(args.packets, conversations=args.conversations,
+                                max_payload=args.max_payload, span_ns=60 * 10**9, seed=1,
+                                random_payload=True)
+    # 60 s of traffic inside one hour, so every sink writes one file
+    traffic.ts[:] = traffic.ts - traffic.ts[0] + 1_700_000_400 * 10**9
+    batches = [traffic[i:i + args.batch].copy() for i in range(0, len(traffic), args.batch)]
+    n = len(traffic)
+    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench-parquet-"))
+    folder = base / "out"
+    print(f"# {n} packets, {traffic.nbytes / n:.0f} captured bytes per packet on average, "
+          f"{args.conversations} conversations, batches of {args.batch}; best of {args.repeat}")
+    print(f"# ringcap {ringcap.__version__}, pyarrow {__import__('pyarrow').__version__}, "
+          f"python {platform.python_version()}, {platform.machine()}, "
+          f"{os.cpu_count()} CPUs; output in {base}")
+    decode_cpu = min(_timed(lambda: [ringcap.decode(b) for b in batches])
+                     for _ in range(args.repeat))
+    try:
+        rows = []
+        for name, make in cases(folder):
+            best, size = float("inf"), 0
+            for _ in range(args.repeat):
+                cpu, size = run_once(make, batches, folder)
+                best = min(best, cpu)
+            rows.append((name, best, size))
+    finally:
+        if args.dir is None:
+            shutil.rmtree(base, ignore_errors=True)
+    reference = rows[0][1]
+    print()
+    print(f"| {'sink':33} | {'ns/packet':>9} | {'Mpackets/s per core':>19} | "
+          f"{'bytes on disk/packet':>20} | {'CPU vs pcap':>11} |")
+    print(f"|{'-' * 35}|{'-' * 11}|{'-' * 21}|{'-' * 22}|{'-' * 13}|")
+    for name, cpu, size in rows:
+        print(f"| {name:33} | {cpu / n * 1e9:9.0f} | {n / cpu / 1e6:19.2f} | "
+              f"{size / n:20.1f} | {cpu / reference:10.2f}x |")
+    print(f"\n# decode alone (default columns, fresh arrays): {decode_cpu / n * 1e9:.0f} ns/packet; "
+          f"'CPU vs pcap' = this sink's CPU time / PcapSink's (>1 = costs more)")
+
+
+def _timed(work) -> float:
+    c0 = time.process_time()
+    work()
+    return time.process_time() - c0
+
+
+if __name__ == "__main__":
+    main()
