@@ -127,7 +127,12 @@ def test_packet_dataset_holds_every_column_and_duckdb_reads_it(tmp_path):
 
 def test_a_batch_spanning_an_hour_boundary_splits_exactly_there(tmp_path):
     batch = traffic(4000, start=BOUNDARY - 2 * 10**6, span=4 * 10**6)      # 4 ms around it
-    write(ParquetSink(tmp_path, worker=0), batch, step=4000)               # one batch
+    sink = ParquetSink(tmp_path, worker=0, host="h")
+    sink.write(batch)                                                      # one batch
+    # the new hour's packets finished the old hour's file, before close()
+    assert [os.path.relpath(f, tmp_path) for f in sink.files] == [
+        "date=2023-11-14/hour=21/part-h-0-000000.parquet"]
+    sink.close()
     files, _ = dataset_files(tmp_path)
     assert len(files) == 2
     early, late = (pq.read_table(f)["ts"].cast(pa.int64()).to_numpy() for f in files)
@@ -211,6 +216,8 @@ def test_bad_arguments_say_what_to_do(tmp_path, monkeypatch):
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(NotADirectoryError, match="is a file"):
         ParquetSink(tmp_path / "file")
+    with pytest.raises(NotADirectoryError):
+        ParquetSink(tmp_path / "file" / "below")
     with pytest.raises(ValueError, match="divides the partition unit"):
         FlowSink(tmp_path, interval=7)
     with pytest.raises(ValueError, match="do not apply"):
@@ -344,6 +351,33 @@ def test_a_killed_writer_leaves_complete_files_and_one_hidden_temporary(killed_d
         pq.read_metadata(temp)
     assert written > 16000
     assert duck(f"SELECT count(*) FROM {glob(root)}") == [(16000,)]
+
+
+def test_a_full_disk_stops_with_an_error_and_no_half_file_in_sight(tmp_path, monkeypatch):
+    import errno
+    from ringcap.sinks import parquet as sink_module
+    real_write = sink_module._ParquetFile.write
+    calls = []
+
+    def write(self, table):          # the third row group finds the disk full
+        calls.append(table.num_rows)
+        if len(calls) >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, table)
+
+    monkeypatch.setattr(sink_module._ParquetFile, "write", write)
+    batch = traffic(4000, start=BOUNDARY, span=10**9)
+    sink = ParquetSink(tmp_path, rotate_rows=2000, row_group_rows=1000, worker=0)
+    with pytest.raises(OSError, match="No space left"):
+        for start in range(0, len(batch), 500):
+            sink.write(batch[start:start + 500])
+    with pytest.raises(OSError, match="No space left"):
+        sink.close()
+    assert sink.closed
+    files, others = dataset_files(tmp_path)
+    assert [pq.read_metadata(f).num_rows for f in files] == [2000]     # the finished file
+    assert len(others) == 1 and os.path.basename(others[0]).startswith(".part-")
+    assert duck(f"SELECT count(*) FROM {glob(tmp_path)}") == [(2000,)]
 
 
 # ---------------------------------------------------------------- Spark

@@ -193,10 +193,19 @@ _UNIQUE_COLUMNS = frozenset({"ts", "tcp_seq", "tcp_ack", "rxhash", "data", "tcp_
                              "tcp_tsecr", "gre_seq"})
 
 
-def _writer_options(schema, compression, compression_level, timestamp_unit) -> dict:
+def _writer_options(schema, compression, compression_level, timestamp_unit,
+                    payload_compression=None) -> dict:
     options = {"compression": compression, "compression_level": compression_level,
                "write_statistics": True, "store_schema": True,
                "use_dictionary": [f.name for f in schema if f.name not in _UNIQUE_COLUMNS]}
+    if "data" in schema.names and payload_compression != compression:
+        others = [name for name in schema.names if name != "data"]
+        options["compression"] = {**{name: compression for name in others},
+                                  "data": payload_compression}
+        if compression_level is not None:
+            options["compression_level"] = {name: compression_level for name in others}
+        # min/max of whole frames prune nothing and cost a pass over every byte
+        options["write_statistics"] = others
     if "ts" in schema.names:
         # Sorted-ish integers: deltas pack to a couple of bytes before compression.
         options["column_encoding"] = {"ts": "DELTA_BINARY_PACKED"}
@@ -221,7 +230,7 @@ class ParquetPart:
                  compression: str = "zstd", compression_level: int | None = None,
                  row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
-                 timestamp_unit: str = "ns") -> None:
+                 timestamp_unit: str = "ns", payload_compression: str = "snappy") -> None:
         pa = self._pa = _pyarrow()
         self._batch_names, self._header_names, self._with_data = \
             _resolve_packet_columns(columns, include_payload)
@@ -252,7 +261,7 @@ class ParquetPart:
         self.packets_written = 0
         self._file = _ParquetFile(pa, os.fspath(path), mode, self.schema,
                                   _writer_options(self.schema, compression, compression_level,
-                                                  timestamp_unit))
+                                                  timestamp_unit, payload_compression))
 
     @property
     def bytes_written(self) -> int:
@@ -643,7 +652,10 @@ class ParquetSink(RotatingSink):
     complete files.  Row groups hold ``row_group_rows`` rows (and, with
     payloads, at most ``row_group_bytes`` of frames).  ``compression``: any
     Parquet codec pyarrow knows (``"zstd"``, ``"lz4"``, ``"snappy"``,
-    ``"gzip"``, ``"none"``).  ``timestamp_unit="us"`` stores microseconds,
+    ``"gzip"``, ``"none"``); ``payload_compression`` the one for ``data``
+    (``"snappy"``: most payloads are encrypted and do not compress, and
+    snappy gives up on them at a fraction of zstd's cost; measured in
+    ``docs/datasets.md``).  ``timestamp_unit="us"`` stores microseconds,
     which Spark reads as ``TIMESTAMP`` (nanoseconds need
     ``spark.sql.legacy.parquet.nanosAsLong``).
 
@@ -660,6 +672,7 @@ class ParquetSink(RotatingSink):
                  rotate_seconds: float | None = None, rotate_rows: int | None = None,
                  columns: Iterable[str] | None = None, include_payload: bool = False,
                  compression: str = "zstd", compression_level: int | None = None,
+                 payload_compression: str = "snappy",
                  row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
                  timestamp_unit: str = "ns", host: str | None = None, worker=None,
@@ -674,11 +687,12 @@ class ParquetSink(RotatingSink):
         if timestamp_unit not in ("s", "ms", "us", "ns"):
             raise ValueError(f"timestamp_unit must be 's', 'ms', 'us' or 'ns', "
                              f"got {timestamp_unit!r}")
-        try:
-            pa.Codec(compression) if compression not in (None, "none") else None
-        except (ValueError, TypeError, pa.ArrowException) as exc:
-            raise ValueError(f"unknown or unavailable Parquet compression {compression!r}: "
-                             f"{exc}; use 'zstd', 'lz4', 'snappy', 'gzip' or 'none'") from None
+        for codec in (compression, payload_compression):
+            try:
+                pa.Codec(codec) if codec not in (None, "none") else None
+            except (ValueError, TypeError, pa.ArrowException) as exc:
+                raise ValueError(f"unknown or unavailable Parquet compression {codec!r}: "
+                                 f"{exc}; use 'zstd', 'lz4', 'snappy', 'gzip' or 'none'") from None
         partitions = HivePartitions(partition_by)
         self.root = root
         self.partitions = partitions
@@ -713,7 +727,7 @@ class ParquetSink(RotatingSink):
             if columns is not None and not isinstance(columns, str):
                 columns = list(columns)
             _resolve_packet_columns(columns, include_payload)          # fail early
-            options = dict(columns=columns,
+            options = dict(columns=columns, payload_compression=payload_compression,
                            include_payload=include_payload, row_group_rows=row_group_rows,
                            row_group_bytes=row_group_bytes, **written)
             factory = lambda path, file_mode: ParquetPart(  # noqa: E731
@@ -724,11 +738,11 @@ class ParquetSink(RotatingSink):
         worker = _label(os.getpid() if worker is None else worker, "worker")
         naming = DatasetNaming(root, partitions, host, worker)
         extra = {} if clock is None else {"clock": clock}
+        os.makedirs(root, exist_ok=True)                 # a bad root fails here, at once
         super().__init__(factory, naming, rotation,
                          partition=None if partitions.unit_ns is None else self._keys,
                          on_file_done=on_file_done, owner=owner, mode=mode, atomic=True,
                          make_dirs=True, stats_source=stats_source, open_first=False, **extra)
-        os.makedirs(root, exist_ok=True)
 
     def _keys(self, batch: Batch) -> np.ndarray:
         return self.partitions.keys(batch.ts)
