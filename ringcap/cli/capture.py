@@ -349,7 +349,7 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text) -> int:
         error = None
         try:
             result = pump(ring, sink, count=args.count, duration=args.duration, stop=stop,
-                          select=select, progress=status, reuse_batch=not is_dataset(args))
+                          select=select, progress=status, reuse_batch=True)
         except BrokenPipeError as exc:
             error, result = exc, exc.pump_result
         except OSError as exc:

@@ -663,7 +663,10 @@ class ParquetSink(RotatingSink):
     process id), so writers on several hosts or processes can share a root.
     ``flows=True`` writes flow records instead: see :class:`FlowSink`.
     ``close(stats)`` stores a ring's statistics in the last file's footer
-    (key ``ringcap.stats``).  Other keywords (``mode``, ``owner``,
+    (key ``ringcap.stats``).  The sink keeps nothing of the batches it is
+    given (it copies and decodes them into its row group at once), so
+    ``pump(..., reuse_batch=True)`` may hand it views of the ring's blocks.
+    Other keywords (``mode``, ``owner``,
     ``on_file_done``, ``stats_source``) are those of
     :class:`~ringcap.sinks.RotatingSink`.
     """
