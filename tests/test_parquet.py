@@ -384,6 +384,9 @@ def test_a_full_disk_stops_with_an_error_and_no_half_file_in_sight(tmp_path, mon
 @pytest.fixture(scope="module")
 def spark():
     """One local Spark session for every Spark check (starting one takes many seconds)."""
+    # SparkContext installs its own SIGINT handler in this process; later tests
+    # (Ctrl-C during capture()) need Python's back.
+    sigint = signal.getsignal(signal.SIGINT)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pyspark import SparkContext
@@ -409,6 +412,7 @@ def spark():
             if process is not None:
                 process.stdin.close()
                 process.wait(timeout=60)
+        signal.signal(signal.SIGINT, sigint)
 
 
 def test_spark_reads_the_datasets(spark, tmp_path, killed_dataset):
