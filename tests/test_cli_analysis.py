@@ -120,6 +120,8 @@ def test_top_from_a_file_matches_flows(mixed_file):
     table = ringcap.flows(ringcap.read_pcap(mixed_file))      # both directions per 5-tuple
     expected = sorted(zip(table.packets.tolist(), table.bytes.tolist()), key=lambda r: -r[1])[:6]
     assert _flow_rows(proc.stdout) == expected
+    # IPv6 endpoints keep their brackets (rich must not take them for markup)
+    assert re.search(r"│ udp\s+│ \[fd00::\d\]:4000\s+│ ↔ \[fd00::\d\]:9999", proc.stdout)
     usage = ringcap_cli("top")
     assert usage.returncode == 2 and "one of the arguments -i -r is required" in usage.stderr
 

@@ -17,6 +17,7 @@ from ..decode import ip_strings
 from ..names import ip_proto_names
 from ..report import TrafficReport
 from ..sinks.driving import StopSignals
+from .status import _si
 from .options import (CliError, filter_expression, interface_list, parse_count, parse_seconds,
                       size_type)
 
@@ -55,14 +56,6 @@ def _rich():
     return Console, Group, Table
 
 
-def _si(value: float, unit: str) -> str:
-    for prefix in ("", "k", "M", "G", "T"):
-        if abs(value) < 1000 or prefix == "T":
-            return f"{value:.0f} {unit}" if not prefix else f"{value:.1f} {prefix}{unit}"
-        value /= 1000
-    return f"{value:.1f} {unit}"
-
-
 def _endpoint(address: bytes, port: int, version: int, proto: int) -> str:
     import numpy as np
     text = str(ip_strings(np.frombuffer(address, np.uint8).reshape(1, 16),
@@ -99,6 +92,7 @@ def flow_rows(report: TrafficReport, previous: dict | None, span: float,
 def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: float, args,
             title: str):
     Console, Group, Table = _rich()
+    from rich.markup import escape      # addresses like [2001:db8::1]:443 are not markup
     sort = args.sort
     flows = flow_rows(report, previous, span, sort, args.rows)
     total_bytes = max(report.wire_size, 1)
@@ -107,13 +101,14 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
     def share(r):
         return 100.0 * (r["bytes"] / total_bytes if sort == "bytes" else r["packets"] / total_packets)
 
-    table = Table(title=title, title_justify="left", expand=False)
+    table = Table(title=escape(title), title_justify="left", expand=False)
     for name, justify in (("proto", "left"), ("A", "left"), ("B", "left"), ("packets", "right"),
                           ("bytes", "right"), ("pkt/s", "right"), ("bit/s", "right"),
                           ("share", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
     for r in flows:
-        table.add_row(r["proto"], r["a"], "\u2194 " + r["b"], str(r["packets"]), str(r["bytes"]),
+        table.add_row(r["proto"], escape(r["a"]), escape("\u2194 " + r["b"]), str(r["packets"]),
+                      str(r["bytes"]),
                       f"{r['pps']:.1f}", _si(r["bps"], "bit/s"), f"{share(r):.1f}%")
     hosts = Table(title="Hosts", title_justify="left")
     for name in ("address", "packets", "bytes", "pkt/s", "bit/s", "share"):
@@ -121,7 +116,7 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
     endpoints = sorted(report.endpoints(), key=lambda e: -e[sort])[:args.rows]
     for e in endpoints:
         p0, b0 = prev_hosts.get(e["address"], (0, 0)) if prev_hosts is not None else (0, 0)
-        hosts.add_row(e["address"], str(e["packets"]), str(e["bytes"]),
+        hosts.add_row(escape(e["address"]), str(e["packets"]), str(e["bytes"]),
                       f"{(e['packets'] - p0) / span if span > 0 else 0:.1f}",
                       _si(8 * (e["bytes"] - b0) / span if span > 0 else 0, "bit/s"),
                       f"{100.0 * e[sort] / (total_bytes if sort == 'bytes' else total_packets):.1f}%")
@@ -132,7 +127,7 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
     rows.sort(key=lambda p: -p[sort])
     for p in rows[:args.rows]:
         p0 = prev_protos.get(p["path"], 0) if prev_protos is not None else 0
-        protos.add_row(p["path"], str(p["packets"]), str(p["bytes"]),
+        protos.add_row(escape(p["path"]), str(p["packets"]), str(p["bytes"]),
                        f"{(p['packets'] - p0) / span if span > 0 else 0:.1f}",
                        f"{100.0 * p[sort] / (total_bytes if sort == 'bytes' else total_packets):.1f}%")
     return Group(table, hosts, protos)
