@@ -227,3 +227,40 @@ def test_collector_memory_follows_the_packets_not_the_read_buffers():
     assert len(batch) == 400 and batch.data.nbytes == 400 * 60 and batch.is_packed()
     assert batch.data.base is None or batch.data.base.nbytes == 400 * 60
     assert batch.ts.tolist() == [i for i in range(200) for _ in (0, 1)]
+
+
+class ListRing:
+    """read()/stats like a ring, serving prepared batches one per read."""
+
+    def __init__(self, batches):
+        self.batches = list(batches)
+        self.delivered = 0
+
+    def read(self, max_packets, timeout):
+        if self.batches:
+            batch = self.batches.pop(0)
+            self.delivered += len(batch)
+            return batch
+        time.sleep(min(timeout, 0.05))
+        return numbered(0)
+
+    @property
+    def stats(self):
+        from ringcap import Stats
+        return Stats(packets=self.delivered, drops=0, delivered=self.delivered)
+
+
+def test_capture_to_file_progress_callable_and_tqdm_bar(tmp_path, capsys):
+    import ringcap
+    snapshots = []
+    ring = ListRing([numbered(100, start=k * 100) for k in range(5)])
+    summary = ringcap.capture_to_file(ring, tmp_path / "p.pcapng", duration=0.8,
+                                      progress=snapshots.append)
+    assert summary.packets == 500 and summary.stopped_by == "duration"
+    assert snapshots and snapshots[-1].packets == 500 and snapshots[-1].drops == 0
+    assert [s.packets for s in snapshots] == sorted(s.packets for s in snapshots)
+    ring = ListRing([numbered(100)])
+    ringcap.capture_to_file(ring, tmp_path / "q.pcapng", duration=0.6, progress=True)
+    err = capsys.readouterr().err
+    assert "100" in err and "pkt" in err                 # tqdm drew its bar on stderr
+    assert seqs(read_pcap(tmp_path / "q.pcapng")) == list(range(100))
