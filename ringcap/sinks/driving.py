@@ -19,6 +19,7 @@ from typing import Callable
 from .base import Sink, SinkSummary
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+VIEW_PACKETS = 4096          # packets per ring view handed to a sink
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,11 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
 
     if reuse_batch and views and hasattr(ring, "read_view"):
         def step(max_packets, timeout) -> int:
-            # the sink reads the packets straight out of the ring's blocks
-            with ring.read_view(max_packets, timeout=timeout) as view:
+            # The sink reads the packets straight out of the ring's blocks.  A
+            # view holds its blocks until released, so keep views small (about
+            # a block of full-size packets): the rest of the ring stays free
+            # for the kernel while the sink writes.
+            with ring.read_view(min(max_packets, VIEW_PACKETS), timeout=timeout) as view:
                 n = len(view)
                 if n:
                     keep(view)
