@@ -289,6 +289,35 @@ def test_flow_dataset_per_interval_equals_flows_of_each_interval(tmp_path):
     assert as_conversations(rows) == expected_conversations(batch)
 
 
+def test_flow_feature_dataset_holds_flow_meter_records_per_interval(tmp_path):
+    batch = traffic(12000, start=BOUNDARY - 15 * 10**9, span=30 * 10**9, seed=3)
+    write(FlowSink(tmp_path, interval=10, features=True, idle_timeout=5, worker=0), batch,
+          step=777)
+    files, others = dataset_files(tmp_path)
+    assert others == [] and len(files) == 4         # :45-:50, :50-:00, :00-:10, :10-:15
+    for path in files:
+        table = pq.read_table(path)
+        start = int(table["interval_start"].cast(pa.int64()).to_numpy()[0])
+        inside = batch[(batch.ts >= start) & (batch.ts < start + 10 * 10**9)]
+        expected = ringcap.flow_features(inside, idle_timeout=5, active_timeout=None)
+        assert table.num_rows == len(expected)
+        order = np.lexsort((table["bidirectional_first_seen"].cast(pa.int64()).to_numpy(),
+                            table["flow_hash"].to_numpy()))
+        want = np.lexsort((expected["bidirectional_first_seen"],
+                           expected["flow_hash"].view(np.int64)))
+        for name in ("bidirectional_packets", "bidirectional_bytes", "src2dst_packets",
+                     "dst2src_bytes", "bidirectional_max_ps", "src2dst_psh_packets"):
+            assert table.schema.field(name).type == pa.int64()
+            assert np.array_equal(table[name].to_numpy()[order],
+                                  expected[name].astype(np.int64)[want]), name
+        assert np.allclose(table["bidirectional_mean_piat_ns"].to_numpy()[order],
+                           expected["bidirectional_mean_piat_ns"][want])
+    assert duck(f"SELECT sum(bidirectional_packets) FROM {glob(tmp_path)}") == \
+        [(int(ringcap.flows(batch).packets.sum()),)]
+    with pytest.raises(ValueError, match="add flows=True"):
+        ParquetSink(tmp_path, flow_features=True)
+
+
 def test_flows_true_is_the_flow_sink(tmp_path):
     batch = traffic(2000, start=BOUNDARY, span=10**9)
     summary = write(ParquetSink(tmp_path, flows=True, flow_interval=60, worker=0), batch)
@@ -449,6 +478,11 @@ def test_spark_reads_the_datasets(spark, tmp_path, killed_dataset):
         FROM flows GROUP BY a, ap, b, bp, ip_proto""").collect()
     assert as_conversations(totals) == expected
 
+    features_root = tmp_path / "ff"
+    write(FlowSink(features_root, interval=20, features=True, worker=0), batch)
+    assert spark.read.parquet(str(features_root)).selectExpr(
+        "sum(bidirectional_packets)").first()[0] == int(ringcap.flows(batch).packets.sum())
+
     micro = spark.read.parquet(str(micro_root))
     assert dict(micro.dtypes)["ts"] == "timestamp"
     first = micro.orderBy("ts").first()["ts"]
@@ -534,6 +568,12 @@ def test_convert_a_capture_file_into_datasets_and_formats(tmp_path):
                   "--flow-interval", "30", "--partition-by", "none")
     assert out.returncode == 0, out.stderr
     assert duck(f"SELECT sum(packets) FROM read_parquet('{tmp_path}/flows/*.parquet')") == \
+        [(int(ringcap.flows(batch).packets.sum()),)]
+
+    out = run_cli("convert", source, f"{tmp_path}/features/", "--format", "flows",
+                  "--flow-features", "--idle-timeout", "2s")
+    assert out.returncode == 0, out.stderr
+    assert duck(f"SELECT sum(bidirectional_packets) FROM {glob(tmp_path / 'features')}") == \
         [(int(ringcap.flows(batch).packets.sum()),)]
 
     out = run_cli("convert", source, tmp_path / "out.pcap")

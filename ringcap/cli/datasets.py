@@ -28,6 +28,12 @@ def add_dataset_options(parser) -> None:
     group.add_argument("--flow-interval", metavar="SECONDS", default=60.0,
                        type=size_type(parse_seconds, what="flow interval"),
                        help="one row per flow per SECONDS (flows; default 60)")
+    group.add_argument("--flow-features", action="store_true",
+                       help="flows: nfstream-style records (size and inter-arrival "
+                            "statistics, TCP flag counts, handshake RTTs) instead of counters")
+    group.add_argument("--idle-timeout", metavar="SECONDS", default=120.0,
+                       type=size_type(parse_seconds, what="idle timeout"),
+                       help="with --flow-features: a flow idle this long ends its record (120)")
     group.add_argument("--compression", default="zstd",
                        help="Parquet compression: zstd (default), lz4, snappy, gzip or none")
 
@@ -57,7 +63,10 @@ def open_dataset_sink(args, root, *, rotate_seconds=None, owner=None, on_file_do
             if args.rotate_rows or args.columns or args.payload or rotate_seconds:
                 raise CliError("--format flows writes one file per --flow-interval: "
                                "-G, --rotate-rows, --columns and --payload do not apply")
-            return FlowSink(root, interval=args.flow_interval, **options)
+            return FlowSink(root, interval=args.flow_interval, features=args.flow_features,
+                            idle_timeout=args.idle_timeout, **options)
+        if args.flow_features:
+            raise CliError("--flow-features goes with --format flows")
         columns = None
         if args.columns:
             columns = "all" if args.columns.strip() == "all" else \

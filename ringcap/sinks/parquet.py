@@ -36,9 +36,9 @@ from ..decode import decode as decode_batch
 from ..decode import flows as batch_flows
 from .rotating import RotatingSink, Rotation
 
-__all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "HivePartitions",
-           "DatasetNaming", "DatasetWorkers", "PACKET_COLUMNS", "DEFAULT_PACKET_COLUMNS", "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables",
-           "flow_schema"]
+__all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePart",
+           "HivePartitions", "DatasetNaming", "DatasetWorkers", "PACKET_COLUMNS",
+           "DEFAULT_PACKET_COLUMNS", "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables", "flow_schema"]
 
 #: Batch columns a packet dataset can hold (``offset`` is an address in memory, not data).
 BATCH_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMNS if name != "offset")
@@ -591,6 +591,96 @@ class FlowPart:
         self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
 
 
+def _signed_64(pa, table):
+    """uint64 columns as int64 over the same bits (Spark and Java have no unsigned 64-bit type)."""
+    arrays, fields = [], []
+    for field, column in zip(table.schema, table.columns):
+        if field.type == pa.uint64():
+            column = pa.chunked_array(
+                [pa.Array.from_buffers(pa.int64(), len(chunk), chunk.buffers())
+                 for chunk in column.chunks], type=pa.int64())
+            field = pa.field(field.name, pa.int64())
+        arrays.append(column)
+        fields.append(field)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+class FlowFeaturePart:
+    """One Parquet file of nfstream-style flow records for one time interval.
+
+    The packets of the interval go through a :class:`~ringcap.FlowMeter`
+    (``idle_timeout``, no active timeout) that is flushed when the file
+    ends: one record per flow per interval (more when a flow idles longer
+    than ``idle_timeout`` inside it), with the columns of
+    :data:`ringcap.flowmeter.FLOW_RECORD_COLUMNS` (size and inter-arrival
+    statistics, TCP flag counts, retransmissions, handshake round trips)
+    after ``interval_start``/``interval_end``.  uint64 counters are stored
+    as int64.
+    """
+
+    def __init__(self, path, mode: int = 0o600, *, interval_ns: int,
+                 idle_timeout: float | None = 120.0, compression: str = "zstd",
+                 compression_level: int | None = None, timestamp_unit: str = "ns") -> None:
+        from ..flowmeter import FlowMeter, FlowRecords
+        pa = self._pa = _pyarrow()
+        self._records_type = FlowRecords
+        self._meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=None)
+        self._records: list = []
+        self._interval_ns = int(interval_ns)
+        self._interval_start = None
+        self.packets_written = 0
+        self.schema = self._table(FlowRecords.empty(), 0).schema
+        self._file = _ParquetFile(pa, os.fspath(path), mode, self.schema,
+                                  _writer_options(self.schema, compression, compression_level,
+                                                  timestamp_unit))
+
+    @property
+    def bytes_written(self) -> int:
+        return self._file.size
+
+    def write(self, batch: Batch) -> None:
+        if len(batch) == 0:
+            return
+        if self._interval_start is None:
+            first = int(batch.ts[0])
+            self._interval_start = first - first % self._interval_ns
+        records = self._meter.update(batch)
+        if len(records):
+            self._records.append(records)
+        self.packets_written += len(batch)
+
+    def _table(self, records, start: int):
+        pa = self._pa
+        n = len(records)
+        ts = pa.timestamp("ns", tz="UTC")
+        body = _signed_64(pa, records.to_arrow(names=False))
+        bounds = [pa.array(np.full(n, start, dtype=np.int64)).cast(ts),
+                  pa.array(np.full(n, start + self._interval_ns, dtype=np.int64)).cast(ts)]
+        return pa.Table.from_arrays(
+            bounds + list(body.columns),
+            schema=pa.schema([pa.field("interval_start", ts), pa.field("interval_end", ts)]
+                             + list(body.schema)))
+
+    def flush(self) -> None:
+        """Nothing to hand over early: the records are written when the interval ends."""
+
+    def close(self, stats=None) -> None:
+        file = self._file
+        if isinstance(file, _ClosedFile):
+            return
+        try:
+            if self.packets_written:
+                records = self._records_type.concat(self._records + [self._meter.flush()])
+                file.write(self._table(records, self._interval_start))
+        except BaseException:
+            file.close({})
+            raise
+        metadata = _stats_metadata(stats)
+        metadata["ringcap.non_ip_packets"] = str(self._meter.skipped)
+        file.close(metadata)
+        self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
+
+
 # ---------------------------------------------------------------- the sinks
 def _label(value, what: str) -> str:
     text = str(value)
@@ -661,7 +751,8 @@ class ParquetSink(RotatingSink):
 
     ``host`` and ``worker`` label the files (default: the host name and the
     process id), so writers on several hosts or processes can share a root.
-    ``flows=True`` writes flow records instead: see :class:`FlowSink`.
+    ``flows=True`` writes flow records instead (``flow_interval``,
+    ``flow_features`` and ``idle_timeout``: see :class:`FlowSink`).
     ``close(stats)`` stores a ring's statistics in the last file's footer
     (key ``ringcap.stats``).  The sink keeps nothing of the batches it is
     given (it copies and decodes them into its row group at once), so
@@ -680,6 +771,7 @@ class ParquetSink(RotatingSink):
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
                  timestamp_unit: str = "ns", host: str | None = None, worker=None,
                  flows: bool = False, flow_interval: float = 60.0,
+                 flow_features: bool = False, idle_timeout: float | None = 120.0,
                  mode: int = 0o600, owner=None, on_file_done=None, stats_source=None,
                  clock=None) -> None:
         pa = _pyarrow()
@@ -717,10 +809,18 @@ class ParquetSink(RotatingSink):
                 raise ValueError(f"flow_interval must be a positive number of seconds that "
                                  f"divides the partition unit ({unit} s), got {flow_interval}")
             self.flow_interval = interval_ns / 1e9
-            factory = lambda path, file_mode: FlowPart(  # noqa: E731
-                path, file_mode, interval_ns=interval_ns, **written)
+            if flow_features:
+                factory = lambda path, file_mode: FlowFeaturePart(  # noqa: E731
+                    path, file_mode, interval_ns=interval_ns, idle_timeout=idle_timeout,
+                    **written)
+            else:
+                factory = lambda path, file_mode: FlowPart(  # noqa: E731
+                    path, file_mode, interval_ns=interval_ns, **written)
             rotation = Rotation(seconds=self.flow_interval, aligned=True)
         else:
+            if flow_features:
+                raise ValueError("flow_features=True describes flow records: add flows=True "
+                                 "(or use FlowSink)")
             _positive_int("row_group_rows", row_group_rows)
             _positive_int("row_group_bytes", row_group_bytes)
             if rotate_seconds is None and partitions.unit_ns is not None:
@@ -771,14 +871,24 @@ class FlowSink(ParquetSink):
     packets.  Non-IP packets are counted in each file's footer
     (``ringcap.non_ip_packets``).  A packet that arrives after its interval's
     file was finished (out of order by more than the interval) is counted
-    in a later file of the same interval.  Other keywords as
+    in a later file of the same interval.
+
+    ``features=True`` writes nfstream-style records instead
+    (:class:`FlowFeaturePart`): the interval's packets go through a
+    :class:`~ringcap.FlowMeter` with ``idle_timeout`` and are flushed when
+    the interval ends, giving packet-size and inter-arrival statistics, TCP
+    flag counts, retransmissions and handshake round trips per flow per
+    interval (``docs/flows.md`` describes the columns).  Other keywords as
     :class:`ParquetSink`.
     """
 
-    def __init__(self, root, *, interval: float = 60.0, **options) -> None:
-        if "flows" in options or "flow_interval" in options:
-            raise TypeError("FlowSink takes interval=, not flows= or flow_interval=")
-        super().__init__(root, flows=True, flow_interval=interval, **options)
+    def __init__(self, root, *, interval: float = 60.0, features: bool = False,
+                 **options) -> None:
+        if {"flows", "flow_interval", "flow_features"} & set(options):
+            raise TypeError("FlowSink takes interval= and features=, not flows=, "
+                            "flow_interval= or flow_features=")
+        super().__init__(root, flows=True, flow_interval=interval, flow_features=features,
+                         **options)
 
 
 class DatasetWorkers:
