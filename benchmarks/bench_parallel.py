@@ -15,7 +15,9 @@ from a TxRing into one end of the pair; on the other end one of:
 For each: packets delivered and dropped (ring, interface, backlog), the
 capture rate over the send, and the capture side's CPU time per delivered
 packet (the reading process, or the parent plus its workers from ring open
-to end, start-up excluded).  The kernel's own receive work runs in the
+to end, start-up excluded); each capture also runs once with no traffic
+for IDLE_SECONDS, and the CPU it spends per second idle (its polling) is
+taken off to give the CPU per packet itself.  The kernel's own receive work runs in the
 sender's context on veth, so it is not in these CPU figures; it is the
 sender's rate that bounds the aggregate here.  Medians of ``--repeat``
 runs.  Writes a markdown table to stdout (and ``--json`` results).
@@ -43,6 +45,7 @@ import netns  # noqa: E402
 TX_IFACE, RX_IFACE = "pbench0", "pbench1"
 RING = dict(block_size=4 << 20, block_count=32)
 FLOWS = 256
+IDLE_SECONDS = 5.0
 
 
 def cpu_seconds() -> float:
@@ -109,7 +112,7 @@ def runner(kind: str, block_timeout_ms: int) -> None:
             out = Batch.empty(65536, 16 << 20)
             print("ready", flush=True)
             asked = _on_stdin_line(lambda: None)
-            cpu0, user0 = cpu_seconds(), user_seconds()
+            cpu0, user0, wall0 = cpu_seconds(), user_seconds(), time.monotonic()
             delivered = 0
             batches = 0
             while not asked.is_set():
@@ -123,9 +126,10 @@ def runner(kind: str, block_timeout_ms: int) -> None:
                 delivered += got
                 batches += 1
             cpu, user = cpu_seconds() - cpu0, user_seconds() - user0
+            wall = time.monotonic() - wall0
             stats = ring.stats
         result = {"delivered": delivered, "packets": stats.packets, "drops": stats.drops,
-                  "cpu": cpu, "user": user, "worker_cpu": [cpu], "parent_cpu": 0.0,
+                  "cpu": cpu, "user": user, "worker_cpu": [cpu], "parent_cpu": 0.0, "wall": wall,
                   "batches": batches}
     else:
         workers = int(kind.split("-")[1])
@@ -133,18 +137,19 @@ def runner(kind: str, block_timeout_ms: int) -> None:
                              block_timeout_ms=block_timeout_ms, **RING) as pool:
             print("ready", flush=True)
             _on_stdin_line(pool.stop)
-            cpu0, user0 = cpu_seconds(), user_seconds()
+            cpu0, user0, wall0 = cpu_seconds(), user_seconds(), time.monotonic()
             delivered = batches = 0
             for batch in pool:
                 delivered += len(batch)
                 batches += 1
             parent, parent_user = cpu_seconds() - cpu0, user_seconds() - user0
+            wall = time.monotonic() - wall0
             stats = pool.stats
             worker_cpu = pool.worker_cpu_seconds
             worker_user = pool.worker_user_seconds
         result = {"delivered": delivered, "packets": stats.total.packets,
                   "drops": stats.total.drops, "cpu": parent + sum(worker_cpu),
-                  "user": parent_user + sum(worker_user),
+                  "user": parent_user + sum(worker_user), "wall": wall,
                   "worker_cpu": worker_cpu, "parent_cpu": parent,
                   "per_worker": [s.delivered for s in stats.workers], "batches": batches}
     print(json.dumps(result), flush=True)
@@ -160,8 +165,12 @@ def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
         if line.strip() != "ready":
             raise RuntimeError(f"{kind} runner did not start: {line!r}")
         counters = netns.DropCounters(TX_IFACE, RX_IFACE)
-        send = json.loads(subprocess.run(me + ["--sender", str(count)], capture_output=True,
-                                         text=True, check=True).stdout)
+        if count:
+            send = json.loads(subprocess.run(me + ["--sender", str(count)], capture_output=True,
+                                             text=True, check=True).stdout)
+        else:                                 # idle: what the capture costs with no traffic
+            time.sleep(IDLE_SECONDS)
+            send = {"sent": 0, "elapsed": IDLE_SECONDS}
         time.sleep(0.3)
         capture.stdin.write("stop\n")
         capture.stdin.flush()
@@ -175,7 +184,6 @@ def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
     result.update(counters.read())
     result["rate"] = result["delivered"] / send["elapsed"]
     result["ns_per_packet"] = result["cpu"] / max(1, result["delivered"]) * 1e9
-    result["user_ns_per_packet"] = result["user"] / max(1, result["delivered"]) * 1e9
     result["batch_packets"] = result.get("batches") and result["delivered"] / result["batches"]
     return result
 
@@ -207,26 +215,37 @@ def main() -> None:
             for kind in kinds:               # interleaved: load changes hit all alike
                 runs.setdefault((timeout_ms, kind), []).append(
                     one_run(kind, args.packets, timeout_ms))
+                runs.setdefault((timeout_ms, kind + " idle"), []).append(
+                    one_run(kind, 0, timeout_ms))
     backlog.restore()
 
     def med(key, name):
         return statistics.median(r[name] for r in runs[key])
 
+    def marginal(key):
+        """CPU per packet once the capture's idle cost per second is taken off."""
+        idle = med((key[0], key[1] + " idle"), "cpu") / med((key[0], key[1] + " idle"), "wall")
+        return statistics.median((r["cpu"] - idle * r["wall"]) / r["delivered"] * 1e9
+                                 for r in runs[key])
+
     print(f"{args.packets} x 64-byte frames, {FLOWS} flows, one TxRing sender, "
           f"{os.cpu_count()} CPUs; medians of {args.repeat} runs\n")
     print("| block timeout | capture | delivered | drops (ring) | drops (if+backlog) "
-          "| rate (Mpps) | packets/batch | CPU ns/packet (user) | vs ring |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| rate (Mpps) | packets/batch | CPU ns/packet | idle CPU ms/s "
+          "| ns/packet beyond idle | vs ring |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for timeout_ms in args.block_timeout_ms:
-        ring_ns = med((timeout_ms, "ring"), "ns_per_packet")
+        ring_marginal = marginal((timeout_ms, "ring"))
         for kind in kinds:
             key = (timeout_ms, kind)
-            ns = med(key, "ns_per_packet")
+            idle_key = (timeout_ms, kind + " idle")
+            idle_ms = med(idle_key, "cpu") / med(idle_key, "wall") * 1e3
             print(f"| {timeout_ms} ms | {kind} | {med(key, 'delivered'):,.0f} | "
                   f"{med(key, 'drops'):,.0f} | "
                   f"{med(key, 'if_drops') + med(key, 'backlog_drops'):,.0f} | "
                   f"{med(key, 'rate') / 1e6:.2f} | {med(key, 'batch_packets'):,.0f} | "
-                  f"{ns:.1f} ({med(key, 'user_ns_per_packet'):.1f}) | {ns / ring_ns:.2f}x |")
+                  f"{med(key, 'ns_per_packet'):.1f} | {idle_ms:.2f} | "
+                  f"{marginal(key):.1f} | {marginal(key) / ring_marginal:.2f}x |")
     for timeout_ms in args.block_timeout_ms:
         split = [r.get("per_worker") for r in runs[(timeout_ms, "pool-2")]]
         print(f"\n{timeout_ms} ms, pool-2 per-worker delivered: {split}")

@@ -39,7 +39,9 @@ from ._validate import check_count, check_seconds
 from .ring import RxRing, Stats, _check_positive_int
 
 _ALIGN = 64
-STATS_EVERY = 0.5          # seconds between a worker's statistics reports
+STATS_EVERY = 1.0          # seconds between a worker's statistics reports
+WORKER_POLL = 0.2          # seconds a worker's read waits before looking at the parent's pipe
+PARENT_POLL = 1.0          # longest wait of the parent (stop() wakes it at once)
 START_TIMEOUT = 60.0       # seconds a worker may take to start and open its ring
 
 
@@ -275,7 +277,7 @@ class _Worker:
             self.control()
             if self.stop:
                 break
-            self.deliver(0.05)
+            self.deliver(WORKER_POLL)
             if time.monotonic() >= next_report:
                 self.up.send(("stats", _stats_dict(self.ring.stats)))
                 next_report = time.monotonic() + STATS_EVERY
@@ -359,6 +361,7 @@ class ParallelCapture:
                  slot_packets: int = 65536, slot_bytes: int = 16 << 20,
                  handle_signals: bool = True, **ring_options) -> None:
         self._closed = True
+        self._wakeup_r = self._wakeup_w = -1
         workers = _check_positive_int("workers", workers)
         slots = _check_positive_int("slots", slots)
         slot_packets = _check_positive_int("slot_packets", slot_packets)
@@ -386,6 +389,7 @@ class ParallelCapture:
         self._slots = (slots, slot_packets, slot_bytes)
         self._sink = sink
         self._stop_requested = False
+        self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._deadline: float | None = None
         self._stops_sent = False
         self._failures: list[WorkerFailure] = []
@@ -517,6 +521,10 @@ class ParallelCapture:
         rest.  Returns at once (safe from a signal handler); the iteration
         (or :meth:`run`) ends when they are done."""
         self._stop_requested = True
+        try:
+            os.write(self._wakeup_w, b"s")        # end the parent's wait at once
+        except (BlockingIOError, OSError):
+            pass
 
     def stop_after(self, seconds: float) -> None:
         """Stop the capture ``seconds`` from now (as :meth:`stop` would)."""
@@ -584,13 +592,22 @@ class ParallelCapture:
         pairs they carried."""
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self._stop_requested = True
+            self._deadline = None
         if self._stop_requested:
             self._send_stops()
         live = {h.up: h for h in self._handles if not h.ended}
         if not live:
             return []
+        if self._deadline is not None:
+            timeout = max(0.0, min(timeout, self._deadline - time.monotonic()))
         batches = []
-        for conn in wait_connections(list(live), timeout):
+        for conn in wait_connections(list(live) + [self._wakeup_r], timeout):
+            if conn == self._wakeup_r:
+                try:
+                    os.read(self._wakeup_r, 4096)
+                except BlockingIOError:
+                    pass
+                continue
             handle = live[conn]
             while True:
                 try:
@@ -626,7 +643,7 @@ class ParallelCapture:
         with signals:
             while self.running:
                 self._free_slots()
-                for item in self._poll(0.05):
+                for item in self._poll(PARENT_POLL):
                     yield item
                     del item
         self._raise_failures()
@@ -643,7 +660,7 @@ class ParallelCapture:
             else _NoSignals()
         with signals:
             while self.running:
-                for _, batch in self._poll(0.05):
+                for _, batch in self._poll(PARENT_POLL):
                     self.discarded += len(batch)
                 self._free_slots()
         self._raise_failures()
@@ -709,6 +726,10 @@ class ParallelCapture:
     def _abort(self) -> None:
         """Release everything at once (after a failed start or on close)."""
         self._closed = True
+        for fd in (self._wakeup_r, self._wakeup_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wakeup_r = self._wakeup_w = -1
         for handle in self._handles:
             if handle.process.poll() is None:
                 try:
