@@ -8,6 +8,7 @@ One sender process blasts ``--packets`` 64-byte UDP frames of 256 flows
 from a TxRing into one end of the pair; on the other end one of:
 
 ``ring``      one RxRing read into a reused batch (``read(out=...)``) in one process
+``ring-fanout``  the same ring alone in a fanout group (what joining a group costs)
 ``pool-1``    ParallelCapture with 1 worker: the worker drains into shared memory,
               the parent iterates the batches (the hand-off alone)
 ``pool-2``    ParallelCapture with 2 workers in a hash fanout group
@@ -106,9 +107,10 @@ def user_seconds() -> float:
 
 def runner(kind: str, block_timeout_ms: int) -> None:
     """Capture until a line arrives on stdin; print the counts as JSON."""
-    from ringcap import Batch, ParallelCapture, RxRing
-    if kind == "ring":
-        with RxRing(RX_IFACE, block_timeout_ms=block_timeout_ms, **RING) as ring:
+    from ringcap import Batch, Fanout, ParallelCapture, RxRing
+    if kind in ("ring", "ring-fanout"):
+        fanout = Fanout() if kind == "ring-fanout" else None
+        with RxRing(RX_IFACE, block_timeout_ms=block_timeout_ms, fanout=fanout, **RING) as ring:
             out = Batch.empty(65536, 16 << 20)
             print("ready", flush=True)
             asked = _on_stdin_line(lambda: None)
@@ -193,6 +195,8 @@ def main() -> None:
     parser.add_argument("--packets", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--kinds", nargs="+", default=["ring", "ring-fanout", "pool-1", "pool-2"],
+                        help="captures to compare (the first is the reference)")
     parser.add_argument("--block-timeout-ms", type=int, nargs="+", default=[10, 200],
                         help="ring block timeouts to compare (they set the batch sizes at a "
                              "given rate)")
@@ -208,7 +212,7 @@ def main() -> None:
     backlog.set(max(backlog.original, 300000))
     netns.enter_private_netns()
     netns.make_veth(TX_IFACE, RX_IFACE)
-    kinds = ["ring", "pool-1", "pool-2"]
+    kinds = args.kinds
     runs: dict[tuple[int, str], list[dict]] = {}
     for _ in range(args.repeat):
         for timeout_ms in args.block_timeout_ms:
@@ -246,7 +250,7 @@ def main() -> None:
                   f"{med(key, 'rate') / 1e6:.2f} | {med(key, 'batch_packets'):,.0f} | "
                   f"{med(key, 'ns_per_packet'):.1f} | {idle_ms:.2f} | "
                   f"{marginal(key):.1f} | {marginal(key) / ring_marginal:.2f}x |")
-    for timeout_ms in args.block_timeout_ms:
+    for timeout_ms in args.block_timeout_ms if "pool-2" in kinds else ():
         split = [r.get("per_worker") for r in runs[(timeout_ms, "pool-2")]]
         print(f"\n{timeout_ms} ms, pool-2 per-worker delivered: {split}")
     if args.json:

@@ -122,11 +122,15 @@ def test_stopping_mid_stream_loses_nothing_delivered(veth):
 
 
 def test_sigterm_stops_the_pool_cleanly(veth):
+    got: dict[int, list[Batch]] = {}
     with ParallelCapture(veth.b, workers=2, **RING) as pool:
         with TxRing(veth.a) as tx:
             tx.send([udp_frame(i, i % 8) for i in range(2000)])
-        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
-        got = gather(pool)
+        for worker, batch in pool.batches_by_worker():
+            if not got:
+                # the pool's handler is in place once the iteration has started
+                threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+            got.setdefault(worker, []).append(batch.copy())
         check_accounting(pool, got)
     assert sum(len(seqs_and_flows(b)[0]) for bs in got.values() for b in bs) == 2000
 
