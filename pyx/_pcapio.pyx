@@ -8,8 +8,13 @@ alone: a pcapng block that is not a packet, a corrupt length, the end of the
 buffer.  All multi-byte fields are read with memcpy, so no alignment is
 assumed.
 """
+from cpython.exc cimport PyErr_CheckSignals
+from libc.errno cimport errno, EINTR, EIO
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memset, strerror
+from posix.types cimport off_t
+
+from includes.posix_file cimport FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, fallocate, write
 
 
 cpdef enum Status:
@@ -111,6 +116,99 @@ def ts_units_to_ns(uint64_t t, int mode, int64_t param):
 
 
 # ---------------------------------------------------------------------- writing
+
+def write_all(int fd, const uint8_t[::1] buf, Py_ssize_t stop, int64_t[::1] progress):
+    """Write ``buf[progress[0]:stop]`` to ``fd``, keeping ``progress[0]`` at the
+    number of bytes of ``buf`` written so far.
+
+    Interrupted writes run the signal handlers (which may raise, e.g.
+    KeyboardInterrupt) and go on; whatever stops the loop, ``progress[0]``
+    says exactly how much reached the file.  Raises OSError on a failed write.
+    """
+    cdef Py_ssize_t done = progress[0]
+    cdef ssize_t rc
+    cdef int err
+    if stop > buf.shape[0] or done < 0 or done > stop:
+        raise IndexError(f"cannot write bytes {done}:{stop} of a {buf.shape[0]}-byte buffer")
+    while done < stop:
+        with nogil:
+            rc = write(fd, &buf[done], stop - done)
+            err = errno if rc < 0 else 0
+        if rc > 0:
+            done += rc
+            progress[0] = done
+            if done < stop:
+                PyErr_CheckSignals()      # a signal cuts a pipe write short: run its handler
+        elif rc == 0:
+            raise OSError(EIO, "write() wrote nothing")
+        elif err == EINTR:
+            PyErr_CheckSignals()
+        else:
+            raise OSError(err, strerror(err).decode("utf-8", "replace"))
+
+
+def record_boundary(const uint8_t[::1] buf, Py_ssize_t head, Py_ssize_t used,
+                    Py_ssize_t stop, bint pcapng, Py_ssize_t header):
+    """Find the last record boundary at or before ``stop`` in a writer's buffer.
+
+    ``buf[head:used]`` holds whole records as this module builds them (native
+    byte order), the first of them a ``header``-byte pcap file header when
+    ``header`` is not 0.  Returns ``(boundary, next_boundary, packets,
+    next_is_packet)``: the last boundary <= ``stop``; where the record
+    starting there ends (``boundary`` itself when none does); the packet
+    records before it; whether the record starting there is a packet.
+    """
+    cdef Py_ssize_t pos = head, length, packets = 0
+    cdef bint packet
+    if head < 0 or used > buf.shape[0] or head > used:
+        raise IndexError("buffer range outside the buffer")
+    while pos < used:
+        if header:
+            length, packet = header, False
+        elif pcapng:
+            if used - pos < 8:
+                raise ValueError(f"writer buffer holds a broken record at {pos}")
+            packet = _u32(&buf[pos], False) == BT_EPB
+            length = _u32(&buf[pos + 4], False)
+        else:
+            if used - pos < 16:
+                raise ValueError(f"writer buffer holds a broken record at {pos}")
+            length, packet = 16 + <Py_ssize_t>_u32(&buf[pos + 8], False), True
+        if length <= 0 or length > used - pos:
+            raise ValueError(f"writer buffer holds a broken record at {pos}")
+        if length > stop - pos:
+            return pos, pos + length, packets, packet
+        packets += packet
+        header = 0
+        pos += length
+    return pos, pos, packets, False
+
+
+def release_space(int fd, off_t offset, off_t length):
+    """Give back blocks reserved by :func:`reserve_space` (punch a hole; size unchanged)."""
+    cdef int rc, err = 0
+    with nogil:
+        rc = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)
+        err = errno if rc < 0 else 0
+    return err
+
+
+def reserve_space(int fd, off_t offset, off_t length):
+    """Allocate disk blocks for ``offset:offset+length`` without changing the file size.
+
+    ``fallocate(FALLOC_FL_KEEP_SIZE)``: later writes into the range cannot
+    fail for lack of space.  Returns 0 or the errno (``ENOSPC``, or
+    ``EOPNOTSUPP`` on file systems without it); never raises.
+    """
+    cdef int rc, err = 0
+    with nogil:
+        while True:
+            rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length)
+            err = errno if rc < 0 else 0
+            if err != EINTR:
+                break
+    return err
+
 
 cdef inline int _record_lengths(int64_t ts, int64_t off, uint32_t caplen, uint32_t wirelen,
                                 Py_ssize_t data_len, int64_t max_seconds, uint32_t snaplen,

@@ -25,12 +25,14 @@ valid after the reader is closed for as long as the batch lives.
 from __future__ import annotations
 
 import contextlib
+import errno
 import mmap
 import os
 import socket
 import stat as _stat
 import struct
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -62,7 +64,9 @@ _BT_IDB, _BT_ISB = 1, 5
 
 _S = _pcapio.Status
 _NATIVE = "<" if sys.byteorder == "little" else ">"
-_WRITE_BUFFER = 4 << 20
+_WRITE_BUFFER = 1 << 20          # default byte bound on what a writer holds unflushed
+_FLUSH_INTERVAL = 1.0            # default time bound (seconds)
+_RESERVE = 16 << 10              # disk space kept past the end for the final blocks
 _READ_CHUNK = 1 << 20             # packets parsed per step when reading a whole file
 
 
@@ -150,9 +154,26 @@ class CaptureSummary:
 
 # ---------------------------------------------------------------------- writing
 
-def _open_for_writing(path, mode: int) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, mode)
+def _open_for_writing(path, mode: int, overwrite: bool) -> int:
+    """Create ``path`` for writing, never through a symbolic link.
+
+    Without ``overwrite`` an existing name (a file, or a link planted there)
+    is refused (``O_EXCL``); with it an existing file is truncated, but a
+    symbolic link still is not followed (``O_NOFOLLOW``).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_TRUNC if overwrite else os.O_EXCL
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError as error:
+        raise FileExistsError(
+            error.errno, f"{os.fsdecode(path)} already exists; pass overwrite=True to replace "
+            "it (a symbolic link there is refused either way)") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise OSError(error.errno, f"{os.fsdecode(path)} is a symbolic link; capture files "
+                          "are never written through one (remove it, or give the real path)") from None
+        raise
     try:
         st = os.fstat(fd)
         # O_CREAT leaves an existing file's permissions alone: narrow them too.
@@ -172,13 +193,6 @@ def _fileno(target) -> int:
     if flush is not None:
         flush()
     return target.fileno()
-
-
-def _write_all(fd: int, view) -> None:
-    view = memoryview(view).cast("B")
-    while len(view):
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def _pad4(b: bytes) -> bytes:
@@ -219,18 +233,31 @@ class PcapWriter:
     than ``snaplen`` are cut to it; their wire length is kept.
 
     The file is created with permission bits ``mode`` (default 0o600: captured
-    traffic is sensitive); an existing file is truncated and narrowed to
-    ``mode``.  ``path`` may instead be an open file descriptor or binary file
-    object (a pipe to ``tcpdump -r -``, ``sys.stdout.buffer``): it is written
-    from its current position and left open.  Records are built without the GIL into a buffer of
-    ``buffer_size`` bytes and written in large writes.
+    traffic is sensitive).  An existing name is refused unless
+    ``overwrite=True`` (then the file is truncated and narrowed to ``mode``);
+    a symbolic link at ``path`` is never followed.  ``path`` may instead be
+    an open file descriptor or binary file object (a pipe to ``tcpdump -r
+    -``, ``sys.stdout.buffer``): it is written from its current position and
+    left open.
+
+    Records are built without the GIL into a buffer of ``buffer_size`` bytes
+    that goes to the kernel when full, when its oldest record has waited
+    ``flush_interval`` seconds (checked at each :meth:`write` and
+    :meth:`tick`), and on :meth:`flush`/:meth:`close`: a killed process loses
+    at most that much.  Only whole records are written; after a failed write
+    the file is cut back to its last complete record, the error is raised,
+    and the writer refuses further packets (statistics can still be added;
+    see docs/reliability.md).  A writer takes one call at a time: a second
+    thread calling it while it works gets RuntimeError.
     """
 
     def __init__(self, path, *, format: str = "pcap", nanosecond: bool = True,
                  snaplen: int = DEFAULT_SNAPLEN, linktype: int = LINKTYPE_ETHERNET,
                  mode: int = 0o600, flags: bool = True,
                  interfaces: Mapping[int, str] | None = None,
-                 buffer_size: int = _WRITE_BUFFER) -> None:
+                 buffer_size: int = _WRITE_BUFFER, flush_interval: float = _FLUSH_INTERVAL,
+                 overwrite: bool = False) -> None:
+        self._fd = -1
         if format not in ("pcap", "pcapng"):
             raise ValueError(f"format must be 'pcap' or 'pcapng', got {format!r}")
         snaplen = int(snaplen)
@@ -241,6 +268,10 @@ class PcapWriter:
             raise ValueError(f"linktype {linktype} does not fit a {format} header")
         if int(buffer_size) < 64 * 1024:
             raise ValueError(f"buffer_size must be at least 64 KiB, got {buffer_size}")
+        flush_interval = float(flush_interval)
+        if not flush_interval >= 0 or flush_interval == float("inf"):
+            raise ValueError(f"flush_interval must be a finite number of seconds >= 0, "
+                             f"got {flush_interval}")
         self._own_fd = not (isinstance(path, int) or hasattr(path, "fileno"))
         self.path = os.fspath(path) if self._own_fd else f"<fd {_fileno(path)}>"
         self.format = format
@@ -248,15 +279,38 @@ class PcapWriter:
         self.snaplen = snaplen
         self.linktype = linktype
         self.flags = bool(flags)
+        self.flush_interval = flush_interval
+        #: Packets and bytes accepted (buffered or in the file).
         self.packets_written = 0
         self.bytes_written = 0
+        #: Packets and bytes in complete records handed to the operating system.
+        self.packets_flushed = 0
+        self.bytes_flushed = 0
+        #: Packets accepted but lost to a failed write (never in the file).
+        self.packets_lost = 0
         self._names = dict(interfaces) if interfaces else {}
         self._idb: dict[int, int] = {}
         self._buf = np.empty(int(buffer_size), dtype=np.uint8)
-        self._used = 0
-        self._fd = -1
-        self._fd = _open_for_writing(self.path, int(mode)) if self._own_fd else _fileno(path)
+        self._used = 0             # bytes waiting in _buf
+        self._head = 0             # first record boundary in _buf (a record may be half out)
+        self._buf_packets = 0      # packets whose records are (partly) in _buf
+        self._header = 24 if format == "pcap" else 0   # pcap file header not yet out
+        self._oldest = None        # when the oldest waiting record was buffered
+        self._progress = np.zeros(1, dtype=np.int64)
+        self._partial = 0          # bytes of a record half out (an interrupted write)
+        self._partial_packet = False
+        self._failed: OSError | None = None
+        self._lock = threading.Lock()
+        self._start = 0            # file offset of our first byte
+        self._regular = False      # a regular file: can be cut back and space reserved
+        self._reserve_ok = True
+        self._reserved = False
+        self._fd = (_open_for_writing(self.path, int(mode), bool(overwrite)) if self._own_fd
+                    else _fileno(path))
         try:
+            if _stat.S_ISREG(os.fstat(self._fd).st_mode):
+                self._regular = True
+                self._start = 0 if self._own_fd else os.lseek(self._fd, 0, os.SEEK_CUR)
             if format == "pcap":
                 magic = _MAGIC_NSEC if self.nanosecond else _MAGIC_USEC
                 self._put(struct.pack(_NATIVE + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
@@ -264,6 +318,7 @@ class PcapWriter:
                 body = struct.pack(_NATIVE + "IHHq", _PCAPNG_BYTE_ORDER, 1, 0, -1)
                 body += _option(4, b"ringcap") + _option(0, b"")
                 self._put(_block(_PCAPNG_SHB, body))
+            self._drain()          # the header is out: a reader never sees an empty file
         except BaseException:
             self._close_fd()
             raise
@@ -273,24 +328,146 @@ class PcapWriter:
         if self._fd < 0:
             raise ValueError(f"PcapWriter for {self.path!r} is closed")
 
+    @contextlib.contextmanager
+    def _exclusive(self):
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(
+                f"PcapWriter for {self.path!r} is already busy with another call (from another "
+                "thread, or a signal handler interrupting it); a writer takes one call at a "
+                "time: give each thread its own writer, or guard it with a lock")
+        try:
+            self._check_open()
+            yield
+        finally:
+            self._lock.release()
+
+    def _failure(self) -> OSError:
+        error = self._failed
+        return OSError(
+            error.errno,
+            f"{self.path}: an earlier write failed ({error.strerror or error}); the file ends at "
+            f"its last complete record ({self.bytes_flushed} bytes, {self.packets_flushed} "
+            f"packets) and {self.packets_lost} accepted packets are not in it; write to a new "
+            "file")
+
     def _put(self, raw: bytes) -> None:
         """Append small raw bytes (file header, IDB, ISB) to the buffer."""
         if self._used + len(raw) > self._buf.shape[0]:
             self._drain()
         if len(raw) > self._buf.shape[0]:
-            _write_all(self._fd, raw)
-        else:
-            self._buf[self._used:self._used + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
-            self._used += len(raw)
+            self._grow(len(raw))
+        self._buf[self._used:self._used + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+        self._used += len(raw)
         self.bytes_written += len(raw)
+        if self._oldest is None:
+            self._oldest = time.monotonic()
 
-    def _drain(self) -> None:
-        if self._used:
-            _write_all(self._fd, self._buf[:self._used])
-            self._used = 0
+    def _grow(self, size: int) -> None:
+        bigger = np.empty(size, dtype=np.uint8)
+        bigger[:self._used] = self._buf[:self._used]
+        self._buf = bigger
+
+    def _reserve(self, nbytes: int) -> bool:
+        """Reserve disk space for ``nbytes`` more plus room for the final blocks;
+        False when the file system is full."""
+        if not (self._regular and self._reserve_ok):
+            return True
+        err = _pcapio.reserve_space(self._fd, self._start + self.bytes_flushed,
+                                    nbytes + _RESERVE)
+        if err in (errno.ENOSPC, errno.EDQUOT):
+            return False
+        if err:
+            self._reserve_ok = False          # e.g. EOPNOTSUPP: plain writes only
+        else:
+            self._reserved = True
+        return True
+
+    def _drain(self, *, final: bool = False) -> None:
+        """Write the buffer; on failure cut the file back to its last complete record.
+
+        ``final``: statistics or interface blocks written after a failure.
+        """
+        if self._failed is not None and not final:
+            raise self._failure()
+        used = self._used
+        if not used:
+            self._oldest = None
+            return
+        if not final and not self._reserve(used):
+            self._fail(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        self._progress[0] = 0
+        try:
+            _pcapio.write_all(self._fd, self._buf, used, self._progress)
+        except BaseException as error:
+            self._account(int(self._progress[0]))
+            if isinstance(error, OSError):
+                self._fail(error)
+            raise                 # an interrupt: the rest stays buffered, in order
+        self._account(used)
+        self._oldest = None
+
+    def _account(self, written: int) -> None:
+        """Book the first ``written`` bytes of the buffer as out; keep the rest, in order."""
+        used = self._used
+        if written == used and self._head == 0:          # the usual case: all of it
+            self.bytes_flushed += used
+            self.packets_flushed += self._buf_packets
+            self._buf_packets = self._used = self._header = 0
+            return
+        if self._head:                    # the buffer starts with the end of a record
+            if written < self._head:
+                self._partial += written
+                self._shift(written)
+                self._head -= written
+                return
+            self.bytes_flushed += self._partial + self._head
+            if self._partial_packet:
+                self.packets_flushed += 1
+                self._buf_packets -= 1
+            self._partial = 0
+        boundary, following, packets, next_packet = _pcapio.record_boundary(
+            self._buf, self._head, used, written, self.format == "pcapng", self._header)
+        self.bytes_flushed += boundary - self._head
+        self.packets_flushed += packets
+        self._buf_packets -= packets
+        self._partial = written - boundary        # bytes of an unfinished record in the file
+        self._partial_packet = bool(next_packet)
+        if written:
+            self._header = 0
+        self._shift(written)
+        self._head = following - written if following > written else 0
+
+    def _shift(self, nbytes: int) -> None:
+        rest = self._used - nbytes
+        if nbytes and rest:
+            self._buf[:rest] = self._buf[nbytes:self._used]
+        self._used = rest
+
+    def _fail(self, error: OSError) -> None:
+        """After a failed write: cut the file at its last complete record, drop the
+        buffer (its packets are lost) and refuse further packets."""
+        if self._regular and self._partial:
+            try:
+                os.ftruncate(self._fd, self._start + self.bytes_flushed)
+                self._partial = 0
+            except OSError:
+                pass
+        self.packets_lost += self._buf_packets
+        self._buf_packets = 0
+        self._partial_packet = False
+        self.packets_written = self.packets_flushed
+        self.bytes_written = self.bytes_flushed
+        self._used = self._head = 0
+        self._header = 0
+        if self._failed is None:
+            self._failed = error
+        raise self._failure() from error
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, -1
+        if fd >= 0 and self._reserved:
+            # blocks reserved past the end are no longer needed
+            _pcapio.release_space(fd, self._start + self.bytes_flushed, _RESERVE + self._buf.shape[0])
         if fd >= 0 and self._own_fd:
             os.close(fd)
 
@@ -302,7 +479,10 @@ class PcapWriter:
         batches; call it to set a name or to describe an interface before
         (or without) any of its packets.
         """
-        self._check_open()
+        with self._exclusive():
+            return self._add_interface(ifindex, name)
+
+    def _add_interface(self, ifindex: int, name: str | None = None) -> int:
         if self.format != "pcapng":
             raise ValueError("pcap files have no interface descriptions; use format='pcapng'")
         ifindex = int(ifindex)
@@ -315,6 +495,8 @@ class PcapWriter:
         body = struct.pack(_NATIVE + "HHI", self.linktype, 0, self.snaplen) + options
         self._put(_block(_BT_IDB, body))
         self._idb[ifindex] = len(self._idb)
+        if self._failed is not None:
+            self._drain(final=True)
         return self._idb[ifindex]
 
     def _interface_ids(self, batch: Batch, ifindex: np.ndarray) -> np.ndarray:
@@ -329,13 +511,13 @@ class PcapWriter:
             order = np.argsort(firsts, kind="stable")      # describe in order of appearance
             for value in uniq[order].tolist():
                 if value not in self._idb:
-                    self.add_interface(value, _interface_name(value, batch.interfaces, self._names))
+                    self._add_interface(value, _interface_name(value, batch.interfaces, self._names))
             uniq = uniq.tolist()
         ids = []
         for value in uniq:
             if value not in self._idb:
                 name = _interface_name(value, batch.interfaces, self._names)
-                self.add_interface(value, name)
+                self._add_interface(value, name)
             ids.append(self._idb[value])
         if inverse is None:
             return np.full(n, ids[0], dtype=np.uint32)
@@ -343,11 +525,30 @@ class PcapWriter:
 
     # -------------------------------------------------------------- writing
     def write(self, batch: Batch) -> None:
-        """Append every packet of ``batch``."""
-        self._check_open()
+        """Append every packet of ``batch`` (flushing first if the buffer is due)."""
+        with self._exclusive():
+            if self._failed is not None:
+                raise self._failure()
+            if len(batch):
+                self._write(batch)
+            self._flush_if_due()
+
+    def tick(self) -> None:
+        """Flush if the oldest buffered record has waited ``flush_interval``.
+
+        :meth:`write` does this itself; call ``tick`` while no packets come
+        (a quiet link) so the bound holds then too.
+        """
+        with self._exclusive():
+            self._flush_if_due()
+
+    def _flush_if_due(self) -> None:
+        if self._oldest is not None and \
+                time.monotonic() - self._oldest >= self.flush_interval:
+            self._drain()
+
+    def _write(self, batch: Batch) -> None:
         n = len(batch)
-        if n == 0:
-            return
         ts = _column(batch, "ts")
         caplen = _column(batch, "caplen")
         wirelen = _column(batch, "wirelen")
@@ -368,9 +569,11 @@ class PcapWriter:
         largest = 32 + 12 + min(int(caplen.max()), self.snaplen) + 3
         if largest > self._buf.shape[0]:
             self._drain()
-            self._buf = np.empty(largest, dtype=np.uint8)
+            self._grow(largest)
         i = 0
         while i < n:
+            if self._oldest is None:
+                self._oldest = time.monotonic()
             out = self._buf[self._used:]
             if self.format == "pcap":
                 nxt, nbytes, status, bad = _pcapio.build_pcap(
@@ -382,6 +585,7 @@ class PcapWriter:
             self._used += nbytes
             self.bytes_written += nbytes
             self.packets_written += nxt - i
+            self._buf_packets += nxt - i
             if status != _S.OK:
                 raise ValueError(f"cannot write packet {bad}: {_S(status).name}")
             if nxt < n:
@@ -398,9 +602,14 @@ class PcapWriter:
         (default: the first one in the file, or ifindex 0 if none yet).
         Statistics with ``.per_interface`` (a ring on several interfaces)
         become one block per interface, ``ifindex`` being ignored.
-        ``ts`` is the block's time in ns (default: now).
+        ``ts`` is the block's time in ns (default: now).  Works after a
+        failed write too: the block goes right after the last complete
+        record, into disk space the writer keeps reserved for it.
         """
-        self._check_open()
+        with self._exclusive():
+            self._write_stats(stats, ifindex, ts)
+
+    def _write_stats(self, stats, ifindex, ts) -> None:
         if self.format != "pcapng":
             raise ValueError(
                 "pcap files have no place for capture statistics; use format='pcapng' "
@@ -409,7 +618,7 @@ class PcapWriter:
         if per_interface:
             # a ring on several interfaces: one block per interface, its own counts
             for index, one in per_interface.items():
-                self.write_stats(one, ifindex=index, ts=ts)
+                self._write_stats(one, index, ts)
             return
         packets, drops = int(stats.packets), int(stats.drops)
         if_drops = getattr(stats, "if_drops", None)
@@ -418,7 +627,7 @@ class PcapWriter:
             raise ValueError(f"negative statistics: {stats!r}")
         if ifindex is None:
             ifindex = next(iter(self._idb), 0)
-        iface = self.add_interface(int(ifindex))
+        iface = self._add_interface(int(ifindex))
         ts = time.time_ns() if ts is None else int(ts)
         options = (_option(4, struct.pack(_NATIVE + "Q", packets))
                    + _option(5, struct.pack(_NATIVE + "Q", drops + if_drops))
@@ -426,6 +635,8 @@ class PcapWriter:
                    + _option(0, b""))
         body = struct.pack(_NATIVE + "III", iface, ts >> 32, ts & 0xFFFFFFFF) + options
         self._put(_block(_BT_ISB, body))
+        if self._failed is not None:
+            self._drain(final=True)
 
     def write_from(self, ring, *, count: int | None = None, duration: float | None = None,
                    batch_packets: int = 65536, timeout: float = 0.1,
@@ -459,7 +670,7 @@ class PcapWriter:
                 written += len(batch)
                 nbytes += batch.nbytes
         except BaseException:
-            # Ctrl-C or a failed read still leaves the counts in the file if it can.
+            # Ctrl-C, a failed read or a failed write still leaves the counts in the file.
             if stats:
                 try:
                     self._write_ring_stats(ring)
@@ -480,44 +691,66 @@ class PcapWriter:
 
     def flush(self) -> None:
         """Hand everything buffered to the operating system."""
-        self._check_open()
-        self._drain()
+        with self._exclusive():
+            self._drain()
 
     def close(self, stats=None) -> None:
         """Flush and close the file (idempotent).
 
         ``stats`` (a ring's ``Stats``) is first written as with
-        :meth:`write_stats`.
+        :meth:`write_stats`.  After a failed write the file is closed as it
+        is (ending at its last complete record, plus ``stats``) and the
+        failure is raised again: close never reports success for packets
+        that are not in the file.
         """
-        if stats is not None:
-            self.write_stats(stats)          # raises (writer still open) on a pcap file
         if self._fd < 0:
+            if stats is not None:
+                self._check_open()           # statistics for a closed file: say so
             return
-        try:
-            self._drain()
-        finally:
+        with self._exclusive():
+            try:
+                if stats is not None:
+                    self._write_stats(stats, None, None)   # raises on a pcap file: still open
+                if self._failed is None:
+                    self._drain()
+            except ValueError:
+                raise
+            except BaseException:
+                self._close_fd()
+                raise
             self._close_fd()
+            if self._failed is not None:
+                raise self._failure()
 
     @property
     def closed(self) -> bool:
         return self._fd < 0
 
+    @property
+    def failed(self) -> OSError | None:
+        """The write error that stopped this writer, or None."""
+        return self._failed
+
     def __enter__(self) -> "PcapWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        try:
+            self.close()
+        except OSError:
+            if exc_type is None:
+                raise          # else the exception in flight already says what failed
 
     def __del__(self) -> None:
         if getattr(self, "_fd", -1) >= 0:
             warnings.warn(f"unclosed PcapWriter for {self.path!r}", ResourceWarning, stacklevel=2)
             try:
                 self.close()
-            except OSError:
+            except (OSError, RuntimeError):
                 self._close_fd()
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
+        state = "closed" if self.closed else "failed" if self._failed else "open"
         return (f"<PcapWriter {self.path!r} {self.format} {state}, "
                 f"{self.packets_written} packets>")
 

@@ -225,7 +225,7 @@ def test_pkttype_survives_pcapng_through_epb_flags(tmp_path):
     path = tmp_path / "flags.pcapng"
     write_pcap(path, batch, format="pcapng")
     assert read_pcap(path).pkttype.tolist() == kinds
-    write_pcap(path, batch, format="pcapng", flags=False)
+    write_pcap(path, batch, format="pcapng", flags=False, overwrite=True)
     assert read_pcap(path).pkttype.tolist() == [0] * 5
     assert read_pcap(path).packets() == batch.packets()
 
@@ -294,7 +294,7 @@ def test_existing_file_is_narrowed(tmp_path):
     path = tmp_path / "old.pcap"
     path.write_bytes(b"old")
     os.chmod(path, 0o666)
-    write_pcap(path, make_batch(2))
+    write_pcap(path, make_batch(2), overwrite=True)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert len(read_pcap(path)) == 2
 
@@ -731,7 +731,7 @@ def test_property_round_trip(tmp_path, sizes, fmt, nano, ts):
     stamps = (ts + [0] * len(packets))[:len(packets)]
     batch = Batch.from_packets(packets, ts=np.array(stamps, dtype=np.int64))
     path = tmp_path / f"rt.{fmt}"
-    write_pcap(path, batch, format=fmt, nanosecond=nano)
+    write_pcap(path, batch, format=fmt, nanosecond=nano, overwrite=True)
     back = read_pcap(path)
     assert back.packets() == packets
     expect = batch.ts if nano or fmt == "pcapng" else batch.ts // 1000 * 1000

@@ -1,0 +1,275 @@
+"""PcapWriter under stress: full disks, interrupted writes, two threads, planted links.
+
+What is in the file must be exactly what the writer reports: whole records
+up to the last one it counted, never a record cut in half or rewritten.
+"""
+import errno
+import os
+import signal
+import stat
+import subprocess
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from ringcap import Batch, PcapWriter, open_pcap, read_pcap, write_pcap
+from ringcap.pcap import PcapTruncatedWarning
+
+
+class Stats:
+    def __init__(self, packets, drops):
+        self.packets, self.drops = packets, drops
+
+
+def numbered(n: int, size: int = 1000, first: int = 0) -> Batch:
+    """``n`` packets of ``size`` bytes carrying their sequence number."""
+    frames = [(first + i).to_bytes(8, "big") + bytes([(first + i) & 0xFF]) * (size - 8)
+              for i in range(n)]
+    return Batch.from_packets(frames, ts=np.arange(first, first + n, dtype=np.int64) * 1000)
+
+
+def sequence(batch: Batch) -> list[int]:
+    return [int.from_bytes(p[:8], "big") for p in batch.packets()]
+
+
+def read_complete(path) -> Batch:
+    """Read a file, failing on any warning (a partial record would warn)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return read_pcap(path)
+
+
+# ---------------------------------------------------------------- names
+
+def test_existing_file_is_refused_unless_overwrite(tmp_path):
+    path = tmp_path / "old.pcap"
+    path.write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match="already exists; pass overwrite=True"):
+        write_pcap(path, numbered(2))
+    assert path.read_bytes() == b"precious"
+    assert write_pcap(path, numbered(2), overwrite=True) == 2
+    assert sequence(read_complete(path)) == [0, 1]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_planted_symlink_is_never_followed(tmp_path, overwrite):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"do not touch")
+    os.chmod(victim, 0o644)
+    link = tmp_path / "out.pcap"
+    link.symlink_to(victim)
+    expected = FileExistsError if not overwrite else OSError
+    with pytest.raises(expected) as info:
+        PcapWriter(link, overwrite=overwrite)
+    if overwrite:
+        assert info.value.errno == errno.ELOOP and "symbolic link" in str(info.value)
+    assert victim.read_bytes() == b"do not touch"
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+    assert link.is_symlink()
+    dangling = tmp_path / "dangling.pcap"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(expected):
+        PcapWriter(dangling, overwrite=overwrite)
+    assert not (tmp_path / "nowhere").exists()
+
+
+# ---------------------------------------------------------------- threads
+
+def test_second_thread_is_refused_while_the_writer_works(tmp_path):
+    read_end, write_end = os.pipe()
+    try:
+        writer = PcapWriter(write_end, buffer_size=64 * 1024)
+        blocked = threading.Event()
+        first_error = []
+
+        def fill():
+            blocked.set()
+            try:
+                writer.write(numbered(400))      # 400 KB: blocks on the unread pipe
+                writer.flush()
+            except BaseException as error:        # pragma: no cover - reported below
+                first_error.append(error)
+
+        thread = threading.Thread(target=fill)
+        thread.start()
+        blocked.wait()
+        deadline = time.monotonic() + 30
+        while not writer._lock.locked() and time.monotonic() < deadline:
+            time.sleep(0.001)                    # until the first thread is inside write()
+        time.sleep(0.05)
+        refused = None
+        try:
+            writer.write(numbered(1, first=10**6))
+        except RuntimeError as error:
+            refused = error
+        assert refused is not None, "the second caller was let in"
+        assert "busy with another call" in str(refused)
+        chunks = []
+        reader = threading.Thread(target=lambda: chunks.extend(iter(
+            lambda: os.read(read_end, 1 << 16), b"")))
+        reader.start()
+        thread.join(30)
+        assert not first_error, first_error
+        writer.close()
+        os.close(write_end)
+        write_end = -1
+        reader.join(30)
+        path = tmp_path / "piped.pcap"
+        path.write_bytes(b"".join(chunks))
+        back = read_complete(path)
+        # the refused packet (sequence 10**6) never reached the file
+        assert sequence(back) == list(range(400))
+        assert writer.packets_written == writer.packets_flushed == 400
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+# ---------------------------------------------------------------- interrupted writes
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_write_keeps_the_rest_in_order(tmp_path):
+    read_end, write_end = os.pipe()
+
+    def interrupt(signum, frame):
+        raise Interrupt()
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        writer = PcapWriter(write_end, format="pcapng", buffer_size=256 * 1024)
+        writer.write(numbered(200))
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Interrupt):
+            writer.flush()                       # the pipe holds 64 KiB: blocks, then EINTR
+        assert 0 < writer.bytes_flushed < writer.bytes_written
+        assert writer.packets_flushed < 200
+        chunks = []
+        reader = threading.Thread(target=lambda: chunks.extend(iter(
+            lambda: os.read(read_end, 1 << 16), b"")))
+        reader.start()
+        writer.close(stats=Stats(200, 0))
+        os.close(write_end)
+        write_end = -1
+        reader.join(30)
+        assert writer.packets_flushed == 200 and writer.bytes_flushed == writer.bytes_written
+        path = tmp_path / "resumed.pcapng"
+        path.write_bytes(b"".join(chunks))
+        assert len(chunks) and path.stat().st_size == writer.bytes_written
+        with open_pcap(path) as reader_:
+            batch = reader_.read()
+            assert sequence(batch) == list(range(200))
+            assert [(s.received, s.dropped) for s in reader_.stats] == [(200, 0)]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+# ---------------------------------------------------------------- flushing
+
+def test_records_reach_the_file_within_the_flush_bounds(tmp_path):
+    path = tmp_path / "bounded.pcap"
+    with PcapWriter(path, buffer_size=64 * 1024, flush_interval=0.05) as writer:
+        assert path.stat().st_size == 24                 # the header is out at once
+        writer.write(numbered(300))                      # 300 KB through a 64 KiB buffer
+        assert path.stat().st_size >= 24 + 300 * 1016 - 64 * 1024
+        assert path.stat().st_size == 24 + writer.bytes_flushed - 24
+        time.sleep(0.1)
+        writer.tick()                                    # interval passed: all of it out
+        assert path.stat().st_size == writer.bytes_written == writer.bytes_flushed
+        assert sequence(read_complete(path)) == list(range(300))
+    with PcapWriter(tmp_path / "slow.pcap", flush_interval=3600) as writer:
+        writer.write(numbered(5))
+        writer.tick()
+        assert (tmp_path / "slow.pcap").stat().st_size == 24 and writer.packets_flushed == 0
+    with pytest.raises(ValueError, match="flush_interval"):
+        PcapWriter(tmp_path / "x.pcap", flush_interval=float("nan"))
+    assert not (tmp_path / "x.pcap").exists()
+
+
+# ---------------------------------------------------------------- full disk
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 2 MiB tmpfs mounted for this test (root only), unmounted after."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mnt)],
+                   check=True, capture_output=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)
+
+
+def fill_until_full(writer) -> OSError:
+    first = 0
+    with pytest.raises(OSError) as info:
+        while first < 100000:
+            writer.write(numbered(50, first=first))
+            first += 50
+    return info.value
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+@pytest.mark.parametrize("reserve", [True, False], ids=["reserved", "plain-writes"])
+def test_full_disk_leaves_complete_records_and_says_so(small_fs, fmt, reserve):
+    path = small_fs / f"full.{fmt}"
+    writer = PcapWriter(path, format=fmt, buffer_size=64 * 1024)
+    if not reserve:
+        writer._reserve_ok = False           # a file system without fallocate
+    error = fill_until_full(writer)
+    assert error.errno == errno.ENOSPC
+    assert "last complete record" in str(error)
+    assert writer.failed is not None and writer.packets_lost > 0
+    assert writer.packets_written == writer.packets_flushed
+    assert os.stat(path).st_size == writer.bytes_flushed
+    on_disk = writer.packets_flushed
+    with pytest.raises(OSError, match="earlier write failed"):
+        writer.write(numbered(1))
+    with pytest.raises(OSError, match="earlier write failed"):
+        writer.flush()
+    # free space, as the user would; close must still not rewrite anything
+    filler = small_fs / "filler"
+    if fmt == "pcapng":
+        with pytest.raises(OSError, match="earlier write failed"):
+            writer.close(stats=Stats(on_disk + writer.packets_lost + 7, 7))
+    else:
+        with pytest.raises(OSError, match="earlier write failed"):
+            writer.close()
+    assert not filler.exists()
+    writer.close()                           # idempotent, quiet the second time
+    back = read_complete(path)
+    assert sequence(back) == list(range(on_disk))
+    if fmt == "pcapng":
+        with open_pcap(path) as reader:
+            reader.read()
+            stats = [(s.received, s.dropped) for s in reader.stats]
+        if reserve:
+            assert stats == [(on_disk + writer.packets_lost + 7, 7)]
+
+
+def test_full_disk_statistics_block_fits_the_reserved_space(small_fs):
+    """With the space reserved, the final statistics block always fits."""
+    path = small_fs / "stats.pcapng"
+    writer = PcapWriter(path, format="pcapng", buffer_size=64 * 1024)
+    writer.add_interface(3, "eth9")
+    fill_until_full(writer)
+    with pytest.raises(OSError, match="earlier write failed"):
+        writer.close(stats=Stats(123456, 789))
+    with open_pcap(path) as reader:
+        batch = reader.read()
+        assert len(batch) == writer.packets_flushed and batch.drops == 789
+        assert [(s.interface, s.received, s.dropped) for s in reader.stats] == [(0, 123456, 789)]
+        assert reader.interfaces[0].name == "eth9"
