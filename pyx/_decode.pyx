@@ -595,9 +595,8 @@ cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
     word = rd16(p, g, cap)
     proto = rd16(p, g + 2, cap)
     c.gre_flags[j] = word
-    if word & 0x4007:            # routing present, or a version other than 0 (e.g. PPTP)
+    if word & 0x4007:            # routing present (RFC 1701), or version 1 (PPTP): not entered
         c.tunnel_type[j] = TUNNEL_GRE
-        c.flags[j] |= F_BAD_TUNNEL
         return
     if word & 0x8000:
         k += 4
@@ -694,7 +693,11 @@ cdef void _geneve(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end
     optlen = (rd8(p, g, cap) & 0x3F) * 4
     c.geneve_opt_len[j] = <uint16_t>optlen
     proto = rd16(p, g + 2, cap)
-    if rd8(p, g, cap) >> 6 != 0 or g + 8 + optlen > end:
+    if rd8(p, g, cap) >> 6 != 0:     # a version this decoder does not know: not entered
+        c.tunnel_type[j] = TUNNEL_GENEVE
+        c.tunnel_id[j] = rd32(p, g + 4, cap) >> 8
+        return
+    if g + 8 + optlen > end:
         c.tunnel_type[j] = TUNNEL_GENEVE
         c.tunnel_id[j] = rd32(p, g + 4, cap) >> 8
         c.flags[j] |= F_BAD_TUNNEL

@@ -87,8 +87,8 @@ LLC: int = _BITS["LLC"]
 MPLS: int = _BITS["MPLS"]
 #: A TCP option with a wrong length, or running past the TCP header.
 BAD_TCP_OPTIONS: int = _BITS["BAD_TCP_OPTIONS"]
-#: An encapsulation header that was not decoded through (GRE routing or version,
-#: Geneve version, a tunnel header or inner frame past its packet's end).
+#: A tunnel header (GRE, VXLAN, Geneve, ERSPAN, MPLS) or the frame inside it runs
+#: past the end of the packet that carries it.
 BAD_TUNNEL: int = _BITS["BAD_TUNNEL"]
 #: Any truncation bit.
 TRUNCATED: int = (TRUNCATED_L2 | TRUNCATED_L3 | TRUNCATED_L4 | TRUNCATED_PAYLOAD

@@ -815,3 +815,18 @@ def test_offsets_stay_in_range_through_long_extension_chains():
     # the innermost header starts past 0x7F00: its offsets could not be held
     assert h.flags[1] & D.TUNNEL_LIMIT and h.ip_version[1] == 0 and h.dport[1] == 0
     assert (h.payload_offset <= Batch.from_packets(frames).caplen).all()
+
+
+def test_gre_versions_and_routing_are_read_not_entered():
+    inner = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2))
+    outer = dict(src="192.0.2.1", dst="192.0.2.2", proto=47)
+    pptp = b"\x30\x81\x88\x0b" + len(inner).to_bytes(2, "big") + b"\x00\x07" + inner  # version 1
+    routing = b"\x40\x00\x08\x00" + b"\0" * 4 + inner
+    plain = b"\x00\x00\x08\x00" + inner
+    frames = [bytes(eth() / IP(**outer) / Raw(gre)) for gre in (pptp, routing, plain)]
+    h = D.decode(Batch.from_packets(frames), columns="all")
+    assert h.tunnel_type.tolist() == [D.TUNNEL_TYPES["GRE"]] * 3
+    assert (h.flags & D.TUNNEL).astype(bool).tolist() == [False, False, True]
+    assert not (h.flags & D.MALFORMED).any()
+    assert h.ip_src_str().tolist() == ["192.0.2.1", "192.0.2.1", "10.0.0.1"]
+    assert h.gre_flags.tolist()[:2] == [0x3081, 0x4000]

@@ -92,7 +92,7 @@ cdef enum:
     F_LLC = 1 << 19               # 802.3 frame: the type field is a length (eth_len)
     F_MPLS = 1 << 20              # an MPLS label stack
     F_BAD_TCP_OPTIONS = 1 << 21   # a TCP option's length is wrong or runs past the header
-    F_BAD_TUNNEL = 1 << 22        # an encapsulation header not decoded (version, routing, length)
+    F_BAD_TUNNEL = 1 << 22        # a tunnel header or inner frame runs past its packet
 
 
 # decode options (the opts argument)
