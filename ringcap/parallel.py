@@ -338,7 +338,8 @@ class ParallelCapture:
     in shared memory; its slot goes back to its worker once nothing refers
     to the batch, so ``copy()`` any batch kept for long (a worker with no
     free slot leaves packets in its ring, which may then drop).  ``slots``
-    slots of ``slot_packets`` packets and ``slot_bytes`` bytes per worker.
+    slots (at least 2: the batch in the caller's hands holds one) of
+    ``slot_packets`` packets and ``slot_bytes`` bytes per worker.
 
     With ``sink``, a callable ``sink(worker_index)`` returning a
     :class:`~ringcap.sinks.Sink` (pickled to the workers: a class or a
@@ -364,6 +365,10 @@ class ParallelCapture:
         self._wakeup_r = self._wakeup_w = -1
         workers = _check_positive_int("workers", workers)
         slots = _check_positive_int("slots", slots)
+        if slots < 2:
+            # the batch the caller holds keeps its slot until the next one is taken
+            raise ValueError(f"slots must be at least 2 (the batch being looked at holds one "
+                             f"while the worker fills another), got {slots}")
         slot_packets = _check_positive_int("slot_packets", slot_packets)
         slot_bytes = _check_positive_int("slot_bytes", slot_bytes)
         if fanout is None:

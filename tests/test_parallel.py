@@ -188,6 +188,7 @@ def test_merge_orders_by_time_keeping_ties_stable():
     (dict(cpus=[10**6, 0]), "not available"),
     (dict(sink="x.pcap"), "factory"),
     (dict(slot_bytes=1000), "slot_bytes"),
+    (dict(slots=1), "at least 2"),
 ])
 def test_bad_pool_settings_are_refused(kwargs, error):
     with pytest.raises((ValueError, TypeError), match=error):
@@ -250,3 +251,21 @@ def test_capture_to_file_with_workers(veth, tmp_path, name):
         count = subprocess.run(["capinfos", "-M", "-c", "-T", str(f)], capture_output=True,
                                text=True, check=True).stdout.split()[-1]
         assert int(count) == len(b)
+
+
+def test_rollover_statistics_appear_when_a_worker_ring_is_full(veth):
+    tiny = dict(snaplen=1500, block_size=1 << 16, block_count=2, block_timeout_ms=50)
+    n = 20000
+    with ParallelCapture(veth.b, workers=2, mode="hash", rollover=True, slots=2,
+                         **tiny) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, 0) for i in range(n)])   # one flow: one ring's share
+        time.sleep(0.5)      # nothing iterated yet: each worker's slots stay taken
+        threading.Timer(1.5, pool.stop).start()
+        got = gather(pool)
+        stats = check_accounting(pool, got)
+    assert all(s.rollover is not None for s in stats.workers)
+    assert sum(s.rollover for s in stats.workers) > 0
+    seqs = np.concatenate([seqs_and_flows(b)[0] for bs in got.values() for b in bs])
+    assert len(np.unique(seqs)) == len(seqs)
+    assert len(got) == 2          # the overflow reached the other worker
