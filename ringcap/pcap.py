@@ -1030,12 +1030,30 @@ class PcapReader:
         self._pos = pos + blen
 
     def _set_section_arrays(self, interfaces: list[Interface]) -> None:
-        self._section_ifaces = interfaces
-        modes = [_tsresol_mode(i.tsresol) for i in interfaces]
-        self._if_mode = np.array([m for m, _ in modes], dtype=np.int32)
-        self._if_param = np.array([p for _, p in modes], dtype=np.int64)
-        self._if_offset = np.array([i.tsoffset * 10**9 for i in interfaces], dtype=np.int64)
-        self._if_snaplen = np.array([i.snaplen for i in interfaces], dtype=np.uint32)
+        """Start the section's interface arrays (conversion mode, parameter,
+        offset, snaplen per interface) over ``interfaces``."""
+        self._section_ifaces = []
+        capacity = max(8, 2 * len(interfaces))
+        self._if_store = (np.zeros(capacity, dtype=np.int32), np.zeros(capacity, dtype=np.int64),
+                          np.zeros(capacity, dtype=np.int64), np.zeros(capacity, dtype=np.uint32))
+        self._if_mode, self._if_param, self._if_offset, self._if_snaplen = (
+            a[:0] for a in self._if_store)
+        for iface in interfaces:
+            self._append_section_interface(iface)
+
+    def _append_section_interface(self, iface: Interface) -> None:
+        """Add one interface in amortized constant time (the arrays double as
+        needed), so a file with many interfaces parses in linear time."""
+        n = len(self._section_ifaces)
+        if n == self._if_store[0].shape[0]:
+            self._if_store = tuple(np.concatenate([a, np.zeros_like(a)]) for a in self._if_store)
+        mode, param = _tsresol_mode(iface.tsresol)
+        mode_a, param_a, offset_a, snaplen_a = self._if_store
+        mode_a[n], param_a[n] = mode, param
+        offset_a[n], snaplen_a[n] = iface.tsoffset * 10**9, iface.snaplen
+        self._section_ifaces.append(iface)
+        self._if_mode, self._if_param, self._if_offset, self._if_snaplen = (
+            a[:n + 1] for a in self._if_store)
 
     def _options(self, start: int, end: int, what: str, block_pos: int):
         order = self._order
@@ -1074,7 +1092,7 @@ class PcapReader:
         self.interfaces.append(iface)
         if self.linktype is None:
             self.linktype, self.snaplen = linktype, snaplen
-        self._set_section_arrays(self._section_ifaces + [iface])
+        self._append_section_interface(iface)
 
     def _read_isb(self, pos: int, blen: int) -> None:
         if blen < 24:
