@@ -271,3 +271,17 @@ def test_read_errors_are_one_line(mixed_file, tmp_path, args, status, words):
     lines = [l for l in proc.stderr.splitlines() if not l.startswith("reading from file")]
     assert len(lines) == 1 and lines[0].startswith("ringcap: "), proc.stderr
     assert words in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_read_into_a_closed_pipe_exits_quietly(mixed_file):
+    path, _ = mixed_file
+    proc = subprocess.Popen([sys.executable, "-m", "ringcap", "-r", str(path)], cwd="/",
+                            env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()                 # as `| head -1` does
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0, err
+    assert first.startswith(b"22:13:20") or first[:2].isdigit()
+    assert "Traceback" not in err and "Error" not in err

@@ -28,8 +28,6 @@ def add_arguments(parser) -> None:
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write the packets that pass the filter to FILE instead of "
                             "printing them (-w - : to standard output)")
-    group.add_argument("-S", dest="absolute_seq", action="store_true",
-                       help="print absolute TCP sequence numbers")
     own = parser.add_argument_group("ringcap's own")
     own.add_argument("--format", choices=("pcap", "pcapng"), default=None,
                      help="format of -w FILE (default: from its suffix, .pcapng writes pcapng)")
@@ -97,8 +95,7 @@ def run(args) -> int:
         else:
             from .printer import PacketPrinter
             sink = None
-            printer = PacketPrinter(sys.stdout, absolute_seq=args.absolute_seq,
-                                    **printer_options(args))
+            printer = PacketPrinter(sys.stdout, **printer_options(args))
         flush_each = args.line_buffered or (printer is not None and sys.stdout.isatty())
         read = matched = 0
         try:
