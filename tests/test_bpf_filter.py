@@ -80,6 +80,28 @@ def test_expressions_agree_with_libpcap_packet_by_packet(expression):
     assert ours(insns, packets) == libpcap_verdicts(insns, packets)
 
 
+HEADS = [bytes.fromhex("020000000002020000000001") + tail for tail in (
+    bytes.fromhex("0800450000"), bytes.fromhex("86dd6000000000"), bytes.fromhex("0806"),
+    bytes.fromhex("810000640800"), bytes.fromhex("8100006486dd"), b"")]
+COMPILED = {e: compile_filter(e) for e in ["tcp", "udp port 40040", "icmp6", "vlan 100 and ip",
+                                           "ip[6:2] & 0x1fff != 0", "tcp[tcpflags] & tcp-syn != 0",
+                                           "ip6 and tcp port 40001", "arp[6:2] = 1", "len > 80",
+                                           "ip and ip[2:2] - ((ip[0] & 0xf) << 2) > 20"]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(HEADS), st.binary(max_size=90), st.integers(0, 2)),
+                min_size=1, max_size=10))
+def test_generated_packets_get_libpcaps_verdicts(parts):
+    # frames that start like Ethernet/IP/VLAN/ARP and go on at random, some cut short
+    packets = []
+    for head, body, cut in parts:
+        frame = head + body
+        packets.append((frame[:len(frame) - cut * len(body) // 3], len(frame)))
+    for insns in COMPILED.values():
+        assert ours(insns, packets) == libpcap_verdicts(insns, packets)
+
+
 # ---------------------------------------------------------------- random programs
 LOADS = [0x20, 0x28, 0x30, 0x40, 0x48, 0x50, 0x00, 0x60, 0x80, 0x01, 0x61, 0x81, 0xB1]
 ALU = [op | src for op in (0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x90, 0xA0)
