@@ -164,3 +164,20 @@ def test_top_live_on_a_terminal_stops_cleanly_on_ctrl_c(veth):
     assert "\x1b[" in text                              # drawn in place on the terminal
     assert re.search(r"500 packets, 100000 bytes in [\d.]+ s \(totals", text)
     assert "Traceback" not in text
+
+
+def test_a_file_cut_short_is_one_line_and_exit_1(mixed_file, tmp_path):
+    """As tcpdump's "truncated dump file": the packets before the cut count, the exit is 1."""
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(mixed_file.read_bytes()[:200_000])
+    for command in (["stats", "--json"], ["top", "-r"], ["read", "-r"]):
+        proc = ringcap_cli(*command, cut)
+        assert proc.returncode == 1, (command, proc.stderr)
+        lines = [l for l in proc.stderr.splitlines() if l.startswith("ringcap: warning:")]
+        assert len(lines) == 1 and "partial block at byte offset" in lines[0], proc.stderr
+        assert "Traceback" not in proc.stderr and "PcapTruncatedWarning" not in proc.stderr
+    doc = json.loads(ringcap_cli("stats", "--json", cut).stdout)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert doc["summary"]["packets"] == len(ringcap.read_pcap(cut)) > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 from .options import CliError, Parser, add_common_options
 
@@ -76,6 +77,25 @@ def build_parser(command: str, module) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; warnings become ``ringcap: warning: ...`` lines on stderr.
+
+    A capture file cut short (:class:`~ringcap.pcap.PcapTruncatedWarning`)
+    is reported after the packets before it were used, and the exit status is
+    1, as tcpdump does for a "truncated dump file".
+    """
+    from ..pcap import PcapTruncatedWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        status = _main(argv)
+    for warning in caught:
+        message = str(warning.message).strip().splitlines()[0]
+        print(f"ringcap: warning: {message}", file=sys.stderr)
+        if issubclass(warning.category, PcapTruncatedWarning):
+            status = status or 1
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
     as_program = argv is None          # the process exits after this: see capture
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
