@@ -157,6 +157,28 @@ def runner(kind: str, block_timeout_ms: int) -> None:
     print(json.dumps(result), flush=True)
 
 
+def handoff_cost(batches: int = 5000, packets: int = 5000) -> dict:
+    """CPU per batch of the parent's side of the hand-off alone: turning a
+    worker's message into a Batch over its shared slot, giving the slot back
+    (a message to the worker), and one wait with nothing pending; no traffic."""
+    from ringcap import ParallelCapture
+    with ParallelCapture(RX_IFACE, workers=1, handle_signals=False, **RING) as pool:
+        handle = pool._handles[0]
+        message = ("batch", 0, packets, packets * 64, 0, 0)
+        t0 = time.process_time()
+        for _ in range(batches):
+            _, batch = pool._handle_message(handle, message)
+            len(batch)
+            del batch
+            pool._free_slots()
+        per_batch = (time.process_time() - t0) / batches
+        t0 = time.process_time()
+        for _ in range(batches):
+            pool._poll(0)
+        per_poll = (time.process_time() - t0) / batches
+    return {"batch_us": per_batch * 1e6, "poll_us": per_poll * 1e6}
+
+
 def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
     me = [sys.executable, str(Path(__file__).resolve())]
     capture = subprocess.Popen(me + ["--runner", kind, "--block-timeout-ms",
@@ -200,6 +222,8 @@ def main() -> None:
     parser.add_argument("--block-timeout-ms", type=int, nargs="+", default=[10, 200],
                         help="ring block timeouts to compare (they set the batch sizes at a "
                              "given rate)")
+    parser.add_argument("--handoff-only", action="store_true",
+                        help="only measure the parent's hand-off work per batch (no traffic)")
     parser.add_argument("--runner", help=argparse.SUPPRESS)
     parser.add_argument("--sender", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -212,6 +236,12 @@ def main() -> None:
     backlog.set(max(backlog.original, 300000))
     netns.enter_private_netns()
     netns.make_veth(TX_IFACE, RX_IFACE)
+    if args.handoff_only:
+        cost = handoff_cost()
+        backlog.restore()
+        print(f"parent's hand-off work, no traffic: {cost['batch_us']:.1f} us per batch "
+              f"(slot to Batch, slot back), {cost['poll_us']:.1f} us per empty wait")
+        return
     kinds = args.kinds
     runs: dict[tuple[int, str], list[dict]] = {}
     for _ in range(args.repeat):
@@ -221,7 +251,6 @@ def main() -> None:
                     one_run(kind, args.packets, timeout_ms))
                 runs.setdefault((timeout_ms, kind + " idle"), []).append(
                     one_run(kind, 0, timeout_ms))
-    backlog.restore()
 
     def med(key, name):
         return statistics.median(r[name] for r in runs[key])
@@ -250,9 +279,13 @@ def main() -> None:
                   f"{med(key, 'rate') / 1e6:.2f} | {med(key, 'batch_packets'):,.0f} | "
                   f"{med(key, 'ns_per_packet'):.1f} | {idle_ms:.2f} | "
                   f"{marginal(key):.1f} | {marginal(key) / ring_marginal:.2f}x |")
+    cost = handoff_cost()
+    print(f"\nparent's hand-off work, no traffic: {cost['batch_us']:.1f} us per batch "
+          f"(slot to Batch, slot back), {cost['poll_us']:.1f} us per empty wait")
     for timeout_ms in args.block_timeout_ms if "pool-2" in kinds else ():
         split = [r.get("per_worker") for r in runs[(timeout_ms, "pool-2")]]
         print(f"\n{timeout_ms} ms, pool-2 per-worker delivered: {split}")
+    backlog.restore()
     if args.json:
         args.json.write_text(json.dumps({f"{t}ms {k}": v for (t, k), v in runs.items()},
                                         indent=1))
