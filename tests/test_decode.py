@@ -479,7 +479,7 @@ def test_mutated_corpus_frames(name, flips, cut):
             assert cut_row["flags"] & D.TRUNCATED, (name, cut, D.flag_names(cut_row["flags"]))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(ETHERTYPE_PREFIXES), st.binary(min_size=0, max_size=120))
 def test_random_ip_headers(prefix, rest):
     frame = b"\x02" * 12 + prefix + rest
