@@ -22,6 +22,7 @@ from includes.decode_defs cimport (F_TRUNCATED_L2, F_TRUNCATED_L3, F_TRUNCATED_L
 
 cdef enum:
     MAX_LINE = 4096
+    MAX_VLAN_PRINTED = 8     # tags shown with -e; more print as "[...]"
     SEQ_TABLE_MIN = 1024
     SEQ_TABLE_MAX = 1 << 22  # conversations remembered before the table starts over
 
@@ -39,9 +40,11 @@ def bytes_needed(Py_ssize_t caplen):
 
 
 cdef inline Py_ssize_t _need(Py_ssize_t caplen) noexcept nogil:
-    # -X of caplen bytes: a 75-byte line per 16 bytes; the unknown-ethertype
-    # dump is the same size; the header line stays under MAX_LINE.
-    return MAX_LINE + (caplen // 16 + 2) * 80
+    # A hex dump takes at most 68 bytes per 16 bytes of packet (-X; the
+    # unknown-ethertype dump too), -A one per byte plus a newline (both may
+    # follow one packet), and everything else stays under MAX_LINE (VLAN
+    # tags are printed up to MAX_VLAN_PRINTED).
+    return MAX_LINE + (caplen // 16 + 2) * 80 + caplen + 2
 
 
 # ---------------------------------------------------------------- writing text
@@ -298,12 +301,13 @@ cdef int _seq_grow(SeqTable *t) noexcept nogil:
     return 0
 
 
-cdef void _relative_seq(SeqTable *t, const uint8_t *src, const uint8_t *dst, int addr_len,
-                        uint16_t sport, uint16_t dport, uint8_t tcp_flags, uint32_t *seq,
-                        uint32_t *ack) noexcept nogil:
+cdef SeqEntry *_relative_seq(SeqTable *t, const uint8_t *src, const uint8_t *dst,
+                             int addr_len, uint16_t sport, uint16_t dport, uint8_t tcp_flags,
+                             uint32_t *seq, uint32_t *ack) noexcept nogil:
     # INOUT seq/ack: tcpdump's relative numbers.  The first ACK-flagged
     # packet of a conversation (or any SYN) records the initial numbers of
-    # both directions; later packets print relative to them.
+    # both directions; later packets print relative to them.  Returns the
+    # conversation's entry (NULL when none could be kept: numbers stay absolute).
     cdef uint8_t key[40]
     cdef int rev = 0
     cdef SeqEntry *e
@@ -325,11 +329,11 @@ cdef void _relative_seq(SeqTable *t, const uint8_t *src, const uint8_t *dst, int
         _seq_grow(t)
     e = _seq_slot(t, key)
     if e == NULL:
-        return
+        return NULL
     if not e.used or (tcp_flags & 0x02):
         if not e.used:
             if 2 * (t.count + 1) > t.capacity:    # the table could not grow: use absolute numbers
-                return
+                return NULL
             t.count += 1
         memcpy(e.key, key, 40)
         e.used = 1
@@ -345,6 +349,7 @@ cdef void _relative_seq(SeqTable *t, const uint8_t *src, const uint8_t *dst, int
     else:
         seq[0] -= e.seq
         ack[0] -= e.ack
+    return e
 
 
 # ---------------------------------------------------------------- names
@@ -618,14 +623,11 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
         if flags & 0x80: w = put_c(w, b'W')
     w = put_c(w, b']')
     if not st.absolute_seq and (flags & 0x10):
-        _relative_seq(&st.seqs, src, dst, addr_len, sport, dport, flags, &seq, &ack)
+        e = _relative_seq(&st.seqs, src, dst, addr_len, sport, dport, flags, &seq, &ack)
         rev = sport > dport or (sport == dport and memcmp(src, dst, addr_len) > 0)
-        # SACK blocks print relative to the conversation's initial numbers
-        if st.seqs.entries != NULL:
-            e = _seq_lookup(&st.seqs, src, dst, addr_len, sport, dport)
-            if e != NULL:
-                thseq = e.seq
-                thack = e.ack
+        if e != NULL:       # SACK blocks print relative to the conversation's initial numbers
+            thseq = e.seq
+            thack = e.ack
     if hlen > seg_len:
         w = put_s(w, b" [bad hdr length ")
         w = put_u(w, hlen)
@@ -692,28 +694,6 @@ cdef uint8_t *put_rst_data(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
         w[0] = c
         w += 1
     return put_c(w, b']')
-
-
-cdef SeqEntry *_seq_lookup(SeqTable *t, const uint8_t *src, const uint8_t *dst, int addr_len,
-                           uint16_t sport, uint16_t dport) noexcept nogil:
-    cdef uint8_t key[40]
-    cdef uint32_t ports
-    cdef SeqEntry *e
-    memset(key, 0, 40)
-    if sport > dport or (sport == dport and memcmp(src, dst, addr_len) > 0):
-        memcpy(key, dst, addr_len)
-        memcpy(key + 16, src, addr_len)
-        ports = (<uint32_t>dport << 16) | sport
-    else:
-        memcpy(key, src, addr_len)
-        memcpy(key + 16, dst, addr_len)
-        ports = (<uint32_t>sport << 16) | dport
-    memcpy(key + 32, &ports, 4)
-    key[36] = <uint8_t>addr_len
-    e = _seq_slot(t, key)
-    if e == NULL or not e.used:
-        return NULL
-    return e
 
 
 cdef uint8_t *put_addr(uint8_t *w, const uint8_t *a, int addr_len) noexcept nogil:
@@ -1147,6 +1127,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
             while _is_vlan(rd16(p + pos)):
                 if pos + 6 > cap:
                     w = put_s(w, b"[|vlan]")
+                    break
+                if pos >= 12 + 4 * MAX_VLAN_PRINTED:
+                    w = put_s(w, b"[...], ")
                     break
                 w = put_vlan(w, rd16(p + pos + 2), rd16(p + pos + 4), st.quiet)
                 pos += 4

@@ -277,6 +277,22 @@ def test_any_bytes_print_one_line_each_within_the_promised_room(raw, options):
         assert len(lines) == len(frames)
 
 
+@pytest.mark.parametrize("options", [{"link_header": True, "verbose": 2, "payload": "A"},
+                                     {"payload": "XX"}, {"payload": "A"}])
+def test_worst_case_frames_stay_within_the_promised_room(options):
+    # thousands of stacked VLAN tags, and a big unknown-ethertype frame that
+    # gets both the default hex dump and the -A text
+    stacked = bytes.fromhex("020000000002020000000001") + bytes.fromhex("81000064") * 5000 \
+        + b"\x08\x00" + bytes(40)
+    unknown = bytes.fromhex("02000000000202000000000188b5") + bytes(range(256)) * 200
+    frames = [stacked, unknown, stacked[:17], unknown[:15]]
+    batch = ringcap.Batch.from_packets(frames, ts=[0] * len(frames))
+    text = format_all(batch, **options)
+    assert len(text) <= sum(_text.bytes_needed(len(f)) for f in frames)
+    if options.get("link_header"):
+        assert text.count(b"vlan 100, p 0") == 8 and b"[...]" in text
+
+
 def test_a_small_buffer_is_refilled_not_overrun():
     frames = [bytes(eth() / IP() / UDP() / (b"x" * 1400))] * 5000
     batch = ringcap.Batch.from_packets(frames, ts=np.arange(5000) * 1000)
