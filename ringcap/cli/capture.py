@@ -168,7 +168,7 @@ def ring_options(args, iface, snaplen: int, filter_text: str | None) -> dict:
 def run_workers(args, iface, snaplen: int, filter_text: str | None, label) -> int:
     """--workers N: the same capture by a pool of processes."""
     from .pool import per_worker_files, run_pool
-    if args.write and not per_worker_files(args):
+    if args.write and not per_worker_files(args) and not is_dataset(args):
         sink = open_file_sink(args, snaplen, label)
     elif args.write:
         sink = None

@@ -42,8 +42,8 @@ def is_dataset(args) -> bool:
     return getattr(args, "format", None) in DATASET_FORMATS
 
 
-def open_dataset_sink(args, root, *, rotate_seconds=None, owner=None, on_file_done=None):
-    """The ParquetSink or FlowSink the options describe, writing under ``root``."""
+def _sink_options(args, root, rotate_seconds, owner, on_file_done) -> dict:
+    """The ParquetSink keywords the options describe (checked here, with CLI wording)."""
     if root in (None, "-"):
         raise CliError(f"--format {args.format} writes a dataset folder: give -w ROOT/, "
                        "not standard output")
@@ -57,21 +57,39 @@ def open_dataset_sink(args, root, *, rotate_seconds=None, owner=None, on_file_do
     partition_by = () if parts in ("", "none") else tuple(p.strip() for p in parts.split(","))
     options = dict(partition_by=partition_by, compression=args.compression, owner=owner,
                    on_file_done=on_file_done)
-    from ..sinks.parquet import FlowSink, ParquetSink
+    if args.format == "flows":
+        if args.rotate_rows or args.columns or args.payload or rotate_seconds:
+            raise CliError("--format flows writes one file per --flow-interval: "
+                           "-G, --rotate-rows, --columns and --payload do not apply")
+        return dict(options, flows=True, flow_interval=args.flow_interval,
+                    flow_features=args.flow_features, idle_timeout=args.idle_timeout)
+    if args.flow_features:
+        raise CliError("--flow-features goes with --format flows")
+    columns = None
+    if args.columns:
+        columns = "all" if args.columns.strip() == "all" else \
+            [c.strip() for c in args.columns.split(",") if c.strip()]
+    return dict(options, rotate_seconds=rotate_seconds, rotate_rows=args.rotate_rows,
+                columns=columns, include_payload=args.payload)
+
+
+def open_dataset_sink(args, root, *, rotate_seconds=None, owner=None, on_file_done=None):
+    """The ParquetSink (or flow sink) the options describe, writing under ``root``."""
+    options = _sink_options(args, root, rotate_seconds, owner, on_file_done)
+    from ..sinks.parquet import ParquetSink
     try:
-        if args.format == "flows":
-            if args.rotate_rows or args.columns or args.payload or rotate_seconds:
-                raise CliError("--format flows writes one file per --flow-interval: "
-                               "-G, --rotate-rows, --columns and --payload do not apply")
-            return FlowSink(root, interval=args.flow_interval, features=args.flow_features,
-                            idle_timeout=args.idle_timeout, **options)
-        if args.flow_features:
-            raise CliError("--flow-features goes with --format flows")
-        columns = None
-        if args.columns:
-            columns = "all" if args.columns.strip() == "all" else \
-                [c.strip() for c in args.columns.split(",") if c.strip()]
-        return ParquetSink(root, rotate_seconds=rotate_seconds, rotate_rows=args.rotate_rows,
-                           columns=columns, include_payload=args.payload, **options)
+        return ParquetSink(root, **options)
     except ImportError as exc:
         raise CliError(str(exc)) from None
+
+
+def dataset_workers(args, root, *, rotate_seconds=None, owner=None):
+    """For ``--workers N``: a factory giving each worker its own sink into ``root``."""
+    options = _sink_options(args, root, rotate_seconds, owner, None)
+    from ..sinks.parquet import DatasetWorkers
+    try:
+        factory = DatasetWorkers(root, **options)
+    except ImportError as exc:
+        raise CliError(str(exc)) from None
+    factory(0).close()              # a bad option fails here, once, not in every worker
+    return factory

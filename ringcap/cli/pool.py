@@ -2,7 +2,9 @@
 
 With ``-w FILE`` the parent writes the workers' batches into the one sink
 (as they arrive, batch by batch); a ``{worker}`` in FILE gives one file per
-worker instead, each written by its own worker process.
+worker instead, each written by its own worker process.  A Parquet dataset
+(``--format parquet|flows``) is always written by the workers, each its own
+files under the one ``ROOT``.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sys
 from ..batch import PACKET_OUTGOING
 from ..sinks import Sink, SinkSummary
 from ..sinks.driving import PumpResult
+from .datasets import dataset_workers, is_dataset
 from .options import CliError
 
 
@@ -34,7 +37,13 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
     from ..parallel import ParallelCapture, WorkerDiedError, WorkerFiles
 
     factory = None
-    if sink is None:
+    if sink is None and is_dataset(args):      # each worker writes its own files of one dataset
+        if args.file_size or args.file_count or args.post_rotate:
+            raise CliError(f"-C, -W and -z do not apply to --format {args.format} with "
+                           "--workers")
+        factory = dataset_workers(args, args.write, rotate_seconds=args.rotate_seconds,
+                                  owner=args.owner)
+    elif sink is None:
         factory = WorkerFiles(args.write, format=args.format, snaplen=snaplen,
                               nanosecond=args.precision == "nano")
     packets = nbytes = skipped = 0
