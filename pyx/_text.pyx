@@ -795,8 +795,67 @@ cdef uint8_t *put_icmp6(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t
     elif t == 2 and l4 + 8 <= cap:
         w = put_s(w, b", mtu ")
         w = put_u(w, rd32(p + l4 + 4))
+    elif t == 143:
+        w = put_s(w, b", ")
+        w = put_u(w, rd16(p + l4 + 6))
+        w = put_s(w, b" group record(s)")
+    elif t == 1 and p[l4 + 1] == 4 and l4 + 52 <= cap and (p[l4 + 14] == 6 or p[l4 + 14] == 17):
+        # port unreachable: the quoted packet's destination, protocol and port
+        w = put_s(w, b", unreachable port, ")
+        w = put_ipv6(w, p + l4 + 32)
+        w = put_s(w, b" udp port " if p[l4 + 14] == 17 else b" tcp port ")
+        w = put_u(w, rd16(p + l4 + 50))
+    elif t == 3 and p[l4 + 1] == 0 and l4 + 48 <= cap:
+        w = put_s(w, b" for ")
+        w = put_ipv6(w, p + l4 + 32)
     w = put_s(w, b", length ")
     return put_u(w, <uint64_t>plen)
+
+
+cdef inline bint _is_ipv6_ext(uint8_t nh) noexcept nogil:
+    return nh == 0 or nh == 43 or nh == 44 or nh == 51 or nh == 60 or nh == 135 or \
+        nh == 139 or nh == 140
+
+
+cdef uint8_t *put_ipv6_ext(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l3,
+                           Py_ssize_t ip_len, Py_ssize_t l4, bint *more) noexcept nogil:
+    # IPv6 extension headers as tcpdump names them on the way to the
+    # transport header: "HBH ", "DSTOPT ", "frag (offset|length) ", ...
+    # OUT more: False when nothing follows (a non-first fragment).
+    cdef uint8_t nh = p[l3 + 6]
+    cdef Py_ssize_t cur = l3 + 40, hlen
+    cdef uint16_t offset
+    more[0] = True
+    while _is_ipv6_ext(nh) and cur + 8 <= cap and (l4 == 0 or cur < l4):
+        if nh == 44:
+            offset = rd16(p + cur + 2) & 0xFFF8
+            w = put_s(w, b"frag (")
+            w = put_u(w, offset)
+            w = put_c(w, b'|')
+            w = put_u(w, <uint64_t>(ip_len - (cur - l3) - 8) if ip_len > cur - l3 + 8 else 0)
+            w = put_s(w, b") ")
+            hlen = 8
+            if offset:
+                more[0] = False
+                return w
+        else:
+            if nh == 0:
+                w = put_s(w, b"HBH ")
+            elif nh == 60:
+                w = put_s(w, b"DSTOPT ")
+            elif nh == 43:
+                w = put_s(w, b"srcrt ")
+            elif nh == 51:
+                w = put_s(w, b"AH ")
+            else:
+                w = put_s(w, b"ip-proto-")
+                w = put_u(w, nh)
+                w = put_c(w, b' ')
+            hlen = (<Py_ssize_t>p[cur + 1] + 2) * 4 if nh == 51 else \
+                (<Py_ssize_t>p[cur + 1] + 1) * 8
+        nh = p[cur]
+        cur += hlen
+    return w
 
 
 cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
@@ -810,6 +869,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
     cdef uint16_t frag, expected, actual
     cdef uint8_t tos
     cdef uint32_t flow
+    cdef bint more = True, addrs_done = False
     if version == 4:
         if l3 + 20 > cap:      # tcpdump: "IP  [|ip]", but " [|ip6]" alone
             return put_s(w, b"IP  [|ip]") if prefix else put_s(w, b" [|ip]")
@@ -876,7 +936,17 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
     l4_len = ip_len - (l4 - l3) if l4 else 0
     if l4_len < 0:
         l4_len = 0
-    if l4 == 0 or (dflags & F_NONFIRST_FRAGMENT):
+    if version == 6 and _is_ipv6_ext(p[l3 + 6]):
+        # tcpdump: "a > b: HBH ICMP6, ...", "a > b: frag (0|28) 40000 > 40001: UDP, ..."
+        w = put_addr(w, src, addr_len)
+        w = put_s(w, b" > ")
+        w = put_addr(w, dst, addr_len)
+        w = put_s(w, b": ")
+        w = put_ipv6_ext(w, p, cap, l3, ip_len, l4, &more)
+        if not more or l4 == 0:
+            return w - 1            # no transport part: drop the separating space
+        addrs_done = True
+    if not addrs_done and (l4 == 0 or (dflags & F_NONFIRST_FRAGMENT)):
         w = put_addr(w, src, addr_len)
         w = put_s(w, b" > ")
         w = put_addr(w, dst, addr_len)
@@ -888,16 +958,20 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         return put_s(w, b": [|ip]")
     if proto == 6 or proto == 17:
         if l4 + 4 > cap:
+            if not addrs_done:
+                w = put_addr(w, src, addr_len)
+                w = put_s(w, b" > ")
+                w = put_addr(w, dst, addr_len)
+                w = put_s(w, b": ")
+            return put_s(w, b"[|tcp]" if proto == 6 else b"[|udp]")
+        if not addrs_done:
             w = put_addr(w, src, addr_len)
-            w = put_s(w, b" > ")
-            w = put_addr(w, dst, addr_len)
-            return put_s(w, b": [|tcp]" if proto == 6 else b": [|udp]")
-        w = put_addr(w, src, addr_len)
-        w = put_c(w, b'.')
+            w = put_c(w, b'.')
         w = put_u(w, rd16(p + l4))
         w = put_s(w, b" > ")
-        w = put_addr(w, dst, addr_len)
-        w = put_c(w, b'.')
+        if not addrs_done:
+            w = put_addr(w, dst, addr_len)
+            w = put_c(w, b'.')
         w = put_u(w, rd16(p + l4 + 2))
         w = put_s(w, b": ")
         if proto == 6:
@@ -936,10 +1010,11 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_s(w, b"!] ")
         w = put_s(w, b"UDP, length ")
         return put_u(w, <uint64_t>(ulen - 8))
-    w = put_addr(w, src, addr_len)
-    w = put_s(w, b" > ")
-    w = put_addr(w, dst, addr_len)
-    w = put_s(w, b": ")
+    if not addrs_done:
+        w = put_addr(w, src, addr_len)
+        w = put_s(w, b" > ")
+        w = put_addr(w, dst, addr_len)
+        w = put_s(w, b": ")
     if proto == 1 and version == 4:
         if l4 + 8 > cap:
             return put_s(w, b"[|icmp]")

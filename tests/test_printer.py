@@ -19,8 +19,10 @@ from ringcap import _text
 from ringcap.cli.printer import PacketPrinter
 
 scapy = pytest.importorskip("scapy.all")
-from scapy.all import (ARP, ICMP, IP, LLC, TCP, UDP, Dot1Q, Ether, ICMPv6EchoReply,  # noqa: E402
-                       ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, IPv6, Raw)
+from scapy.all import (ARP, ICMP, IP, LLC, TCP, UDP, Dot1Q, Ether, ICMPv6DestUnreach,  # noqa: E402
+                       ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6MLDMultAddrRec, ICMPv6MLReport2,
+                       ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RS, ICMPv6TimeExceeded, IPv6,
+                       IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Raw, RouterAlert)
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
 TZ = "Asia/Kolkata"     # a +05:30 offset: local time must be computed, not assumed UTC
@@ -96,6 +98,21 @@ def sample_frames():
         / UDP(sport=40030, dport=40040) / (b"z" * 40),
         eth() / IP(src="10.1.0.1", dst="10.1.0.2", frag=3, proto=17, id=9) / (b"z" * 40),
         eth() / IP(src="10.1.0.1", dst="10.1.0.2", proto=253, tos=0x13, ttl=3) / (b"z" * 10),
+        # IPv6 extension headers, MLDv2, ICMPv6 errors quoting a packet
+        eth("33:33:00:00:00:16") / IPv6(src="fe80::1", dst="ff02::16")
+        / IPv6ExtHdrHopByHop(options=RouterAlert())
+        / ICMPv6MLReport2(records=[ICMPv6MLDMultAddrRec(dst="ff02::fb")]),
+        eth() / IPv6(src="fe80::1", dst="fe80::2") / IPv6ExtHdrFragment(id=9, offset=0, m=1)
+        / UDP(sport=40030, dport=40040) / (b"x" * 20),
+        eth() / IPv6(src="fe80::1", dst="fe80::2") / IPv6ExtHdrFragment(id=9, offset=3, nh=17)
+        / (b"x" * 20),
+        eth() / IPv6(src="fe80::1", dst="fe80::2") / IPv6ExtHdrDestOpt()
+        / TCP(sport=40001, dport=40002, flags="S", seq=5),
+        eth() / IPv6(src="fe80::1", dst="ff02::2") / ICMPv6ND_RS(),
+        eth() / IPv6(src="fe80::2", dst="fe80::1") / ICMPv6DestUnreach(code=4)
+        / IPv6(src="fe80::1", dst="fe80::2") / UDP(sport=40030, dport=40040),
+        eth() / IPv6(src="fe80::2", dst="fe80::1") / ICMPv6TimeExceeded()
+        / IPv6(src="fe80::1", dst="fe80::9") / UDP(sport=40030, dport=40040),
     ]
     return [bytes(f) for f in frames]
 
