@@ -196,6 +196,16 @@ class _Worker:
         self.stores: list[dict] = []
         self.parent_gone = False
 
+    def tell(self, message: tuple) -> None:
+        """Send to the parent; a parent that is gone makes the worker finish."""
+        if self.parent_gone:
+            return
+        try:
+            self.up.send(message)
+        except OSError:
+            self.parent_gone = True
+            self.stop.append(True)
+
     def control(self, timeout: float = 0.0) -> None:
         """Handle the parent's messages: free slots, the group id, stop."""
         while self.down.poll(timeout):
@@ -247,9 +257,8 @@ class _Worker:
             if self.sink is not None:
                 summary = dataclasses.asdict(self.sink.close(stats))
             self.stores = []
-        if not self.parent_gone:
-            self.up.send(("final", _stats_dict(stats), summary,
-                          (_cpu_seconds() - cpu_start, _user_seconds() - user_start)))
+        self.tell(("final", _stats_dict(stats), summary,
+                   (_cpu_seconds() - cpu_start, _user_seconds() - user_start)))
 
     def deliver(self, timeout: float) -> int:
         """Read once into the sink or a free slot; returns packets read."""
@@ -267,8 +276,8 @@ class _Worker:
         batch = self.ring.read(self.config["slot_packets"], timeout=timeout, out=out)
         if len(batch):
             self.free.pop()
-            self.up.send(("batch", slot, len(batch), len(batch.data), batch.drops,
-                          batch.freeze_count))
+            self.tell(("batch", slot, len(batch), len(batch.data), batch.drops,
+                       batch.freeze_count))
         return len(batch)
 
     def capture(self) -> None:
@@ -279,7 +288,7 @@ class _Worker:
                 break
             self.deliver(WORKER_POLL)
             if time.monotonic() >= next_report:
-                self.up.send(("stats", _stats_dict(self.ring.stats)))
+                self.tell(("stats", _stats_dict(self.ring.stats)))
                 next_report = time.monotonic() + STATS_EVERY
 
     def finish(self) -> Stats:

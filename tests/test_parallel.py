@@ -2,6 +2,7 @@
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -269,3 +270,54 @@ def test_rollover_statistics_appear_when_a_worker_ring_is_full(veth):
     seqs = np.concatenate([seqs_and_flows(b)[0] for bs in got.values() for b in bs])
     assert len(np.unique(seqs)) == len(seqs)
     assert len(got) == 2          # the overflow reached the other worker
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, ended but not reaped, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_of_a_killed_parent_finish_their_files(veth, tmp_path):
+    from ringcap import PcapReader
+    from test_cli import PACKAGE_ROOT
+    template = str(tmp_path / "orphan-{worker}.pcapng")
+    script = (
+        "import sys, time, ringcap\n"
+        "from ringcap.parallel import WorkerFiles\n"
+        f"pool = ringcap.ParallelCapture({veth.b!r}, workers=2, "
+        f"sink=WorkerFiles({template!r}), block_size=1 << 20, block_count=16, "
+        "block_timeout_ms=5)\n"
+        "print(' '.join(str(h.process.pid) for h in pool._handles), flush=True)\n"
+        "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, i % 16) for i in range(2000)])
+        time.sleep(0.5)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while any(alive(pid) for pid in pids):
+            assert time.monotonic() < deadline, "workers outlived their parent"
+            time.sleep(0.1)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        parent.stdout.close()
+    seqs = []
+    for worker in (0, 1):
+        path = tmp_path / f"orphan-{worker}.pcapng"
+        with PcapReader(path) as reader:
+            batch = Batch.concat(list(reader))
+            [isb] = reader.stats                 # finished with its statistics
+        assert isb.received == len(batch)
+        seqs.append(seqs_and_flows(batch)[0])
+    assert np.array_equal(np.sort(np.concatenate(seqs)), np.arange(2000))
