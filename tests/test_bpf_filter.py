@@ -307,3 +307,20 @@ def test_read_into_a_closed_pipe_exits_quietly(mixed_file):
     assert proc.wait(timeout=60) == 0, err
     assert first.startswith(b"22:13:20") or first[:2].isdigit()
     assert "Traceback" not in err and "Error" not in err
+
+
+def test_a_raw_ip_file_is_filtered_into_a_file_not_printed(tmp_path):
+    from test_printer import IP, TCP, UDP
+    frames = [bytes(IP(src="1.2.3.4", dst="5.6.7.8") / UDP(sport=40000, dport=40001)),
+              bytes(IP(src="1.2.3.4", dst="5.6.7.8") / TCP(sport=40000, dport=40001))] * 3
+    path = tmp_path / "raw.pcap"
+    with ringcap.PcapWriter(str(path), linktype=101, nanosecond=False) as writer:   # LINKTYPE_RAW
+        writer.write(ringcap.Batch.from_packets(frames, ts=np.arange(len(frames))))
+    proc = run("-r", str(path))
+    assert proc.returncode == 1 and "link-type RAW (Raw IP)" in proc.stderr
+    assert "Ethernet captures only" in proc.stderr and "-w" in proc.stderr
+    out = tmp_path / "udp.pcap"
+    proc = run("-r", str(path), "-w", str(out), "udp")
+    assert proc.returncode == 0, proc.stderr
+    assert tcpdump_selects(out, "", tmp_path) == tcpdump_selects(path, "udp", tmp_path)
+    assert len(ringcap.read_pcap(out)) == 3

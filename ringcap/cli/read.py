@@ -17,6 +17,9 @@ import numpy as np
 from .options import CliError, add_packet_options, filter_expression, printer_options
 
 LINKTYPE_ETHERNET = 1
+# File link types whose libpcap DLT_ value differs on Linux (libpcap's
+# linktype_to_dlt, which it does not export): the compiler wants the DLT_.
+_DLT_FOR_LINKTYPE = {100: 11, 101: 12, 106: 19}
 _LINKTYPE_NAMES = {0: "NULL (BSD loopback)", 1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)",
                    113: "LINUX_SLL (Linux cooked v1)", 276: "LINUX_SLL2 (Linux cooked v2)"}
 
@@ -83,7 +86,7 @@ def run(args) -> int:
         compiled = None
         if expression is not None:
             compiled = CompiledFilter(expression, snaplen=reader.snaplen or 262144,
-                                      linktype=linktype)
+                                      linktype=_DLT_FOR_LINKTYPE.get(linktype, linktype))
         if args.write is None and linktype != LINKTYPE_ETHERNET:
             raise CliError(f"{path} has link-type {_linktype_name(linktype)}; ringcap prints "
                            "Ethernet captures only (filtering it into a file with -w works)")
