@@ -736,7 +736,7 @@ class ParquetSink(RotatingSink):
 
     A file ends when its ``rotate_seconds`` are up (intervals aligned to the
     epoch: 300 gives files for :00-:05, :05-:10 ...; default: the partition
-    unit, one file per hour per writer), after ``rotate_rows`` rows, at a
+    unit, one file per hour per writer; none without partitions), after ``rotate_rows`` rows, at a
     partition boundary, and at :meth:`close`.  Each is written under a hidden
     temporary name and renamed into place when finished: readers see only
     complete files.  Row groups hold ``row_group_rows`` rows (and, with
