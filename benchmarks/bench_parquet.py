@@ -9,7 +9,8 @@ compress, as encrypted traffic does not) are cut into batches of
 * ``ParquetSink`` with the default columns (the batch's and the decoded
   headers', zstd), then lz4, the 5-tuple and length only, and the frame
   bytes too (``include_payload=True``);
-* ``FlowSink`` (one row per flow per 60 s interval).
+* ``FlowSink`` (one row per flow per 60 s interval), with counters and with
+  the flow meter's features (``features=True``).
 
 Each figure is the best of ``--repeat`` runs of CPU time of this process
 (all its threads: the per-core cost, which is what extrapolates to a bigger
@@ -56,6 +57,8 @@ def cases(folder: Path):
         ("parquet, headers + frame bytes", lambda: ParquetSink(folder, worker=0,
                                                                include_payload=True)),
         ("flows, 60 s intervals", lambda: FlowSink(folder, worker=0, interval=60)),
+        ("flow features, 60 s intervals", lambda: FlowSink(folder, worker=0, interval=60,
+                                                           features=True)),
     ]
 
 
