@@ -7,7 +7,7 @@ decoded header columns, optionally the frame bytes) into
 Polars and pandas read either as one table, the partition folders becoming
 ``date`` and ``hour`` columns.
 
-Both are :class:`~ringcap.sinks.RotatingSink`\\ s: a file is written under a
+Both are :class:`~ringcap.sinks.RotatingSink` subclasses: a file is written under a
 hidden temporary name (``.part-....parquet.PID.inprogress``: readers skip
 names that start with a dot and globs for ``*.parquet`` do not match it) and
 renamed into place when finished, so a reader never sees a partial file and a
