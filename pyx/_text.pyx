@@ -858,9 +858,35 @@ cdef uint8_t *put_ipv6_ext(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
     return w
 
 
+cdef uint8_t *put_quoted_ipv4(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                              Py_ssize_t l4) noexcept nogil:
+    # -v: the IPv4 packet an ICMP error quotes, on lines of its own as tcpdump
+    # prints it ("\n\tIP (tos ...)\n    a.p > b.q: UDP, length 0"); one level only.
+    cdef uint8_t t = p[l4]
+    cdef Py_ssize_t inner = l4 + 8, ihl, inner_len
+    cdef uint16_t frag
+    cdef uint32_t flags = 0
+    if not (t == 3 or t == 4 or t == 5 or t == 11 or t == 12) or inner + 20 > cap \
+            or p[inner] >> 4 != 4:
+        return w
+    ihl = (p[inner] & 0x0F) * 4
+    inner_len = rd16(p + inner + 2)
+    if ihl < 20 or inner_len < ihl:
+        return w
+    frag = rd16(p + inner + 6)
+    if frag & 0x1FFF:
+        flags = F_NONFIRST_FRAGMENT | F_FRAGMENT
+    elif frag & 0x2000:
+        flags = F_FRAGMENT
+    w = put_s(w, b"\n\t")
+    return put_ip(w, st, p, cap, inner, inner + ihl if inner + ihl <= cap else 0, 4,
+                  p[inner + 9], inner_len, flags, True, True)
+
+
 cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                      Py_ssize_t l3, Py_ssize_t l4, uint8_t version, uint8_t proto,
-                     Py_ssize_t ip_len, uint32_t dflags, bint prefix) noexcept nogil:
+                     Py_ssize_t ip_len, uint32_t dflags, bint prefix,
+                     bint quoted=False) noexcept nogil:
     # An IPv4/IPv6 packet at l3 (transport at l4, 0 if unknown), after the link part.
     cdef const uint8_t *src
     cdef const uint8_t *dst
@@ -1018,7 +1044,10 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
     if proto == 1 and version == 4:
         if l4 + 8 > cap:
             return put_s(w, b"[|icmp]")
-        return put_icmp(w, p, cap, l4, l4_len)
+        w = put_icmp(w, p, cap, l4, l4_len)
+        if st.verbose and not quoted:
+            w = put_quoted_ipv4(w, st, p, cap, l4)
+        return w
     if proto == 58 and version == 6:
         if l4 + 8 > cap:
             return put_s(w, b"[|icmp6]")

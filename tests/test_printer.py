@@ -194,7 +194,7 @@ def test_payload_dumps_match_tcpdump(sample, flags):
 
 def test_verbose_ip_header_matches_tcpdump(tmp_path):
     frames = [f for f in sample_frames()
-              if b"\x08\x00" == f[12:14] and f[23] in (6, 17) and f[20:22] in (b"\0\0", b"\x40\0")]
+              if b"\x08\x00" == f[12:14] and f[23] in (1, 6, 17) and f[20:22] in (b"\0\0", b"\x40\0")]
     frames += [bytes(eth() / IP(src="1.2.3.4", dst="5.6.7.8", tos=0x12, flags="DF", ttl=3, id=999)
                      / TCP(sport=40000, dport=40001, flags="A", seq=5, ack=6)),
                bytes(eth() / IPv6(src="::1", dst="::2", tc=0x10, fl=0x12345)
