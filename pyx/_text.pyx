@@ -14,11 +14,9 @@ from libc.stdlib cimport calloc, free
 
 from includes.text_defs cimport *
 
-# Decoder flag bits this module reads (same values as pyx/includes/decode_defs.pxd).
-from includes.decode_defs cimport (F_TRUNCATED_L2, F_TRUNCATED_L3, F_TRUNCATED_L4,
-                                   F_NONFIRST_FRAGMENT, F_VLAN_FROM_METADATA,
-                                   F_BAD_IP_LENGTH, F_BAD_L4_LENGTH, F_VLAN_LIMIT,
-                                   F_FRAGMENT)
+# The decoder's flag bits this module reads.
+from includes.decode_defs cimport (F_TRUNCATED_L2, F_NONFIRST_FRAGMENT, F_VLAN_FROM_METADATA,
+                                   F_BAD_IP_LENGTH, F_VLAN_LIMIT, F_FRAGMENT)
 
 cdef enum:
     MAX_LINE = 4096
