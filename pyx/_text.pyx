@@ -18,7 +18,14 @@ from includes.text_defs cimport *
 from includes.decode_defs cimport (F_TRUNCATED_L2, F_NONFIRST_FRAGMENT, F_VLAN_FROM_METADATA,
                                    F_BAD_IP_LENGTH, F_VLAN_LIMIT, F_FRAGMENT)
 
+cdef extern from *:
+    """
+    #define RINGCAP_PREFETCH(p) __builtin_prefetch((const void *)(p))
+    """
+    void RINGCAP_PREFETCH(const uint8_t *p) nogil
+
 cdef enum:
+    PREFETCH_AHEAD = 8       # packets: their headers are in cache by the time they print
     MAX_LINE = 4096
     MAX_VLAN_PRINTED = 8     # tags shown with -e; more print as "[...]"
     SEQ_TABLE_MIN = 1024
@@ -1359,6 +1366,8 @@ cdef class LineFormatter:
                 cap = caplen[i]
                 if end - w < _need(cap):
                     break
+                if bytes_base != NULL and i + PREFETCH_AHEAD < n:
+                    RINGCAP_PREFETCH(bytes_base + offset[i + PREFETCH_AHEAD])
                 p = bytes_base + offset[i] if bytes_base != NULL else <const uint8_t *>base
                 if bytes_base == NULL:
                     cap = 0
