@@ -294,7 +294,7 @@ def test_workers_of_a_killed_parent_finish_their_files(veth, tmp_path):
         "print(' '.join(str(h.process.pid) for h in pool._handles), flush=True)\n"
         "time.sleep(600)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+                              env={**os.environ, "PYTHONPATH": PACKAGE_ROOT}, cwd=tmp_path)
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]
         assert len(pids) == 2

@@ -50,7 +50,8 @@ def test_sigkilled_writer_leaves_complete_records_of_a_prefix(veth, tmp_path, fm
             path = tmp_path / f"killed{run}.{fmt}"
             script = (f"import ringcap; ringcap.capture_to_file({veth.b!r}, {str(path)!r}, "
                       f"duration=120, format={fmt!r}, buffer_size=65536, flush_interval=0.05)")
-            proc = subprocess.Popen([sys.executable, "-c", script], env=ENV,
+            # cwd: not the checkout, whose ringcap has no compiled modules in CI
+            proc = subprocess.Popen([sys.executable, "-c", script], env=ENV, cwd=tmp_path,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 deadline = time.monotonic() + 60
