@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import mmap
 import os
 import socket
 import stat as _stat
@@ -68,6 +67,7 @@ _WRITE_BUFFER = 1 << 20          # default byte bound on what a writer holds unf
 _FLUSH_INTERVAL = 1.0            # default time bound (seconds)
 _RESERVE = 16 << 10              # disk space kept past the end for the final blocks
 _READ_CHUNK = 1 << 20             # packets parsed per step when reading a whole file
+_READ_WINDOW = 1 << 20            # bytes read from a file at a time (at least)
 
 
 class PcapFormatError(ValueError):
@@ -899,38 +899,83 @@ class PcapReader:
         self.nanosecond = False
         self.linktype = None
         self.snaplen = None
-        self._map = None
-        self._buf = np.zeros(0, dtype=np.uint8)
+        self._fd = -1
+        self._buf = np.zeros(0, dtype=np.uint8)     # the window: file bytes _wstart.._wend
+        self._wstart = self._wend = 0
+        self._anchor: int | None = None              # a batch being built views from here
+        self._window = _READ_WINDOW
         self._pos = 0
         self._done = False
         self._pending: BaseException | None = None
         self._drops = 0
         self._last_dropped: dict[int, int] = {}
         # O_NONBLOCK: opening a FIFO must not wait for a writer before we refuse it
-        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            st = os.fstat(fd)
+            st = os.fstat(self._fd)
             if not _stat.S_ISREG(st.st_mode):
                 raise PcapFormatError(f"{self.path}: not a regular file; capture files are "
-                                      "read through a memory map (save the stream to a file first)")
+                                      "read by position (save the stream to a file first)")
             if st.st_size == 0:
                 raise PcapFormatError(f"{self.path}: empty file, not a pcap or pcapng capture", 0)
-            self._map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        finally:
-            os.close(fd)
-        try:
-            if hasattr(self._map, "madvise"):
-                self._map.madvise(mmap.MADV_SEQUENTIAL)
-            self._buf = np.frombuffer(self._map, dtype=np.uint8)
-            self._size = self._buf.shape[0]
+            self._size = st.st_size
+            os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             self._read_file_header()
         except BaseException:
             self.close()
             raise
 
+    # -------------------------------------------------------------- the window
+    def _refill(self, need: int = 0, grow: bool = False) -> None:
+        """Read a new window of the file, from the batch being built (``_anchor``)
+        or else from ``_pos``, covering at least ``need`` bytes past ``_pos``
+        (bounded by the file size taken at open).
+
+        Windows are fresh buffers read with ``pread``: batches keep views of
+        old ones, and a file that shrinks meanwhile gives a clear error,
+        never SIGBUS as a shrinking map would.
+        """
+        start = self._pos if self._anchor is None else self._anchor
+        size = max(self._pos + need - start, self._window)
+        if grow:                              # what we had was not enough: double it
+            size = max(size, 2 * (self._wend - start))
+        end = min(self._size, start + size)
+        window = np.empty(end - start, dtype=np.uint8)
+        keep = 0
+        if self._wstart <= start < self._wend:   # bytes we already have
+            keep = min(self._wend, end) - start
+            window[:keep] = self._buf[start - self._wstart:start - self._wstart + keep]
+        view = memoryview(window)
+        done = keep
+        while done < len(view):
+            got = os.preadv(self._fd, [view[done:]], start + done)
+            if got == 0:
+                raise PcapFormatError(
+                    f"{self.path}: the file shrank while being read: it had {self._size} bytes "
+                    f"when opened, and byte offset {start + done} is now past its end "
+                    "(another program truncated or rewrote it)", start + done)
+            done += got
+        window.flags.writeable = False           # batches view it read-only
+        self._buf, self._wstart, self._wend = window, start, end
+
+    def _ensure(self, pos: int, nbytes: int) -> int:
+        """Make file bytes ``pos:pos+nbytes`` (checked against the file size by the
+        caller) part of the window; returns ``pos``'s index in it."""
+        if not (self._wstart <= pos and pos + nbytes <= self._wend):
+            saved, self._pos = self._pos, pos
+            try:
+                self._refill(nbytes)
+            finally:
+                self._pos = saved
+        return pos - self._wstart
+
+    def _bytes(self, start: int, end: int) -> bytes:
+        at = self._ensure(start, end - start)
+        return bytes(self._buf[at:at + end - start])
+
     # -------------------------------------------------------------- headers
     def _unpack(self, fmt: str, pos: int):
-        return struct.unpack_from(fmt, self._map, pos)
+        return struct.unpack_from(fmt, self._buf, self._ensure(pos, struct.calcsize(fmt)))
 
     def _truncated(self, where: str, pos: int) -> None:
         message = (f"{self.path}: file ends in a partial {where} at byte offset {pos} "
@@ -946,7 +991,7 @@ class PcapReader:
         return PcapFormatError(f"{self.path}: corrupt file at byte offset {pos}: {message}", pos)
 
     def _read_file_header(self) -> None:
-        head = bytes(self._map[:4])
+        head = self._bytes(0, min(4, self._size))
         if len(head) < 4:
             raise PcapFormatError(
                 f"{self.path}: {len(head)}-byte file is too short to be a pcap or pcapng capture "
@@ -1006,7 +1051,7 @@ class PcapReader:
         if self._size - pos < 12:
             self._truncated("section header block", pos)
             return
-        magic = bytes(self._map[pos + 8:pos + 12])
+        magic = self._bytes(pos + 8, pos + 12)
         if magic == struct.pack("<I", _PCAPNG_BYTE_ORDER):
             order = "<"
         elif magic == struct.pack(">I", _PCAPNG_BYTE_ORDER):
@@ -1065,7 +1110,7 @@ class PcapReader:
             if pos + 4 + length > end:
                 raise self._corrupt(
                     f"{what} option {code} of {length} bytes runs past the block", block_pos)
-            yield code, bytes(self._map[pos + 4:pos + 4 + length])
+            yield code, self._bytes(pos + 4, pos + 4 + length)
             pos += 4 + length + (-length % 4)
 
     def _read_idb(self, pos: int, blen: int) -> None:
@@ -1137,12 +1182,13 @@ class PcapReader:
         end = start + want
         if self.format == "pcap":
             return _pcapio.parse_pcap(
-                self._buf, self._pos, self._swap, self.nanosecond, self._max_caplen, base,
+                self._buf, self._pos - self._wstart, self._swap, self.nanosecond,
+                self._max_caplen, base - self._wstart,
                 cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
                 cols["offset"][start:end], copy_to, copy_start)
         return _pcapio.parse_pcapng(
-            self._buf, self._pos, self._swap, self._if_mode, self._if_param, self._if_offset,
-            self._if_snaplen, self._section_base, base,
+            self._buf, self._pos - self._wstart, self._swap, self._if_mode, self._if_param,
+            self._if_offset, self._if_snaplen, self._section_base, base - self._wstart,
             cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
             cols["offset"][start:end], cols["ifindex"][start:end], cols["pkttype"][start:end],
             copy_to, copy_start)
@@ -1157,9 +1203,13 @@ class PcapReader:
         while n < want and not self._done:
             count, pos, nbytes, status, value = self._parse(want - n, base, cols, n, copy_to, nbytes)
             n += count
-            self._pos = pos
+            self._pos = pos = pos + self._wstart
             if status == _S.OK:
                 break
+            if status in (_S.END, _S.TRUNCATED) and self._wend < self._size:
+                # the window ends, the file does not: read on
+                self._refill(grow=True)
+                continue
             if status == _S.END:
                 self._done = True
             elif status == _S.TRUNCATED:
@@ -1226,7 +1276,15 @@ class PcapReader:
         if out is not None:
             return self._read_into(out, max_packets)
         want = None if max_packets is None else int(max_packets)
-        base = self._pos
+        base = self._anchor = self._pos
+        try:
+            if want is None:
+                self._refill(self._size - self._pos)      # the rest of the file, in one read
+            return self._read_view(want, base)
+        finally:
+            self._anchor = None
+
+    def _read_view(self, want: int | None, base: int) -> Batch:
         chunks = []
         total = 0
         while not self._done and (want is None or total < want):
@@ -1252,7 +1310,11 @@ class PcapReader:
         for name, dtype in COLUMNS.items():
             value = cols.get(name)
             setattr(batch, name, value if value is not None else np.zeros(total, dtype=dtype))
-        batch.data = self._buf[base:self._pos] if total else self._buf[:0]
+        at = base - self._wstart
+        batch.data = self._buf[at:at + self._pos - base] if total else self._buf[:0]
+        if total and want is not None:
+            # size the next window for a batch like this one
+            self._window = max(_READ_WINDOW, (self._pos - base) * want // total + 65536)
         batch.drops = self._take_drops()
         batch.freeze_count = 0
         batch.interfaces = self._names()
@@ -1290,29 +1352,24 @@ class PcapReader:
 
     # -------------------------------------------------------------- lifetime
     def _check_open(self) -> None:
-        if self._map is None:
+        if self._fd < 0:
             raise ValueError(f"PcapReader for {self.path!r} is closed")
 
     def close(self) -> None:
-        """Release the file map (idempotent).
-
-        Batches already read keep their view of the map alive; it is
-        unmapped when the last of them goes away.
-        """
-        mapping, self._map = self._map, None
+        """Close the file (idempotent).  Batches already read own their bytes
+        (views of buffers read from the file) and stay valid."""
+        fd, self._fd = self._fd, -1
         self._buf = np.zeros(0, dtype=np.uint8)
-        if mapping is not None:
-            try:
-                mapping.close()
-            except BufferError:
-                pass        # a batch still views it; the map closes with the last view
+        self._wstart = self._wend = 0
+        if fd >= 0:
+            os.close(fd)
 
     @property
     def closed(self) -> bool:
-        return self._map is None
+        return self._fd < 0
 
     def __del__(self) -> None:
-        if getattr(self, "_map", None) is not None:
+        if getattr(self, "_fd", -1) >= 0:
             warnings.warn(f"unclosed PcapReader for {self.path!r}", ResourceWarning, stacklevel=2)
             self.close()
 

@@ -111,3 +111,59 @@ with ringcap.TxRing({veth.a!r}) as tx:
     tx.send(b)
 """, tmp_path)
     assert_refused(proc)
+
+
+# ---------------------------------------------------------------- files that shrink while read
+
+SHRINK_SETUP = """
+import os, numpy as np, ringcap, warnings
+warnings.simplefilter("error")
+frames = [i.to_bytes(4, "big") + bytes(996) for i in range(5000)]
+ringcap.write_pcap("big.pcap", ringcap.Batch.from_packets(frames))
+"""
+
+
+def run_script(code: str, tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", SHRINK_SETUP + textwrap.dedent(code)],
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+
+
+def test_a_file_shrinking_between_batches_is_an_error_not_a_bus_error(tmp_path):
+    proc = run_script("""
+seen = []
+try:
+    with ringcap.open_pcap("big.pcap", batch_packets=100) as reader:
+        for batch in reader:
+            seen.extend(int.from_bytes(p[:4], "big") for p in batch.packets())
+            if len(seen) == 100:
+                os.truncate("big.pcap", 50000)     # another program cuts the file
+except ringcap.PcapFormatError as error:
+    print("ERROR", error.offset, error)
+print("SEEN", seen == list(range(len(seen))), len(seen))
+""", tmp_path)
+    assert proc.returncode == 0, f"crashed with status {proc.returncode}: {proc.stderr[-2000:]}"
+    error, seen = proc.stdout.splitlines()
+    assert error.startswith("ERROR ") and "big.pcap: the file shrank while being read" in error
+    assert "5080024 bytes when opened" in error
+    offset = int(error.split()[1])
+    assert 50000 <= offset and f"byte offset {offset}" in error
+    assert seen.startswith("SEEN True ")
+    assert 100 <= int(seen.split()[2]) < 5000
+
+
+def test_batches_stay_valid_after_their_file_shrinks(tmp_path):
+    proc = run_script("""
+batch = ringcap.read_pcap("big.pcap")
+with ringcap.open_pcap("big.pcap") as reader:
+    first = reader.read(10)
+os.truncate("big.pcap", 0)
+headers = ringcap.decode(batch)
+print(len(batch), int(batch.copy().data.astype(np.int64).sum()), len(headers),
+      [int.from_bytes(p[:4], "big") for p in first.packets()] == list(range(10)),
+      batch[4999][:4] == (4999).to_bytes(4, "big"))
+""", tmp_path)
+    assert proc.returncode == 0, f"crashed with status {proc.returncode}: {proc.stderr[-2000:]}"
+    total = sum(i.to_bytes(4, "big")[k] for i in range(5000) for k in range(4))
+    assert proc.stdout.split()[0] == "5000" and proc.stdout.split()[2] == "5000"
+    assert proc.stdout.split()[3:] == ["True", "True"]
+    assert int(proc.stdout.split()[1]) == total
