@@ -18,8 +18,9 @@ Reading::
 
 Record headers are built and parsed by nogil loops in ``ringcap._pcapio``;
 this module owns the files, the rare pcapng blocks (section and interface
-headers, statistics) and the errors.  Readers map the file: ``data`` of a
-batch read without ``out=`` is a read-only view of that map, which stays
+headers, statistics) and the errors.  Readers read the file by position
+(``pread``, never a map a shrinking file could turn into SIGBUS): ``data`` of
+a batch read without ``out=`` is a read-only view of such a buffer, which stays
 valid after the reader is closed for as long as the batch lives.
 """
 from __future__ import annotations
@@ -904,6 +905,7 @@ class PcapReader:
         self._wstart = self._wend = 0
         self._anchor: int | None = None              # a batch being built views from here
         self._window = _READ_WINDOW
+        self._spares: list[np.ndarray] = []          # old windows to reuse once unviewed
         self._pos = 0
         self._done = False
         self._pending: BaseException | None = None
@@ -940,7 +942,7 @@ class PcapReader:
         if grow:                              # what we had was not enough: double it
             size = max(size, 2 * (self._wend - start))
         end = min(self._size, start + size)
-        window = np.empty(end - start, dtype=np.uint8)
+        window = self._free_buffer(end - start)
         keep = 0
         if self._wstart <= start < self._wend:   # bytes we already have
             keep = min(self._wend, end) - start
@@ -956,7 +958,19 @@ class PcapReader:
                     "(another program truncated or rewrote it)", start + done)
             done += got
         window.flags.writeable = False           # batches view it read-only
+        old = self._buf.base
+        if old is not None:
+            self._spares = [old] + [b for b in self._spares if b is not old][:1]
         self._buf, self._wstart, self._wend = window, start, end
+
+    def _free_buffer(self, size: int) -> np.ndarray:
+        """A writable buffer of ``size`` bytes: a spare no batch views any more
+        (fresh memory costs page faults), else a new one."""
+        for spare in self._spares:
+            # references: the list, this loop, getrefcount's argument; a batch adds more
+            if spare.shape[0] >= size and sys.getrefcount(spare) <= 3:
+                return spare[:size]
+        return np.empty(max(size, 1), dtype=np.uint8)[:size]
 
     def _ensure(self, pos: int, nbytes: int) -> int:
         """Make file bytes ``pos:pos+nbytes`` (checked against the file size by the
@@ -1264,7 +1278,7 @@ class PcapReader:
         """The next packets: at most ``max_packets`` (default: all that remain).
 
         An empty batch means the end of the file.  Without ``out``, ``data``
-        is a read-only view of the mapped file.  With ``out`` (a batch from
+        is a read-only view of a buffer read from the file.  With ``out`` (a batch from
         :meth:`Batch.empty`), columns and bytes are copied into its buffers
         and ``out`` is returned.  Raises :class:`PcapFormatError` on a corrupt
         record, after returning every packet before it.
@@ -1360,6 +1374,7 @@ class PcapReader:
         (views of buffers read from the file) and stay valid."""
         fd, self._fd = self._fd, -1
         self._buf = np.zeros(0, dtype=np.uint8)
+        self._spares = []
         self._wstart = self._wend = 0
         if fd >= 0:
             os.close(fd)
@@ -1400,7 +1415,7 @@ def read_pcap(path, *, max_packets: int | None = None, strict: bool = False) -> 
 
     Timestamps are int64 ns; ``ifindex`` is the interface's position in the
     file; ``batch.interfaces`` maps it to the interface name (pcapng).
-    ``data`` views the mapped file (no copy).
+    ``data`` views one buffer the rest of the file was read into.
     """
     with PcapReader(path, strict=strict) as reader:
         batch = reader.read(max_packets)
