@@ -273,3 +273,19 @@ def test_full_disk_statistics_block_fits_the_reserved_space(small_fs):
         assert len(batch) == writer.packets_flushed and batch.drops == 789
         assert [(s.interface, s.received, s.dropped) for s in reader.stats] == [(0, 123456, 789)]
         assert reader.interfaces[0].name == "eth9"
+
+
+def test_a_quiet_sink_still_flushes_within_the_interval(tmp_path):
+    from ringcap.sinks import PcapSink
+    path = tmp_path / "quiet.pcap"
+    sink = PcapSink(str(path), writer_options={"flush_interval": 0.05})
+    try:
+        sink.write(numbered(3))
+        size = path.stat().st_size
+        assert size == 24                     # still buffered
+        time.sleep(0.1)
+        sink.tick()                           # what the capture loop calls on a quiet link
+        assert path.stat().st_size == 24 + 3 * 1016
+    finally:
+        sink.close()
+    assert sequence(read_complete(path)) == [0, 1, 2]

@@ -73,6 +73,10 @@ class PcapPart:
     def flush(self) -> None:
         self.writer.flush()
 
+    def tick(self) -> None:
+        """Flush if the oldest buffered record has waited the writer's flush_interval."""
+        self.writer.tick()
+
     def close(self, stats=None) -> None:
         writer = self.writer
         if writer.closed:

@@ -416,7 +416,13 @@ class RotatingSink(Sink):
         return i
 
     def tick(self, now_ns: int | None = None) -> None:
-        if self.closed or not self._seconds_ns:
+        if self.closed:
+            return
+        for state in list(self._states.values()):
+            tick = getattr(state.part, "tick", None)
+            if tick is not None:
+                tick()              # a quiet link still flushes within the part's interval
+        if not self._seconds_ns:
             return
         self._expire(self._clock() if now_ns is None else int(now_ns))
 
