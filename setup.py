@@ -4,7 +4,10 @@ Every ``pyx/_name.pyx`` becomes the extension ``ringcap._name``.  Compiler
 directives are set here, once, for the whole project.  ``RINGCAP_CYTHON_DEBUG=1``
 turns bounds checking, wraparound checks and line tracing on for every module.
 ``RINGCAP_EXTENSIONS=_ring,_decode`` limits a build to some modules (handy
-while iterating on one of them).
+while iterating on one of them).  ``RINGCAP_SANITIZE=1`` compiles with
+AddressSanitizer and UndefinedBehaviorSanitizer (run such a build with
+``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``; tests/test_sanitizers.py
+does).
 """
 import os
 from pathlib import Path
@@ -15,6 +18,7 @@ from setuptools import Extension, setup
 
 HERE = Path(__file__).parent
 DEBUG = os.environ.get("RINGCAP_CYTHON_DEBUG", "") not in ("", "0")
+SANITIZE = os.environ.get("RINGCAP_SANITIZE", "") not in ("", "0")
 ONLY = {n.strip() for n in os.environ.get("RINGCAP_EXTENSIONS", "").split(",") if n.strip()}
 
 directives = {
@@ -29,6 +33,13 @@ directives = {
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:
     macros.append(("CYTHON_TRACE_NOGIL", "1"))
+compile_args = ["-O2", "-g0"] if not DEBUG else ["-O0", "-g"]
+link_args = []
+if SANITIZE:
+    sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                  "-fno-omit-frame-pointer"]
+    compile_args = ["-O1", "-g"] + sanitizers
+    link_args = sanitizers
 
 extensions = []
 for pyx in sorted((HERE / "pyx").glob("_*.pyx")):
@@ -40,7 +51,8 @@ for pyx in sorted((HERE / "pyx").glob("_*.pyx")):
             [str(pyx.relative_to(HERE))],
             include_dirs=[numpy.get_include(), "pyx/includes"],
             define_macros=macros,
-            extra_compile_args=["-O2", "-g0"] if not DEBUG else ["-O0", "-g"],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
         )
     )
 
