@@ -679,7 +679,10 @@ def test_capture_writes_a_dataset(veth, tmp_path):
 def test_the_python_blocks_of_docs_datasets_run_as_written(spark, tmp_path, monkeypatch, capsys):
     """docs/datasets.md's Python blocks, in order, in one namespace, in an empty folder.
     The Spark block's getOrCreate() gets this module's session (one JVM per run)."""
-    with open(os.path.join(PACKAGE_ROOT, "docs", "datasets.md"), encoding="utf-8") as f:
+    # the page of this checkout (PACKAGE_ROOT is where ringcap is installed, in CI site-packages)
+    page_path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "docs", "datasets.md")
+    with open(page_path, encoding="utf-8") as f:
         page = f.read()
     blocks = [b.split("```", 1)[0] for b in page.split("```python\n")[1:]]
     assert len(blocks) >= 5
