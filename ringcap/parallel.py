@@ -22,13 +22,14 @@ import mmap
 import os
 import pickle
 import resource
+import select
 import signal
 import subprocess
 import sys
 import time
 import warnings
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait as wait_connections
+from multiprocessing.connection import Connection
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -194,7 +195,10 @@ class _Worker:
         self.ring = None
         self.mapping = None
         self.stores: list[dict] = []
+        self.outs: list[Batch] = []
         self.parent_gone = False
+        self.poller = select.poll()
+        self.poller.register(down.fileno(), select.POLLIN)
 
     def tell(self, message: tuple) -> None:
         """Send to the parent; a parent that is gone makes the worker finish."""
@@ -208,7 +212,9 @@ class _Worker:
 
     def control(self, timeout: float = 0.0) -> None:
         """Handle the parent's messages: free slots, the group id, stop."""
-        while self.down.poll(timeout):
+        # one poll object for the worker's life: Connection.poll() builds a
+        # selector on every call, which costs more than the read it guards
+        while self.poller.poll(int(timeout * 1000)):
             timeout = 0.0
             try:
                 message = self.down.recv()
@@ -244,6 +250,7 @@ class _Worker:
             self.stores = _slot_stores(self.mapping, config["slots"], config["slot_packets"],
                                        config["slot_bytes"])
             self.free = list(range(config["slots"]))
+            self.outs = [Batch._from_store(store, 0, 0) for store in self.stores]
         stats = summary = None
         try:
             self.ring = RxRing(config["iface"], fanout=fanout, **config["ring_options"])
@@ -257,6 +264,7 @@ class _Worker:
             if self.sink is not None:
                 summary = dataclasses.asdict(self.sink.close(stats))
             self.stores = []
+            self.outs = []
         self.tell(("final", _stats_dict(stats), summary,
                    (_cpu_seconds() - cpu_start, _user_seconds() - user_start)))
 
@@ -272,8 +280,8 @@ class _Worker:
             if not self.free:
                 return 0
         slot = self.free[-1]
-        out = Batch._from_store(self.stores[slot], 0, 0)
-        batch = self.ring.read(self.config["slot_packets"], timeout=timeout, out=out)
+        batch = self.ring.read(self.config["slot_packets"], timeout=timeout,
+                               out=self.outs[slot])
         if len(batch):
             self.free.pop()
             self.tell(("batch", slot, len(batch), len(batch.data), batch.drops,
@@ -324,6 +332,7 @@ class _WorkerHandle:
         self.summary: dict | None = None
         self.error: str | None = None
         self.delivered = 0                         # packets handed to the parent
+        self.readable = select.poll()              # this worker's pipe alone
         self.cpu_seconds: float | None = None      # CPU it spent capturing (user + system)
         self.user_seconds: float | None = None     # of which user time
 
@@ -404,6 +413,9 @@ class ParallelCapture:
         self._sink = sink
         self._stop_requested = False
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._poller = select.poll()
+        self._poller.register(self._wakeup_r, select.POLLIN)
+        self._by_fd: dict[int, Connection] = {}
         self._deadline: float | None = None
         self._stops_sent = False
         self._failures: list[WorkerFailure] = []
@@ -483,6 +495,9 @@ class ParallelCapture:
         os.close(down_r)
         handle = _WorkerHandle(index, process, Connection(up_r, writable=False),
                                Connection(down_w, readable=False), memfd, self.cpus[index])
+        self._poller.register(up_r, select.POLLIN)
+        self._by_fd[up_r] = handle.up
+        handle.readable.register(up_r, select.POLLIN)
         try:
             process.stdin.write(json.dumps(sys.path).encode() + b"\n" + payload)
             process.stdin.close()
@@ -590,6 +605,10 @@ class ParallelCapture:
     def _end(self, handle: _WorkerHandle) -> None:
         handle.ended = True
         try:
+            self._poller.unregister(handle.up.fileno())
+        except (KeyError, OSError, ValueError):
+            pass
+        try:
             handle.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             handle.process.kill()
@@ -615,25 +634,27 @@ class ParallelCapture:
         if self._deadline is not None:
             timeout = max(0.0, min(timeout, self._deadline - time.monotonic()))
         batches = []
-        for conn in wait_connections(list(live) + [self._wakeup_r], timeout):
-            if conn == self._wakeup_r:
+        # persistent poll objects: Connection.poll() and connection.wait()
+        # build a selector on every call, which costs more than the message
+        for fd, _ in self._poller.poll(int(timeout * 1000)):
+            if fd == self._wakeup_r:
                 try:
                     os.read(self._wakeup_r, 4096)
                 except BlockingIOError:
                     pass
                 continue
-            handle = live[conn]
-            while True:
+            handle = live.get(self._by_fd.get(fd))
+            while handle is not None:
                 try:
-                    if not conn.poll(0):
-                        break
-                    message = conn.recv()
+                    message = handle.up.recv()
                 except (EOFError, OSError):
                     self._end(handle)
                     break
                 item = self._handle_message(handle, message)
                 if item is not None:
                     batches.append(item)
+                if not handle.readable.poll(0):
+                    break
         return batches
 
     @property
