@@ -354,3 +354,14 @@ def test_a_tag_the_kernel_stripped_prints_as_tcpdump_shows_it(tmp_path):
     path = write_file(tmp_path / "tagged.pcap", [tagged])
     assert ours == tcpdump_lines(path, "-e", "-t")
     assert "vlan 100, p 3, ethertype IPv4 (0x0800), 10.1.0.1.40030 > 10.1.0.2.40040" in ours
+
+
+def test_a_text_stream_without_a_buffer_gets_text():
+    import io
+    frames = [bytes(f) for f in conversation_v4(40001, 40002, 1, 2)[:3]]
+    text = io.StringIO()
+    PacketPrinter(text, timestamps="none", payload="A").print_batch(
+        ringcap.Batch.from_packets(frames, ts=[0, 1, 2]))
+    binary = format_all(ringcap.Batch.from_packets(frames, ts=[0, 1, 2]), timestamps="none",
+                        payload="A")
+    assert text.getvalue() == binary.decode("ascii") and text.getvalue().count("Flags [") == 3

@@ -8,6 +8,7 @@ so ``-n`` and ``-nn`` change nothing.
 """
 from __future__ import annotations
 
+import io
 import time
 from typing import BinaryIO, TextIO, Union
 
@@ -61,8 +62,9 @@ def _utc_offsets(ts: np.ndarray) -> np.ndarray:
 class PacketPrinter:
     """Write one tcpdump-style line per packet of each batch to ``stream``.
 
-    ``stream``: a binary file object or a text stream with a ``buffer``
-    (``sys.stdout``).  Options follow tcpdump's flags:
+    ``stream``: a binary file object, a text stream with a ``buffer``
+    (``sys.stdout``), or any other text stream (``io.StringIO``, a
+    notebook's output).  Options follow tcpdump's flags:
 
     - ``numeric`` (``-n``/``-nn``): accepted for habit; ringcap never looks
       names up, so output is always numeric.
@@ -100,6 +102,9 @@ class PacketPrinter:
         payload, from_link = PAYLOAD_MODES[payload]
         self._text_stream = stream if hasattr(stream, "buffer") else None
         self._out = stream.buffer if hasattr(stream, "buffer") else stream
+        # A text stream without a byte buffer (io.StringIO, a notebook's
+        # stdout) gets str: the lines are ASCII (-A prints '.' for other bytes).
+        self._decode_text = self._text_stream is None and isinstance(stream, io.TextIOBase)
         self.numeric = int(numeric)
         self._formatter = _text.LineFormatter(
             link_header=bool(link_header), quiet=int(bool(quiet)), verbose=int(verbose),
@@ -141,7 +146,8 @@ class PacketPrinter:
             if need > len(self._buffer):
                 self._buffer = np.empty(need, dtype=np.uint8)
             start, used = self._formatter.format(*columns, start, self._buffer)
-            self._out.write(memoryview(self._buffer)[:used])
+            chunk = memoryview(self._buffer)[:used]
+            self._out.write(bytes(chunk).decode("ascii") if self._decode_text else chunk)
         self.packets += n
         return n
 
