@@ -379,6 +379,8 @@ cdef const char *_ethertype_name(uint16_t t) noexcept nogil:
 
 
 cdef const char *_ipproto_name(uint8_t p) noexcept nogil:
+    if p == 0: return b"Options"
+    if p == 44: return b"Fragment"
     if p == 1: return b"ICMP"
     if p == 2: return b"IGMP"
     if p == 4: return b"IPIP"
@@ -777,11 +779,29 @@ cdef uint8_t *put_icmp(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t 
     return put_u(w, <uint64_t>plen)
 
 
-cdef uint8_t *put_icmp6(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
-                        Py_ssize_t plen) noexcept nogil:
-    # "ICMP6, echo request, id 3, seq 4, length 16"
+cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                        Py_ssize_t l4, Py_ssize_t plen, const uint8_t *src,
+                        const uint8_t *dst) noexcept nogil:
+    # "ICMP6, echo request, id 3, seq 4, length 16"; -v as tcpdump: the
+    # checksum verdict first, the length after the name of neighbor discovery
+    # messages (and not at all for echo), link-layer address options below.
     cdef uint8_t t = p[l4]
     cdef const char *name = _icmp6_name(t)
+    cdef bint nd = t == 133 or t == 134 or t == 135 or t == 136 or t == 137
+    cdef uint16_t expected, actual
+    cdef Py_ssize_t opt, olen, first_opt
+    if st.verbose and l4 + plen <= cap and plen >= 4:
+        expected = _should_be(src, dst, 16, 58, p + l4, plen, 2)
+        actual = rd16(p + l4 + 2)
+        if actual == expected or (actual ^ expected) == 0xFFFF and \
+                _fold(<uint32_t>actual + expected) == 0xFFFF:
+            w = put_s(w, b"[icmp6 sum ok] ")
+        else:
+            w = put_s(w, b"[bad icmp6 cksum 0x")
+            w = put_hex_pad(w, actual, 4)
+            w = put_s(w, b" -> 0x")
+            w = put_hex_pad(w, expected, 4)
+            w = put_s(w, b"!] ")
     w = put_s(w, b"ICMP6, ")
     if name != NULL:
         w = put_s(w, name)
@@ -789,6 +809,9 @@ cdef uint8_t *put_icmp6(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t
         w = put_s(w, b"unknown icmp6 type (")
         w = put_u(w, t)
         w = put_c(w, b')')
+    if st.verbose and nd:
+        w = put_s(w, b", length ")
+        w = put_u(w, <uint64_t>plen)
     if t == 128 or t == 129:
         w = put_s(w, b", id ")
         w = put_u(w, rd16(p + l4 + 4))
@@ -797,6 +820,21 @@ cdef uint8_t *put_icmp6(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t
     elif (t == 135 or t == 136) and l4 + 24 <= cap:
         w = put_s(w, b", who has " if t == 135 else b", tgt is ")
         w = put_ipv6(w, p + l4 + 8)
+        if t == 136 and st.verbose:
+            w = put_s(w, b", Flags [")
+            if p[l4 + 4] & 0xE0 == 0:
+                w = put_s(w, b"none")
+            else:
+                first_opt = 1
+                if p[l4 + 4] & 0x80:
+                    w = put_s(w, b"router")
+                    first_opt = 0
+                if p[l4 + 4] & 0x40:
+                    w = put_s(w, b"solicited" if first_opt else b", solicited")
+                    first_opt = 0
+                if p[l4 + 4] & 0x20:
+                    w = put_s(w, b"override" if first_opt else b", override")
+            w = put_c(w, b']')
     elif t == 2 and l4 + 8 <= cap:
         w = put_s(w, b", mtu ")
         w = put_u(w, rd32(p + l4 + 4))
@@ -813,8 +851,25 @@ cdef uint8_t *put_icmp6(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t
     elif t == 3 and p[l4 + 1] == 0 and l4 + 48 <= cap:
         w = put_s(w, b" for ")
         w = put_ipv6(w, p + l4 + 32)
-    w = put_s(w, b", length ")
-    return put_u(w, <uint64_t>plen)
+    if not st.verbose:
+        w = put_s(w, b", length ")
+        return put_u(w, <uint64_t>plen)
+    if t == 133 or t == 135 or t == 136:
+        # -v: source/target link-layer address options, as tcpdump lists them
+        opt = l4 + (8 if t == 133 else 24)
+        while opt + 2 <= cap and opt + 2 <= l4 + plen:
+            olen = <Py_ssize_t>p[opt + 1] * 8
+            if olen == 0 or opt + olen > cap or opt + olen > l4 + plen:
+                break
+            if (p[opt] == 1 or p[opt] == 2) and olen == 8:
+                w = put_s(w, b"\n\t  source link-address option (1), length 8 (1): "
+                          if p[opt] == 1 else
+                          b"\n\t  destination link-address option (2), length 8 (1): ")
+                w = put_mac(w, p + opt + 2)
+            else:
+                break           # other options: tcpdump details them; ringcap stops here
+            opt += olen
+    return w
 
 
 cdef inline bint _is_ipv6_ext(uint8_t nh) noexcept nogil:
@@ -822,8 +877,37 @@ cdef inline bint _is_ipv6_ext(uint8_t nh) noexcept nogil:
         nh == 139 or nh == 140
 
 
+cdef uint8_t *put_ipv6_options(uint8_t *w, const uint8_t *p, Py_ssize_t start,
+                               Py_ssize_t end) noexcept nogil:
+    # -v: a hop-by-hop or destination options header's options, as tcpdump
+    # prints them: "(rtalert: 0x0000) (padn)"
+    cdef Py_ssize_t i = start
+    while i < end:
+        if p[i] == 0:
+            w = put_s(w, b"(pad1)")
+            i += 1
+            continue
+        if i + 2 > end or i + 2 + p[i + 1] > end:
+            return put_s(w, b"[trunc]")
+        if p[i] == 1:
+            w = put_s(w, b"(padn)")
+        elif p[i] == 5 and p[i + 1] == 2:
+            w = put_s(w, b"(rtalert: 0x")
+            w = put_hex_pad(w, rd16(p + i + 2), 4)
+            w = put_s(w, b") ")
+        else:
+            w = put_s(w, b"(opt_type 0x")
+            w = put_hex_pad(w, p[i], 2)
+            w = put_s(w, b": len=")
+            w = put_u(w, p[i + 1])
+            w = put_c(w, b')')
+        i += 2 + p[i + 1]
+    return w
+
+
 cdef uint8_t *put_ipv6_ext(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l3,
-                           Py_ssize_t ip_len, Py_ssize_t l4, bint *more) noexcept nogil:
+                           Py_ssize_t ip_len, Py_ssize_t l4, int verbose,
+                           bint *more) noexcept nogil:
     # IPv6 extension headers as tcpdump names them on the way to the
     # transport header: "HBH ", "DSTOPT ", "frag (offset|length) ", ...
     # OUT more: False when nothing follows (a non-first fragment).
@@ -835,6 +919,10 @@ cdef uint8_t *put_ipv6_ext(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
         if nh == 44:
             offset = rd16(p + cur + 2) & 0xFFF8
             w = put_s(w, b"frag (")
+            if verbose:
+                w = put_s(w, b"0x")
+                w = put_hex_pad(w, rd32(p + cur + 4), 8)
+                w = put_c(w, b':')
             w = put_u(w, offset)
             w = put_c(w, b'|')
             w = put_u(w, <uint64_t>(ip_len - (cur - l3) - 8) if ip_len > cur - l3 + 8 else 0)
@@ -858,6 +946,9 @@ cdef uint8_t *put_ipv6_ext(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
                 w = put_c(w, b' ')
             hlen = (<Py_ssize_t>p[cur + 1] + 2) * 4 if nh == 51 else \
                 (<Py_ssize_t>p[cur + 1] + 1) * 8
+            if verbose and (nh == 0 or nh == 60) and cur + hlen <= cap:
+                w = put_ipv6_options(w, p, cur + 2, cur + hlen)
+                w = put_c(w, b' ')
         nh = p[cur]
         cur += hlen
     return w
@@ -973,7 +1064,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         w = put_s(w, b" > ")
         w = put_addr(w, dst, addr_len)
         w = put_s(w, b": ")
-        w = put_ipv6_ext(w, p, cap, l3, ip_len, l4, &more)
+        w = put_ipv6_ext(w, p, cap, l3, ip_len, l4, st.verbose, &more)
         if not more or l4 == 0:
             return w - 1            # no transport part: drop the separating space
         addrs_done = True
@@ -1056,7 +1147,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
     if proto == 58 and version == 6:
         if l4 + 8 > cap:
             return put_s(w, b"[|icmp6]")
-        return put_icmp6(w, p, cap, l4, l4_len)
+        return put_icmp6(w, st, p, cap, l4, l4_len, src, dst)
     w = put_s(w, b" ip-proto-")       # tcpdump prints two spaces here
     w = put_u(w, proto)
     w = put_c(w, b' ')

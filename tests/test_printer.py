@@ -365,3 +365,32 @@ def test_a_text_stream_without_a_buffer_gets_text():
     binary = format_all(ringcap.Batch.from_packets(frames, ts=[0, 1, 2]), timestamps="none",
                         payload="A")
     assert text.getvalue() == binary.decode("ascii") and text.getvalue().count("Flags [") == 3
+
+
+def test_verbose_icmpv6_and_extension_headers_match_tcpdump(tmp_path):
+    from scapy.all import ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr
+    v6 = dict(src="fe80::1", dst="fe80::2")
+    frames = [bytes(f) for f in [
+        eth() / IPv6(src="fe80::1", dst="ff02::1:ff00:2") / ICMPv6ND_NS(tgt="fe80::2")
+        / ICMPv6NDOptSrcLLAddr(lladdr=A),
+        eth() / IPv6(src="fe80::2", dst="fe80::1") / ICMPv6ND_NA(tgt="fe80::2", R=0, S=1, O=1)
+        / ICMPv6NDOptDstLLAddr(lladdr=B),
+        eth() / IPv6(src="fe80::2", dst="fe80::1") / ICMPv6ND_NA(tgt="fe80::2", R=0, S=0, O=0),
+        eth() / IPv6(src="fe80::1", dst="ff02::2") / ICMPv6ND_RS() / ICMPv6NDOptSrcLLAddr(lladdr=A),
+        eth() / IPv6(**v6) / ICMPv6EchoRequest(id=1, seq=2, data=b"abc"),
+        eth() / IPv6(**v6) / ICMPv6EchoRequest(id=1, seq=2, data=b"abc", cksum=0x1234),
+        eth() / IPv6(**v6) / IPv6ExtHdrFragment(id=0x1234, offset=0, m=1)
+        / UDP(sport=40030, dport=40040) / (b"x" * 20),
+        eth() / IPv6(**v6) / IPv6ExtHdrFragment(id=0x1234, offset=3, nh=17) / (b"x" * 20),
+        eth() / IPv6(**v6) / IPv6ExtHdrDestOpt() / TCP(sport=40001, dport=40002, flags="S"),
+        eth() / IPv6(**v6) / ICMPv6DestUnreach(code=4) / IPv6(src="fe80::2", dst="fe80::1")
+        / UDP(sport=40030, dport=40040),
+        eth() / IPv6(**v6) / ICMPv6TimeExceeded() / IPv6(src="fe80::2", dst="fe80::1")
+        / UDP(sport=40030, dport=40040),
+    ]]
+    path = write_file(tmp_path / "v6.pcap", frames)
+    for flags in (("-v",), ("-v", "-e"), ()):
+        ours, theirs = packets(ringcap_lines(path, *flags)), packets(tcpdump_lines(path, *flags))
+        assert len(ours) == len(theirs) == len(frames)
+        for o, t in zip(ours, theirs):
+            assert o == t, f"ringcap: {o}\ntcpdump: {t}"
