@@ -910,6 +910,7 @@ def capture_to_file_parallel(iface: str | None, path, *, workers: int, count: in
         return CaptureSummary(packets=stats.delivered, bytes=nbytes, received=stats.packets,
                               drops=stats.drops)
     written = nbytes = 0
+    writer_options.setdefault("overwrite", True)     # as capture_to_file's sinks do
     with PcapWriter(path, format=format, **writer_options) as writer:
         with ParallelCapture(iface, workers, **options) as pool:
             if duration is not None:

@@ -495,9 +495,11 @@ class PcapWriter:
         options = _option(2, label.encode("utf-8", "replace")) + _option(9, b"\x09") + _option(0, b"")
         body = struct.pack(_NATIVE + "HHI", self.linktype, 0, self.snaplen) + options
         self._put(_block(_BT_IDB, body))
+        # Out at once: the id is the block's position among the file's IDBs,
+        # so it counts only once the block is in the file (a failed write
+        # cannot leave statistics or packets pointing at a lost IDB).
+        self._drain(final=self._failed is not None)
         self._idb[ifindex] = len(self._idb)
-        if self._failed is not None:
-            self._drain(final=True)
         return self._idb[ifindex]
 
     def _interface_ids(self, batch: Batch, ifindex: np.ndarray) -> np.ndarray:

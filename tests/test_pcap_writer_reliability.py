@@ -289,3 +289,19 @@ def test_a_quiet_sink_still_flushes_within_the_interval(tmp_path):
     finally:
         sink.close()
     assert sequence(read_complete(path)) == [0, 1, 2]
+
+
+def test_interfaces_described_before_a_failed_first_flush_stay_described(small_fs):
+    """The first flush fails (the buffer is larger than the disk): the interface
+    block and the statistics must still agree in the file."""
+    path = small_fs / "first.pcapng"
+    writer = PcapWriter(path, format="pcapng", buffer_size=4 << 20)
+    writer.add_interface(7, "eth7")
+    fill_until_full(writer)
+    assert writer.packets_flushed == 0 and writer.packets_lost > 0
+    with pytest.raises(OSError, match="earlier write failed"):
+        writer.close(stats=Stats(5000, 3))
+    with open_pcap(path) as reader:
+        assert len(reader.read()) == 0
+        assert [i.name for i in reader.interfaces] == ["eth7", "if0"]   # if0: the packets
+        assert [(s.interface, s.received, s.dropped) for s in reader.stats] == [(0, 5000, 3)]
