@@ -502,3 +502,31 @@ def test_capture_to_file_returns_its_summary_on_sigterm_with_rotation_and_owner(
         for _ in reader:
             pass
         assert reader.stats[-1].received == 3000
+
+
+def test_reader_of_the_stream_going_away_ends_the_capture_cleanly(veth):
+    cli = Cli("-i", veth.b, "-w", "-", *OURS, stdout=subprocess.PIPE)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i, 100) for i in range(100)])
+    head = cli.proc.stdout.read(24 + 116)          # the header and the first packet, like head -c
+    assert head[:4] == bytes.fromhex("d4c3b2a1") and frame_seq(head[24 + 16:]) == 0
+    cli.proc.stdout.close()                        # the reader exits
+    deadline = time.monotonic() + 20
+    while cli.proc.poll() is None and time.monotonic() < deadline:
+        send(veth.a, [make_frame(i, 100) for i in range(100)])   # the next write fails
+        time.sleep(0.1)
+    assert cli.finish() == 0, cli.err
+    assert "packets captured" in cli.err and "Traceback" not in cli.err
+
+
+def test_binary_stream_to_a_terminal_is_refused(veth):
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ringcap", "-i", veth.b, "-w", "-"],
+                              cwd="/", env=ENV, stdout=slave, stderr=subprocess.PIPE,
+                              text=True, timeout=30)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 1 and "standard output, which is a terminal" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1

@@ -24,8 +24,8 @@ from .options import (CliError, add_packet_options, filter_expression, interface
 from .status import StatusLine, print_summary
 
 MiB = 1 << 20
-DEFAULT_BLOCK_SIZE = 4 * MiB
-DEFAULT_BLOCK_COUNT = 64
+DEFAULT_RING_BYTES = 256 * MiB
+MIN_BLOCK_SIZE = 256 * 1024
 PACKET_OUTGOING = 4
 
 
@@ -74,7 +74,8 @@ def add_arguments(parser) -> None:
                      help="file format (default: pcapng for a .pcapng name, else pcap); "
                           "parquet or flows: -w ROOT/ is a Parquet dataset folder")
     own.add_argument("--block-size", metavar="BYTES", type=size_type(parse_size,
-                     what="block size"), help="ring block size (default 4M)")
+                     what="block size"), help="ring block size (default: the smallest power of two "
+                     "of at least 256 KiB that holds snaplen bytes, 512 KiB for the default)")
     own.add_argument("--block-count", metavar="N", type=size_type(parse_count,
                      what="block count"), help="ring blocks (default: ring size / block size)")
     own.add_argument("--block-timeout", metavar="MS", type=size_type(parse_count,
@@ -104,11 +105,10 @@ def interface_rows() -> list[tuple[int, str, str, int | None]]:
     rows = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for index, name in sorted(socket.if_nameindex()):
-            request = struct.pack("16sh", name.encode(), 0)
+            ifreq = name.encode().ljust(40, b"\0")      # struct ifreq: name, then a union
             try:
-                flags = struct.unpack("16sh", fcntl.ioctl(sock, _SIOCGIFFLAGS, request + b"\0" * 22)[:18])[1]
-                mtu = struct.unpack("16si", fcntl.ioctl(sock, _SIOCGIFMTU,
-                                                        struct.pack("16si", name.encode(), 0)))[1]
+                flags = struct.unpack_from("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, ifreq), 16)[0]
+                mtu = struct.unpack_from("i", fcntl.ioctl(sock, _SIOCGIFMTU, ifreq), 16)[0]
             except OSError:
                 rows.append((index, name, "unknown", None))
                 continue
@@ -119,7 +119,7 @@ def interface_rows() -> list[tuple[int, str, str, int | None]]:
                 state.append("loopback")
             if flags & _IFF_PROMISC:
                 state.append("promiscuous")
-            rows.append((index, name, ", ".join(state), mtu & 0xFFFFFFFF))
+            rows.append((index, name, ", ".join(state), mtu))
     return rows
 
 
@@ -142,16 +142,23 @@ def parse_ring_size(text: str) -> int:
 
 
 def ring_geometry(args, snaplen: int) -> tuple[int, int]:
-    """(block_size, block_count) from -B and --block-size/--block-count."""
+    """(block_size, block_count) from -B and --block-size/--block-count.
+
+    Blocks are the smallest power of two that holds a packet of snaplen, at
+    least 256 KiB (512 KiB for the default snaplen, as libpcap would choose):
+    at low rates the kernel hands blocks over by their timeout, part full, so
+    many small blocks hold far more of the traffic than a few large ones.
+    """
     page = os.sysconf("SC_PAGESIZE")
     need = -(-(snaplen + 256) // page) * page
-    total = args.ring_bytes or DEFAULT_BLOCK_SIZE * DEFAULT_BLOCK_COUNT
+    total = args.ring_bytes or DEFAULT_RING_BYTES
     block_size = args.block_size
     if block_size is None:
-        block_size = DEFAULT_BLOCK_SIZE
+        block_size = MIN_BLOCK_SIZE
+        while block_size < need:
+            block_size *= 2
         while block_size // 2 >= need and block_size * 8 > total:
             block_size //= 2      # a small ring still gets 8 or more blocks
-        block_size = max(block_size, need)
     if args.block_count is not None:
         return block_size, args.block_count
     return block_size, max(1, -(-total // block_size))
@@ -258,6 +265,9 @@ def open_file_sink(args, snaplen: int, iface_label) -> Sink:
     to_stdout = target == "-"
     if to_stdout and rotation.active:
         raise CliError("-C, -G and -W need a file name, not -w -")
+    if to_stdout and sys.stdout.isatty():
+        raise CliError("-w - writes binary pcap to standard output, which is a terminal: "
+                       "pipe it (| tcpdump -r -) or redirect it (> file.pcap)")
     if not to_stdout:
         folder = os.path.dirname(os.path.abspath(target)) or "."
         if os.path.isdir(target):
@@ -270,7 +280,7 @@ def open_file_sink(args, snaplen: int, iface_label) -> Sink:
         return PcapSink(sys.stdout.buffer if to_stdout else target, format=args.format,
                         snaplen=snaplen, nanosecond=args.precision == "nano",
                         rotation=rotation, interface=iface_label,
-                        flush_every_batch=args.packet_buffered or to_stdout and args.line_buffered,
+                        flush_every_batch=args.packet_buffered or to_stdout,
                         owner=None if to_stdout else args.owner, on_file_done=on_done)
     except OSError as exc:
         raise CliError(f"cannot write to {target}: {exc.strerror or exc}") from None

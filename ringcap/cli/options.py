@@ -7,7 +7,6 @@ stops the command with one line before anything is opened.
 from __future__ import annotations
 
 import argparse
-import errno
 import math
 import os
 import re
@@ -226,15 +225,12 @@ def silence_stdout() -> None:
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line for an exception: the message, with the file name and the
-    system's wording for an OSError."""
+    """One line for an exception: its message, or for an OSError without one
+    the system's wording and the file name."""
     if isinstance(exc, OSError) and exc.errno is not None:
+        if len(exc.args) > 1 and exc.filename is None:
+            return str(exc.args[1]).splitlines()[0]      # ringcap's own message
         text = exc.strerror or os.strerror(exc.errno)
-        if exc.filename is not None:
-            return f"{exc.filename}: {text}"
-        message = str(exc.args[1]) if len(exc.args) > 1 else text
-        if exc.errno == errno.EACCES or exc.errno == errno.EPERM:
-            return message
-        return message
-    text = str(exc).strip() or type(exc).__name__
+        return f"{exc.filename}: {text}" if exc.filename is not None else text
+    text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

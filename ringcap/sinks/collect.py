@@ -18,7 +18,8 @@ class BatchCollector(Sink):
 
     def __init__(self, packets_hint: int = 1024, bytes_hint: int = 1 << 16) -> None:
         super().__init__()
-        self._cols = {name: np.empty(max(1, packets_hint), dtype=dt) for name, dt in COLUMNS.items()}
+        self._cols = {name: np.empty(max(1, packets_hint), dtype=dt)
+                      for name, dt in COLUMNS.items()}
         self._data = np.empty(max(1, bytes_hint), dtype=np.uint8)
         self._n = 0
         self._nbytes = 0

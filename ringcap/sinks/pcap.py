@@ -97,10 +97,10 @@ class PcapSink(RotatingSink):
     defaults from the name (``.pcapng`` writes pcapng, anything else pcap).
     ``snaplen`` is written into the file header and packets are cut to it.
     ``nanosecond=False`` writes microsecond pcap (``--time-stamp-precision
-    micro``).  ``interface=(ifindex, name)`` (or ``{ifindex: name}`` for several)
-    describes the capture's interfaces first in every pcapng file; the statistics given to :meth:`close` (and by
-    ``stats_source`` at each rotation) go into each pcapng file's Interface
-    Statistics Block.  ``flush_every_batch`` is tcpdump's ``-U``.
+    micro``).  ``interface=(ifindex, name)`` (or ``{ifindex: name}`` for
+    several) describes the capture's interfaces first in every pcapng file;
+    the statistics given to :meth:`close` (and by ``stats_source`` at each
+    rotation) go into each pcapng file's Interface Statistics Block.  ``flush_every_batch`` is tcpdump's ``-U``.
     ``writer_options`` go to each :class:`~ringcap.PcapWriter`.  Other
     keywords are those of :class:`~ringcap.sinks.RotatingSink`; a stream
     cannot rotate, change owner or be written atomically.
