@@ -476,14 +476,15 @@ cdef uint8_t *put_hexdump(uint8_t *w, const uint8_t *p, Py_ssize_t n, bint ascii
 
 cdef uint8_t *put_ascii(uint8_t *w, const uint8_t *p, Py_ssize_t n) noexcept nogil:
     # tcpdump's -A: printable bytes, tabs, spaces and newlines as they are,
-    # a CR before LF dropped, anything else '.'
+    # anything else '.', except a CR, which is dropped before a LF and in the
+    # last two bytes (tcpdump's ascii_print: "length > 1" after the CR)
     cdef Py_ssize_t i
     cdef uint8_t c
     w = put_c(w, b'\n')
     for i in range(n):
         c = p[i]
         if c == b'\r':
-            if i + 1 == n or p[i + 1] != b'\n':
+            if n - i - 1 > 1 and p[i + 1] != b'\n':
                 w = put_c(w, b'.')
         elif _isgraph(c) or c == b'\t' or c == b' ' or c == b'\n':
             w = put_c(w, <char>c)

@@ -79,7 +79,7 @@ def sample_frames():
         / IP(src="10.1.0.1", dst="10.9.9.9") / UDP(sport=40030, dport=40040),
         eth() / IP(src="10.1.0.2", dst="10.1.0.1") / ICMP(type=11, code=0)
         / IP(src="10.1.0.1", dst="10.1.0.2") / UDP(sport=40030, dport=40040),
-        eth() / IP(src="10.1.0.2", dst="10.1.0.1") / ICMP(type=13),
+        eth() / IP(src="10.1.0.2", dst="10.1.0.1") / ICMP(type=13, ts_ori=1, ts_rx=2, ts_tx=3),
         eth() / IPv6(src="fe80::1", dst="fe80::2") / ICMPv6EchoRequest(id=3, seq=4, data=b"q" * 8),
         eth() / IPv6(src="fe80::2", dst="fe80::1") / ICMPv6EchoReply(id=3, seq=4, data=b"q" * 8),
         eth() / IPv6(src="fe80::1", dst="ff02::1:ff00:2") / ICMPv6ND_NS(tgt="fe80::2"),
@@ -94,6 +94,8 @@ def sample_frames():
         eth() / Dot1Q(vlan=7) / ARP(op=1, hwsrc=A, psrc="10.1.0.1", pdst="10.1.0.2"),
         Ether(src=A, dst=B, type=0x1234) / Raw(b"abcdefgh" * 6),
         Ether(src=A, dst=B, type=0x88B5) / Raw(b"\x00\x01\r\n\tz" * 3),
+        Ether(src=A, dst=B, type=0x88B5) / Raw(b"ab\rcd\r\r\nef\rg\r"),     # CRs where -A drops them
+        Ether(src=A, dst=B, type=0x88B5) / Raw(b"ab\rcd\rgh\rx"),
         eth() / IP(src="10.1.0.1", dst="10.1.0.2", flags="MF", id=9)
         / UDP(sport=40030, dport=40040) / (b"z" * 40),
         eth() / IP(src="10.1.0.1", dst="10.1.0.2", frag=3, proto=17, id=9) / (b"z" * 40),
