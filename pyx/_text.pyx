@@ -581,6 +581,11 @@ cdef inline uint16_t _fold(uint32_t s) noexcept nogil:
     return <uint16_t>s
 
 
+cdef inline bint _same_checksum(uint16_t a, uint16_t b) noexcept nogil:
+    # ones' complement: 0x0000 and 0xffff are the same number
+    return a == b or ((a == 0 or a == 0xFFFF) and (b == 0 or b == 0xFFFF))
+
+
 cdef uint16_t _should_be(const uint8_t *src, const uint8_t *dst, int addr_len, uint8_t proto,
                          const uint8_t *seg, Py_ssize_t length, Py_ssize_t field) noexcept nogil:
     # The TCP/UDP checksum the segment should carry: the ones' complement sum
@@ -648,7 +653,7 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
         actual = rd16(p + l4 + 16)
         w = put_s(w, b", cksum 0x")
         w = put_hex_pad(w, actual, 4)
-        if actual == expected or (actual ^ expected) == 0xFFFF and _fold(<uint32_t>actual + expected) == 0xFFFF:
+        if _same_checksum(actual, expected):
             w = put_s(w, b" (correct)")
         else:
             w = put_s(w, b" (incorrect -> 0x")
@@ -794,8 +799,7 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
     if st.verbose and l4 + plen <= cap and plen >= 4:
         expected = _should_be(src, dst, 16, 58, p + l4, plen, 2)
         actual = rd16(p + l4 + 2)
-        if actual == expected or (actual ^ expected) == 0xFFFF and \
-                _fold(<uint32_t>actual + expected) == 0xFFFF:
+        if _same_checksum(actual, expected):
             w = put_s(w, b"[icmp6 sum ok] ")
         else:
             w = put_s(w, b"[bad icmp6 cksum 0x")
