@@ -913,6 +913,11 @@ class PcapReader:
         self._pending: BaseException | None = None
         self._drops = 0
         self._last_dropped: dict[int, int] = {}
+        if self.path == "-":
+            # tcpdump's "standard input"; a pipe cannot be read by position
+            raise PcapFormatError("cannot read a capture from standard input ('-'): capture "
+                                  "files are read by position; save the stream to a file "
+                                  "first (e.g. `cat > in.pcap`)")
         # O_NONBLOCK: opening a FIFO must not wait for a writer before we refuse it
         self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:

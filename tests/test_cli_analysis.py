@@ -181,3 +181,13 @@ def test_a_file_cut_short_is_one_line_and_exit_1(mixed_file, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert doc["summary"]["packets"] == len(ringcap.read_pcap(cut)) > 0
+
+
+def test_standard_input_is_refused_with_a_clear_line(mixed_file):
+    for command in (["-r", "-"], ["stats", "-"]):
+        proc = subprocess.run([sys.executable, "-m", "ringcap", *command], cwd="/", env=ENV,
+                              input=mixed_file.read_bytes()[:1000], capture_output=True,
+                              timeout=60)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and "cannot read a capture from standard input" in err, err
+        assert len(err.strip().splitlines()) == 1
