@@ -322,6 +322,7 @@ def test_every_error_is_one_line_and_non_zero(veth, tmp_path):
         ("-i", veth.b, "-w", str(tmp_path)): "is a directory",
         ("-i", veth.b, "-Z", "no-such-user-x", "-w", str(tmp_path / "f.pcap")): "unknown user",
         ("-i", veth.b, "-F", str(filter_file)): "filter file",
+        ("-i", veth.b, "-z", "no-such-cmd-x", "-w", str(tmp_path / "g.pcap")): "not found",
         ("-i", veth.b, "-s", "300000"): "snaplen",
         ("-i", veth.b, "--duration", "nan"): "duration",
         ("-i", veth.b, "-c", "0"): "packet count",

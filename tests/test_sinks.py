@@ -179,6 +179,8 @@ def test_owner_and_post_rotate_command(tmp_path):
     with PcapSink(str(tmp_path / "f.pcap"), on_file_done=failing) as sink:
         sink.write(numbered(2))
     assert failing.failures == [(str(tmp_path / "f.pcap"), 1)]
+    with pytest.raises(ValueError, match="not found"):
+        PostRotateCommand("no-such-command-here -9")
     with pytest.raises(ValueError, match="unknown user"):
         PcapSink(str(tmp_path / "u.pcap"), owner="no-such-user-here")
 

@@ -1,7 +1,6 @@
 """`PcapSink`: pcap or pcapng files (rotated or not) and pcap streams (``-w -``)."""
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 
@@ -9,8 +8,6 @@ import numpy as np
 
 from ..pcap import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapWriter
 from .rotating import Rotation, RotatingSink, TcpdumpNaming
-
-_WRITER_OPTIONS = set(inspect.signature(PcapWriter).parameters)
 
 
 def format_for_path(path, format: str | None = None) -> str:
@@ -38,8 +35,7 @@ class PcapPart:
                        **(writer_options or {}))
         if isinstance(target, (str, bytes, os.PathLike)):
             options["mode"] = mode
-            if "overwrite" in _WRITER_OPTIONS:
-                options["overwrite"] = overwrite
+            options["overwrite"] = overwrite
         self.writer = PcapWriter(target, **options)
         self.format = format
         self.snaplen = int(snaplen)
@@ -101,7 +97,10 @@ class PcapSink(RotatingSink):
     several) describes the capture's interfaces first in every pcapng file;
     the statistics given to :meth:`close` (and by ``stats_source`` at each
     rotation) go into each pcapng file's Interface Statistics Block.  ``flush_every_batch`` is tcpdump's ``-U``.
-    ``writer_options`` go to each :class:`~ringcap.PcapWriter`.  Other
+    ``overwrite=True`` (the default here, as tcpdump) replaces an existing
+    file of the same name; with False such a name is an error
+    (``FileExistsError``).  ``writer_options`` go to each
+    :class:`~ringcap.PcapWriter`.  Other
     keywords are those of :class:`~ringcap.sinks.RotatingSink`; a stream
     cannot rotate, change owner or be written atomically.
     """

@@ -18,10 +18,12 @@ own part.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import pwd
 import shlex
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -172,6 +174,9 @@ class PostRotateCommand:
         self.argv = shlex.split(command)
         if not self.argv:
             raise ValueError("the post-rotate command (-z) is empty")
+        if shutil.which(self.argv[0]) is None:
+            raise ValueError(f"the post-rotate command (-z) {self.argv[0]!r} was not found "
+                             "(not an executable on PATH)")
         self._running: list[subprocess.Popen] = []
         self.failures: list[tuple[str, int]] = []
 
@@ -307,6 +312,11 @@ class RotatingSink(Sink):
         folder = os.path.dirname(final)
         if self._make_dirs and folder:
             os.makedirs(folder, exist_ok=True)
+        if final in self.files:          # a ring buffer of files: this sink's own old file
+            self.files.remove(final)
+            if not self._atomic:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(final)
         path = final
         if self._atomic:
             path = os.path.join(folder, f".{os.path.basename(final)}.{os.getpid()}.inprogress")
@@ -319,8 +329,6 @@ class RotatingSink(Sink):
             raise
         state.part, state.path, state.final = part, path, final
         state.seq += 1
-        if final in self.files:          # a ring buffer of files overwrites it
-            self.files.remove(final)
 
     def _finish(self, state: _KeyState, stats) -> None:
         part, state.part = state.part, None
