@@ -47,7 +47,7 @@ class Rotation:
     :00:00 UTC, a minute from :00).  ``max_packets``: at most this many
     packets per file.  ``max_files`` (tcpdump ``-W``): with size or packet
     rotation, a ring buffer of this many file names reused in turn; with time
-    rotation, stop after this many time intervals.
+    rotation, stop after this many time intervals (with both, both apply).
     """
 
     max_bytes: int | None = None
