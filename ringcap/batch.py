@@ -172,6 +172,9 @@ class Batch:
             if arr.shape != (n,):
                 raise ValueError(f"{name} has shape {arr.shape}, expected ({n},) like ts")
             setattr(self, name, arr)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            # not np.asarray: b"" would become a 1-byte |S1 array
+            data = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
         data = np.asarray(data)
         if data.dtype != np.uint8 or data.ndim != 1:
             data = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)

@@ -54,6 +54,9 @@ def test_constructor_refuses_an_offset_that_would_wrap_around():
         Batch(ts=[0], caplen=[2**32 - 1], offset=[1], data=bytes(10))
     with pytest.raises(ValueError, match="packet 0 lies outside"):
         Batch(ts=[0], caplen=[1], offset=[-1], data=bytes(10))
+    with pytest.raises(ValueError, match="packet 0 lies outside"):
+        Batch(ts=[0], caplen=[0], offset=[1], data=b"")      # b"" is 0 bytes, not one NUL
+    assert len(Batch(ts=[0], caplen=[0], offset=[0], data=b"").data) == 0
     ok = Batch(ts=[0, 0], caplen=[60, 0], offset=[60, 120], data=bytes(120))  # edges are fine
     assert ok.packets() == [bytes(60), b""]
 
