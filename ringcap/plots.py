@@ -2,6 +2,9 @@
 
 matplotlib is optional (``pip install 'ringcap[plot]'``); it is imported on
 first use, with the non-interactive Agg backend unless one is already chosen.
+:func:`plot_report_html` draws the same panels with plotly, as one
+self-contained interactive HTML page (zoom, hover), plotly coming with the
+same extra.
 
     >>> from ringcap.report import file_report              # doctest: +SKIP
     >>> from ringcap.plots import plot_report                # doctest: +SKIP
@@ -23,7 +26,7 @@ import numpy as np
 
 from .report import TrafficReport
 
-__all__ = ["plot_report"]
+__all__ = ["plot_report", "plot_report_html"]
 
 _BIT_UNITS = ((1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s"), (1.0, "bit/s"))
 
@@ -132,4 +135,69 @@ def plot_report(report: TrafficReport, path: str | os.PathLike | None = None, *,
 
     if path is not None:
         figure.savefig(os.fspath(path))
+    return figure
+
+
+def _plotly():
+    try:
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+    except ImportError as exc:
+        raise ImportError("interactive plots need plotly, which is not installed: "
+                          "pip install 'ringcap[plot]'") from exc
+    return go, make_subplots
+
+
+def plot_report_html(report: TrafficReport, path: str | os.PathLike | None = None, *,
+                     top: int = 8, title: str | None = None,
+                     drops: list[tuple[int, int]] | None = None) -> Any:
+    """The panels of :func:`plot_report` as an interactive plotly figure (zoom, hover).
+
+    Saved as one self-contained HTML file (plotly's JavaScript included, so it
+    opens without a network) when ``path`` is given.  Returns the plotly
+    ``Figure``.
+    """
+    go, make_subplots = _plotly()
+    summary = report.summary()
+    rates = report.rates()
+    interval = rates["interval"]
+    figure = make_subplots(
+        rows=2, cols=2, shared_xaxes=False, horizontal_spacing=0.12, vertical_spacing=0.14,
+        subplot_titles=(f"Packets per second ({interval:g} s bins)", "Protocol mix",
+                        "Bits per second", f"Top {top} conversations"))
+    if rates["packets"]:
+        start = rates["start_ts"]
+        times = [_dt.datetime.fromtimestamp((start + i * interval * 1e9) / 1e9, _dt.timezone.utc)
+                 for i in range(len(rates["packets"]))]
+        pps = np.asarray(rates["packets"], dtype=float) / interval
+        bps = 8 * np.asarray(rates["bytes"], dtype=float) / interval
+        scale, unit = next(((s, u) for s, u in _BIT_UNITS if bps.max() >= s), _BIT_UNITS[-1])
+        figure.add_trace(go.Scatter(x=times, y=pps, mode="lines", line_shape="hv",
+                                    name="packets/s"), row=1, col=1)
+        figure.add_trace(go.Scatter(x=times, y=bps / scale, mode="lines", line_shape="hv",
+                                    name=unit), row=2, col=1)
+        for ts, count in (report.drop_marks if drops is None else drops):
+            when = _dt.datetime.fromtimestamp(ts / 1e9, _dt.timezone.utc)
+            for row in (1, 2):
+                figure.add_vline(x=when, line_color="red", opacity=0.6, row=row, col=1)
+        figure.update_yaxes(title_text=unit, row=2, col=1)
+    figure.update_yaxes(title_text="packets/s", row=1, col=1, rangemode="tozero")
+    figure.update_xaxes(title_text="time (UTC)", row=2, col=1)
+    mix = _leaf_protocols(report)[:top]
+    total = max(summary["packets"], 1)
+    figure.add_trace(go.Bar(x=[100.0 * p / total for _, p in mix][::-1],
+                            y=[name for name, _ in mix][::-1], orientation="h",
+                            name="share of packets"), row=1, col=2)
+    figure.update_xaxes(title_text="share of packets (%)", range=[0, 100], row=1, col=2)
+    conversations = report.conversations(top)[::-1]
+    figure.add_trace(go.Bar(x=[c["bytes"] for c in conversations],
+                            y=[f"{c['a']} \u2194 {c['b']}" for c in conversations],
+                            orientation="h", name="bytes"), row=2, col=2)
+    figure.update_xaxes(title_text="bytes", row=2, col=2)
+    figure.update_layout(
+        title_text=title or f"{summary['packets']:,} packets, {summary['data_size']:,} bytes "
+                            f"over {summary['duration']:.1f} s",
+        showlegend=False, height=800, width=1200)
+    if path is not None:
+        figure.write_html(os.fspath(path), include_plotlyjs=True, full_html=True)
     return figure

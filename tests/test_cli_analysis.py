@@ -191,3 +191,25 @@ def test_standard_input_is_refused_with_a_clear_line(mixed_file):
         err = proc.stderr.decode()
         assert proc.returncode == 1 and "cannot read a capture from standard input" in err, err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_plot_html_is_an_interactive_page_with_the_same_panels(mixed_file, tmp_path):
+    out = tmp_path / "traffic.html"
+    proc = ringcap_cli("plot", mixed_file, "-o", out, "--interval", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text()
+    assert "<html>" in page and "Plotly.newPlot" in page
+    assert not re.search(r'<script[^>]*src="https?://', page)   # plotly.js inside: no network
+    assert len(page) > 1_000_000
+    from ringcap.plots import plot_report_html
+    from ringcap.report import file_report
+    report, _ = file_report(mixed_file, interval=0.5)
+    figure = plot_report_html(report)
+    titles = [a.text for a in figure.layout.annotations]
+    assert titles[:4] == ["Packets per second (0.5 s bins)", "Protocol mix", "Bits per second",
+                          "Top 8 conversations"]
+    rates = figure.data[0]
+    assert sum(rates.y) * 0.5 == pytest.approx(3000)              # every packet in a bin
+    assert figure.layout.yaxis.title.text == "packets/s"
+    bad = ringcap_cli("plot", mixed_file, "--html", "-o", tmp_path / "x.png")
+    assert bad.returncode == 1 and "must end in .html" in bad.stderr
