@@ -337,6 +337,10 @@ class _WorkerHandle:
         self.user_seconds: float | None = None     # of which user time
 
 
+#: More workers than this many per available CPU are refused.
+MAX_WORKERS_PER_CPU = 4
+
+
 class ParallelCapture:
     """Capture ``iface`` with ``workers`` processes sharing one fanout group.
 
@@ -382,6 +386,12 @@ class ParallelCapture:
         self._closed = True
         self._wakeup_r = self._wakeup_w = -1
         workers = _check_positive_int("workers", workers)
+        limit = MAX_WORKERS_PER_CPU * len(os.sched_getaffinity(0))
+        if workers > limit:
+            raise ValueError(
+                f"workers={workers} is more than this machine can use: at most {limit} "
+                f"({MAX_WORKERS_PER_CPU} per CPU available to this process); every worker is a "
+                "process with a ring of its own, and more of them than CPUs only share the CPUs")
         slots = _check_positive_int("slots", slots)
         if slots < 2:
             # the batch the caller holds keeps its slot until the next one is taken
@@ -765,17 +775,21 @@ class ParallelCapture:
             if fd >= 0:
                 os.close(fd)
         self._wakeup_r = self._wakeup_w = -1
-        for handle in self._handles:
+        for handle in self._handles:          # ask every worker first, then wait for all
             if handle.process.poll() is None:
                 try:
                     handle.down.send(("stop",))
                 except OSError:
                     pass
+        deadline = time.monotonic() + 10
+        for handle in self._handles:
+            if handle.process.poll() is None:
                 try:
-                    handle.process.wait(timeout=10)
+                    handle.process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     handle.process.kill()
                     handle.process.wait()
+        for handle in self._handles:
             handle.up.close()
             handle.down.close()
             handle.stores = []

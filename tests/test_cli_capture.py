@@ -518,6 +518,13 @@ def test_reader_of_the_stream_going_away_ends_the_capture_cleanly(veth):
         time.sleep(0.1)
     assert cli.finish() == 0, cli.err
     assert "packets captured" in cli.err and "Traceback" not in cli.err
+    # every packet the filter passed is accounted for: written, dropped, unread or not written
+    count = {name: int(n) for n, name in re.findall(
+        r"^(\d+) packets (captured|received by filter|dropped by kernel|left unread|read from)",
+        cli.err, re.M)}
+    assert count.get("read from", 0) > 0, cli.err          # the write that failed lost these
+    assert count["captured"] + count["dropped by kernel"] + count.get("left unread", 0) \
+        + count["read from"] == count["received by filter"], cli.err
 
 
 def test_binary_stream_to_a_terminal_is_refused(veth):

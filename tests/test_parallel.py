@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from test_fanout import seqs_and_flows, udp_frame
+import ringcap
 from ringcap import Batch, ParallelCapture, TxRing, WorkerDiedError, merge, read_pcap
 from ringcap.parallel import WorkerFiles
 
@@ -321,3 +322,19 @@ def test_workers_of_a_killed_parent_finish_their_files(veth, tmp_path):
         assert isb.received == len(batch)
         seqs.append(seqs_and_flows(batch)[0])
     assert np.array_equal(np.sort(np.concatenate(seqs)), np.arange(2000))
+
+
+def test_more_workers_than_the_machine_can_use_are_refused_at_once():
+    import time as _time
+    from ringcap.parallel import MAX_WORKERS_PER_CPU
+    limit = MAX_WORKERS_PER_CPU * len(os.sched_getaffinity(0))
+    start = _time.monotonic()
+    with pytest.raises(ValueError, match=f"at most {limit}"):
+        ringcap.ParallelCapture("lo", workers=limit + 1)
+    proc = subprocess.run([sys.executable, "-m", "ringcap", "-i", "lo", "--workers", "999",
+                           "-c", "1"], capture_output=True, text=True, timeout=60, cwd="/",
+                          env={**os.environ, "PYTHONPATH": os.path.dirname(
+                              os.path.dirname(ringcap.__file__))})
+    assert proc.returncode != 0 and "at most" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert _time.monotonic() - start < 30

@@ -194,7 +194,8 @@ def open_ring(args, iface, snaplen: int, filter_text: str | None):
     except PermissionError as exc:
         python = os.path.realpath(sys.executable)
         raise CliError(
-            f"no permission to capture ({exc.strerror or exc}): capturing needs CAP_NET_RAW. "
+            f"no permission to capture ({os.strerror(exc.errno or 1)}): capturing needs "
+            f"CAP_NET_RAW. "
             f"Run as root, or give the interpreter the capability once: "
             f"sudo setcap cap_net_raw=eip {python}") from None
     except OSError as exc:

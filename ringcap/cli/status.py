@@ -74,6 +74,11 @@ def summary_lines(result) -> list[str]:
     refused = result.summary.refused
     if refused:
         lines.append(f"{refused} packets not written after the file limit (-W)")
+    unwritten = result.unwritten - refused
+    if unwritten > 0:
+        why = {"count": "read past -c", "error": "the output failed"}.get(
+            result.stopped_by, "the output closed or stopped")
+        lines.append(f"{unwritten} packets read from the ring but not written ({why})")
     files = [f for f in result.summary.files if f != "-"]
     if len(files) == 1:
         lines.append(f"written to {files[0]}")

@@ -72,6 +72,17 @@ class PumpResult:
             return 0
         return max(0, self.stats.packets - self.stats.drops - delivered)
 
+    @property
+    def unwritten(self) -> int:
+        """Packets delivered from the ring that the sink did not take: read past
+        ``count`` in the last batch, refused by a sink that was done, or lost
+        when the output failed or closed (a reader at the end of a pipe went
+        away).  With these, delivered = packets + skipped + unwritten."""
+        delivered = getattr(self.stats, "delivered", None)
+        if delivered is None:
+            return 0
+        return max(0, delivered - self.packets - self.skipped)
+
 
 class StopSignals:
     """Turn SIGINT, SIGTERM and SIGHUP into a stop request while active.
