@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -538,3 +539,33 @@ def test_binary_stream_to_a_terminal_is_refused(veth):
         os.close(master)
     assert proc.returncode == 1 and "standard output, which is a terminal" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_packet(veth, tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs", str(mnt)],
+                   check=True, capture_output=True)
+    try:
+        path = mnt / "full.pcap"
+        cli = Cli("-i", veth.b, "-w", str(path), *OURS)
+        cli.wait_for("listening on")
+        deadline = time.monotonic() + 20
+        seq = 0
+        while cli.proc.poll() is None and time.monotonic() < deadline:
+            send(veth.a, [make_frame(seq + i, 1000) for i in range(500)])
+            seq += 500
+            time.sleep(0.05)
+        assert cli.finish() == 1, cli.err
+        assert "No space left on device" in cli.err and "Traceback" not in cli.err
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")             # the file ends at a whole record
+            in_file = len(read_pcap(path))
+        count = {name: int(n) for n, name in re.findall(
+            r"^(\d+) packets (captured|received by filter|dropped by kernel|left unread|read from)",
+            cli.err, re.M)}
+        assert count["captured"] == in_file > 0, cli.err
+        assert in_file + count["dropped by kernel"] + count.get("left unread", 0) \
+            + count.get("read from", 0) == count["received by filter"], cli.err
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)

@@ -59,7 +59,8 @@ class StatusLine:
 def summary_lines(result) -> list[str]:
     """tcpdump's closing lines, plus ringcap's own counts where they are not zero."""
     stats = result.stats
-    lines = [f"{result.packets} packets captured"]
+    lost = result.summary.lost          # accepted by the sink, then lost by a failed write
+    lines = [f"{result.packets - lost} packets captured"]
     if stats is not None:
         lines += [f"{stats.packets} packets received by filter",
                   f"{stats.drops} packets dropped by kernel",
@@ -74,7 +75,7 @@ def summary_lines(result) -> list[str]:
     refused = result.summary.refused
     if refused:
         lines.append(f"{refused} packets not written after the file limit (-W)")
-    unwritten = result.unwritten - refused
+    unwritten = result.unwritten - refused + lost
     if unwritten > 0:
         why = {"count": "read past -c", "error": "the output failed"}.get(
             result.stopped_by, "the output closed or stopped")

@@ -13,13 +13,15 @@ class SinkSummary:
     the file framing took; ``files``: the finished files, in the order they
     were finished (a file overwritten by a ring buffer of files appears once,
     at its last place); ``refused``: packets offered after the sink was done
-    (a file limit reached) and therefore not written.
+    (a file limit reached) and therefore not written; ``lost``: of
+    ``packets``, those a failed write (a full disk) kept out of the files.
     """
 
     packets: int = 0
     bytes: int = 0
     files: tuple[str, ...] = ()
     refused: int = 0
+    lost: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -100,7 +102,8 @@ class Sink:
 
     def _partial_summary(self) -> SinkSummary:
         return SinkSummary(packets=self.packets_written, bytes=self.bytes_written,
-                           files=tuple(self.files), refused=self.refused)
+                           files=tuple(self.files), refused=self.refused,
+                           lost=getattr(self, "packets_lost", 0))
 
     def _abandon(self) -> None:
         """Mark a sink whose construction failed as closed (no warning later)."""

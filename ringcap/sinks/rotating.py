@@ -255,6 +255,7 @@ class RotatingSink(Sink):
         super().__init__()
         self._states: dict = {}
         self._bytes_finished = 0
+        self._in_files = 0             # packets in the finished files
         try:
             self._setup(part_factory, naming, rotation, partition, on_file_done, owner, mode,
                         atomic, make_dirs, stats_source, open_first, clock)
@@ -338,6 +339,8 @@ class RotatingSink(Sink):
             part.close(stats)
         finally:
             self._bytes_finished += part.bytes_written
+            # what the file holds (after a failed write, PcapWriter counts only that)
+            self._in_files += part.packets_written
         if self._atomic:
             os.replace(state.path, state.final)
         self.files.append(state.final)
@@ -448,11 +451,15 @@ class RotatingSink(Sink):
 
     def _close(self, stats) -> None:
         error = None
-        for state in self._states.values():
-            try:
-                self._finish(state, stats)
-            except BaseException as exc:     # finish the others, then raise the first
-                error = error or exc
+        try:
+            for state in self._states.values():
+                try:
+                    self._finish(state, stats)
+                except BaseException as exc:     # finish the others, then raise the first
+                    error = error or exc
+        finally:
+            # packets this sink accepted that are not in any file (a write failed)
+            self.packets_lost = max(0, self.packets_written - self._in_files)
         wait = getattr(self._on_file_done, "wait", None)
         if wait is not None:
             wait()
