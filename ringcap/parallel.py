@@ -724,8 +724,18 @@ class ParallelCapture:
     def stats(self) -> PoolStats:
         """Each worker's last reported :class:`Stats` and their total (final
         once the capture has ended)."""
-        per = tuple(h.stats if h.stats is not None else Stats() for h in self._handles)
+        per = tuple(self._worker_stats(h) for h in self._handles)
         return PoolStats(workers=per, total=_sum_stats(per))
+
+    @staticmethod
+    def _worker_stats(handle: _WorkerHandle) -> Stats:
+        stats = handle.stats if handle.stats is not None else Stats()
+        if not handle.finished and handle.delivered > stats.delivered:
+            # Reports go out every half second: a worker that died (or has not reported
+            # yet) handed over more than it last said.  The parent counted those.
+            stats = dataclasses.replace(stats, delivered=handle.delivered,
+                                        packets=max(stats.packets, handle.delivered + stats.drops))
+        return stats
 
     @property
     def worker_cpu_seconds(self) -> list[float | None]:
