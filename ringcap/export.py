@@ -269,6 +269,30 @@ def headers_to_pandas(headers, *, addresses: str = "str", ts: bool = True, names
 _FLOW_TIMES = ("first_ts", "last_ts", "first_ts_fwd", "last_ts_fwd", "first_ts_rev", "last_ts_rev")
 
 
+def _arrow_flow_column(pa, name: str, array: np.ndarray, addresses: str, names: bool):
+    """A flow table's or flow records' column that is not a time: addresses,
+    named codes, numbers."""
+    if name in ("ip_src", "ip_dst"):
+        if addresses == "str":
+            return _arrow_addresses(pa, array)
+        return _arrow_fixed_binary(pa, array, 16)
+    if _is_named(name, names):
+        return _arrow_named(pa, name, array)
+    return _arrow_numeric(pa, array)
+
+
+def _pandas_flow_column(pd, name: str, array: np.ndarray, addresses: str, names: bool):
+    """The pandas twin of :func:`_arrow_flow_column`."""
+    if name in ("ip_src", "ip_dst"):
+        if addresses == "str":
+            return _pandas_addresses(pd, array)
+        from .decode import address_bytes
+        return address_bytes(array)
+    if _is_named(name, names):
+        return _pandas_named(pd, name, array)
+    return array
+
+
 def flows_to_arrow(table, *, addresses: str = "bytes", names: bool = True):
     """A pyarrow Table with one row per flow.
 
@@ -284,15 +308,8 @@ def flows_to_arrow(table, *, addresses: str = "bytes", names: bool = True):
         if name in _FLOW_TIMES:
             valid = table.packets_rev > 0 if name.endswith("_rev") else None
             columns[name] = _arrow_timestamp(pa, array, valid)
-        elif name in ("ip_src", "ip_dst"):
-            if addresses == "str":
-                columns[name] = _arrow_addresses(pa, array)
-            else:
-                columns[name] = _arrow_fixed_binary(pa, array, 16)
-        elif _is_named(name, names):
-            columns[name] = _arrow_named(pa, name, array)
         else:
-            columns[name] = _arrow_numeric(pa, array)
+            columns[name] = _arrow_flow_column(pa, name, array, addresses, names)
     return pa.table(columns)
 
 
@@ -306,20 +323,12 @@ def flows_to_pandas(table, *, addresses: str = "str", names: bool = True):
     """
     pd = _pandas()
     _check_addresses(addresses)
-    from .decode import address_bytes
     frame = {}
     for name, array in table.columns().items():
         if name in _FLOW_TIMES:
             frame[name] = pd.to_datetime(array.view("datetime64[ns]"), utc=True)
-        elif name in ("ip_src", "ip_dst"):
-            if addresses == "str":
-                frame[name] = _pandas_addresses(pd, array)
-            else:
-                frame[name] = address_bytes(array)
-        elif _is_named(name, names):
-            frame[name] = _pandas_named(pd, name, array)
         else:
-            frame[name] = array
+            frame[name] = _pandas_flow_column(pd, name, array, addresses, names)
     return pd.DataFrame(frame)
 
 
@@ -343,15 +352,8 @@ def records_to_arrow(records, *, addresses: str = "bytes", names: bool = True):
         elif name in RTT_COLUMNS:
             columns[name] = pa.array(np.ascontiguousarray(array), type=pa.int64(),
                                      mask=array < 0).cast(pa.duration("ns"))
-        elif name in ("ip_src", "ip_dst"):
-            if addresses == "str":
-                columns[name] = _arrow_addresses(pa, array)
-            else:
-                columns[name] = _arrow_fixed_binary(pa, array, 16)
-        elif _is_named(name, names):
-            columns[name] = _arrow_named(pa, name, array)
         else:
-            columns[name] = _arrow_numeric(pa, array)
+            columns[name] = _arrow_flow_column(pa, name, array, addresses, names)
     return pa.table(columns)
 
 
@@ -363,7 +365,6 @@ def records_to_pandas(records, *, addresses: str = "str", names: bool = True):
     where not captured); addresses and ``names`` (``ip_proto`` as a
     Categorical of names) as in :func:`flows_to_pandas`.
     """
-    from .decode import address_bytes
     from .flowmeter import RTT_COLUMNS, TIMESTAMP_COLUMNS
     pd = _pandas()
     _check_addresses(addresses)
@@ -374,15 +375,8 @@ def records_to_pandas(records, *, addresses: str = "str", names: bool = True):
         elif name in RTT_COLUMNS:
             frame[name] = pd.to_timedelta(np.where(array < 0, np.iinfo(np.int64).min, array)
                                           .view("timedelta64[ns]"))
-        elif name in ("ip_src", "ip_dst"):
-            if addresses == "str":
-                frame[name] = _pandas_addresses(pd, array)
-            else:
-                frame[name] = address_bytes(array)
-        elif _is_named(name, names):
-            frame[name] = _pandas_named(pd, name, array)
         else:
-            frame[name] = array
+            frame[name] = _pandas_flow_column(pd, name, array, addresses, names)
     return pd.DataFrame(frame)
 
 
