@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     1, as tcpdump does for a "truncated dump file".
     """
     from ..pcap import PcapTruncatedWarning
+    # The filters in force stay: a library's DeprecationWarning is not shown to users.
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
         status = _main(argv)
     for warning in caught:
         message = str(warning.message).strip().splitlines()[0]
