@@ -531,6 +531,9 @@ def test_zero_copy_view_reads_the_ring_in_place(veth):
 def test_a_released_view_raises_instead_of_returning_stale_bytes(veth):
     with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
         tx.send([make_frame(i) for i in range(10)])
+        # the 5 ms retire timer may close a block mid-send: wait until every block holding
+        # the ten has retired, so one view covers all of them
+        time.sleep(0.1)
         view = rx.read_view(timeout=1)
         part = view[view.protocol == TEST_ETHERTYPE]
         assert len(part) == 10 and part[0] == make_frame(0)
