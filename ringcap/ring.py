@@ -664,7 +664,7 @@ class RxRing(_RingHandle):
 
     # ------------------------------------------------------------------ reading
     def read(self, max_packets: int = 65536, timeout: float | None = None, *,
-             out: Batch | None = None) -> Batch:
+             out: Batch | None = None, append: bool = False) -> Batch:
         """Return the packets that are ready, at most ``max_packets``.
 
         Waits up to ``timeout`` seconds (None: until at least one packet is
@@ -676,12 +676,17 @@ class RxRing(_RingHandle):
 
         With ``out`` (a batch from :meth:`Batch.empty`), the packets are
         written into its buffers and ``out`` itself is returned: no memory is
-        allocated, and whatever was read into ``out`` before is overwritten.
+        allocated, and whatever was read into ``out`` before is overwritten;
+        with ``append=True`` as well, the packets are added after those already
+        in ``out`` (at most ``max_packets`` more, as many as its buffers still
+        hold) and its ``drops``/``freeze_count`` add up the reads.
         """
         max_packets = check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS)
         wait_s = self._timeout_seconds(timeout)
         if out is not None and out._store is None:
             raise ValueError("out= must be a reusable batch made by Batch.empty()")
+        if append and out is None:
+            raise ValueError("append=True adds to a batch: give it as out=")
         with self._operation() as core:
             self._check_no_view()
             ready = core.wait(wait_s)
@@ -700,10 +705,15 @@ class RxRing(_RingHandle):
                 batch = Batch._from_store(store, n, used, drops, freezes, self._interfaces)
                 batch._store = None       # not reusable: its arrays are this batch's own
                 return batch
-            n, used = core.drain(out._store, max_packets) if ready else (0, 0)
+            start, data_start = (len(out), len(out.data)) if append else (0, 0)
+            room = min(max_packets, out._store["ts"].shape[0] - start)
+            n, used = core.drain(out._store, room, start, data_start) if ready and room else \
+                (0, data_start)
             drops, freezes = self._window(core)
+            if append:
+                drops, freezes = out.drops + drops, out.freeze_count + freezes
             out.drops, out.freeze_count, out.interfaces = drops, freezes, self._interfaces
-            out._set_length(n, used)
+            out._set_length(start + n, used)
             return out
 
     def read_view(self, max_packets: int = 65536, timeout: float | None = None) -> RingView:

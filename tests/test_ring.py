@@ -136,6 +136,30 @@ def test_out_batch_is_refilled_in_place(veth):
             rx.read(out=kept)
 
 
+def test_append_adds_reads_to_one_batch_until_its_buffers_are_full(veth):
+    frames = [make_frame(i, 60 + i % 200) for i in range(300)]
+    out = Batch.empty(250, 250 * 300)
+    with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
+        with pytest.raises(ValueError, match="out="):
+            rx.read(append=True)
+        tx.send(frames[:100])
+        time.sleep(0.05)
+        assert len(rx.read(60, timeout=1, out=out)) == 60
+        data_view = out.data
+        assert rx.read(40, timeout=1, out=out, append=True) is out and len(out) == 100
+        tx.send(frames[100:])
+        time.sleep(0.05)
+        while len(rx.read(1000, timeout=0.2, out=out, append=True)) < 250:
+            pass
+        assert len(rx.read(10, timeout=0.2, out=out, append=True)) == 250   # full: no change
+        assert np.shares_memory(data_view, out.data)
+        assert out.drops == 0
+        assert out.packets() == frames[:250]           # offsets point into the one buffer
+        assert np.array_equal(out.offset[1:], out.offset[:-1] + out.caplen[:-1])
+        rest = collect(rx)
+    assert rest.packets() == frames[250:]
+
+
 class Sender(threading.Thread):
     """Sends alternating ethertypes on `iface` until stopped."""
 
