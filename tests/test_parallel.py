@@ -141,7 +141,7 @@ def test_a_killed_worker_is_reported_with_its_exit_code_and_last_stats(veth):
     with ParallelCapture(veth.b, workers=2, **RING) as pool:
         with TxRing(veth.a) as tx:
             tx.send([udp_frame(i, i % 8) for i in range(1000)])
-        time.sleep(1.0)            # a statistics report goes out every 0.5 s
+        time.sleep(1.5)            # a statistics report goes out every STATS_EVERY (1 s)
         victim = pool._handles[1].process
         victim.kill()
         consumed = 0
@@ -177,6 +177,30 @@ def test_per_worker_files(veth, tmp_path):
     assert np.array_equal(np.sort(np.concatenate(seqs)), np.arange(n))
 
 
+@pytest.mark.parametrize("handoff_ms", [0, 2000])
+def test_a_worker_fills_its_slot_for_handoff_ms_before_handing_it_over(veth, handoff_ms):
+    """Sent in 10 bursts 100 ms apart into 5 ms blocks: handed over read by
+    read with handoff_ms=0 (a burst or two per batch), in one or two slots
+    with a hand-off of 2 s."""
+    frames = [udp_frame(i, 0) for i in range(1000)]
+    with ParallelCapture(veth.b, workers=1, handoff_ms=handoff_ms, **RING) as pool:
+        with TxRing(veth.a) as tx:
+            for burst in range(10):
+                tx.send(frames[burst * 100:(burst + 1) * 100])
+                time.sleep(0.1)
+        got = gather(pool, expected=len(frames))
+        check_accounting(pool, got)
+    batches = [b for b in got[0] if len(seqs_and_flows(b)[0])]
+    seqs = np.concatenate([seqs_and_flows(b)[0] for b in batches])
+    assert np.array_equal(seqs, np.arange(len(frames)))       # every packet once, in order
+    for batch in batches:            # appended reads keep each row's bytes its own
+        assert np.array_equal(batch.offset[1:], batch.offset[:-1] + batch.caplen[:-1])
+    if handoff_ms:
+        assert len(batches) <= 2
+    else:
+        assert len(batches) >= 5
+
+
 def test_merge_orders_by_time_keeping_ties_stable():
     def make(ts, tag):
         return Batch.from_packets([bytes([tag, i]) for i in range(len(ts))], ts=ts)
@@ -195,9 +219,13 @@ def test_merge_orders_by_time_keeping_ties_stable():
     (dict(sink="x.pcap"), "factory"),
     (dict(slot_bytes=1000), "slot_bytes"),
     (dict(slots=1), "at least 2"),
+    (dict(handoff_ms=-1), "0 to 60000 milliseconds"),
+    (dict(handoff_ms=float("nan")), "0 to 60000 milliseconds"),
+    (dict(handoff_ms="100"), "number of milliseconds"),
+    (dict(slot_packets=2**40), "cannot allocate the workers' shared memory"),
 ])
 def test_bad_pool_settings_are_refused(kwargs, error):
-    with pytest.raises((ValueError, TypeError), match=error):
+    with pytest.raises((ValueError, TypeError, MemoryError), match=error):
         ParallelCapture("lo", **{"workers": 2, **kwargs})
 
 
