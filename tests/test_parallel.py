@@ -201,6 +201,13 @@ def test_a_worker_fills_its_slot_for_handoff_ms_before_handing_it_over(veth, han
         assert len(batches) >= 5
 
 
+def test_slots_are_allocated_when_the_pool_starts_as_docs_parallel_md_says(veth):
+    with ParallelCapture(veth.b, workers=1, **RING) as pool:
+        st = os.fstat(pool._handles[0].memfd)
+    assert 74 * 2**20 < st.st_size < 76 * 2**20               # "75 MiB per worker by default"
+    assert st.st_blocks * 512 >= st.st_size                    # allocated, not a sparse file
+
+
 def test_merge_orders_by_time_keeping_ties_stable():
     def make(ts, tag):
         return Batch.from_packets([bytes([tag, i]) for i in range(len(ts))], ts=ts)
