@@ -611,6 +611,7 @@ def test_zero_copy_view_restores_vlan_tags_in_place(veth):
     dot1q = plain[:12] + b"\x81\x00\x20\x07" + plain[12:]
     with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
         tx.send([dot1q, plain])
+        time.sleep(0.05)                    # both in retired blocks: one view holds both
         with rx.read_view(timeout=1) as view:
             assert view.packets() == [dot1q, plain]
             assert view.vlan_tci.tolist() == [0x2007, 0]
