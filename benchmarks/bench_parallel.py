@@ -10,7 +10,10 @@ from a TxRing into one end of the pair; on the other end one of:
 ``ring``      one RxRing read into a reused batch (``read(out=...)``) in one process
 ``ring-fanout``  the same ring alone in a fanout group (what joining a group costs)
 ``pool-1``    ParallelCapture with 1 worker: the worker drains into shared memory,
-              the parent iterates the batches (the hand-off alone)
+              the parent iterates the batches (the hand-off alone); the worker
+              fills a slot for up to ``handoff_ms`` (100 ms by default) before
+              handing it over
+``pool-1-h0`` the same with ``handoff_ms=0``: every ring read handed over at once
 ``pool-2``    ParallelCapture with 2 workers in a hash fanout group
 
 For each: packets delivered and dropped (ring, interface, backlog), the
@@ -135,8 +138,9 @@ def runner(kind: str, block_timeout_ms: int) -> None:
                   "batches": batches}
     else:
         workers = int(kind.split("-")[1])
+        options = dict(handoff_ms=0) if kind.endswith("-h0") else {}
         with ParallelCapture(RX_IFACE, workers=workers, mode="hash", handle_signals=False,
-                             block_timeout_ms=block_timeout_ms, **RING) as pool:
+                             block_timeout_ms=block_timeout_ms, **RING, **options) as pool:
             print("ready", flush=True)
             _on_stdin_line(pool.stop)
             cpu0, user0, wall0 = cpu_seconds(), user_seconds(), time.monotonic()
@@ -265,10 +269,11 @@ def main() -> None:
           f"{os.cpu_count()} CPUs; medians of {args.repeat} runs\n")
     print("| block timeout | capture | delivered | drops (ring) | drops (if+backlog) "
           "| rate (Mpps) | packets/batch | CPU ns/packet | idle CPU ms/s "
-          "| ns/packet beyond idle | vs ring |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| CPU vs ring | ns/packet beyond idle | beyond idle vs ring |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for timeout_ms in args.block_timeout_ms:
         ring_marginal = marginal((timeout_ms, "ring"))
+        ring_raw = med((timeout_ms, "ring"), "ns_per_packet")
         for kind in kinds:
             key = (timeout_ms, kind)
             idle_key = (timeout_ms, kind + " idle")
@@ -278,6 +283,7 @@ def main() -> None:
                   f"{med(key, 'if_drops') + med(key, 'backlog_drops'):,.0f} | "
                   f"{med(key, 'rate') / 1e6:.2f} | {med(key, 'batch_packets'):,.0f} | "
                   f"{med(key, 'ns_per_packet'):.1f} | {idle_ms:.2f} | "
+                  f"{med(key, 'ns_per_packet') / ring_raw:.2f}x | "
                   f"{marginal(key):.1f} | {marginal(key) / ring_marginal:.2f}x |")
     cost = handoff_cost()
     print(f"\nparent's hand-off work, no traffic: {cost['batch_us']:.1f} us per batch "
