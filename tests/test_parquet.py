@@ -206,6 +206,26 @@ def test_row_groups_columns_payload_and_stats(tmp_path):
     assert np.array_equal(table["tcp_options"].to_numpy(), headers["tcp_options"])
 
 
+def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path):
+    batch = traffic(5000)
+    batch = batch[batch.ts >= BOUNDARY]
+    write(ParquetSink(tmp_path, row_group_rows=1000, worker=0), batch)
+    [path] = dataset_files(tmp_path)[0]
+    meta = pq.read_metadata(path)
+    schema = meta.schema
+    # no column can be null: every one is REQUIRED, none needs definition levels
+    assert [schema.column(i).max_definition_level for i in range(len(schema))] == \
+        [0] * len(DEFAULT_PACKET_COLUMNS)
+    assert not any(field.nullable for field in pq.read_schema(path))
+    # DuckDB and Spark skip row groups by ts: each row group has its exact min/max
+    for i in range(meta.num_row_groups):
+        column = meta.row_group(i).column(0)
+        assert column.path_in_schema == "ts" and column.statistics.has_min_max
+        rows = batch.ts[i * 1000:(i + 1) * 1000]
+        assert (column.statistics.min_raw, column.statistics.max_raw) == \
+            (int(rows.min()), int(rows.max()))
+
+
 def test_bad_arguments_say_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown column.*'nope'"):
         ParquetSink(tmp_path, columns=["ts", "nope"])

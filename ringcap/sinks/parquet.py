@@ -249,14 +249,17 @@ class ParquetPart:
             for name, (dtype, width) in HEADER_COLUMNS.items() if name in decoded}
         self._data = np.empty(0, dtype=np.uint8)
         self._data_ends = np.zeros(rows + 1, dtype=np.int64) if self._with_data else None
-        fields = [pa.field("ts", pa.timestamp("ns", tz="UTC"))] if "ts" in self._batch_names \
-            else []
-        fields += [pa.field(name, pa.from_numpy_dtype(COLUMNS[name]))
+        # Every column is REQUIRED (non-nullable): a packet always has a value, and
+        # optional columns cost the encoder a definition level per value (measured:
+        # about 50 of 600 ns per packet for the default columns).
+        fields = [pa.field("ts", pa.timestamp("ns", tz="UTC"), nullable=False)] \
+            if "ts" in self._batch_names else []
+        fields += [pa.field(name, pa.from_numpy_dtype(COLUMNS[name]), nullable=False)
                    for name in self._batch_names if name != "ts"]
-        fields += [pa.field(name, _arrow_type(pa, *HEADER_COLUMNS[name]))
+        fields += [pa.field(name, _arrow_type(pa, *HEADER_COLUMNS[name]), nullable=False)
                    for name in self._header_names]
         if self._with_data:
-            fields.append(pa.field("data", pa.large_binary()))
+            fields.append(pa.field("data", pa.large_binary(), nullable=False))
         self.schema = pa.schema(fields)
         self.packets_written = 0
         self._file = _ParquetFile(pa, os.fspath(path), mode, self.schema,
