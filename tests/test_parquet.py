@@ -224,6 +224,21 @@ def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path
         rows = batch.ts[i * 1000:(i + 1) * 1000]
         assert (column.statistics.min_raw, column.statistics.max_raw) == \
             (int(rows.min()), int(rows.max()))
+    # encodings as docs/datasets.md gives them; min/max on every column but the MACs
+    group = meta.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    for name in ("ts", "caplen", "wirelen", "ip_len", "payload_len"):
+        assert "DELTA_BINARY_PACKED" in columns[name].encodings, name
+    for name in ("tcp_seq", "tcp_ack", "flags", "vlan_outer"):
+        assert "PLAIN" in columns[name].encodings, name
+        assert "RLE_DICTIONARY" not in columns[name].encodings, name
+    for name in ("ip_src", "ip_dst", "sport", "dport", "ip_proto", "ethertype"):
+        assert "RLE_DICTIONARY" in columns[name].encodings, name
+    assert sorted(name for name, column in columns.items() if not column.is_stats_set) == \
+        ["eth_dst", "eth_src"]
+    sport = ringcap.decode(batch[:1000], columns=["sport"])["sport"]
+    assert (columns["sport"].statistics.min, columns["sport"].statistics.max) == \
+        (int(sport.min()), int(sport.max()))
 
 
 def test_bad_arguments_say_what_to_do(tmp_path, monkeypatch):

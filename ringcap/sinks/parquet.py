@@ -187,28 +187,48 @@ class _ParquetFile:
             self._stream.close()
 
 
-# Columns whose values rarely repeat: a dictionary would be tried and abandoned on
-# every page (measured: 2x the cost of plain encoding for ts and tcp_seq).
-_UNIQUE_COLUMNS = frozenset({"ts", "tcp_seq", "tcp_ack", "rxhash", "data", "tcp_tsval",
-                             "tcp_tsecr", "gre_seq"})
+# How each column is encoded: chosen per column by CPU time per packet with
+# benchmarks/bench_parquet.py (docs/datasets.md, "Speed"); every codec still applies.
+#: Delta-encoded (bit-packed differences): ts (near-sorted: 2-3 bytes a value before
+#: compression) and the lengths, which a dictionary of ~1500 values encoded at twice the cost.
+_DELTA_COLUMNS = frozenset({"ts", "caplen", "wirelen", "ip_len", "payload_len"})
+#: PLAIN, no dictionary: columns that are almost always zero or constant (the codec
+#: squeezes them to nothing at half a dictionary's cost) and values that never
+#: repeat (a dictionary would be tried and abandoned on every page).  Every other
+#: column (addresses, ports, protocol numbers, offsets, TCP flags and window) takes
+#: few values: a dictionary makes it smaller at the same cost as PLAIN.
+_PLAIN_COLUMNS = frozenset({
+    "ifindex", "pkttype", "vlan_tci", "vlan_tpid", "rxhash", "status", "vlan_outer",
+    "vlan_inner", "l3_offset", "frag_offset", "more_fragments", "tcp_seq", "tcp_ack",
+    "icmp_type", "icmp_code", "flags", "tunnel_type", "tunnel_id", "tunnel_depth",
+    "outer_l3_offset", "mpls_tc", "mpls_bos", "mpls_ttl", "mpls_labels", "gre_flags",
+    "gre_seq", "geneve_opt_len", "eth_len", "llc_dsap", "llc_ssap", "arp_op", "ip_dscp",
+    "ip_ecn", "ipv6_flow_label", "tcp_wscale", "tcp_sack_blocks", "tcp_tsval", "tcp_tsecr",
+    "icmp_id", "icmp_seq", "data"})
+#: No min/max statistics: MAC addresses (6-byte binary compared byte by byte cost
+#: more than any other column's statistics and prune nothing: every row group of a
+#: link sees the same few) and the frame bytes (a pass over every byte).  Every
+#: other column keeps its row-group min/max, ts first, which DuckDB and Spark skip by.
+_NO_STATISTICS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha", "data"})
 
 
 def _writer_options(schema, compression, compression_level, timestamp_unit,
                     payload_compression=None) -> dict:
+    names = schema.names
     options = {"compression": compression, "compression_level": compression_level,
-               "write_statistics": True, "store_schema": True,
-               "use_dictionary": [f.name for f in schema if f.name not in _UNIQUE_COLUMNS]}
-    if "data" in schema.names and payload_compression != compression:
-        others = [name for name in schema.names if name != "data"]
+               "write_statistics": [name for name in names if name not in _NO_STATISTICS],
+               "store_schema": True,
+               "use_dictionary": [name for name in names
+                                  if name not in _PLAIN_COLUMNS and name not in _DELTA_COLUMNS],
+               "column_encoding": {name: "DELTA_BINARY_PACKED" if name in _DELTA_COLUMNS
+                                   else "PLAIN" for name in names
+                                   if name in _DELTA_COLUMNS or name in _PLAIN_COLUMNS}}
+    if "data" in names and payload_compression != compression:
+        others = [name for name in names if name != "data"]
         options["compression"] = {**{name: compression for name in others},
                                   "data": payload_compression}
         if compression_level is not None:
             options["compression_level"] = {name: compression_level for name in others}
-        # min/max of whole frames prune nothing and cost a pass over every byte
-        options["write_statistics"] = others
-    if "ts" in schema.names:
-        # Sorted-ish integers: deltas pack to a couple of bytes before compression.
-        options["column_encoding"] = {"ts": "DELTA_BINARY_PACKED"}
     if timestamp_unit != "ns":
         options.update(coerce_timestamps=timestamp_unit, allow_truncated_timestamps=True)
     return options
