@@ -17,8 +17,8 @@ import pytest
 import ringcap
 from ringcap import Batch, FlowSink, ParquetSink
 from ringcap.decode import FLOW_COLUMNS, HEADER_COLUMNS, NO_TIMESTAMP
-from ringcap.sinks.parquet import (DEFAULT_PACKET_COLUMNS, PACKET_COLUMNS, HivePartitions,
-                                   merge_flow_tables)
+from ringcap.sinks.parquet import (DEFAULT_PACKET_COLUMNS, FRAME_OFFSET_COLUMNS, NOT_BY_DEFAULT,
+                                   PACKET_COLUMNS, HivePartitions, merge_flow_tables)
 from ringcap.testing import synthetic_traffic
 
 duckdb = pytest.importorskip("duckdb")
@@ -105,10 +105,12 @@ def test_packet_dataset_holds_every_column_and_duckdb_reads_it(tmp_path):
     assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
     assert table.column_names == list(DEFAULT_PACKET_COLUMNS)
     assert np.array_equal(table["ts"].cast(pa.int64()).to_numpy(), batch.ts)
-    for name in ("caplen", "wirelen", "ifindex", "protocol"):
+    for name in ("caplen", "wirelen", "ifindex", "pkttype"):
         assert np.array_equal(table[name].to_numpy(), getattr(batch, name)), name
     headers = ringcap.decode(batch)
-    for name in headers.names:
+    decoded = [name for name in headers.names if name not in NOT_BY_DEFAULT]
+    assert decoded == [name for name in table.column_names if name in HEADER_COLUMNS]
+    for name in decoded:
         width = HEADER_COLUMNS[name][1]
         got = table[name]
         if width > 1:
@@ -204,6 +206,34 @@ def test_row_groups_columns_payload_and_stats(tmp_path):
     assert table.column_names == [c for c in PACKET_COLUMNS if c != "data"]
     headers = ringcap.decode(batch, columns="all")
     assert np.array_equal(table["tcp_options"].to_numpy(), headers["tcp_options"])
+
+
+def test_default_columns_leave_out_metadata_and_offsets_and_columns_bring_them_back(tmp_path):
+    batch = traffic(3000)
+    batch = batch[batch.ts >= BOUNDARY]
+    assert set(NOT_BY_DEFAULT) == {"protocol", "vlan_tci", "vlan_tpid", "rxhash", "status",
+                                   "l3_offset", "l4_offset", "payload_offset"}
+    assert not set(NOT_BY_DEFAULT) & set(DEFAULT_PACKET_COLUMNS)
+    assert len(DEFAULT_PACKET_COLUMNS) == 32
+    write(ParquetSink(tmp_path / "default", worker=0), batch)
+    table = pq.read_table(dataset_files(tmp_path / "default")[0][0])
+    assert table.column_names == list(DEFAULT_PACKET_COLUMNS)
+    # the offsets index the frame bytes: with them, they are part of the default
+    write(ParquetSink(tmp_path / "frames", worker=0, include_payload=True), batch)
+    table = pq.read_table(dataset_files(tmp_path / "frames")[0][0])
+    assert [c for c in table.column_names if c in NOT_BY_DEFAULT] == list(FRAME_OFFSET_COLUMNS)
+    assert table["data"].to_pylist() == batch.packets()
+    headers = ringcap.decode(batch)
+    for name in FRAME_OFFSET_COLUMNS:
+        assert np.array_equal(table[name].to_numpy(), headers[name]), name
+    # and columns= (or "all") brings back any of the others, with their values
+    wanted = ["ts", "protocol", "vlan_tci", "rxhash", "status", "l4_offset"]
+    write(ParquetSink(tmp_path / "chosen", worker=0, columns=wanted), batch)
+    table = pq.read_table(dataset_files(tmp_path / "chosen")[0][0])
+    assert table.column_names == wanted
+    for name in ("protocol", "vlan_tci", "rxhash", "status"):
+        assert np.array_equal(table[name].to_numpy(), getattr(batch, name)), name
+    assert np.array_equal(table["l4_offset"].to_numpy(), headers["l4_offset"])
 
 
 def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path):

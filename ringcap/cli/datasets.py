@@ -22,7 +22,8 @@ def add_dataset_options(parser) -> None:
                        help="start a new file after N rows (parquet)")
     group.add_argument("--columns", metavar="NAMES",
                        help="comma-separated columns to keep (parquet; default: the batch's "
-                            "and the decoded headers'), or `all`")
+                            "and the decoded headers' but protocol, vlan_tci, vlan_tpid, "
+                            "rxhash, status and the frame offsets), or `all`")
     group.add_argument("--payload", action="store_true",
                        help="also keep each frame's bytes in a `data` column (parquet)")
     group.add_argument("--flow-interval", metavar="SECONDS", default=60.0,

@@ -38,17 +38,33 @@ from .rotating import RotatingSink, Rotation
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePart",
            "HivePartitions", "DatasetNaming", "DatasetWorkers", "PACKET_COLUMNS",
-           "DEFAULT_PACKET_COLUMNS", "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables", "flow_schema"]
+           "DEFAULT_PACKET_COLUMNS", "NOT_BY_DEFAULT", "FRAME_OFFSET_COLUMNS",
+           "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables", "flow_schema"]
 
 #: Batch columns a packet dataset can hold (``offset`` is an address in memory, not data).
 BATCH_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMNS if name != "offset")
 #: Every column a packet dataset can hold, in file order: the batch's, the decoded
 #: headers' (:data:`ringcap.decode.HEADER_COLUMNS`) and ``data`` (the frame bytes).
 PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + tuple(HEADER_COLUMNS) + ("data",)
+#: Columns of the batch and the decoder a packet dataset leaves out by default: the
+#: kernel's VLAN metadata (``vlan_tci``, ``vlan_tpid``: the decoder reports the tag in
+#: ``vlan_outer``), the NIC's ``rxhash``, the ring's ``status`` bits, the link
+#: ``protocol`` the kernel reports (``ethertype`` is the decoded one) and the offsets
+#: into the frame (:data:`FRAME_OFFSET_COLUMNS`), which are default only with the
+#: frame bytes.  Each cost the encoder time on every packet for values that are
+#: almost always zero, constant or duplicated; ``columns=`` or ``columns="all"`` adds them.
+NOT_BY_DEFAULT: tuple[str, ...] = ("protocol", "vlan_tci", "vlan_tpid", "rxhash", "status",
+                                   "l3_offset", "l4_offset", "payload_offset")
+#: Where the network header, the transport header and the payload start in ``data``:
+#: part of the default columns when the dataset holds the frame bytes (``include_payload=True``).
+FRAME_OFFSET_COLUMNS: tuple[str, ...] = ("l3_offset", "l4_offset", "payload_offset")
 #: What a packet dataset holds by default: the batch's columns and the header columns
-#: ``ringcap.decode`` fills by default (:data:`ringcap.decode.DEFAULT_COLUMNS`).
-DEFAULT_PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + tuple(
-    name for name in HEADER_COLUMNS if name in DEFAULT_COLUMNS)
+#: ``ringcap.decode`` fills by default (:data:`ringcap.decode.DEFAULT_COLUMNS`), less
+#: :data:`NOT_BY_DEFAULT`; with ``include_payload=True`` also the frame bytes and
+#: :data:`FRAME_OFFSET_COLUMNS`.
+DEFAULT_PACKET_COLUMNS: tuple[str, ...] = tuple(
+    name for name in BATCH_COLUMNS + tuple(HEADER_COLUMNS)
+    if (name in BATCH_COLUMNS or name in DEFAULT_COLUMNS) and name not in NOT_BY_DEFAULT)
 #: Rows per row group: DuckDB and Spark scan row groups in parallel and skip them by
 #: their min/max statistics; a quarter million rows of headers is about 30 MB in memory.
 DEFAULT_ROW_GROUP_ROWS = 1 << 18
@@ -118,6 +134,8 @@ def _resolve_packet_columns(columns, include_payload: bool) -> tuple[list[str], 
     """(batch columns, header columns, with frame bytes) in file order."""
     if columns is None:
         chosen = set(DEFAULT_PACKET_COLUMNS)
+        if include_payload:
+            chosen.update(FRAME_OFFSET_COLUMNS)
     elif isinstance(columns, str) and columns == "all":
         chosen = set(PACKET_COLUMNS) - {"data"}
     else:
@@ -752,10 +770,14 @@ class ParquetSink(RotatingSink):
     there).  A row per packet holds ``ts`` as ``timestamp[ns, UTC]``, the
     other batch columns, the decoded header columns
     (:data:`ringcap.decode.HEADER_COLUMNS`, addresses as 6- and 16-byte
-    fixed-size binary; by default :data:`ringcap.decode.DEFAULT_COLUMNS`)
-    and, with ``include_payload=True``, ``data``: the captured frame bytes.
-    ``columns`` picks from :data:`PACKET_COLUMNS` (``ts`` is required;
-    ``"all"`` for every batch and header column).
+    fixed-size binary) and, with ``include_payload=True``, ``data``: the
+    captured frame bytes.  By default the columns are
+    :data:`DEFAULT_PACKET_COLUMNS`: the batch's and the decoder's default
+    columns (:data:`ringcap.decode.DEFAULT_COLUMNS`) less
+    :data:`NOT_BY_DEFAULT` (kernel and NIC metadata, and the offsets into the
+    frame, which come with ``include_payload=True``).  ``columns`` picks from
+    :data:`PACKET_COLUMNS` (``ts`` is required; ``"all"`` for every batch and
+    header column).
 
     A file ends when its ``rotate_seconds`` are up (intervals aligned to the
     epoch: 300 gives files for :00-:05, :05-:10 ...; default: the partition
