@@ -532,6 +532,13 @@ def test_spark_reads_the_datasets(spark, tmp_path, killed_dataset):
     assert as_conversations(rows) == expected
     assert spark.sql("SELECT min(ts), max(ts) FROM packets").collect()[0] == \
         (int(batch.ts[0]), int(batch.ts[-1]))
+    # a column of each encoding (delta, PLAIN, dictionary) reads back exactly
+    headers = ringcap.decode(batch)
+    sums = spark.sql("SELECT sum(caplen), sum(ip_len), sum(payload_len), sum(tcp_seq), "
+                     "sum(flags), sum(ipv4_src), sum(ttl) FROM packets").collect()[0]
+    assert tuple(sums) == (int(batch.caplen.sum()),) + tuple(
+        int(headers[name].sum(dtype=np.int64)) for name in
+        ("ip_len", "payload_len", "tcp_seq", "flags", "ipv4_src", "ttl"))
 
     spark.read.parquet(str(flows_root)).createOrReplaceTempView("flows")
     totals = spark.sql("""
