@@ -6,9 +6,10 @@ compress, as encrypted traffic does not) are cut into batches of
 ``--batch`` packets, as a ring hands them over, and written by:
 
 * ``PcapSink`` (pcap, nanosecond): the reference;
-* ``ParquetSink`` with the default columns (the batch's and the decoded
-  headers', zstd), then lz4, the 5-tuple and length only, and the frame
-  bytes too (``include_payload=True``);
+* ``ParquetSink`` with the default columns (``DEFAULT_PACKET_COLUMNS``: the
+  batch's and the decoded headers', zstd), then lz4, with the columns left
+  out by default added back (``NOT_BY_DEFAULT``), the 5-tuple and length
+  only, and the frame bytes too (``include_payload=True``);
 * ``FlowSink`` (one row per flow per 60 s interval), with counters and with
   the flow meter's features (``features=True``).
 
@@ -40,6 +41,7 @@ import numpy as np  # noqa: E402
 
 import ringcap  # noqa: E402
 from ringcap.sinks import FlowSink, ParquetSink, PcapSink  # noqa: E402
+from ringcap.sinks.parquet import DEFAULT_PACKET_COLUMNS, NOT_BY_DEFAULT  # noqa: E402
 from ringcap.testing import synthetic_traffic  # noqa: E402
 
 FIVE_TUPLE = ["ts", "wirelen", "ip_version", "ip_src", "ip_dst", "ip_proto", "sport", "dport",
@@ -52,6 +54,8 @@ def cases(folder: Path):
         ("parquet, header columns, zstd", lambda: ParquetSink(folder, worker=0)),
         ("parquet, header columns, lz4", lambda: ParquetSink(folder, worker=0,
                                                              compression="lz4")),
+        ("parquet, + NOT_BY_DEFAULT, zstd", lambda: ParquetSink(
+            folder, worker=0, columns=DEFAULT_PACKET_COLUMNS + NOT_BY_DEFAULT)),
         ("parquet, 5-tuple + length, zstd", lambda: ParquetSink(folder, worker=0,
                                                                 columns=FIVE_TUPLE)),
         ("parquet, headers + frame bytes", lambda: ParquetSink(folder, worker=0,
