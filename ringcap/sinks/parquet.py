@@ -208,7 +208,7 @@ class _ParquetFile:
 # How each column is encoded: chosen per column by CPU time per packet with
 # benchmarks/bench_parquet.py (docs/datasets.md, "Speed"); every codec still applies.
 #: Delta-encoded (bit-packed differences): ts (near-sorted: 2-3 bytes a value before
-#: compression) and the lengths, which a dictionary of ~1500 values encoded at twice the cost.
+#: compression) and the lengths, which a dictionary of ~1500 values encoded at 1.7x the cost.
 _DELTA_COLUMNS = frozenset({"ts", "caplen", "wirelen", "ip_len", "payload_len"})
 #: PLAIN, no dictionary: columns that are almost always zero or constant (the codec
 #: squeezes them to nothing at half a dictionary's cost) and values that never
