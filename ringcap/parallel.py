@@ -305,10 +305,10 @@ class _Worker:
             return 0
         # Fill the slot with the blocks that follow for up to handoff_ms: the
         # hand-off (a message, a wakeup of the parent, a slot coming back) is
-        # then paid per slot, not per ring block.
+        # then paid per slot, not per ring block.  The parent's pipe is read
+        # once per hand-off (a stop waits at most handoff_ms; SIGTERM acts at once).
         deadline = time.monotonic() + self.config["handoff"]
         while len(batch) < slot_packets:
-            self.control()
             self.report_stats()
             remaining = deadline - time.monotonic()
             if self.stop or remaining <= 0:
