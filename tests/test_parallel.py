@@ -297,8 +297,9 @@ def test_capture_to_file_with_workers(veth, tmp_path, name):
 def test_rollover_statistics_appear_when_a_worker_ring_is_full(veth):
     tiny = dict(snaplen=1500, block_size=1 << 16, block_count=2, block_timeout_ms=50)
     n = 20000
+    # two slots of 500 packets: a worker whose slots are taken stops draining
     with ParallelCapture(veth.b, workers=2, mode="hash", rollover=True, slots=2,
-                         **tiny) as pool:
+                         slot_packets=500, **tiny) as pool:
         with TxRing(veth.a) as tx:
             tx.send([udp_frame(i, 0) for i in range(n)])   # one flow: one ring's share
         time.sleep(0.5)      # nothing iterated yet: each worker's slots stay taken
