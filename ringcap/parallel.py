@@ -308,18 +308,23 @@ class _Worker:
         # then paid per slot, not per ring block.  The parent's pipe is read
         # once per hand-off (a stop waits at most handoff_ms; SIGTERM acts at once).
         deadline = time.monotonic() + self.config["handoff"]
-        while len(batch) < slot_packets:
-            self.report_stats()
-            remaining = deadline - time.monotonic()
-            if self.stop or remaining <= 0:
-                break
-            before = len(batch)
-            self.ring.read(slot_packets, timeout=min(remaining, WORKER_POLL), out=batch,
-                           append=True)
-            if len(batch) == before:
-                break             # the slot is full, or no packets came in time
-        self.free.pop()
-        self.tell(("batch", slot, len(batch), len(batch.data), batch.drops, batch.freeze_count))
+        try:
+            while len(batch) < slot_packets:
+                self.report_stats()
+                remaining = deadline - time.monotonic()
+                if self.stop or remaining <= 0:
+                    break
+                before = len(batch)
+                self.ring.read(slot_packets, timeout=min(remaining, WORKER_POLL), out=batch,
+                               append=True)
+                if len(batch) == before:
+                    break             # the slot is full, or no packets came in time
+        finally:
+            # handed over even if a read fails (the interface went away): the
+            # packets already in the slot were delivered by the ring
+            self.free.pop()
+            self.tell(("batch", slot, len(batch), len(batch.data), batch.drops,
+                       batch.freeze_count))
         return len(batch)
 
     def report_stats(self) -> None:

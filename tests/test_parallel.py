@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import sh
 from test_fanout import seqs_and_flows, udp_frame
 import ringcap
 from ringcap import Batch, ParallelCapture, TxRing, WorkerDiedError, merge, read_pcap
@@ -199,6 +200,28 @@ def test_a_worker_fills_its_slot_for_handoff_ms_before_handing_it_over(veth, han
         assert len(batches) <= 2
     else:
         assert len(batches) >= 5
+
+
+def test_packets_in_a_filling_slot_survive_the_interface_going_down(veth):
+    """The worker is appending to a slot (a 5 s hand-off) when its interface
+    goes down: the packets already in the slot still reach the parent, then
+    the worker's death is reported with the reason."""
+    frames = [udp_frame(i, 0) for i in range(500)]
+    consumed = []
+    with ParallelCapture(veth.b, workers=1, handoff_ms=5000, **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send(frames)
+        time.sleep(0.1)        # in the slot, and the worker waiting for more (up to 0.2 s)
+        sh(f"ip link set {veth.b} down")
+        try:
+            with pytest.raises(WorkerDiedError) as info:
+                for batch in pool:
+                    consumed.append(batch.copy())
+        finally:
+            sh(f"ip link set {veth.b} up")
+    seqs = np.concatenate([seqs_and_flows(b)[0] for b in consumed])
+    assert np.array_equal(seqs, np.arange(len(frames)))
+    assert "Network is down" in str(info.value)
 
 
 def test_slots_are_allocated_when_the_pool_starts_as_docs_parallel_md_says(veth):
