@@ -78,7 +78,16 @@ def frames_batch(count: int, frame_len: int = 64):
                  caplen=np.full(count, frame_len, dtype=np.uint32), data=rows.reshape(-1))
 
 
+def _pin(cpu: int) -> None:
+    """With --pin: the sender on the first CPU, the capture (and a pool's
+    workers, which inherit it) on the second."""
+    if os.environ.get("BENCH_PIN"):
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[min(cpu, len(cpus) - 1)]})
+
+
 def sender(count: int) -> None:
+    _pin(0)
     from ringcap import TxRing
     chunk = frames_batch(65536)
     sent = 0
@@ -110,6 +119,7 @@ def user_seconds() -> float:
 
 def runner(kind: str, block_timeout_ms: int) -> None:
     """Capture until a line arrives on stdin; print the counts as JSON."""
+    _pin(1)
     from ringcap import Batch, Fanout, ParallelCapture, RxRing
     if kind in ("ring", "ring-fanout"):
         fanout = Fanout() if kind == "ring-fanout" else None
@@ -228,9 +238,16 @@ def main() -> None:
                              "given rate)")
     parser.add_argument("--handoff-only", action="store_true",
                         help="only measure the parent's hand-off work per batch (no traffic)")
+    parser.add_argument("--pin", action="store_true",
+                        help="sender on one CPU, every capture (ring, or a pool's parent and "
+                             "workers) on another: the same placement for all, so that no "
+                             "capture gains from draining on the core whose cache the "
+                             "kernel just wrote")
     parser.add_argument("--runner", help=argparse.SUPPRESS)
     parser.add_argument("--sender", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pin:
+        os.environ["BENCH_PIN"] = "1"
     if args.runner:
         return runner(args.runner, args.block_timeout_ms[0])
     if args.sender:
