@@ -14,6 +14,8 @@ from a TxRing into one end of the pair; on the other end one of:
               fills a slot for up to ``handoff_ms`` (100 ms by default) before
               handing it over
 ``pool-1-h0`` the same with ``handoff_ms=0``: every ring read handed over at once
+``pool-1-big`` the same with slots twice the default size (131072 packets,
+              32 MiB) and ``handoff_ms=300``: half as many hand-offs
 ``pool-2``    ParallelCapture with 2 workers in a hash fanout group
 
 For each: packets delivered and dropped (ring, interface, backlog), the
@@ -148,7 +150,9 @@ def runner(kind: str, block_timeout_ms: int) -> None:
                   "batches": batches}
     else:
         workers = int(kind.split("-")[1])
-        options = dict(handoff_ms=0) if kind.endswith("-h0") else {}
+        options = dict(handoff_ms=0) if kind.endswith("-h0") else \
+            dict(slot_packets=131072, slot_bytes=32 << 20, handoff_ms=300) \
+            if kind.endswith("-big") else {}
         with ParallelCapture(RX_IFACE, workers=workers, mode="hash", handle_signals=False,
                              block_timeout_ms=block_timeout_ms, **RING, **options) as pool:
             print("ready", flush=True)
