@@ -36,7 +36,7 @@ import numpy as np
 
 from .batch import COLUMNS, Batch
 from .fanout import Fanout
-from ._validate import check_count, check_seconds
+from ._validate import _is_real, check_count, check_seconds
 from .ring import RxRing, Stats, _check_positive_int
 
 _ALIGN = 64
@@ -449,7 +449,7 @@ class ParallelCapture:
                              f"while the worker fills another), got {slots}")
         slot_packets = _check_positive_int("slot_packets", slot_packets)
         slot_bytes = _check_positive_int("slot_bytes", slot_bytes)
-        if isinstance(handoff_ms, bool) or not isinstance(handoff_ms, (int, float)):
+        if not _is_real(handoff_ms):
             raise TypeError(f"handoff_ms must be a number of milliseconds, got "
                             f"{type(handoff_ms).__name__}")
         if not 0 <= handoff_ms <= 60_000:       # (NaN fails too)

@@ -252,6 +252,7 @@ def test_merge_orders_by_time_keeping_ties_stable():
     (dict(handoff_ms=-1), "0 to 60000 milliseconds"),
     (dict(handoff_ms=float("nan")), "0 to 60000 milliseconds"),
     (dict(handoff_ms="100"), "number of milliseconds"),
+    (dict(handoff_ms=True), "number of milliseconds"),
     (dict(slot_packets=2**40), "cannot allocate the workers' shared memory"),
 ])
 def test_bad_pool_settings_are_refused(kwargs, error):
