@@ -84,7 +84,9 @@ class WorkerFailure:
 @dataclass(frozen=True)
 class PoolStats:
     """Statistics of a pool: ``workers`` (one :class:`Stats` per worker, the
-    last each one reported) and ``total`` (their sum)."""
+    last each one reported) and ``total``: their sum, except ``if_drops`` and
+    ``backlog_drops``, which every worker reads from the same interface and
+    machine counters, and which are counted once."""
 
     workers: tuple[Stats, ...]
     total: Stats
@@ -94,7 +96,9 @@ def _sum_stats(stats: Sequence[Stats]) -> Stats:
     fields = {}
     for f in dataclasses.fields(Stats):
         values = [getattr(s, f.name) for s in stats]
-        if f.name == "backlog_drops":            # system-wide: the same counter for all
+        if f.name in ("backlog_drops", "if_drops"):
+            # backlog: system-wide; the interface's drops: every worker reads the
+            # same interface (or all of them), so the same counter for all
             fields[f.name] = max(values, default=0)
         elif f.name == "per_interface":
             fields[f.name] = None

@@ -231,6 +231,17 @@ def test_slots_are_allocated_when_the_pool_starts_as_docs_parallel_md_says(veth)
     assert st.st_blocks * 512 >= st.st_size                    # allocated, not a sparse file
 
 
+def test_pool_totals_count_the_interface_and_backlog_drops_once():
+    # every worker reads the same interface's and machine's drop counters
+    from ringcap.parallel import _sum_stats
+    from ringcap.ring import Stats
+    one = Stats(packets=10, drops=2, freeze_count=1, delivered=8, if_drops=5, backlog_drops=3)
+    two = Stats(packets=20, drops=0, freeze_count=0, delivered=20, if_drops=5, backlog_drops=4)
+    total = _sum_stats([one, two])
+    assert (total.packets, total.drops, total.freeze_count, total.delivered) == (30, 2, 1, 28)
+    assert (total.if_drops, total.backlog_drops) == (5, 4)
+
+
 def test_merge_orders_by_time_keeping_ties_stable():
     def make(ts, tag):
         return Batch.from_packets([bytes([tag, i]) for i in range(len(ts))], ts=ts)
