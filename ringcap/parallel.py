@@ -5,9 +5,11 @@
 group, so the kernel hands every packet to exactly one of them, optionally
 with each worker pinned to a CPU.  A worker either writes to its own sink
 (files, datasets: nothing crosses processes) or drains its ring straight
-into slots of a shared-memory segment (a memfd) and tells the parent which
-slot is full; the parent yields those slots as batches, without copying or
-pickling packet bytes, and hands each slot back once no batch refers to it.
+into slots of a shared-memory segment (a memfd) and logs in that memory
+which slot is full, with one eventfd write to wake the parent; the parent
+yields those slots as batches, without copying or pickling anything, and
+logs each slot back (another eventfd) once no batch refers to it.  The pipes
+carry only the rare messages: ready, statistics, the end, errors.
 
 Stopping (``stop()``, Ctrl-C, SIGTERM) closes every worker's ring to new
 packets, reads out what the kernel already gave it, and only then ends, so
@@ -42,7 +44,8 @@ from .ring import RxRing, Stats, _check_positive_int
 _ALIGN = 64
 STATS_EVERY = 1.0          # seconds between a worker's statistics reports
 WORKER_POLL = 0.2          # seconds a worker's read waits before looking at the parent's pipe
-PARENT_POLL = 1.0          # longest wait of the parent (stop() wakes it at once)
+PARENT_POLL = 5.0          # longest wait of the parent: stop(), a signal, a deadline, a
+                           # worker's hand-off, message or end wake it at once
 START_TIMEOUT = 60.0       # seconds a worker may take to start and open its ring
 
 
@@ -110,7 +113,16 @@ def _sum_stats(stats: Sequence[Stats]) -> Stats:
 
 
 # --------------------------------------------------------------------------
-# Shared-memory slots: one batch each, columns then packet bytes.
+# Shared-memory slots: a header with the two hand-off logs, then the slots,
+# one batch each, columns then packet bytes.
+
+_RECORD = 5          # a full slot's record: slot, packets, bytes, drops, freezes
+
+
+def _header_size(slots: int) -> int:
+    """Bytes before the first slot: the full-slot log and the freed-slot log."""
+    return -(-slots * (_RECORD + 1) * 8 // mmap.PAGESIZE) * mmap.PAGESIZE
+
 
 def _slot_layout(slot_packets: int, slot_bytes: int) -> tuple[dict[str, int], int]:
     offsets, pos = {}, 0
@@ -120,6 +132,57 @@ def _slot_layout(slot_packets: int, slot_bytes: int) -> tuple[dict[str, int], in
     offsets["data"] = pos
     pos += -(-slot_bytes // _ALIGN) * _ALIGN
     return offsets, pos
+
+
+class _HandoffLog:
+    """The hand-off in shared memory, without pickling or pipes.
+
+    The worker writes the record of the n-th full slot at entry ``n %
+    slots`` of the full log, then adds 1 to the parent's eventfd; the parent
+    reads the eventfd (how many records are new) and then the records.  The
+    parent gives a slot back the same way through the freed log and the
+    worker's eventfd.  At most ``slots`` entries of a log are ever unread
+    (each stands for a slot), so an entry is never overwritten before it is
+    read, and the eventfd's write and read order the memory on every
+    architecture.  Each side counts its own entries."""
+
+    def __init__(self, buffer, slots: int) -> None:
+        self.slots = slots
+        self.words = memoryview(buffer)[:slots * (_RECORD + 1) * 8].cast("q")
+        self.full_count = 0        # records written (worker) or read (parent)
+        self.freed_count = 0       # slots given back (parent) or taken back (worker)
+
+    def put_full(self, slot: int, n: int, nbytes: int, drops: int, freezes: int) -> None:
+        base = self.full_count % self.slots * _RECORD
+        words = self.words
+        words[base], words[base + 1], words[base + 2] = slot, n, nbytes
+        words[base + 3], words[base + 4] = drops, freezes
+        self.full_count += 1
+
+    def take_full(self) -> tuple[int, int, int, int, int]:
+        base = self.full_count % self.slots * _RECORD
+        self.full_count += 1
+        return tuple(self.words[base:base + _RECORD])
+
+    def put_freed(self, slot: int) -> None:
+        self.words[self.slots * _RECORD + self.freed_count % self.slots] = slot
+        self.freed_count += 1
+
+    def take_freed(self) -> int:
+        slot = self.words[self.slots * _RECORD + self.freed_count % self.slots]
+        self.freed_count += 1
+        return slot
+
+    def release(self) -> None:
+        self.words.release()
+
+
+def _eventfd_take(fd: int) -> int:
+    """The count an eventfd holds (0 if none), resetting it."""
+    try:
+        return os.eventfd_read(fd)
+    except BlockingIOError:
+        return 0
 
 
 def _available_memory() -> int | None:
@@ -138,7 +201,7 @@ def _slot_stores(buffer, slots: int, slot_packets: int, slot_bytes: int) -> list
     offsets, size = _slot_layout(slot_packets, slot_bytes)
     stores = []
     for slot in range(slots):
-        base = slot * size
+        base = _header_size(slots) + slot * size
         store = {name: np.frombuffer(buffer, dtype=dtype, count=slot_packets,
                                      offset=base + offsets[name])
                  for name, dtype in COLUMNS.items()}
@@ -218,10 +281,14 @@ class _Worker:
         self.mapping = None
         self.stores: list[dict] = []
         self.outs: list[Batch] = []
+        self.log: _HandoffLog | None = None
+        self.full_efd, self.freed_efd = config["full_efd"], config["freed_efd"]
         self.parent_gone = False
         self.next_report = 0.0
         self.poller = select.poll()
         self.poller.register(down.fileno(), select.POLLIN)
+        if self.freed_efd is not None:
+            self.poller.register(self.freed_efd, select.POLLIN)
 
     def tell(self, message: tuple) -> None:
         """Send to the parent; a parent that is gone makes the worker finish."""
@@ -234,24 +301,28 @@ class _Worker:
             self.stop.append(True)
 
     def control(self, timeout: float = 0.0) -> None:
-        """Handle the parent's messages: free slots, the group id, stop."""
+        """Take the slots the parent gave back and handle its messages (the
+        group id, stop); waits up to ``timeout`` for either."""
         # one poll object for the worker's life: Connection.poll() builds a
         # selector on every call, which costs more than the read it guards
-        while self.poller.poll(int(timeout * 1000)):
+        while events := self.poller.poll(int(timeout * 1000)):
             timeout = 0.0
-            try:
-                message = self.down.recv()
-            except (EOFError, OSError):
-                self.parent_gone = True
-                self.stop.append(True)
-                return
-            kind = message[0]
-            if kind == "free":
-                self.free.append(message[1])
-            elif kind == "group":
-                self.group_id = message[1]
-            elif kind == "stop":
-                self.stop.append(True)
+            for fd, _ in events:
+                if fd == self.freed_efd:
+                    for _ in range(_eventfd_take(fd)):
+                        self.free.append(self.log.take_freed())
+                    continue
+                try:
+                    message = self.down.recv()
+                except (EOFError, OSError):
+                    self.parent_gone = True
+                    self.stop.append(True)
+                    return
+                kind = message[0]
+                if kind == "group":
+                    self.group_id = message[1]
+                elif kind == "stop":
+                    self.stop.append(True)
 
     def run(self) -> None:
         config = self.config
@@ -270,6 +341,7 @@ class _Worker:
             self.sink = config["sink"](self.index)
         else:
             self.mapping = _map_slots(config["memfd"])
+            self.log = _HandoffLog(self.mapping, config["slots"])
             self.stores = _slot_stores(self.mapping, config["slots"], config["slot_packets"],
                                        config["slot_bytes"])
             self.free = list(range(config["slots"]))
@@ -288,6 +360,8 @@ class _Worker:
                 summary = dataclasses.asdict(self.sink.close(stats))
             self.stores = []
             self.outs = []
+            if self.log is not None:
+                self.log.release()
         self.tell(("final", _stats_dict(stats), summary,
                    (_cpu_seconds() - cpu_start, _user_seconds() - user_start)))
 
@@ -327,8 +401,8 @@ class _Worker:
             # handed over even if a read fails (the interface went away): the
             # packets already in the slot were delivered by the ring
             self.free.pop()
-            self.tell(("batch", slot, len(batch), len(batch.data), batch.drops,
-                       batch.freeze_count))
+            self.log.put_full(slot, len(batch), len(batch.data), batch.drops, batch.freeze_count)
+            os.eventfd_write(self.full_efd, 1)
         return len(batch)
 
     def report_stats(self) -> None:
@@ -371,7 +445,10 @@ class _WorkerHandle:
                  down: Connection, memfd: int | None, cpu: int | None) -> None:
         self.index, self.process, self.up, self.down = index, process, up, down
         self.memfd, self.cpu = memfd, cpu
+        self.full_efd: int | None = None           # the worker says: slots are full
+        self.freed_efd: int | None = None          # we say: slots are free again
         self.mapping = None
+        self.log: _HandoffLog | None = None
         self.stores: list[dict] = []
         self.outstanding: dict[int, dict] = {}     # slot -> store, yielded, not yet freed
         self.ready = False
@@ -497,7 +574,7 @@ class ParallelCapture:
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._poller = select.poll()
         self._poller.register(self._wakeup_r, select.POLLIN)
-        self._by_fd: dict[int, Connection] = {}
+        self._by_fd: dict[int, _WorkerHandle] = {}
         self._deadline: float | None = None
         self._stops_sent = False
         self._failures: list[WorkerFailure] = []
@@ -558,27 +635,32 @@ class ParallelCapture:
             try:
                 # allocated now, so that a lack of memory is an error here and
                 # not a SIGBUS in the middle of a capture
-                os.posix_fallocate(memfd, 0, size * slots)
+                os.posix_fallocate(memfd, 0, _header_size(slots) + size * slots)
             except OSError as exc:
                 os.close(memfd)
                 raise MemoryError(
                     f"cannot allocate worker {index}'s shared memory ({slots} slots of "
                     f"{size / 2**20:.1f} MiB): {exc.strerror}; lower slots, slot_packets or "
                     f"slot_bytes") from None
+        full_efd = freed_efd = None
         up_r, up_w = os.pipe()
         down_r, down_w = os.pipe()
+        if memfd is not None:
+            full_efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            freed_efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         config = dict(index=index, iface=self.iface, fanout=self.fanout,
                       cpu=self.cpus[index], sink=self._sink, ring_options=ring_options,
                       slots=slots, slot_packets=slot_packets, slot_bytes=slot_bytes,
-                      handoff=self._handoff, memfd=memfd, up=up_w, down=down_r)
-        passed = [up_w, down_r] + ([memfd] if memfd is not None else [])
+                      handoff=self._handoff, memfd=memfd, up=up_w, down=down_r,
+                      full_efd=full_efd, freed_efd=freed_efd)
+        passed = [fd for fd in (up_w, down_r, memfd, full_efd, freed_efd) if fd is not None]
         try:
             payload = pickle.dumps(config)
             process = subprocess.Popen(
                 [sys.executable, "-c", _WORKER_BOOT], stdin=subprocess.PIPE, pass_fds=passed,
                 cwd=os.getcwd(), env=dict(os.environ, PYTHONPATH=_worker_path()))
         except BaseException:
-            for fd in (up_r, up_w, down_r, down_w, memfd):
+            for fd in (up_r, up_w, down_r, down_w, memfd, full_efd, freed_efd):
                 if fd is not None:
                     os.close(fd)
             raise
@@ -586,8 +668,11 @@ class ParallelCapture:
         os.close(down_r)
         handle = _WorkerHandle(index, process, Connection(up_r, writable=False),
                                Connection(down_w, readable=False), memfd, self.cpus[index])
-        self._poller.register(up_r, select.POLLIN)
-        self._by_fd[up_r] = handle.up
+        handle.full_efd, handle.freed_efd = full_efd, freed_efd
+        for fd in (up_r, full_efd):
+            if fd is not None:
+                self._poller.register(fd, select.POLLIN)
+                self._by_fd[fd] = handle
         handle.readable.register(up_r, select.POLLIN)
         try:
             process.stdin.write(json.dumps(sys.path).encode() + b"\n" + payload)
@@ -596,6 +681,7 @@ class ParallelCapture:
             pass                  # it died at once: reported when it does not get ready
         if memfd is not None:
             handle.mapping = _map_slots(memfd)
+            handle.log = _HandoffLog(handle.mapping, slots)
             handle.stores = _slot_stores(handle.mapping, slots, slot_packets, slot_bytes)
         return handle
 
@@ -662,26 +748,35 @@ class ParallelCapture:
                     pass
 
     def _free_slots(self) -> None:
+        """Give back to their workers the slots no batch refers to any more."""
         for handle in self._handles:
+            freed = 0
             for slot, store in list(handle.outstanding.items()):
                 if _slot_unused(store):
                     del handle.outstanding[slot]
                     if not handle.ended:
-                        try:
-                            handle.down.send(("free", slot))
-                        except OSError:
-                            pass
+                        handle.log.put_freed(slot)
+                        freed += 1
+            if freed:
+                os.eventfd_write(handle.freed_efd, freed)
 
-    def _handle_message(self, handle: _WorkerHandle, message: tuple):
-        kind = message[0]
-        if kind == "batch":
-            _, slot, n, nbytes, drops, freezes = message
+    def _take_batches(self, handle: _WorkerHandle) -> list[tuple[int, Batch]]:
+        """The slots a worker logged as full since the last call, as batches."""
+        if handle.full_efd is None:
+            return []
+        batches = []
+        for _ in range(_eventfd_take(handle.full_efd)):
+            slot, n, nbytes, drops, freezes = handle.log.take_full()
             store = handle.stores[slot]
             batch = Batch._from_store(store, n, nbytes, drops, freezes, self.interfaces)
             batch._store = None
             handle.outstanding[slot] = store
             handle.delivered += n
-            return handle.index, batch
+            batches.append((handle.index, batch))
+        return batches
+
+    def _handle_message(self, handle: _WorkerHandle, message: tuple) -> None:
+        kind = message[0]
         if kind == "stats":
             handle.stats = Stats(**message[1])
         elif kind == "final":
@@ -691,14 +786,15 @@ class ParallelCapture:
             handle.finished = True
         elif kind == "error":
             handle.error = message[1]
-        return None
 
     def _end(self, handle: _WorkerHandle) -> None:
         handle.ended = True
-        try:
-            self._poller.unregister(handle.up.fileno())
-        except (KeyError, OSError, ValueError):
-            pass
+        for fd in (handle.up.fileno(), handle.full_efd):
+            if fd is not None:
+                try:
+                    self._poller.unregister(fd)
+                except (KeyError, OSError, ValueError):
+                    pass
         try:
             handle.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -719,8 +815,7 @@ class ParallelCapture:
             self._deadline = None
         if self._stop_requested:
             self._send_stops()
-        live = {h.up: h for h in self._handles if not h.ended}
-        if not live:
+        if not self.running:
             return []
         if self._deadline is not None:
             timeout = max(0.0, min(timeout, self._deadline - time.monotonic()))
@@ -734,16 +829,19 @@ class ParallelCapture:
                 except BlockingIOError:
                     pass
                 continue
-            handle = live.get(self._by_fd.get(fd))
-            while handle is not None:
+            handle = self._by_fd.get(fd)
+            if handle is None or handle.ended:
+                continue
+            batches += self._take_batches(handle)
+            while fd != handle.full_efd:          # its pipe: statistics, the end, errors
                 try:
                     message = handle.up.recv()
                 except (EOFError, OSError):
+                    # gone: the slots it logged before closing its pipe come first
+                    batches += self._take_batches(handle)
                     self._end(handle)
                     break
-                item = self._handle_message(handle, message)
-                if item is not None:
-                    batches.append(item)
+                self._handle_message(handle, message)
                 if not handle.readable.poll(0):
                     break
         return batches
@@ -812,7 +910,7 @@ class ParallelCapture:
     def _worker_stats(handle: _WorkerHandle) -> Stats:
         stats = handle.stats if handle.stats is not None else Stats()
         if not handle.finished and handle.delivered > stats.delivered:
-            # Reports go out every half second: a worker that died (or has not reported
+            # Reports go out every STATS_EVERY: a worker that died (or has not reported
             # yet) handed over more than it last said.  The parent counted those.
             stats = dataclasses.replace(stats, delivered=handle.delivered,
                                         packets=max(stats.packets, handle.delivered + stats.drops))
@@ -883,8 +981,15 @@ class ParallelCapture:
         for handle in self._handles:
             handle.up.close()
             handle.down.close()
+            for fd in (handle.full_efd, handle.freed_efd):
+                if fd is not None:
+                    os.close(fd)
+            handle.full_efd = handle.freed_efd = None
             handle.stores = []
             handle.outstanding.clear()
+            if handle.log is not None:
+                handle.log.release()
+                handle.log = None
             if handle.mapping is not None:
                 try:
                     handle.mapping.close()

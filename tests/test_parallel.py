@@ -1,4 +1,5 @@
 """ParallelCapture: worker processes in one fanout group, for real on veth pairs."""
+import gc
 import os
 import signal
 import subprocess
@@ -200,6 +201,67 @@ def test_a_worker_fills_its_slot_for_handoff_ms_before_handing_it_over(veth, han
         assert len(batches) <= 2
     else:
         assert len(batches) >= 5
+
+
+def test_slots_given_back_out_of_order_keep_every_batch_intact(veth):
+    """Three slots, a hand-off per read, and a consumer that keeps every other
+    batch (uncopied) over the next one: slots come back out of order, the two
+    hand-off logs wrap many times, and every batch still holds its own packets."""
+    frames = [udp_frame(i, 0) for i in range(3000)]
+
+    def send():                       # while the consumer reads, so each burst is a batch
+        with TxRing(veth.a) as tx:
+            for burst in range(30):
+                tx.send(frames[burst * 100:(burst + 1) * 100])
+                time.sleep(0.03)
+
+    with ParallelCapture(veth.b, workers=1, slots=3, handoff_ms=0, **RING) as pool:
+        sender = threading.Thread(target=send)
+        sender.start()
+        timer = threading.Timer(SAFETY_S, pool.stop)
+        timer.start()
+        held, seqs, batches = None, [], 0
+        for batch in pool:
+            if held is not None:          # looked at again after a later batch arrived
+                seqs.append(seqs_and_flows(held)[0])
+                held = None
+            if batches % 2 == 0:
+                held = batch
+            else:
+                seqs.append(seqs_and_flows(batch)[0])
+            batches += 1
+            if sum(map(len, seqs)) >= len(frames):
+                pool.stop()
+        timer.cancel()
+        sender.join()
+        if held is not None:
+            seqs.append(seqs_and_flows(held)[0])
+        del held, batch
+        stats = pool.stats
+    assert batches > 10                         # more hand-offs than the logs have entries
+    assert np.array_equal(np.concatenate(seqs), np.arange(len(frames)))
+    assert stats.total.packets == stats.total.delivered + stats.total.drops
+
+
+def open_fds() -> set[str]:
+    gc.collect()                      # what earlier tests left to the collector goes first
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_pool_releases_every_fd_and_mapping_on_close_and_on_a_dead_worker(veth):
+    before = open_fds()
+    with ParallelCapture(veth.b, workers=2, **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, i % 8) for i in range(500)])
+        gather(pool, expected=500)
+    with pytest.raises(WorkerDiedError):
+        with ParallelCapture(veth.b, workers=2, **RING) as pool:
+            pool._handles[0].process.kill()
+            for batch in pool:
+                pass
+    assert open_fds() == before
+    with open("/proc/self/maps") as f:
+        assert "ringcap-worker" not in f.read()  # the memfd mappings are gone
 
 
 def test_packets_in_a_filling_slot_survive_the_interface_going_down(veth):
