@@ -17,6 +17,8 @@ from a TxRing into one end of the pair; on the other end one of:
 ``pool-1-big`` the same with slots twice the default size (131072 packets,
               32 MiB) and ``handoff_ms=300``: half as many hand-offs
 ``pool-2``    ParallelCapture with 2 workers in a hash fanout group
+``rings-2``   two rings in one hash fanout group, read by two threads of one
+              process: what pool-2 does without the hand-off (its reference)
 
 For each: packets delivered and dropped (ring, interface, backlog), the
 capture rate over the send, and the capture side's CPU time per delivered
@@ -34,6 +36,8 @@ import argparse
 import json
 import os
 import resource
+import select
+import signal
 import statistics
 import struct
 import subprocess
@@ -50,6 +54,10 @@ import netns  # noqa: E402
 
 TX_IFACE, RX_IFACE = "pbench0", "pbench1"
 RING = dict(block_size=4 << 20, block_count=32)
+# 320 MiB of blocks that close when full (2,000,000 64-byte frames take 154 bytes
+# each): a 10 ms timeout would retire them a quarter full at one sender's rate
+DRAIN_RING = dict(block_size=4 << 20, block_count=80)
+DRAIN_BLOCK_TIMEOUT_MS = 1000
 FLOWS = 256
 IDLE_SECONDS = 5.0
 
@@ -119,49 +127,84 @@ def user_seconds() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_utime
 
 
-def runner(kind: str, block_timeout_ms: int) -> None:
-    """Capture until a line arrives on stdin; print the counts as JSON."""
+def runner(kind: str, block_timeout_ms: int, expect: int | None = None,
+           ring_options: dict = RING) -> None:
+    """Capture until a line arrives on stdin; print the counts as JSON.  The
+    first line printed is ``ready`` and the capture's process ids; with
+    ``expect``, ``done`` is printed once that many packets were delivered."""
     _pin(1)
     from ringcap import Batch, Fanout, ParallelCapture, RxRing
-    if kind in ("ring", "ring-fanout"):
-        fanout = Fanout() if kind == "ring-fanout" else None
-        with RxRing(RX_IFACE, block_timeout_ms=block_timeout_ms, fanout=fanout, **RING) as ring:
+
+    def ready(pids):
+        print(json.dumps({"ready": pids}), flush=True)
+
+    def count(delivered):
+        if expect is not None and delivered >= expect and count.pending:
+            count.pending = False
+            print("done", flush=True)
+    count.pending = True
+    if kind in ("ring", "ring-fanout") or kind.startswith("rings-"):
+        # rings-N: N rings in one hash fanout group, each read by its own thread
+        # (the drain releases the GIL): a pool's rings without its hand-off
+        n = int(kind.split("-")[1]) if kind.startswith("rings-") else 1
+        first = RxRing(RX_IFACE, block_timeout_ms=block_timeout_ms, **ring_options,
+                       fanout=None if kind == "ring" else Fanout(mode="hash"))
+        rings = [first] + [RxRing(RX_IFACE, block_timeout_ms=block_timeout_ms,
+                                  fanout=first.fanout, **ring_options) for _ in range(n - 1)]
+        ready([os.getpid()])
+        asked = _on_stdin_line(lambda: None)
+        cpu0, user0, wall0 = cpu_seconds(), user_seconds(), time.monotonic()
+        delivered, batches = [0] * n, [0] * n
+        lock = threading.Lock()
+
+        def drain(i):
             out = Batch.empty(65536, 16 << 20)
-            print("ready", flush=True)
-            asked = _on_stdin_line(lambda: None)
-            cpu0, user0, wall0 = cpu_seconds(), user_seconds(), time.monotonic()
-            delivered = 0
-            batches = 0
+            ring = rings[i]
             while not asked.is_set():
                 got = len(ring.read(65536, timeout=0.05, out=out))
-                delivered += got
-                batches += got > 0
+                delivered[i] += got
+                batches[i] += got > 0
+                if got:
+                    with lock:
+                        count(sum(delivered))
             while True:                       # read out what the ring holds
                 got = len(ring.read(65536, timeout=0.1, out=out))
                 if not got:
                     break
-                delivered += got
-                batches += 1
-            cpu, user = cpu_seconds() - cpu0, user_seconds() - user0
-            wall = time.monotonic() - wall0
-            stats = ring.stats
-        result = {"delivered": delivered, "packets": stats.packets, "drops": stats.drops,
-                  "cpu": cpu, "user": user, "worker_cpu": [cpu], "parent_cpu": 0.0, "wall": wall,
-                  "batches": batches}
+                delivered[i] += got
+                batches[i] += 1
+
+        threads = [threading.Thread(target=drain, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stats = [ring.stats for ring in rings]
+        for ring in rings:
+            ring.close()
+        # after close, as a pool's workers count closing their rings
+        cpu, user = cpu_seconds() - cpu0, user_seconds() - user0
+        wall = time.monotonic() - wall0
+        result = {"delivered": sum(delivered), "packets": sum(s.packets for s in stats),
+                  "drops": sum(s.drops for s in stats), "cpu": cpu, "user": user,
+                  "worker_cpu": [cpu], "parent_cpu": 0.0, "wall": wall,
+                  "batches": sum(batches), "per_worker": delivered}
     else:
         workers = int(kind.split("-")[1])
         options = dict(handoff_ms=0) if kind.endswith("-h0") else \
             dict(slot_packets=131072, slot_bytes=32 << 20, handoff_ms=300) \
             if kind.endswith("-big") else {}
         with ParallelCapture(RX_IFACE, workers=workers, mode="hash", handle_signals=False,
-                             block_timeout_ms=block_timeout_ms, **RING, **options) as pool:
-            print("ready", flush=True)
+                             block_timeout_ms=block_timeout_ms, **ring_options,
+                             **options) as pool:
+            ready([os.getpid()] + [h.process.pid for h in pool._handles])
             _on_stdin_line(pool.stop)
             cpu0, user0, wall0 = cpu_seconds(), user_seconds(), time.monotonic()
             delivered = batches = 0
             for batch in pool:
                 delivered += len(batch)
                 batches += 1
+                count(delivered)
             parent, parent_user = cpu_seconds() - cpu0, user_seconds() - user0
             wall = time.monotonic() - wall0
             stats = pool.stats
@@ -176,20 +219,24 @@ def runner(kind: str, block_timeout_ms: int) -> None:
 
 
 def handoff_cost(batches: int = 5000, packets: int = 5000) -> dict:
-    """CPU per batch of the parent's side of the hand-off alone: turning a
-    worker's message into a Batch over its shared slot, giving the slot back
-    (a message to the worker), and one wait with nothing pending; no traffic."""
+    """CPU per batch of the parent's side of the hand-off alone: taking a
+    worker's record of a full slot from the shared log as a Batch over the
+    slot, giving the slot back (a log entry and an eventfd write), and one
+    wait with nothing pending; no traffic."""
     from ringcap import ParallelCapture
     with ParallelCapture(RX_IFACE, workers=1, handle_signals=False, **RING) as pool:
         handle = pool._handles[0]
-        message = ("batch", 0, packets, packets * 64, 0, 0)
+        worker_side = type(handle.log)(handle.mapping, handle.log.slots)
         t0 = time.process_time()
         for _ in range(batches):
-            _, batch = pool._handle_message(handle, message)
+            worker_side.put_full(0, packets, packets * 64, 0, 0)   # as the worker logs it
+            os.eventfd_write(handle.full_efd, 1)
+            [(_, batch)] = pool._take_batches(handle)
             len(batch)
             del batch
             pool._free_slots()
         per_batch = (time.process_time() - t0) / batches
+        worker_side.release()
         t0 = time.process_time()
         for _ in range(batches):
             pool._poll(0)
@@ -204,7 +251,7 @@ def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
                                stdout=subprocess.PIPE, text=True)
     try:
         line = capture.stdout.readline()
-        if line.strip() != "ready":
+        if not line.startswith('{"ready"'):
             raise RuntimeError(f"{kind} runner did not start: {line!r}")
         counters = netns.DropCounters(TX_IFACE, RX_IFACE)
         if count:
@@ -230,6 +277,69 @@ def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
     return result
 
 
+def process_cpu(pid: int) -> float:
+    """CPU time (user + system) of another process so far, to the nanosecond
+    (its CLOCK_PROCESS_CPUTIME_ID: /proc/PID/stat counts only in 10 ms ticks)."""
+    return time.clock_gettime(((~pid) << 3) | 2)
+
+
+def _line_within(process: subprocess.Popen, seconds: float) -> str:
+    """The next line of a runner's output, or "" if none comes within ``seconds``."""
+    if select.select([process.stdout], [], [], seconds)[0]:
+        return process.stdout.readline()
+    return ""
+
+
+def drain_run(kind: str, count: int) -> dict:
+    """The capture's processes stopped (SIGSTOP) while ``count`` packets are
+    sent into a ring large enough to hold them all, then continued: the CPU of
+    draining them at full speed (every process of the capture, from SIGCONT to
+    the last packet delivered) with no sender running beside it and no wait
+    for a block: the per-packet cost itself, without the idle polling and
+    wakeups that dominate at one sender's 0.5 Mpps."""
+    me = [sys.executable, str(Path(__file__).resolve())]
+    capture = subprocess.Popen(me + ["--runner", kind, "--expect", str(count), "--drain"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = capture.stdout.readline()
+        if not line.startswith('{"ready"'):
+            raise RuntimeError(f"{kind} runner did not start: {line!r}")
+        pids = json.loads(line)["ready"]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        counters = netns.DropCounters(TX_IFACE, RX_IFACE)
+        send = json.loads(subprocess.run(me + ["--sender", str(count)], capture_output=True,
+                                         text=True, check=True).stdout)
+        time.sleep(DRAIN_BLOCK_TIMEOUT_MS / 1000 + 0.2)     # the last block retires
+        cpu0 = [process_cpu(pid) for pid in pids]
+        wall0 = time.monotonic()
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        done = _line_within(capture, 60.0)
+        wall = time.monotonic() - wall0
+        cpu = sum(process_cpu(pid) - c for pid, c in zip(pids, cpu0))
+        capture.stdin.write("stop\n")
+        capture.stdin.flush()
+        result = json.loads(_line_within(capture, 60.0))
+        if done.strip() != "done":
+            raise RuntimeError(f"{kind} did not deliver the {count} packets sent within 60 s "
+                               f"(the ring too small?): {result}")
+        capture.wait(timeout=60)
+    finally:
+        if capture.poll() is None:
+            for pid in json.loads(line).get("ready", []) if line.startswith("{") else []:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+            capture.kill()
+            capture.wait()
+    result.update(counters.read())
+    result.update(sent=send["sent"], drain_cpu=cpu, drain_wall=wall,
+                  drain_ns=cpu / max(1, count) * 1e9)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--packets", type=int, default=2_000_000)
@@ -247,12 +357,19 @@ def main() -> None:
                              "workers) on another: the same placement for all, so that no "
                              "capture gains from draining on the core whose cache the "
                              "kernel just wrote")
+    parser.add_argument("--drain", action="store_true",
+                        help="instead of live capture at the sender's rate: stop the capture, "
+                             "fill its ring with --packets (at most 2,000,000 fit), continue it, "
+                             "and measure the CPU of draining at full speed")
+    parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--runner", help=argparse.SUPPRESS)
     parser.add_argument("--sender", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pin:
         os.environ["BENCH_PIN"] = "1"
     if args.runner:
+        if args.drain:
+            return runner(args.runner, DRAIN_BLOCK_TIMEOUT_MS, args.expect, DRAIN_RING)
         return runner(args.runner, args.block_timeout_ms[0])
     if args.sender:
         return sender(args.sender)
@@ -268,6 +385,10 @@ def main() -> None:
               f"(slot to Batch, slot back), {cost['poll_us']:.1f} us per empty wait")
         return
     kinds = args.kinds
+    if args.drain:
+        drain_main(args, kinds)
+        backlog.restore()
+        return
     runs: dict[tuple[int, str], list[dict]] = {}
     for _ in range(args.repeat):
         for timeout_ms in args.block_timeout_ms:
@@ -290,11 +411,14 @@ def main() -> None:
           f"{os.cpu_count()} CPUs; medians of {args.repeat} runs\n")
     print("| block timeout | capture | delivered | drops (ring) | drops (if+backlog) "
           "| rate (Mpps) | packets/batch | CPU ns/packet | idle CPU ms/s "
-          "| CPU vs ring | ns/packet beyond idle | beyond idle vs ring |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| CPU vs ring | CPU vs same rings | ns/packet beyond idle | beyond idle vs ring |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for timeout_ms in args.block_timeout_ms:
         ring_marginal = marginal((timeout_ms, "ring"))
         ring_raw = med((timeout_ms, "ring"), "ns_per_packet")
+
+        def same_raw(kind, timeout_ms=timeout_ms):
+            return med((timeout_ms, _same_rings(kind, kinds)), "ns_per_packet")
         for kind in kinds:
             key = (timeout_ms, kind)
             idle_key = (timeout_ms, kind + " idle")
@@ -305,17 +429,57 @@ def main() -> None:
                   f"{med(key, 'rate') / 1e6:.2f} | {med(key, 'batch_packets'):,.0f} | "
                   f"{med(key, 'ns_per_packet'):.1f} | {idle_ms:.2f} | "
                   f"{med(key, 'ns_per_packet') / ring_raw:.2f}x | "
+                  f"{med(key, 'ns_per_packet') / same_raw(kind):.2f}x | "
                   f"{marginal(key):.1f} | {marginal(key) / ring_marginal:.2f}x |")
     cost = handoff_cost()
     print(f"\nparent's hand-off work, no traffic: {cost['batch_us']:.1f} us per batch "
           f"(slot to Batch, slot back), {cost['poll_us']:.1f} us per empty wait")
-    for timeout_ms in args.block_timeout_ms if "pool-2" in kinds else ():
-        split = [r.get("per_worker") for r in runs[(timeout_ms, "pool-2")]]
-        print(f"\n{timeout_ms} ms, pool-2 per-worker delivered: {split}")
+    for kind in ("rings-2", "pool-2"):
+        for timeout_ms in args.block_timeout_ms if kind in kinds else ():
+            split = [r.get("per_worker") for r in runs[(timeout_ms, kind)]]
+            print(f"\n{timeout_ms} ms, {kind} per-worker delivered: {split}")
     backlog.restore()
     if args.json:
         args.json.write_text(json.dumps({f"{t}ms {k}": v for (t, k), v in runs.items()},
                                         indent=1))
+
+
+def _same_rings(kind: str, kinds: list[str]) -> str:
+    """The capture a kind is compared with for its hand-off: a pool of N workers
+    against N rings in one group (``rings-N``) when that ran, else the one ring."""
+    if kind.startswith("pool-"):
+        rings = "rings-" + kind.split("-")[1]
+        if rings in kinds:
+            return rings
+    return "ring" if "ring" in kinds else kinds[0]
+
+
+def drain_main(args, kinds) -> None:
+    count = args.packets
+    runs: dict[str, list[dict]] = {}
+    for _ in range(args.repeat):
+        for kind in kinds:                   # interleaved: load changes hit all alike
+            runs.setdefault(kind, []).append(drain_run(kind, count))
+
+    def med(kind, name):
+        return statistics.median(r[name] for r in runs[kind])
+
+    print(f"{count} x 64-byte frames waiting in the ring, drained at full speed; "
+          f"{os.cpu_count()} CPUs; medians of {args.repeat} runs\n")
+    print("| capture | delivered | drops | packets/batch | drain CPU ns/packet "
+          "| vs ring | vs same rings | Mpackets/s per core |")
+    print("|---|---|---|---|---|---|---|---|")
+    ring_ns = med("ring" if "ring" in kinds else kinds[0], "drain_ns")
+    for kind in kinds:
+        print(f"| {kind} | {med(kind, 'delivered'):,.0f} | {med(kind, 'drops'):,.0f} | "
+              f"{med(kind, 'delivered') / med(kind, 'batches'):,.0f} | "
+              f"{med(kind, 'drain_ns'):.1f} | {med(kind, 'drain_ns') / ring_ns:.2f}x | "
+              f"{med(kind, 'drain_ns') / med(_same_rings(kind, kinds), 'drain_ns'):.2f}x | "
+              f"{1e3 / med(kind, 'drain_ns'):.1f} |")
+    print("\nper run (ns/packet): " + "; ".join(
+        f"{kind} " + ", ".join(f"{r['drain_ns']:.1f}" for r in runs[kind]) for kind in kinds))
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1))
 
 
 if __name__ == "__main__":
