@@ -7,9 +7,10 @@ with each worker pinned to a CPU.  A worker either writes to its own sink
 (files, datasets: nothing crosses processes) or drains its ring straight
 into slots of a shared-memory segment (a memfd) and logs in that memory
 which slot is full, with one eventfd write to wake the parent; the parent
-yields those slots as batches, without copying or pickling anything, and
+yields those slots as batches, without copying or pickling any packet, and
 logs each slot back (another eventfd) once no batch refers to it.  The pipes
-carry only the rare messages: ready, statistics, the end, errors.
+carry only the rare messages: the group id and stop to a worker; ready,
+statistics, the end and errors from it.
 
 Stopping (``stop()``, Ctrl-C, SIGTERM) closes every worker's ring to new
 packets, reads out what the kernel already gave it, and only then ends, so
@@ -43,7 +44,8 @@ from .ring import RxRing, Stats, _check_positive_int
 
 _ALIGN = 64
 STATS_EVERY = 1.0          # seconds between a worker's statistics reports
-WORKER_POLL = 0.2          # seconds a worker's read waits before looking at the parent's pipe
+WORKER_POLL = 0.2          # seconds a worker's read waits before looking at the parent's
+                           # pipe and eventfd (stop, slots given back)
 PARENT_POLL = 5.0          # longest wait of the parent: stop(), a signal, a deadline, a
                            # worker's hand-off, message or end wake it at once
 START_TIMEOUT = 60.0       # seconds a worker may take to start and open its ring
@@ -382,9 +384,10 @@ class _Worker:
         if not len(batch):
             return 0
         # Fill the slot with the blocks that follow for up to handoff_ms: the
-        # hand-off (a message, a wakeup of the parent, a slot coming back) is
-        # then paid per slot, not per ring block.  The parent's pipe is read
-        # once per hand-off (a stop waits at most handoff_ms; SIGTERM acts at once).
+        # hand-off (a log entry and an eventfd write, a wakeup of the parent, a
+        # slot coming back) is then paid per slot, not per ring block.  The
+        # parent's pipe is not read while filling (a stop waits at most
+        # handoff_ms; SIGTERM acts at once).
         deadline = time.monotonic() + self.config["handoff"]
         try:
             while len(batch) < slot_packets:
@@ -444,6 +447,7 @@ class _WorkerHandle:
     def __init__(self, index: int, process: subprocess.Popen, up: Connection,
                  down: Connection, memfd: int | None, cpu: int | None) -> None:
         self.index, self.process, self.up, self.down = index, process, up, down
+        self.up_fd = up.fileno()
         self.memfd, self.cpu = memfd, cpu
         self.full_efd: int | None = None           # the worker says: slots are full
         self.freed_efd: int | None = None          # we say: slots are free again
@@ -559,7 +563,8 @@ class ParallelCapture:
         if sink is None:
             # checked before anything is allocated: shared memory has no limit of
             # its own, and allocating more than there is wakes the OOM killer
-            need = workers * slots * _slot_layout(slot_packets, slot_bytes)[1]
+            need = workers * (_header_size(slots)
+                              + slots * _slot_layout(slot_packets, slot_bytes)[1])
             available = _available_memory()
             if available is not None and need > available:
                 raise MemoryError(
@@ -585,7 +590,7 @@ class ParallelCapture:
         self._closed = False
         try:
             for index in range(workers):
-                self._handles.append(self._spawn(index, ring_options))
+                self._spawn(index, ring_options)
             self._join_group()
         except BaseException:
             self._abort()
@@ -627,48 +632,65 @@ class ParallelCapture:
         return plan
 
     def _spawn(self, index: int, ring_options: dict) -> _WorkerHandle:
+        """Start worker ``index``; its handle joins ``_handles`` as soon as the
+        process runs, so that ``_abort`` releases it on any later error."""
         slots, slot_packets, slot_bytes = self._slots
-        memfd = None
-        if self._sink is None:
-            _, size = _slot_layout(slot_packets, slot_bytes)
-            memfd = os.memfd_create(f"ringcap-worker-{index}", os.MFD_CLOEXEC)
-            try:
-                # allocated now, so that a lack of memory is an error here and
-                # not a SIGBUS in the middle of a capture
-                os.posix_fallocate(memfd, 0, _header_size(slots) + size * slots)
-            except OSError as exc:
-                os.close(memfd)
-                raise MemoryError(
-                    f"cannot allocate worker {index}'s shared memory ({slots} slots of "
-                    f"{size / 2**20:.1f} MiB): {exc.strerror}; lower slots, slot_packets or "
-                    f"slot_bytes") from None
-        full_efd = freed_efd = None
-        up_r, up_w = os.pipe()
-        down_r, down_w = os.pipe()
-        if memfd is not None:
-            full_efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-            freed_efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-        config = dict(index=index, iface=self.iface, fanout=self.fanout,
-                      cpu=self.cpus[index], sink=self._sink, ring_options=ring_options,
-                      slots=slots, slot_packets=slot_packets, slot_bytes=slot_bytes,
-                      handoff=self._handoff, memfd=memfd, up=up_w, down=down_r,
-                      full_efd=full_efd, freed_efd=freed_efd)
-        passed = [fd for fd in (up_w, down_r, memfd, full_efd, freed_efd) if fd is not None]
+        memfd = full_efd = freed_efd = mapping = log = None
+        stores: list[dict] = []
+        fds: list[int] = []                  # all closed here if the worker does not start
         try:
+            if self._sink is None:
+                _, size = _slot_layout(slot_packets, slot_bytes)
+                memfd = os.memfd_create(f"ringcap-worker-{index}", os.MFD_CLOEXEC)
+                fds.append(memfd)
+                try:
+                    # allocated now, so that a lack of memory is an error here and
+                    # not a SIGBUS in the middle of a capture
+                    os.posix_fallocate(memfd, 0, _header_size(slots) + size * slots)
+                except OSError as exc:
+                    raise MemoryError(
+                        f"cannot allocate worker {index}'s shared memory ({slots} slots of "
+                        f"{size / 2**20:.1f} MiB): {exc.strerror}; lower slots, slot_packets "
+                        f"or slot_bytes") from None
+                full_efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+                fds.append(full_efd)
+                freed_efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+                fds.append(freed_efd)
+                mapping = _map_slots(memfd)
+                log = _HandoffLog(mapping, slots)
+                stores = _slot_stores(mapping, slots, slot_packets, slot_bytes)
+            up_r, up_w = os.pipe()
+            fds += [up_r, up_w]
+            down_r, down_w = os.pipe()
+            fds += [down_r, down_w]
+            config = dict(index=index, iface=self.iface, fanout=self.fanout,
+                          cpu=self.cpus[index], sink=self._sink, ring_options=ring_options,
+                          slots=slots, slot_packets=slot_packets, slot_bytes=slot_bytes,
+                          handoff=self._handoff, memfd=memfd, up=up_w, down=down_r,
+                          full_efd=full_efd, freed_efd=freed_efd)
+            passed = [fd for fd in (up_w, down_r, memfd, full_efd, freed_efd) if fd is not None]
             payload = pickle.dumps(config)
             process = subprocess.Popen(
                 [sys.executable, "-c", _WORKER_BOOT], stdin=subprocess.PIPE, pass_fds=passed,
                 cwd=os.getcwd(), env=dict(os.environ, PYTHONPATH=_worker_path()))
         except BaseException:
-            for fd in (up_r, up_w, down_r, down_w, memfd, full_efd, freed_efd):
-                if fd is not None:
-                    os.close(fd)
+            stores = []                      # the arrays over the mapping go before it
+            if log is not None:
+                log.release()
+            if mapping is not None:
+                mapping.close()
+            for fd in fds:
+                os.close(fd)
             raise
+        # from here on the handle owns every fd, mapping and the process: _abort
+        # releases them whatever happens next
         os.close(up_w)
         os.close(down_r)
         handle = _WorkerHandle(index, process, Connection(up_r, writable=False),
                                Connection(down_w, readable=False), memfd, self.cpus[index])
         handle.full_efd, handle.freed_efd = full_efd, freed_efd
+        handle.mapping, handle.log, handle.stores = mapping, log, stores
+        self._handles.append(handle)
         for fd in (up_r, full_efd):
             if fd is not None:
                 self._poller.register(fd, select.POLLIN)
@@ -679,10 +701,6 @@ class ParallelCapture:
             process.stdin.close()
         except BrokenPipeError:
             pass                  # it died at once: reported when it does not get ready
-        if memfd is not None:
-            handle.mapping = _map_slots(memfd)
-            handle.log = _HandoffLog(handle.mapping, slots)
-            handle.stores = _slot_stores(handle.mapping, slots, slot_packets, slot_bytes)
         return handle
 
     def _join_group(self) -> None:
@@ -787,14 +805,19 @@ class ParallelCapture:
         elif kind == "error":
             handle.error = message[1]
 
-    def _end(self, handle: _WorkerHandle) -> None:
-        handle.ended = True
-        for fd in (handle.up.fileno(), handle.full_efd):
-            if fd is not None:
+    def _forget_fds(self, handle: _WorkerHandle) -> None:
+        """Stop polling a worker's pipe and eventfd (before they are closed, so
+        that a reused fd number never reaches this pool)."""
+        for fd in (handle.up_fd, handle.full_efd):
+            if fd is not None and self._by_fd.pop(fd, None) is not None:
                 try:
                     self._poller.unregister(fd)
                 except (KeyError, OSError, ValueError):
                     pass
+
+    def _end(self, handle: _WorkerHandle) -> None:
+        handle.ended = True
+        self._forget_fds(handle)
         try:
             handle.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -808,8 +831,8 @@ class ParallelCapture:
             self._stop_requested = True       # one gone: finish the others cleanly
 
     def _poll(self, timeout: float) -> list[tuple[int, Batch]]:
-        """Wait up to ``timeout`` for messages; returns the (worker, batch)
-        pairs they carried."""
+        """Wait up to ``timeout`` for hand-offs and messages; returns the
+        (worker, batch) pairs of the slots the workers logged as full."""
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self._stop_requested = True
             self._deadline = None
@@ -979,6 +1002,7 @@ class ParallelCapture:
                     handle.process.kill()
                     handle.process.wait()
         for handle in self._handles:
+            self._forget_fds(handle)
             handle.up.close()
             handle.down.close()
             for fd in (handle.full_efd, handle.freed_efd):

@@ -264,6 +264,35 @@ def test_a_pool_releases_every_fd_and_mapping_on_close_and_on_a_dead_worker(veth
         assert "ringcap-worker" not in f.read()  # the memfd mappings are gone
 
 
+@pytest.mark.parametrize("failing", ["eventfd", "Popen"])
+def test_a_worker_that_cannot_start_leaves_no_fd_mapping_or_process(veth, monkeypatch, failing):
+    """The second worker's first eventfd (or its process) cannot be made: the
+    error comes out, the first worker was waited for, and every fd and
+    mapping made for either is gone."""
+    import ringcap.parallel as parallel
+    module = parallel.os if failing == "eventfd" else parallel.subprocess
+    real, made, calls = getattr(module, failing), [], []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == (3 if failing == "eventfd" else 2):
+            raise OSError(24, "Too many open files")
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(module, failing, flaky)
+    before = open_fds()
+    with pytest.raises(OSError, match="Too many open files"):
+        ParallelCapture(veth.b, workers=2, **RING)
+    monkeypatch.undo()
+    assert len(calls) == (3 if failing == "eventfd" else 2)
+    assert open_fds() == before
+    with open("/proc/self/maps") as f:
+        assert "ringcap-worker" not in f.read()
+    if failing == "Popen":
+        assert made[0].returncode is not None            # the first worker was waited for
+
+
 def test_packets_in_a_filling_slot_survive_the_interface_going_down(veth):
     """The worker is appending to a slot (a 5 s hand-off) when its interface
     goes down: the packets already in the slot still reach the parent, then
