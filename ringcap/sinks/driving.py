@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
@@ -84,6 +85,16 @@ class PumpResult:
         return max(0, delivered - self.packets - self.skipped)
 
 
+def _pass_on(handler, signum: int, frame) -> None:
+    """Do what ``handler`` (a saved signal disposition) would have done."""
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    # SIG_IGN: nothing
+
+
 class StopSignals:
     """Turn SIGINT, SIGTERM and SIGHUP into a stop request while active.
 
@@ -103,6 +114,7 @@ class StopSignals:
         self.ignore_after = ignore_after
         self.received: list[int] = []
         self._saved: dict = {}
+        self._passed_on: dict = {}
         self._on_signal = on_signal
 
     @property
@@ -114,6 +126,9 @@ class StopSignals:
         return signal.Signals(self.received[0]).name if self.received else None
 
     def _handle(self, signum, frame) -> None:
+        if signum in self._passed_on:       # ended, but still installed: not ours any more
+            _pass_on(self._passed_on[signum], signum, frame)
+            return
         self.received.append(signum)
         if self._on_signal is not None:
             self._on_signal(signum)
@@ -134,10 +149,18 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc) -> None:
+        main = threading.current_thread() is threading.main_thread()
         for signum, previous in self._saved.items():
             if self.ignore_after:
                 previous = signal.SIG_IGN
-            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+            previous = previous if previous is not None else signal.SIG_DFL
+            if main and signal.getsignal(signum) == self._handle:
+                signal.signal(signum, previous)
+            else:
+                # someone installed a handler over ours (two of these ended out of
+                # order), or this is not the main thread: ours may come back, so
+                # from now on it hands the signal to the one it had replaced
+                self._passed_on[signum] = previous
         self._saved.clear()
 
     def __call__(self) -> bool:
