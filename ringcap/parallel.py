@@ -29,8 +29,10 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
+import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Callable, Iterator, Sequence
@@ -383,15 +385,16 @@ class _Worker:
         batch = self.ring.read(slot_packets, timeout=timeout, out=self.outs[slot])
         if not len(batch):
             return 0
+        self.free.pop()           # being filled (slots given back meanwhile go after it)
         # Fill the slot with the blocks that follow for up to handoff_ms: the
         # hand-off (a log entry and an eventfd write, a wakeup of the parent, a
-        # slot coming back) is then paid per slot, not per ring block.  The
-        # parent's pipe is not read while filling (a stop waits at most
-        # handoff_ms; SIGTERM acts at once).
+        # slot coming back) is then paid per slot, not per ring block.  A stop
+        # is seen between two reads (each waits at most WORKER_POLL).
         deadline = time.monotonic() + self.config["handoff"]
         try:
             while len(batch) < slot_packets:
                 self.report_stats()
+                self.control()
                 remaining = deadline - time.monotonic()
                 if self.stop or remaining <= 0:
                     break
@@ -403,7 +406,6 @@ class _Worker:
         finally:
             # handed over even if a read fails (the interface went away): the
             # packets already in the slot were delivered by the ring
-            self.free.pop()
             self.log.put_full(slot, len(batch), len(batch.data), batch.drops, batch.freeze_count)
             os.eventfd_write(self.full_efd, 1)
         return len(batch)
@@ -588,6 +590,9 @@ class ParallelCapture:
         self.discarded = 0
         self.interfaces = None
         self._closed = False
+        self._iterators: weakref.WeakSet = weakref.WeakSet()
+        self._iterating = threading.Condition()    # guards _iterations
+        self._iterations = 0                       # iterations under way (any thread)
         try:
             for index in range(workers):
                 self._spawn(index, ring_options)
@@ -877,6 +882,7 @@ class ParallelCapture:
     def __iter__(self) -> Iterator[Batch]:
         for _, batch in self.batches_by_worker():
             yield batch
+            del batch             # not held while waiting for the next: its slot can go back
 
     def batches_by_worker(self) -> Iterator[tuple[int, Batch]]:
         """Like iterating the pool, but yields ``(worker_index, batch)``."""
@@ -884,15 +890,34 @@ class ParallelCapture:
             raise ValueError("this pool writes to per-worker sinks; use run() instead of "
                              "iterating")
         self._check_open()
+        iterator = self._batches()
+        self._iterators.add(iterator)          # close() ends it (and counts what it held)
+        return iterator
+
+    def _batches(self) -> Iterator[tuple[int, Batch]]:
         from .sinks.driving import StopSignals
         signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
             else _NoSignals()
-        with signals:
-            while self.running:
-                self._free_slots()
-                for item in self._poll(PARENT_POLL):
-                    yield item
-                    del item
+        with self._iterating:
+            self._iterations += 1
+        try:
+            with signals:
+                while self.running:
+                    self._free_slots()
+                    items = self._poll(PARENT_POLL)
+                    items.reverse()
+                    try:
+                        while items:
+                            item = items.pop()
+                            yield item
+                            del item
+                    finally:
+                        # a consumer that stopped early: what it was not given is discarded
+                        self.discarded += sum(len(batch) for _, batch in items)
+        finally:
+            with self._iterating:
+                self._iterations -= 1
+                self._iterating.notify_all()
         self._raise_failures()
 
     def run(self, duration: float | None = None) -> PoolStats:
@@ -971,8 +996,16 @@ class ParallelCapture:
         if self._closed:
             return
         self.stop()
+        deadline = time.monotonic() + 30
+        for iterator in list(self._iterators):
+            try:
+                iterator.close()          # suspended: its batches not yet yielded are counted
+            except ValueError:
+                pass                      # running in another thread: it ends on the stop
+        with self._iterating:             # an iteration in another thread sees the end first
+            self._iterating.wait_for(lambda: self._iterations == 0,
+                                     max(0.0, deadline - time.monotonic()))
         try:
-            deadline = time.monotonic() + 30
             while self.running and time.monotonic() < deadline:
                 for _, batch in self._poll(0.05):
                     self.discarded += len(batch)
@@ -983,6 +1016,8 @@ class ParallelCapture:
     def _abort(self) -> None:
         """Release everything at once (after a failed start or on close)."""
         self._closed = True
+        for handle in self._handles:
+            handle.ended = True               # nothing more comes: `running` is False
         for fd in (self._wakeup_r, self._wakeup_w):
             if fd >= 0:
                 os.close(fd)

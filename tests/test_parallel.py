@@ -504,3 +504,142 @@ def test_more_workers_than_the_machine_can_use_are_refused_at_once():
     assert proc.returncode != 0 and "at most" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert _time.monotonic() - start < 30
+
+
+def _send_in_bursts(iface, frames, burst=100, gap=0.01):
+    """A thread sending ``frames`` in bursts while the test reads."""
+    def send():
+        with TxRing(iface) as tx:
+            for start in range(0, len(frames), burst):
+                tx.send(frames[start:start + burst])
+                time.sleep(gap)
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread
+
+
+def test_a_caller_may_keep_slots_minus_one_batches_while_iterating(veth):
+    """slots=2 and the first batch kept (uncopied) for the whole capture: the
+    pool's iterator itself holds no batch while waiting for the next, so the
+    worker always has the other slot and every packet arrives."""
+    frames = [udp_frame(i, 0) for i in range(4000)]
+    with ParallelCapture(veth.b, workers=1, slots=2, slot_packets=1024, slot_bytes=1 << 20,
+                         handoff_ms=10, **RING) as pool:
+        sender = _send_in_bursts(veth.a, frames)
+        timer = threading.Timer(SAFETY_S, pool.stop)
+        timer.start()
+        first, seqs = None, []
+        for batch in pool:
+            seqs.append(seqs_and_flows(batch)[0])
+            first = batch if first is None else first
+            if sum(map(len, seqs)) >= len(frames):
+                pool.stop()
+            del batch
+        timer.cancel()
+        sender.join()
+        assert np.array_equal(np.concatenate(seqs), np.arange(len(frames)))
+        assert pool.stats.total.drops == 0
+        del first
+
+
+def test_breaking_out_early_counts_the_batches_not_given_in_discarded(veth):
+    frames = [udp_frame(i, i % 8) for i in range(4000)]
+    with ParallelCapture(veth.b, workers=2, slot_packets=256, handoff_ms=0, **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send(frames)
+        time.sleep(0.2)                     # several slots handed over, waiting in one poll
+        iterated = 0
+        for batch in pool:
+            iterated += len(batch)
+            break
+        del batch
+    stats = pool.stats
+    assert stats.total.delivered == len(frames)
+    assert iterated + pool.discarded == stats.total.delivered
+
+
+def test_close_with_a_long_handoff_lets_the_worker_finish_its_slot(veth):
+    """handoff_ms=60000 and a trickle that goes on through close(): the worker
+    sees the stop between two reads (not after the minute, nor killed at
+    close()'s deadline), and the open slot's packets are counted."""
+    trickling, sent = threading.Event(), []
+
+    def trickle():
+        with TxRing(veth.a) as tx:
+            while not trickling.is_set():
+                tx.send([udp_frame(len(sent), 0)])
+                sent.append(1)
+                time.sleep(0.01)
+
+    pool = ParallelCapture(veth.b, workers=1, handoff_ms=60000, **RING)
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    try:
+        time.sleep(0.5)
+        pool.close()
+    finally:
+        trickling.set()
+        sender.join()
+    stats = pool.stats.workers[0]
+    assert pool.failures == []                     # finished, not killed
+    assert stats.delivered + stats.drops == stats.packets > 0     # the final statistics
+    assert pool.discarded == stats.delivered
+
+
+def test_an_iterator_kept_after_close_leaves_ctrl_c_to_python(veth):
+    pool = ParallelCapture(veth.b, workers=1, **RING)
+    iterator = iter(pool)
+    with TxRing(veth.a) as tx:
+        tx.send([udp_frame(0, 0)])
+    next(iterator)                          # iterating: the pool handles Ctrl-C
+    assert signal.getsignal(signal.SIGINT) != signal.default_int_handler
+    pool.close()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert list(iterator) == []
+    del iterator
+
+
+def test_two_pools_iterated_together_give_ctrl_c_back_whatever_ends_first(veth):
+    one = ParallelCapture(veth.b, workers=1, **RING)
+    two = ParallelCapture(veth.b, workers=1, **RING)
+    try:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, 0) for i in range(10)])
+        first, second = one.batches_by_worker(), two.batches_by_worker()
+        next(first), next(second)           # one installed its handler, then two over it
+        first.close()                       # ended out of order
+        second.close()
+    finally:
+        one.close()
+        two.close()
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C does what it did before the pools
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+
+
+def test_close_from_another_thread_ends_an_iteration_under_way(veth):
+    frames = [udp_frame(i, i % 8) for i in range(20000)]
+    before = open_fds()
+    pool = ParallelCapture(veth.b, workers=2, slot_packets=512, handoff_ms=0, **RING)
+    errors, iterated = [], []
+
+    def consume():
+        try:
+            for batch in pool:
+                iterated.append(len(batch))
+                time.sleep(0.001)
+        except BaseException as exc:        # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    sender = _send_in_bursts(veth.a, frames, burst=500, gap=0.005)
+    time.sleep(0.1)
+    pool.close()                            # while the consumer is still iterating
+    consumer.join(timeout=SAFETY_S)
+    sender.join()
+    assert not consumer.is_alive() and errors == []
+    stats = pool.stats
+    assert sum(iterated) + pool.discarded == stats.total.delivered
+    assert stats.total.delivered + stats.total.drops == stats.total.packets
+    assert open_fds() == before
