@@ -189,16 +189,45 @@ def _eventfd_take(fd: int) -> int:
         return 0
 
 
-def _available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo in bytes (None if it cannot be read)."""
+def _available_memory(proc: str = "/proc", cgroup_root: str = "/sys/fs/cgroup") -> int | None:
+    """Bytes this process can still allocate: MemAvailable from meminfo, or
+    less if its memory cgroup (v1 or v2, in a container or a systemd unit) has
+    less room left under its limit; None if neither can be read."""
+    left = []
     try:
-        with open("/proc/meminfo") as meminfo:
+        with open(f"{proc}/meminfo") as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    left.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
-    return None
+    try:
+        with open(f"{proc}/self/cgroup") as cgroups:
+            lines = cgroups.read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":                                   # v2: one hierarchy
+            base, limit, usage = cgroup_root, "memory.max", "memory.current"
+        elif "memory" in controllers.split(","):                # v1: the memory controller
+            base, limit, usage = f"{cgroup_root}/memory", "memory.limit_in_bytes", \
+                "memory.usage_in_bytes"
+        else:
+            continue
+        parts = [p for p in path.split("/") if p]
+        for depth in range(len(parts), -1, -1):                 # the group and its parents
+            folder = "/".join([base] + parts[:depth])
+            try:
+                with open(f"{folder}/{limit}") as f:
+                    text = f.read().strip()
+                if text == "max":
+                    continue
+                with open(f"{folder}/{usage}") as f:
+                    left.append(max(0, int(text) - int(f.read())))
+            except (OSError, ValueError):
+                continue
+    return min(left) if left else None
 
 
 def _slot_stores(buffer, slots: int, slot_packets: int, slot_bytes: int) -> list[dict]:
@@ -560,7 +589,10 @@ class ParallelCapture:
         self.workers = workers
         self.fanout = fanout
         self.cpus = self._plan_cpus(cpus, workers, fanout.mode)
-        self.handle_signals = handle_signals
+        if not isinstance(handle_signals, (bool, np.bool_)):
+            raise TypeError(f"handle_signals must be True or False, got "
+                            f"{type(handle_signals).__name__}")
+        self.handle_signals = bool(handle_signals)
         ring_options = dict(ring_options, filter=filter)
         if sink is None:
             # checked before anything is allocated: shared memory has no limit of
@@ -572,7 +604,8 @@ class ParallelCapture:
                 raise MemoryError(
                     f"cannot allocate the workers' shared memory: {workers} workers x {slots} "
                     f"slots of {slot_packets} packets and {slot_bytes} bytes need "
-                    f"{need / 2**20:,.0f} MiB, and {available / 2**20:,.0f} MiB are available; "
+                    f"{need / 2**20:,.0f} MiB, and {available / 2**20:,.0f} MiB are available "
+                    "(to the machine or this process's memory cgroup); "
                     "lower slots, slot_packets or slot_bytes")
         self._slots = (slots, slot_packets, slot_bytes)
         self._handoff = handoff_ms / 1000
@@ -899,6 +932,10 @@ class ParallelCapture:
         signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
             else _NoSignals()
         with self._iterating:
+            if self._iterations:
+                raise RuntimeError(
+                    "this pool is already being iterated (by another loop or thread): "
+                    "iterate it in one place, and hand batches on (copied) from there")
             self._iterations += 1
         try:
             with signals:

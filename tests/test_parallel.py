@@ -356,6 +356,7 @@ def test_merge_orders_by_time_keeping_ties_stable():
     (dict(handoff_ms="100"), "number of milliseconds"),
     (dict(handoff_ms=True), "number of milliseconds"),
     (dict(slot_packets=2**40), "cannot allocate the workers' shared memory"),
+    (dict(handle_signals="yes"), "handle_signals must be True or False"),
 ])
 def test_bad_pool_settings_are_refused(kwargs, error):
     with pytest.raises((ValueError, TypeError, MemoryError), match=error):
@@ -643,3 +644,45 @@ def test_close_from_another_thread_ends_an_iteration_under_way(veth):
     assert sum(iterated) + pool.discarded == stats.total.delivered
     assert stats.total.delivered + stats.total.drops == stats.total.packets
     assert open_fds() == before
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_memory_check_counts_the_room_left_in_the_memory_cgroup(tmp_path, version):
+    """A container's limit (here on the parent group) is less than the
+    machine's MemAvailable: the pool's memory check uses what the cgroup has
+    left, so it refuses with MemoryError instead of waking the OOM killer."""
+    from ringcap.parallel import _available_memory
+    proc, root = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text("MemTotal: 25000000 kB\nMemAvailable: 24000000 kB\n")
+    if version == 2:
+        (proc / "self" / "cgroup").write_text("0::/box/job\n")
+        files = {"box": ("1073741824", "268435456"), "box/job": ("max", "100")}
+        names = ("memory.max", "memory.current")
+        top = root
+    else:
+        (proc / "self" / "cgroup").write_text("5:cpu,cpuacct:/\n4:memory:/box/job\n0::/\n")
+        files = {"box": ("1073741824", "268435456"),
+                 "box/job": ("9223372036854771712", "100")}
+        names = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        top = root / "memory"
+    for folder, values in files.items():
+        (top / folder).mkdir(parents=True)
+        for name, value in zip(names, values):
+            (top / folder / name).write_text(value + "\n")
+    assert _available_memory(str(proc), str(root)) == 1073741824 - 268435456
+    (proc / "self" / "cgroup").write_text("0::/\n" if version == 2 else "4:memory:/\n")
+    assert _available_memory(str(proc), str(root)) == 24000000 * 1024   # no limit: meminfo
+
+
+def test_iterating_one_pool_twice_at_once_is_refused_clearly(veth):
+    with ParallelCapture(veth.b, workers=1, **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(0, 0)])
+        first = iter(pool)
+        next(first)
+        with pytest.raises(RuntimeError, match="already being iterated"):
+            next(iter(pool))
+        first.close()
+        pool.stop()
+        assert list(pool) == []              # once the first is done, a new loop may start
