@@ -601,6 +601,8 @@ def test_an_iterator_kept_after_close_leaves_ctrl_c_to_python(veth):
 
 
 def test_two_pools_iterated_together_give_ctrl_c_back_whatever_ends_first(veth):
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    original = {signum: signal.getsignal(signum) for signum in stops}
     one = ParallelCapture(veth.b, workers=1, **RING)
     two = ParallelCapture(veth.b, workers=1, **RING)
     try:
@@ -613,9 +615,15 @@ def test_two_pools_iterated_together_give_ctrl_c_back_whatever_ends_first(veth):
     finally:
         one.close()
         two.close()
-    with pytest.raises(KeyboardInterrupt):  # Ctrl-C does what it did before the pools
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(1)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # Ctrl-C does what it did before the pools
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    finally:
+        # the first pool's handlers are still installed (passing signals on):
+        # take them off, so that later tests find what they did before
+        for signum, handler in original.items():
+            signal.signal(signum, handler)
 
 
 def test_close_from_another_thread_ends_an_iteration_under_way(veth):
