@@ -418,13 +418,17 @@ class _Worker:
         # Fill the slot with the blocks that follow for up to handoff_ms: the
         # hand-off (a log entry and an eventfd write, a wakeup of the parent, a
         # slot coming back) is then paid per slot, not per ring block.  A stop
-        # is seen between two reads (each waits at most WORKER_POLL).
-        deadline = time.monotonic() + self.config["handoff"]
+        # is seen within WORKER_POLL plus one read (each waits at most WORKER_POLL).
+        now = time.monotonic()
+        deadline, look = now + self.config["handoff"], now + WORKER_POLL
         try:
             while len(batch) < slot_packets:
                 self.report_stats()
-                self.control()
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if now >= look:                    # the parent's stop, slots it gave back
+                    self.control()
+                    look = now + WORKER_POLL
+                remaining = deadline - now
                 if self.stop or remaining <= 0:
                     break
                 before = len(batch)
