@@ -51,6 +51,8 @@ WORKER_POLL = 0.2          # seconds a worker's read waits before looking at the
 PARENT_POLL = 5.0          # longest wait of the parent: stop(), a signal, a deadline, a
                            # worker's hand-off, message or end wake it at once
 START_TIMEOUT = 60.0       # seconds a worker may take to start and open its ring
+CLOSE_TIMEOUT = 30.0       # seconds close() lets the workers hand over what they hold
+EXIT_TIMEOUT = 10.0        # then seconds a worker has to exit before it is killed
 
 
 class WorkerDiedError(RuntimeError):
@@ -207,6 +209,8 @@ def _available_memory(proc: str = "/proc", cgroup_root: str = "/sys/fs/cgroup") 
     except OSError:
         lines = []
     for line in lines:
+        if line.count(":") < 2:
+            continue
         _, controllers, path = line.split(":", 2)
         if controllers == "":                                   # v2: one hierarchy
             base, limit, usage = cgroup_root, "memory.max", "memory.current"
@@ -1037,7 +1041,7 @@ class ParallelCapture:
         if self._closed:
             return
         self.stop()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + CLOSE_TIMEOUT
         for iterator in list(self._iterators):
             try:
                 iterator.close()          # suspended: its batches not yet yielded are counted
@@ -1069,7 +1073,7 @@ class ParallelCapture:
                     handle.down.send(("stop",))
                 except OSError:
                     pass
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + EXIT_TIMEOUT
         for handle in self._handles:
             if handle.process.poll() is None:
                 try:
@@ -1077,6 +1081,18 @@ class ParallelCapture:
                 except subprocess.TimeoutExpired:
                     handle.process.kill()
                     handle.process.wait()
+            try:                              # its last statistics, if it sent them
+                while handle.up.poll(0):
+                    self._handle_message(handle, handle.up.recv())
+            except (EOFError, OSError):
+                pass
+            if not handle.finished and all(f.worker != handle.index for f in self._failures):
+                # did not end in time (or at all): reported, never silently dropped
+                self._failures.append(WorkerFailure(
+                    worker=handle.index, pid=handle.process.pid,
+                    exitcode=handle.process.returncode,
+                    error=handle.error or "did not finish when the pool closed; killed",
+                    last_stats=handle.stats))
         for handle in self._handles:
             self._forget_fds(handle)
             handle.up.close()

@@ -694,3 +694,21 @@ def test_iterating_one_pool_twice_at_once_is_refused_clearly(veth):
         first.close()
         pool.stop()
         assert list(pool) == []              # once the first is done, a new loop may start
+
+
+def test_a_worker_that_does_not_finish_when_the_pool_closes_is_reported(veth, monkeypatch):
+    """One worker frozen (SIGSTOP) through close(): after close()'s time it
+    is killed and listed in failures with its last statistics; the other
+    worker finishes normally."""
+    import ringcap.parallel as parallel
+    monkeypatch.setattr(parallel, "CLOSE_TIMEOUT", 0.5)
+    monkeypatch.setattr(parallel, "EXIT_TIMEOUT", 0.5)
+    pool = ParallelCapture(veth.b, workers=2, **RING)
+    frozen = pool._handles[1].process
+    os.kill(frozen.pid, signal.SIGSTOP)
+    pool.close()
+    [failure] = pool.failures
+    assert failure.worker == 1 and failure.pid == frozen.pid
+    assert failure.exitcode == -signal.SIGKILL
+    assert "did not finish when the pool closed" in str(failure)
+    assert pool._handles[0].finished
