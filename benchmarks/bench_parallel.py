@@ -54,9 +54,10 @@ import netns  # noqa: E402
 
 TX_IFACE, RX_IFACE = "pbench0", "pbench1"
 RING = dict(block_size=4 << 20, block_count=32)
-# 320 MiB of blocks that close when full (2,000,000 64-byte frames take 154 bytes
-# each): a 10 ms timeout would retire them a quarter full at one sender's rate
-DRAIN_RING = dict(block_size=4 << 20, block_count=80)
+# 384 MiB of blocks that close when full: 2,000,000 64-byte frames take 154 bytes
+# each (74 blocks), and 80 blocks still dropped a packet now and then; a 10 ms
+# timeout would retire them a quarter full at one sender's rate
+DRAIN_RING = dict(block_size=4 << 20, block_count=96)
 DRAIN_BLOCK_TIMEOUT_MS = 1000
 FLOWS = 256
 IDLE_SECONDS = 5.0
@@ -296,7 +297,7 @@ def drain_run(kind: str, count: int) -> dict:
     draining them at full speed (every process of the capture, from SIGCONT to
     the last packet delivered) with no sender running beside it and no wait
     for a block: the per-packet cost itself, without the idle polling and
-    wakeups that dominate at one sender's 0.5 Mpps."""
+    wakeups that dominate at one sender's rate."""
     me = [sys.executable, str(Path(__file__).resolve())]
     capture = subprocess.Popen(me + ["--runner", kind, "--expect", str(count), "--drain"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -208,16 +208,9 @@ def test_slots_given_back_out_of_order_keep_every_batch_intact(veth):
     batch (uncopied) over the next one: slots come back out of order, the two
     hand-off logs wrap many times, and every batch still holds its own packets."""
     frames = [udp_frame(i, 0) for i in range(3000)]
-
-    def send():                       # while the consumer reads, so each burst is a batch
-        with TxRing(veth.a) as tx:
-            for burst in range(30):
-                tx.send(frames[burst * 100:(burst + 1) * 100])
-                time.sleep(0.03)
-
     with ParallelCapture(veth.b, workers=1, slots=3, handoff_ms=0, **RING) as pool:
-        sender = threading.Thread(target=send)
-        sender.start()
+        # sent while the consumer reads, so that each burst is a batch
+        sender = _send_in_bursts(veth.a, frames, burst=100, gap=0.03)
         timer = threading.Timer(SAFETY_S, pool.stop)
         timer.start()
         held, seqs, batches = None, [], 0
