@@ -11,13 +11,7 @@ bytes and the kernel's per-packet metadata).
     ...         ...
 """
 from .batch import Batch
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:                 # type checkers cannot call a module: show them the function
-    from .decode import decode as decode
-else:
-    from . import decode          # the module, callable: ringcap.decode(batch)
-from .decode import FlowTable, Headers, flows
+from .headers import FlowTable, Headers, decode, flows
 from .flowmeter import FlowMeter, FlowRecords, flow_features
 from . import names
 from .bpf import compile_filter

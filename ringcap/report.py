@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .batch import Batch
-from .decode import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
+from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES"]
