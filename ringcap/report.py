@@ -397,7 +397,7 @@ def file_report(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
     instead of a new one with ``interval``.
     Returns the report and one :class:`FileInfo` per file.
     """
-    from .pcap import open_pcap
+    from .pcapfile import open_pcap
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if report is None:
