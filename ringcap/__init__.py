@@ -17,10 +17,10 @@ from . import names
 from .bpf import compile_filter
 from .fanout import Fanout
 from .parallel import ParallelCapture, PoolStats, WorkerDiedError, merge
-from .ring import CaptureInterruptedWarning, RingView, RxRing, Stats, TxRing, capture
+from .ring import RingView, RxRing, Stats, TxRing
 from .pcapfile import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
                        PcapWriter, open_pcap, read_pcap, write_pcap)
-from .capturing import capture_to_file
+from .capturing import CaptureInterruptedWarning, capture, capture_to_file
 from .sinks.parquet import FlowSink, ParquetSink      # pyarrow is imported when one is made
 
 __all__ = ["Batch", "Fanout", "ParallelCapture", "PoolStats", "WorkerDiedError", "merge",
