@@ -14,6 +14,7 @@ from .batch import Batch
 from .headers import FlowTable, Headers, decode, flows
 from .flowmeter import FlowMeter, FlowRecords, flow_features
 from . import names
+from . import export              # registers to_arrow()/to_pandas() of batches, headers, flows
 from .bpf import compile_filter
 from .fanout import Fanout
 from .parallel import ParallelCapture, PoolStats, WorkerDiedError, merge

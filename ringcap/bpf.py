@@ -14,6 +14,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from ._validate import shorten
+from . import _bpf
 
 Instruction = tuple[int, int, int, int]
 FilterSpec = Union[str, Sequence[Instruction], None]
@@ -180,7 +181,6 @@ class CompiledFilter:
 
     def __init__(self, spec: Union[str, Sequence[Instruction]], *, snaplen: int = 262144,
                  linktype: int = DLT_EN10MB) -> None:
-        from . import _bpf
         if isinstance(spec, str):
             self.expression: str | None = spec
             insns = compile_filter(spec, snaplen=snaplen, linktype=linktype)
@@ -196,7 +196,6 @@ class CompiledFilter:
 
     def mask(self, batch) -> np.ndarray:
         """A boolean array: True where the program accepts the packet."""
-        from . import _bpf
         n = len(batch)
         out = np.zeros(n, dtype=np.uint8)
         _bpf.run_filter(self.program, np.ascontiguousarray(batch.data, dtype=np.uint8),

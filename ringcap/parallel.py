@@ -43,6 +43,9 @@ from .batch import COLUMNS, Batch
 from .fanout import Fanout
 from ._validate import _is_real, check_count, check_seconds
 from .ring import RxRing, Stats, _check_positive_int
+from .pcapfile import CaptureSummary, PcapWriter
+from .sinks import PcapSink
+from .sinks.driving import StopSignals
 
 _ALIGN = 64
 STATS_EVERY = 1.0          # seconds between a worker's statistics reports
@@ -936,7 +939,6 @@ class ParallelCapture:
         return iterator
 
     def _batches(self) -> Iterator[tuple[int, Batch]]:
-        from .sinks.driving import StopSignals
         signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
             else _NoSignals()
         with self._iterating:
@@ -970,7 +972,6 @@ class ParallelCapture:
         or a worker's death); returns the final :attr:`stats`.  Without a
         sink, the batches are discarded (counted in :attr:`discarded`)."""
         self._check_open()
-        from .sinks.driving import StopSignals
         if duration is not None:
             self.stop_after(duration)
         signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
@@ -1147,7 +1148,6 @@ class WorkerFiles:
         self.options = options
 
     def __call__(self, worker: int):
-        from .sinks import PcapSink
         return PcapSink(self.template.format(worker=worker), **self.options)
 
     def __repr__(self) -> str:
@@ -1217,7 +1217,6 @@ def capture_to_file_parallel(iface: str | None, path, *, workers: int, count: in
     (packets of different workers interleave by batch, not by timestamp;
     ``reordercap`` sorts such a file).  pcapng files end with the
     statistics: each worker's in its own file, the total in a merged one."""
-    from .pcapfile import CaptureSummary, PcapWriter
     count = check_count("count", count, allow_none=True)
     duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
     options = dict(ring_options or {})

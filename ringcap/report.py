@@ -38,6 +38,8 @@ import numpy.typing as npt
 from .batch import Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
+from .bpf import CompiledFilter
+from .pcapfile import open_pcap
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES"]
 
@@ -397,7 +399,6 @@ def file_report(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
     instead of a new one with ``interval``.
     Returns the report and one :class:`FileInfo` per file.
     """
-    from .pcapfile import open_pcap
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if report is None:
@@ -423,7 +424,6 @@ def _filtered(batches: Iterable[Batch], filter: str | None) -> Iterable[Batch]:
     if filter is None:
         yield from batches
         return
-    from .bpf import CompiledFilter
     compiled = CompiledFilter(filter)          # compiled once, run per batch
     for batch in batches:
         yield batch[compiled.mask(batch)]

@@ -22,6 +22,12 @@ from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dat
 from .options import (CliError, add_packet_options, filter_expression, interface_list,
                       parse_count, parse_seconds, parse_size, printer_options, size_type)
 from .status import StatusLine, print_summary
+from .. import _ring
+from ..bpf import compile_filter
+from ..ring import RxRing
+from .options import describe_error, silence_stdout
+from .pool import check_pool_arguments, per_worker_files, run_pool
+from .printer import PacketPrinter
 
 MiB = 1 << 20
 DEFAULT_RING_BYTES = 256 * MiB
@@ -174,7 +180,6 @@ def ring_options(args, iface, snaplen: int, filter_text: str | None) -> dict:
 
 def run_workers(args, iface, snaplen: int, filter_text: str | None, label) -> int:
     """--workers N: the same capture by a pool of processes."""
-    from .pool import per_worker_files, run_pool
     if args.write and not per_worker_files(args) and not is_dataset(args):
         sink = open_file_sink(args, snaplen, label)
     elif args.write:
@@ -188,7 +193,6 @@ def run_workers(args, iface, snaplen: int, filter_text: str | None, label) -> in
 
 
 def open_ring(args, iface, snaplen: int, filter_text: str | None):
-    from ..ring import RxRing
     try:
         return RxRing(iface, **ring_options(args, iface, snaplen, filter_text))
     except PermissionError as exc:
@@ -240,13 +244,6 @@ class PrinterSink(Sink):
 
 
 def open_printer(args, stream) -> Sink:
-    try:
-        from .printer import PacketPrinter
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.printer":
-            raise
-        raise CliError("printing packets is not available in this version; "
-                       "use -w FILE to write them") from None
     printer = PacketPrinter(stream, **printer_options(args))
     flush = args.line_buffered or stream.isatty()
     return PrinterSink(printer, stream, flush)
@@ -298,18 +295,15 @@ def run(args) -> int:
     names = interface_list(args.interfaces)
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
-        from .pool import check_pool_arguments
         check_pool_arguments(args, names)
     snaplen = args.snaplen or DEFAULT_SNAPLEN
     if snaplen > DEFAULT_SNAPLEN:
         raise CliError(f"snaplen (-s) must be at most {DEFAULT_SNAPLEN}, got {snaplen}")
     filter_text = filter_expression(args)
     if filter_text is not None:
-        from ..bpf import compile_filter
         compile_filter(filter_text, snaplen=snaplen)   # a bad filter: libpcap's message, now
     label = None                # the interface(s) the pcapng files describe first
     if iface is not None:
-        from .. import _ring
         label = {}
         for name in names:
             try:
@@ -370,7 +364,6 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text) -> int:
         if status is not None:
             status.clear()
     if isinstance(error, BrokenPipeError):
-        from .options import silence_stdout
         silence_stdout()
         error = None
     if result.stopped_by == "files":
@@ -380,6 +373,5 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text) -> int:
     for path, code in failures:
         print(f"ringcap: -z {args.post_rotate} {path} exited with status {code}", file=sys.stderr)
     if error is not None:
-        from .options import describe_error
         raise CliError(f"capture stopped: {describe_error(error)}")
     return 0

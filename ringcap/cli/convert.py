@@ -15,6 +15,7 @@ from ..pcapfile import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapFormatError, open
 from ..sinks import PcapSink
 from .datasets import DATASET_FORMATS, add_dataset_options, open_dataset_sink
 from .options import CliError, filter_expression
+from ..bpf import CompiledFilter
 
 FORMATS = ("pcap", "pcapng") + DATASET_FORMATS
 
@@ -47,7 +48,6 @@ def _matcher(expression: str | None, snaplen: int):
     """A function giving the mask of packets the filter accepts (None: keep all)."""
     if expression is None:
         return None
-    from ..bpf import CompiledFilter
     return CompiledFilter(expression, snaplen=snaplen).mask     # compiled once, run per batch
 
 

@@ -15,6 +15,8 @@ from ..sinks import Sink, SinkSummary
 from ..sinks.driving import PumpResult
 from .datasets import dataset_workers, is_dataset
 from .options import CliError
+from ..parallel import ParallelCapture, WorkerDiedError, WorkerFiles
+from .status import print_summary
 
 
 def per_worker_files(args) -> bool:
@@ -34,7 +36,6 @@ def check_pool_arguments(args, names) -> None:
 def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -> PumpResult:
     """Capture with ``args.workers`` processes into ``sink`` (or per-worker
     files when ``sink`` is None); returns what :func:`pump` would."""
-    from ..parallel import ParallelCapture, WorkerDiedError, WorkerFiles
 
     factory = None
     if sink is None and is_dataset(args):      # each worker writes its own files of one dataset
@@ -96,7 +97,6 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
     result = PumpResult(packets=packets, bytes=nbytes, stats=stats, summary=summary,
                         stopped_by=stopped_by, skipped=skipped)
     if died is not None:
-        from .status import print_summary
         print_summary(result, sys.stderr)
         raise CliError(f"capture stopped: {died}")
     return result

@@ -15,6 +15,10 @@ import sys
 import numpy as np
 
 from .options import CliError, add_packet_options, filter_expression, printer_options
+from ..bpf import CompiledFilter
+from ..pcapfile import PcapFormatError, open_pcap
+from ..sinks import PcapSink
+from .printer import PacketPrinter
 
 LINKTYPE_ETHERNET = 1
 # File link types whose libpcap DLT_ value differs on Linux (libpcap's
@@ -42,7 +46,6 @@ def _linktype_name(linktype: int) -> str:
 
 
 def _open_writer(args, reader):
-    from ..sinks import PcapSink
     to_stdout = args.write == "-"
     if not to_stdout:
         if os.path.isdir(args.write):
@@ -62,9 +65,6 @@ def _open_writer(args, reader):
 
 
 def run(args) -> int:
-    from ..bpf import CompiledFilter
-    from ..pcapfile import PcapFormatError, open_pcap
-
     path = args.read
     words = list(args.expression)
     if path is None:
@@ -96,7 +96,6 @@ def run(args) -> int:
             sink = _open_writer(args, reader)
             printer = None
         else:
-            from .printer import PacketPrinter
             sink = None
             printer = PacketPrinter(sys.stdout, **printer_options(args))
         flush_each = args.line_buffered or (printer is not None and sys.stdout.isatty())

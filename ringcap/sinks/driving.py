@@ -9,6 +9,7 @@ already holds, closes the sink with the ring's statistics and returns a
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import signal
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ..batch import Batch
 from .base import Sink, SinkSummary
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -186,7 +188,6 @@ def _progress_snapshot(ring, sink: Sink, packets: int, nbytes: int, start: float
 
 
 def _accepts_out(ring) -> bool:
-    import inspect
     try:
         return "out" in inspect.signature(ring.read).parameters
     except (TypeError, ValueError):
@@ -290,7 +291,6 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
             return n
     else:
         if reuse_batch and _accepts_out(ring):
-            from ..batch import Batch
             snaplen = int(getattr(ring, "snaplen", 0) or 0)
             out = Batch.empty(batch_packets, data_bytes=max(int(batch_bytes), snaplen + 4))
             options = {"out": out}

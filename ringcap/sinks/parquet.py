@@ -35,6 +35,7 @@ from ..headers import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER
 from ..headers import decode as decode_batch
 from ..headers import flows as batch_flows
 from .rotating import RotatingSink, Rotation
+from ..flowmeter import FlowMeter, FlowRecords
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePart",
            "HivePartitions", "DatasetNaming", "DatasetWorkers", "PACKET_COLUMNS",
@@ -662,7 +663,6 @@ class FlowFeaturePart:
     def __init__(self, path, mode: int = 0o600, *, interval_ns: int,
                  idle_timeout: float | None = 120.0, compression: str = "zstd",
                  compression_level: int | None = None, timestamp_unit: str = "ns") -> None:
-        from ..flowmeter import FlowMeter, FlowRecords
         pa = self._pa = _pyarrow()
         self._records_type = FlowRecords
         self._meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=None)
