@@ -122,9 +122,9 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
     (``-G``, strftime patterns in ``path``), ``max_files`` (``-W``);
     ``post_rotate``: a command (``"gzip"``) run on each finished file, or a
     callable taking its path.  ``owner`` (user name or uid) is given the
-    files; ``mode`` (0o600) their permissions; an existing file is replaced
-    only with ``overwrite=True`` (a ring of files with ``max_files`` replaces
-    its own).  ``progress``: as for
+    files; ``mode`` (0o600) their permissions; an existing file is replaced,
+    as ``tcpdump -w`` does (``overwrite=False`` refuses it; a ring of files
+    with ``max_files`` replaces its own files as it wraps).  ``progress``: as for
     :func:`ringcap.capture`.  Other keywords go to :class:`PcapWriter`.
     ``workers=N`` captures the interface with N processes (see
     :func:`ringcap.parallel.capture_to_file_parallel`: ``{worker}`` in
@@ -160,7 +160,7 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
     rotation = Rotation(max_bytes=file_size, seconds=rotate_seconds, max_files=max_files)
     on_done = PostRotateCommand(post_rotate) if isinstance(post_rotate, str) else post_rotate
     mode = writer_options.pop("mode", 0o600)
-    overwrite = writer_options.pop("overwrite", False)
+    overwrite = writer_options.pop("overwrite", True)
     part_options = {k: writer_options.pop(k) for k in ("snaplen", "nanosecond", "linktype")
                     if k in writer_options}
     own_ring = isinstance(source, (str, bytes, list, tuple))

@@ -58,3 +58,30 @@ def test_the_right_keywords_still_reach_the_ring(veth):
     thread.join(30)
     batch = result["batch"]
     assert len(batch) == 200 and batch.caplen.max() == 128 and batch.wirelen.min() == 300
+
+
+def test_capture_to_file_replaces_an_existing_file_as_tcpdump_does(veth, tmp_path):
+    path = tmp_path / "again.pcapng"
+    path.write_bytes(b"an older capture" * 100)
+    frames = [make_frame(i, 200) for i in range(50)]
+    result = {}
+
+    def run():
+        result["summary"] = ringcap.capture_to_file(
+            veth.b, path, count=50, duration=10, signals=False,
+            ring_options={**SMALL, "filter": f"ether proto {TEST_ETHERTYPE:#x}"})
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    with ringcap.TxRing(veth.a) as tx:
+        while thread.is_alive() and time.monotonic() < deadline:
+            tx.send(frames)
+            time.sleep(0.2)
+    thread.join(30)
+    assert result["summary"].packets == 50
+    assert len(ringcap.read_pcap(path)) == 50
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        ringcap.capture_to_file(veth.b, path, count=1, duration=1, signals=False,
+                                overwrite=False, ring_options=SMALL)
+    assert len(ringcap.read_pcap(path)) == 50

@@ -37,9 +37,9 @@ _RESERVE = 16 << 10              # disk space kept past the end for the final bl
 def _open_for_writing(path, mode: int, overwrite: bool) -> int:
     """Create ``path`` for writing, never through a symbolic link.
 
-    Without ``overwrite`` an existing name (a file, or a link planted there)
-    is refused (``O_EXCL``); with it an existing file is truncated, but a
-    symbolic link still is not followed (``O_NOFOLLOW``).
+    With ``overwrite`` an existing file is truncated (as ``open(path, "wb")``
+    and ``tcpdump -w`` do); without it an existing name is refused
+    (``O_EXCL``).  A symbolic link is never followed (``O_NOFOLLOW``).
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     flags |= os.O_TRUNC if overwrite else os.O_EXCL
@@ -47,8 +47,8 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
         fd = os.open(path, flags, mode)
     except FileExistsError as error:
         raise FileExistsError(
-            error.errno, f"{os.fsdecode(path)} already exists; pass overwrite=True to replace "
-            "it (a symbolic link there is refused either way)") from None
+            error.errno, f"{os.fsdecode(path)} already exists and overwrite=False; remove it, "
+            "or leave overwrite at its default (True) to replace it") from None
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise OSError(error.errno, f"{os.fsdecode(path)} is a symbolic link; capture files "
@@ -113,9 +113,10 @@ class PcapWriter:
     than ``snaplen`` are cut to it; their wire length is kept.
 
     The file is created with permission bits ``mode`` (default 0o600: captured
-    traffic is sensitive).  An existing name is refused unless
-    ``overwrite=True`` (then the file is truncated and narrowed to ``mode``);
-    a symbolic link at ``path`` is never followed.  ``path`` may instead be
+    traffic is sensitive).  An existing file is replaced, as ``tcpdump -w``,
+    numpy and pandas do (truncated and narrowed to ``mode``); with
+    ``overwrite=False`` an existing name is refused instead.  A symbolic
+    link at ``path`` is never followed, whatever ``overwrite`` says.  ``path`` may instead be
     an open file descriptor or binary file object (a pipe to ``tcpdump -r
     -``, ``sys.stdout.buffer``): it is written from its current position and
     left open.
@@ -136,7 +137,7 @@ class PcapWriter:
                  mode: int = 0o600, flags: bool = True,
                  interfaces: Mapping[int, str] | None = None,
                  buffer_size: int = _WRITE_BUFFER, flush_interval: float = _FLUSH_INTERVAL,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = True) -> None:
         self._fd = -1
         if format not in ("pcap", "pcapng"):
             raise ValueError(f"format must be 'pcap' or 'pcapng', got {format!r}")
@@ -640,7 +641,9 @@ class PcapWriter:
 def write_pcap(path, batches: Batch | Iterable[Batch], **options) -> int:
     """Write a batch (or an iterable of batches) to ``path``; returns the packet count.
 
-    ``options`` are those of :class:`PcapWriter`.
+    An existing file at ``path`` is replaced (``overwrite=False`` refuses
+    it; a symbolic link is never followed).  ``options`` are those of
+    :class:`PcapWriter`.
     """
     if isinstance(batches, Batch):
         batches = [batches]
