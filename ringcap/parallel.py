@@ -16,6 +16,10 @@ Stopping (``stop()``, Ctrl-C, SIGTERM) closes every worker's ring to new
 packets, reads out what the kernel already gave it, and only then ends, so
 per worker ``delivered + drops == packets`` and nothing delivered is lost.
 A worker that dies is reported with its exit code and last statistics.
+
+One module of some 1,250 lines because the worker's loop and the parent's
+are the two ends of one shared-memory protocol (slots, logs, eventfds,
+messages) and change together.
 """
 from __future__ import annotations
 

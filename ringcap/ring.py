@@ -2,7 +2,11 @@
 
 These classes validate arguments, allocate batches and keep the statistics;
 the socket, the mapping and the drain loop live in the compiled
-``ringcap._ring`` module.
+``ringcap._ring`` module.  It is one module of some 950 lines because the
+pieces share one lifetime: a ring's handle, its per-interface cores, the
+views that lend its blocks and the leases that give them back close
+together, under the ring's lock.  What is built on rings (the worker pool, the
+front door ``capture()``) lives elsewhere.
 """
 from __future__ import annotations
 
