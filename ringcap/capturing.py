@@ -20,12 +20,12 @@ from typing import Mapping
 from ._validate import check_count, check_seconds
 from .batch import Batch
 from .parallel import ParallelCapture, capture_parallel, capture_to_file_parallel
-from .pcapfile import CaptureSummary, PcapWriter
+from .pcapfile import PcapWriter
 from .progress import progress_callback
 from .ring import RxRing
 from .sinks import PcapSink, PostRotateCommand, Rotation
 from .sinks.collect import BatchCollector
-from .sinks.driving import StopSignals, pump
+from .sinks.driving import CaptureSummary, StopSignals, pump
 
 __all__ = ["capture", "capture_to_file", "CaptureInterruptedWarning"]
 

@@ -47,9 +47,9 @@ from .batch import COLUMNS, Batch
 from .fanout import Fanout
 from ._validate import _is_real, check_count, check_seconds
 from .ring import RxRing, Stats, _check_positive_int
-from .pcapfile import CaptureSummary, PcapWriter
+from .pcapfile import PcapWriter
 from .sinks import PcapSink
-from .sinks.driving import StopSignals
+from .sinks.driving import CaptureSummary, StopSignals
 
 _ALIGN = 64
 STATS_EVERY = 1.0          # seconds between a worker's statistics reports

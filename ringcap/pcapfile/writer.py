@@ -25,7 +25,7 @@ import numpy as np
 from .. import _pcapio
 from ..batch import COLUMNS, Batch
 from .formats import (_BT_IDB, _BT_ISB, _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER,
-                      _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, CaptureSummary)
+                      _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET)
 
 __all__ = ["PcapWriter", "write_pcap"]
 
@@ -520,57 +520,6 @@ class PcapWriter:
         self._put(_block(_BT_ISB, body))
         if self._failed is not None:
             self._drain(final=True)
-
-    def write_from(self, ring, *, count: int | None = None, duration: float | None = None,
-                   batch_packets: int = 65536, timeout: float = 0.1,
-                   stats: bool = True) -> CaptureSummary:
-        """Stream packets from a ring (anything with ``read(max_packets, timeout)``).
-
-        Stops after ``count`` packets or ``duration`` seconds (at least one
-        must be given), then, for pcapng with ``stats``, writes the ring's
-        ``.stats`` as an Interface Statistics Block.  Memory stays bounded
-        by one batch.
-        """
-        self._check_open()
-        if count is None and duration is None:
-            raise ValueError("give count= or duration= (or both) to bound the capture")
-        if count is not None and int(count) < 0:
-            raise ValueError(f"count must be >= 0, got {count}")
-        deadline = None if duration is None else time.monotonic() + float(duration)
-        written = nbytes = 0
-        try:
-            while count is None or written < count:
-                wait = timeout
-                if deadline is not None:
-                    wait = min(wait, deadline - time.monotonic())
-                    if wait <= 0:
-                        break
-                want = batch_packets if count is None else min(batch_packets, int(count) - written)
-                batch = ring.read(want, wait)
-                if len(batch) > want:
-                    batch = batch[:want]
-                self.write(batch)
-                written += len(batch)
-                nbytes += batch.nbytes
-        except BaseException:
-            # Ctrl-C, a failed read or a failed write still leaves the counts in the file.
-            if stats:
-                try:
-                    self._write_ring_stats(ring)
-                except Exception:
-                    pass
-            raise
-        ring_stats = self._write_ring_stats(ring) if stats else getattr(ring, "stats", None)
-        return CaptureSummary(
-            packets=written, bytes=nbytes,
-            received=None if ring_stats is None else int(ring_stats.packets),
-            drops=None if ring_stats is None else int(ring_stats.drops))
-
-    def _write_ring_stats(self, ring):
-        ring_stats = getattr(ring, "stats", None)
-        if ring_stats is not None and self.format == "pcapng":
-            self.write_stats(ring_stats, ifindex=getattr(ring, "ifindex", None))
-        return ring_stats
 
     def flush(self) -> None:
         """Hand everything buffered to the operating system."""

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ..batch import Batch
@@ -85,6 +85,27 @@ class PumpResult:
         if delivered is None:
             return 0
         return max(0, delivered - self.packets - self.skipped)
+
+
+@dataclass(frozen=True)
+class CaptureSummary:
+    """What :func:`ringcap.capture_to_file` wrote: packets, captured bytes, and the ring's counts.
+
+    ``files``: the finished files; ``stopped_by``: why the capture ended
+    (``"count"``, ``"duration"``, ``"files"``, a signal name such as
+    ``"SIGTERM"``, ``"KeyboardInterrupt"``); ``if_drops``: drops by the
+    interface; ``unread``: packets the kernel accepted that were still in the
+    ring (received = packets + drops + unread when nothing was filtered out).
+    """
+
+    packets: int
+    bytes: int
+    received: int | None
+    drops: int | None
+    files: tuple = field(default=(), compare=False)
+    stopped_by: str | None = field(default=None, compare=False)
+    if_drops: int | None = field(default=None, compare=False)
+    unread: int = field(default=0, compare=False)
 
 
 def _pass_on(handler, signum: int, frame) -> None:
