@@ -1,12 +1,13 @@
 """The front door for capturing: :func:`capture` and :func:`capture_to_file`.
 
-Each chooses a source (an :class:`~ringcap.RxRing`, or a pool of workers from
-:mod:`ringcap.parallel` with ``workers=N``) and a sink (a
+Each opens (or takes) an :class:`~ringcap.RxRing` and a sink (a
 :class:`~ringcap.sinks.collect.BatchCollector` for :func:`capture`, a
-:class:`~ringcap.sinks.PcapSink` for :func:`capture_to_file`), and drives
-them with :func:`ringcap.sinks.driving.pump`, the one capture loop the
-command line drives too.  This module sits above ``ring``, ``parallel``,
-``sinks`` and ``pcapfile``; none of them imports it.
+:class:`~ringcap.sinks.PcapSink` for :func:`capture_to_file`) and drives
+them with :func:`ringcap.sinks.driving.pump`, the capture loop the command
+line drives too.  With ``workers=N`` the source is a pool of processes
+instead, run by :mod:`ringcap.parallel`'s own helpers.  This module sits
+above ``ring``, ``parallel``, ``sinks`` and ``pcapfile``; none of them
+imports it.
 """
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def capture(iface: str | None = None, count: int | None = None,
     those still waiting in the ring, are returned, with a
     :class:`CaptureInterruptedWarning` saying so.
 
-    ``options`` are those of :class:`RxRing`.  Returns one packed batch that
+    ``options`` are those of :class:`~ringcap.RxRing`; an unknown one is a
+    TypeError naming this function.  Returns one packed batch that
     owns its memory; its ``drops`` is the kernel's drop count for the whole
     capture.  Memory grows with the packets captured, not with the number of
     reads.  ``progress``: True shows a progress bar (packets, rate, drops,
