@@ -17,7 +17,8 @@ import warnings
 import pytest
 
 import ringcap
-from conftest import TEST_ETHERTYPE, frame_seq, make_frame, sh
+from conftest import (TEST_ETHERTYPE, RingcapProcess, frame_seq, make_frame, sh,
+                      wait_until)
 from ringcap import TxRing, open_pcap, read_pcap
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
@@ -25,68 +26,8 @@ ENV = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
 OURS = ["ether", "proto", hex(TEST_ETHERTYPE)]
 
 
-class Cli:
-    """A running `python -m ringcap ...`; stderr collected from a pipe or a pty."""
-
-    def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL):
-        self.tty = tty
-        if tty:
-            master, slave = pty.openpty()
-            stderr = slave
-        else:
-            stderr = subprocess.PIPE
-        self.proc = subprocess.Popen([sys.executable, "-m", "ringcap", *args], cwd="/",
-                                     env=ENV, stdin=subprocess.DEVNULL, stdout=stdout,
-                                     stderr=stderr)
-        if tty:
-            os.close(slave)
-            self._fd = master
-        else:
-            self._fd = self.proc.stderr.fileno()
-        self._chunks = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        while True:
-            try:
-                chunk = os.read(self._fd, 65536)
-            except OSError:          # EIO: the pty's other side closed
-                break
-            if not chunk:
-                break
-            self._chunks.append(chunk)
-
-    @property
-    def err(self) -> str:
-        return b"".join(self._chunks).decode(errors="replace")
-
-    def wait_for(self, text, timeout=20):
-        deadline = time.monotonic() + timeout
-        while text not in self.err:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.finish()
-                raise AssertionError(f"no {text!r} from ringcap; stderr: {self.err!r}")
-            time.sleep(0.02)
-
-    def finish(self, sig=None, timeout=30):
-        if sig is not None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-        finally:
-            self._reader.join(10)
-            if self.tty:
-                os.close(self._fd)
-            elif self.proc.stderr is not None:
-                self.proc.stderr.close()
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-        return code
+class Cli(RingcapProcess):
+    """A running `python -m ringcap ...` (conftest.RingcapProcess) with tcpdump's summary."""
 
     def summary_count(self, what="captured") -> int:
         match = re.search(rf"(\d+) packets {what}", self.err)
@@ -440,17 +381,20 @@ def test_memory_stays_flat_over_a_long_capture(veth, tmp_path):
 
     frames = [make_frame(i, 1400) for i in range(20000)]     # 28 MB a round
     samples = []
-    for _ in range(6):
+    # Drops are legitimate on a loaded machine: send rounds until 150 MB have reached the
+    # file (at least 6 rounds), however many that takes, and assert the accounting.
+    deadline = time.monotonic() + 180
+    while len(samples) < 6 or os.path.getsize(path) <= 150 * 10**6:
+        assert time.monotonic() < deadline, (samples, os.path.getsize(path))
         send(veth.a, frames)
-        time.sleep(0.2)
         samples.append(rss_kib())
     with open(f"/proc/{cli.proc.pid}/status") as f:
         peak = int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1))
     assert cli.finish(signal.SIGINT) == 0
     captured = cli.summary_count()
     received = cli.summary_count("received by filter")
-    assert captured + cli.summary_count("dropped by kernel") == received > 100000
-    assert os.path.getsize(path) > 150 * 10**6
+    assert captured + cli.summary_count("dropped by kernel") == received <= 20000 * len(samples)
+    assert os.path.getsize(path) == 24 + captured * (16 + 1400) > 150 * 10**6
     assert samples[-1] - samples[1] < 8 * 1024, samples          # flat after warm-up
     assert peak < (16 + 64) * 1024 + 60 * 1024, peak             # ring + 64 MiB + interpreter
 
