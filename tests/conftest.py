@@ -328,3 +328,42 @@ class RingcapProcess:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
         return code
+
+
+def rings_bound_to(ifindex: int) -> int:
+    """How many packet sockets of this namespace are bound to ``ifindex`` for every
+    protocol and running (/proc/net/packet).  RxRing binds last, after the ring and
+    filter are set up: a new one here is a ring open in some process."""
+    with open("/proc/net/packet") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return sum(1 for row in rows if row[3] == "0003" and int(row[4]) == ifindex and row[5] == "1")
+
+
+class Tap:
+    """A ring of the test's own on ``iface`` (only the test's frames, unless ``filter`` says
+    otherwise).  The kernel hands each packet to every packet socket on the interface in one
+    pass, so once ``wait_for(n)`` returns, any other ring there (a ringcap process's) has
+    received those n packets too: captured them, or counted them as dropped."""
+
+    def __init__(self, iface: str, filter=f"ether proto {TEST_ETHERTYPE:#x}"):
+        from ringcap import RxRing
+        self.iface = iface
+        self.ring = RxRing(iface, filter=filter, block_size=1 << 20, block_count=32,
+                           block_timeout_ms=5)
+
+    def wait_for(self, count: int, timeout: float = DEADLINE) -> None:
+        """Wait until ``count`` packets have come (read here, or dropped by this ring)."""
+        def more():
+            self.ring.read(65536, timeout=0.05)
+            stats = self.ring.stats
+            return stats.delivered + stats.drops >= count
+        wait_until(more, timeout, f"{count} packets on {self.iface}", interval=0)
+
+    def close(self) -> None:
+        self.ring.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
