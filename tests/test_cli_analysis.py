@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ringcap
-from conftest import TEST_ETHERTYPE, drain, make_frame
+from conftest import DEADLINE, TEST_ETHERTYPE, drain, make_frame, wait_until
 from ringcap import Batch, RxRing, TxRing
 from test_report import _capinfos, _tshark, _tshark_conversations, corpus
 
@@ -134,30 +134,35 @@ def test_top_live_on_a_terminal_stops_cleanly_on_ctrl_c(veth):
                             stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
     screen = b""
+    closed = False
 
-    def read_for(seconds):
-        nonlocal screen
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
+    def shows(pattern, what):
+        """Read the terminal until ``pattern`` is on it (None: until the program has closed
+        it, which it does only by exiting)."""
+        def read():
+            nonlocal screen, closed
+            if not closed and select.select([master], [], [], 0.1)[0]:
                 try:
                     screen += os.read(master, 65536)
-                except OSError:
-                    return
+                except OSError:               # EIO: the program has exited
+                    closed = True
+            return closed or (pattern is not None
+                              and re.search(pattern, screen.decode("utf-8", "replace")))
+        wait_until(read, what=what, interval=0)
 
     try:
-        read_for(2.0)                         # the ring is open once the first table shows
+        shows(r"Protocols", "the first table (the ring is open before it is drawn)")
         frames = [make_frame(i, 200) for i in range(500)]
         with TxRing(veth.a) as tx:
             tx.send(frames)
-        read_for(1.5)
+        shows(r"500 packets, 100000 bytes in", "a table counting the 500 packets")
         proc.send_signal(signal.SIGINT)
-        read_for(2.0)
-        assert proc.wait(timeout=10) == 0
+        shows(None, "the exit, after the final totals")
+        assert proc.wait(timeout=DEADLINE) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
         os.close(master)
     text = screen.decode("utf-8", "replace")
     assert "Hosts" in text and "Protocols" in text

@@ -17,7 +17,8 @@ import warnings
 import pytest
 
 import ringcap
-from conftest import TEST_ETHERTYPE, frame_seq, make_frame, sh
+from conftest import (DEADLINE, TEST_ETHERTYPE, RingcapProcess, Tap, frame_seq, make_frame,
+                      rings_bound_to, sh, wait_until)
 from ringcap import TxRing, open_pcap, read_pcap
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
@@ -25,68 +26,8 @@ ENV = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
 OURS = ["ether", "proto", hex(TEST_ETHERTYPE)]
 
 
-class Cli:
-    """A running `python -m ringcap ...`; stderr collected from a pipe or a pty."""
-
-    def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL):
-        self.tty = tty
-        if tty:
-            master, slave = pty.openpty()
-            stderr = slave
-        else:
-            stderr = subprocess.PIPE
-        self.proc = subprocess.Popen([sys.executable, "-m", "ringcap", *args], cwd="/",
-                                     env=ENV, stdin=subprocess.DEVNULL, stdout=stdout,
-                                     stderr=stderr)
-        if tty:
-            os.close(slave)
-            self._fd = master
-        else:
-            self._fd = self.proc.stderr.fileno()
-        self._chunks = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        while True:
-            try:
-                chunk = os.read(self._fd, 65536)
-            except OSError:          # EIO: the pty's other side closed
-                break
-            if not chunk:
-                break
-            self._chunks.append(chunk)
-
-    @property
-    def err(self) -> str:
-        return b"".join(self._chunks).decode(errors="replace")
-
-    def wait_for(self, text, timeout=20):
-        deadline = time.monotonic() + timeout
-        while text not in self.err:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.finish()
-                raise AssertionError(f"no {text!r} from ringcap; stderr: {self.err!r}")
-            time.sleep(0.02)
-
-    def finish(self, sig=None, timeout=30):
-        if sig is not None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-        finally:
-            self._reader.join(10)
-            if self.tty:
-                os.close(self._fd)
-            elif self.proc.stderr is not None:
-                self.proc.stderr.close()
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-        return code
+class Cli(RingcapProcess):
+    """A running `python -m ringcap ...` (conftest.RingcapProcess) with tcpdump's summary."""
 
     def summary_count(self, what="captured") -> int:
         match = re.search(rf"(\d+) packets {what}", self.err)
@@ -147,9 +88,10 @@ def test_signal_mid_capture_leaves_a_complete_file_with_the_summary_count(veth, 
     cli = Cli("-i", veth.b, "-w", str(path), *OURS, tty=tty)
     cli.wait_for("listening on")
     sender = Sender(veth.a)
-    sender.start()
-    time.sleep(0.6)                         # mid-stream: packets in flight when it lands
-    code = cli.finish(sig)
+    with Tap(veth.b) as tap:
+        sender.start()
+        tap.wait_for(1000)                  # mid-stream: packets in flight when it lands
+        code = cli.finish(sig)
     sender.stop()
     assert code == 0, cli.err
     captured = cli.summary_count()
@@ -173,8 +115,9 @@ def test_second_ctrl_c_while_finishing_does_not_corrupt(veth, tmp_path):
     cli = Cli("-i", veth.b, "-w", str(path), *OURS)
     cli.wait_for("listening on")
     sender = Sender(veth.a, size=1000)
-    sender.start()
-    time.sleep(0.5)
+    with Tap(veth.b) as tap:
+        sender.start()
+        tap.wait_for(1000)
     cli.proc.send_signal(signal.SIGINT)
     time.sleep(0.01)
     code = cli.finish(signal.SIGINT)
@@ -190,8 +133,9 @@ def test_runs_until_interrupted_and_prints_tcpdumps_summary(veth, tmp_path):
     path = tmp_path / "plain.pcap"
     cli = Cli("-i", veth.b, "-w", str(path), *OURS)
     cli.wait_for("listening on")
-    send(veth.a, [make_frame(i, 100) for i in range(500)])
-    time.sleep(0.3)
+    with Tap(veth.b) as tap:
+        send(veth.a, [make_frame(i, 100) for i in range(500)])
+        tap.wait_for(500)                   # ringcap's ring has them too
     assert cli.proc.poll() is None          # no -c, no duration: it keeps going
     assert cli.finish(signal.SIGINT) == 0
     assert f"listening on {veth.b}, link-type EN10MB (Ethernet), snapshot length 262144" in cli.err
@@ -235,7 +179,7 @@ def test_time_rotation_with_a_file_limit_and_post_rotate_command(veth, tmp_path)
     cli.wait_for("listening on")
     sender = Sender(veth.a)
     sender.start()
-    code = cli.finish(timeout=20)               # stops by itself after 2 files
+    code = cli.finish(timeout=DEADLINE)         # stops by itself after 2 files
     sender.stop()
     assert code == 0, cli.err
     assert "maximum file limit reached: 2" in cli.err
@@ -245,7 +189,9 @@ def test_time_rotation_with_a_file_limit_and_post_rotate_command(veth, tmp_path)
         subprocess.run(["gunzip", str(tmp_path / name)], check=True)
     paths = sorted(tmp_path.iterdir())
     seqs = file_seqs(paths)
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and len(seqs) == cli.summary_count()
+    assert seqs == sorted(set(seqs)) and len(seqs) == cli.summary_count()
+    if cli.summary_count("dropped by kernel") == 0:     # (a loaded machine may drop some)
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     first = read_pcap(paths[0])
     second = read_pcap(paths[1])
     assert int(second.ts[0]) - int(first.ts[0]) >= 10**9 > int(first.ts[-1]) - int(first.ts[0])
@@ -280,11 +226,13 @@ def test_status_line_on_a_terminal_only(veth, tmp_path):
     for tty in (True, False):
         cli = Cli("-i", veth.b, "-w", str(tmp_path / f"s{tty}.pcap"), *OURS, tty=tty)
         cli.wait_for("listening on")
-        send(veth.a, [make_frame(i) for i in range(300)])
+        with Tap(veth.b) as tap:
+            send(veth.a, [make_frame(i) for i in range(300)])
+            tap.wait_for(300)
         if tty:
             cli.wait_for("\r300 packets")        # redrawn about twice a second
         else:
-            time.sleep(1.3)
+            time.sleep(1.3)                    # long enough for a status line to be drawn
         assert cli.finish(signal.SIGINT) == 0
         runs[tty] = cli.err
     assert re.search(r"\r300 packets .*drops: 0 kernel, 0 interface .*-> \S*sTrue\.pcap", runs[True])
@@ -398,11 +346,12 @@ def test_filter_file_direction_and_promiscuous_mode(veth, tmp_path):
         path = tmp_path / f"{direction}.pcap"
         cli = Cli("-i", veth.b, "-Q", direction, "-F", str(tmp_path / "f.txt"), "-w", str(path))
         cli.wait_for("listening on")
-        send(veth.a, [make_frame(i, 70) for i in range(10)])              # in on b
-        send(veth.b, [make_frame(100 + i, 70) for i in range(5)],          # out of b, seen
-             qdisc_bypass=False)                                       # by packet sockets
-        send(veth.a, [make_frame(0, 70, ethertype=TEST_ETHERTYPE + 1)] * 3)   # not ours
-        time.sleep(0.3)
+        with Tap(veth.b, filter=None) as tap:
+            send(veth.a, [make_frame(i, 70) for i in range(10)])              # in on b
+            send(veth.b, [make_frame(100 + i, 70) for i in range(5)],          # out of b, seen
+                 qdisc_bypass=False)                                       # by packet sockets
+            send(veth.a, [make_frame(0, 70, ethertype=TEST_ETHERTYPE + 1)] * 3)   # not ours
+            tap.wait_for(18)
         assert cli.finish(signal.SIGINT) == 0, cli.err
         results[direction] = sorted(file_seqs([path]))
     assert results == {"in": list(range(10)), "out": list(range(100, 105))}
@@ -440,17 +389,20 @@ def test_memory_stays_flat_over_a_long_capture(veth, tmp_path):
 
     frames = [make_frame(i, 1400) for i in range(20000)]     # 28 MB a round
     samples = []
-    for _ in range(6):
+    # Drops are legitimate on a loaded machine: send rounds until 150 MB have reached the
+    # file (at least 6 rounds), however many that takes, and assert the accounting.
+    deadline = time.monotonic() + 180
+    while len(samples) < 6 or os.path.getsize(path) <= 150 * 10**6:
+        assert time.monotonic() < deadline, (samples, os.path.getsize(path))
         send(veth.a, frames)
-        time.sleep(0.2)
         samples.append(rss_kib())
     with open(f"/proc/{cli.proc.pid}/status") as f:
         peak = int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1))
     assert cli.finish(signal.SIGINT) == 0
     captured = cli.summary_count()
     received = cli.summary_count("received by filter")
-    assert captured + cli.summary_count("dropped by kernel") == received > 100000
-    assert os.path.getsize(path) > 150 * 10**6
+    assert captured + cli.summary_count("dropped by kernel") == received <= 20000 * len(samples)
+    assert os.path.getsize(path) == 24 + captured * (16 + 1400) > 150 * 10**6
     assert samples[-1] - samples[1] < 8 * 1024, samples          # flat after warm-up
     assert peak < (16 + 64) * 1024 + 60 * 1024, peak             # ring + 64 MiB + interpreter
 
@@ -462,8 +414,9 @@ def test_interface_removed_mid_capture_keeps_the_file_and_says_so(netns, tmp_pat
     try:
         cli = Cli("-i", pair.b, "-w", str(path), *OURS)
         cli.wait_for("listening on")
-        send(pair.a, [make_frame(i, 100) for i in range(1000)])
-        time.sleep(0.3)
+        with Tap(pair.b) as tap:
+            send(pair.a, [make_frame(i, 100) for i in range(1000)])
+            tap.wait_for(1000)
     finally:
         pair.delete()
     assert cli.finish() == 1
@@ -485,9 +438,16 @@ def test_capture_to_file_returns_its_summary_on_sigterm_with_rotation_and_owner(
         "print(s.stopped_by, s.packets, s.received, s.drops, len(s.files), flush=True)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd="/", env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)                                       # interpreter start, ring open
-    send(veth.a, [make_frame(i, 500) for i in range(3000)])
-    time.sleep(0.3)
+    try:
+        wait_until(lambda: rings_bound_to(veth.index_b) or proc.poll() is not None,
+                   what="capture_to_file's ring to open")
+        with Tap(veth.b) as tap:
+            send(veth.a, [make_frame(i, 500) for i in range(3000)])
+            tap.wait_for(3000)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
