@@ -765,3 +765,51 @@ def test_the_python_blocks_of_docs_datasets_run_as_written(spark, tmp_path, monk
     files, others = dataset_files(tmp_path / "dataset")
     assert others == [] and len(files) == 2         # 21:55-22:00 and 22:00-22:05
     assert namespace["spark"] is spark
+
+
+def _scan_file(tmp_path, flows=100_000):
+    """Each of `flows` UDP conversations sends one packet, then again once all have."""
+    from ringcap.testing import ipv4_batch
+    key = np.concatenate([np.arange(flows), np.arange(flows)])
+    batch = ipv4_batch(ts=BOUNDARY + np.arange(2 * flows, dtype=np.int64) * 100_000,
+                       ip_src=(10 << 24) + (1 << 16) + key // 50_000, ip_dst=(10 << 24) + 2,
+                       sport=1024 + key % 50_000, dport=53, ip_proto=17, payload_len=20)
+    source = tmp_path / "scan.pcap"
+    ringcap.write_pcap(source, batch)
+    return source, batch
+
+
+def test_flow_datasets_hold_at_most_max_flows_from_the_command_line(tmp_path):
+    source, batch = _scan_file(tmp_path)
+    out = run_cli("convert", source, tmp_path / "features", "--format", "flows",
+                  "--flow-features", "--max-flows", "5000", "--partition-by", "none",
+                  "--flow-interval", "3600", timeout=300)
+    assert out.returncode == 0, out.stderr
+    [path] = dataset_files(tmp_path / "features")[0]
+    metadata = pq.read_metadata(path)
+    assert metadata.num_row_groups > 1                   # written as they expired
+    evicted = int(metadata.metadata[b"ringcap.evicted_flows"])
+    assert evicted >= 100_000                            # every first packet was evicted
+    table = pq.read_table(path)
+    assert table.num_rows == 200_000 and sum(table["bidirectional_packets"].to_pylist()) == len(batch)
+    assert int(pa.compute.sum(pa.compute.equal(table["expiration_id"], 3)).as_py()) == evicted
+
+    out = run_cli("convert", source, tmp_path / "counters", "--format", "flows",
+                  "--max-flows", "1000", "--partition-by", "none", "--flow-interval", "3600",
+                  timeout=300)
+    assert out.returncode == 0, out.stderr
+    [path] = dataset_files(tmp_path / "counters")[0]
+    early = int(pq.read_metadata(path).metadata[b"ringcap.early_flow_rows"])
+    assert early > 0
+    rows = duck(f"SELECT ip_src, sport, count(*), sum(packets) FROM read_parquet('{path}') "
+                "GROUP BY ALL")
+    assert len(rows) == 100_000 and sum(n for *_, n in rows) == len(batch)
+    assert {r for _, _, r, _ in rows} == {1, 2}          # some conversations cut in two rows
+    assert 0 < early <= pq.read_metadata(path).num_rows == sum(r for _, _, r, _ in rows)
+
+    out = run_cli("convert", source, tmp_path / "whole", "--format", "flows",
+                  "--partition-by", "none", "--flow-interval", "3600", timeout=300)
+    assert out.returncode == 0, out.stderr             # the default bound holds them all
+    [path] = dataset_files(tmp_path / "whole")[0]
+    assert pq.read_metadata(path).metadata[b"ringcap.early_flow_rows"] == b"0"
+    assert pq.read_metadata(path).num_rows == 100_000

@@ -34,6 +34,7 @@ from ..decode import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER_
                       NO_TIMESTAMP, Headers)
 from ..decode import decode as decode_batch
 from ..decode import flows as batch_flows
+from ..flowmeter import DEFAULT_MAX_FLOWS
 from .rotating import RotatingSink, Rotation
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePart",
@@ -538,22 +539,29 @@ class FlowPart:
     conversation, with ``interval_start``/``interval_end`` the aligned
     interval of the file's first packet.  Counters are int64 (Spark and Java
     have no unsigned 64-bit type); ``flow_hash`` is the same 64 bits read
-    as signed.
+    as signed.  At most ``max_flows`` conversations (or 65536, if more) are
+    held: past that the rows held are written out as a row group at once
+    and counting starts afresh, so under a scan a conversation can have more
+    than one row in an interval (add them up); the footer counts such early
+    rows (``ringcap.early_flow_rows``).
     """
 
     _MERGE_ROWS = 1 << 16           # merge pending per-batch tables beyond this many rows
 
     def __init__(self, path, mode: int = 0o600, *, interval_ns: int,
                  compression: str = "zstd", compression_level: int | None = None,
-                 timestamp_unit: str = "ns") -> None:
+                 timestamp_unit: str = "ns",
+                 max_flows: int | None = DEFAULT_MAX_FLOWS) -> None:
         pa = self._pa = _pyarrow()
         self.schema = flow_schema(pa)
         self._interval_ns = int(interval_ns)
+        self._max_flows = max_flows
         self._tables: list[dict] = []
         self._pending_rows = 0
         self._interval_start = None
         self.packets_written = 0
         self.non_ip_packets = 0
+        self.early_rows = 0
         self._file = _ParquetFile(pa, os.fspath(path), mode, self.schema,
                                   _writer_options(self.schema, compression, compression_level,
                                                   timestamp_unit))
@@ -582,6 +590,11 @@ class FlowPart:
             merged = merge_flow_tables(self._tables)
             self._tables = [merged]
             self._pending_rows = merged["packets"].shape[0]
+            if self._max_flows is not None and self._pending_rows > self._max_flows:
+                self._file.write(self._table())         # a full cache: write what it holds
+                self.early_rows += self._pending_rows
+                self._tables = []
+                self._pending_rows = 0
 
     def flows(self) -> dict[str, np.ndarray]:
         """The conversations so far, merged (columns of ``FLOW_COLUMNS``)."""
@@ -621,13 +634,14 @@ class FlowPart:
         if isinstance(file, _ClosedFile):
             return
         try:
-            if self.packets_written:
+            if self._tables or not self.early_rows and self.packets_written:
                 file.write(self._table())
         except BaseException:
             file.close({})
             raise
         metadata = _stats_metadata(stats)
         metadata["ringcap.non_ip_packets"] = str(self.non_ip_packets)
+        metadata["ringcap.early_flow_rows"] = str(self.early_rows)
         file.close(metadata)
         self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
 
@@ -656,17 +670,26 @@ class FlowFeaturePart:
     :data:`ringcap.flowmeter.FLOW_RECORD_COLUMNS` (size and inter-arrival
     statistics, TCP flag counts, retransmissions, handshake round trips)
     after ``interval_start``/``interval_end``.  uint64 counters are stored
-    as int64.
+    as int64.  The meter holds at most ``max_flows`` open flows (see
+    :class:`~ringcap.FlowMeter`; evicted flows come out as records with
+    ``expiration_id`` 3, counted in the footer as ``ringcap.evicted_flows``),
+    and records are written as row groups of up to 65536 as they expire, so
+    memory stays bounded whatever the traffic.
     """
+
+    _WRITE_ROWS = 1 << 16           # write expired records out once this many are pending
 
     def __init__(self, path, mode: int = 0o600, *, interval_ns: int,
                  idle_timeout: float | None = 120.0, compression: str = "zstd",
-                 compression_level: int | None = None, timestamp_unit: str = "ns") -> None:
+                 compression_level: int | None = None, timestamp_unit: str = "ns",
+                 max_flows: int | None = DEFAULT_MAX_FLOWS) -> None:
         from ..flowmeter import FlowMeter, FlowRecords
         pa = self._pa = _pyarrow()
         self._records_type = FlowRecords
-        self._meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=None)
+        self._meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=None,
+                                max_flows=max_flows)
         self._records: list = []
+        self._pending_rows = 0
         self._interval_ns = int(interval_ns)
         self._interval_start = None
         self.packets_written = 0
@@ -688,7 +711,17 @@ class FlowFeaturePart:
         records = self._meter.update(batch)
         if len(records):
             self._records.append(records)
+            self._pending_rows += len(records)
         self.packets_written += len(batch)
+        if self._pending_rows >= self._WRITE_ROWS:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if self._records:
+            records = self._records_type.concat(self._records)
+            self._records = []
+            self._pending_rows = 0
+            self._file.write(self._table(records, self._interval_start))
 
     def _table(self, records, start: int):
         pa = self._pa
@@ -711,13 +744,15 @@ class FlowFeaturePart:
             return
         try:
             if self.packets_written:
-                records = self._records_type.concat(self._records + [self._meter.flush()])
-                file.write(self._table(records, self._interval_start))
+                self._write_pending()
+                for records in self._meter.flush_chunks(self._WRITE_ROWS):
+                    file.write(self._table(records, self._interval_start))
         except BaseException:
             file.close({})
             raise
         metadata = _stats_metadata(stats)
         metadata["ringcap.non_ip_packets"] = str(self._meter.skipped)
+        metadata["ringcap.evicted_flows"] = str(self._meter.evicted)
         file.close(metadata)
         self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
 
@@ -797,7 +832,7 @@ class ParquetSink(RotatingSink):
     ``host`` and ``worker`` label the files (default: the host name and the
     process id), so writers on several hosts or processes can share a root.
     ``flows=True`` writes flow records instead (``flow_interval``,
-    ``flow_features`` and ``idle_timeout``: see :class:`FlowSink`).
+    ``flow_features``, ``idle_timeout`` and ``max_flows``: see :class:`FlowSink`).
     ``close(stats)`` stores a ring's statistics in the last file's footer
     (key ``ringcap.stats``).  The sink keeps nothing of the batches it is
     given (it copies and decodes them into its row group at once), so
@@ -817,7 +852,8 @@ class ParquetSink(RotatingSink):
                  timestamp_unit: str = "ns", host: str | None = None, worker=None,
                  flows: bool = False, flow_interval: float = 60.0,
                  flow_features: bool = False, idle_timeout: float | None = 120.0,
-                 mode: int = 0o600, owner=None, on_file_done=None, stats_source=None,
+                 max_flows: int | None = DEFAULT_MAX_FLOWS, mode: int = 0o600, owner=None,
+                 on_file_done=None, stats_source=None,
                  clock=None) -> None:
         pa = _pyarrow()
         root = os.fspath(root)
@@ -857,10 +893,10 @@ class ParquetSink(RotatingSink):
             if flow_features:
                 factory = lambda path, file_mode: FlowFeaturePart(  # noqa: E731
                     path, file_mode, interval_ns=interval_ns, idle_timeout=idle_timeout,
-                    **written)
+                    max_flows=max_flows, **written)
             else:
                 factory = lambda path, file_mode: FlowPart(  # noqa: E731
-                    path, file_mode, interval_ns=interval_ns, **written)
+                    path, file_mode, interval_ns=interval_ns, max_flows=max_flows, **written)
             rotation = Rotation(seconds=self.flow_interval, aligned=True)
         else:
             if flow_features:
@@ -923,8 +959,11 @@ class FlowSink(ParquetSink):
     :class:`~ringcap.FlowMeter` with ``idle_timeout`` and are flushed when
     the interval ends, giving packet-size and inter-arrival statistics, TCP
     flag counts, retransmissions and handshake round trips per flow per
-    interval (``docs/flows.md`` describes the columns).  Other keywords as
-    :class:`ParquetSink`.
+    interval (``docs/flows.md`` describes the columns).  ``max_flows``
+    bounds the flows held per file (default
+    :data:`~ringcap.flowmeter.DEFAULT_MAX_FLOWS`, ``None`` for no bound):
+    see :class:`FlowPart` and :class:`FlowFeaturePart` for what happens past
+    it.  Other keywords as :class:`ParquetSink`.
     """
 
     def __init__(self, root, *, interval: float = 60.0, features: bool = False,
