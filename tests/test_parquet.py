@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -448,30 +449,67 @@ def test_a_killed_writer_leaves_complete_files_and_one_hidden_temporary(killed_d
 
 
 def test_a_full_disk_stops_with_an_error_and_no_half_file_in_sight(tmp_path, monkeypatch):
-    import errno
-    from ringcap.sinks import parquet as sink_module
-    real_write = sink_module._ParquetFile.write
+    real_write = pq.ParquetWriter.write_table
     calls = []
 
-    def write(self, table):          # the third row group finds the disk full
+    def write_table(self, table, *args, **kwargs):   # the third row group finds the disk full
         calls.append(table.num_rows)
-        if len(calls) >= 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(self, table)
+        if len(calls) >= 3:                          # pyarrow's own wording of ENOSPC
+            raise OSError("Error writing bytes to file. Detail: [errno 28] No space left on "
+                          "device")
+        return real_write(self, table, *args, **kwargs)
 
-    monkeypatch.setattr(sink_module._ParquetFile, "write", write)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_table)
     batch = traffic(4000, start=BOUNDARY, span=10**9)
     sink = ParquetSink(tmp_path, rotate_rows=2000, row_group_rows=1000, worker=0)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as failed:
         for start in range(0, len(batch), 500):
             sink.write(batch[start:start + 500])
+    assert failed.value.errno == 28
+    message = failed.value.args[1]
+    assert "part-" in message and "000001.parquet:" in message and ".inprogress" not in message
+    assert "the 1000 rows given to it are lost" in message and "removed" in message
     with pytest.raises(OSError, match="No space left"):
         sink.close()
-    assert sink.closed
+    # the 500 rows accepted before the failing write are counted lost (the batch
+    # whose write raised was never accepted)
+    assert sink.closed and sink.packets_written == 2500 and sink.packets_lost == 500
     files, others = dataset_files(tmp_path)
     assert [pq.read_metadata(f).num_rows for f in files] == [2000]     # the finished file
-    assert len(others) == 1 and os.path.basename(others[0]).startswith(".part-")
+    assert others == []                                                 # no hidden half file
     assert duck(f"SELECT count(*) FROM {glob(tmp_path)}") == [(2000,)]
+
+
+def test_convert_onto_a_full_disk_names_the_file_and_the_rows_and_leaves_no_temporary(tmp_path):
+    from ringcap.testing import synthetic_traffic
+    source = tmp_path / "in.pcap"
+    batch = synthetic_traffic(3000, random_payload=True, seed=2, start_ns=BOUNDARY)
+    ringcap.write_pcap(source, batch)
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mnt)],
+                   check=True, capture_output=True)
+    try:
+        for extra in (["--payload", "--rotate-rows", "400"],
+                      ["--format", "flows", "--flow-features"]):
+            if extra[0] == "--format":               # leave 16 KiB free: the flows do not fit
+                (mnt / "filler").write_bytes(os.urandom((1024 - 16) * 1024))
+            out = run_cli("convert", source, f"{mnt}/ds/", *extra, "--compression", "none")
+            assert out.returncode == 1, out.stderr
+            lines = out.stderr.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+            assert lines[0].startswith(f"ringcap: cannot write {mnt}/ds/date=2023-11-14/")
+            assert ".parquet: No space left on device; the " in lines[0]
+            assert re.search(r"the \d+ rows given to it are lost and its unfinished file was "
+                             r"removed", lines[0]), lines[0]
+            files, others = dataset_files(mnt / "ds")
+            assert [o for o in others if o.endswith(".inprogress")] == []
+            if extra[0] == "--payload":              # the files finished first are whole
+                assert files and all(pq.read_metadata(f).num_rows == 400 for f in files)
+                assert len(files) < 3000 // 400
+            subprocess.run(["rm", "-rf", f"{mnt}/ds"], check=True)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)
 
 
 # ---------------------------------------------------------------- Spark

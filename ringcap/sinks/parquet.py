@@ -20,9 +20,11 @@ headers decoded straight into them.  pyarrow is an optional dependency:
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import socket
 from dataclasses import asdict, is_dataclass
 from typing import Iterable, Sequence
@@ -176,18 +178,43 @@ def _stats_metadata(stats) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- one open file
+def _shown_name(path: str) -> str:
+    """The name a file is written for: ``.NAME.PID.inprogress`` (an atomic sink's
+    temporary name) is shown as NAME."""
+    folder, base = os.path.split(path)
+    match = re.fullmatch(r"\.(.+)\.\d+\.inprogress", base)
+    return os.path.join(folder, match.group(1)) if match else path
+
+
+def _errno_of(exc: OSError) -> int | None:
+    # pyarrow's I/O errors carry the errno only in the text: "... Detail: [errno 28] ..."
+    if exc.errno:
+        return exc.errno
+    match = re.search(r"\[errno (\d+)\]", str(exc))
+    return int(match.group(1)) if match else None
+
+
 class _ParquetFile:
-    """An open Parquet file: created with ``mode`` bits, written row group by row group."""
+    """An open Parquet file: created with ``mode`` bits, written row group by row group.
+
+    A failed write (a full disk) abandons the file at once: it is closed and
+    removed (a file without its footer is unreadable), and this and every
+    later call raise one OSError naming the file and the rows lost.
+    """
 
     def __init__(self, pa, path: str, mode: int, schema, options: dict) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         os.close(fd)
         self.path = path
+        self.rows = 0                   # rows handed to the file (the failed group too)
+        self.failure: OSError | None = None
         self._stream = pa.OSFile(path, "wb")
         try:
             self._writer = pa.parquet.ParquetWriter(self._stream, schema, **options)
         except BaseException:
             self._stream.close()
+            with contextlib.suppress(OSError):
+                os.unlink(path)
             raise
 
     @property
@@ -195,13 +222,39 @@ class _ParquetFile:
         return 0 if self._stream.closed else self._stream.tell()
 
     def write(self, table) -> None:
-        self._writer.write_table(table, row_group_size=table.num_rows)
+        if self.failure is not None:
+            raise self.failure
+        self.rows += table.num_rows
+        try:
+            self._writer.write_table(table, row_group_size=table.num_rows)
+        except OSError as exc:
+            raise self._abandon(exc) from None
+
+    def _abandon(self, exc: OSError) -> OSError:
+        number = _errno_of(exc)
+        reason = os.strerror(number) if number else str(exc)
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        with contextlib.suppress(Exception):
+            self._stream.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        message = (f"cannot write {_shown_name(self.path)}: {reason}; the {self.rows} rows "
+                   f"given to it are lost and its unfinished file was removed (the files "
+                   f"finished before it are complete); free some space or write elsewhere")
+        self.failure = OSError(number, message) if number else OSError(message)
+        return self.failure
 
     def close(self, metadata: dict[str, str]) -> None:
+        if self.failure is not None:
+            raise self.failure
         try:
             if metadata:
                 self._writer.add_key_value_metadata(metadata)
             self._writer.close()
+            self._stream.close()
+        except OSError as exc:
+            raise self._abandon(exc) from None
         finally:
             self._stream.close()
 
@@ -409,11 +462,16 @@ class ParquetPart:
         if isinstance(file, _ClosedFile):
             return
         try:
-            self._write_row_group()
-        except BaseException:
-            file.close({})
+            try:
+                self._write_row_group()
+            except BaseException:
+                file.close({})
+                raise
+            file.close(_stats_metadata(stats))
+        except OSError:
+            if file.failure is not None:
+                self.packets_written = 0        # the file is gone: none of them are in it
             raise
-        file.close(_stats_metadata(stats))
         self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
 
 
@@ -634,15 +692,20 @@ class FlowPart:
         if isinstance(file, _ClosedFile):
             return
         try:
-            if self._tables or not self.early_rows and self.packets_written:
-                file.write(self._table())
-        except BaseException:
-            file.close({})
+            try:
+                if self._tables or not self.early_rows and self.packets_written:
+                    file.write(self._table())
+            except BaseException:
+                file.close({})
+                raise
+            metadata = _stats_metadata(stats)
+            metadata["ringcap.non_ip_packets"] = str(self.non_ip_packets)
+            metadata["ringcap.early_flow_rows"] = str(self.early_rows)
+            file.close(metadata)
+        except OSError:
+            if file.failure is not None:
+                self.packets_written = 0        # the file is gone: none of them are in it
             raise
-        metadata = _stats_metadata(stats)
-        metadata["ringcap.non_ip_packets"] = str(self.non_ip_packets)
-        metadata["ringcap.early_flow_rows"] = str(self.early_rows)
-        file.close(metadata)
         self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
 
 
@@ -743,17 +806,22 @@ class FlowFeaturePart:
         if isinstance(file, _ClosedFile):
             return
         try:
-            if self.packets_written:
-                self._write_pending()
-                for records in self._meter.flush_chunks(self._WRITE_ROWS):
-                    file.write(self._table(records, self._interval_start))
-        except BaseException:
-            file.close({})
+            try:
+                if self.packets_written:
+                    self._write_pending()
+                    for records in self._meter.flush_chunks(self._WRITE_ROWS):
+                        file.write(self._table(records, self._interval_start))
+            except BaseException:
+                file.close({})
+                raise
+            metadata = _stats_metadata(stats)
+            metadata["ringcap.non_ip_packets"] = str(self._meter.skipped)
+            metadata["ringcap.evicted_flows"] = str(self._meter.evicted)
+            file.close(metadata)
+        except OSError:
+            if file.failure is not None:
+                self.packets_written = 0        # the file is gone: none of them are in it
             raise
-        metadata = _stats_metadata(stats)
-        metadata["ringcap.non_ip_packets"] = str(self._meter.skipped)
-        metadata["ringcap.evicted_flows"] = str(self._meter.evicted)
-        file.close(metadata)
         self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
 
 
