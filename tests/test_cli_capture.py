@@ -422,11 +422,66 @@ def test_list_interfaces_and_ring_size(veth, tmp_path):
     assert proc.returncode == 0
     line = next(l for l in proc.stdout.splitlines() if f".{veth.b} [" in l)
     assert f"index {veth.index_b}, up" in line and "mtu 9000" in line
-    assert proc.stdout.splitlines()[-1].endswith(".any [all interfaces, the default]")
+    assert any(re.fullmatch(r"\d+\.any \[all interfaces\]", l) for l in proc.stdout.splitlines())
     cli = Cli("-i", veth.b, "-B", "4096", "-w", str(tmp_path / "b.pcap"))
     cli.wait_for("listening on")
     assert cli.finish(signal.SIGINT) == 0
     assert "ring 8 x 512 KiB" in cli.err                     # -B 4096 KiB = 4 MiB
+
+
+def tcpdump_minus_d() -> list[str]:
+    """Names in `tcpdump -D` order, up to libpcap's pseudo-devices (which ringcap leaves out)."""
+    out = subprocess.run(["tcpdump", "-D"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    names = [re.match(r"\d+\.(\S+)", l).group(1) for l in out.stdout.splitlines()]
+    pseudo = ("nflog", "nfqueue", "usbmon", "bluetooth", "dbus")
+    return names[:next(i for i, n in enumerate(names + ["nflog"]) if n.startswith(pseudo))]
+
+
+def ringcap_minus_d() -> list[str]:
+    proc = run_once("-D")
+    assert proc.returncode == 0, proc.stderr
+    return [re.match(r"(\d+)\.(\S+)", l).group(2) for l in proc.stdout.splitlines()]
+
+
+def test_no_interface_captures_on_the_one_tcpdump_picks(veth, tmp_path):
+    # tcpdump without -i: the first of pcap_findalldevs (up, running, not loopback first)
+    tcpdump = subprocess.Popen(["tcpdump", "-c", "1", "-w", str(tmp_path / "t.pcap")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = tcpdump.stderr.readline()
+    tcpdump.send_signal(signal.SIGINT)
+    tcpdump.communicate(timeout=30)
+    theirs = re.match(r"tcpdump: listening on (\S+),", line).group(1)
+    assert theirs in (veth.a, veth.b), line
+    cli = Cli("-c", "1", "-w", str(tmp_path / "r.pcap"), *OURS)
+    cli.wait_for("listening on")
+    ours = re.search(r"listening on (\S+),", cli.err).group(1)
+    assert ours == theirs == ringcap_minus_d()[0]
+    send(veth.a if ours == veth.b else veth.b, [make_frame(7)])
+    assert cli.finish() == 0, cli.err
+    assert file_seqs([tmp_path / "r.pcap"]) == [7]
+
+
+def test_an_interface_number_from_minus_d_as_in_tcpdump(veth, tmp_path):
+    ours = ringcap_minus_d()
+    theirs = tcpdump_minus_d()
+    assert ours[:len(theirs)] == theirs and veth.b in theirs       # the same numbers
+    number = str(ours.index(veth.b) + 1)
+    cli = Cli("-i", number, "-c", "3", "-w", str(tmp_path / "n.pcap"), *OURS)
+    cli.wait_for("listening on")
+    assert f"listening on {veth.b}," in cli.err
+    send(veth.a, [make_frame(i) for i in range(3)])
+    assert cli.finish() == 0, cli.err
+    assert file_seqs([tmp_path / "n.pcap"]) == [0, 1, 2]
+    any_number = str(ours.index("any") + 1)
+    cli = Cli("-i", any_number, "-c", "1", "-w", str(tmp_path / "a.pcap"), *OURS)
+    cli.wait_for("listening on")
+    assert "listening on any," in cli.err
+    send(veth.a, [make_frame(9)])
+    assert cli.finish() == 0, cli.err
+    proc = run_once("-i", str(len(ours) + 1), "-c", "1")
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert f"no interface number {len(ours) + 1}" in proc.stderr and "ringcap -D" in proc.stderr
 
 
 def test_memory_stays_flat_over_a_long_capture(veth, tmp_path):

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
-import socket
-import struct
 import sys
 
 from ..pcap import DEFAULT_SNAPLEN
 from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
+from .interfaces import default_interface, list_interfaces, resolve_numbers
 from .options import (CliError, add_packet_options, filter_expression, interface_list,
                       parse_count, parse_seconds, parse_size, printer_options, size_type)
 from .status import StatusLine, print_summary
@@ -32,9 +30,11 @@ PACKET_OUTGOING = 4
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("capture (as in tcpdump)")
     group.add_argument("-i", dest="interfaces", action="append", metavar="IFACE",
-                       help="interface to capture on; `any` (the default) for all")
+                       help="interface to capture on: a name, a number from -D, or `any` for "
+                            "all; default: the first of -D (up, running, not loopback)")
     group.add_argument("-D", dest="list_interfaces", action="store_true",
-                       help="list the interfaces (index, state, MTU) and exit")
+                       help="list the interfaces (in tcpdump's order and numbers: index, state, "
+                            "MTU) and exit")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
@@ -92,44 +92,6 @@ def add_arguments(parser) -> None:
     own.add_argument("--no-status", dest="status", action="store_false",
                      help="no live status line")
     add_dataset_options(parser)
-
-
-# ---------------------------------------------------------------------- -D
-_SIOCGIFFLAGS = 0x8913
-_SIOCGIFMTU = 0x8921
-_IFF_UP, _IFF_LOOPBACK, _IFF_RUNNING, _IFF_PROMISC = 0x1, 0x8, 0x40, 0x100
-
-
-def interface_rows() -> list[tuple[int, str, str, int | None]]:
-    """(index, name, state, mtu) of each interface in this network namespace."""
-    rows = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for index, name in sorted(socket.if_nameindex()):
-            ifreq = name.encode().ljust(40, b"\0")      # struct ifreq: name, then a union
-            try:
-                flags = struct.unpack_from("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, ifreq), 16)[0]
-                mtu = struct.unpack_from("i", fcntl.ioctl(sock, _SIOCGIFMTU, ifreq), 16)[0]
-            except OSError:
-                rows.append((index, name, "unknown", None))
-                continue
-            state = ["up" if flags & _IFF_UP else "down"]
-            if flags & _IFF_RUNNING:
-                state.append("running")
-            if flags & _IFF_LOOPBACK:
-                state.append("loopback")
-            if flags & _IFF_PROMISC:
-                state.append("promiscuous")
-            rows.append((index, name, ", ".join(state), mtu))
-    return rows
-
-
-def list_interfaces(stream) -> int:
-    rows = interface_rows()
-    for n, (index, name, state, mtu) in enumerate(rows, 1):
-        mtu_text = f", mtu {mtu}" if mtu is not None else ""
-        print(f"{n}.{name} [index {index}, {state}{mtu_text}]", file=stream)
-    print(f"{len(rows) + 1}.any [all interfaces, the default]", file=stream)
-    return 0
 
 
 # ---------------------------------------------------------------------- ring
@@ -295,7 +257,10 @@ def run(args) -> int:
         raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
     if (args.file_size or args.rotate_seconds or args.post_rotate or args.owner) and not args.write:
         raise CliError("-C, -G, -W, -z and -Z apply to files: add -w FILE", status=2)
-    names = interface_list(args.interfaces)
+    if args.interfaces:
+        names = resolve_numbers(interface_list(args.interfaces))
+    else:
+        names = [default_interface()]       # tcpdump's choice: the first of -D
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
         from .pool import check_pool_arguments
