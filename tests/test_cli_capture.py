@@ -261,6 +261,130 @@ def test_owner_of_the_files(veth, tmp_path):
     assert (st.st_uid, oct(st.st_mode & 0o777)) == (65534, "0o600")
 
 
+@pytest.fixture
+def nobodys_folder():
+    """A folder the nobody user owns (pytest's tmp_path is root's, 0700)."""
+    import shutil
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="ringcap-nobody-", dir="/tmp")
+    os.chown(folder, 65534, 65534)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def proc_ids(pid) -> dict:
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f.read().splitlines())
+    return {key: fields[key].split() for key in ("Uid", "Gid", "Groups", "CapEff", "CapPrm")}
+
+
+def test_minus_Z_gives_up_root_and_rotation_and_z_go_on_as_that_user(veth, nobodys_folder):
+    import pwd
+    log = os.path.join(nobodys_folder, "z.log")
+    script = os.path.join(nobodys_folder, "whoami.sh")
+    with open(script, "w") as f:
+        f.write(f'#!/bin/sh\necho "$(id -u) $(id -g) $1" >> {log}\n')
+    os.chmod(script, 0o755)
+    template = os.path.join(nobodys_folder, "c.pcap")
+    cli = Cli("-i", veth.b, "-Z", "nobody", "-C", "0.05", "-z", script, "-w", template, *OURS)
+    cli.wait_for("listening on")
+    ids = proc_ids(cli.proc.pid)            # the running capture, after the ring and file opened
+    groups = sorted(str(g) for g in os.getgrouplist("nobody", pwd.getpwnam("nobody").pw_gid))
+    assert ids["Uid"] == ["65534"] * 4 and ids["Gid"] == ["65534"] * 4, ids
+    assert sorted(ids["Groups"]) == groups, ids
+    assert int(ids["CapEff"][0], 16) == 0 == int(ids["CapPrm"][0], 16), ids
+    send(veth.a, [make_frame(i, 500) for i in range(1000)])
+    deadline = time.monotonic() + 30
+    while len(os.listdir(nobodys_folder)) < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)                    # rotation as nobody: c.pcap1 ... c.pcap10
+    assert cli.finish(signal.SIGINT) == 0, cli.err
+    assert "dropped privileges to nobody (uid 65534, gid 65534)" in cli.err
+    names = sorted((n for n in os.listdir(nobodys_folder) if n.startswith("c.pcap")),
+                   key=lambda n: (len(n), n))
+    assert names[:3] == ["c.pcap", "c.pcap1", "c.pcap2"] and len(names) >= 10, names
+    paths = [os.path.join(nobodys_folder, n) for n in names]
+    for path in paths:
+        st = os.stat(path)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o600), path
+    captured = cli.summary_count()
+    assert captured + cli.summary_count("dropped by kernel") == \
+        cli.summary_count("received by filter") == 1000
+    assert len(file_seqs(paths)) == captured
+    with open(log) as f:
+        runs = [line.split() for line in f.read().splitlines()]
+    assert sorted(path for _, _, path in runs) == sorted(paths)       # each file once
+    assert {(uid, gid) for uid, gid, _ in runs} == {("65534", "65534")}  # -z ran as nobody
+
+
+def test_minus_Z_refusals_are_one_line(veth, tmp_path):
+    # later files would be created as nobody, in a folder only root may write: refused up front
+    proc = run_once("-i", veth.b, "-Z", "nobody", "-C", "1", "-w", str(tmp_path / "r.pcap"))
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "who cannot create files in" in proc.stderr and str(tmp_path) in proc.stderr
+    proc = run_once("-i", veth.b, "-Z", "nobody", "--workers", "2", "-w", str(tmp_path / "w.pcap"))
+    assert proc.returncode == 2 and "-Z is not available with --workers" in proc.stderr
+    assert os.listdir(tmp_path) == []
+    # without rotation the one file is made before the drop: a root-only folder is fine
+    cli = Cli("-i", veth.b, "-Z", "nobody", "-c", "3", "-w", str(tmp_path / "one.pcap"), *OURS)
+    cli.wait_for("listening on")
+    assert proc_ids(cli.proc.pid)["Uid"] == ["65534"] * 4
+    send(veth.a, [make_frame(i) for i in range(3)])
+    assert cli.finish() == 0, cli.err
+    assert os.stat(tmp_path / "one.pcap").st_uid == 65534
+    assert file_seqs([tmp_path / "one.pcap"]) == [0, 1, 2]
+
+
+def test_post_rotate_commands_start_outside_the_loop_within_the_bound(veth, tmp_path):
+    log, go = tmp_path / "z.log", tmp_path / "go"
+    script = tmp_path / "slow.sh"
+    # The first file's command holds the only slot until the test says go: the capture
+    # must go on reading and rotating meanwhile, so the loop never waits on a child.
+    script.write_text(f"""#!/bin/sh
+echo "start $1" >> {log}
+if [ "$(basename "$1")" = z.pcap ]; then
+    i=0
+    while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+sleep 0.1
+echo "end $1" >> {log}
+""")
+    script.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    cli = Cli("-i", veth.b, "-C", "0.05", "-z", str(script), "--post-rotate-jobs", "1",
+              "-w", str(out / "z.pcap"), *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i, 500) for i in range(1000)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+            log.exists() and len(os.listdir(out)) >= 8):
+        time.sleep(0.05)
+    holding = log.read_text().splitlines() if log.exists() else []
+    opened = len(os.listdir(out))
+    go.touch()
+    assert holding == [f"start {out / 'z.pcap'}"] and opened >= 8, (holding, opened, cli.err)
+    assert cli.finish(signal.SIGINT, timeout=60) == 0, cli.err
+    captured, dropped = cli.summary_count(), cli.summary_count("dropped by kernel")
+    assert captured + dropped == cli.summary_count("received by filter") == 1000
+    files = sorted(str(out / n) for n in os.listdir(out))
+    assert len(file_seqs(files)) == captured and len(files) >= 10
+    running = peak = 0
+    started = []
+    for line in log.read_text().splitlines():
+        what, path = line.split(" ", 1)
+        running += 1 if what == "start" else -1
+        peak = max(peak, running)
+        if what == "start":
+            started.append(path)
+    assert sorted(started) == files                 # every finished file handed over once
+    assert peak == 1 and running == 0               # never more than the bound
+    assert cli.err.count("the limit (--post-rotate-jobs)") == 1
+    waited = int(re.search(r"-z: (\d+) of (\d+) files waited", cli.err).group(1))
+    assert 0 < waited < len(files)
+
+
 # ---------------------------------------------------------------------- streams
 def test_write_to_stdout_into_tcpdump(veth, tmp_path):
     cli = Cli("-i", veth.b, "-c", "100", "-w", "-", *OURS, stdout=subprocess.PIPE)

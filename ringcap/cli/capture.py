@@ -58,9 +58,11 @@ def add_arguments(parser) -> None:
                        help="with -C: a ring of N files, reused in turn; with -G: stop after "
                             "N files")
     group.add_argument("-z", dest="post_rotate", metavar="CMD",
-                       help="run `CMD FILE` on each finished file (e.g. -z gzip)")
+                       help="run `CMD FILE` on each finished file (e.g. -z gzip), in the "
+                            "background, at most --post-rotate-jobs at once")
     group.add_argument("-Z", dest="owner", metavar="USER",
-                       help="the files belong to USER (and USER's group)")
+                       help="once the ring and the first file are open, give up root and run "
+                            "as USER (its groups too); the files and -z commands are USER's")
     group.add_argument("-Q", dest="direction", choices=("in", "out", "inout"), default="inout",
                        help="packets to capture by direction (default inout)")
     group.add_argument("-U", dest="packet_buffered", action="store_true",
@@ -87,6 +89,9 @@ def add_arguments(parser) -> None:
     own.add_argument("--fanout", choices=("hash", "lb", "cpu", "rollover", "random", "qm"),
                      default="hash", help="how --workers share the packets (default hash: "
                      "each flow to one worker)")
+    own.add_argument("--post-rotate-jobs", metavar="N", type=size_type(
+                     parse_count, what="post-rotate jobs"), help="-z commands running at once "
+                     "(default: the number of CPUs); the next files wait their turn")
     own.add_argument("--status", dest="status", action="store_true", default=None,
                      help="show the live status line even when stderr is not a terminal")
     own.add_argument("--no-status", dest="status", action="store_false",
@@ -214,12 +219,25 @@ def open_printer(args, stream) -> Sink:
     return PrinterSink(printer, stream, flush)
 
 
+def post_rotate_command(args) -> PostRotateCommand | None:
+    """-z: the command runner, with its bound (--post-rotate-jobs)."""
+    if not args.post_rotate:
+        return None
+
+    def on_limit(limit: int) -> None:
+        print(f"ringcap: -z: {limit} commands are running, the limit (--post-rotate-jobs); "
+              f"the next files wait their turn, none is skipped", file=sys.stderr, flush=True)
+
+    return PostRotateCommand(args.post_rotate, max_running=args.post_rotate_jobs,
+                             on_limit=on_limit)
+
+
 def open_file_sink(args, snaplen: int, iface_label) -> Sink:
     if is_dataset(args):
         if args.file_size or args.file_count:
             raise CliError(f"-C and -W do not apply to --format {args.format}: a dataset's "
                            "files end with -G SECONDS, --rotate-rows N and the partitions")
-        on_done = PostRotateCommand(args.post_rotate) if args.post_rotate else None
+        on_done = post_rotate_command(args)
         return open_dataset_sink(args, args.write, rotate_seconds=args.rotate_seconds,
                                  owner=args.owner, on_file_done=on_done)
     rotation = Rotation(max_bytes=args.file_size, seconds=args.rotate_seconds,
@@ -238,7 +256,7 @@ def open_file_sink(args, snaplen: int, iface_label) -> Sink:
                            "or --format parquet for a dataset")
         if not os.path.isdir(folder):
             raise CliError(f"cannot write to {target}: the folder {folder} does not exist")
-    on_done = PostRotateCommand(args.post_rotate) if args.post_rotate else None
+    on_done = post_rotate_command(args)
     try:
         return PcapSink(sys.stdout.buffer if to_stdout else target, format=args.format,
                         snaplen=snaplen, nanosecond=args.precision == "nano",
@@ -255,8 +273,10 @@ def run(args) -> int:
         return list_interfaces(sys.stdout)
     if args.file_count and not (args.file_size or args.rotate_seconds):
         raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
-    if (args.file_size or args.rotate_seconds or args.post_rotate or args.owner) and not args.write:
-        raise CliError("-C, -G, -W, -z and -Z apply to files: add -w FILE", status=2)
+    if (args.file_size or args.rotate_seconds or args.post_rotate) and not args.write:
+        raise CliError("-C, -G, -W and -z apply to files: add -w FILE", status=2)
+    if args.post_rotate_jobs and not args.post_rotate:
+        raise CliError("--post-rotate-jobs limits the -z commands: add -z CMD", status=2)
     if args.interfaces:
         names = resolve_numbers(interface_list(args.interfaces))
     else:
@@ -285,14 +305,48 @@ def run(args) -> int:
         if len(label) == 1:
             label = next(iter(label.items()))
 
+    user = check_user(args, names) if args.owner is not None else None
+
     # From here on SIGINT, SIGTERM and SIGHUP only ask the capture to stop: a
     # second Ctrl-C while the files are finished (or the ring unmapped), or,
     # run as a program, after that while it exits, is ignored.
     with StopSignals(ignore_after=getattr(args, "as_program", False)) as stop:
-        return _capture(args, stop, iface, names, label, snaplen, filter_text)
+        return _capture(args, stop, iface, names, label, snaplen, filter_text, user)
 
 
-def _capture(args, stop, iface, names, label, snaplen, filter_text) -> int:
+def check_user(args, names):
+    """-Z USER: who to become, checked before anything is opened (None: stay as we are)."""
+    from .privileges import can_create_files, lookup_user
+    user = lookup_user(args.owner)
+    if args.workers > 1:
+        raise CliError("-Z is not available with --workers: the capture processes would keep "
+                       "running as root; capture with one process to run as "
+                       f"{user.name}", status=2)
+    if os.geteuid() != 0:
+        if user.uid != os.geteuid():
+            raise CliError(f"-Z {user.name}: becoming another user needs root (ringcap runs as "
+                           f"uid {os.geteuid()}); run it as root or leave -Z out")
+        return None                     # already that user: nothing to give up
+    if args.write not in (None, "-"):
+        rotates = bool(args.file_size or args.rotate_seconds) or is_dataset(args)
+        folder = os.path.abspath(args.write if is_dataset(args) else
+                                 os.path.dirname(os.path.abspath(args.write)))
+        while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)      # a dataset root made on the way
+        if not can_create_files(user, folder):
+            if rotates:
+                raise CliError(
+                    f"-Z {user.name}: the files after the first are created as {user.name}, "
+                    f"who cannot create files in {folder}; make the folder writable for "
+                    f"{user.name} (e.g. chown {user.name} {folder}) or leave -Z out")
+            if args.post_rotate:
+                print(f"ringcap: warning: -z runs as {user.name}, who cannot create files in "
+                      f"{folder}: a command that writes beside the file (gzip) will fail",
+                      file=sys.stderr)
+    return user
+
+
+def _capture(args, stop, iface, names, label, snaplen, filter_text, user=None) -> int:
     existed = args.write not in (None, "-") and os.path.lexists(args.write)
     if args.workers > 1:
         return run_workers(args, iface, snaplen, filter_text, label)
@@ -310,6 +364,14 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text) -> int:
                     os.unlink(path)
         raise
     with ring:
+        if user is not None:
+            from .privileges import drop_privileges
+            try:
+                drop_privileges(user)
+            except CliError:
+                sink.close()
+                raise
+            print(f"ringcap: dropped privileges to {user}", file=sys.stderr)
         where = ",".join(names) if iface is not None else "any"
         print(f"ringcap: listening on {where}, link-type EN10MB (Ethernet), snapshot length "
               f"{snaplen} bytes, ring {ring.block_count} x {ring.block_size // 1024} KiB",
@@ -340,10 +402,15 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text) -> int:
         error = None
     if result.stopped_by == "files":
         print(f"ringcap: maximum file limit reached: {args.file_count}", file=sys.stderr)
-    failures = getattr(getattr(sink, "_on_file_done", None), "failures", [])
+    runner = getattr(sink, "_on_file_done", None)
     print_summary(result, sys.stderr)
-    for path, code in failures:
-        print(f"ringcap: -z {args.post_rotate} {path} exited with status {code}", file=sys.stderr)
+    if isinstance(runner, PostRotateCommand):
+        if runner.waited:
+            print(f"ringcap: -z: {runner.waited} of {runner.started} files waited for a free "
+                  f"slot (at most {runner.max_running} commands at once)", file=sys.stderr)
+        for path, code in runner.failures:
+            print(f"ringcap: -z {args.post_rotate} {path} exited with status {code}",
+                  file=sys.stderr)
     if error is not None:
         from .options import describe_error
         raise CliError(f"capture stopped: {describe_error(error)}")
