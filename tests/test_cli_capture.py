@@ -326,13 +326,20 @@ def test_minus_Z_refusals_are_one_line(veth, tmp_path):
     assert "who cannot create files in" in proc.stderr and str(tmp_path) in proc.stderr
     proc = run_once("-i", veth.b, "-Z", "nobody", "--workers", "2", "-w", str(tmp_path / "w.pcap"))
     assert proc.returncode == 2 and "-Z is not available with --workers" in proc.stderr
-    assert os.listdir(tmp_path) == []
-    # without rotation the one file is made before the drop: a root-only folder is fine
-    cli = Cli("-i", veth.b, "-Z", "nobody", "-c", "3", "-w", str(tmp_path / "one.pcap"), *OURS)
+    assert os.listdir(tmp_path) == []        # nothing made before the refusals
+    # without rotation the one file is made before the drop: a root-only folder is fine; a -z
+    # command there runs as nobody too, so a script only root may run cannot start: said so
+    script = tmp_path / "root-only.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o700)
+    cli = Cli("-i", veth.b, "-Z", "nobody", "-c", "3", "-z", str(script),
+              "-w", str(tmp_path / "one.pcap"), *OURS)
     cli.wait_for("listening on")
     assert proc_ids(cli.proc.pid)["Uid"] == ["65534"] * 4
     send(veth.a, [make_frame(i) for i in range(3)])
     assert cli.finish() == 0, cli.err
+    assert "warning: -z runs as nobody, who cannot create files in" in cli.err
+    assert f"-z {script} {tmp_path / 'one.pcap'} exited with status 126" in cli.err
     assert os.stat(tmp_path / "one.pcap").st_uid == 65534
     assert file_seqs([tmp_path / "one.pcap"]) == [0, 1, 2]
 
