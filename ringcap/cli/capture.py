@@ -305,7 +305,7 @@ def run(args) -> int:
         if len(label) == 1:
             label = next(iter(label.items()))
 
-    user = check_user(args, names) if args.owner is not None else None
+    user = check_user(args) if args.owner is not None else None
 
     # From here on SIGINT, SIGTERM and SIGHUP only ask the capture to stop: a
     # second Ctrl-C while the files are finished (or the ring unmapped), or,
@@ -314,7 +314,7 @@ def run(args) -> int:
         return _capture(args, stop, iface, names, label, snaplen, filter_text, user)
 
 
-def check_user(args, names):
+def check_user(args):
     """-Z USER: who to become, checked before anything is opened (None: stay as we are)."""
     from .privileges import can_create_files, lookup_user
     user = lookup_user(args.owner)
