@@ -28,15 +28,16 @@ OURS = ["ether", "proto", hex(TEST_ETHERTYPE)]
 class Cli:
     """A running `python -m ringcap ...`; stderr collected from a pipe or a pty."""
 
-    def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL):
+    def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL, python=sys.executable,
+                 env=ENV):
         self.tty = tty
         if tty:
             master, slave = pty.openpty()
             stderr = slave
         else:
             stderr = subprocess.PIPE
-        self.proc = subprocess.Popen([sys.executable, "-m", "ringcap", *args], cwd="/",
-                                     env=ENV, stdin=subprocess.DEVNULL, stdout=stdout,
+        self.proc = subprocess.Popen([python, "-m", "ringcap", *args], cwd="/",
+                                     env=env, stdin=subprocess.DEVNULL, stdout=stdout,
                                      stderr=stderr)
         if tty:
             os.close(slave)
@@ -342,6 +343,37 @@ def test_minus_Z_refusals_are_one_line(veth, tmp_path):
     assert f"-z {script} {tmp_path / 'one.pcap'} exited with status 126" in cli.err
     assert os.stat(tmp_path / "one.pcap").st_uid == 65534
     assert file_seqs([tmp_path / "one.pcap"]) == [0, 1, 2]
+
+
+def test_minus_Z_with_a_dataset_from_an_installation_only_root_can_read(veth, nobodys_folder):
+    """A venv under /root (or CI's 0700 temporary folder): after the drop nothing more can
+    be imported, and writing Parquet imports much of pyarrow on first use."""
+    import shutil
+    import tempfile
+    import pyarrow.parquet as pq
+    hidden = tempfile.mkdtemp(prefix="ringcap-root-only-")          # 0700, root's
+    try:
+        os.symlink(PACKAGE_ROOT, os.path.join(hidden, "src"))
+        python = sys.executable
+        if sys.prefix != sys.base_prefix:                            # the venv, behind it too
+            os.symlink(sys.prefix, os.path.join(hidden, "env"))
+            python = os.path.join(hidden, "env", "bin", os.path.basename(sys.executable))
+        env = {**os.environ, "PYTHONPATH": os.path.join(hidden, "src")}
+        root = os.path.join(nobodys_folder, "ds")
+        cli = Cli("-i", veth.b, "-Z", "nobody", "--format", "parquet", "-w", root + "/", *OURS,
+                  python=python, env=env)
+        cli.wait_for("listening on")
+        assert proc_ids(cli.proc.pid)["Uid"] == ["65534"] * 4
+        send(veth.a, [make_frame(i, 100) for i in range(200)])
+        time.sleep(0.3)
+        assert cli.finish(signal.SIGINT) == 0, cli.err
+    finally:
+        shutil.rmtree(hidden)
+    assert "Traceback" not in cli.err and cli.summary_count() == 200, cli.err
+    files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+    assert files and all(os.stat(f).st_uid == 65534 for f in files)
+    assert not any(".inprogress" in f for f in files)
+    assert pq.read_table(root).num_rows == 200
 
 
 def test_post_rotate_commands_start_outside_the_loop_within_the_bound(veth, tmp_path):

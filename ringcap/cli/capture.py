@@ -346,8 +346,48 @@ def check_user(args):
     return user
 
 
+def _missing_folders(path: str) -> list[str]:
+    """The folders a dataset root at ``path`` will create, outermost first."""
+    missing = []
+    folder = os.path.abspath(path)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        missing.insert(0, folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def _warm_up_dataset(args) -> None:
+    """-Z with a dataset: write a few packets into a throwaway dataset first.
+
+    Writing Parquet imports much of pyarrow (and pandas) on first use; after
+    the drop the user may not be allowed to read the installation (a venv
+    under /root), so those imports must happen while ringcap is still root.
+    """
+    import tempfile
+    import time
+
+    from ..batch import Batch
+    tcp = bytes.fromhex("02000000000202000000000108004500002800014000400600000a0000010a000002"
+                        "9c4001bb000000010000000050022000000000000000")
+    udp6 = bytes.fromhex("020000000002020000000001" "86dd6000000000101140" + "20010db8" + "00" * 11
+                         + "01" + "20010db8" + "00" * 11 + "02" + "9c410035001000000000000000000000")
+    now = time.time_ns()
+    batch = Batch.from_packets([tcp, udp6, tcp], ts=[now, now + 1000, now + 2000])
+    with tempfile.TemporaryDirectory(prefix="ringcap-warm-up-") as folder:
+        sink = open_dataset_sink(args, os.path.join(folder, "dataset"),
+                                 rotate_seconds=args.rotate_seconds)
+        try:
+            sink.write(batch)
+        finally:
+            sink.close()
+
+
 def _capture(args, stop, iface, names, label, snaplen, filter_text, user=None) -> int:
     existed = args.write not in (None, "-") and os.path.lexists(args.write)
+    # a dataset's root, made as root when the sink opens: USER makes the partitions in it
+    made_for_user = _missing_folders(args.write) if user is not None and is_dataset(args) else []
+    if user is not None and is_dataset(args) and args.workers <= 1:
+        _warm_up_dataset(args)
     if args.workers > 1:
         return run_workers(args, iface, snaplen, filter_text, label)
     if args.write:
@@ -367,8 +407,10 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, user=None) -
         if user is not None:
             from .privileges import drop_privileges
             try:
+                for folder in made_for_user:
+                    os.chown(folder, user.uid, user.gid)
                 drop_privileges(user)
-            except CliError:
+            except (CliError, OSError):
                 sink.close()
                 raise
             print(f"ringcap: dropped privileges to {user}", file=sys.stderr)
