@@ -55,6 +55,9 @@ def can_create_files(user: User, folder: str) -> bool:
         os.setegid(user.gid)
         os.seteuid(user.uid)
         return os.access(folder, os.W_OK | os.X_OK, effective_ids=True)
+    except OSError as exc:
+        raise CliError(f"-Z {user.name}: cannot take the ids of {user} "
+                       f"({exc.strerror or exc}); leave -Z out here") from None
     finally:
         os.seteuid(saved_uid)
         os.setegid(saved_gid)
