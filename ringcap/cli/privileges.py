@@ -61,7 +61,8 @@ def can_create_files(user: User, folder: str) -> bool:
     finally:
         os.seteuid(saved_uid)
         os.setegid(saved_gid)
-        os.setgroups(saved_groups)
+        if os.getgroups() != saved_groups:
+            os.setgroups(saved_groups)
 
 
 def drop_privileges(user: User) -> None:
