@@ -169,8 +169,8 @@ class PostRotateCommand:
 
     ``command`` is split like a shell word list (``"gzip -9"``) but run
     without a shell.  Calling the object only queues the file: a launcher
-    thread starts the commands, so the capture loop never waits for a fork
-    or for a command.  At most ``max_running`` commands run at once (default:
+    thread starts the commands, so the capture loop never waits for one to
+    start or to finish.  At most ``max_running`` commands run at once (default:
     the number of CPUs); a file finished while that many run waits in the
     queue for a free slot, in order, and is counted in :attr:`waited`
     (``on_limit(max_running)`` is called the first time).  No file is ever
