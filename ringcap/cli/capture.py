@@ -225,7 +225,8 @@ def post_rotate_command(args) -> PostRotateCommand | None:
         return None
 
     def on_limit(limit: int) -> None:
-        print(f"ringcap: -z: {limit} commands are running, the limit (--post-rotate-jobs); "
+        running = "1 command is" if limit == 1 else f"{limit} commands are"
+        print(f"ringcap: -z: {running} running, the limit (--post-rotate-jobs); "
               f"the next files wait their turn, none is skipped", file=sys.stderr, flush=True)
 
     return PostRotateCommand(args.post_rotate, max_running=args.post_rotate_jobs,
@@ -448,8 +449,10 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, user=None) -
     print_summary(result, sys.stderr)
     if isinstance(runner, PostRotateCommand):
         if runner.waited:
+            limit = runner.max_running
             print(f"ringcap: -z: {runner.waited} of {runner.started} files waited for a free "
-                  f"slot (at most {runner.max_running} commands at once)", file=sys.stderr)
+                  f"slot (at most {limit} command{'s' if limit != 1 else ''} at once)",
+                  file=sys.stderr)
         for path, code in runner.failures:
             print(f"ringcap: -z {args.post_rotate} {path} exited with status {code}",
                   file=sys.stderr)
