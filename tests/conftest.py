@@ -259,7 +259,8 @@ class RingcapProcess:
     collected from a pipe, or from a pty with ``tty=True``.  ``wait_for(text)``
     waits until the text shows on stderr (``"listening on"``: the ring is open)."""
 
-    def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL, env=None):
+    def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL, env=None,
+                 python=sys.executable):
         self.tty = tty
         if tty:
             import pty
@@ -268,7 +269,7 @@ class RingcapProcess:
         else:
             stderr = subprocess.PIPE
         env = {**os.environ, "PYTHONPATH": package_root(), **(env or {})}
-        self.proc = subprocess.Popen([sys.executable, "-m", "ringcap", *map(str, args)],
+        self.proc = subprocess.Popen([python, "-m", "ringcap", *map(str, args)],
                                      cwd="/", env=env, stdin=subprocess.DEVNULL,
                                      stdout=stdout, stderr=stderr)
         if tty:
