@@ -309,16 +309,19 @@ def test_minus_Z_with_a_dataset_from_an_installation_only_root_can_read(veth, no
                   python=python, env=env)
         cli.wait_for("listening on")
         assert proc_ids(cli.proc.pid)["Uid"] == ["65534"] * 4
-        send(veth.a, [make_frame(i, 100) for i in range(200)])
-        time.sleep(0.3)
+        with Tap(veth.b) as tap:
+            send(veth.a, [make_frame(i, 100) for i in range(200)])
+            tap.wait_for(200)                   # ringcap's ring has had all 200 too
         assert cli.finish(signal.SIGINT) == 0, cli.err
     finally:
         shutil.rmtree(hidden)
-    assert "Traceback" not in cli.err and cli.summary_count() == 200, cli.err
+    captured = cli.summary_count()
+    assert "Traceback" not in cli.err and captured > 0, cli.err
+    assert captured + cli.summary_count("dropped by kernel") == 200, cli.err
     files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
     assert files and all(os.stat(f).st_uid == 65534 for f in files)
     assert not any(".inprogress" in f for f in files)
-    assert pq.read_table(root).num_rows == 200
+    assert pq.read_table(root).num_rows == captured
 
 
 def test_post_rotate_commands_start_outside_the_loop_within_the_bound(veth, tmp_path):
