@@ -149,6 +149,32 @@ def test_no_import_cycles_counting_imports_inside_functions():
             visit(name)
 
 
+# Who must never import whom (directly, at any depth of a function): the
+# front door sits above the ring, the pool, the sinks and the capture files;
+# capture files know nothing of capturing; a batch knows nothing of what is
+# built on it.
+NEVER = {
+    ("ringcap.ring", "ringcap.parallel", "ringcap.sinks", "ringcap.pcapfile"):
+        ("ringcap.capturing", "ringcap.cli"),
+    ("ringcap.pcapfile",): ("ringcap.ring", "ringcap.parallel", "ringcap.sinks",
+                            "ringcap.capturing", "ringcap.pcap"),
+    ("ringcap.batch",): ("ringcap.headers", "ringcap.export", "ringcap.flowmeter"),
+}
+
+
+def _under(name: str, prefixes) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def test_lower_modules_never_import_upward():
+    graph, _ = _graph()
+    wrong = [f"{module} imports {dep} (line {graph[module][dep][0][0]})"
+             for lower, upper in NEVER.items()
+             for module in graph if _under(module, lower)
+             for dep in graph[module] if _under(dep, upper)]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_lazy_imports_are_only_of_optional_dependencies():
     _, lazy = _graph()
     optional = _optional_packages()
