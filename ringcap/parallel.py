@@ -278,7 +278,11 @@ def _stats_dict(stats: Stats) -> dict:
 # The worker imports the same ringcap as this process: `-c` would put the working
 # directory first on sys.path, and a source checkout there (a package without its
 # compiled modules) would shadow the installed one, so the child drops that entry.
-_WORKER_BOOT = "import sys; del sys.path[0]; from ringcap.parallel import _worker_main; _worker_main()"
+# With safe-path (PYTHONSAFEPATH=1, inherited by the child) `-c` adds no entry, and
+# the first one is a real one that must stay.
+_WORKER_BOOT = ("import sys\n"
+                "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"
+                "from ringcap.parallel import _worker_main; _worker_main()")
 
 
 def _worker_path() -> str:

@@ -705,3 +705,54 @@ def test_a_worker_that_does_not_finish_when_the_pool_closes_is_reported(veth, mo
     assert failure.exitcode == -signal.SIGKILL
     assert "did not finish when the pool closed" in str(failure)
     assert pool._handles[0].finished
+
+
+SAFE_PATH_SCRIPT = """
+import sys, ringcap
+from test_fanout import seqs_and_flows
+with ringcap.ParallelCapture(sys.argv[1], workers=2, block_size=1 << 20, block_count=16,
+                             block_timeout_ms=5) as pool:
+    print("started", sys.flags.safe_path, flush=True)
+    pool.stop_after(60)
+    seen = set()
+    for batch in pool:
+        seen.update(seqs_and_flows(batch)[0].tolist())
+        if len(seen) >= int(sys.argv[2]):
+            pool.stop()
+    print(len(seen), pool.stats.total.delivered, pool.stats.total.drops, flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["PYTHONSAFEPATH=1", "python -P"])
+def test_a_pool_starts_its_workers_under_safe_path(veth, tmp_path, how):
+    """With safe-path, `-c` puts no working directory first on sys.path, so the
+    worker must not drop sys.path[0] (it used to, and failed: no module named ringcap)."""
+    from test_cli import PACKAGE_ROOT
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PACKAGE_ROOT, tests])}
+    flags = []
+    if how == "python -P":
+        flags = ["-P"]
+    else:
+        env["PYTHONSAFEPATH"] = "1"
+    n = 1000
+    proc = subprocess.Popen([sys.executable, *flags, "-c", SAFE_PATH_SCRIPT, veth.b, str(n)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=tmp_path)
+    try:
+        assert proc.stdout.readline().split() == ["started", "True"], proc.stderr.read()
+        with TxRing(veth.a) as tx:
+            deadline = time.monotonic() + 30
+            sent = 0
+            while proc.poll() is None and time.monotonic() < deadline:
+                tx.send([udp_frame(sent + i, i % 16) for i in range(100)])   # flows to both
+                sent += 100
+                time.sleep(0.01)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    seen, delivered, drops = (int(v) for v in out.split())
+    assert seen >= n and delivered >= seen
