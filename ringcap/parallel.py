@@ -52,6 +52,8 @@ PARENT_POLL = 5.0          # longest wait of the parent: stop(), a signal, a dea
                            # worker's hand-off, message or end wake it at once
 START_TIMEOUT = 60.0       # seconds a worker may take to start and open its ring
 CLOSE_TIMEOUT = 30.0       # seconds close() lets the workers hand over what they hold
+WORKER_TIMEOUT = 30.0      # default seconds a worker may stay silent (it reports every
+                           # STATS_EVERY) or take to finish after a stop before it is killed
 EXIT_TIMEOUT = 10.0        # then seconds a worker has to exit before it is killed
 
 
@@ -505,6 +507,7 @@ class _WorkerHandle:
         self.summary: dict | None = None
         self.error: str | None = None
         self.delivered = 0                         # packets handed to the parent
+        self.last_heard = time.monotonic()         # its last message or hand-off
         self.readable = select.poll()              # this worker's pipe alone
         self.cpu_seconds: float | None = None      # CPU it spent capturing (user + system)
         self.user_seconds: float | None = None     # of which user time
@@ -549,7 +552,10 @@ class ParallelCapture:
     Stop with :meth:`stop` (safe from a signal handler), or with Ctrl-C /
     SIGTERM while iterating or in :meth:`run` (``handle_signals``); the
     iteration then ends once every worker has handed over all the packets
-    its ring took.  :attr:`stats` gives per-worker and total statistics.  A
+    its ring took.  A worker that says nothing for ``worker_timeout``
+    seconds while capturing (workers report every second), or has not
+    finished ``worker_timeout`` seconds after the stop, is killed and listed
+    in :attr:`failures`: no wait of the pool is without an end.  :attr:`stats` gives per-worker and total statistics.  A
     worker that dies ends the capture (the others are stopped cleanly) and
     :class:`WorkerDiedError` is raised after their packets were delivered.
     """
@@ -560,7 +566,7 @@ class ParallelCapture:
                  defrag: bool = False, rollover: bool = False, slots: int = 4,
                  slot_packets: int = 65536, slot_bytes: int = 16 << 20,
                  handoff_ms: float = 100, handle_signals: bool = True,
-                 **ring_options) -> None:
+                 worker_timeout: float = WORKER_TIMEOUT, **ring_options) -> None:
         self._closed = True
         self._wakeup_r = self._wakeup_w = -1
         workers = _check_positive_int("workers", workers)
@@ -583,6 +589,7 @@ class ParallelCapture:
         if not 0 <= handoff_ms <= 60_000:       # (NaN fails too)
             raise ValueError(f"handoff_ms must be 0 to 60000 milliseconds (how long a worker "
                              f"fills a slot before handing it over), got {handoff_ms}")
+        worker_timeout = check_seconds("worker_timeout", worker_timeout, allow_zero=False)
         if fanout is None:
             fanout = Fanout(mode=mode, defrag=defrag, rollover=rollover)
         elif not isinstance(fanout, Fanout):
@@ -621,6 +628,7 @@ class ParallelCapture:
                     "lower slots, slot_packets or slot_bytes")
         self._slots = (slots, slot_packets, slot_bytes)
         self._handoff = handoff_ms / 1000
+        self.worker_timeout = worker_timeout
         self._sink = sink
         self._stop_requested = False
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -629,6 +637,7 @@ class ParallelCapture:
         self._by_fd: dict[int, _WorkerHandle] = {}
         self._deadline: float | None = None
         self._stops_sent = False
+        self._stops_sent_at = 0.0
         self._failures: list[WorkerFailure] = []
         self._handles: list[_WorkerHandle] = []
         self._pending: list[tuple[_WorkerHandle, tuple]] = []
@@ -776,6 +785,7 @@ class ParallelCapture:
                     raise RuntimeError(self._start_failure(handle)) from None
                 if message[0] == "ready":
                     handle.ready = True
+                    handle.last_heard = time.monotonic()
                     self._group_id = message[1]
                     self.interfaces = message[2]
                 elif message[0] == "error":
@@ -808,6 +818,7 @@ class ParallelCapture:
         if self._stops_sent:
             return
         self._stops_sent = True
+        self._stops_sent_at = time.monotonic()
         for handle in self._handles:
             if not handle.ended:
                 try:
@@ -892,6 +903,7 @@ class ParallelCapture:
             return []
         if self._deadline is not None:
             timeout = max(0.0, min(timeout, self._deadline - time.monotonic()))
+        timeout = max(0.0, min(timeout, self._next_silence_limit() - time.monotonic()))
         batches = []
         # persistent poll objects: Connection.poll() and connection.wait()
         # build a selector on every call, which costs more than the message
@@ -905,6 +917,7 @@ class ParallelCapture:
             handle = self._by_fd.get(fd)
             if handle is None or handle.ended:
                 continue
+            handle.last_heard = time.monotonic()
             batches += self._take_batches(handle)
             while fd != handle.full_efd:          # its pipe: statistics, the end, errors
                 try:
@@ -917,6 +930,44 @@ class ParallelCapture:
                 self._handle_message(handle, message)
                 if not handle.readable.poll(0):
                     break
+        batches += self._kill_silent_workers()
+        return batches
+
+    def _silence_limit(self, handle: _WorkerHandle) -> float:
+        """When a worker that has not ended counts as not answering."""
+        if handle.finished:               # said its last word: only exiting is left
+            return max(self._stops_sent_at, handle.last_heard) + self.worker_timeout \
+                + EXIT_TIMEOUT
+        if self._stops_sent:
+            return self._stops_sent_at + self.worker_timeout
+        return handle.last_heard + self.worker_timeout
+
+    def _next_silence_limit(self) -> float:
+        return min((self._silence_limit(h) for h in self._handles if not h.ended),
+                   default=float("inf"))
+
+    def _kill_silent_workers(self) -> list[tuple[int, Batch]]:
+        """Kill the workers that stopped answering (frozen, stuck) and end them
+        as failures; returns the batches they had handed over."""
+        batches = []
+        now = time.monotonic()
+        for handle in self._handles:
+            if handle.ended or now < self._silence_limit(handle):
+                continue
+            if self._stops_sent:
+                why = f"did not finish within {self.worker_timeout:g} s of the stop"
+            else:
+                why = f"stopped answering (nothing from it for {self.worker_timeout:g} s)"
+            handle.process.kill()
+            handle.process.wait()
+            batches += self._take_batches(handle)      # what it handed over still counts
+            try:                                       # and what it said before
+                while handle.readable.poll(0):
+                    self._handle_message(handle, handle.up.recv())
+            except (EOFError, OSError):
+                pass
+            handle.error = f"{why}; killed" + (f" ({handle.error})" if handle.error else "")
+            self._end(handle)
         return batches
 
     @property

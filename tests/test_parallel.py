@@ -756,3 +756,50 @@ def test_a_pool_starts_its_workers_under_safe_path(veth, tmp_path, how):
     assert proc.returncode == 0, err
     seen, delivered, drops = (int(v) for v in out.split())
     assert seen >= n and delivered >= seen
+
+
+@pytest.mark.parametrize("stop_first", [True, False], ids=["stopped", "running"])
+def test_a_frozen_worker_is_killed_and_named_instead_of_blocking_the_iteration(veth, stop_first):
+    """SIGSTOP one worker (then stop() the pool, or not): the iteration ends
+    within worker_timeout plus a margin, names the frozen worker in failures,
+    and every packet it yielded is accounted for.  It used to block forever."""
+    timeout = 3.0
+    pool = ParallelCapture(veth.b, workers=2, worker_timeout=timeout, **RING)
+    frozen = pool._handles[1].process
+    # a watchdog so that a regression fails the test instead of hanging it
+    watchdog = threading.Timer(90, frozen.kill)
+    watchdog.start()
+    got: dict[int, int] = {0: 0, 1: 0}
+    stopped_at: list[float] = []
+    try:
+        with pool:
+            with TxRing(veth.a) as tx:
+                tx.send([udp_frame(i, i % 16) for i in range(2000)])   # flows to both
+            iterator = pool.batches_by_worker()
+            with pytest.raises(WorkerDiedError) as died:
+                for worker, batch in iterator:
+                    got[worker] += len(batch)
+                    if got[0] and got[1] and frozen.returncode is None and not stopped_at:
+                        os.kill(frozen.pid, signal.SIGSTOP)
+                        stopped_at.append(time.monotonic())
+                        if stop_first:
+                            pool.stop()
+            ended = time.monotonic()
+    finally:
+        watchdog.cancel()
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+            frozen.kill()
+            frozen.wait()
+    assert stopped_at, "both workers should have handed packets over before the freeze"
+    assert ended - stopped_at[0] < timeout + 15
+    [failure] = died.value.failures
+    assert failure == pool.failures[0]
+    assert failure.worker == 1 and failure.pid == frozen.pid
+    assert failure.exitcode == -signal.SIGKILL
+    why = "did not finish within 3 s of the stop" if stop_first else "stopped answering"
+    assert why in str(failure)
+    stats = pool.stats
+    assert stats.workers[0].packets == stats.workers[0].delivered + stats.workers[0].drops
+    assert [s.delivered for s in stats.workers] == [got[0], got[1]]
+    assert stats.total.delivered == got[0] + got[1]
