@@ -19,6 +19,7 @@ A worker that dies is reported with its exit code and last statistics.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import mmap
@@ -52,6 +53,11 @@ PARENT_POLL = 5.0          # longest wait of the parent: stop(), a signal, a dea
                            # worker's hand-off, message or end wake it at once
 START_TIMEOUT = 60.0       # seconds a worker may take to start and open its ring
 CLOSE_TIMEOUT = 30.0       # seconds close() lets the workers hand over what they hold
+ORDER_MARGIN = 0.1         # seconds a packet may take from its timestamp to a ring block
+                           # (input backlog, timer slack): see ParallelCapture.in_time_order
+ORDER_MAX_DELAY = 2.0      # default longest hold-back of the time-ordered merge, seconds
+ORDER_MAX_HELD = 256 << 20  # default bytes (packets and columns) the merge may hold
+ORDER_POLL = 0.05          # seconds between the merge's looks at the workers' progress
 WORKER_TIMEOUT = 30.0      # default seconds a worker may stay silent (it reports every
                            # STATS_EVERY) or take to finish after a stop before it is killed
 EXIT_TIMEOUT = 10.0        # then seconds a worker has to exit before it is killed
@@ -127,9 +133,15 @@ def _sum_stats(stats: Sequence[Stats]) -> Stats:
 _RECORD = 5          # a full slot's record: slot, packets, bytes, drops, freezes
 
 
+def _log_words(slots: int) -> int:
+    """The header's 8-byte words: the two logs, then the worker's progress."""
+    return slots * (_RECORD + 1) + 1
+
+
 def _header_size(slots: int) -> int:
-    """Bytes before the first slot: the full-slot log and the freed-slot log."""
-    return -(-slots * (_RECORD + 1) * 8 // mmap.PAGESIZE) * mmap.PAGESIZE
+    """Bytes before the first slot: the full-slot log, the freed-slot log and
+    the progress word."""
+    return -(-_log_words(slots) * 8 // mmap.PAGESIZE) * mmap.PAGESIZE
 
 
 def _slot_layout(slot_packets: int, slot_bytes: int) -> tuple[dict[str, int], int]:
@@ -152,11 +164,17 @@ class _HandoffLog:
     worker's eventfd.  At most ``slots`` entries of a log are ever unread
     (each stands for a slot), so an entry is never overwritten before it is
     read, and the eventfd's write and read order the memory on every
-    architecture.  Each side counts its own entries."""
+    architecture.  Each side counts its own entries.
+
+    The last word is the worker's progress: a time (ns since the epoch)
+    before which every packet its ring will ever take has been handed over
+    (logged as full).  The worker writes it after the eventfd write of the
+    slots it covers, and the parent reads it before it reads the eventfd,
+    so the slots a progress it saw covers are always in the count it reads."""
 
     def __init__(self, buffer, slots: int) -> None:
         self.slots = slots
-        self.words = memoryview(buffer)[:slots * (_RECORD + 1) * 8].cast("q")
+        self.words = memoryview(buffer)[:_log_words(slots) * 8].cast("q")
         self.full_count = 0        # records written (worker) or read (parent)
         self.freed_count = 0       # slots given back (parent) or taken back (worker)
 
@@ -180,6 +198,14 @@ class _HandoffLog:
         slot = self.words[self.slots * _RECORD + self.freed_count % self.slots]
         self.freed_count += 1
         return slot
+
+    @property
+    def progress(self) -> int:
+        return self.words[self.slots * (_RECORD + 1)]
+
+    @progress.setter
+    def progress(self, ns: int) -> None:
+        self.words[self.slots * (_RECORD + 1)] = ns
 
     def release(self) -> None:
         self.words.release()
@@ -328,6 +354,7 @@ class _Worker:
         self.full_efd, self.freed_efd = config["full_efd"], config["freed_efd"]
         self.parent_gone = False
         self.next_report = 0.0
+        self.quiet = 0                 # ns: a time before which the ring held nothing unread
         self.poller = select.poll()
         self.poller.register(down.fileno(), select.POLLIN)
         if self.freed_efd is not None:
@@ -422,7 +449,9 @@ class _Worker:
         slot = self.free[-1]
         slot_packets = self.config["slot_packets"]
         batch = self.ring.read(slot_packets, timeout=timeout, out=self.outs[slot])
+        self.note_drained(batch)
         if not len(batch):
+            self.log.progress = self.quiet     # nothing held back: tell the parent
             return 0
         self.free.pop()           # being filled (slots given back meanwhile go after it)
         # Fill the slot with the blocks that follow for up to handoff_ms: the
@@ -444,6 +473,7 @@ class _Worker:
                 before = len(batch)
                 self.ring.read(slot_packets, timeout=min(remaining, WORKER_POLL), out=batch,
                                append=True)
+                self.note_drained(batch)
                 if len(batch) == before:
                     break             # the slot is full, or no packets came in time
         finally:
@@ -451,7 +481,20 @@ class _Worker:
             # packets already in the slot were delivered by the ring
             self.log.put_full(slot, len(batch), len(batch.data), batch.drops, batch.freeze_count)
             os.eventfd_write(self.full_efd, 1)
+            self.log.progress = self.quiet     # after the eventfd write that covers it
         return len(batch)
+
+    def note_drained(self, batch: Batch) -> None:
+        """After a read into ``batch``: if it stopped for want of packets (not of
+        room), the ring had no finished block left unread, so a packet not yet
+        read can only be in the block being filled (handed over within the
+        block timeout) or on its way there (ORDER_MARGIN): every packet stamped
+        before now minus both has been read."""
+        config = self.config
+        if len(batch) < config["slot_packets"] and \
+                len(batch.data) + self.ring.snaplen + 4 <= config["slot_bytes"]:
+            self.quiet = time.time_ns() - int((self.ring.block_timeout_ms / 1000
+                                               + ORDER_MARGIN) * 1e9)
 
     def report_stats(self) -> None:
         """Send the ring's statistics every STATS_EVERY seconds (what the parent
@@ -642,6 +685,7 @@ class ParallelCapture:
         self._handles: list[_WorkerHandle] = []
         self._pending: list[tuple[_WorkerHandle, tuple]] = []
         self.discarded = 0
+        self.late = 0
         self.interfaces = None
         self._closed = False
         self._iterators: weakref.WeakSet = weakref.WeakSet()
@@ -990,7 +1034,42 @@ class ParallelCapture:
         self._iterators.add(iterator)          # close() ends it (and counts what it held)
         return iterator
 
-    def _batches(self) -> Iterator[tuple[int, Batch]]:
+    def in_time_order(self, max_delay: float = ORDER_MAX_DELAY,
+                      max_held_bytes: int = ORDER_MAX_HELD) -> Iterator[Batch]:
+        """Iterate the pool's packets in timestamp order, as one ring's would
+        come: batches (each owning its memory; no need to copy) whose packets
+        never go back in time, within a batch or from one batch to the next.
+
+        Each worker's packets come in time order; the merge holds a packet
+        back until every worker has handed over all packets stamped before it.
+        A worker tells that without a message: after each read that emptied its
+        ring, it records in the shared memory "every packet stamped before now
+        minus the ring's block timeout minus ORDER_MARGIN (0.1 s) has been
+        handed over", and an idle worker does so every 0.2 s.  So a packet
+        waits about the block timeout + 0.1 s + the workers' hand-off interval
+        (``handoff_ms``) + 0.2 s at most, and the merge holds that much traffic.
+
+        Bounds, whatever the workers do: a packet is never held longer than
+        ``max_delay`` seconds after its timestamp (a worker frozen or more than
+        that behind no longer holds the others back), and never more than
+        ``max_held_bytes`` of packets and columns (past that, everything held
+        is given out at once).  A packet that then arrives older than one
+        already given out comes after it, out of order, counted in
+        :attr:`late`.  The bound assumes packet timestamps from the system clock
+        (the default, and ``timestamping="software"``)."""
+        if self._sink is not None:
+            raise ValueError("this pool writes to per-worker sinks; use run() instead of "
+                             "iterating")
+        self._check_open()
+        max_delay = check_seconds("max_delay", max_delay, allow_zero=False)
+        max_held_bytes = _check_positive_int("max_held_bytes", max_held_bytes)
+        iterator = self._ordered(_TimeOrder(max_delay, max_held_bytes))
+        self._iterators.add(iterator)
+        return iterator
+
+    @contextlib.contextmanager
+    def _iteration(self):
+        """One iteration at a time, with the stop signals handled meanwhile."""
         from .sinks.driving import StopSignals
         signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
             else _NoSignals()
@@ -1002,22 +1081,57 @@ class ParallelCapture:
             self._iterations += 1
         try:
             with signals:
-                while self.running:
-                    self._free_slots()
-                    items = self._poll(PARENT_POLL)
-                    items.reverse()
-                    try:
-                        while items:
-                            item = items.pop()
-                            yield item
-                            del item
-                    finally:
-                        # a consumer that stopped early: what it was not given is discarded
-                        self.discarded += sum(len(batch) for _, batch in items)
+                yield
         finally:
             with self._iterating:
                 self._iterations -= 1
                 self._iterating.notify_all()
+
+    def _batches(self) -> Iterator[tuple[int, Batch]]:
+        with self._iteration():
+            while self.running:
+                self._free_slots()
+                items = self._poll(PARENT_POLL)
+                items.reverse()
+                try:
+                    while items:
+                        item = items.pop()
+                        yield item
+                        del item
+                finally:
+                    # a consumer that stopped early: what it was not given is discarded
+                    self.discarded += sum(len(batch) for _, batch in items)
+        self._raise_failures()
+
+    def _ordered(self, order: "_TimeOrder") -> Iterator[Batch]:
+        with self._iteration():
+            try:
+                while self.running:
+                    self._free_slots()
+                    for _, batch in self._poll(ORDER_POLL if order.held_packets else PARENT_POLL):
+                        order.add(batch)
+                    # the workers' progress first, then the slots it covers
+                    now = time.time_ns()
+                    mark = min((max(h.log.progress, now - int(order.max_delay * 1e9))
+                                for h in self._handles if not h.ended), default=None)
+                    for handle in self._handles:
+                        if not handle.ended:
+                            for _, batch in self._take_batches(handle):
+                                order.add(batch)
+                    batch = None
+                    self._free_slots()          # all copied: the slots go back at once
+                    out = order.take(mark)
+                    if out is not None:
+                        self.late += order.late
+                        order.late = 0
+                        yield out
+                        out = None
+                out = order.take(None)          # every worker has ended: nothing older comes
+                if out is not None:
+                    self.late += order.late
+                    yield out
+            finally:
+                self.discarded += order.held_packets    # a consumer that stopped early
         self._raise_failures()
 
     def run(self, duration: float | None = None) -> PoolStats:
@@ -1207,6 +1321,86 @@ class WorkerFiles:
 
     def __repr__(self) -> str:
         return f"WorkerFiles({self.template!r})"
+
+
+class _TimeOrder:
+    """The merge behind :meth:`ParallelCapture.in_time_order`: copies of the
+    workers' batches, each sorted, given out up to a timestamp mark."""
+
+    _COLUMN_BYTES = sum(dtype.itemsize for dtype in COLUMNS.values())
+
+    def __init__(self, max_delay: float, max_held_bytes: int) -> None:
+        self.max_delay, self.max_held_bytes = max_delay, max_held_bytes
+        self.held: list[list] = []        # [batch, bytes it holds], in arrival order
+        self.held_bytes = 0
+        self.held_packets = 0
+        self.last: int | None = None      # timestamp of the newest packet given out
+        self.late = 0                     # packets given out after a newer one
+
+    def add(self, batch: Batch) -> None:
+        if not len(batch):
+            return
+        batch = batch.copy()              # its slot goes back to the worker now
+        ts = batch.ts
+        if not bool(np.all(ts[1:] >= ts[:-1])):
+            batch = batch[np.argsort(ts, kind="stable")].copy()
+        size = batch.data.nbytes + len(batch) * self._COLUMN_BYTES
+        self.held.append([batch, size])
+        self.held_bytes += size
+        self.held_packets += len(batch)
+
+    def take(self, mark: int | None) -> Batch | None:
+        """The held packets stamped before ``mark`` (None: all), in time order."""
+        if self.held_bytes > self.max_held_bytes:
+            mark = None
+        parts, kept = [], []
+        for entry in self.held:
+            batch, size = entry
+            k = len(batch) if mark is None else int(np.searchsorted(batch.ts, mark, "left"))
+            if k == len(batch):
+                parts.append(batch)
+                self.held_bytes -= size
+                continue
+            if k:
+                parts.append(batch[:k])
+                rest = batch[k:]
+                rest.drops = rest.freeze_count = 0     # counted once, with the first part
+                entry[0] = rest
+            kept.append(entry)
+        self.held = kept
+        if not parts:
+            return None
+        out = parts[0] if len(parts) == 1 else _sorted_concat(parts)
+        self.held_packets -= len(out)
+        if self.last is not None:
+            self.late += int(np.count_nonzero(out.ts < self.last))
+        newest = int(out.ts[-1])
+        self.last = newest if self.last is None else max(self.last, newest)
+        return out
+
+
+def _sorted_concat(parts: list[Batch]) -> Batch:
+    """One batch of ``parts`` (each sorted, and a contiguous run of a packed
+    batch's data) in timestamp order, ties in the order given: the packet
+    bytes are copied once, the packets' order is kept in the columns."""
+    datas, starts, base = [], [], 0
+    for part in parts:
+        begin = int(part.offset[0])
+        end = int(part.offset[-1]) + int(part.caplen[-1])
+        datas.append(part.data[begin:end])
+        starts.append(base - begin)
+        base += end - begin
+    cols = {name: np.concatenate([getattr(p, name) for p in parts]) for name in COLUMNS
+            if name != "offset"}
+    cols["offset"] = np.concatenate([p.offset + s for p, s in zip(parts, starts)])
+    interfaces = {}
+    for part in parts:
+        interfaces.update(part.interfaces or {})
+    joined = Batch(data=np.concatenate(datas), drops=sum(p.drops for p in parts),
+                   freeze_count=sum(p.freeze_count for p in parts),
+                   interfaces=interfaces or None, **cols)
+    order = np.argsort(joined.ts, kind="stable")
+    return joined[order]
 
 
 class _NoSignals:
