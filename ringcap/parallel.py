@@ -1462,10 +1462,10 @@ def capture_to_file_parallel(iface: str | None, path, *, workers: int, count: in
     A ``path`` containing ``{worker}`` gives one file per worker, each
     written by its worker (nothing crosses processes; ``count`` is then not
     available: give ``duration`` or stop with a signal).  Otherwise the
-    parent writes one file, batch by batch as the workers hand them over
-    (packets of different workers interleave by batch, not by timestamp;
-    ``reordercap`` sorts such a file).  pcapng files end with the
-    statistics: each worker's in its own file, the total in a merged one."""
+    parent writes one file in time order, merging the workers' packets as
+    :meth:`ParallelCapture.in_time_order` does (bounded hold-back and
+    memory).  pcapng files end with the statistics: each worker's in its own
+    file, the total in the merged one."""
     from .pcap import CaptureSummary, PcapWriter
     count = check_count("count", count, allow_none=True)
     duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
@@ -1490,7 +1490,7 @@ def capture_to_file_parallel(iface: str | None, path, *, workers: int, count: in
         with ParallelCapture(iface, workers, **options) as pool:
             if duration is not None:
                 pool.stop_after(duration)
-            for batch in pool:
+            for batch in pool.in_time_order():
                 if count is not None:
                     batch = batch[:count - written]
                 writer.write(batch)

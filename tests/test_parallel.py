@@ -412,6 +412,7 @@ def test_capture_to_file_with_workers(veth, tmp_path, name):
         count = subprocess.run(["capinfos", "-M", "-c", "-T", str(f)], capture_output=True,
                                text=True, check=True).stdout.split()[-1]
         assert int(count) == len(b)
+        assert np.all(b.ts[1:] >= b.ts[:-1])        # one file, or each worker's: time order
 
 
 def test_rollover_statistics_appear_when_a_worker_ring_is_full(veth):
@@ -803,3 +804,115 @@ def test_a_frozen_worker_is_killed_and_named_instead_of_blocking_the_iteration(v
     assert stats.workers[0].packets == stats.workers[0].delivered + stats.workers[0].drops
     assert [s.delivered for s in stats.workers] == [got[0], got[1]]
     assert stats.total.delivered == got[0] + got[1]
+
+
+def ordered(pool, until, seconds=SAFETY_S):
+    """Iterate ``pool.in_time_order()`` until ``until(batches)`` (then stop it
+    and read to the end; a timer stops it anyway); returns the batches and
+    the monotonic time each arrived."""
+    timer = threading.Timer(seconds, pool.stop)
+    timer.start()
+    batches, times = [], []
+    try:
+        for batch in pool.in_time_order():
+            batches.append(batch)
+            times.append(time.monotonic())
+            if until(batches):
+                pool.stop()
+    finally:
+        timer.cancel()
+    return batches, times
+
+
+def test_in_time_order_gives_every_packet_once_never_going_back_in_time(veth):
+    n = 6000
+    with ParallelCapture(veth.b, workers=2, mode="lb", **RING) as pool:
+        sender = threading.Thread(target=_send_in_bursts, args=(veth.a, [
+            udp_frame(i, i % 16) for i in range(n)]))
+        sender.start()
+        try:
+            batches, _ = ordered(pool, lambda bs: sum(len(seqs_and_flows(b)[0]) for b in bs) >= n)
+        finally:
+            sender.join()
+        stats = pool.stats
+    ts = np.concatenate([b.ts for b in batches])
+    assert np.all(ts[1:] >= ts[:-1]) and pool.late == 0
+    assert len(ts) == stats.total.delivered
+    for st in stats.workers:
+        assert st.packets == st.delivered + st.drops and st.delivered > 0
+    seqs = np.concatenate([seqs_and_flows(b)[0] for b in batches])
+    assert np.array_equal(np.sort(seqs), np.arange(n))
+
+
+def test_an_idle_worker_does_not_hold_back_the_others_packets(veth):
+    """One flow, hash fanout: one worker gets everything, the other nothing.
+    With max_delay far away, only the idle worker's progress mark can let the
+    busy one's packets out: they must come while the capture runs, within
+    the documented hold-back (block timeout + 0.1 s + handoff + 0.2 s) and
+    a generous margin for a loaded machine."""
+    with ParallelCapture(veth.b, workers=2, mode="hash", **RING) as pool:
+        timer = threading.Timer(SAFETY_S, pool.stop)
+        timer.start()
+        try:
+            with TxRing(veth.a) as tx:
+                tx.send([udp_frame(i, 3) for i in range(500)])
+            sent_at = time.monotonic()
+            first = next(pool.in_time_order(max_delay=3600))
+            arrived = time.monotonic()
+            assert pool.running                        # not released by the end of the capture
+            pool.stop()
+        finally:
+            timer.cancel()
+        assert len(seqs_and_flows(first)[0]) > 0
+        assert arrived - sent_at < 10
+        stats = pool.stats.workers
+    assert sorted(s.delivered > 0 for s in stats) == [False, True]     # one worker was idle
+
+
+def test_a_frozen_worker_holds_the_merge_back_at_most_max_delay(veth):
+    """A worker frozen (SIGSTOP) makes no progress mark: the others' packets
+    still come out once they are max_delay old."""
+    pool = ParallelCapture(veth.b, workers=2, mode="hash", worker_timeout=60, **RING)
+    frozen = pool._handles[1].process
+    try:
+        with pool:
+            os.kill(frozen.pid, signal.SIGSTOP)
+            timer = threading.Timer(SAFETY_S, pool.stop)
+            timer.start()
+            try:
+                with TxRing(veth.a) as tx:
+                    tx.send([udp_frame(i, f) for f in range(16) for i in range(50)])
+                sent_at = time.monotonic()
+                first = next(pool.in_time_order(max_delay=1.0))
+                arrived = time.monotonic()
+            finally:
+                timer.cancel()
+            assert len(first) > 0 and 0.5 < arrived - sent_at < 10
+            os.kill(frozen.pid, signal.SIGCONT)
+    finally:
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+
+
+def test_the_merge_counts_packets_that_come_after_newer_ones():
+    """The merge itself, on batches made by hand: packets are given out up to
+    the mark; a packet older than one already given out (its worker was late)
+    comes next, counted in late; past max_held_bytes everything goes out."""
+    from ringcap.parallel import _TimeOrder
+
+    def batch(*ts):
+        return Batch.from_packets([bytes([t]) * 60 for t in ts], ts=np.array(ts, dtype=np.int64))
+
+    order = _TimeOrder(max_delay=2.0, max_held_bytes=1 << 20)
+    order.add(batch(10, 20, 30))
+    order.add(batch(12, 25))
+    out = order.take(25)
+    assert out.ts.tolist() == [10, 12, 20] and out.packets()[1] == bytes([12]) * 60
+    order.add(batch(15, 40))                   # 15: older than 20, already out
+    out = order.take(None)
+    assert out.ts.tolist() == [15, 25, 30, 40] and order.late == 1
+    assert [p[0] for p in out.packets()] == [15, 25, 30, 40]
+    assert order.held_packets == 0 and order.held_bytes == 0
+    small = _TimeOrder(max_delay=2.0, max_held_bytes=100)
+    small.add(batch(5, 6))
+    assert small.take(0).ts.tolist() == [5, 6]     # over the limit: out despite the mark
