@@ -427,13 +427,34 @@ class _Worker:
             if self.ring is not None:
                 self.ring.close()
             if self.sink is not None:
-                summary = dataclasses.asdict(self.sink.close(stats))
+                with self.heartbeat():         # closing may take long: still answering
+                    summary = dataclasses.asdict(self.sink.close(stats))
             self.stores = []
             self.outs = []
             if self.log is not None:
                 self.log.release()
         self.tell(("final", _stats_dict(stats), summary,
                    (_cpu_seconds() - cpu_start, _user_seconds() - user_start)))
+
+    @contextlib.contextmanager
+    def heartbeat(self):
+        """Tell the parent every STATS_EVERY that this worker is alive while the
+        body runs (a sink's close may take longer than the parent waits for a
+        silent worker); nothing else is sent meanwhile, so the pipe has one
+        writer at a time."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(STATS_EVERY):
+                self.tell(("alive",))
+
+        beating = threading.Thread(target=beat, name="ringcap-heartbeat", daemon=True)
+        beating.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beating.join()
 
     def deliver(self, timeout: float) -> int:
         """Read once into the sink or a free slot; returns packets read."""
@@ -526,6 +547,7 @@ class _Worker:
                 return stats      # nobody left to hand the packets to
             self.control()
             self.deliver(0.02)
+            self.report_stats()   # still answering while it waits for a slot
 
 
 # --------------------------------------------------------------------------
@@ -596,9 +618,10 @@ class ParallelCapture:
     SIGTERM while iterating or in :meth:`run` (``handle_signals``); the
     iteration then ends once every worker has handed over all the packets
     its ring took.  A worker that says nothing for ``worker_timeout``
-    seconds while capturing (workers report every second), or has not
-    finished ``worker_timeout`` seconds after the stop, is killed and listed
-    in :attr:`failures`: no wait of the pool is without an end.  :attr:`stats` gives per-worker and total statistics.  A
+    seconds, capturing or finishing (workers report every second, also
+    while a sink closes, and a stopped worker gives up on its ring within
+    twice the block timeout plus 5 s), is killed and listed in
+    :attr:`failures`: no wait of the pool is without an end.  :attr:`stats` gives per-worker and total statistics.  A
     worker that dies ends the capture (the others are stopped cleanly) and
     :class:`WorkerDiedError` is raised after their packets were delivered.
     """
@@ -979,12 +1002,10 @@ class ParallelCapture:
 
     def _silence_limit(self, handle: _WorkerHandle) -> float:
         """When a worker that has not ended counts as not answering."""
+        limit = handle.last_heard + self.worker_timeout
         if handle.finished:               # said its last word: only exiting is left
-            return max(self._stops_sent_at, handle.last_heard) + self.worker_timeout \
-                + EXIT_TIMEOUT
-        if self._stops_sent:
-            return self._stops_sent_at + self.worker_timeout
-        return handle.last_heard + self.worker_timeout
+            limit += EXIT_TIMEOUT
+        return limit
 
     def _next_silence_limit(self) -> float:
         return min((self._silence_limit(h) for h in self._handles if not h.ended),
@@ -998,10 +1019,8 @@ class ParallelCapture:
         for handle in self._handles:
             if handle.ended or now < self._silence_limit(handle):
                 continue
-            if self._stops_sent:
-                why = f"did not finish within {self.worker_timeout:g} s of the stop"
-            else:
-                why = f"stopped answering (nothing from it for {self.worker_timeout:g} s)"
+            why = (f"stopped answering{' while finishing' if self._stops_sent else ''} "
+                   f"(nothing from it for {self.worker_timeout:g} s)")
             handle.process.kill()
             handle.process.wait()
             batches += self._take_batches(handle)      # what it handed over still counts

@@ -798,8 +798,8 @@ def test_a_frozen_worker_is_killed_and_named_instead_of_blocking_the_iteration(v
     assert failure == pool.failures[0]
     assert failure.worker == 1 and failure.pid == frozen.pid
     assert failure.exitcode == -signal.SIGKILL
-    why = "did not finish within 3 s of the stop" if stop_first else "stopped answering"
-    assert why in str(failure)
+    why = "stopped answering" + (" while finishing" if stop_first else "")
+    assert f"{why} (nothing from it for 3 s); killed" in str(failure)
     stats = pool.stats
     assert stats.workers[0].packets == stats.workers[0].delivered + stats.workers[0].drops
     assert [s.delivered for s in stats.workers] == [got[0], got[1]]
