@@ -59,7 +59,7 @@ ORDER_MAX_DELAY = 2.0      # default longest hold-back of the time-ordered merge
 ORDER_MAX_HELD = 256 << 20  # default bytes (packets and columns) the merge may hold
 ORDER_POLL = 0.05          # seconds between the merge's looks at the workers' progress
 WORKER_TIMEOUT = 30.0      # default seconds a worker may stay silent (it reports every
-                           # STATS_EVERY) or take to finish after a stop before it is killed
+                           # STATS_EVERY) before it is killed as not answering
 EXIT_TIMEOUT = 10.0        # then seconds a worker has to exit before it is killed
 
 
@@ -621,8 +621,8 @@ class ParallelCapture:
     seconds, capturing or finishing (workers report every second, also
     while a sink closes, and a stopped worker gives up on its ring within
     twice the block timeout plus 5 s), is killed and listed in
-    :attr:`failures`: no wait of the pool is without an end.  :attr:`stats` gives per-worker and total statistics.  A
-    worker that dies ends the capture (the others are stopped cleanly) and
+    :attr:`failures`: no wait of the pool is without an end.
+    :attr:`stats` gives per-worker and total statistics.  A worker that dies ends the capture (the others are stopped cleanly) and
     :class:`WorkerDiedError` is raised after their packets were delivered.
     """
 
@@ -703,7 +703,6 @@ class ParallelCapture:
         self._by_fd: dict[int, _WorkerHandle] = {}
         self._deadline: float | None = None
         self._stops_sent = False
-        self._stops_sent_at = 0.0
         self._failures: list[WorkerFailure] = []
         self._handles: list[_WorkerHandle] = []
         self._pending: list[tuple[_WorkerHandle, tuple]] = []
@@ -885,7 +884,6 @@ class ParallelCapture:
         if self._stops_sent:
             return
         self._stops_sent = True
-        self._stops_sent_at = time.monotonic()
         for handle in self._handles:
             if not handle.ended:
                 try:
@@ -1086,6 +1084,16 @@ class ParallelCapture:
         self._iterators.add(iterator)
         return iterator
 
+    @staticmethod
+    def _progress(handle: _WorkerHandle) -> int:
+        """The time before which the worker has handed over every packet (0 if
+        its memory is gone: the pool is being closed)."""
+        log = handle.log
+        try:
+            return log.progress if log is not None else 0
+        except ValueError:                  # released by close() in another thread
+            return 0
+
     @contextlib.contextmanager
     def _iteration(self):
         """One iteration at a time, with the stop signals handled meanwhile."""
@@ -1130,9 +1138,10 @@ class ParallelCapture:
                     for _, batch in self._poll(ORDER_POLL if order.held_packets else PARENT_POLL):
                         order.add(batch)
                     # the workers' progress first, then the slots it covers
-                    now = time.time_ns()
-                    mark = min((max(h.log.progress, now - int(order.max_delay * 1e9))
-                                for h in self._handles if not h.ended), default=None)
+                    floor = time.time_ns() - int(order.max_delay * 1e9)
+                    marks = [max(self._progress(h), floor) for h in self._handles
+                             if not h.ended]
+                    mark = min(marks) if marks else None
                     for handle in self._handles:
                         if not handle.ended:
                             for _, batch in self._take_batches(handle):
