@@ -419,7 +419,8 @@ class _Worker:
         stats = summary = None
         try:
             self.ring = RxRing(config["iface"], fanout=fanout, **config["ring_options"])
-            self.up.send(("ready", self.ring.fanout.group_id, self.ring.interfaces))
+            self.up.send(("ready", self.ring.fanout.group_id, self.ring.interfaces,
+                          self.ring.block_timeout_ms))
             cpu_start, user_start = _cpu_seconds(), _user_seconds()
             self.capture()
             stats = self.finish()
@@ -708,6 +709,8 @@ class ParallelCapture:
         self._pending: list[tuple[_WorkerHandle, tuple]] = []
         self.discarded = 0
         self.late = 0
+        self.max_delay: float | None = None        # of the last in_time_order()
+        self.block_timeout_ms = 0                  # of the workers' rings, once they run
         self.interfaces = None
         self._closed = False
         self._iterators: weakref.WeakSet = weakref.WeakSet()
@@ -854,6 +857,7 @@ class ParallelCapture:
                     handle.last_heard = time.monotonic()
                     self._group_id = message[1]
                     self.interfaces = message[2]
+                    self.block_timeout_ms = message[3]
                 elif message[0] == "error":
                     handle.error = message[1]
                     handle.process.wait()
@@ -1051,7 +1055,14 @@ class ParallelCapture:
         self._iterators.add(iterator)          # close() ends it (and counts what it held)
         return iterator
 
-    def in_time_order(self, max_delay: float = ORDER_MAX_DELAY,
+    @property
+    def hold_back(self) -> float:
+        """Seconds :meth:`in_time_order` holds a packet back at most while
+        every worker keeps up: the rings' block timeout + ORDER_MARGIN +
+        ``handoff_ms`` + a worker's idle wait (0.2 s)."""
+        return self.block_timeout_ms / 1000 + ORDER_MARGIN + self._handoff + WORKER_POLL
+
+    def in_time_order(self, max_delay: float | None = None,
                       max_held_bytes: int = ORDER_MAX_HELD) -> Iterator[Batch]:
         """Iterate the pool's packets in timestamp order, as one ring's would
         come: batches (each owning its memory; no need to copy) whose packets
@@ -1063,12 +1074,15 @@ class ParallelCapture:
         ring, it records in the shared memory "every packet stamped before now
         minus the ring's block timeout minus ORDER_MARGIN (0.1 s) has been
         handed over", and an idle worker does so every 0.2 s.  So a packet
-        waits about the block timeout + 0.1 s + the workers' hand-off interval
-        (``handoff_ms``) + 0.2 s at most, and the merge holds that much traffic.
+        waits at most the block timeout + 0.1 s + the workers' hand-off
+        interval (``handoff_ms``) + 0.2 s (:attr:`hold_back`), and the merge
+        holds that much traffic.
 
         Bounds, whatever the workers do: a packet is never held longer than
-        ``max_delay`` seconds after its timestamp (a worker frozen or more than
-        that behind no longer holds the others back), and never more than
+        ``max_delay`` seconds after its timestamp (None: 2 s, or
+        :attr:`hold_back` + 1 s if that is longer, as with long block
+        timeouts or ``handoff_ms``; a worker frozen or more than that behind
+        no longer holds the others back), and never more than
         ``max_held_bytes`` of packets and columns (past that, everything held
         is given out at once).  A packet that then arrives older than one
         already given out comes after it, out of order, counted in
@@ -1078,7 +1092,10 @@ class ParallelCapture:
             raise ValueError("this pool writes to per-worker sinks; use run() instead of "
                              "iterating")
         self._check_open()
+        if max_delay is None:
+            max_delay = max(ORDER_MAX_DELAY, self.hold_back + 1.0)
         max_delay = check_seconds("max_delay", max_delay, allow_zero=False)
+        self.max_delay = max_delay
         max_held_bytes = _check_positive_int("max_held_bytes", max_held_bytes)
         iterator = self._ordered(_TimeOrder(max_delay, max_held_bytes))
         self._iterators.add(iterator)

@@ -922,3 +922,16 @@ def test_the_merge_counts_packets_that_come_after_newer_ones():
     small = _TimeOrder(max_delay=2.0, max_held_bytes=100)
     small.add(batch(5, 6))
     assert small.take(0).ts.tolist() == [5, 6]     # over the limit: out despite the mark
+
+
+def test_the_merge_holds_back_longer_than_a_long_block_timeout(veth):
+    """A packet may wait a whole block timeout in its ring: the merge's default
+    max_delay grows with it (else a 3 s block timeout would make packets late)."""
+    with ParallelCapture(veth.b, workers=2, **dict(RING, block_timeout_ms=3000)) as pool:
+        assert pool.hold_back == pytest.approx(3.0 + 0.1 + 0.1 + 0.2)
+        iterator = pool.in_time_order()
+        assert pool.max_delay == pytest.approx(pool.hold_back + 1.0)
+        iterator.close()
+    with ParallelCapture(veth.b, workers=2, **RING) as pool:
+        pool.in_time_order().close()
+        assert pool.max_delay == 2.0

@@ -36,8 +36,7 @@ def check_pool_arguments(args, names) -> None:
 def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -> PumpResult:
     """Capture with ``args.workers`` processes into ``sink`` (or per-worker
     files when ``sink`` is None); returns what :func:`pump` would."""
-    from ..parallel import (ORDER_MAX_DELAY, ORDER_MAX_HELD, ParallelCapture, WorkerDiedError,
-                            WorkerFiles)
+    from ..parallel import ORDER_MAX_HELD, ParallelCapture, WorkerDiedError, WorkerFiles
 
     factory = None
     if sink is None and is_dataset(args):      # each worker writes its own files of one dataset
@@ -90,7 +89,7 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
         stats = pool.stats.total
         if pool.late:
             print(f"ringcap: {pool.late} packets written after newer ones: a worker fell "
-                  f"more than {ORDER_MAX_DELAY:g} s behind, or the merge held its "
+                  f"more than {pool.max_delay:g} s behind, or the merge held its "
                   f"{ORDER_MAX_HELD >> 20} MiB limit", file=sys.stderr)
         if factory is not None:
             packets = stats.delivered
