@@ -935,3 +935,35 @@ def test_the_merge_holds_back_longer_than_a_long_block_timeout(veth):
     with ParallelCapture(veth.b, workers=2, **RING) as pool:
         pool.in_time_order().close()
         assert pool.max_delay == 2.0
+
+
+def test_run_with_worker_sinks_ends_when_a_worker_is_frozen(veth, tmp_path):
+    """run() (workers writing their own files) waits with a deadline too: a
+    frozen worker is killed after worker_timeout and named; the other
+    worker's file is finished with its statistics."""
+    from ringcap import PcapReader
+    pool = ParallelCapture(veth.b, workers=2, worker_timeout=3,
+                           sink=WorkerFiles(str(tmp_path / "w{worker}.pcapng")), **RING)
+    frozen = pool._handles[1].process
+    watchdog = threading.Timer(90, frozen.kill)     # a regression fails instead of hanging
+    watchdog.start()
+    try:
+        with pool:
+            with TxRing(veth.a) as tx:
+                tx.send([udp_frame(i, i % 16) for i in range(1000)])
+            os.kill(frozen.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            with pytest.raises(WorkerDiedError, match="worker 1 .*stopped answering"):
+                pool.run(duration=0.5)
+            ended = time.monotonic()
+    finally:
+        watchdog.cancel()
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+            frozen.kill()
+            frozen.wait()
+    assert ended - started < 3 + 15
+    with PcapReader(tmp_path / "w0.pcapng") as reader:
+        batch = Batch.concat(list(reader))
+        [isb] = reader.stats
+    assert isb.received == len(batch) + isb.dropped == pool.stats.workers[0].packets
