@@ -8,14 +8,18 @@ with each worker pinned to a CPU.  A worker either writes to its own sink
 into slots of a shared-memory segment (a memfd) and logs in that memory
 which slot is full, with one eventfd write to wake the parent; the parent
 yields those slots as batches, without copying or pickling any packet, and
-logs each slot back (another eventfd) once no batch refers to it.  The pipes
+logs each slot back (another eventfd) once no batch refers to it, or merges
+the workers' batches into time order (``in_time_order``), holding packets
+back only as long as a worker may still hand over older ones.  The pipes
 carry only the rare messages: the group id and stop to a worker; ready,
 statistics, the end and errors from it.
 
 Stopping (``stop()``, Ctrl-C, SIGTERM) closes every worker's ring to new
 packets, reads out what the kernel already gave it, and only then ends, so
 per worker ``delivered + drops == packets`` and nothing delivered is lost.
-A worker that dies is reported with its exit code and last statistics.
+A worker that dies is reported with its exit code and last statistics; one
+that stops answering (frozen, stuck) is killed after ``worker_timeout`` and
+reported the same way.
 """
 from __future__ import annotations
 
