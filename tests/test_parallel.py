@@ -967,3 +967,45 @@ def test_run_with_worker_sinks_ends_when_a_worker_is_frozen(veth, tmp_path):
         batch = Batch.concat(list(reader))
         [isb] = reader.stats
     assert isb.received == len(batch) + isb.dropped == pool.stats.workers[0].packets
+
+
+class _SlowClose:
+    """A sink whose close takes SLOW_CLOSE_S (a big final flush, a slow disk)."""
+
+    def __init__(self, sink):
+        self._sink = sink
+
+    def __getattr__(self, name):
+        return getattr(self._sink, name)
+
+    def close(self, stats=None):
+        time.sleep(SLOW_CLOSE_S)
+        return self._sink.close(stats)
+
+
+SLOW_CLOSE_S = 5.0
+
+
+class SlowClosingFiles(WorkerFiles):
+    def __call__(self, worker: int):
+        return _SlowClose(super().__call__(worker))
+
+
+def test_a_worker_whose_sink_closes_slowly_is_not_taken_for_a_silent_one(veth, tmp_path):
+    """A sink's close may outlast worker_timeout: the worker keeps answering
+    (a heartbeat) meanwhile, so it is not killed and its file is finished."""
+    from ringcap import PcapReader
+    with ParallelCapture(veth.b, workers=2, worker_timeout=2,
+                         sink=SlowClosingFiles(str(tmp_path / "s{worker}.pcapng")),
+                         **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, i % 16) for i in range(1000)])
+        stats = pool.run(duration=0.5)
+    assert pool.failures == []
+    assert [s is not None for s in pool.summaries] == [True, True]
+    for worker in (0, 1):
+        with PcapReader(tmp_path / f"s{worker}.pcapng") as reader:
+            batch = Batch.concat(list(reader))
+            [isb] = reader.stats
+        assert isb.received == stats.workers[worker].packets
+        assert len(batch) == stats.workers[worker].delivered
