@@ -1035,7 +1035,7 @@ class ParallelCapture:
                     self._handle_message(handle, handle.up.recv())
             except (EOFError, OSError):
                 pass
-            handle.error = f"{why}; killed" + (f" ({handle.error})" if handle.error else "")
+            handle.error = why + (f" ({handle.error})" if handle.error else "")
             self._end(handle)
         return batches
 

@@ -799,7 +799,7 @@ def test_a_frozen_worker_is_killed_and_named_instead_of_blocking_the_iteration(v
     assert failure.worker == 1 and failure.pid == frozen.pid
     assert failure.exitcode == -signal.SIGKILL
     why = "stopped answering" + (" while finishing" if stop_first else "")
-    assert f"{why} (nothing from it for 3 s); killed" in str(failure)
+    assert f"killed by SIGKILL: {why} (nothing from it for 3 s)" in str(failure)
     stats = pool.stats
     assert stats.workers[0].packets == stats.workers[0].delivered + stats.workers[0].drops
     assert [s.delivered for s in stats.workers] == [got[0], got[1]]
