@@ -412,6 +412,7 @@ def test_capture_to_file_with_workers(veth, tmp_path, name):
         count = subprocess.run(["capinfos", "-M", "-c", "-T", str(f)], capture_output=True,
                                text=True, check=True).stdout.split()[-1]
         assert int(count) == len(b)
+        assert np.all(b.ts[1:] >= b.ts[:-1])        # one file, or each worker's: time order
 
 
 def test_rollover_statistics_appear_when_a_worker_ring_is_full(veth):
@@ -705,3 +706,306 @@ def test_a_worker_that_does_not_finish_when_the_pool_closes_is_reported(veth, mo
     assert failure.exitcode == -signal.SIGKILL
     assert "did not finish when the pool closed" in str(failure)
     assert pool._handles[0].finished
+
+
+SAFE_PATH_SCRIPT = """
+import sys, ringcap
+from test_fanout import seqs_and_flows
+with ringcap.ParallelCapture(sys.argv[1], workers=2, block_size=1 << 20, block_count=16,
+                             block_timeout_ms=5) as pool:
+    print("started", sys.flags.safe_path, flush=True)
+    pool.stop_after(60)
+    seen = set()
+    for batch in pool:
+        seen.update(seqs_and_flows(batch)[0].tolist())
+        if len(seen) >= int(sys.argv[2]):
+            pool.stop()
+    print(len(seen), pool.stats.total.delivered, pool.stats.total.drops, flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["PYTHONSAFEPATH=1", "python -P"])
+def test_a_pool_starts_its_workers_under_safe_path(veth, tmp_path, how):
+    """With safe-path, `-c` puts no working directory first on sys.path, so the
+    worker must not drop sys.path[0] (it used to, and failed: no module named ringcap)."""
+    from test_cli import PACKAGE_ROOT
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PACKAGE_ROOT, tests])}
+    flags = []
+    if how == "python -P":
+        flags = ["-P"]
+    else:
+        env["PYTHONSAFEPATH"] = "1"
+    n = 1000
+    proc = subprocess.Popen([sys.executable, *flags, "-c", SAFE_PATH_SCRIPT, veth.b, str(n)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=tmp_path)
+    try:
+        assert proc.stdout.readline().split() == ["started", "True"], proc.stderr.read()
+        with TxRing(veth.a) as tx:
+            deadline = time.monotonic() + 30
+            sent = 0
+            while proc.poll() is None and time.monotonic() < deadline:
+                tx.send([udp_frame(sent + i, i % 16) for i in range(100)])   # flows to both
+                sent += 100
+                time.sleep(0.01)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    seen, delivered, drops = (int(v) for v in out.split())
+    assert seen >= n and delivered >= seen
+
+
+@pytest.mark.parametrize("stop_first", [True, False], ids=["stopped", "running"])
+def test_a_frozen_worker_is_killed_and_named_instead_of_blocking_the_iteration(veth, stop_first):
+    """SIGSTOP one worker (then stop() the pool, or not): the iteration ends
+    within worker_timeout plus a margin, names the frozen worker in failures,
+    and every packet it yielded is accounted for.  It used to block forever."""
+    timeout = 3.0
+    pool = ParallelCapture(veth.b, workers=2, worker_timeout=timeout, **RING)
+    frozen = pool._handles[1].process
+    # a watchdog so that a regression fails the test instead of hanging it
+    watchdog = threading.Timer(90, frozen.kill)
+    watchdog.start()
+    got: dict[int, int] = {0: 0, 1: 0}
+    stopped_at: list[float] = []
+    try:
+        with pool:
+            with TxRing(veth.a) as tx:
+                tx.send([udp_frame(i, i % 16) for i in range(2000)])   # flows to both
+            iterator = pool.batches_by_worker()
+            with pytest.raises(WorkerDiedError) as died:
+                for worker, batch in iterator:
+                    got[worker] += len(batch)
+                    if got[0] and got[1] and frozen.returncode is None and not stopped_at:
+                        os.kill(frozen.pid, signal.SIGSTOP)
+                        stopped_at.append(time.monotonic())
+                        if stop_first:
+                            pool.stop()
+            ended = time.monotonic()
+    finally:
+        watchdog.cancel()
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+            frozen.kill()
+            frozen.wait()
+    assert stopped_at, "both workers should have handed packets over before the freeze"
+    assert ended - stopped_at[0] < timeout + 15
+    [failure] = died.value.failures
+    assert failure == pool.failures[0]
+    assert failure.worker == 1 and failure.pid == frozen.pid
+    assert failure.exitcode == -signal.SIGKILL
+    why = "stopped answering" + (" while finishing" if stop_first else "")
+    assert f"killed by SIGKILL: {why} (nothing from it for 3 s)" in str(failure)
+    stats = pool.stats
+    assert stats.workers[0].packets == stats.workers[0].delivered + stats.workers[0].drops
+    assert [s.delivered for s in stats.workers] == [got[0], got[1]]
+    assert stats.total.delivered == got[0] + got[1]
+
+
+def ordered(pool, until, seconds=SAFETY_S):
+    """Iterate ``pool.in_time_order()`` until ``until(batches)`` (then stop it
+    and read to the end; a timer stops it anyway); returns the batches and
+    the monotonic time each arrived."""
+    timer = threading.Timer(seconds, pool.stop)
+    timer.start()
+    batches, times = [], []
+    try:
+        for batch in pool.in_time_order():
+            batches.append(batch)
+            times.append(time.monotonic())
+            if until(batches):
+                pool.stop()
+    finally:
+        timer.cancel()
+    return batches, times
+
+
+def test_in_time_order_gives_every_packet_once_never_going_back_in_time(veth):
+    n = 6000
+
+    def send():
+        _send_in_bursts(veth.a, [udp_frame(i, i % 16) for i in range(n)])
+        pool.stop_after(3.0)        # what a loaded machine dropped never comes: stop anyway
+
+    with ParallelCapture(veth.b, workers=2, mode="lb", filter="udp", **RING) as pool:
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            batches, _ = ordered(pool, lambda bs: sum(len(seqs_and_flows(b)[0]) for b in bs) >= n)
+        finally:
+            sender.join()
+        stats = pool.stats
+    ts = np.concatenate([b.ts for b in batches])
+    assert np.all(ts[1:] >= ts[:-1]) and pool.late == 0
+    assert len(ts) == stats.total.delivered
+    for st in stats.workers:
+        assert st.packets == st.delivered + st.drops and st.delivered > 0
+    seqs = np.concatenate([seqs_and_flows(b)[0] for b in batches])
+    assert len(np.unique(seqs)) == len(seqs) == len(ts) and np.all(seqs < n)
+    lost = stats.total.drops + stats.total.backlog_drops + stats.total.if_drops
+    assert len(seqs) == n or lost > 0
+
+
+def test_an_idle_worker_does_not_hold_back_the_others_packets(veth):
+    """One flow, hash fanout: one worker gets everything, the other nothing.
+    With max_delay far away, only the idle worker's progress mark can let the
+    busy one's packets out: they must come while the capture runs, within
+    the documented hold-back (block timeout + 0.1 s + handoff + 0.2 s) and
+    a generous margin for a loaded machine."""
+    with ParallelCapture(veth.b, workers=2, mode="hash", filter="udp", **RING) as pool:
+        timer = threading.Timer(SAFETY_S, pool.stop)
+        timer.start()
+        try:
+            with TxRing(veth.a) as tx:
+                tx.send([udp_frame(i, 3) for i in range(500)])
+            sent_at = time.monotonic()
+            first = next(pool.in_time_order(max_delay=3600))
+            arrived = time.monotonic()
+            assert pool.running                        # not released by the end of the capture
+            pool.stop()
+        finally:
+            timer.cancel()
+        assert len(seqs_and_flows(first)[0]) > 0
+        assert arrived - sent_at < 10
+        stats = pool.stats.workers
+    assert sorted(s.delivered > 0 for s in stats) == [False, True]     # one worker was idle
+
+
+def test_a_frozen_worker_holds_the_merge_back_at_most_max_delay(veth):
+    """A worker frozen (SIGSTOP) makes no progress mark: the others' packets
+    still come out once they are max_delay old."""
+    pool = ParallelCapture(veth.b, workers=2, mode="hash", worker_timeout=60, **RING)
+    frozen = pool._handles[1].process
+    try:
+        with pool:
+            os.kill(frozen.pid, signal.SIGSTOP)
+            timer = threading.Timer(SAFETY_S, pool.stop)
+            timer.start()
+            try:
+                with TxRing(veth.a) as tx:
+                    tx.send([udp_frame(i, f) for f in range(16) for i in range(50)])
+                sent_at = time.monotonic()
+                first = next(pool.in_time_order(max_delay=1.0))
+                arrived = time.monotonic()
+            finally:
+                timer.cancel()
+            assert len(first) > 0 and 0.5 < arrived - sent_at < 10
+            os.kill(frozen.pid, signal.SIGCONT)
+    finally:
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+
+
+def test_the_merge_counts_packets_that_come_after_newer_ones():
+    """The merge itself, on batches made by hand: packets are given out up to
+    the mark; a packet older than one already given out (its worker was late)
+    comes next, counted in late; past max_held_bytes everything goes out."""
+    from ringcap.parallel import _TimeOrder
+
+    def batch(*ts):
+        return Batch.from_packets([bytes([t]) * 60 for t in ts], ts=np.array(ts, dtype=np.int64))
+
+    order = _TimeOrder(max_delay=2.0, max_held_bytes=1 << 20)
+    order.add(batch(10, 20, 30))
+    order.add(batch(12, 25))
+    out = order.take(25)
+    assert out.ts.tolist() == [10, 12, 20] and out.packets()[1] == bytes([12]) * 60
+    order.add(batch(15, 40))                   # 15: older than 20, already out
+    out = order.take(None)
+    assert out.ts.tolist() == [15, 25, 30, 40] and order.late == 1
+    assert [p[0] for p in out.packets()] == [15, 25, 30, 40]
+    assert order.held_packets == 0 and order.held_bytes == 0
+    small = _TimeOrder(max_delay=2.0, max_held_bytes=100)
+    small.add(batch(5, 6))
+    assert small.take(0).ts.tolist() == [5, 6]     # over the limit: out despite the mark
+
+
+def test_the_merge_holds_back_longer_than_a_long_block_timeout(veth):
+    """A packet may wait a whole block timeout in its ring: the merge's default
+    max_delay grows with it (else a 3 s block timeout would make packets late)."""
+    with ParallelCapture(veth.b, workers=2, **dict(RING, block_timeout_ms=3000)) as pool:
+        assert pool.hold_back == pytest.approx(3.0 + 0.1 + 0.1 + 0.2)
+        iterator = pool.in_time_order()
+        assert pool.max_delay == pytest.approx(pool.hold_back + 1.0)
+        iterator.close()
+    with ParallelCapture(veth.b, workers=2, **RING) as pool:
+        pool.in_time_order().close()
+        assert pool.max_delay == 2.0
+
+
+def test_run_with_worker_sinks_ends_when_a_worker_is_frozen(veth, tmp_path):
+    """run() (workers writing their own files) waits with a deadline too: a
+    frozen worker is killed after worker_timeout and named; the other
+    worker's file is finished with its statistics."""
+    from ringcap import PcapReader
+    pool = ParallelCapture(veth.b, workers=2, worker_timeout=3,
+                           sink=WorkerFiles(str(tmp_path / "w{worker}.pcapng")), **RING)
+    frozen = pool._handles[1].process
+    watchdog = threading.Timer(90, frozen.kill)     # a regression fails instead of hanging
+    watchdog.start()
+    try:
+        with pool:
+            with TxRing(veth.a) as tx:
+                tx.send([udp_frame(i, i % 16) for i in range(1000)])
+            os.kill(frozen.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            with pytest.raises(WorkerDiedError, match="worker 1 .*stopped answering"):
+                pool.run(duration=0.5)
+            ended = time.monotonic()
+    finally:
+        watchdog.cancel()
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+            frozen.kill()
+            frozen.wait()
+    assert ended - started < 3 + 15
+    with PcapReader(tmp_path / "w0.pcapng") as reader:
+        batch = Batch.concat(list(reader))
+        [isb] = reader.stats
+    assert isb.received == len(batch) + isb.dropped == pool.stats.workers[0].packets
+
+
+class _SlowClose:
+    """A sink whose close takes SLOW_CLOSE_S (a big final flush, a slow disk)."""
+
+    def __init__(self, sink):
+        self._sink = sink
+
+    def __getattr__(self, name):
+        return getattr(self._sink, name)
+
+    def close(self, stats=None):
+        time.sleep(SLOW_CLOSE_S)
+        return self._sink.close(stats)
+
+
+SLOW_CLOSE_S = 5.0
+
+
+class SlowClosingFiles(WorkerFiles):
+    def __call__(self, worker: int):
+        return _SlowClose(super().__call__(worker))
+
+
+def test_a_worker_whose_sink_closes_slowly_is_not_taken_for_a_silent_one(veth, tmp_path):
+    """A sink's close may outlast worker_timeout: the worker keeps answering
+    (a heartbeat) meanwhile, so it is not killed and its file is finished."""
+    from ringcap import PcapReader
+    with ParallelCapture(veth.b, workers=2, worker_timeout=2,
+                         sink=SlowClosingFiles(str(tmp_path / "s{worker}.pcapng")),
+                         **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, i % 16) for i in range(1000)])
+        stats = pool.run(duration=0.5)
+    assert pool.failures == []
+    assert [s is not None for s in pool.summaries] == [True, True]
+    for worker in (0, 1):
+        with PcapReader(tmp_path / f"s{worker}.pcapng") as reader:
+            batch = Batch.concat(list(reader))
+            [isb] = reader.stats
+        assert isb.received == stats.workers[worker].packets
+        assert len(batch) == stats.workers[worker].delivered
