@@ -367,3 +367,12 @@ class Tap:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def wait_for_packets(ring, count: int, timeout: float = DEADLINE) -> None:
+    """Wait until ``ring``'s socket has received ``count`` packets (its statistics: nothing
+    is read), then for ten block timeouts, so that the kernel's block timer has handed the
+    last of them over and one read or view can take them all."""
+    wait_until(lambda: ring.stats.packets >= count, timeout,
+               f"{count} packets to reach the ring")
+    time.sleep(10 * ring.block_timeout_ms / 1000)
