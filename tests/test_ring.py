@@ -359,8 +359,13 @@ def test_ctrl_c_during_capture_returns_every_packet_captured(veth):
     the ones read and the ones still waiting in the ring come back, with a warning."""
     frames = [make_frame(i, 100) for i in range(3000)]
 
+    # capture() handles Ctrl-C only where Python's default handler is in place
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
     def send_then_interrupt():
-        wait_until(lambda: rings_bound_to(veth.index_b), what="capture()'s ring to open")
+        wait_until(lambda: rings_bound_to(veth.index_b)
+                   and signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                   what="capture()'s ring to open and its Ctrl-C handler to be in place")
         with Tap(veth.b) as tap, TxRing(veth.a) as tx:
             tx.send(frames)
             tap.wait_for(len(frames))           # capture()'s ring has them too
