@@ -252,7 +252,10 @@ def package_root() -> str:
 class RingcapProcess:
     """A running ``python -m ringcap ARGS`` (this tree's package); its stderr is
     collected from a pipe, or from a pty with ``tty=True``.  ``wait_for(text)``
-    waits until the text shows on stderr (``"listening on"``: the ring is open)."""
+    waits until the text shows on stderr (``"listening on"``: the ring is open).
+    One a failed test leaves running is killed when the test ends."""
+
+    running: list = []
 
     def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL, env=None):
         self.tty = tty
@@ -274,6 +277,7 @@ class RingcapProcess:
         self._chunks = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        RingcapProcess.running.append(self)
 
     def _read(self):
         while True:
@@ -292,9 +296,16 @@ class RingcapProcess:
     def wait_for(self, text, timeout=DEADLINE):
         """Wait until ``text`` is on stderr; fail (stopping the process) if it exits
         first or ``timeout`` passes."""
+        def seen_or_exited():
+            if text in self.err:
+                return True
+            if self.proc.poll() is not None:
+                self._reader.join(10)            # the rest of what it wrote
+                return True
+            return False
+
         try:
-            wait_until(lambda: text in self.err or self.proc.poll() is not None,
-                       timeout, f"{text!r} from ringcap")
+            wait_until(seen_or_exited, timeout, f"{text!r} from ringcap")
             if text not in self.err:
                 raise AssertionError(f"ringcap exited ({self.proc.returncode}) "
                                      f"before {text!r}")
@@ -304,6 +315,8 @@ class RingcapProcess:
 
     def finish(self, sig=None, timeout=DEADLINE):
         """Send ``sig`` (if given), wait for the exit and return the exit code."""
+        if self in RingcapProcess.running:
+            RingcapProcess.running.remove(self)
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -371,3 +384,11 @@ def wait_for_packets(ring, count: int, timeout: float = DEADLINE) -> None:
     wait_until(lambda: ring.stats.packets >= count, timeout,
                f"{count} packets to reach the ring")
     time.sleep(10 * ring.block_timeout_ms / 1000)
+
+
+@pytest.fixture(autouse=True)
+def _no_ringcap_process_left_behind():
+    """A test that failed before finishing its RingcapProcess leaves no process behind."""
+    yield
+    while RingcapProcess.running:
+        RingcapProcess.running[-1].finish(signal.SIGKILL)
