@@ -101,9 +101,13 @@ def test_stats_from_another_thread_while_a_read_waits_without_timeout(veth):
                 seen.append(rx.stats)
                 durations.append(time.monotonic() - t0)
         asker = threading.Thread(target=ask)
-        # ends the read after 2 s, so a stats call that waits for the read
-        # shows as a slow call rather than a hang
-        ender = threading.Timer(2.0, _send, (veth.a, [make_frame(7)]))
+
+        def end_the_read():
+            # once the five calls are done, or after 2 s, so that a stats call that
+            # waits for the read shows as a slow call rather than a hang
+            asker.join(2.0)
+            _send(veth.a, [make_frame(7)])
+        ender = threading.Thread(target=end_the_read)
         asker.start()
         ender.start()
         try:
