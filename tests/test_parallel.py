@@ -10,14 +10,24 @@ import time
 import numpy as np
 import pytest
 
-from conftest import sh
+from conftest import DEADLINE, Tap, sh, wait_until
 from test_fanout import seqs_and_flows, udp_frame
 import ringcap
 from ringcap import Batch, ParallelCapture, TxRing, WorkerDiedError, merge, read_pcap
 from ringcap.parallel import WorkerFiles
 
 RING = dict(block_size=1 << 20, block_count=16, block_timeout_ms=5)
-SAFETY_S = 20.0
+SAFETY_S = DEADLINE
+
+
+def report(pool, worker):
+    """Worker ``worker``'s latest statistics report (None before its first), reading the
+    reports waiting in its pipe as the pool does while iterating; reports go out every
+    STATS_EVERY (1 s)."""
+    handle = pool._handles[worker]
+    while not handle.ended and handle.readable.poll(0):
+        pool._handle_message(handle, handle.up.recv())
+    return handle.stats
 
 
 def gather(pool, expected=None):
@@ -101,20 +111,24 @@ def test_cpu_mode_lines_up_with_pinning(veth):
 
 def test_stopping_mid_stream_loses_nothing_delivered(veth):
     stop_sending = threading.Event()
+    sent = [0]
 
     def send():
         with TxRing(veth.a) as tx:
-            seq = 0
             while not stop_sending.is_set():
-                tx.send([udp_frame(seq + i, (seq + i) % 16) for i in range(256)])
-                seq += 256
+                seq = sent[0]
+                sent[0] += tx.send([udp_frame(seq + i, (seq + i) % 16) for i in range(256)])
                 time.sleep(0.002)
+
+    def stop_when_plenty_went_out():
+        wait_until(lambda: sent[0] >= 5000 or stop_sending.is_set(), what="5000 frames sent")
+        pool.stop()
 
     with ParallelCapture(veth.b, workers=2, **RING) as pool:
         sender = threading.Thread(target=send)
         sender.start()
         try:
-            threading.Timer(1.0, pool.stop).start()
+            threading.Thread(target=stop_when_plenty_went_out, daemon=True).start()
             got = gather(pool)
         finally:
             stop_sending.set()
@@ -143,7 +157,7 @@ def test_a_killed_worker_is_reported_with_its_exit_code_and_last_stats(veth):
     with ParallelCapture(veth.b, workers=2, **RING) as pool:
         with TxRing(veth.a) as tx:
             tx.send([udp_frame(i, i % 8) for i in range(1000)])
-        time.sleep(1.5)            # a statistics report goes out every STATS_EVERY (1 s)
+        wait_until(lambda: report(pool, 1), what="a statistics report from worker 1")
         victim = pool._handles[1].process
         victim.kill()
         consumed = 0
@@ -295,7 +309,9 @@ def test_packets_in_a_filling_slot_survive_the_interface_going_down(veth):
     with ParallelCapture(veth.b, workers=1, handoff_ms=5000, **RING) as pool:
         with TxRing(veth.a) as tx:
             tx.send(frames)
-        time.sleep(0.1)        # in the slot, and the worker waiting for more (up to 0.2 s)
+        # in the slot, and the worker waiting for more
+        wait_until(lambda: getattr(report(pool, 0), "delivered", 0) >= len(frames),
+                   what="the worker to read the 500 frames into its slot")
         sh(f"ip link set {veth.b} down")
         try:
             with pytest.raises(WorkerDiedError) as info:
@@ -423,7 +439,9 @@ def test_rollover_statistics_appear_when_a_worker_ring_is_full(veth):
                          slot_packets=500, **tiny) as pool:
         with TxRing(veth.a) as tx:
             tx.send([udp_frame(i, 0) for i in range(n)])   # one flow: one ring's share
-        time.sleep(0.5)      # nothing iterated yet: each worker's slots stay taken
+        # nothing iterated yet: each worker's slots stay taken, and its ring overflows
+        wait_until(lambda: any(getattr(report(pool, w), "rollover", 0) for w in (0, 1)),
+                   what="a worker's rollover statistics")
         threading.Timer(1.5, pool.stop).start()
         got = gather(pool)
         stats = check_accounting(pool, got)
@@ -460,12 +478,12 @@ def test_workers_of_a_killed_parent_finish_their_files(veth, tmp_path):
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]
         assert len(pids) == 2
-        with TxRing(veth.a) as tx:
+        with Tap(veth.b, filter="udp") as tap, TxRing(veth.a) as tx:
             tx.send([udp_frame(i, i % 16) for i in range(2000)])
-        time.sleep(0.5)
+            tap.wait_for(2000)                   # the workers' rings have them too
         parent.kill()
         parent.wait()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + DEADLINE
         while any(alive(pid) for pid in pids):
             assert time.monotonic() < deadline, "workers outlived their parent"
             time.sleep(0.1)
@@ -542,7 +560,9 @@ def test_breaking_out_early_counts_the_batches_not_given_in_discarded(veth):
     with ParallelCapture(veth.b, workers=2, slot_packets=256, handoff_ms=0, **RING) as pool:
         with TxRing(veth.a) as tx:
             tx.send(frames)
-        time.sleep(0.2)                     # several slots handed over, waiting in one poll
+        # several slots handed over, waiting in one poll
+        wait_until(lambda: sum(getattr(report(pool, w), "delivered", 0) for w in (0, 1))
+                   >= 2 * 256, what="two slots' worth of frames read by the workers")
         iterated = 0
         for batch in pool:
             iterated += len(batch)
@@ -570,7 +590,8 @@ def test_close_with_a_long_handoff_lets_the_worker_finish_its_slot(veth):
     sender = threading.Thread(target=trickle)
     sender.start()
     try:
-        time.sleep(0.5)
+        wait_until(lambda: getattr(report(pool, 0), "packets", 0) > 0,
+                   what="the worker's ring to see the trickle")
         pool.close()
     finally:
         trickling.set()
@@ -637,7 +658,7 @@ def test_close_from_another_thread_ends_an_iteration_under_way(veth):
     consumer = threading.Thread(target=consume)
     consumer.start()
     sender = _send_in_bursts(veth.a, frames, burst=500, gap=0.005)
-    time.sleep(0.1)
+    wait_until(lambda: iterated or errors, what="the consumer's first batch")
     pool.close()                            # while the consumer is still iterating
     consumer.join(timeout=SAFETY_S)
     sender.join()
