@@ -307,12 +307,10 @@ def test_packets_in_a_filling_slot_survive_the_interface_going_down(veth):
     frames = [udp_frame(i, 0) for i in range(500)]
     consumed = []
     with ParallelCapture(veth.b, workers=1, handoff_ms=5000, **RING) as pool:
-        with TxRing(veth.a) as tx:
+        with Tap(veth.b, filter="udp") as tap, TxRing(veth.a) as tx:
             tx.send(frames)
-        # in the slot, and the worker waiting for more
-        wait_until(lambda: getattr(report(pool, 0), "delivered", 0) >= len(frames),
-                   what="the worker to read the 500 frames into its slot")
-        sh(f"ip link set {veth.b} down")
+            tap.wait_for(len(frames))   # in the worker's ring too: read into the slot, and
+        sh(f"ip link set {veth.b} down")   # the worker waiting for more (up to 0.2 s)
         try:
             with pytest.raises(WorkerDiedError) as info:
                 for batch in pool:
