@@ -302,6 +302,15 @@ def test_bad_arguments_say_what_to_do(tmp_path, monkeypatch):
         FlowSink(tmp_path, interval=7)
     with pytest.raises(ValueError, match="do not apply"):
         FlowSink(tmp_path, rotate_rows=10)
+    with pytest.raises(ValueError, match="host must be a non-empty string"):
+        ParquetSink(tmp_path, host="")
+    with pytest.raises(TypeError, match=r"interface must be a name or a mapping"):
+        ParquetSink(tmp_path, interface=5)
+    with pytest.raises(ValueError, match="timestamp_unit must be 'us'"):
+        ParquetSink(tmp_path, timestamp_unit="ps")
+    (tmp_path / "a-file").write_bytes(b"")
+    out = run_cli("names", "--export", tmp_path / "a-file")
+    assert out.returncode == 1 and "it is a file; give a folder" in out.stderr
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(ImportError, match=r"pip install 'ringcap\[parquet\]'"):
         ParquetSink(tmp_path)
