@@ -58,7 +58,10 @@ class RowLabels:
         mapping = self.by_index if self.by_index is not None else batch.interfaces
         if not mapping:
             return np.full(n, -1, dtype=np.int32)
-        indexes, inverse = np.unique(batch.ifindex, return_inverse=True)
+        ifindex = batch.ifindex
+        if n and ifindex.min() == ifindex.max():            # one interface: the usual case
+            return np.full(n, self._code(mapping.get(int(ifindex[0]))), dtype=np.int32)
+        indexes, inverse = np.unique(ifindex, return_inverse=True)
         table = np.array([self._code(mapping.get(int(i))) for i in indexes], dtype=np.int32)
         return table[inverse.reshape(-1)]
 
