@@ -38,6 +38,7 @@ __all__ = [
     "IP_PROTOCOLS", "ETHERTYPES", "PACKET_TYPES", "TCP_FLAG_LETTERS", "STATUS_BITS",
     "TUNNEL_TYPE_NAMES", "ip_proto_names", "ethertype_names", "tunnel_type_names",
     "pkttype_names", "tcp_flag_names", "status_names", "names_for", "NAMED_COLUMNS",
+    "lookup_tables",
 ]
 
 #: IANA protocol numbers -> the lowercase keywords tcpdump and Wireshark use.
@@ -251,3 +252,23 @@ def names_for(column: str, codes: npt.ArrayLike) -> tuple[list[str], npt.NDArray
     for i, label in enumerate(labels):
         remap[i] = distinct.setdefault(label, len(distinct))
     return list(distinct), remap[inverse.reshape(-1)].astype(np.intp, copy=False)
+
+
+def lookup_tables() -> dict[str, tuple[list[int], list[str]]]:
+    """The vocabularies as lookup tables for SQL: table name -> (codes, names).
+
+    Each table is named for the dataset column it names (``ip_proto``,
+    ``ethertype``, ``pkttype``, ``tunnel_type``, ``tcp_flags``), so a join
+    reads ``JOIN ip_proto USING (ip_proto)``.  ``ip_proto`` lists all 256
+    numbers and ``tcp_flags`` all 512 combinations (``""`` for none); the
+    others list the known codes.  ``ringcap names --export DIR`` writes them.
+    """
+    return {
+        "ip_proto": (list(range(256)), [_ip_proto_name(v) for v in range(256)]),
+        "ethertype": (sorted(ETHERTYPES), [ETHERTYPES[v] for v in sorted(ETHERTYPES)]),
+        "pkttype": (sorted(PACKET_TYPES), [PACKET_TYPES[v] for v in sorted(PACKET_TYPES)]),
+        "tunnel_type": (sorted(TUNNEL_TYPE_NAMES),
+                        [TUNNEL_TYPE_NAMES[v] for v in sorted(TUNNEL_TYPE_NAMES)]),
+        "tcp_flags": (list(range(1 << len(TCP_FLAG_LETTERS))),
+                      [_flag_string(v) for v in range(1 << len(TCP_FLAG_LETTERS))]),
+    }

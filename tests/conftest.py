@@ -393,3 +393,39 @@ def _no_ringcap_process_left_behind():
     yield
     while RingcapProcess.running:
         RingcapProcess.running[-1].finish(signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the whole run (starting one takes ~40 s here), with
+    no Parquet settings: datasets must read as they are.  Stopped, JVM too, at the end."""
+    # SparkContext installs its own SIGINT handler in this process; later tests
+    # (Ctrl-C during capture()) need Python's back.
+    import warnings
+    sigint = signal.getsignal(signal.SIGINT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
+        session = (SparkSession.builder.master("local[2]").appName("ringcap-tests")
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.sql.shuffle.partitions", "2")
+                   .config("spark.driver.host", "127.0.0.1")
+                   .config("spark.driver.bindAddress", "127.0.0.1")
+                   .config("spark.sql.session.timeZone", "UTC")
+                   .getOrCreate())
+    signal.signal(signal.SIGINT, sigint)
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        gateway = SparkContext._gateway
+        session.stop()
+        if gateway is not None:                  # stop the JVM too, not only the context
+            process = getattr(gateway, "proc", None)
+            gateway.shutdown()
+            SparkContext._gateway = SparkContext._jvm = None
+            if process is not None:
+                process.stdin.close()
+                process.wait(timeout=60)
+        signal.signal(signal.SIGINT, sigint)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +28,12 @@ HOUR = 3600 * 10**9
 # 2023-11-14 22:00:00 UTC: an hour boundary.
 BOUNDARY = 1_699_999_200 * 10**9
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
+
+
+def with_ts_ns(columns) -> list[str]:
+    """A dataset's column names: ``ts_ns`` follows ``ts`` (the default µs unit)."""
+    columns = list(columns)
+    return columns[:1] + ["ts_ns"] + columns[1:] if columns[:1] == ["ts"] else columns
 
 
 def traffic(count=20000, *, start=BOUNDARY - 30 * 10**9, span=60 * 10**9, seed=0, **kw):
@@ -104,9 +109,14 @@ def test_packet_dataset_holds_every_column_and_duckdb_reads_it(tmp_path):
     assert all(os.stat(f).st_mode & 0o777 == 0o600 for f in files)
 
     table = pa.concat_tables([pq.read_table(f) for f in files])
-    assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
-    assert table.column_names == list(DEFAULT_PACKET_COLUMNS)
-    assert np.array_equal(table["ts"].cast(pa.int64()).to_numpy(), batch.ts)
+    # ts in µs (what Spark reads with no settings), the exact nanoseconds beside it
+    assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    assert table.column_names == with_ts_ns(DEFAULT_PACKET_COLUMNS)
+    assert np.array_equal(table["ts"].cast(pa.int64()).to_numpy(), batch.ts // 1000)
+    assert np.array_equal(table["ts_ns"].to_numpy(), batch.ts)
+    assert table["host"].type == pa.dictionary(pa.int32(), pa.string())
+    assert set(table["host"].to_pylist()) == {"probe-1"}
+    assert set(table["interface"].to_pylist()) == {None}      # no interface named
     for name in ("caplen", "wirelen", "ifindex", "pkttype"):
         assert np.array_equal(table[name].to_numpy(), getattr(batch, name)), name
     headers = ringcap.decode(batch)
@@ -139,7 +149,7 @@ def test_a_batch_spanning_an_hour_boundary_splits_exactly_there(tmp_path):
     sink.close()
     files, _ = dataset_files(tmp_path)
     assert len(files) == 2
-    early, late = (pq.read_table(f)["ts"].cast(pa.int64()).to_numpy() for f in files)
+    early, late = (pq.read_table(f)["ts_ns"].to_numpy() for f in files)
     assert "hour=21" in files[0] and "hour=22" in files[1]
     assert early.max() < BOUNDARY <= late.min()
     assert np.array_equal(np.concatenate([early, late]), batch.ts)
@@ -172,7 +182,7 @@ def test_rotation_by_rows_and_by_aligned_seconds(tmp_path):
     write(ParquetSink(tmp_path / "secs", rotate_seconds=20, worker=0), batch, step=700)
     spans = []
     for f in dataset_files(tmp_path / "secs")[0]:
-        ts = pq.read_table(f)["ts"].cast(pa.int64()).to_numpy()
+        ts = pq.read_table(f)["ts_ns"].to_numpy()
         spans.append(((int(ts.min()) - BOUNDARY) // 10**9, (int(ts.max()) - BOUNDARY) // 10**9))
     assert spans == [(1, 19), (20, 39), (40, 50)]          # :00-:20, :20-:40, :40-:60
 
@@ -194,7 +204,7 @@ def test_row_groups_columns_payload_and_stats(tmp_path):
         "packets": len(batch) + 7, "drops": 7, "freeze_count": 0, "delivered": len(batch),
         "if_drops": 0, "backlog_drops": 0}
     table = pq.read_table(path)
-    assert table.column_names == ["ts", "wirelen", "ip_proto", "sport", "dport", "data"]
+    assert table.column_names == ["ts", "ts_ns", "wirelen", "ip_proto", "sport", "dport", "data"]
     assert table["data"].to_pylist() == batch.packets()
     # the frame bytes also bound a row group
     write(ParquetSink(tmp_path / "small", include_payload=True, row_group_bytes=100_000,
@@ -205,7 +215,7 @@ def test_row_groups_columns_payload_and_stats(tmp_path):
     # every column the decoder has, tunnels and TCP options included
     write(ParquetSink(tmp_path / "all", columns="all", worker=0), batch)
     table = pq.read_table(dataset_files(tmp_path / "all")[0][0])
-    assert table.column_names == [c for c in PACKET_COLUMNS if c != "data"]
+    assert table.column_names == with_ts_ns(c for c in PACKET_COLUMNS if c != "data")
     headers = ringcap.decode(batch, columns="all")
     assert np.array_equal(table["tcp_options"].to_numpy(), headers["tcp_options"])
 
@@ -216,10 +226,10 @@ def test_default_columns_leave_out_metadata_and_offsets_and_columns_bring_them_b
     assert set(NOT_BY_DEFAULT) == {"protocol", "vlan_tci", "vlan_tpid", "rxhash", "status",
                                    "l3_offset", "l4_offset", "payload_offset"}
     assert not set(NOT_BY_DEFAULT) & set(DEFAULT_PACKET_COLUMNS)
-    assert len(DEFAULT_PACKET_COLUMNS) == 32
+    assert len(DEFAULT_PACKET_COLUMNS) == 34
     write(ParquetSink(tmp_path / "default", worker=0), batch)
     table = pq.read_table(dataset_files(tmp_path / "default")[0][0])
-    assert table.column_names == list(DEFAULT_PACKET_COLUMNS)
+    assert table.column_names == with_ts_ns(DEFAULT_PACKET_COLUMNS)
     # the offsets index the frame bytes: with them, they are part of the default
     write(ParquetSink(tmp_path / "frames", worker=0, include_payload=True), batch)
     table = pq.read_table(dataset_files(tmp_path / "frames")[0][0])
@@ -232,7 +242,7 @@ def test_default_columns_leave_out_metadata_and_offsets_and_columns_bring_them_b
     wanted = ["ts", "protocol", "vlan_tci", "rxhash", "status", "l4_offset"]
     write(ParquetSink(tmp_path / "chosen", worker=0, columns=wanted), batch)
     table = pq.read_table(dataset_files(tmp_path / "chosen")[0][0])
-    assert table.column_names == wanted
+    assert table.column_names == with_ts_ns(wanted)
     for name in ("protocol", "vlan_tci", "rxhash", "status"):
         assert np.array_equal(table[name].to_numpy(), getattr(batch, name)), name
     assert np.array_equal(table["l4_offset"].to_numpy(), headers["l4_offset"])
@@ -245,26 +255,29 @@ def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path
     [path] = dataset_files(tmp_path)[0]
     meta = pq.read_metadata(path)
     schema = meta.schema
-    # no column can be null: every one is REQUIRED, none needs definition levels
+    # no column but interface (null when unknown) can be null: every other one is
+    # REQUIRED, none needs definition levels
+    names = with_ts_ns(DEFAULT_PACKET_COLUMNS)
     assert [schema.column(i).max_definition_level for i in range(len(schema))] == \
-        [0] * len(DEFAULT_PACKET_COLUMNS)
-    assert not any(field.nullable for field in pq.read_schema(path))
+        [int(name == "interface") for name in names]
+    assert [f.name for f in pq.read_schema(path) if f.nullable] == ["interface"]
     # DuckDB and Spark skip row groups by ts: each row group has its exact min/max
     for i in range(meta.num_row_groups):
         column = meta.row_group(i).column(0)
         assert column.path_in_schema == "ts" and column.statistics.has_min_max
         rows = batch.ts[i * 1000:(i + 1) * 1000]
         assert (column.statistics.min_raw, column.statistics.max_raw) == \
-            (int(rows.min()), int(rows.max()))
+            (int(rows.min()) // 1000, int(rows.max()) // 1000)
     # encodings as docs/datasets.md gives them; min/max on every column but the MACs
     group = meta.row_group(0)
     columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
-    for name in ("ts", "caplen", "wirelen", "ip_len", "payload_len"):
+    for name in ("ts", "ts_ns", "caplen", "wirelen", "ip_len", "payload_len"):
         assert "DELTA_BINARY_PACKED" in columns[name].encodings, name
     for name in ("tcp_seq", "tcp_ack", "flags", "vlan_outer"):
         assert "PLAIN" in columns[name].encodings, name
         assert "RLE_DICTIONARY" not in columns[name].encodings, name
-    for name in ("ip_src", "ip_dst", "sport", "dport", "ip_proto", "ethertype"):
+    for name in ("ip_src", "ip_dst", "sport", "dport", "ip_proto", "ethertype", "host",
+                 "interface"):
         assert "RLE_DICTIONARY" in columns[name].encodings, name
     assert sorted(name for name, column in columns.items() if not column.is_stats_set) == \
         ["eth_dst", "eth_src"]
@@ -289,6 +302,15 @@ def test_bad_arguments_say_what_to_do(tmp_path, monkeypatch):
         FlowSink(tmp_path, interval=7)
     with pytest.raises(ValueError, match="do not apply"):
         FlowSink(tmp_path, rotate_rows=10)
+    with pytest.raises(ValueError, match="host must be a non-empty string"):
+        ParquetSink(tmp_path, host="")
+    with pytest.raises(TypeError, match=r"interface must be a name or a mapping"):
+        ParquetSink(tmp_path, interface=5)
+    with pytest.raises(ValueError, match="timestamp_unit must be 'us'"):
+        ParquetSink(tmp_path, timestamp_unit="ps")
+    (tmp_path / "a-file").write_bytes(b"")
+    out = run_cli("names", "--export", tmp_path / "a-file")
+    assert out.returncode == 1 and "it is a file; give a folder" in out.stderr
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(ImportError, match=r"pip install 'ringcap\[parquet\]'"):
         ParquetSink(tmp_path)
@@ -331,7 +353,7 @@ def test_flow_dataset_per_interval_equals_flows_of_each_interval(tmp_path):
     assert others == [] and len(files) == 6                       # 21:59:30 .. 22:00:25
     for path in files:
         table = pq.read_table(path)
-        start = table["interval_start"].cast(pa.int64()).to_numpy()
+        start = table["interval_start"].cast(pa.int64()).to_numpy() * 1000     # µs
         assert (start == start[0]).all()
         inside = batch[(batch.ts >= start[0]) & (batch.ts < start[0] + 10 * 10**9)]
         expected = ringcap.flows(inside)
@@ -345,6 +367,12 @@ def test_flow_dataset_per_interval_equals_flows_of_each_interval(tmp_path):
         assert json.loads(pq.read_metadata(path).metadata[b"ringcap.non_ip_packets"]) == \
             expected.skipped
         del first_rev
+        # the µs timestamps floor the exact nanoseconds kept beside them
+        for name in ("first_ts", "last_ts"):
+            assert np.array_equal(table[f"{name}_ns"].to_numpy(),
+                                  getattr(expected, name).astype(np.int64)), name
+            assert np.array_equal(table[name].cast(pa.int64()).to_numpy(),
+                                  getattr(expected, name).astype(np.int64) // 1000), name
     # summed over the intervals: what flows() says of all the packets
     rows = duck(f"""
         SELECT CASE WHEN ip_src < ip_dst OR (ip_src = ip_dst AND sport <= dport) THEN ip_src ELSE ip_dst END,
@@ -364,7 +392,7 @@ def test_flow_feature_dataset_holds_flow_meter_records_per_interval(tmp_path):
     assert others == [] and len(files) == 4         # :45-:50, :50-:00, :00-:10, :10-:15
     for path in files:
         table = pq.read_table(path)
-        start = int(table["interval_start"].cast(pa.int64()).to_numpy()[0])
+        start = int(table["interval_start"].cast(pa.int64()).to_numpy()[0]) * 1000   # µs
         inside = batch[(batch.ts >= start) & (batch.ts < start + 10 * 10**9)]
         expected = ringcap.flow_features(inside, idle_timeout=5, active_timeout=None)
         assert table.num_rows == len(expected)
@@ -514,51 +542,16 @@ def test_convert_onto_a_full_disk_names_the_file_and_the_rows_and_leaves_no_temp
 
 
 # ---------------------------------------------------------------- Spark
-@pytest.fixture(scope="module")
-def spark():
-    """One local Spark session for every Spark check (starting one takes many seconds)."""
-    # SparkContext installs its own SIGINT handler in this process; later tests
-    # (Ctrl-C during capture()) need Python's back.
-    sigint = signal.getsignal(signal.SIGINT)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pyspark import SparkContext
-        from pyspark.sql import SparkSession
-        session = (SparkSession.builder.master("local[1]").appName("ringcap-tests")
-                   .config("spark.ui.enabled", "false")
-                   .config("spark.sql.shuffle.partitions", "2")
-                   .config("spark.driver.host", "127.0.0.1")
-                   .config("spark.driver.bindAddress", "127.0.0.1")
-                   .config("spark.sql.session.timeZone", "UTC")
-                   .config("spark.sql.legacy.parquet.nanosAsLong", "true")
-                   .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    try:
-        yield session
-    finally:
-        gateway = SparkContext._gateway
-        session.stop()
-        if gateway is not None:                  # stop the JVM too, not only the context
-            process = getattr(gateway, "proc", None)
-            gateway.shutdown()
-            SparkContext._gateway = SparkContext._jvm = None
-            if process is not None:
-                process.stdin.close()
-                process.wait(timeout=60)
-        signal.signal(signal.SIGINT, sigint)
-
-
 def test_spark_reads_the_datasets(spark, tmp_path, killed_dataset):
     batch = traffic(20000)
-    packets_root, flows_root, micro_root = tmp_path / "p", tmp_path / "f", tmp_path / "us"
+    packets_root, flows_root = tmp_path / "p", tmp_path / "f"
     write(ParquetSink(packets_root, worker=0), batch)
     write(FlowSink(flows_root, interval=20, worker=0), batch)
-    write(ParquetSink(micro_root, worker=0, timestamp_unit="us", columns=["ts", "wirelen"]),
-          batch)
 
-    frame = spark.read.parquet(str(packets_root))
+    frame = spark.read.parquet(str(packets_root))             # no settings
     types = dict(frame.dtypes)
-    assert types["ts"] == "bigint" and types["date"] == "date" and types["hour"] == "int"
+    assert types["ts"] == "timestamp" and types["ts_ns"] == "bigint"
+    assert types["date"] == "date" and types["hour"] == "int" and types["host"] == "string"
     assert types["ip_src"] == "binary" and types["wirelen"] == "bigint"
     frame.createOrReplaceTempView("packets")
     hours = spark.sql("SELECT hour, count(*) FROM packets GROUP BY hour ORDER BY hour").collect()
@@ -569,7 +562,7 @@ def test_spark_reads_the_datasets(spark, tmp_path, killed_dataset):
                      .format(source="packets")).collect()
     expected = expected_conversations(batch)
     assert as_conversations(rows) == expected
-    assert spark.sql("SELECT min(ts), max(ts) FROM packets").collect()[0] == \
+    assert spark.sql("SELECT min(ts_ns), max(ts_ns) FROM packets").collect()[0] == \
         (int(batch.ts[0]), int(batch.ts[-1]))
     # a column of each encoding (delta, PLAIN, dictionary) reads back exactly
     headers = ringcap.decode(batch)
@@ -594,9 +587,7 @@ def test_spark_reads_the_datasets(spark, tmp_path, killed_dataset):
     assert spark.read.parquet(str(features_root)).selectExpr(
         "sum(bidirectional_packets)").first()[0] == int(ringcap.flows(batch).packets.sum())
 
-    micro = spark.read.parquet(str(micro_root))
-    assert dict(micro.dtypes)["ts"] == "timestamp"
-    first = micro.orderBy("ts").first()["ts"]
+    first = frame.orderBy("ts").first()["ts"]
     assert first.timestamp() == pytest.approx(batch.ts[0] / 1e9, abs=1e-6)
 
     root, _, _ = killed_dataset
@@ -833,3 +824,148 @@ def test_flow_datasets_hold_at_most_max_flows_from_the_command_line(tmp_path):
     [path] = dataset_files(tmp_path / "whole")[0]
     assert pq.read_metadata(path).metadata[b"ringcap.early_flow_rows"] == b"0"
     assert pq.read_metadata(path).num_rows == 100_000
+
+
+# ---------------------------------------------------------------- Spark, DuckDB, Polars: as they are
+def _rows_by_ts(rows):
+    """(ts_ns, µs of ts, host, interface) rows sorted by ts_ns."""
+    return sorted((int(a), int(b), c, d) for a, b, c, d in rows)
+
+
+def _check_readers(spark, root, *, ts_ns, host, interfaces):
+    """Spark (no settings), DuckDB and Polars read the packet dataset under ``root``: one
+    row per packet, ``ts`` the µs floor of the exact ``ts_ns``, host and interface as given
+    (``interfaces``: the interface of each packet, in ``ts_ns`` order)."""
+    import polars as pl
+    want = sorted(zip(ts_ns.tolist(), interfaces))
+    want = [(t, t // 1000, host, name) for t, name in want]
+    frame = spark.read.parquet(str(root))                  # a fresh read, no settings
+    types = dict(frame.dtypes)
+    assert (types["ts"], types["ts_ns"], types["host"], types["interface"]) == \
+        ("timestamp", "bigint", "string", "string")
+    got = frame.selectExpr("ts_ns", "unix_micros(ts)", "host", "interface").collect()
+    assert _rows_by_ts(got) == want
+    got = duck(f"SELECT ts_ns, epoch_us(ts), host, interface FROM "
+               f"read_parquet('{root}/**/*.parquet')")
+    assert _rows_by_ts(got) == want
+    table = pl.read_parquet(f"{root}/**/*.parquet", hive_partitioning=False)
+    assert table.schema["ts"] == pl.Datetime("us", "UTC") and table.schema["ts_ns"] == pl.Int64
+    got = table.select(pl.col("ts_ns"), pl.col("ts").dt.epoch("us"),
+                       pl.col("host").cast(pl.String), pl.col("interface").cast(pl.String))
+    assert _rows_by_ts(got.rows()) == want
+
+
+def test_spark_duckdb_and_polars_read_a_live_capture_dataset_as_it_is(spark, veth, tmp_path):
+    sent = synthetic_traffic(2000, seed=21, arp_share=0)
+    root = tmp_path / "live"
+    cli = RingcapProcess("capture", "-i", veth.b, "-c", len(sent), "-w", f"{root}/",
+                         "--format", "parquet", "--host", "sensor-7",
+                         "net", "10.0.0.0/16", "or", "net", "2001:db8::/32")
+    cli.wait_for("listening on")                                 # the ring is open
+    with ringcap.TxRing(veth.a) as tx:
+        for start in range(0, len(sent), 500):
+            tx.send(sent[start:start + 500])
+    assert cli.finish() == 0, cli.err
+    files, others = dataset_files(root)
+    assert others == [] and files and all("part-sensor-7-" in f for f in files)
+    ts_ns = pa.concat_tables([pq.read_table(f, columns=["ts_ns"]) for f in files])["ts_ns"]
+    ts_ns = np.sort(ts_ns.to_numpy())
+    assert len(ts_ns) == len(sent)
+    _check_readers(spark, root, ts_ns=ts_ns, host="sensor-7", interfaces=[veth.b] * len(sent))
+    rows = duck(CONVERSATIONS_SQL.format(source=glob(root)))
+    assert as_conversations(rows) == expected_conversations(sent)
+
+
+def test_spark_duckdb_and_polars_read_converted_datasets_as_they_are(spark, tmp_path):
+    batch = traffic(6000, seed=22)
+    batch.ts[:] += np.arange(len(batch), dtype=np.int64) % 997        # nanoseconds that matter
+    batch.ifindex[:] = np.where(np.arange(len(batch)) % 3 == 0, 6, 5)
+    source = tmp_path / "in.pcapng"
+    ringcap.write_pcap(source, batch, format="pcapng", interfaces={5: "tap-a", 6: "tap-b"})
+    back = ringcap.read_pcap(source)
+    assert np.array_equal(back.ts, batch.ts)
+    out = run_cli("convert", source, f"{tmp_path}/packets/", "--host", "archive-1")
+    assert out.returncode == 0, out.stderr
+    names = {5: "tap-a", 6: "tap-b"}
+    _check_readers(spark, tmp_path / "packets", ts_ns=back.ts, host="archive-1",
+                   interfaces=[names[int(i)] for i in batch.ifindex[np.argsort(back.ts)]])
+    # decoded values equal decode() of the same packets, in Spark with no settings
+    headers = ringcap.decode(back)
+    got = spark.read.parquet(f"{tmp_path}/packets").orderBy("ts_ns").select(
+        "ts_ns", "sport", "dport", "ip_proto", "tcp_flags").collect()
+    assert [tuple(r) for r in got] == list(zip(
+        back.ts.tolist(), headers.sport.tolist(), headers.dport.tolist(),
+        headers.ip_proto.tolist(), headers.tcp_flags.tolist()))
+
+    # a pcap file names no interface: the column is null
+    plain = tmp_path / "in.pcap"
+    ringcap.write_pcap(plain, batch)
+    out = run_cli("convert", plain, f"{tmp_path}/plain/", "--host", "archive-1")
+    assert out.returncode == 0, out.stderr
+    _check_readers(spark, tmp_path / "plain", ts_ns=batch.ts, host="archive-1",
+                   interfaces=[None] * len(batch))
+
+    # flows: timestamps in µs, first_ts_ns/last_ts_ns exact, host and interface
+    out = run_cli("convert", source, f"{tmp_path}/flows/", "--format", "flows",
+                  "--flow-interval", "3600", "--partition-by", "none", "--host", "archive-1")
+    assert out.returncode == 0, out.stderr
+    flows = spark.read.parquet(f"{tmp_path}/flows")
+    assert dict(flows.dtypes)["first_ts"] == "timestamp"
+    expected = ringcap.flows(back)
+    row = flows.selectExpr("sum(packets)", "min(first_ts_ns)", "max(last_ts_ns)",
+                           "min(unix_micros(first_ts))", "collect_set(host)").first()
+    assert tuple(row) == (int(expected.packets.sum()), int(back.ts.min()), int(back.ts.max()),
+                          int(back.ts.min()) // 1000, ["archive-1"])
+
+    # --timestamp-unit ns keeps the old layout: ts in nanoseconds, no ts_ns
+    out = run_cli("convert", source, f"{tmp_path}/nanos/", "--timestamp-unit", "ns")
+    assert out.returncode == 0, out.stderr
+    table = pq.read_table(dataset_files(tmp_path / "nanos")[0][0])
+    assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
+    assert "ts_ns" not in table.column_names
+    out = run_cli("convert", source, f"{tmp_path}/bad/", "--host", " ")
+    assert out.returncode == 1 and "--host needs a name" in out.stderr
+
+
+def test_names_export_joins_in_spark_and_duckdb(spark, tmp_path):
+    batch = traffic(4000, seed=23)
+    source = tmp_path / "in.pcap"
+    ringcap.write_pcap(source, batch)
+    assert run_cli("convert", source, f"{tmp_path}/ds/").returncode == 0
+    out = run_cli("names", "--export", tmp_path / "names")
+    assert out.returncode == 0, out.stderr
+    out = run_cli("names", "--export", tmp_path / "csv", "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    tables = ringcap.names.lookup_tables()
+    assert sorted(os.listdir(tmp_path / "names")) == sorted(f"{t}.parquet" for t in tables)
+    assert sorted(os.listdir(tmp_path / "csv")) == sorted(f"{t}.csv" for t in tables)
+    headers = ringcap.decode(batch)
+    want_proto = {}
+    for name in ringcap.names.ip_proto_names(headers.ip_proto[headers.ip_version != 0]):
+        want_proto[name] = want_proto.get(name, 0) + 1
+    want_flags = {}
+    tcp = headers.ip_proto == 6
+    for name in ringcap.names.tcp_flag_names(headers.tcp_flags[tcp]):
+        want_flags[name] = want_flags.get(name, 0) + 1
+    assert len(want_proto) >= 2 and want_flags
+
+    for table in tables:
+        spark.read.parquet(f"{tmp_path}/names/{table}.parquet").createOrReplaceTempView(table)
+    spark.read.parquet(f"{tmp_path}/ds").createOrReplaceTempView("packets")
+    rows = spark.sql("SELECT ip_proto.name, count(*) FROM packets JOIN ip_proto "
+                     "USING (ip_proto) WHERE ip_version <> 0 GROUP BY ip_proto.name").collect()
+    assert dict(map(tuple, rows)) == want_proto
+    rows = spark.sql("SELECT tcp_flags.name, count(*) FROM packets JOIN tcp_flags "
+                     "USING (tcp_flags) WHERE packets.ip_proto = 6 "
+                     "GROUP BY tcp_flags.name").collect()
+    assert dict(map(tuple, rows)) == want_flags
+
+    names = tmp_path / "csv"
+    rows = duck(f"SELECT n.name, count(*) FROM {glob(tmp_path / 'ds')} p "
+                f"JOIN read_csv('{names}/ip_proto.csv') n USING (ip_proto) "
+                "WHERE ip_version <> 0 GROUP BY ALL")
+    assert dict(rows) == want_proto
+    rows = duck(f"SELECT n.name, count(*) FROM {glob(tmp_path / 'ds')} p "
+                f"JOIN read_parquet('{tmp_path}/names/tcp_flags.parquet') n USING (tcp_flags) "
+                "WHERE ip_proto = 6 GROUP BY ALL")
+    assert dict(rows) == want_flags

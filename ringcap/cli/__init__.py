@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("plot", "plot rates, protocol mix and top conversations of a file to PNG"),
     "replay": ("replay", "send a capture file out of an interface (like tcpreplay)"),
     "convert": ("convert", "a pcap/pcapng file into a Parquet dataset, or pcap <-> pcapng"),
+    "names": ("names", "export the names of codes (ip_proto, tcp_flags...) as SQL lookup tables"),
 }
 
 # Short options of tcpdump that take no value: a group such as "-nnr" ending

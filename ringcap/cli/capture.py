@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -303,6 +304,9 @@ def run(args) -> int:
                                f"`ringcap -D`") from None
         if len(label) == 1:
             label = next(iter(label.items()))
+    # the interface column of datasets: each packet's ifindex named (`any`: every interface)
+    args.interface_names = dict([label]) if isinstance(label, tuple) else \
+        label or dict(socket.if_nameindex())
 
     user = check_user(args) if args.owner is not None else None
 

@@ -40,6 +40,14 @@ def add_dataset_options(parser) -> None:
                        type=size_type(parse_count, what="--max-flows"),
                        help=f"flows: hold at most N flows per file; past that the least "
                             f"recently active is written out early ({DEFAULT_MAX_FLOWS})")
+    group.add_argument("--timestamp-unit", choices=("us", "ns"), default="us",
+                       help="us (default): ts as a microsecond TIMESTAMP that Spark, DuckDB "
+                            "and Polars read with no settings, plus ts_ns (int64, exact "
+                            "nanoseconds); ns: ts in nanoseconds only (Spark needs "
+                            "spark.sql.legacy.parquet.nanosAsLong)")
+    group.add_argument("--host", metavar="NAME",
+                       help="the host column of every row and the files' name label "
+                            "(default: this machine's host name)")
     group.add_argument("--compression", default="zstd",
                        help="Parquet compression: zstd (default), lz4, snappy, gzip or none")
 
@@ -61,8 +69,11 @@ def _sink_options(args, root, rotate_seconds, owner, on_file_done) -> dict:
         raise CliError(f"cannot write a dataset to {root}: the folder {parent} does not exist")
     parts = args.partition_by.strip()
     partition_by = () if parts in ("", "none") else tuple(p.strip() for p in parts.split(","))
+    if args.host is not None and not args.host.strip():
+        raise CliError("--host needs a name (it labels the rows and the files)")
     options = dict(partition_by=partition_by, compression=args.compression, owner=owner,
-                   on_file_done=on_file_done)
+                   on_file_done=on_file_done, timestamp_unit=args.timestamp_unit,
+                   host=args.host, interface=getattr(args, "interface_names", None))
     if args.format == "flows":
         if args.rotate_rows or args.columns or args.payload or rotate_seconds:
             raise CliError("--format flows writes one file per --flow-interval: "

@@ -18,7 +18,7 @@ gathered into preallocated row groups (:data:`DEFAULT_ROW_GROUP_ROWS`), the
 headers decoded straight into them.  pyarrow is an optional dependency:
 ``pip install 'ringcap[parquet]'``.
 
-One module of some 1,050 lines: packet rows and flow rows are two parts of
+One module of some 1,150 lines: packet rows and flow rows are two parts of
 one dataset writer (partitioning, naming, row groups, file metadata and the
 worker factory are shared), and they change together.
 """
@@ -41,18 +41,25 @@ from ..headers import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER
 from ..headers import decode as decode_batch
 from ..headers import flows as batch_flows
 from ..flowmeter import DEFAULT_MAX_FLOWS, FlowMeter, FlowRecords
+from .labels import LABEL_COLUMNS, RowLabels, label_array as _label_array
 from .rotating import RotatingSink, Rotation
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePart",
            "HivePartitions", "DatasetNaming", "DatasetWorkers", "PACKET_COLUMNS",
            "DEFAULT_PACKET_COLUMNS", "NOT_BY_DEFAULT", "FRAME_OFFSET_COLUMNS",
-           "DEFAULT_ROW_GROUP_ROWS", "merge_flow_tables", "flow_schema"]
+           "DEFAULT_ROW_GROUP_ROWS", "LABEL_COLUMNS", "TIMESTAMP_UNITS", "merge_flow_tables",
+           "flow_schema"]
 
 #: Batch columns a packet dataset can hold (``offset`` is an address in memory, not data).
 BATCH_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMNS if name != "offset")
+#: Units ``timestamp_unit=`` takes.  Every unit but ``"ns"`` adds ``ts_ns`` (int64
+#: nanoseconds since the epoch, exact) beside ``ts``, so no precision is lost; ``"us"``
+#: (the default) is the unit Spark, DuckDB, Polars and pandas all read as a timestamp
+#: with no settings (Spark refuses nanosecond Parquet timestamps).
+TIMESTAMP_UNITS: tuple[str, ...] = ("us", "ns", "ms", "s")
 #: Every column a packet dataset can hold, in file order: the batch's, the decoded
 #: headers' (:data:`ringcap.headers.HEADER_COLUMNS`) and ``data`` (the frame bytes).
-PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + tuple(HEADER_COLUMNS) + ("data",)
+PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + LABEL_COLUMNS + tuple(HEADER_COLUMNS) + ("data",)
 #: Columns of the batch and the decoder a packet dataset leaves out by default: the
 #: kernel's VLAN metadata (``vlan_tci``, ``vlan_tpid``: the decoder reports the tag in
 #: ``vlan_outer``), the NIC's ``rxhash``, the ring's ``status`` bits, the link
@@ -70,8 +77,9 @@ FRAME_OFFSET_COLUMNS: tuple[str, ...] = ("l3_offset", "l4_offset", "payload_offs
 #: :data:`NOT_BY_DEFAULT`; with ``include_payload=True`` also the frame bytes and
 #: :data:`FRAME_OFFSET_COLUMNS`.
 DEFAULT_PACKET_COLUMNS: tuple[str, ...] = tuple(
-    name for name in BATCH_COLUMNS + tuple(HEADER_COLUMNS)
-    if (name in BATCH_COLUMNS or name in DEFAULT_COLUMNS) and name not in NOT_BY_DEFAULT)
+    name for name in BATCH_COLUMNS + LABEL_COLUMNS + tuple(HEADER_COLUMNS)
+    if (name in BATCH_COLUMNS or name in LABEL_COLUMNS or name in DEFAULT_COLUMNS)
+    and name not in NOT_BY_DEFAULT)
 #: Rows per row group: DuckDB and Spark scan row groups in parallel and skip them by
 #: their min/max statistics; a quarter million rows of headers is about 30 MB in memory.
 DEFAULT_ROW_GROUP_ROWS = 1 << 18
@@ -79,6 +87,7 @@ DEFAULT_ROW_GROUP_ROWS = 1 << 18
 DEFAULT_ROW_GROUP_BYTES = 128 << 20
 
 _NS = 10**9
+_UNIT_PER_SECOND = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9}
 _PARTITION_UNITS = {"date": 86400 * _NS, "hour": 3600 * _NS, "minute": 60 * _NS}
 
 
@@ -137,8 +146,9 @@ class HivePartitions:
 
 
 # ---------------------------------------------------------------- column choice
-def _resolve_packet_columns(columns, include_payload: bool) -> tuple[list[str], list[str], bool]:
-    """(batch columns, header columns, with frame bytes) in file order."""
+def _resolve_packet_columns(columns, include_payload: bool
+                            ) -> tuple[list[str], list[str], list[str], bool]:
+    """(batch columns, label columns, header columns, with frame bytes) in file order."""
     if columns is None:
         chosen = set(DEFAULT_PACKET_COLUMNS)
         if include_payload:
@@ -157,6 +167,7 @@ def _resolve_packet_columns(columns, include_payload: bool) -> tuple[list[str], 
     if include_payload:
         chosen.add("data")
     return ([name for name in BATCH_COLUMNS if name in chosen],
+            [name for name in LABEL_COLUMNS if name in chosen],
             [name for name in HEADER_COLUMNS if name in chosen], "data" in chosen)
 
 
@@ -267,7 +278,7 @@ class _ParquetFile:
 # benchmarks/bench_parquet.py (docs/datasets.md, "Speed"); every codec still applies.
 #: Delta-encoded (bit-packed differences): ts (near-sorted: 2-3 bytes a value before
 #: compression) and the lengths, which a dictionary of ~1500 values encoded at 1.7x the cost.
-_DELTA_COLUMNS = frozenset({"ts", "caplen", "wirelen", "ip_len", "payload_len"})
+_DELTA_COLUMNS = frozenset({"ts", "ts_ns", "caplen", "wirelen", "ip_len", "payload_len"})
 #: PLAIN, no dictionary: columns that are almost always zero or constant (the codec
 #: squeezes them to nothing at half a dictionary's cost) and values that never
 #: repeat (a dictionary would be tried and abandoned on every page).  Every other
@@ -326,10 +337,13 @@ class ParquetPart:
                  compression: str = "zstd", compression_level: int | None = None,
                  row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
-                 timestamp_unit: str = "ns", payload_compression: str = "snappy") -> None:
+                 timestamp_unit: str = "us", payload_compression: str = "snappy",
+                 labels: RowLabels | None = None) -> None:
         pa = self._pa = _pyarrow()
-        self._batch_names, self._header_names, self._with_data = \
+        self._batch_names, self._label_names, self._header_names, self._with_data = \
             _resolve_packet_columns(columns, include_payload)
+        self._labels = labels if labels is not None else RowLabels(socket.gethostname())
+        self._unit = timestamp_unit
         rows = _positive_int("row_group_rows", row_group_rows)
         self._row_group_bytes = _positive_int("row_group_bytes", row_group_bytes)
         self._capacity = rows
@@ -345,13 +359,21 @@ class ParquetPart:
             for name, (dtype, width) in HEADER_COLUMNS.items() if name in decoded}
         self._data = np.empty(0, dtype=np.uint8)
         self._data_ends = np.zeros(rows + 1, dtype=np.int64) if self._with_data else None
+        self._interface_codes = np.empty(rows, dtype=np.int32) \
+            if "interface" in self._label_names else None
         # Every column is REQUIRED (non-nullable): a packet always has a value, and
         # optional columns cost the encoder a definition level per value (measured:
         # about 50 of 600 ns per packet for the default columns).
-        fields = [pa.field("ts", pa.timestamp("ns", tz="UTC"), nullable=False)] \
+        # ts in the chosen unit (floored), and with any unit but ns the exact
+        # nanoseconds beside it in ts_ns.
+        fields = [pa.field("ts", pa.timestamp(timestamp_unit, tz="UTC"), nullable=False)] \
             if "ts" in self._batch_names else []
+        if fields and timestamp_unit != "ns":
+            fields.append(pa.field("ts_ns", pa.int64(), nullable=False))
         fields += [pa.field(name, pa.from_numpy_dtype(COLUMNS[name]), nullable=False)
                    for name in self._batch_names if name != "ts"]
+        fields += [pa.field(name, RowLabels.arrow_type(pa), nullable=name != "host")
+                   for name in self._label_names]
         fields += [pa.field(name, _arrow_type(pa, *HEADER_COLUMNS[name]), nullable=False)
                    for name in self._header_names]
         if self._with_data:
@@ -405,6 +427,8 @@ class ParquetPart:
             view = Headers({name: array[k:] for name, array in self._header_store.items()},
                            batch.ts, batch.wirelen)
             decode_batch(batch, columns=self._decode_names, out=view)
+        if self._interface_codes is not None:
+            self._interface_codes[k:end] = self._labels.interface_codes(batch)
         if self._with_data:
             self._append_data(batch, k)
         self._fill = end
@@ -430,13 +454,20 @@ class ParquetPart:
         arrays = []
         for field in self.schema:
             name = field.name
-            if name in self._batch_store:
-                array = self._batch_store[name][:rows]
-                if name == "ts":
-                    arrays.append(pa.Array.from_buffers(field.type, rows,
-                                                        [None, pa.py_buffer(array)]))
-                else:
-                    arrays.append(pa.array(array))
+            if name == "ts":
+                array = self._batch_store["ts"][:rows]
+                if self._unit != "ns":
+                    array = np.floor_divide(array, _NS // _UNIT_PER_SECOND[self._unit])
+                arrays.append(pa.Array.from_buffers(field.type, rows,
+                                                    [None, pa.py_buffer(array)]))
+            elif name == "ts_ns":
+                arrays.append(pa.array(self._batch_store["ts"][:rows]))
+            elif name in self._batch_store:
+                arrays.append(pa.array(self._batch_store[name][:rows]))
+            elif name == "host":
+                arrays.append(self._labels.host_array(pa, rows))
+            elif name == "interface":
+                arrays.append(self._labels.interface_array(pa, self._interface_codes[:rows]))
             elif name == "data":
                 ends = self._data_ends[:rows + 1]
                 arrays.append(pa.Array.from_buffers(
@@ -572,8 +603,14 @@ def merge_flow_tables(tables: Sequence[dict]) -> dict[str, np.ndarray]:
 _FLOW_TIMES = ("first_ts", "last_ts", "first_ts_fwd", "last_ts_fwd", "first_ts_rev", "last_ts_rev")
 
 
-def flow_schema(pa):
-    """The Arrow schema of a flow dataset file."""
+#: Flow times kept as exact int64 nanoseconds beside their timestamps (any unit but ns).
+_FLOW_NS_TIMES = ("first_ts", "last_ts")
+
+
+def flow_schema(pa, timestamp_unit: str = "ns"):
+    """The Arrow schema of a flow dataset file (the ``ts`` fields are written in
+    ``timestamp_unit``; with any unit but ns, ``first_ts_ns`` and ``last_ts_ns``
+    follow the flow columns), then ``host`` and ``interface``."""
     ts = pa.timestamp("ns", tz="UTC")
     fields = [pa.field("interval_start", ts), pa.field("interval_end", ts)]
     for name in FLOW_COLUMNS:
@@ -590,6 +627,10 @@ def flow_schema(pa):
                      "tcp_flags_fwd": np.uint16,
                      "tcp_flags_rev": np.uint16}[name]
             fields.append(pa.field(name, pa.from_numpy_dtype(np.dtype(dtype))))
+    if timestamp_unit != "ns":
+        fields += [pa.field(f"{time}_ns", pa.int64()) for time in _FLOW_NS_TIMES]
+    fields += [pa.field("host", RowLabels.arrow_type(pa), nullable=False),
+               pa.field("interface", RowLabels.arrow_type(pa))]
     return pa.schema(fields)
 
 
@@ -612,10 +653,13 @@ class FlowPart:
 
     def __init__(self, path, mode: int = 0o600, *, interval_ns: int,
                  compression: str = "zstd", compression_level: int | None = None,
-                 timestamp_unit: str = "ns",
-                 max_flows: int | None = DEFAULT_MAX_FLOWS) -> None:
+                 timestamp_unit: str = "us",
+                 max_flows: int | None = DEFAULT_MAX_FLOWS,
+                 labels: RowLabels | None = None) -> None:
         pa = self._pa = _pyarrow()
-        self.schema = flow_schema(pa)
+        self.schema = flow_schema(pa, timestamp_unit)
+        self._labels = labels if labels is not None else RowLabels(socket.gethostname())
+        self._interface = None
         self._interval_ns = int(interval_ns)
         self._max_flows = max_flows
         self._tables: list[dict] = []
@@ -642,6 +686,7 @@ class FlowPart:
         if self._interval_start is None:
             first = int(batch.ts[0])
             self._interval_start = first - first % self._interval_ns
+            self._interface = self._labels.one_interface(batch)
         headers = decode_batch(batch, columns=FIVE_TUPLE_COLUMNS + ("tcp_flags",))
         table = batch_flows(headers)
         self.non_ip_packets += table.skipped
@@ -675,6 +720,13 @@ class FlowPart:
         arrays = [pa.array(np.full(n, start, dtype=np.int64)).cast(ts),
                   pa.array(np.full(n, start + self._interval_ns, dtype=np.int64)).cast(ts)]
         for field in list(self.schema)[2:]:
+            if field.name in LABEL_COLUMNS:
+                arrays.append(_label_array(pa, self._labels, field.name, n, self._interface))
+                continue
+            if field.name.endswith("_ns"):
+                arrays.append(pa.array(np.ascontiguousarray(flows[field.name[:-3]],
+                                                            dtype=np.int64)))
+                continue
             values = flows[field.name]
             if field.name in _FLOW_TIMES:
                 values = np.ascontiguousarray(values, dtype=np.int64)
@@ -748,9 +800,12 @@ class FlowFeaturePart:
 
     def __init__(self, path, mode: int = 0o600, *, interval_ns: int,
                  idle_timeout: float | None = 120.0, compression: str = "zstd",
-                 compression_level: int | None = None, timestamp_unit: str = "ns",
-                 max_flows: int | None = DEFAULT_MAX_FLOWS) -> None:
+                 compression_level: int | None = None, timestamp_unit: str = "us",
+                 max_flows: int | None = DEFAULT_MAX_FLOWS,
+                 labels: RowLabels | None = None) -> None:
         pa = self._pa = _pyarrow()
+        self._labels = labels if labels is not None else RowLabels(socket.gethostname())
+        self._interface = None
         self._records_type = FlowRecords
         self._meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=None,
                                 max_flows=max_flows)
@@ -774,6 +829,7 @@ class FlowFeaturePart:
         if self._interval_start is None:
             first = int(batch.ts[0])
             self._interval_start = first - first % self._interval_ns
+            self._interface = self._labels.one_interface(batch)
         records = self._meter.update(batch)
         if len(records):
             self._records.append(records)
@@ -796,10 +852,14 @@ class FlowFeaturePart:
         body = _signed_64(pa, records.to_arrow(names=False))
         bounds = [pa.array(np.full(n, start, dtype=np.int64)).cast(ts),
                   pa.array(np.full(n, start + self._interval_ns, dtype=np.int64)).cast(ts)]
+        labels = [_label_array(pa, self._labels, name, n, self._interface)
+                  for name in LABEL_COLUMNS]
         return pa.Table.from_arrays(
-            bounds + list(body.columns),
+            bounds + list(body.columns) + labels,
             schema=pa.schema([pa.field("interval_start", ts), pa.field("interval_end", ts)]
-                             + list(body.schema)))
+                             + list(body.schema)
+                             + [pa.field("host", RowLabels.arrow_type(pa), nullable=False),
+                                pa.field("interface", RowLabels.arrow_type(pa))]))
 
     def flush(self) -> None:
         """Nothing to hand over early: the records are written when the interval ends."""
@@ -873,7 +933,7 @@ class ParquetSink(RotatingSink):
     Files are ``root/date=YYYY-MM-DD/hour=HH/part-<host>-<worker>-<seq>.parquet``
     (``partition_by``: see :class:`HivePartitions`; folders by the packets'
     UTC timestamps, so a batch that spans an hour boundary is split exactly
-    there).  A row per packet holds ``ts`` as ``timestamp[ns, UTC]``, the
+    there).  A row per packet holds ``ts`` (``timestamp[us, UTC]`` and ``ts_ns``: see below), the
     other batch columns, the decoded header columns
     (:data:`ringcap.headers.HEADER_COLUMNS`, addresses as 6- and 16-byte
     fixed-size binary) and, with ``include_payload=True``, ``data``: the
@@ -896,12 +956,18 @@ class ParquetSink(RotatingSink):
     ``"gzip"``, ``"none"``); ``payload_compression`` the one for ``data``
     (``"snappy"``: most payloads are encrypted and do not compress, and
     snappy gives up on them at a fraction of zstd's cost; measured in
-    ``docs/datasets.md``).  ``timestamp_unit="us"`` stores microseconds,
-    which Spark reads as ``TIMESTAMP`` (nanoseconds need
+    ``docs/datasets.md``).  ``timestamp_unit="us"`` (the default) stores ``ts``
+    as a microsecond ``TIMESTAMP``, which Spark, DuckDB, Polars and pandas all
+    read with no settings, and the exact nanoseconds beside it as ``ts_ns``
+    (int64); ``"ns"`` stores ``ts`` in nanoseconds only (Spark then needs
     ``spark.sql.legacy.parquet.nanosAsLong``).
 
     ``host`` and ``worker`` label the files (default: the host name and the
-    process id), so writers on several hosts or processes can share a root.
+    process id), so writers on several hosts or processes can share a root;
+    rows carry ``host`` and ``interface`` (:data:`LABEL_COLUMNS`,
+    dictionary-encoded strings): ``interface`` is a name, a mapping
+    ``{ifindex: name}`` for the ring's ``ifindex`` column, or None (the
+    batch's own ``interfaces``, as a pcapng file's IDBs name them; else null).
     ``flows=True`` writes flow records instead (``flow_interval``,
     ``flow_features``, ``idle_timeout`` and ``max_flows``: see :class:`FlowSink`).
     ``close(stats)`` stores a ring's statistics in the last file's footer
@@ -920,7 +986,8 @@ class ParquetSink(RotatingSink):
                  payload_compression: str = "snappy",
                  row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
-                 timestamp_unit: str = "ns", host: str | None = None, worker=None,
+                 timestamp_unit: str = "us", host: str | None = None, interface=None,
+                 worker=None,
                  flows: bool = False, flow_interval: float = 60.0,
                  flow_features: bool = False, idle_timeout: float | None = 120.0,
                  max_flows: int | None = DEFAULT_MAX_FLOWS, mode: int = 0o600, owner=None,
@@ -931,9 +998,19 @@ class ParquetSink(RotatingSink):
         if os.path.exists(root) and not os.path.isdir(root):
             raise NotADirectoryError(f"dataset root {root!r} is a file; a Parquet dataset is "
                                      "a folder: give a new or existing folder")
-        if timestamp_unit not in ("s", "ms", "us", "ns"):
-            raise ValueError(f"timestamp_unit must be 's', 'ms', 'us' or 'ns', "
-                             f"got {timestamp_unit!r}")
+        if timestamp_unit not in TIMESTAMP_UNITS:
+            raise ValueError(f"timestamp_unit must be 'us' (Spark, DuckDB and Polars read it "
+                             f"with no settings; ts_ns keeps the nanoseconds), 'ns', 'ms' or "
+                             f"'s', got {timestamp_unit!r}")
+        host_name = socket.gethostname() if host is None else host
+        if not isinstance(host_name, str) or not host_name:
+            raise ValueError(f"host must be a non-empty string, got {host!r}")
+        if interface is not None and not isinstance(interface, str):
+            try:
+                interface = {int(index): str(name) for index, name in dict(interface).items()}
+            except (TypeError, ValueError):
+                raise TypeError("interface must be a name or a mapping {ifindex: name}, got "
+                                f"{interface!r}") from None
         for codec in (compression, payload_compression):
             try:
                 pa.Codec(codec) if codec not in (None, "none") else None
@@ -947,6 +1024,7 @@ class ParquetSink(RotatingSink):
         rotate_seconds = _rotation_seconds(rotate_seconds, "rotate_seconds")
         written = dict(compression=compression, compression_level=compression_level,
                        timestamp_unit=timestamp_unit)
+        labels = dict(host=host_name, interface=interface)
         if self.flows:
             interval = _rotation_seconds(flow_interval, "flow_interval")
             if rotate_seconds is not None or rotate_rows is not None:
@@ -964,10 +1042,11 @@ class ParquetSink(RotatingSink):
             if flow_features:
                 factory = lambda path, file_mode: FlowFeaturePart(  # noqa: E731
                     path, file_mode, interval_ns=interval_ns, idle_timeout=idle_timeout,
-                    max_flows=max_flows, **written)
+                    max_flows=max_flows, labels=RowLabels(**labels), **written)
             else:
                 factory = lambda path, file_mode: FlowPart(  # noqa: E731
-                    path, file_mode, interval_ns=interval_ns, max_flows=max_flows, **written)
+                    path, file_mode, interval_ns=interval_ns, max_flows=max_flows,
+                    labels=RowLabels(**labels), **written)
             rotation = Rotation(seconds=self.flow_interval, aligned=True)
         else:
             if flow_features:
@@ -986,10 +1065,10 @@ class ParquetSink(RotatingSink):
                            include_payload=include_payload, row_group_rows=row_group_rows,
                            row_group_bytes=row_group_bytes, **written)
             factory = lambda path, file_mode: ParquetPart(  # noqa: E731
-                path, file_mode, **options)
+                path, file_mode, labels=RowLabels(**labels), **options)
             rotation = Rotation(seconds=rotate_seconds, max_packets=rotate_rows,
                                 aligned=rotate_seconds is not None)
-        host = _label(socket.gethostname() if host is None else host, "host")
+        host = _label(host_name, "host")
         worker = _label(os.getpid() if worker is None else worker, "worker")
         naming = DatasetNaming(root, partitions, host, worker)
         extra = {} if clock is None else {"clock": clock}
@@ -1019,7 +1098,7 @@ class FlowSink(ParquetSink):
     :data:`ringcap.headers.FLOW_COLUMNS` (what :func:`ringcap.flows` gives for
     the packets of that interval; forward is the direction of the
     conversation's first packet in the interval).  Packets and bytes are
-    int64; timestamps ``timestamp[ns, UTC]``, null for a direction without
+    int64; timestamps ``timestamp[us, UTC]`` (``first_ts_ns`` and ``last_ts_ns`` exact), null for a direction without
     packets.  Non-IP packets are counted in each file's footer
     (``ringcap.non_ip_packets``).  A packet that arrives after its interval's
     file was finished (out of order by more than the interval) is counted
