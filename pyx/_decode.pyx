@@ -127,7 +127,20 @@ COLUMN_LAYOUT = (
     ('tcp_tsecr', 4, 1),
     ('icmp_id', 2, 1),
     ('icmp_seq', 2, 1),
+    ('sll_ifindex', 4, 1),
+    ('sll_hatype', 2, 1),
+    ('sll_pkttype', 1, 1),
+    ('sll_halen', 1, 1),
+    ('sll_addr', 1, 8),
 )
+# Link types (Batch.linktype values) decode_into knows; others are refused.
+LINKTYPES = {
+    "NULL": LINKTYPE_NULL, "EN10MB": LINKTYPE_ETHERNET, "RAW": LINKTYPE_RAW,
+    "LOOP": LINKTYPE_LOOP, "LINUX_SLL": LINKTYPE_LINUX_SLL, "IPV4": LINKTYPE_IPV4,
+    "IPV6": LINKTYPE_IPV6, "LINUX_SLL2": LINKTYPE_LINUX_SLL2,
+}
+# Raw IP as older files label it (DLT_RAW's platform values).
+RAW_ALIASES = (LINKTYPE_RAW_12, LINKTYPE_RAW_14)
 # What the 5-tuple path writes (see decode(..., columns=)).
 FIVE_TUPLE_COLUMNS = ("ip_version", "ip_src", "ip_dst", "ip_proto", "sport", "dport", "flags")
 
@@ -877,6 +890,150 @@ cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint3
         c.flags[j] |= F_TRUNCATED_INNER
 
 
+# ---------------------------------------------------------------- other link layers
+# Frames whose link layer is not Ethernet (Batch.linktype).  The network
+# layer and everything above it is decoded as for Ethernet; eth_*/vlan_*
+# stay 0 unless the frame carries VLAN tags, and `ethertype` holds the
+# network protocol as an ethertype (from the cooked header's protocol field,
+# the raw packet's version nibble, or the loopback address family).
+
+cdef inline bint _supported_linktype(uint16_t linktype) noexcept nogil:
+    return linktype == LINKTYPE_ETHERNET or linktype == LINKTYPE_LINUX_SLL2 \
+        or linktype == LINKTYPE_RAW or linktype == LINKTYPE_LINUX_SLL \
+        or linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP \
+        or linktype == LINKTYPE_IPV4 or linktype == LINKTYPE_IPV6 \
+        or linktype == LINKTYPE_RAW_12 or linktype == LINKTYPE_RAW_14
+
+
+cdef void _typed_payload(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t q,
+                         uint16_t proto, HeaderChunk *c, Py_ssize_t j,
+                         uint32_t opts) noexcept nogil:
+    # The payload at q of a header whose type field said `proto` (an
+    # ethertype): VLAN tags in the bytes, then the network layer.
+    cdef int ntags = 0
+    if c.flags[j] & F_VLAN_FROM_METADATA:
+        ntags = 1
+    while _is_vlan_tpid(proto):
+        if ntags == MAX_VLAN_TAGS:
+            c.flags[j] |= F_VLAN_LIMIT
+            return
+        if q + 4 > cap:
+            c.flags[j] |= F_TRUNCATED_L2
+            return
+        if ntags == 0:
+            c.vlan_outer[j] = rd16(p, q, cap) & 0x0FFF
+        elif ntags == 1:
+            c.vlan_inner[j] = rd16(p, q, cap) & 0x0FFF
+        ntags += 1
+        proto = rd16(p, q + 2, cap)
+        q += 4
+    if ntags:
+        c.flags[j] |= F_VLAN
+        if ntags > 1:
+            c.flags[j] |= F_QINQ
+    if proto < ETHERTYPE_MIN:
+        # Linux's pseudo-protocols (ETH_P_802_2 LLC, ETH_P_802_3 Novell, ...):
+        # nothing decoded past the link header
+        return
+    c.ethertype[j] = proto
+    _network(p, cap, wire, q, proto, c, j, 0, opts)
+
+
+cdef inline void _raw_ip(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
+                         HeaderChunk *c, Py_ssize_t j, uint32_t opts) noexcept nogil:
+    # Raw IP at l3: IPv4 or IPv6 by the version nibble.
+    cdef uint8_t version
+    if l3 + 1 > cap:
+        c.flags[j] |= F_TRUNCATED_L3
+        return
+    version = rd8(p, l3, cap) >> 4
+    if version == 4:
+        c.ethertype[j] = ETHERTYPE_IPV4
+        _network(p, cap, wire, l3, ETHERTYPE_IPV4, c, j, 0, opts)
+    elif version == 6:
+        c.ethertype[j] = ETHERTYPE_IPV6
+        _network(p, cap, wire, l3, ETHERTYPE_IPV6, c, j, 0, opts)
+    else:
+        c.flags[j] |= F_BAD_IP_VERSION
+
+
+cdef void decode_link(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint16_t linktype,
+                      uint32_t status, uint16_t meta_tci, HeaderChunk *c, Py_ssize_t j,
+                      uint32_t opts) noexcept nogil:
+    # decode_packet for a frame of a supported link type other than
+    # Ethernet.  OUT c row j (all zero on entry).
+    cdef uint32_t family
+    cdef uint16_t proto
+    cdef uint8_t halen
+    if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
+        if status & TP_STATUS_VLAN_VALID:    # a tag the kernel stripped (not in the bytes)
+            c.vlan_outer[j] = meta_tci & 0x0FFF
+            c.flags[j] |= F_VLAN_FROM_METADATA | F_VLAN
+        if linktype == LINKTYPE_LINUX_SLL2:
+            # protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8)
+            if cap < SLL2_HLEN:
+                c.flags[j] |= F_TRUNCATED_L2
+                return
+            proto = rd16(p, 0, cap)
+            c.sll_ifindex[j] = rd32(p, 4, cap)
+            c.sll_hatype[j] = rd16(p, 8, cap)
+            c.sll_pkttype[j] = rd8(p, 10, cap)
+            halen = rd8(p, 11, cap)
+            rdcopy(c.sll_addr + 8 * j, p, 12, 8, cap)
+            c.sll_halen[j] = halen
+            _typed_payload(p, cap, wire, SLL2_HLEN, proto, c, j, opts)
+        else:
+            # pkttype(2) hatype(2) halen(2) addr(8) protocol(2)
+            if cap < SLL_HLEN:
+                c.flags[j] |= F_TRUNCATED_L2
+                return
+            c.sll_pkttype[j] = <uint8_t>rd16(p, 0, cap)
+            c.sll_hatype[j] = rd16(p, 2, cap)
+            halen = <uint8_t>(rd16(p, 4, cap) if rd16(p, 4, cap) < 255 else 255)
+            rdcopy(c.sll_addr + 8 * j, p, 6, 8, cap)
+            c.sll_halen[j] = halen
+            _typed_payload(p, cap, wire, SLL_HLEN, rd16(p, 14, cap), c, j, opts)
+    elif linktype == LINKTYPE_RAW or linktype == LINKTYPE_RAW_12 \
+            or linktype == LINKTYPE_RAW_14:
+        _raw_ip(p, cap, wire, 0, c, j, opts)
+    elif linktype == LINKTYPE_IPV4:
+        c.ethertype[j] = ETHERTYPE_IPV4
+        _network(p, cap, wire, 0, ETHERTYPE_IPV4, c, j, 0, opts)
+    elif linktype == LINKTYPE_IPV6:
+        c.ethertype[j] = ETHERTYPE_IPV6
+        _network(p, cap, wire, 0, ETHERTYPE_IPV6, c, j, 0, opts)
+    elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+        # The family is in the writer's byte order (NULL) or network order
+        # (LOOP, though writers got it wrong): families are small numbers,
+        # so a value with its upper half set was written little-endian.
+        if cap < 4:
+            c.flags[j] |= F_TRUNCATED_L2
+            return
+        family = rd32(p, 0, cap)
+        if family & 0xFFFF0000U:
+            family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
+                      | (family << 24))
+        if family == BSD_AF_INET:
+            c.ethertype[j] = ETHERTYPE_IPV4
+            _network(p, cap, wire, 4, ETHERTYPE_IPV4, c, j, 0, opts)
+        elif family == BSD_AF_INET6_BSD or family == BSD_AF_INET6_FREEBSD \
+                or family == BSD_AF_INET6_DARWIN:
+            c.ethertype[j] = ETHERTYPE_IPV6
+            _network(p, cap, wire, 4, ETHERTYPE_IPV6, c, j, 0, opts)
+    if c.tunnel_depth[j] and (c.flags[j] & (F_TRUNCATED_L2 | F_TRUNCATED_L3 | F_TRUNCATED_L4)):
+        c.flags[j] |= F_TRUNCATED_INNER
+
+
+cdef inline void decode_frame(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire,
+                              uint16_t linktype, uint32_t status, uint16_t meta_tci,
+                              uint16_t meta_tpid, HeaderChunk *c, Py_ssize_t j,
+                              uint32_t opts) noexcept nogil:
+    if linktype == LINKTYPE_ETHERNET:
+        decode_packet(p, cap, wire, status, meta_tci, meta_tpid, c, j, opts)
+    else:
+        decode_link(p, cap, wire, linktype, status, meta_tci, c, j, opts)
+
+
 cdef bint _fast_path = True   # tests turn it off to check it against the general path
 
 
@@ -886,72 +1043,102 @@ def _test_set_fast_path(bint enabled):
     _fast_path = enabled
 
 
-cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
-                             HeaderChunk *c, Py_ssize_t j, uint32_t opts) noexcept nogil:
-    # The common case in one straight run: untagged Ethernet, IPv4 without
-    # options or fragmentation, complete TCP or UDP header (not a UDP
-    # tunnel).  Fills row j (all zero on entry) exactly as decode_packet
-    # would and returns True; returns False, having written nothing, for
-    # anything else.
-    cdef Py_ssize_t ip_end, hlen
+cdef inline bint _plain_ipv4_at(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire,
+                                Py_ssize_t l3, HeaderChunk *c, Py_ssize_t j,
+                                uint32_t opts) noexcept nogil:
+    # The common case in one straight run: an IPv4 header at l3 (the link
+    # layer said so) without options or fragmentation, then a complete TCP
+    # or UDP header (not a UDP tunnel).  Fills row j's network and transport
+    # fields (all zero on entry) exactly as _network would and returns True;
+    # returns False, having written nothing, for anything else.
+    cdef Py_ssize_t ip_end, hlen, l4 = l3 + 20
     cdef uint8_t proto
     cdef uint16_t dport
-    if cap < 42 or (status & TP_STATUS_VLAN_VALID) or not _fast_path:
+    if cap < l3 + 28 or rd8(p, l3, cap) != 0x45 or rd16(p, l3 + 6, cap) & 0x3FFF:
         return False
-    if rd16(p, 12, cap) != ETHERTYPE_IPV4 or rd8(p, 14, cap) != 0x45 \
-            or rd16(p, 20, cap) & 0x3FFF:
-        return False
-    ip_end = 14 + <Py_ssize_t>rd16(p, 16, cap)
+    ip_end = l3 + <Py_ssize_t>rd16(p, l3 + 2, cap)
     if ip_end > wire:
         return False
-    proto = rd8(p, 23, cap)
-    dport = rd16(p, 36, cap)
+    proto = rd8(p, l3 + 9, cap)
+    dport = rd16(p, l4 + 2, cap)
     if proto == IPPROTO_TCP:
-        if cap < 54 or ip_end < 54:
+        if cap < l4 + 20 or ip_end < l4 + 20:
             return False
-        hlen = (rd8(p, 46, cap) >> 4) * 4
-        if hlen < 20 or 34 + hlen > ip_end or 34 + hlen > cap:
+        hlen = (rd8(p, l4 + 12, cap) >> 4) * 4
+        if hlen < 20 or l4 + hlen > ip_end or l4 + hlen > cap:
             return False
     elif proto == IPPROTO_UDP:
-        if ip_end < 42 or rd16(p, 38, cap) < 8 or 34 + <Py_ssize_t>rd16(p, 38, cap) > ip_end \
+        if ip_end < l4 + 8 or rd16(p, l4 + 4, cap) < 8 \
+                or l4 + <Py_ssize_t>rd16(p, l4 + 4, cap) > ip_end \
                 or dport == UDP_PORT_VXLAN or dport == UDP_PORT_GENEVE:
             return False
         hlen = 8
-        ip_end = 34 + <Py_ssize_t>rd16(p, 38, cap)
+        ip_end = l4 + <Py_ssize_t>rd16(p, l4 + 4, cap)
     else:
+        return False
+    memcpy(c.ip_src + 16 * j, _V4_MAPPED_PREFIX, 12)
+    memcpy(c.ip_dst + 16 * j, _V4_MAPPED_PREFIX, 12)
+    rdcopy(c.ip_src + 16 * j + 12, p, l3 + 12, 4, cap)
+    rdcopy(c.ip_dst + 16 * j + 12, p, l3 + 16, 4, cap)
+    c.ethertype[j] = ETHERTYPE_IPV4
+    c.inner_ethertype[j] = ETHERTYPE_IPV4
+    c.l3_offset[j] = <uint16_t>l3
+    c.ip_version[j] = 4
+    c.ip_dscp[j] = rd8(p, l3 + 1, cap) >> 2
+    c.ip_ecn[j] = rd8(p, l3 + 1, cap) & 3
+    c.ip_len[j] = rd16(p, l3 + 2, cap)
+    c.ttl[j] = rd8(p, l3 + 8, cap)
+    c.ip_proto[j] = proto
+    c.ipv4_src[j] = rd32(p, l3 + 12, cap)
+    c.ipv4_dst[j] = rd32(p, l3 + 16, cap)
+    c.l4_offset[j] = <uint16_t>l4
+    c.sport[j] = rd16(p, l4, cap)
+    c.dport[j] = dport
+    if proto == IPPROTO_TCP:
+        c.tcp_seq[j] = rd32(p, l4 + 4, cap)
+        c.tcp_ack[j] = rd32(p, l4 + 8, cap)
+        c.tcp_flags[j] = rd16(p, l4 + 12, cap) & 0x01FF
+        c.tcp_window[j] = rd16(p, l4 + 14, cap)
+        if hlen > 20 and (opts & OPT_TCP_OPTIONS):
+            _tcp_options(p, cap, l4, hlen, c, j)
+    c.payload_offset[j] = <uint16_t>(l4 + hlen)
+    c.payload_len[j] = <uint32_t>(ip_end - l4 - hlen)
+    if l3 + <Py_ssize_t>c.ip_len[j] > cap:
+        c.flags[j] |= F_TRUNCATED_PAYLOAD
+    return True
+
+
+cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
+                             HeaderChunk *c, Py_ssize_t j, uint32_t opts) noexcept nogil:
+    # _plain_ipv4_at for untagged Ethernet, with the MAC addresses.
+    if cap < 42 or (status & TP_STATUS_VLAN_VALID) or not _fast_path:
+        return False
+    if rd16(p, 12, cap) != ETHERTYPE_IPV4 or not _plain_ipv4_at(p, cap, wire, ETH_HLEN, c, j, opts):
         return False
     rdcopy(c.eth_dst + 6 * j, p, 0, 6, cap)
     rdcopy(c.eth_src + 6 * j, p, 6, 6, cap)
-    memcpy(c.ip_src + 16 * j, _V4_MAPPED_PREFIX, 12)
-    memcpy(c.ip_dst + 16 * j, _V4_MAPPED_PREFIX, 12)
-    rdcopy(c.ip_src + 16 * j + 12, p, 26, 4, cap)
-    rdcopy(c.ip_dst + 16 * j + 12, p, 30, 4, cap)
-    c.ethertype[j] = ETHERTYPE_IPV4
-    c.inner_ethertype[j] = ETHERTYPE_IPV4
-    c.l3_offset[j] = 14
-    c.ip_version[j] = 4
-    c.ip_dscp[j] = rd8(p, 15, cap) >> 2
-    c.ip_ecn[j] = rd8(p, 15, cap) & 3
-    c.ip_len[j] = rd16(p, 16, cap)
-    c.ttl[j] = rd8(p, 22, cap)
-    c.ip_proto[j] = proto
-    c.ipv4_src[j] = rd32(p, 26, cap)
-    c.ipv4_dst[j] = rd32(p, 30, cap)
-    c.l4_offset[j] = 34
-    c.sport[j] = rd16(p, 34, cap)
-    c.dport[j] = dport
-    if proto == IPPROTO_TCP:
-        c.tcp_seq[j] = rd32(p, 38, cap)
-        c.tcp_ack[j] = rd32(p, 42, cap)
-        c.tcp_flags[j] = rd16(p, 46, cap) & 0x01FF
-        c.tcp_window[j] = rd16(p, 48, cap)
-        if hlen > 20 and (opts & OPT_TCP_OPTIONS):
-            _tcp_options(p, cap, 34, hlen, c, j)
-    c.payload_offset[j] = <uint16_t>(34 + hlen)
-    c.payload_len[j] = <uint32_t>(ip_end - 34 - hlen)
-    if 14 + <Py_ssize_t>c.ip_len[j] > cap:
-        c.flags[j] |= F_TRUNCATED_PAYLOAD
     return True
+
+
+cdef inline bint _plain_ipv4_link(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire,
+                                  uint16_t linktype, uint32_t status, HeaderChunk *c,
+                                  Py_ssize_t j, uint32_t opts) noexcept nogil:
+    # _plain_ipv4_at for raw IP and untagged LINUX_SLL2 frames.
+    if not _fast_path or (status & TP_STATUS_VLAN_VALID):
+        return False
+    if linktype == LINKTYPE_RAW or linktype == LINKTYPE_IPV4:
+        return _plain_ipv4_at(p, cap, wire, 0, c, j, opts)
+    if linktype == LINKTYPE_LINUX_SLL2:
+        if cap < SLL2_HLEN or rd16(p, 0, cap) != ETHERTYPE_IPV4 \
+                or not _plain_ipv4_at(p, cap, wire, SLL2_HLEN, c, j, opts):
+            return False
+        c.sll_ifindex[j] = rd32(p, 4, cap)
+        c.sll_hatype[j] = rd16(p, 8, cap)
+        c.sll_pkttype[j] = rd8(p, 10, cap)
+        c.sll_halen[j] = rd8(p, 11, cap)
+        rdcopy(c.sll_addr + 8 * j, p, 12, 8, cap)
+        return True
+    return False
 
 
 # ---------------------------------------------------------------- the batch loop
@@ -959,9 +1146,11 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
                              const int64_t[::1] offset, const uint32_t[::1] caplen,
                              const uint32_t[::1] wirelen, const uint32_t[::1] status,
                              const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
+                             const uint16_t *linktype_p,
                              const HeaderColumns *cols, HeaderChunk *c,
                              uint32_t opts) except -2 nogil:
     # IN data/data_len: the batch's bytes; offset..vlan_tpid: its columns;
+    # linktype_p: its link types, every one supported (NULL: all Ethernet);
     # opts: OPT_* bits.  OUT cols: one entry per packet in each listed
     # column.  c: scratch.  Returns -1, or the index of the first packet
     # whose bytes lie outside data.
@@ -972,6 +1161,7 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
     # prefetchers follow.
     cdef Py_ssize_t i, j, m, k, first = 0, n = offset.shape[0], cap, wire, width
     cdef int64_t start
+    cdef uint16_t lt
     cdef const int64_t *offset_p = &offset[0]
     cdef const uint32_t *caplen_p = &caplen[0]
     cdef const uint32_t *wirelen_p = &wirelen[0]
@@ -992,9 +1182,13 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
             wire = wirelen_p[i]
             if wire < cap:
                 wire = cap
-            if not _plain_ipv4(data + start, cap, wire, status_p[i], c, j, opts):
-                decode_packet(data + start, cap, wire, status_p[i], vlan_tci_p[i],
-                              vlan_tpid_p[i], c, j, opts)
+            lt = LINKTYPE_ETHERNET if linktype_p == NULL else linktype_p[i]
+            if lt == LINKTYPE_ETHERNET:
+                if not _plain_ipv4(data + start, cap, wire, status_p[i], c, j, opts):
+                    decode_packet(data + start, cap, wire, status_p[i], vlan_tci_p[i],
+                                  vlan_tpid_p[i], c, j, opts)
+            elif not _plain_ipv4_link(data + start, cap, wire, lt, status_p[i], c, j, opts):
+                decode_link(data + start, cap, wire, lt, status_p[i], vlan_tci_p[i], c, j, opts)
         for k in range(cols.count):
             width = cols.row_bytes[k]
             memcpy(cols.dst[k] + width * first, cols.src[k], width * m)
@@ -1006,6 +1200,7 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
                                   const int64_t[::1] offset, const uint32_t[::1] caplen,
                                   const uint32_t[::1] wirelen, const uint32_t[::1] status,
                                   const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
+                                  const uint16_t *linktype_p,
                                   FiveTupleColumns cols, HeaderChunk *c,
                                   uint32_t opts) except -2 nogil:
     # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Untagged IPv4 (no options,
@@ -1048,6 +1243,12 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
         if wire < cap:
             wire = cap
         p = data + start
+        if linktype_p != NULL and linktype_p[i] != LINKTYPE_ETHERNET:
+            if not _plain_ipv4_link(p, cap, wire, linktype_p[i], status_p[i], c, k, opts):
+                decode_link(p, cap, wire, linktype_p[i], status_p[i], vlan_tci[i], c, k, opts)
+            pending[k] = i
+            k += 1
+            continue
         if fast and cap >= 54 and not (status_p[i] & TP_STATUS_VLAN_VALID) \
                 and rd16(p, 12, cap) == ETHERTYPE_IPV4 and rd8(p, 14, cap) == 0x45 \
                 and not (rd16(p, 20, cap) & 0x3FFF):
@@ -1204,7 +1405,29 @@ cdef Py_ssize_t _chunk_fields(HeaderChunk *c, const uint8_t **src) noexcept:
     src[61] = <const uint8_t *>c.tcp_tsecr
     src[62] = <const uint8_t *>c.icmp_id
     src[63] = <const uint8_t *>c.icmp_seq
-    return 64
+    src[64] = <const uint8_t *>c.sll_ifindex
+    src[65] = <const uint8_t *>c.sll_hatype
+    src[66] = <const uint8_t *>c.sll_pkttype
+    src[67] = <const uint8_t *>c.sll_halen
+    src[68] = <const uint8_t *>c.sll_addr
+    return 69
+
+
+cdef Py_ssize_t _first_unsupported(const uint16_t *linktype, Py_ssize_t n) noexcept nogil:
+    # The first packet whose link type decode_link cannot decode, or -1.
+    cdef Py_ssize_t i
+    for i in range(n):
+        if linktype[i] != LINKTYPE_ETHERNET and not _supported_linktype(linktype[i]):
+            return i
+    return -1
+
+
+def unsupported_linktype_message(int linktype, Py_ssize_t index):
+    """The error for packet ``index`` of link type ``linktype``, which decode_into refuses."""
+    return (f"packet {index} has link type {linktype}, which ringcap does not decode "
+            f"(it decodes {', '.join(f'{name} ({value})' for name, value in LINKTYPES.items())}"
+            f" and raw IP as {RAW_ALIASES[0]} or {RAW_ALIASES[1]}); select the packets of "
+            f"known link types first, e.g. batch[batch.linktype == 1]")
 
 
 # Column names whose values need the TCP options parsed.
@@ -1215,14 +1438,16 @@ _TCP_OPTION_COLUMNS = frozenset(("tcp_options", "tcp_mss", "tcp_wscale", "tcp_sa
 def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32_t[::1] caplen,
                 const uint32_t[::1] wirelen, const uint32_t[::1] status,
                 const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid, dict out,
-                bint outer=False):
+                bint outer=False, const uint16_t[::1] linktype=None):
     """Decode every packet of a batch's columns into the arrays of ``out``.
 
     ``out`` maps Headers column names to arrays with room for
     ``len(offset)`` packets; columns it lacks are not written.  ``outer``:
     stop at the first encapsulation instead of decoding the inner packet.
-    Raises ValueError if a packet lies outside ``data``; malformed packets
-    are flagged, not raised.
+    ``linktype``: each packet's link type (``Batch.linktype``; None: all
+    Ethernet).  Raises ValueError if a packet lies outside ``data`` or has a
+    link type the decoder does not know (naming it); malformed packets are
+    flagged, not raised.
     """
     cdef Py_ssize_t n = offset.shape[0], bad, k, count
     cdef HeaderColumns cols
@@ -1232,6 +1457,16 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     cdef uint8_t *dst
     cdef HeaderChunk *chunk
     cdef uint32_t opts = OPT_OUTER if outer else 0
+    cdef const uint16_t *linktype_p = NULL
+    if linktype is not None:
+        if linktype.shape[0] != n:
+            raise ValueError(f"linktype has {linktype.shape[0]} entries, offset has {n}")
+        if n:
+            linktype_p = &linktype[0]
+            with nogil:
+                bad = _first_unsupported(linktype_p, n)
+            if bad >= 0:
+                raise ValueError(unsupported_linktype_message(linktype[bad], bad))
     for name, length in (("caplen", caplen.shape[0]), ("wirelen", wirelen.shape[0]),
                          ("status", status.shape[0]), ("vlan_tci", vlan_tci.shape[0]),
                          ("vlan_tpid", vlan_tpid.shape[0])):
@@ -1270,11 +1505,11 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
             five.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
             with nogil:
                 bad = decode_five_tuple(base, data.shape[0], offset, caplen, wirelen, status,
-                                        vlan_tci, vlan_tpid, five, chunk, opts)
+                                        vlan_tci, vlan_tpid, linktype_p, five, chunk, opts)
         else:
             with nogil:
                 bad = decode_batch(base, data.shape[0], offset, caplen, wirelen, status,
-                                   vlan_tci, vlan_tpid, &cols, chunk, opts)
+                                   vlan_tci, vlan_tpid, linktype_p, &cols, chunk, opts)
     finally:
         PyMem_Free(chunk)
     if bad >= 0:
