@@ -14,12 +14,16 @@ from typing import Sequence, Union
 import numpy as np
 
 from ._validate import shorten
+from .batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
 Instruction = tuple[int, int, int, int]
 FilterSpec = Union[str, Sequence[Instruction], None]
 
 BPF_MAXINSNS = 4096
 DLT_EN10MB = 1
+# Link types whose libpcap DLT_ value differs on Linux (libpcap's
+# linktype_to_dlt, which it does not export): its compiler wants the DLT_.
+_DLT_FOR_LINKTYPE = {100: 11, 101: 12, 106: 19}
 PCAP_NETMASK_UNKNOWN = 0xFFFFFFFF
 
 # struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }
@@ -106,6 +110,55 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
         lib.pcap_close(handle)
 
 
+def dlt_for_linktype(linktype: int) -> int:
+    """libpcap's DLT_ value on Linux for a ``Batch.linktype`` (LINKTYPE_*) value:
+    what :func:`compile_filter` wants for packets of that link type."""
+    return _DLT_FOR_LINKTYPE.get(int(linktype), int(linktype))
+
+
+# Ancillary loads (linux/filter.h): offsets SKF_AD_OFF + SKF_AD_* read the
+# packet's metadata instead of its bytes.
+_SKF_AD_OFF = (1 << 32) - 0x1000
+_SKF_AD_PROTOCOL, _SKF_AD_PKTTYPE, _SKF_AD_IFINDEX, _SKF_AD_HATYPE = 0, 4, 8, 28
+_BPF_LD, _BPF_LDX = 0x00, 0x01
+_BPF_ABS, _BPF_IND, _BPF_MSH = 0x20, 0x40, 0xA0
+# Where a field of the cooked headers is, and the ancillary load that gives it.
+_COOKED_FIELDS = {
+    LINKTYPE_LINUX_SLL2: (20, {0: _SKF_AD_PROTOCOL, 4: _SKF_AD_IFINDEX, 8: _SKF_AD_HATYPE,
+                               10: _SKF_AD_PKTTYPE}),
+    LINKTYPE_LINUX_SLL: (16, {14: _SKF_AD_PROTOCOL, 0: _SKF_AD_PKTTYPE}),
+}
+
+
+def cooked_socket_program(insns: Sequence[Instruction], linktype: int = LINKTYPE_LINUX_SLL2,
+                          expression: str | None = None) -> list[Instruction]:
+    """A program compiled for a cooked link type, rewritten for a ``SOCK_DGRAM``
+    socket, as libpcap does for its cooked captures: the kernel runs the filter
+    over the frame from its network header, with no cooked header before it,
+    so loads past the header move back by its length and loads of its protocol,
+    packet type, interface index and hardware type become the ancillary loads
+    ``SKF_AD_*`` of the same values.  Raises ValueError for a load of another
+    part of the header (the hardware address), which the kernel cannot give."""
+    hlen, fields = _COOKED_FIELDS[linktype]
+    out = []
+    for code, jt, jf, k in insns:
+        cls, mode = code & 0x07, code & 0xE0
+        if (cls == _BPF_LD and mode in (_BPF_ABS, _BPF_IND)) or (cls == _BPF_LDX
+                                                                 and mode == _BPF_MSH):
+            if k >= hlen:
+                k -= hlen
+            elif cls == _BPF_LD and mode == _BPF_ABS and k in fields:
+                k = _SKF_AD_OFF + fields[k]
+            else:
+                what = shorten(repr(expression)) if expression else "the filter"
+                raise ValueError(
+                    f"{what} reads byte {k} of the cooked header (the link-layer address), "
+                    "which a capture on all interfaces cannot filter on in the kernel; "
+                    "filter on protocols, addresses and ports instead")
+        out.append((code, jt, jf, k))
+    return out
+
+
 def validate_program(program: Sequence[Instruction]) -> list[Instruction]:
     """Check a raw program's shape and field ranges; returns it as a list of tuples."""
     insns = []
@@ -135,9 +188,14 @@ def validate_program(program: Sequence[Instruction]) -> list[Instruction]:
     return insns
 
 
-def build_program(spec: FilterSpec, snaplen: int) -> np.ndarray | None:
+def build_program(spec: FilterSpec, snaplen: int,
+                  linktype: int = DLT_EN10MB) -> np.ndarray | None:
     """The packed ``struct sock_filter[]`` to attach for ``spec`` and ``snaplen``.
 
+    A tcpdump-syntax ``spec`` is compiled for the socket's ``linktype`` (a
+    ``LINKTYPE_*`` value); for ``LINKTYPE_LINUX_SLL2`` (a cooked, ``SOCK_DGRAM``
+    socket) it is rewritten as libpcap does (:func:`cooked_socket_program`).
+    A raw program runs as given, over the bytes the socket sees.
     The kernel truncates each packet to the filter's return value, so this is
     also how snaplen is enforced: ``ret #k`` instructions are capped at
     ``snaplen`` (a program that accepts everything is used when no filter is
@@ -148,7 +206,9 @@ def build_program(spec: FilterSpec, snaplen: int) -> np.ndarray | None:
             return None
         insns = [(_BPF_CLASS_RET | _BPF_K, 0, 0, snaplen)]
     elif isinstance(spec, str):
-        insns = compile_filter(spec, snaplen=snaplen)
+        insns = compile_filter(spec, snaplen=snaplen, linktype=dlt_for_linktype(linktype))
+        if linktype in _COOKED_FIELDS:
+            insns = cooked_socket_program(insns, linktype, spec)
         if len(insns) > BPF_MAXINSNS:
             raise ValueError(
                 f"the capture filter {shorten(repr(spec))} compiles to {len(insns)} BPF "

@@ -9,6 +9,7 @@ cdef extern from "<sys/socket.h>" nogil:
         pass
     int AF_PACKET
     int SOCK_RAW
+    int SOCK_DGRAM
     int SOCK_CLOEXEC
     int SOL_PACKET
     int SOL_SOCKET
