@@ -44,7 +44,7 @@ import numpy as np
 import ringcap
 from ringcap import Batch
 
-D = importlib.import_module("ringcap.decode")
+D = importlib.import_module("ringcap.headers")
 
 
 # ---------------------------------------------------------------- corpora

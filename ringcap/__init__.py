@@ -11,21 +11,16 @@ bytes and the kernel's per-packet metadata).
     ...         ...
 """
 from .batch import Batch
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:                 # type checkers cannot call a module: show them the function
-    from .decode import decode as decode
-else:
-    from . import decode          # the module, callable: ringcap.decode(batch)
-from .decode import FlowTable, Headers, flows
+from .headers import FlowTable, Headers, decode, flows
 from .flowmeter import FlowMeter, FlowRecords, flow_features
 from . import names
 from .bpf import compile_filter
 from .fanout import Fanout
 from .parallel import ParallelCapture, PoolStats, WorkerDiedError, merge
 from .ring import CaptureInterruptedWarning, RingView, RxRing, Stats, TxRing, capture
-from .pcap import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
-                   PcapWriter, capture_to_file, open_pcap, read_pcap, write_pcap)
+from .pcapfile import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
+                       PcapWriter, open_pcap, read_pcap, write_pcap)
+from .capturing import capture_to_file
 from .sinks.parquet import FlowSink, ParquetSink      # pyarrow is imported when one is made
 
 __all__ = ["Batch", "Fanout", "ParallelCapture", "PoolStats", "WorkerDiedError", "merge",

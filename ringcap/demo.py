@@ -62,7 +62,7 @@ def _when(ts: int) -> str:
 
 def run(count: int = 200_000, show: int = 8) -> int:
     from .cli.printer import PacketPrinter
-    from .decode import flows
+    from .headers import flows
     enter_private_namespace()
     make_veth("demo0", "demo1")
     traffic = demo_traffic(count)

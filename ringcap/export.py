@@ -18,7 +18,7 @@ import numpy as np
 from .batch import COLUMNS, Batch
 
 if TYPE_CHECKING:          # for annotations only: decode and flowmeter import this module lazily
-    from .decode import FlowTable, Headers
+    from .headers import FlowTable, Headers
     from .flowmeter import FlowRecords
 
 __all__ = [
@@ -98,7 +98,7 @@ def _arrow_packets(pa, batch: Batch):
 
 def _arrow_addresses(pa, array: np.ndarray, ip_version=None):
     # Printable addresses as a dictionary array: each distinct address once.
-    from .decode import _address_codes
+    from .headers import _address_codes
     values, codes = _address_codes(array, ip_version)
     indices = pa.array(codes.astype(np.int32), mask=codes < 0)
     return pa.DictionaryArray.from_arrays(indices, pa.array(values, type=pa.string()))
@@ -125,7 +125,7 @@ def _is_named(column: str, names: bool) -> bool:
 
 def _pandas_addresses(pd, array: np.ndarray, ip_version=None):
     # Printable addresses as a Categorical: each distinct address once.
-    from .decode import _address_codes
+    from .headers import _address_codes
     values, codes = _address_codes(array, ip_version)
     return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object))
 
@@ -156,7 +156,7 @@ def batch_to_arrow(batch: Batch, *, data: bool = True, decode: bool = False,
     columns) and, with ``data=True``, ``data``: the packet bytes as
     ``large_binary``, built over ``batch.data`` without copying when the
     batch is packed (otherwise from a packed copy).  ``decode=True`` appends
-    the :class:`~ringcap.decode.Headers` columns; ``addresses`` picks
+    the :class:`~ringcap.headers.Headers` columns; ``addresses`` picks
     ``fixed_size_binary`` (``"bytes"``) or printable strings (``"str"``, a
     dictionary column: each distinct address stored once) for their MAC and
     IP addresses.  ``names=True`` turns the columns with a fixed vocabulary
@@ -176,7 +176,7 @@ def batch_to_arrow(batch: Batch, *, data: bool = True, decode: bool = False,
     if data:
         columns["data"] = _arrow_packets(pa, batch)
     if decode:
-        from .decode import decode as decode_batch
+        from .headers import decode as decode_batch
         columns.update(_arrow_header_columns(pa, decode_batch(batch), addresses, names))
     return pa.table(columns)
 
@@ -205,7 +205,7 @@ def batch_to_pandas(batch: Batch, *, data: bool = True, decode: bool = False,
         packets[:] = batch.packets()
         frame["data"] = packets
     if decode:
-        from .decode import decode as decode_batch
+        from .headers import decode as decode_batch
         frame.update(_pandas_header_columns(pd, decode_batch(batch), addresses, names))
     return pd.DataFrame(frame)
 
@@ -230,7 +230,7 @@ def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True, name
 
 
 def _pandas_header_columns(pd, headers, addresses: str, names: bool) -> dict:
-    from .decode import address_bytes
+    from .headers import address_bytes
     out = {}
     for name, array in headers.columns().items():
         if name in _ADDRESS_WIDTH:
@@ -286,7 +286,7 @@ def _pandas_flow_column(pd, name: str, array: np.ndarray, addresses: str, names:
     if name in ("ip_src", "ip_dst"):
         if addresses == "str":
             return _pandas_addresses(pd, array)
-        from .decode import address_bytes
+        from .headers import address_bytes
         return address_bytes(array)
     if _is_named(name, names):
         return _pandas_named(pd, name, array)
@@ -383,7 +383,7 @@ def records_to_pandas(records, *, addresses: str = "str", names: bool = True):
 # ---------------------------------------------------------------- dispatch
 def to_arrow(obj: Batch | Headers | FlowTable | FlowRecords, **options: Any) -> Any:
     """A pyarrow Table from a :class:`Batch`, ``Headers``, ``FlowTable`` or ``FlowRecords``."""
-    from .decode import FlowTable, Headers
+    from .headers import FlowTable, Headers
     from .flowmeter import FlowRecords
     if isinstance(obj, Batch):
         return batch_to_arrow(obj, **options)
@@ -399,7 +399,7 @@ def to_arrow(obj: Batch | Headers | FlowTable | FlowRecords, **options: Any) -> 
 
 def to_pandas(obj: Batch | Headers | FlowTable | FlowRecords, **options: Any) -> Any:
     """A pandas DataFrame from a :class:`Batch`, ``Headers``, ``FlowTable`` or ``FlowRecords``."""
-    from .decode import FlowTable, Headers
+    from .headers import FlowTable, Headers
     from .flowmeter import FlowRecords
     if isinstance(obj, Batch):
         return batch_to_pandas(obj, **options)

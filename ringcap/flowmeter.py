@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _flowmeter
 from .batch import Batch
-from .decode import FIVE_TUPLE_COLUMNS, Headers, decode, ip_strings
+from .headers import FIVE_TUPLE_COLUMNS, Headers, decode, ip_strings
 
 __all__ = ["FlowMeter", "FlowRecords", "flow_features", "FLOW_RECORD_COLUMNS",
            "FLOW_FEATURE_COLUMNS", "EXPIRED_IDLE", "EXPIRED_ACTIVE", "EXPIRED_END",

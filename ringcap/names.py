@@ -66,7 +66,7 @@ PACKET_TYPES: dict[int, str] = {
     PACKET_USER: "user", PACKET_KERNEL: "kernel",
 }
 
-#: ``tunnel_type`` values (``ringcap.decode.TUNNEL_TYPES``) -> names.
+#: ``tunnel_type`` values (``ringcap.headers.TUNNEL_TYPES``) -> names.
 TUNNEL_TYPE_NAMES: dict[int, str] = {
     0: "none", 1: "mpls", 2: "gre", 3: "vxlan", 4: "geneve", 5: "ipip", 6: "erspan",
 }

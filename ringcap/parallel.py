@@ -1217,7 +1217,7 @@ def capture_to_file_parallel(iface: str | None, path, *, workers: int, count: in
     (packets of different workers interleave by batch, not by timestamp;
     ``reordercap`` sorts such a file).  pcapng files end with the
     statistics: each worker's in its own file, the total in a merged one."""
-    from .pcap import CaptureSummary, PcapWriter
+    from .pcapfile import CaptureSummary, PcapWriter
     count = check_count("count", count, allow_none=True)
     duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
     options = dict(ring_options or {})

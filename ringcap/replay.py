@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from .batch import Batch
-from .pcap import open_pcap
+from .pcapfile import open_pcap
 from .ring import TxRing, _interface_mtu
 
 __all__ = ["Replayer", "ReplayResult", "replay_file"]

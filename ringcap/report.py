@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .batch import Batch
-from .decode import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
+from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES"]
@@ -397,7 +397,7 @@ def file_report(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
     instead of a new one with ``interval``.
     Returns the report and one :class:`FileInfo` per file.
     """
-    from .pcap import open_pcap
+    from .pcapfile import open_pcap
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if report is None:

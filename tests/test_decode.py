@@ -30,7 +30,7 @@ from scapy.packet import Raw
 
 import ringcap
 from ringcap import _decode
-D = importlib.import_module("ringcap.decode")   # the module; ringcap.decode is the function
+D = importlib.import_module("ringcap.headers")   # the module; ringcap.decode is the function
 from ringcap.batch import TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID, Batch
 
 SRC_MAC, DST_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"

@@ -37,7 +37,7 @@ from scapy.packet import Raw
 import ringcap
 from ringcap import Batch, _decode
 
-D = importlib.import_module("ringcap.decode")
+D = importlib.import_module("ringcap.headers")
 
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None,
                                 reason="tshark not installed (apt-get install tshark)")
@@ -469,7 +469,7 @@ def test_truncation_inside_a_tunnel_is_told_apart(decoded):
 
 def test_outer_mode_stops_at_the_first_encapsulation(decoded):
     names, batch, h, fields = decoded
-    outer = ringcap.decode(batch, columns="all", tunnels="outer")    # the callable module
+    outer = ringcap.decode(batch, columns="all", tunnels="outer")
     rows = [i for i, name in enumerate(names) if " " not in name]
     for i in rows:
         exp = expected_fields(fields[i], {**{c: 0 for c in h.names}, "ip_version": 1,

@@ -14,7 +14,7 @@ import ringcap
 from ringcap import export
 from ringcap.batch import Batch
 
-D = importlib.import_module("ringcap.decode")
+D = importlib.import_module("ringcap.headers")
 
 
 def _frame(src: int, dst: int, sport: int, dport: int, payload: bytes = b"") -> bytes:

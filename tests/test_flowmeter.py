@@ -11,7 +11,7 @@ import pytest
 
 import ringcap
 import ringcap.export
-from ringcap.decode import FIVE_TUPLE_COLUMNS
+from ringcap.headers import FIVE_TUPLE_COLUMNS
 from ringcap.flowmeter import (EXPIRED_ACTIVE, EXPIRED_END, EXPIRED_IDLE, FLOW_FEATURE_COLUMNS,
                                FLOW_RECORD_COLUMNS, NO_RTT, NO_TIMESTAMP, FlowMeter, FlowRecords,
                                flow_features)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import ringcap
 from ringcap import Batch, PcapWriter, decode, flows, open_pcap, read_pcap
-from ringcap.decode import FIVE_TUPLE_COLUMNS
+from ringcap.headers import FIVE_TUPLE_COLUMNS
 from ringcap.pcap import PcapFormatError, PcapTruncatedWarning
 
 BUDGET = float(os.environ.get("RINGCAP_FUZZ_SECONDS", "6"))

@@ -63,7 +63,7 @@ def test_constructor_refuses_an_offset_that_would_wrap_around():
 
 @pytest.mark.parametrize("code", [
     "ringcap.decode(b)",
-    "from ringcap.decode import FIVE_TUPLE_COLUMNS; ringcap.decode(b, columns=FIVE_TUPLE_COLUMNS)",
+    "from ringcap.headers import FIVE_TUPLE_COLUMNS; ringcap.decode(b, columns=FIVE_TUPLE_COLUMNS)",
     "ringcap.flows(b)",
     "ringcap.write_pcap('x.pcap', b)",
     "ringcap.write_pcap('x.pcapng', b, format='pcapng')",

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
-import types
 
 import numpy as np
 import pytest
@@ -114,12 +114,17 @@ def test_arrow_exports_are_dictionaries():
     assert plain.schema.field("ip_proto").type == pa.uint8()
 
 
-def test_decode_module_is_not_shadowed():
-    import ringcap.decode as d
-    assert isinstance(d, types.ModuleType)
-    assert d.flag_names(d.VLAN) == ["VLAN"]
+def test_decode_is_the_function_and_help_shows_its_docstring():
+    import pydoc
+    import ringcap.headers as headers
+    assert inspect.isfunction(ringcap.decode) and ringcap.decode is headers.decode
+    assert headers.flag_names(headers.VLAN) == ["VLAN"]
     assert isinstance(ringcap.decode(_mixed_batch()), ringcap.Headers)
-    assert ringcap.decode is d
+    text = pydoc.render_doc(ringcap.decode, renderer=pydoc.plaintext)
+    assert "Decode every frame of ``batch``" in text
+    assert "Malformed or truncated frames never raise" not in text    # the module's docstring
+    with pytest.raises(ModuleNotFoundError):              # no module hides behind the function
+        importlib.import_module("ringcap.decode")
 
 
 def test_no_module_is_shadowed_by_a_function():
@@ -128,11 +133,8 @@ def test_no_module_is_shadowed_by_a_function():
         assert getattr(ringcap, info.name) is module, info.name
 
 
-def test_calling_the_module_takes_every_argument_of_the_function():
-    import inspect
+def test_decode_takes_every_argument_it_declares():
     batch = _mixed_batch()
-    assert inspect.signature(ringcap.decode) == inspect.signature(ringcap.decode.decode)
-    for name in inspect.signature(ringcap.decode.decode).parameters:
+    for name, parameter in inspect.signature(ringcap.decode).parameters.items():
         if name not in ("batch", "out"):
-            default = inspect.signature(ringcap.decode.decode).parameters[name].default
-            ringcap.decode(batch, **{name: default})
+            ringcap.decode(batch, **{name: parameter.default})

@@ -16,7 +16,7 @@ import pytest
 
 import ringcap
 from ringcap import Batch, FlowSink, ParquetSink
-from ringcap.decode import FLOW_COLUMNS, HEADER_COLUMNS, NO_TIMESTAMP
+from ringcap.headers import FLOW_COLUMNS, HEADER_COLUMNS, NO_TIMESTAMP
 from ringcap.sinks.parquet import (DEFAULT_PACKET_COLUMNS, FRAME_OFFSET_COLUMNS, NOT_BY_DEFAULT,
                                    PACKET_COLUMNS, HivePartitions, merge_flow_tables)
 from ringcap.testing import synthetic_traffic

@@ -426,10 +426,10 @@ def test_pcapng_obsolete_packet_block(tmp_path):
 
 
 def test_pcapng_binary_resolution_beyond_exact_range():
-    mode, param = ringcap.pcap._tsresol_mode(0x80 | 40)
+    mode, param = ringcap.pcapfile.reader._tsresol_mode(0x80 | 40)
     value = ringcap._pcapio.ts_units_to_ns(3 << 40, int(mode), int(param))
     assert value == 3 * 10**9
-    mode, param = ringcap.pcap._tsresol_mode(12)           # picoseconds
+    mode, param = ringcap.pcapfile.reader._tsresol_mode(12)           # picoseconds
     assert ringcap._pcapio.ts_units_to_ns(1_234_567, int(mode), int(param)) == 1234
 
 

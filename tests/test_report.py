@@ -199,7 +199,7 @@ def test_filter_expression_counts_only_matching_packets(capture_file):
     report, _ = file_report(capture_file, filter="udp and not vlan")
     batch = ringcap.read_pcap(capture_file)
     h = ringcap.decode(batch)
-    expected = (h.ip_proto == 17) & ((h.flags & ringcap.decode.VLAN) == 0)
+    expected = (h.ip_proto == 17) & ((h.flags & ringcap.headers.VLAN) == 0)
     assert report.packets == int(expected.sum())
     assert {p["path"] for p in report.protocols()} == {"eth", "eth:ip", "eth:ip:udp",
                                                         "eth:ipv6", "eth:ipv6:udp"}

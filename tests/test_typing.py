@@ -37,7 +37,7 @@ def test_batch_column_annotations_match_the_columns():
 
 
 def test_headers_and_flow_table_annotations_match_their_columns():
-    from ringcap.decode import HEADER_COLUMNS
+    from ringcap.headers import HEADER_COLUMNS
     from ringcap.testing import synthetic_traffic
     hints = typing.get_type_hints(ringcap.Headers)
     for name, (dtype, _) in HEADER_COLUMNS.items():

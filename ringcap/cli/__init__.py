@@ -79,11 +79,11 @@ def build_parser(command: str, module) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; warnings become ``ringcap: warning: ...`` lines on stderr.
 
-    A capture file cut short (:class:`~ringcap.pcap.PcapTruncatedWarning`)
+    A capture file cut short (:class:`~ringcap.pcapfile.PcapTruncatedWarning`)
     is reported after the packets before it were used, and the exit status is
     1, as tcpdump does for a "truncated dump file".
     """
-    from ..pcap import PcapTruncatedWarning
+    from ..pcapfile import PcapTruncatedWarning
     # The filters in force stay: a library's DeprecationWarning is not shown to users.
     with warnings.catch_warnings(record=True) as caught:
         status = _main(argv)

@@ -15,7 +15,7 @@ import socket
 import struct
 import sys
 
-from ..pcap import DEFAULT_SNAPLEN
+from ..pcapfile import DEFAULT_SNAPLEN
 from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink

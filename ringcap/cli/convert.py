@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..pcap import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapFormatError, open_pcap
+from ..pcapfile import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapFormatError, open_pcap
 from ..sinks import PcapSink
 from .datasets import DATASET_FORMATS, add_dataset_options, open_dataset_sink
 from .options import CliError, filter_expression

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _text
 from ..batch import Batch
-from ..decode import Headers, decode
+from ..headers import Headers, decode
 
 __all__ = ["PacketPrinter", "TIMESTAMP_MODES", "PAYLOAD_MODES"]
 

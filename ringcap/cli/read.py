@@ -63,7 +63,7 @@ def _open_writer(args, reader):
 
 def run(args) -> int:
     from ..bpf import CompiledFilter
-    from ..pcap import PcapFormatError, open_pcap
+    from ..pcapfile import PcapFormatError, open_pcap
 
     path = args.read
     words = list(args.expression)

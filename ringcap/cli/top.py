@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..decode import ip_strings
+from ..headers import ip_strings
 from ..names import ip_proto_names
 from ..report import TrafficReport
 from ..sinks.driving import StopSignals

@@ -30,10 +30,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..batch import COLUMNS, Batch
-from ..decode import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER_COLUMNS,
+from ..headers import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER_COLUMNS,
                       NO_TIMESTAMP, Headers)
-from ..decode import decode as decode_batch
-from ..decode import flows as batch_flows
+from ..headers import decode as decode_batch
+from ..headers import flows as batch_flows
 from .rotating import RotatingSink, Rotation
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePart",
@@ -44,7 +44,7 @@ __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePar
 #: Batch columns a packet dataset can hold (``offset`` is an address in memory, not data).
 BATCH_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMNS if name != "offset")
 #: Every column a packet dataset can hold, in file order: the batch's, the decoded
-#: headers' (:data:`ringcap.decode.HEADER_COLUMNS`) and ``data`` (the frame bytes).
+#: headers' (:data:`ringcap.headers.HEADER_COLUMNS`) and ``data`` (the frame bytes).
 PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + tuple(HEADER_COLUMNS) + ("data",)
 #: Columns of the batch and the decoder a packet dataset leaves out by default: the
 #: kernel's VLAN metadata (``vlan_tci``, ``vlan_tpid``: the decoder reports the tag in
@@ -59,7 +59,7 @@ NOT_BY_DEFAULT: tuple[str, ...] = ("protocol", "vlan_tci", "vlan_tpid", "rxhash"
 #: part of the default columns when the dataset holds the frame bytes (``include_payload=True``).
 FRAME_OFFSET_COLUMNS: tuple[str, ...] = ("l3_offset", "l4_offset", "payload_offset")
 #: What a packet dataset holds by default: the batch's columns and the header columns
-#: ``ringcap.decode`` fills by default (:data:`ringcap.decode.DEFAULT_COLUMNS`), less
+#: ``ringcap.decode`` fills by default (:data:`ringcap.headers.DEFAULT_COLUMNS`), less
 #: :data:`NOT_BY_DEFAULT`; with ``include_payload=True`` also the frame bytes and
 #: :data:`FRAME_OFFSET_COLUMNS`.
 DEFAULT_PACKET_COLUMNS: tuple[str, ...] = tuple(
@@ -442,7 +442,7 @@ def merge_flow_tables(tables: Sequence[dict]) -> dict[str, np.ndarray]:
 
     ``tables`` are column dicts (``FlowTable.columns()``) of consecutive
     stretches of packets, in order.  The result has the columns of
-    :data:`ringcap.decode.FLOW_COLUMNS` and equals ``ringcap.flows()`` of all
+    :data:`ringcap.headers.FLOW_COLUMNS` and equals ``ringcap.flows()`` of all
     the packets at once: the forward direction is that of the conversation's
     first packet, counts add up, first/last timestamps are the extremes and
     TCP flags the union; rows are in the order of first packets.
@@ -769,11 +769,11 @@ class ParquetSink(RotatingSink):
     UTC timestamps, so a batch that spans an hour boundary is split exactly
     there).  A row per packet holds ``ts`` as ``timestamp[ns, UTC]``, the
     other batch columns, the decoded header columns
-    (:data:`ringcap.decode.HEADER_COLUMNS`, addresses as 6- and 16-byte
+    (:data:`ringcap.headers.HEADER_COLUMNS`, addresses as 6- and 16-byte
     fixed-size binary) and, with ``include_payload=True``, ``data``: the
     captured frame bytes.  By default the columns are
     :data:`DEFAULT_PACKET_COLUMNS`: the batch's and the decoder's default
-    columns (:data:`ringcap.decode.DEFAULT_COLUMNS`) less
+    columns (:data:`ringcap.headers.DEFAULT_COLUMNS`) less
     :data:`NOT_BY_DEFAULT` (kernel and NIC metadata, and the offsets into the
     frame, which come with ``include_payload=True``).  ``columns`` picks from
     :data:`PACKET_COLUMNS` (``ts`` is required; ``"all"`` for every batch and
@@ -909,7 +909,7 @@ class FlowSink(ParquetSink):
     ``interval`` seconds (aligned to the epoch; it must divide the partition
     unit, e.g. 60 for hourly folders), every conversation seen gets a row with
     ``interval_start``, ``interval_end`` and the columns of
-    :data:`ringcap.decode.FLOW_COLUMNS` (what :func:`ringcap.flows` gives for
+    :data:`ringcap.headers.FLOW_COLUMNS` (what :func:`ringcap.flows` gives for
     the packets of that interval; forward is the direction of the
     conversation's first packet in the interval).  Packets and bytes are
     int64; timestamps ``timestamp[ns, UTC]``, null for a direction without

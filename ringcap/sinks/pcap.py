@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from ..pcap import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapWriter
+from ..pcapfile import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapWriter
 from .rotating import Rotation, RotatingSink, TcpdumpNaming
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 import ringcap
-import ringcap.decode as decoding
+import ringcap.headers as decoding
 from ringcap import names
 from ringcap.export import to_arrow, to_pandas
 from ringcap.plots import plot_report

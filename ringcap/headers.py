@@ -9,16 +9,13 @@ with both directions of a conversation in one row.
 Malformed or truncated frames never raise: fields that could not be read are
 0 and ``Headers.flags`` says why (see the ``TRUNCATED_*``/``BAD_*`` bits).
 
-The module is callable: ``ringcap.decode(batch)`` is ``ringcap.decode.decode(batch)``,
-so ``import ringcap.decode`` gives this module (with :func:`flag_names`, the
-flag bits and the address helpers) and the short call still works.
+``ringcap.decode`` and ``ringcap.flows`` are the functions of this module;
+its other names (:func:`flag_names`, the flag bits, the column tuples, the
+address helpers) are imported from here: ``from ringcap.headers import VLAN``.
 """
 from __future__ import annotations
 
-import inspect
 import ipaddress
-import sys
-import types
 from typing import Union
 
 import numpy as np
@@ -708,19 +705,3 @@ def flows(source: Union[Batch, Headers], *, split_tunnels: bool = True) -> FlowT
         columns["first_ts_fwd"])
     columns["last_ts"] = np.maximum(columns["last_ts_fwd"], columns["last_ts_rev"])
     return FlowTable(columns, packet_flow)
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as its :func:`decode` function.
-
-    ``ringcap.decode`` must be both the module (``import ringcap.decode``,
-    ``ringcap.decode.flag_names``) and the function users call; a function
-    bound over the module's name would hide the module.
-    """
-
-    def __call__(self, *args, **kwargs) -> Headers:      # the signature is decode's
-        return decode(*args, **kwargs)
-
-
-__signature__ = inspect.signature(decode)
-sys.modules[__name__].__class__ = _CallableModule

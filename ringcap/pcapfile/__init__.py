@@ -1,0 +1,36 @@
+"""Capture files: write and read pcap and pcapng.
+
+Files written here open in tcpdump, Wireshark and tshark; files those tools
+write read back into the same :class:`~ringcap.Batch` a live capture gives.
+
+Writing::
+
+    with ringcap.PcapWriter("out.pcapng", format="pcapng") as writer:
+        writer.write(batch)
+        writer.write_stats(ring.stats)          # drops survive into the file
+
+Reading::
+
+    batch = ringcap.read_pcap("in.pcap")                   # whole file
+    with ringcap.open_pcap("huge.pcapng") as reader:       # bounded memory
+        for batch in reader:
+            ...
+
+The package has three rooms: :mod:`~ringcap.pcapfile.formats` (constants,
+errors, the interface and statistics records), :mod:`~ringcap.pcapfile.writer`
+and :mod:`~ringcap.pcapfile.reader`.  It knows nothing of capturing:
+:func:`ringcap.capture_to_file` drives a ring into a
+:class:`~ringcap.sinks.PcapSink`, which writes with :class:`PcapWriter`.
+``ringcap.pcap`` re-exports these names for code written before the split.
+"""
+from .formats import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, CaptureSummary, Interface,
+                      InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
+from .reader import PcapReader, open_pcap, read_pcap
+from .writer import PcapWriter, write_pcap
+
+__all__ = [
+    "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap",
+    "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
+    "Interface", "InterfaceStats", "CaptureSummary",
+    "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
+]

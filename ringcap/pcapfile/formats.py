@@ -1,0 +1,119 @@
+"""Capture-file formats: the constants, errors and records pcap and pcapng share.
+
+The magic numbers and block types of both formats, the link type and
+snapshot length written by default, the errors a reader raises
+(:class:`PcapFormatError`, :class:`PcapTruncatedError`,
+:class:`PcapTruncatedWarning`), the records a file describes
+(:class:`Interface`, :class:`InterfaceStats`) and :class:`CaptureSummary`.
+:mod:`ringcap.pcapfile.writer` and :mod:`ringcap.pcapfile.reader` build on
+this module; it imports neither.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from .. import _pcapio
+
+__all__ = [
+    "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
+    "Interface", "InterfaceStats", "CaptureSummary",
+    "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
+]
+
+#: The link type of Ethernet frames in pcap/pcapng headers (``DLT_EN10MB``).
+LINKTYPE_ETHERNET = 1
+#: Snapshot length written when none is given: what tcpdump and dumpcap use.
+DEFAULT_SNAPLEN = 262144
+
+_MAGIC_USEC = 0xA1B2C3D4
+_MAGIC_NSEC = 0xA1B23C4D
+_MAGIC_MODIFIED = 0xA1B2CD34      # Kuznetzov's "modified pcap"
+_PCAPNG_SHB = 0x0A0D0D0A
+_PCAPNG_BYTE_ORDER = 0x1A2B3C4D
+_BT_IDB, _BT_ISB = 1, 5
+
+_S = _pcapio.Status
+_NATIVE = "<" if sys.byteorder == "little" else ">"
+
+
+class PcapFormatError(ValueError):
+    """A capture file is not pcap/pcapng, or is corrupt.
+
+    ``offset`` is the byte offset in the file where the problem was found.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class PcapTruncatedError(PcapFormatError):
+    """The file ends inside a record (raised instead of a warning with ``strict=True``)."""
+
+
+class PcapTruncatedWarning(UserWarning):
+    """The file ends inside a record; every complete record before it was read.
+
+    ``offset`` is the byte offset where the partial record starts.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class Interface:
+    """An interface described by a capture file.
+
+    ``index`` is its position in the file (the ``ifindex`` of its packets);
+    ``section`` the pcapng section it belongs to; ``tsresol`` the raw
+    ``if_tsresol`` byte (6 = microseconds, 9 = nanoseconds, 0x80|k = 2**-k s)
+    and ``tsoffset`` ``if_tsoffset`` in seconds.
+    """
+
+    index: int
+    linktype: int
+    snaplen: int
+    name: str | None = None
+    description: str | None = None
+    section: int = 0
+    tsresol: int = 6
+    tsoffset: int = 0
+
+
+@dataclass(frozen=True)
+class InterfaceStats:
+    """One pcapng Interface Statistics Block.
+
+    ``received`` (``isb_ifrecv``), ``dropped`` (``isb_ifdrop``) and
+    ``os_dropped`` (``isb_osdrop``) are None when the block leaves them out.
+    """
+
+    interface: int
+    ts: int
+    received: int | None = None
+    dropped: int | None = None
+    os_dropped: int | None = None
+
+
+@dataclass(frozen=True)
+class CaptureSummary:
+    """What :func:`capture_to_file` wrote: packets, captured bytes, and the ring's counts.
+
+    ``files``: the finished files; ``stopped_by``: why the capture ended
+    (``"count"``, ``"duration"``, ``"files"``, a signal name such as
+    ``"SIGTERM"``, ``"KeyboardInterrupt"``); ``if_drops``: drops by the
+    interface; ``unread``: packets the kernel accepted that were still in the
+    ring (received = packets + drops + unread when nothing was filtered out).
+    """
+
+    packets: int
+    bytes: int
+    received: int | None
+    drops: int | None
+    files: tuple = field(default=(), compare=False)
+    stopped_by: str | None = field(default=None, compare=False)
+    if_drops: int | None = field(default=None, compare=False)
+    unread: int = field(default=0, compare=False)

@@ -1,0 +1,592 @@
+"""Capture files, reading: :class:`PcapReader`, :func:`open_pcap` and :func:`read_pcap`.
+
+The format comes from the magic: pcap in both precisions and byte orders,
+pcapng with any number of sections and interfaces.  Record headers are
+parsed by nogil loops in ``ringcap._pcapio``; this module reads the file by
+position (``pread``, never a map a shrinking file could turn into SIGBUS),
+in a window that grows to hold the largest record, resynchronises past
+damage where the format allows, and raises or warns with the byte offset.
+``data`` of a batch read without ``out=`` is a read-only view of such a
+buffer, which stays valid after the reader is closed for as long as the
+batch lives.
+"""
+from __future__ import annotations
+
+import os
+import stat as _stat
+import struct
+import sys
+import warnings
+from typing import Iterator
+
+import numpy as np
+
+from .. import _pcapio
+from ..batch import COLUMNS, Batch
+from .formats import (_BT_IDB, _BT_ISB, _MAGIC_MODIFIED, _MAGIC_NSEC, _MAGIC_USEC, _NATIVE,
+                      _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, Interface,
+                      InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
+
+__all__ = ["PcapReader", "open_pcap", "read_pcap"]
+
+_READ_CHUNK = 1 << 20             # packets parsed per step when reading a whole file
+_READ_WINDOW = 1 << 20            # bytes read from a file at a time (at least)
+
+
+def _tsresol_mode(resol: int) -> tuple[int, int]:
+    """(mode, parameter) for ``ts_units_to_ns`` from an ``if_tsresol`` byte."""
+    k = resol & 0x7F
+    if resol & 0x80:
+        return (_pcapio.TsMode.TS_BINARY if k <= 34 else _pcapio.TsMode.TS_BINARY_FLOAT), k
+    if k <= 9:
+        return _pcapio.TsMode.TS_MULTIPLY, 10 ** (9 - k)
+    return _pcapio.TsMode.TS_DIVIDE, 10 ** min(k - 9, 18)
+
+
+class PcapReader:
+    """Read a pcap or pcapng file batch by batch (see :func:`open_pcap`).
+
+    Attributes: ``format`` (``"pcap"``/``"pcapng"``), ``interfaces`` (list
+    of :class:`Interface`, in file order), ``stats`` (list of
+    :class:`InterfaceStats` seen so far), ``linktype``/``snaplen`` (of the
+    first interface), ``nanosecond`` (pcap: the file's precision).
+    """
+
+    def __init__(self, path, *, batch_packets: int = 65536, strict: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.batch_packets = int(batch_packets)
+        if self.batch_packets <= 0:
+            raise ValueError(f"batch_packets must be positive, got {batch_packets}")
+        self.strict = bool(strict)
+        self.interfaces: list[Interface] = []
+        self.stats: list[InterfaceStats] = []
+        self.format = "pcap"
+        self.nanosecond = False
+        self.linktype = None
+        self.snaplen = None
+        self._fd = -1
+        self._buf = np.zeros(0, dtype=np.uint8)     # the window: file bytes _wstart.._wend
+        self._wstart = self._wend = 0
+        self._anchor: int | None = None              # a batch being built views from here
+        self._window = _READ_WINDOW
+        self._spares: list[np.ndarray] = []          # old windows to reuse once unviewed
+        self._pos = 0
+        self._done = False
+        self._pending: BaseException | None = None
+        self._drops = 0
+        self._last_dropped: dict[int, int] = {}
+        if self.path == "-":
+            # tcpdump's "standard input"; a pipe cannot be read by position
+            raise PcapFormatError("cannot read a capture from standard input ('-'): capture "
+                                  "files are read by position; save the stream to a file "
+                                  "first (e.g. `cat > in.pcap`)")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before we refuse it
+        self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(self._fd)
+            if not _stat.S_ISREG(st.st_mode):
+                raise PcapFormatError(f"{self.path}: not a regular file; capture files are "
+                                      "read by position (save the stream to a file first)")
+            if st.st_size == 0:
+                raise PcapFormatError(f"{self.path}: empty file, not a pcap or pcapng capture", 0)
+            self._size = st.st_size
+            os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            self._read_file_header()
+        except BaseException:
+            self.close()
+            raise
+
+    # -------------------------------------------------------------- the window
+    def _refill(self, need: int = 0, grow: bool = False) -> None:
+        """Read a new window of the file, from the batch being built (``_anchor``)
+        or else from ``_pos``, covering at least ``need`` bytes past ``_pos``
+        (bounded by the file size taken at open).
+
+        Windows are fresh buffers read with ``pread``: batches keep views of
+        old ones, and a file that shrinks meanwhile gives a clear error,
+        never SIGBUS as a shrinking map would.
+        """
+        start = self._pos if self._anchor is None else self._anchor
+        size = max(self._pos + need - start, self._window)
+        if grow:                              # what we had was not enough: double it
+            size = max(size, 2 * (self._wend - start))
+        end = min(self._size, start + size)
+        window = self._free_buffer(end - start)
+        keep = 0
+        if self._wstart <= start < self._wend:   # bytes we already have
+            keep = min(self._wend, end) - start
+            window[:keep] = self._buf[start - self._wstart:start - self._wstart + keep]
+        view = memoryview(window)
+        done = keep
+        while done < len(view):
+            got = os.preadv(self._fd, [view[done:]], start + done)
+            if got == 0:
+                raise PcapFormatError(
+                    f"{self.path}: the file shrank while being read: it had {self._size} bytes "
+                    f"when opened, and byte offset {start + done} is now past its end "
+                    "(another program truncated or rewrote it)", start + done)
+            done += got
+        window.flags.writeable = False           # batches view it read-only
+        old = self._buf.base
+        if old is not None:
+            self._spares = [old] + [b for b in self._spares if b is not old][:1]
+        self._buf, self._wstart, self._wend = window, start, end
+
+    def _free_buffer(self, size: int) -> np.ndarray:
+        """A writable buffer of ``size`` bytes: a spare no batch views any more
+        (fresh memory costs page faults), else a new one."""
+        for spare in self._spares:
+            # references: the list, this loop, getrefcount's argument; a batch adds more
+            if spare.shape[0] >= size and sys.getrefcount(spare) <= 3:
+                return spare[:size]
+        return np.empty(max(size, 1), dtype=np.uint8)[:size]
+
+    def _ensure(self, pos: int, nbytes: int) -> int:
+        """Make file bytes ``pos:pos+nbytes`` (checked against the file size by the
+        caller) part of the window; returns ``pos``'s index in it."""
+        if not (self._wstart <= pos and pos + nbytes <= self._wend):
+            saved, self._pos = self._pos, pos
+            try:
+                self._refill(nbytes)
+            finally:
+                self._pos = saved
+        return pos - self._wstart
+
+    def _bytes(self, start: int, end: int) -> bytes:
+        at = self._ensure(start, end - start)
+        return bytes(self._buf[at:at + end - start])
+
+    # -------------------------------------------------------------- headers
+    def _unpack(self, fmt: str, pos: int):
+        return struct.unpack_from(fmt, self._buf, self._ensure(pos, struct.calcsize(fmt)))
+
+    def _truncated(self, where: str, pos: int) -> None:
+        message = (f"{self.path}: file ends in a partial {where} at byte offset {pos} "
+                   f"(file size {self._size}); every complete packet before it was read")
+        self._done = True
+        if self.strict:
+            self._pending = PcapTruncatedError(message, pos)
+        else:
+            warnings.warn(PcapTruncatedWarning(message, pos), stacklevel=4)
+
+    def _corrupt(self, message: str, pos: int) -> PcapFormatError:
+        self._done = True
+        return PcapFormatError(f"{self.path}: corrupt file at byte offset {pos}: {message}", pos)
+
+    def _read_file_header(self) -> None:
+        head = self._bytes(0, min(4, self._size))
+        if len(head) < 4:
+            raise PcapFormatError(
+                f"{self.path}: {len(head)}-byte file is too short to be a pcap or pcapng capture "
+                f"(found {head.hex() or 'nothing'})", 0)
+        little, = struct.unpack("<I", head)
+        big, = struct.unpack(">I", head)
+        if little == _PCAPNG_SHB:
+            self.format = "pcapng"
+            self._section = -1
+            self._start_section(0)
+            if self._pending is not None:
+                raise self._pending
+            return
+        for order, magic in (("<", little), (">", big)):
+            if magic in (_MAGIC_USEC, _MAGIC_NSEC):
+                break
+        else:
+            hint = (" (a 'modified pcap' file; convert it with editcap)"
+                    if _MAGIC_MODIFIED in (little, big) else "")
+            raise PcapFormatError(
+                f"{self.path}: not a pcap or pcapng file: magic number 0x{big:08x} "
+                f"(bytes {head.hex(' ')}) at offset 0{hint}", 0)
+        self.format = "pcap"
+        self._swap = order != _NATIVE
+        self.nanosecond = magic == _MAGIC_NSEC
+        if self._size < 24:
+            self._truncated("pcap file header", 0)
+            if self._pending is not None:
+                raise self._pending
+            return
+        _, _, _, _, snaplen, linktype = self._unpack(order + "HHiIII", 4)
+        self.snaplen = snaplen
+        self.linktype = linktype & 0x0FFFFFFF
+        self.interfaces.append(Interface(index=0, linktype=self.linktype, snaplen=snaplen,
+                                         tsresol=9 if self.nanosecond else 6))
+        self._max_caplen = max(DEFAULT_SNAPLEN, snaplen if snaplen <= 64 << 20 else 0)
+        self._pos = 24
+
+    def _block_header(self, pos: int, order: str, what: str) -> int | None:
+        """Validated length of the pcapng block at ``pos``, or None if the file ends in it."""
+        if self._size - pos < 12:
+            self._truncated(what, pos)
+            return None
+        blen, = self._unpack(order + "I", pos + 4)
+        if blen < 12 or blen % 4 or blen > _pcapio.MAX_BLOCK_LENGTH:
+            raise self._corrupt(f"{what} has invalid length {blen}", pos)
+        if blen > self._size - pos:
+            self._truncated(what, pos)
+            return None
+        trailer, = self._unpack(order + "I", pos + blen - 4)
+        if trailer != blen:
+            raise self._corrupt(
+                f"{what} lengths disagree: {blen} at the start, {trailer} at the end", pos)
+        return blen
+
+    def _start_section(self, pos: int) -> None:
+        if self._size - pos < 12:
+            self._truncated("section header block", pos)
+            return
+        magic = self._bytes(pos + 8, pos + 12)
+        if magic == struct.pack("<I", _PCAPNG_BYTE_ORDER):
+            order = "<"
+        elif magic == struct.pack(">I", _PCAPNG_BYTE_ORDER):
+            order = ">"
+        else:
+            raise self._corrupt(f"section header has byte-order magic {magic.hex()}, "
+                                "expected 1a2b3c4d in either byte order", pos)
+        blen = self._block_header(pos, order, "section header block")
+        if blen is None:
+            return
+        if blen < 28:
+            raise self._corrupt(f"section header block of {blen} bytes is too short", pos)
+        major, minor = self._unpack(order + "HH", pos + 12)
+        if major != 1:
+            raise self._corrupt(f"pcapng version {major}.{minor} is not supported (only 1.x)", pos)
+        self._order = order
+        self._swap = order != _NATIVE
+        self._section += 1
+        self._section_base = len(self.interfaces)
+        self._set_section_arrays([])
+        self._pos = pos + blen
+
+    def _set_section_arrays(self, interfaces: list[Interface]) -> None:
+        """Start the section's interface arrays (conversion mode, parameter,
+        offset, snaplen per interface) over ``interfaces``."""
+        self._section_ifaces = []
+        capacity = max(8, 2 * len(interfaces))
+        self._if_store = (np.zeros(capacity, dtype=np.int32), np.zeros(capacity, dtype=np.int64),
+                          np.zeros(capacity, dtype=np.int64), np.zeros(capacity, dtype=np.uint32))
+        self._if_mode, self._if_param, self._if_offset, self._if_snaplen = (
+            a[:0] for a in self._if_store)
+        for iface in interfaces:
+            self._append_section_interface(iface)
+
+    def _append_section_interface(self, iface: Interface) -> None:
+        """Add one interface in amortized constant time (the arrays double as
+        needed), so a file with many interfaces parses in linear time."""
+        n = len(self._section_ifaces)
+        if n == self._if_store[0].shape[0]:
+            self._if_store = tuple(np.concatenate([a, np.zeros_like(a)]) for a in self._if_store)
+        mode, param = _tsresol_mode(iface.tsresol)
+        mode_a, param_a, offset_a, snaplen_a = self._if_store
+        mode_a[n], param_a[n] = mode, param
+        offset_a[n], snaplen_a[n] = iface.tsoffset * 10**9, iface.snaplen
+        self._section_ifaces.append(iface)
+        self._if_mode, self._if_param, self._if_offset, self._if_snaplen = (
+            a[:n + 1] for a in self._if_store)
+
+    def _options(self, start: int, end: int, what: str, block_pos: int):
+        order = self._order
+        pos = start
+        while pos + 4 <= end:
+            code, length = self._unpack(order + "HH", pos)
+            if code == 0:
+                return
+            if pos + 4 + length > end:
+                raise self._corrupt(
+                    f"{what} option {code} of {length} bytes runs past the block", block_pos)
+            yield code, self._bytes(pos + 4, pos + 4 + length)
+            pos += 4 + length + (-length % 4)
+
+    def _read_idb(self, pos: int, blen: int) -> None:
+        if blen < 20:
+            raise self._corrupt(f"interface description block of {blen} bytes is too short", pos)
+        order = self._order
+        linktype, _, snaplen = self._unpack(order + "HHI", pos + 8)
+        name = description = None
+        tsresol, tsoffset = 6, 0
+        for code, value in self._options(pos + 16, pos + blen - 4, "interface description", pos):
+            if code == 2:
+                name = value.rstrip(b"\0").decode("utf-8", "replace")
+            elif code == 3:
+                description = value.rstrip(b"\0").decode("utf-8", "replace")
+            elif code == 9 and len(value) >= 1:
+                tsresol = value[0]
+            elif code == 14 and len(value) == 8:
+                tsoffset, = struct.unpack(order + "q", value)
+                if abs(tsoffset) > 9 * 10**9:
+                    raise self._corrupt(f"if_tsoffset {tsoffset} s is out of range", pos)
+        iface = Interface(index=len(self.interfaces), linktype=linktype, snaplen=snaplen,
+                          name=name, description=description, section=self._section,
+                          tsresol=tsresol, tsoffset=tsoffset)
+        self.interfaces.append(iface)
+        if self.linktype is None:
+            self.linktype, self.snaplen = linktype, snaplen
+        self._append_section_interface(iface)
+
+    def _read_isb(self, pos: int, blen: int) -> None:
+        if blen < 24:
+            raise self._corrupt(f"interface statistics block of {blen} bytes is too short", pos)
+        order = self._order
+        iface, hi, lo = self._unpack(order + "III", pos + 8)
+        if iface >= len(self._section_ifaces):
+            raise self._corrupt(f"statistics for interface {iface}, which the section "
+                                f"has not described ({len(self._section_ifaces)} interfaces)", pos)
+        values = {}
+        for code, value in self._options(pos + 20, pos + blen - 4, "interface statistics", pos):
+            if code in (4, 5, 7) and len(value) == 8:
+                values[code], = struct.unpack(order + "Q", value)
+        mode, param = self._if_mode[iface], self._if_param[iface]
+        ts = _pcapio.ts_units_to_ns((hi << 32) | lo, int(mode), int(param)) + int(self._if_offset[iface])
+        index = self._section_base + iface
+        record = InterfaceStats(interface=index, ts=ts, received=values.get(4),
+                                dropped=values.get(5), os_dropped=values.get(7))
+        self.stats.append(record)
+        if record.dropped is not None:
+            before = self._last_dropped.get(index, 0)
+            self._drops += max(record.dropped - before, 0)
+            self._last_dropped[index] = record.dropped
+
+    def _handle_block(self) -> None:
+        """Deal with the pcapng block at ``_pos`` that the packet loop stopped on."""
+        pos = self._pos
+        btype, = self._unpack(self._order + "I", pos)
+        if btype == _PCAPNG_SHB:
+            self._start_section(pos)
+            return
+        blen, = self._unpack(self._order + "I", pos + 4)     # validated by the packet loop
+        if btype == _BT_IDB:
+            self._read_idb(pos, blen)
+        elif btype == _BT_ISB:
+            self._read_isb(pos, blen)
+        self._pos = pos + blen
+
+    # -------------------------------------------------------------- packets
+    def _parse(self, want: int, base: int, cols: dict, start: int, copy_to, copy_start: int):
+        """One call of the nogil loop into ``cols[*][start:start+want]``."""
+        end = start + want
+        if self.format == "pcap":
+            return _pcapio.parse_pcap(
+                self._buf, self._pos - self._wstart, self._swap, self.nanosecond,
+                self._max_caplen, base - self._wstart,
+                cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
+                cols["offset"][start:end], copy_to, copy_start)
+        return _pcapio.parse_pcapng(
+            self._buf, self._pos - self._wstart, self._swap, self._if_mode, self._if_param,
+            self._if_offset, self._if_snaplen, self._section_base, base - self._wstart,
+            cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
+            cols["offset"][start:end], cols["ifindex"][start:end], cols["pkttype"][start:end],
+            copy_to, copy_start)
+
+    def _fill(self, want: int, base: int, cols: dict, copy_to=None) -> tuple[int, int]:
+        """Parse up to ``want`` packets into ``cols``; returns (packets, copied bytes).
+
+        Errors found after some packets are kept in ``_pending`` and raised by
+        the next read, so the caller gets every good packet first.
+        """
+        n = nbytes = 0
+        while n < want and not self._done:
+            count, pos, nbytes, status, value = self._parse(want - n, base, cols, n, copy_to, nbytes)
+            n += count
+            self._pos = pos = pos + self._wstart
+            if status == _S.OK:
+                break
+            if status in (_S.END, _S.TRUNCATED) and self._wend < self._size:
+                # the window ends, the file does not: read on
+                self._refill(grow=True)
+                continue
+            if status == _S.END:
+                self._done = True
+            elif status == _S.TRUNCATED:
+                self._truncated("record" if self.format == "pcap" else "block", pos)
+            elif status == _S.OTHER_BLOCK:
+                try:
+                    self._handle_block()
+                except PcapFormatError as error:
+                    self._pending = error
+                    break
+            elif status == _S.DATA_FULL:
+                if n == 0:
+                    raise ValueError(
+                        f"a packet of {value} bytes does not fit the out= batch's data buffer "
+                        f"({0 if copy_to is None else copy_to.shape[0]} bytes); "
+                        "use a larger Batch.empty(data_bytes=...)")
+                break
+            else:
+                self._pending = self._corrupt(self._describe(status, value), pos)
+                break
+        return n, nbytes
+
+    def _describe(self, status: int, value: int) -> str:
+        if status == _S.BAD_CAPLEN:
+            if self.format == "pcap":
+                return (f"record claims a captured length of {value} bytes, more than the "
+                        f"largest sane snapshot length ({self._max_caplen})")
+            return f"packet block claims a captured length of {value} bytes, more than the block holds"
+        if status == _S.BAD_BLOCK_LENGTH:
+            return f"block has invalid length {value} (too small, not a multiple of 4, or huge)"
+        if status == _S.LENGTH_MISMATCH:
+            return f"block lengths disagree (trailing length {value})"
+        if status == _S.BAD_INTERFACE:
+            return (f"packet for interface {value}, which the section has not described "
+                    f"({len(self._section_ifaces)} interfaces)")
+        return f"parser status {_S(status).name} ({value})"
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+
+    def _names(self) -> dict[int, str] | None:
+        names = {i.index: i.name for i in self.interfaces if i.name}
+        return names or None
+
+    def _take_drops(self) -> int:
+        drops, self._drops = self._drops, 0
+        return drops
+
+    def read(self, max_packets: int | None = None, *, out: Batch | None = None) -> Batch:
+        """The next packets: at most ``max_packets`` (default: all that remain).
+
+        An empty batch means the end of the file.  Without ``out``, ``data``
+        is a read-only view of a buffer read from the file.  With ``out`` (a batch from
+        :meth:`Batch.empty`), columns and bytes are copied into its buffers
+        and ``out`` is returned.  Raises :class:`PcapFormatError` on a corrupt
+        record, after returning every packet before it.
+        """
+        self._check_open()
+        self._raise_pending()
+        if max_packets is not None and int(max_packets) < 0:
+            raise ValueError(f"max_packets must be >= 0, got {max_packets}")
+        if out is not None:
+            return self._read_into(out, max_packets)
+        want = None if max_packets is None else int(max_packets)
+        base = self._anchor = self._pos
+        try:
+            if want is None:
+                self._refill(self._size - self._pos)      # the rest of the file, in one read
+            return self._read_view(want, base)
+        finally:
+            self._anchor = None
+
+    def _read_view(self, want: int | None, base: int) -> Batch:
+        chunks = []
+        total = 0
+        while not self._done and (want is None or total < want):
+            size = _READ_CHUNK if want is None else min(_READ_CHUNK, want - total)
+            cols = {name: np.empty(size, dtype=COLUMNS[name])
+                    for name in ("ts", "caplen", "wirelen", "offset")}
+            if self.format == "pcapng":
+                cols["ifindex"] = np.empty(size, dtype=np.int32)
+                cols["pkttype"] = np.empty(size, dtype=np.uint8)
+            n, _ = self._fill(size, base, cols)
+            if n:
+                chunks.append({k: v[:n] for k, v in cols.items()})
+                total += n
+            if n < size or self._pending is not None:
+                break
+        if len(chunks) == 1:
+            cols = chunks[0]
+        elif chunks:
+            cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        else:
+            cols = {}
+        batch = Batch.__new__(Batch)
+        for name, dtype in COLUMNS.items():
+            value = cols.get(name)
+            setattr(batch, name, value if value is not None else np.zeros(total, dtype=dtype))
+        at = base - self._wstart
+        batch.data = self._buf[at:at + self._pos - base] if total else self._buf[:0]
+        if total and want is not None:
+            # size the next window for a batch like this one
+            self._window = max(_READ_WINDOW, (self._pos - base) * want // total + 65536)
+        batch.drops = self._take_drops()
+        batch.freeze_count = 0
+        batch.interfaces = self._names()
+        batch._store = None
+        if not total:
+            self._raise_pending()
+        return batch
+
+    def _read_into(self, out: Batch, max_packets: int | None) -> Batch:
+        store = out._store
+        if store is None:
+            raise ValueError("out= must be a reusable batch made by Batch.empty()")
+        capacity = store["ts"].shape[0]
+        want = capacity if max_packets is None else min(int(max_packets), capacity)
+        n, nbytes = self._fill(want, 0, store, copy_to=store["data"])
+        if self.format == "pcap":
+            store["ifindex"][:n] = 0
+            store["pkttype"][:n] = 0
+        for name in ("protocol", "vlan_tci", "vlan_tpid", "rxhash", "status"):
+            store[name][:n] = 0
+        out._set_length(n, nbytes)
+        out.drops = self._take_drops()
+        out.freeze_count = 0
+        out.interfaces = self._names()
+        if not n:
+            self._raise_pending()
+        return out
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            batch = self.read(self.batch_packets)
+            if len(batch) == 0 and batch.drops == 0:
+                return
+            yield batch
+
+    # -------------------------------------------------------------- lifetime
+    def _check_open(self) -> None:
+        if self._fd < 0:
+            raise ValueError(f"PcapReader for {self.path!r} is closed")
+
+    def close(self) -> None:
+        """Close the file (idempotent).  Batches already read own their bytes
+        (views of buffers read from the file) and stay valid."""
+        fd, self._fd = self._fd, -1
+        self._buf = np.zeros(0, dtype=np.uint8)
+        self._spares = []
+        self._wstart = self._wend = 0
+        if fd >= 0:
+            os.close(fd)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            warnings.warn(f"unclosed PcapReader for {self.path!r}", ResourceWarning, stacklevel=2)
+            self.close()
+
+    def __enter__(self) -> "PcapReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"at byte {self._pos}"
+        return f"<PcapReader {self.path!r} {self.format} {state}>"
+
+
+def open_pcap(path, *, batch_packets: int = 65536, strict: bool = False) -> PcapReader:
+    """Open a pcap or pcapng file for reading in batches of ``batch_packets``.
+
+    Iterate the reader for batches (memory stays bounded however large the
+    file), or call ``read(max_packets, out=...)``.  A file that ends inside
+    a record gives :class:`PcapTruncatedWarning` after its last complete
+    packet, or :class:`PcapTruncatedError` with ``strict=True``.
+    """
+    return PcapReader(path, batch_packets=batch_packets, strict=strict)
+
+
+def read_pcap(path, *, max_packets: int | None = None, strict: bool = False) -> Batch:
+    """Read a whole pcap or pcapng file (or its first ``max_packets``) into one batch.
+
+    Timestamps are int64 ns; ``ifindex`` is the interface's position in the
+    file; ``batch.interfaces`` maps it to the interface name (pcapng).
+    ``data`` views one buffer the rest of the file was read into.
+    """
+    with PcapReader(path, strict=strict) as reader:
+        batch = reader.read(max_packets)
+        reader._raise_pending()
+        return batch

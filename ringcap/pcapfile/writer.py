@@ -1,0 +1,650 @@
+"""Capture files, writing: :class:`PcapWriter` and :func:`write_pcap`.
+
+Record headers and packet bytes are built by nogil loops in
+``ringcap._pcapio`` into one buffer that goes to the kernel in large
+writes; this module owns the file (created without following a
+symbolic link, flushed by size and by time, finished on every exit path),
+the rare pcapng blocks (section and interface headers, statistics) and the
+disk-space reserve that lets the last blocks land on a full disk.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import stat as _stat
+import struct
+import threading
+import time
+import warnings
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from .. import _pcapio
+from ..batch import COLUMNS, Batch
+from .formats import (_BT_IDB, _BT_ISB, _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER,
+                      _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, CaptureSummary)
+
+__all__ = ["PcapWriter", "write_pcap"]
+
+_WRITE_BUFFER = 1 << 20          # default byte bound on what a writer holds unflushed
+_FLUSH_INTERVAL = 1.0            # default time bound (seconds)
+_RESERVE = 16 << 10              # disk space kept past the end for the final blocks
+
+
+def _open_for_writing(path, mode: int, overwrite: bool) -> int:
+    """Create ``path`` for writing, never through a symbolic link.
+
+    Without ``overwrite`` an existing name (a file, or a link planted there)
+    is refused (``O_EXCL``); with it an existing file is truncated, but a
+    symbolic link still is not followed (``O_NOFOLLOW``).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_TRUNC if overwrite else os.O_EXCL
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError as error:
+        raise FileExistsError(
+            error.errno, f"{os.fsdecode(path)} already exists; pass overwrite=True to replace "
+            "it (a symbolic link there is refused either way)") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise OSError(error.errno, f"{os.fsdecode(path)} is a symbolic link; capture files "
+                          "are never written through one (remove it, or give the real path)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        # O_CREAT leaves an existing file's permissions alone: narrow them too.
+        if _stat.S_ISREG(st.st_mode) and st.st_mode & 0o7777 & ~mode:
+            os.fchmod(fd, st.st_mode & 0o7777 & mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _fileno(target) -> int:
+    """The descriptor of an int or a file object, after flushing the object's own buffer."""
+    if isinstance(target, int):
+        return target
+    flush = getattr(target, "flush", None)
+    if flush is not None:
+        flush()
+    return target.fileno()
+
+
+def _pad4(b: bytes) -> bytes:
+    return b + b"\0" * (-len(b) % 4)
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack(_NATIVE + "HH", code, len(value)) + _pad4(value)
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    length = 12 + len(body)
+    return struct.pack(_NATIVE + "II", btype, length) + body + struct.pack(_NATIVE + "I", length)
+
+
+def _interface_name(ifindex: int, batch_names, writer_names) -> str:
+    for names in (batch_names, writer_names):
+        if names and ifindex in names and names[ifindex]:
+            return str(names[ifindex])
+    try:
+        return socket.if_indextoname(ifindex)
+    except (OSError, OverflowError, ValueError):
+        return f"if{ifindex}"
+
+
+def _column(batch: Batch, name: str) -> np.ndarray:
+    return np.ascontiguousarray(getattr(batch, name), dtype=COLUMNS[name])
+
+
+class PcapWriter:
+    """Write batches to a pcap or pcapng file.
+
+    ``format``: ``"pcap"`` (nanosecond magic unless ``nanosecond=False``) or
+    ``"pcapng"`` (one Interface Description Block per ``ifindex`` seen, named
+    from ``batch.interfaces``, then ``interfaces=``, then the host's interface
+    of that index, else ``"if<N>"``; timestamps in ns; with ``flags`` each
+    packet's ``pkttype`` is kept as an ``epb_flags`` option).  Packets longer
+    than ``snaplen`` are cut to it; their wire length is kept.
+
+    The file is created with permission bits ``mode`` (default 0o600: captured
+    traffic is sensitive).  An existing name is refused unless
+    ``overwrite=True`` (then the file is truncated and narrowed to ``mode``);
+    a symbolic link at ``path`` is never followed.  ``path`` may instead be
+    an open file descriptor or binary file object (a pipe to ``tcpdump -r
+    -``, ``sys.stdout.buffer``): it is written from its current position and
+    left open.
+
+    Records are built without the GIL into a buffer of ``buffer_size`` bytes
+    that goes to the kernel when full, when its oldest record has waited
+    ``flush_interval`` seconds (checked at each :meth:`write` and
+    :meth:`tick`), and on :meth:`flush`/:meth:`close`: a killed process loses
+    at most that much.  Only whole records are written; after a failed write
+    the file is cut back to its last complete record, the error is raised,
+    and the writer refuses further packets (statistics can still be added;
+    see docs/reliability.md).  A writer takes one call at a time: a second
+    thread calling it while it works gets RuntimeError.
+    """
+
+    def __init__(self, path, *, format: str = "pcap", nanosecond: bool = True,
+                 snaplen: int = DEFAULT_SNAPLEN, linktype: int = LINKTYPE_ETHERNET,
+                 mode: int = 0o600, flags: bool = True,
+                 interfaces: Mapping[int, str] | None = None,
+                 buffer_size: int = _WRITE_BUFFER, flush_interval: float = _FLUSH_INTERVAL,
+                 overwrite: bool = False) -> None:
+        self._fd = -1
+        if format not in ("pcap", "pcapng"):
+            raise ValueError(f"format must be 'pcap' or 'pcapng', got {format!r}")
+        snaplen = int(snaplen)
+        if not 0 < snaplen <= 0xFFFFFFFF:
+            raise ValueError(f"snaplen must be between 1 and 2**32-1, got {snaplen}")
+        linktype = int(linktype)
+        if not 0 <= linktype <= (0xFFFF if format == "pcapng" else 0x0FFFFFFF):
+            raise ValueError(f"linktype {linktype} does not fit a {format} header")
+        if int(buffer_size) < 64 * 1024:
+            raise ValueError(f"buffer_size must be at least 64 KiB, got {buffer_size}")
+        flush_interval = float(flush_interval)
+        if not flush_interval >= 0 or flush_interval == float("inf"):
+            raise ValueError(f"flush_interval must be a finite number of seconds >= 0, "
+                             f"got {flush_interval}")
+        self._own_fd = not (isinstance(path, int) or hasattr(path, "fileno"))
+        self.path = os.fspath(path) if self._own_fd else f"<fd {_fileno(path)}>"
+        self.format = format
+        self.nanosecond = bool(nanosecond) if format == "pcap" else True
+        self.snaplen = snaplen
+        self.linktype = linktype
+        self.flags = bool(flags)
+        self.flush_interval = flush_interval
+        #: Packets and bytes accepted (buffered or in the file).
+        self.packets_written = 0
+        self.bytes_written = 0
+        #: Packets and bytes in complete records handed to the operating system.
+        self.packets_flushed = 0
+        self.bytes_flushed = 0
+        #: Packets accepted but lost to a failed write (never in the file).
+        self.packets_lost = 0
+        self._names = dict(interfaces) if interfaces else {}
+        self._idb: dict[int, int] = {}
+        self._buf = np.empty(int(buffer_size), dtype=np.uint8)
+        self._used = 0             # bytes waiting in _buf
+        self._head = 0             # first record boundary in _buf (a record may be half out)
+        self._buf_packets = 0      # packets whose records are (partly) in _buf
+        self._header = 24 if format == "pcap" else 0   # pcap file header not yet out
+        self._oldest = None        # when the oldest waiting record was buffered
+        self._progress = np.zeros(1, dtype=np.int64)
+        self._partial = 0          # bytes of a record half out (an interrupted write)
+        self._partial_packet = False
+        self._failed: OSError | None = None
+        self._lock = threading.Lock()
+        self._start = 0            # file offset of our first byte
+        self._regular = False      # a regular file: can be cut back and space reserved
+        self._reserve_ok = True
+        self._reserved = False
+        self._fd = (_open_for_writing(self.path, int(mode), bool(overwrite)) if self._own_fd
+                    else _fileno(path))
+        try:
+            if _stat.S_ISREG(os.fstat(self._fd).st_mode):
+                self._regular = True
+                self._start = 0 if self._own_fd else os.lseek(self._fd, 0, os.SEEK_CUR)
+            if format == "pcap":
+                magic = _MAGIC_NSEC if self.nanosecond else _MAGIC_USEC
+                self._put(struct.pack(_NATIVE + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+            else:
+                body = struct.pack(_NATIVE + "IHHq", _PCAPNG_BYTE_ORDER, 1, 0, -1)
+                body += _option(4, b"ringcap") + _option(0, b"")
+                self._put(_block(_PCAPNG_SHB, body))
+            self._drain()          # the header is out: a reader never sees an empty file
+        except BaseException:
+            self._close_fd()
+            raise
+
+    # -------------------------------------------------------------- plumbing
+    def _check_open(self) -> None:
+        if self._fd < 0:
+            raise ValueError(f"PcapWriter for {self.path!r} is closed")
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(
+                f"PcapWriter for {self.path!r} is already busy with another call (from another "
+                "thread, or a signal handler interrupting it); a writer takes one call at a "
+                "time: give each thread its own writer, or guard it with a lock")
+        try:
+            self._check_open()
+            yield
+        finally:
+            self._lock.release()
+
+    def _failure(self) -> OSError:
+        error = self._failed
+        return OSError(
+            error.errno,
+            f"{self.path}: an earlier write failed ({error.strerror or error}); the file ends at "
+            f"its last complete record ({self.bytes_flushed} bytes, {self.packets_flushed} "
+            f"packets) and {self.packets_lost} accepted packets are not in it; write to a new "
+            "file")
+
+    def _put(self, raw: bytes) -> None:
+        """Append small raw bytes (file header, IDB, ISB) to the buffer."""
+        if self._used + len(raw) > self._buf.shape[0]:
+            self._drain()
+        if len(raw) > self._buf.shape[0]:
+            self._grow(len(raw))
+        self._buf[self._used:self._used + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+        self._used += len(raw)
+        self.bytes_written += len(raw)
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+
+    def _grow(self, size: int) -> None:
+        bigger = np.empty(size, dtype=np.uint8)
+        bigger[:self._used] = self._buf[:self._used]
+        self._buf = bigger
+
+    def _reserve(self, nbytes: int) -> bool:
+        """Reserve disk space for ``nbytes`` more plus room for the final blocks;
+        False when the file system is full."""
+        if not (self._regular and self._reserve_ok):
+            return True
+        err = _pcapio.reserve_space(self._fd, self._start + self.bytes_flushed,
+                                    nbytes + _RESERVE)
+        if err in (errno.ENOSPC, errno.EDQUOT):
+            return False
+        if err:
+            self._reserve_ok = False          # e.g. EOPNOTSUPP: plain writes only
+        else:
+            self._reserved = True
+        return True
+
+    def _drain(self, *, final: bool = False) -> None:
+        """Write the buffer; on failure cut the file back to its last complete record.
+
+        ``final``: statistics or interface blocks written after a failure.
+        """
+        if self._failed is not None and not final:
+            raise self._failure()
+        used = self._used
+        if not used:
+            self._oldest = None
+            return
+        if not final and not self._reserve(used):
+            self._fail(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        self._progress[0] = 0
+        try:
+            _pcapio.write_all(self._fd, self._buf, used, self._progress)
+        except BaseException as error:
+            self._account(int(self._progress[0]))
+            if isinstance(error, OSError):
+                self._fail(error)
+            raise                 # an interrupt: the rest stays buffered, in order
+        self._account(used)
+        self._oldest = None
+
+    def _account(self, written: int) -> None:
+        """Book the first ``written`` bytes of the buffer as out; keep the rest, in order."""
+        used = self._used
+        if written == used and self._head == 0:          # the usual case: all of it
+            self.bytes_flushed += used
+            self.packets_flushed += self._buf_packets
+            self._buf_packets = self._used = self._header = 0
+            return
+        if self._head:                    # the buffer starts with the end of a record
+            if written < self._head:
+                self._partial += written
+                self._shift(written)
+                self._head -= written
+                return
+            self.bytes_flushed += self._partial + self._head
+            if self._partial_packet:
+                self.packets_flushed += 1
+                self._buf_packets -= 1
+            self._partial = 0
+        boundary, following, packets, next_packet = _pcapio.record_boundary(
+            self._buf, self._head, used, written, self.format == "pcapng", self._header)
+        self.bytes_flushed += boundary - self._head
+        self.packets_flushed += packets
+        self._buf_packets -= packets
+        self._partial = written - boundary        # bytes of an unfinished record in the file
+        self._partial_packet = bool(next_packet)
+        if written:
+            self._header = 0
+        self._shift(written)
+        self._head = following - written if following > written else 0
+
+    def _shift(self, nbytes: int) -> None:
+        rest = self._used - nbytes
+        if nbytes and rest:
+            self._buf[:rest] = self._buf[nbytes:self._used]
+        self._used = rest
+
+    def _fail(self, error: OSError) -> None:
+        """After a failed write: cut the file at its last complete record, drop the
+        buffer (its packets are lost) and refuse further packets."""
+        if self._regular and self._partial:
+            try:
+                os.ftruncate(self._fd, self._start + self.bytes_flushed)
+                self._partial = 0
+            except OSError:
+                pass
+        self.packets_lost += self._buf_packets
+        self._buf_packets = 0
+        self._partial_packet = False
+        self.packets_written = self.packets_flushed
+        self.bytes_written = self.bytes_flushed
+        self._used = self._head = 0
+        self._header = 0
+        if self._failed is None:
+            self._failed = error
+        raise self._failure() from error
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0 and self._reserved:
+            # blocks reserved past the end are no longer needed
+            _pcapio.release_space(fd, self._start + self.bytes_flushed, _RESERVE + self._buf.shape[0])
+        if fd >= 0 and self._own_fd:
+            os.close(fd)
+
+    # -------------------------------------------------------------- interfaces
+    def add_interface(self, ifindex: int, name: str | None = None) -> int:
+        """Declare an interface (pcapng) and return its id in the file.
+
+        Done automatically for every ``ifindex`` that appears in written
+        batches; call it to set a name or to describe an interface before
+        (or without) any of its packets.
+        """
+        with self._exclusive():
+            return self._add_interface(ifindex, name)
+
+    def _add_interface(self, ifindex: int, name: str | None = None) -> int:
+        if self.format != "pcapng":
+            raise ValueError("pcap files have no interface descriptions; use format='pcapng'")
+        ifindex = int(ifindex)
+        if ifindex in self._idb:
+            return self._idb[ifindex]
+        if name is not None:
+            self._names[ifindex] = name
+        label = _interface_name(ifindex, None, self._names)
+        options = _option(2, label.encode("utf-8", "replace")) + _option(9, b"\x09") + _option(0, b"")
+        body = struct.pack(_NATIVE + "HHI", self.linktype, 0, self.snaplen) + options
+        self._put(_block(_BT_IDB, body))
+        # Out at once: the id is the block's position among the file's IDBs,
+        # so it counts only once the block is in the file (a failed write
+        # cannot leave statistics or packets pointing at a lost IDB).
+        self._drain(final=self._failed is not None)
+        self._idb[ifindex] = len(self._idb)
+        return self._idb[ifindex]
+
+    def _interface_ids(self, batch: Batch, ifindex: np.ndarray) -> np.ndarray:
+        n = ifindex.shape[0]
+        if n == 0:
+            return np.zeros(0, dtype=np.uint32)
+        first = int(ifindex[0])
+        if (ifindex == first).all():
+            uniq, inverse = [first], None
+        else:
+            uniq, firsts, inverse = np.unique(ifindex, return_index=True, return_inverse=True)
+            order = np.argsort(firsts, kind="stable")      # describe in order of appearance
+            for value in uniq[order].tolist():
+                if value not in self._idb:
+                    self._add_interface(value, _interface_name(value, batch.interfaces, self._names))
+            uniq = uniq.tolist()
+        ids = []
+        for value in uniq:
+            if value not in self._idb:
+                name = _interface_name(value, batch.interfaces, self._names)
+                self._add_interface(value, name)
+            ids.append(self._idb[value])
+        if inverse is None:
+            return np.full(n, ids[0], dtype=np.uint32)
+        return np.asarray(ids, dtype=np.uint32)[inverse]
+
+    # -------------------------------------------------------------- writing
+    def write(self, batch: Batch) -> None:
+        """Append every packet of ``batch`` (flushing first if the buffer is due)."""
+        with self._exclusive():
+            if self._failed is not None:
+                raise self._failure()
+            if len(batch):
+                self._write(batch)
+            self._flush_if_due()
+
+    def tick(self) -> None:
+        """Flush if the oldest buffered record has waited ``flush_interval``.
+
+        :meth:`write` does this itself; call ``tick`` while no packets come
+        (a quiet link) so the bound holds then too.
+        """
+        with self._exclusive():
+            self._flush_if_due()
+
+    def _flush_if_due(self) -> None:
+        if self._oldest is not None and \
+                time.monotonic() - self._oldest >= self.flush_interval:
+            self._drain()
+
+    def _write(self, batch: Batch) -> None:
+        n = len(batch)
+        ts = _column(batch, "ts")
+        caplen = _column(batch, "caplen")
+        wirelen = _column(batch, "wirelen")
+        offset = _column(batch, "offset")
+        data = np.ascontiguousarray(batch.data, dtype=np.uint8)
+        # Check the whole batch before writing any of it.
+        limit = (1 << 32) * 10**9 - 1 if self.format == "pcap" else (1 << 63) - 1
+        lo, hi = int(ts.min()), int(ts.max())
+        if lo < 0 or hi > limit:
+            bad = int(np.argmax((ts < 0) | (ts > limit)))
+            raise ValueError(
+                f"packet {bad} has timestamp {int(ts[bad])} ns, outside what a {self.format} "
+                "file can hold (1970 to 2106 for pcap, after 1970 for pcapng)")
+        batch.validate()
+        if self.format == "pcapng":
+            pkttype = _column(batch, "pkttype")
+            iface_id = self._interface_ids(batch, _column(batch, "ifindex"))
+        largest = 32 + 12 + min(int(caplen.max()), self.snaplen) + 3
+        if largest > self._buf.shape[0]:
+            self._drain()
+            self._grow(largest)
+        i = 0
+        while i < n:
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+            out = self._buf[self._used:]
+            if self.format == "pcap":
+                nxt, nbytes, status, bad = _pcapio.build_pcap(
+                    ts, caplen, wirelen, offset, data, i, n, self.snaplen, self.nanosecond, out)
+            else:
+                nxt, nbytes, status, bad = _pcapio.build_epb(
+                    ts, caplen, wirelen, offset, data, pkttype, iface_id, i, n,
+                    self.snaplen, self.flags, out)
+            self._used += nbytes
+            self.bytes_written += nbytes
+            self.packets_written += nxt - i
+            self._buf_packets += nxt - i
+            if status != _S.OK:
+                raise ValueError(f"cannot write packet {bad}: {_S(status).name}")
+            if nxt < n:
+                self._drain()
+            i = nxt
+
+    def write_stats(self, stats, ifindex: int | None = None, ts: int | None = None) -> None:
+        """Record a capture's counters in an Interface Statistics Block (pcapng only).
+
+        ``stats`` needs ``.packets`` and ``.drops`` (a ring's ``Stats``), and
+        may have ``.if_drops``.  They are written as ``isb_ifrecv`` =
+        packets, ``isb_ifdrop`` = drops + if_drops (what Wireshark shows as
+        dropped) and ``isb_osdrop`` = drops.  ``ifindex`` picks the interface
+        (default: the first one in the file, or ifindex 0 if none yet).
+        Statistics with ``.per_interface`` (a ring on several interfaces)
+        become one block per interface, ``ifindex`` being ignored.
+        ``ts`` is the block's time in ns (default: now).  Works after a
+        failed write too: the block goes right after the last complete
+        record, into disk space the writer keeps reserved for it.
+        """
+        with self._exclusive():
+            self._write_stats(stats, ifindex, ts)
+
+    def _write_stats(self, stats, ifindex, ts) -> None:
+        if self.format != "pcapng":
+            raise ValueError(
+                "pcap files have no place for capture statistics; use format='pcapng' "
+                "to keep drop counts in the file")
+        per_interface = getattr(stats, "per_interface", None)
+        if per_interface:
+            # a ring on several interfaces: one block per interface, its own counts
+            for index, one in per_interface.items():
+                self._write_stats(one, index, ts)
+            return
+        packets, drops = int(stats.packets), int(stats.drops)
+        if_drops = getattr(stats, "if_drops", None)
+        if_drops = 0 if if_drops is None else int(if_drops)
+        if min(packets, drops, if_drops) < 0:
+            raise ValueError(f"negative statistics: {stats!r}")
+        if ifindex is None:
+            ifindex = next(iter(self._idb), 0)
+        iface = self._add_interface(int(ifindex))
+        ts = time.time_ns() if ts is None else int(ts)
+        options = (_option(4, struct.pack(_NATIVE + "Q", packets))
+                   + _option(5, struct.pack(_NATIVE + "Q", drops + if_drops))
+                   + _option(7, struct.pack(_NATIVE + "Q", drops))
+                   + _option(0, b""))
+        body = struct.pack(_NATIVE + "III", iface, ts >> 32, ts & 0xFFFFFFFF) + options
+        self._put(_block(_BT_ISB, body))
+        if self._failed is not None:
+            self._drain(final=True)
+
+    def write_from(self, ring, *, count: int | None = None, duration: float | None = None,
+                   batch_packets: int = 65536, timeout: float = 0.1,
+                   stats: bool = True) -> CaptureSummary:
+        """Stream packets from a ring (anything with ``read(max_packets, timeout)``).
+
+        Stops after ``count`` packets or ``duration`` seconds (at least one
+        must be given), then, for pcapng with ``stats``, writes the ring's
+        ``.stats`` as an Interface Statistics Block.  Memory stays bounded
+        by one batch.
+        """
+        self._check_open()
+        if count is None and duration is None:
+            raise ValueError("give count= or duration= (or both) to bound the capture")
+        if count is not None and int(count) < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        deadline = None if duration is None else time.monotonic() + float(duration)
+        written = nbytes = 0
+        try:
+            while count is None or written < count:
+                wait = timeout
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        break
+                want = batch_packets if count is None else min(batch_packets, int(count) - written)
+                batch = ring.read(want, wait)
+                if len(batch) > want:
+                    batch = batch[:want]
+                self.write(batch)
+                written += len(batch)
+                nbytes += batch.nbytes
+        except BaseException:
+            # Ctrl-C, a failed read or a failed write still leaves the counts in the file.
+            if stats:
+                try:
+                    self._write_ring_stats(ring)
+                except Exception:
+                    pass
+            raise
+        ring_stats = self._write_ring_stats(ring) if stats else getattr(ring, "stats", None)
+        return CaptureSummary(
+            packets=written, bytes=nbytes,
+            received=None if ring_stats is None else int(ring_stats.packets),
+            drops=None if ring_stats is None else int(ring_stats.drops))
+
+    def _write_ring_stats(self, ring):
+        ring_stats = getattr(ring, "stats", None)
+        if ring_stats is not None and self.format == "pcapng":
+            self.write_stats(ring_stats, ifindex=getattr(ring, "ifindex", None))
+        return ring_stats
+
+    def flush(self) -> None:
+        """Hand everything buffered to the operating system."""
+        with self._exclusive():
+            self._drain()
+
+    def close(self, stats=None) -> None:
+        """Flush and close the file (idempotent).
+
+        ``stats`` (a ring's ``Stats``) is first written as with
+        :meth:`write_stats`.  After a failed write the file is closed as it
+        is (ending at its last complete record, plus ``stats``) and the
+        failure is raised again: close never reports success for packets
+        that are not in the file.
+        """
+        if self._fd < 0:
+            if stats is not None:
+                self._check_open()           # statistics for a closed file: say so
+            return
+        with self._exclusive():
+            try:
+                if stats is not None:
+                    self._write_stats(stats, None, None)   # raises on a pcap file: still open
+                if self._failed is None:
+                    self._drain()
+            except ValueError:
+                raise
+            except BaseException:
+                self._close_fd()
+                raise
+            self._close_fd()
+            if self._failed is not None:
+                raise self._failure()
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    @property
+    def failed(self) -> OSError | None:
+        """The write error that stopped this writer, or None."""
+        return self._failed
+
+    def __enter__(self) -> "PcapWriter":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        try:
+            self.close()
+        except OSError:
+            if exc_type is None:
+                raise          # else the exception in flight already says what failed
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            warnings.warn(f"unclosed PcapWriter for {self.path!r}", ResourceWarning, stacklevel=2)
+            try:
+                self.close()
+            except (OSError, RuntimeError):
+                self._close_fd()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "failed" if self._failed else "open"
+        return (f"<PcapWriter {self.path!r} {self.format} {state}, "
+                f"{self.packets_written} packets>")
+
+
+def write_pcap(path, batches: Batch | Iterable[Batch], **options) -> int:
+    """Write a batch (or an iterable of batches) to ``path``; returns the packet count.
+
+    ``options`` are those of :class:`PcapWriter`.
+    """
+    if isinstance(batches, Batch):
+        batches = [batches]
+    with PcapWriter(path, **options) as writer:
+        for batch in batches:
+            writer.write(batch)
+        return writer.packets_written
