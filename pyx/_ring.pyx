@@ -158,10 +158,13 @@ cdef int get_ts_info(int fd, str iface, ethtool_ts_info *info) except -1:
 
 def interface_hatype(str iface):
     """The ARPHRD_* hardware type of ``iface`` (SIOCGIFHWADDR; what
-    /sys/class/net/IFACE/type shows, but asked of this network namespace)."""
+    /sys/class/net/IFACE/type shows, but asked of this network namespace;
+    needs no privilege)."""
     cdef ifreq req
     cdef bytes name = iface.encode(errors="surrogateescape")
-    cdef int fd = open_packet_socket(0)
+    cdef int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)
+    if fd < 0:
+        raise_os_error(errno, "socket(AF_INET, SOCK_DGRAM)")
     memset(&req, 0, sizeof(req))
     memcpy(req.ifr_name, <const char *>name, min(len(name), 15))
     try:

@@ -15,6 +15,22 @@ from .pcapfile import CaptureSummary
 __all__ = ["capture_to_file"]
 
 
+def _pcap_linktype(ring, format: str, path) -> int | None:
+    """The link type of a ring's packets for the file header; a pcap file
+    cannot hold a ring whose interfaces differ (say which and what to do)."""
+    linktype = ring.linktype
+    if linktype is None and format == "pcap":
+        from .batch import linktype_name
+        names = ring.interfaces or {}
+        kinds = ", ".join(f"{names.get(i, i)} {linktype_name(t)}"
+                          for i, t in ring.linktypes.items())
+        raise ValueError(f"cannot write {os.fspath(path)} as pcap: the interfaces have different "
+                         f"link types ({kinds}) and a pcap file holds one; write pcapng "
+                         "(an interface block per link type) or capture all interfaces "
+                         "(`any`, one cooked LINUX_SLL2 capture)")
+    return linktype
+
+
 def capture_to_file(source, path, *, count: int | None = None, duration: float | None = None,
                     format: str | None = None, file_size: int | None = None,
                     rotate_seconds: float | None = None, max_files: int | None = None,
@@ -90,10 +106,13 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
             interface = dict(several)       # one interface block (and statistics) each
         else:
             interface = (ifindex, os.fsdecode(source) if own_ring else None) if ifindex else None
+        linktypes = getattr(ring, "linktypes", None)
+        if linktypes and "linktype" not in part_options:
+            part_options["linktype"] = _pcap_linktype(ring, format, path)
         sink = PcapSink(path, format=format, rotation=rotation, interface=interface,
                         owner=owner, mode=mode, on_file_done=on_done, overwrite=overwrite,
                         stats_source=lambda: ring.stats, writer_options=writer_options,
-                        **part_options)
+                        linktypes=linktypes, **part_options)
         stop = StopSignals() if signals else None
         with contextlib.ExitStack() as stack:
             if stop is not None:

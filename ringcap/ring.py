@@ -289,6 +289,13 @@ def linktype_for_hatype(hatype: int) -> int:
     return LINKTYPE_LINUX_SLL2
 
 
+def interface_linktypes(where: dict[int, str | None]) -> dict[int, int]:
+    """``{ifindex: linktype}`` a ring captures ``{ifindex: name}`` with (name
+    None: all interfaces, a cooked capture)."""
+    return {i: LINKTYPE_LINUX_SLL2 if n is None else
+            linktype_for_hatype(_ring.interface_hatype(n)) for i, n in where.items()}
+
+
 def _resolve_interface(iface: str | None) -> tuple[int, str]:
     if iface is None:
         return 0, "all interfaces"
@@ -587,8 +594,7 @@ class RxRing(_RingHandle):
                 raise ValueError(f"{names} names one interface twice")
         # Each interface is captured with its own link type (all of them at
         # once, iface=None, as a cooked capture), its filter compiled for it.
-        linktypes = {i: LINKTYPE_LINUX_SLL2 if n is None else
-                     linktype_for_hatype(_ring.interface_hatype(n)) for i, n in where.items()}
+        linktypes = interface_linktypes(where)
         programs = {lt: build_program(filter, snaplen, lt) for lt in set(linktypes.values())}
         if names is not None and len(names) == 1:
             iface = names[0]

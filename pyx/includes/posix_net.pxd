@@ -8,6 +8,7 @@ cdef extern from "<sys/socket.h>" nogil:
     struct sockaddr:
         pass
     int AF_PACKET
+    int AF_INET
     int SOCK_RAW
     int SOCK_DGRAM
     int SOCK_CLOEXEC
