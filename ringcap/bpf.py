@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import struct
+import sys
+import tempfile
 from typing import Sequence, Union
 
 import numpy as np
@@ -67,6 +70,8 @@ def _load_libpcap():
         lib.pcap_geterr.argtypes = [ctypes.c_void_p]
         lib.pcap_freecode.argtypes = [ctypes.POINTER(_BpfProgram)]
         lib.pcap_close.argtypes = [ctypes.c_void_p]
+        lib.pcap_open_offline.restype = ctypes.c_void_p
+        lib.pcap_open_offline.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
         _libpcap = lib
         return lib
     raise RuntimeError(
@@ -75,8 +80,27 @@ def _load_libpcap():
         "a compiled program as a list of (code, jt, jf, k) tuples, e.g. from `tcpdump -dd`")
 
 
+def _savefile_handle(lib, linktype: int, snaplen: int, swapped: bool):
+    """A libpcap handle on an empty pcap file of ``linktype`` (a LINKTYPE_*
+    value, in the other byte order when ``swapped``): programs compiled on it
+    mean what they mean to ``tcpdump -r`` (for NULL and LOOP, libpcap then
+    tests every system's address family for IPv6, in the file's byte order)."""
+    order = (">" if sys.byteorder == "little" else "<") if swapped else "="
+    header = struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
+    with tempfile.NamedTemporaryFile(prefix="ringcap-filter-", suffix=".pcap") as f:
+        f.write(header)
+        f.flush()
+        errbuf = ctypes.create_string_buffer(256)
+        handle = lib.pcap_open_offline(f.name.encode(), errbuf)
+    if not handle:
+        raise ValueError(f"libpcap cannot compile filters for link type {linktype}: "
+                         f"{errbuf.value.decode(errors='replace')}")
+    return handle
+
+
 def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_EN10MB,
-                   optimize: bool = True) -> list[Instruction]:
+                   optimize: bool = True, *, file_linktype: int | None = None,
+                   swapped: bool = False) -> list[Instruction]:
     """Compile a tcpdump-syntax ``expression`` into classic BPF instructions.
 
     Raises ValueError with libpcap's message if the expression is invalid,
@@ -89,7 +113,10 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
                          f"character at position {expression.index(chr(0))}; libpcap would "
                          f"ignore everything after it")
     lib = _load_libpcap()
-    handle = lib.pcap_open_dead(linktype, snaplen)
+    if file_linktype is not None:     # for packets read from a file of this LINKTYPE_*
+        handle = _savefile_handle(lib, int(file_linktype), snaplen, swapped)
+    else:
+        handle = lib.pcap_open_dead(linktype, snaplen)
     if not handle:
         raise MemoryError("pcap_open_dead failed")
     program = _BpfProgram()
@@ -239,11 +266,13 @@ class CompiledFilter:
     __slots__ = ("expression", "instructions", "program")
 
     def __init__(self, spec: Union[str, Sequence[Instruction]], *, snaplen: int = 262144,
-                 linktype: int = DLT_EN10MB) -> None:
+                 linktype: int = DLT_EN10MB, file_linktype: int | None = None,
+                 swapped: bool = False) -> None:
         from . import _bpf
         if isinstance(spec, str):
             self.expression: str | None = spec
-            insns = compile_filter(spec, snaplen=snaplen, linktype=linktype)
+            insns = compile_filter(spec, snaplen=snaplen, linktype=linktype,
+                                   file_linktype=file_linktype, swapped=swapped)
         elif isinstance(spec, (bytes, bytearray)):
             raise ValueError("a filter must be a tcpdump-syntax str or a sequence of "
                              "(code, jt, jf, k) tuples, not bytes")
@@ -272,6 +301,47 @@ class CompiledFilter:
     def __repr__(self) -> str:
         what = repr(self.expression) if self.expression is not None else "raw program"
         return f"<CompiledFilter {what}, {len(self.instructions)} instructions>"
+
+
+class LinkTypeFilter:
+    """A tcpdump-syntax filter for packets of any link type, as ``tcpdump -r``
+    runs it on a file: compiled by libpcap for each link type met (a pcapng
+    file's interfaces may differ), as for a file of that link type (in the
+    other byte order if ``swapped``), and run on the packets of that type.
+    ``mask(batch)`` follows ``batch.linktype`` packet by packet."""
+
+    __slots__ = ("expression", "snaplen", "swapped", "_by_linktype")
+
+    def __init__(self, expression: str, *, snaplen: int = 262144, swapped: bool = False) -> None:
+        self.expression = expression
+        self.snaplen = int(snaplen)
+        self.swapped = bool(swapped)
+        self._by_linktype: dict[int, CompiledFilter] = {}
+
+    def for_linktype(self, linktype: int) -> CompiledFilter:
+        """The program for packets of ``linktype`` (a ``LINKTYPE_*`` value)."""
+        linktype = int(linktype)
+        compiled = self._by_linktype.get(linktype)
+        if compiled is None:
+            compiled = CompiledFilter(self.expression, snaplen=self.snaplen,
+                                      file_linktype=linktype, swapped=self.swapped)
+            self._by_linktype[linktype] = compiled
+        return compiled
+
+    def mask(self, batch) -> np.ndarray:
+        """A boolean array: True where the program for the packet's link type accepts it."""
+        linktype = np.asarray(batch.linktype)
+        if len(linktype) == 0 or (linktype == linktype[0]).all():
+            kind = int(linktype[0]) if len(linktype) else 1
+            return self.for_linktype(kind).mask(batch)
+        out = np.zeros(len(linktype), dtype=np.bool_)
+        for kind in np.unique(linktype).tolist():
+            rows = np.flatnonzero(linktype == kind)
+            out[rows] = self.for_linktype(kind).mask(batch[rows])
+        return out
+
+    def __repr__(self) -> str:
+        return f"<LinkTypeFilter {self.expression!r}, link types {sorted(self._by_linktype)}>"
 
 
 def _compiled(spec) -> CompiledFilter:

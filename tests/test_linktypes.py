@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import os
 import struct
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -55,7 +57,8 @@ def _family(version: int, ipv6_family: int = 24) -> int:
 
 
 def frame(linktype: int, packet: bytes, *, swap: bool = False, ipv6_family: int = 24) -> bytes:
-    """``packet`` (IP) behind the link header of ``linktype``."""
+    """``packet`` (IP) behind the link header of ``linktype``; NULL's address
+    family little-endian and LOOP's big-endian unless ``swap``."""
     version = packet[0] >> 4
     ethertype = 0x0800 if version == 4 else 0x86DD
     if linktype == LINKTYPE_ETHERNET:
@@ -160,9 +163,9 @@ CASES = {
     "raw_dlt14": (14, {}),
     "ipv4": (LINKTYPE_IPV4, {}),
     "ipv6": (LINKTYPE_IPV6, {}),
-    "null_little_endian": (LINKTYPE_NULL, dict(swap=True)),
-    "null_big_endian_darwin": (LINKTYPE_NULL, dict(ipv6_family=30)),
-    "null_freebsd": (LINKTYPE_NULL, dict(swap=True, ipv6_family=28)),
+    "null_little_endian": (LINKTYPE_NULL, {}),
+    "null_big_endian_darwin": (LINKTYPE_NULL, dict(swap=True, ipv6_family=30)),
+    "null_freebsd": (LINKTYPE_NULL, dict(ipv6_family=28)),
     "loop": (LINKTYPE_LOOP, {}),
     "loop_byte_swapped": (LINKTYPE_LOOP, dict(swap=True)),
 }
@@ -301,3 +304,115 @@ def test_batch_link_type_defaults_and_validation():
     assert Batch.empty(4)._store["linktype"].tolist() == [1] * 4
     with pytest.raises(ValueError, match="not a link type"):
         Batch.from_packets([b"a"], linktype=70000)
+
+
+# ---------------------------------------------------------------- ringcap -r
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
+
+
+def ringcap_cli(*args):
+    return subprocess.run([sys.executable, "-m", "ringcap", *args], cwd="/", timeout=120,
+                          env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
+                          capture_output=True, text=True)
+
+
+def tcpdump(*args):
+    done = subprocess.run(["tcpdump", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def printable_packets() -> list[bytes]:
+    """Packets whose lines ringcap prints as tcpdump does (no application layer)."""
+    return [bytes(p) for p in (
+        IP(src="10.0.0.1", dst="10.0.0.2", ttl=9) / TCP(sport=40000, dport=8443, flags="PA")
+        / Raw(b"x" * 20),
+        IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=40001, dport=33333) / Raw(b"abc"),
+        IP(src="10.0.0.3", dst="10.0.0.4") / ICMP(type=8, id=7, seq=1) / Raw(b"ping"),
+        IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=8443, dport=50000, flags="A"),
+        IPv6(src="2001:db8::3", dst="2001:db8::4") / UDP(sport=40002, dport=40003) / Raw(b"m"),
+    )]
+
+
+PRINT_CASES = ["en10mb", "linux_sll", "linux_sll2", "raw", "raw_dlt12", "null_little_endian",
+               "null_big_endian_darwin", "loop"]
+
+
+def _file_for(tmp_path, case: str, fmt: str, packets=None) -> str:
+    linktype, options = CASES[case]
+    packets = packets if packets is not None else printable_packets()
+    frames = [frame(linktype, p, **options) for p in packets
+              if linktype not in (LINKTYPE_IPV4, LINKTYPE_IPV6)
+              or p[0] >> 4 == (4 if linktype == LINKTYPE_IPV4 else 6)]
+    if linktype in (12, 14):
+        path = text2pcap(tmp_path, case, frames, LINKTYPE_RAW, fmt)
+        set_linktype(path, linktype)
+        return path
+    return text2pcap(tmp_path, case, frames, linktype, fmt)
+
+
+@pytest.mark.parametrize("flags", [(), ("-e",), ("-q",), ("-e", "-x"), ("-XX",)])
+@pytest.mark.parametrize("case", PRINT_CASES)
+def test_lines_equal_tcpdumps_for_each_link_type(tmp_path, case, flags):
+    path = _file_for(tmp_path, case, "pcap")
+    want = tcpdump("-nn", *flags, "-r", path).stdout
+    got = ringcap_cli("-nn", *flags, "-r", path)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == want
+    name = ringcap.batch.linktype_name(CASES[case][0])
+    assert f"link-type {name} (" in got.stderr
+
+
+@pytest.mark.parametrize("expression", ["tcp", "udp", "ip6", "icmp or udp port 40003",
+                                        "host 10.0.0.2", "not tcp"])
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+@pytest.mark.parametrize("case", PRINT_CASES + ["ipv6"])
+def test_filtered_into_a_file_as_tcpdump_selects(tmp_path, case, fmt, expression):
+    """`ringcap -r F FILTER -w OUT` keeps what `tcpdump -r F FILTER` keeps, written
+    with the input's link type; pcapng inputs (which failed before) included."""
+    path = _file_for(tmp_path, case, fmt, ip_packets() + printable_packets())
+    out = str(tmp_path / f"out.{fmt}")
+    done = ringcap_cli("-r", path, "-w", out, expression)
+    reference = subprocess.run(["tcpdump", "-r", path, expression], capture_output=True,
+                               text=True, timeout=60)
+    if reference.returncode:     # e.g. "host 10.0.0.2" on raw IPv6: rejects all packets
+        assert done.returncode == 1 and "rejects all packets" in reference.stderr
+        assert "rejects all packets" in done.stderr
+        return
+    assert done.returncode == 0, done.stderr
+    want = reference.stdout.count("\n")
+    assert len(ringcap.read_pcap(out)) == want
+    assert tcpdump("-r", out).stdout.count("\n") == want
+    with ringcap.open_pcap(out) as reader:
+        assert reader.linktype == CASES[case][0]
+
+
+def test_a_pcapng_of_several_link_types_is_printed_filtered_and_rewritten(tmp_path):
+    """tcpdump refuses such a file ("an interface has a type 101 different from the
+    type of the first interface"): ringcap prints each packet as tcpdump prints the
+    part it came from, and filters as tshark does."""
+    parts = [_file_for(tmp_path, case, "pcap") for case in ("en10mb", "raw", "linux_sll2")]
+    merged = str(tmp_path / "mixed.pcapng")
+    subprocess.run(["mergecap", "-F", "pcapng", "-a", "-w", merged, *parts], check=True)
+    for flags in (("-S",), ("-S", "-e")):     # -S: no sequence state across the parts
+        want = "".join(tcpdump("-nn", *flags, "-r", part).stdout for part in parts)
+        got = ringcap_cli("-nn", *flags, "-r", merged)
+        assert got.returncode == 0 and got.stdout == want, got.stderr
+    out = str(tmp_path / "tcp.pcapng")
+    assert ringcap_cli("-r", merged, "-w", out, "tcp").returncode == 0
+    shown = subprocess.run(["tshark", "-r", merged, "-Y", "tcp"], capture_output=True, text=True,
+                           timeout=60).stdout
+    assert len(ringcap.read_pcap(out)) == shown.count("\n") == 6
+    with ringcap.open_pcap(out) as reader:
+        reader.read()
+        assert sorted({i.linktype for i in reader.interfaces}) == [1, 101, 276]
+    # a pcap file holds one link type: a clear one-line error, no traceback
+    done = ringcap_cli("-r", merged, "-w", str(tmp_path / "one.pcap"))
+    assert done.returncode == 1 and "pcapng" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_file_of_an_unknown_link_type_is_refused_for_printing(tmp_path):
+    path = text2pcap(tmp_path, "user0", [b"\x00" * 30], 147, "pcap")
+    done = ringcap_cli("-r", path)
+    assert done.returncode == 1 and "147" in done.stderr and "-w" in done.stderr
+    assert done.stderr.count("\n") <= 2 and "Traceback" not in done.stderr

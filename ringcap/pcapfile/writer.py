@@ -643,8 +643,11 @@ class PcapWriter:
                 if stats is not None:
                     self._write_stats(stats, None, None)   # raises on a pcap file: still open
                 if self._failed is None:
+                    # no packets: a file readers accept (tcpdump wants an IDB in pcapng)
                     if self.format == "pcap" and self.linktype is None:
-                        self._file_header(LINKTYPE_ETHERNET)   # no packets: say Ethernet
+                        self._file_header(LINKTYPE_ETHERNET)
+                    elif self.format == "pcapng" and not self._idb:
+                        self._add_interface(0)
                     self._drain()
             except ValueError:
                 raise
