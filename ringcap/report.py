@@ -423,8 +423,8 @@ def _filtered(batches: Iterable[Batch], filter: str | None) -> Iterable[Batch]:
     if filter is None:
         yield from batches
         return
-    from .bpf import CompiledFilter
-    compiled = CompiledFilter(filter)          # compiled once, run per batch
+    from .bpf import LinkTypeFilter
+    compiled = LinkTypeFilter(filter)          # compiled once per link type, run per batch
     for batch in batches:
         yield batch[compiled.mask(batch)]
 

@@ -416,3 +416,43 @@ def test_a_file_of_an_unknown_link_type_is_refused_for_printing(tmp_path):
     done = ringcap_cli("-r", path)
     assert done.returncode == 1 and "147" in done.stderr and "-w" in done.stderr
     assert done.stderr.count("\n") <= 2 and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------- tools that read files
+@pytest.mark.parametrize("case", ["linux_sll2", "raw", "null_little_endian", "linux_sll"])
+def test_flows_stats_and_datasets_follow_the_file(tmp_path, case):
+    """The same packets under another link layer give the same flows, flow
+    records, `ringcap stats` conversations (with a filter) and dataset rows."""
+    import json
+    packets = ip_packets() + printable_packets()
+    ethernet = _file_for(tmp_path, "en10mb", "pcapng", packets)
+    other = _file_for(tmp_path, case, "pcapng", packets)
+    a, b = ringcap.read_pcap(ethernet), ringcap.read_pcap(other)
+    fa, fb = ringcap.flows(a).to_pandas(), ringcap.flows(b).to_pandas()
+    assert len(fa) == 12
+    for column in ("ip_src", "ip_dst", "sport", "dport", "ip_proto", "packets_fwd"):
+        assert fa[column].tolist() == fb[column].tolist(), column
+    ra, rb = ringcap.flow_features(a), ringcap.flow_features(b)
+    assert ra["bidirectional_packets"].tolist() == rb["bidirectional_packets"].tolist()
+    assert len(ra) == 12
+    for path in (ethernet, other):
+        done = ringcap_cli("stats", "--json", "-f", "udp or tcp", path)
+        assert done.returncode == 0, done.stderr
+    reports = [json.loads(ringcap_cli("stats", "--json", "-f", "udp or tcp", p).stdout)
+               for p in (ethernet, other)]
+    # the same conversations and packets (bytes are frame bytes, as in Wireshark:
+    # they differ by the link headers)
+    keys = ("a", "b", "packets_ab", "packets_ba", "packets")
+    assert [[c[k] for k in keys] for c in reports[0]["conversations"]] == \
+        [[c[k] for k in keys] for c in reports[1]["conversations"]]
+    assert reports[1]["conversations"] and reports[1]["files"][0]["linktypes"] == [CASES[case][0]]
+    for path, name in ((ethernet, "eth"), (other, "other")):
+        done = ringcap_cli("convert", path, str(tmp_path / name), "--format", "parquet")
+        assert done.returncode == 0, done.stderr
+    import pyarrow.dataset as ds
+    tables = [ds.dataset(str(tmp_path / name), format="parquet", partitioning="hive").to_table(
+        columns=["ip_src", "ip_dst", "sport", "dport", "ip_proto", "linktype"]).to_pydict()
+        for name in ("eth", "other")]
+    assert tables[1]["linktype"] == [CASES[case][0]] * len(packets)
+    for column in ("ip_src", "ip_dst", "sport", "dport", "ip_proto"):
+        assert tables[0][column] == tables[1][column], column
