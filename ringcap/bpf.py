@@ -251,6 +251,26 @@ def build_program(spec: FilterSpec, snaplen: int,
     return np.array(capped, dtype=SOCK_FILTER).view(np.uint8)
 
 
+def skip_outgoing_on(ifindex: int, program: np.ndarray | None, snaplen: int) -> np.ndarray:
+    """``program`` (packed, or None: accept) behind a prefix that drops packets
+    leaving interface ``ifindex``: libpcap takes the loopback's packets once,
+    arriving (leaving, each would be seen twice).  Uses the ancillary loads
+    of packet type and interface index; the program's own jumps are relative,
+    so it runs unchanged after the prefix."""
+    if program is None:
+        program = np.array([(_BPF_CLASS_RET | _BPF_K, 0, 0, snaplen)],
+                           dtype=SOCK_FILTER).view(np.uint8)
+    ld_b_abs, ld_w_abs, jeq_k = 0x30, 0x20, 0x15
+    prefix = np.array([
+        (ld_b_abs, 0, 0, _SKF_AD_OFF + _SKF_AD_PKTTYPE),
+        (jeq_k, 0, 3, 4),                       # PACKET_OUTGOING? else to the program
+        (ld_w_abs, 0, 0, _SKF_AD_OFF + _SKF_AD_IFINDEX),
+        (jeq_k, 0, 1, ifindex),                 # leaving ifindex: drop; else the program
+        (_BPF_CLASS_RET | _BPF_K, 0, 0, 0),
+    ], dtype=SOCK_FILTER).view(np.uint8)
+    return np.concatenate([prefix, program])
+
+
 # ---------------------------------------------------------------- filtering batches
 class CompiledFilter:
     """A filter compiled once and run over batches by ringcap's own interpreter.

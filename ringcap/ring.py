@@ -24,7 +24,7 @@ import numpy as np
 from . import _ring
 from ._validate import check_count, check_seconds, shorten
 from .batch import (COLUMNS, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, Batch)
-from .bpf import FilterSpec, build_program
+from .bpf import FilterSpec, build_program, skip_outgoing_on
 from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
                      load_ebpf_socket_filter, register as _register_fanout)
 from .progress import progress_callback
@@ -294,6 +294,14 @@ def interface_linktypes(where: dict[int, str | None]) -> dict[int, int]:
     None: all interfaces, a cooked capture)."""
     return {i: LINKTYPE_LINUX_SLL2 if n is None else
             linktype_for_hatype(_ring.interface_hatype(n)) for i, n in where.items()}
+
+
+def _loopback_index() -> int:
+    """The ifindex of this network namespace's loopback (0 if it has none)."""
+    try:
+        return _ring.interface_index("lo")
+    except OSError:
+        return 0
 
 
 def _resolve_interface(iface: str | None) -> tuple[int, str]:
@@ -596,6 +604,12 @@ class RxRing(_RingHandle):
         # once, iface=None, as a cooked capture), its filter compiled for it.
         linktypes = interface_linktypes(where)
         programs = {lt: build_program(filter, snaplen, lt) for lt in set(linktypes.values())}
+        # As libpcap does, the loopback's packets are taken once, arriving:
+        # leaving, each would be seen a second time.
+        loopback = _loopback_index()
+        programs = {i: programs[lt] if n is not None and i != loopback
+                    else skip_outgoing_on(loopback, programs[lt], snaplen)
+                    for (i, n), lt in zip(where.items(), linktypes.values())}
         if names is not None and len(names) == 1:
             iface = names[0]
         self.iface = iface
@@ -629,14 +643,15 @@ class RxRing(_RingHandle):
         if fanout is not None:
             linktype = linktypes[self.ifindex]
             self._core = self._open_in_group(fanout, self.ifindex, iface or "all interfaces",
-                                             dict(options, **self._link_options(linktype,
-                                                                                programs)))
+                                             dict(options, **self._link_options(
+                                                 linktype, programs[self.ifindex])))
             return
         cores: list = []
         try:
             for index, name in where.items():
                 cores.append(_ring.RxRingCore(index, name or "all interfaces", **options,
-                                              **self._link_options(linktypes[index], programs)))
+                                              **self._link_options(linktypes[index],
+                                                                   programs[index])))
         except BaseException:
             for core in cores:
                 core.close()
@@ -644,9 +659,8 @@ class RxRing(_RingHandle):
         self._core = cores[0] if len(cores) == 1 else _CoreSet(cores)
 
     @staticmethod
-    def _link_options(linktype: int, programs: dict) -> dict:
-        return dict(linktype=linktype, cooked=linktype == LINKTYPE_LINUX_SLL2,
-                    program=programs[linktype])
+    def _link_options(linktype: int, program) -> dict:
+        return dict(linktype=linktype, cooked=linktype == LINKTYPE_LINUX_SLL2, program=program)
 
     @property
     def linktype(self) -> int | None:
