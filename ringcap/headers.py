@@ -434,15 +434,15 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
 
 # ---------------------------------------------------------------- addresses
 def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of one row per distinct value, inverse) for 6- or 16-byte rows.
+    """(index of one row per distinct value, inverse) for 6-, 8- or 16-byte rows.
 
     Sorts integer words rather than raw bytes (numpy's sort of void rows is
     many times slower).
     """
     n, width = rows.shape
-    if width == 6:
+    if width in (6, 8):
         padded = np.zeros((n, 8), dtype=np.uint8)
-        padded[:, :6] = rows
+        padded[:, :width] = rows
         _, first, inverse = np.unique(padded.view(np.uint64).ravel(), return_index=True,
                                       return_inverse=True)
         return first, inverse.ravel()
@@ -481,7 +481,7 @@ def _address_codes(column: np.ndarray, ip_version=None) -> tuple[list[str], np.n
     column = np.asarray(column)
     width = column.shape[1] if column.ndim == 2 else 0
     fmt = _ip_text if width == 16 else (lambda raw: raw.hex(":"))
-    width = width if width in (6, 16) else 16    # anything else: _distinct_rows says so
+    width = width if width in (6, 8, 16) else 16    # anything else: _distinct_rows says so
     if ip_version is None:
         return _distinct_rows(column, width, fmt)
     is_ip = np.asarray(ip_version) != 0
