@@ -14,10 +14,13 @@ cells.append(md("""# Analysing a capture with ringcap, pandas and Polars
 
 What an analyst does with a capture file: who talks the most, which conversations are busiest and how fast they run, what the TCP flags say, and how the traffic moves over time — from ringcap's columns, without a Python loop per packet.
 
-The notebook makes its own capture file (realistic two-way TCP and UDP conversations from `ringcap.testing.synthetic_traffic`) so that it runs anywhere. To analyse your own link, capture a file first — `ringcap -i eth0 -w mine.pcapng --duration 60` as root — and change `PATH` below. Everything else stays the same.
+The notebook makes its own capture file (realistic two-way TCP and UDP conversations from `ringcap.testing.synthetic_traffic`) in a temporary folder that the last cell removes, so that it runs anywhere, as often as you like, and leaves nothing behind. To analyse your own link, capture a file first — `ringcap -i eth0 -w mine.pcapng --duration 60` as root — and set `PATH` to it below. Everything else stays the same.
 
 It runs in the test suite (`tests/test_notebook.py`), so the code here always matches the library."""))
-cells.append(code("""import numpy as np
+cells.append(code("""import os
+import tempfile
+
+import numpy as np
 import pandas as pd
 import polars as pl
 import matplotlib.pyplot as plt
@@ -25,20 +28,20 @@ import matplotlib.pyplot as plt
 import ringcap
 from ringcap.testing import synthetic_traffic
 
-PATH = "sample.pcapng"
+workdir = tempfile.TemporaryDirectory(prefix="ringcap-notebook-")   # removed in the last cell
+PATH = os.path.join(workdir.name, "sample.pcapng")                  # or your own capture file
 traffic = synthetic_traffic(200_000, conversations=300, span_ns=60 * 10**9, seed=42)
 ringcap.write_pcap(PATH, traffic, format="pcapng")
 print(ringcap.read_pcap(PATH))"""))
 cells.append(md("""## Read and decode
 
-`read_pcap` gives a `Batch`: one numpy array per field. `ringcap.decode` adds the header columns in one compiled pass. Exports to pandas name what the integers mean: protocols, TCP flags and packet types become categories."""))
+`read_pcap` gives a `Batch`: one numpy array per field. `ringcap.decode` adds the header columns in one compiled pass. Exports to pandas name what the integers mean: protocols, TCP flags and packet types become categories. Lengths (`wirelen`, `caplen`, `ip_len`, `payload_len`) come out as int64, so byte totals never wrap, in pandas or Polars."""))
 cells.append(code("""batch = ringcap.read_pcap(PATH)
 headers = ringcap.decode(batch)
 packets = batch.to_pandas(decode=True, data=False)
 packets[["ts", "wirelen", "ip_src", "ip_dst", "ip_proto", "sport", "dport", "tcp_flags"]].head()"""))
 cells.append(md("## Top talkers: bytes sent per source address"))
-cells.append(code("""talkers = (packets.astype({"wirelen": "int64"})      # sums beyond 4 GB need 64 bits
-           .groupby("ip_src", observed=True)["wirelen"].sum()
+cells.append(code("""talkers = (packets.groupby("ip_src", observed=True)["wirelen"].sum()
            .sort_values(ascending=False).head(10).rename("bytes sent"))
 talkers"""))
 cells.append(md("## Conversations and their rates\n\n`ringcap.flows` folds both directions of each 5-tuple into one row."))
@@ -82,6 +85,9 @@ cells.append(md("## Flow records like an exporter\n\n`flow_features` gives nfstr
 cells.append(code("""records = ringcap.flow_features(batch, idle_timeout=15, active_timeout=30).to_pandas()
 records[["ip_src", "ip_dst", "ip_proto", "bidirectional_packets", "bidirectional_bytes",
          "bidirectional_mean_ps", "expiration_id"]].head()"""))
+cells.append(md("Done: remove the sample file and its folder, so the notebook can run again from the top."))
+cells.append(code("""workdir.cleanup()
+print(os.path.exists(PATH))"""))
 nb.cells = cells
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, __import__("os").path.join(__import__("os").path.dirname(__file__), "analysis.ipynb"))

@@ -8,8 +8,14 @@
 # rejects, shifts by 32 or more give 0.  check_program refuses what the
 # kernel's checker refuses, so the interpreter never meets an unknown opcode,
 # a jump out of the program, a scratch slot out of range or one never written.
+# One difference from the kernel, taken from libpcap's bpf_validate: `ja`
+# may jump backwards (its k is a signed offset from the next instruction),
+# because libpcap compiles `protochain` into a loop over the header chain.
+# A packet may take at most caplen + 16 backward jumps (protochain takes
+# one per header of 8 bytes or more); past that it is rejected, so a program
+# that loops forever cannot hang the interpreter as it would hang libpcap.
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 
 from includes.bpf_defs cimport *
@@ -36,6 +42,7 @@ def check_program(const uint8_t[::1] program):
     """Raise ValueError unless ``program`` (packed ``struct sock_filter[]``) is one
     the interpreter (and the kernel) accepts; returns the instruction count."""
     cdef Py_ssize_t n = program.shape[0] // sizeof(sock_filter), i
+    cdef int64_t target
     cdef const sock_filter *f
     cdef uint16_t code, cls, op
     if program.shape[0] % sizeof(sock_filter):
@@ -77,8 +84,13 @@ def check_program(const uint8_t[::1] program):
             if op > BPF_JSET or (code & ~(0xF0 | 0x08 | 0x07)) or (op == BPF_JA and code & BPF_X):
                 raise ValueError(f"BPF instruction {i}: unknown jump opcode {code:#06x}")
             if op == BPF_JA:
-                if f[i].k >= <uint32_t>(n - i - 1):
+                # libpcap's bpf_validate: (i + 1 + k) mod 2**32 < n, i.e. k is a
+                # signed offset from the next instruction and may point backwards
+                target = i + 1 + <int32_t>f[i].k
+                if target >= n:
                     raise ValueError(f"BPF instruction {i}: jump past the end of the program")
+                if target < 0:
+                    raise ValueError(f"BPF instruction {i}: jump before the start of the program")
             elif i + 1 + f[i].jt >= n or i + 1 + f[i].jf >= n:
                 raise ValueError(f"BPF instruction {i}: jump past the end of the program")
         elif cls == BPF_RET:
@@ -97,32 +109,43 @@ def check_program(const uint8_t[::1] program):
 
 cdef _check_scratch_reads(const sock_filter *f, Py_ssize_t n):
     # The kernel's check_load_and_stores: a scratch slot may be read only
-    # where every path to the read has stored to it.
+    # where every path to the read has stored to it.  masks[i] holds what is
+    # stored on every jump into i; a backward `ja` feeds an instruction already
+    # passed, so passes repeat until no backward jump narrows a mask (masks
+    # only lose bits, so this ends).
     cdef uint32_t *masks = <uint32_t *>PyMem_Malloc(n * sizeof(uint32_t))
-    cdef uint32_t valid = 0
-    cdef Py_ssize_t i
+    cdef uint32_t valid, narrowed
+    cdef Py_ssize_t i, target
     cdef uint16_t code
+    cdef bint again = True
     if masks == NULL:
         raise MemoryError()
     try:
         for i in range(n):
             masks[i] = 0xFFFFFFFF
-        for i in range(n):
-            valid &= masks[i]
-            code = f[i].code
-            if code == BPF_ST or code == BPF_STX:
-                valid |= 1u << f[i].k
-            elif code == (BPF_LD | BPF_MEM) or code == (BPF_LDX | BPF_MEM):
-                if not (valid & (1u << f[i].k)):
-                    raise ValueError(f"BPF instruction {i} reads scratch slot {f[i].k} before "
-                                     f"every path to it has stored there")
-            elif code == (BPF_JMP | BPF_JA):
-                masks[i + 1 + f[i].k] &= valid
-                valid = 0xFFFFFFFF
-            elif (code & 0x07) == BPF_JMP:
-                masks[i + 1 + f[i].jt] &= valid
-                masks[i + 1 + f[i].jf] &= valid
-                valid = 0xFFFFFFFF
+        while again:
+            again = False
+            valid = 0
+            for i in range(n):
+                valid &= masks[i]
+                code = f[i].code
+                if code == BPF_ST or code == BPF_STX:
+                    valid |= 1u << f[i].k
+                elif code == (BPF_LD | BPF_MEM) or code == (BPF_LDX | BPF_MEM):
+                    if not (valid & (1u << f[i].k)):
+                        raise ValueError(f"BPF instruction {i} reads scratch slot {f[i].k} before "
+                                         f"every path to it has stored there")
+                elif code == (BPF_JMP | BPF_JA):
+                    target = i + 1 + <int32_t>f[i].k
+                    narrowed = masks[target] & valid
+                    if target <= i and narrowed != masks[target]:
+                        again = True
+                    masks[target] = narrowed
+                    valid = 0xFFFFFFFF
+                elif (code & 0x07) == BPF_JMP:
+                    masks[i + 1 + f[i].jt] &= valid
+                    masks[i + 1 + f[i].jf] &= valid
+                    valid = 0xFFFFFFFF
     finally:
         PyMem_Free(masks)
 
@@ -134,6 +157,7 @@ cdef uint32_t bpf_run(const sock_filter *f, const uint8_t *p, uint32_t buflen,
     cdef uint32_t A = 0, X = 0, k
     cdef uint32_t mem[BPF_MEMWORDS]
     cdef Py_ssize_t pc = 0
+    cdef int64_t backward_left = <int64_t>buflen + 16
     cdef uint16_t code
     while True:
         code = f[pc].code
@@ -192,7 +216,11 @@ cdef uint32_t bpf_run(const sock_filter *f, const uint8_t *p, uint32_t buflen,
             A = X
         elif (code & 0x07) == BPF_JMP:
             if (code & 0xF0) == BPF_JA:
-                pc += k
+                if <int32_t>k < 0:
+                    backward_left -= 1
+                    if backward_left < 0:
+                        return 0
+                pc += <int32_t>k
             else:
                 if code & BPF_X:
                     k = X

@@ -8,6 +8,11 @@
 # every packet.  Expired flows are copied into an output buffer that the
 # Python layer (ringcap/flowmeter.py) takes as a numpy structured array and
 # turns into columns.  Everything per packet runs without the GIL.
+#
+# With max_flows set, a packet that would open one flow more than that first
+# evicts the least recently active flow (the list's head) as a record with
+# expiration_id EXPIRED_EVICTED, IPFIX's "lack of resources" end reason, and
+# counts it: memory is bounded by max_flows whatever the traffic.
 
 from libc.stdint cimport (uint8_t, uint16_t, uint32_t, uint64_t, int8_t, int32_t, int64_t,
                           INT64_MIN, INT64_MAX)
@@ -27,8 +32,12 @@ cdef enum:
     EXPIRED_IDLE = 0
     EXPIRED_ACTIVE = 1
     EXPIRED_END = 2
+    EXPIRED_EVICTED = 3
 
-EXPIRATION_IDS = {"idle": EXPIRED_IDLE, "active": EXPIRED_ACTIVE, "end": EXPIRED_END}
+EXPIRATION_IDS = {"idle": EXPIRED_IDLE, "active": EXPIRED_ACTIVE, "end": EXPIRED_END,
+                  "evicted": EXPIRED_EVICTED}
+#: Bytes each open flow takes (its entry and, at worst, its share of the hash table).
+FLOW_BYTES = sizeof(Flow) + 4 * sizeof(int64_t)
 # The order of Side.flag_packets.
 FLAG_COUNT_NAMES = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "synack")
 
@@ -210,11 +219,17 @@ cdef class Meter:
     cdef readonly uint64_t key_mask     # the bits of a packet's tag that are part of the key
     cdef readonly int64_t clock     # latest packet time seen (ns), INT64_MIN before any
     cdef readonly uint64_t packets, skipped
+    cdef readonly Py_ssize_t max_flows      # 0: no bound
+    cdef readonly uint64_t evicted          # flows ended early to stay within max_flows
     cdef readonly bint broken
 
-    def __cinit__(self, int64_t idle_timeout, int64_t active_timeout, uint64_t key_mask=0):
+    def __cinit__(self, int64_t idle_timeout, int64_t active_timeout, uint64_t key_mask=0,
+                  Py_ssize_t max_flows=0):
         if idle_timeout <= 0 or active_timeout <= 0:
             raise ValueError("timeouts must be positive numbers of nanoseconds")
+        if max_flows < 0:
+            raise ValueError("max_flows must be positive, or 0 for no bound")
+        self.max_flows = max_flows
         self.key_mask = key_mask
         self.idle_timeout = idle_timeout
         self.active_timeout = active_timeout
@@ -419,6 +434,10 @@ cdef class Meter:
                     return i
                 f = -1
             if f < 0:
+                if self.max_flows and self.active >= self.max_flows:
+                    if not self._expire(self.lru_head, EXPIRED_EVICTED):
+                        return i
+                    self.evicted += 1
                 if 2 * (self.active + 1) > self.nslots and not self._grow_slots():
                     return i
                 f = self._new_flow()
@@ -519,15 +538,19 @@ cdef class Meter:
             self.broken = True
             raise MemoryError("no memory for the expired flow records")
 
-    def expire_all(self):
-        """Expire every open flow (reason: end), oldest last packet first."""
+    def expire_all(self, Py_ssize_t limit=-1):
+        """Expire every open flow (reason: end), oldest last packet first; at most
+        ``limit`` of them when it is not negative.  Returns how many were expired."""
         cdef bint ok = True
+        cdef Py_ssize_t done = 0
         with nogil:
-            while self.lru_head >= 0 and ok:
+            while self.lru_head >= 0 and ok and done != limit:
                 ok = self._expire(self.lru_head, EXPIRED_END)
+                done += ok
         if not ok:
             self.broken = True
             raise MemoryError("no memory for the expired flow records")
+        return done
 
     def take_records(self):
         """The expired flows since the last call, as a structured array of RECORD_DTYPE."""

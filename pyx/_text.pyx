@@ -459,7 +459,10 @@ cdef uint8_t *put_hexdump(uint8_t *w, const uint8_t *p, Py_ssize_t n, bint ascii
     cdef Py_ssize_t line, i, k, width
     for line in range(0, n, 16):
         w = put_s(w, b"\n\t0x")
-        w = put_hex_pad(w, <uint64_t>line, 4)
+        if line < 0x10000:                  # tcpdump's %04x: 0x10000 and up in full
+            w = put_hex_pad(w, <uint64_t>line, 4)
+        else:
+            w = put_hex(w, <uint64_t>line)
         w = put_s(w, b": ")
         k = n - line if n - line < 16 else 16
         width = 0

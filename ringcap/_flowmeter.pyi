@@ -5,6 +5,7 @@ import numpy.typing as npt
 EXPIRATION_IDS: dict[str, int]
 FLAG_COUNT_NAMES: tuple[str, ...]
 RECORD_DTYPE: np.dtype
+FLOW_BYTES: int
 
 def record_dtype() -> np.dtype: ...
 
@@ -18,7 +19,10 @@ class Meter:
     active_flows: int
     pending_records: int
     key_mask: int
-    def __init__(self, idle_timeout: int, active_timeout: int, key_mask: int = 0) -> None: ...
+    max_flows: int
+    evicted: int
+    def __init__(self, idle_timeout: int, active_timeout: int, key_mask: int = 0,
+                 max_flows: int = 0) -> None: ...
     def update(
         self,
         ip_version: npt.NDArray[np.uint8],
@@ -36,5 +40,5 @@ class Meter:
         tags: npt.NDArray[np.uint64],
     ) -> None: ...
     def expire_idle(self, now: int) -> None: ...
-    def expire_all(self) -> None: ...
+    def expire_all(self, limit: int = -1) -> int: ...
     def take_records(self) -> np.ndarray: ...

@@ -35,6 +35,7 @@ SOCK_FILTER = np.dtype([("code", "<u2"), ("jt", "u1"), ("jf", "u1"), ("k", "<u4"
 _BPF_CLASS_RET = 0x06
 _BPF_RVAL_MASK = 0x18
 _BPF_K = 0x00
+_BPF_JA = 0x05          # BPF_JMP | BPF_JA
 
 
 class _BpfInsn(ctypes.Structure):
@@ -205,9 +206,14 @@ def validate_program(program: Sequence[Instruction]) -> list[Instruction]:
             raise ValueError(f"BPF instruction {i} {insn!r} has a field out of range "
                              f"(code u16, jt u8, jf u8, k u32)")
         if (code & 0x07) == 0x05:   # BPF_JMP: BPF_JA jumps by k, the others by jt/jf
-            reach = k if (code & 0xF0) == 0 else max(jt, jf)
+            # libpcap's bpf_validate: ja's k is a signed 32-bit offset from the next
+            # instruction (protochain loops backwards); jt/jf only go forwards
+            reach = (k - (1 << 32) if k >= 1 << 31 else k) if (code & 0xF0) == 0 else max(jt, jf)
             if i + 1 + reach >= len(items):
                 raise ValueError(f"BPF instruction {i} {insn!r} jumps past the end of the "
+                                 f"program")
+            if i + 1 + reach < 0:
+                raise ValueError(f"BPF instruction {i} {insn!r} jumps before the start of the "
                                  f"program")
         insns.append((code, jt, jf, k))
     if (insns[-1][0] & 0x07) != _BPF_CLASS_RET:
@@ -246,6 +252,17 @@ def build_program(spec: FilterSpec, snaplen: int,
                          "(code, jt, jf, k) tuples, not bytes")
     else:
         insns = validate_program(spec)
+    backward = next((i for i, (c, _, _, k) in enumerate(insns)
+                     if c == _BPF_JA and k >= 1 << 31), None)
+    if backward is not None:
+        what = (f"the capture filter {shorten(repr(spec))} compiles to" if isinstance(spec, str)
+                else "the filter program has")
+        raise ValueError(
+            f"{what} a backward jump (instruction {backward}; libpcap loops that way for "
+            f"`protochain`), which the kernel's socket filter refuses; capture without this "
+            f"filter into a file (-w) and apply it when reading (`ringcap -r FILE EXPRESSION`), "
+            f"or use a filter without the loop (`ip6 and tcp` looks at the first header and "
+            f"a fragment header only)")
     capped = [(c, jt, jf, min(k, snaplen) if (c & 0x07) == _BPF_CLASS_RET
                and (c & _BPF_RVAL_MASK) == _BPF_K else k) for c, jt, jf, k in insns]
     return np.array(capped, dtype=SOCK_FILTER).view(np.uint8)

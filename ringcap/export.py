@@ -8,6 +8,12 @@ allows (numbers, timestamps, fixed-width addresses, and the packet bytes of a
 packed batch).  A table made from a reusable batch (``Batch.empty()`` passed
 as ``out=``) therefore changes when the batch is refilled: export a
 ``batch.copy()`` to keep it.  pandas exports copy.
+
+Lengths in bytes (``caplen``, ``wirelen``, and the decoded ``ip_len`` and
+``payload_len``) are exported as int64, not as the uint32 the numpy columns
+hold: sums of them never wrap past 4 GiB in any tool (polars and pyarrow's
+``cumulative_sum`` keep a uint32 sum in 32 bits; pandas' default integer
+is int64).  They are therefore copies, 8 bytes a packet each.
 """
 from __future__ import annotations
 
@@ -32,6 +38,12 @@ _ADDRESS_WIDTH = {"eth_src": 6, "eth_dst": 6, "ip_src": 16, "ip_dst": 16, "arp_s
 # IP address columns -> the column saying whether a packet has that header
 _IP_VERSION_OF = {"ip_src": "ip_version", "ip_dst": "ip_version",
                   "outer_ip_src": "outer_ip_version", "outer_ip_dst": "outer_ip_version"}
+#: Byte-length columns, exported as int64 so that every sum of them is 64-bit.
+LENGTH_COLUMNS: tuple[str, ...] = ("caplen", "wirelen", "ip_len", "payload_len")
+
+
+def _widened(name: str, array: np.ndarray) -> np.ndarray:
+    return array.astype(np.int64) if name in LENGTH_COLUMNS else array
 
 
 def _ip_version_of(headers, name: str):
@@ -141,7 +153,7 @@ def _arrow_header_columns(pa, headers, addresses: str, names: bool) -> dict:
         elif _is_named(name, names):
             out[name] = _arrow_named(pa, name, array)
         else:
-            out[name] = _arrow_numeric(pa, array)
+            out[name] = _arrow_numeric(pa, _widened(name, array))
     return out
 
 
@@ -151,9 +163,9 @@ def batch_to_arrow(batch: Batch, *, data: bool = True, decode: bool = False,
     """A pyarrow Table with one row per packet.
 
     Columns: ``ts`` as ``timestamp[ns, tz=UTC]``, then ``caplen``,
-    ``wirelen``, ``ifindex``, ``pkttype``, ``protocol``, ``vlan_tci``,
-    ``vlan_tpid``, ``rxhash``, ``status`` (zero-copy views of the numpy
-    columns) and, with ``data=True``, ``data``: the packet bytes as
+    ``wirelen`` (int64, so sums never wrap), ``ifindex``, ``pkttype``,
+    ``protocol``, ``vlan_tci``, ``vlan_tpid``, ``rxhash``, ``status``
+    (zero-copy views of the numpy columns) and, with ``data=True``, ``data``: the packet bytes as
     ``large_binary``, built over ``batch.data`` without copying when the
     batch is packed (otherwise from a packed copy).  ``decode=True`` appends
     the :class:`~ringcap.headers.Headers` columns; ``addresses`` picks
@@ -172,7 +184,7 @@ def batch_to_arrow(batch: Batch, *, data: bool = True, decode: bool = False,
         if name not in ("ts", "offset"):
             array = getattr(batch, name)
             columns[name] = (_arrow_named(pa, name, array) if _is_named(name, names)
-                             else _arrow_numeric(pa, array))
+                             else _arrow_numeric(pa, _widened(name, array)))
     if data:
         columns["data"] = _arrow_packets(pa, batch)
     if decode:
@@ -185,8 +197,10 @@ def batch_to_pandas(batch: Batch, *, data: bool = True, decode: bool = False,
                     addresses: str = "str", names: bool = True):
     """A pandas DataFrame with one row per packet.
 
-    ``ts`` is ``datetime64[ns, UTC]``; the other batch columns keep their
-    numpy dtypes (``offset`` is left out), except that with ``names=True``
+    ``ts`` is ``datetime64[ns, UTC]``; ``caplen`` and ``wirelen`` (and the
+    decoded ``ip_len``, ``payload_len``) are int64, so that a sum of bytes
+    never wraps; the other batch columns keep their numpy dtypes (``offset``
+    is left out), except that with ``names=True``
     ``pkttype``, ``protocol`` and ``status`` (and decoded ``ethertype``,
     ``ip_proto``, ``tcp_flags``) are Categoricals of their names
     (:mod:`ringcap.names`); ``data=True`` adds the packet
@@ -199,7 +213,8 @@ def batch_to_pandas(batch: Batch, *, data: bool = True, decode: bool = False,
     for name in COLUMNS:
         if name not in ("ts", "offset"):
             array = np.asarray(getattr(batch, name))
-            frame[name] = _pandas_named(pd, name, array) if _is_named(name, names) else array
+            frame[name] = (_pandas_named(pd, name, array) if _is_named(name, names)
+                           else _widened(name, array))
     if data:
         packets = np.empty(len(batch), dtype=object)
         packets[:] = batch.packets()
@@ -241,7 +256,7 @@ def _pandas_header_columns(pd, headers, addresses: str, names: bool) -> dict:
         elif _is_named(name, names):
             out[name] = _pandas_named(pd, name, array)
         else:
-            out[name] = array
+            out[name] = _widened(name, array)
     return out
 
 

@@ -5,14 +5,16 @@ packets into flow records: per direction and both, packets, bytes, packet
 size and inter-arrival statistics, TCP flag counts, retransmissions and the
 handshake's round-trip times.  A 5-tuple is split into several records by an
 idle timeout and an active timeout, and each record says why it ended
-(``expiration_id``).  The per-packet work runs in compiled code without the
+(``expiration_id``).  At most ``max_flows`` flows are open at once: past
+that the least recently active one is ended early (:data:`EXPIRED_EVICTED`)
+and counted, so memory is bounded whatever the traffic.  The per-packet work runs in compiled code without the
 GIL (``pyx/_flowmeter.pyx``); the flow key is :attr:`Headers.flow_hash`.
 
 :func:`ringcap.flows` stays the one-row-per-5-tuple summary of a batch.
 """
 from __future__ import annotations
 
-from typing import Iterable, Union
+from typing import Iterable, Iterator, Union
 
 import numpy as np
 
@@ -22,7 +24,8 @@ from .headers import FIVE_TUPLE_COLUMNS, Headers, decode, ip_strings
 
 __all__ = ["FlowMeter", "FlowRecords", "flow_features", "FLOW_RECORD_COLUMNS",
            "FLOW_FEATURE_COLUMNS", "EXPIRED_IDLE", "EXPIRED_ACTIVE", "EXPIRED_END",
-           "NO_TIMESTAMP", "NO_RTT"]
+           "EXPIRED_EVICTED", "DEFAULT_MAX_FLOWS", "FLUSH_CHUNK_RECORDS", "NO_TIMESTAMP",
+           "NO_RTT"]
 
 #: ``expiration_id``: no packet for ``idle_timeout`` (nfstream's 0).
 EXPIRED_IDLE: int = _flowmeter.EXPIRATION_IDS["idle"]
@@ -30,6 +33,13 @@ EXPIRED_IDLE: int = _flowmeter.EXPIRATION_IDS["idle"]
 EXPIRED_ACTIVE: int = _flowmeter.EXPIRATION_IDS["active"]
 #: ``expiration_id``: still open at the end (:meth:`FlowMeter.flush`).
 EXPIRED_END: int = _flowmeter.EXPIRATION_IDS["end"]
+#: ``expiration_id``: ended early, least recently active, to keep at most ``max_flows``
+#: open (IPFIX's flowEndReason "lack of resources"); :attr:`FlowMeter.evicted` counts them.
+EXPIRED_EVICTED: int = _flowmeter.EXPIRATION_IDS["evicted"]
+#: Default :class:`FlowMeter` bound on open flows (about 0.8 KiB each: some 400 MiB at most).
+DEFAULT_MAX_FLOWS = 500_000
+#: Records per chunk of :meth:`FlowMeter.flush_chunks` (and so of :meth:`FlowMeter.flush`'s work).
+FLUSH_CHUNK_RECORDS = 65_536
 #: First/last seen of a direction without packets (numpy's NaT).
 NO_TIMESTAMP = np.iinfo(np.int64).min
 #: ``tcp_server_rtt_ns``/``tcp_client_rtt_ns`` when that part of the handshake was not seen.
@@ -142,7 +152,7 @@ class FlowRecords:
     ``tunnel_id``, ``vlan_outer``, ``vlan_inner`` of that packet (part of
     the key when the meter splits tunnels or VLANs); ``flow_hash`` (the
     5-tuple's, both directions share it).  ``expiration_id``: :data:`EXPIRED_IDLE`,
-    :data:`EXPIRED_ACTIVE` or :data:`EXPIRED_END`.
+    :data:`EXPIRED_ACTIVE`, :data:`EXPIRED_END` or :data:`EXPIRED_EVICTED`.
 
     Per side (``bidirectional``, ``src2dst``, ``dst2src``): ``_first_seen``,
     ``_last_seen`` (int64 ns since the epoch, :data:`NO_TIMESTAMP` for a
@@ -255,6 +265,16 @@ def _timeout_ns(value, name: str) -> int:
     return max(1, round(seconds * 1e9))
 
 
+def _max_flows(value) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"max_flows must be a whole number of flows or None, got {value!r}")
+    if value < 1:
+        raise ValueError(f"max_flows must be at least 1 (or None for no bound), got {value}")
+    return int(value)
+
+
 def _headers_for_meter(source, needed) -> Headers:
     if isinstance(source, Batch):
         return decode(source, columns=FLOW_FEATURE_COLUMNS)
@@ -281,15 +301,26 @@ class FlowMeter:
     VNI, GRE key, MPLS label) are different flows; ``split_vlans``: so are
     packets with different VLAN ids (nfstream keys on the VLAN id).
 
+    ``max_flows`` bounds the open flows (default :data:`DEFAULT_MAX_FLOWS`,
+    ``None`` for no bound): a packet that would open one more first ends
+    the least recently active flow, whose record comes out of that
+    ``update`` with ``expiration_id`` :data:`EXPIRED_EVICTED` (IPFIX's "lack
+    of resources"); :attr:`evicted` counts them.  Its later packets open a
+    new record, so every packet is still in exactly one record.  This is what
+    nfstream's and IPFIX exporters' flow caches do under a scan: memory stays
+    at about ``max_flows`` times 0.8 KiB whatever the traffic.
+
     Protocol (for sinks): ``update(batch)`` folds the packets of a
     :class:`~ringcap.Batch` (or its :class:`Headers` with at least
     :data:`FLOW_FEATURE_COLUMNS`) into the open flows and returns the
     :class:`FlowRecords` that expired while doing so, in order of expiry;
     ``expire_idle(now)`` ends the flows idle at a wall-clock time in ns (for a
-    live capture during a quiet spell); ``flush()`` ends every open flow
-    (:data:`EXPIRED_END`) and returns them, oldest last packet first.  The
-    meter stays usable after ``flush()``.  Memory holds the open flows only:
-    a long capture streams through in bounded memory.
+    live capture during a quiet spell); ``flush_chunks()`` ends every open
+    flow (:data:`EXPIRED_END`), oldest last packet first, yielding records
+    :data:`FLUSH_CHUNK_RECORDS` at a time; ``flush()`` returns them all at
+    once.  The meter stays usable after either.  Memory holds the open flows
+    only (at most ``max_flows``): a long capture streams through in bounded
+    memory.
 
     Expiry is checked before every packet against the packet clock (the
     latest timestamp seen; an earlier timestamp counts as the clock, as in
@@ -305,10 +336,12 @@ class FlowMeter:
 
     def __init__(self, *, idle_timeout: float | None = 120.0,
                  active_timeout: float | None = 1800.0, split_tunnels: bool = True,
-                 split_vlans: bool = False):
+                 split_vlans: bool = False, max_flows: int | None = DEFAULT_MAX_FLOWS):
         key_mask = (_TUNNEL_KEY if split_tunnels else 0) | (_VLAN_KEY if split_vlans else 0)
         self._core = _flowmeter.Meter(_timeout_ns(idle_timeout, "idle_timeout"),
-                                      _timeout_ns(active_timeout, "active_timeout"), key_mask)
+                                      _timeout_ns(active_timeout, "active_timeout"), key_mask,
+                                      _max_flows(max_flows))
+        self.max_flows = max_flows
         self.idle_timeout = idle_timeout
         self.active_timeout = active_timeout
         self._needed = (("tunnel_type", "tunnel_id") if split_tunnels else ()) + \
@@ -339,9 +372,25 @@ class FlowMeter:
         return self._take()
 
     def flush(self) -> FlowRecords:
-        """End every open flow (``expiration_id`` :data:`EXPIRED_END`) and return them all."""
-        self._core.expire_all()
-        return self._take()
+        """End every open flow (``expiration_id`` :data:`EXPIRED_END`) and return them all.
+
+        Built from :meth:`flush_chunks`, so the work takes one chunk beside the
+        records returned; to keep memory at one chunk, iterate
+        :meth:`flush_chunks` and write each chunk out.
+        """
+        return FlowRecords.concat(self.flush_chunks())
+
+    def flush_chunks(self, chunk_records: int = FLUSH_CHUNK_RECORDS) -> Iterator[FlowRecords]:
+        """End every open flow, yielding the records ``chunk_records`` at a time,
+        oldest last packet first (``expiration_id`` :data:`EXPIRED_END`).
+
+        Flows not yet yielded stay open: stop early and they are still in the
+        meter (the next ``flush`` ends them).
+        """
+        chunk = _max_flows(chunk_records)
+        while self._core.active_flows:
+            self._core.expire_all(chunk)
+            yield self._take()
 
     def _take(self) -> FlowRecords:
         return FlowRecords._from_records(self._core.take_records())
@@ -357,6 +406,11 @@ class FlowMeter:
         return self._core.packets
 
     @property
+    def evicted(self) -> int:
+        """Flows ended early (:data:`EXPIRED_EVICTED`) to keep at most ``max_flows`` open."""
+        return self._core.evicted
+
+    @property
     def skipped(self) -> int:
         """Packets that were not IP (no flow counts them)."""
         return self._core.skipped
@@ -368,23 +422,25 @@ class FlowMeter:
 
     def __repr__(self) -> str:
         return (f"<FlowMeter idle_timeout={self.idle_timeout} active_timeout="
-                f"{self.active_timeout}: {self.active_flows} open flows, {self.packets} packets>")
+                f"{self.active_timeout} max_flows={self.max_flows}: {self.active_flows} open "
+                f"flows, {self.packets} packets, {self.evicted} evicted>")
 
 
 def flow_features(source, *, idle_timeout: float | None = 120.0,
                   active_timeout: float | None = 1800.0, split_tunnels: bool = True,
-                  split_vlans: bool = False) -> FlowRecords:
+                  split_vlans: bool = False,
+                  max_flows: int | None = DEFAULT_MAX_FLOWS) -> FlowRecords:
     """Flow records with statistics for a Batch, its Headers, or an iterable of either.
 
     One :class:`FlowMeter` pass over all the packets and a final flush: the
     records in order of expiry, then the flows still open at the end.
     ``ringcap.flow_features(ringcap.open_pcap(path))`` streams a file of any
-    size in bounded memory (the records are kept).
+    size with at most ``max_flows`` open flows (the records are kept).
     """
     meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=active_timeout,
-                      split_tunnels=split_tunnels, split_vlans=split_vlans)
+                      split_tunnels=split_tunnels, split_vlans=split_vlans, max_flows=max_flows)
     if isinstance(source, (Batch, Headers)):
         source = (source,)
     parts = [meter.update(part) for part in source]
-    parts.append(meter.flush())
+    parts.extend(meter.flush_chunks())
     return FlowRecords.concat(parts)

@@ -4,7 +4,9 @@
 number of distinct conversations, never by packets) into:
 
 - a summary like ``capinfos`` (packets, data size, first/last time,
-  duration, byte/bit/packet rates, average packet size);
+  duration, byte/bit/packet rates, average packet size); as in capinfos,
+  "data size" and the rates count bytes on the wire (``captured_size`` is
+  what the file holds, less when the capture was cut at a snaplen);
 - a protocol hierarchy like Wireshark's (``tshark -z io,phs``), named with
   Wireshark's protocol abbreviations (``eth``, ``vlan``, ``ip``, ``ipv6``,
   ``arp``, ``tcp``, ``udp``, ``icmp``, ...);
@@ -13,7 +15,10 @@ number of distinct conversations, never by packets) into:
   frame lengths on the wire, as Wireshark counts them);
 - the packet-length distribution in Wireshark's buckets (0-19, 20-39, ...,
   5120 and greater), by frame length;
-- packets and bytes per time interval.
+- packets and bytes per time interval, at most :data:`MAX_RATE_INTERVALS`
+  of them: when the capture spans more, the interval is widened tenfold
+  (again if need be) while folding, so a file whose timestamps span years
+  costs no more than one spanning minutes.
 
 :func:`file_report` runs it over capture files and adds what only the files
 know (format, link type, snaplen, interfaces, recorded drops).  The
@@ -23,8 +28,8 @@ know (format, link type, snaplen, interfaces, recorded drops).  The
     >>> from ringcap.report import TrafficReport
     >>> report = TrafficReport()
     >>> report.update(ringcap.Batch.from_packets([bytes(60)], ts=[10**9]))
-    >>> report.packets, report.data_size
-    (1, 60)
+    >>> report.packets, report.data_size, report.captured_size
+    (1, 60, 60)
 """
 from __future__ import annotations
 
@@ -39,7 +44,11 @@ from .batch import Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 
-__all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES"]
+__all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES",
+           "MAX_RATE_INTERVALS"]
+
+#: Most rate intervals a report keeps; past it the interval is widened tenfold.
+MAX_RATE_INTERVALS = 10_000
 
 #: Lower bounds of Wireshark's packet-length buckets ("Packet Lengths" statistics).
 SIZE_BUCKETS: tuple[int, ...] = (0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
@@ -110,7 +119,9 @@ class FileInfo:
 class TrafficReport:
     """Fold batches into summary, protocol, conversation, endpoint, size and rate statistics.
 
-    ``interval`` is the width of the rate bins in seconds.  Call
+    ``interval`` is the width of the rate bins in seconds (widened tenfold,
+    as often as needed, to keep at most :data:`MAX_RATE_INTERVALS` bins from
+    the first packet's to the last's).  Call
     :meth:`update` with each batch, then read the attributes or
     :meth:`to_dict`.  Only IP packets make conversations and endpoints.
     """
@@ -120,20 +131,23 @@ class TrafficReport:
         if not np.isfinite(interval) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval}")
         self.interval_ns = max(1, int(round(interval * 1e9)))
+        self.requested_interval_ns = self.interval_ns
         self.packets = 0
-        self.data_size = 0          # captured bytes (capinfos "Data size")
-        self.wire_size = 0          # bytes on the wire
+        self.wire_size = 0          # bytes on the wire: capinfos's "Data size"
+        self.captured_size = 0      # bytes captured (what the files hold)
         self.first_ts: int | None = None
         self.last_ts: int | None = None
         self.time_ordered = True
         self.drops = 0              # batch-level drop counts seen (live captures)
         #: (time in ns, packets dropped) where drops were seen: live batches and
-        #: the files' statistics blocks.
+        #: the files' statistics blocks; past MAX_RATE_INTERVALS marks, those of
+        #: one rate interval (or a wider one) are merged into its first.
         self.drop_marks: list[tuple[int, int]] = []
         self._protocols: dict[str, list[int]] = {}
         self._sizes = np.zeros(len(SIZE_BUCKETS), dtype=np.int64)
         self._size_bytes = np.zeros(len(SIZE_BUCKETS), dtype=np.int64)
-        self._bins: dict[int, list[int]] = {}
+        self._bins: dict[int, list[int]] = {}   # bin (ts // interval_ns) -> [packets, bytes]
+        self._bin_span: tuple[int, int] | None = None   # first and last bin seen
         self._conversations: dict[bytes, _Conversation] = {}
         self._bucket_edges = np.asarray(SIZE_BUCKETS[1:], dtype=np.uint32)
         self.track_flows = bool(track_flows)
@@ -146,7 +160,7 @@ class TrafficReport:
         n = len(batch)
         self.drops += int(batch.drops)
         if batch.drops and n:
-            self.drop_marks.append((int(batch.ts[-1]), int(batch.drops)))
+            self.add_drop_mark(int(batch.ts[-1]), int(batch.drops))
         if n == 0:
             return
         ts = batch.ts
@@ -159,7 +173,7 @@ class TrafficReport:
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
         self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
         self.packets += n
-        self.data_size += batch.nbytes
+        self.captured_size += batch.nbytes
         self.wire_size += int(wirelen.sum())
         headers = decode(batch, columns=_FLOW_REPORT_COLUMNS if self.track_flows
                          else _REPORT_COLUMNS)
@@ -169,6 +183,23 @@ class TrafficReport:
         self._add_sizes(batch.wirelen, wirelen)
         self._add_rates(ts, wirelen)
         self._add_conversations(headers, ts, wirelen)
+
+    def add_drop_mark(self, ts: int, dropped: int) -> None:
+        """Note ``dropped`` packets lost at time ``ts`` (ns), keeping the marks bounded."""
+        self.drop_marks.append((ts, dropped))
+        if len(self.drop_marks) <= MAX_RATE_INTERVALS:
+            return
+        width = self.interval_ns
+        while True:
+            merged: dict[int, list[int]] = {}
+            for when, count in self.drop_marks:
+                entry = merged.setdefault(when // width, [when, 0])
+                entry[0] = min(entry[0], when)
+                entry[1] += count
+            if len(merged) <= MAX_RATE_INTERVALS // 2:
+                break
+            width *= 10
+        self.drop_marks = sorted((when, count) for when, count in merged.values())
 
     def _add_protocols(self, h, wirelen: np.ndarray) -> None:
         vlan = (h.flags & VLAN) != 0
@@ -206,6 +237,24 @@ class TrafficReport:
 
     def _add_rates(self, ts: np.ndarray, wirelen: np.ndarray) -> None:
         bins = ts // self.interval_ns
+        lo, hi = int(bins.min()), int(bins.max())
+        if self._bin_span is not None:
+            lo, hi = min(lo, self._bin_span[0]), max(hi, self._bin_span[1])
+        factor = 1
+        while hi // factor - lo // factor >= MAX_RATE_INTERVALS:
+            factor *= 10
+        if factor > 1:
+            # (ts // i) // f == ts // (i * f): merge the bins kept so far
+            merged: dict[int, list[int]] = {}
+            for b, (p, nbytes) in self._bins.items():
+                entry = merged.setdefault(b // factor, [0, 0])
+                entry[0] += p
+                entry[1] += nbytes
+            self._bins = merged
+            self.interval_ns *= factor
+            lo, hi = lo // factor, hi // factor
+            bins = ts // self.interval_ns
+        self._bin_span = (lo, hi)
         uniq, inverse = np.unique(bins, return_inverse=True)
         counts = np.bincount(inverse, minlength=len(uniq))
         sizes = np.bincount(inverse, weights=wirelen, minlength=len(uniq))
@@ -286,6 +335,11 @@ class TrafficReport:
                 in self._flows.items()}
 
     @property
+    def data_size(self) -> int:
+        """Bytes on the wire, capinfos's "Data size" (``captured_size``: bytes captured)."""
+        return self.wire_size
+
+    @property
     def duration(self) -> float:
         """Seconds from the first to the last packet (0 for fewer than two)."""
         if self.first_ts is None or self.last_ts is None:
@@ -299,6 +353,7 @@ class TrafficReport:
             "packets": self.packets,
             "data_size": self.data_size,
             "wire_size": self.wire_size,
+            "captured_size": self.captured_size,
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
             "duration": duration,
@@ -361,18 +416,24 @@ class TrafficReport:
                 for i in range(len(SIZE_BUCKETS))]
 
     def rates(self) -> dict[str, Any]:
-        """Packets and bytes per interval from the first packet's interval to the last's."""
+        """Packets and bytes per interval from the first packet's interval to the last's.
+
+        ``interval`` is the width used (at most :data:`MAX_RATE_INTERVALS`
+        intervals; wider than ``requested_interval`` when the capture spans more).
+        """
         if not self._bins:
-            return {"interval": self.interval_ns / 1e9, "start_ts": None, "packets": [],
-                    "bytes": []}
+            return {"interval": self.interval_ns / 1e9,
+                    "requested_interval": self.requested_interval_ns / 1e9, "start_ts": None,
+                    "packets": [], "bytes": []}
         first, last = min(self._bins), max(self._bins)
         packets = [0] * (last - first + 1)
         nbytes = [0] * (last - first + 1)
         for b, (p, s) in self._bins.items():
             packets[b - first] = p
             nbytes[b - first] = s
-        return {"interval": self.interval_ns / 1e9, "start_ts": first * self.interval_ns,
-                "packets": packets, "bytes": nbytes}
+        return {"interval": self.interval_ns / 1e9,
+                "requested_interval": self.requested_interval_ns / 1e9,
+                "start_ts": first * self.interval_ns, "packets": packets, "bytes": nbytes}
 
     def to_dict(self, top: int | None = None) -> dict[str, Any]:
         """Everything, JSON-ready (what ``ringcap stats --json`` prints)."""
@@ -414,7 +475,7 @@ def file_report(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
                 dropped = s.dropped or 0
                 grew = dropped - previous.get(s.interface, 0)
                 if grew > 0:
-                    report.drop_marks.append((s.ts, grew))
+                    report.add_drop_mark(s.ts, grew)
                 previous[s.interface] = dropped
     return report, infos
 

@@ -327,3 +327,112 @@ def test_a_raw_ip_file_is_filtered_into_a_file_and_printed(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert tcpdump_selects(out, "", tmp_path) == tcpdump_selects(path, "udp", tmp_path)
     assert len(ringcap.read_pcap(out)) == 3
+
+
+# ---------------------------------------------------------------- protochain: backward jumps
+def chained_frames():
+    """IPv4/IPv6 frames with and without extension-header chains before TCP, UDP and ICMPv6,
+    some cut short, for the `protochain` loops libpcap compiles with a backward `ja`."""
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.inet6 import (ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt,
+                                    IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
+    from scapy.layers.ipsec import AH
+    from scapy.layers.l2 import ARP, Ether
+    eth = lambda: Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")  # noqa: E731
+    v6 = lambda: IPv6(src="2001:db8::1", dst="2001:db8::2")                # noqa: E731
+    v4 = lambda: IP(src="10.1.0.1", dst="10.1.0.2")                        # noqa: E731
+    tcp, udp = TCP(sport=40001, dport=80), UDP(sport=40002, dport=53)
+    many = IPv6ExtHdrDestOpt()
+    for _ in range(60):                       # a long chain: 60 trips round the loop
+        many = many / IPv6ExtHdrDestOpt()
+    layers = [
+        v6() / tcp, v6() / udp, v6() / ICMPv6EchoRequest(),
+        v6() / IPv6ExtHdrHopByHop() / tcp, v6() / IPv6ExtHdrHopByHop() / udp,
+        v6() / IPv6ExtHdrHopByHop() / IPv6ExtHdrRouting() / IPv6ExtHdrDestOpt() / tcp,
+        v6() / IPv6ExtHdrFragment() / tcp, v6() / IPv6ExtHdrFragment() / udp,
+        v6() / IPv6ExtHdrDestOpt() / ICMPv6EchoRequest(),
+        v6() / AH(spi=1, icv=b"\0" * 12) / tcp, v6() / AH(spi=2, icv=b"\0" * 12) / udp,
+        v6() / many / tcp, v6() / many / udp,
+        v4() / tcp, v4() / udp, v4() / AH(spi=3, icv=b"\0" * 12) / udp,
+        v4() / AH(spi=4, icv=b"\0" * 12) / tcp, ARP(),
+    ]
+    frames = [bytes(eth() / layer / b"payload") for layer in layers]
+    packets = [(f, len(f)) for f in frames]
+    packets += [(f[:cut], len(f)) for f in frames for cut in (20, 54, 62, 70, len(f) - 9)
+                if cut < len(f)]
+    return packets
+
+
+PROTOCHAINS = ["ip6 protochain 6", "ip protochain 17", "ip6 protochain 17", "ip6 protochain 58",
+               "ip protochain 6", "protochain 6", "ip6 protochain 6 and port 80",
+               "not ip6 protochain 17", "ip6 protochain 6 or ip protochain 17"]
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+@pytest.mark.parametrize("expression", PROTOCHAINS)
+def test_protochain_backward_jumps_run_as_libpcap_runs_them(expression, optimize):
+    insns = compile_filter(expression, optimize=optimize)
+    assert any(c == 0x05 and k >= 1 << 31 for c, _, _, k in insns)     # a backward ja
+    packets = chained_frames()
+    want = libpcap_verdicts(insns, packets)
+    assert 0 < sum(want) < len(packets)
+    assert ours(insns, packets) == want
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS)
+def test_unoptimized_programs_are_accepted_and_agree_with_libpcap(expression):
+    insns = compile_filter(expression, optimize=False)
+    packets = [(f, len(f)) for f in sample_frames()] + chained_frames()
+    assert ours(insns, packets) == libpcap_verdicts(insns, packets)
+
+
+@pytest.mark.parametrize("expression", ["ip6 protochain 6", "ip protochain 17",
+                                        "ip6 protochain 17 or arp"])
+def test_read_with_protochain_matches_tcpdump(expression, tmp_path):
+    packets = chained_frames()
+    path = tmp_path / "chains.pcap"
+    batch = ringcap.Batch.from_packets([raw for raw, _ in packets],
+                                       ts=1_700_000_000 * 10**9 + np.arange(len(packets)))
+    batch.wirelen[:] = [w for _, w in packets]
+    ringcap.write_pcap(path, batch, nanosecond=False)
+    want = tcpdump_selects(path, expression, tmp_path)
+    assert 0 < len(want) < len(packets)
+    out = tmp_path / "ringcap.pcap"
+    proc = run("-r", str(path), "-w", str(out), expression)
+    assert proc.returncode == 0, proc.stderr
+    assert ringcap.read_pcap(out).packets() == want
+    assert f"{len(packets)} packets read, {len(want)} matched the filter" in proc.stderr
+
+
+def test_a_program_that_loops_forever_rejects_instead_of_hanging():
+    loop = [(0x05, 0, 0, 0xFFFFFFFF), (0x06, 0, 0, 1)]           # ja to itself: libpcap hangs
+    batch = ringcap.Batch.from_packets([b"\xff" * 1500] * 2000, ts=np.arange(2000))
+    assert not filter_mask(batch, loop).any()
+    # a bounded loop (a counter in scratch memory) runs to its end: 5 backward jumps
+    count = [(0x00, 0, 0, 0), (0x02, 0, 0, 0),                  # M[0] = 0
+             (0x60, 0, 0, 0), (0x04, 0, 0, 1), (0x02, 0, 0, 0),  # M[0] += 1
+             (0x15, 1, 0, 6), (0x05, 0, 0, (-5) & 0xFFFFFFFF),   # until 6: back to 2
+             (0x16, 0, 0, 0)]                                     # ret A
+    assert _bpf._test_run_one(np.array(count, dtype=SOCK_FILTER).view(np.uint8),
+                              np.zeros(0, np.uint8), 0) == 6
+    assert libpcap_verdicts(count, [(b"", 0)]) == [True]
+
+
+@pytest.mark.parametrize("program, message", [
+    ([(0x05, 0, 0, (-2) & 0xFFFFFFFF), (0x06, 0, 0, 0)], "before the start"),
+    ([(0x06, 0, 0, 0), (0x05, 0, 0, 0x7FFFFFFF), (0x06, 0, 0, 0)], "past the end"),
+    # forward paths store M[0] before instruction 3; the backward jump from 5 does not
+    ([(0x30, 0, 0, 0), (0x15, 0, 3, 1), (0x02, 0, 0, 0), (0x60, 0, 0, 0), (0x06, 0, 0, 1),
+      (0x05, 0, 0, (-3) & 0xFFFFFFFF), (0x06, 0, 0, 0)], "before every path"),
+])
+def test_backward_jumps_out_of_range_or_around_a_store_are_refused(program, message):
+    with pytest.raises(ValueError, match=message):
+        _bpf.check_program(np.array(program, dtype=SOCK_FILTER).view(np.uint8))
+    with pytest.raises(ValueError, match=message):
+        CompiledFilter(program)
+
+
+def test_a_live_filter_with_a_backward_jump_says_what_to_do():
+    from ringcap.bpf import build_program
+    with pytest.raises(ValueError, match=r"backward jump.*kernel.*ringcap -r FILE"):
+        build_program("ip6 protochain 6", snaplen=65535)

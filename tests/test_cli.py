@@ -3,10 +3,9 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import ringcap
-from conftest import TEST_ETHERTYPE, make_frame
+from conftest import TEST_ETHERTYPE, RingcapProcess, make_frame
 from ringcap import TxRing, read_pcap
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
@@ -20,24 +19,16 @@ def run_cli(*args, **kwargs):
 
 def test_capture_writes_the_filtered_packets_to_a_file(veth, tmp_path):
     path = tmp_path / "out.pcap"
-    proc = run_cli("capture", "-i", veth.b, "-c", "20", "--duration", "20", "-w", str(path),
-                   "ether", "proto", hex(TEST_ETHERTYPE))
+    cli = RingcapProcess("capture", "-i", veth.b, "-c", "20", "-w", str(path),
+                         "ether", "proto", hex(TEST_ETHERTYPE))
+    cli.wait_for("listening on")
     frames = [make_frame(i, 64 + i) for i in range(20)]
     with TxRing(veth.a) as tx:
-        deadline = time.monotonic() + 10
-        # the child needs a moment to open its ring; resend until it has all 20
-        while proc.poll() is None and time.monotonic() < deadline:
-            tx.send([make_frame(0, 60, ethertype=TEST_ETHERTYPE + 1)] * 5)   # filtered out
-            tx.send(frames)
-            time.sleep(0.2)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "20 packets captured" in err and f"written to {path}" in err
-    batch = read_pcap(path)
-    assert len(batch) == 20
-    got = batch.packets()
-    first = frames.index(got[0])
-    assert got == (frames[first:] + frames[:first])[:20]
+        tx.send([make_frame(0, 60, ethertype=TEST_ETHERTYPE + 1)] * 5)   # filtered out
+        tx.send(frames)
+    assert cli.finish() == 0, cli.err
+    assert "20 packets captured" in cli.err and f"written to {path}" in cli.err
+    assert read_pcap(path).packets() == frames
 
 
 def test_capture_reports_bad_input_without_a_traceback(netns):

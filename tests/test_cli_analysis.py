@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ringcap
-from conftest import TEST_ETHERTYPE, drain, make_frame
+from conftest import DEADLINE, TEST_ETHERTYPE, drain, make_frame, wait_until
 from ringcap import Batch, RxRing, TxRing
 from test_report import _capinfos, _tshark, _tshark_conversations, corpus
 
@@ -134,30 +134,35 @@ def test_top_live_on_a_terminal_stops_cleanly_on_ctrl_c(veth):
                             stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
     screen = b""
+    closed = False
 
-    def read_for(seconds):
-        nonlocal screen
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
+    def shows(pattern, what):
+        """Read the terminal until ``pattern`` is on it (None: until the program has closed
+        it, which it does only by exiting)."""
+        def read():
+            nonlocal screen, closed
+            if not closed and select.select([master], [], [], 0.1)[0]:
                 try:
                     screen += os.read(master, 65536)
-                except OSError:
-                    return
+                except OSError:               # EIO: the program has exited
+                    closed = True
+            return closed or (pattern is not None
+                              and re.search(pattern, screen.decode("utf-8", "replace")))
+        wait_until(read, what=what, interval=0)
 
     try:
-        read_for(2.0)                         # the ring is open once the first table shows
+        shows(r"Protocols", "the first table (the ring is open before it is drawn)")
         frames = [make_frame(i, 200) for i in range(500)]
         with TxRing(veth.a) as tx:
             tx.send(frames)
-        read_for(1.5)
+        shows(r"500 packets, 100000 bytes in", "a table counting the 500 packets")
         proc.send_signal(signal.SIGINT)
-        read_for(2.0)
-        assert proc.wait(timeout=10) == 0
+        shows(None, "the exit, after the final totals")
+        assert proc.wait(timeout=DEADLINE) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
         os.close(master)
     text = screen.decode("utf-8", "replace")
     assert "Hosts" in text and "Protocols" in text
@@ -213,3 +218,61 @@ def test_plot_html_is_an_interactive_page_with_the_same_panels(mixed_file, tmp_p
     assert figure.layout.yaxis.title.text == "packets/s"
     bad = ringcap_cli("plot", mixed_file, "--html", "-o", tmp_path / "x.png")
     assert bad.returncode == 1 and "must end in .html" in bad.stderr
+
+
+def test_stats_data_size_is_wire_bytes_as_capinfos_counts_them(mixed_file, tmp_path):
+    cut = tmp_path / "cut.pcapng"          # every packet cut to 64 bytes: caplen < wirelen
+    subprocess.run(["editcap", "-s", "64", str(mixed_file), str(cut)], check=True)
+    batch = ringcap.read_pcap(cut)
+    assert int(batch.caplen.sum()) < int(batch.wirelen.sum())
+    cap = _capinfos(cut)
+    proc = ringcap_cli("stats", cut)
+    assert proc.returncode == 0, proc.stderr
+    ours = {k.strip(): v.strip() for k, _, v in
+            (line.partition(":") for line in proc.stdout.splitlines()[:20])}
+    assert ours["Data size"] == cap["Data size"] == f"{int(batch.wirelen.sum())} bytes"
+    assert ours["Captured size"] == f"{int(batch.caplen.sum())} bytes"
+    for line in ("Data byte rate", "Data bit rate", "Average packet size"):
+        assert float(ours[line].split()[0]) == pytest.approx(float(cap[line].split()[0]),
+                                                             rel=1e-3), line
+    doc = json.loads(ringcap_cli("stats", "--json", cut).stdout)["summary"]
+    assert doc["data_size"] == int(batch.wirelen.sum())
+    assert doc["captured_size"] == int(batch.caplen.sum())
+
+
+def _stats_maxrss(path, *args) -> tuple[subprocess.Popen, bytes, int]:
+    """`ringcap stats` on path: (process, its stdout, peak RSS in KiB from wait4)."""
+    with open(os.devnull, "w") as devnull:
+        proc = subprocess.Popen([sys.executable, "-m", "ringcap", "stats", *args, str(path)],
+                                cwd="/", env=ENV, stdout=subprocess.PIPE, stderr=devnull)
+        out = proc.stdout.read()
+        proc.stdout.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc, out, usage.ru_maxrss
+
+
+def test_stats_rates_stay_bounded_over_a_span_of_years(tmp_path):
+    from ringcap.report import MAX_RATE_INTERVALS
+    year = 365 * 86400 * 10**9
+    frames = [bytes(60)] * 3
+    spread, close = tmp_path / "years.pcap", tmp_path / "seconds.pcap"
+    ringcap.write_pcap(spread, Batch.from_packets(frames, ts=[1_600_000_000 * 10**9 + k * 2 * year
+                                                              for k in range(3)]))
+    ringcap.write_pcap(close, Batch.from_packets(frames, ts=[1_600_000_000 * 10**9 + k * 10**9
+                                                             for k in range(3)]))
+    base, _, base_rss = _stats_maxrss(close, "--json", "--interval", "60")
+    assert base.returncode == 0
+    proc, out, rss = _stats_maxrss(spread, "--json", "--interval", "60")
+    assert proc.returncode == 0
+    assert len(out) < 300_000, len(out)           # 2.1 million minutes made 25 MB
+    assert rss < base_rss + 40 * 1024, (rss, base_rss)
+    rates = json.loads(out)["rates"]
+    assert rates["requested_interval"] == 60
+    assert rates["interval"] == 60_000            # widened tenfold, three times
+    assert len(rates["packets"]) <= MAX_RATE_INTERVALS
+    assert sum(rates["packets"]) == 3 and sum(rates["bytes"]) == 180
+    assert rates["packets"][0] == 1 and rates["packets"][-1] == 1
+    proc = ringcap_cli("stats", spread)           # the default 1 s interval: same bound
+    assert proc.returncode == 0, proc.stderr
+    assert "--interval 1 s widened to keep at most 10000 intervals" in proc.stdout

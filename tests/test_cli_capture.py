@@ -17,7 +17,8 @@ import warnings
 import pytest
 
 import ringcap
-from conftest import TEST_ETHERTYPE, frame_seq, make_frame, sh
+from conftest import (DEADLINE, TEST_ETHERTYPE, RingcapProcess, Tap, frame_seq, make_frame,
+                      rings_bound_to, sh, wait_until)
 from ringcap import TxRing, open_pcap, read_pcap
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
@@ -25,68 +26,8 @@ ENV = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
 OURS = ["ether", "proto", hex(TEST_ETHERTYPE)]
 
 
-class Cli:
-    """A running `python -m ringcap ...`; stderr collected from a pipe or a pty."""
-
-    def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL):
-        self.tty = tty
-        if tty:
-            master, slave = pty.openpty()
-            stderr = slave
-        else:
-            stderr = subprocess.PIPE
-        self.proc = subprocess.Popen([sys.executable, "-m", "ringcap", *args], cwd="/",
-                                     env=ENV, stdin=subprocess.DEVNULL, stdout=stdout,
-                                     stderr=stderr)
-        if tty:
-            os.close(slave)
-            self._fd = master
-        else:
-            self._fd = self.proc.stderr.fileno()
-        self._chunks = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        while True:
-            try:
-                chunk = os.read(self._fd, 65536)
-            except OSError:          # EIO: the pty's other side closed
-                break
-            if not chunk:
-                break
-            self._chunks.append(chunk)
-
-    @property
-    def err(self) -> str:
-        return b"".join(self._chunks).decode(errors="replace")
-
-    def wait_for(self, text, timeout=20):
-        deadline = time.monotonic() + timeout
-        while text not in self.err:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.finish()
-                raise AssertionError(f"no {text!r} from ringcap; stderr: {self.err!r}")
-            time.sleep(0.02)
-
-    def finish(self, sig=None, timeout=30):
-        if sig is not None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-        finally:
-            self._reader.join(10)
-            if self.tty:
-                os.close(self._fd)
-            elif self.proc.stderr is not None:
-                self.proc.stderr.close()
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-        return code
+class Cli(RingcapProcess):
+    """A running `python -m ringcap ...` (conftest.RingcapProcess) with tcpdump's summary."""
 
     def summary_count(self, what="captured") -> int:
         match = re.search(rf"(\d+) packets {what}", self.err)
@@ -147,9 +88,10 @@ def test_signal_mid_capture_leaves_a_complete_file_with_the_summary_count(veth, 
     cli = Cli("-i", veth.b, "-w", str(path), *OURS, tty=tty)
     cli.wait_for("listening on")
     sender = Sender(veth.a)
-    sender.start()
-    time.sleep(0.6)                         # mid-stream: packets in flight when it lands
-    code = cli.finish(sig)
+    with Tap(veth.b) as tap:
+        sender.start()
+        tap.wait_for(1000)                  # mid-stream: packets in flight when it lands
+        code = cli.finish(sig)
     sender.stop()
     assert code == 0, cli.err
     captured = cli.summary_count()
@@ -173,8 +115,9 @@ def test_second_ctrl_c_while_finishing_does_not_corrupt(veth, tmp_path):
     cli = Cli("-i", veth.b, "-w", str(path), *OURS)
     cli.wait_for("listening on")
     sender = Sender(veth.a, size=1000)
-    sender.start()
-    time.sleep(0.5)
+    with Tap(veth.b) as tap:
+        sender.start()
+        tap.wait_for(1000)
     cli.proc.send_signal(signal.SIGINT)
     time.sleep(0.01)
     code = cli.finish(signal.SIGINT)
@@ -190,8 +133,9 @@ def test_runs_until_interrupted_and_prints_tcpdumps_summary(veth, tmp_path):
     path = tmp_path / "plain.pcap"
     cli = Cli("-i", veth.b, "-w", str(path), *OURS)
     cli.wait_for("listening on")
-    send(veth.a, [make_frame(i, 100) for i in range(500)])
-    time.sleep(0.3)
+    with Tap(veth.b) as tap:
+        send(veth.a, [make_frame(i, 100) for i in range(500)])
+        tap.wait_for(500)                   # ringcap's ring has them too
     assert cli.proc.poll() is None          # no -c, no duration: it keeps going
     assert cli.finish(signal.SIGINT) == 0
     assert f"listening on {veth.b}, link-type EN10MB (Ethernet), snapshot length 262144" in cli.err
@@ -235,7 +179,7 @@ def test_time_rotation_with_a_file_limit_and_post_rotate_command(veth, tmp_path)
     cli.wait_for("listening on")
     sender = Sender(veth.a)
     sender.start()
-    code = cli.finish(timeout=20)               # stops by itself after 2 files
+    code = cli.finish(timeout=DEADLINE)         # stops by itself after 2 files
     sender.stop()
     assert code == 0, cli.err
     assert "maximum file limit reached: 2" in cli.err
@@ -245,10 +189,13 @@ def test_time_rotation_with_a_file_limit_and_post_rotate_command(veth, tmp_path)
         subprocess.run(["gunzip", str(tmp_path / name)], check=True)
     paths = sorted(tmp_path.iterdir())
     seqs = file_seqs(paths)
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and len(seqs) == cli.summary_count()
+    assert seqs == sorted(set(seqs)) and len(seqs) == cli.summary_count()
+    if cli.summary_count("dropped by kernel") == 0:     # (a loaded machine may drop some)
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     first = read_pcap(paths[0])
     second = read_pcap(paths[1])
-    assert int(second.ts[0]) - int(first.ts[0]) >= 10**9 > int(first.ts[-1]) - int(first.ts[0])
+    # (microsecond pcap: truncating both ends can make a span just under 1 s exactly 1 s)
+    assert int(second.ts[0]) - int(first.ts[0]) >= 10**9 >= int(first.ts[-1]) - int(first.ts[0])
 
 
 def test_owner_of_the_files(veth, tmp_path):
@@ -259,6 +206,171 @@ def test_owner_of_the_files(veth, tmp_path):
     assert cli.finish() == 0, cli.err
     st = os.stat(path)
     assert (st.st_uid, oct(st.st_mode & 0o777)) == (65534, "0o600")
+
+
+@pytest.fixture
+def nobodys_folder():
+    """A folder the nobody user owns (pytest's tmp_path is root's, 0700)."""
+    import shutil
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="ringcap-nobody-", dir="/tmp")
+    os.chown(folder, 65534, 65534)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def proc_ids(pid) -> dict:
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f.read().splitlines())
+    return {key: fields[key].split() for key in ("Uid", "Gid", "Groups", "CapEff", "CapPrm")}
+
+
+def test_minus_Z_gives_up_root_and_rotation_and_z_go_on_as_that_user(veth, nobodys_folder):
+    import pwd
+    log = os.path.join(nobodys_folder, "z.log")
+    script = os.path.join(nobodys_folder, "whoami.sh")
+    with open(script, "w") as f:
+        f.write(f'#!/bin/sh\necho "$(id -u) $(id -g) $1" >> {log}\n')
+    os.chmod(script, 0o755)
+    template = os.path.join(nobodys_folder, "c.pcap")
+    cli = Cli("-i", veth.b, "-Z", "nobody", "-C", "0.05", "-z", script, "-w", template, *OURS)
+    cli.wait_for("listening on")
+    ids = proc_ids(cli.proc.pid)            # the running capture, after the ring and file opened
+    groups = sorted(str(g) for g in os.getgrouplist("nobody", pwd.getpwnam("nobody").pw_gid))
+    assert ids["Uid"] == ["65534"] * 4 and ids["Gid"] == ["65534"] * 4, ids
+    assert sorted(ids["Groups"]) == groups, ids
+    assert int(ids["CapEff"][0], 16) == 0 == int(ids["CapPrm"][0], 16), ids
+    send(veth.a, [make_frame(i, 500) for i in range(1000)])
+    deadline = time.monotonic() + 30
+    while len(os.listdir(nobodys_folder)) < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)                    # rotation as nobody: c.pcap1 ... c.pcap10
+    assert cli.finish(signal.SIGINT) == 0, cli.err
+    assert "dropped privileges to nobody (uid 65534, gid 65534)" in cli.err
+    names = sorted((n for n in os.listdir(nobodys_folder) if n.startswith("c.pcap")),
+                   key=lambda n: (len(n), n))
+    assert names[:3] == ["c.pcap", "c.pcap1", "c.pcap2"] and len(names) >= 10, names
+    paths = [os.path.join(nobodys_folder, n) for n in names]
+    for path in paths:
+        st = os.stat(path)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o600), path
+    captured = cli.summary_count()
+    assert captured + cli.summary_count("dropped by kernel") == \
+        cli.summary_count("received by filter") == 1000
+    assert len(file_seqs(paths)) == captured
+    with open(log) as f:
+        runs = [line.split() for line in f.read().splitlines()]
+    assert sorted(path for _, _, path in runs) == sorted(paths)       # each file once
+    assert {(uid, gid) for uid, gid, _ in runs} == {("65534", "65534")}  # -z ran as nobody
+
+
+def test_minus_Z_refusals_are_one_line(veth, tmp_path):
+    # later files would be created as nobody, in a folder only root may write: refused up front
+    proc = run_once("-i", veth.b, "-Z", "nobody", "-C", "1", "-w", str(tmp_path / "r.pcap"))
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "who cannot create files in" in proc.stderr and str(tmp_path) in proc.stderr
+    proc = run_once("-i", veth.b, "-Z", "nobody", "--workers", "2", "-w", str(tmp_path / "w.pcap"))
+    assert proc.returncode == 2 and "-Z is not available with --workers" in proc.stderr
+    assert os.listdir(tmp_path) == []        # nothing made before the refusals
+    # without rotation the one file is made before the drop: a root-only folder is fine; a -z
+    # command there runs as nobody too, so a script only root may run cannot start: said so
+    script = tmp_path / "root-only.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o700)
+    cli = Cli("-i", veth.b, "-Z", "nobody", "-c", "3", "-z", str(script),
+              "-w", str(tmp_path / "one.pcap"), *OURS)
+    cli.wait_for("listening on")
+    assert proc_ids(cli.proc.pid)["Uid"] == ["65534"] * 4
+    send(veth.a, [make_frame(i) for i in range(3)])
+    assert cli.finish() == 0, cli.err
+    assert "warning: -z runs as nobody, who cannot create files in" in cli.err
+    assert f"-z {script} {tmp_path / 'one.pcap'} exited with status 126" in cli.err
+    assert os.stat(tmp_path / "one.pcap").st_uid == 65534
+    assert file_seqs([tmp_path / "one.pcap"]) == [0, 1, 2]
+
+
+def test_minus_Z_with_a_dataset_from_an_installation_only_root_can_read(veth, nobodys_folder):
+    """A venv under /root (or CI's 0700 temporary folder): after the drop nothing more can
+    be imported, and writing Parquet imports much of pyarrow on first use."""
+    import shutil
+    import tempfile
+    import pyarrow.parquet as pq
+    hidden = tempfile.mkdtemp(prefix="ringcap-root-only-")          # 0700, root's
+    try:
+        os.symlink(PACKAGE_ROOT, os.path.join(hidden, "src"))
+        python = sys.executable
+        if sys.prefix != sys.base_prefix:                            # the venv, behind it too
+            os.symlink(sys.prefix, os.path.join(hidden, "env"))
+            python = os.path.join(hidden, "env", "bin", os.path.basename(sys.executable))
+        env = {**os.environ, "PYTHONPATH": os.path.join(hidden, "src")}
+        root = os.path.join(nobodys_folder, "ds")
+        cli = Cli("-i", veth.b, "-Z", "nobody", "--format", "parquet", "-w", root + "/", *OURS,
+                  python=python, env=env)
+        cli.wait_for("listening on")
+        assert proc_ids(cli.proc.pid)["Uid"] == ["65534"] * 4
+        with Tap(veth.b) as tap:
+            send(veth.a, [make_frame(i, 100) for i in range(200)])
+            tap.wait_for(200)                   # ringcap's ring has had all 200 too
+        assert cli.finish(signal.SIGINT) == 0, cli.err
+    finally:
+        shutil.rmtree(hidden)
+    captured = cli.summary_count()
+    assert "Traceback" not in cli.err and captured > 0, cli.err
+    assert captured + cli.summary_count("dropped by kernel") == 200, cli.err
+    files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+    assert files and all(os.stat(f).st_uid == 65534 for f in files)
+    assert not any(".inprogress" in f for f in files)
+    assert pq.read_table(root).num_rows == captured
+
+
+def test_post_rotate_commands_start_outside_the_loop_within_the_bound(veth, tmp_path):
+    log, go = tmp_path / "z.log", tmp_path / "go"
+    script = tmp_path / "slow.sh"
+    # The first file's command holds the only slot until the test says go: the capture
+    # must go on reading and rotating meanwhile, so the loop never waits on a child.
+    script.write_text(f"""#!/bin/sh
+echo "start $1" >> {log}
+if [ "$(basename "$1")" = z.pcap ]; then
+    i=0
+    while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+sleep 0.1
+echo "end $1" >> {log}
+""")
+    script.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    cli = Cli("-i", veth.b, "-C", "0.05", "-z", str(script), "--post-rotate-jobs", "1",
+              "-w", str(out / "z.pcap"), *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i, 500) for i in range(1000)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+            log.exists() and len(os.listdir(out)) >= 8):
+        time.sleep(0.05)
+    holding = log.read_text().splitlines() if log.exists() else []
+    opened = len(os.listdir(out))
+    go.touch()
+    assert holding == [f"start {out / 'z.pcap'}"] and opened >= 8, (holding, opened, cli.err)
+    assert cli.finish(signal.SIGINT, timeout=60) == 0, cli.err
+    captured, dropped = cli.summary_count(), cli.summary_count("dropped by kernel")
+    assert captured + dropped == cli.summary_count("received by filter") == 1000
+    files = sorted(str(out / n) for n in os.listdir(out))
+    assert len(file_seqs(files)) == captured and len(files) >= 10
+    running = peak = 0
+    started = []
+    for line in log.read_text().splitlines():
+        what, path = line.split(" ", 1)
+        running += 1 if what == "start" else -1
+        peak = max(peak, running)
+        if what == "start":
+            started.append(path)
+    assert sorted(started) == files                 # every finished file handed over once
+    assert peak == 1 and running == 0               # never more than the bound
+    assert cli.err.count("the limit (--post-rotate-jobs)") == 1
+    waited = int(re.search(r"-z: (\d+) of (\d+) files waited", cli.err).group(1))
+    assert 0 < waited < len(files)
 
 
 # ---------------------------------------------------------------------- streams
@@ -280,11 +392,13 @@ def test_status_line_on_a_terminal_only(veth, tmp_path):
     for tty in (True, False):
         cli = Cli("-i", veth.b, "-w", str(tmp_path / f"s{tty}.pcap"), *OURS, tty=tty)
         cli.wait_for("listening on")
-        send(veth.a, [make_frame(i) for i in range(300)])
+        with Tap(veth.b) as tap:
+            send(veth.a, [make_frame(i) for i in range(300)])
+            tap.wait_for(300)
         if tty:
             cli.wait_for("\r300 packets")        # redrawn about twice a second
         else:
-            time.sleep(1.3)
+            time.sleep(1.3)                    # long enough for a status line to be drawn
         assert cli.finish(signal.SIGINT) == 0
         runs[tty] = cli.err
     assert re.search(r"\r300 packets .*drops: 0 kernel, 0 interface .*-> \S*sTrue\.pcap", runs[True])
@@ -398,11 +512,12 @@ def test_filter_file_direction_and_promiscuous_mode(veth, tmp_path):
         path = tmp_path / f"{direction}.pcap"
         cli = Cli("-i", veth.b, "-Q", direction, "-F", str(tmp_path / "f.txt"), "-w", str(path))
         cli.wait_for("listening on")
-        send(veth.a, [make_frame(i, 70) for i in range(10)])              # in on b
-        send(veth.b, [make_frame(100 + i, 70) for i in range(5)],          # out of b, seen
-             qdisc_bypass=False)                                       # by packet sockets
-        send(veth.a, [make_frame(0, 70, ethertype=TEST_ETHERTYPE + 1)] * 3)   # not ours
-        time.sleep(0.3)
+        with Tap(veth.b, filter=None) as tap:
+            send(veth.a, [make_frame(i, 70) for i in range(10)])              # in on b
+            send(veth.b, [make_frame(100 + i, 70) for i in range(5)],          # out of b, seen
+                 qdisc_bypass=False)                                       # by packet sockets
+            send(veth.a, [make_frame(0, 70, ethertype=TEST_ETHERTYPE + 1)] * 3)   # not ours
+            tap.wait_for(18)
         assert cli.finish(signal.SIGINT) == 0, cli.err
         results[direction] = sorted(file_seqs([path]))
     assert results == {"in": list(range(10)), "out": list(range(100, 105))}
@@ -422,11 +537,66 @@ def test_list_interfaces_and_ring_size(veth, tmp_path):
     assert proc.returncode == 0
     line = next(l for l in proc.stdout.splitlines() if f".{veth.b} [" in l)
     assert f"index {veth.index_b}, up" in line and "mtu 9000" in line
-    assert proc.stdout.splitlines()[-1].endswith(".any [all interfaces, the default]")
+    assert any(re.fullmatch(r"\d+\.any \[all interfaces\]", l) for l in proc.stdout.splitlines())
     cli = Cli("-i", veth.b, "-B", "4096", "-w", str(tmp_path / "b.pcap"))
     cli.wait_for("listening on")
     assert cli.finish(signal.SIGINT) == 0
     assert "ring 8 x 512 KiB" in cli.err                     # -B 4096 KiB = 4 MiB
+
+
+def tcpdump_minus_d() -> list[str]:
+    """Names in `tcpdump -D` order, up to libpcap's pseudo-devices (which ringcap leaves out)."""
+    out = subprocess.run(["tcpdump", "-D"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    names = [re.match(r"\d+\.(\S+)", l).group(1) for l in out.stdout.splitlines()]
+    pseudo = ("nflog", "nfqueue", "usbmon", "bluetooth", "dbus")
+    return names[:next(i for i, n in enumerate(names + ["nflog"]) if n.startswith(pseudo))]
+
+
+def ringcap_minus_d() -> list[str]:
+    proc = run_once("-D")
+    assert proc.returncode == 0, proc.stderr
+    return [re.match(r"(\d+)\.(\S+)", l).group(2) for l in proc.stdout.splitlines()]
+
+
+def test_no_interface_captures_on_the_one_tcpdump_picks(veth, tmp_path):
+    # tcpdump without -i: the first of pcap_findalldevs (up, running, not loopback first)
+    tcpdump = subprocess.Popen(["tcpdump", "-c", "1", "-w", str(tmp_path / "t.pcap")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = tcpdump.stderr.readline()
+    tcpdump.send_signal(signal.SIGINT)
+    tcpdump.communicate(timeout=30)
+    theirs = re.match(r"tcpdump: listening on (\S+),", line).group(1)
+    assert theirs in (veth.a, veth.b), line
+    cli = Cli("-c", "1", "-w", str(tmp_path / "r.pcap"), *OURS)
+    cli.wait_for("listening on")
+    ours = re.search(r"listening on (\S+),", cli.err).group(1)
+    assert ours == theirs == ringcap_minus_d()[0]
+    send(veth.a if ours == veth.b else veth.b, [make_frame(7)])
+    assert cli.finish() == 0, cli.err
+    assert file_seqs([tmp_path / "r.pcap"]) == [7]
+
+
+def test_an_interface_number_from_minus_d_as_in_tcpdump(veth, tmp_path):
+    ours = ringcap_minus_d()
+    theirs = tcpdump_minus_d()
+    assert ours[:len(theirs)] == theirs and veth.b in theirs       # the same numbers
+    number = str(ours.index(veth.b) + 1)
+    cli = Cli("-i", number, "-c", "3", "-w", str(tmp_path / "n.pcap"), *OURS)
+    cli.wait_for("listening on")
+    assert f"listening on {veth.b}," in cli.err
+    send(veth.a, [make_frame(i) for i in range(3)])
+    assert cli.finish() == 0, cli.err
+    assert file_seqs([tmp_path / "n.pcap"]) == [0, 1, 2]
+    any_number = str(ours.index("any") + 1)
+    cli = Cli("-i", any_number, "-c", "1", "-w", str(tmp_path / "a.pcap"), *OURS)
+    cli.wait_for("listening on")
+    assert "listening on any," in cli.err
+    send(veth.a, [make_frame(9)])
+    assert cli.finish() == 0, cli.err
+    proc = run_once("-i", str(len(ours) + 1), "-c", "1")
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert f"no interface number {len(ours) + 1}" in proc.stderr and "ringcap -D" in proc.stderr
 
 
 def test_memory_stays_flat_over_a_long_capture(veth, tmp_path):
@@ -440,17 +610,20 @@ def test_memory_stays_flat_over_a_long_capture(veth, tmp_path):
 
     frames = [make_frame(i, 1400) for i in range(20000)]     # 28 MB a round
     samples = []
-    for _ in range(6):
+    # Drops are legitimate on a loaded machine: send rounds until 150 MB have reached the
+    # file (at least 6 rounds), however many that takes, and assert the accounting.
+    deadline = time.monotonic() + 180
+    while len(samples) < 6 or os.path.getsize(path) <= 150 * 10**6:
+        assert time.monotonic() < deadline, (samples, os.path.getsize(path))
         send(veth.a, frames)
-        time.sleep(0.2)
         samples.append(rss_kib())
     with open(f"/proc/{cli.proc.pid}/status") as f:
         peak = int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1))
     assert cli.finish(signal.SIGINT) == 0
     captured = cli.summary_count()
     received = cli.summary_count("received by filter")
-    assert captured + cli.summary_count("dropped by kernel") == received > 100000
-    assert os.path.getsize(path) > 150 * 10**6
+    assert captured + cli.summary_count("dropped by kernel") == received <= 20000 * len(samples)
+    assert os.path.getsize(path) == 24 + captured * (16 + 1400) > 150 * 10**6
     assert samples[-1] - samples[1] < 8 * 1024, samples          # flat after warm-up
     assert peak < (16 + 64) * 1024 + 60 * 1024, peak             # ring + 64 MiB + interpreter
 
@@ -462,8 +635,9 @@ def test_interface_removed_mid_capture_keeps_the_file_and_says_so(netns, tmp_pat
     try:
         cli = Cli("-i", pair.b, "-w", str(path), *OURS)
         cli.wait_for("listening on")
-        send(pair.a, [make_frame(i, 100) for i in range(1000)])
-        time.sleep(0.3)
+        with Tap(pair.b) as tap:
+            send(pair.a, [make_frame(i, 100) for i in range(1000)])
+            tap.wait_for(1000)
     finally:
         pair.delete()
     assert cli.finish() == 1
@@ -485,9 +659,16 @@ def test_capture_to_file_returns_its_summary_on_sigterm_with_rotation_and_owner(
         "print(s.stopped_by, s.packets, s.received, s.drops, len(s.files), flush=True)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd="/", env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)                                       # interpreter start, ring open
-    send(veth.a, [make_frame(i, 500) for i in range(3000)])
-    time.sleep(0.3)
+    try:
+        wait_until(lambda: rings_bound_to(veth.index_b) or proc.poll() is not None,
+                   what="capture_to_file's ring to open")
+        with Tap(veth.b) as tap:
+            send(veth.a, [make_frame(i, 500) for i in range(3000)])
+            tap.wait_for(3000)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err

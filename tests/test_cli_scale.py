@@ -6,13 +6,13 @@ import time
 import numpy as np
 import pytest
 
-from conftest import VethPair
+from conftest import DEADLINE, VethPair
 from test_cli import run_cli
 from test_fanout import seqs_and_flows, udp_frame
 from ringcap import PcapReader, TxRing, read_pcap
 
 
-def send_until_done(proc, senders, seconds=15):
+def send_until_done(proc, senders, seconds=DEADLINE):
     """Send numbered UDP bursts on each TxRing until ``proc`` ends; returns
     how many went out on each."""
     sent = [0] * len(senders)

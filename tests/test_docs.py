@@ -87,3 +87,11 @@ def test_python_blocks_run(path, doc_network, scratch):
         except Exception as exc:
             raise AssertionError(f"{path.relative_to(ROOT)} line {line}: the block fails with "
                                  f"{type(exc).__name__}: {exc}") from exc
+
+
+def test_readme_lists_every_debian_package_the_tests_install():
+    packages = (ROOT / ".ci" / "apt-packages").read_text().split()
+    readme = (ROOT / "README.md").read_text()
+    install = next(line for line in readme.splitlines() if line.strip().startswith("apt-get"))
+    assert packages and sorted(install.split()[2:]) == sorted(packages)
+    assert re.search(r"suite takes about \d+ minutes", readme)

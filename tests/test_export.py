@@ -48,7 +48,7 @@ def test_batch_to_arrow_zero_copy(batch):
     assert "offset" not in table.column_names
     data = table.column("data").chunk(0)
     assert _address(data, 2) == batch.data.ctypes.data          # packet bytes shared
-    assert _address(table.column("caplen").chunk(0)) == batch.caplen.ctypes.data
+    assert _address(table.column("rxhash").chunk(0)) == batch.rxhash.ctypes.data
     assert _address(table.column("ts").chunk(0)) == batch.ts.ctypes.data
 
 
@@ -151,3 +151,26 @@ def test_core_imports_without_pyarrow_or_pandas():
                          env={**os.environ, "PYTHONPATH": package_root})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
+
+
+def test_byte_lengths_export_as_int64_so_sums_never_wrap(batch):
+    import polars as pl
+    import pyarrow.compute as pc
+    big = batch.copy()
+    big.wirelen[:] = 3_000_000_000                  # jumbo-sized lies: 4 x 3 GB > 2**32
+    total = 4 * 3_000_000_000
+    frame = big.to_pandas(decode=True)
+    for name in ("caplen", "wirelen", "ip_len", "payload_len"):
+        assert frame[name].dtype == np.int64, name
+    assert frame["wirelen"].sum() == total
+    assert frame.groupby("ip_version")["wirelen"].sum().sum() == total
+    assert int(frame["wirelen"].cumsum().iloc[-1]) == total
+    table = big.to_arrow(decode=True, data=False)
+    for name in ("caplen", "wirelen", "ip_len", "payload_len"):
+        assert table.schema.field(name).type == pa.int64(), name
+    assert pc.cumulative_sum(table["wirelen"]).to_pylist()[-1] == total    # uint32 wraps here
+    assert pl.from_arrow(table).select(pl.col("wirelen").sum()).item() == total   # and here
+    arrow_backed = table.to_pandas(types_mapper=pd.ArrowDtype)
+    assert int(arrow_backed["wirelen"].cumsum().iloc[-1]) == total         # uint32 raises here
+    headers = ringcap.decode(big).to_pandas()
+    assert headers["payload_len"].dtype == np.int64 and headers["ip_len"].dtype == np.int64

@@ -549,3 +549,78 @@ def test_random_traffic_streams_like_the_reference(packets, idle, active, cuts):
     whole = flow_features(batch, idle_timeout=idle / 1000, active_timeout=active / 1000)
     for name in FLOW_RECORD_COLUMNS:
         np.testing.assert_array_equal(getattr(streamed, name), getattr(whole, name), name)
+
+
+# ---------------------------------------------------------------- bounded memory
+def _scan_batch(flows=20_000, heavy_every=10):
+    """A scan: `flows` distinct UDP flows of two packets each, 30 s apart, with one
+    long-lived flow sending between them."""
+    key = np.concatenate([np.arange(flows), np.arange(flows)])
+    ts_scan = np.concatenate([np.arange(flows), np.arange(flows) + 30_000]) * MS
+    heavy_ts = np.arange(0, int(ts_scan.max()) + 1, heavy_every * MS)
+    ts = np.concatenate([ts_scan, heavy_ts])
+    src = np.concatenate([ip(10, 1, 0, 0) + key // 50_000, np.full(len(heavy_ts), ip(10, 9, 9, 9))])
+    sport = np.concatenate([1024 + key % 50_000, np.full(len(heavy_ts), 7777)])
+    sort = np.argsort(ts, kind="stable")
+    return ipv4_batch(ts=ts[sort], ip_src=src[sort], ip_dst=ip(10, 2, 0, 1),
+                      sport=sport[sort], dport=53, ip_proto=17, payload_len=30)
+
+
+def test_max_flows_bounds_open_flows_evicting_the_least_recently_active():
+    from ringcap.flowmeter import EXPIRED_EVICTED
+    batch = _scan_batch()
+    meter = FlowMeter(idle_timeout=None, active_timeout=None, max_flows=1000)
+    parts = []
+    for start in range(0, len(batch), 4096):
+        parts.append(meter.update(batch[start:start + 4096]))
+        assert meter.active_flows <= 1000
+    evicted_records = sum(int((p.expiration_id == EXPIRED_EVICTED).sum()) for p in parts)
+    parts.append(meter.flush())
+    records = FlowRecords.concat(parts)
+    # every packet is in exactly one record; the records of a 5-tuple add up to its packets
+    assert int(records.bidirectional_packets.sum()) == meter.packets == len(batch)
+    assert meter.evicted == evicted_records == int((records.expiration_id == EXPIRED_EVICTED).sum())
+    # each scanned flow's first packet was evicted 30 s (29 000 newer flows) before its second
+    assert meter.evicted >= 2 * 20_000 - 1000 - 1
+    frame = records.to_pandas()
+    per_tuple = frame.groupby(["ip_src", "sport"])["bidirectional_packets"].sum()
+    assert (per_tuple.drop(("10.9.9.9", 7777)) == 2).all()
+    heavy = frame[frame.ip_src == "10.9.9.9"]
+    assert len(heavy) == 1 and int(heavy.expiration_id.iloc[0]) == EXPIRED_END   # always recent
+    assert int(heavy.bidirectional_packets.iloc[0]) == len(batch) - 2 * 20_000
+    assert "evicted" in repr(meter)
+
+
+def test_max_flows_none_is_unbounded_and_bad_values_are_explained():
+    batch = _scan_batch(flows=3000)
+    meter = FlowMeter(idle_timeout=None, active_timeout=None, max_flows=None)
+    meter.update(batch)
+    assert meter.active_flows == 3001 and meter.evicted == 0
+    assert FlowMeter().max_flows == ringcap.flowmeter.DEFAULT_MAX_FLOWS
+    with pytest.raises(ValueError, match="max_flows must be at least 1"):
+        FlowMeter(max_flows=0)
+    with pytest.raises(TypeError, match="max_flows must be a whole number"):
+        FlowMeter(max_flows=2.5)
+
+
+def test_flush_chunks_streams_bounded_chunks_oldest_first():
+    batch = _scan_batch(flows=5000)
+    meter = FlowMeter(idle_timeout=None, active_timeout=None, max_flows=None)
+    twin = FlowMeter(idle_timeout=None, active_timeout=None, max_flows=None)
+    meter.update(batch)
+    twin.update(batch)
+    open_flows = meter.active_flows
+    chunks = meter.flush_chunks(1000)
+    first = next(chunks)
+    assert len(first) == 1000 and meter.active_flows == open_flows - 1000    # lazily
+    rest = list(chunks)
+    assert [len(c) for c in rest] == [1000] * 4 + [open_flows - 5000]
+    assert meter.active_flows == 0
+    whole = FlowRecords.concat([first, *rest])
+    assert (whole.expiration_id == EXPIRED_END).all()
+    assert (np.diff(whole.bidirectional_last_seen) >= 0).all()      # oldest last packet first
+    flushed = twin.flush()                                            # the old API: same records
+    for name in FLOW_RECORD_COLUMNS:
+        assert np.array_equal(flushed[name], whole[name]), name
+    assert int(whole.bidirectional_packets.sum()) == len(batch)
+    assert len(meter.flush()) == 0 and list(meter.flush_chunks()) == []

@@ -24,25 +24,30 @@ nbformat.write(nb, sys.argv[3])
 """
 
 
-def test_notebook_executes_and_shows_the_analysis(tmp_path):
+def test_notebook_runs_again_and_again_and_leaves_nothing_behind(tmp_path):
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    out = tmp_path / "executed.ipynb"
+    workdir = tmp_path / "work"          # the kernel's working folder, as Jupyter's
+    workdir.mkdir()
     env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
     env.pop("MPLBACKEND", None)          # the kernel draws inline, as in Jupyter
-    proc = subprocess.run([sys.executable, "-c", RUNNER, str(NOTEBOOK), str(tmp_path), str(out)],
-                          capture_output=True, text=True, timeout=900, env=env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    cells = [c for c in json.loads(out.read_text())["cells"] if c["cell_type"] == "code"]
-    assert all(c["outputs"] for c in cells)                 # every cell shows something
-    errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
-    assert not errors
-    text = "".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
-                   for c in cells for o in c["outputs"])
-    assert "<Batch 200000 packets" in text
-    images = [o for c in cells for o in c["outputs"] if "image/png" in o.get("data", {})]
-    assert len(images) >= 2
-    assert (tmp_path / "sample.pcapng").stat().st_size > 100_000_000
+    for run in (1, 2):                   # the second run in the same folder must work too
+        out = tmp_path / f"executed-{run}.ipynb"
+        proc = subprocess.run([sys.executable, "-c", RUNNER, str(NOTEBOOK), str(workdir),
+                               str(out)], capture_output=True, text=True, timeout=900, env=env)
+        assert proc.returncode == 0, f"run {run}: " + proc.stderr[-4000:]
+        cells = [c for c in json.loads(out.read_text())["cells"] if c["cell_type"] == "code"]
+        assert all(c["outputs"] for c in cells)                 # every cell shows something
+        errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+        assert not errors
+        text = "".join(o.get("text", "") if isinstance(o.get("text", ""), str)
+                       else "".join(o["text"]) for c in cells for o in c["outputs"])
+        assert "<Batch 200000 packets" in text
+        images = [o for c in cells for o in c["outputs"] if "image/png" in o.get("data", {})]
+        assert len(images) >= 2
+        assert list(workdir.iterdir()) == [], f"run {run} left files behind"
+        last = "".join(cells[-1]["outputs"][0]["text"])
+        assert last.strip() == "False"                      # the sample file is gone
 
 
 def test_stored_notebook_has_outputs():

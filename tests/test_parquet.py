@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -449,30 +450,67 @@ def test_a_killed_writer_leaves_complete_files_and_one_hidden_temporary(killed_d
 
 
 def test_a_full_disk_stops_with_an_error_and_no_half_file_in_sight(tmp_path, monkeypatch):
-    import errno
-    from ringcap.sinks import parquet as sink_module
-    real_write = sink_module._ParquetFile.write
+    real_write = pq.ParquetWriter.write_table
     calls = []
 
-    def write(self, table):          # the third row group finds the disk full
+    def write_table(self, table, *args, **kwargs):   # the third row group finds the disk full
         calls.append(table.num_rows)
-        if len(calls) >= 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(self, table)
+        if len(calls) >= 3:                          # pyarrow's own wording of ENOSPC
+            raise OSError("Error writing bytes to file. Detail: [errno 28] No space left on "
+                          "device")
+        return real_write(self, table, *args, **kwargs)
 
-    monkeypatch.setattr(sink_module._ParquetFile, "write", write)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_table)
     batch = traffic(4000, start=BOUNDARY, span=10**9)
     sink = ParquetSink(tmp_path, rotate_rows=2000, row_group_rows=1000, worker=0)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as failed:
         for start in range(0, len(batch), 500):
             sink.write(batch[start:start + 500])
+    assert failed.value.errno == 28
+    message = failed.value.args[1]
+    assert "part-" in message and "000001.parquet:" in message and ".inprogress" not in message
+    assert "the 1000 rows given to it are lost" in message and "removed" in message
     with pytest.raises(OSError, match="No space left"):
         sink.close()
-    assert sink.closed
+    # the 500 rows accepted before the failing write are counted lost (the batch
+    # whose write raised was never accepted)
+    assert sink.closed and sink.packets_written == 2500 and sink.packets_lost == 500
     files, others = dataset_files(tmp_path)
     assert [pq.read_metadata(f).num_rows for f in files] == [2000]     # the finished file
-    assert len(others) == 1 and os.path.basename(others[0]).startswith(".part-")
+    assert others == []                                                 # no hidden half file
     assert duck(f"SELECT count(*) FROM {glob(tmp_path)}") == [(2000,)]
+
+
+def test_convert_onto_a_full_disk_names_the_file_and_the_rows_and_leaves_no_temporary(tmp_path):
+    from ringcap.testing import synthetic_traffic
+    source = tmp_path / "in.pcap"
+    batch = synthetic_traffic(3000, random_payload=True, seed=2, start_ns=BOUNDARY)
+    ringcap.write_pcap(source, batch)
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mnt)],
+                   check=True, capture_output=True)
+    try:
+        for extra in (["--payload", "--rotate-rows", "400"],
+                      ["--format", "flows", "--flow-features"]):
+            if extra[0] == "--format":               # leave 16 KiB free: the flows do not fit
+                (mnt / "filler").write_bytes(os.urandom((1024 - 16) * 1024))
+            out = run_cli("convert", source, f"{mnt}/ds/", *extra, "--compression", "none")
+            assert out.returncode == 1, out.stderr
+            lines = out.stderr.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+            assert lines[0].startswith(f"ringcap: cannot write {mnt}/ds/date=2023-11-14/")
+            assert ".parquet: No space left on device; the " in lines[0]
+            assert re.search(r"the \d+ rows given to it are lost and its unfinished file was "
+                             r"removed", lines[0]), lines[0]
+            files, others = dataset_files(mnt / "ds")
+            assert [o for o in others if o.endswith(".inprogress")] == []
+            if extra[0] == "--payload":              # the files finished first are whole
+                assert files and all(pq.read_metadata(f).num_rows == 400 for f in files)
+                assert len(files) < 3000 // 400
+            subprocess.run(["rm", "-rf", f"{mnt}/ds"], check=True)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)
 
 
 # ---------------------------------------------------------------- Spark
@@ -766,3 +804,51 @@ def test_the_python_blocks_of_docs_datasets_run_as_written(spark, tmp_path, monk
     files, others = dataset_files(tmp_path / "dataset")
     assert others == [] and len(files) == 2         # 21:55-22:00 and 22:00-22:05
     assert namespace["spark"] is spark
+
+
+def _scan_file(tmp_path, flows=100_000):
+    """Each of `flows` UDP conversations sends one packet, then again once all have."""
+    from ringcap.testing import ipv4_batch
+    key = np.concatenate([np.arange(flows), np.arange(flows)])
+    batch = ipv4_batch(ts=BOUNDARY + np.arange(2 * flows, dtype=np.int64) * 100_000,
+                       ip_src=(10 << 24) + (1 << 16) + key // 50_000, ip_dst=(10 << 24) + 2,
+                       sport=1024 + key % 50_000, dport=53, ip_proto=17, payload_len=20)
+    source = tmp_path / "scan.pcap"
+    ringcap.write_pcap(source, batch)
+    return source, batch
+
+
+def test_flow_datasets_hold_at_most_max_flows_from_the_command_line(tmp_path):
+    source, batch = _scan_file(tmp_path)
+    out = run_cli("convert", source, tmp_path / "features", "--format", "flows",
+                  "--flow-features", "--max-flows", "5000", "--partition-by", "none",
+                  "--flow-interval", "3600", timeout=300)
+    assert out.returncode == 0, out.stderr
+    [path] = dataset_files(tmp_path / "features")[0]
+    metadata = pq.read_metadata(path)
+    assert metadata.num_row_groups > 1                   # written as they expired
+    evicted = int(metadata.metadata[b"ringcap.evicted_flows"])
+    assert evicted >= 100_000                            # every first packet was evicted
+    table = pq.read_table(path)
+    assert table.num_rows == 200_000 and sum(table["bidirectional_packets"].to_pylist()) == len(batch)
+    assert int(pa.compute.sum(pa.compute.equal(table["expiration_id"], 3)).as_py()) == evicted
+
+    out = run_cli("convert", source, tmp_path / "counters", "--format", "flows",
+                  "--max-flows", "1000", "--partition-by", "none", "--flow-interval", "3600",
+                  timeout=300)
+    assert out.returncode == 0, out.stderr
+    [path] = dataset_files(tmp_path / "counters")[0]
+    early = int(pq.read_metadata(path).metadata[b"ringcap.early_flow_rows"])
+    assert early > 0
+    rows = duck(f"SELECT ip_src, sport, count(*), sum(packets) FROM read_parquet('{path}') "
+                "GROUP BY ALL")
+    assert len(rows) == 100_000 and sum(n for *_, n in rows) == len(batch)
+    assert {r for _, _, r, _ in rows} == {1, 2}          # some conversations cut in two rows
+    assert 0 < early <= pq.read_metadata(path).num_rows == sum(r for _, _, r, _ in rows)
+
+    out = run_cli("convert", source, tmp_path / "whole", "--format", "flows",
+                  "--partition-by", "none", "--flow-interval", "3600", timeout=300)
+    assert out.returncode == 0, out.stderr             # the default bound holds them all
+    [path] = dataset_files(tmp_path / "whole")[0]
+    assert pq.read_metadata(path).metadata[b"ringcap.early_flow_rows"] == b"0"
+    assert pq.read_metadata(path).num_rows == 100_000

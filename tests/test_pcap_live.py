@@ -1,12 +1,14 @@
 """A live ring streamed to a capture file, for real, on a veth pair."""
 import threading
-import time
 
-from conftest import drain, make_frame
+from conftest import DEADLINE, drain, make_frame, rings_bound_to, wait_until
 from ringcap import RxRing, TxRing, open_pcap, read_pcap
 from ringcap.pcap import capture_to_file
 
 SMALL = dict(block_size=1 << 20, block_count=16, block_timeout_ms=5)
+# blocks handed over every 100 ms, not 5: the ring holds all 5000 frames even if a loaded
+# machine stretches the send over many block timeouts
+ROOMY = dict(SMALL, block_timeout_ms=100)
 
 
 def test_capture_to_file_streams_exact_packets_and_the_counts(veth, tmp_path):
@@ -16,14 +18,15 @@ def test_capture_to_file_streams_exact_packets_and_the_counts(veth, tmp_path):
 
     def capture():
         result["summary"] = capture_to_file(veth.b, path, count=5000, duration=20,
-                                            batch_packets=512, ring_options=SMALL)
+                                            batch_packets=512, ring_options=ROOMY)
 
     thread = threading.Thread(target=capture)
     thread.start()
-    time.sleep(0.3)
+    wait_until(lambda: rings_bound_to(veth.index_b) or not thread.is_alive(),
+               what="capture_to_file's ring to open")
     with TxRing(veth.a) as tx:
         tx.send(frames)
-    thread.join(30)
+    thread.join(DEADLINE)
     summary = result["summary"]
     assert (summary.packets, summary.received, summary.drops) == (5000, 5000, 0)
     batch = read_pcap(path)

@@ -396,3 +396,15 @@ def test_verbose_icmpv6_and_extension_headers_match_tcpdump(tmp_path):
         assert len(ours) == len(theirs) == len(frames)
         for o, t in zip(ours, theirs):
             assert o == t, f"ringcap: {o}\ntcpdump: {t}"
+
+
+@pytest.mark.parametrize("flags", [("-x",), ("-xx",), ("-X",), ("-XX",)])
+def test_hex_offsets_past_64_kib_match_tcpdump(tmp_path, flags):
+    # BIG TCP and jumbo frames: tcpdump prints 0x10000 and above in full (%04x), no wrap
+    big = bytes(eth() / IP(src="10.1.0.1", dst="10.1.0.2") / UDP(sport=40030, dport=40040))
+    big += bytes((i * 7) & 0xFF for i in range(70_000))
+    unknown = bytes.fromhex("ffffffffffff02000000000188b5") + bytes(i & 0xFF for i in range(66_000))
+    path = write_file(tmp_path / "big.pcap", [big, unknown])
+    ours, theirs = ringcap_lines(path, *flags), tcpdump_lines(path, *flags)
+    assert "\t0x10000:  " in ours and "\t0x11170:  " in ours
+    assert ours == theirs

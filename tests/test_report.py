@@ -203,3 +203,40 @@ def test_filter_expression_counts_only_matching_packets(capture_file):
     assert report.packets == int(expected.sum())
     assert {p["path"] for p in report.protocols()} == {"eth", "eth:ip", "eth:ip:udp",
                                                         "eth:ipv6", "eth:ipv6:udp"}
+
+
+def test_rate_bins_widen_instead_of_growing_and_streaming_equals_one_pass():
+    from ringcap.report import MAX_RATE_INTERVALS
+    rng = np.random.default_rng(3)
+    # a busy minute, then single packets scattered over ten years
+    ts = np.sort(np.concatenate([1_700_000_000 * 10**9 + rng.integers(0, 60 * 10**9, 5000),
+                                 1_700_000_000 * 10**9 + rng.integers(0, 10 * 365 * 86400 * 10**9,
+                                                                      200)]))
+    batch = ringcap.Batch.from_packets([bytes(60 + i % 900) for i in range(len(ts))], ts=ts)
+    report = TrafficReport(interval=0.01)
+    for start in range(0, len(batch), 300):
+        report.update(batch[start:start + 300])
+        assert len(report._bins) <= MAX_RATE_INTERVALS          # bounded while folding
+        assert len(report.rates()["packets"]) <= MAX_RATE_INTERVALS
+    rates = report.rates()
+    width = round(rates["interval"] / rates["requested_interval"])
+    assert width > 1 and str(width).strip("0") == "1"           # a power of ten
+    assert sum(rates["packets"]) == len(batch)
+    assert sum(rates["bytes"]) == int(batch.wirelen.sum())
+    bins = batch.ts // report.interval_ns
+    assert rates["start_ts"] == int(bins.min()) * report.interval_ns
+    assert rates["packets"] == np.bincount(bins - bins.min()).tolist()
+    whole = TrafficReport(interval=0.01)
+    whole.update(batch)
+    assert whole.to_dict() == report.to_dict()
+
+
+def test_drop_marks_stay_bounded_and_keep_every_drop():
+    from ringcap.report import MAX_RATE_INTERVALS
+    report = TrafficReport()
+    for i in range(3 * MAX_RATE_INTERVALS):       # a drop every 10 ms for five minutes
+        report.add_drop_mark(1_700_000_000 * 10**9 + i * 10**7, 2)
+        assert len(report.drop_marks) <= MAX_RATE_INTERVALS
+    assert sum(count for _, count in report.drop_marks) == 6 * MAX_RATE_INTERVALS
+    assert report.drop_marks[0][0] == 1_700_000_000 * 10**9
+    assert report.drop_marks == sorted(report.drop_marks)

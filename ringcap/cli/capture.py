@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
-import socket
-import struct
 import sys
 
 from ..pcapfile import DEFAULT_SNAPLEN
@@ -20,6 +17,7 @@ from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
+from .interfaces import default_interface, list_interfaces, resolve_numbers
 from .options import (CliError, add_packet_options, filter_expression, interface_list,
                       parse_count, parse_seconds, parse_size, printer_options, size_type)
 from .status import StatusLine, print_summary
@@ -33,9 +31,11 @@ PACKET_OUTGOING = 4
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("capture (as in tcpdump)")
     group.add_argument("-i", dest="interfaces", action="append", metavar="IFACE",
-                       help="interface to capture on; `any` (the default) for all")
+                       help="interface to capture on: a name, a number from -D, or `any` for "
+                            "all; default: the first of -D (up, running, not loopback)")
     group.add_argument("-D", dest="list_interfaces", action="store_true",
-                       help="list the interfaces (index, state, MTU) and exit")
+                       help="list the interfaces (in tcpdump's order and numbers: index, state, "
+                            "MTU) and exit")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
@@ -59,9 +59,11 @@ def add_arguments(parser) -> None:
                        help="with -C: a ring of N files, reused in turn; with -G: stop after "
                             "N files")
     group.add_argument("-z", dest="post_rotate", metavar="CMD",
-                       help="run `CMD FILE` on each finished file (e.g. -z gzip)")
+                       help="run `CMD FILE` on each finished file (e.g. -z gzip), in the "
+                            "background, at most --post-rotate-jobs at once")
     group.add_argument("-Z", dest="owner", metavar="USER",
-                       help="the files belong to USER (and USER's group)")
+                       help="once the ring and the first file are open, give up root and run "
+                            "as USER (its groups too); the files and -z commands are USER's")
     group.add_argument("-Q", dest="direction", choices=("in", "out", "inout"), default="inout",
                        help="packets to capture by direction (default inout)")
     group.add_argument("-U", dest="packet_buffered", action="store_true",
@@ -88,49 +90,14 @@ def add_arguments(parser) -> None:
     own.add_argument("--fanout", choices=("hash", "lb", "cpu", "rollover", "random", "qm"),
                      default="hash", help="how --workers share the packets (default hash: "
                      "each flow to one worker)")
+    own.add_argument("--post-rotate-jobs", metavar="N", type=size_type(
+                     parse_count, what="post-rotate jobs"), help="-z commands running at once "
+                     "(default: the number of CPUs); the next files wait their turn")
     own.add_argument("--status", dest="status", action="store_true", default=None,
                      help="show the live status line even when stderr is not a terminal")
     own.add_argument("--no-status", dest="status", action="store_false",
                      help="no live status line")
     add_dataset_options(parser)
-
-
-# ---------------------------------------------------------------------- -D
-_SIOCGIFFLAGS = 0x8913
-_SIOCGIFMTU = 0x8921
-_IFF_UP, _IFF_LOOPBACK, _IFF_RUNNING, _IFF_PROMISC = 0x1, 0x8, 0x40, 0x100
-
-
-def interface_rows() -> list[tuple[int, str, str, int | None]]:
-    """(index, name, state, mtu) of each interface in this network namespace."""
-    rows = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for index, name in sorted(socket.if_nameindex()):
-            ifreq = name.encode().ljust(40, b"\0")      # struct ifreq: name, then a union
-            try:
-                flags = struct.unpack_from("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, ifreq), 16)[0]
-                mtu = struct.unpack_from("i", fcntl.ioctl(sock, _SIOCGIFMTU, ifreq), 16)[0]
-            except OSError:
-                rows.append((index, name, "unknown", None))
-                continue
-            state = ["up" if flags & _IFF_UP else "down"]
-            if flags & _IFF_RUNNING:
-                state.append("running")
-            if flags & _IFF_LOOPBACK:
-                state.append("loopback")
-            if flags & _IFF_PROMISC:
-                state.append("promiscuous")
-            rows.append((index, name, ", ".join(state), mtu))
-    return rows
-
-
-def list_interfaces(stream) -> int:
-    rows = interface_rows()
-    for n, (index, name, state, mtu) in enumerate(rows, 1):
-        mtu_text = f", mtu {mtu}" if mtu is not None else ""
-        print(f"{n}.{name} [index {index}, {state}{mtu_text}]", file=stream)
-    print(f"{len(rows) + 1}.any [all interfaces, the default]", file=stream)
-    return 0
 
 
 # ---------------------------------------------------------------------- ring
@@ -265,12 +232,26 @@ def open_printer(args, stream) -> Sink:
     return PrinterSink(printer, stream, flush)
 
 
+def post_rotate_command(args) -> PostRotateCommand | None:
+    """-z: the command runner, with its bound (--post-rotate-jobs)."""
+    if not args.post_rotate:
+        return None
+
+    def on_limit(limit: int) -> None:
+        running = "1 command is" if limit == 1 else f"{limit} commands are"
+        print(f"ringcap: -z: {running} running, the limit (--post-rotate-jobs); "
+              f"the next files wait their turn, none is skipped", file=sys.stderr, flush=True)
+
+    return PostRotateCommand(args.post_rotate, max_running=args.post_rotate_jobs,
+                             on_limit=on_limit)
+
+
 def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -> Sink:
     if is_dataset(args):
         if args.file_size or args.file_count:
             raise CliError(f"-C and -W do not apply to --format {args.format}: a dataset's "
                            "files end with -G SECONDS, --rotate-rows N and the partitions")
-        on_done = PostRotateCommand(args.post_rotate) if args.post_rotate else None
+        on_done = post_rotate_command(args)
         return open_dataset_sink(args, args.write, rotate_seconds=args.rotate_seconds,
                                  owner=args.owner, on_file_done=on_done)
     rotation = Rotation(max_bytes=args.file_size, seconds=args.rotate_seconds,
@@ -289,7 +270,7 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
                            "or --format parquet for a dataset")
         if not os.path.isdir(folder):
             raise CliError(f"cannot write to {target}: the folder {folder} does not exist")
-    on_done = PostRotateCommand(args.post_rotate) if args.post_rotate else None
+    on_done = post_rotate_command(args)
     kinds = set(linktypes.values())
     if len(kinds) > 1 and format_for_path(None if to_stdout else target, args.format) == "pcap":
         raise CliError(f"cannot write {target} as pcap: the interfaces have different "
@@ -313,9 +294,14 @@ def run(args) -> int:
         return list_interfaces(sys.stdout)
     if args.file_count and not (args.file_size or args.rotate_seconds):
         raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
-    if (args.file_size or args.rotate_seconds or args.post_rotate or args.owner) and not args.write:
-        raise CliError("-C, -G, -W, -z and -Z apply to files: add -w FILE", status=2)
-    names = interface_list(args.interfaces)
+    if (args.file_size or args.rotate_seconds or args.post_rotate) and not args.write:
+        raise CliError("-C, -G, -W and -z apply to files: add -w FILE", status=2)
+    if args.post_rotate_jobs and not args.post_rotate:
+        raise CliError("--post-rotate-jobs limits the -z commands: add -z CMD", status=2)
+    if args.interfaces:
+        names = resolve_numbers(interface_list(args.interfaces))
+    else:
+        names = [default_interface()]       # tcpdump's choice: the first of -D
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
         from .pool import check_pool_arguments
@@ -342,15 +328,91 @@ def run(args) -> int:
     if len(label or {}) == 1:
         label = next(iter(label.items()))
 
+    user = check_user(args) if args.owner is not None else None
+
     # From here on SIGINT, SIGTERM and SIGHUP only ask the capture to stop: a
     # second Ctrl-C while the files are finished (or the ring unmapped), or,
     # run as a program, after that while it exits, is ignored.
     with StopSignals(ignore_after=getattr(args, "as_program", False)) as stop:
-        return _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes)
+        return _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
+                        user)
 
 
-def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes) -> int:
+def check_user(args):
+    """-Z USER: who to become, checked before anything is opened (None: stay as we are)."""
+    from .privileges import can_create_files, lookup_user
+    user = lookup_user(args.owner)
+    if args.workers > 1:
+        raise CliError("-Z is not available with --workers: the capture processes would keep "
+                       "running as root; capture with one process to run as "
+                       f"{user.name}", status=2)
+    if os.geteuid() != 0:
+        if user.uid != os.geteuid():
+            raise CliError(f"-Z {user.name}: becoming another user needs root (ringcap runs as "
+                           f"uid {os.geteuid()}); run it as root or leave -Z out")
+        return None                     # already that user: nothing to give up
+    if args.write not in (None, "-"):
+        rotates = bool(args.file_size or args.rotate_seconds) or is_dataset(args)
+        folder = os.path.abspath(args.write if is_dataset(args) else
+                                 os.path.dirname(os.path.abspath(args.write)))
+        while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)      # a dataset root made on the way
+        if not can_create_files(user, folder):
+            if rotates:
+                raise CliError(
+                    f"-Z {user.name}: the files after the first are created as {user.name}, "
+                    f"who cannot create files in {folder}; make the folder writable for "
+                    f"{user.name} (e.g. chown {user.name} {folder}) or leave -Z out")
+            if args.post_rotate:
+                print(f"ringcap: warning: -z runs as {user.name}, who cannot create files in "
+                      f"{folder}: a command that writes beside the file (gzip) will fail",
+                      file=sys.stderr)
+    return user
+
+
+def _missing_folders(path: str) -> list[str]:
+    """The folders a dataset root at ``path`` will create, outermost first."""
+    missing = []
+    folder = os.path.abspath(path)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        missing.insert(0, folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def _warm_up_dataset(args) -> None:
+    """-Z with a dataset: write a few packets into a throwaway dataset first.
+
+    Writing Parquet imports much of pyarrow (and pandas) on first use; after
+    the drop the user may not be allowed to read the installation (a venv
+    under /root), so those imports must happen while ringcap is still root.
+    """
+    import tempfile
+    import time
+
+    from ..batch import Batch
+    tcp = bytes.fromhex("02000000000202000000000108004500002800014000400600000a0000010a000002"
+                        "9c4001bb000000010000000050022000000000000000")
+    udp6 = bytes.fromhex("020000000002020000000001" "86dd6000000000101140" + "20010db8" + "00" * 11
+                         + "01" + "20010db8" + "00" * 11 + "02" + "9c410035001000000000000000000000")
+    now = time.time_ns()
+    batch = Batch.from_packets([tcp, udp6, tcp], ts=[now, now + 1000, now + 2000])
+    with tempfile.TemporaryDirectory(prefix="ringcap-warm-up-") as folder:
+        sink = open_dataset_sink(args, os.path.join(folder, "dataset"),
+                                 rotate_seconds=args.rotate_seconds)
+        try:
+            sink.write(batch)
+        finally:
+            sink.close()
+
+
+def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
+             user=None) -> int:
     existed = args.write not in (None, "-") and os.path.lexists(args.write)
+    # a dataset's root, made as root when the sink opens: USER makes the partitions in it
+    made_for_user = _missing_folders(args.write) if user is not None and is_dataset(args) else []
+    if user is not None and is_dataset(args) and args.workers <= 1:
+        _warm_up_dataset(args)
     if args.workers > 1:
         return run_workers(args, iface, snaplen, filter_text, label, linktypes)
     if args.write:
@@ -367,6 +429,16 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes) -
                     os.unlink(path)
         raise
     with ring:
+        if user is not None:
+            from .privileges import drop_privileges
+            try:
+                for folder in made_for_user:
+                    os.chown(folder, user.uid, user.gid)
+                drop_privileges(user)
+            except (CliError, OSError):
+                sink.close()
+                raise
+            print(f"ringcap: dropped privileges to {user}", file=sys.stderr)
         where = ",".join(names) if iface is not None else "any"
         print(f"ringcap: listening on {where}, {describe_linktypes(linktypes, label)}, "
               f"snapshot length {snaplen} bytes, ring {ring.block_count} x "
@@ -397,10 +469,17 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes) -
         error = None
     if result.stopped_by == "files":
         print(f"ringcap: maximum file limit reached: {args.file_count}", file=sys.stderr)
-    failures = getattr(getattr(sink, "_on_file_done", None), "failures", [])
+    runner = getattr(sink, "_on_file_done", None)
     print_summary(result, sys.stderr)
-    for path, code in failures:
-        print(f"ringcap: -z {args.post_rotate} {path} exited with status {code}", file=sys.stderr)
+    if isinstance(runner, PostRotateCommand):
+        if runner.waited:
+            limit = runner.max_running
+            print(f"ringcap: -z: {runner.waited} of {runner.started} files waited for a free "
+                  f"slot (at most {limit} command{'s' if limit != 1 else ''} at once)",
+                  file=sys.stderr)
+        for path, code in runner.failures:
+            print(f"ringcap: -z {args.post_rotate} {path} exited with status {code}",
+                  file=sys.stderr)
     if error is not None:
         from .options import describe_error
         raise CliError(f"capture stopped: {describe_error(error)}")

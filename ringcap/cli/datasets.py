@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from ..flowmeter import DEFAULT_MAX_FLOWS
 from .options import CliError, parse_count, parse_seconds, size_type
 
 DATASET_FORMATS = ("parquet", "flows")
@@ -35,6 +36,10 @@ def add_dataset_options(parser) -> None:
     group.add_argument("--idle-timeout", metavar="SECONDS", default=120.0,
                        type=size_type(parse_seconds, what="idle timeout"),
                        help="with --flow-features: a flow idle this long ends its record (120)")
+    group.add_argument("--max-flows", metavar="N", default=DEFAULT_MAX_FLOWS,
+                       type=size_type(parse_count, what="--max-flows"),
+                       help=f"flows: hold at most N flows per file; past that the least "
+                            f"recently active is written out early ({DEFAULT_MAX_FLOWS})")
     group.add_argument("--compression", default="zstd",
                        help="Parquet compression: zstd (default), lz4, snappy, gzip or none")
 
@@ -63,7 +68,8 @@ def _sink_options(args, root, rotate_seconds, owner, on_file_done) -> dict:
             raise CliError("--format flows writes one file per --flow-interval: "
                            "-G, --rotate-rows, --columns and --payload do not apply")
         return dict(options, flows=True, flow_interval=args.flow_interval,
-                    flow_features=args.flow_features, idle_timeout=args.idle_timeout)
+                    flow_features=args.flow_features, idle_timeout=args.idle_timeout,
+                    max_flows=args.max_flows)
     if args.flow_features:
         raise CliError("--flow-features goes with --format flows")
     columns = None

@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import sys
 
-from ..report import file_report
+from ..report import MAX_RATE_INTERVALS, file_report
 from .options import CliError, parse_count, parse_seconds, size_type
 
 
@@ -38,6 +38,7 @@ def _summary_lines(s: dict) -> list[str]:
     return [
         f"Number of packets:   {s['packets']}",
         f"Data size:           {s['data_size']} bytes",
+        f"Captured size:       {s['captured_size']} bytes",
         f"Capture duration:    {s['duration']:.9f} seconds",
         f"First packet time:   {_when(s['first_ts'])}",
         f"Last packet time:    {_when(s['last_ts'])}",
@@ -92,7 +93,10 @@ def _print_text(report, infos, top: int, out) -> None:
         pps = [p / interval for p in rates["packets"]]
         bps = [8 * b / interval for b in rates["bytes"]]
         peak = max(range(len(pps)), key=pps.__getitem__)
-        w(f"\nRate over time ({len(pps)} intervals of {interval:g} s)\n")
+        widened = (f"; --interval {rates['requested_interval']:g} s widened to keep at most "
+                   f"{MAX_RATE_INTERVALS} intervals" if interval != rates["requested_interval"]
+                   else "")
+        w(f"\nRate over time ({len(pps)} intervals of {interval:g} s{widened})\n")
         w(f"  peak:    {pps[peak]:.1f} packets/s, {max(bps):.1f} bits/s "
           f"(at {_when(rates['start_ts'] + int(peak * interval * 1e9))})\n")
         w(f"  average: {sum(pps) / len(pps):.1f} packets/s, {sum(bps) / len(bps):.1f} bits/s\n")

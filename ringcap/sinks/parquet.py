@@ -20,9 +20,11 @@ headers decoded straight into them.  pyarrow is an optional dependency:
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import socket
 from dataclasses import asdict, is_dataclass
 from typing import Iterable, Sequence
@@ -34,6 +36,7 @@ from ..headers import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER
                       NO_TIMESTAMP, Headers)
 from ..headers import decode as decode_batch
 from ..headers import flows as batch_flows
+from ..flowmeter import DEFAULT_MAX_FLOWS
 from .rotating import RotatingSink, Rotation
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePart",
@@ -175,18 +178,43 @@ def _stats_metadata(stats) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- one open file
+def _shown_name(path: str) -> str:
+    """The name a file is written for: ``.NAME.PID.inprogress`` (an atomic sink's
+    temporary name) is shown as NAME."""
+    folder, base = os.path.split(path)
+    match = re.fullmatch(r"\.(.+)\.\d+\.inprogress", base)
+    return os.path.join(folder, match.group(1)) if match else path
+
+
+def _errno_of(exc: OSError) -> int | None:
+    # pyarrow's I/O errors carry the errno only in the text: "... Detail: [errno 28] ..."
+    if exc.errno:
+        return exc.errno
+    match = re.search(r"\[errno (\d+)\]", str(exc))
+    return int(match.group(1)) if match else None
+
+
 class _ParquetFile:
-    """An open Parquet file: created with ``mode`` bits, written row group by row group."""
+    """An open Parquet file: created with ``mode`` bits, written row group by row group.
+
+    A failed write (a full disk) abandons the file at once: it is closed and
+    removed (a file without its footer is unreadable), and this and every
+    later call raise one OSError naming the file and the rows lost.
+    """
 
     def __init__(self, pa, path: str, mode: int, schema, options: dict) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         os.close(fd)
         self.path = path
+        self.rows = 0                   # rows handed to the file (the failed group too)
+        self.failure: OSError | None = None
         self._stream = pa.OSFile(path, "wb")
         try:
             self._writer = pa.parquet.ParquetWriter(self._stream, schema, **options)
         except BaseException:
             self._stream.close()
+            with contextlib.suppress(OSError):
+                os.unlink(path)
             raise
 
     @property
@@ -194,13 +222,39 @@ class _ParquetFile:
         return 0 if self._stream.closed else self._stream.tell()
 
     def write(self, table) -> None:
-        self._writer.write_table(table, row_group_size=table.num_rows)
+        if self.failure is not None:
+            raise self.failure
+        self.rows += table.num_rows
+        try:
+            self._writer.write_table(table, row_group_size=table.num_rows)
+        except OSError as exc:
+            raise self._abandon(exc) from None
+
+    def _abandon(self, exc: OSError) -> OSError:
+        number = _errno_of(exc)
+        reason = os.strerror(number) if number else str(exc)
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        with contextlib.suppress(Exception):
+            self._stream.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        message = (f"cannot write {_shown_name(self.path)}: {reason}; the {self.rows} rows "
+                   f"given to it are lost and its unfinished file was removed (the files "
+                   f"finished before it are complete); free some space or write elsewhere")
+        self.failure = OSError(number, message) if number else OSError(message)
+        return self.failure
 
     def close(self, metadata: dict[str, str]) -> None:
+        if self.failure is not None:
+            raise self.failure
         try:
             if metadata:
                 self._writer.add_key_value_metadata(metadata)
             self._writer.close()
+            self._stream.close()
+        except OSError as exc:
+            raise self._abandon(exc) from None
         finally:
             self._stream.close()
 
@@ -408,11 +462,16 @@ class ParquetPart:
         if isinstance(file, _ClosedFile):
             return
         try:
-            self._write_row_group()
-        except BaseException:
-            file.close({})
+            try:
+                self._write_row_group()
+            except BaseException:
+                file.close({})
+                raise
+            file.close(_stats_metadata(stats))
+        except OSError:
+            if file.failure is not None:
+                self.packets_written = 0        # the file is gone: none of them are in it
             raise
-        file.close(_stats_metadata(stats))
         self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
 
 
@@ -538,22 +597,29 @@ class FlowPart:
     conversation, with ``interval_start``/``interval_end`` the aligned
     interval of the file's first packet.  Counters are int64 (Spark and Java
     have no unsigned 64-bit type); ``flow_hash`` is the same 64 bits read
-    as signed.
+    as signed.  At most ``max_flows`` conversations (or 65536, if more) are
+    held: past that the rows held are written out as a row group at once
+    and counting starts afresh, so under a scan a conversation can have more
+    than one row in an interval (add them up); the footer counts such early
+    rows (``ringcap.early_flow_rows``).
     """
 
     _MERGE_ROWS = 1 << 16           # merge pending per-batch tables beyond this many rows
 
     def __init__(self, path, mode: int = 0o600, *, interval_ns: int,
                  compression: str = "zstd", compression_level: int | None = None,
-                 timestamp_unit: str = "ns") -> None:
+                 timestamp_unit: str = "ns",
+                 max_flows: int | None = DEFAULT_MAX_FLOWS) -> None:
         pa = self._pa = _pyarrow()
         self.schema = flow_schema(pa)
         self._interval_ns = int(interval_ns)
+        self._max_flows = max_flows
         self._tables: list[dict] = []
         self._pending_rows = 0
         self._interval_start = None
         self.packets_written = 0
         self.non_ip_packets = 0
+        self.early_rows = 0
         self._file = _ParquetFile(pa, os.fspath(path), mode, self.schema,
                                   _writer_options(self.schema, compression, compression_level,
                                                   timestamp_unit))
@@ -582,6 +648,11 @@ class FlowPart:
             merged = merge_flow_tables(self._tables)
             self._tables = [merged]
             self._pending_rows = merged["packets"].shape[0]
+            if self._max_flows is not None and self._pending_rows > self._max_flows:
+                self._file.write(self._table())         # a full cache: write what it holds
+                self.early_rows += self._pending_rows
+                self._tables = []
+                self._pending_rows = 0
 
     def flows(self) -> dict[str, np.ndarray]:
         """The conversations so far, merged (columns of ``FLOW_COLUMNS``)."""
@@ -621,14 +692,20 @@ class FlowPart:
         if isinstance(file, _ClosedFile):
             return
         try:
-            if self.packets_written:
-                file.write(self._table())
-        except BaseException:
-            file.close({})
+            try:
+                if self._tables or not self.early_rows and self.packets_written:
+                    file.write(self._table())
+            except BaseException:
+                file.close({})
+                raise
+            metadata = _stats_metadata(stats)
+            metadata["ringcap.non_ip_packets"] = str(self.non_ip_packets)
+            metadata["ringcap.early_flow_rows"] = str(self.early_rows)
+            file.close(metadata)
+        except OSError:
+            if file.failure is not None:
+                self.packets_written = 0        # the file is gone: none of them are in it
             raise
-        metadata = _stats_metadata(stats)
-        metadata["ringcap.non_ip_packets"] = str(self.non_ip_packets)
-        file.close(metadata)
         self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
 
 
@@ -656,17 +733,26 @@ class FlowFeaturePart:
     :data:`ringcap.flowmeter.FLOW_RECORD_COLUMNS` (size and inter-arrival
     statistics, TCP flag counts, retransmissions, handshake round trips)
     after ``interval_start``/``interval_end``.  uint64 counters are stored
-    as int64.
+    as int64.  The meter holds at most ``max_flows`` open flows (see
+    :class:`~ringcap.FlowMeter`; evicted flows come out as records with
+    ``expiration_id`` 3, counted in the footer as ``ringcap.evicted_flows``),
+    and records are written as row groups of up to 65536 as they expire, so
+    memory stays bounded whatever the traffic.
     """
+
+    _WRITE_ROWS = 1 << 16           # write expired records out once this many are pending
 
     def __init__(self, path, mode: int = 0o600, *, interval_ns: int,
                  idle_timeout: float | None = 120.0, compression: str = "zstd",
-                 compression_level: int | None = None, timestamp_unit: str = "ns") -> None:
+                 compression_level: int | None = None, timestamp_unit: str = "ns",
+                 max_flows: int | None = DEFAULT_MAX_FLOWS) -> None:
         from ..flowmeter import FlowMeter, FlowRecords
         pa = self._pa = _pyarrow()
         self._records_type = FlowRecords
-        self._meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=None)
+        self._meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=None,
+                                max_flows=max_flows)
         self._records: list = []
+        self._pending_rows = 0
         self._interval_ns = int(interval_ns)
         self._interval_start = None
         self.packets_written = 0
@@ -688,7 +774,17 @@ class FlowFeaturePart:
         records = self._meter.update(batch)
         if len(records):
             self._records.append(records)
+            self._pending_rows += len(records)
         self.packets_written += len(batch)
+        if self._pending_rows >= self._WRITE_ROWS:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if self._records:
+            records = self._records_type.concat(self._records)
+            self._records = []
+            self._pending_rows = 0
+            self._file.write(self._table(records, self._interval_start))
 
     def _table(self, records, start: int):
         pa = self._pa
@@ -710,15 +806,22 @@ class FlowFeaturePart:
         if isinstance(file, _ClosedFile):
             return
         try:
-            if self.packets_written:
-                records = self._records_type.concat(self._records + [self._meter.flush()])
-                file.write(self._table(records, self._interval_start))
-        except BaseException:
-            file.close({})
+            try:
+                if self.packets_written:
+                    self._write_pending()
+                    for records in self._meter.flush_chunks(self._WRITE_ROWS):
+                        file.write(self._table(records, self._interval_start))
+            except BaseException:
+                file.close({})
+                raise
+            metadata = _stats_metadata(stats)
+            metadata["ringcap.non_ip_packets"] = str(self._meter.skipped)
+            metadata["ringcap.evicted_flows"] = str(self._meter.evicted)
+            file.close(metadata)
+        except OSError:
+            if file.failure is not None:
+                self.packets_written = 0        # the file is gone: none of them are in it
             raise
-        metadata = _stats_metadata(stats)
-        metadata["ringcap.non_ip_packets"] = str(self._meter.skipped)
-        file.close(metadata)
         self._file = _ClosedFile(file.path, os.stat(file.path).st_size)
 
 
@@ -797,7 +900,7 @@ class ParquetSink(RotatingSink):
     ``host`` and ``worker`` label the files (default: the host name and the
     process id), so writers on several hosts or processes can share a root.
     ``flows=True`` writes flow records instead (``flow_interval``,
-    ``flow_features`` and ``idle_timeout``: see :class:`FlowSink`).
+    ``flow_features``, ``idle_timeout`` and ``max_flows``: see :class:`FlowSink`).
     ``close(stats)`` stores a ring's statistics in the last file's footer
     (key ``ringcap.stats``).  The sink keeps nothing of the batches it is
     given (it copies and decodes them into its row group at once), so
@@ -817,7 +920,8 @@ class ParquetSink(RotatingSink):
                  timestamp_unit: str = "ns", host: str | None = None, worker=None,
                  flows: bool = False, flow_interval: float = 60.0,
                  flow_features: bool = False, idle_timeout: float | None = 120.0,
-                 mode: int = 0o600, owner=None, on_file_done=None, stats_source=None,
+                 max_flows: int | None = DEFAULT_MAX_FLOWS, mode: int = 0o600, owner=None,
+                 on_file_done=None, stats_source=None,
                  clock=None) -> None:
         pa = _pyarrow()
         root = os.fspath(root)
@@ -857,10 +961,10 @@ class ParquetSink(RotatingSink):
             if flow_features:
                 factory = lambda path, file_mode: FlowFeaturePart(  # noqa: E731
                     path, file_mode, interval_ns=interval_ns, idle_timeout=idle_timeout,
-                    **written)
+                    max_flows=max_flows, **written)
             else:
                 factory = lambda path, file_mode: FlowPart(  # noqa: E731
-                    path, file_mode, interval_ns=interval_ns, **written)
+                    path, file_mode, interval_ns=interval_ns, max_flows=max_flows, **written)
             rotation = Rotation(seconds=self.flow_interval, aligned=True)
         else:
             if flow_features:
@@ -923,8 +1027,11 @@ class FlowSink(ParquetSink):
     :class:`~ringcap.FlowMeter` with ``idle_timeout`` and are flushed when
     the interval ends, giving packet-size and inter-arrival statistics, TCP
     flag counts, retransmissions and handshake round trips per flow per
-    interval (``docs/flows.md`` describes the columns).  Other keywords as
-    :class:`ParquetSink`.
+    interval (``docs/flows.md`` describes the columns).  ``max_flows``
+    bounds the flows held per file (default
+    :data:`~ringcap.flowmeter.DEFAULT_MAX_FLOWS`, ``None`` for no bound):
+    see :class:`FlowPart` and :class:`FlowFeaturePart` for what happens past
+    it.  Other keywords as :class:`ParquetSink`.
     """
 
     def __init__(self, root, *, interval: float = 60.0, features: bool = False,

@@ -18,13 +18,16 @@ own part.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import errno
 import math
 import os
 import pwd
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Hashable, NamedTuple
@@ -165,31 +168,97 @@ class PostRotateCommand:
     """Run ``command FILE`` on each finished file (tcpdump ``-z``).
 
     ``command`` is split like a shell word list (``"gzip -9"``) but run
-    without a shell.  Commands run in the background; :meth:`wait` (called
-    by the sink when it closes) waits for them all and returns the worst exit
-    status.
+    without a shell.  Calling the object only queues the file: a launcher
+    thread starts the commands, so the capture loop never waits for one to
+    start or to finish.  At most ``max_running`` commands run at once (default:
+    the number of CPUs); a file finished while that many run waits in the
+    queue for a free slot, in order, and is counted in :attr:`waited`
+    (``on_limit(max_running)`` is called the first time).  No file is ever
+    skipped.  :meth:`wait` (called by the sink when it closes) runs the
+    queue to the end, waits for every command and returns the worst exit
+    status; :attr:`failures` lists ``(file, status)`` of the commands that
+    failed (126/127: the command could not be started).
     """
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, max_running: int | None = None,
+                 on_limit: Callable[[int], None] | None = None) -> None:
         self.argv = shlex.split(command)
         if not self.argv:
             raise ValueError("the post-rotate command (-z) is empty")
         if shutil.which(self.argv[0]) is None:
             raise ValueError(f"the post-rotate command (-z) {self.argv[0]!r} was not found "
                              "(not an executable on PATH)")
-        self._running: list[subprocess.Popen] = []
+        if max_running is None:
+            max_running = os.cpu_count() or 2
+        if isinstance(max_running, bool) or not isinstance(max_running, int) or max_running < 1:
+            raise ValueError(f"max_running must be a positive int, got {max_running!r}")
+        self.max_running = max_running
         self.failures: list[tuple[str, int]] = []
+        self.started = 0            # commands started
+        self.waited = 0             # files that waited for a free slot
+        self.peak_running = 0       # most commands running at once
+        self._on_limit = on_limit
+        self._queue: collections.deque[str] = collections.deque()
+        self._running: list[subprocess.Popen] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
 
     def __call__(self, path: str) -> None:
-        self._reap()
+        with self._wake:
+            if self._closing:
+                raise ValueError("the post-rotate command runner is closed")
+            self._queue.append(os.fspath(path))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._launch, daemon=True,
+                                                name="ringcap -z launcher")
+                self._thread.start()
+            self._wake.notify()
+
+    @property
+    def pending(self) -> int:
+        """Files queued, not started yet."""
+        return len(self._queue)
+
+    def _launch(self) -> None:
+        limited = False
+        while True:
+            with self._wake:
+                self._reap()
+                if self._queue and len(self._running) >= self.max_running:
+                    if not limited:
+                        limited = True
+                        self.waited += 1      # the file at the head waits for a slot
+                        if self._on_limit is not None and self.waited == 1:
+                            try:
+                                self._on_limit(self.max_running)
+                            except Exception:
+                                pass
+                    self._wake.wait(0.05)     # a child's exit wakes nobody: look again soon
+                    continue
+                if not self._queue:
+                    if self._closing and not self._running:
+                        return
+                    self._wake.wait(0.05 if self._running else None)
+                    continue
+                path = self._queue.popleft()
+                limited = False
+            self._start(path)                 # outside the lock: the loop can queue meanwhile
+
+    def _start(self, path: str) -> None:
         try:
             proc = subprocess.Popen([*self.argv, path], stdin=subprocess.DEVNULL,
                                     start_new_session=True)
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot run the post-rotate command (-z) "
-                                     f"{self.argv[0]!r}: {exc.strerror}") from None
+            code = 126 if exc.errno in (errno.EACCES, errno.EPERM, errno.ENOEXEC) else 127
+            with self._wake:
+                self.failures.append((path, code))
+            return
         proc.ringcap_path = path
-        self._running.append(proc)
+        with self._wake:
+            self._running.append(proc)
+            self.started += 1
+            self.peak_running = max(self.peak_running, len(self._running))
 
     def _reap(self) -> None:
         still = []
@@ -201,9 +270,12 @@ class PostRotateCommand:
         self._running = still
 
     def wait(self) -> int:
-        for proc in self._running:
-            proc.wait()
-        self._reap()
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
         return max((code for _, code in self.failures), default=0)
 
 

@@ -1,0 +1,160 @@
+"""Interfaces as tcpdump sees them: the `-D` list, its numbers, and the default.
+
+tcpdump lists interfaces in libpcap's ``pcap_findalldevs`` order and, with
+no ``-i``, captures on the first one.  That order is a figure of merit
+(lower is better), ties kept in the kernel's order (ifindex): running before
+not running, up before down, connected before disconnected, loopback after
+the others, and ``any`` after every running, non-loopback interface but
+before the loopback.  libpcap's pseudo-devices (nflog, nfqueue, usbmon,
+bluetooth, dbus), which ringcap cannot open, are left out; they sort after
+every interface that is up, so the numbers of those match ``tcpdump -D``.
+"""
+from __future__ import annotations
+
+import array
+import fcntl
+import socket
+import struct
+from typing import NamedTuple
+
+from .options import CliError
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCGIFMTU = 0x8921
+_SIOCETHTOOL = 0x8946
+_SIOCGIWNAME = 0x8B01
+_ETHTOOL_GLINK = 0x0000000A
+_IFF_UP, _IFF_LOOPBACK, _IFF_RUNNING, _IFF_PROMISC = 0x1, 0x8, 0x40, 0x100
+
+
+class Interface(NamedTuple):
+    """One entry of ``ringcap -D``: ``index`` is the ifindex (0 for ``any``)."""
+
+    name: str
+    index: int
+    flags: int | None          # SIOCGIFFLAGS, None if they could not be read
+    mtu: int | None
+    connected: bool | None     # ETHTOOL_GLINK; None: not applicable or unknown
+    wireless: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.name == "any":
+            return "all interfaces"
+        if self.flags is None:
+            return "unknown"
+        words = ["up" if self.flags & _IFF_UP else "down"]
+        if self.flags & _IFF_RUNNING:
+            words.append("running")
+        if self.flags & _IFF_LOOPBACK:
+            words.append("loopback")
+        if self.flags & _IFF_PROMISC:
+            words.append("promiscuous")
+        if self.connected is False:
+            words.append("disconnected")
+        return ", ".join(words)
+
+    def merit(self) -> int:
+        """libpcap's figure of merit: lower sorts first."""
+        flags = _IFF_UP | _IFF_RUNNING if self.name == "any" else (self.flags or 0)
+        n = 0
+        if not flags & _IFF_RUNNING:
+            n |= 0x80000000
+        if not flags & _IFF_UP:
+            n |= 0x40000000
+        if not self.wireless and self.connected is False:
+            n |= 0x20000000
+        if flags & _IFF_LOOPBACK:
+            n |= 0x10000000
+        if self.name == "any":
+            n |= 0x08000000
+        return n
+
+
+def _ifreq(name: str) -> bytes:
+    return name.encode()[:15].ljust(40, b"\0")     # struct ifreq: the name, then a union
+
+
+def _link_detected(sock, name: str) -> bool | None:
+    """ETHTOOL_GLINK, as libpcap asks it: carrier or not, None if unsupported."""
+    value = array.array("I", [_ETHTOOL_GLINK, 0])
+    address, _ = value.buffer_info()
+    ifreq = name.encode()[:15].ljust(16, b"\0") + struct.pack("P", address).ljust(24, b"\0")
+    try:
+        fcntl.ioctl(sock, _SIOCETHTOOL, ifreq)
+    except OSError:
+        return None
+    return bool(value[1])
+
+
+def _is_wireless(sock, name: str) -> bool:
+    try:
+        fcntl.ioctl(sock, _SIOCGIWNAME, _ifreq(name))
+    except OSError:
+        return False
+    return True
+
+
+def interfaces() -> list[Interface]:
+    """The interfaces of this network namespace and ``any``, in tcpdump ``-D`` order."""
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for index, name in sorted(socket.if_nameindex()):
+            try:
+                flags = struct.unpack_from("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, _ifreq(name)),
+                                           16)[0]
+                mtu = struct.unpack_from("i", fcntl.ioctl(sock, _SIOCGIFMTU, _ifreq(name)), 16)[0]
+            except OSError:
+                found.append(Interface(name, index, None, None, None))
+                continue
+            connected = wireless = None
+            if not flags & _IFF_LOOPBACK:
+                wireless = _is_wireless(sock, name)
+                connected = _link_detected(sock, name)
+            found.append(Interface(name, index, flags, mtu, connected, bool(wireless)))
+    found.append(Interface("any", 0, None, None, None))
+    return sorted(found, key=Interface.merit)          # stable: ties stay in ifindex order
+
+
+def list_interfaces(stream) -> int:
+    """``ringcap -D``: tcpdump's numbers and order, with ringcap's details."""
+    for n, iface in enumerate(interfaces(), 1):
+        if iface.name == "any":
+            print(f"{n}.any [all interfaces]", file=stream)
+            continue
+        mtu_text = f", mtu {iface.mtu}" if iface.mtu is not None else ""
+        print(f"{n}.{iface.name} [index {iface.index}, {iface.state}{mtu_text}]", file=stream)
+    return 0
+
+
+def default_interface() -> str | None:
+    """What tcpdump captures on without ``-i``: the first of ``-D`` (None: ``any``)."""
+    first = interfaces()[0]
+    return None if first.name == "any" else first.name
+
+
+def resolve_numbers(names: list[str | None]) -> list[str | None]:
+    """``-i 2`` is the second interface of ``-D``, as in tcpdump, unless an
+    interface is named ``2``."""
+    if not any(name is not None and name.isdigit() for name in names):
+        return names
+    listed = interfaces()
+    existing = {iface.name for iface in listed}
+    resolved: list[str | None] = []
+    for name in names:
+        if name is not None and name.isdigit() and name not in existing:
+            number = int(name)
+            if not 1 <= number <= len(listed):
+                raise CliError(f"no interface number {name}: `ringcap -D` lists {len(listed)} "
+                               f"(1 to {len(listed)}); give a number from that list or a name")
+            picked = listed[number - 1].name
+            name = None if picked == "any" else picked
+        if name in resolved:
+            continue
+        resolved.append(name)
+    if None in resolved and len(resolved) > 1:
+        raise CliError("-i any already captures on every interface; give it alone", status=2)
+    return resolved
+
+
+__all__ = ["Interface", "interfaces", "list_interfaces", "default_interface", "resolve_numbers"]

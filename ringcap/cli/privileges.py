@@ -1,0 +1,86 @@
+"""`-Z USER`: give up root once the ring and the first file are open, as tcpdump does.
+
+The order is tcpdump's (``droproot``): the supplementary groups become
+USER's (``initgroups``), then the group, then the user (``setgid``,
+``setuid``); a last check makes sure root cannot be taken back.  Files
+opened after that (rotation, Parquet partitions) are created as USER, so
+USER must be able to create files in their folder: that is checked before
+anything is opened.  ``-z`` commands start after the drop, as USER.
+"""
+from __future__ import annotations
+
+import inspect  # noqa: F401  (imported now: after the drop, the install may be unreadable)
+import os
+import pwd
+from typing import NamedTuple
+
+from .options import CliError
+
+
+class User(NamedTuple):
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return f"{self.name} (uid {self.uid}, gid {self.gid})"
+
+
+def lookup_user(text: str) -> User:
+    """``-Z`` names a user (or a uid); its primary group and groups, as initgroups sees them."""
+    try:
+        entry = pwd.getpwnam(text)
+    except KeyError:
+        entry = None
+        if text.isdigit():
+            try:
+                entry = pwd.getpwuid(int(text))
+            except (KeyError, OverflowError):
+                pass
+    if entry is None:
+        raise CliError(f"unknown user {text!r} for -Z: give an existing user name "
+                       "(e.g. -Z nobody, or a user made for captures)")
+    return User(entry.pw_name, entry.pw_uid, entry.pw_gid,
+                tuple(os.getgrouplist(entry.pw_name, entry.pw_gid)))
+
+
+def can_create_files(user: User, folder: str) -> bool:
+    """Whether ``user`` may create files in ``folder`` (write and search), asked
+    with the user's effective ids and groups, then back to root."""
+    saved_groups = os.getgroups()
+    saved_gid, saved_uid = os.getegid(), os.geteuid()
+    try:
+        os.setgroups(user.groups)
+        os.setegid(user.gid)
+        os.seteuid(user.uid)
+        return os.access(folder, os.W_OK | os.X_OK, effective_ids=True)
+    except OSError as exc:
+        raise CliError(f"-Z {user.name}: cannot take the ids of {user} "
+                       f"({exc.strerror or exc}); leave -Z out here") from None
+    finally:
+        os.seteuid(saved_uid)
+        os.setegid(saved_gid)
+        if os.getgroups() != saved_groups:
+            os.setgroups(saved_groups)
+
+
+def drop_privileges(user: User) -> None:
+    """Become ``user`` for good: initgroups, setgid, setuid; then check."""
+    try:
+        os.initgroups(user.name, user.gid)
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+    except OSError as exc:
+        raise CliError(f"cannot change to user {user} for -Z: "
+                       f"{exc.strerror or exc}") from None
+    ids = (os.getuid(), os.geteuid(), os.getgid(), os.getegid())
+    if ids != (user.uid, user.uid, user.gid, user.gid):
+        raise CliError(f"-Z {user.name}: the ids did not change as asked (uid/euid/gid/egid "
+                       f"{ids}); stopping rather than running with them")
+    if user.uid != 0:
+        try:
+            os.setuid(0)
+        except PermissionError:
+            return
+        raise CliError(f"-Z {user.name}: root could be taken back after the change; stopping")
