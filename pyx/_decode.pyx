@@ -957,12 +957,26 @@ cdef inline void _raw_ip(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_s
         c.flags[j] |= F_BAD_IP_VERSION
 
 
+cdef inline uint16_t _loopback_family(uint32_t family) noexcept nogil:
+    # The ethertype of a NULL/LOOP header's address family (either byte
+    # order: families are small numbers, so one with its upper half set was
+    # written little-endian), or 0.
+    if family & 0xFFFF0000U:
+        family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
+                  | (family << 24))
+    if family == BSD_AF_INET:
+        return ETHERTYPE_IPV4
+    if family == BSD_AF_INET6_BSD or family == BSD_AF_INET6_FREEBSD \
+            or family == BSD_AF_INET6_DARWIN:
+        return ETHERTYPE_IPV6
+    return 0
+
+
 cdef void decode_link(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint16_t linktype,
                       uint32_t status, uint16_t meta_tci, HeaderChunk *c, Py_ssize_t j,
                       uint32_t opts) noexcept nogil:
     # decode_packet for a frame of a supported link type other than
     # Ethernet.  OUT c row j (all zero on entry).
-    cdef uint32_t family
     cdef uint16_t proto
     cdef uint8_t halen
     if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
@@ -1004,22 +1018,14 @@ cdef void decode_link(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint16_
         _network(p, cap, wire, 0, ETHERTYPE_IPV6, c, j, 0, opts)
     elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
         # The family is in the writer's byte order (NULL) or network order
-        # (LOOP, though writers got it wrong): families are small numbers,
-        # so a value with its upper half set was written little-endian.
+        # (LOOP, though writers got it wrong).
         if cap < 4:
             c.flags[j] |= F_TRUNCATED_L2
             return
-        family = rd32(p, 0, cap)
-        if family & 0xFFFF0000U:
-            family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
-                      | (family << 24))
-        if family == BSD_AF_INET:
-            c.ethertype[j] = ETHERTYPE_IPV4
-            _network(p, cap, wire, 4, ETHERTYPE_IPV4, c, j, 0, opts)
-        elif family == BSD_AF_INET6_BSD or family == BSD_AF_INET6_FREEBSD \
-                or family == BSD_AF_INET6_DARWIN:
-            c.ethertype[j] = ETHERTYPE_IPV6
-            _network(p, cap, wire, 4, ETHERTYPE_IPV6, c, j, 0, opts)
+        proto = _loopback_family(rd32(p, 0, cap))
+        if proto:
+            c.ethertype[j] = proto
+            _network(p, cap, wire, 4, proto, c, j, 0, opts)
     if c.tunnel_depth[j] and (c.flags[j] & (F_TRUNCATED_L2 | F_TRUNCATED_L3 | F_TRUNCATED_L4)):
         c.flags[j] |= F_TRUNCATED_INNER
 
@@ -1187,6 +1193,9 @@ cdef inline bint _plain_ipv4_link(const uint8_t *p, Py_ssize_t cap, Py_ssize_t w
         return False
     if linktype == LINKTYPE_RAW or linktype == LINKTYPE_IPV4:
         return _plain_ipv4_at(p, cap, wire, 0, c, j, opts)
+    if linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+        return cap >= 4 and _loopback_family(rd32(p, 0, cap)) == ETHERTYPE_IPV4 \
+            and _plain_ipv4_at(p, cap, wire, 4, c, j, opts)
     if linktype == LINKTYPE_LINUX_SLL2:
         if cap < SLL2_HLEN or rd16(p, 0, cap) != ETHERTYPE_IPV4 \
                 or not _plain_ipv4_at(p, cap, wire, SLL2_HLEN, c, j, opts):
@@ -1376,6 +1385,9 @@ cdef inline Py_ssize_t _plain_l3(const uint8_t *p, Py_ssize_t cap,
         proto = rd16(p, 0, cap)
         if proto == ETHERTYPE_IPV4 or proto == ETHERTYPE_IPV6:
             return SLL2_HLEN
+    elif (linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP) and cap >= 4:
+        if _loopback_family(rd32(p, 0, cap)) != 0:
+            return 4
     return -1
 
 

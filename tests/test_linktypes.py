@@ -277,11 +277,13 @@ def test_unknown_link_type_is_refused_by_name(tmp_path):
         ringcap.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
 
 
-@pytest.mark.parametrize("linktype", [LINKTYPE_RAW, LINKTYPE_LINUX_SLL2, LINKTYPE_IPV4])
+@pytest.mark.parametrize("linktype", [LINKTYPE_RAW, LINKTYPE_LINUX_SLL2, LINKTYPE_IPV4,
+                                      LINKTYPE_NULL, LINKTYPE_LOOP])
 def test_shortcuts_equal_the_general_path(linktype):
     """The plain-IPv4 shortcut at other offsets gives what the general decoder gives."""
     packets = _packets_for(linktype)
-    frames = [frame(linktype, p) for p in packets]
+    frames = [frame(linktype, p) for p in packets] + [frame(linktype, p, swap=True)
+                                                       for p in packets]
     frames += [f[:cut] for f in frames for cut in range(0, len(f), 7)]
     batch = Batch.from_packets(frames, linktype=linktype)
     fast = D.decode(batch, columns="all")
