@@ -50,7 +50,7 @@ FLAG_BITS = {
 }
 TUNNEL_TYPES = {
     "MPLS": TUNNEL_MPLS, "GRE": TUNNEL_GRE, "VXLAN": TUNNEL_VXLAN, "GENEVE": TUNNEL_GENEVE,
-    "IPIP": TUNNEL_IPIP, "ERSPAN": TUNNEL_ERSPAN,
+    "IPIP": TUNNEL_IPIP, "ERSPAN": TUNNEL_ERSPAN, "PIM": TUNNEL_PIM,
 }
 TCP_OPTION_BITS = {
     "MSS": TCPOPT_MSS, "WSCALE": TCPOPT_WSCALE, "SACK_PERM": TCPOPT_SACK_PERM,
@@ -279,6 +279,19 @@ cdef void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4, Py_ssize_t
     if proto == IPPROTO_GRE:
         c.l4_offset[j] = <uint16_t>l4
         _gre(p, cap, l4, ip_end, c, j, depth, opts)
+        return
+    if proto == IPPROTO_PIM and l4 + 8 <= ip_end and l4 + 9 <= cap \
+            and rd8(p, l4, cap) == 0x21 and (rd8(p, l4 + 8, cap) >> 4 == 4
+                                              or rd8(p, l4 + 8, cap) >> 4 == 6):
+        # PIMv2 Register (RFC 7761 4.9.3): 4-byte PIM header, 4 bytes of
+        # flags, then the multicast packet, IPv4 or IPv6 by its version
+        if _enter_tunnel(c, j, TUNNEL_PIM, 0, depth, opts):
+            _network(p, cap, ip_end, l4 + 8, ETHERTYPE_IPV4 if rd8(p, l4 + 8, cap) >> 4 == 4
+                     else ETHERTYPE_IPV6, c, j, depth + 1, opts)
+        else:
+            c.l4_offset[j] = <uint16_t>l4
+            c.payload_offset[j] = <uint16_t>(l4 + 8)
+            c.payload_len[j] = <uint32_t>(ip_end - l4 - 8)
         return
     if proto == IPPROTO_IPIP or proto == IPPROTO_IPV6:
         if _enter_tunnel(c, j, TUNNEL_IPIP, 0, depth, opts):
@@ -593,12 +606,15 @@ cdef bint _enter_tunnel(HeaderChunk *c, Py_ssize_t j, uint8_t kind, uint32_t tun
 
 cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
                HeaderChunk *c, Py_ssize_t j, int depth, uint32_t opts) noexcept nogil:
-    # GRE (RFC 2784/2890) at g: checksum, key and sequence options; IPv4,
-    # IPv6, Ethernet, MPLS and ERSPAN payloads.
-    cdef uint16_t word, proto
+    # GRE (RFC 2784/2890, and RFC 1701's routing) at g: checksum, key,
+    # sequence and routing fields in any combination; IPv4, IPv6, Ethernet,
+    # MPLS and ERSPAN payloads.  Version 1 (PPTP's enhanced GRE, carrying
+    # PPP) is read, not entered.
+    cdef uint16_t word, proto, sre_family
     cdef Py_ssize_t k = g + 4, inner
     cdef uint32_t key = 0, session
-    cdef uint8_t kind = TUNNEL_GRE
+    cdef uint8_t kind = TUNNEL_GRE, sre_length, frame_type
+    cdef int sres = 0
     if g + 4 > end:
         c.flags[j] |= F_BAD_L4_LENGTH
         return
@@ -608,10 +624,10 @@ cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
     word = rd16(p, g, cap)
     proto = rd16(p, g + 2, cap)
     c.gre_flags[j] = word
-    if word & 0x4007:            # routing present (RFC 1701), or version 1 (PPTP): not entered
+    if word & 0x0007:            # version 1 (PPTP) or unknown: not entered
         c.tunnel_type[j] = TUNNEL_GRE
         return
-    if word & 0x8000:
+    if word & 0xC000:            # checksum and offset: present with C or R (RFC 1701)
         k += 4
     if word & 0x2000:
         k += 4
@@ -623,18 +639,41 @@ cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
     if k > cap:
         c.flags[j] |= F_TRUNCATED_L4
         return
-    k = g + 4 + (4 if word & 0x8000 else 0)
+    k = g + 4 + (4 if word & 0xC000 else 0)
     if word & 0x2000:
         key = rd32(p, k, cap)
         k += 4
     if word & 0x1000:
         c.gre_seq[j] = rd32(p, k, cap)
         k += 4
+    if word & 0x4000:
+        # source route entries: family(2) offset(1) length(1) and length
+        # bytes, until the NULL entry (family 0, length 0)
+        while True:
+            if k + 4 > end or sres == 64:
+                c.flags[j] |= F_BAD_TUNNEL
+                c.tunnel_type[j] = TUNNEL_GRE
+                return
+            if k + 4 > cap:
+                c.flags[j] |= F_TRUNCATED_L4
+                c.tunnel_type[j] = TUNNEL_GRE
+                return
+            sre_family = rd16(p, k, cap)
+            sre_length = rd8(p, k + 3, cap)
+            if sre_family != 0 and sre_family != 0x0800 and sre_family != 0xC200:
+                c.tunnel_type[j] = TUNNEL_GRE     # not RFC 1701/1702 routing: read, not entered
+                c.tunnel_id[j] = key
+                return
+            k += 4 + sre_length
+            sres += 1
+            if sre_family == 0 and sre_length == 0:
+                break
     c.payload_offset[j] = <uint16_t>k
     c.payload_len[j] = <uint32_t>(end - k)
     inner = k
     if proto == ETHERTYPE_ERSPAN_2 or proto == ETHERTYPE_ERSPAN_3:
         kind = TUNNEL_ERSPAN
+        frame_type = 0
         if proto == ETHERTYPE_ERSPAN_2 and not (word & 0x1000):
             key = 0              # ERSPAN type I: no ERSPAN header
         else:
@@ -648,13 +687,30 @@ cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
                 return
             session = rd16(p, inner + 2, cap) & 0x03FF
             key = session
+            if rd8(p, inner, cap) >> 4 != (1 if proto == ETHERTYPE_ERSPAN_2 else 2):
+                c.tunnel_type[j] = kind      # a version this decoder does not know
+                c.tunnel_id[j] = key
+                return
             if proto == ETHERTYPE_ERSPAN_2:
                 inner += 8
             else:
+                frame_type = (rd8(p, inner + 10, cap) >> 2) & 0x1F
                 if rd8(p, inner + 11, cap) & 1:   # O flag: platform-specific subheader
                     inner += 8
                 inner += 12
+        if frame_type != 0 and frame_type != 2:   # neither Ethernet nor IP: not entered
+            c.tunnel_type[j] = kind
+            c.tunnel_id[j] = key
+            return
         if not _enter_tunnel(c, j, kind, key, depth, opts):
+            return
+        if frame_type == 2:                       # ERSPAN III carrying an IP packet
+            if inner + 1 > cap:
+                c.flags[j] |= F_TRUNCATED_L3
+            elif rd8(p, inner, cap) >> 4 == 4:
+                _network(p, cap, end, inner, ETHERTYPE_IPV4, c, j, depth + 1, opts)
+            elif rd8(p, inner, cap) >> 4 == 6:
+                _network(p, cap, end, inner, ETHERTYPE_IPV6, c, j, depth + 1, opts)
             return
         _ethernet(p, cap, end, inner, c, j, depth + 1, opts)
         return

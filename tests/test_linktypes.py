@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import itertools
 import os
 import struct
 import subprocess
@@ -458,3 +459,121 @@ def test_flows_stats_and_datasets_follow_the_file(tmp_path, case):
     assert tables[1]["linktype"] == [CASES[case][0]] * len(packets)
     for column in ("ip_src", "ip_dst", "sport", "dport", "ip_proto"):
         assert tables[0][column] == tables[1][column], column
+
+
+# ---------------------------------------------------------------- tunnels
+def tunnel_frames() -> dict[str, bytes]:
+    """Encapsulations as routers send them, built by scapy (and by hand where
+    scapy has no layer): each carries an inner packet tshark decodes too."""
+    from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
+    from scapy.contrib.pim import PIMv2Hdr
+    from scapy.layers.l2 import Ether
+    eth = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b")
+    outer4 = dict(src="192.0.2.1", dst="198.51.100.2")
+    outer6 = dict(src="2001:db8:ff::1", dst="2001:db8:ff::2")
+    inner = IP(src="10.1.1.1", dst="10.2.2.2") / TCP(sport=41000, dport=8443, flags="PA")
+    inner6 = IPv6(src="2001:db8::10", dst="2001:db8::20") / UDP(sport=40000, dport=40001)
+    mirrored = Ether(src="02:00:00:00:02:01", dst="02:00:00:00:02:02") / inner
+    frames = {
+        "erspan_2": eth / IP(**outer4) / GRE(seqnum_present=1, sequence_number=1, proto=0x88BE)
+        / ERSPAN_II(session_id=101, vlan=0) / mirrored,
+        "erspan_3": eth / IP(**outer4) / GRE(seqnum_present=1, sequence_number=2, proto=0x22EB)
+        / ERSPAN_III(session_id=202) / mirrored,
+        "erspan_3_platform": eth / IP(**outer4)
+        / GRE(seqnum_present=1, sequence_number=3, proto=0x22EB)
+        / ERSPAN_III(session_id=203, o=1) / ERSPAN_PlatformSpecific(platf_id=3) / mirrored,
+        "erspan_3_over_ipv6": eth / IPv6(**outer6)
+        / GRE(seqnum_present=1, sequence_number=4, proto=0x22EB)
+        / ERSPAN_III(session_id=204, ft=0) / Ether() / inner6,
+        "erspan_1": eth / IP(**outer4) / GRE(proto=0x88BE) / mirrored,
+        "6in4": eth / IP(proto=41, **outer4) / inner6,
+        "4in6": eth / IPv6(nh=4, **outer6) / inner,
+        "6in6": eth / IPv6(nh=41, **outer6) / inner6,
+        "pim_register": eth / IP(proto=103, **outer4) / PIMv2Hdr(type=1)
+        / Raw(b"\0\0\0\0") / inner,
+        "pim_register_ipv6": eth / IPv6(nh=103, **outer6) / PIMv2Hdr(type=1)
+        / Raw(b"\0\0\0\0") / inner6,
+        # RFC 1701 routing: checksum/offset, an IPv4 source route entry, the NULL entry
+        "gre_routing": eth / IP(proto=47, **outer4)
+        / Raw(b"\x40\x00\x08\x00" + b"\0\0\0\x04" + b"\x08\x00\x04\x04" + bytes([10, 9, 9, 9])
+              + b"\0\0\0\0" + bytes(inner)),
+    }
+    for c, k, s in itertools.product((0, 1), repeat=3):
+        frames[f"gre_c{c}_k{k}_s{s}"] = eth / IP(**outer4) / GRE(
+            chksum_present=c, key_present=k, key=0x1234 * k, seqnum_present=s,
+            sequence_number=77 * s) / inner
+    return {name: bytes(f) for name, f in frames.items()}
+
+
+def test_tunnels_decode_to_tsharks_innermost_and_outer_headers(tmp_path):
+    frames = tunnel_frames()
+    path = text2pcap(tmp_path, "tunnels", list(frames.values()), LINKTYPE_ETHERNET, "pcap")
+    batch = ringcap.read_pcap(path)
+    h = D.decode(batch, columns="all")
+    fields = ("ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport",
+              "udp.srcport", "udp.dstport")
+    rows = {}
+    for occurrence in ("f", "l"):
+        args = ["tshark", "-r", path, "-n", "-T", "fields", "-E", "separator=/t",
+                "-E", f"occurrence={occurrence}"]
+        for field in fields:
+            args += ["-e", field]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        rows[occurrence] = [dict(zip(fields, line.split("\t")))
+                            for line in done.stdout.splitlines()]
+    for i, name in enumerate(frames):
+        first, last = rows["f"][i], rows["l"][i]
+        assert h.flags[i] & D.TUNNEL and not h.flags[i] & (D.MALFORMED | D.TRUNCATED), name
+        src, dst = ip_strings_of(h, i)
+        # innermost: the last IP header tshark shows (IPv6 when the inner packet is)
+        inner_v6 = h.ip_version[i] == 6
+        assert (src, dst) == ((last["ipv6.src"], last["ipv6.dst"]) if inner_v6
+                              else (last["ip.src"], last["ip.dst"])), name
+        sport = last["tcp.srcport"] or last["udp.srcport"]
+        dport = last["tcp.dstport"] or last["udp.dstport"]
+        assert (str(h.sport[i]), str(h.dport[i])) == (sport, dport), name
+        # outer: the first IP header
+        if h.outer_ip_version[i] == 4:
+            outer = (str(ipaddress.ip_address(bytes(h.outer_ip_src[i][12:]))),
+                     str(ipaddress.ip_address(bytes(h.outer_ip_dst[i][12:]))))
+            assert outer == (first["ip.src"], first["ip.dst"]), name
+        else:
+            outer = (str(ipaddress.ip_address(bytes(h.outer_ip_src[i]))),
+                     str(ipaddress.ip_address(bytes(h.outer_ip_dst[i]))))
+            assert outer == (first["ipv6.src"], first["ipv6.dst"]), name
+    kinds = dict(zip(frames, h.tunnel_type.tolist()))
+    assert kinds["pim_register"] == kinds["pim_register_ipv6"] == D.TUNNEL_TYPES["PIM"]
+    assert kinds["erspan_3_platform"] == D.TUNNEL_TYPES["ERSPAN"]
+    assert h.tunnel_id[list(frames).index("erspan_3_platform")] == 203
+    assert h.tunnel_id[list(frames).index("gre_c1_k1_s1")] == 0x1234
+
+
+def ip_strings_of(h, i: int) -> tuple[str, str]:
+    if h.ip_version[i] == 4:
+        return (str(ipaddress.ip_address(bytes(h.ip_src[i][12:]))),
+                str(ipaddress.ip_address(bytes(h.ip_dst[i][12:]))))
+    return str(ipaddress.ip_address(bytes(h.ip_src[i]))), str(ipaddress.ip_address(bytes(h.ip_dst[i])))
+
+
+def test_encapsulations_not_decoded_through_keep_the_outer_headers():
+    """PPTP's GRE version 1 (PPP inside), an ERSPAN header of an unknown version
+    and a type III frame of another frame type: the outer packet, never garbage."""
+    from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III
+    from scapy.layers.l2 import Ether
+    eth = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b")
+    outer4 = dict(src="192.0.2.1", dst="198.51.100.2")
+    inner = bytes(IP(src="10.1.1.1", dst="10.2.2.2") / TCP(sport=41000, dport=8443))
+    frames = [
+        eth / IP(proto=47, **outer4) / Raw(b"\x30\x81\x88\x0b" + b"\0\x30\0\x07"
+                                           + b"\0\0\0\x01" + b"\xff\x03\x00\x21" + inner),
+        eth / IP(**outer4) / GRE(seqnum_present=1, proto=0x88BE) / ERSPAN_II(ver=7)
+        / Raw(bytes(Ether()) + inner),
+        eth / IP(**outer4) / GRE(seqnum_present=1, proto=0x22EB) / ERSPAN_III(ft=5)
+        / Raw(inner),
+    ]
+    h = D.decode(Batch.from_packets([bytes(f) for f in frames]), columns="all")
+    assert not (h.flags & D.TUNNEL).any()
+    assert h.ip_src_str().tolist() == ["192.0.2.1"] * 3
+    assert h.ip_proto.tolist() == [47] * 3 and h.sport.tolist() == [0] * 3
+    assert h.tunnel_type.tolist() == [D.TUNNEL_TYPES["GRE"]] + [D.TUNNEL_TYPES["ERSPAN"]] * 2

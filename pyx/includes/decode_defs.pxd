@@ -35,6 +35,7 @@ cdef enum:
     IPPROTO_IPIP = 4
     IPPROTO_IPV6 = 41
     IPPROTO_GRE = 47
+    IPPROTO_PIM = 103
     UDP_PORT_VXLAN = 4789
     UDP_PORT_GENEVE = 6081
 
@@ -129,6 +130,7 @@ cdef enum:
     TUNNEL_GENEVE = 4
     TUNNEL_IPIP = 5      # IPv4 or IPv6 directly in IPv4 or IPv6 (protocol 4 or 41)
     TUNNEL_ERSPAN = 6
+    TUNNEL_PIM = 7       # a PIM Register message's encapsulated multicast packet
 
 
 # Headers.tcp_options bits
