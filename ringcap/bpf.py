@@ -82,7 +82,7 @@ def _load_libpcap():
 
 
 def _savefile_handle(lib, linktype: int, snaplen: int, swapped: bool):
-    """A libpcap handle on an empty pcap file of ``linktype`` (a LINKTYPE_*
+    """A libpcap handle on an empty pcap file of ``linktype`` (a ``LINKTYPE_*``
     value, in the other byte order when ``swapped``): programs compiled on it
     mean what they mean to ``tcpdump -r`` (for NULL and LOOP, libpcap then
     tests every system's address family for IPv6, in the file's byte order)."""
@@ -139,7 +139,7 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
 
 
 def dlt_for_linktype(linktype: int) -> int:
-    """libpcap's DLT_ value on Linux for a ``Batch.linktype`` (LINKTYPE_*) value:
+    """libpcap's ``DLT_*`` value on Linux for a ``Batch.linktype`` (``LINKTYPE_*``) value:
     what :func:`compile_filter` wants for packets of that link type."""
     return _DLT_FOR_LINKTYPE.get(int(linktype), int(linktype))
 

@@ -577,3 +577,37 @@ def test_encapsulations_not_decoded_through_keep_the_outer_headers():
     assert h.ip_src_str().tolist() == ["192.0.2.1"] * 3
     assert h.ip_proto.tolist() == [47] * 3 and h.sport.tolist() == [0] * 3
     assert h.tunnel_type.tolist() == [D.TUNNEL_TYPES["GRE"]] + [D.TUNNEL_TYPES["ERSPAN"]] * 2
+
+
+# ---------------------------------------------------------------- writers
+def test_writers_write_each_batchs_link_type(tmp_path):
+    raw = Batch.from_packets(printable_packets(), ts=np.arange(5), linktype=LINKTYPE_RAW)
+    cooked = Batch.from_packets([frame(LINKTYPE_LINUX_SLL2, p) for p in printable_packets()],
+                                ts=np.arange(5), linktype=LINKTYPE_LINUX_SLL2)
+    # pcap: the header says the first batch's link type (corrected in place)
+    path = str(tmp_path / "raw.pcap")
+    assert ringcap.write_pcap(path, raw) == 5
+    assert "link-type RAW" in tcpdump("-nn", "-r", path).stderr
+    assert ringcap.read_pcap(path).linktype.tolist() == [LINKTYPE_RAW] * 5
+    # ... and refuses another one, saying what to do
+    with pytest.raises(ValueError, match="pcapng"):
+        ringcap.write_pcap(str(tmp_path / "mixed.pcap"), [raw, cooked])
+    # a stream cannot be corrected: it needs linktype=, and then takes it
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(ValueError, match="link type"):
+            with ringcap.PcapWriter(write_end) as writer:
+                writer.write(raw)
+        with ringcap.PcapWriter(write_end, linktype=LINKTYPE_RAW) as writer:
+            writer.write(raw)
+    finally:
+        os.close(write_end)
+        os.close(read_end)
+    # pcapng: an interface per link type
+    path = str(tmp_path / "mixed.pcapng")
+    assert ringcap.write_pcap(path, [raw, cooked], format="pcapng") == 10
+    with ringcap.open_pcap(path) as reader:
+        batch = reader.read()
+        assert [i.linktype for i in reader.interfaces] == [LINKTYPE_RAW, LINKTYPE_LINUX_SLL2]
+    assert batch.linktype.tolist() == [LINKTYPE_RAW] * 5 + [LINKTYPE_LINUX_SLL2] * 5
+    assert_decode_matches_tshark(batch, path)

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .. import _pcapio
-from ..batch import LINKTYPE_ETHERNET    # the link types live with Batch
+from .. import batch as _batch
 
 __all__ = [
     "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
@@ -22,6 +22,9 @@ __all__ = [
     "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
 ]
 
+#: The link type of Ethernet frames in pcap/pcapng headers (``DLT_EN10MB``); the
+#: others are in :mod:`ringcap.batch` (``LINKTYPE_RAW``, ``LINKTYPE_LINUX_SLL2``, ...).
+LINKTYPE_ETHERNET = _batch.LINKTYPE_ETHERNET
 #: Snapshot length written when none is given: what tcpdump and dumpcap use.
 DEFAULT_SNAPLEN = 262144
 

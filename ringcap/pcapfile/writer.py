@@ -113,10 +113,11 @@ class PcapWriter:
     Packets longer than ``snaplen`` are cut to it; their wire length is kept.
 
     Packets are written with their own link type (``batch.linktype``).  A
-    pcap file has one, in its header: ``linktype`` (a ``LINKTYPE_*`` value)
-    writes it at once; by default it is the first batch's (an empty file
-    says Ethernet), and a packet of another link type is refused with a
-    ValueError (write pcapng, which describes an interface per link type).
+    pcap file has one, in its header, written at open: ``linktype`` (a
+    ``LINKTYPE_*`` value), or by default Ethernet, corrected to the first
+    batch's link type in a regular file (a stream needs ``linktype=``).  A
+    packet of another link type is refused with a ValueError (write pcapng,
+    which describes an interface per link type).
 
     The file is created with permission bits ``mode`` (default 0o600: captured
     traffic is sensitive).  An existing name is refused unless
@@ -149,6 +150,7 @@ class PcapWriter:
         snaplen = int(snaplen)
         if not 0 < snaplen <= 0xFFFFFFFF:
             raise ValueError(f"snaplen must be between 1 and 2**32-1, got {snaplen}")
+        self._linktype_given = linktype is not None
         if linktype is not None:
             linktype = int(linktype)
             if not 0 <= linktype <= 0xFFFF:
@@ -200,8 +202,7 @@ class PcapWriter:
                 self._regular = True
                 self._start = 0 if self._own_fd else os.lseek(self._fd, 0, os.SEEK_CUR)
             if format == "pcap":
-                if linktype is not None:
-                    self._file_header(linktype)
+                self._file_header(LINKTYPE_ETHERNET if linktype is None else linktype)
             else:
                 body = struct.pack(_NATIVE + "IHHq", _PCAPNG_BYTE_ORDER, 1, 0, -1)
                 body += _option(4, b"ringcap") + _option(0, b"")
@@ -221,9 +222,16 @@ class PcapWriter:
 
     def _check_linktype(self, linktype: np.ndarray) -> None:
         """pcap: every packet must have the header's link type (the first batch's
-        when none was given)."""
-        if self.linktype is None:
-            self._file_header(int(linktype[0]))
+        when none was given: the header written at open is corrected)."""
+        first = int(linktype[0])
+        if not self._linktype_given and self.packets_written == 0 and first != self.linktype \
+                and self._regular and self._failed is None:
+            self._drain()
+            field = struct.pack(_NATIVE + "I", first)
+            if os.pwrite(self._fd, field, self._start + 20) != 4:
+                raise OSError(errno.EIO, "short write correcting the pcap header's link type")
+            self.linktype = first
+        self._linktype_given = True
         bad = np.flatnonzero(linktype != self.linktype)
         if bad.size:
             i = int(bad[0])
@@ -644,9 +652,7 @@ class PcapWriter:
                     self._write_stats(stats, None, None)   # raises on a pcap file: still open
                 if self._failed is None:
                     # no packets: a file readers accept (tcpdump wants an IDB in pcapng)
-                    if self.format == "pcap" and self.linktype is None:
-                        self._file_header(LINKTYPE_ETHERNET)
-                    elif self.format == "pcapng" and not self._idb:
+                    if self.format == "pcapng" and not self._idb:
                         self._add_interface(0)
                     self._drain()
             except ValueError:
