@@ -34,7 +34,7 @@ import numpy as np
 
 import ringcap
 from ringcap import Batch
-from ringcap.pcap import PcapWriter, open_pcap
+from ringcap import PcapWriter, open_pcap
 
 SIZES = np.array([64, 128, 576, 1514, 60, 1514, 342, 1514], dtype=np.uint32)
 

@@ -9,7 +9,7 @@ batch works on any of them.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +91,30 @@ TS_NONE = 0          # no source bit: the kernel read its clock when it copied t
 TS_SOFTWARE = 1      # stamped by the stack on receive (TP_STATUS_TS_SOFTWARE)
 TS_HARDWARE = 2      # stamped by the network card (TP_STATUS_TS_RAW_HARDWARE / SYS_HARDWARE)
 TS_SOURCE_NAMES = ("none", "software", "hardware")
+
+# ---------------------------------------------------------------- exports
+# Batch, Headers, FlowTable and FlowRecords have to_arrow()/to_pandas(), but
+# the code lives in ringcap.export, which sits above all of them (it decodes
+# batches and names flow columns).  export registers its functions here when
+# it is imported (ringcap's __init__ imports it), the way pandas' plotting
+# backends register, so no columnar module imports export: batch <- headers
+# <- export, never back.
+_EXPORTERS: dict[tuple[type, str], Callable[..., Any]] = {}
+
+
+def register_exporter(cls: type, kind: str, function: Callable[..., Any]) -> None:
+    """Make ``obj.to_<kind>(**options)`` call ``function(obj, **options)`` for ``cls``."""
+    _EXPORTERS[cls, kind] = function
+
+
+def export_as(obj, kind: str, options: Mapping[str, Any]):
+    """Call the exporter registered for ``obj``'s class (or a base class) and ``kind``."""
+    for cls in type(obj).__mro__:
+        function = _EXPORTERS.get((cls, kind))
+        if function is not None:
+            return function(obj, **options)
+    raise TypeError(f"no {kind} export is registered for {type(obj).__name__}; "
+                    "import ringcap (its ringcap.export registers them)")
 
 
 def check_packet_bounds(offset: np.ndarray, caplen: np.ndarray, data_len: int) -> None:
@@ -467,13 +491,11 @@ class Batch:
 
     def to_arrow(self, **options):
         """A pyarrow Table, one row per packet; see :func:`ringcap.export.batch_to_arrow`."""
-        from .export import batch_to_arrow
-        return batch_to_arrow(self, **options)
+        return export_as(self, "arrow", options)
 
     def to_pandas(self, **options):
         """A pandas DataFrame, one row per packet; see :func:`ringcap.export.batch_to_pandas`."""
-        from .export import batch_to_pandas
-        return batch_to_pandas(self, **options)
+        return export_as(self, "pandas", options)
 
     def __repr__(self) -> str:
         n = len(self)

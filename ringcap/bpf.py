@@ -17,6 +17,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from ._validate import shorten
+from . import _bpf
 from .batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
 Instruction = tuple[int, int, int, int]
@@ -305,7 +306,6 @@ class CompiledFilter:
     def __init__(self, spec: Union[str, Sequence[Instruction]], *, snaplen: int = 262144,
                  linktype: int = DLT_EN10MB, file_linktype: int | None = None,
                  swapped: bool = False) -> None:
-        from . import _bpf
         if isinstance(spec, str):
             self.expression: str | None = spec
             insns = compile_filter(spec, snaplen=snaplen, linktype=linktype,
@@ -322,7 +322,6 @@ class CompiledFilter:
 
     def mask(self, batch) -> np.ndarray:
         """A boolean array: True where the program accepts the packet."""
-        from . import _bpf
         n = len(batch)
         out = np.zeros(n, dtype=np.uint8)
         _bpf.run_filter(self.program, np.ascontiguousarray(batch.data, dtype=np.uint8),

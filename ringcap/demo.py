@@ -22,6 +22,9 @@ import numpy as np
 
 from .batch import Batch
 from .ring import RxRing, TxRing
+from .cli.printer import PacketPrinter
+from .headers import flows
+from .testing import synthetic_traffic
 
 CLONE_NEWNET = 0x40000000
 DEMO_ETHERTYPE = 0x88B5
@@ -51,7 +54,6 @@ def make_veth(a: str, b: str, mtu: int = 1500) -> None:
 
 def demo_traffic(count: int, seed: int = 1) -> Batch:
     """``count`` frames of two-way TCP/UDP conversations (IPv4 and IPv6), 60 to 1514 bytes."""
-    from .testing import synthetic_traffic
     return synthetic_traffic(count, conversations=48, seed=seed, arp_share=0.0)
 
 
@@ -61,8 +63,6 @@ def _when(ts: int) -> str:
 
 
 def run(count: int = 200_000, show: int = 8) -> int:
-    from .cli.printer import PacketPrinter
-    from .headers import flows
     enter_private_namespace()
     make_veth("demo0", "demo1")
     traffic = demo_traffic(count)

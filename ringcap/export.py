@@ -17,15 +17,15 @@ is int64).  They are therefore copies, 8 bytes a packet each.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .batch import COLUMNS, Batch
-
-if TYPE_CHECKING:          # for annotations only: decode and flowmeter import this module lazily
-    from .headers import FlowTable, Headers
-    from .flowmeter import FlowRecords
+from .batch import COLUMNS, Batch, register_exporter
+from .flowmeter import RTT_COLUMNS, TIMESTAMP_COLUMNS, FlowRecords
+from .headers import FlowTable, Headers, _address_codes, address_bytes
+from .headers import decode as decode_batch
+from .names import NAMED_COLUMNS, names_for
 
 __all__ = [
     "to_arrow", "to_pandas", "batch_to_arrow", "batch_to_pandas", "headers_to_arrow",
@@ -110,7 +110,6 @@ def _arrow_packets(pa, batch: Batch):
 
 def _arrow_addresses(pa, array: np.ndarray, ip_version=None):
     # Printable addresses as a dictionary array: each distinct address once.
-    from .headers import _address_codes
     values, codes = _address_codes(array, ip_version)
     indices = pa.array(codes.astype(np.int32), mask=codes < 0)
     return pa.DictionaryArray.from_arrays(indices, pa.array(values, type=pa.string()))
@@ -118,26 +117,22 @@ def _arrow_addresses(pa, array: np.ndarray, ip_version=None):
 
 def _arrow_named(pa, column: str, array: np.ndarray):
     # A code column with a vocabulary as a dictionary array: each name stored once.
-    from .names import names_for
     labels, codes = names_for(column, array)
     return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
                                           pa.array(labels, type=pa.string()))
 
 
 def _pandas_named(pd, column: str, array: np.ndarray):
-    from .names import names_for
     labels, codes = names_for(column, array)
     return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype=object))
 
 
 def _is_named(column: str, names: bool) -> bool:
-    from .names import NAMED_COLUMNS
     return names and column in NAMED_COLUMNS
 
 
 def _pandas_addresses(pd, array: np.ndarray, ip_version=None):
     # Printable addresses as a Categorical: each distinct address once.
-    from .headers import _address_codes
     values, codes = _address_codes(array, ip_version)
     return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object))
 
@@ -188,7 +183,6 @@ def batch_to_arrow(batch: Batch, *, data: bool = True, decode: bool = False,
     if data:
         columns["data"] = _arrow_packets(pa, batch)
     if decode:
-        from .headers import decode as decode_batch
         columns.update(_arrow_header_columns(pa, decode_batch(batch), addresses, names))
     return pa.table(columns)
 
@@ -220,7 +214,6 @@ def batch_to_pandas(batch: Batch, *, data: bool = True, decode: bool = False,
         packets[:] = batch.packets()
         frame["data"] = packets
     if decode:
-        from .headers import decode as decode_batch
         frame.update(_pandas_header_columns(pd, decode_batch(batch), addresses, names))
     return pd.DataFrame(frame)
 
@@ -245,7 +238,6 @@ def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True, name
 
 
 def _pandas_header_columns(pd, headers, addresses: str, names: bool) -> dict:
-    from .headers import address_bytes
     out = {}
     for name, array in headers.columns().items():
         if name in _ADDRESS_WIDTH:
@@ -301,7 +293,6 @@ def _pandas_flow_column(pd, name: str, array: np.ndarray, addresses: str, names:
     if name in ("ip_src", "ip_dst"):
         if addresses == "str":
             return _pandas_addresses(pd, array)
-        from .headers import address_bytes
         return address_bytes(array)
     if _is_named(name, names):
         return _pandas_named(pd, name, array)
@@ -357,7 +348,6 @@ def records_to_arrow(records, *, addresses: str = "bytes", names: bool = True):
     durations and statistics stay numbers (ns, bytes); addresses and
     ``names`` (``ip_proto`` as a dictionary of names) as in :func:`flows_to_arrow`.
     """
-    from .flowmeter import RTT_COLUMNS, TIMESTAMP_COLUMNS
     pa = _pyarrow()
     _check_addresses(addresses)
     columns = {}
@@ -380,7 +370,6 @@ def records_to_pandas(records, *, addresses: str = "str", names: bool = True):
     where not captured); addresses and ``names`` (``ip_proto`` as a
     Categorical of names) as in :func:`flows_to_pandas`.
     """
-    from .flowmeter import RTT_COLUMNS, TIMESTAMP_COLUMNS
     pd = _pandas()
     _check_addresses(addresses)
     frame = {}
@@ -398,8 +387,6 @@ def records_to_pandas(records, *, addresses: str = "str", names: bool = True):
 # ---------------------------------------------------------------- dispatch
 def to_arrow(obj: Batch | Headers | FlowTable | FlowRecords, **options: Any) -> Any:
     """A pyarrow Table from a :class:`Batch`, ``Headers``, ``FlowTable`` or ``FlowRecords``."""
-    from .headers import FlowTable, Headers
-    from .flowmeter import FlowRecords
     if isinstance(obj, Batch):
         return batch_to_arrow(obj, **options)
     if isinstance(obj, Headers):
@@ -414,8 +401,6 @@ def to_arrow(obj: Batch | Headers | FlowTable | FlowRecords, **options: Any) -> 
 
 def to_pandas(obj: Batch | Headers | FlowTable | FlowRecords, **options: Any) -> Any:
     """A pandas DataFrame from a :class:`Batch`, ``Headers``, ``FlowTable`` or ``FlowRecords``."""
-    from .headers import FlowTable, Headers
-    from .flowmeter import FlowRecords
     if isinstance(obj, Batch):
         return batch_to_pandas(obj, **options)
     if isinstance(obj, Headers):
@@ -426,3 +411,13 @@ def to_pandas(obj: Batch | Headers | FlowTable | FlowRecords, **options: Any) ->
         return records_to_pandas(obj, **options)
     raise TypeError(f"to_pandas() takes a Batch, Headers, FlowTable or FlowRecords, "
                     f"got {type(obj).__name__}")
+
+
+# Batch.to_arrow(), Headers.to_pandas(), ... call these (see ringcap.batch.export_as).
+for _cls, _arrow, _pandas_fn in ((Batch, batch_to_arrow, batch_to_pandas),
+                                 (Headers, headers_to_arrow, headers_to_pandas),
+                                 (FlowTable, flows_to_arrow, flows_to_pandas),
+                                 (FlowRecords, records_to_arrow, records_to_pandas)):
+    register_exporter(_cls, "arrow", _arrow)
+    register_exporter(_cls, "pandas", _pandas_fn)
+del _cls, _arrow, _pandas_fn

@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Union
 import numpy as np
 
 from . import _flowmeter
-from .batch import Batch
+from .batch import Batch, export_as
 from .headers import FIVE_TUPLE_COLUMNS, Headers, decode, ip_strings
 
 __all__ = ["FlowMeter", "FlowRecords", "flow_features", "FLOW_RECORD_COLUMNS",
@@ -239,13 +239,11 @@ class FlowRecords:
 
     def to_arrow(self, **options):
         """A pyarrow Table; see :func:`ringcap.export.records_to_arrow`."""
-        from .export import records_to_arrow
-        return records_to_arrow(self, **options)
+        return export_as(self, "arrow", options)
 
     def to_pandas(self, **options):
         """A pandas DataFrame; see :func:`ringcap.export.records_to_pandas`."""
-        from .export import records_to_pandas
-        return records_to_pandas(self, **options)
+        return export_as(self, "pandas", options)
 
     def __repr__(self) -> str:
         return (f"<FlowRecords {len(self)} records, "

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _decode
-from .batch import Batch
+from .batch import Batch, export_as
 
 __all__ = [
     "decode", "flows", "Headers", "FlowTable", "HEADER_COLUMNS", "FIVE_TUPLE_COLUMNS",
@@ -338,13 +338,11 @@ class Headers:
 
     def to_arrow(self, **options):
         """A pyarrow Table of the columns; see :func:`ringcap.export.headers_to_arrow`."""
-        from .export import headers_to_arrow
-        return headers_to_arrow(self, **options)
+        return export_as(self, "arrow", options)
 
     def to_pandas(self, **options):
         """A pandas DataFrame of the columns; see :func:`ringcap.export.headers_to_pandas`."""
-        from .export import headers_to_pandas
-        return headers_to_pandas(self, **options)
+        return export_as(self, "pandas", options)
 
     def __repr__(self) -> str:
         n = len(self)
@@ -631,13 +629,11 @@ class FlowTable:
 
     def to_arrow(self, **options):
         """A pyarrow Table; see :func:`ringcap.export.flows_to_arrow`."""
-        from .export import flows_to_arrow
-        return flows_to_arrow(self, **options)
+        return export_as(self, "arrow", options)
 
     def to_pandas(self, **options):
         """A pandas DataFrame; see :func:`ringcap.export.flows_to_pandas`."""
-        from .export import flows_to_pandas
-        return flows_to_pandas(self, **options)
+        return export_as(self, "pandas", options)
 
     def __repr__(self) -> str:
         return (f"<FlowTable {len(self)} flows, {int(self.packets.sum())} packets, "

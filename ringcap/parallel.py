@@ -8,17 +8,26 @@ with each worker pinned to a CPU.  A worker either writes to its own sink
 into slots of a shared-memory segment (a memfd) and logs in that memory
 which slot is full, with one eventfd write to wake the parent; the parent
 yields those slots as batches, without copying or pickling any packet, and
-logs each slot back (another eventfd) once no batch refers to it.  The pipes
+logs each slot back (another eventfd) once no batch refers to it, or merges
+the workers' batches into time order (``in_time_order``), holding packets
+back only as long as a worker may still hand over older ones.  The pipes
 carry only the rare messages: the group id and stop to a worker; ready,
 statistics, the end and errors from it.
 
 Stopping (``stop()``, Ctrl-C, SIGTERM) closes every worker's ring to new
 packets, reads out what the kernel already gave it, and only then ends, so
 per worker ``delivered + drops == packets`` and nothing delivered is lost.
-A worker that dies is reported with its exit code and last statistics.
+A worker that dies is reported with its exit code and last statistics; one
+that stops answering (frozen, stuck) is killed after ``worker_timeout`` and
+reported the same way.
+
+One module of some 1,500 lines because the worker's loop and the parent's
+are the two ends of one shared-memory protocol (slots, logs, eventfds,
+messages, progress marks) and change together.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import mmap
@@ -43,6 +52,9 @@ from .batch import COLUMNS, Batch
 from .fanout import Fanout
 from ._validate import _is_real, check_count, check_seconds
 from .ring import RxRing, Stats, _check_positive_int
+from .pcapfile import PcapWriter
+from .sinks import PcapSink
+from .sinks.driving import CaptureSummary, StopSignals
 
 _ALIGN = 64
 STATS_EVERY = 1.0          # seconds between a worker's statistics reports
@@ -52,6 +64,13 @@ PARENT_POLL = 5.0          # longest wait of the parent: stop(), a signal, a dea
                            # worker's hand-off, message or end wake it at once
 START_TIMEOUT = 60.0       # seconds a worker may take to start and open its ring
 CLOSE_TIMEOUT = 30.0       # seconds close() lets the workers hand over what they hold
+ORDER_MARGIN = 0.1         # seconds a packet may take from its timestamp to a ring block
+                           # (input backlog, timer slack): see ParallelCapture.in_time_order
+ORDER_MAX_DELAY = 2.0      # default longest hold-back of the time-ordered merge, seconds
+ORDER_MAX_HELD = 256 << 20  # default bytes (packets and columns) the merge may hold
+ORDER_POLL = 0.05          # seconds between the merge's looks at the workers' progress
+WORKER_TIMEOUT = 30.0      # default seconds a worker may stay silent (it reports every
+                           # STATS_EVERY) before it is killed as not answering
 EXIT_TIMEOUT = 10.0        # then seconds a worker has to exit before it is killed
 
 
@@ -125,9 +144,15 @@ def _sum_stats(stats: Sequence[Stats]) -> Stats:
 _RECORD = 5          # a full slot's record: slot, packets, bytes, drops, freezes
 
 
+def _log_words(slots: int) -> int:
+    """The header's 8-byte words: the two logs, then the worker's progress."""
+    return slots * (_RECORD + 1) + 1
+
+
 def _header_size(slots: int) -> int:
-    """Bytes before the first slot: the full-slot log and the freed-slot log."""
-    return -(-slots * (_RECORD + 1) * 8 // mmap.PAGESIZE) * mmap.PAGESIZE
+    """Bytes before the first slot: the full-slot log, the freed-slot log and
+    the progress word."""
+    return -(-_log_words(slots) * 8 // mmap.PAGESIZE) * mmap.PAGESIZE
 
 
 def _slot_layout(slot_packets: int, slot_bytes: int) -> tuple[dict[str, int], int]:
@@ -150,11 +175,17 @@ class _HandoffLog:
     worker's eventfd.  At most ``slots`` entries of a log are ever unread
     (each stands for a slot), so an entry is never overwritten before it is
     read, and the eventfd's write and read order the memory on every
-    architecture.  Each side counts its own entries."""
+    architecture.  Each side counts its own entries.
+
+    The last word is the worker's progress: a time (ns since the epoch)
+    before which every packet its ring will ever take has been handed over
+    (logged as full).  The worker writes it after the eventfd write of the
+    slots it covers, and the parent reads it before it reads the eventfd,
+    so the slots a progress it saw covers are always in the count it reads."""
 
     def __init__(self, buffer, slots: int) -> None:
         self.slots = slots
-        self.words = memoryview(buffer)[:slots * (_RECORD + 1) * 8].cast("q")
+        self.words = memoryview(buffer)[:_log_words(slots) * 8].cast("q")
         self.full_count = 0        # records written (worker) or read (parent)
         self.freed_count = 0       # slots given back (parent) or taken back (worker)
 
@@ -178,6 +209,14 @@ class _HandoffLog:
         slot = self.words[self.slots * _RECORD + self.freed_count % self.slots]
         self.freed_count += 1
         return slot
+
+    @property
+    def progress(self) -> int:
+        return self.words[self.slots * (_RECORD + 1)]
+
+    @progress.setter
+    def progress(self, ns: int) -> None:
+        self.words[self.slots * (_RECORD + 1)] = ns
 
     def release(self) -> None:
         self.words.release()
@@ -278,7 +317,11 @@ def _stats_dict(stats: Stats) -> dict:
 # The worker imports the same ringcap as this process: `-c` would put the working
 # directory first on sys.path, and a source checkout there (a package without its
 # compiled modules) would shadow the installed one, so the child drops that entry.
-_WORKER_BOOT = "import sys; del sys.path[0]; from ringcap.parallel import _worker_main; _worker_main()"
+# With safe-path (PYTHONSAFEPATH=1, inherited by the child) `-c` adds no entry, and
+# the first one is a real one that must stay.
+_WORKER_BOOT = ("import sys\n"
+                "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"
+                "from ringcap.parallel import _worker_main; _worker_main()")
 
 
 def _worker_path() -> str:
@@ -322,6 +365,7 @@ class _Worker:
         self.full_efd, self.freed_efd = config["full_efd"], config["freed_efd"]
         self.parent_gone = False
         self.next_report = 0.0
+        self.quiet = 0                 # ns: a time before which the ring held nothing unread
         self.poller = select.poll()
         self.poller.register(down.fileno(), select.POLLIN)
         if self.freed_efd is not None:
@@ -386,7 +430,8 @@ class _Worker:
         stats = summary = None
         try:
             self.ring = RxRing(config["iface"], fanout=fanout, **config["ring_options"])
-            self.up.send(("ready", self.ring.fanout.group_id, self.ring.interfaces))
+            self.up.send(("ready", self.ring.fanout.group_id, self.ring.interfaces,
+                          self.ring.block_timeout_ms))
             cpu_start, user_start = _cpu_seconds(), _user_seconds()
             self.capture()
             stats = self.finish()
@@ -394,13 +439,34 @@ class _Worker:
             if self.ring is not None:
                 self.ring.close()
             if self.sink is not None:
-                summary = dataclasses.asdict(self.sink.close(stats))
+                with self.heartbeat():         # closing may take long: still answering
+                    summary = dataclasses.asdict(self.sink.close(stats))
             self.stores = []
             self.outs = []
             if self.log is not None:
                 self.log.release()
         self.tell(("final", _stats_dict(stats), summary,
                    (_cpu_seconds() - cpu_start, _user_seconds() - user_start)))
+
+    @contextlib.contextmanager
+    def heartbeat(self):
+        """Tell the parent every STATS_EVERY that this worker is alive while the
+        body runs (a sink's close may take longer than the parent waits for a
+        silent worker); nothing else is sent meanwhile, so the pipe has one
+        writer at a time."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(STATS_EVERY):
+                self.tell(("alive",))
+
+        beating = threading.Thread(target=beat, name="ringcap-heartbeat", daemon=True)
+        beating.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beating.join()
 
     def deliver(self, timeout: float) -> int:
         """Read once into the sink or a free slot; returns packets read."""
@@ -416,7 +482,9 @@ class _Worker:
         slot = self.free[-1]
         slot_packets = self.config["slot_packets"]
         batch = self.ring.read(slot_packets, timeout=timeout, out=self.outs[slot])
+        self.note_drained(batch)
         if not len(batch):
+            self.log.progress = self.quiet     # nothing held back: tell the parent
             return 0
         self.free.pop()           # being filled (slots given back meanwhile go after it)
         # Fill the slot with the blocks that follow for up to handoff_ms: the
@@ -438,6 +506,7 @@ class _Worker:
                 before = len(batch)
                 self.ring.read(slot_packets, timeout=min(remaining, WORKER_POLL), out=batch,
                                append=True)
+                self.note_drained(batch)
                 if len(batch) == before:
                     break             # the slot is full, or no packets came in time
         finally:
@@ -445,7 +514,20 @@ class _Worker:
             # packets already in the slot were delivered by the ring
             self.log.put_full(slot, len(batch), len(batch.data), batch.drops, batch.freeze_count)
             os.eventfd_write(self.full_efd, 1)
+            self.log.progress = self.quiet     # after the eventfd write that covers it
         return len(batch)
+
+    def note_drained(self, batch: Batch) -> None:
+        """After a read into ``batch``: if it stopped for want of packets (not of
+        room), the ring had no finished block left unread, so a packet not yet
+        read can only be in the block being filled (handed over within the
+        block timeout) or on its way there (ORDER_MARGIN): every packet stamped
+        before now minus both has been read."""
+        config = self.config
+        if len(batch) < config["slot_packets"] and \
+                len(batch.data) + self.ring.snaplen + 4 <= config["slot_bytes"]:
+            self.quiet = time.time_ns() - int((self.ring.block_timeout_ms / 1000
+                                               + ORDER_MARGIN) * 1e9)
 
     def report_stats(self) -> None:
         """Send the ring's statistics every STATS_EVERY seconds (what the parent
@@ -477,6 +559,7 @@ class _Worker:
                 return stats      # nobody left to hand the packets to
             self.control()
             self.deliver(0.02)
+            self.report_stats()   # still answering while it waits for a slot
 
 
 # --------------------------------------------------------------------------
@@ -501,6 +584,7 @@ class _WorkerHandle:
         self.summary: dict | None = None
         self.error: str | None = None
         self.delivered = 0                         # packets handed to the parent
+        self.last_heard = time.monotonic()         # its last message or hand-off
         self.readable = select.poll()              # this worker's pipe alone
         self.cpu_seconds: float | None = None      # CPU it spent capturing (user + system)
         self.user_seconds: float | None = None     # of which user time
@@ -545,8 +629,12 @@ class ParallelCapture:
     Stop with :meth:`stop` (safe from a signal handler), or with Ctrl-C /
     SIGTERM while iterating or in :meth:`run` (``handle_signals``); the
     iteration then ends once every worker has handed over all the packets
-    its ring took.  :attr:`stats` gives per-worker and total statistics.  A
-    worker that dies ends the capture (the others are stopped cleanly) and
+    its ring took.  A worker that says nothing for ``worker_timeout``
+    seconds, capturing or finishing (workers report every second, also
+    while a sink closes, and a stopped worker gives up on its ring within
+    twice the block timeout plus 5 s), is killed and listed in
+    :attr:`failures`: no wait of the pool is without an end.
+    :attr:`stats` gives per-worker and total statistics.  A worker that dies ends the capture (the others are stopped cleanly) and
     :class:`WorkerDiedError` is raised after their packets were delivered.
     """
 
@@ -556,7 +644,7 @@ class ParallelCapture:
                  defrag: bool = False, rollover: bool = False, slots: int = 4,
                  slot_packets: int = 65536, slot_bytes: int = 16 << 20,
                  handoff_ms: float = 100, handle_signals: bool = True,
-                 **ring_options) -> None:
+                 worker_timeout: float = WORKER_TIMEOUT, **ring_options) -> None:
         self._closed = True
         self._wakeup_r = self._wakeup_w = -1
         workers = _check_positive_int("workers", workers)
@@ -579,6 +667,7 @@ class ParallelCapture:
         if not 0 <= handoff_ms <= 60_000:       # (NaN fails too)
             raise ValueError(f"handoff_ms must be 0 to 60000 milliseconds (how long a worker "
                              f"fills a slot before handing it over), got {handoff_ms}")
+        worker_timeout = check_seconds("worker_timeout", worker_timeout, allow_zero=False)
         if fanout is None:
             fanout = Fanout(mode=mode, defrag=defrag, rollover=rollover)
         elif not isinstance(fanout, Fanout):
@@ -617,6 +706,7 @@ class ParallelCapture:
                     "lower slots, slot_packets or slot_bytes")
         self._slots = (slots, slot_packets, slot_bytes)
         self._handoff = handoff_ms / 1000
+        self.worker_timeout = worker_timeout
         self._sink = sink
         self._stop_requested = False
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -629,6 +719,9 @@ class ParallelCapture:
         self._handles: list[_WorkerHandle] = []
         self._pending: list[tuple[_WorkerHandle, tuple]] = []
         self.discarded = 0
+        self.late = 0
+        self.max_delay: float | None = None        # of the last in_time_order()
+        self.block_timeout_ms = 0                  # of the workers' rings, once they run
         self.interfaces = None
         self._closed = False
         self._iterators: weakref.WeakSet = weakref.WeakSet()
@@ -772,8 +865,10 @@ class ParallelCapture:
                     raise RuntimeError(self._start_failure(handle)) from None
                 if message[0] == "ready":
                     handle.ready = True
+                    handle.last_heard = time.monotonic()
                     self._group_id = message[1]
                     self.interfaces = message[2]
+                    self.block_timeout_ms = message[3]
                 elif message[0] == "error":
                     handle.error = message[1]
                     handle.process.wait()
@@ -888,6 +983,7 @@ class ParallelCapture:
             return []
         if self._deadline is not None:
             timeout = max(0.0, min(timeout, self._deadline - time.monotonic()))
+        timeout = max(0.0, min(timeout, self._next_silence_limit() - time.monotonic()))
         batches = []
         # persistent poll objects: Connection.poll() and connection.wait()
         # build a selector on every call, which costs more than the message
@@ -901,6 +997,7 @@ class ParallelCapture:
             handle = self._by_fd.get(fd)
             if handle is None or handle.ended:
                 continue
+            handle.last_heard = time.monotonic()
             batches += self._take_batches(handle)
             while fd != handle.full_efd:          # its pipe: statistics, the end, errors
                 try:
@@ -913,6 +1010,40 @@ class ParallelCapture:
                 self._handle_message(handle, message)
                 if not handle.readable.poll(0):
                     break
+        batches += self._kill_silent_workers()
+        return batches
+
+    def _silence_limit(self, handle: _WorkerHandle) -> float:
+        """When a worker that has not ended counts as not answering."""
+        limit = handle.last_heard + self.worker_timeout
+        if handle.finished:               # said its last word: only exiting is left
+            limit += EXIT_TIMEOUT
+        return limit
+
+    def _next_silence_limit(self) -> float:
+        return min((self._silence_limit(h) for h in self._handles if not h.ended),
+                   default=float("inf"))
+
+    def _kill_silent_workers(self) -> list[tuple[int, Batch]]:
+        """Kill the workers that stopped answering (frozen, stuck) and end them
+        as failures; returns the batches they had handed over."""
+        batches = []
+        now = time.monotonic()
+        for handle in self._handles:
+            if handle.ended or now < self._silence_limit(handle):
+                continue
+            why = (f"stopped answering{' while finishing' if self._stops_sent else ''} "
+                   f"(nothing from it for {self.worker_timeout:g} s)")
+            handle.process.kill()
+            handle.process.wait()
+            batches += self._take_batches(handle)      # what it handed over still counts
+            try:                                       # and what it said before
+                while handle.readable.poll(0):
+                    self._handle_message(handle, handle.up.recv())
+            except (EOFError, OSError):
+                pass
+            handle.error = why + (f" ({handle.error})" if handle.error else "")
+            self._end(handle)
         return batches
 
     @property
@@ -935,8 +1066,65 @@ class ParallelCapture:
         self._iterators.add(iterator)          # close() ends it (and counts what it held)
         return iterator
 
-    def _batches(self) -> Iterator[tuple[int, Batch]]:
-        from .sinks.driving import StopSignals
+    @property
+    def hold_back(self) -> float:
+        """Seconds :meth:`in_time_order` holds a packet back at most while
+        every worker keeps up: the rings' block timeout + ORDER_MARGIN +
+        ``handoff_ms`` + a worker's idle wait (0.2 s)."""
+        return self.block_timeout_ms / 1000 + ORDER_MARGIN + self._handoff + WORKER_POLL
+
+    def in_time_order(self, max_delay: float | None = None,
+                      max_held_bytes: int = ORDER_MAX_HELD) -> Iterator[Batch]:
+        """Iterate the pool's packets in timestamp order, as one ring's would
+        come: batches (each owning its memory; no need to copy) whose packets
+        never go back in time, within a batch or from one batch to the next.
+
+        Each worker's packets come in time order; the merge holds a packet
+        back until every worker has handed over all packets stamped before it.
+        A worker tells that without a message: after each read that emptied its
+        ring, it records in the shared memory "every packet stamped before now
+        minus the ring's block timeout minus ORDER_MARGIN (0.1 s) has been
+        handed over", and an idle worker does so every 0.2 s.  So a packet
+        waits at most the block timeout + 0.1 s + the workers' hand-off
+        interval (``handoff_ms``) + 0.2 s (:attr:`hold_back`), and the merge
+        holds that much traffic.
+
+        Bounds, whatever the workers do: a packet is never held longer than
+        ``max_delay`` seconds after its timestamp (None: 2 s, or
+        :attr:`hold_back` + 1 s if that is longer, as with long block
+        timeouts or ``handoff_ms``; a worker frozen or more than that behind
+        no longer holds the others back), and never more than
+        ``max_held_bytes`` of packets and columns (past that, everything held
+        is given out at once).  A packet that then arrives older than one
+        already given out comes after it, out of order, counted in
+        :attr:`late`.  The bound assumes packet timestamps from the system clock
+        (the default, and ``timestamping="software"``)."""
+        if self._sink is not None:
+            raise ValueError("this pool writes to per-worker sinks; use run() instead of "
+                             "iterating")
+        self._check_open()
+        if max_delay is None:
+            max_delay = max(ORDER_MAX_DELAY, self.hold_back + 1.0)
+        max_delay = check_seconds("max_delay", max_delay, allow_zero=False)
+        self.max_delay = max_delay
+        max_held_bytes = _check_positive_int("max_held_bytes", max_held_bytes)
+        iterator = self._ordered(_TimeOrder(max_delay, max_held_bytes))
+        self._iterators.add(iterator)
+        return iterator
+
+    @staticmethod
+    def _progress(handle: _WorkerHandle) -> int:
+        """The time before which the worker has handed over every packet (0 if
+        its memory is gone: the pool is being closed)."""
+        log = handle.log
+        try:
+            return log.progress if log is not None else 0
+        except ValueError:                  # released by close() in another thread
+            return 0
+
+    @contextlib.contextmanager
+    def _iteration(self):
+        """One iteration at a time, with the stop signals handled meanwhile."""
         signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
             else _NoSignals()
         with self._iterating:
@@ -947,22 +1135,58 @@ class ParallelCapture:
             self._iterations += 1
         try:
             with signals:
-                while self.running:
-                    self._free_slots()
-                    items = self._poll(PARENT_POLL)
-                    items.reverse()
-                    try:
-                        while items:
-                            item = items.pop()
-                            yield item
-                            del item
-                    finally:
-                        # a consumer that stopped early: what it was not given is discarded
-                        self.discarded += sum(len(batch) for _, batch in items)
+                yield
         finally:
             with self._iterating:
                 self._iterations -= 1
                 self._iterating.notify_all()
+
+    def _batches(self) -> Iterator[tuple[int, Batch]]:
+        with self._iteration():
+            while self.running:
+                self._free_slots()
+                items = self._poll(PARENT_POLL)
+                items.reverse()
+                try:
+                    while items:
+                        item = items.pop()
+                        yield item
+                        del item
+                finally:
+                    # a consumer that stopped early: what it was not given is discarded
+                    self.discarded += sum(len(batch) for _, batch in items)
+        self._raise_failures()
+
+    def _ordered(self, order: "_TimeOrder") -> Iterator[Batch]:
+        with self._iteration():
+            try:
+                while self.running:
+                    self._free_slots()
+                    for _, batch in self._poll(ORDER_POLL if order.held_packets else PARENT_POLL):
+                        order.add(batch)
+                    # the workers' progress first, then the slots it covers
+                    floor = time.time_ns() - int(order.max_delay * 1e9)
+                    marks = [max(self._progress(h), floor) for h in self._handles
+                             if not h.ended]
+                    mark = min(marks) if marks else None
+                    for handle in self._handles:
+                        if not handle.ended:
+                            for _, batch in self._take_batches(handle):
+                                order.add(batch)
+                    batch = None
+                    self._free_slots()          # all copied: the slots go back at once
+                    out = order.take(mark)
+                    if out is not None:
+                        self.late += order.late
+                        order.late = 0
+                        yield out
+                        out = None
+                out = order.take(None)          # every worker has ended: nothing older comes
+                if out is not None:
+                    self.late += order.late
+                    yield out
+            finally:
+                self.discarded += order.held_packets    # a consumer that stopped early
         self._raise_failures()
 
     def run(self, duration: float | None = None) -> PoolStats:
@@ -970,7 +1194,6 @@ class ParallelCapture:
         or a worker's death); returns the final :attr:`stats`.  Without a
         sink, the batches are discarded (counted in :attr:`discarded`)."""
         self._check_open()
-        from .sinks.driving import StopSignals
         if duration is not None:
             self.stop_after(duration)
         signals = StopSignals(on_signal=lambda signum: self.stop()) if self.handle_signals \
@@ -1147,11 +1370,90 @@ class WorkerFiles:
         self.options = options
 
     def __call__(self, worker: int):
-        from .sinks import PcapSink
         return PcapSink(self.template.format(worker=worker), **self.options)
 
     def __repr__(self) -> str:
         return f"WorkerFiles({self.template!r})"
+
+
+class _TimeOrder:
+    """The merge behind :meth:`ParallelCapture.in_time_order`: copies of the
+    workers' batches, each sorted, given out up to a timestamp mark."""
+
+    _COLUMN_BYTES = sum(dtype.itemsize for dtype in COLUMNS.values())
+
+    def __init__(self, max_delay: float, max_held_bytes: int) -> None:
+        self.max_delay, self.max_held_bytes = max_delay, max_held_bytes
+        self.held: list[list] = []        # [batch, bytes it holds], in arrival order
+        self.held_bytes = 0
+        self.held_packets = 0
+        self.last: int | None = None      # timestamp of the newest packet given out
+        self.late = 0                     # packets given out after a newer one
+
+    def add(self, batch: Batch) -> None:
+        if not len(batch):
+            return
+        batch = batch.copy()              # its slot goes back to the worker now
+        ts = batch.ts
+        if not bool(np.all(ts[1:] >= ts[:-1])):
+            batch = batch[np.argsort(ts, kind="stable")].copy()
+        size = batch.data.nbytes + len(batch) * self._COLUMN_BYTES
+        self.held.append([batch, size])
+        self.held_bytes += size
+        self.held_packets += len(batch)
+
+    def take(self, mark: int | None) -> Batch | None:
+        """The held packets stamped before ``mark`` (None: all), in time order."""
+        if self.held_bytes > self.max_held_bytes:
+            mark = None
+        parts, kept = [], []
+        for entry in self.held:
+            batch, size = entry
+            k = len(batch) if mark is None else int(np.searchsorted(batch.ts, mark, "left"))
+            if k == len(batch):
+                parts.append(batch)
+                self.held_bytes -= size
+                continue
+            if k:
+                parts.append(batch[:k])
+                rest = batch[k:]
+                rest.drops = rest.freeze_count = 0     # counted once, with the first part
+                entry[0] = rest
+            kept.append(entry)
+        self.held = kept
+        if not parts:
+            return None
+        out = parts[0] if len(parts) == 1 else _sorted_concat(parts)
+        self.held_packets -= len(out)
+        if self.last is not None:
+            self.late += int(np.count_nonzero(out.ts < self.last))
+        newest = int(out.ts[-1])
+        self.last = newest if self.last is None else max(self.last, newest)
+        return out
+
+
+def _sorted_concat(parts: list[Batch]) -> Batch:
+    """One batch of ``parts`` (each sorted, and a contiguous run of a packed
+    batch's data) in timestamp order, ties in the order given: the packet
+    bytes are copied once, the packets' order is kept in the columns."""
+    datas, starts, base = [], [], 0
+    for part in parts:
+        begin = int(part.offset[0])
+        end = int(part.offset[-1]) + int(part.caplen[-1])
+        datas.append(part.data[begin:end])
+        starts.append(base - begin)
+        base += end - begin
+    cols = {name: np.concatenate([getattr(p, name) for p in parts]) for name in COLUMNS
+            if name != "offset"}
+    cols["offset"] = np.concatenate([p.offset + s for p, s in zip(parts, starts)])
+    interfaces = {}
+    for part in parts:
+        interfaces.update(part.interfaces or {})
+    joined = Batch(data=np.concatenate(datas), drops=sum(p.drops for p in parts),
+                   freeze_count=sum(p.freeze_count for p in parts),
+                   interfaces=interfaces or None, **cols)
+    order = np.argsort(joined.ts, kind="stable")
+    return joined[order]
 
 
 class _NoSignals:
@@ -1213,11 +1515,10 @@ def capture_to_file_parallel(iface: str | None, path, *, workers: int, count: in
     A ``path`` containing ``{worker}`` gives one file per worker, each
     written by its worker (nothing crosses processes; ``count`` is then not
     available: give ``duration`` or stop with a signal).  Otherwise the
-    parent writes one file, batch by batch as the workers hand them over
-    (packets of different workers interleave by batch, not by timestamp;
-    ``reordercap`` sorts such a file).  pcapng files end with the
-    statistics: each worker's in its own file, the total in a merged one."""
-    from .pcapfile import CaptureSummary, PcapWriter
+    parent writes one file in time order, merging the workers' packets as
+    :meth:`ParallelCapture.in_time_order` does (bounded hold-back and
+    memory).  pcapng files end with the statistics: each worker's in its own
+    file, the total in the merged one."""
     count = check_count("count", count, allow_none=True)
     duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
     options = dict(ring_options or {})
@@ -1241,7 +1542,7 @@ def capture_to_file_parallel(iface: str | None, path, *, workers: int, count: in
         with ParallelCapture(iface, workers, **options) as pool:
             if duration is not None:
                 pool.stop_after(duration)
-            for batch in pool:
+            for batch in pool.in_time_order():
                 if count is not None:
                     batch = batch[:count - written]
                 writer.write(batch)

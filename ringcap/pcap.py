@@ -6,9 +6,10 @@ from ``ringcap`` or :mod:`ringcap.pcapfile`.  Nothing inside ringcap imports
 this module.
 """
 from .capturing import capture_to_file
-from .pcapfile import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, CaptureSummary, Interface,
-                       InterfaceStats, PcapFormatError, PcapReader, PcapTruncatedError,
-                       PcapTruncatedWarning, PcapWriter, open_pcap, read_pcap, write_pcap)
+from .pcapfile import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, InterfaceStats,
+                       PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
+                       PcapWriter, open_pcap, read_pcap, write_pcap)
+from .sinks.driving import CaptureSummary
 
 __all__ = [
     "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap", "capture_to_file",

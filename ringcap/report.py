@@ -43,6 +43,8 @@ import numpy.typing as npt
 from .batch import Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
+from .bpf import LinkTypeFilter
+from .pcapfile import open_pcap
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES",
            "MAX_RATE_INTERVALS"]
@@ -458,7 +460,6 @@ def file_report(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
     instead of a new one with ``interval``.
     Returns the report and one :class:`FileInfo` per file.
     """
-    from .pcapfile import open_pcap
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if report is None:
@@ -484,7 +485,6 @@ def _filtered(batches: Iterable[Batch], filter: str | None) -> Iterable[Batch]:
     if filter is None:
         yield from batches
         return
-    from .bpf import LinkTypeFilter
     compiled = LinkTypeFilter(filter)          # compiled once per link type, run per batch
     for batch in batches:
         yield batch[compiled.mask(batch)]

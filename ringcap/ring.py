@@ -1,8 +1,12 @@
-"""Live capture and transmit: `RxRing`, `TxRing`, `Stats` and `capture()`.
+"""Live capture and transmit: `RxRing`, `TxRing`, `RingView` and `Stats`.
 
 These classes validate arguments, allocate batches and keep the statistics;
 the socket, the mapping and the drain loop live in the compiled
-``ringcap._ring`` module.
+``ringcap._ring`` module.  It is one module of some 950 lines because the
+pieces share one lifetime: a ring's handle, its per-interface cores, the
+views that lend its blocks and the leases that give them back close
+together, under the ring's lock.  What is built on rings (the worker pool, the
+front door ``capture()``) lives elsewhere.
 """
 from __future__ import annotations
 
@@ -27,9 +31,6 @@ from .batch import (COLUMNS, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RA
 from .bpf import FilterSpec, build_program, skip_outgoing_on
 from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
                      load_ebpf_socket_filter, register as _register_fanout)
-from .progress import progress_callback
-from .sinks.collect import BatchCollector
-from .sinks.driving import pump
 
 PAGE_SIZE = os.sysconf("SC_PAGESIZE")
 MiB = 1 << 20
@@ -1017,47 +1018,3 @@ class TxRing(_RingHandle):
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<TxRing {self.iface} {state}, {self.frame_count} x {self.frame_size} bytes>"
-
-
-class CaptureInterruptedWarning(UserWarning):
-    """:func:`capture` was interrupted (Ctrl-C, "interrupt kernel") and returned
-    the packets it had captured until then."""
-
-
-def capture(iface: str | None = None, count: int | None = None,
-            duration: float | None = None, *, progress=None,
-            workers: int | None = None, **options) -> Batch:
-    """Capture until ``count`` packets or ``duration`` seconds, whichever comes first.
-
-    With neither, capture until interrupted.  Ctrl-C (in Jupyter: "interrupt
-    kernel") does not lose anything: the packets captured so far, including
-    those still waiting in the ring, are returned, with a
-    :class:`CaptureInterruptedWarning` saying so.
-
-    ``options`` are those of :class:`RxRing`.  Returns one packed batch that
-    owns its memory; its ``drops`` is the kernel's drop count for the whole
-    capture.  Memory grows with the packets captured, not with the number of
-    reads.  ``progress``: True shows a progress bar (packets, rate, drops,
-    elapsed; needs ``tqdm``, ``pip install ringcap[progress]``), False
-    hides it, a callable receives :class:`ringcap.sinks.Progress` snapshots;
-    None (default) shows it when running interactively and tqdm is installed.
-    ``workers=N`` captures with a :class:`ringcap.ParallelCapture` of N
-    processes instead (``options`` are then its options) and returns the
-    packets merged in time order.
-    """
-    if workers is not None:
-        # parallel imports this module, so it is imported here, when asked for
-        from .parallel import capture_parallel
-        return capture_parallel(iface, count, duration, workers=workers, **options)
-    count = check_count("count", count, allow_none=True)
-    duration = check_seconds("duration", duration, allow_none=True, allow_zero=False)
-    collector = BatchCollector()
-    with RxRing(iface, **options) as ring, \
-            progress_callback(progress, total=count, what=iface or "all interfaces") as show:
-        result = pump(ring, collector, count=count, duration=duration, progress=show,
-                      reuse_batch=True, views=False)     # packed reads copy fastest
-    if result.stopped_by in ("KeyboardInterrupt", "SIGINT"):
-        import warnings
-        warnings.warn(f"capture interrupted after {result.packets} packets; returning them",
-                      CaptureInterruptedWarning, stacklevel=2)
-    return collector.batch()

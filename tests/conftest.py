@@ -9,29 +9,43 @@ by ``.ci/run``), which turns that skip, and any other skip, into a failure.
 How to write a network test that waits correctly
 ------------------------------------------------
 The suite runs on shared machines, loaded by other work: a ring can take
-seconds to open, and a process can wait a second for a CPU.  So:
+seconds to open, a packet can wait in a CPU's backlog, and a process can wait
+a second for a CPU.  So never sleep for a fixed time in place of "the ring is
+open" or "the packets have arrived"; wait for the condition itself, with a
+generous deadline (``DEADLINE``, 60 s), failing with a message that names it:
 
-- Never sleep for a fixed time in place of "the ring is open" or "the packets
-  have arrived".  Wait for the condition, with a generous deadline:
-  ``wait_until(condition, what="...")`` polls ``condition()`` until it is true
-  (up to ``DEADLINE`` seconds) and fails with a message naming what it waited for.
-- A ``ringcap`` subprocess: ``RingcapProcess("-i", veth.b, ...)`` starts
-  ``python -m ringcap`` on this tree, and ``.wait_for("listening on")`` returns
-  once the ring is open and its filter attached (every packet sent after that
-  is captured or counted as dropped).  ``ringcap top`` prints no such line:
-  wait for its first table.  A library call in a child process
-  (``capture_to_file``) waits for ``ringcap_ready`` in the same way.
-- An ``RxRing`` in the test process is open when its constructor returns.  To
-  wait for packets, ``read_until(ring, n)`` reads until ``n`` packets came or
-  the deadline passed; ``drain(ring)`` then reads what else is there.  Wait
-  for counters with ``wait_until(lambda: ring.stats.packets >= n, ...)``.
-- Drops are legitimate when traffic can outrun the ring (long or fast runs,
-  small rings).  Then assert the accounting, captured + dropped (+ unread) ==
-  received, never zero drops, an absolute size, or a rate.  Assert zero drops
-  only where the ring holds every packet sent.
-- A short sleep is fine inside a poll loop with a deadline, for pacing a
-  sender, or where time passing is what the test is about (a timer, an
-  interval); speed is measured in benchmarks/, never asserted here.
+- ``wait_until(condition, what="...")`` polls ``condition()`` until it is true
+  and fails with "waited 60 s for <what>" otherwise.  The helpers below wait
+  the same way.
+- A ``ringcap`` subprocess: ``cli = RingcapProcess("-i", veth.b, ...)`` runs
+  ``python -m ringcap`` from this tree; ``cli.wait_for("listening on")``
+  returns once the ring is open and its filter attached, so every packet sent
+  after it is captured or counted as dropped; ``cli.finish(signal.SIGINT)``
+  stops it and returns the exit code.  ``ringcap top`` prints no such line:
+  wait for its first table.
+- Any other process opening a ring (``capture_to_file`` in a child or a
+  thread): ``wait_until(lambda: rings_bound_to(veth.index_b))`` (the ring binds
+  to its interface last, after the ring and filter are set up).
+- "It has the packets", for a ring in another process: open a
+  ``Tap(veth.b)`` before sending; ``tap.wait_for(n)`` returns once the Tap has
+  seen n frames, and the kernel hands each frame to every packet socket on the
+  interface in the same pass, so the other ring has them too.  For a pool,
+  the workers' statistics reports (``report()`` in test_parallel.py).
+- An ``RxRing`` in the test process is open when its constructor returns.
+  ``wait_for_packets(ring, n)`` waits until its statistics count n packets
+  and the block timer has handed them over (one read or view takes them all).
+- Drops are legitimate whenever traffic can outrun a ring (long or fast runs,
+  small rings, a reader descheduled for a while).  Then assert the accounting,
+  captured + dropped (+ unread) == received, never zero drops, an absolute
+  size or a rate; keep sending until the condition the test needs (e.g. bytes
+  in the file) is met.  Assert zero drops only where the ring holds all of
+  the traffic (its size, and a block timeout longer than the send).
+- Bounds that tell "returned at once" from "waited for its timeout" leave
+  the loaded machine room (5x or more); speed is measured in benchmarks/,
+  never asserted here.
+- A short sleep is fine inside a poll loop with a deadline, to pace a sender,
+  or where time passing is what a test is about (a flush interval, a timer);
+  never in place of one of the conditions above.
 """
 from __future__ import annotations
 
@@ -229,25 +243,6 @@ def wait_until(condition, timeout: float = DEADLINE, what: str = "the condition"
         time.sleep(interval)
 
 
-def read_until(ring, count: int, timeout: float = DEADLINE, max_packets: int = 65536,
-               select=None):
-    """Read from ``ring`` until ``count`` packets (those ``select(batch)`` keeps, if given)
-    have come, or fail after ``timeout`` seconds; returns the batches read."""
-    batches, seen = [], 0
-    deadline = time.monotonic() + timeout
-    while seen < count:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"waited {timeout:g} s for {count} packets, got {seen}")
-        batch = ring.read(max_packets, timeout=min(left, 1.0))
-        if select is not None:
-            batch = select(batch)
-        if len(batch):
-            batches.append(batch)
-            seen += len(batch)
-    return batches
-
-
 def package_root() -> str:
     """The folder ringcap is imported from here (this tree, or CI's installed copy)."""
     import ringcap
@@ -257,7 +252,10 @@ def package_root() -> str:
 class RingcapProcess:
     """A running ``python -m ringcap ARGS`` (this tree's package); its stderr is
     collected from a pipe, or from a pty with ``tty=True``.  ``wait_for(text)``
-    waits until the text shows on stderr (``"listening on"``: the ring is open)."""
+    waits until the text shows on stderr (``"listening on"``: the ring is open).
+    One a failed test leaves running is killed when the test ends."""
+
+    running: list = []
 
     def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL, env=None,
                  python=sys.executable):
@@ -280,6 +278,7 @@ class RingcapProcess:
         self._chunks = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        RingcapProcess.running.append(self)
 
     def _read(self):
         while True:
@@ -298,9 +297,16 @@ class RingcapProcess:
     def wait_for(self, text, timeout=DEADLINE):
         """Wait until ``text`` is on stderr; fail (stopping the process) if it exits
         first or ``timeout`` passes."""
+        def seen_or_exited():
+            if text in self.err:
+                return True
+            if self.proc.poll() is not None:
+                self._reader.join(10)            # the rest of what it wrote
+                return True
+            return False
+
         try:
-            wait_until(lambda: text in self.err or self.proc.poll() is not None,
-                       timeout, f"{text!r} from ringcap")
+            wait_until(seen_or_exited, timeout, f"{text!r} from ringcap")
             if text not in self.err:
                 raise AssertionError(f"ringcap exited ({self.proc.returncode}) "
                                      f"before {text!r}")
@@ -310,6 +316,8 @@ class RingcapProcess:
 
     def finish(self, sig=None, timeout=DEADLINE):
         """Send ``sig`` (if given), wait for the exit and return the exit code."""
+        if self in RingcapProcess.running:
+            RingcapProcess.running.remove(self)
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -368,3 +376,20 @@ class Tap:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def wait_for_packets(ring, count: int, timeout: float = DEADLINE) -> None:
+    """Wait until ``ring``'s socket has received ``count`` packets (its statistics: nothing
+    is read), then for ten block timeouts, so that the kernel's block timer has handed the
+    last of them over and one read or view can take them all."""
+    wait_until(lambda: ring.stats.packets >= count, timeout,
+               f"{count} packets to reach the ring")
+    time.sleep(10 * ring.block_timeout_ms / 1000)
+
+
+@pytest.fixture(autouse=True)
+def _no_ringcap_process_left_behind():
+    """A test that failed before finishing its RingcapProcess leaves no process behind."""
+    yield
+    while RingcapProcess.running:
+        RingcapProcess.running[-1].finish(signal.SIGKILL)

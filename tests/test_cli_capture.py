@@ -76,7 +76,8 @@ class Sender(threading.Thread):
 
     def stop(self):
         self.running = False
-        self.join()
+        if self.ident is not None:          # (started)
+            self.join()
 
 
 # ---------------------------------------------------------------------- signals
@@ -88,11 +89,13 @@ def test_signal_mid_capture_leaves_a_complete_file_with_the_summary_count(veth, 
     cli = Cli("-i", veth.b, "-w", str(path), *OURS, tty=tty)
     cli.wait_for("listening on")
     sender = Sender(veth.a)
-    with Tap(veth.b) as tap:
-        sender.start()
-        tap.wait_for(1000)                  # mid-stream: packets in flight when it lands
-        code = cli.finish(sig)
-    sender.stop()
+    try:
+        with Tap(veth.b) as tap:
+            sender.start()
+            tap.wait_for(1000)              # mid-stream: packets in flight when it lands
+            code = cli.finish(sig)
+    finally:
+        sender.stop()
     assert code == 0, cli.err
     captured = cli.summary_count()
     assert captured >= 200
@@ -115,13 +118,15 @@ def test_second_ctrl_c_while_finishing_does_not_corrupt(veth, tmp_path):
     cli = Cli("-i", veth.b, "-w", str(path), *OURS)
     cli.wait_for("listening on")
     sender = Sender(veth.a, size=1000)
-    with Tap(veth.b) as tap:
-        sender.start()
-        tap.wait_for(1000)
-    cli.proc.send_signal(signal.SIGINT)
-    time.sleep(0.01)
-    code = cli.finish(signal.SIGINT)
-    sender.stop()
+    try:
+        with Tap(veth.b) as tap:
+            sender.start()
+            tap.wait_for(1000)
+        cli.proc.send_signal(signal.SIGINT)
+        time.sleep(0.01)                    # the second one lands while it finishes
+        code = cli.finish(signal.SIGINT)
+    finally:
+        sender.stop()
     assert code == 0, cli.err
     captured = cli.summary_count()
     assert tcpdump_count(path) == captured > 0
@@ -179,8 +184,10 @@ def test_time_rotation_with_a_file_limit_and_post_rotate_command(veth, tmp_path)
     cli.wait_for("listening on")
     sender = Sender(veth.a)
     sender.start()
-    code = cli.finish(timeout=DEADLINE)         # stops by itself after 2 files
-    sender.stop()
+    try:
+        code = cli.finish(timeout=DEADLINE)     # stops by itself after 2 files
+    finally:
+        sender.stop()
     assert code == 0, cli.err
     assert "maximum file limit reached: 2" in cli.err
     names = sorted(os.listdir(tmp_path))

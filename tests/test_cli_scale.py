@@ -80,3 +80,57 @@ def test_workers_refuse_what_they_cannot_do(veth, tmp_path):
     proc = run_cli("-i", veth.b, "--workers", "2", "-C", "1", "-w", str(tmp_path / "x{worker}"))
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "one file per worker" in err
+
+
+def wait_for_listening(proc, seconds=60):
+    """Read stderr until the "listening on" line (the rings are open); returns it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if "listening on" in line or not line:
+            return line
+    raise AssertionError("no 'listening on' line in time")
+
+
+@pytest.mark.parametrize("fanout", ["lb", "hash"])
+def test_workers_write_one_file_in_time_order(veth, tmp_path, fanout):
+    """Packets that alternate between two workers (lb) or go by flow (hash)
+    come out of `--workers 2 -w one.pcap` in time order, as one ring's would
+    (they used to be written batch by batch: "Strict time order: False")."""
+    import signal
+    path = tmp_path / "one.pcap"
+    proc = run_cli("-i", veth.b, "--workers", "2", "--fanout", fanout, "-U", "-w", str(path),
+                   "--duration", "120", "udp", "and", "dst", "port", "9")
+    try:
+        assert "listening on" in wait_for_listening(proc)
+        sent = 0
+        with TxRing(veth.a) as tx:
+            for burst in range(60):                     # about 3 s, flows to both workers
+                sent += tx.send([udp_frame(sent + i, (sent + i) % 16) for i in range(200)])
+                time.sleep(0.05)
+        # wait (generously) for the packets to reach the file, then stop as with Ctrl-C
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            if path.exists() and path.stat().st_size >= 24 + sent * (16 + 64):
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, rest
+    info = subprocess.run(["capinfos", "-o", "-c", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Strict time order:   True" in info, info
+    got = read_pcap(path)
+    assert np.all(got.ts[1:] >= got.ts[:-1])
+    seqs, flows = seqs_and_flows(got)
+    assert len(np.unique(seqs)) == len(seqs) and np.all(seqs < sent)
+    assert len(set(flows.tolist())) == 16
+    received = int(re.search(r"(\d+) packets received by filter", rest).group(1))
+    dropped = int(re.search(r"(\d+) packets dropped by kernel", rest).group(1))
+    assert captured(rest) == len(got) and received == len(got) + dropped
+    assert received <= sent
+    assert "written after newer ones" not in rest

@@ -208,15 +208,16 @@ def test_interface_lists_are_checked(veth):
 def test_a_set_of_interfaces_gets_one_interface_and_statistics_block_each(veth, tmp_path):
     import subprocess
     import threading
-    import time
 
+    from conftest import DEADLINE, rings_bound_to, wait_until
     from ringcap import PcapReader, capture_to_file
 
     other = VethPair()
     path = tmp_path / "two.pcapng"
 
     def send():
-        time.sleep(0.4)
+        wait_until(lambda: rings_bound_to(veth.index_b) and rings_bound_to(other.index_b),
+                   what="the rings on both interfaces to open")
         with TxRing(veth.a) as tx1, TxRing(other.a) as tx2:
             tx1.send([udp_frame(i, 1) for i in range(300)])
             tx2.send([udp_frame(i, 2) for i in range(300, 500)])
@@ -224,7 +225,7 @@ def test_a_set_of_interfaces_gets_one_interface_and_statistics_block_each(veth, 
     sender = threading.Thread(target=send)
     try:
         sender.start()
-        summary = capture_to_file([veth.b, other.b], path, duration=1.5,
+        summary = capture_to_file([veth.b, other.b], path, count=500, duration=DEADLINE,
                                   ring_options=dict(filter="udp", **SMALL))
     finally:
         sender.join()

@@ -123,8 +123,12 @@ def test_decode_is_the_function_and_help_shows_its_docstring():
     text = pydoc.render_doc(ringcap.decode, renderer=pydoc.plaintext)
     assert "Decode every frame of ``batch``" in text
     assert "Malformed or truncated frames never raise" not in text    # the module's docstring
-    with pytest.raises(ModuleNotFoundError):              # no module hides behind the function
+    assert "Decode every frame" in pydoc.render_doc("ringcap.decode", renderer=pydoc.plaintext)
+    # no module hides behind the function, and the old import says where its names went
+    with pytest.raises(ModuleNotFoundError, match="no longer a module: .* from ringcap.headers"):
         importlib.import_module("ringcap.decode")
+    with pytest.raises(ModuleNotFoundError, match="ringcap.headers"):
+        exec("from ringcap.decode import FIVE_TUPLE_COLUMNS", {})
 
 
 def test_no_module_is_shadowed_by_a_function():

@@ -10,14 +10,24 @@ import time
 import numpy as np
 import pytest
 
-from conftest import sh
+from conftest import DEADLINE, Tap, sh, wait_until
 from test_fanout import seqs_and_flows, udp_frame
 import ringcap
 from ringcap import Batch, ParallelCapture, TxRing, WorkerDiedError, merge, read_pcap
 from ringcap.parallel import WorkerFiles
 
 RING = dict(block_size=1 << 20, block_count=16, block_timeout_ms=5)
-SAFETY_S = 20.0
+SAFETY_S = DEADLINE
+
+
+def report(pool, worker):
+    """Worker ``worker``'s latest statistics report (None before its first), reading the
+    reports waiting in its pipe as the pool does while iterating; reports go out every
+    STATS_EVERY (1 s)."""
+    handle = pool._handles[worker]
+    while not handle.ended and handle.readable.poll(0):
+        pool._handle_message(handle, handle.up.recv())
+    return handle.stats
 
 
 def gather(pool, expected=None):
@@ -101,20 +111,24 @@ def test_cpu_mode_lines_up_with_pinning(veth):
 
 def test_stopping_mid_stream_loses_nothing_delivered(veth):
     stop_sending = threading.Event()
+    sent = [0]
 
     def send():
         with TxRing(veth.a) as tx:
-            seq = 0
             while not stop_sending.is_set():
-                tx.send([udp_frame(seq + i, (seq + i) % 16) for i in range(256)])
-                seq += 256
+                seq = sent[0]
+                sent[0] += tx.send([udp_frame(seq + i, (seq + i) % 16) for i in range(256)])
                 time.sleep(0.002)
+
+    def stop_when_plenty_went_out():
+        wait_until(lambda: sent[0] >= 5000 or stop_sending.is_set(), what="5000 frames sent")
+        pool.stop()
 
     with ParallelCapture(veth.b, workers=2, **RING) as pool:
         sender = threading.Thread(target=send)
         sender.start()
         try:
-            threading.Timer(1.0, pool.stop).start()
+            threading.Thread(target=stop_when_plenty_went_out, daemon=True).start()
             got = gather(pool)
         finally:
             stop_sending.set()
@@ -143,7 +157,7 @@ def test_a_killed_worker_is_reported_with_its_exit_code_and_last_stats(veth):
     with ParallelCapture(veth.b, workers=2, **RING) as pool:
         with TxRing(veth.a) as tx:
             tx.send([udp_frame(i, i % 8) for i in range(1000)])
-        time.sleep(1.5)            # a statistics report goes out every STATS_EVERY (1 s)
+        wait_until(lambda: report(pool, 1), what="a statistics report from worker 1")
         victim = pool._handles[1].process
         victim.kill()
         consumed = 0
@@ -295,7 +309,9 @@ def test_packets_in_a_filling_slot_survive_the_interface_going_down(veth):
     with ParallelCapture(veth.b, workers=1, handoff_ms=5000, **RING) as pool:
         with TxRing(veth.a) as tx:
             tx.send(frames)
-        time.sleep(0.1)        # in the slot, and the worker waiting for more (up to 0.2 s)
+        # in the slot, and the worker waiting for more
+        wait_until(lambda: getattr(report(pool, 0), "delivered", 0) >= len(frames),
+                   what="the worker to read the 500 frames into its slot")
         sh(f"ip link set {veth.b} down")
         try:
             with pytest.raises(WorkerDiedError) as info:
@@ -412,6 +428,7 @@ def test_capture_to_file_with_workers(veth, tmp_path, name):
         count = subprocess.run(["capinfos", "-M", "-c", "-T", str(f)], capture_output=True,
                                text=True, check=True).stdout.split()[-1]
         assert int(count) == len(b)
+        assert np.all(b.ts[1:] >= b.ts[:-1])        # one file, or each worker's: time order
 
 
 def test_rollover_statistics_appear_when_a_worker_ring_is_full(veth):
@@ -422,7 +439,9 @@ def test_rollover_statistics_appear_when_a_worker_ring_is_full(veth):
                          slot_packets=500, **tiny) as pool:
         with TxRing(veth.a) as tx:
             tx.send([udp_frame(i, 0) for i in range(n)])   # one flow: one ring's share
-        time.sleep(0.5)      # nothing iterated yet: each worker's slots stay taken
+        # nothing iterated yet: each worker's slots stay taken, and its ring overflows
+        wait_until(lambda: any(getattr(report(pool, w), "rollover", 0) for w in (0, 1)),
+                   what="a worker's rollover statistics")
         threading.Timer(1.5, pool.stop).start()
         got = gather(pool)
         stats = check_accounting(pool, got)
@@ -459,12 +478,12 @@ def test_workers_of_a_killed_parent_finish_their_files(veth, tmp_path):
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]
         assert len(pids) == 2
-        with TxRing(veth.a) as tx:
+        with Tap(veth.b, filter="udp") as tap, TxRing(veth.a) as tx:
             tx.send([udp_frame(i, i % 16) for i in range(2000)])
-        time.sleep(0.5)
+            tap.wait_for(2000)                   # the workers' rings have them too
         parent.kill()
         parent.wait()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + DEADLINE
         while any(alive(pid) for pid in pids):
             assert time.monotonic() < deadline, "workers outlived their parent"
             time.sleep(0.1)
@@ -541,7 +560,9 @@ def test_breaking_out_early_counts_the_batches_not_given_in_discarded(veth):
     with ParallelCapture(veth.b, workers=2, slot_packets=256, handoff_ms=0, **RING) as pool:
         with TxRing(veth.a) as tx:
             tx.send(frames)
-        time.sleep(0.2)                     # several slots handed over, waiting in one poll
+        # several slots handed over, waiting in one poll
+        wait_until(lambda: sum(getattr(report(pool, w), "delivered", 0) for w in (0, 1))
+                   >= 2 * 256, what="two slots' worth of frames read by the workers")
         iterated = 0
         for batch in pool:
             iterated += len(batch)
@@ -569,7 +590,8 @@ def test_close_with_a_long_handoff_lets_the_worker_finish_its_slot(veth):
     sender = threading.Thread(target=trickle)
     sender.start()
     try:
-        time.sleep(0.5)
+        wait_until(lambda: getattr(report(pool, 0), "packets", 0) > 0,
+                   what="the worker's ring to see the trickle")
         pool.close()
     finally:
         trickling.set()
@@ -636,7 +658,7 @@ def test_close_from_another_thread_ends_an_iteration_under_way(veth):
     consumer = threading.Thread(target=consume)
     consumer.start()
     sender = _send_in_bursts(veth.a, frames, burst=500, gap=0.005)
-    time.sleep(0.1)
+    wait_until(lambda: iterated or errors, what="the consumer's first batch")
     pool.close()                            # while the consumer is still iterating
     consumer.join(timeout=SAFETY_S)
     sender.join()
@@ -705,3 +727,306 @@ def test_a_worker_that_does_not_finish_when_the_pool_closes_is_reported(veth, mo
     assert failure.exitcode == -signal.SIGKILL
     assert "did not finish when the pool closed" in str(failure)
     assert pool._handles[0].finished
+
+
+SAFE_PATH_SCRIPT = """
+import sys, ringcap
+from test_fanout import seqs_and_flows
+with ringcap.ParallelCapture(sys.argv[1], workers=2, block_size=1 << 20, block_count=16,
+                             block_timeout_ms=5) as pool:
+    print("started", sys.flags.safe_path, flush=True)
+    pool.stop_after(60)
+    seen = set()
+    for batch in pool:
+        seen.update(seqs_and_flows(batch)[0].tolist())
+        if len(seen) >= int(sys.argv[2]):
+            pool.stop()
+    print(len(seen), pool.stats.total.delivered, pool.stats.total.drops, flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["PYTHONSAFEPATH=1", "python -P"])
+def test_a_pool_starts_its_workers_under_safe_path(veth, tmp_path, how):
+    """With safe-path, `-c` puts no working directory first on sys.path, so the
+    worker must not drop sys.path[0] (it used to, and failed: no module named ringcap)."""
+    from test_cli import PACKAGE_ROOT
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PACKAGE_ROOT, tests])}
+    flags = []
+    if how == "python -P":
+        flags = ["-P"]
+    else:
+        env["PYTHONSAFEPATH"] = "1"
+    n = 1000
+    proc = subprocess.Popen([sys.executable, *flags, "-c", SAFE_PATH_SCRIPT, veth.b, str(n)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=tmp_path)
+    try:
+        assert proc.stdout.readline().split() == ["started", "True"], proc.stderr.read()
+        with TxRing(veth.a) as tx:
+            deadline = time.monotonic() + 30
+            sent = 0
+            while proc.poll() is None and time.monotonic() < deadline:
+                tx.send([udp_frame(sent + i, i % 16) for i in range(100)])   # flows to both
+                sent += 100
+                time.sleep(0.01)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    seen, delivered, drops = (int(v) for v in out.split())
+    assert seen >= n and delivered >= seen
+
+
+@pytest.mark.parametrize("stop_first", [True, False], ids=["stopped", "running"])
+def test_a_frozen_worker_is_killed_and_named_instead_of_blocking_the_iteration(veth, stop_first):
+    """SIGSTOP one worker (then stop() the pool, or not): the iteration ends
+    within worker_timeout plus a margin, names the frozen worker in failures,
+    and every packet it yielded is accounted for.  It used to block forever."""
+    timeout = 3.0
+    pool = ParallelCapture(veth.b, workers=2, worker_timeout=timeout, **RING)
+    frozen = pool._handles[1].process
+    # a watchdog so that a regression fails the test instead of hanging it
+    watchdog = threading.Timer(90, frozen.kill)
+    watchdog.start()
+    got: dict[int, int] = {0: 0, 1: 0}
+    stopped_at: list[float] = []
+    try:
+        with pool:
+            with TxRing(veth.a) as tx:
+                tx.send([udp_frame(i, i % 16) for i in range(2000)])   # flows to both
+            iterator = pool.batches_by_worker()
+            with pytest.raises(WorkerDiedError) as died:
+                for worker, batch in iterator:
+                    got[worker] += len(batch)
+                    if got[0] and got[1] and frozen.returncode is None and not stopped_at:
+                        os.kill(frozen.pid, signal.SIGSTOP)
+                        stopped_at.append(time.monotonic())
+                        if stop_first:
+                            pool.stop()
+            ended = time.monotonic()
+    finally:
+        watchdog.cancel()
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+            frozen.kill()
+            frozen.wait()
+    assert stopped_at, "both workers should have handed packets over before the freeze"
+    assert ended - stopped_at[0] < timeout + 15
+    [failure] = died.value.failures
+    assert failure == pool.failures[0]
+    assert failure.worker == 1 and failure.pid == frozen.pid
+    assert failure.exitcode == -signal.SIGKILL
+    why = "stopped answering" + (" while finishing" if stop_first else "")
+    assert f"killed by SIGKILL: {why} (nothing from it for 3 s)" in str(failure)
+    stats = pool.stats
+    assert stats.workers[0].packets == stats.workers[0].delivered + stats.workers[0].drops
+    assert [s.delivered for s in stats.workers] == [got[0], got[1]]
+    assert stats.total.delivered == got[0] + got[1]
+
+
+def ordered(pool, until, seconds=SAFETY_S):
+    """Iterate ``pool.in_time_order()`` until ``until(batches)`` (then stop it
+    and read to the end; a timer stops it anyway); returns the batches and
+    the monotonic time each arrived."""
+    timer = threading.Timer(seconds, pool.stop)
+    timer.start()
+    batches, times = [], []
+    try:
+        for batch in pool.in_time_order():
+            batches.append(batch)
+            times.append(time.monotonic())
+            if until(batches):
+                pool.stop()
+    finally:
+        timer.cancel()
+    return batches, times
+
+
+def test_in_time_order_gives_every_packet_once_never_going_back_in_time(veth):
+    n = 6000
+
+    def send():
+        _send_in_bursts(veth.a, [udp_frame(i, i % 16) for i in range(n)])
+        pool.stop_after(3.0)        # what a loaded machine dropped never comes: stop anyway
+
+    with ParallelCapture(veth.b, workers=2, mode="lb", filter="udp", **RING) as pool:
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            batches, _ = ordered(pool, lambda bs: sum(len(seqs_and_flows(b)[0]) for b in bs) >= n)
+        finally:
+            sender.join()
+        stats = pool.stats
+    ts = np.concatenate([b.ts for b in batches])
+    assert np.all(ts[1:] >= ts[:-1]) and pool.late == 0
+    assert len(ts) == stats.total.delivered
+    for st in stats.workers:
+        assert st.packets == st.delivered + st.drops and st.delivered > 0
+    seqs = np.concatenate([seqs_and_flows(b)[0] for b in batches])
+    assert len(np.unique(seqs)) == len(seqs) == len(ts) and np.all(seqs < n)
+    lost = stats.total.drops + stats.total.backlog_drops + stats.total.if_drops
+    assert len(seqs) == n or lost > 0
+
+
+def test_an_idle_worker_does_not_hold_back_the_others_packets(veth):
+    """One flow, hash fanout: one worker gets everything, the other nothing.
+    With max_delay far away, only the idle worker's progress mark can let the
+    busy one's packets out: they must come while the capture runs, within
+    the documented hold-back (block timeout + 0.1 s + handoff + 0.2 s) and
+    a generous margin for a loaded machine."""
+    with ParallelCapture(veth.b, workers=2, mode="hash", filter="udp", **RING) as pool:
+        timer = threading.Timer(SAFETY_S, pool.stop)
+        timer.start()
+        try:
+            with TxRing(veth.a) as tx:
+                tx.send([udp_frame(i, 3) for i in range(500)])
+            sent_at = time.monotonic()
+            first = next(pool.in_time_order(max_delay=3600))
+            arrived = time.monotonic()
+            assert pool.running                        # not released by the end of the capture
+            pool.stop()
+        finally:
+            timer.cancel()
+        assert len(seqs_and_flows(first)[0]) > 0
+        assert arrived - sent_at < 10
+        stats = pool.stats.workers
+    assert sorted(s.delivered > 0 for s in stats) == [False, True]     # one worker was idle
+
+
+def test_a_frozen_worker_holds_the_merge_back_at_most_max_delay(veth):
+    """A worker frozen (SIGSTOP) makes no progress mark: the others' packets
+    still come out once they are max_delay old."""
+    pool = ParallelCapture(veth.b, workers=2, mode="hash", worker_timeout=60, **RING)
+    frozen = pool._handles[1].process
+    try:
+        with pool:
+            os.kill(frozen.pid, signal.SIGSTOP)
+            timer = threading.Timer(SAFETY_S, pool.stop)
+            timer.start()
+            try:
+                with TxRing(veth.a) as tx:
+                    tx.send([udp_frame(i, f) for f in range(16) for i in range(50)])
+                sent_at = time.monotonic()
+                first = next(pool.in_time_order(max_delay=1.0))
+                arrived = time.monotonic()
+            finally:
+                timer.cancel()
+            assert len(first) > 0 and 0.5 < arrived - sent_at < 10
+            os.kill(frozen.pid, signal.SIGCONT)
+    finally:
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+
+
+def test_the_merge_counts_packets_that_come_after_newer_ones():
+    """The merge itself, on batches made by hand: packets are given out up to
+    the mark; a packet older than one already given out (its worker was late)
+    comes next, counted in late; past max_held_bytes everything goes out."""
+    from ringcap.parallel import _TimeOrder
+
+    def batch(*ts):
+        return Batch.from_packets([bytes([t]) * 60 for t in ts], ts=np.array(ts, dtype=np.int64))
+
+    order = _TimeOrder(max_delay=2.0, max_held_bytes=1 << 20)
+    order.add(batch(10, 20, 30))
+    order.add(batch(12, 25))
+    out = order.take(25)
+    assert out.ts.tolist() == [10, 12, 20] and out.packets()[1] == bytes([12]) * 60
+    order.add(batch(15, 40))                   # 15: older than 20, already out
+    out = order.take(None)
+    assert out.ts.tolist() == [15, 25, 30, 40] and order.late == 1
+    assert [p[0] for p in out.packets()] == [15, 25, 30, 40]
+    assert order.held_packets == 0 and order.held_bytes == 0
+    small = _TimeOrder(max_delay=2.0, max_held_bytes=100)
+    small.add(batch(5, 6))
+    assert small.take(0).ts.tolist() == [5, 6]     # over the limit: out despite the mark
+
+
+def test_the_merge_holds_back_longer_than_a_long_block_timeout(veth):
+    """A packet may wait a whole block timeout in its ring: the merge's default
+    max_delay grows with it (else a 3 s block timeout would make packets late)."""
+    with ParallelCapture(veth.b, workers=2, **dict(RING, block_timeout_ms=3000)) as pool:
+        assert pool.hold_back == pytest.approx(3.0 + 0.1 + 0.1 + 0.2)
+        iterator = pool.in_time_order()
+        assert pool.max_delay == pytest.approx(pool.hold_back + 1.0)
+        iterator.close()
+    with ParallelCapture(veth.b, workers=2, **RING) as pool:
+        pool.in_time_order().close()
+        assert pool.max_delay == 2.0
+
+
+def test_run_with_worker_sinks_ends_when_a_worker_is_frozen(veth, tmp_path):
+    """run() (workers writing their own files) waits with a deadline too: a
+    frozen worker is killed after worker_timeout and named; the other
+    worker's file is finished with its statistics."""
+    from ringcap import PcapReader
+    pool = ParallelCapture(veth.b, workers=2, worker_timeout=3,
+                           sink=WorkerFiles(str(tmp_path / "w{worker}.pcapng")), **RING)
+    frozen = pool._handles[1].process
+    watchdog = threading.Timer(90, frozen.kill)     # a regression fails instead of hanging
+    watchdog.start()
+    try:
+        with pool:
+            with TxRing(veth.a) as tx:
+                tx.send([udp_frame(i, i % 16) for i in range(1000)])
+            os.kill(frozen.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            with pytest.raises(WorkerDiedError, match="worker 1 .*stopped answering"):
+                pool.run(duration=0.5)
+            ended = time.monotonic()
+    finally:
+        watchdog.cancel()
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+            frozen.kill()
+            frozen.wait()
+    assert ended - started < 3 + 15
+    with PcapReader(tmp_path / "w0.pcapng") as reader:
+        batch = Batch.concat(list(reader))
+        [isb] = reader.stats
+    assert isb.received == len(batch) + isb.dropped == pool.stats.workers[0].packets
+
+
+class _SlowClose:
+    """A sink whose close takes SLOW_CLOSE_S (a big final flush, a slow disk)."""
+
+    def __init__(self, sink):
+        self._sink = sink
+
+    def __getattr__(self, name):
+        return getattr(self._sink, name)
+
+    def close(self, stats=None):
+        time.sleep(SLOW_CLOSE_S)
+        return self._sink.close(stats)
+
+
+SLOW_CLOSE_S = 5.0
+
+
+class SlowClosingFiles(WorkerFiles):
+    def __call__(self, worker: int):
+        return _SlowClose(super().__call__(worker))
+
+
+def test_a_worker_whose_sink_closes_slowly_is_not_taken_for_a_silent_one(veth, tmp_path):
+    """A sink's close may outlast worker_timeout: the worker keeps answering
+    (a heartbeat) meanwhile, so it is not killed and its file is finished."""
+    from ringcap import PcapReader
+    with ParallelCapture(veth.b, workers=2, worker_timeout=2,
+                         sink=SlowClosingFiles(str(tmp_path / "s{worker}.pcapng")),
+                         **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, i % 16) for i in range(1000)])
+        stats = pool.run(duration=0.5)
+    assert pool.failures == []
+    assert [s is not None for s in pool.summaries] == [True, True]
+    for worker in (0, 1):
+        with PcapReader(tmp_path / f"s{worker}.pcapng") as reader:
+            batch = Batch.concat(list(reader))
+            [isb] = reader.stats
+        assert isb.received == stats.workers[worker].packets
+        assert len(batch) == stats.workers[worker].delivered

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import ringcap
+from conftest import RingcapProcess, Tap
 from ringcap import Batch, FlowSink, ParquetSink
 from ringcap.headers import FLOW_COLUMNS, HEADER_COLUMNS, NO_TIMESTAMP
 from ringcap.sinks.parquet import (DEFAULT_PACKET_COLUMNS, FRAME_OFFSET_COLUMNS, NOT_BY_DEFAULT,
@@ -734,24 +735,15 @@ def test_convert_and_capture_refuse_what_cannot_work(tmp_path):
 def test_capture_with_two_workers_writes_one_dataset(veth, tmp_path):
     sent = synthetic_traffic(4000, conversations=40, seed=14, arp_share=0)
     root = tmp_path / "pool"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ringcap", "capture", "-i", veth.b, "--workers", "2",
-         "--duration", "4", "-w", f"{root}/", "--format", "parquet", "--partition-by", "none",
-         "net", "10.0.0.0/16", "or", "net", "2001:db8::/32"],
-        cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        while "listening on" not in proc.stderr.readline():     # the rings are open
-            assert proc.poll() is None, proc.stderr.read()
-        with ringcap.TxRing(veth.a) as tx:
-            for start in range(0, len(sent), 500):
-                tx.send(sent[start:start + 500])
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+    cli = RingcapProcess("capture", "-i", veth.b, "--workers", "2", "-w", f"{root}/",
+                         "--format", "parquet", "--partition-by", "none",
+                         "net", "10.0.0.0/16", "or", "net", "2001:db8::/32")
+    cli.wait_for("listening on")                                 # the rings are open
+    with Tap(veth.b, filter=None) as tap, ringcap.TxRing(veth.a) as tx:
+        for start in range(0, len(sent), 500):
+            tx.send(sent[start:start + 500])
+        tap.wait_for(len(sent))                                  # the workers' rings too
+    assert cli.finish(signal.SIGINT) == 0, cli.err
     files, others = dataset_files(root)
     workers = sorted({os.path.basename(f).split("-")[-2] for f in files})
     assert others == [] and workers == ["0", "1"]            # each worker wrote its own files
@@ -762,24 +754,14 @@ def test_capture_with_two_workers_writes_one_dataset(veth, tmp_path):
 def test_capture_writes_a_dataset(veth, tmp_path):
     sent = synthetic_traffic(3000, seed=13, arp_share=0)
     root = tmp_path / "live"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ringcap", "capture", "-i", veth.b, "-c", str(len(sent)),
-         "--duration", "30", "-w", f"{root}/", "--format", "parquet", "--partition-by", "none",
-         "net", "10.0.0.0/16", "or", "net", "2001:db8::/32"],
-        cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        while "listening on" not in proc.stderr.readline():     # the ring is open
-            assert proc.poll() is None, proc.stderr.read()
-        with ringcap.TxRing(veth.a) as tx:
-            for start in range(0, len(sent), 500):
-                tx.send(sent[start:start + 500])
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+    cli = RingcapProcess("capture", "-i", veth.b, "-c", len(sent), "-w", f"{root}/",
+                         "--format", "parquet", "--partition-by", "none",
+                         "net", "10.0.0.0/16", "or", "net", "2001:db8::/32")
+    cli.wait_for("listening on")                                 # the ring is open
+    with ringcap.TxRing(veth.a) as tx:
+        for start in range(0, len(sent), 500):
+            tx.send(sent[start:start + 500])
+    assert cli.finish() == 0, cli.err
     files, others = dataset_files(root)
     assert others == [] and len(files) == 1
     rows = duck(CONVERSATIONS_SQL.format(source=f"read_parquet('{root}/*.parquet')"))

@@ -804,7 +804,7 @@ def test_capture_to_file_opens_and_closes_a_ring_by_name(tmp_path, monkeypatch):
         made.append((iface, options, ring))
         return ring
 
-    monkeypatch.setattr(ringcap, "RxRing", fake_ring)
+    monkeypatch.setattr(ringcap.capturing, "RxRing", fake_ring)
     path = tmp_path / "byname.pcapng"
     summary = capture_to_file("veth0", path, count=4, ring_options={"snaplen": 128})
     assert summary.packets == 4 and summary.drops == 2

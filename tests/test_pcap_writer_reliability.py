@@ -44,14 +44,21 @@ def read_complete(path) -> Batch:
 
 # ---------------------------------------------------------------- names
 
-def test_existing_file_is_refused_unless_overwrite(tmp_path):
+def test_existing_file_is_replaced_unless_overwrite_is_false(tmp_path):
+    """As tcpdump -w, numpy.save and DataFrame.to_csv: writing again replaces the file."""
     path = tmp_path / "old.pcap"
-    path.write_bytes(b"precious")
-    with pytest.raises(FileExistsError, match="already exists; pass overwrite=True"):
-        write_pcap(path, numbered(2))
-    assert path.read_bytes() == b"precious"
-    assert write_pcap(path, numbered(2), overwrite=True) == 2
+    path.write_bytes(b"precious" * 1000)
+    os.chmod(path, 0o644)
+    assert write_pcap(path, numbered(2)) == 2
     assert sequence(read_complete(path)) == [0, 1]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600          # narrowed to mode
+    with PcapWriter(path, format="pcapng") as writer:          # the class too
+        writer.write(numbered(3))
+    assert sequence(read_complete(path)) == [0, 1, 2]
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"old\.pcap already exists and overwrite=False"):
+        write_pcap(path, numbered(5), overwrite=False)
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize("overwrite", [False, True])

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from conftest import DEADLINE
 from ringcap import TxRing
 from test_printer import (ARP, IP, TCP, UDP, Dot1Q, ICMPv6EchoRequest, IPv6, PACKAGE_ROOT,
                           conversation_v4, eth, tcpdump_lines, write_file)
@@ -40,7 +41,7 @@ def test_live_lines_are_tcpdumps_lines(veth, tmp_path):
              "-t", "-S", "--duration", "30", "ether", "src", "02:00:00:00:00:01"],
             cwd="/", env={"PATH": "/usr/bin:/bin", "PYTHONPATH": PACKAGE_ROOT},
             stdout=subprocess.PIPE, stderr=err)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + DEADLINE
     while b"listening on" not in err_path.read_bytes():
         assert proc.poll() is None and time.monotonic() < deadline, err_path.read_text()
         time.sleep(0.05)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import ringcap
-from conftest import TEST_ETHERTYPE, drain, frame_seq, mac_bytes, make_frame, sh
+from conftest import (DEADLINE, TEST_ETHERTYPE, Tap, drain, frame_seq, mac_bytes, make_frame,
+                      rings_bound_to, sh, wait_for_packets, wait_until)
 from ringcap import Batch, RxRing, TxRing
 from ringcap.batch import (LINKTYPE_LINUX_SLL2, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST,
                            PACKET_OUTGOING, TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID)
@@ -104,7 +105,7 @@ def test_reads_of_odd_sizes_resume_mid_block(veth, step):
     frames = [make_frame(i, 60 + i % 50) for i in range(1500)]
     with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
         tx.send(frames)
-        time.sleep(0.05)
+        wait_for_packets(rx, len(frames))
         parts = []
         while True:
             b = rx.read(step, timeout=0.3)
@@ -120,7 +121,7 @@ def test_out_batch_is_refilled_in_place(veth):
     out = Batch.empty(128, 128 * 2048)
     with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
         tx.send(frames)
-        time.sleep(0.05)
+        wait_for_packets(rx, len(frames))
         first = rx.read(100, timeout=1, out=out)
         assert first is out and len(out) == 100
         ts_view = out.ts
@@ -143,12 +144,12 @@ def test_append_adds_reads_to_one_batch_until_its_buffers_are_full(veth):
         with pytest.raises(ValueError, match="out="):
             rx.read(append=True)
         tx.send(frames[:100])
-        time.sleep(0.05)
+        wait_for_packets(rx, 100)
         assert len(rx.read(60, timeout=1, out=out)) == 60
         data_view = out.data
         assert rx.read(40, timeout=1, out=out, append=True) is out and len(out) == 100
         tx.send(frames[100:])
-        time.sleep(0.05)
+        wait_for_packets(rx, len(frames))
         while len(rx.read(1000, timeout=0.2, out=out, append=True)) < 250:
             pass
         assert len(rx.read(10, timeout=0.2, out=out, append=True)) == 250   # full: no change
@@ -174,8 +175,8 @@ class Sender(threading.Thread):
                 frames = [make_frame(seq + i, self.sizes[i % len(self.sizes)],
                                      ethertype=TEST_ETHERTYPE + (i % 2)) for i in range(64)]
                 seq += tx.send(frames)
+                self.sent = seq
                 time.sleep(0.001)
-            self.sent = seq
 
 
 @pytest.mark.parametrize("spec", [
@@ -186,10 +187,11 @@ def test_filter_holds_from_the_first_packet(veth, spec):
     sender = Sender(veth.a)
     sender.start()
     try:
-        time.sleep(0.05)   # traffic of both kinds is flowing before the ring opens
+        # traffic of both kinds is flowing before the ring opens
+        wait_until(lambda: sender.sent >= 256, what="the sender's first frames")
         for _ in range(3):
             with RxRing(veth.b, filter=spec, **SMALL) as rx:
-                first = rx.read(timeout=2)
+                first = rx.read(timeout=DEADLINE)
                 rest = [rx.read(timeout=0.05) for _ in range(5)]
             got = Batch.concat([first] + rest)
             assert len(first) > 0
@@ -289,7 +291,7 @@ def test_other_threads_run_while_a_read_blocks(veth):
         during = counter[0] - before
         stop.set()
         worker.join()
-    assert len(batch) == 0 and 0.45 <= elapsed < 2
+    assert len(batch) == 0 and 0.45 <= elapsed < 5
     assert during > 10000        # the worker held the GIL most of the half second
 
 
@@ -300,7 +302,7 @@ def test_ctrl_c_interrupts_a_blocking_read_and_the_ring_stays_usable(veth):
         t0 = time.monotonic()
         with pytest.raises(KeyboardInterrupt):
             rx.read(timeout=None)
-        assert time.monotonic() - t0 < 1.0
+        assert time.monotonic() - t0 < 10
         timer.join()
         tx.send([make_frame(7)])
         got = ours(rx.read(timeout=2))
@@ -322,13 +324,11 @@ def test_iteration_ends_when_another_thread_closes_the_ring(veth):
     thread.start()
     with TxRing(veth.a) as tx:
         tx.send([make_frame(i) for i in range(10)])
-        deadline = time.monotonic() + 2
-        while sum(seen) < 10 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: sum(seen) >= 10, what="the iterating thread to get the 10 frames")
     t0 = time.monotonic()
     rx.close()
-    assert time.monotonic() - t0 < 1.0
-    assert done.wait(2)
+    assert time.monotonic() - t0 < 10
+    assert done.wait(DEADLINE)
     thread.join()
     assert sum(seen) == 10
 
@@ -343,7 +343,8 @@ def test_capture_stops_at_count_or_duration(veth):
 
     thread = threading.Thread(target=run)
     thread.start()
-    time.sleep(0.3)
+    wait_until(lambda: rings_bound_to(veth.index_b) or not thread.is_alive(),
+               what="capture()'s ring to open")
     with TxRing(veth.a) as tx:
         tx.send(frames)
     thread.join()
@@ -351,7 +352,7 @@ def test_capture_stops_at_count_or_duration(veth):
     assert batch.packets() == frames[:300] and batch.is_packed() and batch.drops == 0
     t0 = time.monotonic()
     empty = ringcap.capture(veth.b, duration=0.3, **SMALL)
-    assert 0.25 <= time.monotonic() - t0 < 2 and len(ours(empty)) == 0
+    assert 0.25 <= time.monotonic() - t0 < 10 and len(ours(empty)) == 0
     for bad in (float("nan"), float("inf"), 0):
         with pytest.raises(ValueError, match="duration"):
             ringcap.capture(veth.b, duration=bad)
@@ -362,11 +363,16 @@ def test_ctrl_c_during_capture_returns_every_packet_captured(veth):
     the ones read and the ones still waiting in the ring come back, with a warning."""
     frames = [make_frame(i, 100) for i in range(3000)]
 
+    # capture() handles Ctrl-C only where Python's default handler is in place
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
     def send_then_interrupt():
-        time.sleep(0.5)
-        with TxRing(veth.a) as tx:
+        wait_until(lambda: rings_bound_to(veth.index_b)
+                   and signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                   what="capture()'s ring to open and its Ctrl-C handler to be in place")
+        with Tap(veth.b) as tap, TxRing(veth.a) as tx:
             tx.send(frames)
-        time.sleep(0.3)
+            tap.wait_for(len(frames))           # capture()'s ring has them too
         os.kill(os.getpid(), signal.SIGINT)
 
     # a long block timeout keeps packets in the ring until the interrupt
@@ -537,7 +543,7 @@ def test_zero_copy_view_reads_the_ring_in_place(veth):
     frames = [make_frame(i, 60 + (i * 37) % 1400) for i in range(3000)]
     with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
         tx.send(frames)
-        time.sleep(0.05)
+        wait_for_packets(rx, len(frames))
         got = []
         kept = None
         while True:
@@ -561,7 +567,7 @@ def test_a_released_view_raises_instead_of_returning_stale_bytes(veth):
         tx.send([make_frame(i) for i in range(10)])
         # the 5 ms retire timer may close a block mid-send: wait until every block holding
         # the ten has retired, so one view covers all of them
-        time.sleep(0.1)
+        wait_for_packets(rx, 10)
         view = rx.read_view(timeout=1)
         part = view[view.protocol == TEST_ETHERTYPE]
         assert len(part) == 10 and part[0] == make_frame(0)
@@ -615,7 +621,7 @@ def test_zero_copy_view_restores_vlan_tags_in_place(veth):
     dot1q = plain[:12] + b"\x81\x00\x20\x07" + plain[12:]
     with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx:
         tx.send([dot1q, plain])
-        time.sleep(0.05)                    # both in retired blocks: one view holds both
+        wait_for_packets(rx, 2)             # both in retired blocks: one view holds both
         with rx.read_view(timeout=1) as view:
             assert view.packets() == [dot1q, plain]
             assert view.vlan_tci.tolist() == [0x2007, 0]
@@ -627,9 +633,9 @@ def test_interface_going_down_ends_a_read_with_a_clear_error(veth):
         timer.start()
         t0 = time.monotonic()
         with pytest.raises(OSError, match=f"capturing on {veth.b}: Network is down") as info:
-            rx.read(timeout=5)
+            rx.read(timeout=30)
         timer.join()
-        assert info.value.errno == 100 and time.monotonic() - t0 < 2
+        assert info.value.errno == 100 and time.monotonic() - t0 < 10
 
 
 def test_close_from_a_signal_handler_ends_iteration(veth):
@@ -639,7 +645,7 @@ def test_close_from_a_signal_handler_ends_iteration(veth):
         signal.setitimer(signal.ITIMER_REAL, 0.2)
         t0 = time.monotonic()
         batches = list(rx)                 # blocks until the handler closes the ring
-        assert batches == [] and rx.closed and time.monotonic() - t0 < 2
+        assert batches == [] and rx.closed and time.monotonic() - t0 < 10
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -654,7 +660,7 @@ def test_snaplen_holds_even_when_the_filter_returns_the_whole_packet(veth):
         tx.send(frames)
         got = collect(rx)
         tx.send(frames)
-        time.sleep(0.05)
+        wait_for_packets(rx, 2 * len(frames))
         with rx.read_view(timeout=1) as view:
             viewed = ours(view).packets()
     assert got.caplen.tolist() == [128] * 20 and got.wirelen.tolist() == [1000] * 20
@@ -698,7 +704,7 @@ def test_batches_you_keep_are_never_overwritten_by_later_reads(veth):
         kept = []
         for start in range(0, 3000, 300):
             tx.send(frames[start:start + 300])
-            time.sleep(0.02)
+            wait_for_packets(rx, start + 300)
             batch = ours(rx.read(300, timeout=1))
             if start % 600 == 0:
                 kept.append((start, batch, batch.ts[:5], batch.data))   # batch, a slice, data

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DEADLINE
+
 ROOT = Path(__file__).resolve().parent.parent
 ORIGINAL, RAISED = "100000", "300000"    # the same length: a scratch file is not truncated
 
 
-def _wait_for(predicate, what, timeout=20.0):
+def _wait_for(predicate, what, timeout=DEADLINE):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

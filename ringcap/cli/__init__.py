@@ -12,7 +12,9 @@ import importlib
 import sys
 import warnings
 
-from .options import CliError, Parser, add_common_options
+from ..pcapfile import PcapTruncatedWarning
+from .options import (CliError, Parser, add_common_options, describe_error, print_version,
+                      silence_stdout)
 
 # command -> (module in ringcap.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -83,7 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     is reported after the packets before it were used, and the exit status is
     1, as tcpdump does for a "truncated dump file".
     """
-    from ..pcapfile import PcapTruncatedWarning
     # The filters in force stay: a library's DeprecationWarning is not shown to users.
     with warnings.catch_warnings(record=True) as caught:
         status = _main(argv)
@@ -102,7 +103,6 @@ def _main(argv: list[str] | None) -> int:
     if argv in ([], ["-h"], ["--help"]):
         argv = ["capture", "--help"]         # bare `ringcap` explains itself
     if "--version" in argv:
-        from .options import print_version
         print_version()
         return 0
     try:
@@ -123,12 +123,10 @@ def _main(argv: list[str] | None) -> int:
             raise
         return 130
     except BrokenPipeError:
-        from .options import silence_stdout
         silence_stdout()
         return 0
     except (OSError, ValueError, TypeError, RuntimeError, ImportError) as exc:
         if debug:
             raise
-        from .options import describe_error
         print(f"ringcap: {describe_error(exc)}", file=sys.stderr)
         return 1

@@ -11,15 +11,25 @@ import contextlib
 import errno
 import os
 import sys
+import tempfile
+import time
 
+from .. import _ring
+from ..batch import Batch
+from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
+from ..ring import RxRing
 from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
 from .interfaces import default_interface, list_interfaces, resolve_numbers
-from .options import (CliError, add_packet_options, filter_expression, interface_list,
-                      parse_count, parse_seconds, parse_size, printer_options, size_type)
+from .options import (CliError, add_packet_options, describe_error, filter_expression,
+                      interface_list, parse_count, parse_seconds, parse_size, printer_options,
+                      silence_stdout, size_type)
+from .pool import check_pool_arguments, per_worker_files, run_pool
+from .printer import PacketPrinter
+from .privileges import can_create_files, drop_privileges, lookup_user
 from .status import StatusLine, print_summary
 
 MiB = 1 << 20
@@ -154,7 +164,6 @@ def describe_linktypes(linktypes: dict[int, int], label) -> str:
 
 def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes) -> int:
     """--workers N: the same capture by a pool of processes."""
-    from .pool import per_worker_files, run_pool
     if args.write and not per_worker_files(args) and not is_dataset(args):
         sink = open_file_sink(args, snaplen, label, linktypes)
     elif args.write:
@@ -168,7 +177,6 @@ def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linkt
 
 
 def open_ring(args, iface, snaplen: int, filter_text: str | None):
-    from ..ring import RxRing
     try:
         return RxRing(iface, **ring_options(args, iface, snaplen, filter_text))
     except PermissionError as exc:
@@ -220,13 +228,6 @@ class PrinterSink(Sink):
 
 
 def open_printer(args, stream) -> Sink:
-    try:
-        from .printer import PacketPrinter
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.printer":
-            raise
-        raise CliError("printing packets is not available in this version; "
-                       "use -w FILE to write them") from None
     printer = PacketPrinter(stream, **printer_options(args))
     flush = args.line_buffered or stream.isatty()
     return PrinterSink(printer, stream, flush)
@@ -304,18 +305,15 @@ def run(args) -> int:
         names = [default_interface()]       # tcpdump's choice: the first of -D
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
-        from .pool import check_pool_arguments
         check_pool_arguments(args, names)
     snaplen = args.snaplen or DEFAULT_SNAPLEN
     if snaplen > DEFAULT_SNAPLEN:
         raise CliError(f"snaplen (-s) must be at most {DEFAULT_SNAPLEN}, got {snaplen}")
     filter_text = filter_expression(args)
     if filter_text is not None:
-        from ..bpf import compile_filter
         compile_filter(filter_text, snaplen=snaplen)   # a bad filter: libpcap's message, now
     label = None                # the interface(s) the pcapng files describe first
     if iface is not None:
-        from .. import _ring
         label = {}
         for name in names:
             try:
@@ -340,7 +338,6 @@ def run(args) -> int:
 
 def check_user(args):
     """-Z USER: who to become, checked before anything is opened (None: stay as we are)."""
-    from .privileges import can_create_files, lookup_user
     user = lookup_user(args.owner)
     if args.workers > 1:
         raise CliError("-Z is not available with --workers: the capture processes would keep "
@@ -387,10 +384,6 @@ def _warm_up_dataset(args) -> None:
     the drop the user may not be allowed to read the installation (a venv
     under /root), so those imports must happen while ringcap is still root.
     """
-    import tempfile
-    import time
-
-    from ..batch import Batch
     tcp = bytes.fromhex("02000000000202000000000108004500002800014000400600000a0000010a000002"
                         "9c4001bb000000010000000050022000000000000000")
     udp6 = bytes.fromhex("020000000002020000000001" "86dd6000000000101140" + "20010db8" + "00" * 11
@@ -430,7 +423,6 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
         raise
     with ring:
         if user is not None:
-            from .privileges import drop_privileges
             try:
                 for folder in made_for_user:
                     os.chown(folder, user.uid, user.gid)
@@ -464,7 +456,6 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
         if status is not None:
             status.clear()
     if isinstance(error, BrokenPipeError):
-        from .options import silence_stdout
         silence_stdout()
         error = None
     if result.stopped_by == "files":
@@ -481,6 +472,5 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
             print(f"ringcap: -z {args.post_rotate} {path} exited with status {code}",
                   file=sys.stderr)
     if error is not None:
-        from .options import describe_error
         raise CliError(f"capture stopped: {describe_error(error)}")
     return 0

@@ -16,6 +16,7 @@ from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, open_pcap
 from ..sinks import PcapSink
 from .datasets import DATASET_FORMATS, add_dataset_options, open_dataset_sink
 from .options import CliError, filter_expression
+from ..bpf import LinkTypeFilter
 
 FORMATS = ("pcap", "pcapng") + DATASET_FORMATS
 
@@ -48,7 +49,6 @@ def _matcher(expression: str | None, snaplen: int):
     """A function giving the mask of packets the filter accepts (None: keep all)."""
     if expression is None:
         return None
-    from ..bpf import LinkTypeFilter
     # compiled once per link type (as tcpdump -r would for the file), run per batch
     return LinkTypeFilter(expression, snaplen=snaplen).mask
 

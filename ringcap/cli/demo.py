@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .options import parse_count, size_type
+from ..demo import run as run_demo
 
 
 def add_arguments(parser) -> None:
@@ -10,5 +11,4 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..demo import run as run_demo
     return run_demo(args.count)

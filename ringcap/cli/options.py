@@ -7,10 +7,14 @@ stops the command with one line before anything is opened.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import math
 import os
 import re
 import sys
+
+from .. import __version__
+from ..bpf import _load_libpcap
 
 
 class CliError(Exception):
@@ -197,15 +201,12 @@ def filter_expression(args) -> str | None:
 
 # ---------------------------------------------------------------------- output
 def print_version(stream=None) -> None:
-    from .. import __version__
     stream = stream or sys.stdout
     print(f"ringcap version {__version__}", file=stream)
     try:
-        from ..bpf import _load_libpcap
         lib = _load_libpcap()
         version = getattr(lib, "pcap_lib_version", None)
         if version is not None:
-            import ctypes
             version.restype = ctypes.c_char_p
             print(version().decode(), file=stream)
     except (OSError, ImportError, AttributeError):

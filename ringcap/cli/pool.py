@@ -1,8 +1,10 @@
 """`ringcap capture --workers N`: the capture loop over a ParallelCapture.
 
-With ``-w FILE`` the parent writes the workers' batches into the one sink
-(as they arrive, batch by batch); a ``{worker}`` in FILE gives one file per
-worker instead, each written by its own worker process.  A Parquet dataset
+With ``-w FILE`` (or printing) the parent merges the workers' packets into
+time order (``ParallelCapture.in_time_order``: bounded hold-back and memory)
+and writes them into the one sink, so one file is in time order as a single
+capture's would be; a ``{worker}`` in FILE gives one file per worker instead,
+each written by its own worker process.  A Parquet dataset
 (``--format parquet|flows``) is always written by the workers, each its own
 files under the one ``ROOT``.
 """
@@ -15,6 +17,8 @@ from ..sinks import Sink, SinkSummary
 from ..sinks.driving import PumpResult
 from .datasets import dataset_workers, is_dataset
 from .options import CliError
+from ..parallel import ORDER_MAX_HELD, ParallelCapture, WorkerDiedError, WorkerFiles
+from .status import print_summary
 
 
 def per_worker_files(args) -> bool:
@@ -34,7 +38,6 @@ def check_pool_arguments(args, names) -> None:
 def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -> PumpResult:
     """Capture with ``args.workers`` processes into ``sink`` (or per-worker
     files when ``sink`` is None); returns what :func:`pump` would."""
-    from ..parallel import ParallelCapture, WorkerDiedError, WorkerFiles
 
     factory = None
     if sink is None and is_dataset(args):      # each worker writes its own files of one dataset
@@ -66,7 +69,7 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
             if factory is not None:
                 pool.run()
             else:
-                for batch in pool:
+                for batch in pool.in_time_order():
                     if args.direction == "out":
                         keep = batch.pkttype == PACKET_OUTGOING
                         skipped += len(batch) - int(keep.sum())
@@ -85,6 +88,10 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
         except WorkerDiedError as exc:
             died = exc
         stats = pool.stats.total
+        if pool.late:
+            print(f"ringcap: {pool.late} packets written after newer ones: a worker fell "
+                  f"more than {pool.max_delay:g} s behind, or the merge held its "
+                  f"{ORDER_MAX_HELD >> 20} MiB limit", file=sys.stderr)
         if factory is not None:
             packets = stats.delivered
             nbytes = sum((s or {}).get("bytes", 0) for s in pool.summaries)
@@ -96,7 +103,6 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
     result = PumpResult(packets=packets, bytes=nbytes, stats=stats, summary=summary,
                         stopped_by=stopped_by, skipped=skipped)
     if died is not None:
-        from .status import print_summary
         print_summary(result, sys.stderr)
         raise CliError(f"capture stopped: {died}")
     return result

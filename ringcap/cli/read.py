@@ -15,6 +15,11 @@ import sys
 import numpy as np
 
 from .options import CliError, add_packet_options, filter_expression, printer_options
+from ..batch import LINKTYPE_NAMES, linktype_name
+from ..bpf import LinkTypeFilter
+from ..pcapfile import PcapFormatError, open_pcap
+from ..sinks import PcapSink
+from .printer import PacketPrinter
 
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("reading (as in tcpdump)")
@@ -31,13 +36,11 @@ def add_arguments(parser) -> None:
 
 def _linktype_name(linktype: int) -> str:
     """tcpdump's "EN10MB (Ethernet)"."""
-    from ..batch import LINKTYPE_NAMES, linktype_name
     name = linktype_name(linktype)
     return f"{name} ({LINKTYPE_NAMES[linktype][1]})" if linktype in LINKTYPE_NAMES else name
 
 
 def _open_writer(args, reader):
-    from ..sinks import PcapSink
     to_stdout = args.write == "-"
     if not to_stdout:
         if os.path.isdir(args.write):
@@ -57,10 +60,6 @@ def _open_writer(args, reader):
 
 
 def run(args) -> int:
-    from ..batch import LINKTYPE_NAMES
-    from ..bpf import LinkTypeFilter
-    from ..pcapfile import PcapFormatError, open_pcap
-
     path = args.read
     words = list(args.expression)
     if path is None:
@@ -98,7 +97,6 @@ def run(args) -> int:
             sink = _open_writer(args, reader)
             printer = None
         else:
-            from .printer import PacketPrinter
             sink = None
             printer = PacketPrinter(sys.stdout, **printer_options(args))
         flush_each = args.line_buffered or (printer is not None and sys.stdout.isatty())

@@ -12,6 +12,7 @@ import sys
 
 from ..sinks.driving import StopSignals
 from .options import CliError, parse_seconds, size_type
+from ..replay import Replayer
 
 
 def _positive_float(text: str) -> float:
@@ -56,7 +57,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..replay import Replayer
     try:
         replayer = Replayer(args.interface)
     except OSError as exc:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
+
 from ..headers import ip_strings
 from ..names import ip_proto_names
-from ..report import TrafficReport
+from ..report import TrafficReport, file_report
+from ..ring import RxRing
 from ..sinks.driving import StopSignals
 from .status import _si
 from .options import (CliError, filter_expression, interface_list, parse_count, parse_seconds,
@@ -57,7 +60,6 @@ def _rich():
 
 
 def _endpoint(address: bytes, port: int, version: int, proto: int) -> str:
-    import numpy as np
     text = str(ip_strings(np.frombuffer(address, np.uint8).reshape(1, 16),
                           np.array([version], np.uint8))[0])
     if proto not in (6, 17, 132):
@@ -147,7 +149,6 @@ def _console(Console):
 
 
 def _from_file(args, filter_text) -> int:
-    from ..report import file_report
     Console, _, _ = _rich()
     report = TrafficReport(track_flows=True)
     file_report([args.read], filter=filter_text, report=report)
@@ -159,7 +160,6 @@ def _from_file(args, filter_text) -> int:
 
 
 def _live(args, filter_text) -> int:
-    from ..ring import RxRing
     Console, _, _ = _rich()
     from rich.live import Live
     names = interface_list(args.interfaces)

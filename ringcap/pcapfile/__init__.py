@@ -23,14 +23,14 @@ and :mod:`~ringcap.pcapfile.reader`.  It knows nothing of capturing:
 :class:`~ringcap.sinks.PcapSink`, which writes with :class:`PcapWriter`.
 ``ringcap.pcap`` re-exports these names for code written before the split.
 """
-from .formats import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, CaptureSummary, Interface,
-                      InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
+from .formats import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, InterfaceStats,
+                      PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
 from .reader import PcapReader, open_pcap, read_pcap
 from .writer import PcapWriter, write_pcap
 
 __all__ = [
     "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap",
     "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
-    "Interface", "InterfaceStats", "CaptureSummary",
+    "Interface", "InterfaceStats",
     "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
 ]

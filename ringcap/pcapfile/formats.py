@@ -3,22 +3,22 @@
 The magic numbers and block types of both formats, the link type and
 snapshot length written by default, the errors a reader raises
 (:class:`PcapFormatError`, :class:`PcapTruncatedError`,
-:class:`PcapTruncatedWarning`), the records a file describes
-(:class:`Interface`, :class:`InterfaceStats`) and :class:`CaptureSummary`.
+:class:`PcapTruncatedWarning`) and the records a file describes
+(:class:`Interface`, :class:`InterfaceStats`).
 :mod:`ringcap.pcapfile.writer` and :mod:`ringcap.pcapfile.reader` build on
 this module; it imports neither.
 """
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import _pcapio
 from .. import batch as _batch
 
 __all__ = [
     "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
-    "Interface", "InterfaceStats", "CaptureSummary",
+    "Interface", "InterfaceStats",
     "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
 ]
 
@@ -98,24 +98,3 @@ class InterfaceStats:
     received: int | None = None
     dropped: int | None = None
     os_dropped: int | None = None
-
-
-@dataclass(frozen=True)
-class CaptureSummary:
-    """What :func:`capture_to_file` wrote: packets, captured bytes, and the ring's counts.
-
-    ``files``: the finished files; ``stopped_by``: why the capture ended
-    (``"count"``, ``"duration"``, ``"files"``, a signal name such as
-    ``"SIGTERM"``, ``"KeyboardInterrupt"``); ``if_drops``: drops by the
-    interface; ``unread``: packets the kernel accepted that were still in the
-    ring (received = packets + drops + unread when nothing was filtered out).
-    """
-
-    packets: int
-    bytes: int
-    received: int | None
-    drops: int | None
-    files: tuple = field(default=(), compare=False)
-    stopped_by: str | None = field(default=None, compare=False)
-    if_drops: int | None = field(default=None, compare=False)
-    unread: int = field(default=0, compare=False)

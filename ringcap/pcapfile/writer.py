@@ -25,7 +25,7 @@ import numpy as np
 from .. import _pcapio
 from ..batch import COLUMNS, Batch, linktype_name
 from .formats import (_BT_IDB, _BT_ISB, _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER,
-                      _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, CaptureSummary)
+                      _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET)
 
 __all__ = ["PcapWriter", "write_pcap"]
 
@@ -37,9 +37,9 @@ _RESERVE = 16 << 10              # disk space kept past the end for the final bl
 def _open_for_writing(path, mode: int, overwrite: bool) -> int:
     """Create ``path`` for writing, never through a symbolic link.
 
-    Without ``overwrite`` an existing name (a file, or a link planted there)
-    is refused (``O_EXCL``); with it an existing file is truncated, but a
-    symbolic link still is not followed (``O_NOFOLLOW``).
+    With ``overwrite`` an existing file is truncated (as ``open(path, "wb")``
+    and ``tcpdump -w`` do); without it an existing name is refused
+    (``O_EXCL``).  A symbolic link is never followed (``O_NOFOLLOW``).
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     flags |= os.O_TRUNC if overwrite else os.O_EXCL
@@ -47,8 +47,8 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
         fd = os.open(path, flags, mode)
     except FileExistsError as error:
         raise FileExistsError(
-            error.errno, f"{os.fsdecode(path)} already exists; pass overwrite=True to replace "
-            "it (a symbolic link there is refused either way)") from None
+            error.errno, f"{os.fsdecode(path)} already exists and overwrite=False; remove it, "
+            "or leave overwrite at its default (True) to replace it") from None
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise OSError(error.errno, f"{os.fsdecode(path)} is a symbolic link; capture files "
@@ -120,9 +120,10 @@ class PcapWriter:
     which describes an interface per link type).
 
     The file is created with permission bits ``mode`` (default 0o600: captured
-    traffic is sensitive).  An existing name is refused unless
-    ``overwrite=True`` (then the file is truncated and narrowed to ``mode``);
-    a symbolic link at ``path`` is never followed.  ``path`` may instead be
+    traffic is sensitive).  An existing file is replaced, as ``tcpdump -w``,
+    numpy and pandas do (truncated and narrowed to ``mode``); with
+    ``overwrite=False`` an existing name is refused instead.  A symbolic
+    link at ``path`` is never followed, whatever ``overwrite`` says.  ``path`` may instead be
     an open file descriptor or binary file object (a pipe to ``tcpdump -r
     -``, ``sys.stdout.buffer``): it is written from its current position and
     left open.
@@ -143,7 +144,7 @@ class PcapWriter:
                  mode: int = 0o600, flags: bool = True,
                  interfaces: Mapping[int, str] | None = None,
                  buffer_size: int = _WRITE_BUFFER, flush_interval: float = _FLUSH_INTERVAL,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = True) -> None:
         self._fd = -1
         if format not in ("pcap", "pcapng"):
             raise ValueError(f"format must be 'pcap' or 'pcapng', got {format!r}")
@@ -577,57 +578,6 @@ class PcapWriter:
         if self._failed is not None:
             self._drain(final=True)
 
-    def write_from(self, ring, *, count: int | None = None, duration: float | None = None,
-                   batch_packets: int = 65536, timeout: float = 0.1,
-                   stats: bool = True) -> CaptureSummary:
-        """Stream packets from a ring (anything with ``read(max_packets, timeout)``).
-
-        Stops after ``count`` packets or ``duration`` seconds (at least one
-        must be given), then, for pcapng with ``stats``, writes the ring's
-        ``.stats`` as an Interface Statistics Block.  Memory stays bounded
-        by one batch.
-        """
-        self._check_open()
-        if count is None and duration is None:
-            raise ValueError("give count= or duration= (or both) to bound the capture")
-        if count is not None and int(count) < 0:
-            raise ValueError(f"count must be >= 0, got {count}")
-        deadline = None if duration is None else time.monotonic() + float(duration)
-        written = nbytes = 0
-        try:
-            while count is None or written < count:
-                wait = timeout
-                if deadline is not None:
-                    wait = min(wait, deadline - time.monotonic())
-                    if wait <= 0:
-                        break
-                want = batch_packets if count is None else min(batch_packets, int(count) - written)
-                batch = ring.read(want, wait)
-                if len(batch) > want:
-                    batch = batch[:want]
-                self.write(batch)
-                written += len(batch)
-                nbytes += batch.nbytes
-        except BaseException:
-            # Ctrl-C, a failed read or a failed write still leaves the counts in the file.
-            if stats:
-                try:
-                    self._write_ring_stats(ring)
-                except Exception:
-                    pass
-            raise
-        ring_stats = self._write_ring_stats(ring) if stats else getattr(ring, "stats", None)
-        return CaptureSummary(
-            packets=written, bytes=nbytes,
-            received=None if ring_stats is None else int(ring_stats.packets),
-            drops=None if ring_stats is None else int(ring_stats.drops))
-
-    def _write_ring_stats(self, ring):
-        ring_stats = getattr(ring, "stats", None)
-        if ring_stats is not None and self.format == "pcapng":
-            self.write_stats(ring_stats, ifindex=getattr(ring, "ifindex", None))
-        return ring_stats
-
     def flush(self) -> None:
         """Hand everything buffered to the operating system."""
         with self._exclusive():
@@ -700,7 +650,9 @@ class PcapWriter:
 def write_pcap(path, batches: Batch | Iterable[Batch], **options) -> int:
     """Write a batch (or an iterable of batches) to ``path``; returns the packet count.
 
-    ``options`` are those of :class:`PcapWriter`.
+    An existing file at ``path`` is replaced (``overwrite=False`` refuses
+    it; a symbolic link is never followed).  ``options`` are those of
+    :class:`PcapWriter`.
     """
     if isinstance(batches, Batch):
         batches = [batches]

@@ -28,6 +28,7 @@ A sink is used from one thread at a time.  The drivers finish it on every
 exit path (Ctrl-C, SIGTERM, errors) by calling ``close(stats)``.
 """
 from .base import Sink, SinkSummary
+from .driving import CaptureSummary
 from .parquet import DatasetWorkers, FlowSink, ParquetSink
 from .pcap import PcapPart, PcapSink, format_for_path
 from .rotating import (FileSlot, PostRotateCommand, RotatingSink, Rotation, TcpdumpNaming,
@@ -35,4 +36,4 @@ from .rotating import (FileSlot, PostRotateCommand, RotatingSink, Rotation, Tcpd
 
 __all__ = ["Sink", "SinkSummary", "RotatingSink", "Rotation", "FileSlot", "TcpdumpNaming",
            "PostRotateCommand", "resolve_owner", "PcapSink", "PcapPart", "format_for_path",
-           "ParquetSink", "FlowSink", "DatasetWorkers"]
+           "ParquetSink", "FlowSink", "DatasetWorkers", "CaptureSummary"]

@@ -9,14 +9,16 @@ already holds, closes the sink with the ring's statistics and returns a
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
+from ..batch import Batch
 from .base import Sink, SinkSummary
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -83,6 +85,27 @@ class PumpResult:
         if delivered is None:
             return 0
         return max(0, delivered - self.packets - self.skipped)
+
+
+@dataclass(frozen=True)
+class CaptureSummary:
+    """What :func:`ringcap.capture_to_file` wrote: packets, captured bytes, and the ring's counts.
+
+    ``files``: the finished files; ``stopped_by``: why the capture ended
+    (``"count"``, ``"duration"``, ``"files"``, a signal name such as
+    ``"SIGTERM"``, ``"KeyboardInterrupt"``); ``if_drops``: drops by the
+    interface; ``unread``: packets the kernel accepted that were still in the
+    ring (received = packets + drops + unread when nothing was filtered out).
+    """
+
+    packets: int
+    bytes: int
+    received: int | None
+    drops: int | None
+    files: tuple = field(default=(), compare=False)
+    stopped_by: str | None = field(default=None, compare=False)
+    if_drops: int | None = field(default=None, compare=False)
+    unread: int = field(default=0, compare=False)
 
 
 def _pass_on(handler, signum: int, frame) -> None:
@@ -186,7 +209,6 @@ def _progress_snapshot(ring, sink: Sink, packets: int, nbytes: int, start: float
 
 
 def _accepts_out(ring) -> bool:
-    import inspect
     try:
         return "out" in inspect.signature(ring.read).parameters
     except (TypeError, ValueError):
@@ -290,7 +312,6 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
             return n
     else:
         if reuse_batch and _accepts_out(ring):
-            from ..batch import Batch
             snaplen = int(getattr(ring, "snaplen", 0) or 0)
             out = Batch.empty(batch_packets, data_bytes=max(int(batch_bytes), snaplen + 4))
             options = {"out": out}

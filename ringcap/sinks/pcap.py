@@ -101,7 +101,7 @@ class PcapSink(RotatingSink):
     several) describes the capture's interfaces first in every pcapng file;
     the statistics given to :meth:`close` (and by ``stats_source`` at each
     rotation) go into each pcapng file's Interface Statistics Block.  ``flush_every_batch`` is tcpdump's ``-U``.
-    ``overwrite=True`` (the default here, as tcpdump) replaces an existing
+    ``overwrite=True`` (the default, as tcpdump) replaces an existing
     file of the same name; with False such a name is an error
     (``FileExistsError``).  ``writer_options`` go to each
     :class:`~ringcap.PcapWriter`.  Other
