@@ -980,6 +980,7 @@ cdef class RxRingCore(PacketSocket):
         cols.vlan_tpid += start
         cols.rxhash += start
         cols.status += start
+        cols.linktype += start
         cols.max_packets -= start
         cols.data_start = data_start
         if cols.max_packets == 0:

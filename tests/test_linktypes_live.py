@@ -228,3 +228,24 @@ def test_any_is_cooked_sll2_with_tcpdumps_filter_meaning(tmp_path, tun, veth):
     assert h.dport.tolist() == [port] * 10
     assert sorted(set(h.sll_hatype.tolist())) == [1, 0xFFFE]        # Ethernet, tun (NONE)
     assert sorted(set(h.sll_pkttype.tolist())) == [0, 4]            # In, Out
+
+
+def test_reads_that_append_fill_the_link_type_too(tun):
+    """A read with append=True (as the pool's workers fill a slot) writes each
+    packet's link type in the rows it adds, not only in the first read's."""
+    port = next(_ports)
+    packet = bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=5000, dport=port))
+    out = ringcap.Batch.empty(64)
+    with ringcap.RxRing(tun.name, filter=f"udp dst port {port}", block_size=1 << 17,
+                        block_count=4, block_timeout_ms=5) as ring:
+        for expected in (2, 5):
+            deadline = time.monotonic() + 20
+            sent = False
+            while len(out) < expected and time.monotonic() < deadline:
+                if not sent:
+                    for _ in range(expected - len(out)):
+                        tun.write(packet)
+                    sent = True
+                ring.read(64, timeout=0.2, out=out, append=len(out) > 0)
+            assert len(out) == expected
+    assert out.linktype.tolist() == [ringcap.batch.LINKTYPE_RAW] * 5
