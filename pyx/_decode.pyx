@@ -1334,7 +1334,7 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
     # values are the same either way.
     cdef Py_ssize_t i, n = offset.shape[0], cap, wire, ip_end, hlen, k = 0, l3
     cdef const uint8_t *p
-    cdef uint8_t proto
+    cdef uint8_t proto, claimed
     cdef uint16_t dport
     cdef int64_t start
     cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
@@ -1369,8 +1369,8 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
         p = data + start
         if linktype_p != NULL and linktype_p[i] != LINKTYPE_ETHERNET:
             if fast and not (status_p[i] & TP_STATUS_VLAN_VALID):
-                l3 = _plain_l3(p, cap, linktype_p[i])
-                if l3 >= 0 and _five_plain(p, cap, wire, l3, cols, i):
+                l3 = _plain_l3(p, cap, linktype_p[i], &claimed)
+                if l3 >= 0 and _five_plain(p, cap, wire, l3, claimed, cols, i):
                     continue
             if not _plain_ipv4_link(p, cap, wire, linktype_p[i], status_p[i], c, k, opts):
                 decode_link(p, cap, wire, linktype_p[i], status_p[i], vlan_tci[i], c, k, opts)
@@ -1430,35 +1430,47 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
     return -1
 
 
-cdef inline Py_ssize_t _plain_l3(const uint8_t *p, Py_ssize_t cap,
-                                 uint16_t linktype) noexcept nogil:
-    # Where an IP header starts in a raw IP or LINUX_SLL2 frame (whose
-    # protocol field says IPv4 or IPv6), or -1: the 5-tuple shortcut's entry.
+cdef inline Py_ssize_t _plain_l3(const uint8_t *p, Py_ssize_t cap, uint16_t linktype,
+                                 uint8_t *version) noexcept nogil:
+    # Where an IP header starts in a raw IP, LINUX_SLL2 or NULL/LOOP frame
+    # whose link layer says IP, or -1: the 5-tuple shortcut's entry.  OUT
+    # version: the IP version the link layer claims (0: either, raw IP).
     cdef uint16_t proto
-    if linktype == LINKTYPE_RAW or linktype == LINKTYPE_IPV4 or linktype == LINKTYPE_IPV6:
+    version[0] = 0
+    if linktype == LINKTYPE_RAW:
+        return 0
+    if linktype == LINKTYPE_IPV4 or linktype == LINKTYPE_IPV6:
+        version[0] = 4 if linktype == LINKTYPE_IPV4 else 6
         return 0
     if linktype == LINKTYPE_LINUX_SLL2 and cap >= SLL2_HLEN:
         proto = rd16(p, 0, cap)
         if proto == ETHERTYPE_IPV4 or proto == ETHERTYPE_IPV6:
+            version[0] = 4 if proto == ETHERTYPE_IPV4 else 6
             return SLL2_HLEN
     elif (linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP) and cap >= 4:
-        if _loopback_family(rd32(p, 0, cap)) != 0:
+        proto = _loopback_family(rd32(p, 0, cap))
+        if proto != 0:
+            version[0] = 4 if proto == ETHERTYPE_IPV4 else 6
             return 4
     return -1
 
 
 cdef inline bint _five_plain(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                             FiveTupleColumns cols, Py_ssize_t i) noexcept nogil:
+                             uint8_t version, FiveTupleColumns cols,
+                             Py_ssize_t i) noexcept nogil:
     # decode_five_tuple's straight run for an IPv4 (no options, not
     # fragmented) or IPv6 (no extension headers) TCP/UDP packet at l3 that
-    # is not a UDP tunnel: writes row i and returns True, or writes nothing
-    # and returns False.  The same tests as the Ethernet run, at l3.
+    # is not a UDP tunnel, of the version the link layer claims (0: either):
+    # writes row i and returns True, or writes nothing and returns False.
+    # The same tests as the Ethernet run, at l3.
     cdef Py_ssize_t ip_end, l4
     cdef uint8_t proto, first
     cdef uint16_t dport
     if cap < l3 + 1:
         return False
     first = rd8(p, l3, cap)
+    if version != 0 and first >> 4 != version:
+        return False
     if first == 0x45:
         l4 = l3 + 20
         if cap < l4 + 20 or rd16(p, l3 + 6, cap) & 0x3FFF:
