@@ -249,3 +249,39 @@ def test_reads_that_append_fill_the_link_type_too(tun):
                 ring.read(64, timeout=0.2, out=out, append=len(out) > 0)
             assert len(out) == expected
     assert out.linktype.tolist() == [ringcap.batch.LINKTYPE_RAW] * 5
+
+
+def test_a_ring_on_interfaces_of_two_link_types_writes_pcapng_not_pcap(tmp_path, tun, veth):
+    """One interface block per interface with its own link type; pcap refused
+    up front with what to do instead."""
+    port = next(_ports)
+    with pytest.raises(ValueError, match="pcapng"):
+        ringcap.capture_to_file([veth.b, tun.name], str(tmp_path / "two.pcap"), count=1)
+    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.66.0.1", dst="10.66.0.2")
+                    / UDP(sport=7000, dport=port))] * 3
+    packets = [bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=5000, dport=port))] * 3
+    path = str(tmp_path / "two.pcapng")
+    done = threading.Event()
+
+    def send():
+        while not done.wait(0.2):
+            with ringcap.TxRing(veth.a) as tx:
+                tx.send(frames)
+            for p in packets:
+                tun.write(p)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        summary = ringcap.capture_to_file([veth.b, tun.name], path, count=12, duration=30,
+                                          ring_options={"filter": f"udp dst port {port}"})
+    finally:
+        done.set()
+        sender.join(10)
+    assert summary.packets == 12
+    with ringcap.open_pcap(path) as reader:
+        batch = reader.read()
+        kinds = {i.name: i.linktype for i in reader.interfaces}
+    assert kinds == {veth.b: 1, tun.name: 101}
+    assert sorted(set(batch.linktype.tolist())) == [1, 101]
+    assert ringcap.decode(batch).dport.tolist() == [port] * 12
