@@ -50,7 +50,7 @@ FLAG_BITS = {
 }
 TUNNEL_TYPES = {
     "MPLS": TUNNEL_MPLS, "GRE": TUNNEL_GRE, "VXLAN": TUNNEL_VXLAN, "GENEVE": TUNNEL_GENEVE,
-    "IPIP": TUNNEL_IPIP, "ERSPAN": TUNNEL_ERSPAN,
+    "IPIP": TUNNEL_IPIP, "ERSPAN": TUNNEL_ERSPAN, "PIM": TUNNEL_PIM,
 }
 TCP_OPTION_BITS = {
     "MSS": TCPOPT_MSS, "WSCALE": TCPOPT_WSCALE, "SACK_PERM": TCPOPT_SACK_PERM,
@@ -127,7 +127,20 @@ COLUMN_LAYOUT = (
     ('tcp_tsecr', 4, 1),
     ('icmp_id', 2, 1),
     ('icmp_seq', 2, 1),
+    ('sll_ifindex', 4, 1),
+    ('sll_hatype', 2, 1),
+    ('sll_pkttype', 1, 1),
+    ('sll_halen', 1, 1),
+    ('sll_addr', 1, 8),
 )
+# Link types (Batch.linktype values) decode_into knows; others are refused.
+LINKTYPES = {
+    "NULL": LINKTYPE_NULL, "EN10MB": LINKTYPE_ETHERNET, "RAW": LINKTYPE_RAW,
+    "LOOP": LINKTYPE_LOOP, "LINUX_SLL": LINKTYPE_LINUX_SLL, "IPV4": LINKTYPE_IPV4,
+    "IPV6": LINKTYPE_IPV6, "LINUX_SLL2": LINKTYPE_LINUX_SLL2,
+}
+# Raw IP as older files label it (DLT_RAW's platform values).
+RAW_ALIASES = (LINKTYPE_RAW_12, LINKTYPE_RAW_14)
 # What the 5-tuple path writes (see decode(..., columns=)).
 FIVE_TUPLE_COLUMNS = ("ip_version", "ip_src", "ip_dst", "ip_proto", "sport", "dport", "flags")
 
@@ -266,6 +279,19 @@ cdef void _transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4, Py_ssize_t
     if proto == IPPROTO_GRE:
         c.l4_offset[j] = <uint16_t>l4
         _gre(p, cap, l4, ip_end, c, j, depth, opts)
+        return
+    if proto == IPPROTO_PIM and l4 + 8 <= ip_end and l4 + 9 <= cap \
+            and rd8(p, l4, cap) == 0x21 and (rd8(p, l4 + 8, cap) >> 4 == 4
+                                              or rd8(p, l4 + 8, cap) >> 4 == 6):
+        # PIMv2 Register (RFC 7761 4.9.3): 4-byte PIM header, 4 bytes of
+        # flags, then the multicast packet, IPv4 or IPv6 by its version
+        if _enter_tunnel(c, j, TUNNEL_PIM, 0, depth, opts):
+            _network(p, cap, ip_end, l4 + 8, ETHERTYPE_IPV4 if rd8(p, l4 + 8, cap) >> 4 == 4
+                     else ETHERTYPE_IPV6, c, j, depth + 1, opts)
+        else:
+            c.l4_offset[j] = <uint16_t>l4
+            c.payload_offset[j] = <uint16_t>(l4 + 8)
+            c.payload_len[j] = <uint32_t>(ip_end - l4 - 8)
         return
     if proto == IPPROTO_IPIP or proto == IPPROTO_IPV6:
         if _enter_tunnel(c, j, TUNNEL_IPIP, 0, depth, opts):
@@ -580,12 +606,15 @@ cdef bint _enter_tunnel(HeaderChunk *c, Py_ssize_t j, uint8_t kind, uint32_t tun
 
 cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
                HeaderChunk *c, Py_ssize_t j, int depth, uint32_t opts) noexcept nogil:
-    # GRE (RFC 2784/2890) at g: checksum, key and sequence options; IPv4,
-    # IPv6, Ethernet, MPLS and ERSPAN payloads.
-    cdef uint16_t word, proto
+    # GRE (RFC 2784/2890, and RFC 1701's routing) at g: checksum, key,
+    # sequence and routing fields in any combination; IPv4, IPv6, Ethernet,
+    # MPLS and ERSPAN payloads.  Version 1 (PPTP's enhanced GRE, carrying
+    # PPP) is read, not entered.
+    cdef uint16_t word, proto, sre_family
     cdef Py_ssize_t k = g + 4, inner
     cdef uint32_t key = 0, session
-    cdef uint8_t kind = TUNNEL_GRE
+    cdef uint8_t kind = TUNNEL_GRE, sre_length, frame_type
+    cdef int sres = 0
     if g + 4 > end:
         c.flags[j] |= F_BAD_L4_LENGTH
         return
@@ -595,10 +624,10 @@ cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
     word = rd16(p, g, cap)
     proto = rd16(p, g + 2, cap)
     c.gre_flags[j] = word
-    if word & 0x4007:            # routing present (RFC 1701), or version 1 (PPTP): not entered
+    if word & 0x0007:            # version 1 (PPTP) or unknown: not entered
         c.tunnel_type[j] = TUNNEL_GRE
         return
-    if word & 0x8000:
+    if word & 0xC000:            # checksum and offset: present with C or R (RFC 1701)
         k += 4
     if word & 0x2000:
         k += 4
@@ -610,18 +639,41 @@ cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
     if k > cap:
         c.flags[j] |= F_TRUNCATED_L4
         return
-    k = g + 4 + (4 if word & 0x8000 else 0)
+    k = g + 4 + (4 if word & 0xC000 else 0)
     if word & 0x2000:
         key = rd32(p, k, cap)
         k += 4
     if word & 0x1000:
         c.gre_seq[j] = rd32(p, k, cap)
         k += 4
+    if word & 0x4000:
+        # source route entries: family(2) offset(1) length(1) and length
+        # bytes, until the NULL entry (family 0, length 0)
+        while True:
+            if k + 4 > end or sres == 64:
+                c.flags[j] |= F_BAD_TUNNEL
+                c.tunnel_type[j] = TUNNEL_GRE
+                return
+            if k + 4 > cap:
+                c.flags[j] |= F_TRUNCATED_L4
+                c.tunnel_type[j] = TUNNEL_GRE
+                return
+            sre_family = rd16(p, k, cap)
+            sre_length = rd8(p, k + 3, cap)
+            if sre_family != 0 and sre_family != 0x0800 and sre_family != 0xC200:
+                c.tunnel_type[j] = TUNNEL_GRE     # not RFC 1701/1702 routing: read, not entered
+                c.tunnel_id[j] = key
+                return
+            k += 4 + sre_length
+            sres += 1
+            if sre_family == 0 and sre_length == 0:
+                break
     c.payload_offset[j] = <uint16_t>k
     c.payload_len[j] = <uint32_t>(end - k)
     inner = k
     if proto == ETHERTYPE_ERSPAN_2 or proto == ETHERTYPE_ERSPAN_3:
         kind = TUNNEL_ERSPAN
+        frame_type = 0
         if proto == ETHERTYPE_ERSPAN_2 and not (word & 0x1000):
             key = 0              # ERSPAN type I: no ERSPAN header
         else:
@@ -635,13 +687,30 @@ cdef void _gre(const uint8_t *p, Py_ssize_t cap, Py_ssize_t g, Py_ssize_t end,
                 return
             session = rd16(p, inner + 2, cap) & 0x03FF
             key = session
+            if rd8(p, inner, cap) >> 4 != (1 if proto == ETHERTYPE_ERSPAN_2 else 2):
+                c.tunnel_type[j] = kind      # a version this decoder does not know
+                c.tunnel_id[j] = key
+                return
             if proto == ETHERTYPE_ERSPAN_2:
                 inner += 8
             else:
+                frame_type = (rd8(p, inner + 10, cap) >> 2) & 0x1F
                 if rd8(p, inner + 11, cap) & 1:   # O flag: platform-specific subheader
                     inner += 8
                 inner += 12
+        if frame_type != 0 and frame_type != 2:   # neither Ethernet nor IP: not entered
+            c.tunnel_type[j] = kind
+            c.tunnel_id[j] = key
+            return
         if not _enter_tunnel(c, j, kind, key, depth, opts):
+            return
+        if frame_type == 2:                       # ERSPAN III carrying an IP packet
+            if inner + 1 > cap:
+                c.flags[j] |= F_TRUNCATED_L3
+            elif rd8(p, inner, cap) >> 4 == 4:
+                _network(p, cap, end, inner, ETHERTYPE_IPV4, c, j, depth + 1, opts)
+            elif rd8(p, inner, cap) >> 4 == 6:
+                _network(p, cap, end, inner, ETHERTYPE_IPV6, c, j, depth + 1, opts)
             return
         _ethernet(p, cap, end, inner, c, j, depth + 1, opts)
         return
@@ -877,6 +946,156 @@ cdef void decode_packet(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint3
         c.flags[j] |= F_TRUNCATED_INNER
 
 
+# ---------------------------------------------------------------- other link layers
+# Frames whose link layer is not Ethernet (Batch.linktype).  The network
+# layer and everything above it is decoded as for Ethernet; eth_*/vlan_*
+# stay 0 unless the frame carries VLAN tags, and `ethertype` holds the
+# network protocol as an ethertype (from the cooked header's protocol field,
+# the raw packet's version nibble, or the loopback address family).
+
+cdef inline bint _supported_linktype(uint16_t linktype) noexcept nogil:
+    return linktype == LINKTYPE_ETHERNET or linktype == LINKTYPE_LINUX_SLL2 \
+        or linktype == LINKTYPE_RAW or linktype == LINKTYPE_LINUX_SLL \
+        or linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP \
+        or linktype == LINKTYPE_IPV4 or linktype == LINKTYPE_IPV6 \
+        or linktype == LINKTYPE_RAW_12 or linktype == LINKTYPE_RAW_14
+
+
+cdef void _typed_payload(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t q,
+                         uint16_t proto, HeaderChunk *c, Py_ssize_t j,
+                         uint32_t opts) noexcept nogil:
+    # The payload at q of a header whose type field said `proto` (an
+    # ethertype): VLAN tags in the bytes, then the network layer.
+    cdef int ntags = 0
+    if c.flags[j] & F_VLAN_FROM_METADATA:
+        ntags = 1
+    while _is_vlan_tpid(proto):
+        if ntags == MAX_VLAN_TAGS:
+            c.flags[j] |= F_VLAN_LIMIT
+            return
+        if q + 4 > cap:
+            c.flags[j] |= F_TRUNCATED_L2
+            return
+        if ntags == 0:
+            c.vlan_outer[j] = rd16(p, q, cap) & 0x0FFF
+        elif ntags == 1:
+            c.vlan_inner[j] = rd16(p, q, cap) & 0x0FFF
+        ntags += 1
+        proto = rd16(p, q + 2, cap)
+        q += 4
+    if ntags:
+        c.flags[j] |= F_VLAN
+        if ntags > 1:
+            c.flags[j] |= F_QINQ
+    if proto < ETHERTYPE_MIN:
+        # Linux's pseudo-protocols (ETH_P_802_2 LLC, ETH_P_802_3 Novell, ...):
+        # nothing decoded past the link header
+        return
+    c.ethertype[j] = proto
+    _network(p, cap, wire, q, proto, c, j, 0, opts)
+
+
+cdef inline void _raw_ip(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
+                         HeaderChunk *c, Py_ssize_t j, uint32_t opts) noexcept nogil:
+    # Raw IP at l3: IPv4 or IPv6 by the version nibble.
+    cdef uint8_t version
+    if l3 + 1 > cap:
+        c.flags[j] |= F_TRUNCATED_L3
+        return
+    version = rd8(p, l3, cap) >> 4
+    if version == 4:
+        c.ethertype[j] = ETHERTYPE_IPV4
+        _network(p, cap, wire, l3, ETHERTYPE_IPV4, c, j, 0, opts)
+    elif version == 6:
+        c.ethertype[j] = ETHERTYPE_IPV6
+        _network(p, cap, wire, l3, ETHERTYPE_IPV6, c, j, 0, opts)
+    else:
+        c.flags[j] |= F_BAD_IP_VERSION
+
+
+cdef inline uint16_t _loopback_family(uint32_t family) noexcept nogil:
+    # The ethertype of a NULL/LOOP header's address family (either byte
+    # order: families are small numbers, so one with its upper half set was
+    # written little-endian), or 0.
+    if family & 0xFFFF0000U:
+        family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
+                  | (family << 24))
+    if family == BSD_AF_INET:
+        return ETHERTYPE_IPV4
+    if family == BSD_AF_INET6_BSD or family == BSD_AF_INET6_FREEBSD \
+            or family == BSD_AF_INET6_DARWIN:
+        return ETHERTYPE_IPV6
+    return 0
+
+
+cdef void decode_link(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint16_t linktype,
+                      uint32_t status, uint16_t meta_tci, HeaderChunk *c, Py_ssize_t j,
+                      uint32_t opts) noexcept nogil:
+    # decode_packet for a frame of a supported link type other than
+    # Ethernet.  OUT c row j (all zero on entry).
+    cdef uint16_t proto
+    cdef uint8_t halen
+    if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
+        if status & TP_STATUS_VLAN_VALID:    # a tag the kernel stripped (not in the bytes)
+            c.vlan_outer[j] = meta_tci & 0x0FFF
+            c.flags[j] |= F_VLAN_FROM_METADATA | F_VLAN
+        if linktype == LINKTYPE_LINUX_SLL2:
+            # protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8)
+            if cap < SLL2_HLEN:
+                c.flags[j] |= F_TRUNCATED_L2
+                return
+            proto = rd16(p, 0, cap)
+            c.sll_ifindex[j] = rd32(p, 4, cap)
+            c.sll_hatype[j] = rd16(p, 8, cap)
+            c.sll_pkttype[j] = rd8(p, 10, cap)
+            halen = rd8(p, 11, cap)
+            rdcopy(c.sll_addr + 8 * j, p, 12, 8, cap)
+            c.sll_halen[j] = halen
+            _typed_payload(p, cap, wire, SLL2_HLEN, proto, c, j, opts)
+        else:
+            # pkttype(2) hatype(2) halen(2) addr(8) protocol(2)
+            if cap < SLL_HLEN:
+                c.flags[j] |= F_TRUNCATED_L2
+                return
+            c.sll_pkttype[j] = <uint8_t>rd16(p, 0, cap)
+            c.sll_hatype[j] = rd16(p, 2, cap)
+            halen = <uint8_t>(rd16(p, 4, cap) if rd16(p, 4, cap) < 255 else 255)
+            rdcopy(c.sll_addr + 8 * j, p, 6, 8, cap)
+            c.sll_halen[j] = halen
+            _typed_payload(p, cap, wire, SLL_HLEN, rd16(p, 14, cap), c, j, opts)
+    elif linktype == LINKTYPE_RAW or linktype == LINKTYPE_RAW_12 \
+            or linktype == LINKTYPE_RAW_14:
+        _raw_ip(p, cap, wire, 0, c, j, opts)
+    elif linktype == LINKTYPE_IPV4:
+        c.ethertype[j] = ETHERTYPE_IPV4
+        _network(p, cap, wire, 0, ETHERTYPE_IPV4, c, j, 0, opts)
+    elif linktype == LINKTYPE_IPV6:
+        c.ethertype[j] = ETHERTYPE_IPV6
+        _network(p, cap, wire, 0, ETHERTYPE_IPV6, c, j, 0, opts)
+    elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+        # The family is in the writer's byte order (NULL) or network order
+        # (LOOP, though writers got it wrong).
+        if cap < 4:
+            c.flags[j] |= F_TRUNCATED_L2
+            return
+        proto = _loopback_family(rd32(p, 0, cap))
+        if proto:
+            c.ethertype[j] = proto
+            _network(p, cap, wire, 4, proto, c, j, 0, opts)
+    if c.tunnel_depth[j] and (c.flags[j] & (F_TRUNCATED_L2 | F_TRUNCATED_L3 | F_TRUNCATED_L4)):
+        c.flags[j] |= F_TRUNCATED_INNER
+
+
+cdef inline void decode_frame(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire,
+                              uint16_t linktype, uint32_t status, uint16_t meta_tci,
+                              uint16_t meta_tpid, HeaderChunk *c, Py_ssize_t j,
+                              uint32_t opts) noexcept nogil:
+    if linktype == LINKTYPE_ETHERNET:
+        decode_packet(p, cap, wire, status, meta_tci, meta_tpid, c, j, opts)
+    else:
+        decode_link(p, cap, wire, linktype, status, meta_tci, c, j, opts)
+
+
 cdef bint _fast_path = True   # tests turn it off to check it against the general path
 
 
@@ -886,8 +1105,75 @@ def _test_set_fast_path(bint enabled):
     _fast_path = enabled
 
 
+cdef inline bint _plain_ipv4_at(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire,
+                                Py_ssize_t l3, HeaderChunk *c, Py_ssize_t j,
+                                uint32_t opts) noexcept nogil:
+    # The common case in one straight run: an IPv4 header at l3 (the link
+    # layer said so) without options or fragmentation, then a complete TCP
+    # or UDP header (not a UDP tunnel).  Fills row j's network and transport
+    # fields (all zero on entry) exactly as _network would and returns True;
+    # returns False, having written nothing, for anything else.
+    cdef Py_ssize_t ip_end, hlen, l4 = l3 + 20
+    cdef uint8_t proto
+    cdef uint16_t dport
+    if cap < l3 + 28 or rd8(p, l3, cap) != 0x45 or rd16(p, l3 + 6, cap) & 0x3FFF:
+        return False
+    ip_end = l3 + <Py_ssize_t>rd16(p, l3 + 2, cap)
+    if ip_end > wire:
+        return False
+    proto = rd8(p, l3 + 9, cap)
+    dport = rd16(p, l4 + 2, cap)
+    if proto == IPPROTO_TCP:
+        if cap < l4 + 20 or ip_end < l4 + 20:
+            return False
+        hlen = (rd8(p, l4 + 12, cap) >> 4) * 4
+        if hlen < 20 or l4 + hlen > ip_end or l4 + hlen > cap:
+            return False
+    elif proto == IPPROTO_UDP:
+        if ip_end < l4 + 8 or rd16(p, l4 + 4, cap) < 8 \
+                or l4 + <Py_ssize_t>rd16(p, l4 + 4, cap) > ip_end \
+                or dport == UDP_PORT_VXLAN or dport == UDP_PORT_GENEVE:
+            return False
+        hlen = 8
+        ip_end = l4 + <Py_ssize_t>rd16(p, l4 + 4, cap)
+    else:
+        return False
+    memcpy(c.ip_src + 16 * j, _V4_MAPPED_PREFIX, 12)
+    memcpy(c.ip_dst + 16 * j, _V4_MAPPED_PREFIX, 12)
+    rdcopy(c.ip_src + 16 * j + 12, p, l3 + 12, 4, cap)
+    rdcopy(c.ip_dst + 16 * j + 12, p, l3 + 16, 4, cap)
+    c.ethertype[j] = ETHERTYPE_IPV4
+    c.inner_ethertype[j] = ETHERTYPE_IPV4
+    c.l3_offset[j] = <uint16_t>l3
+    c.ip_version[j] = 4
+    c.ip_dscp[j] = rd8(p, l3 + 1, cap) >> 2
+    c.ip_ecn[j] = rd8(p, l3 + 1, cap) & 3
+    c.ip_len[j] = rd16(p, l3 + 2, cap)
+    c.ttl[j] = rd8(p, l3 + 8, cap)
+    c.ip_proto[j] = proto
+    c.ipv4_src[j] = rd32(p, l3 + 12, cap)
+    c.ipv4_dst[j] = rd32(p, l3 + 16, cap)
+    c.l4_offset[j] = <uint16_t>l4
+    c.sport[j] = rd16(p, l4, cap)
+    c.dport[j] = dport
+    if proto == IPPROTO_TCP:
+        c.tcp_seq[j] = rd32(p, l4 + 4, cap)
+        c.tcp_ack[j] = rd32(p, l4 + 8, cap)
+        c.tcp_flags[j] = rd16(p, l4 + 12, cap) & 0x01FF
+        c.tcp_window[j] = rd16(p, l4 + 14, cap)
+        if hlen > 20 and (opts & OPT_TCP_OPTIONS):
+            _tcp_options(p, cap, l4, hlen, c, j)
+    c.payload_offset[j] = <uint16_t>(l4 + hlen)
+    c.payload_len[j] = <uint32_t>(ip_end - l4 - hlen)
+    if l3 + <Py_ssize_t>c.ip_len[j] > cap:
+        c.flags[j] |= F_TRUNCATED_PAYLOAD
+    return True
+
+
 cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
                              HeaderChunk *c, Py_ssize_t j, uint32_t opts) noexcept nogil:
+    # _plain_ipv4_at for untagged Ethernet, written out with constant
+    # offsets: calling the general one cost Ethernet 15% (bench_decode).
     # The common case in one straight run: untagged Ethernet, IPv4 without
     # options or fragmentation, complete TCP or UDP header (not a UDP
     # tunnel).  Fills row j (all zero on entry) exactly as decode_packet
@@ -954,14 +1240,41 @@ cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, 
     return True
 
 
+
+cdef inline bint _plain_ipv4_link(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire,
+                                  uint16_t linktype, uint32_t status, HeaderChunk *c,
+                                  Py_ssize_t j, uint32_t opts) noexcept nogil:
+    # _plain_ipv4_at for raw IP and untagged LINUX_SLL2 frames.
+    if not _fast_path or (status & TP_STATUS_VLAN_VALID):
+        return False
+    if linktype == LINKTYPE_RAW or linktype == LINKTYPE_IPV4:
+        return _plain_ipv4_at(p, cap, wire, 0, c, j, opts)
+    if linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+        return cap >= 4 and _loopback_family(rd32(p, 0, cap)) == ETHERTYPE_IPV4 \
+            and _plain_ipv4_at(p, cap, wire, 4, c, j, opts)
+    if linktype == LINKTYPE_LINUX_SLL2:
+        if cap < SLL2_HLEN or rd16(p, 0, cap) != ETHERTYPE_IPV4 \
+                or not _plain_ipv4_at(p, cap, wire, SLL2_HLEN, c, j, opts):
+            return False
+        c.sll_ifindex[j] = rd32(p, 4, cap)
+        c.sll_hatype[j] = rd16(p, 8, cap)
+        c.sll_pkttype[j] = rd8(p, 10, cap)
+        c.sll_halen[j] = rd8(p, 11, cap)
+        rdcopy(c.sll_addr + 8 * j, p, 12, 8, cap)
+        return True
+    return False
+
+
 # ---------------------------------------------------------------- the batch loop
 cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
                              const int64_t[::1] offset, const uint32_t[::1] caplen,
                              const uint32_t[::1] wirelen, const uint32_t[::1] status,
                              const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
+                             const uint16_t *linktype_p,
                              const HeaderColumns *cols, HeaderChunk *c,
                              uint32_t opts) except -2 nogil:
     # IN data/data_len: the batch's bytes; offset..vlan_tpid: its columns;
+    # linktype_p: its link types, every one supported (NULL: all Ethernet);
     # opts: OPT_* bits.  OUT cols: one entry per packet in each listed
     # column.  c: scratch.  Returns -1, or the index of the first packet
     # whose bytes lie outside data.
@@ -972,6 +1285,7 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
     # prefetchers follow.
     cdef Py_ssize_t i, j, m, k, first = 0, n = offset.shape[0], cap, wire, width
     cdef int64_t start
+    cdef uint16_t lt
     cdef const int64_t *offset_p = &offset[0]
     cdef const uint32_t *caplen_p = &caplen[0]
     cdef const uint32_t *wirelen_p = &wirelen[0]
@@ -992,9 +1306,13 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
             wire = wirelen_p[i]
             if wire < cap:
                 wire = cap
-            if not _plain_ipv4(data + start, cap, wire, status_p[i], c, j, opts):
-                decode_packet(data + start, cap, wire, status_p[i], vlan_tci_p[i],
-                              vlan_tpid_p[i], c, j, opts)
+            lt = LINKTYPE_ETHERNET if linktype_p == NULL else linktype_p[i]
+            if lt == LINKTYPE_ETHERNET:
+                if not _plain_ipv4(data + start, cap, wire, status_p[i], c, j, opts):
+                    decode_packet(data + start, cap, wire, status_p[i], vlan_tci_p[i],
+                                  vlan_tpid_p[i], c, j, opts)
+            elif not _plain_ipv4_link(data + start, cap, wire, lt, status_p[i], c, j, opts):
+                decode_link(data + start, cap, wire, lt, status_p[i], vlan_tci_p[i], c, j, opts)
         for k in range(cols.count):
             width = cols.row_bytes[k]
             memcpy(cols.dst[k] + width * first, cols.src[k], width * m)
@@ -1006,6 +1324,7 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
                                   const int64_t[::1] offset, const uint32_t[::1] caplen,
                                   const uint32_t[::1] wirelen, const uint32_t[::1] status,
                                   const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
+                                  const uint16_t *linktype_p,
                                   FiveTupleColumns cols, HeaderChunk *c,
                                   uint32_t opts) except -2 nogil:
     # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Untagged IPv4 (no options,
@@ -1013,9 +1332,9 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
     # UDP tunnels) take a short inline run straight to the columns; the
     # others are decoded into c and copied out DECODE_CHUNK at a time.  The
     # values are the same either way.
-    cdef Py_ssize_t i, n = offset.shape[0], cap, wire, ip_end, hlen, k = 0
+    cdef Py_ssize_t i, n = offset.shape[0], cap, wire, ip_end, hlen, k = 0, l3
     cdef const uint8_t *p
-    cdef uint8_t proto
+    cdef uint8_t proto, claimed
     cdef uint16_t dport
     cdef int64_t start
     cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
@@ -1048,6 +1367,16 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
         if wire < cap:
             wire = cap
         p = data + start
+        if linktype_p != NULL and linktype_p[i] != LINKTYPE_ETHERNET:
+            if fast and not (status_p[i] & TP_STATUS_VLAN_VALID):
+                l3 = _plain_l3(p, cap, linktype_p[i], &claimed)
+                if l3 >= 0 and _five_plain(p, cap, wire, l3, claimed, cols, i):
+                    continue
+            if not _plain_ipv4_link(p, cap, wire, linktype_p[i], status_p[i], c, k, opts):
+                decode_link(p, cap, wire, linktype_p[i], status_p[i], vlan_tci[i], c, k, opts)
+            pending[k] = i
+            k += 1
+            continue
         if fast and cap >= 54 and not (status_p[i] & TP_STATUS_VLAN_VALID) \
                 and rd16(p, 12, cap) == ETHERTYPE_IPV4 and rd8(p, 14, cap) == 0x45 \
                 and not (rd16(p, 20, cap) & 0x3FFF):
@@ -1099,6 +1428,95 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
         pending[k] = i
         k += 1
     return -1
+
+
+cdef inline Py_ssize_t _plain_l3(const uint8_t *p, Py_ssize_t cap, uint16_t linktype,
+                                 uint8_t *version) noexcept nogil:
+    # Where an IP header starts in a raw IP, LINUX_SLL2 or NULL/LOOP frame
+    # whose link layer says IP, or -1: the 5-tuple shortcut's entry.  OUT
+    # version: the IP version the link layer claims (0: either, raw IP).
+    cdef uint16_t proto
+    version[0] = 0
+    if linktype == LINKTYPE_RAW:
+        return 0
+    if linktype == LINKTYPE_IPV4 or linktype == LINKTYPE_IPV6:
+        version[0] = 4 if linktype == LINKTYPE_IPV4 else 6
+        return 0
+    if linktype == LINKTYPE_LINUX_SLL2 and cap >= SLL2_HLEN:
+        proto = rd16(p, 0, cap)
+        if proto == ETHERTYPE_IPV4 or proto == ETHERTYPE_IPV6:
+            version[0] = 4 if proto == ETHERTYPE_IPV4 else 6
+            return SLL2_HLEN
+    elif (linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP) and cap >= 4:
+        proto = _loopback_family(rd32(p, 0, cap))
+        if proto != 0:
+            version[0] = 4 if proto == ETHERTYPE_IPV4 else 6
+            return 4
+    return -1
+
+
+cdef inline bint _five_plain(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
+                             uint8_t version, FiveTupleColumns cols,
+                             Py_ssize_t i) noexcept nogil:
+    # decode_five_tuple's straight run for an IPv4 (no options, not
+    # fragmented) or IPv6 (no extension headers) TCP/UDP packet at l3 that
+    # is not a UDP tunnel, of the version the link layer claims (0: either):
+    # writes row i and returns True, or writes nothing and returns False.
+    # The same tests as the Ethernet run, at l3.
+    cdef Py_ssize_t ip_end, l4
+    cdef uint8_t proto, first
+    cdef uint16_t dport
+    if cap < l3 + 1:
+        return False
+    first = rd8(p, l3, cap)
+    if version != 0 and first >> 4 != version:
+        return False
+    if first == 0x45:
+        l4 = l3 + 20
+        if cap < l4 + 20 or rd16(p, l3 + 6, cap) & 0x3FFF:
+            return False
+        ip_end = l3 + <Py_ssize_t>rd16(p, l3 + 2, cap)
+        proto = rd8(p, l3 + 9, cap)
+    elif first >> 4 == 6:
+        l4 = l3 + 40
+        if cap < l4 + 20:
+            return False
+        ip_end = l4 + <Py_ssize_t>rd16(p, l3 + 4, cap)
+        proto = rd8(p, l3 + 6, cap)
+        if ip_end <= l4:
+            return False
+    else:
+        return False
+    dport = rd16(p, l4 + 2, cap)
+    if ip_end > wire:
+        return False
+    if proto == IPPROTO_TCP:
+        if (rd8(p, l4 + 12, cap) >> 4) < 5 or l4 + (rd8(p, l4 + 12, cap) >> 4) * 4 > ip_end \
+                or l4 + (rd8(p, l4 + 12, cap) >> 4) * 4 > cap:
+            return False
+    elif proto == IPPROTO_UDP:
+        if rd16(p, l4 + 4, cap) < 8 or l4 + <Py_ssize_t>rd16(p, l4 + 4, cap) > ip_end \
+                or dport == UDP_PORT_VXLAN or dport == UDP_PORT_GENEVE:
+            return False
+    else:
+        return False
+    if first == 0x45:
+        memset(cols.ip_src + 16 * i, 0, 10)
+        memset(cols.ip_src + 16 * i + 10, 0xFF, 2)
+        memset(cols.ip_dst + 16 * i, 0, 10)
+        memset(cols.ip_dst + 16 * i + 10, 0xFF, 2)
+        rdcopy(cols.ip_src + 16 * i + 12, p, l3 + 12, 4, cap)
+        rdcopy(cols.ip_dst + 16 * i + 12, p, l3 + 16, 4, cap)
+        cols.ip_version[i] = 4
+    else:
+        rdcopy(cols.ip_src + 16 * i, p, l3 + 8, 16, cap)
+        rdcopy(cols.ip_dst + 16 * i, p, l3 + 24, 16, cap)
+        cols.ip_version[i] = 6
+    cols.ip_proto[i] = proto
+    cols.sport[i] = rd16(p, l4, cap)
+    cols.dport[i] = dport
+    cols.flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
+    return True
 
 
 cdef void _flush_five_tuple(FiveTupleColumns cols, HeaderChunk *c, const Py_ssize_t *pending,
@@ -1204,7 +1622,36 @@ cdef Py_ssize_t _chunk_fields(HeaderChunk *c, const uint8_t **src) noexcept:
     src[61] = <const uint8_t *>c.tcp_tsecr
     src[62] = <const uint8_t *>c.icmp_id
     src[63] = <const uint8_t *>c.icmp_seq
-    return 64
+    src[64] = <const uint8_t *>c.sll_ifindex
+    src[65] = <const uint8_t *>c.sll_hatype
+    src[66] = <const uint8_t *>c.sll_pkttype
+    src[67] = <const uint8_t *>c.sll_halen
+    src[68] = <const uint8_t *>c.sll_addr
+    return 69
+
+
+cdef Py_ssize_t _first_unsupported(const uint16_t *linktype, Py_ssize_t n,
+                                   bint *all_ethernet) noexcept nogil:
+    # The first packet whose link type decode_link cannot decode, or -1.
+    # OUT all_ethernet: every packet is Ethernet (the loops then skip the test).
+    cdef Py_ssize_t i
+    cdef bint ethernet = True
+    for i in range(n):
+        if linktype[i] != LINKTYPE_ETHERNET:
+            ethernet = False
+            if not _supported_linktype(linktype[i]):
+                all_ethernet[0] = False
+                return i
+    all_ethernet[0] = ethernet
+    return -1
+
+
+def unsupported_linktype_message(int linktype, Py_ssize_t index):
+    """The error for packet ``index`` of link type ``linktype``, which decode_into refuses."""
+    return (f"packet {index} has link type {linktype}, which ringcap does not decode "
+            f"(it decodes {', '.join(f'{name} ({value})' for name, value in LINKTYPES.items())}"
+            f" and raw IP as {RAW_ALIASES[0]} or {RAW_ALIASES[1]}); select the packets of "
+            f"known link types first, e.g. batch[batch.linktype == 1]")
 
 
 # Column names whose values need the TCP options parsed.
@@ -1215,14 +1662,16 @@ _TCP_OPTION_COLUMNS = frozenset(("tcp_options", "tcp_mss", "tcp_wscale", "tcp_sa
 def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32_t[::1] caplen,
                 const uint32_t[::1] wirelen, const uint32_t[::1] status,
                 const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid, dict out,
-                bint outer=False):
+                bint outer=False, const uint16_t[::1] linktype=None):
     """Decode every packet of a batch's columns into the arrays of ``out``.
 
     ``out`` maps Headers column names to arrays with room for
     ``len(offset)`` packets; columns it lacks are not written.  ``outer``:
     stop at the first encapsulation instead of decoding the inner packet.
-    Raises ValueError if a packet lies outside ``data``; malformed packets
-    are flagged, not raised.
+    ``linktype``: each packet's link type (``Batch.linktype``; None: all
+    Ethernet).  Raises ValueError if a packet lies outside ``data`` or has a
+    link type the decoder does not know (naming it); malformed packets are
+    flagged, not raised.
     """
     cdef Py_ssize_t n = offset.shape[0], bad, k, count
     cdef HeaderColumns cols
@@ -1232,6 +1681,19 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     cdef uint8_t *dst
     cdef HeaderChunk *chunk
     cdef uint32_t opts = OPT_OUTER if outer else 0
+    cdef const uint16_t *linktype_p = NULL
+    cdef bint all_ethernet = False
+    if linktype is not None:
+        if linktype.shape[0] != n:
+            raise ValueError(f"linktype has {linktype.shape[0]} entries, offset has {n}")
+        if n:
+            linktype_p = &linktype[0]
+            with nogil:
+                bad = _first_unsupported(linktype_p, n, &all_ethernet)
+            if bad >= 0:
+                raise ValueError(unsupported_linktype_message(linktype[bad], bad))
+            if all_ethernet:
+                linktype_p = NULL
     for name, length in (("caplen", caplen.shape[0]), ("wirelen", wirelen.shape[0]),
                          ("status", status.shape[0]), ("vlan_tci", vlan_tci.shape[0]),
                          ("vlan_tpid", vlan_tpid.shape[0])):
@@ -1270,11 +1732,11 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
             five.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
             with nogil:
                 bad = decode_five_tuple(base, data.shape[0], offset, caplen, wirelen, status,
-                                        vlan_tci, vlan_tpid, five, chunk, opts)
+                                        vlan_tci, vlan_tpid, linktype_p, five, chunk, opts)
         else:
             with nogil:
                 bad = decode_batch(base, data.shape[0], offset, caplen, wirelen, status,
-                                   vlan_tci, vlan_tpid, &cols, chunk, opts)
+                                   vlan_tci, vlan_tpid, linktype_p, &cols, chunk, opts)
     finally:
         PyMem_Free(chunk)
     if bad >= 0:

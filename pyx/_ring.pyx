@@ -156,6 +156,24 @@ cdef int get_ts_info(int fd, str iface, ethtool_ts_info *info) except -1:
     return 0
 
 
+def interface_hatype(str iface):
+    """The ARPHRD_* hardware type of ``iface`` (SIOCGIFHWADDR; what
+    /sys/class/net/IFACE/type shows, but asked of this network namespace;
+    needs no privilege)."""
+    cdef ifreq req
+    cdef bytes name = iface.encode(errors="surrogateescape")
+    cdef int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)
+    if fd < 0:
+        raise_os_error(errno, "socket(AF_INET, SOCK_DGRAM)")
+    memset(&req, 0, sizeof(req))
+    memcpy(req.ifr_name, <const char *>name, min(len(name), 15))
+    try:
+        check(ioctl(fd, SIOCGIFHWADDR, &req), f"ioctl(SIOCGIFHWADDR) on {iface}")
+    finally:
+        close(fd)
+    return req.ifr_hwaddr.sa_family
+
+
 def timestamping_capabilities(str iface):
     """``(so_timestamping, rx_filters, phc_index)`` of ``iface``, as
     `ethtool -T` reports them (SOF_TIMESTAMPING_* and HWTSTAMP_FILTER_* bits)."""
@@ -215,8 +233,11 @@ cdef int enable_timestamping(int fd, str iface, int mode) except -1:
     return 0
 
 
-cdef int open_packet_socket(int protocol) except -1:
-    cdef int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(<uint16_t>protocol))
+cdef int open_packet_socket(int protocol, bint cooked=False) except -1:
+    # cooked: SOCK_DGRAM, frames without their link-layer header (libpcap's
+    # cooked mode, for `any` and interfaces without a usable link header)
+    cdef int fd = socket(AF_PACKET, (SOCK_DGRAM if cooked else SOCK_RAW) | SOCK_CLOEXEC,
+                         htons(<uint16_t>protocol))
     if fd < 0:
         raise_os_error(errno, "socket(AF_PACKET, SOCK_RAW)")
     return fd
@@ -248,6 +269,7 @@ cdef struct Columns:
     uint16_t *vlan_tpid
     uint32_t *rxhash
     uint32_t *status
+    uint16_t *linktype
     uint8_t *data
     Py_ssize_t max_packets
     int64_t data_size
@@ -267,6 +289,8 @@ cdef struct Cursor:
     uint32_t snaplen        # bytes kept per packet, whatever the filter returned
     uint32_t held_first     # zero-copy views: first block kept from the kernel
     uint32_t held           # zero-copy views: blocks finished but not handed back
+    uint16_t linktype       # LINKTYPE_* of the frames the ring delivers
+    bint cooked             # SOCK_DGRAM: a LINUX_SLL2 header is written before each frame
 
 
 cdef inline tpacket_block_desc *block_at(Cursor *cur, uint32_t index) noexcept nogil:
@@ -366,7 +390,7 @@ cdef inline void write_tag(uint8_t *dst, tpacket3_hdr *hdr) noexcept nogil:
 
 cdef inline void store_metadata(Columns *out, Py_ssize_t n, tpacket3_hdr *hdr,
                                 uint32_t caplen, uint32_t wirelen,
-                                uint32_t block_flags) noexcept nogil:
+                                uint32_t block_flags, uint16_t linktype) noexcept nogil:
     cdef sockaddr_ll *sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
     out.ts[n] = <int64_t>hdr.tp_sec * 1000000000 + hdr.tp_nsec
     out.caplen[n] = caplen
@@ -378,6 +402,36 @@ cdef inline void store_metadata(Columns *out, Py_ssize_t n, tpacket3_hdr *hdr,
     out.vlan_tpid[n] = tag_protocol(hdr)
     out.rxhash[n] = hdr.hv1.tp_rxhash
     out.status[n] = hdr.tp_status | block_flags
+    out.linktype[n] = linktype
+
+
+cdef enum:
+    SLL2_HLEN = 20
+    LINKTYPE_LINUX_SLL2 = 276
+
+
+cdef inline void write_sll2(uint8_t *dst, uint32_t room, tpacket3_hdr *hdr) noexcept nogil:
+    """The first `room` (at most 20) bytes of the LINUX_SLL2 header of a
+    cooked frame, built from its sockaddr_ll as libpcap builds it: protocol,
+    reserved, interface index, hardware type, packet type, address length
+    and 8 address bytes, integers in network byte order."""
+    cdef sockaddr_ll *sll = <sockaddr_ll *>(<uint8_t *>hdr + RC_TPACKET3_SLL_OFFSET)
+    cdef uint8_t h[SLL2_HLEN]
+    cdef uint32_t ifindex = <uint32_t>sll.sll_ifindex
+    cdef uint16_t hatype = sll.sll_hatype
+    memcpy(h, &sll.sll_protocol, 2)          # already in network byte order
+    h[2] = 0
+    h[3] = 0
+    h[4] = <uint8_t>(ifindex >> 24)
+    h[5] = <uint8_t>(ifindex >> 16)
+    h[6] = <uint8_t>(ifindex >> 8)
+    h[7] = <uint8_t>ifindex
+    h[8] = <uint8_t>(hatype >> 8)
+    h[9] = <uint8_t>hatype
+    h[10] = sll.sll_pkttype
+    h[11] = sll.sll_halen
+    memcpy(h + 12, sll.sll_addr, 8)
+    memcpy(dst, h, room if room < SLL2_HLEN else SLL2_HLEN)
 
 
 cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
@@ -413,6 +467,24 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         snap = hdr.tp_snaplen
         wire = hdr.tp_len
         st = hdr.tp_status
+        if cur.cooked:
+            # a LINUX_SLL2 header, then the frame from its network header
+            snap += SLL2_HLEN
+            wire += SLL2_HLEN
+            if snap > cur.snaplen:
+                snap = cur.snaplen
+            if pos + snap > out.data_size:
+                data_full[0] = True
+                break
+            out.offset[n] = pos
+            write_sll2(out.data + pos, snap, hdr)
+            if snap > SLL2_HLEN:
+                memcpy(out.data + pos + SLL2_HLEN, frame, snap - SLL2_HLEN)
+            pos += snap
+            store_metadata(out, n, hdr, snap, wire, cur.block_flags, cur.linktype)
+            n += 1
+            packet_done(cur, hdr, False)
+            continue
         # The kernel strips the VLAN tag into the header; put it back in the
         # bytes (as libpcap does) when the frame is long enough to hold MACs.
         tagged = (cur.reinsert_vlan and (st & TP_STATUS_VLAN_VALID)
@@ -433,7 +505,7 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         else:
             memcpy(out.data + pos, frame, snap)
         pos += snap
-        store_metadata(out, n, hdr, snap, wire, cur.block_flags)
+        store_metadata(out, n, hdr, snap, wire, cur.block_flags, cur.linktype)
         n += 1
         packet_done(cur, hdr, False)
     cursor[0] = cur_local
@@ -460,10 +532,22 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
         frame = <uint8_t *>hdr + hdr.tp_mac
         snap = hdr.tp_snaplen
         wire = hdr.tp_len
+        if cur.cooked:
+            # The LINUX_SLL2 header is written in place before the frame, as
+            # libpcap does: a SOCK_DGRAM ring leaves room there (tp_mac is
+            # 96, past the sockaddr_ll at 48..68).  A layout without room
+            # (never seen) gives an empty packet, not a mislabelled one.
+            if hdr.tp_mac >= RC_TPACKET3_SLL_OFFSET + sizeof(sockaddr_ll) + SLL2_HLEN:
+                frame -= SLL2_HLEN
+                write_sll2(frame, SLL2_HLEN, hdr)
+                snap += SLL2_HLEN
+            else:
+                snap = 0
+            wire += SLL2_HLEN
         # tp_mac >= room always holds for the kernel's layout (82 >= 72 on
         # Ethernet); the check only keeps a hostile layout from writing
         # outside the packet's slot.
-        if (cur.reinsert_vlan and hdr.tp_status & TP_STATUS_VLAN_VALID
+        elif (cur.reinsert_vlan and hdr.tp_status & TP_STATUS_VLAN_VALID
                 and snap >= 2 * ETH_ALEN and cur.snaplen >= 16 and hdr.tp_mac >= room):
             memmove(frame - 4, frame, 2 * ETH_ALEN)
             frame -= 4
@@ -473,7 +557,7 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
         if snap > cur.snaplen:
             snap = cur.snaplen
         out.offset[n] = frame - cur.ring
-        store_metadata(out, n, hdr, snap, wire, cur.block_flags)
+        store_metadata(out, n, hdr, snap, wire, cur.block_flags, cur.linktype)
         n += 1
         packet_done(cur, hdr, True)
     return n
@@ -501,7 +585,8 @@ cdef int ready_bounds(Cursor *cur, int64_t max_packets,
         if index == cur.block_count:
             index = 0
     packets[0] = pk
-    data_bytes[0] = nbytes + 4 * pk      # room for re-inserted VLAN tags
+    # room for re-inserted VLAN tags or cooked headers
+    data_bytes[0] = nbytes + (SLL2_HLEN if cur.cooked else 4) * pk
     return 0
 
 
@@ -518,11 +603,12 @@ cdef int fill_columns(Columns *cols, dict store, Py_ssize_t max_packets) except 
     cdef uint16_t[::1] vlan_tpid = store["vlan_tpid"]
     cdef uint32_t[::1] rxhash = store["rxhash"]
     cdef uint32_t[::1] status = store["status"]
+    cdef uint16_t[::1] linktype = store["linktype"]
     cdef uint8_t[::1] data = store["data"]
     cdef Py_ssize_t cap = ts.shape[0]
     if min(caplen.shape[0], wirelen.shape[0], offset.shape[0], ifindex.shape[0],
            pkttype.shape[0], protocol.shape[0], vlan_tci.shape[0], vlan_tpid.shape[0],
-           rxhash.shape[0], status.shape[0]) < cap:
+           rxhash.shape[0], status.shape[0], linktype.shape[0]) < cap:
         raise ValueError("the batch's column buffers have different lengths")
     if data.shape[0] == 0 or cap == 0:
         raise ValueError("the output batch has no room (capacity 0)")
@@ -537,6 +623,7 @@ cdef int fill_columns(Columns *cols, dict store, Py_ssize_t max_packets) except 
     cols.vlan_tpid = &vlan_tpid[0]
     cols.rxhash = &rxhash[0]
     cols.status = &status[0]
+    cols.linktype = &linktype[0]
     cols.data = &data[0]
     cols.max_packets = min(cap, max_packets)
     cols.data_size = data.shape[0]
@@ -667,14 +754,15 @@ cdef class RxRingCore(PacketSocket):
                  const uint8_t[::1] program=None, bint promisc=False,
                  bint ignore_outgoing=False, bint reinsert_vlan=True, int timestamping=0,
                  object memberships=None, long fanout=-1,
-                 const uint8_t[::1] fanout_program=None, int fanout_bpf_fd=-1):
+                 const uint8_t[::1] fanout_program=None, int fanout_bpf_fd=-1,
+                 unsigned int linktype=1, bint cooked=False):
         cdef tpacket_req3 req
         cdef packet_mreq mreq
         self.ifindex = ifindex
         self.iface = iface
         # Protocol 0: the socket receives nothing until bind(), so the filter
         # and ring are in place before the first packet arrives.
-        self.fd = open_packet_socket(0)
+        self.fd = open_packet_socket(0, cooked)
         try:
             set_int_option(self.fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3,
                            "setsockopt(PACKET_VERSION, TPACKET_V3)")
@@ -708,6 +796,8 @@ cdef class RxRingCore(PacketSocket):
             self.cursor.left = 0
             self.cursor.reinsert_vlan = reinsert_vlan
             self.cursor.snaplen = snaplen
+            self.cursor.linktype = LINKTYPE_LINUX_SLL2 if cooked else <uint16_t>linktype
+            self.cursor.cooked = cooked
             bind_packet_socket(self.fd, ifindex, ETH_P_ALL, iface)
             if promisc:
                 for index, name in (memberships or [(ifindex, iface)]):
@@ -890,6 +980,7 @@ cdef class RxRingCore(PacketSocket):
         cols.vlan_tpid += start
         cols.rxhash += start
         cols.status += start
+        cols.linktype += start
         cols.max_packets -= start
         cols.data_start = data_start
         if cols.max_packets == 0:
@@ -1201,7 +1292,8 @@ cdef int check_synthetic_blocks(const uint8_t[::1] blocks, size_t block_size) ex
 
 def _test_drain_blocks(uint8_t[::1] blocks, size_t block_size, out,
                        Py_ssize_t max_packets=-1, bint reinsert_vlan=True,
-                       dict state=None, uint32_t snaplen=262144, bint check=True):
+                       dict state=None, uint32_t snaplen=262144, bint check=True,
+                       uint16_t linktype=1, bint cooked=False):
     """Drain a buffer of concatenated TPACKET_V3 blocks into ``out`` (a
     ``Batch.empty()``) exactly as a live ring would.  Blocks whose status has
     TP_STATUS_USER are read; each one read to the end gets TP_STATUS_KERNEL
@@ -1225,6 +1317,8 @@ def _test_drain_blocks(uint8_t[::1] blocks, size_t block_size, out,
     cur.block_count = blocks.shape[0] // block_size
     cur.reinsert_vlan = reinsert_vlan
     cur.snaplen = snaplen
+    cur.linktype = LINKTYPE_LINUX_SLL2 if cooked else linktype
+    cur.cooked = cooked
     if state:
         if state["block"] >= cur.block_count or state["next_offset"] >= block_size:
             raise ValueError("state points outside the blocks")

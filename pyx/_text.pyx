@@ -25,6 +25,12 @@ cdef extern from *:
     void RINGCAP_PREFETCH(const uint8_t *p) nogil
 
 cdef enum:
+    LINKTYPE_NULL = 0        # the link types printed (Batch.linktype); RAW otherwise
+    LINKTYPE_ETHERNET = 1
+    LINKTYPE_LOOP = 108
+    LINKTYPE_LINUX_SLL = 113
+    LINKTYPE_LINUX_SLL2 = 276
+    IFNAME_BYTES = 16        # one entry of format()'s interface-name table
     PREFETCH_AHEAD = 8       # packets: their headers are in cache by the time they print
     MAX_LINE = 4096
     MAX_VLAN_PRINTED = 8     # tags shown with -e; more print as "[...]"
@@ -1269,17 +1275,158 @@ cdef inline bint _is_vlan(uint16_t t) noexcept nogil:
     return t == 0x8100 or t == 0x88A8 or t == 0x9100
 
 
+cdef const char *_sll_pkttype_name(uint16_t t) noexcept nogil:
+    # tcpdump's sll_pkttype_values
+    if t == 0:
+        return b"In"
+    if t == 1:
+        return b"B"
+    if t == 2:
+        return b"M"
+    if t == 3:
+        return b"P"
+    if t == 4:
+        return b"Out"
+    return b"?"
+
+
+cdef inline uint8_t *put_padded(uint8_t *w, const char *s, int width, bint left) noexcept nogil:
+    # printf's %-Ns (left) or %Ns
+    cdef int n = 0
+    while s[n] != 0:
+        n += 1
+    if not left:
+        while n < width:
+            w = put_c(w, b' ')
+            width -= 1
+    w = put_s(w, s)
+    if left:
+        while n < width:
+            w = put_c(w, b' ')
+            n += 1
+    return w
+
+
+cdef uint8_t *put_cooked_type(uint8_t *w, uint16_t t, Py_ssize_t wire, int quiet) noexcept nogil:
+    # sll_print's "ethertype IPv4 (0x0800), length N: " (-q: nothing)
+    if quiet:
+        return w
+    if t <= 1500:
+        if t == 1:
+            w = put_s(w, b"802.3")
+        elif t == 4:
+            w = put_s(w, b"802.2")
+        else:
+            w = put_s(w, b"ethertype Unknown (0x")
+            w = put_hex_pad(w, t, 4)
+            w = put_c(w, b')')
+    else:
+        w = put_ethertype(w, t, 0)
+    w = put_s(w, b", length ")
+    w = put_u(w, <uint64_t>wire)
+    return put_s(w, b": ")
+
+
+cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                                Py_ssize_t wire, uint16_t linktype, const char *ifname,
+                                uint16_t ethertype, Py_ssize_t l3, Py_ssize_t l4,
+                                uint8_t version, uint8_t proto, Py_ssize_t ip_len,
+                                uint32_t dflags) noexcept nogil:
+    # The rest of a line (after the timestamp) for the link types other than
+    # Ethernet, as tcpdump prints them: LINUX_SLL2 ("eth0  In "; -e adds
+    # "ifindex N MAC ethertype T, length N: "), LINUX_SLL (-e: " In MAC
+    # ethertype T, length N: "), raw IP (-e: "ip: ") and NULL/LOOP (-e:
+    # "AF IPv4 (2), length N: "), then the network layer.
+    cdef Py_ssize_t hdrlen, dump_from
+    cdef uint32_t family
+    cdef bint known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
+        and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
+    if linktype == LINKTYPE_LINUX_SLL2:
+        hdrlen = 20
+        if cap < hdrlen:
+            return put_s(w, b"[|sll2]\n")
+        if ifname == NULL:
+            ifname = b"?"
+        w = put_padded(w, ifname, 5, True)
+        w = put_c(w, b' ')
+        w = put_padded(w, _sll_pkttype_name(p[10]), 3, True)
+        w = put_c(w, b' ')
+        if st.link_header:
+            w = put_s(w, b"ifindex ")
+            w = put_u(w, rd32(p + 4))
+            w = put_c(w, b' ')
+            if p[11] == 6:
+                w = put_mac(w, p + 12)
+                w = put_c(w, b' ')
+            w = put_cooked_type(w, rd16(p), wire, st.quiet)
+    elif linktype == LINKTYPE_LINUX_SLL:
+        hdrlen = 16
+        if cap < hdrlen:
+            return put_s(w, b"[|sll]\n")
+        if st.link_header:
+            w = put_padded(w, _sll_pkttype_name(rd16(p)), 3, False)
+            w = put_c(w, b' ')
+            if rd16(p + 4) == 6:
+                w = put_mac(w, p + 6)
+                w = put_c(w, b' ')
+            w = put_cooked_type(w, rd16(p + 14), wire, st.quiet)
+    elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+        hdrlen = 4
+        if cap < hdrlen:
+            return put_s(w, b"[|null]\n")
+        if st.link_header:
+            family = rd32(p)
+            if family & 0xFFFF0000U:
+                family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
+                          | (family << 24))
+            w = put_s(w, b"AF ")
+            if family == 2:
+                w = put_s(w, b"IPv4")
+            elif family == 24 or family == 28 or family == 30:
+                w = put_s(w, b"IPv6")
+            else:
+                w = put_s(w, b"Unknown")
+            w = put_s(w, b" (")
+            w = put_u(w, family)
+            w = put_s(w, b"), length ")
+            w = put_u(w, <uint64_t>wire)
+            w = put_s(w, b": ")
+    else:                       # RAW (12, 14, 101), IPV4, IPV6
+        hdrlen = 0
+        if st.link_header:
+            w = put_s(w, b"ip: ")
+    if known and ethertype == 0x0806:
+        w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
+    elif known and version:
+        w = put_ip(w, st, p, cap, l3, l4, version, proto, ip_len, dflags, not st.link_header)
+    elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
+            and cap > hdrlen:
+        w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)   # tcpdump's default print
+    dump_from = 0 if st.payload_link else hdrlen
+    if st.payload == PAYLOAD_HEX and cap > dump_from:
+        w = put_hexdump(w, p + dump_from, cap - dump_from, False)
+    elif st.payload == PAYLOAD_HEXASCII and cap > dump_from:
+        w = put_hexdump(w, p + dump_from, cap - dump_from, True)
+    elif st.payload == PAYLOAD_ASCII and cap > dump_from:
+        w = put_ascii(w, p + dump_from, cap - dump_from)
+    return put_c(w, b'\n')
+
+
 cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                             Py_ssize_t wire, int64_t ts, int64_t gmtoff, uint32_t status,
                             uint16_t meta_tci, uint16_t ethertype, Py_ssize_t l3,
                             Py_ssize_t l4, uint8_t version, uint8_t proto, Py_ssize_t ip_len,
-                            uint32_t dflags) noexcept nogil:
+                            uint32_t dflags, uint16_t linktype=LINKTYPE_ETHERNET,
+                            const char *ifname=NULL) noexcept nogil:
     # One packet's line(s), ending in '\n'.
     cdef Py_ssize_t pos, hdrlen, dump_from
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
     cdef bint known, unknown_dump = False
     w = put_timestamp(w, st, ts, gmtoff)
+    if linktype != LINKTYPE_ETHERNET:
+        return format_other_link(w, st, p, cap, wire, linktype, ifname, ethertype, l3, l4,
+                                 version, proto, ip_len, dflags)
     if cap < 14:
         w = put_s(w, b"[|ether]\n")
         return w
@@ -1418,8 +1565,14 @@ cdef class LineFormatter:
                const uint16_t[::1] l4_offset, const uint8_t[::1] ip_version,
                const uint8_t[::1] ip_proto, const uint32_t[::1] ip_len,
                const uint32_t[::1] flags, const int64_t[::1] gmtoff, Py_ssize_t start,
-               uint8_t[::1] out):
+               uint8_t[::1] out, const uint16_t[::1] linktype=None,
+               const uint8_t[::1] ifnames=None, const uint16_t[::1] ifname_index=None):
         """Write lines for packets ``start``, ``start + 1``, ... into ``out``.
+
+        ``linktype``: each packet's link type (None: all Ethernet); packets
+        must be of the link types ringcap decodes.  ``ifnames``: NUL-padded
+        interface names of 16 bytes each, and ``ifname_index`` each packet's
+        entry (LINUX_SLL2 lines start with the interface's name).
 
         ``gmtoff`` holds the local time's offset from UTC in seconds: one
         value for the whole batch or one per packet.  Returns ``(next,
@@ -1445,6 +1598,28 @@ cdef class LineFormatter:
                 raise ValueError(f"{name} has {column.shape[0]} entries, offset has {n}")
         if gmtoff.shape[0] != 1 and not per_packet_offset:
             raise ValueError(f"gmtoff must hold 1 or {n} values, got {gmtoff.shape[0]}")
+        cdef const uint16_t *linktype_p = NULL
+        cdef const uint16_t *name_index_p = NULL
+        cdef const char *names_p = NULL
+        cdef Py_ssize_t name_count = 0
+        if linktype is not None:
+            if linktype.shape[0] != n:
+                raise ValueError(f"linktype has {linktype.shape[0]} entries, offset has {n}")
+            if n:
+                linktype_p = &linktype[0]
+        if ifnames is not None and ifname_index is not None and ifnames.shape[0]:
+            if ifnames.shape[0] % IFNAME_BYTES or ifname_index.shape[0] != n:
+                raise ValueError("ifnames must hold 16-byte entries and ifname_index one per packet")
+            name_count = ifnames.shape[0] // IFNAME_BYTES
+            for i in range(name_count):
+                if ifnames[i * IFNAME_BYTES + IFNAME_BYTES - 1] != 0:
+                    raise ValueError(f"interface name {i} is not NUL-terminated")
+            for i in range(n):
+                if ifname_index[i] >= name_count:
+                    raise ValueError(f"ifname_index[{i}] is past the {name_count} names")
+            names_p = <const char *>&ifnames[0]
+            if n:
+                name_index_p = &ifname_index[0]
         if start < 0 or start > n:
             raise ValueError(f"start {start} outside 0..{n}")
         for i in range(start, n):
@@ -1473,6 +1648,9 @@ cdef class LineFormatter:
                 w = format_packet(w, &self.st, p, cap, wirelen[i], ts[i],
                                   gmtoff[i] if per_packet_offset else gmtoff[0], status[i],
                                   vlan_tci[i], ethertype[i], l3_offset[i], l4_offset[i],
-                                  ip_version[i], ip_proto[i], ip_len[i], flags[i])
+                                  ip_version[i], ip_proto[i], ip_len[i], flags[i],
+                                  LINKTYPE_ETHERNET if linktype_p == NULL else linktype_p[i],
+                                  names_p + IFNAME_BYTES * name_index_p[i]
+                                  if name_index_p != NULL else NULL)
                 i += 1
         return i, w - base

@@ -11,6 +11,10 @@ TUNNEL_TYPES: dict[str, int]
 TCP_OPTION_BITS: dict[str, int]
 MAX_TUNNELS: int
 MAX_LABELS: int
+LINKTYPES: dict[str, int]
+RAW_ALIASES: tuple[int, int]
+
+def unsupported_linktype_message(linktype: int, index: int) -> str: ...
 
 def overrun_count() -> int: ...
 def reset_overrun_count() -> None: ...
@@ -26,6 +30,7 @@ def decode_into(
     vlan_tpid: npt.NDArray[np.uint16],
     out: dict[str, np.ndarray],
     outer: bool = ...,
+    linktype: npt.NDArray[np.uint16] | None = ...,
 ) -> None: ...
 def flow_hashes(
     ip_version: npt.NDArray[np.uint8],

@@ -21,4 +21,6 @@ class LineFormatter:
                ip_version: npt.NDArray[np.uint8], ip_proto: npt.NDArray[np.uint8],
                ip_len: npt.NDArray[np.uint32], flags: npt.NDArray[np.uint32],
                gmtoff: npt.NDArray[np.int64], start: int,
-               out: npt.NDArray[np.uint8]) -> tuple[int, int]: ...
+               out: npt.NDArray[np.uint8], linktype: npt.NDArray[np.uint16] | None = ...,
+               ifnames: npt.NDArray[np.uint8] | None = ...,
+               ifname_index: npt.NDArray[np.uint16] | None = ...) -> tuple[int, int]: ...

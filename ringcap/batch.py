@@ -27,7 +27,40 @@ COLUMNS: dict[str, np.dtype] = {
     "vlan_tpid": np.dtype(np.uint16),
     "rxhash": np.dtype(np.uint32),
     "status": np.dtype(np.uint32),     # raw TP_STATUS_* bits
+    "linktype": np.dtype(np.uint16),   # LINKTYPE_* of the bytes in `data` (1: Ethernet)
 }
+
+# Link types: the values of `linktype`, from the pcap LINKTYPE_* registry
+# (tcpdump.org's link-layer header types; where the DLT_* number differs, as
+# for RAW, the LINKTYPE_* value is used, since it is what files carry).
+LINKTYPE_NULL = 0          # BSD loopback: 4-byte address family, writer's byte order
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101         # raw IPv4 or IPv6 (files also say 12 or 14, DLT_RAW's values)
+LINKTYPE_LOOP = 108        # OpenBSD loopback: address family in network byte order
+LINKTYPE_LINUX_SLL = 113   # Linux cooked capture v1 (16-byte header)
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276  # Linux cooked capture v2 (20-byte header): `-i any`, PPP, ...
+
+#: Link type -> (tcpdump's name, description), as tcpdump prints them.
+LINKTYPE_NAMES: dict[int, tuple[str, str]] = {
+    LINKTYPE_NULL: ("NULL", "BSD loopback"),
+    LINKTYPE_ETHERNET: ("EN10MB", "Ethernet"),
+    12: ("RAW", "Raw IP"),
+    14: ("RAW", "Raw IP"),
+    LINKTYPE_RAW: ("RAW", "Raw IP"),
+    LINKTYPE_LOOP: ("LOOP", "OpenBSD loopback"),
+    LINKTYPE_LINUX_SLL: ("LINUX_SLL", "Linux cooked v1"),
+    LINKTYPE_IPV4: ("IPV4", "Raw IPv4"),
+    LINKTYPE_IPV6: ("IPV6", "Raw IPv6"),
+    LINKTYPE_LINUX_SLL2: ("LINUX_SLL2", "Linux cooked v2"),
+}
+
+
+def linktype_name(linktype: int) -> str:
+    """tcpdump's name of a link type (``"EN10MB"``), or ``"LINKTYPE_<n>"`` for others."""
+    entry = LINKTYPE_NAMES.get(int(linktype))
+    return entry[0] if entry else f"LINKTYPE_{int(linktype)}"
 
 # Values of `pkttype` (linux/if_packet.h).
 PACKET_HOST = 0
@@ -105,6 +138,20 @@ def check_packet_bounds(offset: np.ndarray, caplen: np.ndarray, data_len: int) -
             "Batch(...) or Batch.from_packets(...) and keep offset/caplen consistent with data")
 
 
+def _linktype_column(linktype, n: int):
+    """``Batch(linktype=...)``: Ethernet unless said otherwise (not zeros: 0 is
+    LINKTYPE_NULL); one number gives every packet the same link type."""
+    if linktype is None:
+        linktype = LINKTYPE_ETHERNET
+    if np.ndim(linktype) == 0:
+        value = int(linktype)
+        if not 0 <= value <= 0xFFFF:
+            raise ValueError(f"linktype {value} is not a link type (0..65535); see "
+                             "ringcap.LINKTYPE_NAMES")
+        return np.full(n, value, dtype=np.uint16)
+    return linktype
+
+
 class Batch:
     """A batch of packets, one numpy array per field.
 
@@ -114,7 +161,10 @@ class Batch:
     ``wirelen`` uint32 length on the wire; ``offset`` int64 start of each
     packet in ``data``; ``ifindex`` int32; ``pkttype`` uint8; ``protocol``
     uint16 (ethertype, host order); ``vlan_tci`` / ``vlan_tpid`` uint16;
-    ``rxhash`` uint32; ``status`` uint32 (raw ``TP_STATUS_*`` bits).
+    ``rxhash`` uint32; ``status`` uint32 (raw ``TP_STATUS_*`` bits);
+    ``linktype`` uint16, the pcap ``LINKTYPE_*`` of each packet's bytes
+    (``LINKTYPE_ETHERNET``, ``LINKTYPE_RAW``, ``LINKTYPE_LINUX_SLL2``, ...):
+    decoders, printers, filters and writers read the bytes by it.
 
     ``data`` is a uint8 array holding the packet bytes.  It may be shared by
     several batches (slices and masks share it); ``copy()`` packs it.
@@ -148,6 +198,7 @@ class Batch:
     vlan_tpid: npt.NDArray[np.uint16]
     rxhash: npt.NDArray[np.uint32]
     status: npt.NDArray[np.uint32]
+    linktype: npt.NDArray[np.uint16]
     data: npt.NDArray[np.uint8]
     drops: int
     freeze_count: int
@@ -168,6 +219,7 @@ class Batch:
         vlan_tpid=None,
         rxhash=None,
         status=None,
+        linktype=None,
         drops: int = 0,
         freeze_count: int = 0,
         interfaces: Mapping[int, str] | None = None,
@@ -187,6 +239,7 @@ class Batch:
             offset=offset, wirelen=caplen.copy() if wirelen is None else wirelen,
             ifindex=ifindex, pkttype=pkttype, protocol=protocol, vlan_tci=vlan_tci,
             vlan_tpid=vlan_tpid, rxhash=rxhash, status=status,
+            linktype=_linktype_column(linktype, n),
         )
         self.ts = ts
         self.caplen = caplen
@@ -273,6 +326,7 @@ class Batch:
         if data_bytes <= 0:
             raise ValueError(f"data_bytes must be positive, got {data_bytes}")
         store = {name: np.zeros(max_packets, dtype=dt) for name, dt in COLUMNS.items()}
+        store["linktype"][:] = LINKTYPE_ETHERNET
         store["data"] = np.zeros(data_bytes, dtype=np.uint8)
         self = cls._from_store(store, 0, 0)
         return self

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import struct
+import sys
+import tempfile
 from typing import Sequence, Union
 
 import numpy as np
 
 from ._validate import shorten
 from . import _bpf
+from .batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
 Instruction = tuple[int, int, int, int]
 FilterSpec = Union[str, Sequence[Instruction], None]
 
 BPF_MAXINSNS = 4096
 DLT_EN10MB = 1
+# Link types whose libpcap DLT_ value differs on Linux (libpcap's
+# linktype_to_dlt, which it does not export): its compiler wants the DLT_.
+_DLT_FOR_LINKTYPE = {100: 11, 101: 12, 106: 19}
 PCAP_NETMASK_UNKNOWN = 0xFFFFFFFF
 
 # struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }
@@ -65,6 +72,8 @@ def _load_libpcap():
         lib.pcap_geterr.argtypes = [ctypes.c_void_p]
         lib.pcap_freecode.argtypes = [ctypes.POINTER(_BpfProgram)]
         lib.pcap_close.argtypes = [ctypes.c_void_p]
+        lib.pcap_open_offline.restype = ctypes.c_void_p
+        lib.pcap_open_offline.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
         _libpcap = lib
         return lib
     raise RuntimeError(
@@ -73,8 +82,27 @@ def _load_libpcap():
         "a compiled program as a list of (code, jt, jf, k) tuples, e.g. from `tcpdump -dd`")
 
 
+def _savefile_handle(lib, linktype: int, snaplen: int, swapped: bool):
+    """A libpcap handle on an empty pcap file of ``linktype`` (a ``LINKTYPE_*``
+    value, in the other byte order when ``swapped``): programs compiled on it
+    mean what they mean to ``tcpdump -r`` (for NULL and LOOP, libpcap then
+    tests every system's address family for IPv6, in the file's byte order)."""
+    order = (">" if sys.byteorder == "little" else "<") if swapped else "="
+    header = struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
+    with tempfile.NamedTemporaryFile(prefix="ringcap-filter-", suffix=".pcap") as f:
+        f.write(header)
+        f.flush()
+        errbuf = ctypes.create_string_buffer(256)
+        handle = lib.pcap_open_offline(f.name.encode(), errbuf)
+    if not handle:
+        raise ValueError(f"libpcap cannot compile filters for link type {linktype}: "
+                         f"{errbuf.value.decode(errors='replace')}")
+    return handle
+
+
 def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_EN10MB,
-                   optimize: bool = True) -> list[Instruction]:
+                   optimize: bool = True, *, file_linktype: int | None = None,
+                   swapped: bool = False) -> list[Instruction]:
     """Compile a tcpdump-syntax ``expression`` into classic BPF instructions.
 
     Raises ValueError with libpcap's message if the expression is invalid,
@@ -87,7 +115,10 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
                          f"character at position {expression.index(chr(0))}; libpcap would "
                          f"ignore everything after it")
     lib = _load_libpcap()
-    handle = lib.pcap_open_dead(linktype, snaplen)
+    if file_linktype is not None:     # for packets read from a file of this LINKTYPE_*
+        handle = _savefile_handle(lib, int(file_linktype), snaplen, swapped)
+    else:
+        handle = lib.pcap_open_dead(linktype, snaplen)
     if not handle:
         raise MemoryError("pcap_open_dead failed")
     program = _BpfProgram()
@@ -106,6 +137,55 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
             lib.pcap_freecode(ctypes.byref(program))
     finally:
         lib.pcap_close(handle)
+
+
+def dlt_for_linktype(linktype: int) -> int:
+    """libpcap's ``DLT_*`` value on Linux for a ``Batch.linktype`` (``LINKTYPE_*``) value:
+    what :func:`compile_filter` wants for packets of that link type."""
+    return _DLT_FOR_LINKTYPE.get(int(linktype), int(linktype))
+
+
+# Ancillary loads (linux/filter.h): offsets SKF_AD_OFF + SKF_AD_* read the
+# packet's metadata instead of its bytes.
+_SKF_AD_OFF = (1 << 32) - 0x1000
+_SKF_AD_PROTOCOL, _SKF_AD_PKTTYPE, _SKF_AD_IFINDEX, _SKF_AD_HATYPE = 0, 4, 8, 28
+_BPF_LD, _BPF_LDX = 0x00, 0x01
+_BPF_ABS, _BPF_IND, _BPF_MSH = 0x20, 0x40, 0xA0
+# Where a field of the cooked headers is, and the ancillary load that gives it.
+_COOKED_FIELDS = {
+    LINKTYPE_LINUX_SLL2: (20, {0: _SKF_AD_PROTOCOL, 4: _SKF_AD_IFINDEX, 8: _SKF_AD_HATYPE,
+                               10: _SKF_AD_PKTTYPE}),
+    LINKTYPE_LINUX_SLL: (16, {14: _SKF_AD_PROTOCOL, 0: _SKF_AD_PKTTYPE}),
+}
+
+
+def cooked_socket_program(insns: Sequence[Instruction], linktype: int = LINKTYPE_LINUX_SLL2,
+                          expression: str | None = None) -> list[Instruction]:
+    """A program compiled for a cooked link type, rewritten for a ``SOCK_DGRAM``
+    socket, as libpcap does for its cooked captures: the kernel runs the filter
+    over the frame from its network header, with no cooked header before it,
+    so loads past the header move back by its length and loads of its protocol,
+    packet type, interface index and hardware type become the ancillary loads
+    ``SKF_AD_*`` of the same values.  Raises ValueError for a load of another
+    part of the header (the hardware address), which the kernel cannot give."""
+    hlen, fields = _COOKED_FIELDS[linktype]
+    out = []
+    for code, jt, jf, k in insns:
+        cls, mode = code & 0x07, code & 0xE0
+        if (cls == _BPF_LD and mode in (_BPF_ABS, _BPF_IND)) or (cls == _BPF_LDX
+                                                                 and mode == _BPF_MSH):
+            if k >= hlen:
+                k -= hlen
+            elif cls == _BPF_LD and mode == _BPF_ABS and k in fields:
+                k = _SKF_AD_OFF + fields[k]
+            else:
+                what = shorten(repr(expression)) if expression else "the filter"
+                raise ValueError(
+                    f"{what} reads byte {k} of the cooked header (the link-layer address), "
+                    "which a capture on all interfaces cannot filter on in the kernel; "
+                    "filter on protocols, addresses and ports instead")
+        out.append((code, jt, jf, k))
+    return out
 
 
 def validate_program(program: Sequence[Instruction]) -> list[Instruction]:
@@ -142,9 +222,14 @@ def validate_program(program: Sequence[Instruction]) -> list[Instruction]:
     return insns
 
 
-def build_program(spec: FilterSpec, snaplen: int) -> np.ndarray | None:
+def build_program(spec: FilterSpec, snaplen: int,
+                  linktype: int = DLT_EN10MB) -> np.ndarray | None:
     """The packed ``struct sock_filter[]`` to attach for ``spec`` and ``snaplen``.
 
+    A tcpdump-syntax ``spec`` is compiled for the socket's ``linktype`` (a
+    ``LINKTYPE_*`` value); for ``LINKTYPE_LINUX_SLL2`` (a cooked, ``SOCK_DGRAM``
+    socket) it is rewritten as libpcap does (:func:`cooked_socket_program`).
+    A raw program runs as given, over the bytes the socket sees.
     The kernel truncates each packet to the filter's return value, so this is
     also how snaplen is enforced: ``ret #k`` instructions are capped at
     ``snaplen`` (a program that accepts everything is used when no filter is
@@ -155,7 +240,9 @@ def build_program(spec: FilterSpec, snaplen: int) -> np.ndarray | None:
             return None
         insns = [(_BPF_CLASS_RET | _BPF_K, 0, 0, snaplen)]
     elif isinstance(spec, str):
-        insns = compile_filter(spec, snaplen=snaplen)
+        insns = compile_filter(spec, snaplen=snaplen, linktype=dlt_for_linktype(linktype))
+        if linktype in _COOKED_FIELDS:
+            insns = cooked_socket_program(insns, linktype, spec)
         if len(insns) > BPF_MAXINSNS:
             raise ValueError(
                 f"the capture filter {shorten(repr(spec))} compiles to {len(insns)} BPF "
@@ -182,6 +269,26 @@ def build_program(spec: FilterSpec, snaplen: int) -> np.ndarray | None:
     return np.array(capped, dtype=SOCK_FILTER).view(np.uint8)
 
 
+def skip_outgoing_on(ifindex: int, program: np.ndarray | None, snaplen: int) -> np.ndarray:
+    """``program`` (packed, or None: accept) behind a prefix that drops packets
+    leaving interface ``ifindex``: libpcap takes the loopback's packets once,
+    arriving (leaving, each would be seen twice).  Uses the ancillary loads
+    of packet type and interface index; the program's own jumps are relative,
+    so it runs unchanged after the prefix."""
+    if program is None:
+        program = np.array([(_BPF_CLASS_RET | _BPF_K, 0, 0, snaplen)],
+                           dtype=SOCK_FILTER).view(np.uint8)
+    ld_b_abs, ld_w_abs, jeq_k = 0x30, 0x20, 0x15
+    prefix = np.array([
+        (ld_b_abs, 0, 0, _SKF_AD_OFF + _SKF_AD_PKTTYPE),
+        (jeq_k, 0, 3, 4),                       # PACKET_OUTGOING? else to the program
+        (ld_w_abs, 0, 0, _SKF_AD_OFF + _SKF_AD_IFINDEX),
+        (jeq_k, 0, 1, ifindex),                 # leaving ifindex: drop; else the program
+        (_BPF_CLASS_RET | _BPF_K, 0, 0, 0),
+    ], dtype=SOCK_FILTER).view(np.uint8)
+    return np.concatenate([prefix, program])
+
+
 # ---------------------------------------------------------------- filtering batches
 class CompiledFilter:
     """A filter compiled once and run over batches by ringcap's own interpreter.
@@ -197,10 +304,12 @@ class CompiledFilter:
     __slots__ = ("expression", "instructions", "program")
 
     def __init__(self, spec: Union[str, Sequence[Instruction]], *, snaplen: int = 262144,
-                 linktype: int = DLT_EN10MB) -> None:
+                 linktype: int = DLT_EN10MB, file_linktype: int | None = None,
+                 swapped: bool = False) -> None:
         if isinstance(spec, str):
             self.expression: str | None = spec
-            insns = compile_filter(spec, snaplen=snaplen, linktype=linktype)
+            insns = compile_filter(spec, snaplen=snaplen, linktype=linktype,
+                                   file_linktype=file_linktype, swapped=swapped)
         elif isinstance(spec, (bytes, bytearray)):
             raise ValueError("a filter must be a tcpdump-syntax str or a sequence of "
                              "(code, jt, jf, k) tuples, not bytes")
@@ -228,6 +337,47 @@ class CompiledFilter:
     def __repr__(self) -> str:
         what = repr(self.expression) if self.expression is not None else "raw program"
         return f"<CompiledFilter {what}, {len(self.instructions)} instructions>"
+
+
+class LinkTypeFilter:
+    """A tcpdump-syntax filter for packets of any link type, as ``tcpdump -r``
+    runs it on a file: compiled by libpcap for each link type met (a pcapng
+    file's interfaces may differ), as for a file of that link type (in the
+    other byte order if ``swapped``), and run on the packets of that type.
+    ``mask(batch)`` follows ``batch.linktype`` packet by packet."""
+
+    __slots__ = ("expression", "snaplen", "swapped", "_by_linktype")
+
+    def __init__(self, expression: str, *, snaplen: int = 262144, swapped: bool = False) -> None:
+        self.expression = expression
+        self.snaplen = int(snaplen)
+        self.swapped = bool(swapped)
+        self._by_linktype: dict[int, CompiledFilter] = {}
+
+    def for_linktype(self, linktype: int) -> CompiledFilter:
+        """The program for packets of ``linktype`` (a ``LINKTYPE_*`` value)."""
+        linktype = int(linktype)
+        compiled = self._by_linktype.get(linktype)
+        if compiled is None:
+            compiled = CompiledFilter(self.expression, snaplen=self.snaplen,
+                                      file_linktype=linktype, swapped=self.swapped)
+            self._by_linktype[linktype] = compiled
+        return compiled
+
+    def mask(self, batch) -> np.ndarray:
+        """A boolean array: True where the program for the packet's link type accepts it."""
+        linktype = np.asarray(batch.linktype)
+        if len(linktype) == 0 or (linktype == linktype[0]).all():
+            kind = int(linktype[0]) if len(linktype) else 1
+            return self.for_linktype(kind).mask(batch)
+        out = np.zeros(len(linktype), dtype=np.bool_)
+        for kind in np.unique(linktype).tolist():
+            rows = np.flatnonzero(linktype == kind)
+            out[rows] = self.for_linktype(kind).mask(batch[rows])
+        return out
+
+    def __repr__(self) -> str:
+        return f"<LinkTypeFilter {self.expression!r}, link types {sorted(self._by_linktype)}>"
 
 
 def _compiled(spec) -> CompiledFilter:

@@ -19,7 +19,7 @@ import warnings
 from typing import Mapping
 
 from ._validate import check_count, check_seconds
-from .batch import Batch
+from .batch import Batch, linktype_name
 from .parallel import ParallelCapture, capture_parallel, capture_to_file_parallel
 from .pcapfile import PcapWriter
 from .progress import progress_callback
@@ -96,6 +96,21 @@ def capture(iface: str | None = None, count: int | None = None,
         warnings.warn(f"capture interrupted after {result.packets} packets; returning them",
                       CaptureInterruptedWarning, stacklevel=2)
     return collector.batch()
+
+
+def _pcap_linktype(ring, format: str, path) -> int | None:
+    """The link type of a ring's packets for the file header; a pcap file
+    cannot hold a ring whose interfaces differ (say which and what to do)."""
+    linktype = ring.linktype
+    if linktype is None and format == "pcap":
+        names = ring.interfaces or {}
+        kinds = ", ".join(f"{names.get(i, i)} {linktype_name(t)}"
+                          for i, t in ring.linktypes.items())
+        raise ValueError(f"cannot write {os.fspath(path)} as pcap: the interfaces have different "
+                         f"link types ({kinds}) and a pcap file holds one; write pcapng "
+                         "(an interface block per link type) or capture all interfaces "
+                         "(`any`, one cooked LINUX_SLL2 capture)")
+    return linktype
 
 
 def capture_to_file(source, path, *, count: int | None = None, duration: float | None = None,
@@ -182,10 +197,13 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
             interface = dict(several)       # one interface block (and statistics) each
         else:
             interface = (ifindex, os.fsdecode(source) if own_ring else None) if ifindex else None
+        linktypes = getattr(ring, "linktypes", None)
+        if linktypes and "linktype" not in part_options:
+            part_options["linktype"] = _pcap_linktype(ring, format, path)
         sink = PcapSink(path, format=format, rotation=rotation, interface=interface,
                         owner=owner, mode=mode, on_file_done=on_done, overwrite=overwrite,
                         stats_source=lambda: ring.stats, writer_options=writer_options,
-                        **part_options)
+                        linktypes=linktypes, **part_options)
         stop = StopSignals() if signals else None
         with contextlib.ExitStack() as stack:
             if stop is not None:

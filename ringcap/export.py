@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 _ADDRESS_WIDTH = {"eth_src": 6, "eth_dst": 6, "ip_src": 16, "ip_dst": 16, "arp_sha": 6,
-                  "arp_tha": 6, "outer_ip_src": 16, "outer_ip_dst": 16}
+                  "arp_tha": 6, "outer_ip_src": 16, "outer_ip_dst": 16, "sll_addr": 8}
 # IP address columns -> the column saying whether a packet has that header
 _IP_VERSION_OF = {"ip_src": "ip_version", "ip_dst": "ip_version",
                   "outer_ip_src": "outer_ip_version", "outer_ip_dst": "outer_ip_version"}

@@ -140,9 +140,13 @@ class Headers:
     a packet does not have (ports of an ARP frame, the IPv4 columns of IPv6)
     are 0; ``flags`` tells truncated and malformed packets apart.
 
-    Link: ``eth_src``, ``eth_dst`` (uint8, shape (n, 6)); ``ethertype`` after
-    any VLAN tags; ``vlan_outer``, ``vlan_inner`` (VLAN ids, 0 when absent;
-    the ``VLAN``/``QINQ`` flags say whether a tag was present).
+    Link: ``eth_src``, ``eth_dst`` (uint8, shape (n, 6); 0 unless the
+    packet's link type is Ethernet); ``ethertype`` after any VLAN tags (for
+    other link types the network protocol as an ethertype); ``vlan_outer``,
+    ``vlan_inner`` (VLAN ids, 0 when absent; the ``VLAN``/``QINQ`` flags say
+    whether a tag was present).  Linux cooked captures (on request):
+    ``sll_ifindex`` (SLL2 only), ``sll_hatype``, ``sll_pkttype``,
+    ``sll_halen``, ``sll_addr`` (uint8, shape (n, 8)).
 
     Network: ``l3_offset``; ``ip_version`` (4, 6 or 0); ``ip_src``,
     ``ip_dst`` (uint8, shape (n, 16), IPv4 stored IPv4-mapped
@@ -242,6 +246,11 @@ class Headers:
     tcp_tsecr: npt.NDArray[np.uint32]
     icmp_id: npt.NDArray[np.uint16]
     icmp_seq: npt.NDArray[np.uint16]
+    sll_ifindex: npt.NDArray[np.uint32]
+    sll_hatype: npt.NDArray[np.uint16]
+    sll_pkttype: npt.NDArray[np.uint8]
+    sll_halen: npt.NDArray[np.uint8]
+    sll_addr: npt.NDArray[np.uint8]
     ts: npt.NDArray[np.int64]
     wirelen: npt.NDArray[np.uint32]
 
@@ -348,9 +357,18 @@ def _contiguous(array: np.ndarray, dtype) -> np.ndarray:
 
 def decode(batch: Batch, *, columns=None, out: Headers | None = None,
            tunnels: str = "inner") -> Headers:
-    """Decode every frame of ``batch`` (Ethernet) into :class:`Headers`.
+    """Decode every frame of ``batch`` into :class:`Headers`.
 
     One compiled pass, no GIL, never reading past a packet's ``caplen``.
+    Each packet is read by its link type (``batch.linktype``): Ethernet,
+    Linux cooked v1/v2 (``LINUX_SLL``/``LINUX_SLL2``: ``sll_*`` columns),
+    raw IP (``RAW``, also as 12 or 14, ``IPV4``, ``IPV6``) and BSD/OpenBSD
+    loopback (``NULL``, ``LOOP``, either byte order).  The network and
+    transport columns are the same whatever the link layer; ``eth_*`` stay
+    zero where there is no Ethernet header, and ``ethertype`` holds the
+    network protocol (from the link header, or the version nibble, or the
+    address family).  A batch with a packet of another link type raises
+    ValueError naming it.
     VLAN tags are read from the bytes; a tag the kernel stripped is taken
     from ``vlan_tci`` when ``status`` has ``TP_STATUS_VLAN_VALID`` (and
     counted as the outer tag).
@@ -407,21 +425,22 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         _contiguous(batch.data, np.uint8), _contiguous(batch.offset, np.int64),
         _contiguous(batch.caplen, np.uint32), _contiguous(batch.wirelen, np.uint32),
         _contiguous(batch.status, np.uint32), _contiguous(batch.vlan_tci, np.uint16),
-        _contiguous(batch.vlan_tpid, np.uint16), raw, tunnels == "outer")
+        _contiguous(batch.vlan_tpid, np.uint16), raw, tunnels == "outer",
+        _contiguous(batch.linktype, np.uint16))
     return Headers(arrays, batch.ts, batch.wirelen)
 
 
 # ---------------------------------------------------------------- addresses
 def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of one row per distinct value, inverse) for 6- or 16-byte rows.
+    """(index of one row per distinct value, inverse) for 6-, 8- or 16-byte rows.
 
     Sorts integer words rather than raw bytes (numpy's sort of void rows is
     many times slower).
     """
     n, width = rows.shape
-    if width == 6:
+    if width in (6, 8):
         padded = np.zeros((n, 8), dtype=np.uint8)
-        padded[:, :6] = rows
+        padded[:, :width] = rows
         _, first, inverse = np.unique(padded.view(np.uint64).ravel(), return_index=True,
                                       return_inverse=True)
         return first, inverse.ravel()
@@ -460,7 +479,7 @@ def _address_codes(column: np.ndarray, ip_version=None) -> tuple[list[str], np.n
     column = np.asarray(column)
     width = column.shape[1] if column.ndim == 2 else 0
     fmt = _ip_text if width == 16 else (lambda raw: raw.hex(":"))
-    width = width if width in (6, 16) else 16    # anything else: _distinct_rows says so
+    width = width if width in (6, 8, 16) else 16    # anything else: _distinct_rows says so
     if ip_version is None:
         return _distinct_rows(column, width, fmt)
     is_ip = np.asarray(ip_version) != 0

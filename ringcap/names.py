@@ -69,7 +69,7 @@ PACKET_TYPES: dict[int, str] = {
 
 #: ``tunnel_type`` values (``ringcap.headers.TUNNEL_TYPES``) -> names.
 TUNNEL_TYPE_NAMES: dict[int, str] = {
-    0: "none", 1: "mpls", 2: "gre", 3: "vxlan", 4: "geneve", 5: "ipip", 6: "erspan",
+    0: "none", 1: "mpls", 2: "gre", 3: "vxlan", 4: "geneve", 5: "ipip", 6: "erspan", 7: "pim",
 }
 
 #: One letter per TCP flag bit, lowest bit first (FIN=0x01 ... NS=0x100).

@@ -26,9 +26,10 @@ from typing import Iterator
 
 import numpy as np
 
-from .batch import Batch
+from . import _ring
+from .batch import LINKTYPE_ETHERNET, Batch
 from .pcapfile import open_pcap
-from .ring import TxRing, _interface_mtu
+from .ring import TxRing, _interface_mtu, linktype_for_hatype
 
 __all__ = ["Replayer", "ReplayResult", "replay_file"]
 
@@ -92,6 +93,9 @@ class Replayer:
             frame_size = max(2048, -(-(mtu + 18 + 32) // 16) * 16)
         self.iface = iface
         self.mtu = mtu
+        #: The link type the interface sends (Ethernet; raw IP for tun and IP
+        #: tunnels): packets of another link type are counted as failed, never sent.
+        self.linktype = linktype_for_hatype(_ring.interface_hatype(iface))
         self.ring = TxRing(iface, frame_size=frame_size, frame_count=frame_count)
         self._stop = False
 
@@ -110,16 +114,20 @@ class Replayer:
 
     # ------------------------------------------------------------------ sending
     def _sendable(self, batch: Batch) -> tuple[Batch, int]:
-        limit = min(self.ring.max_frame, self.mtu + 14)
-        ok = (batch.caplen >= 14) & (batch.caplen <= limit)
-        if not ok.all():
+        ethernet = self.linktype == LINKTYPE_ETHERNET
+        limit = min(self.ring.max_frame, self.mtu + (14 if ethernet else 0))
+        ok = (batch.caplen >= (14 if ethernet else 1)) & (batch.caplen <= limit) \
+            & (batch.linktype == self.linktype)
+        if not ok.all() and ethernet:
             # A VLAN-tagged frame may be 4 bytes over the untagged limit.
             over = np.flatnonzero(~ok & (batch.caplen <= min(self.ring.max_frame, self.mtu + 18))
                                   & (batch.caplen >= 14))
             if over.size:
                 starts = batch.offset[over]
                 tpid = (batch.data[starts + 12].astype(np.uint16) << 8) | batch.data[starts + 13]
-                ok[over[(tpid == 0x8100) | (tpid == 0x88A8)]] = True
+                tagged = over[((tpid == 0x8100) | (tpid == 0x88A8))
+                              & (batch.linktype[over] == LINKTYPE_ETHERNET)]
+                ok[tagged] = True
         failed = int(len(batch) - np.count_nonzero(ok))
         return (batch if failed == 0 else batch[ok]), failed
 

@@ -43,7 +43,7 @@ import numpy.typing as npt
 from .batch import Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
-from .bpf import CompiledFilter
+from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES",
@@ -485,7 +485,7 @@ def _filtered(batches: Iterable[Batch], filter: str | None) -> Iterable[Batch]:
     if filter is None:
         yield from batches
         return
-    compiled = CompiledFilter(filter)          # compiled once, run per batch
+    compiled = LinkTypeFilter(filter)          # compiled once per link type, run per batch
     for batch in batches:
         yield batch[compiled.mask(batch)]
 

@@ -27,8 +27,8 @@ import numpy as np
 
 from . import _ring
 from ._validate import check_count, check_seconds, shorten
-from .batch import COLUMNS, Batch
-from .bpf import FilterSpec, build_program
+from .batch import (COLUMNS, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, Batch)
+from .bpf import FilterSpec, build_program, skip_outgoing_on
 from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
                      load_ebpf_socket_filter, register as _register_fanout)
 
@@ -262,6 +262,47 @@ class _CoreSet:
         if name in ("packets", "drops", "freeze_count", "delivered"):
             return sum(getattr(core, name) for core in self.cores)
         raise AttributeError(name)
+
+
+# ARPHRD_* hardware types (linux/if_arp.h) whose frames start with the network
+# header, which libpcap captures as raw IP (its map_arphrd_to_dlt).
+_ARPHRD_RAW_IP = frozenset({
+    0xFFFE,       # ARPHRD_NONE: tun, WireGuard
+    768, 769,     # ARPHRD_TUNNEL (ipip), ARPHRD_TUNNEL6 (ip6tnl)
+    776,          # ARPHRD_SIT
+    778, 823,     # ARPHRD_IPGRE, ARPHRD_IP6GRE
+    256, 257, 258, 259, 264,   # SLIP, CSLIP, SLIP6, CSLIP6, ADAPT
+    518, 15,      # ARPHRD_RAWHDLC, ARPHRD_DLCI
+})
+_ARPHRD_ETHERNET = frozenset({1, 772})     # ARPHRD_ETHER, ARPHRD_LOOPBACK
+
+
+def linktype_for_hatype(hatype: int) -> int:
+    """The link type ringcap (like libpcap) captures an interface of ARPHRD_*
+    type ``hatype`` with: Ethernet for Ethernet and loopback, raw IP for
+    tun, WireGuard and IP tunnels, and a Linux cooked capture (LINUX_SLL2,
+    built from the kernel's metadata) for everything else, PPP included:
+    the bytes are then always what the link type says."""
+    if hatype in _ARPHRD_ETHERNET:
+        return LINKTYPE_ETHERNET
+    if hatype in _ARPHRD_RAW_IP:
+        return LINKTYPE_RAW
+    return LINKTYPE_LINUX_SLL2
+
+
+def interface_linktypes(where: dict[int, str | None]) -> dict[int, int]:
+    """``{ifindex: linktype}`` a ring captures ``{ifindex: name}`` with (name
+    None: all interfaces, a cooked capture)."""
+    return {i: LINKTYPE_LINUX_SLL2 if n is None else
+            linktype_for_hatype(_ring.interface_hatype(n)) for i, n in where.items()}
+
+
+def _loopback_index() -> int:
+    """The ifindex of this network namespace's loopback (0 if it has none)."""
+    try:
+        return _ring.interface_index("lo")
+    except OSError:
+        return 0
 
 
 def _resolve_interface(iface: str | None) -> tuple[int, str]:
@@ -553,13 +594,23 @@ class RxRing(_RingHandle):
         if fanout is not None and names is not None and len(names) > 1:
             raise ValueError("fanout works per interface: a group spreads the packets of one "
                              "interface (or of all, iface=None); open one group per interface")
-        program = build_program(filter, snaplen)     # ValueError for a bad filter
+        build_program(filter, snaplen)     # a bad filter fails before any syscall
         if names is None:
             where = {0: None}
         else:
             where = {_resolve_interface(n)[0]: n for n in names}
             if len(where) != len(names):
                 raise ValueError(f"{names} names one interface twice")
+        # Each interface is captured with its own link type (all of them at
+        # once, iface=None, as a cooked capture), its filter compiled for it.
+        linktypes = interface_linktypes(where)
+        programs = {lt: build_program(filter, snaplen, lt) for lt in set(linktypes.values())}
+        # As libpcap does, the loopback's packets are taken once, arriving:
+        # leaving, each would be seen a second time.
+        loopback = _loopback_index()
+        programs = {i: programs[lt] if n is not None and i != loopback
+                    else skip_outgoing_on(loopback, programs[lt], snaplen)
+                    for (i, n), lt in zip(where.items(), linktypes.values())}
         if names is not None and len(names) == 1:
             iface = names[0]
         self.iface = iface
@@ -568,6 +619,7 @@ class RxRing(_RingHandle):
         self.block_size = block_size
         self.block_count = block_count
         self.block_timeout_ms = block_timeout_ms
+        self.linktypes: dict[int, int] = linktypes
         self._interfaces = {i: n for i, n in where.items() if n} or None
         self._names = names
         self._lock = threading.Lock()
@@ -584,24 +636,41 @@ class RxRing(_RingHandle):
         self._if_drops0 = {i: _interface_rx_drops(n) for i, n in where.items()}
         self._backlog0 = _backlog_drops()
         options = dict(block_size=block_size, block_count=block_count,
-                       block_timeout_ms=block_timeout_ms, snaplen=snaplen, program=program,
+                       block_timeout_ms=block_timeout_ms, snaplen=snaplen,
                        promisc=promisc, ignore_outgoing=ignore_outgoing,
                        reinsert_vlan=reinsert_vlan,
                        timestamping=_ring.TIMESTAMPING.get(timestamping, 0))
         self._fanout = fanout
         if fanout is not None:
+            linktype = linktypes[self.ifindex]
             self._core = self._open_in_group(fanout, self.ifindex, iface or "all interfaces",
-                                             options)
+                                             dict(options, **self._link_options(
+                                                 linktype, programs[self.ifindex])))
             return
         cores: list = []
         try:
             for index, name in where.items():
-                cores.append(_ring.RxRingCore(index, name or "all interfaces", **options))
+                cores.append(_ring.RxRingCore(index, name or "all interfaces", **options,
+                                              **self._link_options(linktypes[index],
+                                                                   programs[index])))
         except BaseException:
             for core in cores:
                 core.close()
             raise
         self._core = cores[0] if len(cores) == 1 else _CoreSet(cores)
+
+    @staticmethod
+    def _link_options(linktype: int, program) -> dict:
+        return dict(linktype=linktype, cooked=linktype == LINKTYPE_LINUX_SLL2, program=program)
+
+    @property
+    def linktype(self) -> int | None:
+        """The link type (``LINKTYPE_*``) of every packet this ring delivers, or
+        None when its interfaces differ (see :attr:`linktypes`): Ethernet,
+        raw IP (tun, WireGuard, IP tunnels) or Linux cooked v2 (all
+        interfaces, and interfaces without a usable link header)."""
+        kinds = set(self.linktypes.values())
+        return kinds.pop() if len(kinds) == 1 else None
 
     def _open_in_group(self, fanout: Fanout, ifindex: int, where: str, options: dict):
         bpf_fd, own_fd, fanout_program = -1, False, None

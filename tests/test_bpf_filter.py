@@ -311,16 +311,17 @@ def test_read_into_a_closed_pipe_exits_quietly(mixed_file):
     assert "Traceback" not in err and "Error" not in err
 
 
-def test_a_raw_ip_file_is_filtered_into_a_file_not_printed(tmp_path):
+def test_a_raw_ip_file_is_filtered_into_a_file_and_printed(tmp_path):
     from test_printer import IP, TCP, UDP
     frames = [bytes(IP(src="1.2.3.4", dst="5.6.7.8") / UDP(sport=40000, dport=40001)),
               bytes(IP(src="1.2.3.4", dst="5.6.7.8") / TCP(sport=40000, dport=40001))] * 3
     path = tmp_path / "raw.pcap"
-    with ringcap.PcapWriter(str(path), linktype=101, nanosecond=False) as writer:   # LINKTYPE_RAW
-        writer.write(ringcap.Batch.from_packets(frames, ts=np.arange(len(frames))))
+    with ringcap.PcapWriter(str(path), nanosecond=False) as writer:
+        writer.write(ringcap.Batch.from_packets(frames, ts=np.arange(len(frames)),
+                                                linktype=101))     # LINKTYPE_RAW
     proc = run("-r", str(path))
-    assert proc.returncode == 1 and "link-type RAW (Raw IP)" in proc.stderr
-    assert "Ethernet captures only" in proc.stderr and "-w" in proc.stderr
+    assert proc.returncode == 0 and "link-type RAW (Raw IP)" in proc.stderr
+    assert proc.stdout.count("IP 1.2.3.4.40000 > 5.6.7.8.40001: UDP, length 0") == 3
     out = tmp_path / "udp.pcap"
     proc = run("-r", str(path), "-w", str(out), "udp")
     assert proc.returncode == 0, proc.stderr

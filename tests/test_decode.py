@@ -422,6 +422,39 @@ def test_fast_path_matches_general_path_on_corpus():
     _fast_and_general(Batch.from_packets(frames + cuts))
 
 
+def test_every_link_type_cut_at_every_byte_reads_nothing_past_caplen():
+    """Frames of each link type the decoder knows, whole and cut at every byte,
+    in both byte orders for NULL/LOOP: the shortcuts agree with the general
+    path, and (debug build) no read passes caplen."""
+    packets = [bytes(IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2) / Raw(b"x")),
+               bytes(IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=3, dport=4)),
+               bytes(IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=5, dport=6)),
+               bytes(IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrFragment()
+                     / UDP(sport=7, dport=8))]
+    cooked2 = struct.pack(">HHIHBB8s", 0x0800, 0, 3, 1, 0, 6, b"\x02" * 8)
+    headers = {
+        0: [b"\x02\0\0\0", b"\0\0\0\x02", b"\x18\0\0\0", b"\0\0\0\x1e"],
+        108: [b"\0\0\0\x02", b"\x1c\0\0\0"],
+        113: [struct.pack(">HHH8sH", 4, 1, 6, b"\x02" * 8, 0x0800),
+              struct.pack(">HHH8sH", 0, 1, 6, b"\x02" * 8, 0x86DD),
+              struct.pack(">HHH8sH", 0, 1, 6, b"\x02" * 8, 0x8100) + b"\0\x05\x08\0"],
+        276: [cooked2, b"\x86\xdd" + cooked2[2:], b"\x81\x00" + cooked2[2:] + b"\0\x05\x08\0"],
+        101: [b""], 12: [b""], 14: [b""], 228: [b""], 229: [b""],
+    }
+    frames, kinds = [], []
+    for linktype, heads in headers.items():
+        for head in heads:
+            for packet in packets:
+                whole = head + packet
+                for cut in range(len(whole) + 1):
+                    frames.append(whole[:cut])
+                    kinds.append(linktype)
+    _decode.reset_overrun_count()
+    h = _fast_and_general(Batch.from_packets(frames, linktype=np.array(kinds)))
+    assert _decode.overrun_count() == 0, "a read went past caplen (debug build)"
+    assert set(np.array(kinds)[h.ip_version > 0].tolist()) == set(headers)   # each decoded
+
+
 # ---------------------------------------------------------------- hypothesis
 def _check_invariants(batch, h):
     caplen = batch.caplen.astype(np.int64)

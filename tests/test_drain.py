@@ -172,3 +172,29 @@ def test_bad_walker_arguments_are_value_errors():
     blocks = build_blocks([[packet(0)]], BLOCK)
     with pytest.raises(ValueError, match="outside the blocks"):
         _test_drain_blocks(blocks, BLOCK, out, state={"block": 10**6, "left": 0, "next_offset": 0})
+
+
+def test_a_cooked_ring_writes_a_linux_sll2_header_before_each_frame():
+    """SOCK_DGRAM rings (all interfaces, link-less ones): the drain builds the
+    20-byte LINUX_SLL2 header from the packet's sockaddr_ll, as libpcap does."""
+    import struct
+    ip = [bytes([0x45]) + bytes(range(i, i + 39)) for i in range(3)]
+    pkts = [[SyntheticPacket(ip[0], ifindex=7, pkttype=4, protocol=0x0800),
+             SyntheticPacket(ip[1], ifindex=0x01020304, pkttype=0, protocol=0x86DD,
+                             wirelen=1400)],
+            [SyntheticPacket(ip[2], ifindex=2, pkttype=1, protocol=0x0806)]]
+    out = Batch.empty(16, 1 << 16)
+    n, used = _test_drain_blocks(build_blocks(pkts, BLOCK), BLOCK, out, cooked=True)
+    assert n == 3 and used == 3 * 60
+    headers = [struct.pack(">HHIHBB8s", 0x0800, 0, 7, 1, 4, 6, b"\0" * 8),
+               struct.pack(">HHIHBB8s", 0x86DD, 0, 0x01020304, 1, 0, 6, b"\0" * 8),
+               struct.pack(">HHIHBB8s", 0x0806, 0, 2, 1, 1, 6, b"\0" * 8)]
+    assert out.packets() == [h + p for h, p in zip(headers, ip)]
+    assert out.caplen.tolist() == [60, 60, 60] and out.wirelen.tolist() == [60, 1420, 60]
+    assert out.linktype.tolist() == [276] * 3
+    # snaplen counts the header, as in tcpdump's files
+    for snaplen, kept in ((30, headers[0] + ip[0][:10]), (12, headers[0][:12])):
+        out = Batch.empty(16, 1 << 16)
+        _test_drain_blocks(build_blocks(pkts[:1], BLOCK), BLOCK, out, cooked=True,
+                           snaplen=snaplen, max_packets=1)
+        assert out[0] == kept and out.wirelen[0] == 60

@@ -226,7 +226,8 @@ def test_default_columns_leave_out_metadata_and_offsets_and_columns_bring_them_b
     assert set(NOT_BY_DEFAULT) == {"protocol", "vlan_tci", "vlan_tpid", "rxhash", "status",
                                    "l3_offset", "l4_offset", "payload_offset"}
     assert not set(NOT_BY_DEFAULT) & set(DEFAULT_PACKET_COLUMNS)
-    assert len(DEFAULT_PACKET_COLUMNS) == 34
+    assert len(DEFAULT_PACKET_COLUMNS) == 35
+    assert "linktype" in DEFAULT_PACKET_COLUMNS     # what the frame bytes are: tiny, essential
     write(ParquetSink(tmp_path / "default", worker=0), batch)
     table = pq.read_table(dataset_files(tmp_path / "default")[0][0])
     assert table.column_names == with_ts_ns(DEFAULT_PACKET_COLUMNS)

@@ -14,7 +14,7 @@ import ringcap
 from conftest import (DEADLINE, TEST_ETHERTYPE, Tap, drain, frame_seq, mac_bytes, make_frame,
                       rings_bound_to, sh, wait_for_packets, wait_until)
 from ringcap import Batch, RxRing, TxRing
-from ringcap.batch import (PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST,
+from ringcap.batch import (LINKTYPE_LINUX_SLL2, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST,
                            PACKET_OUTGOING, TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID)
 
 SMALL = dict(block_size=1 << 20, block_count=16, block_timeout_ms=5)
@@ -245,9 +245,13 @@ def test_all_interfaces_are_told_apart_by_ifindex(veth):
             got = collect(rx)
     finally:
         other.delete()
-    by_seq = {frame_seq(p): int(ix) for p, ix in zip(got, got.ifindex)}
+    # all interfaces: a cooked capture, each frame behind a LINUX_SLL2 header
+    # (20 bytes, not Ethernet's 14) naming its interface, as tcpdump -i any writes
+    assert got.linktype.tolist() == [LINKTYPE_LINUX_SLL2] * 20
+    by_seq = {frame_seq(p[6:]): int(ix) for p, ix in zip(got, got.ifindex)}
     assert by_seq == {**{i: veth.index_b for i in range(10)},
                       **{i: other.index_b for i in range(10, 20)}}
+    assert {frame_seq(p[6:]): int.from_bytes(p[4:8], "big") for p in got} == by_seq
     assert got.interfaces is None
 
 

@@ -35,6 +35,7 @@ cdef enum:
     IPPROTO_IPIP = 4
     IPPROTO_IPV6 = 41
     IPPROTO_GRE = 47
+    IPPROTO_PIM = 103
     UDP_PORT_VXLAN = 4789
     UDP_PORT_GENEVE = 6081
 
@@ -62,6 +63,25 @@ cdef enum:
     # 16 IPv6 extension headers of 2 KiB after it, offsets still fit in uint16.
     MAX_INNER_OFFSET = 0x7F00
     DECODE_CHUNK = 128   # packets decoded before their columns are written out
+
+    # Link types (the pcap LINKTYPE_* registry) of Batch.linktype that the decoder knows
+    LINKTYPE_NULL = 0          # BSD loopback: 4-byte address family in the writer's byte order
+    LINKTYPE_ETHERNET = 1
+    LINKTYPE_RAW_12 = 12       # DLT_RAW as some platforms wrote it into files
+    LINKTYPE_RAW_14 = 14       # DLT_RAW on OpenBSD
+    LINKTYPE_RAW = 101         # raw IPv4 or IPv6, by the version nibble
+    LINKTYPE_LOOP = 108        # OpenBSD loopback: address family in network byte order
+    LINKTYPE_LINUX_SLL = 113   # Linux cooked capture v1 (16-byte header)
+    LINKTYPE_IPV4 = 228
+    LINKTYPE_IPV6 = 229
+    LINKTYPE_LINUX_SLL2 = 276  # Linux cooked capture v2 (20-byte header)
+    SLL_HLEN = 16
+    SLL2_HLEN = 20
+    # address families in NULL/LOOP headers (BSD values; IPv6 differs by system)
+    BSD_AF_INET = 2
+    BSD_AF_INET6_BSD = 24      # NetBSD, OpenBSD, BSD/OS
+    BSD_AF_INET6_FREEBSD = 28
+    BSD_AF_INET6_DARWIN = 30
 
     # linux/if_packet.h tp_status bits carried in Batch.status
     TP_STATUS_VLAN_VALID = 1 << 4
@@ -110,6 +130,7 @@ cdef enum:
     TUNNEL_GENEVE = 4
     TUNNEL_IPIP = 5      # IPv4 or IPv6 directly in IPv4 or IPv6 (protocol 4 or 41)
     TUNNEL_ERSPAN = 6
+    TUNNEL_PIM = 7       # a PIM Register message's encapsulated multicast packet
 
 
 # Headers.tcp_options bits
@@ -190,6 +211,12 @@ ctypedef struct HeaderChunk:
     uint16_t gre_flags[DECODE_CHUNK]
     uint32_t gre_seq[DECODE_CHUNK]
     uint16_t geneve_opt_len[DECODE_CHUNK]
+    # Linux cooked captures (LINUX_SLL, LINUX_SLL2)
+    uint32_t sll_ifindex[DECODE_CHUNK]
+    uint16_t sll_hatype[DECODE_CHUNK]
+    uint8_t sll_pkttype[DECODE_CHUNK]
+    uint8_t sll_halen[DECODE_CHUNK]
+    uint8_t sll_addr[DECODE_CHUNK * 8]
 
 
 # Where decode_batch writes: for each decoded column, the caller's array,

@@ -32,6 +32,7 @@ cdef extern from "<linux/ethtool.h>" nogil:
 cdef extern from "<linux/sockios.h>" nogil:
     unsigned long SIOCETHTOOL
     unsigned long SIOCSHWTSTAMP
+    unsigned long SIOCGIFHWADDR
 
 
 cdef extern from "<sys/socket.h>" nogil:
@@ -43,9 +44,12 @@ cdef extern from "<linux/if_packet.h>" nogil:
 
 
 cdef extern from "<net/if.h>" nogil:
+    struct ifr_hwaddr_t "struct sockaddr":
+        unsigned short sa_family
     struct ifreq:
         char ifr_name[16]
         char *ifr_data          # a macro for ifr_ifru.ifru_data
+        ifr_hwaddr_t ifr_hwaddr  # a macro for ifr_ifru.ifru_hwaddr: sa_family is the ARPHRD_*
 
 
 cdef extern from "<sys/ioctl.h>" nogil:

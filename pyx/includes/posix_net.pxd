@@ -8,7 +8,9 @@ cdef extern from "<sys/socket.h>" nogil:
     struct sockaddr:
         pass
     int AF_PACKET
+    int AF_INET
     int SOCK_RAW
+    int SOCK_DGRAM
     int SOCK_CLOEXEC
     int SOL_PACKET
     int SOL_SOCKET

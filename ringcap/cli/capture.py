@@ -16,11 +16,12 @@ import tempfile
 import time
 
 from .. import _ring
-from ..batch import Batch
+from ..batch import LINKTYPE_NAMES, Batch, linktype_name
 from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
-from ..ring import RxRing
+from ..ring import RxRing, interface_linktypes
 from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
+from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
 from .interfaces import default_interface, list_interfaces, resolve_numbers
@@ -150,10 +151,21 @@ def ring_options(args, iface, snaplen: int, filter_text: str | None) -> dict:
                 ignore_outgoing=args.direction == "in", filter=filter_text)
 
 
-def run_workers(args, iface, snaplen: int, filter_text: str | None, label) -> int:
+def describe_linktypes(linktypes: dict[int, int], label) -> str:
+    """tcpdump's "link-type EN10MB (Ethernet)", per interface when they differ."""
+    kinds = set(linktypes.values())
+    if len(kinds) == 1:
+        kind = kinds.pop()
+        return f"link-type {linktype_name(kind)} ({LINKTYPE_NAMES[kind][1]})"
+    names = dict([label]) if isinstance(label, tuple) else dict(label or {})
+    return "link-types " + ", ".join(f"{names.get(i, i)} {linktype_name(t)}"
+                                     for i, t in linktypes.items())
+
+
+def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes) -> int:
     """--workers N: the same capture by a pool of processes."""
     if args.write and not per_worker_files(args) and not is_dataset(args):
-        sink = open_file_sink(args, snaplen, label)
+        sink = open_file_sink(args, snaplen, label, linktypes)
     elif args.write:
         sink = None
     else:
@@ -235,7 +247,7 @@ def post_rotate_command(args) -> PostRotateCommand | None:
                              on_limit=on_limit)
 
 
-def open_file_sink(args, snaplen: int, iface_label) -> Sink:
+def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -> Sink:
     if is_dataset(args):
         if args.file_size or args.file_count:
             raise CliError(f"-C and -W do not apply to --format {args.format}: a dataset's "
@@ -260,10 +272,17 @@ def open_file_sink(args, snaplen: int, iface_label) -> Sink:
         if not os.path.isdir(folder):
             raise CliError(f"cannot write to {target}: the folder {folder} does not exist")
     on_done = post_rotate_command(args)
+    kinds = set(linktypes.values())
+    if len(kinds) > 1 and format_for_path(None if to_stdout else target, args.format) == "pcap":
+        raise CliError(f"cannot write {target} as pcap: the interfaces have different "
+                       f"{describe_linktypes(linktypes, iface_label)[5:]}, and a pcap file "
+                       "holds one; write pcapng (--format pcapng or a .pcapng name) or "
+                       "capture on `any` (one cooked LINUX_SLL2 capture)")
     try:
         return PcapSink(sys.stdout.buffer if to_stdout else target, format=args.format,
                         snaplen=snaplen, nanosecond=args.precision == "nano",
-                        rotation=rotation, interface=iface_label,
+                        linktype=kinds.pop() if len(kinds) == 1 else None,
+                        linktypes=linktypes, rotation=rotation, interface=iface_label,
                         flush_every_batch=args.packet_buffered or to_stdout,
                         owner=None if to_stdout else args.owner, on_file_done=on_done)
     except OSError as exc:
@@ -302,8 +321,9 @@ def run(args) -> int:
             except OSError:
                 raise CliError(f"no interface named {name!r} here; see the list with "
                                f"`ringcap -D`") from None
-        if len(label) == 1:
-            label = next(iter(label.items()))
+    linktypes = interface_linktypes(dict(label) if label else {0: None})
+    if len(label or {}) == 1:
+        label = next(iter(label.items()))
     # the interface column of datasets: each packet's ifindex named (`any`: every interface)
     args.interface_names = dict([label]) if isinstance(label, tuple) else \
         label or dict(socket.if_nameindex())
@@ -314,7 +334,8 @@ def run(args) -> int:
     # second Ctrl-C while the files are finished (or the ring unmapped), or,
     # run as a program, after that while it exits, is ignored.
     with StopSignals(ignore_after=getattr(args, "as_program", False)) as stop:
-        return _capture(args, stop, iface, names, label, snaplen, filter_text, user)
+        return _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
+                        user)
 
 
 def check_user(args):
@@ -380,16 +401,17 @@ def _warm_up_dataset(args) -> None:
             sink.close()
 
 
-def _capture(args, stop, iface, names, label, snaplen, filter_text, user=None) -> int:
+def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
+             user=None) -> int:
     existed = args.write not in (None, "-") and os.path.lexists(args.write)
     # a dataset's root, made as root when the sink opens: USER makes the partitions in it
     made_for_user = _missing_folders(args.write) if user is not None and is_dataset(args) else []
     if user is not None and is_dataset(args) and args.workers <= 1:
         _warm_up_dataset(args)
     if args.workers > 1:
-        return run_workers(args, iface, snaplen, filter_text, label)
+        return run_workers(args, iface, snaplen, filter_text, label, linktypes)
     if args.write:
-        sink = open_file_sink(args, snaplen, label)
+        sink = open_file_sink(args, snaplen, label, linktypes)
     else:
         sink = open_printer(args, sys.stdout)
     try:
@@ -412,9 +434,9 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, user=None) -
                 raise
             print(f"ringcap: dropped privileges to {user}", file=sys.stderr)
         where = ",".join(names) if iface is not None else "any"
-        print(f"ringcap: listening on {where}, link-type EN10MB (Ethernet), snapshot length "
-              f"{snaplen} bytes, ring {ring.block_count} x {ring.block_size // 1024} KiB",
-              file=sys.stderr, flush=True)
+        print(f"ringcap: listening on {where}, {describe_linktypes(linktypes, label)}, "
+              f"snapshot length {snaplen} bytes, ring {ring.block_count} x "
+              f"{ring.block_size // 1024} KiB", file=sys.stderr, flush=True)
         show = args.status if args.status is not None else (
             sys.stderr.isatty() and not args.quiet and
             (args.write not in (None, "-") or not sys.stdout.isatty()))

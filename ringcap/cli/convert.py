@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import sys
 
-from ..pcapfile import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapFormatError, open_pcap
+from ..batch import LINKTYPE_NAMES, linktype_name
+from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, open_pcap
 from ..sinks import PcapSink
 from .datasets import DATASET_FORMATS, add_dataset_options, open_dataset_sink
 from .options import CliError, filter_expression
-from ..bpf import CompiledFilter
+from ..bpf import LinkTypeFilter
 
 FORMATS = ("pcap", "pcapng") + DATASET_FORMATS
 
@@ -48,7 +49,8 @@ def _matcher(expression: str | None, snaplen: int):
     """A function giving the mask of packets the filter accepts (None: keep all)."""
     if expression is None:
         return None
-    return CompiledFilter(expression, snaplen=snaplen).mask     # compiled once, run per batch
+    # compiled once per link type (as tcpdump -r would for the file), run per batch
+    return LinkTypeFilter(expression, snaplen=snaplen).mask
 
 
 def run(args) -> int:
@@ -64,12 +66,13 @@ def run(args) -> int:
     except PcapFormatError as exc:
         raise CliError(f"cannot read {source}: {exc}") from None
     with reader:
-        linktype = reader.linktype if reader.linktype is not None else LINKTYPE_ETHERNET
+        linktype = reader.linktype
         snaplen = reader.snaplen or DEFAULT_SNAPLEN
         if args.format in DATASET_FORMATS:
-            if linktype != LINKTYPE_ETHERNET:
-                raise CliError(f"{source} holds link type {linktype}; datasets decode Ethernet "
-                               "frames (link type 1) only")
+            if linktype not in LINKTYPE_NAMES:
+                raise CliError(f"{source} holds link type {linktype_name(linktype)}; datasets "
+                               "hold decoded headers, and ringcap decodes "
+                               f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))}")
             sink = open_dataset_sink(args, target)
         else:
             if os.path.isdir(target):
@@ -85,7 +88,10 @@ def run(args) -> int:
                 if keep is not None:
                     batch = batch[keep(batch)]
                 if len(batch):
-                    sink.write(batch)
+                    try:
+                        sink.write(batch)
+                    except ValueError as exc:     # a link type the output cannot take
+                        raise CliError(f"cannot convert {source}: {exc}") from None
         finally:
             summary = sink.close()          # on errors too: finished files stay complete
     files = summary.files

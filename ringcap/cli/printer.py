@@ -9,6 +9,7 @@ so ``-n`` and ``-nn`` change nothing.
 from __future__ import annotations
 
 import io
+import socket
 import time
 from typing import BinaryIO, TextIO, Union
 
@@ -39,7 +40,9 @@ PAYLOAD_MODES = {
     "AA": ("ascii", True),
 }
 
-_COLUMNS = ("ethertype", "l3_offset", "l4_offset", "ip_version", "ip_proto", "ip_len", "flags")
+_COLUMNS = ("ethertype", "l3_offset", "l4_offset", "ip_version", "ip_proto", "ip_len", "flags",
+            "sll_ifindex")
+_NO_NAMES = np.zeros(0, dtype=np.uint8)
 _BUFFER_BYTES = 4 << 20
 
 
@@ -112,7 +115,27 @@ class PacketPrinter:
             timestamps=timestamps, nano=bool(nanosecond), absolute_seq=bool(absolute_seq))
         self._buffer = np.empty(_BUFFER_BYTES, dtype=np.uint8)
         self._headers: Headers | None = None
+        self._ifnames: dict[int, bytes] = {}
         self.packets = 0
+
+    def _interface_names(self, batch: Batch, h: Headers):
+        """(16-byte name table, index per packet) for the LINUX_SLL2 packets'
+        interfaces, named as on this host (as tcpdump does; "?" if none)."""
+        cooked = batch.linktype == 276
+        if not cooked.any():
+            return _NO_NAMES, None
+        indexes, inverse = np.unique(np.where(cooked, h.sll_ifindex, 0), return_inverse=True)
+        table = np.zeros((len(indexes), 16), dtype=np.uint8)
+        for row, index in enumerate(indexes.tolist()):
+            name = self._ifnames.get(index)
+            if name is None:
+                try:
+                    name = socket.if_indextoname(index).encode()[:15]
+                except OSError:
+                    name = b"?"
+                self._ifnames[index] = name
+            table[row, :len(name)] = np.frombuffer(name, dtype=np.uint8)
+        return table.ravel(), inverse.ravel().astype(np.uint16)
 
     def _decode(self, batch: Batch) -> Headers:
         n = len(batch)
@@ -140,12 +163,15 @@ class PacketPrinter:
             h.ethertype, h.l3_offset, h.l4_offset, h.ip_version, h.ip_proto, h.ip_len, h.flags,
             _utc_offsets(batch.ts),
         )
+        ifnames, ifname_index = self._interface_names(batch, h)
+        link = dict(linktype=np.ascontiguousarray(batch.linktype, dtype=np.uint16),
+                    ifnames=ifnames, ifname_index=ifname_index)
         start = 0
         while start < n:
             need = _text.bytes_needed(int(batch.caplen[start]))
             if need > len(self._buffer):
                 self._buffer = np.empty(need, dtype=np.uint8)
-            start, used = self._formatter.format(*columns, start, self._buffer)
+            start, used = self._formatter.format(*columns, start, self._buffer, **link)
             chunk = memoryview(self._buffer)[:used]
             self._out.write(bytes(chunk).decode("ascii") if self._decode_text else chunk)
         self.packets += n

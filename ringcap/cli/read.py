@@ -15,18 +15,11 @@ import sys
 import numpy as np
 
 from .options import CliError, add_packet_options, filter_expression, printer_options
-from ..bpf import CompiledFilter
+from ..batch import LINKTYPE_NAMES, linktype_name
+from ..bpf import LinkTypeFilter
 from ..pcapfile import PcapFormatError, open_pcap
 from ..sinks import PcapSink
 from .printer import PacketPrinter
-
-LINKTYPE_ETHERNET = 1
-# File link types whose libpcap DLT_ value differs on Linux (libpcap's
-# linktype_to_dlt, which it does not export): the compiler wants the DLT_.
-_DLT_FOR_LINKTYPE = {100: 11, 101: 12, 106: 19}
-_LINKTYPE_NAMES = {0: "NULL (BSD loopback)", 1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)",
-                   113: "LINUX_SLL (Linux cooked v1)", 276: "LINUX_SLL2 (Linux cooked v2)"}
-
 
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("reading (as in tcpdump)")
@@ -42,7 +35,9 @@ def add_arguments(parser) -> None:
 
 
 def _linktype_name(linktype: int) -> str:
-    return _LINKTYPE_NAMES.get(linktype, f"{linktype}")
+    """tcpdump's "EN10MB (Ethernet)"."""
+    name = linktype_name(linktype)
+    return f"{name} ({LINKTYPE_NAMES[linktype][1]})" if linktype in LINKTYPE_NAMES else name
 
 
 def _open_writer(args, reader):
@@ -82,14 +77,20 @@ def run(args) -> int:
     except PcapFormatError as exc:
         raise CliError(str(exc)) from None
     with reader:
-        linktype = reader.linktype if reader.linktype is not None else LINKTYPE_ETHERNET
+        linktype = reader.linktype
         compiled = None
         if expression is not None:
-            compiled = CompiledFilter(expression, snaplen=reader.snaplen or 262144,
-                                      linktype=_DLT_FOR_LINKTYPE.get(linktype, linktype))
-        if args.write is None and linktype != LINKTYPE_ETHERNET:
+            # libpcap's program for each link type in the file (per interface in pcapng)
+            compiled = LinkTypeFilter(expression, snaplen=reader.snaplen or 262144,
+                                      swapped=reader.format == "pcap" and reader._swap)
+            try:
+                compiled.for_linktype(linktype)
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+        if args.write is None and linktype not in LINKTYPE_NAMES:
             raise CliError(f"{path} has link-type {_linktype_name(linktype)}; ringcap prints "
-                           "Ethernet captures only (filtering it into a file with -w works)")
+                           f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))} "
+                           "captures (filtering it into a file with -w works)")
         print(f"reading from file {path}, link-type {_linktype_name(linktype)}, snapshot "
               f"length {reader.snaplen}", file=sys.stderr, flush=True)
         if args.write is not None:
@@ -114,12 +115,15 @@ def run(args) -> int:
                 if len(chosen) < len(batch):
                     batch = batch[chosen]
                 matched += len(batch)
-                if printer is not None:
-                    printer.print_batch(batch)
-                    if flush_each:
-                        printer.flush()
-                else:
-                    sink.write(batch)
+                try:
+                    if printer is not None:
+                        printer.print_batch(batch)
+                        if flush_each:
+                            printer.flush()
+                    else:
+                        sink.write(batch)
+                except ValueError as exc:    # a link type ringcap cannot print, or that
+                    raise CliError(str(exc)) from None     # a pcap output cannot hold
                 if args.count is not None and matched >= args.count:
                     break
         finally:

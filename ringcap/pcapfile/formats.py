@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from .. import _pcapio
+from .. import batch as _batch
 
 __all__ = [
     "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
@@ -21,8 +22,9 @@ __all__ = [
     "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
 ]
 
-#: The link type of Ethernet frames in pcap/pcapng headers (``DLT_EN10MB``).
-LINKTYPE_ETHERNET = 1
+#: The link type of Ethernet frames in pcap/pcapng headers (``DLT_EN10MB``); the
+#: others are in :mod:`ringcap.batch` (``LINKTYPE_RAW``, ``LINKTYPE_LINUX_SLL2``, ...).
+LINKTYPE_ETHERNET = _batch.LINKTYPE_ETHERNET
 #: Snapshot length written when none is given: what tcpdump and dumpcap use.
 DEFAULT_SNAPLEN = 262144
 
@@ -31,7 +33,7 @@ _MAGIC_NSEC = 0xA1B23C4D
 _MAGIC_MODIFIED = 0xA1B2CD34      # Kuznetzov's "modified pcap"
 _PCAPNG_SHB = 0x0A0D0D0A
 _PCAPNG_BYTE_ORDER = 0x1A2B3C4D
-_BT_IDB, _BT_ISB = 1, 5
+_BT_IDB, _BT_PB, _BT_SPB, _BT_ISB, _BT_EPB = 1, 2, 3, 5, 6
 
 _S = _pcapio.Status
 _NATIVE = "<" if sys.byteorder == "little" else ">"

@@ -23,8 +23,9 @@ import numpy as np
 
 from .. import _pcapio
 from ..batch import COLUMNS, Batch
-from .formats import (_BT_IDB, _BT_ISB, _MAGIC_MODIFIED, _MAGIC_NSEC, _MAGIC_USEC, _NATIVE,
-                      _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, Interface,
+from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
+                      _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
+                      DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface,
                       InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
@@ -49,7 +50,11 @@ class PcapReader:
     Attributes: ``format`` (``"pcap"``/``"pcapng"``), ``interfaces`` (list
     of :class:`Interface`, in file order), ``stats`` (list of
     :class:`InterfaceStats` seen so far), ``linktype``/``snaplen`` (of the
-    first interface), ``nanosecond`` (pcap: the file's precision).
+    first interface, read at open; a pcapng without any interface reads as an
+    empty Ethernet capture), ``nanosecond`` (pcap: the file's precision).
+    Every packet's ``linktype`` column is its interface's link type (pcap's
+    link-type field keeps its low 16 bits: FCS-length bits are dropped, as
+    tcpdump does).
     """
 
     def __init__(self, path, *, batch_packets: int = 65536, strict: bool = False) -> None:
@@ -75,6 +80,7 @@ class PcapReader:
         self._pending: BaseException | None = None
         self._drops = 0
         self._last_dropped: dict[int, int] = {}
+        self._linktypes = np.zeros(8, dtype=np.uint16)   # per interface, in file order
         if self.path == "-":
             # tcpdump's "standard input"; a pipe cannot be read by position
             raise PcapFormatError("cannot read a capture from standard input ('-'): capture "
@@ -187,6 +193,7 @@ class PcapReader:
             self._start_section(0)
             if self._pending is not None:
                 raise self._pending
+            self._read_first_interface()
             return
         for order, magic in (("<", little), (">", big)):
             if magic in (_MAGIC_USEC, _MAGIC_NSEC):
@@ -207,11 +214,31 @@ class PcapReader:
             return
         _, _, _, _, snaplen, linktype = self._unpack(order + "HHiIII", 4)
         self.snaplen = snaplen
-        self.linktype = linktype & 0x0FFFFFFF
+        self.linktype = linktype & 0xFFFF      # the upper bits: FCS length, reserved
+        self._linktypes[0] = self.linktype
         self.interfaces.append(Interface(index=0, linktype=self.linktype, snaplen=snaplen,
                                          tsresol=9 if self.nanosecond else 6))
         self._max_caplen = max(DEFAULT_SNAPLEN, snaplen if snaplen <= 64 << 20 else 0)
         self._pos = 24
+
+    def _read_first_interface(self) -> None:
+        """Read the blocks before the first packet, so that ``linktype`` and
+        ``snaplen`` are known at open (the first IDB's)."""
+        while (self.linktype is None and self._pending is None and self._pos < self._size
+               and getattr(self, "_order", None) is not None):     # (None: a cut header)
+            pos = self._pos
+            if self._size - pos < 8:
+                break
+            btype, = self._unpack(self._order + "I", pos)
+            if btype in (_BT_EPB, _BT_SPB, _BT_PB, _PCAPNG_SHB):
+                break
+            if self._block_header(pos, self._order, "block") is None:
+                break
+            self._handle_block()
+        if self._pending is not None:
+            raise self._pending
+        if self.linktype is None:      # no interface before the first packet or the end
+            self.linktype, self.snaplen = LINKTYPE_ETHERNET, DEFAULT_SNAPLEN
 
     def _block_header(self, pos: int, order: str, what: str) -> int | None:
         """Validated length of the pcapng block at ``pos``, or None if the file ends in it."""
@@ -320,6 +347,9 @@ class PcapReader:
         self.interfaces.append(iface)
         if self.linktype is None:
             self.linktype, self.snaplen = linktype, snaplen
+        if iface.index == self._linktypes.shape[0]:
+            self._linktypes = np.concatenate([self._linktypes, np.zeros_like(self._linktypes)])
+        self._linktypes[iface.index] = linktype
         self._append_section_interface(iface)
 
     def _read_isb(self, pos: int, blen: int) -> None:
@@ -385,6 +415,12 @@ class PcapReader:
         n = nbytes = 0
         while n < want and not self._done:
             count, pos, nbytes, status, value = self._parse(want - n, base, cols, n, copy_to, nbytes)
+            if count:      # each packet's link type: its interface's
+                if self.format == "pcap":
+                    cols["linktype"][n:n + count] = self.linktype
+                else:
+                    np.take(self._linktypes, cols["ifindex"][n:n + count],
+                            out=cols["linktype"][n:n + count])
             n += count
             self._pos = pos = pos + self._wstart
             if status == _S.OK:
@@ -473,7 +509,7 @@ class PcapReader:
         while not self._done and (want is None or total < want):
             size = _READ_CHUNK if want is None else min(_READ_CHUNK, want - total)
             cols = {name: np.empty(size, dtype=COLUMNS[name])
-                    for name in ("ts", "caplen", "wirelen", "offset")}
+                    for name in ("ts", "caplen", "wirelen", "offset", "linktype")}
             if self.format == "pcapng":
                 cols["ifindex"] = np.empty(size, dtype=np.int32)
                 cols["pkttype"] = np.empty(size, dtype=np.uint8)

@@ -23,7 +23,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .. import _pcapio
-from ..batch import COLUMNS, Batch
+from ..batch import COLUMNS, Batch, linktype_name
 from .formats import (_BT_IDB, _BT_ISB, _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER,
                       _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET)
 
@@ -106,11 +106,18 @@ class PcapWriter:
     """Write batches to a pcap or pcapng file.
 
     ``format``: ``"pcap"`` (nanosecond magic unless ``nanosecond=False``) or
-    ``"pcapng"`` (one Interface Description Block per ``ifindex`` seen, named
-    from ``batch.interfaces``, then ``interfaces=``, then the host's interface
-    of that index, else ``"if<N>"``; timestamps in ns; with ``flags`` each
-    packet's ``pkttype`` is kept as an ``epb_flags`` option).  Packets longer
-    than ``snaplen`` are cut to it; their wire length is kept.
+    ``"pcapng"`` (one Interface Description Block per ``ifindex`` and link type
+    seen, named from ``batch.interfaces``, then ``interfaces=``, then the
+    host's interface of that index, else ``"if<N>"``; timestamps in ns; with
+    ``flags`` each packet's ``pkttype`` is kept as an ``epb_flags`` option).
+    Packets longer than ``snaplen`` are cut to it; their wire length is kept.
+
+    Packets are written with their own link type (``batch.linktype``).  A
+    pcap file has one, in its header, written at open: ``linktype`` (a
+    ``LINKTYPE_*`` value), or by default Ethernet, corrected to the first
+    batch's link type in a regular file (a stream needs ``linktype=``).  A
+    packet of another link type is refused with a ValueError (write pcapng,
+    which describes an interface per link type).
 
     The file is created with permission bits ``mode`` (default 0o600: captured
     traffic is sensitive).  An existing file is replaced, as ``tcpdump -w``,
@@ -133,7 +140,7 @@ class PcapWriter:
     """
 
     def __init__(self, path, *, format: str = "pcap", nanosecond: bool = True,
-                 snaplen: int = DEFAULT_SNAPLEN, linktype: int = LINKTYPE_ETHERNET,
+                 snaplen: int = DEFAULT_SNAPLEN, linktype: int | None = None,
                  mode: int = 0o600, flags: bool = True,
                  interfaces: Mapping[int, str] | None = None,
                  buffer_size: int = _WRITE_BUFFER, flush_interval: float = _FLUSH_INTERVAL,
@@ -144,9 +151,12 @@ class PcapWriter:
         snaplen = int(snaplen)
         if not 0 < snaplen <= 0xFFFFFFFF:
             raise ValueError(f"snaplen must be between 1 and 2**32-1, got {snaplen}")
-        linktype = int(linktype)
-        if not 0 <= linktype <= (0xFFFF if format == "pcapng" else 0x0FFFFFFF):
-            raise ValueError(f"linktype {linktype} does not fit a {format} header")
+        self._linktype_given = linktype is not None
+        if linktype is not None:
+            linktype = int(linktype)
+            if not 0 <= linktype <= 0xFFFF:
+                raise ValueError(f"linktype {linktype} is not a link type (0..65535); see "
+                                 "ringcap.batch.LINKTYPE_NAMES")
         if int(buffer_size) < 64 * 1024:
             raise ValueError(f"buffer_size must be at least 64 KiB, got {buffer_size}")
         flush_interval = float(flush_interval)
@@ -170,7 +180,7 @@ class PcapWriter:
         #: Packets accepted but lost to a failed write (never in the file).
         self.packets_lost = 0
         self._names = dict(interfaces) if interfaces else {}
-        self._idb: dict[int, int] = {}
+        self._idb: dict[tuple[int, int], int] = {}     # (ifindex, linktype) -> IDB id
         self._buf = np.empty(int(buffer_size), dtype=np.uint8)
         self._used = 0             # bytes waiting in _buf
         self._head = 0             # first record boundary in _buf (a record may be half out)
@@ -193,16 +203,45 @@ class PcapWriter:
                 self._regular = True
                 self._start = 0 if self._own_fd else os.lseek(self._fd, 0, os.SEEK_CUR)
             if format == "pcap":
-                magic = _MAGIC_NSEC if self.nanosecond else _MAGIC_USEC
-                self._put(struct.pack(_NATIVE + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+                self._file_header(LINKTYPE_ETHERNET if linktype is None else linktype)
             else:
                 body = struct.pack(_NATIVE + "IHHq", _PCAPNG_BYTE_ORDER, 1, 0, -1)
                 body += _option(4, b"ringcap") + _option(0, b"")
                 self._put(_block(_PCAPNG_SHB, body))
-            self._drain()          # the header is out: a reader never sees an empty file
+                self._drain()      # the header is out: a reader never sees an empty file
         except BaseException:
             self._close_fd()
             raise
+
+    def _file_header(self, linktype: int) -> None:
+        """The pcap file header, out at once (from then on a reader sees a capture)."""
+        magic = _MAGIC_NSEC if self.nanosecond else _MAGIC_USEC
+        self.linktype = linktype
+        self._header = 24
+        self._put(struct.pack(_NATIVE + "IHHiIII", magic, 2, 4, 0, 0, self.snaplen, linktype))
+        self._drain()
+
+    def _check_linktype(self, linktype: np.ndarray) -> None:
+        """pcap: every packet must have the header's link type (the first batch's
+        when none was given: the header written at open is corrected)."""
+        first = int(linktype[0])
+        if not self._linktype_given and self.packets_written == 0 and first != self.linktype \
+                and self._regular and self._failed is None:
+            self._drain()
+            field = struct.pack(_NATIVE + "I", first)
+            if os.pwrite(self._fd, field, self._start + 20) != 4:
+                raise OSError(errno.EIO, "short write correcting the pcap header's link type")
+            self.linktype = first
+        self._linktype_given = True
+        bad = np.flatnonzero(linktype != self.linktype)
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"packet {i} has link type {linktype_name(int(linktype[i]))} "
+                f"({int(linktype[i])}), but this pcap file holds "
+                f"{linktype_name(self.linktype)} ({self.linktype}): a pcap file has one link "
+                "type; write pcapng (format='pcapng', an interface per link type), or capture "
+                "all interfaces as one cooked (LINUX_SLL2) capture, as `-i any` does")
 
     # -------------------------------------------------------------- plumbing
     def _check_open(self) -> None:
@@ -353,55 +392,70 @@ class PcapWriter:
             os.close(fd)
 
     # -------------------------------------------------------------- interfaces
-    def add_interface(self, ifindex: int, name: str | None = None) -> int:
+    def add_interface(self, ifindex: int, name: str | None = None,
+                      linktype: int | None = None) -> int:
         """Declare an interface (pcapng) and return its id in the file.
 
-        Done automatically for every ``ifindex`` that appears in written
-        batches; call it to set a name or to describe an interface before
-        (or without) any of its packets.
+        Done automatically for every ``ifindex`` and link type that appear in
+        written batches; call it to set a name or to describe an interface
+        before (or without) any of its packets.  ``linktype``: of its packets
+        (default: the writer's ``linktype``, else Ethernet).
         """
         with self._exclusive():
-            return self._add_interface(ifindex, name)
+            return self._add_interface(ifindex, name, linktype)
 
-    def _add_interface(self, ifindex: int, name: str | None = None) -> int:
+    def _add_interface(self, ifindex: int, name: str | None = None,
+                       linktype: int | None = None) -> int:
         if self.format != "pcapng":
             raise ValueError("pcap files have no interface descriptions; use format='pcapng'")
         ifindex = int(ifindex)
-        if ifindex in self._idb:
-            return self._idb[ifindex]
+        if linktype is None:
+            # statistics or a name for an interface: the one already described
+            known = [key for key in self._idb if key[0] == ifindex]
+            linktype = known[0][1] if known else (
+                LINKTYPE_ETHERNET if self.linktype is None else self.linktype)
+        key = (ifindex, int(linktype))
+        if key in self._idb:
+            return self._idb[key]
         if name is not None:
             self._names[ifindex] = name
         label = _interface_name(ifindex, None, self._names)
         options = _option(2, label.encode("utf-8", "replace")) + _option(9, b"\x09") + _option(0, b"")
-        body = struct.pack(_NATIVE + "HHI", self.linktype, 0, self.snaplen) + options
+        body = struct.pack(_NATIVE + "HHI", key[1], 0, self.snaplen) + options
         self._put(_block(_BT_IDB, body))
         # Out at once: the id is the block's position among the file's IDBs,
         # so it counts only once the block is in the file (a failed write
         # cannot leave statistics or packets pointing at a lost IDB).
         self._drain(final=self._failed is not None)
-        self._idb[ifindex] = len(self._idb)
-        return self._idb[ifindex]
+        self._idb[key] = len(self._idb)
+        return self._idb[key]
 
-    def _interface_ids(self, batch: Batch, ifindex: np.ndarray) -> np.ndarray:
+    def _interface_ids(self, batch: Batch, ifindex: np.ndarray,
+                       linktype: np.ndarray) -> np.ndarray:
+        # one IDB per (ifindex, linktype): the key packs both into an int64
         n = ifindex.shape[0]
         if n == 0:
             return np.zeros(0, dtype=np.uint32)
-        first = int(ifindex[0])
-        if (ifindex == first).all():
+        keys = (ifindex.astype(np.int64) << 16) | linktype
+        first = int(keys[0])
+        if (keys == first).all():
             uniq, inverse = [first], None
         else:
-            uniq, firsts, inverse = np.unique(ifindex, return_index=True, return_inverse=True)
+            uniq, firsts, inverse = np.unique(keys, return_index=True, return_inverse=True)
             order = np.argsort(firsts, kind="stable")      # describe in order of appearance
-            for value in uniq[order].tolist():
-                if value not in self._idb:
-                    self._add_interface(value, _interface_name(value, batch.interfaces, self._names))
             uniq = uniq.tolist()
+            for k in order.tolist():
+                value = uniq[k]
+                if (value >> 16, value & 0xFFFF) not in self._idb:
+                    self._add_interface(value >> 16, _interface_name(
+                        value >> 16, batch.interfaces, self._names), value & 0xFFFF)
         ids = []
         for value in uniq:
-            if value not in self._idb:
-                name = _interface_name(value, batch.interfaces, self._names)
-                self._add_interface(value, name)
-            ids.append(self._idb[value])
+            index, kind = value >> 16, value & 0xFFFF
+            if (index, kind) not in self._idb:
+                name = _interface_name(index, batch.interfaces, self._names)
+                self._add_interface(index, name, kind)
+            ids.append(self._idb[(index, kind)])
         if inverse is None:
             return np.full(n, ids[0], dtype=np.uint32)
         return np.asarray(ids, dtype=np.uint32)[inverse]
@@ -448,7 +502,10 @@ class PcapWriter:
         batch.validate()
         if self.format == "pcapng":
             pkttype = _column(batch, "pkttype")
-            iface_id = self._interface_ids(batch, _column(batch, "ifindex"))
+            iface_id = self._interface_ids(batch, _column(batch, "ifindex"),
+                                           _column(batch, "linktype"))
+        else:
+            self._check_linktype(_column(batch, "linktype"))
         largest = 32 + 12 + min(int(caplen.max()), self.snaplen) + 3
         if largest > self._buf.shape[0]:
             self._drain()
@@ -509,7 +566,7 @@ class PcapWriter:
         if min(packets, drops, if_drops) < 0:
             raise ValueError(f"negative statistics: {stats!r}")
         if ifindex is None:
-            ifindex = next(iter(self._idb), 0)
+            ifindex = next(iter(self._idb), (0, 0))[0]
         iface = self._add_interface(int(ifindex))
         ts = time.time_ns() if ts is None else int(ts)
         options = (_option(4, struct.pack(_NATIVE + "Q", packets))
@@ -544,6 +601,9 @@ class PcapWriter:
                 if stats is not None:
                     self._write_stats(stats, None, None)   # raises on a pcap file: still open
                 if self._failed is None:
+                    # no packets: a file readers accept (tcpdump wants an IDB in pcapng)
+                    if self.format == "pcapng" and not self._idb:
+                        self._add_interface(0)
                     self._drain()
             except ValueError:
                 raise

@@ -285,18 +285,18 @@ _DELTA_COLUMNS = frozenset({"ts", "ts_ns", "caplen", "wirelen", "ip_len", "paylo
 #: column (addresses, ports, protocol numbers, offsets, TCP flags and window) takes
 #: few values: a dictionary makes it smaller at the same cost as PLAIN.
 _PLAIN_COLUMNS = frozenset({
-    "ifindex", "pkttype", "vlan_tci", "vlan_tpid", "rxhash", "status", "vlan_outer",
+    "ifindex", "pkttype", "linktype", "vlan_tci", "vlan_tpid", "rxhash", "status", "vlan_outer",
     "vlan_inner", "l3_offset", "frag_offset", "more_fragments", "tcp_seq", "tcp_ack",
     "icmp_type", "icmp_code", "flags", "tunnel_type", "tunnel_id", "tunnel_depth",
     "outer_l3_offset", "mpls_tc", "mpls_bos", "mpls_ttl", "mpls_labels", "gre_flags",
     "gre_seq", "geneve_opt_len", "eth_len", "llc_dsap", "llc_ssap", "arp_op", "ip_dscp",
     "ip_ecn", "ipv6_flow_label", "tcp_wscale", "tcp_sack_blocks", "tcp_tsval", "tcp_tsecr",
-    "icmp_id", "icmp_seq", "data"})
+    "icmp_id", "icmp_seq", "sll_ifindex", "sll_hatype", "sll_pkttype", "sll_halen", "data"})
 #: No min/max statistics: MAC addresses (6-byte binary compared byte by byte cost
 #: more than any other column's statistics and prune nothing: every row group of a
 #: link sees the same few) and the frame bytes (a pass over every byte).  Every
 #: other column keeps its row-group min/max, ts first, which DuckDB and Spark skip by.
-_NO_STATISTICS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha", "data"})
+_NO_STATISTICS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha", "sll_addr", "data"})
 
 
 def _writer_options(schema, compression, compression_level, timestamp_unit,

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from ..pcapfile import DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapWriter
+from ..pcapfile import DEFAULT_SNAPLEN, PcapWriter
 from .rotating import Rotation, RotatingSink, TcpdumpNaming
 
 
@@ -28,9 +28,10 @@ class PcapPart:
 
     def __init__(self, target, mode: int = 0o600, *, format: str = "pcap",
                  snaplen: int = DEFAULT_SNAPLEN, nanosecond: bool = True,
-                 linktype: int = LINKTYPE_ETHERNET, interface=None,
+                 linktype: int | None = None, interface=None,
                  flush_every_batch: bool = False, overwrite: bool = True,
-                 writer_options: dict | None = None) -> None:
+                 writer_options: dict | None = None,
+                 linktypes: dict[int, int] | None = None) -> None:
         options = dict(format=format, snaplen=snaplen, nanosecond=nanosecond, linktype=linktype,
                        **(writer_options or {}))
         if isinstance(target, (str, bytes, os.PathLike)):
@@ -45,7 +46,7 @@ class PcapPart:
         self._stats_ifindex = next(iter(declared), None)
         if format == "pcapng":
             for ifindex, name in declared.items():
-                self.writer.add_interface(ifindex, name)
+                self.writer.add_interface(ifindex, name, (linktypes or {}).get(ifindex, linktype))
 
     @property
     def packets_written(self) -> int:
@@ -93,7 +94,10 @@ class PcapSink(RotatingSink):
     defaults from the name (``.pcapng`` writes pcapng, anything else pcap).
     ``snaplen`` is written into the file header and packets are cut to it.
     ``nanosecond=False`` writes microsecond pcap (``--time-stamp-precision
-    micro``).  ``interface=(ifindex, name)`` (or ``{ifindex: name}`` for
+    micro``).  ``linktype``: the pcap header's link type (default: the first
+    batch's; packets are always written with their own, see
+    :class:`~ringcap.PcapWriter`); ``linktypes``: ``{ifindex: linktype}`` of
+    the interfaces declared in pcapng files.  ``interface=(ifindex, name)`` (or ``{ifindex: name}`` for
     several) describes the capture's interfaces first in every pcapng file;
     the statistics given to :meth:`close` (and by ``stats_source`` at each
     rotation) go into each pcapng file's Interface Statistics Block.  ``flush_every_batch`` is tcpdump's ``-U``.
@@ -106,10 +110,11 @@ class PcapSink(RotatingSink):
     """
 
     def __init__(self, target, *, format: str | None = None, snaplen: int = DEFAULT_SNAPLEN,
-                 nanosecond: bool = True, linktype: int = LINKTYPE_ETHERNET,
+                 nanosecond: bool = True, linktype: int | None = None,
                  rotation: Rotation | None = None, interface: tuple[int, str] | None = None,
                  flush_every_batch: bool = False, overwrite: bool = True,
-                 writer_options: dict | None = None, **options) -> None:
+                 writer_options: dict | None = None, linktypes: dict[int, int] | None = None,
+                 **options) -> None:
         self.stream = not isinstance(target, (str, bytes, os.PathLike)) or target == "-"
         self.format = format_for_path(None if self.stream else target, format)
         if self.stream:
@@ -122,7 +127,7 @@ class PcapSink(RotatingSink):
         part_options = dict(format=self.format, snaplen=snaplen, nanosecond=nanosecond,
                             linktype=linktype, interface=interface,
                             flush_every_batch=flush_every_batch, overwrite=overwrite,
-                            writer_options=writer_options)
+                            writer_options=writer_options, linktypes=linktypes)
         stream = target
 
         def open_part(path, mode):
