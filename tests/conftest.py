@@ -123,8 +123,24 @@ def _enter_private_netns() -> str | None:
     return None
 
 
+def _default_stop_signals() -> None:
+    """Give SIGINT, SIGTERM and SIGHUP their usual meaning in this session.
+
+    A session started in the background (``cmd &`` in a script, ``nohup``)
+    inherits SIGINT (and SIGHUP) ignored; Python then installs no Ctrl-C
+    handler, and every ``ringcap`` child inherits the ignoring too, so the
+    signal tests would wait for a stop that never comes.  The tests are about
+    ringcap's handling of these signals, not the caller's shell."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
+
+
 def pytest_configure(config):
     global _netns_error
+    _default_stop_signals()
     _netns_error = _enter_private_netns()
 
 
