@@ -139,6 +139,8 @@ static inline void rc_sha256_block(uint32_t h[8], const uint8_t *p)
 
 static inline void rc_sha256_update(rc_sha256_ctx *c, const uint8_t *p, size_t n)
 {
+    if (n == 0)
+        return;                      /* p may be NULL then (memcpy must not see it) */
     c->total += n;
     if (c->fill) {
         size_t take = 64 - c->fill;
