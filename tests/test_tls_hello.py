@@ -547,6 +547,33 @@ def test_ja4_of_the_specification_example():
     assert _tls.parse_tls_handshake(spec_hello(), "")["ja4"] == ""      # JA4 skipped on request
 
 
+# Two ClientHellos from FoxIO's own test capture tls3.pcapng (streams 7 and 9), as
+# their JA4_ro lists them (original order, GREASE removed), with the JA4 that
+# their Python and Rust implementations publish for them (python/test/testdata/
+# tls3.pcapng.json, rust/ja4/src/snapshots/ja4__insta@tls3.pcapng.snap).
+PUBLISHED = [
+    ("1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035",
+     "0023,0033,ff01,000a,0012,0005,0017,4469,0000,001b,000d,002d,000b,002b,0010,0015",
+     "0403,0804,0401,0503,0805,0501,0806,0601", "t13d1516h2_8daaf6152771_e5627efa2ab1"),
+    ("1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035",
+     "0033,000a,0005,000d,0012,0000,0010,002b,0023,001b,0017,002d,ff01,4469,000b,0029",
+     "0403,0804,0401,0503,0805,0501,0806,0601", "t13d1516h2_8daaf6152771_9b887d9acb53"),
+]
+
+
+@pytest.mark.parametrize("ciphers, extensions, sigalgs, published", PUBLISHED)
+def test_ja4_of_hellos_from_the_ja4_authors_test_capture(ciphers, extensions, sigalgs, published):
+    sigs = [int(x, 16) for x in sigalgs.split(",")]
+    bodies = {0x0000: sni_ext(b"darksail.ai"), 0x0010: alpn_ext(b"h2", b"http/1.1"),
+              0x002B: versions_ext(0x0304, 0x0303), 0x000D: sigalgs_ext(*sigs)}
+    kinds = [int(x, 16) for x in extensions.split(",")]
+    hs = client_hello([int(x, 16) for x in ciphers.split(",")],
+                      [bodies.get(k, ext(k, b"")) for k in kinds])
+    got = _tls.parse_tls_record(record(hs))
+    assert got["ja4"] == published and got["sni"] == b"darksail.ai"
+    assert reference_ja4(hs) == published
+
+
 @pytest.mark.parametrize("alpn, code", [
     # JA4.md, "ALPN Extension Value"
     (b"h2", "h2"), (b"http/1.1", "h1"), (b"h", "hh"), (b"\xab", "ab"), (b"\xab\xcd", "ad"),
