@@ -643,6 +643,8 @@ def ssl_hellos() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is not installed: apt-get install openssl (in .ci/apt-packages)")
     where = tmp_path_factory.mktemp("cert")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-subj", "/CN=server.example", "-days", "2", "-keyout", str(where / "key.pem"),
