@@ -705,14 +705,15 @@ def write_pcap(path, payloads, udp: bool):
 
 
 TLS_FIELDS = ["tls.handshake.type", "tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str",
-              "tls.handshake.extensions.supported_version", "tls.handshake.version", "tls.handshake.ciphersuite"]
+              "tls.handshake.extensions.supported_version", "tls.handshake.version", "tls.handshake.ciphersuite",
+              "tls.handshake.extension.type", "tls.handshake.sig_hash_alg"]
 
 
 def _number(text: str) -> int:
     return int(text, 0)
 
 
-def assert_like_tshark(got: dict, shark: dict[str, list[str]]):
+def assert_like_tshark(got: dict, shark: dict[str, list[str]], proto: str = "t"):
     """One hello, compared field by field with tshark's view of it."""
     kind = _number(shark["tls.handshake.type"][0])
     assert (got["is_client"], got["is_server"]) == (kind == 1, kind == 2)
@@ -724,6 +725,12 @@ def assert_like_tshark(got: dict, shark: dict[str, list[str]]):
     assert got["version"] == (max(offered) if offered else _number(shark["tls.handshake.version"][0]))
     if kind == 2:
         assert got["cipher"] == _number(shark["tls.handshake.ciphersuite"][0])
+    else:                                # JA4 from tshark's fields, as FoxIO's ja4.py does it
+        assert got["ja4"] == ja4_from(
+            proto, got["version"], bool(names) or 0 in map(_number, shark["tls.handshake.extension.type"]),
+            list(map(_number, shark["tls.handshake.ciphersuite"])),
+            list(map(_number, shark["tls.handshake.extension.type"])),
+            list(map(_number, shark["tls.handshake.sig_hash_alg"])), alpns[0].encode() if alpns else None)
 
 
 def test_client_and_server_hellos_agree_with_tshark(ssl_hellos, certificate, tmp_path):
@@ -761,8 +768,7 @@ def test_quic_initials_agree_with_tshark(ssl_hellos, tmp_path):
         # one file each: tshark would take a second packet with the same DCID for
         # the same connection, and keep the first one's keys
         write_pcap(tmp_path / f"quic{i}.pcap", [datagram], udp=True)
-        [shark] = tshark_fields(tmp_path / f"quic{i}.pcap", [
-            "quic.version", "tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str"])
+        [shark] = tshark_fields(tmp_path / f"quic{i}.pcap", ["quic.version"] + TLS_FIELDS)
         got = _tls.quic_initial(datagram)
         assert got is not None
         assert got["version"] == _number(shark["quic.version"][0])
@@ -771,10 +777,7 @@ def test_quic_initials_agree_with_tshark(ssl_hellos, tmp_path):
         assert hello["ja4"] == reference_ja4(got["crypto"], "q")
         if shark["tls.handshake.extensions_server_name"] or shark["tls.handshake.extensions_alpn_str"]:
             decoded_by_tshark += 1
-            names = shark["tls.handshake.extensions_server_name"]
-            assert hello["sni"] == (names[0].encode() if names else None)
-            alpns = shark["tls.handshake.extensions_alpn_str"]
-            assert hello["alpn"] == (alpns[0].encode() if alpns else None)
+            assert_like_tshark(hello, shark, "q")
     # tshark (4.0) decrypted every one of them, v2 and draft-29 too, and agreed
     assert decoded_by_tshark == len(datagrams)
 
