@@ -55,6 +55,36 @@ def for_a_while(test) -> int:
             return rounds
 
 
+# ------------------------------------------------------------ the header
+
+HEADER_USE = r"""
+#include "tls_hello.h"
+int use(const uint8_t *p, size_t n, uint8_t *scratch, rc_tls_hello *h) {
+    uint32_t version; uint8_t dcid_len; const uint8_t *crypto; size_t crypto_len;
+    uint8_t s[32] = {0}, k[16] = {0}, iv[12] = {0}, hp[16] = {0}, tag[16] = {0};
+    rc_aes128_gcm_seal(k, iv, p, n, p, n, scratch, tag);
+    return rc_tls_parse_record(p, n, 't', h) + rc_tls_parse_handshake(p, n, 'q', h)
+        + rc_quic_initial(p, n, scratch, n, &version, &dcid_len, &crypto, &crypto_len)
+        + rc_quic_initial_keys(1, p, n, s, k, iv, hp) + rc_aes128_gcm_open(k, iv, p, n, p, n, tag, scratch)
+        + rc_hkdf_expand_label(p, n, "x", 1, p, n, scratch, n);
+}
+"""
+
+
+def test_the_header_is_plain_c_calling_nothing_but_memcpy_memset_memcmp(tmp_path):
+    """Pure C99 that compiles without warnings and links to no library function but three."""
+    (tmp_path / "use.c").write_text(HEADER_USE)
+    pyx = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyx")
+    for opt in ("-O0", "-O2"):
+        subprocess.run(["gcc", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Wconversion",
+                        "-Wno-sign-conversion", "-Werror", opt, "-fno-builtin", "-fno-stack-protector",
+                        "-U_FORTIFY_SOURCE", "-I", pyx, "-c",
+                        str(tmp_path / "use.c"), "-o", str(tmp_path / "use.o")], check=True)
+        undefined = subprocess.run(["nm", "-u", str(tmp_path / "use.o")], capture_output=True, text=True,
+                                   check=True).stdout.split()
+        assert set(undefined) - {"U"} <= {"memcpy", "memset", "memcmp"}, (opt, undefined)
+
+
 # ------------------------------------------------------------ primitives
 
 def test_sha256_matches_hashlib_at_every_padding_boundary():
