@@ -616,6 +616,7 @@ typedef struct {
     uint16_t ciphers[RC_TLS_LIST_MAX], exts[RC_TLS_LIST_MAX], sigs[RC_TLS_LIST_MAX];
     size_t n_ciphers, n_exts, n_sigs;
     int has_sni, too_many;
+    int want;                /* collect the lists (a JA4 was asked for) */
 } rc_ja4_lists;
 
 enum { RC_SPAN_OK = 0, RC_SPAN_CUT = 1, RC_SPAN_BAD = 2 };
@@ -720,7 +721,7 @@ static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uin
             return RC_SPAN_OK;
         if (n < 2 || rc_be16(p + pos) != n - 2 || (n & 1))
             return RC_SPAN_BAD;
-        for (q = pos + 2; q + 2 <= end; q += 2) {
+        for (q = pos + 2; j->want && q + 2 <= end; q += 2) {
             uint16_t v = rc_be16(p + q);
             if (!rc_tls_grease(v))
                 rc_tls_keep(j->sigs, &j->n_sigs, &j->too_many, v);
@@ -764,7 +765,7 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
             return RC_SPAN_BAD;
         if ((r = rc_tls_span(pos, n, lim, len)))
             return r;
-        for (q = pos; q < pos + n; q += 2) {
+        for (q = pos; j->want && q < pos + n; q += 2) {
             uint16_t v = rc_be16(p + q);
             if (!rc_tls_grease(v))
                 rc_tls_keep(j->ciphers, &j->n_ciphers, &j->too_many, v);
@@ -803,7 +804,7 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
         pos += 4;
         if ((r = rc_tls_span(pos, el, elim, len)))
             return r;
-        if (client && !rc_tls_grease(type))
+        if (client && j->want && !rc_tls_grease(type))
             rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
         if ((r = rc_tls_extension(p, pos, pos + el, type, client, out, j)))
             return r;
@@ -967,6 +968,7 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
     lim = rc_tls_end(start + 4, ((size_t)p[start + 1] << 16) | ((size_t)p[start + 2] << 8) | p[start + 3]);
     j.n_ciphers = j.n_exts = j.n_sigs = 0;
     j.has_sni = j.too_many = 0;
+    j.want = proto != 0;
     r = rc_tls_hello_body(p, len, start + 4, lim, client, out, &j);
     if (r == RC_SPAN_CUT) {
         out->truncated = 1;

@@ -941,7 +941,10 @@ def test_fuzz_mutated_hellos():
         raw = bytes(mutate(data.draw, bytearray(data.draw(st.sampled_from(seeds)))))
         if data.draw(st.integers(0, 9)) == 0:
             raw = data.draw(st.binary(max_size=300))
-        check_hello(raw, _tls.parse_tls_handshake(raw))
+        got = _tls.parse_tls_handshake(raw)
+        check_hello(raw, got)
+        without_ja4 = _tls.parse_tls_handshake(raw, "")          # the same but for the JA4
+        assert without_ja4 == {**got, "ja4": ""}
         as_record = record(raw)
         check_hello(as_record, _tls.parse_tls_record(as_record), is_record=True)
         check_hello(raw, _tls.parse_tls_record(raw), is_record=True)
