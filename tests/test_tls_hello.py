@@ -362,10 +362,15 @@ def protect_client_initial(version: int, dcid: bytes, payload: bytes, *, scid: b
     return bytes(packet)
 
 
-@pytest.mark.parametrize("version, published", [(QUIC_V1, RFC9001_CLIENT_INITIAL),
-                                                (QUIC_V2, RFC9369_CLIENT_INITIAL)])
-def test_rfc_client_initial_decrypts_to_the_published_client_hello(version, published):
+@pytest.mark.parametrize("version, published, sample, mask", [
+    (QUIC_V1, RFC9001_CLIENT_INITIAL, "d1b1c98dd7689fb8ec11d242b123dc9b", "437b9aec36"),
+    (QUIC_V2, RFC9369_CLIENT_INITIAL, "ffe67b6abcdb4298b485dd04de806071", "94a0c95e80")])
+def test_rfc_client_initial_decrypts_to_the_published_client_hello(version, published, sample, mask):
     assert len(published) == 1200
+    # header protection: the published sample and mask (the packet number starts at byte 18)
+    assert published[22:38].hex() == sample
+    hp = _tls.quic_initial_keys(version, RFC_DCID)[3]
+    assert _tls.aes128_encrypt_block(hp, published[22:38])[:5].hex() == mask
     # the primitives protect the RFC's payload into exactly the RFC's packet
     assert protect_client_initial(version, RFC_DCID, RFC_PAYLOAD, pn=2, pad_to=None) == published
     got = _tls.quic_initial(published)
