@@ -230,6 +230,20 @@ def test_failfast_stops_with_the_file_and_offset(pcap_spark, damaged, name, mess
     assert "mode FAILFAST" in text and str(folder / name) in text and message in text
 
 
+def test_a_pcapng_of_two_sections_is_refused_in_parts_and_read_whole(pcap_spark, tmp_path):
+    traffic = synthetic_traffic(1200, start_ns=START, seed=8)
+    write_pcap(tmp_path / "a.pcapng", traffic[:600], format="pcapng")
+    write_pcap(tmp_path / "b.pcapng", traffic[600:], format="pcapng")
+    joined = tmp_path / "joined.pcapng"            # `cat a.pcapng b.pcapng`: two sections
+    joined.write_bytes((tmp_path / "a.pcapng").read_bytes() + (tmp_path / "b.pcapng").read_bytes())
+    parts = (pcap_spark.read.format("pcap").option("maxPartitionBytes", "65536")
+             .option("mode", "FAILFAST").load(str(joined)))
+    with pytest.raises(Exception, match="cannot be read apart; read it whole"):
+        parts.count()
+    whole = pcap_spark.read.format("pcap").option("mode", "FAILFAST").load(str(joined))
+    assert sorted(r.ts_ns for r in whole.select("ts_ns").collect()) == traffic.ts.tolist()
+
+
 # ---------------------------------------------------------------- gzip
 def test_gzip_captures_are_read_whole(pcap_spark, tmp_path, capture_files):
     source = capture_files / "ringcap.pcapng"
