@@ -33,7 +33,7 @@ from pyspark.sql.types import (BinaryType, BooleanType, DataType, IntegerType, L
 
 from ..batch import COLUMNS, Batch
 from ..bpf import LinkTypeFilter, compile_filter
-from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, _address_codes, decode
+from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, _ip_text, _unique_rows, decode
 from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, PcapReader
 from ..sinks.parquet import FRAME_OFFSET_COLUMNS, NOT_BY_DEFAULT
 
@@ -273,6 +273,7 @@ class PartReader:
         self.options = options
         self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
         self.names = [f.name for f in schema.fields]
+        self._texts: dict[bytes, str] = {}          # address bytes -> text, for this task
 
     def read(self, splits: list[Split]) -> Iterator[pa.RecordBatch]:
         for split in splits:
@@ -364,10 +365,8 @@ class PartReader:
                 column = headers[name]
                 if column.ndim == 2:
                     version = _IP_VERSION_OF.get(name)
-                    values, codes = _address_codes(column, None if version is None
-                                                   else headers[version])
-                    arrays.append(pa.array(values, type=pa.string()).take(
-                        pa.array(codes.astype(np.int32), mask=codes < 0)))
+                    arrays.append(self._addresses(column, None if version is None
+                                                  else headers[version]))
                 else:
                     arrays.append(self._numeric(name, column))
             elif name == "data":
@@ -381,6 +380,27 @@ class PartReader:
             else:                                # _corrupt
                 arrays.append(pa.nulls(n, pa.string()))
         return pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
+
+    def _addresses(self, column: np.ndarray, ip_version: np.ndarray | None):
+        """An address column as text (null where ``ip_version`` is 0): each distinct
+        address formatted once per task, not once per batch."""
+        rows = np.ascontiguousarray(column, dtype=np.uint8)
+        if rows.shape[0] == 0:
+            return pa.array([], type=pa.string())
+        first, inverse = _unique_rows(rows)
+        texts = self._texts
+        if len(texts) > 1 << 20:                    # a scan of addresses: start afresh
+            texts.clear()
+        values = []
+        for i in first.tolist():
+            key = rows[i].tobytes()
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = _ip_text(key) if len(key) == 16 else key.hex(":")
+            values.append(text)
+        mask = None if ip_version is None else np.asarray(ip_version) == 0
+        return pa.array(values, type=pa.string()).take(
+            pa.array(inverse.astype(np.int32), mask=mask))
 
     def _numeric(self, name: str, array: np.ndarray):
         target = self.arrow_schema.field(name).type
