@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--mixes", default="conversations,imix",
+                        help="traffic mixes to run, comma-separated (conversations, imix)")
     parser.add_argument("--dir", help="work folder (default: a temporary one)")
     args = parser.parse_args()
 
@@ -136,9 +138,11 @@ def main() -> None:
         run_query(spark, make())
         fixed = min(run_query(spark, make())[0] for _ in range(args.repeat))
         print(f"# fixed cost: {fixed:.2f} s for the query on a 10-packet capture (pcap source)")
-        for mix, traffic in (("conversations", synthetic_traffic(args.packets, seed=1,
-                                                                 conversations=4096)),
-                             ("imix", imix(args.packets, seed=2))):
+        mixes = {"conversations": lambda: synthetic_traffic(args.packets, seed=1,
+                                                            conversations=4096),
+                 "imix": lambda: imix(args.packets, seed=2)}
+        for mix in args.mixes.split(","):
+            traffic = mixes[mix]()
             folder = work / mix
             shutil.rmtree(folder, ignore_errors=True)
             (folder / "pcap").mkdir(parents=True)
