@@ -637,8 +637,8 @@ class PcapReader:
         Found as Hadoop's pcap input formats do, by a validated resync: a
         candidate pcap record header must be plausible (fraction of a second
         below one second, captured length at most the snapshot length and the
-        wire length, a time within a year before and ten years after the
-        file's first packet) and so must the ``records`` records that follow
+        wire length, which is not 0, a time within a year before and ten
+        years after the file's first packet) and so must the ``records`` records that follow
         it, each starting where the one before ends; a pcapng candidate must
         be a known block type whose leading and trailing lengths agree, and
         chain the same way.  The search is deterministic, so the reader of

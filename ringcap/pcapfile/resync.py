@@ -80,7 +80,7 @@ class ResyncScan:
             return None
         sec, frac, caplen, wirelen = struct.unpack(self.order + "IIII", self._get(pos, 16))
         if (frac >= self.frac_limit or caplen > self.reader._max_caplen or caplen > wirelen
-                or wirelen > 1 << 24 or not self.lo <= sec <= self.hi):
+                or not 0 < wirelen <= 1 << 24 or not self.lo <= sec <= self.hi):
             return None
         return pos + 16 + caplen
 

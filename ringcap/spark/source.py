@@ -331,7 +331,7 @@ class PartReader:
                     f"{split.path}: describes interfaces (or starts a section) after its first "
                     "packets, so its parts cannot be read apart; read it whole: set "
                     f"maxPartitionBytes to at least its size ({reader.size} bytes)")
-            if split.end is not None and reader.position < reader.size:
+            if split.end is not None and split.end <= reader.position < reader.size:
                 expected = reader.next_boundary(split.end)
                 if expected != reader.position:
                     raise _Damaged(
