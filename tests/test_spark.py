@@ -145,6 +145,21 @@ def test_filter_columns_payload_and_host_options(pcap_spark, capture_files):
     assert {r.host for r in rows} == {"sensor-a"}
 
 
+def test_packets_of_a_link_type_ringcap_does_not_decode_come_with_null_headers(
+        pcap_spark, tmp_path):
+    traffic = synthetic_traffic(300, start_ns=START, seed=9)
+    write_pcap(tmp_path / "user0.pcap", traffic)
+    data = bytearray((tmp_path / "user0.pcap").read_bytes())
+    data[20:24] = (147).to_bytes(4, "little")          # LINKTYPE_USER0: bytes ringcap cannot name
+    (tmp_path / "user0.pcap").write_bytes(bytes(data))
+    frame = pcap_spark.read.format("pcap").option("mode", "FAILFAST").load(
+        str(tmp_path / "user0.pcap"))
+    rows = frame.select("ts_ns", "wirelen", "linktype", "ip_version", "ip_src").collect()
+    assert sorted((r.ts_ns, r.wirelen) for r in rows) == \
+        sorted(zip(traffic.ts.tolist(), traffic.wirelen.tolist()))
+    assert {(r.linktype, r.ip_version, r.ip_src) for r in rows} == {(147, None, None)}
+
+
 def test_bad_options_say_what_to_do(pcap_spark, capture_files):
     reader = pcap_spark.read.format("pcap")
     for option, value, message in (("columns", "ts,nope", "unknown column"),

@@ -31,7 +31,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (BinaryType, BooleanType, DataType, IntegerType, LongType,
                                ShortType, StringType, StructField, StructType, TimestampType)
 
-from ..batch import COLUMNS, Batch
+from ..batch import COLUMNS, LINKTYPE_NAMES, Batch
 from ..bpf import LinkTypeFilter, compile_filter
 from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, _ip_text, _unique_rows, decode
 from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, PcapReader
@@ -343,14 +343,11 @@ class PartReader:
     def record_batch(self, batch: Batch, file: str, host: str | None) -> pa.RecordBatch:
         n = len(batch)
         header_names = self.options.header_columns
-        headers = None
+        headers = spread = None
         if header_names:
             wanted = set(header_names)
             wanted |= {_IP_VERSION_OF[n] for n in header_names if n in _IP_VERSION_OF}
-            try:
-                headers = decode(batch, columns=wanted, tunnels=self.options.tunnels)
-            except ValueError as exc:          # a link type ringcap does not decode
-                raise _Damaged(f"{file}: {exc}") from None
+            headers, spread = self._decode(batch, wanted, file)
         arrays = []
         for name in self.names:
             if name == "ts":
@@ -365,10 +362,13 @@ class PartReader:
                 column = headers[name]
                 if column.ndim == 2:
                     version = _IP_VERSION_OF.get(name)
-                    arrays.append(self._addresses(column, None if version is None
-                                                  else headers[version]))
+                    array = self._addresses(column, None if version is None
+                                            else headers[version])
                 else:
-                    arrays.append(self._numeric(name, column))
+                    array = self._numeric(name, column)
+                if spread is not None:             # null for packets not decoded
+                    array = array.take(spread)
+                arrays.append(array)
             elif name == "data":
                 arrays.append(_binary(batch))
             elif name == "file":
@@ -380,6 +380,24 @@ class PartReader:
             else:                                # _corrupt
                 arrays.append(pa.nulls(n, pa.string()))
         return pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
+
+    def _decode(self, batch: Batch, wanted: set, file: str):
+        """(headers, None), or for a batch with packets of a link type ringcap
+        does not decode, (headers of the others, the take() indices that put
+        them in place with nulls for the rest)."""
+        try:
+            return decode(batch, columns=wanted, tunnels=self.options.tunnels), None
+        except ValueError as exc:
+            known = np.isin(batch.linktype, np.array(list(LINKTYPE_NAMES), dtype=np.uint16))
+            if known.all():
+                raise _Damaged(f"{file}: {exc}") from None
+        rows = np.full(len(batch), -1, dtype=np.int32)
+        rows[known] = np.arange(int(np.count_nonzero(known)), dtype=np.int32)
+        try:
+            headers = decode(batch[known], columns=wanted, tunnels=self.options.tunnels)
+        except ValueError as exc:
+            raise _Damaged(f"{file}: {exc}") from None
+        return headers, pa.array(rows, mask=rows < 0)
 
     def _addresses(self, column: np.ndarray, ip_version: np.ndarray | None):
         """An address column as text (null where ``ip_version`` is 0): each distinct
