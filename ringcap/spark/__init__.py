@@ -14,7 +14,7 @@ cluster).  Nothing else in ringcap imports this package.
 """
 from __future__ import annotations
 
-from .flows import FLOW_KEY_COLUMNS, flows
+from .flow_records import FLOW_KEY_COLUMNS, flows
 from .source import (ALWAYS_COLUMNS, DEFAULT_MAX_PARTITION_BYTES, PACKET_COLUMNS,
                      PcapDataSource, spark_schema)
 
