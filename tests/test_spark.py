@@ -165,7 +165,9 @@ def test_bad_options_say_what_to_do(pcap_spark, capture_files):
     for option, value, message in (("columns", "ts,nope", "unknown column"),
                                    ("mode", "LENIENT", "give PERMISSIVE"),
                                    ("maxPartitionBytes", "-1", "positive whole number"),
-                                   ("filter", "tcp port", "invalid capture filter")):
+                                   ("filter", "tcp port", "invalid capture filter"),
+                                   ("filter", "ether host 02:00:00:00:00:01",
+                                    "raw.pcap: the filter cannot apply to its packets")):
         with pytest.raises(Exception, match=message):
             reader.option(option, value).load(str(capture_files / "raw.pcap")).collect()
         reader = pcap_spark.read.format("pcap")

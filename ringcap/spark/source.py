@@ -322,7 +322,11 @@ class PartReader:
                                       swapped=reader.format == "pcap" and reader._swap)
             for batch in reader:
                 if keep is not None:
-                    batch = batch[keep.mask(batch)]
+                    try:
+                        batch = batch[keep.mask(batch)]
+                    except ValueError as exc:   # e.g. `ether host` on raw IP packets
+                        raise ValueError(f"ringcap pcap source: {split.path}: the filter "
+                                         f"cannot apply to its packets: {exc}") from None
                 if len(batch):
                     yield self.record_batch(batch, split.path, host)
             parted = split.start > 0 or split.end is not None
