@@ -355,6 +355,25 @@ def test_hidden_until_complete_renames_the_last_file_on_every_exit(veth, tmp_pat
         assert len(names) == 2
 
 
+def test_capture_to_file_hidden_until_complete(veth, tmp_path):
+    path = tmp_path / "api.pcap"
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(summary=ringcap.capture_to_file(
+        veth.b, str(path), count=100, hidden_until_complete=True, signals=False)))
+    thread.start()
+    sender = Sender(veth.a)
+    try:
+        wait_until(lambda: hidden(tmp_path), what="the hidden file being written")
+        assert not path.exists()
+        sender.start()
+        thread.join(DEADLINE)
+    finally:
+        sender.stop()
+    assert not thread.is_alive() and result["summary"].packets == 100
+    assert finished(tmp_path) == ["api.pcap"] and hidden(tmp_path) == []
+    assert len(read_pcap(path)) == 100
+
+
 def test_hidden_until_complete_needs_a_file(tmp_path):
     out = subprocess.run([sys.executable, "-m", "ringcap", "-i", "lo",
                           "--hidden-until-complete", "-w", "-"], capture_output=True, text=True,
