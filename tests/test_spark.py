@@ -17,7 +17,6 @@ import time
 import zlib
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 import ringcap
@@ -26,11 +25,9 @@ from ringcap import Batch, read_pcap, write_pcap
 from ringcap.batch import LINKTYPE_RAW
 from ringcap.bpf import LinkTypeFilter
 from ringcap.headers import HEADER_COLUMNS, ip_strings, mac_strings
+import ringcap.spark
+from ringcap.spark.source import BATCH_COLUMNS, Options
 from ringcap.testing import synthetic_traffic
-
-pytest.importorskip("pyspark")
-import ringcap.spark  # noqa: E402  (needs pyspark)
-from ringcap.spark.source import BATCH_COLUMNS, Options  # noqa: E402
 
 START = 1_700_000_000 * 10**9
 
