@@ -23,12 +23,15 @@ import numpy as np
 
 from .. import _pcapio
 from ..batch import COLUMNS, Batch
+from .resync import ResyncScan
 from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
                       DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface,
                       InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
+
+_RESYNC_RECORDS = 8               # records a resync candidate must chain (next_boundary)
 
 _READ_CHUNK = 1 << 20             # packets parsed per step when reading a whole file
 _READ_WINDOW = 1 << 20            # bytes read from a file at a time (at least)
@@ -55,9 +58,19 @@ class PcapReader:
     Every packet's ``linktype`` column is its interface's link type (pcap's
     link-type field keeps its low 16 bits: FCS-length bits are dropped, as
     tcpdump does).
+
+    A part of a file (a split, as a cluster reads one): ``end`` reads only
+    the records (pcapng: blocks) that start before this byte offset, the one
+    across it whole, after which :attr:`position` is where the next record
+    starts; :meth:`seek` moves to a record boundary that
+    :meth:`next_boundary` found (the file header, and for pcapng the first
+    section's header and interfaces, are read at open).  Parts ``[b0, b1),
+    [b1, b2), ...`` with ``bk = next_boundary(k * part_size)`` read every
+    record once.
     """
 
-    def __init__(self, path, *, batch_packets: int = 65536, strict: bool = False) -> None:
+    def __init__(self, path, *, batch_packets: int = 65536, strict: bool = False,
+                 end: int | None = None) -> None:
         self.path = os.fspath(path)
         self.batch_packets = int(batch_packets)
         if self.batch_packets <= 0:
@@ -81,6 +94,8 @@ class PcapReader:
         self._drops = 0
         self._last_dropped: dict[int, int] = {}
         self._linktypes = np.zeros(8, dtype=np.uint16)   # per interface, in file order
+        self._end = None if end is None else int(end)    # read records starting before this
+        self._straddle = False                           # the record across _end comes next
         if self.path == "-":
             # tcpdump's "standard input"; a pipe cannot be read by position
             raise PcapFormatError("cannot read a capture from standard input ('-'): capture "
@@ -98,6 +113,7 @@ class PcapReader:
             self._size = st.st_size
             os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             self._read_file_header()
+            self._data_start = self._pos          # the first record after the header(s)
         except BaseException:
             self.close()
             raise
@@ -390,17 +406,20 @@ class PcapReader:
         self._pos = pos + blen
 
     # -------------------------------------------------------------- packets
-    def _parse(self, want: int, base: int, cols: dict, start: int, copy_to, copy_start: int):
-        """One call of the nogil loop into ``cols[*][start:start+want]``."""
+    def _parse(self, want: int, base: int, cols: dict, start: int, copy_to, copy_start: int,
+               limit: int | None = None):
+        """One call of the nogil loop into ``cols[*][start:start+want]``, over the
+        window (or the part of it before file offset ``limit``)."""
         end = start + want
+        buf = self._buf if limit is None else self._buf[:limit - self._wstart]
         if self.format == "pcap":
             return _pcapio.parse_pcap(
-                self._buf, self._pos - self._wstart, self._swap, self.nanosecond,
+                buf, self._pos - self._wstart, self._swap, self.nanosecond,
                 self._max_caplen, base - self._wstart,
                 cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
                 cols["offset"][start:end], copy_to, copy_start)
         return _pcapio.parse_pcapng(
-            self._buf, self._pos - self._wstart, self._swap, self._if_mode, self._if_param,
+            buf, self._pos - self._wstart, self._swap, self._if_mode, self._if_param,
             self._if_offset, self._if_snaplen, self._section_base, base - self._wstart,
             cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
             cols["offset"][start:end], cols["ifindex"][start:end], cols["pkttype"][start:end],
@@ -414,7 +433,16 @@ class PcapReader:
         """
         n = nbytes = 0
         while n < want and not self._done:
-            count, pos, nbytes, status, value = self._parse(want - n, base, cols, n, copy_to, nbytes)
+            end = self._end
+            if end is not None and self._pos >= end:
+                self._done = True            # the records from here are the next part's
+                break
+            # Up to ``end`` the parser sees the window cut there; the record that
+            # starts before ``end`` and runs past it is then parsed alone, whole.
+            limit = end if end is not None and not self._straddle and end < self._wend else None
+            step = 1 if self._straddle else want - n
+            count, pos, nbytes, status, value = self._parse(step, base, cols, n, copy_to, nbytes,
+                                                            limit)
             if count:      # each packet's link type: its interface's
                 if self.format == "pcap":
                     cols["linktype"][n:n + count] = self.linktype
@@ -423,6 +451,13 @@ class PcapReader:
                             out=cols["linktype"][n:n + count])
             n += count
             self._pos = pos = pos + self._wstart
+            if self._straddle and count:
+                self._done = True            # the record across ``end`` was the last
+                break
+            if limit is not None and status in (_S.END, _S.TRUNCATED):
+                if pos < end:
+                    self._straddle = True    # a record starts before ``end`` and ends past it
+                continue
             if status == _S.OK:
                 break
             if status in (_S.END, _S.TRUNCATED) and self._wend < self._size:
@@ -568,6 +603,68 @@ class PcapReader:
             if len(batch) == 0 and batch.drops == 0:
                 return
             yield batch
+
+    # -------------------------------------------------------------- parts of a file
+    @property
+    def position(self) -> int:
+        """Byte offset where the next record (pcapng: block) to read starts."""
+        return self._pos
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes, taken at open."""
+        return self._size
+
+    def seek(self, offset: int) -> None:
+        """Read on from byte ``offset``, where a record (pcapng: a block) starts
+        (one :meth:`next_boundary` found); an offset inside the file's header
+        reads from its first record."""
+        self._check_open()
+        offset = int(offset)
+        if not 0 <= offset <= self._size:
+            raise ValueError(f"offset {offset} is outside {self.path} ({self._size} bytes)")
+        self._pos = max(offset, self._data_start)
+        if not self._wstart <= self._pos <= self._wend:      # read anew from there
+            self._buf = np.zeros(0, dtype=np.uint8)
+            self._wstart = self._wend = self._pos
+        self._done = self._straddle = False
+        self._pending = None
+
+    def next_boundary(self, offset: int, *, records: int = _RESYNC_RECORDS) -> int:
+        """The first byte offset at or after ``offset`` where a record (pcapng: a
+        block) starts; the file size if none does.
+
+        Found as Hadoop's pcap input formats do, by a validated resync: a
+        candidate pcap record header must be plausible (fraction of a second
+        below one second, captured length at most the snapshot length and the
+        wire length, which is not 0, a time within a year before and ten
+        years after the file's first packet) and so must the ``records`` records that follow
+        it, each starting where the one before ends; a pcapng candidate must
+        be a known block type whose leading and trailing lengths agree, and
+        chain the same way.  The search is deterministic, so the reader of
+        the part before ``offset`` can check its neighbour: the record it
+        ends on must be the one this finds.  Raises :class:`PcapFormatError`
+        when no boundary is found within the largest record's length.
+        """
+        self._check_open()
+        offset = int(offset)
+        if offset <= self._data_start:
+            return self._data_start
+        if offset >= self._size:
+            return self._size
+        scan = ResyncScan(self, offset)
+        step, first = (4, offset + (-(offset - self._data_start) % 4)) \
+            if self.format == "pcapng" else (1, offset)
+        reach = (_pcapio.MAX_BLOCK_LENGTH if self.format == "pcapng" else 16 + self._max_caplen)
+        for candidate in range(first, min(self._size, offset + reach + 1), step):
+            if scan.chains(candidate, records):
+                return candidate
+        if offset + reach >= self._size:
+            return self._size                 # no record starts in the rest of the file
+        raise PcapFormatError(
+            f"{self.path}: corrupt file after byte offset {offset}: no "
+            f"{'block' if self.format == 'pcapng' else 'record'} boundary within "
+            f"{reach} bytes", offset)
 
     # -------------------------------------------------------------- lifetime
     def _check_open(self) -> None:
