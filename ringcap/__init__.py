@@ -11,10 +11,16 @@ bytes and the kernel's per-packet metadata).
     ...         ...
 """
 import importlib as _importlib
+import os as _os
 import sys as _sys
 from typing import TYPE_CHECKING
 
-from . import batch as _batch
+if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ringcap":
+    # The command line (`python -m ringcap`, `ringcap`) does no linear algebra:
+    # no BLAS thread pool, whose threads cost ~20 ms of CPU at start-up.
+    _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from . import batch as _batch  # noqa: E402  (numpy is imported here)
 
 if TYPE_CHECKING:              # what type checkers see; at run time, __getattr__ below
     from . import names
