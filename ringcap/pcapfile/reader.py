@@ -202,7 +202,8 @@ class PcapReader:
             self._wend = read_end
         else:
             size = max(wanted - start, _READ_WINDOW)
-            buffer = self._windows.take(size, headroom=size // 4)   # batches differ in size
+            # batches differ in size: room for larger ones, unless this is the file's end
+            buffer = self._windows.take(size, headroom=size // 4 if wanted < self._size else 0)
             keep = 0
             if self._wstart <= start < self._wend:      # bytes we already have
                 keep = self._wend - start
