@@ -25,7 +25,8 @@ from . import _decode
 from .batch import Batch, export_as
 
 __all__ = [
-    "decode", "flows", "Headers", "HeadersBuffer", "FlowTable", "HEADER_COLUMNS", "FIVE_TUPLE_COLUMNS",
+    "decode", "flows", "Headers", "HeadersBuffer", "FlowTable", "HEADER_COLUMNS",
+    "FIVE_TUPLE_COLUMNS",
     "FLOW_COLUMNS", "NO_TIMESTAMP",
     "ip_strings", "mac_strings", "ip_bytes", "mac_bytes", "address_bytes", "flag_names",
     "TRUNCATED_L2", "TRUNCATED_L3", "TRUNCATED_L4", "TRUNCATED_PAYLOAD", "TRUNCATED",

@@ -21,7 +21,8 @@ def mixed_file(tmp_path_factory):
     n = BATCH * BATCHES
     bulk = (np.arange(n) // BATCH) % 2 == 0
     small = rng.random(n) < np.where(bulk, 0.1, 0.8)
-    caplen = np.where(small, rng.integers(60, 120, n), rng.integers(1100, 1515, n)).astype(np.uint32)
+    caplen = np.where(small, rng.integers(60, 120, n),
+                      rng.integers(1100, 1515, n)).astype(np.uint32)
     data = rng.integers(0, 256, int(caplen.sum()), dtype=np.uint8)
     ts = 1_700_000_000 * 10**9 + np.cumsum(rng.integers(100, 20_000, n))
     source = Batch(ts=ts, caplen=caplen, data=data)
