@@ -22,10 +22,15 @@ import resource
 import tempfile
 import time
 
+import sys
+
 import numpy as np
 
-import ringcap
-from ringcap import Batch, PcapWriter
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)            # this checkout's ringcap (built in place)
+
+import ringcap  # noqa: E402
+from ringcap import Batch, PcapWriter  # noqa: E402
 
 
 def generate(path: str, size_bytes: int, burst: int = 5000, seed: int = 19) -> int:
