@@ -57,7 +57,8 @@ CLAIMS = {
                      f"'{PRINT_FILTER}'`", "ringcap CPU / tcpdump CPU", "≤ 0.25",
                      lambda r: r <= 0.25),
     "stats-tshark": ("`ringcap stats` against Wireshark's statistics",
-                     "`ringcap stats --json FILE` vs `tshark -n -q -z conv,ip -r FILE`",
+                     "`ringcap stats --json FILE` vs `tshark -n -q -z conv,ip -r FILE`, FILE the "
+                     "mix's first 200,000 packets (50,000 with --quick)",
                      "tshark CPU / ringcap CPU", "≥ 100", lambda r: r >= 100),
     "stats-capinfos": ("`ringcap stats` against capinfos",
                        "`ringcap stats --json FILE` vs `capinfos -M FILE`",
@@ -485,7 +486,8 @@ def run(args, command: str) -> dict:
             if wanted("print"):
                 claim_print(mix, path, repeat + (1 if quick else 0), rows)
             if wanted("stats"):
-                claim_stats(mix, path, repeat, rows, path)
+                claim_stats(mix, path, repeat, rows, head(path, 50_000 if quick else 200_000,
+                                                          folder))
             if wanted("replay"):
                 claim_replay(mix, path, repeat + (1 if quick else 0), rows)
             if wanted("flows"):
@@ -543,7 +545,26 @@ def table(data: dict) -> list[str]:
            f"{', '.join(map(str, run_['load_end']))}: the machine was shared, so only ratios "
            "within this run mean anything.", "",
            "```", run_["command"], "```", "",
-           "Traffic (`benchmarks/traffic.py`; packet sizes: share of frames per size range):",
+           "Set-up on a fresh Debian/Ubuntu machine (as root), beside the set-up below:", "",
+           "```",
+           "apt-get install -y tcpdump tshark tcpreplay iperf3 dnsmasq-base dnsutils curl "
+           "openssl iputils-ping ethtool iproute2 gcc",
+           "pip install -r benchmarks/requirements.txt    # nfstream, dpkt, ...",
+           "python benchmarks/run.py --claims             # --quick: smaller files, one repeat",
+           "```", "",
+           "How: each claim's pair runs on each mix, the two sides alternating, and the "
+           "median of the repeats counts. Command-line tools are timed as whole processes, "
+           "exec to exit (CPU = user + system from `wait4`); library calls in the run's own "
+           "process. The mixes are built by `benchmarks/traffic.py` into "
+           "`benchmarks/_traffic/` (not in git): `uniform` 64-byte UDP frames; `imix` "
+           "7:4:1 of 64/576/1500-byte frames over 20,000+ two-way TCP (handshake, data, "
+           "ACKs, FIN) and UDP flows, a fifth IPv6, valid checksums, random payloads; "
+           "`large` the same weighted to full-size segments; `recorded` real programs "
+           "(iperf3 TCP and UDP, curl over HTTP/1.1 and TLS 1.2/1.3, dig against dnsmasq, "
+           "ping) recorded with tcpdump in a private namespace by `tests/recorded.py`, "
+           "repeated with shifted timestamps. README.md's numbers cite rows of this table "
+           "(`docs/claims.json`); `tests/test_claims.py` keeps them equal.", "",
+           "Traffic (packet sizes: share of frames per size range):",
            ""]
     out += traffic.histogram_table({k: v for k, v in data["mixes"].items()})
     out += ["", "| claim | pair | traffic | ratio | ratio is | target (issue 19) | met |",
@@ -572,7 +593,55 @@ def write(data: dict, docs: Path) -> None:
     log(f"wrote {docs / 'claims.json'} and the claims table in {doc}")
 
 
+# a number the docs state from a claims run: ``0.31x<!-- claim:print:imix -->`` (the
+# ratio), ``1.2 s<!-- claim:print:imix/ours -->`` (ringcap's figure; /theirs the peer's);
+# tests/test_claims.py checks them with the same pattern
+MARKED = re.compile(r"(?P<num>\d[\d,]*(?:\.\d+)?)(?P<unit>[^<>\d]{0,16}?)"
+                    r"<!-- claim:(?P<id>[\w:.\-]+?)(?:/(?P<field>ratio|ours|theirs))? -->")
+
+
+def update_marked(text: str, claims: dict[str, dict]) -> tuple[str, list[str]]:
+    """``text`` with every marked number set to what ``claims`` (id -> row) states;
+    also the markers that name no claim of the run."""
+    unknown = []
+
+    def put(m):
+        row = claims.get(m["id"])
+        value = row and row["stated"].get(m["field"] or "ratio")
+        if not value:
+            unknown.append(m.group(0))
+            return m.group(0)
+        return value + m.group(0)[m.end("num") - m.start():]
+    return MARKED.sub(put, text), unknown
+
+
+def update_docs(docs: Path, readme: Path) -> list[str]:
+    """Rewrite the marked numbers of README.md and docs/*.md from docs/claims.json."""
+    claims = {row["id"]: row for row in json.loads((docs / "claims.json").read_text())["claims"]}
+    unknown = []
+    for path in [readme, *sorted(docs.glob("*.md"))]:
+        text = path.read_text()
+        new, missing = update_marked(text, claims)
+        unknown += [f"{path.name}: {m}" for m in missing]
+        if new != text:
+            path.write_text(new)
+            log(f"updated the measured numbers in {path}")
+    return unknown
+
+
 def claims_block(doc_text: str) -> str:
     """The claims block of docs/benchmarks.md (kept when run.py rewrites the rest)."""
     m = re.search(re.escape(BEGIN) + ".*?" + re.escape(END), doc_text, flags=re.S)
     return m.group(0) if m else ""
+
+
+if __name__ == "__main__":
+    import argparse
+    parser = argparse.ArgumentParser(description="rewrite README.md's and docs/*.md's marked "
+                                     "numbers from docs/claims.json (run.py --claims does it)")
+    parser.add_argument("--docs", type=Path, default=REPO / "docs")
+    args = parser.parse_args()
+    missing = update_docs(args.docs, REPO / "README.md")
+    for m in missing:
+        print(f"no such claim in the run: {m}", file=sys.stderr)
+    sys.exit(1 if missing else 0)

@@ -539,6 +539,10 @@ def main(argv=None) -> int:
         data = claims.run(args, command)
         args.docs.mkdir(parents=True, exist_ok=True)
         claims.write(data, args.docs)
+        if args.docs.resolve() == (REPO / "docs").resolve():
+            missing = claims.update_docs(args.docs, REPO / "README.md")
+            for m in missing:
+                log(f"a number in the docs cites no claim of this run: {m}")
         return 0
     t0 = time.monotonic()
     load_before = os.getloadavg()[0]

@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO / "tests"))   # recorded.py: the recording code the 
 import ringcap  # noqa: E402
 from ringcap import Batch  # noqa: E402
 
-VERSION = 1            # bump when the generator changes: cached files are rebuilt
+VERSION = 2            # bump when the generator changes: cached files are rebuilt
 CACHE = Path(os.environ.get("RINGCAP_TRAFFIC_DIR", HERE / "_traffic"))
 START_NS = 1_700_000_000 * 10**9
 
@@ -55,13 +55,16 @@ LARGE = ((64, 576, 1024, 1514), (40, 10, 10, 40))
 
 #: packets per mix: (quick, full)
 PACKETS = {"uniform": (200_000, 1_000_000), "uniform-1400": (100_000, 300_000),
-           "imix": (200_000, 1_000_000), "large": (100_000, 400_000),
-           "recorded": (200_000, 600_000)}
+           "imix": (200_000, 500_000), "large": (100_000, 300_000),
+           "recorded": (200_000, 400_000)}
 FLOWS = {"imix": (20_000, 50_000), "large": (2_000, 5_000)}
 
 SYN, FIN, PSH, ACK = 0x02, 0x01, 0x08, 0x10
-TCP_PORTS = np.array([443, 443, 443, 443, 80, 80, 22, 8080, 993, 3306])
-UDP_PORTS = np.array([443, 443, 53, 53, 123, 3478, 5004, 51820])
+# Payloads are random bytes, which is what encrypted protocols carry: the
+# server ports are those of encrypted protocols, so that no decoder (tcpdump's,
+# tshark's) parses random bytes as DNS, HTTP or NTP (the recorded mix has those).
+TCP_PORTS = np.array([443, 443, 443, 443, 443, 443, 22, 993, 8443, 995])
+UDP_PORTS = np.array([443, 443, 443, 443, 443, 51820, 4500, 1194])
 
 
 # ----------------------------------------------------------------- checksums
