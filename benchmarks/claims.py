@@ -502,11 +502,12 @@ def run(args, command: str) -> dict:
                 claim_capture_w(mix, path, repeat, rows, folder, n // 8 if quick else n)
         if wanted("parallel"):
             netns.make_veth("pbench0", "pbench1")
-            for mix in ("uniform", "imix", "recorded"):
+            # (--quick: the two mixes the target names)
+            for mix in ("imix", "recorded") if quick else ("uniform", "imix", "recorded"):
                 claim_parallel(mix, paths[mix], repeat, rows,
                                150_000 if quick else 2_000_000)
         if wanted("drain"):
-            claim_drain(repeat + 2, rows, quick)
+            claim_drain(repeat if quick else repeat + 2, rows, quick)
     finally:
         backlog.restore()
         shutil.rmtree(folder, ignore_errors=True)
