@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _decode
+from .appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, NEEDED_HEADER_COLUMNS
+from .appcolumns import decode_app as _decode_app
 from .batch import Batch, export_as
 
 __all__ = [
@@ -33,11 +35,11 @@ __all__ = [
     "FRAGMENT", "NONFIRST_FRAGMENT", "VLAN", "QINQ", "VLAN_FROM_METADATA", "IPV6_EXT_LIMIT",
     "VLAN_LIMIT", "TUNNEL", "TRUNCATED_INNER", "TUNNEL_LIMIT", "IP_LENGTH_ZERO", "LLC", "MPLS",
     "BAD_TCP_OPTIONS", "BAD_TUNNEL", "DEFAULT_COLUMNS", "TUNNEL_TYPES", "TCP_OPTION_BITS",
-    "MAX_TUNNEL_DEPTH",
+    "MAX_TUNNEL_DEPTH", "APP_COLUMNS", "APP_TRUNCATED", "APP_MALFORMED",
 ]
 
 # ---------------------------------------------------------------- flag bits
-_BITS = _decode.FLAG_BITS
+_BITS = {**_decode.FLAG_BITS, "APP_MALFORMED": APP_MALFORMED, "APP_TRUNCATED": APP_TRUNCATED}
 #: The frame ends inside the Ethernet header or a VLAN tag.
 TRUNCATED_L2: int = _BITS["TRUNCATED_L2"]
 #: The frame ends inside the IPv4/IPv6 header, IPv4 options or IPv6 extension headers.
@@ -179,7 +181,7 @@ class Headers:
     ``decode(batch, columns=...)`` hold only those columns.
     """
 
-    __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "_names", "_flow_hash")
+    __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "_names", "_flow_hash", "_app")
 
     # Column types for type checkers (tests/test_typing.py keeps them equal to HEADER_COLUMNS).
     eth_src: npt.NDArray[np.uint8]
@@ -263,10 +265,15 @@ class Headers:
         self.ts = ts
         self.wirelen = wirelen
         self._flow_hash = columns.get("flow_hash")
+        # application columns (ringcap.appcolumns): numpy arrays and StringColumns
+        self._app = {name: columns[name] for name in APP_COLUMNS if name in columns}
 
     def __getattr__(self, name):
-        # Only reached for slots never set: columns left out by decode(columns=...).
-        if name in HEADER_COLUMNS:
+        # Only reached for slots never set (columns left out by decode(columns=...))
+        # and for the application columns.
+        if name in APP_COLUMNS and name in self._app:
+            return self._app[name]
+        if name in HEADER_COLUMNS or name in APP_COLUMNS:
             raise AttributeError(
                 f"column {name!r} was not decoded: these headers hold {', '.join(self._names)}; "
                 f"call ringcap.decode(batch, columns=\"all\") to get every column")
@@ -279,24 +286,24 @@ class Headers:
         """``headers["sport"]`` is a column; a slice, boolean mask or integer array
         gives the rows as Headers; an int gives one row as a dict."""
         if isinstance(index, str):
-            if index in self._names or index in ("ts", "wirelen", "flow_hash"):
+            if index in self._names or index in self._app or index in ("ts", "wirelen", "flow_hash"):
                 return getattr(self, index)
-            raise KeyError(f"Headers has no column {index!r}; decoded: {', '.join(self._names)}")
+            raise KeyError(f"Headers has no column {index!r}; decoded: {', '.join(self.names)}")
         if isinstance(index, (int, np.integer)):
-            return {name: getattr(self, name)[index] for name in self._names}
-        columns = {name: getattr(self, name)[index] for name in self._names}
+            return {name: column[index] for name, column in self.columns().items()}
+        columns = {name: column[index] for name, column in self.columns().items()}
         if self._flow_hash is not None:
             columns["flow_hash"] = self._flow_hash[index]
         return Headers(columns, self.ts[index], self.wirelen[index])
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The decoded column names, in the contract's order."""
-        return self._names
+        """The decoded column names, in the contract's order (application columns last)."""
+        return self._names + tuple(self._app)
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Column name -> array, in the contract's order."""
-        return {name: getattr(self, name) for name in self._names}
+        """Column name -> array (a StringColumn for string columns), in the contract's order."""
+        return {**{name: getattr(self, name) for name in self._names}, **self._app}
 
     @property
     def flow_hash(self) -> np.ndarray:
@@ -404,11 +411,15 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         names = set(HEADER_COLUMNS)
     else:
         names = {columns} if isinstance(columns, str) else set(columns)
-        unknown = sorted(names - set(HEADER_COLUMNS))
+        unknown = sorted(names - set(HEADER_COLUMNS) - set(APP_COLUMNS))
         if unknown:
-            raise ValueError(f"unknown Headers column(s) {unknown}; "
-                             f"choose from {', '.join(HEADER_COLUMNS)} (or columns='all')")
+            raise ValueError(f"unknown Headers column(s) {unknown}; choose from "
+                             f"{', '.join(HEADER_COLUMNS)}, {', '.join(APP_COLUMNS)} "
+                             "(or columns='all' for every header column)")
         names.add("flags")
+    app_names = names & set(APP_COLUMNS)        # computed afresh, also with out=
+    names -= app_names
+    helpers = set(NEEDED_HEADER_COLUMNS) - names if app_names else set()
     if out is not None:
         if len(out) < n:
             raise ValueError(f"out has room for {len(out)} packets, the batch has {n}")
@@ -416,8 +427,9 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         if missing:
             raise ValueError(f"out lacks the column(s) {missing}")
         arrays = {name: getattr(out, name)[:n] for name in names}
+        arrays.update(_allocate(n, helpers))
     else:
-        arrays = _allocate(n, names)
+        arrays = _allocate(n, names | helpers)
     raw = dict(arrays)
     if "more_fragments" in raw:
         raw["more_fragments"] = arrays["more_fragments"].view(np.uint8)
@@ -427,6 +439,11 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         _contiguous(batch.status, np.uint32), _contiguous(batch.vlan_tci, np.uint16),
         _contiguous(batch.vlan_tpid, np.uint16), raw, tunnels == "outer",
         _contiguous(batch.linktype, np.uint16))
+    if app_names:
+        app = _decode_app(batch, arrays, app_names)
+        for name in helpers:
+            del arrays[name]
+        arrays.update(app)
     return Headers(arrays, batch.ts, batch.wirelen)
 
 
