@@ -689,7 +689,7 @@ cdef inline bint _quic_long_header(const uint8_t *m, Py_ssize_t n) noexcept nogi
     if n < 1200 or (rd8(m, 0, n) & 0xC0) != 0xC0:
         return False
     version = rd32(m, 1, n)
-    return version == 1 or version == <uint32_t>0x6b3343cf or version == <uint32_t>0xff00001d
+    return version == 1 or version == <uint32_t>0x6b3343cf or (<uint32_t>0xff00001d <= version <= <uint32_t>0xff000022)
 
 
 cdef void _quic(const uint8_t *m, Py_ssize_t n, Py_ssize_t i, AppColumns *c) noexcept nogil:

@@ -40,7 +40,8 @@ STRING_COLUMNS: tuple[str, ...] = tuple(n for n, (kind, _) in APP_COLUMNS.items(
 
 #: The protocol each column belongs to (``app_proto`` to all of them).
 _PROTOCOL_OF = {name: name.split("_")[0] for name in APP_COLUMNS if name != "app_proto"}
-#: Header columns the application pass reads.
+#: Header columns the application pass reads (``decode`` decodes them when an
+#: application column is asked for, and keeps only the ones asked for).
 NEEDED_HEADER_COLUMNS: tuple[str, ...] = ("ip_proto", "sport", "dport", "payload_offset",
                                           "payload_len", "flags")
 

@@ -35,7 +35,7 @@ __all__ = [
     "FRAGMENT", "NONFIRST_FRAGMENT", "VLAN", "QINQ", "VLAN_FROM_METADATA", "IPV6_EXT_LIMIT",
     "VLAN_LIMIT", "TUNNEL", "TRUNCATED_INNER", "TUNNEL_LIMIT", "IP_LENGTH_ZERO", "LLC", "MPLS",
     "BAD_TCP_OPTIONS", "BAD_TUNNEL", "DEFAULT_COLUMNS", "TUNNEL_TYPES", "TCP_OPTION_BITS",
-    "MAX_TUNNEL_DEPTH", "APP_COLUMNS", "APP_TRUNCATED", "APP_MALFORMED",
+    "MAX_TUNNEL_DEPTH",
 ]
 
 # ---------------------------------------------------------------- flag bits
@@ -273,7 +273,11 @@ class Headers:
         # and for the application columns.
         if name in APP_COLUMNS and name in self._app:
             return self._app[name]
-        if name in HEADER_COLUMNS or name in APP_COLUMNS:
+        if name in APP_COLUMNS:
+            raise AttributeError(
+                f"application column {name!r} was not decoded: ask for it by name, "
+                f"ringcap.decode(batch, columns=[..., {name!r}])")
+        if name in HEADER_COLUMNS:
             raise AttributeError(
                 f"column {name!r} was not decoded: these headers hold {', '.join(self._names)}; "
                 f"call ringcap.decode(batch, columns=\"all\") to get every column")

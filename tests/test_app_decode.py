@@ -324,8 +324,8 @@ def test_recorded_traffic_columns_equal_tshark_fields(recorded):
 
 def test_dns_over_tcp_is_read_after_its_length_prefix(recorded):
     batch = read_pcap(recorded)
-    h = decode(batch, columns=("ip_proto", "dport", "sport", "dns_qname", "dns_answer",
-                               "dns_id"))
+    h = decode(batch, columns=("ip_proto", "dport", "sport", "app_proto", "dns_qname",
+                               "dns_answer", "dns_id"))
     tcp_dns = (h.ip_proto == 6) & ((h.dport == 53) | (h.sport == 53)) & (h.app_proto == 1)
     assert tcp_dns.sum() == 2        # the query and the answer
     assert list(h.dns_qname[tcp_dns]) == ["www.example.test"] * 2
@@ -506,8 +506,8 @@ def built_messages() -> list[bytes]:
     eth_ip = Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
     question = DNS(id=7, rd=1, qd=DNSQR(qname="a.example.org", qtype="AAAA"))
     answer = DNS(id=7, qr=1, qd=DNSQR(qname="a.example.org"),
-                 an=DNSRR(rrname="a.example.org", type="A", rdata="10.1.2.3")
-                 / DNSRR(rrname="a.example.org", type="A", rdata="10.1.2.4"))
+                 an=[DNSRR(rrname="a.example.org", type="A", rdata="10.1.2.3"),
+                     DNSRR(rrname="a.example.org", type="A", rdata="10.1.2.4")])
     dns_tcp = bytes(answer)
     return [bytes(f) for f in (
         eth_ip / UDP(sport=3000, dport=53) / question,
