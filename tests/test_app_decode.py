@@ -36,6 +36,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.ntp import NTP
 from scapy.packet import Raw
+from scapy.utils import wrpcap
 
 import ringcap
 from ringcap import Batch, _app, decode, read_pcap
@@ -43,6 +44,7 @@ from ringcap.appcolumns import APP_COLUMNS, APP_PROTOCOLS, STRING_COLUMNS, Strin
 from ringcap.headers import APP_MALFORMED, APP_TRUNCATED, flag_names
 
 from conftest import DEADLINE, wait_until
+from test_tls_hello import RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL
 
 ALL_APP = tuple(APP_COLUMNS)
 TOOLS = ("tcpdump", "tshark", "dnsmasq", "dig", "curl", "openssl")
@@ -606,3 +608,27 @@ def test_fuzz_recorded_messages_never_raise_nor_read_past_caplen(recorded):
     seeds = [batch[i] for i in np.flatnonzero(h.app_proto)]
     assert len(seeds) >= 20
     assert fuzz(seeds, 2126) >= 600
+
+
+# ---------------------------------------------------------------- QUIC
+def test_quic_client_initials_of_rfc_9001_and_9369_give_version_and_sni_as_tshark(tmp_path):
+    frames = [Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=50000, dport=443)
+              / Raw(initial) for initial in (RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL)]
+    pcap = tmp_path / "quic.pcap"
+    wrpcap(str(pcap), frames)
+    h = decode(read_pcap(str(pcap)), columns=ALL_APP)
+    assert h.app_proto.tolist() == [APP_PROTOCOLS["quic"]] * 2
+    assert h.quic_version.tolist() == [1, 0x6B3343CF]
+    assert h.quic_dcid_len.tolist() == [8, 8]
+    assert list(h.tls_sni) == ["example.com"] * 2
+    assert all(ja4.startswith("q13d") for ja4 in h.tls_ja4)
+    assert h.tls_handshake.tolist() == [1, 1]
+    shark = tshark_fields(pcap, {"version": "quic.version", "sni":
+                                 "tls.handshake.extensions_server_name"})
+    assert [as_int(r["version"]) for r in shark] == h.quic_version.tolist()
+    # tshark 4.0 decrypts v1 Initials only (QUIC v2 came in 4.2)
+    assert shark[0]["sni"] == h.tls_sni[0]
+    # a cut Initial cannot be decrypted: no columns, no exception
+    cut = decode(Batch.from_packets([bytes(frames[0])[:600]], wirelen=[len(frames[0])]),
+                 columns=ALL_APP)
+    assert cut.app_proto[0] == 0 and cut.tls_sni[0] == ""
