@@ -632,3 +632,69 @@ def test_quic_client_initials_of_rfc_9001_and_9369_give_version_and_sni_as_tshar
     cut = decode(Batch.from_packets([bytes(frames[0])[:600]], wirelen=[len(frames[0])]),
                  columns=ALL_APP)
     assert cut.app_proto[0] == 0 and cut.tls_sni[0] == ""
+
+
+# ---------------------------------------------------------------- flows carry names
+def test_flow_records_carry_server_name_fingerprint_user_agent_and_dns_queries(recorded):
+    batch = read_pcap(recorded)
+    records = ringcap.flow_features(batch)
+    h = decode(batch, columns=("sport", "dport", "ip_proto") + ALL_APP)
+    by_port = {}
+    for k in range(len(records)):
+        by_port.setdefault((int(records.sport[k]), int(records.dport[k])), []).append(k)
+
+    def record_of(i):
+        """The record holding packet i (the client's port is unique in this recording)."""
+        key = (int(h.sport[i]), int(h.dport[i]))
+        rows = by_port.get(key) or by_port.get(key[::-1])
+        assert rows and len(rows) == 1, key
+        return rows[0]
+
+    hello = np.flatnonzero(h.tls_handshake == 1)
+    assert len(hello) == 2
+    for i in hello:
+        k = record_of(i)
+        assert records.server_name[k] == h.tls_sni[i]
+        assert records.client_fingerprint[k] == h.tls_ja4[i] and h.tls_ja4[i]
+    requests = np.flatnonzero(h.http_method != "")
+    hosts = {records.server_name[record_of(i)] for i in requests}
+    assert hosts == {"127.0.0.1", "web.example.test"}          # lower-case, port dropped
+    agents = {records.user_agent[record_of(i)] for i in requests}
+    assert "ringcap-test/1.0 (app columns)" in agents
+    queries = np.flatnonzero((h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0))
+    for i in queries:
+        k = record_of(i)
+        assert records.server_name[k] == h.dns_qname[i]
+        assert records.dns_queries[k] == 1
+    # flows without names have none; the counts add up
+    assert int(records.dns_queries.sum()) == len(queries)
+    assert records.server_name[records.dport == 67].tolist() in ([], [None])
+    # without names: the same records, the name columns empty
+    plain = ringcap.flow_features(batch, names=False)
+    assert len(plain) == len(records) and set(plain.server_name) == {None}
+    assert np.array_equal(plain.bidirectional_packets, records.bidirectional_packets)
+
+
+def test_flow_feature_parquet_has_dictionary_encoded_names(recorded, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    batch = read_pcap(recorded)
+    sink = ringcap.FlowSink(tmp_path, interval=3600, features=True, worker=0)
+    sink.write(batch)
+    sink.close()
+    files = [os.path.join(d, f) for d, _, names in os.walk(tmp_path) for f in names
+             if f.endswith(".parquet")]
+    assert len(files) == 1
+    meta = pq.ParquetFile(files[0]).metadata
+    columns = {meta.row_group(0).column(c).path_in_schema: meta.row_group(0).column(c)
+               for c in range(meta.num_columns)}
+    for name in ("server_name", "client_fingerprint", "user_agent"):
+        assert "RLE_DICTIONARY" in columns[name].encodings or \
+            "PLAIN_DICTIONARY" in columns[name].encodings, (name, columns[name].encodings)
+    table = pq.read_table(files[0])
+    names = set(table["server_name"].to_pylist()) - {None}
+    assert {"tls13.example.test", "tls12.example.test", "www.example.test",
+            "web.example.test"} <= names
+    assert sum(table["dns_queries"].to_pylist()) == int(
+        ringcap.flow_features(batch).dns_queries.sum())
+    frame = ringcap.flow_features(batch).to_pandas()
+    assert str(frame["server_name"].dtype) == "category"
