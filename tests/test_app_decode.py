@@ -43,7 +43,7 @@ from ringcap import Batch, _app, decode, read_pcap
 from ringcap.appcolumns import APP_COLUMNS, APP_PROTOCOLS, STRING_COLUMNS, StringColumn
 from ringcap.headers import APP_MALFORMED, APP_TRUNCATED, flag_names
 
-from conftest import DEADLINE, wait_until
+from conftest import DEADLINE, package_root, wait_until
 from test_tls_hello import RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL
 
 ALL_APP = tuple(APP_COLUMNS)
@@ -698,3 +698,50 @@ def test_flow_feature_parquet_has_dictionary_encoded_names(recorded, tmp_path):
         ringcap.flow_features(batch).dns_queries.sum())
     frame = ringcap.flow_features(batch).to_pandas()
     assert str(frame["server_name"].dtype) == "category"
+
+
+# ---------------------------------------------------------------- printing as tcpdump
+def _lines(*cmd: str) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": package_root()}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=DEADLINE)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.splitlines()
+
+
+def _compare_printing(pcap) -> tuple[list[str], list[tuple[str, str]]]:
+    theirs = _lines("tcpdump", "-nn", "-r", str(pcap))
+    ours = _lines(sys.executable, "-m", "ringcap", "-nn", "-r", str(pcap))
+    assert len(ours) == len(theirs)
+    return theirs, [(a, b) for a, b in zip(theirs, ours) if a != b]
+
+
+def test_printed_lines_are_tcpdumps_on_the_recorded_traffic(recorded):
+    theirs, differ = _compare_printing(recorded)
+    applications = [line for line in theirs if ": HTTP" in line or " A? " in line
+                    or "NTPv4" in line or "BOOTP/DHCP" in line or " 1/0/1 " in line]
+    assert len(applications) >= 20
+    assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:10])
+
+
+def test_printed_lines_are_tcpdumps_on_built_messages(tmp_path):
+    pcap = tmp_path / "built.pcap"
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    extra = [
+        eth_ip / UDP(sport=53, dport=3000) / DNS(id=9, qr=1, rcode=3, ra=1,
+                                                 qd=DNSQR(qname="nx.example")),
+        eth_ip / UDP(sport=53, dport=3000) / DNS(id=10, qr=1, aa=1, qd=DNSQR(qname="c.example"),
+                                                 an=[DNSRR(rrname="c.example", type="CNAME",
+                                                           rdata="d.example"),
+                                                     DNSRR(rrname="d.example", type="AAAA",
+                                                           rdata="2001:db8::7")]),
+        eth_ip / UDP(sport=3000, dport=53) / DNS(id=11, rd=0, qd=DNSQR(qname="mx.example",
+                                                                      qtype="MX")),
+        eth_ip / UDP(sport=3000, dport=53) / DNS(id=12, qd=DNSQR(qname=".", qtype="NS")),
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(op=2, xid=5) / DHCP(options=[
+            ("message-type", "offer"), "end"]),
+        eth_ip / TCP(sport=80, dport=3000, flags="PA") / Raw(b"<html>body</html>"),
+    ]
+    wrpcap(str(pcap), [Ether(f) for f in built_messages()[:8]] + extra)
+    _, differ = _compare_printing(pcap)
+    assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:10])
