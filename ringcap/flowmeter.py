@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Union
 import numpy as np
 
 from . import _flowmeter
-from .appcolumns import APP_PROTOCOLS, StringColumn
+from .appcolumns import APP_PROTOCOLS, StringColumn, host_name
 from .batch import Batch, export_as
 from .headers import FIVE_TUPLE_COLUMNS, Headers, decode, ip_strings
 
@@ -404,7 +404,7 @@ class FlowMeter:
             return None
         names = np.zeros((len(h), 4), dtype=np.uint32)
         server = names[:, 0]
-        for column, transform in (("tls_sni", None), ("http_host", _host_name),
+        for column, transform in (("tls_sni", None), ("http_host", host_name),
                                   ("dns_qname", None)):
             if column in present:
                 carrying = (h[column].lengths() > 0) & (server == 0)
@@ -496,14 +496,6 @@ class FlowMeter:
         return (f"<FlowMeter idle_timeout={self.idle_timeout} active_timeout="
                 f"{self.active_timeout} max_flows={self.max_flows}: {self.active_flows} open "
                 f"flows, {self.packets} packets, {self.evicted} evicted>")
-
-
-def _host_name(host: str) -> str:
-    # An HTTP Host as a server name: lower-case, without a port ("[v6]:port" keeps "[v6]")
-    host = host.lower()
-    if host.endswith("]"):
-        return host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def flow_features(source, *, idle_timeout: float | None = 120.0,

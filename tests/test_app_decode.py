@@ -745,3 +745,44 @@ def test_printed_lines_are_tcpdumps_on_built_messages(tmp_path):
     wrpcap(str(pcap), [Ether(f) for f in built_messages()[:8]] + extra)
     _, differ = _compare_printing(pcap)
     assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:10])
+
+
+# ---------------------------------------------------------------- stats and top
+def test_stats_counts_the_top_names_as_decode_does(recorded):
+    import json
+    document = json.loads("\n".join(_lines(sys.executable, "-m", "ringcap", "stats", "--json",
+                                           "--top", "50", recorded)))
+    h = decode(read_pcap(recorded), columns=ALL_APP)
+    queries = (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+    expected = {}
+    for name in h.dns_qname[queries]:
+        expected[name] = expected.get(name, 0) + 1
+    names = document["names"]
+    assert {r["name"]: r["count"] for r in names["dns_query"]} == expected
+    assert {r["name"]: r["count"] for r in names["tls_sni"]} == {
+        "tls13.example.test": 1, "tls12.example.test": 1}
+    assert {r["name"]: r["count"] for r in names["http_host"]} == {
+        "127.0.0.1": 2, "web.example.test": 1}
+    text = "\n".join(_lines(sys.executable, "-m", "ringcap", "stats", recorded))
+    section = text.split("Top names (top 10)")[1]
+    for name in ("www.example.test", "tls13.example.test", "web.example.test"):
+        assert name in section
+
+
+def test_top_by_server_name_sums_the_flows_that_named_each_server(recorded):
+    lines = _lines(sys.executable, "-m", "ringcap", "top", "-r", recorded, "--by", "server_name",
+                   "--rows", "50")
+    shown = {}
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("│┃").split("│")]
+        if len(cells) == 7 and cells[1].isdigit():
+            shown[cells[0]] = (int(cells[1]), int(cells[2]), int(cells[3]))
+    records = ringcap.flow_features(read_pcap(recorded))
+    expected = {}
+    for k in range(len(records)):
+        name = records.server_name[k]
+        if name is not None:
+            f, p, b = expected.get(name, (0, 0, 0))
+            expected[name] = (f + 1, p + int(records.bidirectional_packets[k]),
+                              b + int(records.bidirectional_bytes[k]))
+    assert shown == expected and "tls12.example.test" in shown
