@@ -32,6 +32,12 @@ cdef extern from "<arpa/inet.h>" nogil:
     int AF_INET
     int AF_INET6
 
+cdef extern from *:
+    """
+    #define rc_prefetch(p) __builtin_prefetch((const void *)(p))
+    """
+    void rc_prefetch(const void *p) nogil
+
 cdef extern from "tls_hello.h" nogil:
     ctypedef struct rc_tls_hello:
         uint16_t legacy_version, version
@@ -428,6 +434,8 @@ cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
                 return
             pos += 4
     # the first A or AAAA record of the answer section
+    if c.dns_answer.offsets == NULL:
+        return
     for k in range(min(<Py_ssize_t>ancount, DNS_MAX_ANSWERS)):
         pos = _dns_skip_name(m, n, pos)
         if pos < 0 or pos + 10 > n:
@@ -440,10 +448,32 @@ cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         if (rtype == 1 and rdlen == 4) or (rtype == 28 and rdlen == 16):
             if RINGCAP_CHECKED_READS and _overrun(pos, rdlen, n):
                 return
-            if inet_ntop(AF_INET if rtype == 1 else AF_INET6, m + pos, text, 48) != NULL:
+            if rtype == 1:
+                _put_bytes(&c.dns_answer, i, text, _ipv4_text(text, m + pos), &c.failed)
+            elif inet_ntop(AF_INET6, m + pos, text, 48) != NULL:
                 _put_bytes(&c.dns_answer, i, text, _cstrlen(text, 47), &c.failed)
             return
         pos += rdlen
+
+
+cdef inline Py_ssize_t _ipv4_text(char *out, const uint8_t *a) noexcept nogil:
+    # "a.b.c.d" into out (16 bytes); returns its length
+    cdef Py_ssize_t o = 0, k
+    cdef uint8_t v
+    for k in range(4):
+        v = a[k]
+        if v >= 100:
+            out[o] = <char>(48 + v // 100)
+            o += 1
+        if v >= 10:
+            out[o] = <char>(48 + (v // 10) % 10)
+            o += 1
+        out[o] = <char>(48 + v % 10)
+        o += 1
+        if k < 3:
+            out[o] = b'.'
+            o += 1
+    return o
 
 
 cdef inline Py_ssize_t _cstrlen(const char *s, Py_ssize_t most) noexcept nogil:
@@ -676,7 +706,7 @@ cdef void _tls(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
     cdef rc_tls_hello h
     memset(&h, 0, sizeof(h))
     c.app_proto[i] = APP_TLS
-    rc_tls_parse_record(m, n, c't', &h)
+    rc_tls_parse_record(m, n, c't' if c.tls_ja4.offsets != NULL else 0, &h)  # 0: no JA4
     if n < full and h.truncated == 0 and not (h.is_client or h.is_server):
         c.flags[i] |= F_APP_TRUNCATED
     _hello_columns(m, n, &h, i, c)
@@ -705,7 +735,7 @@ cdef void _quic(const uint8_t *m, Py_ssize_t n, Py_ssize_t i, AppColumns *c) noe
     c.quic_version[i] = version
     c.quic_dcid_len[i] = dcid_len
     memset(&h, 0, sizeof(h))
-    rc_tls_parse_handshake(crypto, crypto_len, c'q', &h)
+    rc_tls_parse_handshake(crypto, crypto_len, c'q' if c.tls_ja4.offsets != NULL else 0, &h)
     _hello_columns(crypto, crypto_len, &h, i, c)
 
 
@@ -719,7 +749,7 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
     # IN the batch and the header pass's columns; want: bits (1 << APP_*) of
     # the protocols asked for.  OUT c.  Returns the first packet lying
     # outside data, or -1.
-    cdef Py_ssize_t i, start, captured, full
+    cdef Py_ssize_t i, start, captured, full, ahead
     cdef const uint8_t *m
     cdef uint8_t proto
     cdef uint16_t sp, dp
@@ -727,6 +757,10 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
     for i in range(n):
         if c.failed:
             return -1
+        # the payloads are read once each, far apart: ask for one a few packets ahead
+        ahead = i + 24
+        if ahead < n and payload_offset[ahead] and 0 <= offset[ahead] < data_len:
+            rc_prefetch(data + offset[ahead] + payload_offset[ahead])
         proto = ip_proto[i]
         if (proto != IPPROTO_UDP and proto != IPPROTO_TCP) or payload_len[i] == 0 \
                 or payload_offset[i] == 0:
