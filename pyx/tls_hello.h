@@ -139,6 +139,8 @@ static inline void rc_sha256_block(uint32_t h[8], const uint8_t *p)
 
 static inline void rc_sha256_update(rc_sha256_ctx *c, const uint8_t *p, size_t n)
 {
+    if (n == 0)
+        return;                      /* p may be NULL then (memcpy must not see it) */
     c->total += n;
     if (c->fill) {
         size_t take = 64 - c->fill;
@@ -264,13 +266,11 @@ static inline int rc_hkdf_expand(const uint8_t *prk, size_t prk_len, const uint8
     return 1;
 }
 
-/* RFC 8446 HKDF-Expand-Label(secret, "tls13 " + label, context, out_len);
- * returns 0 if the label or context is too long for the HkdfLabel. */
-static inline int rc_hkdf_expand_label(const uint8_t *secret, size_t secret_len, const char *label,
-                                       size_t label_len, const uint8_t *context, size_t context_len,
-                                       uint8_t *out, size_t out_len)
+/* The HkdfLabel of RFC 8446 7.1 into info (at least 514 bytes); its length,
+ * or 0 if the label or context is too long for it. */
+static inline size_t rc_hkdf_label(const char *label, size_t label_len, const uint8_t *context,
+                                   size_t context_len, size_t out_len, uint8_t *info)
 {
-    uint8_t info[2 + 1 + 255 + 1 + 255];
     size_t n = 0;
     if (label_len > 255 - 6 || context_len > 255 || out_len > 0xffff)
         return 0;
@@ -279,13 +279,40 @@ static inline int rc_hkdf_expand_label(const uint8_t *secret, size_t secret_len,
     info[n++] = (uint8_t)(6 + label_len);
     memcpy(info + n, "tls13 ", 6);
     n += 6;
-    memcpy(info + n, label, label_len);
+    if (label_len)
+        memcpy(info + n, label, label_len);
     n += label_len;
     info[n++] = (uint8_t)context_len;
     if (context_len)
         memcpy(info + n, context, context_len);
-    n += context_len;
+    return n + context_len;
+}
+
+/* RFC 8446 HKDF-Expand-Label(secret, "tls13 " + label, context, out_len);
+ * returns 0 if the label or context is too long for the HkdfLabel. */
+static inline int rc_hkdf_expand_label(const uint8_t *secret, size_t secret_len, const char *label,
+                                       size_t label_len, const uint8_t *context, size_t context_len,
+                                       uint8_t *out, size_t out_len)
+{
+    uint8_t info[2 + 1 + 255 + 1 + 255];
+    size_t n = rc_hkdf_label(label, label_len, context, context_len, out_len, info);
+    if (n == 0)
+        return 0;
     return rc_hkdf_expand(secret, secret_len, info, n, out, out_len);
+}
+
+/* Expand-Label with an empty context to at most 32 bytes, the HMAC key
+ * already prepared (QUIC derives three keys from one secret). */
+static inline void rc_hkdf_expand_label32(const rc_hmac_ctx *keyed, const char *label, size_t label_len,
+                                          uint8_t *out, size_t out_len)
+{
+    uint8_t info[2 + 1 + 255 + 1 + 255], t[RC_SHA256_LEN], one = 1;
+    size_t n = rc_hkdf_label(label, label_len, NULL, 0, out_len, info);
+    rc_hmac_ctx m = *keyed;
+    rc_hmac_update(&m, info, n);
+    rc_hmac_update(&m, &one, 1);
+    rc_hmac_final(&m, t);
+    memcpy(out, t, out_len);
 }
 
 /* ------------------------------------------------- AES-128 (encrypt only) */
@@ -589,6 +616,7 @@ typedef struct {
     uint16_t ciphers[RC_TLS_LIST_MAX], exts[RC_TLS_LIST_MAX], sigs[RC_TLS_LIST_MAX];
     size_t n_ciphers, n_exts, n_sigs;
     int has_sni, too_many;
+    int want;                /* collect the lists (a JA4 was asked for) */
 } rc_ja4_lists;
 
 enum { RC_SPAN_OK = 0, RC_SPAN_CUT = 1, RC_SPAN_BAD = 2 };
@@ -693,7 +721,7 @@ static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uin
             return RC_SPAN_OK;
         if (n < 2 || rc_be16(p + pos) != n - 2 || (n & 1))
             return RC_SPAN_BAD;
-        for (q = pos + 2; q + 2 <= end; q += 2) {
+        for (q = pos + 2; j->want && q + 2 <= end; q += 2) {
             uint16_t v = rc_be16(p + q);
             if (!rc_tls_grease(v))
                 rc_tls_keep(j->sigs, &j->n_sigs, &j->too_many, v);
@@ -737,7 +765,7 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
             return RC_SPAN_BAD;
         if ((r = rc_tls_span(pos, n, lim, len)))
             return r;
-        for (q = pos; q < pos + n; q += 2) {
+        for (q = pos; j->want && q < pos + n; q += 2) {
             uint16_t v = rc_be16(p + q);
             if (!rc_tls_grease(v))
                 rc_tls_keep(j->ciphers, &j->n_ciphers, &j->too_many, v);
@@ -776,7 +804,7 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
         pos += 4;
         if ((r = rc_tls_span(pos, el, elim, len)))
             return r;
-        if (client && !rc_tls_grease(type))
+        if (client && j->want && !rc_tls_grease(type))
             rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
         if ((r = rc_tls_extension(p, pos, pos + el, type, client, out, j)))
             return r;
@@ -940,6 +968,7 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
     lim = rc_tls_end(start + 4, ((size_t)p[start + 1] << 16) | ((size_t)p[start + 2] << 8) | p[start + 3]);
     j.n_ciphers = j.n_exts = j.n_sigs = 0;
     j.has_sni = j.too_many = 0;
+    j.want = proto != 0;
     r = rc_tls_hello_body(p, len, start + 4, lim, client, out, &j);
     if (r == RC_SPAN_CUT) {
         out->truncated = 1;
@@ -1016,18 +1045,21 @@ static inline int rc_quic_initial_keys(uint32_t version, const uint8_t *dcid, si
 {
     const rc_quic_version *v = rc_quic_lookup(version);
     uint8_t initial[32];
+    rc_hmac_ctx keyed;
     if (!v)
         return 0;
     rc_hkdf_extract(v->salt, sizeof v->salt, dcid, dcid_len, initial);
-    rc_hkdf_expand_label(initial, 32, "client in", 9, NULL, 0, secret, 32);
+    rc_hmac_init(&keyed, initial, sizeof initial);
+    rc_hkdf_expand_label32(&keyed, "client in", 9, secret, 32);
+    rc_hmac_init(&keyed, secret, 32);
     if (v->v2_labels) {
-        rc_hkdf_expand_label(secret, 32, "quicv2 key", 10, NULL, 0, key, 16);
-        rc_hkdf_expand_label(secret, 32, "quicv2 iv", 9, NULL, 0, iv, 12);
-        rc_hkdf_expand_label(secret, 32, "quicv2 hp", 9, NULL, 0, hp, 16);
+        rc_hkdf_expand_label32(&keyed, "quicv2 key", 10, key, 16);
+        rc_hkdf_expand_label32(&keyed, "quicv2 iv", 9, iv, 12);
+        rc_hkdf_expand_label32(&keyed, "quicv2 hp", 9, hp, 16);
     } else {
-        rc_hkdf_expand_label(secret, 32, "quic key", 8, NULL, 0, key, 16);
-        rc_hkdf_expand_label(secret, 32, "quic iv", 7, NULL, 0, iv, 12);
-        rc_hkdf_expand_label(secret, 32, "quic hp", 7, NULL, 0, hp, 16);
+        rc_hkdf_expand_label32(&keyed, "quic key", 8, key, 16);
+        rc_hkdf_expand_label32(&keyed, "quic iv", 7, iv, 12);
+        rc_hkdf_expand_label32(&keyed, "quic hp", 7, hp, 16);
     }
     return 1;
 }
@@ -1173,9 +1205,13 @@ static inline int rc_quic_initial(const uint8_t *p, size_t len, uint8_t *scratch
     pos = 0;
     while (pos < ct_len) {
         uint64_t type, a, b, count, k;
+        if (rc_quic_byte(&r, pos) == 0x00) {        /* PADDING, most of an Initial */
+            pos++;
+            continue;
+        }
         if (!rc_quic_pvarint(&r, &pos, &type))
             break;
-        if (type == 0x00 || type == 0x01)          /* PADDING, PING */
+        if (type == 0x00 || type == 0x01)          /* PADDING (in more bytes), PING */
             continue;
         if (type == 0x02 || type == 0x03) {        /* ACK */
             if (!rc_quic_pvarint(&r, &pos, &a) || !rc_quic_pvarint(&r, &pos, &a)

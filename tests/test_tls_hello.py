@@ -55,6 +55,36 @@ def for_a_while(test) -> int:
             return rounds
 
 
+# ------------------------------------------------------------ the header
+
+HEADER_USE = r"""
+#include "tls_hello.h"
+int use(const uint8_t *p, size_t n, uint8_t *scratch, rc_tls_hello *h) {
+    uint32_t version; uint8_t dcid_len; const uint8_t *crypto; size_t crypto_len;
+    uint8_t s[32] = {0}, k[16] = {0}, iv[12] = {0}, hp[16] = {0}, tag[16] = {0};
+    rc_aes128_gcm_seal(k, iv, p, n, p, n, scratch, tag);
+    return rc_tls_parse_record(p, n, 't', h) + rc_tls_parse_handshake(p, n, 'q', h)
+        + rc_quic_initial(p, n, scratch, n, &version, &dcid_len, &crypto, &crypto_len)
+        + rc_quic_initial_keys(1, p, n, s, k, iv, hp) + rc_aes128_gcm_open(k, iv, p, n, p, n, tag, scratch)
+        + rc_hkdf_expand_label(p, n, "x", 1, p, n, scratch, n);
+}
+"""
+
+
+def test_the_header_is_plain_c_calling_nothing_but_memcpy_memset_memcmp(tmp_path):
+    """Pure C99 that compiles without warnings and links to no library function but three."""
+    (tmp_path / "use.c").write_text(HEADER_USE)
+    pyx = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyx")
+    for opt in ("-O0", "-O2"):
+        subprocess.run(["gcc", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Wconversion",
+                        "-Wno-sign-conversion", "-Werror", opt, "-fno-builtin", "-fno-stack-protector",
+                        "-U_FORTIFY_SOURCE", "-I", pyx, "-c",
+                        str(tmp_path / "use.c"), "-o", str(tmp_path / "use.o")], check=True)
+        undefined = subprocess.run(["nm", "-u", str(tmp_path / "use.o")], capture_output=True, text=True,
+                                   check=True).stdout.split()
+        assert set(undefined) - {"U"} <= {"memcpy", "memset", "memcmp"}, (opt, undefined)
+
+
 # ------------------------------------------------------------ primitives
 
 def test_sha256_matches_hashlib_at_every_padding_boundary():
@@ -332,10 +362,15 @@ def protect_client_initial(version: int, dcid: bytes, payload: bytes, *, scid: b
     return bytes(packet)
 
 
-@pytest.mark.parametrize("version, published", [(QUIC_V1, RFC9001_CLIENT_INITIAL),
-                                                (QUIC_V2, RFC9369_CLIENT_INITIAL)])
-def test_rfc_client_initial_decrypts_to_the_published_client_hello(version, published):
+@pytest.mark.parametrize("version, published, sample, mask", [
+    (QUIC_V1, RFC9001_CLIENT_INITIAL, "d1b1c98dd7689fb8ec11d242b123dc9b", "437b9aec36"),
+    (QUIC_V2, RFC9369_CLIENT_INITIAL, "ffe67b6abcdb4298b485dd04de806071", "94a0c95e80")])
+def test_rfc_client_initial_decrypts_to_the_published_client_hello(version, published, sample, mask):
     assert len(published) == 1200
+    # header protection: the published sample and mask (the packet number starts at byte 18)
+    assert published[22:38].hex() == sample
+    hp = _tls.quic_initial_keys(version, RFC_DCID)[3]
+    assert _tls.aes128_encrypt_block(hp, published[22:38])[:5].hex() == mask
     # the primitives protect the RFC's payload into exactly the RFC's packet
     assert protect_client_initial(version, RFC_DCID, RFC_PAYLOAD, pn=2, pad_to=None) == published
     got = _tls.quic_initial(published)
@@ -547,6 +582,33 @@ def test_ja4_of_the_specification_example():
     assert _tls.parse_tls_handshake(spec_hello(), "")["ja4"] == ""      # JA4 skipped on request
 
 
+# Two ClientHellos from FoxIO's own test capture tls3.pcapng (streams 7 and 9), as
+# their JA4_ro lists them (original order, GREASE removed), with the JA4 that
+# their Python and Rust implementations publish for them (python/test/testdata/
+# tls3.pcapng.json, rust/ja4/src/snapshots/ja4__insta@tls3.pcapng.snap).
+PUBLISHED = [
+    ("1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035",
+     "0023,0033,ff01,000a,0012,0005,0017,4469,0000,001b,000d,002d,000b,002b,0010,0015",
+     "0403,0804,0401,0503,0805,0501,0806,0601", "t13d1516h2_8daaf6152771_e5627efa2ab1"),
+    ("1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035",
+     "0033,000a,0005,000d,0012,0000,0010,002b,0023,001b,0017,002d,ff01,4469,000b,0029",
+     "0403,0804,0401,0503,0805,0501,0806,0601", "t13d1516h2_8daaf6152771_9b887d9acb53"),
+]
+
+
+@pytest.mark.parametrize("ciphers, extensions, sigalgs, published", PUBLISHED)
+def test_ja4_of_hellos_from_the_ja4_authors_test_capture(ciphers, extensions, sigalgs, published):
+    sigs = [int(x, 16) for x in sigalgs.split(",")]
+    bodies = {0x0000: sni_ext(b"darksail.ai"), 0x0010: alpn_ext(b"h2", b"http/1.1"),
+              0x002B: versions_ext(0x0304, 0x0303), 0x000D: sigalgs_ext(*sigs)}
+    kinds = [int(x, 16) for x in extensions.split(",")]
+    hs = client_hello([int(x, 16) for x in ciphers.split(",")],
+                      [bodies.get(k, ext(k, b"")) for k in kinds])
+    got = _tls.parse_tls_record(record(hs))
+    assert got["ja4"] == published and got["sni"] == b"darksail.ai"
+    assert reference_ja4(hs) == published
+
+
 @pytest.mark.parametrize("alpn, code", [
     # JA4.md, "ALPN Extension Value"
     (b"h2", "h2"), (b"http/1.1", "h1"), (b"h", "hh"), (b"\xab", "ab"), (b"\xab\xcd", "ad"),
@@ -616,6 +678,8 @@ def ssl_hellos() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is not installed: apt-get install openssl (in .ci/apt-packages)")
     where = tmp_path_factory.mktemp("cert")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-subj", "/CN=server.example", "-days", "2", "-keyout", str(where / "key.pem"),
@@ -676,14 +740,15 @@ def write_pcap(path, payloads, udp: bool):
 
 
 TLS_FIELDS = ["tls.handshake.type", "tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str",
-              "tls.handshake.extensions.supported_version", "tls.handshake.version", "tls.handshake.ciphersuite"]
+              "tls.handshake.extensions.supported_version", "tls.handshake.version", "tls.handshake.ciphersuite",
+              "tls.handshake.extension.type", "tls.handshake.sig_hash_alg"]
 
 
 def _number(text: str) -> int:
     return int(text, 0)
 
 
-def assert_like_tshark(got: dict, shark: dict[str, list[str]]):
+def assert_like_tshark(got: dict, shark: dict[str, list[str]], proto: str = "t"):
     """One hello, compared field by field with tshark's view of it."""
     kind = _number(shark["tls.handshake.type"][0])
     assert (got["is_client"], got["is_server"]) == (kind == 1, kind == 2)
@@ -695,6 +760,12 @@ def assert_like_tshark(got: dict, shark: dict[str, list[str]]):
     assert got["version"] == (max(offered) if offered else _number(shark["tls.handshake.version"][0]))
     if kind == 2:
         assert got["cipher"] == _number(shark["tls.handshake.ciphersuite"][0])
+    else:                                # JA4 from tshark's fields, as FoxIO's ja4.py does it
+        assert got["ja4"] == ja4_from(
+            proto, got["version"], bool(names) or 0 in map(_number, shark["tls.handshake.extension.type"]),
+            list(map(_number, shark["tls.handshake.ciphersuite"])),
+            list(map(_number, shark["tls.handshake.extension.type"])),
+            list(map(_number, shark["tls.handshake.sig_hash_alg"])), alpns[0].encode() if alpns else None)
 
 
 def test_client_and_server_hellos_agree_with_tshark(ssl_hellos, certificate, tmp_path):
@@ -732,8 +803,7 @@ def test_quic_initials_agree_with_tshark(ssl_hellos, tmp_path):
         # one file each: tshark would take a second packet with the same DCID for
         # the same connection, and keep the first one's keys
         write_pcap(tmp_path / f"quic{i}.pcap", [datagram], udp=True)
-        [shark] = tshark_fields(tmp_path / f"quic{i}.pcap", [
-            "quic.version", "tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str"])
+        [shark] = tshark_fields(tmp_path / f"quic{i}.pcap", ["quic.version"] + TLS_FIELDS)
         got = _tls.quic_initial(datagram)
         assert got is not None
         assert got["version"] == _number(shark["quic.version"][0])
@@ -742,10 +812,7 @@ def test_quic_initials_agree_with_tshark(ssl_hellos, tmp_path):
         assert hello["ja4"] == reference_ja4(got["crypto"], "q")
         if shark["tls.handshake.extensions_server_name"] or shark["tls.handshake.extensions_alpn_str"]:
             decoded_by_tshark += 1
-            names = shark["tls.handshake.extensions_server_name"]
-            assert hello["sni"] == (names[0].encode() if names else None)
-            alpns = shark["tls.handshake.extensions_alpn_str"]
-            assert hello["alpn"] == (alpns[0].encode() if alpns else None)
+            assert_like_tshark(hello, shark, "q")
     # tshark (4.0) decrypted every one of them, v2 and draft-29 too, and agreed
     assert decoded_by_tshark == len(datagrams)
 
@@ -858,6 +925,8 @@ def check_hello(data: bytes, got: dict, proto: str = "t", is_record: bool = Fals
         assert not (got["is_client"] or got["is_server"] or got["truncated"] or got["malformed"])
         return
     assert got["is_client"] != got["is_server"]
+    if got["is_client"] and not got["truncated"] and not got["malformed"]:
+        assert got["ja4"] or proto == ""          # a whole, well-formed ClientHello has its JA4
     if got["ja4"]:
         assert got["is_client"] and not got["truncated"] and not got["malformed"] and len(got["ja4"]) == 36
         # a complete, well-formed hello: the independent reader agrees on everything
@@ -875,7 +944,12 @@ def test_fuzz_mutated_hellos():
     @given(st.data())
     def check(data):
         raw = bytes(mutate(data.draw, bytearray(data.draw(st.sampled_from(seeds)))))
-        check_hello(raw, _tls.parse_tls_handshake(raw))
+        if data.draw(st.integers(0, 9)) == 0:
+            raw = data.draw(st.binary(max_size=300))
+        got = _tls.parse_tls_handshake(raw)
+        check_hello(raw, got)
+        without_ja4 = _tls.parse_tls_handshake(raw, "")          # the same but for the JA4
+        assert without_ja4 == {**got, "ja4": ""}
         as_record = record(raw)
         check_hello(as_record, _tls.parse_tls_record(as_record), is_record=True)
         check_hello(raw, _tls.parse_tls_record(raw), is_record=True)
