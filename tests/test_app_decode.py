@@ -30,6 +30,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, TCP, UDP
@@ -596,6 +598,57 @@ def test_built_messages_decode_as_built():
     assert bytes(h.dhcp_client_mac[6]) == b"\x02" * 6
     assert (h.ntp_version[7], h.ntp_mode[7], h.ntp_stratum[7]) == (3, 4, 3)
     assert not (h.flags & (APP_TRUNCATED | APP_MALFORMED)).any()
+
+
+def _same_either_way(frames: list[bytes], caplen: list[int], tail_seed: int) -> None:
+    """Decode the frames cut at caplen twice, with different bytes after each cut:
+    the same columns (nothing read past caplen), valid UTF-8 strings."""
+    rng = random.Random(tail_seed)
+    results = []
+    for _variant in range(2):
+        data, offset = bytearray(), []
+        for frame, cut in zip(frames, caplen):
+            offset.append(len(data))
+            data += frame[:cut] + rng.randbytes(len(frame) - cut + 64)
+        batch = Batch(ts=np.zeros(len(frames)), caplen=caplen, offset=offset,
+                      wirelen=[len(f) for f in frames],
+                      data=np.frombuffer(bytes(data), dtype=np.uint8))
+        results.append(decode(batch, columns=("flags",) + ALL_APP))
+    for name in ("flags",) + ALL_APP:
+        a, b = results[0][name], results[1][name]
+        if isinstance(a, StringColumn):
+            assert np.array_equal(a.offsets, b.offsets) and np.array_equal(a.data, b.data), name
+            a.data.tobytes().decode()
+        else:
+            assert np.array_equal(a, b), name
+
+
+def test_hypothesis_edits_of_real_messages_never_raise_nor_read_past_caplen():
+    seeds = built_messages()
+
+    @settings(max_examples=300, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def edited(data):
+        frame = bytearray(data.draw(st.sampled_from(seeds)))
+        for _ in range(data.draw(st.integers(0, 6))):
+            at = data.draw(st.integers(34, len(frame)))
+            kind = data.draw(st.sampled_from(["set", "insert", "delete", "pointer"]))
+            if kind == "set" and at < len(frame):
+                frame[at] = data.draw(st.integers(0, 255))
+            elif kind == "insert":
+                frame[at:at] = data.draw(st.binary(min_size=1, max_size=12))
+            elif kind == "delete":
+                del frame[at:at + data.draw(st.integers(1, 40))]
+            else:
+                frame[at:at + 2] = data.draw(st.sampled_from(
+                    [b"\xc0\x0c", b"\xc0\x00", b"\xff\xff", b"\x3f\x00", b"\r\n"]))
+        cut = data.draw(st.integers(0, len(frame)))
+        _same_either_way([bytes(frame)], [cut], data.draw(st.integers(0, 2**32)))
+
+    _app.reset_overrun_count()
+    edited()
+    assert _app.overrun_count() == 0
 
 
 def test_fuzz_built_messages_never_raise_nor_read_past_caplen():
