@@ -176,6 +176,9 @@ class Headers:
     ``tcp_sack_blocks``, ``tcp_tsval``, ``tcp_tsecr``, and
     ``icmp_id``/``icmp_seq`` (echo).  docs/decode.md has the table.
 
+    Application columns (``dns_qname``, ``tls_sni``, ``http_host``, ...)
+    when asked for: see :mod:`ringcap.appcolumns`.
+
     ``ts`` and ``wirelen`` are the batch's arrays (not copies), kept so that
     :func:`flows` and exports need only the headers.  Headers made with
     ``decode(batch, columns=...)`` hold only those columns.
@@ -386,7 +389,10 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
 
     ``columns``: decode only these column names (``flags`` is always
     included); ``"all"`` for every column of :data:`HEADER_COLUMNS`; by
-    default :data:`DEFAULT_COLUMNS`.  :data:`FIVE_TUPLE_COLUMNS` selects a
+    default :data:`DEFAULT_COLUMNS`.  Application columns
+    (:data:`ringcap.appcolumns.APP_COLUMNS`: DNS, HTTP, DHCP, NTP, TLS,
+    QUIC) are decoded only when named, in a second compiled pass; string
+    ones are :class:`~ringcap.appcolumns.StringColumn` (docs/decode.md).  :data:`FIVE_TUPLE_COLUMNS` selects a
     shortcut for plain IPv4 TCP/UDP that is several times faster than the
     full decode; the values are the same.
 
