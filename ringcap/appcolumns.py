@@ -185,10 +185,26 @@ def protocols_of(names) -> tuple[str, ...]:
     return tuple(sorted(wanted))
 
 
-def decode_app(batch: Batch, columns: dict[str, np.ndarray], names) -> dict[str, Any]:
-    """The application columns ``names`` of ``batch``, whose header columns
-    (:data:`NEEDED_HEADER_COLUMNS`, in ``columns``) are decoded; sets the
-    APP_* bits in ``columns["flags"]``."""
+def split_names(names: set[str]) -> tuple[set[str], set[str], set[str]]:
+    """(header columns, application columns, header columns to decode only for the
+    application pass) of the column names asked for."""
+    app = names & set(APP_COLUMNS)
+    header = names - app
+    return header, app, (set(NEEDED_HEADER_COLUMNS) - header if app else set())
+
+
+def app_column(columns: dict[str, Any], name: str):
+    """``columns[name]``, or AttributeError saying how to ask for it."""
+    if name not in columns:
+        raise AttributeError(f"application column {name!r} was not decoded: ask for it by "
+                             f"name, ringcap.decode(batch, columns=[..., {name!r}])")
+    return columns[name]
+
+
+def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=()) -> dict[str, Any]:
+    """``columns`` (header columns of ``batch``, with :data:`NEEDED_HEADER_COLUMNS`)
+    less those in ``drop``, plus the application columns ``names``; sets the APP_*
+    bits in ``columns["flags"]``."""
     n = len(batch)
     fixed = {name: np.zeros((n, width) if width > 1 else n, dtype=kind)
              for name, (kind, width) in APP_COLUMNS.items() if kind != "str"}
@@ -199,7 +215,7 @@ def decode_app(batch: Batch, columns: dict[str, np.ndarray], names) -> dict[str,
         np.ascontiguousarray(batch.caplen, dtype=np.uint32),
         *(np.ascontiguousarray(columns[name]) for name in NEEDED_HEADER_COLUMNS[:-1]),
         columns["flags"], fixed, strings, protocols_of(names))
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {k: v for k, v in columns.items() if k not in drop}
     for name in APP_COLUMNS:
         if name in names:
             out[name] = StringColumn(strings[name], data[name]) if name in strings else fixed[name]

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _decode
-from .appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, NEEDED_HEADER_COLUMNS
+from .appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, app_column, split_names
 from .appcolumns import decode_app as _decode_app
 from .batch import Batch, export_as
 
@@ -176,9 +176,6 @@ class Headers:
     ``tcp_sack_blocks``, ``tcp_tsval``, ``tcp_tsecr``, and
     ``icmp_id``/``icmp_seq`` (echo).  docs/decode.md has the table.
 
-    Application columns (``dns_qname``, ``tls_sni``, ``http_host``, ...)
-    when asked for: see :mod:`ringcap.appcolumns`.
-
     ``ts`` and ``wirelen`` are the batch's arrays (not copies), kept so that
     :func:`flows` and exports need only the headers.  Headers made with
     ``decode(batch, columns=...)`` hold only those columns.
@@ -274,12 +271,8 @@ class Headers:
     def __getattr__(self, name):
         # Only reached for slots never set (columns left out by decode(columns=...))
         # and for the application columns.
-        if name in APP_COLUMNS and name in self._app:
-            return self._app[name]
         if name in APP_COLUMNS:
-            raise AttributeError(
-                f"application column {name!r} was not decoded: ask for it by name, "
-                f"ringcap.decode(batch, columns=[..., {name!r}])")
+            return app_column(self._app, name)      # or AttributeError saying how to ask
         if name in HEADER_COLUMNS:
             raise AttributeError(
                 f"column {name!r} was not decoded: these headers hold {', '.join(self._names)}; "
@@ -390,9 +383,7 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
     ``columns``: decode only these column names (``flags`` is always
     included); ``"all"`` for every column of :data:`HEADER_COLUMNS`; by
     default :data:`DEFAULT_COLUMNS`.  Application columns
-    (:data:`ringcap.appcolumns.APP_COLUMNS`: DNS, HTTP, DHCP, NTP, TLS,
-    QUIC) are decoded only when named, in a second compiled pass; string
-    ones are :class:`~ringcap.appcolumns.StringColumn` (docs/decode.md).  :data:`FIVE_TUPLE_COLUMNS` selects a
+    (:mod:`ringcap.appcolumns`) are decoded only when named (docs/decode.md).  :data:`FIVE_TUPLE_COLUMNS` selects a
     shortcut for plain IPv4 TCP/UDP that is several times faster than the
     full decode; the values are the same.
 
@@ -427,9 +418,7 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
                              f"{', '.join(HEADER_COLUMNS)}, {', '.join(APP_COLUMNS)} "
                              "(or columns='all' for every header column)")
         names.add("flags")
-    app_names = names & set(APP_COLUMNS)        # computed afresh, also with out=
-    names -= app_names
-    helpers = set(NEEDED_HEADER_COLUMNS) - names if app_names else set()
+    names, app_names, helpers = split_names(names)     # app columns: made afresh, also with out=
     if out is not None:
         if len(out) < n:
             raise ValueError(f"out has room for {len(out)} packets, the batch has {n}")
@@ -437,7 +426,8 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         if missing:
             raise ValueError(f"out lacks the column(s) {missing}")
         arrays = {name: getattr(out, name)[:n] for name in names}
-        arrays.update(_allocate(n, helpers))
+        if helpers:                             # only when application columns need them
+            arrays.update(_allocate(n, helpers))
     else:
         arrays = _allocate(n, names | helpers)
     raw = dict(arrays)
@@ -450,10 +440,7 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         _contiguous(batch.vlan_tpid, np.uint16), raw, tunnels == "outer",
         _contiguous(batch.linktype, np.uint16))
     if app_names:
-        app = _decode_app(batch, arrays, app_names)
-        for name in helpers:
-            del arrays[name]
-        arrays.update(app)
+        arrays = _decode_app(batch, arrays, app_names, drop=helpers)
     return Headers(arrays, batch.ts, batch.wirelen)
 
 
