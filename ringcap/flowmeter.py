@@ -21,7 +21,7 @@ import numpy as np
 from . import _flowmeter
 from .appcolumns import APP_PROTOCOLS, StringColumn, host_name
 from .batch import Batch, export_as
-from .headers import FIVE_TUPLE_COLUMNS, Headers, decode, ip_strings
+from .headers import FIVE_TUPLE_COLUMNS, Headers, HeadersBuffer, ip_strings
 
 __all__ = ["FlowMeter", "FlowRecords", "flow_features", "FLOW_RECORD_COLUMNS",
            "FLOW_FEATURE_COLUMNS", "EXPIRED_IDLE", "EXPIRED_ACTIVE", "EXPIRED_END",
@@ -296,9 +296,9 @@ def _max_flows(value) -> int:
     return int(value)
 
 
-def _headers_for_meter(source, needed, names: bool) -> Headers:
+def _headers_for_meter(source, needed, buffer: HeadersBuffer) -> Headers:
     if isinstance(source, Batch):
-        return decode(source, columns=FLOW_FEATURE_COLUMNS + (FLOW_NAME_COLUMNS if names else ()))
+        return buffer.decode(source)
     if isinstance(source, Headers):
         missing = [name for name in FLOW_FEATURE_COLUMNS if name not in source.names
                    and (name not in _TAG_COLUMNS or name in needed)]
@@ -380,6 +380,8 @@ class FlowMeter:
         self._vocabulary: list[str | None] = [None]
         self._ids: dict[str, int] = {}
         self._vocabulary_array = np.array([None], dtype=object)
+        self._headers = HeadersBuffer(FLOW_FEATURE_COLUMNS + (FLOW_NAME_COLUMNS if names else ()),
+                                      flow_hash=True)   # reused
 
     def _intern(self, column: StringColumn, rows: np.ndarray, out: np.ndarray,
                 transform=None) -> None:
@@ -420,7 +422,7 @@ class FlowMeter:
 
     def update(self, source: Union[Batch, Headers]) -> FlowRecords:
         """Fold a batch's packets in; the records that expired meanwhile."""
-        h = _headers_for_meter(source, self._needed, self.names)
+        h = _headers_for_meter(source, self._needed, self._headers)
         c = np.ascontiguousarray
         tags = np.zeros(len(h), dtype=np.uint64)
         for name in _TAG_COLUMNS:

@@ -42,7 +42,7 @@ import numpy.typing as npt
 
 from .appcolumns import APP_PROTOCOLS, host_name
 from .batch import Batch
-from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
+from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
@@ -160,6 +160,9 @@ class TrafficReport:
         self._conversations: dict[bytes, _Conversation] = {}
         self._bucket_edges = np.asarray(SIZE_BUCKETS[1:], dtype=np.uint32)
         self.track_flows = bool(track_flows)
+        self._headers = HeadersBuffer(      # reused batch after batch
+            (_FLOW_REPORT_COLUMNS if self.track_flows else _REPORT_COLUMNS)
+            + (_NAME_COLUMNS + ("sport", "dport") if track_names else ()))
         # canonical 5-tuple key -> [shown key (first packet's direction), packets, bytes]
         self._flows: dict[bytes, list] = {}
         self.track_names = bool(track_names)
@@ -188,9 +191,7 @@ class TrafficReport:
         self.packets += n
         self.captured_size += batch.nbytes
         self.wire_size += int(wirelen.sum())
-        headers = decode(batch, columns=(_FLOW_REPORT_COLUMNS if self.track_flows
-                                         else _REPORT_COLUMNS)
-                         + (_NAME_COLUMNS + ("sport", "dport") if self.track_names else ()))
+        headers = self._headers.decode(batch)
         self._add_protocols(headers, wirelen)
         server_names = self._add_names(headers) if self.track_names else {}
         if self.track_flows:
