@@ -85,6 +85,32 @@ cells.append(md("## Flow records like an exporter\n\n`flow_features` gives nfstr
 cells.append(code("""records = ringcap.flow_features(batch, idle_timeout=15, active_timeout=30).to_pandas()
 records[["ip_src", "ip_dst", "ip_proto", "bidirectional_packets", "bidirectional_bytes",
          "bidirectional_mean_ps", "expiration_id"]].head()"""))
+cells.append(md("""## Names: domains, server names and client fingerprints
+
+`decode(batch, columns=[...])` also reads application messages in the same compiled pass: DNS questions and answers, TLS ClientHellos (SNI, ALPN, JA4), HTTP request lines and headers, DHCP and NTP. Names are string columns (`string[pyarrow]` in pandas), so the usual pandas questions just work. The sample above has no application payloads, so this section uses `ringcap.testing.named_traffic`: hosts that resolve names, then open TLS (real ClientHellos from Python's `ssl`) or HTTP to them."""))
+cells.append(code("""from ringcap.testing import named_traffic
+
+named = named_traffic(1500, seed=7)
+app = ringcap.decode(named, columns=["ip_src", "ip_version", "dns_qr", "dns_qname", "dns_answer",
+                                     "tls_sni", "tls_version", "tls_ja4", "http_host",
+                                     "http_user_agent"]).to_pandas()
+queries = app[app["dns_qname"].notna() & app["dns_qr"].eq(0)]
+queries["dns_qname"].value_counts().head(10).rename("queries")    # the top domains"""))
+cells.append(md("SNIs per host: which TLS servers each host reached."))
+cells.append(code("""hellos = app.dropna(subset=["tls_sni"])
+(hellos.groupby("ip_src", observed=True)["tls_sni"]
+       .agg(servers="nunique", hellos="size", first=lambda s: ", ".join(sorted(set(s))[:3]))
+       .sort_values("hellos", ascending=False).head(10))"""))
+cells.append(md("A JA4 table: each client fingerprint, the TLS version it asked for, and how many hosts and servers used it."))
+cells.append(code("""(hellos.groupby("tls_ja4", observed=True)
+       .agg(tls_version=("tls_version", lambda v: f"0x{int(v.iloc[0]):04x}"),
+            hosts=("ip_src", "nunique"), servers=("tls_sni", "nunique"), hellos=("tls_sni", "size")))"""))
+cells.append(md("Flow records carry the names too (`server_name` as nfstream's `requested_server_name`, `client_fingerprint`, `user_agent`, `dns_queries`):"))
+cells.append(code("""named_flows = ringcap.flow_features(named).to_pandas()
+(named_flows.groupby("server_name", observed=True)
+            .agg(flows=("server_name", "size"), bytes=("bidirectional_bytes", "sum"),
+                 dns_queries=("dns_queries", "sum"))
+            .sort_values("flows", ascending=False).head(10))"""))
 cells.append(md("Done: remove the sample file and its folder, so the notebook can run again from the top."))
 cells.append(code("""workdir.cleanup()
 print(os.path.exists(PATH))"""))

@@ -74,6 +74,8 @@ cdef struct Flow:
     int64_t syn_ts           # handshake times, -1 until seen
     int64_t synack_ts
     int64_t ack_ts
+    uint32_t names[3]        # server name, client fingerprint, user agent: ids from the caller, 0: none
+    uint32_t dns_queries     # DNS queries seen in the flow
     int64_t prev             # the list in order of last packet (free list: next only)
     int64_t next
     Side side[3]
@@ -104,15 +106,17 @@ def record_dtype():
     })
     return np.dtype({
         "names": ["flow_hash", "tag", "ip_src", "ip_dst", "sport", "dport", "ip_version",
-                  "ip_proto", "expiration_id", "syn_ts", "synack_ts", "ack_ts", "side"],
+                  "ip_proto", "expiration_id", "syn_ts", "synack_ts", "ack_ts", "names",
+                  "dns_queries", "side"],
         "formats": [np.uint64, np.uint64, (np.uint8, (16,)), (np.uint8, (16,)), np.uint16,
                     np.uint16, np.uint8, np.uint8, np.int8, np.int64, np.int64, np.int64,
-                    (side, (3,))],
+                    (np.uint32, (3,)), np.uint32, (side, (3,))],
         "offsets": [<char *>&f.flow_hash - fb, <char *>&f.tag - fb,
                     <char *>&f.ip_src[0] - fb, <char *>&f.ip_dst[0] - fb,
                     <char *>&f.sport - fb, <char *>&f.dport - fb, <char *>&f.ip_version - fb,
                     <char *>&f.ip_proto - fb, <char *>&f.expiration_id - fb,
                     <char *>&f.syn_ts - fb, <char *>&f.synack_ts - fb, <char *>&f.ack_ts - fb,
+                    <char *>&f.names[0] - fb, <char *>&f.dns_queries - fb,
                     <char *>&f.side[0] - fb],
         "itemsize": sizeof(Flow),
     })
@@ -380,12 +384,16 @@ cdef class Meter:
                             const uint8_t *ip_proto, const uint16_t *tcp_flags,
                             const uint32_t *tcp_seq, const uint32_t *payload_len,
                             const int64_t *ts, const uint32_t *wirelen,
-                            const uint64_t *hashes, const uint64_t *tags) noexcept nogil:
+                            const uint64_t *hashes, const uint64_t *tags,
+                            const uint32_t *names) noexcept nogil:
+        # names: NULL, or per packet 4 values: ids of the server name, client
+        # fingerprint and user agent it carries (0: none; a flow keeps the first
+        # of each) and 1 if it is a DNS query.
         # Returns the number of packets taken (n unless memory ran out).
         cdef Py_ssize_t i, slot, mask
         cdef int64_t f, t
         cdef uint64_t hash, keyed
-        cdef int d
+        cdef int d, k
         cdef uint16_t flags
         cdef Flow *flow
         cdef const uint8_t *src
@@ -463,6 +471,8 @@ cdef class Meter:
                 flow.syn_ts = -1
                 flow.synack_ts = -1
                 flow.ack_ts = -1
+                flow.names[0] = flow.names[1] = flow.names[2] = 0
+                flow.dns_queries = 0
                 _side_start(&flow.side[0])
                 _side_start(&flow.side[1])
                 _side_start(&flow.side[2])
@@ -474,6 +484,11 @@ cdef class Meter:
                 if self.lru_tail != f:
                     self._lru_remove(f)
                     self._lru_append(f)
+            if names != NULL:
+                for k in range(3):
+                    if flow.names[k] == 0:
+                        flow.names[k] = names[4 * i + k]
+                flow.dns_queries += names[4 * i + 3]
             flags = tcp_flags[i]
             _side_add(&flow.side[d], t, wirelen[i], flags)
             _side_add(&flow.side[SIDE_BIDIRECTIONAL], t, wirelen[i], flags)
@@ -498,10 +513,12 @@ cdef class Meter:
                const uint16_t[::1] tcp_flags, const uint32_t[::1] tcp_seq,
                const uint32_t[::1] payload_len, const int64_t[::1] ts,
                const uint32_t[::1] wirelen, const uint64_t[::1] hashes,
-               const uint64_t[::1] tags):
+               const uint64_t[::1] tags, const uint32_t[:, ::1] names=None):
         """Fold packets into the open flows, expiring flows on the way (IN: columns, all n long;
-        ``tags``: per packet, bits of which ``key_mask`` are part of the flow key)."""
+        ``tags``: per packet, bits of which ``key_mask`` are part of the flow key; ``names``:
+        None or (n, 4): server name, fingerprint and user agent ids (0: none), DNS query 0/1)."""
         cdef Py_ssize_t n = ip_version.shape[0], done
+        cdef const uint32_t *names_p = NULL
         if self.broken:
             raise RuntimeError("this flow meter ran out of memory earlier; start a new one")
         if ip_src.shape[0] != n or ip_dst.shape[0] != n or ip_src.shape[1] != 16 \
@@ -514,12 +531,17 @@ cdef class Meter:
                              ("hashes", hashes.shape[0]), ("tags", tags.shape[0])):
             if length != n:
                 raise ValueError(f"{name} has {length} entries, expected {n}")
+        if names is not None and (names.shape[0] != n or names.shape[1] != 4):
+            raise ValueError(f"names must have shape ({n}, 4)")
         if n == 0:
             return
+        if names is not None:
+            names_p = &names[0, 0]
         with nogil:
             done = self._update(n, &ip_version[0], &ip_src[0, 0], &ip_dst[0, 0], &sport[0],
                                 &dport[0], &ip_proto[0], &tcp_flags[0], &tcp_seq[0],
-                                &payload_len[0], &ts[0], &wirelen[0], &hashes[0], &tags[0])
+                                &payload_len[0], &ts[0], &wirelen[0], &hashes[0], &tags[0],
+                                names_p)
         if done < n:
             self.broken = True
             raise MemoryError(f"no memory for {self.active} open flows; packets from {done} "

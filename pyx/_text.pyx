@@ -691,6 +691,8 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
     w = put_u(w, <uint64_t>data_len)
     if (flags & 0x04) and st.verbose and data_len > 0:
         w = put_rst_data(w, p + l4 + hlen, cap - l4 - hlen if cap > l4 + hlen else 0, data_len)
+    elif not st.verbose and data_len > 0 and l4 + hlen < cap and not fragmented:
+        w = put_tcp_app(w, p + l4 + hlen, cap - l4 - hlen, data_len, sport, dport)  # text_app.pxi
     return w
 
 
@@ -1006,6 +1008,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
     cdef uint8_t tos
     cdef uint32_t flow
     cdef bint more = True, addrs_done = False
+    cdef uint8_t *app
     if version == 4:
         if l3 + 20 > cap:      # tcpdump: "IP  [|ip]", but " [|ip6]" alone
             return put_s(w, b"IP  [|ip]") if prefix else put_s(w, b" [|ip]")
@@ -1144,6 +1147,10 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_s(w, b" -> 0x")
                     w = put_hex_pad(w, expected, 4)
                     w = put_s(w, b"!] ")
+        if not st.verbose and not st.quiet and not (dflags & F_FRAGMENT):
+            app = put_udp_app(w, p, cap, l4, ulen)      # DNS, DHCP, NTP (text_app.pxi)
+            if app != NULL:
+                return app
         w = put_s(w, b"UDP, length ")
         return put_u(w, <uint64_t>(ulen - 8))
     if not addrs_done:
@@ -1654,3 +1661,6 @@ cdef class LineFormatter:
                                   if name_index_p != NULL else NULL)
                 i += 1
         return i, w - base
+
+
+include "text_app.pxi"

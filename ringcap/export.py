@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from .appcolumns import StringColumn
 from .batch import COLUMNS, Batch, register_exporter
-from .flowmeter import RTT_COLUMNS, TIMESTAMP_COLUMNS, FlowRecords
+from .flowmeter import NAME_COLUMNS, RTT_COLUMNS, TIMESTAMP_COLUMNS, FlowRecords
 from .headers import FlowTable, Headers, _address_codes, address_bytes
 from .headers import decode as decode_batch
 from .names import NAMED_COLUMNS, names_for
@@ -34,7 +35,8 @@ __all__ = [
 ]
 
 _ADDRESS_WIDTH = {"eth_src": 6, "eth_dst": 6, "ip_src": 16, "ip_dst": 16, "arp_sha": 6,
-                  "arp_tha": 6, "outer_ip_src": 16, "outer_ip_dst": 16, "sll_addr": 8}
+                  "arp_tha": 6, "outer_ip_src": 16, "outer_ip_dst": 16, "sll_addr": 8,
+                  "dhcp_client_mac": 6}
 # IP address columns -> the column saying whether a packet has that header
 _IP_VERSION_OF = {"ip_src": "ip_version", "ip_dst": "ip_version",
                   "outer_ip_src": "outer_ip_version", "outer_ip_dst": "outer_ip_version"}
@@ -140,7 +142,9 @@ def _pandas_addresses(pd, array: np.ndarray, ip_version=None):
 def _arrow_header_columns(pa, headers, addresses: str, names: bool) -> dict:
     out = {}
     for name, array in headers.columns().items():
-        if name in _ADDRESS_WIDTH:
+        if isinstance(array, StringColumn):     # application strings: the same buffers
+            out[name] = array.to_arrow()
+        elif name in _ADDRESS_WIDTH:
             if addresses == "str":
                 out[name] = _arrow_addresses(pa, array, _ip_version_of(headers, name))
             else:
@@ -240,7 +244,9 @@ def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True, name
 def _pandas_header_columns(pd, headers, addresses: str, names: bool) -> dict:
     out = {}
     for name, array in headers.columns().items():
-        if name in _ADDRESS_WIDTH:
+        if isinstance(array, StringColumn):     # string[pyarrow] over the same buffers
+            out[name] = pd.arrays.ArrowStringArray(array.to_arrow())
+        elif name in _ADDRESS_WIDTH:
             if addresses == "str":
                 out[name] = _pandas_addresses(pd, array, _ip_version_of(headers, name))
             else:
@@ -339,13 +345,18 @@ def flows_to_pandas(table, *, addresses: str = "str", names: bool = True):
 
 
 # ---------------------------------------------------------------- flow records
+_RECORD_STRINGS = NAME_COLUMNS[:3]      # server_name, client_fingerprint, user_agent
+
+
 def records_to_arrow(records, *, addresses: str = "bytes", names: bool = True):
     """A pyarrow Table with one row per flow record (:class:`ringcap.FlowRecords`).
 
     ``*_first_seen``/``*_last_seen`` are ``timestamp[ns, tz=UTC]`` (null for
     a direction without packets); ``tcp_server_rtt_ns``/``tcp_client_rtt_ns``
     are ``duration[ns]``, null where the handshake was not captured; other
-    durations and statistics stay numbers (ns, bytes); addresses and
+    durations and statistics stay numbers (ns, bytes); ``server_name``,
+    ``client_fingerprint`` and ``user_agent`` are dictionary-encoded strings
+    (null where none was seen); addresses and
     ``names`` (``ip_proto`` as a dictionary of names) as in :func:`flows_to_arrow`.
     """
     pa = _pyarrow()
@@ -357,6 +368,8 @@ def records_to_arrow(records, *, addresses: str = "bytes", names: bool = True):
         elif name in RTT_COLUMNS:
             columns[name] = pa.array(np.ascontiguousarray(array), type=pa.int64(),
                                      mask=array < 0).cast(pa.duration("ns"))
+        elif name in _RECORD_STRINGS:       # each distinct name stored once
+            columns[name] = pa.array(array, type=pa.string()).dictionary_encode()
         else:
             columns[name] = _arrow_flow_column(pa, name, array, addresses, names)
     return pa.table(columns)
@@ -367,8 +380,9 @@ def records_to_pandas(records, *, addresses: str = "str", names: bool = True):
 
     ``*_first_seen``/``*_last_seen`` are ``datetime64[ns, UTC]`` (NaT for a
     direction without packets); the RTT columns ``timedelta64[ns]`` (NaT
-    where not captured); addresses and ``names`` (``ip_proto`` as a
-    Categorical of names) as in :func:`flows_to_pandas`.
+    where not captured); ``server_name``, ``client_fingerprint`` and
+    ``user_agent`` Categoricals (NaN where none was seen); addresses and
+    ``names`` (``ip_proto`` as a Categorical of names) as in :func:`flows_to_pandas`.
     """
     pd = _pandas()
     _check_addresses(addresses)
@@ -379,6 +393,8 @@ def records_to_pandas(records, *, addresses: str = "str", names: bool = True):
         elif name in RTT_COLUMNS:
             frame[name] = pd.to_timedelta(np.where(array < 0, np.iinfo(np.int64).min, array)
                                           .view("timedelta64[ns]"))
+        elif name in _RECORD_STRINGS:
+            frame[name] = pd.Categorical(array)
         else:
             frame[name] = _pandas_flow_column(pd, name, array, addresses, names)
     return pd.DataFrame(frame)

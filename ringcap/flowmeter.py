@@ -19,13 +19,14 @@ from typing import Iterable, Iterator, Union
 import numpy as np
 
 from . import _flowmeter
+from .appcolumns import APP_PROTOCOLS, StringColumn, host_name
 from .batch import Batch, export_as
 from .headers import FIVE_TUPLE_COLUMNS, Headers, HeadersBuffer, ip_strings
 
 __all__ = ["FlowMeter", "FlowRecords", "flow_features", "FLOW_RECORD_COLUMNS",
            "FLOW_FEATURE_COLUMNS", "EXPIRED_IDLE", "EXPIRED_ACTIVE", "EXPIRED_END",
            "EXPIRED_EVICTED", "DEFAULT_MAX_FLOWS", "FLUSH_CHUNK_RECORDS", "NO_TIMESTAMP",
-           "NO_RTT"]
+           "NO_RTT", "NAME_COLUMNS", "FLOW_NAME_COLUMNS"]
 
 #: ``expiration_id``: no packet for ``idle_timeout`` (nfstream's 0).
 EXPIRED_IDLE: int = _flowmeter.EXPIRATION_IDS["idle"]
@@ -50,6 +51,11 @@ NO_RTT = -1
 FLOW_FEATURE_COLUMNS: tuple[str, ...] = FIVE_TUPLE_COLUMNS + (
     "tcp_flags", "tcp_seq", "payload_len", "tunnel_type", "tunnel_id", "vlan_outer", "vlan_inner")
 _TAG_COLUMNS = ("tunnel_type", "tunnel_id", "vlan_outer", "vlan_inner")
+#: The application columns the meter reads for the names of a flow (``FlowMeter(names=True)``).
+FLOW_NAME_COLUMNS: tuple[str, ...] = ("app_proto", "dns_qr", "dns_qname", "http_host",
+                                      "http_user_agent", "tls_sni", "tls_ja4")
+#: The string columns of a flow record, and ``dns_queries``.
+NAME_COLUMNS: tuple[str, ...] = ("server_name", "client_fingerprint", "user_agent", "dns_queries")
 # A packet's tag for the meter: tunnel_type, tunnel_id, outer and inner VLAN id in one word.
 _TAG_SHIFTS = {"tunnel_type": 56, "tunnel_id": 24, "vlan_outer": 12, "vlan_inner": 0}
 _TAG_MASKS = {"tunnel_type": 0xFF, "tunnel_id": 0xFFFFFFFF, "vlan_outer": 0xFFF,
@@ -79,7 +85,7 @@ def _record_columns() -> tuple[str, ...]:
     for side, _ in _SIDES:
         names.append(f"{side}_retransmissions")
     names += ["tcp_server_rtt_ns", "tcp_client_rtt_ns"]
-    return tuple(names)
+    return tuple(names) + NAME_COLUMNS
 
 
 #: Flow record columns, in order.  See :class:`FlowRecords` and docs/flows.md.
@@ -99,7 +105,8 @@ def _sample_stddev(m2: np.ndarray, samples: np.ndarray) -> np.ndarray:
     return out
 
 
-def _columns_from_records(records: np.ndarray) -> dict[str, np.ndarray]:
+def _columns_from_records(records: np.ndarray, vocabulary: np.ndarray | None = None
+                          ) -> dict[str, np.ndarray]:
     columns = {name: np.ascontiguousarray(records[name]) for name in
                ("ip_version", "ip_proto", "ip_src", "ip_dst", "sport", "dport", "expiration_id")}
     columns["flow_hash"] = np.ascontiguousarray(records["flow_hash"])
@@ -140,6 +147,12 @@ def _columns_from_records(records: np.ndarray) -> dict[str, np.ndarray]:
     syn, synack, ack = records["syn_ts"], records["synack_ts"], records["ack_ts"]
     columns["tcp_server_rtt_ns"] = np.where(synack >= 0, synack - syn, NO_RTT)
     columns["tcp_client_rtt_ns"] = np.where(ack >= 0, ack - synack, NO_RTT)
+    if vocabulary is None:
+        vocabulary = np.array([None], dtype=object)
+    ids = records["names"]
+    for k, name in enumerate(NAME_COLUMNS[:3]):
+        columns[name] = vocabulary[ids[:, k]]
+    columns["dns_queries"] = np.ascontiguousarray(records["dns_queries"])
     return {name: columns[name] for name in FLOW_RECORD_COLUMNS}
 
 
@@ -170,6 +183,15 @@ class FlowRecords:
     ``tcp_client_rtt_ns``: that SYN-ACK to the client's first ACK;
     :data:`NO_RTT` (-1) when not captured.  Their sum is the handshake's RTT.
 
+    Names (object arrays of ``str``, None where none was seen; in Arrow and
+    Parquet dictionary-encoded strings, in pandas Categoricals):
+    ``server_name``, the first TLS SNI (also from a QUIC Initial), else HTTP
+    ``Host`` (lower-cased, without a port), else DNS query name of the flow,
+    as nfstream's ``requested_server_name``; ``client_fingerprint``, the
+    first ClientHello's JA4; ``user_agent``, the first HTTP User-Agent;
+    ``dns_queries``, the DNS queries in the flow.  Each is read from the
+    first packet of its message, without reassembly (see docs/decode.md).
+
     docs/flows.md maps the names to nfstream's.
     """
 
@@ -182,8 +204,9 @@ class FlowRecords:
         self._columns = {name: columns[name] for name in FLOW_RECORD_COLUMNS}
 
     @classmethod
-    def _from_records(cls, records: np.ndarray) -> "FlowRecords":
-        return cls(_columns_from_records(records))
+    def _from_records(cls, records: np.ndarray, vocabulary: np.ndarray | None = None
+                      ) -> "FlowRecords":
+        return cls(_columns_from_records(records, vocabulary))
 
     @classmethod
     def empty(cls) -> "FlowRecords":
@@ -308,6 +331,13 @@ class FlowMeter:
     nfstream's and IPFIX exporters' flow caches do under a scan: memory stays
     at about ``max_flows`` times 0.8 KiB whatever the traffic.
 
+    ``names`` (default True): records carry ``server_name``,
+    ``client_fingerprint``, ``user_agent`` and ``dns_queries`` (see
+    :class:`FlowRecords`), which costs the application pass of
+    ``decode``; with Headers, from their application columns
+    (:data:`FLOW_NAME_COLUMNS`) where decoded.  ``names=False`` leaves them
+    empty.
+
     Protocol (for sinks): ``update(batch)`` folds the packets of a
     :class:`~ringcap.Batch` (or its :class:`Headers` with at least
     :data:`FLOW_FEATURE_COLUMNS`) into the open flows and returns the
@@ -334,7 +364,8 @@ class FlowMeter:
 
     def __init__(self, *, idle_timeout: float | None = 120.0,
                  active_timeout: float | None = 1800.0, split_tunnels: bool = True,
-                 split_vlans: bool = False, max_flows: int | None = DEFAULT_MAX_FLOWS):
+                 split_vlans: bool = False, max_flows: int | None = DEFAULT_MAX_FLOWS,
+                 names: bool = True):
         key_mask = (_TUNNEL_KEY if split_tunnels else 0) | (_VLAN_KEY if split_vlans else 0)
         self._core = _flowmeter.Meter(_timeout_ns(idle_timeout, "idle_timeout"),
                                       _timeout_ns(active_timeout, "active_timeout"), key_mask,
@@ -344,7 +375,50 @@ class FlowMeter:
         self.active_timeout = active_timeout
         self._needed = (("tunnel_type", "tunnel_id") if split_tunnels else ()) + \
             (("vlan_outer", "vlan_inner") if split_vlans else ())
-        self._headers = HeadersBuffer(FLOW_FEATURE_COLUMNS, flow_hash=True)   # reused
+        self.names = bool(names)
+        # the strings of the names seen, id -> str (0: none), and back
+        self._vocabulary: list[str | None] = [None]
+        self._ids: dict[str, int] = {}
+        self._vocabulary_array = np.array([None], dtype=object)
+        self._headers = HeadersBuffer(FLOW_FEATURE_COLUMNS + (FLOW_NAME_COLUMNS if names else ()),
+                                      flow_hash=True)   # reused
+
+    def _intern(self, column: StringColumn, rows: np.ndarray, out: np.ndarray,
+                transform=None) -> None:
+        # out[row] = the id of column[row] for the rows given (a loop over the
+        # packets that carry a name only)
+        for row in rows.tolist():
+            text = column[row]
+            if transform is not None:
+                text = transform(text)
+            if not text:
+                continue
+            number = self._ids.get(text)
+            if number is None:
+                number = self._ids[text] = len(self._vocabulary)
+                self._vocabulary.append(text)
+            out[row] = number
+
+    def _packet_names(self, h: Headers) -> np.ndarray | None:
+        # (n, 4) uint32: server name, fingerprint and user agent ids, DNS query 0/1
+        present = set(h.names)
+        if not self.names or not present & set(FLOW_NAME_COLUMNS):
+            return None
+        names = np.zeros((len(h), 4), dtype=np.uint32)
+        server = names[:, 0]
+        for column, transform in (("tls_sni", None), ("http_host", host_name),
+                                  ("dns_qname", None)):
+            if column in present:
+                carrying = (h[column].lengths() > 0) & (server == 0)
+                self._intern(h[column], np.flatnonzero(carrying), server, transform)
+        for k, column in ((1, "tls_ja4"), (2, "http_user_agent")):
+            if column in present:
+                self._intern(h[column], np.flatnonzero(h[column].lengths() > 0), names[:, k])
+        if "app_proto" in present and "dns_qr" in present:
+            names[:, 3] = (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+        if len(self._vocabulary) != len(self._vocabulary_array):
+            self._vocabulary_array = np.array(self._vocabulary, dtype=object)
+        return names
 
     def update(self, source: Union[Batch, Headers]) -> FlowRecords:
         """Fold a batch's packets in; the records that expired meanwhile."""
@@ -359,7 +433,8 @@ class FlowMeter:
             c(h.ip_version, np.uint8), c(h.ip_src, np.uint8), c(h.ip_dst, np.uint8),
             c(h.sport, np.uint16), c(h.dport, np.uint16), c(h.ip_proto, np.uint8),
             c(h.tcp_flags, np.uint16), c(h.tcp_seq, np.uint32), c(h.payload_len, np.uint32),
-            c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64), tags)
+            c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64), tags,
+            self._packet_names(h))
         return self._take()
 
     def expire_idle(self, now: int | None = None) -> FlowRecords:
@@ -392,7 +467,7 @@ class FlowMeter:
             yield self._take()
 
     def _take(self) -> FlowRecords:
-        return FlowRecords._from_records(self._core.take_records())
+        return FlowRecords._from_records(self._core.take_records(), self._vocabulary_array)
 
     @property
     def active_flows(self) -> int:
@@ -428,7 +503,7 @@ class FlowMeter:
 def flow_features(source, *, idle_timeout: float | None = 120.0,
                   active_timeout: float | None = 1800.0, split_tunnels: bool = True,
                   split_vlans: bool = False,
-                  max_flows: int | None = DEFAULT_MAX_FLOWS) -> FlowRecords:
+                  max_flows: int | None = DEFAULT_MAX_FLOWS, names: bool = True) -> FlowRecords:
     """Flow records with statistics for a Batch, its Headers, or an iterable of either.
 
     One :class:`FlowMeter` pass over all the packets and a final flush: the
@@ -437,7 +512,8 @@ def flow_features(source, *, idle_timeout: float | None = 120.0,
     size with at most ``max_flows`` open flows (the records are kept).
     """
     meter = FlowMeter(idle_timeout=idle_timeout, active_timeout=active_timeout,
-                      split_tunnels=split_tunnels, split_vlans=split_vlans, max_flows=max_flows)
+                      split_tunnels=split_tunnels, split_vlans=split_vlans, max_flows=max_flows,
+                      names=names)
     if isinstance(source, (Batch, Headers)):
         source = (source,)
     parts = [meter.update(part) for part in source]

@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _decode
+from .appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, app_column, split_names
+from .appcolumns import decode_app as _decode_app
 from .batch import Batch, export_as
 
 __all__ = [
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------- flag bits
-_BITS = _decode.FLAG_BITS
+_BITS = {**_decode.FLAG_BITS, "APP_MALFORMED": APP_MALFORMED, "APP_TRUNCATED": APP_TRUNCATED}
 #: The frame ends inside the Ethernet header or a VLAN tag.
 TRUNCATED_L2: int = _BITS["TRUNCATED_L2"]
 #: The frame ends inside the IPv4/IPv6 header, IPv4 options or IPv6 extension headers.
@@ -180,7 +182,7 @@ class Headers:
     ``decode(batch, columns=...)`` hold only those columns.
     """
 
-    __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "_names", "_flow_hash")
+    __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "_names", "_flow_hash", "_app")
 
     # Column types for type checkers (tests/test_typing.py keeps them equal to HEADER_COLUMNS).
     eth_src: npt.NDArray[np.uint8]
@@ -264,9 +266,14 @@ class Headers:
         self.ts = ts
         self.wirelen = wirelen
         self._flow_hash = columns.get("flow_hash")
+        # application columns (ringcap.appcolumns): numpy arrays and StringColumns
+        self._app = {name: columns[name] for name in APP_COLUMNS if name in columns}
 
     def __getattr__(self, name):
-        # Only reached for slots never set: columns left out by decode(columns=...).
+        # Only reached for slots never set (columns left out by decode(columns=...))
+        # and for the application columns.
+        if name in APP_COLUMNS:
+            return app_column(self._app, name)      # or AttributeError saying how to ask
         if name in HEADER_COLUMNS:
             raise AttributeError(
                 f"column {name!r} was not decoded: these headers hold {', '.join(self._names)}; "
@@ -280,24 +287,24 @@ class Headers:
         """``headers["sport"]`` is a column; a slice, boolean mask or integer array
         gives the rows as Headers; an int gives one row as a dict."""
         if isinstance(index, str):
-            if index in self._names or index in ("ts", "wirelen", "flow_hash"):
+            if index in self._names or index in self._app or index in ("ts", "wirelen", "flow_hash"):
                 return getattr(self, index)
-            raise KeyError(f"Headers has no column {index!r}; decoded: {', '.join(self._names)}")
+            raise KeyError(f"Headers has no column {index!r}; decoded: {', '.join(self.names)}")
         if isinstance(index, (int, np.integer)):
-            return {name: getattr(self, name)[index] for name in self._names}
-        columns = {name: getattr(self, name)[index] for name in self._names}
+            return {name: column[index] for name, column in self.columns().items()}
+        columns = {name: column[index] for name, column in self.columns().items()}
         if self._flow_hash is not None:
             columns["flow_hash"] = self._flow_hash[index]
         return Headers(columns, self.ts[index], self.wirelen[index])
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The decoded column names, in the contract's order."""
-        return self._names
+        """The decoded column names, in the contract's order (application columns last)."""
+        return self._names + tuple(self._app)
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Column name -> array, in the contract's order."""
-        return {name: getattr(self, name) for name in self._names}
+        """Column name -> array (a StringColumn for string columns), in the contract's order."""
+        return {**{name: getattr(self, name) for name in self._names}, **self._app}
 
     @property
     def flow_hash(self) -> np.ndarray:
@@ -363,10 +370,11 @@ def _column_names(columns, out: Headers | None = None) -> set[str]:
     if isinstance(columns, str) and columns == "all":
         return set(HEADER_COLUMNS)
     names = {columns} if isinstance(columns, str) else set(columns)
-    unknown = sorted(names - set(HEADER_COLUMNS))
+    unknown = sorted(names - set(HEADER_COLUMNS) - set(APP_COLUMNS))
     if unknown:
-        raise ValueError(f"unknown Headers column(s) {unknown}; "
-                         f"choose from {', '.join(HEADER_COLUMNS)} (or columns='all')")
+        raise ValueError(f"unknown Headers column(s) {unknown}; choose from "
+                         f"{', '.join(HEADER_COLUMNS)}, {', '.join(APP_COLUMNS)} "
+                         "(or columns='all' for every header column)")
     names.add("flags")
     return names
 
@@ -391,7 +399,8 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
 
     ``columns``: decode only these column names (``flags`` is always
     included); ``"all"`` for every column of :data:`HEADER_COLUMNS`; by
-    default :data:`DEFAULT_COLUMNS`.  :data:`FIVE_TUPLE_COLUMNS` selects a
+    default :data:`DEFAULT_COLUMNS`.  Application columns
+    (:mod:`ringcap.appcolumns`) are decoded only when named (docs/decode.md).  :data:`FIVE_TUPLE_COLUMNS` selects a
     shortcut for plain IPv4 TCP/UDP that is several times faster than the
     full decode; the values are the same.
 
@@ -414,7 +423,7 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
     if tunnels not in ("inner", "outer"):
         raise ValueError(f"tunnels must be 'inner' or 'outer', got {tunnels!r}")
     n = len(batch)
-    names = _column_names(columns, out)
+    names, app_names, helpers = split_names(_column_names(columns, out))  # app: made afresh
     if out is not None:
         if len(out) < n:
             raise ValueError(f"out has room for {len(out)} packets, the batch has {n}")
@@ -422,8 +431,10 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         if missing:
             raise ValueError(f"out lacks the column(s) {missing}")
         arrays = {name: getattr(out, name)[:n] for name in names}
+        if helpers:                             # only when application columns need them
+            arrays.update(_allocate(n, helpers))
     else:
-        arrays = _allocate(n, names)
+        arrays = _allocate(n, names | helpers)
     raw = dict(arrays)
     if "more_fragments" in raw:
         raw["more_fragments"] = arrays["more_fragments"].view(np.uint8)
@@ -433,6 +444,8 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         _contiguous(batch.status, np.uint32), _contiguous(batch.vlan_tci, np.uint16),
         _contiguous(batch.vlan_tpid, np.uint16), raw, tunnels == "outer",
         _contiguous(batch.linktype, np.uint16))
+    if app_names:
+        arrays = _decode_app(batch, arrays, app_names, drop=helpers)
     return Headers(arrays, batch.ts, batch.wirelen)
 
 
@@ -458,7 +471,8 @@ class HeadersBuffer:
     def __init__(self, columns=None, *, tunnels: str = "inner", flow_hash: bool = False) -> None:
         if tunnels not in ("inner", "outer"):
             raise ValueError(f"tunnels must be 'inner' or 'outer', got {tunnels!r}")
-        chosen = _column_names(columns)
+        chosen, self.app_names, helpers = split_names(_column_names(columns))
+        chosen |= helpers       # kept with the others; application columns are made afresh
         self.names: tuple[str, ...] = tuple(name for name in HEADER_COLUMNS if name in chosen)
         self.tunnels = tunnels
         self._flow_hash = flow_hash
@@ -478,7 +492,8 @@ class HeadersBuffer:
             self._out = Headers(_allocate(rows, self.names), _NO_ROWS_I64, _NO_ROWS_U32)
             if self._flow_hash:
                 self._hash = np.empty(rows, dtype=np.uint64)
-        h = decode(batch, columns=self.names, out=self._out, tunnels=self.tunnels)
+        h = decode(batch, columns=self.names + tuple(self.app_names), out=self._out,
+                   tunnels=self.tunnels)
         if self._flow_hash:
             _decode.flow_hashes(h.ip_version, h.ip_src, h.ip_dst, h.sport, h.dport,
                                 h.ip_proto, self._hash[:n])

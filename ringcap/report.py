@@ -40,6 +40,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from .appcolumns import APP_PROTOCOLS, host_name
 from .batch import Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
@@ -47,7 +48,7 @@ from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES",
-           "MAX_RATE_INTERVALS"]
+           "MAX_RATE_INTERVALS", "NAME_KINDS"]
 
 #: Most rate intervals a report keeps; past it the interval is widened tenfold.
 MAX_RATE_INTERVALS = 10_000
@@ -60,6 +61,11 @@ PROTOCOL_NAMES: dict[str, str] = {"ipv4": "ip", "qinq": "vlan"}
 
 _REPORT_COLUMNS = ("ethertype", "ip_version", "ip_src", "ip_dst", "ip_proto", "flags")
 _FLOW_REPORT_COLUMNS = tuple(sorted(set(_REPORT_COLUMNS) | set(FIVE_TUPLE_COLUMNS)))
+# What the names need (track_names=True): DNS query names, TLS SNI, HTTP hosts.
+_NAME_COLUMNS = ("app_proto", "dns_qr", "dns_qname", "tls_sni", "tls_handshake", "http_host")
+#: The kinds of names a report counts (``top_names()``), most specific first:
+#: a flow's server name is its SNI, else its HTTP host, else its DNS query name.
+NAME_KINDS: tuple[str, ...] = ("tls_sni", "http_host", "dns_query")
 
 
 def _bucket_label(i: int) -> str:
@@ -128,7 +134,8 @@ class TrafficReport:
     :meth:`to_dict`.  Only IP packets make conversations and endpoints.
     """
 
-    def __init__(self, *, interval: float = 1.0, track_flows: bool = False) -> None:
+    def __init__(self, *, interval: float = 1.0, track_flows: bool = False,
+                 track_names: bool = False) -> None:
         interval = float(interval)
         if not np.isfinite(interval) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval}")
@@ -153,10 +160,15 @@ class TrafficReport:
         self._conversations: dict[bytes, _Conversation] = {}
         self._bucket_edges = np.asarray(SIZE_BUCKETS[1:], dtype=np.uint32)
         self.track_flows = bool(track_flows)
-        self._headers = HeadersBuffer(_FLOW_REPORT_COLUMNS if self.track_flows
-                                      else _REPORT_COLUMNS)     # reused batch after batch
+        self._headers = HeadersBuffer(      # reused batch after batch
+            (_FLOW_REPORT_COLUMNS if self.track_flows else _REPORT_COLUMNS)
+            + (_NAME_COLUMNS + ("sport", "dport") if track_names else ()))
         # canonical 5-tuple key -> [shown key (first packet's direction), packets, bytes]
         self._flows: dict[bytes, list] = {}
+        self.track_names = bool(track_names)
+        # kind -> name -> messages (DNS queries, ClientHellos, HTTP requests)
+        self._names: dict[str, dict[str, int]] = {kind: {} for kind in NAME_KINDS}
+        self._flow_names: dict[bytes, str] = {}     # canonical flow key -> server name
 
     # ------------------------------------------------------------------ folding
     def update(self, batch: Batch) -> None:
@@ -181,8 +193,9 @@ class TrafficReport:
         self.wire_size += int(wirelen.sum())
         headers = self._headers.decode(batch)
         self._add_protocols(headers, wirelen)
+        server_names = self._add_names(headers) if self.track_names else {}
         if self.track_flows:
-            self._add_flows(headers)
+            self._add_flows(headers, server_names)
         self._add_sizes(batch.wirelen, wirelen)
         self._add_rates(ts, wirelen)
         self._add_conversations(headers, ts, wirelen)
@@ -309,10 +322,35 @@ class TrafficReport:
             conv.packets_ba += int(packets[g, 1 - forward])
             conv.bytes_ba += int(nbytes[g, 1 - forward])
 
-    def _add_flows(self, h) -> None:
+    def _add_names(self, h) -> dict[int, str]:
+        # Count the names the messages carry; returns packet -> its server name.
+        server: dict[int, str] = {}
+        carriers = {
+            "tls_sni": h.tls_sni.lengths() > 0,
+            "http_host": h.http_host.lengths() > 0,
+            "dns_query": (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+                         & (h.dns_qname.lengths() > 0),
+        }
+        columns = {"tls_sni": h.tls_sni, "http_host": h.http_host, "dns_query": h.dns_qname}
+        for kind in NAME_KINDS:
+            counts = self._names[kind]
+            column = columns[kind]
+            for i in np.flatnonzero(carriers[kind]).tolist():
+                name = column[i]
+                if kind == "http_host":
+                    name = host_name(name)
+                counts[name] = counts.get(name, 0) + 1
+                server.setdefault(i, name)
+        return server
+
+    def _add_flows(self, h, server_names: dict[int, str] | None = None) -> None:
         table = flows(h)
         if not len(table):
             return
+        flow_of = table.packet_flow
+        named = {}
+        for i, name in (server_names or {}).items():
+            named.setdefault(int(flow_of[i]), name)
         src = np.ascontiguousarray(table.ip_src)
         dst = np.ascontiguousarray(table.ip_dst)
         ends_a = np.concatenate([src, table.sport.astype(">u2").view(np.uint8).reshape(-1, 2)], 1)
@@ -326,6 +364,8 @@ class TrafficReport:
                 entry = self._flows[key] = [(int(table.ip_version[i]), int(proto[i]), a, b), 0, 0]
             entry[1] += int(table.packets[i])
             entry[2] += int(table.bytes[i])
+            if i in named and key not in self._flow_names:
+                self._flow_names[key] = named[i]
 
     # ------------------------------------------------------------------ results
     def flow_totals(self) -> dict[bytes, tuple[tuple, int, int]]:
@@ -336,6 +376,32 @@ class TrafficReport:
             raise ValueError("this report does not track flows: TrafficReport(track_flows=True)")
         return {key: (shown, packets, nbytes) for key, (shown, packets, nbytes)
                 in self._flows.items()}
+
+    def top_names(self, top: int | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The names seen (``track_names=True``), most frequent first, per kind of
+        :data:`NAME_KINDS`: ``{"name": ..., "count": messages}`` (DNS queries, TLS
+        ClientHellos, HTTP requests; HTTP hosts lower-cased without a port)."""
+        if not self.track_names:
+            raise ValueError("this report does not track names: TrafficReport(track_names=True)")
+        return {kind: [{"name": name, "count": count} for name, count in
+                       sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]]
+                for kind, counts in self._names.items()}
+
+    def server_name_totals(self) -> dict[str, tuple[int, int, int]]:
+        """Per server name (``track_flows=True, track_names=True``): (flows,
+        packets, bytes) of the 5-tuple conversations whose first message naming a
+        server (SNI, else HTTP host, else DNS query) named it, as nfstream's
+        ``requested_server_name``.  Conversations that named none are left out."""
+        if not (self.track_flows and self.track_names):
+            raise ValueError("server names need TrafficReport(track_flows=True, track_names=True)")
+        totals: dict[str, list[int]] = {}
+        for key, name in self._flow_names.items():
+            _, packets, nbytes = self._flows[key]
+            entry = totals.setdefault(name, [0, 0, 0])
+            entry[0] += 1
+            entry[1] += packets
+            entry[2] += nbytes
+        return {name: (f, p, b) for name, (f, p, b) in totals.items()}
 
     @property
     def data_size(self) -> int:
@@ -447,6 +513,7 @@ class TrafficReport:
             "endpoints": self.endpoints(top),
             "packet_sizes": self.packet_sizes(),
             "rates": self.rates(),
+            **({"names": self.top_names(top)} if self.track_names else {}),
         }
 
 
@@ -507,3 +574,4 @@ def _file_info(path, reader) -> FileInfo:
                     file_size=os.path.getsize(path), linktypes=linktypes,
                     snaplen=reader.snaplen, nanosecond=bool(reader.nanosecond),
                     interfaces=interfaces, received=received, dropped=dropped)
+

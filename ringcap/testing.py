@@ -7,12 +7,16 @@ synthetic-ring benchmark).  ``synthetic_traffic`` makes a batch of realistic
 Ethernet/IP conversations (IPv4 and IPv6, TCP and UDP, a few ARP frames) in
 numpy, fast enough for millions of packets.
 
+``named_traffic`` makes DNS, TLS and HTTP messages that name servers (for the
+application columns' examples).
+
 ``ipv4_batch`` builds a Batch of Ethernet/IPv4/TCP-or-UDP frames from
 per-packet header values, vectorized (a million frames in well under a
 second), for the flow tests and benchmarks.
 """
 from __future__ import annotations
 
+import ssl
 import struct
 from dataclasses import dataclass
 from typing import Sequence
@@ -298,3 +302,88 @@ def synthetic_traffic(count: int, *, conversations: int = 64, start_ns: int = 1_
     ethertype = np.where(is_arp, 0x0806, np.where(v6[conv], 0x86DD, 0x0800)).astype(np.uint16)
     return Batch(ts=ts, caplen=caplen, offset=offset, data=data, wirelen=caplen,
                  ifindex=np.full(count, 2, dtype=np.int32), protocol=ethertype)
+
+
+# ---------------------------------------------------------------- named traffic
+_DOMAINS = ("example.com", "cdn.example.net", "api.example.org", "mail.example.com",
+            "static.example.net", "login.example.org", "updates.example.com", "tracker.example.net",
+            "news.example.org", "video.example.com", "maps.example.net", "shop.example.org")
+_AGENTS = ("curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+           "python-requests/2.32.3")
+
+
+def _ipv4_frame(src: int, dst: int, proto: int, transport: bytes) -> bytes:
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(transport), 0, 0x4000, 64, proto, 0,
+                         src.to_bytes(4, "big"), dst.to_bytes(4, "big"))
+    total = sum(struct.unpack("!10H", header))
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    header = header[:10] + struct.pack("!H", ~total & 0xFFFF) + header[12:]
+    return (b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
+            + header + transport)
+
+
+def _udp(sport: int, dport: int, payload: bytes) -> bytes:
+    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+
+def _tcp(sport: int, dport: int, payload: bytes, seq: int = 1) -> bytes:
+    return struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 5 << 4, 0x18, 502, 0, 0) + payload
+
+
+def _dns_name(name: str) -> bytes:
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+
+
+def _client_hello(name: str, newest: bool) -> bytes:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if not newest:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["h2", "http/1.1"] if newest else ["http/1.1"])
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    connection = context.wrap_bio(incoming, outgoing, server_hostname=name)
+    try:
+        connection.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def named_traffic(sessions: int = 500, *, hosts: int = 12, seed: int = 0,
+                  start_ns: int = 1_700_000_000 * 10**9) -> Batch:
+    """A batch of application messages that name servers, for the names examples:
+    per session a host (10.0.0.1 ...) resolves a name (DNS query and A answer
+    from 10.0.0.53), then opens TLS to it (a real ClientHello from Python's
+    ``ssl``, TLS 1.3 or 1.2: two JA4 fingerprints) or sends an HTTP/1.1 GET
+    with a User-Agent.  Popular names come up more often (Zipf-like)."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, len(_DOMAINS) + 1)
+    picks = rng.choice(len(_DOMAINS), size=sessions, p=weights / weights.sum())
+    resolver = 0x0A000035
+    hellos: dict[tuple[str, bool], bytes] = {}
+    frames: list[bytes] = []
+    for k in range(sessions):
+        client = 0x0A000001 + int(rng.integers(hosts))
+        name = _DOMAINS[picks[k]]
+        server = 0xC0000200 + int(picks[k]) + 1           # 192.0.2.x
+        port = 20000 + k
+        query = struct.pack("!HHHHHH", k & 0xFFFF, 0x0100, 1, 0, 0, 0) + _dns_name(name) \
+            + b"\0\x01\0\x01"
+        answer = struct.pack("!HHHHHH", k & 0xFFFF, 0x8180, 1, 1, 0, 0) + _dns_name(name) \
+            + b"\0\x01\0\x01" + b"\xc0\x0c\0\x01\0\x01\0\0\x01\x2c\0\x04" + server.to_bytes(4, "big")
+        frames.append(_ipv4_frame(client, resolver, 17, _udp(port, 53, query)))
+        frames.append(_ipv4_frame(resolver, client, 17, _udp(53, port, answer)))
+        if rng.random() < 0.7:
+            newest = bool(client % 3)
+            hello = hellos.get((name, newest))
+            if hello is None:
+                hello = hellos[(name, newest)] = _client_hello(name, newest)
+            frames.append(_ipv4_frame(client, server, 6, _tcp(port + 30000, 443, hello)))
+        else:
+            request = (f"GET /index.html HTTP/1.1\r\nHost: {name}\r\nUser-Agent: "
+                       f"{_AGENTS[client % len(_AGENTS)]}\r\nAccept: */*\r\n\r\n").encode()
+            frames.append(_ipv4_frame(client, server, 6, _tcp(port + 30000, 80, request)))
+    ts = start_ns + np.arange(len(frames), dtype=np.int64) * 1_000_000
+    return Batch.from_packets(frames, ts=ts)

@@ -3,7 +3,8 @@
 Reads each file batch by batch into a :class:`ringcap.report.TrafficReport`
 and prints the summary (per file and, for several files, in total), the
 protocol hierarchy, IP conversations and endpoints, the packet-length
-distribution and the rate over time; ``--json`` prints the same as JSON.
+distribution, the rate over time and the top names (DNS queries, TLS server
+names, HTTP hosts); ``--json`` prints the same as JSON.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import datetime as _dt
 import json
 import sys
 
-from ..report import MAX_RATE_INTERVALS, file_report
+from ..report import MAX_RATE_INTERVALS, TrafficReport, file_report
 from .options import CliError, parse_count, parse_seconds, size_type
 
 
@@ -100,11 +101,22 @@ def _print_text(report, infos, top: int, out) -> None:
         w(f"  peak:    {pps[peak]:.1f} packets/s, {max(bps):.1f} bits/s "
           f"(at {_when(rates['start_ts'] + int(peak * interval * 1e9))})\n")
         w(f"  average: {sum(pps) / len(pps):.1f} packets/s, {sum(bps) / len(bps):.1f} bits/s\n")
+    names = report.top_names(top)
+    w(f"\nTop names (top {top})\n")
+    for kind, title in (("dns_query", "DNS queries"), ("tls_sni", "TLS server names (SNI)"),
+                        ("http_host", "HTTP hosts")):
+        w(f"  {title}\n")
+        for row in names[kind]:
+            w(f"    {row['name']:<60} {row['count']:>10}\n")
+        if not names[kind]:
+            w("    (none)\n")
 
 
 def run(args) -> int:
     try:
-        report, infos = file_report(args.files, filter=args.filter, interval=args.interval)
+        report, infos = file_report(
+            args.files, filter=args.filter,
+            report=TrafficReport(interval=args.interval, track_names=True))
     except FileNotFoundError as exc:
         raise CliError(f"{exc.filename}: no such file") from None
     out = sys.stdout

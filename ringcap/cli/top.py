@@ -5,7 +5,9 @@ with packets/s, bits/s and share of each flow, host and protocol over the
 last interval, plus totals and the kernel's drops, until Ctrl-C (or
 ``--duration``); then the final totals are printed.  From a file (``-r``)
 the table is printed once, with rates averaged over the file's duration.
-Sort by ``--sort bytes`` (default) or ``packets``.  rich draws the table
+Sort by ``--sort bytes`` (default) or ``packets``.  ``--by server_name``
+makes the first table one row per server name (a conversation's TLS SNI,
+else HTTP host, else DNS query name) instead of per flow.  rich draws the table
 (``pip install 'ringcap[top]'``).
 """
 from __future__ import annotations
@@ -32,6 +34,9 @@ def add_arguments(parser) -> None:
     source.add_argument("-r", dest="read", metavar="FILE", help="summarize a pcap/pcapng file")
     parser.add_argument("--sort", choices=("bytes", "packets"), default="bytes",
                         help="order rows by bytes (default) or packets")
+    parser.add_argument("--by", choices=("flow", "server_name"), default="flow",
+                        help="first table: one row per 5-tuple flow (default) or per server "
+                             "name (TLS SNI, else HTTP host, else DNS query name)")
     parser.add_argument("--rows", metavar="N", type=size_type(parse_count, what="--rows"),
                         default=10, help="rows per table (10)")
     parser.add_argument("--interval", metavar="SECONDS", default=1.0,
@@ -91,12 +96,28 @@ def flow_rows(report: TrafficReport, previous: dict | None, span: float,
     return out[:rows]
 
 
+def name_rows(report: TrafficReport, previous: dict | None, span: float,
+              sort: str, rows: int) -> list[dict]:
+    """The busiest server names (flows, packets, bytes of the conversations that
+    named them), with rates as :func:`flow_rows`."""
+    out = []
+    for name, (count, packets, nbytes) in report.server_name_totals().items():
+        p0, b0 = (previous.get(name, (0, 0, 0))[1:] if previous is not None else (0, 0))
+        out.append({"name": name, "flows": count, "packets": packets, "bytes": nbytes,
+                    "pps": (packets - p0) / span if span > 0 else 0.0,
+                    "bps": 8 * (nbytes - b0) / span if span > 0 else 0.0})
+    field = "bytes" if sort == "bytes" else "packets"
+    rate = "bps" if sort == "bytes" else "pps"
+    live = previous is not None
+    out.sort(key=lambda r: (-(r[rate] if live else r[field]), -r[field], r["name"]))
+    return out[:rows]
+
+
 def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: float, args,
             title: str):
     Console, Group, Table = _rich()
     from rich.markup import escape      # addresses like [2001:db8::1]:443 are not markup
     sort = args.sort
-    flows = flow_rows(report, previous, span, sort, args.rows)
     total_bytes = max(report.wire_size, 1)
     total_packets = max(report.packets, 1)
 
@@ -104,14 +125,23 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
         return 100.0 * (r["bytes"] / total_bytes if sort == "bytes" else r["packets"] / total_packets)
 
     table = Table(title=escape(title), title_justify="left", expand=False)
-    for name, justify in (("proto", "left"), ("A", "left"), ("B", "left"), ("packets", "right"),
-                          ("bytes", "right"), ("pkt/s", "right"), ("bit/s", "right"),
-                          ("share", "right")):
-        table.add_column(name, justify=justify, no_wrap=True)
-    for r in flows:
-        table.add_row(r["proto"], escape(r["a"]), escape("\u2194 " + r["b"]), str(r["packets"]),
-                      str(r["bytes"]),
-                      f"{r['pps']:.1f}", _si(r["bps"], "bit/s"), f"{share(r):.1f}%")
+    if args.by == "server_name":
+        for name, justify in (("server name", "left"), ("flows", "right"), ("packets", "right"),
+                              ("bytes", "right"), ("pkt/s", "right"), ("bit/s", "right"),
+                              ("share", "right")):
+            table.add_column(name, justify=justify, no_wrap=True)
+        for r in name_rows(report, previous, span, sort, args.rows):
+            table.add_row(escape(r["name"]), str(r["flows"]), str(r["packets"]), str(r["bytes"]),
+                          f"{r['pps']:.1f}", _si(r["bps"], "bit/s"), f"{share(r):.1f}%")
+    else:
+        for name, justify in (("proto", "left"), ("A", "left"), ("B", "left"),
+                              ("packets", "right"), ("bytes", "right"), ("pkt/s", "right"),
+                              ("bit/s", "right"), ("share", "right")):
+            table.add_column(name, justify=justify, no_wrap=True)
+        for r in flow_rows(report, previous, span, sort, args.rows):
+            table.add_row(r["proto"], escape(r["a"]), escape("\u2194 " + r["b"]),
+                          str(r["packets"]), str(r["bytes"]),
+                          f"{r['pps']:.1f}", _si(r["bps"], "bit/s"), f"{share(r):.1f}%")
     hosts = Table(title="Hosts", title_justify="left")
     for name in ("address", "packets", "bytes", "pkt/s", "bit/s", "share"):
         hosts.add_column(name, justify="left" if name == "address" else "right", no_wrap=True)
@@ -136,7 +166,7 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
 
 
 def _snapshot(report: TrafficReport):
-    flows = {k: v for k, v in report.flow_totals().items()}
+    flows = dict(report.server_name_totals() if report.track_names else report.flow_totals())
     hosts = {e["address"]: (e["packets"], e["bytes"]) for e in report.endpoints()}
     protos = {p["path"]: p["packets"] for p in report.protocols()}
     return flows, hosts, protos
@@ -150,7 +180,7 @@ def _console(Console):
 
 def _from_file(args, filter_text) -> int:
     Console, _, _ = _rich()
-    report = TrafficReport(track_flows=True)
+    report = TrafficReport(track_flows=True, track_names=args.by == "server_name")
     file_report([args.read], filter=filter_text, report=report)
     span = report.duration
     title = (f"{args.read}: {report.packets} packets, {report.wire_size} bytes over {span:.3f} s "
@@ -164,7 +194,7 @@ def _live(args, filter_text) -> int:
     from rich.live import Live
     names = interface_list(args.interfaces)
     iface = names if len(names) > 1 else names[0]
-    report = TrafficReport(track_flows=True)
+    report = TrafficReport(track_flows=True, track_names=args.by == "server_name")
     console = _console(Console)
     start = time.monotonic()
     deadline = None if args.duration is None else start + args.duration

@@ -1,0 +1,970 @@
+# Application-layer columns: DNS, HTTP/1.x, DHCPv4, NTP, TLS and QUIC hellos.
+#
+# decode_app runs after the header pass (pyx/_decode.pyx) and reads what it
+# wrote: ip_proto, the ports and each packet's payload offset and length.
+# Packets that carry no TCP/UDP payload cost one test.  Each message is
+# decoded from the packet that starts it; nothing is reassembled.  A message
+# that goes on past its packet (or past the captured bytes) is decoded as far
+# as it was captured and flagged APP_TRUNCATED; one that cannot be what its
+# port or first bytes say is flagged APP_MALFORMED.  Every read is bounded by
+# the captured payload (debug builds also count any read that would overrun,
+# as _decode does).  A field that could not be read is 0 or the empty string,
+# never a guess.
+#
+# Strings are stored Arrow-style: per column an int32 offsets array of n + 1
+# entries (the caller's) and one byte buffer that grows as strings are
+# appended (malloc'd here, copied once into a numpy array at the end).  The
+# bytes are UTF-8: control characters and bytes that do not form UTF-8 are
+# written as \xNN.
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t, INT32_MAX
+from libc.string cimport memcpy, memset
+from libc.stdlib cimport malloc, realloc, free
+cimport numpy as cnp
+import numpy as np
+
+from includes.decode_defs cimport RINGCAP_CHECKED_READS, IPPROTO_TCP, IPPROTO_UDP
+
+cnp.import_array()
+
+cdef extern from "<arpa/inet.h>" nogil:
+    const char *inet_ntop(int af, const void *src, char *dst, unsigned int size)
+    int AF_INET
+    int AF_INET6
+
+cdef extern from *:
+    """
+    #define rc_prefetch(p) __builtin_prefetch((const void *)(p))
+    """
+    void rc_prefetch(const void *p) nogil
+
+cdef extern from "tls_hello.h" nogil:
+    ctypedef struct rc_tls_hello:
+        uint16_t legacy_version, version
+        uint32_t sni_off, sni_len
+        uint32_t alpn_off, alpn_len
+        char ja4[37]
+        uint16_t cipher
+        uint8_t is_client, is_server, truncated, malformed
+    int rc_tls_parse_record(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
+    int rc_tls_parse_handshake(const uint8_t *p, size_t len, char quic_or_tcp,
+                               rc_tls_hello *out)
+    int rc_quic_initial(const uint8_t *p, size_t len, uint8_t *scratch, size_t scratch_len,
+                        uint32_t *version, uint8_t *dcid_len, const uint8_t **crypto,
+                        size_t *crypto_len)
+
+cdef enum:
+    # app_proto values
+    APP_NONE = 0
+    APP_DNS = 1
+    APP_HTTP = 2
+    APP_TLS = 3
+    APP_DHCP = 4
+    APP_NTP = 5
+    APP_QUIC = 6
+    # bits in the header flags column (high bits: the header pass uses the low ones)
+    F_APP_MALFORMED = 1 << 29     # not what its port or first bytes say: columns left empty
+    F_APP_TRUNCATED = 1 << 30     # the message goes on past this packet or the captured bytes
+    # limits
+    DNS_MAX_NAME = 255            # wire octets of a name (RFC 1035 3.1)
+    DNS_MAX_JUMPS = 128           # compression pointers followed in one name
+    DNS_MAX_ANSWERS = 64          # answer records looked through for the first A/AAAA
+    NAME_ROOM = 4 * DNS_MAX_NAME + 8
+    HTTP_MAX_TOKEN = 24           # longest request method accepted
+    QUIC_SCRATCH = 65536 + 64     # any UDP payload, decrypted, fits
+
+FLAG_BITS = {"APP_MALFORMED": F_APP_MALFORMED, "APP_TRUNCATED": F_APP_TRUNCATED}
+APP_PROTOCOLS = {"dns": APP_DNS, "http": APP_HTTP, "tls": APP_TLS, "dhcp": APP_DHCP,
+                 "ntp": APP_NTP, "quic": APP_QUIC}
+CHECKED_READS = bool(RINGCAP_CHECKED_READS)
+
+# Every application column: (name, numpy dtype or "str", values per packet).
+# Fixed-width columns of the protocols asked for are always all filled (they
+# are cheap); string columns only when asked for.
+COLUMN_LAYOUT = (
+    ("app_proto", "u1", 1),
+    ("dns_id", "u2", 1),
+    ("dns_qr", "u1", 1),
+    ("dns_opcode", "u1", 1),
+    ("dns_rcode", "u1", 1),
+    ("dns_qname", "str", 1),
+    ("dns_qtype", "u2", 1),
+    ("dns_ancount", "u2", 1),
+    ("dns_answer", "str", 1),
+    ("http_method", "str", 1),
+    ("http_host", "str", 1),
+    ("http_path", "str", 1),
+    ("http_user_agent", "str", 1),
+    ("http_status", "u2", 1),
+    ("dhcp_msg_type", "u1", 1),
+    ("dhcp_client_mac", "u1", 6),
+    ("dhcp_hostname", "str", 1),
+    ("dhcp_requested_ip", "u4", 1),
+    ("ntp_version", "u1", 1),
+    ("ntp_mode", "u1", 1),
+    ("ntp_stratum", "u1", 1),
+    ("tls_handshake", "u1", 1),
+    ("tls_version", "u2", 1),
+    ("tls_cipher", "u2", 1),
+    ("tls_sni", "str", 1),
+    ("tls_alpn", "str", 1),
+    ("tls_ja4", "str", 1),
+    ("quic_version", "u4", 1),
+    ("quic_dcid_len", "u1", 1),
+)
+
+cdef const char *_HEX = b"0123456789abcdef"
+cdef Py_ssize_t _overruns = 0   # debug builds: reads that would have passed the captured bytes
+
+
+def overrun_count():
+    """Reads past the captured payload seen by a debug build since the last reset (always 0 in release)."""
+    return _overruns
+
+
+def reset_overrun_count():
+    global _overruns
+    _overruns = 0
+
+
+# ---------------------------------------------------------------- reading bytes
+cdef inline bint _overrun(Py_ssize_t k, Py_ssize_t width, Py_ssize_t n) noexcept nogil:
+    global _overruns
+    if k < 0 or k + width > n:
+        _overruns += 1
+        return True
+    return False
+
+
+cdef inline uint8_t rd8(const uint8_t *p, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
+    if RINGCAP_CHECKED_READS and _overrun(k, 1, n):
+        return 0
+    return p[k]
+
+
+cdef inline uint16_t rd16(const uint8_t *p, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
+    if RINGCAP_CHECKED_READS and _overrun(k, 2, n):
+        return 0
+    return (<uint16_t>p[k] << 8) | p[k + 1]
+
+
+cdef inline uint32_t rd32(const uint8_t *p, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
+    if RINGCAP_CHECKED_READS and _overrun(k, 4, n):
+        return 0
+    return ((<uint32_t>p[k] << 24) | (<uint32_t>p[k + 1] << 16)
+            | (<uint32_t>p[k + 2] << 8) | p[k + 3])
+
+
+# ---------------------------------------------------------------- string columns
+cdef struct StrCol:
+    int32_t *offsets       # n + 1 entries (the caller's array); NULL: column not wanted
+    uint8_t *data          # malloc'd, grows by doubling
+    Py_ssize_t length, capacity
+    Py_ssize_t filled      # offsets[0..filled] are set
+
+
+cdef uint8_t *_reserve(StrCol *s, Py_ssize_t i, Py_ssize_t need, bint *failed) noexcept nogil:
+    # Room for up to `need` bytes of packet i's string (packets come in order);
+    # NULL when the column is not wanted or memory ran out (*failed set).
+    cdef Py_ssize_t capacity
+    cdef uint8_t *grown
+    if s.offsets == NULL:
+        return NULL
+    while s.filled < i:
+        s.filled += 1
+        s.offsets[s.filled] = <int32_t>s.length
+    if s.length + need > s.capacity:
+        capacity = 2 * s.capacity
+        if capacity < s.length + need:
+            capacity = s.length + need
+        if capacity < 4096:
+            capacity = 4096
+        if capacity > INT32_MAX:            # int32 offsets, as Arrow's string type
+            if s.length + need > INT32_MAX:
+                failed[0] = True
+                return NULL
+            capacity = INT32_MAX
+        grown = <uint8_t *>realloc(s.data, capacity)
+        if grown == NULL:
+            failed[0] = True
+            return NULL
+        s.data = grown
+        s.capacity = capacity
+    return s.data + s.length
+
+
+cdef inline void _commit(StrCol *s, Py_ssize_t i, Py_ssize_t used) noexcept nogil:
+    s.length += used
+    s.offsets[i + 1] = <int32_t>s.length
+    s.filled = i + 1
+
+
+cdef inline void _finish(StrCol *s, Py_ssize_t n) noexcept nogil:
+    if s.offsets == NULL:
+        return
+    while s.filled < n:
+        s.filled += 1
+        s.offsets[s.filled] = <int32_t>s.length
+
+
+cdef inline Py_ssize_t _utf8_run(const uint8_t *p, Py_ssize_t k, Py_ssize_t end) noexcept nogil:
+    # Length of the well-formed UTF-8 sequence (2-4 bytes) starting at p[k], or 0.
+    cdef uint8_t c = p[k]
+    cdef Py_ssize_t need, j
+    cdef uint8_t lo = 0x80, hi = 0xBF
+    if 0xC2 <= c <= 0xDF:
+        need = 2
+    elif 0xE0 <= c <= 0xEF:
+        need = 3
+        if c == 0xE0:
+            lo = 0xA0
+        elif c == 0xED:
+            hi = 0x9F
+    elif 0xF0 <= c <= 0xF4:
+        need = 4
+        if c == 0xF0:
+            lo = 0x90
+        elif c == 0xF4:
+            hi = 0x8F
+    else:
+        return 0
+    if k + need > end:
+        return 0
+    if not (lo <= p[k + 1] <= hi):
+        return 0
+    for j in range(2, need):
+        if not (0x80 <= p[k + j] <= 0xBF):
+            return 0
+    return need
+
+
+cdef Py_ssize_t _text(uint8_t *w, const uint8_t *p, Py_ssize_t k, Py_ssize_t end,
+                      bint lower) noexcept nogil:
+    # IN p[k:end] (already checked to lie inside the captured bytes); OUT w
+    # (room for 4 * (end - k) bytes): UTF-8 text, control characters and
+    # bytes that are not UTF-8 as \xNN, ASCII lower-cased if `lower`.
+    # Returns the bytes written.
+    cdef Py_ssize_t o = 0, run, j
+    cdef uint8_t c
+    while k < end:
+        c = p[k]
+        if 0x20 <= c < 0x7F:
+            if lower and 0x41 <= c <= 0x5A:
+                c += 0x20
+            w[o] = c
+            o += 1
+            k += 1
+            continue
+        run = _utf8_run(p, k, end) if c >= 0x80 else 0
+        if run:
+            for j in range(run):
+                w[o + j] = p[k + j]
+            o += run
+            k += run
+            continue
+        w[o] = 0x5C        # backslash
+        w[o + 1] = 0x78    # x
+        w[o + 2] = _HEX[c >> 4]
+        w[o + 3] = _HEX[c & 15]
+        o += 4
+        k += 1
+    return o
+
+
+cdef inline void _put_text(StrCol *s, Py_ssize_t i, const uint8_t *p, Py_ssize_t k,
+                           Py_ssize_t end, bint lower, bint *failed) noexcept nogil:
+    cdef uint8_t *w = _reserve(s, i, 4 * (end - k), failed)
+    if w != NULL:
+        _commit(s, i, _text(w, p, k, end, lower))
+
+
+cdef inline void _put_bytes(StrCol *s, Py_ssize_t i, const char *text, Py_ssize_t size,
+                            bint *failed) noexcept nogil:
+    cdef uint8_t *w = _reserve(s, i, size, failed)
+    if w != NULL:
+        memcpy(w, text, size)
+        _commit(s, i, size)
+
+
+# ---------------------------------------------------------------- the output
+cdef struct AppColumns:
+    uint8_t *app_proto
+    uint16_t *dns_id
+    uint8_t *dns_qr
+    uint8_t *dns_opcode
+    uint8_t *dns_rcode
+    uint16_t *dns_qtype
+    uint16_t *dns_ancount
+    uint16_t *http_status
+    uint8_t *dhcp_msg_type
+    uint8_t *dhcp_client_mac
+    uint32_t *dhcp_requested_ip
+    uint8_t *ntp_version
+    uint8_t *ntp_mode
+    uint8_t *ntp_stratum
+    uint8_t *tls_handshake
+    uint16_t *tls_version
+    uint16_t *tls_cipher
+    uint32_t *quic_version
+    uint8_t *quic_dcid_len
+    StrCol dns_qname
+    StrCol dns_answer
+    StrCol http_method
+    StrCol http_host
+    StrCol http_path
+    StrCol http_user_agent
+    StrCol dhcp_hostname
+    StrCol tls_sni
+    StrCol tls_alpn
+    StrCol tls_ja4
+    uint32_t *flags
+    uint8_t *scratch           # QUIC: the decrypted Initial
+    bint failed                # out of memory
+
+
+# ---------------------------------------------------------------- DNS
+cdef Py_ssize_t _dns_skip_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t pos) noexcept nogil:
+    # Position after the (possibly compressed) name at pos; -1 if it runs
+    # past the captured bytes, -2 if it is malformed.
+    cdef Py_ssize_t wire = 0
+    cdef uint8_t length
+    while True:
+        if pos >= n:
+            return -1
+        length = rd8(m, pos, n)
+        if length == 0:
+            return pos + 1
+        if length & 0xC0 == 0xC0:
+            return pos + 2 if pos + 2 <= n else -1
+        if length & 0xC0:
+            return -2
+        wire += length + 1
+        if wire >= DNS_MAX_NAME:
+            return -2
+        pos += length + 1
+
+
+cdef Py_ssize_t _dns_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t pos,
+                          uint8_t *out, Py_ssize_t *after) noexcept nogil:
+    # IN m: a DNS message, n bytes captured of its `full`; pos: a name in it.
+    # OUT out (NAME_ROOM bytes): the name decompressed, lower-cased, labels
+    # joined by dots, no trailing dot (the root is ""); *after: where the
+    # name ends in the message (after its first pointer).  Returns the text
+    # length, -1 if the name runs past the captured bytes, -2 if malformed
+    # (a label type other than 0 or pointer, more than 255 octets, a pointer
+    # outside the message or a loop of pointers).
+    cdef Py_ssize_t wire = 1, o = 0, jumps = 0, target
+    cdef uint8_t length
+    after[0] = -1
+    while True:
+        if pos >= n:
+            return -1 if pos < full else -2
+        length = rd8(m, pos, n)
+        if length == 0:
+            if after[0] < 0:
+                after[0] = pos + 1
+            return o
+        if length & 0xC0 == 0xC0:
+            if pos + 2 > n:
+                return -1 if pos + 2 <= full else -2
+            target = ((length & 0x3F) << 8) | rd8(m, pos + 1, n)
+            if after[0] < 0:
+                after[0] = pos + 2
+            jumps += 1
+            if jumps > DNS_MAX_JUMPS or target < 12 or target >= full:
+                return -2
+            pos = target
+            continue
+        if length & 0xC0:
+            return -2
+        wire += length + 1
+        if wire > DNS_MAX_NAME:
+            return -2
+        if pos + 1 + length > n:
+            return -1 if pos + 1 + length <= full else -2
+        if o:
+            out[o] = 0x2E
+            o += 1
+        o += _text(out + o, m, pos + 1, pos + 1 + length, True)
+        pos += 1 + length
+
+
+cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
+               AppColumns *c) noexcept nogil:
+    # IN m: a DNS message (n bytes captured of its `full`).
+    cdef Py_ssize_t pos, after, k, length, rdlen
+    cdef uint16_t qdcount, ancount, rtype
+    cdef uint8_t name[NAME_ROOM]
+    cdef char text[48]
+    cdef uint8_t *w
+    c.app_proto[i] = APP_DNS
+    if n < 12:
+        c.flags[i] |= F_APP_TRUNCATED if full >= 12 else F_APP_MALFORMED
+        return
+    c.dns_id[i] = rd16(m, 0, n)
+    c.dns_qr[i] = rd8(m, 2, n) >> 7
+    c.dns_opcode[i] = (rd8(m, 2, n) >> 3) & 0x0F
+    c.dns_rcode[i] = rd8(m, 3, n) & 0x0F
+    qdcount = rd16(m, 4, n)
+    ancount = rd16(m, 6, n)
+    c.dns_ancount[i] = ancount
+    if n < full:
+        c.flags[i] |= F_APP_TRUNCATED
+    pos = 12
+    if qdcount:
+        length = _dns_name(m, n, full, pos, name, &after)
+        if length == -2:
+            c.flags[i] |= F_APP_MALFORMED
+            return
+        if length == -1:
+            c.flags[i] |= F_APP_TRUNCATED
+            return
+        if after + 4 > n:
+            c.flags[i] |= F_APP_TRUNCATED if after + 4 <= full else F_APP_MALFORMED
+            return
+        c.dns_qtype[i] = rd16(m, after, n)
+        w = _reserve(&c.dns_qname, i, length, &c.failed)
+        if w != NULL:
+            memcpy(w, name, length)
+            _commit(&c.dns_qname, i, length)
+        pos = after + 4
+        for k in range(1, qdcount):
+            pos = _dns_skip_name(m, n, pos)
+            if pos < 0 or pos + 4 > n:
+                return
+            pos += 4
+    # the first A or AAAA record of the answer section
+    if c.dns_answer.offsets == NULL:
+        return
+    for k in range(min(<Py_ssize_t>ancount, DNS_MAX_ANSWERS)):
+        pos = _dns_skip_name(m, n, pos)
+        if pos < 0 or pos + 10 > n:
+            return
+        rtype = rd16(m, pos, n)
+        rdlen = rd16(m, pos + 8, n)
+        pos += 10
+        if pos + rdlen > n:
+            return
+        if (rtype == 1 and rdlen == 4) or (rtype == 28 and rdlen == 16):
+            if RINGCAP_CHECKED_READS and _overrun(pos, rdlen, n):
+                return
+            if rtype == 1:
+                _put_bytes(&c.dns_answer, i, text, _ipv4_text(text, m + pos), &c.failed)
+            elif inet_ntop(AF_INET6, m + pos, text, 48) != NULL:
+                _put_bytes(&c.dns_answer, i, text, _cstrlen(text, 47), &c.failed)
+            return
+        pos += rdlen
+
+
+cdef inline Py_ssize_t _ipv4_text(char *out, const uint8_t *a) noexcept nogil:
+    # "a.b.c.d" into out (16 bytes); returns its length
+    cdef Py_ssize_t o = 0, k
+    cdef uint8_t v
+    for k in range(4):
+        v = a[k]
+        if v >= 100:
+            out[o] = <char>(48 + v // 100)
+            o += 1
+        if v >= 10:
+            out[o] = <char>(48 + (v // 10) % 10)
+            o += 1
+        out[o] = <char>(48 + v % 10)
+        o += 1
+        if k < 3:
+            out[o] = b'.'
+            o += 1
+    return o
+
+
+cdef inline Py_ssize_t _cstrlen(const char *s, Py_ssize_t most) noexcept nogil:
+    cdef Py_ssize_t k = 0
+    while k < most and s[k]:
+        k += 1
+    return k
+
+
+cdef inline bint _dns_port(uint16_t port, bint tcp) noexcept nogil:
+    return port == 53 or port == 5355 or (not tcp and port == 5353)
+
+
+# ---------------------------------------------------------------- HTTP/1.x
+cdef inline bint _upper_token(const uint8_t *m, Py_ssize_t n, Py_ssize_t *end) noexcept nogil:
+    # A request method: 3 to HTTP_MAX_TOKEN upper-case letters (and '-'), then a space.
+    cdef Py_ssize_t k = 0
+    cdef uint8_t ch
+    while k < n and k <= HTTP_MAX_TOKEN:
+        ch = rd8(m, k, n)
+        if ch == 0x20:
+            end[0] = k
+            return k >= 3
+        if not (0x41 <= ch <= 0x5A or ch == 0x2D):
+            return False
+        k += 1
+    return False
+
+
+cdef inline bint _starts(const uint8_t *m, Py_ssize_t n, Py_ssize_t k, const char *s,
+                         Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t j
+    if k + size > n:
+        return False
+    for j in range(size):
+        if rd8(m, k + j, n) != <uint8_t>s[j]:
+            return False
+    return True
+
+
+cdef inline bint _name_is(const uint8_t *m, Py_ssize_t n, Py_ssize_t k, Py_ssize_t end,
+                          const char *lower_name, Py_ssize_t size) noexcept nogil:
+    # m[k:end] equals lower_name, ignoring ASCII case.
+    cdef Py_ssize_t j
+    cdef uint8_t ch
+    if end - k != size:
+        return False
+    for j in range(size):
+        ch = rd8(m, k + j, n)
+        if 0x41 <= ch <= 0x5A:
+            ch += 0x20
+        if ch != <uint8_t>lower_name[j]:
+            return False
+    return True
+
+
+cdef inline Py_ssize_t _line_end(const uint8_t *m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    # Index of the '\n' ending the line at k, or -1 if the captured bytes end first.
+    while k < n:
+        if rd8(m, k, n) == 0x0A:
+            return k
+        k += 1
+    return -1
+
+
+cdef bint _http(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
+                AppColumns *c) noexcept nogil:
+    # IN m: a TCP payload (n bytes captured of `full`).  Returns False (and
+    # writes nothing) unless it starts an HTTP/1.x request or response.
+    cdef Py_ssize_t method_end = 0, eol, line_end, sp, k, colon, v, vend
+    cdef uint16_t status = 0
+    cdef bint request
+    if _starts(m, n, 0, b"HTTP/1.", 7):
+        if n < 12 or rd8(m, 8, n) != 0x20:
+            return False
+        status = 0
+        for k in range(9, 12):
+            if not (0x30 <= rd8(m, k, n) <= 0x39):
+                return False
+            status = status * 10 + (rd8(m, k, n) - 0x30)
+        request = False
+    elif _upper_token(m, n, &method_end):
+        request = True
+    else:
+        return False
+    eol = _line_end(m, n, 0)
+    if request:
+        # METHOD SP request-target SP HTTP/1.x, the whole line captured
+        if eol < 0:
+            return False
+        line_end = eol - 1 if eol > 0 and rd8(m, eol - 1, n) == 0x0D else eol
+        sp = line_end - 9
+        if sp <= method_end or rd8(m, sp, n) != 0x20 \
+                or not _starts(m, n, sp + 1, b"HTTP/1.", 7):
+            return False
+        c.app_proto[i] = APP_HTTP
+        _put_text(&c.http_method, i, m, 0, method_end, False, &c.failed)
+        _put_text(&c.http_path, i, m, method_end + 1, sp, False, &c.failed)
+    else:
+        c.app_proto[i] = APP_HTTP
+        c.http_status[i] = status
+        if eol < 0:
+            c.flags[i] |= F_APP_TRUNCATED
+            return True
+    # header fields, up to the empty line
+    k = eol + 1
+    while True:
+        eol = _line_end(m, n, k)
+        if eol < 0:
+            c.flags[i] |= F_APP_TRUNCATED    # the head goes on past this packet
+            return True
+        line_end = eol - 1 if eol > k and rd8(m, eol - 1, n) == 0x0D else eol
+        if line_end == k:
+            return True
+        if request:
+            colon = k
+            while colon < line_end and rd8(m, colon, n) != 0x3A:
+                colon += 1
+            if colon < line_end:
+                v = colon + 1
+                while v < line_end and (rd8(m, v, n) == 0x20 or rd8(m, v, n) == 0x09):
+                    v += 1
+                vend = line_end
+                while vend > v and (rd8(m, vend - 1, n) == 0x20 or rd8(m, vend - 1, n) == 0x09):
+                    vend -= 1
+                if _name_is(m, n, k, colon, b"host", 4) and c.http_host.filled <= i:
+                    _put_text(&c.http_host, i, m, v, vend, False, &c.failed)
+                elif _name_is(m, n, k, colon, b"user-agent", 10) \
+                        and c.http_user_agent.filled <= i:
+                    _put_text(&c.http_user_agent, i, m, v, vend, False, &c.failed)
+        k = eol + 1
+
+
+# ---------------------------------------------------------------- DHCPv4
+cdef void _dhcp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
+                AppColumns *c) noexcept nogil:
+    # IN m: a BOOTP message; options after the magic cookie at 236.
+    cdef Py_ssize_t k, length
+    cdef uint8_t code
+    if n < 240:
+        if full >= 240:
+            c.app_proto[i] = APP_DHCP
+            c.flags[i] |= F_APP_TRUNCATED
+        return
+    if rd32(m, 236, n) != 0x63825363:
+        return                   # BOOTP without DHCP options, or not BOOTP at all
+    c.app_proto[i] = APP_DHCP
+    if n < full:
+        c.flags[i] |= F_APP_TRUNCATED
+    if rd8(m, 1, n) == 1 and rd8(m, 2, n) == 6:          # Ethernet, 6-byte addresses
+        if not (RINGCAP_CHECKED_READS and _overrun(28, 6, n)):
+            memcpy(c.dhcp_client_mac + 6 * i, m + 28, 6)
+    k = 240
+    while k < n:
+        code = rd8(m, k, n)
+        if code == 255:
+            return
+        if code == 0:
+            k += 1
+            continue
+        if k + 2 > n:
+            return
+        length = rd8(m, k + 1, n)
+        if k + 2 + length > n:
+            c.flags[i] |= F_APP_TRUNCATED if k + 2 + length <= full else F_APP_MALFORMED
+            return
+        if code == 53 and length == 1:
+            c.dhcp_msg_type[i] = rd8(m, k + 2, n)
+        elif code == 50 and length == 4:
+            c.dhcp_requested_ip[i] = rd32(m, k + 2, n)
+        elif code == 12 and length > 0 and c.dhcp_hostname.filled <= i:
+            _put_text(&c.dhcp_hostname, i, m, k + 2, k + 2 + length, False, &c.failed)
+        k += 2 + length
+
+
+# ---------------------------------------------------------------- NTP
+cdef void _ntp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
+               AppColumns *c) noexcept nogil:
+    cdef uint8_t mode
+    if n < 2:
+        if full >= 2:
+            c.app_proto[i] = APP_NTP
+            c.flags[i] |= F_APP_TRUNCATED
+        return
+    c.app_proto[i] = APP_NTP
+    mode = rd8(m, 0, n) & 7
+    c.ntp_version[i] = (rd8(m, 0, n) >> 3) & 7
+    c.ntp_mode[i] = mode
+    if 1 <= mode <= 5:
+        c.ntp_stratum[i] = rd8(m, 1, n)
+        if full < 48:
+            c.flags[i] |= F_APP_MALFORMED
+    if n < full:
+        c.flags[i] |= F_APP_TRUNCATED
+
+
+# ---------------------------------------------------------------- TLS and QUIC
+cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, Py_ssize_t i,
+                         AppColumns *c) noexcept nogil:
+    # base/size: the buffer h's offsets count from (the payload, or QUIC's
+    # decrypted CRYPTO stream); offsets past it are not trusted.
+    if h.truncated:
+        c.flags[i] |= F_APP_TRUNCATED
+    if h.malformed:
+        c.flags[i] |= F_APP_MALFORMED
+    if h.is_client:
+        c.tls_handshake[i] = 1
+    elif h.is_server:
+        c.tls_handshake[i] = 2
+        c.tls_cipher[i] = h.cipher
+    else:
+        return
+    c.tls_version[i] = h.version
+    if h.sni_len and h.sni_off + <Py_ssize_t>h.sni_len <= size:
+        _put_text(&c.tls_sni, i, base, h.sni_off, h.sni_off + h.sni_len, True, &c.failed)
+    if h.alpn_len and h.alpn_off + <Py_ssize_t>h.alpn_len <= size:
+        _put_text(&c.tls_alpn, i, base, h.alpn_off, h.alpn_off + h.alpn_len, False, &c.failed)
+    if h.ja4[0]:
+        _put_bytes(&c.tls_ja4, i, h.ja4, _cstrlen(h.ja4, 36), &c.failed)
+
+
+cdef inline bint _tls_record_start(const uint8_t *m, Py_ssize_t n) noexcept nogil:
+    # A handshake record (22) of SSL 3.0 to TLS 1.3's record version.
+    return n >= 6 and rd8(m, 0, n) == 22 and rd8(m, 1, n) == 3 and rd8(m, 2, n) <= 4 \
+        and (rd8(m, 5, n) == 1 or rd8(m, 5, n) == 2)
+
+
+cdef void _tls(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
+               AppColumns *c) noexcept nogil:
+    cdef rc_tls_hello h
+    memset(&h, 0, sizeof(h))
+    c.app_proto[i] = APP_TLS
+    rc_tls_parse_record(m, n, c't' if c.tls_ja4.offsets != NULL else 0, &h)  # 0: no JA4
+    if n < full and h.truncated == 0 and not (h.is_client or h.is_server):
+        c.flags[i] |= F_APP_TRUNCATED
+    _hello_columns(m, n, &h, i, c)
+
+
+cdef inline bint _quic_long_header(const uint8_t *m, Py_ssize_t n) noexcept nogil:
+    # A long-header packet of a known QUIC version (RFC 9000 17.2) big enough
+    # for a client Initial (1200 bytes, RFC 9000 14.1).
+    cdef uint32_t version
+    if n < 1200 or (rd8(m, 0, n) & 0xC0) != 0xC0:
+        return False
+    version = rd32(m, 1, n)
+    return version == 1 or version == <uint32_t>0x6b3343cf or (<uint32_t>0xff00001d <= version <= <uint32_t>0xff000022)
+
+
+cdef void _quic(const uint8_t *m, Py_ssize_t n, Py_ssize_t i, AppColumns *c) noexcept nogil:
+    cdef rc_tls_hello h
+    cdef uint32_t version = 0
+    cdef uint8_t dcid_len = 0
+    cdef const uint8_t *crypto = NULL
+    cdef size_t crypto_len = 0
+    if not rc_quic_initial(m, n, c.scratch, QUIC_SCRATCH, &version, &dcid_len, &crypto,
+                           &crypto_len):
+        return
+    c.app_proto[i] = APP_QUIC
+    c.quic_version[i] = version
+    c.quic_dcid_len[i] = dcid_len
+    memset(&h, 0, sizeof(h))
+    rc_tls_parse_handshake(crypto, crypto_len, c'q' if c.tls_ja4.offsets != NULL else 0, &h)
+    _hello_columns(crypto, crypto_len, &h, i, c)
+
+
+# ---------------------------------------------------------------- the pass
+cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
+                                 const int64_t *offset, const uint32_t *caplen,
+                                 const uint8_t *ip_proto, const uint16_t *sport,
+                                 const uint16_t *dport, const uint16_t *payload_offset,
+                                 const uint32_t *payload_len, Py_ssize_t n, uint32_t want,
+                                 AppColumns *c) noexcept nogil:
+    # IN the batch and the header pass's columns; want: bits (1 << APP_*) of
+    # the protocols asked for.  OUT c.  Returns the first packet lying
+    # outside data, or -1.
+    cdef Py_ssize_t i, start, captured, full, ahead
+    cdef const uint8_t *m
+    cdef uint8_t proto
+    cdef uint16_t sp, dp
+    cdef bint tcp
+    for i in range(n):
+        if c.failed:
+            return -1
+        # the payloads are read once each, far apart: ask for one a few packets ahead
+        ahead = i + 24
+        if ahead < n and payload_offset[ahead] and 0 <= offset[ahead] < data_len:
+            rc_prefetch(data + offset[ahead] + payload_offset[ahead])
+        proto = ip_proto[i]
+        if (proto != IPPROTO_UDP and proto != IPPROTO_TCP) or payload_len[i] == 0 \
+                or payload_offset[i] == 0:
+            continue
+        if offset[i] < 0 or offset[i] + caplen[i] > data_len:
+            return i
+        start = payload_offset[i]
+        if start >= caplen[i]:
+            continue                   # nothing of the payload captured
+        m = data + offset[i] + start
+        captured = caplen[i] - start
+        full = payload_len[i]
+        if captured > full:
+            captured = full            # Ethernet padding after the payload
+        sp = sport[i]
+        dp = dport[i]
+        tcp = proto == IPPROTO_TCP
+        if _dns_port(sp, tcp) or _dns_port(dp, tcp):
+            if want & (1 << APP_DNS):
+                if tcp:
+                    # RFC 1035 4.2.2: a 2-byte length, then the message
+                    if captured < 2:
+                        continue
+                    full = rd16(m, 0, captured)
+                    if full < 12:
+                        continue               # not the start of a message
+                    if full + 2 > payload_len[i]:
+                        c.flags[i] |= F_APP_TRUNCATED   # goes on in later segments
+                    captured = min(captured - 2, <Py_ssize_t>full)
+                    m += 2
+                _dns(m, captured, full, i, c)
+            continue
+        if tcp:
+            if _tls_record_start(m, captured):
+                if want & (1 << APP_TLS):
+                    _tls(m, captured, full, i, c)
+            elif want & (1 << APP_HTTP) and 0x41 <= m[0] <= 0x5A:
+                _http(m, captured, full, i, c)
+            continue
+        if sp == 67 or dp == 67 or sp == 68 or dp == 68:
+            if want & (1 << APP_DHCP):
+                _dhcp(m, captured, full, i, c)
+        elif sp == 123 or dp == 123:
+            if want & (1 << APP_NTP):
+                _ntp(m, captured, full, i, c)
+        elif want & (1 << APP_QUIC) and _quic_long_header(m, captured):
+            _quic(m, captured, i, c)
+    return -1
+
+
+cdef void *_fixed(dict fixed, str name, Py_ssize_t n, Py_ssize_t itemsize,
+                  Py_ssize_t width) except? NULL:
+    cdef cnp.ndarray array
+    obj = fixed.get(name)
+    if not isinstance(obj, cnp.ndarray):
+        raise TypeError(f"application column {name!r} must be a numpy array")
+    array = <cnp.ndarray>obj
+    if cnp.PyArray_NDIM(array) == 0 or cnp.PyArray_DIM(array, 0) < n \
+            or cnp.PyArray_ITEMSIZE(array) != itemsize \
+            or cnp.PyArray_NBYTES(array) != cnp.PyArray_DIM(array, 0) * itemsize * width \
+            or not cnp.PyArray_ISCARRAY(array):
+        raise ValueError(f"application column {name!r} must be a writable C-contiguous array "
+                         f"with at least {n} rows of {itemsize * width} bytes")
+    return cnp.PyArray_DATA(array)
+
+
+cdef int _string_column(StrCol *s, dict strings, str name, Py_ssize_t n) except -1:
+    cdef int32_t[::1] offsets
+    s.offsets = NULL
+    s.data = NULL
+    s.length = s.capacity = s.filled = 0
+    obj = strings.get(name)
+    if obj is None:
+        return 0
+    offsets = obj
+    if offsets.shape[0] != n + 1:
+        raise ValueError(f"string column {name!r} needs {n + 1} offsets, got {offsets.shape[0]}")
+    s.offsets = &offsets[0]
+    s.offsets[0] = 0
+    return 0
+
+
+cdef object _string_data(StrCol *s):
+    cdef cnp.ndarray out
+    if s.offsets == NULL:
+        return None
+    out = np.empty(s.length, dtype=np.uint8)
+    if s.length:
+        memcpy(cnp.PyArray_DATA(out), s.data, s.length)
+    return out
+
+
+_STRING_NAMES = tuple(name for name, kind, _ in COLUMN_LAYOUT if kind == "str")
+
+
+def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
+               const uint32_t[::1] caplen, const uint8_t[::1] ip_proto,
+               const uint16_t[::1] sport, const uint16_t[::1] dport,
+               const uint16_t[::1] payload_offset, const uint32_t[::1] payload_len,
+               uint32_t[::1] flags, dict fixed, dict strings, protocols):
+    """Decode the application messages of a batch into ``fixed`` and ``strings``.
+
+    ``fixed``: every fixed-width column of :data:`COLUMN_LAYOUT` (zeroed
+    arrays with a row per packet).  ``strings``: name -> int32 offsets
+    array of ``n + 1`` entries for the string columns wanted.  ``protocols``:
+    names from :data:`APP_PROTOCOLS` to decode.  The APP_* flag bits are
+    or-ed into ``flags``.  Returns name -> uint8 array of each wanted string
+    column's bytes.  Raises ValueError if a packet lies outside ``data``.
+    """
+    cdef Py_ssize_t n = offset.shape[0], bad = -1, k
+    cdef AppColumns c
+    cdef uint32_t want = 0
+    cdef const uint8_t *base = NULL
+    cdef uint8_t empty[1]
+    cdef StrCol *cols[10]
+    for name, length in (("caplen", caplen.shape[0]), ("ip_proto", ip_proto.shape[0]),
+                         ("sport", sport.shape[0]), ("dport", dport.shape[0]),
+                         ("payload_offset", payload_offset.shape[0]),
+                         ("payload_len", payload_len.shape[0]), ("flags", flags.shape[0])):
+        if length != n:
+            raise ValueError(f"{name} has {length} entries, offset has {n}")
+    for name in protocols:
+        if name not in APP_PROTOCOLS:
+            raise ValueError(f"unknown application protocol {name!r}; "
+                             f"choose from {', '.join(APP_PROTOCOLS)}")
+        want |= 1 << APP_PROTOCOLS[name]
+    unknown = set(strings) - set(_STRING_NAMES)
+    if unknown:
+        raise ValueError(f"not string columns: {sorted(unknown)}")
+    memset(&c, 0, sizeof(c))
+    cols[0] = &c.dns_qname
+    cols[1] = &c.dns_answer
+    cols[2] = &c.http_method
+    cols[3] = &c.http_host
+    cols[4] = &c.http_path
+    cols[5] = &c.http_user_agent
+    cols[6] = &c.dhcp_hostname
+    cols[7] = &c.tls_sni
+    cols[8] = &c.tls_alpn
+    cols[9] = &c.tls_ja4
+    for k in range(10):
+        _string_column(cols[k], strings, _STRING_NAMES[k], n)
+    if n == 0:
+        return {name: np.empty(0, dtype=np.uint8) for name in strings}
+    c.app_proto = <uint8_t *>_fixed(fixed, "app_proto", n, 1, 1)
+    c.dns_id = <uint16_t *>_fixed(fixed, "dns_id", n, 2, 1)
+    c.dns_qr = <uint8_t *>_fixed(fixed, "dns_qr", n, 1, 1)
+    c.dns_opcode = <uint8_t *>_fixed(fixed, "dns_opcode", n, 1, 1)
+    c.dns_rcode = <uint8_t *>_fixed(fixed, "dns_rcode", n, 1, 1)
+    c.dns_qtype = <uint16_t *>_fixed(fixed, "dns_qtype", n, 2, 1)
+    c.dns_ancount = <uint16_t *>_fixed(fixed, "dns_ancount", n, 2, 1)
+    c.http_status = <uint16_t *>_fixed(fixed, "http_status", n, 2, 1)
+    c.dhcp_msg_type = <uint8_t *>_fixed(fixed, "dhcp_msg_type", n, 1, 1)
+    c.dhcp_client_mac = <uint8_t *>_fixed(fixed, "dhcp_client_mac", n, 1, 6)
+    c.dhcp_requested_ip = <uint32_t *>_fixed(fixed, "dhcp_requested_ip", n, 4, 1)
+    c.ntp_version = <uint8_t *>_fixed(fixed, "ntp_version", n, 1, 1)
+    c.ntp_mode = <uint8_t *>_fixed(fixed, "ntp_mode", n, 1, 1)
+    c.ntp_stratum = <uint8_t *>_fixed(fixed, "ntp_stratum", n, 1, 1)
+    c.tls_handshake = <uint8_t *>_fixed(fixed, "tls_handshake", n, 1, 1)
+    c.tls_version = <uint16_t *>_fixed(fixed, "tls_version", n, 2, 1)
+    c.tls_cipher = <uint16_t *>_fixed(fixed, "tls_cipher", n, 2, 1)
+    c.quic_version = <uint32_t *>_fixed(fixed, "quic_version", n, 4, 1)
+    c.quic_dcid_len = <uint8_t *>_fixed(fixed, "quic_dcid_len", n, 1, 1)
+    c.flags = &flags[0]
+    base = &data[0] if data.shape[0] else empty
+    try:
+        if want & (1 << APP_QUIC):
+            c.scratch = <uint8_t *>malloc(QUIC_SCRATCH)
+            if c.scratch == NULL:
+                raise MemoryError("no memory for the QUIC decryption buffer")
+        with nogil:
+            bad = decode_app_batch(base, data.shape[0], &offset[0], &caplen[0], &ip_proto[0],
+                                   &sport[0], &dport[0], &payload_offset[0], &payload_len[0],
+                                   n, want, &c)
+            for k in range(10):
+                _finish(cols[k], n)
+        if c.failed:
+            raise MemoryError("no memory for the application string columns "
+                              "(or a column past 2 GiB in one batch: decode smaller batches)")
+        if bad >= 0:
+            raise ValueError(
+                f"packet {bad} lies outside the batch's data (offset {offset[bad]}, caplen "
+                f"{caplen[bad]}, {data.shape[0]} bytes of data)")
+        return {_STRING_NAMES[k]: _string_data(cols[k]) for k in range(10)
+                if cols[k].offsets != NULL}
+    finally:
+        free(c.scratch)
+        for k in range(10):
+            free(cols[k].data)
+
+
+def _test_dns_name(const uint8_t[::1] message, Py_ssize_t pos, Py_ssize_t captured=-1):
+    """Tests only: (name, position after it) of the name at ``pos``; name is
+    None when it runs past the captured bytes, False when malformed."""
+    cdef uint8_t out[NAME_ROOM]
+    cdef Py_ssize_t after = -1, length, full = message.shape[0]
+    cdef const uint8_t *m = &message[0] if full else NULL
+    if captured < 0 or captured > full:
+        captured = full
+    if m == NULL:
+        return None, -1
+    length = _dns_name(m, captured, full, pos, out, &after)
+    if length == -1:
+        return None, after
+    if length == -2:
+        return False, after
+    return (<char *>out)[:length].decode(), after

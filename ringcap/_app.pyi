@@ -1,0 +1,20 @@
+"""Type stubs for ringcap._app (compiled from pyx/_app.pyx)."""
+from typing import Any, Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+FLAG_BITS: dict[str, int]
+APP_PROTOCOLS: dict[str, int]
+CHECKED_READS: bool
+COLUMN_LAYOUT: tuple[tuple[str, str, int], ...]
+
+def overrun_count() -> int: ...
+def reset_overrun_count() -> None: ...
+def decode_app(data: npt.NDArray[np.uint8], offset: npt.NDArray[np.int64],
+               caplen: npt.NDArray[np.uint32], ip_proto: npt.NDArray[np.uint8],
+               sport: npt.NDArray[np.uint16], dport: npt.NDArray[np.uint16],
+               payload_offset: npt.NDArray[np.uint16], payload_len: npt.NDArray[np.uint32],
+               flags: npt.NDArray[np.uint32], fixed: dict[str, Any], strings: dict[str, Any],
+               protocols: Iterable[str]) -> dict[str, npt.NDArray[np.uint8]]: ...
+def _test_dns_name(message: bytes, pos: int, captured: int = ...) -> tuple[Any, int]: ...

@@ -1,0 +1,841 @@
+"""Application columns (DNS, HTTP/1.x, DHCPv4, NTP, TLS) against tshark, on traffic real programs made.
+
+One module-scoped recording in the session's private namespace: tcpdump -w on
+lo while dig asks a local dnsmasq (UDP and TCP, A, AAAA, NXDOMAIN, a refused
+name, mixed case), curl fetches from Python's http.server (HTTP/1.1, a 404, a
+POST) and from ``openssl s_server`` over TLS 1.2 and 1.3 with SNI and ALPN,
+and a scapy-built NTP and DHCP exchange goes through real UDP sockets.  Every
+application column is compared, packet by packet, with tshark's field
+(``-o tcp.desegment_tcp_streams:FALSE``: tshark too reads each segment
+alone).  scapy-built DNS edge cases (compression pointers, pointer loops,
+255-octet names, every truncation) and a fuzz test over mutated real messages
+check the bounds: never an exception, never a value that depends on bytes
+past ``caplen``.
+
+dnsmasq and dig come from .ci/apt-packages (dnsmasq, bind9-dnsutils).
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dns import DNS, DNSQR, DNSRR
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.layers.ntp import NTP
+from scapy.packet import Raw
+from scapy.utils import wrpcap
+
+import ringcap
+from ringcap import Batch, _app, decode, read_pcap
+from ringcap.appcolumns import APP_COLUMNS, APP_PROTOCOLS, STRING_COLUMNS, StringColumn
+from ringcap.headers import APP_MALFORMED, APP_TRUNCATED, flag_names
+
+from conftest import DEADLINE, package_root, wait_until
+from test_tls_hello import RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL
+
+ALL_APP = tuple(APP_COLUMNS)
+TOOLS = ("tcpdump", "tshark", "dnsmasq", "dig", "curl", "openssl")
+
+# Column -> tshark field (first occurrence).  docs/decode.md has the same table.
+TSHARK_FIELDS = {
+    "dns_id": "dns.id", "dns_qr": "dns.flags.response", "dns_opcode": "dns.flags.opcode",
+    "dns_rcode": "dns.flags.rcode", "dns_qname": "dns.qry.name", "dns_qtype": "dns.qry.type",
+    "dns_ancount": "dns.count.answers", "dns_a": "dns.a", "dns_aaaa": "dns.aaaa",
+    "http_method": "http.request.method", "http_host": "http.host",
+    "http_path": "http.request.uri", "http_user_agent": "http.user_agent",
+    "http_status": "http.response.code",
+    "dhcp_msg_type": "dhcp.option.dhcp", "dhcp_client_mac": "dhcp.hw.mac_addr",
+    "dhcp_hostname": "dhcp.option.hostname",
+    "dhcp_requested_ip": "dhcp.option.requested_ip_address",
+    "ntp_version": "ntp.flags.vn", "ntp_mode": "ntp.flags.mode", "ntp_stratum": "ntp.stratum",
+    "tls_handshake": "tls.handshake.type", "tls_sni": "tls.handshake.extensions_server_name",
+    "tls_alpn": "tls.handshake.extensions_alpn_str",
+    "tls_supported_version": "tls.handshake.extensions.supported_version",
+    "tls_legacy_version": "tls.handshake.version",
+    "tls_cipher": "tls.handshake.ciphersuite",
+}
+
+
+def tshark_fields(pcap, fields: dict[str, str], extra=()) -> list[dict[str, str]]:
+    """One dict per frame: our name -> tshark's first value ('' when absent)."""
+    names = list(fields)
+    cmd = ["tshark", "-r", str(pcap), "-n", "-o", "tcp.desegment_tcp_streams:FALSE",
+           "-d", "tcp.port==8443,tls", "-T", "fields", "-E", "separator=\t",
+           "-E", "occurrence=f", *extra]
+    for name in names:
+        cmd += ["-e", fields[name]]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.split("\n")[:-1]:
+        rows.append(dict(zip(names, line.split("\t"))))
+    return rows
+
+
+def as_int(text: str) -> int:
+    if text in ("True", "False"):
+        return int(text == "True")
+    return int(text, 0) if text else 0
+
+
+# ---------------------------------------------------------------- recording
+class Tcpdump:
+    """tcpdump -w on an interface, started once it says it is listening."""
+
+    def __init__(self, iface: str, path) -> None:
+        self.path = path
+        self.proc = subprocess.Popen(["tcpdump", "-i", iface, "-nn", "-U", "--immediate-mode",
+                                      "-s", "0", "-w", str(path)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        try:
+            wait_until(lambda: any("listening on" in line for line in self.lines) or
+                       self.proc.poll() is not None, what="tcpdump to listen")
+            assert self.proc.poll() is None, "tcpdump exited: " + "".join(self.lines)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def wait_for(self, expression: str) -> None:
+        """Wait until the file holds a packet matching a filter (tcpdump -U writes each out)."""
+        wait_until(lambda: subprocess.run(
+            ["tcpdump", "-nn", "-r", str(self.path), "-c", "1", expression],
+            capture_output=True, text=True).stdout.strip(), what=f"a packet of {expression!r}")
+
+    def stop(self) -> None:
+        """SIGINT, as a user stops it: it writes out what it holds and says what it captured."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(DEADLINE)
+            self.reader.join(DEADLINE)
+        finally:
+            self.proc.stderr.close()
+        assert any("packets captured" in line for line in self.lines), "".join(self.lines)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _run(*cmd: str) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DEADLINE)
+    assert proc.returncode == 0, f"{cmd} failed: {proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def _dig(*args: str) -> str:
+    return _run("dig", "@127.0.0.1", "+tries=1", "+time=10", *args)
+
+
+def _udp_exchange(server_port: int, client_port: int, request: bytes, reply: bytes) -> None:
+    """Send ``request`` from a socket on client_port to one on server_port, which answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        server.bind(("127.0.0.1", server_port))
+        client.bind(("127.0.0.1", client_port))
+        server.settimeout(DEADLINE)
+        client.settimeout(DEADLINE)
+        client.sendto(request, ("127.0.0.1", server_port))
+        _, peer = server.recvfrom(65535)
+        server.sendto(reply, peer)
+        assert client.recvfrom(65535)[0] == reply
+
+
+DHCP_MAC = "02:42:ac:11:00:07"
+
+
+def _record(tmp) -> str:
+    pcap = tmp / "app.pcap"
+    servers = []
+    dump = Tcpdump("lo", pcap)
+    try:
+        servers.append(subprocess.Popen(
+            ["dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+             "--listen-address=127.0.0.1", "--bind-interfaces", "--port=53", "--user=root",
+             "--pid-file=", "--address=/www.example.test/10.0.0.1",
+             "--address=/v6.example.test/2001:db8::1", "--address=/nx.example.test/"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        (tmp / "www").mkdir()
+        (tmp / "www" / "index.html").write_text("hello\n" * 50)
+        servers.append(subprocess.Popen(
+            [sys.executable, "-m", "http.server", "8080", "--bind", "127.0.0.1",
+             "--directory", str(tmp / "www")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=tls.example.test",
+             "-days", "2", "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem"))
+        servers.append(subprocess.Popen(
+            ["openssl", "s_server", "-accept", "127.0.0.1:8443", "-cert", str(tmp / "cert.pem"),
+             "-key", str(tmp / "key.pem"), "-www", "-alpn", "http/1.1", "-quiet"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_until(lambda: _port_open(8080) and _port_open(8443), what="HTTP and TLS servers")
+        wait_until(lambda: "10.0.0.1" in subprocess.run(
+            ["dig", "@127.0.0.1", "+short", "+tries=1", "+time=1", "www.example.test"],
+            capture_output=True, text=True).stdout, what="dnsmasq to answer")
+        _dig("www.example.test", "A")
+        _dig("v6.example.test", "AAAA")
+        _dig("nx.example.test", "A")
+        _dig("Mixed.Case.Example.TEST", "A")       # no upstream: REFUSED
+        _dig("+tcp", "www.example.test", "A")
+        _dig("+norecurse", "v6.example.test", "MX")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:   # a resolver of our own
+            s.settimeout(DEADLINE)
+            s.sendto(bytes(DNS(id=0x4242, rd=1, qd=DNSQR(qname="www.example.test", qtype="A"))),
+                     ("127.0.0.1", 53))
+            assert DNS(s.recv(4096)).an is not None
+        _run("curl", "-s", "-o", "/dev/null", "-A", "ringcap-test/1.0 (app columns)",
+             "http://127.0.0.1:8080/index.html?q=1&r=2")
+        _run("curl", "-s", "-o", "/dev/null", "-H", "Host: Web.Example.Test:8080",
+             "http://127.0.0.1:8080/missing/page")
+        _run("curl", "-s", "-o", "/dev/null", "-d", "a=1", "http://127.0.0.1:8080/post")
+        for version, name in (("--tlsv1.3", "tls13.example.test"), ("--tls-max", "tls12.example.test")):
+            extra = ["--tlsv1.2", "--tls-max", "1.2"] if version == "--tls-max" else [version]
+            _run("curl", "-s", "-k", "-o", "/dev/null", "--http1.1", *extra, "--resolve",
+                 f"{name}:8443:127.0.0.1", f"https://{name}:8443/")
+        _udp_exchange(123, 40123, bytes(NTP(version=4, mode=3)),
+                      bytes(NTP(version=4, mode=4, stratum=2)))
+        discover = BOOTP(op=1, chaddr=bytes.fromhex(DHCP_MAC.replace(":", "")) + b"\0" * 10,
+                         xid=0x1234) / DHCP(options=[("message-type", "request"),
+                                                     ("hostname", b"lab-host-7"),
+                                                     ("requested_addr", "192.168.7.42"), "end"])
+        offer = BOOTP(op=2, yiaddr="192.168.7.42", xid=0x1234) / DHCP(
+            options=[("message-type", "ack"), ("server_id", "192.168.7.1"), "end"])
+        _udp_exchange(67, 68, bytes(discover), bytes(offer))
+        dump.wait_for("udp src port 67")            # the last packet sent
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(DEADLINE)
+        dump.stop()
+    return str(pcap)
+
+
+@pytest.fixture(scope="module")
+def recorded(netns, tmp_path_factory):
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"the application tests need {missing}: apt-get install dnsmasq "
+                    "bind9-dnsutils curl openssl tcpdump tshark (.ci/apt-packages)")
+    return _record(tmp_path_factory.mktemp("app"))
+
+
+# ---------------------------------------------------------------- the comparison
+def _ours(h, name: str, i: int):
+    column = h[name]
+    if isinstance(column, StringColumn):
+        return column[i]
+    value = column[i]
+    return value
+
+
+def test_recorded_traffic_columns_equal_tshark_fields(recorded):
+    batch = read_pcap(recorded)
+    h = decode(batch, columns=("ip_proto", "sport", "dport") + ALL_APP)
+    shark = tshark_fields(recorded, TSHARK_FIELDS)
+    assert len(shark) == len(batch)
+    proto = h.app_proto
+    seen = {name: int(np.count_nonzero(proto == number)) for name, number in APP_PROTOCOLS.items()}
+    # every kind of message was recorded and recognised
+    assert seen["dns"] >= 14 and seen["http"] >= 6 and seen["tls"] >= 4, seen
+    assert seen["ntp"] == 2 and seen["dhcp"] == 2, seen
+    checked = 0
+    for i, row in enumerate(shark):
+        flags = int(h.flags[i])
+        assert not flags & APP_MALFORMED, (i, flag_names(flags), row)
+        what = f"frame {i + 1}: {row}"
+        kind = int(proto[i])
+        if row["dns_id"]:
+            assert kind == APP_PROTOCOLS["dns"], what
+            for name in ("dns_id", "dns_qr", "dns_opcode", "dns_rcode", "dns_qtype", "dns_ancount"):
+                assert int(h[name][i]) == as_int(row[name]), (name, what)
+            # tshark keeps the case; the column is lower-cased
+            assert h.dns_qname[i] == row["dns_qname"].lower(), what
+            assert h.dns_answer[i] == (row["dns_a"] or row["dns_aaaa"]), what
+            checked += 1
+        elif kind == APP_PROTOCOLS["dns"]:
+            pytest.fail(f"DNS where tshark sees none: {what}")
+        if row["http_method"] or row["http_status"]:
+            assert kind == APP_PROTOCOLS["http"], what
+            for name in ("http_method", "http_host", "http_path", "http_user_agent"):
+                assert h[name][i] == row[name], (name, what)
+            assert int(h.http_status[i]) == as_int(row["http_status"]), what
+            checked += 1
+        elif kind == APP_PROTOCOLS["http"]:
+            pytest.fail(f"HTTP where tshark sees none: {what}")
+        if row["ntp_mode"]:
+            assert kind == APP_PROTOCOLS["ntp"], what
+            for name in ("ntp_version", "ntp_mode", "ntp_stratum"):
+                assert int(h[name][i]) == as_int(row[name]), (name, what)
+            checked += 1
+        if row["dhcp_msg_type"]:
+            assert kind == APP_PROTOCOLS["dhcp"], what
+            assert int(h.dhcp_msg_type[i]) == as_int(row["dhcp_msg_type"]), what
+            assert h.dhcp_hostname[i] == row["dhcp_hostname"], what
+            assert bytes(h.dhcp_client_mac[i]).hex(":") == row["dhcp_client_mac"], what
+            requested = row["dhcp_requested_ip"]
+            assert int(h.dhcp_requested_ip[i]) == (
+                int(ipaddress.IPv4Address(requested)) if requested else 0), what
+            checked += 1
+        if row["tls_handshake"] in ("1", "2"):
+            assert kind == APP_PROTOCOLS["tls"], what
+            assert int(h.tls_handshake[i]) == int(row["tls_handshake"]), what
+            assert h.tls_sni[i] == row["tls_sni"], what
+            assert h.tls_alpn[i] == row["tls_alpn"], what
+            version = row["tls_supported_version"] or row["tls_legacy_version"]
+            assert int(h.tls_version[i]) == as_int(version), what
+            if row["tls_handshake"] == "2":
+                assert int(h.tls_cipher[i]) == as_int(row["tls_cipher"]), what
+            else:
+                assert h.tls_ja4[i].startswith(
+                    ("t13d" if int(h.tls_version[i]) == 0x0304 else "t12d")), what
+            checked += 1
+    assert checked == sum(seen.values()) - seen["quic"] - seen["tls"] + int(
+        np.count_nonzero(h.tls_handshake)), (checked, seen)
+    # what was recorded, by value
+    names = set(h.dns_qname.to_numpy()) - {None}
+    assert {"www.example.test", "v6.example.test", "nx.example.test",
+            "mixed.case.example.test"} <= names
+    assert set(h.tls_sni.to_numpy()) - {None} == {"tls13.example.test", "tls12.example.test"}
+    assert {"GET", "POST"} == set(h.http_method.to_numpy()) - {None}
+    assert {200, 404, 501} & set(h.http_status.tolist()) >= {200, 404}
+
+
+def test_dns_over_tcp_is_read_after_its_length_prefix(recorded):
+    batch = read_pcap(recorded)
+    h = decode(batch, columns=("ip_proto", "dport", "sport", "app_proto", "dns_qname",
+                               "dns_answer", "dns_id"))
+    tcp_dns = (h.ip_proto == 6) & ((h.dport == 53) | (h.sport == 53)) & (h.app_proto == 1)
+    assert tcp_dns.sum() == 2        # the query and the answer
+    assert list(h.dns_qname[tcp_dns]) == ["www.example.test"] * 2
+    assert list(h.dns_answer[tcp_dns]) == ["", "10.0.0.1"]
+
+
+# ---------------------------------------------------------------- strings
+def test_string_columns_are_arrow_strings_without_copies_and_pandas_strings(recorded):
+    pa = pytest.importorskip("pyarrow")
+    batch = read_pcap(recorded)
+    h = decode(batch, columns=("dns_qname", "tls_sni", "http_host"))
+    qname = h.dns_qname
+    assert isinstance(qname, StringColumn) and qname.offsets.dtype == np.int32
+    assert len(qname) == len(batch) and qname.offsets[-1] == qname.data.shape[0]
+    arrow = qname.to_arrow()
+    assert arrow.type == pa.string()
+    # the same memory, not a copy
+    assert arrow.buffers()[1].address == qname.offsets.ctypes.data
+    assert arrow.buffers()[2].address == qname.data.ctypes.data
+    assert arrow.to_pylist() == list(qname.to_numpy())
+    table = h.to_arrow()
+    assert table.schema.field("tls_sni").type == pa.string()
+    frame = h.to_pandas()
+    assert str(frame["dns_qname"].dtype) == "string"
+    assert frame["dns_qname"].dtype.storage == "pyarrow"
+    top = frame["dns_qname"].value_counts()
+    assert top.index[0] in ("www.example.test", "v6.example.test")
+    # rows of headers keep their strings
+    rows = h[h.dns_qname == "nx.example.test"]
+    assert len(rows) == 2 and set(rows.dns_qname) == {"nx.example.test"}
+    assert h[int(np.flatnonzero(h.dns_qname == "nx.example.test")[0])]["dns_qname"] \
+        == "nx.example.test"
+
+
+def test_string_column_indexing_and_comparison():
+    column = StringColumn.from_strings(["a.example", None, "b", "a.example", "\u00e9t\u00e9"])
+    assert list(column) == ["a.example", "", "b", "a.example", "\u00e9t\u00e9"]
+    assert (column == "a.example").tolist() == [True, False, False, True, False]
+    assert (column != "b").tolist() == [True, True, False, True, True]
+    assert (column == "").tolist() == [False, True, False, False, False]
+    assert list(column[1:4]) == ["", "b", "a.example"]
+    assert list(column[np.array([4, 0])]) == ["\u00e9t\u00e9", "a.example"]
+    assert list(column[column.lengths() > 1]) == ["a.example", "a.example", "\u00e9t\u00e9"]
+    assert column.to_numpy().tolist() == ["a.example", None, "b", "a.example", "\u00e9t\u00e9"]
+    with pytest.raises(IndexError):
+        column[5]
+    with pytest.raises(ValueError, match="offsets"):
+        StringColumn(np.array([0, 5], dtype=np.int32), np.zeros(2, dtype=np.uint8))
+
+
+def test_unknown_application_column_is_refused_naming_the_choices():
+    batch = Batch.from_packets([bytes(Ether() / IP() / UDP(dport=53) / DNS())])
+    with pytest.raises(ValueError, match="dns_qname"):
+        decode(batch, columns=["dns_qnam"])
+
+
+# ---------------------------------------------------------------- DNS edge cases
+def _frames(*payloads: bytes, sport=53, dport=33333) -> Batch:
+    return Batch.from_packets([bytes(Ether() / IP(src="10.0.0.53", dst="10.0.0.1")
+                                     / UDP(sport=sport, dport=dport) / Raw(p))
+                               for p in payloads])
+
+
+def _dns_header(qd=1, an=0, flags=0x8180, ident=0x1234) -> bytes:
+    return ident.to_bytes(2, "big") + flags.to_bytes(2, "big") + qd.to_bytes(2, "big") \
+        + an.to_bytes(2, "big") + b"\0\0\0\0"
+
+
+def _labels(name: str) -> bytes:
+    return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+
+
+def test_dns_compression_pointers_are_followed_and_answers_read():
+    # question www.example.com; answer name: pointer to the question; CNAME then A
+    question = _labels("WWW.Example.com") + b"\0\x01\0\x01"
+    cname = b"\xc0\x0c" + b"\0\x05\0\x01\0\0\0\x3c" + b"\0\x06" + b"\x03cdn\xc0\x10"
+    a = b"\xc0\x2d" + b"\0\x01\0\x01\0\0\0\x3c\0\x04" + bytes([192, 0, 2, 7])
+    message = _dns_header(an=2) + question + cname + a
+    h = decode(_frames(message), columns=ALL_APP)
+    assert h.dns_qname[0] == "www.example.com"
+    assert h.dns_answer[0] == "192.0.2.7" and h.dns_ancount[0] == 2
+    assert not h.flags[0] & (APP_TRUNCATED | APP_MALFORMED)
+    # a name made only of a pointer to a pointer to a name
+    assert _app._test_dns_name(message, 0x2D)[0] == "cdn.example.com"
+
+
+def test_dns_pointer_loops_are_malformed_and_bounded():
+    self_loop = _dns_header() + b"\xc0\x0c" + b"\0\x01\0\x01"
+    two_loop = _dns_header() + b"\x01a\xc0\x0f" + b"\xc0\x0c" + b"\0\x01\0\x01"
+    forward_out = _dns_header() + b"\xc0\xff" + b"\0\x01\0\x01"
+    into_header = _dns_header() + b"\xc0\x02" + b"\0\x01\0\x01"
+    h = decode(_frames(self_loop, two_loop, forward_out, into_header), columns=ALL_APP)
+    assert list(h.dns_qname) == [""] * 4
+    assert all(f & APP_MALFORMED for f in h.flags)
+    assert (h.dns_id == 0x1234).all()          # the header was still read
+    assert _app._test_dns_name(two_loop, 12)[0] is False
+
+
+def test_dns_names_up_to_255_octets_and_no_further():
+    longest = ".".join(["a" * 63] * 3 + ["b" * 61])          # 255 octets on the wire
+    assert len(_labels(longest)) == 255
+    too_long = ".".join(["a" * 63] * 3 + ["b" * 62])
+    messages = [_dns_header(flags=0x0100) + _labels(n) + b"\0\x01\0\x01" for n in
+                (longest, too_long)]
+    h = decode(_frames(*messages, sport=33333, dport=53), columns=ALL_APP)
+    assert h.dns_qname[0] == longest and not h.flags[0] & APP_MALFORMED
+    assert h.dns_qname[1] == "" and h.flags[1] & APP_MALFORMED
+
+
+def test_dns_truncated_at_every_length_is_flagged_never_garbage():
+    question = _labels("cut.example.org") + b"\0\x1c\0\x01"
+    answer = b"\xc0\x0c\0\x1c\0\x01\0\0\0\x3c\0\x10" + ipaddress.IPv6Address("2001:db8::5").packed
+    full = bytes(Ether() / IP() / UDP(sport=53, dport=4000) / Raw(_dns_header(an=1) + question
+                                                                   + answer))
+    start = 14 + 20 + 8
+    frames = [full[:k] for k in range(start + 1, len(full) + 1)]
+    batch = Batch.from_packets(frames, wirelen=np.full(len(frames), len(full)))
+    h = decode(batch, columns=ALL_APP)
+    for k, frame in enumerate(frames):
+        cut = len(frame) - start
+        flags = int(h.flags[k])
+        if cut < len(full) - start:
+            assert flags & APP_TRUNCATED, cut
+        assert not flags & APP_MALFORMED, cut
+        name = h.dns_qname[k]
+        assert name in ("", "cut.example.org"), (cut, name)
+        assert (name == "cut.example.org") == (cut >= 12 + len(question)), cut
+        assert h.dns_answer[k] in ("", "2001:db8::5")
+        assert (h.dns_answer[k] != "") == (cut == len(full) - start)
+
+
+def test_tcp_dns_split_over_segments_is_flagged_for_reassembly():
+    message = _dns_header(flags=0x0100) + _labels("split.example") + b"\0\x01\0\x01"
+    prefixed = (len(message) + 100).to_bytes(2, "big") + message    # says more follows
+    batch = Batch.from_packets([bytes(Ether() / IP() / TCP(sport=40000, dport=53, flags="PA")
+                                      / Raw(prefixed))])
+    h = decode(batch, columns=ALL_APP)
+    assert h.app_proto[0] == APP_PROTOCOLS["dns"] and h.flags[0] & APP_TRUNCATED
+    assert h.dns_qname[0] == "split.example"
+
+
+def test_http_head_split_over_segments_is_flagged():
+    head = b"GET /a HTTP/1.1\r\nHost: h.example\r\nUser-Agent: x"
+    batch = Batch.from_packets([bytes(Ether() / IP() / TCP(sport=40000, dport=80, flags="PA")
+                                      / Raw(head))])
+    h = decode(batch, columns=ALL_APP)
+    assert h.app_proto[0] == APP_PROTOCOLS["http"] and h.flags[0] & APP_TRUNCATED
+    assert (h.http_method[0], h.http_path[0], h.http_host[0]) == ("GET", "/a", "h.example")
+    assert h.http_user_agent[0] == ""     # its line was not seen to the end
+
+
+def test_non_utf8_and_control_bytes_are_escaped():
+    head = b"GET /\xff\x01 HTTP/1.1\r\nHost: caf\xc3\xa9.example\r\n\r\n"
+    batch = Batch.from_packets([bytes(Ether() / IP() / TCP(sport=40000, dport=80, flags="PA")
+                                      / Raw(head))])
+    h = decode(batch, columns=("http_path", "http_host"))
+    assert h.http_path[0] == "/\\xff\\x01"
+    assert h.http_host[0] == "caf\u00e9.example"
+
+
+# ---------------------------------------------------------------- bounds, by fuzzing
+def client_hello(maximum: ssl.TLSVersion, name: str = "fuzz.example") -> bytes:
+    """The TLS records of a ClientHello Python's ssl makes (no network: a memory BIO)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = maximum
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    conn = ctx.wrap_bio(incoming, outgoing, server_hostname=name)
+    with pytest.raises(ssl.SSLWantReadError):
+        conn.do_handshake()
+    return outgoing.read()
+
+
+def built_messages() -> list[bytes]:
+    """Frames of every kind the application pass reads, built here."""
+    eth_ip = Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
+    question = DNS(id=7, rd=1, qd=DNSQR(qname="a.example.org", qtype="AAAA"))
+    answer = DNS(id=7, qr=1, qd=DNSQR(qname="a.example.org"),
+                 an=[DNSRR(rrname="a.example.org", type="A", rdata="10.1.2.3"),
+                     DNSRR(rrname="a.example.org", type="A", rdata="10.1.2.4")])
+    dns_tcp = bytes(answer)
+    return [bytes(f) for f in (
+        eth_ip / UDP(sport=3000, dport=53) / question,
+        eth_ip / UDP(sport=53, dport=3000) / answer,
+        eth_ip / UDP(sport=5353, dport=5353) / answer,
+        eth_ip / TCP(sport=53, dport=3000, flags="PA") / Raw(len(dns_tcp).to_bytes(2, "big")
+                                                              + dns_tcp),
+        eth_ip / TCP(sport=3000, dport=80, flags="PA") / Raw(
+            b"GET /x?y=1 HTTP/1.1\r\nHost: h.example\r\nUser-Agent: u/1\r\n\r\n"),
+        eth_ip / TCP(sport=80, dport=3000, flags="PA") / Raw(
+            b"HTTP/1.1 302 Found\r\nLocation: /\r\n\r\n"),
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(chaddr=b"\x02" * 6) / DHCP(options=[
+            ("message-type", "discover"), ("hostname", b"h"), ("requested_addr", "10.0.0.9"),
+            "end"]),
+        eth_ip / UDP(sport=123, dport=123) / NTP(version=3, mode=4, stratum=3),
+        eth_ip / TCP(sport=3000, dport=443, flags="PA") / Raw(client_hello(ssl.TLSVersion.TLSv1_3)),
+        eth_ip / TCP(sport=3000, dport=443, flags="PA") / Raw(client_hello(ssl.TLSVersion.TLSv1_2)),
+    )]
+
+
+def _mutate(rng: random.Random, frame: bytes) -> bytes:
+    data = bytearray(frame)
+    start = 14 + 20
+    for _ in range(rng.randint(1, 8)):
+        kind = rng.random()
+        k = rng.randrange(start, len(data)) if len(data) > start else start
+        if kind < 0.5 and k < len(data):
+            data[k] = rng.randrange(256)
+        elif kind < 0.7:
+            data[k:k] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        elif kind < 0.85:
+            del data[k:k + rng.randint(1, 16)]
+        elif k + 2 <= len(data):
+            data[k:k + 2] = rng.choice([b"\xc0\x0c", b"\xc0\x00", b"\xff\xff", b"\x3f\x3f"])
+    return bytes(data)
+
+
+def fuzz(seeds: list[bytes], seed: int) -> int:
+    """Mutated seeds, each cut at a random caplen with random bytes after it in the
+    batch's buffer: decoding twice, with those bytes changed, gives the same
+    columns (a read past caplen would show), never raises, strings stay UTF-8,
+    and a debug build counts no overrun.  Returns the frames tried."""
+    rng = random.Random(seed)
+    budget = time.monotonic() + float(os.environ.get("RINGCAP_FUZZ_SECONDS", "6"))
+    _app.reset_overrun_count()
+    tried = 0
+    while time.monotonic() < budget or tried < 600:
+        frames = [_mutate(rng, rng.choice(seeds)) for _ in range(200)]
+        tried += len(frames)
+        caplen = np.array([rng.randint(0, len(f)) if rng.random() < 0.4 else len(f)
+                           for f in frames], dtype=np.uint32)
+        offset = np.zeros(len(frames), dtype=np.int64)
+        batches = []
+        for _variant in range(2):
+            data = bytearray()
+            for k, frame in enumerate(frames):
+                offset[k] = len(data)
+                data += frame[:caplen[k]] + rng.randbytes(len(frame) - int(caplen[k]) + 64)
+            batches.append(Batch(ts=np.zeros(len(frames)), caplen=caplen, offset=offset.copy(),
+                                 wirelen=np.array([len(f) for f in frames]),
+                                 data=np.frombuffer(bytes(data), dtype=np.uint8)))
+        first, second = (decode(b, columns=("flags",) + ALL_APP) for b in batches)
+        for name in ("flags",) + ALL_APP:
+            a, b = first[name], second[name]
+            if isinstance(a, StringColumn):
+                assert np.array_equal(a.offsets, b.offsets) and np.array_equal(a.data, b.data), name
+                a.data.tobytes().decode()          # valid UTF-8
+            else:
+                assert np.array_equal(a, b), name
+    assert _app.overrun_count() == 0, "a read went past the captured bytes (debug build)"
+    return tried
+
+
+def test_built_messages_decode_as_built():
+    h = decode(Batch.from_packets(built_messages()), columns=ALL_APP)
+    assert h.app_proto.tolist() == [1, 1, 1, 1, 2, 2, 4, 5, 3, 3]
+    assert list(h.dns_qname[:4]) == ["a.example.org"] * 4
+    assert list(h.dns_answer[:4]) == ["", "10.1.2.3", "10.1.2.3", "10.1.2.3"]
+    assert h.dns_qtype[0] == 28 and h.dns_ancount[1] == 2
+    assert (h.http_method[4], h.http_path[4], h.http_host[4], h.http_user_agent[4]) == \
+        ("GET", "/x?y=1", "h.example", "u/1")
+    assert h.http_status[5] == 302
+    assert (h.dhcp_msg_type[6], h.dhcp_hostname[6], h.dhcp_requested_ip[6]) == (1, "h", 0x0A000009)
+    assert bytes(h.dhcp_client_mac[6]) == b"\x02" * 6
+    assert (h.ntp_version[7], h.ntp_mode[7], h.ntp_stratum[7]) == (3, 4, 3)
+    assert not (h.flags & (APP_TRUNCATED | APP_MALFORMED)).any()
+
+
+def _same_either_way(frames: list[bytes], caplen: list[int], tail_seed: int) -> None:
+    """Decode the frames cut at caplen twice, with different bytes after each cut:
+    the same columns (nothing read past caplen), valid UTF-8 strings."""
+    rng = random.Random(tail_seed)
+    results = []
+    for _variant in range(2):
+        data, offset = bytearray(), []
+        for frame, cut in zip(frames, caplen):
+            offset.append(len(data))
+            data += frame[:cut] + rng.randbytes(len(frame) - cut + 64)
+        batch = Batch(ts=np.zeros(len(frames)), caplen=caplen, offset=offset,
+                      wirelen=[len(f) for f in frames],
+                      data=np.frombuffer(bytes(data), dtype=np.uint8))
+        results.append(decode(batch, columns=("flags",) + ALL_APP))
+    for name in ("flags",) + ALL_APP:
+        a, b = results[0][name], results[1][name]
+        if isinstance(a, StringColumn):
+            assert np.array_equal(a.offsets, b.offsets) and np.array_equal(a.data, b.data), name
+            a.data.tobytes().decode()
+        else:
+            assert np.array_equal(a, b), name
+
+
+def test_hypothesis_edits_of_real_messages_never_raise_nor_read_past_caplen():
+    seeds = built_messages()
+
+    @settings(max_examples=300, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def edited(data):
+        frame = bytearray(data.draw(st.sampled_from(seeds)))
+        for _ in range(data.draw(st.integers(0, 6))):
+            at = data.draw(st.integers(34, len(frame)))
+            kind = data.draw(st.sampled_from(["set", "insert", "delete", "pointer"]))
+            if kind == "set" and at < len(frame):
+                frame[at] = data.draw(st.integers(0, 255))
+            elif kind == "insert":
+                frame[at:at] = data.draw(st.binary(min_size=1, max_size=12))
+            elif kind == "delete":
+                del frame[at:at + data.draw(st.integers(1, 40))]
+            else:
+                frame[at:at + 2] = data.draw(st.sampled_from(
+                    [b"\xc0\x0c", b"\xc0\x00", b"\xff\xff", b"\x3f\x00", b"\r\n"]))
+        cut = data.draw(st.integers(0, len(frame)))
+        _same_either_way([bytes(frame)], [cut], data.draw(st.integers(0, 2**32)))
+
+    _app.reset_overrun_count()
+    edited()
+    assert _app.overrun_count() == 0
+
+
+def test_fuzz_built_messages_never_raise_nor_read_past_caplen():
+    assert fuzz(built_messages(), 21) >= 600
+
+
+def test_fuzz_recorded_messages_never_raise_nor_read_past_caplen(recorded):
+    batch = read_pcap(recorded)
+    h = decode(batch, columns=("app_proto",))
+    seeds = [batch[i] for i in np.flatnonzero(h.app_proto)]
+    assert len(seeds) >= 20
+    assert fuzz(seeds, 2126) >= 600
+
+
+# ---------------------------------------------------------------- QUIC
+def test_quic_client_initials_of_rfc_9001_and_9369_give_version_and_sni_as_tshark(tmp_path):
+    frames = [Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=50000, dport=443)
+              / Raw(initial) for initial in (RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL)]
+    pcap = tmp_path / "quic.pcap"
+    wrpcap(str(pcap), frames)
+    h = decode(read_pcap(str(pcap)), columns=ALL_APP)
+    assert h.app_proto.tolist() == [APP_PROTOCOLS["quic"]] * 2
+    assert h.quic_version.tolist() == [1, 0x6B3343CF]
+    assert h.quic_dcid_len.tolist() == [8, 8]
+    assert list(h.tls_sni) == ["example.com"] * 2
+    assert all(ja4.startswith("q13d") for ja4 in h.tls_ja4)
+    assert h.tls_handshake.tolist() == [1, 1]
+    shark = tshark_fields(pcap, {"version": "quic.version", "sni":
+                                 "tls.handshake.extensions_server_name"})
+    assert [as_int(r["version"]) for r in shark] == h.quic_version.tolist()
+    # tshark 4.0 decrypts v1 Initials only (QUIC v2 came in 4.2)
+    assert shark[0]["sni"] == h.tls_sni[0]
+    # a cut Initial cannot be decrypted: no columns, no exception
+    cut = decode(Batch.from_packets([bytes(frames[0])[:600]], wirelen=[len(frames[0])]),
+                 columns=ALL_APP)
+    assert cut.app_proto[0] == 0 and cut.tls_sni[0] == ""
+
+
+# ---------------------------------------------------------------- flows carry names
+def test_flow_records_carry_server_name_fingerprint_user_agent_and_dns_queries(recorded):
+    batch = read_pcap(recorded)
+    records = ringcap.flow_features(batch)
+    h = decode(batch, columns=("sport", "dport", "ip_proto") + ALL_APP)
+    by_port = {}
+    for k in range(len(records)):
+        by_port.setdefault((int(records.sport[k]), int(records.dport[k])), []).append(k)
+
+    def record_of(i):
+        """The record holding packet i (the client's port is unique in this recording)."""
+        key = (int(h.sport[i]), int(h.dport[i]))
+        rows = by_port.get(key) or by_port.get(key[::-1])
+        assert rows and len(rows) == 1, key
+        return rows[0]
+
+    hello = np.flatnonzero(h.tls_handshake == 1)
+    assert len(hello) == 2
+    for i in hello:
+        k = record_of(i)
+        assert records.server_name[k] == h.tls_sni[i]
+        assert records.client_fingerprint[k] == h.tls_ja4[i] and h.tls_ja4[i]
+    requests = np.flatnonzero(h.http_method != "")
+    hosts = {records.server_name[record_of(i)] for i in requests}
+    assert hosts == {"127.0.0.1", "web.example.test"}          # lower-case, port dropped
+    agents = {records.user_agent[record_of(i)] for i in requests}
+    assert "ringcap-test/1.0 (app columns)" in agents
+    queries = np.flatnonzero((h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0))
+    for i in queries:
+        k = record_of(i)
+        assert records.server_name[k] == h.dns_qname[i]
+        assert records.dns_queries[k] == 1
+    # flows without names have none; the counts add up
+    assert int(records.dns_queries.sum()) == len(queries)
+    assert records.server_name[records.dport == 67].tolist() in ([], [None])
+    # without names: the same records, the name columns empty
+    plain = ringcap.flow_features(batch, names=False)
+    assert len(plain) == len(records) and set(plain.server_name) == {None}
+    assert np.array_equal(plain.bidirectional_packets, records.bidirectional_packets)
+
+
+def test_flow_feature_parquet_has_dictionary_encoded_names(recorded, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    batch = read_pcap(recorded)
+    sink = ringcap.FlowSink(tmp_path, interval=3600, features=True, worker=0)
+    sink.write(batch)
+    sink.close()
+    files = [os.path.join(d, f) for d, _, names in os.walk(tmp_path) for f in names
+             if f.endswith(".parquet")]
+    assert len(files) == 1
+    meta = pq.ParquetFile(files[0]).metadata
+    columns = {meta.row_group(0).column(c).path_in_schema: meta.row_group(0).column(c)
+               for c in range(meta.num_columns)}
+    for name in ("server_name", "client_fingerprint", "user_agent"):
+        assert "RLE_DICTIONARY" in columns[name].encodings or \
+            "PLAIN_DICTIONARY" in columns[name].encodings, (name, columns[name].encodings)
+    table = pq.read_table(files[0])
+    names = set(table["server_name"].to_pylist()) - {None}
+    assert {"tls13.example.test", "tls12.example.test", "www.example.test",
+            "web.example.test"} <= names
+    assert sum(table["dns_queries"].to_pylist()) == int(
+        ringcap.flow_features(batch).dns_queries.sum())
+    frame = ringcap.flow_features(batch).to_pandas()
+    assert str(frame["server_name"].dtype) == "category"
+
+
+# ---------------------------------------------------------------- printing as tcpdump
+def _lines(*cmd: str) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": package_root()}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=DEADLINE)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.splitlines()
+
+
+def _compare_printing(pcap) -> tuple[list[str], list[tuple[str, str]]]:
+    theirs = _lines("tcpdump", "-nn", "-r", str(pcap))
+    ours = _lines(sys.executable, "-m", "ringcap", "-nn", "-r", str(pcap))
+    assert len(ours) == len(theirs)
+    return theirs, [(a, b) for a, b in zip(theirs, ours) if a != b]
+
+
+def test_printed_lines_are_tcpdumps_on_the_recorded_traffic(recorded):
+    theirs, differ = _compare_printing(recorded)
+    applications = [line for line in theirs if ": HTTP" in line or " A? " in line
+                    or "NTPv4" in line or "BOOTP/DHCP" in line or " 1/0/1 " in line]
+    assert len(applications) >= 20
+    assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:10])
+
+
+def test_printed_lines_are_tcpdumps_on_built_messages(tmp_path):
+    pcap = tmp_path / "built.pcap"
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    extra = [
+        eth_ip / UDP(sport=53, dport=3000) / DNS(id=9, qr=1, rcode=3, ra=1,
+                                                 qd=DNSQR(qname="nx.example")),
+        eth_ip / UDP(sport=53, dport=3000) / DNS(id=10, qr=1, aa=1, qd=DNSQR(qname="c.example"),
+                                                 an=[DNSRR(rrname="c.example", type="CNAME",
+                                                           rdata="d.example"),
+                                                     DNSRR(rrname="d.example", type="AAAA",
+                                                           rdata="2001:db8::7")]),
+        eth_ip / UDP(sport=3000, dport=53) / DNS(id=11, rd=0, qd=DNSQR(qname="mx.example",
+                                                                      qtype="MX")),
+        eth_ip / UDP(sport=3000, dport=53) / DNS(id=12, qd=DNSQR(qname=".", qtype="NS")),
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(op=2, xid=5) / DHCP(options=[
+            ("message-type", "offer"), "end"]),
+        eth_ip / TCP(sport=80, dport=3000, flags="PA") / Raw(b"<html>body</html>"),
+    ]
+    wrpcap(str(pcap), [Ether(f) for f in built_messages()[:8]] + extra)
+    _, differ = _compare_printing(pcap)
+    assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:10])
+
+
+# ---------------------------------------------------------------- stats and top
+def test_stats_counts_the_top_names_as_decode_does(recorded):
+    import json
+    document = json.loads("\n".join(_lines(sys.executable, "-m", "ringcap", "stats", "--json",
+                                           "--top", "50", recorded)))
+    h = decode(read_pcap(recorded), columns=ALL_APP)
+    queries = (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+    expected = {}
+    for name in h.dns_qname[queries]:
+        expected[name] = expected.get(name, 0) + 1
+    names = document["names"]
+    assert {r["name"]: r["count"] for r in names["dns_query"]} == expected
+    assert {r["name"]: r["count"] for r in names["tls_sni"]} == {
+        "tls13.example.test": 1, "tls12.example.test": 1}
+    assert {r["name"]: r["count"] for r in names["http_host"]} == {
+        "127.0.0.1": 2, "web.example.test": 1}
+    text = "\n".join(_lines(sys.executable, "-m", "ringcap", "stats", recorded))
+    section = text.split("Top names (top 10)")[1]
+    for name in ("www.example.test", "tls13.example.test", "web.example.test"):
+        assert name in section
+
+
+def test_top_by_server_name_sums_the_flows_that_named_each_server(recorded):
+    lines = _lines(sys.executable, "-m", "ringcap", "top", "-r", recorded, "--by", "server_name",
+                   "--rows", "50")
+    shown = {}
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("│┃").split("│")]
+        if len(cells) == 7 and cells[1].isdigit():
+            shown[cells[0]] = (int(cells[1]), int(cells[2]), int(cells[3]))
+    records = ringcap.flow_features(read_pcap(recorded))
+    expected = {}
+    for k in range(len(records)):
+        name = records.server_name[k]
+        if name is not None:
+            f, p, b = expected.get(name, (0, 0, 0))
+            expected[name] = (f + 1, p + int(records.bidirectional_packets[k]),
+                              b + int(records.bidirectional_bytes[k]))
+    assert shown == expected and "tls12.example.test" in shown
