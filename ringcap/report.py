@@ -90,6 +90,34 @@ def _group(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDAr
     return first, inverse
 
 
+_HASH_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F,
+                              0x165667B19E3779F9, 0xD6E8FEB86659FD93], dtype=np.uint64)
+
+
+def _group_rows(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Rows of ``keys`` (n, k) uint64 with equal values together: (an order of the
+    rows, where each group starts in it).  Sorts one 64-bit hash of each row
+    (a quarter of a lexsort over four columns); if two different rows share a
+    hash, sorts the rows themselves."""
+    n, k = keys.shape
+    hashed = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            hashed += keys[:, j] * _HASH_MULTIPLIERS[j % len(_HASH_MULTIPLIERS)]
+            hashed ^= hashed >> np.uint64(29)
+    order = np.argsort(hashed)
+    ordered = keys[order]
+    differs = (ordered[1:] != ordered[:-1]).any(axis=1)
+    sorted_hash = hashed[order]
+    if bool((differs & (sorted_hash[1:] == sorted_hash[:-1])).any()):   # a collision
+        order = np.lexsort(keys.T[::-1])
+        ordered = keys[order]
+        differs = (ordered[1:] != ordered[:-1]).any(axis=1)
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = differs
+    return order, np.flatnonzero(starts)
+
+
 class _ConversationTable:
     """IP conversations as numpy columns, one row per unordered address pair.
 
@@ -143,12 +171,8 @@ class _ConversationTable:
         rows = {name: np.concatenate([part[name] for part in parts]) for name in self._NAMES}
         n = len(rows["first_ts"])
         keys = np.concatenate([rows["low"], rows["high"]], axis=1)
-        order = np.lexsort(keys.T[::-1])                 # stable: equal keys keep row order
-        ordered = keys[order]
-        starts = np.ones(n, dtype=bool)
-        starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
-        begin = np.flatnonzero(starts)
-        first_row = order[begin]                         # earliest row of each conversation
+        order, begin = _group_rows(keys)
+        first_row = np.minimum.reduceat(order, begin)    # earliest row of each conversation
         folded = {
             "low": rows["low"][first_row], "high": rows["high"][first_row],
             "version": rows["version"][first_row], "a_high": rows["a_high"][first_row],
@@ -456,11 +480,7 @@ class TrafficReport:
         rx_packets = np.concatenate([c["packets_ba"], c["packets_ab"]])
         tx_bytes = np.concatenate([c["bytes_ab"], c["bytes_ba"]])
         rx_bytes = np.concatenate([c["bytes_ba"], c["bytes_ab"]])
-        order = np.lexsort(address.T[::-1])          # by address bytes (as the text is)
-        ordered = address[order]
-        starts = np.ones(len(order), dtype=bool)
-        starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
-        begin = np.flatnonzero(starts)
+        order, begin = _group_rows(address)          # by address bytes (as the text is)
         sums = [np.add.reduceat(column[order], begin)
                 for column in (tx_packets, tx_bytes, rx_packets, rx_bytes)]
         total = sums[1] + sums[3]

@@ -299,3 +299,18 @@ def test_conversations_fold_in_small_batches_as_in_one_pass(monkeypatch):
     whole = TrafficReport()
     whole.update(batch)
     assert whole.to_dict() == report.to_dict()
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashed", "every-hash-equal"])
+def test_group_rows_puts_equal_rows_together_even_when_hashes_collide(monkeypatch, collide):
+    from ringcap import report as report_module
+    if collide:        # every row hashes to 0: the exact sort must take over
+        monkeypatch.setattr(report_module, "_HASH_MULTIPLIERS", np.zeros(4, dtype=np.uint64))
+    rng = np.random.default_rng(11)
+    keys = rng.integers(0, 3, size=(5000, 4)).astype(np.uint64)
+    order, begin = report_module._group_rows(keys)
+    assert sorted(order.tolist()) == list(range(5000))
+    groups = np.split(keys[order], begin[1:])
+    assert len(groups) == len({tuple(row) for row in keys.tolist()})
+    for group in groups:
+        assert (group == group[0]).all()
