@@ -97,10 +97,22 @@ def _pin(cpu: int) -> None:
         os.sched_setaffinity(0, {cpus[min(cpu, len(cpus) - 1)]})
 
 
+def traffic_batch():
+    """What the sender sends: the packets of the pcap named by ``BENCH_TRAFFIC``
+    (a mix of benchmarks/traffic.py, for run.py --claims), else 65536 of
+    :func:`frames_batch`'s 64-byte frames."""
+    path = os.environ.get("BENCH_TRAFFIC")
+    if not path:
+        return frames_batch(65536)
+    from ringcap import Batch, open_pcap
+    with open_pcap(path) as reader:
+        return Batch.concat([b.copy() for b in reader])
+
+
 def sender(count: int) -> None:
     _pin(0)
     from ringcap import TxRing
-    chunk = frames_batch(65536)
+    chunk = traffic_batch()
     sent = 0
     with TxRing(TX_IFACE, frame_count=8192) as tx:
         start = time.perf_counter()

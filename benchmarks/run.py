@@ -3,6 +3,9 @@
     pip install -r benchmarks/requirements.txt
     sudo python benchmarks/run.py            # full run (about 8 minutes)
     sudo python benchmarks/run.py --quick    # smaller counts, under 2 minutes
+    sudo python benchmarks/run.py --claims   # every speed claim of README/docs on every
+                                             # traffic mix: docs/claims.json and the claims
+                                             # table of docs/benchmarks.md (claims.py)
 
 Needs root (a private network namespace and AF_PACKET sockets), gcc, and for
 the peers libpcap (installed with apt-get if missing); valgrind for the
@@ -79,7 +82,7 @@ def run_all(args) -> tuple[list[Result], list[dict], dict]:
     n_scapy = 500 if q else 3000
     live_seconds = 1.5 if q else 4.0
     synth_repeat = 3 if q else 10
-    repeats = 1 if q else args.repeat
+    repeats = 1 if q else (args.repeat or 5)
 
     results: list[Result] = []
     info: dict = {"wakeup_cpu_us": wakeup_cost_us()}
@@ -453,6 +456,10 @@ def write_report(rows: list[Result], instr: list[dict], info: dict, command: str
     notes = analysis(rows, instr, info)
     if notes:
         out += ["## Where the time goes", ""] + notes + [""]
+    import claims
+    kept = claims.claims_block(doc.read_text()) if doc.exists() else ""
+    if kept:            # the --claims run's table stays, right under the title
+        out[1:1] = ["", kept]
     doc.write_text("\n".join(out) + "\n")
 
 
@@ -502,7 +509,15 @@ def plot(rows: list[Result], path: Path) -> bool:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts, one repeat (< 2 min)")
-    ap.add_argument("--repeat", type=int, default=5, help="repeats of each pre-filled run (median)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="repeats of each pre-filled run (median; default 5), or of each pair "
+                         "with --claims (default 3, 1 with --quick)")
+    ap.add_argument("--claims", action="store_true",
+                    help="measure every speed claim of README.md and docs/ on every traffic mix "
+                         "(writes docs/claims.json and the claims table of docs/benchmarks.md)")
+    ap.add_argument("--only", default="",
+                    help="with --claims: a comma-separated subset (print, stats, replay, flows, "
+                         "parquet, open-pcap, capture-w, parallel, drain)")
     ap.add_argument("--backlog", type=int, default=400_000,
                     help="net.core.netdev_max_backlog during the run")
     ap.add_argument("--no-network", action="store_true", help="only the synthetic scenarios")
@@ -519,6 +534,16 @@ def main(argv=None) -> int:
         ensure_libpcap()
     command = "python benchmarks/run.py" + "".join(
         " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.claims:
+        import claims
+        data = claims.run(args, command)
+        args.docs.mkdir(parents=True, exist_ok=True)
+        claims.write(data, args.docs)
+        if args.docs.resolve() == (REPO / "docs").resolve():
+            missing = claims.update_docs(args.docs, REPO / "README.md")
+            for m in missing:
+                log(f"a number in the docs cites no claim of this run: {m}")
+        return 0
     t0 = time.monotonic()
     load_before = os.getloadavg()[0]
     results, instr, info = run_all(args)

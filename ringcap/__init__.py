@@ -10,21 +10,52 @@ bytes and the kernel's per-packet metadata).
     ...     for batch in ring:
     ...         ...
 """
+import importlib as _importlib
+import os as _os
 import sys as _sys
+from typing import TYPE_CHECKING
 
-from .batch import Batch
-from .headers import FlowTable, Headers, decode, flows
-from .flowmeter import FlowMeter, FlowRecords, flow_features
-from . import names
-from . import export              # registers to_arrow()/to_pandas() of batches, headers, flows
-from .bpf import compile_filter
-from .fanout import Fanout
-from .parallel import ParallelCapture, PoolStats, WorkerDiedError, merge
-from .ring import RingView, RxRing, Stats, TxRing
-from .pcapfile import (PcapFormatError, PcapReader, PcapTruncatedError, PcapTruncatedWarning,
-                       PcapWriter, open_pcap, read_pcap, write_pcap)
-from .capturing import CaptureInterruptedWarning, capture, capture_to_file
-from .sinks.parquet import FlowSink, ParquetSink      # pyarrow is imported when one is made
+if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ringcap":
+    # The command line (`python -m ringcap`, `ringcap`) does no linear algebra:
+    # no BLAS thread pool, whose threads cost ~20 ms of CPU at start-up.
+    _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from . import batch as _batch  # noqa: E402  (numpy is imported here)
+
+if TYPE_CHECKING:              # what type checkers see; at run time, __getattr__ below
+    from . import names
+    from .batch import Batch
+    from .bpf import compile_filter
+    from .capturing import CaptureInterruptedWarning, capture, capture_to_file
+    from .fanout import Fanout
+    from .flowmeter import FlowMeter, FlowRecords, flow_features
+    from .headers import FlowTable, Headers, decode, flows
+    from .parallel import ParallelCapture, PoolStats, WorkerDiedError, merge
+    from .pcapfile import (PcapFormatError, PcapReader, PcapTruncatedError,
+                           PcapTruncatedWarning, PcapWriter, open_pcap, read_pcap, write_pcap)
+    from .ring import RingView, RxRing, Stats, TxRing
+    from .sinks.parquet import FlowSink, ParquetSink
+
+# Public name -> the module that defines it.  They are imported on first
+# use (PEP 562), so `python -m ringcap -i eth0 -w f.pcap` imports the ring,
+# the filter and the pcap sink, not the pool, the decoders or Parquet:
+# start-up is a cost of every command (see docs/cli.md).
+_HOMES = {
+    "Batch": "batch",
+    "FlowTable": "headers", "Headers": "headers", "decode": "headers", "flows": "headers",
+    "FlowMeter": "flowmeter", "FlowRecords": "flowmeter", "flow_features": "flowmeter",
+    "compile_filter": "bpf",
+    "Fanout": "fanout",
+    "ParallelCapture": "parallel", "PoolStats": "parallel", "WorkerDiedError": "parallel",
+    "merge": "parallel",
+    "RingView": "ring", "RxRing": "ring", "Stats": "ring", "TxRing": "ring",
+    "PcapFormatError": "pcapfile", "PcapReader": "pcapfile", "PcapTruncatedError": "pcapfile",
+    "PcapTruncatedWarning": "pcapfile", "PcapWriter": "pcapfile", "open_pcap": "pcapfile",
+    "read_pcap": "pcapfile", "write_pcap": "pcapfile",
+    "CaptureInterruptedWarning": "capturing", "capture": "capturing",
+    "capture_to_file": "capturing",
+    "FlowSink": "sinks.parquet", "ParquetSink": "sinks.parquet",   # pyarrow: when one is made
+}
 
 __all__ = ["Batch", "Fanout", "ParallelCapture", "PoolStats", "WorkerDiedError", "merge",
            "RxRing", "TxRing", "RingView", "Stats", "capture",
@@ -33,6 +64,47 @@ __all__ = ["Batch", "Fanout", "ParallelCapture", "PoolStats", "WorkerDiedError",
            "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
            "decode", "flows", "Headers", "FlowTable", "FlowMeter", "FlowRecords",
            "flow_features", "names", "ParquetSink", "FlowSink"]
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(_importlib.import_module(f"{__name__}.{home}"), name)
+    elif not name.startswith("__"):
+        try:                                  # a submodule: ringcap.names, ringcap.report, ...
+            value = _importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _export_on_first_use(kind: str):
+    """``obj.to_arrow()``/``to_pandas()`` before ``ringcap.export`` was imported:
+    import it (it registers the real exporters, for the classes themselves,
+    found before this one on ``object``) and export."""
+    def export(obj, **options):
+        _importlib.import_module(f"{__name__}.export")
+        for cls in type(obj).__mro__[:-1]:
+            function = _batch._EXPORTERS.get((cls, kind))
+            if function is not None:
+                return function(obj, **options)
+        raise TypeError(f"no {kind} export is registered for {type(obj).__name__}")
+    return export
+
+
+for _kind in ("arrow", "pandas"):
+    _batch.register_exporter(object, _kind, _export_on_first_use(_kind))
+
+
 __version__ = "0.1.0"
 
 

@@ -8,7 +8,6 @@ the output of ``tcpdump -dd``.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import struct
 import sys
 import tempfile
@@ -55,10 +54,9 @@ def _load_libpcap():
     global _libpcap
     if _libpcap is not None:
         return _libpcap
-    names = [ctypes.util.find_library("pcap"), "libpcap.so.1", "libpcap.so.0.8", "libpcap.so"]
-    for name in names:
-        if not name:
-            continue
+    # the sonames, found by the dynamic loader: ctypes.util.find_library would
+    # run `ldconfig -p` (a process) on every command that compiles a filter
+    for name in ("libpcap.so.1", "libpcap.so.0.8", "libpcap.so"):
         try:
             lib = ctypes.CDLL(name)
         except OSError:

@@ -119,6 +119,7 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
                     post_rotate=None, owner=None, progress=None, signals: bool = True,
                     batch_packets: int = 65536, timeout: float = 0.1,
                     ring_options: Mapping | None = None, workers: int | None = None,
+                    hidden_until_complete: bool = False,
                     **writer_options) -> CaptureSummary:
     """Capture from a ring (or an interface name) straight into a file, streaming.
 
@@ -141,7 +142,10 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
     callable taking its path.  ``owner`` (user name or uid) is given the
     files; ``mode`` (0o600) their permissions; an existing file is replaced,
     as ``tcpdump -w`` does (``overwrite=False`` refuses it; a ring of files
-    with ``max_files`` replaces its own files as it wraps).  ``progress``: as for
+    with ``max_files`` replaces its own files as it wraps).
+    ``hidden_until_complete=True`` writes each file as ``.NAME.PID.inprogress``
+    and renames it into place when complete (``--hidden-until-complete``), so
+    readers never see a partial file.  ``progress``: as for
     :func:`ringcap.capture`.  Other keywords go to :class:`PcapWriter`.
     ``workers=N`` captures the interface with N processes (see
     :func:`ringcap.parallel.capture_to_file_parallel`: ``{worker}`` in
@@ -165,7 +169,8 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
                         _POOL_OPTIONS, argument="ring_options")
     if workers is not None:
         pool_only = {"file_size": file_size, "rotate_seconds": rotate_seconds,
-                     "max_files": max_files, "post_rotate": post_rotate, "owner": owner}
+                     "max_files": max_files, "post_rotate": post_rotate, "owner": owner,
+                     "hidden_until_complete": hidden_until_complete or None}
         given = [name for name, value in pool_only.items() if value is not None]
         if given:
             raise ValueError(f"capture_to_file(workers=...) writes no rotated or re-owned "
@@ -202,6 +207,7 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
             part_options["linktype"] = _pcap_linktype(ring, format, path)
         sink = PcapSink(path, format=format, rotation=rotation, interface=interface,
                         owner=owner, mode=mode, on_file_done=on_done, overwrite=overwrite,
+                        atomic=bool(hidden_until_complete),
                         stats_source=lambda: ring.stats, writer_options=writer_options,
                         linktypes=linktypes, **part_options)
         stop = StopSignals() if signals else None

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _flowmeter
 from .batch import Batch, export_as
-from .headers import FIVE_TUPLE_COLUMNS, Headers, decode, ip_strings
+from .headers import FIVE_TUPLE_COLUMNS, Headers, HeadersBuffer, ip_strings
 
 __all__ = ["FlowMeter", "FlowRecords", "flow_features", "FLOW_RECORD_COLUMNS",
            "FLOW_FEATURE_COLUMNS", "EXPIRED_IDLE", "EXPIRED_ACTIVE", "EXPIRED_END",
@@ -273,9 +273,9 @@ def _max_flows(value) -> int:
     return int(value)
 
 
-def _headers_for_meter(source, needed) -> Headers:
+def _headers_for_meter(source, needed, buffer: HeadersBuffer) -> Headers:
     if isinstance(source, Batch):
-        return decode(source, columns=FLOW_FEATURE_COLUMNS)
+        return buffer.decode(source)
     if isinstance(source, Headers):
         missing = [name for name in FLOW_FEATURE_COLUMNS if name not in source.names
                    and (name not in _TAG_COLUMNS or name in needed)]
@@ -344,10 +344,11 @@ class FlowMeter:
         self.active_timeout = active_timeout
         self._needed = (("tunnel_type", "tunnel_id") if split_tunnels else ()) + \
             (("vlan_outer", "vlan_inner") if split_vlans else ())
+        self._headers = HeadersBuffer(FLOW_FEATURE_COLUMNS, flow_hash=True)   # reused
 
     def update(self, source: Union[Batch, Headers]) -> FlowRecords:
         """Fold a batch's packets in; the records that expired meanwhile."""
-        h = _headers_for_meter(source, self._needed)
+        h = _headers_for_meter(source, self._needed, self._headers)
         c = np.ascontiguousarray
         tags = np.zeros(len(h), dtype=np.uint64)
         for name in _TAG_COLUMNS:

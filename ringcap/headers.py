@@ -25,7 +25,8 @@ from . import _decode
 from .batch import Batch, export_as
 
 __all__ = [
-    "decode", "flows", "Headers", "FlowTable", "HEADER_COLUMNS", "FIVE_TUPLE_COLUMNS",
+    "decode", "flows", "Headers", "HeadersBuffer", "FlowTable", "HEADER_COLUMNS",
+    "FIVE_TUPLE_COLUMNS",
     "FLOW_COLUMNS", "NO_TIMESTAMP",
     "ip_strings", "mac_strings", "ip_bytes", "mac_bytes", "address_bytes", "flag_names",
     "TRUNCATED_L2", "TRUNCATED_L3", "TRUNCATED_L4", "TRUNCATED_PAYLOAD", "TRUNCATED",
@@ -355,6 +356,21 @@ def _contiguous(array: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=dtype)
 
 
+def _column_names(columns, out: Headers | None = None) -> set[str]:
+    """The columns ``decode(columns=..., out=...)`` fills."""
+    if columns is None:
+        return set(DEFAULT_COLUMNS) if out is None else set(out.names)
+    if isinstance(columns, str) and columns == "all":
+        return set(HEADER_COLUMNS)
+    names = {columns} if isinstance(columns, str) else set(columns)
+    unknown = sorted(names - set(HEADER_COLUMNS))
+    if unknown:
+        raise ValueError(f"unknown Headers column(s) {unknown}; "
+                         f"choose from {', '.join(HEADER_COLUMNS)} (or columns='all')")
+    names.add("flags")
+    return names
+
+
 def decode(batch: Batch, *, columns=None, out: Headers | None = None,
            tunnels: str = "inner") -> Headers:
     """Decode every frame of ``batch`` into :class:`Headers`.
@@ -398,17 +414,7 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
     if tunnels not in ("inner", "outer"):
         raise ValueError(f"tunnels must be 'inner' or 'outer', got {tunnels!r}")
     n = len(batch)
-    if columns is None:
-        names = set(DEFAULT_COLUMNS) if out is None else set(out.names)
-    elif isinstance(columns, str) and columns == "all":
-        names = set(HEADER_COLUMNS)
-    else:
-        names = {columns} if isinstance(columns, str) else set(columns)
-        unknown = sorted(names - set(HEADER_COLUMNS))
-        if unknown:
-            raise ValueError(f"unknown Headers column(s) {unknown}; "
-                             f"choose from {', '.join(HEADER_COLUMNS)} (or columns='all')")
-        names.add("flags")
+    names = _column_names(columns, out)
     if out is not None:
         if len(out) < n:
             raise ValueError(f"out has room for {len(out)} packets, the batch has {n}")
@@ -430,6 +436,58 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
     return Headers(arrays, batch.ts, batch.wirelen)
 
 
+class HeadersBuffer:
+    """Reused output columns for decoding batch after batch: ``decode(batch, out=...)``
+    made easy.
+
+    ``HeadersBuffer(columns).decode(batch)`` returns what ``decode(batch,
+    columns=columns)`` returns, written into arrays kept from the previous
+    call (they grow, doubling, when a batch is larger than any before), so a
+    loop over batches allocates nothing per batch: fresh output columns cost
+    several times the decode itself (page faults on first touch).  The
+    Headers returned are valid until the next ``decode``; copy what you
+    keep.  ``flow_hash=True`` also fills ``Headers.flow_hash`` into a reused
+    array.  Every loop of ringcap's own (sinks, flow meters, reports, the
+    command line's printer) decodes this way.
+
+        >>> buffer = HeadersBuffer(FIVE_TUPLE_COLUMNS)     # doctest: +SKIP
+        >>> for batch in ringcap.open_pcap("day.pcap"):   # doctest: +SKIP
+        ...     h = buffer.decode(batch)
+    """
+
+    def __init__(self, columns=None, *, tunnels: str = "inner", flow_hash: bool = False) -> None:
+        if tunnels not in ("inner", "outer"):
+            raise ValueError(f"tunnels must be 'inner' or 'outer', got {tunnels!r}")
+        chosen = _column_names(columns)
+        self.names: tuple[str, ...] = tuple(name for name in HEADER_COLUMNS if name in chosen)
+        self.tunnels = tunnels
+        self._flow_hash = flow_hash
+        self._out: Headers | None = None
+        self._hash = np.empty(0, dtype=np.uint64)
+
+    @property
+    def capacity(self) -> int:
+        """Rows the arrays hold now."""
+        return 0 if self._out is None else len(self._out)
+
+    def decode(self, batch: Batch) -> Headers:
+        """``decode(batch)`` into the reused arrays (see the class)."""
+        n = len(batch)
+        if n > self.capacity:
+            rows = max(n, 2 * self.capacity)
+            self._out = Headers(_allocate(rows, self.names), _NO_ROWS_I64, _NO_ROWS_U32)
+            if self._flow_hash:
+                self._hash = np.empty(rows, dtype=np.uint64)
+        h = decode(batch, columns=self.names, out=self._out, tunnels=self.tunnels)
+        if self._flow_hash:
+            _decode.flow_hashes(h.ip_version, h.ip_src, h.ip_dst, h.sport, h.dport,
+                                h.ip_proto, self._hash[:n])
+            h._flow_hash = self._hash[:n]
+        return h
+
+
+_NO_ROWS_I64 = np.zeros(0, dtype=np.int64)
+_NO_ROWS_U32 = np.zeros(0, dtype=np.uint32)
 # ---------------------------------------------------------------- addresses
 def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of one row per distinct value, inverse) for 6-, 8- or 16-byte rows.

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .batch import Batch
-from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, decode, flows, ip_strings
+from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
@@ -236,6 +236,8 @@ class TrafficReport:
         self._conversations = _ConversationTable()
         self._bucket_edges = np.asarray(SIZE_BUCKETS[1:], dtype=np.uint32)
         self.track_flows = bool(track_flows)
+        self._headers = HeadersBuffer(_FLOW_REPORT_COLUMNS if self.track_flows
+                                      else _REPORT_COLUMNS)     # reused batch after batch
         # canonical 5-tuple key -> [shown key (first packet's direction), packets, bytes]
         self._flows: dict[bytes, list] = {}
 
@@ -260,8 +262,7 @@ class TrafficReport:
         self.packets += n
         self.captured_size += batch.nbytes
         self.wire_size += int(wirelen.sum())
-        headers = decode(batch, columns=_FLOW_REPORT_COLUMNS if self.track_flows
-                         else _REPORT_COLUMNS)
+        headers = self._headers.decode(batch)
         self._add_protocols(headers, wirelen)
         if self.track_flows:
             self._add_flows(headers)

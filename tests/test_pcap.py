@@ -884,3 +884,58 @@ def test_sixteen_thousand_interfaces_parse_in_linear_time(tmp_path):
     assert batch.ifindex.tolist() == [0, n - 1]
     # each interface keeps its own if_tsresol: 7 units of 10**-(6 + i % 4) s
     assert batch.ts.tolist() == [7 * 10**3, 7 * 10**(9 - (6 + (n - 1) % 4))]
+
+
+# ---------------------------------------------------------------- parts of a file
+def _read_in_parts(path, part: int, strict: bool = True):
+    """Every part [k*part, (k+1)*part) read as ringcap.spark reads it: (ts, bytes)
+    of each packet, and whether each part's end checked against the next part."""
+    size = os.path.getsize(path)
+    packets = []
+    for start in range(0, size, part):
+        end = start + part if start + part < size else None
+        with ringcap.open_pcap(path, strict=strict) as probe:
+            boundary = probe.next_boundary(start)
+        with ringcap.PcapReader(path, end=end, strict=strict) as reader:
+            reader.seek(boundary)
+            for batch in reader:
+                packets += list(zip(batch.ts.tolist(), batch.packets()))
+            if end is not None and end <= reader.position < reader.size:
+                assert reader.next_boundary(end) == reader.position, (start, end)
+    return packets
+
+
+@pytest.mark.parametrize("format", ["pcap", "pcapng"])
+def test_parts_of_a_file_read_every_record_once(tmp_path, format):
+    from ringcap.testing import synthetic_traffic
+    # random payloads: many bytes that look like record headers to the resync
+    traffic = synthetic_traffic(3000, conversations=200, seed=23, random_payload=True)
+    path = tmp_path / f"t.{format}"
+    ringcap.write_pcap(path, traffic, format=format, nanosecond=False)
+    whole = list(zip(ringcap.read_pcap(path).ts.tolist(), ringcap.read_pcap(path).packets()))
+    for part in (4096, 10007 if format == "pcap" else 10008, 1 << 20):
+        assert sorted(_read_in_parts(path, part)) == sorted(whole), part
+    # a file cut inside its last record: the parts give every complete packet, once
+    data = path.read_bytes()
+    cut = tmp_path / f"cut.{format}"
+    cut.write_bytes(data[:len(data) - 100])
+    with pytest.warns(ringcap.PcapTruncatedWarning):
+        got = _read_in_parts(cut, 4096, strict=False)
+    assert got == whole[:-1]
+
+
+def test_next_boundary_and_seek_say_what_is_wrong(tmp_path):
+    path = tmp_path / "t.pcap"
+    start = 1_700_000_000 * 10**9
+    ringcap.write_pcap(path, Batch.from_packets([b"\x00" * 60] * 3,
+                                                ts=[start, start + 1, start + 2]))
+    with ringcap.PcapReader(path) as reader:
+        assert reader.next_boundary(0) == 24 and reader.next_boundary(25) == 24 + 76
+        assert reader.next_boundary(10**6) == reader.size
+        with pytest.raises(ValueError, match="outside"):
+            reader.seek(-1)
+    garbage = tmp_path / "garbage.pcap"
+    garbage.write_bytes(path.read_bytes()[:24] + b"\xff" * 400_000)
+    with ringcap.PcapReader(garbage) as reader:
+        with pytest.raises(PcapFormatError, match="no record boundary within"):
+            reader.next_boundary(100)

@@ -1,4 +1,4 @@
-"""The ring, file and decode suites under AddressSanitizer + UndefinedBehaviorSanitizer.
+"""The ring, file, decode and TLS/QUIC suites under AddressSanitizer + UndefinedBehaviorSanitizer.
 
 Builds every extension with ``RINGCAP_SANITIZE=1`` into a copy of the
 package under test, then runs the ring, capture-file, batch, decode and
@@ -18,7 +18,7 @@ import ringcap
 
 REPO = Path(__file__).resolve().parent.parent
 SUITES = ["test_batch.py", "test_hostile_batches.py", "test_pcap.py", "test_decode.py",
-          "test_drain.py", "test_ring.py", "test_fuzz.py"]
+          "test_drain.py", "test_ring.py", "test_fuzz.py", "test_tls_hello.py"]
 
 
 def libasan() -> str:

@@ -8,6 +8,7 @@ non-zero; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import warnings
@@ -109,6 +110,10 @@ def _main(argv: list[str] | None) -> int:
     try:
         command, rest = _pick_command(argv)
         module = _load(command)
+        if as_program:
+            # what is imported now lives as long as the process: the garbage
+            # collector need not walk it again on every collection while capturing
+            gc.freeze()
         parser = build_parser(command, module)
         args = parser.parse_intermixed_args(rest)   # options after the expression, as GNU getopt
         args.command = command

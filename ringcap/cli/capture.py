@@ -104,6 +104,12 @@ def add_arguments(parser) -> None:
     own.add_argument("--post-rotate-jobs", metavar="N", type=size_type(
                      parse_count, what="post-rotate jobs"), help="-z commands running at once "
                      "(default: the number of CPUs); the next files wait their turn")
+    own.add_argument("--hidden-until-complete", dest="hidden_until_complete",
+                     action="store_true",
+                     help="write each file as .NAME.PID.inprogress beside NAME and rename it "
+                          "into place when it is complete, so that readers (Spark streaming, "
+                          "globs) never see a partial file; a killed capture leaves only "
+                          "complete files and hidden ones")
     own.add_argument("--status", dest="status", action="store_true", default=None,
                      help="show the live status line even when stderr is not a terminal")
     own.add_argument("--no-status", dest="status", action="store_false",
@@ -261,6 +267,9 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
     to_stdout = target == "-"
     if to_stdout and rotation.active:
         raise CliError("-C, -G and -W need a file name, not -w -")
+    if to_stdout and args.hidden_until_complete:
+        raise CliError("--hidden-until-complete renames files into place: give -w a file "
+                       "name, not -", status=2)
     if to_stdout and sys.stdout.isatty():
         raise CliError("-w - writes binary pcap to standard output, which is a terminal: "
                        "pipe it (| tcpdump -r -) or redirect it (> file.pcap)")
@@ -284,7 +293,8 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
                         linktype=kinds.pop() if len(kinds) == 1 else None,
                         linktypes=linktypes, rotation=rotation, interface=iface_label,
                         flush_every_batch=args.packet_buffered or to_stdout,
-                        owner=None if to_stdout else args.owner, on_file_done=on_done)
+                        owner=None if to_stdout else args.owner, on_file_done=on_done,
+                        atomic=args.hidden_until_complete)
     except OSError as exc:
         raise CliError(f"cannot write to {target}: {exc.strerror or exc}") from None
 
@@ -297,6 +307,9 @@ def run(args) -> int:
         raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
     if (args.file_size or args.rotate_seconds or args.post_rotate) and not args.write:
         raise CliError("-C, -G, -W and -z apply to files: add -w FILE", status=2)
+    if args.hidden_until_complete and (not args.write or is_dataset(args)):
+        raise CliError("--hidden-until-complete applies to pcap/pcapng files: add -w FILE "
+                       "(datasets are always written so)", status=2)
     if args.post_rotate_jobs and not args.post_rotate:
         raise CliError("--post-rotate-jobs limits the -z commands: add -z CMD", status=2)
     if args.interfaces:

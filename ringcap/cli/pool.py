@@ -30,9 +30,10 @@ def check_pool_arguments(args, names) -> None:
         raise CliError("--workers captures one interface (or any); for several interfaces "
                        "run one ringcap per interface", status=2)
     if per_worker_files(args) and (args.file_size or args.rotate_seconds or args.file_count
-                                   or args.post_rotate or args.owner):
-        raise CliError("-C, -G, -W, -z and -Z are not available with one file per worker "
-                       "({worker} in -w)", status=2)
+                                   or args.post_rotate or args.owner
+                                   or getattr(args, "hidden_until_complete", False)):
+        raise CliError("-C, -G, -W, -z, -Z and --hidden-until-complete are not available "
+                       "with one file per worker ({worker} in -w)", status=2)
 
 
 def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -> PumpResult:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import _text
 from ..batch import Batch
-from ..headers import Headers, decode
+from ..headers import Headers, HeadersBuffer
 
 __all__ = ["PacketPrinter", "TIMESTAMP_MODES", "PAYLOAD_MODES"]
 
@@ -114,7 +114,7 @@ class PacketPrinter:
             payload=payload, payload_link=bool(payload_link or from_link),
             timestamps=timestamps, nano=bool(nanosecond), absolute_seq=bool(absolute_seq))
         self._buffer = np.empty(_BUFFER_BYTES, dtype=np.uint8)
-        self._headers: Headers | None = None
+        self._headers = HeadersBuffer(_COLUMNS)      # reused batch after batch
         self._ifnames: dict[int, bytes] = {}
         self.packets = 0
 
@@ -138,11 +138,7 @@ class PacketPrinter:
         return table.ravel(), inverse.ravel().astype(np.uint16)
 
     def _decode(self, batch: Batch) -> Headers:
-        n = len(batch)
-        if self._headers is None or len(self._headers) < n:
-            self._headers = decode(batch, columns=_COLUMNS)
-            return self._headers
-        return decode(batch, out=self._headers)
+        return self._headers.decode(batch)
 
     def print_batch(self, batch: Batch) -> int:
         """Print every packet of ``batch``; returns how many."""

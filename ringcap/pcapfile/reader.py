@@ -8,7 +8,10 @@ in a window that grows to hold the largest record, resynchronises past
 damage where the format allows, and raises or warns with the byte offset.
 ``data`` of a batch read without ``out=`` is a read-only view of such a
 buffer, which stays valid after the reader is closed for as long as the
-batch lives.
+batch lives.  Windows and column buffers come from small pools and are
+read into again once no batch views them: iterating a file touches no fresh
+memory per batch (fresh buffers of window size are fresh mappings, each
+page faulted in on first use), while batches a caller keeps stay intact.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import numpy as np
 
 from .. import _pcapio
 from ..batch import COLUMNS, Batch
+from .resync import ResyncScan
 from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
                       DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface,
@@ -30,8 +34,79 @@ from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIE
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
 
+_RESYNC_RECORDS = 8               # records a resync candidate must chain (next_boundary)
+
 _READ_CHUNK = 1 << 20             # packets parsed per step when reading a whole file
 _READ_WINDOW = 1 << 20            # bytes read from a file at a time (at least)
+_READ_STEP = 512 << 10            # bytes read at a time: parsed while in the CPU's cache
+_POOL_BUFFERS = 3                 # buffers a pool keeps for reuse: the window being read,
+                                  # the one the caller's last batch views, one to spare
+
+
+def _capacity(size: int) -> int:
+    """Bytes to allocate for a buffer of ``size``: rounded up to an eighth of
+    its power of two, so batches of slightly different sizes fit one buffer."""
+    size = max(size, 1)
+    step = 1 << max(size.bit_length() - 3, 12)
+    return -(-size // step) * step
+
+
+class _BufferPool:
+    """Byte buffers, each handed out again once nothing views it.
+
+    A batch's arrays are views of a pool buffer, and numpy makes every view
+    (of a view) refer to the buffer itself, so a buffer whose only
+    references are the pool's is free: no batch, column, Arrow or pandas
+    object made from it is alive.  ``made`` counts the buffers allocated.
+    """
+
+    __slots__ = ("_buffers", "made")
+
+    def __init__(self) -> None:
+        self._buffers: list[np.ndarray] = []
+        self.made = 0
+
+    def _free(self, i: int) -> bool:
+        buffer = self._buffers[i]
+        # references: the list, `buffer`, getrefcount's argument; every view adds one
+        return sys.getrefcount(buffer) <= 3
+
+    def take(self, size: int, headroom: int = 0) -> np.ndarray:
+        """A writable uint8 buffer of at least ``size`` bytes that nothing views;
+        a new one has ``headroom`` more, for later requests a little larger."""
+        best = None
+        for i in range(len(self._buffers)):
+            if self._buffers[i].shape[0] >= size and self._free(i) and (
+                    best is None or self._buffers[i].shape[0] < self._buffers[best].shape[0]):
+                best = i
+        if best is not None:
+            return self._buffers[best]
+        if len(self._buffers) >= _POOL_BUFFERS:
+            # forget a free buffer (too small), else the oldest: its batches keep it alive
+            free = [i for i in range(len(self._buffers)) if self._free(i)]
+            del self._buffers[min(free, key=lambda i: self._buffers[i].shape[0])
+                              if free else 0]
+        buffer = np.empty(_capacity(size + headroom), dtype=np.uint8)
+        self.made += 1
+        self._buffers.append(buffer)
+        return buffer
+
+
+# batch columns a file does not fill (pcap: the first two too), zero in its batches
+_FILE_ZERO_COLUMNS = ("ifindex", "pkttype", "protocol", "vlan_tci", "vlan_tpid", "rxhash",
+                      "status")
+_COLUMN_BYTES = sum(dtype.itemsize for dtype in COLUMNS.values())
+
+
+def _carve(buffer: np.ndarray, rows: int) -> dict[str, np.ndarray]:
+    """Every batch column for ``rows`` packets, as 8-byte-aligned views of ``buffer``."""
+    columns = {}
+    at = 0
+    for name, dtype in COLUMNS.items():
+        at = -(-at // 8) * 8
+        columns[name] = buffer[at:at + rows * dtype.itemsize].view(dtype)
+        at += rows * dtype.itemsize
+    return columns
 
 
 def _tsresol_mode(resol: int) -> tuple[int, int]:
@@ -55,9 +130,19 @@ class PcapReader:
     Every packet's ``linktype`` column is its interface's link type (pcap's
     link-type field keeps its low 16 bits: FCS-length bits are dropped, as
     tcpdump does).
+
+    A part of a file (a split, as a cluster reads one): ``end`` reads only
+    the records (pcapng: blocks) that start before this byte offset, the one
+    across it whole, after which :attr:`position` is where the next record
+    starts; :meth:`seek` moves to a record boundary that
+    :meth:`next_boundary` found (the file header, and for pcapng the first
+    section's header and interfaces, are read at open).  Parts ``[b0, b1),
+    [b1, b2), ...`` with ``bk = next_boundary(k * part_size)`` read every
+    record once.
     """
 
-    def __init__(self, path, *, batch_packets: int = 65536, strict: bool = False) -> None:
+    def __init__(self, path, *, batch_packets: int = 65536, strict: bool = False,
+                 end: int | None = None) -> None:
         self.path = os.fspath(path)
         self.batch_packets = int(batch_packets)
         if self.batch_packets <= 0:
@@ -70,17 +155,21 @@ class PcapReader:
         self.linktype = None
         self.snaplen = None
         self._fd = -1
-        self._buf = np.zeros(0, dtype=np.uint8)     # the window: file bytes _wstart.._wend
+        self._buffer = np.zeros(0, dtype=np.uint8)  # holds the window at its start
+        self._buf = self._buffer                     # the window: file bytes _wstart.._wend
         self._wstart = self._wend = 0
         self._anchor: int | None = None              # a batch being built views from here
-        self._window = _READ_WINDOW
-        self._spares: list[np.ndarray] = []          # old windows to reuse once unviewed
+        self._window = _READ_WINDOW                  # bytes the next window should hold
+        self._windows = _BufferPool()                # what windows are read into
+        self._column_buffers = _BufferPool()         # what batches' columns are parsed into
         self._pos = 0
         self._done = False
         self._pending: BaseException | None = None
         self._drops = 0
         self._last_dropped: dict[int, int] = {}
         self._linktypes = np.zeros(8, dtype=np.uint16)   # per interface, in file order
+        self._end = None if end is None else int(end)    # read records starting before this
+        self._straddle = False                           # the record across _end comes next
         if self.path == "-":
             # tcpdump's "standard input"; a pipe cannot be read by position
             raise PcapFormatError("cannot read a capture from standard input ('-'): capture "
@@ -98,54 +187,65 @@ class PcapReader:
             self._size = st.st_size
             os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             self._read_file_header()
+            self._data_start = self._pos          # the first record after the header(s)
         except BaseException:
             self.close()
             raise
 
     # -------------------------------------------------------------- the window
-    def _refill(self, need: int = 0, grow: bool = False) -> None:
-        """Read a new window of the file, from the batch being built (``_anchor``)
-        or else from ``_pos``, covering at least ``need`` bytes past ``_pos``
-        (bounded by the file size taken at open).
+    def _refill(self, need: int = 0, expect: int = 0) -> None:
+        """Read more of the file into the window, which must start at the batch
+        being built (``_anchor``) or else at ``_pos``, and reach at least
+        ``need`` bytes past ``_pos`` (bounded by the file size taken at open).
+        ``expect``: bytes past ``_pos`` the batch will likely need, to size a
+        new buffer.
 
-        Windows are fresh buffers read with ``pread``: batches keep views of
-        old ones, and a file that shrinks meanwhile gives a clear error,
-        never SIGBUS as a shrinking map would.
+        The file is read ``_READ_STEP`` bytes at a time, so the parser walks
+        bytes still in the CPU's cache, into the same buffer while it has
+        room; then into another of the pool, sized for a batch like the last
+        one, taking the bytes from ``start`` along.  Batches keep views of
+        old buffers (reused only once no batch views them), and a file that
+        shrinks meanwhile gives a clear error, never SIGBUS as a shrinking
+        map would.
         """
         start = self._pos if self._anchor is None else self._anchor
-        size = max(self._pos + need - start, self._window)
-        if grow:                              # what we had was not enough: double it
-            size = max(size, 2 * (self._wend - start))
-        end = min(self._size, start + size)
-        window = self._free_buffer(end - start)
-        keep = 0
-        if self._wstart <= start < self._wend:   # bytes we already have
-            keep = min(self._wend, end) - start
-            window[:keep] = self._buf[start - self._wstart:start - self._wstart + keep]
-        view = memoryview(window)
-        done = keep
-        while done < len(view):
-            got = os.preadv(self._fd, [view[done:]], start + done)
-            if got == 0:
-                raise PcapFormatError(
-                    f"{self.path}: the file shrank while being read: it had {self._size} bytes "
-                    f"when opened, and byte offset {start + done} is now past its end "
-                    "(another program truncated or rewrote it)", start + done)
-            done += got
-        window.flags.writeable = False           # batches view it read-only
-        old = self._buf.base
-        if old is not None:
-            self._spares = [old] + [b for b in self._spares if b is not old][:1]
-        self._buf, self._wstart, self._wend = window, start, end
+        read_end = min(self._size, max(self._pos + need, max(self._wend, start) + _READ_STEP))
+        wanted = min(self._size, max(read_end, self._pos + expect,
+                                     start + self._window if self._anchor is not None else 0))
+        if (self._wstart <= start <= self._wend
+                and wanted - self._wstart <= self._buffer.shape[0]):
+            self._pread(self._buffer, self._wend - self._wstart, self._wend, read_end)
+            self._wend = read_end
+        else:
+            size = max(wanted - start, _READ_WINDOW)
+            # batches differ in size: room for larger ones, unless this is the file's end
+            buffer = self._windows.take(size, headroom=size // 4 if wanted < self._size else 0)
+            keep = 0
+            if self._wstart <= start < self._wend:      # bytes we already have
+                keep = self._wend - start
+                buffer[:keep] = self._buffer[start - self._wstart:self._wend - self._wstart]
+            read_end = min(self._size, max(read_end, start + keep + _READ_STEP),
+                           start + buffer.shape[0])
+            self._pread(buffer, keep, start + keep, read_end)
+            self._buffer, self._wstart, self._wend = buffer, start, read_end
+        self._buf = self._buffer[:self._wend - self._wstart]
+        self._buf.flags.writeable = False           # batches view it read-only
 
-    def _free_buffer(self, size: int) -> np.ndarray:
-        """A writable buffer of ``size`` bytes: a spare no batch views any more
-        (fresh memory costs page faults), else a new one."""
-        for spare in self._spares:
-            # references: the list, this loop, getrefcount's argument; a batch adds more
-            if spare.shape[0] >= size and sys.getrefcount(spare) <= 3:
-                return spare[:size]
-        return np.empty(max(size, 1), dtype=np.uint8)[:size]
+    def _pread(self, buffer: np.ndarray, at: int, start: int, end: int) -> None:
+        """File bytes ``start:end`` into ``buffer[at:]``."""
+        view = memoryview(buffer)[at:at + end - start]
+        done = 0
+        try:
+            while done < len(view):
+                got = os.preadv(self._fd, [view[done:]], start + done)
+                if got == 0:
+                    raise PcapFormatError(
+                        f"{self.path}: the file shrank while being read: it had {self._size} "
+                        f"bytes when opened, and byte offset {start + done} is now past its "
+                        "end (another program truncated or rewrote it)", start + done)
+                done += got
+        finally:
+            view.release()
 
     def _ensure(self, pos: int, nbytes: int) -> int:
         """Make file bytes ``pos:pos+nbytes`` (checked against the file size by the
@@ -390,17 +490,20 @@ class PcapReader:
         self._pos = pos + blen
 
     # -------------------------------------------------------------- packets
-    def _parse(self, want: int, base: int, cols: dict, start: int, copy_to, copy_start: int):
-        """One call of the nogil loop into ``cols[*][start:start+want]``."""
+    def _parse(self, want: int, base: int, cols: dict, start: int, copy_to, copy_start: int,
+               limit: int | None = None):
+        """One call of the nogil loop into ``cols[*][start:start+want]``, over the
+        window (or the part of it before file offset ``limit``)."""
         end = start + want
+        buf = self._buf if limit is None else self._buf[:limit - self._wstart]
         if self.format == "pcap":
             return _pcapio.parse_pcap(
-                self._buf, self._pos - self._wstart, self._swap, self.nanosecond,
+                buf, self._pos - self._wstart, self._swap, self.nanosecond,
                 self._max_caplen, base - self._wstart,
                 cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
                 cols["offset"][start:end], copy_to, copy_start)
         return _pcapio.parse_pcapng(
-            self._buf, self._pos - self._wstart, self._swap, self._if_mode, self._if_param,
+            buf, self._pos - self._wstart, self._swap, self._if_mode, self._if_param,
             self._if_offset, self._if_snaplen, self._section_base, base - self._wstart,
             cols["ts"][start:end], cols["caplen"][start:end], cols["wirelen"][start:end],
             cols["offset"][start:end], cols["ifindex"][start:end], cols["pkttype"][start:end],
@@ -413,8 +516,18 @@ class PcapReader:
         the next read, so the caller gets every good packet first.
         """
         n = nbytes = 0
+        first = self._pos
         while n < want and not self._done:
-            count, pos, nbytes, status, value = self._parse(want - n, base, cols, n, copy_to, nbytes)
+            end = self._end
+            if end is not None and self._pos >= end:
+                self._done = True            # the records from here are the next part's
+                break
+            # Up to ``end`` the parser sees the window cut there; the record that
+            # starts before ``end`` and runs past it is then parsed alone, whole.
+            limit = end if end is not None and not self._straddle and end < self._wend else None
+            step = 1 if self._straddle else want - n
+            count, pos, nbytes, status, value = self._parse(step, base, cols, n, copy_to, nbytes,
+                                                            limit)
             if count:      # each packet's link type: its interface's
                 if self.format == "pcap":
                     cols["linktype"][n:n + count] = self.linktype
@@ -423,11 +536,22 @@ class PcapReader:
                             out=cols["linktype"][n:n + count])
             n += count
             self._pos = pos = pos + self._wstart
+            if self._straddle and count:
+                self._done = True            # the record across ``end`` was the last
+                break
+            if limit is not None and status in (_S.END, _S.TRUNCATED):
+                if pos < end:
+                    self._straddle = True    # a record starts before ``end`` and ends past it
+                continue
             if status == _S.OK:
                 break
             if status in (_S.END, _S.TRUNCATED) and self._wend < self._size:
-                # the window ends, the file does not: read on
-                self._refill(grow=True)
+                # the window ends, the file does not: read on, enough for the rest of
+                # the packets wanted at the size of those so far (and a little more)
+                expect = 0
+                if n and self._anchor is not None:
+                    expect = (self._pos - first) * (want - n) // n * 33 // 32 + 65536
+                self._refill(expect=expect)
                 continue
             if status == _S.END:
                 self._done = True
@@ -498,7 +622,7 @@ class PcapReader:
         base = self._anchor = self._pos
         try:
             if want is None:
-                self._refill(self._size - self._pos)      # the rest of the file, in one read
+                self._refill(expect=self._size - self._pos)   # a buffer for the rest of the file
             return self._read_view(want, base)
         finally:
             self._anchor = None
@@ -508,13 +632,13 @@ class PcapReader:
         total = 0
         while not self._done and (want is None or total < want):
             size = _READ_CHUNK if want is None else min(_READ_CHUNK, want - total)
-            cols = {name: np.empty(size, dtype=COLUMNS[name])
-                    for name in ("ts", "caplen", "wirelen", "offset", "linktype")}
-            if self.format == "pcapng":
-                cols["ifindex"] = np.empty(size, dtype=np.int32)
-                cols["pkttype"] = np.empty(size, dtype=np.uint8)
+            cols = _carve(self._column_buffers.take(size * _COLUMN_BYTES + 8 * len(COLUMNS)),
+                          size)
             n, _ = self._fill(size, base, cols)
             if n:
+                for name in (_FILE_ZERO_COLUMNS if self.format == "pcap"
+                             else _FILE_ZERO_COLUMNS[2:]):
+                    cols[name][:n] = 0
                 chunks.append({k: v[:n] for k, v in cols.items()})
                 total += n
             if n < size or self._pending is not None:
@@ -524,16 +648,16 @@ class PcapReader:
         elif chunks:
             cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
         else:
-            cols = {}
+            cols = {name: np.zeros(0, dtype=dtype) for name, dtype in COLUMNS.items()}
         batch = Batch.__new__(Batch)
-        for name, dtype in COLUMNS.items():
-            value = cols.get(name)
-            setattr(batch, name, value if value is not None else np.zeros(total, dtype=dtype))
+        for name in COLUMNS:
+            setattr(batch, name, cols[name])
         at = base - self._wstart
         batch.data = self._buf[at:at + self._pos - base] if total else self._buf[:0]
         if total and want is not None:
-            # size the next window for a batch like this one
-            self._window = max(_READ_WINDOW, (self._pos - base) * want // total + 65536)
+            # size the next window for a batch like this one, and a little more
+            self._window = max(_READ_WINDOW,
+                               (self._pos - base) * want // total * 33 // 32 + 65536)
         batch.drops = self._take_drops()
         batch.freeze_count = 0
         batch.interfaces = self._names()
@@ -569,6 +693,68 @@ class PcapReader:
                 return
             yield batch
 
+    # -------------------------------------------------------------- parts of a file
+    @property
+    def position(self) -> int:
+        """Byte offset where the next record (pcapng: block) to read starts."""
+        return self._pos
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes, taken at open."""
+        return self._size
+
+    def seek(self, offset: int) -> None:
+        """Read on from byte ``offset``, where a record (pcapng: a block) starts
+        (one :meth:`next_boundary` found); an offset inside the file's header
+        reads from its first record."""
+        self._check_open()
+        offset = int(offset)
+        if not 0 <= offset <= self._size:
+            raise ValueError(f"offset {offset} is outside {self.path} ({self._size} bytes)")
+        self._pos = max(offset, self._data_start)
+        if not self._wstart <= self._pos <= self._wend:      # read anew from there
+            self._buf = np.zeros(0, dtype=np.uint8)
+            self._wstart = self._wend = self._pos
+        self._done = self._straddle = False
+        self._pending = None
+
+    def next_boundary(self, offset: int, *, records: int = _RESYNC_RECORDS) -> int:
+        """The first byte offset at or after ``offset`` where a record (pcapng: a
+        block) starts; the file size if none does.
+
+        Found as Hadoop's pcap input formats do, by a validated resync: a
+        candidate pcap record header must be plausible (fraction of a second
+        below one second, captured length at most the snapshot length and the
+        wire length, which is not 0, a time within a year before and ten
+        years after the file's first packet) and so must the ``records`` records that follow
+        it, each starting where the one before ends; a pcapng candidate must
+        be a known block type whose leading and trailing lengths agree, and
+        chain the same way.  The search is deterministic, so the reader of
+        the part before ``offset`` can check its neighbour: the record it
+        ends on must be the one this finds.  Raises :class:`PcapFormatError`
+        when no boundary is found within the largest record's length.
+        """
+        self._check_open()
+        offset = int(offset)
+        if offset <= self._data_start:
+            return self._data_start
+        if offset >= self._size:
+            return self._size
+        scan = ResyncScan(self, offset)
+        step, first = (4, offset + (-(offset - self._data_start) % 4)) \
+            if self.format == "pcapng" else (1, offset)
+        reach = (_pcapio.MAX_BLOCK_LENGTH if self.format == "pcapng" else 16 + self._max_caplen)
+        for candidate in range(first, min(self._size, offset + reach + 1), step):
+            if scan.chains(candidate, records):
+                return candidate
+        if offset + reach >= self._size:
+            return self._size                 # no record starts in the rest of the file
+        raise PcapFormatError(
+            f"{self.path}: corrupt file after byte offset {offset}: no "
+            f"{'block' if self.format == 'pcapng' else 'record'} boundary within "
+            f"{reach} bytes", offset)
+
     # -------------------------------------------------------------- lifetime
     def _check_open(self) -> None:
         if self._fd < 0:
@@ -578,8 +764,9 @@ class PcapReader:
         """Close the file (idempotent).  Batches already read own their bytes
         (views of buffers read from the file) and stay valid."""
         fd, self._fd = self._fd, -1
-        self._buf = np.zeros(0, dtype=np.uint8)
-        self._spares = []
+        self._buffer = self._buf = np.zeros(0, dtype=np.uint8)
+        self._windows = _BufferPool()
+        self._column_buffers = _BufferPool()
         self._wstart = self._wend = 0
         if fd >= 0:
             os.close(fd)

@@ -27,9 +27,10 @@ and the worker pool all drive sinks; none writes files its own way.
 A sink is used from one thread at a time.  The drivers finish it on every
 exit path (Ctrl-C, SIGTERM, errors) by calling ``close(stats)``.
 """
+import importlib as _importlib
+
 from .base import Sink, SinkSummary
 from .driving import CaptureSummary
-from .parquet import DatasetWorkers, FlowSink, ParquetSink
 from .pcap import PcapPart, PcapSink, format_for_path
 from .rotating import (FileSlot, PostRotateCommand, RotatingSink, Rotation, TcpdumpNaming,
                        resolve_owner)
@@ -37,3 +38,17 @@ from .rotating import (FileSlot, PostRotateCommand, RotatingSink, Rotation, Tcpd
 __all__ = ["Sink", "SinkSummary", "RotatingSink", "Rotation", "FileSlot", "TcpdumpNaming",
            "PostRotateCommand", "resolve_owner", "PcapSink", "PcapPart", "format_for_path",
            "ParquetSink", "FlowSink", "DatasetWorkers", "CaptureSummary"]
+
+
+def __getattr__(name: str):
+    # The Parquet sinks (pyarrow, the decoders, the flow meter) load on first
+    # use, so capturing to pcap does not pay for importing them.
+    if name in ("ParquetSink", "FlowSink", "DatasetWorkers"):
+        value = getattr(_importlib.import_module(f"{__name__}.parquet"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

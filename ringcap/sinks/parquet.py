@@ -38,7 +38,7 @@ import numpy as np
 from ..batch import COLUMNS, Batch
 from ..headers import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER_COLUMNS,
                       NO_TIMESTAMP, Headers)
-from ..headers import decode as decode_batch
+from ..headers import HeadersBuffer, decode as decode_batch
 from ..headers import flows as batch_flows
 from ..flowmeter import DEFAULT_MAX_FLOWS, FlowMeter, FlowRecords
 from .labels import LABEL_COLUMNS, RowLabels, label_array as _label_array
@@ -663,6 +663,7 @@ class FlowPart:
         self._interval_ns = int(interval_ns)
         self._max_flows = max_flows
         self._tables: list[dict] = []
+        self._headers = HeadersBuffer(FIVE_TUPLE_COLUMNS + ("tcp_flags",))   # reused per batch
         self._pending_rows = 0
         self._interval_start = None
         self.packets_written = 0
@@ -687,7 +688,7 @@ class FlowPart:
             first = int(batch.ts[0])
             self._interval_start = first - first % self._interval_ns
             self._interface = self._labels.one_interface(batch)
-        headers = decode_batch(batch, columns=FIVE_TUPLE_COLUMNS + ("tcp_flags",))
+        headers = self._headers.decode(batch)
         table = batch_flows(headers)
         self.non_ip_packets += table.skipped
         self.packets_written += len(batch)

@@ -1,0 +1,122 @@
+"""The command line's own cost: start-up, CPU and memory of a small capture, beside tcpdump.
+
+Run as root in a private network namespace (nothing leaves it):
+
+    unshare -n python benchmarks/bench_startup.py --repeat 7
+
+brings ``lo`` up, then for each command runs it ``--repeat`` times, each
+capturing 30 packets of ``ping -i 0.01 127.0.0.1`` on ``lo`` into a file:
+
+* ``to listening``: wall time from exec to the "listening on" line on stderr
+  (tcpdump prints the same line), and the CPU the process used until then
+  (from /proc/PID/stat, user + system);
+* ``CPU``: user + system of the whole process, start to exit (rusage);
+* ``max RSS``: its peak resident memory (rusage); ringcap's default ring is
+  256 MiB (tcpdump's 2 MiB), and the pages of the ring count once mapped.
+
+Medians are shown.  ringcap runs as an installed package does, from
+bytecode (``python -m compileall`` first), and once more with
+``PYTHONDONTWRITEBYTECODE=1`` and no bytecode at hand, which makes Python
+compile every module it imports from source on every start.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def run_once(argv: list[str], env: dict) -> tuple[float, float, float, float]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+                            cwd="/")
+    listening = cpu_listening = None
+    for raw in proc.stderr:
+        if b"listening on" in raw:
+            listening = time.perf_counter() - start
+            cpu_listening = proc_cpu(proc.pid)
+            break
+    pinger = subprocess.Popen(["ping", "-c", "40", "-i", "0.01", "-q", "127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    pinger.wait()
+    if listening is None or proc.returncode != 0:
+        raise RuntimeError(f"{argv} failed (status {proc.returncode})")
+    return listening, cpu_listening, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    folder = tempfile.mkdtemp(prefix="ringcap-startup-")
+    out = os.path.join(folder, "out.pcap")
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    base["PYTHONPATH"] = ROOT
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "ringcap")],
+                   check=True, env=base, stdout=subprocess.DEVNULL)
+    ringcap = [sys.executable, "-m", "ringcap", "-i", "lo", "-c", "30", "-w", out]
+    rows = [("ringcap -i lo -c 30 -w F (bytecode)", ringcap, base),
+            ("ringcap -i lo -c 30 -B 2048 -w F (tcpdump's ring size)",
+             ringcap + ["-B", "2048"], base),
+            ("ringcap -i lo -c 30 -w F (PYTHONDONTWRITEBYTECODE=1, no bytecode)", ringcap, None),
+            ("tcpdump -i lo -c 30 -w F", ["tcpdump", "-i", "lo", "-c", "30", "-w", out], base),
+            ("python -c pass (the interpreter alone)", None, base),
+            ("python -c 'import numpy'", None, base)]
+    results = []
+    try:
+        for name, argv, env in rows:
+            if argv is None:
+                code = "pass" if "pass" in name else "import numpy"
+                samples = []
+                for _ in range(args.repeat):
+                    child = subprocess.Popen([sys.executable, "-c", code], env=env, cwd="/")
+                    _, _, usage = os.wait4(child.pid, 0)
+                    child.returncode = 0
+                    samples.append((None, None, usage.ru_utime + usage.ru_stime,
+                                    usage.ru_maxrss / 1024))
+            else:
+                if env is None:
+                    shutil.rmtree(os.path.join(ROOT, "ringcap", "__pycache__"),
+                                  ignore_errors=True)
+                    for sub in ("cli", "sinks", "pcapfile"):
+                        shutil.rmtree(os.path.join(ROOT, "ringcap", sub, "__pycache__"),
+                                      ignore_errors=True)
+                    env = {**base, "PYTHONDONTWRITEBYTECODE": "1"}
+                samples = [run_once(argv, env) for _ in range(args.repeat)]
+            results.append((name, samples))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def med(samples, i, scale=1000.0):
+        values = [s[i] for s in samples if s[i] is not None]
+        return f"{statistics.median(values) * scale:.0f}" if values else ""
+
+    print(f"medians of {args.repeat} runs; times in ms, memory in MiB\n")
+    print("| command | wall to listening | CPU to listening | CPU, whole process | max RSS |")
+    print("|---|---|---|---|---|")
+    for name, samples in results:
+        rss = statistics.median(s[3] for s in samples)
+        print(f"| {name} | {med(samples, 0)} | {med(samples, 1)} | {med(samples, 2)} | "
+              f"{rss:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

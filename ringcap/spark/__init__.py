@@ -1,0 +1,28 @@
+"""Spark reads captures directly: the ``pcap`` data source and flows at cluster scale.
+
+::
+
+    import ringcap.spark
+    ringcap.spark.register(spark)                      # once per session
+    packets = spark.read.format("pcap").load("/captures/**/*.pcap*")
+    flows = ringcap.spark.flows(packets)
+
+Needs pyspark 4.0 or later (its Python data source API) and pyarrow on the
+driver and on every executor, with ringcap installed there too
+(``pip install 'ringcap[spark]'``; docs/datasets.md, "Spark", says how on a
+cluster).  Nothing else in ringcap imports this package.
+"""
+from __future__ import annotations
+
+from .flow_records import FLOW_KEY_COLUMNS, flows
+from .source import (ALWAYS_COLUMNS, DEFAULT_MAX_PARTITION_BYTES, PACKET_COLUMNS,
+                     PcapDataSource, spark_schema)
+
+__all__ = ["register", "flows", "PcapDataSource", "PACKET_COLUMNS", "ALWAYS_COLUMNS",
+           "DEFAULT_MAX_PARTITION_BYTES", "FLOW_KEY_COLUMNS", "spark_schema"]
+
+
+def register(spark) -> None:
+    """Make ``spark.read.format("pcap")`` and ``spark.readStream.format("pcap")``
+    read capture files in this session."""
+    spark.dataSource.register(PcapDataSource)

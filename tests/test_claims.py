@@ -1,0 +1,91 @@
+"""README's speed numbers are the ones the last claims run recorded.
+
+``python benchmarks/run.py --claims`` writes docs/claims.json; every speed
+number in README.md carries a marker naming the entry it comes from,
+``0.31x<!-- claim:print:imix -->`` (the ratio) or
+``1.2 s<!-- claim:print:imix/ours -->`` (ringcap's figure; ``/theirs`` the
+peer's), and must read exactly as that entry states it.  Markers in
+docs/*.md are checked the same way.  No benchmark runs here.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CLAIMS = ROOT / "docs" / "claims.json"
+MARKED = re.compile(r"(?P<num>\d[\d,]*(?:\.\d+)?)(?P<unit>[^<>\d]{0,16}?)"
+                    r"<!-- claim:(?P<id>[\w:.\-]+?)(?:/(?P<field>ratio|ours|theirs))? -->")
+# a number about speed: a ratio (2.3x, 24×) or a rate or a time per packet
+SPEED = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?\s?(?:x(?![\w])|×|ns\b|µs\b|GB/s|MB/s|"
+                   r"Mpackets/s|packets/s|Mpps|kpps)")
+
+
+def load_claims() -> dict[str, dict]:
+    data = json.loads(CLAIMS.read_text())
+    return {row["id"]: row for row in data["claims"]}
+
+
+def prose(text: str) -> str:
+    """The text without fenced code blocks and without indented (4-space) code lines."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return "\n".join(line for line in text.splitlines() if not line.startswith("    "))
+
+
+def mismatches(text: str, claims: dict[str, dict]) -> list[str]:
+    """Every marked number in ``text`` that is not what its claims.json entry states."""
+    bad = []
+    for m in MARKED.finditer(text):
+        row = claims.get(m["id"])
+        field = m["field"] or "ratio"
+        if row is None:
+            bad.append(f"{m.group(0)!r}: no claim {m['id']!r} in docs/claims.json")
+        elif row["stated"].get(field) != m["num"]:
+            bad.append(f"{m.group(0)!r}: the run recorded {row['stated'].get(field)!r}")
+    return bad
+
+
+def unmarked(text: str) -> list[str]:
+    """Speed numbers in ``text``'s prose with no claim marker right after them."""
+    out = []
+    for m in SPEED.finditer(prose(text)):
+        rest = prose(text)[m.end():m.end() + 20].lstrip()
+        if not rest.startswith("<!-- claim:"):
+            out.append(prose(text)[max(0, m.start() - 40):m.end() + 10].replace("\n", " "))
+    return out
+
+
+def test_claims_json_is_a_recorded_run():
+    data = json.loads(CLAIMS.read_text())
+    assert data["run"]["command"].startswith("python benchmarks/run.py --claims")
+    assert {"uniform", "imix", "large", "recorded"} <= set(data["mixes"])
+    for row in data["claims"]:
+        stated = float(row["stated"]["ratio"].replace(",", ""))
+        digits = row["stated"]["ratio"].split(".")[1] if "." in row["stated"]["ratio"] else ""
+        assert abs(stated - row["ratio"]) <= 0.5 * 10 ** -len(digits) + 1e-9, row["id"]
+        assert row["traffic"] and row["target"]
+
+
+@pytest.mark.parametrize("doc", ["README.md"] + sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")))
+def test_marked_numbers_are_the_recorded_ones(doc):
+    assert mismatches((ROOT / doc).read_text(), load_claims()) == []
+
+
+def test_readme_numbers_all_cite_a_claim():
+    text = (ROOT / "README.md").read_text()
+    assert MARKED.search(text), "README.md states no measured number"
+    assert unmarked(text) == []
+
+
+def test_a_number_edited_by_hand_is_caught():
+    text = (ROOT / "README.md").read_text()
+    claims = load_claims()
+    m = MARKED.search(text)
+    edited = text[:m.start("num")] + m["num"] + "1" + text[m.end("num"):]
+    assert mismatches(edited, claims)
+    assert unmarked("ringcap is 3.5x faster than tcpdump.")
+    assert not unmarked("ringcap is 3.5x<!-- claim:print:imix --> faster.")

@@ -1,0 +1,66 @@
+"""The command line imports only what a command needs: a capture to a file
+loads no dataframe, Arrow, progress-bar or plotting library, nor ringcap's
+Parquet sinks and exporters (start-up is paid by every run; docs/cli.md)."""
+import re
+import socket
+
+from conftest import RingcapProcess, wait_until
+
+NOT_FOR_CAPTURE = {"pandas", "pyarrow", "tqdm", "rich", "matplotlib", "plotly",
+                   "ringcap.sinks.parquet", "ringcap.export", "ringcap.capturing",
+                   "ctypes.util"}
+
+
+def test_capturing_to_a_file_imports_only_what_it_needs():
+    # PYTHONPROFILEIMPORTTIME is `python -X importtime`: every module imported, on stderr
+    cli = RingcapProcess("-i", "lo", "-w", "/dev/null", "-c", "1",
+                         env={"PYTHONPROFILEIMPORTTIME": "1"})
+    cli.wait_for("listening on")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        def done():
+            sender.sendto(b"ringcap start-up", ("127.0.0.1", 9))
+            return cli.proc.poll() is not None
+        wait_until(done, 60, "ringcap to capture a packet on lo and exit")
+    assert cli.finish() == 0, cli.err
+    assert re.search(r"^1 packets? captured", cli.err, re.M), cli.err[-2000:]
+    imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", cli.err, re.M))
+    assert {"numpy", "ringcap.ring", "ringcap.sinks.pcap"} <= imported   # the output is parsed
+    loaded = {name for name in imported
+              if name in NOT_FOR_CAPTURE or name.split(".")[0] in NOT_FOR_CAPTURE}
+    assert not loaded, f"the capture path imported {sorted(loaded)}"
+
+
+def test_reading_a_file_of_large_packets_keeps_memory_small(tmp_path):
+    """`ringcap -r` reads in batches whose windows are a few MiB: 65,536 packets
+    of 1500 bytes would make windows of 100 MB, each page faulted in."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import ringcap
+    frame = bytes.fromhex("020000000002020000000001080045000592000140004011000"
+                          "00a0000010a00000204d2000905720000") + bytes(1400)
+    n = 70_000
+    path = tmp_path / "large.pcap"
+    ringcap.write_pcap(path, ringcap.Batch(ts=np.arange(n, dtype=np.int64) * 1000,
+                                           caplen=np.full(n, len(frame)),
+                                           data=np.tile(np.frombuffer(frame, np.uint8), n)))
+    # the peak of the child's own memory (VmHWM: rusage would count ours from before exec)
+    hook = ("import atexit, runpy, sys\n"
+            "def peak():\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith('VmHWM:'):\n"
+            "            print('PEAK KIB', line.split()[1], file=sys.stderr)\n"
+            "atexit.register(peak)\n"
+            "sys.argv[0] = 'ringcap'\n"
+            "runpy.run_module('ringcap', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, "-c", hook, "-nn", "-r", str(path), "udp"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd="/",
+                          timeout=300, env={**os.environ, "PYTHONPATH": os.path.dirname(
+                              os.path.dirname(ringcap.__file__))})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"{n} packets read, {n} matched the filter" in proc.stderr
+    peak = int(proc.stderr.split("PEAK KIB ")[1].split()[0])
+    assert peak < 100 * 1024, f"peak memory {peak // 1024} MiB"

@@ -1,0 +1,121 @@
+"""Every loop ringcap runs over batches decodes into reused Headers: over a
+file of many batches, the output columns are allocated once, not per batch
+(fresh columns cost several times the decode itself).  decode(batch) itself
+still returns fresh columns."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import ringcap
+import ringcap.headers
+import ringcap.report
+from ringcap import Batch
+
+BATCH = 4096
+BATCHES = 32                  # two batches of open_pcap's default 65,536 packets too
+
+TCP = bytes.fromhex("02000000000202000000000108004500002800014000400600000a0000010a000002"
+                    "9c4001bb000000010000000050022000000000000000")
+UDP6 = bytes.fromhex("020000000002020000000001" "86dd6000000000101140" + "20010db8" + "00" * 11
+                     + "01" + "20010db8" + "00" * 11 + "02" + "9c410035001000000000000000000000")
+ARP = bytes.fromhex("ffffffffffff0200000000010806000108000604000102000000000"
+                    "10a000001000000000000" "0a000002") + bytes(18)
+
+
+@pytest.fixture(scope="module")
+def many_batches(tmp_path_factory):
+    frames = [TCP, UDP6, ARP, TCP]
+    n = BATCH * BATCHES + 100          # the last batch is a short one
+    packets = [frames[i % len(frames)] for i in range(n)]
+    ts = 1_700_000_000 * 10**9 + np.arange(n, dtype=np.int64) * 1000
+    path = tmp_path_factory.mktemp("reuse") / "many.pcap"
+    ringcap.write_pcap(path, Batch.from_packets(packets, ts=ts))
+    return path
+
+
+@pytest.fixture
+def allocations(monkeypatch):
+    """Rows of every Headers column allocation (``headers._allocate``), counted."""
+    calls = []
+    real = ringcap.headers._allocate
+
+    def counting(n, names):
+        calls.append(n)
+        return real(n, names)
+
+    monkeypatch.setattr(ringcap.headers, "_allocate", counting)
+    return calls
+
+
+def batches(path):
+    with ringcap.open_pcap(path, batch_packets=BATCH) as reader:
+        yield from reader
+
+
+def test_decode_itself_returns_fresh_columns(many_batches, allocations):
+    first, second = [ringcap.decode(b) for b, _ in zip(batches(many_batches), range(2))]
+    assert len(allocations) == 2 and first.sport is not second.sport
+    assert not np.shares_memory(first.sport, second.sport)
+
+
+def test_traffic_report_decodes_into_reused_headers(many_batches, allocations):
+    report, _ = ringcap.report.file_report(many_batches, batch_packets=BATCH)
+    assert report.packets == BATCH * BATCHES + 100
+    assert report.protocols()          # the decoded fields were used
+    assert len(allocations) == 1, f"{len(allocations)} allocations for {BATCHES + 1} batches"
+
+
+def test_flow_meter_decodes_into_reused_headers(many_batches, allocations):
+    records = ringcap.flow_features(batches(many_batches))
+    assert int(records.bidirectional_packets.sum()) == (BATCH * BATCHES + 100) * 3 // 4
+    assert len(allocations) == 1
+
+
+def test_flow_dataset_decodes_into_reused_headers(many_batches, allocations, tmp_path):
+    pytest.importorskip("pyarrow")
+    with ringcap.FlowSink(tmp_path / "flows") as sink:
+        for batch in batches(many_batches):
+            sink.write(batch)
+    assert len(allocations) == 1
+
+
+def test_reused_headers_match_a_fresh_decode(many_batches):
+    buffer = ringcap.headers.HeadersBuffer(flow_hash=True)
+    for batch in batches(many_batches):
+        reused, fresh = buffer.decode(batch), ringcap.decode(batch)
+        assert reused.names == fresh.names and len(reused) == len(batch)
+        for name in fresh.names:
+            assert np.array_equal(getattr(reused, name), getattr(fresh, name)), name
+        assert np.array_equal(reused.flow_hash, fresh.flow_hash)
+    assert buffer.capacity == BATCH
+
+
+HOOK = textwrap.dedent("""
+    import atexit, runpy, sys
+    import ringcap.headers as headers
+    real, calls = headers._allocate, []
+    def counting(n, names):
+        calls.append(n)
+        return real(n, names)
+    headers._allocate = counting
+    atexit.register(lambda: print("HEADERS ALLOCATED", len(calls), file=sys.stderr))
+    sys.argv[0] = "ringcap"
+    runpy.run_module("ringcap", run_name="__main__", alter_sys=True)
+""")
+
+
+@pytest.mark.parametrize("command", [["stats"], ["top", "-r"]])
+def test_command_line_loops_decode_into_reused_headers(many_batches, command):
+    args = command + [str(many_batches)]
+    if command[0] == "top":
+        pytest.importorskip("rich")
+    proc = subprocess.run([sys.executable, "-c", HOOK] + args, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # open_pcap's default batches: 65,536 packets, so this file is three of them
+    line = [x for x in proc.stderr.splitlines() if x.startswith("HEADERS ALLOCATED")]
+    assert line == ["HEADERS ALLOCATED 1"], proc.stderr[-2000:]
