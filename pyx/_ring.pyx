@@ -1299,6 +1299,126 @@ cdef class TxRingCore(PacketSocket):
 
 
 # --------------------------------------------------------------------------
+# Sending with sendmmsg(): no ring
+
+cdef enum:
+    TX_MESSAGES = 1024          # UIO_MAXIOV: the most messages one sendmmsg() takes
+    TX_RETRIES = 200            # ENOBUFS retries of one frame (1 ms apart) before it counts as dropped
+
+
+cdef int set_send_buffer(int fd, size_t wanted) except -1:
+    """Let ``wanted`` bytes of frames be in flight at once.  Every frame handed to
+    the driver counts against SO_SNDBUF until the driver or peer frees it; at the
+    default (about 200 KiB, some 80 frames of 1500 bytes) a send sleeps for the
+    peer every few dozen frames.
+    SO_SNDBUFFORCE passes net.core.wmem_max with CAP_NET_ADMIN; without it SO_SNDBUF
+    is capped there by the kernel, which still works, only slower."""
+    cdef int value = <int>min(wanted, <size_t>0x3FFFFFFF) // 2    # the kernel doubles it
+    if setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &value, sizeof(value)) < 0:
+        set_int_option(fd, SOL_SOCKET, SO_SNDBUF, value, "setsockopt(SO_SNDBUF)")
+    return 0
+
+
+@cython.final
+cdef class TxSocketCore(PacketSocket):
+    """An AF_PACKET socket that sends frames with sendmmsg(), up to 1024 a call.
+
+    The kernel copies each frame into a buffer of its own, as it does for
+    tcpreplay's and libpcap's send(); no ring.  On a virtual interface (veth,
+    tun, bridge) this is the cheaper way: a transmit ring's frames are handed
+    over by reference and copied again when the peer receives them."""
+    cdef readonly uint64_t sent, dropped, retried
+    cdef mmsghdr messages[TX_MESSAGES]
+    cdef iovec vectors[TX_MESSAGES]
+
+    def __cinit__(self):
+        cdef Py_ssize_t k
+        memset(self.messages, 0, sizeof(self.messages))
+        for k in range(TX_MESSAGES):
+            self.messages[k].msg_hdr.msg_iov = &self.vectors[k]
+            self.messages[k].msg_hdr.msg_iovlen = 1
+
+    def __init__(self, int ifindex, str iface, *, bint qdisc_bypass=True):
+        self.ifindex = ifindex
+        self.iface = iface
+        self.fd = open_packet_socket(0)      # protocol 0: this socket never receives
+        try:
+            if qdisc_bypass:
+                set_int_option(self.fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1,
+                               "setsockopt(PACKET_QDISC_BYPASS)")
+            set_send_buffer(self.fd, 8 << 20)
+            bind_packet_socket(self.fd, ifindex, 0, iface)
+        except BaseException:
+            self.close()
+            raise
+
+    cdef int _wait_writable(self, int timeout_ms) except -1:
+        cdef pollfd pfd
+        cdef int rc, err
+        pfd.fd = self.fd
+        pfd.events = POLLOUT
+        pfd.revents = 0
+        with nogil:
+            rc = poll(&pfd, 1, timeout_ms)
+            err = errno
+        if rc < 0 and err != EINTR:
+            raise_os_error(err, "poll() on the sending socket")
+        PyErr_CheckSignals()
+        return 0
+
+    def send(self, const int64_t[::1] offset, const uint32_t[::1] caplen,
+             const uint8_t[::1] data):
+        """Send every frame in order.  A frame the driver's queue refuses (ENOBUFS)
+        is sent again after a millisecond, up to 200 times, then counted in
+        ``dropped``.  Returns the number of frames handed to the kernel."""
+        self._check_open()
+        cdef Py_ssize_t n = offset.shape[0], i = 0, j, k, m
+        cdef const uint8_t *base = &data[0] if data.shape[0] else NULL
+        cdef int rc, err, retries = 0
+        if caplen.shape[0] != n:
+            raise ValueError("offset and caplen differ in length")
+        for j in range(n):
+            if offset[j] < 0 or offset[j] > data.shape[0] or caplen[j] > data.shape[0] - offset[j]:
+                raise ValueError(f"packet {j} lies outside the data buffer")
+        while i < n:
+            m = min(n - i, <Py_ssize_t>TX_MESSAGES)
+            with nogil:
+                for k in range(m):
+                    self.vectors[k].iov_base = <void *>(base + offset[i + k])
+                    self.vectors[k].iov_len = caplen[i + k]
+                rc = sendmmsg(self.fd, self.messages, <unsigned int>m, 0)
+                err = errno
+            if rc > 0:
+                i += rc
+                retries = 0
+                continue
+            if err == EINTR:
+                PyErr_CheckSignals()
+            elif err == ENOBUFS:              # the driver's queue was full: it dropped frame i
+                if retries < TX_RETRIES:
+                    retries += 1
+                    self.retried += 1
+                    self._wait_writable(1)
+                else:
+                    self.dropped += 1
+                    retries = 0
+                    i += 1
+            elif err == EAGAIN:
+                self._wait_writable(50)
+            elif err == 22 or err == 90:      # EINVAL, EMSGSIZE: the kernel refused frame i
+                self.sent += i
+                raise ValueError(
+                    f"the kernel refused packet {i} ({caplen[i]} bytes) for {self.iface}: "
+                    f"shorter than an Ethernet header or longer than the MTU allows; the "
+                    f"{i} packets before it were sent, it and the rest were not")
+            else:
+                self.sent += i
+                raise_os_error(err, f"sendmmsg() on {self.iface}")
+        self.sent += n
+        return n
+
+
+# --------------------------------------------------------------------------
 # Test wrappers: the block walker on synthetic TPACKET_V3 blocks, no privileges
 
 cdef int check_synthetic_blocks(const uint8_t[::1] blocks, size_t block_size) except -1:

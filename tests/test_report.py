@@ -240,3 +240,77 @@ def test_drop_marks_stay_bounded_and_keep_every_drop():
     assert sum(count for _, count in report.drop_marks) == 6 * MAX_RATE_INTERVALS
     assert report.drop_marks[0][0] == 1_700_000_000 * 10**9
     assert report.drop_marks == sorted(report.drop_marks)
+
+
+def test_conversations_fold_in_small_batches_as_in_one_pass(monkeypatch):
+    """Conversations and endpoints streamed through many folds of the numpy
+    table equal an independent per-packet count: A is the first packet's
+    source, times are the first and last packets', most bytes first."""
+    from ringcap.report import _ConversationTable
+    from ringcap.testing import synthetic_traffic
+    monkeypatch.setattr(_ConversationTable, "_FOLD_AT", 500)     # fold every few batches
+    batch = synthetic_traffic(20_000, conversations=300, seed=5, ipv6_share=0.3)
+    report = TrafficReport()
+    for start in range(0, len(batch), 700):
+        report.update(batch[start:start + 700])
+        waiting = report._conversations._waiting_rows
+        assert waiting < max(500, len(report._conversations.table["first_ts"])) + 700
+    h = ringcap.decode(batch)
+    expected: dict = {}
+    for i in np.flatnonzero(h.ip_version).tolist():
+        src, dst = bytes(h.ip_src[i]), bytes(h.ip_dst[i])
+        key = tuple(sorted((src, dst)))
+        entry = expected.setdefault(key, {"a": src, "ab": [0, 0], "ba": [0, 0], "ts": []})
+        side = "ab" if src == entry["a"] else "ba"
+        entry[side][0] += 1
+        entry[side][1] += int(batch.wirelen[i])
+        entry["ts"].append(int(batch.ts[i]))
+    text = {}
+    for key in expected:
+        for address in key:
+            text[address] = str(ringcap.headers.ip_strings(
+                np.frombuffer(address, np.uint8).reshape(1, 16))[0])
+    got = report.conversations()
+    assert len(got) == len(expected)
+    by_pair = {(c["a"], c["b"]): c for c in got}
+    for key, e in expected.items():
+        a = e["a"]
+        b = key[1] if key[0] == a else key[0]
+        c = by_pair[(text[a], text[b])]
+        assert (c["packets_ab"], c["bytes_ab"]) == tuple(e["ab"])
+        assert (c["packets_ba"], c["bytes_ba"]) == tuple(e["ba"])
+        assert c["rel_start"] == (min(e["ts"]) - report.first_ts) / 1e9
+        assert c["duration"] == (max(e["ts"]) - min(e["ts"])) / 1e9
+    assert [c["bytes"] for c in got] == sorted((c["bytes"] for c in got), reverse=True)
+    assert report.conversations(top=7) == got[:7]
+    endpoints: dict = {}
+    for c in got:
+        for me, tx, rx in ((c["a"], "ab", "ba"), (c["b"], "ba", "ab")):
+            e = endpoints.setdefault(me, [0, 0, 0, 0])
+            e[0] += c[f"packets_{tx}"]
+            e[1] += c[f"bytes_{tx}"]
+            e[2] += c[f"packets_{rx}"]
+            e[3] += c[f"bytes_{rx}"]
+    want = sorted(({"address": k, "packets": v[0] + v[2], "bytes": v[1] + v[3],
+                    "tx_packets": v[0], "tx_bytes": v[1], "rx_packets": v[2], "rx_bytes": v[3]}
+                   for k, v in endpoints.items()), key=lambda r: (-r["bytes"], r["address"]))
+    assert report.endpoints() == want
+    assert report.endpoints(top=5) == want[:5]
+    whole = TrafficReport()
+    whole.update(batch)
+    assert whole.to_dict() == report.to_dict()
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashed", "every-hash-equal"])
+def test_group_rows_puts_equal_rows_together_even_when_hashes_collide(monkeypatch, collide):
+    from ringcap import report as report_module
+    if collide:        # every row hashes to 0: the exact sort must take over
+        monkeypatch.setattr(report_module, "_HASH_MULTIPLIERS", np.zeros(4, dtype=np.uint64))
+    rng = np.random.default_rng(11)
+    keys = rng.integers(0, 3, size=(5000, 4)).astype(np.uint64)
+    order, begin = report_module._group_rows(keys)
+    assert sorted(order.tolist()) == list(range(5000))
+    groups = np.split(keys[order], begin[1:])
+    assert len(groups) == len({tuple(row) for row in keys.tolist()})
+    for group in groups:
+        assert (group == group[0]).all()

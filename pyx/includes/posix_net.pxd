@@ -3,6 +3,12 @@
 from libc.stdint cimport uint16_t, uint32_t
 
 
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+
+
 cdef extern from "<sys/socket.h>" nogil:
     ctypedef unsigned int socklen_t
     struct sockaddr:
@@ -18,6 +24,8 @@ cdef extern from "<sys/socket.h>" nogil:
     int SO_DETACH_FILTER
     int SO_ERROR
     int SO_RCVBUF
+    int SO_SNDBUF
+    int SO_SNDBUFFORCE
     int MSG_DONTWAIT
     int socket(int domain, int type, int protocol)
     int bind(int fd, const sockaddr *addr, socklen_t addrlen)
@@ -25,6 +33,18 @@ cdef extern from "<sys/socket.h>" nogil:
     int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
     ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                    const sockaddr *addr, socklen_t addrlen)
+    struct msghdr:
+        void *msg_name
+        socklen_t msg_namelen
+        iovec *msg_iov
+        size_t msg_iovlen
+        void *msg_control
+        size_t msg_controllen
+        int msg_flags
+    struct mmsghdr:                  # _GNU_SOURCE (Python.h defines it)
+        msghdr msg_hdr
+        unsigned int msg_len
+    int sendmmsg(int fd, mmsghdr *vmessages, unsigned int vlen, int flags)
 
 
 cdef extern from "<poll.h>" nogil:
