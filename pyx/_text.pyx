@@ -1327,6 +1327,21 @@ cdef uint8_t *put_cooked_type(uint8_t *w, uint16_t t, Py_ssize_t wire, int quiet
     return put_s(w, b": ")
 
 
+cdef inline uint8_t *end_line(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                              Py_ssize_t hdrlen) noexcept nogil:
+    # The end of every packet's output: the -x/-X/-A dump (from the link
+    # header with -xx/-XX, else from `hdrlen`, past it), then the newline.
+    cdef Py_ssize_t dump_from = 0 if st.payload_link else hdrlen
+    if cap > dump_from:
+        if st.payload == PAYLOAD_HEX:
+            w = put_hexdump(w, p + dump_from, cap - dump_from, False)
+        elif st.payload == PAYLOAD_HEXASCII:
+            w = put_hexdump(w, p + dump_from, cap - dump_from, True)
+        elif st.payload == PAYLOAD_ASCII:
+            w = put_ascii(w, p + dump_from, cap - dump_from)
+    return put_c(w, b'\n')
+
+
 cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                                 Py_ssize_t wire, uint16_t linktype, const char *ifname,
                                 uint16_t ethertype, Py_ssize_t l3, Py_ssize_t l4,
@@ -1337,7 +1352,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     # "ifindex N MAC ethertype T, length N: "), LINUX_SLL (-e: " In MAC
     # ethertype T, length N: "), raw IP (-e: "ip: ") and NULL/LOOP (-e:
     # "AF IPv4 (2), length N: "), then the network layer.
-    cdef Py_ssize_t hdrlen, dump_from
+    cdef Py_ssize_t hdrlen
     cdef uint32_t family
     cdef bint known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
         and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
@@ -1402,14 +1417,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
             and cap > hdrlen:
         w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)   # tcpdump's default print
-    dump_from = 0 if st.payload_link else hdrlen
-    if st.payload == PAYLOAD_HEX and cap > dump_from:
-        w = put_hexdump(w, p + dump_from, cap - dump_from, False)
-    elif st.payload == PAYLOAD_HEXASCII and cap > dump_from:
-        w = put_hexdump(w, p + dump_from, cap - dump_from, True)
-    elif st.payload == PAYLOAD_ASCII and cap > dump_from:
-        w = put_ascii(w, p + dump_from, cap - dump_from)
-    return put_c(w, b'\n')
+    return end_line(w, st, p, cap, hdrlen)
 
 
 cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
@@ -1419,7 +1427,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                             uint32_t dflags, uint16_t linktype=LINKTYPE_ETHERNET,
                             const char *ifname=NULL) noexcept nogil:
     # One packet's line(s), ending in '\n'.
-    cdef Py_ssize_t pos, hdrlen, dump_from
+    cdef Py_ssize_t pos, hdrlen
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
     cdef bint known, unknown_dump = False
@@ -1506,16 +1514,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
         else:
             w = put_ip(w, st, p, cap, l3, l4, version if version else (4 if ethertype == 0x0800 else 6),
                        proto, ip_len, dflags, not st.link_header)
-    dump_from = 0 if st.payload_link else hdrlen
     if unknown_dump and cap > hdrlen:
         w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)
-    if st.payload == PAYLOAD_HEX and cap > dump_from:
-        w = put_hexdump(w, p + dump_from, cap - dump_from, False)
-    elif st.payload == PAYLOAD_HEXASCII and cap > dump_from:
-        w = put_hexdump(w, p + dump_from, cap - dump_from, True)
-    elif st.payload == PAYLOAD_ASCII and cap > dump_from:
-        w = put_ascii(w, p + dump_from, cap - dump_from)
-    return put_c(w, b'\n')
+    return end_line(w, st, p, cap, hdrlen)
 
 
 # ---------------------------------------------------------------- the formatter
