@@ -36,7 +36,7 @@ import pytest
 
 import ringcap
 from ringcap.batch import LINKTYPE_ETHERNET, LINKTYPE_RAW
-from conftest import VethPair, sh
+from conftest import VethPair, sh, wait_until
 from test_linktypes import ringcap_cli, tcpdump
 from test_linktypes_live import _linktype, side_by_side, tshark_rows
 
@@ -244,3 +244,80 @@ def test_tagged_frames_on_a_veth_are_captured_as_tcpdump_captures_them(tmp_path,
 
     _check_tagged(tmp_path, veth.b, 321, port, send)
 
+
+
+# ---------------------------------------------------------------- -D and -L
+PSEUDO_DEVICES = ("nflog", "nfqueue", "usbmon", "bluetooth", "dbus")
+
+
+def _listed(args: list[str], stream: str = "stdout") -> list[str]:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.path.dirname(
+                              os.path.dirname(ringcap.__file__))}, cwd="/")
+    assert done.returncode == 0, done.stderr
+    return getattr(done, stream).splitlines()
+
+
+def test_minus_d_lines_are_tcpdumps_then_the_link_type(netns):
+    """`ringcap -D`: each line is `tcpdump -D`'s (number, name, description,
+    [Up, Running, Loopback, Connected...]) followed by the link type ringcap
+    captures with, the ifindex and MTU; on interfaces of every state and kind
+    here (a veth pair with one end down, a tun, a bridge, lo).  libpcap's
+    pseudo-devices are not listed: interfaces after them (down ones) keep
+    their lines but not their numbers."""
+    import sys
+    devices = [Device("veth"), Device("tun"), Device("bridge")]
+    down = VethPair()
+    try:
+        sh(f"ip link set {down.a} down")
+        for device in devices:     # (a bridge gets its carrier once its port forwards)
+            wait_until(lambda: "LOWER_UP" in sh(f"ip -o link show {device.name}"),
+                       what=f"{device.name} running")
+        theirs = _listed(["tcpdump", "-D"])
+        ours = _listed([sys.executable, "-m", "ringcap", "-D"])
+    finally:
+        down.delete()
+        for device in devices:
+            device.close()
+    first_pseudo = next(n for n, line in enumerate(theirs)
+                        if line.split(".", 1)[1].startswith(PSEUDO_DEVICES))
+    theirs = [line for line in theirs if not line.split(".", 1)[1].startswith(PSEUDO_DEVICES)]
+    assert len(ours) == len(theirs) >= 8
+    names = {}
+    for n, (mine, reference) in enumerate(zip(ours, theirs)):
+        if n >= first_pseudo:        # numbered after the pseudo-devices by tcpdump
+            mine, reference = mine.split(".", 1)[1], reference.split(".", 1)[1]
+        assert mine.startswith(reference + " link-type "), (mine, reference)
+        names[reference.split(".", 1)[1].split()[0] if n < first_pseudo
+              else reference.split()[0]] = mine
+    assert names["lo"].endswith("[Up, Running, Loopback] link-type EN10MB (Ethernet), "
+                                f"ifindex {socket.if_nametoindex('lo')}, mtu 65536")
+    assert names["any"].endswith("[Up, Running] link-type LINUX_SLL2 (Linux cooked v2)")
+    assert "link-type RAW (Raw IP), ifindex" in names[devices[1].name]
+    assert f"{down.b} [Up, Disconnected] link-type EN10MB" in names[down.b]
+    assert f"{down.a} [none, Disconnected] link-type EN10MB" in names[down.a]
+
+
+@pytest.mark.parametrize("kind", ["veth", "lo", "tun", "any"])
+def test_minus_l_shows_the_link_type_ringcap_captures_with(netns, kind):
+    """`ringcap -L -i DEV` names the link type it captures with, one of those
+    tcpdump -L lists for the device (the one tcpdump captures with, as the
+    side-by-side tests check; for `any` tcpdump lists LINUX_SLL first but
+    captures with LINUX_SLL2)."""
+    import sys
+    device = None if kind == "any" else Device(kind)
+    name = "any" if device is None else device.name
+    try:
+        # (both on standard error, as tcpdump writes its list)
+        theirs = _listed(["tcpdump", "-L", "-i", name], "stderr")
+        ours = _listed([sys.executable, "-m", "ringcap", "-L", "-i", name], "stderr")
+    finally:
+        if device is not None:
+            device.close()
+    expected = {"veth": "EN10MB (Ethernet)", "lo": "EN10MB (Ethernet)", "tun": "RAW (Raw IP)",
+                "any": "LINUX_SLL2 (Linux cooked v2)"}[kind]
+    assert theirs[0] == f"Data link types for {name} (use option -y to set):"
+    assert ours[0] == f"Data link types for {name} (ringcap captures with this one):"
+    assert f"  {expected}" in [line.replace(" (printing not supported)", "")
+                               for line in theirs[1:]]
+    assert ours[1:] == [f"  {expected}"]
