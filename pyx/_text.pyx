@@ -1334,6 +1334,83 @@ cdef uint8_t *put_cooked_type(uint8_t *w, uint16_t t, Py_ssize_t wire, int quiet
     return put_s(w, b": ")
 
 
+cdef inline uint8_t *end_line(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                              Py_ssize_t hdrlen) noexcept nogil:
+    # The end of every packet's output: the -x/-X/-A dump (from the link
+    # header with -xx/-XX, else from `hdrlen`, past it), then the newline.
+    cdef Py_ssize_t dump_from = 0 if st.payload_link else hdrlen
+    if cap > dump_from:
+        if st.payload == PAYLOAD_HEX:
+            w = put_hexdump(w, p + dump_from, cap - dump_from, False)
+        elif st.payload == PAYLOAD_HEXASCII:
+            w = put_hexdump(w, p + dump_from, cap - dump_from, True)
+        elif st.payload == PAYLOAD_ASCII:
+            w = put_ascii(w, p + dump_from, cap - dump_from)
+    return put_c(w, b'\n')
+
+
+cdef uint8_t *put_cooked_tags(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                              Py_ssize_t wire, Py_ssize_t *pos, uint16_t *proto) noexcept nogil:
+    # The 802.1Q tags after a cooked header, as tcpdump's sll_if_print and
+    # sll2_if_print recurse through them: -e shows "vlan N, p P, " and,
+    # unless -q, "ethertype T, " follows each tag (with or without -e).
+    # INOUT pos: where the tag starts, then the payload; proto: the type
+    # field before it, then the payload's type.  Returns NULL after "[|vlan]"
+    # (a tag cut short, where tcpdump stops printing).
+    cdef const char *name
+    cdef uint16_t tci
+    cdef int tags = 0
+    while proto[0] == 0x8100:
+        if cap - pos[0] < 4 or wire - pos[0] < 4:
+            return NULL
+        if tags == MAX_VLAN_PRINTED:
+            proto[0] = 0                    # not printed through: a hex dump follows
+            return put_s(w, b"[...], ")
+        tci = rd16(p + pos[0])
+        proto[0] = rd16(p + pos[0] + 2)
+        if proto[0] <= 1500:
+            proto[0] = 4                    # tcpdump's LINUX_SLL_P_802_2
+        if st.link_header:
+            w = put_s(w, b"vlan ")
+            w = put_u(w, tci & 0x0FFF)
+            w = put_s(w, b", p ")
+            w = put_u(w, tci >> 13)
+            if tci & 0x1000:
+                w = put_s(w, b", DEI")
+            w = put_s(w, b", ")
+        if not st.quiet:
+            name = _ethertype_name(proto[0])
+            if name == NULL:
+                name = b"Unknown"
+            w = put_s(w, b"ethertype ")
+            w = put_s(w, name)
+            w = put_s(w, b", ")
+        pos[0] += 4
+        tags += 1
+    return w
+
+
+cdef uint8_t *put_cooked_header(uint8_t *w, PrintState *st, const uint8_t *p,
+                                uint16_t linktype, Py_ssize_t length) noexcept nogil:
+    # tcpdump's sll_print/sll2_print: LINUX_SLL2 "ifindex N MAC ", LINUX_SLL
+    # "In  MAC " (packet type), then unless -q "ethertype T (0x..), length
+    # N: " (the header's protocol field).
+    if linktype == LINKTYPE_LINUX_SLL2:
+        w = put_s(w, b"ifindex ")
+        w = put_u(w, rd32(p + 4))
+        w = put_c(w, b' ')
+        if p[11] == 6:
+            w = put_mac(w, p + 12)
+            w = put_c(w, b' ')
+        return put_cooked_type(w, rd16(p), length, st.quiet)
+    w = put_padded(w, _sll_pkttype_name(rd16(p)), 3, False)
+    w = put_c(w, b' ')
+    if rd16(p + 4) == 6:
+        w = put_mac(w, p + 6)
+        w = put_c(w, b' ')
+    return put_cooked_type(w, rd16(p + 14), length, st.quiet)
+
+
 cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                                 Py_ssize_t wire, uint16_t linktype, const char *ifname,
                                 uint16_t ethertype, Py_ssize_t l3, Py_ssize_t l4,
@@ -1342,41 +1419,48 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     # The rest of a line (after the timestamp) for the link types other than
     # Ethernet, as tcpdump prints them: LINUX_SLL2 ("eth0  In "; -e adds
     # "ifindex N MAC ethertype T, length N: "), LINUX_SLL (-e: " In MAC
-    # ethertype T, length N: "), raw IP (-e: "ip: ") and NULL/LOOP (-e:
-    # "AF IPv4 (2), length N: "), then the network layer.
-    cdef Py_ssize_t hdrlen, dump_from
+    # ethertype T, length N: "), then for both any 802.1Q tags ("vlan N, p P,
+    # ethertype T, ") and, without -e, the -e header before a payload of an
+    # unknown type; raw IP (-e: "ip: ") and NULL/LOOP (-e: "AF IPv4 (2),
+    # length N: "), then the network layer.
+    cdef Py_ssize_t hdrlen, cooked_len
     cdef uint32_t family
+    cdef uint16_t cooked_type
+    cdef uint8_t *tagged
     cdef bint known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
         and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
-    if linktype == LINKTYPE_LINUX_SLL2:
-        hdrlen = 20
-        if cap < hdrlen:
-            return put_s(w, b"[|sll2]\n")
-        if ifname == NULL:
-            ifname = b"?"
-        w = put_padded(w, ifname, 5, True)
-        w = put_c(w, b' ')
-        w = put_padded(w, _sll_pkttype_name(p[10]), 3, True)
-        w = put_c(w, b' ')
-        if st.link_header:
-            w = put_s(w, b"ifindex ")
-            w = put_u(w, rd32(p + 4))
+    if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
+        if linktype == LINKTYPE_LINUX_SLL2:
+            hdrlen = cooked_len = 20
+            if cap < hdrlen:
+                return put_s(w, b"[|sll2]\n")
+            if ifname == NULL:
+                ifname = b"?"
+            w = put_padded(w, ifname, 5, True)
             w = put_c(w, b' ')
-            if p[11] == 6:
-                w = put_mac(w, p + 12)
-                w = put_c(w, b' ')
-            w = put_cooked_type(w, rd16(p), wire, st.quiet)
-    elif linktype == LINKTYPE_LINUX_SLL:
-        hdrlen = 16
-        if cap < hdrlen:
-            return put_s(w, b"[|sll]\n")
-        if st.link_header:
-            w = put_padded(w, _sll_pkttype_name(rd16(p)), 3, False)
+            w = put_padded(w, _sll_pkttype_name(p[10]), 3, True)
             w = put_c(w, b' ')
-            if rd16(p + 4) == 6:
-                w = put_mac(w, p + 6)
-                w = put_c(w, b' ')
-            w = put_cooked_type(w, rd16(p + 14), wire, st.quiet)
+            cooked_type = rd16(p)
+        else:
+            hdrlen = cooked_len = 16
+            if cap < hdrlen:
+                return put_s(w, b"[|sll]\n")
+            cooked_type = rd16(p + 14)
+        if st.link_header:
+            w = put_cooked_header(w, st, p, linktype, wire)
+        if cooked_type == 0x8100:
+            tagged = put_cooked_tags(w, st, p, cap, wire, &hdrlen, &cooked_type)
+            if tagged == NULL:          # (all of it taken as header: only -xx/-XX dump it)
+                return end_line(put_s(w, b" [|vlan]"), st, p, cap, cap)
+            w = tagged
+        # printed through only where tcpdump goes on (0x8100 tags, then IP or ARP)
+        known = known and cooked_type == ethertype
+        if cooked_type > 1500 and not known and not st.link_header:
+            # tcpdump shows the header it did not show before the unknown payload
+            # (its length: what follows the tags, plus a cooked header)
+            w = put_cooked_header(w, st, p, linktype, wire - hdrlen + cooked_len)
+        elif known and ethertype == 0x0806 and not st.link_header:
+            w = put_s(w, b"ARP, ")
     elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
         hdrlen = 4
         if cap < hdrlen:
@@ -1409,14 +1493,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
             and cap > hdrlen:
         w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)   # tcpdump's default print
-    dump_from = 0 if st.payload_link else hdrlen
-    if st.payload == PAYLOAD_HEX and cap > dump_from:
-        w = put_hexdump(w, p + dump_from, cap - dump_from, False)
-    elif st.payload == PAYLOAD_HEXASCII and cap > dump_from:
-        w = put_hexdump(w, p + dump_from, cap - dump_from, True)
-    elif st.payload == PAYLOAD_ASCII and cap > dump_from:
-        w = put_ascii(w, p + dump_from, cap - dump_from)
-    return put_c(w, b'\n')
+    return end_line(w, st, p, cap, hdrlen)
 
 
 cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
@@ -1426,7 +1503,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                             uint32_t dflags, uint16_t linktype=LINKTYPE_ETHERNET,
                             const char *ifname=NULL) noexcept nogil:
     # One packet's line(s), ending in '\n'.
-    cdef Py_ssize_t pos, hdrlen, dump_from
+    cdef Py_ssize_t pos, hdrlen
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
     cdef bint known, unknown_dump = False
@@ -1513,16 +1590,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
         else:
             w = put_ip(w, st, p, cap, l3, l4, version if version else (4 if ethertype == 0x0800 else 6),
                        proto, ip_len, dflags, not st.link_header)
-    dump_from = 0 if st.payload_link else hdrlen
     if unknown_dump and cap > hdrlen:
         w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)
-    if st.payload == PAYLOAD_HEX and cap > dump_from:
-        w = put_hexdump(w, p + dump_from, cap - dump_from, False)
-    elif st.payload == PAYLOAD_HEXASCII and cap > dump_from:
-        w = put_hexdump(w, p + dump_from, cap - dump_from, True)
-    elif st.payload == PAYLOAD_ASCII and cap > dump_from:
-        w = put_ascii(w, p + dump_from, cap - dump_from)
-    return put_c(w, b'\n')
+    return end_line(w, st, p, cap, hdrlen)
 
 
 # ---------------------------------------------------------------- the formatter

@@ -8,6 +8,7 @@ the output of ``tcpdump -dd``.
 from __future__ import annotations
 
 import ctypes
+import re
 import struct
 import sys
 import tempfile
@@ -72,6 +73,11 @@ def _load_libpcap():
         lib.pcap_close.argtypes = [ctypes.c_void_p]
         lib.pcap_open_offline.restype = ctypes.c_void_p
         lib.pcap_open_offline.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        lib.pcap_create.restype = ctypes.c_void_p
+        lib.pcap_create.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        lib.pcap_set_buffer_size.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.pcap_set_snaplen.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.pcap_activate.argtypes = [ctypes.c_void_p]
         _libpcap = lib
         return lib
     raise RuntimeError(
@@ -98,11 +104,36 @@ def _savefile_handle(lib, linktype: int, snaplen: int, swapped: bool):
     return handle
 
 
+def _live_handle(lib, interface: str, snaplen: int):
+    """An activated libpcap handle on ``interface`` (a tiny buffer), or None.
+
+    Programs compiled on it mean what they mean to ``tcpdump -i``: on Linux
+    libpcap then tests VLAN tags in the kernel's metadata (``SKF_AD_VLAN_TAG``)
+    as well as in the bytes, since the kernel takes them out of the frame
+    before the socket filter runs.  A handle on a file or ``pcap_open_dead``
+    tests the bytes only, and a live ``vlan`` filter would match nothing."""
+    errbuf = ctypes.create_string_buffer(256)
+    handle = lib.pcap_create(interface.encode(errors="surrogateescape"), errbuf)
+    if not handle:
+        return None
+    lib.pcap_set_buffer_size(handle, 1 << 16)
+    lib.pcap_set_snaplen(handle, snaplen)
+    if lib.pcap_activate(handle) < 0:
+        lib.pcap_close(handle)
+        return None
+    return handle
+
+
 def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_EN10MB,
                    optimize: bool = True, *, file_linktype: int | None = None,
-                   swapped: bool = False) -> list[Instruction]:
+                   swapped: bool = False,
+                   live_interface: str | None = None) -> list[Instruction]:
     """Compile a tcpdump-syntax ``expression`` into classic BPF instructions.
 
+    ``live_interface``: for a socket filter on this (Ethernet) interface, the
+    program libpcap attaches there (``vlan`` also tests the tag the kernel
+    keeps beside the frame), compiled on a briefly opened libpcap handle;
+    without it (or if that cannot be opened) as for a savefile.
     Raises ValueError with libpcap's message if the expression is invalid,
     and for a NUL character (C would silently cut the expression there).
     """
@@ -113,9 +144,12 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
                          f"character at position {expression.index(chr(0))}; libpcap would "
                          f"ignore everything after it")
     lib = _load_libpcap()
+    handle = None
     if file_linktype is not None:     # for packets read from a file of this LINKTYPE_*
         handle = _savefile_handle(lib, int(file_linktype), snaplen, swapped)
-    else:
+    elif live_interface is not None and re.search(r"\bvlan\b", expression):
+        handle = _live_handle(lib, live_interface, snaplen)   # (only `vlan` differs)
+    if handle is None and file_linktype is None:
         handle = lib.pcap_open_dead(linktype, snaplen)
     if not handle:
         raise MemoryError("pcap_open_dead failed")
@@ -221,12 +255,14 @@ def validate_program(program: Sequence[Instruction]) -> list[Instruction]:
 
 
 def build_program(spec: FilterSpec, snaplen: int,
-                  linktype: int = DLT_EN10MB) -> np.ndarray | None:
+                  linktype: int = DLT_EN10MB, interface: str | None = None) -> np.ndarray | None:
     """The packed ``struct sock_filter[]`` to attach for ``spec`` and ``snaplen``.
 
     A tcpdump-syntax ``spec`` is compiled for the socket's ``linktype`` (a
     ``LINKTYPE_*`` value); for ``LINKTYPE_LINUX_SLL2`` (a cooked, ``SOCK_DGRAM``
-    socket) it is rewritten as libpcap does (:func:`cooked_socket_program`).
+    socket) it is rewritten as libpcap does (:func:`cooked_socket_program`); on
+    an Ethernet ``interface``, as libpcap compiles it there (VLAN tags in the
+    kernel's metadata, see :func:`compile_filter`).
     A raw program runs as given, over the bytes the socket sees.
     The kernel truncates each packet to the filter's return value, so this is
     also how snaplen is enforced: ``ret #k`` instructions are capped at
@@ -238,7 +274,8 @@ def build_program(spec: FilterSpec, snaplen: int,
             return None
         insns = [(_BPF_CLASS_RET | _BPF_K, 0, 0, snaplen)]
     elif isinstance(spec, str):
-        insns = compile_filter(spec, snaplen=snaplen, linktype=dlt_for_linktype(linktype))
+        insns = compile_filter(spec, snaplen=snaplen, linktype=dlt_for_linktype(linktype),
+                               live_interface=interface if linktype == DLT_EN10MB else None)
         if linktype in _COOKED_FIELDS:
             insns = cooked_socket_program(insns, linktype, spec)
         if len(insns) > BPF_MAXINSNS:

@@ -604,7 +604,9 @@ class RxRing(_RingHandle):
         # Each interface is captured with its own link type (all of them at
         # once, iface=None, as a cooked capture), its filter compiled for it.
         linktypes = interface_linktypes(where)
-        programs = {lt: build_program(filter, snaplen, lt) for lt in set(linktypes.values())}
+        named = {lt: n for (i, n), lt in zip(where.items(), linktypes.values())}
+        programs = {lt: build_program(filter, snaplen, lt, named[lt])
+                    for lt in set(linktypes.values())}
         # As libpcap does, the loopback's packets are taken once, arriving:
         # leaving, each would be seen a second time.
         loopback = _loopback_index()

@@ -543,8 +543,11 @@ def test_list_interfaces_and_ring_size(veth, tmp_path):
     proc = run_once("-D")
     assert proc.returncode == 0
     line = next(l for l in proc.stdout.splitlines() if f".{veth.b} [" in l)
-    assert f"index {veth.index_b}, up" in line and "mtu 9000" in line
-    assert any(re.fullmatch(r"\d+\.any \[all interfaces\]", l) for l in proc.stdout.splitlines())
+    assert line.endswith(f".{veth.b} [Up, Running, Connected] link-type EN10MB (Ethernet), "
+                         f"ifindex {veth.index_b}, mtu 9000")
+    assert any(re.fullmatch(r"\d+\.any \(Pseudo-device that captures on all interfaces\) "
+                            r"\[Up, Running\] link-type LINUX_SLL2 \(Linux cooked v2\)", l)
+               for l in proc.stdout.splitlines())
     cli = Cli("-i", veth.b, "-B", "4096", "-w", str(tmp_path / "b.pcap"))
     cli.wait_for("listening on")
     assert cli.finish(signal.SIGINT) == 0

@@ -414,6 +414,67 @@ def test_a_pcapng_of_several_link_types_is_printed_filtered_and_rewritten(tmp_pa
     assert done.returncode == 1 and "pcapng" in done.stderr and "Traceback" not in done.stderr
 
 
+def _tagged_cooked(linktype: int, tags: list[tuple[int, int]], packet: bytes) -> bytes:
+    """``packet`` behind a cooked header of protocol ``tags[0]``'s TPID, then the
+    tags: (TPID of this tag, TCI); each tag's type field is the next TPID, the
+    last one the packet's ethertype (or ``packet`` is taken whole when the
+    last TPID is 0: the bytes after the tags)."""
+    tpids = [tpid for tpid, _ in tags]
+    if packet and packet[0] >> 4 in (4, 6):
+        inner = 0x0800 if packet[0] >> 4 == 4 else 0x86DD
+    else:
+        inner = struct.unpack(">H", packet[:2])[0]
+        packet = packet[2:]
+    body = b"".join(struct.pack(">HH", tci, nxt)
+                    for (_, tci), nxt in zip(tags, tpids[1:] + [inner]))
+    return _cooked(linktype, tpids[0], body + packet)
+
+
+def _cooked(linktype: int, proto: int, payload: bytes) -> bytes:
+    if linktype == LINKTYPE_LINUX_SLL:
+        return struct.pack(">HHH8sH", 4, 1, 6, MAC + b"\0\0", proto) + payload
+    return struct.pack(">HHIHBB8s", proto, 0, 1, 1, 0, 6, MAC + b"\0\0") + payload
+
+
+def tagged_cooked_frames(linktype: int) -> list[bytes]:
+    v4 = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000, dport=8443, flags="S"))
+    v6 = bytes(IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=40002, dport=40003)
+               / Raw(b"m"))
+    arp = bytes.fromhex("0806" "0001080006040001" "020000000a0b" "0a000001" "000000000000"
+                        "0a000002")
+    return [
+        _tagged_cooked(linktype, [(0x8100, 100)], v4),
+        _tagged_cooked(linktype, [(0x8100, (5 << 13) | 0x1000 | 7)], v6),   # priority, DEI
+        _tagged_cooked(linktype, [(0x8100, 10), (0x8100, 20)], v4),        # two tags
+        _tagged_cooked(linktype, [(0x8100, 30)], arp),
+        _tagged_cooked(linktype, [(0x8100, 40)], bytes.fromhex("88b5") + b"\x01" * 20),
+        _tagged_cooked(linktype, [(0x8100, 50), (0x88A8, 60)], v4),       # QinQ TPID inside
+        _tagged_cooked(linktype, [(0x88A8, 70)], v4),                      # (not 802.1Q)
+        (_tagged_cooked(linktype, [(0x8100, 90)], v4))[:(20 if linktype == 276 else 16) + 2],
+        _cooked(linktype, 0x0806, arp[2:]),                                  # untagged
+        _cooked(linktype, 0x88B5, b"\x02" * 24),
+    ]
+
+
+@pytest.mark.parametrize("flags", [(), ("-e",), ("-q",), ("-e", "-q"), ("-e", "-x"), ("-XX",),
+                                   ("-A",)])
+@pytest.mark.parametrize("linktype", [LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL])
+def test_vlan_tags_inside_cooked_headers_print_as_in_tcpdump(tmp_path, linktype, flags):
+    """802.1Q tags after a LINUX_SLL/SLL2 header: tcpdump's cooked printer goes
+    through them ("vlan 100, p 0, ethertype IPv4, " with -e, "ethertype IPv4, "
+    without), only through 0x8100, and shows the cooked header before a payload
+    it does not know even without -e; ARP says "ARP, " without -e.  The lines
+    of a text2pcap file (tagged and untagged frames) equal its."""
+    path = text2pcap(tmp_path, "tagged", tagged_cooked_frames(linktype), linktype, "pcap")
+    want = tcpdump("-nn", *flags, "-r", path).stdout
+    got = ringcap_cli("-nn", *flags, "-r", path)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == want
+    if flags == ("-e",):
+        assert "vlan 100, p 0, ethertype IPv4, 10.0.0.1.40000 > 10.0.0.2.8443" in got.stdout
+        assert "vlan 7, p 5, DEI, ethertype IPv6, " in got.stdout
+
+
 def test_a_file_of_an_unknown_link_type_is_refused_for_printing(tmp_path):
     path = text2pcap(tmp_path, "user0", [b"\x00" * 30], 147, "pcap")
     done = ringcap_cli("-r", path)

@@ -827,6 +827,31 @@ def test_flow_datasets_hold_at_most_max_flows_from_the_command_line(tmp_path):
     assert pq.read_metadata(path).num_rows == 100_000
 
 
+@pytest.mark.parametrize("features", [False, True])
+def test_flows_of_traffic_without_ip_are_an_empty_file_with_the_schema(tmp_path, features):
+    """No IP packets (ARP and LLDP only): an empty flows file with the schema and the
+    packets counted in its footer, which pandas and DuckDB read as no rows; no
+    temporary file left behind.  (Before: "Row group size cannot be 0", a
+    .inprogress file left.)"""
+    arp = bytes.fromhex("ffffffffffff020000000001" "0806" "0001080006040001"
+                        "020000000001" "0a000001" "000000000000" "0a000002") + bytes(18)
+    lldp = bytes.fromhex("0180c200000e020000000001" "88cc") + bytes(46)
+    source = tmp_path / "no-ip.pcap"
+    ringcap.write_pcap(source, Batch.from_packets([arp, lldp] * 10,
+                                                  ts=np.arange(20) * 10**6 + BOUNDARY))
+    out = run_cli("convert", source, tmp_path / "flows", "--format", "flows",
+                  "--partition-by", "none", *(["--flow-features"] if features else []))
+    assert out.returncode == 0, out.stderr
+    [path], others = dataset_files(tmp_path / "flows")
+    assert others == []
+    metadata = pq.read_metadata(path)
+    assert metadata.num_rows == 0
+    assert metadata.metadata[b"ringcap.non_ip_packets"] == b"20"
+    frame = pq.read_table(path).to_pandas()
+    assert len(frame) == 0 and "interval_start" in frame.columns
+    assert duck(f"SELECT count(*) FROM read_parquet('{path}')") == [(0,)]
+
+
 # ---------------------------------------------------------------- Spark, DuckDB, Polars: as they are
 def _rows_by_ts(rows):
     """(ts_ns, µs of ts, host, interface) rows sorted by ts_ns."""

@@ -24,7 +24,7 @@ from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
-from .interfaces import default_interface, list_interfaces, resolve_numbers
+from .interfaces import default_interface, list_interfaces, list_linktypes, resolve_numbers
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
                       interface_list, parse_count, parse_seconds, parse_size, printer_options,
                       silence_stdout, size_type)
@@ -45,8 +45,11 @@ def add_arguments(parser) -> None:
                        help="interface to capture on: a name, a number from -D, or `any` for "
                             "all; default: the first of -D (up, running, not loopback)")
     group.add_argument("-D", dest="list_interfaces", action="store_true",
-                       help="list the interfaces (in tcpdump's order and numbers: index, state, "
-                            "MTU) and exit")
+                       help="list the interfaces (tcpdump's order, numbers and flags; then the "
+                            "link type ringcap captures each with, ifindex and MTU) and exit")
+    group.add_argument("-L", dest="list_linktypes", action="store_true",
+                       help="show the link type ringcap captures the interface (-i) with, "
+                            "and exit")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
@@ -316,6 +319,10 @@ def run(args) -> int:
         names = resolve_numbers(interface_list(args.interfaces))
     else:
         names = [default_interface()]       # tcpdump's choice: the first of -D
+    if args.list_linktypes:
+        for name in names:
+            list_linktypes(name, sys.stderr)        # (where tcpdump -L writes it)
+        return 0
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
         check_pool_arguments(args, names)

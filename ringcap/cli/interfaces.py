@@ -8,6 +8,8 @@ the others, and ``any`` after every running, non-loopback interface but
 before the loopback.  libpcap's pseudo-devices (nflog, nfqueue, usbmon,
 bluetooth, dbus), which ringcap cannot open, are left out; they sort after
 every interface that is up, so the numbers of those match ``tcpdump -D``.
+Each line is tcpdump's (number, name, ``[Up, Running, Connected]``), then
+the link type ringcap captures the interface with, its ifindex and MTU.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import socket
 import struct
 from typing import NamedTuple
 
+from ..batch import LINKTYPE_NAMES, linktype_name
+from ..ring import interface_linktypes
 from .options import CliError
 
 _SIOCGIFFLAGS = 0x8913
@@ -116,14 +120,68 @@ def interfaces() -> list[Interface]:
     return sorted(found, key=Interface.merit)          # stable: ties stay in ifindex order
 
 
+def tcpdump_flags(iface: Interface) -> str:
+    """The ``[...]`` of ``tcpdump -D`` (libpcap's flags as tcpdump words them), or ""."""
+    if iface.name == "any":
+        return " [Up, Running]"
+    flags = iface.flags or 0
+    words = [word for bit, word in ((_IFF_UP, "Up"), (_IFF_RUNNING, "Running"),
+                                    (_IFF_LOOPBACK, "Loopback")) if flags & bit]
+    if iface.wireless:
+        words.append("Wireless")
+    status = ""
+    if flags & _IFF_LOOPBACK or iface.flags is None:
+        pass                        # libpcap: not applicable (or not known: no flags at all)
+    elif iface.wireless:
+        status = {True: ", Associated", False: ", Not associated"}.get(
+            iface.connected, ", Association status unknown")
+    elif iface.connected is not None:   # (ETHTOOL_GLINK refused: not applicable)
+        status = ", Connected" if iface.connected else ", Disconnected"
+    if not words and not status and not iface.wireless:
+        return ""
+    return f" [{', '.join(words) or 'none'}{status}]"
+
+
+def interface_linktype(name: str | None) -> int:
+    """The link type ringcap captures ``name`` with (None: ``any``)."""
+    return next(iter(interface_linktypes({0: name}).values()))
+
+
+def describe_linktype(linktype: int) -> str:
+    """``EN10MB (Ethernet)``, as tcpdump names link types."""
+    entry = LINKTYPE_NAMES.get(linktype)
+    return f"{entry[0]} ({entry[1]})" if entry else linktype_name(linktype)
+
+
 def list_interfaces(stream) -> int:
-    """``ringcap -D``: tcpdump's numbers and order, with ringcap's details."""
+    """``ringcap -D``: tcpdump's lines (numbers, order, flags), then the link
+    type ringcap captures each interface with, its ifindex and MTU."""
     for n, iface in enumerate(interfaces(), 1):
         if iface.name == "any":
-            print(f"{n}.any [all interfaces]", file=stream)
+            print(f"{n}.any (Pseudo-device that captures on all interfaces) [Up, Running] "
+                  f"link-type {describe_linktype(interface_linktype(None))}", file=stream)
             continue
+        try:
+            linktype = f" link-type {describe_linktype(interface_linktype(iface.name))},"
+        except OSError:             # (gone since it was listed)
+            linktype = ""
         mtu_text = f", mtu {iface.mtu}" if iface.mtu is not None else ""
-        print(f"{n}.{iface.name} [index {iface.index}, {iface.state}{mtu_text}]", file=stream)
+        print(f"{n}.{iface.name}{tcpdump_flags(iface)}{linktype} ifindex {iface.index}"
+              f"{mtu_text}", file=stream)
+    return 0
+
+
+def list_linktypes(name: str | None, stream) -> int:
+    """``ringcap -L``: the link type ringcap captures ``name`` with (None:
+    ``any``), in tcpdump's words; tcpdump lists the ones libpcap could
+    switch to with -y, ringcap has the one."""
+    try:
+        linktype = interface_linktype(name)
+    except OSError:
+        raise CliError(f"no interface named {name!r} here; see the list with `ringcap -D`"
+                       ) from None
+    print(f"Data link types for {name or 'any'} (ringcap captures with this one):", file=stream)
+    print(f"  {describe_linktype(linktype)}", file=stream)
     return 0
 
 
@@ -157,4 +215,5 @@ def resolve_numbers(names: list[str | None]) -> list[str | None]:
     return resolved
 
 
-__all__ = ["Interface", "interfaces", "list_interfaces", "default_interface", "resolve_numbers"]
+__all__ = ["Interface", "interfaces", "list_interfaces", "list_linktypes", "default_interface",
+           "resolve_numbers", "interface_linktype", "tcpdump_flags"]

@@ -239,6 +239,8 @@ class _ParquetFile:
     def write(self, table) -> None:
         if self.failure is not None:
             raise self.failure
+        if table.num_rows == 0:         # (no empty row groups: pyarrow refuses them)
+            return
         self.rows += table.num_rows
         try:
             self._writer.write_table(table, row_group_size=table.num_rows)

@@ -407,12 +407,20 @@ class RotatingSink(Sink):
         part, state.part = state.part, None
         if part is None:
             return
+        removed = False
         try:
             part.close(stats)
+        except BaseException:
+            if self._atomic:        # never finished: no reader may see it, and none will
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(state.path)
+                removed = True
+            raise
         finally:
-            self._bytes_finished += part.bytes_written
-            # what the file holds (after a failed write, PcapWriter counts only that)
-            self._in_files += part.packets_written
+            if not removed:
+                self._bytes_finished += part.bytes_written
+                # what the file holds (after a failed write, PcapWriter counts only that)
+                self._in_files += part.packets_written
         if self._atomic:
             os.replace(state.path, state.final)
         self.files.append(state.final)

@@ -1,0 +1,332 @@
+"""Every kind of network device, captured by ringcap and by tcpdump side by side.
+
+For each kind the test creates a real device in the session's namespace,
+sends UDP datagrams out of it (the packets every capture on the device sees
+leaving), and runs ``ringcap -i DEV -w F FILTER`` beside ``tcpdump -i DEV -w
+G FILTER``.  Both files must hold the same packets with tcpdump's link type;
+tshark must decode them to the same addresses and ports; ``ringcap -r F -e``
+must print tcpdump's ``-e`` lines for G.  Tagged frames on a veth (sent
+tagged into it, or by a vlan device on it where the kernel has them):
+captured there, their VLAN columns and printed tags must be tcpdump's and
+tshark's too.
+
+The kinds are those of issue 17 (veth, lo, tun, ipip, sit, gre, ip6gre,
+ip6tnl, WireGuard) and tap, vxlan, bridge, macvlan, macvtap and 802.1Q vlan.
+The kinds this machine's kernel creates are listed in ``CREATED_HERE``: one
+of them failing to appear fails the test.  The CI kernel (6.18, no modules)
+refuses ipip, sit, gre, ip6gre, ip6tnl, wireguard and vlan ("Unknown device
+type"; also dummy, ipvlan, gretap, geneve, bond, vrf, which are not listed);
+for those the capture itself cannot be compared here: the test checks that
+the kernel (not ringcap) refused the device, and that the link type ringcap
+would capture such a device with (from its ARPHRD_* type, as libpcap maps it)
+is tcpdump's; on a kernel that has them they run like the others.  The
+live capture of those kinds is untested on this machine.  Tagged frames are checked on a veth all the same: 802.1Q frames
+sent into one end arrive at the other with the tag taken off into the
+ring's metadata, and ringcap must put it back as libpcap does.  Their link type follows ringcap.ring.linktype_for_hatype (RAW, as
+libpcap maps ARPHRD_TUNNEL, TUNNEL6, SIT, IPGRE, IP6GRE and NONE).
+"""
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import socket
+import struct
+import subprocess
+
+import pytest
+
+import ringcap
+from ringcap.batch import LINKTYPE_ETHERNET, LINKTYPE_RAW
+from conftest import VethPair, sh, wait_until
+from test_linktypes import ringcap_cli, tcpdump
+from test_linktypes_live import _linktype, side_by_side, tshark_rows
+
+pytestmark = pytest.mark.network
+
+KINDS = ("veth", "lo", "tun", "tap", "ipip", "sit", "gre", "ip6gre", "ip6tnl", "wireguard",
+         "vxlan", "bridge", "macvlan", "macvtap", "vlan")
+#: The kinds the CI kernel creates: each must be created and compared.
+CREATED_HERE = frozenset({"veth", "lo", "tun", "tap", "vxlan", "bridge", "macvlan", "macvtap"})
+#: tcpdump's link type for each kind (libpcap's map from the device's ARPHRD type).
+LINKTYPE = {kind: LINKTYPE_ETHERNET for kind in ("veth", "lo", "tap", "vxlan", "bridge",
+                                                    "macvlan", "macvtap", "vlan")}
+LINKTYPE.update({kind: LINKTYPE_RAW for kind in ("tun", "ipip", "sit", "gre", "ip6gre",
+                                                 "ip6tnl", "wireguard")})
+#: Each kind's ARPHRD_* type (linux/if_arp.h), as the kernel reports it in sll_hatype.
+ARPHRD = {"veth": 1, "lo": 772, "tun": 0xFFFE, "tap": 1, "ipip": 768, "sit": 776, "gre": 778,
+          "ip6gre": 823, "ip6tnl": 769, "wireguard": 0xFFFE, "vxlan": 1, "bridge": 1,
+          "macvlan": 1, "macvtap": 1, "vlan": 1}
+FIELDS = ("ip.src", "ip.dst", "udp.srcport", "udp.dstport", "ip.len", "frame.len")
+VLAN_FIELDS = FIELDS + ("eth.src", "eth.dst", "vlan.id", "vlan.priority", "vlan.etype")
+PEER_MAC = "02:00:00:00:77:02"
+DATAGRAMS = 5
+
+_numbers = itertools.count(1)
+_ports = itertools.count(43000)
+
+
+class Refused(Exception):
+    """The kernel cannot create a device of this kind."""
+
+
+class Device:
+    """A device of one kind, up, with 10.123.N.1/24 (lo: 127.0.0.1): datagrams to
+    ``peer`` leave through it.  ``close()`` removes what was made."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.n = next(_numbers)
+        self.local, self.peer = f"10.123.{self.n}.1", f"10.123.{self.n}.2"
+        self.name = f"rc{kind[:6]}{self.n}"
+        self.fd: int | None = None
+        self.veth: VethPair | None = None
+        self.parent: str | None = None          # vlan: the veth below the vlan device
+        self.vlan_id = 100 + self.n
+        try:
+            self._create()
+        except BaseException:
+            self.close()
+            raise
+
+    def _ip_link_add(self, spec: str) -> None:
+        done = subprocess.run(f"ip link add {spec}", shell=True, capture_output=True, text=True)
+        if done.returncode:
+            message = done.stderr.strip()
+            if "Unknown device type" in message or "not supported" in message.lower():
+                raise Refused(message)
+            raise RuntimeError(f"ip link add {spec}: {message}")
+
+    def _tuntap(self, flags: int) -> None:
+        try:
+            self.fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+            fcntl.ioctl(self.fd, 0x400454CA, struct.pack("16sH", self.name.encode(), flags))
+        except OSError as exc:
+            raise Refused(f"/dev/net/tun: {exc}") from None
+
+    def _create(self) -> None:
+        kind, n = self.kind, self.n
+        underlay = f"10.124.{n}"
+        if kind == "lo":
+            self.name, self.local, self.peer = "lo", "127.0.0.1", "127.0.0.1"
+            sh("ip link set lo up")
+            return
+        if kind == "veth":
+            self.veth = VethPair()
+            self.name = self.veth.a
+        elif kind == "tun":
+            self._tuntap(0x0001 | 0x1000)           # IFF_TUN | IFF_NO_PI
+        elif kind == "tap":
+            self._tuntap(0x0002 | 0x1000)           # IFF_TAP | IFF_NO_PI
+        elif kind in ("ipip", "gre"):
+            self._ip_link_add(f"{self.name} type {kind} local {underlay}.1 remote {underlay}.2")
+        elif kind == "sit":
+            self._ip_link_add(f"{self.name} type sit mode any local {underlay}.1 "
+                              f"remote {underlay}.2")
+        elif kind in ("ip6gre", "ip6tnl"):
+            mode = " mode any" if kind == "ip6tnl" else ""
+            self._ip_link_add(f"{self.name} type {kind}{mode} local fd00:124:{n}::1 "
+                              f"remote fd00:124:{n}::2")
+        elif kind == "wireguard":
+            self._ip_link_add(f"{self.name} type wireguard")
+        elif kind in ("vxlan", "bridge", "macvlan", "macvtap", "vlan"):
+            self.veth = VethPair()
+            if kind == "vxlan":
+                sh(f"ip addr add {underlay}.1/24 dev {self.veth.a}")
+                self._ip_link_add(f"{self.name} type vxlan id {n} dstport 4789 "
+                                  f"local {underlay}.1 remote {underlay}.2 dev {self.veth.a}")
+            elif kind == "bridge":
+                self._ip_link_add(f"{self.name} type bridge")
+                sh(f"ip link set {self.veth.a} master {self.name}")
+            elif kind in ("macvlan", "macvtap"):
+                self._ip_link_add(f"{self.name} link {self.veth.a} type {kind} mode bridge")
+            else:
+                self.parent = self.veth.a
+                self._ip_link_add(f"link {self.veth.a} name {self.name} type vlan "
+                                  f"id {self.vlan_id}")
+        else:
+            raise AssertionError(kind)
+        sh(f"ip addr add {self.local}/24 dev {self.name} && ip link set {self.name} up")
+        if LINKTYPE[kind] == LINKTYPE_ETHERNET:
+            # no ARP: the datagrams leave at once, to a neighbour that need not exist
+            sh(f"ip neigh replace {self.peer} lladdr {PEER_MAC} dev {self.name} nud permanent")
+
+    def send(self, port: int) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(DATAGRAMS):
+                s.sendto(b"d" * (7 * i), (self.peer, port))
+
+    def close(self) -> None:
+        if self.kind not in ("lo", "veth", "tun", "tap"):
+            subprocess.run(["ip", "link", "del", self.name], capture_output=True)
+        if self.veth is not None:
+            self.veth.delete()
+        if self.fd is not None:
+            os.close(self.fd)             # a tun/tap device goes with its last descriptor
+            self.fd = None
+
+
+def printed(path: str, program: str) -> list[str]:
+    """The -e lines of ``path`` (no timestamps) as ringcap or tcpdump prints them."""
+    args = ("-nn", "-e", "-t", "-r", path)
+    done = ringcap_cli(*args) if program == "ringcap" else tcpdump(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_of_device_is_captured_as_tcpdump_captures_it(tmp_path, netns, kind):
+    try:
+        device = Device(kind)
+    except Refused as refusal:
+        assert kind not in CREATED_HERE, f"the kernel no longer creates {kind} devices: {refusal}"
+        # the kernel lacks this kind: only ringcap's mapping of its ARPHRD type is checked
+        assert "Unknown device type" in str(refusal) or "not supported" in str(refusal), refusal
+        assert ringcap.ring.linktype_for_hatype(ARPHRD[kind]) == LINKTYPE[kind]
+        return
+    try:
+        port = next(_ports)
+        ours, theirs, err = side_by_side(tmp_path, device.name, f"udp dst port {port}",
+                                         lambda: device.send(port), DATAGRAMS)
+        assert _linktype(ours) == _linktype(theirs) == LINKTYPE[kind]
+        name = ringcap.batch.linktype_name(LINKTYPE[kind])
+        assert f"listening on {device.name}, link-type {name} (" in err
+        rows = tshark_rows(ours, FIELDS)
+        assert rows == tshark_rows(theirs, FIELDS)
+        assert [(row[0], row[1], row[3]) for row in rows] == \
+            [(device.local, device.peer, str(port))] * DATAGRAMS
+        assert printed(ours, "ringcap") == printed(theirs, "tcpdump")
+        h = ringcap.decode(ringcap.read_pcap(ours))
+        assert h.dport.tolist() == [port] * DATAGRAMS
+        assert h.ip_src_str().tolist() == [device.local] * DATAGRAMS
+        if device.parent is not None:
+            _tagged_frames_below(tmp_path, device)
+    finally:
+        device.close()
+
+
+def _tagged_frames_below(tmp_path, device: Device) -> None:
+    """The vlan device's frames leave the veth below it tagged."""
+    port = next(_ports)
+    below = tmp_path / "below"
+    below.mkdir()
+    _check_tagged(below, device.parent, device.vlan_id, port, lambda: device.send(port))
+
+
+def _check_tagged(tmp_path, iface: str, vlan_id: int, port: int, send) -> None:
+    """The same packets, tags, VLAN columns and -e lines as tcpdump's for tagged
+    frames on ``iface`` (filter `vlan N and udp dst port P`)."""
+    ours, theirs, err = side_by_side(tmp_path, iface, f"vlan {vlan_id} and udp dst port {port}",
+                                     send, DATAGRAMS)
+    assert _linktype(ours) == _linktype(theirs) == LINKTYPE_ETHERNET
+    rows = tshark_rows(ours, VLAN_FIELDS)
+    assert rows == tshark_rows(theirs, VLAN_FIELDS)
+    assert {row[8] for row in rows} == {str(vlan_id)}
+    lines = printed(ours, "ringcap")
+    assert lines == printed(theirs, "tcpdump")
+    assert all("ethertype 802.1Q (0x8100), length " in line
+               and f"vlan {vlan_id}, p " in line and ", ethertype IPv4 (0x0800), " in line
+               for line in lines), lines
+    h = ringcap.decode(ringcap.read_pcap(ours), columns=["vlan_outer", "flags", "dport",
+                                                         "ethertype"])
+    assert h.vlan_outer.tolist() == [vlan_id] * DATAGRAMS
+    assert h.dport.tolist() == [port] * DATAGRAMS
+    assert h.ethertype.tolist() == [0x0800] * DATAGRAMS
+    assert all(h.flags & ringcap.headers.VLAN)
+
+
+def test_tagged_frames_on_a_veth_are_captured_as_tcpdump_captures_them(tmp_path, veth):
+    """802.1Q frames sent into one end of a veth pair reach the other with the tag
+    in the ring's metadata (the kernel takes it off); both captures put it back."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Dot1Q, Ether
+    port = next(_ports)
+    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / Dot1Q(vlan=321, prio=i % 8)
+                    / IP(src="10.125.0.1", dst="10.125.0.2") / UDP(sport=6000 + i, dport=port)
+                    / (b"v" * i)) for i in range(DATAGRAMS)]
+    frames.append(bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / Dot1Q(vlan=322)
+                        / IP(src="10.125.0.1", dst="10.125.0.2") / UDP(dport=port)))  # not it
+
+    def send():
+        with ringcap.TxRing(veth.a) as tx:
+            tx.send(frames)
+
+    _check_tagged(tmp_path, veth.b, 321, port, send)
+
+
+
+# ---------------------------------------------------------------- -D and -L
+PSEUDO_DEVICES = ("nflog", "nfqueue", "usbmon", "bluetooth", "dbus")
+
+
+def _listed(args: list[str], stream: str = "stdout") -> list[str]:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.path.dirname(
+                              os.path.dirname(ringcap.__file__))}, cwd="/")
+    assert done.returncode == 0, done.stderr
+    return getattr(done, stream).splitlines()
+
+
+def test_minus_d_lines_are_tcpdumps_then_the_link_type(netns):
+    """`ringcap -D`: each line is `tcpdump -D`'s (number, name, description,
+    [Up, Running, Loopback, Connected...]) followed by the link type ringcap
+    captures with, the ifindex and MTU; on interfaces of every state and kind
+    here (a veth pair with one end down, a tun, a bridge, lo).  libpcap's
+    pseudo-devices are not listed: interfaces after them (down ones) keep
+    their lines but not their numbers."""
+    import sys
+    devices = [Device("veth"), Device("tun"), Device("bridge")]
+    down = VethPair()
+    try:
+        sh(f"ip link set {down.a} down")
+        for device in devices:     # (a bridge gets its carrier once its port forwards)
+            wait_until(lambda: "LOWER_UP" in sh(f"ip -o link show {device.name}"),
+                       what=f"{device.name} running")
+        theirs = _listed(["tcpdump", "-D"])
+        ours = _listed([sys.executable, "-m", "ringcap", "-D"])
+    finally:
+        down.delete()
+        for device in devices:
+            device.close()
+    first_pseudo = next(n for n, line in enumerate(theirs)
+                        if line.split(".", 1)[1].startswith(PSEUDO_DEVICES))
+    theirs = [line for line in theirs if not line.split(".", 1)[1].startswith(PSEUDO_DEVICES)]
+    assert len(ours) == len(theirs) >= 8
+    names = {}
+    for n, (mine, reference) in enumerate(zip(ours, theirs)):
+        if n >= first_pseudo:        # numbered after the pseudo-devices by tcpdump
+            mine, reference = mine.split(".", 1)[1], reference.split(".", 1)[1]
+        assert mine.startswith(reference + " link-type "), (mine, reference)
+        names[reference.split(".", 1)[1].split()[0] if n < first_pseudo
+              else reference.split()[0]] = mine
+    assert names["lo"].endswith("[Up, Running, Loopback] link-type EN10MB (Ethernet), "
+                                f"ifindex {socket.if_nametoindex('lo')}, mtu 65536")
+    assert names["any"].endswith("[Up, Running] link-type LINUX_SLL2 (Linux cooked v2)")
+    assert "link-type RAW (Raw IP), ifindex" in names[devices[1].name]
+    assert f"{down.b} [Up, Disconnected] link-type EN10MB" in names[down.b]
+    assert f"{down.a} [none, Disconnected] link-type EN10MB" in names[down.a]
+
+
+@pytest.mark.parametrize("kind", ["veth", "lo", "tun", "any"])
+def test_minus_l_shows_the_link_type_ringcap_captures_with(netns, kind):
+    """`ringcap -L -i DEV` names the link type it captures with, one of those
+    tcpdump -L lists for the device (the one tcpdump captures with, as the
+    side-by-side tests check; for `any` tcpdump lists LINUX_SLL first but
+    captures with LINUX_SLL2)."""
+    import sys
+    device = None if kind == "any" else Device(kind)
+    name = "any" if device is None else device.name
+    try:
+        # (both on standard error, as tcpdump writes its list)
+        theirs = _listed(["tcpdump", "-L", "-i", name], "stderr")
+        ours = _listed([sys.executable, "-m", "ringcap", "-L", "-i", name], "stderr")
+    finally:
+        if device is not None:
+            device.close()
+    expected = {"veth": "EN10MB (Ethernet)", "lo": "EN10MB (Ethernet)", "tun": "RAW (Raw IP)",
+                "any": "LINUX_SLL2 (Linux cooked v2)"}[kind]
+    assert theirs[0] == f"Data link types for {name} (use option -y to set):"
+    assert ours[0] == f"Data link types for {name} (ringcap captures with this one):"
+    assert f"  {expected}" in [line.replace(" (printing not supported)", "")
+                               for line in theirs[1:]]
+    assert ours[1:] == [f"  {expected}"]
