@@ -138,9 +138,27 @@ def _default_stop_signals() -> None:
             signal.signal(signum, signal.SIG_DFL)
 
 
+def _children_import_this_ringcap() -> None:
+    """Make every child Python of the session (``python -m ringcap``, ``-c``
+    scripts, Spark's workers) import the ringcap this session imports.
+
+    CI installs the package and runs pytest from the checkout, whose
+    ``ringcap/`` folder has no compiled extensions; a child started there
+    would put its working directory first on ``sys.path`` and import that
+    folder instead ("cannot import name '_bpf'").  ``PYTHONSAFEPATH=1`` (as a
+    user may set it) keeps the working directory off ``sys.path``, and
+    ``PYTHONPATH`` names the session's package first."""
+    import ringcap
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ringcap.__file__)))
+    os.environ["PYTHONSAFEPATH"] = "1"
+    rest = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, rest]) if rest else root
+
+
 def pytest_configure(config):
     global _netns_error
     _default_stop_signals()
+    _children_import_this_ringcap()
     _netns_error = _enter_private_netns()
 
 
