@@ -839,3 +839,38 @@ def test_top_by_server_name_sums_the_flows_that_named_each_server(recorded):
             expected[name] = (f + 1, p + int(records.bidirectional_packets[k]),
                               b + int(records.bidirectional_bytes[k]))
     assert shown == expected and "tls12.example.test" in shown
+
+
+# ---------------------------------------------------------------- against nfstream
+def test_server_name_is_nfstreams_requested_server_name_per_flow(recorded):
+    """Flow by flow (5-tuple of the first packet), ``server_name`` is nfstream's
+    ``requested_server_name`` (nDPI, all dissections on) on the same pcap: TLS SNI,
+    HTTP Host without its port, DNS query name lower-cased, nothing for NTP or a bare
+    TCP connect.  One difference by design: nDPI names a DHCP flow by the client's
+    hostname option (12); ringcap's server_name names servers only, so a DHCP flow has
+    none, and its hostname stays in decode's ``dhcp_hostname`` (docs/flows.md)."""
+    import nfstream
+
+    batch = read_pcap(recorded)
+    records = ringcap.flow_features(batch)
+    theirs = nfstream.NFStreamer(source=recorded, n_dissections=20,
+                                 statistical_analysis=False).to_pandas()
+    ours = {(src, int(sp), dst, int(dp), int(proto)): name for src, sp, dst, dp, proto, name in
+            zip(records.ip_src_str(), records.sport, records.ip_dst_str(), records.dport,
+                records.ip_proto, records.server_name)}
+    nf = {(row.src_ip, int(row.src_port), row.dst_ip, int(row.dst_port), int(row.protocol)):
+          (None if not isinstance(row.requested_server_name, str) or not row.requested_server_name
+           else row.requested_server_name) for row in theirs.itertuples()}
+    assert set(ours) == set(nf)
+    h = decode(batch, columns=("sport", "dport") + ALL_APP)
+    dhcp_hostnames = {int(h.sport[i]): h.dhcp_hostname[i]
+                      for i in np.flatnonzero(h.app_proto == APP_PROTOCOLS["dhcp"])
+                      if h.dhcp_hostname[i]}
+    differ = {key: (ours[key], nf[key]) for key in ours if ours[key] != nf[key]}
+    assert differ == {("127.0.0.1", 68, "127.0.0.1", 67, 17): (None, dhcp_hostnames[68])}
+    assert dhcp_hostnames[68] == "lab-host-7"
+    named = {name for name in ours.values() if name}
+    assert {"www.example.test", "v6.example.test", "nx.example.test", "mixed.case.example.test",
+            "127.0.0.1", "web.example.test", "tls13.example.test", "tls12.example.test"} == named
+    # the TCP DNS flow, the HTTP flows and both TLS versions are among the equal ones
+    assert sum(1 for key, name in ours.items() if name and name == nf[key]) >= 12
