@@ -490,6 +490,39 @@ def test_non_utf8_and_control_bytes_are_escaped():
     assert h.http_host[0] == "caf\u00e9.example"
 
 
+def _escaped(raw: bytes, lower: bool) -> str:
+    """The text columns' rule: printable ASCII as is (A-Z lower-cased if asked),
+    other single bytes as \\xNN."""
+    out = []
+    for b in raw:
+        if 0x20 <= b < 0x7F:
+            out.append(chr(b + 0x20) if lower and 0x41 <= b <= 0x5A else chr(b))
+        else:
+            out.append(f"\\x{b:02x}")
+    return "".join(out)
+
+
+# bytes 0x80-0xBF never start UTF-8: escaped, as control bytes are
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b for b in range(0xC0) if b not in (0x0A, 0x0D, 0x3A)]
+                                + list(range(0x20, 0x7F)) * 6),    # mostly printable runs
+                max_size=40), st.integers(0, 15))
+def test_text_columns_escape_and_lower_case_at_every_alignment(body, shift):
+    """The copy of text columns (eight printable bytes at a time, byte by byte
+    otherwise) gives the same as one byte at a time, wherever the bytes fall:
+    an HTTP User-Agent (as is) and a DNS label (lower-cased)."""
+    raw = b"@AZ[`az{" + bytes(body)          # the bytes around both ends of A-Z, then any
+    value = b"<" + raw + b">"              # header values are trimmed of blanks at the ends
+    head = (b"GET /" + b"p" * shift + b" HTTP/1.1\r\nUser-Agent: " + value + b"\r\n\r\n")
+    batch = Batch.from_packets([bytes(Ether() / IP() / TCP(sport=40000, dport=80, flags="PA")
+                                      / Raw(head))])
+    assert decode(batch, columns=("http_user_agent",)).http_user_agent[0] == _escaped(value, False)
+    label = (b"Ab" * 4 + raw.replace(b".", b"-"))[:63]
+    message = _dns_header() + bytes([len(label)]) + label + b"\x07EXAMPLE\x00\x00\x01\x00\x01"
+    name, _ = _app._test_dns_name(np.frombuffer(message, dtype=np.uint8), 12)
+    assert name == _escaped(label, True) + ".example"
+
+
 # ---------------------------------------------------------------- bounds, by fuzzing
 def client_hello(maximum: ssl.TLSVersion, name: str = "fuzz.example") -> bytes:
     """The TLS records of a ClientHello Python's ssl makes (no network: a memory BIO)."""
