@@ -1,19 +1,47 @@
-"""Cost of the application columns (docs/decode.md, "Application columns").
+"""Cost of the application columns (docs/decode.md, "Application columns"; docs/flows.md).
 
-Prints ns per packet of the application pass alone (``ringcap.appcolumns.decode_app``
-on headers already decoded), best of --repeat in CPU time, per kind of packet:
+``python benchmarks/bench_app.py --repeat 7`` prints ns per packet of the
+application pass alone (``ringcap.appcolumns.decode_app`` on headers already
+decoded), best of --repeat in CPU time, per kind of packet:
 
 * ``no app port``: synthetic TCP/UDP conversations (``ringcap.testing.synthetic_traffic``)
   whose payloads are no application message: what the pass costs packets that carry none;
 * ``dns``, ``http``, ``tls``: the messages of ``ringcap.testing.named_traffic``, each kind
   alone, with the columns named on the row.
 
-    python benchmarks/bench_app.py --repeat 7
+``python benchmarks/bench_app.py --compare --rounds 5`` measures the issue's
+speed section on three pcaps: ``recorded`` (real programs: ``tests/recorded.py``'s
+full recording, ping, dig, curl over HTTP/1.1 and TLS, iperf3; from
+``benchmarks/traffic.py``'s cache, recorded in a namespace of its own if missing),
+``dns-heavy`` (every packet a DNS query or answer, ``named_traffic``'s) and
+``tls-heavy`` (TLS sessions: a real ClientHello, then 3 application-data
+records each way).  Per pcap:
+
+* ns per packet of the application pass on the packets that carry application
+  data and on those that do not (CPU, best of --repeat), for the three fields
+  tshark is asked for and for every application column;
+* whole process, ``tshark -T fields -e dns.qry.name -e
+  tls.handshake.extensions_server_name -e http.host`` against ``python -c
+  "read_pcap + decode(columns=(dns_qname, tls_sni, http_host))"``, CPU of the
+  child process, interleaved, median of --rounds; and the same read_pcap + decode
+  in this process, and decode alone on the batch already read;
+* ``flow_features(read_pcap(pcap))`` (names on) against nfstream
+  (``n_dissections=20, statistical_analysis=True, n_meters=1``), in this
+  process, CPU including finished children, interleaved, median of --rounds.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+
+import numpy as np
 
 import ringcap
 from ringcap import appcolumns
@@ -32,7 +60,14 @@ def cpu_best(function, repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--compare", action="store_true",
+                        help="the issue's speed section: recorded, dns-heavy, tls-heavy pcaps "
+                             "against tshark and nfstream")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (--compare)")
     args = parser.parse_args()
+    if args.compare:
+        compare(args.repeat, args.rounds)
+        return
     named = ringcap.Batch.concat([named_traffic(3000, seed=1)] * 20)
     kinds = ringcap.decode(named, columns=("app_proto",)).app_proto
     cases = [("no app port", synthetic_traffic(200_000, conversations=300, seed=3),
@@ -54,6 +89,162 @@ def main() -> None:
             batch, dict(given, flags=headers.flags.copy()), set(columns)), args.repeat)
         shown = "all" if len(columns) > 6 else ", ".join(columns)
         print(f"| {name} | {shown} | {seconds / len(batch) * 1e9:.0f} |")
+
+
+# ---------------------------------------------------------------- --compare
+HERE = Path(__file__).resolve().parent
+TSHARK_FIELDS = ("dns.qry.name", "tls.handshake.extensions_server_name", "http.host")
+OUR_FIELDS = ("dns_qname", "tls_sni", "http_host")
+
+
+def recorded_pcap() -> Path:
+    sys.path.insert(0, str(HERE))
+    import traffic
+    import recorded as recording
+    source = traffic.CACHE / f"recorded-source-full-r{recording.VERSION}.pcap"
+    if not source.exists():
+        traffic.CACHE.mkdir(parents=True, exist_ok=True)
+        recording.record_in_new_netns(source, scale=3)
+    return source
+
+
+def dns_heavy(sessions: int = 15_000) -> ringcap.Batch:
+    named = named_traffic(sessions, seed=5)
+    kinds = ringcap.decode(named, columns=("app_proto",)).app_proto
+    return named[kinds == 1].copy()
+
+
+def tls_heavy(sessions: int = 6_000) -> ringcap.Batch:
+    from ringcap import testing
+    rng = np.random.default_rng(6)
+    hellos = {}
+    frames = []
+    for k in range(sessions):
+        client, server = 0x0A000001 + k % 50, 0xC0000201 + k % 12
+        name, newest = testing._DOMAINS[k % 12], bool(k % 3)
+        hello = hellos.get((name, newest))
+        if hello is None:
+            hello = hellos[(name, newest)] = testing._client_hello(name, newest)
+        port = 20000 + k % 40000
+        frames.append(testing._ipv4_frame(client, server, 6, testing._tcp(port, 443, hello)))
+        for j in range(6):
+            body = rng.integers(0, 256, int(rng.integers(100, 1400)), dtype=np.uint8).tobytes()
+            record = b"\x17\x03\x03" + len(body).to_bytes(2, "big") + body
+            if j % 2:
+                frames.append(testing._ipv4_frame(server, client, 6, testing._tcp(443, port, record)))
+            else:
+                frames.append(testing._ipv4_frame(client, server, 6, testing._tcp(port, 443, record)))
+    ts = 1_700_000_000 * 10**9 + np.arange(len(frames), dtype=np.int64) * 100_000
+    return ringcap.Batch.from_packets(frames, ts=ts)
+
+
+def _cpu_children() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _cpu_all() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime + _cpu_children()
+
+
+def process_cpu(command: list[str]) -> float:
+    """CPU seconds of one run of ``command`` (and the children it waited for)."""
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    before = _cpu_children()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env)
+    return _cpu_children() - before
+
+
+def in_process_cpu(function, least: float = 0.2) -> float:
+    """CPU seconds of one call of ``function``: the mean of as many calls as fill ``least``."""
+    calls, before = 0, _cpu_all()
+    while True:
+        function()
+        calls += 1
+        used = _cpu_all() - before
+        if used >= least:
+            return used / calls
+
+
+def run_nfstream(path: str) -> int:
+    from nfstream import NFStreamer
+    return sum(1 for _ in NFStreamer(source=path, n_dissections=20, statistical_analysis=True,
+                                     n_meters=1))
+
+
+def app_pass_ns(batch, columns, repeat: int) -> float:
+    headers = ringcap.decode(batch, columns=appcolumns.NEEDED_HEADER_COLUMNS)
+    given = {n: getattr(headers, n) for n in appcolumns.NEEDED_HEADER_COLUMNS}
+    seconds = cpu_best(lambda: appcolumns.decode_app(
+        batch, dict(given, flags=headers.flags.copy()), set(columns)), repeat)
+    return seconds / len(batch) * 1e9
+
+
+def compare(repeat: int, rounds: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench_app.") as tmp:
+        pcaps = {"recorded": str(recorded_pcap())}
+        for name, batch in (("dns-heavy", dns_heavy()), ("tls-heavy", tls_heavy())):
+            pcaps[name] = os.path.join(tmp, name + ".pcap")
+            ringcap.write_pcap(pcaps[name], batch)
+        print("| traffic | packets | with app data | columns | ns/packet with app data | "
+              "ns/packet without |")
+        print("|---|---:|---:|---|---:|---:|")
+        for name, path in pcaps.items():
+            batch = ringcap.read_pcap(path)
+            kinds = ringcap.decode(batch, columns=("app_proto",)).app_proto
+            carrying, other = batch[kinds != 0].copy(), batch[kinds == 0].copy()
+            while len(carrying) < 20_000:            # the recorded mix has few: repeat them
+                carrying = ringcap.Batch.concat([carrying, carrying])
+            for columns in (OUR_FIELDS, tuple(appcolumns.APP_COLUMNS)):
+                with_app = app_pass_ns(carrying, columns, repeat)
+                without = app_pass_ns(other, columns, repeat) if len(other) else float("nan")
+                shown = "all" if len(columns) > 6 else ", ".join(columns)
+                print(f"| {name} | {len(batch)} | {int(np.count_nonzero(kinds))} | {shown} | "
+                      f"{with_app:.0f} | {without:.0f} |")
+        print()
+        one = os.path.join(tmp, "one.pcap")
+        ringcap.write_pcap(one, ringcap.read_pcap(pcaps["dns-heavy"])[:1].copy())
+
+        def tshark(path):
+            command = ["tshark", "-n", "-r", path, "-T", "fields"]
+            for field in TSHARK_FIELDS:
+                command += ["-e", field]
+            return command
+
+        print("CPU seconds, median of interleaved rounds; tshark's startup is its time on a "
+              "one-packet pcap, 'beyond startup' subtracts it")
+        print()
+        print("| traffic | tshark -T fields | ringcap process | ratio | tshark beyond startup | "
+              "ringcap in-process | ratio | decode alone | ratio | "
+              "nfstream (n_dissections=20) | flow_features | ratio | flows |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, path in pcaps.items():
+            shark, startup, ours_process, ours, alone, nf, flows = [], [], [], [], [], [], []
+            batch = ringcap.read_pcap(path)
+            script = (f"import ringcap; ringcap.decode(ringcap.read_pcap({path!r}), "
+                      f"columns={OUR_FIELDS!r})")
+            for _ in range(rounds):                   # interleaved: the machine is shared
+                shark.append(process_cpu(tshark(path)))
+                startup.append(process_cpu(tshark(one)))
+                ours_process.append(process_cpu([sys.executable, "-c", script]))
+                ours.append(in_process_cpu(lambda: ringcap.decode(ringcap.read_pcap(path),
+                                                                  columns=OUR_FIELDS)))
+                alone.append(in_process_cpu(lambda: ringcap.decode(batch, columns=OUR_FIELDS)))
+                nf.append(in_process_cpu(lambda: run_nfstream(path)))
+                flows.append(in_process_cpu(lambda: ringcap.flow_features(
+                    ringcap.read_pcap(path))))
+            m = {k: statistics.median(v) for k, v in (("shark", shark), ("proc", ours_process), ("startup", startup),
+                                                       ("ours", ours), ("nf", nf), ("alone", alone),
+                                                       ("flows", flows))}
+            records = len(ringcap.flow_features(ringcap.read_pcap(path)))
+            beyond = m["shark"] - m["startup"]
+            print(f"| {name} | {m['shark']:.3f} | {m['proc']:.3f} | "
+                  f"{m['shark'] / m['proc']:.1f} | {beyond:.3f} | {m['ours']:.4f} | "
+                  f"{beyond / m['ours']:.0f} | {m['alone']:.4f} | {beyond / m['alone']:.0f} | "
+                  f"{m['nf']:.3f} | {m['flows']:.4f} | "
+                  f"{m['nf'] / m['flows']:.0f} | {records} |")
 
 
 if __name__ == "__main__":

@@ -386,18 +386,24 @@ class FlowMeter:
     def _intern(self, column: StringColumn, rows: np.ndarray, out: np.ndarray,
                 transform=None) -> None:
         # out[row] = the id of column[row] for the rows given (a loop over the
-        # packets that carry a name only)
+        # packets that carry a name only).  Slices of one bytes object, and a
+        # per-call cache of their ids, keep it at a dict lookup per packet.
+        data, offsets = column.data.tobytes(), column.offsets.tolist()
+        seen: dict[bytes, int] = {}
         for row in rows.tolist():
-            text = column[row]
-            if transform is not None:
-                text = transform(text)
-            if not text:
-                continue
-            number = self._ids.get(text)
+            raw = data[offsets[row]:offsets[row + 1]]
+            number = seen.get(raw)
             if number is None:
-                number = self._ids[text] = len(self._vocabulary)
-                self._vocabulary.append(text)
-            out[row] = number
+                text = raw.decode()
+                if transform is not None:
+                    text = transform(text)
+                number = self._ids.get(text, 0) if text else 0
+                if text and not number:
+                    number = self._ids[text] = len(self._vocabulary)
+                    self._vocabulary.append(text)
+                seen[raw] = number
+            if number:
+                out[row] = number
 
     def _packet_names(self, h: Headers) -> np.ndarray | None:
         # (n, 4) uint32: server name, fingerprint and user agent ids, DNS query 0/1

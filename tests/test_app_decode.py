@@ -490,6 +490,39 @@ def test_non_utf8_and_control_bytes_are_escaped():
     assert h.http_host[0] == "caf\u00e9.example"
 
 
+def _escaped(raw: bytes, lower: bool) -> str:
+    """The text columns' rule: printable ASCII as is (A-Z lower-cased if asked),
+    other single bytes as \\xNN."""
+    out = []
+    for b in raw:
+        if 0x20 <= b < 0x7F:
+            out.append(chr(b + 0x20) if lower and 0x41 <= b <= 0x5A else chr(b))
+        else:
+            out.append(f"\\x{b:02x}")
+    return "".join(out)
+
+
+# bytes 0x80-0xBF never start UTF-8: escaped, as control bytes are
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b for b in range(0xC0) if b not in (0x0A, 0x0D, 0x3A)]
+                                + list(range(0x20, 0x7F)) * 6),    # mostly printable runs
+                max_size=40), st.integers(0, 15))
+def test_text_columns_escape_and_lower_case_at_every_alignment(body, shift):
+    """The copy of text columns (eight printable bytes at a time, byte by byte
+    otherwise) gives the same as one byte at a time, wherever the bytes fall:
+    an HTTP User-Agent (as is) and a DNS label (lower-cased)."""
+    raw = b"@AZ[`az{" + bytes(body)          # the bytes around both ends of A-Z, then any
+    value = b"<" + raw + b">"              # header values are trimmed of blanks at the ends
+    head = (b"GET /" + b"p" * shift + b" HTTP/1.1\r\nUser-Agent: " + value + b"\r\n\r\n")
+    batch = Batch.from_packets([bytes(Ether() / IP() / TCP(sport=40000, dport=80, flags="PA")
+                                      / Raw(head))])
+    assert decode(batch, columns=("http_user_agent",)).http_user_agent[0] == _escaped(value, False)
+    label = (b"Ab" * 4 + raw.replace(b".", b"-"))[:63]
+    message = _dns_header() + bytes([len(label)]) + label + b"\x07EXAMPLE\x00\x00\x01\x00\x01"
+    name, _ = _app._test_dns_name(np.frombuffer(message, dtype=np.uint8), 12)
+    assert name == _escaped(label, True) + ".example"
+
+
 # ---------------------------------------------------------------- bounds, by fuzzing
 def client_hello(maximum: ssl.TLSVersion, name: str = "fuzz.example") -> bytes:
     """The TLS records of a ClientHello Python's ssl makes (no network: a memory BIO)."""
@@ -839,3 +872,38 @@ def test_top_by_server_name_sums_the_flows_that_named_each_server(recorded):
             expected[name] = (f + 1, p + int(records.bidirectional_packets[k]),
                               b + int(records.bidirectional_bytes[k]))
     assert shown == expected and "tls12.example.test" in shown
+
+
+# ---------------------------------------------------------------- against nfstream
+def test_server_name_is_nfstreams_requested_server_name_per_flow(recorded):
+    """Flow by flow (5-tuple of the first packet), ``server_name`` is nfstream's
+    ``requested_server_name`` (nDPI, all dissections on) on the same pcap: TLS SNI,
+    HTTP Host without its port, DNS query name lower-cased, nothing for NTP or a bare
+    TCP connect.  One difference by design: nDPI names a DHCP flow by the client's
+    hostname option (12); ringcap's server_name names servers only, so a DHCP flow has
+    none, and its hostname stays in decode's ``dhcp_hostname`` (docs/flows.md)."""
+    import nfstream
+
+    batch = read_pcap(recorded)
+    records = ringcap.flow_features(batch)
+    theirs = nfstream.NFStreamer(source=recorded, n_dissections=20,
+                                 statistical_analysis=False).to_pandas()
+    ours = {(src, int(sp), dst, int(dp), int(proto)): name for src, sp, dst, dp, proto, name in
+            zip(records.ip_src_str(), records.sport, records.ip_dst_str(), records.dport,
+                records.ip_proto, records.server_name)}
+    nf = {(row.src_ip, int(row.src_port), row.dst_ip, int(row.dst_port), int(row.protocol)):
+          (None if not isinstance(row.requested_server_name, str) or not row.requested_server_name
+           else row.requested_server_name) for row in theirs.itertuples()}
+    assert set(ours) == set(nf)
+    h = decode(batch, columns=("sport", "dport") + ALL_APP)
+    dhcp_hostnames = {int(h.sport[i]): h.dhcp_hostname[i]
+                      for i in np.flatnonzero(h.app_proto == APP_PROTOCOLS["dhcp"])
+                      if h.dhcp_hostname[i]}
+    differ = {key: (ours[key], nf[key]) for key in ours if ours[key] != nf[key]}
+    assert differ == {("127.0.0.1", 68, "127.0.0.1", 67, 17): (None, dhcp_hostnames[68])}
+    assert dhcp_hostnames[68] == "lab-host-7"
+    named = {name for name in ours.values() if name}
+    assert {"www.example.test", "v6.example.test", "nx.example.test", "mixed.case.example.test",
+            "127.0.0.1", "web.example.test", "tls13.example.test", "tls12.example.test"} == named
+    # the TCP DNS flow, the HTTP flows and both TLS versions are among the equal ones
+    assert sum(1 for key, name in ours.items() if name and name == nf[key]) >= 12
