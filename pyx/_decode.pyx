@@ -1739,12 +1739,14 @@ cdef Py_ssize_t _first_unsupported(const uint16_t *linktype, Py_ssize_t n,
     # OUT all_ethernet: every packet is Ethernet (the loops then skip the test).
     cdef Py_ssize_t i
     cdef bint ethernet = True
+    cdef uint16_t known = LINKTYPE_ETHERNET   # the last one found supported: runs cost one test
     for i in range(n):
-        if linktype[i] != LINKTYPE_ETHERNET:
+        if linktype[i] != known:
             ethernet = False
             if not _supported_linktype(linktype[i]):
                 all_ethernet[0] = False
                 return i
+            known = linktype[i]
     all_ethernet[0] = ethernet
     return -1
 
