@@ -1,8 +1,8 @@
 """Decode one batch of one link type once, for instruction counts under callgrind.
 
 The ``ipv4-tcp`` corpus of bench_decode.py behind the link layer named
-(EN10MB, RAW, SLL2, SLL, NULL), decoded once with the default or the
-5-tuple columns; callgrind counts the decoder's instructions only (the
+(EN10MB, RAW, SLL2, SLL, NULL), decoded once with the default columns
+(``default``) or the 5-tuple columns (``five``); callgrind counts the decoder's instructions only (the
 batch is built outside the counted call), which, unlike times, do not move
 with the load of a shared machine:
 

@@ -1497,22 +1497,34 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
 
 cdef inline Py_ssize_t _plain_l3(const uint8_t *p, Py_ssize_t cap, uint16_t linktype,
                                  uint8_t *version) noexcept nogil:
-    # Where an IP header starts in a raw IP, LINUX_SLL2 or NULL/LOOP frame
-    # whose link layer says IP, or -1: the 5-tuple shortcut's entry.  OUT
-    # version: the IP version the link layer claims (0: either, raw IP).
+    # Where an IP header starts in a frame whose link layer says IP, or -1:
+    # the 5-tuple shortcut's entry.  OUT version: the IP version the link
+    # layer claims (0: either, raw IP).  LINUX_SLL2 first: every `any`
+    # capture's.
     cdef uint16_t proto
     version[0] = 0
+    if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
+        if linktype == LINKTYPE_LINUX_SLL2:
+            if cap < SLL2_HLEN:
+                return -1
+            proto = rd16(p, 0, cap)
+        else:
+            if cap < SLL_HLEN:
+                return -1
+            proto = rd16(p, 14, cap)
+        if proto == ETHERTYPE_IPV4:
+            version[0] = 4
+        elif proto == ETHERTYPE_IPV6:
+            version[0] = 6
+        else:
+            return -1
+        return SLL2_HLEN if linktype == LINKTYPE_LINUX_SLL2 else SLL_HLEN
     if linktype == LINKTYPE_RAW:
         return 0
     if linktype == LINKTYPE_IPV4 or linktype == LINKTYPE_IPV6:
         version[0] = 4 if linktype == LINKTYPE_IPV4 else 6
         return 0
-    if linktype == LINKTYPE_LINUX_SLL2 and cap >= SLL2_HLEN:
-        proto = rd16(p, 0, cap)
-        if proto == ETHERTYPE_IPV4 or proto == ETHERTYPE_IPV6:
-            version[0] = 4 if proto == ETHERTYPE_IPV4 else 6
-            return SLL2_HLEN
-    elif (linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP) and cap >= 4:
+    if (linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP) and cap >= 4:
         proto = _loopback_family(rd32(p, 0, cap))
         if proto != 0:
             version[0] = 4 if proto == ETHERTYPE_IPV4 else 6
@@ -1520,68 +1532,94 @@ cdef inline Py_ssize_t _plain_l3(const uint8_t *p, Py_ssize_t cap, uint16_t link
     return -1
 
 
-cdef inline bint _five_plain(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                             uint8_t version, FiveTupleColumns cols,
-                             Py_ssize_t i) noexcept nogil:
-    # decode_five_tuple's straight run for an IPv4 (no options, not
-    # fragmented) or IPv6 (no extension headers) TCP/UDP packet at l3 that
-    # is not a UDP tunnel, of the version the link layer claims (0: either):
-    # writes row i and returns True, or writes nothing and returns False.
-    # The same tests as the Ethernet run, at l3.
-    cdef Py_ssize_t ip_end, l4
-    cdef uint8_t proto, first
-    cdef uint16_t dport
-    if cap < l3 + 1:
-        return False
-    first = rd8(p, l3, cap)
-    if version != 0 and first >> 4 != version:
-        return False
-    if first == 0x45:
-        l4 = l3 + 20
-        if cap < l4 + 20 or rd16(p, l3 + 6, cap) & 0x3FFF:
-            return False
-        ip_end = l3 + <Py_ssize_t>rd16(p, l3 + 2, cap)
-        proto = rd8(p, l3 + 9, cap)
-    elif first >> 4 == 6:
-        l4 = l3 + 40
-        if cap < l4 + 20:
-            return False
-        ip_end = l4 + <Py_ssize_t>rd16(p, l3 + 4, cap)
-        proto = rd8(p, l3 + 6, cap)
-        if ip_end <= l4:
-            return False
-    else:
-        return False
-    dport = rd16(p, l4 + 2, cap)
+cdef inline bint _five_transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
+                                 Py_ssize_t ip_end, uint8_t proto, uint16_t dport,
+                                 Py_ssize_t wire) noexcept nogil:
+    # Whether the IP packet ending at ip_end holds a complete TCP or UDP
+    # header at l4 (not a UDP tunnel): the 5-tuple shortcut's test, the
+    # same as the Ethernet run's.
     if ip_end > wire:
         return False
     if proto == IPPROTO_TCP:
-        if (rd8(p, l4 + 12, cap) >> 4) < 5 or l4 + (rd8(p, l4 + 12, cap) >> 4) * 4 > ip_end \
-                or l4 + (rd8(p, l4 + 12, cap) >> 4) * 4 > cap:
-            return False
-    elif proto == IPPROTO_UDP:
-        if rd16(p, l4 + 4, cap) < 8 or l4 + <Py_ssize_t>rd16(p, l4 + 4, cap) > ip_end \
-                or dport == UDP_PORT_VXLAN or dport == UDP_PORT_GENEVE:
-            return False
-    else:
+        return (rd8(p, l4 + 12, cap) >> 4) >= 5 \
+            and l4 + (rd8(p, l4 + 12, cap) >> 4) * 4 <= ip_end \
+            and l4 + (rd8(p, l4 + 12, cap) >> 4) * 4 <= cap
+    if proto == IPPROTO_UDP:
+        return rd16(p, l4 + 4, cap) >= 8 and l4 + <Py_ssize_t>rd16(p, l4 + 4, cap) <= ip_end \
+            and dport != UDP_PORT_VXLAN and dport != UDP_PORT_GENEVE
+    return False
+
+
+cdef inline bint _five_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
+                            FiveTupleColumns cols, Py_ssize_t i) noexcept nogil:
+    # decode_five_tuple's straight run for an IPv4 TCP/UDP packet at l3
+    # without options, not fragmented, not a UDP tunnel: writes row i and
+    # returns True, or writes nothing and returns False.  Inlined where l3
+    # is a constant (the cooked link types), its offsets are constants too.
+    cdef Py_ssize_t ip_end, l4 = l3 + 20
+    cdef uint8_t proto
+    cdef uint16_t dport
+    if cap < l4 + 20 or rd8(p, l3, cap) != 0x45 or rd16(p, l3 + 6, cap) & 0x3FFF:
         return False
-    if first == 0x45:
-        memset(cols.ip_src + 16 * i, 0, 10)
-        memset(cols.ip_src + 16 * i + 10, 0xFF, 2)
-        memset(cols.ip_dst + 16 * i, 0, 10)
-        memset(cols.ip_dst + 16 * i + 10, 0xFF, 2)
-        rdcopy(cols.ip_src + 16 * i + 12, p, l3 + 12, 4, cap)
-        rdcopy(cols.ip_dst + 16 * i + 12, p, l3 + 16, 4, cap)
-        cols.ip_version[i] = 4
-    else:
-        rdcopy(cols.ip_src + 16 * i, p, l3 + 8, 16, cap)
-        rdcopy(cols.ip_dst + 16 * i, p, l3 + 24, 16, cap)
-        cols.ip_version[i] = 6
+    ip_end = l3 + <Py_ssize_t>rd16(p, l3 + 2, cap)
+    proto = rd8(p, l3 + 9, cap)
+    dport = rd16(p, l4 + 2, cap)
+    if not _five_transport(p, cap, l4, ip_end, proto, dport, wire):
+        return False
+    memset(cols.ip_src + 16 * i, 0, 10)
+    memset(cols.ip_src + 16 * i + 10, 0xFF, 2)
+    memset(cols.ip_dst + 16 * i, 0, 10)
+    memset(cols.ip_dst + 16 * i + 10, 0xFF, 2)
+    rdcopy(cols.ip_src + 16 * i + 12, p, l3 + 12, 4, cap)
+    rdcopy(cols.ip_dst + 16 * i + 12, p, l3 + 16, 4, cap)
+    cols.ip_version[i] = 4
     cols.ip_proto[i] = proto
     cols.sport[i] = rd16(p, l4, cap)
     cols.dport[i] = dport
     cols.flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
     return True
+
+
+cdef inline bint _five_ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
+                            FiveTupleColumns cols, Py_ssize_t i) noexcept nogil:
+    # _five_ipv4 for an IPv6 packet straight to TCP or UDP (no extension
+    # headers).
+    cdef Py_ssize_t ip_end, l4 = l3 + 40
+    cdef uint8_t proto
+    cdef uint16_t dport
+    if cap < l4 + 20 or rd8(p, l3, cap) >> 4 != 6:
+        return False
+    ip_end = l4 + <Py_ssize_t>rd16(p, l3 + 4, cap)
+    proto = rd8(p, l3 + 6, cap)
+    dport = rd16(p, l4 + 2, cap)
+    if ip_end <= l4 or not _five_transport(p, cap, l4, ip_end, proto, dport, wire):
+        return False
+    rdcopy(cols.ip_src + 16 * i, p, l3 + 8, 16, cap)
+    rdcopy(cols.ip_dst + 16 * i, p, l3 + 24, 16, cap)
+    cols.ip_version[i] = 6
+    cols.ip_proto[i] = proto
+    cols.sport[i] = rd16(p, l4, cap)
+    cols.dport[i] = dport
+    cols.flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
+    return True
+
+
+cdef inline bint _five_plain(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
+                             uint8_t version, FiveTupleColumns cols,
+                             Py_ssize_t i) noexcept nogil:
+    # The 5-tuple shortcut for an IP packet at l3 of the version the link
+    # layer claims (0: either, by its version nibble).
+    cdef uint8_t first
+    if cap < l3 + 1:
+        return False
+    first = rd8(p, l3, cap) >> 4
+    if version != 0 and first != version:
+        return False
+    if first == 4:
+        return _five_ipv4(p, cap, wire, l3, cols, i)
+    if first == 6:
+        return _five_ipv6(p, cap, wire, l3, cols, i)
+    return False
 
 
 cdef void _flush_five_tuple(FiveTupleColumns cols, HeaderChunk *c, const Py_ssize_t *pending,
@@ -1701,12 +1739,14 @@ cdef Py_ssize_t _first_unsupported(const uint16_t *linktype, Py_ssize_t n,
     # OUT all_ethernet: every packet is Ethernet (the loops then skip the test).
     cdef Py_ssize_t i
     cdef bint ethernet = True
+    cdef uint16_t known = LINKTYPE_ETHERNET   # the last one found supported: runs cost one test
     for i in range(n):
-        if linktype[i] != LINKTYPE_ETHERNET:
+        if linktype[i] != known:
             ethernet = False
             if not _supported_linktype(linktype[i]):
                 all_ethernet[0] = False
                 return i
+            known = linktype[i]
     all_ethernet[0] = ethernet
     return -1
 

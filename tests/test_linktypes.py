@@ -23,13 +23,14 @@ import numpy as np
 import pytest
 
 from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP
-from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
 from scapy.packet import Raw
 
 import ringcap
 from ringcap import Batch, _decode
 from ringcap.batch import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL,
-                           LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP, LINKTYPE_NULL, LINKTYPE_RAW)
+                           LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP, LINKTYPE_NULL, LINKTYPE_RAW,
+                           TP_STATUS_VLAN_VALID)
 
 D = importlib.import_module("ringcap.headers")
 
@@ -278,15 +279,71 @@ def test_unknown_link_type_is_refused_by_name(tmp_path):
         ringcap.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
 
 
-@pytest.mark.parametrize("linktype", [LINKTYPE_RAW, LINKTYPE_LINUX_SLL2, LINKTYPE_IPV4,
-                                      LINKTYPE_NULL, LINKTYPE_LOOP])
+def edge_packets() -> list[bytes]:
+    """IP packets at the edges of the shortcuts' tests: fragments, UDP
+    tunnels, TCP options, bad TCP/UDP lengths, IPv6 extension headers."""
+    return [bytes(p) for p in (
+        IP(src="10.0.0.5", dst="10.0.0.6", flags="MF") / UDP(sport=9, dport=10) / Raw(b"f" * 16),
+        IP(src="10.0.0.5", dst="10.0.0.6", frag=3, proto=6) / Raw(b"g" * 24),
+        IP(src="10.0.0.7", dst="10.0.0.8") / UDP(sport=4000, dport=4789) / Raw(b"\x08" + b"\0" * 7),
+        IP(src="10.0.0.7", dst="10.0.0.8") / UDP(sport=4000, dport=6081) / Raw(b"\0" * 8),
+        IP(src="10.0.0.9", dst="10.0.0.10") / TCP(sport=5, dport=6, flags="S", options=[
+            ("MSS", 1460), ("NOP", None), ("WScale", 7)]),
+        IP(src="10.0.0.9", dst="10.0.0.10") / TCP(sport=5, dport=6, dataofs=4) / Raw(b"t" * 8),
+        IP(src="10.0.0.9", dst="10.0.0.10") / TCP(sport=5, dport=6, dataofs=15) / Raw(b"t" * 8),
+        IP(src="10.0.0.11", dst="10.0.0.12") / UDP(sport=7, dport=8, len=4) / Raw(b"u" * 12),
+        IP(src="10.0.0.11", dst="10.0.0.12") / UDP(sport=7, dport=8, len=200) / Raw(b"u" * 12),
+        IP(src="10.0.0.13", dst="10.0.0.14", len=30) / TCP(sport=1, dport=2),
+        IPv6(src="2001:db8::5", dst="2001:db8::6") / TCP(sport=7, dport=8, options=[
+            ("MSS", 1400)]) / Raw(b"v" * 9),
+        IPv6(src="2001:db8::5", dst="2001:db8::6") / UDP(sport=7, dport=4789) / Raw(b"\0" * 8),
+        IPv6(src="2001:db8::5", dst="2001:db8::6") / IPv6ExtHdrFragment() / UDP(sport=7, dport=8),
+        IPv6(src="2001:db8::5", dst="2001:db8::6", plen=0) / UDP(sport=7, dport=8),
+        IPv6(src="2001:db8::5", dst="2001:db8::6") / TCP(sport=7, dport=8, dataofs=3),
+    )]
+
+
+def _edge_frames(linktype: int) -> list[bytes]:
+    """The packets of both lists framed for ``linktype``, with the link
+    layer claiming the other IP version, and (cooked) VLAN-tagged in the bytes."""
+    packets = _packets_for(linktype) + [p for p in edge_packets() if p in _packets_for(
+        linktype) or linktype not in (LINKTYPE_IPV4, LINKTYPE_IPV6) or (p[0] >> 4) == (
+        4 if linktype == LINKTYPE_IPV4 else 6)]
+    frames = [frame(linktype, p) for p in packets]
+    v4, v6 = ip_packets()[0], ip_packets()[5]
+    for claimed, carried in ((v4, v6), (v6, v4)):
+        hlen = len(frame(linktype, claimed)) - len(claimed)
+        frames.append(frame(linktype, claimed)[:hlen] + carried)
+    if linktype in (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2):
+        at = 0 if linktype == LINKTYPE_LINUX_SLL2 else 14
+        for p in packets[:2] + packets[5:6]:
+            f = frame(linktype, p)
+            hlen = len(f) - len(p)
+            frames.append(f[:at] + b"\x81\x00" + f[at + 2:hlen] + struct.pack(">H", 5)
+                          + f[at:at + 2] + p)
+    return frames
+
+
+@pytest.mark.parametrize("linktype", [LINKTYPE_RAW, LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
+                                      LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NULL,
+                                      LINKTYPE_LOOP])
 def test_shortcuts_equal_the_general_path(linktype):
-    """The plain-IPv4 shortcut at other offsets gives what the general decoder gives."""
-    packets = _packets_for(linktype)
-    frames = [frame(linktype, p) for p in packets] + [frame(linktype, p, swap=True)
-                                                       for p in packets]
-    frames += [f[:cut] for f in frames for cut in range(0, len(f), 7)]
-    batch = Batch.from_packets(frames, linktype=linktype)
+    """The plain-IPv4/IPv6 shortcuts at other offsets (default and 5-tuple
+    columns) give what the general decoder gives: on plain packets, on every
+    kind the shortcuts must refuse, cut short at every 7th byte (with the
+    wire length of the whole frame, as a snap length leaves it, and without),
+    and tagged by the kernel (VLAN in the metadata)."""
+    frames = _edge_frames(linktype)
+    if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        frames += [frame(linktype, p, swap=True) for p in _packets_for(linktype)]
+    cuts = [(f[:cut], len(f)) for f in frames for cut in range(0, len(f), 7)]
+    wirelen = [len(f) for f in frames] + [w for _, w in cuts] + [len(c) for c, _ in cuts]
+    frames = frames + [c for c, _ in cuts] * 2
+    status = np.zeros(len(frames), dtype=np.uint32)
+    status[::5] = TP_STATUS_VLAN_VALID
+    batch = Batch.from_packets(frames, linktype=linktype, status=status,
+                               vlan_tci=np.full(len(frames), 0x2005, dtype=np.uint16),
+                               wirelen=np.array(wirelen, dtype=np.uint32))
     fast = D.decode(batch, columns="all")
     five_fast = D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
     _decode._test_set_fast_path(False)
@@ -294,6 +351,10 @@ def test_shortcuts_equal_the_general_path(linktype):
         slow = D.decode(batch, columns="all")
     finally:
         _decode._test_set_fast_path(True)
+    assert (slow.flags & D.TRUNCATED_PAYLOAD).any()
+    if linktype in (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2):   # the kernel's tags are cooked's
+        assert (slow.flags & D.VLAN_FROM_METADATA).any() and (slow.vlan_outer == 5).any()
+    assert (slow.ip_version != 0).sum() > 20
     for name in D.HEADER_COLUMNS:
         assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
     for name in D.FIVE_TUPLE_COLUMNS:
