@@ -33,8 +33,8 @@ def test_decoder_never_reads_past_caplen_under_the_debug_build(tmp_path):
          "--build-temp", str(tmp_path / "build"), "--force"],
         cwd=REPO, env=env, capture_output=True, text=True)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-4000:]
-    # cwd first on sys.path: the copy with the debug extension is what gets imported
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # the copy with the debug extension first on sys.path: it is what gets imported
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     check = subprocess.run(
         [sys.executable, "-c", "import ringcap._decode as d; print(d.CHECKED_READS, d.__file__)"],
         cwd=tmp_path, env=env, capture_output=True, text=True)
