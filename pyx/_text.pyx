@@ -1265,15 +1265,20 @@ cdef uint8_t *put_ethertype(uint8_t *w, uint16_t t, int quiet) noexcept nogil:
     return put_c(w, b')')
 
 
-cdef uint8_t *put_vlan(uint8_t *w, uint16_t tci, uint16_t next_type, int quiet) noexcept nogil:
-    # "vlan 100, p 3, ethertype IPv4 (0x0800), "
+cdef uint8_t *put_vlan_tag(uint8_t *w, uint16_t tci) noexcept nogil:
+    # "vlan 100, p 3, " (", DEI" when set)
     w = put_s(w, b"vlan ")
     w = put_u(w, tci & 0x0FFF)
     w = put_s(w, b", p ")
     w = put_u(w, tci >> 13)
     if tci & 0x1000:
         w = put_s(w, b", DEI")
-    w = put_s(w, b", ")
+    return put_s(w, b", ")
+
+
+cdef uint8_t *put_vlan(uint8_t *w, uint16_t tci, uint16_t next_type, int quiet) noexcept nogil:
+    # "vlan 100, p 3, ethertype IPv4 (0x0800), "
+    w = put_vlan_tag(w, tci)
     w = put_ethertype(w, next_type, quiet)
     return put_s(w, b", ")
 
@@ -1371,13 +1376,7 @@ cdef uint8_t *put_cooked_tags(uint8_t *w, PrintState *st, const uint8_t *p, Py_s
         if proto[0] <= 1500:
             proto[0] = 4                    # tcpdump's LINUX_SLL_P_802_2
         if st.link_header:
-            w = put_s(w, b"vlan ")
-            w = put_u(w, tci & 0x0FFF)
-            w = put_s(w, b", p ")
-            w = put_u(w, tci >> 13)
-            if tci & 0x1000:
-                w = put_s(w, b", DEI")
-            w = put_s(w, b", ")
+            w = put_vlan_tag(w, tci)
         if not st.quiet:
             name = _ethertype_name(proto[0])
             if name == NULL:
