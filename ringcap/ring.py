@@ -265,24 +265,28 @@ class _CoreSet:
 
 
 # ARPHRD_* hardware types (linux/if_arp.h) whose frames start with the network
-# header, which libpcap captures as raw IP (its map_arphrd_to_dlt).
+# header, which libpcap captures as raw IP (its map_arphrd_to_dlt; checked
+# against tcpdump on a tun device given each type: tests/test_linktypes_devices.py).
+# ip6tnl (TUNNEL6), gre (IPGRE) and ip6gre (IP6GRE) are not among them: libpcap
+# captures those cooked (a gre device without a remote has a link-layer header,
+# the outer IP and GRE headers), and so does ringcap.
 _ARPHRD_RAW_IP = frozenset({
     0xFFFE,       # ARPHRD_NONE: tun, WireGuard
-    768, 769,     # ARPHRD_TUNNEL (ipip), ARPHRD_TUNNEL6 (ip6tnl)
+    768,          # ARPHRD_TUNNEL (ipip)
     776,          # ARPHRD_SIT
-    778, 823,     # ARPHRD_IPGRE, ARPHRD_IP6GRE
     256, 257, 258, 259, 264,   # SLIP, CSLIP, SLIP6, CSLIP6, ADAPT
     518, 15,      # ARPHRD_RAWHDLC, ARPHRD_DLCI
 })
-_ARPHRD_ETHERNET = frozenset({1, 772})     # ARPHRD_ETHER, ARPHRD_LOOPBACK
+_ARPHRD_ETHERNET = frozenset({1, 23, 772})     # ARPHRD_ETHER, ARPHRD_METRICOM, ARPHRD_LOOPBACK
 
 
 def linktype_for_hatype(hatype: int) -> int:
     """The link type ringcap (like libpcap) captures an interface of ARPHRD_*
     type ``hatype`` with: Ethernet for Ethernet and loopback, raw IP for
-    tun, WireGuard and IP tunnels, and a Linux cooked capture (LINUX_SLL2,
-    built from the kernel's metadata) for everything else, PPP included:
-    the bytes are then always what the link type says."""
+    tun, WireGuard, ipip, sit and SLIP, and a Linux cooked capture
+    (LINUX_SLL2, built from the kernel's metadata) for everything else (PPP,
+    gre, ip6gre, ip6tnl, ...): the bytes are then always what the link type
+    says."""
     if hatype in _ARPHRD_ETHERNET:
         return LINKTYPE_ETHERNET
     if hatype in _ARPHRD_RAW_IP:
