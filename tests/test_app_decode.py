@@ -326,6 +326,54 @@ def test_recorded_traffic_columns_equal_tshark_fields(recorded):
     assert {200, 404, 501} & set(h.http_status.tolist()) >= {200, 404}
 
 
+def _relinked(frames: list[bytes], linktype: int) -> list[bytes]:
+    """The recorded Ethernet frames with their Ethernet header replaced by the
+    link layer of ``linktype`` (cooked v1/v2, none, a NULL address family)."""
+    out = []
+    for i, frame in enumerate(frames):
+        ethertype, ip = frame[12:14], frame[14:]
+        v6 = ethertype == b"\x86\xdd"
+        pkttype = 4 if i % 2 else 0                        # outgoing, host
+        if linktype == ringcap.batch.LINKTYPE_LINUX_SLL2:
+            head = (ethertype + b"\0\0" + (1).to_bytes(4, "big") + (772).to_bytes(2, "big")
+                    + bytes([pkttype, 6]) + frame[6:12] + b"\0\0")
+        elif linktype == ringcap.batch.LINKTYPE_LINUX_SLL:
+            head = (pkttype.to_bytes(2, "big") + (772).to_bytes(2, "big") + (6).to_bytes(2, "big")
+                    + frame[6:12] + b"\0\0" + ethertype)
+        elif linktype == ringcap.batch.LINKTYPE_NULL:
+            head = (30 if v6 else 2).to_bytes(4, sys.byteorder)
+        else:
+            head = b""
+        out.append(head + ip)
+    return out
+
+
+@pytest.mark.parametrize("linktype", ["LINUX_SLL2", "LINUX_SLL", "RAW", "NULL"])
+def test_application_columns_are_the_same_on_every_link_type(recorded, tmp_path, linktype):
+    """The recorded traffic, rewritten as a cooked, raw-IP or NULL capture file:
+    every application column decodes as it did from the Ethernet file."""
+    number = getattr(ringcap.batch, f"LINKTYPE_{linktype}")
+    ethernet = read_pcap(recorded)
+    assert set(ethernet.linktype.tolist()) == {ringcap.batch.LINKTYPE_ETHERNET}
+    ethertypes = {bytes(ethernet[i][12:14]) for i in range(len(ethernet))}
+    assert ethertypes <= {b"\x08\x00", b"\x86\xdd"}, ethertypes    # all IP: lo has no ARP
+    frames = _relinked([bytes(ethernet[i]) for i in range(len(ethernet))], number)
+    path = tmp_path / f"{linktype}.pcap"
+    ringcap.write_pcap(path, Batch.from_packets(frames, ts=ethernet.ts, linktype=number))
+    other = read_pcap(path)
+    assert set(other.linktype.tolist()) == {number}
+    columns = ("ip_proto", "sport", "dport", "app_proto") + ALL_APP
+    want, got = decode(ethernet, columns=columns), decode(other, columns=columns)
+    assert np.count_nonzero(want.app_proto) >= 30
+    for name in columns:
+        if isinstance(want[name], StringColumn):
+            assert got[name].to_numpy().tolist() == want[name].to_numpy().tolist(), name
+        else:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    app_bits = APP_MALFORMED | APP_TRUNCATED
+    np.testing.assert_array_equal(got.flags & app_bits, want.flags & app_bits)
+
+
 def test_dns_over_tcp_is_read_after_its_length_prefix(recorded):
     batch = read_pcap(recorded)
     h = decode(batch, columns=("ip_proto", "dport", "sport", "app_proto", "dns_qname",
