@@ -44,6 +44,7 @@ from .appcolumns import APP_PROTOCOLS, host_name
 from .batch import Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
+from ._conversations import ConversationTable
 from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
 
@@ -125,71 +126,32 @@ def _group_rows(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt
 
 
 class _ConversationTable:
-    """IP conversations as numpy columns, one row per unordered address pair.
-
-    Packets are appended as one-packet rows and folded into the table (grouped
-    by address pair, with sums, minima and maxima) once the rows waiting are as
-    many as the table has, or 262144: every packet is folded a bounded number
-    of times (amortised O(n log n)), memory stays within twice the
-    conversations plus that many rows, and no Python runs per conversation.
-    Rows keep the order in which their conversations first appeared.
-    """
-
-    _FOLD_AT = 1 << 18
-    #: per row: low and high address (two uint64 each), their IP version, whether
-    #: A (the source of the first packet) is the high address, packets and bytes
-    #: low -> high and high -> low, first and last timestamp
-    _NAMES = ("low", "high", "version", "a_high", "packets", "bytes", "first_ts", "last_ts")
+    """IP conversations, one row per unordered address pair, folded packet by
+    packet in compiled code (``ringcap._conversations``): a hash table of the
+    conversations seen, in the order they first appeared, with packets and
+    bytes per direction and the first and last timestamps.  Memory is the
+    conversations; nothing is kept per packet."""
 
     def __init__(self) -> None:
-        self.table = self._empty()
-        self._waiting: list[dict[str, np.ndarray]] = []
-        self._waiting_rows = 0
+        self._core = ConversationTable()
 
-    @staticmethod
-    def _empty() -> dict[str, np.ndarray]:
-        return {"low": np.zeros((0, 2), np.uint64), "high": np.zeros((0, 2), np.uint64),
-                "version": np.zeros(0, np.uint8), "a_high": np.zeros(0, bool),
-                "packets": np.zeros((0, 2), np.int64), "bytes": np.zeros((0, 2), np.int64),
-                "first_ts": np.zeros(0, np.int64), "last_ts": np.zeros(0, np.int64)}
+    def __len__(self) -> int:
+        return len(self._core)
 
-    def add(self, low, high, version, a_high, ts, wirelen) -> None:
-        n = len(ts)
-        direction = a_high.astype(np.intp)               # 0: low -> high, 1: high -> low
-        packets = np.zeros((n, 2), np.int64)
-        nbytes = np.zeros((n, 2), np.int64)
-        rows = np.arange(n)
-        packets[rows, direction] = 1
-        nbytes[rows, direction] = wirelen
-        self._waiting.append({"low": low, "high": high, "version": version, "a_high": a_high,
-                              "packets": packets, "bytes": nbytes, "first_ts": ts,
-                              "last_ts": ts})
-        self._waiting_rows += n
-        if self._waiting_rows >= max(self._FOLD_AT, len(self.table["first_ts"])):
-            self.fold()
+    def add(self, h, ts: np.ndarray, wirelen: np.ndarray) -> None:
+        c = np.ascontiguousarray          # (no copy: the columns are contiguous)
+        self._core.add(c(h.ip_src), c(h.ip_dst), c(h.ip_version), c(ts, np.int64),
+                       c(wirelen, np.int64))
 
     def fold(self) -> dict[str, np.ndarray]:
-        """Fold the waiting rows into the table; returns the table."""
-        if not self._waiting:
-            return self.table
-        parts = [self.table] + self._waiting
-        self._waiting, self._waiting_rows = [], 0
-        rows = {name: np.concatenate([part[name] for part in parts]) for name in self._NAMES}
-        n = len(rows["first_ts"])
-        keys = np.concatenate([rows["low"], rows["high"]], axis=1)
-        order, begin = _group_rows(keys)
-        first_row = np.minimum.reduceat(order, begin)    # earliest row of each conversation
-        folded = {
-            "low": rows["low"][first_row], "high": rows["high"][first_row],
-            "version": rows["version"][first_row], "a_high": rows["a_high"][first_row],
-            "packets": np.add.reduceat(rows["packets"][order], begin, axis=0),
-            "bytes": np.add.reduceat(rows["bytes"][order], begin, axis=0),
-            "first_ts": np.minimum.reduceat(rows["first_ts"][order], begin),
-            "last_ts": np.maximum.reduceat(rows["last_ts"][order], begin),
-        }
-        appearance = np.argsort(first_row, kind="stable")
-        self.table = {name: column[appearance] for name, column in folded.items()}
-        return self.table
+        """The table as columns: low and high address (two uint64 each, which
+        compare as the address bytes do), their IP version, whether A (the
+        source of the first packet) is the high address, packets and bytes
+        low -> high and high -> low, first and last timestamp."""
+        t = self._core.columns()
+        for name in ("low", "high"):
+            t[name] = t[name].view(">u8").astype(np.uint64)
+        return t
 
 
 @dataclass
@@ -363,15 +325,7 @@ class TrafficReport:
             entry[1] += int(s)
 
     def _add_conversations(self, h, ts: np.ndarray, wirelen: np.ndarray) -> None:
-        ip = np.flatnonzero(h.ip_version)
-        if ip.size == 0:
-            return
-        src = np.ascontiguousarray(h.ip_src[ip]).view(">u8")      # (m, 2), compares as bytes do
-        dst = np.ascontiguousarray(h.ip_dst[ip]).view(">u8")
-        swap = (src[:, 0] > dst[:, 0]) | ((src[:, 0] == dst[:, 0]) & (src[:, 1] > dst[:, 1]))
-        low = np.where(swap[:, None], dst, src).astype(np.uint64)
-        high = np.where(swap[:, None], src, dst).astype(np.uint64)
-        self._conversations.add(low, high, h.ip_version[ip], swap, ts[ip], wirelen[ip])
+        self._conversations.add(h, ts, wirelen)
 
     def _add_names(self, h) -> dict[int, str]:
         # Count the names the messages carry; returns packet -> its server name.

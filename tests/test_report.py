@@ -242,19 +242,21 @@ def test_drop_marks_stay_bounded_and_keep_every_drop():
     assert report.drop_marks == sorted(report.drop_marks)
 
 
-def test_conversations_fold_in_small_batches_as_in_one_pass(monkeypatch):
-    """Conversations and endpoints streamed through many folds of the numpy
-    table equal an independent per-packet count: A is the first packet's
-    source, times are the first and last packets', most bytes first."""
-    from ringcap.report import _ConversationTable
+def test_conversations_fold_in_small_batches_as_in_one_pass():
+    """Conversations and endpoints streamed in small batches through the
+    compiled table equal an independent per-packet count: A is the first
+    packet's source, times are the first and last packets', most bytes first;
+    the table holds one entry per conversation seen so far, nothing per packet."""
     from ringcap.testing import synthetic_traffic
-    monkeypatch.setattr(_ConversationTable, "_FOLD_AT", 500)     # fold every few batches
     batch = synthetic_traffic(20_000, conversations=300, seed=5, ipv6_share=0.3)
     report = TrafficReport()
     for start in range(0, len(batch), 700):
-        report.update(batch[start:start + 700])
-        waiting = report._conversations._waiting_rows
-        assert waiting < max(500, len(report._conversations.table["first_ts"])) + 700
+        part = batch[start:start + 700]
+        report.update(part)
+        seen = ringcap.decode(batch[:start + len(part)])
+        pairs = {tuple(sorted((bytes(seen.ip_src[i]), bytes(seen.ip_dst[i]))))
+                 for i in np.flatnonzero(seen.ip_version).tolist()}
+        assert len(report._conversations) == len(pairs)
     h = ringcap.decode(batch)
     expected: dict = {}
     for i in np.flatnonzero(h.ip_version).tolist():

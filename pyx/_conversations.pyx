@@ -1,0 +1,188 @@
+# IP conversations (tshark -z conv,ip) folded packet by packet in compiled code.
+#
+# One entry per unordered address pair, found through an open-addressing table
+# keyed by a hash of the 32 address bytes.  Entries sit in a C array in the
+# order their conversations first appeared, so the table needs no sort to keep
+# that order.  Memory is the conversations seen (an entry and two slots each);
+# nothing is kept per packet.  ringcap/report.py turns the entries into columns.
+
+from libc.stdint cimport uint8_t, uint64_t, int64_t
+from libc.string cimport memcpy, memcmp, memset
+from libc.stdlib cimport malloc, realloc, free
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+cdef struct Conversation:
+    uint8_t low[16]          # the smaller address, compared as bytes
+    uint8_t high[16]
+    uint64_t hash
+    int64_t packets[2]       # [0]: low -> high, [1]: high -> low
+    int64_t bytes[2]
+    int64_t first_ts
+    int64_t last_ts
+    uint8_t version
+    uint8_t a_high           # the first packet's source is the high address
+
+
+cdef inline uint64_t _mix(uint64_t h, uint64_t w) noexcept nogil:
+    h ^= w * <uint64_t>0x9E3779B97F4A7C15
+    h ^= h >> 29
+    h *= <uint64_t>0xBF58476D1CE4E5B9
+    return h ^ (h >> 32)
+
+
+cdef inline uint64_t _hash(const uint8_t *low, const uint8_t *high) noexcept nogil:
+    cdef uint64_t w[4]
+    memcpy(w, low, 16)
+    memcpy(&w[2], high, 16)
+    return _mix(_mix(_mix(_mix(<uint64_t>0x243F6A8885A308D3, w[0]), w[1]), w[2]), w[3])
+
+
+cdef class ConversationTable:
+    """The compiled core of ringcap.report's conversation table."""
+    cdef Conversation *entries
+    cdef Py_ssize_t count, capacity
+    cdef Py_ssize_t *slots          # open addressing: entry index or -1
+    cdef Py_ssize_t nslots
+
+    def __cinit__(self):
+        self.capacity = 1024
+        self.nslots = 2048
+        self.entries = <Conversation *>malloc(self.capacity * sizeof(Conversation))
+        self.slots = <Py_ssize_t *>malloc(self.nslots * sizeof(Py_ssize_t))
+        if self.entries == NULL or self.slots == NULL:
+            raise MemoryError("no memory for a conversation table")
+        memset(self.slots, 0xff, self.nslots * sizeof(Py_ssize_t))
+
+    def __dealloc__(self):
+        free(self.entries)
+        free(self.slots)
+
+    def __len__(self):
+        return self.count
+
+    cdef bint _grow(self) noexcept nogil:
+        # entries and slots double together: the load factor stays at most 1/2
+        cdef Py_ssize_t size = 2 * self.nslots, k, slot
+        cdef Conversation *more = <Conversation *>realloc(
+            self.entries, 2 * self.capacity * sizeof(Conversation))
+        if more == NULL:
+            return False
+        self.entries = more
+        self.capacity *= 2
+        cdef Py_ssize_t *bigger = <Py_ssize_t *>malloc(size * sizeof(Py_ssize_t))
+        if bigger == NULL:
+            return False
+        memset(bigger, 0xff, size * sizeof(Py_ssize_t))
+        for k in range(self.count):
+            slot = <Py_ssize_t>(self.entries[k].hash & <uint64_t>(size - 1))
+            while bigger[slot] >= 0:
+                slot = (slot + 1) & (size - 1)
+            bigger[slot] = k
+        free(self.slots)
+        self.slots = bigger
+        self.nslots = size
+        return True
+
+    def add(self, const uint8_t[:, ::1] ip_src not None, const uint8_t[:, ::1] ip_dst not None,
+            const uint8_t[::1] ip_version not None, const int64_t[::1] ts not None,
+            const int64_t[::1] wirelen not None):
+        """Fold the packets whose ip_version is not 0 (the header columns of a
+        decoded batch, its timestamps and wire lengths)."""
+        cdef Py_ssize_t n = ip_version.shape[0], i, slot, e
+        if not (ip_src.shape[0] == ip_dst.shape[0] == ts.shape[0] == wirelen.shape[0] == n) \
+                or ip_src.shape[1] != 16 or ip_dst.shape[1] != 16:
+            raise ValueError("columns of different lengths, or addresses not 16 bytes wide")
+        cdef const uint8_t *src
+        cdef const uint8_t *dst
+        cdef const uint8_t *low
+        cdef const uint8_t *high
+        cdef uint64_t h
+        cdef int swap
+        cdef Conversation *c
+        cdef bint failed = False
+        with nogil:
+            for i in range(n):
+                if ip_version[i] == 0:
+                    continue
+                src = &ip_src[i, 0]
+                dst = &ip_dst[i, 0]
+                swap = memcmp(src, dst, 16) > 0
+                low = dst if swap else src
+                high = src if swap else dst
+                h = _hash(low, high)
+                slot = <Py_ssize_t>(h & <uint64_t>(self.nslots - 1))
+                while True:
+                    e = self.slots[slot]
+                    if e < 0:
+                        break
+                    c = &self.entries[e]
+                    if c.hash == h and memcmp(c.low, low, 16) == 0 and memcmp(c.high, high, 16) == 0:
+                        break
+                    slot = (slot + 1) & (self.nslots - 1)
+                if e < 0:
+                    if self.count == self.capacity:
+                        if not self._grow():
+                            failed = True
+                            break
+                        slot = <Py_ssize_t>(h & <uint64_t>(self.nslots - 1))
+                        while self.slots[slot] >= 0:
+                            slot = (slot + 1) & (self.nslots - 1)
+                    e = self.count
+                    self.count += 1
+                    self.slots[slot] = e
+                    c = &self.entries[e]
+                    memcpy(c.low, low, 16)
+                    memcpy(c.high, high, 16)
+                    c.hash = h
+                    c.packets[0] = c.packets[1] = 0
+                    c.bytes[0] = c.bytes[1] = 0
+                    c.first_ts = c.last_ts = ts[i]
+                    c.version = ip_version[i]
+                    c.a_high = swap
+                c = &self.entries[e]
+                c.packets[swap] += 1
+                c.bytes[swap] += wirelen[i]
+                if ts[i] < c.first_ts:
+                    c.first_ts = ts[i]
+                if ts[i] > c.last_ts:
+                    c.last_ts = ts[i]
+        if failed:
+            raise MemoryError("no memory for more conversations")
+
+    def columns(self):
+        """The conversations in the order they first appeared, as numpy columns:
+        low and high (n, 16) uint8, version, a_high (bool), packets and bytes
+        (n, 2) int64 (low -> high, high -> low), first_ts, last_ts."""
+        cdef Py_ssize_t n = self.count, i
+        low = np.empty((n, 16), np.uint8)
+        high = np.empty((n, 16), np.uint8)
+        version = np.empty(n, np.uint8)
+        a_high = np.empty(n, np.bool_)
+        packets = np.empty((n, 2), np.int64)
+        nbytes = np.empty((n, 2), np.int64)
+        first_ts = np.empty(n, np.int64)
+        last_ts = np.empty(n, np.int64)
+        cdef uint8_t[:, ::1] lo = low, hi = high
+        cdef uint8_t[::1] ver = version
+        cdef cnp.npy_bool[::1] ah = a_high
+        cdef int64_t[:, ::1] pk = packets, by = nbytes
+        cdef int64_t[::1] ft = first_ts, lt = last_ts
+        cdef Conversation *c
+        with nogil:
+            for i in range(n):
+                c = &self.entries[i]
+                memcpy(&lo[i, 0], c.low, 16)
+                memcpy(&hi[i, 0], c.high, 16)
+                ver[i] = c.version
+                ah[i] = c.a_high
+                pk[i, 0] = c.packets[0]
+                pk[i, 1] = c.packets[1]
+                by[i, 0] = c.bytes[0]
+                by[i, 1] = c.bytes[1]
+                ft[i] = c.first_ts
+                lt[i] = c.last_ts
+        return {"low": low, "high": high, "version": version, "a_high": a_high,
+                "packets": packets, "bytes": nbytes, "first_ts": first_ts, "last_ts": last_ts}
