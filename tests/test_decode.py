@@ -695,6 +695,16 @@ def test_address_helpers_match_per_row_formatting():
     assert D.mac_strings(rows6).tolist() == [r.tobytes().hex(":") for r in rows6]
     assert D.address_bytes(rows6).tolist() == [r.tobytes() for r in rows6]
     assert D.ip_strings(np.zeros((0, 16), np.uint8)).tolist() == []
+    # runs of zero words in every place and length (where "::" goes), the
+    # IPv4-compatible and -mapped forms, :: and ::1: the text is ipaddress's
+    words = rng.choice(np.array([0, 0, 0, 1, 0xFFFF, 0xDB8, 0x2001], np.uint16), size=(20000, 8))
+    words[:500, :6] = 0
+    words[500:1000, :5] = 0
+    words[500:1000, 5] = 0xFFFF
+    rows = np.unique(words.astype(">u2").view(np.uint8).reshape(-1, 16), axis=0)
+    expected = [str(ipaddress.IPv6Address(r.tobytes()).ipv4_mapped or
+                    ipaddress.IPv6Address(r.tobytes())) for r in rows]
+    assert D.ip_strings(rows).tolist() == expected
     with pytest.raises(ValueError, match=r"shape \(n, 16\)"):
         D.ip_strings(np.zeros((3, 4), np.uint8))
 
