@@ -274,11 +274,11 @@ def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path
     columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
     for name in ("ts", "ts_ns", "caplen", "wirelen", "ip_len", "payload_len"):
         assert "DELTA_BINARY_PACKED" in columns[name].encodings, name
-    for name in ("tcp_seq", "tcp_ack", "flags", "vlan_outer"):
+    for name in ("tcp_seq", "tcp_ack", "flags", "vlan_outer", "eth_src", "eth_dst", "ipv4_src",
+                 "ipv4_dst", "sport", "dport"):
         assert "PLAIN" in columns[name].encodings, name
         assert "RLE_DICTIONARY" not in columns[name].encodings, name
-    for name in ("ip_src", "ip_dst", "sport", "dport", "ip_proto", "ethertype", "host",
-                 "interface"):
+    for name in ("ip_src", "ip_dst", "ip_proto", "ethertype", "host", "interface"):
         assert "RLE_DICTIONARY" in columns[name].encodings, name
     assert sorted(name for name, column in columns.items() if not column.is_stats_set) == \
         ["eth_dst", "eth_src"]
