@@ -134,11 +134,13 @@ class _ConversationTable:
 
     def __init__(self) -> None:
         self._core = ConversationTable()
+        self._folded: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self._core)
 
     def add(self, h, ts: np.ndarray, wirelen: np.ndarray) -> None:
+        self._folded = None
         c = np.ascontiguousarray          # (no copy: the columns are contiguous)
         self._core.add(c(h.ip_src), c(h.ip_dst), c(h.ip_version), c(ts, np.int64),
                        c(wirelen, np.int64))
@@ -147,11 +149,14 @@ class _ConversationTable:
         """The table as columns: low and high address (two uint64 each, which
         compare as the address bytes do), their IP version, whether A (the
         source of the first packet) is the high address, packets and bytes
-        low -> high and high -> low, first and last timestamp."""
-        t = self._core.columns()
-        for name in ("low", "high"):
-            t[name] = t[name].view(">u8").astype(np.uint64)
-        return t
+        low -> high and high -> low, first and last timestamp.  The same
+        object until packets are added."""
+        if self._folded is None:
+            t = self._core.columns()
+            for name in ("low", "high"):
+                t[name] = t[name].view(">u8").astype(np.uint64)
+            self._folded = t
+        return self._folded
 
 
 @dataclass
