@@ -551,6 +551,87 @@ cdef Py_ssize_t drain_cooked(Cursor *cur,      # INOUT
     return n
 
 
+cdef inline void put_u32(uint8_t *dst, uint32_t value) noexcept nogil:
+    memcpy(dst, &value, 4)
+
+
+cdef Py_ssize_t drain_records(Cursor *cursor,      # INOUT
+                              uint8_t *out,        # OUT: records from out[pos[0]] on
+                              int64_t size,        # IN: bytes of out
+                              int64_t *position,   # INOUT: where the next record goes
+                              Py_ssize_t max_packets,
+                              uint32_t snaplen,    # IN: the file's snaplen
+                              bint nanosecond,
+                              int64_t *data_bytes,  # OUT: captured bytes of the records
+                              ) noexcept nogil:
+    """Write ready packets as pcap records (16-byte header in host byte order,
+    then the bytes) straight from the ring's blocks into `out`, until it
+    cannot hold the next record or no block is ready; returns the packets
+    written.  The bytes are those drain_ring would copy (VLAN tags put back,
+    LINUX_SLL2 headers on a cooked ring), cut to the smaller of the ring's
+    and the file's snaplen; no per-packet columns are kept."""
+    cdef Cursor cur_local = cursor[0]
+    cdef Cursor *cur = &cur_local
+    cdef Py_ssize_t n = 0
+    cdef int64_t pos = position[0], kept = 0
+    cdef tpacket3_hdr *hdr
+    cdef uint8_t *frame
+    cdef uint8_t *rec
+    cdef uint8_t head[16]
+    cdef uint32_t snap, wire, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
+    cdef bint tagged
+    while n < max_packets:
+        hdr = next_packet(cur, False)
+        if hdr == NULL:
+            break
+        frame = <uint8_t *>hdr + hdr.tp_mac
+        snap = hdr.tp_snaplen
+        wire = hdr.tp_len
+        tagged = False
+        if cur.cooked:
+            snap += SLL2_HLEN
+            wire += SLL2_HLEN
+        else:
+            tagged = (cur.reinsert_vlan and (hdr.tp_status & TP_STATUS_VLAN_VALID)
+                      and snap >= 2 * ETH_ALEN and cur.snaplen >= 16)
+            if tagged:
+                snap += 4
+                wire += 4
+        if snap > cap:
+            snap = cap
+        if wire < snap:
+            wire = snap
+        if pos + 16 + snap > size:
+            break
+        rec = out + pos
+        put_u32(rec, <uint32_t>hdr.tp_sec)
+        put_u32(rec + 4, hdr.tp_nsec if nanosecond else hdr.tp_nsec // 1000)
+        put_u32(rec + 8, snap)
+        put_u32(rec + 12, wire)
+        rec += 16
+        if cur.cooked:
+            write_sll2(rec, snap, hdr)
+            if snap > SLL2_HLEN:
+                memcpy(rec + SLL2_HLEN, frame, snap - SLL2_HLEN)
+        elif tagged:
+            # MACs, the tag, then the rest (a file snaplen under 16 cuts the head)
+            memcpy(head, frame, 2 * ETH_ALEN)
+            write_tag(head + 2 * ETH_ALEN, hdr)
+            memcpy(rec, head, snap if snap < 16 else 16)
+            if snap > 16:
+                memcpy(rec + 16, frame + 2 * ETH_ALEN, snap - 16)
+        else:
+            memcpy(rec, frame, snap)
+        pos += 16 + snap
+        kept += snap
+        n += 1
+        packet_done(cur, hdr, False)
+    cursor[0] = cur_local
+    position[0] = pos
+    data_bytes[0] = kept
+    return n
+
+
 cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
                           Columns *out,    # OUT: metadata; offset is into the mapping
                           ) noexcept nogil:
@@ -1044,6 +1125,26 @@ cdef class RxRingCore(PacketSocket):
             n = view_ring(&self.cursor, &cols)
         self.delivered += n
         return n, self.mapping
+
+    def drain_records(self, uint8_t[::1] out, int64_t start, Py_ssize_t max_packets,
+                      uint32_t snaplen, bint nanosecond):
+        """Write ready packets as pcap records (host byte order, nanosecond or
+        microsecond fractions, cut to ``snaplen``) into ``out`` from byte
+        ``start`` on, straight from the ring's blocks; returns (packets, end of
+        the records, captured bytes).  Stops when the next record does not
+        fit, after ``max_packets``, or when no block is ready."""
+        self._check_open()
+        cdef int64_t pos = start, kept = 0
+        cdef Py_ssize_t n
+        if start < 0 or start > out.shape[0]:
+            raise ValueError(f"record start {start} lies outside the buffer of {out.shape[0]} bytes")
+        if max_packets <= 0 or start == out.shape[0]:
+            return 0, start, 0
+        with nogil:
+            n = drain_records(&self.cursor, &out[0], out.shape[0], &pos, max_packets, snaplen,
+                              nanosecond, &kept)
+        self.delivered += n
+        return n, pos, kept
 
     @property
     def held_blocks(self):

@@ -1,7 +1,5 @@
 """`python -m ringcap`: the command line (see :mod:`ringcap.cli`)."""
-import sys
-
-from .cli import main
+from .cli import program
 
 if __name__ == "__main__":
-    sys.exit(main())
+    program()

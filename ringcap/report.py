@@ -103,9 +103,40 @@ _HASH_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F,
 
 def _group_rows(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Rows of ``keys`` (n, k) uint64 with equal values together: (an order of the
-    rows, where each group starts in it).  Sorts one 64-bit hash of each row
-    (a quarter of a lexsort over four columns); if two different rows share a
-    hash, sorts the rows themselves."""
+    rows, where each group starts in it).  Rows of IPv4 addresses sort one
+    exact 64-bit key; the others one 64-bit hash of each row (a quarter of a
+    lexsort over four columns), or, if two different rows share a hash, the
+    rows themselves."""
+    n, k = keys.shape
+    if k in (2, 4) and n:
+        # IPv4(-mapped) addresses (::ffff:a.b.c.d) differ only in their last 32
+        # bits: one or two of them make one exact 64-bit key, sorted without a
+        # hash.  A row is mapped or not by its own value, so equal rows are
+        # always on the same side.
+        top, low_half = np.uint64(32), np.uint64(0xFFFFFFFF)
+        mapped = (keys[:, 0] == 0) & ((keys[:, 1] >> top) == 0xFFFF)
+        if k == 4:
+            mapped &= (keys[:, 2] == 0) & ((keys[:, 3] >> top) == 0xFFFF)
+        inside = np.flatnonzero(mapped)
+        if len(inside):
+            exact = keys[inside, 1] & low_half
+            if k == 4:
+                exact = (exact << top) | (keys[inside, 3] & low_half)
+            order = np.argsort(exact)
+            ordered = exact[order]
+            starts = np.ones(len(inside), dtype=bool)
+            starts[1:] = ordered[1:] != ordered[:-1]
+            if len(inside) == n:
+                return order, np.flatnonzero(starts)
+            outside = np.flatnonzero(~mapped)
+            rest_order, rest_begin = _group_hashed(keys[outside])
+            return (np.concatenate([inside[order], outside[rest_order]]),
+                    np.concatenate([np.flatnonzero(starts), rest_begin + len(inside)]))
+    return _group_hashed(keys)
+
+
+def _group_hashed(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """_group_rows for any rows: sorts a 64-bit hash of each, or on a collision the rows."""
     n, k = keys.shape
     hashed = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -454,6 +485,9 @@ class TrafficReport:
         oriented, most bytes first (ties: the earlier first packet, then the
         conversation seen first)."""
         t = self._conversations.fold()
+        cached = getattr(self, "_columns_of", None)
+        if cached is not None and cached[0] is t:     # nothing folded in since
+            return cached[1]
         total = t["bytes"].sum(axis=1)
         order = np.lexsort((np.arange(len(total)), t["first_ts"], -total))
         a_high = t["a_high"][order]
@@ -461,13 +495,15 @@ class TrafficReport:
         forward = a_high.astype(np.intp)             # column of the A -> B direction
         rows = np.arange(len(order))
         packets, nbytes = t["packets"][order], t["bytes"][order]
-        return {
+        columns = {
             "a": np.where(a_high[:, None], high, low), "b": np.where(a_high[:, None], low, high),
             "version": t["version"][order],
             "packets_ab": packets[rows, forward], "packets_ba": packets[rows, 1 - forward],
             "bytes_ab": nbytes[rows, forward], "bytes_ba": nbytes[rows, 1 - forward],
             "first_ts": t["first_ts"][order], "last_ts": t["last_ts"][order],
         }
+        self._columns_of = (t, columns)       # conversations() and endpoints() share them
+        return columns
 
     @staticmethod
     def _addresses(words: np.ndarray, version: np.ndarray) -> np.ndarray:

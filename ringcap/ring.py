@@ -821,6 +821,36 @@ class RxRing(_RingHandle):
                 view._lease.released = True
             return view
 
+    @property
+    def reads_records(self) -> bool:
+        """True when :meth:`read_records` can be used: a ring on one socket (a
+        ring on several interfaces puts their packets in time order, in batches)."""
+        return isinstance(self._core, _ring.RxRingCore)
+
+    def read_records(self, out: np.ndarray, start: int, max_packets: int,
+                     timeout: float | None = None, *, snaplen: int,
+                     nanosecond: bool = True) -> tuple[int, int, int]:
+        """Write ready packets as pcap records into the bytes ``out`` (a uint8
+        array) from byte ``start`` on, straight from the ring's blocks: no
+        batch, no columns.  Each record is the 16-byte pcap record header in
+        host byte order (seconds, nanoseconds or with ``nanosecond=False``
+        microseconds, captured and wire length), then the packet's bytes as
+        :meth:`read` gives them, cut to ``snaplen``.  Waits like :meth:`read`;
+        stops when the next record would not fit, after ``max_packets``, or
+        when nothing more is ready.  Returns ``(packets, end of the records,
+        captured bytes)``.  This is how a pcap file is written from a capture
+        (:meth:`ringcap.PcapWriter.write_from_ring`)."""
+        max_packets = check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS)
+        wait_s = self._timeout_seconds(timeout)
+        with self._operation() as core:
+            if not isinstance(core, _ring.RxRingCore):
+                raise ValueError("a ring on several interfaces is read in batches (read(), "
+                                 "read_view()), which put their packets in time order")
+            self._check_no_view()
+            if not core.wait(wait_s):
+                return 0, start, 0
+            return core.drain_records(out, start, max_packets, snaplen, nanosecond)
+
     def _check_no_view(self) -> None:
         ref = self._view_lease
         if ref is None:

@@ -8,7 +8,11 @@ from conftest import RingcapProcess, wait_until
 
 NOT_FOR_CAPTURE = {"pandas", "pyarrow", "tqdm", "rich", "matplotlib", "plotly",
                    "ringcap.sinks.parquet", "ringcap.export", "ringcap.capturing",
-                   "ctypes.util"}
+                   "ctypes.util",
+                   # the printer and its decoders, the worker pool, the flow meter
+                   "ringcap.cli.printer", "ringcap.headers", "ringcap._decode", "ringcap._text",
+                   "ringcap.cli.pool", "ringcap.parallel", "ringcap.flowmeter",
+                   "ringcap._flowmeter"}
 
 
 def test_capturing_to_a_file_imports_only_what_it_needs():
@@ -64,3 +68,12 @@ def test_reading_a_file_of_large_packets_keeps_memory_small(tmp_path):
     assert f"{n} packets read, {n} matched the filter" in proc.stderr
     peak = int(proc.stderr.split("PEAK KIB ")[1].split()[0])
     assert peak < 100 * 1024, f"peak memory {peak // 1024} MiB"
+
+
+def test_the_max_flows_help_states_the_flow_sinks_default():
+    # the capture's options do not import ringcap.flowmeter, so the help says the number
+    from ringcap.cli import build_parser
+    from ringcap.cli import capture
+    from ringcap.flowmeter import DEFAULT_MAX_FLOWS
+    text = " ".join(build_parser("capture", capture).format_help().split())
+    assert f"written out early ({DEFAULT_MAX_FLOWS})" in text

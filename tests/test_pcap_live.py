@@ -52,3 +52,75 @@ def test_loss_in_the_ring_survives_into_the_file(veth, tmp_path):
     batch = read_pcap(path)
     assert len(batch) == summary.packets == stats.delivered
     assert batch.drops == summary.drops
+
+
+def _records_and_batches(ring_options, iface, frames, *, snaplen, nanosecond, tx_iface):
+    """The same packets written to pcap twice: records straight from one ring's
+    blocks (write_from_ring) and batches read from a second ring (write)."""
+    import tempfile
+    import time
+
+    from ringcap import Batch, PcapWriter
+    with tempfile.TemporaryDirectory() as folder:
+        direct, batched = f"{folder}/direct.pcap", f"{folder}/batched.pcap"
+        t0 = time.time_ns()
+        with RxRing(iface, **ring_options) as rx_direct, RxRing(iface, **ring_options) as rx, \
+                TxRing(tx_iface) as tx:
+            assert rx_direct.reads_records
+            tx.send(frames)
+            with PcapWriter(direct, snaplen=snaplen, nanosecond=nanosecond,
+                            linktype=rx_direct.linktype) as writer:
+                written = 0
+
+                def more():
+                    nonlocal written
+                    n, nbytes = writer.write_from_ring(rx_direct, 7, timeout=0.05)
+                    assert nbytes <= n * snaplen
+                    written += n
+                    return written >= len(frames) and n == 0
+                wait_until(more, what="the frames to reach the file")
+                assert rx_direct.stats.delivered == written
+            got = Batch.concat(drain(rx))
+            with PcapWriter(batched, snaplen=snaplen, nanosecond=nanosecond,
+                            linktype=rx.linktype) as writer:
+                writer.write(got)
+        t1 = time.time_ns()
+        return read_pcap(direct), read_pcap(batched), t0, t1
+
+
+def test_pcap_records_straight_from_the_ring_are_what_batches_make(veth):
+    """write_from_ring (the `ringcap -w` path) writes each packet as the batch
+    path does: VLAN tags put back, cut to the file's snaplen, wire length kept,
+    microseconds when asked; and ends each call between records (7 at a time)."""
+    plain = [make_frame(i, 60 + (i * 37) % 1400) for i in range(40)]
+    tagged = [f[:12] + b"\x81\x00\xa0\x0a" + f[12:] for f in plain[:10]]
+    qinq = [f[:12] + b"\x88\xa8\x00\x64\x81\x00\x00\x0a" + f[12:] for f in plain[10:15]]
+    frames = tagged + qinq + plain[15:]
+    for snaplen in (65535, 100, 14):
+        direct, batched, t0, t1 = _records_and_batches(
+            SMALL, veth.b, frames, snaplen=snaplen, nanosecond=snaplen != 100,
+            tx_iface=veth.a)
+        assert direct.packets() == batched.packets() == [f[:snaplen] for f in frames]
+        assert direct.wirelen.tolist() == [len(f) for f in frames]
+        assert direct.linktype.tolist() == batched.linktype.tolist()
+        slack = 1000 if snaplen == 100 else 0            # microsecond files
+        assert t0 - slack <= int(direct.ts.min()) and int(direct.ts.max()) <= t1
+        if snaplen == 100:
+            assert (direct.ts % 1000 == 0).all()
+
+
+def test_pcap_records_of_a_cooked_ring_carry_the_sll2_header(veth):
+    frames = [make_frame(i, 60 + i * 50) for i in range(20)]
+    direct, batched, _, _ = _records_and_batches(SMALL, None, frames, snaplen=200,
+                                                 nanosecond=True, tx_iface=veth.a)
+    # on `any` each frame is seen arriving at veth.b (a TxRing bypasses the taps on
+    # the way out), as the 20-byte LINUX_SLL2 header, then the frame from its
+    # network header on
+    payloads = [f[14:][:180] for f in frames]
+    ours = [p for p in direct.packets() if p[20:] in payloads]
+    assert sorted(p[20:] for p in ours) == sorted(payloads)
+    assert ours == [p for p in batched.packets() if p[20:] in payloads]
+    assert {p[:12] for p in ours} == {b"\x88\xb5\x00\x00" + veth.index_b.to_bytes(4, "big")
+                                      + b"\x00\x01\x01\x06"}   # Ethernet, broadcast, 6-byte MAC
+    assert {p[12:20] for p in ours} == {bytes.fromhex("0200000000010000")}
+    assert set(direct.linktype.tolist()) == {276}

@@ -316,3 +316,26 @@ def test_group_rows_puts_equal_rows_together_even_when_hashes_collide(monkeypatc
     assert len(groups) == len({tuple(row) for row in keys.tolist()})
     for group in groups:
         assert (group == group[0]).all()
+
+
+def test_conversation_rows_group_exactly_with_ipv4_and_ipv6_mixed():
+    """_group_rows sorts IPv4(-mapped) pairs by one packed key and the rest by a
+    hash: every group must hold exactly the equal rows, whatever the mix."""
+    from ringcap.report import _group_rows
+    rng = np.random.default_rng(7)
+    mapped = np.uint64(0xFFFF) << np.uint64(32)
+    v4 = rng.integers(0, 50, size=(3000, 2)).astype(np.uint64)     # few addresses: repeats
+    v6 = rng.integers(0, 2**63, size=(40, 4)).astype(np.uint64)
+    rows = np.zeros((3000 + 400, 4), np.uint64)
+    rows[:3000, 1] = mapped | v4[:, 0]
+    rows[:3000, 3] = mapped | v4[:, 1]
+    rows[3000:] = v6[rng.integers(0, 40, size=400)]
+    rows[3000:3100, 0] = 0                   # IPv6 rows that look half mapped
+    rows[3000:3100, 1] = mapped | np.uint64(3)
+    rows = rows[rng.permutation(len(rows))]
+    for keys in (rows, rows[:, :2].copy(), rows[rows[:, 0] == 0]):
+        order, begin = _group_rows(keys)
+        assert sorted(order.tolist()) == list(range(len(keys)))
+        groups = np.split(keys[order], begin[1:])
+        assert all((g == g[0]).all() for g in groups)
+        assert len(groups) == len(np.unique(keys, axis=0))

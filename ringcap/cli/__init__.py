@@ -8,10 +8,15 @@ non-zero; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
 import importlib
+import os
 import sys
+import threading
 import warnings
+from typing import NoReturn
 
 from ..pcapfile import PcapTruncatedWarning
 from .options import (CliError, Parser, add_common_options, describe_error, print_version,
@@ -78,6 +83,35 @@ def build_parser(command: str, module) -> argparse.ArgumentParser:
     add_common_options(parser)
     module.add_arguments(parser)
     return parser
+
+
+def program() -> NoReturn:
+    """The ``ringcap`` program (``python -m ringcap``): :func:`main`, then exit.
+
+    Once the output is flushed and the exit handlers (:mod:`atexit`) have run,
+    the process leaves with ``os._exit``: the interpreter's teardown, which
+    frees every module and object one by one (about 15 ms of CPU with numpy
+    loaded, more than the capture of 100,000 packets costs), does nothing
+    for a command that has finished.  The usual exit is kept when other
+    threads still run (it waits for them), and under a developer's ``-X dev``
+    or ``-W`` (unclosed resources are reported at teardown).
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            if stream is sys.stdout:
+                silence_stdout()
+        except (OSError, ValueError, AttributeError):
+            pass
+    if threading.active_count() > 1 or sys.flags.dev_mode or sys.warnoptions:
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()          # what the exit handlers wrote
+    os._exit(status)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 
-from ..flowmeter import DEFAULT_MAX_FLOWS
 from .options import CliError, parse_count, parse_seconds, size_type
 
 DATASET_FORMATS = ("parquet", "flows")
@@ -36,10 +35,12 @@ def add_dataset_options(parser) -> None:
     group.add_argument("--idle-timeout", metavar="SECONDS", default=120.0,
                        type=size_type(parse_seconds, what="idle timeout"),
                        help="with --flow-features: a flow idle this long ends its record (120)")
-    group.add_argument("--max-flows", metavar="N", default=DEFAULT_MAX_FLOWS,
+    # (no default here: ringcap.flowmeter, which holds it, is not imported by
+    # captures to a file; the sink applies DEFAULT_MAX_FLOWS)
+    group.add_argument("--max-flows", metavar="N",
                        type=size_type(parse_count, what="--max-flows"),
-                       help=f"flows: hold at most N flows per file; past that the least "
-                            f"recently active is written out early ({DEFAULT_MAX_FLOWS})")
+                       help="flows: hold at most N flows per file; past that the least "
+                            "recently active is written out early (500000)")
     group.add_argument("--timestamp-unit", choices=("us", "ns"), default="us",
                        help="us (default): ts as a microsecond TIMESTAMP that Spark, DuckDB "
                             "and Polars read with no settings, plus ts_ns (int64, exact "
@@ -80,7 +81,7 @@ def _sink_options(args, root, rotate_seconds, owner, on_file_done) -> dict:
                            "-G, --rotate-rows, --columns and --payload do not apply")
         return dict(options, flows=True, flow_interval=args.flow_interval,
                     flow_features=args.flow_features, idle_timeout=args.idle_timeout,
-                    max_flows=args.max_flows)
+                    **({} if args.max_flows is None else {"max_flows": args.max_flows}))
     if args.flow_features:
         raise CliError("--flow-features goes with --format flows")
     columns = None

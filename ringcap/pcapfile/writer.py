@@ -532,6 +532,54 @@ class PcapWriter:
                 self._drain()
             i = nxt
 
+    def write_from_ring(self, ring, max_packets: int,
+                        timeout: float | None = 0.0) -> tuple[int, int]:
+        """pcap only: move up to ``max_packets`` packets from ``ring`` (an
+        :class:`~ringcap.RxRing` on one interface, :attr:`~ringcap.RxRing.reads_records`)
+        into this file, record by record straight out of the ring's blocks
+        (:meth:`~ringcap.RxRing.read_records`): no batch is made and no column
+        checked.  Waits up to ``timeout`` seconds for the first packet (None:
+        until one comes).  Returns ``(packets, captured bytes)``; the file is
+        the same as :meth:`write` would make of ``ring.read()``'s batches."""
+        with self._exclusive():
+            if self._failed is not None:
+                raise self._failure()
+            if self.format != "pcap":
+                raise ValueError("write_from_ring writes pcap records; a pcapng file takes "
+                                 "batches (write())")
+            linktype = ring.linktype
+            if linktype != self.linktype:
+                if linktype is None:
+                    raise ValueError("the ring's interfaces have different link types; a pcap "
+                                     "file holds one")
+                self._check_linktype(np.full(1, linktype, dtype=np.uint16))
+            # the largest record: header, a cooked header or VLAN tag, snaplen bytes
+            largest = 16 + min(int(ring.snaplen) + 20, self.snaplen)
+            if largest > self._buf.shape[0]:
+                self._drain()
+                self._grow(largest)
+            packets = nbytes = 0
+            while packets < max_packets:
+                if self._buf.shape[0] - self._used < largest:
+                    self._drain()
+                n, end, kept = ring.read_records(self._buf, self._used, max_packets - packets,
+                                                 timeout, snaplen=self.snaplen,
+                                                 nanosecond=self.nanosecond)
+                if n:
+                    if self._oldest is None:
+                        self._oldest = time.monotonic()
+                    self.bytes_written += end - self._used
+                    self._used = end
+                    self.packets_written += n
+                    self._buf_packets += n
+                    packets += n
+                    nbytes += kept
+                if self._buf.shape[0] - self._used >= largest:
+                    break               # not stopped by a full buffer: nothing more is ready
+                timeout = 0.0
+            self._flush_if_due()
+            return packets, nbytes
+
     def write_stats(self, stats, ifindex: int | None = None, ts: int | None = None) -> None:
         """Record a capture's counters in an Interface Statistics Block (pcapng only).
 

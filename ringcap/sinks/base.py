@@ -57,6 +57,13 @@ class Sink:
             return 0
         return self._write(batch)
 
+    def ring_writer(self, ring):
+        """A function ``(max_packets, timeout) -> (packets, captured bytes)``
+        that moves packets from ``ring`` straight into this sink's output, or
+        None: the sink takes batches only (:meth:`write`).  :func:`~ringcap.sinks.pump`
+        uses it when nothing needs the packets as a batch first (no ``select``)."""
+        return None
+
     def flush(self) -> None:
         """Hand everything buffered to the operating system."""
         self._check_open()

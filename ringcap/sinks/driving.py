@@ -262,7 +262,10 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
     right after ``write``: no packet byte is copied before the sink), or,
     with ``views=False`` or a ring without views, batches read into one
     preallocated buffer (``batch_packets`` rows, ``batch_bytes`` bytes).
-    Either way memory stays flat.
+    Either way memory stays flat.  A sink that can take the packets
+    straight from the ring (:meth:`Sink.ring_writer`: a pcap file, records
+    built from the ring's blocks) is driven that way when there is no
+    ``select``: no batch is made at all.
 
     ``select(batch)`` may return a boolean mask of the packets to keep.
     ``progress(Progress)`` is called about every ``progress_interval``
@@ -299,7 +302,22 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
     def want() -> int:
         return batch_packets if count is None else max(1, min(batch_packets, count - packets))
 
-    if reuse_batch and views and hasattr(ring, "read_view"):
+    direct = None
+    if reuse_batch and select is None:
+        ring_writer = getattr(sink, "ring_writer", None)
+        direct = ring_writer(ring) if ring_writer is not None else None
+    if direct is not None:
+        def step(max_packets, timeout) -> int:
+            # The sink takes the packets straight from the ring's blocks (pcap
+            # records built in its buffer): no batch, no columns.
+            nonlocal packets, nbytes, stopped_by
+            n, kept = direct(max_packets, timeout)
+            packets += n
+            nbytes += kept
+            if count is not None and packets >= count:
+                stopped_by = "count"
+            return n
+    elif reuse_batch and views and hasattr(ring, "read_view"):
         def step(max_packets, timeout) -> int:
             # The sink reads the packets straight out of the ring's blocks.  A
             # view holds its blocks until released, so keep views small (about

@@ -138,3 +138,27 @@ class PcapSink(RotatingSink):
         super().__init__(open_part, naming, rotation, **options)
         if self.stream:
             self._owner = None
+
+    def ring_writer(self, ring):
+        """pcap records straight from the ring's blocks into the file
+        (:meth:`~ringcap.PcapWriter.write_from_ring`), for one pcap file or
+        stream with one link type; None with pcapng, rotation or a ring on
+        several interfaces (batches are written then)."""
+        state = self._states.get(None)
+        part = state.part if state is not None else None
+        if (self.format != "pcap" or self.rotation.active or self._partition is not None
+                or part is None or not getattr(ring, "reads_records", False)
+                or ring.linktype is None):
+            return None
+        writer = part.writer
+        flush_each = part._flush_every_batch
+
+        def write(max_packets: int, timeout: float | None) -> tuple[int, int]:
+            self._check_open()
+            n, nbytes = writer.write_from_ring(ring, max_packets, timeout)
+            if n and flush_each:
+                writer.flush()
+            self.packets_written += n
+            return n, nbytes
+
+        return write
