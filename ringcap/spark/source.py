@@ -34,7 +34,7 @@ from pyspark.sql.types import (BinaryType, BooleanType, DataType, IntegerType, L
 from ..batch import COLUMNS, LINKTYPE_NAMES, Batch
 from ..bpf import LinkTypeFilter, compile_filter
 from ..appcolumns import APP_COLUMNS, StringColumn
-from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, _ip_text, _unique_rows, decode
+from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, _ip_text, decode
 from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, PcapReader
 from ..sinks.parquet import FRAME_OFFSET_COLUMNS, NOT_BY_DEFAULT
 
@@ -153,7 +153,7 @@ def _duration_ns(name: str, value) -> int:
         number = float(text[:len(text) - len(unit)])
     except ValueError:
         number = -1.0
-    if not number > 0:
+    if not 0 < number < 1e9:                  # also refuses nan and inf
         raise ValueError(f"pcap option {name}={value!r}: give a positive duration such as "
                          "7d, 1h, 30m or 10s")
     return int(number * _UNITS_NS[unit or "s"])
@@ -453,25 +453,26 @@ class PartReader:
         return headers, pa.array(rows, mask=rows < 0)
 
     def _addresses(self, column: np.ndarray, ip_version: np.ndarray | None):
-        """An address column as text (null where ``ip_version`` is 0): each distinct
-        address formatted once per task, not once per batch."""
+        """An address column as text (null where ``ip_version`` is 0): Arrow's hash
+        finds the distinct addresses, each formatted once per task, not per batch."""
         rows = np.ascontiguousarray(column, dtype=np.uint8)
-        if rows.shape[0] == 0:
-            return pa.array([], type=pa.string())
-        first, inverse = _unique_rows(rows)
+        n = rows.shape[0]
+        valid = None if ip_version is None else np.asarray(ip_version) != 0
+        validity = None
+        if valid is not None and not valid.all():
+            validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        encoded = pa.Array.from_buffers(pa.binary(rows.shape[1]), n,
+                                        [validity, pa.py_buffer(rows)]).dictionary_encode()
         texts = self._texts
         if len(texts) > 1 << 20:                    # a scan of addresses: start afresh
             texts.clear()
         values = []
-        for i in first.tolist():
-            key = rows[i].tobytes()
+        for key in encoded.dictionary.to_pylist():
             text = texts.get(key)
             if text is None:
                 text = texts[key] = _ip_text(key) if len(key) == 16 else key.hex(":")
             values.append(text)
-        mask = None if ip_version is None else np.asarray(ip_version) == 0
-        return pa.array(values, type=pa.string()).take(
-            pa.array(inverse.astype(np.int32), mask=mask))
+        return pa.array(values, type=pa.string()).take(encoded.indices)
 
     def _numeric(self, name: str, array: np.ndarray):
         target = self.arrow_schema.field(name).type
