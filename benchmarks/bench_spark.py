@@ -1,30 +1,45 @@
-"""Spark reading packets three ways, same captures, same query, same run.
+"""Spark reading packets three ways: the same captures, the same query, the same run.
 
 * ``pcap source``: ``spark.read.format("pcap")`` (``ringcap.spark``) on the
-  pcap files, the columns the query needs;
-* ``parquet``: ``spark.read.parquet`` on a ringcap packet dataset of the same
-  packets (``ParquetSink``, default columns), written before the clock starts;
-* ``binaryFiles + dpkt``: ``sc.binaryFiles`` and a Python function per file
-  that parses each packet with dpkt (the usual approach without ringcap),
-  turned into a DataFrame.
+  capture files, the columns the query needs (``columns=``);
+* ``parquet (ringcap)``: ``spark.read.parquet`` on a ringcap packet dataset of
+  the same packets (``ParquetSink``, default columns), written before the
+  clock starts;
+* ``binaryFiles + dpkt``: ``sc.binaryFiles``, a Python generator per file that
+  parses each packet with dpkt, and ``createDataFrame`` over the rows: the
+  usual approach without ringcap, as it is written in tutorials and answers.
 
-Each runs ``SELECT ip_proto, count(*), sum(wirelen), count(DISTINCT ip_src)
-GROUP BY ip_proto`` (the three must agree); the figure is packets per second
-per core: packets / (wall time x cores of ``local[N]``), best of
-``--repeat``.  Traffic, named in every row:
+Each runs the same user query, the top talkers::
 
-* ``conversations``: ``ringcap.testing.synthetic_traffic`` (TCP/UDP over
-  IPv4/IPv6, payloads uniform in 0-1400 bytes, 1 % ARP);
-* ``imix``: the same generator cut to IMIX-like sizes (7 small frames of
-  60 bytes, 4 of about 600, 1 of about 1500).
+    SELECT ip_src, count(*) AS packets, sum(wirelen) AS bytes FROM packets
+    WHERE ip_version <> 0 GROUP BY ip_src ORDER BY bytes DESC, packets DESC LIMIT 10
 
-    python benchmarks/bench_spark.py --packets 400000 --files 4 --cores 2
+and the three must agree (packets and bytes of each row; Parquet keeps
+addresses as 16 bytes, the others as text).  Timing is CPU time of the
+whole Spark process tree (this driver, the JVM with its executor threads,
+every Python worker and planner process it starts), read from /proc before
+and after each query, so a machine shared with other jobs does not skew
+it: ``kpackets/s/core`` is packets per CPU second (thousands), wall time
+is shown beside it.
+
+Traffic (``benchmarks/traffic.py``, cached in ``benchmarks/_traffic``),
+named in every row: ``imix`` (IMIX 7:4:1 of 64/576/1500-byte frames over
+50,000 flows) and ``recorded`` (real programs recorded in a namespace:
+iperf3, curl HTTP/TLS, DNS, ping).  Each mix file is cut into capture files
+of ``--part-packets`` packets (as a rotating capture writes them), then
+listed as many times as it takes to reach ``--gigabytes`` of capture per
+mix (symbolic links: copy K of part J), and the Parquet dataset is the same
+parts' Parquet files listed the same way.
+
+    python benchmarks/bench_spark.py --gigabytes 1 --mixes imix,recorded
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -37,147 +52,183 @@ if any((REPO / "ringcap").glob("_ring*.so")):
     sys.path.insert(0, str(REPO))   # an in-place build of this checkout; else the installed ringcap
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-
-import numpy as np  # noqa: E402
+sys.path.insert(0, str(HERE))
 
 import ringcap  # noqa: E402
-from ringcap import Batch  # noqa: E402
+import traffic  # noqa: E402
 from ringcap.sinks import ParquetSink  # noqa: E402
 from ringcap.testing import synthetic_traffic  # noqa: E402
 
-QUERY = ("SELECT ip_proto, count(*) AS packets, sum(wirelen) AS bytes, "
-         "count(DISTINCT ip_src) AS sources FROM packets GROUP BY ip_proto ORDER BY ip_proto")
-
-
-def imix(packets: int, seed: int) -> Batch:
-    small = synthetic_traffic(packets * 7 // 12, max_payload=0, seed=seed)
-    middle = synthetic_traffic(packets * 4 // 12, max_payload=540, seed=seed + 1)
-    large = synthetic_traffic(packets - len(small) - len(middle), max_payload=1440,
-                              seed=seed + 2)
-    large = large[ringcap.decode(large).payload_len >= 1300] if len(large) else large
-    both = Batch.concat([small, middle, large])
-    return both[np.argsort(both.ts, kind="stable")].copy()
-
-
-def write_captures(folder: Path, traffic: Batch, files: int) -> list[str]:
-    paths = []
-    step = -(-len(traffic) // files)
-    for i in range(files):
-        path = folder / f"part-{i}.pcap"
-        ringcap.write_pcap(path, traffic[i * step:(i + 1) * step])
-        paths.append(str(path))
-    return paths
+QUERY = ("SELECT ip_src, count(*) AS packets, sum(wirelen) AS bytes FROM packets "
+         "WHERE ip_version <> 0 GROUP BY ip_src ORDER BY bytes DESC, packets DESC LIMIT 10")
+PCAP_COLUMNS = "wirelen,ip_version,ip_src"
+MIXES = {"imix": traffic.imix, "recorded": traffic.recorded}
 
 
 def dpkt_rows(item):
-    """(ip_proto, wirelen, ip_src) of every packet of one file: Python per packet."""
+    """(ip_version, wirelen, ip_src) of every packet of one file: Python per packet."""
     import io
     import socket
 
     import dpkt
     _, content = item
     for _, buf in dpkt.pcap.Reader(io.BytesIO(content)):
-        eth = dpkt.ethernet.Ethernet(buf)
-        ip = eth.data
+        ip = dpkt.ethernet.Ethernet(buf).data
         if isinstance(ip, dpkt.ip.IP):
-            yield (ip.p, len(buf), socket.inet_ntop(socket.AF_INET, ip.src))
+            yield (4, len(buf), socket.inet_ntop(socket.AF_INET, ip.src))
         elif isinstance(ip, dpkt.ip6.IP6):
-            yield (ip.nxt, len(buf), socket.inet_ntop(socket.AF_INET6, ip.src))
+            yield (6, len(buf), socket.inet_ntop(socket.AF_INET6, ip.src))
         else:
             yield (0, len(buf), None)
 
 
-def run_query(spark, frame) -> tuple[float, list]:
+def tree_cpu_seconds() -> float:
+    """CPU seconds of this process and every descendant (each live one's own time
+    plus what it reaped of its children's), from /proc."""
+    children: dict[int, list[tuple[int, float]]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue                  # gone meanwhile
+        fields = text[text.rindex(")") + 2:].split()
+        seconds = sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
+        children.setdefault(int(fields[1]), []).append((int(entry), seconds))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    total = usage.ru_utime + usage.ru_stime
+    pending = [os.getpid()]
+    while pending:
+        for pid, seconds in children.get(pending.pop(), ()):
+            total += seconds
+            pending.append(pid)
+    return total
+
+
+def run_query(spark, frame) -> tuple[float, float, list]:
+    """(wall seconds, CPU seconds of the Spark process tree, rows) of QUERY on ``frame``."""
     frame.createOrReplaceTempView("packets")
-    start = time.perf_counter()
+    cpu, wall = tree_cpu_seconds(), time.perf_counter()
     rows = [tuple(r) for r in spark.sql(QUERY).collect()]
-    return time.perf_counter() - start, rows
+    return time.perf_counter() - wall, tree_cpu_seconds() - cpu, rows
+
+
+def prepare(mix: str, folder: Path, gigabytes: float, part_packets: int):
+    """The mix cut into capture files and their Parquet files, each listed enough
+    times to make ``gigabytes``: (pcap paths, parquet folder, packets, bytes)."""
+    source = MIXES[mix]()
+    batch = ringcap.read_pcap(source)
+    parts, parquets = [], []
+    for number, start in enumerate(range(0, len(batch), part_packets)):
+        part = batch[start:start + part_packets]
+        path = folder / "parts" / f"part-{number:03d}.pcap"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ringcap.write_pcap(path, part)
+        parts.append((path, len(part)))
+        with ParquetSink(folder / "parts-parquet" / f"{number:03d}", worker=0,
+                         partition_by=()) as sink:
+            for at in range(0, len(part), 65536):
+                sink.write(part[at:at + 65536])
+        parquets.append(sorted((folder / "parts-parquet" / f"{number:03d}").rglob("*.parquet")))
+    size = sum(os.path.getsize(p) for p, _ in parts)
+    copies = max(1, math.ceil(gigabytes * 1e9 / size))
+    pcaps = []
+    (folder / "parquet").mkdir()
+    for copy in range(copies):
+        (folder / "pcap" / f"copy-{copy:02d}").mkdir(parents=True)
+        for (path, _), files in zip(parts, parquets):
+            link = folder / "pcap" / f"copy-{copy:02d}" / path.name
+            link.symlink_to(path)
+            pcaps.append(str(link))
+            for file in files:
+                (folder / "parquet" / f"copy-{copy:02d}-{path.stem}-{file.name}").symlink_to(file)
+    return pcaps, folder / "parquet", copies * sum(n for _, n in parts), copies * size, source
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--packets", type=int, default=400_000)
-    parser.add_argument("--files", type=int, default=4)
-    parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--mixes", default="conversations,imix",
-                        help="traffic mixes to run, comma-separated (conversations, imix)")
-    parser.add_argument("--dir", help="work folder (default: a temporary one)")
+    parser.add_argument("--gigabytes", type=float, default=1.0,
+                        help="capture bytes per mix, in GB (default 1)")
+    parser.add_argument("--part-packets", type=int, default=100_000,
+                        help="packets per capture file (default 100000)")
+    parser.add_argument("--cores", type=int, default=2, help="local[N] (default 2)")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N (default 1)")
+    parser.add_argument("--mixes", default="imix,recorded",
+                        help="traffic mixes, comma-separated (imix, recorded)")
+    parser.add_argument("--readers", default="pcap source,parquet (ringcap),binaryFiles + dpkt",
+                        help="readers to run, comma-separated")
+    parser.add_argument("--dir", help="work folder (default: a temporary one, removed after)")
     args = parser.parse_args()
 
     from pyspark.sql import SparkSession
-    from pyspark.sql.types import LongType, StringType, StructField, StructType
+    from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
     import ringcap.spark
 
+    work = Path(args.dir or tempfile.mkdtemp(prefix="bench-spark-"))
     spark = (SparkSession.builder.master(f"local[{args.cores}]").appName("bench_spark")
              .config("spark.ui.enabled", "false")
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.shuffle.partitions", str(args.cores))
              .config("spark.driver.host", "127.0.0.1")
              .config("spark.driver.bindAddress", "127.0.0.1")
-             .config("spark.driver.memory", "2g").getOrCreate())
+             .config("spark.driver.memory", "4g").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     ringcap.spark.register(spark)
-    work = Path(args.dir or tempfile.mkdtemp(prefix="bench-spark-"))
+    schema = StructType([StructField("ip_version", IntegerType()),
+                         StructField("wirelen", LongType()), StructField("ip_src", StringType())])
+    wanted = args.readers.split(",")
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}, Spark {spark.version}, local[{args.cores}], "
-          f"{args.packets} packets in {args.files} files per traffic mix, best of {args.repeat}")
-    print(f"{'traffic':<14} {'reader':<22} {'MB':>7} {'seconds':>8} {'kpackets/s/core':>16} "
-          f"{'vs dpkt':>8}")
-    schema = StructType([StructField("ip_proto", LongType()), StructField("wirelen", LongType()),
-                         StructField("ip_src", StringType())])
+          f"best of {args.repeat}; CPU time of the Spark process tree")
+    print(f"# query: {QUERY}")
     try:
-        # the fixed cost of a query (planning runs Python processes on the driver; tasks
-        # start workers): the same query on a capture of ten packets
-        tiny = work / "tiny"
-        tiny.mkdir(parents=True, exist_ok=True)
-        ringcap.write_pcap(tiny / "tiny.pcap", synthetic_traffic(10, seed=3))
-        make = lambda: spark.read.format("pcap").option(  # noqa: E731
-            "columns", "wirelen,ip_version,ip_proto,ip_src").load(str(tiny / "tiny.pcap"))
-        run_query(spark, make())
-        fixed = min(run_query(spark, make())[0] for _ in range(args.repeat))
-        print(f"# fixed cost: {fixed:.2f} s for the query on a 10-packet capture (pcap source)")
-        mixes = {"conversations": lambda: synthetic_traffic(args.packets, seed=1,
-                                                            conversations=4096),
-                 "imix": lambda: imix(args.packets, seed=2)}
+        # the fixed cost of a query: the same query on a capture of ten packets
+        (work / "tiny").mkdir(parents=True, exist_ok=True)
+        tiny = str(work / "tiny" / "tiny.pcap")
+        ringcap.write_pcap(tiny, synthetic_traffic(10, seed=3))
+        for name, make in (("pcap source", lambda: spark.read.format("pcap")
+                            .option("columns", PCAP_COLUMNS).load(tiny)),
+                           ("binaryFiles + dpkt", lambda: spark.createDataFrame(
+                               spark.sparkContext.binaryFiles(tiny).flatMap(dpkt_rows), schema))):
+            run_query(spark, make())                       # warm up: workers, the JIT
+            wall, cpu, _ = min(run_query(spark, make()) for _ in range(2))
+            print(f"# fixed cost, {name}: {wall:.2f} s wall, {cpu:.2f} s CPU for the query "
+                  "on a 10-packet capture")
+        print(f"{'traffic':<9} {'reader':<20} {'GB':>5} {'packets':>9} {'wall s':>7} "
+              f"{'CPU s':>7} {'kpackets/s/core':>16} {'vs dpkt':>8} {'vs parquet':>10}")
         for mix in args.mixes.split(","):
-            traffic = mixes[mix]()
             folder = work / mix
             shutil.rmtree(folder, ignore_errors=True)
-            (folder / "pcap").mkdir(parents=True)
-            paths = write_captures(folder / "pcap", traffic, args.files)
-            megabytes = sum(os.path.getsize(p) for p in paths) / 1e6
-            with ParquetSink(folder / "parquet", worker=0, partition_by=()) as sink:
-                for start in range(0, len(traffic), 65536):
-                    sink.write(traffic[start:start + 65536])
+            pcaps, parquet, packets, size, source = prepare(mix, folder, args.gigabytes,
+                                                            args.part_packets)
+            print(f"# {mix}: {source.name} cut into files of {args.part_packets} packets, "
+                  f"{len(pcaps)} files listed")
             readers = {
                 "pcap source": lambda: spark.read.format("pcap").option(
-                    "columns", "wirelen,ip_version,ip_proto,ip_src").load(",".join(paths)),
-                "parquet (ringcap)": lambda: spark.read.parquet(str(folder / "parquet")),
+                    "columns", PCAP_COLUMNS).load(",".join(pcaps)),
+                "parquet (ringcap)": lambda: spark.read.parquet(str(parquet)),
                 "binaryFiles + dpkt": lambda: spark.createDataFrame(
-                    spark.sparkContext.binaryFiles(",".join(paths), args.files)
-                    .flatMap(dpkt_rows), schema),
+                    spark.sparkContext.binaryFiles(",".join(pcaps)).flatMap(dpkt_rows), schema),
             }
-            run_query(spark, readers["pcap source"]())     # warm up: Python workers, JIT
-            results = {}
-            answers = {}
-            for name, make in readers.items():
-                best = float("inf")
-                for _ in range(args.repeat):
-                    seconds, rows = run_query(spark, make())
-                    best = min(best, seconds)
-                results[name] = best
-                # parquet stores addresses as binary: compare counts and bytes only
-                answers[name] = [(p, n, b) for p, n, b, _ in rows]
-            reference = answers["pcap source"]
+            results, answers = {}, {}
+            for name in wanted:
+                runs = [run_query(spark, readers[name]()) for _ in range(args.repeat)]
+                results[name] = min(runs, key=lambda run: run[1])
+                answers[name] = [(n, b) for _, n, b in results[name][2]]
+            reference = answers[wanted[0]]
             for name, answer in answers.items():
                 if answer != reference:
                     raise SystemExit(f"{name} disagrees: {answer} != {reference}")
-            for name, seconds in results.items():
-                rate = len(traffic) / seconds / args.cores / 1e3
-                print(f"{mix:<14} {name:<22} {megabytes:7.0f} {seconds:8.2f} {rate:16.1f} "
-                      f"{results['binaryFiles + dpkt'] / seconds:7.1f}x")
+            for name, (wall, cpu, _) in results.items():
+                ratios = [f"{results[other][1] / cpu:7.1f}x" if other in results else "      -"
+                          for other in ("binaryFiles + dpkt", "parquet (ringcap)")]
+                print(f"{mix:<9} {name:<20} {size / 1e9:5.2f} {packets:9d} {wall:7.1f} "
+                      f"{cpu:7.1f} {packets / cpu / 1e3:16.1f} {ratios[0]:>8} {ratios[1]:>10}",
+                      flush=True)
     finally:
         spark.stop()
         if not args.dir:

@@ -7,6 +7,7 @@ written by tcpdump, editcap (tshark's wiretap) and ringcap itself.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -162,6 +163,7 @@ def test_bad_options_say_what_to_do(pcap_spark, capture_files):
     for option, value, message in (("columns", "ts,nope", "unknown column"),
                                    ("mode", "LENIENT", "give PERMISSIVE"),
                                    ("maxPartitionBytes", "-1", "positive whole number"),
+                                   ("minPartitions", "none", "positive whole number"),
                                    ("filter", "tcp port", "invalid capture filter"),
                                    ("filter", "ether host 02:00:00:00:00:01",
                                     "raw.pcap: the filter cannot apply to its packets")):
@@ -192,6 +194,21 @@ def test_small_partitions_of_a_large_file_lose_and_duplicate_nothing(pcap_spark,
     assert frame.rdd.getNumPartitions() == -(-size // (256 * 1024)) > 20
     got = sorted(tuple(r) for r in frame.selectExpr("ts_ns", "caplen", "crc32(data)").collect())
     assert got == crc_rows(read_pcap(path))
+
+
+def test_small_files_are_packed_into_a_partition_per_core(pcap_spark, tmp_path):
+    # Spark's maxSplitBytes: eight small files on local[2] make two tasks or so (the
+    # files differ in size), not one (128 MiB per partition would pack all eight in one)
+    traffic = synthetic_traffic(8000, conversations=50, start_ns=START, seed=12)
+    for i in range(8):
+        write_pcap(tmp_path / f"part-{i}.pcap", traffic[i * 1000:(i + 1) * 1000])
+    frame = pcap_spark.read.format("pcap").option("mode", "FAILFAST").load(str(tmp_path))
+    assert 2 <= frame.rdd.getNumPartitions() <= 3
+    assert sorted(r.ts_ns for r in frame.select("ts_ns").collect()) == traffic.ts.tolist()
+    four = (pcap_spark.read.format("pcap").option("minPartitions", "4")
+            .option("mode", "FAILFAST").load(str(tmp_path)))
+    assert 4 <= four.rdd.getNumPartitions() <= 5
+    assert four.count() == len(traffic)
 
 
 # ---------------------------------------------------------------- damage, both modes
@@ -424,6 +441,46 @@ def test_streaming_query_sees_exactly_the_packets_of_the_finished_files(pcap_spa
     assert len(finished(folder)) >= 3
 
 
+def test_streaming_offsets_stay_bounded_and_each_file_is_read_once(tmp_path):
+    # 30 minutes of a capture rotated twice a minute: the offset keeps a high-water mark
+    # and the files within maxFileAge of the newest, not every file ever seen
+    from ringcap.spark.source import PcapStreamReader, spark_schema
+    traffic = synthetic_traffic(20, start_ns=START, seed=21)
+    options = {"path": str(tmp_path), "maxFileAge": "60s"}
+    reader = PcapStreamReader(options, spark_schema(Options.parse(options)))
+    offset = reader.initialOffset()
+    written, read = [], []
+
+    def put(name: str, mtime_ns: int) -> str:
+        path = tmp_path / name
+        write_pcap(path, traffic)
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+        return str(path)
+
+    def step() -> list[str]:
+        nonlocal offset
+        end = json.loads(json.dumps(reader.latestOffset(offset)))   # as Spark keeps it
+        new = [split.path for part in reader.partitions(offset, end) for split in part.splits]
+        offset = end
+        return new
+
+    for minute in range(30):
+        for k in range(2):
+            written.append(put(f"{minute:03d}-{k}.pcap", START + minute * 60 * 10**9 + k))
+        read += step()
+        assert len(offset["files"]) <= 4, offset     # this minute's files and the last's
+    assert step() == []
+    assert sorted(read) == sorted(written)           # each file once, none lost
+    # a file that shows up late: read if within maxFileAge of the newest, else taken as done
+    newest = START + 29 * 60 * 10**9
+    recent = put("late-recent.pcap", newest - 30 * 10**9)
+    put("late-old.pcap", newest - 3600 * 10**9)
+    assert step() == [recent]
+    assert step() == []
+    with pytest.raises(ValueError, match="give a positive duration"):
+        Options.parse({"maxFileAge": "soon"})
+
+
 # ---------------------------------------------------------------- flows
 def test_flows_equal_flows_and_flow_features_across_files_and_partitions(pcap_spark, tmp_path):
     traffic = synthetic_traffic(6000, conversations=50, start_ns=START, span_ns=30 * 10**9,
@@ -480,3 +537,53 @@ def test_flows_equal_flows_and_flow_features_across_files_and_partitions(pcap_sp
                          ("bidirectional_first_seen", table.first_ts),
                          ("bidirectional_last_seen", table.last_ts)):
         assert [got[name][i] for i in rows] == theirs[mine].astype(np.int64).tolist(), name
+
+
+@pytest.fixture(scope="module")
+def recorded_names(netns, tmp_path_factory):
+    """DNS, HTTP and TLS of real programs (tests/recorded.py), recorded in the session's
+    namespace."""
+    import recorded
+    missing = recorded.missing_tools(("dns", "http", "tls"))
+    if missing:
+        pytest.fail(f"recording needs {missing} (.ci/apt-packages)")
+    path = tmp_path_factory.mktemp("recorded") / "names.pcap"
+    return recorded.record(path, programs=("dns", "http", "tls"))
+
+
+def test_flows_names_equal_flow_features_on_recorded_traffic(pcap_spark, recorded_names,
+                                                             tmp_path):
+    batch = read_pcap(recorded_names)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    step = -(-len(batch) // 3)                 # flows cross the files
+    for i in range(3):
+        write_pcap(parts / f"p{i}.pcapng", batch[i * step:(i + 1) * step], format="pcapng")
+    packets = (pcap_spark.read.format("pcap").option("mode", "FAILFAST")
+               .option("columns", ",".join(ringcap.spark.FLOW_PACKET_COLUMNS)).load(str(parts)))
+    flows = ringcap.spark.flows(packets).toArrow()
+    got = {name: flows[name].to_pylist() for name in flows.column_names}
+    records = ringcap.flow_features(batch, idle_timeout=None, active_timeout=None)
+    assert flows.num_rows == len(records)
+    key = list(zip(ip_strings(records["ip_src"]), records["sport"].tolist(),
+                   ip_strings(records["ip_dst"]), records["dport"].tolist(),
+                   records["ip_proto"].tolist()))
+    position = {k: i for i, k in enumerate(zip(got["ip_src"], got["sport"], got["ip_dst"],
+                                               got["dport"], got["ip_proto"]))}
+    rows = [position[k] for k in key]
+    for name in ringcap.flowmeter.NAME_COLUMNS:
+        want = [None if v is None else (int(v) if name == "dns_queries" else v)
+                for v in records[name].tolist()]
+        assert [got[name][i] for i in rows] == want, name
+    # the recording has every kind of name
+    servers = set(records["server_name"].tolist())
+    assert "tls.example.test" in servers and any(s and s.endswith("example.test")
+                                                 for s in servers - {"tls.example.test"})
+    assert any(v for v in records["user_agent"].tolist())
+    assert any(v for v in records["client_fingerprint"].tolist())
+    assert int(records["dns_queries"].sum()) >= 4
+    # without the application columns, the records have no names (the default columns)
+    plain = ringcap.spark.flows(pcap_spark.read.format("pcap").load(str(parts)))
+    assert "server_name" not in plain.columns
+    with pytest.raises(ValueError, match="FLOW_PACKET_COLUMNS"):
+        ringcap.spark.flows(pcap_spark.read.format("pcap").load(str(parts)), names=True)

@@ -14,15 +14,10 @@ cluster).  Nothing else in ringcap imports this package.
 """
 from __future__ import annotations
 
-from .flow_records import FLOW_KEY_COLUMNS, flows
+from .flow_records import FLOW_KEY_COLUMNS, FLOW_NAME_PACKET_COLUMNS, FLOW_PACKET_COLUMNS, flows
 from .source import (ALWAYS_COLUMNS, DEFAULT_MAX_PARTITION_BYTES, PACKET_COLUMNS,
-                     PcapDataSource, spark_schema)
+                     PcapDataSource, register, spark_schema)
 
 __all__ = ["register", "flows", "PcapDataSource", "PACKET_COLUMNS", "ALWAYS_COLUMNS",
-           "DEFAULT_MAX_PARTITION_BYTES", "FLOW_KEY_COLUMNS", "spark_schema"]
-
-
-def register(spark) -> None:
-    """Make ``spark.read.format("pcap")`` and ``spark.readStream.format("pcap")``
-    read capture files in this session."""
-    spark.dataSource.register(PcapDataSource)
+           "DEFAULT_MAX_PARTITION_BYTES", "FLOW_KEY_COLUMNS", "FLOW_PACKET_COLUMNS",
+           "FLOW_NAME_PACKET_COLUMNS", "spark_schema"]

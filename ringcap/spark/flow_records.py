@@ -12,14 +12,20 @@ statistics are merged from per-partition partial aggregates (counts, sums,
 sums of squares, minima and maxima: exact in any order, so a flow that
 crosses files and partitions gives the same record).  Inter-arrival times
 depend on order: they are taken between consecutive packets of a flow (and
-of each direction) after a sort by time within the flow.
+of each direction) after a sort by time within the flow.  The application
+names (``server_name``, ``client_fingerprint``, ``user_agent``) are the
+first one by time, a minimum of (time, name) pairs, and ``dns_queries`` a
+sum: they merge exactly too.
 """
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-__all__ = ["flows", "FLOW_KEY_COLUMNS", "FLAG_BITS"]
+from ..appcolumns import APP_PROTOCOLS
+
+__all__ = ["flows", "FLOW_KEY_COLUMNS", "FLAG_BITS", "FLOW_NAME_PACKET_COLUMNS",
+           "FLOW_PACKET_COLUMNS"]
 
 #: What makes two packets part of one flow (besides the endpoints' order).
 FLOW_KEY_COLUMNS: tuple[str, ...] = ("ip_proto", "tunnel_type", "tunnel_id")
@@ -29,6 +35,17 @@ FLAG_BITS: dict[str, int] = {"fin": 0x01, "syn": 0x02, "rst": 0x04, "psh": 0x08,
 _SIDES = ("bidirectional", "src2dst", "dst2src")
 _NEEDED = ("ts_ns", "wirelen", "ip_version", "ip_src", "ip_dst", "sport", "dport", "ip_proto",
            "tcp_flags")
+#: The packet columns the application names of a flow come from (the ``pcap``
+#: source gives them when asked: ``columns=``, see :data:`FLOW_PACKET_COLUMNS`).
+FLOW_NAME_PACKET_COLUMNS: tuple[str, ...] = ("app_proto", "dns_qr", "dns_qname", "http_host",
+                                             "http_user_agent", "tls_sni", "tls_ja4")
+#: Every packet column :func:`flows` reads: ``spark.read.format("pcap").option("columns",
+#: ",".join(FLOW_PACKET_COLUMNS))`` reads only those.
+FLOW_PACKET_COLUMNS: tuple[str, ...] = (_NEEDED[1:] + ("tunnel_type", "tunnel_id")
+                                        + FLOW_NAME_PACKET_COLUMNS)
+#: The name columns of a record, as ``ringcap.flow_features`` names them.
+NAME_COLUMNS: tuple[str, ...] = ("server_name", "client_fingerprint", "user_agent",
+                                 "dns_queries")
 
 
 def _sample_stddev(n: Column, total: Column, squares: Column) -> Column:
@@ -39,7 +56,29 @@ def _sample_stddev(n: Column, total: Column, squares: Column) -> Column:
     return F.when(n > 1, F.sqrt(F.greatest(variance, F.lit(0.0)))).otherwise(F.lit(0.0))
 
 
-def flows(packets: DataFrame) -> DataFrame:
+def _text(column: str) -> Column:
+    # a name column as text, null for none (Parquet datasets may hold "" for none)
+    return F.when(F.col(column) != "", F.col(column))
+
+
+def _host_name(host: Column) -> Column:
+    # ringcap.appcolumns.host_name: lower-case, without a port ("[v6]:80" -> "[v6]")
+    host = F.lower(host)
+    colons = F.length(host) - F.length(F.regexp_replace(host, ":", ""))
+    name = (F.when(host.startswith("[") & (F.instr(host, "]") > 0),
+                   F.concat(F.substring_index(host, "]", 1), F.lit("]")))
+            .when(colons == 1, F.substring_index(host, ":", 1))
+            .otherwise(host))
+    return F.when(name != "", name)
+
+
+def _first(value: Column, alias: str) -> Column:
+    # the value of the flow's earliest packet that has one (ties: the smaller text)
+    return F.min(F.when(value.isNotNull(), F.struct(F.col("ts_ns"), value.alias("v")))
+                 ).getField("v").alias(alias)
+
+
+def flows(packets: DataFrame, *, names: bool | None = None) -> DataFrame:
     """One row per conversation of ``packets`` (the ``pcap`` source's rows, or a
     ringcap packet dataset read with ``spark.read.parquet``).
 
@@ -59,11 +98,26 @@ def flows(packets: DataFrame) -> DataFrame:
     union of each direction's flags.  The names and values are
     ``ringcap.flow_features``'s (statistics 0 below two packets; the
     standard deviations are sample ones).
+
+    ``names``: add ``server_name`` (the flow's first TLS SNI, else HTTP
+    ``Host`` lower-cased without its port, else DNS query name: per packet
+    in that order, the first packet by time that has one),
+    ``client_fingerprint`` (the first JA4), ``user_agent`` (the first HTTP
+    User-Agent) and ``dns_queries`` (DNS queries in the flow), as
+    ``flow_features`` does; they need the packet columns
+    :data:`FLOW_NAME_PACKET_COLUMNS`.  Default: add them when ``packets``
+    has those columns.
     """
     missing = [name for name in _NEEDED if name not in packets.columns]
     if missing:
         raise ValueError(f"ringcap.spark.flows needs the columns {missing}; read them with the "
                          "pcap source's default columns (or columns=...)")
+    absent = [name for name in FLOW_NAME_PACKET_COLUMNS if name not in packets.columns]
+    if names is None:
+        names = not absent
+    elif names and absent:
+        raise ValueError(f"ringcap.spark.flows(names=True) needs the columns {absent}: read "
+                         "them with option columns=','.join(ringcap.spark.FLOW_PACKET_COLUMNS)")
     df = packets.where(F.col("ip_version") != 0)
     for name in ("tunnel_type", "tunnel_id"):
         if name not in df.columns:
@@ -77,7 +131,12 @@ def flows(packets: DataFrame) -> DataFrame:
         F.when(forward, F.col("ip_dst")).otherwise(F.col("ip_src")).alias("_b_ip"),
         F.when(forward, F.col("dport")).otherwise(F.col("sport")).alias("_b_port"),
         *FLOW_KEY_COLUMNS, forward.alias("_a_to_b"), "ts_ns", "wirelen", "tcp_flags",
-        "ip_version", "ip_src", "ip_dst", "sport", "dport")
+        "ip_version", "ip_src", "ip_dst", "sport", "dport",
+        *([F.coalesce(_text("tls_sni"), _host_name(_text("http_host")), _text("dns_qname"))
+           .alias("_server_name"), _text("tls_ja4").alias("_client_fingerprint"),
+           _text("http_user_agent").alias("_user_agent"),
+           ((F.col("app_proto") == APP_PROTOCOLS["dns"]) & (F.col("dns_qr") == 0))
+           .cast("long").alias("_dns_query")] if names else []))
     key = ["_a_ip", "_a_port", "_b_ip", "_b_port", *FLOW_KEY_COLUMNS]
     # inter-arrival times: after a sort by time within the flow, and within each direction
     order = ["ts_ns", "_a_to_b"]
@@ -112,8 +171,12 @@ def flows(packets: DataFrame) -> DataFrame:
 
     first = F.min(F.struct("ts_ns", F.col("_a_to_b").cast("int").alias("_d"), "ip_version",
                            "ip_src", "ip_dst", "sport", "dport")).alias("_first")
+    named = []
+    if names:
+        named = [_first(F.col(f"_{name}"), name) for name in NAME_COLUMNS[:3]]
+        named.append(F.sum("_dns_query").alias("dns_queries"))
     grouped = df.groupBy(*key).agg(
-        first, *side_aggregates("_all", None, "_piat"),
+        first, *named, *side_aggregates("_all", None, "_piat"),
         *side_aggregates("_ab", F.col("_a_to_b"), "_side_piat"),
         *side_aggregates("_ba", ~F.col("_a_to_b"), "_side_piat"))
 
@@ -133,6 +196,8 @@ def flows(packets: DataFrame) -> DataFrame:
                 fwd, rev = ("_ab", "_ba") if side == "src2dst" else ("_ba", "_ab")
                 value = F.when(a_first, F.col(f"{fwd}_{stat}")).otherwise(F.col(f"{rev}_{stat}"))
             out.append(value.alias(f"{side}_{stat}"))
+    if names:
+        out += [F.col(name) for name in NAME_COLUMNS]
     flows_df = grouped.select(*out)
     columns = list(flows_df.columns[:8])
     derived = {}
@@ -164,6 +229,8 @@ def flows(packets: DataFrame) -> DataFrame:
         columns += [f"{side}_{flag}_packets" for flag in
                     ("syn", "cwr", "ece", "urg", "ack", "psh", "rst", "fin", "synack")]
     columns += ["src2dst_tcp_flags", "dst2src_tcp_flags"]
+    if names:
+        columns += list(NAME_COLUMNS)
     result = flows_df.select(*[derived[c].alias(c) if c in derived else F.col(c)
                                for c in columns])
     return result.withColumn("first_ts", F.timestamp_micros(

@@ -33,19 +33,23 @@ from pyspark.sql.types import (BinaryType, BooleanType, DataType, IntegerType, L
 
 from ..batch import COLUMNS, LINKTYPE_NAMES, Batch
 from ..bpf import LinkTypeFilter, compile_filter
-from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, _ip_text, _unique_rows, decode
+from ..appcolumns import APP_COLUMNS, StringColumn
+from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, _ip_text, decode
 from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, PcapReader
 from ..sinks.parquet import FRAME_OFFSET_COLUMNS, NOT_BY_DEFAULT
 
-__all__ = ["PcapDataSource", "PACKET_COLUMNS", "ALWAYS_COLUMNS", "DEFAULT_MAX_PARTITION_BYTES",
-           "spark_schema"]
+__all__ = ["register", "PcapDataSource", "PACKET_COLUMNS", "ALWAYS_COLUMNS",
+           "DEFAULT_MAX_PARTITION_BYTES", "spark_schema"]
 
 log = logging.getLogger("ringcap.spark")
 
 #: The batch columns a capture file gives (the ring's metadata columns are 0 in files).
 BATCH_COLUMNS: tuple[str, ...] = ("caplen", "wirelen", "ifindex", "pkttype", "linktype")
-#: Columns ``columns=`` chooses from: the batch's, the decoder's, and ``data`` (the bytes).
-PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + tuple(HEADER_COLUMNS) + ("data",)
+#: Columns ``columns=`` chooses from: the batch's, the decoder's (headers, then the
+#: application columns of :mod:`ringcap.appcolumns`), and ``data`` (the bytes).
+PACKET_COLUMNS: tuple[str, ...] = (BATCH_COLUMNS + tuple(HEADER_COLUMNS) + tuple(APP_COLUMNS)
+                                   + ("data",))
+_DECODED = frozenset(HEADER_COLUMNS) | frozenset(APP_COLUMNS)
 #: Columns every row has: the time (µs timestamp and exact ns), where it came from, and
 #: ``_corrupt`` (null for packets; see :class:`PcapDataSource`).
 ALWAYS_COLUMNS: tuple[str, ...] = ("ts", "ts_ns", "file", "host", "interface", "_corrupt")
@@ -80,6 +84,8 @@ class Options(NamedTuple):
     mode: str
     max_partition_bytes: int
     batch_packets: int
+    min_partitions: int | None      # None: the session's default parallelism (register())
+    max_file_age_ns: int            # streaming: files older than the newest by more are done
 
     @classmethod
     def parse(cls, options) -> "Options":
@@ -91,7 +97,7 @@ class Options(NamedTuple):
             if payload:
                 names |= set(FRAME_OFFSET_COLUMNS)
         elif chosen.strip().lower() == "all":
-            names = set(PACKET_COLUMNS) - {"data"}
+            names = set(PACKET_COLUMNS) - {"data"} - set(APP_COLUMNS)
         else:
             names = {n.strip() for n in chosen.split(",") if n.strip()} - set(ALWAYS_COLUMNS)
             unknown = sorted(names - set(PACKET_COLUMNS))
@@ -109,14 +115,18 @@ class Options(NamedTuple):
                              "rest and report it in _corrupt) or FAILFAST (stop with an error)")
         sizes = {}
         for key, default in (("maxpartitionbytes", DEFAULT_MAX_PARTITION_BYTES),
-                             ("batchpackets", 65536)):
+                             ("batchpackets", 65536), ("minpartitions", None)):
             text = get(key, default)
+            if text is None:
+                sizes[key] = None
+                continue
             try:
                 sizes[key] = int(text)
             except (TypeError, ValueError):
                 sizes[key] = 0
             if sizes[key] <= 0:
                 raise ValueError(f"pcap option {key}={text!r}: give a positive whole number")
+        max_file_age_ns = _duration_ns("maxFileAge", get("maxfileage", "7d"))
         expression = get("filter")
         if expression is not None and not expression.strip():
             expression = None
@@ -124,11 +134,29 @@ class Options(NamedTuple):
             compile_filter(expression)       # a bad filter: libpcap's message, at planning
         host = get("host")
         return cls(tuple(n for n in PACKET_COLUMNS if n in names), expression, tunnels,
-                   host or None, mode, sizes["maxpartitionbytes"], sizes["batchpackets"])
+                   host or None, mode, sizes["maxpartitionbytes"], sizes["batchpackets"],
+                   sizes["minpartitions"], max_file_age_ns)
 
     @property
     def header_columns(self) -> tuple[str, ...]:
-        return tuple(n for n in self.columns if n in HEADER_COLUMNS)
+        return tuple(n for n in self.columns if n in _DECODED)
+
+
+_UNITS_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+
+
+def _duration_ns(name: str, value) -> int:
+    """A duration option ("7d", "1h", "30m", "10s", "500ms"; a bare number is seconds)."""
+    text = str(value).strip().lower()
+    unit = next((u for u in ("ms", "s", "m", "h", "d") if text.endswith(u)), "")
+    try:
+        number = float(text[:len(text) - len(unit)])
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 1e9:                  # also refuses nan and inf
+        raise ValueError(f"pcap option {name}={value!r}: give a positive duration such as "
+                         "7d, 1h, 30m or 10s")
+    return int(number * _UNITS_NS[unit or "s"])
 
 
 def _spark_type(name: str) -> DataType:
@@ -136,7 +164,11 @@ def _spark_type(name: str) -> DataType:
         return BinaryType()
     if name in _LENGTHS:
         return LongType()
-    if name in HEADER_COLUMNS:
+    if name in APP_COLUMNS:
+        dtype, width = APP_COLUMNS[name]
+        if dtype == "str" or width > 1:
+            return StringType()                 # names as text, null when absent
+    elif name in HEADER_COLUMNS:
         dtype, width = HEADER_COLUMNS[name]
         if width > 1:
             return StringType()                 # addresses as text
@@ -226,24 +258,39 @@ def _is_gzip(path: str) -> bool:
         return False          # the reader says what is wrong with it
 
 
-def plan(files: list[str], max_bytes: int) -> list[PcapPartition]:
-    """Partitions of at most about ``max_bytes`` of capture each: a larger file in
-    parts (a gzip file is read whole), smaller files packed together."""
+def pack_bytes(sizes: list[int], max_bytes: int, min_partitions: int) -> int:
+    """How much capture to pack into one partition: Spark's ``maxSplitBytes``, at
+    most ``max_bytes`` and small enough that the files (each charged
+    :data:`OPEN_COST_BYTES` more) fill ``min_partitions`` partitions, so every
+    core has work; never below the open cost."""
+    total = sum(size + OPEN_COST_BYTES for size in sizes)
+    return min(max_bytes, max(OPEN_COST_BYTES, -(-total // max(1, min_partitions))))
+
+
+def plan(files: list[str], max_bytes: int, min_partitions: int = 1) -> list[PcapPartition]:
+    """Partitions of at most about ``max_bytes`` of capture each: a larger file
+    in parts (a gzip file is read whole), smaller files packed together, into
+    at least ``min_partitions`` partitions where there are files enough
+    (:func:`pack_bytes`; a file is cut only when larger than ``max_bytes``,
+    so a pcapng file that describes interfaces late is still read whole)."""
+    sizes = []
+    for path in files:
+        try:
+            sizes.append(os.path.getsize(path))
+        except OSError:
+            sizes.append(0)                  # gone or unreadable: its split says so
+    pack = pack_bytes(sizes, max_bytes, min_partitions)
     partitions: list[PcapPartition] = []
     pending: list[Split] = []
     pending_bytes = 0
-    for path in files:
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            size = 0                         # gone or unreadable: its split says so
+    for path, size in zip(files, sizes):
         if size > max_bytes and not _is_gzip(path):
             for start in range(0, size, max_bytes):
                 end = start + max_bytes
                 partitions.append(PcapPartition([Split(path, start, end if end < size else None)]))
             continue
         cost = size + OPEN_COST_BYTES
-        if pending and pending_bytes + cost > max_bytes:
+        if pending and pending_bytes + cost > pack:
             partitions.append(PcapPartition(pending))
             pending, pending_bytes = [], 0
         pending.append(Split(path, 0, None, _is_gzip(path)))
@@ -362,9 +409,11 @@ class PartReader:
                 arrays.append(pa.array(np.ascontiguousarray(batch.ts)))
             elif name in BATCH_COLUMNS:
                 arrays.append(self._numeric(name, getattr(batch, name)))
-            elif name in HEADER_COLUMNS:
+            elif name in _DECODED:
                 column = headers[name]
-                if column.ndim == 2:
+                if isinstance(column, StringColumn):
+                    array = column.to_arrow()
+                elif column.ndim == 2:
                     version = _IP_VERSION_OF.get(name)
                     array = self._addresses(column, None if version is None
                                             else headers[version])
@@ -404,25 +453,26 @@ class PartReader:
         return headers, pa.array(rows, mask=rows < 0)
 
     def _addresses(self, column: np.ndarray, ip_version: np.ndarray | None):
-        """An address column as text (null where ``ip_version`` is 0): each distinct
-        address formatted once per task, not once per batch."""
+        """An address column as text (null where ``ip_version`` is 0): Arrow's hash
+        finds the distinct addresses, each formatted once per task, not per batch."""
         rows = np.ascontiguousarray(column, dtype=np.uint8)
-        if rows.shape[0] == 0:
-            return pa.array([], type=pa.string())
-        first, inverse = _unique_rows(rows)
+        n = rows.shape[0]
+        valid = None if ip_version is None else np.asarray(ip_version) != 0
+        validity = None
+        if valid is not None and not valid.all():
+            validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        encoded = pa.Array.from_buffers(pa.binary(rows.shape[1]), n,
+                                        [validity, pa.py_buffer(rows)]).dictionary_encode()
         texts = self._texts
         if len(texts) > 1 << 20:                    # a scan of addresses: start afresh
             texts.clear()
         values = []
-        for i in first.tolist():
-            key = rows[i].tobytes()
+        for key in encoded.dictionary.to_pylist():
             text = texts.get(key)
             if text is None:
                 text = texts[key] = _ip_text(key) if len(key) == 16 else key.hex(":")
             values.append(text)
-        mask = None if ip_version is None else np.asarray(ip_version) == 0
-        return pa.array(values, type=pa.string()).take(
-            pa.array(inverse.astype(np.int32), mask=mask))
+        return pa.array(values, type=pa.string()).take(encoded.indices)
 
     def _numeric(self, name: str, array: np.ndarray):
         target = self.arrow_schema.field(name).type
@@ -503,11 +553,15 @@ class PcapDataSource(DataSource):
     def schema(self) -> StructType:
         return spark_schema(Options.parse(self.options))
 
+    #: Partitions to aim for when ``minPartitions`` is not given: the session's default
+    #: parallelism, set by :func:`ringcap.spark.register` (1 when registered directly).
+    default_min_partitions = 1
+
     def reader(self, schema: StructType) -> "PcapBatchReader":
-        return PcapBatchReader(dict(self.options), schema)
+        return PcapBatchReader(dict(self.options), schema, self.default_min_partitions)
 
     def streamReader(self, schema: StructType) -> "PcapStreamReader":
-        return PcapStreamReader(dict(self.options), schema)
+        return PcapStreamReader(dict(self.options), schema, self.default_min_partitions)
 
 
 def _paths(options: dict) -> str:
@@ -518,16 +572,17 @@ def _paths(options: dict) -> str:
 
 
 class PcapBatchReader(DataSourceReader):
-    def __init__(self, options: dict, schema: StructType) -> None:
+    def __init__(self, options: dict, schema: StructType, default_min_partitions: int = 1) -> None:
         self.options = Options.parse(options)
         self.paths = _paths(options)
         self.schema = schema
+        self.min_partitions = self.options.min_partitions or default_min_partitions
 
     def partitions(self) -> list[PcapPartition]:
         files = list_files(self.paths)
         if not files:
             raise FileNotFoundError(f"pcap source: no files match {self.paths}")
-        return plan(files, self.options.max_partition_bytes)
+        return plan(files, self.options.max_partition_bytes, self.min_partitions)
 
     def read(self, partition: PcapPartition) -> Iterator[pa.RecordBatch]:
         return PartReader(self.options, self.schema).read(partition.splits)
@@ -536,32 +591,81 @@ class PcapBatchReader(DataSourceReader):
 class PcapStreamReader(DataSourceStreamReader):
     """Streaming: each micro-batch reads the files that appeared since the last.
 
-    The offset is the set of files seen (names starting with ``.`` or ``_``
-    are not seen, so files a ringcap rotation is still writing, as
-    ``.NAME.PID.inprogress``, are picked up once renamed into place).
+    Names starting with ``.`` or ``_`` are not seen, so files a ringcap
+    rotation is still writing, as ``.NAME.PID.inprogress``, are picked up
+    once renamed into place.  The offset is bounded, as Spark's file source
+    is with ``maxFileAge``: a high-water mark ``before_ns`` (the newest
+    file's modification time less ``maxFileAge``; files modified before it
+    are done) and the files seen at or after it, each with its mtime.  A
+    file that appears with an mtime before the mark is taken as done and not
+    read (Spark's rule); the first micro-batch reads every file.
     """
 
-    def __init__(self, options: dict, schema: StructType) -> None:
+    def __init__(self, options: dict, schema: StructType, default_min_partitions: int = 1) -> None:
         self.options = Options.parse(options)
         self.paths = _paths(options)
         self.schema = schema
+        self.min_partitions = self.options.min_partitions or default_min_partitions
 
     def initialOffset(self) -> dict:
-        return {"files": []}
+        return {"before_ns": None, "files": []}
 
     def latestOffset(self, start: dict | None = None, limit=None) -> dict:
+        start = start or self.initialOffset()
+        mark = start.get("before_ns")
+        seen = {path: mtime for mtime, path in start.get("files", ())}
         try:
             files = list_files(self.paths)
         except FileNotFoundError:
             files = []                       # the folder is not there yet
-        return {"files": files}
+        new = {}
+        for path in files:
+            if path in seen:
+                continue
+            try:
+                mtime = os.stat(path).st_mtime_ns
+            except OSError:
+                continue                     # gone meanwhile
+            if mark is not None and mtime < mark:
+                continue                     # done (read before, or older than maxFileAge)
+            new[path] = mtime
+        every = {**seen, **new}
+        if every:
+            newest = max(every.values()) - self.options.max_file_age_ns
+            mark = newest if mark is None else max(mark, newest)
+        # files at or after the mark, and this batch's new ones (the next batch drops
+        # those that are before it: by then they are read)
+        kept = sorted((mtime, path) for path, mtime in every.items()
+                      if path in new or mtime >= mark)
+        return {"before_ns": mark, "files": [[mtime, path] for mtime, path in kept]}
 
     def partitions(self, start: dict, end: dict) -> list[PcapPartition]:
-        new = sorted(set(end["files"]) - set(start["files"]))
-        return plan(new, self.options.max_partition_bytes) if new else []
+        before = {path for _, path in start.get("files", ())}
+        new = sorted(path for _, path in end["files"] if path not in before)
+        return plan(new, self.options.max_partition_bytes, self.min_partitions) if new else []
 
     def read(self, partition: PcapPartition) -> Iterator[pa.RecordBatch]:
         return PartReader(self.options, self.schema).read(partition.splits)
 
     def commit(self, end: dict) -> None:
         pass
+
+
+def register(spark, *, min_partitions: int | None = None) -> None:
+    """Make ``spark.read.format("pcap")`` and ``spark.readStream.format("pcap")``
+    read capture files in this session.
+
+    Small files are packed into at least ``min_partitions`` partitions (default:
+    the session's default parallelism, its cores; the ``minPartitions`` option
+    sets it per read), as Spark's own file sources do.
+    """
+    if min_partitions is None:
+        try:
+            min_partitions = spark.sparkContext.defaultParallelism
+        except (AttributeError, NotImplementedError):   # Spark Connect: no SparkContext
+            min_partitions = 1
+    # a subclass carrying the number: Spark pickles it, by value, to its Python workers
+    source = type(PcapDataSource.__name__, (PcapDataSource,),
+                  {"__module__": __name__, "__doc__": PcapDataSource.__doc__,
+                   "default_min_partitions": max(1, int(min_partitions))})
+    spark.dataSource.register(source)
