@@ -1290,37 +1290,32 @@ cdef inline Py_ssize_t _run_end(const PacketColumns *b, Py_ssize_t i,
     return i
 
 
-cdef Py_ssize_t _decode_rows(LinkKind *kind, const PacketColumns *b, Py_ssize_t first,
+cdef Py_ssize_t _decode_rows(LinkKind *kind, PacketColumns b, Py_ssize_t first,
                              Py_ssize_t lo, Py_ssize_t hi, HeaderChunk *c,
                              uint32_t opts) noexcept nogil:
     # Rows lo..hi-1 of c from packets first+lo.., all of this kind of link
     # layer.  Returns -1, or the index of the first packet whose bytes lie
-    # outside the data.
+    # outside the data.  (b by value: stores into c cannot alias it, so its
+    # pointers stay put across the loop.)
     cdef Py_ssize_t j, i, cap, wire
     cdef int64_t start
-    cdef const uint8_t *data = b.data
-    cdef Py_ssize_t data_len = b.data_len
-    cdef const int64_t *offset_p = b.offset
-    cdef const uint32_t *caplen_p = b.caplen
-    cdef const uint32_t *wirelen_p = b.wirelen
-    cdef const uint32_t *status_p = b.status
     cdef uint16_t linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[first + lo]
     cdef uint16_t claimed = _claimed_protocol(linktype)
     for j in range(lo, hi):
         i = first + j
-        start = offset_p[i]
-        cap = caplen_p[i]
-        if start < 0 or start > data_len or cap > data_len - start:   # cannot overflow
+        start = b.offset[i]
+        cap = b.caplen[i]
+        if start < 0 or start > b.data_len or cap > b.data_len - start:   # cannot overflow
             return i
-        wire = wirelen_p[i]
+        wire = b.wirelen[i]
         if wire < cap:
             wire = cap
-        if not _plain_ipv4(kind, data + start, cap, wire, status_p[i], claimed, c, j, opts):
+        if not _plain_ipv4(kind, b.data + start, cap, wire, b.status[i], claimed, c, j, opts):
             if LinkKind is EthernetLink:
-                decode_packet(data + start, cap, wire, status_p[i], b.vlan_tci[i],
+                decode_packet(b.data + start, cap, wire, b.status[i], b.vlan_tci[i],
                               b.vlan_tpid[i], c, j, opts)
             else:
-                decode_link(data + start, cap, wire, linktype, status_p[i], b.vlan_tci[i],
+                decode_link(b.data + start, cap, wire, linktype, b.status[i], b.vlan_tci[i],
                             c, j, opts)
     return -1
 
@@ -1348,15 +1343,15 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
             end = _run_end(b, first + j, first + m) - first
             linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[first + j]
             if linktype == LINKTYPE_ETHERNET:
-                bad = _decode_rows(<EthernetLink *>NULL, b, first, j, end, c, opts)
+                bad = _decode_rows(<EthernetLink *>NULL, b[0], first, j, end, c, opts)
             elif linktype == LINKTYPE_LINUX_SLL2:
-                bad = _decode_rows(<Sll2Link *>NULL, b, first, j, end, c, opts)
+                bad = _decode_rows(<Sll2Link *>NULL, b[0], first, j, end, c, opts)
             elif linktype == LINKTYPE_LINUX_SLL:
-                bad = _decode_rows(<SllLink *>NULL, b, first, j, end, c, opts)
+                bad = _decode_rows(<SllLink *>NULL, b[0], first, j, end, c, opts)
             elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
-                bad = _decode_rows(<LoopbackLink *>NULL, b, first, j, end, c, opts)
+                bad = _decode_rows(<LoopbackLink *>NULL, b[0], first, j, end, c, opts)
             else:
-                bad = _decode_rows(<RawLink *>NULL, b, first, j, end, c, opts)
+                bad = _decode_rows(<RawLink *>NULL, b[0], first, j, end, c, opts)
             if bad >= 0:
                 return bad
             j = end
@@ -1367,7 +1362,7 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
     return -1
 
 
-cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, const PacketColumns *b, Py_ssize_t lo,
+cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
                                  Py_ssize_t hi, FiveTupleColumns cols, HeaderChunk *c,
                                  Py_ssize_t *pending, Py_ssize_t *rows,
                                  uint32_t opts) noexcept nogil:
@@ -1380,14 +1375,9 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, const PacketColumns *b, Py_ssiz
     cdef uint8_t proto
     cdef uint16_t dport
     cdef int64_t start
-    # Plain pointers in locals: stores through the uint8_t column pointers
-    # could alias the structs and globals, forcing reloads each packet.
-    cdef const uint8_t *data = b.data
-    cdef Py_ssize_t data_len = b.data_len
-    cdef const int64_t *offset_p = b.offset
-    cdef const uint32_t *caplen_p = b.caplen
-    cdef const uint32_t *wirelen_p = b.wirelen
-    cdef const uint32_t *status_p = b.status
+    # Plain pointers in locals (b is passed by value): stores through the
+    # uint8_t column pointers could alias structs behind pointers and
+    # globals, forcing reloads each packet.
     cdef uint8_t *ip_src = cols.ip_src
     cdef uint8_t *ip_dst = cols.ip_dst
     cdef uint8_t *ip_version = cols.ip_version
@@ -1402,16 +1392,16 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, const PacketColumns *b, Py_ssiz
         if k == DECODE_CHUNK:
             _flush_five_tuple(cols, c, pending, k)
             k = 0
-        start = offset_p[i]
-        cap = caplen_p[i]
-        if start < 0 or start > data_len or cap > data_len - start:   # cannot overflow
+        start = b.offset[i]
+        cap = b.caplen[i]
+        if start < 0 or start > b.data_len or cap > b.data_len - start:   # cannot overflow
             rows[0] = k
             return i
-        wire = wirelen_p[i]
+        wire = b.wirelen[i]
         if wire < cap:
             wire = cap
-        p = data + start
-        if fast and cap >= l4 + 20 and not (status_p[i] & TP_STATUS_VLAN_VALID) \
+        p = b.data + start
+        if fast and cap >= l4 + 20 and not (b.status[i] & TP_STATUS_VLAN_VALID) \
                 and _link_says(kind, p, cap, ETHERTYPE_IPV4, claimed) \
                 and rd8(p, l3, cap) == 0x45 and not (rd16(p, l3 + 6, cap) & 0x3FFF):
             ip_end = l3 + <Py_ssize_t>rd16(p, l3 + 2, cap)
@@ -1436,7 +1426,7 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, const PacketColumns *b, Py_ssiz
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
                 continue
-        elif fast and cap >= l4v6 + 8 and not (status_p[i] & TP_STATUS_VLAN_VALID) \
+        elif fast and cap >= l4v6 + 8 and not (b.status[i] & TP_STATUS_VLAN_VALID) \
                 and _link_says(kind, p, cap, ETHERTYPE_IPV6, claimed) \
                 and rd8(p, l3, cap) >> 4 == 6:
             # IPv6 straight to TCP or UDP, no extension headers
@@ -1460,9 +1450,9 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, const PacketColumns *b, Py_ssiz
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
                 continue
         if LinkKind is EthernetLink:
-            decode_packet(p, cap, wire, status_p[i], b.vlan_tci[i], b.vlan_tpid[i], c, k, opts)
+            decode_packet(p, cap, wire, b.status[i], b.vlan_tci[i], b.vlan_tpid[i], c, k, opts)
         else:
-            decode_link(p, cap, wire, linktype, status_p[i], b.vlan_tci[i], c, k, opts)
+            decode_link(p, cap, wire, linktype, b.status[i], b.vlan_tci[i], c, k, opts)
         pending[k] = i
         k += 1
     rows[0] = k
@@ -1484,16 +1474,17 @@ cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupl
         end = _run_end(b, i, n)
         linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[i]
         if linktype == LINKTYPE_ETHERNET:
-            bad = _five_tuple_rows(<EthernetLink *>NULL, b, i, end, cols, c, pending, &rows, opts)
+            bad = _five_tuple_rows(<EthernetLink *>NULL, b[0], i, end, cols, c, pending, &rows,
+                                   opts)
         elif linktype == LINKTYPE_LINUX_SLL2:
-            bad = _five_tuple_rows(<Sll2Link *>NULL, b, i, end, cols, c, pending, &rows, opts)
+            bad = _five_tuple_rows(<Sll2Link *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
         elif linktype == LINKTYPE_LINUX_SLL:
-            bad = _five_tuple_rows(<SllLink *>NULL, b, i, end, cols, c, pending, &rows, opts)
+            bad = _five_tuple_rows(<SllLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
         elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
-            bad = _five_tuple_rows(<LoopbackLink *>NULL, b, i, end, cols, c, pending, &rows,
+            bad = _five_tuple_rows(<LoopbackLink *>NULL, b[0], i, end, cols, c, pending, &rows,
                                    opts)
         else:
-            bad = _five_tuple_rows(<RawLink *>NULL, b, i, end, cols, c, pending, &rows, opts)
+            bad = _five_tuple_rows(<RawLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
         if bad >= 0:
             return bad
         i = end
