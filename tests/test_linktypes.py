@@ -372,6 +372,7 @@ def test_shortcuts_equal_the_general_path(linktype):
     batch = Batch.from_packets(frames, linktype=linktype, status=status,
                                vlan_tci=np.full(len(frames), 0x2005, dtype=np.uint16),
                                wirelen=np.array(wirelen, dtype=np.uint32))
+    _decode.reset_overrun_count()
     fast = D.decode(batch, columns="all")
     five_fast = D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
     _decode._test_set_fast_path(False)
@@ -387,6 +388,7 @@ def test_shortcuts_equal_the_general_path(linktype):
         assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
     for name in D.FIVE_TUPLE_COLUMNS:
         assert np.array_equal(getattr(five_fast, name), getattr(slow, name)), name
+    assert _decode.overrun_count() == 0, "a read went past caplen (debug build)"
 
 
 def test_batches_of_mixed_link_types_decode_as_each_alone():
@@ -411,6 +413,7 @@ def test_batches_of_mixed_link_types_decode_as_each_alone():
                                status=status,
                                vlan_tci=np.full(len(frames), 0x2005, dtype=np.uint16))
     assert len(batch) > 1500 and (batch.linktype == LINKTYPE_IPV6).sum() > 200
+    _decode.reset_overrun_count()
     alone = {}
     for lt in linktypes:
         indices = np.flatnonzero(batch.linktype == lt)
@@ -430,6 +433,7 @@ def test_batches_of_mixed_link_types_decode_as_each_alone():
                     assert np.array_equal(getattr(headers, name)[indices],
                                           getattr(expected, name)), (fast, columns, lt, name)
     assert (decoded["all"].ip_version != 0).sum() > 1000
+    assert _decode.overrun_count() == 0, "a read went past caplen (debug build)"
     bad = int(np.flatnonzero(batch.linktype == LINKTYPE_LINUX_SLL2)[200])
     batch.offset[bad] = len(batch.data) + 1
     for columns in ("all", D.FIVE_TUPLE_COLUMNS):
