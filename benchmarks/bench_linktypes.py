@@ -1,9 +1,10 @@
 """Decoding speed by link type: the same IPv4/TCP packets behind each link layer, same run.
 
 The ``ipv4-tcp`` corpus of bench_decode.py (Ethernet frames), and the same IP
-packets as raw IP (LINKTYPE_RAW), Linux cooked v2 (LINKTYPE_LINUX_SLL2) and
-BSD loopback (LINKTYPE_NULL): ns per packet of ``decode_into`` with the
-default columns and with the 5-tuple columns, best of ``--repeat`` runs in
+packets as raw IP (LINKTYPE_RAW), Linux cooked v2 and v1 (LINKTYPE_LINUX_SLL2,
+LINKTYPE_LINUX_SLL) and BSD loopback (LINKTYPE_NULL): ns per packet of
+``decode_into`` with the default columns and with the 5-tuple columns,
+best of ``--repeat`` runs in
 process CPU time, each link type's ratio to Ethernet.  ``--baseline SO``
 also times a ``_decode`` extension built from another revision (e.g. the one
 before link types) on the Ethernet batch, in the same process, alternating.
@@ -23,7 +24,7 @@ import numpy as np
 
 from ringcap import Batch, _decode
 import ringcap.headers as H
-from ringcap.batch import LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_RAW
+from ringcap.batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_RAW
 from bench_decode import _ipv4_tcp_frames
 
 
@@ -58,11 +59,14 @@ def main() -> None:
     frames = _ipv4_tcp_frames(min(args.packets, 20_000), np.random.default_rng(1))
     frames = (frames * (args.packets // len(frames) + 1))[:args.packets]
     cooked = struct.pack(">HHIHBB8s", 0x0800, 0, 2, 1, 0, 6, b"\x02" * 6 + b"\0\0")
+    cooked1 = struct.pack(">HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800)
     batches = {
         "EN10MB": Batch.from_packets(frames),
         "RAW": Batch.from_packets([f[14:] for f in frames], linktype=LINKTYPE_RAW),
         "LINUX_SLL2": Batch.from_packets([cooked + f[14:] for f in frames],
                                          linktype=LINKTYPE_LINUX_SLL2),
+        "LINUX_SLL": Batch.from_packets([cooked1 + f[14:] for f in frames],
+                                        linktype=LINKTYPE_LINUX_SLL),
         "NULL": Batch.from_packets([struct.pack("<I", 2) + f[14:] for f in frames],
                                    linktype=LINKTYPE_NULL),
     }

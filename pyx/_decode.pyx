@@ -1105,18 +1105,109 @@ def _test_set_fast_path(bint enabled):
     _fast_path = enabled
 
 
-cdef inline bint _plain_ipv4_at(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire,
-                                Py_ssize_t l3, HeaderChunk *c, Py_ssize_t j,
-                                uint32_t opts) noexcept nogil:
-    # The common case in one straight run: an IPv4 header at l3 (the link
-    # layer said so) without options or fragmentation, then a complete TCP
-    # or UDP header (not a UDP tunnel).  Fills row j's network and transport
-    # fields (all zero on entry) exactly as _network would and returns True;
-    # returns False, having written nothing, for anything else.
-    cdef Py_ssize_t ip_end, hlen, l4 = l3 + 20
+# ---------------------------------------------------------------- shortcuts
+# The common case, a plain IPv4 or IPv6 TCP/UDP packet, takes a straight run
+# instead of the layer-by-layer decoder.  The shortcuts and the loops around
+# them are fused over the kind of link header, so that each kind gets its own
+# copy with the IP header at a constant offset (a shared copy with the offset
+# in a variable cost up to 1.5x Ethernet's instructions; see docs/decode.md).
+# Packets are handed to them in runs of one link type.
+
+cdef struct EthernetLink:     # EN10MB: IP after 14 bytes (untagged)
+    char unused
+cdef struct Sll2Link:         # LINUX_SLL2: 20 bytes, protocol at 0
+    char unused
+cdef struct SllLink:          # LINUX_SLL: 16 bytes, protocol at 14
+    char unused
+cdef struct RawLink:          # RAW (and 12, 14), IPV4, IPV6: IP at 0
+    char unused
+cdef struct LoopbackLink:     # NULL, LOOP: 4-byte address family
+    char unused
+
+ctypedef fused LinkKind:
+    EthernetLink
+    Sll2Link
+    SllLink
+    RawLink
+    LoopbackLink
+
+
+cdef inline Py_ssize_t _link_hlen(LinkKind *kind) noexcept nogil:
+    # Where the network layer starts (a constant in each copy).
+    if LinkKind is EthernetLink:
+        return ETH_HLEN
+    elif LinkKind is Sll2Link:
+        return SLL2_HLEN
+    elif LinkKind is SllLink:
+        return SLL_HLEN
+    elif LinkKind is LoopbackLink:
+        return 4
+    else:
+        return 0
+
+
+cdef inline bint _link_says(LinkKind *kind, const uint8_t *p, Py_ssize_t cap,
+                            uint16_t ethertype, uint16_t claimed) noexcept nogil:
+    # Whether the link header (captured whole) says the network layer is
+    # `ethertype`.  claimed: a raw link type's protocol (IPV4, IPV6), or 0
+    # for RAW, whose packets are IPv4 or IPv6 by their version nibble (the
+    # shortcuts check it).
+    if LinkKind is EthernetLink:
+        return rd16(p, 12, cap) == ethertype
+    elif LinkKind is Sll2Link:
+        return rd16(p, 0, cap) == ethertype
+    elif LinkKind is SllLink:
+        return rd16(p, 14, cap) == ethertype
+    elif LinkKind is LoopbackLink:
+        return _loopback_family(rd32(p, 0, cap)) == ethertype
+    else:
+        return claimed == 0 or claimed == ethertype
+
+
+cdef inline uint16_t _claimed_protocol(uint16_t linktype) noexcept nogil:
+    # The network protocol a raw link type fixes, or 0 (see _link_says).
+    if linktype == LINKTYPE_IPV4:
+        return ETHERTYPE_IPV4
+    if linktype == LINKTYPE_IPV6:
+        return ETHERTYPE_IPV6
+    return 0
+
+
+cdef inline void _link_fields(LinkKind *kind, const uint8_t *p, Py_ssize_t cap,
+                              HeaderChunk *c, Py_ssize_t j) noexcept nogil:
+    # The link-layer columns of row j, as decode_packet and decode_link
+    # write them for an untagged frame.
+    if LinkKind is EthernetLink:
+        rdcopy(c.eth_dst + 6 * j, p, 0, 6, cap)
+        rdcopy(c.eth_src + 6 * j, p, 6, 6, cap)
+    elif LinkKind is Sll2Link:
+        c.sll_ifindex[j] = rd32(p, 4, cap)
+        c.sll_hatype[j] = rd16(p, 8, cap)
+        c.sll_pkttype[j] = rd8(p, 10, cap)
+        c.sll_halen[j] = rd8(p, 11, cap)
+        rdcopy(c.sll_addr + 8 * j, p, 12, 8, cap)
+    elif LinkKind is SllLink:
+        c.sll_pkttype[j] = <uint8_t>rd16(p, 0, cap)
+        c.sll_hatype[j] = rd16(p, 2, cap)
+        c.sll_halen[j] = <uint8_t>(rd16(p, 4, cap) if rd16(p, 4, cap) < 255 else 255)
+        rdcopy(c.sll_addr + 8 * j, p, 6, 8, cap)
+
+
+cdef inline bint _plain_ipv4(LinkKind *kind, const uint8_t *p, Py_ssize_t cap,
+                             Py_ssize_t wire, uint32_t status, uint16_t claimed,
+                             HeaderChunk *c, Py_ssize_t j, uint32_t opts) noexcept nogil:
+    # The common case in one straight run: an untagged frame whose link
+    # header says IPv4, IPv4 without options or fragmentation, a complete
+    # TCP or UDP header (not a UDP tunnel).  Fills row j (all zero on entry)
+    # exactly as decode_packet/decode_link would and returns True; returns
+    # False, having written nothing, for anything else.
+    cdef Py_ssize_t l3 = _link_hlen(kind), l4 = l3 + 20, ip_end, hlen
     cdef uint8_t proto
     cdef uint16_t dport
-    if cap < l3 + 28 or rd8(p, l3, cap) != 0x45 or rd16(p, l3 + 6, cap) & 0x3FFF:
+    if cap < l4 + 8 or (status & TP_STATUS_VLAN_VALID) or not _fast_path:
+        return False
+    if not _link_says(kind, p, cap, ETHERTYPE_IPV4, claimed) or rd8(p, l3, cap) != 0x45 \
+            or rd16(p, l3 + 6, cap) & 0x3FFF:
         return False
     ip_end = l3 + <Py_ssize_t>rd16(p, l3 + 2, cap)
     if ip_end > wire:
@@ -1138,6 +1229,7 @@ cdef inline bint _plain_ipv4_at(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wir
         ip_end = l4 + <Py_ssize_t>rd16(p, l4 + 4, cap)
     else:
         return False
+    _link_fields(kind, p, cap, c, j)
     memcpy(c.ip_src + 16 * j, _V4_MAPPED_PREFIX, 12)
     memcpy(c.ip_dst + 16 * j, _V4_MAPPED_PREFIX, 12)
     rdcopy(c.ip_src + 16 * j + 12, p, l3 + 12, 4, cap)
@@ -1170,214 +1262,99 @@ cdef inline bint _plain_ipv4_at(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wir
     return True
 
 
-cdef inline bint _plain_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, uint32_t status,
-                             HeaderChunk *c, Py_ssize_t j, uint32_t opts) noexcept nogil:
-    # _plain_ipv4_at for untagged Ethernet, written out with constant
-    # offsets: calling the general one cost Ethernet 15% (bench_decode).
-    # The common case in one straight run: untagged Ethernet, IPv4 without
-    # options or fragmentation, complete TCP or UDP header (not a UDP
-    # tunnel).  Fills row j (all zero on entry) exactly as decode_packet
-    # would and returns True; returns False, having written nothing, for
-    # anything else.
-    cdef Py_ssize_t ip_end, hlen
-    cdef uint8_t proto
-    cdef uint16_t dport
-    if cap < 42 or (status & TP_STATUS_VLAN_VALID) or not _fast_path:
-        return False
-    if rd16(p, 12, cap) != ETHERTYPE_IPV4 or rd8(p, 14, cap) != 0x45 \
-            or rd16(p, 20, cap) & 0x3FFF:
-        return False
-    ip_end = 14 + <Py_ssize_t>rd16(p, 16, cap)
-    if ip_end > wire:
-        return False
-    proto = rd8(p, 23, cap)
-    dport = rd16(p, 36, cap)
-    if proto == IPPROTO_TCP:
-        if cap < 54 or ip_end < 54:
-            return False
-        hlen = (rd8(p, 46, cap) >> 4) * 4
-        if hlen < 20 or 34 + hlen > ip_end or 34 + hlen > cap:
-            return False
-    elif proto == IPPROTO_UDP:
-        if ip_end < 42 or rd16(p, 38, cap) < 8 or 34 + <Py_ssize_t>rd16(p, 38, cap) > ip_end \
-                or dport == UDP_PORT_VXLAN or dport == UDP_PORT_GENEVE:
-            return False
-        hlen = 8
-        ip_end = 34 + <Py_ssize_t>rd16(p, 38, cap)
-    else:
-        return False
-    rdcopy(c.eth_dst + 6 * j, p, 0, 6, cap)
-    rdcopy(c.eth_src + 6 * j, p, 6, 6, cap)
-    memcpy(c.ip_src + 16 * j, _V4_MAPPED_PREFIX, 12)
-    memcpy(c.ip_dst + 16 * j, _V4_MAPPED_PREFIX, 12)
-    rdcopy(c.ip_src + 16 * j + 12, p, 26, 4, cap)
-    rdcopy(c.ip_dst + 16 * j + 12, p, 30, 4, cap)
-    c.ethertype[j] = ETHERTYPE_IPV4
-    c.inner_ethertype[j] = ETHERTYPE_IPV4
-    c.l3_offset[j] = 14
-    c.ip_version[j] = 4
-    c.ip_dscp[j] = rd8(p, 15, cap) >> 2
-    c.ip_ecn[j] = rd8(p, 15, cap) & 3
-    c.ip_len[j] = rd16(p, 16, cap)
-    c.ttl[j] = rd8(p, 22, cap)
-    c.ip_proto[j] = proto
-    c.ipv4_src[j] = rd32(p, 26, cap)
-    c.ipv4_dst[j] = rd32(p, 30, cap)
-    c.l4_offset[j] = 34
-    c.sport[j] = rd16(p, 34, cap)
-    c.dport[j] = dport
-    if proto == IPPROTO_TCP:
-        c.tcp_seq[j] = rd32(p, 38, cap)
-        c.tcp_ack[j] = rd32(p, 42, cap)
-        c.tcp_flags[j] = rd16(p, 46, cap) & 0x01FF
-        c.tcp_window[j] = rd16(p, 48, cap)
-        if hlen > 20 and (opts & OPT_TCP_OPTIONS):
-            _tcp_options(p, cap, 34, hlen, c, j)
-    c.payload_offset[j] = <uint16_t>(34 + hlen)
-    c.payload_len[j] = <uint32_t>(ip_end - 34 - hlen)
-    if 14 + <Py_ssize_t>c.ip_len[j] > cap:
-        c.flags[j] |= F_TRUNCATED_PAYLOAD
-    return True
-
-
-
-cdef inline bint _plain_ipv4_sll2(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire,
-                                  uint32_t status, HeaderChunk *c, Py_ssize_t j,
-                                  uint32_t opts) noexcept nogil:
-    # _plain_ipv4 for LINUX_SLL2 (the IPv4 header at 20), written out with
-    # constant offsets as for Ethernet: the general _plain_ipv4_at costs
-    # LINUX_SLL2 (the link type of every `any` capture) 1.4x Ethernet's
-    # instructions.  Fills row j exactly as decode_link would and returns
-    # True, or writes nothing and returns False.
-    cdef Py_ssize_t ip_end, hlen
-    cdef uint8_t proto
-    cdef uint16_t dport
-    if cap < 48 or (status & TP_STATUS_VLAN_VALID) or not _fast_path:
-        return False
-    if rd16(p, 0, cap) != ETHERTYPE_IPV4 or rd8(p, 20, cap) != 0x45 \
-            or rd16(p, 26, cap) & 0x3FFF:
-        return False
-    ip_end = 20 + <Py_ssize_t>rd16(p, 22, cap)
-    if ip_end > wire:
-        return False
-    proto = rd8(p, 29, cap)
-    dport = rd16(p, 42, cap)
-    if proto == IPPROTO_TCP:
-        if cap < 60 or ip_end < 60:
-            return False
-        hlen = (rd8(p, 52, cap) >> 4) * 4
-        if hlen < 20 or 40 + hlen > ip_end or 40 + hlen > cap:
-            return False
-    elif proto == IPPROTO_UDP:
-        if ip_end < 48 or rd16(p, 44, cap) < 8 or 40 + <Py_ssize_t>rd16(p, 44, cap) > ip_end \
-                or dport == UDP_PORT_VXLAN or dport == UDP_PORT_GENEVE:
-            return False
-        hlen = 8
-        ip_end = 40 + <Py_ssize_t>rd16(p, 44, cap)
-    else:
-        return False
-    c.sll_ifindex[j] = rd32(p, 4, cap)
-    c.sll_hatype[j] = rd16(p, 8, cap)
-    c.sll_pkttype[j] = rd8(p, 10, cap)
-    c.sll_halen[j] = rd8(p, 11, cap)
-    rdcopy(c.sll_addr + 8 * j, p, 12, 8, cap)
-    memcpy(c.ip_src + 16 * j, _V4_MAPPED_PREFIX, 12)
-    memcpy(c.ip_dst + 16 * j, _V4_MAPPED_PREFIX, 12)
-    rdcopy(c.ip_src + 16 * j + 12, p, 32, 4, cap)
-    rdcopy(c.ip_dst + 16 * j + 12, p, 36, 4, cap)
-    c.ethertype[j] = ETHERTYPE_IPV4
-    c.inner_ethertype[j] = ETHERTYPE_IPV4
-    c.l3_offset[j] = 20
-    c.ip_version[j] = 4
-    c.ip_dscp[j] = rd8(p, 21, cap) >> 2
-    c.ip_ecn[j] = rd8(p, 21, cap) & 3
-    c.ip_len[j] = rd16(p, 22, cap)
-    c.ttl[j] = rd8(p, 28, cap)
-    c.ip_proto[j] = proto
-    c.ipv4_src[j] = rd32(p, 32, cap)
-    c.ipv4_dst[j] = rd32(p, 36, cap)
-    c.l4_offset[j] = 40
-    c.sport[j] = rd16(p, 40, cap)
-    c.dport[j] = dport
-    if proto == IPPROTO_TCP:
-        c.tcp_seq[j] = rd32(p, 44, cap)
-        c.tcp_ack[j] = rd32(p, 48, cap)
-        c.tcp_flags[j] = rd16(p, 52, cap) & 0x01FF
-        c.tcp_window[j] = rd16(p, 54, cap)
-        if hlen > 20 and (opts & OPT_TCP_OPTIONS):
-            _tcp_options(p, cap, 40, hlen, c, j)
-    c.payload_offset[j] = <uint16_t>(40 + hlen)
-    c.payload_len[j] = <uint32_t>(ip_end - 40 - hlen)
-    if 20 + <Py_ssize_t>c.ip_len[j] > cap:
-        c.flags[j] |= F_TRUNCATED_PAYLOAD
-    return True
-
-
-cdef inline bint _plain_ipv4_link(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire,
-                                  uint16_t linktype, uint32_t status, HeaderChunk *c,
-                                  Py_ssize_t j, uint32_t opts) noexcept nogil:
-    # _plain_ipv4_at for raw IP and NULL/LOOP frames, _plain_ipv4_sll2 for
-    # untagged LINUX_SLL2 ones (tested first: every `any` capture's).
-    if linktype == LINKTYPE_LINUX_SLL2:
-        return _plain_ipv4_sll2(p, cap, wire, status, c, j, opts)
-    if not _fast_path or (status & TP_STATUS_VLAN_VALID):
-        return False
-    if linktype == LINKTYPE_RAW or linktype == LINKTYPE_IPV4:
-        return _plain_ipv4_at(p, cap, wire, 0, c, j, opts)
-    if linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
-        return cap >= 4 and _loopback_family(rd32(p, 0, cap)) == ETHERTYPE_IPV4 \
-            and _plain_ipv4_at(p, cap, wire, 4, c, j, opts)
-    return False
-
-
 # ---------------------------------------------------------------- the batch loop
-cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
-                             const int64_t[::1] offset, const uint32_t[::1] caplen,
-                             const uint32_t[::1] wirelen, const uint32_t[::1] status,
-                             const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
-                             const uint16_t *linktype_p,
-                             const HeaderColumns *cols, HeaderChunk *c,
-                             uint32_t opts) except -2 nogil:
-    # IN data/data_len: the batch's bytes; offset..vlan_tpid: its columns;
-    # linktype_p: its link types, every one supported (NULL: all Ethernet);
-    # opts: OPT_* bits.  OUT cols: one entry per packet in each listed
-    # column.  c: scratch.  Returns -1, or the index of the first packet
-    # whose bytes lie outside data.
+cdef struct PacketColumns:
+    # A batch's bytes and per-packet columns, as plain pointers (IN).
+    const uint8_t *data
+    Py_ssize_t data_len
+    const int64_t *offset
+    const uint32_t *caplen
+    const uint32_t *wirelen
+    const uint32_t *status
+    const uint16_t *vlan_tci
+    const uint16_t *vlan_tpid
+    const uint16_t *linktype      # NULL: all Ethernet
+
+
+cdef inline Py_ssize_t _run_end(const PacketColumns *b, Py_ssize_t i,
+                                Py_ssize_t end) noexcept nogil:
+    # The end (at most `end`) of the run of packets from i on with packet
+    # i's link type.
+    cdef uint16_t linktype
+    if b.linktype == NULL:
+        return end
+    linktype = b.linktype[i]
+    i += 1
+    while i < end and b.linktype[i] == linktype:
+        i += 1
+    return i
+
+
+cdef Py_ssize_t _decode_rows(LinkKind *kind, PacketColumns b, Py_ssize_t first,
+                             Py_ssize_t lo, Py_ssize_t hi, HeaderChunk *c,
+                             uint32_t opts) noexcept nogil:
+    # Rows lo..hi-1 of c from packets first+lo.., all of this kind of link
+    # layer.  Returns -1, or the index of the first packet whose bytes lie
+    # outside the data.  (b by value: stores into c cannot alias it, so its
+    # pointers stay put across the loop.)
+    cdef Py_ssize_t j, i, cap, wire
+    cdef int64_t start
+    cdef uint16_t linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[first + lo]
+    cdef uint16_t claimed = _claimed_protocol(linktype)
+    for j in range(lo, hi):
+        i = first + j
+        start = b.offset[i]
+        cap = b.caplen[i]
+        if start < 0 or start > b.data_len or cap > b.data_len - start:   # cannot overflow
+            return i
+        wire = b.wirelen[i]
+        if wire < cap:
+            wire = cap
+        if not _plain_ipv4(kind, b.data + start, cap, wire, b.status[i], claimed, c, j, opts):
+            if LinkKind is EthernetLink:
+                decode_packet(b.data + start, cap, wire, b.status[i], b.vlan_tci[i],
+                              b.vlan_tpid[i], c, j, opts)
+            else:
+                decode_link(b.data + start, cap, wire, linktype, b.status[i], b.vlan_tci[i],
+                            c, j, opts)
+    return -1
+
+
+cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderColumns *cols,
+                             HeaderChunk *c, uint32_t opts) noexcept nogil:
+    # IN b: the batch, n packets, every link type supported; opts: OPT_*
+    # bits.  OUT cols: one entry per packet in each listed column.  c:
+    # scratch.  Returns -1, or the index of the first packet whose bytes lie
+    # outside the data.
     #
     # Packets are decoded DECODE_CHUNK at a time into c, which stays in
     # cache, then copied out column by column: storing every column packet
     # by packet interleaves dozens of write streams, more than the
     # prefetchers follow.
-    cdef Py_ssize_t i, j, m, k, first = 0, n = offset.shape[0], cap, wire, width
-    cdef int64_t start
-    cdef uint16_t lt
-    cdef const int64_t *offset_p = &offset[0]
-    cdef const uint32_t *caplen_p = &caplen[0]
-    cdef const uint32_t *wirelen_p = &wirelen[0]
-    cdef const uint32_t *status_p = &status[0]
-    cdef const uint16_t *vlan_tci_p = &vlan_tci[0]
-    cdef const uint16_t *vlan_tpid_p = &vlan_tpid[0]
+    cdef Py_ssize_t j, end, m, k, first = 0, width, bad
+    cdef uint16_t linktype
     while first < n:
         m = n - first
         if m > DECODE_CHUNK:
             m = DECODE_CHUNK
         memset(c, 0, sizeof(HeaderChunk))
-        for j in range(m):
-            i = first + j
-            start = offset_p[i]
-            cap = caplen_p[i]
-            if start < 0 or start > data_len or cap > data_len - start:   # cannot overflow
-                return i
-            wire = wirelen_p[i]
-            if wire < cap:
-                wire = cap
-            lt = LINKTYPE_ETHERNET if linktype_p == NULL else linktype_p[i]
-            if lt == LINKTYPE_ETHERNET:
-                if not _plain_ipv4(data + start, cap, wire, status_p[i], c, j, opts):
-                    decode_packet(data + start, cap, wire, status_p[i], vlan_tci_p[i],
-                                  vlan_tpid_p[i], c, j, opts)
-            elif not _plain_ipv4_link(data + start, cap, wire, lt, status_p[i], c, j, opts):
-                decode_link(data + start, cap, wire, lt, status_p[i], vlan_tci_p[i], c, j, opts)
+        j = 0
+        while j < m:
+            end = _run_end(b, first + j, first + m) - first
+            linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[first + j]
+            if linktype == LINKTYPE_ETHERNET:
+                bad = _decode_rows(<EthernetLink *>NULL, b[0], first, j, end, c, opts)
+            elif linktype == LINKTYPE_LINUX_SLL2:
+                bad = _decode_rows(<Sll2Link *>NULL, b[0], first, j, end, c, opts)
+            elif linktype == LINKTYPE_LINUX_SLL:
+                bad = _decode_rows(<SllLink *>NULL, b[0], first, j, end, c, opts)
+            elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+                bad = _decode_rows(<LoopbackLink *>NULL, b[0], first, j, end, c, opts)
+            else:
+                bad = _decode_rows(<RawLink *>NULL, b[0], first, j, end, c, opts)
+            if bad >= 0:
+                return bad
+            j = end
         for k in range(cols.count):
             width = cols.row_bytes[k]
             memcpy(cols.dst[k] + width * first, cols.src[k], width * m)
@@ -1385,30 +1362,22 @@ cdef Py_ssize_t decode_batch(const uint8_t *data, Py_ssize_t data_len,
     return -1
 
 
-cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
-                                  const int64_t[::1] offset, const uint32_t[::1] caplen,
-                                  const uint32_t[::1] wirelen, const uint32_t[::1] status,
-                                  const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid,
-                                  const uint16_t *linktype_p,
-                                  FiveTupleColumns cols, HeaderChunk *c,
-                                  uint32_t opts) except -2 nogil:
-    # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Untagged IPv4 (no options,
-    # not fragmented) and IPv6 (no extension headers) TCP/UDP packets (not
-    # UDP tunnels) take a short inline run straight to the columns; the
-    # others are decoded into c and copied out DECODE_CHUNK at a time.  The
-    # values are the same either way.
-    cdef Py_ssize_t i, n = offset.shape[0], cap, wire, ip_end, hlen, k = 0, l3
+cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
+                                 Py_ssize_t hi, FiveTupleColumns cols, HeaderChunk *c,
+                                 Py_ssize_t *pending, Py_ssize_t *rows,
+                                 uint32_t opts) noexcept nogil:
+    # decode_five_tuple for packets lo..hi-1, all of this kind of link layer.
+    # INOUT rows: the rows of c in use (pending: their packets).  Returns -1,
+    # or the index of the first packet whose bytes lie outside the data.
+    cdef Py_ssize_t i, cap, wire, ip_end, hlen, k = rows[0]
+    cdef Py_ssize_t l3 = _link_hlen(kind), l4 = l3 + 20, l4v6 = l3 + 40
     cdef const uint8_t *p
-    cdef uint8_t proto, claimed
+    cdef uint8_t proto
     cdef uint16_t dport
     cdef int64_t start
-    cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
-    # Plain pointers in locals: stores through the uint8_t column pointers
-    # could alias memoryview structs and globals, forcing reloads each packet.
-    cdef const int64_t *offset_p = &offset[0]
-    cdef const uint32_t *caplen_p = &caplen[0]
-    cdef const uint32_t *wirelen_p = &wirelen[0]
-    cdef const uint32_t *status_p = &status[0]
+    # Plain pointers in locals (b is passed by value): stores through the
+    # uint8_t column pointers could alias structs behind pointers and
+    # globals, forcing reloads each packet.
     cdef uint8_t *ip_src = cols.ip_src
     cdef uint8_t *ip_dst = cols.ip_dst
     cdef uint8_t *ip_version = cols.ip_version
@@ -1417,209 +1386,111 @@ cdef Py_ssize_t decode_five_tuple(const uint8_t *data, Py_ssize_t data_len,
     cdef uint16_t *dport_col = cols.dport
     cdef uint32_t *flags = cols.flags
     cdef bint fast = _fast_path
-    memset(c, 0, sizeof(HeaderChunk))
-    for i in range(n + 1):
-        if k == DECODE_CHUNK or (i == n and k):
+    cdef uint16_t linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[lo]
+    cdef uint16_t claimed = _claimed_protocol(linktype)
+    for i in range(lo, hi):
+        if k == DECODE_CHUNK:
             _flush_five_tuple(cols, c, pending, k)
             k = 0
-        if i == n:
-            break
-        start = offset_p[i]
-        cap = caplen_p[i]
-        if start < 0 or start > data_len or cap > data_len - start:   # cannot overflow
+        start = b.offset[i]
+        cap = b.caplen[i]
+        if start < 0 or start > b.data_len or cap > b.data_len - start:   # cannot overflow
+            rows[0] = k
             return i
-        wire = wirelen_p[i]
+        wire = b.wirelen[i]
         if wire < cap:
             wire = cap
-        p = data + start
-        if linktype_p != NULL and linktype_p[i] != LINKTYPE_ETHERNET:
-            if fast and not (status_p[i] & TP_STATUS_VLAN_VALID):
-                l3 = _plain_l3(p, cap, linktype_p[i], &claimed)
-                if l3 >= 0 and _five_plain(p, cap, wire, l3, claimed, cols, i):
-                    continue
-            if not _plain_ipv4_link(p, cap, wire, linktype_p[i], status_p[i], c, k, opts):
-                decode_link(p, cap, wire, linktype_p[i], status_p[i], vlan_tci[i], c, k, opts)
-            pending[k] = i
-            k += 1
-            continue
-        if fast and cap >= 54 and not (status_p[i] & TP_STATUS_VLAN_VALID) \
-                and rd16(p, 12, cap) == ETHERTYPE_IPV4 and rd8(p, 14, cap) == 0x45 \
-                and not (rd16(p, 20, cap) & 0x3FFF):
-            ip_end = 14 + <Py_ssize_t>rd16(p, 16, cap)
-            proto = rd8(p, 23, cap)
-            hlen = (rd8(p, 46, cap) >> 4) * 4
-            dport = rd16(p, 36, cap)
-            if ip_end <= wire and ((proto == IPPROTO_TCP and hlen >= 20 and 34 + hlen <= ip_end
-                                    and 34 + hlen <= cap)
-                                   or (proto == IPPROTO_UDP and rd16(p, 38, cap) >= 8
-                                       and 34 + <Py_ssize_t>rd16(p, 38, cap) <= ip_end
+        p = b.data + start
+        if fast and cap >= l4 + 20 and not (b.status[i] & TP_STATUS_VLAN_VALID) \
+                and _link_says(kind, p, cap, ETHERTYPE_IPV4, claimed) \
+                and rd8(p, l3, cap) == 0x45 and not (rd16(p, l3 + 6, cap) & 0x3FFF):
+            ip_end = l3 + <Py_ssize_t>rd16(p, l3 + 2, cap)
+            proto = rd8(p, l3 + 9, cap)
+            hlen = (rd8(p, l4 + 12, cap) >> 4) * 4
+            dport = rd16(p, l4 + 2, cap)
+            if ip_end <= wire and ((proto == IPPROTO_TCP and hlen >= 20 and l4 + hlen <= ip_end
+                                    and l4 + hlen <= cap)
+                                   or (proto == IPPROTO_UDP and rd16(p, l4 + 4, cap) >= 8
+                                       and l4 + <Py_ssize_t>rd16(p, l4 + 4, cap) <= ip_end
                                        and dport != UDP_PORT_VXLAN
                                        and dport != UDP_PORT_GENEVE)):
                 memset(ip_src + 16 * i, 0, 10)
                 memset(ip_src + 16 * i + 10, 0xFF, 2)
                 memset(ip_dst + 16 * i, 0, 10)
                 memset(ip_dst + 16 * i + 10, 0xFF, 2)
-                rdcopy(ip_src + 16 * i + 12, p, 26, 4, cap)
-                rdcopy(ip_dst + 16 * i + 12, p, 30, 4, cap)
+                rdcopy(ip_src + 16 * i + 12, p, l3 + 12, 4, cap)
+                rdcopy(ip_dst + 16 * i + 12, p, l3 + 16, 4, cap)
                 ip_version[i] = 4
                 ip_proto[i] = proto
-                sport[i] = rd16(p, 34, cap)
+                sport[i] = rd16(p, l4, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
                 continue
-        elif fast and cap >= 62 and not (status_p[i] & TP_STATUS_VLAN_VALID) \
-                and rd16(p, 12, cap) == ETHERTYPE_IPV6 and rd8(p, 14, cap) >> 4 == 6:
+        elif fast and cap >= l4v6 + 8 and not (b.status[i] & TP_STATUS_VLAN_VALID) \
+                and _link_says(kind, p, cap, ETHERTYPE_IPV6, claimed) \
+                and rd8(p, l3, cap) >> 4 == 6:
             # IPv6 straight to TCP or UDP, no extension headers
-            ip_end = 54 + <Py_ssize_t>rd16(p, 18, cap)
-            proto = rd8(p, 20, cap)
-            dport = rd16(p, 56, cap)
-            if ip_end <= wire and ip_end > 54 \
-                    and ((proto == IPPROTO_TCP and cap >= 74
-                          and (rd8(p, 66, cap) >> 4) >= 5
-                          and 54 + (rd8(p, 66, cap) >> 4) * 4 <= ip_end
-                          and 54 + (rd8(p, 66, cap) >> 4) * 4 <= cap)
-                         or (proto == IPPROTO_UDP and rd16(p, 58, cap) >= 8
-                             and 54 + <Py_ssize_t>rd16(p, 58, cap) <= ip_end
+            ip_end = l4v6 + <Py_ssize_t>rd16(p, l3 + 4, cap)
+            proto = rd8(p, l3 + 6, cap)
+            dport = rd16(p, l4v6 + 2, cap)
+            if ip_end <= wire and ip_end > l4v6 \
+                    and ((proto == IPPROTO_TCP and cap >= l4v6 + 20
+                          and (rd8(p, l4v6 + 12, cap) >> 4) >= 5
+                          and l4v6 + (rd8(p, l4v6 + 12, cap) >> 4) * 4 <= ip_end
+                          and l4v6 + (rd8(p, l4v6 + 12, cap) >> 4) * 4 <= cap)
+                         or (proto == IPPROTO_UDP and rd16(p, l4v6 + 4, cap) >= 8
+                             and l4v6 + <Py_ssize_t>rd16(p, l4v6 + 4, cap) <= ip_end
                              and dport != UDP_PORT_VXLAN and dport != UDP_PORT_GENEVE)):
-                rdcopy(ip_src + 16 * i, p, 22, 16, cap)
-                rdcopy(ip_dst + 16 * i, p, 38, 16, cap)
+                rdcopy(ip_src + 16 * i, p, l3 + 8, 16, cap)
+                rdcopy(ip_dst + 16 * i, p, l3 + 24, 16, cap)
                 ip_version[i] = 6
                 ip_proto[i] = proto
-                sport[i] = rd16(p, 54, cap)
+                sport[i] = rd16(p, l4v6, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
                 continue
-        decode_packet(p, cap, wire, status_p[i], vlan_tci[i], vlan_tpid[i], c, k, opts)
+        if LinkKind is EthernetLink:
+            decode_packet(p, cap, wire, b.status[i], b.vlan_tci[i], b.vlan_tpid[i], c, k, opts)
+        else:
+            decode_link(p, cap, wire, linktype, b.status[i], b.vlan_tci[i], c, k, opts)
         pending[k] = i
         k += 1
+    rows[0] = k
     return -1
 
 
-cdef inline Py_ssize_t _plain_l3(const uint8_t *p, Py_ssize_t cap, uint16_t linktype,
-                                 uint8_t *version) noexcept nogil:
-    # Where an IP header starts in a frame whose link layer says IP, or -1:
-    # the 5-tuple shortcut's entry.  OUT version: the IP version the link
-    # layer claims (0: either, raw IP).  LINUX_SLL2 first: every `any`
-    # capture's.
-    cdef uint16_t proto
-    version[0] = 0
-    if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
-        if linktype == LINKTYPE_LINUX_SLL2:
-            if cap < SLL2_HLEN:
-                return -1
-            proto = rd16(p, 0, cap)
+cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupleColumns cols,
+                                  HeaderChunk *c, uint32_t opts) noexcept nogil:
+    # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Untagged IPv4 (no options,
+    # not fragmented) and IPv6 (no extension headers) TCP/UDP packets (not
+    # UDP tunnels) take a short inline run straight to the columns; the
+    # others are decoded into c and copied out DECODE_CHUNK at a time.  The
+    # values are the same either way.
+    cdef Py_ssize_t i = 0, end, bad, rows = 0
+    cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
+    cdef uint16_t linktype
+    memset(c, 0, sizeof(HeaderChunk))
+    while i < n:
+        end = _run_end(b, i, n)
+        linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[i]
+        if linktype == LINKTYPE_ETHERNET:
+            bad = _five_tuple_rows(<EthernetLink *>NULL, b[0], i, end, cols, c, pending, &rows,
+                                   opts)
+        elif linktype == LINKTYPE_LINUX_SLL2:
+            bad = _five_tuple_rows(<Sll2Link *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
+        elif linktype == LINKTYPE_LINUX_SLL:
+            bad = _five_tuple_rows(<SllLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
+        elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+            bad = _five_tuple_rows(<LoopbackLink *>NULL, b[0], i, end, cols, c, pending, &rows,
+                                   opts)
         else:
-            if cap < SLL_HLEN:
-                return -1
-            proto = rd16(p, 14, cap)
-        if proto == ETHERTYPE_IPV4:
-            version[0] = 4
-        elif proto == ETHERTYPE_IPV6:
-            version[0] = 6
-        else:
-            return -1
-        return SLL2_HLEN if linktype == LINKTYPE_LINUX_SLL2 else SLL_HLEN
-    if linktype == LINKTYPE_RAW:
-        return 0
-    if linktype == LINKTYPE_IPV4 or linktype == LINKTYPE_IPV6:
-        version[0] = 4 if linktype == LINKTYPE_IPV4 else 6
-        return 0
-    if (linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP) and cap >= 4:
-        proto = _loopback_family(rd32(p, 0, cap))
-        if proto != 0:
-            version[0] = 4 if proto == ETHERTYPE_IPV4 else 6
-            return 4
+            bad = _five_tuple_rows(<RawLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
+        if bad >= 0:
+            return bad
+        i = end
+    if rows:
+        _flush_five_tuple(cols, c, pending, rows)
     return -1
-
-
-cdef inline bint _five_transport(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
-                                 Py_ssize_t ip_end, uint8_t proto, uint16_t dport,
-                                 Py_ssize_t wire) noexcept nogil:
-    # Whether the IP packet ending at ip_end holds a complete TCP or UDP
-    # header at l4 (not a UDP tunnel): the 5-tuple shortcut's test, the
-    # same as the Ethernet run's.
-    if ip_end > wire:
-        return False
-    if proto == IPPROTO_TCP:
-        return (rd8(p, l4 + 12, cap) >> 4) >= 5 \
-            and l4 + (rd8(p, l4 + 12, cap) >> 4) * 4 <= ip_end \
-            and l4 + (rd8(p, l4 + 12, cap) >> 4) * 4 <= cap
-    if proto == IPPROTO_UDP:
-        return rd16(p, l4 + 4, cap) >= 8 and l4 + <Py_ssize_t>rd16(p, l4 + 4, cap) <= ip_end \
-            and dport != UDP_PORT_VXLAN and dport != UDP_PORT_GENEVE
-    return False
-
-
-cdef inline bint _five_ipv4(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                            FiveTupleColumns cols, Py_ssize_t i) noexcept nogil:
-    # decode_five_tuple's straight run for an IPv4 TCP/UDP packet at l3
-    # without options, not fragmented, not a UDP tunnel: writes row i and
-    # returns True, or writes nothing and returns False.  Inlined where l3
-    # is a constant (the cooked link types), its offsets are constants too.
-    cdef Py_ssize_t ip_end, l4 = l3 + 20
-    cdef uint8_t proto
-    cdef uint16_t dport
-    if cap < l4 + 20 or rd8(p, l3, cap) != 0x45 or rd16(p, l3 + 6, cap) & 0x3FFF:
-        return False
-    ip_end = l3 + <Py_ssize_t>rd16(p, l3 + 2, cap)
-    proto = rd8(p, l3 + 9, cap)
-    dport = rd16(p, l4 + 2, cap)
-    if not _five_transport(p, cap, l4, ip_end, proto, dport, wire):
-        return False
-    memset(cols.ip_src + 16 * i, 0, 10)
-    memset(cols.ip_src + 16 * i + 10, 0xFF, 2)
-    memset(cols.ip_dst + 16 * i, 0, 10)
-    memset(cols.ip_dst + 16 * i + 10, 0xFF, 2)
-    rdcopy(cols.ip_src + 16 * i + 12, p, l3 + 12, 4, cap)
-    rdcopy(cols.ip_dst + 16 * i + 12, p, l3 + 16, 4, cap)
-    cols.ip_version[i] = 4
-    cols.ip_proto[i] = proto
-    cols.sport[i] = rd16(p, l4, cap)
-    cols.dport[i] = dport
-    cols.flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
-    return True
-
-
-cdef inline bint _five_ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                            FiveTupleColumns cols, Py_ssize_t i) noexcept nogil:
-    # _five_ipv4 for an IPv6 packet straight to TCP or UDP (no extension
-    # headers).
-    cdef Py_ssize_t ip_end, l4 = l3 + 40
-    cdef uint8_t proto
-    cdef uint16_t dport
-    if cap < l4 + 20 or rd8(p, l3, cap) >> 4 != 6:
-        return False
-    ip_end = l4 + <Py_ssize_t>rd16(p, l3 + 4, cap)
-    proto = rd8(p, l3 + 6, cap)
-    dport = rd16(p, l4 + 2, cap)
-    if ip_end <= l4 or not _five_transport(p, cap, l4, ip_end, proto, dport, wire):
-        return False
-    rdcopy(cols.ip_src + 16 * i, p, l3 + 8, 16, cap)
-    rdcopy(cols.ip_dst + 16 * i, p, l3 + 24, 16, cap)
-    cols.ip_version[i] = 6
-    cols.ip_proto[i] = proto
-    cols.sport[i] = rd16(p, l4, cap)
-    cols.dport[i] = dport
-    cols.flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
-    return True
-
-
-cdef inline bint _five_plain(const uint8_t *p, Py_ssize_t cap, Py_ssize_t wire, Py_ssize_t l3,
-                             uint8_t version, FiveTupleColumns cols,
-                             Py_ssize_t i) noexcept nogil:
-    # The 5-tuple shortcut for an IP packet at l3 of the version the link
-    # layer claims (0: either, by its version nibble).
-    cdef uint8_t first
-    if cap < l3 + 1:
-        return False
-    first = rd8(p, l3, cap) >> 4
-    if version != 0 and first != version:
-        return False
-    if first == 4:
-        return _five_ipv4(p, cap, wire, l3, cols, i)
-    if first == 6:
-        return _five_ipv6(p, cap, wire, l3, cols, i)
-    return False
 
 
 cdef void _flush_five_tuple(FiveTupleColumns cols, HeaderChunk *c, const Py_ssize_t *pending,
@@ -1781,6 +1652,7 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     cdef Py_ssize_t n = offset.shape[0], bad, k, count
     cdef HeaderColumns cols
     cdef FiveTupleColumns five
+    cdef PacketColumns packets
     cdef const uint8_t *base = _no_bytes
     cdef const uint8_t *fields[MAX_COLUMNS]
     cdef uint8_t *dst
@@ -1813,6 +1685,15 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
         base = &data[0]
     if not _TCP_OPTION_COLUMNS.isdisjoint(out):
         opts |= OPT_TCP_OPTIONS
+    packets.data = base
+    packets.data_len = data.shape[0]
+    packets.offset = &offset[0]
+    packets.caplen = &caplen[0]
+    packets.wirelen = &wirelen[0]
+    packets.status = &status[0]
+    packets.vlan_tci = &vlan_tci[0]
+    packets.vlan_tpid = &vlan_tpid[0]
+    packets.linktype = linktype_p
     chunk = <HeaderChunk *>PyMem_Malloc(sizeof(HeaderChunk))
     if chunk == NULL:
         raise MemoryError("no memory for the decoder's scratch chunk")
@@ -1836,12 +1717,10 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
             five.dport = <uint16_t *>_column(out, "dport", n, 2, 2)
             five.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
             with nogil:
-                bad = decode_five_tuple(base, data.shape[0], offset, caplen, wirelen, status,
-                                        vlan_tci, vlan_tpid, linktype_p, five, chunk, opts)
+                bad = decode_five_tuple(&packets, n, five, chunk, opts)
         else:
             with nogil:
-                bad = decode_batch(base, data.shape[0], offset, caplen, wirelen, status,
-                                   vlan_tci, vlan_tpid, linktype_p, &cols, chunk, opts)
+                bad = decode_batch(&packets, n, &cols, chunk, opts)
     finally:
         PyMem_Free(chunk)
     if bad >= 0:

@@ -321,18 +321,46 @@ def _edge_frames(linktype: int) -> list[bytes]:
             hlen = len(f) - len(p)
             frames.append(f[:at] + b"\x81\x00" + f[at + 2:hlen] + struct.pack(">H", 5)
                           + f[at:at + 2] + p)
+    return frames + _not_plain_link_frames(linktype)
+
+
+def _not_plain_link_frames(linktype: int) -> list[bytes]:
+    """Frames the shortcuts must refuse at the link layer or the version
+    nibble: a link header saying ARP or an 802.2 pseudo-protocol (cooked),
+    an unknown address family (NULL/LOOP), IPv4 headers whose nibble says
+    0, 5 or 6; and cooked v1 headers with 16-bit packet types and hardware
+    address lengths past a byte."""
+    v4 = ip_packets()[0]
+    hlen = len(frame(linktype, v4)) - len(v4)
+    frames = [frame(linktype, v4)[:hlen] + bytes([nibble << 4 | 5]) + v4[1:]
+              for nibble in (0, 5, 6)]
+    arp = bytes.fromhex("0001080006040001") + MAC + bytes([10, 0, 0, 1]) + bytes(6) \
+        + bytes([10, 0, 0, 2])
+    if linktype == LINKTYPE_LINUX_SLL2:
+        cooked = struct.pack(">HHIHBB8s", 0x0806, 0, 3, 1, 0, 6, MAC + b"\0\0")
+        frames += [cooked + arp + bytes(20), b"\x00\x04" + cooked[2:] + b"\xaa\xaa\x03" + v4]
+    elif linktype == LINKTYPE_LINUX_SLL:
+        frames += [struct.pack(">HHH8sH", 4, 1, 6, MAC + b"\0\0", 0x0806) + arp + bytes(20),
+                   struct.pack(">HHH8sH", 4, 1, 6, MAC + b"\0\0", 4) + b"\xaa\xaa\x03" + v4,
+                   struct.pack(">HHH8sH", 0x0104, 0x0304, 300, MAC * 2, 0x0800) + v4]
+    elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        frames += [struct.pack(order + "I", family) + v4
+                   for order in "<>" for family in (7, 0x0800, 0x12340002)]
     return frames
 
 
-@pytest.mark.parametrize("linktype", [LINKTYPE_RAW, LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
-                                      LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NULL,
-                                      LINKTYPE_LOOP])
+@pytest.mark.parametrize("linktype", [LINKTYPE_RAW, 12, 14, LINKTYPE_LINUX_SLL2,
+                                      LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6,
+                                      LINKTYPE_NULL, LINKTYPE_LOOP])
 def test_shortcuts_equal_the_general_path(linktype):
-    """The plain-IPv4/IPv6 shortcuts at other offsets (default and 5-tuple
+    """The plain-IPv4/IPv6 shortcuts of each link type (default and 5-tuple
     columns) give what the general decoder gives: on plain packets, on every
-    kind the shortcuts must refuse, cut short at every 7th byte (with the
-    wire length of the whole frame, as a snap length leaves it, and without),
-    and tagged by the kernel (VLAN in the metadata)."""
+    kind the shortcuts must refuse (fragments, options, tunnels, bad lengths,
+    IPv6 extension headers, the other IP version or another protocol in the
+    link header, wrong version nibbles, VLAN tags in cooked headers), cut
+    short at every 7th byte (with the wire length of the whole frame, as a
+    snap length leaves it, and without), and tagged by the kernel (VLAN in
+    the metadata)."""
     frames = _edge_frames(linktype)
     if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
         frames += [frame(linktype, p, swap=True) for p in _packets_for(linktype)]
@@ -344,6 +372,7 @@ def test_shortcuts_equal_the_general_path(linktype):
     batch = Batch.from_packets(frames, linktype=linktype, status=status,
                                vlan_tci=np.full(len(frames), 0x2005, dtype=np.uint16),
                                wirelen=np.array(wirelen, dtype=np.uint32))
+    _decode.reset_overrun_count()
     fast = D.decode(batch, columns="all")
     five_fast = D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
     _decode._test_set_fast_path(False)
@@ -359,6 +388,57 @@ def test_shortcuts_equal_the_general_path(linktype):
         assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
     for name in D.FIVE_TUPLE_COLUMNS:
         assert np.array_equal(getattr(five_fast, name), getattr(slow, name)), name
+    assert _decode.overrun_count() == 0, "a read went past caplen (debug build)"
+
+
+def test_batches_of_mixed_link_types_decode_as_each_alone():
+    """Runs of one link type (the shortcuts' unit) of every length, across
+    the decoder's 128-packet chunks, in every order: each packet decodes as
+    in a batch of its link type alone, through the shortcuts and without
+    them, in the default, all and 5-tuple columns; a packet outside the data
+    in the middle of a run is named."""
+    linktypes = [LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
+                 LINKTYPE_NULL, LINKTYPE_LOOP, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14]
+    pools = {lt: _edge_frames(lt) if lt != LINKTYPE_ETHERNET else
+             [frame(lt, p) for p in ip_packets() + edge_packets()] for lt in linktypes}
+    frames, kinds = [], []
+    for run, lt in zip(itertools.cycle((1, 2, 127, 3, 130, 1, 5, 257)),
+                       linktypes * 3 + linktypes[::-1] * 3):
+        pool = pools[lt]
+        frames += [pool[(len(frames) + k) % len(pool)] for k in range(run)]
+        kinds += [lt] * run
+    status = np.zeros(len(frames), dtype=np.uint32)
+    status[::11] = TP_STATUS_VLAN_VALID
+    batch = Batch.from_packets(frames, linktype=np.array(kinds, dtype=np.uint16),
+                               status=status,
+                               vlan_tci=np.full(len(frames), 0x2005, dtype=np.uint16))
+    assert len(batch) > 1500 and (batch.linktype == LINKTYPE_IPV6).sum() > 200
+    _decode.reset_overrun_count()
+    alone = {}
+    for lt in linktypes:
+        indices = np.flatnonzero(batch.linktype == lt)
+        alone[lt] = (indices, D.decode(batch[indices], columns="all"))
+    for fast in (True, False):
+        _decode._test_set_fast_path(fast)
+        try:
+            decoded = {"all": D.decode(batch, columns="all"), "default": D.decode(batch),
+                       "five": D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)}
+        finally:
+            _decode._test_set_fast_path(True)
+        for columns, headers in decoded.items():
+            names = {"all": D.HEADER_COLUMNS, "default": D.DEFAULT_COLUMNS,
+                     "five": D.FIVE_TUPLE_COLUMNS}[columns]
+            for lt, (indices, expected) in alone.items():
+                for name in names:
+                    assert np.array_equal(getattr(headers, name)[indices],
+                                          getattr(expected, name)), (fast, columns, lt, name)
+    assert (decoded["all"].ip_version != 0).sum() > 1000
+    assert _decode.overrun_count() == 0, "a read went past caplen (debug build)"
+    bad = int(np.flatnonzero(batch.linktype == LINKTYPE_LINUX_SLL2)[200])
+    batch.offset[bad] = len(batch.data) + 1
+    for columns in ("all", D.FIVE_TUPLE_COLUMNS):
+        with pytest.raises(ValueError, match=f"packet {bad} lies outside"):
+            D.decode(batch, columns=columns)
 
 
 def test_batch_link_type_defaults_and_validation():
