@@ -111,17 +111,18 @@ def run(args) -> int:
         read = matched = 0
         try:
             for batch in reader:
+                examined = len(batch)
                 if compiled is not None:
                     chosen = np.flatnonzero(compiled.mask(batch))
-                else:
-                    chosen = np.arange(len(batch))
-                examined = len(batch)
-                if args.count is not None and matched + len(chosen) >= args.count:
-                    chosen = chosen[:args.count - matched]
-                    examined = int(chosen[-1]) + 1 if len(chosen) else 0
+                    if args.count is not None and matched + len(chosen) >= args.count:
+                        chosen = chosen[:args.count - matched]
+                        examined = int(chosen[-1]) + 1 if len(chosen) else 0
+                    if len(chosen) < len(batch):
+                        batch = batch[chosen]
+                elif args.count is not None and matched + len(batch) >= args.count:
+                    batch = batch[:args.count - matched]
+                    examined = len(batch)
                 read += examined
-                if len(chosen) < len(batch):
-                    batch = batch[chosen]
                 matched += len(batch)
                 try:
                     if printer is not None:
