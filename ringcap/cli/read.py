@@ -65,6 +65,12 @@ def _open_writer(args, reader):
 # of 1500 bytes would be 100 MB windows, whose first use (page faults) costs
 # about as much as reading a 200 MB file
 READ_BATCH = 8192
+# after the first batch, files of small packets are read in larger batches, up
+# to READ_BATCH_MAX packets or about READ_WINDOW_BYTES: each batch costs some
+# 0.1 ms of Python (reading, filtering, decoding, formatting calls), 12 ms over
+# a million 60-byte frames in batches of 8192
+READ_BATCH_MAX = 32768
+READ_WINDOW_BYTES = 4 << 20
 
 
 def run(args) -> int:
@@ -109,9 +115,15 @@ def run(args) -> int:
             printer = PacketPrinter(sys.stdout, **printer_options(args))
         flush_each = args.line_buffered or (printer is not None and sys.stdout.isatty())
         read = matched = 0
+        sized = False
         try:
             for batch in reader:
                 examined = len(batch)
+                if not sized and examined:      # the first batch: size the others
+                    per_packet = (int(batch.caplen.sum()) + 16 * examined) / examined
+                    reader.batch_packets = max(READ_BATCH, min(
+                        READ_BATCH_MAX, int(READ_WINDOW_BYTES // per_packet)))
+                    sized = True
                 if compiled is not None:
                     chosen = np.flatnonzero(compiled.mask(batch))
                     if args.count is not None and matched + len(chosen) >= args.count:
