@@ -240,7 +240,7 @@ cdef inline uint8_t *put_frac(uint8_t *w, int64_t ns, int nano) noexcept nogil:
     w = put_c(w, b'.')
     if nano:
         return put_u_pad(w, <uint64_t>ns, 9)
-    return put_u_pad(w, <uint64_t>(ns // 1000), 6)
+    return put_u_pad(w, (<uint64_t>ns) // 1000, 6)
 
 
 cdef inline void _split(int64_t ts, int64_t *sec, int64_t *ns) noexcept nogil:
@@ -279,6 +279,14 @@ cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmto
         st.have_previous = 1
         st.first_ts = ts
         st.previous_ts = ts
+    if mode == TS_TIME and st.hms_valid and gmtoff == st.hms_gmtoff \
+            and <uint64_t>(ts - st.hms_start) < 1000000000:
+        # packets come many to a second: its "HH:MM:SS" was made for the first,
+        # and the others need no division
+        memcpy(w, st.hms_text, 8)
+        w = put_frac(w + 8, ts - st.hms_start, st.nano)
+        st.previous_ts = ts
+        return put_c(w, b' ')
     if mode == TS_EPOCH:
         _split(ts, &sec, &ns)
         if sec < 0:
@@ -303,12 +311,11 @@ cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmto
             w = put_u_pad(w, day, 2)
             w = put_c(w, b' ')
         if mode == TS_TIME:
-            # packets come many to a second: its "HH:MM:SS" is made once
-            if not st.hms_valid or st.hms_second != local:
-                put_hms(hms, (local - days * 86400) * 1000000000, 0, False)
-                memcpy(st.hms_text, hms, 8)
-                st.hms_second = local
-                st.hms_valid = 1
+            put_hms(hms, (local - days * 86400) * 1000000000, 0, False)
+            memcpy(st.hms_text, hms, 8)
+            st.hms_start = sec * 1000000000
+            st.hms_gmtoff = gmtoff
+            st.hms_valid = 1
             memcpy(w, st.hms_text, 8)
             w = put_frac(w + 8, ns, st.nano)
         else:
