@@ -4,6 +4,9 @@ and ringcap's BPF interpreter against libpcap's, per packet.
     python benchmarks/bench_print.py                 # 1 GB file (made once, cached)
     python benchmarks/bench_print.py --size 200M     # a smaller file
     python benchmarks/bench_print.py --markdown docs/printing.md   # also update the docs table
+    python benchmarks/bench_print.py --mixes [--markdown docs/printing.md]
+        # the print claims' pair (`run.py --claims --only print`) on every traffic mix of
+        # benchmarks/traffic.py, measured as claims.py measures it, without its network set-up
 
 The file holds a mix of frames like a LAN capture: TCP conversations (options,
 payloads of 0 to 1448 bytes), UDP, ICMP echo, ICMPv6, ARP and VLAN-tagged
@@ -179,12 +182,53 @@ def bpf_per_packet(path: Path) -> list[tuple[str, float, float, int]]:
     return rows
 
 
+def on_mixes(repeat: int) -> str:
+    """The print claims (claims.claim_print: `ringcap -nn -r FILE [FILTER]` against
+    `tcpdump -nn -r FILE [FILTER]`, whole processes, CPU from wait4, interleaved,
+    the median of ``repeat``) on every mix, as a markdown table."""
+    sys.path.insert(0, str(HERE))
+    import claims
+    import traffic
+    rows: list[dict] = []
+    for mix, path in traffic.mixes().items():
+        claims.claim_print(mix, path, repeat, rows)
+    lines = [f"`python benchmarks/bench_print.py --mixes --repeat {repeat}` (the pair of "
+             f"`run.py --claims --only print`: whole processes, CPU = user + system from "
+             f"`wait4`, the median of {repeat} interleaved runs), {os.cpu_count()} CPUs, load "
+             f"average {os.getloadavg()[0]:.1f} at the end; filter `{claims.PRINT_FILTER}`.", "",
+             "| traffic | packets | filter | tcpdump CPU s | ringcap CPU s | ringcap / tcpdump |",
+             "|---|---:|---|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['traffic']} | {row['packets']:,} | "
+                     f"{'yes' if row['claim'] == 'print-filter' else 'no'} | "
+                     f"{row['theirs']:.3f} | {row['ours']:.3f} | {row['ratio']:.3f}x |")
+    return "\n".join(lines)
+
+
+def _replace_block(path: Path, name: str, text: str) -> None:
+    doc = path.read_text()
+    begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
+    if begin not in doc:
+        raise SystemExit(f"{path} has no {begin} ... {end} block to replace")
+    doc = re.sub(re.escape(begin) + ".*?" + re.escape(end),
+                 lambda _: begin + "\n" + text + "\n" + end, doc, flags=re.S)
+    path.write_text(doc)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1G", help="file size (default 1G)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--markdown", type=Path, help="replace the results block in this file")
+    parser.add_argument("--mixes", action="store_true",
+                        help="the print claims on every traffic mix instead (see above)")
     args = parser.parse_args()
+    if args.mixes:
+        text = on_mixes(args.repeat)
+        print(text)
+        if args.markdown:
+            _replace_block(args.markdown, "bench_print mixes", text)
+        return
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     size = int(float(args.size[:-1]) * units[args.size[-1].upper()]) \
         if args.size[-1].upper() in units else int(args.size)
@@ -237,11 +281,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.markdown:
-        doc = args.markdown.read_text()
-        begin, end = "<!-- bench_print begin -->", "<!-- bench_print end -->"
-        doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), begin + "\n" + text + "\n" + end,
-                     doc, flags=re.S)
-        args.markdown.write_text(doc)
+        _replace_block(args.markdown, "bench_print", text)
 
 
 if __name__ == "__main__":

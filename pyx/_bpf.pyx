@@ -30,6 +30,38 @@ cdef enum:
     PREFETCH_AHEAD = 8     # packets: hides the memory latency of packet headers in big batches
 
 
+cdef enum:
+    # whole opcodes, named so that bpf_run's chain of tests compiles to a switch
+    OP_JEQ_K = BPF_JMP | BPF_JEQ | BPF_K
+    OP_JEQ_X = BPF_JMP | BPF_JEQ | BPF_X
+    OP_JGT_K = BPF_JMP | BPF_JGT | BPF_K
+    OP_JGT_X = BPF_JMP | BPF_JGT | BPF_X
+    OP_JGE_K = BPF_JMP | BPF_JGE | BPF_K
+    OP_JGE_X = BPF_JMP | BPF_JGE | BPF_X
+    OP_JSET_K = BPF_JMP | BPF_JSET | BPF_K
+    OP_JSET_X = BPF_JMP | BPF_JSET | BPF_X
+    OP_JA = BPF_JMP | BPF_JA
+    OP_RET_K = BPF_RET | BPF_K
+    OP_RET_A = BPF_RET | BPF_A
+    OP_LD_W_ABS = BPF_LD | BPF_W | BPF_ABS
+    OP_LD_H_ABS = BPF_LD | BPF_H | BPF_ABS
+    OP_LD_B_ABS = BPF_LD | BPF_B | BPF_ABS
+    OP_LD_W_IND = BPF_LD | BPF_W | BPF_IND
+    OP_LD_H_IND = BPF_LD | BPF_H | BPF_IND
+    OP_LD_B_IND = BPF_LD | BPF_B | BPF_IND
+    OP_LD_W_LEN = BPF_LD | BPF_W | BPF_LEN
+    OP_LDX_W_LEN = BPF_LDX | BPF_W | BPF_LEN
+    OP_LD_IMM = BPF_LD | BPF_IMM
+    OP_LDX_IMM = BPF_LDX | BPF_IMM
+    OP_LD_MEM = BPF_LD | BPF_MEM
+    OP_LDX_MEM = BPF_LDX | BPF_MEM
+    OP_LDX_B_MSH = BPF_LDX | BPF_B | BPF_MSH
+    OP_ST = BPF_ST
+    OP_STX = BPF_STX
+    OP_TAX = BPF_MISC | BPF_TAX
+    OP_TXA = BPF_MISC | BPF_TXA
+
+
 cdef inline uint32_t _ld32(const uint8_t *p) noexcept nogil:
     return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
 
@@ -159,80 +191,88 @@ cdef uint32_t bpf_run(const sock_filter *f, const uint8_t *p, uint32_t buflen,
     cdef Py_ssize_t pc = 0
     cdef int64_t backward_left = <int64_t>buflen + 16
     cdef uint16_t code
+    # Every branch but the last tests `code` against one opcode, so Cython
+    # makes the chain a C switch (one indirect jump per instruction, where a
+    # chain of comparisons took twenty before reaching a jump); the ALU
+    # operations share the default branch.
     while True:
         code = f[pc].code
         k = f[pc].k
-        if code == BPF_RET | BPF_K:
+        if code == OP_JEQ_K:
+            pc += f[pc].jt if A == k else f[pc].jf
+        elif code == OP_JEQ_X:
+            pc += f[pc].jt if A == X else f[pc].jf
+        elif code == OP_JGT_K:
+            pc += f[pc].jt if A > k else f[pc].jf
+        elif code == OP_JGT_X:
+            pc += f[pc].jt if A > X else f[pc].jf
+        elif code == OP_JGE_K:
+            pc += f[pc].jt if A >= k else f[pc].jf
+        elif code == OP_JGE_X:
+            pc += f[pc].jt if A >= X else f[pc].jf
+        elif code == OP_JSET_K:
+            pc += f[pc].jt if (A & k) else f[pc].jf
+        elif code == OP_JSET_X:
+            pc += f[pc].jt if (A & X) else f[pc].jf
+        elif code == OP_JA:
+            if <int32_t>k < 0:
+                backward_left -= 1
+                if backward_left < 0:
+                    return 0
+            pc += <int32_t>k
+        elif code == OP_RET_K:
             return k
-        elif code == BPF_RET | BPF_A:
+        elif code == OP_RET_A:
             return A
-        elif code == BPF_LD | BPF_W | BPF_ABS:
+        elif code == OP_LD_W_ABS:
             if k > buflen or 4 > buflen - k:
                 return 0
             A = _ld32(p + k)
-        elif code == BPF_LD | BPF_H | BPF_ABS:
+        elif code == OP_LD_H_ABS:
             if k > buflen or 2 > buflen - k:
                 return 0
             A = _ld16(p + k)
-        elif code == BPF_LD | BPF_B | BPF_ABS:
+        elif code == OP_LD_B_ABS:
             if k >= buflen:
                 return 0
             A = p[k]
-        elif code == BPF_LD | BPF_W | BPF_IND:
+        elif code == OP_LD_W_IND:
             if X > buflen or k > buflen - X or 4 > buflen - X - k:
                 return 0
             A = _ld32(p + X + k)
-        elif code == BPF_LD | BPF_H | BPF_IND:
+        elif code == OP_LD_H_IND:
             if X > buflen or k > buflen - X or 2 > buflen - X - k:
                 return 0
             A = _ld16(p + X + k)
-        elif code == BPF_LD | BPF_B | BPF_IND:
+        elif code == OP_LD_B_IND:
             if X > buflen or k >= buflen - X:
                 return 0
             A = p[X + k]
-        elif code == BPF_LD | BPF_W | BPF_LEN:
+        elif code == OP_LD_W_LEN:
             A = wirelen
-        elif code == BPF_LDX | BPF_W | BPF_LEN:
+        elif code == OP_LDX_W_LEN:
             X = wirelen
-        elif code == BPF_LD | BPF_IMM:
+        elif code == OP_LD_IMM:
             A = k
-        elif code == BPF_LDX | BPF_IMM:
+        elif code == OP_LDX_IMM:
             X = k
-        elif code == BPF_LD | BPF_MEM:
+        elif code == OP_LD_MEM:
             A = mem[k]
-        elif code == BPF_LDX | BPF_MEM:
+        elif code == OP_LDX_MEM:
             X = mem[k]
-        elif code == BPF_LDX | BPF_B | BPF_MSH:
+        elif code == OP_LDX_B_MSH:
             if k >= buflen:
                 return 0
             X = (p[k] & 0x0F) << 2
-        elif code == BPF_ST:
+        elif code == OP_ST:
             mem[k] = A
-        elif code == BPF_STX:
+        elif code == OP_STX:
             mem[k] = X
-        elif code == BPF_MISC | BPF_TAX:
+        elif code == OP_TAX:
             X = A
-        elif code == BPF_MISC | BPF_TXA:
+        elif code == OP_TXA:
             A = X
-        elif (code & 0x07) == BPF_JMP:
-            if (code & 0xF0) == BPF_JA:
-                if <int32_t>k < 0:
-                    backward_left -= 1
-                    if backward_left < 0:
-                        return 0
-                pc += <int32_t>k
-            else:
-                if code & BPF_X:
-                    k = X
-                if (code & 0xF0) == BPF_JEQ:
-                    pc += f[pc].jt if A == k else f[pc].jf
-                elif (code & 0xF0) == BPF_JGT:
-                    pc += f[pc].jt if A > k else f[pc].jf
-                elif (code & 0xF0) == BPF_JGE:
-                    pc += f[pc].jt if A >= k else f[pc].jf
-                else:
-                    pc += f[pc].jt if (A & k) else f[pc].jf
-        else:   # BPF_ALU
+        else:   # BPF_ALU (check_program let no other opcode through)
             if code & BPF_X:
                 k = X
             code &= 0xF0
@@ -286,6 +326,7 @@ def run_filter(const uint8_t[::1] program, const uint8_t[::1] data, const int64_
         for i in range(n):
             if data_len and i + PREFETCH_AHEAD < n:
                 RINGCAP_PREFETCH(base + offset[i + PREFETCH_AHEAD])
+                RINGCAP_PREFETCH(base + offset[i + PREFETCH_AHEAD] + 63)
             out[i] = bpf_run(f, base + offset[i] if data_len else base,
                              caplen[i] if data_len else 0, wirelen[i]) != 0
             accepted += out[i]

@@ -77,3 +77,37 @@ def test_the_max_flows_help_states_the_flow_sinks_default():
     from ringcap.flowmeter import DEFAULT_MAX_FLOWS
     text = " ".join(build_parser("capture", capture).format_help().split())
     assert f"written out early ({DEFAULT_MAX_FLOWS})" in text
+
+
+def test_printing_a_file_imports_no_sinks(tmp_path):
+    """`ringcap -r FILE` prints: the file sinks (rotation, -z's subprocess,
+    signal handling) are imported only with -w, as are no dataframe libraries."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import ringcap
+    frame = bytes.fromhex("020000000002020000000001080045000022000140004011000"
+                          "00a0000010a00000204d20009000e0000") + b"ringcap!"
+    path = tmp_path / "small.pcap"
+    ringcap.write_pcap(path, ringcap.Batch(ts=np.arange(3, dtype=np.int64) * 1000,
+                                           caplen=np.full(3, len(frame)),
+                                           data=np.tile(np.frombuffer(frame, np.uint8), 3)))
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1", "TZ": "UTC",
+           "PYTHONPATH": os.path.dirname(os.path.dirname(ringcap.__file__))}
+    proc = subprocess.run([sys.executable, "-m", "ringcap", "-nn", "-r", str(path)],
+                          capture_output=True, text=True, cwd="/", timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == [
+        f"00:00:00.00000{i} IP 10.0.0.1.1234 > 10.0.0.2.9: UDP, length 6" for i in range(3)]
+    imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", proc.stderr, re.M))
+    assert {"numpy", "ringcap.cli.printer"} <= imported   # (the output is parsed)
+    # what neither a capture nor printing needs (printing needs the printer and decoders)
+    unwanted = {"pandas", "pyarrow", "tqdm", "rich", "matplotlib", "plotly", "ringcap.export",
+                "ringcap.sinks.parquet", "ringcap.parallel", "ringcap.flowmeter",
+                "ringcap.sinks", "subprocess", "signal"}
+    loaded = {name for name in imported
+              if name in unwanted or name.split(".")[0] in unwanted}
+    assert not loaded, f"printing a file imported {sorted(loaded)}"

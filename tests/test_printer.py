@@ -408,3 +408,51 @@ def test_hex_offsets_past_64_kib_match_tcpdump(tmp_path, flags):
     ours, theirs = ringcap_lines(path, *flags), tcpdump_lines(path, *flags)
     assert "\t0x10000:  " in ours and "\t0x11170:  " in ours
     assert ours == theirs
+
+
+def test_numbers_times_and_many_conversations_match_tcpdump(tmp_path):
+    # the formatter's fast paths against tcpdump: every IPv4 octet value, ports
+    # and lengths of 1 to 5 digits, sequence numbers up to 2**32 - 1, many
+    # packets per second and seconds skipped or repeated (the time of day is
+    # made once per second), a daylight-saving change inside a batch (the
+    # per-packet UTC offset), and 3,000 conversations (the sequence-number
+    # table grows several times) whose later packets print relative numbers
+    rng = random.Random(19)
+    frames, ts = [], []
+    start = 1_711_846_795 * 10**9        # 2024-03-31 00:59:55 UTC: Berlin goes to summer time
+    for i in range(256):
+        # (ports tcpdump has no decoder for)
+        sport, dport = rng.choice([1, 9, 99, 999, 9999, 65535]), rng.choice([0, 5001, 40000 + i])
+        frames.append(bytes(eth() / IP(src=f"{i}.{255 - i}.{i // 2}.{(i * 7) % 256}",
+                                       dst=f"{(i * 13) % 256}.0.{i}.255")
+                            / UDP(sport=sport, dport=dport) / bytes(rng.choice([0, 9, 99, 999]))))
+    for c in range(3000):
+        a, b = f"10.{c % 200}.{c // 200}.1", f"10.{c % 200}.{c // 200}.2"
+        isn_a, isn_b = rng.randrange(2**32), rng.choice([0, 9, 4294967295, rng.randrange(2**32)])
+        for seq, ack, src, dst, sp, dp, data in (
+                (isn_a, isn_b, a, b, 40000 + c, 5001, b""),
+                (isn_b, isn_a + 1, b, a, 5001, 40000 + c, b"x" * 10),
+                (isn_a + 1, isn_b + 11, a, b, 40000 + c, 5001, b"y" * 100)):
+            frames.append(bytes(eth() / IP(src=src, dst=dst)
+                                / TCP(sport=sp, dport=dp, flags="PA", seq=seq % 2**32,
+                                      ack=ack % 2**32) / data))
+    step = 0
+    for i in range(len(frames)):
+        step += rng.choice([0, 1, 999, 1_000_000, 999_999_999, 3 * 10**9])
+        ts.append(start + step)
+    ts[100:105] = [start + 10**9 - 1, start + 10**9, start, start + 10**9 - 1, start + 10**9]
+    batch = ringcap.Batch.from_packets(frames, ts=ts)
+    path = tmp_path / "numbers.pcap"
+    ringcap.write_pcap(path, batch, nanosecond=True)
+    assert ts[-1] - ts[0] > 3600 * 10**9       # the file spans the change of offset
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT, "TZ": "Europe/Berlin"}
+    for flags in ((), ("-S",), ("--time-stamp-precision", "nano"), ("-tttt",)):
+        ours = subprocess.run([sys.executable, "-m", "ringcap", "-nn", *flags, "-r", str(path)],
+                              cwd="/", env=env, capture_output=True, text=True, timeout=300)
+        theirs = subprocess.run(["tcpdump", "-nn", *flags, "-r", str(path)], cwd="/", env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+        o, t = ours.stdout.splitlines(), theirs.stdout.splitlines()
+        assert len(o) == len(t) == len(frames)
+        bad = [(x, y) for x, y in zip(o, t) if not agree(x, y)]
+        assert not bad, f"{flags}: {len(bad)} lines differ; first:\n{bad[0][0]}\n{bad[0][1]}"

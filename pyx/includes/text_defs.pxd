@@ -45,4 +45,8 @@ cdef struct PrintState:
     int have_previous    # a packet was printed (for TS_DELTA / TS_SINCE_FIRST)
     int64_t previous_ts
     int64_t first_ts
+    int hms_valid        # hms_text holds "HH:MM:SS" of the second that starts at
+    int64_t hms_start    # hms_start ns (UTC) and is hms_gmtoff s off UTC
+    int64_t hms_gmtoff
+    uint8_t hms_text[8]
     SeqTable seqs

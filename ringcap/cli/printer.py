@@ -50,13 +50,15 @@ def _utc_offsets(ts: np.ndarray) -> np.ndarray:
     """Local time's offset from UTC (s): one value, or one per packet when it changes inside."""
     if len(ts) == 0:
         return np.zeros(1, dtype=np.int64)
-    seconds = ts // 1_000_000_000
-    first = time.localtime(int(seconds[0])).tm_gmtoff
-    last = time.localtime(int(seconds[-1])).tm_gmtoff
-    lo, hi = int(seconds.min()), int(seconds.max())
+    # four look-ups of whole seconds: no division of every timestamp unless the
+    # offset changes inside the batch (a daylight-saving switch)
+    first = time.localtime(int(ts[0]) // 1_000_000_000).tm_gmtoff
+    last = time.localtime(int(ts[-1]) // 1_000_000_000).tm_gmtoff
+    lo, hi = int(ts.min()) // 1_000_000_000, int(ts.max()) // 1_000_000_000
     if first == last and time.localtime(lo).tm_gmtoff == first \
             and time.localtime(hi).tm_gmtoff == first:
         return np.array([first], dtype=np.int64)
+    seconds = ts // 1_000_000_000
     hours, inverse = np.unique(seconds // 3600, return_inverse=True)
     offsets = np.array([time.localtime(int(h) * 3600).tm_gmtoff for h in hours], dtype=np.int64)
     return offsets[inverse.ravel()]
