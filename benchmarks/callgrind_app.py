@@ -5,7 +5,7 @@ with the columns given; only the compiled pass is counted (headers are
 decoded outside it):
 
     valgrind --tool=callgrind --collect-atstart=no \\
-        --toggle-collect='__pyx_pf_7ringcap_4_app_*decode_app*' \\
+        --toggle-collect='__pyx_pw_7ringcap_4_app_*decode_app' \\
         python benchmarks/callgrind_app.py http http_method,http_path,http_host,http_user_agent
 
 "Collected" divided by the packet count printed is instructions per packet.

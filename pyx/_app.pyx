@@ -19,7 +19,7 @@
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t, INT32_MAX
 from libc.string cimport memchr, memcpy, memset
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free
 cimport numpy as cnp
 import numpy as np
 
@@ -46,9 +46,12 @@ cdef extern from "tls_hello.h" nogil:
         char ja4[37]
         uint16_t cipher
         uint8_t is_client, is_server, truncated, malformed
-    int rc_tls_parse_record(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
-    int rc_tls_parse_handshake(const uint8_t *p, size_t len, char quic_or_tcp,
-                               rc_tls_hello *out)
+    ctypedef struct rc_ja4_memo:
+        pass
+    int rc_tls_parse_record_memo(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out,
+                                 rc_ja4_memo *memo)
+    int rc_tls_parse_handshake_memo(const uint8_t *p, size_t len, char quic_or_tcp,
+                                    rc_tls_hello *out, rc_ja4_memo *memo)
     int rc_quic_initial(const uint8_t *p, size_t len, uint8_t *scratch, size_t scratch_len,
                         uint32_t *version, uint8_t *dcid_len, const uint8_t **crypto,
                         size_t *crypto_len)
@@ -335,6 +338,7 @@ cdef struct AppColumns:
     StrCol tls_ja4
     uint32_t *flags
     uint8_t *scratch           # QUIC: the decrypted Initial
+    rc_ja4_memo *ja4_memo      # JA4 hash parts of this batch's hellos (tls_ja4 wanted)
     bint failed                # out of memory
 
 
@@ -736,7 +740,8 @@ cdef void _tls(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
     cdef rc_tls_hello h
     memset(&h, 0, sizeof(h))
     c.app_proto[i] = APP_TLS
-    rc_tls_parse_record(m, n, c't' if c.tls_ja4.offsets != NULL else 0, &h)  # 0: no JA4
+    rc_tls_parse_record_memo(m, n, c't' if c.tls_ja4.offsets != NULL else 0, &h,  # 0: no JA4
+                             c.ja4_memo)
     if n < full and h.truncated == 0 and not (h.is_client or h.is_server):
         c.flags[i] |= F_APP_TRUNCATED
     _hello_columns(m, n, &h, i, c)
@@ -765,7 +770,8 @@ cdef void _quic(const uint8_t *m, Py_ssize_t n, Py_ssize_t i, AppColumns *c) noe
     c.quic_version[i] = version
     c.quic_dcid_len[i] = dcid_len
     memset(&h, 0, sizeof(h))
-    rc_tls_parse_handshake(crypto, crypto_len, c'q' if c.tls_ja4.offsets != NULL else 0, &h)
+    rc_tls_parse_handshake_memo(crypto, crypto_len, c'q' if c.tls_ja4.offsets != NULL else 0, &h,
+                                c.ja4_memo)
     _hello_columns(crypto, crypto_len, &h, i, c)
 
 
@@ -961,6 +967,10 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
             c.scratch = <uint8_t *>malloc(QUIC_SCRATCH)
             if c.scratch == NULL:
                 raise MemoryError("no memory for the QUIC decryption buffer")
+        if c.tls_ja4.offsets != NULL:
+            c.ja4_memo = <rc_ja4_memo *>calloc(1, sizeof(rc_ja4_memo))
+            if c.ja4_memo == NULL:
+                raise MemoryError("no memory for the JA4 memo")
         with nogil:
             bad = decode_app_batch(base, data.shape[0], &offset[0], &caplen[0], &ip_proto[0],
                                    &sport[0], &dport[0], &payload_offset[0], &payload_len[0],
@@ -978,6 +988,7 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
                 if cols[k].offsets != NULL}
     finally:
         free(c.scratch)
+        free(c.ja4_memo)
         for k in range(10):
             free(cols[k].data)
 

@@ -633,6 +633,43 @@ def test_built_messages_decode_as_built():
     assert not (h.flags & (APP_TRUNCATED | APP_MALFORMED)).any()
 
 
+def test_ja4_of_a_batch_is_each_hellos_own_whatever_repeats_and_collides():
+    """The pass keeps a memo of JA4 hash parts per batch (hellos repeat): every
+    packet's tls_ja4 must still be the one its own hello gives alone (no memo)
+    and the independent reference's, with 300 distinct hellos (more than the
+    memo's 128 slots, so entries are replaced), repeats in shuffled order,
+    extension orders shuffled (same sorted lists), lists longer than the memo
+    keeps, and lists that differ in one value only."""
+    from ringcap import _tls, testing
+    from test_tls_hello import alpn_ext, client_hello, ext, record, reference_ja4, sigalgs_ext, \
+        sni_ext, versions_ext
+    rng = random.Random(21)
+    hellos = []
+    for k in range(300):
+        ciphers = [0x1301, 0x1302, 0xC02B + k % 7] + rng.sample(range(0x0001, 0x00FF), 6 + k % 9)
+        if k % 50 == 0:
+            ciphers += list(range(0x0100, 0x0100 + 70))       # more than the memo keeps
+        kinds = [0x0017, 0x0023, 0x002D, 0xFF01] + rng.sample(range(0x0040, 0x0060), k % 5)
+        bodies = [sni_ext(b"h%d.example" % k), alpn_ext(b"h2"), versions_ext(0x0304, 0x0303),
+                  sigalgs_ext(0x0403, 0x0804 + k % 3)] + [ext(kind, b"") for kind in kinds]
+        hellos.append((ciphers, bodies))
+    payloads = []
+    for k in rng.choices(range(300), k=1500):
+        ciphers, bodies = hellos[k]
+        payloads.append(record(client_hello(ciphers, rng.sample(bodies, len(bodies)))))
+    # one value apart: must not take its neighbour's memo entry
+    payloads.append(record(client_hello(hellos[0][0][:-1] + [hellos[0][0][-1] ^ 1], hellos[0][1])))
+    frames = [testing._ipv4_frame(0x0A000001, 0x0A000002, 6,
+                                  testing._tcp(40000 + i % 20000, 443, p))
+              for i, p in enumerate(payloads)]
+    h = decode(Batch.from_packets(frames), columns=("tls_ja4",))
+    alone = [_tls.parse_tls_record(p)["ja4"] for p in payloads]
+    assert list(h.tls_ja4) == alone
+    assert len(set(alone)) > 250
+    for p, got in zip(payloads[:200], alone):
+        assert got == reference_ja4(p[5:])
+
+
 def _same_either_way(frames: list[bytes], caplen: list[int], tail_seed: int) -> None:
     """Decode the frames cut at caplen twice, with different bytes after each cut:
     the same columns (nothing read past caplen), valid UTF-8 strings."""
