@@ -381,7 +381,8 @@ cdef Py_ssize_t _dns_skip_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t pos) n
 cdef Py_ssize_t _dns_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t pos,
                           uint8_t *out, Py_ssize_t *after) noexcept nogil:
     # IN m: a DNS message, n bytes captured of its `full`; pos: a name in it.
-    # OUT out (NAME_ROOM bytes): the name decompressed, lower-cased, labels
+    # OUT out (NAME_ROOM bytes; NULL: the name is only checked and walked,
+    # for the fields after it, and 0 returned for its length): the name decompressed, lower-cased, labels
     # joined by dots, no trailing dot (the root is ""); *after: where the
     # name ends in the message (after its first pointer).  Returns the text
     # length, -1 if the name runs past the captured bytes, -2 if malformed
@@ -416,10 +417,11 @@ cdef Py_ssize_t _dns_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ss
             return -2
         if pos + 1 + length > n:
             return -1 if pos + 1 + length <= full else -2
-        if o:
-            out[o] = 0x2E
-            o += 1
-        o += _text(out + o, m, pos + 1, pos + 1 + length, True)
+        if out != NULL:
+            if o:
+                out[o] = 0x2E
+                o += 1
+            o += _text(out + o, m, pos + 1, pos + 1 + length, True)
         pos += 1 + length
 
 
@@ -446,7 +448,7 @@ cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         c.flags[i] |= F_APP_TRUNCATED
     pos = 12
     if qdcount:
-        length = _dns_name(m, n, full, pos, name, &after)
+        length = _dns_name(m, n, full, pos, name if c.dns_qname.offsets != NULL else NULL, &after)
         if length == -2:
             c.flags[i] |= F_APP_MALFORMED
             return
