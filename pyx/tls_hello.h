@@ -998,13 +998,14 @@ static inline void rc_ja4_hash12(rc_sha256_ctx *c, char *dst)
 }
 
 /* A memo of JA4 hash parts, for a caller that fingerprints many hellos
- * (a batch): most come from a few client programs, whose sorted lists repeat
- * (GREASE is left out and extensions are sorted, so Chrome's shuffled
- * extensions repeat too).  A part is looked up by a 64-bit hash of its
- * lists and taken only if the lists stored with it are equal value by value:
- * exact, never a guess.  Lists longer than RC_JA4_MEMO_VALUES are hashed
- * each time.  The caller owns the memo (zero it before use); not shared
- * between threads. */
+ * (a batch): most come from a few client programs, whose lists repeat.  Two
+ * tables: one keyed by the lists as the hello sends them (GREASE left out),
+ * which saves the sort too for clients that keep their order, and one by the
+ * sorted lists (Chrome shuffles its extensions: their sorted list repeats).
+ * A part is looked up by a 64-bit hash of its lists and taken only if the
+ * lists stored with it are equal value by value: exact, never a guess.
+ * Lists longer than RC_JA4_MEMO_VALUES are sorted and hashed each time.  The
+ * caller owns the memo (zero it before use); not shared between threads. */
 #define RC_JA4_MEMO_SLOTS 128
 #define RC_JA4_MEMO_VALUES 62
 
@@ -1016,50 +1017,83 @@ typedef struct {
 } rc_ja4_memo_entry;
 
 typedef struct {
-    rc_ja4_memo_entry e[RC_JA4_MEMO_SLOTS];
+    rc_ja4_memo_entry e[2][RC_JA4_MEMO_SLOTS];    /* [0]: sorted lists, [1]: as sent */
 } rc_ja4_memo;
 
-/* The 12 hex digits of SHA-256("a1,a2,..." [+ "_" + "b1,b2,..." if nb]) into dst. */
-static inline void rc_ja4_part(rc_ja4_memo *memo, unsigned tag, const uint16_t *a, size_t na,
+/* The slot of table t for lists a, b (NULL if too long to keep); *hit: its
+ * hash is theirs. */
+static inline rc_ja4_memo_entry *rc_ja4_memo_find(rc_ja4_memo *memo, int t, unsigned tag,
+                                                  const uint16_t *a, size_t na, const uint16_t *b,
+                                                  size_t nb, uint64_t *key_out, int *hit)
+{
+    rc_ja4_memo_entry *slot;
+    uint64_t key;
+    size_t i;
+    *hit = 0;
+    if (!memo || na + nb > RC_JA4_MEMO_VALUES)
+        return NULL;
+    key = 0x9e3779b97f4a7c15ULL * (tag + 1) ^ ((uint64_t)na << 32) ^ nb;
+    for (i = 0; i < na; i++)
+        key = (key ^ a[i]) * 0xff51afd7ed558ccdULL;
+    for (i = 0; i < nb; i++)
+        key = (key ^ b[i]) * 0xc4ceb9fe1a85ec53ULL;
+    key ^= key >> 29;
+    slot = &memo->e[t][(key >> 7) % RC_JA4_MEMO_SLOTS];
+    *key_out = key;
+    *hit = slot->used && slot->key == key && slot->n1 == na && slot->n2 == nb
+        && (na == 0 || memcmp(slot->v, a, na * sizeof *a) == 0)
+        && (nb == 0 || memcmp(slot->v + na, b, nb * sizeof *b) == 0);
+    return slot;
+}
+
+static inline void rc_ja4_memo_keep(rc_ja4_memo_entry *slot, uint64_t key, const uint16_t *a,
+                                    size_t na, const uint16_t *b, size_t nb, const char *hash)
+{
+    slot->key = key;
+    slot->n1 = (uint16_t)na;
+    slot->n2 = (uint16_t)nb;
+    slot->used = 1;
+    if (na)
+        memcpy(slot->v, a, na * sizeof *a);
+    if (nb)
+        memcpy(slot->v + na, b, nb * sizeof *b);
+    memcpy(slot->hash, hash, 12);
+}
+
+/* The 12 hex digits of SHA-256("a1,a2,..." sorted [+ "_" + "b1,b2,..." if
+ * nb]) into dst; a is sorted in place. */
+static inline void rc_ja4_part(rc_ja4_memo *memo, unsigned tag, uint16_t *a, size_t na,
                                const uint16_t *b, size_t nb, char *dst)
 {
     rc_sha256_ctx c;
-    rc_ja4_memo_entry *slot = NULL;
-    uint64_t key = 0;
-    size_t i;
-    if (memo && na + nb <= RC_JA4_MEMO_VALUES) {
-        key = 0x9e3779b97f4a7c15ULL * (tag + 1) ^ ((uint64_t)na << 32) ^ nb;
-        for (i = 0; i < na; i++)
-            key = (key ^ a[i]) * 0xff51afd7ed558ccdULL;
-        for (i = 0; i < nb; i++)
-            key = (key ^ b[i]) * 0xc4ceb9fe1a85ec53ULL;
-        key ^= key >> 29;
-        slot = &memo->e[(key >> 7) % RC_JA4_MEMO_SLOTS];
-        if (slot->used && slot->key == key && slot->n1 == na && slot->n2 == nb
-            && (na == 0 || memcmp(slot->v, a, na * sizeof *a) == 0)
-            && (nb == 0 || memcmp(slot->v + na, b, nb * sizeof *b) == 0)) {
-            memcpy(dst, slot->hash, 12);
-            return;
+    rc_ja4_memo_entry *sent, *sorted;
+    uint16_t as_sent[RC_JA4_MEMO_VALUES];
+    uint64_t sent_key = 0, sorted_key = 0;
+    int hit;
+    sent = rc_ja4_memo_find(memo, 1, tag, a, na, b, nb, &sent_key, &hit);
+    if (hit) {
+        memcpy(dst, sent->hash, 12);
+        return;
+    }
+    if (sent && na)
+        memcpy(as_sent, a, na * sizeof *a);
+    rc_ja4_sort(a, na);
+    sorted = rc_ja4_memo_find(memo, 0, tag, a, na, b, nb, &sorted_key, &hit);
+    if (hit) {
+        memcpy(dst, sorted->hash, 12);
+    } else {
+        rc_sha256_init(&c);
+        rc_ja4_hash_list(&c, a, na);
+        if (nb) {
+            rc_sha256_update(&c, (const uint8_t *)"_", 1);
+            rc_ja4_hash_list(&c, b, nb);
         }
+        rc_ja4_hash12(&c, dst);
+        if (sorted)
+            rc_ja4_memo_keep(sorted, sorted_key, a, na, b, nb, dst);
     }
-    rc_sha256_init(&c);
-    rc_ja4_hash_list(&c, a, na);
-    if (nb) {
-        rc_sha256_update(&c, (const uint8_t *)"_", 1);
-        rc_ja4_hash_list(&c, b, nb);
-    }
-    rc_ja4_hash12(&c, dst);
-    if (slot) {
-        slot->key = key;
-        slot->n1 = (uint16_t)na;
-        slot->n2 = (uint16_t)nb;
-        slot->used = 1;
-        if (na)
-            memcpy(slot->v, a, na * sizeof *a);
-        if (nb)
-            memcpy(slot->v + na, b, nb * sizeof *b);
-        memcpy(slot->hash, dst, 12);
-    }
+    if (sent)
+        rc_ja4_memo_keep(sent, sent_key, as_sent, na, b, nb, dst);
 }
 
 static inline int rc_ja4_alnum(uint8_t c)
@@ -1111,7 +1145,6 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
     if (j->n_ciphers == 0) {
         memcpy(s + 11, "000000000000", 12);
     } else {
-        rc_ja4_sort(j->ciphers, j->n_ciphers);
         rc_ja4_part(memo, 0, j->ciphers, j->n_ciphers, NULL, 0, s + 11);
     }
     s[23] = '_';
@@ -1122,7 +1155,6 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
     if (n == 0) {
         memcpy(s + 24, "000000000000", 12);
     } else {
-        rc_ja4_sort(j->exts, n);
         rc_ja4_part(memo, 1, j->exts, n, j->sigs, j->n_sigs, s + 24);
     }
     s[36] = 0;
