@@ -326,6 +326,48 @@ def test_recorded_traffic_columns_equal_tshark_fields(recorded):
     assert {200, 404, 501} & set(h.http_status.tolist()) >= {200, 404}
 
 
+@pytest.mark.parametrize("linktype", [101, 276])
+def test_columns_are_the_same_from_raw_ip_and_sll2_files_as_from_ethernet(recorded, tmp_path,
+                                                                         linktype):
+    """The recorded Ethernet packets (and built DHCP, NTP and QUIC ones) rewritten
+    as raw IP (LINKTYPE_RAW) or Linux cooked v2 (SLL2: the ethertype in its
+    protocol field), written by ringcap's writer and read back, give every
+    application column and APP_* flag as from Ethernet."""
+    import struct
+    from ringcap.pcap import write_pcap
+    quic = [bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=50000, dport=443)
+                  / Raw(initial)) for initial in (RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL)]
+    eth = Batch.concat([read_pcap(recorded), Batch.from_packets(built_messages() + quic)])
+    frames, kept = [], []
+    for i in range(len(eth)):
+        frame = eth.data[eth.offset[i]:eth.offset[i] + eth.caplen[i]].tobytes()
+        ethertype = int.from_bytes(frame[12:14], "big")
+        if ethertype not in (0x0800, 0x86DD):
+            continue
+        if linktype == 101:
+            frames.append(frame[14:])
+        else:
+            frames.append(struct.pack(">HHIHBB8s", ethertype, 0, 2, 1, 0, 6, frame[6:12])
+                          + frame[14:])
+        kept.append(i)
+    assert len(kept) > 100
+    path = tmp_path / f"linktype-{linktype}.pcap"
+    write_pcap(path, Batch.from_packets(frames, ts=eth.ts[kept], linktype=linktype))
+    other = read_pcap(path)
+    assert int(other.linktype[0]) == linktype and len(other) == len(kept)
+    want = ("flags",) + ALL_APP
+    a, b = decode(eth, columns=want), decode(other, columns=want)
+    app_bits = APP_TRUNCATED | APP_MALFORMED
+    assert np.array_equal(a.flags[kept] & app_bits, b.flags & app_bits)
+    assert np.count_nonzero(b.app_proto) >= 30 and set(b.app_proto.tolist()) >= {1, 2, 3, 4, 5, 6}
+    for name in ALL_APP:
+        x, y = a[name], b[name]
+        if isinstance(x, StringColumn):
+            assert list(x[np.array(kept)]) == list(y), name
+        else:
+            assert np.array_equal(x[kept], y), name
+
+
 def test_dns_over_tcp_is_read_after_its_length_prefix(recorded):
     batch = read_pcap(recorded)
     h = decode(batch, columns=("ip_proto", "dport", "sport", "app_proto", "dns_qname",
