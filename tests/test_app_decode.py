@@ -714,6 +714,40 @@ def test_ja4_of_a_batch_is_each_hellos_own_whatever_repeats_and_collides():
         assert got == reference_ja4(p[5:])
 
 
+def test_asking_for_some_protocols_decodes_them_as_asking_for_all_does():
+    """The pass lets packets go early from their ports and first byte, by the
+    protocols asked for: every message's payload on every port pairing of
+    every protocol's ports (TCP and UDP) must give the columns of the
+    protocols asked for exactly as asking for every column does (a port of
+    one protocol never makes another's message decode, asked for or not)."""
+    payloads = [bytes(f[UDP].payload) if UDP in f else bytes(f[TCP].payload)
+                for f in map(Ether, built_messages())]
+    payloads += [RFC9001_CLIENT_INITIAL]
+    ports = (53, 5353, 5355, 67, 68, 123, 443, 80, 3000)
+    frames = []
+    for payload in payloads:
+        for sport in ports:
+            for dport in ports:
+                ip = Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
+                frames.append(bytes(ip / UDP(sport=sport, dport=dport) / Raw(payload)))
+                frames.append(bytes(ip / TCP(sport=sport, dport=dport, flags="PA") / Raw(payload)))
+    batch = Batch.from_packets(frames)
+    everything = decode(batch, columns=ALL_APP)
+    assert set(everything.app_proto.tolist()) == {0, 1, 2, 3, 4, 5, 6}
+    groups = {"dns": ("dns_",), "http": ("http_",), "dhcp": ("dhcp_",), "ntp": ("ntp_",),
+              "tls": ("tls_",), "quic": ("quic_",), "dns+ntp": ("dns_", "ntp_"),
+              "http+tls": ("http_", "tls_")}
+    for group, prefixes in groups.items():
+        names = tuple(n for n in ALL_APP if n.startswith(prefixes))
+        some = decode(batch, columns=names)
+        for name in names:
+            x, y = everything[name], some[name]
+            if isinstance(x, StringColumn):
+                assert list(x) == list(y), (group, name)
+            else:
+                assert np.array_equal(x, y), (group, name)
+
+
 def _same_either_way(frames: list[bytes], caplen: list[int], tail_seed: int) -> None:
     """Decode the frames cut at caplen twice, with different bytes after each cut:
     the same columns (nothing read past caplen), valid UTF-8 strings."""
