@@ -742,7 +742,7 @@ cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, 
     if h.alpn_len and h.alpn_off + <Py_ssize_t>h.alpn_len <= size:
         _put_text(&c.tls_alpn, i, base, h.alpn_off, h.alpn_off + h.alpn_len, False, &c.failed)
     if h.ja4[0]:
-        _put_bytes(&c.tls_ja4, i, h.ja4, _cstrlen(h.ja4, 36), &c.failed)
+        _put_bytes(&c.tls_ja4, i, h.ja4, 36, &c.failed)     # always 36 characters
 
 
 cdef inline bint _tls_record_start(const uint8_t *m, Py_ssize_t n) noexcept nogil:

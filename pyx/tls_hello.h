@@ -756,6 +756,28 @@ static inline void rc_tls_keep(uint16_t *list, size_t *n, int *too_many, uint16_
         *too_many = 1;
 }
 
+/* The 16-bit values at p[q .. end) (an even count), GREASE left out, added
+ * to list; the room is checked once for the whole run. */
+static inline void rc_tls_keep_list(const uint8_t *p, size_t q, size_t end, uint16_t *list,
+                                    size_t *n, int *too_many)
+{
+    size_t k = *n;
+    if ((end - q) / 2 > RC_TLS_LIST_MAX - k) {
+        for (; q + 2 <= end; q += 2) {
+            uint16_t v = rc_be16(p + q);
+            if (!rc_tls_grease(v))
+                rc_tls_keep(list, n, too_many, v);
+        }
+        return;
+    }
+    for (; q + 2 <= end; q += 2) {
+        uint16_t v = rc_be16(p + q);
+        list[k] = v;
+        k += !rc_tls_grease(v);
+    }
+    *n = k;
+}
+
 /* One extension's body, fully present at [pos, end).  Returns RC_SPAN_OK or
  * RC_SPAN_BAD. */
 static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uint16_t type,
@@ -824,16 +846,12 @@ static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uin
         return RC_SPAN_OK;
     }
     case 0x000d: {      /* signature_algorithms, in their order */
-        size_t q;
         if (!client)
             return RC_SPAN_OK;
         if (n < 2 || rc_be16(p + pos) != n - 2 || (n & 1))
             return RC_SPAN_BAD;
-        for (q = pos + 2; j->want && q + 2 <= end; q += 2) {
-            uint16_t v = rc_be16(p + q);
-            if (!rc_tls_grease(v))
-                rc_tls_keep(j->sigs, &j->n_sigs, &j->too_many, v);
-        }
+        if (j->want)
+            rc_tls_keep_list(p, pos + 2, end, j->sigs, &j->n_sigs, &j->too_many);
         return RC_SPAN_OK;
     }
     default:
@@ -863,7 +881,6 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
         return r;
     pos += n;
     if (client) {
-        size_t q;
         /* cipher_suites <2..2^16-2> */
         if ((r = rc_tls_span(pos, 2, lim, len)))
             return r;
@@ -873,11 +890,8 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
             return RC_SPAN_BAD;
         if ((r = rc_tls_span(pos, n, lim, len)))
             return r;
-        for (q = pos; j->want && q < pos + n; q += 2) {
-            uint16_t v = rc_be16(p + q);
-            if (!rc_tls_grease(v))
-                rc_tls_keep(j->ciphers, &j->n_ciphers, &j->too_many, v);
-        }
+        if (j->want)
+            rc_tls_keep_list(p, pos, pos + n, j->ciphers, &j->n_ciphers, &j->too_many);
         pos += n;
         /* legacy_compression_methods <1..2^8-1> */
         if ((r = rc_tls_span(pos, 1, lim, len)))
