@@ -17,9 +17,9 @@
 # bytes are UTF-8: control characters and bytes that do not form UTF-8 are
 # written as \xNN.
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t, INT32_MAX
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t, INT32_MAX, uintptr_t
 from libc.string cimport memchr, memcpy, memset
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free
 cimport numpy as cnp
 import numpy as np
 
@@ -46,9 +46,12 @@ cdef extern from "tls_hello.h" nogil:
         char ja4[37]
         uint16_t cipher
         uint8_t is_client, is_server, truncated, malformed
-    int rc_tls_parse_record(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
-    int rc_tls_parse_handshake(const uint8_t *p, size_t len, char quic_or_tcp,
-                               rc_tls_hello *out)
+    ctypedef struct rc_ja4_memo:
+        pass
+    int rc_tls_parse_record_memo(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out,
+                                 rc_ja4_memo *memo)
+    int rc_tls_parse_handshake_memo(const uint8_t *p, size_t len, char quic_or_tcp,
+                                    rc_tls_hello *out, rc_ja4_memo *memo)
     int rc_quic_initial(const uint8_t *p, size_t len, uint8_t *scratch, size_t scratch_len,
                         uint32_t *version, uint8_t *dcid_len, const uint8_t **crypto,
                         size_t *crypto_len)
@@ -72,6 +75,11 @@ cdef enum:
     NAME_ROOM = 4 * DNS_MAX_NAME + 8
     HTTP_MAX_TOKEN = 24           # longest request method accepted
     QUIC_SCRATCH = 65536 + 64     # any UDP payload, decrypted, fits
+    # _port_kind bits: the protocols a port number belongs to
+    PORT_DNS_UDP = 1              # 53, mDNS 5353, LLMNR 5355
+    PORT_DNS_TCP = 2              # 53, 5355
+    PORT_DHCP = 4                 # 67, 68
+    PORT_NTP = 8                  # 123
 
 FLAG_BITS = {"APP_MALFORMED": F_APP_MALFORMED, "APP_TRUNCATED": F_APP_TRUNCATED}
 APP_PROTOCOLS = {"dns": APP_DNS, "http": APP_HTTP, "tls": APP_TLS, "dhcp": APP_DHCP,
@@ -163,6 +171,15 @@ cdef struct StrCol:
     Py_ssize_t filled      # offsets[0..filled] are set
 
 
+cdef inline void _fill(int32_t *offsets, Py_ssize_t start, Py_ssize_t stop,
+                       int32_t value) noexcept nogil:
+    # offsets[start:stop] = value: the rows without a string (most rows), in a
+    # loop the compiler turns into wide stores
+    cdef Py_ssize_t k
+    for k in range(start, stop):
+        offsets[k] = value
+
+
 cdef uint8_t *_reserve(StrCol *s, Py_ssize_t i, Py_ssize_t need, bint *failed) noexcept nogil:
     # Room for up to `need` bytes of packet i's string (packets come in order);
     # NULL when the column is not wanted or memory ran out (*failed set).
@@ -170,9 +187,9 @@ cdef uint8_t *_reserve(StrCol *s, Py_ssize_t i, Py_ssize_t need, bint *failed) n
     cdef uint8_t *grown
     if s.offsets == NULL:
         return NULL
-    while s.filled < i:
-        s.filled += 1
-        s.offsets[s.filled] = <int32_t>s.length
+    if s.filled < i:
+        _fill(s.offsets, s.filled + 1, i + 1, <int32_t>s.length)
+        s.filled = i
     if s.length + need > s.capacity:
         capacity = 2 * s.capacity
         if capacity < s.length + need:
@@ -202,9 +219,9 @@ cdef inline void _commit(StrCol *s, Py_ssize_t i, Py_ssize_t used) noexcept nogi
 cdef inline void _finish(StrCol *s, Py_ssize_t n) noexcept nogil:
     if s.offsets == NULL:
         return
-    while s.filled < n:
-        s.filled += 1
-        s.offsets[s.filled] = <int32_t>s.length
+    if s.filled < n:
+        _fill(s.offsets, s.filled + 1, n + 1, <int32_t>s.length)
+        s.filled = n
 
 
 cdef inline Py_ssize_t _utf8_run(const uint8_t *p, Py_ssize_t k, Py_ssize_t end) noexcept nogil:
@@ -335,6 +352,7 @@ cdef struct AppColumns:
     StrCol tls_ja4
     uint32_t *flags
     uint8_t *scratch           # QUIC: the decrypted Initial
+    rc_ja4_memo *ja4_memo      # JA4 hash parts of this batch's hellos (tls_ja4 wanted)
     bint failed                # out of memory
 
 
@@ -363,7 +381,8 @@ cdef Py_ssize_t _dns_skip_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t pos) n
 cdef Py_ssize_t _dns_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t pos,
                           uint8_t *out, Py_ssize_t *after) noexcept nogil:
     # IN m: a DNS message, n bytes captured of its `full`; pos: a name in it.
-    # OUT out (NAME_ROOM bytes): the name decompressed, lower-cased, labels
+    # OUT out (NAME_ROOM bytes; NULL: the name is only checked and walked,
+    # for the fields after it, and 0 returned for its length): the name decompressed, lower-cased, labels
     # joined by dots, no trailing dot (the root is ""); *after: where the
     # name ends in the message (after its first pointer).  Returns the text
     # length, -1 if the name runs past the captured bytes, -2 if malformed
@@ -398,10 +417,11 @@ cdef Py_ssize_t _dns_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ss
             return -2
         if pos + 1 + length > n:
             return -1 if pos + 1 + length <= full else -2
-        if o:
-            out[o] = 0x2E
-            o += 1
-        o += _text(out + o, m, pos + 1, pos + 1 + length, True)
+        if out != NULL:
+            if o:
+                out[o] = 0x2E
+                o += 1
+            o += _text(out + o, m, pos + 1, pos + 1 + length, True)
         pos += 1 + length
 
 
@@ -428,7 +448,7 @@ cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         c.flags[i] |= F_APP_TRUNCATED
     pos = 12
     if qdcount:
-        length = _dns_name(m, n, full, pos, name, &after)
+        length = _dns_name(m, n, full, pos, name if c.dns_qname.offsets != NULL else NULL, &after)
         if length == -2:
             c.flags[i] |= F_APP_MALFORMED
             return
@@ -722,7 +742,7 @@ cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, 
     if h.alpn_len and h.alpn_off + <Py_ssize_t>h.alpn_len <= size:
         _put_text(&c.tls_alpn, i, base, h.alpn_off, h.alpn_off + h.alpn_len, False, &c.failed)
     if h.ja4[0]:
-        _put_bytes(&c.tls_ja4, i, h.ja4, _cstrlen(h.ja4, 36), &c.failed)
+        _put_bytes(&c.tls_ja4, i, h.ja4, 36, &c.failed)     # always 36 characters
 
 
 cdef inline bint _tls_record_start(const uint8_t *m, Py_ssize_t n) noexcept nogil:
@@ -736,7 +756,8 @@ cdef void _tls(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
     cdef rc_tls_hello h
     memset(&h, 0, sizeof(h))
     c.app_proto[i] = APP_TLS
-    rc_tls_parse_record(m, n, c't' if c.tls_ja4.offsets != NULL else 0, &h)  # 0: no JA4
+    rc_tls_parse_record_memo(m, n, c't' if c.tls_ja4.offsets != NULL else 0, &h,  # 0: no JA4
+                             c.ja4_memo)
     if n < full and h.truncated == 0 and not (h.is_client or h.is_server):
         c.flags[i] |= F_APP_TRUNCATED
     _hello_columns(m, n, &h, i, c)
@@ -765,11 +786,28 @@ cdef void _quic(const uint8_t *m, Py_ssize_t n, Py_ssize_t i, AppColumns *c) noe
     c.quic_version[i] = version
     c.quic_dcid_len[i] = dcid_len
     memset(&h, 0, sizeof(h))
-    rc_tls_parse_handshake(crypto, crypto_len, c'q' if c.tls_ja4.offsets != NULL else 0, &h)
+    rc_tls_parse_handshake_memo(crypto, crypto_len, c'q' if c.tls_ja4.offsets != NULL else 0, &h,
+                                c.ja4_memo)
     _hello_columns(crypto, crypto_len, &h, i, c)
 
 
 # ---------------------------------------------------------------- the pass
+cdef uint8_t _port_kind[65536]     # PORT_* bits of each port number, set once at import
+
+
+cdef void _init_port_kinds() noexcept:
+    memset(_port_kind, 0, sizeof(_port_kind))
+    _port_kind[53] = PORT_DNS_UDP | PORT_DNS_TCP
+    _port_kind[5355] = PORT_DNS_UDP | PORT_DNS_TCP      # LLMNR
+    _port_kind[5353] = PORT_DNS_UDP                     # mDNS
+    _port_kind[67] = PORT_DHCP
+    _port_kind[68] = PORT_DHCP
+    _port_kind[123] = PORT_NTP
+
+
+_init_port_kinds()
+
+
 cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
                                  const int64_t *offset, const uint32_t *caplen,
                                  const uint8_t *ip_proto, const uint16_t *sport,
@@ -779,21 +817,54 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
     # IN the batch and the header pass's columns; want: bits (1 << APP_*) of
     # the protocols asked for.  OUT c.  Returns the first packet lying
     # outside data, or -1.
+    #
+    # Most packets carry no message: they are let go in the loop itself, from
+    # the header columns (and, for TCP, the payload's first byte), before any
+    # call.  UDP is a candidate on a port of its protocols (a 64 KiB table of
+    # port kinds, masked by what is wanted) or, for QUIC, from 1200 bytes on;
+    # TCP on a DNS port, or when its first byte may start a TLS record (22)
+    # or an HTTP/1.x head (A-Z).
     cdef Py_ssize_t i, start, captured, full, ahead
     cdef const uint8_t *m
-    cdef uint8_t proto
+    cdef uint8_t proto, kinds, first
     cdef uint16_t sp, dp
+    cdef uint32_t plen
     cdef bint tcp
+    cdef uint8_t udp_kinds = 0, tcp_kinds = 0
+    cdef bint want_quic = (want & (1 << APP_QUIC)) != 0
+    cdef bint want_tcp_content = (want & ((1 << APP_TLS) | (1 << APP_HTTP))) != 0
+    if want & (1 << APP_DNS):
+        udp_kinds |= PORT_DNS_UDP
+        tcp_kinds |= PORT_DNS_TCP
+    if want & (1 << APP_DHCP):
+        udp_kinds |= PORT_DHCP
+    if want & (1 << APP_NTP):
+        udp_kinds |= PORT_NTP
     for i in range(n):
-        if c.failed:
-            return -1
         # the payloads are read once each, far apart: ask for one a few packets ahead
+        # (a prefetch never faults: the address is not checked, only formed
+        # without pointer overflow)
         ahead = i + 24
-        if ahead < n and payload_offset[ahead] and 0 <= offset[ahead] < data_len:
-            rc_prefetch(data + offset[ahead] + payload_offset[ahead])
+        if ahead < n and payload_len[ahead]:
+            rc_prefetch(<const void *>(<uintptr_t>data + <uintptr_t>offset[ahead]
+                                       + payload_offset[ahead]))
+        plen = payload_len[i]
         proto = ip_proto[i]
-        if (proto != IPPROTO_UDP and proto != IPPROTO_TCP) or payload_len[i] == 0 \
-                or payload_offset[i] == 0:
+        if plen == 0 or payload_offset[i] == 0:
+            continue
+        sp = sport[i]
+        dp = dport[i]
+        if proto == IPPROTO_UDP:
+            kinds = (_port_kind[sp] | _port_kind[dp]) & (PORT_DNS_UDP | PORT_DHCP | PORT_NTP)
+            if (kinds & udp_kinds) == 0 and not (kinds == 0 and want_quic and plen >= 1200):
+                continue        # another protocol's port (or one not wanted), or no QUIC Initial
+            tcp = False
+        elif proto == IPPROTO_TCP:
+            kinds = (_port_kind[sp] | _port_kind[dp]) & PORT_DNS_TCP
+            if kinds == 0 and not want_tcp_content:
+                continue
+            tcp = True
+        else:
             continue
         if offset[i] < 0 or offset[i] + caplen[i] > data_len:
             return i
@@ -801,14 +872,17 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
         if start >= caplen[i]:
             continue                   # nothing of the payload captured
         m = data + offset[i] + start
+        if tcp and kinds == 0:
+            first = m[0]
+            if first != 22 and not (0x41 <= first <= 0x5A):
+                continue
+        if c.failed:
+            return -1
         captured = caplen[i] - start
-        full = payload_len[i]
+        full = plen
         if captured > full:
             captured = full            # Ethernet padding after the payload
-        sp = sport[i]
-        dp = dport[i]
-        tcp = proto == IPPROTO_TCP
-        if _dns_port(sp, tcp) or _dns_port(dp, tcp):
+        if kinds & (PORT_DNS_UDP | PORT_DNS_TCP):
             if want & (1 << APP_DNS):
                 if tcp:
                     # RFC 1035 4.2.2: a 2-byte length, then the message
@@ -817,7 +891,7 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
                     full = rd16(m, 0, captured)
                     if full < 12:
                         continue               # not the start of a message
-                    if full + 2 > payload_len[i]:
+                    if full + 2 > plen:
                         c.flags[i] |= F_APP_TRUNCATED   # goes on in later segments
                     captured = min(captured - 2, <Py_ssize_t>full)
                     m += 2
@@ -830,13 +904,13 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
             elif want & (1 << APP_HTTP) and 0x41 <= m[0] <= 0x5A:
                 _http(m, captured, full, i, c)
             continue
-        if sp == 67 or dp == 67 or sp == 68 or dp == 68:
+        if kinds & PORT_DHCP:
             if want & (1 << APP_DHCP):
                 _dhcp(m, captured, full, i, c)
-        elif sp == 123 or dp == 123:
+        elif kinds & PORT_NTP:
             if want & (1 << APP_NTP):
                 _ntp(m, captured, full, i, c)
-        elif want & (1 << APP_QUIC) and _quic_long_header(m, captured):
+        elif want_quic and _quic_long_header(m, captured):
             _quic(m, captured, i, c)
     return -1
 
@@ -961,6 +1035,10 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
             c.scratch = <uint8_t *>malloc(QUIC_SCRATCH)
             if c.scratch == NULL:
                 raise MemoryError("no memory for the QUIC decryption buffer")
+        if c.tls_ja4.offsets != NULL:
+            c.ja4_memo = <rc_ja4_memo *>calloc(1, sizeof(rc_ja4_memo))
+            if c.ja4_memo == NULL:
+                raise MemoryError("no memory for the JA4 memo")
         with nogil:
             bad = decode_app_batch(base, data.shape[0], &offset[0], &caplen[0], &ip_proto[0],
                                    &sport[0], &dport[0], &payload_offset[0], &payload_len[0],
@@ -978,6 +1056,7 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
                 if cols[k].offsets != NULL}
     finally:
         free(c.scratch)
+        free(c.ja4_memo)
         for k in range(10):
             free(cols[k].data)
 

@@ -130,6 +130,27 @@ def sha256(data) -> bytes:
     return out[:32]
 
 
+def sha256_compress(state, data, str path) -> tuple | None:
+    """SHA-256's compression of the whole 64-byte blocks of ``data`` from the
+    8-word ``state``, by one path: "portable" or "shani" (None if the CPU
+    lacks the SHA extensions).  Tests compare both with hashlib."""
+    cdef _Exact b = _Exact(data)
+    cdef uint32_t h[8]
+    cdef int k
+    if b.n % 64:
+        raise ValueError("data must be whole 64-byte blocks")
+    for k in range(8):
+        h[k] = state[k]
+    if path == "portable":
+        rc_sha256_blocks_c(h, b.p, b.n // 64)
+    elif path == "shani":
+        if not rc_sha256_blocks_ni_run(h, b.p, b.n // 64):
+            return None
+    else:
+        raise ValueError(f"unknown path {path!r}: portable or shani")
+    return tuple(h[k] for k in range(8))
+
+
 def hmac_sha256(key, data) -> bytes:
     cdef _Exact k = _Exact(key)
     cdef _Exact b = _Exact(data)

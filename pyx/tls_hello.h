@@ -1,7 +1,9 @@
 /* tls_hello.h: TLS ClientHello/ServerHello fields, the JA4 fingerprint and the
  * QUIC client Initial, in pure C (static inline, no allocation, nothing from
  * libc but memcpy/memset/memcmp, no OpenSSL; the QUIC Initial needs SHA-256,
- * HMAC, HKDF, AES-128 and GCM, which are here too).
+ * HMAC, HKDF, AES-128 and GCM, which are here too).  On x86-64 SHA-256 uses
+ * the SHA extensions when the CPU has them (libgcc's CPU feature word says
+ * so; define RC_NO_SHANI to leave them out).
  *
  * Contract (every function):
  *   - reads only p[0 .. len-1]; every length field is checked with arithmetic
@@ -41,7 +43,12 @@
  *   TCP), 'q' (QUIC), 'd' (DTLS); 0 skips the JA4 (faster).  Returns 1 when
  *   the bytes are (the start of) a ClientHello or ServerHello, whatever the
  *   flags; 0 otherwise (and *out is all zero).
+ * int rc_tls_parse_record_memo(p, len, quic_or_tcp, out, memo)
+ *   The same, the JA4's hash parts looked up in and added to *memo
+ *   (rc_ja4_memo, zeroed by the caller; NULL: none) instead of hashed anew
+ *   for every hello: same result, less work when hellos repeat.
  * int rc_tls_parse_handshake(p, len, quic_or_tcp, out)
+ * int rc_tls_parse_handshake_memo(p, len, quic_or_tcp, out, memo)
  *   The same for a bare handshake message (type, 24-bit length, body), as
  *   QUIC's CRYPTO frames carry it.
  * int rc_quic_initial(p, len, scratch, scratch_len, &version, &dcid_len,
@@ -116,25 +123,123 @@ static inline void rc_sha256_init(rc_sha256_ctx *c)
     c->fill = 0;
 }
 
+/* Portable compression: the 64 rounds unrolled, the working variables
+ * renamed instead of moved, the schedule kept in a ring of 16 words. */
+#define RC_SHA_S0(x) (rc_ror32(x, 2) ^ rc_ror32(x, 13) ^ rc_ror32(x, 22))
+#define RC_SHA_S1(x) (rc_ror32(x, 6) ^ rc_ror32(x, 11) ^ rc_ror32(x, 25))
+#define RC_SHA_G0(x) (rc_ror32(x, 7) ^ rc_ror32(x, 18) ^ ((x) >> 3))
+#define RC_SHA_G1(x) (rc_ror32(x, 17) ^ rc_ror32(x, 19) ^ ((x) >> 10))
+#define RC_SHA_W(i) (w[(i) & 15] += RC_SHA_G1(w[((i) - 2) & 15]) + w[((i) - 7) & 15] \
+                                     + RC_SHA_G0(w[((i) - 15) & 15]))
+#define RC_SHA_R(a, b, c, d, e, f, g, h, i, wi) do {                                   \
+        uint32_t t1_ = h + RC_SHA_S1(e) + (g ^ (e & (f ^ g))) + rc_sha256_k[i] + (wi); \
+        d += t1_;                                                                      \
+        h = t1_ + RC_SHA_S0(a) + ((a & b) | (c & (a | b)));                            \
+    } while (0)
+#define RC_SHA_8(i, W) do {                                                            \
+        RC_SHA_R(a, b, c, d, e, f, g, k, (i) + 0, W((i) + 0));                         \
+        RC_SHA_R(k, a, b, c, d, e, f, g, (i) + 1, W((i) + 1));                         \
+        RC_SHA_R(g, k, a, b, c, d, e, f, (i) + 2, W((i) + 2));                         \
+        RC_SHA_R(f, g, k, a, b, c, d, e, (i) + 3, W((i) + 3));                         \
+        RC_SHA_R(e, f, g, k, a, b, c, d, (i) + 4, W((i) + 4));                         \
+        RC_SHA_R(d, e, f, g, k, a, b, c, (i) + 5, W((i) + 5));                         \
+        RC_SHA_R(c, d, e, f, g, k, a, b, (i) + 6, W((i) + 6));                         \
+        RC_SHA_R(b, c, d, e, f, g, k, a, (i) + 7, W((i) + 7));                         \
+    } while (0)
+#define RC_SHA_WFIRST(i) (w[i])
+
+static inline void rc_sha256_blocks_c(uint32_t h[8], const uint8_t *p, size_t blocks)
+{
+    uint32_t w[16], a, b, c, d, e, f, g, k;
+    int i;
+    for (; blocks; blocks--, p += 64) {
+        for (i = 0; i < 16; i++)
+            w[i] = rc_be32(p + 4 * i);
+        a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4]; f = h[5]; g = h[6]; k = h[7];
+        RC_SHA_8(0, RC_SHA_WFIRST);
+        RC_SHA_8(8, RC_SHA_WFIRST);
+        RC_SHA_8(16, RC_SHA_W);
+        RC_SHA_8(24, RC_SHA_W);
+        RC_SHA_8(32, RC_SHA_W);
+        RC_SHA_8(40, RC_SHA_W);
+        RC_SHA_8(48, RC_SHA_W);
+        RC_SHA_8(56, RC_SHA_W);
+        h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+    }
+}
+
+/* With the x86 SHA extensions (SHA-NI: Intel since Goldmont/Ice Lake, AMD
+ * since Zen) a block takes a tenth of the instructions; chosen at run time
+ * from libgcc's CPU feature word, so the same build runs everywhere. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RC_NO_SHANI)
+#define RC_SHANI 1
+#include <immintrin.h>
+
+__attribute__((target("sha,sse4.1")))
+static void rc_sha256_blocks_ni(uint32_t h[8], const uint8_t *p, size_t blocks)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i s0, s1, t, abef, cdgh, m, w[16];
+    int i;
+    t = _mm_loadu_si128((const __m128i *)(const void *)h);
+    s1 = _mm_loadu_si128((const __m128i *)(const void *)(h + 4));
+    t = _mm_shuffle_epi32(t, 0xB1);               /* CDAB */
+    s1 = _mm_shuffle_epi32(s1, 0x1B);             /* EFGH */
+    s0 = _mm_alignr_epi8(t, s1, 8);               /* ABEF */
+    s1 = _mm_blend_epi16(s1, t, 0xF0);            /* CDGH */
+    for (; blocks; blocks--, p += 64) {
+        abef = s0;
+        cdgh = s1;
+        for (i = 0; i < 4; i++)
+            w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)), bswap);
+        for (i = 4; i < 16; i++)
+            w[i] = _mm_sha256msg2_epu32(
+                _mm_add_epi32(_mm_sha256msg1_epu32(w[i - 4], w[i - 3]), _mm_alignr_epi8(w[i - 1], w[i - 2], 4)),
+                w[i - 1]);
+        for (i = 0; i < 16; i++) {
+            m = _mm_add_epi32(w[i], _mm_loadu_si128((const __m128i *)(const void *)(rc_sha256_k + 4 * i)));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));
+        }
+        s0 = _mm_add_epi32(s0, abef);
+        s1 = _mm_add_epi32(s1, cdgh);
+    }
+    t = _mm_shuffle_epi32(s0, 0x1B);              /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);             /* DCHG */
+    s0 = _mm_blend_epi16(t, s1, 0xF0);            /* DCBA */
+    s1 = _mm_alignr_epi8(s1, t, 8);               /* HGFE */
+    _mm_storeu_si128((__m128i *)(void *)h, s0);
+    _mm_storeu_si128((__m128i *)(void *)(h + 4), s1);
+}
+#endif
+
+static inline void rc_sha256_blocks(uint32_t h[8], const uint8_t *p, size_t blocks)
+{
+#ifdef RC_SHANI
+    if (__builtin_cpu_supports("sha")) {
+        rc_sha256_blocks_ni(h, p, blocks);
+        return;
+    }
+#endif
+    rc_sha256_blocks_c(h, p, blocks);
+}
+
+/* Tests: SHA-NI forced; 0 (h untouched) when the CPU or the build lacks it. */
+static inline int rc_sha256_blocks_ni_run(uint32_t h[8], const uint8_t *p, size_t blocks)
+{
+#ifdef RC_SHANI
+    if (__builtin_cpu_supports("sha")) {
+        rc_sha256_blocks_ni(h, p, blocks);
+        return 1;
+    }
+#endif
+    (void)h; (void)p; (void)blocks;
+    return 0;
+}
+
 static inline void rc_sha256_block(uint32_t h[8], const uint8_t *p)
 {
-    uint32_t w[64], a, b, c, d, e, f, g, k, t1, t2;
-    int i;
-    for (i = 0; i < 16; i++)
-        w[i] = rc_be32(p + 4 * i);
-    for (i = 16; i < 64; i++) {
-        uint32_t s0 = rc_ror32(w[i - 15], 7) ^ rc_ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = rc_ror32(w[i - 2], 17) ^ rc_ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4]; f = h[5]; g = h[6]; k = h[7];
-    for (i = 0; i < 64; i++) {
-        t1 = k + (rc_ror32(e, 6) ^ rc_ror32(e, 11) ^ rc_ror32(e, 25)) + ((e & f) ^ (~e & g))
-             + rc_sha256_k[i] + w[i];
-        t2 = (rc_ror32(a, 2) ^ rc_ror32(a, 13) ^ rc_ror32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
-    }
-    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+    rc_sha256_blocks(h, p, 1);
 }
 
 static inline void rc_sha256_update(rc_sha256_ctx *c, const uint8_t *p, size_t n)
@@ -153,8 +258,11 @@ static inline void rc_sha256_update(rc_sha256_ctx *c, const uint8_t *p, size_t n
         rc_sha256_block(c->h, c->buf);
         c->fill = 0;
     }
-    for (; n >= 64; p += 64, n -= 64)
-        rc_sha256_block(c->h, p);
+    if (n >= 64) {
+        rc_sha256_blocks(c->h, p, n / 64);
+        p += n & ~(size_t)63;
+        n &= 63;
+    }
     if (n) {
         memcpy(c->buf, p, n);
         c->fill = n;
@@ -648,6 +756,28 @@ static inline void rc_tls_keep(uint16_t *list, size_t *n, int *too_many, uint16_
         *too_many = 1;
 }
 
+/* The 16-bit values at p[q .. end) (an even count), GREASE left out, added
+ * to list; the room is checked once for the whole run. */
+static inline void rc_tls_keep_list(const uint8_t *p, size_t q, size_t end, uint16_t *list,
+                                    size_t *n, int *too_many)
+{
+    size_t k = *n;
+    if ((end - q) / 2 > RC_TLS_LIST_MAX - k) {
+        for (; q + 2 <= end; q += 2) {
+            uint16_t v = rc_be16(p + q);
+            if (!rc_tls_grease(v))
+                rc_tls_keep(list, n, too_many, v);
+        }
+        return;
+    }
+    for (; q + 2 <= end; q += 2) {
+        uint16_t v = rc_be16(p + q);
+        list[k] = v;
+        k += !rc_tls_grease(v);
+    }
+    *n = k;
+}
+
 /* One extension's body, fully present at [pos, end).  Returns RC_SPAN_OK or
  * RC_SPAN_BAD. */
 static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uint16_t type,
@@ -716,16 +846,12 @@ static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uin
         return RC_SPAN_OK;
     }
     case 0x000d: {      /* signature_algorithms, in their order */
-        size_t q;
         if (!client)
             return RC_SPAN_OK;
         if (n < 2 || rc_be16(p + pos) != n - 2 || (n & 1))
             return RC_SPAN_BAD;
-        for (q = pos + 2; j->want && q + 2 <= end; q += 2) {
-            uint16_t v = rc_be16(p + q);
-            if (!rc_tls_grease(v))
-                rc_tls_keep(j->sigs, &j->n_sigs, &j->too_many, v);
-        }
+        if (j->want)
+            rc_tls_keep_list(p, pos + 2, end, j->sigs, &j->n_sigs, &j->too_many);
         return RC_SPAN_OK;
     }
     default:
@@ -755,7 +881,6 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
         return r;
     pos += n;
     if (client) {
-        size_t q;
         /* cipher_suites <2..2^16-2> */
         if ((r = rc_tls_span(pos, 2, lim, len)))
             return r;
@@ -765,11 +890,8 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
             return RC_SPAN_BAD;
         if ((r = rc_tls_span(pos, n, lim, len)))
             return r;
-        for (q = pos; j->want && q < pos + n; q += 2) {
-            uint16_t v = rc_be16(p + q);
-            if (!rc_tls_grease(v))
-                rc_tls_keep(j->ciphers, &j->n_ciphers, &j->too_many, v);
-        }
+        if (j->want)
+            rc_tls_keep_list(p, pos, pos + n, j->ciphers, &j->n_ciphers, &j->too_many);
         pos += n;
         /* legacy_compression_methods <1..2^8-1> */
         if ((r = rc_tls_span(pos, 1, lim, len)))
@@ -817,13 +939,21 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
 
 static inline void rc_ja4_sort(uint16_t *a, size_t n)
 {
-    /* heapsort: bounded O(n log n) whatever the input */
-    size_t start = n / 2, end = n;
-    if (n < 2)
+    size_t start = n / 2, end = n, i, k;
+    uint16_t t;
+    if (n <= 48) {
+        /* insertion sort: hellos list 10-30 values, often partly in order */
+        for (i = 1; i < n; i++) {
+            t = a[i];
+            for (k = i; k > 0 && a[k - 1] > t; k--)
+                a[k] = a[k - 1];
+            a[k] = t;
+        }
         return;
+    }
+    /* heapsort: bounded O(n log n) whatever the input */
     for (;;) {
         size_t root, child;
-        uint16_t t;
         if (start > 0) {
             start--;
         } else {
@@ -846,19 +976,28 @@ static inline void rc_ja4_sort(uint16_t *a, size_t n)
 
 static const char rc_hex[] = "0123456789abcdef";
 
-/* Feed "xxxx,yyyy,..." (4 lower-case hex digits each) to the hash. */
+/* Feed "xxxx,yyyy,..." (4 lower-case hex digits each) to the hash, written
+ * into a buffer first and hashed in runs of whole blocks (one hash call per
+ * 320 bytes instead of one per value). */
 static inline void rc_ja4_hash_list(rc_sha256_ctx *c, const uint16_t *a, size_t n)
 {
-    size_t i;
+    uint8_t buf[320];
+    size_t i, o = 0, skip = 1;      /* no comma before the first value */
     for (i = 0; i < n; i++) {
-        uint8_t s[5];
-        s[0] = ',';
-        s[1] = (uint8_t)rc_hex[a[i] >> 12];
-        s[2] = (uint8_t)rc_hex[(a[i] >> 8) & 0xf];
-        s[3] = (uint8_t)rc_hex[(a[i] >> 4) & 0xf];
-        s[4] = (uint8_t)rc_hex[a[i] & 0xf];
-        rc_sha256_update(c, i ? s : s + 1, i ? 5 : 4);
+        uint16_t v = a[i];
+        buf[o] = ',';
+        buf[o + 1] = (uint8_t)rc_hex[v >> 12];
+        buf[o + 2] = (uint8_t)rc_hex[(v >> 8) & 0xf];
+        buf[o + 3] = (uint8_t)rc_hex[(v >> 4) & 0xf];
+        buf[o + 4] = (uint8_t)rc_hex[v & 0xf];
+        o += 5;
+        if (o == sizeof buf) {
+            rc_sha256_update(c, buf + skip, o - skip);
+            o = skip = 0;
+        }
     }
+    if (o)
+        rc_sha256_update(c, buf + skip, o - skip);
 }
 
 static inline void rc_ja4_hash12(rc_sha256_ctx *c, char *dst)
@@ -872,17 +1011,116 @@ static inline void rc_ja4_hash12(rc_sha256_ctx *c, char *dst)
     }
 }
 
+/* A memo of JA4 hash parts, for a caller that fingerprints many hellos
+ * (a batch): most come from a few client programs, whose lists repeat.  Two
+ * tables: one keyed by the lists as the hello sends them (GREASE left out),
+ * which saves the sort too for clients that keep their order, and one by the
+ * sorted lists (Chrome shuffles its extensions: their sorted list repeats).
+ * A part is looked up by a 64-bit hash of its lists and taken only if the
+ * lists stored with it are equal value by value: exact, never a guess.
+ * Lists longer than RC_JA4_MEMO_VALUES are sorted and hashed each time.  The
+ * caller owns the memo (zero it before use); not shared between threads. */
+#define RC_JA4_MEMO_SLOTS 128
+#define RC_JA4_MEMO_VALUES 62
+
+typedef struct {
+    uint64_t key;
+    uint16_t n1, n2, used;
+    uint16_t v[RC_JA4_MEMO_VALUES];
+    char hash[12];
+} rc_ja4_memo_entry;
+
+typedef struct {
+    rc_ja4_memo_entry e[2][RC_JA4_MEMO_SLOTS];    /* [0]: sorted lists, [1]: as sent */
+} rc_ja4_memo;
+
+/* The slot of table t for lists a, b (NULL if too long to keep); *hit: its
+ * hash is theirs. */
+static inline rc_ja4_memo_entry *rc_ja4_memo_find(rc_ja4_memo *memo, int t, unsigned tag,
+                                                  const uint16_t *a, size_t na, const uint16_t *b,
+                                                  size_t nb, uint64_t *key_out, int *hit)
+{
+    rc_ja4_memo_entry *slot;
+    uint64_t key;
+    size_t i;
+    *hit = 0;
+    if (!memo || na + nb > RC_JA4_MEMO_VALUES)
+        return NULL;
+    key = 0x9e3779b97f4a7c15ULL * (tag + 1) ^ ((uint64_t)na << 32) ^ nb;
+    for (i = 0; i < na; i++)
+        key = (key ^ a[i]) * 0xff51afd7ed558ccdULL;
+    for (i = 0; i < nb; i++)
+        key = (key ^ b[i]) * 0xc4ceb9fe1a85ec53ULL;
+    key ^= key >> 29;
+    slot = &memo->e[t][(key >> 7) % RC_JA4_MEMO_SLOTS];
+    *key_out = key;
+    *hit = slot->used && slot->key == key && slot->n1 == na && slot->n2 == nb
+        && (na == 0 || memcmp(slot->v, a, na * sizeof *a) == 0)
+        && (nb == 0 || memcmp(slot->v + na, b, nb * sizeof *b) == 0);
+    return slot;
+}
+
+static inline void rc_ja4_memo_keep(rc_ja4_memo_entry *slot, uint64_t key, const uint16_t *a,
+                                    size_t na, const uint16_t *b, size_t nb, const char *hash)
+{
+    slot->key = key;
+    slot->n1 = (uint16_t)na;
+    slot->n2 = (uint16_t)nb;
+    slot->used = 1;
+    if (na)
+        memcpy(slot->v, a, na * sizeof *a);
+    if (nb)
+        memcpy(slot->v + na, b, nb * sizeof *b);
+    memcpy(slot->hash, hash, 12);
+}
+
+/* The 12 hex digits of SHA-256("a1,a2,..." sorted [+ "_" + "b1,b2,..." if
+ * nb]) into dst; a is sorted in place. */
+static inline void rc_ja4_part(rc_ja4_memo *memo, unsigned tag, uint16_t *a, size_t na,
+                               const uint16_t *b, size_t nb, char *dst)
+{
+    rc_sha256_ctx c;
+    rc_ja4_memo_entry *sent, *sorted;
+    uint16_t as_sent[RC_JA4_MEMO_VALUES];
+    uint64_t sent_key = 0, sorted_key = 0;
+    int hit;
+    sent = rc_ja4_memo_find(memo, 1, tag, a, na, b, nb, &sent_key, &hit);
+    if (hit) {
+        memcpy(dst, sent->hash, 12);
+        return;
+    }
+    if (sent && na)
+        memcpy(as_sent, a, na * sizeof *a);
+    rc_ja4_sort(a, na);
+    sorted = rc_ja4_memo_find(memo, 0, tag, a, na, b, nb, &sorted_key, &hit);
+    if (hit) {
+        memcpy(dst, sorted->hash, 12);
+    } else {
+        rc_sha256_init(&c);
+        rc_ja4_hash_list(&c, a, na);
+        if (nb) {
+            rc_sha256_update(&c, (const uint8_t *)"_", 1);
+            rc_ja4_hash_list(&c, b, nb);
+        }
+        rc_ja4_hash12(&c, dst);
+        if (sorted)
+            rc_ja4_memo_keep(sorted, sorted_key, a, na, b, nb, dst);
+    }
+    if (sent)
+        rc_ja4_memo_keep(sent, sent_key, as_sent, na, b, nb, dst);
+}
+
 static inline int rc_ja4_alnum(uint8_t c)
 {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja4_lists *j)
+static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja4_lists *j,
+                          rc_ja4_memo *memo)
 {
     char *s = out->ja4;
     const char *ver;
     size_t i, n;
-    rc_sha256_ctx c;
     switch (out->version) {
     case 0x0304: ver = "13"; break;
     case 0x0303: ver = "12"; break;
@@ -921,10 +1159,7 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
     if (j->n_ciphers == 0) {
         memcpy(s + 11, "000000000000", 12);
     } else {
-        rc_ja4_sort(j->ciphers, j->n_ciphers);
-        rc_sha256_init(&c);
-        rc_ja4_hash_list(&c, j->ciphers, j->n_ciphers);
-        rc_ja4_hash12(&c, s + 11);
+        rc_ja4_part(memo, 0, j->ciphers, j->n_ciphers, NULL, 0, s + 11);
     }
     s[23] = '_';
     /* extensions without SNI and ALPN, sorted; then the signature algorithms */
@@ -934,14 +1169,7 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
     if (n == 0) {
         memcpy(s + 24, "000000000000", 12);
     } else {
-        rc_ja4_sort(j->exts, n);
-        rc_sha256_init(&c);
-        rc_ja4_hash_list(&c, j->exts, n);
-        if (j->n_sigs) {
-            rc_sha256_update(&c, (const uint8_t *)"_", 1);
-            rc_ja4_hash_list(&c, j->sigs, j->n_sigs);
-        }
-        rc_ja4_hash12(&c, s + 24);
+        rc_ja4_part(memo, 1, j->exts, n, j->sigs, j->n_sigs, s + 24);
     }
     s[36] = 0;
 }
@@ -950,7 +1178,7 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
 
 /* A handshake message at p[start ..], the buffer being len bytes long. */
 static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start, char proto,
-                                      rc_tls_hello *out)
+                                      rc_tls_hello *out, rc_ja4_memo *memo)
 {
     rc_ja4_lists j;
     int r, client;
@@ -975,18 +1203,25 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
     } else if (r == RC_SPAN_BAD) {
         out->malformed = 1;
     } else if (client && proto && !j.too_many) {
-        rc_ja4(p, proto, out, &j);
+        rc_ja4(p, proto, out, &j, memo);
     }
     /* a field cut in the middle was never set; keep the others */
     return 1;
 }
 
-static inline int rc_tls_parse_handshake(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
+static inline int rc_tls_parse_handshake_memo(const uint8_t *p, size_t len, char quic_or_tcp,
+                                              rc_tls_hello *out, rc_ja4_memo *memo)
 {
-    return rc_tls_handshake_at(p, len, 0, quic_or_tcp, out);
+    return rc_tls_handshake_at(p, len, 0, quic_or_tcp, out, memo);
 }
 
-static inline int rc_tls_parse_record(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
+static inline int rc_tls_parse_handshake(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
+{
+    return rc_tls_handshake_at(p, len, 0, quic_or_tcp, out, NULL);
+}
+
+static inline int rc_tls_parse_record_memo(const uint8_t *p, size_t len, char quic_or_tcp,
+                                           rc_tls_hello *out, rc_ja4_memo *memo)
 {
     size_t rec_len;
     int r;
@@ -1002,8 +1237,13 @@ static inline int rc_tls_parse_record(const uint8_t *p, size_t len, char quic_or
         return 1;
     }
     /* the handshake message as far as this record carries it */
-    r = rc_tls_handshake_at(p, len - 5 > rec_len ? 5 + rec_len : len, 5, quic_or_tcp, out);
+    r = rc_tls_handshake_at(p, len - 5 > rec_len ? 5 + rec_len : len, 5, quic_or_tcp, out, memo);
     return r;
+}
+
+static inline int rc_tls_parse_record(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
+{
+    return rc_tls_parse_record_memo(p, len, quic_or_tcp, out, NULL);
 }
 
 /* ------------------------------------------------------------ QUIC Initial */

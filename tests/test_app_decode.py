@@ -350,28 +350,31 @@ def _relinked(frames: list[bytes], linktype: int) -> list[bytes]:
 
 @pytest.mark.parametrize("linktype", ["LINUX_SLL2", "LINUX_SLL", "RAW", "NULL"])
 def test_application_columns_are_the_same_on_every_link_type(recorded, tmp_path, linktype):
-    """The recorded traffic, rewritten as a cooked, raw-IP or NULL capture file:
-    every application column decodes as it did from the Ethernet file."""
+    """The recorded Ethernet packets (and built DHCP, NTP and QUIC ones)
+    rewritten as cooked v1/v2, raw-IP or NULL frames, written by ringcap's
+    writer and read back, give every application column and APP_* flag as
+    from Ethernet."""
     number = getattr(ringcap.batch, f"LINKTYPE_{linktype}")
-    ethernet = read_pcap(recorded)
-    assert set(ethernet.linktype.tolist()) == {ringcap.batch.LINKTYPE_ETHERNET}
-    ethertypes = {bytes(ethernet[i][12:14]) for i in range(len(ethernet))}
-    assert ethertypes <= {b"\x08\x00", b"\x86\xdd"}, ethertypes    # all IP: lo has no ARP
-    frames = _relinked([bytes(ethernet[i]) for i in range(len(ethernet))], number)
+    quic = [bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=50000, dport=443)
+                  / Raw(initial)) for initial in (RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL)]
+    eth = Batch.concat([read_pcap(recorded), Batch.from_packets(built_messages() + quic)])
+    kept = [i for i in range(len(eth)) if bytes(eth[i][12:14]) in (b"\x08\x00", b"\x86\xdd")]
+    assert len(kept) > 100
+    frames = _relinked([bytes(eth[i]) for i in kept], number)
     path = tmp_path / f"{linktype}.pcap"
-    ringcap.write_pcap(path, Batch.from_packets(frames, ts=ethernet.ts, linktype=number))
+    ringcap.write_pcap(path, Batch.from_packets(frames, ts=eth.ts[kept], linktype=number))
     other = read_pcap(path)
-    assert set(other.linktype.tolist()) == {number}
-    columns = ("ip_proto", "sport", "dport", "app_proto") + ALL_APP
-    want, got = decode(ethernet, columns=columns), decode(other, columns=columns)
-    assert np.count_nonzero(want.app_proto) >= 30
-    for name in columns:
+    assert set(other.linktype.tolist()) == {number} and len(other) == len(kept)
+    columns = ("flags", "ip_proto", "sport", "dport") + ALL_APP
+    want, got = decode(eth, columns=columns), decode(other, columns=columns)
+    assert np.count_nonzero(got.app_proto) >= 30 and set(got.app_proto.tolist()) >= {1, 2, 3, 4, 5, 6}
+    for name in columns[1:]:
         if isinstance(want[name], StringColumn):
-            assert got[name].to_numpy().tolist() == want[name].to_numpy().tolist(), name
+            assert list(want[name][np.array(kept)]) == list(got[name]), name
         else:
-            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+            np.testing.assert_array_equal(got[name], want[name][kept], err_msg=name)
     app_bits = APP_MALFORMED | APP_TRUNCATED
-    np.testing.assert_array_equal(got.flags & app_bits, want.flags & app_bits)
+    np.testing.assert_array_equal(got.flags & app_bits, want.flags[kept] & app_bits)
 
 
 def test_dns_over_tcp_is_read_after_its_length_prefix(recorded):
@@ -679,6 +682,79 @@ def test_built_messages_decode_as_built():
     assert bytes(h.dhcp_client_mac[6]) == b"\x02" * 6
     assert (h.ntp_version[7], h.ntp_mode[7], h.ntp_stratum[7]) == (3, 4, 3)
     assert not (h.flags & (APP_TRUNCATED | APP_MALFORMED)).any()
+
+
+def test_ja4_of_a_batch_is_each_hellos_own_whatever_repeats_and_collides():
+    """The pass keeps memos of JA4 hash parts per batch (hellos repeat): every
+    packet's tls_ja4 must still be the one its own hello gives alone (no memo)
+    and the independent reference's, with 300 distinct hellos (more than the
+    memo's 128 slots, so entries are replaced), repeats in the same order and
+    with extensions shuffled (same sorted lists), lists longer than the memo
+    keeps, and lists that differ in one value only."""
+    from ringcap import _tls, testing
+    from test_tls_hello import alpn_ext, client_hello, ext, record, reference_ja4, sigalgs_ext, \
+        sni_ext, versions_ext
+    rng = random.Random(21)
+    hellos = []
+    for k in range(300):
+        ciphers = [0x1301, 0x1302, 0xC02B + k % 7] + rng.sample(range(0x0001, 0x00FF), 6 + k % 9)
+        if k % 50 == 0:
+            ciphers += list(range(0x0100, 0x0100 + 70))       # more than the memo keeps
+        kinds = [0x0017, 0x0023, 0x002D, 0xFF01] + rng.sample(range(0x0040, 0x0060), k % 5)
+        bodies = [sni_ext(b"h%d.example" % k), alpn_ext(b"h2"), versions_ext(0x0304, 0x0303),
+                  sigalgs_ext(0x0403, 0x0804 + k % 3)] + [ext(kind, b"") for kind in kinds]
+        hellos.append((ciphers, bodies))
+    payloads = []
+    for n, k in enumerate(rng.choices(range(300), k=1500)):
+        ciphers, bodies = hellos[k]
+        if n % 2:       # in the order first built (the memo of lists as sent), or shuffled
+            bodies = rng.sample(bodies, len(bodies))
+        payloads.append(record(client_hello(ciphers, bodies)))
+    # one value apart: must not take its neighbour's memo entry
+    payloads.append(record(client_hello(hellos[0][0][:-1] + [hellos[0][0][-1] ^ 1], hellos[0][1])))
+    frames = [testing._ipv4_frame(0x0A000001, 0x0A000002, 6,
+                                  testing._tcp(40000 + i % 20000, 443, p))
+              for i, p in enumerate(payloads)]
+    h = decode(Batch.from_packets(frames), columns=("tls_ja4",))
+    alone = [_tls.parse_tls_record(p)["ja4"] for p in payloads]
+    assert list(h.tls_ja4) == alone
+    assert len(set(alone)) > 250
+    for p, got in zip(payloads[:200], alone):
+        assert got == reference_ja4(p[5:])
+
+
+def test_asking_for_some_protocols_decodes_them_as_asking_for_all_does():
+    """The pass lets packets go early from their ports and first byte, by the
+    protocols asked for: every message's payload on every port pairing of
+    every protocol's ports (TCP and UDP) must give the columns of the
+    protocols asked for exactly as asking for every column does (a port of
+    one protocol never makes another's message decode, asked for or not)."""
+    payloads = [bytes(f[UDP].payload) if UDP in f else bytes(f[TCP].payload)
+                for f in map(Ether, built_messages())]
+    payloads += [RFC9001_CLIENT_INITIAL]
+    ports = (53, 5353, 5355, 67, 68, 123, 443, 80, 3000)
+    frames = []
+    for payload in payloads:
+        for sport in ports:
+            for dport in ports:
+                ip = Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
+                frames.append(bytes(ip / UDP(sport=sport, dport=dport) / Raw(payload)))
+                frames.append(bytes(ip / TCP(sport=sport, dport=dport, flags="PA") / Raw(payload)))
+    batch = Batch.from_packets(frames)
+    everything = decode(batch, columns=ALL_APP)
+    assert set(everything.app_proto.tolist()) == {0, 1, 2, 3, 4, 5, 6}
+    groups = {"dns": ("dns_",), "http": ("http_",), "dhcp": ("dhcp_",), "ntp": ("ntp_",),
+              "tls": ("tls_",), "quic": ("quic_",), "dns+ntp": ("dns_", "ntp_"),
+              "http+tls": ("http_", "tls_")}
+    for group, prefixes in groups.items():
+        names = tuple(n for n in ALL_APP if n.startswith(prefixes))
+        some = decode(batch, columns=names)
+        for name in names:
+            x, y = everything[name], some[name]
+            if isinstance(x, StringColumn):
+                assert list(x) == list(y), (group, name)
+            else:
+                assert np.array_equal(x, y), (group, name)
 
 
 def _same_either_way(frames: list[bytes], caplen: list[int], tail_seed: int) -> None:

@@ -30,6 +30,9 @@ cdef extern from "tls_hello.h" nogil:
 
     # the primitives (tests check them against published vectors)
     void rc_sha256(const uint8_t *p, size_t n, uint8_t *out)
+    # one compression path forced: the portable one, or SHA-NI (0 if absent)
+    void rc_sha256_blocks_c(uint32_t *h, const uint8_t *p, size_t blocks)
+    int rc_sha256_blocks_ni_run(uint32_t *h, const uint8_t *p, size_t blocks)
     void rc_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *p, size_t n,
                         uint8_t *out)
     void rc_hkdf_extract(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
