@@ -16,6 +16,15 @@ is done, each capturer gets SIGINT.  Per capturer and run:
 Everything runs in a private network namespace made by this process.
 
     sudo python benchmarks/bench_cli.py --repeat 3
+
+``--traffic FILE`` sends the first ``--packets`` packets of a capture file
+instead (e.g. the realistic mixes of ``benchmarks/traffic.py`` in
+``benchmarks/_traffic/``), unfiltered, as ``run.py --claims`` does;
+``--also TREE`` adds a row for the ringcap of another checkout (built in
+place), e.g. the main branch before a change, run in the same rounds:
+
+    sudo python benchmarks/bench_cli.py --traffic benchmarks/_traffic/imix-500000-s0-v2.pcap \
+        --packets 500000 --ring-mib 64 --also /path/to/other/checkout
 """
 from __future__ import annotations
 
@@ -54,10 +63,10 @@ def frames(count: int, size: int) -> Batch:
                  data=data.reshape(-1))
 
 
-def start(argv: list[str]) -> subprocess.Popen:
+def start(argv: list[str], root: str = ROOT) -> subprocess.Popen:
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": ROOT})
+                            stderr=subprocess.PIPE, text=True, cwd="/",
+                            env={**os.environ, "PYTHONPATH": root})   # (cwd: not on sys.path)
     line = proc.stderr.readline()                # "... listening on ..." once it is ready
     if "listening on" not in line:
         proc.kill()
@@ -97,7 +106,10 @@ class PeakRss(threading.Thread):
 
 def stop(proc: subprocess.Popen) -> tuple[float, int, str]:
     """SIGINT, then (cpu seconds, peak RSS KiB, stderr) of the process."""
-    proc.send_signal(signal.SIGINT)
+    if proc.poll() is not None:          # (poll reaps it: no rusage left to read)
+        raise RuntimeError(f"capturer exited {proc.returncode} before SIGINT: "
+                           f"{proc.stderr.read()}")
+    os.kill(proc.pid, signal.SIGINT)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read()
@@ -112,14 +124,19 @@ def count_packets(path: str) -> int:
         return sum(len(b) for b in reader)
 
 
-def one_run(tool: str, tmp: str, traffic: Batch, ring_kib: int) -> dict:
-    path = os.path.join(tmp, f"{tool}.pcap")
+def one_run(tool: str, tmp: str, traffic: Batch, ring_kib: int, filter_words=FILTER,
+            root: str = ROOT) -> dict:
+    path = os.path.join(tmp, "out.pcap")
     if tool == "tcpdump":
-        argv = ["tcpdump", "-i", "bench1", "-B", str(ring_kib), "-w", path, "-Z", "root", *FILTER]
+        argv = ["tcpdump", "-i", "bench1", "-B", str(ring_kib), "-w", path, "-Z", "root",
+                *filter_words]
     else:
         argv = [sys.executable, "-m", "ringcap", "-i", "bench1", "-B", str(ring_kib),
-                "-w", path, *FILTER]
-    proc = start(argv)
+                "-w", path, *filter_words]
+    t0 = time.perf_counter()
+    proc = start(argv, root)
+    listening_ms = (time.perf_counter() - t0) * 1000
+    listening_cpu_ms = cpu_seconds(proc.pid) * 1000
     peak = PeakRss(proc.pid)
     time.sleep(0.3)
     cpu_at_start = cpu_seconds(proc.pid)          # start-up (imports, ring set-up) excluded
@@ -137,7 +154,14 @@ def one_run(tool: str, tmp: str, traffic: Batch, ring_kib: int) -> dict:
     os.unlink(path)
     return {"sent": sent, "got": got, "lost": sent - got,
             "cpu_ns_per_packet": (cpu_at_stop - cpu_at_start) / max(got, 1) * 1e9,
-            "total_cpu_s": cpu, "rss_mib": peak.kib / 1024, "send_s": send_s}
+            "total_cpu_s": cpu, "rss_mib": peak.kib / 1024, "send_s": send_s,
+            "listening_ms": listening_ms, "listening_cpu_ms": listening_cpu_ms}
+
+
+def file_traffic(path: str, count: int) -> Batch:
+    with open_pcap(path) as reader:
+        batch = Batch.concat([b.copy() for b in reader])
+    return batch[:count].copy()
 
 
 def main() -> int:
@@ -146,6 +170,11 @@ def main() -> int:
     parser.add_argument("--ring-mib", type=int, default=64)
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--sizes", default="64,1400")
+    parser.add_argument("--traffic", metavar="FILE", action="append",
+                        help="send the first --packets packets of FILE (unfiltered) instead of "
+                             "numbered frames of --sizes; may be given more than once")
+    parser.add_argument("--also", metavar="TREE",
+                        help="also run the ringcap of the checkout TREE (built in place)")
     args = parser.parse_args()
     if shutil.which("tcpdump") is None:
         raise SystemExit("tcpdump is needed (apt-get install tcpdump)")
@@ -157,28 +186,47 @@ def main() -> int:
     print(f"ringcap {ringcap.__version__}; {subprocess.run(['tcpdump', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
     print(f"ring {args.ring_mib} MiB for both (-B {ring_kib}); memory target: "
           f"{args.ring_mib + 64} MiB; median of {args.repeat} runs, alternating\n")
-    header = (f"{'frame':>6} {'tool':8} {'sent':>9} {'lost':>8} {'CPU ns/pkt':>11} "
-              f"{'total CPU s':>12} {'peak RSS MiB':>13} {'send Mpps':>10}")
+    header = (f"{'frame':>8} {'tool':14} {'sent':>9} {'lost':>8} {'CPU ns/pkt':>11} "
+              f"{'total CPU s':>12} {'to listening ms':>16} {'(CPU ms)':>9} "
+              f"{'peak RSS MiB':>13} {'send Mpps':>10}")
     print(header)
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench_cli_") as tmp:
-        for size in (int(s) for s in args.sizes.split(",")):
-            count = args.packets if size < 512 else max(args.packets // 4, 1)
-            traffic = frames(count, size)
-            results = {"tcpdump": [], "ringcap": []}
+    tools = {"tcpdump": ROOT, "ringcap": ROOT}
+    if args.also:
+        tools["ringcap@also"] = os.path.abspath(args.also)
+        print(f"ringcap@also: {tools['ringcap@also']}")
+    for root in set(tools.values()):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(root, "ringcap")],
+                       check=True, stdout=subprocess.DEVNULL)
+    if args.traffic:
+        cases = [(os.path.basename(p).split("-")[0], file_traffic(p, args.packets), [])
+                 for p in args.traffic]
+    else:
+        cases = [(str(size), frames(args.packets if size < 512 else max(args.packets // 4, 1),
+                                    size), FILTER)
+                 for size in (int(s) for s in args.sizes.split(","))]
+    with tempfile.TemporaryDirectory(prefix="bench_cli_", dir="/dev/shm"
+                                     if os.path.isdir("/dev/shm") else None) as tmp:
+        for label, traffic, filter_words in cases:
+            results = {tool: [] for tool in tools}
             for _ in range(args.repeat):
-                for tool in ("tcpdump", "ringcap"):
-                    results[tool].append(one_run(tool, tmp, traffic, ring_kib))
+                for tool, root in tools.items():
+                    results[tool].append(one_run(tool.split("@")[0], tmp, traffic, ring_kib,
+                                                 filter_words, root))
+            meds = {}
             for tool, runs in results.items():
-                med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-                rows.append((size, tool, med))
-                print(f"{size:>6} {tool:8} {int(med['sent']):>9} {int(med['lost']):>8} "
-                      f"{med['cpu_ns_per_packet']:>11.0f} {med['total_cpu_s']:>12.2f} "
-                      f"{med['rss_mib']:>13.1f} "
-                      f"{med['sent'] / med['send_s'] / 1e6:>10.2f}")
-            t, r = (dict(rows[-2][2]), dict(rows[-1][2]))
-            print(f"{size:>6} ratio    ringcap/tcpdump CPU per packet: "
-                  f"{r['cpu_ns_per_packet'] / t['cpu_ns_per_packet']:.2f}\n")
+                med = meds[tool] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                print(f"{label:>8} {tool:14} {int(med['sent']):>9} {int(med['lost']):>8} "
+                      f"{med['cpu_ns_per_packet']:>11.0f} {med['total_cpu_s']:>12.3f} "
+                      f"{med['listening_ms']:>16.0f} {med['listening_cpu_ms']:>9.0f} "
+                      f"{med['rss_mib']:>13.1f} {med['sent'] / med['send_s'] / 1e6:>10.2f}")
+            t = meds["tcpdump"]
+            for tool in tools:
+                if tool != "tcpdump":
+                    r = meds[tool]
+                    print(f"{label:>8} ratio {tool}/tcpdump: CPU per packet "
+                          f"{r['cpu_ns_per_packet'] / t['cpu_ns_per_packet']:.2f}, "
+                          f"whole process {r['total_cpu_s'] / t['total_cpu_s']:.2f}")
+            print()
     backlog.restore()
     return 0
 

@@ -12,7 +12,9 @@ capturing 30 packets of ``ping -i 0.01 127.0.0.1`` on ``lo`` into a file:
   (from /proc/PID/stat, user + system);
 * ``CPU``: user + system of the whole process, start to exit (rusage);
 * ``max RSS``: its peak resident memory (rusage); ringcap's default ring is
-  256 MiB (tcpdump's 2 MiB), and the pages of the ring count once mapped.
+  256 MiB (tcpdump's 2 MiB), and the pages of the ring count once mapped;
+  tcpdump with the same ring (``-B 262144``) shows what the kernel's ring
+  set-up costs either program.
 
 Medians are shown.  ringcap runs as an installed package does, from
 bytecode (``python -m compileall`` first), and once more with
@@ -78,6 +80,8 @@ def main() -> None:
              ringcap + ["-B", "2048"], base),
             ("ringcap -i lo -c 30 -w F (PYTHONDONTWRITEBYTECODE=1, no bytecode)", ringcap, None),
             ("tcpdump -i lo -c 30 -w F", ["tcpdump", "-i", "lo", "-c", "30", "-w", out], base),
+            ("tcpdump -i lo -c 30 -B 262144 -w F (ringcap's default ring size)",
+             ["tcpdump", "-i", "lo", "-c", "30", "-B", "262144", "-w", out], base),
             ("python -c pass (the interpreter alone)", None, base),
             ("python -c 'import numpy'", None, base)]
     results = []

@@ -39,11 +39,12 @@ import ringcap  # noqa: E402
 from bench_replay import build_mix  # noqa: E402
 
 
-def run_once(argv: list[str]) -> tuple[float, float]:
+def run_once(argv: list[str], root: str = ROOT) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of one whole process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": ROOT})
+                            stderr=subprocess.PIPE, cwd="/",    # (cwd: not on sys.path)
+                            env={**os.environ, "PYTHONPATH": root})
     err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -58,7 +59,14 @@ def main() -> None:
     parser.add_argument("--packets", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tshark-rounds", type=int, default=1)
+    parser.add_argument("--also", metavar="TREE",
+                        help="also run `ringcap stats` of the checkout TREE (built in place), "
+                             "e.g. the code before a change, in the same rounds")
     args = parser.parse_args()
+    roots = [ROOT] + ([os.path.abspath(args.also)] if args.also else [])
+    for root in roots:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(root, "ringcap")],
+                       check=True, stdout=subprocess.DEVNULL)
     for tool in ("capinfos", "tshark"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not installed: apt-get install tshark")
@@ -74,6 +82,8 @@ def main() -> None:
             subprocess.run(["cat", path], stdout=subprocess.DEVNULL, check=True)
             tools = {
                 "ringcap stats": [sys.executable, "-m", "ringcap", "stats", path],
+                **({"ringcap stats (--also)": [sys.executable, "-m", "ringcap", "stats", path]}
+                   if args.also else {}),
                 "capinfos -M": ["capinfos", "-M", path],
                 "tshark -z conv,ip": ["tshark", "-n", "-q", "-z", "conv,ip", "-r", path],
             }
@@ -82,7 +92,8 @@ def main() -> None:
                 for name, argv in tools.items():
                     if name.startswith("tshark") and round_ >= args.tshark_rounds:
                         continue
-                    results[name].append(run_once(argv))
+                    results[name].append(run_once(argv, roots[-1] if "also" in name
+                                                  else ROOT))
             ours = statistics.median(r[0] for r in results["ringcap stats"])
             for name, runs in results.items():
                 cpu = statistics.median(r[0] for r in runs)

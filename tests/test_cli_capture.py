@@ -762,3 +762,24 @@ def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_pack
             + count.get("read from", 0) == count["received by filter"], cli.err
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)
+
+
+def test_capture_file_holds_vlan_tags_and_snaplen_cuts_as_tcpdump_reads_them(veth, tmp_path):
+    """`ringcap -w` writes pcap records straight from the ring's blocks: the
+    802.1Q/802.1ad tags the kernel stripped are back in the bytes, -s cuts
+    each record (wire length kept), and tcpdump reads the tags."""
+    plain = [make_frame(i, 60 + i * 23) for i in range(30)]
+    frames = [f[:12] + b"\x81\x00\x00\x0a" + f[12:] if i % 3 == 0 else
+              f[:12] + b"\x88\xa8\x00\x64\x81\x00\x00\x0a" + f[12:] if i % 3 == 1 else f
+              for i, f in enumerate(plain)]
+    path = tmp_path / "tags.pcap"
+    cli = Cli("-i", veth.b, "-c", str(len(frames)), "-s", "64", "-w", path)
+    cli.wait_for("listening on")
+    send(veth.a, frames)
+    assert cli.finish() == 0, cli.err
+    got = read_pcap(path)
+    assert got.packets() == [f[:64] for f in frames]
+    assert got.wirelen.tolist() == [len(f) for f in frames]
+    text = subprocess.run(["tcpdump", "-nn", "-e", "-r", str(path)], capture_output=True,
+                          text=True, check=True).stdout
+    assert text.count("vlan 10, p") == 20 and text.count("vlan 100, p") == 10, text
