@@ -17,6 +17,9 @@ from a TxRing into one end of the pair; on the other end one of:
 ``pool-1-big`` the same with slots twice the default size (131072 packets,
               32 MiB) and ``handoff_ms=300``: half as many hand-offs
 ``pool-2``    ParallelCapture with 2 workers in a hash fanout group
+``pool-N-small`` the pool with slots a quarter the default size (16384 packets,
+              4 MiB): what the copy into shared memory costs when the slots
+              written in turn stay within the CPU's cache
 ``rings-2``   two rings in one hash fanout group, read by two threads of one
               process: what pool-2 does without the hand-off (its reference)
 
@@ -211,7 +214,8 @@ def runner(kind: str, block_timeout_ms: int, expect: int | None = None,
         workers = int(kind.split("-")[1])
         options = dict(handoff_ms=0) if kind.endswith("-h0") else \
             dict(slot_packets=131072, slot_bytes=32 << 20, handoff_ms=300) \
-            if kind.endswith("-big") else {}
+            if kind.endswith("-big") else \
+            dict(slot_packets=16384, slot_bytes=4 << 20) if kind.endswith("-small") else {}
         with ParallelCapture(RX_IFACE, workers=workers, mode="hash", handle_signals=False,
                              block_timeout_ms=block_timeout_ms, **ring_options,
                              **options) as pool:
