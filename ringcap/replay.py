@@ -302,12 +302,15 @@ class Replayer:
         if os.fspath(path) == "-":
             return None
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            # a pipe is never opened here: opening and closing it would take the
+            # writer's only reader away before the batch path opens it
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return None
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError:
             return None              # the reader says what is wrong, in its own words
         try:
-            info = os.fstat(fd)
-            head = os.pread(fd, 24, 0) if stat.S_ISREG(info.st_mode) else b""
+            head = os.pread(fd, 24, 0)
             if len(head) < 24:
                 return None
             for order in "<>":

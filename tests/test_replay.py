@@ -258,3 +258,29 @@ def _rx_packets(iface: str) -> int:
             if name.strip() == iface:
                 return int(counters.split()[1])
     raise KeyError(iface)
+
+
+def test_topspeed_from_a_named_pipe_is_refused_at_once(veth, tmp_path):
+    """A FIFO is not opened to look at its header (that open waits for a writer,
+    forever if none comes): the reader refuses it, as for any replay."""
+    fifo = tmp_path / "fifo.pcap"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def replay():
+        try:
+            with Replayer(veth.a) as replayer:
+                replayer.replay_file(fifo, topspeed=True)
+        except Exception as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=replay, daemon=True)
+    worker.start()
+    worker.join(timeout=DEADLINE)
+    if worker.is_alive():                 # unblock it: a writer that goes at once
+        with open(fifo, "wb"):
+            pass
+        worker.join(timeout=DEADLINE)
+        pytest.fail("replay_file() waited for a writer on the FIFO")
+    [error] = outcome
+    assert isinstance(error, ringcap.PcapFormatError) and "not a regular file" in str(error)
