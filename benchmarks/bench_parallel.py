@@ -17,6 +17,9 @@ from a TxRing into one end of the pair; on the other end one of:
 ``pool-1-big`` the same with slots twice the default size (131072 packets,
               32 MiB) and ``handoff_ms=300``: half as many hand-offs
 ``pool-2``    ParallelCapture with 2 workers in a hash fanout group
+``pool-N-small`` the pool with slots a quarter the default size (16384 packets,
+              4 MiB): what the copy into shared memory costs when the slots
+              written in turn stay within the CPU's cache
 ``rings-2``   two rings in one hash fanout group, read by two threads of one
               process: what pool-2 does without the hand-off (its reference)
 
@@ -110,11 +113,16 @@ def traffic_batch():
 
 
 def sender(count: int) -> None:
+    """Load the traffic, say so (``{"loaded": true}``), wait for a line on stdin,
+    then send: the capture starts only once the traffic is in memory (loading a
+    big mix takes seconds, which would otherwise count as the capture's idle time)."""
     _pin(0)
     from ringcap import TxRing
     chunk = traffic_batch()
     sent = 0
     with TxRing(TX_IFACE, frame_count=8192) as tx:
+        print(json.dumps({"loaded": True}), flush=True)
+        sys.stdin.readline()
         start = time.perf_counter()
         while sent < count:
             part = chunk if count - sent >= len(chunk) else chunk[:count - sent]
@@ -206,7 +214,8 @@ def runner(kind: str, block_timeout_ms: int, expect: int | None = None,
         workers = int(kind.split("-")[1])
         options = dict(handoff_ms=0) if kind.endswith("-h0") else \
             dict(slot_packets=131072, slot_bytes=32 << 20, handoff_ms=300) \
-            if kind.endswith("-big") else {}
+            if kind.endswith("-big") else \
+            dict(slot_packets=16384, slot_bytes=4 << 20) if kind.endswith("-small") else {}
         with ParallelCapture(RX_IFACE, workers=workers, mode="hash", handle_signals=False,
                              block_timeout_ms=block_timeout_ms, **ring_options,
                              **options) as pool:
@@ -257,8 +266,32 @@ def handoff_cost(batches: int = 5000, packets: int = 5000) -> dict:
     return {"batch_us": per_batch * 1e6, "poll_us": per_poll * 1e6}
 
 
+def start_sender(me: list[str], count: int) -> subprocess.Popen:
+    """A sender process that has loaded its traffic and waits for a line to send."""
+    proc = subprocess.Popen(me + ["--sender", str(count)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith('{"loaded"'):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"the sender did not start: {line!r}")
+    return proc
+
+
+def finish_sender(proc: subprocess.Popen) -> dict:
+    """Let a waiting sender send; returns its counts once it is done."""
+    proc.stdin.write("go\n")
+    proc.stdin.close()
+    result = json.loads(proc.stdout.readline())
+    proc.stdout.close()
+    if proc.wait() != 0:
+        raise RuntimeError(f"the sender failed ({proc.returncode})")
+    return result
+
+
 def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
     me = [sys.executable, str(Path(__file__).resolve())]
+    sending = start_sender(me, count) if count else None
     capture = subprocess.Popen(me + ["--runner", kind, "--block-timeout-ms",
                                      str(block_timeout_ms)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
@@ -268,8 +301,7 @@ def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
             raise RuntimeError(f"{kind} runner did not start: {line!r}")
         counters = netns.DropCounters(TX_IFACE, RX_IFACE)
         if count:
-            send = json.loads(subprocess.run(me + ["--sender", str(count)], capture_output=True,
-                                             text=True, check=True).stdout)
+            send = finish_sender(sending)
         else:                                 # idle: what the capture costs with no traffic
             time.sleep(IDLE_SECONDS)
             send = {"sent": 0, "elapsed": IDLE_SECONDS}
@@ -282,6 +314,9 @@ def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
         if capture.poll() is None:
             capture.kill()
             capture.wait()
+        if sending is not None and sending.poll() is None:
+            sending.kill()
+            sending.wait()
     result.update(send)
     result.update(counters.read())
     result["rate"] = result["delivered"] / send["elapsed"]
@@ -322,7 +357,8 @@ def drain_run(kind: str, count: int) -> dict:
             os.kill(pid, signal.SIGSTOP)
         counters = netns.DropCounters(TX_IFACE, RX_IFACE)
         send = json.loads(subprocess.run(me + ["--sender", str(count)], capture_output=True,
-                                         text=True, check=True).stdout)
+                                         input="go\n", text=True,
+                                         check=True).stdout.splitlines()[-1])
         time.sleep(DRAIN_BLOCK_TIMEOUT_MS / 1000 + 0.2)     # the last block retires
         cpu0 = [process_cpu(pid) for pid in pids]
         wall0 = time.monotonic()

@@ -20,10 +20,20 @@ packet are the finished files' sizes.  The output folder (``--dir``,
 default a temporary folder) is emptied between runs.
 
     python benchmarks/bench_parquet.py --packets 500000 --repeat 5
+    python benchmarks/bench_parquet.py --mix imix --repeat 7 --only-default --previous-encodings
+
+``--mix`` writes one of the claims' cached mixes (benchmarks/traffic.py: imix,
+large, recorded, uniform) instead, batch by batch as ``open_pcap`` reads
+it; ``--only-default`` times the default packet sink alone (beside pcap);
+``--previous-encodings`` adds the default sink with the per-column choices
+made before issue 19 (dictionaries for the MAC and IPv4 addresses, ports and
+TCP window; min/max statistics on ``host`` and ``interface``), for
+before/after in one run.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -41,6 +51,7 @@ import numpy as np  # noqa: E402
 
 import ringcap  # noqa: E402
 from ringcap.sinks import FlowSink, ParquetSink, PcapSink  # noqa: E402
+from ringcap.sinks import parquet as parquet_sinks  # noqa: E402
 from ringcap.sinks.parquet import DEFAULT_PACKET_COLUMNS, NOT_BY_DEFAULT  # noqa: E402
 from ringcap.testing import synthetic_traffic  # noqa: E402
 
@@ -64,6 +75,25 @@ def cases(folder: Path):
         ("flow features, 60 s intervals", lambda: FlowSink(folder, worker=0, interval=60,
                                                            features=True)),
     ]
+
+
+#: The columns that took a dictionary, and those with statistics, before issue 19.
+PREVIOUS_DICTIONARY = ("eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "sport", "dport",
+                       "tcp_window")
+PREVIOUS_STATISTICS = ("host", "interface")
+
+
+@contextlib.contextmanager
+def previous_encodings():
+    """The encodings chosen before issue 19, while the body runs (the module's
+    choices are read when a file opens)."""
+    plain, no_stats = parquet_sinks._PLAIN_COLUMNS, parquet_sinks._NO_STATISTICS
+    parquet_sinks._PLAIN_COLUMNS = plain - set(PREVIOUS_DICTIONARY)
+    parquet_sinks._NO_STATISTICS = no_stats - set(PREVIOUS_STATISTICS)
+    try:
+        yield
+    finally:
+        parquet_sinks._PLAIN_COLUMNS, parquet_sinks._NO_STATISTICS = plain, no_stats
 
 
 def disk_bytes(folder: Path) -> int:
@@ -90,19 +120,35 @@ def main(argv=None) -> None:
     parser.add_argument("--conversations", type=int, default=4096)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None, help="where to write (default: a temporary folder)")
+    parser.add_argument("--mix", choices=["imix", "large", "recorded", "uniform"],
+                        help="write this cached mix of benchmarks/traffic.py instead")
+    parser.add_argument("--only-default", action="store_true",
+                        help="only pcap and the default packet sink")
+    parser.add_argument("--previous-encodings", action="store_true",
+                        help="add the default sink with the encodings used before issue 19")
     args = parser.parse_args(argv)
 
-    traffic = synthetic_traffic(args.packets, conversations=args.conversations,
-                                max_payload=args.max_payload, span_ns=60 * 10**9, seed=1,
-                                random_payload=True)
-    # 60 s of traffic inside one hour, so every sink writes one file
-    traffic.ts[:] = traffic.ts - traffic.ts[0] + 1_700_000_400 * 10**9
-    batches = [traffic[i:i + args.batch].copy() for i in range(0, len(traffic), args.batch)]
+    if args.mix:
+        sys.path.insert(0, str(HERE))
+        import traffic as mixes
+        path = str(getattr(mixes, args.mix)())
+        with ringcap.open_pcap(path) as reader:
+            batches = [b.copy() for b in reader]
+        traffic = ringcap.Batch.concat(batches)
+    else:
+        traffic = synthetic_traffic(args.packets, conversations=args.conversations,
+                                    max_payload=args.max_payload, span_ns=60 * 10**9, seed=1,
+                                    random_payload=True)
+        # 60 s of traffic inside one hour, so every sink writes one file
+        traffic.ts[:] = traffic.ts - traffic.ts[0] + 1_700_000_400 * 10**9
+        batches = [traffic[i:i + args.batch].copy() for i in range(0, len(traffic), args.batch)]
     n = len(traffic)
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench-parquet-"))
     folder = base / "out"
     print(f"# {n} packets, {traffic.nbytes / n:.0f} captured bytes per packet on average, "
-          f"{args.conversations} conversations, batches of {args.batch}; best of {args.repeat}")
+          + (f"the {args.mix} mix, batches as open_pcap reads them" if args.mix else
+             f"{args.conversations} conversations, batches of {args.batch}")
+          + f"; best of {args.repeat}")
     print(f"# ringcap {ringcap.__version__}, pyarrow {__import__('pyarrow').__version__}, "
           f"python {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs; output in {base}")
@@ -110,12 +156,17 @@ def main(argv=None) -> None:
                      for _ in range(args.repeat))
     try:
         rows = []
-        for name, make in cases(folder):
-            best, size = float("inf"), 0
-            for _ in range(args.repeat):
-                cpu, size = run_once(make, batches, folder)
-                best = min(best, cpu)
-            rows.append((name, best, size))
+        chosen = [(name, make, contextlib.nullcontext) for name, make in
+                  (cases(folder)[:2] if args.only_default else cases(folder))]
+        if args.previous_encodings:
+            chosen.insert(2, ("parquet, as before issue 19", chosen[1][1], previous_encodings))
+        best = {name: (float("inf"), 0) for name, _, _ in chosen}
+        for _ in range(args.repeat):          # interleaved: load changes hit all alike
+            for name, make, context in chosen:
+                with context():
+                    cpu, size = run_once(make, batches, folder)
+                best[name] = (min(best[name][0], cpu), size)
+        rows = [(name, *best[name]) for name, _, _ in chosen]
     finally:
         if args.dir is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -10,8 +10,14 @@ leaves it):
                 flows (about 780 B per packet),
   * ``uniform`` 60-byte frames over 256 flows.
 
-Per mix, the two tools run alternately ``--repeat`` times (interleaved, so a
-burst of load on the machine hits both), and the table gives medians of:
+``--cached`` sends the claims' files instead (``traffic.mixes()``: uniform
+64-byte frames, IMIX, the large mix and traffic recorded from real programs,
+cached in benchmarks/_traffic/).  ``--baseline DIR`` adds a third row: the
+``ringcap`` of another source tree with its extensions built (e.g. the
+previous commit, ``git archive``d and built), for before/after in one run.
+
+Per mix, the tools run alternately ``--repeat`` times (interleaved, so a
+burst of load on the machine hits each), and the table gives medians of:
 
   * packets/s as the tool reports it ("Rated: ... pps": the send loop only),
   * packets/s over the whole process, start to exit (wall, from fork to wait4),
@@ -19,6 +25,7 @@ burst of load on the machine hits both), and the table gives medians of:
   * the ratio ringcap/tcpreplay of each (above 1 is ringcap faster).
 
     python benchmarks/bench_replay.py --packets 200000 --repeat 5
+    python benchmarks/bench_replay.py --cached --repeat 5 [--baseline /tmp/ringcap-before]
 """
 from __future__ import annotations
 
@@ -112,11 +119,12 @@ def build_mix(name: str, packets: int, seed: int = 0) -> Batch:
     return Batch(ts=ts, caplen=caplen, data=data, offset=offset)
 
 
-def run_once(argv: list[str]) -> tuple[float, float, float]:
+def run_once(argv: list[str], root: str = ROOT) -> tuple[float, float, float]:
     """(reported pps, wall seconds, CPU seconds) of one whole process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": ROOT})
+                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": root},
+                            cwd="/")
     out = proc.stdout.read().decode(errors="replace")
     proc.stdout.close()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -130,46 +138,73 @@ def run_once(argv: list[str]) -> tuple[float, float, float]:
     return float(match.group(1)), wall, usage.ru_utime + usage.ru_stime
 
 
-def bench(mixes: list[str], packets: int, repeat: int, folder: str) -> list[tuple]:
+def file_size(path: str) -> tuple[int, int]:
+    """(packets, bytes of packet data) of a capture file."""
+    packets = nbytes = 0
+    with ringcap.open_pcap(path) as reader:
+        for batch in reader:
+            packets += len(batch)
+            nbytes += batch.nbytes
+    return packets, nbytes
+
+
+def bench(mixes: list[str], packets: int, repeat: int, folder: str, cached: bool = False,
+          baseline: str | None = None) -> list[tuple]:
     from netns import GlobalBacklog, enter_private_netns, if_counters, make_veth
     if not shutil.which("tcpreplay"):
         raise SystemExit("tcpreplay is not installed: apt-get install tcpreplay")
+    files = {}
+    if cached:
+        import traffic
+        files = {mix: str(path) for mix, path in traffic.mixes().items() if mix in mixes}
     GlobalBacklog()
     enter_private_netns()
     make_veth("bench0", "bench1")
-    tools = {
-        "ringcap": lambda path: [sys.executable, "-m", "ringcap", "replay", "--topspeed",
-                                 path, "-i", "bench0"],
-        "tcpreplay": lambda path: ["tcpreplay", "--topspeed", "-i", "bench0", path],
-    }
+
+    def ringcap_at(root):
+        return lambda path: ([sys.executable, "-m", "ringcap", "replay", "--topspeed",
+                              path, "-i", "bench0"], root)
+    tools = {"ringcap": ringcap_at(ROOT),
+             "tcpreplay": lambda path: (["tcpreplay", "--topspeed", "-i", "bench0", path], ROOT)}
+    if baseline:
+        tools["baseline"] = ringcap_at(os.path.abspath(baseline))
     rows = []
-    print(f"replay --topspeed on a veth pair, {packets:,} packets per file, "
+    print(f"replay --topspeed on a veth pair, "
+          f"{'the claims files' if cached else f'{packets:,} packets per file'}, "
           f"medians of {repeat} interleaved runs")
     print(f"{'mix':<8} {'B/pkt':>5} {'tool':<10} {'rated pps':>11} {'whole pps':>11} "
           f"{'CPU s':>7} {'received':>9}")
     for mix in mixes:
-        batch = build_mix(mix, packets)
-        path = os.path.join(folder, f"{mix}.pcap")
-        ringcap.write_pcap(path, batch)
+        if mix in files:
+            path = files[mix]
+        else:
+            batch = build_mix(mix, packets)
+            path = os.path.join(folder, f"{mix}.pcap")
+            ringcap.write_pcap(path, batch)
+        count, nbytes = file_size(path)
         subprocess.run(["cat", path], stdout=subprocess.DEVNULL, check=True)   # page cache
         results = {name: [] for name in tools}
         received = {name: 0 for name in tools}
         for _ in range(repeat):
             for name, argv in tools.items():
                 before = if_counters("bench1")["rx_packets"]
-                results[name].append(run_once(argv(path)))
+                results[name].append(run_once(*argv(path)))
                 received[name] = if_counters("bench1")["rx_packets"] - before
         med = {name: [statistics.median(r[k] for r in results[name]) for k in range(3)]
                for name in tools}
         for name in tools:
             rated, wall, cpu = med[name]
-            print(f"{mix:<8} {batch.nbytes / packets:>5.0f} {name:<10} {rated:>11,.0f} "
-                  f"{packets / wall:>11,.0f} {cpu:>7.3f} {received[name]:>9,}")
-        ours, theirs = med["ringcap"], med["tcpreplay"]
-        ratio = (ours[0] / theirs[0], theirs[1] / ours[1], theirs[2] / ours[2])
-        print(f"{mix:<8} {'':>5} {'ratio':<10} {ratio[0]:>10.2f}x {ratio[1]:>10.2f}x "
-              f"{ratio[2]:>6.2f}x   (ringcap/tcpreplay; CPU: tcpreplay/ringcap)")
-        rows.append((mix, ours, theirs, ratio))
+            print(f"{mix:<8} {nbytes / count:>5.0f} {name:<10} {rated:>11,.0f} "
+                  f"{count / wall:>11,.0f} {cpu:>7.3f} {received[name]:>9,}")
+        theirs = med["tcpreplay"]
+        for name in [n for n in tools if n != "tcpreplay"]:
+            ours = med[name]
+            ratio = (ours[0] / theirs[0], theirs[1] / ours[1], theirs[2] / ours[2])
+            print(f"{mix:<8} {'':>5} {'ratio' if name == 'ringcap' else 'ratio@base':<10} "
+                  f"{ratio[0]:>10.2f}x {ratio[1]:>10.2f}x "
+                  f"{ratio[2]:>6.2f}x   ({name}/tcpreplay; CPU: tcpreplay/{name})")
+            if name == "ringcap":
+                rows.append((mix, ours, theirs, ratio))
     return rows
 
 
@@ -177,12 +212,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--packets", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--mix", action="append", choices=sorted(MIXES),
-                        help="only this mix (repeatable; default: all)")
+    parser.add_argument("--mix", action="append", choices=sorted(MIXES) + ["recorded"],
+                        help="only this mix (repeatable; default: all; recorded: --cached only)")
+    parser.add_argument("--cached", action="store_true",
+                        help="send the claims' cached files (uniform, imix, large, recorded)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also time the ringcap of this source tree (extensions built)")
     args = parser.parse_args()
+    mixes = args.mix or (["uniform", "imix", "large", "recorded"] if args.cached else list(MIXES))
+    if "recorded" in mixes and not args.cached:
+        parser.error("the recorded mix exists only as a cached file: add --cached")
     folder = tempfile.mkdtemp(prefix="ringcap-bench-replay-")
     try:
-        bench(args.mix or list(MIXES), args.packets, args.repeat, folder)
+        bench(mixes, args.packets, args.repeat, folder, cached=args.cached,
+              baseline=args.baseline)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

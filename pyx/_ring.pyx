@@ -18,6 +18,7 @@ from libc.errno cimport errno, EINTR, EAGAIN, ENOBUFS
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memmove, memset, strerror
 from libc.time cimport time_t
+from posix.unistd cimport pread
 
 from includes.linux_packet cimport *
 from includes.posix_net cimport *
@@ -1429,6 +1430,7 @@ cdef class TxSocketCore(PacketSocket):
     tun, bridge) this is the cheaper way: a transmit ring's frames are handed
     over by reference and copied again when the peer receives them."""
     cdef readonly uint64_t sent, dropped, retried
+    cdef public bint stop_requested          # set to end send_pcap() after its group
     cdef mmsghdr messages[TX_MESSAGES]
     cdef iovec vectors[TX_MESSAGES]
 
@@ -1467,15 +1469,52 @@ cdef class TxSocketCore(PacketSocket):
         PyErr_CheckSignals()
         return 0
 
+    cdef Py_ssize_t _send_group(self, Py_ssize_t m) except -1:
+        """Hand ``messages[0:m]`` (their vectors filled in) to the kernel in order.
+        A frame the driver's queue refuses (ENOBUFS) is sent again after a
+        millisecond, up to TX_RETRIES times, then counted in ``dropped``.  Returns
+        m, or the index of a frame the kernel refused (EINVAL, EMSGSIZE), the
+        frames before it sent.  What it handed over is added to ``sent``."""
+        cdef Py_ssize_t i = 0
+        cdef int rc, err, retries = 0
+        try:
+            while i < m:
+                with nogil:
+                    rc = sendmmsg(self.fd, &self.messages[i], <unsigned int>(m - i), 0)
+                    err = errno
+                if rc > 0:
+                    i += rc
+                    retries = 0
+                    continue
+                if err == EINTR:
+                    PyErr_CheckSignals()
+                elif err == ENOBUFS:              # the driver's queue was full: it dropped frame i
+                    if retries < TX_RETRIES:
+                        retries += 1
+                        self.retried += 1
+                        self._wait_writable(1)
+                    else:
+                        self.dropped += 1
+                        retries = 0
+                        i += 1
+                elif err == EAGAIN:
+                    self._wait_writable(50)
+                elif err == 22 or err == 90:      # EINVAL, EMSGSIZE: the kernel refused frame i
+                    return i
+                else:
+                    raise_os_error(err, f"sendmmsg() on {self.iface}")
+            return m
+        finally:
+            self.sent += i
+
     def send(self, const int64_t[::1] offset, const uint32_t[::1] caplen,
              const uint8_t[::1] data):
         """Send every frame in order.  A frame the driver's queue refuses (ENOBUFS)
         is sent again after a millisecond, up to 200 times, then counted in
         ``dropped``.  Returns the number of frames handed to the kernel."""
         self._check_open()
-        cdef Py_ssize_t n = offset.shape[0], i = 0, j, k, m
+        cdef Py_ssize_t n = offset.shape[0], i = 0, j, k, m, done
         cdef const uint8_t *base = &data[0] if data.shape[0] else NULL
-        cdef int rc, err, retries = 0
         if caplen.shape[0] != n:
             raise ValueError("offset and caplen differ in length")
         for j in range(n):
@@ -1483,40 +1522,141 @@ cdef class TxSocketCore(PacketSocket):
                 raise ValueError(f"packet {j} lies outside the data buffer")
         while i < n:
             m = min(n - i, <Py_ssize_t>TX_MESSAGES)
-            with nogil:
-                for k in range(m):
-                    self.vectors[k].iov_base = <void *>(base + offset[i + k])
-                    self.vectors[k].iov_len = caplen[i + k]
-                rc = sendmmsg(self.fd, self.messages, <unsigned int>m, 0)
-                err = errno
-            if rc > 0:
-                i += rc
-                retries = 0
-                continue
-            if err == EINTR:
-                PyErr_CheckSignals()
-            elif err == ENOBUFS:              # the driver's queue was full: it dropped frame i
-                if retries < TX_RETRIES:
-                    retries += 1
-                    self.retried += 1
-                    self._wait_writable(1)
-                else:
-                    self.dropped += 1
-                    retries = 0
-                    i += 1
-            elif err == EAGAIN:
-                self._wait_writable(50)
-            elif err == 22 or err == 90:      # EINVAL, EMSGSIZE: the kernel refused frame i
-                self.sent += i
+            for k in range(m):
+                self.vectors[k].iov_base = <void *>(base + offset[i + k])
+                self.vectors[k].iov_len = caplen[i + k]
+            done = self._send_group(m)
+            i += done
+            if done < m:
                 raise ValueError(
                     f"the kernel refused packet {i} ({caplen[i]} bytes) for {self.iface}: "
                     f"shorter than an Ethernet header or longer than the MTU allows; the "
                     f"{i} packets before it were sent, it and the rest were not")
-            else:
-                self.sent += i
-                raise_os_error(err, f"sendmmsg() on {self.iface}")
-        self.sent += n
         return n
+
+    def send_pcap(self, int fd, int64_t start, int64_t end, bint swapped, uint32_t max_caplen,
+                  bint accept, uint32_t min_len, uint32_t max_len, uint32_t tagged_max_len,
+                  double deadline, uint8_t[::1] buffer):
+        """Send the records of a classic pcap file as fast as the socket takes
+        them: ``fd`` read with pread() from byte ``start`` (the first record) to
+        ``end`` (the file's size) into ``buffer``, reused, and each frame handed
+        to sendmmsg() from there (no other copy, no per-packet Python).
+
+        A record is sent if ``accept`` and ``min_len <= caplen <= max_len``, or
+        if ``accept``, it is an 802.1Q/802.1ad-tagged Ethernet frame and
+        ``14 <= caplen <= tagged_max_len``; the others count as failed.  The
+        walk stops at the end (status 0), at a partial record (1: the file ends
+        in it, or shrank meanwhile), at a record longer than ``max_caplen``
+        (2: corrupt, its length in ``value``), once ``stop_requested`` is set (3) or
+        at ``deadline`` (4, CLOCK_MONOTONIC seconds, as ``time.monotonic()``).
+        Ctrl-C runs Python's signal handlers between groups of 1024 frames.
+
+        Returns (packets, bytes, failed, status, pos, value): the frames handed
+        to the kernel (those it dropped included) and their bytes, and the
+        file offset where the walk stopped."""
+        self._check_open()
+        cdef int64_t cap = buffer.shape[0]
+        if cap < <int64_t>max(max_len, tagged_max_len) + 16 or start < 0 or end < start:
+            raise ValueError("send_pcap: the buffer must hold a 16-byte record header and "
+                             "the largest frame to send, and start <= end")
+        cdef uint8_t *buf = &buffer[0]
+        cdef int64_t wstart = start, wend = start    # the file bytes buf[0:wend - wstart] hold
+        cdef int64_t pos = start, keep, want
+        cdef Py_ssize_t m, k, done
+        cdef uint32_t caplen, value = 0
+        cdef uint64_t packets = 0, nbytes = 0, failed = 0
+        cdef const uint8_t *record
+        cdef uint16_t tpid
+        cdef ssize_t got
+        cdef int status = -1, err = 0
+        cdef bint refill
+        cdef uint32_t shortest = min(min_len, 14)    # the shortest frame that may be sent
+        while status < 0:
+            m = 0
+            refill = False
+            with nogil:
+                while m < TX_MESSAGES:
+                    if pos >= end:
+                        status = 0
+                        break
+                    if end - pos < 16:
+                        status = 1
+                        break
+                    if pos + 16 > wend:
+                        refill = True
+                        break
+                    record = buf + (pos - wstart)
+                    caplen = load_u32(record + 8, swapped)
+                    if caplen > max_caplen:
+                        status, value = 2, caplen
+                        break
+                    if caplen > end - pos - 16:
+                        status = 1
+                        break
+                    if accept and shortest <= caplen <= tagged_max_len:
+                        if pos + 16 + caplen > wend:
+                            refill = True
+                            break
+                        if caplen < min_len or caplen > max_len:
+                            tpid = (record[16 + 12] << 8) | record[16 + 13]
+                            if caplen < 14 or (tpid != 0x8100 and tpid != 0x88A8):
+                                failed += 1
+                                pos += 16 + caplen
+                                continue
+                        self.vectors[m].iov_base = <void *>(record + 16)
+                        self.vectors[m].iov_len = caplen
+                        m += 1
+                    else:
+                        failed += 1
+                    pos += 16 + caplen
+            if m:
+                done = self._send_group(m)
+                packets += done
+                for k in range(done):
+                    nbytes += self.vectors[k].iov_len
+                if done < m:
+                    raise ValueError(
+                        f"the kernel refused a {self.vectors[done].iov_len}-byte frame for "
+                        f"{self.iface}: shorter than its link header or longer than the "
+                        f"MTU allows; the {packets} packets before it were sent")
+            if refill:
+                # the next record is not whole in the buffer: move its start to the
+                # front and read on (a record skipped past the window starts afresh)
+                keep = wend - pos if pos < wend else 0
+                if keep:
+                    memmove(buf, buf + (pos - wstart), <size_t>keep)
+                wstart, wend = pos, pos + keep
+                want = min(cap - keep, end - wend)
+                with nogil:
+                    while want > 0:
+                        got = pread(fd, buf + (wend - wstart), <size_t>want, wend)
+                        if got < 0:
+                            err = errno
+                            if err == EINTR:
+                                continue
+                            break
+                        if got == 0:               # the file shrank since its size was taken
+                            end = wend
+                            break
+                        wend += got
+                        want -= got
+                if err and err != EINTR:
+                    raise_os_error(err, "pread() of the capture file")
+            if status < 0:
+                PyErr_CheckSignals()
+                if self.stop_requested:
+                    status = 3
+                elif monotonic() >= deadline:
+                    status = 4
+        return packets, nbytes, failed, status, pos, value
+
+
+cdef inline uint32_t load_u32(const uint8_t *p, bint swapped) noexcept nogil:
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    if swapped:
+        v = (v >> 24) | ((v >> 8) & 0xFF00) | ((v << 8) & 0xFF0000) | (v << 24)
+    return v
 
 
 # --------------------------------------------------------------------------

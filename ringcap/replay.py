@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import math
 import os
+import stat
+import struct
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -28,7 +32,7 @@ import numpy as np
 
 from . import _ring
 from .batch import LINKTYPE_ETHERNET, Batch
-from .pcapfile import open_pcap
+from .pcapfile import DEFAULT_SNAPLEN, PcapFormatError, PcapTruncatedWarning, open_pcap
 from .ring import TxRing, _interface_mtu, _resolve_interface, linktype_for_hatype
 
 __all__ = ["Replayer", "ReplayResult", "replay_file"]
@@ -39,6 +43,11 @@ _SPIN_SECONDS = 0.0005      # below this, wait by spinning rather than sleeping
 # that the per-batch Python costs little (profiled: 2048 read the 790-byte mix
 # 1.2-1.6x faster than 16384).
 _BATCH_PACKETS = 2048
+# The buffer a classic pcap file is read into at top speed (``TxSocketCore.send_pcap``):
+# reused for the whole file, small enough to stay in the CPU's cache between the
+# read and the kernel's copy of each frame.
+_TOPSPEED_BUFFER = 256 << 10
+_PCAP_MAGICS = (0xA1B2C3D4, 0xA1B23C4D)       # microsecond, nanosecond timestamps
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,21 @@ def _positive(name: str, value: float | None) -> float | None:
     return value
 
 
+def _pacing(speed, pps, mbps, topspeed, loop, duration) -> tuple:
+    """The pacing arguments checked: (speed, pps, mbps, topspeed, loop, duration)."""
+    speed, pps, mbps = _positive("speed", speed), _positive("pps", pps), _positive("mbps", mbps)
+    duration = _positive("duration", duration)
+    modes = sum(x is not None for x in (speed, pps, mbps)) + bool(topspeed)
+    if modes > 1:
+        raise ValueError("choose one of speed=, pps=, mbps= and topspeed=True")
+    if modes == 0:
+        speed = 1.0
+    loop = int(loop)
+    if loop < 0:
+        raise ValueError(f"loop must be >= 0 (0: until stopped), got {loop}")
+    return speed, pps, mbps, bool(topspeed), loop, duration
+
+
 class _MessageSender:
     """Sends batches with sendmmsg() (``_ring.TxSocketCore``): what Replayer
     uses unless asked for a transmit ring."""
@@ -101,6 +125,9 @@ class _MessageSender:
         return self._core.send(np.ascontiguousarray(batch.offset),
                                np.ascontiguousarray(batch.caplen),
                                np.ascontiguousarray(batch.data))
+
+    def request_stop(self) -> None:
+        self._core.stop_requested = True
 
     def close(self) -> None:
         self._core.close()
@@ -138,6 +165,8 @@ class Replayer:
     def stop(self) -> None:
         """Ask a running replay to end after the group it is sending (signal-safe)."""
         self._stop = True
+        if isinstance(self.ring, _MessageSender):
+            self.ring.request_stop()
 
     def close(self) -> None:
         self.ring.close()
@@ -172,16 +201,8 @@ class Replayer:
                        topspeed: bool = False, loop: int = 1,
                        duration: float | None = None) -> ReplayResult:
         """Replay the batches that ``batches_factory()`` yields, ``loop`` times."""
-        speed, pps, mbps = _positive("speed", speed), _positive("pps", pps), _positive("mbps", mbps)
-        duration = _positive("duration", duration)
-        modes = sum(x is not None for x in (speed, pps, mbps)) + bool(topspeed)
-        if modes > 1:
-            raise ValueError("choose one of speed=, pps=, mbps= and topspeed=True")
-        if modes == 0:
-            speed = 1.0
-        loop = int(loop)
-        if loop < 0:
-            raise ValueError(f"loop must be >= 0 (0: until stopped), got {loop}")
+        speed, pps, mbps, topspeed, loop, duration = _pacing(speed, pps, mbps, topspeed, loop,
+                                                             duration)
         self._stop = False
         sent = nbytes = failed = loops = 0
         dropped0 = self.ring.dropped
@@ -249,12 +270,97 @@ class Replayer:
         return ReplayResult(packets=sent, bytes=nbytes, failed=failed,
                             dropped=self.ring.dropped - dropped0, seconds=seconds, loops=loops)
 
-    def replay_file(self, path: str | os.PathLike, **pacing) -> ReplayResult:
-        """Replay a pcap/pcapng file; ``pacing`` as for :meth:`replay_batches`."""
+    def replay_file(self, path: str | os.PathLike, *, speed: float | None = None,
+                    pps: float | None = None, mbps: float | None = None,
+                    topspeed: bool = False, loop: int = 1,
+                    duration: float | None = None) -> ReplayResult:
+        """Replay a pcap/pcapng file; the pacing as for :meth:`replay_batches`.
+
+        At top speed through sendmmsg() a classic pcap file is sent by one
+        compiled loop (:meth:`_replay_pcap_at_topspeed`); other files, pacings
+        and the transmit ring go batch by batch through :meth:`replay_batches`."""
+        pacing = _pacing(speed, pps, mbps, topspeed, loop, duration)
+        if pacing[3] and isinstance(self.ring, _MessageSender):
+            result = self._replay_pcap_at_topspeed(path, loop=pacing[4], duration=pacing[5])
+            if result is not None:
+                return result
+
         def batches() -> Iterator[Batch]:
             with open_pcap(path, batch_packets=_BATCH_PACKETS) as reader:
                 yield from reader
-        return self.replay_batches(batches, **pacing)
+        return self.replay_batches(batches, speed=speed, pps=pps, mbps=mbps, topspeed=topspeed,
+                                   loop=loop, duration=duration)
+
+    def _replay_pcap_at_topspeed(self, path: str | os.PathLike, *, loop: int,
+                                 duration: float | None) -> ReplayResult | None:
+        """Send a classic pcap file as fast as the socket takes it, or None if
+        ``path`` is something else (pcapng, a pipe, too short to tell): those go
+        through the reader.  The file is read with pread() into one reused buffer
+        and each frame handed to sendmmsg() from there by ``TxSocketCore.send_pcap``:
+        no batches, no per-packet Python.  Which frames fail, and the errors and
+        warnings of a corrupt or truncated file, are those of the batch path."""
+        if os.fspath(path) == "-":
+            return None
+        try:
+            # a pipe is never opened here: opening and closing it would take the
+            # writer's only reader away before the batch path opens it
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return None
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return None              # the reader says what is wrong, in its own words
+        try:
+            head = os.pread(fd, 24, 0)
+            if len(head) < 24:
+                return None
+            for order in "<>":
+                if struct.unpack_from(order + "I", head)[0] in _PCAP_MAGICS:
+                    break
+            else:
+                return None
+            snaplen, linktype = struct.unpack_from(order + "II", head, 16)
+            swapped = order != ("<" if sys.byteorder == "little" else ">")
+            max_caplen = max(DEFAULT_SNAPLEN, snaplen if snaplen <= 64 << 20 else 0)
+            ethernet = self.linktype == LINKTYPE_ETHERNET
+            # what _sendable() lets through, in C terms
+            max_len = min(self.ring.max_frame, self.mtu + (14 if ethernet else 0))
+            tagged_max_len = min(self.ring.max_frame, self.mtu + 18) if ethernet else max_len
+            min_len = 14 if ethernet else 1
+            accept = (linktype & 0xFFFF) == self.linktype
+            buffer = bytearray(max(_TOPSPEED_BUFFER, 2 * (tagged_max_len + 16)))
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            core = self.ring._core
+            self._stop = core.stop_requested = False
+            sent = nbytes = failed = loops = 0
+            dropped0 = self.ring.dropped
+            start = time.monotonic()
+            deadline = math.inf if duration is None else start + duration
+            while not self._stop and (loop == 0 or loops < loop):
+                size = os.fstat(fd).st_size
+                packets, nb, bad, status, pos, value = core.send_pcap(
+                    fd, 24, size, swapped, max_caplen, accept, min_len, max_len,
+                    tagged_max_len, deadline, buffer)
+                sent, nbytes, failed, loops = sent + packets, nbytes + nb, failed + bad, loops + 1
+                if status == 1:
+                    warnings.warn(PcapTruncatedWarning(
+                        f"{os.fspath(path)}: file ends in a partial record at byte offset {pos} "
+                        f"(file size {size}); every complete packet before it was read", pos),
+                        stacklevel=3)
+                elif status == 2:
+                    raise PcapFormatError(
+                        f"{os.fspath(path)}: corrupt file at byte offset {pos}: record claims a "
+                        f"captured length of {value} bytes, more than the largest sane snapshot "
+                        f"length ({max_caplen})", pos)
+                elif status in (3, 4):
+                    self._stop = True
+                if packets == 0:     # nothing sendable in the file: nothing to repeat
+                    break
+            seconds = time.monotonic() - start
+            return ReplayResult(packets=sent, bytes=nbytes, failed=failed,
+                                dropped=self.ring.dropped - dropped0, seconds=seconds,
+                                loops=loops)
+        finally:
+            os.close(fd)
 
 
 def replay_file(path: str | os.PathLike, iface: str, **pacing) -> ReplayResult:

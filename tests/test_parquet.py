@@ -270,18 +270,20 @@ def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path
         assert (column.statistics.min_raw, column.statistics.max_raw) == \
             (int(rows.min()) // 1000, int(rows.max()) // 1000)
     # encodings as docs/datasets.md gives them; min/max on every column but the MACs
+    # and the host/interface labels
     group = meta.row_group(0)
     columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
     for name in ("ts", "ts_ns", "caplen", "wirelen", "ip_len", "payload_len"):
         assert "DELTA_BINARY_PACKED" in columns[name].encodings, name
     for name in ("tcp_seq", "tcp_ack", "flags", "vlan_outer", "eth_src", "eth_dst", "ipv4_src",
-                 "ipv4_dst", "sport", "dport"):
+                 "ipv4_dst", "sport", "dport", "tcp_window"):
         assert "PLAIN" in columns[name].encodings, name
         assert "RLE_DICTIONARY" not in columns[name].encodings, name
-    for name in ("ip_src", "ip_dst", "ip_proto", "ethertype", "host", "interface"):
+    for name in ("ip_src", "ip_dst", "ip_proto", "ethertype", "ttl", "tcp_flags", "host",
+                 "interface"):
         assert "RLE_DICTIONARY" in columns[name].encodings, name
     assert sorted(name for name, column in columns.items() if not column.is_stats_set) == \
-        ["eth_dst", "eth_src"]
+        ["eth_dst", "eth_src", "host", "interface"]
     sport = ringcap.decode(batch[:1000], columns=["sport"])["sport"]
     assert (columns["sport"].statistics.min, columns["sport"].statistics.max) == \
         (int(sport.min()), int(sport.max()))

@@ -1,11 +1,19 @@
 """Replaying capture files through a TxRing (ringcap.replay), captured on the peer of a veth pair."""
 from __future__ import annotations
 
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import threading
+
 import numpy as np
 import pytest
 
 import ringcap
-from conftest import TEST_ETHERTYPE, drain, frame_seq, make_frame
+from conftest import DEADLINE, TEST_ETHERTYPE, drain, frame_seq, make_frame, wait_until
 from ringcap import Batch, RxRing
 from ringcap.replay import Replayer
 
@@ -110,3 +118,169 @@ def test_bad_pacing_is_refused(veth, tmp_path):
             replayer.replay_file(path, pps=float("nan"))
         with pytest.raises(ValueError, match="loop"):
             replayer.replay_file(path, loop=-1)
+
+
+# ---------------------------------------------------------------- top speed from a classic pcap file
+# (Replayer.replay_file(topspeed=True) through sendmmsg: TxSocketCore.send_pcap walks the file's
+# records in C from a reused pread() buffer; pcapng and paced replays go batch by batch.)
+
+def _classic_pcap(path, records, *, order="<", nanosecond=True, linktype=1, tail=b""):
+    """A classic pcap file written by hand (any byte order), the records' bytes as given."""
+    magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
+    out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 262144, linktype)]
+    for i, data in enumerate(records):
+        out.append(struct.pack(order + "IIII", 1_600_000_000 + i, 0, len(data), len(data)) + data)
+    path.write_bytes(b"".join(out) + tail)
+    return path
+
+
+def _received_in_order(got: Batch, frames: list[bytes], lost: int) -> None:
+    if lost == 0:
+        assert got.packets() == frames
+    else:                                 # what arrived: each frame once, in order, intact
+        seqs = [frame_seq(p) for p in got]
+        assert seqs == sorted(set(seqs))
+        assert all(p == frames[seq] for p, seq in zip(got.packets(), seqs))
+        assert len(got) + lost >= len(frames)
+
+
+@pytest.mark.parametrize("order,nanosecond", [("<", True), (">", False), (">", True)],
+                         ids=["little-ns", "big-us", "big-ns"])
+def test_topspeed_classic_pcap_sends_what_the_batch_path_would(veth, tmp_path, order, nanosecond):
+    """3000 frames of 60 to 9014 bytes (about 9 MB: the 256 KiB read buffer refills many
+    times, records cut at its end) sent once each, in order, byte for byte, in either byte
+    order; failed, as by the batch path: a frame over the MTU (9100), one shorter than an
+    Ethernet header (10 bytes) and one of 262144 bytes (larger than the buffer: skipped
+    unread); sent: a VLAN-tagged frame 4 bytes over the untagged limit (9018)."""
+    sizes = [(60, 1514, 9014, 4000, 700, 61)[i % 6] for i in range(3000)]
+    frames = [make_frame(i, size) for i, size in enumerate(sizes)]
+    tagged = make_frame(7, 9018, ethertype=0x8100)
+    records = frames[:1000] + [make_frame(0, 9100), b"\x01" * 10, tagged,
+                               bytes(262144)] + frames[1000:]
+    path = _classic_pcap(tmp_path / "in.pcap", records, order=order, nanosecond=nanosecond)
+    with RxRing(veth.b, **RING) as rx, Replayer(veth.a) as replayer:
+        result = replayer.replay_file(path, topspeed=True)
+        got = ours(drain(rx, idle=0.5))
+        stats = rx.stats
+    assert (result.packets, result.failed, result.loops) == (3001, 3, 1)
+    assert result.bytes == sum(sizes) + 9018
+    _received_in_order(got, frames, stats.drops + stats.backlog_drops)
+
+
+def test_topspeed_pcap_of_another_link_type_fails_every_packet_once(veth, tmp_path):
+    """Raw-IP records cannot go out of an Ethernet interface: all counted failed, and
+    loop=0 ends after one pass instead of spinning on a file with nothing to send."""
+    path = _classic_pcap(tmp_path / "raw.pcap", [b"\x45" + bytes(59)] * 20, linktype=101)
+    with Replayer(veth.a) as replayer:
+        result = replayer.replay_file(path, topspeed=True, loop=0)
+    assert (result.packets, result.failed, result.loops) == (0, 20, 1)
+
+
+def test_topspeed_truncated_file_warns_after_sending_every_whole_record(veth, tmp_path):
+    frames = [make_frame(i, 1000) for i in range(300)]
+    path = _classic_pcap(tmp_path / "cut.pcap", frames,
+                         tail=struct.pack("<IIII", 1, 0, 1000, 1000) + bytes(500))
+    size = path.stat().st_size
+    with RxRing(veth.b, **RING) as rx, Replayer(veth.a) as replayer:
+        with pytest.warns(ringcap.PcapTruncatedWarning,
+                          match=f"partial record at byte offset {size - 516} "
+                                f"\\(file size {size}\\)"):
+            result = replayer.replay_file(path, topspeed=True)
+        got = ours(drain(rx, idle=0.5))
+        stats = rx.stats
+    assert (result.packets, result.failed, result.bytes) == (300, 0, 300_000)
+    _received_in_order(got, frames, stats.drops + stats.backlog_drops)
+
+
+def test_topspeed_corrupt_record_raises_after_sending_the_ones_before(veth, tmp_path):
+    frames = [make_frame(i, 200) for i in range(50)]
+    path = _classic_pcap(tmp_path / "bad.pcap", frames,
+                         tail=struct.pack("<IIII", 1, 0, 0x7FFFFFFF, 60) + bytes(60))
+    with RxRing(veth.b, **RING) as rx, Replayer(veth.a) as replayer:
+        with pytest.raises(ringcap.PcapFormatError,
+                           match=f"corrupt file at byte offset {24 + 50 * 216}: record claims a "
+                                 f"captured length of 2147483647 bytes"):
+            replayer.replay_file(path, topspeed=True)
+        got = ours(drain(rx, idle=0.5))
+        stats = rx.stats
+    _received_in_order(got, frames, stats.drops + stats.backlog_drops)
+
+
+def test_topspeed_loops_deadline_and_stop(veth, tmp_path):
+    frames = [make_frame(i, 100) for i in range(2000)]
+    path = _classic_pcap(tmp_path / "loop.pcap", frames)
+    with Replayer(veth.a) as replayer:
+        result = replayer.replay_file(path, topspeed=True, loop=3)
+        assert (result.packets, result.loops, result.bytes) == (6000, 3, 600_000)
+        timed = replayer.replay_file(path, topspeed=True, loop=0, duration=0.3)
+        # ends at the first group of 1024 frames after the deadline
+        assert 0.3 <= timed.seconds < 0.3 + 30 and timed.packets >= 1024
+        assert timed.loops >= 1 and timed.failed == 0
+        stopper = threading.Timer(0.3, replayer.stop)
+        stopper.start()
+        try:
+            stopped = replayer.replay_file(path, topspeed=True, loop=0)
+        finally:
+            stopper.join()
+        assert stopped.packets >= 1024 and stopped.seconds >= 0.3
+        again = replayer.replay_file(path, topspeed=True)     # a stop does not outlive its replay
+        assert again.packets == 2000
+
+
+def test_cli_replay_topspeed_forever_stops_on_ctrl_c(veth, tmp_path):
+    """`ringcap replay -t -l 0` runs the compiled loop until SIGINT, then prints the summary
+    and exits 0 (tcpreplay's behaviour)."""
+    path = _classic_pcap(tmp_path / "forever.pcap", [make_frame(i, 500) for i in range(1000)])
+    root = os.path.dirname(os.path.dirname(ringcap.__file__))
+    proc = subprocess.Popen([sys.executable, "-m", "ringcap", "replay", "-t", "-l", "0",
+                             str(path), "-i", veth.a], cwd="/", env={**os.environ,
+                             "PYTHONPATH": root}, stderr=subprocess.PIPE, text=True)
+    try:
+        start = _rx_packets(veth.b)
+        wait_until(lambda: _rx_packets(veth.b) - start > 5000, what="5000 frames on the peer")
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=DEADLINE)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == 0, err
+    sent = int(re.search(r"Actual: (\d+) packets \((\d+) bytes\)", err).group(1))
+    assert sent > 5000 and "Failed packets:            0" in err and "Traceback" not in err
+
+
+def _rx_packets(iface: str) -> int:
+    """The peer's receive counter in this namespace (/proc/net/dev: /sys shows another's)."""
+    with open("/proc/net/dev") as f:
+        for line in f.read().splitlines()[2:]:
+            name, _, counters = line.partition(":")
+            if name.strip() == iface:
+                return int(counters.split()[1])
+    raise KeyError(iface)
+
+
+def test_topspeed_from_a_named_pipe_is_refused_at_once(veth, tmp_path):
+    """A FIFO is not opened to look at its header (that open waits for a writer,
+    forever if none comes): the reader refuses it, as for any replay."""
+    fifo = tmp_path / "fifo.pcap"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def replay():
+        try:
+            with Replayer(veth.a) as replayer:
+                replayer.replay_file(fifo, topspeed=True)
+        except Exception as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=replay, daemon=True)
+    worker.start()
+    worker.join(timeout=DEADLINE)
+    if worker.is_alive():                 # unblock it: a writer that goes at once
+        with open(fifo, "wb"):
+            pass
+        worker.join(timeout=DEADLINE)
+        pytest.fail("replay_file() waited for a writer on the FIFO")
+    [error] = outcome
+    assert isinstance(error, ringcap.PcapFormatError) and "not a regular file" in str(error)

@@ -277,33 +277,38 @@ class _ParquetFile:
 
 
 # How each column is encoded: chosen per column by CPU time per packet with
-# benchmarks/bench_parquet.py (docs/datasets.md, "Speed"); every codec still applies.
+# benchmarks/bench_parquet.py and, for the addresses and ports, on the realistic
+# mixes of benchmarks/traffic.py (docs/datasets.md, "Speed"); every codec still applies.
 #: Delta-encoded (bit-packed differences): ts (near-sorted: 2-3 bytes a value before
 #: compression) and the lengths, which a dictionary of ~1500 values encoded at 1.7x the cost.
 _DELTA_COLUMNS = frozenset({"ts", "ts_ns", "caplen", "wirelen", "ip_len", "payload_len"})
 #: PLAIN, no dictionary: columns that are almost always zero or constant (the codec
-#: squeezes them to nothing at half a dictionary's cost), values that never
-#: repeat (a dictionary would be tried and abandoned on every page), and MAC
-#: addresses, IPv4 addresses as numbers and ports, whose dictionaries cost
-#: 20-60% more than PLAIN for files no smaller after zstd (IMIX over 20,000
-#: flows: 26.4 -> 25.6 B a row; recorded traffic of a few hosts: 4.3 -> 4.4;
-#: the whole write 15% less CPU).  Every other column (the 16-byte addresses,
-#: protocol numbers, offsets, TCP flags and window) takes few values: a
-#: dictionary makes it smaller at the same cost as PLAIN.
+#: squeezes them to nothing at half a dictionary's cost), values that never repeat
+#: (a dictionary would be tried and abandoned on every page), and the MAC and IPv4
+#: addresses, the ports and the TCP window: on IMIX, large-packet and recorded traffic
+#: PLAIN then zstd cost 15-40 % less than a dictionary, and the files came out
+#: smaller on IMIX and large packets (a few hundredths of a byte more per packet on
+#: recorded traffic).  The remaining columns (the 16-byte ip_src/ip_dst, protocol
+#: numbers, TTL, TCP flags) take a dictionary: as fast as PLAIN there, and smaller.
 _PLAIN_COLUMNS = frozenset({
-    "eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "sport", "dport",
     "ifindex", "pkttype", "linktype", "vlan_tci", "vlan_tpid", "rxhash", "status", "vlan_outer",
     "vlan_inner", "l3_offset", "frag_offset", "more_fragments", "tcp_seq", "tcp_ack",
     "icmp_type", "icmp_code", "flags", "tunnel_type", "tunnel_id", "tunnel_depth",
     "outer_l3_offset", "mpls_tc", "mpls_bos", "mpls_ttl", "mpls_labels", "gre_flags",
     "gre_seq", "geneve_opt_len", "eth_len", "llc_dsap", "llc_ssap", "arp_op", "ip_dscp",
     "ip_ecn", "ipv6_flow_label", "tcp_wscale", "tcp_sack_blocks", "tcp_tsval", "tcp_tsecr",
-    "icmp_id", "icmp_seq", "sll_ifindex", "sll_hatype", "sll_pkttype", "sll_halen", "data"})
+    "icmp_id", "icmp_seq", "sll_ifindex", "sll_hatype", "sll_pkttype", "sll_halen", "data",
+    "eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "sport", "dport", "tcp_window"})
 #: No min/max statistics: MAC addresses (6-byte binary compared byte by byte cost
 #: more than any other column's statistics and prune nothing: every row group of a
-#: link sees the same few) and the frame bytes (a pass over every byte).  Every
-#: other column keeps its row-group min/max, ts first, which DuckDB and Spark skip by.
-_NO_STATISTICS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha", "sll_addr", "data"})
+#: link sees the same few), the frame bytes (a pass over every byte), and the
+#: ``host`` and ``interface`` labels: one value per file as a rule, whose statistics
+#: over the dictionary-encoded strings cost 5 % of the default columns' time, while
+#: a reader filtering on them reads a column chunk of a few hundred bytes instead.
+#: Every other column keeps its row-group min/max, ts first, which DuckDB and Spark
+#: skip by.
+_NO_STATISTICS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha", "sll_addr", "data",
+                            "host", "interface"})
 
 
 def _writer_options(schema, compression, compression_level, timestamp_unit,
