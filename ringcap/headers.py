@@ -569,18 +569,11 @@ def address_bytes(column: np.ndarray) -> np.ndarray:
     return _per_distinct_row(column, column.shape[1] if column.ndim == 2 else 0, bytes)
 
 
-_V4_MAPPED = bytes(10) + b"\xff\xff"
-_ZERO_96 = bytes(12)
-
-
 def _ip_text(raw: bytes) -> str:
-    """An address column entry as text: IPv4-mapped as a dotted quad, IPv6 as
-    :mod:`ipaddress` prints it (RFC 5952), with the C library's ``inet_ntop``
-    (about 50x faster than ``ipaddress``; the same text once the forms where
-    glibc differs, a zero first 96 bits, are left to ``ipaddress``)."""
-    if raw[:12] == _V4_MAPPED:
+    # inet_ntop: ~4x ipaddress's speed, same text (a zero first 96 bits: ipaddress)
+    if raw[:12] == b"\0\0\0\0\0\0\0\0\0\0\xff\xff":
         return _socket.inet_ntop(_socket.AF_INET, raw[12:])
-    if raw[:12] == _ZERO_96 or len(raw) != 16:
+    if len(raw) != 16 or not any(raw[:12]):
         return str(ipaddress.IPv6Address(raw))
     return _socket.inet_ntop(_socket.AF_INET6, raw)
 

@@ -3,9 +3,7 @@
 Parses the options, opens the output (before the ring, so a bad path fails
 at once), opens the ring, and hands both to :func:`ringcap.sinks.pump`,
 which streams every batch into the sink, finishes the files on SIGINT,
-SIGTERM and SIGHUP and returns the counts printed at the end.  The printer
-(and its decoders) and the worker pool are imported by the runs that use
-them: a capture to a file does not pay for them at start-up.
+SIGTERM and SIGHUP and returns the counts printed at the end.
 """
 from __future__ import annotations
 
@@ -27,6 +25,8 @@ from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
 from .interfaces import default_interface, list_interfaces, list_linktypes, resolve_numbers
+from .pool import check_pool_arguments, per_worker_files, run_pool
+from .printer import PacketPrinter
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
                       interface_list, parse_count, parse_seconds, parse_size, printer_options,
                       silence_stdout, size_type)
@@ -173,7 +173,6 @@ def describe_linktypes(linktypes: dict[int, int], label) -> str:
 
 def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes) -> int:
     """--workers N: the same capture by a pool of processes."""
-    from .pool import per_worker_files, run_pool
     if args.write and not per_worker_files(args) and not is_dataset(args):
         sink = open_file_sink(args, snaplen, label, linktypes)
     elif args.write:
@@ -238,7 +237,6 @@ class PrinterSink(Sink):
 
 
 def open_printer(args, stream) -> Sink:
-    from .printer import PacketPrinter
     printer = PacketPrinter(stream, **printer_options(args))
     flush = args.line_buffered or stream.isatty()
     return PrinterSink(printer, stream, flush)
@@ -327,7 +325,6 @@ def run(args) -> int:
         return 0
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
-        from .pool import check_pool_arguments
         check_pool_arguments(args, names)
     snaplen = args.snaplen or DEFAULT_SNAPLEN
     if snaplen > DEFAULT_SNAPLEN:

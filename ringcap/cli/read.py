@@ -18,6 +18,7 @@ from .options import CliError, add_packet_options, filter_expression, printer_op
 from ..batch import LINKTYPE_NAMES, linktype_name
 from ..bpf import LinkTypeFilter
 from ..pcapfile import PcapFormatError, open_pcap
+from ..sinks import PcapSink
 from .printer import PacketPrinter
 
 def add_arguments(parser) -> None:
@@ -49,9 +50,6 @@ def _open_writer(args, reader):
             raise CliError(f"cannot write to {args.write}: the folder {folder} does not exist")
         if os.path.exists(args.write) and os.path.samefile(args.write, args.read):
             raise CliError(f"-w {args.write} is the file being read; give another name")
-    # imported here: the sinks (rotation, -z's subprocess, signals) are ~10 ms
-    # of start-up that printing, the common use of -r, does not need
-    from ..sinks import PcapSink
     try:
         return PcapSink(sys.stdout.buffer if to_stdout else args.write, format=args.format,
                         snaplen=reader.snaplen or 262144,

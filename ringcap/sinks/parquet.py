@@ -282,14 +282,10 @@ class _ParquetFile:
 #: Delta-encoded (bit-packed differences): ts (near-sorted: 2-3 bytes a value before
 #: compression) and the lengths, which a dictionary of ~1500 values encoded at 1.7x the cost.
 _DELTA_COLUMNS = frozenset({"ts", "ts_ns", "caplen", "wirelen", "ip_len", "payload_len"})
-#: PLAIN, no dictionary: columns that are almost always zero or constant (the codec
-#: squeezes them to nothing at half a dictionary's cost), values that never repeat
-#: (a dictionary would be tried and abandoned on every page), and the MAC and IPv4
-#: addresses, the ports and the TCP window: on IMIX, large-packet and recorded traffic
-#: PLAIN then zstd cost 15-40 % less than a dictionary, and the files came out
-#: smaller on IMIX and large packets (a few hundredths of a byte more per packet on
-#: recorded traffic).  The remaining columns (the 16-byte ip_src/ip_dst, protocol
-#: numbers, TTL, TCP flags) take a dictionary: as fast as PLAIN there, and smaller.
+#: PLAIN, no dictionary: columns almost always zero or constant, values that never
+#: repeat, and the MAC/IPv4 addresses, ports and TCP window (on IMIX, large and
+#: recorded traffic 15-40 % cheaper than a dictionary, files no bigger but by a few
+#: hundredths of a byte on recorded).  The rest take a dictionary: as fast, smaller.
 _PLAIN_COLUMNS = frozenset({
     "ifindex", "pkttype", "linktype", "vlan_tci", "vlan_tpid", "rxhash", "status", "vlan_outer",
     "vlan_inner", "l3_offset", "frag_offset", "more_fragments", "tcp_seq", "tcp_ack",
@@ -299,14 +295,9 @@ _PLAIN_COLUMNS = frozenset({
     "ip_ecn", "ipv6_flow_label", "tcp_wscale", "tcp_sack_blocks", "tcp_tsval", "tcp_tsecr",
     "icmp_id", "icmp_seq", "sll_ifindex", "sll_hatype", "sll_pkttype", "sll_halen", "data",
     "eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "sport", "dport", "tcp_window"})
-#: No min/max statistics: MAC addresses (6-byte binary compared byte by byte cost
-#: more than any other column's statistics and prune nothing: every row group of a
-#: link sees the same few), the frame bytes (a pass over every byte), and the
-#: ``host`` and ``interface`` labels: one value per file as a rule, whose statistics
-#: over the dictionary-encoded strings cost 5 % of the default columns' time, while
-#: a reader filtering on them reads a column chunk of a few hundred bytes instead.
-#: Every other column keeps its row-group min/max, ts first, which DuckDB and Spark
-#: skip by.
+#: No min/max statistics: MAC addresses (costly compares; a link sees the same few),
+#: the frame bytes, and the ``host``/``interface`` labels (one value a file as a rule:
+#: 5 % of the time).  Every other column keeps its min/max, which DuckDB/Spark skip by.
 _NO_STATISTICS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha", "sll_addr", "data",
                             "host", "interface"})
 
