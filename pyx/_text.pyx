@@ -8,11 +8,13 @@
 # State that tcpdump carries from packet to packet (relative TCP sequence
 # numbers, the previous timestamp for -ttt) lives in the formatter.
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.string cimport memcpy, memset, memcmp
 from libc.stdlib cimport calloc, free
 
 from includes.text_defs cimport *
+
+import numpy as np
 
 # The decoder's flag bits this module reads.
 from includes.decode_defs cimport (F_TRUNCATED_L2, F_NONFIRST_FRAGMENT, F_VLAN_FROM_METADATA,
@@ -211,6 +213,67 @@ cdef inline uint8_t *put_mac(uint8_t *w, const uint8_t *m) noexcept nogil:
             w = put_c(w, b':')
         w = put_hex_pad(w, m[i], 2)
     return w
+
+
+# ---------------------------------------------------------------- address columns
+cdef uint8_t *put_ip_text(uint8_t *w, const uint8_t *a) noexcept nogil:
+    # headers._ip_text's text of a 16-byte ip_src/ip_dst row: an IPv4-mapped
+    # address as a dotted quad; zero first 96 bits as Python's ipaddress
+    # writes them (hex: "::", "::1", "::102:304"), not inet_ntop's "::1.2.3.4";
+    # every other address as inet_ntop does.
+    cdef int i
+    for i in range(10):
+        if a[i]:
+            return put_ipv6(w, a)
+    if a[10] == 0xFF and a[11] == 0xFF:
+        return put_ipv4(w, a + 12)
+    if a[10] or a[11]:
+        return put_ipv6(w, a)
+    w = put_c(put_c(w, b':'), b':')
+    if a[12] or a[13]:
+        w = put_c(put_hex(w, rd16(a + 12)), b':')
+        return put_hex(w, rd16(a + 14))
+    if a[14] or a[15]:
+        return put_hex(w, rd16(a + 14))
+    return w
+
+
+def address_text(const uint8_t[:, ::1] rows, const uint8_t[::1] valid=None):
+    """The text of each row of an address column, as an Arrow ``string``
+    array's buffers: ``(offsets, data)``, int32 offsets (n + 1) and the UTF-8
+    bytes.  16-byte rows (``ip_src``/``ip_dst``) read as :func:`ringcap.headers.ip_strings`
+    writes them, other widths (MACs) as ``bytes.hex(":")``; a row whose
+    ``valid`` entry is 0 is empty (the caller marks it null)."""
+    cdef Py_ssize_t n = rows.shape[0], width = rows.shape[1], i, j
+    if valid is not None and valid.shape[0] != n:
+        raise ValueError(f"valid has {valid.shape[0]} entries for {n} rows")
+    if width < 1 or width > 64:
+        raise ValueError(f"address rows of {width} bytes: expected 1 to 64 (16 for IP, 6 for MAC)")
+    cdef Py_ssize_t most = 39 if width == 16 else 3 * width - 1
+    if n > (0x7FFFFFFF // most):
+        raise ValueError(f"{n} addresses do not fit one Arrow string array; pass fewer rows")
+    offsets_array = np.empty(n + 1, dtype=np.int32)
+    data_array = np.empty(max(n * most, 1), dtype=np.uint8)
+    cdef int32_t[::1] offsets = offsets_array
+    cdef uint8_t[::1] data = data_array
+    cdef uint8_t *start = &data[0]
+    cdef uint8_t *w = start
+    cdef const uint8_t *row
+    cdef bint every = valid is None
+    with nogil:
+        offsets[0] = 0
+        for i in range(n):
+            if every or valid[i]:
+                row = &rows[i, 0]
+                if width == 16:
+                    w = put_ip_text(w, row)
+                else:
+                    for j in range(width):
+                        if j:
+                            w = put_c(w, b':')
+                        w = put_hex_pad(w, row[j], 2)
+            offsets[i + 1] = <int32_t>(w - start)
+    return offsets_array, data_array[:offsets[n]]
 
 
 # ---------------------------------------------------------------- reading bytes

@@ -7,6 +7,9 @@ PAYLOAD_MODES: dict[str | None, int]
 
 def bytes_needed(caplen: int) -> int: ...
 
+def address_text(rows: npt.NDArray[np.uint8], valid: npt.NDArray[np.uint8] | None = ...
+                 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8]]: ...
+
 class LineFormatter:
     def __init__(self, *, link_header: bool = ..., quiet: int = ..., verbose: int = ...,
                  payload: str | None = ..., payload_link: bool = ..., timestamps: str = ...,

@@ -29,7 +29,7 @@ from scapy.layers.sctp import SCTP, SCTPChunkData
 from scapy.packet import Raw
 
 import ringcap
-from ringcap import _decode
+from ringcap import _decode, _text
 D = importlib.import_module("ringcap.headers")   # the module; ringcap.decode is the function
 from ringcap.batch import TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID, Batch
 
@@ -707,6 +707,19 @@ def test_address_helpers_match_per_row_formatting():
     assert D.ip_strings(rows).tolist() == expected
     with pytest.raises(ValueError, match=r"shape \(n, 16\)"):
         D.ip_strings(np.zeros((3, 4), np.uint8))
+    # the compiled formatter behind the Spark source's text columns: the same
+    # text, straight into an Arrow string array's offsets and bytes
+    for rows, texts in ((rows, expected), (rows16, D.ip_strings(rows16).tolist()),
+                        (rows6, D.mac_strings(rows6).tolist())):
+        valid = (np.arange(len(rows)) % 5 != 0).astype(np.uint8)
+        for mask, want in ((None, texts), (valid, [t if v else "" for t, v in zip(texts, valid)])):
+            offsets, data = _text.address_text(np.ascontiguousarray(rows), mask)
+            raw = data.tobytes()
+            assert offsets[-1] == len(raw)
+            assert [raw[a:b].decode() for a, b in zip(offsets[:-1], offsets[1:])] == want
+    assert _text.address_text(np.zeros((0, 16), np.uint8))[0].tolist() == [0]
+    with pytest.raises(ValueError, match="valid has 2 entries for 3 rows"):
+        _text.address_text(np.zeros((3, 16), np.uint8), np.ones(2, np.uint8))
 
 
 def test_a_deep_stack_of_vlan_tags_is_flagged_not_decoded():

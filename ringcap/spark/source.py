@@ -34,7 +34,8 @@ from pyspark.sql.types import (BinaryType, BooleanType, DataType, IntegerType, L
 from ..batch import COLUMNS, LINKTYPE_NAMES, Batch
 from ..bpf import LinkTypeFilter, compile_filter
 from ..appcolumns import APP_COLUMNS, StringColumn
-from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, _ip_text, decode
+from .. import _text
+from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, decode
 from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, PcapReader
 from ..sinks.parquet import FRAME_OFFSET_COLUMNS, NOT_BY_DEFAULT
 
@@ -320,7 +321,6 @@ class PartReader:
         self.options = options
         self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
         self.names = [f.name for f in schema.fields]
-        self._texts: dict[bytes, str] = {}          # address bytes -> text, for this task
 
     def read(self, splits: list[Split]) -> Iterator[pa.RecordBatch]:
         for split in splits:
@@ -453,26 +453,18 @@ class PartReader:
         return headers, pa.array(rows, mask=rows < 0)
 
     def _addresses(self, column: np.ndarray, ip_version: np.ndarray | None):
-        """An address column as text (null where ``ip_version`` is 0): Arrow's hash
-        finds the distinct addresses, each formatted once per task, not per batch."""
+        """An address column as text (null where ``ip_version`` is 0), formatted
+        by a compiled loop straight into the Arrow array's buffers."""
         rows = np.ascontiguousarray(column, dtype=np.uint8)
         n = rows.shape[0]
-        valid = None if ip_version is None else np.asarray(ip_version) != 0
-        validity = None
-        if valid is not None and not valid.all():
-            validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
-        encoded = pa.Array.from_buffers(pa.binary(rows.shape[1]), n,
-                                        [validity, pa.py_buffer(rows)]).dictionary_encode()
-        texts = self._texts
-        if len(texts) > 1 << 20:                    # a scan of addresses: start afresh
-            texts.clear()
-        values = []
-        for key in encoded.dictionary.to_pylist():
-            text = texts.get(key)
-            if text is None:
-                text = texts[key] = _ip_text(key) if len(key) == 16 else key.hex(":")
-            values.append(text)
-        return pa.array(values, type=pa.string()).take(encoded.indices)
+        valid = validity = None
+        if ip_version is not None:
+            valid = (np.asarray(ip_version) != 0).view(np.uint8)
+            if not valid.all():
+                validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        offsets, data = _text.address_text(rows, valid)
+        return pa.Array.from_buffers(pa.string(), n, [validity, pa.py_buffer(offsets),
+                                                      pa.py_buffer(data)])
 
     def _numeric(self, name: str, array: np.ndarray):
         target = self.arrow_schema.field(name).type
