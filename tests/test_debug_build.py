@@ -4,8 +4,9 @@ The release extension trusts the decoder's own length checks.  This test
 builds ``ringcap._decode`` with ``RINGCAP_CYTHON_DEBUG=1`` (Cython bounds
 checks, and every byte read checked against caplen and counted) into a copy of
 the package under test, then runs the decoder's test module against that
-copy, with the tshark comparison (every frame cut at every byte): their
-tests assert that no read ever passed caplen.
+copy, with the tshark comparison (every frame cut at every byte) and the
+link-type fast paths against the general decoder: their tests assert that
+no read ever passed caplen.
 """
 import os
 import shutil
@@ -42,7 +43,11 @@ def test_decoder_never_reads_past_caplen_under_the_debug_build(tmp_path):
     assert check.stdout.split()[1].startswith(str(tmp_path))
     run = subprocess.run(
         [sys.executable, "-m", "pytest", str(REPO / "tests" / "test_decode.py"),
-         str(REPO / "tests" / "test_decode_tshark.py"), "-q",
+         str(REPO / "tests" / "test_decode_tshark.py"),
+         # the per-link-type fast paths against the general decoder
+         str(REPO / "tests" / "test_linktypes.py") + "::test_shortcuts_equal_the_general_path",
+         str(REPO / "tests" / "test_linktypes.py")
+         + "::test_batches_of_mixed_link_types_decode_as_each_alone", "-q",
          "-m", "not network", "-p", "no:cacheprovider", "-W", "error"],
         cwd=tmp_path, env=env, capture_output=True, text=True)
     tail = run.stdout[-3000:] + run.stderr[-2000:]
