@@ -170,22 +170,21 @@ def test_a_sigbus_outside_ringcaps_maps_still_kills_the_process(tmp_path, faulth
 
 
 def test_reading_reinstalls_the_guard_after_faulthandler_replaces_it(tmp_path):
-    import faulthandler
-    path = tmp_path / "f.pcap"
-    ringcap.write_pcap(path, make_batch(300))
-    was = faulthandler.is_enabled()
-    try:
-        with ringcap.open_pcap(path, batch_packets=100) as reader:
-            reader.read(100)
-            assert _filemap.guard_installed()
-            faulthandler.disable()                   # (pytest's own handler, made again)
-            faulthandler.enable()
-            assert not _filemap.guard_installed()
-            reader.read(5000)                        # each read puts the guard back on top
-            assert _filemap.guard_installed()
-    finally:
-        if not was:
-            faulthandler.disable()
+    proc = run_script("""
+    from ringcap import _filemap
+    faulthandler.enable()
+    with ringcap.open_pcap("big.pcap", batch_packets=100) as reader:
+        reader.read(100)
+        on_top = [_filemap.guard_installed()]
+        faulthandler.disable()                   # (faulthandler's handler, installed again)
+        faulthandler.enable()
+        on_top.append(_filemap.guard_installed())
+        reader.read(100)                         # each read puts the guard back on top
+        on_top.append(_filemap.guard_installed())
+    print(on_top)
+    """, tmp_path)
+    assert proc.returncode == 0, f"died with status {proc.returncode}: {proc.stderr[-2000:]}"
+    assert proc.stdout.split("\n")[0] == "[True, False, True]"
 
 
 # ---------------------------------------------------------------- the same values as pread
