@@ -11,22 +11,11 @@ Every other SIGBUS still reaches the handler installed before the guard
 """
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from libc.errno cimport errno
-from libc.stdint cimport int64_t, uint64_t, uint8_t, uintptr_t
+from libc.stdint cimport int64_t, uint8_t, uintptr_t
 from libc.string cimport strerror
 from posix.mman cimport MADV_SEQUENTIAL, madvise, mmap, munmap, MAP_SHARED, PROT_READ
 
-cdef extern from "<sys/mman.h>" nogil:
-    void *MAP_FAILED        # Cython's posix.mman does not declare it
-
-cdef extern from "filemap.h" nogil:
-    int rc_install_guard()
-    int rc_guard_installed()
-    int rc_register_map(uintptr_t start, uintptr_t end)
-    void rc_unregister_map(int slot)
-    uint64_t rc_map_faults(int slot)
-    uint64_t rc_map_first_fault(int slot)
-    int rc_live_maps()
-    int RC_MAP_SLOTS
+from includes.filemap_defs cimport *
 
 
 def install_guard():

@@ -494,6 +494,7 @@ cdef Result _parse_pcapng(
     cdef Py_ssize_t n = 0, opos, oend
     cdef uint32_t btype, blen, cl, wl, iface, flags, code, olen
     cdef uint64_t units
+    cdef Py_ssize_t ahead = pos         # the next line of the buffer to prefetch
     r.status = OK
     r.value = 0
     r.nbytes = copy_start
@@ -504,6 +505,10 @@ cdef Result _parse_pcapng(
         if end - pos < 12:
             r.status = TRUNCATED
             break
+        if copy_to == NULL:             # (as in _parse_pcap)
+            while ahead < pos + PREFETCH_AHEAD and ahead < end:
+                __builtin_prefetch(buf + ahead)
+                ahead += 64
         btype = _u32(buf + pos, swap)
         if btype == BT_SHB:
             r.status = OTHER_BLOCK

@@ -137,15 +137,13 @@ class PcapReader:
         being built (``_anchor``) or else at ``_pos``, and reach at least
         ``need`` bytes past ``_pos`` (bounded by the file size taken at open).
         ``expect``: bytes past ``_pos`` the batch will likely need, to size a
-        new buffer.
-
-        The file is read ``_READ_STEP`` bytes at a time, so the parser walks
-        bytes still in the CPU's cache, into the same buffer while it has
-        room; then into another of the pool, sized for a batch like the last
-        one, taking the bytes from ``start`` along.  Batches keep views of
-        old buffers (reused only once no batch views them), and a file that
-        shrinks meanwhile gives a clear error, never SIGBUS as a shrinking
-        map would.
+        new buffer.  A new map of the file, or (the fallback) a read of
+        ``_READ_STEP`` bytes at a time, so the parser walks bytes still in
+        the CPU's cache, into the same buffer while it has room; then into
+        another of the pool, sized for a batch like the last one, taking the
+        bytes from ``start`` along.  Batches keep views of old buffers (reused
+        only once no batch views them); a file that shrinks meanwhile gives
+        a clear error.
         """
         start = self._pos if self._anchor is None else self._anchor
         if self._mapped:
@@ -588,7 +586,7 @@ class PcapReader:
         """The next packets: at most ``max_packets`` (default: all that remain).
 
         An empty batch means the end of the file.  Without ``out``, ``data``
-        is a read-only view of a buffer read from the file.  With ``out`` (a batch from
+        is a read-only view of a map of the file, no copy.  With ``out`` (a batch from
         :meth:`Batch.empty`), columns and bytes are copied into its buffers
         and ``out`` is returned.  Raises :class:`PcapFormatError` on a corrupt
         record, after returning every packet before it.
@@ -745,8 +743,8 @@ class PcapReader:
             raise ValueError(f"PcapReader for {self.path!r} is closed")
 
     def close(self) -> None:
-        """Close the file (idempotent).  Batches already read own their bytes
-        (views of buffers read from the file) and stay valid."""
+        """Close the file (idempotent).  Batches already read keep the maps
+        (or buffers) they view, and stay valid."""
         fd, self._fd = self._fd, -1
         self._buffer = self._buf = np.zeros(0, dtype=np.uint8)
         self._map = None                     # unmapped once no batch views it
@@ -792,7 +790,7 @@ def read_pcap(path, *, max_packets: int | None = None, strict: bool = False) -> 
 
     Timestamps are int64 ns; ``ifindex`` is the interface's position in the
     file; ``batch.interfaces`` maps it to the interface name (pcapng).
-    ``data`` views one buffer the rest of the file was read into.
+    ``data`` views one map of the rest of the file (no copy).
     """
     with PcapReader(path, strict=strict) as reader:
         batch = reader.read(max_packets)
