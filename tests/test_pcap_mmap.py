@@ -8,6 +8,7 @@ default action.  Each of these runs in a subprocess, whose exit status and
 stderr say whether it survived.  The mapped reader gives the values the
 pread reader gives, on every format, and leaves no map behind.
 """
+import contextlib
 import gc
 import os
 import signal
@@ -244,9 +245,10 @@ def _same(a, b) -> bool:
 def test_mapped_reads_equal_pread_reads_on_every_format(tmp_path, batch_packets):
     for path in _hand_built_files(tmp_path):
         for strict in (False, True):
-            with pytest.warns() if not strict and "cut" in path.name else _nothing():
+            warns = not strict and "cut" in path.name     # (the partial record at the end)
+            with pytest.warns(ringcap.PcapTruncatedWarning) if warns else contextlib.nullcontext():
                 mapped = _read_all(PcapReader, path, batch_packets, strict)
-            with pytest.warns() if not strict and "cut" in path.name else _nothing():
+            with pytest.warns(ringcap.PcapTruncatedWarning) if warns else contextlib.nullcontext():
                 pread = _read_all(PreadReader, path, batch_packets, strict)
             assert len(mapped) == len(pread) > 2, path.name
             assert all(_same(a, b) for a, b in zip(mapped, pread)), path.name
@@ -254,14 +256,6 @@ def test_mapped_reads_equal_pread_reads_on_every_format(tmp_path, batch_packets)
         if whole is not None:     # read_pcap: one batch viewing one map of the file
             assert _same(whole, ringcap.Batch.concat(
                 [b for b in _read_all(PreadReader, path, 65536)[:-2]]))
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_a_batch_views_the_map_of_the_file_without_a_copy(tmp_path):
@@ -292,10 +286,11 @@ def test_no_map_is_left_after_close_and_the_batches_are_gone(tmp_path):
     del batches, whole
     gc.collect()
     assert maps_of(path) == [] and _filemap.live_maps() == before
+    fds = len(os.listdir("/proc/self/fd"))
     for _ in range(1000):
         with ringcap.open_pcap(path, batch_packets=500) as reader:
             for batch in reader:
                 pass
         del batch
     assert maps_of(path) == [] and _filemap.live_maps() == before
-    assert len(os.listdir("/proc/self/fd")) < 100
+    assert len(os.listdir("/proc/self/fd")) <= fds
