@@ -25,8 +25,8 @@ from ringcap.pcapfile.reader import PcapReader
 from test_pcap import (make_batch, ng_block, ng_epb, ng_idb, ng_isb, ng_shb, ng_spb,
                        pcap_header, pcap_record, sample_files, write_bytes)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+# the ringcap under test (a checkout built in place, or installed), first on the path
+ENV = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(ringcap.__file__))}
 
 RECORD = 1016                      # 16-byte record header + 1000 bytes: packet i starts with i
 SETUP = """
