@@ -70,6 +70,15 @@ cdef struct Result:
     int64_t value         # the offending value when status is an error
 
 
+cdef extern from *:
+    void __builtin_prefetch(const void *address) noexcept nogil
+
+cdef enum:
+    # bytes ahead of the record being parsed that a walk over a view prefetches
+    # (4 KiB: 5-15% less CPU than none on the benchmark mixes, 1-16 KiB alike)
+    PREFETCH_AHEAD = 4096
+
+
 cdef inline uint32_t _bswap32(uint32_t v) noexcept nogil:
     return ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | (v >> 24)
 
@@ -395,6 +404,7 @@ cdef Result _parse_pcap(
     cdef Result r
     cdef Py_ssize_t n = 0
     cdef uint32_t cl
+    cdef Py_ssize_t ahead = pos         # the next line of the buffer to prefetch
     r.status = OK
     r.value = 0
     r.nbytes = copy_start
@@ -402,6 +412,13 @@ cdef Result _parse_pcap(
         if end - pos < 16:
             r.status = END if end == pos else TRUNCATED
             break
+        if copy_to == NULL:
+            # Each record says where the next one starts, so without prefetching the
+            # walk waits on memory once per record; the bytes ahead are (nearly) all
+            # read anyway by whoever uses the packets.
+            while ahead < pos + PREFETCH_AHEAD and ahead < end:
+                __builtin_prefetch(buf + ahead)
+                ahead += 64
         cl = _u32(buf + pos + 8, swap)
         if cl > max_caplen:
             r.status = BAD_CAPLEN
@@ -477,6 +494,7 @@ cdef Result _parse_pcapng(
     cdef Py_ssize_t n = 0, opos, oend
     cdef uint32_t btype, blen, cl, wl, iface, flags, code, olen
     cdef uint64_t units
+    cdef Py_ssize_t ahead = pos         # the next line of the buffer to prefetch
     r.status = OK
     r.value = 0
     r.nbytes = copy_start
@@ -487,6 +505,10 @@ cdef Result _parse_pcapng(
         if end - pos < 12:
             r.status = TRUNCATED
             break
+        if copy_to == NULL:             # (as in _parse_pcap)
+            while ahead < pos + PREFETCH_AHEAD and ahead < end:
+                __builtin_prefetch(buf + ahead)
+                ahead += 64
         btype = _u32(buf + pos, swap)
         if btype == BT_SHB:
             r.status = OTHER_BLOCK
@@ -628,3 +650,4 @@ def parse_pcapng(const uint8_t[::1] buf, Py_ssize_t pos, bint swap,
                           n_if, if_base, max_packets, base, dst, cap, copy_start,
                           &ts[0], &caplen[0], &wirelen[0], &offset[0], &ifindex[0], &pkttype[0])
     return r.count, r.pos, r.nbytes, r.status, r.value
+

@@ -1,4 +1,5 @@
-"""Reused byte buffers for the file readers: windows and batch columns.
+"""Reused byte buffers for the file readers: batch columns, and the windows of
+the pread fallback (files are mapped where they can be: reader.py).
 
 A reader hands out batches whose arrays view a pool buffer; a buffer is
 reused only when nothing views it any more, so batches a caller keeps stay

@@ -2,16 +2,19 @@
 
 The format comes from the magic: pcap in both precisions and byte orders,
 pcapng with any number of sections and interfaces.  Record headers are
-parsed by nogil loops in ``ringcap._pcapio``; this module reads the file by
-position (``pread``, never a map a shrinking file could turn into SIGBUS),
-in a window that grows to hold the largest record, resynchronises past
-damage where the format allows, and raises or warns with the byte offset.
-``data`` of a batch read without ``out=`` is a read-only view of such a
-buffer, which stays valid after the reader is closed for as long as the
-batch lives.  Windows and column buffers come from small pools and are
-read into again once no batch views them: iterating a file touches no fresh
-memory per batch (fresh buffers of window size are fresh mappings, each
-page faulted in on first use), while batches a caller keeps stay intact.
+parsed by nogil loops in ``ringcap._pcapio`` over a window of the file that
+grows to hold the largest record; the reader resynchronises past damage
+where the format allows, and raises or warns with the byte offset.
+
+A window is a read-only map of the file (``ringcap._filemap.FileMap``): no
+byte is copied, and ``data`` of a batch read without ``out=`` is a view of
+the map, which stays valid after the reader is closed for as long as the
+batch lives.  The maps are guarded against SIGBUS: pages another program
+truncates away read as zeros, and the reader, which checks the file's size
+after each parse, reports the truncation at its offset
+(:class:`PcapTruncatedWarning`, or the error with ``strict=True``).  Where
+a map cannot be made, the file is read by position (``pread``) into window
+buffers from a small pool, read into again once no batch views them.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import _pcapio
+from .. import _filemap, _pcapio
 from ..batch import COLUMNS, Batch
 from .buffers import _COLUMN_BYTES, _FILE_ZERO_COLUMNS, _BufferPool, _carve
 from .resync import ResyncScan
@@ -39,6 +42,8 @@ _RESYNC_RECORDS = 8               # records a resync candidate must chain (next_
 _READ_CHUNK = 1 << 20             # packets parsed per step when reading a whole file
 _READ_WINDOW = 1 << 20            # bytes read from a file at a time (at least)
 _READ_STEP = 512 << 10            # bytes read at a time: parsed while in the CPU's cache
+_MAP_WINDOW = 64 << 20            # bytes of the file a map holds (at least)
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 def _tsresol_mode(resol: int) -> tuple[int, int]:
     """(mode, parameter) for ``ts_units_to_ns`` from an ``if_tsresol`` byte."""
     k = resol & 0x7F
@@ -70,6 +75,8 @@ class PcapReader:
     [b1, b2), ...`` with ``bk = next_boundary(k * part_size)`` read every
     record once.
     """
+
+    _MAP_FILES = True                 # False: windows are read with pread (the fallback)
 
     def __init__(self, path, *, batch_packets: int = 65536, strict: bool = False,
                  end: int | None = None) -> None:
@@ -114,7 +121,9 @@ class PcapReader:
                                       "read by position (save the stream to a file first)")
             if st.st_size == 0:
                 raise PcapFormatError(f"{self.path}: empty file, not a pcap or pcapng capture", 0)
-            self._size = st.st_size
+            self._size = self._opened_size = st.st_size
+            self._map = None                      # the window's FileMap, if mapped
+            self._mapped = self._MAP_FILES        # windows are maps (else pread buffers)
             os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             self._read_file_header()
             self._data_start = self._pos          # the first record after the header(s)
@@ -128,17 +137,20 @@ class PcapReader:
         being built (``_anchor``) or else at ``_pos``, and reach at least
         ``need`` bytes past ``_pos`` (bounded by the file size taken at open).
         ``expect``: bytes past ``_pos`` the batch will likely need, to size a
-        new buffer.
-
-        The file is read ``_READ_STEP`` bytes at a time, so the parser walks
-        bytes still in the CPU's cache, into the same buffer while it has
-        room; then into another of the pool, sized for a batch like the last
-        one, taking the bytes from ``start`` along.  Batches keep views of
-        old buffers (reused only once no batch views them), and a file that
-        shrinks meanwhile gives a clear error, never SIGBUS as a shrinking
-        map would.
+        new buffer.  A new map of the file, or (the fallback) a read of
+        ``_READ_STEP`` bytes at a time, so the parser walks bytes still in
+        the CPU's cache, into the same buffer while it has room; then into
+        another of the pool, sized for a batch like the last one, taking the
+        bytes from ``start`` along.  Batches keep views of old buffers (reused
+        only once no batch views them); a file that shrinks meanwhile gives
+        a clear error.
         """
         start = self._pos if self._anchor is None else self._anchor
+        if self._mapped:
+            try:
+                return self._map_window(start, need, expect)
+            except OSError:
+                self._mapped = False              # (no address space or guard slot): pread
         read_end = min(self._size, max(self._pos + need, max(self._wend, start) + _READ_STEP))
         wanted = min(self._size, max(read_end, self._pos + expect,
                                      start + self._window if self._anchor is not None else 0))
@@ -160,6 +172,34 @@ class PcapReader:
             self._buffer, self._wstart, self._wend = buffer, start, read_end
         self._buf = self._buffer[:self._wend - self._wstart]
         self._buf.flags.writeable = False           # batches view it read-only
+
+    def _map_window(self, start: int, need: int, expect: int) -> None:
+        """Map the file from ``start`` (page-aligned down) on: at least
+        ``_MAP_WINDOW`` bytes and what ``_refill`` asks for, within the file."""
+        end = min(self._size, max(self._pos + need, self._pos + expect, start + _MAP_WINDOW,
+                                  start + self._window if self._anchor is not None else 0))
+        first = start - start % _PAGE
+        self._map = _filemap.FileMap(self._fd, first, end - first) if end > first else None
+        self._buffer = self._buf = (np.zeros(0, dtype=np.uint8) if self._map is None
+                                    else np.frombuffer(self._map, dtype=np.uint8))
+        self._wstart, self._wend = first, end
+
+    def _shrunk(self) -> bool:
+        """Mapped windows: True if the file no longer holds all of the window
+        (another program truncated it: pages past its new end read as zeros),
+        after cutting the window and the file's size to what it still holds."""
+        if self._map is None:
+            return False
+        size = os.fstat(self._fd).st_size
+        fault = self._map.first_fault       # (a page that read as zeros: also if regrown)
+        if fault is not None:
+            size = min(size, fault)
+        if max(size, self._pos) >= self._wend:
+            return False
+        self._shrank_to = size
+        self._size = self._wend = max(size, self._pos)
+        self._buf = self._buffer[:self._wend - self._wstart]
+        return True
 
     def _pread(self, buffer: np.ndarray, at: int, start: int, end: int) -> None:
         """File bytes ``start:end`` into ``buffer[at:]``."""
@@ -197,8 +237,14 @@ class PcapReader:
         return struct.unpack_from(fmt, self._buf, self._ensure(pos, struct.calcsize(fmt)))
 
     def _truncated(self, where: str, pos: int) -> None:
-        message = (f"{self.path}: file ends in a partial {where} at byte offset {pos} "
-                   f"(file size {self._size}); every complete packet before it was read")
+        if self._size != self._opened_size:
+            message = (f"{self.path}: the file shrank while being read: it had "
+                       f"{self._opened_size} bytes when opened, and the {where} at byte offset "
+                       f"{pos} runs past its end at {self._shrank_to} (another program truncated "
+                       "or rewrote it); every complete packet before it was read")
+        else:
+            message = (f"{self.path}: file ends in a partial {where} at byte offset {pos} "
+                       f"(file size {self._size}); every complete packet before it was read")
         self._done = True
         if self.strict:
             self._pending = PcapTruncatedError(message, pos)
@@ -456,8 +502,11 @@ class PcapReader:
             # starts before ``end`` and runs past it is then parsed alone, whole.
             limit = end if end is not None and not self._straddle and end < self._wend else None
             step = 1 if self._straddle else want - n
-            count, pos, nbytes, status, value = self._parse(step, base, cols, n, copy_to, nbytes,
+            count, pos, copied, status, value = self._parse(step, base, cols, n, copy_to, nbytes,
                                                             limit)
+            if self._mapped and self._shrunk():
+                continue                     # parse again, up to where the file now ends
+            nbytes = copied
             if count:      # each packet's link type: its interface's
                 if self.format == "pcap":
                     cols["linktype"][n:n + count] = self.linktype
@@ -483,9 +532,9 @@ class PcapReader:
                     expect = (self._pos - first) * (want - n) // n * 33 // 32 + 65536
                 self._refill(expect=expect)
                 continue
-            if status == _S.END:
+            if status == _S.END and self._size == self._opened_size:
                 self._done = True
-            elif status == _S.TRUNCATED:
+            elif status in (_S.END, _S.TRUNCATED):
                 self._truncated("record" if self.format == "pcap" else "block", pos)
             elif status == _S.OTHER_BLOCK:
                 try:
@@ -537,7 +586,7 @@ class PcapReader:
         """The next packets: at most ``max_packets`` (default: all that remain).
 
         An empty batch means the end of the file.  Without ``out``, ``data``
-        is a read-only view of a buffer read from the file.  With ``out`` (a batch from
+        is a read-only view of a map of the file, no copy.  With ``out`` (a batch from
         :meth:`Batch.empty`), columns and bytes are copied into its buffers
         and ``out`` is returned.  Raises :class:`PcapFormatError` on a corrupt
         record, after returning every packet before it.
@@ -546,6 +595,8 @@ class PcapReader:
         self._raise_pending()
         if max_packets is not None and int(max_packets) < 0:
             raise ValueError(f"max_packets must be >= 0, got {max_packets}")
+        if self._mapped:
+            _filemap.install_guard()     # again, if another handler (faulthandler) replaced it
         if out is not None:
             return self._read_into(out, max_packets)
         want = None if max_packets is None else int(max_packets)
@@ -632,7 +683,7 @@ class PcapReader:
     @property
     def size(self) -> int:
         """The file's size in bytes, taken at open."""
-        return self._size
+        return self._opened_size
 
     def seek(self, offset: int) -> None:
         """Read on from byte ``offset``, where a record (pcapng: a block) starts
@@ -644,7 +695,8 @@ class PcapReader:
             raise ValueError(f"offset {offset} is outside {self.path} ({self._size} bytes)")
         self._pos = max(offset, self._data_start)
         if not self._wstart <= self._pos <= self._wend:      # read anew from there
-            self._buf = np.zeros(0, dtype=np.uint8)
+            self._buffer = self._buf = np.zeros(0, dtype=np.uint8)
+            self._map = None
             self._wstart = self._wend = self._pos
         self._done = self._straddle = False
         self._pending = None
@@ -691,10 +743,11 @@ class PcapReader:
             raise ValueError(f"PcapReader for {self.path!r} is closed")
 
     def close(self) -> None:
-        """Close the file (idempotent).  Batches already read own their bytes
-        (views of buffers read from the file) and stay valid."""
+        """Close the file (idempotent).  Batches already read keep the maps
+        (or buffers) they view, and stay valid."""
         fd, self._fd = self._fd, -1
         self._buffer = self._buf = np.zeros(0, dtype=np.uint8)
+        self._map = None                     # unmapped once no batch views it
         self._windows = _BufferPool()
         self._column_buffers = _BufferPool()
         self._wstart = self._wend = 0
@@ -737,7 +790,7 @@ def read_pcap(path, *, max_packets: int | None = None, strict: bool = False) -> 
 
     Timestamps are int64 ns; ``ifindex`` is the interface's position in the
     file; ``batch.interfaces`` maps it to the interface name (pcapng).
-    ``data`` views one buffer the rest of the file was read into.
+    ``data`` views one map of the rest of the file (no copy).
     """
     with PcapReader(path, strict=strict) as reader:
         batch = reader.read(max_packets)

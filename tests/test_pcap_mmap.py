@@ -1,0 +1,296 @@
+"""The file reader maps capture files instead of copying them, and stays safe.
+
+A file another program truncates while it is mapped would kill the reader with
+SIGBUS; ringcap's guard turns that into the reader's truncation warning (or
+error with strict=True) at the right offset, batches already returned read
+their bytes or zeros, and every other SIGBUS still reaches faulthandler and the
+default action.  Each of these runs in a subprocess, whose exit status and
+stderr say whether it survived.  The mapped reader gives the values the
+pread reader gives, on every format, and leaves no map behind.
+"""
+import contextlib
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import ringcap
+from ringcap import _filemap
+from ringcap.pcapfile.reader import PcapReader
+from test_pcap import (make_batch, ng_block, ng_epb, ng_idb, ng_isb, ng_shb, ng_spb,
+                       pcap_header, pcap_record, sample_files, write_bytes)
+
+# the ringcap under test (a checkout built in place, or installed), first on the path
+ENV = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(ringcap.__file__))}
+
+RECORD = 1016                      # 16-byte record header + 1000 bytes: packet i starts with i
+SETUP = """
+import faulthandler, os, subprocess, sys, warnings, numpy as np, ringcap
+frames = [i.to_bytes(4, "big") + bytes([i % 251 + 1]) * 996 for i in range(5000)]
+ringcap.write_pcap("big.pcap", ringcap.Batch.from_packets(frames))
+"""
+
+
+def run_script(code: str, tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", SETUP + textwrap.dedent(code)],
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+
+
+def maps_of(path) -> list[str]:
+    with open("/proc/self/maps") as f:
+        return [line for line in f if line.rstrip().endswith(str(path))]
+
+
+# ---------------------------------------------------------------- truncated while read
+
+READ_WHILE_CUT = """
+strict = {strict}
+if {faulthandler_before}:
+    faulthandler.enable()
+seen, kept, caught = [], [], []
+with warnings.catch_warnings(record=True) as warned:
+    warnings.simplefilter("always")
+    try:
+        with ringcap.open_pcap("big.pcap", batch_packets=100, strict=strict) as reader:
+            if {faulthandler_after}:
+                faulthandler.enable()     # replaces ringcap's SIGBUS handler; reading restores it
+            for batch in reader:
+                if not seen:
+                    kept.append(batch)
+                seen.extend(int.from_bytes(p[:4], "big") for p in batch.packets())
+                if len(seen) == 100:      # another program cuts the file
+                    {cut}
+    except ringcap.PcapTruncatedError as error:
+        caught.append(error)
+for problem in caught + [w.message for w in warned]:
+    print("PROBLEM", type(problem).__name__, problem.offset, problem)
+first = kept[0]
+intact = [int.from_bytes(p[:4], "big") for p in first.packets()] == list(range(100))
+print("SEEN", seen == list(range(len(seen))), len(seen), "KEPT", intact)
+"""
+
+# Cuts inside the next batch's records (100..199).  At a page boundary, reading them
+# touches pages the cut took (SIGBUS without the guard); in the middle of a page, the
+# rest of the page reads as zeros, which must not become packets.
+CUTS = {   # name: (bytes left, from this process or another)
+    "mid-window": (24 + RECORD * 150 + 500, "os.truncate('big.pcap', {size})"),
+    "page-boundary": (4096 * 37, "os.truncate('big.pcap', {size})"),
+    "other-process": (4096 * 37,
+                      "subprocess.run(['truncate', '-s', '{size}', 'big.pcap'], check=True)"),
+}
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("cut", sorted(CUTS))
+def test_a_file_cut_while_iterated_gives_the_truncation_at_its_offset(tmp_path, cut, strict):
+    size, how = CUTS[cut]
+    proc = run_script(READ_WHILE_CUT.format(strict=strict, faulthandler_before=False,
+                                            faulthandler_after=False,
+                                            cut=how.format(size=size)), tmp_path)
+    assert proc.returncode == 0, f"died with status {proc.returncode}: {proc.stderr[-2000:]}"
+    problem, seen = proc.stdout.splitlines()
+    record = (size - 24) // RECORD             # the record the cut runs through
+    offset = 24 + RECORD * record
+    kind = "PcapTruncatedError" if strict else "PcapTruncatedWarning"
+    assert problem.startswith(f"PROBLEM {kind} {offset} big.pcap: the file shrank while being "
+                              f"read: it had {24 + RECORD * 5000} bytes when opened, and the "
+                              f"record at byte offset {offset} runs past its end at {size}")
+    assert seen == f"SEEN True {record} KEPT True"
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_the_guard_works_with_faulthandler_enabled_before_or_after_opening(tmp_path, when):
+    size = 4096 * 37
+    proc = run_script(READ_WHILE_CUT.format(strict=False, faulthandler_before=when == "before",
+                                            faulthandler_after=when == "after",
+                                            cut=f"os.truncate('big.pcap', {size})"), tmp_path)
+    assert proc.returncode == 0, f"died with status {proc.returncode}: {proc.stderr[-2000:]}"
+    assert "Fatal Python error" not in proc.stderr
+    problem, seen = proc.stdout.splitlines()
+    assert problem.startswith(f"PROBLEM PcapTruncatedWarning {24 + RECORD * 149} ")
+    assert seen == "SEEN True 149 KEPT True"
+
+
+def test_batches_kept_read_their_bytes_or_zeros_after_the_file_is_cut(tmp_path):
+    # (faulthandler on as `python -X faulthandler` and pytest have it: before reading)
+    proc = run_script("""
+    faulthandler.enable()
+    whole = ringcap.read_pcap("big.pcap")
+    with ringcap.open_pcap("big.pcap", batch_packets=100) as reader:
+        first = reader.read(10)
+    os.truncate("big.pcap", 4096 * 3 + 100)
+    packets = whole.packets() + first.packets()       # every byte touched
+    good = [i for i, p in enumerate(packets) if p == frames[i % 5000]]
+    zero = [i for i, p in enumerate(packets) if not any(p)]
+    each = all(((np.frombuffer(p, np.uint8) == np.frombuffer(frames[i % 5000], np.uint8))
+                | (np.frombuffer(p, np.uint8) == 0)).all() for i, p in enumerate(packets))
+    print(len(packets), len(good), len(zero), each, len(ringcap.decode(whole)))
+    """, tmp_path)
+    assert proc.returncode == 0, f"died with status {proc.returncode}: {proc.stderr[-2000:]}"
+    # 12 packets lie wholly before the cut (twice: in both batches), one across it,
+    # the rest wholly past it; every byte reads as itself or as zero
+    assert proc.stdout.split() == ["5010", str(12 + 10), str(5010 - 22 - 1), "True", "5000"]
+
+
+SIGBUS_ELSEWHERE = """
+import ctypes, mmap
+if {before}:
+    faulthandler.enable()
+with ringcap.open_pcap("big.pcap") as reader:      # installs ringcap's SIGBUS handler
+    batch = reader.read(10)
+    if {after}:
+        faulthandler.enable()
+        reader.read(10)                              # ... and installs it again on top
+with open("other.bin", "wb") as f:
+    f.write(bytes(1 << 20))
+with open("other.bin", "r+b") as f:
+    other = mmap.mmap(f.fileno(), 1 << 20, access=mmap.ACCESS_COPY)
+os.truncate("other.bin", 0)
+print("touching", flush=True)
+ctypes.string_at(ctypes.addressof(ctypes.c_char.from_buffer(other)) + 500000, 1)
+print("survived", flush=True)
+"""
+
+
+@pytest.mark.parametrize("faulthandler_on", ["off", "before", "after"])
+def test_a_sigbus_outside_ringcaps_maps_still_kills_the_process(tmp_path, faulthandler_on):
+    proc = run_script(SIGBUS_ELSEWHERE.format(before=faulthandler_on == "before",
+                                              after=faulthandler_on == "after"), tmp_path)
+    assert proc.returncode == -signal.SIGBUS, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.split() == ["touching"]
+    if faulthandler_on == "off":
+        assert "Fatal Python error" not in proc.stderr
+    else:                                            # the traceback, once
+        assert proc.stderr.count("Fatal Python error: Bus error") == 1, proc.stderr[-2000:]
+        assert "line " in proc.stderr
+
+
+def test_reading_reinstalls_the_guard_after_faulthandler_replaces_it(tmp_path):
+    proc = run_script("""
+    from ringcap import _filemap
+    faulthandler.enable()
+    with ringcap.open_pcap("big.pcap", batch_packets=100) as reader:
+        reader.read(100)
+        on_top = [_filemap.guard_installed()]
+        faulthandler.disable()                   # (faulthandler's handler, installed again)
+        faulthandler.enable()
+        on_top.append(_filemap.guard_installed())
+        reader.read(100)                         # each read puts the guard back on top
+        on_top.append(_filemap.guard_installed())
+    print(on_top)
+    """, tmp_path)
+    assert proc.returncode == 0, f"died with status {proc.returncode}: {proc.stderr[-2000:]}"
+    assert proc.stdout.split("\n")[0] == "[True, False, True]"
+
+
+# ---------------------------------------------------------------- the same values as pread
+
+class PreadReader(PcapReader):
+    _MAP_FILES = False
+
+
+def _hand_built_files(tmp_path):
+    files = []
+    for order in "<>":
+        for nano in (True, False):
+            raw = pcap_header(order, nano)
+            for i in range(40):
+                raw += pcap_record(order, 1_600_000_000 + i, 999 * i, bytes([i]) * (i * 37 % 1500))
+            files.append(write_bytes(tmp_path / f"p{order == '<'}{nano}.pcap", raw))
+    le, be = "<", ">"
+    raw = ng_shb(le) + ng_block(le, 4, b"\x00" * 8) + ng_idb(le, "eth0")
+    raw += ng_idb(le, "eth1", tsresol=9) + ng_idb(le, None, tsresol=0x80 | 20, tsoffset=100)
+    for i in range(30):
+        raw += ng_epb(le, i % 3, 1_600_000_000_000_001 + i, bytes([i]) * (i * 53 % 1500),
+                      flags=2 if i % 2 else None)
+    raw += ng_spb(le, b"simple-packet", wirelen=13) + ng_isb(le, 1, 1_600_000_005 * 10**9, 10, 4)
+    raw += ng_shb(be) + ng_idb(be, "wlan0", tsresol=3, snaplen=4)
+    for i in range(30):
+        raw += ng_epb(be, 0, 1_600_000_007_123 + i, bytes([i]) * (i * 11 % 300))
+    files.append(write_bytes(tmp_path / "multi.pcapng", raw))
+    _, samples = sample_files()
+    for fmt in ("pcap", "pcapng"):
+        files.append(write_bytes(tmp_path / f"cut.{fmt}", samples[fmt][:-7]))  # a partial record
+    return files
+
+
+def _read_all(cls, path, batch_packets, strict=False):
+    out = []
+    with cls(path, batch_packets=batch_packets, strict=strict) as reader:
+        try:
+            for batch in reader:
+                out.append(batch.copy())
+        except ringcap.PcapFormatError as error:
+            out.append((type(error).__name__, error.offset, str(error)))
+        out.append([(s.interface, s.ts, s.received, s.dropped) for s in reader.stats])
+        out.append(reader.interfaces)
+    return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, ringcap.Batch):
+        return (isinstance(b, ringcap.Batch) and a.packets() == b.packets()
+                and all(np.array_equal(getattr(a, c), getattr(b, c)) for c in
+                        ("ts", "caplen", "wirelen", "ifindex", "pkttype", "linktype"))
+                and a.drops == b.drops and a.interfaces == b.interfaces)
+    return a == b
+
+
+@pytest.mark.parametrize("batch_packets", [1, 7, 65536])
+def test_mapped_reads_equal_pread_reads_on_every_format(tmp_path, batch_packets):
+    for path in _hand_built_files(tmp_path):
+        for strict in (False, True):
+            warns = not strict and "cut" in path.name     # (the partial record at the end)
+            with pytest.warns(ringcap.PcapTruncatedWarning) if warns else contextlib.nullcontext():
+                mapped = _read_all(PcapReader, path, batch_packets, strict)
+            with pytest.warns(ringcap.PcapTruncatedWarning) if warns else contextlib.nullcontext():
+                pread = _read_all(PreadReader, path, batch_packets, strict)
+            assert len(mapped) == len(pread) > 2, path.name
+            assert all(_same(a, b) for a, b in zip(mapped, pread)), path.name
+        whole = ringcap.read_pcap(path) if "cut" not in path.name else None
+        if whole is not None:     # read_pcap: one batch viewing one map of the file
+            assert _same(whole, ringcap.Batch.concat(
+                [b for b in _read_all(PreadReader, path, 65536)[:-2]]))
+
+
+def test_a_batch_views_the_map_of_the_file_without_a_copy(tmp_path):
+    path = tmp_path / "f.pcap"
+    ringcap.write_pcap(path, make_batch(200))
+    with ringcap.open_pcap(path) as reader:
+        batch = reader.read(50)
+        assert isinstance(reader._map, _filemap.FileMap) and reader._mapped
+        assert not batch.data.flags.writeable
+        with pytest.raises(ValueError):
+            batch.data[0] = 1
+    assert len(maps_of(path)) >= 1           # the batch keeps its map after close
+    assert batch.packets() == make_batch(200)[:50].packets()
+
+
+# ---------------------------------------------------------------- no map outlives its batches
+
+def test_no_map_is_left_after_close_and_the_batches_are_gone(tmp_path):
+    path = tmp_path / "f.pcap"
+    ringcap.write_pcap(path, make_batch(2000))
+    gc.collect()                             # (maps of batches earlier tests dropped)
+    before = _filemap.live_maps()
+    batches = []
+    with ringcap.open_pcap(path, batch_packets=300) as reader:
+        batches.extend(reader)
+    whole = ringcap.read_pcap(path)
+    assert maps_of(path) and sum(len(b) for b in batches) == len(whole) == 2000
+    del batches, whole
+    gc.collect()
+    assert maps_of(path) == [] and _filemap.live_maps() == before
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(1000):
+        with ringcap.open_pcap(path, batch_packets=500) as reader:
+            for batch in reader:
+                pass
+        del batch
+    assert maps_of(path) == [] and _filemap.live_maps() == before
+    assert len(os.listdir("/proc/self/fd")) <= fds
