@@ -43,7 +43,7 @@ from ..headers import HeadersBuffer, decode as decode_batch
 from ..headers import flows as batch_flows
 from ..flowmeter import DEFAULT_MAX_FLOWS, FlowMeter, FlowRecords
 from .labels import LABEL_COLUMNS, RowLabels, label_array as _label_array
-from .parquet_layout import writer_options as _writer_options
+from .parquet_layout import arrow_column, writer_options as _writer_options
 from .rotating import RotatingSink, Rotation
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePart",
@@ -415,12 +415,11 @@ class ParquetPart:
                 array = self._batch_store["ts"][:rows]
                 if self._unit != "ns":
                     array = np.floor_divide(array, _NS // _UNIT_PER_SECOND[self._unit])
-                arrays.append(pa.Array.from_buffers(field.type, rows,
-                                                    [None, pa.py_buffer(array)]))
+                arrays.append(arrow_column(pa, field.type, array))
             elif name == "ts_ns":
-                arrays.append(pa.array(self._batch_store["ts"][:rows]))
+                arrays.append(arrow_column(pa, field.type, self._batch_store["ts"][:rows]))
             elif name in self._batch_store:
-                arrays.append(pa.array(self._batch_store[name][:rows]))
+                arrays.append(arrow_column(pa, field.type, self._batch_store[name][:rows]))
             elif name == "host":
                 arrays.append(self._labels.host_array(pa, rows))
             elif name == "interface":
@@ -431,12 +430,7 @@ class ParquetPart:
                     field.type, rows,
                     [None, pa.py_buffer(ends), pa.py_buffer(self._data[:int(ends[-1])])]))
             else:
-                array = self._header_store[name][:rows]
-                if array.ndim == 2:
-                    arrays.append(pa.Array.from_buffers(field.type, rows,
-                                                        [None, pa.py_buffer(array)]))
-                else:
-                    arrays.append(pa.array(array))
+                arrays.append(arrow_column(pa, field.type, self._header_store[name][:rows]))
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def _write_row_group(self) -> None:

@@ -5,12 +5,15 @@ These are pyarrow writer options only, chosen per column by CPU time per
 packet (``benchmarks/bench_parquet.py``) on the mixes of
 ``benchmarks/traffic.py``, files no bigger; ``docs/datasets.md`` ("Speed")
 has the measurements.  What a file holds (its schema and values) does not
-depend on them, and every Parquet reader reads what they give.
+depend on them, and every Parquet reader reads what they give.  Also the
+Arrow arrays the writer is handed, made over numpy columns without a copy.
 """
 from __future__ import annotations
 
 import functools
 import inspect
+
+import numpy as np
 
 #: Delta-encoded (bit-packed differences): ts (near-sorted: 2-3 bytes a value before
 #: compression) and the lengths, which a dictionary of ~1500 values encoded at 1.7x the cost.
@@ -81,3 +84,25 @@ def writer_options(schema, compression, compression_level, timestamp_unit,
     return options
 
 
+
+
+# pa.array() would import pandas (pyarrow checks every argument for pandas
+# types): 0.3-0.6 s of CPU and some 50 MB on a process's first row group.
+def arrow_column(pa, arrow_type, values: np.ndarray, valid: np.ndarray | None = None):
+    """An Arrow array of ``arrow_type`` over the numpy column ``values`` (no copy
+    but for booleans, which Arrow keeps as bits); ``valid``: False where null."""
+    rows = len(values)
+    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if values.dtype == np.bool_:
+        values = np.packbits(values, bitorder="little")
+    return pa.Array.from_buffers(arrow_type, rows,
+                                 [bitmap, pa.py_buffer(np.ascontiguousarray(values))])
+
+
+def arrow_strings(pa, names):
+    """An Arrow ``string`` array of ``names``."""
+    encoded = [name.encode() for name in names]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(data) for data in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
