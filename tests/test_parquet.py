@@ -269,8 +269,8 @@ def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path
         rows = batch.ts[i * 1000:(i + 1) * 1000]
         assert (column.statistics.min_raw, column.statistics.max_raw) == \
             (int(rows.min()) // 1000, int(rows.max()) // 1000)
-    # encodings as docs/datasets.md gives them; min/max on every column but the MACs
-    # and the host/interface labels
+    # encodings as docs/datasets.md gives them; min/max on every column but the
+    # addresses (MAC, IP, IPv4) and the host/interface labels
     group = meta.row_group(0)
     columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
     for name in ("ts", "ts_ns", "caplen", "wirelen", "ip_len", "payload_len"):
@@ -283,7 +283,7 @@ def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path
                  "interface"):
         assert "RLE_DICTIONARY" in columns[name].encodings, name
     assert sorted(name for name, column in columns.items() if not column.is_stats_set) == \
-        ["eth_dst", "eth_src", "host", "interface"]
+        ["eth_dst", "eth_src", "host", "interface", "ip_dst", "ip_src", "ipv4_dst", "ipv4_src"]
     sport = ringcap.decode(batch[:1000], columns=["sport"])["sport"]
     assert (columns["sport"].statistics.min, columns["sport"].statistics.max) == \
         (int(sport.min()), int(sport.max()))
