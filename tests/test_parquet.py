@@ -391,7 +391,7 @@ def test_pages_end_by_size_not_every_20000_rows(tmp_path):
         ringcap.decode(batch, columns=["sport"])["sport"].tolist()
 
 
-def test_writing_packets_imports_no_pandas(tmp_path):
+def test_writing_packets_and_flows_imports_no_pandas(tmp_path):
     # pa.array() imports pandas (0.3-0.6 s of CPU and some 50 MB on a capture's first
     # row group): the sink hands Arrow its numpy columns with pa.Array.from_buffers
     code = textwrap.dedent(f"""
@@ -403,14 +403,24 @@ def test_writing_packets_imports_no_pandas(tmp_path):
                                    interface={{int(batch.ifindex[0]): "eth9"}})
         sink.write(batch)
         sink.close()
+        flows = ringcap.FlowSink({str(tmp_path / "flows")!r}, worker=0)
+        flows.write(batch)
+        flows.close()
         print(sorted(name for name in sys.modules if name.split(".")[0] == "pandas"))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
-    table = pq.read_table(dataset_files(tmp_path)[0][0])
+    packets = [f for f in dataset_files(tmp_path)[0] if "/flows/" not in f]
+    table = pq.read_table(packets[0])
     assert table.num_rows == 3000 and set(table["interface"].to_pylist()) == {"eth9"}
+    flow_files = dataset_files(tmp_path / "flows")[0]
+    flows = pa.concat_tables([pq.read_table(f) for f in flow_files])
+    non_ip = sum(int(pq.read_metadata(f).metadata.get(b"ringcap.non_ip_packets", b"0"))
+                 for f in flow_files)
+    assert int(flows["packets"].to_numpy().sum()) + non_ip == 3000
+    assert flows["first_ts"].null_count == 0 and flows["ip_src"].type == pa.binary(16)
 
 
 def test_bad_arguments_say_what_to_do(tmp_path, monkeypatch):

@@ -669,27 +669,30 @@ class FlowPart:
         n = flows["packets"].shape[0]
         start = self._interval_start if self._interval_start is not None else 0
         ts = pa.timestamp("ns", tz="UTC")
-        arrays = [pa.array(np.full(n, start, dtype=np.int64)).cast(ts),
-                  pa.array(np.full(n, start + self._interval_ns, dtype=np.int64)).cast(ts)]
+        arrays = [arrow_column(pa, ts, np.full(n, start, dtype=np.int64)),
+                  arrow_column(pa, ts, np.full(n, start + self._interval_ns, dtype=np.int64))]
         for field in list(self.schema)[2:]:
             if field.name in LABEL_COLUMNS:
                 arrays.append(_label_array(pa, self._labels, field.name, n, self._interface))
                 continue
             if field.name.endswith("_ns"):
-                arrays.append(pa.array(np.ascontiguousarray(flows[field.name[:-3]],
-                                                            dtype=np.int64)))
+                arrays.append(arrow_column(pa, field.type, np.ascontiguousarray(
+                    flows[field.name[:-3]], dtype=np.int64)))
                 continue
             values = flows[field.name]
             if field.name in _FLOW_TIMES:
                 values = np.ascontiguousarray(values, dtype=np.int64)
-                arrays.append(pa.array(values, mask=values == NO_TIMESTAMP).cast(ts))
+                arrays.append(arrow_column(pa, ts, values, values != NO_TIMESTAMP))
             elif field.name in ("ip_src", "ip_dst"):
-                rows = np.ascontiguousarray(values, dtype=np.uint8)
-                arrays.append(pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(rows)]))
+                arrays.append(arrow_column(pa, field.type,
+                                           np.ascontiguousarray(values, dtype=np.uint8)))
             elif field.type == pa.int64():
-                arrays.append(pa.array(np.ascontiguousarray(values).view(np.int64)))
+                arrays.append(arrow_column(pa, field.type,
+                                           np.ascontiguousarray(values).view(np.int64)))
             else:
-                arrays.append(pa.array(np.ascontiguousarray(values)))
+                values = np.ascontiguousarray(values)
+                assert pa.from_numpy_dtype(values.dtype) == field.type, field.name
+                arrays.append(arrow_column(pa, field.type, values))
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def flush(self) -> None:
