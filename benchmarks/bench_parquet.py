@@ -27,7 +27,10 @@ large, recorded, uniform) instead, batch by batch as ``open_pcap`` reads
 it; ``--only-default`` times the default packet sink alone (beside pcap);
 ``--previous-encodings`` adds the default sink with the per-column choices
 made before issue 19 (dictionaries for the MAC and IPv4 addresses, ports and
-TCP window; min/max statistics on ``host`` and ``interface``), for
+TCP window; min/max statistics on ``host`` and ``interface``), and
+``--previous-layout`` the default sink with pyarrow's own page sizes (1 MiB
+and, where pyarrow has the limit, 20,000 rows) and min/max statistics on the
+IP addresses, as before ``ringcap.sinks.parquet_layout``'s choices, for
 before/after in one run.
 """
 from __future__ import annotations
@@ -51,7 +54,7 @@ import numpy as np  # noqa: E402
 
 import ringcap  # noqa: E402
 from ringcap.sinks import FlowSink, ParquetSink, PcapSink  # noqa: E402
-from ringcap.sinks import parquet as parquet_sinks  # noqa: E402
+from ringcap.sinks import parquet_layout  # noqa: E402
 from ringcap.sinks.parquet import DEFAULT_PACKET_COLUMNS, NOT_BY_DEFAULT  # noqa: E402
 from ringcap.testing import synthetic_traffic  # noqa: E402
 
@@ -87,13 +90,32 @@ PREVIOUS_STATISTICS = ("host", "interface")
 def previous_encodings():
     """The encodings chosen before issue 19, while the body runs (the module's
     choices are read when a file opens)."""
-    plain, no_stats = parquet_sinks._PLAIN_COLUMNS, parquet_sinks._NO_STATISTICS
-    parquet_sinks._PLAIN_COLUMNS = plain - set(PREVIOUS_DICTIONARY)
-    parquet_sinks._NO_STATISTICS = no_stats - set(PREVIOUS_STATISTICS)
+    plain, no_stats = parquet_layout.PLAIN_COLUMNS, parquet_layout.NO_STATISTICS
+    parquet_layout.PLAIN_COLUMNS = plain - set(PREVIOUS_DICTIONARY)
+    parquet_layout.NO_STATISTICS = no_stats - set(PREVIOUS_STATISTICS)
     try:
         yield
     finally:
-        parquet_sinks._PLAIN_COLUMNS, parquet_sinks._NO_STATISTICS = plain, no_stats
+        parquet_layout.PLAIN_COLUMNS, parquet_layout.NO_STATISTICS = plain, no_stats
+
+
+#: The address columns that had min/max statistics before the page choices.
+PREVIOUS_ADDRESS_STATISTICS = ("ip_src", "ip_dst", "ipv4_src", "ipv4_dst", "outer_ip_src",
+                               "outer_ip_dst")
+
+
+@contextlib.contextmanager
+def previous_layout():
+    """pyarrow's own page sizes (1 MiB, and 20,000 rows where pyarrow cuts
+    there) and min/max on the IP addresses: the layout before
+    ``ringcap.sinks.parquet_layout``'s pages and statistics."""
+    saved = parquet_layout.PAGE_BYTES, parquet_layout.PAGE_ROWS, parquet_layout.NO_STATISTICS
+    parquet_layout.PAGE_BYTES, parquet_layout.PAGE_ROWS = 1 << 20, 20_000
+    parquet_layout.NO_STATISTICS = saved[2] - set(PREVIOUS_ADDRESS_STATISTICS)
+    try:
+        yield
+    finally:
+        parquet_layout.PAGE_BYTES, parquet_layout.PAGE_ROWS, parquet_layout.NO_STATISTICS = saved
 
 
 def disk_bytes(folder: Path) -> int:
@@ -126,6 +148,9 @@ def main(argv=None) -> None:
                         help="only pcap and the default packet sink")
     parser.add_argument("--previous-encodings", action="store_true",
                         help="add the default sink with the encodings used before issue 19")
+    parser.add_argument("--previous-layout", action="store_true",
+                        help="add the default sink with pyarrow's page sizes (1 MiB, 20,000 "
+                             "rows) and min/max on the IP addresses, as before")
     args = parser.parse_args(argv)
 
     if args.mix:
@@ -160,6 +185,9 @@ def main(argv=None) -> None:
                   (cases(folder)[:2] if args.only_default else cases(folder))]
         if args.previous_encodings:
             chosen.insert(2, ("parquet, as before issue 19", chosen[1][1], previous_encodings))
+        if args.previous_layout:
+            chosen.insert(2, ("parquet, previous pages and stats", chosen[1][1],
+                              previous_layout))
         best = {name: (float("inf"), 0) for name, _, _ in chosen}
         for _ in range(args.repeat):          # interleaved: load changes hit all alike
             for name, make, context in chosen:

@@ -269,8 +269,8 @@ def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path
         rows = batch.ts[i * 1000:(i + 1) * 1000]
         assert (column.statistics.min_raw, column.statistics.max_raw) == \
             (int(rows.min()) // 1000, int(rows.max()) // 1000)
-    # encodings as docs/datasets.md gives them; min/max on every column but the MACs
-    # and the host/interface labels
+    # encodings as docs/datasets.md gives them; min/max on every column but the
+    # addresses (MAC, IP, IPv4) and the host/interface labels
     group = meta.row_group(0)
     columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
     for name in ("ts", "ts_ns", "caplen", "wirelen", "ip_len", "payload_len"):
@@ -283,10 +283,144 @@ def test_packet_columns_are_required_and_row_groups_carry_ts_statistics(tmp_path
                  "interface"):
         assert "RLE_DICTIONARY" in columns[name].encodings, name
     assert sorted(name for name, column in columns.items() if not column.is_stats_set) == \
-        ["eth_dst", "eth_src", "host", "interface"]
+        ["eth_dst", "eth_src", "host", "interface", "ip_dst", "ip_src", "ipv4_dst", "ipv4_src"]
     sport = ringcap.decode(batch[:1000], columns=["sport"])["sport"]
     assert (columns["sport"].statistics.min, columns["sport"].statistics.max) == \
         (int(sport.min()), int(sport.max()))
+
+
+def _varint(buf, pos):
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def _thrift_struct(buf, pos, keep=None):
+    """Skip (or read, into ``keep``: {field id: int}) one Thrift compact struct."""
+    field = 0
+    while True:
+        head = buf[pos]
+        pos += 1
+        if head == 0:
+            return pos
+        kind, delta = head & 0x0F, head >> 4
+        if delta:
+            field += delta
+        else:
+            raw, pos = _varint(buf, pos)
+            field = (raw >> 1) ^ -(raw & 1)
+        pos = _thrift_value(buf, pos, kind, keep, field)
+
+
+def _thrift_value(buf, pos, kind, keep=None, field=None):
+    if kind in (1, 2):                                   # bool in the field header
+        return pos
+    if kind == 3:
+        return pos + 1
+    if kind in (4, 5, 6):                                # zigzag varints
+        raw, pos = _varint(buf, pos)
+        if keep is not None:
+            keep[field] = (raw >> 1) ^ -(raw & 1)
+        return pos
+    if kind == 7:
+        return pos + 8
+    if kind == 8:
+        size, pos = _varint(buf, pos)
+        return pos + size
+    if kind in (9, 10):                                  # list, set
+        head = buf[pos]
+        pos += 1
+        size = head >> 4
+        if size == 15:
+            size, pos = _varint(buf, pos)
+        for _ in range(size):
+            pos = _thrift_value(buf, pos, head & 0x0F)
+        return pos
+    if kind == 12:
+        inner = {} if keep is not None else None
+        pos = _thrift_struct(buf, pos, inner)
+        if keep is not None:
+            keep[field] = inner
+        return pos
+    raise AssertionError(f"Thrift type {kind} not expected in a page header")
+
+
+def data_pages(path, column: str) -> list[tuple[int, int]]:
+    """(rows, bytes before compression) of each data page of ``column`` in row group 0,
+    read from the page headers (pyarrow's metadata does not count pages)."""
+    meta = pq.read_metadata(path).row_group(0)
+    chunk = next(meta.column(i) for i in range(meta.num_columns)
+                 if meta.column(i).path_in_schema == column)
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    with open(path, "rb") as f:
+        f.seek(start)
+        buf = f.read(chunk.total_compressed_size)
+    pages, pos = [], 0
+    while pos < len(buf):
+        header = {}
+        pos = _thrift_struct(buf, pos, header)
+        if header[1] == 0:                               # DATA_PAGE: num_values is field 1
+            pages.append((header[5][1], header[2]))
+        pos += header[3]                                 # the compressed page
+    return pages
+
+
+def test_pages_end_by_size_not_every_20000_rows(tmp_path):
+    # zstd and pyarrow cost less per page on few big pages, and files come out smaller:
+    # pages end before 248 KiB of values (ringcap.sinks.parquet_layout), not at
+    # pyarrow's 20,000 rows
+    from ringcap.sinks.parquet_layout import PAGE_BYTES
+    rows = 100_000
+    batch = traffic(rows, start=BOUNDARY, span=10**9)
+    write(ParquetSink(tmp_path, row_group_rows=rows, worker=0), batch, step=30_000)
+    [path] = dataset_files(tmp_path)[0]
+    assert pq.read_metadata(path).row_group(0).num_rows == rows
+    assert data_pages(path, "ts") == [(rows, data_pages(path, "ts")[0][1])]        # delta
+    assert len(data_pages(path, "ip_proto")) == 1                                  # dictionary
+    for name in ("sport", "tcp_seq", "vlan_outer"):                               # PLAIN, 4 bytes
+        pages = data_pages(path, name)
+        assert sum(n for n, _ in pages) == rows, name
+        assert [n for n, _ in pages] == [PAGE_BYTES // 4, rows - PAGE_BYTES // 4], name
+        assert all(size <= 256 << 10 for _, size in pages), name
+    assert pq.read_table(path)["sport"].to_numpy().tolist() == \
+        ringcap.decode(batch, columns=["sport"])["sport"].tolist()
+
+
+def test_writing_packets_and_flows_imports_no_pandas(tmp_path):
+    # pa.array() imports pandas (0.3-0.6 s of CPU and some 50 MB on a capture's first
+    # row group): the sink hands Arrow its numpy columns with pa.Array.from_buffers
+    code = textwrap.dedent(f"""
+        import sys
+        import ringcap
+        from ringcap.testing import synthetic_traffic
+        batch = synthetic_traffic(3000, seed=2)
+        sink = ringcap.ParquetSink({str(tmp_path)!r}, worker=0,
+                                   interface={{int(batch.ifindex[0]): "eth9"}})
+        sink.write(batch)
+        sink.close()
+        flows = ringcap.FlowSink({str(tmp_path / "flows")!r}, worker=0)
+        flows.write(batch)
+        flows.close()
+        print(sorted(name for name in sys.modules if name.split(".")[0] == "pandas"))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    packets = [f for f in dataset_files(tmp_path)[0] if "/flows/" not in f]
+    table = pq.read_table(packets[0])
+    assert table.num_rows == 3000 and set(table["interface"].to_pylist()) == {"eth9"}
+    flow_files = dataset_files(tmp_path / "flows")[0]
+    flows = pa.concat_tables([pq.read_table(f) for f in flow_files])
+    non_ip = sum(int(pq.read_metadata(f).metadata.get(b"ringcap.non_ip_packets", b"0"))
+                 for f in flow_files)
+    assert int(flows["packets"].to_numpy().sum()) + non_ip == 3000
+    assert flows["first_ts"].null_count == 0 and flows["ip_src"].type == pa.binary(16)
 
 
 def test_bad_arguments_say_what_to_do(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..batch import Batch
+from .parquet_layout import arrow_column, arrow_strings
 
 __all__ = ["LABEL_COLUMNS", "RowLabels", "label_array"]
 
@@ -78,13 +79,15 @@ class RowLabels:
         return pa.dictionary(pa.int32(), pa.string())
 
     def host_array(self, pa, rows: int):
-        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int32)),
-                                              pa.array([self.host], type=pa.string()))
+        return pa.DictionaryArray.from_arrays(
+            arrow_column(pa, pa.int32(), np.zeros(rows, dtype=np.int32)),
+            arrow_strings(pa, [self.host]))
 
     def interface_array(self, pa, codes: np.ndarray):
         codes = np.ascontiguousarray(codes, dtype=np.int32)
-        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0),
-                                              pa.array(self.dictionary, type=pa.string()))
+        return pa.DictionaryArray.from_arrays(
+            arrow_column(pa, pa.int32(), codes, codes >= 0),
+            arrow_strings(pa, self.dictionary))
 
 
 def label_array(pa, labels: RowLabels, name: str, rows: int, interface: str | None):
@@ -92,5 +95,6 @@ def label_array(pa, labels: RowLabels, name: str, rows: int, interface: str | No
     if name == "host":
         return labels.host_array(pa, rows)
     return pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(rows, dtype=np.int32), mask=np.full(rows, interface is None)),
-        pa.array([] if interface is None else [interface], type=pa.string()))
+        arrow_column(pa, pa.int32(), np.zeros(rows, dtype=np.int32),
+                     np.full(rows, interface is not None)),
+        arrow_strings(pa, [] if interface is None else [interface]))

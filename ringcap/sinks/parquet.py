@@ -18,9 +18,10 @@ gathered into preallocated row groups (:data:`DEFAULT_ROW_GROUP_ROWS`), the
 headers decoded straight into them.  pyarrow is an optional dependency:
 ``pip install 'ringcap[parquet]'``.
 
-One module of some 1,150 lines: packet rows and flow rows are two parts of
+One module of some 1,100 lines: packet rows and flow rows are two parts of
 one dataset writer (partitioning, naming, row groups, file metadata and the
-worker factory are shared), and they change together.
+worker factory are shared), and they change together.  How columns are
+encoded, compressed and paged is apart, in :mod:`ringcap.sinks.parquet_layout`.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from ..headers import HeadersBuffer, decode as decode_batch
 from ..headers import flows as batch_flows
 from ..flowmeter import DEFAULT_MAX_FLOWS, FlowMeter, FlowRecords
 from .labels import LABEL_COLUMNS, RowLabels, label_array as _label_array
+from .parquet_layout import arrow_column, writer_options as _writer_options
 from .rotating import RotatingSink, Rotation
 
 __all__ = ["ParquetSink", "FlowSink", "ParquetPart", "FlowPart", "FlowFeaturePart",
@@ -276,54 +278,6 @@ class _ParquetFile:
             self._stream.close()
 
 
-# How each column is encoded: chosen per column by CPU time per packet with
-# benchmarks/bench_parquet.py and, for the addresses and ports, on the realistic
-# mixes of benchmarks/traffic.py (docs/datasets.md, "Speed"); every codec still applies.
-#: Delta-encoded (bit-packed differences): ts (near-sorted: 2-3 bytes a value before
-#: compression) and the lengths, which a dictionary of ~1500 values encoded at 1.7x the cost.
-_DELTA_COLUMNS = frozenset({"ts", "ts_ns", "caplen", "wirelen", "ip_len", "payload_len"})
-#: PLAIN, no dictionary: columns almost always zero or constant, values that never
-#: repeat, and the MAC/IPv4 addresses, ports and TCP window (on IMIX, large and
-#: recorded traffic 15-40 % cheaper than a dictionary, files no bigger but by a few
-#: hundredths of a byte on recorded).  The rest take a dictionary: as fast, smaller.
-_PLAIN_COLUMNS = frozenset({
-    "ifindex", "pkttype", "linktype", "vlan_tci", "vlan_tpid", "rxhash", "status", "vlan_outer",
-    "vlan_inner", "l3_offset", "frag_offset", "more_fragments", "tcp_seq", "tcp_ack",
-    "icmp_type", "icmp_code", "flags", "tunnel_type", "tunnel_id", "tunnel_depth",
-    "outer_l3_offset", "mpls_tc", "mpls_bos", "mpls_ttl", "mpls_labels", "gre_flags",
-    "gre_seq", "geneve_opt_len", "eth_len", "llc_dsap", "llc_ssap", "arp_op", "ip_dscp",
-    "ip_ecn", "ipv6_flow_label", "tcp_wscale", "tcp_sack_blocks", "tcp_tsval", "tcp_tsecr",
-    "icmp_id", "icmp_seq", "sll_ifindex", "sll_hatype", "sll_pkttype", "sll_halen", "data",
-    "eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "sport", "dport", "tcp_window"})
-#: No min/max statistics: MAC addresses (costly compares; a link sees the same few),
-#: the frame bytes, and the ``host``/``interface`` labels (one value a file as a rule:
-#: 5 % of the time).  Every other column keeps its min/max, which DuckDB/Spark skip by.
-_NO_STATISTICS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha", "sll_addr", "data",
-                            "host", "interface"})
-
-
-def _writer_options(schema, compression, compression_level, timestamp_unit,
-                    payload_compression=None) -> dict:
-    names = schema.names
-    options = {"compression": compression, "compression_level": compression_level,
-               "write_statistics": [name for name in names if name not in _NO_STATISTICS],
-               "store_schema": True,
-               "use_dictionary": [name for name in names
-                                  if name not in _PLAIN_COLUMNS and name not in _DELTA_COLUMNS],
-               "column_encoding": {name: "DELTA_BINARY_PACKED" if name in _DELTA_COLUMNS
-                                   else "PLAIN" for name in names
-                                   if name in _DELTA_COLUMNS or name in _PLAIN_COLUMNS}}
-    if "data" in names and payload_compression != compression:
-        others = [name for name in names if name != "data"]
-        options["compression"] = {**{name: compression for name in others},
-                                  "data": payload_compression}
-        if compression_level is not None:
-            options["compression_level"] = {name: compression_level for name in others}
-    if timestamp_unit != "ns":
-        options.update(coerce_timestamps=timestamp_unit, allow_truncated_timestamps=True)
-    return options
-
-
 # ---------------------------------------------------------------- packet rows
 class ParquetPart:
     """One Parquet file of packets (the *part* of a :class:`ParquetSink`).
@@ -461,12 +415,11 @@ class ParquetPart:
                 array = self._batch_store["ts"][:rows]
                 if self._unit != "ns":
                     array = np.floor_divide(array, _NS // _UNIT_PER_SECOND[self._unit])
-                arrays.append(pa.Array.from_buffers(field.type, rows,
-                                                    [None, pa.py_buffer(array)]))
+                arrays.append(arrow_column(pa, field.type, array))
             elif name == "ts_ns":
-                arrays.append(pa.array(self._batch_store["ts"][:rows]))
+                arrays.append(arrow_column(pa, field.type, self._batch_store["ts"][:rows]))
             elif name in self._batch_store:
-                arrays.append(pa.array(self._batch_store[name][:rows]))
+                arrays.append(arrow_column(pa, field.type, self._batch_store[name][:rows]))
             elif name == "host":
                 arrays.append(self._labels.host_array(pa, rows))
             elif name == "interface":
@@ -477,12 +430,7 @@ class ParquetPart:
                     field.type, rows,
                     [None, pa.py_buffer(ends), pa.py_buffer(self._data[:int(ends[-1])])]))
             else:
-                array = self._header_store[name][:rows]
-                if array.ndim == 2:
-                    arrays.append(pa.Array.from_buffers(field.type, rows,
-                                                        [None, pa.py_buffer(array)]))
-                else:
-                    arrays.append(pa.array(array))
+                arrays.append(arrow_column(pa, field.type, self._header_store[name][:rows]))
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def _write_row_group(self) -> None:
@@ -721,27 +669,30 @@ class FlowPart:
         n = flows["packets"].shape[0]
         start = self._interval_start if self._interval_start is not None else 0
         ts = pa.timestamp("ns", tz="UTC")
-        arrays = [pa.array(np.full(n, start, dtype=np.int64)).cast(ts),
-                  pa.array(np.full(n, start + self._interval_ns, dtype=np.int64)).cast(ts)]
+        arrays = [arrow_column(pa, ts, np.full(n, start, dtype=np.int64)),
+                  arrow_column(pa, ts, np.full(n, start + self._interval_ns, dtype=np.int64))]
         for field in list(self.schema)[2:]:
             if field.name in LABEL_COLUMNS:
                 arrays.append(_label_array(pa, self._labels, field.name, n, self._interface))
                 continue
             if field.name.endswith("_ns"):
-                arrays.append(pa.array(np.ascontiguousarray(flows[field.name[:-3]],
-                                                            dtype=np.int64)))
+                arrays.append(arrow_column(pa, field.type, np.ascontiguousarray(
+                    flows[field.name[:-3]], dtype=np.int64)))
                 continue
             values = flows[field.name]
             if field.name in _FLOW_TIMES:
                 values = np.ascontiguousarray(values, dtype=np.int64)
-                arrays.append(pa.array(values, mask=values == NO_TIMESTAMP).cast(ts))
+                arrays.append(arrow_column(pa, ts, values, values != NO_TIMESTAMP))
             elif field.name in ("ip_src", "ip_dst"):
-                rows = np.ascontiguousarray(values, dtype=np.uint8)
-                arrays.append(pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(rows)]))
+                arrays.append(arrow_column(pa, field.type,
+                                           np.ascontiguousarray(values, dtype=np.uint8)))
             elif field.type == pa.int64():
-                arrays.append(pa.array(np.ascontiguousarray(values).view(np.int64)))
+                arrays.append(arrow_column(pa, field.type,
+                                           np.ascontiguousarray(values).view(np.int64)))
             else:
-                arrays.append(pa.array(np.ascontiguousarray(values)))
+                values = np.ascontiguousarray(values)
+                assert pa.from_numpy_dtype(values.dtype) == field.type, field.name
+                arrays.append(arrow_column(pa, field.type, values))
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def flush(self) -> None:
