@@ -388,10 +388,13 @@ class FlowMeter:
         # out[row] = the id of column[row] for the rows given (a loop over the
         # packets that carry a name only).  Slices of one bytes object, and a
         # per-call cache of their ids, keep it at a dict lookup per packet.
-        data, offsets = column.data.tobytes(), column.offsets.tolist()
+        if not len(rows):
+            return
+        offsets = column.offsets           # only the rows' ends become Python ints
+        data, starts, ends = column.data.tobytes(), offsets[rows].tolist(), offsets[rows + 1].tolist()
         seen: dict[bytes, int] = {}
-        for row in rows.tolist():
-            raw = data[offsets[row]:offsets[row + 1]]
+        for row, start, end in zip(rows.tolist(), starts, ends):
+            raw = data[start:end]
             number = seen.get(raw)
             if number is None:
                 text = raw.decode()
