@@ -1,16 +1,22 @@
-"""Run the application pass once on one kind of message, for instruction counts under callgrind.
+"""Decode one batch once with application columns, for instruction counts under callgrind.
 
-The messages of ``ringcap.testing.named_traffic`` of one kind (dns, http, tls)
-with the columns given, or (kind ``none``) packets that carry no application
-message: ``synthetic_traffic``'s packets with random payloads, less those to
-or from port 53 (TCP and UDP on ports 80, 443 and 8080, and 1 % ARP).  Only the compiled pass is counted (headers are
-decoded outside it):
+The messages of ``ringcap.testing.named_traffic`` of one kind (dns, http, tls),
+or (kind ``none``) packets that carry no application message:
+``synthetic_traffic``'s packets with random payloads, less those to or from
+port 53 (TCP and UDP on ports 80, 443 and 8080, and 1 % ARP).  The batch is
+decoded once with ``NEEDED_HEADER_COLUMNS`` and the application columns given
+(``-``: none).  Only the header pass (``decode_batch``, where the packets that
+may carry a message are listed) and the application pass are counted (the
+batch is chosen outside them, with the 5-tuple path):
 
     valgrind --tool=callgrind --collect-atstart=no \\
+        --toggle-collect='__pyx_f_7ringcap_7_decode_decode_batch' \\
         --toggle-collect='__pyx_pw_7ringcap_4_app_*decode_app' \\
-        python benchmarks/callgrind_app.py http http_method,http_path,http_host,http_user_agent
+        python benchmarks/callgrind_app.py none tls_sni,http_host
 
-"Collected" divided by the packet count printed is instructions per packet.
+"Collected" divided by the packet count printed is instructions per packet;
+less the same command's with ``-`` for the columns, what the application
+columns add.
 """
 from __future__ import annotations
 
@@ -18,24 +24,24 @@ import sys
 
 import ringcap
 from ringcap import appcolumns
+from ringcap.headers import FIVE_TUPLE_COLUMNS
 from ringcap.testing import named_traffic, synthetic_traffic
 
 PORTS = {"dns": 53, "http": 80, "tls": 443}    # named_traffic's servers
 
 
 def main() -> None:
-    kind, columns = sys.argv[1], tuple(sys.argv[2].split(","))
+    kind = sys.argv[1]
+    columns = () if sys.argv[2] == "-" else tuple(sys.argv[2].split(","))
     if kind == "none":
         mixed = synthetic_traffic(100_000, conversations=300, seed=3, random_payload=True)
-        h = ringcap.decode(mixed, columns=("sport", "dport"))    # no application pass here
+        h = ringcap.decode(mixed, columns=FIVE_TUPLE_COLUMNS)    # not counted
         batch = mixed[(h.sport != 53) & (h.dport != 53)].copy()
     else:
         named = ringcap.Batch.concat([named_traffic(3000, seed=1)] * 10)
-        h = ringcap.decode(named, columns=("sport", "dport"))    # no application pass here
+        h = ringcap.decode(named, columns=FIVE_TUPLE_COLUMNS)    # not counted
         batch = named[(h.dport == PORTS[kind]) | (h.sport == PORTS[kind])].copy()
-    headers = ringcap.decode(batch, columns=appcolumns.NEEDED_HEADER_COLUMNS)
-    given = {n: getattr(headers, n) for n in appcolumns.NEEDED_HEADER_COLUMNS}
-    appcolumns.decode_app(batch, dict(given, flags=headers.flags.copy()), set(columns))
+    ringcap.decode(batch, columns=appcolumns.NEEDED_HEADER_COLUMNS + columns)
     print(f"{len(batch)} packets", file=sys.stderr)
 
 

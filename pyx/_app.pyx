@@ -24,6 +24,8 @@ cimport numpy as cnp
 import numpy as np
 
 from includes.decode_defs cimport RINGCAP_CHECKED_READS, IPPROTO_TCP, IPPROTO_UDP
+from includes.decode_defs cimport (CAND_UDP_PORT, CAND_UDP_KNOWN, CAND_TCP_PORT,
+                                   CAND_TCP_KNOWN, CAND_QUIC, CAND_TCP_CONTENT)
 
 cnp.import_array()
 
@@ -173,9 +175,17 @@ cdef struct StrCol:
 
 cdef inline void _fill(int32_t *offsets, Py_ssize_t start, Py_ssize_t stop,
                        int32_t value) noexcept nogil:
-    # offsets[start:stop] = value: the rows without a string (most rows), in a
-    # loop the compiler turns into wide stores
+    # offsets[start:stop] = value: the rows without a string (most rows), 16
+    # at a time by a fixed-size copy, which compiles to wide stores (-O2 does
+    # not vectorize a loop of unknown length: it stored one a time)
+    cdef int32_t block[16]
     cdef Py_ssize_t k
+    if stop - start >= 16:
+        for k in range(16):
+            block[k] = value
+        while start + 16 <= stop:
+            memcpy(offsets + start, block, sizeof(block))
+            start += 16
     for k in range(start, stop):
         offsets[k] = value
 
@@ -808,23 +818,70 @@ cdef void _init_port_kinds() noexcept:
 _init_port_kinds()
 
 
+cdef uint32_t _want_bits(protocols) except? 0:
+    cdef uint32_t want = 0
+    for name in protocols:
+        if name not in APP_PROTOCOLS:
+            raise ValueError(f"unknown application protocol {name!r}; "
+                             f"choose from {', '.join(APP_PROTOCOLS)}")
+        want |= 1 << APP_PROTOCOLS[name]
+    return want
+
+
+def candidate_rule(protocols):
+    """``(ports, rule)`` for the header pass (``_decode.decode_into``'s ``app_ports``
+    and ``app_rule``) to list the packets that may carry a message of
+    ``protocols``: the rule :func:`decode_app`'s loop applies, as a read-only
+    table of each port's ``CAND_*`` bits and the rule bits."""
+    cdef uint32_t want = _want_bits(protocols), rule = 0
+    cdef cnp.ndarray ports = np.zeros(65536, dtype=np.uint8)
+    cdef uint8_t *table = <uint8_t *>cnp.PyArray_DATA(ports)
+    cdef uint8_t udp_kinds = 0
+    cdef Py_ssize_t port
+    if want & (1 << APP_DNS):
+        udp_kinds |= PORT_DNS_UDP
+    if want & (1 << APP_DHCP):
+        udp_kinds |= PORT_DHCP
+    if want & (1 << APP_NTP):
+        udp_kinds |= PORT_NTP
+    for port in range(65536):
+        if _port_kind[port] & udp_kinds:
+            table[port] |= CAND_UDP_PORT
+        if _port_kind[port] & (PORT_DNS_UDP | PORT_DHCP | PORT_NTP):
+            table[port] |= CAND_UDP_KNOWN
+        if _port_kind[port] & PORT_DNS_TCP:
+            table[port] |= CAND_TCP_KNOWN
+            if want & (1 << APP_DNS):
+                table[port] |= CAND_TCP_PORT
+    if want & (1 << APP_QUIC):
+        rule |= CAND_QUIC
+    if want & ((1 << APP_TLS) | (1 << APP_HTTP)):
+        rule |= CAND_TCP_CONTENT
+    ports.setflags(write=False)
+    return ports, rule
+
+
 cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
                                  const int64_t *offset, const uint32_t *caplen,
                                  const uint8_t *ip_proto, const uint16_t *sport,
                                  const uint16_t *dport, const uint16_t *payload_offset,
-                                 const uint32_t *payload_len, Py_ssize_t n, uint32_t want,
+                                 const uint32_t *payload_len, const int64_t *rows,
+                                 Py_ssize_t count, uint32_t want,
                                  AppColumns *c) noexcept nogil:
-    # IN the batch and the header pass's columns; want: bits (1 << APP_*) of
-    # the protocols asked for.  OUT c.  Returns the first packet lying
-    # outside data, or -1.
+    # IN the batch and the header pass's columns; rows: the `count` packets
+    # to look at, ascending (NULL: packets 0..count-1); want: bits (1 <<
+    # APP_*) of the protocols asked for.  OUT c.  Returns the first packet
+    # lying outside data, or -1.
     #
-    # Most packets carry no message: they are let go in the loop itself, from
-    # the header columns (and, for TCP, the payload's first byte), before any
-    # call.  UDP is a candidate on a port of its protocols (a 64 KiB table of
-    # port kinds, masked by what is wanted) or, for QUIC, from 1200 bytes on;
-    # TCP on a DNS port, or when its first byte may start a TLS record (22)
-    # or an HTTP/1.x head (A-Z).
-    cdef Py_ssize_t i, start, captured, full, ahead
+    # Most packets carry no message.  The header pass lists those that may
+    # (rows; see candidate_rule), so that the others are never visited here;
+    # the loop applies the same rule again (to every packet when rows is
+    # NULL), from the header columns (and, for TCP, the payload's first
+    # byte), before any call.  UDP is a candidate on a port of its protocols
+    # (a 64 KiB table of port kinds, masked by what is wanted) or, for QUIC,
+    # from 1200 bytes on; TCP on a DNS port, or when its first byte may start
+    # a TLS record (22) or an HTTP/1.x head (A-Z).
+    cdef Py_ssize_t i, r, start, captured, full, ahead
     cdef const uint8_t *m
     cdef uint8_t proto, kinds, first
     cdef uint16_t sp, dp
@@ -840,14 +897,16 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
         udp_kinds |= PORT_DHCP
     if want & (1 << APP_NTP):
         udp_kinds |= PORT_NTP
-    for i in range(n):
+    for r in range(count):
+        i = rows[r] if rows != NULL else r
         # the payloads are read once each, far apart: ask for one a few packets ahead
         # (a prefetch never faults: the address is not checked, only formed
         # without pointer overflow)
-        ahead = i + 24
-        if ahead < n and payload_len[ahead]:
-            rc_prefetch(<const void *>(<uintptr_t>data + <uintptr_t>offset[ahead]
-                                       + payload_offset[ahead]))
+        if r + 24 < count:
+            ahead = rows[r + 24] if rows != NULL else r + 24
+            if payload_len[ahead]:
+                rc_prefetch(<const void *>(<uintptr_t>data + <uintptr_t>offset[ahead]
+                                           + payload_offset[ahead]))
         plen = payload_len[i]
         proto = ip_proto[i]
         if plen == 0 or payload_offset[i] == 0:
@@ -964,19 +1023,23 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
                const uint32_t[::1] caplen, const uint8_t[::1] ip_proto,
                const uint16_t[::1] sport, const uint16_t[::1] dport,
                const uint16_t[::1] payload_offset, const uint32_t[::1] payload_len,
-               uint32_t[::1] flags, dict fixed, dict strings, protocols):
+               uint32_t[::1] flags, dict fixed, dict strings, protocols,
+               const int64_t[::1] rows=None):
     """Decode the application messages of a batch into ``fixed`` and ``strings``.
 
     ``fixed``: every fixed-width column of :data:`COLUMN_LAYOUT` (zeroed
     arrays with a row per packet).  ``strings``: name -> int32 offsets
     array of ``n + 1`` entries for the string columns wanted.  ``protocols``:
-    names from :data:`APP_PROTOCOLS` to decode.  The APP_* flag bits are
+    names from :data:`APP_PROTOCOLS` to decode.  ``rows``: the only packets
+    to look at, ascending (the header pass's list, see
+    :func:`candidate_rule`); None: every packet.  The APP_* flag bits are
     or-ed into ``flags``.  Returns name -> uint8 array of each wanted string
     column's bytes.  Raises ValueError if a packet lies outside ``data``.
     """
-    cdef Py_ssize_t n = offset.shape[0], bad = -1, k
+    cdef Py_ssize_t n = offset.shape[0], bad = -1, k, count = n, previous = -1
     cdef AppColumns c
-    cdef uint32_t want = 0
+    cdef uint32_t want = _want_bits(protocols)
+    cdef const int64_t *rows_p = NULL
     cdef const uint8_t *base = NULL
     cdef uint8_t empty[1]
     cdef StrCol *cols[10]
@@ -986,11 +1049,15 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
                          ("payload_len", payload_len.shape[0]), ("flags", flags.shape[0])):
         if length != n:
             raise ValueError(f"{name} has {length} entries, offset has {n}")
-    for name in protocols:
-        if name not in APP_PROTOCOLS:
-            raise ValueError(f"unknown application protocol {name!r}; "
-                             f"choose from {', '.join(APP_PROTOCOLS)}")
-        want |= 1 << APP_PROTOCOLS[name]
+    if rows is not None:
+        count = rows.shape[0]
+        for k in range(count):
+            if rows[k] <= previous or rows[k] >= n:
+                raise ValueError(f"rows must be packet indices below {n}, ascending; "
+                                 f"rows[{k}] is {rows[k]}")
+            previous = rows[k]
+        if count:
+            rows_p = &rows[0]
     unknown = set(strings) - set(_STRING_NAMES)
     if unknown:
         raise ValueError(f"not string columns: {sorted(unknown)}")
@@ -1042,7 +1109,7 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
         with nogil:
             bad = decode_app_batch(base, data.shape[0], &offset[0], &caplen[0], &ip_proto[0],
                                    &sport[0], &dport[0], &payload_offset[0], &payload_len[0],
-                                   n, want, &c)
+                                   rows_p, count, want, &c)
             for k in range(10):
                 _finish(cols[k], n)
         if c.failed:

@@ -12,7 +12,7 @@
 # aggregate_flows folds packets into per-flow, per-direction counters through
 # an open-addressing table that grows with the number of flows.
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN, uintptr_t
 from libc.string cimport memcpy, memset, memcmp
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.stdlib cimport malloc, free
@@ -1320,12 +1320,63 @@ cdef Py_ssize_t _decode_rows(LinkKind *kind, PacketColumns b, Py_ssize_t first,
     return -1
 
 
+cdef extern from *:
+    """
+    #define rc_prefetch_read(p) __builtin_prefetch((const void *)(p))
+    """
+    void _prefetch "rc_prefetch_read"(const void *p) noexcept nogil
+
+
+cdef void _app_candidates(const PacketColumns *b, Py_ssize_t first, Py_ssize_t m,
+                          const HeaderChunk *c, AppCandidates *app) noexcept nogil:
+    # Append to app.rows those of packets first..first+m-1 (rows 0..m-1 of c,
+    # just decoded: their bytes are still in cache) that may carry an
+    # application message, by the rule of pyx/_app.pyx's pass, which applies
+    # it again to the packets it is given: TCP or UDP with payload captured,
+    # on a port of a protocol asked for, or (elsewhere) whose payload's first
+    # byte may start a QUIC long header, a TLS record or an HTTP head.  Each
+    # such packet costs the read of that byte and one store (the tests are
+    # bitwise: whether a payload starts a message is not predictable).
+    cdef Py_ssize_t j, start, cap, count = app.count
+    cdef uint32_t plen
+    cdef uint8_t proto, kinds, first_byte
+    cdef bint wanted
+    cdef const uint8_t *ports = app.ports
+    cdef int64_t *rows = app.rows
+    cdef const uint8_t *data = b.data
+    cdef const int64_t *offset = b.offset + first
+    cdef const uint32_t *caplen = b.caplen + first
+    cdef bint quic = (app.rule & CAND_QUIC) != 0
+    cdef bint content = (app.rule & CAND_TCP_CONTENT) != 0
+    for j in range(m):
+        plen = c.payload_len[j]
+        start = c.payload_offset[j]
+        proto = c.ip_proto[j]
+        cap = caplen[j]
+        if plen == 0 or start == 0 or start >= cap \
+                or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
+            continue
+        kinds = ports[c.sport[j]] | ports[c.dport[j]]
+        first_byte = rd8(data + offset[j], start, cap)
+        if proto == IPPROTO_TCP:
+            wanted = ((kinds & CAND_TCP_PORT) != 0) | (
+                ((kinds & CAND_TCP_KNOWN) == 0) & content
+                & ((first_byte == 22) | (<uint8_t>(first_byte - 0x41) < 26)))
+        else:
+            wanted = ((kinds & CAND_UDP_PORT) != 0) | (
+                ((kinds & CAND_UDP_KNOWN) == 0) & quic & (plen >= 1200) & (first_byte >= 0xC0))
+        rows[count] = first + j        # in range: count <= first + j < n
+        count += wanted
+    app.count = count
+
+
 cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderColumns *cols,
-                             HeaderChunk *c, uint32_t opts) noexcept nogil:
+                             HeaderChunk *c, uint32_t opts, AppCandidates *app) noexcept nogil:
     # IN b: the batch, n packets, every link type supported; opts: OPT_*
-    # bits.  OUT cols: one entry per packet in each listed column.  c:
-    # scratch.  Returns -1, or the index of the first packet whose bytes lie
-    # outside the data.
+    # bits.  OUT cols: one entry per packet in each listed column; app (NULL:
+    # no application columns asked for): the packets that may carry an
+    # application message.  c: scratch.  Returns -1, or the index of the
+    # first packet whose bytes lie outside the data.
     #
     # Packets are decoded DECODE_CHUNK at a time into c, which stays in
     # cache, then copied out column by column: storing every column packet
@@ -1338,6 +1389,12 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
         if m > DECODE_CHUNK:
             m = DECODE_CHUNK
         memset(c, 0, sizeof(HeaderChunk))
+        if app != NULL:
+            # the first payload byte _app_candidates reads is often in a packet's
+            # second cache line, which the header pass does not touch: ask for it
+            # now, while the headers are decoded (a prefetch never faults)
+            for k in range(m):
+                _prefetch(<const void *>(<uintptr_t>b.data + <uintptr_t>b.offset[first + k] + 64))
         j = 0
         while j < m:
             end = _run_end(b, first + j, first + m) - first
@@ -1355,6 +1412,8 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
             if bad >= 0:
                 return bad
             j = end
+        if app != NULL:
+            _app_candidates(b, first, m, c, app)
         for k in range(cols.count):
             width = cols.row_bytes[k]
             memcpy(cols.dst[k] + width * first, cols.src[k], width * m)
@@ -1638,7 +1697,9 @@ _TCP_OPTION_COLUMNS = frozenset(("tcp_options", "tcp_mss", "tcp_wscale", "tcp_sa
 def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32_t[::1] caplen,
                 const uint32_t[::1] wirelen, const uint32_t[::1] status,
                 const uint16_t[::1] vlan_tci, const uint16_t[::1] vlan_tpid, dict out,
-                bint outer=False, const uint16_t[::1] linktype=None):
+                bint outer=False, const uint16_t[::1] linktype=None,
+                const uint8_t[::1] app_ports=None, uint32_t app_rule=0,
+                int64_t[::1] app_rows=None):
     """Decode every packet of a batch's columns into the arrays of ``out``.
 
     ``out`` maps Headers column names to arrays with room for
@@ -1648,6 +1709,12 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     Ethernet).  Raises ValueError if a packet lies outside ``data`` or has a
     link type the decoder does not know (naming it); malformed packets are
     flagged, not raised.
+
+    ``app_ports``, ``app_rule``, ``app_rows`` (application columns asked
+    for; ``_app.candidate_rule`` gives the first two): also write into
+    ``app_rows`` (room for every packet) the indices of the packets that may
+    carry an application message, reading each TCP/UDP payload's first byte
+    while the packet is in cache, and return how many (else None).
     """
     cdef Py_ssize_t n = offset.shape[0], bad, k, count
     cdef HeaderColumns cols
@@ -1660,6 +1727,8 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     cdef uint32_t opts = OPT_OUTER if outer else 0
     cdef const uint16_t *linktype_p = NULL
     cdef bint all_ethernet = False
+    cdef AppCandidates app
+    cdef AppCandidates *app_p = NULL
     if linktype is not None:
         if linktype.shape[0] != n:
             raise ValueError(f"linktype has {linktype.shape[0]} entries, offset has {n}")
@@ -1679,8 +1748,17 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     unknown = set(out) - {name for name, _, _ in COLUMN_LAYOUT}
     if unknown:
         raise ValueError(f"unknown Headers column(s) {sorted(unknown)}")
+    if app_rows is not None:
+        if app_ports is None or app_ports.shape[0] != 65536 or app_rows.shape[0] < n:
+            raise ValueError("app_ports must have 65536 entries and app_rows room for every "
+                             "packet")
+        app.ports = &app_ports[0]
+        app.rule = app_rule
+        app.rows = &app_rows[0] if n else NULL
+        app.count = 0
+        app_p = &app
     if n == 0:
-        return
+        return None if app_p == NULL else 0
     if data.shape[0]:
         base = &data[0]
     if not _TCP_OPTION_COLUMNS.isdisjoint(out):
@@ -1708,7 +1786,7 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
                 cols.src[cols.count] = fields[k]
                 cols.row_bytes[cols.count] = itemsize * width
                 cols.count += 1
-        if set(out) == set(FIVE_TUPLE_COLUMNS):
+        if set(out) == set(FIVE_TUPLE_COLUMNS) and app_p == NULL:
             five.ip_version = <uint8_t *>_column(out, "ip_version", n, 1, 1)
             five.ip_src = <uint8_t *>_column(out, "ip_src", n, 1, 16)
             five.ip_dst = <uint8_t *>_column(out, "ip_dst", n, 1, 16)
@@ -1720,7 +1798,7 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
                 bad = decode_five_tuple(&packets, n, five, chunk, opts)
         else:
             with nogil:
-                bad = decode_batch(&packets, n, &cols, chunk, opts)
+                bad = decode_batch(&packets, n, &cols, chunk, opts, app_p)
     finally:
         PyMem_Free(chunk)
     if bad >= 0:
@@ -1728,6 +1806,7 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
             f"packet {bad} lies outside the batch's data (offset {offset[bad]}, caplen "
             f"{caplen[bad]}, {data.shape[0]} bytes of data); the batch's columns are "
             f"inconsistent: rebuild it with Batch(...) or Batch.copy()")
+    return None if app_p == NULL else app.count
 
 
 # ---------------------------------------------------------------- flows

@@ -31,7 +31,10 @@ def decode_into(
     out: dict[str, np.ndarray],
     outer: bool = ...,
     linktype: npt.NDArray[np.uint16] | None = ...,
-) -> None: ...
+    app_ports: npt.NDArray[np.uint8] | None = ...,
+    app_rule: int = ...,
+    app_rows: npt.NDArray[np.int64] | None = ...,
+) -> int | None: ...
 def flow_hashes(
     ip_version: npt.NDArray[np.uint8],
     ip_src: npt.NDArray[np.uint8],

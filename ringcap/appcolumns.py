@@ -8,6 +8,7 @@ per packet) and :func:`decode_app`, which runs the compiled pass
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Iterator
 
 import numpy as np
@@ -210,12 +211,33 @@ def app_column(columns: dict[str, Any], name: str):
     return columns[name]
 
 
-def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=()) -> dict[str, Any]:
+@lru_cache(maxsize=None)
+def _candidate_rule(protocols: tuple[str, ...]) -> tuple[np.ndarray, int]:
+    return _app.candidate_rule(protocols)
+
+
+def app_selection(names, n: int) -> tuple:
+    """The arguments that make the header pass (``_decode.decode_into``) list the
+    packets that may carry a message of the application columns ``names``, for
+    :func:`decode_app`'s ``rows``: ``(ports, rule, rows)``; ``()`` when ``names``
+    is empty."""
+    if not names:
+        return ()
+    return (*_candidate_rule(protocols_of(names)), np.empty(n, dtype=np.int64))
+
+
+def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=(),
+               rows: np.ndarray | None = None) -> dict[str, Any]:
     """``columns`` (header columns of ``batch``, with :data:`NEEDED_HEADER_COLUMNS`)
     less those in ``drop``, plus the application columns ``names``; sets the APP_*
-    bits in ``columns["flags"]``."""
+    bits in ``columns["flags"]``.  ``rows``: the packets that may carry a message,
+    as the header pass listed them (see :func:`app_selection`); None: look at
+    every packet."""
     n = len(batch)
-    fixed = {name: np.zeros((n, width) if width > 1 else n, dtype=kind)
+    # The pass only writes fixed-width columns (at the packets with a message):
+    # those not asked for are never read, so they need no zeroing.
+    fixed = {name: (np.zeros if name in names else np.empty)((n, width) if width > 1 else n,
+                                                             dtype=kind)
              for name, (kind, width) in APP_COLUMNS.items() if kind != "str"}
     strings = {name: np.empty(n + 1, dtype=np.int32) for name in STRING_COLUMNS if name in names}
     data = _app.decode_app(
@@ -223,7 +245,7 @@ def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=()) -> 
         np.ascontiguousarray(batch.offset, dtype=np.int64),
         np.ascontiguousarray(batch.caplen, dtype=np.uint32),
         *(np.ascontiguousarray(columns[name]) for name in NEEDED_HEADER_COLUMNS[:-1]),
-        columns["flags"], fixed, strings, protocols_of(names))
+        columns["flags"], fixed, strings, protocols_of(names), rows)
     out: dict[str, Any] = {k: v for k, v in columns.items() if k not in drop}
     for name in APP_COLUMNS:
         if name in names:

@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _decode
-from .appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, app_column, split_names
-from .appcolumns import decode_app as _decode_app
+from .appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, app_column, app_selection
+from .appcolumns import decode_app as _decode_app, split_names
 from .batch import Batch, export_as
 
 __all__ = [
@@ -439,14 +439,15 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
     raw = dict(arrays)
     if "more_fragments" in raw:
         raw["more_fragments"] = arrays["more_fragments"].view(np.uint8)
-    _decode.decode_into(
+    select = app_selection(app_names, n)    # the header pass lists the packets to look at
+    count = _decode.decode_into(
         _contiguous(batch.data, np.uint8), _contiguous(batch.offset, np.int64),
         _contiguous(batch.caplen, np.uint32), _contiguous(batch.wirelen, np.uint32),
         _contiguous(batch.status, np.uint32), _contiguous(batch.vlan_tci, np.uint16),
         _contiguous(batch.vlan_tpid, np.uint16), raw, tunnels == "outer",
-        _contiguous(batch.linktype, np.uint16))
+        _contiguous(batch.linktype, np.uint16), *select)
     if app_names:
-        arrays = _decode_app(batch, arrays, app_names, drop=helpers)
+        arrays = _decode_app(batch, arrays, app_names, drop=helpers, rows=select[2][:count])
     return Headers(arrays, batch.ts, batch.wirelen)
 
 

@@ -104,6 +104,20 @@ def _run(argv, **kw) -> subprocess.CompletedProcess:
     return proc
 
 
+def _run_client(argv) -> None:
+    """Run one client; iperf3's server takes a moment after a test before it
+    takes the next ("the server is busy running a test"): try again until it does."""
+    def finished() -> bool:
+        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=120)
+        if proc.returncode == 0:
+            return True
+        if argv[0] == "iperf3" and "server is busy" in proc.stderr + proc.stdout:
+            return False
+        raise RuntimeError(f"{' '.join(map(str, argv))} failed ({proc.returncode}): "
+                           f"{(proc.stderr or proc.stdout).strip()[-400:]}")
+    _wait(finished, f"{argv[0]} to run")
+
+
 def _wait(condition, what: str, timeout: float = DEADLINE) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -291,7 +305,7 @@ def record(path, *, programs=PROGRAMS, scale: int = 1) -> Path:
             if "listening on" not in line:
                 raise RuntimeError(f"tcpdump did not start: {line}")
             for argv in _clients(programs, scale):
-                _run(argv, timeout=120)
+                _run_client(argv)
             # the last replies are on the wire: wait until the file stops growing
             last, still = -1, 0.0
             deadline = time.monotonic() + DEADLINE

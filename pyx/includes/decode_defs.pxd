@@ -240,3 +240,23 @@ ctypedef struct FiveTupleColumns:
     uint16_t *sport
     uint16_t *dport
     uint32_t *flags
+
+
+# The packets that may carry an application message, listed by the header
+# pass while their bytes are in cache when application columns are asked for
+# (pyx/_app.pyx builds the port table and then visits only those packets).
+cdef enum:
+    # bits of a port's entry in the table
+    CAND_UDP_PORT = 1        # a UDP port of a protocol asked for (DNS, DHCP, NTP)
+    CAND_UDP_KNOWN = 2       # a UDP port of any of them (never tested for QUIC)
+    CAND_TCP_PORT = 4        # a TCP port of DNS, DNS asked for
+    CAND_TCP_KNOWN = 8       # a TCP port of DNS (its content is not looked at)
+    # rule bits
+    CAND_QUIC = 1            # UDP elsewhere: from 1200 bytes, first byte 11xxxxxx
+    CAND_TCP_CONTENT = 2     # TCP elsewhere: first byte 22 (TLS record) or A-Z (HTTP)
+
+ctypedef struct AppCandidates:
+    const uint8_t *ports     # IN 65536 entries of CAND_*_PORT/KNOWN bits
+    uint32_t rule            # IN CAND_QUIC, CAND_TCP_CONTENT
+    int64_t *rows            # OUT the candidates' packet indices, ascending (room for all)
+    Py_ssize_t count         # OUT how many

@@ -1,0 +1,265 @@
+"""The header pass's list of the packets that may carry an application message.
+
+When application columns are asked for, ``decode``'s header pass lists the
+packets that may carry a message (by their ports and their payload's first
+byte, read while the packet is in cache) and the application pass visits
+only those (docs/decode.md, "Application columns").  The list must never
+drop a message: on traffic of real programs (tests/recorded.py's full
+recording: ping, dig, curl over HTTP/1.1 and TLS, iperf3 TCP and UDP, whose
+random payloads start with every byte) and on built messages on every port
+pairing, cut before, at and after their payload's first byte, in tunnels,
+VLANs and fragments, every application column and APP_* flag is what the
+application pass gives looking at every packet (the rule as it was before
+the list), and what each packet gives alone.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scapy.layers.dns import DNS, DNSQR
+from scapy.layers.inet import IP, TCP, UDP, fragment
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import GRE, Dot1Q, Ether
+from scapy.layers.vxlan import VXLAN
+from scapy.packet import Raw
+
+import ringcap
+from ringcap import Batch, _decode, appcolumns, decode, read_pcap
+from ringcap.appcolumns import NEEDED_HEADER_COLUMNS, StringColumn
+from ringcap.headers import HeadersBuffer
+
+from test_app_decode import ALL_APP, _relinked, built_messages
+from test_tls_hello import RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL
+
+# The column groups asked for: the list depends on the protocols they need.
+GROUPS = {
+    "all": ALL_APP,
+    "app_proto": ("app_proto",),
+    "names": ("dns_qname", "tls_sni", "http_host"),
+    "dns": tuple(n for n in ALL_APP if n.startswith("dns_")),
+    "http": ("http_status",),
+    "tls": ("tls_sni", "tls_ja4"),
+    "quic": ("quic_version",),
+    "dhcp": ("dhcp_hostname",),
+    "ntp": ("ntp_mode",),
+    "dns+ntp": ("dns_qtype", "ntp_stratum"),
+}
+APP_BITS = appcolumns.APP_MALFORMED | appcolumns.APP_TRUNCATED
+
+
+@pytest.fixture(scope="module")
+def recorded_all(netns, tmp_path_factory):
+    """Every program of tests/recorded.py, recorded in the session's namespace."""
+    import recorded
+    missing = recorded.missing_tools()
+    if missing:
+        pytest.fail(f"recording needs {missing} (.ci/apt-packages)")
+    return recorded.record(tmp_path_factory.mktemp("candidates") / "all.pcap")
+
+
+def _payload_start(frame: bytes) -> int:
+    """Where the TCP/UDP payload starts in a built Ethernet frame."""
+    packet = Ether(frame)
+    layer = packet[TCP] if TCP in packet else packet[UDP]
+    return len(frame) - len(bytes(layer.payload))
+
+
+def built_frames() -> tuple[list[bytes], list[int], list[int]]:
+    """(frames, caplen, payload start): every built message on every port
+    pairing of the application ports (and others), over TCP and UDP, each
+    whole and cut one byte before its payload, at it (nothing of it captured)
+    and after its first byte; then tunnelled, tagged and fragmented messages
+    (payload start 0: not given)."""
+    payloads = [bytes(f[UDP].payload) if UDP in f else bytes(f[TCP].payload)
+                for f in map(Ether, built_messages())]
+    payloads += [RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL,
+                 b"\x17\x03\x03\x00\x05hello", b"\x40" + bytes(1299), b"\xc0" + bytes(1299),
+                 b"ZZZZ", b"@", b"[", b"\x16"]
+    ports = (53, 5353, 5355, 67, 68, 123, 443, 80, 3000)
+    frames, caplen, starts = [], [], []
+    ip = Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
+    for payload in payloads:
+        for sport in ports:
+            for dport in ports:
+                for transport in (UDP(sport=sport, dport=dport),
+                                  TCP(sport=sport, dport=dport, flags="PA")):
+                    frame = bytes(ip / transport / Raw(payload))
+                    start = _payload_start(frame)
+                    for cut in (start - 1, start, start + 1, len(frame)):
+                        frames.append(frame)
+                        caplen.append(cut)
+                        starts.append(start)
+    question = DNS(id=9, rd=1, qd=DNSQR(qname="inner.example", qtype="A"))
+    hello = payloads[8]                                   # a TLS 1.3 ClientHello
+    others = [
+        Ether() / IP() / UDP(sport=40000, dport=4789) / VXLAN(vni=7) / Ether() / IP()
+        / UDP(sport=3000, dport=53) / question,
+        Ether() / IP() / GRE() / IP() / TCP(sport=3000, dport=443, flags="PA") / Raw(hello),
+        Ether() / Dot1Q(vlan=5) / Dot1Q(vlan=6) / IP() / UDP(sport=53, dport=3000) / question,
+        Ether() / IPv6() / TCP(sport=3000, dport=8080, flags="PA") / Raw(b"GET / HTTP/1.1\r\n\r\n"),
+        Ether() / IPv6() / UDP(sport=3000, dport=53) / question,
+    ]
+    others += fragment(Ether() / IP() / UDP(sport=3000, dport=53)
+                       / DNS(id=3, qd=DNSQR(qname="f" * 60 + ".example")), fragsize=48)
+    for packet in others:
+        frames.append(bytes(packet))
+        caplen.append(len(frames[-1]))
+        starts.append(0)
+    return frames, caplen, starts
+
+
+def _batch(frames: list[bytes], caplen: list[int]) -> Batch:
+    data, offset = bytearray(), []
+    for frame, cut in zip(frames, caplen):
+        offset.append(len(data))
+        data += frame[:cut] + b"\xee" * 3          # bytes past caplen that must not count
+    return Batch(ts=np.zeros(len(frames)), caplen=caplen, offset=offset,
+                 wirelen=[len(f) for f in frames], data=np.frombuffer(bytes(data), np.uint8))
+
+
+def _every_packet_looked_at(batch: Batch, names, tunnels: str = "inner") -> dict:
+    """The application pass over every packet (no list from the header pass)."""
+    h = decode(batch, columns=NEEDED_HEADER_COLUMNS, tunnels=tunnels)
+    columns = {name: getattr(h, name).copy() for name in NEEDED_HEADER_COLUMNS}
+    return appcolumns.decode_app(batch, columns, set(names))
+
+
+def _assert_same(got, want, names, where: str) -> None:
+    for name in names:
+        a, b = got[name], want[name]
+        if isinstance(b, StringColumn):
+            assert np.array_equal(a.offsets, b.offsets) and np.array_equal(a.data, b.data), \
+                (where, name)
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=f"{where}: {name}")
+    np.testing.assert_array_equal(got["flags"] & APP_BITS, want["flags"] & APP_BITS,
+                                  err_msg=f"{where}: APP_* flags")
+
+
+def _listed(batch: Batch, names) -> np.ndarray:
+    """The packets the header pass lists for the application columns ``names``."""
+    ports, rule, rows = appcolumns.app_selection(set(names), len(batch))
+    out = {name: np.zeros(len(batch), dtype=np.dtype(f"u{size}"))
+           for name, size, _ in _decode.COLUMN_LAYOUT if name in NEEDED_HEADER_COLUMNS}
+    arrays = [np.ascontiguousarray(getattr(batch, name), dtype=dtype) for name, dtype in (
+        ("data", np.uint8), ("offset", np.int64), ("caplen", np.uint32), ("wirelen", np.uint32),
+        ("status", np.uint32), ("vlan_tci", np.uint16), ("vlan_tpid", np.uint16))]
+    count = _decode.decode_into(*arrays, out, False,
+                                np.ascontiguousarray(batch.linktype, dtype=np.uint16),
+                                ports, rule, rows)
+    return rows[:count]
+
+
+def _check(batch: Batch, where: str) -> int:
+    """Every group decodes as the pass looking at every packet; returns the messages."""
+    found = 0
+    for group, names in GROUPS.items():
+        for tunnels in ("inner", "outer"):
+            want = _every_packet_looked_at(batch, names, tunnels)
+            got = decode(batch, columns=("flags",) + names, tunnels=tunnels)
+            _assert_same(got, want, names, f"{where}, {group}, tunnels={tunnels}")
+        reused = HeadersBuffer(("flags",) + names).decode(batch)
+        _assert_same(reused, _every_packet_looked_at(batch, names), names, f"{where}, {group}, "
+                     "HeadersBuffer")
+        if group == "all":
+            found = int(np.count_nonzero(got["app_proto"]))
+    return found
+
+
+def test_the_list_drops_no_message_of_real_programs(recorded_all):
+    """On the full recording (its iperf3 payloads are random: their first bytes
+    make TLS, HTTP and QUIC candidates that are not messages), on the same
+    packets as raw IP, cooked v2 and NULL frames in one batch of mixed link
+    types, and on each packet alone (a batch of 1), every group of columns is
+    what the pass gives looking at every packet."""
+    eth = read_pcap(recorded_all)
+    assert len(eth) > 1000
+    assert _check(eth, "recorded") >= 20
+    listed = _listed(eth, ALL_APP)
+    apps = decode(eth, columns=("app_proto",)).app_proto
+    assert set(np.flatnonzero(apps)) <= set(listed.tolist())
+    assert len(listed) < len(eth) // 2               # most packets are not looked at again
+    ip = [i for i in range(len(eth)) if bytes(eth[i][12:14]) in (b"\x08\x00", b"\x86\xdd")]
+    mixed = []
+    for k, name in enumerate(("RAW", "LINUX_SLL2", "NULL", "ETHERNET")):
+        number = getattr(ringcap.batch, f"LINKTYPE_{name}")
+        part = ip[k::4]
+        frames = [bytes(eth[i]) for i in part]
+        if name != "ETHERNET":
+            frames = _relinked(frames, number)
+        mixed.append(Batch.from_packets(frames, ts=eth.ts[part], linktype=number))
+    assert _check(Batch.concat(mixed), "mixed link types") >= 20
+    whole = decode(eth, columns=ALL_APP + ("flags",))
+    for i in range(len(eth)):
+        alone = decode(eth[i:i + 1], columns=ALL_APP + ("flags",))
+        for name in ALL_APP:
+            a, b = alone[name], whole[name]
+            if isinstance(a, StringColumn):
+                assert a[0] == b[i], (i, name)
+            else:
+                assert np.array_equal(a[0], b[i]), (i, name)
+        assert alone.flags[0] & APP_BITS == whole.flags[i] & APP_BITS, i
+
+
+def test_the_list_drops_no_built_message_cut_anywhere_around_its_first_byte():
+    """Built messages on every port pairing, cut before, at and after their
+    payload's first byte (a packet whose first payload byte was not captured
+    is not listed; one with only that byte is, when the byte may start a
+    message), in VXLAN, GRE, QinQ, IPv6 and fragments: every group of columns
+    as the pass looking at every packet gives, also in batches larger than
+    the header pass's chunk of 128 packets with messages on its edges."""
+    frames, caplen, starts = built_frames()
+    batch = _batch(frames, caplen)
+    assert _check(batch, "built") > 500
+    listed = set(_listed(batch, ALL_APP).tolist())
+    cut_before = [i for i, (cut, start) in enumerate(zip(caplen, starts)) if cut <= start]
+    assert len(cut_before) > 1000 and not listed & set(cut_before)
+    h = decode(batch, columns=NEEDED_HEADER_COLUMNS)
+    first_byte_only = [i for i, (cut, start) in enumerate(zip(caplen, starts))
+                       if cut == start + 1 and h.ip_proto[i] == 6 and h.sport[i] == 3000
+                       and h.dport[i] == 443]
+    starts_message = [frames[i][caplen[i] - 1] in b"\x16ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      for i in first_byte_only]
+    assert 3 <= sum(starts_message) < len(first_byte_only)
+    assert starts_message == [i in listed for i in first_byte_only]
+    for shift in range(0, 140, 7):          # messages on both sides of chunk edges
+        _check(Batch.concat([_batch(frames[:shift], caplen[:shift]),
+                             _batch(frames[shift:shift + 400], caplen[shift:shift + 400])]),
+               f"shifted by {shift}")
+
+
+def test_packets_that_cannot_carry_a_message_are_not_listed():
+    """What the list is for: TLS application data, empty segments, UDP on other
+    ports (or QUIC short headers and small datagrams) and ARP are never looked
+    at again; a ClientHello, an HTTP request, DNS and a QUIC Initial are, and
+    only when their protocol is asked for."""
+    from ringcap import testing
+    hello = next(bytes(Ether(f)[TCP].payload) for f in built_messages()[8:9])
+    kinds = {
+        "tls data": testing._tcp(40000, 443, b"\x17\x03\x03\x00\x03abc"),
+        "ack": testing._tcp(40000, 443, b""),
+        "udp other": testing._udp(40000, 9999, b"\xc0" + bytes(200)),
+        "quic short": testing._udp(40000, 443, b"\x40" + bytes(1299)),
+        "http body": testing._tcp(80, 40000, b"<html>" * 10),
+        "hello": testing._tcp(40000, 443, hello),
+        "request": testing._tcp(40000, 80, b"GET / HTTP/1.1\r\n\r\n"),
+        "dns": testing._udp(40000, 53, bytes(DNS(id=1, qd=DNSQR(qname="x.example")))),
+        "quic": testing._udp(40000, 443, RFC9001_CLIENT_INITIAL),
+        "get on dns port": testing._tcp(40000, 53, b"GET / HTTP/1.1\r\n\r\n"),
+    }
+    names = list(kinds)
+    frames = [testing._ipv4_frame(0x0A000001, 0x0A000002, 6 if k not in
+                                  ("udp other", "quic short", "dns", "quic") else 17, kinds[k])
+              for k in names]
+    frames.append(bytes(Ether(type=0x0806) / Raw(bytes(28))))
+    batch = Batch.from_packets(frames * 300)
+    for columns, expected in (
+            (ALL_APP, {"hello", "request", "dns", "quic", "get on dns port"}),
+            (("tls_sni",), {"hello", "request", "quic"}),      # TCP content: TLS or HTTP
+            (("dns_qname",), {"dns", "get on dns port"}),
+            (("ntp_mode",), set())):
+        listed = _listed(batch, columns)
+        want = [i for i in range(len(batch)) if i % len(frames) < len(names)
+                and names[i % len(frames)] in expected]
+        assert listed.tolist() == want, columns
+    assert _listed(batch, ("dns_qname",)).dtype == np.int64
