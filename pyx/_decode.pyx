@@ -539,16 +539,18 @@ cdef void _ipv6(const uint8_t *p, Py_ssize_t cap, Py_ssize_t end, Py_ssize_t l3,
 
 cdef inline void _arp(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l3, HeaderChunk *c,
                       Py_ssize_t j) noexcept nogil:
-    # Operation of any ARP; addresses of Ethernet/IPv4 ARP (RFC 826).
+    # Operation of any ARP; addresses of Ethernet/IPv4 ARP (RFC 826).  An
+    # ARP packet is 8 bytes and two pairs of addresses of the lengths it
+    # states (28 for Ethernet/IPv4): cut before its end, it is truncated.
     if l3 + 8 > cap:
         c.flags[j] |= F_TRUNCATED_L3
         return
     c.arp_op[j] = rd16(p, l3 + 6, cap)
+    if l3 + 8 + 2 * (<Py_ssize_t>rd8(p, l3 + 4, cap) + rd8(p, l3 + 5, cap)) > cap:
+        c.flags[j] |= F_TRUNCATED_L3
+        return
     if rd16(p, l3, cap) != 1 or rd16(p, l3 + 2, cap) != ETHERTYPE_IPV4 \
             or rd8(p, l3 + 4, cap) != 6 or rd8(p, l3 + 5, cap) != 4:
-        return
-    if l3 + 28 > cap:
-        c.flags[j] |= F_TRUNCATED_L3
         return
     rdcopy(c.arp_sha + 6 * j, p, l3 + 8, 6, cap)
     c.arp_spa[j] = rd32(p, l3 + 14, cap)

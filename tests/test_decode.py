@@ -16,7 +16,7 @@ import struct
 import dpkt
 import numpy as np
 import pytest
-from hypothesis import given, settings, HealthCheck
+from hypothesis import example, given, settings, HealthCheck
 from hypothesis import strategies as st
 
 from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUPortID,
@@ -209,13 +209,14 @@ def test_addresses_and_filters():
 
 
 # ---------------------------------------------------------------- truncation
-def expected_truncation(full: dict, k: int) -> int:
+def expected_truncation(full: dict, k: int, frame: bytes | None = None) -> int:
     """The truncation bit a frame cut to k bytes must carry (0 when complete)."""
     if k < 14 or k < full["l3_offset"]:
         return D.TRUNCATED_L2
     l3 = full["l3_offset"]
-    if full["ethertype"] == 0x0806:    # Ethernet/IPv4 ARP: 28 bytes
-        return D.TRUNCATED_L3 if k < l3 + 28 else 0
+    if full["ethertype"] == 0x0806:    # ARP: 8 bytes and the two address pairs it states
+        size = 28 if frame is None or len(frame) < l3 + 8 else 8 + 2 * (frame[l3 + 4] + frame[l3 + 5])
+        return D.TRUNCATED_L3 if k < l3 + size else 0
     if not full["ip_version"]:
         return 0
     fixed = 20 if full["ip_version"] == 4 else 40
@@ -496,6 +497,7 @@ ETHERTYPE_PREFIXES = [b"\x08\x00\x45", b"\x08\x00\x46", b"\x86\xdd\x60", b"\x81\
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(CORPUS)), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)),
                                                  max_size=6), st.integers(0, 200))
+@example("arp", [(14, 1)], 22)       # ARP of another hardware type, cut in its addresses
 def test_mutated_corpus_frames(name, flips, cut):
     frame = bytearray(CORPUS[name])
     for pos, value in flips:
@@ -507,7 +509,7 @@ def test_mutated_corpus_frames(name, flips, cut):
     _check_invariants(batch, h)
     whole, cut_row = row(h, 0), row(h, 1)
     if cut < len(frame):
-        want = expected_truncation(whole, cut) if not whole["flags"] & D.MALFORMED else 0
+        want = expected_truncation(whole, cut, frame) if not whole["flags"] & D.MALFORMED else 0
         if want:
             assert cut_row["flags"] & D.TRUNCATED, (name, cut, D.flag_names(cut_row["flags"]))
 
