@@ -719,12 +719,20 @@ typedef struct {
     uint8_t is_client, is_server, truncated, malformed;
 } rc_tls_hello;
 
-/* What the JA4 needs beyond rc_tls_hello, collected while parsing. */
+/* What the JA4 needs beyond rc_tls_hello, collected while parsing.  With
+ * want == RC_JA4_LISTS the three lists, GREASE left out; with RC_JA4_RAW
+ * (a memo is at hand) only where the cipher and signature lists lie in the
+ * buffer and the extension types as sent, GREASE included: the memo's key,
+ * which is all most hellos need. */
+enum { RC_JA4_NONE = 0, RC_JA4_LISTS = 1, RC_JA4_RAW = 2 };
+
 typedef struct {
     uint16_t ciphers[RC_TLS_LIST_MAX], exts[RC_TLS_LIST_MAX], sigs[RC_TLS_LIST_MAX];
     size_t n_ciphers, n_exts, n_sigs;
+    size_t cipher_off, cipher_len, sig_off, sig_len;    /* RC_JA4_RAW: spans in the buffer */
+    int n_sig_exts;                                     /* RC_JA4_RAW: signature_algorithms seen */
     int has_sni, too_many;
-    int want;                /* collect the lists (a JA4 was asked for) */
+    int want;                /* RC_JA4_NONE (no JA4 asked for), LISTS or RAW */
 } rc_ja4_lists;
 
 enum { RC_SPAN_OK = 0, RC_SPAN_CUT = 1, RC_SPAN_BAD = 2 };
@@ -850,8 +858,13 @@ static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uin
             return RC_SPAN_OK;
         if (n < 2 || rc_be16(p + pos) != n - 2 || (n & 1))
             return RC_SPAN_BAD;
-        if (j->want)
+        if (j->want == RC_JA4_RAW) {
+            j->sig_off = pos + 2;
+            j->sig_len = n - 2;
+            j->n_sig_exts++;
+        } else if (j->want) {
             rc_tls_keep_list(p, pos + 2, end, j->sigs, &j->n_sigs, &j->too_many);
+        }
         return RC_SPAN_OK;
     }
     default:
@@ -890,8 +903,12 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
             return RC_SPAN_BAD;
         if ((r = rc_tls_span(pos, n, lim, len)))
             return r;
-        if (j->want)
+        if (j->want == RC_JA4_RAW) {
+            j->cipher_off = pos;
+            j->cipher_len = n;
+        } else if (j->want) {
             rc_tls_keep_list(p, pos, pos + n, j->ciphers, &j->n_ciphers, &j->too_many);
+        }
         pos += n;
         /* legacy_compression_methods <1..2^8-1> */
         if ((r = rc_tls_span(pos, 1, lim, len)))
@@ -926,8 +943,16 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
         pos += 4;
         if ((r = rc_tls_span(pos, el, elim, len)))
             return r;
-        if (client && j->want && !rc_tls_grease(type))
-            rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
+        if (client && j->want) {
+            if (j->want == RC_JA4_RAW) {          /* as sent: the memo's key */
+                if (j->n_exts < RC_TLS_LIST_MAX)
+                    j->exts[j->n_exts++] = type;
+                else
+                    j->too_many = 1;
+            } else if (!rc_tls_grease(type)) {
+                rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
+            }
+        }
         if ((r = rc_tls_extension(p, pos, pos + el, type, client, out, j)))
             return r;
         pos += el;
@@ -1030,8 +1055,29 @@ typedef struct {
     char hash[12];
 } rc_ja4_memo_entry;
 
+/* In front of those, whole fingerprints keyed by the hello's raw lists: the
+ * cipher suites and signature algorithms as their bytes lie in the hello,
+ * the extension types in their order, GREASE values included.  Equal raw
+ * lists give equal JA4 parts (counts, SNI flag, both hashes); what else the
+ * JA4 holds (protocol, version, ALPN characters) is written per hello.  The
+ * key is a cheap fold of the bytes, only to pick a slot: an entry is taken
+ * only when its bytes are equal to the hello's (memcmp), so a key collision
+ * costs a miss, never a wrong fingerprint.  A miss parses the lists and goes
+ * through the tables above; Chrome's hellos (new GREASE values, shuffled
+ * extensions every time) always miss here and hit there. */
+#define RC_JA4_RAW_SLOTS 64
+#define RC_JA4_RAW_BYTES 256
+
+typedef struct {
+    uint64_t key;
+    uint16_t cipher_len, n_exts, sig_len, used;
+    uint8_t b[RC_JA4_RAW_BYTES];      /* cipher bytes, extension types (uint16_t), sig bytes */
+    char ja4[36];                     /* [0..2] and [8..9] rewritten per hello */
+} rc_ja4_raw_entry;
+
 typedef struct {
     rc_ja4_memo_entry e[2][RC_JA4_MEMO_SLOTS];    /* [0]: sorted lists, [1]: as sent */
+    rc_ja4_raw_entry raw[RC_JA4_RAW_SLOTS];
 } rc_ja4_memo;
 
 /* The slot of table t for lists a, b (NULL if too long to keep); *hit: its
@@ -1115,12 +1161,11 @@ static inline int rc_ja4_alnum(uint8_t c)
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja4_lists *j,
-                          rc_ja4_memo *memo)
+/* What a JA4 takes from the hello besides its lists: protocol, version
+ * (s[0..2]) and the ALPN characters (s[8..9]). */
+static inline void rc_ja4_head(const uint8_t *p, char proto, const rc_tls_hello *out, char *s)
 {
-    char *s = out->ja4;
     const char *ver;
-    size_t i, n;
     switch (out->version) {
     case 0x0304: ver = "13"; break;
     case 0x0303: ver = "12"; break;
@@ -1136,13 +1181,6 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
     s[0] = proto;
     s[1] = ver[0];
     s[2] = ver[1];
-    s[3] = j->has_sni ? 'd' : 'i';
-    n = j->n_ciphers > 99 ? 99 : j->n_ciphers;
-    s[4] = (char)('0' + n / 10);
-    s[5] = (char)('0' + n % 10);
-    n = j->n_exts > 99 ? 99 : j->n_exts;
-    s[6] = (char)('0' + n / 10);
-    s[7] = (char)('0' + n % 10);
     if (out->alpn_len == 0) {
         s[8] = s[9] = '0';
     } else {
@@ -1155,6 +1193,21 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
             s[9] = rc_hex[last & 0xf];
         }
     }
+}
+
+static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja4_lists *j,
+                          rc_ja4_memo *memo)
+{
+    char *s = out->ja4;
+    size_t i, n;
+    rc_ja4_head(p, proto, out, s);
+    s[3] = j->has_sni ? 'd' : 'i';
+    n = j->n_ciphers > 99 ? 99 : j->n_ciphers;
+    s[4] = (char)('0' + n / 10);
+    s[5] = (char)('0' + n % 10);
+    n = j->n_exts > 99 ? 99 : j->n_exts;
+    s[6] = (char)('0' + n / 10);
+    s[7] = (char)('0' + n % 10);
     s[10] = '_';
     if (j->n_ciphers == 0) {
         memcpy(s + 11, "000000000000", 12);
@@ -1172,6 +1225,101 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
         rc_ja4_part(memo, 1, j->exts, n, j->sigs, j->n_sigs, s + 24);
     }
     s[36] = 0;
+}
+
+static inline uint64_t rc_rotl64(uint64_t x, unsigned n)
+{
+    return (x << (n & 63)) | (x >> ((64 - n) & 63));
+}
+
+/* XOR of the n bytes at q taken 8 at a time (host order; the last word
+ * zero-filled), word i rotated left by *rot, which goes up by 19 a word. */
+static inline uint64_t rc_ja4_fold(uint64_t h, unsigned *rot, const uint8_t *q, size_t n)
+{
+    uint64_t w;
+    size_t i;
+    for (; n >= 8; n -= 8, q += 8) {
+        memcpy(&w, q, 8);
+        h ^= rc_rotl64(w, *rot);
+        *rot = (*rot + 19) & 63;
+    }
+    if (n) {
+        uint8_t last[8] = {0};
+        for (i = 0; i < n; i++)
+            last[i] = q[i];
+        memcpy(&w, last, 8);
+        h ^= rc_rotl64(w, *rot);
+        *rot = (*rot + 19) & 63;
+    }
+    return h;
+}
+
+/* The raw memo's key of a hello's lists: cipher bytes, extension types as
+ * sent (in memory, n_exts uint16_t), signature algorithm bytes. */
+static inline uint64_t rc_ja4_raw_key(const uint8_t *ciphers, size_t cipher_len, const uint16_t *exts,
+                                      size_t n_exts, const uint8_t *sigs, size_t sig_len)
+{
+    unsigned rot = 0;
+    uint64_t h = 0;
+    h = rc_ja4_fold(h, &rot, ciphers, cipher_len);
+    h = rc_ja4_fold(h, &rot, (const uint8_t *)exts, 2 * n_exts);
+    h = rc_ja4_fold(h, &rot, sigs, sig_len);
+    h ^= ((uint64_t)cipher_len << 48) ^ ((uint64_t)n_exts << 32) ^ ((uint64_t)sig_len << 16);
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+/* The JA4 of a well-formed ClientHello parsed with want == RC_JA4_RAW (j:
+ * its spans and raw extension types; the hello message's body is at
+ * [body, lim) of the buffer of len bytes): from the raw memo when its lists
+ * were seen, else the lists are collected by parsing the body again and the
+ * JA4 made (and kept) as without the raw memo.  Sets out->ja4 or leaves it
+ * "" exactly as rc_ja4 after a parse with RC_JA4_LISTS would. */
+static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, size_t lim, char proto,
+                                   rc_tls_hello *out, rc_ja4_lists *j, rc_ja4_memo *memo)
+{
+    rc_ja4_raw_entry *slot = NULL;
+    rc_tls_hello again;
+    size_t raw_bytes = j->cipher_len + 2 * j->n_exts + j->sig_len;
+    uint64_t key = 0;
+    int r;
+    if (!j->too_many && j->n_sig_exts <= 1 && raw_bytes <= RC_JA4_RAW_BYTES) {
+        const uint8_t *ciphers = p + j->cipher_off, *sigs = p + j->sig_off;
+        key = rc_ja4_raw_key(ciphers, j->cipher_len, j->exts, j->n_exts, sigs, j->sig_len);
+        slot = &memo->raw[(key >> 32) % RC_JA4_RAW_SLOTS];
+        if (slot->used && slot->key == key && slot->cipher_len == j->cipher_len
+            && slot->n_exts == j->n_exts && slot->sig_len == j->sig_len
+            && memcmp(slot->b, ciphers, j->cipher_len) == 0
+            && memcmp(slot->b + j->cipher_len, j->exts, 2 * j->n_exts) == 0
+            && memcmp(slot->b + j->cipher_len + 2 * j->n_exts, sigs, j->sig_len) == 0) {
+            memcpy(out->ja4, slot->ja4, 36);
+            rc_ja4_head(p, proto, out, out->ja4);
+            out->ja4[36] = 0;
+            return;
+        }
+        /* the key bytes now, before the lists overwrite j->exts */
+        slot->used = 0;
+        slot->key = key;
+        slot->cipher_len = (uint16_t)j->cipher_len;
+        slot->n_exts = (uint16_t)j->n_exts;
+        slot->sig_len = (uint16_t)j->sig_len;
+        memcpy(slot->b, ciphers, j->cipher_len);
+        memcpy(slot->b + j->cipher_len, j->exts, 2 * j->n_exts);
+        memcpy(slot->b + j->cipher_len + 2 * j->n_exts, sigs, j->sig_len);
+    }
+    /* a miss: the lists, as a parse without the raw memo collects them */
+    memset(&again, 0, sizeof again);
+    j->n_ciphers = j->n_exts = j->n_sigs = 0;
+    j->has_sni = j->too_many = 0;
+    j->want = RC_JA4_LISTS;
+    r = rc_tls_hello_body(p, len, body, lim, 1, &again, j);
+    if (r != RC_SPAN_OK || j->too_many)
+        return;              /* (r cannot differ: the same bytes parsed well before) */
+    rc_ja4(p, proto, out, j, memo);
+    if (slot) {
+        memcpy(slot->ja4, out->ja4, 36);
+        slot->used = 1;
+    }
 }
 
 /* ------------------------------------------------------- the two parsers */
@@ -1195,13 +1343,17 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
     }
     lim = rc_tls_end(start + 4, ((size_t)p[start + 1] << 16) | ((size_t)p[start + 2] << 8) | p[start + 3]);
     j.n_ciphers = j.n_exts = j.n_sigs = 0;
+    j.cipher_off = j.cipher_len = j.sig_off = j.sig_len = 0;
+    j.n_sig_exts = 0;
     j.has_sni = j.too_many = 0;
-    j.want = proto != 0;
+    j.want = !proto ? RC_JA4_NONE : memo ? RC_JA4_RAW : RC_JA4_LISTS;
     r = rc_tls_hello_body(p, len, start + 4, lim, client, out, &j);
     if (r == RC_SPAN_CUT) {
         out->truncated = 1;
     } else if (r == RC_SPAN_BAD) {
         out->malformed = 1;
+    } else if (client && j.want == RC_JA4_RAW) {
+        rc_ja4_memoized(p, len, start + 4, lim, proto, out, &j, memo);
     } else if (client && proto && !j.too_many) {
         rc_ja4(p, proto, out, &j, memo);
     }
