@@ -877,8 +877,8 @@ static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uin
 static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, size_t lim, int client,
                                     rc_tls_hello *out, rc_ja4_lists *j)
 {
-    int r;
-    size_t n, elim;
+    int r, raw, lists;
+    size_t n, elim, end;
     /* legacy_version, random */
     if ((r = rc_tls_span(pos, 34, lim, len)))
         return r;
@@ -933,27 +933,33 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
     elim = rc_tls_end(pos, n);
     if (elim != lim)
         return RC_SPAN_BAD;          /* the extensions end where the message does */
+    /* Each extension is checked against one end, the nearer of elim and the
+     * buffer's (pos <= end: the length field before passed both); one that
+     * crosses it is told BAD or CUT by rc_tls_span, as before. */
+    end = elim < len ? elim : len;
+    raw = client && j->want == RC_JA4_RAW;
+    lists = client && j->want == RC_JA4_LISTS;
     while (pos < elim) {
         uint16_t type;
         size_t el;
-        if ((r = rc_tls_span(pos, 4, elim, len)))
-            return r;
+        if (end - pos < 4)
+            return rc_tls_span(pos, 4, elim, len);
         type = rc_be16(p + pos);
         el = rc_be16(p + pos + 2);
+        if (el > end - pos - 4)
+            return rc_tls_span(pos + 4, el, elim, len);
         pos += 4;
-        if ((r = rc_tls_span(pos, el, elim, len)))
-            return r;
-        if (client && j->want) {
-            if (j->want == RC_JA4_RAW) {          /* as sent: the memo's key */
-                if (j->n_exts < RC_TLS_LIST_MAX)
-                    j->exts[j->n_exts++] = type;
-                else
-                    j->too_many = 1;
-            } else if (!rc_tls_grease(type)) {
-                rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
-            }
+        if (raw) {                                  /* as sent: the memo's key */
+            if (j->n_exts < RC_TLS_LIST_MAX)
+                j->exts[j->n_exts++] = type;
+            else
+                j->too_many = 1;
+        } else if (lists && !rc_tls_grease(type)) {
+            rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
         }
-        if ((r = rc_tls_extension(p, pos, pos + el, type, client, out, j)))
+        /* server_name, ALPN, signature_algorithms, supported_versions */
+        if (type <= 0x2b && ((0x0000080000012001ULL >> type) & 1)
+            && (r = rc_tls_extension(p, pos, pos + el, type, client, out, j)))
             return r;
         pos += el;
     }
@@ -1232,26 +1238,55 @@ static inline uint64_t rc_rotl64(uint64_t x, unsigned n)
     return (x << (n & 63)) | (x >> ((64 - n) & 63));
 }
 
-/* XOR of the n bytes at q taken 8 at a time (host order; the last word
- * zero-filled), word i rotated left by *rot, which goes up by 19 a word. */
+/* XOR of the n bytes at q taken as 8-byte words (host order), word i
+ * rotated left by *rot, which goes up by 19 a word.  A last part word is
+ * the span's last 8 bytes (overlapping the word before), or when the span is
+ * shorter, its bytes in a register: never bytes outside [q, q + n). */
 static inline uint64_t rc_ja4_fold(uint64_t h, unsigned *rot, const uint8_t *q, size_t n)
 {
     uint64_t w;
+    uint32_t w4;
+    uint16_t w2;
     size_t i;
-    for (; n >= 8; n -= 8, q += 8) {
-        memcpy(&w, q, 8);
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, q + i, 8);
         h ^= rc_rotl64(w, *rot);
         *rot = (*rot + 19) & 63;
     }
-    if (n) {
-        uint8_t last[8] = {0};
-        for (i = 0; i < n; i++)
-            last[i] = q[i];
-        memcpy(&w, last, 8);
-        h ^= rc_rotl64(w, *rot);
-        *rot = (*rot + 19) & 63;
+    if (i == n)
+        return h;
+    if (n >= 8) {
+        memcpy(&w, q + n - 8, 8);
+    } else {
+        w = 0;
+        if (n & 4) {
+            memcpy(&w4, q, 4);
+            w = w4;
+            q += 4;
+        }
+        if (n & 2) {
+            memcpy(&w2, q, 2);
+            w = (w << 16) | w2;
+            q += 2;
+        }
+        if (n & 1)
+            w = (w << 8) | q[0];
     }
+    h ^= rc_rotl64(w, *rot);
+    *rot = (*rot + 19) & 63;
     return h;
+}
+
+/* 36 bytes, in words (a variable or odd-sized memcpy may become a call or a
+ * slow string instruction). */
+static inline void rc_copy36(char *dst, const char *src)
+{
+    uint64_t a, b, c, d;
+    uint32_t e;
+    memcpy(&a, src, 8); memcpy(&b, src + 8, 8); memcpy(&c, src + 16, 8); memcpy(&d, src + 24, 8);
+    memcpy(&e, src + 32, 4);
+    memcpy(dst, &a, 8); memcpy(dst + 8, &b, 8); memcpy(dst + 16, &c, 8); memcpy(dst + 24, &d, 8);
+    memcpy(dst + 32, &e, 4);
 }
 
 /* The raw memo's key of a hello's lists: cipher bytes, extension types as
@@ -1292,7 +1327,7 @@ static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, si
             && memcmp(slot->b, ciphers, j->cipher_len) == 0
             && memcmp(slot->b + j->cipher_len, j->exts, 2 * j->n_exts) == 0
             && memcmp(slot->b + j->cipher_len + 2 * j->n_exts, sigs, j->sig_len) == 0) {
-            memcpy(out->ja4, slot->ja4, 36);
+            rc_copy36(out->ja4, slot->ja4);
             rc_ja4_head(p, proto, out, out->ja4);
             out->ja4[36] = 0;
             return;
@@ -1317,7 +1352,7 @@ static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, si
         return;              /* (r cannot differ: the same bytes parsed well before) */
     rc_ja4(p, proto, out, j, memo);
     if (slot) {
-        memcpy(slot->ja4, out->ja4, 36);
+        rc_copy36(slot->ja4, out->ja4);
         slot->used = 1;
     }
 }
