@@ -1066,9 +1066,9 @@ typedef struct {
  * the extension types in their order, GREASE values included.  Equal raw
  * lists give equal JA4 parts (counts, SNI flag, both hashes); what else the
  * JA4 holds (protocol, version, ALPN characters) is written per hello.  The
- * key is a cheap fold of the bytes, only to pick a slot: an entry is taken
- * only when its bytes are equal to the hello's (memcmp), so a key collision
- * costs a miss, never a wrong fingerprint.  A miss parses the lists and goes
+ * key is cheap (the lengths and each list's ends), only to pick a slot: an
+ * entry is taken only when its bytes are all equal to the hello's, so a key
+ * collision costs a miss, never a wrong fingerprint.  A miss parses the lists and goes
  * through the tables above; Chrome's hellos (new GREASE values, shuffled
  * extensions every time) always miss here and hit there. */
 #define RC_JA4_RAW_SLOTS 64
@@ -1233,48 +1233,72 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
     s[36] = 0;
 }
 
-static inline uint64_t rc_rotl64(uint64_t x, unsigned n)
+/* A span's first 8 bytes and its last 8 (overlapping when it is shorter than
+ * 16); a span shorter than 8 gives its bytes in a register, twice.  Reads
+ * only [q, q + n). */
+static inline void rc_ja4_ends(const uint8_t *q, size_t n, uint64_t *first, uint64_t *last)
 {
-    return (x << (n & 63)) | (x >> ((64 - n) & 63));
-}
-
-/* XOR of the n bytes at q taken as 8-byte words (host order), word i
- * rotated left by *rot, which goes up by 19 a word.  A last part word is
- * the span's last 8 bytes (overlapping the word before), or when the span is
- * shorter, its bytes in a register: never bytes outside [q, q + n). */
-static inline uint64_t rc_ja4_fold(uint64_t h, unsigned *rot, const uint8_t *q, size_t n)
-{
-    uint64_t w;
+    uint64_t w = 0;
     uint32_t w4;
     uint16_t w2;
-    size_t i;
-    for (i = 0; i + 8 <= n; i += 8) {
-        memcpy(&w, q + i, 8);
-        h ^= rc_rotl64(w, *rot);
-        *rot = (*rot + 19) & 63;
-    }
-    if (i == n)
-        return h;
     if (n >= 8) {
-        memcpy(&w, q + n - 8, 8);
-    } else {
-        w = 0;
-        if (n & 4) {
-            memcpy(&w4, q, 4);
-            w = w4;
-            q += 4;
-        }
-        if (n & 2) {
-            memcpy(&w2, q, 2);
-            w = (w << 16) | w2;
-            q += 2;
-        }
-        if (n & 1)
-            w = (w << 8) | q[0];
+        memcpy(first, q, 8);
+        memcpy(last, q + n - 8, 8);
+        return;
     }
-    h ^= rc_rotl64(w, *rot);
-    *rot = (*rot + 19) & 63;
-    return h;
+    if (n & 4) {
+        memcpy(&w4, q, 4);
+        w = w4;
+        q += 4;
+    }
+    if (n & 2) {
+        memcpy(&w2, q, 2);
+        w = (w << 16) | w2;
+        q += 2;
+    }
+    if (n & 1)
+        w = (w << 8) | q[0];
+    *first = *last = w;
+}
+
+/* 1 when the n bytes at a and b are equal: 8 at a time, the last word
+ * overlapping the one before (no call, no byte loop). */
+static inline int rc_ja4_same(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t x, y, diff = 0;
+    size_t i;
+    if (n < 8) {
+        uint64_t xl, yl;
+        rc_ja4_ends(a, n, &x, &xl);
+        rc_ja4_ends(b, n, &y, &yl);
+        return x == y;
+    }
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        diff |= x ^ y;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return (diff | (x ^ y)) == 0;
+}
+
+/* The raw memo's key of a hello's lists: cipher bytes, extension types as
+ * sent (in memory, n_exts uint16_t), signature algorithm bytes.  Only to
+ * pick a slot, so cheap: the three lengths and each list's first and last
+ * 8 bytes (lists that differ only in between share a key and are told
+ * apart by comparing them whole). */
+static inline uint64_t rc_ja4_raw_key(const uint8_t *ciphers, size_t cipher_len, const uint16_t *exts,
+                                      size_t n_exts, const uint8_t *sigs, size_t sig_len)
+{
+    uint64_t c0, c1, e0, e1, s0, s1, h;
+    rc_ja4_ends(ciphers, cipher_len, &c0, &c1);
+    rc_ja4_ends((const uint8_t *)exts, 2 * n_exts, &e0, &e1);
+    rc_ja4_ends(sigs, sig_len, &s0, &s1);
+    h = ((uint64_t)cipher_len << 48) ^ ((uint64_t)n_exts << 32) ^ ((uint64_t)sig_len << 16);
+    h ^= c0 * 0x9e3779b97f4a7c15ULL ^ c1 * 0xff51afd7ed558ccdULL ^ e0 * 0xc4ceb9fe1a85ec53ULL
+        ^ e1 * 0xd6e8feb86659fd93ULL ^ s0 * 0xa0761d6478bd642fULL ^ s1 * 0xe7037ed1a0b428dbULL;
+    return h ^ (h >> 29);
 }
 
 /* 36 bytes, in words (a variable or odd-sized memcpy may become a call or a
@@ -1287,21 +1311,6 @@ static inline void rc_copy36(char *dst, const char *src)
     memcpy(&e, src + 32, 4);
     memcpy(dst, &a, 8); memcpy(dst + 8, &b, 8); memcpy(dst + 16, &c, 8); memcpy(dst + 24, &d, 8);
     memcpy(dst + 32, &e, 4);
-}
-
-/* The raw memo's key of a hello's lists: cipher bytes, extension types as
- * sent (in memory, n_exts uint16_t), signature algorithm bytes. */
-static inline uint64_t rc_ja4_raw_key(const uint8_t *ciphers, size_t cipher_len, const uint16_t *exts,
-                                      size_t n_exts, const uint8_t *sigs, size_t sig_len)
-{
-    unsigned rot = 0;
-    uint64_t h = 0;
-    h = rc_ja4_fold(h, &rot, ciphers, cipher_len);
-    h = rc_ja4_fold(h, &rot, (const uint8_t *)exts, 2 * n_exts);
-    h = rc_ja4_fold(h, &rot, sigs, sig_len);
-    h ^= ((uint64_t)cipher_len << 48) ^ ((uint64_t)n_exts << 32) ^ ((uint64_t)sig_len << 16);
-    h *= 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 29);
 }
 
 /* The JA4 of a well-formed ClientHello parsed with want == RC_JA4_RAW (j:
@@ -1324,9 +1333,9 @@ static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, si
         slot = &memo->raw[(key >> 32) % RC_JA4_RAW_SLOTS];
         if (slot->used && slot->key == key && slot->cipher_len == j->cipher_len
             && slot->n_exts == j->n_exts && slot->sig_len == j->sig_len
-            && memcmp(slot->b, ciphers, j->cipher_len) == 0
-            && memcmp(slot->b + j->cipher_len, j->exts, 2 * j->n_exts) == 0
-            && memcmp(slot->b + j->cipher_len + 2 * j->n_exts, sigs, j->sig_len) == 0) {
+            && rc_ja4_same(slot->b, ciphers, j->cipher_len)
+            && rc_ja4_same(slot->b + j->cipher_len, (const uint8_t *)j->exts, 2 * j->n_exts)
+            && rc_ja4_same(slot->b + j->cipher_len + 2 * j->n_exts, sigs, j->sig_len)) {
             rc_copy36(out->ja4, slot->ja4);
             rc_ja4_head(p, proto, out, out->ja4);
             out->ja4[36] = 0;
@@ -1377,6 +1386,16 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
         return 1;
     }
     lim = rc_tls_end(start + 4, ((size_t)p[start + 1] << 16) | ((size_t)p[start + 2] << 8) | p[start + 3]);
+#ifdef __GNUC__
+    {
+        /* The extensions are a chain (each length says where the next one
+         * starts): ask for all the message's cache lines at once rather than
+         * one at a time as the walk reaches them. */
+        size_t q, stop = lim < len ? lim : len;
+        for (q = start + 64; q < stop; q += 64)
+            __builtin_prefetch(p + q);
+    }
+#endif
     j.n_ciphers = j.n_exts = j.n_sigs = 0;
     j.cipher_off = j.cipher_len = j.sig_off = j.sig_len = 0;
     j.n_sig_exts = 0;
