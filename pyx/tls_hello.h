@@ -722,14 +722,17 @@ typedef struct {
 /* What the JA4 needs beyond rc_tls_hello, collected while parsing.  With
  * want == RC_JA4_LISTS the three lists, GREASE left out; with RC_JA4_RAW
  * (a memo is at hand) only where the cipher and signature lists lie in the
- * buffer and the extension types as sent, GREASE included: the memo's key,
- * which is all most hellos need. */
+ * buffer and the extension types as sent, GREASE included, four to a word
+ * (the first in the high bits; the last word's unused high bits 0): the
+ * memo's key, which is all most hellos need. */
 enum { RC_JA4_NONE = 0, RC_JA4_LISTS = 1, RC_JA4_RAW = 2 };
+#define RC_JA4_EXT_WORDS 32        /* kept in words: 128 extension types */
 
 typedef struct {
     uint16_t ciphers[RC_TLS_LIST_MAX], exts[RC_TLS_LIST_MAX], sigs[RC_TLS_LIST_MAX];
-    size_t n_ciphers, n_exts, n_sigs;
+    size_t n_ciphers, n_exts, n_sigs;                   /* RC_JA4_RAW: n_exts counts all */
     size_t cipher_off, cipher_len, sig_off, sig_len;    /* RC_JA4_RAW: spans in the buffer */
+    uint64_t ext_words[RC_JA4_EXT_WORDS];               /* RC_JA4_RAW: extension types */
     int n_sig_exts;                                     /* RC_JA4_RAW: signature_algorithms seen */
     int has_sni, too_many;
     int want;                /* RC_JA4_NONE (no JA4 asked for), LISTS or RAW */
@@ -878,7 +881,8 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
                                     rc_tls_hello *out, rc_ja4_lists *j)
 {
     int r, raw, lists;
-    size_t n, elim, end;
+    size_t n, elim, end, n_raw = 0;
+    uint64_t ext_word = 0;
     /* legacy_version, random */
     if ((r = rc_tls_span(pos, 34, lim, len)))
         return r;
@@ -949,11 +953,16 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
         if (el > end - pos - 4)
             return rc_tls_span(pos + 4, el, elim, len);
         pos += 4;
-        if (raw) {                                  /* as sent: the memo's key */
-            if (j->n_exts < RC_TLS_LIST_MAX)
-                j->exts[j->n_exts++] = type;
-            else
-                j->too_many = 1;
+        if (raw) {
+            /* as sent, the memo's key: whole words stored (a word read back
+             * from 2-byte stores would stall on store forwarding) */
+            ext_word = (ext_word << 16) | type;
+            n_raw++;
+            if ((n_raw & 3) == 0) {
+                if (n_raw / 4 <= RC_JA4_EXT_WORDS)
+                    j->ext_words[n_raw / 4 - 1] = ext_word;
+                ext_word = 0;
+            }
         } else if (lists && !rc_tls_grease(type)) {
             rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
         }
@@ -962,6 +971,11 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
             && (r = rc_tls_extension(p, pos, pos + el, type, client, out, j)))
             return r;
         pos += el;
+    }
+    if (raw) {
+        j->n_exts = n_raw;
+        if ((n_raw & 3) && n_raw / 4 < RC_JA4_EXT_WORDS)
+            j->ext_words[n_raw / 4] = ext_word;
     }
     return RC_SPAN_OK;
 }
@@ -1077,7 +1091,7 @@ typedef struct {
 typedef struct {
     uint64_t key;
     uint16_t cipher_len, n_exts, sig_len, used;
-    uint8_t b[RC_JA4_RAW_BYTES];      /* cipher bytes, extension types (uint16_t), sig bytes */
+    uint8_t b[RC_JA4_RAW_BYTES];      /* cipher bytes, extension type words, sig bytes */
     char ja4[36];                     /* [0..2] and [8..9] rewritten per hello */
 } rc_ja4_raw_entry;
 
@@ -1284,18 +1298,18 @@ static inline int rc_ja4_same(const uint8_t *a, const uint8_t *b, size_t n)
 }
 
 /* The raw memo's key of a hello's lists: cipher bytes, extension types as
- * sent (in memory, n_exts uint16_t), signature algorithm bytes.  Only to
+ * sent (rc_ja4_lists.ext_words), signature algorithm bytes.  Only to
  * pick a slot, so cheap: the three lengths and each list's first and last
  * 8 bytes (lists that differ only in between share a key and are told
  * apart by comparing them whole). */
-static inline uint64_t rc_ja4_raw_key(const uint8_t *ciphers, size_t cipher_len, const uint16_t *exts,
-                                      size_t n_exts, const uint8_t *sigs, size_t sig_len)
+static inline uint64_t rc_ja4_raw_key(const uint8_t *ciphers, size_t cipher_len, const uint8_t *exts,
+                                      size_t ext_len, const uint8_t *sigs, size_t sig_len)
 {
     uint64_t c0, c1, e0, e1, s0, s1, h;
     rc_ja4_ends(ciphers, cipher_len, &c0, &c1);
-    rc_ja4_ends((const uint8_t *)exts, 2 * n_exts, &e0, &e1);
+    rc_ja4_ends(exts, ext_len, &e0, &e1);
     rc_ja4_ends(sigs, sig_len, &s0, &s1);
-    h = ((uint64_t)cipher_len << 48) ^ ((uint64_t)n_exts << 32) ^ ((uint64_t)sig_len << 16);
+    h = ((uint64_t)cipher_len << 48) ^ ((uint64_t)ext_len << 32) ^ ((uint64_t)sig_len << 16);
     h ^= c0 * 0x9e3779b97f4a7c15ULL ^ c1 * 0xff51afd7ed558ccdULL ^ e0 * 0xc4ceb9fe1a85ec53ULL
         ^ e1 * 0xd6e8feb86659fd93ULL ^ s0 * 0xa0761d6478bd642fULL ^ s1 * 0xe7037ed1a0b428dbULL;
     return h ^ (h >> 29);
@@ -1324,32 +1338,34 @@ static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, si
 {
     rc_ja4_raw_entry *slot = NULL;
     rc_tls_hello again;
-    size_t raw_bytes = j->cipher_len + 2 * j->n_exts + j->sig_len;
+    size_t ext_bytes = 8 * ((j->n_exts + 3) / 4);
     uint64_t key = 0;
     int r;
-    if (!j->too_many && j->n_sig_exts <= 1 && raw_bytes <= RC_JA4_RAW_BYTES) {
+    if (j->n_sig_exts <= 1 && j->n_exts <= 4 * RC_JA4_EXT_WORDS
+        && j->cipher_len + ext_bytes + j->sig_len <= RC_JA4_RAW_BYTES) {
         const uint8_t *ciphers = p + j->cipher_off, *sigs = p + j->sig_off;
-        key = rc_ja4_raw_key(ciphers, j->cipher_len, j->exts, j->n_exts, sigs, j->sig_len);
+        const uint8_t *exts = (const uint8_t *)j->ext_words;
+        key = rc_ja4_raw_key(ciphers, j->cipher_len, exts, ext_bytes, sigs, j->sig_len);
         slot = &memo->raw[(key >> 32) % RC_JA4_RAW_SLOTS];
         if (slot->used && slot->key == key && slot->cipher_len == j->cipher_len
             && slot->n_exts == j->n_exts && slot->sig_len == j->sig_len
             && rc_ja4_same(slot->b, ciphers, j->cipher_len)
-            && rc_ja4_same(slot->b + j->cipher_len, (const uint8_t *)j->exts, 2 * j->n_exts)
-            && rc_ja4_same(slot->b + j->cipher_len + 2 * j->n_exts, sigs, j->sig_len)) {
+            && rc_ja4_same(slot->b + j->cipher_len, exts, ext_bytes)
+            && rc_ja4_same(slot->b + j->cipher_len + ext_bytes, sigs, j->sig_len)) {
             rc_copy36(out->ja4, slot->ja4);
             rc_ja4_head(p, proto, out, out->ja4);
             out->ja4[36] = 0;
             return;
         }
-        /* the key bytes now, before the lists overwrite j->exts */
+        /* the key bytes now, before the lists are collected into j */
         slot->used = 0;
         slot->key = key;
         slot->cipher_len = (uint16_t)j->cipher_len;
         slot->n_exts = (uint16_t)j->n_exts;
         slot->sig_len = (uint16_t)j->sig_len;
         memcpy(slot->b, ciphers, j->cipher_len);
-        memcpy(slot->b + j->cipher_len, j->exts, 2 * j->n_exts);
-        memcpy(slot->b + j->cipher_len + 2 * j->n_exts, sigs, j->sig_len);
+        memcpy(slot->b + j->cipher_len, exts, ext_bytes);
+        memcpy(slot->b + j->cipher_len + ext_bytes, sigs, j->sig_len);
     }
     /* a miss: the lists, as a parse without the raw memo collects them */
     memset(&again, 0, sizeof again);
