@@ -1333,16 +1333,25 @@ static inline void rc_copy36(char *dst, const char *src)
  * were seen, else the lists are collected by parsing the body again and the
  * JA4 made (and kept) as without the raw memo.  Sets out->ja4 or leaves it
  * "" exactly as rc_ja4 after a parse with RC_JA4_LISTS would. */
+/* Do a hello's raw lists (parsed with RC_JA4_RAW) fit a raw memo entry?
+ * (One signature_algorithms extension at most: with more, the lists are
+ * collected each time.)  *ext_bytes: the extension type words' size. */
+static inline int rc_ja4_raw_fits(const rc_ja4_lists *j, size_t *ext_bytes)
+{
+    *ext_bytes = 8 * ((j->n_exts + 3) / 4);
+    return j->n_sig_exts <= 1 && j->n_exts <= 4 * RC_JA4_EXT_WORDS
+        && j->cipher_len + *ext_bytes + j->sig_len <= RC_JA4_RAW_BYTES;
+}
+
 static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, size_t lim, char proto,
                                    rc_tls_hello *out, rc_ja4_lists *j, rc_ja4_memo *memo)
 {
     rc_ja4_raw_entry *slot = NULL;
     rc_tls_hello again;
-    size_t ext_bytes = 8 * ((j->n_exts + 3) / 4);
+    size_t ext_bytes;
     uint64_t key = 0;
     int r;
-    if (j->n_sig_exts <= 1 && j->n_exts <= 4 * RC_JA4_EXT_WORDS
-        && j->cipher_len + ext_bytes + j->sig_len <= RC_JA4_RAW_BYTES) {
+    if (rc_ja4_raw_fits(j, &ext_bytes)) {
         const uint8_t *ciphers = p + j->cipher_off, *sigs = p + j->sig_off;
         const uint8_t *exts = (const uint8_t *)j->ext_words;
         key = rc_ja4_raw_key(ciphers, j->cipher_len, exts, ext_bytes, sigs, j->sig_len);
@@ -1466,6 +1475,26 @@ static inline int rc_tls_parse_record_memo(const uint8_t *p, size_t len, char qu
 static inline int rc_tls_parse_record(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
 {
     return rc_tls_parse_record_memo(p, len, quic_or_tcp, out, NULL);
+}
+
+/* Tests: the raw memo's key of the ClientHello in the TLS record p (len
+ * bytes, exactly the record), as the memo computes it; 0 when the hello is
+ * not complete and well-formed or its lists do not fit the raw memo. */
+static inline uint64_t rc_tls_ja4_raw_key_of_record(const uint8_t *p, size_t len)
+{
+    rc_tls_hello out;
+    rc_ja4_lists j;
+    size_t lim, ext_bytes;
+    memset(&out, 0, sizeof out);
+    memset(&j, 0, sizeof j);
+    if (len < 9 || p[0] != 22 || p[5] != 1)
+        return 0;
+    lim = rc_tls_end(9, ((size_t)p[6] << 16) | ((size_t)p[7] << 8) | p[8]);
+    j.want = RC_JA4_RAW;
+    if (rc_tls_hello_body(p, len, 9, lim, 1, &out, &j) != RC_SPAN_OK || !rc_ja4_raw_fits(&j, &ext_bytes))
+        return 0;
+    return rc_ja4_raw_key(p + j.cipher_off, j.cipher_len, (const uint8_t *)j.ext_words, ext_bytes,
+                          p + j.sig_off, j.sig_len);
 }
 
 /* ------------------------------------------------------------ QUIC Initial */
