@@ -1411,16 +1411,6 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
         return 1;
     }
     lim = rc_tls_end(start + 4, ((size_t)p[start + 1] << 16) | ((size_t)p[start + 2] << 8) | p[start + 3]);
-#ifdef __GNUC__
-    {
-        /* The extensions are a chain (each length says where the next one
-         * starts): ask for all the message's cache lines at once rather than
-         * one at a time as the walk reaches them. */
-        size_t q, stop = lim < len ? lim : len;
-        for (q = start + 64; q < stop; q += 64)
-            __builtin_prefetch(p + q);
-    }
-#endif
     j.n_ciphers = j.n_exts = j.n_sigs = 0;
     j.cipher_off = j.cipher_len = j.sig_off = j.sig_len = 0;
     j.n_sig_exts = 0;
@@ -1456,18 +1446,20 @@ static inline int rc_tls_parse_record_memo(const uint8_t *p, size_t len, char qu
 {
     size_t rec_len;
     int r;
-    memset(out, 0, sizeof *out);
     /* content type handshake, record version 3.0-3.4, then hello type 1 or 2 */
-    if (len < 6 || p[0] != 22 || p[1] != 3 || p[2] > 4 || (p[5] != 1 && p[5] != 2))
+    if (len < 6 || p[0] != 22 || p[1] != 3 || p[2] > 4 || (p[5] != 1 && p[5] != 2)) {
+        memset(out, 0, sizeof *out);
         return 0;
+    }
     rec_len = rc_be16(p + 3);
     if (rec_len > 16384 || rec_len == 0) {      /* a plaintext record holds at most 2^14 bytes */
+        memset(out, 0, sizeof *out);
         out->is_client = p[5] == 1;
         out->is_server = p[5] == 2;
         out->malformed = 1;
         return 1;
     }
-    /* the handshake message as far as this record carries it */
+    /* the handshake message as far as this record carries it (out zeroed there) */
     r = rc_tls_handshake_at(p, len - 5 > rec_len ? 5 + rec_len : len, 5, quic_or_tcp, out, memo);
     return r;
 }
