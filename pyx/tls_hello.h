@@ -1080,11 +1080,13 @@ typedef struct {
  * the extension types in their order, GREASE values included.  Equal raw
  * lists give equal JA4 parts (counts, SNI flag, both hashes); what else the
  * JA4 holds (protocol, version, ALPN characters) is written per hello.  The
- * key is cheap (the lengths and each list's ends), only to pick a slot: an
- * entry is taken only when its bytes are all equal to the hello's, so a key
- * collision costs a miss, never a wrong fingerprint.  A miss parses the lists and goes
- * through the tables above; Chrome's hellos (new GREASE values, shuffled
- * extensions every time) always miss here and hit there. */
+ * key is cheap (the lengths and each list's ends), only to pick a slot (one
+ * of two): an entry is taken only when its bytes are all equal to the
+ * hello's, so a key collision costs a miss, never a wrong fingerprint.  A
+ * miss parses the lists and goes through the tables above; Chrome's hellos
+ * (new GREASE values, shuffled extensions every time) always miss here and
+ * hit there.  Lists of more than RC_JA4_RAW_BYTES (extension types counted
+ * 8 bytes per 4), or with two signature_algorithms extensions, skip it. */
 #define RC_JA4_RAW_SLOTS 64
 #define RC_JA4_RAW_BYTES 256
 
@@ -1355,7 +1357,14 @@ static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, si
         const uint8_t *ciphers = p + j->cipher_off, *sigs = p + j->sig_off;
         const uint8_t *exts = (const uint8_t *)j->ext_words;
         key = rc_ja4_raw_key(ciphers, j->cipher_len, exts, ext_bytes, sigs, j->sig_len);
+        /* two slots per key (idx and its neighbour): two clients whose keys
+         * land on one slot do not evict each other batch-long */
         slot = &memo->raw[(key >> 32) % RC_JA4_RAW_SLOTS];
+        if (!(slot->used && slot->key == key)) {
+            rc_ja4_raw_entry *other = &memo->raw[((key >> 32) % RC_JA4_RAW_SLOTS) ^ 1];
+            if ((other->used && other->key == key) || (slot->used && !other->used))
+                slot = other;
+        }
         if (slot->used && slot->key == key && slot->cipher_len == j->cipher_len
             && slot->n_exts == j->n_exts && slot->sig_len == j->sig_len
             && rc_ja4_same(slot->b, ciphers, j->cipher_len)
