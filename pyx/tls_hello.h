@@ -44,9 +44,9 @@
  *   the bytes are (the start of) a ClientHello or ServerHello, whatever the
  *   flags; 0 otherwise (and *out is all zero).
  * int rc_tls_parse_record_memo(p, len, quic_or_tcp, out, memo)
- *   The same, the JA4's hash parts looked up in and added to *memo
- *   (rc_ja4_memo, zeroed by the caller; NULL: none) instead of hashed anew
- *   for every hello: same result, less work when hellos repeat.
+ *   The same, the JA4 (whole, or its hash parts) looked up in and added to
+ *   *memo (rc_ja4_memo, zeroed by the caller; NULL: none) instead of made
+ *   anew for every hello: same result, less work when hellos repeat.
  * int rc_tls_parse_handshake(p, len, quic_or_tcp, out)
  * int rc_tls_parse_handshake_memo(p, len, quic_or_tcp, out, memo)
  *   The same for a bare handshake message (type, 24-bit length, body), as
@@ -1329,12 +1329,6 @@ static inline void rc_copy36(char *dst, const char *src)
     memcpy(dst + 32, &e, 4);
 }
 
-/* The JA4 of a well-formed ClientHello parsed with want == RC_JA4_RAW (j:
- * its spans and raw extension types; the hello message's body is at
- * [body, lim) of the buffer of len bytes): from the raw memo when its lists
- * were seen, else the lists are collected by parsing the body again and the
- * JA4 made (and kept) as without the raw memo.  Sets out->ja4 or leaves it
- * "" exactly as rc_ja4 after a parse with RC_JA4_LISTS would. */
 /* Do a hello's raw lists (parsed with RC_JA4_RAW) fit a raw memo entry?
  * (One signature_algorithms extension at most: with more, the lists are
  * collected each time.)  *ext_bytes: the extension type words' size. */
@@ -1345,6 +1339,12 @@ static inline int rc_ja4_raw_fits(const rc_ja4_lists *j, size_t *ext_bytes)
         && j->cipher_len + *ext_bytes + j->sig_len <= RC_JA4_RAW_BYTES;
 }
 
+/* The JA4 of a well-formed ClientHello parsed with want == RC_JA4_RAW (j:
+ * its spans and raw extension types; the hello message's body is at
+ * [body, lim) of the buffer of len bytes): from the raw memo when its lists
+ * were seen, else the lists are collected by parsing the body again and the
+ * JA4 made (and kept) as without the raw memo.  Sets out->ja4 or leaves it
+ * "" exactly as rc_ja4 after a parse with RC_JA4_LISTS would. */
 static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, size_t lim, char proto,
                                    rc_tls_hello *out, rc_ja4_lists *j, rc_ja4_memo *memo)
 {
