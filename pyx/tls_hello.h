@@ -1249,6 +1249,11 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
     s[36] = 0;
 }
 
+#if defined(__SSE2__) && !defined(RC_NO_SSE2)
+#define RC_SSE2 1
+#include <emmintrin.h>
+#endif
+
 /* A span's first 8 bytes and its last 8 (overlapping when it is shorter than
  * 16); a span shorter than 8 gives its bytes in a register, twice.  Reads
  * only [q, q + n). */
@@ -1277,12 +1282,23 @@ static inline void rc_ja4_ends(const uint8_t *q, size_t n, uint64_t *first, uint
     *first = *last = w;
 }
 
-/* 1 when the n bytes at a and b are equal: 8 at a time, the last word
- * overlapping the one before (no call, no byte loop). */
+/* 1 when the n bytes at a and b are equal: 16 (SSE2) or 8 at a time, the
+ * last block overlapping the one before (no call, no byte loop). */
 static inline int rc_ja4_same(const uint8_t *a, const uint8_t *b, size_t n)
 {
     uint64_t x, y, diff = 0;
     size_t i;
+#ifdef RC_SSE2
+    if (n >= 16) {
+        __m128i d = _mm_setzero_si128();
+        for (i = 0; i + 16 <= n; i += 16)
+            d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + i)),
+                                              _mm_loadu_si128((const __m128i *)(const void *)(b + i))));
+        d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + n - 16)),
+                                          _mm_loadu_si128((const __m128i *)(const void *)(b + n - 16))));
+        return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xFFFF;
+    }
+#endif
     if (n < 8) {
         uint64_t xl, yl;
         rc_ja4_ends(a, n, &x, &xl);
