@@ -731,6 +731,14 @@ cdef void _ntp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
 
 
 # ---------------------------------------------------------------- TLS and QUIC
+cdef inline void _put_ja4(StrCol *s, Py_ssize_t i, const char *ja4, bint *failed) noexcept nogil:
+    # always 36 characters: a copy of known size, inlined (not a call)
+    cdef uint8_t *w = _reserve(s, i, 36, failed)
+    if w != NULL:
+        memcpy(w, ja4, 36)
+        _commit(s, i, 36)
+
+
 cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, Py_ssize_t i,
                          AppColumns *c) noexcept nogil:
     # base/size: the buffer h's offsets count from (the payload, or QUIC's
@@ -752,7 +760,7 @@ cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, 
     if h.alpn_len and h.alpn_off + <Py_ssize_t>h.alpn_len <= size:
         _put_text(&c.tls_alpn, i, base, h.alpn_off, h.alpn_off + h.alpn_len, False, &c.failed)
     if h.ja4[0]:
-        _put_bytes(&c.tls_ja4, i, h.ja4, 36, &c.failed)     # always 36 characters
+        _put_ja4(&c.tls_ja4, i, h.ja4, &c.failed)
 
 
 cdef inline bint _tls_record_start(const uint8_t *m, Py_ssize_t n) noexcept nogil:
@@ -763,8 +771,7 @@ cdef inline bint _tls_record_start(const uint8_t *m, Py_ssize_t n) noexcept nogi
 
 cdef void _tls(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
                AppColumns *c) noexcept nogil:
-    cdef rc_tls_hello h
-    memset(&h, 0, sizeof(h))
+    cdef rc_tls_hello h                     # every field set by the parser
     c.app_proto[i] = APP_TLS
     rc_tls_parse_record_memo(m, n, c't' if c.tls_ja4.offsets != NULL else 0, &h,  # 0: no JA4
                              c.ja4_memo)
@@ -795,7 +802,6 @@ cdef void _quic(const uint8_t *m, Py_ssize_t n, Py_ssize_t i, AppColumns *c) noe
     c.app_proto[i] = APP_QUIC
     c.quic_version[i] = version
     c.quic_dcid_len[i] = dcid_len
-    memset(&h, 0, sizeof(h))
     rc_tls_parse_handshake_memo(crypto, crypto_len, c'q' if c.tls_ja4.offsets != NULL else 0, &h,
                                 c.ja4_memo)
     _hello_columns(crypto, crypto_len, &h, i, c)

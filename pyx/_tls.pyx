@@ -8,7 +8,7 @@
 # end aborts the run instead of reading a neighbour.
 
 from libc.stdint cimport uint8_t, uint32_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 
 from includes.tls_defs cimport *
@@ -63,6 +63,43 @@ def parse_tls_record(data, str quic_or_tcp="t") -> dict:
     with nogil:
         found = rc_tls_parse_record(b.p, b.n, proto, &h)
     return _hello(found, &h, b.p)
+
+
+def parse_tls_records_memo(list records, str quic_or_tcp="t") -> list:
+    """rc_tls_parse_record_memo on each record in turn, one JA4 memo for all
+    (as the application pass keeps one per batch).  quic_or_tcp: one
+    character for every record, or one per record."""
+    cdef list copies = [_Exact(r) for r in records]
+    cdef _Exact b
+    cdef rc_tls_hello h
+    cdef char proto
+    cdef int found
+    cdef Py_ssize_t k
+    cdef rc_ja4_memo *memo
+    cdef list out = []
+    if len(quic_or_tcp) > 1 and len(quic_or_tcp) != len(records):
+        raise ValueError("quic_or_tcp: one character, or one per record")
+    protos = [_proto(c) for c in (quic_or_tcp * len(records) if len(quic_or_tcp) <= 1 else quic_or_tcp)]
+    memo = <rc_ja4_memo *>calloc(1, sizeof(rc_ja4_memo))
+    if memo == NULL:
+        raise MemoryError()
+    try:
+        for k in range(len(copies)):
+            b = copies[k]
+            proto = protos[k] if quic_or_tcp else 0
+            memset(&h, 0xAB, sizeof(h))
+            with nogil:
+                found = rc_tls_parse_record_memo(b.p, b.n, proto, &h, memo)
+            out.append(_hello(found, &h, b.p))
+        return out
+    finally:
+        free(memo)
+
+
+def ja4_raw_key(data) -> int:
+    """The JA4 memo's cheap key of a ClientHello record's raw lists (0: not kept)."""
+    cdef _Exact b = _Exact(data)
+    return rc_tls_ja4_raw_key_of_record(b.p, b.n)
 
 
 def parse_tls_handshake(data, str quic_or_tcp="t") -> dict:

@@ -44,9 +44,9 @@
  *   the bytes are (the start of) a ClientHello or ServerHello, whatever the
  *   flags; 0 otherwise (and *out is all zero).
  * int rc_tls_parse_record_memo(p, len, quic_or_tcp, out, memo)
- *   The same, the JA4's hash parts looked up in and added to *memo
- *   (rc_ja4_memo, zeroed by the caller; NULL: none) instead of hashed anew
- *   for every hello: same result, less work when hellos repeat.
+ *   The same, the JA4 (whole, or its hash parts) looked up in and added to
+ *   *memo (rc_ja4_memo, zeroed by the caller; NULL: none) instead of made
+ *   anew for every hello: same result, less work when hellos repeat.
  * int rc_tls_parse_handshake(p, len, quic_or_tcp, out)
  * int rc_tls_parse_handshake_memo(p, len, quic_or_tcp, out, memo)
  *   The same for a bare handshake message (type, 24-bit length, body), as
@@ -719,12 +719,23 @@ typedef struct {
     uint8_t is_client, is_server, truncated, malformed;
 } rc_tls_hello;
 
-/* What the JA4 needs beyond rc_tls_hello, collected while parsing. */
+/* What the JA4 needs beyond rc_tls_hello, collected while parsing.  With
+ * want == RC_JA4_LISTS the three lists, GREASE left out; with RC_JA4_RAW
+ * (a memo is at hand) only where the cipher and signature lists lie in the
+ * buffer and the extension types as sent, GREASE included, four to a word
+ * (the first in the high bits; the last word's unused high bits 0): the
+ * memo's key, which is all most hellos need. */
+enum { RC_JA4_NONE = 0, RC_JA4_LISTS = 1, RC_JA4_RAW = 2 };
+#define RC_JA4_EXT_WORDS 32        /* kept in words: 128 extension types */
+
 typedef struct {
     uint16_t ciphers[RC_TLS_LIST_MAX], exts[RC_TLS_LIST_MAX], sigs[RC_TLS_LIST_MAX];
-    size_t n_ciphers, n_exts, n_sigs;
+    size_t n_ciphers, n_exts, n_sigs;                   /* RC_JA4_RAW: n_exts counts all */
+    size_t cipher_off, cipher_len, sig_off, sig_len;    /* RC_JA4_RAW: spans in the buffer */
+    uint64_t ext_words[RC_JA4_EXT_WORDS];               /* RC_JA4_RAW: extension types */
+    int n_sig_exts;                                     /* RC_JA4_RAW: signature_algorithms seen */
     int has_sni, too_many;
-    int want;                /* collect the lists (a JA4 was asked for) */
+    int want;                /* RC_JA4_NONE (no JA4 asked for), LISTS or RAW */
 } rc_ja4_lists;
 
 enum { RC_SPAN_OK = 0, RC_SPAN_CUT = 1, RC_SPAN_BAD = 2 };
@@ -850,8 +861,13 @@ static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uin
             return RC_SPAN_OK;
         if (n < 2 || rc_be16(p + pos) != n - 2 || (n & 1))
             return RC_SPAN_BAD;
-        if (j->want)
+        if (j->want == RC_JA4_RAW) {
+            j->sig_off = pos + 2;
+            j->sig_len = n - 2;
+            j->n_sig_exts++;
+        } else if (j->want) {
             rc_tls_keep_list(p, pos + 2, end, j->sigs, &j->n_sigs, &j->too_many);
+        }
         return RC_SPAN_OK;
     }
     default:
@@ -864,8 +880,9 @@ static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uin
 static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, size_t lim, int client,
                                     rc_tls_hello *out, rc_ja4_lists *j)
 {
-    int r;
-    size_t n, elim;
+    int r, raw, lists;
+    size_t n, elim, end, n_raw = 0;
+    uint64_t ext_word = 0;
     /* legacy_version, random */
     if ((r = rc_tls_span(pos, 34, lim, len)))
         return r;
@@ -890,8 +907,12 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
             return RC_SPAN_BAD;
         if ((r = rc_tls_span(pos, n, lim, len)))
             return r;
-        if (j->want)
+        if (j->want == RC_JA4_RAW) {
+            j->cipher_off = pos;
+            j->cipher_len = n;
+        } else if (j->want) {
             rc_tls_keep_list(p, pos, pos + n, j->ciphers, &j->n_ciphers, &j->too_many);
+        }
         pos += n;
         /* legacy_compression_methods <1..2^8-1> */
         if ((r = rc_tls_span(pos, 1, lim, len)))
@@ -916,21 +937,45 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
     elim = rc_tls_end(pos, n);
     if (elim != lim)
         return RC_SPAN_BAD;          /* the extensions end where the message does */
+    /* Each extension is checked against one end, the nearer of elim and the
+     * buffer's (pos <= end: the length field before passed both); one that
+     * crosses it is told BAD or CUT by rc_tls_span, as before. */
+    end = elim < len ? elim : len;
+    raw = client && j->want == RC_JA4_RAW;
+    lists = client && j->want == RC_JA4_LISTS;
     while (pos < elim) {
         uint16_t type;
         size_t el;
-        if ((r = rc_tls_span(pos, 4, elim, len)))
-            return r;
+        if (end - pos < 4)
+            return rc_tls_span(pos, 4, elim, len);
         type = rc_be16(p + pos);
         el = rc_be16(p + pos + 2);
+        if (el > end - pos - 4)
+            return rc_tls_span(pos + 4, el, elim, len);
         pos += 4;
-        if ((r = rc_tls_span(pos, el, elim, len)))
-            return r;
-        if (client && j->want && !rc_tls_grease(type))
+        if (raw) {
+            /* as sent, the memo's key: whole words stored (a word read back
+             * from 2-byte stores would stall on store forwarding) */
+            ext_word = (ext_word << 16) | type;
+            n_raw++;
+            if ((n_raw & 3) == 0) {
+                if (n_raw / 4 <= RC_JA4_EXT_WORDS)
+                    j->ext_words[n_raw / 4 - 1] = ext_word;
+                ext_word = 0;
+            }
+        } else if (lists && !rc_tls_grease(type)) {
             rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
-        if ((r = rc_tls_extension(p, pos, pos + el, type, client, out, j)))
+        }
+        /* server_name, ALPN, signature_algorithms, supported_versions */
+        if (type <= 0x2b && ((0x0000080000012001ULL >> type) & 1)
+            && (r = rc_tls_extension(p, pos, pos + el, type, client, out, j)))
             return r;
         pos += el;
+    }
+    if (raw) {
+        j->n_exts = n_raw;
+        if ((n_raw & 3) && n_raw / 4 < RC_JA4_EXT_WORDS)
+            j->ext_words[n_raw / 4] = ext_word;
     }
     return RC_SPAN_OK;
 }
@@ -1030,8 +1075,31 @@ typedef struct {
     char hash[12];
 } rc_ja4_memo_entry;
 
+/* In front of those, whole fingerprints keyed by the hello's raw lists: the
+ * cipher suites and signature algorithms as their bytes lie in the hello,
+ * the extension types in their order, GREASE values included.  Equal raw
+ * lists give equal JA4 parts (counts, SNI flag, both hashes); what else the
+ * JA4 holds (protocol, version, ALPN characters) is written per hello.  The
+ * key is cheap (the lengths and each list's ends), only to pick a slot (one
+ * of two): an entry is taken only when its bytes are all equal to the
+ * hello's, so a key collision costs a miss, never a wrong fingerprint.  A
+ * miss parses the lists and goes through the tables above; Chrome's hellos
+ * (new GREASE values, shuffled extensions every time) always miss here and
+ * hit there.  Lists of more than RC_JA4_RAW_BYTES (extension types counted
+ * 8 bytes per 4), or with two signature_algorithms extensions, skip it. */
+#define RC_JA4_RAW_SLOTS 64
+#define RC_JA4_RAW_BYTES 256
+
+typedef struct {
+    uint64_t key;
+    uint16_t cipher_len, n_exts, sig_len, used;
+    uint8_t b[RC_JA4_RAW_BYTES];      /* cipher bytes, extension type words, sig bytes */
+    char ja4[36];                     /* [0..2] and [8..9] rewritten per hello */
+} rc_ja4_raw_entry;
+
 typedef struct {
     rc_ja4_memo_entry e[2][RC_JA4_MEMO_SLOTS];    /* [0]: sorted lists, [1]: as sent */
+    rc_ja4_raw_entry raw[RC_JA4_RAW_SLOTS];
 } rc_ja4_memo;
 
 /* The slot of table t for lists a, b (NULL if too long to keep); *hit: its
@@ -1115,12 +1183,11 @@ static inline int rc_ja4_alnum(uint8_t c)
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja4_lists *j,
-                          rc_ja4_memo *memo)
+/* What a JA4 takes from the hello besides its lists: protocol, version
+ * (s[0..2]) and the ALPN characters (s[8..9]). */
+static inline void rc_ja4_head(const uint8_t *p, char proto, const rc_tls_hello *out, char *s)
 {
-    char *s = out->ja4;
     const char *ver;
-    size_t i, n;
     switch (out->version) {
     case 0x0304: ver = "13"; break;
     case 0x0303: ver = "12"; break;
@@ -1136,13 +1203,6 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
     s[0] = proto;
     s[1] = ver[0];
     s[2] = ver[1];
-    s[3] = j->has_sni ? 'd' : 'i';
-    n = j->n_ciphers > 99 ? 99 : j->n_ciphers;
-    s[4] = (char)('0' + n / 10);
-    s[5] = (char)('0' + n % 10);
-    n = j->n_exts > 99 ? 99 : j->n_exts;
-    s[6] = (char)('0' + n / 10);
-    s[7] = (char)('0' + n % 10);
     if (out->alpn_len == 0) {
         s[8] = s[9] = '0';
     } else {
@@ -1155,6 +1215,21 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
             s[9] = rc_hex[last & 0xf];
         }
     }
+}
+
+static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja4_lists *j,
+                          rc_ja4_memo *memo)
+{
+    char *s = out->ja4;
+    size_t i, n;
+    rc_ja4_head(p, proto, out, s);
+    s[3] = j->has_sni ? 'd' : 'i';
+    n = j->n_ciphers > 99 ? 99 : j->n_ciphers;
+    s[4] = (char)('0' + n / 10);
+    s[5] = (char)('0' + n % 10);
+    n = j->n_exts > 99 ? 99 : j->n_exts;
+    s[6] = (char)('0' + n / 10);
+    s[7] = (char)('0' + n % 10);
     s[10] = '_';
     if (j->n_ciphers == 0) {
         memcpy(s + 11, "000000000000", 12);
@@ -1172,6 +1247,173 @@ static inline void rc_ja4(const uint8_t *p, char proto, rc_tls_hello *out, rc_ja
         rc_ja4_part(memo, 1, j->exts, n, j->sigs, j->n_sigs, s + 24);
     }
     s[36] = 0;
+}
+
+#if defined(__SSE2__) && !defined(RC_NO_SSE2)
+#define RC_SSE2 1
+#include <emmintrin.h>
+#endif
+
+/* A span's first 8 bytes and its last 8 (overlapping when it is shorter than
+ * 16); a span shorter than 8 gives its bytes in a register, twice.  Reads
+ * only [q, q + n). */
+static inline void rc_ja4_ends(const uint8_t *q, size_t n, uint64_t *first, uint64_t *last)
+{
+    uint64_t w = 0;
+    uint32_t w4;
+    uint16_t w2;
+    if (n >= 8) {
+        memcpy(first, q, 8);
+        memcpy(last, q + n - 8, 8);
+        return;
+    }
+    if (n & 4) {
+        memcpy(&w4, q, 4);
+        w = w4;
+        q += 4;
+    }
+    if (n & 2) {
+        memcpy(&w2, q, 2);
+        w = (w << 16) | w2;
+        q += 2;
+    }
+    if (n & 1)
+        w = (w << 8) | q[0];
+    *first = *last = w;
+}
+
+/* 1 when the n bytes at a and b are equal: 16 (SSE2) or 8 at a time, the
+ * last block overlapping the one before (no call, no byte loop). */
+static inline int rc_ja4_same(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t x, y, diff = 0;
+    size_t i;
+#ifdef RC_SSE2
+    if (n >= 16) {
+        __m128i d = _mm_setzero_si128();
+        for (i = 0; i + 16 <= n; i += 16)
+            d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + i)),
+                                              _mm_loadu_si128((const __m128i *)(const void *)(b + i))));
+        d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + n - 16)),
+                                          _mm_loadu_si128((const __m128i *)(const void *)(b + n - 16))));
+        return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xFFFF;
+    }
+#endif
+    if (n < 8) {
+        uint64_t xl, yl;
+        rc_ja4_ends(a, n, &x, &xl);
+        rc_ja4_ends(b, n, &y, &yl);
+        return x == y;
+    }
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        diff |= x ^ y;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return (diff | (x ^ y)) == 0;
+}
+
+/* The raw memo's key of a hello's lists: cipher bytes, extension types as
+ * sent (rc_ja4_lists.ext_words), signature algorithm bytes.  Only to
+ * pick a slot, so cheap: the three lengths and each list's first and last
+ * 8 bytes (lists that differ only in between share a key and are told
+ * apart by comparing them whole). */
+static inline uint64_t rc_ja4_raw_key(const uint8_t *ciphers, size_t cipher_len, const uint8_t *exts,
+                                      size_t ext_len, const uint8_t *sigs, size_t sig_len)
+{
+    uint64_t c0, c1, e0, e1, s0, s1, h;
+    rc_ja4_ends(ciphers, cipher_len, &c0, &c1);
+    rc_ja4_ends(exts, ext_len, &e0, &e1);
+    rc_ja4_ends(sigs, sig_len, &s0, &s1);
+    h = ((uint64_t)cipher_len << 48) ^ ((uint64_t)ext_len << 32) ^ ((uint64_t)sig_len << 16);
+    h ^= c0 * 0x9e3779b97f4a7c15ULL ^ c1 * 0xff51afd7ed558ccdULL ^ e0 * 0xc4ceb9fe1a85ec53ULL
+        ^ e1 * 0xd6e8feb86659fd93ULL ^ s0 * 0xa0761d6478bd642fULL ^ s1 * 0xe7037ed1a0b428dbULL;
+    return h ^ (h >> 29);
+}
+
+/* 36 bytes, in words (a variable or odd-sized memcpy may become a call or a
+ * slow string instruction). */
+static inline void rc_copy36(char *dst, const char *src)
+{
+    uint64_t a, b, c, d;
+    uint32_t e;
+    memcpy(&a, src, 8); memcpy(&b, src + 8, 8); memcpy(&c, src + 16, 8); memcpy(&d, src + 24, 8);
+    memcpy(&e, src + 32, 4);
+    memcpy(dst, &a, 8); memcpy(dst + 8, &b, 8); memcpy(dst + 16, &c, 8); memcpy(dst + 24, &d, 8);
+    memcpy(dst + 32, &e, 4);
+}
+
+/* Do a hello's raw lists (parsed with RC_JA4_RAW) fit a raw memo entry?
+ * (One signature_algorithms extension at most: with more, the lists are
+ * collected each time.)  *ext_bytes: the extension type words' size. */
+static inline int rc_ja4_raw_fits(const rc_ja4_lists *j, size_t *ext_bytes)
+{
+    *ext_bytes = 8 * ((j->n_exts + 3) / 4);
+    return j->n_sig_exts <= 1 && j->n_exts <= 4 * RC_JA4_EXT_WORDS
+        && j->cipher_len + *ext_bytes + j->sig_len <= RC_JA4_RAW_BYTES;
+}
+
+/* The JA4 of a well-formed ClientHello parsed with want == RC_JA4_RAW (j:
+ * its spans and raw extension types; the hello message's body is at
+ * [body, lim) of the buffer of len bytes): from the raw memo when its lists
+ * were seen, else the lists are collected by parsing the body again and the
+ * JA4 made (and kept) as without the raw memo.  Sets out->ja4 or leaves it
+ * "" exactly as rc_ja4 after a parse with RC_JA4_LISTS would. */
+static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, size_t lim, char proto,
+                                   rc_tls_hello *out, rc_ja4_lists *j, rc_ja4_memo *memo)
+{
+    rc_ja4_raw_entry *slot = NULL;
+    rc_tls_hello again;
+    size_t ext_bytes;
+    uint64_t key = 0;
+    int r;
+    if (rc_ja4_raw_fits(j, &ext_bytes)) {
+        const uint8_t *ciphers = p + j->cipher_off, *sigs = p + j->sig_off;
+        const uint8_t *exts = (const uint8_t *)j->ext_words;
+        key = rc_ja4_raw_key(ciphers, j->cipher_len, exts, ext_bytes, sigs, j->sig_len);
+        /* two slots per key (idx and its neighbour): two clients whose keys
+         * land on one slot do not evict each other batch-long */
+        slot = &memo->raw[(key >> 32) % RC_JA4_RAW_SLOTS];
+        if (!(slot->used && slot->key == key)) {
+            rc_ja4_raw_entry *other = &memo->raw[((key >> 32) % RC_JA4_RAW_SLOTS) ^ 1];
+            if ((other->used && other->key == key) || (slot->used && !other->used))
+                slot = other;
+        }
+        if (slot->used && slot->key == key && slot->cipher_len == j->cipher_len
+            && slot->n_exts == j->n_exts && slot->sig_len == j->sig_len
+            && rc_ja4_same(slot->b, ciphers, j->cipher_len)
+            && rc_ja4_same(slot->b + j->cipher_len, exts, ext_bytes)
+            && rc_ja4_same(slot->b + j->cipher_len + ext_bytes, sigs, j->sig_len)) {
+            rc_copy36(out->ja4, slot->ja4);
+            rc_ja4_head(p, proto, out, out->ja4);
+            out->ja4[36] = 0;
+            return;
+        }
+        /* the key bytes now, before the lists are collected into j */
+        slot->used = 0;
+        slot->key = key;
+        slot->cipher_len = (uint16_t)j->cipher_len;
+        slot->n_exts = (uint16_t)j->n_exts;
+        slot->sig_len = (uint16_t)j->sig_len;
+        memcpy(slot->b, ciphers, j->cipher_len);
+        memcpy(slot->b + j->cipher_len, exts, ext_bytes);
+        memcpy(slot->b + j->cipher_len + ext_bytes, sigs, j->sig_len);
+    }
+    /* a miss: the lists, as a parse without the raw memo collects them */
+    memset(&again, 0, sizeof again);
+    j->n_ciphers = j->n_exts = j->n_sigs = 0;
+    j->has_sni = j->too_many = 0;
+    j->want = RC_JA4_LISTS;
+    r = rc_tls_hello_body(p, len, body, lim, 1, &again, j);
+    if (r != RC_SPAN_OK || j->too_many)
+        return;              /* (r cannot differ: the same bytes parsed well before) */
+    rc_ja4(p, proto, out, j, memo);
+    if (slot) {
+        rc_copy36(slot->ja4, out->ja4);
+        slot->used = 1;
+    }
 }
 
 /* ------------------------------------------------------- the two parsers */
@@ -1195,13 +1437,17 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
     }
     lim = rc_tls_end(start + 4, ((size_t)p[start + 1] << 16) | ((size_t)p[start + 2] << 8) | p[start + 3]);
     j.n_ciphers = j.n_exts = j.n_sigs = 0;
+    j.cipher_off = j.cipher_len = j.sig_off = j.sig_len = 0;
+    j.n_sig_exts = 0;
     j.has_sni = j.too_many = 0;
-    j.want = proto != 0;
+    j.want = !proto ? RC_JA4_NONE : memo ? RC_JA4_RAW : RC_JA4_LISTS;
     r = rc_tls_hello_body(p, len, start + 4, lim, client, out, &j);
     if (r == RC_SPAN_CUT) {
         out->truncated = 1;
     } else if (r == RC_SPAN_BAD) {
         out->malformed = 1;
+    } else if (client && j.want == RC_JA4_RAW) {
+        rc_ja4_memoized(p, len, start + 4, lim, proto, out, &j, memo);
     } else if (client && proto && !j.too_many) {
         rc_ja4(p, proto, out, &j, memo);
     }
@@ -1225,6 +1471,9 @@ static inline int rc_tls_parse_record_memo(const uint8_t *p, size_t len, char qu
 {
     size_t rec_len;
     int r;
+    /* zeroed here as well as in rc_tls_handshake_at: without it gcc compiles the
+     * application pass's loop, which inlines this test, two instructions a
+     * packet longer, for every packet that is no hello */
     memset(out, 0, sizeof *out);
     /* content type handshake, record version 3.0-3.4, then hello type 1 or 2 */
     if (len < 6 || p[0] != 22 || p[1] != 3 || p[2] > 4 || (p[5] != 1 && p[5] != 2))
@@ -1244,6 +1493,26 @@ static inline int rc_tls_parse_record_memo(const uint8_t *p, size_t len, char qu
 static inline int rc_tls_parse_record(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
 {
     return rc_tls_parse_record_memo(p, len, quic_or_tcp, out, NULL);
+}
+
+/* Tests: the raw memo's key of the ClientHello in the TLS record p (len
+ * bytes, exactly the record), as the memo computes it; 0 when the hello is
+ * not complete and well-formed or its lists do not fit the raw memo. */
+static inline uint64_t rc_tls_ja4_raw_key_of_record(const uint8_t *p, size_t len)
+{
+    rc_tls_hello out;
+    rc_ja4_lists j;
+    size_t lim, ext_bytes;
+    memset(&out, 0, sizeof out);
+    memset(&j, 0, sizeof j);
+    if (len < 9 || p[0] != 22 || p[5] != 1)
+        return 0;
+    lim = rc_tls_end(9, ((size_t)p[6] << 16) | ((size_t)p[7] << 8) | p[8]);
+    j.want = RC_JA4_RAW;
+    if (rc_tls_hello_body(p, len, 9, lim, 1, &out, &j) != RC_SPAN_OK || !rc_ja4_raw_fits(&j, &ext_bytes))
+        return 0;
+    return rc_ja4_raw_key(p + j.cipher_off, j.cipher_len, (const uint8_t *)j.ext_words, ext_bytes,
+                          p + j.sig_off, j.sig_len);
 }
 
 /* ------------------------------------------------------------ QUIC Initial */

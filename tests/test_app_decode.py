@@ -723,6 +723,64 @@ def test_ja4_of_a_batch_is_each_hellos_own_whatever_repeats_and_collides():
         assert got == reference_ja4(p[5:])
 
 
+def _hello_lists(rec: bytes) -> list[tuple[int, int]]:
+    """Where a ClientHello record's cipher suites and signature algorithms lie:
+    [(start, end)] of the 2-byte values."""
+    pos = 5 + 4 + 2 + 32
+    pos += 1 + rec[pos]
+    n = int.from_bytes(rec[pos:pos + 2], "big")
+    spans = [(pos + 2, pos + 2 + n)]
+    pos += 2 + n
+    pos += 1 + rec[pos] + 2                  # compression methods, extensions' length
+    while pos + 4 <= len(rec):
+        kind, n = int.from_bytes(rec[pos:pos + 2], "big"), int.from_bytes(rec[pos + 2:pos + 4], "big")
+        if kind == 13:
+            spans.append((pos + 6, pos + 4 + n))
+        pos += 4 + n
+    return spans
+
+
+def test_ja4_of_real_hellos_changed_in_their_lists_is_each_ones_own_in_one_batch():
+    """Python ssl's ClientHellos (TLS 1.3 and 1.2) with values of their cipher and
+    signature lists swapped, replaced or made GREASE in place: the same lengths,
+    mostly the same ends, so many share the JA4 memo's cheap key.  In one batch,
+    in random order and repeated, every packet's tls_ja4 must be its own hello's:
+    the one it gets alone and the reference's."""
+    from ringcap import _tls, testing
+    from test_tls_hello import GREASE, reference_ja4
+    rng = random.Random(7)
+    seeds = [client_hello(ssl.TLSVersion.TLSv1_3), client_hello(ssl.TLSVersion.TLSv1_2)]
+    variants = list(seeds)
+    for k in range(120):
+        data = bytearray(rng.choice(seeds))
+        spans = _hello_lists(bytes(data))
+        assert len(spans) == 2
+        for _ in range(rng.randint(1, 3)):
+            start, end = rng.choice(spans)
+            values = (end - start) // 2
+            i, j = rng.randrange(values), rng.randrange(values)
+            a, b = start + 2 * i, start + 2 * j
+            kind = rng.random()
+            if kind < 0.5:                      # two values swap places
+                data[a:a + 2], data[b:b + 2] = data[b:b + 2], data[a:a + 2]
+            elif kind < 0.8:                    # one value replaced
+                data[a:a + 2] = rng.randrange(1, 0xFF00).to_bytes(2, "big")
+            else:                               # or made GREASE
+                data[a:a + 2] = rng.choice(GREASE).to_bytes(2, "big")
+        variants.append(bytes(data))
+    payloads = [rng.choice(variants) for _ in range(600)]
+    frames = [testing._ipv4_frame(0x0A000001, 0x0A000002, 6, testing._tcp(40000 + i, 443, p))
+              for i, p in enumerate(payloads)]
+    h = decode(Batch.from_packets(frames), columns=("tls_ja4", "tls_sni"))
+    alone = {p: _tls.parse_tls_record(p)["ja4"] for p in variants}
+    assert list(h.tls_ja4) == [alone[p] for p in payloads]
+    assert set(h.tls_sni) == {"fuzz.example"}
+    for p in variants:
+        assert alone[p] == reference_ja4(p[5:])
+    keys = [_tls.ja4_raw_key(p) for p in variants]
+    assert len(set(alone.values())) > 60 and len(set(keys)) < len(set(alone.values()))
+
+
 def test_asking_for_some_protocols_decodes_them_as_asking_for_all_does():
     """The pass lets packets go early from their ports and first byte, by the
     protocols asked for: every message's payload on every port pairing of

@@ -59,11 +59,13 @@ def for_a_while(test) -> int:
 
 HEADER_USE = r"""
 #include "tls_hello.h"
-int use(const uint8_t *p, size_t n, uint8_t *scratch, rc_tls_hello *h) {
+int use(const uint8_t *p, size_t n, uint8_t *scratch, rc_tls_hello *h, rc_ja4_memo *memo) {
     uint32_t version; uint8_t dcid_len; const uint8_t *crypto; size_t crypto_len;
     uint8_t s[32] = {0}, k[16] = {0}, iv[12] = {0}, hp[16] = {0}, tag[16] = {0};
     rc_aes128_gcm_seal(k, iv, p, n, p, n, scratch, tag);
     return rc_tls_parse_record(p, n, 't', h) + rc_tls_parse_handshake(p, n, 'q', h)
+        + rc_tls_parse_record_memo(p, n, 't', h, memo) + rc_tls_parse_handshake_memo(p, n, 'q', h, memo)
+        + (int)(rc_tls_ja4_raw_key_of_record(p, n) & 1)
         + rc_quic_initial(p, n, scratch, n, &version, &dcid_len, &crypto, &crypto_len)
         + rc_quic_initial_keys(1, p, n, s, k, iv, hp) + rc_aes128_gcm_open(k, iv, p, n, p, n, tag, scratch)
         + rc_hkdf_expand_label(p, n, "x", 1, p, n, scratch, n);
@@ -674,6 +676,77 @@ def test_more_entries_than_kept_leave_the_ja4_empty_but_the_fields_set():
     hs = client_hello(list(range(1, 1100)), [sni_ext(b"big.example")])
     got = _tls.parse_tls_handshake(hs)
     assert got["sni"] == b"big.example" and not got["malformed"] and got["ja4"] == ""
+
+
+def test_the_ja4_memo_of_raw_lists_gives_each_hello_its_own_fingerprint():
+    """A batch's JA4s come from a memo keyed by each hello's raw lists (cipher
+    and signature algorithm bytes, extension types as sent) with a cheap key
+    (their lengths and ends).  Hellos that share that key, or share the lists
+    but not the protocol, version or ALPN the JA4 also holds, must each get
+    their own fingerprint: the one they get alone and the reference's."""
+    ciphers = [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8, 0xC013,
+               0xC014, 0x009C]
+    sigs = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601, 0x0201, 0x0203]
+    padding = [ext(0x0017, b""), ext(0x0023, b""), ext(0x002D, b"\x01\x01"), ext(0xFF01, b"\x00")]
+
+    def hello(c=ciphers, s=sigs, alpn=(b"h2",), versions=(0x0304, 0x0303), name=b"a.example",
+              extra=(), order=None):
+        bodies = ([sni_ext(name)] if name else []) + [alpn_ext(*alpn), versions_ext(*versions),
+                                                      sigalgs_ext(*s)] + padding + list(extra)
+        if order:
+            bodies = [bodies[k] for k in order]
+        return record(client_hello(c, bodies))
+
+    middle_ciphers = ciphers[:4] + [ciphers[5], ciphers[4]] + ciphers[6:]  # same set and ends
+    other_cipher = ciphers[:5] + [0x0035] + ciphers[6:]                   # one value, the middle
+    middle_sigs = sigs[:4] + [sigs[5], sigs[4]] + sigs[6:]                 # JA4 keeps their order
+    cases = {
+        "base": hello(),
+        "another name": hello(name=b"bb.example"),                 # same lists: a hit
+        "alpn http/1.1": hello(alpn=(b"http/1.1",)),               # same lists, other ALPN
+        "alpn non-alnum": hello(alpn=(b"\x01x",)),
+        "tls 1.2": hello(versions=(0x0303,)),                      # same lists, other version
+        "ciphers reordered in the middle": hello(c=middle_ciphers),
+        "another cipher in the middle": hello(c=other_cipher),
+        "sigalgs reordered in the middle": hello(s=middle_sigs),
+        "no sni": hello(name=b""),
+        # extension types go four to a word, the first high: [0, 0x2b, 0x0d] and
+        # [0x2b, 0x0d] are the same word (their counts differ)
+        "three": record(client_hello(ciphers, [sni_ext(b"c.example"), versions_ext(0x0304),
+                                               sigalgs_ext(*sigs)])),
+        "two": record(client_hello(ciphers, [versions_ext(0x0304), sigalgs_ext(*sigs)])),
+        "extensions reordered": hello(order=[0, 1, 2, 3, 5, 4, 6, 7]),
+        "grease": hello(c=[0x0A0A] + ciphers, extra=[ext(0x1A1A, b"")]),
+        "other grease": hello(c=[0x2A2A] + ciphers, extra=[ext(0x3A3A, b"")]),
+        "two sigalgs extensions": hello(extra=[sigalgs_ext(0x0807)]),
+        "lists too long to keep": hello(c=ciphers + list(range(0x0100, 0x0100 + 120))),
+    }
+    key = {name: _tls.ja4_raw_key(r) for name, r in cases.items()}
+    # the collisions meant: the key is equal, the lists are not, the JA4s differ
+    for name in ("another name", "alpn http/1.1", "alpn non-alnum", "tls 1.2",
+                 "ciphers reordered in the middle", "another cipher in the middle",
+                 "sigalgs reordered in the middle"):
+        assert key[name] == key["base"] != 0, name
+    assert key["two"] == key["three"] != 0
+    alone = {name: _tls.parse_tls_record(r)["ja4"] for name, r in cases.items()}
+    for name in ("alpn http/1.1", "alpn non-alnum", "tls 1.2", "another cipher in the middle",
+                 "sigalgs reordered in the middle", "no sni"):
+        assert alone[name] != alone["base"], name
+    assert alone["two"] != alone["three"]
+    assert alone["ciphers reordered in the middle"] == alone["base"]      # sorted: same JA4
+    assert key["two sigalgs extensions"] == 0 and key["lists too long to keep"] == 0
+    for name, r in cases.items():
+        assert alone[name] == reference_ja4(r[5:]), name
+    # one memo, every order of the cases (each after each), over TCP and QUIC ('t' and 'q')
+    rng = random.Random(4)
+    names = list(cases)
+    for round_ in range(30):
+        order = rng.sample(names, len(names)) * 2 + [rng.choice(names) for _ in range(30)]
+        protos = "".join(rng.choice("tq") for _ in order)
+        got = _tls.parse_tls_records_memo([cases[n] for n in order], protos)
+        want = [p + alone[n][1:] for n, p in zip(order, protos)]
+        assert [g["ja4"] for g in got] == want, round_
+        assert [g["sni"] for g in got] == [_tls.parse_tls_record(cases[n])["sni"] for n in order]
 
 
 # ------------------------------------------------- hellos from Python's ssl

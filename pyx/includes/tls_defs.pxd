@@ -21,6 +21,12 @@ cdef extern from "tls_hello.h" nogil:
         uint8_t malformed
 
     int rc_tls_parse_record(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
+    # the same with a memo of JA4 parts shared by many hellos (zeroed by the caller)
+    ctypedef struct rc_ja4_memo:
+        pass
+    int rc_tls_parse_record_memo(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out,
+                                 rc_ja4_memo *memo)
+    uint64_t rc_tls_ja4_raw_key_of_record(const uint8_t *p, size_t len)
     int rc_tls_parse_handshake(const uint8_t *p, size_t len, char quic_or_tcp, rc_tls_hello *out)
     int rc_quic_initial(const uint8_t *p, size_t len, uint8_t *scratch, size_t scratch_len,
                         uint32_t *version, uint8_t *dcid_len, const uint8_t **crypto,
