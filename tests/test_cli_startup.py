@@ -33,8 +33,9 @@ def test_capturing_to_a_file_imports_only_what_it_needs():
 
 
 def test_reading_a_file_of_large_packets_keeps_memory_small(tmp_path):
-    """`ringcap -r` reads in batches whose windows are a few MiB: 65,536 packets
-    of 1500 bytes would make windows of 100 MB, each page faulted in."""
+    """`ringcap -r` reads batches of 8,192 packets from maps of 16 MiB: 65,536
+    packets of 1500 bytes would make windows of 100 MB, each page resident (a
+    fresh buffer's, or the file's pages a map touched, which count too)."""
     import os
     import subprocess
     import sys

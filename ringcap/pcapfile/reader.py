@@ -42,7 +42,7 @@ _RESYNC_RECORDS = 8               # records a resync candidate must chain (next_
 _READ_CHUNK = 1 << 20             # packets parsed per step when reading a whole file
 _READ_WINDOW = 1 << 20            # bytes read from a file at a time (at least)
 _READ_STEP = 512 << 10            # bytes read at a time: parsed while in the CPU's cache
-_MAP_WINDOW = 64 << 20            # bytes of the file a map holds (at least)
+_MAP_WINDOW = 16 << 20            # bytes of the file a map holds (at least)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 def _tsresol_mode(resol: int) -> tuple[int, int]:
     """(mode, parameter) for ``ts_units_to_ns`` from an ``if_tsresol`` byte."""
