@@ -83,3 +83,8 @@ def _carve(buffer: np.ndarray, rows: int) -> dict[str, np.ndarray]:
         columns[name] = buffer[at:at + rows * dtype.itemsize].view(dtype)
         at += rows * dtype.itemsize
     return columns
+
+
+def _take_columns(pool: _BufferPool, rows: int) -> dict[str, np.ndarray]:
+    """Every batch column for ``rows`` packets, carved from a buffer of ``pool``."""
+    return _carve(pool.take(rows * _COLUMN_BYTES + 8 * len(COLUMNS)), rows)

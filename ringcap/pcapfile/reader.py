@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import _filemap, _pcapio
 from ..batch import COLUMNS, Batch
-from .buffers import _COLUMN_BYTES, _FILE_ZERO_COLUMNS, _BufferPool, _carve
+from .buffers import _FILE_ZERO_COLUMNS, _BufferPool, _take_columns
 from .resync import ResyncScan
 from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
@@ -39,7 +39,7 @@ __all__ = ["PcapReader", "open_pcap", "read_pcap"]
 
 _RESYNC_RECORDS = 8               # records a resync candidate must chain (next_boundary)
 
-_READ_CHUNK = 1 << 20             # packets parsed per step when reading a whole file
+_FIRST_ROWS = 65536               # packets a read parses before sizing its columns by the file
 _READ_WINDOW = 1 << 20            # bytes read from a file at a time (at least)
 _READ_STEP = 512 << 10            # bytes read at a time: parsed while in the CPU's cache
 _MAP_WINDOW = 16 << 20            # bytes of the file a map holds (at least)
@@ -92,8 +92,7 @@ class PcapReader:
         self.linktype = None
         self.snaplen = None
         self._fd = -1
-        self._buffer = np.zeros(0, dtype=np.uint8)  # holds the window at its start
-        self._buf = self._buffer                     # the window: file bytes _wstart.._wend
+        self._buffer = self._buf = np.zeros(0, dtype=np.uint8)  # the window: bytes _wstart.._wend
         self._wstart = self._wend = 0
         self._anchor: int | None = None              # a batch being built views from here
         self._window = _READ_WINDOW                  # bytes the next window should hold
@@ -609,34 +608,30 @@ class PcapReader:
             self._anchor = None
 
     def _read_view(self, want: int | None, base: int) -> Batch:
-        chunks = []
+        # Columns sized by the records read so far, never for a worst case: fresh
+        # pages no packet uses still get zeroed (half of read_pcap's time on 17 MB).
+        rows = _FIRST_ROWS if want is None else min(_FIRST_ROWS, want)
+        cols = _take_columns(self._column_buffers, rows)
         total = 0
         while not self._done and (want is None or total < want):
-            size = _READ_CHUNK if want is None else min(_READ_CHUNK, want - total)
-            cols = _carve(self._column_buffers.take(size * _COLUMN_BYTES + 8 * len(COLUMNS)),
-                          size)
-            n, _ = self._fill(size, base, cols)
-            if n:
-                for name in (_FILE_ZERO_COLUMNS if self.format == "pcap"
-                             else _FILE_ZERO_COLUMNS[2:]):
-                    cols[name][:n] = 0
-                chunks.append({k: v[:n] for k, v in cols.items()})
-                total += n
-            if n < size or self._pending is not None:
+            if total == rows:                # full: carve larger columns, keep what is parsed
+                rows = total + self._rows_left(base, total, want)
+                grown = _take_columns(self._column_buffers, rows)
+                for name, column in cols.items():
+                    grown[name][:total] = column[:total]
+                cols = grown
+            n, _ = self._fill(rows - total, base, {k: v[total:] for k, v in cols.items()})
+            total += n
+            if total < rows or self._pending is not None:
                 break
-        if len(chunks) == 1:
-            cols = chunks[0]
-        elif chunks:
-            cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-        else:
-            cols = {name: np.zeros(0, dtype=dtype) for name, dtype in COLUMNS.items()}
         batch = Batch.__new__(Batch)
         for name in COLUMNS:
-            setattr(batch, name, cols[name])
+            setattr(batch, name, cols[name][:total])
+        for name in _FILE_ZERO_COLUMNS if self.format == "pcap" else _FILE_ZERO_COLUMNS[2:]:
+            getattr(batch, name)[:] = 0
         at = base - self._wstart
         batch.data = self._buf[at:at + self._pos - base] if total else self._buf[:0]
-        if total and want is not None:
-            # size the next window for a batch like this one, and a little more
+        if total and want is not None:      # the next window: for a batch like this, and more
             self._window = max(_READ_WINDOW,
                                (self._pos - base) * want // total * 33 // 32 + 65536)
         batch.drops = self._take_drops()
@@ -646,6 +641,13 @@ class PcapReader:
         if not total:
             self._raise_pending()
         return batch
+
+    def _rows_left(self, base: int, parsed: int, want: int | None) -> int:
+        """Packets left in the file (or part) at the bytes per record so far, a little over."""
+        end = self._size if self._end is None else min(self._end, self._size)
+        used = max(self._pos - base, 1)
+        rows = (max(end - self._pos, 0) * parsed // used) * 17 // 16 + 1024
+        return rows if want is None else max(min(rows, want - parsed), 1)
 
     def _read_into(self, out: Batch, max_packets: int | None) -> Batch:
         store = out._store
