@@ -124,6 +124,37 @@ def ts_units_to_ns(uint64_t t, int mode, int64_t param):
     return _units_to_ns(t, mode, param)
 
 
+def pack(const uint8_t[::1] data, const int64_t[::1] offset, const uint32_t[::1] caplen,
+         uint8_t[::1] out):
+    """Copy each packet's bytes, ``data[offset[i]:offset[i] + caplen[i]]``,
+    back to back into ``out``; returns the bytes written.  Every range is
+    checked against ``data`` and ``out`` before any byte moves (a batch of a
+    ring or a file has gaps between packets: ``Batch.copy`` packs it)."""
+    cdef Py_ssize_t i, n = offset.shape[0], at = 0, size = data.shape[0]
+    cdef Py_ssize_t room = out.shape[0]
+    cdef int64_t start
+    if caplen.shape[0] != n:
+        raise ValueError(f"{n} offsets but {caplen.shape[0]} lengths")
+    for i in range(n):           # in arithmetic that cannot overflow: no sum is formed
+        start = offset[i]
+        if start < 0 or start > size or caplen[i] > size - start:
+            raise IndexError(f"packet {i} (bytes {start}..{start + caplen[i]}) lies outside "
+                             f"the batch's {size} data bytes")
+        if caplen[i] > room - at:
+            raise IndexError(f"{out.shape[0]} bytes cannot hold the packets (packet {i})")
+        at += caplen[i]
+    if at == 0:
+        return 0
+    cdef const uint8_t *src = &data[0]
+    cdef uint8_t *dst = &out[0]
+    at = 0
+    with nogil:
+        for i in range(n):
+            memcpy(dst + at, src + offset[i], caplen[i])
+            at += caplen[i]
+    return at
+
+
 # ---------------------------------------------------------------------- writing
 
 def write_all(int fd, const uint8_t[::1] buf, Py_ssize_t stop, int64_t[::1] progress):

@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from . import _pcapio
+
 # Column name -> dtype.  Order is the order of the repr and of exports.
 COLUMNS: dict[str, np.dtype] = {
     "ts": np.dtype(np.int64),          # ns since the Unix epoch
@@ -474,9 +476,9 @@ class Batch:
         if self.is_packed():
             data = self.data[:total].copy()
         else:
-            # gather: source index of every output byte
-            src = np.repeat(self.offset - offset, caplen.astype(np.int64)) + np.arange(total)
-            data = self.data[src]
+            data = np.empty(total, dtype=np.uint8)
+            _pcapio.pack(np.ascontiguousarray(self.data), np.ascontiguousarray(self.offset),
+                         caplen, data)
         out = Batch.__new__(Batch)
         for name in COLUMNS:
             setattr(out, name, getattr(self, name).copy())

@@ -95,3 +95,21 @@ def test_repr_is_readable():
     text = repr(b)
     assert "6 packets" in text and "75 bytes" in text and "2023-11-14T22:13:20.000000000Z" in text
     assert repr(Batch.from_packets([])) == "<Batch 0 packets, drops=0>"
+
+
+def test_copy_packs_any_layout_byte_for_byte():
+    """Packets out of order, overlapping, empty, at the very end of ``data``,
+    as ring and file batches lay them out (with gaps): the copy holds exactly
+    each packet's bytes, back to back."""
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 256, 5000, dtype=np.uint8)
+    caplen = rng.integers(0, 300, 400).astype(np.uint32)
+    caplen[:3] = 0
+    offset = (rng.random(400) * (5000 - caplen)).astype(np.int64)
+    offset[0], offset[1] = 5000, 0                       # empty packets at both ends
+    offset[3], caplen[3] = 5000 - 17, 17                 # a packet ending at the last byte
+    b = Batch(ts=np.arange(400, dtype=np.int64), caplen=caplen, data=data, offset=offset)
+    c = b.copy()
+    assert c.is_packed() and c.data.shape[0] == int(caplen.sum())
+    assert c.packets() == [data[o:o + n].tobytes() for o, n in zip(offset, caplen)]
+    assert len(Batch(ts=[], caplen=[], data=b"").copy()) == 0
