@@ -69,7 +69,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (--compare)")
     parser.add_argument("--pass-only", action="store_true",
                         help="--compare's first table only (no tshark, no nfstream)")
+    parser.add_argument("--at-scale", type=int, default=0, metavar="PACKETS",
+                        help="whole processes only: each pcap repeated to PACKETS packets, "
+                             "tshark -T fields against a streaming ringcap process")
     args = parser.parse_args()
+    if args.at_scale:
+        at_scale(args.at_scale, args.rounds)
+        return
     if args.compare:
         compare(args.repeat, args.rounds, args.pass_only)
         return
@@ -252,6 +258,82 @@ def compare(repeat: int, rounds: int, pass_only: bool = False) -> None:
                   f"{beyond / m['ours']:.0f} | {m['alone']:.4f} | {beyond / m['alone']:.0f} | "
                   f"{m['nf']:.3f} | {m['flows']:.4f} | "
                   f"{m['nf'] / m['flows']:.0f} | {records} |")
+
+
+# ---------------------------------------------------------------- --at-scale
+STREAM_SCRIPT = """
+import sys, ringcap
+counts, headers = [0, 0, 0], None
+for batch in ringcap.open_pcap(sys.argv[1]):
+    headers = ringcap.decode(batch, columns={fields!r}, out=headers)
+    for i, name in enumerate({fields!r}):
+        counts[i] += int((getattr(headers, name).lengths() > 0).sum())
+print(*counts)
+"""
+
+
+def repeated(batch: ringcap.Batch, packets: int, path: str) -> int:
+    """Write ``batch`` again and again to ``packets``, each copy later than the
+    last and with its own conversations: copy ``c`` has the second byte of
+    every IP source and destination XORed with ``c`` (both directions alike),
+    so tshark sees new sessions, not retransmissions it would not dissect."""
+    base = batch.copy()
+    h = ringcap.decode(base, columns=("ip_version", "l3_offset"))
+    at = []
+    for version, spots, least in ((4, (13, 17), 20), (6, (9, 25), 40)):
+        keep = (h.ip_version == version) & (base.caplen >= h.l3_offset + least)
+        start = base.offset[keep] + h.l3_offset[keep]
+        at += [start + spot for spot in spots]
+    at = np.concatenate(at)
+    original = base.data[at].copy()
+    span = int(base.ts[-1] - base.ts[0]) + 1_000_000
+    written, copy = 0, 0
+    with ringcap.PcapWriter(path) as writer:
+        while written < packets:
+            if copy > 255:
+                raise ValueError(f"{len(base)} packets repeated 256 times are fewer than {packets}")
+            base.data[at] = original ^ copy
+            part = base[:packets - written]
+            part.ts = part.ts + copy * span
+            writer.write(part)
+            written += len(part)
+            copy += 1
+    return written
+
+
+def at_scale(packets: int, rounds: int) -> None:
+    """tshark -T fields against a whole ringcap process that streams the file
+    (open_pcap, decode into reused Headers, counts each field's values), both
+    from exec to exit, on each pcap repeated to ``packets`` packets."""
+    script = STREAM_SCRIPT.format(fields=OUR_FIELDS)
+    with tempfile.TemporaryDirectory(prefix="bench_app.") as tmp:
+        sources = {"recorded": ringcap.read_pcap(recorded_pcap()),
+                   "dns-heavy": dns_heavy(), "tls-heavy": tls_heavy()}
+        print("CPU seconds of whole processes (exec to exit), median of interleaved rounds")
+        print()
+        print("| traffic | packets | MB | tshark -T fields | ringcap process | ratio | "
+              "values found: ringcap, tshark |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for name, batch in sources.items():
+            path = os.path.join(tmp, name + ".pcap")
+            n = repeated(batch, packets, path)
+            shark, ours = [], []
+            command = ["tshark", "-n", "-r", path, "-T", "fields"]
+            for field in TSHARK_FIELDS:
+                command += ["-e", field]
+            for _ in range(rounds):
+                shark.append(process_cpu(command))
+                ours.append(process_cpu([sys.executable, "-c", script, path]))
+            found = subprocess.run([sys.executable, "-c", script, path], check=True,
+                                   capture_output=True, text=True,
+                                   env={**os.environ, "PYTHONPATH": str(HERE.parent)}).stdout.split()
+            lines = subprocess.run(command, check=True, capture_output=True,
+                                   text=True).stdout.splitlines()
+            theirs = [sum(1 for line in lines if line.split("\t")[i]) for i in range(3)]
+            a, b = statistics.median(shark), statistics.median(ours)
+            print(f"| {name} | {n:,} | {os.path.getsize(path) / 1e6:.0f} | {a:.2f} | {b:.3f} | "
+                  f"{a / b:.0f} | {' '.join(found)}; {' '.join(map(str, theirs))} |")
+            os.unlink(path)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@
   clock starts;
 * ``binaryFiles + dpkt``: ``sc.binaryFiles``, a Python generator per file that
   parses each packet with dpkt, and ``createDataFrame`` over the rows: the
-  usual approach without ringcap, as it is written in tutorials and answers.
+  usual approach without ringcap, as it is written in tutorials and answers;
+* ``Spark floor``: the ``pcap`` source with Spark's part only: each Python
+  worker keeps the Arrow batches of every file it has read (the listed
+  copies are links to a few files) and, after two runs that fill those
+  caches, hands Spark kept batches: what Spark's Python data source path
+  and the query cost with no reading or decoding.
 
 Each runs the same user query, the top talkers::
 
@@ -31,7 +36,11 @@ listed as many times as it takes to reach ``--gigabytes`` of capture per
 mix (symbolic links: copy K of part J), and the Parquet dataset is the same
 parts' Parquet files listed the same way.
 
-    python benchmarks/bench_spark.py --gigabytes 1 --mixes imix,recorded
+    python benchmarks/bench_spark.py --gigabytes 1 --mixes imix,recorded --repeat 2 --read
+
+``--read`` also times each reader alone: the query's three columns of every
+row written to Spark's ``noop`` sink (how Spark's own benchmarks time a
+source), best of ``--repeat`` as the query.
 """
 from __future__ import annotations
 
@@ -82,6 +91,60 @@ def dpkt_rows(item):
             yield (0, len(buf), None)
 
 
+class CpuGroup:
+    """CPU time of this process and everything it starts, exited processes
+    included: a cgroup of its own (cgroup v2 ``cpu.stat``, or v1 ``cpuacct``;
+    root only).  Without one, :func:`tree_cpu_seconds` reads /proc, which
+    loses the time of a process that exits without an ancestor here reaping
+    it (Spark replaces Python workers and daemons: a run then reads short,
+    even negative)."""
+
+    def __init__(self) -> None:
+        self.path = None
+        for root, usage, marker in (("/sys/fs/cgroup", "cpu.stat", "cgroup.controllers"),
+                                    ("/sys/fs/cgroup/cpuacct", "cpuacct.usage", "cpuacct.usage")):
+            if os.path.exists(os.path.join(root, marker)):
+                path = os.path.join(root, f"bench-spark-{os.getpid()}")
+                try:
+                    os.mkdir(path)
+                    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                        f.write(str(os.getpid()))
+                except OSError:
+                    continue
+                self.root, self.path, self.usage = root, path, usage
+                return
+
+    def seconds(self) -> float:
+        if self.path is None:
+            return tree_cpu_seconds()
+        with open(os.path.join(self.path, self.usage)) as f:
+            text = f.read()
+        if self.usage == "cpu.stat":
+            return int(text.split("usage_usec")[1].split()[0]) / 1e6
+        return int(text) / 1e9
+
+    def close(self) -> None:
+        """Move back to the parent group and remove this one (once its processes are gone)."""
+        if self.path is None:
+            return
+        with open(os.path.join(self.root, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+        for _ in range(100):
+            try:
+                os.rmdir(self.path)
+                break
+            except OSError:
+                time.sleep(0.1)        # Spark's last processes are exiting
+        self.path = None
+
+
+CPU = None
+
+
+def cpu_seconds() -> float:
+    return CPU.seconds() if CPU is not None else tree_cpu_seconds()
+
+
 def tree_cpu_seconds() -> float:
     """CPU seconds of this process and every descendant (each live one's own time
     plus what it reaped of its children's), from /proc."""
@@ -111,9 +174,49 @@ def tree_cpu_seconds() -> float:
 def run_query(spark, frame) -> tuple[float, float, list]:
     """(wall seconds, CPU seconds of the Spark process tree, rows) of QUERY on ``frame``."""
     frame.createOrReplaceTempView("packets")
-    cpu, wall = tree_cpu_seconds(), time.perf_counter()
+    cpu, wall = cpu_seconds(), time.perf_counter()
     rows = [tuple(r) for r in spark.sql(QUERY).collect()]
-    return time.perf_counter() - wall, tree_cpu_seconds() - cpu, rows
+    return time.perf_counter() - wall, cpu_seconds() - cpu, rows
+
+
+def floor_source():
+    """The ``pcap`` source with Spark's part only: each worker reads a file's
+    Arrow batches once (by its real path: the listed copies are links to a
+    few files) and from then on hands Spark the batches it kept.  The query
+    run again over the same listing then costs what Spark's Python data
+    source path and the aggregation cost, with no reading or decoding."""
+    from ringcap.spark.source import PartReader, PcapBatchReader, PcapDataSource
+
+    class FloorReader(PcapBatchReader):
+        def read(self, partition):
+            cache = ringcap.__dict__.setdefault("_bench_spark_floor", {})  # per worker process
+            reader = PartReader(self.options, self.schema)
+            for split in partition.splits:
+                key = (os.path.realpath(split.path), split.start, split.end)
+                if key not in cache:
+                    cache[key] = list(reader.read_split(split))
+                yield from cache[key]
+
+    class FloorSource(PcapDataSource):
+        default_min_partitions = 2
+
+        @classmethod
+        def name(cls):
+            return "pcapfloor"
+
+        def reader(self, schema):
+            return FloorReader(dict(self.options), schema, self.default_min_partitions)
+
+    return FloorSource
+
+
+def run_read(spark, frame) -> tuple[float, float, None]:
+    """(wall seconds, CPU seconds of the Spark process tree, None) of reading every
+    row of the query's columns into Spark's ``noop`` sink: the reader alone."""
+    frame = frame.select("ip_version", "wirelen", "ip_src")
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    frame.write.format("noop").mode("overwrite").save()
+    return time.perf_counter() - wall, cpu_seconds() - cpu, None
 
 
 def prepare(mix: str, folder: Path, gigabytes: float, part_packets: int):
@@ -158,8 +261,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="best of N (default 1)")
     parser.add_argument("--mixes", default="imix,recorded",
                         help="traffic mixes, comma-separated (imix, recorded)")
-    parser.add_argument("--readers", default="pcap source,parquet (ringcap),binaryFiles + dpkt",
+    parser.add_argument("--readers", default="pcap source,parquet (ringcap),binaryFiles + dpkt,"
+                                             "Spark floor",
                         help="readers to run, comma-separated")
+    parser.add_argument("--read", action="store_true",
+                        help="also time each reader alone: the query's columns into Spark's "
+                             "noop sink")
     parser.add_argument("--dir", help="work folder (default: a temporary one, removed after)")
     args = parser.parse_args()
 
@@ -169,6 +276,8 @@ def main() -> None:
     import ringcap.spark
 
     work = Path(args.dir or tempfile.mkdtemp(prefix="bench-spark-"))
+    global CPU
+    CPU = CpuGroup()
     spark = (SparkSession.builder.master(f"local[{args.cores}]").appName("bench_spark")
              .config("spark.ui.enabled", "false")
              .config("spark.ui.showConsoleProgress", "false")
@@ -178,6 +287,7 @@ def main() -> None:
              .config("spark.driver.memory", "4g").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     ringcap.spark.register(spark)
+    spark.dataSource.register(floor_source())
     schema = StructType([StructField("ip_version", IntegerType()),
                          StructField("wirelen", LongType()), StructField("ip_src", StringType())])
     wanted = args.readers.split(",")
@@ -198,7 +308,7 @@ def main() -> None:
             wall, cpu, _ = min(run_query(spark, make()) for _ in range(2))
             print(f"# fixed cost, {name}: {wall:.2f} s wall, {cpu:.2f} s CPU for the query "
                   "on a 10-packet capture")
-        print(f"{'traffic':<9} {'reader':<20} {'GB':>5} {'packets':>9} {'wall s':>7} "
+        print(f"{'traffic':<9} {'reader':<26} {'GB':>5} {'packets':>9} {'wall s':>7} "
               f"{'CPU s':>7} {'kpackets/s/core':>16} {'vs dpkt':>8} {'vs parquet':>10}")
         for mix in args.mixes.split(","):
             folder = work / mix
@@ -213,24 +323,35 @@ def main() -> None:
                 "parquet (ringcap)": lambda: spark.read.parquet(str(parquet)),
                 "binaryFiles + dpkt": lambda: spark.createDataFrame(
                     spark.sparkContext.binaryFiles(",".join(pcaps)).flatMap(dpkt_rows), schema),
+                "Spark floor": lambda: spark.read.format("pcapfloor").option(
+                    "columns", PCAP_COLUMNS).option("minPartitions", args.cores).load(
+                    ",".join(pcaps)),
             }
-            results, answers = {}, {}
+            results, reads, answers = {}, {}, {}
             for name in wanted:
+                if name == "Spark floor":          # first runs fill the workers' caches
+                    for _ in range(2):
+                        run_query(spark, readers[name]())
                 runs = [run_query(spark, readers[name]()) for _ in range(args.repeat)]
                 results[name] = min(runs, key=lambda run: run[1])
                 answers[name] = [(n, b) for _, n, b in results[name][2]]
+                if args.read:
+                    reads[name] = min((run_read(spark, readers[name]())
+                                       for _ in range(args.repeat)), key=lambda run: run[1])
             reference = answers[wanted[0]]
             for name, answer in answers.items():
                 if answer != reference:
                     raise SystemExit(f"{name} disagrees: {answer} != {reference}")
-            for name, (wall, cpu, _) in results.items():
-                ratios = [f"{results[other][1] / cpu:7.1f}x" if other in results else "      -"
-                          for other in ("binaryFiles + dpkt", "parquet (ringcap)")]
-                print(f"{mix:<9} {name:<20} {size / 1e9:5.2f} {packets:9d} {wall:7.1f} "
-                      f"{cpu:7.1f} {packets / cpu / 1e3:16.1f} {ratios[0]:>8} {ratios[1]:>10}",
-                      flush=True)
+            for what, table in (("query", results), ("read", reads)):
+                for name, (wall, cpu, _) in table.items():
+                    ratios = [f"{table[other][1] / cpu:7.1f}x" if other in table else "      -"
+                              for other in ("binaryFiles + dpkt", "parquet (ringcap)")]
+                    print(f"{mix:<9} {name + ('' if what == 'query' else ', read'):<26} "
+                          f"{size / 1e9:5.2f} {packets:9d} {wall:7.1f} {cpu:7.1f} "
+                          f"{packets / cpu / 1e3:16.1f} {ratios[0]:>8} {ratios[1]:>10}", flush=True)
     finally:
         spark.stop()
+        CPU.close()
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
 
