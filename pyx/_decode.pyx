@@ -1391,6 +1391,11 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
         if m > DECODE_CHUNK:
             m = DECODE_CHUNK
         memset(c, 0, sizeof(HeaderChunk))
+        # each packet's first line, where its headers are: the header pass
+        # waited on memory once per packet when packets span cache lines
+        # (flow_features on recorded traffic: 10% less CPU)
+        for k in range(m):
+            _prefetch(<const void *>(<uintptr_t>b.data + <uintptr_t>b.offset[first + k]))
         if app != NULL:
             # the first payload byte _app_candidates reads is often in a packet's
             # second cache line, which the header pass does not touch: ask for it

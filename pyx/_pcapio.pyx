@@ -74,9 +74,73 @@ cdef extern from *:
     void __builtin_prefetch(const void *address) noexcept nogil
 
 cdef enum:
-    # bytes ahead of the record being parsed that a walk over a view prefetches
-    # (4 KiB: 5-15% less CPU than none on the benchmark mixes, 1-16 KiB alike)
+    # A walk over a view waits on memory once per record unless the next headers
+    # are prefetched, and only each record says where the next one starts.
+    # Records averaging under PREFETCH_SMALL bytes: every line PREFETCH_AHEAD
+    # bytes ahead (nearly every line holds a header).  Larger: only where the
+    # next PREFETCH_RECORDS headers start if they are as long as this record or
+    # the one before, since pulling every line through the cache made the walk
+    # memory-bound (recorded traffic, 1.3 KB records: 25% less CPU; the
+    # IMIX/uniform mixes keep every line, which is faster there).
     PREFETCH_AHEAD = 4096
+    PREFETCH_SMALL = 1024
+    PREFETCH_RECORDS = 8
+
+
+cdef struct Prefetch:
+    Py_ssize_t ahead      # every-line mode: the next line to prefetch
+    Py_ssize_t last       # the length of the record before
+    Py_ssize_t mean       # running mean of record lengths (weight 1/8)
+    int64_t* plan         # tests only: where the prefetches went (else NULL)
+    Py_ssize_t planned
+
+
+cdef inline void _fetch(Prefetch* p, const uint8_t* buf, Py_ssize_t at) noexcept nogil:
+    if p.plan != NULL:
+        p.plan[p.planned] = at
+        p.planned += 1
+    else:
+        __builtin_prefetch(buf + at)
+
+
+cdef inline void _prefetch_next(Prefetch* p, const uint8_t* buf, Py_ssize_t pos,
+                                Py_ssize_t length, Py_ssize_t end) noexcept nogil:
+    """Prefetch where the records after the one at ``pos`` (``length`` bytes,
+    header read) likely start; addresses stay below ``end`` (and a prefetch
+    never faults, even on a page a truncated file no longer backs)."""
+    cdef Py_ssize_t k, at
+    p.mean = p.mean + ((length - p.mean) >> 3) if p.last else length
+    if p.mean < PREFETCH_SMALL:
+        if p.ahead < pos:
+            p.ahead = pos
+        while p.ahead < pos + PREFETCH_AHEAD and p.ahead < end:
+            _fetch(p, buf, p.ahead)
+            p.ahead += 64
+    else:
+        for k in range(1, PREFETCH_RECORDS + 1):
+            at = pos + length + k * length
+            if at < end:
+                _fetch(p, buf, at)
+            at = pos + length + k * p.last
+            if p.last != length and p.last and at < end:
+                _fetch(p, buf, at)
+        p.ahead = pos + length
+    p.last = length
+
+
+def _test_prefetch_plan(lengths, Py_ssize_t end):
+    """For records of ``lengths`` bytes back to back from offset 0 in a buffer
+    of ``end`` bytes: the offsets a view walk prefetches at each record."""
+    cdef Prefetch p = Prefetch(0, 0, 0, NULL, 0)
+    cdef int64_t plan[128]           # >= PREFETCH_AHEAD / 64 + 2 * PREFETCH_RECORDS
+    cdef Py_ssize_t pos = 0, k
+    out = []
+    for length in lengths:
+        p.plan, p.planned = plan, 0
+        _prefetch_next(&p, NULL, pos, length, end)
+        out.append([plan[k] for k in range(p.planned)])
+        pos += length
+    return out
 
 
 cdef inline uint32_t _bswap32(uint32_t v) noexcept nogil:
@@ -435,7 +499,7 @@ cdef Result _parse_pcap(
     cdef Result r
     cdef Py_ssize_t n = 0
     cdef uint32_t cl
-    cdef Py_ssize_t ahead = pos         # the next line of the buffer to prefetch
+    cdef Prefetch ahead = Prefetch(pos, 0, 0, NULL, 0)
     r.status = OK
     r.value = 0
     r.nbytes = copy_start
@@ -443,14 +507,9 @@ cdef Result _parse_pcap(
         if end - pos < 16:
             r.status = END if end == pos else TRUNCATED
             break
-        if copy_to == NULL:
-            # Each record says where the next one starts, so without prefetching the
-            # walk waits on memory once per record; the bytes ahead are (nearly) all
-            # read anyway by whoever uses the packets.
-            while ahead < pos + PREFETCH_AHEAD and ahead < end:
-                __builtin_prefetch(buf + ahead)
-                ahead += 64
         cl = _u32(buf + pos + 8, swap)
+        if copy_to == NULL:             # (a copy streams the bytes anyway)
+            _prefetch_next(&ahead, buf, pos, 16 + <Py_ssize_t>cl, end)
         if cl > max_caplen:
             r.status = BAD_CAPLEN
             r.value = cl
@@ -525,7 +584,7 @@ cdef Result _parse_pcapng(
     cdef Py_ssize_t n = 0, opos, oend
     cdef uint32_t btype, blen, cl, wl, iface, flags, code, olen
     cdef uint64_t units
-    cdef Py_ssize_t ahead = pos         # the next line of the buffer to prefetch
+    cdef Prefetch ahead = Prefetch(pos, 0, 0, NULL, 0)
     r.status = OK
     r.value = 0
     r.nbytes = copy_start
@@ -536,15 +595,13 @@ cdef Result _parse_pcapng(
         if end - pos < 12:
             r.status = TRUNCATED
             break
-        if copy_to == NULL:             # (as in _parse_pcap)
-            while ahead < pos + PREFETCH_AHEAD and ahead < end:
-                __builtin_prefetch(buf + ahead)
-                ahead += 64
         btype = _u32(buf + pos, swap)
         if btype == BT_SHB:
             r.status = OTHER_BLOCK
             break
         blen = _u32(buf + pos + 4, swap)
+        if copy_to == NULL:             # (as in _parse_pcap)
+            _prefetch_next(&ahead, buf, pos, blen, end)
         if blen < 12 or blen % 4 != 0 or blen > _MAX_BLOCK_LENGTH:
             r.status = BAD_BLOCK_LENGTH
             r.value = blen

@@ -8,6 +8,7 @@ default action.  Each of these runs in a subprocess, whose exit status and
 stderr say whether it survived.  The mapped reader gives the values the
 pread reader gives, on every format, and leaves no map behind.
 """
+import ast
 import contextlib
 import gc
 import os
@@ -294,3 +295,69 @@ def test_no_map_is_left_after_close_and_the_batches_are_gone(tmp_path):
         del batch
     assert maps_of(path) == [] and _filemap.live_maps() == before
     assert len(os.listdir("/proc/self/fd")) <= fds
+
+
+# ---------------------------------------------------------------- what a walk prefetches
+
+def test_a_walk_over_large_records_prefetches_their_headers_not_every_line():
+    # 1514-byte frames with 66-byte ACKs among them, as a TCP transfer records: the
+    # walk prefetches where the next headers start, never the payload lines between
+    sizes = [1530] * 20 + [82] + [1530] * 20 + [82, 82] + [1530] * 20
+    starts = np.cumsum([0] + sizes)
+    end = int(starts[-1])
+    plans = ringcap._pcapio._test_prefetch_plan(sizes, end)
+    assert all(len(plan) <= 16 and max(plan, default=0) < end for plan in plans)
+    for i, plan in enumerate(plans):
+        if set(sizes[max(i - 1, 0):i + 10]) == {1530}:   # within a run: the next 8 headers on
+            assert plan == [int(s) for s in starts[i + 2:i + 10] if s < end], i
+    # after an ACK, the header past the next is fetched by the size before it
+    assert int(starts[22]) in plans[20]
+    # 63 records of 1.2 KB on average: the walk asks for fewer than 8 lines per 4 KiB
+    assert len(set().union(*map(set, plans))) < end // 4096 * 8
+
+
+def test_a_walk_over_small_records_prefetches_every_line_ahead():
+    sizes = [80] * 200                              # 64-byte frames: a header in every line
+    plans = ringcap._pcapio._test_prefetch_plan(sizes, 80 * 200)
+    lines = [line for plan in plans for line in plan]
+    assert lines == list(range(0, 80 * 200, 64))    # each line once, in order, none past the end
+    assert plans[0] == list(range(0, 4096, 64))     # 4 KiB ahead from the first record
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_a_file_of_large_records_cut_while_iterated_reads_every_packet_before_the_cut(tmp_path,
+                                                                                      fmt):
+    # the prefetches of headers past the cut (pages the file no longer backs) never
+    # fault; what is read equals a read of the file as cut (a copy cut beforehand)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import os, shutil, warnings, ringcap
+        frames = [i.to_bytes(4, "big") + bytes(1510) if i % 3 else i.to_bytes(4, "big") + bytes(62)
+                  for i in range(20000)]
+        ringcap.write_pcap("large.{fmt}", ringcap.Batch.from_packets(frames), format="{fmt}")
+        shutil.copy("large.{fmt}", "cut.{fmt}")
+        os.truncate("cut.{fmt}", 4096 * 1000)
+
+        def read(path, cut=False):
+            seen = []
+            with warnings.catch_warnings(record=True) as warned:
+                warnings.simplefilter("always")
+                with ringcap.open_pcap(path, batch_packets=1000) as reader:
+                    for batch in reader:
+                        seen.extend(int.from_bytes(p[:4], "big") for p in batch.packets())
+                        if cut and len(seen) == 1000:
+                            os.truncate(path, 4096 * 1000)
+            return (seen == list(range(len(seen))), len(seen),
+                    [(type(w.message).__name__, w.message.offset) for w in warned])
+
+        print(read("large.{fmt}", cut=True))
+        print(read("cut.{fmt}"))
+        """)], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"died with status {proc.returncode}: {proc.stderr[-2000:]}"
+    while_cut, cut_before = proc.stdout.splitlines()
+    ok, count, warned = ast.literal_eval(while_cut)
+    assert ok and 3000 < count < 5000 and [kind for kind, _ in warned] == ["PcapTruncatedWarning"]
+    assert while_cut == cut_before.replace("cut.", "large.")
+    if fmt == "pcap":
+        ends = np.cumsum([16 + (1514 if i % 3 else 66) for i in range(20000)]) + 24
+        assert count == int(np.searchsorted(ends, 4096 * 1000, side="right"))
+        assert warned == [("PcapTruncatedWarning", int(ends[count - 1]))]
