@@ -1076,6 +1076,8 @@ cdef object _string_data(StrCol *s):
     cdef cnp.npy_intp size = s.length
     if s.offsets == NULL:
         return None
+    if s.length == 0:
+        return _NO_BYTES
     out = cnp.PyArray_EMPTY(1, &size, cnp.NPY_UINT8, 0)
     if s.length:
         memcpy(cnp.PyArray_DATA(out), s.data, s.length)
@@ -1087,6 +1089,14 @@ _STRING_NAMES = tuple(name for name, kind, _ in COLUMN_LAYOUT if kind == "str")
 _FIXED_LAYOUT = tuple((name, np.dtype(kind).itemsize, width)
                       for name, kind, width in COLUMN_LAYOUT if kind != "str")
 assert len(_FIXED_LAYOUT) == N_FIXED
+cdef Py_ssize_t _fixed_itemsize[N_FIXED]
+cdef Py_ssize_t _fixed_width[N_FIXED]
+for _k, (_, _size, _width) in enumerate(_FIXED_LAYOUT):
+    _fixed_itemsize[_k] = _size
+    _fixed_width[_k] = _width
+# the bytes of a string column without a string: one read-only empty array for all
+_NO_BYTES = np.empty(0, dtype=np.uint8)
+_NO_BYTES.setflags(write=False)
 
 
 _FIXED_INDEX = {name: k for k, (name, _, _) in enumerate(_FIXED_LAYOUT)}
@@ -1130,6 +1140,7 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
     cdef uint8_t *column[N_FIXED]
     cdef Py_ssize_t row_bytes[N_FIXED]
     cdef cnp.npy_intp dims[2]
+    cdef Py_ssize_t itemsize, width
     if caplen.shape[0] != n or ip_proto.shape[0] != n or sport.shape[0] != n \
             or dport.shape[0] != n or payload_offset.shape[0] != n or payload_len.shape[0] != n \
             or flags.shape[0] != n:
@@ -1173,7 +1184,8 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
         if index is None:
             raise ValueError(f"not a fixed-width application column: {name!r}")
         k = index
-        _, itemsize, width = _FIXED_LAYOUT[k]
+        itemsize = _fixed_itemsize[k]
+        width = _fixed_width[k]
         if array is None:
             dims[0] = n
             dims[1] = width

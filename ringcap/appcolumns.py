@@ -40,12 +40,17 @@ APP_COLUMNS: dict[str, tuple[Any, int]] = {
 #: The string columns among :data:`APP_COLUMNS`.
 STRING_COLUMNS: tuple[str, ...] = tuple(n for n, (kind, _) in APP_COLUMNS.items() if kind == "str")
 
+_APP_NAMES = frozenset(APP_COLUMNS)
 #: The protocol each column belongs to (``app_proto`` to all of them).
 _PROTOCOL_OF = {name: name.split("_")[0] for name in APP_COLUMNS if name != "app_proto"}
 #: Header columns the application pass reads (``decode`` decodes them when an
 #: application column is asked for, and keeps only the ones asked for).
 NEEDED_HEADER_COLUMNS: tuple[str, ...] = ("ip_proto", "sport", "dport", "payload_offset",
                                           "payload_len", "flags")
+_NEEDED_NAMES = frozenset(NEEDED_HEADER_COLUMNS)
+
+
+_new_object = object.__new__
 
 
 class StringColumn:
@@ -198,9 +203,9 @@ def protocols_of(names) -> tuple[str, ...]:
 def split_names(names: set[str]) -> tuple[set[str], set[str], set[str]]:
     """(header columns, application columns, header columns to decode only for the
     application pass) of the column names asked for."""
-    app = names & set(APP_COLUMNS)
+    app = names & _APP_NAMES
     header = names - app
-    return header, app, (set(NEEDED_HEADER_COLUMNS) - header if app else set())
+    return header, app, (_NEEDED_NAMES - header if app else set())
 
 
 def app_column(columns: dict[str, Any], name: str):
@@ -216,13 +221,12 @@ def _plan(names: frozenset) -> tuple:
     """What decoding the application columns ``names`` needs, worked out once per
     set of names: (protocols, (ports, rule) of the header pass's list, the
     fixed-width columns as (name, dtype, shape of one row) and their names, the
-    string columns, every name in :data:`APP_COLUMNS`'s order)."""
+    string columns)."""
     protocols = protocols_of(names)
     fixed = tuple((name, kind, (width,) if width > 1 else ())
                   for name, (kind, width) in APP_COLUMNS.items() if kind != "str" and name in names)
     strings = tuple(name for name in STRING_COLUMNS if name in names)
-    return (protocols, _app.candidate_rule(protocols), fixed, tuple(name for name, _, _ in fixed),
-            strings, tuple(name for name in APP_COLUMNS if name in names))
+    return protocols, _app.candidate_rule(protocols), fixed, tuple(name for name, _, _ in fixed), strings
 
 
 def app_selection(names, n: int) -> tuple:
@@ -264,7 +268,7 @@ def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=(),
     columns.  Returns the columns and the :class:`AppRows` holding the
     fixed-width ones."""
     n = len(batch)
-    protocols, _, fixed_layout, fixed_names, string_names, ordered = _plan(frozenset(names))
+    protocols, _, fixed_layout, fixed_names, string_names = _plan(frozenset(names))
     clear = None
     if out is not None and out._app_rows is None:
         out._app_rows = AppRows(len(out))
@@ -292,8 +296,17 @@ def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=(),
         columns["flags"], fixed, strings, protocols, rows, clear)
     # the pass wrote no row off its list: the next one into these columns zeroes only those
     reuse.written = None if rows is None else rows.copy()
-    out: dict[str, Any] = {k: v for k, v in columns.items() if k not in drop}
-    for name in ordered:
-        out[name] = StringColumn._trusted(strings[name], data[name]) if name in strings \
-            else (fixed[name] if fixed[name].shape[0] == n else fixed[name][:n])
-    return out, reuse
+    result: dict[str, Any] = {k: v for k, v in columns.items() if k not in drop} if drop \
+        else dict(columns)
+    if reuse.rows == n:
+        for name in fixed_names:
+            result[name] = fixed[name]
+    else:
+        for name in fixed_names:
+            result[name] = fixed[name][:n]
+    for name in string_names:
+        column = _new_object(StringColumn)      # StringColumn._trusted, inline
+        column.offsets = strings[name]
+        column.data = data[name]
+        result[name] = column
+    return result, reuse

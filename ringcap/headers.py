@@ -372,7 +372,7 @@ def _column_names(columns, out: Headers | None = None) -> set[str]:
     if isinstance(columns, str) and columns == "all":
         return set(HEADER_COLUMNS)
     names = {columns} if isinstance(columns, str) else set(columns)
-    unknown = sorted(names - set(HEADER_COLUMNS) - set(APP_COLUMNS))
+    unknown = sorted(names.difference(HEADER_COLUMNS, APP_COLUMNS))
     if unknown:
         raise ValueError(f"unknown Headers column(s) {unknown}; choose from "
                          f"{', '.join(HEADER_COLUMNS)}, {', '.join(APP_COLUMNS)} "
