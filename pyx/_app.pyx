@@ -1176,8 +1176,6 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
     if strings:
         for k in range(10):
             _string_column(cols[k], strings, _STRING_NAMES[k], n)
-    if n == 0:
-        return {name: np.empty(0, dtype=np.uint8) for name in strings}
     _fixed_slots(&c, slot)
     for name, array in fixed.items():
         index = _FIXED_INDEX.get(name)
@@ -1206,6 +1204,10 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
                                  f"clear[{k}] is {clear[k]}")
         if cleared:
             clear_p = &clear[0]
+    if n == 0:                      # an empty batch still clears what the one before wrote
+        for k in range(given):
+            _clear_rows(column[k], row_bytes[k], clear_p, cleared)
+        return {name: _NO_BYTES for name in strings}
     c.flags = &flags[0]
     base = &data[0] if data.shape[0] else empty
     try:

@@ -124,7 +124,8 @@ def test_command_line_loops_decode_into_reused_headers(many_batches, command):
 # ---------------------------------------------------------------- application columns
 def _app_batches():
     """A batch full of messages of every kind, then batches with none, with
-    others at other rows, and a shorter one (rows past it stay in the buffer)."""
+    others at other rows, a shorter one (rows past it stay in the buffer) and an
+    empty one (it must clear the rows the batch before wrote too)."""
     from test_app_decode import built_messages
     messages = built_messages()
     named = ringcap.testing.named_traffic(300, seed=4)
@@ -132,7 +133,7 @@ def _app_batches():
     quiet = Batch.from_packets([TCP, UDP6, ARP] * (len(full) // 3))    # no message at all
     shifted = Batch.concat([quiet[:7].copy(), ringcap.testing.named_traffic(200, seed=9),
                             Batch.from_packets(messages[::-1] * 30)])
-    return full, [quiet, shifted, quiet, full[: len(full) // 3].copy(), full]
+    return full, [quiet, shifted, quiet, full[: len(full) // 3].copy(), full[:0].copy(), quiet, full]
 
 
 def _assert_same_app(got, want, where):
@@ -157,8 +158,8 @@ def test_reused_application_columns_hold_nothing_of_the_batch_before(columns):
     """decode(out=...) and HeadersBuffer fill the fixed-width application
     columns again, zeroing only the rows the pass before may have written (its
     list): after a batch full of messages, a batch with none, one with others
-    at other rows and a shorter one decode to exactly what a fresh decode
-    gives (values, dtypes, flags), into the same memory."""
+    at other rows, a shorter one and an empty one decode to exactly what a
+    fresh decode gives (values, dtypes, flags), into the same memory."""
     full, later = _app_batches()
     fixed = [name for name in columns if not isinstance(
         getattr(ringcap.decode(full[:1].copy(), columns=columns), name),
