@@ -1097,6 +1097,17 @@ for _k, (_, _size, _width) in enumerate(_FIXED_LAYOUT):
 # the bytes of a string column without a string: one read-only empty array for all
 _NO_BYTES = np.empty(0, dtype=np.uint8)
 _NO_BYTES.setflags(write=False)
+# and its offsets, all 0: views of one read-only zeroed array (its pages are
+# never written), so that a column without a string costs no row at all
+_ZEROS = np.zeros(0, dtype=np.int32)
+
+
+cdef object _zero_offsets(Py_ssize_t size):
+    global _ZEROS
+    if _ZEROS.shape[0] < size:
+        _ZEROS = np.zeros(max(size, 2 * _ZEROS.shape[0], 65537), dtype=np.int32)
+        _ZEROS.setflags(write=False)
+    return _ZEROS[:size]
 
 
 _FIXED_INDEX = {name: k for k, (name, _, _) in enumerate(_FIXED_LAYOUT)}
@@ -1117,7 +1128,8 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
     zeroed array of ``n`` rows is made and put in ``fixed``); the columns
     left out are not kept.  ``strings``: name -> int32 offsets array of
     ``n + 1`` entries for the string columns wanted (None: made and put in
-    ``strings``).  ``protocols``:
+    ``strings``); a column that gets no string is given a read-only view of
+    zeros in its place instead of filling its array.  ``protocols``:
     names from :data:`APP_PROTOCOLS` to decode.  ``rows``: the only packets
     to look at, ascending (the header pass's list, see
     :func:`candidate_rule`); None: every packet.  ``clear``: rows of every
@@ -1232,7 +1244,11 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
                                    &sport[0], &dport[0], &payload_offset[0], &payload_len[0],
                                    rows_p, count, want, &c)
             for k in range(10):
-                _finish(cols[k], n)
+                if cols[k].length:
+                    _finish(cols[k], n)
+        for k in range(10):
+            if cols[k].offsets != NULL and cols[k].length == 0:
+                strings[_STRING_NAMES[k]] = _zero_offsets(n + 1)      # never filled
         if c.failed:
             raise MemoryError("no memory for the application string columns or QUIC's decryption "
                               "(or a column past 2 GiB in one batch: decode smaller batches)")
