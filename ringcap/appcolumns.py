@@ -50,7 +50,7 @@ NEEDED_HEADER_COLUMNS: tuple[str, ...] = ("ip_proto", "sport", "dport", "payload
 _NEEDED_NAMES = frozenset(NEEDED_HEADER_COLUMNS)
 
 
-_new_object = object.__new__
+_new_object = object.__new__     # decode_app makes its StringColumns without __init__'s checks
 
 
 class StringColumn:
