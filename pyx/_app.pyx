@@ -976,14 +976,47 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
             if want & (1 << APP_NTP):
                 _ntp(m, captured, full, i, c)
         elif want_quic and _quic_long_header(m, captured):
+            if c.scratch == NULL:           # the first Initial of the batch
+                c.scratch = <uint8_t *>malloc(QUIC_SCRATCH)
+                if c.scratch == NULL:
+                    c.failed = True
+                    return -1
             _quic(m, captured, i, c)
     return -1
 
 
-cdef void *_fixed(dict fixed, str name, Py_ssize_t n, Py_ssize_t itemsize,
-                  Py_ssize_t width) except? NULL:
+cdef enum:
+    N_FIXED = 19                  # fixed-width columns of COLUMN_LAYOUT
+
+
+cdef int _fixed_slots(AppColumns *c, void ***slot) except -1:
+    # slot[k]: where the k-th fixed-width column of COLUMN_LAYOUT is pointed to
+    slot[0] = <void **>&c.app_proto
+    slot[1] = <void **>&c.dns_id
+    slot[2] = <void **>&c.dns_qr
+    slot[3] = <void **>&c.dns_opcode
+    slot[4] = <void **>&c.dns_rcode
+    slot[5] = <void **>&c.dns_qtype
+    slot[6] = <void **>&c.dns_ancount
+    slot[7] = <void **>&c.http_status
+    slot[8] = <void **>&c.dhcp_msg_type
+    slot[9] = <void **>&c.dhcp_client_mac
+    slot[10] = <void **>&c.dhcp_requested_ip
+    slot[11] = <void **>&c.ntp_version
+    slot[12] = <void **>&c.ntp_mode
+    slot[13] = <void **>&c.ntp_stratum
+    slot[14] = <void **>&c.tls_handshake
+    slot[15] = <void **>&c.tls_version
+    slot[16] = <void **>&c.tls_cipher
+    slot[17] = <void **>&c.quic_version
+    slot[18] = <void **>&c.quic_dcid_len
+    return 0
+
+
+cdef Py_ssize_t _fixed(object obj, str name, Py_ssize_t n, Py_ssize_t itemsize,
+                       Py_ssize_t width, void **data) except -1:
+    # The rows of a fixed-width column array (at least n); its data in *data.
     cdef cnp.ndarray array
-    obj = fixed.get(name)
     if not isinstance(obj, cnp.ndarray):
         raise TypeError(f"application column {name!r} must be a numpy array")
     array = <cnp.ndarray>obj
@@ -993,36 +1026,92 @@ cdef void *_fixed(dict fixed, str name, Py_ssize_t n, Py_ssize_t itemsize,
             or not cnp.PyArray_ISCARRAY(array):
         raise ValueError(f"application column {name!r} must be a writable C-contiguous array "
                          f"with at least {n} rows of {itemsize * width} bytes")
-    return cnp.PyArray_DATA(array)
+    data[0] = cnp.PyArray_DATA(array)
+    return cnp.PyArray_DIM(array, 0)
+
+
+cdef void _clear_rows(uint8_t *column, Py_ssize_t row_bytes, const int64_t *rows,
+                      Py_ssize_t count) noexcept nogil:
+    # column[rows] = 0: the rows an earlier pass may have written
+    cdef Py_ssize_t r
+    if row_bytes == 1:
+        for r in range(count):
+            column[rows[r]] = 0
+    elif row_bytes == 2:
+        for r in range(count):
+            (<uint16_t *>column)[rows[r]] = 0
+    elif row_bytes == 4:
+        for r in range(count):
+            (<uint32_t *>column)[rows[r]] = 0
+    else:
+        for r in range(count):
+            memset(column + rows[r] * row_bytes, 0, row_bytes)
 
 
 cdef int _string_column(StrCol *s, dict strings, str name, Py_ssize_t n) except -1:
-    cdef int32_t[::1] offsets
+    cdef cnp.ndarray offsets
+    cdef cnp.npy_intp size = n + 1
     s.offsets = NULL
     s.data = NULL
     s.length = s.capacity = s.filled = 0
-    obj = strings.get(name)
-    if obj is None:
+    if name not in strings:
         return 0
-    offsets = obj
-    if offsets.shape[0] != n + 1:
-        raise ValueError(f"string column {name!r} needs {n + 1} offsets, got {offsets.shape[0]}")
-    s.offsets = &offsets[0]
+    obj = strings[name]
+    if obj is None:                 # made here, faster than by numpy's Python functions
+        obj = strings[name] = cnp.PyArray_EMPTY(1, &size, cnp.NPY_INT32, 0)
+    if not isinstance(obj, cnp.ndarray) or cnp.PyArray_TYPE(<cnp.ndarray>obj) != cnp.NPY_INT32 \
+            or cnp.PyArray_NDIM(<cnp.ndarray>obj) != 1 or not cnp.PyArray_ISCARRAY(<cnp.ndarray>obj):
+        raise ValueError(f"string column {name!r} needs a writable C-contiguous int32 array")
+    offsets = <cnp.ndarray>obj
+    if cnp.PyArray_DIM(offsets, 0) != n + 1:
+        raise ValueError(f"string column {name!r} needs {n + 1} offsets, got "
+                         f"{cnp.PyArray_DIM(offsets, 0)}")
+    s.offsets = <int32_t *>cnp.PyArray_DATA(offsets)
     s.offsets[0] = 0
     return 0
 
 
 cdef object _string_data(StrCol *s):
     cdef cnp.ndarray out
+    cdef cnp.npy_intp size = s.length
     if s.offsets == NULL:
         return None
-    out = np.empty(s.length, dtype=np.uint8)
+    if s.length == 0:
+        return _NO_BYTES
+    out = cnp.PyArray_EMPTY(1, &size, cnp.NPY_UINT8, 0)
     if s.length:
         memcpy(cnp.PyArray_DATA(out), s.data, s.length)
     return out
 
 
 _STRING_NAMES = tuple(name for name, kind, _ in COLUMN_LAYOUT if kind == "str")
+# (name, item size, width) of the fixed-width columns, in the order of _fixed_slots
+_FIXED_LAYOUT = tuple((name, np.dtype(kind).itemsize, width)
+                      for name, kind, width in COLUMN_LAYOUT if kind != "str")
+assert len(_FIXED_LAYOUT) == N_FIXED
+cdef Py_ssize_t _fixed_itemsize[N_FIXED]
+cdef Py_ssize_t _fixed_width[N_FIXED]
+for _k, (_, _size, _width) in enumerate(_FIXED_LAYOUT):
+    _fixed_itemsize[_k] = _size
+    _fixed_width[_k] = _width
+# the bytes of a string column without a string: one read-only empty array for all
+_NO_BYTES = np.empty(0, dtype=np.uint8)
+_NO_BYTES.setflags(write=False)
+# and its offsets, all 0: views of one read-only zeroed array (its pages are
+# never written), so that a column without a string costs no row at all
+_ZEROS = np.zeros(0, dtype=np.int32)
+
+
+cdef object _zero_offsets(Py_ssize_t size):
+    global _ZEROS
+    if _ZEROS.shape[0] < size:
+        _ZEROS = np.zeros(max(size, 2 * _ZEROS.shape[0], 65537), dtype=np.int32)
+        _ZEROS.setflags(write=False)
+    return _ZEROS[:size]
+
+
+_FIXED_INDEX = {name: k for k, (name, _, _) in enumerate(_FIXED_LAYOUT)}
+_STRING_INDEX = {name: k for k, name in enumerate(_STRING_NAMES)}
 
 
 def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
@@ -1030,31 +1119,49 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
                const uint16_t[::1] sport, const uint16_t[::1] dport,
                const uint16_t[::1] payload_offset, const uint32_t[::1] payload_len,
                uint32_t[::1] flags, dict fixed, dict strings, protocols,
-               const int64_t[::1] rows=None):
+               const int64_t[::1] rows=None, const int64_t[::1] clear=None):
     """Decode the application messages of a batch into ``fixed`` and ``strings``.
 
-    ``fixed``: every fixed-width column of :data:`COLUMN_LAYOUT` (zeroed
-    arrays with a row per packet).  ``strings``: name -> int32 offsets
-    array of ``n + 1`` entries for the string columns wanted.  ``protocols``:
+    ``fixed``: name -> array of the fixed-width columns of
+    :data:`COLUMN_LAYOUT` to fill (C-contiguous, at least a row per packet,
+    zero where no message will be found: zeroed, or see ``clear``; None: a
+    zeroed array of ``n`` rows is made and put in ``fixed``); the columns
+    left out are not kept.  ``strings``: name -> int32 offsets array of
+    ``n + 1`` entries for the string columns wanted (None: made and put in
+    ``strings``); a column that gets no string is given a read-only view of
+    zeros in its place instead of filling its array.  ``protocols``:
     names from :data:`APP_PROTOCOLS` to decode.  ``rows``: the only packets
     to look at, ascending (the header pass's list, see
-    :func:`candidate_rule`); None: every packet.  The APP_* flag bits are
+    :func:`candidate_rule`); None: every packet.  ``clear``: rows of every
+    array in ``fixed`` to zero first (those an earlier pass into the same
+    arrays listed; the pass writes no others).  The APP_* flag bits are
     or-ed into ``flags``.  Returns name -> uint8 array of each wanted string
     column's bytes.  Raises ValueError if a packet lies outside ``data``.
     """
     cdef Py_ssize_t n = offset.shape[0], bad = -1, k, count = n, previous = -1
+    cdef Py_ssize_t given = 0, room = -1, length, cleared = 0
     cdef AppColumns c
     cdef uint32_t want = _want_bits(protocols)
     cdef const int64_t *rows_p = NULL
+    cdef const int64_t *clear_p = NULL
     cdef const uint8_t *base = NULL
     cdef uint8_t empty[1]
+    cdef uint8_t *scratch = NULL
     cdef StrCol *cols[10]
-    for name, length in (("caplen", caplen.shape[0]), ("ip_proto", ip_proto.shape[0]),
-                         ("sport", sport.shape[0]), ("dport", dport.shape[0]),
-                         ("payload_offset", payload_offset.shape[0]),
-                         ("payload_len", payload_len.shape[0]), ("flags", flags.shape[0])):
-        if length != n:
-            raise ValueError(f"{name} has {length} entries, offset has {n}")
+    cdef void **slot[N_FIXED]
+    cdef uint8_t *column[N_FIXED]
+    cdef Py_ssize_t row_bytes[N_FIXED]
+    cdef cnp.npy_intp dims[2]
+    cdef Py_ssize_t itemsize, width
+    if caplen.shape[0] != n or ip_proto.shape[0] != n or sport.shape[0] != n \
+            or dport.shape[0] != n or payload_offset.shape[0] != n or payload_len.shape[0] != n \
+            or flags.shape[0] != n:
+        for name, length in (("caplen", caplen.shape[0]), ("ip_proto", ip_proto.shape[0]),
+                             ("sport", sport.shape[0]), ("dport", dport.shape[0]),
+                             ("payload_offset", payload_offset.shape[0]),
+                             ("payload_len", payload_len.shape[0]), ("flags", flags.shape[0])):
+            if length != n:
+                raise ValueError(f"{name} has {length} entries, offset has {n}")
     if rows is not None:
         count = rows.shape[0]
         for k in range(count):
@@ -1064,9 +1171,9 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
             previous = rows[k]
         if count:
             rows_p = &rows[0]
-    unknown = set(strings) - set(_STRING_NAMES)
-    if unknown:
-        raise ValueError(f"not string columns: {sorted(unknown)}")
+    for name in strings:
+        if name not in _STRING_INDEX:
+            raise ValueError(f"not a string column: {name!r}")
     memset(&c, 0, sizeof(c))
     cols[0] = &c.dns_qname
     cols[1] = &c.dns_answer
@@ -1078,48 +1185,72 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
     cols[7] = &c.tls_sni
     cols[8] = &c.tls_alpn
     cols[9] = &c.tls_ja4
-    for k in range(10):
-        _string_column(cols[k], strings, _STRING_NAMES[k], n)
-    if n == 0:
-        return {name: np.empty(0, dtype=np.uint8) for name in strings}
-    c.app_proto = <uint8_t *>_fixed(fixed, "app_proto", n, 1, 1)
-    c.dns_id = <uint16_t *>_fixed(fixed, "dns_id", n, 2, 1)
-    c.dns_qr = <uint8_t *>_fixed(fixed, "dns_qr", n, 1, 1)
-    c.dns_opcode = <uint8_t *>_fixed(fixed, "dns_opcode", n, 1, 1)
-    c.dns_rcode = <uint8_t *>_fixed(fixed, "dns_rcode", n, 1, 1)
-    c.dns_qtype = <uint16_t *>_fixed(fixed, "dns_qtype", n, 2, 1)
-    c.dns_ancount = <uint16_t *>_fixed(fixed, "dns_ancount", n, 2, 1)
-    c.http_status = <uint16_t *>_fixed(fixed, "http_status", n, 2, 1)
-    c.dhcp_msg_type = <uint8_t *>_fixed(fixed, "dhcp_msg_type", n, 1, 1)
-    c.dhcp_client_mac = <uint8_t *>_fixed(fixed, "dhcp_client_mac", n, 1, 6)
-    c.dhcp_requested_ip = <uint32_t *>_fixed(fixed, "dhcp_requested_ip", n, 4, 1)
-    c.ntp_version = <uint8_t *>_fixed(fixed, "ntp_version", n, 1, 1)
-    c.ntp_mode = <uint8_t *>_fixed(fixed, "ntp_mode", n, 1, 1)
-    c.ntp_stratum = <uint8_t *>_fixed(fixed, "ntp_stratum", n, 1, 1)
-    c.tls_handshake = <uint8_t *>_fixed(fixed, "tls_handshake", n, 1, 1)
-    c.tls_version = <uint16_t *>_fixed(fixed, "tls_version", n, 2, 1)
-    c.tls_cipher = <uint16_t *>_fixed(fixed, "tls_cipher", n, 2, 1)
-    c.quic_version = <uint32_t *>_fixed(fixed, "quic_version", n, 4, 1)
-    c.quic_dcid_len = <uint8_t *>_fixed(fixed, "quic_dcid_len", n, 1, 1)
+    if strings:
+        for k in range(10):
+            _string_column(cols[k], strings, _STRING_NAMES[k], n)
+    _fixed_slots(&c, slot)
+    for name, array in fixed.items():
+        index = _FIXED_INDEX.get(name)
+        if index is None:
+            raise ValueError(f"not a fixed-width application column: {name!r}")
+        k = index
+        itemsize = _fixed_itemsize[k]
+        width = _fixed_width[k]
+        if array is None:
+            dims[0] = n
+            dims[1] = width
+            array = fixed[name] = cnp.PyArray_ZEROS(
+                1 if width == 1 else 2, dims,
+                cnp.NPY_UINT8 if itemsize == 1 else cnp.NPY_UINT16 if itemsize == 2 else cnp.NPY_UINT32, 0)
+        row_bytes[given] = itemsize * width
+        length = _fixed(array, name, n, itemsize, width, slot[k])
+        column[given] = <uint8_t *>slot[k][0]
+        given += 1
+        if room < 0 or length < room:
+            room = length
+    if clear is not None and given:
+        cleared = clear.shape[0]
+        for k in range(cleared):
+            if clear[k] < 0 or clear[k] >= room:
+                raise ValueError(f"clear must be rows of the fixed-width columns (below {room}); "
+                                 f"clear[{k}] is {clear[k]}")
+        if cleared:
+            clear_p = &clear[0]
+    if n == 0:                      # an empty batch still clears what the one before wrote
+        for k in range(given):
+            _clear_rows(column[k], row_bytes[k], clear_p, cleared)
+        return {name: _NO_BYTES for name in strings}
     c.flags = &flags[0]
     base = &data[0] if data.shape[0] else empty
     try:
-        if want & (1 << APP_QUIC):
-            c.scratch = <uint8_t *>malloc(QUIC_SCRATCH)
-            if c.scratch == NULL:
-                raise MemoryError("no memory for the QUIC decryption buffer")
+        if given < N_FIXED:
+            # the columns not asked for: written (at the packets with a message)
+            # to one buffer that is never read, so as to need no test per write
+            scratch = <uint8_t *>malloc(8 * n)
+            if scratch == NULL:
+                raise MemoryError(f"no memory for {n} rows of scratch")
+            for k in range(N_FIXED):
+                if slot[k][0] == NULL:
+                    slot[k][0] = scratch
         if c.tls_ja4.offsets != NULL:
             c.ja4_memo = <rc_ja4_memo *>calloc(1, sizeof(rc_ja4_memo))
             if c.ja4_memo == NULL:
                 raise MemoryError("no memory for the JA4 memo")
         with nogil:
+            if cleared:
+                for k in range(given):
+                    _clear_rows(column[k], row_bytes[k], clear_p, cleared)
             bad = decode_app_batch(base, data.shape[0], &offset[0], &caplen[0], &ip_proto[0],
                                    &sport[0], &dport[0], &payload_offset[0], &payload_len[0],
                                    rows_p, count, want, &c)
             for k in range(10):
-                _finish(cols[k], n)
+                if cols[k].length:
+                    _finish(cols[k], n)
+        for k in range(10):
+            if cols[k].offsets != NULL and cols[k].length == 0:
+                strings[_STRING_NAMES[k]] = _zero_offsets(n + 1)      # never filled
         if c.failed:
-            raise MemoryError("no memory for the application string columns "
+            raise MemoryError("no memory for the application string columns or QUIC's decryption "
                               "(or a column past 2 GiB in one batch: decode smaller batches)")
         if bad >= 0:
             raise ValueError(
@@ -1128,6 +1259,7 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
         return {_STRING_NAMES[k]: _string_data(cols[k]) for k in range(10)
                 if cols[k].offsets != NULL}
     finally:
+        free(scratch)
         free(c.scratch)
         free(c.ja4_memo)
         for k in range(10):

@@ -18,7 +18,7 @@ from .batch import Batch
 
 __all__ = ["APP_COLUMNS", "STRING_COLUMNS", "APP_PROTOCOLS", "APP_PROTO_NAMES", "StringColumn",
            "APP_MALFORMED", "APP_TRUNCATED", "decode_app", "NEEDED_HEADER_COLUMNS",
-           "host_name"]
+           "host_name", "AppRows"]
 
 #: Bit of ``Headers.flags``: the message goes on past its packet (it would need
 #: reassembly) or past the captured bytes; its columns hold what was captured.
@@ -40,12 +40,17 @@ APP_COLUMNS: dict[str, tuple[Any, int]] = {
 #: The string columns among :data:`APP_COLUMNS`.
 STRING_COLUMNS: tuple[str, ...] = tuple(n for n, (kind, _) in APP_COLUMNS.items() if kind == "str")
 
+_APP_NAMES = frozenset(APP_COLUMNS)
 #: The protocol each column belongs to (``app_proto`` to all of them).
 _PROTOCOL_OF = {name: name.split("_")[0] for name in APP_COLUMNS if name != "app_proto"}
 #: Header columns the application pass reads (``decode`` decodes them when an
 #: application column is asked for, and keeps only the ones asked for).
 NEEDED_HEADER_COLUMNS: tuple[str, ...] = ("ip_proto", "sport", "dport", "payload_offset",
                                           "payload_len", "flags")
+_NEEDED_NAMES = frozenset(NEEDED_HEADER_COLUMNS)
+
+
+_new_object = object.__new__     # decode_app makes its StringColumns without __init__'s checks
 
 
 class StringColumn:
@@ -198,9 +203,9 @@ def protocols_of(names) -> tuple[str, ...]:
 def split_names(names: set[str]) -> tuple[set[str], set[str], set[str]]:
     """(header columns, application columns, header columns to decode only for the
     application pass) of the column names asked for."""
-    app = names & set(APP_COLUMNS)
+    app = names & _APP_NAMES
     header = names - app
-    return header, app, (set(NEEDED_HEADER_COLUMNS) - header if app else set())
+    return header, app, (_NEEDED_NAMES - header if app else set())
 
 
 def app_column(columns: dict[str, Any], name: str):
@@ -211,9 +216,17 @@ def app_column(columns: dict[str, Any], name: str):
     return columns[name]
 
 
-@lru_cache(maxsize=None)
-def _candidate_rule(protocols: tuple[str, ...]) -> tuple[np.ndarray, int]:
-    return _app.candidate_rule(protocols)
+@lru_cache(maxsize=256)
+def _plan(names: frozenset) -> tuple:
+    """What decoding the application columns ``names`` needs, worked out once per
+    set of names: (protocols, (ports, rule) of the header pass's list, the
+    fixed-width columns as (name, dtype, shape of one row) and their names, the
+    string columns)."""
+    protocols = protocols_of(names)
+    fixed = tuple((name, kind, (width,) if width > 1 else ())
+                  for name, (kind, width) in APP_COLUMNS.items() if kind != "str" and name in names)
+    strings = tuple(name for name in STRING_COLUMNS if name in names)
+    return protocols, _app.candidate_rule(protocols), fixed, tuple(name for name, _, _ in fixed), strings
 
 
 def app_selection(names, n: int) -> tuple:
@@ -223,32 +236,77 @@ def app_selection(names, n: int) -> tuple:
     is empty."""
     if not names:
         return ()
-    return (*_candidate_rule(protocols_of(names)), np.empty(n, dtype=np.int64))
+    return (*_plan(frozenset(names))[1], np.empty(n, dtype=np.int64))
+
+
+class AppRows:
+    """The fixed-width application columns that ``decode(batch, out=headers)``
+    fills again, kept with ``headers`` (and the Headers it returns) at their
+    full number of rows, and ``written``: the only rows of them the last pass
+    may have made non-zero (its list of packets to look at; None: any).  The
+    next pass zeroes those rows, not the whole columns, so a packet without a
+    message costs nothing there.  String columns' offsets are made afresh each
+    time (a StringColumn kept from an earlier batch stays whole)."""
+
+    __slots__ = ("rows", "fixed", "written")
+
+    def __init__(self, rows: int, fixed: dict[str, np.ndarray] | None = None,
+                 written: np.ndarray | None = None):
+        self.rows = rows
+        self.fixed: dict[str, np.ndarray] = {} if fixed is None else fixed
+        self.written = written
 
 
 def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=(),
-               rows: np.ndarray | None = None) -> dict[str, Any]:
+               rows: np.ndarray | None = None, out=None) -> tuple[dict[str, Any], AppRows]:
     """``columns`` (header columns of ``batch``, with :data:`NEEDED_HEADER_COLUMNS`)
     less those in ``drop``, plus the application columns ``names``; sets the APP_*
     bits in ``columns["flags"]``.  ``rows``: the packets that may carry a message,
     as the header pass listed them (see :func:`app_selection`); None: look at
-    every packet."""
+    every packet.  ``out``: the Headers given to ``decode(out=...)``, whose
+    :class:`AppRows` (made on first use) are filled again; None: fresh
+    columns.  Returns the columns and the :class:`AppRows` holding the
+    fixed-width ones."""
     n = len(batch)
-    # The pass only writes fixed-width columns (at the packets with a message):
-    # those not asked for are never read, so they need no zeroing.
-    fixed = {name: (np.zeros if name in names else np.empty)((n, width) if width > 1 else n,
-                                                             dtype=kind)
-             for name, (kind, width) in APP_COLUMNS.items() if kind != "str"}
-    strings = {name: np.empty(n + 1, dtype=np.int32) for name in STRING_COLUMNS if name in names}
+    protocols, _, fixed_layout, fixed_names, string_names = _plan(frozenset(names))
+    clear = None
+    if out is not None and out._app_rows is None:
+        out._app_rows = AppRows(len(out))
+    reuse = None if out is None else out._app_rows
+    if reuse is None:
+        # fresh columns, zeroed (made by the pass); it writes the packets with a message
+        fixed = dict.fromkeys(fixed_names)
+        reuse = AppRows(n, fixed)
+    else:
+        fixed = reuse.fixed
+        if reuse.written is None:
+            for array in fixed.values():
+                array[:] = 0
+        else:
+            clear = reuse.written
+        for name, kind, shape in fixed_layout:
+            if name not in fixed:
+                fixed[name] = np.zeros((reuse.rows, *shape), dtype=kind)
+    strings = dict.fromkeys(string_names)       # offsets made by the pass
     data = _app.decode_app(
         np.ascontiguousarray(batch.data, dtype=np.uint8),
         np.ascontiguousarray(batch.offset, dtype=np.int64),
         np.ascontiguousarray(batch.caplen, dtype=np.uint32),
         *(np.ascontiguousarray(columns[name]) for name in NEEDED_HEADER_COLUMNS[:-1]),
-        columns["flags"], fixed, strings, protocols_of(names), rows)
-    out: dict[str, Any] = {k: v for k, v in columns.items() if k not in drop}
-    for name in APP_COLUMNS:
-        if name in names:
-            out[name] = StringColumn._trusted(strings[name], data[name]) if name in strings \
-                else fixed[name]
-    return out
+        columns["flags"], fixed, strings, protocols, rows, clear)
+    # the pass wrote no row off its list: the next one into these columns zeroes only those
+    reuse.written = None if rows is None else rows.copy()
+    result: dict[str, Any] = {k: v for k, v in columns.items() if k not in drop} if drop \
+        else dict(columns)
+    if reuse.rows == n:
+        for name in fixed_names:
+            result[name] = fixed[name]
+    else:
+        for name in fixed_names:
+            result[name] = fixed[name][:n]
+    for name in string_names:
+        column = _new_object(StringColumn)      # StringColumn._trusted, inline
+        column.offsets = strings[name]
+        column.data = data[name]
+        result[name] = column
+    return result, reuse

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _decode
-from .appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, app_column, app_selection
+from .appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, AppRows, app_column, app_selection
 from .appcolumns import decode_app as _decode_app, split_names
 from .batch import Batch, export_as
 
@@ -183,7 +183,7 @@ class Headers:
     ``decode(batch, columns=...)`` hold only those columns.
     """
 
-    __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "_names", "_flow_hash", "_app")
+    __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "_names", "_flow_hash", "_app", "_app_rows")
 
     # Column types for type checkers (tests/test_typing.py keeps them equal to HEADER_COLUMNS).
     eth_src: npt.NDArray[np.uint8]
@@ -258,7 +258,7 @@ class Headers:
     ts: npt.NDArray[np.int64]
     wirelen: npt.NDArray[np.uint32]
 
-    def __init__(self, columns: dict[str, np.ndarray], ts: np.ndarray, wirelen: np.ndarray):
+    def __init__(self, columns: dict[str, np.ndarray], ts: np.ndarray, wirelen: np.ndarray, app_rows=None):
         self._names = tuple(name for name in HEADER_COLUMNS if name in columns)
         if "flags" not in self._names:
             raise ValueError("Headers need at least the flags column")
@@ -269,6 +269,7 @@ class Headers:
         self._flow_hash = columns.get("flow_hash")
         # application columns (ringcap.appcolumns): numpy arrays and StringColumns
         self._app = {name: columns[name] for name in APP_COLUMNS if name in columns}
+        self._app_rows: AppRows | None = app_rows     # decode(out=self) fills these again
 
     def __getattr__(self, name):
         # Only reached for slots never set (columns left out by decode(columns=...))
@@ -371,7 +372,7 @@ def _column_names(columns, out: Headers | None = None) -> set[str]:
     if isinstance(columns, str) and columns == "all":
         return set(HEADER_COLUMNS)
     names = {columns} if isinstance(columns, str) else set(columns)
-    unknown = sorted(names - set(HEADER_COLUMNS) - set(APP_COLUMNS))
+    unknown = sorted(names.difference(HEADER_COLUMNS, APP_COLUMNS))
     if unknown:
         raise ValueError(f"unknown Headers column(s) {unknown}; choose from "
                          f"{', '.join(HEADER_COLUMNS)}, {', '.join(APP_COLUMNS)} "
@@ -400,10 +401,9 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
 
     ``columns``: decode only these column names (``flags`` is always
     included); ``"all"`` for every column of :data:`HEADER_COLUMNS`; by
-    default :data:`DEFAULT_COLUMNS`.  Application columns
-    (:mod:`ringcap.appcolumns`) are decoded only when named (docs/decode.md).  :data:`FIVE_TUPLE_COLUMNS` selects a
-    shortcut for plain IPv4 TCP/UDP that is several times faster than the
-    full decode; the values are the same.
+    default :data:`DEFAULT_COLUMNS`.  Application columns (:mod:`ringcap.appcolumns`) are decoded only when named
+    (docs/decode.md).  :data:`FIVE_TUPLE_COLUMNS` selects a shortcut for plain IPv4 TCP/UDP that is several times
+    faster than the full decode; the values are the same.
 
     ``tunnels="inner"`` (default): encapsulations (MPLS, GRE, ERSPAN,
     VXLAN, Geneve, IP-in-IP) are decoded through, up to
@@ -413,10 +413,9 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
     encapsulation (the usual columns hold the packet on the wire;
     ``tunnel_type``/``tunnel_id`` still name what it carries).
 
-    ``out``: headers from an earlier ``decode`` with at least ``len(batch)``
-    rows; its arrays are overwritten and a view of their first rows returned
-    (no allocation).  Raises ValueError when the batch's offsets point
-    outside its data; never raises for the packets' contents.
+    ``out``: headers from an earlier ``decode`` with at least ``len(batch)`` rows; its arrays (application columns
+    too, but for the strings) are overwritten and a view of their first rows returned (no allocation).  Raises
+    ValueError when the batch's offsets point outside its data; never raises for the packets' contents.
     """
     if not isinstance(batch, Batch):
         raise TypeError(f"decode() takes a ringcap.Batch, got {type(batch).__name__}; "
@@ -424,7 +423,7 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
     if tunnels not in ("inner", "outer"):
         raise ValueError(f"tunnels must be 'inner' or 'outer', got {tunnels!r}")
     n = len(batch)
-    names, app_names, helpers = split_names(_column_names(columns, out))  # app: made afresh
+    names, app_names, helpers = split_names(_column_names(columns, out))
     if out is not None:
         if len(out) < n:
             raise ValueError(f"out has room for {len(out)} packets, the batch has {n}")
@@ -446,9 +445,10 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         _contiguous(batch.status, np.uint32), _contiguous(batch.vlan_tci, np.uint16),
         _contiguous(batch.vlan_tpid, np.uint16), raw, tunnels == "outer",
         _contiguous(batch.linktype, np.uint16), *select)
-    if app_names:
-        arrays = _decode_app(batch, arrays, app_names, drop=helpers, rows=select[2][:count])
-    return Headers(arrays, batch.ts, batch.wirelen)
+    app_rows = None
+    if app_names:   # out's application columns are filled again (AppRows), else fresh ones
+        arrays, app_rows = _decode_app(batch, arrays, app_names, helpers, select[2][:count], out)
+    return Headers(arrays, batch.ts, batch.wirelen, app_rows)
 
 
 class HeadersBuffer:
@@ -474,7 +474,7 @@ class HeadersBuffer:
         if tunnels not in ("inner", "outer"):
             raise ValueError(f"tunnels must be 'inner' or 'outer', got {tunnels!r}")
         chosen, self.app_names, helpers = split_names(_column_names(columns))
-        chosen |= helpers       # kept with the others; application columns are made afresh
+        chosen |= helpers       # kept with the others; application columns in the AppRows
         self.names: tuple[str, ...] = tuple(name for name in HEADER_COLUMNS if name in chosen)
         self.tunnels = tunnels
         self._flow_hash = flow_hash

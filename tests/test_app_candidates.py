@@ -121,7 +121,7 @@ def _every_packet_looked_at(batch: Batch, names, tunnels: str = "inner") -> dict
     """The application pass over every packet (no list from the header pass)."""
     h = decode(batch, columns=NEEDED_HEADER_COLUMNS, tunnels=tunnels)
     columns = {name: getattr(h, name).copy() for name in NEEDED_HEADER_COLUMNS}
-    return appcolumns.decode_app(batch, columns, set(names))
+    return appcolumns.decode_app(batch, columns, set(names))[0]
 
 
 def _assert_same(got, want, names, where: str) -> None:

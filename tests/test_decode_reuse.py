@@ -119,3 +119,64 @@ def test_command_line_loops_decode_into_reused_headers(many_batches, command):
     # open_pcap's default batches: 65,536 packets, so this file is three of them
     line = [x for x in proc.stderr.splitlines() if x.startswith("HEADERS ALLOCATED")]
     assert line == ["HEADERS ALLOCATED 1"], proc.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- application columns
+def _app_batches():
+    """A batch full of messages of every kind, then batches with none, with
+    others at other rows, a shorter one (rows past it stay in the buffer) and an
+    empty one (it must clear the rows the batch before wrote too)."""
+    from test_app_decode import built_messages
+    messages = built_messages()
+    named = ringcap.testing.named_traffic(300, seed=4)
+    full = Batch.concat([Batch.from_packets(messages * 40), named])
+    quiet = Batch.from_packets([TCP, UDP6, ARP] * (len(full) // 3))    # no message at all
+    shifted = Batch.concat([quiet[:7].copy(), ringcap.testing.named_traffic(200, seed=9),
+                            Batch.from_packets(messages[::-1] * 30)])
+    return full, [quiet, shifted, quiet, full[: len(full) // 3].copy(), full[:0].copy(), quiet, full]
+
+
+def _assert_same_app(got, want, where):
+    assert set(got.names) >= set(want.names), where      # HeadersBuffer keeps the helpers
+    for name in set(want.names) & set(ALL_APP_COLUMNS):
+        a, b = getattr(got, name), getattr(want, name)
+        if isinstance(b, ringcap.appcolumns.StringColumn):
+            assert np.array_equal(a.offsets, b.offsets) and np.array_equal(a.data, b.data), \
+                (where, name)
+        else:
+            assert a.dtype == b.dtype and a.shape == b.shape, (where, name)
+            np.testing.assert_array_equal(a, b, err_msg=f"{where}: {name}")
+    np.testing.assert_array_equal(got.flags, want.flags, err_msg=f"{where}: flags")
+
+
+ALL_APP_COLUMNS = tuple(ringcap.appcolumns.APP_COLUMNS)
+
+
+@pytest.mark.parametrize("columns", [ALL_APP_COLUMNS, ("dns_id", "tls_version", "dhcp_client_mac"),
+                                     ("dns_qname", "tls_sni", "http_host")])
+def test_reused_application_columns_hold_nothing_of_the_batch_before(columns):
+    """decode(out=...) and HeadersBuffer fill the fixed-width application
+    columns again, zeroing only the rows the pass before may have written (its
+    list): after a batch full of messages, a batch with none, one with others
+    at other rows, a shorter one and an empty one decode to exactly what a
+    fresh decode gives (values, dtypes, flags), into the same memory."""
+    full, later = _app_batches()
+    fixed = [name for name in columns if not isinstance(
+        getattr(ringcap.decode(full[:1].copy(), columns=columns), name),
+        ringcap.appcolumns.StringColumn)]
+    first_fresh = ringcap.decode(full, columns=columns)
+    left = {name for name in fixed if np.count_nonzero(getattr(first_fresh, name)[: len(later[0])])}
+    assert {"app_proto", "dns_id", "tls_version", "dhcp_client_mac"} & set(fixed) <= left, \
+        "the batch before must leave values where the next has none"
+    buffer = ringcap.headers.HeadersBuffer(columns)
+    reused = [buffer.decode(full)]
+    chained = [ringcap.decode(full, columns=columns)]       # out= a fresh decode's Headers
+    for k, batch in enumerate(later):
+        fresh = ringcap.decode(batch, columns=columns)
+        reused.append(buffer.decode(batch))
+        chained.append(ringcap.decode(batch, columns=columns, out=chained[0]))
+        _assert_same_app(reused[-1], fresh, f"HeadersBuffer, batch {k + 1}")
+        _assert_same_app(chained[-1], fresh, f"out=, batch {k + 1}")
+    for name in fixed:      # filled again, not made afresh
+        assert np.shares_memory(getattr(reused[0], name), getattr(reused[-1], name)), name
+        assert np.shares_memory(getattr(chained[0], name), getattr(chained[-1], name)), name
