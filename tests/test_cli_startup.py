@@ -11,9 +11,6 @@ NOT_FOR_CAPTURE = {"pandas", "pyarrow", "tqdm", "rich", "matplotlib", "plotly",
                    "ctypes.util",
                    # the flow meter: the flow sink's default is in the help text
                    "ringcap.flowmeter", "ringcap._flowmeter"}
-# nor, capturing to a file, the worker pool (--workers) or the packet printer (no -w)
-NOT_FOR_WRITING = NOT_FOR_CAPTURE | {"ringcap.parallel", "multiprocessing", "ringcap.cli.pool",
-                                     "ringcap.cli.printer", "ringcap.headers", "ringcap._decode"}
 
 
 def test_capturing_to_a_file_imports_only_what_it_needs():
@@ -31,7 +28,7 @@ def test_capturing_to_a_file_imports_only_what_it_needs():
     imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", cli.err, re.M))
     assert {"numpy", "ringcap.ring", "ringcap.sinks.pcap"} <= imported   # the output is parsed
     loaded = {name for name in imported
-              if name in NOT_FOR_WRITING or name.split(".")[0] in NOT_FOR_WRITING}
+              if name in NOT_FOR_CAPTURE or name.split(".")[0] in NOT_FOR_CAPTURE}
     assert not loaded, f"the capture path imported {sorted(loaded)}"
 
 

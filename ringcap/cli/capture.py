@@ -25,16 +25,14 @@ from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
 from .interfaces import default_interface, list_interfaces, list_linktypes, resolve_numbers
+from .pool import check_pool_arguments, per_worker_files, run_pool
+from .printer import PacketPrinter
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
                       interface_list, parse_count, parse_seconds, parse_size, printer_options,
                       silence_stdout, size_type)
 from .privileges import can_create_files, drop_privileges, lookup_user
 from .status import StatusLine, print_summary
 
-# Start-up is paid by every capture (issue 19: "listening on" within 100 ms):
-# the worker pool (ringcap.parallel, multiprocessing) and the packet printer
-# (the decoders) are imported by the functions that use them, not by a
-# capture to a file.
 MiB = 1 << 20
 DEFAULT_RING_BYTES = 256 * MiB
 MIN_BLOCK_SIZE = 256 * 1024
@@ -175,7 +173,6 @@ def describe_linktypes(linktypes: dict[int, int], label) -> str:
 
 def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes) -> int:
     """--workers N: the same capture by a pool of processes."""
-    from .pool import per_worker_files, run_pool    # (start-up: see the note at the top)
     if args.write and not per_worker_files(args) and not is_dataset(args):
         sink = open_file_sink(args, snaplen, label, linktypes)
     elif args.write:
@@ -240,7 +237,6 @@ class PrinterSink(Sink):
 
 
 def open_printer(args, stream) -> Sink:
-    from .printer import PacketPrinter      # (start-up: see the note at the top)
     printer = PacketPrinter(stream, **printer_options(args))
     flush = args.line_buffered or stream.isatty()
     return PrinterSink(printer, stream, flush)
@@ -329,7 +325,6 @@ def run(args) -> int:
         return 0
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
-        from .pool import check_pool_arguments
         check_pool_arguments(args, names)
     snaplen = args.snaplen or DEFAULT_SNAPLEN
     if snaplen > DEFAULT_SNAPLEN:
