@@ -306,6 +306,11 @@ def claim_open_pcap(mix, path, repeat, rows):
 
 def claim_capture_w(mix, path, repeat, rows, folder: Path, count: int):
     import bench_cli
+    # ringcap starts as installed, with its bytecode, as bench_cli.py runs it: under
+    # PYTHONDONTWRITEBYTECODE=1 a source tree would compile every module at every
+    # start (50-100 ms of CPU; docs/cli.md, start-up)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "ringcap")],
+                   check=True, stdout=subprocess.DEVNULL)
     with ringcap.open_pcap(str(path)) as reader:
         batch = Batch.concat([b.copy() for b in reader])
     if len(batch) > count:

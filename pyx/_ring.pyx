@@ -14,7 +14,7 @@ import warnings
 cimport cython
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
 from cpython.exc cimport PyErr_CheckSignals
-from libc.errno cimport errno, EINTR, EAGAIN, ENOBUFS
+from libc.errno cimport errno, EINTR, EAGAIN, EIO, ENOBUFS
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memmove, memset, strerror
 from libc.time cimport time_t
@@ -23,6 +23,7 @@ from posix.unistd cimport pread
 from includes.linux_packet cimport *
 from includes.posix_net cimport *
 from includes.linux_tstamp cimport *
+from includes.posix_file cimport iovec, writev
 
 cdef extern from "<time.h>" nogil:
     struct timespec:
@@ -633,6 +634,192 @@ cdef Py_ssize_t drain_records(Cursor *cursor,      # INOUT
     return n
 
 
+# Records written in place: record headers (and small frames) are built in a
+# staging buffer, large frames go to the file straight from the ring's blocks,
+# one writev() for many records; blocks go back to the kernel once written.
+
+cdef enum:
+    GATHER_IOVECS = 1024        # IOV_MAX: iovecs per writev()
+    GATHER_IN_PLACE = 512       # frames of this many bytes or more are not copied
+
+
+cdef struct Gather:
+    # one writev() being assembled
+    iovec iov[GATHER_IOVECS]
+    int niov
+    uint8_t *staging            # record headers, small frames, VLAN/SLL2 heads
+    int64_t staging_size
+    int64_t staged
+    int64_t *ends               # per record: where it ends, in bytes of this writev
+    Py_ssize_t max_records
+    Py_ssize_t records
+    int64_t total
+
+
+cdef struct GatherResult:
+    Py_ssize_t taken            # packets taken from the ring
+    Py_ssize_t written          # of those, complete records in the file
+    int64_t nbytes              # bytes of those records
+    int64_t partial             # bytes of the next record that reached the file (a failed write)
+    int err                     # errno of a failed write, else 0
+
+
+cdef inline void gather_staged(Gather *g, int64_t nbytes) noexcept nogil:
+    """The `nbytes` just built at the end of staging join the writev."""
+    cdef iovec *last = g.iov + g.niov - 1 if g.niov else NULL
+    if last != NULL and <uint8_t *>last.iov_base + last.iov_len == g.staging + g.staged:
+        last.iov_len += nbytes
+    else:
+        g.iov[g.niov].iov_base = g.staging + g.staged
+        g.iov[g.niov].iov_len = nbytes
+        g.niov += 1
+    g.staged += nbytes
+    g.total += nbytes
+
+
+cdef inline void gather_in_place(Gather *g, uint8_t *bytes_, uint32_t nbytes) noexcept nogil:
+    g.iov[g.niov].iov_base = bytes_
+    g.iov[g.niov].iov_len = nbytes
+    g.niov += 1
+    g.total += nbytes
+
+
+cdef bint gather_flush(int fd, Gather *g, Cursor *cur, GatherResult *res) noexcept nogil:
+    """writev() the records assembled, then hand back the blocks they came from;
+    True if the write failed (res says how far it got)."""
+    cdef iovec *iov = g.iov
+    cdef int left = g.niov, err = 0
+    cdef ssize_t rc
+    cdef int64_t done = 0
+    cdef Py_ssize_t complete = 0
+    while left > 0:
+        rc = writev(fd, iov, left)
+        if rc < 0:
+            if errno == EINTR:
+                continue
+            err = errno
+            break
+        if rc == 0:
+            err = EIO
+            break
+        done += rc
+        while left > 0 and <size_t>rc >= iov.iov_len:
+            rc -= iov.iov_len
+            iov += 1
+            left -= 1
+        if left > 0:
+            iov.iov_base = <uint8_t *>iov.iov_base + rc
+            iov.iov_len -= rc
+    if err:
+        while complete < g.records and g.ends[complete] <= done:
+            complete += 1
+        res.partial = done - (g.ends[complete - 1] if complete else 0)
+        res.err = err
+    else:
+        complete = g.records
+    res.written += complete
+    res.nbytes += g.ends[complete - 1] if complete else 0
+    release_held(cur)
+    g.niov = 0
+    g.staged = 0
+    g.records = 0
+    g.total = 0
+    return err != 0
+
+
+cdef void write_ring_records(Cursor *cursor,        # INOUT
+                             int fd,                # IN: a regular file, at its end
+                             Gather *g,             # scratch: staging and ends set
+                             Py_ssize_t max_packets,
+                             uint32_t snaplen,      # IN: the file's snaplen
+                             bint nanosecond,
+                             GatherResult *res,     # OUT
+                             ) noexcept nogil:
+    """Write ready packets to `fd` as pcap records, the bytes drain_records
+    would build, until no block is ready, `max_packets` or a failed write.
+    Frames of GATHER_IN_PLACE bytes or more are written from the ring's
+    blocks, which are held until their records are in the file."""
+    cdef Cursor cur_local = cursor[0]
+    cdef Cursor *cur = &cur_local
+    cdef tpacket3_hdr *hdr
+    cdef uint8_t *frame
+    cdef uint8_t *rec
+    cdef uint8_t head[16]
+    cdef uint32_t snap, wire, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
+    cdef bint tagged, in_place
+    memset(res, 0, sizeof(GatherResult))
+    g.niov = 0
+    g.staged = 0
+    g.records = 0
+    g.total = 0
+    while res.taken < max_packets:
+        hdr = next_packet(cur, True)
+        if hdr == NULL:
+            break
+        frame = <uint8_t *>hdr + hdr.tp_mac
+        snap = hdr.tp_snaplen
+        wire = hdr.tp_len
+        tagged = False
+        if cur.cooked:
+            snap += SLL2_HLEN
+            wire += SLL2_HLEN
+        else:
+            tagged = (cur.reinsert_vlan and (hdr.tp_status & TP_STATUS_VLAN_VALID)
+                      and snap >= 2 * ETH_ALEN and cur.snaplen >= 16)
+            if tagged:
+                snap += 4
+                wire += 4
+        if snap > cap:
+            snap = cap
+        if wire < snap:
+            wire = snap
+        in_place = snap >= GATHER_IN_PLACE
+        if (g.records == g.max_records or g.niov + 3 > GATHER_IOVECS
+                or g.staged + 16 + (SLL2_HLEN if in_place else snap) > g.staging_size):
+            if gather_flush(fd, g, cur, res):
+                break
+        rec = g.staging + g.staged
+        put_u32(rec, <uint32_t>hdr.tp_sec)
+        put_u32(rec + 4, hdr.tp_nsec if nanosecond else hdr.tp_nsec // 1000)
+        put_u32(rec + 8, snap)
+        put_u32(rec + 12, wire)
+        gather_staged(g, 16)
+        rec += 16
+        if cur.cooked:
+            write_sll2(rec, snap, hdr)
+            if in_place:
+                gather_staged(g, SLL2_HLEN)
+                gather_in_place(g, frame, snap - SLL2_HLEN)
+            else:
+                if snap > SLL2_HLEN:
+                    memcpy(rec + SLL2_HLEN, frame, snap - SLL2_HLEN)
+                gather_staged(g, snap)
+        elif tagged:
+            memcpy(head, frame, 2 * ETH_ALEN)
+            write_tag(head + 2 * ETH_ALEN, hdr)
+            memcpy(rec, head, snap if snap < 16 else 16)
+            if in_place:
+                gather_staged(g, 16)
+                gather_in_place(g, frame + 2 * ETH_ALEN, snap - 16)
+            else:
+                if snap > 16:
+                    memcpy(rec + 16, frame + 2 * ETH_ALEN, snap - 16)
+                gather_staged(g, snap)
+        elif in_place:
+            gather_in_place(g, frame, snap)
+        else:
+            memcpy(rec, frame, snap)
+            gather_staged(g, snap)
+        g.ends[g.records] = g.total
+        g.records += 1
+        res.taken += 1
+        packet_done(cur, hdr, True)
+    if g.records and not res.err:
+        gather_flush(fd, g, cur, res)
+    release_held(cur)           # (a failed write: the packets not written are lost)
+    cursor[0] = cur_local
+
+
 cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
                           Columns *out,    # OUT: metadata; offset is into the mapping
                           ) noexcept nogil:
@@ -1146,6 +1333,32 @@ cdef class RxRingCore(PacketSocket):
                               nanosecond, &kept)
         self.delivered += n
         return n, pos, kept
+
+    def write_records(self, int fd, uint8_t[::1] staging, int64_t[::1] ends,
+                      Py_ssize_t max_packets, uint32_t snaplen, bint nanosecond):
+        """Write ready packets to the regular file ``fd`` as pcap records (as
+        drain_records builds them), frames of 512 bytes or more straight from
+        the ring's blocks, headers and small frames through ``staging``;
+        ``ends`` (int64) bounds the records per writev().  Returns (packets
+        taken, records complete in the file, their bytes, bytes of a record cut
+        short, errno of a failed write or 0)."""
+        self._check_open()
+        cdef Gather g
+        cdef GatherResult res
+        if self.cursor.held:
+            raise ValueError("blocks are held for a zero-copy view: release it first")
+        if staging.shape[0] < 4096 or ends.shape[0] < 1:
+            raise ValueError("write_records needs at least 4096 bytes of staging and one end")
+        if max_packets <= 0:
+            return 0, 0, 0, 0, 0
+        g.staging = &staging[0]
+        g.staging_size = staging.shape[0]
+        g.ends = &ends[0]
+        g.max_records = ends.shape[0]
+        with nogil:
+            write_ring_records(&self.cursor, fd, &g, max_packets, snaplen, nanosecond, &res)
+        self.delivered += res.taken
+        return res.taken, res.written, res.nbytes, res.partial, res.err
 
     @property
     def held_blocks(self):

@@ -851,6 +851,30 @@ class RxRing(_RingHandle):
                 return 0, start, 0
             return core.drain_records(out, start, max_packets, snaplen, nanosecond)
 
+    def write_records(self, fd: int, staging: np.ndarray, ends: np.ndarray, max_packets: int,
+                      timeout: float | None = None, *, snaplen: int,
+                      nanosecond: bool = True) -> tuple[int, int, int, int, int]:
+        """Write ready packets to the regular file ``fd`` (at its end) as the
+        pcap records :meth:`read_records` builds, with ``writev()``: frames of
+        512 bytes or more go to the file straight from the ring's blocks (the
+        kernel's copy into the page cache is their only one), record headers
+        and smaller frames through ``staging`` (uint8, at least 4096 bytes);
+        ``ends`` (int64) bounds the records per ``writev()``.  Waits like
+        :meth:`read`.  Returns ``(packets taken, records complete in the file,
+        their bytes, bytes of a record cut short, errno)``: a failed write
+        (errno not 0) ends the call, and the packets taken past the complete
+        records are not in the file."""
+        max_packets = check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS)
+        wait_s = self._timeout_seconds(timeout)
+        with self._operation() as core:
+            if not isinstance(core, _ring.RxRingCore):
+                raise ValueError("a ring on several interfaces is read in batches (read(), "
+                                 "read_view()), which put their packets in time order")
+            self._check_no_view()
+            if not core.wait(wait_s):
+                return 0, 0, 0, 0, 0
+            return core.write_records(fd, staging, ends, max_packets, snaplen, nanosecond)
+
     def _check_no_view(self) -> None:
         ref = self._view_lease
         if ref is None:

@@ -124,3 +124,46 @@ def test_pcap_records_of_a_cooked_ring_carry_the_sll2_header(veth):
                                       + b"\x00\x01\x01\x06"}   # Ethernet, broadcast, 6-byte MAC
     assert {p[12:20] for p in ours} == {bytes.fromhex("0200000000010000")}
     assert set(direct.linktype.tolist()) == {276}
+
+
+def test_large_frames_go_from_the_ring_blocks_straight_into_the_file(veth, tmp_path):
+    """Into a regular file, write_from_ring writes each call's records at once
+    (writev), frames of 512 bytes or more straight from the ring's blocks:
+    the file is what batches make of the same packets (VLAN tags put back
+    in front of the in-place bytes, cut to snaplen), and nothing waits in
+    the writer's buffer for a flush."""
+    from ringcap import PcapWriter
+    plain = [make_frame(i, 600 + (i * 97) % 900 if i % 3 else 60 + i) for i in range(60)]
+    tagged = [f[:12] + b"\x81\x00\xa0\x0a" + f[12:] for f in plain[:20]]
+    frames = tagged + plain[20:]
+    for snaplen in (65535, 700):
+        direct, batched, _, _ = _records_and_batches(
+            SMALL, veth.b, frames, snaplen=snaplen, nanosecond=True, tx_iface=veth.a)
+        assert direct.packets() == batched.packets() == [f[:snaplen] for f in frames]
+        assert direct.wirelen.tolist() == [len(f) for f in frames]
+    path = tmp_path / "at-once.pcap"
+    with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx, \
+            PcapWriter(path, linktype=rx.linktype) as writer:
+        tx.send(frames)
+        written = 0
+
+        def more():
+            nonlocal written
+            written += writer.write_from_ring(rx, 1000, timeout=0.05)[0]
+            return written >= len(frames)
+        wait_until(more, what="the frames to reach the file")
+        assert written == len(frames)
+        assert path.stat().st_size == 24 + sum(16 + len(f) for f in frames)
+    assert read_pcap(path).packets() == frames
+
+
+def test_large_cooked_frames_from_the_ring_carry_the_sll2_header(veth):
+    frames = [make_frame(i, 600 + i * 40) for i in range(20)]
+    direct, batched, _, _ = _records_and_batches(SMALL, None, frames, snaplen=65535,
+                                                 nanosecond=True, tx_iface=veth.a)
+    payloads = [f[14:] for f in frames]
+    ours = [p for p in direct.packets() if p[20:] in payloads]
+    assert sorted(p[20:] for p in ours) == sorted(payloads)
+    assert ours == [p for p in batched.packets() if p[20:] in payloads]
+    assert {p[:12] for p in ours} == {b"\x88\xb5\x00\x00" + veth.index_b.to_bytes(4, "big")
+                                      + b"\x00\x01\x01\x06"}

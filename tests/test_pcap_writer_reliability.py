@@ -267,6 +267,27 @@ def test_full_disk_leaves_complete_records_and_says_so(small_fs, fmt, reserve):
             assert stats == [(on_disk + writer.packets_lost + 7, 7)]
 
 
+def test_only_pcapng_keeps_disk_space_reserved_past_the_end(small_fs):
+    """The reserve is for pcapng's statistics block; a pcap file, which has no
+    block to add after a failed write, is written with plain writes (on tmpfs
+    fallocate() allocates and zeroes the pages a write then fills)."""
+    for fmt in ("pcap", "pcapng"):
+        path = small_fs / f"reserve.{fmt}"
+        writer = PcapWriter(path, format=fmt, buffer_size=64 * 1024)
+        try:
+            writer.write(numbered(100))
+            writer.flush()
+            st = os.stat(path)
+            allocated = st.st_blocks * 512
+            if fmt == "pcap":
+                assert allocated == -(-st.st_size // 4096) * 4096, (fmt, st)
+            else:
+                assert allocated >= st.st_size + 16 * 1024, (fmt, st)
+        finally:
+            writer.close()
+        assert sequence(read_complete(path)) == list(range(100))
+
+
 def test_full_disk_statistics_block_fits_the_reserved_space(small_fs):
     """With the space reserved, the final statistics block always fits."""
     path = small_fs / "stats.pcapng"

@@ -18,7 +18,8 @@ import ringcap
 
 REPO = Path(__file__).resolve().parent.parent
 SUITES = ["test_batch.py", "test_hostile_batches.py", "test_pcap.py", "test_decode.py",
-          "test_drain.py", "test_ring.py", "test_fuzz.py", "test_tls_hello.py",
+          "test_drain.py", "test_ring.py", "test_pcap_live.py", "test_fuzz.py",
+          "test_tls_hello.py",
           "test_app_decode.py::test_fuzz_built_messages_never_raise_nor_read_past_caplen",
           "test_app_decode.py::test_dns_truncated_at_every_length_is_flagged_never_garbage",
           "test_app_candidates.py::test_the_list_drops_no_built_message_cut_anywhere_around_its_first_byte",

@@ -32,6 +32,7 @@ __all__ = ["PcapWriter", "write_pcap"]
 _WRITE_BUFFER = 1 << 20          # default byte bound on what a writer holds unflushed
 _FLUSH_INTERVAL = 1.0            # default time bound (seconds)
 _RESERVE = 16 << 10              # disk space kept past the end for the final blocks
+_RECORDS_PER_WRITE = 8192        # at most, per writev() of records from a ring
 
 
 def _open_for_writing(path, mode: int, overwrite: bool) -> int:
@@ -188,13 +189,17 @@ class PcapWriter:
         self._header = 24 if format == "pcap" else 0   # pcap file header not yet out
         self._oldest = None        # when the oldest waiting record was buffered
         self._progress = np.zeros(1, dtype=np.int64)
+        self._ends = None          # record ends of a writev() from a ring
         self._partial = 0          # bytes of a record half out (an interrupted write)
         self._partial_packet = False
         self._failed: OSError | None = None
         self._lock = threading.Lock()
         self._start = 0            # file offset of our first byte
         self._regular = False      # a regular file: can be cut back and space reserved
-        self._reserve_ok = True
+        # The reserve is for the blocks that must land after a failed write (pcapng's
+        # statistics); a pcap file has none, and on tmpfs fallocate() allocates and
+        # zeroes every page that write() then fills (5-20% of `ringcap -w`'s CPU)
+        self._reserve_ok = format == "pcapng"
         self._reserved = False
         self._fd = (_open_for_writing(self.path, int(mode), bool(overwrite)) if self._own_fd
                     else _fileno(path))
@@ -540,7 +545,13 @@ class PcapWriter:
         (:meth:`~ringcap.RxRing.read_records`): no batch is made and no column
         checked.  Waits up to ``timeout`` seconds for the first packet (None:
         until one comes).  Returns ``(packets, captured bytes)``; the file is
-        the same as :meth:`write` would make of ``ring.read()``'s batches."""
+        the same as :meth:`write` would make of ``ring.read()``'s batches.
+
+        Into a regular file the records go at once, with ``writev()``
+        (:meth:`~ringcap.RxRing.write_records`): frames of 512 bytes or more
+        straight from the ring's blocks, so the kernel's copy into the page
+        cache is their only one; into a pipe they are buffered as by
+        :meth:`write`."""
         with self._exclusive():
             if self._failed is not None:
                 raise self._failure()
@@ -553,6 +564,8 @@ class PcapWriter:
                     raise ValueError("the ring's interfaces have different link types; a pcap "
                                      "file holds one")
                 self._check_linktype(np.full(1, linktype, dtype=np.uint16))
+            if self._regular:
+                return self._write_in_place(ring, max_packets, timeout)
             # the largest record: header, a cooked header or VLAN tag, snaplen bytes
             largest = 16 + min(int(ring.snaplen) + 20, self.snaplen)
             if largest > self._buf.shape[0]:
@@ -579,6 +592,27 @@ class PcapWriter:
                 timeout = 0.0
             self._flush_if_due()
             return packets, nbytes
+
+    def _write_in_place(self, ring, max_packets: int, timeout) -> tuple[int, int]:
+        """write_from_ring into a regular file: records written as they are taken."""
+        self._drain()                   # what is buffered (the file header) goes first
+        if self._ends is None:
+            self._ends = np.empty(_RECORDS_PER_WRITE, dtype=np.int64)
+        n, written, nbytes, partial, err = ring.write_records(
+            self._fd, self._buf, self._ends, max_packets, timeout, snaplen=self.snaplen,
+            nanosecond=self.nanosecond)
+        self.packets_written += n
+        self.bytes_written += nbytes
+        self.packets_flushed += written
+        self.bytes_flushed += nbytes
+        if err:
+            # Taken, so counted as written, as buffered records are: the failure
+            # is raised by the next call (or close()), as a failed flush is.
+            self._partial = partial              # the next record, cut short in the file
+            self._buf_packets = n - written      # taken from the ring, not in the file
+            with contextlib.suppress(OSError):
+                self._fail(OSError(err, os.strerror(err)))
+        return n, nbytes - 16 * written
 
     def write_stats(self, stats, ifindex: int | None = None, ts: int | None = None) -> None:
         """Record a capture's counters in an Interface Statistics Block (pcapng only).
