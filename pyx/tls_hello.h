@@ -740,6 +740,7 @@ enum { RC_JA4_NONE = 0, RC_JA4_LISTS = 1, RC_JA4_RAW = 2 };
 #define RC_TLS_LAYOUT_SLOTS 64
 #define RC_TLS_LAYOUT_EXTS 32     /* hellos with more extensions are walked */
 #define RC_TLS_LAYOUT_READ 6      /* extensions of those four types (more: walked) */
+#define RC_TLS_LAYOUT_LISTS 192   /* cipher and signature algorithm bytes kept with the JA4 */
 
 typedef struct {
     uint64_t key;                            /* block length << 32 | first header; 0: unused */
@@ -748,6 +749,14 @@ typedef struct {
     uint16_t off[RC_TLS_LAYOUT_EXTS];        /* starts, from the block's first byte */
     uint32_t hdr[RC_TLS_LAYOUT_EXTS];        /* headers, bytes as sent */
     uint64_t ext_words[RC_TLS_LAYOUT_EXTS / 4];   /* rc_ja4_lists.ext_words of the walk */
+    /* The JA4 of the last hello read with this layout, and its cipher suites
+     * and (one) signature_algorithms list as sent: with the extension types
+     * (the headers), all the JA4 takes from a hello besides what
+     * rc_ja4_head writes anew for each.  ja4_ok: these are set. */
+    uint8_t ja4_ok;
+    uint16_t cipher_len, sig_len;
+    char ja4[36];
+    uint8_t lists[RC_TLS_LAYOUT_LISTS];      /* cipher bytes, then signature algorithm bytes */
 } rc_tls_layout;
 
 #define RC_JA4_EXT_WORDS 32        /* kept in words: 128 extension types */
@@ -762,6 +771,8 @@ typedef struct {
     int has_sni, too_many;
     int want;                /* RC_JA4_NONE (no JA4 asked for), LISTS or RAW */
     rc_tls_layout *layouts;  /* RC_JA4_RAW: the memo's RC_TLS_LAYOUT_SLOTS */
+    rc_tls_layout *layout;   /* RC_JA4_RAW: the one this hello's headers are (NULL: none) */
+    int layout_read;         /* ... and it was read with it, not walked */
 } rc_ja4_lists;
 
 enum { RC_SPAN_OK = 0, RC_SPAN_CUT = 1, RC_SPAN_BAD = 2 };
@@ -974,8 +985,11 @@ static inline int rc_tls_ext_walk(const uint8_t *p, size_t len, size_t pos, size
         layout = &j->layouts[(key * 0x9e3779b97f4a7c15ULL) >> 58];
         if (layout->key != key && layout[(layout - j->layouts) & 1 ? -1 : 1].key == key)
             layout += (layout - j->layouts) & 1 ? -1 : 1;
-        if (layout->key == key && (r = rc_tls_layout_read(p, pos, layout, out, j)) >= 0)
+        if (layout->key == key && (r = rc_tls_layout_read(p, pos, layout, out, j)) >= 0) {
+            j->layout = layout;
+            j->layout_read = 1;
             return r;
+        }
         if (layout->key != key && layout->key) {
             rc_tls_layout *other = layout + ((layout - j->layouts) & 1 ? -1 : 1);
             if (!other->key)
@@ -1030,6 +1044,8 @@ static inline int rc_tls_ext_walk(const uint8_t *p, size_t len, size_t pos, size
             memcpy(layout->ext_words, j->ext_words, sizeof layout->ext_words);
             memcpy(&hdr, p + base, 4);
             layout->key = ((uint64_t)(elim - base) << 32) | hdr;
+            layout->ja4_ok = 0;
+            j->layout = layout;
         }
     }
     return RC_SPAN_OK;
@@ -1568,6 +1584,8 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
     j.has_sni = j.too_many = 0;
     j.want = !proto ? RC_JA4_NONE : memo ? RC_JA4_RAW : RC_JA4_LISTS;
     j.layouts = memo ? memo->layout : NULL;
+    j.layout = NULL;
+    j.layout_read = 0;
     j.ext_types = j.ext_words;
     r = rc_tls_hello_body(p, len, start + 4, lim, client, out, &j);
     if (r == RC_SPAN_CUT) {
@@ -1575,7 +1593,26 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
     } else if (r == RC_SPAN_BAD) {
         out->malformed = 1;
     } else if (client && j.want == RC_JA4_RAW) {
-        rc_ja4_memoized(p, len, start + 4, lim, proto, out, &j, memo);
+        rc_tls_layout *l = j.layout;
+        if (l && j.layout_read && l->ja4_ok && l->cipher_len == j.cipher_len && l->sig_len == j.sig_len
+            && rc_ja4_same(l->lists, p + j.cipher_off, j.cipher_len)
+            && rc_ja4_same(l->lists + j.cipher_len, p + j.sig_off, j.sig_len)) {
+            /* the headers, the ciphers and the signature algorithms of the
+             * layout's last hello: its JA4 but for what rc_ja4_head writes */
+            rc_copy36(out->ja4, l->ja4);
+            rc_ja4_head(p, proto, out, out->ja4);
+            out->ja4[36] = 0;
+        } else {
+            rc_ja4_memoized(p, len, start + 4, lim, proto, out, &j, memo);
+            if (l && out->ja4[0] && j.n_sig_exts <= 1 && j.cipher_len + j.sig_len <= sizeof l->lists) {
+                l->cipher_len = (uint16_t)j.cipher_len;
+                l->sig_len = (uint16_t)j.sig_len;
+                memcpy(l->lists, p + j.cipher_off, j.cipher_len);
+                memcpy(l->lists + j.cipher_len, p + j.sig_off, j.sig_len);
+                rc_copy36(l->ja4, out->ja4);
+                l->ja4_ok = 1;
+            }
+        }
     } else if (client && proto && !j.too_many) {
         rc_ja4(p, proto, out, &j, memo);
     }

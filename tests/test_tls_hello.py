@@ -756,14 +756,16 @@ def test_the_layout_memo_reads_each_hello_as_the_walk_does():
     signature_algorithms and supported_versions extensions are read, at the
     places kept.  Hellos equal to a kept one but for a byte or two (two lengths:
     four), in a header or in a body, must get what they get alone: every
-    field, flag and the JA4; so must cut hellos and ones with too many
-    extensions to keep."""
+    field, flag and the JA4 (kept with the layout, with the cipher suites and
+    signature algorithms it was made from); so must cut hellos and ones with
+    too many extensions to keep."""
     ciphers = [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xCCA9]
     sigs = [0x0403, 0x0804, 0x0401, 0x0503]
 
     def hello(name=b"a.example", alpn=b"h2", versions=(0x0304, 0x0303), s=sigs, share=b"\x01" * 36,
-              middle=(ext(0x0017, b""), ext(0x002D, b"\x01\x01")), pad=b"\x00" * 20, grease=0x0A0A):
-        return record(client_hello(ciphers, [sni_ext(name), ext(grease, b""), alpn_ext(alpn),
+              middle=(ext(0x0017, b""), ext(0x002D, b"\x01\x01")), pad=b"\x00" * 20, grease=0x0A0A,
+              c=ciphers):
+        return record(client_hello(c, [sni_ext(name), ext(grease, b""), alpn_ext(alpn),
                                              versions_ext(*versions), *middle, sigalgs_ext(*s),
                                              ext(0x0033, struct.pack("!HHH", 34, 0x001D, 32) + share[:32]),
                                              ext(0x0015, pad)]))
@@ -777,6 +779,9 @@ def test_the_layout_memo_reads_each_hello_as_the_walk_does():
         "versions 1.2 first": hello(versions=(0x0303, 0x0304)),
         "versions only 1.2 twice": hello(versions=(0x0303, 0x0303)),
         "a signature algorithm": hello(s=[0x0403, 0x0804, 0x0401, 0x0603]),
+        "a cipher suite": hello(c=ciphers[:-1] + [0xCCA8]),
+        "two cipher suites swapped": hello(c=ciphers[:3] + [ciphers[4], ciphers[3]] + ciphers[5:]),
+        "a grease cipher suite": hello(c=ciphers[:-1] + [0x0A0A]),
         "another grease type": hello(grease=0x1A1A),
         "an extension type": hello(middle=(ext(0x0016, b""), ext(0x002D, b"\x01\x01"))),
         "a type that is read": hello(middle=(ext(0x0010, b""), ext(0x002D, b"\x01\x01"))),
@@ -807,9 +812,11 @@ def test_the_layout_memo_reads_each_hello_as_the_walk_does():
         assert alone[name]["malformed"] and not alone["base"]["malformed"], name
     assert alone["cut"]["truncated"] and alone["cut in the headers"]["truncated"]
     for name in ("alpn not alphanumeric", "a signature algorithm", "an extension type",
-                 "a type that is read", "versions only 1.2 twice"):
+                 "a type that is read", "versions only 1.2 twice", "a cipher suite",
+                 "a grease cipher suite"):
         assert alone[name]["ja4"] != alone["base"]["ja4"], name
-    assert alone["another grease type"]["ja4"] == alone["base"]["ja4"]
+    for name in ("another grease type", "two cipher suites swapped", "another key share"):
+        assert alone[name]["ja4"] == alone["base"]["ja4"], name
     # each after the base (the layout kept), after itself, and in random orders
     rng = random.Random(7)
     names = [n for n in cases if n != "base"]
