@@ -1322,11 +1322,12 @@ static inline void rc_ja4_part(rc_ja4_memo *memo, unsigned tag, uint16_t *a, siz
 
 static inline int rc_ja4_alnum(uint8_t c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    return (uint8_t)(c - '0') < 10 || (uint8_t)((c | 0x20) - 'a') < 26;    /* 0-9, A-Z, a-z */
 }
 
 /* What a JA4 takes from the hello besides its lists: protocol, version
  * (s[0..2]) and the ALPN characters (s[8..9]). */
+__attribute__((always_inline))
 static inline void rc_ja4_head(const uint8_t *p, char proto, const rc_tls_hello *out, char *s)
 {
     const char *ver;

@@ -749,16 +749,11 @@ def test_the_ja4_memo_of_raw_lists_gives_each_hello_its_own_fingerprint():
         assert [g["sni"] for g in got] == [_tls.parse_tls_record(cases[n])["sni"] for n in order]
 
 
-def test_the_layout_memo_reads_each_hello_as_the_walk_does():
-    """With a memo, a hello whose extension block has the length and first
-    header of one seen before is not walked: its extension headers are
-    compared with those kept, all at once, and only the SNI, ALPN,
-    signature_algorithms and supported_versions extensions are read, at the
-    places kept.  Hellos equal to a kept one but for a byte or two (two lengths:
-    four), in a header or in a body, must get what they get alone: every
-    field, flag and the JA4 (kept with the layout, with the cipher suites and
-    signature algorithms it was made from); so must cut hellos and ones with
-    too many extensions to keep."""
+def layout_cases() -> dict[str, bytes]:
+    """ClientHello records for the layout memo: a base, and hellos equal to it
+    but for a byte or two (two lengths: four), whose extension blocks have
+    its length and first header (the layout's key); cut ones, and one with
+    more extensions than a layout keeps."""
     ciphers = [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xCCA9]
     sigs = [0x0403, 0x0804, 0x0401, 0x0503]
 
@@ -766,9 +761,9 @@ def test_the_layout_memo_reads_each_hello_as_the_walk_does():
               middle=(ext(0x0017, b""), ext(0x002D, b"\x01\x01")), pad=b"\x00" * 20, grease=0x0A0A,
               c=ciphers):
         return record(client_hello(c, [sni_ext(name), ext(grease, b""), alpn_ext(alpn),
-                                             versions_ext(*versions), *middle, sigalgs_ext(*s),
-                                             ext(0x0033, struct.pack("!HHH", 34, 0x001D, 32) + share[:32]),
-                                             ext(0x0015, pad)]))
+                                       versions_ext(*versions), *middle, sigalgs_ext(*s),
+                                       ext(0x0033, struct.pack("!HHH", 34, 0x001D, 32) + share[:32]),
+                                       ext(0x0015, pad)]))
 
     base = hello()
     one_byte = {
@@ -795,17 +790,34 @@ def test_the_layout_memo_reads_each_hello_as_the_walk_does():
     bad[bad.index(b"\x02h2") - 1] = 4               # the ALPN list's length
     one_byte["alpn list length"] = bytes(bad)
     bad = bytearray(base)
-    bad[bad.index(b"\x04\x03\x04\x03\x03") ] = 3   # supported_versions' list length: odd
+    bad[bad.index(b"\x04\x03\x04\x03\x03")] = 3    # supported_versions' list length: odd
     one_byte["versions list length"] = bytes(bad)
-    first = 5 + 4 + 2 + 32 + 1 + 32 + 2 + 2 * len(ciphers) + 2 + 2     # the first extension's header
-    assert base[first:first + 4] == b"\x00\x00\x00\x0e"
-    for name, r in one_byte.items():      # the layout's key: the block's length, the first header
-        assert len(r) == len(base) and r[first:first + 4] == base[first:first + 4], name
-        assert sum(a != b for a, b in zip(r, base)) <= (4 if name == "lengths moved between two" else 2), name
     many = record(client_hello(ciphers, [sni_ext(b"c.example")] + [ext(0x4000 + k, b"") for k in range(40)]
                                + [alpn_ext(b"h2")] * 7))
     cases = {"base": base, **one_byte, "many extensions": many,
              "cut": base[:-30], "cut in the headers": base[:len(base) - 60]}
+    return cases
+
+
+def test_the_layout_memo_reads_each_hello_as_the_walk_does():
+    """With a memo, a hello whose extension block has the length and first
+    header of one seen before is not walked: its extension headers are
+    compared with those kept, all at once, and only the SNI, ALPN,
+    signature_algorithms and supported_versions extensions are read, at the
+    places kept.  Hellos equal to a kept one but for a byte or two (two lengths:
+    four), in a header or in a body, must get what they get alone: every
+    field, flag and the JA4 (kept with the layout, with the cipher suites and
+    signature algorithms it was made from); so must cut hellos and ones with
+    too many extensions to keep."""
+    cases = layout_cases()
+    base = cases["base"]
+    first = 5 + 4 + 2 + 32 + 1 + 32 + 2 + 2 * 6 + 2 + 2     # the first extension's header
+    assert base[first:first + 4] == b"\x00\x00\x00\x0e"
+    for name, r in cases.items():         # the layout's key: the block's length, the first header
+        if name in ("base", "many extensions", "cut", "cut in the headers"):
+            continue
+        assert len(r) == len(base) and r[first:first + 4] == base[first:first + 4], name
+        assert sum(a != b for a, b in zip(r, base)) <= (4 if name == "lengths moved between two" else 2), name
     alone = {name: _tls.parse_tls_record(r) for name, r in cases.items()}
     assert alone["alpn h3"]["alpn"] == b"h3" and alone["versions only 1.2 twice"]["version"] == 0x0303
     for name in ("sni name length", "alpn list length", "versions list length"):
