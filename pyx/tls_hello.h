@@ -46,7 +46,9 @@
  * int rc_tls_parse_record_memo(p, len, quic_or_tcp, out, memo)
  *   The same, the JA4 (whole, or its hash parts) looked up in and added to
  *   *memo (rc_ja4_memo, zeroed by the caller; NULL: none) instead of made
- *   anew for every hello: same result, less work when hellos repeat.
+ *   anew for every hello, and a hello's extensions read by a layout kept
+ *   there (rc_tls_layout) when their headers are a kept one's: same result,
+ *   less work when hellos repeat.
  * int rc_tls_parse_handshake(p, len, quic_or_tcp, out)
  * int rc_tls_parse_handshake_memo(p, len, quic_or_tcp, out, memo)
  *   The same for a bare handshake message (type, 24-bit length, body), as
