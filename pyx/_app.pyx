@@ -731,12 +731,29 @@ cdef void _ntp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
 
 
 # ---------------------------------------------------------------- TLS and QUIC
+cdef inline uint8_t *_reserve_inline(StrCol *s, Py_ssize_t i, Py_ssize_t need,
+                                     bint *failed) noexcept nogil:
+    # _reserve without its call when the row comes right after the last one
+    # written and the bytes fit (hellos come in runs); otherwise _reserve.
+    if s.offsets != NULL and s.filled == i and s.length + need <= s.capacity:
+        return s.data + s.length
+    return _reserve(s, i, need, failed)
+
+
 cdef inline void _put_ja4(StrCol *s, Py_ssize_t i, const char *ja4, bint *failed) noexcept nogil:
     # always 36 characters: a copy of known size, inlined (not a call)
-    cdef uint8_t *w = _reserve(s, i, 36, failed)
+    cdef uint8_t *w = _reserve_inline(s, i, 36, failed)
     if w != NULL:
         memcpy(w, ja4, 36)
         _commit(s, i, 36)
+
+
+cdef inline void _put_hello_text(StrCol *s, Py_ssize_t i, const uint8_t *p, Py_ssize_t k,
+                                 Py_ssize_t end, bint lower, bint *failed) noexcept nogil:
+    # _put_text with _reserve_inline
+    cdef uint8_t *w = _reserve_inline(s, i, 4 * (end - k), failed)
+    if w != NULL:
+        _commit(s, i, _text(w, p, k, end, lower))
 
 
 cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, Py_ssize_t i,
@@ -756,9 +773,10 @@ cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, 
         return
     c.tls_version[i] = h.version
     if h.sni_len and h.sni_off + <Py_ssize_t>h.sni_len <= size:
-        _put_text(&c.tls_sni, i, base, h.sni_off, h.sni_off + h.sni_len, True, &c.failed)
+        _put_hello_text(&c.tls_sni, i, base, h.sni_off, h.sni_off + h.sni_len, True, &c.failed)
     if h.alpn_len and h.alpn_off + <Py_ssize_t>h.alpn_len <= size:
-        _put_text(&c.tls_alpn, i, base, h.alpn_off, h.alpn_off + h.alpn_len, False, &c.failed)
+        _put_hello_text(&c.tls_alpn, i, base, h.alpn_off, h.alpn_off + h.alpn_len, False,
+                        &c.failed)
     if h.ja4[0]:
         _put_ja4(&c.tls_ja4, i, h.ja4, &c.failed)
 

@@ -46,7 +46,9 @@
  * int rc_tls_parse_record_memo(p, len, quic_or_tcp, out, memo)
  *   The same, the JA4 (whole, or its hash parts) looked up in and added to
  *   *memo (rc_ja4_memo, zeroed by the caller; NULL: none) instead of made
- *   anew for every hello: same result, less work when hellos repeat.
+ *   anew for every hello, and a hello's extensions read by a layout kept
+ *   there (rc_tls_layout) when their headers are a kept one's: same result,
+ *   less work when hellos repeat.
  * int rc_tls_parse_handshake(p, len, quic_or_tcp, out)
  * int rc_tls_parse_handshake_memo(p, len, quic_or_tcp, out, memo)
  *   The same for a bare handshake message (type, 24-bit length, body), as
@@ -726,6 +728,39 @@ typedef struct {
  * (the first in the high bits; the last word's unused high bits 0): the
  * memo's key, which is all most hellos need. */
 enum { RC_JA4_NONE = 0, RC_JA4_LISTS = 1, RC_JA4_RAW = 2 };
+/* The extension headers of a recent ClientHello (kept in rc_ja4_memo):
+ * where each extension starts and its 4-byte header (type, length) as sent.
+ * A client sends a server name the same extensions in the same sizes every
+ * time, only their contents (key shares, the random) differ.  The walk
+ * over the extensions is a chain of loads (each length says where the next
+ * header is); a hello whose extension block has the length and the first
+ * header of one kept is checked against it instead, every header at once
+ * (independent loads), and only when all are equal are the four extensions
+ * read that give fields (SNI, ALPN, signature algorithms, supported
+ * versions), at the places kept: what the walk would have found, since the
+ * places follow from the lengths.  Otherwise the hello is walked and kept. */
+#define RC_TLS_LAYOUT_SLOTS 64
+#define RC_TLS_LAYOUT_EXTS 32     /* hellos with more extensions are walked */
+#define RC_TLS_LAYOUT_READ 6      /* extensions of those four types (more: walked) */
+#define RC_TLS_LAYOUT_LISTS 192   /* cipher and signature algorithm bytes kept with the JA4 */
+
+typedef struct {
+    uint64_t key;                            /* block length << 32 | first header; 0: unused */
+    uint8_t n, n_read;                       /* extensions; those of the four types */
+    uint8_t read[RC_TLS_LAYOUT_READ];        /* their indexes, in order */
+    uint16_t off[RC_TLS_LAYOUT_EXTS];        /* starts, from the block's first byte */
+    uint32_t hdr[RC_TLS_LAYOUT_EXTS];        /* headers, bytes as sent */
+    uint64_t ext_words[RC_TLS_LAYOUT_EXTS / 4];   /* rc_ja4_lists.ext_words of the walk */
+    /* The JA4 of the last hello read with this layout, and its cipher suites
+     * and (one) signature_algorithms list as sent: with the extension types
+     * (the headers), all the JA4 takes from a hello besides what
+     * rc_ja4_head writes anew for each.  ja4_ok: these are set. */
+    uint8_t ja4_ok;
+    uint16_t cipher_len, sig_len;
+    char ja4[36];
+    uint8_t lists[RC_TLS_LAYOUT_LISTS];      /* cipher bytes, then signature algorithm bytes */
+} rc_tls_layout;
+
 #define RC_JA4_EXT_WORDS 32        /* kept in words: 128 extension types */
 
 typedef struct {
@@ -733,9 +768,13 @@ typedef struct {
     size_t n_ciphers, n_exts, n_sigs;                   /* RC_JA4_RAW: n_exts counts all */
     size_t cipher_off, cipher_len, sig_off, sig_len;    /* RC_JA4_RAW: spans in the buffer */
     uint64_t ext_words[RC_JA4_EXT_WORDS];               /* RC_JA4_RAW: extension types */
+    const uint64_t *ext_types;                          /* RC_JA4_RAW: ext_words or a layout's */
     int n_sig_exts;                                     /* RC_JA4_RAW: signature_algorithms seen */
     int has_sni, too_many;
     int want;                /* RC_JA4_NONE (no JA4 asked for), LISTS or RAW */
+    rc_tls_layout *layouts;  /* RC_JA4_RAW: the memo's RC_TLS_LAYOUT_SLOTS */
+    rc_tls_layout *layout;   /* RC_JA4_RAW: the one this hello's headers are (NULL: none) */
+    int layout_read;         /* ... and it was read with it, not walked */
 } rc_ja4_lists;
 
 enum { RC_SPAN_OK = 0, RC_SPAN_CUT = 1, RC_SPAN_BAD = 2 };
@@ -791,6 +830,7 @@ static inline void rc_tls_keep_list(const uint8_t *p, size_t q, size_t end, uint
 
 /* One extension's body, fully present at [pos, end).  Returns RC_SPAN_OK or
  * RC_SPAN_BAD. */
+__attribute__((always_inline))
 static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uint16_t type,
                                    int client, rc_tls_hello *out, rc_ja4_lists *j)
 {
@@ -875,14 +915,151 @@ static inline int rc_tls_extension(const uint8_t *p, size_t pos, size_t end, uin
     }
 }
 
+/* The extensions at [pos, elim) of a buffer of len bytes (pos <= len: the
+ * length field before them was inside it).  mode is j->want for a
+ * ClientHello (RC_JA4_NONE for a ServerHello), a constant at each call, so
+ * that each mode gets its own loop without tests of it per extension.
+ * Each extension is checked against one end, the nearer of elim and the
+ * buffer's, by its 4-byte header read as one word: pos + 4 and the next
+ * extension's start cannot overflow (pos <= end <= len, a length is at most
+ * 65535); one that crosses the end is told BAD or CUT by rc_tls_span. */
+/* server_name, ALPN, signature_algorithms, supported_versions: the
+ * extensions rc_tls_extension reads */
+static inline int rc_tls_read_type(uint16_t type)
+{
+    return type <= 0x2b && ((0x0000080000012001ULL >> type) & 1);
+}
+
+/* The extensions of a ClientHello at [pos, elim), fully in the buffer
+ * (elim <= len), when their headers are those of the layout kept for
+ * their key: the four types' extensions read (RC_SPAN_OK or BAD, as the
+ * walk would return), the raw extension types (mode RC_JA4_RAW) copied.
+ * -1 when the headers differ (nothing read, nothing written). */
+static inline int rc_tls_layout_read(const uint8_t *p, size_t pos, const rc_tls_layout *l,
+                                     rc_tls_hello *out, rc_ja4_lists *j)
+{
+    uint32_t diff = 0, hdr;
+    size_t k, q;
+    int r;
+    /* (every start + 4 <= the block's length, the same as this one's: the
+     * layout was kept from a walk of a block of that length) */
+    for (k = 0; k < l->n; k++) {
+        memcpy(&hdr, p + pos + l->off[k], 4);
+        diff |= hdr ^ l->hdr[k];
+    }
+    if (diff)
+        return -1;
+    for (k = 0; k < l->n_read; k++) {
+        q = pos + l->off[l->read[k]];
+        hdr = __builtin_bswap32(l->hdr[l->read[k]]);
+        if ((r = rc_tls_extension(p, q + 4, q + 4 + (hdr & 0xffff), (uint16_t)(hdr >> 16), 1, out, j)))
+            return r;
+    }
+    j->ext_types = l->ext_words;
+    j->n_exts = l->n;
+    return RC_SPAN_OK;
+}
+
+/* The extensions at [pos, elim) of a buffer of len bytes (pos <= len: the
+ * length field before them was inside it).  mode is j->want for a
+ * ClientHello (RC_JA4_NONE for a ServerHello), a constant at each call, so
+ * that each mode gets its own loop without tests of it per extension.
+ * Each extension is checked against one end, the nearer of elim and the
+ * buffer's, by its 4-byte header read as one word: pos + 4 and the next
+ * extension's start cannot overflow (pos <= end <= len, a length is at most
+ * 65535); one that crosses the end is told BAD or CUT by rc_tls_span. */
+__attribute__((always_inline))
+static inline int rc_tls_ext_walk(const uint8_t *p, size_t len, size_t pos, size_t elim, int client,
+                                  rc_tls_hello *out, rc_ja4_lists *j, const int mode)
+{
+    size_t end = elim < len ? elim : len, next, el = 0, n_raw = 0, base = pos;
+    uint64_t ext_word = 0;
+    uint32_t hdr;
+    uint16_t type;
+    rc_tls_layout *layout = NULL;
+    unsigned n_read = 0;
+    int r;
+    if (mode == RC_JA4_RAW && j->layouts && elim <= len && elim - pos >= 4) {
+        uint64_t key;
+        memcpy(&hdr, p + pos, 4);
+        key = ((uint64_t)(elim - pos) << 32) | hdr;
+        /* two slots for a key (idx and its neighbour), as the raw memo */
+        layout = &j->layouts[(key * 0x9e3779b97f4a7c15ULL) >> 58];
+        if (layout->key != key && layout[(layout - j->layouts) & 1 ? -1 : 1].key == key)
+            layout += (layout - j->layouts) & 1 ? -1 : 1;
+        if (layout->key == key && (r = rc_tls_layout_read(p, pos, layout, out, j)) >= 0) {
+            j->layout = layout;
+            j->layout_read = 1;
+            return r;
+        }
+        if (layout->key != key && layout->key) {
+            rc_tls_layout *other = layout + ((layout - j->layouts) & 1 ? -1 : 1);
+            if (!other->key)
+                layout = other;
+        }
+        layout->key = 0;         /* kept again below if this walk ends well */
+    }
+    while (pos + 4 <= end) {
+        memcpy(&hdr, p + pos, 4);
+        if (mode == RC_JA4_RAW && layout && n_raw < RC_TLS_LAYOUT_EXTS) {
+            layout->off[n_raw] = (uint16_t)(pos - base);
+            layout->hdr[n_raw] = hdr;
+        }
+        hdr = __builtin_bswap32(hdr);
+        type = (uint16_t)(hdr >> 16);
+        el = hdr & 0xffff;
+        next = pos + 4 + el;
+        if (next > end)
+            return rc_tls_span(pos + 4, el, elim, len);
+        if (mode == RC_JA4_RAW) {
+            /* as sent, the memo's key, four to a word (whole words stored: a
+             * word read back from 2-byte stores would stall on store
+             * forwarding).  Every extension stores its word, the index
+             * wrapped: past RC_JA4_EXT_WORDS words the raw memo is not used
+             * (rc_ja4_raw_fits), and the last word's high bits, left from
+             * the word before, are cleared below. */
+            ext_word = (ext_word << 16) | type;
+            j->ext_words[(n_raw >> 2) & (RC_JA4_EXT_WORDS - 1)] = ext_word;
+        } else if (mode == RC_JA4_LISTS && !rc_tls_grease(type)) {
+            rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
+        }
+        if (rc_tls_read_type(type)) {
+            if (mode == RC_JA4_RAW && layout && n_read < RC_TLS_LAYOUT_READ && n_raw < RC_TLS_LAYOUT_EXTS)
+                layout->read[n_read] = (uint8_t)n_raw;
+            n_read++;
+            if ((r = rc_tls_extension(p, pos + 4, next, type, client, out, j)))
+                return r;
+        }
+        n_raw++;
+        pos = next;
+    }
+    if (pos != elim)         /* pos < elim: a header crosses the end */
+        return rc_tls_span(pos, 4, elim, len);
+    if (mode == RC_JA4_RAW) {
+        j->n_exts = n_raw;
+        j->ext_types = j->ext_words;
+        if ((n_raw & 3) && n_raw <= 4 * RC_JA4_EXT_WORDS)
+            j->ext_words[n_raw >> 2] &= ((uint64_t)1 << (16 * (n_raw & 3))) - 1;
+        if (layout && n_raw <= RC_TLS_LAYOUT_EXTS && n_read <= RC_TLS_LAYOUT_READ) {
+            layout->n = (uint8_t)n_raw;
+            layout->n_read = (uint8_t)n_read;
+            memcpy(layout->ext_words, j->ext_words, sizeof layout->ext_words);
+            memcpy(&hdr, p + base, 4);
+            layout->key = ((uint64_t)(elim - base) << 32) | hdr;
+            layout->ja4_ok = 0;
+            j->layout = layout;
+        }
+    }
+    return RC_SPAN_OK;
+}
+
 /* The body of a ClientHello (client=1) or ServerHello at [pos, lim) of a
  * buffer of len bytes.  Returns RC_SPAN_OK, CUT (truncated) or BAD. */
 static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, size_t lim, int client,
                                     rc_tls_hello *out, rc_ja4_lists *j)
 {
-    int r, raw, lists;
-    size_t n, elim, end, n_raw = 0;
-    uint64_t ext_word = 0;
+    int r;
+    size_t n, elim;
     /* legacy_version, random */
     if ((r = rc_tls_span(pos, 34, lim, len)))
         return r;
@@ -937,47 +1114,13 @@ static inline int rc_tls_hello_body(const uint8_t *p, size_t len, size_t pos, si
     elim = rc_tls_end(pos, n);
     if (elim != lim)
         return RC_SPAN_BAD;          /* the extensions end where the message does */
-    /* Each extension is checked against one end, the nearer of elim and the
-     * buffer's (pos <= end: the length field before passed both); one that
-     * crosses it is told BAD or CUT by rc_tls_span, as before. */
-    end = elim < len ? elim : len;
-    raw = client && j->want == RC_JA4_RAW;
-    lists = client && j->want == RC_JA4_LISTS;
-    while (pos < elim) {
-        uint16_t type;
-        size_t el;
-        if (end - pos < 4)
-            return rc_tls_span(pos, 4, elim, len);
-        type = rc_be16(p + pos);
-        el = rc_be16(p + pos + 2);
-        if (el > end - pos - 4)
-            return rc_tls_span(pos + 4, el, elim, len);
-        pos += 4;
-        if (raw) {
-            /* as sent, the memo's key: whole words stored (a word read back
-             * from 2-byte stores would stall on store forwarding) */
-            ext_word = (ext_word << 16) | type;
-            n_raw++;
-            if ((n_raw & 3) == 0) {
-                if (n_raw / 4 <= RC_JA4_EXT_WORDS)
-                    j->ext_words[n_raw / 4 - 1] = ext_word;
-                ext_word = 0;
-            }
-        } else if (lists && !rc_tls_grease(type)) {
-            rc_tls_keep(j->exts, &j->n_exts, &j->too_many, type);
-        }
-        /* server_name, ALPN, signature_algorithms, supported_versions */
-        if (type <= 0x2b && ((0x0000080000012001ULL >> type) & 1)
-            && (r = rc_tls_extension(p, pos, pos + el, type, client, out, j)))
-            return r;
-        pos += el;
-    }
-    if (raw) {
-        j->n_exts = n_raw;
-        if ((n_raw & 3) && n_raw / 4 < RC_JA4_EXT_WORDS)
-            j->ext_words[n_raw / 4] = ext_word;
-    }
-    return RC_SPAN_OK;
+    if (!client)
+        return rc_tls_ext_walk(p, len, pos, elim, 0, out, j, RC_JA4_NONE);
+    if (j->want == RC_JA4_RAW)
+        return rc_tls_ext_walk(p, len, pos, elim, 1, out, j, RC_JA4_RAW);
+    if (j->want == RC_JA4_LISTS)
+        return rc_tls_ext_walk(p, len, pos, elim, 1, out, j, RC_JA4_LISTS);
+    return rc_tls_ext_walk(p, len, pos, elim, 1, out, j, RC_JA4_NONE);
 }
 
 /* ------------------------------------------------------------------- JA4 */
@@ -1100,6 +1243,7 @@ typedef struct {
 typedef struct {
     rc_ja4_memo_entry e[2][RC_JA4_MEMO_SLOTS];    /* [0]: sorted lists, [1]: as sent */
     rc_ja4_raw_entry raw[RC_JA4_RAW_SLOTS];
+    rc_tls_layout layout[RC_TLS_LAYOUT_SLOTS];
 } rc_ja4_memo;
 
 /* The slot of table t for lists a, b (NULL if too long to keep); *hit: its
@@ -1180,11 +1324,12 @@ static inline void rc_ja4_part(rc_ja4_memo *memo, unsigned tag, uint16_t *a, siz
 
 static inline int rc_ja4_alnum(uint8_t c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    return (uint8_t)(c - '0') < 10 || (uint8_t)((c | 0x20) - 'a') < 26;    /* 0-9, A-Z, a-z */
 }
 
 /* What a JA4 takes from the hello besides its lists: protocol, version
  * (s[0..2]) and the ALPN characters (s[8..9]). */
+__attribute__((always_inline))
 static inline void rc_ja4_head(const uint8_t *p, char proto, const rc_tls_hello *out, char *s)
 {
     const char *ver;
@@ -1371,7 +1516,7 @@ static inline void rc_ja4_memoized(const uint8_t *p, size_t len, size_t body, si
     int r;
     if (rc_ja4_raw_fits(j, &ext_bytes)) {
         const uint8_t *ciphers = p + j->cipher_off, *sigs = p + j->sig_off;
-        const uint8_t *exts = (const uint8_t *)j->ext_words;
+        const uint8_t *exts = (const uint8_t *)j->ext_types;
         key = rc_ja4_raw_key(ciphers, j->cipher_len, exts, ext_bytes, sigs, j->sig_len);
         /* two slots per key (idx and its neighbour): two clients whose keys
          * land on one slot do not evict each other batch-long */
@@ -1441,13 +1586,36 @@ static inline int rc_tls_handshake_at(const uint8_t *p, size_t len, size_t start
     j.n_sig_exts = 0;
     j.has_sni = j.too_many = 0;
     j.want = !proto ? RC_JA4_NONE : memo ? RC_JA4_RAW : RC_JA4_LISTS;
+    j.layouts = memo ? memo->layout : NULL;
+    j.layout = NULL;
+    j.layout_read = 0;
+    j.ext_types = j.ext_words;
     r = rc_tls_hello_body(p, len, start + 4, lim, client, out, &j);
     if (r == RC_SPAN_CUT) {
         out->truncated = 1;
     } else if (r == RC_SPAN_BAD) {
         out->malformed = 1;
     } else if (client && j.want == RC_JA4_RAW) {
-        rc_ja4_memoized(p, len, start + 4, lim, proto, out, &j, memo);
+        rc_tls_layout *l = j.layout;
+        if (l && j.layout_read && l->ja4_ok && l->cipher_len == j.cipher_len && l->sig_len == j.sig_len
+            && rc_ja4_same(l->lists, p + j.cipher_off, j.cipher_len)
+            && rc_ja4_same(l->lists + j.cipher_len, p + j.sig_off, j.sig_len)) {
+            /* the headers, the ciphers and the signature algorithms of the
+             * layout's last hello: its JA4 but for what rc_ja4_head writes */
+            rc_copy36(out->ja4, l->ja4);
+            rc_ja4_head(p, proto, out, out->ja4);
+            out->ja4[36] = 0;
+        } else {
+            rc_ja4_memoized(p, len, start + 4, lim, proto, out, &j, memo);
+            if (l && out->ja4[0] && j.n_sig_exts <= 1 && j.cipher_len + j.sig_len <= sizeof l->lists) {
+                l->cipher_len = (uint16_t)j.cipher_len;
+                l->sig_len = (uint16_t)j.sig_len;
+                memcpy(l->lists, p + j.cipher_off, j.cipher_len);
+                memcpy(l->lists + j.cipher_len, p + j.sig_off, j.sig_len);
+                rc_copy36(l->ja4, out->ja4);
+                l->ja4_ok = 1;
+            }
+        }
     } else if (client && proto && !j.too_many) {
         rc_ja4(p, proto, out, &j, memo);
     }
@@ -1509,9 +1677,10 @@ static inline uint64_t rc_tls_ja4_raw_key_of_record(const uint8_t *p, size_t len
         return 0;
     lim = rc_tls_end(9, ((size_t)p[6] << 16) | ((size_t)p[7] << 8) | p[8]);
     j.want = RC_JA4_RAW;
+    j.ext_types = j.ext_words;
     if (rc_tls_hello_body(p, len, 9, lim, 1, &out, &j) != RC_SPAN_OK || !rc_ja4_raw_fits(&j, &ext_bytes))
         return 0;
-    return rc_ja4_raw_key(p + j.cipher_off, j.cipher_len, (const uint8_t *)j.ext_words, ext_bytes,
+    return rc_ja4_raw_key(p + j.cipher_off, j.cipher_len, (const uint8_t *)j.ext_types, ext_bytes,
                           p + j.sig_off, j.sig_len);
 }
 

@@ -723,6 +723,43 @@ def test_ja4_of_a_batch_is_each_hellos_own_whatever_repeats_and_collides():
         assert got == reference_ja4(p[5:])
 
 
+def test_hello_columns_of_a_batch_are_each_hellos_own_with_the_layout_memo():
+    """The pass reads a hello whose extension headers it has seen (the JA4
+    memo's layouts) without walking them, and writes runs of hellos' strings
+    without a call per row: every row's TLS columns and flags must be those its
+    hello gives alone, for hellos equal to another but for a byte or two (in a
+    header, a read extension, the lists), cut or malformed, in runs and with
+    other packets between."""
+    from ringcap import _tls, testing
+    from test_tls_hello import layout_cases
+    cases = layout_cases()
+    rng = random.Random(11)
+    names = rng.choices(list(cases), k=600)
+    frames = []
+    for k, name in enumerate(names):
+        frames.append(testing._ipv4_frame(0x0A000001, 0x0A000002, 6,
+                                          testing._tcp(40000 + k, 443, cases[name])))
+        if k % 7 == 3:            # a packet without a message between
+            frames.append(testing._ipv4_frame(0x0A000002, 0x0A000001, 6,
+                                              testing._tcp(443, 40000 + k, b"\x17\x03\x03\x00\x01x")))
+    h = decode(Batch.from_packets(frames), columns=("tls_handshake", "tls_version", "tls_sni",
+                                                    "tls_alpn", "tls_ja4", "flags"))
+    hellos = h.tls_handshake == 1
+    assert int(hellos.sum()) == len(names)
+    flags = [flag_names(f) for f in h.flags[hellos]]
+    for k, (name, row) in enumerate(zip(names, np.flatnonzero(hellos))):
+        alone = _tls.parse_tls_record(cases[name])
+        got = (h.tls_version[row], h.tls_sni[row], h.tls_alpn[row], h.tls_ja4[row])
+        want = (alone["version"],
+                alone["sni"].decode().lower() if alone["sni"] else "",
+                "h\\x01" if alone["alpn"] == b"h\x01" else (alone["alpn"] or b"").decode(),
+                alone["ja4"])
+        assert got == want, (k, name)
+        assert ("APP_TRUNCATED" in flags[k], "APP_MALFORMED" in flags[k]) == \
+            (alone["truncated"], alone["malformed"]), (k, name)
+    assert {"sni name length", "alpn h3", "a cipher suite", "cut"} <= set(names)
+
+
 def _hello_lists(rec: bytes) -> list[tuple[int, int]]:
     """Where a ClientHello record's cipher suites and signature algorithms lie:
     [(start, end)] of the 2-byte values."""

@@ -749,6 +749,97 @@ def test_the_ja4_memo_of_raw_lists_gives_each_hello_its_own_fingerprint():
         assert [g["sni"] for g in got] == [_tls.parse_tls_record(cases[n])["sni"] for n in order]
 
 
+def layout_cases() -> dict[str, bytes]:
+    """ClientHello records for the layout memo: a base, and hellos equal to it
+    but for a byte or two (two lengths: four), whose extension blocks have
+    its length and first header (the layout's key); cut ones, and one with
+    more extensions than a layout keeps."""
+    ciphers = [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xCCA9]
+    sigs = [0x0403, 0x0804, 0x0401, 0x0503]
+
+    def hello(name=b"a.example", alpn=b"h2", versions=(0x0304, 0x0303), s=sigs, share=b"\x01" * 36,
+              middle=(ext(0x0017, b""), ext(0x002D, b"\x01\x01")), pad=b"\x00" * 20, grease=0x0A0A,
+              c=ciphers):
+        return record(client_hello(c, [sni_ext(name), ext(grease, b""), alpn_ext(alpn),
+                                       versions_ext(*versions), *middle, sigalgs_ext(*s),
+                                       ext(0x0033, struct.pack("!HHH", 34, 0x001D, 32) + share[:32]),
+                                       ext(0x0015, pad)]))
+
+    base = hello()
+    one_byte = {
+        "another name, same length": hello(name=b"b.example"),
+        "another key share": hello(share=b"\x01" * 31 + b"\x02"),
+        "alpn h3": hello(alpn=b"h3"),
+        "alpn not alphanumeric": hello(alpn=b"h\x01"),
+        "versions 1.2 first": hello(versions=(0x0303, 0x0304)),
+        "versions only 1.2 twice": hello(versions=(0x0303, 0x0303)),
+        "a signature algorithm": hello(s=[0x0403, 0x0804, 0x0401, 0x0603]),
+        "a cipher suite": hello(c=ciphers[:-1] + [0xCCA8]),
+        "two cipher suites swapped": hello(c=ciphers[:3] + [ciphers[4], ciphers[3]] + ciphers[5:]),
+        "a grease cipher suite": hello(c=ciphers[:-1] + [0x0A0A]),
+        "another grease type": hello(grease=0x1A1A),
+        "an extension type": hello(middle=(ext(0x0016, b""), ext(0x002D, b"\x01\x01"))),
+        "a type that is read": hello(middle=(ext(0x0010, b""), ext(0x002D, b"\x01\x01"))),
+        "lengths moved between two": hello(middle=(ext(0x0017, b"\x00"), ext(0x002D, b"\x01"))),
+        "padding type": hello(pad=b"\x00" * 19 + b"\x01"),
+    }
+    bad = bytearray(base)
+    bad[bad.index(b"a.example") - 1] = 10          # the name's length: past its list
+    one_byte["sni name length"] = bytes(bad)
+    bad = bytearray(base)
+    bad[bad.index(b"\x02h2") - 1] = 4               # the ALPN list's length
+    one_byte["alpn list length"] = bytes(bad)
+    bad = bytearray(base)
+    bad[bad.index(b"\x04\x03\x04\x03\x03")] = 3    # supported_versions' list length: odd
+    one_byte["versions list length"] = bytes(bad)
+    many = record(client_hello(ciphers, [sni_ext(b"c.example")] + [ext(0x4000 + k, b"") for k in range(40)]
+                               + [alpn_ext(b"h2")] * 7))
+    cases = {"base": base, **one_byte, "many extensions": many,
+             "cut": base[:-30], "cut in the headers": base[:len(base) - 60]}
+    return cases
+
+
+def test_the_layout_memo_reads_each_hello_as_the_walk_does():
+    """With a memo, a hello whose extension block has the length and first
+    header of one seen before is not walked: its extension headers are
+    compared with those kept, all at once, and only the SNI, ALPN,
+    signature_algorithms and supported_versions extensions are read, at the
+    places kept.  Hellos equal to a kept one but for a byte or two (two lengths:
+    four), in a header or in a body, must get what they get alone: every
+    field, flag and the JA4 (kept with the layout, with the cipher suites and
+    signature algorithms it was made from); so must cut hellos and ones with
+    too many extensions to keep."""
+    cases = layout_cases()
+    base = cases["base"]
+    first = 5 + 4 + 2 + 32 + 1 + 32 + 2 + 2 * 6 + 2 + 2     # the first extension's header
+    assert base[first:first + 4] == b"\x00\x00\x00\x0e"
+    for name, r in cases.items():         # the layout's key: the block's length, the first header
+        if name in ("base", "many extensions", "cut", "cut in the headers"):
+            continue
+        assert len(r) == len(base) and r[first:first + 4] == base[first:first + 4], name
+        assert sum(a != b for a, b in zip(r, base)) <= (4 if name == "lengths moved between two" else 2), name
+    alone = {name: _tls.parse_tls_record(r) for name, r in cases.items()}
+    assert alone["alpn h3"]["alpn"] == b"h3" and alone["versions only 1.2 twice"]["version"] == 0x0303
+    for name in ("sni name length", "alpn list length", "versions list length"):
+        assert alone[name]["malformed"] and not alone["base"]["malformed"], name
+    assert alone["cut"]["truncated"] and alone["cut in the headers"]["truncated"]
+    for name in ("alpn not alphanumeric", "a signature algorithm", "an extension type",
+                 "a type that is read", "versions only 1.2 twice", "a cipher suite",
+                 "a grease cipher suite"):
+        assert alone[name]["ja4"] != alone["base"]["ja4"], name
+    for name in ("another grease type", "two cipher suites swapped", "another key share"):
+        assert alone[name]["ja4"] == alone["base"]["ja4"], name
+    # each after the base (the layout kept), after itself, and in random orders
+    rng = random.Random(7)
+    names = [n for n in cases if n != "base"]
+    orders = [["base", n, n, "base"] for n in names]
+    orders += [rng.sample(list(cases), len(cases)) * 3 for _ in range(20)]
+    for order in orders:
+        got = _tls.parse_tls_records_memo([cases[n] for n in order])
+        for name, g in zip(order, got):
+            assert g == alone[name], (order, name)
+
+
 # ------------------------------------------------- hellos from Python's ssl
 
 def ssl_client_hello(server_hostname: str | None, alpn, maximum) -> bytes:
@@ -1046,7 +1137,8 @@ def test_fuzz_mutated_hellos():
     @FUZZ
     @given(st.data())
     def check(data):
-        raw = bytes(mutate(data.draw, bytearray(data.draw(st.sampled_from(seeds)))))
+        seed = data.draw(st.sampled_from(seeds))
+        raw = bytes(mutate(data.draw, bytearray(seed)))
         if data.draw(st.integers(0, 9)) == 0:
             raw = data.draw(st.binary(max_size=300))
         got = _tls.parse_tls_handshake(raw)
@@ -1054,8 +1146,13 @@ def test_fuzz_mutated_hellos():
         without_ja4 = _tls.parse_tls_handshake(raw, "")          # the same but for the JA4
         assert without_ja4 == {**got, "ja4": ""}
         as_record = record(raw)
-        check_hello(as_record, _tls.parse_tls_record(as_record), is_record=True)
+        alone = _tls.parse_tls_record(as_record)
+        check_hello(as_record, alone, is_record=True)
         check_hello(raw, _tls.parse_tls_record(raw), is_record=True)
+        # with a memo, after its seed (whose layout and raw lists are kept): as alone
+        seed_record = record(seed)
+        memo = _tls.parse_tls_records_memo([seed_record, as_record, seed_record, as_record])
+        assert memo == [_tls.parse_tls_record(seed_record), alone] * 2
 
     assert for_a_while(check) >= 1
 
