@@ -41,6 +41,9 @@ if SANITIZE:
     compile_args = ["-O1", "-g"] + sanitizers
     link_args = sanitizers
 
+# C headers the extensions include (tls_hello.h, filemap.h): an edit to one
+# rebuilds the extensions, which setuptools would not know to do otherwise
+headers = sorted(str(h.relative_to(HERE)) for h in (HERE / "pyx").glob("*.h"))
 extensions = []
 for pyx in sorted((HERE / "pyx").glob("_*.pyx")):
     if ONLY and pyx.stem not in ONLY:
@@ -50,6 +53,7 @@ for pyx in sorted((HERE / "pyx").glob("_*.pyx")):
             f"ringcap.{pyx.stem}",
             [str(pyx.relative_to(HERE))],
             include_dirs=[numpy.get_include(), "pyx/includes"],
+            depends=headers,
             define_macros=macros,
             extra_compile_args=compile_args,
             extra_link_args=link_args,
