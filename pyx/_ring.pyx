@@ -557,6 +557,34 @@ cdef inline void put_u32(uint8_t *dst, uint32_t value) noexcept nogil:
     memcpy(dst, &value, 4)
 
 
+cdef inline bint record_header(uint8_t *rec, Cursor *cur, tpacket3_hdr *hdr, uint32_t cap,
+                               bint nanosecond, uint32_t *snap_out) noexcept nogil:
+    """Write the 16-byte pcap record header of the packet at ``hdr`` to ``rec``:
+    its bytes as written (a cooked header or a stripped VLAN tag put back
+    counted), cut to ``cap``.  Sets ``snap_out``; True when the tag goes back."""
+    cdef uint32_t snap = hdr.tp_snaplen, wire = hdr.tp_len
+    cdef bint tagged = False
+    if cur.cooked:
+        snap += SLL2_HLEN
+        wire += SLL2_HLEN
+    else:
+        tagged = (cur.reinsert_vlan and (hdr.tp_status & TP_STATUS_VLAN_VALID)
+                  and snap >= 2 * ETH_ALEN and cur.snaplen >= 16)
+        if tagged:
+            snap += 4
+            wire += 4
+    if snap > cap:
+        snap = cap
+    if wire < snap:
+        wire = snap
+    put_u32(rec, <uint32_t>hdr.tp_sec)
+    put_u32(rec + 4, hdr.tp_nsec if nanosecond else hdr.tp_nsec // 1000)
+    put_u32(rec + 8, snap)
+    put_u32(rec + 12, wire)
+    snap_out[0] = snap
+    return tagged
+
+
 cdef Py_ssize_t drain_records(Cursor *cursor,      # INOUT
                               uint8_t *out,        # OUT: records from out[pos[0]] on
                               int64_t size,        # IN: bytes of out
@@ -580,36 +608,19 @@ cdef Py_ssize_t drain_records(Cursor *cursor,      # INOUT
     cdef uint8_t *frame
     cdef uint8_t *rec
     cdef uint8_t head[16]
-    cdef uint32_t snap, wire, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
+    cdef uint8_t rh[16]                 # the record header, written once there is room
+    cdef uint32_t snap, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
     cdef bint tagged
     while n < max_packets:
         hdr = next_packet(cur, False)
         if hdr == NULL:
             break
         frame = <uint8_t *>hdr + hdr.tp_mac
-        snap = hdr.tp_snaplen
-        wire = hdr.tp_len
-        tagged = False
-        if cur.cooked:
-            snap += SLL2_HLEN
-            wire += SLL2_HLEN
-        else:
-            tagged = (cur.reinsert_vlan and (hdr.tp_status & TP_STATUS_VLAN_VALID)
-                      and snap >= 2 * ETH_ALEN and cur.snaplen >= 16)
-            if tagged:
-                snap += 4
-                wire += 4
-        if snap > cap:
-            snap = cap
-        if wire < snap:
-            wire = snap
+        tagged = record_header(rh, cur, hdr, cap, nanosecond, &snap)
         if pos + 16 + snap > size:
             break
         rec = out + pos
-        put_u32(rec, <uint32_t>hdr.tp_sec)
-        put_u32(rec + 4, hdr.tp_nsec if nanosecond else hdr.tp_nsec // 1000)
-        put_u32(rec + 8, snap)
-        put_u32(rec + 12, wire)
+        memcpy(rec, rh, 16)
         rec += 16
         if cur.cooked:
             write_sll2(rec, snap, hdr)
@@ -745,7 +756,8 @@ cdef void write_ring_records(Cursor *cursor,        # INOUT
     cdef uint8_t *frame
     cdef uint8_t *rec
     cdef uint8_t head[16]
-    cdef uint32_t snap, wire, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
+    cdef uint8_t rh[16]                 # the record header, staged once there is room
+    cdef uint32_t snap, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
     cdef bint tagged, in_place
     memset(res, 0, sizeof(GatherResult))
     g.niov = 0
@@ -757,32 +769,14 @@ cdef void write_ring_records(Cursor *cursor,        # INOUT
         if hdr == NULL:
             break
         frame = <uint8_t *>hdr + hdr.tp_mac
-        snap = hdr.tp_snaplen
-        wire = hdr.tp_len
-        tagged = False
-        if cur.cooked:
-            snap += SLL2_HLEN
-            wire += SLL2_HLEN
-        else:
-            tagged = (cur.reinsert_vlan and (hdr.tp_status & TP_STATUS_VLAN_VALID)
-                      and snap >= 2 * ETH_ALEN and cur.snaplen >= 16)
-            if tagged:
-                snap += 4
-                wire += 4
-        if snap > cap:
-            snap = cap
-        if wire < snap:
-            wire = snap
+        tagged = record_header(rh, cur, hdr, cap, nanosecond, &snap)
         in_place = snap >= GATHER_IN_PLACE
         if (g.records == g.max_records or g.niov + 3 > GATHER_IOVECS
                 or g.staged + 16 + (SLL2_HLEN if in_place else snap) > g.staging_size):
             if gather_flush(fd, g, cur, res):
                 break
         rec = g.staging + g.staged
-        put_u32(rec, <uint32_t>hdr.tp_sec)
-        put_u32(rec + 4, hdr.tp_nsec if nanosecond else hdr.tp_nsec // 1000)
-        put_u32(rec + 8, snap)
-        put_u32(rec + 12, wire)
+        memcpy(rec, rh, 16)
         gather_staged(g, 16)
         rec += 16
         if cur.cooked:

@@ -840,16 +840,9 @@ class RxRing(_RingHandle):
         when nothing more is ready.  Returns ``(packets, end of the records,
         captured bytes)``.  This is how a pcap file is written from a capture
         (:meth:`ringcap.PcapWriter.write_from_ring`)."""
-        max_packets = check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS)
-        wait_s = self._timeout_seconds(timeout)
-        with self._operation() as core:
-            if not isinstance(core, _ring.RxRingCore):
-                raise ValueError("a ring on several interfaces is read in batches (read(), "
-                                 "read_view()), which put their packets in time order")
-            self._check_no_view()
-            if not core.wait(wait_s):
-                return 0, start, 0
-            return core.drain_records(out, start, max_packets, snaplen, nanosecond)
+        return self._records("drain_records", (0, start, 0), timeout, out, start,
+                             check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS),
+                             snaplen, nanosecond)
 
     def write_records(self, fd: int, staging: np.ndarray, ends: np.ndarray, max_packets: int,
                       timeout: float | None = None, *, snaplen: int,
@@ -864,7 +857,13 @@ class RxRing(_RingHandle):
         their bytes, bytes of a record cut short, errno)``: a failed write
         (errno not 0) ends the call, and the packets taken past the complete
         records are not in the file."""
-        max_packets = check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS)
+        return self._records("write_records", (0, 0, 0, 0, 0), timeout, fd, staging, ends,
+                             check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS),
+                             snaplen, nanosecond)
+
+    def _records(self, method: str, nothing: tuple, timeout: float | None, *args):
+        """Wait like :meth:`read`, then run the core's record loop ``method``
+        (``nothing`` if no packet became ready); one socket only."""
         wait_s = self._timeout_seconds(timeout)
         with self._operation() as core:
             if not isinstance(core, _ring.RxRingCore):
@@ -872,8 +871,8 @@ class RxRing(_RingHandle):
                                  "read_view()), which put their packets in time order")
             self._check_no_view()
             if not core.wait(wait_s):
-                return 0, 0, 0, 0, 0
-            return core.write_records(fd, staging, ends, max_packets, snaplen, nanosecond)
+                return nothing
+            return getattr(core, method)(*args)
 
     def _check_no_view(self) -> None:
         ref = self._view_lease
