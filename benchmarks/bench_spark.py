@@ -129,12 +129,17 @@ class CpuGroup:
             return
         with open(os.path.join(self.root, "cgroup.procs"), "w") as f:
             f.write(str(os.getpid()))
-        for _ in range(100):
+        deadline = time.monotonic() + 120     # Spark's JVM and workers may take a while
+        while True:
             try:
                 os.rmdir(self.path)
                 break
             except OSError:
-                time.sleep(0.1)        # Spark's last processes are exiting
+                if time.monotonic() > deadline:
+                    print(f"# left the cgroup {self.path}: processes still in it; remove it "
+                          "with rmdir once they exit", file=sys.stderr)
+                    break
+                time.sleep(0.2)
         self.path = None
 
 
