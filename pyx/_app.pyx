@@ -25,7 +25,8 @@ import numpy as np
 
 from includes.decode_defs cimport RINGCAP_CHECKED_READS, IPPROTO_TCP, IPPROTO_UDP
 from includes.decode_defs cimport (CAND_UDP_PORT, CAND_UDP_KNOWN, CAND_TCP_PORT,
-                                   CAND_TCP_KNOWN, CAND_QUIC, CAND_TCP_CONTENT)
+                                   CAND_TCP_KNOWN, CAND_QUIC, CAND_TLS, CAND_HTTP,
+                                   app_tls_hello_start, app_quic_initial_start)
 
 cnp.import_array()
 
@@ -782,9 +783,9 @@ cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, 
 
 
 cdef inline bint _tls_record_start(const uint8_t *m, Py_ssize_t n) noexcept nogil:
-    # A handshake record (22) of SSL 3.0 to TLS 1.3's record version.
-    return n >= 6 and rd8(m, 0, n) == 22 and rd8(m, 1, n) == 3 and rd8(m, 2, n) <= 4 \
-        and (rd8(m, 5, n) == 1 or rd8(m, 5, n) == 2)
+    # A handshake record (22) of SSL 3.0 to TLS 1.3's record version carrying
+    # a hello (the header pass lists packets by the same test).
+    return app_tls_hello_start(m, n)
 
 
 cdef void _tls(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
@@ -801,11 +802,8 @@ cdef void _tls(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
 cdef inline bint _quic_long_header(const uint8_t *m, Py_ssize_t n) noexcept nogil:
     # A long-header packet of a known QUIC version (RFC 9000 17.2) big enough
     # for a client Initial (1200 bytes, RFC 9000 14.1).
-    cdef uint32_t version
-    if n < 1200 or (rd8(m, 0, n) & 0xC0) != 0xC0:
-        return False
-    version = rd32(m, 1, n)
-    return version == 1 or version == <uint32_t>0x6b3343cf or (<uint32_t>0xff00001d <= version <= <uint32_t>0xff000022)
+    # (The header pass lists packets by the same test.)
+    return app_quic_initial_start(m, n)
 
 
 cdef void _quic(const uint8_t *m, Py_ssize_t n, Py_ssize_t i, AppColumns *c) noexcept nogil:
@@ -879,8 +877,10 @@ def candidate_rule(protocols):
                 table[port] |= CAND_TCP_PORT
     if want & (1 << APP_QUIC):
         rule |= CAND_QUIC
-    if want & ((1 << APP_TLS) | (1 << APP_HTTP)):
-        rule |= CAND_TCP_CONTENT
+    if want & (1 << APP_TLS):
+        rule |= CAND_TLS
+    if want & (1 << APP_HTTP):
+        rule |= CAND_HTTP
     ports.setflags(write=False)
     return ports, rule
 
@@ -904,7 +904,10 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
     # byte), before any call.  UDP is a candidate on a port of its protocols
     # (a 64 KiB table of port kinds, masked by what is wanted) or, for QUIC,
     # from 1200 bytes on; TCP on a DNS port, or when its first byte may start
-    # a TLS record (22) or an HTTP/1.x head (A-Z).
+    # a TLS record (22) or an HTTP/1.x head (A-Z).  (The header pass's list
+    # is tighter: it tests the first bytes as the decoders do, see
+    # includes/decode_defs.pxd; this loop's looser rule is the reference the
+    # tests hold the list to when rows is NULL.)
     cdef Py_ssize_t i, r, start, captured, full, ahead
     cdef const uint8_t *m
     cdef uint8_t proto, kinds, first

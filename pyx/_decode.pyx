@@ -1329,27 +1329,37 @@ cdef extern from *:
     void _prefetch "rc_prefetch_read"(const void *p) noexcept nogil
 
 
+cdef uint8_t _first_byte_rule[256]    # the CAND_* rules a payload's first byte may pass
+for _byte in range(256):
+    _first_byte_rule[_byte] = (CAND_TLS if _byte == 22 else 0) \
+        | (CAND_HTTP if 0x41 <= _byte <= 0x5A else 0) | (CAND_QUIC if _byte >= 0xC0 else 0)
+
+
 cdef void _app_candidates(const PacketColumns *b, Py_ssize_t first, Py_ssize_t m,
                           const HeaderChunk *c, AppCandidates *app) noexcept nogil:
     # Append to app.rows those of packets first..first+m-1 (rows 0..m-1 of c,
     # just decoded: their bytes are still in cache) that may carry an
     # application message, by the rule of pyx/_app.pyx's pass, which applies
     # it again to the packets it is given: TCP or UDP with payload captured,
-    # on a port of a protocol asked for, or (elsewhere) whose payload's first
-    # byte may start a QUIC long header, a TLS record or an HTTP head.  Each
-    # such packet costs the read of that byte and one store (the tests are
-    # bitwise: whether a payload starts a message is not predictable).
-    cdef Py_ssize_t j, start, cap, count = app.count
+    # on a port of a protocol asked for, or (elsewhere) whose payload starts
+    # a QUIC Initial, a TLS hello or an HTTP head as its decoder requires
+    # (includes/decode_defs.pxd).  Each packet costs the read of its first
+    # payload byte, a few table reads and one store, without a branch on
+    # what it holds (whether a payload starts a message is not predictable);
+    # only those whose first byte passes (one random TCP payload in ten, a
+    # quarter of large UDP ones) are read further.
+    cdef Py_ssize_t j, start, cap, n, count = app.count
     cdef uint32_t plen
-    cdef uint8_t proto, kinds, first_byte
-    cdef bint wanted
+    cdef uint8_t proto, kinds, rules, shift
     cdef const uint8_t *ports = app.ports
+    cdef const uint8_t *p
     cdef int64_t *rows = app.rows
     cdef const uint8_t *data = b.data
     cdef const int64_t *offset = b.offset + first
     cdef const uint32_t *caplen = b.caplen + first
-    cdef bint quic = (app.rule & CAND_QUIC) != 0
-    cdef bint content = (app.rule & CAND_TCP_CONTENT) != 0
+    # the rules that apply to TCP payloads, and to UDP ones from 1200 bytes
+    cdef uint8_t tcp_rules = app.rule & (CAND_TLS | CAND_HTTP)
+    cdef uint8_t udp_rules = app.rule & CAND_QUIC
     for j in range(m):
         plen = c.payload_len[j]
         start = c.payload_offset[j]
@@ -1358,17 +1368,22 @@ cdef void _app_candidates(const PacketColumns *b, Py_ssize_t first, Py_ssize_t m
         if plen == 0 or start == 0 or start >= cap \
                 or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
             continue
-        kinds = ports[c.sport[j]] | ports[c.dport[j]]
-        first_byte = rd8(data + offset[j], start, cap)
-        if proto == IPPROTO_TCP:
-            wanted = ((kinds & CAND_TCP_PORT) != 0) | (
-                ((kinds & CAND_TCP_KNOWN) == 0) & content
-                & ((first_byte == 22) | (<uint8_t>(first_byte - 0x41) < 26)))
-        else:
-            wanted = ((kinds & CAND_UDP_PORT) != 0) | (
-                ((kinds & CAND_UDP_KNOWN) == 0) & quic & (plen >= 1200) & (first_byte >= 0xC0))
+        # a port's CAND_TCP_* bits are its CAND_UDP_* bits shifted by 2
+        shift = 2 if proto == IPPROTO_TCP else 0
+        kinds = ((ports[c.sport[j]] | ports[c.dport[j]]) >> shift) & (CAND_UDP_PORT | CAND_UDP_KNOWN)
+        rules = tcp_rules if proto == IPPROTO_TCP else (udp_rules if plen >= 1200 else 0)
+        p = data + offset[j] + start
+        # on no known port: the rules the first byte passes (start < cap: captured)
+        rules = _first_byte_rule[p[0]] & rules & (0 if kinds else 0xFF)
+        if rules:
+            n = cap - start
+            if n > plen:
+                n = plen              # Ethernet padding after the payload
+            rules = ((rules & CAND_TLS) != 0 and app_tls_hello_start(p, n)) \
+                or ((rules & CAND_HTTP) != 0 and app_http_head_start(p, n)) \
+                or ((rules & CAND_QUIC) != 0 and app_quic_initial_start(p, n))
         rows[count] = first + j        # in range: count <= first + j < n
-        count += wanted
+        count += (kinds & CAND_UDP_PORT) | (rules != 0)
     app.count = count
 
 
@@ -1720,7 +1735,7 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
     ``app_ports``, ``app_rule``, ``app_rows`` (application columns asked
     for; ``_app.candidate_rule`` gives the first two): also write into
     ``app_rows`` (room for every packet) the indices of the packets that may
-    carry an application message, reading each TCP/UDP payload's first byte
+    carry an application message, reading each TCP/UDP payload's first bytes
     while the packet is in cache, and return how many (else None).
     """
     cdef Py_ssize_t n = offset.shape[0], bad, k, count

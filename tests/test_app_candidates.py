@@ -57,6 +57,26 @@ def recorded_all(netns, tmp_path_factory):
     return recorded.record(tmp_path_factory.mktemp("candidates") / "all.pcap")
 
 
+_TOKEN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-"
+QUIC_VERSIONS = {1, 0x6B3343CF} | set(range(0xFF00001D, 0xFF000023))
+
+
+def starts_message_on_no_port(payload: bytes, tcp: bool) -> bool:
+    """The header pass's rule, written out again: whether a payload (captured
+    bytes) on no port of DNS, DHCP or NTP is listed with every protocol
+    asked for.  TCP: a TLS handshake record (SSL 3.0 to TLS 1.3) carrying a
+    hello, or four bytes that may begin an HTTP/1.x head (a method of A-Z and
+    '-' then a space, or "HTTP"); UDP: a QUIC long header of a known version
+    from 1200 bytes on."""
+    if tcp:
+        return (len(payload) >= 6 and payload[0] == 22 and payload[1] == 3 and payload[2] <= 4
+                and payload[5] in (1, 2)) or (
+            len(payload) >= 4 and 0x41 <= payload[0] <= 0x5A and payload[1] in _TOKEN
+            and payload[2] in _TOKEN and (payload[3] in _TOKEN or payload[3] == 0x20))
+    return len(payload) >= 1200 and payload[0] >= 0xC0 \
+        and int.from_bytes(payload[1:5], "big") in QUIC_VERSIONS
+
+
 def _payload_start(frame: bytes) -> int:
     """Where the TCP/UDP payload starts in a built Ethernet frame."""
     packet = Ether(frame)
@@ -204,8 +224,9 @@ def test_the_list_drops_no_message_of_real_programs(recorded_all):
 def test_the_list_drops_no_built_message_cut_anywhere_around_its_first_byte():
     """Built messages on every port pairing, cut before, at and after their
     payload's first byte (a packet whose first payload byte was not captured
-    is not listed; one with only that byte is, when the byte may start a
-    message), in VXLAN, GRE, QinQ, IPv6 and fragments: every group of columns
+    is not listed, nor one with only that byte, which starts no message a
+    decoder takes; the whole ones are, when TCP content starts a TLS hello or
+    an HTTP head), in VXLAN, GRE, QinQ, IPv6 and fragments: every group of columns
     as the pass looking at every packet gives, also in batches larger than
     the header pass's chunk of 128 packets with messages on its edges."""
     frames, caplen, starts = built_frames()
@@ -220,8 +241,13 @@ def test_the_list_drops_no_built_message_cut_anywhere_around_its_first_byte():
                        and h.dport[i] == 443]
     starts_message = [frames[i][caplen[i] - 1] in b"\x16ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                       for i in first_byte_only]
-    assert 3 <= sum(starts_message) < len(first_byte_only)
-    assert starts_message == [i in listed for i in first_byte_only]
+    assert sum(starts_message) >= 3 and not listed & set(first_byte_only)
+    whole = [i for i, (cut, start) in enumerate(zip(caplen, starts))
+             if start and cut == len(frames[i]) and h.ip_proto[i] == 6 and h.sport[i] == 3000
+             and h.dport[i] == 443]
+    expected = [starts_message_on_no_port(frames[i][starts[i]:], tcp=True) for i in whole]
+    assert 3 <= sum(expected) < len(whole)
+    assert expected == [i in listed for i in whole]
     for shift in range(0, 140, 7):          # messages on both sides of chunk edges
         _check(Batch.concat([_batch(frames[:shift], caplen[:shift]),
                              _batch(frames[shift:shift + 400], caplen[shift:shift + 400])]),
@@ -255,7 +281,8 @@ def test_packets_that_cannot_carry_a_message_are_not_listed():
     batch = Batch.from_packets(frames * 300)
     for columns, expected in (
             (ALL_APP, {"hello", "request", "dns", "quic", "get on dns port"}),
-            (("tls_sni",), {"hello", "request", "quic"}),      # TCP content: TLS or HTTP
+            (("tls_sni",), {"hello", "quic"}),
+            (("http_host",), {"request"}),
             (("dns_qname",), {"dns", "get on dns port"}),
             (("ntp_mode",), set())):
         listed = _listed(batch, columns)
