@@ -1370,7 +1370,8 @@ cdef void _app_candidates(const PacketColumns *b, Py_ssize_t first, Py_ssize_t m
             continue
         # a port's CAND_TCP_* bits are its CAND_UDP_* bits shifted by 2
         shift = 2 if proto == IPPROTO_TCP else 0
-        kinds = ((ports[c.sport[j]] | ports[c.dport[j]]) >> shift) & (CAND_UDP_PORT | CAND_UDP_KNOWN)
+        kinds = ((ports[c.sport[j]] | ports[c.dport[j]]) >> shift) \
+            & (CAND_UDP_PORT | CAND_UDP_KNOWN)
         rules = tcp_rules if proto == IPPROTO_TCP else (udp_rules if plen >= 1200 else 0)
         p = data + offset[j] + start
         # on no known port: the rules the first byte passes (start < cap: captured)

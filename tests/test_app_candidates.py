@@ -2,15 +2,19 @@
 
 When application columns are asked for, ``decode``'s header pass lists the
 packets that may carry a message (by their ports and their payload's first
-byte, read while the packet is in cache) and the application pass visits
+bytes, read while the packet is in cache: a TLS hello, an HTTP head or a
+QUIC Initial as the decoders take them) and the application pass visits
 only those (docs/decode.md, "Application columns").  The list must never
 drop a message: on traffic of real programs (tests/recorded.py's full
 recording: ping, dig, curl over HTTP/1.1 and TLS, iperf3 TCP and UDP, whose
-random payloads start with every byte) and on built messages on every port
-pairing, cut before, at and after their payload's first byte, in tunnels,
-VLANs and fragments, every application column and APP_* flag is what the
-application pass gives looking at every packet (the rule as it was before
-the list), and what each packet gives alone.
+random payloads start with every byte), on synthetic traffic, on built
+messages on every port pairing, cut before, at and after their payload's
+first byte, in tunnels, VLANs and fragments, and on random payloads and real
+messages with bytes changed (hypothesis), every application column and
+APP_* flag is what the application pass gives looking at every packet (the
+rule as it was before the list), and what each packet gives alone.  And
+the list is short: random payloads are listed one in thousands, not one in
+ten as by their first byte alone.
 """
 from __future__ import annotations
 
@@ -301,7 +305,7 @@ def test_packets_that_cannot_carry_a_message_are_not_listed():
     assert _listed(batch, ("dns_qname",)).dtype == np.int64
 
 
-# ---------------------------------------------------------------- the rule, tighter than a first byte
+# ---------------------------------------------------------------- more than a first byte
 KNOWN_PORTS = (53, 5353, 5355, 67, 68, 123)
 PORTS = KNOWN_PORTS + (443, 80, 8080, 3000, 5201)
 
@@ -311,8 +315,9 @@ def _messages() -> list[bytes]:
     payloads = [bytes(Ether(f)[UDP].payload) if UDP in Ether(f) else bytes(Ether(f)[TCP].payload)
                 for f in built_messages()]
     return payloads + [RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL,
-                       b"POST /a HTTP/1.0\r\nHost: p.example\r\n\r\n", b"M-SEARCH * HTTP/1.1\r\n\r\n",
-                       b"HTTP/1.0 200 OK\r\n\r\n", b"GET / HTTP/1.1", b"\x16\x03\x01\x00\x05\x01\x00",
+                       b"POST /a HTTP/1.0\r\nHost: p.example\r\n\r\n",
+                       b"M-SEARCH * HTTP/1.1\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\n",
+                       b"GET / HTTP/1.1", b"\x16\x03\x01\x00\x05\x01\x00",
                        b"\x16\x03\x03\x00\x30\x02" + bytes(0x30)]
 
 
