@@ -339,3 +339,53 @@ def test_conversation_rows_group_exactly_with_ipv4_and_ipv6_mixed():
         groups = np.split(keys[order], begin[1:])
         assert all((g == g[0]).all() for g in groups)
         assert len(groups) == len(np.unique(keys, axis=0))
+
+
+def test_compiled_counters_match_numpy_on_many_protocols_and_times_before_1970():
+    """The one compiled pass of TrafficReport.update (protocol keys in a table
+    that grows, length buckets, times, wire bytes) and its rate bins give what
+    numpy gives for the same packets, streamed in batches of 37: 150
+    ethertypes (past the table's first 64 slots), timestamps before 1970
+    (bins round down, as ``//`` does) and one that goes back across batches."""
+    from ringcap.names import ethertype_names
+    rng = np.random.default_rng(11)
+    n = 3000
+    ethertypes = (0x0900 + rng.integers(0, 150, n)).astype(np.uint16)
+    sizes = rng.choice([14, 19, 20, 64, 100, 700, 1500, 5119, 5120, 9000], n)
+    frames = [bytes(12) + int(e).to_bytes(2, "big") + bytes(int(s) - 14)
+              for e, s in zip(ethertypes, sizes)]
+    ts = np.sort(rng.integers(-30 * 10**9, 30 * 10**9, n))
+    ts[2000] = ts[1000]                        # earlier than the packets before it
+    batch = ringcap.Batch.from_packets(frames, ts=ts)
+    report = TrafficReport(interval=0.25)
+    for start in range(0, n, 37):
+        report.update(batch[start:start + 37])
+    wirelen = batch.wirelen.astype(np.int64)
+    names = ethertype_names(ethertypes)
+    expected = {"eth": [n, int(wirelen.sum())]}
+    for name, length in zip(names.tolist(), wirelen.tolist()):
+        entry = expected.setdefault(f"eth:{name}", [0, 0])
+        entry[0] += 1
+        entry[1] += length
+    assert len(expected) == 151
+    assert {p["path"]: [p["packets"], p["bytes"]] for p in report.protocols()} == expected
+    buckets = np.searchsorted([20, 40, 80, 160, 320, 640, 1280, 2560, 5120], wirelen, side="right")
+    assert [s["packets"] for s in report.packet_sizes()] == np.bincount(buckets, minlength=10).tolist()
+    assert [s["bytes"] for s in report.packet_sizes()] == np.bincount(
+        buckets, weights=wirelen, minlength=10).astype(np.int64).tolist()
+    summary = report.summary()
+    assert (summary["first_ts"], summary["last_ts"]) == (int(ts.min()), int(ts.max()))
+    assert summary["data_size"] == int(wirelen.sum()) and summary["time_ordered"] is False
+    bins = ts // 250_000_000
+    rates = report.rates()
+    assert rates["start_ts"] == int(bins.min()) * 250_000_000 and rates["start_ts"] < 0
+    assert rates["packets"] == np.bincount(bins - bins.min()).tolist()
+    assert rates["bytes"] == np.bincount(bins - bins.min(), weights=wirelen).astype(np.int64).tolist()
+    ordered = TrafficReport()
+    ordered.update(batch[:1000])
+    ordered.update(batch[1000:2000])
+    assert ordered.time_ordered is True
+    ordered.update(batch[1999:2000])          # the same time again is still in order
+    assert ordered.time_ordered is True
+    ordered.update(batch[2000:2001])          # back to ts[1000]: across batches
+    assert ordered.time_ordered is False
