@@ -473,16 +473,23 @@ class TrafficReport:
                 for path, v in sorted(self._protocol_totals().items(),
                                       key=lambda kv: kv[0].split(":"))]
 
-    def _conversation_columns(self) -> dict[str, np.ndarray]:
+    def _conversation_columns(self, top: int | None = None) -> dict[str, np.ndarray]:
         """The conversations as columns, A (the first packet's source) and B
         oriented, most bytes first (ties: the earlier first packet, then the
-        conversation seen first)."""
+        conversation seen first).  With ``top`` (>= 0), only the rows that can
+        be among the first ``top`` (those with as many bytes as the top-th or
+        more), in the same order: a report of 50,000 conversations sorts and
+        turns round the few it shows."""
         t = self._conversations.fold()
         cached = getattr(self, "_columns_of", None)
-        if cached is not None and cached[0] is t:     # nothing folded in since
-            return cached[1]
+        if cached is not None and cached[0] is t and cached[1] == top:   # nothing folded in since
+            return cached[2]
         total = t["bytes"].sum(axis=1)
-        order = np.lexsort((np.arange(len(total)), t["first_ts"], -total))
+        n = len(total)
+        rows = np.arange(n)
+        if top is not None and 0 <= top < n:
+            rows = rows[:0] if top == 0 else np.flatnonzero(total >= np.partition(total, n - top)[n - top])
+        order = rows[np.lexsort((rows, t["first_ts"][rows], -total[rows]))]
         a_high = t["a_high"][order]
         low, high = t["low"][order], t["high"][order]
         forward = a_high.astype(np.intp)             # column of the A -> B direction
@@ -495,7 +502,7 @@ class TrafficReport:
             "bytes_ab": nbytes[rows, forward], "bytes_ba": nbytes[rows, 1 - forward],
             "first_ts": t["first_ts"][order], "last_ts": t["last_ts"][order],
         }
-        self._columns_of = (t, columns)       # conversations() and endpoints() share them
+        self._columns_of = (t, top, columns)
         return columns
 
     @staticmethod
@@ -505,7 +512,7 @@ class TrafficReport:
 
     def conversations(self, top: int | None = None) -> list[dict[str, Any]]:
         """IP conversations, most bytes first (``tshark -z conv,ip``)."""
-        c = self._conversation_columns()
+        c = self._conversation_columns(top)
         if top is not None:
             c = {name: column[:top] for name, column in c.items()}
         if not len(c["version"]):
@@ -525,16 +532,19 @@ class TrafficReport:
 
     def endpoints(self, top: int | None = None) -> list[dict[str, Any]]:
         """IP endpoints, most bytes first, then by address (``tshark -z endpoints,ip``)."""
-        c = self._conversation_columns()
-        if not len(c["version"]):
+        t = self._conversations.fold()
+        if not len(t["version"]):
             return []
-        # each conversation twice: A sends ab and receives ba, B the other way round
-        address = np.concatenate([c["a"], c["b"]])
-        version = np.concatenate([c["version"], c["version"]])
-        tx_packets = np.concatenate([c["packets_ab"], c["packets_ba"]])
-        rx_packets = np.concatenate([c["packets_ba"], c["packets_ab"]])
-        tx_bytes = np.concatenate([c["bytes_ab"], c["bytes_ba"]])
-        rx_bytes = np.concatenate([c["bytes_ba"], c["bytes_ab"]])
+        # each conversation twice, in the order first seen (the sums do not depend
+        # on it): the low address sends low -> high and receives high -> low, the
+        # high address the other way round
+        address = np.concatenate([t["low"], t["high"]])
+        version = np.concatenate([t["version"], t["version"]])
+        packets, nbytes = t["packets"], t["bytes"]
+        tx_packets = np.concatenate([packets[:, 0], packets[:, 1]])
+        rx_packets = np.concatenate([packets[:, 1], packets[:, 0]])
+        tx_bytes = np.concatenate([nbytes[:, 0], nbytes[:, 1]])
+        rx_bytes = np.concatenate([nbytes[:, 1], nbytes[:, 0]])
         order, begin = _group_rows(address)          # by address bytes (as the text is)
         sums = [np.add.reduceat(column[order], begin)
                 for column in (tx_packets, tx_bytes, rx_packets, rx_bytes)]

@@ -389,3 +389,23 @@ def test_compiled_counters_match_numpy_on_many_protocols_and_times_before_1970()
     assert ordered.time_ordered is True
     ordered.update(batch[2000:2001])          # back to ts[1000]: across batches
     assert ordered.time_ordered is False
+
+
+def test_top_conversations_keep_the_full_order_through_ties_at_the_cut():
+    """conversations(top=k) sorts only the rows that can make the top k, yet
+    gives the first k rows of the full order: most bytes, then the earlier
+    first packet, then the conversation seen first, also among equal totals."""
+    from scapy.all import IP, UDP, Ether
+    frames, ts = [], []
+    for i, (size, when) in enumerate([(100, 5), (100, 3), (300, 9), (100, 3), (100, 3), (50, 1),
+                                      (300, 9), (100, 4)]):
+        frames.append(bytes(Ether() / IP(src=f"10.0.0.{i + 1}", dst="10.9.9.9") / UDP()
+                            / bytes(size)))
+        ts.append(10**9 * when)
+    report = TrafficReport()
+    report.update(ringcap.Batch.from_packets(frames, ts=ts))
+    everything = report.conversations()
+    assert [c["a"] for c in everything] == [f"10.0.0.{i}" for i in (3, 7, 2, 4, 5, 8, 1, 6)]
+    for k in range(0, 10):
+        assert report.conversations(top=k) == everything[:k], k
+    assert report.endpoints(top=1)[0]["address"] == "10.9.9.9"
