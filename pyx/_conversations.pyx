@@ -357,19 +357,27 @@ def count_bins(const int64_t[::1] ts not None, const uint32_t[::1] wirelen not N
     """Add each packet to ``packets``/``nbytes`` at ``ts // interval_ns - first_bin``
     (which must be within the arrays: ValueError otherwise, nothing added)."""
     cdef Py_ssize_t n = ts.shape[0], i, nbins = packets.shape[0]
-    cdef int64_t b
+    cdef int64_t b = -1, t, lo, hi, bin_start = 0, bin_end = 0
     cdef bint outside = False
     if wirelen.shape[0] != n or nbytes.shape[0] != nbins or interval_ns <= 0:
         raise ValueError("columns of different lengths, or an interval not positive")
+    if n == 0:
+        return
     with nogil:
+        lo = hi = ts[0]
         for i in range(n):
-            b = _floor_div(ts[i], interval_ns) - first_bin
-            if b < 0 or b >= nbins:
-                outside = True
-                break
-        if not outside:
+            lo = ts[i] if ts[i] < lo else lo
+            hi = ts[i] if ts[i] > hi else hi
+        if _floor_div(lo, interval_ns) < first_bin or _floor_div(hi, interval_ns) - first_bin >= nbins:
+            outside = True
+        else:
+            # packets come mostly in time order: divide only when one leaves the bin before
             for i in range(n):
-                b = _floor_div(ts[i], interval_ns) - first_bin
+                t = ts[i]
+                if b < 0 or t < bin_start or t >= bin_end:
+                    b = _floor_div(t, interval_ns) - first_bin
+                    bin_start = (b + first_bin) * interval_ns
+                    bin_end = bin_start + interval_ns
                 packets[b] += 1
                 nbytes[b] += wirelen[i]
     if outside:
