@@ -409,3 +409,25 @@ def test_top_conversations_keep_the_full_order_through_ties_at_the_cut():
     for k in range(0, 10):
         assert report.conversations(top=k) == everything[:k], k
     assert report.endpoints(top=1)[0]["address"] == "10.9.9.9"
+
+
+def test_conversation_table_orders_addresses_as_their_bytes():
+    """The compiled table compares addresses in 8-byte words: the low address
+    of each pair is the smaller as bytes (first halves equal or not, equal
+    addresses too), and a pair seen both ways is one conversation."""
+    from ringcap._conversations import ConversationTable
+    rng = np.random.default_rng(1)
+    n = 5000
+    src = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    dst = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    dst[::7, :8] = src[::7, :8]
+    dst[::11] = src[::11]
+    table = ConversationTable()
+    table.add(np.concatenate([src, dst]), np.concatenate([dst, src]),
+              np.full(2 * n, 6, np.uint8), np.arange(2 * n, dtype=np.int64),
+              np.full(2 * n, 60, np.uint32))
+    pairs = {tuple(sorted((bytes(a), bytes(b)))) for a, b in zip(src, dst)}
+    columns = table.columns()
+    assert len(table) == len(pairs) == n
+    assert {(bytes(lo), bytes(hi)) for lo, hi in zip(columns["low"], columns["high"])} == pairs
+    assert (columns["packets"].sum(axis=1) == 2).all()
