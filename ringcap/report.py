@@ -358,17 +358,16 @@ class TrafficReport:
     def _add_names(self, h) -> dict[int, str]:
         # Count the names the messages carry; returns packet -> its server name.
         server: dict[int, str] = {}
-        carriers = {
-            "tls_sni": h.tls_sni.lengths() > 0,
-            "http_host": h.http_host.lengths() > 0,
-            "dns_query": (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
-                         & (h.dns_qname.lengths() > 0),
-        }
         columns = {"tls_sni": h.tls_sni, "http_host": h.http_host, "dns_query": h.dns_qname}
         for kind in NAME_KINDS:
-            counts = self._names[kind]
             column = columns[kind]
-            for i in np.flatnonzero(carriers[kind]).tolist():
+            if column.offsets[-1] == column.offsets[0]:
+                continue                 # no packet of the batch carries one
+            carriers = column.lengths() > 0
+            if kind == "dns_query":
+                carriers &= (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+            counts = self._names[kind]
+            for i in np.flatnonzero(carriers).tolist():
                 name = column[i]
                 if kind == "http_host":
                     name = host_name(name)
