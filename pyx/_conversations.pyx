@@ -299,19 +299,19 @@ cdef class PacketCounters:
 
     def add(self, const uint16_t[::1] ethertype not None, const uint8_t[::1] ip_proto not None,
             const uint8_t[::1] ip_version not None, const uint32_t[::1] flags not None,
-            const uint32_t[::1] wirelen not None, const int64_t[::1] ts not None,
-            uint32_t vlan_bit, uint32_t qinq_bit):
-        """Fold a batch (its decoded columns, wire lengths and timestamps).
-        Returns (smallest ts, largest ts, wire bytes, whether some ts is
-        earlier than one before it, in this batch or an earlier one), or None
-        for an empty batch."""
+            const uint32_t[::1] wirelen not None, const uint32_t[::1] caplen not None,
+            const int64_t[::1] ts not None, uint32_t vlan_bit, uint32_t qinq_bit):
+        """Fold a batch (its decoded columns, wire and captured lengths and
+        timestamps).  Returns (smallest ts, largest ts, wire bytes, captured
+        bytes, whether some ts is earlier than one before it, in this batch or
+        an earlier one), or None for an empty batch."""
         cdef Py_ssize_t n = ts.shape[0], i, slot, b
         if not (ethertype.shape[0] == ip_proto.shape[0] == ip_version.shape[0]
-                == flags.shape[0] == wirelen.shape[0] == n):
+                == flags.shape[0] == wirelen.shape[0] == caplen.shape[0] == n):
             raise ValueError("columns of different lengths")
         cdef int64_t lo = 0, hi = INT64_MIN, running = self.max_ts, t, key, last_key = -1
         cdef Py_ssize_t last_slot = -1
-        cdef uint64_t wire = 0
+        cdef uint64_t wire = 0, captured = 0
         cdef uint32_t w, f
         cdef bint backwards = False, failed = False
         cdef int64_t[::1] sp = self.size_packets, sb = self.size_bytes
@@ -331,6 +331,7 @@ cdef class PacketCounters:
                     hi = t
                 w = wirelen[i]
                 wire += w
+                captured += caplen[i]
                 b = 0
                 while b < self.nedges and w >= self.edges[b]:
                     b += 1
@@ -362,7 +363,7 @@ cdef class PacketCounters:
         if failed:
             raise MemoryError("no memory for more protocol keys")
         self.max_ts = running
-        return lo, hi, wire, backwards
+        return lo, hi, wire, captured, backwards
 
     def protocol_keys(self):
         """(keys ascending, packets, wire bytes) as int64 numpy columns."""

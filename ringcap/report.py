@@ -264,15 +264,15 @@ class TrafficReport:
         ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
         headers = self._headers.decode(batch)
         # one compiled pass: times, wire bytes, protocol keys, length buckets
-        lo, hi, wire, backwards = self._counters.add(
+        lo, hi, wire, captured, backwards = self._counters.add(
             c(headers.ethertype), c(headers.ip_proto), c(headers.ip_version), c(headers.flags),
-            wirelen, ts, VLAN, QINQ)
+            wirelen, c(batch.caplen, np.uint32), ts, VLAN, QINQ)
         if backwards:
             self.time_ordered = False
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
         self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
         self.packets += n
-        self.captured_size += batch.nbytes
+        self.captured_size += captured
         self.wire_size += wire
         server_names = self._add_names(headers) if self.track_names else {}
         if self.track_flows:
