@@ -1,13 +1,17 @@
-# IP conversations (tshark -z conv,ip) folded packet by packet in compiled code.
+# The compiled cores of ringcap.report: IP conversations (tshark -z conv,ip)
+# and the per-packet counters (capinfos's summary, the protocol hierarchy's
+# keys, Wireshark's packet-length buckets, packets per rate interval), folded
+# packet by packet with no allocation per batch.
 #
+# Conversations:
 # One entry per unordered address pair, found through an open-addressing table
 # keyed by a hash of the 32 address bytes.  Entries sit in a C array in the
 # order their conversations first appeared, so the table needs no sort to keep
 # that order.  Memory is the conversations seen (an entry and two slots each);
 # nothing is kept per packet.  ringcap/report.py turns the entries into columns.
 
-from libc.stdint cimport uint8_t, uint64_t, int64_t
-from libc.string cimport memcpy, memcmp, memset
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN
+from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, realloc, free
 cimport numpy as cnp
 import numpy as np
@@ -24,6 +28,35 @@ cdef struct Conversation:
     int64_t last_ts
     uint8_t version
     uint8_t a_high           # the first packet's source is the high address
+
+
+cdef extern from *:
+    uint64_t __builtin_bswap64(uint64_t x) noexcept nogil
+
+
+cdef inline int _compare16(const uint8_t *a, const uint8_t *b) noexcept nogil:
+    # memcmp(a, b, 16) reduced to its sign, in two 8-byte loads (not a libc call per packet)
+    cdef uint64_t x[2]
+    cdef uint64_t y[2]
+    memcpy(x, a, 16)
+    memcpy(y, b, 16)
+    if x[0] != y[0]:
+        return 1 if __builtin_bswap64(x[0]) > __builtin_bswap64(y[0]) else -1
+    if x[1] != y[1]:
+        return 1 if __builtin_bswap64(x[1]) > __builtin_bswap64(y[1]) else -1
+    return 0
+
+
+cdef inline bint _same32(const uint8_t *a, const uint8_t *b, const uint8_t *c,
+                         const uint8_t *d) noexcept nogil:
+    # a[:16] == c[:16] and b[:16] == d[:16]
+    cdef uint64_t x[4]
+    cdef uint64_t y[4]
+    memcpy(x, a, 16)
+    memcpy(&x[2], b, 16)
+    memcpy(y, c, 16)
+    memcpy(&y[2], d, 16)
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0
 
 
 cdef inline uint64_t _mix(uint64_t h, uint64_t w) noexcept nogil:
@@ -88,7 +121,7 @@ cdef class ConversationTable:
 
     def add(self, const uint8_t[:, ::1] ip_src not None, const uint8_t[:, ::1] ip_dst not None,
             const uint8_t[::1] ip_version not None, const int64_t[::1] ts not None,
-            const int64_t[::1] wirelen not None):
+            const uint32_t[::1] wirelen not None):
         """Fold the packets whose ip_version is not 0 (the header columns of a
         decoded batch, its timestamps and wire lengths)."""
         cdef Py_ssize_t n = ip_version.shape[0], i, slot, e
@@ -109,7 +142,7 @@ cdef class ConversationTable:
                     continue
                 src = &ip_src[i, 0]
                 dst = &ip_dst[i, 0]
-                swap = memcmp(src, dst, 16) > 0
+                swap = _compare16(src, dst) > 0
                 low = dst if swap else src
                 high = src if swap else dst
                 h = _hash(low, high)
@@ -119,7 +152,7 @@ cdef class ConversationTable:
                     if e < 0:
                         break
                     c = &self.entries[e]
-                    if c.hash == h and memcmp(c.low, low, 16) == 0 and memcmp(c.high, high, 16) == 0:
+                    if c.hash == h and _same32(c.low, c.high, low, high):
                         break
                     slot = (slot + 1) & (self.nslots - 1)
                 if e < 0:
@@ -186,3 +219,196 @@ cdef class ConversationTable:
                 lt[i] = c.last_ts
         return {"low": low, "high": high, "version": version, "a_high": a_high,
                 "packets": packets, "bytes": nbytes, "first_ts": first_ts, "last_ts": last_ts}
+
+
+cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:
+    # Python's (and numpy's) a // b for b > 0: rounds down, also for a < 0
+    cdef int64_t q = a // b
+    if (a % b) != 0 and a < 0:
+        q -= 1
+    return q
+
+
+cdef class PacketCounters:
+    """The counters of ringcap.report's TrafficReport that look at each packet
+    once: wire bytes, first and last timestamp and whether they ever went
+    back, packets and wire bytes per protocol-hierarchy key (ethertype,
+    IP protocol, IP version, VLAN and QinQ bits; an open-addressing table
+    that grows) and per packet-length bucket.  Rate bins are counted per
+    batch into arrays the caller owns (``count_bins``)."""
+    cdef int64_t *keys
+    cdef int64_t *key_packets
+    cdef int64_t *key_bytes
+    cdef Py_ssize_t nkeys, nslots          # keys held, slots (a power of two)
+    cdef uint32_t edges[16]
+    cdef Py_ssize_t nedges
+    cdef readonly object size_packets, size_bytes    # int64 per bucket (numpy)
+    cdef readonly int64_t max_ts                     # INT64_MIN before any packet
+
+    def __cinit__(self, bucket_edges):
+        """``bucket_edges``: the lower bounds of the length buckets after the
+        first (a packet of length L goes into the bucket of the last edge <= L)."""
+        edges = [int(e) for e in bucket_edges]
+        if len(edges) > 16 or edges != sorted(edges):
+            raise ValueError("at most 16 ascending bucket edges")
+        self.nedges = len(edges)
+        for i, e in enumerate(edges):
+            self.edges[i] = e
+        self.nslots = 64
+        self.keys = <int64_t *>malloc(self.nslots * sizeof(int64_t))
+        self.key_packets = <int64_t *>malloc(self.nslots * sizeof(int64_t))
+        self.key_bytes = <int64_t *>malloc(self.nslots * sizeof(int64_t))
+        if self.keys == NULL or self.key_packets == NULL or self.key_bytes == NULL:
+            raise MemoryError("no memory for packet counters")
+        memset(self.keys, 0xff, self.nslots * sizeof(int64_t))      # -1: a free slot
+        self.size_packets = np.zeros(self.nedges + 1, np.int64)
+        self.size_bytes = np.zeros(self.nedges + 1, np.int64)
+        self.max_ts = INT64_MIN
+
+    def __dealloc__(self):
+        free(self.keys)
+        free(self.key_packets)
+        free(self.key_bytes)
+
+    cdef bint _grow(self) noexcept nogil:
+        cdef Py_ssize_t size = 2 * self.nslots, i, slot
+        cdef int64_t *keys = <int64_t *>malloc(size * sizeof(int64_t))
+        cdef int64_t *packets = <int64_t *>malloc(size * sizeof(int64_t))
+        cdef int64_t *nbytes = <int64_t *>malloc(size * sizeof(int64_t))
+        if keys == NULL or packets == NULL or nbytes == NULL:
+            free(keys)
+            free(packets)
+            free(nbytes)
+            return False
+        memset(keys, 0xff, size * sizeof(int64_t))
+        for i in range(self.nslots):
+            if self.keys[i] < 0:
+                continue
+            slot = <Py_ssize_t>(_mix(0, <uint64_t>self.keys[i]) & <uint64_t>(size - 1))
+            while keys[slot] >= 0:
+                slot = (slot + 1) & (size - 1)
+            keys[slot] = self.keys[i]
+            packets[slot] = self.key_packets[i]
+            nbytes[slot] = self.key_bytes[i]
+        free(self.keys)
+        free(self.key_packets)
+        free(self.key_bytes)
+        self.keys, self.key_packets, self.key_bytes = keys, packets, nbytes
+        self.nslots = size
+        return True
+
+    def add(self, const uint16_t[::1] ethertype not None, const uint8_t[::1] ip_proto not None,
+            const uint8_t[::1] ip_version not None, const uint32_t[::1] flags not None,
+            const uint32_t[::1] wirelen not None, const uint32_t[::1] caplen not None,
+            const int64_t[::1] ts not None, uint32_t vlan_bit, uint32_t qinq_bit):
+        """Fold a batch (its decoded columns, wire and captured lengths and
+        timestamps).  Returns (smallest ts, largest ts, wire bytes, captured
+        bytes, whether some ts is earlier than one before it, in this batch or
+        an earlier one), or None for an empty batch."""
+        cdef Py_ssize_t n = ts.shape[0], i, slot, b
+        if not (ethertype.shape[0] == ip_proto.shape[0] == ip_version.shape[0]
+                == flags.shape[0] == wirelen.shape[0] == caplen.shape[0] == n):
+            raise ValueError("columns of different lengths")
+        cdef int64_t lo = 0, hi = INT64_MIN, running = self.max_ts, t, key, last_key = -1
+        cdef Py_ssize_t last_slot = -1
+        cdef uint64_t wire = 0, captured = 0
+        cdef uint32_t w, f
+        cdef bint backwards = False, failed = False
+        cdef int64_t[::1] sp = self.size_packets, sb = self.size_bytes
+        if n == 0:
+            return None
+        lo = ts[0]
+        with nogil:
+            for i in range(n):
+                t = ts[i]
+                if t < running:
+                    backwards = True
+                else:
+                    running = t
+                if t < lo:
+                    lo = t
+                if t > hi:
+                    hi = t
+                w = wirelen[i]
+                wire += w
+                captured += caplen[i]
+                b = 0
+                while b < self.nedges and w >= self.edges[b]:
+                    b += 1
+                sp[b] += 1
+                sb[b] += w
+                f = flags[i]
+                key = ((<int64_t>ethertype[i] << 16) | (<int64_t>ip_proto[i] << 8)
+                       | (<int64_t>ip_version[i] << 2) | (<int64_t>((f & qinq_bit) != 0) << 1)
+                       | <int64_t>((f & vlan_bit) != 0))
+                if key != last_key:
+                    slot = <Py_ssize_t>(_mix(0, <uint64_t>key) & <uint64_t>(self.nslots - 1))
+                    while self.keys[slot] >= 0 and self.keys[slot] != key:
+                        slot = (slot + 1) & (self.nslots - 1)
+                    if self.keys[slot] < 0:
+                        if 2 * (self.nkeys + 1) > self.nslots:
+                            if not self._grow():
+                                failed = True
+                                break
+                            slot = <Py_ssize_t>(_mix(0, <uint64_t>key) & <uint64_t>(self.nslots - 1))
+                            while self.keys[slot] >= 0:
+                                slot = (slot + 1) & (self.nslots - 1)
+                        self.keys[slot] = key
+                        self.key_packets[slot] = 0
+                        self.key_bytes[slot] = 0
+                        self.nkeys += 1
+                    last_key, last_slot = key, slot
+                self.key_packets[last_slot] += 1
+                self.key_bytes[last_slot] += w
+        if failed:
+            raise MemoryError("no memory for more protocol keys")
+        self.max_ts = running
+        return lo, hi, wire, captured, backwards
+
+    def protocol_keys(self):
+        """(keys ascending, packets, wire bytes) as int64 numpy columns."""
+        keys = np.empty(self.nkeys, np.int64)
+        packets = np.empty(self.nkeys, np.int64)
+        nbytes = np.empty(self.nkeys, np.int64)
+        cdef Py_ssize_t i, j = 0
+        for i in range(self.nslots):
+            if self.keys[i] >= 0:
+                keys[j] = self.keys[i]
+                packets[j] = self.key_packets[i]
+                nbytes[j] = self.key_bytes[i]
+                j += 1
+        order = np.argsort(keys, kind="stable")
+        return keys[order], packets[order], nbytes[order]
+
+
+def count_bins(const int64_t[::1] ts not None, const uint32_t[::1] wirelen not None,
+               int64_t interval_ns, int64_t first_bin, int64_t[::1] packets not None,
+               int64_t[::1] nbytes not None):
+    """Add each packet to ``packets``/``nbytes`` at ``ts // interval_ns - first_bin``
+    (which must be within the arrays: ValueError otherwise, nothing added)."""
+    cdef Py_ssize_t n = ts.shape[0], i, nbins = packets.shape[0]
+    cdef int64_t b = -1, t, lo, hi, bin_start = 0, bin_end = 0
+    cdef bint outside = False
+    if wirelen.shape[0] != n or nbytes.shape[0] != nbins or interval_ns <= 0:
+        raise ValueError("columns of different lengths, or an interval not positive")
+    if n == 0:
+        return
+    with nogil:
+        lo = hi = ts[0]
+        for i in range(n):
+            lo = ts[i] if ts[i] < lo else lo
+            hi = ts[i] if ts[i] > hi else hi
+        if _floor_div(lo, interval_ns) < first_bin or _floor_div(hi, interval_ns) - first_bin >= nbins:
+            outside = True
+        else:
+            # packets come mostly in time order: divide only when one leaves the bin before
+            for i in range(n):
+                t = ts[i]
+                if b < 0 or t < bin_start or t >= bin_end:
+                    b = _floor_div(t, interval_ns) - first_bin
+                    bin_start = (b + first_bin) * interval_ns
+                    bin_end = bin_start + interval_ns
+                packets[b] += 1
+                nbytes[b] += wirelen[i]
+    if outside:
+        raise ValueError("a timestamp outside the bins")

@@ -44,7 +44,7 @@ from .appcolumns import APP_PROTOCOLS, host_name
 from .batch import Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
-from ._conversations import ConversationTable
+from ._conversations import ConversationTable, PacketCounters, count_bins
 from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
 
@@ -174,7 +174,7 @@ class _ConversationTable:
         self._folded = None
         c = np.ascontiguousarray          # (no copy: the columns are contiguous)
         self._core.add(c(h.ip_src), c(h.ip_dst), c(h.ip_version), c(ts, np.int64),
-                       c(wirelen, np.int64))
+                       c(wirelen, np.uint32))
 
     def fold(self) -> dict[str, np.ndarray]:
         """The table as columns: low and high address (two uint64 each, which
@@ -233,13 +233,13 @@ class TrafficReport:
         #: the files' statistics blocks; past MAX_RATE_INTERVALS marks, those of
         #: one rate interval (or a wider one) are merged into its first.
         self.drop_marks: list[tuple[int, int]] = []
-        self._protocols: dict[str, list[int]] = {}
-        self._sizes = np.zeros(len(SIZE_BUCKETS), dtype=np.int64)
-        self._size_bytes = np.zeros(len(SIZE_BUCKETS), dtype=np.int64)
+        # wire bytes, times, protocol keys and length buckets, packet by packet
+        self._counters = PacketCounters(SIZE_BUCKETS[1:])
         self._bins: dict[int, list[int]] = {}   # bin (ts // interval_ns) -> [packets, bytes]
         self._bin_span: tuple[int, int] | None = None   # first and last bin seen
+        self._bin_packets = np.zeros(0, np.int64)       # one batch's bins (reused)
+        self._bin_bytes = np.zeros(0, np.int64)
         self._conversations = _ConversationTable()
-        self._bucket_edges = np.asarray(SIZE_BUCKETS[1:], dtype=np.uint32)
         self.track_flows = bool(track_flows)
         self._headers = HeadersBuffer(      # reused batch after batch
             (_FLOW_REPORT_COLUMNS if self.track_flows else _REPORT_COLUMNS)
@@ -260,26 +260,25 @@ class TrafficReport:
             self.add_drop_mark(int(batch.ts[-1]), int(batch.drops))
         if n == 0:
             return
-        ts = batch.ts
-        wirelen = batch.wirelen.astype(np.int64)
-        lo, hi = int(ts.min()), int(ts.max())
-        if self.last_ts is not None and int(ts[0]) < self.last_ts:
-            self.time_ordered = False
-        if n > 1 and bool((ts[1:] < ts[:-1]).any()):
+        c = np.ascontiguousarray          # (no copy: the columns are contiguous)
+        ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
+        headers = self._headers.decode(batch)
+        # one compiled pass: times, wire bytes, protocol keys, length buckets
+        lo, hi, wire, captured, backwards = self._counters.add(
+            c(headers.ethertype), c(headers.ip_proto), c(headers.ip_version), c(headers.flags),
+            wirelen, c(batch.caplen, np.uint32), ts, VLAN, QINQ)
+        if backwards:
             self.time_ordered = False
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
         self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
         self.packets += n
-        self.captured_size += batch.nbytes
-        self.wire_size += int(wirelen.sum())
-        headers = self._headers.decode(batch)
-        self._add_protocols(headers, wirelen)
+        self.captured_size += captured
+        self.wire_size += wire
         server_names = self._add_names(headers) if self.track_names else {}
         if self.track_flows:
             self._add_flows(headers, server_names)
-        self._add_sizes(batch.wirelen, wirelen)
-        self._add_rates(ts, wirelen)
-        self._add_conversations(headers, ts, wirelen)
+        self._add_rates(ts, wirelen, lo, hi)
+        self._conversations.add(headers, ts, wirelen)
 
     def add_drop_mark(self, ts: int, dropped: int) -> None:
         """Note ``dropped`` packets lost at time ``ts`` (ns), keeping the marks bounded."""
@@ -298,15 +297,11 @@ class TrafficReport:
             width *= 10
         self.drop_marks = sorted((when, count) for when, count in merged.values())
 
-    def _add_protocols(self, h, wirelen: np.ndarray) -> None:
-        vlan = (h.flags & VLAN) != 0
-        qinq = (h.flags & QINQ) != 0
-        key = (h.ethertype.astype(np.int64) << 16) | (h.ip_proto.astype(np.int64) << 8) \
-            | (h.ip_version.astype(np.int64) << 2) | (qinq.astype(np.int64) << 1) \
-            | vlan.astype(np.int64)
-        uniq, inverse = np.unique(key, return_inverse=True)
-        counts = np.bincount(inverse, minlength=len(uniq))
-        sizes = np.bincount(inverse, weights=wirelen, minlength=len(uniq))
+    def _protocol_totals(self) -> dict[str, list[int]]:
+        """Protocol path -> [packets, bytes], from the counters' keys (each
+        packet counts at every level of its path)."""
+        uniq, counts, sizes = self._counters.protocol_keys()
+        totals: dict[str, list[int]] = {}
         ethertypes = ethertype_names((uniq >> 16).astype(np.uint16))
         protos = ip_proto_names(((uniq >> 8) & 0xFF).astype(np.uint8))
         for i, value in enumerate(uniq.tolist()):
@@ -322,19 +317,13 @@ class TrafficReport:
             if (value >> 2) & 0x3F and (value >> 8) & 0xFF:
                 path.append(str(protos[i]))
             for depth in range(1, len(path) + 1):
-                entry = self._protocols.setdefault(":".join(path[:depth]), [0, 0])
+                entry = totals.setdefault(":".join(path[:depth]), [0, 0])
                 entry[0] += int(counts[i])
                 entry[1] += int(sizes[i])
+        return totals
 
-    def _add_sizes(self, raw_wirelen: np.ndarray, wirelen: np.ndarray) -> None:
-        bucket = np.searchsorted(self._bucket_edges, raw_wirelen, side="right")
-        self._sizes += np.bincount(bucket, minlength=len(SIZE_BUCKETS))
-        self._size_bytes += np.bincount(bucket, weights=wirelen,
-                                        minlength=len(SIZE_BUCKETS)).astype(np.int64)
-
-    def _add_rates(self, ts: np.ndarray, wirelen: np.ndarray) -> None:
-        bins = ts // self.interval_ns
-        lo, hi = int(bins.min()), int(bins.max())
+    def _add_rates(self, ts: np.ndarray, wirelen: np.ndarray, first_ts: int, last_ts: int) -> None:
+        lo, hi = first_ts // self.interval_ns, last_ts // self.interval_ns
         if self._bin_span is not None:
             lo, hi = min(lo, self._bin_span[0]), max(hi, self._bin_span[1])
         factor = 1
@@ -350,33 +339,35 @@ class TrafficReport:
             self._bins = merged
             self.interval_ns *= factor
             lo, hi = lo // factor, hi // factor
-            bins = ts // self.interval_ns
         self._bin_span = (lo, hi)
-        uniq, inverse = np.unique(bins, return_inverse=True)
-        counts = np.bincount(inverse, minlength=len(uniq))
-        sizes = np.bincount(inverse, weights=wirelen, minlength=len(uniq))
-        for b, c, s in zip(uniq.tolist(), counts.tolist(), sizes.tolist()):
-            entry = self._bins.setdefault(b, [0, 0])
-            entry[0] += c
-            entry[1] += int(s)
-
-    def _add_conversations(self, h, ts: np.ndarray, wirelen: np.ndarray) -> None:
-        self._conversations.add(h, ts, wirelen)
+        # this batch's bins (at most MAX_RATE_INTERVALS), counted into reused arrays
+        first, count = first_ts // self.interval_ns, last_ts // self.interval_ns
+        count -= first - 1
+        if self._bin_packets.shape[0] < count:
+            self._bin_packets = np.zeros(count, np.int64)
+            self._bin_bytes = np.zeros(count, np.int64)
+        packets, nbytes = self._bin_packets[:count], self._bin_bytes[:count]
+        count_bins(ts, wirelen, self.interval_ns, first, packets, nbytes)
+        for i in np.flatnonzero(packets).tolist():
+            entry = self._bins.setdefault(first + i, [0, 0])
+            entry[0] += int(packets[i])
+            entry[1] += int(nbytes[i])
+        packets[:] = 0
+        nbytes[:] = 0
 
     def _add_names(self, h) -> dict[int, str]:
         # Count the names the messages carry; returns packet -> its server name.
         server: dict[int, str] = {}
-        carriers = {
-            "tls_sni": h.tls_sni.lengths() > 0,
-            "http_host": h.http_host.lengths() > 0,
-            "dns_query": (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
-                         & (h.dns_qname.lengths() > 0),
-        }
         columns = {"tls_sni": h.tls_sni, "http_host": h.http_host, "dns_query": h.dns_qname}
         for kind in NAME_KINDS:
-            counts = self._names[kind]
             column = columns[kind]
-            for i in np.flatnonzero(carriers[kind]).tolist():
+            if column.offsets[-1] == column.offsets[0]:
+                continue                 # no packet of the batch carries one
+            carriers = column.lengths() > 0
+            if kind == "dns_query":
+                carriers &= (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+            counts = self._names[kind]
+            for i in np.flatnonzero(carriers).tolist():
                 name = column[i]
                 if kind == "http_host":
                     name = host_name(name)
@@ -478,18 +469,26 @@ class TrafficReport:
     def protocols(self) -> list[dict[str, Any]]:
         """Protocol hierarchy, depth first: ``{"path": "eth:ip:tcp", "packets", "bytes"}``."""
         return [{"path": path, "packets": v[0], "bytes": v[1]}
-                for path, v in sorted(self._protocols.items(), key=lambda kv: kv[0].split(":"))]
+                for path, v in sorted(self._protocol_totals().items(),
+                                      key=lambda kv: kv[0].split(":"))]
 
-    def _conversation_columns(self) -> dict[str, np.ndarray]:
+    def _conversation_columns(self, top: int | None = None) -> dict[str, np.ndarray]:
         """The conversations as columns, A (the first packet's source) and B
         oriented, most bytes first (ties: the earlier first packet, then the
-        conversation seen first)."""
+        conversation seen first).  With ``top`` (>= 0), only the rows that can
+        be among the first ``top`` (those with as many bytes as the top-th or
+        more), in the same order: a report of 50,000 conversations sorts and
+        turns round the few it shows."""
         t = self._conversations.fold()
         cached = getattr(self, "_columns_of", None)
-        if cached is not None and cached[0] is t:     # nothing folded in since
-            return cached[1]
+        if cached is not None and cached[0] is t and cached[1] == top:   # nothing folded in since
+            return cached[2]
         total = t["bytes"].sum(axis=1)
-        order = np.lexsort((np.arange(len(total)), t["first_ts"], -total))
+        n = len(total)
+        rows = np.arange(n)
+        if top is not None and 0 <= top < n:
+            rows = rows[:0] if top == 0 else np.flatnonzero(total >= np.partition(total, n - top)[n - top])
+        order = rows[np.lexsort((rows, t["first_ts"][rows], -total[rows]))]
         a_high = t["a_high"][order]
         low, high = t["low"][order], t["high"][order]
         forward = a_high.astype(np.intp)             # column of the A -> B direction
@@ -502,7 +501,7 @@ class TrafficReport:
             "bytes_ab": nbytes[rows, forward], "bytes_ba": nbytes[rows, 1 - forward],
             "first_ts": t["first_ts"][order], "last_ts": t["last_ts"][order],
         }
-        self._columns_of = (t, columns)       # conversations() and endpoints() share them
+        self._columns_of = (t, top, columns)
         return columns
 
     @staticmethod
@@ -512,7 +511,7 @@ class TrafficReport:
 
     def conversations(self, top: int | None = None) -> list[dict[str, Any]]:
         """IP conversations, most bytes first (``tshark -z conv,ip``)."""
-        c = self._conversation_columns()
+        c = self._conversation_columns(top)
         if top is not None:
             c = {name: column[:top] for name, column in c.items()}
         if not len(c["version"]):
@@ -532,16 +531,19 @@ class TrafficReport:
 
     def endpoints(self, top: int | None = None) -> list[dict[str, Any]]:
         """IP endpoints, most bytes first, then by address (``tshark -z endpoints,ip``)."""
-        c = self._conversation_columns()
-        if not len(c["version"]):
+        t = self._conversations.fold()
+        if not len(t["version"]):
             return []
-        # each conversation twice: A sends ab and receives ba, B the other way round
-        address = np.concatenate([c["a"], c["b"]])
-        version = np.concatenate([c["version"], c["version"]])
-        tx_packets = np.concatenate([c["packets_ab"], c["packets_ba"]])
-        rx_packets = np.concatenate([c["packets_ba"], c["packets_ab"]])
-        tx_bytes = np.concatenate([c["bytes_ab"], c["bytes_ba"]])
-        rx_bytes = np.concatenate([c["bytes_ba"], c["bytes_ab"]])
+        # each conversation twice, in the order first seen (the sums do not depend
+        # on it): the low address sends low -> high and receives high -> low, the
+        # high address the other way round
+        address = np.concatenate([t["low"], t["high"]])
+        version = np.concatenate([t["version"], t["version"]])
+        packets, nbytes = t["packets"], t["bytes"]
+        tx_packets = np.concatenate([packets[:, 0], packets[:, 1]])
+        rx_packets = np.concatenate([packets[:, 1], packets[:, 0]])
+        tx_bytes = np.concatenate([nbytes[:, 0], nbytes[:, 1]])
+        rx_bytes = np.concatenate([nbytes[:, 1], nbytes[:, 0]])
         order, begin = _group_rows(address)          # by address bytes (as the text is)
         sums = [np.add.reduceat(column[order], begin)
                 for column in (tx_packets, tx_bytes, rx_packets, rx_bytes)]
@@ -566,8 +568,9 @@ class TrafficReport:
     def packet_sizes(self) -> list[dict[str, Any]]:
         """Frame-length distribution in Wireshark's buckets."""
         total = max(self.packets, 1)
-        return [{"range": _bucket_label(i), "packets": int(self._sizes[i]),
-                 "bytes": int(self._size_bytes[i]), "percent": 100.0 * int(self._sizes[i]) / total}
+        sizes, size_bytes = self._counters.size_packets, self._counters.size_bytes
+        return [{"range": _bucket_label(i), "packets": int(sizes[i]),
+                 "bytes": int(size_bytes[i]), "percent": 100.0 * int(sizes[i]) / total}
                 for i in range(len(SIZE_BUCKETS))]
 
     def rates(self) -> dict[str, Any]:

@@ -107,3 +107,38 @@ def test_printing_a_file_imports_only_what_it_needs(tmp_path):
     loaded = {name for name in imported
               if name in unwanted or name.split(".")[0] in unwanted}
     assert not loaded, f"printing a file imported {sorted(loaded)}"
+
+
+def test_file_statistics_import_only_what_they_need(tmp_path):
+    """`ringcap stats --json FILE` (also with a filter): no dataframe, Arrow,
+    plotting or progress library, no flow meter, and no `tempfile` (libpcap
+    compiles filters on an in-memory file), whose imports (shutil's
+    compressors, random) cost every command 5-10 ms of start-up."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import ringcap
+    frame = bytes.fromhex("020000000002020000000001080045000022000140004011000"
+                          "00a0000010a00000204d20009000e0000") + b"ringcap!"
+    path = tmp_path / "small.pcap"
+    ringcap.write_pcap(path, ringcap.Batch(ts=np.arange(3, dtype=np.int64) * 1000,
+                                           caplen=np.full(3, len(frame)),
+                                           data=np.tile(np.frombuffer(frame, np.uint8), 3)))
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1",
+           "PYTHONPATH": os.path.dirname(os.path.dirname(ringcap.__file__))}
+    for extra in ([], ["-f", "udp port 9"]):
+        proc = subprocess.run([sys.executable, "-m", "ringcap", "stats", "--json", *extra,
+                               str(path)], capture_output=True, text=True, cwd="/", timeout=300,
+                              env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert json.loads(proc.stdout)["summary"]["packets"] == 3
+        imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", proc.stderr, re.M))
+        assert {"numpy", "ringcap.report"} <= imported   # (the output is parsed)
+        unwanted = NOT_FOR_CAPTURE | {"tempfile", "random", "ringcap.parallel"}
+        loaded = {name for name in imported
+                  if name in unwanted or name.split(".")[0] in unwanted}
+        assert not loaded, f"`ringcap stats {' '.join(extra)}` imported {sorted(loaded)}"

@@ -339,3 +339,95 @@ def test_conversation_rows_group_exactly_with_ipv4_and_ipv6_mixed():
         groups = np.split(keys[order], begin[1:])
         assert all((g == g[0]).all() for g in groups)
         assert len(groups) == len(np.unique(keys, axis=0))
+
+
+def test_compiled_counters_match_numpy_on_many_protocols_and_times_before_1970():
+    """The one compiled pass of TrafficReport.update (protocol keys in a table
+    that grows, length buckets, times, wire bytes) and its rate bins give what
+    numpy gives for the same packets, streamed in batches of 37: 150
+    ethertypes (past the table's first 64 slots), timestamps before 1970
+    (bins round down, as ``//`` does) and one that goes back across batches."""
+    from ringcap.names import ethertype_names
+    rng = np.random.default_rng(11)
+    n = 3000
+    ethertypes = (0x0900 + rng.integers(0, 150, n)).astype(np.uint16)
+    sizes = rng.choice([14, 19, 20, 64, 100, 700, 1500, 5119, 5120, 9000], n)
+    frames = [bytes(12) + int(e).to_bytes(2, "big") + bytes(int(s) - 14)
+              for e, s in zip(ethertypes, sizes)]
+    ts = np.sort(rng.integers(-30 * 10**9, 30 * 10**9, n))
+    ts[2000] = ts[1000]                        # earlier than the packets before it
+    batch = ringcap.Batch.from_packets(frames, ts=ts)
+    report = TrafficReport(interval=0.25)
+    for start in range(0, n, 37):
+        report.update(batch[start:start + 37])
+    wirelen = batch.wirelen.astype(np.int64)
+    names = ethertype_names(ethertypes)
+    expected = {"eth": [n, int(wirelen.sum())]}
+    for name, length in zip(names.tolist(), wirelen.tolist()):
+        entry = expected.setdefault(f"eth:{name}", [0, 0])
+        entry[0] += 1
+        entry[1] += length
+    assert len(expected) == 151
+    assert {p["path"]: [p["packets"], p["bytes"]] for p in report.protocols()} == expected
+    buckets = np.searchsorted([20, 40, 80, 160, 320, 640, 1280, 2560, 5120], wirelen, side="right")
+    assert [s["packets"] for s in report.packet_sizes()] == np.bincount(buckets, minlength=10).tolist()
+    assert [s["bytes"] for s in report.packet_sizes()] == np.bincount(
+        buckets, weights=wirelen, minlength=10).astype(np.int64).tolist()
+    summary = report.summary()
+    assert (summary["first_ts"], summary["last_ts"]) == (int(ts.min()), int(ts.max()))
+    assert summary["data_size"] == int(wirelen.sum()) and summary["time_ordered"] is False
+    bins = ts // 250_000_000
+    rates = report.rates()
+    assert rates["start_ts"] == int(bins.min()) * 250_000_000 and rates["start_ts"] < 0
+    assert rates["packets"] == np.bincount(bins - bins.min()).tolist()
+    assert rates["bytes"] == np.bincount(bins - bins.min(), weights=wirelen).astype(np.int64).tolist()
+    ordered = TrafficReport()
+    ordered.update(batch[:1000])
+    ordered.update(batch[1000:2000])
+    assert ordered.time_ordered is True
+    ordered.update(batch[1999:2000])          # the same time again is still in order
+    assert ordered.time_ordered is True
+    ordered.update(batch[2000:2001])          # back to ts[1000]: across batches
+    assert ordered.time_ordered is False
+
+
+def test_top_conversations_keep_the_full_order_through_ties_at_the_cut():
+    """conversations(top=k) sorts only the rows that can make the top k, yet
+    gives the first k rows of the full order: most bytes, then the earlier
+    first packet, then the conversation seen first, also among equal totals."""
+    from scapy.all import IP, UDP, Ether
+    frames, ts = [], []
+    for i, (size, when) in enumerate([(100, 5), (100, 3), (300, 9), (100, 3), (100, 3), (50, 1),
+                                      (300, 9), (100, 4)]):
+        frames.append(bytes(Ether() / IP(src=f"10.0.0.{i + 1}", dst="10.9.9.9") / UDP()
+                            / bytes(size)))
+        ts.append(10**9 * when)
+    report = TrafficReport()
+    report.update(ringcap.Batch.from_packets(frames, ts=ts))
+    everything = report.conversations()
+    assert [c["a"] for c in everything] == [f"10.0.0.{i}" for i in (3, 7, 2, 4, 5, 8, 1, 6)]
+    for k in range(0, 10):
+        assert report.conversations(top=k) == everything[:k], k
+    assert report.endpoints(top=1)[0]["address"] == "10.9.9.9"
+
+
+def test_conversation_table_orders_addresses_as_their_bytes():
+    """The compiled table compares addresses in 8-byte words: the low address
+    of each pair is the smaller as bytes (first halves equal or not, equal
+    addresses too), and a pair seen both ways is one conversation."""
+    from ringcap._conversations import ConversationTable
+    rng = np.random.default_rng(1)
+    n = 5000
+    src = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    dst = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    dst[::7, :8] = src[::7, :8]
+    dst[::11] = src[::11]
+    table = ConversationTable()
+    table.add(np.concatenate([src, dst]), np.concatenate([dst, src]),
+              np.full(2 * n, 6, np.uint8), np.arange(2 * n, dtype=np.int64),
+              np.full(2 * n, 60, np.uint32))
+    pairs = {tuple(sorted((bytes(a), bytes(b)))) for a, b in zip(src, dst)}
+    columns = table.columns()
+    assert len(table) == len(pairs) == n
+    assert {(bytes(lo), bytes(hi)) for lo, hi in zip(columns["low"], columns["high"])} == pairs
+    assert (columns["packets"].sum(axis=1) == 2).all()
