@@ -539,7 +539,8 @@ def run(args, command: str) -> dict:
                 claim_parallel(mix, paths[mix], repeat, rows,
                                150_000 if quick else 2_000_000)
         if wanted("drain"):
-            claim_drain(repeat if quick else repeat + 2, rows, quick)
+            # pairs are cheap (seconds each) and spread widely on a shared machine
+            claim_drain(repeat if quick else 2 * repeat + 3, rows, quick)
     finally:
         backlog.restore()
         shutil.rmtree(folder, ignore_errors=True)
