@@ -333,8 +333,10 @@ def analysis(rows: list[Result], instr: list[dict], info: dict) -> list[str]:
             out.append(f"- **{frame_len} B, a real pre-filled ring**: `read(out=)` {pre_r:.1f} ns vs "
                        f"C {pre_c:.1f} ns ({pre_r / pre_c:.2f}×). Beyond the drain loop a real "
                        f"read adds per-read work (poll, PACKET_STATISTICS, the Python call, "
-                       f"batch bookkeeping: a few µs per {peers.BATCH}-packet batch) and the "
-                       f"cache state of a ring the kernel just wrote; the rest is run-to-run "
+                       f"batch bookkeeping) once per {peers.BATCH}-packet batch: a few µs warm, "
+                       f"but run right after a drain has pushed the interpreter out of the CPU "
+                       f"caches it cost 0.1-0.2 ms a batch when measured for issue 19 (2-3 ns "
+                       f"a packet), which the C loop does not pay; the rest is run-to-run "
                        f"noise (see the repeats in the table).")
         alloc = ns("prefilled", frame_len, "ringcap read()")
         if not math.isnan(alloc) and not math.isnan(pre_r):

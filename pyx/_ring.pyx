@@ -361,15 +361,18 @@ cdef inline tpacket3_hdr *next_packet(Cursor *cur, bint hold) noexcept nogil:
     return <tpacket3_hdr *>(<uint8_t *>block_at(cur, cur.block) + cur.next_offset)
 
 
-cdef inline void packet_done(Cursor *cur, tpacket3_hdr *hdr, bint hold) noexcept nogil:
-    """Step past `hdr`; a finished block is handed back (or held)."""
+cdef inline tpacket3_hdr *packet_done(Cursor *cur, tpacket3_hdr *hdr, bint hold) noexcept nogil:
+    """Step past `hdr`; a finished block is handed back (or held).  Returns
+    the next packet of the same block, or NULL after its last one."""
     cur.left -= 1
     if cur.left:
         cur.next_offset += hdr.tp_next_offset
-    elif hold:
+        return <tpacket3_hdr *>(<uint8_t *>hdr + hdr.tp_next_offset)
+    if hold:
         hold_block(cur)
     else:
         release_block(cur)
+    return NULL
 
 
 cdef inline uint16_t tag_protocol(tpacket3_hdr *hdr) noexcept nogil:
@@ -479,10 +482,15 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         data_used[0] = pos
         fill_linktype(out.linktype, n, cur.linktype)
         return n
+    # Within a block the next packet is one add away (packet_done returns
+    # it), as in a hand-written C loop; next_packet, which finds the block's
+    # address and opens the next block, runs only at block boundaries.
+    hdr = NULL
     while n < out.max_packets:
-        hdr = next_packet(cur, False)
-        if hdr == NULL:
-            break
+        if hdr == NULL:             # at the start, and after a block's last packet
+            hdr = next_packet(cur, False)
+            if hdr == NULL:
+                break
         frame = <uint8_t *>hdr + hdr.tp_mac
         snap = hdr.tp_snaplen
         wire = hdr.tp_len
@@ -500,6 +508,9 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
             data_full[0] = True
             break
         out.offset[n] = pos
+        # before the copy: after a memcpy the compiler must assume the header
+        # changed and would load its fields again
+        store_metadata(out, n, hdr, snap, wire, cur.block_flags)
         if tagged:
             memcpy(out.data + pos, frame, 2 * ETH_ALEN)
             write_tag(out.data + pos + 2 * ETH_ALEN, hdr)
@@ -507,9 +518,8 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         else:
             memcpy(out.data + pos, frame, snap)
         pos += snap
-        store_metadata(out, n, hdr, snap, wire, cur.block_flags)
         n += 1
-        packet_done(cur, hdr, False)
+        hdr = packet_done(cur, hdr, False)
     cursor[0] = cur_local
     data_used[0] = pos
     fill_linktype(out.linktype, n, cur.linktype)
