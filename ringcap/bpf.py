@@ -8,7 +8,6 @@ the output of ``tcpdump -dd``.
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 import struct
 import sys
@@ -71,8 +70,8 @@ def _load_libpcap():
         lib.pcap_geterr.argtypes = [ctypes.c_void_p]
         lib.pcap_freecode.argtypes = [ctypes.POINTER(_BpfProgram)]
         lib.pcap_close.argtypes = [ctypes.c_void_p]
-        lib.pcap_open_offline.restype = ctypes.c_void_p
-        lib.pcap_open_offline.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        lib.pcap_fopen_offline.restype = ctypes.c_void_p
+        lib.pcap_fopen_offline.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.pcap_create.restype = ctypes.c_void_p
         lib.pcap_create.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
         lib.pcap_set_buffer_size.argtypes = [ctypes.c_void_p, ctypes.c_int]
@@ -86,6 +85,18 @@ def _load_libpcap():
         "a compiled program as a list of (code, jt, jf, k) tuples, e.g. from `tcpdump -dd`")
 
 
+def _libc():
+    """The C library's stdio calls for an in-memory stream (FILE * as void *)."""
+    libc = ctypes.CDLL(None)
+    libc.fmemopen.restype = ctypes.c_void_p
+    libc.fmemopen.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    libc.fwrite.restype = ctypes.c_size_t
+    libc.fwrite.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    libc.rewind.argtypes = [ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    return libc
+
+
 def _savefile_handle(lib, linktype: int, snaplen: int, swapped: bool):
     """A libpcap handle on an empty pcap file of ``linktype`` (a ``LINKTYPE_*``
     value, in the other byte order when ``swapped``): programs compiled on it
@@ -93,15 +104,23 @@ def _savefile_handle(lib, linktype: int, snaplen: int, swapped: bool):
     tests every system's address family for IPv6, in the file's byte order)."""
     order = (">" if sys.byteorder == "little" else "<") if swapped else "="
     header = struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
-    # an anonymous in-memory file, opened again by name: no temporary file on
-    # disk, and no `tempfile` import (5-10 ms of every command's start-up)
-    fd = os.memfd_create("ringcap-filter", os.MFD_CLOEXEC)
+    # a stream in memory (glibc's fmemopen, libpcap's pcap_fopen_offline):
+    # no file on disk, no /proc, and no `tempfile` import (5-10 ms of start-up)
+    libc = _libc()
+    stream = libc.fmemopen(None, len(header), b"w+")
+    if not stream:
+        raise MemoryError("fmemopen() of a 24-byte pcap header for libpcap's filter compiler failed")
+    errbuf = ctypes.create_string_buffer(256)
+    handle = None
     try:
-        os.write(fd, header)
-        errbuf = ctypes.create_string_buffer(256)
-        handle = lib.pcap_open_offline(f"/proc/self/fd/{fd}".encode(), errbuf)
+        if libc.fwrite(header, 1, len(header), stream) == len(header):
+            libc.rewind(stream)
+            handle = lib.pcap_fopen_offline(stream, errbuf)
+        else:
+            errbuf.value = b"the header could not be written to the in-memory stream"
     finally:
-        os.close(fd)
+        if not handle:                     # on success pcap_close() closes the stream
+            libc.fclose(stream)
     if not handle:
         raise ValueError(f"libpcap cannot compile filters for link type {linktype}: "
                          f"{errbuf.value.decode(errors='replace')}")
