@@ -721,6 +721,28 @@ def test_reader_of_the_stream_going_away_ends_the_capture_cleanly(veth):
         + count["read from"] == count["received by filter"], cli.err
 
 
+@pytest.mark.parametrize("name, into", [("/dev/stdout", "pipe"), ("/dev/fd/1", "file"),
+                                         ("/proc/self/fd/1", "file")])
+def test_w_dev_stdout_writes_to_the_open_descriptor_as_tcpdump_does(veth, tmp_path, name, into):
+    """`tcpdump -w /dev/stdout | ...`: the system's descriptor links are
+    followed (a link planted elsewhere never is: test_pcap_writer_reliability);
+    they were refused as "a symbolic link" before."""
+    frames = [make_frame(i, 60 + i * 300) for i in range(5)]
+    path = tmp_path / "out.pcap"
+    with open(path, "wb") as out:
+        cli = Cli("-i", veth.b, "-c", len(frames), "-w", name, *OURS,
+                  stdout=subprocess.PIPE if into == "pipe" else out)
+        cli.wait_for("listening on")
+        send(veth.a, frames)
+        if into == "pipe":
+            out.write(cli.proc.stdout.read())
+            cli.proc.stdout.close()
+        assert cli.finish() == 0, cli.err
+    assert read_pcap(path).packets() == frames
+    assert tcpdump_count(path) == len(frames)
+    assert f"written to {name}" in cli.err
+
+
 def test_binary_stream_to_a_terminal_is_refused(veth):
     master, slave = pty.openpty()
     try:

@@ -40,10 +40,15 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
 
     With ``overwrite`` an existing file is truncated (as ``open(path, "wb")``
     and ``tcpdump -w`` do); without it an existing name is refused
-    (``O_EXCL``).  A symbolic link is never followed (``O_NOFOLLOW``).
+    (``O_EXCL``).  A symbolic link is never followed (``O_NOFOLLOW``), except
+    the system's own in ``/dev`` and ``/proc`` (``/dev/stdout``,
+    ``/dev/fd/3``, ``/proc/self/fd/3``), which only root can plant and which
+    ``tcpdump -w`` users name for an open descriptor.
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
     flags |= os.O_TRUNC if overwrite else os.O_EXCL
+    if not _system_link(path):
+        flags |= os.O_NOFOLLOW
     try:
         fd = os.open(path, flags, mode)
     except FileExistsError as error:
@@ -64,6 +69,13 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _system_link(path) -> bool:
+    """A name in /dev itself or under /proc: the descriptors' links
+    (/dev/stdout, /dev/fd/N -> /proc/self/fd/N), in folders only root writes."""
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(os.fsdecode(path))))
+    return folder == "/dev" or folder.startswith("/proc/")
 
 
 def _fileno(target) -> int:
