@@ -267,6 +267,41 @@ def test_full_disk_leaves_complete_records_and_says_so(small_fs, fmt, reserve):
             assert stats == [(on_disk + writer.packets_lost + 7, 7)]
 
 
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_a_descriptor_opened_for_appending_keeps_what_the_file_held(small_fs, fmt):
+    """`ringcap -w - >> file`: a descriptor opened with O_APPEND says offset 0
+    while the bytes land at the end.  Taking 0 for the start, a pcapng writer's
+    close punched its reserve's hole into the old bytes (1 MiB of them zeroed),
+    and a failed write cut the file at the wrong place."""
+    path = small_fs / f"appended.{fmt}"
+    old = bytes(range(256)) * 2048                     # 512 KiB that must survive
+    path.write_bytes(old)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        writer = PcapWriter(fd, format=fmt, buffer_size=64 * 1024)
+        writer.write(numbered(100))
+        writer.flush()
+        raw = numbered(1)
+        raw.linktype[:] = 101                          # a pcap header's link type stays
+        if fmt == "pcap":
+            with pytest.raises(ValueError, match="link type"):
+                writer.write(raw)
+        error = fill_until_full(writer)
+        assert error.errno == errno.ENOSPC
+        with pytest.raises(OSError, match="earlier write failed"):
+            writer.close()
+    finally:
+        os.close(fd)
+    data = path.read_bytes()
+    assert data[:len(old)] == old
+    assert len(data) == len(old) + writer.bytes_flushed
+    rest = small_fs.parent / f"rest.{fmt}"
+    rest.write_bytes(data[len(old):])
+    assert writer.packets_flushed > 100
+    assert sequence(read_complete(rest)) == \
+        list(range(100)) + list(range(writer.packets_flushed - 100))
+
+
 def test_only_pcapng_keeps_disk_space_reserved_past_the_end(small_fs):
     """The reserve is for pcapng's statistics block; a pcap file, which has no
     block to add after a failed write, is written with plain writes (on tmpfs

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import socket
 import stat as _stat
@@ -208,6 +209,7 @@ class PcapWriter:
         self._lock = threading.Lock()
         self._start = 0            # file offset of our first byte
         self._regular = False      # a regular file: can be cut back and space reserved
+        self._append = False       # opened O_APPEND: pwrite() appends too (Linux)
         # The reserve is for the blocks that must land after a failed write (pcapng's
         # statistics); a pcap file has none, and on tmpfs fallocate() allocates and
         # zeroes every page that write() then fills (5-20% of `ringcap -w`'s CPU)
@@ -216,9 +218,15 @@ class PcapWriter:
         self._fd = (_open_for_writing(self.path, int(mode), bool(overwrite)) if self._own_fd
                     else _fileno(path))
         try:
-            if _stat.S_ISREG(os.fstat(self._fd).st_mode):
+            st = os.fstat(self._fd)
+            if _stat.S_ISREG(st.st_mode):
                 self._regular = True
                 self._start = 0 if self._own_fd else os.lseek(self._fd, 0, os.SEEK_CUR)
+                # O_APPEND (`>> file`): the offset says 0, the bytes land at the end
+                self._append = not self._own_fd and bool(fcntl.fcntl(self._fd, fcntl.F_GETFL)
+                                                         & os.O_APPEND)
+                if self._append:
+                    self._start = st.st_size
             if format == "pcap":
                 self._file_header(LINKTYPE_ETHERNET if linktype is None else linktype)
             else:
@@ -243,7 +251,7 @@ class PcapWriter:
         when none was given: the header written at open is corrected)."""
         first = int(linktype[0])
         if not self._linktype_given and self.packets_written == 0 and first != self.linktype \
-                and self._regular and self._failed is None:
+                and self._regular and not self._append and self._failed is None:
             self._drain()
             field = struct.pack(_NATIVE + "I", first)
             if os.pwrite(self._fd, field, self._start + 20) != 4:
@@ -403,8 +411,11 @@ class PcapWriter:
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, -1
         if fd >= 0 and self._reserved:
-            # blocks reserved past the end are no longer needed
-            _pcapio.release_space(fd, self._start + self.bytes_flushed, _RESERVE + self._buf.shape[0])
+            # blocks reserved past the end are no longer needed; the hole starts at
+            # the end, never inside the file (whatever else wrote to it)
+            with contextlib.suppress(OSError):
+                end = max(os.fstat(fd).st_size, self._start + self.bytes_flushed)
+                _pcapio.release_space(fd, end, _RESERVE + self._buf.shape[0])
         if fd >= 0 and self._own_fd:
             os.close(fd)
 
