@@ -797,6 +797,28 @@ def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_pack
         subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)
 
 
+def test_a_cooked_capture_keeps_its_link_header_under_a_tiny_snaplen_as_tcpdump(veth, tmp_path):
+    """`-i any -s 10`: libpcap raises a cooked capture's snapshot length to 21
+    (the 20-byte LINUX_SLL2 header and a byte of the packet), in the records
+    and the file header; ringcap cut the link header itself to 10 bytes."""
+    frames = [make_frame(i, 60 + i * 100) for i in range(6)]
+    path = tmp_path / "any.pcap"
+    cli = Cli("-i", "any", "-s", "10", "-c", len(frames), "-w", path, "-Q", "in", *OURS)
+    cli.wait_for("listening on")
+    assert "snapshot length 21 bytes" in cli.err
+    send(veth.a, frames)
+    assert cli.finish() == 0, cli.err
+    got = read_pcap(path)
+    assert got.caplen.tolist() == [21] * len(frames)
+    assert got.wirelen.tolist() == [20 + len(f) - 14 for f in frames]
+    assert [p[20:] for p in got.packets()] == [f[14:15] for f in frames]
+    assert {p[:2] for p in got.packets()} == {TEST_ETHERTYPE.to_bytes(2, "big")}
+    assert int.from_bytes(path.read_bytes()[16:20], "little") == 21
+    fields = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "sll.etype"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert fields == [hex(TEST_ETHERTYPE)] * len(frames)
+
+
 def test_capture_file_holds_vlan_tags_and_snaplen_cuts_as_tcpdump_reads_them(veth, tmp_path):
     """`ringcap -w` writes pcap records straight from the ring's blocks: the
     802.1Q/802.1ad tags the kernel stripped are back in the bytes, -s cuts

@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from .. import _ring
-from ..batch import LINKTYPE_NAMES, Batch, linktype_name
+from ..batch import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch, linktype_name
 from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
 from ..ring import RxRing, interface_linktypes
@@ -127,6 +127,11 @@ def parse_ring_size(text: str) -> int:
     if text[-1:].isalpha():
         return parse_size(text, what="ring size (-B)")
     return parse_size(text, unit=1024, what="ring size (-B)")
+
+
+# libpcap's floor for a cooked capture (`-i any`): the 20-byte LINUX_SLL2 header
+# and one byte of the packet, so `-s 10` never cuts the link header itself
+COOKED_MIN_SNAPLEN = 21
 
 
 def ring_geometry(args, snaplen: int) -> tuple[int, int]:
@@ -342,6 +347,8 @@ def run(args) -> int:
                 raise CliError(f"no interface named {name!r} here; see the list with "
                                f"`ringcap -D`") from None
     linktypes = interface_linktypes(dict(label) if label else {0: None})
+    if LINKTYPE_LINUX_SLL2 in linktypes.values() and snaplen < COOKED_MIN_SNAPLEN:
+        snaplen = COOKED_MIN_SNAPLEN
     if len(label or {}) == 1:
         label = next(iter(label.items()))
     # the interface column of datasets: each packet's ifindex named (`any`: every interface)
