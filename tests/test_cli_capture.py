@@ -819,6 +819,27 @@ def test_a_cooked_capture_keeps_its_link_header_under_a_tiny_snaplen_as_tcpdump(
     assert fields == [hex(TEST_ETHERTYPE)] * len(frames)
 
 
+@pytest.mark.parametrize("snaplen, fmt", [(14, "pcap"), (15, "pcapng"), (10, "pcap")])
+def test_a_snaplen_below_the_vlan_tag_cuts_the_tagged_frame_as_tcpdump(veth, tmp_path,
+                                                                       snaplen, fmt):
+    """`-s 14` on tagged frames: tcpdump's records hold the MACs and the TPID
+    (81 00), and the wire length counts the tag.  The ring kept 14 bytes, too
+    few to put the tag back, so the records said 08 00/88 b5 (the inner
+    type, as if untagged) and the wire length missed its 4 bytes."""
+    plain = [make_frame(i, 60 + i * 50) for i in range(8)]
+    frames = [f[:12] + b"\x81\x00\x00\x0a" + f[12:] if i % 2 else f
+              for i, f in enumerate(plain)]
+    path = tmp_path / f"short.{fmt}"
+    cli = Cli("-i", veth.b, "-c", len(frames), "-s", snaplen, "-w", path, *OURS)
+    cli.wait_for("listening on")
+    assert f"snapshot length {snaplen} bytes" in cli.err
+    send(veth.a, frames)
+    assert cli.finish() == 0, cli.err
+    got = read_pcap(path)
+    assert got.packets() == [f[:snaplen] for f in frames]
+    assert got.wirelen.tolist() == [len(f) for f in frames]
+
+
 def test_capture_file_holds_vlan_tags_and_snaplen_cuts_as_tcpdump_reads_them(veth, tmp_path):
     """`ringcap -w` writes pcap records straight from the ring's blocks: the
     802.1Q/802.1ad tags the kernel stripped are back in the bytes, -s cuts
