@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -213,6 +214,22 @@ def test_owner_of_the_files(veth, tmp_path):
     assert cli.finish() == 0, cli.err
     st = os.stat(path)
     assert (st.st_uid, oct(st.st_mode & 0o777)) == (65534, "0o600")
+
+
+def test_minus_Z_never_gives_a_device_away(veth, tmp_path):
+    """`-w /dev/null -Z USER` writes to the device but leaves it root's (tcpdump
+    chowns it: a machine where Debian's tcpdump wrote to /dev/null has a
+    /dev/null owned by `tcpdump`).  A null device made for the test stands in."""
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.chmod(null, 0o666)
+    cli = Cli("-i", veth.b, "-c", "5", "-Z", "nobody", "-w", str(null), *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i) for i in range(5)])
+    assert cli.finish() == 0, cli.err
+    assert "5 packets captured" in cli.err
+    st = os.stat(null)
+    assert (st.st_uid, st.st_gid, oct(st.st_mode & 0o777)) == (0, 0, "0o666")
 
 
 @pytest.fixture
