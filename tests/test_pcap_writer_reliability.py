@@ -15,8 +15,11 @@ import warnings
 import numpy as np
 import pytest
 
+import ringcap
 from ringcap import Batch, PcapWriter, open_pcap, read_pcap, write_pcap
 from ringcap.pcap import PcapTruncatedWarning
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
 
 
 class Stats:
@@ -81,6 +84,35 @@ def test_planted_symlink_is_never_followed(tmp_path, overwrite):
     with pytest.raises(expected):
         PcapWriter(dangling, overwrite=overwrite)
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_name_someone_else_holds_in_a_shared_folder_is_refused(tmp_path):
+    """A file or FIFO another user left in a sticky folder anyone can write
+    (/tmp): writing the capture into it would hand it to that user (the FIFO's
+    reader), and opening the FIFO hung until someone read it.  Ours, or the
+    folder owner's, is replaced as before."""
+    import sys
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    planted = shared / "cap.pcap"
+    planted.write_bytes(b"theirs")
+    os.chown(planted, 65534, 65534)
+    with pytest.raises(PermissionError, match=r"cap\.pcap is a file of uid 65534 in .*anyone can"):
+        PcapWriter(planted)
+    assert planted.read_bytes() == b"theirs"
+    fifo = shared / "fifo.pcap"
+    os.mkfifo(fifo)
+    os.chown(fifo, 65534, 65534)
+    script = (f"from ringcap import PcapWriter\ntry:\n    PcapWriter({str(fifo)!r})\n"
+              "except PermissionError as e:\n    print(e)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    assert "is a FIFO of uid 65534" in done.stdout, done.stderr
+    os.chown(planted, os.geteuid(), os.getegid())      # our own: replaced, as tcpdump does
+    with PcapWriter(planted) as writer:
+        writer.write(numbered(2))
+    assert sequence(read_complete(planted)) == [0, 1]
 
 
 # ---------------------------------------------------------------- threads

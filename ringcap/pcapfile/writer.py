@@ -50,6 +50,8 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
     flags |= os.O_TRUNC if overwrite else os.O_EXCL
     if not _system_link(path):
         flags |= os.O_NOFOLLOW
+    with contextlib.suppress(FileNotFoundError):
+        _check_not_planted(path, os.lstat(path))      # (a FIFO's open would wait for a reader)
     try:
         fd = os.open(path, flags, mode)
     except FileExistsError as error:
@@ -63,6 +65,7 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
         raise
     try:
         st = os.fstat(fd)
+        _check_not_planted(path, st)                  # (swapped in after the check above)
         # O_CREAT leaves an existing file's permissions alone: narrow them too.
         if _stat.S_ISREG(st.st_mode) and st.st_mode & 0o7777 & ~mode:
             os.fchmod(fd, st.st_mode & 0o7777 & mode)
@@ -70,6 +73,24 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _check_not_planted(path, st: os.stat_result) -> None:
+    """Refuse a file or FIFO someone else left in a sticky folder anyone can
+    write (/tmp, /var/tmp, /dev/shm): its owner would read the capture (the
+    kernel's rule with fs.protected_regular/protected_fifos, which are off on
+    many systems)."""
+    if not (_stat.S_ISREG(st.st_mode) or _stat.S_ISFIFO(st.st_mode)):
+        return
+    folder_name = os.path.dirname(os.path.abspath(os.fsdecode(path)))
+    folder = os.stat(folder_name)
+    shared = folder.st_mode & _stat.S_ISVTX and folder.st_mode & _stat.S_IWOTH
+    if shared and st.st_uid not in (os.geteuid(), folder.st_uid):
+        kind = "a FIFO" if _stat.S_ISFIFO(st.st_mode) else "a file"
+        raise PermissionError(
+            errno.EACCES, f"{os.fsdecode(path)} is {kind} of uid {st.st_uid} in {folder_name}, "
+            "a folder anyone can write: a capture is never written into a name someone else "
+            "holds there (remove it, or choose another name)")
 
 
 def _system_link(path) -> bool:
