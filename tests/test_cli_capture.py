@@ -466,6 +466,7 @@ def test_every_error_is_one_line_and_non_zero(veth, tmp_path):
         ("-i", veth.b, "--duration", "nan"): "duration",
         ("-i", veth.b, "-c", "0"): "packet count",
         ("-i", veth.b, "-B", "lots"): "ring size",
+        ("-i", veth.b, "-w", ""): "-w needs a file name",     # (printed the packets instead)
     }
     for args, words in cases.items():
         proc = run_once(*args)

@@ -317,6 +317,10 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
 def run(args) -> int:
     if args.list_interfaces:
         return list_interfaces(sys.stdout)
+    if args.write == "":
+        # (a script's `-w "$OUT"` with OUT unset printed the packets instead)
+        raise CliError("-w needs a file name (or - for standard output), got an empty one",
+                       status=2)
     if args.file_count and not (args.file_size or args.rotate_seconds):
         raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
     if (args.file_size or args.rotate_seconds or args.post_rotate) and not args.write:
