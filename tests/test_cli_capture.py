@@ -774,6 +774,21 @@ def test_binary_stream_to_a_terminal_is_refused(veth):
     assert len(proc.stderr.splitlines()) == 1
 
 
+def test_binary_file_onto_a_terminal_by_its_name_is_refused(veth):
+    """-w /dev/stdout on a terminal, as -w - (it wrote pcap bytes onto the
+    terminal once /dev/stdout was followed)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ringcap", "-i", veth.b, "-c", "1",
+                               "-w", "/dev/stdout"], cwd="/", env=ENV, stdout=slave,
+                              stderr=subprocess.PIPE, text=True, timeout=30)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 1 and "-w /dev/stdout is a terminal" in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize("how", ["-w FILE", "-U -w FILE", "-w - > FILE"])
 def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_packet(
         veth, tmp_path, how):

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -267,6 +268,20 @@ def post_rotate_command(args) -> PostRotateCommand | None:
                              on_limit=on_limit)
 
 
+def _is_terminal(path: str) -> bool:
+    """-w /dev/stdout (or /dev/tty, /dev/pts/N) onto a terminal, as -w - is refused."""
+    try:
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            return False        # (never opened here: a FIFO's reader would see an end)
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False            # absent, or opened for real later (with its own error)
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
+
+
 def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -> Sink:
     if is_dataset(args):
         if args.file_size or args.file_count:
@@ -288,6 +303,9 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
         raise CliError("-w - writes binary pcap to standard output, which is a terminal: "
                        "pipe it (| tcpdump -r -) or redirect it (> file.pcap)")
     if not to_stdout:
+        if _is_terminal(target):
+            raise CliError(f"-w {target} is a terminal: a pcap file is binary; pipe it "
+                           "(-w - | tcpdump -r -) or redirect it (> file.pcap)")
         folder = os.path.dirname(os.path.abspath(target)) or "."
         if os.path.isdir(target):
             raise CliError(f"cannot write to {target}: it is a directory; give a file name, "
