@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -213,6 +214,22 @@ def test_owner_of_the_files(veth, tmp_path):
     assert cli.finish() == 0, cli.err
     st = os.stat(path)
     assert (st.st_uid, oct(st.st_mode & 0o777)) == (65534, "0o600")
+
+
+def test_minus_Z_never_gives_a_device_away(veth, tmp_path):
+    """`-w /dev/null -Z USER` writes to the device but leaves it root's (tcpdump
+    chowns it: a machine where Debian's tcpdump wrote to /dev/null has a
+    /dev/null owned by `tcpdump`).  A null device made for the test stands in."""
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.chmod(null, 0o666)
+    cli = Cli("-i", veth.b, "-c", "5", "-Z", "nobody", "-w", str(null), *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i) for i in range(5)])
+    assert cli.finish() == 0, cli.err
+    assert "5 packets captured" in cli.err
+    st = os.stat(null)
+    assert (st.st_uid, st.st_gid, oct(st.st_mode & 0o777)) == (0, 0, "0o666")
 
 
 @pytest.fixture
@@ -449,6 +466,7 @@ def test_every_error_is_one_line_and_non_zero(veth, tmp_path):
         ("-i", veth.b, "--duration", "nan"): "duration",
         ("-i", veth.b, "-c", "0"): "packet count",
         ("-i", veth.b, "-B", "lots"): "ring size",
+        ("-i", veth.b, "-w", ""): "-w needs a file name",     # (printed the packets instead)
     }
     for args, words in cases.items():
         proc = run_once(*args)
@@ -721,6 +739,28 @@ def test_reader_of_the_stream_going_away_ends_the_capture_cleanly(veth):
         + count["read from"] == count["received by filter"], cli.err
 
 
+@pytest.mark.parametrize("name, into", [("/dev/stdout", "pipe"), ("/dev/fd/1", "file"),
+                                         ("/proc/self/fd/1", "file")])
+def test_w_dev_stdout_writes_to_the_open_descriptor_as_tcpdump_does(veth, tmp_path, name, into):
+    """`tcpdump -w /dev/stdout | ...`: the system's descriptor links are
+    followed (a link planted elsewhere never is: test_pcap_writer_reliability);
+    they were refused as "a symbolic link" before."""
+    frames = [make_frame(i, 60 + i * 300) for i in range(5)]
+    path = tmp_path / "out.pcap"
+    with open(path, "wb") as out:
+        cli = Cli("-i", veth.b, "-c", len(frames), "-w", name, *OURS,
+                  stdout=subprocess.PIPE if into == "pipe" else out)
+        cli.wait_for("listening on")
+        send(veth.a, frames)
+        if into == "pipe":
+            out.write(cli.proc.stdout.read())
+            cli.proc.stdout.close()
+        assert cli.finish() == 0, cli.err
+    assert read_pcap(path).packets() == frames
+    assert tcpdump_count(path) == len(frames)
+    assert f"written to {name}" in cli.err
+
+
 def test_binary_stream_to_a_terminal_is_refused(veth):
     master, slave = pty.openpty()
     try:
@@ -734,14 +774,40 @@ def test_binary_stream_to_a_terminal_is_refused(veth):
     assert len(proc.stderr.splitlines()) == 1
 
 
-def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_packet(veth, tmp_path):
+def test_binary_file_onto_a_terminal_by_its_name_is_refused(veth):
+    """-w /dev/stdout on a terminal, as -w - (it wrote pcap bytes onto the
+    terminal once /dev/stdout was followed)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ringcap", "-i", veth.b, "-c", "1",
+                               "-w", "/dev/stdout"], cwd="/", env=ENV, stdout=slave,
+                              stderr=subprocess.PIPE, text=True, timeout=30)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 1 and "-w /dev/stdout is a terminal" in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("how", ["-w FILE", "-U -w FILE", "-w - > FILE"])
+def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_packet(
+        veth, tmp_path, how):
+    """The summary's "captured" is what the file holds, also with -U and with
+    a pcap stream into a regular file (-w - implies -U): the write that fails
+    is written with writev() from the ring's blocks, and its packets are
+    counted before -U's flush reports the failure (they were counted as
+    never written before: 2114 captured for a file of 2712 packets)."""
     mnt = tmp_path / "small"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs", str(mnt)],
                    check=True, capture_output=True)
     try:
         path = mnt / "full.pcap"
-        cli = Cli("-i", veth.b, "-w", str(path), *OURS)
+        if how == "-w - > FILE":
+            with open(path, "wb") as out:
+                cli = Cli("-i", veth.b, "-w", "-", *OURS, stdout=out)
+        else:
+            cli = Cli("-i", veth.b, *how.split()[:-1], str(path), *OURS)
         cli.wait_for("listening on")
         deadline = time.monotonic() + 20
         seq = 0
@@ -762,6 +828,49 @@ def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_pack
             + count.get("read from", 0) == count["received by filter"], cli.err
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)
+
+
+def test_a_cooked_capture_keeps_its_link_header_under_a_tiny_snaplen_as_tcpdump(veth, tmp_path):
+    """`-i any -s 10`: libpcap raises a cooked capture's snapshot length to 21
+    (the 20-byte LINUX_SLL2 header and a byte of the packet), in the records
+    and the file header; ringcap cut the link header itself to 10 bytes."""
+    frames = [make_frame(i, 60 + i * 100) for i in range(6)]
+    path = tmp_path / "any.pcap"
+    cli = Cli("-i", "any", "-s", "10", "-c", len(frames), "-w", path, "-Q", "in", *OURS)
+    cli.wait_for("listening on")
+    assert "snapshot length 21 bytes" in cli.err
+    send(veth.a, frames)
+    assert cli.finish() == 0, cli.err
+    got = read_pcap(path)
+    assert got.caplen.tolist() == [21] * len(frames)
+    assert got.wirelen.tolist() == [20 + len(f) - 14 for f in frames]
+    assert [p[20:] for p in got.packets()] == [f[14:15] for f in frames]
+    assert {p[:2] for p in got.packets()} == {TEST_ETHERTYPE.to_bytes(2, "big")}
+    assert int.from_bytes(path.read_bytes()[16:20], "little") == 21
+    fields = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "sll.etype"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert fields == [hex(TEST_ETHERTYPE)] * len(frames)
+
+
+@pytest.mark.parametrize("snaplen, fmt", [(14, "pcap"), (15, "pcapng"), (10, "pcap")])
+def test_a_snaplen_below_the_vlan_tag_cuts_the_tagged_frame_as_tcpdump(veth, tmp_path,
+                                                                       snaplen, fmt):
+    """`-s 14` on tagged frames: tcpdump's records hold the MACs and the TPID
+    (81 00), and the wire length counts the tag.  The ring kept 14 bytes, too
+    few to put the tag back, so the records said 08 00/88 b5 (the inner
+    type, as if untagged) and the wire length missed its 4 bytes."""
+    plain = [make_frame(i, 60 + i * 50) for i in range(8)]
+    frames = [f[:12] + b"\x81\x00\x00\x0a" + f[12:] if i % 2 else f
+              for i, f in enumerate(plain)]
+    path = tmp_path / f"short.{fmt}"
+    cli = Cli("-i", veth.b, "-c", len(frames), "-s", snaplen, "-w", path, *OURS)
+    cli.wait_for("listening on")
+    assert f"snapshot length {snaplen} bytes" in cli.err
+    send(veth.a, frames)
+    assert cli.finish() == 0, cli.err
+    got = read_pcap(path)
+    assert got.packets() == [f[:snaplen] for f in frames]
+    assert got.wirelen.tolist() == [len(f) for f in frames]
 
 
 def test_capture_file_holds_vlan_tags_and_snaplen_cuts_as_tcpdump_reads_them(veth, tmp_path):

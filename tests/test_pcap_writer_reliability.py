@@ -15,8 +15,11 @@ import warnings
 import numpy as np
 import pytest
 
+import ringcap
 from ringcap import Batch, PcapWriter, open_pcap, read_pcap, write_pcap
 from ringcap.pcap import PcapTruncatedWarning
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
 
 
 class Stats:
@@ -81,6 +84,35 @@ def test_planted_symlink_is_never_followed(tmp_path, overwrite):
     with pytest.raises(expected):
         PcapWriter(dangling, overwrite=overwrite)
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_name_someone_else_holds_in_a_shared_folder_is_refused(tmp_path):
+    """A file or FIFO another user left in a sticky folder anyone can write
+    (/tmp): writing the capture into it would hand it to that user (the FIFO's
+    reader), and opening the FIFO hung until someone read it.  Ours, or the
+    folder owner's, is replaced as before."""
+    import sys
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    planted = shared / "cap.pcap"
+    planted.write_bytes(b"theirs")
+    os.chown(planted, 65534, 65534)
+    with pytest.raises(PermissionError, match=r"cap\.pcap is a file of uid 65534 in .*anyone can"):
+        PcapWriter(planted)
+    assert planted.read_bytes() == b"theirs"
+    fifo = shared / "fifo.pcap"
+    os.mkfifo(fifo)
+    os.chown(fifo, 65534, 65534)
+    script = (f"from ringcap import PcapWriter\ntry:\n    PcapWriter({str(fifo)!r})\n"
+              "except PermissionError as e:\n    print(e)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    assert "is a FIFO of uid 65534" in done.stdout, done.stderr
+    os.chown(planted, os.geteuid(), os.getegid())      # our own: replaced, as tcpdump does
+    with PcapWriter(planted) as writer:
+        writer.write(numbered(2))
+    assert sequence(read_complete(planted)) == [0, 1]
 
 
 # ---------------------------------------------------------------- threads
@@ -265,6 +297,41 @@ def test_full_disk_leaves_complete_records_and_says_so(small_fs, fmt, reserve):
             stats = [(s.received, s.dropped) for s in reader.stats]
         if reserve:
             assert stats == [(on_disk + writer.packets_lost + 7, 7)]
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_a_descriptor_opened_for_appending_keeps_what_the_file_held(small_fs, fmt):
+    """`ringcap -w - >> file`: a descriptor opened with O_APPEND says offset 0
+    while the bytes land at the end.  Taking 0 for the start, a pcapng writer's
+    close punched its reserve's hole into the old bytes (1 MiB of them zeroed),
+    and a failed write cut the file at the wrong place."""
+    path = small_fs / f"appended.{fmt}"
+    old = bytes(range(256)) * 2048                     # 512 KiB that must survive
+    path.write_bytes(old)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        writer = PcapWriter(fd, format=fmt, buffer_size=64 * 1024)
+        writer.write(numbered(100))
+        writer.flush()
+        raw = numbered(1)
+        raw.linktype[:] = 101                          # a pcap header's link type stays
+        if fmt == "pcap":
+            with pytest.raises(ValueError, match="link type"):
+                writer.write(raw)
+        error = fill_until_full(writer)
+        assert error.errno == errno.ENOSPC
+        with pytest.raises(OSError, match="earlier write failed"):
+            writer.close()
+    finally:
+        os.close(fd)
+    data = path.read_bytes()
+    assert data[:len(old)] == old
+    assert len(data) == len(old) + writer.bytes_flushed
+    rest = small_fs.parent / f"rest.{fmt}"
+    rest.write_bytes(data[len(old):])
+    assert writer.packets_flushed > 100
+    assert sequence(read_complete(rest)) == \
+        list(range(100)) + list(range(writer.packets_flushed - 100))
 
 
 def test_only_pcapng_keeps_disk_space_reserved_past_the_end(small_fs):

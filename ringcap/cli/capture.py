@@ -11,12 +11,13 @@ import contextlib
 import errno
 import os
 import socket
+import stat
 import sys
 import tempfile
 import time
 
 from .. import _ring
-from ..batch import LINKTYPE_NAMES, Batch, linktype_name
+from ..batch import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch, linktype_name
 from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
 from ..ring import RxRing, interface_linktypes
@@ -129,6 +130,12 @@ def parse_ring_size(text: str) -> int:
     return parse_size(text, unit=1024, what="ring size (-B)")
 
 
+# libpcap's floor for a cooked capture (`-i any`): the 20-byte LINUX_SLL2 header
+# and one byte of the packet, so `-s 10` never cuts the link header itself
+COOKED_MIN_SNAPLEN = 21
+VLAN_TAGGED_HEAD = 16           # MAC addresses and an 802.1Q tag
+
+
 def ring_geometry(args, snaplen: int) -> tuple[int, int]:
     """(block_size, block_count) from -B and --block-size/--block-count.
 
@@ -153,6 +160,11 @@ def ring_geometry(args, snaplen: int) -> tuple[int, int]:
 
 
 def ring_options(args, iface, snaplen: int, filter_text: str | None) -> dict:
+    if args.write and not is_dataset(args):
+        # A stripped VLAN tag goes back as bytes 12-15, and only into packets the ring
+        # kept 16 bytes of: the file cuts them to -s after (-s 14: the MACs and the
+        # TPID, the wire length counting the tag, as tcpdump writes them)
+        snaplen = max(snaplen, VLAN_TAGGED_HEAD)
     block_size, block_count = ring_geometry(args, snaplen)
     return dict(snaplen=snaplen, block_size=block_size, block_count=block_count,
                 block_timeout_ms=args.block_timeout,
@@ -256,6 +268,20 @@ def post_rotate_command(args) -> PostRotateCommand | None:
                              on_limit=on_limit)
 
 
+def _is_terminal(path: str) -> bool:
+    """-w /dev/stdout (or /dev/tty, /dev/pts/N) onto a terminal, as -w - is refused."""
+    try:
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            return False        # (never opened here: a FIFO's reader would see an end)
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False            # absent, or opened for real later (with its own error)
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
+
+
 def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -> Sink:
     if is_dataset(args):
         if args.file_size or args.file_count:
@@ -277,6 +303,9 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
         raise CliError("-w - writes binary pcap to standard output, which is a terminal: "
                        "pipe it (| tcpdump -r -) or redirect it (> file.pcap)")
     if not to_stdout:
+        if _is_terminal(target):
+            raise CliError(f"-w {target} is a terminal: a pcap file is binary; pipe it "
+                           "(-w - | tcpdump -r -) or redirect it (> file.pcap)")
         folder = os.path.dirname(os.path.abspath(target)) or "."
         if os.path.isdir(target):
             raise CliError(f"cannot write to {target}: it is a directory; give a file name, "
@@ -306,6 +335,10 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
 def run(args) -> int:
     if args.list_interfaces:
         return list_interfaces(sys.stdout)
+    if args.write == "":
+        # (a script's `-w "$OUT"` with OUT unset printed the packets instead)
+        raise CliError("-w needs a file name (or - for standard output), got an empty one",
+                       status=2)
     if args.file_count and not (args.file_size or args.rotate_seconds):
         raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
     if (args.file_size or args.rotate_seconds or args.post_rotate) and not args.write:
@@ -342,6 +375,8 @@ def run(args) -> int:
                 raise CliError(f"no interface named {name!r} here; see the list with "
                                f"`ringcap -D`") from None
     linktypes = interface_linktypes(dict(label) if label else {0: None})
+    if LINKTYPE_LINUX_SLL2 in linktypes.values() and snaplen < COOKED_MIN_SNAPLEN:
+        snaplen = COOKED_MIN_SNAPLEN
     if len(label or {}) == 1:
         label = next(iter(label.items()))
     # the interface column of datasets: each packet's ifindex named (`any`: every interface)

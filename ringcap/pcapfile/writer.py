@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import socket
 import stat as _stat
@@ -40,10 +41,17 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
 
     With ``overwrite`` an existing file is truncated (as ``open(path, "wb")``
     and ``tcpdump -w`` do); without it an existing name is refused
-    (``O_EXCL``).  A symbolic link is never followed (``O_NOFOLLOW``).
+    (``O_EXCL``).  A symbolic link is never followed (``O_NOFOLLOW``), except
+    the system's own in ``/dev`` and ``/proc`` (``/dev/stdout``,
+    ``/dev/fd/3``, ``/proc/self/fd/3``), which only root can plant and which
+    ``tcpdump -w`` users name for an open descriptor.
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
     flags |= os.O_TRUNC if overwrite else os.O_EXCL
+    if not _system_link(path):
+        flags |= os.O_NOFOLLOW
+    with contextlib.suppress(FileNotFoundError):
+        _check_not_planted(path, os.lstat(path))      # (a FIFO's open would wait for a reader)
     try:
         fd = os.open(path, flags, mode)
     except FileExistsError as error:
@@ -57,6 +65,7 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
         raise
     try:
         st = os.fstat(fd)
+        _check_not_planted(path, st)                  # (swapped in after the check above)
         # O_CREAT leaves an existing file's permissions alone: narrow them too.
         if _stat.S_ISREG(st.st_mode) and st.st_mode & 0o7777 & ~mode:
             os.fchmod(fd, st.st_mode & 0o7777 & mode)
@@ -64,6 +73,31 @@ def _open_for_writing(path, mode: int, overwrite: bool) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _check_not_planted(path, st: os.stat_result) -> None:
+    """Refuse a file or FIFO someone else left in a sticky folder anyone can
+    write (/tmp, /var/tmp, /dev/shm): its owner would read the capture (the
+    kernel's rule with fs.protected_regular/protected_fifos, which are off on
+    many systems)."""
+    if not (_stat.S_ISREG(st.st_mode) or _stat.S_ISFIFO(st.st_mode)):
+        return
+    folder_name = os.path.dirname(os.path.abspath(os.fsdecode(path)))
+    folder = os.stat(folder_name)
+    shared = folder.st_mode & _stat.S_ISVTX and folder.st_mode & _stat.S_IWOTH
+    if shared and st.st_uid not in (os.geteuid(), folder.st_uid):
+        kind = "a FIFO" if _stat.S_ISFIFO(st.st_mode) else "a file"
+        raise PermissionError(
+            errno.EACCES, f"{os.fsdecode(path)} is {kind} of uid {st.st_uid} in {folder_name}, "
+            "a folder anyone can write: a capture is never written into a name someone else "
+            "holds there (remove it, or choose another name)")
+
+
+def _system_link(path) -> bool:
+    """A name in /dev itself or under /proc: the descriptors' links
+    (/dev/stdout, /dev/fd/N -> /proc/self/fd/N), in folders only root writes."""
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(os.fsdecode(path))))
+    return folder == "/dev" or folder.startswith("/proc/")
 
 
 def _fileno(target) -> int:
@@ -196,6 +230,7 @@ class PcapWriter:
         self._lock = threading.Lock()
         self._start = 0            # file offset of our first byte
         self._regular = False      # a regular file: can be cut back and space reserved
+        self._append = False       # opened O_APPEND: pwrite() appends too (Linux)
         # The reserve is for the blocks that must land after a failed write (pcapng's
         # statistics); a pcap file has none, and on tmpfs fallocate() allocates and
         # zeroes every page that write() then fills (5-20% of `ringcap -w`'s CPU)
@@ -204,9 +239,15 @@ class PcapWriter:
         self._fd = (_open_for_writing(self.path, int(mode), bool(overwrite)) if self._own_fd
                     else _fileno(path))
         try:
-            if _stat.S_ISREG(os.fstat(self._fd).st_mode):
+            st = os.fstat(self._fd)
+            if _stat.S_ISREG(st.st_mode):
                 self._regular = True
                 self._start = 0 if self._own_fd else os.lseek(self._fd, 0, os.SEEK_CUR)
+                # O_APPEND (`>> file`): the offset says 0, the bytes land at the end
+                self._append = not self._own_fd and bool(fcntl.fcntl(self._fd, fcntl.F_GETFL)
+                                                         & os.O_APPEND)
+                if self._append:
+                    self._start = st.st_size
             if format == "pcap":
                 self._file_header(LINKTYPE_ETHERNET if linktype is None else linktype)
             else:
@@ -231,7 +272,7 @@ class PcapWriter:
         when none was given: the header written at open is corrected)."""
         first = int(linktype[0])
         if not self._linktype_given and self.packets_written == 0 and first != self.linktype \
-                and self._regular and self._failed is None:
+                and self._regular and not self._append and self._failed is None:
             self._drain()
             field = struct.pack(_NATIVE + "I", first)
             if os.pwrite(self._fd, field, self._start + 20) != 4:
@@ -391,8 +432,11 @@ class PcapWriter:
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, -1
         if fd >= 0 and self._reserved:
-            # blocks reserved past the end are no longer needed
-            _pcapio.release_space(fd, self._start + self.bytes_flushed, _RESERVE + self._buf.shape[0])
+            # blocks reserved past the end are no longer needed; the hole starts at
+            # the end, never inside the file (whatever else wrote to it)
+            with contextlib.suppress(OSError):
+                end = max(os.fstat(fd).st_size, self._start + self.bytes_flushed)
+                _pcapio.release_space(fd, end, _RESERVE + self._buf.shape[0])
         if fd >= 0 and self._own_fd:
             os.close(fd)
 

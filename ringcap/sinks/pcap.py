@@ -156,9 +156,15 @@ class PcapSink(RotatingSink):
         def write(max_packets: int, timeout: float | None) -> tuple[int, int]:
             self._check_open()
             n, nbytes = writer.write_from_ring(ring, max_packets, timeout)
-            if n and flush_each:
-                writer.flush()
             self.packets_written += n
+            if n and flush_each and writer.failed is None:
+                # A write that fails here is raised by the next call, as one
+                # inside write_from_ring is: these n packets are counted first
+                try:
+                    writer.flush()
+                except OSError:
+                    if writer.failed is None:
+                        raise
             return n, nbytes
 
         return write

@@ -26,6 +26,7 @@ import os
 import pwd
 import shlex
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -395,7 +396,8 @@ class RotatingSink(Sink):
             path = os.path.join(folder, f".{os.path.basename(final)}.{os.getpid()}.inprogress")
         part = self._factory(path, self._mode)
         try:
-            if self._owner is not None:
+            # a file of ours only: `-w /dev/null -Z USER` must not give /dev/null away
+            if self._owner is not None and stat.S_ISREG(os.stat(path).st_mode):
                 os.chown(path, *self._owner)
         except BaseException:
             part.close()
