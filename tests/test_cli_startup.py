@@ -78,13 +78,8 @@ def test_the_max_flows_help_states_the_flow_sinks_default():
     assert f"written out early ({DEFAULT_MAX_FLOWS})" in text
 
 
-def test_printing_a_file_imports_only_what_it_needs(tmp_path):
-    """`ringcap -r FILE` prints: no dataframe, Arrow, plotting or progress
-    library, nor the Parquet sinks, exporters, worker pool or flow meter."""
-    import os
-    import subprocess
-    import sys
-
+def _three_udp_packets(tmp_path):
+    """A pcap file of three 10.0.0.1.1234 > 10.0.0.2.9 UDP packets, 1 µs apart."""
     import numpy as np
 
     import ringcap
@@ -94,6 +89,18 @@ def test_printing_a_file_imports_only_what_it_needs(tmp_path):
     ringcap.write_pcap(path, ringcap.Batch(ts=np.arange(3, dtype=np.int64) * 1000,
                                            caplen=np.full(3, len(frame)),
                                            data=np.tile(np.frombuffer(frame, np.uint8), 3)))
+    return path
+
+
+def test_printing_a_file_imports_only_what_it_needs(tmp_path):
+    """`ringcap -r FILE` prints: no dataframe, Arrow, plotting or progress
+    library, nor the Parquet sinks, exporters, worker pool or flow meter."""
+    import os
+    import subprocess
+    import sys
+
+    import ringcap
+    path = _three_udp_packets(tmp_path)
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1", "TZ": "UTC",
            "PYTHONPATH": os.path.dirname(os.path.dirname(ringcap.__file__))}
     proc = subprocess.run([sys.executable, "-m", "ringcap", "-nn", "-r", str(path)],
@@ -112,22 +119,15 @@ def test_printing_a_file_imports_only_what_it_needs(tmp_path):
 def test_file_statistics_import_only_what_they_need(tmp_path):
     """`ringcap stats --json FILE` (also with a filter): no dataframe, Arrow,
     plotting or progress library, no flow meter, and no `tempfile` (libpcap
-    compiles filters on an in-memory file), whose imports (shutil's
+    compiles filters on an in-memory stream), whose imports (shutil's
     compressors, random) cost every command 5-10 ms of start-up."""
     import json
     import os
     import subprocess
     import sys
 
-    import numpy as np
-
     import ringcap
-    frame = bytes.fromhex("020000000002020000000001080045000022000140004011000"
-                          "00a0000010a00000204d20009000e0000") + b"ringcap!"
-    path = tmp_path / "small.pcap"
-    ringcap.write_pcap(path, ringcap.Batch(ts=np.arange(3, dtype=np.int64) * 1000,
-                                           caplen=np.full(3, len(frame)),
-                                           data=np.tile(np.frombuffer(frame, np.uint8), 3)))
+    path = _three_udp_packets(tmp_path)
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1",
            "PYTHONPATH": os.path.dirname(os.path.dirname(ringcap.__file__))}
     for extra in ([], ["-f", "udp port 9"]):
