@@ -618,7 +618,10 @@ class _Worker:
             if ring or self.stop:
                 continue
             reading = self.sink is not None or bool(self.free)
-            ring = self.wait(min(self.next_report, self.next_progress), reading)
+            # a worker with a sink has no progress to write: it wakes to report
+            until = self.next_report if self.log is None else \
+                min(self.next_report, self.next_progress)
+            ring = self.wait(until, reading)
             if not ring and reading and time.monotonic() >= self.next_progress:
                 # the poll that just ended found no finished block, and the
                 # last read emptied the ring: as after a read that stopped for
