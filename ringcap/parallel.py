@@ -63,6 +63,9 @@ STATS_EVERY = 1.0          # seconds between a worker's statistics reports
 WORKER_POLL = 0.2          # seconds between an idle worker's looks at its ring (to write
                            # its progress for in_time_order); also a read's wait on a ring
                            # whose socket reports an error
+GATHER_HEADROOM = 4        # a worker filling a slot lets blocks gather in its ring for as
+                           # long as a quarter of the ring would last at this many times
+                           # the rate it saw (see _Worker.gathering)
 RING_READY, RING_BROKEN = 1, 2     # what a worker's wait found on its ring's socket
 _POLL_BROKEN = select.POLLERR | select.POLLHUP | select.POLLNVAL
 PARENT_POLL = 5.0          # longest wait of the parent: stop(), a signal, a deadline, a
@@ -556,15 +559,24 @@ class _Worker:
         # hand-off (a log entry and an eventfd write, a wakeup of the parent, a
         # slot coming back) is then paid per slot, not per ring block.  Between
         # blocks the worker sleeps in wait(), which a stop ends at once.
-        deadline = time.monotonic() + self.config["handoff"]
+        started = time.monotonic()
+        deadline = started + self.config["handoff"]
         try:
             while len(batch) < slot_packets:
                 self.report_stats()
-                if self.stop or time.monotonic() >= deadline:
+                now = time.monotonic()
+                if self.stop or now >= deadline:
                     break
                 read_timeout = 0.0
                 if self.ring_empty:
-                    ring = self.wait(min(deadline, self.next_report), reading=True)
+                    until = min(deadline, self.next_report)
+                    pause = self.gathering(len(batch.data), now - started)
+                    if pause >= 0.001:
+                        # let blocks gather in the ring (which has room for
+                        # them): one wakeup for several blocks, not one each
+                        self.wait(min(until, now + pause), reading=False)
+                        until = 0.0               # then only look
+                    ring = self.wait(until, reading=True)
                     if not ring:
                         continue          # the deadline, a report or a message: look again
                     if ring == RING_BROKEN:
@@ -581,6 +593,17 @@ class _Worker:
             os.eventfd_write(self.full_efd, 1)
             self.log.progress = self.quiet     # after the eventfd write that covers it
         return len(batch)
+
+    def gathering(self, nbytes: int, elapsed: float) -> float:
+        """Seconds the worker may leave its ring unread while it fills a slot
+        (``nbytes`` read into it over ``elapsed`` seconds): the time in which
+        the ring could use a quarter of its blocks if packets came at four times
+        that rate (each block retired by the block timeout, at most one per
+        timeout, counted as used whole)."""
+        ring = self.ring
+        timeout = ring.block_timeout_ms / 1000
+        rate = nbytes / max(elapsed, timeout)
+        return ring.block_count / 4 / (1 / timeout + GATHER_HEADROOM * rate / ring.block_size)
 
     def note_drained(self, batch: Batch) -> None:
         """After a read into ``batch``: if it stopped for want of packets (not of
