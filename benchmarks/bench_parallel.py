@@ -124,9 +124,17 @@ def sender(count: int) -> None:
         print(json.dumps({"loaded": True}), flush=True)
         sys.stdin.readline()
         start = time.perf_counter()
+        # BENCH_RATE (--rate): packets per second, sent in steps of 2,000
+        rate = float(os.environ.get("BENCH_RATE") or 0)
+        step = min(len(chunk), 2000) if rate else len(chunk)
+        at = 0
         while sent < count:
-            part = chunk if count - sent >= len(chunk) else chunk[:count - sent]
-            sent += tx.send(part)
+            n = min(step, count - sent, len(chunk) - at)
+            done = tx.send(chunk[at:at + n])
+            sent += done
+            at = (at + done) % len(chunk)
+            if rate and (ahead := start + sent / rate - time.perf_counter()) > 0:
+                time.sleep(ahead)
         elapsed = time.perf_counter() - start
     print(json.dumps({"sent": sent, "elapsed": elapsed}), flush=True)
 
@@ -410,12 +418,18 @@ def main() -> None:
                         help="instead of live capture at the sender's rate: stop the capture, "
                              "fill its ring with --packets (at most 2,000,000 fit), continue it, "
                              "and measure the CPU of draining at full speed")
+    parser.add_argument("--rate", type=float,
+                        help="send at this many packets per second instead of the sender's "
+                             "top rate: the same wakeups per packet for every capture, whatever "
+                             "else the machine runs")
     parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--runner", help=argparse.SUPPRESS)
     parser.add_argument("--sender", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pin:
         os.environ["BENCH_PIN"] = "1"
+    if args.rate:
+        os.environ["BENCH_RATE"] = str(args.rate)
     if args.runner:
         if args.drain:
             return runner(args.runner, DRAIN_BLOCK_TIMEOUT_MS, args.expect, DRAIN_RING)

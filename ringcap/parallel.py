@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
+import math
 import mmap
 import os
 import pickle
@@ -58,8 +60,14 @@ from .sinks.driving import CaptureSummary, StopSignals
 
 _ALIGN = 64
 STATS_EVERY = 1.0          # seconds between a worker's statistics reports
-WORKER_POLL = 0.2          # seconds a worker's read waits before looking at the parent's
-                           # pipe and eventfd (stop, slots given back)
+WORKER_POLL = 0.2          # seconds between an idle worker's looks at its ring (to write
+                           # its progress for in_time_order); also a read's wait on a ring
+                           # whose socket reports an error
+GATHER_HEADROOM = 4        # a worker filling a slot lets blocks gather in its ring for as
+                           # long as a quarter of the ring would last at this many times
+                           # the rate it saw (see _Worker.gathering)
+RING_READY, RING_BROKEN = 1, 2     # what a worker's wait found on its ring's socket
+_POLL_BROKEN = select.POLLERR | select.POLLHUP | select.POLLNVAL
 PARENT_POLL = 5.0          # longest wait of the parent: stop(), a signal, a deadline, a
                            # worker's hand-off, message or end wake it at once
 START_TIMEOUT = 60.0       # seconds a worker may take to start and open its ring
@@ -340,14 +348,23 @@ def _worker_main() -> None:
     stop = []
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the parent decides on Ctrl-C
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    worker = None
     try:
-        _Worker(config, up, down, stop).run()
+        worker = _Worker(config, up, down, stop)
+        # a signal (SIGTERM) ends the worker's sleep in poll() at once
+        signal.set_wakeup_fd(worker.signal_w, warn_on_full_buffer=False)
+        worker.run()
     except BaseException as exc:   # report, then exit non-zero
         try:
             up.send(("error", f"{type(exc).__name__}: {exc}"))
         except OSError:
             pass
         sys.exit(1)
+    finally:
+        if worker is not None:
+            signal.set_wakeup_fd(-1)
+            os.close(worker.signal_r)
+            os.close(worker.signal_w)
     sys.exit(0)
 
 
@@ -366,10 +383,26 @@ class _Worker:
         self.parent_gone = False
         self.next_report = 0.0
         self.quiet = 0                 # ns: a time before which the ring held nothing unread
+        self.ring_empty = True         # the last read stopped for want of packets
+        self.ring_fd = -1
+        self.next_progress = 0.0       # when an idle worker next writes its progress
         self.poller = select.poll()
         self.poller.register(down.fileno(), select.POLLIN)
         if self.freed_efd is not None:
             self.poller.register(self.freed_efd, select.POLLIN)
+        # The worker sleeps in one poll() until there is work: a finished ring
+        # block (with a free slot to read it into), a slot given back (with
+        # none free), a message, a signal, or its next report.  The ring's own
+        # read() would wake every 50 ms to look for signals, and each wakeup
+        # costs this VM 100-250 us of CPU (docs/parallel.md).
+        self.signal_r, self.signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.waiting_for_packets = select.poll()
+        self.waiting_for_slots = select.poll()
+        for waiter in (self.waiting_for_packets, self.waiting_for_slots):
+            waiter.register(down.fileno(), select.POLLIN)
+            waiter.register(self.signal_r, select.POLLIN)
+        if self.freed_efd is not None:
+            self.waiting_for_slots.register(self.freed_efd, select.POLLIN)
 
     def tell(self, message: tuple) -> None:
         """Send to the parent; a parent that is gone makes the worker finish."""
@@ -430,6 +463,11 @@ class _Worker:
         stats = summary = None
         try:
             self.ring = RxRing(config["iface"], fanout=fanout, **config["ring_options"])
+            self.ring_fd = self.ring.fileno()
+            self.waiting_for_packets.register(self.ring_fd, select.POLLIN)
+            # what start-up made stays: the collector need not walk it again
+            # (in a nearly idle worker it took some 15% of the CPU, by perf)
+            gc.freeze()
             self.up.send(("ready", self.ring.fanout.group_id, self.ring.interfaces,
                           self.ring.block_timeout_ms))
             cpu_start, user_start = _cpu_seconds(), _user_seconds()
@@ -468,10 +506,40 @@ class _Worker:
             done.set()
             beating.join()
 
-    def deliver(self, timeout: float) -> int:
-        """Read once into the sink or a free slot; returns packets read."""
+    def wait(self, until: float, reading: bool) -> int:
+        """Sleep in one poll() until there is work or the monotonic time
+        ``until``: a finished ring block if ``reading`` (a slot or the sink to
+        read it into), else a slot given back; a message from the parent or a
+        signal end the sleep too (handled here).  Returns RING_READY when the
+        ring has something to read (or a slot came back, so look), RING_BROKEN
+        when the ring's socket reports an error (read it with a timeout: the
+        ring's own wait handles that, and raises once nothing is left), else 0."""
+        waiter = self.waiting_for_packets if reading else self.waiting_for_slots
+        ring, other = 0, False
+        for fd, events in waiter.poll(max(0, math.ceil((until - time.monotonic()) * 1000))):
+            if fd == self.ring_fd:
+                ring = RING_BROKEN if events & _POLL_BROKEN else RING_READY
+            elif fd == self.signal_r:
+                try:
+                    os.read(self.signal_r, 4096)      # its handler has run (stop)
+                except BlockingIOError:
+                    pass
+            else:
+                other = True
+        if other:
+            had_slot = bool(self.free)
+            self.control()
+            if not had_slot and self.free:
+                ring = ring or RING_READY
+        return ring
+
+    def deliver(self, timeout: float = 0.0) -> int:
+        """Read into the sink or a free slot, waiting up to ``timeout`` for a
+        first packet; returns packets read.  Sets ``ring_empty``: whether the
+        last read stopped for want of packets (not of room)."""
         if self.sink is not None:
             batch = self.ring.read(self.config["slot_packets"], timeout=timeout)
+            self.ring_empty = len(batch) < self.config["slot_packets"]
             if len(batch):
                 self.sink.write(batch)
             return len(batch)
@@ -489,26 +557,35 @@ class _Worker:
         self.free.pop()           # being filled (slots given back meanwhile go after it)
         # Fill the slot with the blocks that follow for up to handoff_ms: the
         # hand-off (a log entry and an eventfd write, a wakeup of the parent, a
-        # slot coming back) is then paid per slot, not per ring block.  A stop
-        # is seen within WORKER_POLL plus one read (each waits at most WORKER_POLL).
-        now = time.monotonic()
-        deadline, look = now + self.config["handoff"], now + WORKER_POLL
+        # slot coming back) is then paid per slot, not per ring block.  Between
+        # blocks the worker sleeps in wait(), which a stop ends at once.
+        started = time.monotonic()
+        deadline = started + self.config["handoff"]
         try:
             while len(batch) < slot_packets:
                 self.report_stats()
                 now = time.monotonic()
-                if now >= look:                    # the parent's stop, slots it gave back
-                    self.control()
-                    look = now + WORKER_POLL
-                remaining = deadline - now
-                if self.stop or remaining <= 0:
+                if self.stop or now >= deadline:
                     break
+                read_timeout = 0.0
+                if self.ring_empty:
+                    until = min(deadline, self.next_report)
+                    pause = self.gathering(len(batch.data), now - started)
+                    if pause >= 0.001:
+                        # let blocks gather in the ring (which has room for
+                        # them): one wakeup for several blocks, not one each
+                        self.wait(min(until, now + pause), reading=False)
+                        until = 0.0               # then only look
+                    ring = self.wait(until, reading=True)
+                    if not ring:
+                        continue          # the deadline, a report or a message: look again
+                    if ring == RING_BROKEN:
+                        read_timeout = WORKER_POLL
                 before = len(batch)
-                self.ring.read(slot_packets, timeout=min(remaining, WORKER_POLL), out=batch,
-                               append=True)
+                self.ring.read(slot_packets, timeout=read_timeout, out=batch, append=True)
                 self.note_drained(batch)
                 if len(batch) == before:
-                    break             # the slot is full, or no packets came in time
+                    break             # the slot is full, or nothing came after all
         finally:
             # handed over even if a read fails (the interface went away): the
             # packets already in the slot were delivered by the ring
@@ -517,6 +594,17 @@ class _Worker:
             self.log.progress = self.quiet     # after the eventfd write that covers it
         return len(batch)
 
+    def gathering(self, nbytes: int, elapsed: float) -> float:
+        """Seconds the worker may leave its ring unread while it fills a slot
+        (``nbytes`` read into it over ``elapsed`` seconds): the time in which
+        the ring could use a quarter of its blocks if packets came at four times
+        that rate (each block retired by the block timeout, at most one per
+        timeout, counted as used whole)."""
+        ring = self.ring
+        timeout = ring.block_timeout_ms / 1000
+        rate = nbytes / max(elapsed, timeout)
+        return ring.block_count / 4 / (1 / timeout + GATHER_HEADROOM * rate / ring.block_size)
+
     def note_drained(self, batch: Batch) -> None:
         """After a read into ``batch``: if it stopped for want of packets (not of
         room), the ring had no finished block left unread, so a packet not yet
@@ -524,8 +612,9 @@ class _Worker:
         block timeout) or on its way there (ORDER_MARGIN): every packet stamped
         before now minus both has been read."""
         config = self.config
-        if len(batch) < config["slot_packets"] and \
-                len(batch.data) + self.ring.snaplen + 4 <= config["slot_bytes"]:
+        self.ring_empty = len(batch) < config["slot_packets"] and \
+            len(batch.data) + self.ring.snaplen + 4 <= config["slot_bytes"]
+        if self.ring_empty:
             self.quiet = time.time_ns() - int((self.ring.block_timeout_ms / 1000
                                                + ORDER_MARGIN) * 1e9)
 
@@ -538,13 +627,36 @@ class _Worker:
             self.next_report = now + STATS_EVERY
 
     def capture(self) -> None:
+        """Read while there is something to read, else sleep in wait(); an idle
+        worker looks at its ring every WORKER_POLL anyway, to write its progress."""
         self.next_report = time.monotonic() + STATS_EVERY
+        ring = RING_READY                      # look before the first sleep
         while not self.stop:
-            self.control()
-            if self.stop:
-                break
-            self.deliver(WORKER_POLL)
+            if ring:
+                self.deliver(WORKER_POLL if ring == RING_BROKEN else 0.0)
+                self.next_progress = time.monotonic() + WORKER_POLL
+                reading = self.sink is not None or bool(self.free)
+                ring = RING_READY if reading and not self.ring_empty else 0
             self.report_stats()
+            if ring or self.stop:
+                continue
+            reading = self.sink is not None or bool(self.free)
+            # a worker with a sink has no progress to write: it wakes to report
+            until = self.next_report if self.log is None else \
+                min(self.next_report, self.next_progress)
+            ring = self.wait(until, reading)
+            if not ring and reading and time.monotonic() >= self.next_progress:
+                # the poll that just ended found no finished block, and the
+                # last read emptied the ring: as after a read that stopped for
+                # want of packets, everything stamped before now minus the
+                # block timeout and ORDER_MARGIN has been handed over (a write
+                # to shared memory, not a read: each read costs a trip
+                # through Python that this VM charges 0.3-0.5 ms for)
+                if self.log is not None and self.ring_empty:
+                    self.quiet = time.time_ns() - int((self.ring.block_timeout_ms / 1000
+                                                       + ORDER_MARGIN) * 1e9)
+                    self.log.progress = self.quiet
+                self.next_progress = time.monotonic() + WORKER_POLL
 
     def finish(self) -> Stats:
         """Take no more packets, then read out everything the ring accepted."""
