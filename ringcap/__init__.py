@@ -30,7 +30,8 @@ if TYPE_CHECKING:              # what type checkers see; at run time, __getattr_
     from .fanout import Fanout
     from .flowmeter import FlowMeter, FlowRecords, flow_features
     from .headers import FlowTable, Headers, decode, flows
-    from .parallel import ParallelCapture, PoolStats, WorkerDiedError, merge
+    from .parallel import ParallelCapture, PoolStats, WorkerDiedError
+    from .timeorder import merge
     from .pcapfile import (PcapFormatError, PcapReader, PcapTruncatedError,
                            PcapTruncatedWarning, PcapWriter, open_pcap, read_pcap, write_pcap)
     from .ring import RingView, RxRing, Stats, TxRing
@@ -47,7 +48,7 @@ _HOMES = {
     "compile_filter": "bpf",
     "Fanout": "fanout",
     "ParallelCapture": "parallel", "PoolStats": "parallel", "WorkerDiedError": "parallel",
-    "merge": "parallel",
+    "merge": "timeorder",
     "RingView": "ring", "RxRing": "ring", "Stats": "ring", "TxRing": "ring",
     "PcapFormatError": "pcapfile", "PcapReader": "pcapfile", "PcapTruncatedError": "pcapfile",
     "PcapTruncatedWarning": "pcapfile", "PcapWriter": "pcapfile", "open_pcap": "pcapfile",

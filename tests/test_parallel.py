@@ -991,12 +991,12 @@ def test_the_merge_counts_packets_that_come_after_newer_ones():
     """The merge itself, on batches made by hand: packets are given out up to
     the mark; a packet older than one already given out (its worker was late)
     comes next, counted in late; past max_held_bytes everything goes out."""
-    from ringcap.parallel import _TimeOrder
+    from ringcap.timeorder import TimeOrder
 
     def batch(*ts):
         return Batch.from_packets([bytes([t]) * 60 for t in ts], ts=np.array(ts, dtype=np.int64))
 
-    order = _TimeOrder(max_delay=2.0, max_held_bytes=1 << 20)
+    order = TimeOrder(max_delay=2.0, max_held_bytes=1 << 20)
     order.add(batch(10, 20, 30))
     order.add(batch(12, 25))
     out = order.take(25)
@@ -1006,7 +1006,7 @@ def test_the_merge_counts_packets_that_come_after_newer_ones():
     assert out.ts.tolist() == [15, 25, 30, 40] and order.late == 1
     assert [p[0] for p in out.packets()] == [15, 25, 30, 40]
     assert order.held_packets == 0 and order.held_bytes == 0
-    small = _TimeOrder(max_delay=2.0, max_held_bytes=100)
+    small = TimeOrder(max_delay=2.0, max_held_bytes=100)
     small.add(batch(5, 6))
     assert small.take(0).ts.tolist() == [5, 6]     # over the limit: out despite the mark
 
