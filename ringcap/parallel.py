@@ -616,8 +616,13 @@ class _Worker:
         self.ring_empty = len(batch) < config["slot_packets"] and \
             len(batch.data) + self.ring.snaplen + 4 <= config["slot_bytes"]
         if self.ring_empty:
-            self.quiet = time.time_ns() - int((self.ring.block_timeout_ms / 1000
-                                               + ORDER_MARGIN) * 1e9)
+            self.mark_quiet()
+
+    def mark_quiet(self) -> None:
+        """The ring held no finished block unread just now: every packet
+        stamped before now minus the block timeout and ORDER_MARGIN is read."""
+        self.quiet = time.time_ns() - int((self.ring.block_timeout_ms / 1000
+                                           + ORDER_MARGIN) * 1e9)
 
     def report_stats(self) -> None:
         """Send the ring's statistics every STATS_EVERY seconds (what the parent
@@ -654,8 +659,7 @@ class _Worker:
                 # to shared memory, not a read: each read costs a trip
                 # through Python that this VM charges 0.3-0.5 ms for)
                 if self.log is not None and self.ring_empty:
-                    self.quiet = time.time_ns() - int((self.ring.block_timeout_ms / 1000
-                                                       + ORDER_MARGIN) * 1e9)
+                    self.mark_quiet()
                     self.log.progress = self.quiet
                 self.next_progress = time.monotonic() + WORKER_POLL
 
