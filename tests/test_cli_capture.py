@@ -789,6 +789,26 @@ def test_binary_file_onto_a_terminal_by_its_name_is_refused(veth):
     assert len(proc.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("source", ["-i", "-r"])
+def test_writing_to_dev_full_says_the_first_write_failed(veth, tmp_path, source):
+    """-w /dev/full takes not even the file header; the error said "an earlier
+    write failed" (there was none) behind a repeated "cannot write to /dev/full"."""
+    if source == "-r":
+        ringcap.write_pcap(tmp_path / "in.pcap", ringcap.Batch.from_packets(
+            [make_frame(i, 100) for i in range(3)]))
+        args = ["-r", str(tmp_path / "in.pcap")]
+    else:
+        args = ["-i", veth.b, "-c", "1"]
+    proc = subprocess.run([sys.executable, "-m", "ringcap", *args, "-w", "/dev/full"],
+                          cwd="/", env=ENV, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[-1] == ("ringcap: writing to /dev/full failed: No space left on device "
+                         "(nothing is in it, not even the file header); write to a new "
+                         "file"), proc.stderr
+    assert len(lines) == (2 if source == "-r" else 1), proc.stderr    # (-r: "reading from")
+
+
 @pytest.mark.parametrize("how", ["-w FILE", "-U -w FILE", "-w - > FILE"])
 def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_packet(
         veth, tmp_path, how):
@@ -817,6 +837,7 @@ def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_pack
             time.sleep(0.05)
         assert cli.finish() == 1, cli.err
         assert "No space left on device" in cli.err and "Traceback" not in cli.err
+        assert "earlier" not in cli.err, cli.err     # the write that failed is the one named
         with warnings.catch_warnings():
             warnings.simplefilter("error")             # the file ends at a whole record
             in_file = len(read_pcap(path))

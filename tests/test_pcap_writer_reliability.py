@@ -272,6 +272,11 @@ def test_full_disk_leaves_complete_records_and_says_so(small_fs, fmt, reserve):
     assert error.errno == errno.ENOSPC
     assert "last complete record" in str(error)
     assert writer.failed is not None and writer.packets_lost > 0
+    # the write that failed says so (it said "an earlier write failed")
+    assert str(error).startswith(f"[Errno {errno.ENOSPC}] writing to {path} failed: No space "
+                                 f"left on device ({writer.packets_flushed} of "
+                                 f"{writer.packets_flushed + writer.packets_lost} packets "
+                                 "written; "), error
     assert writer.packets_written == writer.packets_flushed
     assert os.stat(path).st_size == writer.bytes_flushed
     on_disk = writer.packets_flushed
@@ -297,6 +302,21 @@ def test_full_disk_leaves_complete_records_and_says_so(small_fs, fmt, reserve):
             stats = [(s.received, s.dropped) for s in reader.stats]
         if reserve:
             assert stats == [(on_disk + writer.packets_lost + 7, 7)]
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_a_first_write_that_fails_says_what_failed_not_an_earlier_one(fmt):
+    """/dev/full takes not even the file header: the error said "an earlier
+    write failed" of the first write."""
+    with pytest.raises(OSError) as info:
+        PcapWriter("/dev/full", format=fmt)
+    assert info.value.errno == errno.ENOSPC
+    assert str(info.value) == (f"[Errno {errno.ENOSPC}] writing to /dev/full failed: No space "
+                               "left on device (nothing is in it, not even the file header); "
+                               "write to a new file")
+    with open("/dev/full", "wb") as full:
+        with pytest.raises(OSError, match="^.Errno 28. writing to <fd [0-9]+> failed: No space"):
+            PcapWriter(full, format=fmt)
 
 
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])

@@ -328,7 +328,10 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
                         owner=None if to_stdout else args.owner, on_file_done=on_done,
                         atomic=args.hidden_until_complete)
     except OSError as exc:
-        raise CliError(f"cannot write to {target}: {exc.strerror or exc}") from None
+        text = str(exc.strerror or exc)
+        # a failed first write names the file and says what failed itself
+        raise CliError(text if text.startswith("writing to ") else
+                       f"cannot write to {target}: {text}") from None
 
 
 # ---------------------------------------------------------------------- run

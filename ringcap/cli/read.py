@@ -56,7 +56,10 @@ def _open_writer(args, reader):
                         nanosecond=args.precision == "nano" or bool(reader.nanosecond),
                         linktype=reader.linktype)
     except OSError as exc:
-        raise CliError(f"cannot write to {args.write}: {exc.strerror or exc}") from None
+        text = str(exc.strerror or exc)
+        # a failed first write names the file and says what failed itself
+        raise CliError(text if text.startswith("writing to ") else
+                       f"cannot write to {args.write}: {text}") from None
 
 
 # packets per batch: windows of a few MiB, which stay in the pool; 65,536 packets

@@ -227,6 +227,7 @@ class PcapWriter:
         self._partial = 0          # bytes of a record half out (an interrupted write)
         self._partial_packet = False
         self._failed: OSError | None = None
+        self._failure_raised = False   # the failure was raised once (then: "an earlier write")
         self._lock = threading.Lock()
         self._start = 0            # file offset of our first byte
         self._regular = False      # a regular file: can be cut back and space reserved
@@ -308,10 +309,23 @@ class PcapWriter:
             self._lock.release()
 
     def _failure(self) -> OSError:
+        """The error to raise for the failed write: the first time what failed
+        and what it cost, then that an earlier write failed."""
         error = self._failed
+        reason = error.strerror or error
+        if not self._failure_raised:
+            self._failure_raised = True
+            accepted = self.packets_flushed + self.packets_lost
+            if self.bytes_flushed == 0 and accepted == 0:
+                cost = "nothing is in it, not even the file header"
+            else:
+                cost = (f"{self.packets_flushed} of {accepted} packets written; the file ends "
+                        f"at its last complete record, {self.bytes_flushed} bytes")
+            return OSError(error.errno, f"writing to {self.path} failed: {reason} ({cost}); "
+                                        "write to a new file")
         return OSError(
             error.errno,
-            f"{self.path}: an earlier write failed ({error.strerror or error}); the file ends at "
+            f"{self.path}: an earlier write failed ({reason}); the file ends at "
             f"its last complete record ({self.bytes_flushed} bytes, {self.packets_flushed} "
             f"packets) and {self.packets_lost} accepted packets are not in it; write to a new "
             "file")
@@ -411,7 +425,12 @@ class PcapWriter:
 
     def _fail(self, error: OSError) -> None:
         """After a failed write: cut the file at its last complete record, drop the
-        buffer (its packets are lost) and refuse further packets."""
+        buffer (its packets are lost), refuse further packets, and raise."""
+        self._note_failure(error)
+        raise self._failure() from error
+
+    def _note_failure(self, error: OSError) -> None:
+        """:meth:`_fail` without the raise (the next call raises)."""
         if self._regular and self._partial:
             try:
                 os.ftruncate(self._fd, self._start + self.bytes_flushed)
@@ -427,7 +446,6 @@ class PcapWriter:
         self._header = 0
         if self._failed is None:
             self._failed = error
-        raise self._failure() from error
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, -1
@@ -654,8 +672,7 @@ class PcapWriter:
             # is raised by the next call (or close()), as a failed flush is.
             self._partial = partial              # the next record, cut short in the file
             self._buf_packets = n - written      # taken from the ring, not in the file
-            with contextlib.suppress(OSError):
-                self._fail(OSError(err, os.strerror(err)))
+            self._note_failure(OSError(err, os.strerror(err)))
         return n, nbytes - 16 * written
 
     def write_stats(self, stats, ifindex: int | None = None, ts: int | None = None) -> None:
