@@ -21,7 +21,7 @@ A worker that dies is reported with its exit code and last statistics; one
 that stops answering (frozen, stuck) is killed after ``worker_timeout`` and
 reported the same way.
 
-One module of some 1,500 lines because the worker's loop and the parent's
+One module of some 1,600 lines because the worker's loop and the parent's
 are the two ends of one shared-memory protocol (slots, logs, eventfds,
 messages, progress marks) and change together.
 """
@@ -86,23 +86,31 @@ EXIT_TIMEOUT = 10.0        # then seconds a worker has to exit before it is kill
 class WorkerDiedError(RuntimeError):
     """A worker process ended without finishing its capture.
 
-    ``failures`` lists a :class:`WorkerFailure` for each such worker."""
+    ``failures`` lists a :class:`WorkerFailure` for each such worker;
+    ``stats``: the pool's :class:`PoolStats` when it was raised (the same as
+    :attr:`ParallelCapture.stats`), counting the failed workers' packets too."""
 
-    def __init__(self, failures: list["WorkerFailure"]) -> None:
+    def __init__(self, failures: list["WorkerFailure"],
+                 stats: "PoolStats | None" = None) -> None:
         self.failures = failures
+        self.stats = stats
         super().__init__("; ".join(str(f) for f in failures))
 
 
 @dataclass(frozen=True)
 class WorkerFailure:
     """A worker that ended early: its index, pid, exit code (negative: killed
-    by that signal), the error it reported (if any) and its last statistics."""
+    by that signal), the error it reported (if any) and its last statistics:
+    final ones when it ended on an error (it sends them with the error),
+    else the last it reported.  ``summary``: its sink's summary (a dict, as
+    in :attr:`ParallelCapture.summaries`) if it had a sink and could close it."""
 
     worker: int
     pid: int
     exitcode: int | None
     error: str | None
     last_stats: Stats | None
+    summary: dict | None = None
 
     def __str__(self) -> str:
         how = (f"killed by {signal.Signals(-self.exitcode).name}"
@@ -115,6 +123,10 @@ class WorkerFailure:
             s = self.last_stats
             text += (f"; last statistics: {s.packets} packets, {s.delivered} delivered, "
                      f"{s.drops} dropped")
+            if self.summary is not None:
+                in_files = self.summary.get("packets", 0) - self.summary.get("lost", 0)
+                text += (f"; {in_files} packets in its files, "
+                         f"{max(0, s.delivered - in_files)} read but not written")
         return text
 
 
@@ -355,9 +367,10 @@ def _worker_main() -> None:
         # a signal (SIGTERM) ends the worker's sleep in poll() at once
         signal.set_wakeup_fd(worker.signal_w, warn_on_full_buffer=False)
         worker.run()
-    except BaseException as exc:   # report, then exit non-zero
+    except BaseException as exc:   # report (with the counts it has), then exit non-zero
+        counts = (None, None) if worker is None else worker.counts
         try:
-            up.send(("error", f"{type(exc).__name__}: {exc}"))
+            up.send(("error", f"{type(exc).__name__}: {exc}", *counts))
         except OSError:
             pass
         sys.exit(1)
@@ -376,6 +389,7 @@ class _Worker:
         self.free: list[int] = []
         self.sink = None
         self.ring = None
+        self.counts: tuple[dict | None, dict | None] = (None, None)   # see run()
         self.mapping = None
         self.stores: list[dict] = []
         self.outs: list[Batch] = []
@@ -461,7 +475,7 @@ class _Worker:
                                        config["slot_bytes"])
             self.free = list(range(config["slots"]))
             self.outs = [Batch._from_store(store, 0, 0) for store in self.stores]
-        stats = summary = None
+        stats = summary = error = None
         try:
             self.ring = RxRing(config["iface"], fanout=fanout, **config["ring_options"])
             self.ring_fd = self.ring.fileno()
@@ -474,18 +488,41 @@ class _Worker:
             cpu_start, user_start = _cpu_seconds(), _user_seconds()
             self.capture()
             stats = self.finish()
+        except BaseException as exc:
+            error = exc
+            stats = self.stats_at_failure()
         finally:
             if self.ring is not None:
                 self.ring.close()
             if self.sink is not None:
                 with self.heartbeat():         # closing may take long: still answering
-                    summary = dataclasses.asdict(self.sink.close(stats))
+                    try:
+                        summary = dataclasses.asdict(self.sink.close(stats))
+                    except BaseException as exc:   # (the write that failed, raised again)
+                        error = error or exc
+                        with contextlib.suppress(BaseException):   # close() is idempotent
+                            summary = dataclasses.asdict(self.sink.close())
             self.stores = []
             self.outs = []
             if self.log is not None:
                 self.log.release()
+            # sent with an error (_worker_main): the pool counts this worker's packets
+            self.counts = (None if stats is None else _stats_dict(stats), summary)
+        if error is not None:
+            raise error
         self.tell(("final", _stats_dict(stats), summary,
                    (_cpu_seconds() - cpu_start, _user_seconds() - user_start)))
+
+    def stats_at_failure(self) -> Stats | None:
+        """The ring's statistics when the worker fails, its gate closed first (no
+        packet comes after them); None without a ring, or if it cannot say."""
+        if self.ring is None:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError):
+                self.ring.close_gate()
+            return self.ring.stats
+        return None
 
     @contextlib.contextmanager
     def heartbeat(self):
@@ -1062,6 +1099,10 @@ class ParallelCapture:
             handle.finished = True
         elif kind == "error":
             handle.error = message[1]
+            # with its final statistics and sink summary, where it has them
+            if len(message) > 3:
+                handle.stats = Stats(**message[2]) if message[2] else handle.stats
+                handle.summary = message[3]
 
     def _forget_fds(self, handle: _WorkerHandle) -> None:
         """Stop polling a worker's pipe and eventfd (before they are closed, so
@@ -1085,7 +1126,7 @@ class ParallelCapture:
             self._failures.append(WorkerFailure(
                 worker=handle.index, pid=handle.process.pid,
                 exitcode=handle.process.returncode, error=handle.error,
-                last_stats=handle.stats))
+                last_stats=handle.stats, summary=handle.summary))
             self._stop_requested = True       # one gone: finish the others cleanly
 
     def _poll(self, timeout: float) -> list[tuple[int, Batch]]:
@@ -1325,7 +1366,7 @@ class ParallelCapture:
 
     def _raise_failures(self) -> None:
         if self._failures:
-            raise WorkerDiedError(list(self._failures))
+            raise WorkerDiedError(list(self._failures), self.stats)
 
     @property
     def failures(self) -> list[WorkerFailure]:
@@ -1432,7 +1473,7 @@ class ParallelCapture:
                     worker=handle.index, pid=handle.process.pid,
                     exitcode=handle.process.returncode,
                     error=handle.error or "did not finish when the pool closed; killed",
-                    last_stats=handle.stats))
+                    last_stats=handle.stats, summary=handle.summary))
         for handle in self._handles:
             self._forget_fds(handle)
             handle.up.close()

@@ -1,4 +1,5 @@
 """`ringcap -i a,b` and `ringcap --workers N`, run as real subprocesses."""
+import contextlib
 import re
 import subprocess
 import time
@@ -145,3 +146,67 @@ def test_workers_write_one_file_in_time_order(veth, tmp_path, fanout):
     assert captured(rest) == len(got) and received == len(got) + dropped
     assert received <= sent
     assert "written after newer ones" not in rest
+
+
+@contextlib.contextmanager
+def small_disk(folder, size="2m"):
+    """A tmpfs of ``size`` mounted at ``folder`` (made here), unmounted after."""
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                    str(folder)], check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True, capture_output=True)
+
+
+def capinfos_count(path) -> int:
+    out = subprocess.run(["capinfos", "-M", "-c", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return int(re.search(r"Number of packets:\s+(\d+)", out).group(1))
+
+
+def test_workers_stopped_by_a_full_disk_count_every_packet_in_the_summary(veth, tmp_path):
+    """`--workers 2 -w 'w{worker}.pcap'` onto a full disk: each worker that
+    fails says so, with the packets in its file and those it read but could
+    not write; the summary said "0 packets captured, 0 received by filter"
+    (a failing worker sent only its error, not its statistics and summary).
+    Now it says what the files hold (capinfos), and received = captured +
+    dropped + unread + read but not written, as the error lines count them."""
+    with small_disk(tmp_path / "small") as disk:
+        proc = run_cli("-i", veth.b, "--workers", "2", "-w", str(disk / "w{worker}.pcap"),
+                       "udp", "and", "dst", "port", "9")
+        try:
+            assert "listening on" in wait_for_listening(proc)
+            sent = 0
+            deadline = time.monotonic() + DEADLINE
+            with TxRing(veth.a) as tx:          # 1000-byte frames, flows to both workers
+                while proc.poll() is None and time.monotonic() < deadline:
+                    sent += tx.send([udp_frame(sent + i, (sent + i) % 16, 1000)
+                                     for i in range(200)])
+                    time.sleep(0.01)
+            err = proc.stderr.read()
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+        in_files = {k: capinfos_count(disk / f"w{k}.pcap") for k in (0, 1)}
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    count = {name: int(n) for n, name in re.findall(
+        r"^(\d+) packets (captured|received by filter|dropped by kernel|left unread|read from)",
+        err, re.M)}
+    assert count["captured"] == sum(in_files.values()) > 0, err
+    assert count["captured"] + count["dropped by kernel"] + count.get("left unread", 0) \
+        + count.get("read from", 0) == count["received by filter"], err
+    # the error line: per failed worker, its file and what it could not write
+    [line] = [line for line in err.splitlines() if line.startswith("ringcap: capture stopped")]
+    failed = re.findall(r"worker (\d) \(pid \d+\) ended early: exit code 1: OSError: \[Errno 28\] "
+                        r"writing to \S+ failed: No space left on device.*?; "
+                        r"(\d+) packets in its files, (\d+) read but not written", line)
+    assert failed, line
+    for worker, files, unwritten in failed:
+        assert int(files) == in_files[int(worker)], line
+    if len(failed) == 2:            # (the other may have been stopped before its disk was full)
+        assert count["read from"] == sum(int(unwritten) for *_, unwritten in failed), err

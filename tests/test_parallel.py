@@ -174,6 +174,38 @@ def test_a_killed_worker_is_reported_with_its_exit_code_and_last_stats(veth):
         pool.stats.workers[0].drops
 
 
+def test_a_worker_that_fails_to_write_sends_its_final_statistics_and_summary(veth, tmp_path):
+    """Workers writing onto a full disk: run() raises WorkerDiedError, and the
+    pool's statistics (also on the error), summaries and each failure count
+    the failed workers' packets: a failing worker sent only its error, so its
+    summary was None and its statistics the last periodic report (if any)."""
+    from test_cli_scale import capinfos_count, small_disk
+    with small_disk(tmp_path / "small") as disk:
+        with ParallelCapture(veth.b, workers=2, sink=WorkerFiles(str(disk / "w{worker}.pcap")),
+                             filter="udp and dst port 9", **RING) as pool:
+            with TxRing(veth.a) as tx:      # 6 MB of 1000-byte frames for 2 MiB, both workers
+                for first in range(0, 6000, 200):
+                    tx.send([udp_frame(i, i % 16, 1000) for i in range(first, first + 200)])
+            with pytest.raises(WorkerDiedError) as info:
+                pool.run(duration=DEADLINE)
+            summaries = pool.summaries
+        in_files = [capinfos_count(disk / f"w{k}.pcap") for k in (0, 1)]
+    error = info.value
+    assert error.stats == pool.stats
+    assert error.failures and all("No space left on device" in f.error for f in error.failures)
+    for failure in error.failures:
+        k = failure.worker
+        assert failure.summary == summaries[k] is not None
+        assert summaries[k]["packets"] - summaries[k]["lost"] == in_files[k]
+        st = failure.last_stats
+        assert st == pool.stats.workers[k]
+        # read from the ring: in the file, or counted as not written
+        assert st.delivered > in_files[k] > 0
+        assert st.packets >= st.delivered + st.drops
+    total = error.stats.total
+    assert total.delivered == sum(s.delivered for s in error.stats.workers) >= sum(in_files)
+
+
 def test_per_worker_files(veth, tmp_path):
     n = 3000
     template = str(tmp_path / "cap-{worker}.pcapng")

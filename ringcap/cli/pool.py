@@ -50,7 +50,7 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
     elif sink is None:
         factory = WorkerFiles(args.write, format=args.format, snaplen=snaplen,
                               nanosecond=args.precision == "nano")
-    packets = nbytes = skipped = 0
+    packets = nbytes = skipped = lost = refused = 0
     stopped_by = "stop"
     try:
         pool = ParallelCapture(iface, args.workers, mode=args.fanout, sink=factory,
@@ -88,19 +88,28 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
                         pool.stop()
         except WorkerDiedError as exc:
             died = exc
-        stats = pool.stats.total
+            stopped_by = "error"
+        pool_stats = pool.stats
+        stats = pool_stats.total
         if pool.late:
             print(f"ringcap: {pool.late} packets written after newer ones: a worker fell "
                   f"more than {pool.max_delay:g} s behind, or the merge held its "
                   f"{ORDER_MAX_HELD >> 20} MiB limit", file=sys.stderr)
         if factory is not None:
-            packets = stats.delivered
-            nbytes = sum((s or {}).get("bytes", 0) for s in pool.summaries)
-            files = tuple(f for s in pool.summaries for f in (s or {}).get("files", ()))
+            # what each worker's sink took (a worker that failed sends its summary
+            # with its error; one killed has none: what its ring delivered, then)
+            summaries = pool.summaries
+            packets = sum(w.delivered if s is None else s.get("packets", 0)
+                          for s, w in zip(summaries, pool_stats.workers))
+            lost = sum((s or {}).get("lost", 0) for s in summaries)
+            refused = sum((s or {}).get("refused", 0) for s in summaries)
+            nbytes = sum((s or {}).get("bytes", 0) for s in summaries)
+            files = tuple(f for s in summaries for f in (s or {}).get("files", ()))
     if sink is not None:
         summary = sink.close(stats)
     else:
-        summary = SinkSummary(packets=packets, bytes=nbytes, files=files)
+        summary = SinkSummary(packets=packets, bytes=nbytes, files=files, refused=refused,
+                              lost=lost)
     result = PumpResult(packets=packets, bytes=nbytes, stats=stats, summary=summary,
                         stopped_by=stopped_by, skipped=skipped)
     if died is not None:

@@ -309,18 +309,16 @@ class PcapWriter:
             self._lock.release()
 
     def _failure(self) -> OSError:
-        """The error to raise for the failed write: the first time what failed
-        and what it cost, then that an earlier write failed."""
+        """The error to raise: first what failed and what it cost, then "an earlier write"."""
         error = self._failed
         reason = error.strerror or error
         if not self._failure_raised:
             self._failure_raised = True
             accepted = self.packets_flushed + self.packets_lost
-            if self.bytes_flushed == 0 and accepted == 0:
-                cost = "nothing is in it, not even the file header"
-            else:
-                cost = (f"{self.packets_flushed} of {accepted} packets written; the file ends "
-                        f"at its last complete record, {self.bytes_flushed} bytes")
+            cost = "nothing is in it, not even the file header" if not (
+                self.bytes_flushed or accepted) else (
+                f"{self.packets_flushed} of {accepted} packets written; the file ends at its "
+                f"last complete record, {self.bytes_flushed} bytes")
             return OSError(error.errno, f"writing to {self.path} failed: {reason} ({cost}); "
                                         "write to a new file")
         return OSError(
@@ -423,14 +421,9 @@ class PcapWriter:
             self._buf[:rest] = self._buf[nbytes:self._used]
         self._used = rest
 
-    def _fail(self, error: OSError) -> None:
-        """After a failed write: cut the file at its last complete record, drop the
-        buffer (its packets are lost), refuse further packets, and raise."""
-        self._note_failure(error)
-        raise self._failure() from error
-
-    def _note_failure(self, error: OSError) -> None:
-        """:meth:`_fail` without the raise (the next call raises)."""
+    def _fail(self, error: OSError, raise_now: bool = True) -> None:
+        """After a failed write: cut the file at its last complete record, drop the buffer
+        (its packets are lost), refuse further packets, and raise (or let the next call)."""
         if self._regular and self._partial:
             try:
                 os.ftruncate(self._fd, self._start + self.bytes_flushed)
@@ -446,6 +439,8 @@ class PcapWriter:
         self._header = 0
         if self._failed is None:
             self._failed = error
+        if raise_now:
+            raise self._failure() from error
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, -1
@@ -672,7 +667,7 @@ class PcapWriter:
             # is raised by the next call (or close()), as a failed flush is.
             self._partial = partial              # the next record, cut short in the file
             self._buf_packets = n - written      # taken from the ring, not in the file
-            self._note_failure(OSError(err, os.strerror(err)))
+            self._fail(OSError(err, os.strerror(err)), raise_now=False)
         return n, nbytes - 16 * written
 
     def write_stats(self, stats, ifindex: int | None = None, ts: int | None = None) -> None:
