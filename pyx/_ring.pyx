@@ -475,6 +475,7 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
     cdef uint8_t *frame
     cdef uint32_t snap, wire, st
     cdef bint tagged
+    cdef uint8_t tag[4]
     data_full[0] = False
     if cur.cooked:
         n = drain_cooked(cur, out, &pos, data_full)
@@ -496,9 +497,10 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         wire = hdr.tp_len
         st = hdr.tp_status
         # The kernel strips the VLAN tag into the header; put it back in the
-        # bytes (as libpcap does) when the frame is long enough to hold MACs.
+        # bytes (as libpcap does) when the frame is long enough to hold MACs,
+        # counted in both lengths and then cut to the snaplen, as libpcap cuts.
         tagged = (cur.reinsert_vlan and (st & TP_STATUS_VLAN_VALID)
-                  and snap >= 2 * ETH_ALEN and cur.snaplen >= 16)
+                  and snap >= 2 * ETH_ALEN)
         if tagged:
             snap += 4
             wire += 4
@@ -513,8 +515,12 @@ cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
         store_metadata(out, n, hdr, snap, wire, cur.block_flags)
         if tagged:
             memcpy(out.data + pos, frame, 2 * ETH_ALEN)
-            write_tag(out.data + pos + 2 * ETH_ALEN, hdr)
-            memcpy(out.data + pos + 16, frame + 2 * ETH_ALEN, snap - 16)
+            if snap >= 16:
+                write_tag(out.data + pos + 2 * ETH_ALEN, hdr)
+                memcpy(out.data + pos + 16, frame + 2 * ETH_ALEN, snap - 16)
+            else:                   # a snaplen under 16: the start of the tag
+                write_tag(tag, hdr)
+                memcpy(out.data + pos + 2 * ETH_ALEN, tag, snap - 2 * ETH_ALEN)
         else:
             memcpy(out.data + pos, frame, snap)
         pos += snap
@@ -579,7 +585,7 @@ cdef inline bint record_header(uint8_t *rec, Cursor *cur, tpacket3_hdr *hdr, uin
         wire += SLL2_HLEN
     else:
         tagged = (cur.reinsert_vlan and (hdr.tp_status & TP_STATUS_VLAN_VALID)
-                  and snap >= 2 * ETH_ALEN and cur.snaplen >= 16)
+                  and snap >= 2 * ETH_ALEN)
         if tagged:
             snap += 4
             wire += 4
@@ -859,7 +865,7 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
         # Ethernet); the check only keeps a hostile layout from writing
         # outside the packet's slot.
         elif (cur.reinsert_vlan and hdr.tp_status & TP_STATUS_VLAN_VALID
-                and snap >= 2 * ETH_ALEN and cur.snaplen >= 16 and hdr.tp_mac >= room):
+                and snap >= 2 * ETH_ALEN and hdr.tp_mac >= room):
             memmove(frame - 4, frame, 2 * ETH_ALEN)
             frame -= 4
             write_tag(frame + 2 * ETH_ALEN, hdr)

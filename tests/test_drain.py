@@ -112,6 +112,25 @@ def test_vlan_tag_is_put_back_into_the_bytes():
     assert out[0] == plain.data and out.vlan_tci[0] == 0x2064 and out.vlan_tpid[0] == 0x8100
 
 
+@pytest.mark.parametrize("snaplen", [8, 11, 12, 13, 14, 15, 16])
+def test_a_snaplen_under_16_keeps_the_start_of_the_tag_as_libpcap(snaplen):
+    """libpcap (pcap-linux.c) puts the tag back into a frame that holds the
+    MACs (12 bytes), counts it in both lengths, then cuts to the snaplen;
+    under 12 bytes it puts nothing back.  The loop put no tag back under 16."""
+    plain = packet(9, 64)
+    cut = SyntheticPacket(plain.data[:snaplen], wirelen=64,
+                          status=TP_STATUS_USER | TP_STATUS_VLAN_VALID, vlan_tci=0x2064)
+    blocks = build_blocks([[cut, cut]], BLOCK)
+    out = Batch.empty(2, 2 * snaplen)           # no room past the two packets
+    n, used = _test_drain_blocks(blocks, BLOCK, out, snaplen=snaplen)
+    tagged = plain.data[:12] + b"\x81\x00\x20\x64" + plain.data[12:]
+    if snaplen >= 12:
+        assert out.packets() == [tagged[:snaplen]] * 2 and out.wirelen.tolist() == [68, 68]
+    else:
+        assert out.packets() == [plain.data[:snaplen]] * 2 and out.wirelen.tolist() == [64, 64]
+    assert n == 2 and used == 2 * snaplen and out.vlan_tci.tolist() == [0x2064] * 2
+
+
 def test_ready_bounds_cover_what_a_drain_copies():
     pkts = [[packet(i, 100 + i) for i in range(5)], [packet(7, 900)], []]
     blocks = build_blocks(pkts, BLOCK)

@@ -38,10 +38,10 @@ _tuns = itertools.count()
 
 
 class Tcpdump:
-    """A running `tcpdump -i DEV -U -w FILE FILTER`, started once it listens."""
+    """A running `tcpdump -i DEV -U [OPTIONS] -w FILE FILTER`, started once it listens."""
 
-    def __init__(self, iface: str, path: str, expression: str) -> None:
-        self.proc = subprocess.Popen(["tcpdump", "-i", iface, "-U", "-w", path,
+    def __init__(self, iface: str, path: str, expression: str, options=()) -> None:
+        self.proc = subprocess.Popen(["tcpdump", "-i", iface, "-U", *options, "-w", path,
                                       *expression.split()],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._err = b""

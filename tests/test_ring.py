@@ -627,6 +627,50 @@ def test_zero_copy_view_restores_vlan_tags_in_place(veth):
             assert view.vlan_tci.tolist() == [0x2007, 0]
 
 
+@pytest.mark.parametrize("snaplen", [12, 13, 14, 15])
+def test_a_snaplen_under_16_keeps_the_start_of_the_vlan_tag_as_tcpdump(veth, tmp_path, snaplen):
+    """RxRing(snaplen=N < 16): libpcap puts the stripped tag back into any
+    frame that holds the MACs, counts it in both lengths and then cuts to N,
+    so `tcpdump -s 14` keeps the MACs and 81 00.  The ring put no tag back
+    under 16 bytes: its packets said 88 b5 (the inner type, as if untagged)
+    and their wire length missed the tag.  read(), read_view() and records
+    (write_from_ring, as `ringcap -w` writes) against tcpdump's file."""
+    from test_linktypes_live import Tcpdump
+    src = b"\x02\x00\x00\x00\x00\x01"
+    plain = [make_frame(i, 60 + 7 * i, dst=b"\x02" * 6, src=src) for i in range(6)]
+    frames = [f[:12] + b"\x81\x00\xa0\x0a" + f[12:] if i % 3 == 1 else
+              f[:12] + b"\x88\xa8\x00\x64\x81\x00\x00\x0a" + f[12:] if i % 3 == 2 else f
+              for i, f in enumerate(plain)]
+    theirs, records = tmp_path / "tcpdump.pcap", tmp_path / "records.pcap"
+    options = dict(SMALL, snaplen=snaplen, filter="ether src 02:00:00:00:00:01")
+    # (no filter: tcpdump's takes nothing with -s under 14)
+    tcpdump = Tcpdump(veth.b, str(theirs), "", options=("-s", str(snaplen)))
+    try:
+        with RxRing(veth.b, **options) as rx, RxRing(veth.b, **options) as viewed, \
+                RxRing(veth.b, **options) as recorded:
+            with TxRing(veth.a) as tx:
+                tx.send(frames)
+            for ring in (rx, viewed, recorded):
+                wait_for_packets(ring, len(frames))
+            got = rx.read(100, timeout=1)
+            with viewed.read_view(timeout=1) as view:
+                seen = (view.packets(), view.wirelen.tolist())
+            with ringcap.PcapWriter(records, snaplen=snaplen) as writer:
+                writer.write_from_ring(recorded, 100, timeout=1)
+        wait_until(lambda: theirs.stat().st_size >= 24 + len(frames) * (16 + snaplen),
+                   what="tcpdump's file to hold the frames")
+    finally:
+        tcpdump.finish()
+    mine = ringcap.read_pcap(theirs)
+    mine = mine[np.array([p[6:12] == src for p in mine.packets()], dtype=bool)]
+    expected = (mine.packets(), mine.wirelen.tolist())
+    assert expected == ([f[:snaplen] for f in frames], [len(f) for f in frames])
+    assert (got.packets(), got.wirelen.tolist()) == expected
+    assert seen == expected
+    from_records = ringcap.read_pcap(records)
+    assert (from_records.packets(), from_records.wirelen.tolist()) == expected
+
+
 def test_interface_going_down_ends_a_read_with_a_clear_error(veth):
     with RxRing(veth.b, **SMALL) as rx:
         timer = threading.Timer(0.2, sh, (f"ip link set {veth.b} down",))

@@ -133,7 +133,6 @@ def parse_ring_size(text: str) -> int:
 # libpcap's floor for a cooked capture (`-i any`): the 20-byte LINUX_SLL2 header
 # and one byte of the packet, so `-s 10` never cuts the link header itself
 COOKED_MIN_SNAPLEN = 21
-VLAN_TAGGED_HEAD = 16           # MAC addresses and an 802.1Q tag
 
 
 def ring_geometry(args, snaplen: int) -> tuple[int, int]:
@@ -160,11 +159,6 @@ def ring_geometry(args, snaplen: int) -> tuple[int, int]:
 
 
 def ring_options(args, iface, snaplen: int, filter_text: str | None) -> dict:
-    if args.write and not is_dataset(args):
-        # A stripped VLAN tag goes back as bytes 12-15, and only into packets the ring
-        # kept 16 bytes of: the file cuts them to -s after (-s 14: the MACs and the
-        # TPID, the wire length counting the tag, as tcpdump writes them)
-        snaplen = max(snaplen, VLAN_TAGGED_HEAD)
     block_size, block_count = ring_geometry(args, snaplen)
     return dict(snaplen=snaplen, block_size=block_size, block_count=block_count,
                 block_timeout_ms=args.block_timeout,
