@@ -24,9 +24,10 @@ if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "
 # numpy loads; each spins waiting for work for 2**28 TSC cycles (~0.1 s of a
 # core's CPU, when one is free: a third of a process that streams a million
 # packets) before it sleeps.  While numpy loads, the spin is cut to OpenBLAS's
-# least, 16 cycles: the threads sleep at once and wake when BLAS is given
-# work, as they do after it.  The environment is put back (child processes
-# see the user's); a timeout the user set, or numpy loaded first, is left be.
+# least, 16 cycles: the threads sleep at once, wake when BLAS is given work
+# and sleep again as soon as it is done.  The environment is put back (child
+# processes see the user's); a timeout the user set, or numpy loaded first,
+# is left be.
 _BLAS_SPIN = "OPENBLAS_THREAD_TIMEOUT"
 _short_blas_spin = ("numpy" not in _sys.modules and _BLAS_SPIN not in _os.environ
                     and "GOTO_THREAD_TIMEOUT" not in _os.environ)
