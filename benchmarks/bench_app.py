@@ -75,6 +75,12 @@ def main() -> None:
                         help="whole processes only: each pcap repeated to PACKETS packets, "
                              "tshark -T fields against a streaming ringcap process")
     args = parser.parse_args()
+    if args.at_scale or args.compare:
+        # ringcap starts as installed, with its bytecode: under PYTHONDONTWRITEBYTECODE=1
+        # a source tree compiles every module it imports at every start (20-30 ms of
+        # CPU of each streaming process; as claims.py and bench_cli.py do)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "ringcap")],
+                       check=True, stdout=subprocess.DEVNULL)
     if args.at_scale:
         at_scale(args.at_scale, args.rounds)
         return

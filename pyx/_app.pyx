@@ -908,7 +908,7 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
     # is tighter: it tests the first bytes as the decoders do, see
     # includes/decode_defs.pxd; this loop's looser rule is the reference the
     # tests hold the list to when rows is NULL.)
-    cdef Py_ssize_t i, r, start, captured, full, ahead
+    cdef Py_ssize_t i, r, start, captured, full, ahead, span, k
     cdef const uint8_t *m
     cdef uint8_t proto, kinds, first
     cdef uint16_t sp, dp
@@ -934,6 +934,16 @@ cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
             if payload_len[ahead]:
                 rc_prefetch(<const void *>(<uintptr_t>data + <uintptr_t>offset[ahead]
                                            + payload_offset[ahead]))
+        # and, nearer, the rest of its first KiB: a message (a ClientHello, an
+        # HTTP head) spans lines that its walk would otherwise miss one by one
+        if r + 16 < count:
+            ahead = rows[r + 16] if rows != NULL else r + 16
+            span = min(<Py_ssize_t>payload_len[ahead], <Py_ssize_t>1024)
+            k = 64
+            while k < span:
+                rc_prefetch(<const void *>(<uintptr_t>data + <uintptr_t>offset[ahead]
+                                           + payload_offset[ahead] + <uintptr_t>k))
+                k += 64
         plen = payload_len[i]
         proto = ip_proto[i]
         if plen == 0 or payload_offset[i] == 0:

@@ -17,10 +17,28 @@ from typing import TYPE_CHECKING
 
 if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ringcap":
     # The command line (`python -m ringcap`, `ringcap`) does no linear algebra:
-    # no BLAS thread pool, whose threads cost ~20 ms of CPU at start-up.
+    # no BLAS thread pool at all (its threads would sleep at once, below).
     _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from . import batch as _batch  # noqa: E402  (numpy is imported here)
+# numpy's wheels bundle OpenBLAS, which starts a thread per further core as
+# numpy loads; each spins waiting for work for 2**28 TSC cycles (~0.1 s of a
+# core's CPU, when one is free: a third of a process that streams a million
+# packets) before it sleeps.  While numpy loads, the spin is cut to OpenBLAS's
+# least, 16 cycles: the threads sleep at once, wake when BLAS is given work
+# and sleep again as soon as it is done.  The environment is put back (child
+# processes see the user's); a timeout the user set, or numpy loaded first,
+# is left be.
+_BLAS_SPIN = "OPENBLAS_THREAD_TIMEOUT"
+_short_blas_spin = ("numpy" not in _sys.modules and _BLAS_SPIN not in _os.environ
+                    and "GOTO_THREAD_TIMEOUT" not in _os.environ)
+if _short_blas_spin:
+    _os.environ[_BLAS_SPIN] = "4"        # log2 of the cycles; OpenBLAS takes 4 to 30
+try:
+    from . import batch as _batch  # noqa: E402  (numpy is imported here)
+finally:
+    if _short_blas_spin:
+        _os.environ.pop(_BLAS_SPIN, None)
+del _short_blas_spin
 
 if TYPE_CHECKING:              # what type checkers see; at run time, __getattr__ below
     from . import names

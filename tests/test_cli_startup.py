@@ -142,3 +142,49 @@ def test_file_statistics_import_only_what_they_need(tmp_path):
         loaded = {name for name in imported
                   if name in unwanted or name.split(".")[0] in unwanted}
         assert not loaded, f"`ringcap stats {' '.join(extra)}` imported {sorted(loaded)}"
+
+
+BLAS_THREADS_AFTER_IMPORT = """
+import os, sys, time
+import ringcap
+assert "numpy" in sys.modules
+main = str(os.getpid())
+def others():
+    states = {}
+    for tid in os.listdir("/proc/self/task"):
+        if tid != main:
+            stat = open(f"/proc/self/task/{tid}/stat").read()
+            states[tid] = stat.rsplit(")", 1)[1].split()[0]
+    return states
+deadline = time.monotonic() + 60
+while any(state not in "SD" for state in others().values()) and time.monotonic() < deadline:
+    time.sleep(0.01)
+ran = [int(open(f"/proc/self/task/{tid}/schedstat").read().split()[0]) for tid in others()]
+print(os.environ.get("OPENBLAS_THREAD_TIMEOUT"), len(ran), max(ran, default=0))
+"""
+
+
+def test_importing_ringcap_leaves_numpys_blas_threads_asleep():
+    """numpy's OpenBLAS starts a thread per further core as it loads, and each
+    spins for work ~0.1 s of CPU before sleeping (a third of a process that
+    streams a million packets).  `import ringcap` before numpy has them sleep
+    at once, and puts the environment back; a timeout the user set stays."""
+    import os
+    import subprocess
+    import sys
+
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("OPENBLAS_", "GOTO_", "OMP_"))}
+    out = subprocess.run([sys.executable, "-c", BLAS_THREADS_AFTER_IMPORT], env=env, cwd="/",
+                         capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    assert out[0] == "None"                          # the environment is the user's again
+    if (os.cpu_count() or 1) > 1:
+        assert int(out[1]) >= 1, "numpy's OpenBLAS started no thread: nothing is tested"
+    # CPU each thread ran (ns, /proc/<pid>/task/<tid>/schedstat), once all of them sleep:
+    # ~0.1 ms for a thread that went to sleep at once, 20-100 ms for one that spun
+    assert int(out[2]) < 10_000_000, f"an OpenBLAS thread ran {int(out[2]) / 1e6:.1f} ms"
+    mine = subprocess.run([sys.executable, "-c", "import os, ringcap; "
+                           "print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"], cwd="/",
+                          env={**env, "OPENBLAS_THREAD_TIMEOUT": "20"},
+                          capture_output=True, text=True, timeout=120, check=True).stdout
+    assert mine.split() == ["20"]
