@@ -48,7 +48,8 @@ if TYPE_CHECKING:              # what type checkers see; at run time, __getattr_
     from .fanout import Fanout
     from .flowmeter import FlowMeter, FlowRecords, flow_features
     from .headers import FlowTable, Headers, decode, flows
-    from .parallel import ParallelCapture, PoolStats, WorkerDiedError
+    from .parallel import ParallelCapture
+    from .poolstats import PoolStats, WorkerDiedError
     from .timeorder import merge
     from .pcapfile import (PcapFormatError, PcapReader, PcapTruncatedError,
                            PcapTruncatedWarning, PcapWriter, open_pcap, read_pcap, write_pcap)
@@ -65,7 +66,7 @@ _HOMES = {
     "FlowMeter": "flowmeter", "FlowRecords": "flowmeter", "flow_features": "flowmeter",
     "compile_filter": "bpf",
     "Fanout": "fanout",
-    "ParallelCapture": "parallel", "PoolStats": "parallel", "WorkerDiedError": "parallel",
+    "ParallelCapture": "parallel", "PoolStats": "poolstats", "WorkerDiedError": "poolstats",
     "merge": "timeorder",
     "RingView": "ring", "RxRing": "ring", "Stats": "ring", "TxRing": "ring",
     "PcapFormatError": "pcapfile", "PcapReader": "pcapfile", "PcapTruncatedError": "pcapfile",

@@ -21,9 +21,10 @@ A worker that dies is reported with its exit code and last statistics; one
 that stops answering (frozen, stuck) is killed after ``worker_timeout`` and
 reported the same way.
 
-One module of some 1,600 lines because the worker's loop and the parent's
+One module of some 1,550 lines because the worker's loop and the parent's
 are the two ends of one shared-memory protocol (slots, logs, eventfds,
-messages, progress marks) and change together.
+messages, progress marks) and change together.  What the pool reports
+(`PoolStats`, `WorkerFailure`, `WorkerDiedError`) is in `poolstats`.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ from .ring import RxRing, Stats, _check_positive_int
 from .pcapfile import PcapWriter
 from .sinks import PcapSink
 from .sinks.driving import CaptureSummary, StopSignals
+from .poolstats import PoolStats, WorkerDiedError, WorkerFailure, _sum_stats
 from .timeorder import TimeOrder, merge
 
 _ALIGN = 64
@@ -81,81 +83,6 @@ ORDER_POLL = 0.05          # seconds between the merge's looks at the workers' p
 WORKER_TIMEOUT = 30.0      # default seconds a worker may stay silent (it reports every
                            # STATS_EVERY) before it is killed as not answering
 EXIT_TIMEOUT = 10.0        # then seconds a worker has to exit before it is killed
-
-
-class WorkerDiedError(RuntimeError):
-    """A worker process ended without finishing its capture.
-
-    ``failures`` lists a :class:`WorkerFailure` for each such worker;
-    ``stats``: the pool's :class:`PoolStats` when it was raised (the same as
-    :attr:`ParallelCapture.stats`), counting the failed workers' packets too."""
-
-    def __init__(self, failures: list["WorkerFailure"],
-                 stats: "PoolStats | None" = None) -> None:
-        self.failures = failures
-        self.stats = stats
-        super().__init__("; ".join(str(f) for f in failures))
-
-
-@dataclass(frozen=True)
-class WorkerFailure:
-    """A worker that ended early: its index, pid, exit code (negative: killed
-    by that signal), the error it reported (if any) and its last statistics:
-    final ones when it ended on an error (it sends them with the error),
-    else the last it reported.  ``summary``: its sink's summary (a dict, as
-    in :attr:`ParallelCapture.summaries`) if it had a sink and could close it."""
-
-    worker: int
-    pid: int
-    exitcode: int | None
-    error: str | None
-    last_stats: Stats | None
-    summary: dict | None = None
-
-    def __str__(self) -> str:
-        how = (f"killed by {signal.Signals(-self.exitcode).name}"
-               if self.exitcode is not None and self.exitcode < 0
-               else f"exit code {self.exitcode}")
-        text = f"worker {self.worker} (pid {self.pid}) ended early: {how}"
-        if self.error:
-            text += f": {self.error}"
-        if self.last_stats is not None:
-            s = self.last_stats
-            text += (f"; last statistics: {s.packets} packets, {s.delivered} delivered, "
-                     f"{s.drops} dropped")
-            if self.summary is not None:
-                in_files = self.summary.get("packets", 0) - self.summary.get("lost", 0)
-                text += (f"; {in_files} packets in its files, "
-                         f"{max(0, s.delivered - in_files)} read but not written")
-        return text
-
-
-@dataclass(frozen=True)
-class PoolStats:
-    """Statistics of a pool: ``workers`` (one :class:`Stats` per worker, the
-    last each one reported) and ``total``: their sum, except ``if_drops`` and
-    ``backlog_drops``, which every worker reads from the same interface and
-    machine counters, and which are counted once."""
-
-    workers: tuple[Stats, ...]
-    total: Stats
-
-
-def _sum_stats(stats: Sequence[Stats]) -> Stats:
-    fields = {}
-    for f in dataclasses.fields(Stats):
-        values = [getattr(s, f.name) for s in stats]
-        if f.name in ("backlog_drops", "if_drops"):
-            # backlog: system-wide; the interface's drops: every worker reads the
-            # same interface (or all of them), so the same counter for all
-            fields[f.name] = max(values, default=0)
-        elif f.name == "per_interface":
-            fields[f.name] = None
-        elif all(v is None for v in values):
-            fields[f.name] = None
-        else:
-            fields[f.name] = sum(v or 0 for v in values)
-    return Stats(**fields)
 
 
 # --------------------------------------------------------------------------

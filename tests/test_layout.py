@@ -211,7 +211,7 @@ def test_the_layout_test_sees_lazy_imports_and_cycles():
 
 # Modules allowed past MAX_LINES: each is one cohesive thing, and its
 # opening docstring says why ("One module of some N lines because ...").
-LONG_MODULES = {"ringcap/parallel.py": 1650, "ringcap/ring.py": 1100,
+LONG_MODULES = {"ringcap/parallel.py": 1600, "ringcap/ring.py": 1100,
                 "ringcap/sinks/parquet.py": 1150}
 MAX_LINES = 800
 
