@@ -1052,6 +1052,49 @@ def test_printed_lines_are_tcpdumps_on_built_messages(tmp_path):
     assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:10])
 
 
+
+def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps(tmp_path):
+    """Lines the printer once got wrong or left generic: mDNS questions' (QM)/(QU),
+    the cache-flush bit before an answer's type, classes other than IN, the commas of a
+    response's skipped questions, a DNS header too short, NTP's eight modes at any
+    length, and an HTTP first line without its line end."""
+    pcap = tmp_path / "lines.pcap"
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    name = b"\x04host\x05local\x00"
+    record = name + b"\x00\x01%b\x00\x00\x00\x78\x00\x04\x0a\x00\x00\x09"
+    response = b"\x00\x00\x84\x00\x00\x00\x00\x01\x00\x00\x00\x00"
+    query = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    mdns, dns = UDP(sport=5353, dport=5353), UDP(sport=3000, dport=53)
+    frames = [
+        eth_ip / mdns / Raw(query + name + b"\x00\x0c\x00\x01"),            # (QM)
+        eth_ip / mdns / Raw(query + name + b"\x00\x0c\x80\x01"),            # (QU)
+        eth_ip / mdns / Raw(response + record % b"\x80\x01"),                # (Cache flush) A
+        eth_ip / mdns / Raw(response + record % b"\x80\x03"),                # CHAOS (Cache flush)
+        eth_ip / dns / Raw(response + record % b"\x00\x03"),                 # CHAOS A
+        eth_ip / dns / Raw(query + name + b"\x00\x10\x00\x03"),            # TXT CHAOS?
+        eth_ip / dns / Raw(query + name + b"\x00\x01\x00\x09"),            # A (Class 9)?
+        eth_ip / UDP(sport=53, dport=3000) / DNS(id=5, qr=1, qd=[DNSQR(qname="a.example"),
+                                                             DNSQR(qname="a.example",
+                                                                   qtype="AAAA")]),
+        eth_ip / dns / Raw(b"\x00\x01\x01"),                               # domain [length 3 < 12]
+        *(eth_ip / UDP(sport=123, dport=123) / Raw(bytes([0x18 | mode]) + bytes(47))
+          for mode in range(8)),
+        eth_ip / UDP(sport=40000, dport=123) / Raw(b"\x16\x02\x00\x01" + bytes(8)),
+        eth_ip / TCP(sport=3000, dport=80, flags="PA") / Raw(b"GET /cut HTTP/1.1"),
+    ]
+    wrpcap(str(pcap), frames)
+    theirs, differ = _compare_printing(pcap)
+    assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ)
+    text = "\n".join(theirs)
+    for shown in ("PTR (QM)? host.local.", "PTR (QU)? host.local.", "(Cache flush) A 10.0.0.9",
+                  "CHAOS (Cache flush) A", " 1/0/0 CHAOS A ", "TXT CHAOS? ", "A (Class 9)? ",
+                  "[2q], 0/0/0", "domain [length 3 < 12] (invalid)", "symmetric active",
+                  "NTPv3, unspecified", "NTPv3, Reserved", "NTPv2, Control Message, length 12",
+                  "HTTP: GET /cut HTTP/1.1 [|http]"):
+        assert shown in text, shown
+
+
 # ---------------------------------------------------------------- stats and top
 def test_stats_counts_the_top_names_as_decode_does(recorded):
     import json
