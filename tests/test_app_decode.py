@@ -1005,6 +1005,63 @@ def test_flow_feature_parquet_has_dictionary_encoded_names(recorded, tmp_path):
     assert str(frame["server_name"].dtype) == "category"
 
 
+
+def test_packet_parquet_dataset_holds_application_columns_as_decode_gives_them(recorded,
+                                                                            tmp_path):
+    """ParquetSink takes the application columns by name (as decode does): strings
+    dictionary-encoded and null where a packet has none, fixed-width columns as
+    decoded; across batches split over row groups, and across files whose
+    dictionaries differ, read back by pyarrow and DuckDB."""
+    import duckdb
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+    batch = read_pcap(recorded)
+    app = ("app_proto", "dns_qname", "dns_qtype", "dns_id", "dns_answer", "tls_sni", "tls_ja4",
+           "http_host", "http_user_agent", "http_status", "dhcp_client_mac", "ntp_stratum")
+    # ts is always written; "all" stays the header columns, as decode's "all"
+    with pytest.raises(ValueError, match="unknown column"):
+        ringcap.ParquetSink(tmp_path / "bad", columns=("ts", "dns_name"))
+    h = decode(batch, columns=app)
+    dns_rows = np.flatnonzero(h.app_proto == APP_PROTOCOLS["dns"])
+    # the first file ends half way through the DNS messages: two files, two dictionaries
+    sink = ringcap.ParquetSink(tmp_path / "ds", columns=("ts", "sport") + app, partition_by=(),
+                               row_group_rows=7, rotate_rows=int(dns_rows[len(dns_rows) // 2]),
+                               worker=0)
+    for start in range(0, len(batch), 10):
+        sink.write(batch[start:start + 10])
+    sink.close()
+    files = sorted(str(p) for p in (tmp_path / "ds").rglob("*.parquet"))
+    assert len(files) >= 2
+    assert pq.ParquetFile(files[0]).metadata.num_row_groups > 1
+    dictionaries = []
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        chunk = {meta.row_group(0).column(c).path_in_schema: meta.row_group(0).column(c)
+                 for c in range(meta.num_columns)}
+        assert chunk["dns_qname"].has_dictionary_page, chunk["dns_qname"].encodings
+        dictionaries.append(set(pq.read_table(path)["dns_qname"].to_pylist()) - {None})
+    assert dictionaries[0] and dictionaries[1] and dictionaries[0] != dictionaries[1]
+    table = ds.dataset(files, format="parquet").to_table()
+    assert table.schema.field("dns_qname").type == "string"
+    assert table.schema.field("dns_id").type == "uint16"
+    assert table.num_rows == len(batch)
+    for name in app:
+        got = table[name].to_pylist()
+        if name in STRING_COLUMNS:
+            assert got == [None if v is None else v for v in h[name].to_numpy()], name
+        elif name == "dhcp_client_mac":
+            assert got == [bytes(row) for row in h[name]], name
+        else:
+            assert got == h[name].tolist(), name
+    assert int(np.count_nonzero(h.app_proto)) > 0 and set(got) > {0}
+    counted = dict(duckdb.sql(
+        f"select dns_qname, count(*) from read_parquet({files!r}) "
+        "where dns_qname is not null group by 1").fetchall())
+    expected = h.to_pandas()["dns_qname"].value_counts()
+    assert counted == {name: int(n) for name, n in expected.items()}
+    assert {"www.example.test", "mixed.case.example.test"} <= set(counted)
+
+
 # ---------------------------------------------------------------- printing as tcpdump
 def _lines(*cmd: str) -> list[str]:
     env = {**os.environ, "PYTHONPATH": package_root()}
@@ -1050,7 +1107,6 @@ def test_printed_lines_are_tcpdumps_on_built_messages(tmp_path):
     wrpcap(str(pcap), [Ether(f) for f in built_messages()[:8]] + extra)
     _, differ = _compare_printing(pcap)
     assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:10])
-
 
 
 def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps(tmp_path):
