@@ -46,6 +46,7 @@ from ringcap.appcolumns import APP_COLUMNS, APP_PROTOCOLS, STRING_COLUMNS, Strin
 from ringcap.headers import APP_MALFORMED, APP_TRUNCATED, flag_names
 
 from conftest import DEADLINE, package_root, wait_until
+import test_tls_hello
 from test_tls_hello import RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL
 
 ALL_APP = tuple(APP_COLUMNS)
@@ -90,6 +91,61 @@ def as_int(text: str) -> int:
     if text in ("True", "False"):
         return int(text == "True")
     return int(text, 0) if text else 0
+
+
+
+def test_repeated_fields_trimmed_values_and_odd_request_lines_as_documented_against_tshark(
+        tmp_path):
+    """docs/decode.md's rules where a message repeats a field or bends the format,
+    checked against tshark's first occurrence: first question, first Host, first
+    host_name SNI (other name types skipped), values trimmed of surrounding spaces
+    and tabs (tshark keeps the trailing ones), folded lines left out, absolute URIs
+    in http_path with no Host guessed, an empty server_name extension malformed."""
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+
+    def http(port, text):
+        return eth_ip / TCP(sport=port, dport=80, flags="PA", seq=1) / Raw(text)
+
+    def hello(port, *extensions):
+        return eth_ip / TCP(sport=port, dport=443, flags="PA", seq=1) / Raw(
+            test_tls_hello.record(test_tls_hello.client_hello([0x1301], list(extensions))))
+
+    def snis(*entries):
+        listed = b"".join(bytes([kind]) + len(name).to_bytes(2, "big") + name
+                          for kind, name in entries)
+        return test_tls_hello.ext(0, len(listed).to_bytes(2, "big") + listed)
+
+    frames = [
+        eth_ip / UDP(sport=3000, dport=53) / DNS(id=1, qd=[DNSQR(qname="First.example"),
+                                                         DNSQR(qname="second.example")]),
+        http(4000, b"GET / HTTP/1.1\r\nHost: one.example\r\nHost: two.example\r\n\r\n"),
+        http(4001, b"GET / HTTP/1.1\r\nhOsT:\t trim.example \t\r\nUser-Agent:  ua/1  \r\n\r\n"),
+        http(4002, b"GET / HTTP/1.1\r\nHost: f.example\r\nUser-Agent: a/1\r\n (more)\r\n\r\n"),
+        http(4003, b"GET http://abs.example/p?q=1 HTTP/1.0\r\n\r\n"),
+        hello(4004, snis((0, b"one.example"), (0, b"two.example"))),
+        hello(4005, snis((1, b"not-a-host"), (0, b"host.example"))),
+        hello(4006, test_tls_hello.ext(0, b"")),
+    ]
+    pcap = tmp_path / "repeated.pcap"
+    wrpcap(str(pcap), frames)
+    fields = {"dns_qname": "dns.qry.name", "http_host": "http.host",
+              "http_path": "http.request.uri", "http_user_agent": "http.user_agent",
+              "tls_sni": "tls.handshake.extensions_server_name"}
+    shark = tshark_fields(pcap, fields)
+    h = decode(read_pcap(pcap), columns=tuple(fields) + ("app_proto",))
+    assert [h.dns_qname[0], shark[0]["dns_qname"]] == ["first.example", "First.example"]
+    assert [h.http_host[1], shark[1]["http_host"]] == ["one.example", "one.example"]
+    assert [h.http_host[2], h.http_user_agent[2]] == ["trim.example", "ua/1"]
+    # (tshark's field output writes the tab as "\\t")
+    assert [shark[2]["http_host"], shark[2]["http_user_agent"]] == ["trim.example \\t", "ua/1  "]
+    assert h.http_user_agent[3] == shark[3]["http_user_agent"] == "a/1"
+    assert h.http_path[4] == shark[4]["http_path"] == "http://abs.example/p?q=1"
+    assert h.http_host[4] == shark[4]["http_host"] == ""
+    assert h.tls_sni[5] == shark[5]["tls_sni"] == "one.example"
+    assert [h.tls_sni[6], shark[6]["tls_sni"]] == ["host.example", "not-a-host"]
+    assert h.tls_sni[7] == "" and h.flags[7] & APP_MALFORMED
+    assert not np.any(h.flags[:7] & APP_MALFORMED)
 
 
 # ---------------------------------------------------------------- recording
