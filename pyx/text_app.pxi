@@ -142,6 +142,8 @@ cdef Py_ssize_t _dns_put_name(uint8_t **w, const uint8_t *m, Py_ssize_t end,
 
 
 cdef Py_ssize_t _dns_skip(const uint8_t *m, Py_ssize_t end, Py_ssize_t pos) noexcept nogil:
+    # The position after the name at pos: -1 where it runs past end, -2 for a
+    # label type that is neither a length nor a pointer.
     cdef uint8_t length
     while pos < end:
         length = m[pos]
@@ -150,7 +152,7 @@ cdef Py_ssize_t _dns_skip(const uint8_t *m, Py_ssize_t end, Py_ssize_t pos) noex
         if length & 0xC0 == 0xC0:
             return pos + 2 if pos + 2 <= end else -1
         if length & 0xC0:
-            return -1
+            return -2
         pos += 1 + length
     return -1
 
@@ -334,11 +336,13 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
         for k in range(qdcount):
             if k >= 4 or w - start > APP_BUDGET:
                 return NULL
-            # ns_qprint: " TYPE? name." (the class only if it is not IN; mDNS: " TYPE (QM)? name.")
-            if _dns_skip(m, end, pos) < 0:
-                return NULL
+            # ns_qprint: " TYPE? name." (the class only if it is not IN; mDNS: " TYPE (QM)? name.");
+            # a question cut short (its name or type and class past the end) ends the line
+            # as tcpdump's truncation does
             k = _dns_skip(m, end, pos)
-            if k + 4 > end:
+            if k == -1 or (k >= 0 and k + 4 > end):
+                return put_s(w, b" [|domain]")
+            if k < 0:
                 return NULL
             qclass = rd16(m + k + 2)
             w = put_c(w, b' ')
@@ -470,6 +474,10 @@ cdef uint8_t *put_tcp_app(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
     cdef uint8_t *out
     if captured > length:
         captured = length
+    if (sport == 53 or dport == 53) and length < 2:
+        w = put_s(w, b" [DNS over TCP: length ")
+        w = put_u(w, <uint64_t>length)
+        return put_s(w, b" < 2] (invalid)")
     if (sport == 53 or dport == 53) and captured >= 2:
         if rd16(d) != length - 2:
             w = put_s(w, b" [prefix length(")
