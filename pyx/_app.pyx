@@ -627,7 +627,14 @@ cdef bint _http(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
             return False
         c.app_proto[i] = APP_HTTP
         _put_text(&c.http_method, i, m, 0, method_end, False, &c.failed)
-        _put_text(&c.http_path, i, m, method_end + 1, sp, False, &c.failed)
+        # the request-target without the spaces a lenient client doubles around it
+        v = method_end + 1
+        while v < sp and rd8(m, v, n) == 0x20:
+            v += 1
+        vend = sp
+        while vend > v and rd8(m, vend - 1, n) == 0x20:
+            vend -= 1
+        _put_text(&c.http_path, i, m, v, vend, False, &c.failed)
     else:
         c.app_proto[i] = APP_HTTP
         c.http_status[i] = status

@@ -148,6 +148,25 @@ def test_repeated_fields_trimmed_values_and_odd_request_lines_as_documented_agai
     assert not np.any(h.flags[:7] & APP_MALFORMED)
 
 
+
+def test_http_request_target_is_read_without_doubled_spaces(tmp_path):
+    """A request line with doubled spaces around its target (some clients write
+    them; servers such as nginx accept them) gives the target itself, not a
+    path starting or ending with a space; method and Host as tshark reads them."""
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    lines = [b"GET  /two HTTP/1.1", b"GET /before   HTTP/1.1", b"GET   HTTP/1.1"]
+    frames = [eth_ip / TCP(sport=4100 + k, dport=80, flags="PA", seq=1)
+              / Raw(line + b"\r\nHost: h.example\r\n\r\n") for k, line in enumerate(lines)]
+    pcap = tmp_path / "spaces.pcap"
+    wrpcap(str(pcap), frames)
+    shark = tshark_fields(pcap, {"http_method": "http.request.method", "http_host": "http.host"})
+    h = decode(read_pcap(pcap), columns=("http_method", "http_path", "http_host"))
+    assert list(h.http_path) == ["/two", "/before", ""]
+    assert list(h.http_method) == [row["http_method"] for row in shark] == ["GET"] * 3
+    assert list(h.http_host) == [row["http_host"] for row in shark] == ["h.example"] * 3
+
+
 # ---------------------------------------------------------------- recording
 class Tcpdump:
     """tcpdump -w on an interface, started once it says it is listening."""
