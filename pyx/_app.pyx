@@ -679,7 +679,7 @@ cdef bint _http(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
 cdef void _dhcp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
                 AppColumns *c) noexcept nogil:
     # IN m: a BOOTP message; options after the magic cookie at 236.
-    cdef Py_ssize_t k, length
+    cdef Py_ssize_t k, length, end
     cdef uint8_t code
     if n < 240:
         if full >= 240:
@@ -713,7 +713,10 @@ cdef void _dhcp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         elif code == 50 and length == 4:
             c.dhcp_requested_ip[i] = rd32(m, k + 2, n)
         elif code == 12 and length > 0 and c.dhcp_hostname.filled <= i:
-            _put_text(&c.dhcp_hostname, i, m, k + 2, k + 2 + length, False, &c.failed)
+            end = k + 2 + length
+            while end > k + 2 and rd8(m, end - 1, n) == 0:
+                end -= 1         # some clients end the name with NULs (RFC 2132: should not)
+            _put_text(&c.dhcp_hostname, i, m, k + 2, end, False, &c.failed)
         k += 2 + length
 
 

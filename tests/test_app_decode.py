@@ -167,6 +167,24 @@ def test_http_request_target_is_read_without_doubled_spaces(tmp_path):
     assert list(h.http_host) == [row["http_host"] for row in shark] == ["h.example"] * 3
 
 
+
+def test_dhcp_hostname_ending_in_nuls_is_the_name_tshark_shows(tmp_path):
+    """Some DHCP clients end option 12 with a NUL (RFC 2132 says they should not);
+    the column holds the name, as tshark shows it, not ``name\\x00``."""
+    frames = [Ether(src="02:00:00:00:00:01", dst="ff:ff:ff:ff:ff:ff")
+              / IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+              / BOOTP(op=1, chaddr=bytes.fromhex("020000000001"))
+              / DHCP(options=[("message-type", "request"), ("hostname", name), "end"])
+              for name in (b"laptop-7\x00", b"phone\x00\x00", b"plain")]
+    pcap = tmp_path / "dhcp.pcap"
+    wrpcap(str(pcap), frames)
+    shark = tshark_fields(pcap, {"dhcp_hostname": "dhcp.option.hostname"})
+    h = decode(read_pcap(pcap), columns=("dhcp_hostname", "dhcp_msg_type"))
+    assert list(h.dhcp_hostname) == [row["dhcp_hostname"] for row in shark] \
+        == ["laptop-7", "phone", "plain"]
+    assert h.dhcp_msg_type.tolist() == [3, 3, 3]
+
+
 # ---------------------------------------------------------------- recording
 class Tcpdump:
     """tcpdump -w on an interface, started once it says it is listening."""
