@@ -782,7 +782,10 @@ cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, 
         c.tls_cipher[i] = h.cipher
     else:
         return
-    c.tls_version[i] = h.version
+    if h.truncated and h.version == h.legacy_version:
+        c.tls_version[i] = 0     # supported_versions may be in the part not captured
+    else:
+        c.tls_version[i] = h.version
     if h.sni_len and h.sni_off + <Py_ssize_t>h.sni_len <= size:
         _put_hello_text(&c.tls_sni, i, base, h.sni_off, h.sni_off + h.sni_len, True, &c.failed)
     if h.alpn_len and h.alpn_off + <Py_ssize_t>h.alpn_len <= size:

@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -183,6 +184,49 @@ def test_dhcp_hostname_ending_in_nuls_is_the_name_tshark_shows(tmp_path):
     assert list(h.dhcp_hostname) == [row["dhcp_hostname"] for row in shark] \
         == ["laptop-7", "phone", "plain"]
     assert h.dhcp_msg_type.tolist() == [3, 3, 3]
+
+
+
+def test_client_hello_over_two_segments_gives_what_the_first_holds_and_no_guessed_version(
+        tmp_path):
+    """A ClientHello with a post-quantum key share (X25519MLKEM768, 1216 bytes, as
+    Chrome and Firefox send by default) spans two TCP segments.  Nothing is
+    reassembled: the first segment gives the SNI when it lies there, APP_TRUNCATED,
+    no JA4 (it needs every extension) and tls_version 0, not the legacy 0x0303 that
+    a supported_versions in the second segment would overrule (tshark, reassembling,
+    reads TLS 1.3)."""
+    key_share = test_tls_hello.ext(51, struct.pack("!HHH", 1256, 0x11EC, 1216) + bytes(1216)
+                                   + struct.pack("!HH", 0x1D, 32) + bytes(32))
+    padding = test_tls_hello.ext(21, bytes(300))
+    versions = test_tls_hello.versions_ext(0x0304, 0x0303)
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    frames = []
+    for port, extensions in ((4300, [test_tls_hello.sni_ext(b"early.example"), key_share,
+                                     padding, versions]),
+                             (4301, [key_share, padding, versions,
+                                     test_tls_hello.sni_ext(b"late.example")])):
+        message = test_tls_hello.record(test_tls_hello.client_hello([0x1301], extensions))
+        assert len(message) > 1448
+        frames += [eth_ip / TCP(sport=port, dport=443, flags="PA", seq=1) / Raw(message[:1448]),
+                   eth_ip / TCP(sport=port, dport=443, flags="PA", seq=1449)
+                   / Raw(message[1448:])]
+    pcap = tmp_path / "split-hello.pcap"
+    wrpcap(str(pcap), frames)
+    whole = subprocess.run(["tshark", "-r", str(pcap), "-n", "-T", "fields", "-e",
+                            "tls.handshake.extensions.supported_version", "-E", "occurrence=f"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert whole == ["0x0304", "0x0304"]
+    batch = read_pcap(pcap)
+    h = decode(batch, columns=("tls_handshake", "tls_version", "tls_sni", "tls_ja4"))
+    assert list(h.tls_sni) == ["early.example", "", "", ""]
+    assert h.tls_handshake.tolist() == [1, 0, 1, 0]
+    assert h.tls_version.tolist() == [0, 0, 0, 0]
+    assert list(h.tls_ja4) == ["", "", "", ""]
+    assert [bool(f & APP_TRUNCATED) for f in h.flags] == [True, False, True, False]
+    records = ringcap.flow_features(batch)
+    assert {int(port): name for port, name in zip(records.sport, records.server_name)} == {
+        4300: "early.example", 4301: None}      # nfstream (nDPI reassembles) has late.example
 
 
 # ---------------------------------------------------------------- recording
