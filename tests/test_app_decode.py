@@ -1150,6 +1150,8 @@ def test_packet_parquet_dataset_holds_application_columns_as_decode_gives_them(r
     decoded; across batches split over row groups, and across files whose
     dictionaries differ, read back by pyarrow and DuckDB."""
     import duckdb
+    import pandas as pd
+    import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
     batch = read_pcap(recorded)
@@ -1179,7 +1181,7 @@ def test_packet_parquet_dataset_holds_application_columns_as_decode_gives_them(r
         dictionaries.append(set(pq.read_table(path)["dns_qname"].to_pylist()) - {None})
     assert dictionaries[0] and dictionaries[1] and dictionaries[0] != dictionaries[1]
     table = ds.dataset(files, format="parquet").to_table()
-    assert table.schema.field("dns_qname").type == "string"
+    assert table.schema.field("dns_qname").type == pa.dictionary(pa.int32(), pa.string())
     assert table.schema.field("dns_id").type == "uint16"
     assert table.num_rows == len(batch)
     for name in app:
@@ -1196,6 +1198,10 @@ def test_packet_parquet_dataset_holds_application_columns_as_decode_gives_them(r
         "where dns_qname is not null group by 1").fetchall())
     expected = h.to_pandas()["dns_qname"].value_counts()
     assert counted == {name: int(n) for name, n in expected.items()}
+    frame = pd.read_parquet(files)
+    assert str(frame["tls_sni"].dtype) == "category"
+    assert frame["tls_sni"].value_counts().to_dict() == {
+        name: int(n) for name, n in h.to_pandas()["tls_sni"].value_counts().items()}
     assert {"www.example.test", "mixed.case.example.test"} <= set(counted)
 
 

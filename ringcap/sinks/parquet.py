@@ -345,7 +345,8 @@ class ParquetPart:
                    for name in self._batch_names if name != "ts"]
         fields += [pa.field(name, RowLabels.arrow_type(pa), nullable=name != "host")
                    for name in self._label_names]
-        fields += [pa.field(name, pa.string()) if name in self._app_strings else
+        fields += [pa.field(name, pa.dictionary(pa.int32(), pa.string()))
+                   if name in self._app_strings else
                    pa.field(name, _arrow_type(pa, *(HEADER_COLUMNS.get(name)
                                                     or APP_COLUMNS[name])), nullable=False)
                    for name in self._header_names]
@@ -449,7 +450,8 @@ class ParquetPart:
                 arrays.append(self._labels.interface_array(pa, self._interface_codes[:rows]))
             elif name in self._app_strings:         # null where the packet has none
                 parts = [column.to_arrow() for column in self._app_strings[name]]
-                arrays.append(parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
+                strings = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+                arrays.append(strings.dictionary_encode())   # each name once a row group
             elif name == "data":
                 ends = self._data_ends[:rows + 1]
                 arrays.append(pa.Array.from_buffers(
