@@ -104,10 +104,12 @@ cdef inline uint8_t *put_printable(uint8_t *w, uint8_t c) noexcept nogil:
 
 cdef Py_ssize_t _dns_put_name(uint8_t **w, const uint8_t *m, Py_ssize_t end,
                               Py_ssize_t pos) noexcept nogil:
-    # tcpdump's ns_nprint: labels, each followed by '.', the root as ".".
+    # tcpdump's fqdn_print: labels, each followed by '.', the root as ".".
     # m: the DNS message, end: its captured end.  Returns the position after
-    # the name in the message, or -1 (cut or malformed: tcpdump's [|domain]).
-    cdef Py_ssize_t after = -1, jumps = 0, wire = 0, k
+    # the name in the message, or -1 (cut or malformed), or -3 after printing
+    # "<BAD PTR>" for a pointer that does not move backwards (tcpdump's rule,
+    # BIND's too: it also ends every pointer loop).
+    cdef Py_ssize_t after = -1, jumps = 0, wire = 0, k, max_offset = pos, target
     cdef uint8_t length
     if pos >= end:
         return -1
@@ -125,8 +127,13 @@ cdef Py_ssize_t _dns_put_name(uint8_t **w, const uint8_t *m, Py_ssize_t end,
                 return -1
             if after < 0:
                 after = pos + 2
+            target = ((length & 0x3F) << 8) | m[pos + 1]
+            if target >= max_offset:
+                w[0] = put_s(w[0], b"<BAD PTR>")
+                return -3
+            max_offset = target
             jumps += 1
-            pos = ((length & 0x3F) << 8) | m[pos + 1]
+            pos = target
             if jumps > DNS_PRINT_JUMPS:
                 return -1
             continue
@@ -191,18 +198,21 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
         w[0] = put_ipv6(w[0], m + rd)
     elif rtype == 2 or rtype == 5 or rtype == 12 or rtype == 39:
         w[0] = put_c(w[0], b' ')
-        if _dns_put_name(w, m, end, rd) < 0:
-            return -1
+        k = _dns_put_name(w, m, end, rd)
+        if k < 0:
+            return k
     elif rtype == 15 and rdlen >= 3:
         w[0] = put_c(w[0], b' ')
-        if _dns_put_name(w, m, end, rd + 2) < 0:
-            return -1
+        k = _dns_put_name(w, m, end, rd + 2)
+        if k < 0:
+            return k
         w[0] = put_c(w[0], b' ')
         w[0] = put_u(w[0], rd16(m + rd))
     elif rtype == 33 and rdlen >= 7:
         w[0] = put_c(w[0], b' ')
-        if _dns_put_name(w, m, end, rd + 6) < 0:
-            return -1
+        k = _dns_put_name(w, m, end, rd + 6)
+        if k < 0:
+            return k
         w[0] = put_c(w[0], b':')
         w[0] = put_u(w[0], rd16(m + rd + 4))
         w[0] = put_c(w[0], b' ')
@@ -308,6 +318,8 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
             if k:
                 w = put_c(w, b',')
             pos = _dns_put_answer(&w, m, end, pos, mdns)
+            if pos == -3:
+                return put_s(w, b" [|domain]")     # after "<BAD PTR>"
             if pos < 0 or w - start > APP_BUDGET:
                 return NULL
     else:
@@ -353,7 +365,10 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
                 if qclass & 0x8000: w = put_s(w, b" (QU)")
                 else: w = put_s(w, b" (QM)")
             w = put_s(w, b"? ")
-            if _dns_put_name(&w, m, end, pos) < 0:
+            k = _dns_put_name(&w, m, end, pos)
+            if k == -3:
+                return put_s(w, b" [|domain]")     # after "<BAD PTR>"
+            if k < 0:
                 return NULL
             pos = k + 4
     w = put_s(w, b" (")

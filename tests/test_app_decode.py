@@ -1256,8 +1256,9 @@ def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps
     """Lines the printer once got wrong or left generic: mDNS questions' (QM)/(QU),
     the cache-flush bit before an answer's type, classes other than IN, the commas of a
     response's skipped questions, a DNS header too short, a question cut short, a DNS
-    over TCP segment of one byte, NTP's eight modes at any length, and an HTTP first
-    line without its line end."""
+    over TCP segment of one byte, name pointers that do not point backwards (tcpdump's
+    <BAD PTR>, which also ends pointer loops), NTP's eight modes at any length, and an
+    HTTP first line without its line end."""
     pcap = tmp_path / "lines.pcap"
     eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
                                                                           dst="10.0.0.2")
@@ -1281,6 +1282,11 @@ def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps
         eth_ip / dns / Raw(query + name[:6]),                                 # name cut: [|domain]
         eth_ip / dns / Raw(query + name + b"\x00\x01"),                      # class cut: [|domain]
         eth_ip / TCP(sport=3000, dport=53, flags="PA") / Raw(b"\x00"),       # DNS over TCP < 2
+        eth_ip / dns / Raw(query + b"\xc0\x0c\x00\x01\x00\x01"),             # pointer to itself
+        eth_ip / dns / Raw(query + b"\x03abc\xc0\x20\x00\x01\x00\x01\x03xyz\x00"),  # forward
+        eth_ip / UDP(sport=53, dport=3000) / Raw(                         # CNAME's forward pointer
+            b"\x00\x15\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x01c\x07example\x00\x00\x05\x00\x01"
+            b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x02\xc0\x30"),
         *(eth_ip / UDP(sport=123, dport=123) / Raw(bytes([0x18 | mode]) + bytes(47))
           for mode in range(8)),
         eth_ip / UDP(sport=40000, dport=123) / Raw(b"\x16\x02\x00\x01" + bytes(8)),
@@ -1293,7 +1299,9 @@ def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps
     for shown in ("PTR (QM)? host.local.", "PTR (QU)? host.local.", "(Cache flush) A 10.0.0.9",
                   "CHAOS (Cache flush) A", " 1/0/0 CHAOS A ", "TXT CHAOS? ", "A (Class 9)? ",
                   "[2q], 0/0/0", "domain [length 3 < 12] (invalid)", "1+ [|domain]",
-                  "[DNS over TCP: length 1 < 2] (invalid)", "symmetric active",
+                  "[DNS over TCP: length 1 < 2] (invalid)", "A? <BAD PTR> [|domain]",
+                  "A? abc.<BAD PTR> [|domain]", "1/0/0 CNAME <BAD PTR> [|domain]",
+                  "symmetric active",
                   "NTPv3, unspecified", "NTPv3, Reserved", "NTPv2, Control Message, length 12",
                   "HTTP: GET /cut HTTP/1.1 [|http]"):
         assert shown in text, shown
