@@ -166,7 +166,9 @@ cdef Py_ssize_t _dns_skip(const uint8_t *m, Py_ssize_t end, Py_ssize_t pos) noex
 
 cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
                                 Py_ssize_t pos, bint mdns) noexcept nogil:
-    # tcpdump's ns_rprint without -v: " TYPE data".  Returns the next record's position or -1.
+    # tcpdump's ns_rprint without -v: " TYPE data".  Returns the next record's position,
+    # -1 (not printed as tcpdump does: the caller falls back), or -3 where tcpdump's
+    # line ends here with [|domain] (a name's <BAD PTR>, data past the end).
     cdef uint16_t rtype, rclass
     cdef Py_ssize_t rdlen, rd, k, j
     cdef char text[48]
@@ -189,7 +191,7 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
     w[0] = put_c(w[0], b' ')
     w[0] = put_dns_type(w[0], rtype)
     if rd + rdlen > end:
-        return -1
+        return -3              # data cut short: tcpdump ends the line after the type
     if rtype == 1 and rdlen == 4:
         w[0] = put_c(w[0], b' ')
         w[0] = put_ipv4(w[0], m + rd)
@@ -319,7 +321,7 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
                 w = put_c(w, b',')
             pos = _dns_put_answer(&w, m, end, pos, mdns)
             if pos == -3:
-                return put_s(w, b" [|domain]")     # after "<BAD PTR>"
+                return put_s(w, b" [|domain]")     # after "<BAD PTR>" or a type whose data is cut
             if pos < 0 or w - start > APP_BUDGET:
                 return NULL
     else:

@@ -1257,8 +1257,8 @@ def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps
     the cache-flush bit before an answer's type, classes other than IN, the commas of a
     response's skipped questions, a DNS header too short, a question cut short, a DNS
     over TCP segment of one byte, name pointers that do not point backwards (tcpdump's
-    <BAD PTR>, which also ends pointer loops), NTP's eight modes at any length, and an
-    HTTP first line without its line end."""
+    <BAD PTR>, which also ends pointer loops), an answer's data cut short, NTP's eight
+    modes at any length, and an HTTP first line without its line end."""
     pcap = tmp_path / "lines.pcap"
     eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
                                                                           dst="10.0.0.2")
@@ -1287,6 +1287,9 @@ def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps
         eth_ip / UDP(sport=53, dport=3000) / Raw(                         # CNAME's forward pointer
             b"\x00\x15\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x01c\x07example\x00\x00\x05\x00\x01"
             b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x02\xc0\x30"),
+        eth_ip / UDP(sport=53, dport=3000) / Raw(                         # an A record cut short
+            b"\x00\x16\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x01c\x07example\x00\x00\x01\x00\x01"
+            b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a\x00"),
         *(eth_ip / UDP(sport=123, dport=123) / Raw(bytes([0x18 | mode]) + bytes(47))
           for mode in range(8)),
         eth_ip / UDP(sport=40000, dport=123) / Raw(b"\x16\x02\x00\x01" + bytes(8)),
@@ -1301,6 +1304,7 @@ def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps
                   "[2q], 0/0/0", "domain [length 3 < 12] (invalid)", "1+ [|domain]",
                   "[DNS over TCP: length 1 < 2] (invalid)", "A? <BAD PTR> [|domain]",
                   "A? abc.<BAD PTR> [|domain]", "1/0/0 CNAME <BAD PTR> [|domain]",
+                  "22 1/0/0 A [|domain]",
                   "symmetric active",
                   "NTPv3, unspecified", "NTPv3, Reserved", "NTPv2, Control Message, length 12",
                   "HTTP: GET /cut HTTP/1.1 [|http]"):
