@@ -87,7 +87,7 @@ records[["ip_src", "ip_dst", "ip_proto", "bidirectional_packets", "bidirectional
          "bidirectional_mean_ps", "expiration_id"]].head()"""))
 cells.append(md("""## Names: domains, server names and client fingerprints
 
-`decode(batch, columns=[...])` also reads application messages in the same compiled pass: DNS questions and answers, TLS ClientHellos (SNI, ALPN, JA4), HTTP request lines and headers, DHCP and NTP. Names are string columns (`string[pyarrow]` in pandas), so the usual pandas questions just work. The sample above has no application payloads, so this section uses `ringcap.testing.named_traffic`: hosts that resolve names, then open TLS (real ClientHellos from Python's `ssl`) or HTTP to them."""))
+`decode(batch, columns=[...])` also reads application messages in compiled code (a second pass, over the packets the header pass found carrying one): DNS questions and answers, TLS ClientHellos (SNI, ALPN, JA4), HTTP request lines and headers, DHCP and NTP. Names are string columns (`string[pyarrow]` in pandas), so the usual pandas questions just work. The sample above has no application payloads, so this section uses `ringcap.testing.named_traffic`: hosts that resolve names, then open TLS (real ClientHellos from Python's `ssl`) or HTTP to them."""))
 cells.append(code("""from ringcap.testing import named_traffic
 
 named = named_traffic(1500, seed=7)

@@ -627,7 +627,14 @@ cdef bint _http(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
             return False
         c.app_proto[i] = APP_HTTP
         _put_text(&c.http_method, i, m, 0, method_end, False, &c.failed)
-        _put_text(&c.http_path, i, m, method_end + 1, sp, False, &c.failed)
+        # the request-target without the spaces a lenient client doubles around it
+        v = method_end + 1
+        while v < sp and rd8(m, v, n) == 0x20:
+            v += 1
+        vend = sp
+        while vend > v and rd8(m, vend - 1, n) == 0x20:
+            vend -= 1
+        _put_text(&c.http_path, i, m, v, vend, False, &c.failed)
     else:
         c.app_proto[i] = APP_HTTP
         c.http_status[i] = status
@@ -672,7 +679,7 @@ cdef bint _http(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
 cdef void _dhcp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
                 AppColumns *c) noexcept nogil:
     # IN m: a BOOTP message; options after the magic cookie at 236.
-    cdef Py_ssize_t k, length
+    cdef Py_ssize_t k, length, end
     cdef uint8_t code
     if n < 240:
         if full >= 240:
@@ -706,7 +713,10 @@ cdef void _dhcp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         elif code == 50 and length == 4:
             c.dhcp_requested_ip[i] = rd32(m, k + 2, n)
         elif code == 12 and length > 0 and c.dhcp_hostname.filled <= i:
-            _put_text(&c.dhcp_hostname, i, m, k + 2, k + 2 + length, False, &c.failed)
+            end = k + 2 + length
+            while end > k + 2 and rd8(m, end - 1, n) == 0:
+                end -= 1         # some clients end the name with NULs (RFC 2132: should not)
+            _put_text(&c.dhcp_hostname, i, m, k + 2, end, False, &c.failed)
         k += 2 + length
 
 
@@ -772,7 +782,10 @@ cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, 
         c.tls_cipher[i] = h.cipher
     else:
         return
-    c.tls_version[i] = h.version
+    if h.truncated and h.version == h.legacy_version:
+        c.tls_version[i] = 0     # supported_versions may be in the part not captured
+    else:
+        c.tls_version[i] = h.version
     if h.sni_len and h.sni_off + <Py_ssize_t>h.sni_len <= size:
         _put_hello_text(&c.tls_sni, i, base, h.sni_off, h.sni_off + h.sni_len, True, &c.failed)
     if h.alpn_len and h.alpn_off + <Py_ssize_t>h.alpn_len <= size:

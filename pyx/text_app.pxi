@@ -81,6 +81,16 @@ cdef inline uint8_t *put_dns_type(uint8_t *w, uint16_t t) noexcept nogil:
     return put_u(w, t)
 
 
+cdef inline uint8_t *put_dns_class(uint8_t *w, uint16_t c) noexcept nogil:
+    # tcpdump's ns_class2str, " CHAOS" or " (Class 9)"; IN is never printed
+    if c == 3: return put_s(w, b" CHAOS")
+    if c == 4: return put_s(w, b" HS")
+    if c == 255: return put_s(w, b" ANY")
+    w = put_s(w, b" (Class ")
+    w = put_u(w, c)
+    return put_c(w, b')')
+
+
 cdef inline uint8_t *put_printable(uint8_t *w, uint8_t c) noexcept nogil:
     # tcpdump's fn_print_char: M- for the high bit, ^ for control characters
     if c >= 0x80:
@@ -94,10 +104,12 @@ cdef inline uint8_t *put_printable(uint8_t *w, uint8_t c) noexcept nogil:
 
 cdef Py_ssize_t _dns_put_name(uint8_t **w, const uint8_t *m, Py_ssize_t end,
                               Py_ssize_t pos) noexcept nogil:
-    # tcpdump's ns_nprint: labels, each followed by '.', the root as ".".
+    # tcpdump's fqdn_print: labels, each followed by '.', the root as ".".
     # m: the DNS message, end: its captured end.  Returns the position after
-    # the name in the message, or -1 (cut or malformed: tcpdump's [|domain]).
-    cdef Py_ssize_t after = -1, jumps = 0, wire = 0, k
+    # the name in the message, or -1 (cut or malformed), or -3 after printing
+    # "<BAD PTR>" for a pointer that does not move backwards (tcpdump's rule,
+    # BIND's too: it also ends every pointer loop).
+    cdef Py_ssize_t after = -1, jumps = 0, wire = 0, k, max_offset = pos, target
     cdef uint8_t length
     if pos >= end:
         return -1
@@ -115,8 +127,13 @@ cdef Py_ssize_t _dns_put_name(uint8_t **w, const uint8_t *m, Py_ssize_t end,
                 return -1
             if after < 0:
                 after = pos + 2
+            target = ((length & 0x3F) << 8) | m[pos + 1]
+            if target >= max_offset:
+                w[0] = put_s(w[0], b"<BAD PTR>")
+                return -3
+            max_offset = target
             jumps += 1
-            pos = ((length & 0x3F) << 8) | m[pos + 1]
+            pos = target
             if jumps > DNS_PRINT_JUMPS:
                 return -1
             continue
@@ -132,6 +149,8 @@ cdef Py_ssize_t _dns_put_name(uint8_t **w, const uint8_t *m, Py_ssize_t end,
 
 
 cdef Py_ssize_t _dns_skip(const uint8_t *m, Py_ssize_t end, Py_ssize_t pos) noexcept nogil:
+    # The position after the name at pos: -1 where it runs past end, -2 for a
+    # label type that is neither a length nor a pointer.
     cdef uint8_t length
     while pos < end:
         length = m[pos]
@@ -140,14 +159,16 @@ cdef Py_ssize_t _dns_skip(const uint8_t *m, Py_ssize_t end, Py_ssize_t pos) noex
         if length & 0xC0 == 0xC0:
             return pos + 2 if pos + 2 <= end else -1
         if length & 0xC0:
-            return -1
+            return -2
         pos += 1 + length
     return -1
 
 
 cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
                                 Py_ssize_t pos, bint mdns) noexcept nogil:
-    # tcpdump's ns_rprint without -v: " TYPE data".  Returns the next record's position or -1.
+    # tcpdump's ns_rprint without -v: " TYPE data".  Returns the next record's position,
+    # -1 (not printed as tcpdump does: the caller falls back), or -3 where tcpdump's
+    # line ends here with [|domain] (a name's <BAD PTR>, data past the end).
     cdef uint16_t rtype, rclass
     cdef Py_ssize_t rdlen, rd, k, j
     cdef char text[48]
@@ -162,17 +183,15 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
         w[0] = put_s(w[0], b" OPT UDPsize=")
         w[0] = put_u(w[0], rclass)
         return rd + rdlen if rd + rdlen <= end else -1
+    # ns_rprint: the class if it is not IN, mDNS's cache-flush bit, then the type
+    if (rclass & 0x7FFF if mdns else rclass) != 1:
+        w[0] = put_dns_class(w[0], rclass & 0x7FFF if mdns else rclass)
+    if mdns and rclass & 0x8000:
+        w[0] = put_s(w[0], b" (Cache flush)")
     w[0] = put_c(w[0], b' ')
     w[0] = put_dns_type(w[0], rtype)
-    if mdns and rclass & 0x8000:
-        rclass &= 0x7FFF
-        if rclass != 1:
-            return -1
-        w[0] = put_s(w[0], b" (Cache flush)")
-    elif rclass != 1:
-        return -1              # other classes: not printed here (the caller falls back)
     if rd + rdlen > end:
-        return -1
+        return -3              # data cut short: tcpdump ends the line after the type
     if rtype == 1 and rdlen == 4:
         w[0] = put_c(w[0], b' ')
         w[0] = put_ipv4(w[0], m + rd)
@@ -181,18 +200,21 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
         w[0] = put_ipv6(w[0], m + rd)
     elif rtype == 2 or rtype == 5 or rtype == 12 or rtype == 39:
         w[0] = put_c(w[0], b' ')
-        if _dns_put_name(w, m, end, rd) < 0:
-            return -1
+        k = _dns_put_name(w, m, end, rd)
+        if k < 0:
+            return k
     elif rtype == 15 and rdlen >= 3:
         w[0] = put_c(w[0], b' ')
-        if _dns_put_name(w, m, end, rd + 2) < 0:
-            return -1
+        k = _dns_put_name(w, m, end, rd + 2)
+        if k < 0:
+            return k
         w[0] = put_c(w[0], b' ')
         w[0] = put_u(w[0], rd16(m + rd))
     elif rtype == 33 and rdlen >= 7:
         w[0] = put_c(w[0], b' ')
-        if _dns_put_name(w, m, end, rd + 6) < 0:
-            return -1
+        k = _dns_put_name(w, m, end, rd + 6)
+        if k < 0:
+            return k
         w[0] = put_c(w[0], b':')
         w[0] = put_u(w[0], rd16(m + rd + 4))
         w[0] = put_c(w[0], b' ')
@@ -282,6 +304,8 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
             w = put_u(w, qdcount)
             w = put_s(w, b"q]")
         for k in range(qdcount):
+            if k:
+                w = put_c(w, b',')    # tcpdump's separator for each question it skips
             pos = _dns_skip(m, end, pos)
             if pos < 0 or pos + 4 > end:
                 return NULL
@@ -296,6 +320,8 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
             if k:
                 w = put_c(w, b',')
             pos = _dns_put_answer(&w, m, end, pos, mdns)
+            if pos == -3:
+                return put_s(w, b" [|domain]")     # after "<BAD PTR>" or a type whose data is cut
             if pos < 0 or w - start > APP_BUDGET:
                 return NULL
     else:
@@ -324,21 +350,27 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
         for k in range(qdcount):
             if k >= 4 or w - start > APP_BUDGET:
                 return NULL
-            # ns_qprint: " TYPE? name." (the class only if it is not IN)
-            if _dns_skip(m, end, pos) < 0:
-                return NULL
+            # ns_qprint: " TYPE? name." (the class only if it is not IN; mDNS: " TYPE (QM)? name.");
+            # a question cut short (its name or type and class past the end) ends the line
+            # as tcpdump's truncation does
             k = _dns_skip(m, end, pos)
-            if k + 4 > end:
+            if k == -1 or (k >= 0 and k + 4 > end):
+                return put_s(w, b" [|domain]")
+            if k < 0:
                 return NULL
             qclass = rd16(m + k + 2)
-            if mdns:
-                qclass &= 0x7FFF
-            if qclass != 1:
-                return NULL
             w = put_c(w, b' ')
             w = put_dns_type(w, rd16(m + k))
+            if (qclass & 0x7FFF if mdns else qclass) != 1:
+                w = put_dns_class(w, qclass & 0x7FFF if mdns else qclass)
+            if mdns:           # the top bit of an mDNS question's class: unicast response wanted
+                if qclass & 0x8000: w = put_s(w, b" (QU)")
+                else: w = put_s(w, b" (QM)")
             w = put_s(w, b"? ")
-            if _dns_put_name(&w, m, end, pos) < 0:
+            k = _dns_put_name(&w, m, end, pos)
+            if k == -3:
+                return put_s(w, b" [|domain]")     # after "<BAD PTR>"
+            if k < 0:
                 return NULL
             pos = k + 4
     w = put_s(w, b" (")
@@ -359,18 +391,21 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
     if end < 0:
         return NULL
     if sport == 123 or dport == 123:
-        if end < 1 or length < 48:
+        if end < 1:
             return NULL
+        # ntp_print without -v: the first byte's version and mode, whatever the length
         mode = m[0] & 7
         w = put_s(w, b"NTPv")
         w = put_u(w, (m[0] >> 3) & 7)
         w = put_s(w, b", ")
-        if mode == 1: w = put_s(w, b"Symmetric Active")
-        elif mode == 2: w = put_s(w, b"Symmetric Passive")
+        if mode == 0: w = put_s(w, b"unspecified")
+        elif mode == 1: w = put_s(w, b"symmetric active")
+        elif mode == 2: w = put_s(w, b"symmetric passive")
         elif mode == 3: w = put_s(w, b"Client")
         elif mode == 4: w = put_s(w, b"Server")
         elif mode == 5: w = put_s(w, b"Broadcast")
-        else: return NULL
+        elif mode == 6: w = put_s(w, b"Control Message")
+        else: w = put_s(w, b"Reserved")
         w = put_s(w, b", length ")
         return put_u(w, <uint64_t>length)
     if sport == 67 or dport == 67 or sport == 68 or dport == 68:
@@ -386,6 +421,10 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
             w = put_s(w, b"Reply")
         w = put_s(w, b", length ")
         return put_u(w, <uint64_t>length)
+    if (sport == 53 or dport == 53 or sport == 5353 or dport == 5353) and length < 12:
+        w = put_s(w, b"domain [length ")      # domain_print's check of the header's length
+        w = put_u(w, <uint64_t>length)
+        return put_s(w, b" < 12] (invalid)")
     if sport == 53 or dport == 53:
         return put_dns(w, m, end, length, False)
     if sport == 5353 or dport == 5353:
@@ -452,6 +491,10 @@ cdef uint8_t *put_tcp_app(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
     cdef uint8_t *out
     if captured > length:
         captured = length
+    if (sport == 53 or dport == 53) and length < 2:
+        w = put_s(w, b" [DNS over TCP: length ")
+        w = put_u(w, <uint64_t>length)
+        return put_s(w, b" < 2] (invalid)")
     if (sport == 53 or dport == 53) and captured >= 2:
         if rd16(d) != length - 2:
             w = put_s(w, b" [prefix length(")
@@ -465,7 +508,8 @@ cdef uint8_t *put_tcp_app(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
         w = put_s(w, b": HTTP")
         if not _http_line_printed(d, captured):
             return w
-        # print_txt_line: the first line, if it is printable text ending in (CR)LF
+        # print_txt_line: the first line, if it is printable text ending in (CR)LF;
+        # printable text to the segment's end is printed as cut short (" [|http]")
         for k in range(captured if captured < APP_BUDGET else APP_BUDGET):
             if d[k] == b'\n' or (d[k] == b'\r' and k + 1 < captured and d[k + 1] == b'\n'):
                 w = put_s(w, b": ")
@@ -473,4 +517,8 @@ cdef uint8_t *put_tcp_app(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
                 return w + k
             if not (0x20 <= d[k] < 0x7F or d[k] == b'\t'):
                 return w
+        if captured < APP_BUDGET:
+            w = put_s(w, b": ")
+            memcpy(w, d, captured)
+            return put_s(w + captured, b" [|http]")
     return w

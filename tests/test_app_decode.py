@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -46,6 +47,7 @@ from ringcap.appcolumns import APP_COLUMNS, APP_PROTOCOLS, STRING_COLUMNS, Strin
 from ringcap.headers import APP_MALFORMED, APP_TRUNCATED, flag_names
 
 from conftest import DEADLINE, package_root, wait_until
+import test_tls_hello
 from test_tls_hello import RFC9001_CLIENT_INITIAL, RFC9369_CLIENT_INITIAL
 
 ALL_APP = tuple(APP_COLUMNS)
@@ -90,6 +92,141 @@ def as_int(text: str) -> int:
     if text in ("True", "False"):
         return int(text == "True")
     return int(text, 0) if text else 0
+
+
+
+def test_repeated_fields_trimmed_values_and_odd_request_lines_as_documented_against_tshark(
+        tmp_path):
+    """docs/decode.md's rules where a message repeats a field or bends the format,
+    checked against tshark's first occurrence: first question, first Host, first
+    host_name SNI (other name types skipped), values trimmed of surrounding spaces
+    and tabs (tshark keeps the trailing ones), folded lines left out, absolute URIs
+    in http_path with no Host guessed, an empty server_name extension malformed."""
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+
+    def http(port, text):
+        return eth_ip / TCP(sport=port, dport=80, flags="PA", seq=1) / Raw(text)
+
+    def hello(port, *extensions):
+        return eth_ip / TCP(sport=port, dport=443, flags="PA", seq=1) / Raw(
+            test_tls_hello.record(test_tls_hello.client_hello([0x1301], list(extensions))))
+
+    def snis(*entries):
+        listed = b"".join(bytes([kind]) + len(name).to_bytes(2, "big") + name
+                          for kind, name in entries)
+        return test_tls_hello.ext(0, len(listed).to_bytes(2, "big") + listed)
+
+    frames = [
+        eth_ip / UDP(sport=3000, dport=53) / DNS(id=1, qd=[DNSQR(qname="First.example"),
+                                                         DNSQR(qname="second.example")]),
+        http(4000, b"GET / HTTP/1.1\r\nHost: one.example\r\nHost: two.example\r\n\r\n"),
+        http(4001, b"GET / HTTP/1.1\r\nhOsT:\t trim.example \t\r\nUser-Agent:  ua/1  \r\n\r\n"),
+        http(4002, b"GET / HTTP/1.1\r\nHost: f.example\r\nUser-Agent: a/1\r\n (more)\r\n\r\n"),
+        http(4003, b"GET http://abs.example/p?q=1 HTTP/1.0\r\n\r\n"),
+        hello(4004, snis((0, b"one.example"), (0, b"two.example"))),
+        hello(4005, snis((1, b"not-a-host"), (0, b"host.example"))),
+        hello(4006, test_tls_hello.ext(0, b"")),
+    ]
+    pcap = tmp_path / "repeated.pcap"
+    wrpcap(str(pcap), frames)
+    fields = {"dns_qname": "dns.qry.name", "http_host": "http.host",
+              "http_path": "http.request.uri", "http_user_agent": "http.user_agent",
+              "tls_sni": "tls.handshake.extensions_server_name"}
+    shark = tshark_fields(pcap, fields)
+    h = decode(read_pcap(pcap), columns=tuple(fields) + ("app_proto",))
+    assert [h.dns_qname[0], shark[0]["dns_qname"]] == ["first.example", "First.example"]
+    assert [h.http_host[1], shark[1]["http_host"]] == ["one.example", "one.example"]
+    assert [h.http_host[2], h.http_user_agent[2]] == ["trim.example", "ua/1"]
+    # (tshark's field output writes the tab as "\\t")
+    assert [shark[2]["http_host"], shark[2]["http_user_agent"]] == ["trim.example \\t", "ua/1  "]
+    assert h.http_user_agent[3] == shark[3]["http_user_agent"] == "a/1"
+    assert h.http_path[4] == shark[4]["http_path"] == "http://abs.example/p?q=1"
+    assert h.http_host[4] == shark[4]["http_host"] == ""
+    assert h.tls_sni[5] == shark[5]["tls_sni"] == "one.example"
+    assert [h.tls_sni[6], shark[6]["tls_sni"]] == ["host.example", "not-a-host"]
+    assert h.tls_sni[7] == "" and h.flags[7] & APP_MALFORMED
+    assert not np.any(h.flags[:7] & APP_MALFORMED)
+
+
+
+def test_http_request_target_is_read_without_doubled_spaces(tmp_path):
+    """A request line with doubled spaces around its target (some clients write
+    them; servers such as nginx accept them) gives the target itself, not a
+    path starting or ending with a space; method and Host as tshark reads them."""
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    lines = [b"GET  /two HTTP/1.1", b"GET /before   HTTP/1.1", b"GET   HTTP/1.1"]
+    frames = [eth_ip / TCP(sport=4100 + k, dport=80, flags="PA", seq=1)
+              / Raw(line + b"\r\nHost: h.example\r\n\r\n") for k, line in enumerate(lines)]
+    pcap = tmp_path / "spaces.pcap"
+    wrpcap(str(pcap), frames)
+    shark = tshark_fields(pcap, {"http_method": "http.request.method", "http_host": "http.host"})
+    h = decode(read_pcap(pcap), columns=("http_method", "http_path", "http_host"))
+    assert list(h.http_path) == ["/two", "/before", ""]
+    assert list(h.http_method) == [row["http_method"] for row in shark] == ["GET"] * 3
+    assert list(h.http_host) == [row["http_host"] for row in shark] == ["h.example"] * 3
+
+
+
+def test_dhcp_hostname_ending_in_nuls_is_the_name_tshark_shows(tmp_path):
+    """Some DHCP clients end option 12 with a NUL (RFC 2132 says they should not);
+    the column holds the name, as tshark shows it, not ``name\\x00``."""
+    frames = [Ether(src="02:00:00:00:00:01", dst="ff:ff:ff:ff:ff:ff")
+              / IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+              / BOOTP(op=1, chaddr=bytes.fromhex("020000000001"))
+              / DHCP(options=[("message-type", "request"), ("hostname", name), "end"])
+              for name in (b"laptop-7\x00", b"phone\x00\x00", b"plain")]
+    pcap = tmp_path / "dhcp.pcap"
+    wrpcap(str(pcap), frames)
+    shark = tshark_fields(pcap, {"dhcp_hostname": "dhcp.option.hostname"})
+    h = decode(read_pcap(pcap), columns=("dhcp_hostname", "dhcp_msg_type"))
+    assert list(h.dhcp_hostname) == [row["dhcp_hostname"] for row in shark] \
+        == ["laptop-7", "phone", "plain"]
+    assert h.dhcp_msg_type.tolist() == [3, 3, 3]
+
+
+
+def test_client_hello_over_two_segments_gives_what_the_first_holds_and_no_guessed_version(
+        tmp_path):
+    """A ClientHello with a post-quantum key share (X25519MLKEM768, 1216 bytes, as
+    Chrome and Firefox send by default) spans two TCP segments.  Nothing is
+    reassembled: the first segment gives the SNI when it lies there, APP_TRUNCATED,
+    no JA4 (it needs every extension) and tls_version 0, not the legacy 0x0303 that
+    a supported_versions in the second segment would overrule (tshark, reassembling,
+    reads TLS 1.3)."""
+    key_share = test_tls_hello.ext(51, struct.pack("!HHH", 1256, 0x11EC, 1216) + bytes(1216)
+                                   + struct.pack("!HH", 0x1D, 32) + bytes(32))
+    padding = test_tls_hello.ext(21, bytes(300))
+    versions = test_tls_hello.versions_ext(0x0304, 0x0303)
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    frames = []
+    for port, extensions in ((4300, [test_tls_hello.sni_ext(b"early.example"), key_share,
+                                     padding, versions]),
+                             (4301, [key_share, padding, versions,
+                                     test_tls_hello.sni_ext(b"late.example")])):
+        message = test_tls_hello.record(test_tls_hello.client_hello([0x1301], extensions))
+        assert len(message) > 1448
+        frames += [eth_ip / TCP(sport=port, dport=443, flags="PA", seq=1) / Raw(message[:1448]),
+                   eth_ip / TCP(sport=port, dport=443, flags="PA", seq=1449)
+                   / Raw(message[1448:])]
+    pcap = tmp_path / "split-hello.pcap"
+    wrpcap(str(pcap), frames)
+    whole = subprocess.run(["tshark", "-r", str(pcap), "-n", "-T", "fields", "-e",
+                            "tls.handshake.extensions.supported_version", "-E", "occurrence=f"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert whole == ["0x0304", "0x0304"]
+    batch = read_pcap(pcap)
+    h = decode(batch, columns=("tls_handshake", "tls_version", "tls_sni", "tls_ja4"))
+    assert list(h.tls_sni) == ["early.example", "", "", ""]
+    assert h.tls_handshake.tolist() == [1, 0, 1, 0]
+    assert h.tls_version.tolist() == [0, 0, 0, 0]
+    assert list(h.tls_ja4) == ["", "", "", ""]
+    assert [bool(f & APP_TRUNCATED) for f in h.flags] == [True, False, True, False]
+    records = ringcap.flow_features(batch)
+    assert {int(port): name for port, name in zip(records.sport, records.server_name)} == {
+        4300: "early.example", 4301: None}      # nfstream (nDPI reassembles) has late.example
 
 
 # ---------------------------------------------------------------- recording
@@ -1005,6 +1142,69 @@ def test_flow_feature_parquet_has_dictionary_encoded_names(recorded, tmp_path):
     assert str(frame["server_name"].dtype) == "category"
 
 
+
+def test_packet_parquet_dataset_holds_application_columns_as_decode_gives_them(recorded,
+                                                                            tmp_path):
+    """ParquetSink takes the application columns by name (as decode does): strings
+    dictionary-encoded and null where a packet has none, fixed-width columns as
+    decoded; across batches split over row groups, and across files whose
+    dictionaries differ, read back by pyarrow and DuckDB."""
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+    batch = read_pcap(recorded)
+    app = ("app_proto", "dns_qname", "dns_qtype", "dns_id", "dns_answer", "tls_sni", "tls_ja4",
+           "http_host", "http_user_agent", "http_status", "dhcp_client_mac", "ntp_stratum")
+    # ts is always written; "all" stays the header columns, as decode's "all"
+    with pytest.raises(ValueError, match="unknown column"):
+        ringcap.ParquetSink(tmp_path / "bad", columns=("ts", "dns_name"))
+    h = decode(batch, columns=app)
+    dns_rows = np.flatnonzero(h.app_proto == APP_PROTOCOLS["dns"])
+    # the first file ends half way through the DNS messages: two files, two dictionaries
+    sink = ringcap.ParquetSink(tmp_path / "ds", columns=("ts", "sport") + app, partition_by=(),
+                               row_group_rows=7, rotate_rows=int(dns_rows[len(dns_rows) // 2]),
+                               worker=0)
+    for start in range(0, len(batch), 10):
+        sink.write(batch[start:start + 10])
+    sink.close()
+    files = sorted(str(p) for p in (tmp_path / "ds").rglob("*.parquet"))
+    assert len(files) >= 2
+    assert pq.ParquetFile(files[0]).metadata.num_row_groups > 1
+    dictionaries = []
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        chunk = {meta.row_group(0).column(c).path_in_schema: meta.row_group(0).column(c)
+                 for c in range(meta.num_columns)}
+        assert chunk["dns_qname"].has_dictionary_page, chunk["dns_qname"].encodings
+        dictionaries.append(set(pq.read_table(path)["dns_qname"].to_pylist()) - {None})
+    assert dictionaries[0] and dictionaries[1] and dictionaries[0] != dictionaries[1]
+    table = ds.dataset(files, format="parquet").to_table()
+    assert table.schema.field("dns_qname").type == pa.dictionary(pa.int32(), pa.string())
+    assert table.schema.field("dns_id").type == "uint16"
+    assert table.num_rows == len(batch)
+    for name in app:
+        got = table[name].to_pylist()
+        if name in STRING_COLUMNS:
+            assert got == [None if v is None else v for v in h[name].to_numpy()], name
+        elif name == "dhcp_client_mac":
+            assert got == [bytes(row) for row in h[name]], name
+        else:
+            assert got == h[name].tolist(), name
+    assert int(np.count_nonzero(h.app_proto)) > 0 and set(got) > {0}
+    counted = dict(duckdb.sql(
+        f"select dns_qname, count(*) from read_parquet({files!r}) "
+        "where dns_qname is not null group by 1").fetchall())
+    expected = h.to_pandas()["dns_qname"].value_counts()
+    assert counted == {name: int(n) for name, n in expected.items()}
+    frame = pd.read_parquet(files)
+    assert str(frame["tls_sni"].dtype) == "category"
+    assert frame["tls_sni"].value_counts().to_dict() == {
+        name: int(n) for name, n in h.to_pandas()["tls_sni"].value_counts().items()}
+    assert {"www.example.test", "mixed.case.example.test"} <= set(counted)
+
+
 # ---------------------------------------------------------------- printing as tcpdump
 def _lines(*cmd: str) -> list[str]:
     env = {**os.environ, "PYTHONPATH": package_root()}
@@ -1050,6 +1250,65 @@ def test_printed_lines_are_tcpdumps_on_built_messages(tmp_path):
     wrpcap(str(pcap), [Ether(f) for f in built_messages()[:8]] + extra)
     _, differ = _compare_printing(pcap)
     assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:10])
+
+
+def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps(tmp_path):
+    """Lines the printer once got wrong or left generic: mDNS questions' (QM)/(QU),
+    the cache-flush bit before an answer's type, classes other than IN, the commas of a
+    response's skipped questions, a DNS header too short, a question cut short, a DNS
+    over TCP segment of one byte, name pointers that do not point backwards (tcpdump's
+    <BAD PTR>, which also ends pointer loops), an answer's data cut short, NTP's eight
+    modes at any length, and an HTTP first line without its line end."""
+    pcap = tmp_path / "lines.pcap"
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    name = b"\x04host\x05local\x00"
+    record = name + b"\x00\x01%b\x00\x00\x00\x78\x00\x04\x0a\x00\x00\x09"
+    response = b"\x00\x00\x84\x00\x00\x00\x00\x01\x00\x00\x00\x00"
+    query = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    mdns, dns = UDP(sport=5353, dport=5353), UDP(sport=3000, dport=53)
+    frames = [
+        eth_ip / mdns / Raw(query + name + b"\x00\x0c\x00\x01"),            # (QM)
+        eth_ip / mdns / Raw(query + name + b"\x00\x0c\x80\x01"),            # (QU)
+        eth_ip / mdns / Raw(response + record % b"\x80\x01"),                # (Cache flush) A
+        eth_ip / mdns / Raw(response + record % b"\x80\x03"),                # CHAOS (Cache flush)
+        eth_ip / dns / Raw(response + record % b"\x00\x03"),                 # CHAOS A
+        eth_ip / dns / Raw(query + name + b"\x00\x10\x00\x03"),            # TXT CHAOS?
+        eth_ip / dns / Raw(query + name + b"\x00\x01\x00\x09"),            # A (Class 9)?
+        eth_ip / UDP(sport=53, dport=3000) / DNS(id=5, qr=1, qd=[DNSQR(qname="a.example"),
+                                                             DNSQR(qname="a.example",
+                                                                   qtype="AAAA")]),
+        eth_ip / dns / Raw(b"\x00\x01\x01"),                               # domain [length 3 < 12]
+        eth_ip / dns / Raw(query + name[:6]),                                 # name cut: [|domain]
+        eth_ip / dns / Raw(query + name + b"\x00\x01"),                      # class cut: [|domain]
+        eth_ip / TCP(sport=3000, dport=53, flags="PA") / Raw(b"\x00"),       # DNS over TCP < 2
+        eth_ip / dns / Raw(query + b"\xc0\x0c\x00\x01\x00\x01"),             # pointer to itself
+        eth_ip / dns / Raw(query + b"\x03abc\xc0\x20\x00\x01\x00\x01\x03xyz\x00"),  # forward
+        eth_ip / UDP(sport=53, dport=3000) / Raw(                         # CNAME's forward pointer
+            b"\x00\x15\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x01c\x07example\x00\x00\x05\x00\x01"
+            b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x02\xc0\x30"),
+        eth_ip / UDP(sport=53, dport=3000) / Raw(                         # an A record cut short
+            b"\x00\x16\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x01c\x07example\x00\x00\x01\x00\x01"
+            b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a\x00"),
+        *(eth_ip / UDP(sport=123, dport=123) / Raw(bytes([0x18 | mode]) + bytes(47))
+          for mode in range(8)),
+        eth_ip / UDP(sport=40000, dport=123) / Raw(b"\x16\x02\x00\x01" + bytes(8)),
+        eth_ip / TCP(sport=3000, dport=80, flags="PA") / Raw(b"GET /cut HTTP/1.1"),
+    ]
+    wrpcap(str(pcap), frames)
+    theirs, differ = _compare_printing(pcap)
+    assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ)
+    text = "\n".join(theirs)
+    for shown in ("PTR (QM)? host.local.", "PTR (QU)? host.local.", "(Cache flush) A 10.0.0.9",
+                  "CHAOS (Cache flush) A", " 1/0/0 CHAOS A ", "TXT CHAOS? ", "A (Class 9)? ",
+                  "[2q], 0/0/0", "domain [length 3 < 12] (invalid)", "1+ [|domain]",
+                  "[DNS over TCP: length 1 < 2] (invalid)", "A? <BAD PTR> [|domain]",
+                  "A? abc.<BAD PTR> [|domain]", "1/0/0 CNAME <BAD PTR> [|domain]",
+                  "22 1/0/0 A [|domain]",
+                  "symmetric active",
+                  "NTPv3, unspecified", "NTPv3, Reserved", "NTPv2, Control Message, length 12",
+                  "HTTP: GET /cut HTTP/1.1 [|http]"):
+        assert shown in text, shown
 
 
 # ---------------------------------------------------------------- stats and top

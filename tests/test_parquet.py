@@ -17,6 +17,7 @@ import pytest
 import ringcap
 from conftest import RingcapProcess, Tap
 from ringcap import Batch, FlowSink, ParquetSink
+from ringcap.appcolumns import APP_COLUMNS
 from ringcap.headers import FLOW_COLUMNS, HEADER_COLUMNS, NO_TIMESTAMP
 from ringcap.sinks.parquet import (DEFAULT_PACKET_COLUMNS, FRAME_OFFSET_COLUMNS, NOT_BY_DEFAULT,
                                    PACKET_COLUMNS, HivePartitions, merge_flow_tables)
@@ -215,7 +216,8 @@ def test_row_groups_columns_payload_and_stats(tmp_path):
     # every column the decoder has, tunnels and TCP options included
     write(ParquetSink(tmp_path / "all", columns="all", worker=0), batch)
     table = pq.read_table(dataset_files(tmp_path / "all")[0][0])
-    assert table.column_names == with_ts_ns(c for c in PACKET_COLUMNS if c != "data")
+    assert table.column_names == with_ts_ns(c for c in PACKET_COLUMNS
+                                            if c != "data" and c not in APP_COLUMNS)
     headers = ringcap.decode(batch, columns="all")
     assert np.array_equal(table["tcp_options"].to_numpy(), headers["tcp_options"])
 

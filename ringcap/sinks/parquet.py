@@ -36,6 +36,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..appcolumns import APP_COLUMNS
 from ..batch import COLUMNS, Batch
 from ..headers import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER_COLUMNS,
                       NO_TIMESTAMP, Headers)
@@ -61,7 +62,8 @@ BATCH_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMNS if name != "offs
 TIMESTAMP_UNITS: tuple[str, ...] = ("us", "ns", "ms", "s")
 #: Every column a packet dataset can hold, in file order: the batch's, the decoded
 #: headers' (:data:`ringcap.headers.HEADER_COLUMNS`) and ``data`` (the frame bytes).
-PACKET_COLUMNS: tuple[str, ...] = BATCH_COLUMNS + LABEL_COLUMNS + tuple(HEADER_COLUMNS) + ("data",)
+PACKET_COLUMNS: tuple[str, ...] = (BATCH_COLUMNS + LABEL_COLUMNS + tuple(HEADER_COLUMNS)
+                                   + tuple(APP_COLUMNS) + ("data",))
 #: Columns of the batch and the decoder a packet dataset leaves out by default: the
 #: kernel's VLAN metadata (``vlan_tci``, ``vlan_tpid``: the decoder reports the tag in
 #: ``vlan_outer``), the NIC's ``rxhash``, the ring's ``status`` bits, the link
@@ -150,13 +152,14 @@ class HivePartitions:
 # ---------------------------------------------------------------- column choice
 def _resolve_packet_columns(columns, include_payload: bool
                             ) -> tuple[list[str], list[str], list[str], bool]:
-    """(batch columns, label columns, header columns, with frame bytes) in file order."""
+    """(batch columns, label columns, header and application columns, with frame bytes)
+    in file order."""
     if columns is None:
         chosen = set(DEFAULT_PACKET_COLUMNS)
         if include_payload:
             chosen.update(FRAME_OFFSET_COLUMNS)
     elif isinstance(columns, str) and columns == "all":
-        chosen = set(PACKET_COLUMNS) - {"data"}
+        chosen = set(PACKET_COLUMNS) - {"data"} - set(APP_COLUMNS)   # as decode's "all"
     else:
         chosen = {columns} if isinstance(columns, str) else set(columns)
         unknown = sorted(chosen - set(PACKET_COLUMNS))
@@ -170,7 +173,8 @@ def _resolve_packet_columns(columns, include_payload: bool
         chosen.add("data")
     return ([name for name in BATCH_COLUMNS if name in chosen],
             [name for name in LABEL_COLUMNS if name in chosen],
-            [name for name in HEADER_COLUMNS if name in chosen], "data" in chosen)
+            [name for name in tuple(HEADER_COLUMNS) + tuple(APP_COLUMNS) if name in chosen],
+            "data" in chosen)
 
 
 def _arrow_type(pa, dtype: np.dtype, width: int):
@@ -307,13 +311,23 @@ class ParquetPart:
         self._fill = 0
         self._batch_store = {name: np.empty(rows, dtype=COLUMNS[name])
                              for name in self._batch_names}
-        decoded = set(self._header_names)
+        # Application columns are decoded by a decode() of their own, fresh columns each
+        # batch: the fixed-width ones copied into the row group, the strings kept as the
+        # batches' StringColumns until the row group is written.
+        self._app_names = tuple(name for name in self._header_names if name in APP_COLUMNS)
+        decoded = set(self._header_names) - set(self._app_names)
         if decoded:
             decoded.add("flags")                    # decode always fills flags
         self._decode_names = tuple(name for name in HEADER_COLUMNS if name in decoded)
         self._header_store = {
             name: np.empty((rows, width) if width > 1 else rows, dtype=dtype)
             for name, (dtype, width) in HEADER_COLUMNS.items() if name in decoded}
+        self._app_strings: dict[str, list] = {
+            name: [] for name in self._app_names if APP_COLUMNS[name][0] == "str"}
+        self._header_store.update(
+            (name, np.empty((rows, width) if width > 1 else rows, dtype=dtype))
+            for name, (dtype, width) in APP_COLUMNS.items()
+            if name in self._app_names and name not in self._app_strings)
         self._data = np.empty(0, dtype=np.uint8)
         self._data_ends = np.zeros(rows + 1, dtype=np.int64) if self._with_data else None
         self._interface_codes = np.empty(rows, dtype=np.int32) \
@@ -331,7 +345,10 @@ class ParquetPart:
                    for name in self._batch_names if name != "ts"]
         fields += [pa.field(name, RowLabels.arrow_type(pa), nullable=name != "host")
                    for name in self._label_names]
-        fields += [pa.field(name, _arrow_type(pa, *HEADER_COLUMNS[name]), nullable=False)
+        fields += [pa.field(name, pa.dictionary(pa.int32(), pa.string()))
+                   if name in self._app_strings else
+                   pa.field(name, _arrow_type(pa, *(HEADER_COLUMNS.get(name)
+                                                    or APP_COLUMNS[name])), nullable=False)
                    for name in self._header_names]
         if self._with_data:
             fields.append(pa.field("data", pa.large_binary(), nullable=False))
@@ -384,6 +401,13 @@ class ParquetPart:
             view = Headers({name: array[k:] for name, array in self._header_store.items()},
                            batch.ts, batch.wirelen)
             decode_batch(batch, columns=self._decode_names, out=view)
+        if self._app_names:
+            app = decode_batch(batch, columns=self._app_names)
+            for name in self._app_names:
+                if name in self._app_strings:
+                    self._app_strings[name].append(app[name])
+                else:
+                    self._header_store[name][k:end] = app[name]
         if self._interface_codes is not None:
             self._interface_codes[k:end] = self._labels.interface_codes(batch)
         if self._with_data:
@@ -424,6 +448,10 @@ class ParquetPart:
                 arrays.append(self._labels.host_array(pa, rows))
             elif name == "interface":
                 arrays.append(self._labels.interface_array(pa, self._interface_codes[:rows]))
+            elif name in self._app_strings:         # null where the packet has none
+                parts = [column.to_arrow() for column in self._app_strings[name]]
+                strings = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+                arrays.append(strings.dictionary_encode())   # each name once a row group
             elif name == "data":
                 ends = self._data_ends[:rows + 1]
                 arrays.append(pa.Array.from_buffers(
@@ -438,6 +466,8 @@ class ParquetPart:
             return
         self._file.write(self._table(self._fill))
         self._fill = 0
+        for parts in self._app_strings.values():
+            parts.clear()
 
     def flush(self) -> None:
         """Nothing to hand over early: a Parquet file is readable only once its
@@ -898,7 +928,10 @@ class ParquetSink(RotatingSink):
     :data:`NOT_BY_DEFAULT` (kernel and NIC metadata, and the offsets into the
     frame, which come with ``include_payload=True``).  ``columns`` picks from
     :data:`PACKET_COLUMNS` (``ts`` is required; ``"all"`` for every batch and
-    header column).
+    header column), which include the application columns of
+    :mod:`ringcap.appcolumns` (``dns_qname``, ``tls_sni``, ``http_host`` ...: only
+    when named, as for :func:`ringcap.decode`; names are dictionary-encoded
+    ``string`` columns, null where a packet has none).
 
     A file ends when its ``rotate_seconds`` are up (intervals aligned to the
     epoch: 300 gives files for :00-:05, :05-:10 ...; default: the partition
