@@ -278,20 +278,41 @@ _ARPHRD_RAW_IP = frozenset({
     518, 15,      # ARPHRD_RAWHDLC, ARPHRD_DLCI
 })
 _ARPHRD_ETHERNET = frozenset({1, 23, 772})     # ARPHRD_ETHER, ARPHRD_METRICOM, ARPHRD_LOOPBACK
+# Hardware types whose frames libpcap captures as they are, with a link type of
+# their own (map_arphrd_to_dlt; each checked against tcpdump 4.99/libpcap 1.10
+# on a tun device given the type).  ringcap captures them so and writes them,
+# but does not decode them.
+_ARPHRD_OWN_LINKTYPE = {
+    3: 202,                     # ARPHRD_AX25: AX25_KISS
+    6: 6, 800: 6,               # ARPHRD_IEEE802, IEEE802_TR: IEEE802 (token ring)
+    7: 129,                     # ARPHRD_ARCNET: ARCNET_LINUX
+    513: 104,                   # ARPHRD_CISCO (HDLC): C_HDLC
+    770: 107,                   # ARPHRD_FRAD: FRELAY
+    773: 114,                   # ARPHRD_LOCALTLK: LTALK
+    774: 10,                    # ARPHRD_FDDI: FDDI
+    784: 224, 785: 224, 786: 224, 787: 224,     # ARPHRD_FCPP, FCAL, FCPL, FCFABRIC: FC_2
+    801: 105,                   # ARPHRD_IEEE80211: IEEE802_11
+    802: 119,                   # ARPHRD_IEEE80211_PRISM: PRISM_HEADER
+    803: 127,                   # ARPHRD_IEEE80211_RADIOTAP (monitor mode): IEEE802_11_RADIO
+    804: 230,                   # ARPHRD_IEEE802154: IEEE802_15_4_NOFCS
+    826: 271,                   # ARPHRD_VSOCKMON: VSOCK
+}
 
 
 def linktype_for_hatype(hatype: int) -> int:
     """The link type ringcap (like libpcap) captures an interface of ARPHRD_*
     type ``hatype`` with: Ethernet for Ethernet and loopback, raw IP for
-    tun, WireGuard, ipip, sit and SLIP, and a Linux cooked capture
-    (LINUX_SLL2, built from the kernel's metadata) for everything else (PPP,
-    gre, ip6gre, ip6tnl, ...): the bytes are then always what the link type
-    says."""
+    tun, WireGuard, ipip, sit and SLIP, libpcap's own link type for the
+    kinds it captures as they are (802.11 monitor mode, token ring, FDDI,
+    Cisco HDLC, 802.15.4, vsockmon, ...: written, not decoded), and a Linux
+    cooked capture (LINUX_SLL2, built from the kernel's metadata) for
+    everything else (PPP, gre, ip6gre, ip6tnl, ...): the bytes are then
+    always what the link type says."""
     if hatype in _ARPHRD_ETHERNET:
         return LINKTYPE_ETHERNET
     if hatype in _ARPHRD_RAW_IP:
         return LINKTYPE_RAW
-    return LINKTYPE_LINUX_SLL2
+    return _ARPHRD_OWN_LINKTYPE.get(hatype, LINKTYPE_LINUX_SLL2)
 
 
 def interface_linktypes(where: dict[int, str | None]) -> dict[int, int]:

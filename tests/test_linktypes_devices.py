@@ -391,3 +391,81 @@ def test_each_hardware_type_is_captured_with_tcpdumps_link_type(tmp_path, netns,
             assert h.sll_hatype.tolist() == [hatype] * DATAGRAMS
     finally:
         device.close()
+
+
+#: ARPHRD_* types libpcap captures as they are, with a link type of their own
+#: (map_arphrd_to_dlt): 802.11 monitor mode, token ring, FDDI, Cisco HDLC,
+#: Frame Relay, LocalTalk, ARCNET, AX.25, Fibre Channel, 802.15.4, vsockmon.
+#: ringcap must write the same link type and bytes (it does not decode them).
+HATYPES_OWN = {3: ("AX25", 202), 6: ("IEEE802", 6), 7: ("ARCNET", 129), 513: ("CISCO", 104),
+               770: ("FRAD", 107), 773: ("LOCALTLK", 114), 774: ("FDDI", 10),
+               784: ("FCPP", 224), 787: ("FCFABRIC", 224), 800: ("IEEE802_TR", 6),
+               801: ("IEEE80211", 105), 802: ("IEEE80211_PRISM", 119),
+               803: ("IEEE80211_RADIOTAP", 127), 804: ("IEEE802154", 230),
+               826: ("VSOCKMON", 271)}
+#: datagram sizes a length filter tells from anything else (which the bytes
+#: of these link types would not let an address or port filter find)
+SIZED = "greater 1020 and less 1040"
+
+
+def _retyped_tun(hatype: int) -> Device:
+    """A tun device given ARPHRD_* type ``hatype`` (TUNSETLINK), with its route."""
+    device = Device("tun")
+    try:
+        sh(f"ip link set {device.name} down")      # the type changes only while down
+        fcntl.ioctl(device.fd, TUNSETLINK, hatype)
+        sh(f"ip link set {device.name} up && ip route replace {device.peer}/32 dev {device.name}")
+        assert _hardware_type(device.name) == hatype
+    except BaseException:
+        device.close()
+        raise
+    return device
+
+
+def _send_sized(device: Device, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(DATAGRAMS):
+            s.sendto(b"s" * (1000 + i), (device.peer, port))
+
+
+def _records(path: str) -> list[tuple[bytes, int, int]]:
+    batch = ringcap.read_pcap(path)
+    return [(bytes(batch[i]), int(batch.caplen[i]), int(batch.wirelen[i]))
+            for i in range(len(batch))]
+
+
+@pytest.mark.parametrize("hatype", sorted(HATYPES_OWN), ids=lambda h: HATYPES_OWN[h][0])
+def test_hardware_types_with_a_link_type_of_their_own_are_written_as_tcpdump_writes_them(
+        tmp_path, netns, hatype):
+    """tcpdump writes these with their own link type and the frames as they
+    are; ringcap wrote them as Linux cooked captures.  Now: the same link type,
+    the same records byte for byte; -r -w rewrites them; printing them (which
+    ringcap cannot) is refused up front with one line naming the link type."""
+    name, linktype = HATYPES_OWN[hatype]
+    device = _retyped_tun(hatype)
+    try:
+        port = next(_ports)
+        ours, theirs, err = side_by_side(tmp_path, device.name, SIZED,
+                                         lambda: _send_sized(device, port), DATAGRAMS)
+        assert _linktype(ours) == _linktype(theirs) == linktype
+        assert ringcap.ring.linktype_for_hatype(hatype) == linktype
+        records = _records(ours)
+        assert records == _records(theirs)
+        assert [wire for _, _, wire in records] == [1028 + i for i in range(DATAGRAMS)]
+        assert all(data[:1] == b"\x45" and data.endswith(b"s" * 100) for data, _, _ in records)
+        described = ringcap.batch.linktype_description(linktype)
+        listening = tcpdump("-r", theirs).stderr     # (names it as tcpdump's capture did)
+        assert f"link-type {described}," in listening, listening
+        assert f"listening on {device.name}, link-type {described}, " in err
+        copy = str(tmp_path / "copy.pcap")
+        done = ringcap_cli("-r", ours, "-w", copy)
+        assert done.returncode == 0, done.stderr
+        assert _records(copy) == records and _linktype(copy) == linktype
+        printing = ringcap_cli("-i", device.name, "-c", "1")
+        assert printing.returncode == 1 and printing.stdout == ""
+        assert printing.stderr.splitlines() == [
+            f"ringcap: {device.name} has link-type {described}, which ringcap does not decode; "
+            "ringcap prints EN10MB, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NULL, RAW captures: "
+            "write this one to a pcap file (-w FILE) and read it with tcpdump or Wireshark"]
+    finally:
+        device.close()

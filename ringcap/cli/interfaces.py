@@ -19,7 +19,7 @@ import socket
 import struct
 from typing import NamedTuple
 
-from ..batch import LINKTYPE_NAMES, linktype_name
+from ..batch import linktype_description, linktype_name
 from ..ring import interface_linktypes
 from .options import CliError
 
@@ -149,8 +149,7 @@ def interface_linktype(name: str | None) -> int:
 
 def describe_linktype(linktype: int) -> str:
     """``EN10MB (Ethernet)``, as tcpdump names link types."""
-    entry = LINKTYPE_NAMES.get(linktype)
-    return f"{entry[0]} ({entry[1]})" if entry else linktype_name(linktype)
+    return linktype_description(linktype)
 
 
 def list_interfaces(stream) -> int:
