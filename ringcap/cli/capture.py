@@ -26,7 +26,8 @@ from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
-from .interfaces import default_interface, list_interfaces, list_linktypes, resolve_numbers
+from .interfaces import (default_interface, is_down, list_interfaces, list_linktypes,
+                         resolve_numbers)
 from .pool import check_pool_arguments, per_worker_files, run_pool
 from .printer import PacketPrinter
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
@@ -395,6 +396,10 @@ def run(args) -> int:
             except OSError:
                 raise CliError(f"no interface named {name!r} here; see the list with "
                                f"`ringcap -D`") from None
+            if is_down(name):
+                # tcpdump refuses it too ("That device is not up"): no file is made
+                raise CliError(f"{name} is down; bring it up (`ip link set {name} up`) "
+                               f"and run again")
     linktypes = interface_linktypes(dict(label) if label else {0: None})
     check_decodable(args, linktypes, label)
     if LINKTYPE_LINUX_SLL2 in linktypes.values() and snaplen < COOKED_MIN_SNAPLEN:

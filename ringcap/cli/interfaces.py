@@ -120,6 +120,16 @@ def interfaces() -> list[Interface]:
     return sorted(found, key=Interface.merit)          # stable: ties stay in ifindex order
 
 
+def is_down(name: str) -> bool:
+    """Whether interface ``name`` is administratively down (not IFF_UP)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            flags = struct.unpack_from("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, _ifreq(name)), 16)[0]
+        except OSError:
+            return False        # (gone meanwhile: opening the ring says so)
+    return not flags & _IFF_UP
+
+
 def tcpdump_flags(iface: Interface) -> str:
     """The ``[...]`` of ``tcpdump -D`` (libpcap's flags as tcpdump words them), or ""."""
     if iface.name == "any":
