@@ -533,6 +533,13 @@ def test_a_can_device_is_captured_as_tcpdump_captures_it(tmp_path, netns):
         assert [wire for _, _, wire in records] == [16, 16, 16, 72, 32]
         tshark = tshark_rows(ours, ("can.id", "can.len"))
         assert tshark[:3] == [(str(0x300 + i), "4") for i in range(3)]
+        # ringcap stats counts them as capinfos does (it refused the file: not decoded)
+        stats = ringcap_cli("stats", ours)
+        assert stats.returncode == 0, stats.stderr
+        capinfos = subprocess.run(["capinfos", "-c", "-d", ours], capture_output=True, text=True)
+        assert "Number of packets:   5" in stats.stdout and "Number of packets:   5" in capinfos.stdout
+        assert "Data size:           152 bytes" in stats.stdout
+        assert "Data size:           152 bytes" in capinfos.stdout
     finally:
         os.close(fd)
 
