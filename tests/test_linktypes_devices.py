@@ -28,6 +28,11 @@ LINUX_SLL2) with the same packets, addresses, ports and cooked fields.  Tagged f
 sent into one end arrive at the other with the tag taken off into the
 ring's metadata, and ringcap must put it back as libpcap does.  Their link type follows ringcap.ring.linktype_for_hatype (RAW, as
 libpcap maps ARPHRD_TUNNEL, TUNNEL6, SIT, IPGRE, IP6GRE and NONE).
+
+The same tun trick gives the hardware types libpcap captures with a link type
+of their own (802.11 monitor mode, token ring, FDDI, HDLC, CAN, nlmon, ...):
+records byte for byte as tcpdump's.  Last, devices that are missing, down,
+deleted mid-capture, or of MTU 9000, as tcpdump treats them.
 """
 from __future__ import annotations
 
