@@ -59,10 +59,41 @@ LINKTYPE_NAMES: dict[int, tuple[str, str]] = {
 }
 
 
+#: Link types a ring captures (libpcap's choice for the device's ARPHRD_* type)
+#: and writes, but which ringcap does not decode, print or filter in files:
+#: (tcpdump's name, description).  Their bytes are the device's frames as
+#: libpcap delivers them.
+LINKTYPE_CAPTURE_ONLY_NAMES: dict[int, tuple[str, str]] = {
+    6: ("IEEE802", "Token ring"),
+    10: ("FDDI", "FDDI"),
+    104: ("C_HDLC", "Cisco HDLC"),
+    105: ("IEEE802_11", "802.11"),
+    107: ("FRELAY", "Frame Relay"),
+    114: ("LTALK", "Localtalk"),
+    119: ("PRISM_HEADER", "802.11 plus Prism header"),
+    127: ("IEEE802_11_RADIO", "802.11 plus radiotap header"),
+    129: ("ARCNET_LINUX", "Linux ARCNET"),
+    144: ("LINUX_IRDA", "Linux IrDA"),
+    177: ("LINUX_LAPD", "Linux vISDN LAPD"),
+    202: ("AX25_KISS", "AX.25 with KISS header"),
+    224: ("FC_2", "Fibre Channel FC-2"),
+    227: ("CAN_SOCKETCAN", "CAN-bus with SocketCAN headers"),
+    230: ("IEEE802_15_4_NOFCS", "IEEE 802.15.4 without FCS"),
+    253: ("NETLINK", "Linux netlink"),
+    271: ("VSOCK", "Linux vsock"),
+}
+
+
 def linktype_name(linktype: int) -> str:
     """tcpdump's name of a link type (``"EN10MB"``), or ``"LINKTYPE_<n>"`` for others."""
-    entry = LINKTYPE_NAMES.get(int(linktype))
+    entry = LINKTYPE_NAMES.get(int(linktype)) or LINKTYPE_CAPTURE_ONLY_NAMES.get(int(linktype))
     return entry[0] if entry else f"LINKTYPE_{int(linktype)}"
+
+
+def linktype_description(linktype: int) -> str:
+    """tcpdump's "EN10MB (Ethernet)" for a link type, or its bare name if tcpdump has none."""
+    entry = LINKTYPE_NAMES.get(int(linktype)) or LINKTYPE_CAPTURE_ONLY_NAMES.get(int(linktype))
+    return f"{entry[0]} ({entry[1]})" if entry else linktype_name(linktype)
 
 # Values of `pkttype` (linux/if_packet.h).
 PACKET_HOST = 0

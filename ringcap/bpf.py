@@ -212,6 +212,8 @@ _COOKED_FIELDS = {
                                10: _SKF_AD_PKTTYPE}),
     LINKTYPE_LINUX_SLL: (16, {14: _SKF_AD_PROTOCOL, 0: _SKF_AD_PKTTYPE}),
 }
+# NETLINK, LINUX_IRDA and LINUX_LAPD captures carry a LINUX_SLL header (libpcap)
+_COOKED_FIELDS.update(dict.fromkeys((253, 144, 177), _COOKED_FIELDS[LINKTYPE_LINUX_SLL]))
 
 
 def cooked_socket_program(insns: Sequence[Instruction], linktype: int = LINKTYPE_LINUX_SLL2,

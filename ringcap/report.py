@@ -41,12 +41,14 @@ import numpy as np
 import numpy.typing as npt
 
 from .appcolumns import APP_PROTOCOLS, host_name
-from .batch import Batch
+from .batch import LINKTYPE_NAMES, Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 from ._conversations import ConversationTable, PacketCounters, count_bins
 from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
+
+_DECODED_LINKTYPES = np.array(sorted(LINKTYPE_NAMES), dtype=np.uint16)
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES",
            "MAX_RATE_INTERVALS", "NAME_KINDS"]
@@ -260,25 +262,45 @@ class TrafficReport:
             self.add_drop_mark(int(batch.ts[-1]), int(batch.drops))
         if n == 0:
             return
+        decoded = np.isin(batch.linktype, _DECODED_LINKTYPES)
+        if not decoded.all():
+            # packets of link types ringcap does not decode (CAN, 802.11
+            # monitor mode, netlink, ...): counted, timed and sized, as
+            # capinfos does, with no protocol beyond their link layer
+            other = batch[~decoded]
+            zeros = np.zeros(len(other), np.uint8)
+            self._count(other, np.zeros(len(other), np.uint16), zeros, zeros,
+                        np.zeros(len(other), np.uint32))
+            batch = batch[decoded]
+            if not len(batch):
+                return
         c = np.ascontiguousarray          # (no copy: the columns are contiguous)
-        ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
         headers = self._headers.decode(batch)
+        ts, wirelen = self._count(batch, c(headers.ethertype), c(headers.ip_proto),
+                                  c(headers.ip_version), c(headers.flags))
+        server_names = self._add_names(headers) if self.track_names else {}
+        if self.track_flows:
+            self._add_flows(headers, server_names)
+        self._conversations.add(headers, ts, wirelen)
+
+    def _count(self, batch: Batch, ethertype, ip_proto, ip_version, flags):
+        """Fold ``batch``'s times, sizes and protocol keys in; returns its
+        (ts, wirelen) columns."""
+        c = np.ascontiguousarray
+        ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
         # one compiled pass: times, wire bytes, protocol keys, length buckets
         lo, hi, wire, captured, backwards = self._counters.add(
-            c(headers.ethertype), c(headers.ip_proto), c(headers.ip_version), c(headers.flags),
-            wirelen, c(batch.caplen, np.uint32), ts, VLAN, QINQ)
+            ethertype, ip_proto, ip_version, flags, wirelen, c(batch.caplen, np.uint32), ts,
+            VLAN, QINQ)
         if backwards:
             self.time_ordered = False
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
         self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
-        self.packets += n
+        self.packets += len(batch)
         self.captured_size += captured
         self.wire_size += wire
-        server_names = self._add_names(headers) if self.track_names else {}
-        if self.track_flows:
-            self._add_flows(headers, server_names)
         self._add_rates(ts, wirelen, lo, hi)
-        self._conversations.add(headers, ts, wirelen)
+        return ts, wirelen
 
     def add_drop_mark(self, ts: int, dropped: int) -> None:
         """Note ``dropped`` packets lost at time ``ts`` (ns), keeping the marks bounded."""

@@ -27,7 +27,8 @@ import numpy as np
 
 from . import _ring
 from ._validate import check_count, check_seconds, shorten
-from .batch import (COLUMNS, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, Batch)
+from .arphrd import COOKED_LINKTYPES, LINKTYPE_CAN_SOCKETCAN, linktype_for_hatype
+from .batch import COLUMNS, LINKTYPE_LINUX_SLL2, Batch
 from .bpf import FilterSpec, build_program, skip_outgoing_on
 from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
                      load_ebpf_socket_filter, register as _register_fanout)
@@ -262,36 +263,6 @@ class _CoreSet:
         if name in ("packets", "drops", "freeze_count", "delivered"):
             return sum(getattr(core, name) for core in self.cores)
         raise AttributeError(name)
-
-
-# ARPHRD_* hardware types (linux/if_arp.h) whose frames start with the network
-# header, which libpcap captures as raw IP (its map_arphrd_to_dlt; checked
-# against tcpdump on a tun device given each type: tests/test_linktypes_devices.py).
-# ip6tnl (TUNNEL6), gre (IPGRE) and ip6gre (IP6GRE) are not among them: libpcap
-# captures those cooked (a gre device without a remote has a link-layer header,
-# the outer IP and GRE headers), and so does ringcap.
-_ARPHRD_RAW_IP = frozenset({
-    0xFFFE,       # ARPHRD_NONE: tun, WireGuard
-    768,          # ARPHRD_TUNNEL (ipip)
-    776,          # ARPHRD_SIT
-    256, 257, 258, 259, 264,   # SLIP, CSLIP, SLIP6, CSLIP6, ADAPT
-    518, 15,      # ARPHRD_RAWHDLC, ARPHRD_DLCI
-})
-_ARPHRD_ETHERNET = frozenset({1, 23, 772})     # ARPHRD_ETHER, ARPHRD_METRICOM, ARPHRD_LOOPBACK
-
-
-def linktype_for_hatype(hatype: int) -> int:
-    """The link type ringcap (like libpcap) captures an interface of ARPHRD_*
-    type ``hatype`` with: Ethernet for Ethernet and loopback, raw IP for
-    tun, WireGuard, ipip, sit and SLIP, and a Linux cooked capture
-    (LINUX_SLL2, built from the kernel's metadata) for everything else (PPP,
-    gre, ip6gre, ip6tnl, ...): the bytes are then always what the link type
-    says."""
-    if hatype in _ARPHRD_ETHERNET:
-        return LINKTYPE_ETHERNET
-    if hatype in _ARPHRD_RAW_IP:
-        return LINKTYPE_RAW
-    return LINKTYPE_LINUX_SLL2
 
 
 def interface_linktypes(where: dict[int, str | None]) -> dict[int, int]:
@@ -614,7 +585,11 @@ class RxRing(_RingHandle):
         # As libpcap does, the loopback's packets are taken once, arriving:
         # leaving, each would be seen a second time.
         loopback = _loopback_index()
-        programs = {i: programs[lt] if n is not None and i != loopback
+        # So does it with a CAN device's: the CAN stack loops each frame sent back
+        # as received, and libpcap takes no packet leaving a CAN device.
+        programs = {i: skip_outgoing_on(i, programs[lt], snaplen)
+                    if n is not None and lt == LINKTYPE_CAN_SOCKETCAN
+                    else programs[lt] if n is not None and i != loopback
                     else skip_outgoing_on(loopback, programs[lt], snaplen)
                     for (i, n), lt in zip(where.items(), linktypes.values())}
         if names is not None and len(names) == 1:
@@ -667,7 +642,8 @@ class RxRing(_RingHandle):
 
     @staticmethod
     def _link_options(linktype: int, program) -> dict:
-        return dict(linktype=linktype, cooked=linktype == LINKTYPE_LINUX_SLL2, program=program)
+        return dict(linktype=linktype, cooked=linktype in COOKED_LINKTYPES, program=program,
+                    can_id_order=linktype == LINKTYPE_CAN_SOCKETCAN)
 
     @property
     def linktype(self) -> int | None:

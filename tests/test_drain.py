@@ -217,3 +217,29 @@ def test_a_cooked_ring_writes_a_linux_sll2_header_before_each_frame():
         _test_drain_blocks(build_blocks(pkts[:1], BLOCK), BLOCK, out, cooked=True,
                            snaplen=snaplen, max_packets=1)
         assert out[0] == kept and out.wirelen[0] == 60
+
+
+@pytest.mark.parametrize("linktype", [253, 144, 177], ids=["NETLINK", "LINUX_IRDA", "LINUX_LAPD"])
+def test_netlink_irda_and_lapd_rings_write_a_linux_sll_header_before_each_frame(linktype):
+    """The link types libpcap defines with a cooked v1 header (nlmon, IrDA,
+    LAPD devices): a 16-byte LINUX_SLL header (packet type, hardware type,
+    address length, address, protocol: for nlmon the netlink family), and
+    the ring's own link type on each packet (the drain wrote LINUX_SLL2)."""
+    import struct
+    msgs = [bytes(range(i, i + 24)) for i in range(3)]
+    pkts = [[SyntheticPacket(msgs[0], ifindex=7, pkttype=4, protocol=0x0000),
+             SyntheticPacket(msgs[1], ifindex=7, pkttype=0, protocol=0x0010, wirelen=900)],
+            [SyntheticPacket(msgs[2], ifindex=7, pkttype=1, protocol=0x0806)]]
+    out = Batch.empty(16, 1 << 16)
+    n, used = _test_drain_blocks(build_blocks(pkts, BLOCK), BLOCK, out, cooked=True,
+                                 linktype=linktype)
+    assert n == 3 and used == 3 * 40
+    headers = [struct.pack(">HHH8sH", pkttype, 1, 6, b"\0" * 8, protocol)
+               for pkttype, protocol in ((4, 0x0000), (0, 0x0010), (1, 0x0806))]
+    assert out.packets() == [h + m for h, m in zip(headers, msgs)]
+    assert out.caplen.tolist() == [40, 40, 40] and out.wirelen.tolist() == [40, 916, 40]
+    assert out.linktype.tolist() == [linktype] * 3
+    out = Batch.empty(16, 1 << 16)
+    _test_drain_blocks(build_blocks(pkts[:1], BLOCK), BLOCK, out, cooked=True,
+                       linktype=linktype, snaplen=10, max_packets=1)
+    assert out[0] == headers[0][:10] and out.wirelen[0] == 40

@@ -28,6 +28,11 @@ LINUX_SLL2) with the same packets, addresses, ports and cooked fields.  Tagged f
 sent into one end arrive at the other with the tag taken off into the
 ring's metadata, and ringcap must put it back as libpcap does.  Their link type follows ringcap.ring.linktype_for_hatype (RAW, as
 libpcap maps ARPHRD_TUNNEL, TUNNEL6, SIT, IPGRE, IP6GRE and NONE).
+
+The same tun trick gives the hardware types libpcap captures with a link type
+of their own (802.11 monitor mode, token ring, FDDI, HDLC, CAN, nlmon, ...):
+records byte for byte as tcpdump's.  Last, devices that are missing, down,
+deleted mid-capture, or of MTU 9000, as tcpdump treats them.
 """
 from __future__ import annotations
 
@@ -44,7 +49,8 @@ import ringcap
 from ringcap.batch import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
 from conftest import VethPair, sh, wait_until
 from test_linktypes import ringcap_cli, tcpdump
-from test_linktypes_live import _linktype, side_by_side, tshark_rows
+from test_cli_capture import Cli
+from test_linktypes_live import _count, _linktype, side_by_side, tshark_rows
 
 pytestmark = pytest.mark.network
 
@@ -391,3 +397,223 @@ def test_each_hardware_type_is_captured_with_tcpdumps_link_type(tmp_path, netns,
             assert h.sll_hatype.tolist() == [hatype] * DATAGRAMS
     finally:
         device.close()
+
+
+#: ARPHRD_* types libpcap captures as they are, with a link type of their own
+#: (map_arphrd_to_dlt): 802.11 monitor mode, token ring, FDDI, Cisco HDLC,
+#: Frame Relay, LocalTalk, ARCNET, AX.25, Fibre Channel, 802.15.4, vsockmon.
+#: ringcap must write the same link type and bytes (it does not decode them).
+HATYPES_OWN = {3: ("AX25", 202), 6: ("IEEE802", 6), 7: ("ARCNET", 129), 513: ("CISCO", 104),
+               770: ("FRAD", 107), 773: ("LOCALTLK", 114), 774: ("FDDI", 10),
+               784: ("FCPP", 224), 787: ("FCFABRIC", 224), 800: ("IEEE802_TR", 6),
+               801: ("IEEE80211", 105), 802: ("IEEE80211_PRISM", 119),
+               803: ("IEEE80211_RADIOTAP", 127), 804: ("IEEE802154", 230),
+               826: ("VSOCKMON", 271),
+               # captured cooked, written with a LINUX_SLL header and their own link type
+               824: ("NETLINK", 253), 783: ("IRDA", 144), 8445: ("LAPD", 177)}
+COOKED_V1 = {824, 783, 8445}
+#: datagram sizes a length filter tells from anything else (which the bytes
+#: of these link types would not let an address or port filter find)
+SIZED = "greater 1020 and less 1040"
+
+
+def _retyped_tun(hatype: int) -> Device:
+    """A tun device given ARPHRD_* type ``hatype`` (TUNSETLINK), with its route."""
+    device = Device("tun")
+    try:
+        sh(f"ip link set {device.name} down")      # the type changes only while down
+        fcntl.ioctl(device.fd, TUNSETLINK, hatype)
+        sh(f"ip link set {device.name} up && ip route replace {device.peer}/32 dev {device.name}")
+        assert _hardware_type(device.name) == hatype
+    except BaseException:
+        device.close()
+        raise
+    return device
+
+
+def _send_sized(device: Device, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(DATAGRAMS):
+            s.sendto(b"s" * (1000 + i), (device.peer, port))
+
+
+def _records(path: str) -> list[tuple[bytes, int, int]]:
+    batch = ringcap.read_pcap(path)
+    return [(bytes(batch[i]), int(batch.caplen[i]), int(batch.wirelen[i]))
+            for i in range(len(batch))]
+
+
+@pytest.mark.parametrize("hatype", sorted(HATYPES_OWN), ids=lambda h: HATYPES_OWN[h][0])
+def test_hardware_types_with_a_link_type_of_their_own_are_written_as_tcpdump_writes_them(
+        tmp_path, netns, hatype):
+    """tcpdump writes these with their own link type and the frames as they
+    are; ringcap wrote them as Linux cooked captures.  Now: the same link type,
+    the same records byte for byte (for netlink monitors, IrDA and LAPD a
+    LINUX_SLL header first, as libpcap writes them); -r -w rewrites them; printing them (which
+    ringcap cannot) is refused up front with one line naming the link type."""
+    name, linktype = HATYPES_OWN[hatype]
+    device = _retyped_tun(hatype)
+    try:
+        port = next(_ports)
+        ours, theirs, err = side_by_side(tmp_path, device.name, SIZED,
+                                         lambda: _send_sized(device, port), DATAGRAMS)
+        assert _linktype(ours) == _linktype(theirs) == linktype
+        assert ringcap.ring.linktype_for_hatype(hatype) == linktype
+        records = _records(ours)
+        assert records == _records(theirs)
+        head = struct.pack("!HHH8xH", 4, hatype, 0, 0x0800) if hatype in COOKED_V1 else b""
+        assert [wire for _, _, wire in records] == [len(head) + 1028 + i for i in range(DATAGRAMS)]
+        assert all(data.startswith(head + b"\x45") and data.endswith(b"s" * 100)
+                   for data, _, _ in records)
+        described = ringcap.batch.linktype_description(linktype)
+        listening = tcpdump("-r", theirs).stderr     # (names it as tcpdump's capture did)
+        assert f"link-type {described}," in listening, listening
+        assert f"listening on {device.name}, link-type {described}, " in err
+        copy = str(tmp_path / "copy.pcap")
+        done = ringcap_cli("-r", ours, "-w", copy)
+        assert done.returncode == 0, done.stderr
+        assert _records(copy) == records and _linktype(copy) == linktype
+        printing = ringcap_cli("-i", device.name, "-c", "1")
+        assert printing.returncode == 1 and printing.stdout == ""
+        assert printing.stderr.splitlines() == [
+            f"ringcap: {device.name} has link-type {described}, which ringcap does not decode; "
+            "ringcap prints EN10MB, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NULL, RAW captures: "
+            "write this one to a pcap file (-w FILE) and read it with tcpdump or Wireshark"]
+    finally:
+        device.close()
+
+
+def test_a_netlink_monitor_refuses_ip_filters_as_tcpdump_does(netns):
+    """libpcap cannot filter NETLINK captures on protocols: both refuse `ip`
+    with its message, and the capture does not start."""
+    device = _retyped_tun(824)
+    try:
+        theirs = subprocess.run(["tcpdump", "-i", device.name, "-c", "1", "ip"],
+                                capture_output=True, text=True, timeout=60)
+        ours = ringcap_cli("-i", device.name, "-c", "1", "-w", "/dev/null", "ip")
+    finally:
+        device.close()
+    assert theirs.returncode == ours.returncode == 1
+    message = "Linux netlink link-layer type filtering not implemented"
+    assert theirs.stderr.strip() == f"tcpdump: {message}"
+    assert ours.stderr.strip() == f"ringcap: invalid capture filter 'ip': {message}"
+
+
+def test_a_can_device_is_captured_as_tcpdump_captures_it(tmp_path, netns):
+    """A CAN device (ARPHRD_CAN: a tun given the type, whose frames are written
+    with the CAN protocols in its packet information, as vcan would deliver
+    them): tcpdump writes CAN_SOCKETCAN with each CAN ID in network byte order
+    (the kernel gives host order) and takes no frame leaving the device (the
+    CAN stack loops sent frames back as received).  ringcap wrote Linux cooked
+    captures with the IDs as the kernel gave them, and the sent frames too."""
+    name = f"rccan{next(_numbers)}"
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", name.encode(), 0x0001))  # IFF_TUN, with PI
+        fcntl.ioctl(fd, TUNSETLINK, 280)
+        sh(f"ip link set {name} up")
+        assert _hardware_type(name) == 280
+        classic = [struct.pack("=IBBBB8s", 0x300 + i, 4, 0, 0, 0, bytes([i]) * 8) for i in range(3)]
+        fd_frame = struct.pack("=IBBBB64s", 0x80000456, 8, 0, 0, 0, b"\xaa" * 64)   # extended ID
+        xl_frame = struct.pack("=IBBHI20s", 0x1234, 0x80, 3, 20, 0x01020304, b"\xbb" * 20)
+
+        def send():
+            with socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM) as s:
+                s.sendto(struct.pack("=IBBBB8s", 0x111, 1, 0, 0, 0, b"\x01" * 8), (name, 0x000C))
+            for frame in classic:
+                os.write(fd, struct.pack("!HH", 0, 0x000C) + frame)     # ETH_P_CAN
+            os.write(fd, struct.pack("!HH", 0, 0x000D) + fd_frame)      # ETH_P_CANFD
+            os.write(fd, struct.pack("!HH", 0, 0x000E) + xl_frame)      # ETH_P_CANXL
+
+        ours, theirs, err = side_by_side(tmp_path, name, "", send, 5)
+        assert _linktype(ours) == _linktype(theirs) == 227
+        assert f"listening on {name}, link-type CAN_SOCKETCAN (CAN-bus with SocketCAN " \
+               "headers), " in err
+        records = _records(ours)
+        assert records == _records(theirs)
+        assert [data[:4] for data, _, _ in records] == [
+            bytes.fromhex(h) for h in ("00000300", "00000301", "00000302", "80000456", "00001234")]
+        assert [data[4:] for data, _, _ in records] == \
+            [frame[4:] for frame in classic + [fd_frame, xl_frame]]
+        assert [wire for _, _, wire in records] == [16, 16, 16, 72, 32]
+        tshark = tshark_rows(ours, ("can.id", "can.len"))
+        assert tshark[:3] == [(str(0x300 + i), "4") for i in range(3)]
+        # ringcap stats counts them as capinfos does (it refused the file: not decoded)
+        stats = ringcap_cli("stats", ours)
+        assert stats.returncode == 0, stats.stderr
+        capinfos = subprocess.run(["capinfos", "-c", "-d", ours], capture_output=True, text=True)
+        assert "Number of packets:   5" in stats.stdout and "Number of packets:   5" in capinfos.stdout
+        assert "Data size:           152 bytes" in stats.stdout
+        assert "Data size:           152 bytes" in capinfos.stdout
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- devices missing, down, gone
+def test_a_device_that_is_down_is_refused_before_any_file_as_tcpdump_refuses_it(tmp_path, veth):
+    """tcpdump -i DOWN says "That device is not up" and makes no file; ringcap
+    opened the ring, wrote an empty file and then stopped ("Network is down")."""
+    sh(f"ip link set {veth.a} down")
+    theirs = subprocess.run(["tcpdump", "-i", veth.a, "-c", "1", "-w", str(tmp_path / "t.pcap")],
+                            capture_output=True, text=True, timeout=60)
+    ours = ringcap_cli("-i", veth.a, "-c", "1", "-w", str(tmp_path / "r.pcap"))
+    assert theirs.returncode == ours.returncode == 1
+    assert theirs.stderr.strip() == f"tcpdump: {veth.a}: That device is not up"
+    assert ours.stderr.splitlines() == [
+        f"ringcap: {veth.a} is down; bring it up (`ip link set {veth.a} up`) and run again"]
+    assert sorted(os.listdir(tmp_path)) == []
+    missing = ringcap_cli("-i", "rcnosuch0", "-c", "1")
+    assert missing.returncode == 1 and missing.stderr.splitlines() == [
+        "ringcap: no interface named 'rcnosuch0' here; see the list with `ringcap -D`"]
+
+
+def test_a_device_deleted_mid_capture_ends_it_with_a_valid_file_and_its_counts(tmp_path):
+    """`ip link del` during `ringcap -i DEV -w F`: as tcpdump ("The interface
+    disappeared"), the capture ends by itself with status 1 and a line saying
+    why; the file holds every packet captured, and the summary accounts for
+    each packet received."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    pair = VethPair()
+    try:
+        path = str(tmp_path / "gone.pcap")
+        cli = Cli("-i", pair.b, "-U", "-w", path, "udp dst port 47000")
+        cli.wait_for("listening on")
+        frames = [bytes(Ether(src=pair.mac_a, dst=pair.mac_b) / IP(src="10.126.0.1",
+                        dst="10.126.0.2") / UDP(sport=7000 + i, dport=47000) / (b"g" * i))
+                  for i in range(DATAGRAMS)]
+        with ringcap.TxRing(pair.a) as tx:
+            tx.send(frames)
+        wait_until(lambda: _count(path) == DATAGRAMS, what="the frames in the file")
+    finally:
+        pair.delete()
+    assert cli.finish() == 1
+    assert f"ringcap: capture stopped: capturing on {pair.b}: Network is down; the interface " \
+           "was deleted or moved to another network namespace" in cli.err
+    captured, received = cli.summary_count("captured"), cli.summary_count("received by filter")
+    dropped = cli.summary_count("dropped by kernel")
+    assert captured == DATAGRAMS and captured + dropped == received
+    assert [bytes(p) for p in ringcap.read_pcap(path).packets()] == frames
+    done = subprocess.run(["capinfos", "-c", path], capture_output=True, text=True)
+    assert done.returncode == 0 and f"Number of packets:   {DATAGRAMS}" in done.stdout
+
+
+def test_jumbo_frames_on_an_mtu_9000_device_are_captured_as_tcpdump_captures_them(tmp_path, veth):
+    """A veth of MTU 9000: 8,000-9,000 byte frames whole, the same bytes as tcpdump's."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    port = next(_ports)
+    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.127.0.1", dst="10.127.0.2")
+                    / UDP(sport=7000, dport=port) / (b"j" * size))
+              for size in (8000, 8500, 8900, 8950, 8972)]       # 8972: a 9,000-byte IP packet
+
+    def send():
+        with ringcap.TxRing(veth.a, frame_size=16384) as tx:
+            tx.send(frames)
+
+    ours, theirs, _ = side_by_side(tmp_path, veth.b, f"udp dst port {port}", send, DATAGRAMS)
+    records = _records(ours)
+    assert records == _records(theirs)
+    assert [data for data, _, _ in records] == frames
+    assert [wire for _, _, wire in records] == [len(f) for f in frames]
+    assert max(len(f) for f in frames) == 9014

@@ -17,7 +17,8 @@ import tempfile
 import time
 
 from .. import _ring
-from ..batch import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch, linktype_name
+from ..batch import (LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch, linktype_description,
+                     linktype_name)
 from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
 from ..ring import RxRing, interface_linktypes
@@ -25,7 +26,8 @@ from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
-from .interfaces import default_interface, list_interfaces, list_linktypes, resolve_numbers
+from .interfaces import (default_interface, is_down, list_interfaces, list_linktypes,
+                         resolve_numbers)
 from .pool import check_pool_arguments, per_worker_files, run_pool
 from .printer import PacketPrinter
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
@@ -171,10 +173,30 @@ def describe_linktypes(linktypes: dict[int, int], label) -> str:
     kinds = set(linktypes.values())
     if len(kinds) == 1:
         kind = kinds.pop()
-        return f"link-type {linktype_name(kind)} ({LINKTYPE_NAMES[kind][1]})"
+        return f"link-type {linktype_description(kind)}"
     names = dict([label]) if isinstance(label, tuple) else dict(label or {})
     return "link-types " + ", ".join(f"{names.get(i, i)} {linktype_name(t)}"
                                      for i, t in linktypes.items())
+
+
+def check_decodable(args, linktypes: dict[int, int], label) -> None:
+    """Printing (and datasets of header columns) need link types ringcap
+    decodes: an interface of another kind (802.11 monitor mode, CAN, netlink
+    monitor, ...) is refused before the capture starts, naming its link type;
+    pcap and pcapng files of it are written (-w)."""
+    if args.write and not is_dataset(args):
+        return
+    names = dict([label]) if isinstance(label, tuple) else dict(label or {})
+    for index, kind in linktypes.items():
+        if kind not in LINKTYPE_NAMES:
+            doing = "prints" if not args.write else "writes datasets of"
+            raise CliError(f"{names.get(index, 'any')} has link-type "
+                           f"{linktype_description(kind)}, which ringcap does not decode; "
+                           f"ringcap {doing} "
+                           f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))} "
+                           f"captures: write "
+                           f"this one to a pcap file (-w FILE) and read it with tcpdump "
+                           f"or Wireshark")
 
 
 def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes) -> int:
@@ -371,7 +393,12 @@ def run(args) -> int:
             except OSError:
                 raise CliError(f"no interface named {name!r} here; see the list with "
                                f"`ringcap -D`") from None
+            if is_down(name):
+                # tcpdump refuses it too ("That device is not up"): no file is made
+                raise CliError(f"{name} is down; bring it up (`ip link set {name} up`) "
+                               f"and run again")
     linktypes = interface_linktypes(dict(label) if label else {0: None})
+    check_decodable(args, linktypes, label)
     if LINKTYPE_LINUX_SLL2 in linktypes.values() and snaplen < COOKED_MIN_SNAPLEN:
         snaplen = COOKED_MIN_SNAPLEN
     if len(label or {}) == 1:

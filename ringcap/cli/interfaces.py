@@ -19,7 +19,7 @@ import socket
 import struct
 from typing import NamedTuple
 
-from ..batch import LINKTYPE_NAMES, linktype_name
+from ..batch import linktype_description, linktype_name
 from ..ring import interface_linktypes
 from .options import CliError
 
@@ -120,6 +120,16 @@ def interfaces() -> list[Interface]:
     return sorted(found, key=Interface.merit)          # stable: ties stay in ifindex order
 
 
+def is_down(name: str) -> bool:
+    """Whether interface ``name`` is administratively down (not IFF_UP)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            flags = struct.unpack_from("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, _ifreq(name)), 16)[0]
+        except OSError:
+            return False        # (gone meanwhile: opening the ring says so)
+    return not flags & _IFF_UP
+
+
 def tcpdump_flags(iface: Interface) -> str:
     """The ``[...]`` of ``tcpdump -D`` (libpcap's flags as tcpdump words them), or ""."""
     if iface.name == "any":
@@ -149,8 +159,7 @@ def interface_linktype(name: str | None) -> int:
 
 def describe_linktype(linktype: int) -> str:
     """``EN10MB (Ethernet)``, as tcpdump names link types."""
-    entry = LINKTYPE_NAMES.get(linktype)
-    return f"{entry[0]} ({entry[1]})" if entry else linktype_name(linktype)
+    return linktype_description(linktype)
 
 
 def list_interfaces(stream) -> int:

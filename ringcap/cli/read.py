@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from .options import CliError, add_packet_options, filter_expression, printer_options
-from ..batch import LINKTYPE_NAMES, linktype_name
+from ..batch import LINKTYPE_NAMES, linktype_description
 from ..bpf import LinkTypeFilter
 from ..pcapfile import PcapFormatError, open_pcap
 from ..sinks import PcapSink
@@ -36,8 +36,7 @@ def add_arguments(parser) -> None:
 
 def _linktype_name(linktype: int) -> str:
     """tcpdump's "EN10MB (Ethernet)"."""
-    name = linktype_name(linktype)
-    return f"{name} ({LINKTYPE_NAMES[linktype][1]})" if linktype in LINKTYPE_NAMES else name
+    return linktype_description(linktype)
 
 
 def _open_writer(args, reader):
