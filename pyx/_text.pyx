@@ -331,6 +331,22 @@ cdef uint8_t *put_hms(uint8_t *w, int64_t ts, int nano, bint signed) noexcept no
     return put_frac(w, ns, nano)
 
 
+cdef uint8_t *put_number(uint8_t *w, PrintState *st) noexcept nogil:
+    # tcpdump's "%5u  " before the timestamp
+    cdef uint64_t n
+    cdef int digits = 1
+    st.numbered += 1
+    n = st.numbered
+    while n >= 10:
+        n //= 10
+        digits += 1
+    while digits < 5:
+        w = put_c(w, b' ')
+        digits += 1
+    w = put_u(w, st.numbered)
+    return put_s(w, b"  ")
+
+
 cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmtoff) noexcept nogil:
     cdef int64_t sec, ns, local, days, year
     cdef int month, day
@@ -338,6 +354,10 @@ cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmto
     cdef uint8_t hms[32]
     if mode == TS_NONE:
         return w
+    if not st.nano:
+        # libpcap hands tcpdump microseconds: a nanosecond file's stamps are
+        # cut to whole microseconds before -ttt and -ttttt subtract them
+        ts -= ts % 1000 if ts % 1000 >= 0 else ts % 1000 + 1000
     if not st.have_previous:
         st.have_previous = 1
         st.first_ts = ts
@@ -1641,6 +1661,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
     cdef bint known, unknown_dump = False
+    if st.number:
+        w = put_number(w, st)
     w = put_timestamp(w, st, ts, gmtoff)
     if linktype != LINKTYPE_ETHERNET:
         return format_other_link(w, st, p, cap, wire, linktype, ifname, ethertype, l3, l4,
@@ -1744,7 +1766,7 @@ cdef class LineFormatter:
 
     def __init__(self, *, bint link_header=False, int quiet=0, int verbose=0, payload=None,
                  bint payload_link=False, timestamps="time", bint nano=False,
-                 bint absolute_seq=False):
+                 bint absolute_seq=False, bint number=False):
         if payload not in PAYLOAD_MODES:
             raise ValueError(f"payload must be one of {sorted(PAYLOAD_MODES, key=str)}, "
                              f"got {payload!r}")
@@ -1759,6 +1781,7 @@ cdef class LineFormatter:
         self.st.ts_mode = TIMESTAMP_MODES[timestamps]
         self.st.nano = nano
         self.st.absolute_seq = absolute_seq
+        self.st.number = number
 
     def __dealloc__(self):
         free(self.st.seqs.entries)

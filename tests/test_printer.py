@@ -456,3 +456,84 @@ def test_numbers_times_and_many_conversations_match_tcpdump(tmp_path):
         assert len(o) == len(t) == len(frames)
         bad = [(x, y) for x, y in zip(o, t) if not agree(x, y)]
         assert not bad, f"{flags}: {len(bad)} lines differ; first:\n{bad[0][0]}\n{bad[0][1]}"
+
+
+def _both(argv, **kwargs):
+    """(ringcap, tcpdump) runs of the same tcpdump arguments (tcpdump keeps root:
+    it would open -V's later files as user tcpdump, who cannot enter tmp_path)."""
+    ours = run([sys.executable, "-m", "ringcap", "-nn", *argv], **kwargs)
+    theirs = run(["tcpdump", "-nn", "-Z", "root", *argv], **kwargs)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("flags", [("-#",), ("--number",), ("-#", "-x"), ("-#", "-e", "-ttt"),
+                                   ("-#", "-c", "3", "tcp"), ("-s", "60"), ("-s", "60", "-x")])
+def test_packet_numbers_and_snaplen_on_reading_match_tcpdump(sample, flags):
+    # tcpdump's -# (--number) starts each line with "%5u  "; -s is accepted when
+    # reading and changes nothing (the file keeps its own snapshot length)
+    ours, theirs = _both(["-r", str(sample), *flags])
+    assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+    assert ours.stdout == theirs.stdout
+    assert ours.stdout.strip()
+    assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
+
+
+def test_deltas_in_a_nanosecond_file_are_of_whole_microseconds_as_tcpdump(tmp_path):
+    # libpcap hands tcpdump microseconds, each stamp cut on its own: 0.000000999
+    # and 0.000001000 are 0 and 1 us apart, so -ttt prints .000001, not .000000
+    frames = [bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=40000 + i, dport=9))
+              for i in range(6)]
+    base = 1_700_000_000 * 10**9
+    ts = [base + 999, base + 1000, base + 1999, base + 5_000_000_001, base + 5_000_000_000,
+          base + 7_000_000_999]
+    path = tmp_path / "nano.pcap"
+    ringcap.write_pcap(path, ringcap.Batch.from_packets(frames, ts=ts), nanosecond=True)
+    for flags in (("-ttt",), ("-ttttt",), ("-tt",), ("-ttt", "--time-stamp-precision", "nano"),
+                  ("-ttttt", "--time-stamp-precision", "nano")):
+        ours, theirs = _both(["-r", str(path), *flags])
+        assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+        assert ours.stdout == theirs.stdout, flags
+        assert len(ours.stdout.splitlines()) == len(frames)
+
+
+def test_a_file_list_is_read_file_after_file_as_tcpdump_v(sample, tmp_path):
+    # -V FILELIST: a "reading from file" line per file; packet numbers and -ttt
+    # carry on across files; -c counts each file on its own, as tcpdump's
+    second = write_file(tmp_path / "second.pcap", sample_frames()[:5], start=1_700_000_100 * 10**9)
+    names = tmp_path / "files.txt"
+    names.write_text(f"{sample}\n{second}\n")
+    for flags in ((), ("-#", "-ttt"), ("-#", "-c", "3"), ("-c", "2", "udp")):
+        ours, theirs = _both(["-V", str(names), *flags])
+        assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+        assert ours.stdout == theirs.stdout, flags
+        reading = [line for line in theirs.stderr.splitlines() if line.startswith("reading")]
+        assert len(reading) == 2
+        assert ours.stderr.splitlines()[:2] == reading
+    missing = run([sys.executable, "-m", "ringcap", "-V", str(tmp_path / "none.txt")])
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (f"ringcap: cannot read the file list (-V) "
+                                      f"{tmp_path / 'none.txt'}: No such file or directory")
+
+
+def test_standard_input_is_read_with_r_dash_as_tcpdump(sample, tmp_path):
+    # `-r -` from a pipe (the capture is kept in an unlinked temporary file) and
+    # from a redirected file; tcpdump names the file "-"
+    data = sample.read_bytes()
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT, "TZ": TZ}
+
+    def piped(argv, payload):
+        return subprocess.run(argv, input=payload, cwd="/", env=env, capture_output=True,
+                              timeout=120)
+    ours = piped([sys.executable, "-m", "ringcap", "-nn", "-r", "-", "-#", "-c", "4"], data)
+    theirs = piped(["tcpdump", "-nn", "-r", "-", "-#", "-c", "4"], data)
+    assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+    assert ours.stdout == theirs.stdout and len(ours.stdout.splitlines()) == 4
+    assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
+    assert ours.stderr.startswith(b"reading from file -, link-type EN10MB (Ethernet)")
+    with open(sample, "rb") as f:
+        redirected = run([sys.executable, "-m", "ringcap", "-nn", "-r", "-"], stdin=f)
+    assert redirected.returncode == 0, redirected.stderr
+    assert redirected.stdout == tcpdump_lines(sample)
+    cut = piped([sys.executable, "-m", "ringcap", "-r", "-"], data[:200])
+    assert cut.returncode == 1
+    assert b"ringcap: warning: -: file ends in a partial record" in cut.stderr
