@@ -35,6 +35,10 @@ cdef enum:
     IFNAME_BYTES = 16        # one entry of format()'s interface-name table
     PREFETCH_AHEAD = 8       # packets: their headers are in cache by the time they print
     MAX_LINE = 4096
+    # -v lists whose length grows with the packet (neighbor discovery options,
+    # MLDv2 group records and sources) stop after this many bytes of text, so
+    # a line stays within MAX_LINE however many entries a packet claims
+    LIST_BUDGET = 1024
     MAX_VLAN_PRINTED = 8     # tags shown with -e; more print as "[...]"
     SEQ_TABLE_MIN = 1024
     SEQ_TABLE_MAX = 1 << 22  # conversations remembered before the table starts over
@@ -609,11 +613,18 @@ cdef inline bint _isgraph(uint8_t c) noexcept nogil:
     return 0x21 <= c <= 0x7E
 
 
-cdef uint8_t *put_hexdump(uint8_t *w, const uint8_t *p, Py_ssize_t n, bint ascii) noexcept nogil:
+cdef inline uint8_t *put_hexdump(uint8_t *w, const uint8_t *p, Py_ssize_t n,
+                                 bint ascii) noexcept nogil:
     # tcpdump's -x (ascii False) / -X (ascii True) lines: "\n\t0x0010:  4500 003c ..."
+    return put_hexdump_lead(w, p, n, ascii, b"\n\t0x")
+
+
+cdef uint8_t *put_hexdump_lead(uint8_t *w, const uint8_t *p, Py_ssize_t n, bint ascii,
+                               const char *lead) noexcept nogil:
+    # the same lines after another lead (tcpdump's print_unknown_data "\n\t    ")
     cdef Py_ssize_t line, i, k, width
     for line in range(0, n, 16):
-        w = put_s(w, b"\n\t0x")
+        w = put_s(w, lead)
         if line < 0x10000:                  # tcpdump's %04x: 0x10000 and up in full
             w = put_hex_pad(w, <uint64_t>line, 4)
         else:
@@ -1013,6 +1024,8 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
         w = put_s(w, b", ")
         w = put_u(w, rd16(p + l4 + 6))
         w = put_s(w, b" group record(s)")
+        if st.verbose:
+            w = put_mldv2_records(w, st.verbose, p, cap, l4, plen)
     elif t == 1 and p[l4 + 1] == 4 and l4 + 52 <= cap and (p[l4 + 14] == 6 or p[l4 + 14] == 17):
         # port unreachable: the quoted packet's destination, protocol and port
         w = put_s(w, b", unreachable port, ")
@@ -1028,7 +1041,8 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
     if t == 133 or t == 135 or t == 136:
         # -v: source/target link-layer address options, as tcpdump lists them
         opt = l4 + (8 if t == 133 else 24)
-        while opt + 2 <= cap and opt + 2 <= l4 + plen:
+        listed = w
+        while opt + 2 <= cap and opt + 2 <= l4 + plen and w - listed < LIST_BUDGET:
             olen = <Py_ssize_t>p[opt + 1] * 8
             if olen == 0 or opt + olen > cap or opt + olen > l4 + plen:
                 break
@@ -1037,9 +1051,63 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
                           if p[opt] == 1 else
                           b"\n\t  destination link-address option (2), length 8 (1): ")
                 w = put_mac(w, p + opt + 2)
+                if st.verbose > 1:      # -vv: the option's bytes, as tcpdump
+                    w = put_hexdump_lead(w, p + opt + 2, 6, False, b"\n\t    0x")
             else:
                 break           # other options: tcpdump details them; ringcap stops here
             opt += olen
+    return w
+
+
+cdef uint8_t *put_mldv2_records(uint8_t *w, int verbose, const uint8_t *p, Py_ssize_t cap,
+                                Py_ssize_t l4, Py_ssize_t plen) noexcept nogil:
+    # -v: an MLDv2 report's group records as tcpdump's mldv2_report_print
+    # (" [gaddr ff02::fb to_ex, 0 source(s)]"; -vv lists the sources in braces)
+    cdef Py_ssize_t ngroups = rd16(p + l4 + 6), i, j, group = 8, nsrcs, at
+    cdef uint8_t kind
+    cdef uint8_t *listed = w
+    for i in range(ngroups):
+        if w - listed >= LIST_BUDGET:
+            break
+        if plen < group + 20:
+            return put_s(w, b" [invalid number of groups]")
+        at = l4 + group
+        if at + 20 > cap:
+            return put_s(w, b" [|icmp6]")
+        w = put_s(w, b" [gaddr ")
+        w = put_ipv6(w, p + at + 4)
+        kind = p[at]
+        if kind == 1: w = put_s(w, b" is_in")
+        elif kind == 2: w = put_s(w, b" is_ex")
+        elif kind == 3: w = put_s(w, b" to_in")
+        elif kind == 4: w = put_s(w, b" to_ex")
+        elif kind == 5: w = put_s(w, b" allow")
+        elif kind == 6: w = put_s(w, b" block")
+        else:
+            w = put_s(w, b"  [v2-report-#")
+            w = put_u(w, kind)
+            w = put_c(w, b']')
+        nsrcs = rd16(p + at + 2)
+        if plen < group + 20 + nsrcs * 16:
+            w = put_s(w, b" [invalid number of sources ")
+            w = put_u(w, <uint64_t>nsrcs)
+            return put_c(w, b']')
+        if verbose == 1:
+            w = put_s(w, b", ")
+            w = put_u(w, <uint64_t>nsrcs)
+            w = put_s(w, b" source(s)")
+        else:
+            w = put_s(w, b" {")
+            for j in range(nsrcs):
+                if at + 36 + j * 16 > cap:
+                    return put_s(w, b" [|icmp6]")
+                if w - listed >= LIST_BUDGET:
+                    break
+                w = put_c(w, b' ')
+                w = put_ipv6(w, p + at + 20 + j * 16)
+            w = put_s(w, b" }")
+        group += 20 + nsrcs * 16
+        w = put_c(w, b']')
     return w
 
 

@@ -22,7 +22,8 @@ scapy = pytest.importorskip("scapy.all")
 from scapy.all import (ARP, ICMP, IP, LLC, TCP, UDP, Dot1Q, Ether, ICMPv6DestUnreach,  # noqa: E402
                        ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6MLDMultAddrRec, ICMPv6MLReport2,
                        ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RS, ICMPv6TimeExceeded, IPv6,
-                       IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Raw, RouterAlert)
+                       IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Raw, RouterAlert,
+                       ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr)
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
 TZ = "Asia/Kolkata"     # a +05:30 offset: local time must be computed, not assumed UTC
@@ -537,3 +538,59 @@ def test_standard_input_is_read_with_r_dash_as_tcpdump(sample, tmp_path):
     cut = piped([sys.executable, "-m", "ringcap", "-r", "-"], data[:200])
     assert cut.returncode == 1
     assert b"ringcap: warning: -: file ends in a partial record" in cut.stderr
+
+
+def _mldv2_report(records):
+    """An MLDv2 report of (type, group, [sources]) records, with its hop-by-hop
+    router alert, as the kernel sends it."""
+    return bytes(Ether(src=A, dst="33:33:00:00:00:16")
+                 / IPv6(src="fe80::1", dst="ff02::16", hlim=1)
+                 / IPv6ExtHdrHopByHop(options=[RouterAlert()])
+                 / ICMPv6MLReport2(records=[ICMPv6MLDMultAddrRec(rtype=kind, dst=group, sources=sources)
+                                            for kind, group, sources in records]))
+
+
+def test_verbose_mldv2_records_and_nd_option_bytes_match_tcpdump(tmp_path):
+    # -v lists an MLDv2 report's group records ([gaddr G to_ex, 0 source(s)]),
+    # -vv their sources in braces; -vv dumps each neighbor discovery option's bytes
+    frames = [
+        _mldv2_report([(4, "ff02::1:ff00:2", []), (3, "ff02::fb", [])]),
+        _mldv2_report([(1, "ff05::1:3", ["2001:db8::1", "2001:db8::2"]), (6, "ff02::1", ["fe80::9"]),
+                       (9, "ff02::2", [])]),
+        bytes(eth() / IPv6(src="fd00::1", dst="ff02::1:ff00:2", hlim=255)
+              / ICMPv6ND_NS(tgt="fd00::2") / ICMPv6NDOptSrcLLAddr(lladdr="02:00:00:00:00:01")),
+        bytes(eth() / IPv6(src="fd00::2", dst="fd00::1", hlim=255)
+              / ICMPv6ND_NA(tgt="fd00::2", R=0, S=1, O=1) / ICMPv6NDOptDstLLAddr(lladdr="1e:63:f4:b2:f4:bc")),
+    ]
+    path = write_file(tmp_path / "mld.pcap", frames)
+    # a record's source cut by the snap length, and a record cut inside its group
+    one_source = _mldv2_report([(5, "ff02::1:2", ["2001:db8::7"])])
+    cut = write_file(tmp_path / "cut.pcap", [one_source], caplen=len(one_source) - 10)
+    cut_group = write_file(tmp_path / "cut_group.pcap", frames[1:2], caplen=len(frames[0]))
+    for flags in (("-v",), ("-vv",), ("-vvv",), ("-vv", "-e"), ("-q", "-v")):
+        for each in (path, cut, cut_group):
+            ours, theirs = ringcap_lines(each, *flags), tcpdump_lines(each, *flags)
+            assert ours == theirs, (each.name, flags)
+    assert "[gaddr ff05::1:3 is_in { 2001:db8::1 2001:db8::2 }]" in ringcap_lines(path, "-vv")
+    assert "\n\t    0x0000:  1e63 f4b2 f4bc" in ringcap_lines(path, "-vv")
+
+
+@pytest.mark.parametrize("options", [{"verbose": 1, "payload": "XX"}, {"verbose": 2, "payload": "XX"},
+                                     {"verbose": 2, "payload": "A", "link_header": True}])
+def test_long_verbose_lists_stay_within_the_promised_room(options):
+    # neighbor discovery with thousands of link-address options, and MLDv2
+    # reports claiming thousands of records or sources: the -v lists stop
+    # after LIST_BUDGET bytes of text, so no line outgrows bytes_needed
+    import struct
+    nd = bytes([135, 0, 0, 0, 0, 0, 0, 0]) + bytes(16) + bytes([1, 1, 2, 0, 0, 0, 0, 1]) * 7000
+    sources = bytes([4, 0]) + struct.pack("!H", 3000) + bytes(16) + bytes(range(16)) * 3000
+    records = bytes([4, 0, 0, 0]) + bytes(range(16)) + bytes([9, 0, 0, 0]) + bytes(16)
+    frames = []
+    for icmp in (nd, struct.pack("!BBHHH", 143, 0, 0, 0, 1) + sources,
+                 struct.pack("!BBHHH", 143, 0, 0, 0, 2000) + records * 1000):
+        ip6 = bytes([0x60, 0, 0, 0]) + struct.pack("!HBB", len(icmp), 58, 255) \
+            + bytes(15) + b"\x01" + bytes(15) + b"\x02"
+        frames.append(bytes(6) + bytes(6) + b"\x86\xdd" + ip6 + icmp)
+    for frame in frames:
+        text = format_all(ringcap.Batch.from_packets([frame], ts=[0]), **options)
+        assert 1000 < len(text) <= _text.bytes_needed(len(frame))
