@@ -594,3 +594,22 @@ def test_long_verbose_lists_stay_within_the_promised_room(options):
     for frame in frames:
         text = format_all(ringcap.Batch.from_packets([frame], ts=[0]), **options)
         assert 1000 < len(text) <= _text.bytes_needed(len(frame))
+
+
+def test_a_cooked_v2_file_warns_that_interface_names_are_this_hosts(tmp_path):
+    # tcpdump -r of a LINUX_SLL2 file says on stderr, after "reading from file",
+    # that the interface names (looked up here by index) might be incorrect
+    import struct
+    packet = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / ICMP())
+    cooked = struct.pack(">HHIHBB8s", 0x0800, 0, 1, 1, 4, 6, bytes.fromhex("020000000001") + bytes(2))
+    record = cooked + packet
+    path = tmp_path / "sll2.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 276)
+                     + struct.pack("<IIII", 1_700_000_000, 5, len(record), len(record)) + record)
+    ours, theirs = _both(["-r", str(path)])
+    assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+    assert ours.stdout == theirs.stdout and "ICMP echo request" in ours.stdout
+    assert ours.stderr.splitlines()[:2] == theirs.stderr.splitlines()[:2]
+    assert ours.stderr.splitlines()[1] == "Warning: interface names might be incorrect"
+    ethernet = _both(["-r", str(write_file(tmp_path / "eth.pcap", sample_frames()[:1]))])
+    assert "Warning" not in ethernet[0].stderr and "Warning" not in ethernet[1].stderr

@@ -210,6 +210,9 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                            "captures (filtering it into a file with -w works)")
         print(f"reading from file {path}, link-type {_linktype_name(linktype)}, snapshot "
               f"length {reader.snaplen}", file=sys.stderr, flush=True)
+        if linktype == 276 and args.write is None:
+            # the names are this host's for the file's interface indexes, as tcpdump's
+            print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
         state.opened = True
         if args.write is not None:
             if state.sink is None:
