@@ -1053,10 +1053,30 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
                 w = put_mac(w, p + opt + 2)
                 if st.verbose > 1:      # -vv: the option's bytes, as tcpdump
                     w = put_hexdump_lead(w, p + opt + 2, 6, False, b"\n\t    0x")
+            elif not _nd_option_named(p[opt]) and olen <= 64:
+                # types tcpdump has no name for (the nonce of duplicate address
+                # detection): a dump, the last one printed at -v
+                w = put_s(w, b"\n\t  unknown option (")
+                w = put_u(w, p[opt])
+                w = put_s(w, b"), length ")
+                w = put_u(w, <uint64_t>olen)
+                w = put_s(w, b" (")
+                w = put_u(w, p[opt + 1])
+                w = put_s(w, b"): ")
+                if st.verbose == 1:
+                    w = put_hexdump_lead(w, p + opt + 2, olen - 2, False, b"\n\t  0x")
+                    break
+                w = put_hexdump_lead(w, p + opt + 2, olen - 2, False, b"\n\t    0x")
             else:
                 break           # other options: tcpdump details them; ringcap stops here
             opt += olen
     return w
+
+
+cdef inline bint _nd_option_named(uint8_t t) noexcept nogil:
+    # the neighbor discovery options tcpdump names (and details)
+    return t == 1 or t == 2 or t == 3 or t == 4 or t == 5 or t == 7 or t == 8 or \
+        t == 25 or t == 31
 
 
 cdef uint8_t *put_mldv2_records(uint8_t *w, int verbose, const uint8_t *p, Py_ssize_t cap,
@@ -1372,6 +1392,10 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_s(w, b"!] ")
         if not st.verbose and not st.quiet and not (dflags & F_FRAGMENT):
             app = put_udp_app(w, p, cap, l4, ulen)      # DNS, DHCP, NTP (text_app.pxi)
+            if app != NULL:
+                return app
+        elif st.verbose and not st.quiet and not (dflags & F_FRAGMENT):
+            app = put_udp_natt(w, p, cap, l4, ulen)     # ESP in UDP prints so at -v too
             if app != NULL:
                 return app
         w = put_s(w, b"UDP, length ")

@@ -613,3 +613,30 @@ def test_a_cooked_v2_file_warns_that_interface_names_are_this_hosts(tmp_path):
     assert ours.stderr.splitlines()[1] == "Warning: interface names might be incorrect"
     ethernet = _both(["-r", str(write_file(tmp_path / "eth.pcap", sample_frames()[:1]))])
     assert "Warning" not in ethernet[0].stderr and "Warning" not in ethernet[1].stderr
+
+
+def test_esp_in_udp_and_unnamed_nd_options_match_tcpdump(tmp_path):
+    # UDP port 4500 (IPsec NAT traversal): "UDP-encap: ESP(spi=0x...,seq=0x...)",
+    # keep-alives, and datagrams too short for the marker, with and without -v;
+    # a neighbor solicitation's nonce option (type 14, unnamed in tcpdump) dumped
+    import struct
+    esp = struct.pack("!II", 0xF3F579F0, 0x4B4F181E) + bytes(range(40))
+    nonce = bytes([14, 1]) + bytes.fromhex("b1172c3e0292")
+    frames = [
+        bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=51111, dport=4500) / esp),
+        bytes(eth() / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=4500, dport=4500)
+              / struct.pack("!II", 1, 0xFFFFFFFF)),
+        bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=4500, dport=4500) / b"\xff"),
+        bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=4500, dport=40000) / b"ab"),
+        bytes(eth() / IPv6(src="fd00::1", dst="ff02::1:ff00:2", hlim=255) / ICMPv6ND_NS(tgt="fd00::2")
+              / Raw(nonce)),
+        bytes(eth() / IPv6(src="fd00::1", dst="ff02::1:ff00:2", hlim=255) / ICMPv6ND_NS(tgt="fd00::2")
+              / Raw(nonce + bytes([1, 1]) + bytes.fromhex("020000000001"))),
+    ]
+    path = write_file(tmp_path / "natt.pcap", frames)
+    for flags in ((), ("-v",), ("-vv",), ("-e",), ("-q",), ("-q", "-v")):
+        ours, theirs = ringcap_lines(path, *flags), tcpdump_lines(path, *flags)
+        assert ours == theirs, flags
+    assert "UDP-encap: ESP(spi=0xf3f579f0,seq=0x4b4f181e), length 48" in ringcap_lines(path)
+    assert "unknown option (14), length 8 (1): \n\t  0x0000:  b117 2c3e 0292" \
+        in ringcap_lines(path, "-v")
