@@ -611,6 +611,12 @@ def test_a_cooked_v2_file_warns_that_interface_names_are_this_hosts(tmp_path):
     assert ours.stdout == theirs.stdout and "ICMP echo request" in ours.stdout
     assert ours.stderr.splitlines()[:2] == theirs.stderr.splitlines()[:2]
     assert ours.stderr.splitlines()[1] == "Warning: interface names might be incorrect"
+    # a filter libpcap cannot compile for the file's link type: after those lines, exit 1
+    ours, theirs = _both(["-r", str(path), "vlan and icmp"])
+    assert ours.returncode == 1 == theirs.returncode
+    assert ours.stderr.splitlines()[:2] == theirs.stderr.splitlines()[:2]
+    assert ours.stderr.splitlines()[2:] == [
+        "ringcap: invalid capture filter 'vlan and icmp': no VLAN support for Linux cooked v2"]
     ethernet = _both(["-r", str(write_file(tmp_path / "eth.pcap", sample_frames()[:1]))])
     assert "Warning" not in ethernet[0].stderr and "Warning" not in ethernet[1].stderr
 

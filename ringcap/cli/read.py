@@ -195,6 +195,16 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
     matched = 0
     with _opened(path) as reader:
         linktype = reader.linktype
+        if args.write is None and linktype not in LINKTYPE_NAMES:
+            raise CliError(f"{path} has link-type {_linktype_name(linktype)}; ringcap prints "
+                           f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))} "
+                           "captures (filtering it into a file with -w works)")
+        # as tcpdump: the file's line, then the filter compiled for its link type
+        print(f"reading from file {path}, link-type {_linktype_name(linktype)}, snapshot "
+              f"length {reader.snaplen}", file=sys.stderr, flush=True)
+        if linktype == 276 and args.write is None:
+            # the names are this host's for the file's interface indexes, as tcpdump's
+            print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
         compiled = None
         if expression is not None:
             # libpcap's program for each link type in the file (per interface in pcapng)
@@ -204,21 +214,12 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                 compiled.for_linktype(linktype)
             except ValueError as exc:
                 raise CliError(str(exc)) from None
-        if args.write is None and linktype not in LINKTYPE_NAMES:
-            raise CliError(f"{path} has link-type {_linktype_name(linktype)}; ringcap prints "
-                           f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))} "
-                           "captures (filtering it into a file with -w works)")
-        print(f"reading from file {path}, link-type {_linktype_name(linktype)}, snapshot "
-              f"length {reader.snaplen}", file=sys.stderr, flush=True)
-        if linktype == 276 and args.write is None:
-            # the names are this host's for the file's interface indexes, as tcpdump's
-            print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
-        state.opened = True
         if args.write is not None:
             if state.sink is None:
                 state.sink = _open_writer(args, reader)
         elif state.printer is None:
             state.printer = PacketPrinter(sys.stdout, **printer_options(args))
+        state.opened = True         # the summary is due from here on
         printer, sink = state.printer, state.sink
         flush_each = args.line_buffered or (printer is not None and sys.stdout.isatty())
         sized = False
