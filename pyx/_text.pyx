@@ -35,6 +35,10 @@ cdef enum:
     IFNAME_BYTES = 16        # one entry of format()'s interface-name table
     PREFETCH_AHEAD = 8       # packets: their headers are in cache by the time they print
     MAX_LINE = 4096
+    # -v lists whose length grows with the packet (neighbor discovery options,
+    # MLDv2 group records and sources) stop after this many bytes of text, so
+    # a line stays within MAX_LINE however many entries a packet claims
+    LIST_BUDGET = 1024
     MAX_VLAN_PRINTED = 8     # tags shown with -e; more print as "[...]"
     SEQ_TABLE_MIN = 1024
     SEQ_TABLE_MAX = 1 << 22  # conversations remembered before the table starts over
@@ -331,6 +335,22 @@ cdef uint8_t *put_hms(uint8_t *w, int64_t ts, int nano, bint signed) noexcept no
     return put_frac(w, ns, nano)
 
 
+cdef uint8_t *put_number(uint8_t *w, PrintState *st) noexcept nogil:
+    # tcpdump's "%5u  " before the timestamp
+    cdef uint64_t n
+    cdef int digits = 1
+    st.numbered += 1
+    n = st.numbered
+    while n >= 10:
+        n //= 10
+        digits += 1
+    while digits < 5:
+        w = put_c(w, b' ')
+        digits += 1
+    w = put_u(w, st.numbered)
+    return put_s(w, b"  ")
+
+
 cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmtoff) noexcept nogil:
     cdef int64_t sec, ns, local, days, year
     cdef int month, day
@@ -338,6 +358,10 @@ cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmto
     cdef uint8_t hms[32]
     if mode == TS_NONE:
         return w
+    if not st.nano:
+        # libpcap hands tcpdump microseconds: a nanosecond file's stamps are
+        # cut to whole microseconds before -ttt and -ttttt subtract them
+        ts -= ts % 1000 if ts % 1000 >= 0 else ts % 1000 + 1000
     if not st.have_previous:
         st.have_previous = 1
         st.first_ts = ts
@@ -589,11 +613,18 @@ cdef inline bint _isgraph(uint8_t c) noexcept nogil:
     return 0x21 <= c <= 0x7E
 
 
-cdef uint8_t *put_hexdump(uint8_t *w, const uint8_t *p, Py_ssize_t n, bint ascii) noexcept nogil:
+cdef inline uint8_t *put_hexdump(uint8_t *w, const uint8_t *p, Py_ssize_t n,
+                                 bint ascii) noexcept nogil:
     # tcpdump's -x (ascii False) / -X (ascii True) lines: "\n\t0x0010:  4500 003c ..."
+    return put_hexdump_lead(w, p, n, ascii, b"\n\t0x")
+
+
+cdef uint8_t *put_hexdump_lead(uint8_t *w, const uint8_t *p, Py_ssize_t n, bint ascii,
+                               const char *lead) noexcept nogil:
+    # the same lines after another lead (tcpdump's print_unknown_data "\n\t    ")
     cdef Py_ssize_t line, i, k, width
     for line in range(0, n, 16):
-        w = put_s(w, b"\n\t0x")
+        w = put_s(w, lead)
         if line < 0x10000:                  # tcpdump's %04x: 0x10000 and up in full
             w = put_hex_pad(w, <uint64_t>line, 4)
         else:
@@ -993,6 +1024,8 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
         w = put_s(w, b", ")
         w = put_u(w, rd16(p + l4 + 6))
         w = put_s(w, b" group record(s)")
+        if st.verbose:
+            w = put_mldv2_records(w, st.verbose, p, cap, l4, plen)
     elif t == 1 and p[l4 + 1] == 4 and l4 + 52 <= cap and (p[l4 + 14] == 6 or p[l4 + 14] == 17):
         # port unreachable: the quoted packet's destination, protocol and port
         w = put_s(w, b", unreachable port, ")
@@ -1008,7 +1041,8 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
     if t == 133 or t == 135 or t == 136:
         # -v: source/target link-layer address options, as tcpdump lists them
         opt = l4 + (8 if t == 133 else 24)
-        while opt + 2 <= cap and opt + 2 <= l4 + plen:
+        listed = w
+        while opt + 2 <= cap and opt + 2 <= l4 + plen and w - listed < LIST_BUDGET:
             olen = <Py_ssize_t>p[opt + 1] * 8
             if olen == 0 or opt + olen > cap or opt + olen > l4 + plen:
                 break
@@ -1017,9 +1051,83 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
                           if p[opt] == 1 else
                           b"\n\t  destination link-address option (2), length 8 (1): ")
                 w = put_mac(w, p + opt + 2)
+                if st.verbose > 1:      # -vv: the option's bytes, as tcpdump
+                    w = put_hexdump_lead(w, p + opt + 2, 6, False, b"\n\t    0x")
+            elif not _nd_option_named(p[opt]) and olen <= 64:
+                # types tcpdump has no name for (the nonce of duplicate address
+                # detection): a dump, the last one printed at -v
+                w = put_s(w, b"\n\t  unknown option (")
+                w = put_u(w, p[opt])
+                w = put_s(w, b"), length ")
+                w = put_u(w, <uint64_t>olen)
+                w = put_s(w, b" (")
+                w = put_u(w, p[opt + 1])
+                w = put_s(w, b"): ")
+                if st.verbose == 1:
+                    w = put_hexdump_lead(w, p + opt + 2, olen - 2, False, b"\n\t  0x")
+                    break
+                w = put_hexdump_lead(w, p + opt + 2, olen - 2, False, b"\n\t    0x")
             else:
                 break           # other options: tcpdump details them; ringcap stops here
             opt += olen
+    return w
+
+
+cdef inline bint _nd_option_named(uint8_t t) noexcept nogil:
+    # the neighbor discovery options tcpdump names (and details)
+    return t == 1 or t == 2 or t == 3 or t == 4 or t == 5 or t == 7 or t == 8 or \
+        t == 25 or t == 31
+
+
+cdef uint8_t *put_mldv2_records(uint8_t *w, int verbose, const uint8_t *p, Py_ssize_t cap,
+                                Py_ssize_t l4, Py_ssize_t plen) noexcept nogil:
+    # -v: an MLDv2 report's group records as tcpdump's mldv2_report_print
+    # (" [gaddr ff02::fb to_ex, 0 source(s)]"; -vv lists the sources in braces)
+    cdef Py_ssize_t ngroups = rd16(p + l4 + 6), i, j, group = 8, nsrcs, at
+    cdef uint8_t kind
+    cdef uint8_t *listed = w
+    for i in range(ngroups):
+        if w - listed >= LIST_BUDGET:
+            break
+        if plen < group + 20:
+            return put_s(w, b" [invalid number of groups]")
+        at = l4 + group
+        if at + 20 > cap:
+            return put_s(w, b" [|icmp6]")
+        w = put_s(w, b" [gaddr ")
+        w = put_ipv6(w, p + at + 4)
+        kind = p[at]
+        if kind == 1: w = put_s(w, b" is_in")
+        elif kind == 2: w = put_s(w, b" is_ex")
+        elif kind == 3: w = put_s(w, b" to_in")
+        elif kind == 4: w = put_s(w, b" to_ex")
+        elif kind == 5: w = put_s(w, b" allow")
+        elif kind == 6: w = put_s(w, b" block")
+        else:
+            w = put_s(w, b"  [v2-report-#")
+            w = put_u(w, kind)
+            w = put_c(w, b']')
+        nsrcs = rd16(p + at + 2)
+        if plen < group + 20 + nsrcs * 16:
+            w = put_s(w, b" [invalid number of sources ")
+            w = put_u(w, <uint64_t>nsrcs)
+            return put_c(w, b']')
+        if verbose == 1:
+            w = put_s(w, b", ")
+            w = put_u(w, <uint64_t>nsrcs)
+            w = put_s(w, b" source(s)")
+        else:
+            w = put_s(w, b" {")
+            for j in range(nsrcs):
+                if at + 36 + j * 16 > cap:
+                    return put_s(w, b" [|icmp6]")
+                if w - listed >= LIST_BUDGET:
+                    break
+                w = put_c(w, b' ')
+                w = put_ipv6(w, p + at + 20 + j * 16)
+            w = put_s(w, b" }")
+        group += 20 + nsrcs * 16
+        w = put_c(w, b']')
     return w
 
 
@@ -1284,6 +1392,10 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_s(w, b"!] ")
         if not st.verbose and not st.quiet and not (dflags & F_FRAGMENT):
             app = put_udp_app(w, p, cap, l4, ulen)      # DNS, DHCP, NTP (text_app.pxi)
+            if app != NULL:
+                return app
+        elif st.verbose and not st.quiet and not (dflags & F_FRAGMENT):
+            app = put_udp_natt(w, p, cap, l4, ulen)     # ESP in UDP prints so at -v too
             if app != NULL:
                 return app
         w = put_s(w, b"UDP, length ")
@@ -1641,6 +1753,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
     cdef bint known, unknown_dump = False
+    if st.number:
+        w = put_number(w, st)
     w = put_timestamp(w, st, ts, gmtoff)
     if linktype != LINKTYPE_ETHERNET:
         return format_other_link(w, st, p, cap, wire, linktype, ifname, ethertype, l3, l4,
@@ -1744,7 +1858,7 @@ cdef class LineFormatter:
 
     def __init__(self, *, bint link_header=False, int quiet=0, int verbose=0, payload=None,
                  bint payload_link=False, timestamps="time", bint nano=False,
-                 bint absolute_seq=False):
+                 bint absolute_seq=False, bint number=False):
         if payload not in PAYLOAD_MODES:
             raise ValueError(f"payload must be one of {sorted(PAYLOAD_MODES, key=str)}, "
                              f"got {payload!r}")
@@ -1759,6 +1873,7 @@ cdef class LineFormatter:
         self.st.ts_mode = TIMESTAMP_MODES[timestamps]
         self.st.nano = nano
         self.st.absolute_seq = absolute_seq
+        self.st.number = number
 
     def __dealloc__(self):
         free(self.st.seqs.entries)

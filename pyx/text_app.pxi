@@ -1,5 +1,5 @@
 # Application lines as tcpdump prints them without -v (included by _text.pyx):
-# DNS (udp/tcp 53, mDNS 5353), BOOTP/DHCP, NTP and the first line of HTTP.
+# DNS (udp/tcp 53, mDNS 5353), BOOTP/DHCP, NTP, ESP in UDP (4500) and the first line of HTTP.
 # Every read is bounded by `end` (the captured end of the message); output
 # stays under APP_BUDGET bytes, so _need's MAX_LINE covers it.
 
@@ -378,6 +378,33 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
     return put_c(w, b')')
 
 
+cdef uint8_t *put_udp_natt(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
+                           Py_ssize_t ulen) noexcept nogil:
+    # UDP port 4500 (IPsec NAT traversal, RFC 3948), with or without -v: ESP
+    # in UDP as tcpdump's isakmp_rfc3948_print and esp_print show it, a
+    # keep-alive; NULL (the generic line) for IKE behind its non-ESP marker
+    cdef Py_ssize_t end = cap - l4 - 8, length = ulen - 8
+    cdef const uint8_t *m = p + l4 + 8
+    if rd16(p + l4) != 4500 and rd16(p + l4 + 2) != 4500:
+        return NULL
+    if end > length:
+        end = length
+    if length == 1 and end >= 1 and m[0] == 0xFF:
+        return put_s(w, b"isakmp-nat-keep-alive")
+    if length < 4 or end < 4:
+        return put_s(w, b" [|isakmp_rfc3948]")
+    if rd32(m) == 0:
+        return NULL
+    if end <= 8:        # esp_print wants a byte past the header
+        return put_s(w, b"UDP-encap:  [|esp]")
+    w = put_s(w, b"UDP-encap: ESP(spi=0x")
+    w = put_hex_pad(w, rd32(m), 8)
+    w = put_s(w, b",seq=0x")
+    w = put_hex(w, rd32(m + 4))
+    w = put_s(w, b"), length ")
+    return put_u(w, <uint64_t>length)
+
+
 cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
                           Py_ssize_t ulen) noexcept nogil:
     # After "a.p > b.q: ": the application line for a UDP datagram (ulen:
@@ -390,6 +417,8 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
         end = length
     if end < 0:
         return NULL
+    if sport == 4500 or dport == 4500:
+        return put_udp_natt(w, p, cap, l4, ulen)
     if sport == 123 or dport == 123:
         if end < 1:
             return NULL

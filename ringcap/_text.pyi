@@ -13,7 +13,8 @@ def address_text(rows: npt.NDArray[np.uint8], valid: npt.NDArray[np.uint8] | Non
 class LineFormatter:
     def __init__(self, *, link_header: bool = ..., quiet: int = ..., verbose: int = ...,
                  payload: str | None = ..., payload_link: bool = ..., timestamps: str = ...,
-                 nano: bool = ..., absolute_seq: bool = ...) -> None: ...
+                 nano: bool = ..., absolute_seq: bool = ...,
+                 number: bool = ...) -> None: ...
     @property
     def tcp_conversations(self) -> int: ...
     def format(self, data: npt.NDArray[np.uint8], offset: npt.NDArray[np.int64],

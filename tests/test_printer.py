@@ -22,7 +22,8 @@ scapy = pytest.importorskip("scapy.all")
 from scapy.all import (ARP, ICMP, IP, LLC, TCP, UDP, Dot1Q, Ether, ICMPv6DestUnreach,  # noqa: E402
                        ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6MLDMultAddrRec, ICMPv6MLReport2,
                        ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RS, ICMPv6TimeExceeded, IPv6,
-                       IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Raw, RouterAlert)
+                       IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Raw, RouterAlert,
+                       ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr)
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
 TZ = "Asia/Kolkata"     # a +05:30 offset: local time must be computed, not assumed UTC
@@ -456,3 +457,192 @@ def test_numbers_times_and_many_conversations_match_tcpdump(tmp_path):
         assert len(o) == len(t) == len(frames)
         bad = [(x, y) for x, y in zip(o, t) if not agree(x, y)]
         assert not bad, f"{flags}: {len(bad)} lines differ; first:\n{bad[0][0]}\n{bad[0][1]}"
+
+
+def _both(argv, **kwargs):
+    """(ringcap, tcpdump) runs of the same tcpdump arguments (tcpdump keeps root:
+    it would open -V's later files as user tcpdump, who cannot enter tmp_path)."""
+    ours = run([sys.executable, "-m", "ringcap", "-nn", *argv], **kwargs)
+    theirs = run(["tcpdump", "-nn", "-Z", "root", *argv], **kwargs)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("flags", [("-#",), ("--number",), ("-#", "-x"), ("-#", "-e", "-ttt"),
+                                   ("-#", "-c", "3", "tcp"), ("-s", "60"), ("-s", "60", "-x")])
+def test_packet_numbers_and_snaplen_on_reading_match_tcpdump(sample, flags):
+    # tcpdump's -# (--number) starts each line with "%5u  "; -s is accepted when
+    # reading and changes nothing (the file keeps its own snapshot length)
+    ours, theirs = _both(["-r", str(sample), *flags])
+    assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+    assert ours.stdout == theirs.stdout
+    assert ours.stdout.strip()
+    assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
+
+
+def test_deltas_in_a_nanosecond_file_are_of_whole_microseconds_as_tcpdump(tmp_path):
+    # libpcap hands tcpdump microseconds, each stamp cut on its own: 0.000000999
+    # and 0.000001000 are 0 and 1 us apart, so -ttt prints .000001, not .000000
+    frames = [bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=40000 + i, dport=9))
+              for i in range(6)]
+    base = 1_700_000_000 * 10**9
+    ts = [base + 999, base + 1000, base + 1999, base + 5_000_000_001, base + 5_000_000_000,
+          base + 7_000_000_999]
+    path = tmp_path / "nano.pcap"
+    ringcap.write_pcap(path, ringcap.Batch.from_packets(frames, ts=ts), nanosecond=True)
+    for flags in (("-ttt",), ("-ttttt",), ("-tt",), ("-ttt", "--time-stamp-precision", "nano"),
+                  ("-ttttt", "--time-stamp-precision", "nano")):
+        ours, theirs = _both(["-r", str(path), *flags])
+        assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+        assert ours.stdout == theirs.stdout, flags
+        assert len(ours.stdout.splitlines()) == len(frames)
+
+
+def test_a_file_list_is_read_file_after_file_as_tcpdump_v(sample, tmp_path):
+    # -V FILELIST: a "reading from file" line per file; packet numbers and -ttt
+    # carry on across files; -c counts each file on its own, as tcpdump's
+    second = write_file(tmp_path / "second.pcap", sample_frames()[:5], start=1_700_000_100 * 10**9)
+    names = tmp_path / "files.txt"
+    names.write_text(f"{sample}\n{second}\n")
+    for flags in ((), ("-#", "-ttt"), ("-#", "-c", "3"), ("-c", "2", "udp")):
+        ours, theirs = _both(["-V", str(names), *flags])
+        assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+        assert ours.stdout == theirs.stdout, flags
+        reading = [line for line in theirs.stderr.splitlines() if line.startswith("reading")]
+        assert len(reading) == 2
+        assert ours.stderr.splitlines()[:2] == reading
+    missing = run([sys.executable, "-m", "ringcap", "-V", str(tmp_path / "none.txt")])
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (f"ringcap: cannot read the file list (-V) "
+                                      f"{tmp_path / 'none.txt'}: No such file or directory")
+
+
+def test_standard_input_is_read_with_r_dash_as_tcpdump(sample, tmp_path):
+    # `-r -` from a pipe (the capture is kept in an unlinked temporary file) and
+    # from a redirected file; tcpdump names the file "-"
+    data = sample.read_bytes()
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT, "TZ": TZ}
+
+    def piped(argv, payload):
+        return subprocess.run(argv, input=payload, cwd="/", env=env, capture_output=True,
+                              timeout=120)
+    ours = piped([sys.executable, "-m", "ringcap", "-nn", "-r", "-", "-#", "-c", "4"], data)
+    theirs = piped(["tcpdump", "-nn", "-r", "-", "-#", "-c", "4"], data)
+    assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+    assert ours.stdout == theirs.stdout and len(ours.stdout.splitlines()) == 4
+    assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
+    assert ours.stderr.startswith(b"reading from file -, link-type EN10MB (Ethernet)")
+    with open(sample, "rb") as f:
+        redirected = run([sys.executable, "-m", "ringcap", "-nn", "-r", "-"], stdin=f)
+    assert redirected.returncode == 0, redirected.stderr
+    assert redirected.stdout == tcpdump_lines(sample)
+    cut = piped([sys.executable, "-m", "ringcap", "-r", "-"], data[:200])
+    assert cut.returncode == 1
+    assert b"ringcap: warning: -: file ends in a partial record" in cut.stderr
+
+
+def _mldv2_report(records):
+    """An MLDv2 report of (type, group, [sources]) records, with its hop-by-hop
+    router alert, as the kernel sends it."""
+    return bytes(Ether(src=A, dst="33:33:00:00:00:16")
+                 / IPv6(src="fe80::1", dst="ff02::16", hlim=1)
+                 / IPv6ExtHdrHopByHop(options=[RouterAlert()])
+                 / ICMPv6MLReport2(records=[ICMPv6MLDMultAddrRec(rtype=kind, dst=group, sources=sources)
+                                            for kind, group, sources in records]))
+
+
+def test_verbose_mldv2_records_and_nd_option_bytes_match_tcpdump(tmp_path):
+    # -v lists an MLDv2 report's group records ([gaddr G to_ex, 0 source(s)]),
+    # -vv their sources in braces; -vv dumps each neighbor discovery option's bytes
+    frames = [
+        _mldv2_report([(4, "ff02::1:ff00:2", []), (3, "ff02::fb", [])]),
+        _mldv2_report([(1, "ff05::1:3", ["2001:db8::1", "2001:db8::2"]), (6, "ff02::1", ["fe80::9"]),
+                       (9, "ff02::2", [])]),
+        bytes(eth() / IPv6(src="fd00::1", dst="ff02::1:ff00:2", hlim=255)
+              / ICMPv6ND_NS(tgt="fd00::2") / ICMPv6NDOptSrcLLAddr(lladdr="02:00:00:00:00:01")),
+        bytes(eth() / IPv6(src="fd00::2", dst="fd00::1", hlim=255)
+              / ICMPv6ND_NA(tgt="fd00::2", R=0, S=1, O=1) / ICMPv6NDOptDstLLAddr(lladdr="1e:63:f4:b2:f4:bc")),
+    ]
+    path = write_file(tmp_path / "mld.pcap", frames)
+    # a record's source cut by the snap length, and a record cut inside its group
+    one_source = _mldv2_report([(5, "ff02::1:2", ["2001:db8::7"])])
+    cut = write_file(tmp_path / "cut.pcap", [one_source], caplen=len(one_source) - 10)
+    cut_group = write_file(tmp_path / "cut_group.pcap", frames[1:2], caplen=len(frames[0]))
+    for flags in (("-v",), ("-vv",), ("-vvv",), ("-vv", "-e"), ("-q", "-v")):
+        for each in (path, cut, cut_group):
+            ours, theirs = ringcap_lines(each, *flags), tcpdump_lines(each, *flags)
+            assert ours == theirs, (each.name, flags)
+    assert "[gaddr ff05::1:3 is_in { 2001:db8::1 2001:db8::2 }]" in ringcap_lines(path, "-vv")
+    assert "\n\t    0x0000:  1e63 f4b2 f4bc" in ringcap_lines(path, "-vv")
+
+
+@pytest.mark.parametrize("options", [{"verbose": 1, "payload": "XX"}, {"verbose": 2, "payload": "XX"},
+                                     {"verbose": 2, "payload": "A", "link_header": True}])
+def test_long_verbose_lists_stay_within_the_promised_room(options):
+    # neighbor discovery with thousands of link-address options, and MLDv2
+    # reports claiming thousands of records or sources: the -v lists stop
+    # after LIST_BUDGET bytes of text, so no line outgrows bytes_needed
+    import struct
+    nd = bytes([135, 0, 0, 0, 0, 0, 0, 0]) + bytes(16) + bytes([1, 1, 2, 0, 0, 0, 0, 1]) * 7000
+    sources = bytes([4, 0]) + struct.pack("!H", 3000) + bytes(16) + bytes(range(16)) * 3000
+    records = bytes([4, 0, 0, 0]) + bytes(range(16)) + bytes([9, 0, 0, 0]) + bytes(16)
+    frames = []
+    for icmp in (nd, struct.pack("!BBHHH", 143, 0, 0, 0, 1) + sources,
+                 struct.pack("!BBHHH", 143, 0, 0, 0, 2000) + records * 1000):
+        ip6 = bytes([0x60, 0, 0, 0]) + struct.pack("!HBB", len(icmp), 58, 255) \
+            + bytes(15) + b"\x01" + bytes(15) + b"\x02"
+        frames.append(bytes(6) + bytes(6) + b"\x86\xdd" + ip6 + icmp)
+    for frame in frames:
+        text = format_all(ringcap.Batch.from_packets([frame], ts=[0]), **options)
+        assert 1000 < len(text) <= _text.bytes_needed(len(frame))
+
+
+def test_a_cooked_v2_file_warns_that_interface_names_are_this_hosts(tmp_path):
+    # tcpdump -r of a LINUX_SLL2 file says on stderr, after "reading from file",
+    # that the interface names (looked up here by index) might be incorrect
+    import struct
+    packet = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / ICMP())
+    cooked = struct.pack(">HHIHBB8s", 0x0800, 0, 1, 1, 4, 6, bytes.fromhex("020000000001") + bytes(2))
+    record = cooked + packet
+    path = tmp_path / "sll2.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 276)
+                     + struct.pack("<IIII", 1_700_000_000, 5, len(record), len(record)) + record)
+    ours, theirs = _both(["-r", str(path)])
+    assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
+    assert ours.stdout == theirs.stdout and "ICMP echo request" in ours.stdout
+    assert ours.stderr.splitlines()[:2] == theirs.stderr.splitlines()[:2]
+    assert ours.stderr.splitlines()[1] == "Warning: interface names might be incorrect"
+    # a filter libpcap cannot compile for the file's link type: after those lines, exit 1
+    ours, theirs = _both(["-r", str(path), "vlan and icmp"])
+    assert ours.returncode == 1 == theirs.returncode
+    assert ours.stderr.splitlines()[:2] == theirs.stderr.splitlines()[:2]
+    assert ours.stderr.splitlines()[2:] == [
+        "ringcap: invalid capture filter 'vlan and icmp': no VLAN support for Linux cooked v2"]
+    ethernet = _both(["-r", str(write_file(tmp_path / "eth.pcap", sample_frames()[:1]))])
+    assert "Warning" not in ethernet[0].stderr and "Warning" not in ethernet[1].stderr
+
+
+def test_esp_in_udp_and_unnamed_nd_options_match_tcpdump(tmp_path):
+    # UDP port 4500 (IPsec NAT traversal): "UDP-encap: ESP(spi=0x...,seq=0x...)",
+    # keep-alives, and datagrams too short for the marker, with and without -v;
+    # a neighbor solicitation's nonce option (type 14, unnamed in tcpdump) dumped
+    import struct
+    esp = struct.pack("!II", 0xF3F579F0, 0x4B4F181E) + bytes(range(40))
+    nonce = bytes([14, 1]) + bytes.fromhex("b1172c3e0292")
+    frames = [
+        bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=51111, dport=4500) / esp),
+        bytes(eth() / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=4500, dport=4500)
+              / struct.pack("!II", 1, 0xFFFFFFFF)),
+        bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=4500, dport=4500) / b"\xff"),
+        bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=4500, dport=40000) / b"ab"),
+        bytes(eth() / IPv6(src="fd00::1", dst="ff02::1:ff00:2", hlim=255) / ICMPv6ND_NS(tgt="fd00::2")
+              / Raw(nonce)),
+        bytes(eth() / IPv6(src="fd00::1", dst="ff02::1:ff00:2", hlim=255) / ICMPv6ND_NS(tgt="fd00::2")
+              / Raw(nonce + bytes([1, 1]) + bytes.fromhex("020000000001"))),
+    ]
+    path = write_file(tmp_path / "natt.pcap", frames)
+    for flags in ((), ("-v",), ("-vv",), ("-e",), ("-q",), ("-q", "-v")):
+        ours, theirs = ringcap_lines(path, *flags), tcpdump_lines(path, *flags)
+        assert ours == theirs, flags
+    assert "UDP-encap: ESP(spi=0xf3f579f0,seq=0x4b4f181e), length 48" in ringcap_lines(path)
+    assert "unknown option (14), length 8 (1): \n\t  0x0000:  b117 2c3e 0292" \
+        in ringcap_lines(path, "-v")

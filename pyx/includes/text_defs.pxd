@@ -1,6 +1,6 @@
 # Declarations for the packet-line formatter (pyx/_text.pyx): the options a
 # printer is made with and the state it carries from one batch to the next.
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t, uint64_t
 
 
 cdef enum TimestampMode:
@@ -42,6 +42,8 @@ cdef struct PrintState:
     int ts_mode          # TimestampMode
     int nano             # nanosecond fractions
     int absolute_seq     # -S
+    int number           # -# / --number: each line starts with the packet's number
+    uint64_t numbered    # packets numbered so far
     int have_previous    # a packet was printed (for TS_DELTA / TS_SINCE_FIRST)
     int64_t previous_ts
     int64_t first_ts

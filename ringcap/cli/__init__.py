@@ -45,14 +45,15 @@ def _wants_read(argv: list[str]) -> bool:
     for arg in argv:
         if arg == "--":
             return False
-        if arg in ("-r", "--read") or arg.startswith("--read="):
+        if arg in ("-r", "--read", "-V") or arg.startswith("--read="):
             return True
         if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2:
             letters = arg[1:]
-            if "r" in letters:
-                before = letters[:letters.index("r")]
-                if all(ch in _FLAG_LETTERS for ch in before):
-                    return True
+            for letter in "rV":
+                if letter in letters:
+                    before = letters[:letters.index(letter)]
+                    if all(ch in _FLAG_LETTERS for ch in before):
+                        return True
     return False
 
 

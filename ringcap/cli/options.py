@@ -150,6 +150,8 @@ def add_packet_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-S", dest="absolute_seq", action="store_true",
                        help="print absolute TCP sequence numbers, not relative to each "
                             "conversation's first")
+    group.add_argument("-#", "--number", dest="number", action="store_true",
+                       help="start each line with the packet's number (1, 2, ...)")
     group.add_argument("-l", dest="line_buffered", action="store_true",
                        help="flush standard output after each line (default on a terminal)")
     group.add_argument("--time-stamp-precision", dest="precision", choices=("micro", "nano"),
@@ -176,7 +178,8 @@ def printer_options(args) -> dict:
     """Keyword arguments for :class:`ringcap.cli.printer.PacketPrinter`."""
     return dict(numeric=args.numeric, verbose=args.verbose, link_header=args.link_header,
                 payload=payload_mode(args), quiet=args.quiet, timestamps=args.timestamps,
-                nanosecond=args.precision == "nano", absolute_seq=args.absolute_seq)
+                nanosecond=args.precision == "nano", absolute_seq=args.absolute_seq,
+                number=args.number)
 
 
 def filter_expression(args) -> str | None:

@@ -9,12 +9,17 @@ and matched goes to standard error.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import stat
 import sys
+import tempfile
 
 import numpy as np
 
-from .options import CliError, add_packet_options, filter_expression, printer_options
+from .options import (CliError, add_packet_options, filter_expression, parse_size,
+                      printer_options, size_type)
 from ..batch import LINKTYPE_NAMES, linktype_description
 from ..bpf import LinkTypeFilter
 from ..pcapfile import PcapFormatError, open_pcap
@@ -24,7 +29,15 @@ from .printer import PacketPrinter
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("reading (as in tcpdump)")
     group.add_argument("-r", dest="read", metavar="FILE",
-                       help="the pcap or pcapng file to read (`ringcap read FILE` also works)")
+                       help="the pcap or pcapng file to read (`ringcap read FILE` also works; "
+                            "-r - : standard input)")
+    group.add_argument("-V", dest="file_list", metavar="FILELIST",
+                       help="read the capture files named in FILELIST, one a line, one "
+                            "after another (-V - : the names from standard input)")
+    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(
+        lambda t: 0 if str(t).strip() == "0" else parse_size(t, what="snaplen (-s)")),
+                       help="accepted as tcpdump accepts it; reading a file keeps the "
+                            "file's own snapshot length")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write the packets that pass the filter to FILE instead of "
                             "printing them (-w - : to standard output)")
@@ -47,7 +60,8 @@ def _open_writer(args, reader):
         folder = os.path.dirname(os.path.abspath(args.write)) or "."
         if not os.path.isdir(folder):
             raise CliError(f"cannot write to {args.write}: the folder {folder} does not exist")
-        if os.path.exists(args.write) and os.path.samefile(args.write, args.read):
+        if args.read != "-" and os.path.exists(args.write) \
+                and os.path.samefile(args.write, args.read):
             raise CliError(f"-w {args.write} is the file being read; give another name")
     try:
         return PcapSink(sys.stdout.buffer if to_stdout else args.write, format=args.format,
@@ -73,25 +87,123 @@ READ_BATCH_MAX = 32768
 READ_WINDOW_BYTES = 4 << 20
 
 
+def _file_list(name: str) -> list[str]:
+    """The capture files named in ``-V FILELIST``, one a line (blank lines skipped)."""
+    try:
+        if name == "-":
+            text = sys.stdin.read()
+        else:
+            with open(name, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+    except OSError as exc:
+        raise CliError(f"cannot read the file list (-V) {name}: {exc.strerror}") from None
+    paths = [line.rstrip("\r\n") for line in text.splitlines() if line.strip()]
+    if not paths:
+        raise CliError(f"the file list (-V) {name} names no files; give one capture file a line")
+    return paths
+
+
+@contextlib.contextmanager
+def _opened(path: str):
+    """The reader of ``path``; ``-`` is standard input, which capture files
+    are read by position from: a pipe is first copied to an unlinked
+    temporary file (the copy goes when the read ends, however it ends)."""
+    source = path
+    spool = None
+    try:
+        if path == "-":
+            try:
+                mode = os.fstat(sys.stdin.fileno()).st_mode
+            except (OSError, ValueError, AttributeError):
+                raise CliError("-r -: standard input is closed; pipe a capture into it") from None
+            if stat.S_ISREG(mode):
+                source = f"/proc/self/fd/{sys.stdin.fileno()}"
+            else:
+                spool = tempfile.TemporaryFile(prefix="ringcap-stdin-")
+                try:
+                    shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+                    spool.flush()
+                except OSError as exc:
+                    raise CliError(f"-r -: cannot keep standard input in a temporary file "
+                                   f"({exc.strerror}); save it to a file first") from None
+                source = f"/proc/self/fd/{spool.fileno()}"
+        try:
+            reader = open_pcap(source, batch_packets=READ_BATCH)
+        except FileNotFoundError:
+            raise CliError(f"{path}: No such file or directory") from None
+        except PcapFormatError as exc:
+            raise CliError(str(exc).replace(source, path)) from None
+        with reader:
+            reader.path = path        # messages name "-", not the copy
+            yield reader
+    finally:
+        if spool is not None:
+            spool.close()
+
+
 def run(args) -> int:
     path = args.read
     words = list(args.expression)
-    if path is None:
+    if path is None and args.file_list is None:
         if not words:
             raise CliError("give a file to read: `ringcap read FILE [EXPRESSION]` or "
                            "`ringcap -r FILE [EXPRESSION]`", status=2)
         path = words.pop(0)
         args.expression = words
-    args.read = path
+    if path is not None and args.file_list is not None:
+        raise CliError("give either -r FILE or -V FILELIST, not both", status=2)
+    paths = [path] if path is not None else _file_list(args.file_list)
+    args.read = paths[0]
     expression = filter_expression(args)
+    state = _ReadState()
     try:
-        reader = open_pcap(path, batch_packets=READ_BATCH)
-    except FileNotFoundError:
-        raise CliError(f"{path}: No such file or directory") from None
-    except PcapFormatError as exc:
-        raise CliError(str(exc)) from None
-    with reader:
+        for path in paths:
+            args.read = path
+            _read_file(args, path, expression, state)
+    finally:
+        if state.sink is not None:
+            state.sink.close()
+        elif state.printer is not None:
+            try:
+                state.printer.flush()
+            except BrokenPipeError:
+                pass
+        if state.opened:
+            _summary(state.read, state.matched, expression is not None)
+    return 0
+
+
+class _ReadState:
+    """What carries from one file to the next under -V: the printer (packet
+    numbers, relative TCP numbers, the previous timestamp) or the output
+    file, and the counts."""
+
+    def __init__(self) -> None:
+        self.printer = None
+        self.sink = None
+        self.read = self.matched = 0
+        self.opened = False
+
+
+def _read_file(args, path: str, expression, state: _ReadState) -> None:
+    """Print (or write) the packets of one file.
+
+    As in tcpdump, ``-c`` counts each file of ``-V`` on its own (tcpdump runs
+    one ``pcap_loop`` of ``-c`` packets per file), while packet numbers
+    (``-#``) and times (``-ttt``) carry on from file to file."""
+    matched = 0
+    with _opened(path) as reader:
         linktype = reader.linktype
+        if args.write is None and linktype not in LINKTYPE_NAMES:
+            raise CliError(f"{path} has link-type {_linktype_name(linktype)}; ringcap prints "
+                           f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))} "
+                           "captures (filtering it into a file with -w works)")
+        # as tcpdump: the file's line, then the filter compiled for its link type
+        print(f"reading from file {path}, link-type {_linktype_name(linktype)}, snapshot "
+              f"length {reader.snaplen}", file=sys.stderr, flush=True)
+        if linktype == 276 and args.write is None:
+            # the names are this host's for the file's interface indexes, as tcpdump's
+            print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
         compiled = None
         if expression is not None:
             # libpcap's program for each link type in the file (per interface in pcapng)
@@ -101,62 +213,46 @@ def run(args) -> int:
                 compiled.for_linktype(linktype)
             except ValueError as exc:
                 raise CliError(str(exc)) from None
-        if args.write is None and linktype not in LINKTYPE_NAMES:
-            raise CliError(f"{path} has link-type {_linktype_name(linktype)}; ringcap prints "
-                           f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))} "
-                           "captures (filtering it into a file with -w works)")
-        print(f"reading from file {path}, link-type {_linktype_name(linktype)}, snapshot "
-              f"length {reader.snaplen}", file=sys.stderr, flush=True)
         if args.write is not None:
-            sink = _open_writer(args, reader)
-            printer = None
-        else:
-            sink = None
-            printer = PacketPrinter(sys.stdout, **printer_options(args))
+            if state.sink is None:
+                state.sink = _open_writer(args, reader)
+        elif state.printer is None:
+            state.printer = PacketPrinter(sys.stdout, **printer_options(args))
+        state.opened = True         # the summary is due from here on
+        printer, sink = state.printer, state.sink
         flush_each = args.line_buffered or (printer is not None and sys.stdout.isatty())
-        read = matched = 0
         sized = False
-        try:
-            for batch in reader:
+        for batch in reader:
+            examined = len(batch)
+            if not sized and examined:      # the first batch: size the others
+                per_packet = (int(batch.caplen.sum()) + 16 * examined) / examined
+                reader.batch_packets = max(READ_BATCH, min(
+                    READ_BATCH_MAX, int(READ_WINDOW_BYTES // per_packet)))
+                sized = True
+            if compiled is not None:
+                chosen = np.flatnonzero(compiled.mask(batch))
+                if args.count is not None and matched + len(chosen) >= args.count:
+                    chosen = chosen[:args.count - matched]
+                    examined = int(chosen[-1]) + 1 if len(chosen) else 0
+                if len(chosen) < len(batch):
+                    batch = batch[chosen]
+            elif args.count is not None and matched + len(batch) >= args.count:
+                batch = batch[:args.count - matched]
                 examined = len(batch)
-                if not sized and examined:      # the first batch: size the others
-                    per_packet = (int(batch.caplen.sum()) + 16 * examined) / examined
-                    reader.batch_packets = max(READ_BATCH, min(
-                        READ_BATCH_MAX, int(READ_WINDOW_BYTES // per_packet)))
-                    sized = True
-                if compiled is not None:
-                    chosen = np.flatnonzero(compiled.mask(batch))
-                    if args.count is not None and matched + len(chosen) >= args.count:
-                        chosen = chosen[:args.count - matched]
-                        examined = int(chosen[-1]) + 1 if len(chosen) else 0
-                    if len(chosen) < len(batch):
-                        batch = batch[chosen]
-                elif args.count is not None and matched + len(batch) >= args.count:
-                    batch = batch[:args.count - matched]
-                    examined = len(batch)
-                read += examined
-                matched += len(batch)
-                try:
-                    if printer is not None:
-                        printer.print_batch(batch)
-                        if flush_each:
-                            printer.flush()
-                    else:
-                        sink.write(batch)
-                except ValueError as exc:    # a link type ringcap cannot print, or that
-                    raise CliError(str(exc)) from None     # a pcap output cannot hold
-                if args.count is not None and matched >= args.count:
-                    break
-        finally:
-            if sink is not None:
-                sink.close()
-            elif printer is not None:
-                try:
-                    printer.flush()
-                except BrokenPipeError:
-                    pass
-            _summary(read, matched, compiled is not None)
-    return 0
+            state.read += examined
+            state.matched += len(batch)
+            matched += len(batch)
+            try:
+                if printer is not None:
+                    printer.print_batch(batch)
+                    if flush_each:
+                        printer.flush()
+                else:
+                    sink.write(batch)
+            except ValueError as exc:    # a link type ringcap cannot print, or that
+                raise CliError(str(exc)) from None     # a pcap output cannot hold
+            if args.count is not None and matched >= args.count:
+                break
 
 
 def _summary(read: int, matched: int, filtered: bool) -> None:
