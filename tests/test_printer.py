@@ -596,6 +596,39 @@ def test_long_verbose_lists_stay_within_the_promised_room(options):
         assert 1000 < len(text) <= _text.bytes_needed(len(frame))
 
 
+@pytest.mark.parametrize("options", [{"verbose": 1}, {"verbose": 1, "payload": "X"},
+                                     {"verbose": 2, "payload": "XX", "link_header": True},
+                                     {"payload": "XX"}])
+def test_long_ipv6_extension_header_chains_stay_within_the_promised_room(options):
+    # one hop-by-hop header of 2 KiB of unknown 2-byte options (22 bytes of
+    # -v text each), and chains of 4,000 headers (hop-by-hop, destination,
+    # fragment, unknown): the names and options stop with "[...]" after
+    # LIST_BUDGET bytes of text.  Before, -v wrote 22,653 bytes for the first
+    # where bytes_needed promised 16,848, and -v -X 432,425 for a chain of
+    # 32,054 bytes where it promised 196,552.
+    import struct
+    udp = struct.pack("!HHHH", 1, 2, 8, 0)
+
+    def ip6(nh, payload):
+        return bytes(6) + bytes(6) + b"\x86\xdd" + bytes([0x60, 0, 0, 0]) \
+            + struct.pack("!HBB", len(payload), nh, 64) + bytes(15) + b"\x01" + bytes(15) + b"\x02" \
+            + payload
+    frames = [ip6(0, bytes([17, 255]) + bytes([5, 0]) * 1023 + udp)]
+    for nh, body in ((0, [5, 0, 5, 0, 5, 0]), (60, [5, 0, 5, 0, 5, 0]), (44, [0, 0, 0, 0, 0, 1]),
+                     (139, [5, 0, 5, 0, 5, 0])):
+        frames.append(ip6(nh, bytes([nh, 0] + body) * 4000))
+    for i, frame in enumerate(frames):
+        text = format_all(ringcap.Batch.from_packets([frame], ts=[0]), **options)
+        assert len(text) <= _text.bytes_needed(len(frame))
+        line = text.split(b"\n\t0x")[0].split(b"\n")[0]
+        if i == 0 and not options.get("verbose"):
+            assert line.endswith(b"::1 > ::2: HBH 1 > 2: UDP, length 0")   # no options without -v
+        else:
+            assert 1000 < len(line) < 1400 and line.count(b"[...]") == 1
+    # the transport header after the cut one is still printed
+    assert b"[...] 1 > 2: " in format_all(ringcap.Batch.from_packets(frames[:1], ts=[0]), verbose=1)
+
+
 def test_a_cooked_v2_file_warns_that_interface_names_are_this_hosts(tmp_path):
     # tcpdump -r of a LINUX_SLL2 file says on stderr, after "reading from file",
     # that the interface names (looked up here by index) might be incorrect
