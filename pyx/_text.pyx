@@ -1137,11 +1137,16 @@ cdef inline bint _is_ipv6_ext(uint8_t nh) noexcept nogil:
 
 
 cdef uint8_t *put_ipv6_options(uint8_t *w, const uint8_t *p, Py_ssize_t start,
-                               Py_ssize_t end) noexcept nogil:
+                               Py_ssize_t end, const uint8_t *listed,
+                               bint *cut) noexcept nogil:
     # -v: a hop-by-hop or destination options header's options, as tcpdump
-    # prints them: "(rtalert: 0x0000) (padn)"
+    # prints them: "(rtalert: 0x0000) (padn)"; "[...]" once the extension
+    # headers' text (from `listed`) reaches LIST_BUDGET
     cdef Py_ssize_t i = start
     while i < end:
+        if w - listed >= LIST_BUDGET:
+            cut[0] = True
+            return put_s(w, b"[...]")
         if p[i] == 0:
             w = put_s(w, b"(pad1)")
             i += 1
@@ -1169,12 +1174,19 @@ cdef uint8_t *put_ipv6_ext(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
                            bint *more) noexcept nogil:
     # IPv6 extension headers as tcpdump names them on the way to the
     # transport header: "HBH ", "DSTOPT ", "frag (offset|length) ", ...
-    # OUT more: False when nothing follows (a non-first fragment).
+    # OUT more: False when nothing follows (a non-first fragment).  The
+    # names and -v options stop with "[...] " after LIST_BUDGET bytes of
+    # text: a chain of thousands of headers, or one of 2 KiB of 2-byte
+    # options, stays within MAX_LINE.
     cdef uint8_t nh = p[l3 + 6]
     cdef Py_ssize_t cur = l3 + 40, hlen
     cdef uint16_t offset
+    cdef const uint8_t *listed = w
+    cdef bint cut = False
     more[0] = True
     while _is_ipv6_ext(nh) and cur + 8 <= cap and (l4 == 0 or cur < l4):
+        if w - listed >= LIST_BUDGET:
+            return put_s(w, b"[...] ")
         if nh == 44:
             offset = rd16(p + cur + 2) & 0xFFF8
             w = put_s(w, b"frag (")
@@ -1206,8 +1218,10 @@ cdef uint8_t *put_ipv6_ext(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
             hlen = (<Py_ssize_t>p[cur + 1] + 2) * 4 if nh == 51 else \
                 (<Py_ssize_t>p[cur + 1] + 1) * 8
             if verbose and (nh == 0 or nh == 60) and cur + hlen <= cap:
-                w = put_ipv6_options(w, p, cur + 2, cur + hlen)
+                w = put_ipv6_options(w, p, cur + 2, cur + hlen, listed, &cut)
                 w = put_c(w, b' ')
+                if cut:
+                    return w
         nh = p[cur]
         cur += hlen
     return w

@@ -596,6 +596,129 @@ def test_long_verbose_lists_stay_within_the_promised_room(options):
         assert 1000 < len(text) <= _text.bytes_needed(len(frame))
 
 
+@pytest.mark.parametrize("options", [{"verbose": 1}, {"verbose": 1, "payload": "X"},
+                                     {"verbose": 2, "payload": "XX", "link_header": True},
+                                     {"payload": "XX"}])
+def test_long_ipv6_extension_header_chains_stay_within_the_promised_room(options):
+    # one hop-by-hop header of 2 KiB of unknown 2-byte options (22 bytes of
+    # -v text each), and chains of 4,000 headers (hop-by-hop, destination,
+    # fragment, unknown): the names and options stop with "[...]" after
+    # LIST_BUDGET bytes of text.  Before, -v wrote 22,653 bytes for the first
+    # where bytes_needed promised 16,848, and -v -X 432,425 for a chain of
+    # 32,054 bytes where it promised 196,552.
+    import struct
+    udp = struct.pack("!HHHH", 1, 2, 8, 0)
+
+    def ip6(nh, payload):
+        return bytes(6) + bytes(6) + b"\x86\xdd" + bytes([0x60, 0, 0, 0]) \
+            + struct.pack("!HBB", len(payload), nh, 64) + bytes(15) + b"\x01" + bytes(15) + b"\x02" \
+            + payload
+    frames = [ip6(0, bytes([17, 255]) + bytes([5, 0]) * 1023 + udp)]
+    for nh, body in ((0, [5, 0, 5, 0, 5, 0]), (60, [5, 0, 5, 0, 5, 0]), (44, [0, 0, 0, 0, 0, 1]),
+                     (139, [5, 0, 5, 0, 5, 0])):
+        frames.append(ip6(nh, bytes([nh, 0] + body) * 4000))
+    for i, frame in enumerate(frames):
+        text = format_all(ringcap.Batch.from_packets([frame], ts=[0]), **options)
+        assert len(text) <= _text.bytes_needed(len(frame))
+        line = text.split(b"\n\t0x")[0].split(b"\n")[0]
+        if i == 0 and not options.get("verbose"):
+            assert line.endswith(b"::1 > ::2: HBH 1 > 2: UDP, length 0")   # no options without -v
+        else:
+            assert 1000 < len(line) < 1400 and line.count(b"[...]") == 1
+    # the transport header after the cut one is still printed
+    assert b"[...] 1 > 2: " in format_all(ringcap.Batch.from_packets(frames[:1], ts=[0]), verbose=1)
+
+
+EXACT_ROOM_FLAGS = [{"verbose": 1}, {"verbose": 2}, {"link_header": True}, {"payload": "x"},
+                    {"payload": "XX"}, {"payload": "A"}, {"quiet": True}, {"numeric": 2},
+                    {"verbose": 2, "link_header": True, "payload": "XX"},
+                    {"verbose": 1, "link_header": True, "payload": "A", "number": True}]
+
+
+@st.composite
+def hostile_frames(draw):
+    # Ethernet (up to 10 VLAN tags) carrying what makes text grow with the
+    # packet: IPv6 extension header chains and their options, neighbor
+    # discovery and MLDv2 lists, DNS, HTTP, TCP options, quoted ICMP packets
+    import struct
+    raw = st.binary(max_size=300)
+    ports = st.sampled_from([53, 5353, 80, 8080, 67, 123, 4500, 1234])
+
+    def transport(proto):
+        if proto == 6:
+            doff = draw(st.integers(5, 15))
+            return struct.pack("!HHIIBBHHH", draw(ports), draw(ports), 1, 2, doff << 4,
+                               draw(st.integers(0, 255)), 1, 0, 0) \
+                + draw(st.binary(min_size=4 * doff - 20, max_size=4 * doff - 20)) + draw(raw)
+        if proto == 17:
+            body = draw(raw)
+            return struct.pack("!HHHH", draw(ports), draw(ports), len(body) + 8, 0) + body
+        if proto == 58:
+            kind = draw(st.sampled_from([1, 3, 128, 133, 135, 136, 143]))
+            items = draw(st.lists(st.sampled_from([bytes([1, 1, 2, 0, 0, 0, 0, 1]), bytes([14, 1]) + bytes(6),
+                                                   bytes(4) + bytes(range(16)), bytes([4, 0, 0, 1]) + bytes(32)]),
+                                  max_size=400))
+            return bytes([kind, 0, 0, 0]) + struct.pack("!HH", 0, draw(st.integers(0, 300))) \
+                + bytes(16) + b"".join(items)
+        return draw(raw)
+
+    et = draw(st.sampled_from([0x0800, 0x86DD, 0x86DD]))
+    if et == 0x0800:
+        proto = draw(st.sampled_from([1, 6, 17]))
+        body = transport(proto)
+        if proto == 1:
+            inner = transport(17)
+            inner = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(inner), 0, 0, 1, 17, 0) + bytes(8) + inner
+            body = bytes([draw(st.sampled_from([3, 11, 8])), 3, 0, 0, 0, 0, 0, 0]) + inner
+        l3 = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(body), 0, 0, 64, proto, 0) + bytes(8) + body
+    else:
+        headers = draw(st.lists(st.sampled_from([0, 60, 43, 44, 51, 139]), max_size=40))
+        final = draw(st.sampled_from([6, 17, 58]))
+        chain = b""
+        for i, nh in enumerate(headers):
+            following = headers[i + 1] if i + 1 < len(headers) else final
+            units = draw(st.sampled_from([0, 1, 255]))
+            size = (units + 2) * 4 if nh == 51 else (units + 1) * 8
+            options = b"".join(draw(st.lists(st.sampled_from([b"\x00", b"\x01\x00", b"\x05\x02\x00\x00",
+                                                              b"\xc9\x00", b"\x07\x01\x01"]),
+                                             max_size=size)))
+            chain += bytes([following, units]) + (options + bytes(size))[:size - 2]
+        body = chain + transport(final)
+        l3 = bytes([0x60, 0, 0, 0]) + struct.pack("!HBB", len(body) & 0xFFFF, headers[0] if headers else final,
+                                               255) + bytes(15) + b"\x01" + bytes(15) + b"\x02" + body
+    tags = bytes.fromhex("81000064") * draw(st.integers(0, 10))
+    frame = bytes.fromhex("020000000002020000000001") + tags + struct.pack("!H", et) + l3
+    return frame[:draw(st.integers(14, len(frame)))]
+
+
+def test_built_packets_print_within_an_exact_room_whatever_the_flags():
+    # Each packet alone, into a buffer of exactly bytes_needed(caplen) (the
+    # printer grows its buffer to that from empty): under the sanitizer build
+    # (tests/test_sanitizers.py) a write past it aborts the run, and here the
+    # text must fit.  Before the IPv6 extension header budget, -v wrote up to
+    # 5 times the room for a chain of such headers.
+    import io
+    import time
+    budget = time.monotonic() + float(os.environ.get("RINGCAP_FUZZ_SECONDS", "6"))
+    printers = [PacketPrinter(io.BytesIO(), **flags) for flags in EXACT_ROOM_FLAGS]
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(hostile_frames())
+    def one(frame):
+        batch = ringcap.Batch.from_packets([frame], ts=[0])
+        for printer in printers:
+            printer._out = io.BytesIO()
+            printer._buffer = np.empty(0, dtype=np.uint8)
+            printer.print_batch(batch)
+            text = printer._out.getvalue()
+            assert text.endswith(b"\n") and len(text) <= _text.bytes_needed(len(frame))
+
+    while True:
+        one()
+        if time.monotonic() >= budget:
+            break
+
+
 def test_a_cooked_v2_file_warns_that_interface_names_are_this_hosts(tmp_path):
     # tcpdump -r of a LINUX_SLL2 file says on stderr, after "reading from file",
     # that the interface names (looked up here by index) might be incorrect
