@@ -31,8 +31,8 @@ from .interfaces import (default_interface, is_down, list_interfaces, list_linkt
 from .pool import check_pool_arguments, per_worker_files, run_pool
 from .printer import PacketPrinter
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
-                      interface_list, parse_count, parse_seconds, parse_size, printer_options,
-                      silence_stdout, size_type)
+                      interface_list, parse_count, parse_seconds, parse_size, parse_snaplen,
+                      printer_options, silence_stdout, size_type)
 from .privileges import can_create_files, drop_privileges, lookup_user
 from .status import StatusLine, print_summary
 
@@ -56,8 +56,7 @@ def add_arguments(parser) -> None:
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
-    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(
-        lambda t: 0 if str(t).strip() == "0" else parse_size(t, what="snaplen (-s)")),
+    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
         default=DEFAULT_SNAPLEN, help=f"bytes kept per packet (0 or default: {DEFAULT_SNAPLEN})")
     group.add_argument("-p", dest="no_promisc", action="store_true",
                        help="do not put the interface in promiscuous mode (on by default)")

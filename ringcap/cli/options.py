@@ -91,6 +91,11 @@ def _argtype(parse, *args, **kwargs):
 size_type = _argtype          # size_type(parse_size, unit, what)
 
 
+def parse_snaplen(text: str) -> int:
+    """tcpdump's ``-s``: a byte count (suffixes as :func:`parse_size`), 0 for the default."""
+    return 0 if str(text).strip() == "0" else parse_size(text, what="snaplen (-s)")
+
+
 def interface_list(values: list[str] | None) -> list[str | None]:
     """``-i`` values (repeatable, comma-separated) as names; ``any`` -> None
     (all interfaces).  No ``-i`` at all also means all interfaces."""

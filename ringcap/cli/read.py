@@ -18,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-from .options import (CliError, add_packet_options, filter_expression, parse_size,
+from .options import (CliError, add_packet_options, filter_expression, parse_snaplen,
                       printer_options, size_type)
 from ..batch import LINKTYPE_NAMES, linktype_description
 from ..bpf import LinkTypeFilter
@@ -34,8 +34,7 @@ def add_arguments(parser) -> None:
     group.add_argument("-V", dest="file_list", metavar="FILELIST",
                        help="read the capture files named in FILELIST, one a line, one "
                             "after another (-V - : the names from standard input)")
-    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(
-        lambda t: 0 if str(t).strip() == "0" else parse_size(t, what="snaplen (-s)")),
+    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
                        help="accepted as tcpdump accepts it; reading a file keeps the "
                             "file's own snapshot length")
     group.add_argument("-w", dest="write", metavar="FILE",
