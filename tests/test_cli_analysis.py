@@ -55,6 +55,7 @@ def test_stats_text_and_errors(mixed_file, tmp_path):
     proc = ringcap_cli("stats", mixed_file)
     assert proc.returncode == 0, proc.stderr
     assert "Number of packets:   3000" in proc.stdout
+    assert "Link types:          EN10MB (Ethernet) = 1\n" in proc.stdout      # tcpdump's name
     assert re.search(r"^\s+tcp\s+673\s+206702$", proc.stdout, re.M)
     missing = ringcap_cli("stats", tmp_path / "nope.pcap")
     assert missing.returncode == 1

@@ -544,6 +544,8 @@ def test_a_can_device_is_captured_as_tcpdump_captures_it(tmp_path, netns):
         capinfos = subprocess.run(["capinfos", "-c", "-d", ours], capture_output=True, text=True)
         assert "Number of packets:   5" in stats.stdout and "Number of packets:   5" in capinfos.stdout
         assert "Data size:           152 bytes" in stats.stdout
+        assert "Link types:          CAN_SOCKETCAN (CAN-bus with SocketCAN headers) = 227" \
+            in stats.stdout
         assert "Data size:           152 bytes" in capinfos.stdout
     finally:
         os.close(fd)

@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import sys
 
+from ..batch import linktype_description
 from ..report import MAX_RATE_INTERVALS, TrafficReport, file_report
 from .options import CliError, parse_count, parse_seconds, size_type
 
@@ -57,7 +58,9 @@ def _print_text(report, infos, top: int, out) -> None:
         w(f"File name:           {info.path}\n")
         w(f"File type:           {info.format}\n")
         w(f"File size:           {info.file_size} bytes\n")
-        w(f"Link types:          {', '.join(str(t) for t in info.linktypes) or 'n/a'}\n")
+        # as tcpdump names them on its "reading from file" line, the number after
+        names = ", ".join(f"{linktype_description(t)} = {t}" for t in info.linktypes)
+        w(f"Link types:          {names or 'n/a'}\n")
         if info.snaplen is not None:
             w(f"Packet size limit:   {info.snaplen} bytes\n")
         if info.received is not None:
