@@ -516,28 +516,38 @@ def test_a_file_list_is_read_file_after_file_as_tcpdump_v(sample, tmp_path):
                                       f"{tmp_path / 'none.txt'}: No such file or directory")
 
 
-def test_standard_input_is_read_with_r_dash_as_tcpdump(sample, tmp_path):
-    # `-r -` from a pipe (the capture is kept in an unlinked temporary file) and
-    # from a redirected file; tcpdump names the file "-"
-    data = sample.read_bytes()
+def test_standard_input_is_read_with_r_dash_when_it_is_a_file(sample, tmp_path):
+    # `-r - < FILE` reads the redirected file as tcpdump does (which names it "-");
+    # a pipe is refused in one line: files are read by position, and copying a
+    # stream that never ends (`tcpdump -w - | ringcap -r -`) would fill the disk
+    # and print nothing
     env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT, "TZ": TZ}
 
-    def piped(argv, payload):
-        return subprocess.run(argv, input=payload, cwd="/", env=env, capture_output=True,
-                              timeout=120)
-    ours = piped([sys.executable, "-m", "ringcap", "-nn", "-r", "-", "-#", "-c", "4"], data)
-    theirs = piped(["tcpdump", "-nn", "-r", "-", "-#", "-c", "4"], data)
+    def redirected(argv, path):
+        with open(path, "rb") as f:
+            return subprocess.run(argv, stdin=f, cwd="/", env=env, capture_output=True,
+                                  timeout=120)
+    ours = redirected([sys.executable, "-m", "ringcap", "-nn", "-r", "-", "-#", "-c", "4"], sample)
+    theirs = redirected(["tcpdump", "-nn", "-r", "-", "-#", "-c", "4"], sample)
     assert ours.returncode == 0 == theirs.returncode, ours.stderr + theirs.stderr
     assert ours.stdout == theirs.stdout and len(ours.stdout.splitlines()) == 4
     assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
     assert ours.stderr.startswith(b"reading from file -, link-type EN10MB (Ethernet)")
-    with open(sample, "rb") as f:
-        redirected = run([sys.executable, "-m", "ringcap", "-nn", "-r", "-"], stdin=f)
-    assert redirected.returncode == 0, redirected.stderr
-    assert redirected.stdout == tcpdump_lines(sample)
-    cut = piped([sys.executable, "-m", "ringcap", "-r", "-"], data[:200])
-    assert cut.returncode == 1
-    assert b"ringcap: warning: -: file ends in a partial record" in cut.stderr
+    whole = redirected([sys.executable, "-m", "ringcap", "-nn", "-r", "-"], sample)
+    assert whole.returncode == 0, whole.stderr
+    assert whole.stdout.decode() == tcpdump_lines(sample)
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(sample.read_bytes()[:200])
+    cut_run = redirected([sys.executable, "-m", "ringcap", "-r", "-"], cut)
+    assert cut_run.returncode == 1
+    assert b"ringcap: warning: -: file ends in a partial record" in cut_run.stderr
+    piped = subprocess.run([sys.executable, "-m", "ringcap", "-r", "-"], input=sample.read_bytes(),
+                           cwd="/", env=env, capture_output=True, timeout=120)
+    assert piped.returncode == 1 and piped.stdout == b""
+    assert piped.stderr.decode().splitlines() == [
+        "ringcap: -r -: standard input is not a file (a pipe or a terminal), and ringcap reads "
+        "capture files by position, not as a stream; save the stream to a file first "
+        "(... > in.pcap; ringcap -r in.pcap) or redirect a file (ringcap -r - < in.pcap)"]
 
 
 def _mldv2_report(records):

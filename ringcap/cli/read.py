@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 import sys
-import tempfile
 
 import numpy as np
 
@@ -104,40 +102,33 @@ def _file_list(name: str) -> list[str]:
 
 @contextlib.contextmanager
 def _opened(path: str):
-    """The reader of ``path``; ``-`` is standard input, which capture files
-    are read by position from: a pipe is first copied to an unlinked
-    temporary file (the copy goes when the read ends, however it ends)."""
+    """The reader of ``path``; ``-`` is standard input when it is a file
+    (``ringcap -r - < in.pcap``).  Capture files are read by position, so a
+    pipe is refused rather than copied: a stream that does not end
+    (``tcpdump -w - | ringcap -r -``) would fill the disk and print nothing."""
     source = path
-    spool = None
-    try:
-        if path == "-":
-            try:
-                mode = os.fstat(sys.stdin.fileno()).st_mode
-            except (OSError, ValueError, AttributeError):
-                raise CliError("-r -: standard input is closed; pipe a capture into it") from None
-            if stat.S_ISREG(mode):
-                source = f"/proc/self/fd/{sys.stdin.fileno()}"
-            else:
-                spool = tempfile.TemporaryFile(prefix="ringcap-stdin-")
-                try:
-                    shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
-                    spool.flush()
-                except OSError as exc:
-                    raise CliError(f"-r -: cannot keep standard input in a temporary file "
-                                   f"({exc.strerror}); save it to a file first") from None
-                source = f"/proc/self/fd/{spool.fileno()}"
+    if path == "-":
         try:
-            reader = open_pcap(source, batch_packets=READ_BATCH)
-        except FileNotFoundError:
-            raise CliError(f"{path}: No such file or directory") from None
-        except PcapFormatError as exc:
-            raise CliError(str(exc).replace(source, path)) from None
-        with reader:
-            reader.path = path        # messages name "-", not the copy
-            yield reader
-    finally:
-        if spool is not None:
-            spool.close()
+            mode = os.fstat(sys.stdin.fileno()).st_mode
+        except (OSError, ValueError, AttributeError):
+            raise CliError("-r -: standard input is closed; redirect a capture file into it "
+                           "(ringcap -r - < in.pcap)") from None
+        if not stat.S_ISREG(mode):
+            raise CliError("-r -: standard input is not a file (a pipe or a terminal), and "
+                           "ringcap reads capture files by position, not as a stream; save "
+                           "the stream to a file first "
+                           "(... > in.pcap; ringcap -r in.pcap) or redirect a file "
+                           "(ringcap -r - < in.pcap)")
+        source = f"/proc/self/fd/{sys.stdin.fileno()}"
+    try:
+        reader = open_pcap(source, batch_packets=READ_BATCH)
+    except FileNotFoundError:
+        raise CliError(f"{path}: No such file or directory") from None
+    except PcapFormatError as exc:
+        raise CliError(str(exc).replace(source, path)) from None
+    with reader:
+        reader.path = path        # messages name "-", not /proc/self/fd/0
+        yield reader
 
 
 def run(args) -> int:
