@@ -446,10 +446,11 @@ class _Worker:
         if self.ring is None:
             return None
         with contextlib.suppress(OSError, ValueError):
-            with contextlib.suppress(OSError, ValueError):
-                self.ring.close_gate()
+            self.ring.close_gate()          # (a ring that broke may refuse it)
+        try:
             return self.ring.stats
-        return None
+        except (OSError, ValueError):
+            return None
 
     @contextlib.contextmanager
     def heartbeat(self):

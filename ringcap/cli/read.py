@@ -44,11 +44,6 @@ def add_arguments(parser) -> None:
     add_packet_options(parser)
 
 
-def _linktype_name(linktype: int) -> str:
-    """tcpdump's "EN10MB (Ethernet)"."""
-    return linktype_description(linktype)
-
-
 def _open_writer(args, reader):
     to_stdout = args.write == "-"
     if not to_stdout:
@@ -185,11 +180,11 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
     with _opened(path) as reader:
         linktype = reader.linktype
         if args.write is None and linktype not in LINKTYPE_NAMES:
-            raise CliError(f"{path} has link-type {_linktype_name(linktype)}; ringcap prints "
+            raise CliError(f"{path} has link-type {linktype_description(linktype)}; ringcap prints "
                            f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))} "
                            "captures (filtering it into a file with -w works)")
         # as tcpdump: the file's line, then the filter compiled for its link type
-        print(f"reading from file {path}, link-type {_linktype_name(linktype)}, snapshot "
+        print(f"reading from file {path}, link-type {linktype_description(linktype)}, snapshot "
               f"length {reader.snaplen}", file=sys.stderr, flush=True)
         if linktype == 276 and args.write is None:
             # the names are this host's for the file's interface indexes, as tcpdump's
