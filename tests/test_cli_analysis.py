@@ -51,6 +51,18 @@ def test_stats_json_matches_capinfos_and_tshark(mixed_file):
     assert got == {k: (v[0], v[2]) for k, v in expected.items()}
 
 
+def test_stats_takes_files_with_r_as_tcpdump_and_tshark(mixed_file):
+    plain = json.loads(ringcap_cli("stats", "--json", mixed_file).stdout)
+    flagged = ringcap_cli("stats", "--json", "-r", mixed_file, "-r", mixed_file)
+    assert flagged.returncode == 0, flagged.stderr
+    both = json.loads(flagged.stdout)
+    assert both["summary"]["packets"] == 2 * plain["summary"]["packets"] > 0
+    assert [f["path"] for f in both["files"]] == [str(mixed_file)] * 2
+    none = ringcap_cli("stats")
+    assert none.returncode == 2 and none.stderr == (
+        "ringcap: give the capture files to summarize: ringcap stats FILE... (or -r FILE)\n")
+
+
 def test_stats_text_and_errors(mixed_file, tmp_path):
     proc = ringcap_cli("stats", mixed_file)
     assert proc.returncode == 0, proc.stderr
@@ -125,7 +137,13 @@ def test_top_from_a_file_matches_flows(mixed_file):
     # IPv6 endpoints keep their brackets (rich must not take them for markup)
     assert re.search(r"│ udp\s+│ \[fd00::\d\]:4000\s+│ ↔ \[fd00::\d\]:9999", proc.stdout)
     usage = ringcap_cli("top")
-    assert usage.returncode == 2 and "one of the arguments -i -r is required" in usage.stderr
+    assert usage.returncode == 2 and "give a source: -i IFACE" in usage.stderr
+    # a file given as capinfos takes it, not as tcpdump does: said in one line, not
+    # compiled as a filter expression
+    hint = ringcap_cli("top", mixed_file)
+    assert hint.returncode == 2 and hint.stdout == ""
+    assert hint.stderr == (f"ringcap: to summarize the file {mixed_file}, give it with -r, as "
+                           f"tcpdump takes it: ringcap top -r {mixed_file}\n")
 
 
 def test_top_live_on_a_terminal_stops_cleanly_on_ctrl_c(veth):

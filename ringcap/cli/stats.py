@@ -18,7 +18,10 @@ from .options import CliError, parse_count, parse_seconds, size_type
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="pcap or pcapng files")
+    parser.add_argument("-r", dest="read", action="append", default=[], metavar="FILE",
+                        help="a file to read, as tcpdump and tshark take it (may repeat; "
+                             "the same as giving FILE)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--top", metavar="N", type=size_type(parse_count, what="--top"),
                         default=10, help="conversations and endpoints to show (10)")
@@ -116,9 +119,13 @@ def _print_text(report, infos, top: int, out) -> None:
 
 
 def run(args) -> int:
+    files = args.read + args.files
+    if not files:
+        raise CliError("give the capture files to summarize: ringcap stats FILE... "
+                       "(or -r FILE)", status=2)
     try:
         report, infos = file_report(
-            args.files, filter=args.filter,
+            files, filter=args.filter,
             report=TrafficReport(interval=args.interval, track_names=True))
     except FileNotFoundError as exc:
         raise CliError(f"{exc.filename}: no such file") from None

@@ -12,6 +12,7 @@ else HTTP host, else DNS query name) instead of per flow.  rich draws the table
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -28,7 +29,7 @@ from .options import (CliError, filter_expression, interface_list, parse_count, 
 
 
 def add_arguments(parser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("-i", dest="interfaces", action="append", metavar="IFACE",
                         help="capture live on IFACE (`any`: all interfaces)")
     source.add_argument("-r", dest="read", metavar="FILE", help="summarize a pcap/pcapng file")
@@ -238,6 +239,11 @@ def _live(args, filter_text) -> int:
 
 def run(args) -> int:
     args.expression = args.expression or []
+    if not args.read and not args.interfaces:
+        if len(args.expression) == 1 and os.path.isfile(args.expression[0]):
+            raise CliError(f"to summarize the file {args.expression[0]}, give it with -r, as "
+                           f"tcpdump takes it: ringcap top -r {args.expression[0]}", status=2)
+        raise CliError("give a source: -i IFACE to watch live, or -r FILE to summarize a file", status=2)
     if args.filter_option:
         args.expression = [args.filter_option] + args.expression
     filter_text = filter_expression(args)
