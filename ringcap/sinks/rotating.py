@@ -10,6 +10,8 @@ by ``part_factory(path, mode)`` with
     flush()                      hand buffered bytes to the OS
     close(stats=None)            finish the file (stats: a ring's Stats or None)
     packets_written, bytes_written
+    packets_in_files             optional: of those, in records handed to the OS
+                                 (without it: none until the file is closed)
     record_sizes(batch)          optional: bytes each packet will take in the
                                  file (numpy array); needed for size rotation
 
@@ -363,6 +365,25 @@ class RotatingSink(Sink):
     @bytes_written.setter
     def bytes_written(self, value) -> None:      # the base class initialises it
         pass
+
+    @property
+    def packets_in_files(self) -> int:
+        """Packets in the finished files, plus those an open file's part has
+        handed to the operating system (its ``packets_in_files``; a part
+        without it, such as a Parquet file, whose footer comes at close, holds
+        none until it is finished).  An open file under a hidden temporary
+        name (``atomic``) counts none: readers never see it."""
+        if self._atomic:
+            return self._in_files
+        return self._in_files + sum(getattr(s.part, "packets_in_files", 0)
+                                    for s in self._states.values() if s.part is not None)
+
+    @property
+    def bytes_in_files(self) -> int:
+        if self._atomic:
+            return self._bytes_finished
+        return self._bytes_finished + sum(getattr(s.part, "bytes_in_files", 0)
+                                          for s in self._states.values() if s.part is not None)
 
     @property
     def current_files(self) -> list[str]:
