@@ -373,17 +373,21 @@ class RotatingSink(Sink):
         without it, such as a Parquet file, whose footer comes at close, holds
         none until it is finished).  An open file under a hidden temporary
         name (``atomic``) counts none: readers never see it."""
-        if self._atomic:
-            return self._in_files
-        return self._in_files + sum(getattr(s.part, "packets_in_files", 0)
-                                    for s in self._states.values() if s.part is not None)
+        total = self._in_files
+        if not self._atomic:           # (a loop: the pool's workers ask after every write)
+            for state in self._states.values():
+                if state.part is not None:
+                    total += getattr(state.part, "packets_in_files", 0)
+        return total
 
     @property
     def bytes_in_files(self) -> int:
-        if self._atomic:
-            return self._bytes_finished
-        return self._bytes_finished + sum(getattr(s.part, "bytes_in_files", 0)
-                                          for s in self._states.values() if s.part is not None)
+        total = self._bytes_finished
+        if not self._atomic:
+            for state in self._states.values():
+                if state.part is not None:
+                    total += getattr(state.part, "bytes_in_files", 0)
+        return total
 
     @property
     def current_files(self) -> list[str]:
