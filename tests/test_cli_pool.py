@@ -113,3 +113,4 @@ def test_a_worker_killed_outright_is_counted_by_what_reached_its_file(veth, tmp_
     if unwritten:
         assert "(a worker was killed before writing them)" in err
     assert f"written to 2 files, {files[0]} ... {files[1]}" in err
+    assert "ringcap: worker 1 was killed: the counts above hold its last known statistics" in err
