@@ -1,7 +1,11 @@
 """A pool worker killed outright (SIGKILL) is counted by what reached its files;
 the pool's errors cross processes (pickling) whole."""
+import fcntl
+import os
 import pickle
 import signal
+import struct
+import termios
 import time
 import warnings
 
@@ -108,3 +112,57 @@ def test_worker_died_error_and_worker_failure_survive_pickling():
     assert "up to 2 of those may be in its files too" in str(failures[1])
     without = pickle.loads(pickle.dumps(WorkerDiedError(failures)))
     assert without.stats is None and without.failures == failures
+
+
+def test_a_worker_killed_in_the_middle_of_a_write_is_counted_as_a_range(veth, tmp_path):
+    """Worker 1 writes into a FIFO nobody reads: its first flush fills the
+    pipe and blocks inside write(), and there it is killed.  Its summary says
+    that none of its packets are surely out, and that up to all it accepted
+    may be (in_files_at_most); what came out of the pipe lies in that range,
+    its last record cut short, as PcapTruncatedWarning reports."""
+    fifo = tmp_path / "w1.pcap"
+    os.mkfifo(fifo, 0o600)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)   # so the worker's open does not wait
+    try:
+        with ParallelCapture(veth.b, workers=2,
+                             sink=WorkerFiles(str(tmp_path / "w{worker}.pcap")),
+                             filter="udp and dst port 9", **RING) as pool:
+            victim = pool._handles[1].process
+
+            def blocked_in_write():     # in write() to a full pipe ("anon_pipe_write")
+                with open(f"/proc/{victim.pid}/wchan") as f:
+                    return f.read().endswith("pipe_write") and unread(reader) > 24
+
+            sent = 0
+            with TxRing(veth.a) as tx:
+                deadline = time.monotonic() + DEADLINE
+                while not blocked_in_write():          # a flush of more than the pipe holds
+                    assert time.monotonic() < deadline, "worker 1 never filled its FIFO"
+                    sent += tx.send([udp_frame(sent + i, (sent + i) % 16, 200)
+                                     for i in range(100)])
+                    time.sleep(0.01)
+            victim.send_signal(signal.SIGKILL)
+            with pytest.raises(WorkerDiedError) as info:
+                pool.run(duration=DEADLINE)
+        out = bytearray()
+        while chunk := os.read(reader, 1 << 16):        # the writer is gone: then EOF
+            out += chunk
+    finally:
+        os.close(reader)
+    assert len(out) > 24
+    (tmp_path / "out1.pcap").write_bytes(out)
+    with pytest.warns(PcapTruncatedWarning):
+        came_out = len(read_pcap(tmp_path / "out1.pcap"))
+    [failure] = info.value.failures
+    summary = failure.summary
+    counted = summary["packets"] - summary["lost"]
+    at_most = summary["extra"]["in_files_at_most"]
+    assert counted == 0 < came_out <= at_most <= failure.last_stats.delivered
+    assert f"0 packets in its files, {failure.last_stats.delivered} read but not written " \
+           f"(killed during a write: up to {at_most} of those may be in its files too" \
+           in str(failure)
+
+
+def unread(fd: int) -> int:
+    """Bytes waiting in a pipe (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
