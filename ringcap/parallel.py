@@ -426,7 +426,7 @@ class _Worker:
             if self.ring is not None:
                 self.ring.close()
             if self.sink is not None:
-                self.progress.closing(self.sink)
+                self.progress.may_write_all(self.sink)
                 with self.heartbeat():         # closing may take long: still answering
                     try:
                         summary = dataclasses.asdict(self.sink.close(stats))
@@ -628,6 +628,8 @@ class _Worker:
             until = self.next_report if self.log is None else \
                 min(self.next_report, self.next_progress)
             ring = self.wait(until, reading)
+            if not ring and self.sink is not None:
+                self.tick_sink()                # (every STATS_EVERY at least)
             if not ring and reading and time.monotonic() >= self.next_progress:
                 # the poll that just ended found no finished block, and the
                 # last read emptied the ring: as after a read that stopped for
@@ -639,6 +641,15 @@ class _Worker:
                     self.mark_quiet()
                     self.log.progress = self.quiet
                 self.next_progress = time.monotonic() + WORKER_POLL
+
+    def tick_sink(self) -> None:
+        """On a quiet link, as a single capture's loop does: records that waited
+        the flush interval go out (not at the next packet, or lost to a kill)."""
+        self.progress.may_write_all(self.sink)
+        try:
+            self.sink.tick()
+        finally:
+            self.progress.wrote(self.sink)
 
     def finish(self) -> Stats:
         """Take no more packets, then read out everything the ring accepted."""
@@ -1057,9 +1068,8 @@ class ParallelCapture:
 
     @staticmethod
     def _count_unreported(handle: _WorkerHandle) -> None:
-        """A worker with a sink that ended without its summary (SIGKILL, the
-        OOM killer, killed for not answering): count it from its shared page
-        (_SinkProgress), which says more than its last report."""
+        """A worker with a sink that ended without its summary (SIGKILL, the OOM
+        killer, killed for not answering): count it from its _SinkProgress page."""
         if handle.summary is None and handle.progress is not None:
             handle.delivered = max(handle.delivered, handle.progress.taken)
             handle.summary = handle.progress.summary()
@@ -1353,11 +1363,9 @@ class ParallelCapture:
 
     @classmethod
     def _last_stats(cls, handle: _WorkerHandle) -> Stats | None:
-        """A worker's statistics as :attr:`stats` has them; None if it never
-        reported and handed nothing over."""
-        if handle.stats is None and not handle.delivered:
-            return None
-        return cls._worker_stats(handle)
+        """A worker's statistics as :attr:`stats` has them (None: it never reported
+        and handed nothing over)."""
+        return cls._worker_stats(handle) if handle.stats or handle.delivered else None
 
     @property
     def worker_cpu_seconds(self) -> list[float | None]:

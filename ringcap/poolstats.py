@@ -138,8 +138,8 @@ class _SinkProgress:
         words[0] += packets
         words[3] = sink.packets_written + packets
 
-    def closing(self, sink) -> None:
-        """Before ``sink.close``: everything it accepted may go out."""
+    def may_write_all(self, sink) -> None:
+        """Before ``sink.close`` or ``sink.tick``: all it accepted may go out."""
         self.words[3] = sink.packets_written
 
     def wrote(self, sink) -> None:

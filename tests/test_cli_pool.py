@@ -47,9 +47,9 @@ def test_a_worker_killed_outright_is_counted_by_what_reached_its_file(veth, tmp_
     """A worker killed with SIGKILL cannot send its summary.  The summary
     counted what its ring had delivered by its last report (sent every
     second) as captured, which is not what its file holds: records still in
-    its writer's buffer die with it (here the last burst, reported but not
-    flushed: the count was too high), and packets it wrote after that report
-    were missed.  Now the worker keeps what reached its file in shared
+    its writer's buffer die with it (the last burst here, reported and, before
+    workers flushed on a quiet link, never written: the count was too high),
+    and packets it wrote after that report were missed.  Now the worker keeps what reached its file in shared
     memory: captured is exactly what the files hold (capinfos for the worker
     that finished; for the killed one N, or up to N+k when the kill cut a
     write short, as the error line says), and received = captured + dropped

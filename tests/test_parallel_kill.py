@@ -38,8 +38,11 @@ def test_a_killed_worker_is_counted_by_what_reached_its_file(veth, tmp_path):
     unless the kill cut a write short) and that it read the rest without
     writing them; its last report alone counted the buffered ones as written."""
     paths = [tmp_path / f"w{k}.pcap" for k in (0, 1)]
-    with ParallelCapture(veth.b, workers=2, sink=WorkerFiles(str(tmp_path / "w{worker}.pcap")),
-                         filter="udp and dst port 9", **RING) as pool:
+    # records go out when the writer's 1 MiB buffer is full, not after a while
+    files = WorkerFiles(str(tmp_path / "w{worker}.pcap"),
+                        writer_options=dict(flush_interval=3600))
+    with ParallelCapture(veth.b, workers=2, sink=files, filter="udp and dst port 9",
+                         **RING) as pool:
         sent = 0
         with TxRing(veth.a) as tx:
             deadline = time.monotonic() + DEADLINE
@@ -166,3 +169,18 @@ def test_a_worker_killed_in_the_middle_of_a_write_is_counted_as_a_range(veth, tm
 def unread(fd: int) -> int:
     """Bytes waiting in a pipe (FIONREAD)."""
     return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def test_a_quiet_workers_records_reach_its_file_within_the_flush_interval(veth, tmp_path):
+    """A worker's writer flushes what waited its flush interval (1 s) at a
+    write, and now on a quiet link too, as a single capture's loop makes it:
+    records stayed in the buffer until the next packet or the end, and a
+    worker killed meanwhile lost them."""
+    path = tmp_path / "q0.pcap"
+    with ParallelCapture(veth.b, workers=1, sink=WorkerFiles(str(tmp_path / "q{worker}.pcap")),
+                         filter="udp and dst port 9", **RING) as pool:
+        with TxRing(veth.a) as tx:
+            tx.send([udp_frame(i, 0, 200) for i in range(50)])
+        wait_until(lambda: records_in(path) == 50, what="the 50 packets in the file")
+        stats = pool.run(duration=0.1)
+    assert stats.total.delivered == len(read_pcap(path)) == 50
