@@ -50,7 +50,8 @@ class WorkerFailure:
     its sink accepted, of which ``lost`` were not in its files yet (in the
     writer's buffer), and ``extra["in_files_at_most"]``: more than
     ``packets - lost`` only when it was killed in the middle of a write,
-    which may have put up to that many in its files."""
+    which may have put up to that many in its files (``files`` is empty:
+    the pool does not know their names)."""
 
     worker: int
     pid: int
