@@ -21,7 +21,7 @@ A worker that dies is reported with its exit code and last statistics; one
 that stops answering (frozen, stuck) is killed after ``worker_timeout`` and
 reported the same way.
 
-One module of some 1,550 lines because the worker's loop and the parent's
+One module of some 1,600 lines because the worker's loop and the parent's
 are the two ends of one shared-memory protocol (slots, logs, eventfds,
 messages, progress marks) and change together.  What the pool reports
 (`PoolStats`, `WorkerFailure`, `WorkerDiedError`) is in `poolstats`.
@@ -58,7 +58,7 @@ from .ring import RxRing, Stats, _check_positive_int
 from .pcapfile import PcapWriter
 from .sinks import PcapSink
 from .sinks.driving import CaptureSummary, StopSignals
-from .poolstats import PoolStats, WorkerDiedError, WorkerFailure, _sum_stats
+from .poolstats import PoolStats, WorkerDiedError, WorkerFailure, _SinkProgress, _sum_stats
 from .timeorder import TimeOrder, merge
 
 _ALIGN = 64
@@ -321,6 +321,7 @@ class _Worker:
         self.stores: list[dict] = []
         self.outs: list[Batch] = []
         self.log: _HandoffLog | None = None
+        self.progress: _SinkProgress | None = None     # with a sink: what it wrote
         self.full_efd, self.freed_efd = config["full_efd"], config["freed_efd"]
         self.parent_gone = False
         self.next_report = 0.0
@@ -394,7 +395,10 @@ class _Worker:
                     return
             fanout = fanout.joined(self.group_id)
         if config["sink"] is not None:
+            self.mapping = mmap.mmap(config["memfd"], 0)
+            self.progress = _SinkProgress(self.mapping)
             self.sink = config["sink"](self.index)
+            self.progress.wrote(self.sink)     # a header written at open is in the file
         else:
             self.mapping = _map_slots(config["memfd"])
             self.log = _HandoffLog(self.mapping, config["slots"])
@@ -422,6 +426,7 @@ class _Worker:
             if self.ring is not None:
                 self.ring.close()
             if self.sink is not None:
+                self.progress.may_write_all(self.sink)
                 with self.heartbeat():         # closing may take long: still answering
                     try:
                         summary = dataclasses.asdict(self.sink.close(stats))
@@ -429,10 +434,13 @@ class _Worker:
                         error = error or exc
                         with contextlib.suppress(BaseException):   # close() is idempotent
                             summary = dataclasses.asdict(self.sink.close())
+                self.progress.wrote(self.sink)
             self.stores = []
             self.outs = []
             if self.log is not None:
                 self.log.release()
+            if self.progress is not None:
+                self.progress.release()
             # sent with an error (_worker_main): the pool counts this worker's packets
             self.counts = (None if stats is None else _stats_dict(stats), summary)
         if error is not None:
@@ -507,7 +515,11 @@ class _Worker:
             batch = self.ring.read(self.config["slot_packets"], timeout=timeout)
             self.ring_empty = len(batch) < self.config["slot_packets"]
             if len(batch):
-                self.sink.write(batch)
+                self.progress.took(len(batch), self.sink)
+                try:
+                    self.sink.write(batch)
+                finally:
+                    self.progress.wrote(self.sink)
             return len(batch)
         if not self.free:
             self.control(timeout)
@@ -616,6 +628,8 @@ class _Worker:
             until = self.next_report if self.log is None else \
                 min(self.next_report, self.next_progress)
             ring = self.wait(until, reading)
+            if not ring and self.sink is not None:
+                self.tick_sink()                # (every STATS_EVERY at least)
             if not ring and reading and time.monotonic() >= self.next_progress:
                 # the poll that just ended found no finished block, and the
                 # last read emptied the ring: as after a read that stopped for
@@ -627,6 +641,15 @@ class _Worker:
                     self.mark_quiet()
                     self.log.progress = self.quiet
                 self.next_progress = time.monotonic() + WORKER_POLL
+
+    def tick_sink(self) -> None:
+        """On a quiet link, as a single capture's loop does: records that waited
+        the flush interval go out (not at the next packet, or lost to a kill)."""
+        self.progress.may_write_all(self.sink)
+        try:
+            self.sink.tick()
+        finally:
+            self.progress.wrote(self.sink)
 
     def finish(self) -> Stats:
         """Take no more packets, then read out everything the ring accepted."""
@@ -657,6 +680,7 @@ class _WorkerHandle:
         self.freed_efd: int | None = None          # we say: slots are free again
         self.mapping = None
         self.log: _HandoffLog | None = None
+        self.progress: _SinkProgress | None = None  # with a sink: what the worker wrote
         self.stores: list[dict] = []
         self.outstanding: dict[int, dict] = {}     # slot -> store, yielded, not yet freed
         self.ready = False
@@ -856,11 +880,18 @@ class ParallelCapture:
         """Start worker ``index``; its handle joins ``_handles`` as soon as the
         process runs, so that ``_abort`` releases it on any later error."""
         slots, slot_packets, slot_bytes = self._slots
-        memfd = full_efd = freed_efd = mapping = log = None
+        memfd = full_efd = freed_efd = mapping = log = progress = None
         stores: list[dict] = []
         fds: list[int] = []                  # all closed here if the worker does not start
         try:
-            if self._sink is None:
+            if self._sink is not None:
+                # one page: what the worker wrote, for when it dies without a word
+                memfd = os.memfd_create(f"ringcap-worker-{index}-progress", os.MFD_CLOEXEC)
+                fds.append(memfd)
+                os.ftruncate(memfd, mmap.PAGESIZE)
+                mapping = mmap.mmap(memfd, 0)
+                progress = _SinkProgress(mapping)
+            else:
                 _, size = _slot_layout(slot_packets, slot_bytes)
                 memfd = os.memfd_create(f"ringcap-worker-{index}", os.MFD_CLOEXEC)
                 fds.append(memfd)
@@ -898,6 +929,8 @@ class ParallelCapture:
             stores = []                      # the arrays over the mapping go before it
             if log is not None:
                 log.release()
+            if progress is not None:
+                progress.release()
             if mapping is not None:
                 mapping.close()
             for fd in fds:
@@ -911,6 +944,7 @@ class ParallelCapture:
                                Connection(down_w, readable=False), memfd, self.cpus[index])
         handle.full_efd, handle.freed_efd = full_efd, freed_efd
         handle.mapping, handle.log, handle.stores = mapping, log, stores
+        handle.progress = progress
         self._handles.append(handle)
         for fd in (up_r, full_efd):
             if fd is not None:
@@ -1032,6 +1066,14 @@ class ParallelCapture:
                 handle.stats = Stats(**message[2]) if message[2] else handle.stats
                 handle.summary = message[3]
 
+    @staticmethod
+    def _count_unreported(handle: _WorkerHandle) -> None:
+        """A worker with a sink that ended without its summary (SIGKILL, the OOM
+        killer, killed for not answering): count it from its _SinkProgress page."""
+        if handle.summary is None and handle.progress is not None:
+            handle.delivered = max(handle.delivered, handle.progress.taken)
+            handle.summary = handle.progress.summary()
+
     def _forget_fds(self, handle: _WorkerHandle) -> None:
         """Stop polling a worker's pipe and eventfd (before they are closed, so
         that a reused fd number never reaches this pool)."""
@@ -1051,10 +1093,11 @@ class ParallelCapture:
             handle.process.kill()
             handle.process.wait()
         if not handle.finished or handle.process.returncode != 0:
+            self._count_unreported(handle)
             self._failures.append(WorkerFailure(
                 worker=handle.index, pid=handle.process.pid,
                 exitcode=handle.process.returncode, error=handle.error,
-                last_stats=handle.stats, summary=handle.summary))
+                last_stats=self._last_stats(handle), summary=handle.summary))
             self._stop_requested = True       # one gone: finish the others cleanly
 
     def _poll(self, timeout: float) -> list[tuple[int, Batch]]:
@@ -1318,6 +1361,12 @@ class ParallelCapture:
                                         packets=max(stats.packets, handle.delivered + stats.drops))
         return stats
 
+    @classmethod
+    def _last_stats(cls, handle: _WorkerHandle) -> Stats | None:
+        """A worker's statistics as :attr:`stats` has them (None: it never reported
+        and handed nothing over)."""
+        return cls._worker_stats(handle) if handle.stats or handle.delivered else None
+
     @property
     def worker_cpu_seconds(self) -> list[float | None]:
         """CPU time (user + system) each worker spent from its ring being open
@@ -1397,11 +1446,12 @@ class ParallelCapture:
                 pass
             if not handle.finished and all(f.worker != handle.index for f in self._failures):
                 # did not end in time (or at all): reported, never silently dropped
+                self._count_unreported(handle)
                 self._failures.append(WorkerFailure(
                     worker=handle.index, pid=handle.process.pid,
                     exitcode=handle.process.returncode,
                     error=handle.error or "did not finish when the pool closed; killed",
-                    last_stats=handle.stats, summary=handle.summary))
+                    last_stats=self._last_stats(handle), summary=handle.summary))
         for handle in self._handles:
             self._forget_fds(handle)
             handle.up.close()
@@ -1415,6 +1465,9 @@ class ParallelCapture:
             if handle.log is not None:
                 handle.log.release()
                 handle.log = None
+            if handle.progress is not None:
+                handle.progress.release()
+                handle.progress = None
             if handle.mapping is not None:
                 try:
                     handle.mapping.close()

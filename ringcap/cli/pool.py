@@ -10,6 +10,7 @@ files under the one ``ROOT``.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from ..batch import PACKET_OUTGOING
@@ -88,7 +89,9 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
                         pool.stop()
         except WorkerDiedError as exc:
             died = exc
-            stopped_by = "error"
+            # killed (SIGKILL, the OOM killer, or for not answering), not an error of its own
+            killed = all(f.exitcode is not None and f.exitcode < 0 for f in exc.failures)
+            stopped_by = "worker" if killed else "error"
         pool_stats = pool.stats
         stats = pool_stats.total
         if pool.late:
@@ -96,8 +99,9 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
                   f"more than {pool.max_delay:g} s behind, or the merge held its "
                   f"{ORDER_MAX_HELD >> 20} MiB limit", file=sys.stderr)
         if factory is not None:
-            # what each worker's sink took (a worker that failed sends its summary
-            # with its error; one killed has none: what its ring delivered, then)
+            # what each worker's sink took: a worker that failed sends its summary
+            # with its error; for one killed the pool counted what it wrote in
+            # memory it shares with the worker (ParallelCapture._count_unreported)
             summaries = pool.summaries
             packets = sum(w.delivered if s is None else s.get("packets", 0)
                           for s, w in zip(summaries, pool_stats.workers))
@@ -105,6 +109,10 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
             refused = sum((s or {}).get("refused", 0) for s in summaries)
             nbytes = sum((s or {}).get("bytes", 0) for s in summaries)
             files = tuple(f for s in summaries for f in (s or {}).get("files", ()))
+            if isinstance(factory, WorkerFiles):       # a killed worker's file is there too
+                files += tuple(path for k, s in enumerate(summaries)
+                               if s is not None and "in_files_at_most" in s.get("extra", {})
+                               and os.path.exists(path := factory.template.format(worker=k)))
     if sink is not None:
         summary = sink.close(stats)
     else:
@@ -114,5 +122,10 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
                         stopped_by=stopped_by, skipped=skipped)
     if died is not None:
         print_summary(result, sys.stderr)
+        for failure in died.failures:
+            if "in_files_at_most" in (failure.summary or {}).get("extra", {}):
+                print(f"ringcap: worker {failure.worker} was killed: the counts above hold its "
+                      f"last known statistics, and as captured what it had written to its "
+                      f"file", file=sys.stderr)
         raise CliError(f"capture stopped: {died}")
     return result

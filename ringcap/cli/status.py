@@ -77,7 +77,8 @@ def summary_lines(result) -> list[str]:
         lines.append(f"{refused} packets not written after the file limit (-W)")
     unwritten = result.unwritten - refused + lost
     if unwritten > 0:
-        why = {"count": "read past -c", "error": "the output failed"}.get(
+        why = {"count": "read past -c", "error": "the output failed",
+               "worker": "a worker was killed before writing them"}.get(
             result.stopped_by, "the output closed or stopped")
         lines.append(f"{unwritten} packets read from the ring but not written ({why})")
     files = [f for f in result.summary.files if f != "-"]

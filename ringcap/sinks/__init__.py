@@ -12,6 +12,8 @@ The protocol every sink follows (:class:`Sink`)::
     sink.close(stats=None)       finish every file, writing stats (a ring's Stats)
       -> SinkSummary             where the format keeps them; idempotent
     sink.packets_written, sink.bytes_written
+    sink.packets_in_files        of those, in records the OS already holds (what a
+                                 SIGKILL leaves; the pool's workers publish it)
     sink.files                   finished files, in order
     with sink: ...               closes on the way out
 

@@ -97,6 +97,19 @@ class Sink:
     def closed(self) -> bool:
         return self._summary is not None or self._closing
 
+    @property
+    def packets_in_files(self) -> int:
+        """Packets whose records the operating system already holds in this
+        sink's output: what a process killed now (SIGKILL, the OOM killer)
+        leaves behind.  This base counts every packet written (a sink that
+        hands each batch on at once); sinks that buffer say less."""
+        return self.packets_written - getattr(self, "packets_lost", 0)
+
+    @property
+    def bytes_in_files(self) -> int:
+        """The bytes of output behind :attr:`packets_in_files`."""
+        return self.bytes_written
+
     # -------------------------------------------------------------- for subclasses
     def _write(self, batch) -> int:
         raise NotImplementedError

@@ -54,9 +54,10 @@ class PumpResult:
     :class:`~ringcap.Stats` (None if they could not be read);
     ``summary``: the sink's :class:`SinkSummary`; ``stopped_by``: ``"count"``,
     ``"duration"``, ``"files"`` (the sink was done), ``"stop"`` (a stop
-    request), a signal name such as ``"SIGINT"``, ``"KeyboardInterrupt"``, or
-    ``"error"``; ``skipped``: packets read but not kept (``select``), and
-    ``elapsed`` seconds.
+    request), a signal name such as ``"SIGINT"``, ``"KeyboardInterrupt"``,
+    ``"error"``, or ``"worker"`` (a worker of a pool was killed);
+    ``skipped``: packets read but not kept (``select``), and ``elapsed``
+    seconds.
     """
 
     packets: int

@@ -56,6 +56,16 @@ class PcapPart:
     def bytes_written(self) -> int:
         return self.writer.bytes_written
 
+    @property
+    def packets_in_files(self) -> int:
+        """Packets in complete records handed to the operating system (not
+        those still in the writer's buffer)."""
+        return self.writer.packets_flushed
+
+    @property
+    def bytes_in_files(self) -> int:
+        return self.writer.bytes_flushed
+
     def record_sizes(self, batch) -> np.ndarray:
         kept = np.minimum(batch.caplen, self.snaplen).astype(np.int64)
         if self.format == "pcap":

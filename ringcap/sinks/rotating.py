@@ -10,6 +10,8 @@ by ``part_factory(path, mode)`` with
     flush()                      hand buffered bytes to the OS
     close(stats=None)            finish the file (stats: a ring's Stats or None)
     packets_written, bytes_written
+    packets_in_files             optional: of those, in records handed to the OS
+                                 (without it: none until the file is closed)
     record_sizes(batch)          optional: bytes each packet will take in the
                                  file (numpy array); needed for size rotation
 
@@ -363,6 +365,29 @@ class RotatingSink(Sink):
     @bytes_written.setter
     def bytes_written(self, value) -> None:      # the base class initialises it
         pass
+
+    @property
+    def packets_in_files(self) -> int:
+        """Packets in the finished files, plus those an open file's part has
+        handed to the operating system (its ``packets_in_files``; a part
+        without it, such as a Parquet file, whose footer comes at close, holds
+        none until it is finished).  An open file under a hidden temporary
+        name (``atomic``) counts none: readers never see it."""
+        total = self._in_files
+        if not self._atomic:           # (a loop: the pool's workers ask after every write)
+            for state in self._states.values():
+                if state.part is not None:
+                    total += getattr(state.part, "packets_in_files", 0)
+        return total
+
+    @property
+    def bytes_in_files(self) -> int:
+        total = self._bytes_finished
+        if not self._atomic:
+            for state in self._states.values():
+                if state.part is not None:
+                    total += getattr(state.part, "bytes_in_files", 0)
+        return total
 
     @property
     def current_files(self) -> list[str]:
