@@ -95,6 +95,12 @@ def linktype_description(linktype: int) -> str:
     entry = LINKTYPE_NAMES.get(int(linktype)) or LINKTYPE_CAPTURE_ONLY_NAMES.get(int(linktype))
     return f"{entry[0]} ({entry[1]})" if entry else linktype_name(linktype)
 
+
+def decoded_linktype_names() -> str:
+    """The link types ringcap decodes, by tcpdump's names, sorted and joined
+    for a message: ``"EN10MB, IPV4, IPV6, ..., RAW"``."""
+    return ", ".join(sorted({name for name, _ in LINKTYPE_NAMES.values()}))
+
 # Values of `pkttype` (linux/if_packet.h).
 PACKET_HOST = 0
 PACKET_BROADCAST = 1
