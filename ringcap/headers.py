@@ -466,10 +466,12 @@ class HeadersBuffer:
     call (they grow, doubling, when a batch is larger than any before), so a
     loop over batches allocates nothing per batch: fresh output columns cost
     several times the decode itself (page faults on first touch).  The
-    Headers returned are valid until the next ``decode``; copy what you
-    keep.  ``flow_hash=True`` also fills ``Headers.flow_hash`` into a reused
-    array.  Every loop of ringcap's own (sinks, flow meters, reports, the
-    command line's printer) decodes this way.
+    Headers returned are valid until the next ``decode`` (application
+    string columns too: their offsets are written again; only the strings'
+    bytes are new each time); copy what you keep.  ``flow_hash=True`` also
+    fills ``Headers.flow_hash`` into a reused array.  Every loop of
+    ringcap's own (sinks, flow meters, reports, the command line's printer)
+    decodes this way.
 
         >>> buffer = HeadersBuffer(FIVE_TUPLE_COLUMNS)     # doctest: +SKIP
         >>> for batch in ringcap.open_pcap("day.pcap"):   # doctest: +SKIP

@@ -277,22 +277,27 @@ class TrafficReport:
             self.add_drop_mark(int(batch.ts[-1]), int(batch.drops))
         if n == 0:
             return
-        if not _all_decoded(batch.linktype):
+        c = np.ascontiguousarray          # (no copy: the columns are contiguous)
+        if _all_decoded(batch.linktype):
+            headers = self._headers.decode(batch)
+            ts, wirelen = self._count(batch, c(headers.ethertype), c(headers.ip_proto),
+                                      c(headers.ip_version), c(headers.flags))
+        else:
+            # packets of link types ringcap does not decode (CAN, 802.11 monitor mode,
+            # netlink, ...): counted, timed and sized with the others, in their order, as
+            # capinfos does, with no protocol beyond their link layer (keys 0)
             decoded = np.isin(batch.linktype, _DECODED_LINKTYPES)
-            # packets of link types ringcap does not decode (CAN, 802.11
-            # monitor mode, netlink, ...): counted, timed and sized, as
-            # capinfos does, with no protocol beyond their link layer
-            other = batch[~decoded]
-            zeros = np.zeros(len(other), np.uint8)
-            self._count(other, np.zeros(len(other), np.uint16), zeros, zeros,
-                        np.zeros(len(other), np.uint32))
-            batch = batch[decoded]
+            whole, batch = batch, batch[decoded]
+            headers = self._headers.decode(batch)
+            keys = []
+            for name, dtype in (("ethertype", np.uint16), ("ip_proto", np.uint8),
+                                ("ip_version", np.uint8), ("flags", np.uint32)):
+                keys.append(np.zeros(n, dtype))
+                keys[-1][decoded] = getattr(headers, name)
+            self._count(whole, *keys)
             if not len(batch):
                 return
-        c = np.ascontiguousarray          # (no copy: the columns are contiguous)
-        headers = self._headers.decode(batch)
-        ts, wirelen = self._count(batch, c(headers.ethertype), c(headers.ip_proto),
-                                  c(headers.ip_version), c(headers.flags))
+            ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
         server_names = self._add_names(headers) if self.track_names else {}
         if self.track_flows:
             self._add_flows(headers, server_names)
