@@ -141,6 +141,25 @@ def test_parquet_sink_allocates_nothing_per_batch_but_its_strings(capture, tmp_p
         assert len(names) > 3 and table.column("app_proto").to_numpy().any()
 
 
+def test_parquet_sink_runs_one_header_pass_per_batch_with_application_columns(
+        capture, tmp_path, monkeypatch):
+    """Header and application columns come from one decode of each batch (the
+    header pass lists the packets the application pass reads), not two."""
+    pytest.importorskip("pyarrow")
+    import ringcap.headers
+    real, calls = ringcap.headers._decode.decode_into, []
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ringcap.headers._decode, "decode_into", counted)
+    with ringcap.ParquetSink(tmp_path / "ds", columns=("ts", "sport") + APP_COLUMNS) as sink:
+        for batch in _batches(capture):
+            sink.write(batch)
+    assert calls == [BATCH] * BATCHES
+
+
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
 def test_capture_file_sinks_allocate_nothing_per_batch(capture, tmp_path, fmt):
     from ringcap.sinks import PcapSink
