@@ -42,13 +42,25 @@ import numpy.typing as npt
 
 from .appcolumns import APP_PROTOCOLS, host_name
 from .batch import LINKTYPE_NAMES, Batch
-from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, HeadersBuffer, flows, ip_strings
+from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, FlowWork, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 from ._conversations import ConversationTable, PacketCounters, count_bins
 from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
 
 _DECODED_LINKTYPES = np.array(sorted(LINKTYPE_NAMES), dtype=np.uint16)
+_DECODED_LINKTYPE_SET = frozenset(LINKTYPE_NAMES)
+
+
+def _all_decoded(linktype: np.ndarray) -> bool:
+    """Whether every packet has a link type ringcap decodes: a batch of one link type
+    (the usual case: two reductions, nothing allocated) is checked by that type."""
+    if not linktype.shape[0]:
+        return True
+    first = int(linktype[0])
+    if linktype.min() == first == linktype.max():
+        return first in _DECODED_LINKTYPE_SET
+    return bool(np.isin(linktype, _DECODED_LINKTYPES).all())
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES",
            "MAX_RATE_INTERVALS", "NAME_KINDS"]
@@ -245,7 +257,10 @@ class TrafficReport:
         self.track_flows = bool(track_flows)
         self._headers = HeadersBuffer(      # reused batch after batch
             (_FLOW_REPORT_COLUMNS if self.track_flows else _REPORT_COLUMNS)
-            + (_NAME_COLUMNS + ("sport", "dport") if track_names else ()))
+            + (_NAME_COLUMNS + ("sport", "dport") if track_names else ()),
+            flow_hash=self.track_flows)
+        self._flow_work = FlowWork() if self.track_flows else None
+        self._lengths = np.zeros(0, np.int32)       # a string column's lengths (reused)
         # canonical 5-tuple key -> [shown key (first packet's direction), packets, bytes]
         self._flows: dict[bytes, list] = {}
         self.track_names = bool(track_names)
@@ -262,22 +277,27 @@ class TrafficReport:
             self.add_drop_mark(int(batch.ts[-1]), int(batch.drops))
         if n == 0:
             return
-        decoded = np.isin(batch.linktype, _DECODED_LINKTYPES)
-        if not decoded.all():
-            # packets of link types ringcap does not decode (CAN, 802.11
-            # monitor mode, netlink, ...): counted, timed and sized, as
-            # capinfos does, with no protocol beyond their link layer
-            other = batch[~decoded]
-            zeros = np.zeros(len(other), np.uint8)
-            self._count(other, np.zeros(len(other), np.uint16), zeros, zeros,
-                        np.zeros(len(other), np.uint32))
-            batch = batch[decoded]
+        c = np.ascontiguousarray          # (no copy: the columns are contiguous)
+        if _all_decoded(batch.linktype):
+            headers = self._headers.decode(batch)
+            ts, wirelen = self._count(batch, c(headers.ethertype), c(headers.ip_proto),
+                                      c(headers.ip_version), c(headers.flags))
+        else:
+            # packets of link types ringcap does not decode (CAN, 802.11 monitor mode,
+            # netlink, ...): counted, timed and sized with the others, in their order, as
+            # capinfos does, with no protocol beyond their link layer (keys 0)
+            decoded = np.isin(batch.linktype, _DECODED_LINKTYPES)
+            whole, batch = batch, batch[decoded]
+            headers = self._headers.decode(batch)
+            keys = []
+            for name, dtype in (("ethertype", np.uint16), ("ip_proto", np.uint8),
+                                ("ip_version", np.uint8), ("flags", np.uint32)):
+                keys.append(np.zeros(n, dtype))
+                keys[-1][decoded] = getattr(headers, name)
+            self._count(whole, *keys)
             if not len(batch):
                 return
-        c = np.ascontiguousarray          # (no copy: the columns are contiguous)
-        headers = self._headers.decode(batch)
-        ts, wirelen = self._count(batch, c(headers.ethertype), c(headers.ip_proto),
-                                  c(headers.ip_version), c(headers.flags))
+            ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
         server_names = self._add_names(headers) if self.track_names else {}
         if self.track_flows:
             self._add_flows(headers, server_names)
@@ -385,11 +405,12 @@ class TrafficReport:
             column = columns[kind]
             if column.offsets[-1] == column.offsets[0]:
                 continue                 # no packet of the batch carries one
-            carriers = column.lengths() > 0
+            carriers = self._carriers(column)
             if kind == "dns_query":
-                carriers &= (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+                carriers = carriers[(h.app_proto[carriers] == APP_PROTOCOLS["dns"])
+                                    & (h.dns_qr[carriers] == 0)]
             counts = self._names[kind]
-            for i in np.flatnonzero(carriers).tolist():
+            for i in carriers.tolist():
                 name = column[i]
                 if kind == "http_host":
                     name = host_name(name)
@@ -397,8 +418,18 @@ class TrafficReport:
                 server.setdefault(i, name)
         return server
 
+    def _carriers(self, column) -> np.ndarray:
+        """The rows of ``column`` (a StringColumn) that hold a string, found through
+        a reused array of lengths (only the rows found are allocated)."""
+        n = len(column)
+        if self._lengths.shape[0] < n:
+            self._lengths = np.empty(n, np.int32)
+        lengths = self._lengths[:n]
+        np.subtract(column.offsets[1:], column.offsets[:-1], out=lengths)
+        return np.flatnonzero(lengths)
+
     def _add_flows(self, h, server_names: dict[int, str] | None = None) -> None:
-        table = flows(h)
+        table = flows(h, work=self._flow_work)
         if not len(table):
             return
         flow_of = table.packet_flow

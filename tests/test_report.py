@@ -431,3 +431,28 @@ def test_conversation_table_orders_addresses_as_their_bytes():
     assert len(table) == len(pairs) == n
     assert {(bytes(lo), bytes(hi)) for lo, hi in zip(columns["low"], columns["high"])} == pairs
     assert (columns["packets"].sum(axis=1) == 2).all()
+
+
+def test_batches_of_one_link_type_and_of_several_give_the_same_report():
+    """update() takes a batch of one decoded link type without a per-packet
+    check; batches mixing in link types it does not decode (CAN) still count
+    those by size and time only, in their order.  Whatever the batching, the
+    report is the same as packet by packet."""
+    frames = corpus(300)
+    can = bytes.fromhex("0000012304000000") + bytes(8)          # SocketCAN, 16 bytes
+    packets = [frames[i] if i % 5 else can for i in range(len(frames))]
+    linktype = np.array([1 if i % 5 else 227 for i in range(len(frames))], dtype=np.uint16)
+    batch = ringcap.Batch.from_packets(packets, ts=frames.ts, linktype=linktype)
+    mixed, ethernet, only_can = TrafficReport(), TrafficReport(), TrafficReport()
+    mixed.update(batch)
+    one_by_one = TrafficReport()
+    for i in range(len(batch)):
+        one_by_one.update(batch[i:i + 1])
+    ethernet.update(batch[linktype == 1])
+    only_can.update(batch[linktype == 227])
+    assert mixed.to_dict() == one_by_one.to_dict()
+    assert mixed.time_ordered          # (a mixed batch once read as out of order)
+    assert mixed.packets == len(batch) == ethernet.packets + only_can.packets
+    assert only_can.packets == len(batch) // 5 and only_can.protocols()[0]["packets"] \
+        == only_can.packets
+    assert {p["path"] for p in ethernet.protocols()} >= {"eth", "eth:ip", "eth:ip:tcp"}
