@@ -74,6 +74,18 @@ SIZE_BUCKETS: tuple[int, ...] = (0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
 #: Wireshark's abbreviations where they differ from :mod:`ringcap.names`.
 PROTOCOL_NAMES: dict[str, str] = {"ipv4": "ip", "qinq": "vlan"}
 
+#: The first level of the protocol hierarchy, per link type, as Wireshark
+#: names the link layer's protocol (``tshark -z io,phs``); the raw IPv4/IPv6
+#: link types have none (their hierarchy starts at ``ip``/``ipv6``).  Other
+#: link types are ``linktype_<n>``.
+LINK_PROTOCOL_NAMES: dict[int, str | None] = {
+    0: "null", 1: "eth", 6: "tr", 10: "fddi", 12: "raw", 14: "raw", 101: "raw",
+    104: "chdlc", 105: "wlan", 107: "fr", 108: "null", 113: "sll", 114: "llap",
+    119: "prism", 127: "radiotap", 129: "arcnet", 144: "irda", 177: "lapd",
+    202: "ax25_kiss", 224: "fc", 227: "can", 228: None, 229: None, 230: "wpan",
+    253: "netlink", 271: "vsock", 276: "sll",
+}
+
 _REPORT_COLUMNS = ("ethertype", "ip_version", "ip_src", "ip_dst", "ip_proto", "flags")
 _FLOW_REPORT_COLUMNS = tuple(sorted(set(_REPORT_COLUMNS) | set(FIVE_TUPLE_COLUMNS)))
 # What the names need (track_names=True): DNS query names, TLS SNI, HTTP hosts.
@@ -310,8 +322,8 @@ class TrafficReport:
         ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
         # one compiled pass: times, wire bytes, protocol keys, length buckets
         lo, hi, wire, captured, backwards = self._counters.add(
-            ethertype, ip_proto, ip_version, flags, wirelen, c(batch.caplen, np.uint32), ts,
-            VLAN, QINQ)
+            c(batch.linktype, np.uint16), ethertype, ip_proto, ip_version, flags, wirelen,
+            c(batch.caplen, np.uint32), ts, VLAN, QINQ)
         if backwards:
             self.time_ordered = False
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
@@ -344,20 +356,24 @@ class TrafficReport:
         packet counts at every level of its path)."""
         uniq, counts, sizes = self._counters.protocol_keys()
         totals: dict[str, list[int]] = {}
-        ethertypes = ethertype_names((uniq >> 16).astype(np.uint16))
+        ethertypes = ethertype_names(((uniq >> 16) & 0xFFFF).astype(np.uint16))
         protos = ip_proto_names(((uniq >> 8) & 0xFF).astype(np.uint8))
         for i, value in enumerate(uniq.tolist()):
-            path = ["eth"]
+            linktype = value >> 32
+            link = LINK_PROTOCOL_NAMES.get(linktype, f"linktype_{linktype}")
+            path = [link] if link else []
             if value & 1:
                 path.append("vlan")
             if value & 2:
                 path.append("vlan")
-            ethertype = value >> 16
+            ethertype = (value >> 16) & 0xFFFF
             if ethertype:
                 name = str(ethertypes[i])
                 path.append(PROTOCOL_NAMES.get(name, name))
             if (value >> 2) & 0x3F and (value >> 8) & 0xFF:
                 path.append(str(protos[i]))
+            if not path:                    # raw IPv4/IPv6 that did not decode as IP
+                path = ["data"]
             for depth in range(1, len(path) + 1):
                 entry = totals.setdefault(":".join(path[:depth]), [0, 0])
                 entry[0] += int(counts[i])
