@@ -456,15 +456,17 @@ cdef enum:
     SLL2_HLEN = 20
     SLL_HLEN = 16
     LINKTYPE_LINUX_SLL2 = 276
+    LINKTYPE_LINUX_SLL = 113         # -y LINUX_SLL: tcpdump's cooked v1 on `any`
 
 
 cdef uint8_t cooked_header_length(bint cooked, unsigned int linktype) noexcept nogil:
     """The cooked header a SOCK_DGRAM ring writes before each frame: libpcap's
-    16-byte LINUX_SLL header for the link types defined with it (netlink
-    monitors, IrDA, vISDN LAPD: 253, 144, 177), else LINUX_SLL2's 20 bytes."""
+    16-byte LINUX_SLL header for LINUX_SLL itself (chosen with tcpdump's -y)
+    and the link types defined with it (netlink monitors, IrDA, vISDN LAPD:
+    253, 144, 177), else LINUX_SLL2's 20 bytes."""
     if not cooked:
         return 0
-    if linktype == 253 or linktype == 144 or linktype == 177:
+    if linktype == LINKTYPE_LINUX_SLL or linktype == 253 or linktype == 144 or linktype == 177:
         return SLL_HLEN
     return SLL2_HLEN
 

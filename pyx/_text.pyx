@@ -1248,8 +1248,9 @@ cdef uint8_t *put_quoted_ipv4(uint8_t *w, PrintState *st, const uint8_t *p, Py_s
     elif frag & 0x2000:
         flags = F_FRAGMENT
     w = put_s(w, b"\n\t")
+    # tcpdump's ip_print names the protocol ("IP ") only without -e, quoted or not
     return put_ip(w, st, p, cap, inner, inner + ihl if inner + ihl <= cap else 0, 4,
-                  p[inner + 9], inner_len, flags, True, True)
+                  p[inner + 9], inner_len, flags, not st.link_header, True)
 
 
 cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,

@@ -1,0 +1,211 @@
+"""Non-Ethernet link types tried as a tcpdump/Wireshark user tries them.
+
+What a field comparison with tcpdump 4.99 / libpcap 1.10 / tshark found
+missing or different, each checked here against the real tools:
+
+- ``-y`` (choose the data link type) and ``-L`` listing the choices: on
+  ``any`` and the cooked kinds (PPP, gre, ip6tnl, ...) ``-y LINUX_SLL``
+  gives tcpdump's cooked v1 file, byte for byte; a link type the interface
+  does not offer is refused in tcpdump's words, before anything is opened.
+- ``-e -v`` printing of an ICMP error's quoted IPv4 packet: tcpdump leaves out
+  the "IP " there as everywhere under ``-e``.
+- ``ringcap stats``: the protocol hierarchy starts at the file's link layer
+  (``raw``, ``sll``, ``null``, ``eth``), as tshark's ``-z io,phs``.
+"""
+from __future__ import annotations
+
+import itertools
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from scapy.utils import PcapWriter
+
+import ringcap
+from ringcap.batch import LINKTYPE_LINUX_SLL, LINKTYPE_RAW
+from conftest import sh
+from test_cli_capture import Cli
+from test_linktypes import ringcap_cli, tcpdump
+from test_linktypes_devices import DATAGRAMS, _retyped_tun
+from test_linktypes_live import Tcpdump, _count, _linktype, tun  # noqa: F401 (fixture)
+
+_ports = itertools.count(45000)
+
+
+def side_by_side(tmp_path, iface: str, ours_options: tuple, theirs_options: tuple,
+                 expression: str, send, expected: int):
+    """``ringcap -i IFACE OURS_OPTIONS -w F EXPRESSION`` beside ``tcpdump -i
+    IFACE THEIRS_OPTIONS -w G EXPRESSION``: ``send()`` once both listen, wait
+    until both files hold ``expected`` packets (or 30 s pass), stop both;
+    returns (F, G, ringcap's stderr)."""
+    ours, theirs = str(tmp_path / "ringcap.pcap"), str(tmp_path / "tcpdump.pcap")
+    cli = Cli("-i", iface, *ours_options, "-U", "-w", ours, *expression.split())
+    try:
+        cli.wait_for("listening on")
+        reference = Tcpdump(iface, theirs, expression, theirs_options)
+        try:
+            send()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if min(_count(ours), _count(theirs)) >= expected:
+                    break
+                time.sleep(0.1)
+        finally:
+            reference.finish()
+    finally:
+        assert cli.finish(2) == 0, cli.err
+    assert _count(ours) == _count(theirs) == expected, (cli.err, _count(ours), _count(theirs))
+    return ours, theirs, cli.err
+
+
+def _cooked_v1_records(path: str) -> list[tuple[bytes, int, int]]:
+    """Each record of a LINUX_SLL file with its link-layer address field kept
+    only to its length (sll_halen; the kernel leaves the rest of the 8 bytes
+    unspecified), sorted."""
+    batch = ringcap.read_pcap(path)
+    records = []
+    for i in range(len(batch)):
+        data = bytes(batch[i])
+        halen = int.from_bytes(data[4:6], "big")
+        records.append((data[:6 + halen] + data[14:], int(batch.caplen[i]),
+                        int(batch.wirelen[i])))
+    return sorted(records)
+
+
+def _printed(path: str, program: str, *flags: str) -> list[str]:
+    args = ("-nn", "-t", *flags, "-r", path)
+    done = ringcap_cli(*args) if program == "ringcap" else tcpdump(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_any_with_minus_y_linux_sll_is_tcpdumps_cooked_v1_capture(tmp_path, tun, veth):
+    """`-i any -y LINUX_SLL` with traffic on a veth pair and a tun device at
+    once: tcpdump's cooked v1 file (the same records, the 16-byte header
+    built as libpcap builds it), printed with -e as tcpdump prints it, and
+    decoded to each packet's addresses, ports, interface kind and direction."""
+    port = next(_ports)
+    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.67.0.1", dst="10.67.0.2")
+                    / UDP(sport=21000 + i, dport=port) / Raw(b"e" * i)) for i in range(4)]
+    packets = [bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=5000 + i, dport=port))
+               for i in range(3)]
+    packets += [bytes(IPv6(src=tun.peer6, dst=tun.local6) / UDP(sport=6000, dport=port))]
+
+    def send():
+        with ringcap.TxRing(veth.a) as tx:
+            tx.send(frames)
+        for p in packets:
+            tun.write(p)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:   # leaving by the tun
+            for i in range(2):
+                s.sendto(b"o" * i, (tun.peer, port))
+
+    y = ("-y", "LINUX_SLL")
+    ours, theirs, err = side_by_side(tmp_path, "any", y, y, f"udp dst port {port}", send, 10)
+    assert _linktype(ours) == _linktype(theirs) == LINKTYPE_LINUX_SLL
+    assert "ringcap: data link type LINUX_SLL\n" in err
+    assert "listening on any, link-type LINUX_SLL (Linux cooked v1)," in err
+    assert _cooked_v1_records(ours) == _cooked_v1_records(theirs)
+    assert sorted(_printed(ours, "ringcap", "-e")) == sorted(_printed(theirs, "tcpdump", "-e"))
+    h = ringcap.decode(ringcap.read_pcap(ours), columns="all")
+    assert h.dport.tolist() == [port] * 10
+    assert sorted(set(h.sll_hatype.tolist())) == [1, 0xFFFE]        # Ethernet, tun (NONE)
+    assert sorted(set(h.sll_pkttype.tolist())) == [0, 4]            # In, Out
+    assert sorted(h.ip_version.tolist()) == [4] * 9 + [6]
+
+
+def test_minus_y_linux_sll_on_a_cooked_device_writes_tcpdumps_default_file(tmp_path, netns):
+    """A PPP device (a tun given ARPHRD_PPP): tcpdump captures it as LINUX_SLL
+    by default, ringcap as LINUX_SLL2; with -y LINUX_SLL ringcap's file is
+    tcpdump's, record for record."""
+    device = _retyped_tun(512)          # ARPHRD_PPP
+    try:
+        port = next(_ports)
+        ours, theirs, err = side_by_side(tmp_path, device.name, ("-y", "LINUX_SLL"), (),
+                                         f"udp dst port {port}", lambda: device.send(port),
+                                         DATAGRAMS)
+    finally:
+        device.close()
+    assert _linktype(ours) == _linktype(theirs) == LINKTYPE_LINUX_SLL
+    assert _cooked_v1_records(ours) == _cooked_v1_records(theirs)
+    assert _printed(ours, "ringcap", "-e") == _printed(theirs, "tcpdump", "-e")
+
+
+def test_rxring_chooses_the_link_type_among_those_the_interface_offers(tun, veth):
+    """``RxRing(linktype=...)``: all interfaces as cooked v1 (every packet's
+    linktype column says so, decode reads it); a link type the interface
+    does not offer is a ValueError naming the ones it does."""
+    port = next(_ports)
+    with ringcap.RxRing(None, linktype="LINUX_SLL", filter=f"udp dst port {port}",
+                        block_size=1 << 20, block_count=4) as ring:
+        assert ring.linktype == LINKTYPE_LINUX_SLL
+        for i in range(3):
+            tun.write(bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=5000 + i, dport=port)))
+        parts: list = []
+        deadline = time.monotonic() + 30
+        while sum(map(len, parts)) < 3 and time.monotonic() < deadline:
+            parts.append(ring.read(64, timeout=0.5))
+        stats = ring.stats
+    batch = ringcap.Batch.concat(parts)
+    assert len(batch) == 3, stats
+    assert stats.delivered == 3 and stats.packets == stats.delivered + stats.drops, stats
+    assert batch.linktype.tolist() == [LINKTYPE_LINUX_SLL] * 3
+    h = ringcap.decode(batch)
+    assert h.dport.tolist() == [port] * 3 and h.ip_src_str().tolist() == [tun.peer] * 3
+    with pytest.raises(ValueError, match=r"EN10MB is not one of the link types "
+                                         rf"{tun.name} is captured with; it offers RAW"):
+        ringcap.RxRing(tun.name, linktype="EN10MB")
+    with pytest.raises(ValueError, match="offers LINUX_SLL, LINUX_SLL2"):
+        ringcap.RxRing(None, linktype=ringcap.batch.LINKTYPE_RAW)
+    with pytest.raises(ValueError, match="invalid data link type NOPE"):
+        ringcap.RxRing(veth.a, linktype="NOPE")
+
+
+@pytest.mark.parametrize("iface,linktype,tcpdump_says", [
+    ("tun", "EN10MB", "EN10MB is not one of the DLTs supported by this device"),
+    ("tun", "LINUX_SLL", "LINUX_SLL is not one of the DLTs supported by this device"),
+    ("any", "RAW", "RAW is not one of the DLTs supported by this device"),
+    ("veth", "LINUX_SLL2", "LINUX_SLL2 is not one of the DLTs supported by this device"),
+    ("any", "bogus", "invalid data link type bogus"),
+])
+def test_minus_y_refuses_what_tcpdump_refuses_in_one_line(tmp_path, tun, veth, iface,
+                                                          linktype, tcpdump_says):
+    name = {"tun": tun.name, "veth": veth.a, "any": "any"}[iface]
+    theirs = subprocess.run(["tcpdump", "-i", name, "-y", linktype, "-c", "1", "-w",
+                             str(tmp_path / "t.pcap")], capture_output=True, text=True,
+                            timeout=60)
+    assert theirs.returncode == 1 and tcpdump_says in theirs.stderr, theirs.stderr
+    out = tmp_path / "r.pcap"
+    ours = ringcap_cli("-i", name, "-y", linktype, "-c", "1", "-w", str(out))
+    assert ours.returncode == 1
+    line = tcpdump_says.replace("this device", name)
+    if linktype == "bogus":
+        line = "invalid data link type bogus;"
+    assert ours.stderr.startswith(f"ringcap: {line}") and ours.stderr.count("\n") == 1, \
+        ours.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("linktype", ["EN10MB", "RAW"])
+def test_minus_e_v_prints_an_icmp_errors_quoted_packet_as_tcpdump(tmp_path, linktype):
+    """With -e tcpdump names no protocol before an IPv4 header ("IP "), the
+    one an ICMP error quotes included: ringcap printed "IP (tos ...)" there."""
+    quoted = IP(src="10.5.0.1", dst="10.5.0.2", id=7) / UDP(sport=40001, dport=33333) / Raw(b"q" * 4)
+    packets = [IP(src="10.5.0.2", dst="10.5.0.1", id=9) / ICMP(type=3, code=3) / quoted,
+               IP(src="10.5.0.3", dst="10.5.0.1") / ICMP(type=11, code=0) / quoted]
+    if linktype == "EN10MB":
+        packets = [Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p for p in packets]
+    path = str(tmp_path / f"{linktype}.pcap")
+    with PcapWriter(path, linktype=1 if linktype == "EN10MB" else LINKTYPE_RAW) as writer:
+        for p in packets:
+            writer.write(p)
+    for flags in (("-e", "-v"), ("-e", "-vv"), ("-v",)):
+        mine, theirs = _printed(path, "ringcap", *flags), _printed(path, "tcpdump", *flags)
+        assert mine == theirs, flags
+    assert "\t(tos 0x0, ttl 64, id 7," in "\n".join(_printed(path, "ringcap", "-e", "-v"))
