@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .appcolumns import APP_PROTOCOLS, host_name
-from .batch import LINKTYPE_NAMES, Batch
+from .batch import LINKTYPE_NAMES, Batch, linktype_name
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 from ._conversations import ConversationTable, PacketCounters, count_bins
@@ -49,6 +49,16 @@ from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
 
 _DECODED_LINKTYPES = np.array(sorted(LINKTYPE_NAMES), dtype=np.uint16)
+# The protocol hierarchy's first level, the link layer, as tshark's -z io,phs
+# names it (Raw IPv4/IPv6 files start at ip/ipv6; BSD and OpenBSD loopback are
+# both null).  The level rides in the counters' IP version field: the version
+# is 0, 4 or 6 (3 bits), the link's number (0-5) takes the 3 above it.
+_LINK_ROOTS = ("eth", "sll", "raw", "null", None, "")      # "": named by the link type
+_UNDECODED = 5
+_LINK_LEVEL = np.full(1 << 16, _UNDECODED << 3, np.uint8)
+for _values, _level in (((1,), 0), ((113, 276), 1), ((101, 12, 14), 2), ((0, 108), 3),
+                        ((228, 229), 4)):
+    _LINK_LEVEL[list(_values)] = _level << 3
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES",
            "MAX_RATE_INTERVALS", "NAME_KINDS"]
@@ -269,7 +279,9 @@ class TrafficReport:
             # capinfos does, with no protocol beyond their link layer
             other = batch[~decoded]
             zeros = np.zeros(len(other), np.uint8)
-            self._count(other, np.zeros(len(other), np.uint16), zeros, zeros,
+            # (their link type where the ethertype would be: the hierarchy names it)
+            self._count(other, np.ascontiguousarray(other.linktype, np.uint16), zeros,
+                        np.full(len(other), _UNDECODED << 3, np.uint8),
                         np.zeros(len(other), np.uint32))
             batch = batch[decoded]
             if not len(batch):
@@ -277,7 +289,8 @@ class TrafficReport:
         c = np.ascontiguousarray          # (no copy: the columns are contiguous)
         headers = self._headers.decode(batch)
         ts, wirelen = self._count(batch, c(headers.ethertype), c(headers.ip_proto),
-                                  c(headers.ip_version), c(headers.flags))
+                                  headers.ip_version | _LINK_LEVEL[batch.linktype],
+                                  c(headers.flags))
         server_names = self._add_names(headers) if self.track_names else {}
         if self.track_flows:
             self._add_flows(headers, server_names)
@@ -327,17 +340,24 @@ class TrafficReport:
         ethertypes = ethertype_names((uniq >> 16).astype(np.uint16))
         protos = ip_proto_names(((uniq >> 8) & 0xFF).astype(np.uint8))
         for i, value in enumerate(uniq.tolist()):
-            path = ["eth"]
+            level = (value >> 5) & 7
+            if level == _UNDECODED:      # (the link type in the ethertype's place)
+                path = [linktype_name(value >> 16).lower()]
+            else:
+                root = _LINK_ROOTS[level]
+                path = [root] if root else []
             if value & 1:
                 path.append("vlan")
             if value & 2:
                 path.append("vlan")
             ethertype = value >> 16
-            if ethertype:
+            if ethertype and level != _UNDECODED:
                 name = str(ethertypes[i])
                 path.append(PROTOCOL_NAMES.get(name, name))
-            if (value >> 2) & 0x3F and (value >> 8) & 0xFF:
+            if (value >> 2) & 7 and (value >> 8) & 0xFF:
                 path.append(str(protos[i]))
+            if not path:
+                continue
             for depth in range(1, len(path) + 1):
                 entry = totals.setdefault(":".join(path[:depth]), [0, 0])
                 entry[0] += int(counts[i])

@@ -15,11 +15,14 @@ missing or different, each checked here against the real tools:
 from __future__ import annotations
 
 import itertools
+import re
 import socket
+import struct
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.inet6 import IPv6
@@ -28,7 +31,8 @@ from scapy.packet import Raw
 from scapy.utils import PcapWriter
 
 import ringcap
-from ringcap.batch import LINKTYPE_LINUX_SLL, LINKTYPE_RAW
+from ringcap.batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
+import ringcap.report
 from conftest import sh
 from test_cli_capture import Cli
 from test_linktypes import ringcap_cli, tcpdump
@@ -209,3 +213,55 @@ def test_minus_e_v_prints_an_icmp_errors_quoted_packet_as_tcpdump(tmp_path, link
         mine, theirs = _printed(path, "ringcap", *flags), _printed(path, "tcpdump", *flags)
         assert mine == theirs, flags
     assert "\t(tos 0x0, ttl 64, id 7," in "\n".join(_printed(path, "ringcap", "-e", "-v"))
+
+
+def _link_header(linktype: int, packet: bytes) -> bytes:
+    """``packet`` (an IP packet) behind the link header of ``linktype``."""
+    ethertype = 0x0800 if packet[0] >> 4 == 4 else 0x86DD
+    if linktype == 1:
+        return bytes.fromhex("020000000002020000000001") + struct.pack("!H", ethertype) + packet
+    if linktype == LINKTYPE_LINUX_SLL:        # incoming, Ethernet, 6-byte address
+        return struct.pack("!HHH8sH", 0, 1, 6, bytes.fromhex("020000000001"), ethertype) + packet
+    if linktype == LINKTYPE_LINUX_SLL2:
+        return struct.pack("!HHIHBB8s", ethertype, 0, 3, 1, 0, 6, bytes.fromhex("020000000001"),
+                           ) + packet
+    if linktype == 0:                         # BSD loopback: AF_INET / AF_INET6 (Linux's 10)
+        return struct.pack("<I", 2 if ethertype == 0x0800 else 10) + packet
+    return packet                             # RAW, IPV4
+
+
+@pytest.mark.parametrize("linktype", [LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, 0,
+                                      228, 1])
+def test_stats_protocol_hierarchy_starts_at_the_files_link_layer_as_tshark(tmp_path, linktype):
+    """`ringcap stats` on a raw IP, cooked or loopback file counted every
+    packet under "eth", where tshark's -z io,phs has raw, sll, null (and a Raw
+    IPv4 file starts at ip): now the same paths and counts as tshark."""
+    packets = [IP(src="10.6.0.1", dst="10.6.0.2") / UDP(sport=40000 + i, dport=33333)
+               / Raw(b"u" * i) for i in range(3)]
+    packets += [IP(src="10.6.0.2", dst="10.6.0.1") / ICMP(type=8, id=1, seq=i) for i in range(2)]
+    if linktype != 228:
+        packets += [IPv6(src="fd00:6::1", dst="fd00:6::2") / UDP(sport=40100, dport=33333)]
+    batch = ringcap.Batch.from_packets([_link_header(linktype, bytes(p)) for p in packets],
+                                       linktype=np.full(len(packets), linktype, np.uint16))
+    path = str(tmp_path / "f.pcap")
+    ringcap.write_pcap(path, batch)
+    report = ringcap.report.TrafficReport()
+    report.update(ringcap.read_pcap(path))
+    ours = {p["path"]: (p["packets"], p["bytes"]) for p in report.protocols()}
+    text = subprocess.run(["tshark", "-n", "-r", path, "-q", "-z", "io,phs"], capture_output=True,
+                          text=True, check=True, timeout=120).stdout
+    stack: list[str] = []
+    theirs = {}
+    for line in text.splitlines():
+        m = re.match(r"^(\s*)(\S+)\s+frames:(\d+)\s+bytes:(\d+)", line)
+        if m:
+            stack[len(m.group(1)) // 2:] = [m.group(2)]
+            theirs[":".join(stack)] = (int(m.group(3)), int(m.group(4)))
+    root = {LINKTYPE_RAW: "raw", LINKTYPE_LINUX_SLL: "sll", LINKTYPE_LINUX_SLL2: "sll", 0: "null",
+            228: "ip", 1: "eth"}[linktype]
+    assert root in ours and f"{root}:ip:udp".removeprefix("ip:") in ours, ours
+    # (tshark goes on into data, ...: the layers both show must agree)
+    assert {path: theirs.get(path) for path in ours} == ours
+    printed = ringcap_cli("stats", path)
+    assert printed.returncode == 0, printed.stderr
+    assert re.search(rf"^Protocol hierarchy.*\n  {root} +{len(packets)} ", printed.stdout, re.M)
