@@ -231,7 +231,9 @@ def cooked_socket_program(insns: Sequence[Instruction], linktype: int = LINKTYPE
         cls, mode = code & 0x07, code & 0xE0
         if (cls == _BPF_LD and mode in (_BPF_ABS, _BPF_IND)) or (cls == _BPF_LDX
                                                                  and mode == _BPF_MSH):
-            if k >= hlen:
+            if k >= _SKF_AD_OFF and cls == _BPF_LD and mode == _BPF_ABS:
+                pass        # already the kernel's metadata (libpcap's `ifindex` on cooked v1)
+            elif k >= hlen:
                 k -= hlen
             elif cls == _BPF_LD and mode == _BPF_ABS and k in fields:
                 k = _SKF_AD_OFF + fields[k]

@@ -37,7 +37,8 @@ from conftest import sh
 from test_cli_capture import Cli
 from test_linktypes import ringcap_cli, tcpdump
 from test_linktypes_devices import DATAGRAMS, _retyped_tun
-from test_linktypes_live import Tcpdump, _count, _linktype, tun  # noqa: F401 (fixture)
+from test_linktypes_live import (FIELDS, Tcpdump, _count, _linktype, tshark_rows,
+                                 tun)  # noqa: F401 (tun: a fixture)
 
 _ports = itertools.count(45000)
 
@@ -265,3 +266,40 @@ def test_stats_protocol_hierarchy_starts_at_the_files_link_layer_as_tshark(tmp_p
     printed = ringcap_cli("stats", path)
     assert printed.returncode == 0, printed.stderr
     assert re.search(rf"^Protocol hierarchy.*\n  {root} +{len(packets)} ", printed.stdout, re.M)
+
+
+def test_ifindex_filter_on_a_cooked_v1_capture_takes_that_interfaces_packets(tmp_path, tun,
+                                                                               veth):
+    """`-i any -y LINUX_SLL ifindex N`: libpcap compiles `ifindex` there as a
+    load of the kernel's metadata (SKF_AD_IFINDEX), which the rewrite for the
+    cooked socket moved back by the header's 16 bytes as if it were packet
+    data: the filter then rejected every packet.  Now the interface's packets
+    are captured, those tcpdump captures with the same filter as LINUX_SLL2.
+    (tcpdump 4.99 itself, with -y LINUX_SLL, shows none of them: its kernel
+    filter takes them, "received by filter", but libpcap filters them again
+    in user space, where there is no interface index to load.)"""
+    port = next(_ports)
+    index = socket.if_nametoindex(tun.name)
+    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.68.0.1", dst="10.68.0.2")
+                    / UDP(sport=21000, dport=port))] * 3           # another interface: not taken
+
+    def send():
+        with ringcap.TxRing(veth.a) as tx:
+            tx.send(frames)
+        for i in range(4):
+            tun.write(bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=22000 + i, dport=port)))
+
+    expression = f"ifindex {index} and udp dst port {port}"
+    ours, theirs, _ = side_by_side(tmp_path, "any", ("-y", "LINUX_SLL"), ("-y", "LINUX_SLL2"),
+                                   expression, send, 4)
+    assert (_linktype(ours), _linktype(theirs)) == (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2)
+    fields = FIELDS[:-1] + ("sll.pkttype", "sll.hatype", "sll.etype")    # (not frame.len)
+    assert tshark_rows(ours, fields) == tshark_rows(theirs, fields)
+    h = ringcap.decode(ringcap.read_pcap(ours), columns="all")
+    assert h.sll_hatype.tolist() == [0xFFFE] * 4 and h.dport.tolist() == [port] * 4
+    assert h.sport.tolist() == [22000, 22001, 22002, 22003]
+    # the program itself: the metadata load is left as libpcap left it
+    from ringcap.bpf import compile_filter, cooked_socket_program
+    program = compile_filter(f"ifindex {index}", snaplen=65535, linktype=LINKTYPE_LINUX_SLL)
+    assert (0x20, 0, 0, (1 << 32) - 0x1000 + 8) in program
+    assert cooked_socket_program(program, LINKTYPE_LINUX_SLL) == program
