@@ -19,7 +19,7 @@ import re
 import socket
 import struct
 import subprocess
-import sys
+import threading
 import time
 
 import numpy as np
@@ -33,7 +33,6 @@ from scapy.utils import PcapWriter
 import ringcap
 from ringcap.batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
 import ringcap.report
-from conftest import sh
 from test_cli_capture import Cli
 from test_linktypes import ringcap_cli, tcpdump
 from test_linktypes_devices import DATAGRAMS, _retyped_tun
@@ -201,7 +200,8 @@ def test_minus_y_refuses_what_tcpdump_refuses_in_one_line(tmp_path, tun, veth, i
 def test_minus_e_v_prints_an_icmp_errors_quoted_packet_as_tcpdump(tmp_path, linktype):
     """With -e tcpdump names no protocol before an IPv4 header ("IP "), the
     one an ICMP error quotes included: ringcap printed "IP (tos ...)" there."""
-    quoted = IP(src="10.5.0.1", dst="10.5.0.2", id=7) / UDP(sport=40001, dport=33333) / Raw(b"q" * 4)
+    quoted = (IP(src="10.5.0.1", dst="10.5.0.2", id=7) / UDP(sport=40001, dport=33333)
+              / Raw(b"q" * 4))
     packets = [IP(src="10.5.0.2", dst="10.5.0.1", id=9) / ICMP(type=3, code=3) / quoted,
                IP(src="10.5.0.3", dst="10.5.0.1") / ICMP(type=11, code=0) / quoted]
     if linktype == "EN10MB":
@@ -303,3 +303,41 @@ def test_ifindex_filter_on_a_cooked_v1_capture_takes_that_interfaces_packets(tmp
     program = compile_filter(f"ifindex {index}", snaplen=65535, linktype=LINKTYPE_LINUX_SLL)
     assert (0x20, 0, 0, (1 << 32) - 0x1000 + 8) in program
     assert cooked_socket_program(program, LINKTYPE_LINUX_SLL) == program
+
+
+def test_capture_to_file_on_all_interfaces_as_cooked_v1(tmp_path, tun):
+    """``capture_to_file(None, ...)`` captures on all interfaces, as
+    ``capture(None)`` and ``RxRing(None)`` do: it had created the file and
+    then failed with an AttributeError ('NoneType' has no 'read').  A source
+    that is no interface and no ring is a TypeError before any file exists."""
+    port = next(_ports)
+    path = tmp_path / "any.pcapng"
+    done = threading.Event()
+
+    def keep_sending():          # until the capture has its packets (no sleep for "ring open")
+        i = 0
+        while not done.is_set():
+            tun.write(bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=23000, dport=port)
+                            / Raw(i.to_bytes(4, "big"))))
+            i += 1
+            done.wait(0.02)
+
+    sender = threading.Thread(target=keep_sending, daemon=True)
+    sender.start()
+    try:
+        summary = ringcap.capture_to_file(None, path, count=5, signals=False, ring_options=dict(
+            filter=f"udp dst port {port}", linktype="LINUX_SLL", block_size=1 << 20,
+            block_count=4))
+    finally:
+        done.set()
+        sender.join(10)
+    assert summary.packets == 5 and summary.files == (str(path),)
+    assert summary.received >= summary.packets + summary.drops
+    batch = ringcap.read_pcap(path)
+    assert len(batch) == 5 and set(batch.linktype.tolist()) == {LINKTYPE_LINUX_SLL}
+    h = ringcap.decode(batch, columns="all")
+    assert h.dport.tolist() == [port] * 5 and h.sll_hatype.tolist() == [0xFFFE] * 5
+    assert tcpdump("-nn", "-r", str(path)).stdout.count(f"> {tun.local}.{port}: UDP") == 5
+    with pytest.raises(TypeError, match="source is an interface name"):
+        ringcap.capture_to_file(5, tmp_path / "never.pcapng", count=1)
+    assert not (tmp_path / "never.pcapng").exists()
