@@ -1581,6 +1581,33 @@ cdef inline uint8_t *put_padded(uint8_t *w, const char *s, int width, bint left)
     return w
 
 
+cdef uint8_t *put_llc(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t at,
+                      Py_ssize_t length) noexcept nogil:
+    # The 802.2 LLC header at `at` of a PDU of `length` bytes (an 802.3
+    # frame's, or a cooked capture's of protocol 802.2): "LLC, dsap STP (0x42)
+    # Individual, ssap STP (0x42) Command, ctrl 0x03, length 35".
+    if cap < at + 3:
+        return put_s(w, b"LLC [|llc]")
+    w = put_s(w, b"LLC, dsap ")
+    w = put_s(w, _sap_name(p[at]))
+    w = put_s(w, b" (0x")
+    w = put_hex_pad(w, p[at], 2)
+    w = put_s(w, b") Group") if p[at] & 1 else put_s(w, b") Individual")
+    w = put_s(w, b", ssap ")
+    w = put_s(w, _sap_name(p[at + 1]))
+    w = put_s(w, b" (0x")
+    w = put_hex_pad(w, p[at + 1] & 0xFE, 2)
+    w = put_s(w, b") Response") if p[at + 1] & 1 else put_s(w, b") Command")
+    w = put_s(w, b", ctrl 0x")
+    if (p[at + 2] & 3) == 3 or cap < at + 4:
+        w = put_hex_pad(w, p[at + 2], 2)
+        w = put_s(w, b", length ")
+        return put_u(w, length - 3 if length >= 3 else 0)
+    w = put_hex_pad(w, p[at + 2] | (<uint16_t>p[at + 3] << 8), 4)
+    w = put_s(w, b", length ")
+    return put_u(w, length - 4 if length >= 4 else 0)
+
+
 cdef uint8_t *put_cooked_type(uint8_t *w, uint16_t t, Py_ssize_t wire, int quiet) noexcept nogil:
     # sll_print's "ethertype IPv4 (0x0800), length N: " (-q: nothing)
     if quiet:
@@ -1686,7 +1713,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     # length N: "), then the network layer.
     cdef Py_ssize_t hdrlen, cooked_len
     cdef uint32_t family
-    cdef uint16_t cooked_type
+    cdef uint16_t cooked_type = 0
     cdef uint8_t *tagged
     cdef bint known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
         and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
@@ -1749,6 +1776,10 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
             w = put_s(w, b"ip: ")
     if known and ethertype == 0x0806:
         w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
+    elif (linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL) \
+            and cooked_type == 4 and wire >= hdrlen:
+        # LLC frames (STP, CDP, ...) on a cooked capture: as on Ethernet
+        w = put_llc(w, p, cap, hdrlen, wire - hdrlen)
     elif known and version:
         w = put_ip(w, st, p, cap, l3, l4, version, proto, ip_len, dflags, not st.link_header)
     elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
@@ -1788,28 +1819,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
             w = put_s(w, b", 802.3, length ")
             w = put_u(w, t)
             w = put_s(w, b": ")
-        if cap < 17:
-            w = put_s(w, b"LLC [|llc]")
-        else:
-            w = put_s(w, b"LLC, dsap ")
-            w = put_s(w, _sap_name(p[14]))
-            w = put_s(w, b" (0x")
-            w = put_hex_pad(w, p[14], 2)
-            w = put_s(w, b") Group") if p[14] & 1 else put_s(w, b") Individual")
-            w = put_s(w, b", ssap ")
-            w = put_s(w, _sap_name(p[15]))
-            w = put_s(w, b" (0x")
-            w = put_hex_pad(w, p[15] & 0xFE, 2)
-            w = put_s(w, b") Response") if p[15] & 1 else put_s(w, b") Command")
-            w = put_s(w, b", ctrl 0x")
-            if (p[16] & 3) == 3 or cap < 18:
-                w = put_hex_pad(w, p[16], 2)
-                w = put_s(w, b", length ")
-                w = put_u(w, t - 3 if t >= 3 else 0)
-            else:
-                w = put_hex_pad(w, p[16] | (<uint16_t>p[17] << 8), 4)
-                w = put_s(w, b", length ")
-                w = put_u(w, t - 4 if t >= 4 else 0)
+        w = put_llc(w, p, cap, 14, t)
     else:
         outer_type = 0x8100 if meta else t
         known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \

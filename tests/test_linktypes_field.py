@@ -341,3 +341,37 @@ def test_capture_to_file_on_all_interfaces_as_cooked_v1(tmp_path, tun):
     with pytest.raises(TypeError, match="source is an interface name"):
         ringcap.capture_to_file(5, tmp_path / "never.pcapng", count=1)
     assert not (tmp_path / "never.pcapng").exists()
+
+
+@pytest.mark.parametrize("linktype", [LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2])
+def test_llc_frames_on_a_cooked_capture_print_their_llc_header(tmp_path, linktype):
+    """STP, CDP and other 802.2 frames arrive on `-i any` as cooked protocol
+    802.2 (LINUX_SLL_P_802_2): ringcap printed an empty line and a hex dump
+    there; now the LLC header, as on Ethernet, and with -e the line begins as
+    tcpdump's ("802.2, length 54: LLC, dsap STP (0x42) ... ctrl 0x03")."""
+    mac = bytes.fromhex("020000000001")
+    stp = bytes.fromhex("424203") + bytes(32)              # an empty config BPDU
+    snap = bytes.fromhex("aaaa0300000c2000") + b"x" * 20     # CDP in SNAP
+    frames = [stp, snap]
+    ether = [bytes.fromhex("0180c2000000") + mac + struct.pack("!H", len(f)) + f for f in frames]
+    if linktype == LINKTYPE_LINUX_SLL:
+        cooked = [struct.pack("!HHH8sH", 2, 1, 6, mac.ljust(8, b"\0"), 4) + f for f in frames]
+    else:
+        cooked = [struct.pack("!HHIHBB8s", 4, 0, 1, 1, 2, 6, mac.ljust(8, b"\0")) + f
+                  for f in frames]
+    paths = {}
+    for name, lt, records in (("ether", 1, ether), ("cooked", linktype, cooked)):
+        paths[name] = str(tmp_path / f"{name}.pcap")
+        ringcap.write_pcap(paths[name], ringcap.Batch.from_packets(
+            records, linktype=np.full(len(records), lt, np.uint16)))
+    on_ethernet = _printed(paths["ether"], "ringcap")
+    assert on_ethernet[0] == ("LLC, dsap STP (0x42) Individual, ssap STP (0x42) Command, "
+                              "ctrl 0x03, length 32")
+    cooked_lines = _printed(paths["cooked"], "ringcap")
+    assert [line.split("M   ")[-1] for line in cooked_lines] == on_ethernet   # (SLL2: "lo    M   ")
+    mine = _printed(paths["cooked"], "ringcap", "-e")
+    theirs = _printed(paths["cooked"], "tcpdump", "-e")
+    assert len(mine) == len(theirs) == 2
+    for ours, reference, length in zip(mine, theirs, (32, 25)):
+        head = reference[:reference.index("ctrl 0x03") + len("ctrl 0x03")]
+        assert ours == f"{head}, length {length}", (ours, reference)
