@@ -375,3 +375,13 @@ def test_llc_frames_on_a_cooked_capture_print_their_llc_header(tmp_path, linktyp
     for ours, reference, length in zip(mine, theirs, (32, 25)):
         head = reference[:reference.index("ctrl 0x03") + len("ctrl 0x03")]
         assert ours == f"{head}, length {length}", (ours, reference)
+
+
+def test_minus_y_names_the_interface_that_lacks_the_link_type(tmp_path, tun, veth):
+    """Several interfaces: the one that does not offer the link type is named."""
+    out = tmp_path / "r.pcapng"
+    done = ringcap_cli("-i", f"{veth.a},{tun.name}", "-y", "EN10MB", "-c", "1", "-w", str(out))
+    assert done.returncode == 1
+    assert done.stderr == (f"ringcap: EN10MB is not one of the DLTs supported by {tun.name}; "
+                           f"`ringcap -i {tun.name} -L` lists them\n")
+    assert not out.exists()

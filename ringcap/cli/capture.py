@@ -21,6 +21,7 @@ from ..batch import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Ba
                      linktype_description, linktype_name, linktype_value)
 from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
+from ..arphrd import linktypes_offered
 from ..ring import RxRing, interface_linktypes
 from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.pcap import format_for_path
@@ -408,12 +409,15 @@ def run(args) -> int:
                 # tcpdump refuses it too ("That device is not up"): no file is made
                 raise CliError(f"{name} is down; bring it up (`ip link set {name} up`) "
                                f"and run again")
-    try:
-        linktypes = interface_linktypes(dict(label) if label else {0: None}, linktype)
-    except ValueError:
-        where = ",".join(names) if iface is not None else "any"
-        raise CliError(f"{args.linktype} is not one of the DLTs supported by {where}; "
-                       f"`ringcap -i {where} -L` lists them") from None
+    linktypes = interface_linktypes(dict(label) if label else {0: None})
+    if linktype is not None:
+        for index, kind in linktypes.items():
+            if linktype not in linktypes_offered(kind):
+                where = (label or {}).get(index) or "any"
+                # tcpdump's words ("... by this device"), naming the device
+                raise CliError(f"{args.linktype} is not one of the DLTs supported by {where}; "
+                               f"`ringcap -i {where} -L` lists them")
+        linktypes = dict.fromkeys(linktypes, linktype)
     if linktype is not None:
         print(f"ringcap: data link type {linktype_name(linktype)}", file=sys.stderr)
     check_decodable(args, linktypes, label)
