@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 from scapy.utils import PcapWriter
 
@@ -385,3 +385,62 @@ def test_minus_y_names_the_interface_that_lacks_the_link_type(tmp_path, tun, vet
     assert done.stderr == (f"ringcap: EN10MB is not one of the DLTs supported by {tun.name}; "
                            f"`ringcap -i {tun.name} -L` lists them\n")
     assert not out.exists()
+
+
+def _tagged_frames(veth, port: int) -> list[bytes]:
+    return [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / Dot1Q(vlan=7, prio=3)
+                  / IP(src="10.69.0.1", dst="10.69.0.2") / UDP(sport=24000 + i, dport=port)
+                  / Raw(b"t" * i)) for i in range(3)]
+
+
+def _expected_cooked_v1(frame: bytes, mac: str) -> bytes:
+    """libpcap's record for a tagged frame arriving on a LINUX_SLL capture:
+    the header with 802.1Q in the protocol field, the tag, the protocol, the
+    packet."""
+    return (struct.pack("!HHH", 0, 1, 6) + bytes.fromhex(mac.replace(":", "")) + b"\0\0"
+            + frame[12:])
+
+
+def test_minus_y_linux_sll_puts_stripped_vlan_tags_back_as_libpcap(tmp_path, veth):
+    """The kernel strips the 802.1Q tag of a frame arriving on a veth into the
+    ring's metadata; libpcap puts it back after a LINUX_SLL header (not after
+    LINUX_SLL2's).  `-i any -y LINUX_SLL` left it out: tcpdump's file had the
+    tag, ringcap's not.  Now the same records as tcpdump, from the file
+    writer, RxRing.read() and the zero-copy read_view() alike."""
+    port = next(_ports)
+    frames = _tagged_frames(veth, port)
+
+    def send():
+        with ringcap.TxRing(veth.a) as tx:
+            tx.send(frames)
+
+    y = ("-y", "LINUX_SLL")
+    ours, theirs, _ = side_by_side(tmp_path, "any", y, y, f"udp dst port {port}", send, 3)
+    assert _cooked_v1_records(ours) == _cooked_v1_records(theirs)
+    expected = [_expected_cooked_v1(f, veth.mac_a) for f in frames]
+    assert [bytes(p) for p in ringcap.read_pcap(ours).packets()] == expected
+    assert sorted(_printed(ours, "ringcap", "-e")) == sorted(_printed(theirs, "tcpdump", "-e"))
+    assert "vlan 7, p 3, ethertype IPv4" in _printed(ours, "ringcap", "-e")[0]
+
+    port = next(_ports)
+    frames = _tagged_frames(veth, port)
+    expected = [_expected_cooked_v1(f, veth.mac_a) for f in frames]
+    for zero_copy in (False, True):
+        with ringcap.RxRing(None, linktype="LINUX_SLL", filter=f"udp dst port {port}",
+                            block_size=1 << 20, block_count=4) as ring:
+            send()
+            got: list[bytes] = []
+            deadline = time.monotonic() + 30
+            while len(got) < 3 and time.monotonic() < deadline:
+                if zero_copy:
+                    with ring.read_view(64, timeout=0.5) as view:
+                        got += [bytes(view[i]) for i in range(len(view))]
+                        tags = view.vlan_tci.tolist()
+                else:
+                    batch = ring.read(64, timeout=0.5)
+                    got += [bytes(batch[i]) for i in range(len(batch))]
+                    tags = batch.vlan_tci.tolist()
+            stats = ring.stats
+        assert got == expected, zero_copy
+        assert tags[-1] & 0xFFF == 7
+        assert stats.delivered == 3 and stats.packets == stats.delivered + stats.drops
