@@ -194,6 +194,15 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
         lib.pcap_close(handle)
 
 
+def libpcap_knows_linktype(name: str) -> bool:
+    """Whether libpcap has a data link type of this name (``DOCSIS``), as
+    tcpdump's ``-y`` looks it up (pcap_datalink_name_to_val)."""
+    lib = _load_libpcap()
+    lib.pcap_datalink_name_to_val.restype = ctypes.c_int
+    lib.pcap_datalink_name_to_val.argtypes = [ctypes.c_char_p]
+    return lib.pcap_datalink_name_to_val(name.encode(errors="replace")) >= 0
+
+
 def dlt_for_linktype(linktype: int) -> int:
     """libpcap's ``DLT_*`` value on Linux for a ``Batch.linktype`` (``LINKTYPE_*``) value:
     what :func:`compile_filter` wants for packets of that link type."""

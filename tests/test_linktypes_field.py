@@ -453,3 +453,18 @@ def test_minus_y_linux_sll_puts_stripped_vlan_tags_back_as_libpcap(tmp_path, vet
         port = next(_ports)
         frames = _tagged_frames(veth, port)
         expected = [_expected_cooked_v1(f, veth.mac_a) for f in frames]
+
+
+def test_minus_y_a_link_type_libpcap_has_but_ringcap_does_not_offer(tmp_path, veth):
+    """libpcap offers DOCSIS on Ethernet (cable modem taps), ringcap does not:
+    refused as one the interface does not offer, not as an unknown name."""
+    theirs = subprocess.run(["tcpdump", "-i", veth.a, "-y", "IEEE802_11", "-c", "1", "-w",
+                             str(tmp_path / "t.pcap")], capture_output=True, text=True,
+                            timeout=60)
+    assert "IEEE802_11 is not one of the DLTs supported by this device" in theirs.stderr
+    for name in ("DOCSIS", "IEEE802_11"):
+        ours = ringcap_cli("-i", veth.a, "-y", name, "-c", "1", "-w", str(tmp_path / "r.pcap"))
+        assert ours.returncode == 1
+        assert ours.stderr == (f"ringcap: {name} is not one of the DLTs supported by {veth.a}; "
+                               f"`ringcap -i {veth.a} -L` lists them\n")
+    assert not (tmp_path / "r.pcap").exists()

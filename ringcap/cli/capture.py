@@ -19,7 +19,7 @@ import time
 from .. import _ring
 from ..batch import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch,
                      linktype_description, linktype_name, linktype_value)
-from ..bpf import compile_filter
+from ..bpf import compile_filter, libpcap_knows_linktype
 from ..pcapfile import DEFAULT_SNAPLEN
 from ..arphrd import linktypes_offered
 from ..ring import RxRing, interface_linktypes
@@ -385,6 +385,10 @@ def run(args) -> int:
             linktype = linktype_value(args.linktype)
         except ValueError:
             # tcpdump's words; its -L names the valid ones
+            if "\0" not in args.linktype and libpcap_knows_linktype(args.linktype):
+                where = ",".join(n or "any" for n in names)
+                raise CliError(f"{args.linktype} is not one of the DLTs supported by "
+                               f"{where}; `ringcap -i {where} -L` lists them") from None
             raise CliError(f"invalid data link type {args.linktype}; `ringcap -L` lists "
                            f"the interface's", status=1) from None
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
