@@ -1608,6 +1608,37 @@ cdef uint8_t *put_llc(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t a
     return put_u(w, length - 4 if length >= 4 else 0)
 
 
+cdef uint8_t *put_not_ip(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t at,
+                         int declared, bint prefix) noexcept nogil:
+    # A payload the link layer calls IPv4 (declared 4), IPv6 (6) or, raw IP,
+    # either (0), which the decoder did not take for one: tcpdump's words for
+    # it (ip_print, ip6_print, ipN_print).  NULL where tcpdump says something
+    # else (the caller dumps it).
+    cdef uint8_t v
+    if cap <= at:
+        return NULL
+    v = p[at] >> 4
+    if declared == 0:
+        if v != 4 and v != 6:
+            return put_u(put_s(w, b"unknown ip "), v)
+        declared = v
+    if declared == 4:
+        if v != 4:
+            if v == 6:
+                return put_s(w, b"IP6, wrong link-layer encapsulation (invalid)")
+            return put_s(put_u(put_s(w, b"IP"), v), b" (invalid)")
+        if cap - at < 20:
+            return put_s(w, b"IP  [|ip]") if prefix else put_s(w, b" [|ip]")
+        return NULL
+    if cap - at < 40:
+        return put_s(w, b" [|ip6]")
+    if v != 6:
+        if prefix:
+            w = put_s(w, b"IP6 ")
+        return put_s(put_u(put_s(w, b"version error: "), v), b" != 6")
+    return NULL
+
+
 cdef uint8_t *put_cooked_type(uint8_t *w, uint16_t t, Py_ssize_t wire, int quiet) noexcept nogil:
     # sll_print's "ethertype IPv4 (0x0800), length N: " (-q: nothing)
     if quiet:
@@ -1715,6 +1746,8 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     cdef uint32_t family
     cdef uint16_t cooked_type = 0
     cdef uint8_t *tagged
+    cdef uint8_t *said
+    cdef int declared
     cdef bint known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
         and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
     if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
@@ -1753,11 +1786,12 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         hdrlen = 4
         if cap < hdrlen:
             return put_s(w, b"[|null]\n")
-        if st.link_header:
-            family = rd32(p)
-            if family & 0xFFFF0000U:
-                family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
-                          | (family << 24))
+        family = rd32(p)
+        if family & 0xFFFF0000U:
+            family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
+                      | (family << 24))
+        # (tcpdump shows the header of a family it does not know without -e too)
+        if st.link_header or not (family == 2 or family == 24 or family == 28 or family == 30):
             w = put_s(w, b"AF ")
             if family == 2:
                 w = put_s(w, b"IPv4")
@@ -1782,9 +1816,22 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         w = put_llc(w, p, cap, hdrlen, wire - hdrlen)
     elif known and version:
         w = put_ip(w, st, p, cap, l3, l4, version, proto, ip_len, dflags, not st.link_header)
-    elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
-            and cap > hdrlen:
-        w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)   # tcpdump's default print
+    else:
+        said = NULL
+        if not version and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
+            if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
+                declared = 4 if cooked_type == 0x0800 else (6 if cooked_type == 0x86DD else -1)
+            elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+                declared = 4 if ethertype == 0x0800 else (6 if ethertype == 0x86DD else -1)
+            else:
+                declared = 0
+            if declared >= 0:
+                said = put_not_ip(w, p, cap, hdrlen, declared, not st.link_header)
+        if said != NULL:
+            w = said
+        elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
+                and cap > hdrlen:
+            w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)   # tcpdump's default print
     return end_line(w, st, p, cap, hdrlen)
 
 

@@ -468,3 +468,42 @@ def test_minus_y_a_link_type_libpcap_has_but_ringcap_does_not_offer(tmp_path, ve
         assert ours.stderr == (f"ringcap: {name} is not one of the DLTs supported by {veth.a}; "
                                f"`ringcap -i {veth.a} -L` lists them\n")
     assert not (tmp_path / "r.pcap").exists()
+
+
+@pytest.mark.parametrize("linktype", [LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, 0])
+def test_a_payload_that_is_not_the_ip_its_link_layer_says_prints_as_tcpdump(tmp_path, linktype):
+    """A cooked, raw IP or loopback packet whose link layer says IPv4 or IPv6
+    but whose bytes are no such header (another version, too short for one):
+    ringcap printed an empty line and a hex dump; tcpdump says what is wrong
+    ("IP0 (invalid)", "IP6, wrong link-layer encapsulation (invalid)", "IP6
+    version error: 0 != 6", " [|ip6]", raw IP's "unknown ip 5"); and a BSD
+    loopback family it does not know, with its header even without -e."""
+    udp = bytes(IP(src="10.1.0.1", dst="10.1.0.2") / UDP(sport=40000, dport=33333))
+    payloads = [(0x0800, bytes.fromhex("00090800") + udp),       # an 802.1Q tag left in
+                (0x0800, bytes.fromhex("55") + bytes(27)),        # version 5
+                (0x0800, bytes(IPv6(src="fd00::1", dst="fd00::2") / UDP())),
+                (0x86DD, bytes(48)),                              # version 0
+                (0x86DD, bytes.fromhex("60") + bytes(10))]        # cut short
+    if linktype == LINKTYPE_RAW:
+        payloads = [p for p in payloads if p[1][0] >> 4 not in (4, 6)]
+    mac = bytes.fromhex("020000000001").ljust(8, b"\0")
+    records = []
+    for ethertype, payload in payloads:
+        if linktype == LINKTYPE_LINUX_SLL:
+            head = struct.pack("!HHH8sH", 0, 1, 6, mac, ethertype)
+        elif linktype == LINKTYPE_LINUX_SLL2:
+            head = struct.pack("!HHIHBB8s", ethertype, 0, 1, 1, 0, 6, mac)
+        elif linktype == 0:             # (BSD's AF_INET6 is 24, 28 or 30)
+            head = struct.pack("<I", 2 if ethertype == 0x0800 else 24)
+        else:
+            head = b""
+        records.append(head + payload)
+    if linktype == 0:       # a family tcpdump does not know: its header, then a dump
+        records.append(struct.pack("<I", 10) + udp)
+    path = str(tmp_path / "f.pcap")
+    ringcap.write_pcap(path, ringcap.Batch.from_packets(
+        records, linktype=np.full(len(records), linktype, np.uint16)))
+    for flags in ((), ("-e",), ("-v",), ("-x",), ("-e", "-v")):
+        mine = _printed(path, "ringcap", *flags)
+        assert mine == _printed(path, "tcpdump", *flags), flags
+    assert "" not in mine and not any(line.startswith("\t") for line in mine[:4])
