@@ -1846,6 +1846,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
     cdef bint known, unknown_dump = False
+    cdef uint8_t *said
     if st.number:
         w = put_number(w, st)
     w = put_timestamp(w, st, ts, gmtoff)
@@ -1908,8 +1909,16 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                     w = put_s(w, b"ARP, ")
                 w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
         else:
-            w = put_ip(w, st, p, cap, l3, l4, version if version else (4 if ethertype == 0x0800 else 6),
-                       proto, ip_len, dflags, not st.link_header)
+            said = NULL
+            if not version:     # not the IP the ethertype says: tcpdump's words for it
+                said = put_not_ip(w, p, cap, l3, 4 if ethertype == 0x0800 else 6,
+                                  not st.link_header)
+            if said != NULL:
+                w = said
+            else:
+                w = put_ip(w, st, p, cap, l3, l4,
+                           version if version else (4 if ethertype == 0x0800 else 6),
+                           proto, ip_len, dflags, not st.link_header)
     if unknown_dump and cap > hdrlen:
         w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)
     return end_line(w, st, p, cap, hdrlen)

@@ -470,11 +470,12 @@ def test_minus_y_a_link_type_libpcap_has_but_ringcap_does_not_offer(tmp_path, ve
     assert not (tmp_path / "r.pcap").exists()
 
 
-@pytest.mark.parametrize("linktype", [LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, 0])
+@pytest.mark.parametrize("linktype", [LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, 0, 1])
 def test_a_payload_that_is_not_the_ip_its_link_layer_says_prints_as_tcpdump(tmp_path, linktype):
     """A cooked, raw IP or loopback packet whose link layer says IPv4 or IPv6
     but whose bytes are no such header (another version, too short for one):
-    ringcap printed an empty line and a hex dump; tcpdump says what is wrong
+    ringcap printed an empty line and a hex dump (on Ethernet, addresses read
+    from wherever an IPv4 header's would be); tcpdump says what is wrong
     ("IP0 (invalid)", "IP6, wrong link-layer encapsulation (invalid)", "IP6
     version error: 0 != 6", " [|ip6]", raw IP's "unknown ip 5"); and a BSD
     loopback family it does not know, with its header even without -e."""
@@ -493,6 +494,8 @@ def test_a_payload_that_is_not_the_ip_its_link_layer_says_prints_as_tcpdump(tmp_
             head = struct.pack("!HHH8sH", 0, 1, 6, mac, ethertype)
         elif linktype == LINKTYPE_LINUX_SLL2:
             head = struct.pack("!HHIHBB8s", ethertype, 0, 1, 1, 0, 6, mac)
+        elif linktype == 1:
+            head = bytes.fromhex("020000000002020000000001") + struct.pack("!H", ethertype)
         elif linktype == 0:             # (BSD's AF_INET6 is 24, 28 or 30)
             head = struct.pack("<I", 2 if ethertype == 0x0800 else 24)
         else:
