@@ -44,12 +44,12 @@ _ports = itertools.count(45000)
 
 
 def side_by_side(tmp_path, iface: str, ours_options: tuple, theirs_options: tuple,
-                 expression: str, send, expected: int):
+                 expression: str, send, expected: int, ours_name: str = "ringcap.pcap"):
     """``ringcap -i IFACE OURS_OPTIONS -w F EXPRESSION`` beside ``tcpdump -i
     IFACE THEIRS_OPTIONS -w G EXPRESSION``: ``send()`` once both listen, wait
     until both files hold ``expected`` packets (or 30 s pass), stop both;
     returns (F, G, ringcap's stderr)."""
-    ours, theirs = str(tmp_path / "ringcap.pcap"), str(tmp_path / "tcpdump.pcap")
+    ours, theirs = str(tmp_path / ours_name), str(tmp_path / "tcpdump.pcap")
     cli = Cli("-i", iface, *ours_options, "-U", "-w", ours, *expression.split())
     try:
         cli.wait_for("listening on")
@@ -510,3 +510,31 @@ def test_a_payload_that_is_not_the_ip_its_link_layer_says_prints_as_tcpdump(tmp_
         mine = _printed(path, "ringcap", *flags)
         assert mine == _printed(path, "tcpdump", *flags), flags
     assert "" not in mine and not any(line.startswith("\t") for line in mine[:4])
+
+
+def test_any_as_pcapng_reads_in_tshark_as_tcpdumps_pcap(tmp_path, tun, veth):
+    """(Found matching; kept so it stays so.)  `-i any -w F.pcapng` with a veth
+    and a tun device: tshark dissects each frame with the protocols it finds
+    in tcpdump's file of the same traffic (sll:ethertype:ip:udp...), and
+    names each packet's interface from the file's interface blocks."""
+    port = next(_ports)
+    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.70.0.1", dst="10.70.0.2")
+                    / UDP(sport=25000 + i, dport=port) / Raw(b"d" * 3)) for i in range(2)]
+
+    def send():
+        with ringcap.TxRing(veth.a) as tx:
+            tx.send(frames)
+        tun.write(bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=25100, dport=port)
+                        / Raw(b"d" * 3)))
+        tun.write(bytes(IPv6(src=tun.peer6, dst=tun.local6) / UDP(sport=25101, dport=port)
+                        / Raw(b"d" * 3)))
+
+    ours, theirs, _ = side_by_side(tmp_path, "any", (), (), f"udp dst port {port}", send, 4,
+                                   ours_name="ringcap.pcapng")
+    fields = ("frame.protocols", "sll.ifindex", "sll.pkttype", "ip.src", "ipv6.src",
+              "udp.srcport")
+    assert sorted(tshark_rows(ours, fields)) == sorted(tshark_rows(theirs, fields))
+    assert {row[0] for row in tshark_rows(ours, fields)} == {"sll:ethertype:ip:udp:data",
+                                                             "sll:ethertype:ipv6:udp:data"}
+    names = {row[0] for row in tshark_rows(ours, ("frame.interface_name",))}
+    assert names == {veth.b, tun.name}
