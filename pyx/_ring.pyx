@@ -456,15 +456,17 @@ cdef enum:
     SLL2_HLEN = 20
     SLL_HLEN = 16
     LINKTYPE_LINUX_SLL2 = 276
+    LINKTYPE_LINUX_SLL = 113         # -y LINUX_SLL: tcpdump's cooked v1 on `any`
 
 
 cdef uint8_t cooked_header_length(bint cooked, unsigned int linktype) noexcept nogil:
     """The cooked header a SOCK_DGRAM ring writes before each frame: libpcap's
-    16-byte LINUX_SLL header for the link types defined with it (netlink
-    monitors, IrDA, vISDN LAPD: 253, 144, 177), else LINUX_SLL2's 20 bytes."""
+    16-byte LINUX_SLL header for LINUX_SLL itself (chosen with tcpdump's -y)
+    and the link types defined with it (netlink monitors, IrDA, vISDN LAPD:
+    253, 144, 177), else LINUX_SLL2's 20 bytes."""
     if not cooked:
         return 0
-    if linktype == 253 or linktype == 144 or linktype == 177:
+    if linktype == LINKTYPE_LINUX_SLL or linktype == 253 or linktype == 144 or linktype == 177:
         return SLL_HLEN
     return SLL2_HLEN
 
@@ -516,6 +518,34 @@ cdef inline void write_cooked(uint8_t *dst, uint32_t room, tpacket3_hdr *hdr,
         write_sll(dst, room, hdr)
     else:
         write_sll2(dst, room, hdr)
+
+
+cdef inline uint32_t cooked_length(Cursor *cur, tpacket3_hdr *hdr) noexcept nogil:
+    """The bytes written before a cooked packet's frame: its cooked header,
+    and on a LINUX_SLL ring (tcpdump's -y LINUX_SLL) the 802.1Q tag the
+    kernel stripped, put back after the header as libpcap does (its
+    vlan_offset 14 for LINUX_SLL: the tag takes the protocol field's place,
+    the protocol follows it).  libpcap puts no tag back on LINUX_SLL2."""
+    if (cur.linktype == LINKTYPE_LINUX_SLL and cur.reinsert_vlan
+            and hdr.tp_status & TP_STATUS_VLAN_VALID):
+        return SLL_HLEN + 4
+    return cur.cooked
+
+
+cdef inline void write_cooked_head(uint8_t *dst, uint32_t room, tpacket3_hdr *hdr,
+                                   uint32_t hlen, uint8_t cooked) noexcept nogil:
+    """The first `room` (at most `hlen`, from cooked_length) bytes before a
+    cooked packet's frame."""
+    cdef uint8_t h[SLL_HLEN + 4]
+    if cooked != SLL_HLEN:
+        write_sll2(dst, room, hdr)
+        return
+    write_sll(h, SLL_HLEN, hdr)
+    if hlen > SLL_HLEN:
+        h[18] = h[14]                   # the protocol, after the tag
+        h[19] = h[15]
+        write_tag(h + 14, hdr)
+    memcpy(dst, h, room if room < hlen else hlen)
 
 
 cdef Py_ssize_t drain_ring(Cursor *cursor,     # INOUT
@@ -637,6 +667,8 @@ cdef Py_ssize_t cooked_loop(CookedHeader *layout,  # IN: NULL; its type picks th
         hdr = next_packet(cur, False)
         if hdr == NULL:
             break
+        if CookedHeader is SllHeader:
+            hlen = cooked_length(cur, hdr)      # a VLAN tag put back after it (-y LINUX_SLL)
         snap = hdr.tp_snaplen + hlen
         wire = hdr.tp_len + hlen
         if snap > cur.snaplen:
@@ -648,7 +680,7 @@ cdef Py_ssize_t cooked_loop(CookedHeader *layout,  # IN: NULL; its type picks th
         if CookedHeader is Sll2Header:
             write_sll2(out.data + pos, snap, hdr)
         else:
-            write_sll(out.data + pos, snap, hdr)
+            write_cooked_head(out.data + pos, snap, hdr, hlen, SLL_HLEN)
         # tp_mac read here, not kept in a register across the header's
         # stores: 4 instructions a packet fewer
         if snap > hlen:
@@ -693,8 +725,8 @@ cdef inline bint record_header(uint8_t *rec, Cursor *cur, tpacket3_hdr *hdr, uin
     cdef uint32_t snap = hdr.tp_snaplen, wire = hdr.tp_len
     cdef bint tagged = False
     if cur.cooked:
-        snap += cur.cooked
-        wire += cur.cooked
+        snap += cooked_length(cur, hdr)
+        wire += cooked_length(cur, hdr)
     else:
         tagged = (cur.reinsert_vlan and (hdr.tp_status & TP_STATUS_VLAN_VALID)
                   and snap >= 2 * ETH_ALEN)
@@ -737,7 +769,7 @@ cdef Py_ssize_t drain_records(Cursor *cursor,      # INOUT
     cdef uint8_t *rec
     cdef uint8_t head[16]
     cdef uint8_t rh[16]                 # the record header, written once there is room
-    cdef uint32_t snap, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
+    cdef uint32_t snap, hlen, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
     cdef bint tagged
     while n < max_packets:
         hdr = next_packet(cur, False)
@@ -751,9 +783,10 @@ cdef Py_ssize_t drain_records(Cursor *cursor,      # INOUT
         memcpy(rec, rh, 16)
         rec += 16
         if cur.cooked:
-            write_cooked(rec, snap, hdr, cur.cooked)
-            if snap > cur.cooked:
-                memcpy(rec + cur.cooked, frame, snap - cur.cooked)
+            hlen = cooked_length(cur, hdr)
+            write_cooked_head(rec, snap, hdr, hlen, cur.cooked)
+            if snap > hlen:
+                memcpy(rec + hlen, frame, snap - hlen)
         elif tagged:
             # MACs, the tag, then the rest (a file snaplen under 16 cuts the head)
             memcpy(head, frame, 2 * ETH_ALEN)
@@ -885,7 +918,7 @@ cdef void write_ring_records(Cursor *cursor,        # INOUT
     cdef uint8_t *rec
     cdef uint8_t head[16]
     cdef uint8_t rh[16]                 # the record header, staged once there is room
-    cdef uint32_t snap, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
+    cdef uint32_t snap, hlen = 0, cap = cur.snaplen if cur.snaplen < snaplen else snaplen
     cdef bint tagged, in_place
     memset(res, 0, sizeof(GatherResult))
     g.niov = 0
@@ -899,8 +932,10 @@ cdef void write_ring_records(Cursor *cursor,        # INOUT
         frame = <uint8_t *>hdr + hdr.tp_mac
         tagged = record_header(rh, cur, hdr, cap, nanosecond, &snap)
         in_place = snap >= GATHER_IN_PLACE
+        if cur.cooked:
+            hlen = cooked_length(cur, hdr)
         if (g.records == g.max_records or g.niov + 3 > GATHER_IOVECS
-                or g.staged + 16 + (cur.cooked if in_place else snap) > g.staging_size):
+                or g.staged + 16 + (hlen if in_place else snap) > g.staging_size):
             if gather_flush(fd, g, cur, res):
                 break
         rec = g.staging + g.staged
@@ -908,13 +943,13 @@ cdef void write_ring_records(Cursor *cursor,        # INOUT
         gather_staged(g, 16)
         rec += 16
         if cur.cooked:
-            write_cooked(rec, snap, hdr, cur.cooked)
+            write_cooked_head(rec, snap, hdr, hlen, cur.cooked)
             if in_place:
-                gather_staged(g, cur.cooked)
-                gather_in_place(g, frame, snap - cur.cooked)
+                gather_staged(g, hlen)
+                gather_in_place(g, frame, snap - hlen)
             else:
-                if snap > cur.cooked:
-                    memcpy(rec + cur.cooked, frame, snap - cur.cooked)
+                if snap > hlen:
+                    memcpy(rec + hlen, frame, snap - hlen)
                 gather_staged(g, snap)
         elif tagged:
             memcpy(head, frame, 2 * ETH_ALEN)
@@ -952,7 +987,7 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
     cdef Py_ssize_t n = 0
     cdef tpacket3_hdr *hdr
     cdef uint8_t *frame
-    cdef uint32_t snap, wire
+    cdef uint32_t snap, wire, hlen
     cdef size_t room = RC_TPACKET3_SLL_OFFSET + sizeof(sockaddr_ll) + 4
     while n < out.max_packets:
         hdr = next_packet(cur, True)
@@ -966,13 +1001,14 @@ cdef Py_ssize_t view_ring(Cursor *cur,     # INOUT
             # libpcap does: a SOCK_DGRAM ring leaves room there (tp_mac is
             # 96, past the sockaddr_ll at 48..68).  A layout without room
             # (never seen) gives an empty packet, not a mislabelled one.
-            if hdr.tp_mac >= RC_TPACKET3_SLL_OFFSET + sizeof(sockaddr_ll) + cur.cooked:
-                frame -= cur.cooked
-                write_cooked(frame, cur.cooked, hdr, cur.cooked)
-                snap += cur.cooked
+            hlen = cooked_length(cur, hdr)
+            if hdr.tp_mac >= RC_TPACKET3_SLL_OFFSET + sizeof(sockaddr_ll) + hlen:
+                frame -= hlen
+                write_cooked_head(frame, hlen, hdr, hlen, cur.cooked)
+                snap += hlen
             else:
                 snap = 0
-            wire += cur.cooked
+            wire += hlen
         # tp_mac >= room always holds for the kernel's layout (82 >= 72 on
         # Ethernet); the check only keeps a hostile layout from writing
         # outside the packet's slot.

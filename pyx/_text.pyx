@@ -1248,8 +1248,9 @@ cdef uint8_t *put_quoted_ipv4(uint8_t *w, PrintState *st, const uint8_t *p, Py_s
     elif frag & 0x2000:
         flags = F_FRAGMENT
     w = put_s(w, b"\n\t")
+    # tcpdump's ip_print names the protocol ("IP ") only without -e, quoted or not
     return put_ip(w, st, p, cap, inner, inner + ihl if inner + ihl <= cap else 0, 4,
-                  p[inner + 9], inner_len, flags, True, True)
+                  p[inner + 9], inner_len, flags, not st.link_header, True)
 
 
 cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
@@ -1580,6 +1581,64 @@ cdef inline uint8_t *put_padded(uint8_t *w, const char *s, int width, bint left)
     return w
 
 
+cdef uint8_t *put_llc(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t at,
+                      Py_ssize_t length) noexcept nogil:
+    # The 802.2 LLC header at `at` of a PDU of `length` bytes (an 802.3
+    # frame's, or a cooked capture's of protocol 802.2): "LLC, dsap STP (0x42)
+    # Individual, ssap STP (0x42) Command, ctrl 0x03, length 35".
+    if cap < at + 3:
+        return put_s(w, b"LLC [|llc]")
+    w = put_s(w, b"LLC, dsap ")
+    w = put_s(w, _sap_name(p[at]))
+    w = put_s(w, b" (0x")
+    w = put_hex_pad(w, p[at], 2)
+    w = put_s(w, b") Group") if p[at] & 1 else put_s(w, b") Individual")
+    w = put_s(w, b", ssap ")
+    w = put_s(w, _sap_name(p[at + 1]))
+    w = put_s(w, b" (0x")
+    w = put_hex_pad(w, p[at + 1] & 0xFE, 2)
+    w = put_s(w, b") Response") if p[at + 1] & 1 else put_s(w, b") Command")
+    w = put_s(w, b", ctrl 0x")
+    if (p[at + 2] & 3) == 3 or cap < at + 4:
+        w = put_hex_pad(w, p[at + 2], 2)
+        w = put_s(w, b", length ")
+        return put_u(w, length - 3 if length >= 3 else 0)
+    w = put_hex_pad(w, p[at + 2] | (<uint16_t>p[at + 3] << 8), 4)
+    w = put_s(w, b", length ")
+    return put_u(w, length - 4 if length >= 4 else 0)
+
+
+cdef uint8_t *put_not_ip(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t at,
+                         int declared, bint prefix) noexcept nogil:
+    # A payload the link layer calls IPv4 (declared 4), IPv6 (6) or, raw IP,
+    # either (0), which the decoder did not take for one: tcpdump's words for
+    # it (ip_print, ip6_print, ipN_print).  NULL where tcpdump says something
+    # else (the caller dumps it).
+    cdef uint8_t v
+    if cap <= at:
+        return NULL
+    v = p[at] >> 4
+    if declared == 0:
+        if v != 4 and v != 6:
+            return put_u(put_s(w, b"unknown ip "), v)
+        declared = v
+    if declared == 4:
+        if v != 4:
+            if v == 6:
+                return put_s(w, b"IP6, wrong link-layer encapsulation (invalid)")
+            return put_s(put_u(put_s(w, b"IP"), v), b" (invalid)")
+        if cap - at < 20:
+            return put_s(w, b"IP  [|ip]") if prefix else put_s(w, b" [|ip]")
+        return NULL
+    if cap - at < 40:
+        return put_s(w, b" [|ip6]")
+    if v != 6:
+        if prefix:
+            w = put_s(w, b"IP6 ")
+        return put_s(put_u(put_s(w, b"version error: "), v), b" != 6")
+    return NULL
+
+
 cdef uint8_t *put_cooked_type(uint8_t *w, uint16_t t, Py_ssize_t wire, int quiet) noexcept nogil:
     # sll_print's "ethertype IPv4 (0x0800), length N: " (-q: nothing)
     if quiet:
@@ -1685,8 +1744,10 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     # length N: "), then the network layer.
     cdef Py_ssize_t hdrlen, cooked_len
     cdef uint32_t family
-    cdef uint16_t cooked_type
+    cdef uint16_t cooked_type = 0
     cdef uint8_t *tagged
+    cdef uint8_t *said
+    cdef int declared
     cdef bint known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
         and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
     if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
@@ -1725,11 +1786,12 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         hdrlen = 4
         if cap < hdrlen:
             return put_s(w, b"[|null]\n")
-        if st.link_header:
-            family = rd32(p)
-            if family & 0xFFFF0000U:
-                family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
-                          | (family << 24))
+        family = rd32(p)
+        if family & 0xFFFF0000U:
+            family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
+                      | (family << 24))
+        # (tcpdump shows the header of a family it does not know without -e too)
+        if st.link_header or not (family == 2 or family == 24 or family == 28 or family == 30):
             w = put_s(w, b"AF ")
             if family == 2:
                 w = put_s(w, b"IPv4")
@@ -1748,11 +1810,28 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
             w = put_s(w, b"ip: ")
     if known and ethertype == 0x0806:
         w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
+    elif (linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL) \
+            and cooked_type == 4 and wire >= hdrlen:
+        # LLC frames (STP, CDP, ...) on a cooked capture: as on Ethernet
+        w = put_llc(w, p, cap, hdrlen, wire - hdrlen)
     elif known and version:
         w = put_ip(w, st, p, cap, l3, l4, version, proto, ip_len, dflags, not st.link_header)
-    elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
-            and cap > hdrlen:
-        w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)   # tcpdump's default print
+    else:
+        said = NULL
+        if not version and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
+            if linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL:
+                declared = 4 if cooked_type == 0x0800 else (6 if cooked_type == 0x86DD else -1)
+            elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+                declared = 4 if ethertype == 0x0800 else (6 if ethertype == 0x86DD else -1)
+            else:
+                declared = 0
+            if declared >= 0:
+                said = put_not_ip(w, p, cap, hdrlen, declared, not st.link_header)
+        if said != NULL:
+            w = said
+        elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
+                and cap > hdrlen:
+            w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)   # tcpdump's default print
     return end_line(w, st, p, cap, hdrlen)
 
 
@@ -1767,6 +1846,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
     cdef bint known, unknown_dump = False
+    cdef uint8_t *said
     if st.number:
         w = put_number(w, st)
     w = put_timestamp(w, st, ts, gmtoff)
@@ -1787,28 +1867,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
             w = put_s(w, b", 802.3, length ")
             w = put_u(w, t)
             w = put_s(w, b": ")
-        if cap < 17:
-            w = put_s(w, b"LLC [|llc]")
-        else:
-            w = put_s(w, b"LLC, dsap ")
-            w = put_s(w, _sap_name(p[14]))
-            w = put_s(w, b" (0x")
-            w = put_hex_pad(w, p[14], 2)
-            w = put_s(w, b") Group") if p[14] & 1 else put_s(w, b") Individual")
-            w = put_s(w, b", ssap ")
-            w = put_s(w, _sap_name(p[15]))
-            w = put_s(w, b" (0x")
-            w = put_hex_pad(w, p[15] & 0xFE, 2)
-            w = put_s(w, b") Response") if p[15] & 1 else put_s(w, b") Command")
-            w = put_s(w, b", ctrl 0x")
-            if (p[16] & 3) == 3 or cap < 18:
-                w = put_hex_pad(w, p[16], 2)
-                w = put_s(w, b", length ")
-                w = put_u(w, t - 3 if t >= 3 else 0)
-            else:
-                w = put_hex_pad(w, p[16] | (<uint16_t>p[17] << 8), 4)
-                w = put_s(w, b", length ")
-                w = put_u(w, t - 4 if t >= 4 else 0)
+        w = put_llc(w, p, cap, 14, t)
     else:
         outer_type = 0x8100 if meta else t
         known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
@@ -1850,8 +1909,16 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                     w = put_s(w, b"ARP, ")
                 w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
         else:
-            w = put_ip(w, st, p, cap, l3, l4, version if version else (4 if ethertype == 0x0800 else 6),
-                       proto, ip_len, dflags, not st.link_header)
+            said = NULL
+            if not version:     # not the IP the ethertype says: tcpdump's words for it
+                said = put_not_ip(w, p, cap, l3, 4 if ethertype == 0x0800 else 6,
+                                  not st.link_header)
+            if said != NULL:
+                w = said
+            else:
+                w = put_ip(w, st, p, cap, l3, l4,
+                           version if version else (4 if ethertype == 0x0800 else 6),
+                           proto, ip_len, dflags, not st.link_header)
     if unknown_dump and cap > hdrlen:
         w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)
     return end_line(w, st, p, cap, hdrlen)

@@ -3,9 +3,9 @@ libpcap's choice (pcap-linux.c's map_arphrd_to_dlt), which ringcap follows so
 that its files are tcpdump's.  Data, used by the ring."""
 from __future__ import annotations
 
-from .batch import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
+from .batch import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
 
-__all__ = ["COOKED_LINKTYPES", "LINKTYPE_CAN_SOCKETCAN", "linktype_for_hatype"]
+__all__ = ["COOKED_LINKTYPES", "LINKTYPE_CAN_SOCKETCAN", "linktype_for_hatype", "linktypes_offered"]
 
 
 # ARPHRD_* hardware types (linux/if_arp.h) whose frames start with the network
@@ -51,7 +51,8 @@ _ARPHRD_COOKED_V1 = {
     783: 144,                   # ARPHRD_IRDA: LINUX_IRDA
     8445: 177,                  # ARPHRD_LAPD: LINUX_LAPD
 }
-COOKED_LINKTYPES = frozenset({LINKTYPE_LINUX_SLL2, *_ARPHRD_COOKED_V1.values()})
+COOKED_LINKTYPES = frozenset({LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL,
+                              *_ARPHRD_COOKED_V1.values()})
 
 
 def linktype_for_hatype(hatype: int) -> int:
@@ -69,3 +70,14 @@ def linktype_for_hatype(hatype: int) -> int:
     if hatype in _ARPHRD_RAW_IP:
         return LINKTYPE_RAW
     return _ARPHRD_OWN_LINKTYPE.get(hatype) or _ARPHRD_COOKED_V1.get(hatype, LINKTYPE_LINUX_SLL2)
+
+
+def linktypes_offered(linktype: int) -> tuple[int, ...]:
+    """The link types a capture whose default is ``linktype`` can be switched
+    to (tcpdump's ``-y``, listed by ``-L``), in libpcap's order: a cooked
+    capture (``any``, PPP, gre, ...) as LINUX_SLL or LINUX_SLL2, every other
+    kind as its own.  (libpcap also offers DOCSIS on Ethernet, for cable
+    modem taps, which ringcap does not.)"""
+    if linktype == LINKTYPE_LINUX_SLL2:
+        return (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2)
+    return (linktype,)

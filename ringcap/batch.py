@@ -9,6 +9,7 @@ batch works on any of them.
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -88,6 +89,30 @@ def linktype_name(linktype: int) -> str:
     """tcpdump's name of a link type (``"EN10MB"``), or ``"LINKTYPE_<n>"`` for others."""
     entry = LINKTYPE_NAMES.get(int(linktype)) or LINKTYPE_CAPTURE_ONLY_NAMES.get(int(linktype))
     return entry[0] if entry else f"LINKTYPE_{int(linktype)}"
+
+
+def linktype_value(linktype: int | str) -> int:
+    """A link type given as its number or tcpdump's name (``"LINUX_SLL"``,
+    any case, ``DLT_``/``LINKTYPE_`` prefix allowed) as its number;
+    ValueError naming it when it is neither."""
+    if isinstance(linktype, str):
+        wanted = linktype.strip().upper()
+        for prefix in ("DLT_", "LINKTYPE_"):
+            wanted = wanted.removeprefix(prefix)
+        for names in (LINKTYPE_NAMES, LINKTYPE_CAPTURE_ONLY_NAMES):
+            for value, (name, _) in names.items():
+                if name == wanted and value not in (12, 14):
+                    return value
+        raise ValueError(f"invalid data link type {linktype}: give a name as tcpdump -L "
+                         f"lists them (EN10MB, RAW, LINUX_SLL, LINUX_SLL2, ...)")
+    try:
+        value = operator.index(linktype)
+    except TypeError:
+        value = -1
+    if isinstance(linktype, bool) or not 0 <= value < 1 << 16:
+        raise ValueError(f"a link type is a LINKTYPE_* number or tcpdump's name for it, "
+                         f"got {linktype!r}")
+    return value
 
 
 def linktype_description(linktype: int) -> str:

@@ -194,6 +194,15 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
         lib.pcap_close(handle)
 
 
+def libpcap_knows_linktype(name: str) -> bool:
+    """Whether libpcap has a data link type of this name (``DOCSIS``), as
+    tcpdump's ``-y`` looks it up (pcap_datalink_name_to_val)."""
+    lib = _load_libpcap()
+    lib.pcap_datalink_name_to_val.restype = ctypes.c_int
+    lib.pcap_datalink_name_to_val.argtypes = [ctypes.c_char_p]
+    return lib.pcap_datalink_name_to_val(name.encode(errors="replace")) >= 0
+
+
 def dlt_for_linktype(linktype: int) -> int:
     """libpcap's ``DLT_*`` value on Linux for a ``Batch.linktype`` (``LINKTYPE_*``) value:
     what :func:`compile_filter` wants for packets of that link type."""
@@ -231,7 +240,9 @@ def cooked_socket_program(insns: Sequence[Instruction], linktype: int = LINKTYPE
         cls, mode = code & 0x07, code & 0xE0
         if (cls == _BPF_LD and mode in (_BPF_ABS, _BPF_IND)) or (cls == _BPF_LDX
                                                                  and mode == _BPF_MSH):
-            if k >= hlen:
+            if k >= _SKF_AD_OFF and cls == _BPF_LD and mode == _BPF_ABS:
+                pass        # already the kernel's metadata (libpcap's `ifindex` on cooked v1)
+            elif k >= hlen:
                 k -= hlen
             elif cls == _BPF_LD and mode == _BPF_ABS and k in fields:
                 k = _SKF_AD_OFF + fields[k]

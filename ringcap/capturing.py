@@ -123,8 +123,9 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
                     **writer_options) -> CaptureSummary:
     """Capture from a ring (or an interface name) straight into a file, streaming.
 
-    ``source`` is an open ring (left open), an interface name or a list of
-    them (pcapng: one interface block and statistics block each), for which an
+    ``source`` is an open ring (left open), an interface name, a list of
+    them (pcapng: one interface block and statistics block each) or None (all
+    interfaces, a cooked capture), for which an
     ``RxRing`` is opened with ``ring_options`` and closed afterwards.  Stops
     after ``count`` packets or ``duration`` seconds, or, with neither, when
     stopped: SIGINT (Ctrl-C), SIGTERM and SIGHUP end the capture cleanly
@@ -185,7 +186,11 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
     overwrite = writer_options.pop("overwrite", True)
     part_options = {k: writer_options.pop(k) for k in ("snaplen", "nanosecond", "linktype")
                     if k in writer_options}
-    own_ring = isinstance(source, (str, bytes, list, tuple))
+    # (None: all interfaces, as for capture() and RxRing)
+    own_ring = source is None or isinstance(source, (str, bytes, list, tuple))
+    if not own_ring and not callable(getattr(source, "read", None)):
+        raise TypeError(f"capture_to_file's source is an interface name, a list of them, "
+                        f"None (all interfaces) or an open ring, got {type(source).__name__}")
     if own_ring:
         ring = RxRing(source, **dict(ring_options or {}))
     else:
@@ -214,8 +219,8 @@ def capture_to_file(source, path, *, count: int | None = None, duration: float |
         with contextlib.ExitStack() as stack:
             if stop is not None:
                 stack.enter_context(stop)
-            show = stack.enter_context(progress_callback(progress, total=count,
-                                                         what=str(source) if own_ring else ""))
+            what = "" if not own_ring else "any" if source is None else str(source)
+            show = stack.enter_context(progress_callback(progress, total=count, what=what))
             result = pump(ring, sink, count=count, duration=duration,
                           stop=stop if stop is not None else (lambda: False),
                           progress=show, batch_packets=batch_packets, poll=timeout,

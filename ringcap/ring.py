@@ -27,8 +27,9 @@ import numpy as np
 
 from . import _ring
 from ._validate import check_count, check_seconds, shorten
-from .arphrd import COOKED_LINKTYPES, LINKTYPE_CAN_SOCKETCAN, linktype_for_hatype
-from .batch import COLUMNS, LINKTYPE_LINUX_SLL2, Batch
+from .arphrd import (COOKED_LINKTYPES, LINKTYPE_CAN_SOCKETCAN, linktype_for_hatype,
+                     linktypes_offered)
+from .batch import COLUMNS, LINKTYPE_LINUX_SLL2, Batch, linktype_name, linktype_value
 from .bpf import FilterSpec, build_program, skip_outgoing_on
 from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
                      load_ebpf_socket_filter, register as _register_fanout)
@@ -265,11 +266,24 @@ class _CoreSet:
         raise AttributeError(name)
 
 
-def interface_linktypes(where: dict[int, str | None]) -> dict[int, int]:
+def interface_linktypes(where: dict[int, str | None],
+                        linktype: int | None = None) -> dict[int, int]:
     """``{ifindex: linktype}`` a ring captures ``{ifindex: name}`` with (name
-    None: all interfaces, a cooked capture)."""
-    return {i: LINKTYPE_LINUX_SLL2 if n is None else
-            linktype_for_hatype(_ring.interface_hatype(n)) for i, n in where.items()}
+    None: all interfaces, a cooked capture): ``linktype`` if given (tcpdump's
+    ``-y``; ValueError unless every interface offers it), else each one's
+    default."""
+    chosen = {i: LINKTYPE_LINUX_SLL2 if n is None else
+              linktype_for_hatype(_ring.interface_hatype(n)) for i, n in where.items()}
+    if linktype is None:
+        return chosen
+    for i, n in where.items():
+        offered = linktypes_offered(chosen[i])
+        if linktype not in offered:
+            raise ValueError(
+                f"{linktype_name(linktype)} is not one of the link types {n or 'any'} is "
+                f"captured with; it offers {', '.join(map(linktype_name, offered))}")
+        chosen[i] = linktype
+    return chosen
 
 
 def _loopback_index() -> int:
@@ -513,6 +527,11 @@ class RxRing(_RingHandle):
     ``"hardware"`` with the network card's clock (``SIOCSHWTSTAMP`` +
     ``PACKET_TIMESTAMP``; ``OSError`` where the card cannot, as on veth).
     :attr:`Batch.ts_source` tells, per packet, which stamp it got.
+    ``linktype`` (a ``LINKTYPE_*`` value or tcpdump's name, ``"LINUX_SLL"``)
+    chooses among the link types the interface offers, as tcpdump's ``-y``:
+    all interfaces and the cooked kinds are captured as ``LINUX_SLL2`` unless
+    ``linktype="LINUX_SLL"`` asks for libpcap's 16-byte v1 header (tcpdump's
+    default on PPP, gre and ip6tnl devices); ValueError for one it does not offer.
 
     Use as a context manager, or call :meth:`close`.  Iterating yields
     batches until the ring is closed.
@@ -535,8 +554,11 @@ class RxRing(_RingHandle):
         reinsert_vlan: bool = True,
         fanout: Fanout | None = None,
         timestamping: str | None = None,
+        linktype: int | str | None = None,
     ) -> None:
         snaplen = _check_positive_int("snaplen", snaplen)
+        if linktype is not None:
+            linktype = linktype_value(linktype)
         block_size = _check_positive_int("block_size", block_size)
         block_count = _check_positive_int("block_count", block_count)
         block_timeout_ms = _check_positive_int("block_timeout_ms", block_timeout_ms)
@@ -578,7 +600,7 @@ class RxRing(_RingHandle):
                 raise ValueError(f"{names} names one interface twice")
         # Each interface is captured with its own link type (all of them at
         # once, iface=None, as a cooked capture), its filter compiled for it.
-        linktypes = interface_linktypes(where)
+        linktypes = interface_linktypes(where, linktype)
         named = {lt: n for (i, n), lt in zip(where.items(), linktypes.values())}
         programs = {lt: build_program(filter, snaplen, lt, named[lt])
                     for lt in set(linktypes.values())}

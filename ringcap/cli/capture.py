@@ -17,10 +17,12 @@ import tempfile
 import time
 
 from .. import _ring
-from ..batch import (LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch, decoded_linktype_names,
-                     linktype_description, linktype_name)
-from ..bpf import compile_filter
+from ..batch import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch,
+                     decoded_linktype_names, linktype_description, linktype_name,
+                     linktype_value)
+from ..bpf import compile_filter, libpcap_knows_linktype
 from ..pcapfile import DEFAULT_SNAPLEN
+from ..arphrd import linktypes_offered
 from ..ring import RxRing, interface_linktypes
 from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.pcap import format_for_path
@@ -51,8 +53,11 @@ def add_arguments(parser) -> None:
                        help="list the interfaces (tcpdump's order, numbers and flags; then the "
                             "link type ringcap captures each with, ifindex and MTU) and exit")
     group.add_argument("-L", dest="list_linktypes", action="store_true",
-                       help="show the link type ringcap captures the interface (-i) with, "
-                            "and exit")
+                       help="list the link types the interface (-i) can be captured with "
+                            "(-y chooses), and exit")
+    group.add_argument("-y", dest="linktype", metavar="LINKTYPE",
+                       help="capture with this link type, one of -L's list (e.g. -i any "
+                            "-y LINUX_SLL for cooked v1 instead of v2)")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
@@ -164,7 +169,8 @@ def ring_options(args, iface, snaplen: int, filter_text: str | None) -> dict:
     return dict(snaplen=snaplen, block_size=block_size, block_count=block_count,
                 block_timeout_ms=args.block_timeout,
                 promisc=not args.no_promisc and iface is not None,
-                ignore_outgoing=args.direction == "in", filter=filter_text)
+                ignore_outgoing=args.direction == "in", filter=filter_text,
+                linktype=args.linktype)
 
 
 def describe_linktypes(linktypes: dict[int, int], label) -> str:
@@ -372,6 +378,18 @@ def run(args) -> int:
         for name in names:
             list_linktypes(name, sys.stderr)        # (where tcpdump -L writes it)
         return 0
+    linktype = None
+    if args.linktype is not None:
+        try:
+            linktype = linktype_value(args.linktype)
+        except ValueError:
+            # tcpdump's words; its -L names the valid ones
+            if "\0" not in args.linktype and libpcap_knows_linktype(args.linktype):
+                where = ",".join(n or "any" for n in names)
+                raise CliError(f"{args.linktype} is not one of the DLTs supported by "
+                               f"{where}; `ringcap -i {where} -L` lists them") from None
+            raise CliError(f"invalid data link type {args.linktype}; `ringcap -L` lists "
+                           f"the interface's", status=1) from None
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
         check_pool_arguments(args, names)
@@ -395,8 +413,19 @@ def run(args) -> int:
                 raise CliError(f"{name} is down; bring it up (`ip link set {name} up`) "
                                f"and run again")
     linktypes = interface_linktypes(dict(label) if label else {0: None})
+    if linktype is not None:
+        for index, kind in linktypes.items():
+            if linktype not in linktypes_offered(kind):
+                where = (label or {}).get(index) or "any"
+                # tcpdump's words ("... by this device"), naming the device
+                raise CliError(f"{args.linktype} is not one of the DLTs supported by {where}; "
+                               f"`ringcap -i {where} -L` lists them")
+        linktypes = dict.fromkeys(linktypes, linktype)
+    if linktype is not None:
+        print(f"ringcap: data link type {linktype_name(linktype)}", file=sys.stderr)
     check_decodable(args, linktypes, label)
-    if LINKTYPE_LINUX_SLL2 in linktypes.values() and snaplen < COOKED_MIN_SNAPLEN:
+    if {LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2} & set(linktypes.values()) \
+            and snaplen < COOKED_MIN_SNAPLEN:
         snaplen = COOKED_MIN_SNAPLEN
     if len(label or {}) == 1:
         label = next(iter(label.items()))

@@ -20,6 +20,7 @@ import struct
 from typing import NamedTuple
 
 from ..batch import linktype_description, linktype_name
+from ..arphrd import linktypes_offered
 from ..ring import interface_linktypes
 from .options import CliError
 
@@ -181,16 +182,18 @@ def list_interfaces(stream) -> int:
 
 
 def list_linktypes(name: str | None, stream) -> int:
-    """``ringcap -L``: the link type ringcap captures ``name`` with (None:
-    ``any``), in tcpdump's words; tcpdump lists the ones libpcap could
-    switch to with -y, ringcap has the one."""
+    """``ringcap -L``: the link types ``name`` (None: ``any``) can be captured
+    with, which ``-y`` chooses among, as tcpdump lists them (a cooked capture:
+    LINUX_SLL and LINUX_SLL2, v2 the default; libpcap's DOCSIS on Ethernet is
+    not offered)."""
     try:
         linktype = interface_linktype(name)
     except OSError:
         raise CliError(f"no interface named {name!r} here; see the list with `ringcap -D`"
                        ) from None
-    print(f"Data link types for {name or 'any'} (ringcap captures with this one):", file=stream)
-    print(f"  {describe_linktype(linktype)}", file=stream)
+    print(f"Data link types for {name or 'any'} (use option -y to set):", file=stream)
+    for offered in linktypes_offered(linktype):
+        print(f"  {describe_linktype(offered)}", file=stream)
     return 0
 
 
