@@ -229,14 +229,18 @@ def _plan(names: frozenset) -> tuple:
     return protocols, _app.candidate_rule(protocols), fixed, tuple(name for name, _, _ in fixed), strings
 
 
-def app_selection(names, n: int) -> tuple:
+def app_selection(names, n: int, reuse: AppRows | None = None) -> tuple:
     """The arguments that make the header pass (``_decode.decode_into``) list the
     packets that may carry a message of the application columns ``names``, for
     :func:`decode_app`'s ``rows``: ``(ports, rule, rows)``; ``()`` when ``names``
-    is empty."""
+    is empty.  ``reuse``: the list goes into one of its two buffers, not the
+    one its last pass listed into (``written``)."""
     if not names:
         return ()
-    return (*_plan(frozenset(names))[1], np.empty(n, dtype=np.int64))
+    rule = _plan(frozenset(names))[1]
+    if reuse is None or n > reuse.rows:
+        return (*rule, np.empty(n, dtype=np.int64))
+    return (*rule, reuse.list_buffer()[:n])
 
 
 class AppRows:
@@ -246,15 +250,33 @@ class AppRows:
     may have made non-zero (its list of packets to look at; None: any).  The
     next pass zeroes those rows, not the whole columns, so a packet without a
     message costs nothing there.  String columns' offsets are made afresh each
-    time (a StringColumn kept from an earlier batch stays whole)."""
+    time (a StringColumn kept from an earlier batch stays whole).
 
-    __slots__ = ("rows", "fixed", "written")
+    Also kept, so that a loop of ``decode(out=...)`` allocates no column per
+    batch: ``helpers``, the header columns the application pass reads that
+    were not asked for (never handed out), and two buffers the header pass
+    lists the packets into, in turn (``written`` views the other one)."""
+
+    __slots__ = ("rows", "fixed", "written", "helpers", "_lists")
 
     def __init__(self, rows: int, fixed: dict[str, np.ndarray] | None = None,
                  written: np.ndarray | None = None):
         self.rows = rows
         self.fixed: dict[str, np.ndarray] = {} if fixed is None else fixed
         self.written = written
+        self.helpers: dict[str, np.ndarray] = {}
+        self._lists: list[np.ndarray] = []
+
+    def list_buffer(self) -> np.ndarray:
+        """A buffer of ``rows`` int64 for the header pass's list, not the one
+        ``written`` views."""
+        lists = self._lists
+        if not lists:
+            lists += [np.empty(self.rows, dtype=np.int64), np.empty(self.rows, dtype=np.int64)]
+        written = self.written
+        if written is not None and written.base is lists[0]:
+            return lists[1]
+        return lists[0]
 
 
 def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=(),
@@ -295,7 +317,12 @@ def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=(),
         *(np.ascontiguousarray(columns[name]) for name in NEEDED_HEADER_COLUMNS[:-1]),
         columns["flags"], fixed, strings, protocols, rows, clear)
     # the pass wrote no row off its list: the next one into these columns zeroes only those
-    reuse.written = None if rows is None else rows.copy()
+    if rows is None:
+        reuse.written = None
+    elif reuse._lists and rows.base is not None and any(rows.base is b for b in reuse._lists):
+        reuse.written = rows     # the next pass lists into the other buffer
+    else:
+        reuse.written = rows.copy()
     result: dict[str, Any] = {k: v for k, v in columns.items() if k not in drop} if drop \
         else dict(columns)
     if reuse.rows == n:

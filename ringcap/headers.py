@@ -424,6 +424,7 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         raise ValueError(f"tunnels must be 'inner' or 'outer', got {tunnels!r}")
     n = len(batch)
     names, app_names, helpers = split_names(_column_names(columns, out))
+    reuse = None
     if out is not None:
         if len(out) < n:
             raise ValueError(f"out has room for {len(out)} packets, the batch has {n}")
@@ -431,14 +432,22 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         if missing:
             raise ValueError(f"out lacks the column(s) {missing}")
         arrays = {name: getattr(out, name)[:n] for name in names}
-        if helpers:                             # only when application columns need them
-            arrays.update(_allocate(n, helpers))
+        if app_names:       # kept with out, so that a loop allocates no column per batch
+            reuse = out._app_rows
+            if reuse is None:
+                reuse = out._app_rows = AppRows(len(out))
+            if helpers:     # header columns only the application pass reads
+                kept = reuse.helpers
+                if not helpers <= kept.keys():
+                    kept.update(_allocate(reuse.rows, helpers - kept.keys()))
+                for name in helpers:
+                    arrays[name] = kept[name][:n]
     else:
         arrays = _allocate(n, names | helpers)
     raw = dict(arrays)
     if "more_fragments" in raw:
         raw["more_fragments"] = arrays["more_fragments"].view(np.uint8)
-    select = app_selection(app_names, n)    # the header pass lists the packets to look at
+    select = app_selection(app_names, n, reuse)   # the header pass lists the packets to look at
     count = _decode.decode_into(
         _contiguous(batch.data, np.uint8), _contiguous(batch.offset, np.int64),
         _contiguous(batch.caplen, np.uint32), _contiguous(batch.wirelen, np.uint32),
