@@ -669,6 +669,17 @@ def claims_block(doc_text: str) -> str:
     return m.group(0) if m else ""
 
 
+NOTES_HEADING = "## Investigations (written by hand; `run.py` keeps this section)"
+NOTES_BEGIN, NOTES_END = "<!-- notes begin -->", "<!-- notes end -->"
+
+
+def notes_block(doc_text: str) -> str:
+    """The hand-written investigations of docs/benchmarks.md, with their heading
+    (kept when run.py rewrites the rest), or ''."""
+    m = re.search(re.escape(NOTES_BEGIN) + ".*?" + re.escape(NOTES_END), doc_text, flags=re.S)
+    return f"{NOTES_HEADING}\n\n{m.group(0)}\n" if m else ""
+
+
 if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(description="rewrite README.md's and docs/*.md's marked "

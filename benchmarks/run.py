@@ -459,10 +459,14 @@ def write_report(rows: list[Result], instr: list[dict], info: dict, command: str
     if notes:
         out += ["## Where the time goes", ""] + notes + [""]
     import claims
-    kept = claims.claims_block(doc.read_text()) if doc.exists() else ""
+    text = doc.read_text() if doc.exists() else ""
+    notes = claims.notes_block(text)
+    if notes:           # the hand-written investigations stay, at the end
+        out += [notes]
+    kept = claims.claims_block(text)
     if kept:            # the --claims run's table stays, right under the title
         out[1:1] = ["", kept]
-    doc.write_text("\n".join(out) + "\n")
+    doc.write_text("\n".join(out).rstrip("\n") + "\n")
 
 
 def plot(rows: list[Result], path: Path) -> bool:

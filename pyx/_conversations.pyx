@@ -232,8 +232,8 @@ cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:
 cdef class PacketCounters:
     """The counters of ringcap.report's TrafficReport that look at each packet
     once: wire bytes, first and last timestamp and whether they ever went
-    back, packets and wire bytes per protocol-hierarchy key (ethertype,
-    IP protocol, IP version, VLAN and QinQ bits; an open-addressing table
+    back, packets and wire bytes per protocol-hierarchy key (link type,
+    ethertype, IP protocol, IP version, VLAN and QinQ bits; an open-addressing table
     that grows) and per packet-length bucket.  Rate bins are counted per
     batch into arrays the caller owns (``count_bins``)."""
     cdef int64_t *keys
@@ -297,17 +297,19 @@ cdef class PacketCounters:
         self.nslots = size
         return True
 
-    def add(self, const uint16_t[::1] ethertype not None, const uint8_t[::1] ip_proto not None,
+    def add(self, const uint16_t[::1] linktype not None,
+            const uint16_t[::1] ethertype not None, const uint8_t[::1] ip_proto not None,
             const uint8_t[::1] ip_version not None, const uint32_t[::1] flags not None,
             const uint32_t[::1] wirelen not None, const uint32_t[::1] caplen not None,
             const int64_t[::1] ts not None, uint32_t vlan_bit, uint32_t qinq_bit):
-        """Fold a batch (its decoded columns, wire and captured lengths and
-        timestamps).  Returns (smallest ts, largest ts, wire bytes, captured
-        bytes, whether some ts is earlier than one before it, in this batch or
-        an earlier one), or None for an empty batch."""
+        """Fold a batch (its link types, decoded columns, wire and captured
+        lengths and timestamps).  Returns (smallest ts, largest ts, wire bytes,
+        captured bytes, whether some ts is earlier than one before it, in this
+        batch or an earlier one), or None for an empty batch."""
         cdef Py_ssize_t n = ts.shape[0], i, slot, b
-        if not (ethertype.shape[0] == ip_proto.shape[0] == ip_version.shape[0]
-                == flags.shape[0] == wirelen.shape[0] == caplen.shape[0] == n):
+        if not (linktype.shape[0] == ethertype.shape[0] == ip_proto.shape[0]
+                == ip_version.shape[0] == flags.shape[0] == wirelen.shape[0]
+                == caplen.shape[0] == n):
             raise ValueError("columns of different lengths")
         cdef int64_t lo = 0, hi = INT64_MIN, running = self.max_ts, t, key, last_key = -1
         cdef Py_ssize_t last_slot = -1
@@ -338,7 +340,8 @@ cdef class PacketCounters:
                 sp[b] += 1
                 sb[b] += w
                 f = flags[i]
-                key = ((<int64_t>ethertype[i] << 16) | (<int64_t>ip_proto[i] << 8)
+                key = ((<int64_t>linktype[i] << 32)
+                       | (<int64_t>ethertype[i] << 16) | (<int64_t>ip_proto[i] << 8)
                        | (<int64_t>ip_version[i] << 2) | (<int64_t>((f & qinq_bit) != 0) << 1)
                        | <int64_t>((f & vlan_bit) != 0))
                 if key != last_key:

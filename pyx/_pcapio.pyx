@@ -188,6 +188,22 @@ def ts_units_to_ns(uint64_t t, int mode, int64_t param):
     return _units_to_ns(t, mode, param)
 
 
+def first_out_of_bounds(const int64_t[::1] offset, const uint32_t[::1] caplen,
+                        int64_t data_len):
+    """The first packet ``i`` whose bytes ``data[offset[i]:offset[i] + caplen[i]]``
+    do not lie in ``data_len`` bytes, or -1: ``Batch.validate``'s check in one
+    pass that allocates nothing (no sum is formed, so nothing can overflow)."""
+    cdef Py_ssize_t i, bad = -1, n = offset.shape[0]
+    if caplen.shape[0] != n:
+        raise ValueError(f"{n} offsets but {caplen.shape[0]} lengths")
+    with nogil:
+        for i in range(n):
+            if offset[i] < 0 or offset[i] > data_len or caplen[i] > data_len - offset[i]:
+                bad = i
+                break
+    return bad
+
+
 def pack(const uint8_t[::1] data, const int64_t[::1] offset, const uint32_t[::1] caplen,
          uint8_t[::1] out):
     """Copy each packet's bytes, ``data[offset[i]:offset[i] + caplen[i]]``,

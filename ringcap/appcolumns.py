@@ -233,14 +233,12 @@ def app_selection(names, n: int, reuse: AppRows | None = None) -> tuple:
     """The arguments that make the header pass (``_decode.decode_into``) list the
     packets that may carry a message of the application columns ``names``, for
     :func:`decode_app`'s ``rows``: ``(ports, rule, rows)``; ``()`` when ``names``
-    is empty.  ``reuse``: the list goes into one of its two buffers, not the
-    one its last pass listed into (``written``)."""
+    is empty.  ``reuse``: the :class:`AppRows` of ``decode(out=...)``, whose
+    list buffer is written again (else a fresh one)."""
     if not names:
         return ()
-    rule = _plan(frozenset(names))[1]
-    if reuse is None or n > reuse.rows:
-        return (*rule, np.empty(n, dtype=np.int64))
-    return (*rule, reuse.list_buffer()[:n])
+    rows = np.empty(n, dtype=np.int64) if reuse is None else reuse.next_list(n)
+    return (*_plan(frozenset(names))[1], rows)
 
 
 class AppRows:
@@ -249,34 +247,45 @@ class AppRows:
     full number of rows, and ``written``: the only rows of them the last pass
     may have made non-zero (its list of packets to look at; None: any).  The
     next pass zeroes those rows, not the whole columns, so a packet without a
-    message costs nothing there.  String columns' offsets are made afresh each
-    time (a StringColumn kept from an earlier batch stays whole).
+    message costs nothing there.  The lists are written into two buffers kept
+    here in turn (the one ``written`` views is never the one written next), and
+    the header columns the pass needs but ``headers`` lacks (``helpers``) are
+    kept too, so a loop of ``decode(out=...)`` allocates nothing per batch
+    but the strings' bytes.  String columns' offsets are made afresh each
+    time (a StringColumn kept from an earlier batch stays whole), unless
+    ``reuse_strings`` (``HeadersBuffer``, whose Headers are valid only until
+    its next decode): then they too are written again into kept arrays."""
 
-    Also kept, so that a loop of ``decode(out=...)`` allocates no column per
-    batch: ``helpers``, the header columns the application pass reads that
-    were not asked for (never handed out), and two buffers the header pass
-    lists the packets into, in turn (``written`` views the other one)."""
-
-    __slots__ = ("rows", "fixed", "written", "helpers", "_lists")
+    __slots__ = ("rows", "fixed", "written", "helpers", "offsets", "_lists")
 
     def __init__(self, rows: int, fixed: dict[str, np.ndarray] | None = None,
-                 written: np.ndarray | None = None):
+                 written: np.ndarray | None = None, reuse_strings: bool = False):
         self.rows = rows
         self.fixed: dict[str, np.ndarray] = {} if fixed is None else fixed
         self.written = written
         self.helpers: dict[str, np.ndarray] = {}
-        self._lists: list[np.ndarray] = []
+        # string column -> its offsets' array, written again (None: made afresh)
+        self.offsets: dict[str, np.ndarray] | None = {} if reuse_strings else None
+        self._lists = [np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)]
 
-    def list_buffer(self) -> np.ndarray:
-        """A buffer of ``rows`` int64 for the header pass's list, not the one
-        ``written`` views."""
-        lists = self._lists
-        if not lists:
-            lists += [np.empty(self.rows, dtype=np.int64), np.empty(self.rows, dtype=np.int64)]
-        written = self.written
-        if written is not None and written.base is lists[0]:
-            return lists[1]
-        return lists[0]
+    def string_offsets(self, names, n: int) -> dict[str, np.ndarray | None]:
+        """The offsets arrays (``n + 1`` each) the pass fills for the string
+        columns ``names``: kept ones with ``reuse_strings``, else None (made)."""
+        kept = self.offsets
+        if kept is None:
+            return dict.fromkeys(names)
+        for name in names:
+            if name not in kept or kept[name].shape[0] < n + 1:
+                kept[name] = np.empty(max(n, self.rows) + 1, dtype=np.int32)
+        return {name: kept[name][:n + 1] for name in names}
+
+    def next_list(self, n: int) -> np.ndarray:
+        """A buffer of at least ``n`` int64 for the header pass's list of packets,
+        not the one ``written`` views."""
+        i = 1 if self.written is not None and self.written.base is self._lists[0] else 0
+        if self._lists[i].shape[0] < n:
+            self._lists[i] = np.empty(max(n, self.rows), dtype=np.int64)
+        return self._lists[i]
 
 
 def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=(),
@@ -309,7 +318,8 @@ def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=(),
         for name, kind, shape in fixed_layout:
             if name not in fixed:
                 fixed[name] = np.zeros((reuse.rows, *shape), dtype=kind)
-    strings = dict.fromkeys(string_names)       # offsets made by the pass
+    # offsets made by the pass, or written into reuse's (HeadersBuffer)
+    strings = dict.fromkeys(string_names) if out is None else reuse.string_offsets(string_names, n)
     data = _app.decode_app(
         np.ascontiguousarray(batch.data, dtype=np.uint8),
         np.ascontiguousarray(batch.offset, dtype=np.int64),
@@ -317,12 +327,11 @@ def decode_app(batch: Batch, columns: dict[str, np.ndarray], names, drop=(),
         *(np.ascontiguousarray(columns[name]) for name in NEEDED_HEADER_COLUMNS[:-1]),
         columns["flags"], fixed, strings, protocols, rows, clear)
     # the pass wrote no row off its list: the next one into these columns zeroes only those
-    if rows is None:
-        reuse.written = None
-    elif reuse._lists and rows.base is not None and any(rows.base is b for b in reuse._lists):
-        reuse.written = rows     # the next pass lists into the other buffer
-    else:
-        reuse.written = rows.copy()
+    # (kept as it is when it is a fresh list or one of reuse's two buffers)
+    if rows is not None and out is not None and not any(
+            rows.base is kept for kept in reuse._lists):
+        rows = rows.copy()
+    reuse.written = rows
     result: dict[str, Any] = {k: v for k, v in columns.items() if k not in drop} if drop \
         else dict(columns)
     if reuse.rows == n:

@@ -95,6 +95,12 @@ def linktype_description(linktype: int) -> str:
     entry = LINKTYPE_NAMES.get(int(linktype)) or LINKTYPE_CAPTURE_ONLY_NAMES.get(int(linktype))
     return f"{entry[0]} ({entry[1]})" if entry else linktype_name(linktype)
 
+
+def decoded_linktype_names() -> str:
+    """The link types ringcap decodes, by tcpdump's names, sorted and joined
+    for a message: ``"EN10MB, IPV4, IPV6, ..., RAW"``."""
+    return ", ".join(sorted({name for name, _ in LINKTYPE_NAMES.values()}))
+
 # Values of `pkttype` (linux/if_packet.h).
 PACKET_HOST = 0
 PACKET_BROADCAST = 1
@@ -161,10 +167,9 @@ def check_packet_bounds(offset: np.ndarray, caplen: np.ndarray, data_len: int) -
     n = offset.shape[0]
     if n == 0:
         return
-    room = np.subtract(int(data_len), caplen, dtype=np.int64)       # data_len - caplen
-    bad = (offset < 0) | (offset > room)
-    if bad.any():
-        i = int(np.argmax(bad))
+    i = _pcapio.first_out_of_bounds(np.ascontiguousarray(offset, dtype=np.int64),
+                                    np.ascontiguousarray(caplen, dtype=np.uint32), int(data_len))
+    if i >= 0:          # (one compiled pass: no temporary arrays, batch after batch)
         raise ValueError(
             f"packet {i} lies outside the batch's data: offset {int(offset[i])} + caplen "
             f"{int(caplen[i])} is not within 0..{int(data_len)} bytes; build batches with "

@@ -427,7 +427,7 @@ class LinkTypeFilter:
     def mask(self, batch) -> np.ndarray:
         """A boolean array: True where the program for the packet's link type accepts it."""
         linktype = np.asarray(batch.linktype)
-        if len(linktype) == 0 or (linktype == linktype[0]).all():
+        if len(linktype) == 0 or linktype.min() == linktype.max():      # (no mask made)
             kind = int(linktype[0]) if len(linktype) else 1
             return self.for_linktype(kind).mask(batch)
         out = np.zeros(len(linktype), dtype=np.bool_)

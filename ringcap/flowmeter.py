@@ -50,6 +50,7 @@ NO_RTT = -1
 #: length, and the tunnel and VLAN columns that can split flows.
 FLOW_FEATURE_COLUMNS: tuple[str, ...] = FIVE_TUPLE_COLUMNS + (
     "tcp_flags", "tcp_seq", "payload_len", "tunnel_type", "tunnel_id", "vlan_outer", "vlan_inner")
+_NO_ROWS = np.empty(0, dtype=np.intp)
 _TAG_COLUMNS = ("tunnel_type", "tunnel_id", "vlan_outer", "vlan_inner")
 #: The application columns the meter reads for the names of a flow (``FlowMeter(names=True)``).
 FLOW_NAME_COLUMNS: tuple[str, ...] = ("app_proto", "dns_qr", "dns_qname", "http_host",
@@ -382,6 +383,25 @@ class FlowMeter:
         self._vocabulary_array = np.array([None], dtype=object)
         self._headers = HeadersBuffer(FLOW_FEATURE_COLUMNS + (FLOW_NAME_COLUMNS if names else ()),
                                       flow_hash=True)   # reused
+        self._tag_buffer = np.empty((2, 0), dtype=np.uint64)    # tags and scratch, reused
+        self._names_buffer = np.empty((0, 4), dtype=np.uint32)  # _packet_names', reused
+        self._name_scratch = np.empty((2, 0), dtype=np.int32)
+
+    def _tags(self, h: Headers) -> np.ndarray:
+        """Each packet's tunnel and VLAN key bits, into arrays reused batch after
+        batch (a column that is all 0, the usual case, costs one pass)."""
+        n = len(h)
+        if self._tag_buffer.shape[1] < n:
+            self._tag_buffer = np.empty((2, n), dtype=np.uint64)
+        tags, scratch = self._tag_buffer[0, :n], self._tag_buffer[1, :n]
+        tags[:] = 0
+        for name in _TAG_COLUMNS:
+            if name in h.names and n and h[name].max():
+                np.copyto(scratch, h[name], casting="unsafe")
+                np.bitwise_and(scratch, np.uint64(_TAG_MASKS[name]), out=scratch)
+                np.left_shift(scratch, np.uint64(_TAG_SHIFTS[name]), out=scratch)
+                np.bitwise_or(tags, scratch, out=tags)
+        return tags
 
     def _intern(self, column: StringColumn, rows: np.ndarray, out: np.ndarray,
                 transform=None) -> None:
@@ -408,23 +428,42 @@ class FlowMeter:
             if number:
                 out[row] = number
 
+    @staticmethod
+    def _carrying(column: StringColumn, lengths: np.ndarray) -> np.ndarray:
+        # the rows that hold a string, through ``lengths`` (reused): only they are allocated
+        if column.offsets[-1] == column.offsets[0]:
+            return _NO_ROWS
+        np.subtract(column.offsets[1:], column.offsets[:-1], out=lengths)
+        return np.flatnonzero(lengths)
+
     def _packet_names(self, h: Headers) -> np.ndarray | None:
         # (n, 4) uint32: server name, fingerprint and user agent ids, DNS query 0/1
         present = set(h.names)
         if not self.names or not present & set(FLOW_NAME_COLUMNS):
             return None
-        names = np.zeros((len(h), 4), dtype=np.uint32)
+        n = len(h)
+        if self._names_buffer.shape[0] < n:     # reused batch after batch, as the scratch
+            self._names_buffer = np.empty((n, 4), dtype=np.uint32)
+            self._name_scratch = np.empty((2, n), dtype=np.int32)
+        names = self._names_buffer[:n]
+        names[:] = 0
         server = names[:, 0]
+        lengths = self._name_scratch[0, :n]
         for column, transform in (("tls_sni", None), ("http_host", host_name),
                                   ("dns_qname", None)):
             if column in present:
-                carrying = (h[column].lengths() > 0) & (server == 0)
-                self._intern(h[column], np.flatnonzero(carrying), server, transform)
+                rows = self._carrying(h[column], lengths)
+                self._intern(h[column], rows[server[rows] == 0], server, transform)
         for k, column in ((1, "tls_ja4"), (2, "http_user_agent")):
             if column in present:
-                self._intern(h[column], np.flatnonzero(h[column].lengths() > 0), names[:, k])
+                self._intern(h[column], self._carrying(h[column], lengths), names[:, k])
         if "app_proto" in present and "dns_qr" in present:
-            names[:, 3] = (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+            flags = self._name_scratch[1, :n].view(np.bool_)     # 4n bools: two of n
+            dns, query = flags[:n], flags[n:2 * n]
+            np.equal(h.app_proto, APP_PROTOCOLS["dns"], out=dns)
+            np.equal(h.dns_qr, 0, out=query)
+            np.logical_and(dns, query, out=dns)
+            names[:, 3] = dns
         if len(self._vocabulary) != len(self._vocabulary_array):
             self._vocabulary_array = np.array(self._vocabulary, dtype=object)
         return names
@@ -433,11 +472,7 @@ class FlowMeter:
         """Fold a batch's packets in; the records that expired meanwhile."""
         h = _headers_for_meter(source, self._needed, self._headers)
         c = np.ascontiguousarray
-        tags = np.zeros(len(h), dtype=np.uint64)
-        for name in _TAG_COLUMNS:
-            if name in h.names:
-                tags |= (h[name].astype(np.uint64) & np.uint64(_TAG_MASKS[name])) \
-                    << np.uint64(_TAG_SHIFTS[name])
+        tags = self._tags(h)
         self._core.update(
             c(h.ip_version, np.uint8), c(h.ip_src, np.uint8), c(h.ip_dst, np.uint8),
             c(h.sport, np.uint16), c(h.dport, np.uint16), c(h.ip_proto, np.uint8),

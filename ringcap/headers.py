@@ -15,8 +15,6 @@ address helpers) are imported from here: ``from ringcap.headers import VLAN``.
 """
 from __future__ import annotations
 
-import ipaddress
-import socket as _socket
 from typing import Union
 
 import numpy as np
@@ -26,9 +24,11 @@ from . import _decode
 from .appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, AppRows, app_column, app_selection
 from .appcolumns import decode_app as _decode_app, split_names
 from .batch import Batch, export_as
+from .addresses import (_address_codes, _ip_text, address_bytes, ip_bytes, ip_strings,  # noqa: F401
+                        mac_bytes, mac_strings)
 
 __all__ = [
-    "decode", "flows", "Headers", "HeadersBuffer", "FlowTable", "HEADER_COLUMNS",
+    "decode", "flows", "Headers", "HeadersBuffer", "FlowTable", "FlowWork", "HEADER_COLUMNS",
     "FIVE_TUPLE_COLUMNS",
     "FLOW_COLUMNS", "NO_TIMESTAMP",
     "ip_strings", "mac_strings", "ip_bytes", "mac_bytes", "address_bytes", "flag_names",
@@ -424,7 +424,6 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         raise ValueError(f"tunnels must be 'inner' or 'outer', got {tunnels!r}")
     n = len(batch)
     names, app_names, helpers = split_names(_column_names(columns, out))
-    reuse = None
     if out is not None:
         if len(out) < n:
             raise ValueError(f"out has room for {len(out)} packets, the batch has {n}")
@@ -432,22 +431,20 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
         if missing:
             raise ValueError(f"out lacks the column(s) {missing}")
         arrays = {name: getattr(out, name)[:n] for name in names}
-        if app_names:       # kept with out, so that a loop allocates no column per batch
-            reuse = out._app_rows
-            if reuse is None:
-                reuse = out._app_rows = AppRows(len(out))
-            if helpers:     # header columns only the application pass reads
-                kept = reuse.helpers
-                if not helpers <= kept.keys():
-                    kept.update(_allocate(reuse.rows, helpers - kept.keys()))
-                for name in helpers:
-                    arrays[name] = kept[name][:n]
+        if app_names and out._app_rows is None:
+            out._app_rows = AppRows(len(out))
+        if helpers:     # only when application columns need them: kept with out's AppRows
+            kept = out._app_rows.helpers
+            if any(name not in kept or kept[name].shape[0] < n for name in helpers):
+                kept.update(_allocate(max(n, len(out)), helpers))
+            arrays.update((name, kept[name][:n]) for name in helpers)
     else:
         arrays = _allocate(n, names | helpers)
     raw = dict(arrays)
     if "more_fragments" in raw:
         raw["more_fragments"] = arrays["more_fragments"].view(np.uint8)
-    select = app_selection(app_names, n, reuse)   # the header pass lists the packets to look at
+    # the header pass lists the packets to look at (into out's list buffer, if any)
+    select = app_selection(app_names, n, None if out is None else out._app_rows)
     count = _decode.decode_into(
         _contiguous(batch.data, np.uint8), _contiguous(batch.offset, np.int64),
         _contiguous(batch.caplen, np.uint32), _contiguous(batch.wirelen, np.uint32),
@@ -469,10 +466,12 @@ class HeadersBuffer:
     call (they grow, doubling, when a batch is larger than any before), so a
     loop over batches allocates nothing per batch: fresh output columns cost
     several times the decode itself (page faults on first touch).  The
-    Headers returned are valid until the next ``decode``; copy what you
-    keep.  ``flow_hash=True`` also fills ``Headers.flow_hash`` into a reused
-    array.  Every loop of ringcap's own (sinks, flow meters, reports, the
-    command line's printer) decodes this way.
+    Headers returned are valid until the next ``decode`` (application
+    string columns too: their offsets are written again; only the strings'
+    bytes are new each time); copy what you keep.  ``flow_hash=True`` also
+    fills ``Headers.flow_hash`` into a reused array.  Every loop of
+    ringcap's own (sinks, flow meters, reports, the command line's printer)
+    decodes this way.
 
         >>> buffer = HeadersBuffer(FIVE_TUPLE_COLUMNS)     # doctest: +SKIP
         >>> for batch in ringcap.open_pcap("day.pcap"):   # doctest: +SKIP
@@ -501,6 +500,8 @@ class HeadersBuffer:
         if n > self.capacity:
             rows = max(n, 2 * self.capacity)
             self._out = Headers(_allocate(rows, self.names), _NO_ROWS_I64, _NO_ROWS_U32)
+            if self.app_names:      # valid until the next decode: the strings' offsets too
+                self._out._app_rows = AppRows(rows, reuse_strings=True)
             if self._flow_hash:
                 self._hash = np.empty(rows, dtype=np.uint64)
         h = decode(batch, columns=self.names + tuple(self.app_names), out=self._out,
@@ -514,120 +515,6 @@ class HeadersBuffer:
 
 _NO_ROWS_I64 = np.zeros(0, dtype=np.int64)
 _NO_ROWS_U32 = np.zeros(0, dtype=np.uint32)
-# ---------------------------------------------------------------- addresses
-def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of one row per distinct value, inverse) for 6-, 8- or 16-byte rows.
-
-    Sorts integer words rather than raw bytes (numpy's sort of void rows is
-    many times slower).
-    """
-    n, width = rows.shape
-    if width in (6, 8):
-        padded = np.zeros((n, 8), dtype=np.uint8)
-        padded[:, :width] = rows
-        _, first, inverse = np.unique(padded.view(np.uint64).ravel(), return_index=True,
-                                      return_inverse=True)
-        return first, inverse.ravel()
-    words = rows.view(np.uint64)            # (n, 2)
-    order = np.lexsort((words[:, 1], words[:, 0]))
-    ordered = words[order]
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
-    inverse = np.empty(n, dtype=np.intp)
-    inverse[order] = np.cumsum(starts) - 1
-    return order[starts], inverse
-
-
-def _distinct_rows(rows: np.ndarray, width: int, make) -> tuple[list, np.ndarray]:
-    """(make(bytes) per distinct row, code of each row): the formatting runs
-    once per distinct value, as captures repeat a few addresses many times."""
-    rows = np.ascontiguousarray(rows, dtype=np.uint8)
-    if rows.ndim != 2 or rows.shape[1] != width:
-        raise ValueError(f"expected an array of shape (n, {width}), got {rows.shape}")
-    if rows.shape[0] == 0:
-        return [], np.empty(0, dtype=np.intp)
-    first, inverse = _unique_rows(rows)
-    return [make(rows[i].tobytes()) for i in first], inverse
-
-
-def _per_distinct_row(rows: np.ndarray, width: int, make) -> np.ndarray:
-    values, codes = _distinct_rows(rows, width, make)
-    table = np.empty(len(values), dtype=object)
-    table[:] = values
-    return table[codes]
-
-
-def _address_codes(column: np.ndarray, ip_version=None) -> tuple[list[str], np.ndarray]:
-    """(printable addresses, code per row; -1 where ``ip_version`` is 0) for
-    an address column: the parts of a categorical/dictionary column."""
-    column = np.asarray(column)
-    width = column.shape[1] if column.ndim == 2 else 0
-    fmt = _ip_text if width == 16 else (lambda raw: raw.hex(":"))
-    width = width if width in (6, 8, 16) else 16    # anything else: _distinct_rows says so
-    if ip_version is None:
-        return _distinct_rows(column, width, fmt)
-    is_ip = np.asarray(ip_version) != 0
-    values, ip_codes = _distinct_rows(column[is_ip], width, fmt)
-    codes = np.full(len(is_ip), -1, dtype=np.intp)
-    codes[is_ip] = ip_codes
-    return values, codes
-
-
-def address_bytes(column: np.ndarray) -> np.ndarray:
-    """An object array of ``bytes`` (6 or 16 each) for an address column."""
-    column = np.asarray(column)
-    return _per_distinct_row(column, column.shape[1] if column.ndim == 2 else 0, bytes)
-
-
-def _ip_text(raw: bytes) -> str:
-    # inet_ntop: ~4x ipaddress's speed, same text (a zero first 96 bits: ipaddress)
-    if raw[:12] == b"\0\0\0\0\0\0\0\0\0\0\xff\xff":
-        return _socket.inet_ntop(_socket.AF_INET, raw[12:])
-    if len(raw) != 16 or not any(raw[:12]):
-        return str(ipaddress.IPv6Address(raw))
-    return _socket.inet_ntop(_socket.AF_INET6, raw)
-
-
-def ip_strings(column: np.ndarray, ip_version: np.ndarray | None = None) -> np.ndarray:
-    """Printable addresses for an ``ip_src``/``ip_dst`` column (object array of str).
-
-    IPv4-mapped entries print as dotted quads.  With ``ip_version``, entries
-    of non-IP packets are None.
-    """
-    text = _per_distinct_row(column, 16, _ip_text)
-    if ip_version is not None:
-        text[np.asarray(ip_version) == 0] = None
-    return text
-
-
-def mac_strings(column: np.ndarray) -> np.ndarray:
-    """Printable ``aa:bb:cc:dd:ee:ff`` strings for an ``eth_src``/``eth_dst`` column."""
-    return _per_distinct_row(column, 6, lambda raw: raw.hex(":"))
-
-
-def ip_bytes(address: str) -> np.ndarray:
-    """The 16-byte row for an address, to compare with ``ip_src``/``ip_dst``.
-
-    ``(h.ip_src == ip_bytes("10.0.0.1")).all(axis=1)`` is a packet mask.
-    """
-    parsed = ipaddress.ip_address(address)
-    if parsed.version == 4:
-        parsed = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + parsed.packed)
-    return np.frombuffer(parsed.packed, dtype=np.uint8).copy()
-
-
-def mac_bytes(address: str) -> np.ndarray:
-    """The 6-byte row for ``aa:bb:cc:dd:ee:ff`` (or ``-`` separated), to compare with ``eth_*``."""
-    digits = address.replace(":", "").replace("-", "")
-    try:
-        raw = bytes.fromhex(digits)
-    except ValueError:
-        raw = b""
-    if len(raw) != 6:
-        raise ValueError(f"not a MAC address: {address!r} (expected aa:bb:cc:dd:ee:ff)")
-    return np.frombuffer(raw, dtype=np.uint8).copy()
-
-
 # ---------------------------------------------------------------- flows
 #: Flow table columns.  "fwd" is the direction of the flow's first packet (ip_src -> ip_dst).
 FLOW_COLUMNS: tuple[str, ...] = (
@@ -687,11 +574,12 @@ class FlowTable:
     packet_flow: npt.NDArray[np.int64]
     skipped: int
 
-    def __init__(self, columns: dict[str, np.ndarray], packet_flow: np.ndarray):
+    def __init__(self, columns: dict[str, np.ndarray], packet_flow: np.ndarray,
+                 skipped: int | None = None):
         for name in FLOW_COLUMNS:
             setattr(self, name, columns[name])
         self.packet_flow = packet_flow
-        self.skipped = int(np.count_nonzero(packet_flow < 0))
+        self.skipped = int(np.count_nonzero(packet_flow < 0)) if skipped is None else skipped
 
     def __len__(self) -> int:
         return self.packets.shape[0]
@@ -727,7 +615,8 @@ class FlowTable:
                 f"{self.skipped} non-IP packets skipped>")
 
 
-def flows(source: Union[Batch, Headers], *, split_tunnels: bool = True) -> FlowTable:
+def flows(source: Union[Batch, Headers], *, split_tunnels: bool = True,
+          work: FlowWork | None = None) -> FlowTable:
     """Aggregate packets per 5-tuple, both directions in one row, in one compiled pass.
 
     ``source`` is a :class:`~ringcap.Batch` (decoded first) or the
@@ -739,6 +628,10 @@ def flows(source: Union[Batch, Headers], *, split_tunnels: bool = True) -> FlowT
     (default) the same inner 5-tuple in different tunnels (``tunnel_type``
     and ``tunnel_id``: another VNI, GRE key or MPLS label) makes different
     flows.  Headers decoded without those columns are not split.
+
+    ``work``: a :class:`FlowWork` whose per-packet arrays are used again (a
+    loop over batches allocates them once); the table's ``packet_flow`` is
+    then valid until the next call with it.
     """
     if isinstance(source, Batch):
         headers = decode(source, columns=FIVE_TUPLE_COLUMNS + (
@@ -747,34 +640,80 @@ def flows(source: Union[Batch, Headers], *, split_tunnels: bool = True) -> FlowT
         headers = source
     else:
         raise TypeError(f"flows() takes a Batch or Headers, got {type(source).__name__}")
+    return _aggregate(headers, split_tunnels, work)
+
+
+class FlowWork:
+    """The per-packet work arrays of :func:`flows`, kept by a loop that folds
+    batch after batch into flows (the flow sinks, the reports), so it allocates
+    them once rather than per batch; only the flows' rows are made per batch.
+    The ``packet_flow`` of a table made with one is valid until its next use."""
+
+    __slots__ = ("rows", "_rows", "_pairs", "_tcp_flags", "_tags", "_zeros")
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def take(self, n: int):
+        if n > self.rows:
+            rows = max(n, 2 * self.rows)
+            self._rows = np.empty((2, rows), dtype=np.int64)        # packet_flow, first_packet
+            self._pairs = np.empty((4, 2 * rows), dtype=np.uint64)  # packets, bytes, first/last ts
+            self._tcp_flags = np.empty(2 * rows, dtype=np.uint16)
+            self._tags = np.empty((2, rows), dtype=np.uint64)       # tags, hashes with them
+            self._zeros = np.zeros(rows, dtype=np.uint16)
+            self.rows = rows
+        # (2, n) arrays C-contiguous, as the compiled pass takes them
+        pairs = [self._pairs[k, :2 * n].reshape(2, n) for k in range(4)]
+        return (self._rows[0, :n], self._rows[1, :n], pairs[0], pairs[1],
+                pairs[2].view(np.int64), pairs[3].view(np.int64),
+                self._tcp_flags[:2 * n].reshape(2, n), self._tags[0, :n], self._tags[1, :n],
+                self._zeros[:n])
+
+
+def _aggregate(headers: Headers, split_tunnels: bool, work: FlowWork | None) -> FlowTable:
+    """:func:`flows` of decoded headers, with its work arrays from ``work`` (None: fresh)."""
     n = len(headers)
     missing = [name for name in FIVE_TUPLE_COLUMNS if name not in headers.names]
     if missing:
         raise ValueError(f"flows() needs the 5-tuple columns; these headers lack {missing}: "
                          "decode with columns=None or columns=FIVE_TUPLE_COLUMNS")
+    if work is not None:
+        (packet_flow, first_packet, packets, nbytes, first_ts, last_ts, tcp_flags, tags,
+         table_hashes, zeros) = work.take(n)
+    else:
+        packet_flow = np.empty(n, dtype=np.int64)
+        first_packet = np.empty(n, dtype=np.int64)
+        packets = np.empty((2, n), dtype=np.uint64)
+        nbytes = np.empty((2, n), dtype=np.uint64)
+        first_ts = np.empty((2, n), dtype=np.int64)
+        last_ts = np.empty((2, n), dtype=np.int64)
+        tcp_flags = np.empty((2, n), dtype=np.uint16)
+        tags = np.empty(n, dtype=np.uint64)
+        table_hashes = np.empty(n, dtype=np.uint64)
+        zeros = None
     if "tcp_flags" in headers.names:
         tcp_flags_in = headers.tcp_flags
+    elif zeros is not None:
+        tcp_flags_in = zeros
     else:   # e.g. headers from the 5-tuple path: no flags to unite
         tcp_flags_in = np.zeros(n, dtype=np.uint16)
     hashes = headers.flow_hash
     tunnelled = split_tunnels and "tunnel_type" in headers.names \
         and "tunnel_id" in headers.names
-    if tunnelled:
-        tags = (headers.tunnel_type.astype(np.uint64) << np.uint64(32)) \
-            | headers.tunnel_id.astype(np.uint64)
+    if tunnelled and n and (headers.tunnel_type.max() or headers.tunnel_id.max()):
+        # tag = tunnel_type << 32 | tunnel_id, computed in place
+        np.copyto(tags, headers.tunnel_type, casting="unsafe")
+        np.left_shift(tags, np.uint64(32), out=tags)
+        np.copyto(table_hashes, headers.tunnel_id, casting="unsafe")
+        np.bitwise_or(tags, table_hashes, out=tags)
         # the tag goes into the hash too, so different tunnels rarely share a slot chain
         with np.errstate(over="ignore"):
-            table_hashes = hashes ^ (tags * np.uint64(0x9E3779B97F4A7C15))
-    else:
-        tags = np.zeros(n, dtype=np.uint64)
+            np.multiply(tags, np.uint64(0x9E3779B97F4A7C15), out=table_hashes)
+        np.bitwise_xor(table_hashes, hashes, out=table_hashes)
+    else:       # no packet is tunnelled: tags 0, the hashes as they are
+        tags[:] = 0
         table_hashes = hashes
-    packet_flow = np.empty(n, dtype=np.int64)
-    first_packet = np.empty(n, dtype=np.int64)
-    packets = np.empty((2, n), dtype=np.uint64)
-    nbytes = np.empty((2, n), dtype=np.uint64)
-    first_ts = np.empty((2, n), dtype=np.int64)
-    last_ts = np.empty((2, n), dtype=np.int64)
-    tcp_flags = np.empty((2, n), dtype=np.uint16)
     count = _decode.aggregate_flows(
         _contiguous(headers.ip_version, np.uint8), _contiguous(headers.ip_src, np.uint8),
         _contiguous(headers.ip_dst, np.uint8), _contiguous(headers.sport, np.uint16),
@@ -806,4 +745,5 @@ def flows(source: Union[Batch, Headers], *, split_tunnels: bool = True) -> FlowT
         has_rev, np.minimum(columns["first_ts_fwd"], columns["first_ts_rev"]),
         columns["first_ts_fwd"])
     columns["last_ts"] = np.maximum(columns["last_ts_fwd"], columns["last_ts_rev"])
-    return FlowTable(columns, packet_flow)
+    # every packet not skipped counts in one flow's packets
+    return FlowTable(columns, packet_flow, n - int(columns["packets"].sum()))

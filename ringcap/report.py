@@ -42,13 +42,25 @@ import numpy.typing as npt
 
 from .appcolumns import APP_PROTOCOLS, host_name
 from .batch import LINKTYPE_NAMES, Batch
-from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, HeadersBuffer, flows, ip_strings
+from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, FlowWork, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 from ._conversations import ConversationTable, PacketCounters, count_bins
 from .bpf import LinkTypeFilter
 from .pcapfile import open_pcap
 
 _DECODED_LINKTYPES = np.array(sorted(LINKTYPE_NAMES), dtype=np.uint16)
+_DECODED_LINKTYPE_SET = frozenset(LINKTYPE_NAMES)
+
+
+def _all_decoded(linktype: np.ndarray) -> bool:
+    """Whether every packet has a link type ringcap decodes: a batch of one link type
+    (the usual case: two reductions, nothing allocated) is checked by that type."""
+    if not linktype.shape[0]:
+        return True
+    first = int(linktype[0])
+    if linktype.min() == first == linktype.max():
+        return first in _DECODED_LINKTYPE_SET
+    return bool(np.isin(linktype, _DECODED_LINKTYPES).all())
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES",
            "MAX_RATE_INTERVALS", "NAME_KINDS"]
@@ -61,6 +73,18 @@ SIZE_BUCKETS: tuple[int, ...] = (0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
 
 #: Wireshark's abbreviations where they differ from :mod:`ringcap.names`.
 PROTOCOL_NAMES: dict[str, str] = {"ipv4": "ip", "qinq": "vlan"}
+
+#: The first level of the protocol hierarchy, per link type, as Wireshark
+#: names the link layer's protocol (``tshark -z io,phs``); the raw IPv4/IPv6
+#: link types have none (their hierarchy starts at ``ip``/``ipv6``).  Other
+#: link types are ``linktype_<n>``.
+LINK_PROTOCOL_NAMES: dict[int, str | None] = {
+    0: "null", 1: "eth", 6: "tr", 10: "fddi", 12: "raw", 14: "raw", 101: "raw",
+    104: "chdlc", 105: "wlan", 107: "fr", 108: "null", 113: "sll", 114: "llap",
+    119: "prism", 127: "radiotap", 129: "arcnet", 144: "irda", 177: "lapd",
+    202: "ax25_kiss", 224: "fc", 227: "can", 228: None, 229: None, 230: "wpan",
+    253: "netlink", 271: "vsock", 276: "sll",
+}
 
 _REPORT_COLUMNS = ("ethertype", "ip_version", "ip_src", "ip_dst", "ip_proto", "flags")
 _FLOW_REPORT_COLUMNS = tuple(sorted(set(_REPORT_COLUMNS) | set(FIVE_TUPLE_COLUMNS)))
@@ -245,7 +269,10 @@ class TrafficReport:
         self.track_flows = bool(track_flows)
         self._headers = HeadersBuffer(      # reused batch after batch
             (_FLOW_REPORT_COLUMNS if self.track_flows else _REPORT_COLUMNS)
-            + (_NAME_COLUMNS + ("sport", "dport") if track_names else ()))
+            + (_NAME_COLUMNS + ("sport", "dport") if track_names else ()),
+            flow_hash=self.track_flows)
+        self._flow_work = FlowWork() if self.track_flows else None
+        self._lengths = np.zeros(0, np.int32)       # a string column's lengths (reused)
         # canonical 5-tuple key -> [shown key (first packet's direction), packets, bytes]
         self._flows: dict[bytes, list] = {}
         self.track_names = bool(track_names)
@@ -262,22 +289,27 @@ class TrafficReport:
             self.add_drop_mark(int(batch.ts[-1]), int(batch.drops))
         if n == 0:
             return
-        decoded = np.isin(batch.linktype, _DECODED_LINKTYPES)
-        if not decoded.all():
-            # packets of link types ringcap does not decode (CAN, 802.11
-            # monitor mode, netlink, ...): counted, timed and sized, as
-            # capinfos does, with no protocol beyond their link layer
-            other = batch[~decoded]
-            zeros = np.zeros(len(other), np.uint8)
-            self._count(other, np.zeros(len(other), np.uint16), zeros, zeros,
-                        np.zeros(len(other), np.uint32))
-            batch = batch[decoded]
+        c = np.ascontiguousarray          # (no copy: the columns are contiguous)
+        if _all_decoded(batch.linktype):
+            headers = self._headers.decode(batch)
+            ts, wirelen = self._count(batch, c(headers.ethertype), c(headers.ip_proto),
+                                      c(headers.ip_version), c(headers.flags))
+        else:
+            # packets of link types ringcap does not decode (CAN, 802.11 monitor mode,
+            # netlink, ...): counted, timed and sized with the others, in their order, as
+            # capinfos does, with no protocol beyond their link layer (keys 0)
+            decoded = np.isin(batch.linktype, _DECODED_LINKTYPES)
+            whole, batch = batch, batch[decoded]
+            headers = self._headers.decode(batch)
+            keys = []
+            for name, dtype in (("ethertype", np.uint16), ("ip_proto", np.uint8),
+                                ("ip_version", np.uint8), ("flags", np.uint32)):
+                keys.append(np.zeros(n, dtype))
+                keys[-1][decoded] = getattr(headers, name)
+            self._count(whole, *keys)
             if not len(batch):
                 return
-        c = np.ascontiguousarray          # (no copy: the columns are contiguous)
-        headers = self._headers.decode(batch)
-        ts, wirelen = self._count(batch, c(headers.ethertype), c(headers.ip_proto),
-                                  c(headers.ip_version), c(headers.flags))
+            ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
         server_names = self._add_names(headers) if self.track_names else {}
         if self.track_flows:
             self._add_flows(headers, server_names)
@@ -290,8 +322,8 @@ class TrafficReport:
         ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
         # one compiled pass: times, wire bytes, protocol keys, length buckets
         lo, hi, wire, captured, backwards = self._counters.add(
-            ethertype, ip_proto, ip_version, flags, wirelen, c(batch.caplen, np.uint32), ts,
-            VLAN, QINQ)
+            c(batch.linktype, np.uint16), ethertype, ip_proto, ip_version, flags, wirelen,
+            c(batch.caplen, np.uint32), ts, VLAN, QINQ)
         if backwards:
             self.time_ordered = False
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
@@ -324,20 +356,24 @@ class TrafficReport:
         packet counts at every level of its path)."""
         uniq, counts, sizes = self._counters.protocol_keys()
         totals: dict[str, list[int]] = {}
-        ethertypes = ethertype_names((uniq >> 16).astype(np.uint16))
+        ethertypes = ethertype_names(((uniq >> 16) & 0xFFFF).astype(np.uint16))
         protos = ip_proto_names(((uniq >> 8) & 0xFF).astype(np.uint8))
         for i, value in enumerate(uniq.tolist()):
-            path = ["eth"]
+            linktype = value >> 32
+            link = LINK_PROTOCOL_NAMES.get(linktype, f"linktype_{linktype}")
+            path = [link] if link else []
             if value & 1:
                 path.append("vlan")
             if value & 2:
                 path.append("vlan")
-            ethertype = value >> 16
+            ethertype = (value >> 16) & 0xFFFF
             if ethertype:
                 name = str(ethertypes[i])
                 path.append(PROTOCOL_NAMES.get(name, name))
             if (value >> 2) & 0x3F and (value >> 8) & 0xFF:
                 path.append(str(protos[i]))
+            if not path:                    # raw IPv4/IPv6 that did not decode as IP
+                path = ["data"]
             for depth in range(1, len(path) + 1):
                 entry = totals.setdefault(":".join(path[:depth]), [0, 0])
                 entry[0] += int(counts[i])
@@ -385,11 +421,12 @@ class TrafficReport:
             column = columns[kind]
             if column.offsets[-1] == column.offsets[0]:
                 continue                 # no packet of the batch carries one
-            carriers = column.lengths() > 0
+            carriers = self._carriers(column)
             if kind == "dns_query":
-                carriers &= (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+                carriers = carriers[(h.app_proto[carriers] == APP_PROTOCOLS["dns"])
+                                    & (h.dns_qr[carriers] == 0)]
             counts = self._names[kind]
-            for i in np.flatnonzero(carriers).tolist():
+            for i in carriers.tolist():
                 name = column[i]
                 if kind == "http_host":
                     name = host_name(name)
@@ -397,8 +434,18 @@ class TrafficReport:
                 server.setdefault(i, name)
         return server
 
+    def _carriers(self, column) -> np.ndarray:
+        """The rows of ``column`` (a StringColumn) that hold a string, found through
+        a reused array of lengths (only the rows found are allocated)."""
+        n = len(column)
+        if self._lengths.shape[0] < n:
+            self._lengths = np.empty(n, np.int32)
+        lengths = self._lengths[:n]
+        np.subtract(column.offsets[1:], column.offsets[:-1], out=lengths)
+        return np.flatnonzero(lengths)
+
     def _add_flows(self, h, server_names: dict[int, str] | None = None) -> None:
-        table = flows(h)
+        table = flows(h, work=self._flow_work)
         if not len(table):
             return
         flow_of = table.packet_flow

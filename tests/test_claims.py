@@ -89,3 +89,28 @@ def test_a_number_edited_by_hand_is_caught():
     assert mismatches(edited, claims)
     assert unmarked("ringcap is 3.5x faster than tcpdump.")
     assert not unmarked("ringcap is 3.5x<!-- claim:print:imix --> faster.")
+
+
+def test_a_full_benchmark_run_keeps_the_claims_and_the_hand_written_investigations(
+        tmp_path, monkeypatch):
+    """`python benchmarks/run.py` rewrites docs/benchmarks.md from its own run; the
+    claims table and the dated investigations written by hand must survive it
+    (the investigations were inside a generated section and would have gone)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import claims
+    import run
+    monkeypatch.setattr(run, "versions", lambda: {
+        "kernel": "k", "python": "p", "numpy": "n", "pcapy-ng": "-", "pypcap": "-",
+        "scapy": "-"})
+    original = (ROOT / "docs" / "benchmarks.md").read_text()
+    notes, table = claims.notes_block(original), claims.claims_block(original)
+    assert "(7 December 2026)" in notes and claims.NOTES_HEADING in original
+    assert table.count("| `") > 20
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(original)
+    run.write_report([], [], {}, "python benchmarks/run.py", 1.0, doc)
+    again = doc.read_text()
+    assert again != original                     # rewritten: no run's sections are left
+    assert claims.notes_block(again) == notes and claims.claims_block(again) == table
+    run.write_report([], [], {}, "python benchmarks/run.py", 1.0, doc)
+    assert doc.read_text() == again              # kept once, not appended at every run

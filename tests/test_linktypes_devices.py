@@ -473,6 +473,12 @@ def test_hardware_types_with_a_link_type_of_their_own_are_written_as_tcpdump_wri
         done = ringcap_cli("-r", ours, "-w", copy)
         assert done.returncode == 0, done.stderr
         assert _records(copy) == records and _linktype(copy) == linktype
+        reading = ringcap_cli("-r", ours)       # the file too names what ringcap prints
+        assert reading.returncode == 1 and reading.stdout == ""
+        assert reading.stderr.splitlines() == [
+            f"ringcap: {ours} has link-type {described}; ringcap prints EN10MB, IPV4, IPV6, "
+            "LINUX_SLL, LINUX_SLL2, LOOP, NULL, RAW captures (filtering it into a file with -w "
+            "works)"]
         printing = ringcap_cli("-i", device.name, "-c", "1")
         assert printing.returncode == 1 and printing.stdout == ""
         assert printing.stderr.splitlines() == [

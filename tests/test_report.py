@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import struct
 import subprocess
 
 import numpy as np
@@ -167,6 +168,57 @@ def test_protocol_hierarchy_matches_tshark(capture_file):
         assert tshark_phs.get(path) == value, path
     assert {"eth", "eth:ip", "eth:ip:tcp", "eth:ip:udp", "eth:ip:icmp", "eth:ipv6:tcp",
             "eth:ipv6:icmpv6", "eth:arp", "eth:vlan:ip:udp"} <= set(ours)
+
+
+def _phs(path) -> dict[str, tuple[int, int]]:
+    """tshark's protocol hierarchy of path: {"eth:ip:udp": (frames, bytes)}."""
+    stack: list[str] = []
+    rows = {}
+    for line in _tshark(path, "io,phs").splitlines():
+        m = re.match(r"^(\s*)(\S+)\s+frames:(\d+)\s+bytes:(\d+)", line)
+        if m:
+            depth = len(m.group(1)) // 2
+            stack[depth:] = [m.group(2)]
+            rows[":".join(stack)] = (int(m.group(3)), int(m.group(4)))
+    return rows
+
+
+def _pcap_of(path, linktype: int, frames: list[bytes]) -> str:
+    records = b"".join(struct.pack("<IIII", 1000 + i, 0, len(f), len(f)) + f
+                       for i, f in enumerate(frames))
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype) + records)
+    return str(path)
+
+
+_UDP4 = bytes.fromhex("4500001c000100004011f9cb0a0000010a000002") + struct.pack("!HHHH", 1000, 53, 8, 0)
+_UDP6 = (bytes.fromhex("6000000000081140") + bytes(15) + b"\x01" + bytes(15) + b"\x02"
+         + struct.pack("!HHHH", 1000, 53, 8, 0))
+
+
+@pytest.mark.parametrize("linktype,frames,root", [
+    (101, [_UDP4, _UDP6], "raw"),                        # tun and VPN devices
+    (228, [_UDP4], None),                                # raw IPv4: no link layer
+    (229, [_UDP6], None),
+    (0, [struct.pack("<I", 2) + _UDP4], "null"),
+    (108, [struct.pack(">I", 2) + _UDP4], "null"),
+    (113, [struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 8, 0x0800) + _UDP4], "sll"),
+    (276, [struct.pack("!HHIHBB8s", 0x86DD, 0, 2, 1, 0, 6, b"\x02" * 8) + _UDP6], "sll"),  # any
+    (227, [struct.pack("!IBBBB8s", 0x300, 8, 0, 0, 0, b"\x01" * 8)] * 3, "can"),
+])
+def test_protocol_hierarchy_starts_at_each_link_layer_as_tshark_does(
+        tmp_path, linktype, frames, root):
+    """stats and top put every packet under `eth`, whatever its link type: a tun
+    or `-i any` capture read as Ethernet, and CAN frames as eth."""
+    path = _pcap_of(tmp_path / "f.pcap", linktype, frames)
+    report, _ = file_report(path)
+    ours = {p["path"]: (p["packets"], p["bytes"]) for p in report.protocols()}
+    theirs = _phs(path)
+    for name, value in ours.items():
+        assert theirs.get(name) == value, (name, ours, theirs)
+    top = [name for name in ours if ":" not in name]
+    assert top == ([root] if root else sorted({"ip" if f[0] >> 4 == 4 else "ipv6"
+                                               for f in frames}))
+    assert sum(ours[name][0] for name in top) == len(frames)
 
 
 def test_sizes_and_rates_count_every_packet(capture_file):
@@ -431,3 +483,28 @@ def test_conversation_table_orders_addresses_as_their_bytes():
     assert len(table) == len(pairs) == n
     assert {(bytes(lo), bytes(hi)) for lo, hi in zip(columns["low"], columns["high"])} == pairs
     assert (columns["packets"].sum(axis=1) == 2).all()
+
+
+def test_batches_of_one_link_type_and_of_several_give_the_same_report():
+    """update() takes a batch of one decoded link type without a per-packet
+    check; batches mixing in link types it does not decode (CAN) still count
+    those by size and time only, in their order.  Whatever the batching, the
+    report is the same as packet by packet."""
+    frames = corpus(300)
+    can = bytes.fromhex("0000012304000000") + bytes(8)          # SocketCAN, 16 bytes
+    packets = [frames[i] if i % 5 else can for i in range(len(frames))]
+    linktype = np.array([1 if i % 5 else 227 for i in range(len(frames))], dtype=np.uint16)
+    batch = ringcap.Batch.from_packets(packets, ts=frames.ts, linktype=linktype)
+    mixed, ethernet, only_can = TrafficReport(), TrafficReport(), TrafficReport()
+    mixed.update(batch)
+    one_by_one = TrafficReport()
+    for i in range(len(batch)):
+        one_by_one.update(batch[i:i + 1])
+    ethernet.update(batch[linktype == 1])
+    only_can.update(batch[linktype == 227])
+    assert mixed.to_dict() == one_by_one.to_dict()
+    assert mixed.time_ordered          # (a mixed batch once read as out of order)
+    assert mixed.packets == len(batch) == ethernet.packets + only_can.packets
+    assert only_can.packets == len(batch) // 5 and only_can.protocols()[0]["packets"] \
+        == only_can.packets
+    assert {p["path"] for p in ethernet.protocols()} >= {"eth", "eth:ip", "eth:ip:tcp"}

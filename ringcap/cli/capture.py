@@ -17,8 +17,8 @@ import tempfile
 import time
 
 from .. import _ring
-from ..batch import (LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch, linktype_description,
-                     linktype_name)
+from ..batch import (LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch, decoded_linktype_names,
+                     linktype_description, linktype_name)
 from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
 from ..ring import RxRing, interface_linktypes
@@ -191,11 +191,9 @@ def check_decodable(args, linktypes: dict[int, int], label) -> None:
             doing = "prints" if not args.write else "writes datasets of"
             raise CliError(f"{names.get(index, 'any')} has link-type "
                            f"{linktype_description(kind)}, which ringcap does not decode; "
-                           f"ringcap {doing} "
-                           f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))} "
-                           f"captures: write "
-                           f"this one to a pcap file (-w FILE) and read it with tcpdump "
-                           f"or Wireshark")
+                           f"ringcap {doing} {decoded_linktype_names()} captures: write "
+                           "this one to a pcap file (-w FILE) and read it with tcpdump "
+                           "or Wireshark")
 
 
 def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes) -> int:

@@ -126,7 +126,10 @@ class PacketPrinter:
     def _interface_names(self, batch: Batch, h: Headers):
         """(16-byte name table, index per packet) for the LINUX_SLL2 packets'
         interfaces, named as on this host (as tcpdump does; "?" if none)."""
-        cooked = batch.linktype == 276
+        linktype = batch.linktype
+        if not linktype.min() <= 276 <= linktype.max():     # none is: nothing allocated
+            return _NO_NAMES, None
+        cooked = linktype == 276
         if not cooked.any():
             return _NO_NAMES, None
         indexes, inverse = np.unique(np.where(cooked, h.sll_ifindex, 0), return_inverse=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .options import (CliError, add_packet_options, filter_expression, parse_snaplen,
                       printer_options, size_type)
-from ..batch import LINKTYPE_NAMES, linktype_description
+from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..bpf import LinkTypeFilter
 from ..pcapfile import PcapFormatError, open_pcap
 from ..sinks import PcapSink
@@ -180,9 +180,9 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
     with _opened(path) as reader:
         linktype = reader.linktype
         if args.write is None and linktype not in LINKTYPE_NAMES:
-            raise CliError(f"{path} has link-type {linktype_description(linktype)}; ringcap prints "
-                           f"{', '.join(sorted({n for n, _ in LINKTYPE_NAMES.values()}))} "
-                           "captures (filtering it into a file with -w works)")
+            raise CliError(f"{path} has link-type {linktype_description(linktype)}; ringcap "
+                           f"prints {decoded_linktype_names()} captures (filtering it into "
+                           "a file with -w works)")
         # as tcpdump: the file's line, then the filter compiled for its link type
         print(f"reading from file {path}, link-type {linktype_description(linktype)}, snapshot "
               f"length {reader.snaplen}", file=sys.stderr, flush=True)

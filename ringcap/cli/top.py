@@ -20,7 +20,7 @@ import numpy as np
 
 from ..headers import ip_strings
 from ..names import ip_proto_names
-from ..report import TrafficReport, file_report
+from ..report import LINK_PROTOCOL_NAMES, TrafficReport, file_report
 from ..ring import RxRing
 from ..sinks.driving import StopSignals
 from .status import _si
@@ -156,7 +156,9 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
     protos = Table(title="Protocols", title_justify="left")
     for name in ("protocol", "packets", "bytes", "pkt/s", "share"):
         protos.add_column(name, justify="left" if name == "protocol" else "right", no_wrap=True)
-    rows = [p for p in report.protocols() if p["path"].count(":") >= 1]
+    # the link layer's own row is the whole link: shown are the protocols above it
+    # (a raw IPv4/IPv6 capture has none, its hierarchy starting at ip/ipv6)
+    rows = [p for p in report.protocols() if ":" in p["path"] or not _is_link(p["path"])]
     rows.sort(key=lambda p: -p[sort])
     for p in rows[:args.rows]:
         p0 = prev_protos.get(p["path"], 0) if prev_protos is not None else 0
@@ -164,6 +166,10 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
                        f"{(p['packets'] - p0) / span if span > 0 else 0:.1f}",
                        f"{100.0 * p[sort] / (total_bytes if sort == 'bytes' else total_packets):.1f}%")
     return Group(table, hosts, protos)
+
+
+def _is_link(protocol: str) -> bool:
+    return protocol in LINK_PROTOCOL_NAMES.values() or protocol.startswith("linktype_")
 
 
 def _snapshot(report: TrafficReport):

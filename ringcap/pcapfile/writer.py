@@ -215,6 +215,7 @@ class PcapWriter:
         #: Packets accepted but lost to a failed write (never in the file).
         self.packets_lost = 0
         self._names = dict(interfaces) if interfaces else {}
+        self._ids = np.empty(0, dtype=np.uint32)     # each packet's interface id (pcapng)
         self._idb: dict[tuple[int, int], int] = {}     # (ifindex, linktype) -> IDB id
         self._buf = np.empty(int(buffer_size), dtype=np.uint8)
         self._used = 0             # bytes waiting in _buf
@@ -280,9 +281,8 @@ class PcapWriter:
                 raise OSError(errno.EIO, "short write correcting the pcap header's link type")
             self.linktype = first
         self._linktype_given = True
-        bad = np.flatnonzero(linktype != self.linktype)
-        if bad.size:
-            i = int(bad[0])
+        if linktype.min() != self.linktype or linktype.max() != self.linktype:   # (no mask)
+            i = int(np.argmax(linktype != self.linktype))
             raise ValueError(
                 f"packet {i} has link type {linktype_name(int(linktype[i]))} "
                 f"({int(linktype[i])}), but this pcap file holds "
@@ -321,12 +321,10 @@ class PcapWriter:
                 f"last complete record, {self.bytes_flushed} bytes")
             return OSError(error.errno, f"writing to {self.path} failed: {reason} ({cost}); "
                                         "write to a new file")
-        return OSError(
-            error.errno,
-            f"{self.path}: an earlier write failed ({reason}); the file ends at "
-            f"its last complete record ({self.bytes_flushed} bytes, {self.packets_flushed} "
-            f"packets) and {self.packets_lost} accepted packets are not in it; write to a new "
-            "file")
+        return OSError(error.errno, f"{self.path}: an earlier write failed ({reason}); the file "
+                       f"ends at its last complete record ({self.bytes_flushed} bytes, "
+                       f"{self.packets_flushed} packets) and {self.packets_lost} accepted "
+                       "packets are not in it; write to a new file")
 
     def _put(self, raw: bytes) -> None:
         """Append small raw bytes (file header, IDB, ISB) to the buffer."""
@@ -492,17 +490,15 @@ class PcapWriter:
         self._idb[key] = len(self._idb)
         return self._idb[key]
 
-    def _interface_ids(self, batch: Batch, ifindex: np.ndarray,
-                       linktype: np.ndarray) -> np.ndarray:
+    def _interface_ids(self, batch: Batch, ifindex: np.ndarray, linktype: np.ndarray) -> np.ndarray:
         # one IDB per (ifindex, linktype): the key packs both into an int64
         n = ifindex.shape[0]
         if n == 0:
             return np.zeros(0, dtype=np.uint32)
-        keys = (ifindex.astype(np.int64) << 16) | linktype
-        first = int(keys[0])
-        if (keys == first).all():
-            uniq, inverse = [first], None
+        if ifindex.min() == ifindex.max() and linktype.min() == linktype.max():   # usual
+            uniq, inverse = [(int(ifindex[0]) << 16) | int(linktype[0])], None
         else:
+            keys = (ifindex.astype(np.int64) << 16) | linktype
             uniq, firsts, inverse = np.unique(keys, return_index=True, return_inverse=True)
             order = np.argsort(firsts, kind="stable")      # describe in order of appearance
             uniq = uniq.tolist()
@@ -518,9 +514,12 @@ class PcapWriter:
                 name = _interface_name(index, batch.interfaces, self._names)
                 self._add_interface(index, name, kind)
             ids.append(self._idb[(index, kind)])
-        if inverse is None:
-            return np.full(n, ids[0], dtype=np.uint32)
-        return np.asarray(ids, dtype=np.uint32)[inverse]
+        if inverse is not None:
+            return np.asarray(ids, dtype=np.uint32)[inverse]
+        if self._ids.shape[0] < n:          # one id for all: an array reused batch after batch
+            self._ids = np.empty(n, dtype=np.uint32)
+        self._ids[:n] = ids[0]
+        return self._ids[:n]
 
     # -------------------------------------------------------------- writing
     def write(self, batch: Batch) -> None:

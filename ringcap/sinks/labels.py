@@ -51,20 +51,27 @@ class RowLabels:
             self.dictionary.append(name)
         return code
 
-    def interface_codes(self, batch: Batch) -> np.ndarray:
-        """The dictionary code of each packet's interface (-1: unknown, null)."""
+    def interface_codes(self, batch: Batch, out: np.ndarray | None = None) -> np.ndarray:
+        """The dictionary code of each packet's interface (-1: unknown, null); into
+        ``out`` (int32, one per packet) when given, so a loop allocates nothing."""
         n = len(batch)
+        if out is None:
+            out = np.empty(n, dtype=np.int32)
         if self.fixed is not None:
-            return np.full(n, self._code(self.fixed), dtype=np.int32)
+            out[:] = self._code(self.fixed)
+            return out
         mapping = self.by_index if self.by_index is not None else batch.interfaces
         if not mapping:
-            return np.full(n, -1, dtype=np.int32)
+            out[:] = -1
+            return out
         ifindex = batch.ifindex
         if n and ifindex.min() == ifindex.max():            # one interface: the usual case
-            return np.full(n, self._code(mapping.get(int(ifindex[0]))), dtype=np.int32)
+            out[:] = self._code(mapping.get(int(ifindex[0])))
+            return out
         indexes, inverse = np.unique(ifindex, return_inverse=True)
         table = np.array([self._code(mapping.get(int(i))) for i in indexes], dtype=np.int32)
-        return table[inverse.reshape(-1)]
+        np.take(table, inverse.reshape(-1), out=out)
+        return out
 
     def one_interface(self, batch: Batch | None = None) -> str | None:
         """The single interface name of a whole file (flow rows), or None."""
@@ -79,15 +86,29 @@ class RowLabels:
         return pa.dictionary(pa.int32(), pa.string())
 
     def host_array(self, pa, rows: int):
-        return pa.DictionaryArray.from_arrays(
-            arrow_column(pa, pa.int32(), np.zeros(rows, dtype=np.int32)),
-            arrow_strings(pa, [self.host]))
+        return pa.DictionaryArray.from_arrays(    # the codes: all 0
+            arrow_column(pa, pa.int32(), _zeros(rows)), arrow_strings(pa, [self.host]))
 
     def interface_array(self, pa, codes: np.ndarray):
         codes = np.ascontiguousarray(codes, dtype=np.int32)
+        # validity only where a code is -1 (null): none, all (zeros kept for all) or a mask
+        known = None if not len(codes) or codes.min() >= 0 else codes >= 0 if codes.max() >= 0 \
+            else _zeros(len(codes)).view(np.bool_)[:len(codes)]
         return pa.DictionaryArray.from_arrays(
-            arrow_column(pa, pa.int32(), codes, codes >= 0),
+            arrow_column(pa, pa.int32(), codes, known),
             arrow_strings(pa, self.dictionary))
+
+
+_ZEROS = np.zeros(0, dtype=np.int32)
+
+
+def _zeros(rows: int) -> np.ndarray:
+    """``rows`` int32 zeros: a view of one read-only array kept for every call."""
+    global _ZEROS
+    if _ZEROS.shape[0] < rows:
+        _ZEROS = np.zeros(rows, dtype=np.int32)
+        _ZEROS.setflags(write=False)
+    return _ZEROS[:rows]
 
 
 def label_array(pa, labels: RowLabels, name: str, rows: int, interface: str | None):

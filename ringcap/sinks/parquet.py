@@ -36,11 +36,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..appcolumns import APP_COLUMNS
+from ..appcolumns import APP_COLUMNS, APP_MALFORMED, APP_TRUNCATED, NEEDED_HEADER_COLUMNS, AppRows
 from ..batch import COLUMNS, Batch
 from ..headers import (DEFAULT_COLUMNS, FIVE_TUPLE_COLUMNS, FLOW_COLUMNS, HEADER_COLUMNS,
                       NO_TIMESTAMP, Headers)
-from ..headers import HeadersBuffer, decode as decode_batch
+from ..headers import FlowWork, HeadersBuffer, decode as decode_batch
 from ..headers import flows as batch_flows
 from ..flowmeter import DEFAULT_MAX_FLOWS, FlowMeter, FlowRecords
 from .labels import LABEL_COLUMNS, RowLabels, label_array as _label_array
@@ -91,6 +91,8 @@ DEFAULT_ROW_GROUP_ROWS = 1 << 18
 DEFAULT_ROW_GROUP_BYTES = 128 << 20
 
 _NS = 10**9
+_NO_ROWS = np.empty(0, dtype=np.int64)
+_NOT_APP_BITS = np.uint32(~(APP_MALFORMED | APP_TRUNCATED) & 0xFFFFFFFF)
 _UNIT_PER_SECOND = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9}
 _PARTITION_UNITS = {"date": 86400 * _NS, "hour": 3600 * _NS, "minute": 60 * _NS}
 
@@ -311,11 +313,13 @@ class ParquetPart:
         self._fill = 0
         self._batch_store = {name: np.empty(rows, dtype=COLUMNS[name])
                              for name in self._batch_names}
-        # Application columns are decoded by a decode() of their own, fresh columns each
-        # batch: the fixed-width ones copied into the row group, the strings kept as the
-        # batches' StringColumns until the row group is written.
+        self._ts_units = np.empty(rows if "ts" in self._batch_names else 0, dtype=np.int64)
+        # One decode per batch into the row group, application columns too (the header
+        # columns their pass reads kept though not written); only the strings are made
+        # per batch, kept as the batches' StringColumns until the row group is written.
         self._app_names = tuple(name for name in self._header_names if name in APP_COLUMNS)
         decoded = set(self._header_names) - set(self._app_names)
+        decoded.update(NEEDED_HEADER_COLUMNS if self._app_names else ())
         if decoded:
             decoded.add("flags")                    # decode always fills flags
         self._decode_names = tuple(name for name in HEADER_COLUMNS if name in decoded)
@@ -324,10 +328,11 @@ class ParquetPart:
             for name, (dtype, width) in HEADER_COLUMNS.items() if name in decoded}
         self._app_strings: dict[str, list] = {
             name: [] for name in self._app_names if APP_COLUMNS[name][0] == "str"}
+        self._app_fixed = tuple(name for name in self._app_names if name not in self._app_strings)
         self._header_store.update(
             (name, np.empty((rows, width) if width > 1 else rows, dtype=dtype))
-            for name, (dtype, width) in APP_COLUMNS.items()
-            if name in self._app_names and name not in self._app_strings)
+            for name, (dtype, width) in APP_COLUMNS.items() if name in self._app_fixed)
+        self._app_rows = AppRows(rows) if self._app_names else None
         self._data = np.empty(0, dtype=np.uint8)
         self._data_ends = np.zeros(rows + 1, dtype=np.int64) if self._with_data else None
         self._interface_codes = np.empty(rows, dtype=np.int32) \
@@ -400,16 +405,21 @@ class ParquetPart:
         if self._decode_names:
             view = Headers({name: array[k:] for name, array in self._header_store.items()},
                            batch.ts, batch.wirelen)
-            decode_batch(batch, columns=self._decode_names, out=view)
-        if self._app_names:
-            app = decode_batch(batch, columns=self._app_names)
-            for name in self._app_names:
-                if name in self._app_strings:
-                    self._app_strings[name].append(app[name])
-                else:
-                    self._header_store[name][k:end] = app[name]
+            if self._app_rows is not None:  # fixed-width app columns into rows k:end, zeroed
+                app_rows = self._app_rows   # here (the pass writes packets with a message only)
+                app_rows.rows, app_rows.written = self._capacity - k, _NO_ROWS
+                app_rows.fixed = {name: self._header_store[name][k:] for name in self._app_fixed}
+                for name in self._app_fixed:
+                    app_rows.fixed[name][:end - k] = 0
+                view._app_rows = app_rows
+            decoded = decode_batch(batch, columns=self._decode_names + self._app_names, out=view)
+            if self._app_names:     # (flags kept as the header columns alone have them)
+                for name in self._app_strings:
+                    self._app_strings[name].append(decoded[name])
+                flags = self._header_store["flags"][k:end]
+                np.bitwise_and(flags, _NOT_APP_BITS, out=flags)
         if self._interface_codes is not None:
-            self._interface_codes[k:end] = self._labels.interface_codes(batch)
+            self._labels.interface_codes(batch, out=self._interface_codes[k:end])
         if self._with_data:
             self._append_data(batch, k)
         self._fill = end
@@ -437,8 +447,9 @@ class ParquetPart:
             name = field.name
             if name == "ts":
                 array = self._batch_store["ts"][:rows]
-                if self._unit != "ns":
-                    array = np.floor_divide(array, _NS // _UNIT_PER_SECOND[self._unit])
+                if self._unit != "ns":      # into an array kept for the next row group
+                    array = np.floor_divide(array, _NS // _UNIT_PER_SECOND[self._unit],
+                                            out=self._ts_units[:rows])
                 arrays.append(arrow_column(pa, field.type, array))
             elif name == "ts_ns":
                 arrays.append(arrow_column(pa, field.type, self._batch_store["ts"][:rows]))
@@ -644,7 +655,8 @@ class FlowPart:
         self._interval_ns = int(interval_ns)
         self._max_flows = max_flows
         self._tables: list[dict] = []
-        self._headers = HeadersBuffer(FIVE_TUPLE_COLUMNS + ("tcp_flags",))   # reused per batch
+        self._headers = HeadersBuffer(FIVE_TUPLE_COLUMNS + ("tcp_flags",), flow_hash=True)
+        self._work = FlowWork()             # (both reused batch after batch)
         self._pending_rows = 0
         self._interval_start = None
         self.packets_written = 0
@@ -670,7 +682,7 @@ class FlowPart:
             self._interval_start = first - first % self._interval_ns
             self._interface = self._labels.one_interface(batch)
         headers = self._headers.decode(batch)
-        table = batch_flows(headers)
+        table = batch_flows(headers, work=self._work)
         self.non_ip_packets += table.skipped
         self.packets_written += len(batch)
         self._tables.append(table.columns())
@@ -1068,6 +1080,11 @@ class ParquetSink(RotatingSink):
 
     def _keys(self, batch: Batch) -> np.ndarray:
         return self.partitions.keys(batch.ts)
+
+    def _single_key(self, batch: Batch):
+        unit, ts = self.partitions.unit_ns, batch.ts     # one bucket: no key per packet
+        first = int(ts.min()) // unit if unit and len(ts) else None
+        return first if first is not None and first == int(ts.max()) // unit else None
 
     def __repr__(self) -> str:
         kind = "flows" if self.flows else "packets"

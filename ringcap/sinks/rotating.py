@@ -473,21 +473,36 @@ class RotatingSink(Sink):
     def _write(self, batch) -> int:
         if self._partition is None:
             return self._write_key(None, batch)
+        key = self._single_key(batch)
+        if key is not None:         # the whole batch in one partition: no key per packet
+            return self._write_one_key(key, batch)
         keys = np.asarray(self._partition(batch))
         if keys.shape != (len(batch),):
             raise ValueError(f"partition() returned shape {keys.shape} for {len(batch)} packets")
         if (keys == keys[0]).all():
-            written = self._write_key(keys[0].item(), batch)
-        else:
-            uniq, firsts, inverse = np.unique(keys, return_index=True, return_inverse=True)
-            written = 0
-            for j in np.argsort(firsts, kind="stable").tolist():
-                written += self._write_key(uniq[j].item(), batch[inverse == j])
+            return self._write_one_key(keys[0].item(), batch)
+        uniq, firsts, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        written = 0
+        for j in np.argsort(firsts, kind="stable").tolist():
+            written += self._write_key(uniq[j].item(), batch[inverse == j])
+        self._expire_others(batch)
+        return written
+
+    def _write_one_key(self, key, batch) -> int:
+        written = self._write_key(key, batch)
+        self._expire_others(batch)
+        return written
+
+    def _expire_others(self, batch) -> None:
         if self._seconds_ns and len(self._states) > 1:
             # Time passes for every key: a packet past another key's interval
             # finishes that key's file too (as tick() does with the clock).
             self._expire(int(batch.ts.max()))
-        return written
+
+    def _single_key(self, batch):
+        """The partition key of every packet of ``batch`` when a subclass can tell
+        it is one key without a key per packet (the usual batch), else None."""
+        return None
 
     def _write_key(self, key, batch) -> int:
         state = self._state(key)
@@ -508,9 +523,9 @@ class RotatingSink(Sink):
                     state.start_ns = int(ts[i])
                     if rotation.aligned:
                         state.start_ns -= state.start_ns % self._seconds_ns
-                late = np.flatnonzero(ts[i:] >= state.start_ns + self._seconds_ns)
-                if len(late):
-                    end = i + int(late[0])
+                due = state.start_ns + self._seconds_ns
+                if ts[i:].max() >= due:     # (else no packet is late: nothing allocated)
+                    end = i + int(np.argmax(ts[i:] >= due))
                 if end == i:                 # this packet opens the next interval
                     self._rotate(state, new_interval=True)
                     continue
