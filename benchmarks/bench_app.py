@@ -32,6 +32,13 @@ records each way).  Per pcap:
 * ``flow_features(read_pcap(pcap))`` (names on) against nfstream
   (``n_dissections=20, statistical_analysis=True, n_meters=1``), in this
   process, CPU including finished children, interleaved, median of --rounds.
+
+``--at-scale PACKETS`` repeats each pcap to PACKETS packets and times whole
+processes, tshark against a Python process streaming the file; with
+``--split`` (no tshark) it prints where that process's loop spends its CPU
+at each ``--batch-packets`` size: the record walk, the header pass, the
+application pass and the rest.  ``--keep DIR`` keeps the repeated pcaps there
+for the next run.
 """
 from __future__ import annotations
 
@@ -74,6 +81,14 @@ def main() -> None:
     parser.add_argument("--at-scale", type=int, default=0, metavar="PACKETS",
                         help="whole processes only: each pcap repeated to PACKETS packets, "
                              "tshark -T fields against a streaming ringcap process")
+    parser.add_argument("--split", action="store_true",
+                        help="with --at-scale: no tshark; where the streaming process's loop "
+                             "spends its CPU (record walk, header pass, application pass, the "
+                             "rest) at each --batch-packets")
+    parser.add_argument("--batch-packets", default="65536",
+                        help="--split: comma-separated batch sizes (default 65536)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="--at-scale: write the repeated pcaps into DIR and reuse them")
     args = parser.parse_args()
     if args.at_scale or args.compare:
         # ringcap starts as installed, with its bytecode: under PYTHONDONTWRITEBYTECODE=1
@@ -81,8 +96,12 @@ def main() -> None:
         # CPU of each streaming process; as claims.py and bench_cli.py do)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "ringcap")],
                        check=True, stdout=subprocess.DEVNULL)
+    if args.at_scale and args.split:
+        split(args.at_scale, args.rounds, [int(b) for b in args.batch_packets.split(",")],
+              args.keep)
+        return
     if args.at_scale:
-        at_scale(args.at_scale, args.rounds)
+        at_scale(args.at_scale, args.rounds, args.keep)
         return
     if args.compare:
         compare(args.repeat, args.rounds, args.pass_only)
@@ -321,22 +340,86 @@ def repeated(batch: ringcap.Batch, packets: int, path: str) -> int:
     return written
 
 
-def at_scale(packets: int, rounds: int) -> None:
+def scale_files(packets: int, where: str):
+    """(name, path, packets) of each pcap repeated to ``packets`` packets in
+    the folder ``where``, written unless there from an earlier run."""
+    sources = {"recorded": lambda: ringcap.read_pcap(recorded_pcap()),
+               "dns-heavy": dns_heavy, "tls-heavy": tls_heavy}
+    os.makedirs(where, exist_ok=True)
+    for name, source in sources.items():
+        path = os.path.join(where, f"{name}-{packets}.pcap")
+        if not os.path.exists(path):
+            repeated(source(), packets, path + ".part")
+            os.replace(path + ".part", path)
+        yield name, path, packets
+
+
+SPLIT_SCRIPT = """
+import sys, time, ringcap
+from ringcap import _pcapio, _decode, _app
+spent = dict.fromkeys(("walk", "header", "app"), 0)
+def timed(module, name, part):
+    call = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        start = time.thread_time_ns()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            spent[part] += time.thread_time_ns() - start
+    setattr(module, name, wrapper)
+timed(_pcapio, "parse_pcap", "walk")
+timed(_decode, "decode_into", "header")
+timed(_app, "decode_app", "app")
+start = time.thread_time_ns()
+counts, headers = [0, 0, 0], None
+for batch in ringcap.open_pcap(sys.argv[1], batch_packets=int(sys.argv[2])):
+    headers = ringcap.decode(batch, columns={fields!r}, out=headers)
+    for i, name in enumerate({fields!r}):
+        counts[i] += int((getattr(headers, name).lengths() > 0).sum())
+loop = time.thread_time_ns() - start
+print(spent["walk"], spent["header"], spent["app"], loop - sum(spent.values()), loop)
+"""
+
+
+def split(packets: int, rounds: int, sizes: list[int], keep: str | None) -> None:
+    """Where the streaming process's loop spends its CPU: each compiled call
+    timed by thread CPU time inside the process, the rest being Python, the
+    kernel unmapping finished windows and the script's counting."""
+    script = SPLIT_SCRIPT.format(fields=OUR_FIELDS)
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    parts = ("record walk", "header pass", "application pass", "rest", "loop")
+    with tempfile.TemporaryDirectory(prefix="bench_app.") as tmp:
+        files = list(scale_files(packets, keep or tmp))
+        print(f"ms of CPU of the streaming loop over {packets:,} packets, "
+              f"median of {rounds} interleaved rounds")
+        print()
+        print("| traffic | packets a batch | " + " | ".join(parts) + " |")
+        print("|---|---:|" + "---:|" * len(parts))
+        for name, path, _ in files:
+            runs = {size: [] for size in sizes}
+            for _ in range(rounds):
+                for size in sizes:
+                    out = subprocess.run([sys.executable, "-c", script, path, str(size)],
+                                         check=True, capture_output=True, text=True,
+                                         env=env).stdout.split()
+                    runs[size].append([int(v) / 1e6 for v in out])
+            for size in sizes:
+                medians = [statistics.median(r[k] for r in runs[size]) for k in range(len(parts))]
+                print(f"| {name} | {size:,} | " + " | ".join(f"{m:.0f}" for m in medians) + " |")
+
+
+def at_scale(packets: int, rounds: int, keep: str | None = None) -> None:
     """tshark -T fields against a whole ringcap process that streams the file
     (open_pcap, decode into reused Headers, counts each field's values), both
     from exec to exit, on each pcap repeated to ``packets`` packets."""
     script = STREAM_SCRIPT.format(fields=OUR_FIELDS)
     with tempfile.TemporaryDirectory(prefix="bench_app.") as tmp:
-        sources = {"recorded": ringcap.read_pcap(recorded_pcap()),
-                   "dns-heavy": dns_heavy(), "tls-heavy": tls_heavy()}
         print("CPU seconds of whole processes (exec to exit), median of interleaved rounds")
         print()
         print("| traffic | packets | MB | tshark -T fields | ringcap process | ratio | "
               "values found: ringcap, tshark |")
         print("|---|---:|---:|---:|---:|---:|---|")
-        for name, batch in sources.items():
-            path = os.path.join(tmp, name + ".pcap")
-            n = repeated(batch, packets, path)
+        for name, path, n in scale_files(packets, keep or tmp):
             shark, ours = [], []
             command = ["tshark", "-n", "-r", path, "-T", "fields"]
             for field in TSHARK_FIELDS:
@@ -353,7 +436,8 @@ def at_scale(packets: int, rounds: int) -> None:
             a, b = statistics.median(shark), statistics.median(ours)
             print(f"| {name} | {n:,} | {os.path.getsize(path) / 1e6:.0f} | {a:.2f} | {b:.3f} | "
                   f"{a / b:.0f} | {' '.join(found)}; {' '.join(map(str, theirs))} |")
-            os.unlink(path)
+            if not keep:
+                os.unlink(path)
 
 
 if __name__ == "__main__":
