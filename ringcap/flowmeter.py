@@ -56,8 +56,11 @@ FLOW_NAME_COLUMNS: tuple[str, ...] = ("app_proto", "dns_qr", "dns_qname", "http_
                                       "http_user_agent", "tls_sni", "tls_ja4")
 #: The string columns of a flow record, and ``dns_queries``.
 NAME_COLUMNS: tuple[str, ...] = ("server_name", "client_fingerprint", "user_agent", "dns_queries")
-# A packet's tag for the meter: tunnel_type, tunnel_id, outer and inner VLAN id in one word.
+# A packet's tag for the meter: tunnel_type, tunnel_id, outer and inner VLAN id in one word
+# (the compiled meter puts it together from these columns).
 _TAG_SHIFTS = {"tunnel_type": 56, "tunnel_id": 24, "vlan_outer": 12, "vlan_inner": 0}
+_TAG_TYPES = (("tunnel_type", np.uint8), ("tunnel_id", np.uint32), ("vlan_outer", np.uint16),
+              ("vlan_inner", np.uint16))
 _TAG_MASKS = {"tunnel_type": 0xFF, "tunnel_id": 0xFFFFFFFF, "vlan_outer": 0xFFF,
               "vlan_inner": 0xFFF}
 _TUNNEL_KEY = (0xFF << 56) | (0xFFFFFFFF << 24)
@@ -384,16 +387,16 @@ class FlowMeter:
                                       flow_hash=True)   # reused
 
     def _intern(self, column: StringColumn, rows: np.ndarray, out: np.ndarray,
-                transform=None) -> None:
-        # out[row] = the id of column[row] for the rows given (a loop over the
-        # packets that carry a name only).  Slices of one bytes object, and a
-        # per-call cache of their ids, keep it at a dict lookup per packet.
+                positions: np.ndarray, transform=None) -> None:
+        # out[positions[k]] = the id of column[rows[k]] (a loop over the packets
+        # that carry a name only).  Slices of one bytes object, and a per-call
+        # cache of their ids, keep it at a dict lookup per packet.
         if not len(rows):
             return
         offsets = column.offsets           # only the rows' ends become Python ints
         data, starts, ends = column.data.tobytes(), offsets[rows].tolist(), offsets[rows + 1].tolist()
         seen: dict[bytes, int] = {}
-        for row, start, end in zip(rows.tolist(), starts, ends):
+        for at, start, end in zip(positions.tolist(), starts, ends):
             raw = data[start:end]
             number = seen.get(raw)
             if number is None:
@@ -406,44 +409,52 @@ class FlowMeter:
                     self._vocabulary.append(text)
                 seen[raw] = number
             if number:
-                out[row] = number
+                out[at] = number
 
-    def _packet_names(self, h: Headers) -> np.ndarray | None:
-        # (n, 4) uint32: server name, fingerprint and user agent ids, DNS query 0/1
+    def _packet_names(self, h: Headers, rows: np.ndarray | None
+                      ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        # (the packets that carry a name, in order; (len, 4) uint32 for each: server
+        # name, fingerprint and user agent ids, DNS query 0/1), looking at ``rows``
+        # only (the packets the application pass looked at; None: all)
         present = set(h.names)
         if not self.names or not present & set(FLOW_NAME_COLUMNS):
-            return None
-        names = np.zeros((len(h), 4), dtype=np.uint32)
+            return None, None
+        if rows is None:
+            rows = np.arange(len(h), dtype=np.int64)
+        names = np.zeros((len(rows), 4), dtype=np.uint32)
         server = names[:, 0]
         for column, transform in (("tls_sni", None), ("http_host", host_name),
                                   ("dns_qname", None)):
             if column in present:
-                carrying = (h[column].lengths() > 0) & (server == 0)
-                self._intern(h[column], np.flatnonzero(carrying), server, transform)
+                offsets = h[column].offsets
+                carrying = np.flatnonzero((offsets[rows + 1] > offsets[rows]) & (server == 0))
+                self._intern(h[column], rows[carrying], server, carrying, transform)
         for k, column in ((1, "tls_ja4"), (2, "http_user_agent")):
             if column in present:
-                self._intern(h[column], np.flatnonzero(h[column].lengths() > 0), names[:, k])
+                offsets = h[column].offsets
+                carrying = np.flatnonzero(offsets[rows + 1] > offsets[rows])
+                self._intern(h[column], rows[carrying], names[:, k], carrying)
         if "app_proto" in present and "dns_qr" in present:
-            names[:, 3] = (h.app_proto == APP_PROTOCOLS["dns"]) & (h.dns_qr == 0)
+            names[:, 3] = (h.app_proto[rows] == APP_PROTOCOLS["dns"]) & (h.dns_qr[rows] == 0)
         if len(self._vocabulary) != len(self._vocabulary_array):
             self._vocabulary_array = np.array(self._vocabulary, dtype=object)
-        return names
+        named = names.any(axis=1)
+        return np.ascontiguousarray(rows[named]), names[named]
 
     def update(self, source: Union[Batch, Headers]) -> FlowRecords:
         """Fold a batch's packets in; the records that expired meanwhile."""
         h = _headers_for_meter(source, self._needed, self._headers)
         c = np.ascontiguousarray
-        tags = np.zeros(len(h), dtype=np.uint64)
-        for name in _TAG_COLUMNS:
-            if name in h.names:
-                tags |= (h[name].astype(np.uint64) & np.uint64(_TAG_MASKS[name])) \
-                    << np.uint64(_TAG_SHIFTS[name])
+        # our own decode lists the packets that may carry a name (the rest carry none)
+        app_rows = h._app_rows if isinstance(source, Batch) else None
+        name_rows, names = self._packet_names(h, None if app_rows is None else app_rows.written)
         self._core.update(
             c(h.ip_version, np.uint8), c(h.ip_src, np.uint8), c(h.ip_dst, np.uint8),
             c(h.sport, np.uint16), c(h.dport, np.uint16), c(h.ip_proto, np.uint8),
             c(h.tcp_flags, np.uint16), c(h.tcp_seq, np.uint32), c(h.payload_len, np.uint32),
-            c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64), tags,
-            self._packet_names(h))
+            c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64),
+            *(c(h[name], dtype) if name in h.names else None for name, dtype in _TAG_TYPES),
+            name_rows, names)
         return self._take()
 
     def expire_idle(self, now: int | None = None) -> FlowRecords:
