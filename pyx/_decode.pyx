@@ -15,7 +15,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN, uintptr_t
 from libc.string cimport memcpy, memset, memcmp
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, free, qsort
 cimport numpy as cnp
 
 from includes.decode_defs cimport *
@@ -143,6 +143,12 @@ LINKTYPES = {
 RAW_ALIASES = (LINKTYPE_RAW_12, LINKTYPE_RAW_14)
 # What the 5-tuple path writes (see decode(..., columns=)).
 FIVE_TUPLE_COLUMNS = ("ip_version", "ip_src", "ip_dst", "ip_proto", "sport", "dport", "flags")
+_FIVE_TUPLE_SET = frozenset(FIVE_TUPLE_COLUMNS)
+# What else the 5-tuple path decodes when asked (a flow meter's columns, and the
+# payload the application pass reads): any other column takes the general path.
+_FIVE_TUPLE_PATH_COLUMNS = _FIVE_TUPLE_SET | {
+    "tcp_flags", "tcp_seq", "payload_len", "payload_offset", "tunnel_type", "tunnel_id",
+    "vlan_outer", "vlan_inner"}
 
 cdef const uint8_t *_V4_MAPPED_PREFIX = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 cdef Py_ssize_t _overruns = 0   # debug builds: reads that would have passed caplen
@@ -1335,56 +1341,55 @@ for _byte in range(256):
         | (CAND_HTTP if 0x41 <= _byte <= 0x5A else 0) | (CAND_QUIC if _byte >= 0xC0 else 0)
 
 
+cdef inline bint _app_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t plen,
+                                Py_ssize_t start, uint8_t proto, uint16_t sport, uint16_t dport,
+                                const AppCandidates *app) noexcept nogil:
+    # Whether packet i, just decoded (payload of plen bytes at start, ip_proto,
+    # ports), may carry an application message, by the rule of pyx/_app.pyx's
+    # pass, which applies it again to the packets it is given: TCP or UDP with
+    # payload captured, on a port of a protocol asked for, or (elsewhere) whose
+    # payload starts a QUIC Initial, a TLS hello or an HTTP head as its decoder
+    # requires (includes/decode_defs.pxd).  Each packet costs the read of its
+    # first payload byte and a few table reads, without a branch on what it
+    # holds (whether a payload starts a message is not predictable); only
+    # those whose first byte passes (one random TCP payload in ten, a quarter
+    # of large UDP ones) are read further.
+    cdef Py_ssize_t cap = b.caplen[i], n
+    cdef uint8_t kinds, rules, shift
+    cdef const uint8_t *p
+    if plen == 0 or start == 0 or start >= cap \
+            or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
+        return False
+    # a port's CAND_TCP_* bits are its CAND_UDP_* bits shifted by 2
+    shift = 2 if proto == IPPROTO_TCP else 0
+    kinds = ((app.ports[sport] | app.ports[dport]) >> shift) & (CAND_UDP_PORT | CAND_UDP_KNOWN)
+    # the rules that apply to TCP payloads, and to UDP ones from 1200 bytes
+    rules = (app.rule & (CAND_TLS | CAND_HTTP)) if proto == IPPROTO_TCP \
+        else ((app.rule & CAND_QUIC) if plen >= 1200 else 0)
+    p = b.data + b.offset[i] + start
+    # on no known port: the rules the first byte passes (start < cap: captured)
+    rules = _first_byte_rule[p[0]] & rules & (0 if kinds else 0xFF)
+    if rules:
+        n = cap - start
+        if n > plen:
+            n = plen              # Ethernet padding after the payload
+        rules = ((rules & CAND_TLS) != 0 and app_tls_hello_start(p, n)) \
+            or ((rules & CAND_HTTP) != 0 and app_http_head_start(p, n)) \
+            or ((rules & CAND_QUIC) != 0 and app_quic_initial_start(p, n))
+    return (kinds & CAND_UDP_PORT) != 0 or rules != 0
+
+
 cdef void _app_candidates(const PacketColumns *b, Py_ssize_t first, Py_ssize_t m,
                           const HeaderChunk *c, AppCandidates *app) noexcept nogil:
     # Append to app.rows those of packets first..first+m-1 (rows 0..m-1 of c,
     # just decoded: their bytes are still in cache) that may carry an
-    # application message, by the rule of pyx/_app.pyx's pass, which applies
-    # it again to the packets it is given: TCP or UDP with payload captured,
-    # on a port of a protocol asked for, or (elsewhere) whose payload starts
-    # a QUIC Initial, a TLS hello or an HTTP head as its decoder requires
-    # (includes/decode_defs.pxd).  Each packet costs the read of its first
-    # payload byte, a few table reads and one store, without a branch on
-    # what it holds (whether a payload starts a message is not predictable);
-    # only those whose first byte passes (one random TCP payload in ten, a
-    # quarter of large UDP ones) are read further.
-    cdef Py_ssize_t j, start, cap, n, count = app.count
-    cdef uint32_t plen
-    cdef uint8_t proto, kinds, rules, shift
-    cdef const uint8_t *ports = app.ports
-    cdef const uint8_t *p
+    # application message (_app_candidate).
+    cdef Py_ssize_t j, count = app.count
     cdef int64_t *rows = app.rows
-    cdef const uint8_t *data = b.data
-    cdef const int64_t *offset = b.offset + first
-    cdef const uint32_t *caplen = b.caplen + first
-    # the rules that apply to TCP payloads, and to UDP ones from 1200 bytes
-    cdef uint8_t tcp_rules = app.rule & (CAND_TLS | CAND_HTTP)
-    cdef uint8_t udp_rules = app.rule & CAND_QUIC
     for j in range(m):
-        plen = c.payload_len[j]
-        start = c.payload_offset[j]
-        proto = c.ip_proto[j]
-        cap = caplen[j]
-        if plen == 0 or start == 0 or start >= cap \
-                or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
-            continue
-        # a port's CAND_TCP_* bits are its CAND_UDP_* bits shifted by 2
-        shift = 2 if proto == IPPROTO_TCP else 0
-        kinds = ((ports[c.sport[j]] | ports[c.dport[j]]) >> shift) \
-            & (CAND_UDP_PORT | CAND_UDP_KNOWN)
-        rules = tcp_rules if proto == IPPROTO_TCP else (udp_rules if plen >= 1200 else 0)
-        p = data + offset[j] + start
-        # on no known port: the rules the first byte passes (start < cap: captured)
-        rules = _first_byte_rule[p[0]] & rules & (0 if kinds else 0xFF)
-        if rules:
-            n = cap - start
-            if n > plen:
-                n = plen              # Ethernet padding after the payload
-            rules = ((rules & CAND_TLS) != 0 and app_tls_hello_start(p, n)) \
-                or ((rules & CAND_HTTP) != 0 and app_http_head_start(p, n)) \
-                or ((rules & CAND_QUIC) != 0 and app_quic_initial_start(p, n))
         rows[count] = first + j        # in range: count <= first + j < n
-        count += (kinds & CAND_UDP_PORT) | (rules != 0)
+        count += _app_candidate(b, first + j, c.payload_len[j], c.payload_offset[j],
+                                c.ip_proto[j], c.sport[j], c.dport[j], app)
     app.count = count
 
 
@@ -1444,10 +1449,37 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
     return -1
 
 
+cdef enum:
+    _APP_PREFETCH_AHEAD = 16   # packets ahead that the 5-tuple path prefetches for the list
+
+
+cdef inline void _five_tuple_extra(FiveTupleColumns *cols, Py_ssize_t i, uint16_t tcp_flags,
+                                   uint32_t tcp_seq, Py_ssize_t payload_offset,
+                                   Py_ssize_t payload_len) noexcept nogil:
+    # The flow meter's columns of a packet the 5-tuple path took (untagged, not
+    # tunnelled: those columns are 0), where asked for.
+    if cols.tcp_flags != NULL:
+        cols.tcp_flags[i] = tcp_flags
+    if cols.tcp_seq != NULL:
+        cols.tcp_seq[i] = tcp_seq
+    if cols.payload_len != NULL:
+        cols.payload_len[i] = <uint32_t>payload_len
+    if cols.payload_offset != NULL:
+        cols.payload_offset[i] = <uint16_t>payload_offset
+    if cols.tunnel_type != NULL:
+        cols.tunnel_type[i] = 0
+    if cols.tunnel_id != NULL:
+        cols.tunnel_id[i] = 0
+    if cols.vlan_outer != NULL:
+        cols.vlan_outer[i] = 0
+    if cols.vlan_inner != NULL:
+        cols.vlan_inner[i] = 0
+
+
 cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
-                                 Py_ssize_t hi, FiveTupleColumns cols, HeaderChunk *c,
-                                 Py_ssize_t *pending, Py_ssize_t *rows,
-                                 uint32_t opts) noexcept nogil:
+                                 Py_ssize_t hi, FiveTupleColumns *cols, HeaderChunk *c,
+                                 Py_ssize_t *pending, Py_ssize_t *rows, uint32_t opts,
+                                 AppCandidates *app) noexcept nogil:
     # decode_five_tuple for packets lo..hi-1, all of this kind of link layer.
     # INOUT rows: the rows of c in use (pending: their packets).  Returns -1,
     # or the index of the first packet whose bytes lie outside the data.
@@ -1467,13 +1499,23 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
     cdef uint16_t *sport = cols.sport
     cdef uint16_t *dport_col = cols.dport
     cdef uint32_t *flags = cols.flags
+    cdef bint extra = cols.tcp_flags != NULL or cols.tcp_seq != NULL \
+        or cols.payload_len != NULL or cols.payload_offset != NULL \
+        or cols.tunnel_type != NULL or cols.tunnel_id != NULL \
+        or cols.vlan_outer != NULL or cols.vlan_inner != NULL or app != NULL
     cdef bint fast = _fast_path
     cdef uint16_t linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[lo]
     cdef uint16_t claimed = _claimed_protocol(linktype)
     for i in range(lo, hi):
         if k == DECODE_CHUNK:
-            _flush_five_tuple(cols, c, pending, k)
+            _flush_five_tuple(cols, c, pending, k, &b, app)
             k = 0
+        if app != NULL and i + _APP_PREFETCH_AHEAD < hi:
+            # the first payload byte the list reads is often in a packet's second
+            # cache line, which nothing else touches: ask for it some packets ahead
+            # (a prefetch never faults)
+            _prefetch(<const void *>(<uintptr_t>b.data
+                                     + <uintptr_t>b.offset[i + _APP_PREFETCH_AHEAD] + 64))
         start = b.offset[i]
         cap = b.caplen[i]
         if start < 0 or start > b.data_len or cap > b.data_len - start:   # cannot overflow
@@ -1507,6 +1549,18 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
                 sport[i] = rd16(p, l4, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
+                if extra:
+                    if proto == IPPROTO_UDP:
+                        hlen = 8
+                        ip_end = l4 + <Py_ssize_t>rd16(p, l4 + 4, cap)
+                    _five_tuple_extra(cols, i, rd16(p, l4 + 12, cap) & 0x01FF
+                                      if proto == IPPROTO_TCP else 0,
+                                      rd32(p, l4 + 4, cap) if proto == IPPROTO_TCP else 0,
+                                      l4 + hlen, ip_end - l4 - hlen)
+                    if app != NULL:
+                        app.rows[app.count] = i
+                        app.count += _app_candidate(&b, i, <uint32_t>(ip_end - l4 - hlen),
+                                                    l4 + hlen, proto, sport[i], dport, app)
                 continue
         elif fast and cap >= l4v6 + 8 and not (b.status[i] & TP_STATUS_VLAN_VALID) \
                 and _link_says(kind, p, cap, ETHERTYPE_IPV6, claimed) \
@@ -1530,6 +1584,20 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
                 sport[i] = rd16(p, l4v6, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
+                if extra:
+                    if proto == IPPROTO_TCP:
+                        hlen = (rd8(p, l4v6 + 12, cap) >> 4) * 4
+                    else:
+                        hlen = 8
+                        ip_end = l4v6 + <Py_ssize_t>rd16(p, l4v6 + 4, cap)
+                    _five_tuple_extra(cols, i, rd16(p, l4v6 + 12, cap) & 0x01FF
+                                      if proto == IPPROTO_TCP else 0,
+                                      rd32(p, l4v6 + 4, cap) if proto == IPPROTO_TCP else 0,
+                                      l4v6 + hlen, ip_end - l4v6 - hlen)
+                    if app != NULL:
+                        app.rows[app.count] = i
+                        app.count += _app_candidate(&b, i, <uint32_t>(ip_end - l4v6 - hlen),
+                                                    l4v6 + hlen, proto, sport[i], dport, app)
                 continue
         if LinkKind is EthernetLink:
             decode_packet(p, cap, wire, b.status[i], b.vlan_tci[i], b.vlan_tpid[i], c, k, opts)
@@ -1541,14 +1609,22 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
     return -1
 
 
-cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupleColumns cols,
-                                  HeaderChunk *c, uint32_t opts) noexcept nogil:
-    # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Untagged IPv4 (no options,
+cdef int _compare_rows(const void *a, const void *b) noexcept nogil:
+    cdef int64_t x = (<const int64_t *>a)[0], y = (<const int64_t *>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupleColumns *cols,
+                                  HeaderChunk *c, uint32_t opts,
+                                  AppCandidates *app) noexcept nogil:
+    # decode_batch for FIVE_TUPLE_COLUMNS and any of a flow meter's columns
+    # (FiveTupleColumns; app: NULL, or the packets that may carry an
+    # application message, as decode_batch lists them).  Untagged IPv4 (no options,
     # not fragmented) and IPv6 (no extension headers) TCP/UDP packets (not
     # UDP tunnels) take a short inline run straight to the columns; the
     # others are decoded into c and copied out DECODE_CHUNK at a time.  The
     # values are the same either way.
-    cdef Py_ssize_t i = 0, end, bad, rows = 0
+    cdef Py_ssize_t i = 0, end, bad, rows = 0, k
     cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
     cdef uint16_t linktype
     memset(c, 0, sizeof(HeaderChunk))
@@ -1557,27 +1633,39 @@ cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupl
         linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[i]
         if linktype == LINKTYPE_ETHERNET:
             bad = _five_tuple_rows(<EthernetLink *>NULL, b[0], i, end, cols, c, pending, &rows,
-                                   opts)
+                                   opts, app)
         elif linktype == LINKTYPE_LINUX_SLL2:
-            bad = _five_tuple_rows(<Sll2Link *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
+            bad = _five_tuple_rows(<Sll2Link *>NULL, b[0], i, end, cols, c, pending, &rows, opts,
+                                   app)
         elif linktype == LINKTYPE_LINUX_SLL:
-            bad = _five_tuple_rows(<SllLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
+            bad = _five_tuple_rows(<SllLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts,
+                                   app)
         elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
             bad = _five_tuple_rows(<LoopbackLink *>NULL, b[0], i, end, cols, c, pending, &rows,
-                                   opts)
+                                   opts, app)
         else:
-            bad = _five_tuple_rows(<RawLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
+            bad = _five_tuple_rows(<RawLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts,
+                                   app)
         if bad >= 0:
             return bad
         i = end
     if rows:
-        _flush_five_tuple(cols, c, pending, rows)
+        _flush_five_tuple(cols, c, pending, rows, b, app)
+    if app != NULL:
+        # the packets the general decoder took were listed when their chunk was
+        # copied out, after later ones: the list is in packet order again
+        for k in range(1, app.count):
+            if app.rows[k] < app.rows[k - 1]:
+                qsort(app.rows, app.count, sizeof(int64_t), _compare_rows)
+                break
     return -1
 
 
-cdef void _flush_five_tuple(FiveTupleColumns cols, HeaderChunk *c, const Py_ssize_t *pending,
-                            Py_ssize_t k) noexcept nogil:
-    # Copy rows 0..k-1 of c to the packets they belong to, then clear c.
+cdef void _flush_five_tuple(FiveTupleColumns *cols, HeaderChunk *c, const Py_ssize_t *pending,
+                            Py_ssize_t k, const PacketColumns *b,
+                            AppCandidates *app) noexcept nogil:
+    # Copy rows 0..k-1 of c to the packets they belong to (and list those that
+    # may carry an application message), then clear c.
     cdef Py_ssize_t r, i
     for r in range(k):
         i = pending[r]
@@ -1588,6 +1676,26 @@ cdef void _flush_five_tuple(FiveTupleColumns cols, HeaderChunk *c, const Py_ssiz
         cols.sport[i] = c.sport[r]
         cols.dport[i] = c.dport[r]
         cols.flags[i] = c.flags[r]
+        if cols.tcp_flags != NULL:
+            cols.tcp_flags[i] = c.tcp_flags[r]
+        if cols.tcp_seq != NULL:
+            cols.tcp_seq[i] = c.tcp_seq[r]
+        if cols.payload_len != NULL:
+            cols.payload_len[i] = c.payload_len[r]
+        if cols.payload_offset != NULL:
+            cols.payload_offset[i] = c.payload_offset[r]
+        if cols.tunnel_type != NULL:
+            cols.tunnel_type[i] = c.tunnel_type[r]
+        if cols.tunnel_id != NULL:
+            cols.tunnel_id[i] = c.tunnel_id[r]
+        if cols.vlan_outer != NULL:
+            cols.vlan_outer[i] = c.vlan_outer[r]
+        if cols.vlan_inner != NULL:
+            cols.vlan_inner[i] = c.vlan_inner[r]
+        if app != NULL:
+            app.rows[app.count] = i
+            app.count += _app_candidate(b, i, c.payload_len[r], c.payload_offset[r],
+                                        c.ip_proto[r], c.sport[r], c.dport[r], app)
     memset(c, 0, sizeof(HeaderChunk))
 
 
@@ -1809,7 +1917,7 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
                 cols.src[cols.count] = fields[k]
                 cols.row_bytes[cols.count] = itemsize * width
                 cols.count += 1
-        if set(out) == set(FIVE_TUPLE_COLUMNS) and app_p == NULL:
+        if _FIVE_TUPLE_SET.issubset(out) and _FIVE_TUPLE_PATH_COLUMNS.issuperset(out):
             five.ip_version = <uint8_t *>_column(out, "ip_version", n, 1, 1)
             five.ip_src = <uint8_t *>_column(out, "ip_src", n, 1, 16)
             five.ip_dst = <uint8_t *>_column(out, "ip_dst", n, 1, 16)
@@ -1817,8 +1925,16 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
             five.sport = <uint16_t *>_column(out, "sport", n, 2, 2)
             five.dport = <uint16_t *>_column(out, "dport", n, 2, 2)
             five.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
+            five.tcp_flags = <uint16_t *>_column(out, "tcp_flags", n, 2, 2)
+            five.tcp_seq = <uint32_t *>_column(out, "tcp_seq", n, 4, 4)
+            five.payload_len = <uint32_t *>_column(out, "payload_len", n, 4, 4)
+            five.payload_offset = <uint16_t *>_column(out, "payload_offset", n, 2, 2)
+            five.tunnel_type = <uint8_t *>_column(out, "tunnel_type", n, 1, 1)
+            five.tunnel_id = <uint32_t *>_column(out, "tunnel_id", n, 4, 4)
+            five.vlan_outer = <uint16_t *>_column(out, "vlan_outer", n, 2, 2)
+            five.vlan_inner = <uint16_t *>_column(out, "vlan_inner", n, 2, 2)
             with nogil:
-                bad = decode_five_tuple(&packets, n, five, chunk, opts)
+                bad = decode_five_tuple(&packets, n, &five, chunk, opts, app_p)
         else:
             with nogil:
                 bad = decode_batch(&packets, n, &cols, chunk, opts, app_p)
