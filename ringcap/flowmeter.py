@@ -159,6 +159,9 @@ def _columns_from_records(records: np.ndarray, vocabulary: np.ndarray | None = N
     return {name: columns[name] for name in FLOW_RECORD_COLUMNS}
 
 
+_EMPTY_COLUMNS: dict[str, np.ndarray] | None = None    # FlowRecords.empty()'s, zero-length
+
+
 class FlowRecords:
     """Flow records, columnar: one row per flow record, one numpy array per column.
 
@@ -214,7 +217,10 @@ class FlowRecords:
     @classmethod
     def empty(cls) -> "FlowRecords":
         """No records."""
-        return cls._from_records(np.empty(0, dtype=_flowmeter.RECORD_DTYPE))
+        global _EMPTY_COLUMNS
+        if _EMPTY_COLUMNS is None:      # (some 90 numpy calls: made once, the arrays shared)
+            _EMPTY_COLUMNS = _columns_from_records(np.empty(0, dtype=_flowmeter.RECORD_DTYPE))
+        return cls(_EMPTY_COLUMNS)
 
     @classmethod
     def concat(cls, parts: Iterable["FlowRecords"]) -> "FlowRecords":
@@ -487,6 +493,8 @@ class FlowMeter:
             yield self._take()
 
     def _take(self) -> FlowRecords:
+        if not self._core.pending_records:      # (most batches end no flow)
+            return FlowRecords.empty()
         return FlowRecords._from_records(self._core.take_records(), self._vocabulary_array)
 
     @property
@@ -538,4 +546,5 @@ def flow_features(source, *, idle_timeout: float | None = 120.0,
         source = (source,)
     parts = [meter.update(part) for part in source]
     parts.extend(meter.flush_chunks())
-    return FlowRecords.concat(parts)
+    parts = [part for part in parts if len(part)]
+    return parts[0] if len(parts) == 1 else FlowRecords.concat(parts)
