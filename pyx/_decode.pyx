@@ -1450,7 +1450,7 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
 
 
 cdef enum:
-    _APP_PREFETCH_AHEAD = 16   # packets ahead that the 5-tuple path prefetches for the list
+    _PREFETCH_AHEAD = 16   # packets ahead whose lines the 5-tuple path prefetches
 
 
 cdef inline void _five_tuple_extra(FiveTupleColumns *cols, Py_ssize_t i, uint16_t tcp_flags,
@@ -1489,6 +1489,7 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
     cdef uint8_t proto
     cdef uint16_t dport
     cdef int64_t start
+    cdef uintptr_t ahead
     # Plain pointers in locals (b is passed by value): stores through the
     # uint8_t column pointers could alias structs behind pointers and
     # globals, forcing reloads each packet.
@@ -1510,12 +1511,15 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
         if k == DECODE_CHUNK:
             _flush_five_tuple(cols, c, pending, k, &b, app)
             k = 0
-        if app != NULL and i + _APP_PREFETCH_AHEAD < hi:
-            # the first payload byte the list reads is often in a packet's second
-            # cache line, which nothing else touches: ask for it some packets ahead
+        if i + _PREFETCH_AHEAD < hi:
+            # a packet's first line some packets ahead: on large packets each is a
+            # miss the run would wait on, one after the other; with the list, its
+            # second line too, where the first payload byte it reads often is
             # (a prefetch never faults)
-            _prefetch(<const void *>(<uintptr_t>b.data
-                                     + <uintptr_t>b.offset[i + _APP_PREFETCH_AHEAD] + 64))
+            ahead = <uintptr_t>b.data + <uintptr_t>b.offset[i + _PREFETCH_AHEAD]
+            _prefetch(<const void *>ahead)
+            if app != NULL:
+                _prefetch(<const void *>(ahead + 64))
         start = b.offset[i]
         cap = b.caplen[i]
         if start < 0 or start > b.data_len or cap > b.data_len - start:   # cannot overflow
