@@ -1969,11 +1969,20 @@ cdef inline uint64_t _load64(const uint8_t *p) noexcept nogil:
     return v
 
 
+cdef extern from *:
+    uint64_t _bswap64 "__builtin_bswap64"(uint64_t x) noexcept nogil
+
+
 cdef inline int _endpoint_cmp(const uint8_t *addr_a, uint16_t port_a,
                               const uint8_t *addr_b, uint16_t port_b) noexcept nogil:
-    cdef int c = memcmp(addr_a, addr_b, 16)
-    if c:
-        return c
+    # memcmp's order of the addresses (byte by byte from the first), as two
+    # big-endian 8-byte words: no call per packet; then the ports
+    cdef uint64_t a = _bswap64(_load64(addr_a)), b = _bswap64(_load64(addr_b))
+    if a == b:
+        a = _bswap64(_load64(addr_a + 8))
+        b = _bswap64(_load64(addr_b + 8))
+    if a != b:
+        return 1 if a > b else -1
     return <int>port_a - <int>port_b
 
 
