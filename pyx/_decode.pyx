@@ -1344,22 +1344,25 @@ for _byte in range(256):
 cdef inline bint _app_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t plen,
                                 Py_ssize_t start, uint8_t proto, uint16_t sport, uint16_t dport,
                                 const AppCandidates *app) noexcept nogil:
-    # Whether packet i, just decoded (payload of plen bytes at start, ip_proto,
-    # ports), may carry an application message, by the rule of pyx/_app.pyx's
-    # pass, which applies it again to the packets it is given: TCP or UDP with
-    # payload captured, on a port of a protocol asked for, or (elsewhere) whose
-    # payload starts a QUIC Initial, a TLS hello or an HTTP head as its decoder
-    # requires (includes/decode_defs.pxd).  Each packet costs the read of its
-    # first payload byte and a few table reads, without a branch on what it
-    # holds (whether a payload starts a message is not predictable); only
-    # those whose first byte passes (one random TCP payload in ten, a quarter
-    # of large UDP ones) are read further.
+    # Whether packet i, just decoded by the 5-tuple path (payload of plen bytes
+    # at start, ip_proto, ports), may carry an application message, as
+    # _app_candidates decides (the packets without a payload, ACKs, cost no call).
+    if plen == 0 or start == 0 or start >= b.caplen[i] \
+            or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
+        return False
+    return _app_payload_candidate(b, i, plen, start, proto, sport, dport, app)
+
+
+cdef bint _app_payload_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t plen,
+                                 Py_ssize_t start, uint8_t proto, uint16_t sport,
+                                 uint16_t dport, const AppCandidates *app) noexcept nogil:
+    # _app_candidates' rule for one packet (the 5-tuple path's, which lists
+    # packets one at a time; the chunk pass keeps its own loop, branch-free and
+    # inlined: tests/test_app_candidates.py checks that the two lists agree):
+    # packet i, with a TCP or UDP payload of plen bytes at start, captured.
     cdef Py_ssize_t cap = b.caplen[i], n
     cdef uint8_t kinds, rules, shift
     cdef const uint8_t *p
-    if plen == 0 or start == 0 or start >= cap \
-            or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
-        return False
     # a port's CAND_TCP_* bits are its CAND_UDP_* bits shifted by 2
     shift = 2 if proto == IPPROTO_TCP else 0
     kinds = ((app.ports[sport] | app.ports[dport]) >> shift) & (CAND_UDP_PORT | CAND_UDP_KNOWN)
@@ -1383,13 +1386,52 @@ cdef void _app_candidates(const PacketColumns *b, Py_ssize_t first, Py_ssize_t m
                           const HeaderChunk *c, AppCandidates *app) noexcept nogil:
     # Append to app.rows those of packets first..first+m-1 (rows 0..m-1 of c,
     # just decoded: their bytes are still in cache) that may carry an
-    # application message (_app_candidate).
-    cdef Py_ssize_t j, count = app.count
+    # application message, by the rule of pyx/_app.pyx's pass, which applies
+    # it again to the packets it is given: TCP or UDP with payload captured,
+    # on a port of a protocol asked for, or (elsewhere) whose payload starts
+    # a QUIC Initial, a TLS hello or an HTTP head as its decoder requires
+    # (includes/decode_defs.pxd).  Each packet costs the read of its first
+    # payload byte, a few table reads and one store, without a branch on
+    # what it holds (whether a payload starts a message is not predictable);
+    # only those whose first byte passes (one random TCP payload in ten, a
+    # quarter of large UDP ones) are read further.
+    cdef Py_ssize_t j, start, cap, n, count = app.count
+    cdef uint32_t plen
+    cdef uint8_t proto, kinds, rules, shift
+    cdef const uint8_t *ports = app.ports
+    cdef const uint8_t *p
     cdef int64_t *rows = app.rows
+    cdef const uint8_t *data = b.data
+    cdef const int64_t *offset = b.offset + first
+    cdef const uint32_t *caplen = b.caplen + first
+    # the rules that apply to TCP payloads, and to UDP ones from 1200 bytes
+    cdef uint8_t tcp_rules = app.rule & (CAND_TLS | CAND_HTTP)
+    cdef uint8_t udp_rules = app.rule & CAND_QUIC
     for j in range(m):
+        plen = c.payload_len[j]
+        start = c.payload_offset[j]
+        proto = c.ip_proto[j]
+        cap = caplen[j]
+        if plen == 0 or start == 0 or start >= cap \
+                or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
+            continue
+        # a port's CAND_TCP_* bits are its CAND_UDP_* bits shifted by 2
+        shift = 2 if proto == IPPROTO_TCP else 0
+        kinds = ((ports[c.sport[j]] | ports[c.dport[j]]) >> shift) \
+            & (CAND_UDP_PORT | CAND_UDP_KNOWN)
+        rules = tcp_rules if proto == IPPROTO_TCP else (udp_rules if plen >= 1200 else 0)
+        p = data + offset[j] + start
+        # on no known port: the rules the first byte passes (start < cap: captured)
+        rules = _first_byte_rule[p[0]] & rules & (0 if kinds else 0xFF)
+        if rules:
+            n = cap - start
+            if n > plen:
+                n = plen              # Ethernet padding after the payload
+            rules = ((rules & CAND_TLS) != 0 and app_tls_hello_start(p, n)) \
+                or ((rules & CAND_HTTP) != 0 and app_http_head_start(p, n)) \
+                or ((rules & CAND_QUIC) != 0 and app_quic_initial_start(p, n))
         rows[count] = first + j        # in range: count <= first + j < n
-        count += _app_candidate(b, first + j, c.payload_len[j], c.payload_offset[j],
-                                c.ip_proto[j], c.sport[j], c.dport[j], app)
+        count += (kinds & CAND_UDP_PORT) | (rules != 0)
     app.count = count
 
 
