@@ -1491,8 +1491,19 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
     return -1
 
 
+cdef struct FiveTupleOnly:     # _five_tuple_rows' copies: the 5-tuple's columns only,
+    char unused
+cdef struct FlowColumns:       # or a flow meter's too (and the list)
+    char unused
+
+ctypedef fused ColumnSet:
+    FiveTupleOnly
+    FlowColumns
+
+
 cdef enum:
     _PREFETCH_AHEAD = 16   # packets ahead whose lines the 5-tuple path prefetches
+    _PREFETCH_BYTES = 256  # ... when packets are this far apart on average
 
 
 cdef inline void _five_tuple_extra(FiveTupleColumns *cols, Py_ssize_t i, uint16_t tcp_flags,
@@ -1518,11 +1529,13 @@ cdef inline void _five_tuple_extra(FiveTupleColumns *cols, Py_ssize_t i, uint16_
         cols.vlan_inner[i] = 0
 
 
-cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
-                                 Py_ssize_t hi, FiveTupleColumns *cols, HeaderChunk *c,
-                                 Py_ssize_t *pending, Py_ssize_t *rows, uint32_t opts,
-                                 AppCandidates *app) noexcept nogil:
-    # decode_five_tuple for packets lo..hi-1, all of this kind of link layer.
+cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketColumns b,
+                                 Py_ssize_t lo, Py_ssize_t hi, FiveTupleColumns *cols,
+                                 HeaderChunk *c, Py_ssize_t *pending, Py_ssize_t *rows,
+                                 uint32_t opts, AppCandidates *app) noexcept nogil:
+    # decode_five_tuple for packets lo..hi-1, all of this kind of link layer
+    # (column_set: FlowColumns when any of the flow meter's columns or the list
+    # is asked for; the copy for the 5-tuple alone has none of their code).
     # INOUT rows: the rows of c in use (pending: their packets).  Returns -1,
     # or the index of the first packet whose bytes lie outside the data.
     cdef Py_ssize_t i, cap, wire, ip_end, hlen, k = rows[0]
@@ -1542,26 +1555,28 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
     cdef uint16_t *sport = cols.sport
     cdef uint16_t *dport_col = cols.dport
     cdef uint32_t *flags = cols.flags
-    cdef bint extra = cols.tcp_flags != NULL or cols.tcp_seq != NULL \
-        or cols.payload_len != NULL or cols.payload_offset != NULL \
-        or cols.tunnel_type != NULL or cols.tunnel_id != NULL \
-        or cols.vlan_outer != NULL or cols.vlan_inner != NULL or app != NULL
     cdef bint fast = _fast_path
     cdef uint16_t linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[lo]
     cdef uint16_t claimed = _claimed_protocol(linktype)
+    # packets of some hundred bytes on average, or the list's payload bytes:
+    # prefetch (small packets lie in lines the hardware already streams in)
+    cdef bint prefetch = (ColumnSet is FlowColumns and app != NULL) or (hi - lo > _PREFETCH_AHEAD
+                                         and b.offset[hi - 1] - b.offset[lo]
+                                         >= _PREFETCH_BYTES * (hi - 1 - lo))
     for i in range(lo, hi):
         if k == DECODE_CHUNK:
             _flush_five_tuple(cols, c, pending, k, &b, app)
             k = 0
-        if i + _PREFETCH_AHEAD < hi:
+        if prefetch and i + _PREFETCH_AHEAD < hi:
             # a packet's first line some packets ahead: on large packets each is a
             # miss the run would wait on, one after the other; with the list, its
             # second line too, where the first payload byte it reads often is
             # (a prefetch never faults)
             ahead = <uintptr_t>b.data + <uintptr_t>b.offset[i + _PREFETCH_AHEAD]
             _prefetch(<const void *>ahead)
-            if app != NULL:
-                _prefetch(<const void *>(ahead + 64))
+            if ColumnSet is FlowColumns:
+                if app != NULL:
+                    _prefetch(<const void *>(ahead + 64))
         start = b.offset[i]
         cap = b.caplen[i]
         if start < 0 or start > b.data_len or cap > b.data_len - start:   # cannot overflow
@@ -1595,7 +1610,7 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
                 sport[i] = rd16(p, l4, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
-                if extra:
+                if ColumnSet is FlowColumns:
                     if proto == IPPROTO_UDP:
                         hlen = 8
                         ip_end = l4 + <Py_ssize_t>rd16(p, l4 + 4, cap)
@@ -1630,7 +1645,7 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
                 sport[i] = rd16(p, l4v6, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
-                if extra:
+                if ColumnSet is FlowColumns:
                     if proto == IPPROTO_TCP:
                         hlen = (rd8(p, l4v6 + 12, cap) >> 4) * 4
                     else:
@@ -1655,6 +1670,28 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
     return -1
 
 
+cdef inline Py_ssize_t _five_tuple_run(ColumnSet *column_set, uint16_t linktype,
+                                       const PacketColumns *b, Py_ssize_t lo, Py_ssize_t hi,
+                                       FiveTupleColumns *cols, HeaderChunk *c,
+                                       Py_ssize_t *pending, Py_ssize_t *rows, uint32_t opts,
+                                       AppCandidates *app) noexcept nogil:
+    # _five_tuple_rows' copy for this link type
+    if linktype == LINKTYPE_ETHERNET:
+        return _five_tuple_rows(<EthernetLink *>NULL, column_set, b[0], lo, hi, cols, c,
+                                pending, rows, opts, app)
+    if linktype == LINKTYPE_LINUX_SLL2:
+        return _five_tuple_rows(<Sll2Link *>NULL, column_set, b[0], lo, hi, cols, c, pending,
+                                rows, opts, app)
+    if linktype == LINKTYPE_LINUX_SLL:
+        return _five_tuple_rows(<SllLink *>NULL, column_set, b[0], lo, hi, cols, c, pending,
+                                rows, opts, app)
+    if linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+        return _five_tuple_rows(<LoopbackLink *>NULL, column_set, b[0], lo, hi, cols, c,
+                                pending, rows, opts, app)
+    return _five_tuple_rows(<RawLink *>NULL, column_set, b[0], lo, hi, cols, c, pending, rows,
+                            opts, app)
+
+
 cdef int _compare_rows(const void *a, const void *b) noexcept nogil:
     cdef int64_t x = (<const int64_t *>a)[0], y = (<const int64_t *>b)[0]
     return (x > y) - (x < y)
@@ -1673,25 +1710,20 @@ cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupl
     cdef Py_ssize_t i = 0, end, bad, rows = 0, k
     cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
     cdef uint16_t linktype
+    cdef bint flow = cols.tcp_flags != NULL or cols.tcp_seq != NULL \
+        or cols.payload_len != NULL or cols.payload_offset != NULL \
+        or cols.tunnel_type != NULL or cols.tunnel_id != NULL \
+        or cols.vlan_outer != NULL or cols.vlan_inner != NULL or app != NULL
     memset(c, 0, sizeof(HeaderChunk))
     while i < n:
         end = _run_end(b, i, n)
         linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[i]
-        if linktype == LINKTYPE_ETHERNET:
-            bad = _five_tuple_rows(<EthernetLink *>NULL, b[0], i, end, cols, c, pending, &rows,
-                                   opts, app)
-        elif linktype == LINKTYPE_LINUX_SLL2:
-            bad = _five_tuple_rows(<Sll2Link *>NULL, b[0], i, end, cols, c, pending, &rows, opts,
-                                   app)
-        elif linktype == LINKTYPE_LINUX_SLL:
-            bad = _five_tuple_rows(<SllLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts,
-                                   app)
-        elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
-            bad = _five_tuple_rows(<LoopbackLink *>NULL, b[0], i, end, cols, c, pending, &rows,
-                                   opts, app)
+        if flow:
+            bad = _five_tuple_run(<FlowColumns *>NULL, linktype, b, i, end, cols, c, pending,
+                                  &rows, opts, app)
         else:
-            bad = _five_tuple_rows(<RawLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts,
-                                   app)
+            bad = _five_tuple_run(<FiveTupleOnly *>NULL, linktype, b, i, end, cols, c, pending,
+                                  &rows, opts, app)
         if bad >= 0:
             return bad
         i = end
