@@ -21,6 +21,7 @@ from .options import (CliError, add_packet_options, filter_expression, parse_sna
 from ..batch import LINKTYPE_NAMES, linktype_description
 from ..bpf import LinkTypeFilter
 from ..pcapfile import PcapFormatError, open_pcap
+from ..pcapfile.reader import batch_packets_for
 from ..sinks import PcapSink
 from .printer import PacketPrinter
 
@@ -210,9 +211,8 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
         for batch in reader:
             examined = len(batch)
             if not sized and examined:      # the first batch: size the others
-                per_packet = (int(batch.caplen.sum()) + 16 * examined) / examined
-                reader.batch_packets = max(READ_BATCH, min(
-                    READ_BATCH_MAX, int(READ_WINDOW_BYTES // per_packet)))
+                reader.batch_packets = batch_packets_for(
+                    batch, least=READ_BATCH, most=READ_BATCH_MAX, window_bytes=READ_WINDOW_BYTES)
                 sized = True
             if compiled is not None:
                 chosen = np.flatnonzero(compiled.mask(batch))
