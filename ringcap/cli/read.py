@@ -21,7 +21,7 @@ from .options import (CliError, add_packet_options, filter_expression, parse_sna
 from ..batch import LINKTYPE_NAMES, linktype_description
 from ..bpf import LinkTypeFilter
 from ..pcapfile import PcapFormatError, open_pcap
-from ..pcapfile.reader import batch_packets_for
+from ..pcapfile.buffers import batch_packets_for
 from ..sinks import PcapSink
 from .printer import PacketPrinter
 

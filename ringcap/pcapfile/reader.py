@@ -776,21 +776,6 @@ class PcapReader:
         return f"<PcapReader {self.path!r} {self.format} {state}>"
 
 
-def batch_packets_for(batch: Batch, *, least: int = 8192, most: int = 32768,
-                      window_bytes: int = 4 << 20) -> int:
-    """Packets per batch for a loop over a file of packets like ``batch``'s
-    (its first): about ``window_bytes`` of records a batch, from ``least`` to
-    ``most`` packets.  Each batch costs a fixed amount of Python (reading,
-    decoding, counting calls, some 0.1 ms), which small packets in small
-    batches pay over and over; big packets in big batches make windows whose
-    first use (page faults) costs more than it saves."""
-    n = len(batch)
-    if not n:
-        return least
-    per_packet = (int(batch.caplen.sum(dtype=np.int64)) + 16 * n) / n
-    return max(least, min(most, int(window_bytes // per_packet)))
-
-
 def open_pcap(path, *, batch_packets: int = 65536, strict: bool = False) -> PcapReader:
     """Open a pcap or pcapng file for reading in batches of ``batch_packets``.
 
