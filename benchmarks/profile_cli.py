@@ -248,12 +248,14 @@ def main() -> None:
             rows += table(mix, measure(path, first_packet(path, Path(folder)), args.repeat))
             print(f"{mix} done", file=sys.stderr, flush=True)
     bare = [whole([sys.executable, "-c", "pass"]) for _ in range(args.repeat)]
-    numpy = [whole([sys.executable, "-c", "import numpy"]) for _ in range(args.repeat)]
+    # (with one BLAS thread, as ringcap imports it: ringcap/__init__.py)
+    numpy = [whole([sys.executable, "-c", "import os; os.environ.setdefault("
+                    "'OPENBLAS_NUM_THREADS', '1'); import numpy"]) for _ in range(args.repeat)]
     load = os.getloadavg()
     print(f"`python benchmarks/profile_cli.py --mixes {args.mixes} --repeat {args.repeat}`: "
           f"CPU s, medians of {args.repeat} runs in turns, {os.cpu_count()} CPUs, load "
           f"average {load[0]:.1f} at the end; `python -c pass` {_med(bare):.3f} s, "
-          f"`python -c 'import numpy'` {_med(numpy):.3f} s.\n")
+          f"numpy's import (one BLAS thread) {_med(numpy):.3f} s.\n")
     print(HEADER["print"])
     print("\n".join(row for row in rows if "stats" not in row))
     print()
