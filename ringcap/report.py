@@ -634,7 +634,7 @@ class TrafficReport:
         }
 
 
-_FIRST_BATCH = 8192
+_FIRST_BATCH = 4096
 
 
 def file_report(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
