@@ -117,6 +117,8 @@ def child(args) -> None:
     import numpy  # noqa: F401  (imported before the clock starts, as the command does)
     import ringcap.cli.printer  # noqa: F401
     import ringcap.report  # noqa: F401
+    import gc
+    gc.freeze()           # as the program does once its command is loaded (cli/__init__.py)
     user0, sys0 = _cpu()
     kind, stage = args.stage.split(":")
     if kind == "print":
