@@ -39,34 +39,17 @@ from test_linktypes import ringcap_cli, tcpdump
 from test_linktypes_devices import DATAGRAMS, _retyped_tun
 from test_linktypes_live import (FIELDS, Tcpdump, _count, _linktype, tshark_rows,
                                  tun)  # noqa: F401 (tun: a fixture)
+from test_linktypes_live import side_by_side as live_side_by_side
 
 _ports = itertools.count(45000)
 
 
 def side_by_side(tmp_path, iface: str, ours_options: tuple, theirs_options: tuple,
                  expression: str, send, expected: int, ours_name: str = "ringcap.pcap"):
-    """``ringcap -i IFACE OURS_OPTIONS -w F EXPRESSION`` beside ``tcpdump -i
-    IFACE THEIRS_OPTIONS -w G EXPRESSION``: ``send()`` once both listen, wait
-    until both files hold ``expected`` packets (or 30 s pass), stop both;
-    returns (F, G, ringcap's stderr)."""
-    ours, theirs = str(tmp_path / ours_name), str(tmp_path / "tcpdump.pcap")
-    cli = Cli("-i", iface, *ours_options, "-U", "-w", ours, *expression.split())
-    try:
-        cli.wait_for("listening on")
-        reference = Tcpdump(iface, theirs, expression, theirs_options)
-        try:
-            send()
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if min(_count(ours), _count(theirs)) >= expected:
-                    break
-                time.sleep(0.1)
-        finally:
-            reference.finish()
-    finally:
-        assert cli.finish(2) == 0, cli.err
-    assert _count(ours) == _count(theirs) == expected, (cli.err, _count(ours), _count(theirs))
-    return ours, theirs, cli.err
+    """test_linktypes_live's side_by_side, with options for each side."""
+    return live_side_by_side(tmp_path, iface, expression, send, expected,
+                             ours_options=ours_options, theirs_options=theirs_options,
+                             ours_name=ours_name)
 
 
 def _cooked_v1_records(path: str) -> list[tuple[bytes, int, int]]:

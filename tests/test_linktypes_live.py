@@ -115,15 +115,18 @@ FIELDS = ("ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstpor
 COOKED_FIELDS = FIELDS + ("sll.ifindex", "sll.pkttype", "sll.hatype", "sll.etype")
 
 
-def side_by_side(tmp_path, iface: str, expression: str, send, expected: int):
-    """Run ringcap and tcpdump on ``iface`` with ``expression``, call ``send()``
-    until both files hold ``expected`` packets (or 30 s pass), stop both, and
-    return the two paths."""
-    ours, theirs = str(tmp_path / "ringcap.pcap"), str(tmp_path / "tcpdump.pcap")
-    cli = Cli("-i", iface, "-U", "-w", ours, *expression.split())
+def side_by_side(tmp_path, iface: str, expression: str, send, expected: int, *,
+                 ours_options: tuple = (), theirs_options: tuple = (),
+                 ours_name: str = "ringcap.pcap"):
+    """``ringcap -i IFACE OURS_OPTIONS -w F EXPRESSION`` beside ``tcpdump -i
+    IFACE THEIRS_OPTIONS -w G EXPRESSION``: ``send()`` once both listen, wait
+    until both files hold ``expected`` packets (or 30 s pass), stop both;
+    returns (F, G, ringcap's stderr)."""
+    ours, theirs = str(tmp_path / ours_name), str(tmp_path / "tcpdump.pcap")
+    cli = Cli("-i", iface, *ours_options, "-U", "-w", ours, *expression.split())
     try:
         cli.wait_for("listening on")
-        reference = Tcpdump(iface, theirs, expression)
+        reference = Tcpdump(iface, theirs, expression, theirs_options)
         try:
             send()
             deadline = time.monotonic() + 30
