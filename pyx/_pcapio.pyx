@@ -288,6 +288,35 @@ def gather(const int64_t[::1] chosen, Py_ssize_t count, Py_ssize_t data_len,
     return count
 
 
+def interface_ids(const int32_t[::1] ifindex, const uint16_t[::1] linktype,
+                  const int32_t[::1] known_ifindex, const uint16_t[::1] known_linktype,
+                  const uint32_t[::1] known_id, Py_ssize_t start, uint32_t[::1] out):
+    """pcapng interface ids: ``out[i]`` becomes ``known_id[j]`` where packet ``i``'s
+    ``(ifindex, linktype)`` is ``known_ifindex[j], known_linktype[j]``, from
+    packet ``start`` on.  Stops at the first packet whose pair is not known
+    (the writer describes it and calls again from there) and returns its
+    index, or the packet count when every pair was known."""
+    cdef Py_ssize_t n = ifindex.shape[0], known = known_id.shape[0], i, j, last = 0
+    cdef Py_ssize_t stop = n
+    if linktype.shape[0] != n or out.shape[0] < n or known_ifindex.shape[0] != known \
+            or known_linktype.shape[0] != known or start < 0:
+        raise ValueError("interface_ids: columns of different lengths")
+    if known == 0:
+        return start if start < n else n
+    with nogil:
+        for i in range(start, n):
+            if ifindex[i] != known_ifindex[last] or linktype[i] != known_linktype[last]:
+                for j in range(known):      # interfaces are few; the last one is the usual hit
+                    if ifindex[i] == known_ifindex[j] and linktype[i] == known_linktype[j]:
+                        last = j
+                        break
+                else:
+                    stop = i
+                    break
+            out[i] = known_id[last]
+    return stop
+
+
 # ---------------------------------------------------------------------- writing
 
 def write_all(int fd, const uint8_t[::1] buf, Py_ssize_t stop, int64_t[::1] progress):

@@ -32,6 +32,9 @@ _U8 = npt.NDArray[np.uint8]
 
 def ts_units_to_ns(t: int, mode: int, param: int) -> int: ...
 def pack(data: _U8, offset: _I64, caplen: _U32, out: _U8) -> int: ...
+def interface_ids(ifindex: _I32, linktype: npt.NDArray[np.uint16], known_ifindex: _I32,
+                  known_linktype: npt.NDArray[np.uint16], known_id: _U32, start: int,
+                  out: _U32) -> int: ...
 def gather(chosen: _I64, count: int, data_len: int, ts: _I64, caplen: _U32, wirelen: _U32,
            offset: _I64, ifindex: _I32, pkttype: _U8,
            protocol: npt.NDArray[np.uint16], vlan_tci: npt.NDArray[np.uint16],

@@ -173,6 +173,29 @@ def test_capture_file_sinks_allocate_nothing_per_batch(capture, tmp_path, fmt):
         assert sum(len(b) for b in reader) == BATCH * BATCHES
 
 
+def test_pcapng_sink_of_several_interfaces_allocates_nothing_per_batch(capture, tmp_path):
+    """Batches whose packets come from three interfaces (as from ``-i any`` or a
+    pool): each packet's interface id is found without a key array and a sort
+    per batch, and every packet keeps its interface."""
+    from ringcap.sinks import PcapSink
+    pattern = (np.arange(BATCH, dtype=np.int32) * 7 // 5) % 3 + 2
+
+    def step(batch, sink):
+        np.copyto(batch.ifindex, pattern[:len(batch)])
+        sink.write(batch)
+
+    names = {2: "eth0", 3: "eth1", 4: "wlan0"}
+    with PcapSink(tmp_path / "three.pcapng", format="pcapng", interface=names) as sink:
+        rows = _measure(_batches(capture), lambda batch: step(batch, sink))
+    _assert_steady(rows, what="PcapSink pcapng of three interfaces")
+    with ringcap.open_pcap(tmp_path / "three.pcapng") as reader:
+        back = [b.copy() for b in reader]
+        assert [i.name for i in reader.interfaces] == ["eth0", "eth1", "wlan0"]
+    ifindex = np.concatenate([b.ifindex for b in back])
+    assert len(ifindex) == BATCH * BATCHES
+    assert np.array_equal(ifindex, np.tile(pattern - 2, BATCHES))   # ids in order met
+
+
 def test_flow_sink_keeps_only_its_flows(capture, tmp_path):
     pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
