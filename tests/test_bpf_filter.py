@@ -260,6 +260,11 @@ def test_selection_gathers_what_the_mask_picks_into_reused_columns():
     # all accepted: the batch itself; none: an empty batch
     assert Selection("len >= 0").select(mixed) is mixed
     assert len(Selection("tcp port 1").select(mixed)) == 0
+    # a strided slice (columns not contiguous) and an empty batch
+    every_other = mixed[::2]
+    assert Selection(expression).select(every_other).packets() == \
+        every_other[LinkTypeFilter(expression).mask(every_other)].packets()
+    assert len(Selection(expression).select(mixed[:0])) == 0
 
 
 # ---------------------------------------------------------------- the command line
