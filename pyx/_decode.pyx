@@ -15,7 +15,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN, uintptr_t
 from libc.string cimport memcpy, memset, memcmp
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, free, qsort
 cimport numpy as cnp
 
 from includes.decode_defs cimport *
@@ -143,6 +143,12 @@ LINKTYPES = {
 RAW_ALIASES = (LINKTYPE_RAW_12, LINKTYPE_RAW_14)
 # What the 5-tuple path writes (see decode(..., columns=)).
 FIVE_TUPLE_COLUMNS = ("ip_version", "ip_src", "ip_dst", "ip_proto", "sport", "dport", "flags")
+_FIVE_TUPLE_SET = frozenset(FIVE_TUPLE_COLUMNS)
+# What else the 5-tuple path decodes when asked (a flow meter's columns, and the
+# payload the application pass reads): any other column takes the general path.
+_FIVE_TUPLE_PATH_COLUMNS = _FIVE_TUPLE_SET | {
+    "tcp_flags", "tcp_seq", "payload_len", "payload_offset", "tunnel_type", "tunnel_id",
+    "vlan_outer", "vlan_inner"}
 
 cdef const uint8_t *_V4_MAPPED_PREFIX = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 cdef Py_ssize_t _overruns = 0   # debug builds: reads that would have passed caplen
@@ -1335,6 +1341,47 @@ for _byte in range(256):
         | (CAND_HTTP if 0x41 <= _byte <= 0x5A else 0) | (CAND_QUIC if _byte >= 0xC0 else 0)
 
 
+cdef inline bint _app_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t plen,
+                                Py_ssize_t start, uint8_t proto, uint16_t sport, uint16_t dport,
+                                const AppCandidates *app) noexcept nogil:
+    # Whether packet i, just decoded by the 5-tuple path (payload of plen bytes
+    # at start, ip_proto, ports), may carry an application message, as
+    # _app_candidates decides (the packets without a payload, ACKs, cost no call).
+    if plen == 0 or start == 0 or start >= b.caplen[i] \
+            or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
+        return False
+    return _app_payload_candidate(b, i, plen, start, proto, sport, dport, app)
+
+
+cdef bint _app_payload_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t plen,
+                                 Py_ssize_t start, uint8_t proto, uint16_t sport,
+                                 uint16_t dport, const AppCandidates *app) noexcept nogil:
+    # _app_candidates' rule for one packet (the 5-tuple path's, which lists
+    # packets one at a time; the chunk pass keeps its own loop, branch-free and
+    # inlined: tests/test_app_candidates.py checks that the two lists agree):
+    # packet i, with a TCP or UDP payload of plen bytes at start, captured.
+    cdef Py_ssize_t cap = b.caplen[i], n
+    cdef uint8_t kinds, rules, shift
+    cdef const uint8_t *p
+    # a port's CAND_TCP_* bits are its CAND_UDP_* bits shifted by 2
+    shift = 2 if proto == IPPROTO_TCP else 0
+    kinds = ((app.ports[sport] | app.ports[dport]) >> shift) & (CAND_UDP_PORT | CAND_UDP_KNOWN)
+    # the rules that apply to TCP payloads, and to UDP ones from 1200 bytes
+    rules = (app.rule & (CAND_TLS | CAND_HTTP)) if proto == IPPROTO_TCP \
+        else ((app.rule & CAND_QUIC) if plen >= 1200 else 0)
+    p = b.data + b.offset[i] + start
+    # on no known port: the rules the first byte passes (start < cap: captured)
+    rules = _first_byte_rule[p[0]] & rules & (0 if kinds else 0xFF)
+    if rules:
+        n = cap - start
+        if n > plen:
+            n = plen              # Ethernet padding after the payload
+        rules = ((rules & CAND_TLS) != 0 and app_tls_hello_start(p, n)) \
+            or ((rules & CAND_HTTP) != 0 and app_http_head_start(p, n)) \
+            or ((rules & CAND_QUIC) != 0 and app_quic_initial_start(p, n))
+    return (kinds & CAND_UDP_PORT) != 0 or rules != 0
+
+
 cdef void _app_candidates(const PacketColumns *b, Py_ssize_t first, Py_ssize_t m,
                           const HeaderChunk *c, AppCandidates *app) noexcept nogil:
     # Append to app.rows those of packets first..first+m-1 (rows 0..m-1 of c,
@@ -1410,14 +1457,13 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
         # each packet's first line, where its headers are: the header pass
         # waited on memory once per packet when packets span cache lines
         # (flow_features on recorded traffic: 10% less CPU)
+        # and its second: a TCP header and its options, and the first payload
+        # byte _app_candidates reads, are often there, where the reader's walk
+        # over the record headers did not go (a prefetch never faults; reading
+        # and decoding the recorded mix for `ringcap -r`: 6% less CPU)
         for k in range(m):
             _prefetch(<const void *>(<uintptr_t>b.data + <uintptr_t>b.offset[first + k]))
-        if app != NULL:
-            # the first payload byte _app_candidates reads is often in a packet's
-            # second cache line, which the header pass does not touch: ask for it
-            # now, while the headers are decoded (a prefetch never faults)
-            for k in range(m):
-                _prefetch(<const void *>(<uintptr_t>b.data + <uintptr_t>b.offset[first + k] + 64))
+            _prefetch(<const void *>(<uintptr_t>b.data + <uintptr_t>b.offset[first + k] + 64))
         j = 0
         while j < m:
             end = _run_end(b, first + j, first + m) - first
@@ -1444,11 +1490,51 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
     return -1
 
 
-cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
-                                 Py_ssize_t hi, FiveTupleColumns cols, HeaderChunk *c,
-                                 Py_ssize_t *pending, Py_ssize_t *rows,
-                                 uint32_t opts) noexcept nogil:
-    # decode_five_tuple for packets lo..hi-1, all of this kind of link layer.
+cdef struct FiveTupleOnly:     # _five_tuple_rows' copies: the 5-tuple's columns only,
+    char unused
+cdef struct FlowColumns:       # or a flow meter's too (and the list)
+    char unused
+
+ctypedef fused ColumnSet:
+    FiveTupleOnly
+    FlowColumns
+
+
+cdef enum:
+    _PREFETCH_AHEAD = 16   # packets ahead whose lines the 5-tuple path prefetches
+    _PREFETCH_BYTES = 256  # ... when packets are this far apart on average
+
+
+cdef inline void _five_tuple_extra(FiveTupleColumns *cols, Py_ssize_t i, uint16_t tcp_flags,
+                                   uint32_t tcp_seq, Py_ssize_t payload_offset,
+                                   Py_ssize_t payload_len) noexcept nogil:
+    # The flow meter's columns of a packet the 5-tuple path took (untagged, not
+    # tunnelled: those columns are 0), where asked for.
+    if cols.tcp_flags != NULL:
+        cols.tcp_flags[i] = tcp_flags
+    if cols.tcp_seq != NULL:
+        cols.tcp_seq[i] = tcp_seq
+    if cols.payload_len != NULL:
+        cols.payload_len[i] = <uint32_t>payload_len
+    if cols.payload_offset != NULL:
+        cols.payload_offset[i] = <uint16_t>payload_offset
+    if cols.tunnel_type != NULL:
+        cols.tunnel_type[i] = 0
+    if cols.tunnel_id != NULL:
+        cols.tunnel_id[i] = 0
+    if cols.vlan_outer != NULL:
+        cols.vlan_outer[i] = 0
+    if cols.vlan_inner != NULL:
+        cols.vlan_inner[i] = 0
+
+
+cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketColumns b,
+                                 Py_ssize_t lo, Py_ssize_t hi, FiveTupleColumns *cols,
+                                 HeaderChunk *c, Py_ssize_t *pending, Py_ssize_t *rows,
+                                 uint32_t opts, AppCandidates *app) noexcept nogil:
+    # decode_five_tuple for packets lo..hi-1, all of this kind of link layer
+    # (column_set: FlowColumns when any of the flow meter's columns or the list
+    # is asked for; the copy for the 5-tuple alone has none of their code).
     # INOUT rows: the rows of c in use (pending: their packets).  Returns -1,
     # or the index of the first packet whose bytes lie outside the data.
     cdef Py_ssize_t i, cap, wire, ip_end, hlen, k = rows[0]
@@ -1457,6 +1543,7 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
     cdef uint8_t proto
     cdef uint16_t dport
     cdef int64_t start
+    cdef uintptr_t ahead
     # Plain pointers in locals (b is passed by value): stores through the
     # uint8_t column pointers could alias structs behind pointers and
     # globals, forcing reloads each packet.
@@ -1470,10 +1557,25 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
     cdef bint fast = _fast_path
     cdef uint16_t linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[lo]
     cdef uint16_t claimed = _claimed_protocol(linktype)
+    # packets of some hundred bytes on average, or the list's payload bytes:
+    # prefetch (small packets lie in lines the hardware already streams in)
+    cdef bint prefetch = (ColumnSet is FlowColumns and app != NULL) or (hi - lo > _PREFETCH_AHEAD
+                                         and b.offset[hi - 1] - b.offset[lo]
+                                         >= _PREFETCH_BYTES * (hi - 1 - lo))
     for i in range(lo, hi):
         if k == DECODE_CHUNK:
-            _flush_five_tuple(cols, c, pending, k)
+            _flush_five_tuple(cols, c, pending, k, &b, app)
             k = 0
+        if prefetch and i + _PREFETCH_AHEAD < hi:
+            # a packet's first line some packets ahead: on large packets each is a
+            # miss the run would wait on, one after the other; with the list, its
+            # second line too, where the first payload byte it reads often is
+            # (a prefetch never faults)
+            ahead = <uintptr_t>b.data + <uintptr_t>b.offset[i + _PREFETCH_AHEAD]
+            _prefetch(<const void *>ahead)
+            if ColumnSet is FlowColumns:
+                if app != NULL:
+                    _prefetch(<const void *>(ahead + 64))
         start = b.offset[i]
         cap = b.caplen[i]
         if start < 0 or start > b.data_len or cap > b.data_len - start:   # cannot overflow
@@ -1507,6 +1609,18 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
                 sport[i] = rd16(p, l4, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
+                if ColumnSet is FlowColumns:
+                    if proto == IPPROTO_UDP:
+                        hlen = 8
+                        ip_end = l4 + <Py_ssize_t>rd16(p, l4 + 4, cap)
+                    _five_tuple_extra(cols, i, rd16(p, l4 + 12, cap) & 0x01FF
+                                      if proto == IPPROTO_TCP else 0,
+                                      rd32(p, l4 + 4, cap) if proto == IPPROTO_TCP else 0,
+                                      l4 + hlen, ip_end - l4 - hlen)
+                    if app != NULL:
+                        app.rows[app.count] = i
+                        app.count += _app_candidate(&b, i, <uint32_t>(ip_end - l4 - hlen),
+                                                    l4 + hlen, proto, sport[i], dport, app)
                 continue
         elif fast and cap >= l4v6 + 8 and not (b.status[i] & TP_STATUS_VLAN_VALID) \
                 and _link_says(kind, p, cap, ETHERTYPE_IPV6, claimed) \
@@ -1530,6 +1644,20 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
                 sport[i] = rd16(p, l4v6, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
+                if ColumnSet is FlowColumns:
+                    if proto == IPPROTO_TCP:
+                        hlen = (rd8(p, l4v6 + 12, cap) >> 4) * 4
+                    else:
+                        hlen = 8
+                        ip_end = l4v6 + <Py_ssize_t>rd16(p, l4v6 + 4, cap)
+                    _five_tuple_extra(cols, i, rd16(p, l4v6 + 12, cap) & 0x01FF
+                                      if proto == IPPROTO_TCP else 0,
+                                      rd32(p, l4v6 + 4, cap) if proto == IPPROTO_TCP else 0,
+                                      l4v6 + hlen, ip_end - l4v6 - hlen)
+                    if app != NULL:
+                        app.rows[app.count] = i
+                        app.count += _app_candidate(&b, i, <uint32_t>(ip_end - l4v6 - hlen),
+                                                    l4v6 + hlen, proto, sport[i], dport, app)
                 continue
         if LinkKind is EthernetLink:
             decode_packet(p, cap, wire, b.status[i], b.vlan_tci[i], b.vlan_tpid[i], c, k, opts)
@@ -1541,43 +1669,80 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, PacketColumns b, Py_ssize_t lo,
     return -1
 
 
-cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupleColumns cols,
-                                  HeaderChunk *c, uint32_t opts) noexcept nogil:
-    # decode_batch for exactly FIVE_TUPLE_COLUMNS.  Untagged IPv4 (no options,
+cdef inline Py_ssize_t _five_tuple_run(ColumnSet *column_set, uint16_t linktype,
+                                       const PacketColumns *b, Py_ssize_t lo, Py_ssize_t hi,
+                                       FiveTupleColumns *cols, HeaderChunk *c,
+                                       Py_ssize_t *pending, Py_ssize_t *rows, uint32_t opts,
+                                       AppCandidates *app) noexcept nogil:
+    # _five_tuple_rows' copy for this link type
+    if linktype == LINKTYPE_ETHERNET:
+        return _five_tuple_rows(<EthernetLink *>NULL, column_set, b[0], lo, hi, cols, c,
+                                pending, rows, opts, app)
+    if linktype == LINKTYPE_LINUX_SLL2:
+        return _five_tuple_rows(<Sll2Link *>NULL, column_set, b[0], lo, hi, cols, c, pending,
+                                rows, opts, app)
+    if linktype == LINKTYPE_LINUX_SLL:
+        return _five_tuple_rows(<SllLink *>NULL, column_set, b[0], lo, hi, cols, c, pending,
+                                rows, opts, app)
+    if linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+        return _five_tuple_rows(<LoopbackLink *>NULL, column_set, b[0], lo, hi, cols, c,
+                                pending, rows, opts, app)
+    return _five_tuple_rows(<RawLink *>NULL, column_set, b[0], lo, hi, cols, c, pending, rows,
+                            opts, app)
+
+
+cdef int _compare_rows(const void *a, const void *b) noexcept nogil:
+    cdef int64_t x = (<const int64_t *>a)[0], y = (<const int64_t *>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupleColumns *cols,
+                                  HeaderChunk *c, uint32_t opts,
+                                  AppCandidates *app) noexcept nogil:
+    # decode_batch for FIVE_TUPLE_COLUMNS and any of a flow meter's columns
+    # (FiveTupleColumns; app: NULL, or the packets that may carry an
+    # application message, as decode_batch lists them).  Untagged IPv4 (no options,
     # not fragmented) and IPv6 (no extension headers) TCP/UDP packets (not
     # UDP tunnels) take a short inline run straight to the columns; the
     # others are decoded into c and copied out DECODE_CHUNK at a time.  The
     # values are the same either way.
-    cdef Py_ssize_t i = 0, end, bad, rows = 0
+    cdef Py_ssize_t i = 0, end, bad, rows = 0, k
     cdef Py_ssize_t pending[DECODE_CHUNK]   # packet index of each row of c
     cdef uint16_t linktype
+    cdef bint flow = cols.tcp_flags != NULL or cols.tcp_seq != NULL \
+        or cols.payload_len != NULL or cols.payload_offset != NULL \
+        or cols.tunnel_type != NULL or cols.tunnel_id != NULL \
+        or cols.vlan_outer != NULL or cols.vlan_inner != NULL or app != NULL
     memset(c, 0, sizeof(HeaderChunk))
     while i < n:
         end = _run_end(b, i, n)
         linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[i]
-        if linktype == LINKTYPE_ETHERNET:
-            bad = _five_tuple_rows(<EthernetLink *>NULL, b[0], i, end, cols, c, pending, &rows,
-                                   opts)
-        elif linktype == LINKTYPE_LINUX_SLL2:
-            bad = _five_tuple_rows(<Sll2Link *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
-        elif linktype == LINKTYPE_LINUX_SLL:
-            bad = _five_tuple_rows(<SllLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
-        elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
-            bad = _five_tuple_rows(<LoopbackLink *>NULL, b[0], i, end, cols, c, pending, &rows,
-                                   opts)
+        if flow:
+            bad = _five_tuple_run(<FlowColumns *>NULL, linktype, b, i, end, cols, c, pending,
+                                  &rows, opts, app)
         else:
-            bad = _five_tuple_rows(<RawLink *>NULL, b[0], i, end, cols, c, pending, &rows, opts)
+            bad = _five_tuple_run(<FiveTupleOnly *>NULL, linktype, b, i, end, cols, c, pending,
+                                  &rows, opts, app)
         if bad >= 0:
             return bad
         i = end
     if rows:
-        _flush_five_tuple(cols, c, pending, rows)
+        _flush_five_tuple(cols, c, pending, rows, b, app)
+    if app != NULL:
+        # the packets the general decoder took were listed when their chunk was
+        # copied out, after later ones: the list is in packet order again
+        for k in range(1, app.count):
+            if app.rows[k] < app.rows[k - 1]:
+                qsort(app.rows, app.count, sizeof(int64_t), _compare_rows)
+                break
     return -1
 
 
-cdef void _flush_five_tuple(FiveTupleColumns cols, HeaderChunk *c, const Py_ssize_t *pending,
-                            Py_ssize_t k) noexcept nogil:
-    # Copy rows 0..k-1 of c to the packets they belong to, then clear c.
+cdef void _flush_five_tuple(FiveTupleColumns *cols, HeaderChunk *c, const Py_ssize_t *pending,
+                            Py_ssize_t k, const PacketColumns *b,
+                            AppCandidates *app) noexcept nogil:
+    # Copy rows 0..k-1 of c to the packets they belong to (and list those that
+    # may carry an application message), then clear c.
     cdef Py_ssize_t r, i
     for r in range(k):
         i = pending[r]
@@ -1588,6 +1753,26 @@ cdef void _flush_five_tuple(FiveTupleColumns cols, HeaderChunk *c, const Py_ssiz
         cols.sport[i] = c.sport[r]
         cols.dport[i] = c.dport[r]
         cols.flags[i] = c.flags[r]
+        if cols.tcp_flags != NULL:
+            cols.tcp_flags[i] = c.tcp_flags[r]
+        if cols.tcp_seq != NULL:
+            cols.tcp_seq[i] = c.tcp_seq[r]
+        if cols.payload_len != NULL:
+            cols.payload_len[i] = c.payload_len[r]
+        if cols.payload_offset != NULL:
+            cols.payload_offset[i] = c.payload_offset[r]
+        if cols.tunnel_type != NULL:
+            cols.tunnel_type[i] = c.tunnel_type[r]
+        if cols.tunnel_id != NULL:
+            cols.tunnel_id[i] = c.tunnel_id[r]
+        if cols.vlan_outer != NULL:
+            cols.vlan_outer[i] = c.vlan_outer[r]
+        if cols.vlan_inner != NULL:
+            cols.vlan_inner[i] = c.vlan_inner[r]
+        if app != NULL:
+            app.rows[app.count] = i
+            app.count += _app_candidate(b, i, c.payload_len[r], c.payload_offset[r],
+                                        c.ip_proto[r], c.sport[r], c.dport[r], app)
     memset(c, 0, sizeof(HeaderChunk))
 
 
@@ -1809,7 +1994,7 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
                 cols.src[cols.count] = fields[k]
                 cols.row_bytes[cols.count] = itemsize * width
                 cols.count += 1
-        if set(out) == set(FIVE_TUPLE_COLUMNS) and app_p == NULL:
+        if _FIVE_TUPLE_SET.issubset(out) and _FIVE_TUPLE_PATH_COLUMNS.issuperset(out):
             five.ip_version = <uint8_t *>_column(out, "ip_version", n, 1, 1)
             five.ip_src = <uint8_t *>_column(out, "ip_src", n, 1, 16)
             five.ip_dst = <uint8_t *>_column(out, "ip_dst", n, 1, 16)
@@ -1817,8 +2002,16 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
             five.sport = <uint16_t *>_column(out, "sport", n, 2, 2)
             five.dport = <uint16_t *>_column(out, "dport", n, 2, 2)
             five.flags = <uint32_t *>_column(out, "flags", n, 4, 4)
+            five.tcp_flags = <uint16_t *>_column(out, "tcp_flags", n, 2, 2)
+            five.tcp_seq = <uint32_t *>_column(out, "tcp_seq", n, 4, 4)
+            five.payload_len = <uint32_t *>_column(out, "payload_len", n, 4, 4)
+            five.payload_offset = <uint16_t *>_column(out, "payload_offset", n, 2, 2)
+            five.tunnel_type = <uint8_t *>_column(out, "tunnel_type", n, 1, 1)
+            five.tunnel_id = <uint32_t *>_column(out, "tunnel_id", n, 4, 4)
+            five.vlan_outer = <uint16_t *>_column(out, "vlan_outer", n, 2, 2)
+            five.vlan_inner = <uint16_t *>_column(out, "vlan_inner", n, 2, 2)
             with nogil:
-                bad = decode_five_tuple(&packets, n, five, chunk, opts)
+                bad = decode_five_tuple(&packets, n, &five, chunk, opts, app_p)
         else:
             with nogil:
                 bad = decode_batch(&packets, n, &cols, chunk, opts, app_p)
@@ -1849,11 +2042,20 @@ cdef inline uint64_t _load64(const uint8_t *p) noexcept nogil:
     return v
 
 
+cdef extern from *:
+    uint64_t _bswap64 "__builtin_bswap64"(uint64_t x) noexcept nogil
+
+
 cdef inline int _endpoint_cmp(const uint8_t *addr_a, uint16_t port_a,
                               const uint8_t *addr_b, uint16_t port_b) noexcept nogil:
-    cdef int c = memcmp(addr_a, addr_b, 16)
-    if c:
-        return c
+    # memcmp's order of the addresses (byte by byte from the first), as two
+    # big-endian 8-byte words: no call per packet; then the ports
+    cdef uint64_t a = _bswap64(_load64(addr_a)), b = _bswap64(_load64(addr_b))
+    if a == b:
+        a = _bswap64(_load64(addr_a + 8))
+        b = _bswap64(_load64(addr_b + 8))
+    if a != b:
+        return 1 if a > b else -1
     return <int>port_a - <int>port_b
 
 

@@ -16,12 +16,15 @@
 
 from libc.stdint cimport (uint8_t, uint16_t, uint32_t, uint64_t, int8_t, int32_t, int64_t,
                           INT64_MIN, INT64_MAX)
-from libc.string cimport memcpy, memcmp, memset
+from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, realloc, free
 cimport numpy as cnp
 import numpy as np
 
 cnp.import_array()
+
+cdef extern from *:
+    int __builtin_ctz(unsigned int x) nogil
 
 cdef enum:
     SIDE_SRC2DST = 0
@@ -141,14 +144,13 @@ cdef inline void _side_start(Side *s) noexcept nogil:
     s.last_seen = INT64_MIN
 
 
-cdef inline void _side_add(Side *s, int64_t t, uint64_t size, uint16_t tcp_flags) noexcept nogil:
+cdef inline void _side_add(Side *s, int64_t t, uint64_t size) noexcept nogil:
     # One packet into a side's counters: Welford's update for the means and
     # squared deviations of sizes and inter-arrival times.
     cdef uint64_t k = s.packets
     cdef int64_t piat
     cdef uint64_t udiff
     cdef double delta, x
-    cdef int b
     if k == 0:
         s.first_seen = t
         s.min_ps = size
@@ -183,11 +185,28 @@ cdef inline void _side_add(Side *s, int64_t t, uint64_t size, uint16_t tcp_flags
     s.last_seen = t
     s.packets = k + 1
     s.bytes += size
-    if tcp_flags:
-        for b in range(8):
-            s.flag_packets[b] += (tcp_flags >> b) & 1
-        if (tcp_flags & 0x12) == 0x12:
-            s.flag_packets[8] += 1
+
+
+cdef inline void _count_flags(Side *s, uint16_t tcp_flags) noexcept nogil:
+    # Packets with each of the 8 flag bits, then with SYN and ACK both: only the
+    # bits set are visited (an ACK is one).  A direction's counts only: the
+    # bidirectional side's are their sums, made when the record is taken out.
+    cdef unsigned int bits = tcp_flags & 0xFF
+    while bits:
+        s.flag_packets[__builtin_ctz(bits)] += 1
+        bits &= bits - 1
+    if (tcp_flags & 0x12) == 0x12:
+        s.flag_packets[8] += 1
+
+
+cdef inline bint _same16(const uint8_t *a, const uint8_t *b) noexcept nogil:
+    # 16 bytes equal, as two 8-byte loads (memcmp was a call per comparison)
+    cdef uint64_t a0, a1, b0, b1
+    memcpy(&a0, a, 8)
+    memcpy(&a1, a + 8, 8)
+    memcpy(&b0, b, 8)
+    memcpy(&b1, b + 8, 8)
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0
 
 
 cdef inline void _tcp_sequence(Side *s, uint32_t seq, uint32_t payload_len,
@@ -351,6 +370,8 @@ cdef class Meter:
     cdef bint _expire(self, int64_t f, int8_t reason) noexcept nogil:
         # Move flow f to the output buffer and free its entry; False when out of memory.
         cdef Flow *bigger
+        cdef Flow *record
+        cdef int b
         if self.out_count == self.out_capacity:
             bigger = <Flow *>realloc(self.out, 2 * self.out_capacity * sizeof(Flow))
             if bigger == NULL:
@@ -358,7 +379,11 @@ cdef class Meter:
             self.out = bigger
             self.out_capacity *= 2
         self.flows[f].expiration_id = reason
-        memcpy(&self.out[self.out_count], &self.flows[f], sizeof(Flow))
+        record = &self.out[self.out_count]
+        memcpy(record, &self.flows[f], sizeof(Flow))
+        for b in range(N_FLAG_COUNTS):
+            record.side[SIDE_BIDIRECTIONAL].flag_packets[b] = \
+                record.side[SIDE_SRC2DST].flag_packets[b] + record.side[SIDE_DST2SRC].flag_packets[b]
         self.out_count += 1
         self._unlink_slot(f)
         self._lru_remove(f)
@@ -384,20 +409,26 @@ cdef class Meter:
                             const uint8_t *ip_proto, const uint16_t *tcp_flags,
                             const uint32_t *tcp_seq, const uint32_t *payload_len,
                             const int64_t *ts, const uint32_t *wirelen,
-                            const uint64_t *hashes, const uint64_t *tags,
-                            const uint32_t *names) noexcept nogil:
-        # names: NULL, or per packet 4 values: ids of the server name, client
-        # fingerprint and user agent it carries (0: none; a flow keeps the first
-        # of each) and 1 if it is a DNS query.
+                            const uint64_t *hashes, const uint8_t *tunnel_type,
+                            const uint32_t *tunnel_id, const uint16_t *vlan_outer,
+                            const uint16_t *vlan_inner, Py_ssize_t named,
+                            const int64_t *name_rows, const uint32_t *names) noexcept nogil:
+        # tunnel_type ... vlan_inner: each NULL (zero) or per packet, the parts of
+        # its tag (see ringcap/flowmeter.py).  name_rows: the `named` packets,
+        # in increasing order, that carry a name: names holds 4 values for each,
+        # ids of the server name, client fingerprint and user agent (0: none; a
+        # flow keeps the first of each) and 1 if it is a DNS query.
         # Returns the number of packets taken (n unless memory ran out).
-        cdef Py_ssize_t i, slot, mask
+        cdef Py_ssize_t i, slot, mask, next_named = 0
         cdef int64_t f, t
-        cdef uint64_t hash, keyed
+        cdef uint64_t hash, keyed, tag
         cdef int d, k
         cdef uint16_t flags
         cdef Flow *flow
+        cdef Side *sides
         cdef const uint8_t *src
         cdef const uint8_t *dst
+        cdef const uint32_t *values
         for i in range(n):
             if ip_version[i] == 0:
                 self.skipped += 1
@@ -406,9 +437,21 @@ cdef class Meter:
             if t < self.clock:          # time never runs backwards (as in nfstream)
                 t = self.clock
             self.clock = t
-            if not self._expire_idle(t):
-                return i
-            keyed = tags[i] & self.key_mask
+            if self.idle_expiry and self.lru_head >= 0 \
+                    and <uint64_t>t - <uint64_t>self.flows[self.lru_head] \
+                    .side[SIDE_BIDIRECTIONAL].last_seen >= <uint64_t>self.idle_timeout:
+                if not self._expire_idle(t):
+                    return i
+            tag = 0
+            if tunnel_type != NULL:
+                tag |= <uint64_t>tunnel_type[i] << 56
+            if tunnel_id != NULL:
+                tag |= <uint64_t>tunnel_id[i] << 24
+            if vlan_outer != NULL:
+                tag |= <uint64_t>(vlan_outer[i] & 0xFFF) << 12
+            if vlan_inner != NULL:
+                tag |= <uint64_t>(vlan_inner[i] & 0xFFF)
+            keyed = tag & self.key_mask
             hash = hashes[i]
             if keyed:
                 hash ^= _mix(keyed + 0x9E3779B97F4A7C15ULL)
@@ -426,13 +469,11 @@ cdef class Meter:
                         and flow.ip_version == ip_version[i] \
                         and (flow.tag & self.key_mask) == keyed:
                     if flow.sport == sport[i] and flow.dport == dport[i] \
-                            and memcmp(flow.ip_src, src, 16) == 0 \
-                            and memcmp(flow.ip_dst, dst, 16) == 0:
+                            and _same16(flow.ip_src, src) and _same16(flow.ip_dst, dst):
                         d = SIDE_SRC2DST
                         break
                     if flow.sport == dport[i] and flow.dport == sport[i] \
-                            and memcmp(flow.ip_src, dst, 16) == 0 \
-                            and memcmp(flow.ip_dst, src, 16) == 0:
+                            and _same16(flow.ip_src, dst) and _same16(flow.ip_dst, src):
                         d = SIDE_DST2SRC
                         break
                 slot = (slot + 1) & mask
@@ -459,7 +500,7 @@ cdef class Meter:
                 flow = &self.flows[f]
                 flow.hash = hash
                 flow.flow_hash = hashes[i]
-                flow.tag = tags[i]
+                flow.tag = tag
                 memcpy(flow.ip_src, src, 16)
                 memcpy(flow.ip_dst, dst, 16)
                 flow.sport = sport[i]
@@ -484,16 +525,24 @@ cdef class Meter:
                 if self.lru_tail != f:
                     self._lru_remove(f)
                     self._lru_append(f)
-            if names != NULL:
-                for k in range(3):
-                    if flow.names[k] == 0:
-                        flow.names[k] = names[4 * i + k]
-                flow.dns_queries += names[4 * i + 3]
+            if next_named < named:
+                while next_named < named and name_rows[next_named] < i:
+                    next_named += 1           # (a non-IP packet's: no flow takes it)
+                if next_named < named and name_rows[next_named] == i:
+                    values = names + 4 * next_named
+                    for k in range(3):
+                        if flow.names[k] == 0:
+                            flow.names[k] = values[k]
+                    flow.dns_queries += values[3]
+                    next_named += 1
             flags = tcp_flags[i]
-            _side_add(&flow.side[d], t, wirelen[i], flags)
-            _side_add(&flow.side[SIDE_BIDIRECTIONAL], t, wirelen[i], flags)
+            sides = flow.side
+            _side_add(&sides[d], t, wirelen[i])
+            _side_add(&sides[SIDE_BIDIRECTIONAL], t, wirelen[i])
+            if flags:
+                _count_flags(&sides[d], flags)
             if flow.ip_proto == 6:
-                _tcp_sequence(&flow.side[d], tcp_seq[i], payload_len[i], flags)
+                _tcp_sequence(&sides[d], tcp_seq[i], payload_len[i], flags)
                 if (flags & 0x12) == 0x02:
                     if flow.syn_side < 0:
                         flow.syn_side = d
@@ -513,12 +562,22 @@ cdef class Meter:
                const uint16_t[::1] tcp_flags, const uint32_t[::1] tcp_seq,
                const uint32_t[::1] payload_len, const int64_t[::1] ts,
                const uint32_t[::1] wirelen, const uint64_t[::1] hashes,
-               const uint64_t[::1] tags, const uint32_t[:, ::1] names=None):
+               const uint8_t[::1] tunnel_type=None, const uint32_t[::1] tunnel_id=None,
+               const uint16_t[::1] vlan_outer=None, const uint16_t[::1] vlan_inner=None,
+               const int64_t[::1] name_rows=None, const uint32_t[:, ::1] names=None):
         """Fold packets into the open flows, expiring flows on the way (IN: columns, all n long;
-        ``tags``: per packet, bits of which ``key_mask`` are part of the flow key; ``names``:
-        None or (n, 4): server name, fingerprint and user agent ids (0: none), DNS query 0/1)."""
-        cdef Py_ssize_t n = ip_version.shape[0], done
+        ``tunnel_type``, ``tunnel_id``, ``vlan_outer``, ``vlan_inner``: None (zero) or the parts
+        of each packet's tag, of which ``key_mask``'s bits are part of the flow key;
+        ``name_rows``: None, or the packets that carry a name, in increasing order, and
+        ``names`` (len(name_rows), 4): their server name, fingerprint and user agent ids
+        (0: none) and DNS query 0/1)."""
+        cdef Py_ssize_t n = ip_version.shape[0], done, named = 0, k
+        cdef const int64_t *rows_p = NULL
         cdef const uint32_t *names_p = NULL
+        cdef const uint8_t *tunnel_type_p = NULL
+        cdef const uint32_t *tunnel_id_p = NULL
+        cdef const uint16_t *vlan_outer_p = NULL
+        cdef const uint16_t *vlan_inner_p = NULL
         if self.broken:
             raise RuntimeError("this flow meter ran out of memory earlier; start a new one")
         if ip_src.shape[0] != n or ip_dst.shape[0] != n or ip_src.shape[1] != 16 \
@@ -528,20 +587,42 @@ cdef class Meter:
                              ("ip_proto", ip_proto.shape[0]), ("tcp_flags", tcp_flags.shape[0]),
                              ("tcp_seq", tcp_seq.shape[0]), ("payload_len", payload_len.shape[0]),
                              ("ts", ts.shape[0]), ("wirelen", wirelen.shape[0]),
-                             ("hashes", hashes.shape[0]), ("tags", tags.shape[0])):
+                             ("hashes", hashes.shape[0]),
+                             ("tunnel_type", n if tunnel_type is None else tunnel_type.shape[0]),
+                             ("tunnel_id", n if tunnel_id is None else tunnel_id.shape[0]),
+                             ("vlan_outer", n if vlan_outer is None else vlan_outer.shape[0]),
+                             ("vlan_inner", n if vlan_inner is None else vlan_inner.shape[0])):
             if length != n:
                 raise ValueError(f"{name} has {length} entries, expected {n}")
-        if names is not None and (names.shape[0] != n or names.shape[1] != 4):
-            raise ValueError(f"names must have shape ({n}, 4)")
+        if (name_rows is None) != (names is None):
+            raise ValueError("name_rows and names go together")
+        if name_rows is not None:
+            named = name_rows.shape[0]
+            if names.shape[0] != named or names.shape[1] != 4:
+                raise ValueError(f"names must have shape ({named}, 4)")
+            for k in range(named):
+                if name_rows[k] < 0 or name_rows[k] >= n or (k and name_rows[k] <= name_rows[k - 1]):
+                    raise ValueError("name_rows must be increasing packet indices below "
+                                     f"{n}; entry {k} is {name_rows[k]}")
+            if named:
+                rows_p = &name_rows[0]
+                names_p = &names[0, 0]
         if n == 0:
             return
-        if names is not None:
-            names_p = &names[0, 0]
+        if tunnel_type is not None:
+            tunnel_type_p = &tunnel_type[0]
+        if tunnel_id is not None:
+            tunnel_id_p = &tunnel_id[0]
+        if vlan_outer is not None:
+            vlan_outer_p = &vlan_outer[0]
+        if vlan_inner is not None:
+            vlan_inner_p = &vlan_inner[0]
         with nogil:
             done = self._update(n, &ip_version[0], &ip_src[0, 0], &ip_dst[0, 0], &sport[0],
                                 &dport[0], &ip_proto[0], &tcp_flags[0], &tcp_seq[0],
-                                &payload_len[0], &ts[0], &wirelen[0], &hashes[0], &tags[0],
-                                names_p)
+                                &payload_len[0], &ts[0], &wirelen[0], &hashes[0],
+                                tunnel_type_p, tunnel_id_p, vlan_outer_p, vlan_inner_p,
+                                named, rows_p, names_p)
         if done < n:
             self.broken = True
             raise MemoryError(f"no memory for {self.active} open flows; packets from {done} "

@@ -9,7 +9,7 @@
 # numbers, the previous timestamp for -ttt) lives in the formatter.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from libc.string cimport memcpy, memset, memcmp
+from libc.string cimport memcpy, memset, memcmp, strlen
 from libc.stdlib cimport calloc, free
 
 from includes.text_defs cimport *
@@ -66,11 +66,11 @@ cdef inline Py_ssize_t _need(Py_ssize_t caplen) noexcept nogil:
 
 # ---------------------------------------------------------------- writing text
 cdef inline uint8_t *put_s(uint8_t *w, const char *s) noexcept nogil:
-    while s[0]:
-        w[0] = <uint8_t>s[0]
-        w += 1
-        s += 1
-    return w
+    # inlined with a literal, strlen is a constant and memcpy a few moves (a
+    # loop over the bytes was a tenth of a TCP line's instructions)
+    cdef size_t n = strlen(s)
+    memcpy(w, s, n)
+    return w + n
 
 
 cdef inline uint8_t *put_c(uint8_t *w, char c) noexcept nogil:

@@ -50,15 +50,17 @@ NO_RTT = -1
 #: length, and the tunnel and VLAN columns that can split flows.
 FLOW_FEATURE_COLUMNS: tuple[str, ...] = FIVE_TUPLE_COLUMNS + (
     "tcp_flags", "tcp_seq", "payload_len", "tunnel_type", "tunnel_id", "vlan_outer", "vlan_inner")
-_NO_ROWS = np.empty(0, dtype=np.intp)
 _TAG_COLUMNS = ("tunnel_type", "tunnel_id", "vlan_outer", "vlan_inner")
 #: The application columns the meter reads for the names of a flow (``FlowMeter(names=True)``).
 FLOW_NAME_COLUMNS: tuple[str, ...] = ("app_proto", "dns_qr", "dns_qname", "http_host",
                                       "http_user_agent", "tls_sni", "tls_ja4")
 #: The string columns of a flow record, and ``dns_queries``.
 NAME_COLUMNS: tuple[str, ...] = ("server_name", "client_fingerprint", "user_agent", "dns_queries")
-# A packet's tag for the meter: tunnel_type, tunnel_id, outer and inner VLAN id in one word.
+# A packet's tag for the meter: tunnel_type, tunnel_id, outer and inner VLAN id in one word
+# (the compiled meter puts it together from these columns).
 _TAG_SHIFTS = {"tunnel_type": 56, "tunnel_id": 24, "vlan_outer": 12, "vlan_inner": 0}
+_TAG_TYPES = (("tunnel_type", np.uint8), ("tunnel_id", np.uint32), ("vlan_outer", np.uint16),
+              ("vlan_inner", np.uint16))
 _TAG_MASKS = {"tunnel_type": 0xFF, "tunnel_id": 0xFFFFFFFF, "vlan_outer": 0xFFF,
               "vlan_inner": 0xFFF}
 _TUNNEL_KEY = (0xFF << 56) | (0xFFFFFFFF << 24)
@@ -157,6 +159,9 @@ def _columns_from_records(records: np.ndarray, vocabulary: np.ndarray | None = N
     return {name: columns[name] for name in FLOW_RECORD_COLUMNS}
 
 
+_EMPTY_COLUMNS: dict[str, np.ndarray] | None = None    # FlowRecords.empty()'s, zero-length
+
+
 class FlowRecords:
     """Flow records, columnar: one row per flow record, one numpy array per column.
 
@@ -212,7 +217,10 @@ class FlowRecords:
     @classmethod
     def empty(cls) -> "FlowRecords":
         """No records."""
-        return cls._from_records(np.empty(0, dtype=_flowmeter.RECORD_DTYPE))
+        global _EMPTY_COLUMNS
+        if _EMPTY_COLUMNS is None:      # (some 90 numpy calls: made once, the arrays shared)
+            _EMPTY_COLUMNS = _columns_from_records(np.empty(0, dtype=_flowmeter.RECORD_DTYPE))
+        return cls(_EMPTY_COLUMNS)
 
     @classmethod
     def concat(cls, parts: Iterable["FlowRecords"]) -> "FlowRecords":
@@ -383,37 +391,25 @@ class FlowMeter:
         self._vocabulary_array = np.array([None], dtype=object)
         self._headers = HeadersBuffer(FLOW_FEATURE_COLUMNS + (FLOW_NAME_COLUMNS if names else ()),
                                       flow_hash=True)   # reused
-        self._tag_buffer = np.empty((2, 0), dtype=np.uint64)    # tags and scratch, reused
-        self._names_buffer = np.empty((0, 4), dtype=np.uint32)  # _packet_names', reused
-        self._name_scratch = np.empty((2, 0), dtype=np.int32)
-
-    def _tags(self, h: Headers) -> np.ndarray:
-        """Each packet's tunnel and VLAN key bits, into arrays reused batch after
-        batch (a column that is all 0, the usual case, costs one pass)."""
-        n = len(h)
-        if self._tag_buffer.shape[1] < n:
-            self._tag_buffer = np.empty((2, n), dtype=np.uint64)
-        tags, scratch = self._tag_buffer[0, :n], self._tag_buffer[1, :n]
-        tags[:] = 0
-        for name in _TAG_COLUMNS:
-            if name in h.names and n and h[name].max():
-                np.copyto(scratch, h[name], casting="unsafe")
-                np.bitwise_and(scratch, np.uint64(_TAG_MASKS[name]), out=scratch)
-                np.left_shift(scratch, np.uint64(_TAG_SHIFTS[name]), out=scratch)
-                np.bitwise_or(tags, scratch, out=tags)
-        return tags
+        # _packet_names' work, reused batch after batch (grown, never shrunk)
+        self._name_ids = np.empty((0, 4), dtype=np.uint32)
+        self._name_ends = np.empty((2, 0), dtype=np.int32)      # string offsets
+        self._name_next = np.empty(0, dtype=np.int64)
+        self._name_bytes = np.empty((2, 0), dtype=np.uint8)
+        self._name_flags = np.empty((2, 0), dtype=np.bool_)
+        self._all_rows = np.empty(0, dtype=np.int64)
 
     def _intern(self, column: StringColumn, rows: np.ndarray, out: np.ndarray,
-                transform=None) -> None:
-        # out[row] = the id of column[row] for the rows given (a loop over the
-        # packets that carry a name only).  Slices of one bytes object, and a
-        # per-call cache of their ids, keep it at a dict lookup per packet.
+                positions: np.ndarray, transform=None) -> None:
+        # out[positions[k]] = the id of column[rows[k]] (a loop over the packets
+        # that carry a name only).  Slices of one bytes object, and a per-call
+        # cache of their ids, keep it at a dict lookup per packet.
         if not len(rows):
             return
         offsets = column.offsets           # only the rows' ends become Python ints
         data, starts, ends = column.data.tobytes(), offsets[rows].tolist(), offsets[rows + 1].tolist()
         seen: dict[bytes, int] = {}
-        for row, start, end in zip(rows.tolist(), starts, ends):
+        for at, start, end in zip(positions.tolist(), starts, ends):
             raw = data[start:end]
             number = seen.get(raw)
             if number is None:
@@ -426,59 +422,85 @@ class FlowMeter:
                     self._vocabulary.append(text)
                 seen[raw] = number
             if number:
-                out[row] = number
+                out[at] = number
 
-    @staticmethod
-    def _carrying(column: StringColumn, lengths: np.ndarray) -> np.ndarray:
-        # the rows that hold a string, through ``lengths`` (reused): only they are allocated
-        if column.offsets[-1] == column.offsets[0]:
-            return _NO_ROWS
-        np.subtract(column.offsets[1:], column.offsets[:-1], out=lengths)
-        return np.flatnonzero(lengths)
-
-    def _packet_names(self, h: Headers) -> np.ndarray | None:
-        # (n, 4) uint32: server name, fingerprint and user agent ids, DNS query 0/1
+    def _packet_names(self, h: Headers, rows: np.ndarray | None
+                      ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        # (the packets looked at, in order: ``rows``, the packets the application pass
+        # listed, or None: all; (len, 4) uint32 for each: server name, fingerprint and
+        # user agent ids, DNS query 0/1, all 0 for a packet that names nothing), in
+        # buffers reused batch after batch
         present = set(h.names)
         if not self.names or not present & set(FLOW_NAME_COLUMNS):
-            return None
-        n = len(h)
-        if self._names_buffer.shape[0] < n:     # reused batch after batch, as the scratch
-            self._names_buffer = np.empty((n, 4), dtype=np.uint32)
-            self._name_scratch = np.empty((2, n), dtype=np.int32)
-        names = self._names_buffer[:n]
+            return None, None
+        if rows is None:
+            if self._all_rows.shape[0] < len(h):
+                self._all_rows = np.arange(len(h), dtype=np.int64)
+            rows = self._all_rows[:len(h)]
+        n = len(rows)
+        if self._name_ids.shape[0] < n:
+            self._name_ids = np.empty((n, 4), dtype=np.uint32)
+            self._name_ends = np.empty((2, n), dtype=np.int32)
+            self._name_next = np.empty(n, dtype=np.int64)
+            self._name_bytes = np.empty((2, n), dtype=np.uint8)
+            self._name_flags = np.empty((2, n), dtype=np.bool_)
+        names = self._name_ids[:n]
         names[:] = 0
         server = names[:, 0]
-        lengths = self._name_scratch[0, :n]
+        start, end = self._name_ends[0, :n], self._name_ends[1, :n]
+        after = self._name_next[:n]
+        proto, qr = self._name_bytes[0, :n], self._name_bytes[1, :n]
+        holds, free = self._name_flags[0, :n], self._name_flags[1, :n]
+
+        def carrying(column: StringColumn, unnamed: bool) -> np.ndarray:
+            # the positions in rows whose packet holds a string (and no server name yet);
+            # (take's mode="clip": with the default "raise", out= is written through a
+            # fresh copy; the rows are in range)
+            np.take(column.offsets, rows, out=start, mode="clip")
+            np.add(rows, 1, out=after)
+            np.take(column.offsets, after, out=end, mode="clip")
+            np.greater(end, start, out=holds)
+            if unnamed:
+                np.equal(server, 0, out=free)
+                np.logical_and(holds, free, out=holds)
+            return np.flatnonzero(holds)
+
         for column, transform in (("tls_sni", None), ("http_host", host_name),
                                   ("dns_qname", None)):
             if column in present:
-                rows = self._carrying(h[column], lengths)
-                self._intern(h[column], rows[server[rows] == 0], server, transform)
+                at = carrying(h[column], True)
+                self._intern(h[column], rows[at], server, at, transform)
         for k, column in ((1, "tls_ja4"), (2, "http_user_agent")):
             if column in present:
-                self._intern(h[column], self._carrying(h[column], lengths), names[:, k])
+                at = carrying(h[column], False)
+                self._intern(h[column], rows[at], names[:, k], at)
         if "app_proto" in present and "dns_qr" in present:
-            flags = self._name_scratch[1, :n].view(np.bool_)     # 4n bools: two of n
-            dns, query = flags[:n], flags[n:2 * n]
-            np.equal(h.app_proto, APP_PROTOCOLS["dns"], out=dns)
-            np.equal(h.dns_qr, 0, out=query)
-            np.logical_and(dns, query, out=dns)
-            names[:, 3] = dns
+            np.take(h.app_proto, rows, out=proto, mode="clip")
+            np.equal(proto, APP_PROTOCOLS["dns"], out=holds)
+            np.take(h.dns_qr, rows, out=qr, mode="clip")
+            np.equal(qr, 0, out=free)
+            np.logical_and(holds, free, out=holds)
+            names[:, 3] = holds
         if len(self._vocabulary) != len(self._vocabulary_array):
             self._vocabulary_array = np.array(self._vocabulary, dtype=object)
-        return names
+        # every row looked at, named or not (a row of zeros names nothing): no
+        # fresh arrays for the packets that carry a name
+        return np.ascontiguousarray(rows, dtype=np.int64), names
 
     def update(self, source: Union[Batch, Headers]) -> FlowRecords:
         """Fold a batch's packets in; the records that expired meanwhile."""
         h = _headers_for_meter(source, self._needed, self._headers)
         c = np.ascontiguousarray
-        tags = self._tags(h)
+        # our own decode lists the packets that may carry a name (the rest carry none)
+        app_rows = h._app_rows if isinstance(source, Batch) else None
+        name_rows, names = self._packet_names(h, None if app_rows is None else app_rows.written)
         self._core.update(
             c(h.ip_version, np.uint8), c(h.ip_src, np.uint8), c(h.ip_dst, np.uint8),
             c(h.sport, np.uint16), c(h.dport, np.uint16), c(h.ip_proto, np.uint8),
             c(h.tcp_flags, np.uint16), c(h.tcp_seq, np.uint32), c(h.payload_len, np.uint32),
-            c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64), tags,
-            self._packet_names(h))
+            c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64),
+            *(c(h[name], dtype) if name in h.names else None for name, dtype in _TAG_TYPES),
+            name_rows, names)
         return self._take()
 
     def expire_idle(self, now: int | None = None) -> FlowRecords:
@@ -511,6 +533,8 @@ class FlowMeter:
             yield self._take()
 
     def _take(self) -> FlowRecords:
+        if not self._core.pending_records:      # (most batches end no flow)
+            return FlowRecords.empty()
         return FlowRecords._from_records(self._core.take_records(), self._vocabulary_array)
 
     @property
@@ -562,4 +586,5 @@ def flow_features(source, *, idle_timeout: float | None = 120.0,
         source = (source,)
     parts = [meter.update(part) for part in source]
     parts.extend(meter.flush_chunks())
-    return FlowRecords.concat(parts)
+    parts = [part for part in parts if len(part)]
+    return parts[0] if len(parts) == 1 else FlowRecords.concat(parts)

@@ -34,7 +34,7 @@ from scapy.packet import Raw
 import ringcap
 from ringcap import Batch, _decode, appcolumns, decode, read_pcap
 from ringcap.appcolumns import NEEDED_HEADER_COLUMNS, StringColumn
-from ringcap.headers import HeadersBuffer
+from ringcap.headers import FIVE_TUPLE_COLUMNS, HeadersBuffer
 from ringcap.testing import _ipv4_frame, _tcp, _udp, named_traffic, synthetic_traffic
 
 from test_app_decode import ALL_APP, _relinked, built_messages
@@ -165,11 +165,19 @@ def _assert_same(got, want, names, where: str) -> None:
                                   err_msg=f"{where}: APP_* flags")
 
 
-def _listed(batch: Batch, names) -> np.ndarray:
-    """The packets the header pass lists for the application columns ``names``."""
+# The columns of a flow meter (ringcap.flowmeter) with names: the 5-tuple path
+# decodes them, and lists the packets itself.
+FLOW_COLUMNS = FIVE_TUPLE_COLUMNS + ("tcp_flags", "tcp_seq", "payload_len",
+                                             "payload_offset", "tunnel_type", "tunnel_id",
+                                             "vlan_outer", "vlan_inner")
+
+
+def _listed(batch: Batch, names, columns=NEEDED_HEADER_COLUMNS) -> np.ndarray:
+    """The packets the header pass lists for the application columns ``names``,
+    decoding the header ``columns``."""
     ports, rule, rows = appcolumns.app_selection(set(names), len(batch))
-    out = {name: np.zeros(len(batch), dtype=np.dtype(f"u{size}"))
-           for name, size, _ in _decode.COLUMN_LAYOUT if name in NEEDED_HEADER_COLUMNS}
+    out = {name: np.zeros((len(batch), width) if width > 1 else len(batch), dtype=f"u{size}")
+           for name, size, width in _decode.COLUMN_LAYOUT if name in columns}
     arrays = [np.ascontiguousarray(getattr(batch, name), dtype=dtype) for name, dtype in (
         ("data", np.uint8), ("offset", np.int64), ("caplen", np.uint32), ("wirelen", np.uint32),
         ("status", np.uint32), ("vlan_tci", np.uint16), ("vlan_tpid", np.uint16))]
@@ -190,6 +198,12 @@ def _check(batch: Batch, where: str) -> int:
         reused = HeadersBuffer(("flags",) + names).decode(batch)
         _assert_same(reused, _every_packet_looked_at(batch, names), names, f"{where}, {group}, "
                      "HeadersBuffer")
+        # with a flow meter's columns the 5-tuple path lists the packets: the same list
+        np.testing.assert_array_equal(_listed(batch, names, FLOW_COLUMNS), _listed(batch, names),
+                                      err_msg=f"{where}, {group}: the 5-tuple path's list")
+        flow = HeadersBuffer(FLOW_COLUMNS + names).decode(batch)
+        _assert_same(flow, _every_packet_looked_at(batch, names), names,
+                     f"{where}, {group}, with the flow columns")
         if group == "all":
             found = int(np.count_nonzero(got["app_proto"]))
     return found

@@ -394,14 +394,22 @@ def test_non_contiguous_batch_columns():
 
 
 # ---------------------------------------------------------------- fast paths agree
+# The flow meter's columns, which the 5-tuple path also decodes when asked with it.
+FLOW_PATH_COLUMNS = D.FIVE_TUPLE_COLUMNS + ("tcp_flags", "tcp_seq", "payload_len",
+                                            "payload_offset", "tunnel_type", "tunnel_id",
+                                            "vlan_outer", "vlan_inner")
+
+
 def _fast_and_general(batch):
     _decode._test_set_fast_path(True)
     fast = D.decode(batch, columns="all")
     five = D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
+    flow = D.decode(batch, columns=FLOW_PATH_COLUMNS)
     _decode._test_set_fast_path(False)
     try:
         general = D.decode(batch, columns="all")
         general_five = D.decode(batch, columns=D.FIVE_TUPLE_COLUMNS)
+        general_flow = D.decode(batch, columns=FLOW_PATH_COLUMNS)
     finally:
         _decode._test_set_fast_path(True)
     for name in D.HEADER_COLUMNS:
@@ -414,6 +422,13 @@ def _fast_and_general(batch):
                                       err_msg=name)
         np.testing.assert_array_equal(same(getattr(general_five, name)),
                                       same(getattr(general, name)))
+    for name in FLOW_PATH_COLUMNS:      # the 5-tuple path with a flow meter's columns
+        same = options_checked.get(name, lambda values: values)
+        np.testing.assert_array_equal(same(getattr(flow, name)), same(getattr(general, name)),
+                                      err_msg=f"flow columns: {name}")
+        np.testing.assert_array_equal(same(getattr(general_flow, name)),
+                                      same(getattr(general, name)),
+                                      err_msg=f"flow columns, general path: {name}")
     return general
 
 

@@ -116,9 +116,10 @@ def test_command_line_loops_decode_into_reused_headers(many_batches, command):
     proc = subprocess.run([sys.executable, "-c", HOOK] + args, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    # open_pcap's default batches: 65,536 packets, so this file is three of them
+    # file_report reads 8,192 packets, then this file's small packets 32,768 at a
+    # time (batch_packets_for): the columns grow once, never once a batch
     line = [x for x in proc.stderr.splitlines() if x.startswith("HEADERS ALLOCATED")]
-    assert line == ["HEADERS ALLOCATED 1"], proc.stderr[-2000:]
+    assert line in (["HEADERS ALLOCATED 1"], ["HEADERS ALLOCATED 2"]), proc.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- application columns

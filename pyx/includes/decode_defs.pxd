@@ -231,7 +231,8 @@ ctypedef struct HeaderColumns:
     Py_ssize_t row_bytes[MAX_COLUMNS]
 
 
-# The columns of the 5-tuple path (decode_five_tuple writes them directly).
+# The columns of the 5-tuple path (decode_five_tuple writes them directly):
+# the 5-tuple's always; each of the rest (a flow meter's) NULL unless asked for.
 ctypedef struct FiveTupleColumns:
     uint8_t *ip_version
     uint8_t *ip_src
@@ -240,6 +241,14 @@ ctypedef struct FiveTupleColumns:
     uint16_t *sport
     uint16_t *dport
     uint32_t *flags
+    uint16_t *tcp_flags
+    uint32_t *tcp_seq
+    uint32_t *payload_len
+    uint16_t *payload_offset
+    uint8_t *tunnel_type
+    uint32_t *tunnel_id
+    uint16_t *vlan_outer
+    uint16_t *vlan_inner
 
 
 # The packets that may carry an application message, listed by the header

@@ -20,6 +20,7 @@ from .options import (CliError, add_packet_options, filter_expression, parse_sna
 from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..bpf import LinkTypeFilter, Selection
 from ..pcapfile import PcapFormatError, open_pcap
+from ..pcapfile.buffers import batch_packets_for
 from ..sinks import PcapSink
 from .printer import PacketPrinter
 
@@ -68,8 +69,11 @@ def _open_writer(args, reader):
 
 # packets per batch: windows of a few MiB, which stay in the pool; 65,536 packets
 # of 1500 bytes would be 100 MB windows, whose first use (page faults) costs
-# about as much as reading a 200 MB file
-READ_BATCH = 8192
+# about as much as reading a 200 MB file.  Each stage (filter, decode, format)
+# walks the batch's headers again, and 4096 packets' header lines, columns and
+# lines of text stay in the CPU's cache between the stages where 8192 did not
+# (the recorded mix of 1,195-byte packets: 13% less CPU for the loop)
+READ_BATCH = 4096
 # after the first batch, files of small packets are read in larger batches, up
 # to READ_BATCH_MAX packets or about READ_WINDOW_BYTES: each batch costs some
 # 0.1 ms of Python (reading, filtering, decoding, formatting calls), 12 ms over
@@ -210,9 +214,8 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
         for batch in reader:
             examined = len(batch)
             if not sized and examined:      # the first batch: size the others
-                per_packet = (int(batch.caplen.sum()) + 16 * examined) / examined
-                reader.batch_packets = max(READ_BATCH, min(
-                    READ_BATCH_MAX, int(READ_WINDOW_BYTES // per_packet)))
+                reader.batch_packets = batch_packets_for(
+                    batch, least=READ_BATCH, most=READ_BATCH_MAX, window_bytes=READ_WINDOW_BYTES)
                 sized = True
             if selection is not None:
                 batch = selection.select(

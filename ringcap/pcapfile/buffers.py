@@ -1,5 +1,6 @@
 """Reused byte buffers for the file readers: batch columns, and the windows of
-the pread fallback (files are mapped where they can be: reader.py).
+the pread fallback (files are mapped where they can be: reader.py); and how
+many packets a loop over a file should ask for at a time.
 
 A reader hands out batches whose arrays view a pool buffer; a buffer is
 reused only when nothing views it any more, so batches a caller keeps stay
@@ -13,7 +14,7 @@ import sys
 
 import numpy as np
 
-from ..batch import COLUMNS
+from ..batch import COLUMNS, Batch
 
 _POOL_BUFFERS = 3                 # buffers a pool keeps for reuse: the window being read,
                                   # the one the caller's last batch views, one to spare
@@ -88,3 +89,18 @@ def _carve(buffer: np.ndarray, rows: int) -> dict[str, np.ndarray]:
 def _take_columns(pool: _BufferPool, rows: int) -> dict[str, np.ndarray]:
     """Every batch column for ``rows`` packets, carved from a buffer of ``pool``."""
     return _carve(pool.take(rows * _COLUMN_BYTES + 8 * len(COLUMNS)), rows)
+
+
+def batch_packets_for(batch: Batch, *, least: int = 8192, most: int = 32768,
+                      window_bytes: int = 4 << 20) -> int:
+    """Packets per batch for a loop over a file of packets like ``batch``'s
+    (its first): about ``window_bytes`` of records a batch, from ``least`` to
+    ``most`` packets.  Each batch costs a fixed amount of Python (reading,
+    decoding, counting calls, some 0.1 ms), which small packets in small
+    batches pay over and over; big packets in big batches make windows whose
+    first use (page faults) costs more than it saves."""
+    n = len(batch)
+    if not n:
+        return least
+    per_packet = (int(batch.caplen.sum(dtype=np.int64)) + 16 * n) / n
+    return max(least, min(most, int(window_bytes // per_packet)))
