@@ -333,6 +333,87 @@ def run_filter(const uint8_t[::1] program, const uint8_t[::1] data, const int64_
     return accepted
 
 
+def filter_indices(const uint8_t[::1] program, const uint8_t[::1] data,
+                   const int64_t[::1] offset, const uint32_t[::1] caplen,
+                   const uint32_t[::1] wirelen, const uint16_t[::1] linktype, int kind,
+                   int64_t[::1] chosen):
+    """Run ``program`` over the packets whose ``linktype`` is ``kind`` (every
+    packet when ``kind`` is -1) and write the indexes of those it accepts, in
+    order, to ``chosen`` (room for one per packet): no mask and no gather
+    when few match.  Returns the count written."""
+    cdef Py_ssize_t n = offset.shape[0], i, data_len = data.shape[0], accepted = 0
+    cdef const sock_filter *f
+    cdef const uint8_t *base
+    check_program(program)
+    if caplen.shape[0] != n or wirelen.shape[0] != n or linktype.shape[0] != n \
+            or chosen.shape[0] < n:
+        raise ValueError("offset, caplen, wirelen, linktype and chosen must have one entry "
+                         "per packet")
+    for i in range(n):
+        if offset[i] < 0 or caplen[i] > data_len or offset[i] > data_len - caplen[i]:
+            raise ValueError(f"packet {i} lies outside data")
+    if n == 0:
+        return 0
+    f = <const sock_filter *>&program[0]
+    base = &data[0] if data_len else <const uint8_t *>f
+    with nogil:
+        for i in range(n):
+            if data_len and i + PREFETCH_AHEAD < n:
+                RINGCAP_PREFETCH(base + offset[i + PREFETCH_AHEAD])
+                RINGCAP_PREFETCH(base + offset[i + PREFETCH_AHEAD] + 63)
+            if kind >= 0 and linktype[i] != kind:
+                continue
+            chosen[accepted] = i
+            accepted += bpf_run(f, base + offset[i] if data_len else base,
+                                caplen[i] if data_len else 0, wirelen[i]) != 0
+    return accepted
+
+
+def merge_indices(int64_t[::1] chosen, Py_ssize_t a, Py_ssize_t b, int64_t[::1] scratch):
+    """Merge the two ascending runs ``chosen[:a]`` and ``chosen[a:a + b]`` in
+    place (``scratch`` holds at least ``a``); returns ``a + b``."""
+    cdef Py_ssize_t i = 0, j = a, k = 0, end = a + b
+    if a < 0 or b < 0 or end > chosen.shape[0] or scratch.shape[0] < a:
+        raise ValueError("runs out of range for merge_indices")
+    with nogil:
+        for i in range(a):
+            scratch[i] = chosen[i]
+        i = 0
+        while i < a and j < end:
+            if scratch[i] <= chosen[j]:
+                chosen[k] = scratch[i]
+                i += 1
+            else:
+                chosen[k] = chosen[j]
+                j += 1
+            k += 1
+        while i < a:
+            chosen[k] = scratch[i]
+            i += 1
+            k += 1
+    return end
+
+
+def distinct_kinds(const uint16_t[::1] linktype):
+    """The distinct values of ``linktype`` in the order met (a list; link types
+    in one batch are few), without sorting or a mask per value."""
+    cdef Py_ssize_t n = linktype.shape[0], i, j, found = 0
+    cdef uint16_t seen[64]
+    with nogil:
+        for i in range(n):
+            for j in range(found):
+                if seen[j] == linktype[i]:
+                    break
+            else:
+                if found == 64:
+                    break
+                seen[found] = linktype[i]
+                found += 1
+    if found == 64:
+        raise ValueError("more than 64 link types in one batch")
+    return [seen[j] for j in range(found)]
+
+
 def _test_run_one(const uint8_t[::1] program, const uint8_t[::1] packet, uint32_t wirelen):
     """Tests only: the return value of ``program`` on one packet."""
     cdef uint8_t empty[1]

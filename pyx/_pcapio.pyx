@@ -235,6 +235,88 @@ def pack(const uint8_t[::1] data, const int64_t[::1] offset, const uint32_t[::1]
     return at
 
 
+def gather(const int64_t[::1] chosen, Py_ssize_t count, Py_ssize_t data_len,
+           const int64_t[::1] ts, const uint32_t[::1] caplen, const uint32_t[::1] wirelen,
+           const int64_t[::1] offset, const int32_t[::1] ifindex, const uint8_t[::1] pkttype,
+           const uint16_t[::1] protocol, const uint16_t[::1] vlan_tci,
+           const uint16_t[::1] vlan_tpid, const uint32_t[::1] rxhash,
+           const uint32_t[::1] status, const uint16_t[::1] linktype,
+           int64_t[::1] out_ts, uint32_t[::1] out_caplen, uint32_t[::1] out_wirelen,
+           int64_t[::1] out_offset, int32_t[::1] out_ifindex, uint8_t[::1] out_pkttype,
+           uint16_t[::1] out_protocol, uint16_t[::1] out_vlan_tci,
+           uint16_t[::1] out_vlan_tpid, uint32_t[::1] out_rxhash,
+           uint32_t[::1] out_status, uint16_t[::1] out_linktype):
+    """Copy row ``chosen[k]`` of every batch column into row ``k`` of the
+    ``out_`` columns, for ``k < count``, in one pass (a filtered loop's
+    ``batch[indexes]`` into buffers it reuses).  The offsets keep pointing
+    into the same data, as ``batch[indexes]``'s do; every chosen packet is
+    checked to lie inside its ``data_len`` bytes first.  Returns ``count``."""
+    cdef Py_ssize_t n = ts.shape[0], k
+    cdef int64_t i
+    if not (caplen.shape[0] == wirelen.shape[0] == offset.shape[0] == ifindex.shape[0]
+            == pkttype.shape[0] == protocol.shape[0] == vlan_tci.shape[0]
+            == vlan_tpid.shape[0] == rxhash.shape[0] == status.shape[0]
+            == linktype.shape[0] == n):
+        raise ValueError("the batch's columns differ in length")
+    if count < 0 or count > chosen.shape[0] or min(
+            out_ts.shape[0], out_caplen.shape[0], out_wirelen.shape[0], out_offset.shape[0],
+            out_ifindex.shape[0], out_pkttype.shape[0], out_protocol.shape[0],
+            out_vlan_tci.shape[0], out_vlan_tpid.shape[0], out_rxhash.shape[0],
+            out_status.shape[0], out_linktype.shape[0]) < count:
+        raise ValueError(f"gather: no room for {count} rows")
+    for k in range(count):
+        i = chosen[k]
+        if i < 0 or i >= n:
+            raise IndexError(f"row {i} out of range for a batch of {n}")
+        if offset[i] < 0 or offset[i] > data_len or caplen[i] > data_len - offset[i]:
+            raise ValueError(f"packet {i} lies outside the batch's {data_len} data bytes")
+    with nogil:
+        for k in range(count):
+            i = chosen[k]
+            out_ts[k] = ts[i]
+            out_caplen[k] = caplen[i]
+            out_wirelen[k] = wirelen[i]
+            out_offset[k] = offset[i]
+            out_ifindex[k] = ifindex[i]
+            out_pkttype[k] = pkttype[i]
+            out_protocol[k] = protocol[i]
+            out_vlan_tci[k] = vlan_tci[i]
+            out_vlan_tpid[k] = vlan_tpid[i]
+            out_rxhash[k] = rxhash[i]
+            out_status[k] = status[i]
+            out_linktype[k] = linktype[i]
+    return count
+
+
+def interface_ids(const int32_t[::1] ifindex, const uint16_t[::1] linktype,
+                  const int32_t[::1] known_ifindex, const uint16_t[::1] known_linktype,
+                  const uint32_t[::1] known_id, Py_ssize_t start, uint32_t[::1] out):
+    """pcapng interface ids: ``out[i]`` becomes ``known_id[j]`` where packet ``i``'s
+    ``(ifindex, linktype)`` is ``known_ifindex[j], known_linktype[j]``, from
+    packet ``start`` on.  Stops at the first packet whose pair is not known
+    (the writer describes it and calls again from there) and returns its
+    index, or the packet count when every pair was known."""
+    cdef Py_ssize_t n = ifindex.shape[0], known = known_id.shape[0], i, j, last = 0
+    cdef Py_ssize_t stop = n
+    if linktype.shape[0] != n or out.shape[0] < n or known_ifindex.shape[0] != known \
+            or known_linktype.shape[0] != known or start < 0:
+        raise ValueError("interface_ids: columns of different lengths")
+    if known == 0:
+        return start if start < n else n
+    with nogil:
+        for i in range(start, n):
+            if ifindex[i] != known_ifindex[last] or linktype[i] != known_linktype[last]:
+                for j in range(known):      # interfaces are few; the last one is the usual hit
+                    if ifindex[i] == known_ifindex[j] and linktype[i] == known_linktype[j]:
+                        last = j
+                        break
+                else:
+                    stop = i
+                    break
+            out[i] = known_id[last]
+    return stop
+
+
 # ---------------------------------------------------------------------- writing
 
 def write_all(int fd, const uint8_t[::1] buf, Py_ssize_t stop, int64_t[::1] progress):

@@ -16,8 +16,8 @@ from typing import Sequence, Union
 import numpy as np
 
 from ._validate import shorten
-from . import _bpf
-from .batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
+from . import _bpf, _pcapio
+from .batch import COLUMNS, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, Batch
 
 Instruction = tuple[int, int, int, int]
 FilterSpec = Union[str, Sequence[Instruction], None]
@@ -467,3 +467,98 @@ def filter_mask(batch, filter) -> np.ndarray:
 def filter_batch(batch, filter):
     """The packets of ``batch`` that ``filter`` accepts (see :func:`filter_mask`)."""
     return _compiled(filter)(batch)
+
+
+class Selection:
+    """The packets of each batch a filter accepts, gathered into columns this
+    object reuses: what a filtered loop (``ringcap -r FILE FILTER``, ``stats
+    -f``, ``top -r``, ``convert``) runs per batch instead of ``batch[mask]``.
+
+    :meth:`select` runs the program over the batch writing the indexes of the
+    packets it accepts (no mask), then copies those rows of every column in
+    one compiled pass into buffers grown only when a batch needs more room.
+    The batch it returns shares ``data`` with the batch given (as
+    ``batch[mask]`` does) and is rewritten by the next :meth:`select`: call
+    ``copy()`` on anything kept.  ``filter``: a tcpdump-syntax string (a
+    :class:`LinkTypeFilter` is made), a :class:`LinkTypeFilter` or a
+    :class:`CompiledFilter`.
+    """
+
+    __slots__ = ("filter", "examined", "_chosen", "_scratch", "_columns", "_out")
+
+    def __init__(self, filter) -> None:
+        if isinstance(filter, str):
+            filter = LinkTypeFilter(filter)
+        elif not isinstance(filter, (LinkTypeFilter, CompiledFilter)):
+            filter = CompiledFilter(filter)
+        self.filter = filter
+        #: Packets of the last batch given that were examined: all of them, or up
+        #: to the last one selected when ``limit`` cut the selection short.
+        self.examined = 0
+        self._chosen = np.empty(0, dtype=np.int64)
+        self._scratch = self._chosen
+        self._columns: dict[str, np.ndarray] = {}
+        self._out = Batch.__new__(Batch)
+
+    def _room(self, n: int) -> None:
+        if self._scratch.shape[0] >= n:
+            return
+        size = max(n, self._chosen.shape[0], 1024)
+        # twice the rows: with several link types, each program's run is written
+        # after those found so far (room for a whole batch), then merged in
+        self._chosen = np.empty(2 * size, dtype=np.int64)
+        self._scratch = np.empty(size, dtype=np.int64)
+        self._columns = {name: np.empty(size, dtype=dtype) for name, dtype in COLUMNS.items()}
+
+    def _indexes(self, batch, program, kind: int) -> int:
+        return _bpf.filter_indices(program, batch.data, batch.offset, batch.caplen,
+                                   batch.wirelen, batch.linktype, kind, self._chosen)
+
+    def select(self, batch, limit: int | None = None):
+        """The packets of ``batch`` the filter accepts, the first ``limit`` of them
+        at most; ``batch`` itself when it accepts them all."""
+        n = len(batch)
+        self._room(n)
+        if n == 0:
+            self.examined = 0
+            return batch
+        batch.validate()
+        if not all(getattr(batch, name).flags.c_contiguous for name in COLUMNS) \
+                or not batch.data.flags.c_contiguous:
+            batch = batch.copy()          # (a strided slice of a batch: rare)
+        linktype = batch.linktype
+        if isinstance(self.filter, CompiledFilter):
+            count = self._indexes(batch, self.filter.program, -1)
+        elif linktype[0] == linktype.min() == linktype.max():
+            count = self._indexes(batch, self.filter.for_linktype(int(linktype[0])).program, -1)
+        else:                     # several link types: each its program, runs merged
+            count = 0
+            for kind in _bpf.distinct_kinds(linktype):
+                program = self.filter.for_linktype(kind).program
+                found = _bpf.filter_indices(program, batch.data, batch.offset, batch.caplen,
+                                            batch.wirelen, linktype, kind,
+                                            self._chosen[count:])
+                count = _bpf.merge_indices(self._chosen, count, found, self._scratch)
+        self.examined = n
+        if limit is not None and count > limit:
+            count = max(0, int(limit))
+            self.examined = int(self._chosen[count - 1]) + 1 if count else 0
+        if count == n:
+            return batch
+        columns, out = self._columns, self._out
+        _pcapio.gather(self._chosen, count, batch.data.shape[0],
+                       *(getattr(batch, name) for name in COLUMNS),
+                       *columns.values())
+        for name in COLUMNS:
+            setattr(out, name, columns[name][:count])
+        out.data = batch.data
+        out.drops = batch.drops
+        out.freeze_count = batch.freeze_count
+        out.interfaces = batch.interfaces
+        out._store = None
+        return out
+
+    def __call__(self, batches):
+        """Each batch of ``batches`` filtered (the same reused batch each time)."""
+        for batch in batches:
+            yield self.select(batch)

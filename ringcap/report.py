@@ -45,7 +45,7 @@ from .batch import LINKTYPE_NAMES, Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, FlowWork, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 from ._conversations import ConversationTable, PacketCounters, count_bins
-from .bpf import LinkTypeFilter
+from .bpf import LinkTypeFilter, Selection
 from .pcapfile import open_pcap
 from .pcapfile.buffers import batch_packets_for
 
@@ -726,9 +726,8 @@ def _filtered(batches: Iterable[Batch], filter: str | None) -> Iterable[Batch]:
     if filter is None:
         yield from batches
         return
-    compiled = LinkTypeFilter(filter)          # compiled once per link type, run per batch
-    for batch in batches:
-        yield batch[compiled.mask(batch)]
+    # compiled once per link type; each batch's packets gathered into reused columns
+    yield from Selection(LinkTypeFilter(filter))(batches)
 
 
 def _file_info(path, reader) -> FileInfo:

@@ -217,6 +217,56 @@ def test_compiled_filter_selects_a_batch():
         CompiledFilter("udp and and")
 
 
+def test_selection_gathers_what_the_mask_picks_into_reused_columns():
+    """Selection (what the filtered loops run) picks exactly libpcap's packets,
+    in order, with every column of each, for one link type and for a batch that
+    mixes Ethernet with raw IP (each its own program, the runs merged), and
+    reuses its columns from batch to batch."""
+    from ringcap.batch import COLUMNS, LINKTYPE_RAW
+    from ringcap.bpf import LinkTypeFilter, Selection
+    frames = [f for f, _ in random_frames(600, 7)] + sample_frames()
+    ether = ringcap.Batch.from_packets(frames, ts=np.arange(len(frames)),
+                                       ifindex=np.arange(len(frames)) % 5)
+    ether.rxhash[:] = np.arange(len(frames)) * 7
+    # the same packets without their Ethernet header, as a raw IP interface gives them
+    raw = ether.copy()
+    raw.offset += 14
+    raw.caplen[:] = np.maximum(raw.caplen.astype(np.int64) - 14, 0)
+    raw.offset[raw.caplen == 0] = 0
+    raw.linktype[:] = LINKTYPE_RAW
+    mixed = ringcap.Batch.concat([ether, raw])[np.argsort(np.r_[np.arange(len(frames)) * 2,
+                                                                np.arange(len(frames)) * 2 + 1],
+                                                          kind="stable")]
+    expression = "udp or tcp port 443"
+    selection = Selection(LinkTypeFilter(expression))
+    columns = None
+    for batch in [mixed, ether, mixed[:301], mixed]:      # the largest first: no growing
+        reference = LinkTypeFilter(expression).mask(batch)
+        expected = batch[reference]
+        picked = selection.select(batch)
+        assert 0 < len(picked) < len(batch) and selection.examined == len(batch)
+        for name in COLUMNS:
+            assert np.array_equal(getattr(picked, name), getattr(expected, name)), name
+        assert picked.packets() == expected.packets()
+        if columns is not None:           # the memory of the batch before
+            assert np.shares_memory(picked.ts, columns)
+        columns = picked.ts
+    kinds = set(mixed.linktype.tolist())
+    assert kinds == {1, LINKTYPE_RAW} and len(LinkTypeFilter(expression).mask(mixed)) == len(mixed)
+    # the first k only: `-c`; examined stops at the last one taken
+    first = selection.select(mixed, limit=5)
+    where = np.flatnonzero(LinkTypeFilter(expression).mask(mixed))
+    assert np.array_equal(first.ts, mixed.ts[where[:5]]) and selection.examined == where[4] + 1
+    # all accepted: the batch itself; none: an empty batch
+    assert Selection("len >= 0").select(mixed) is mixed
+    assert len(Selection("tcp port 1").select(mixed)) == 0
+    # a strided slice (columns not contiguous) and an empty batch
+    every_other = mixed[::2]
+    assert Selection(expression).select(every_other).packets() == \
+        every_other[LinkTypeFilter(expression).mask(every_other)].packets()
+    assert len(Selection(expression).select(mixed[:0])) == 0
+
+
 # ---------------------------------------------------------------- the command line
 def run(*args):
     return subprocess.run([sys.executable, "-m", "ringcap", *args], cwd="/", timeout=120,

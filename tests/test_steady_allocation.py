@@ -37,6 +37,9 @@ KEPT = 16 << 10
 #: Batches that may allocate what the loop then reuses: the reader's pool holds two
 #: column buffers in turn (one the batch just handed out views, one being read).
 WARM = 2
+#: A filter that keeps some of every batch's packets (the 48 conversations' UDP
+#: and the named sessions' TLS) and drops the rest: a selection per batch.
+FILTER = "udp or tcp port 443"
 APP_COLUMNS = ("dns_qname", "tls_sni", "http_host", "dns_qtype", "app_proto", "tls_version")
 
 
@@ -170,6 +173,29 @@ def test_capture_file_sinks_allocate_nothing_per_batch(capture, tmp_path, fmt):
         assert sum(len(b) for b in reader) == BATCH * BATCHES
 
 
+def test_pcapng_sink_of_several_interfaces_allocates_nothing_per_batch(capture, tmp_path):
+    """Batches whose packets come from three interfaces (as from ``-i any`` or a
+    pool): each packet's interface id is found without a key array and a sort
+    per batch, and every packet keeps its interface."""
+    from ringcap.sinks import PcapSink
+    pattern = (np.arange(BATCH, dtype=np.int32) * 7 // 5) % 3 + 2
+
+    def step(batch, sink):
+        np.copyto(batch.ifindex, pattern[:len(batch)])
+        sink.write(batch)
+
+    names = {2: "eth0", 3: "eth1", 4: "wlan0"}
+    with PcapSink(tmp_path / "three.pcapng", format="pcapng", interface=names) as sink:
+        rows = _measure(_batches(capture), lambda batch: step(batch, sink))
+    _assert_steady(rows, what="PcapSink pcapng of three interfaces")
+    with ringcap.open_pcap(tmp_path / "three.pcapng") as reader:
+        back = [b.copy() for b in reader]
+        assert [i.name for i in reader.interfaces] == ["eth0", "eth1", "wlan0"]
+    ifindex = np.concatenate([b.ifindex for b in back])
+    assert len(ifindex) == BATCH * BATCHES
+    assert np.array_equal(ifindex, np.tile(pattern - 2, BATCHES))   # ids in order met
+
+
 def test_flow_sink_keeps_only_its_flows(capture, tmp_path):
     pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
@@ -206,6 +232,17 @@ def test_flow_meter_allocates_nothing_per_batch(capture):
     assert meter.active_flows >= 48
 
 
+def test_filtered_reports_allocate_nothing_per_batch(capture):
+    """``file_report(filter=...)`` (behind ``stats -f`` and ``top -r FILE EXPR``):
+    the filter's selection reuses its columns; the report sees only the matches."""
+    report = ringcap.report.TrafficReport()
+    rows = _measure(ringcap.report._filtered(_batches(capture), FILTER), report.update)
+    _assert_steady(rows, what="TrafficReport of a filtered file")
+    expected, _ = ringcap.report.file_report([capture], filter=FILTER)
+    assert 0 < report.packets == expected.packets < BATCH * BATCHES
+    assert report.data_size == expected.data_size
+
+
 # ---------------------------------------------------------------- the command line
 HOOK = textwrap.dedent("""
     import atexit, json, runpy, sys, tracemalloc
@@ -231,16 +268,22 @@ HOOK = textwrap.dedent("""
 
 @pytest.mark.parametrize("command", [
     ["stats"], ["top", "-r"], ["-r"], ["convert", "--format", "pcapng"],
-    ["convert", "--format", "parquet"]], ids=["stats", "top", "read", "convert_pcapng",
-                                              "convert_parquet"])
-def test_command_line_loops_allocate_nothing_per_batch(capture, tmp_path, command):
+    ["convert", "--format", "parquet"],
+    ["stats", "-f", FILTER], ["top", "-r"], ["-r"], ["convert", "--format", "pcapng"],
+    ["convert", "--format", "parquet"]],
+    ids=["stats", "top", "read", "convert_pcapng", "convert_parquet", "stats_filter",
+         "top_filter", "read_filter", "convert_pcapng_filter", "convert_parquet_filter"])
+def test_command_line_loops_allocate_nothing_per_batch(capture, tmp_path, command, request):
     if command[0] == "top":
         pytest.importorskip("rich")
     if command[-1] == "parquet":
         pytest.importorskip("pyarrow")
+    filtered = request.node.callspec.id.endswith("_filter")
     args = command + [str(capture)]
     if command[0] == "convert":
         args.append(str(tmp_path / ("ds" if command[-1] == "parquet" else "out.pcapng")))
+    if filtered and command[0] != "stats":
+        args.append(FILTER)         # (stats takes its filter as -f)
     with open(os.devnull, "w") as devnull:
         proc = subprocess.run([sys.executable, "-c", HOOK] + args, stdout=devnull,
                               stderr=subprocess.PIPE, text=True, timeout=600,
@@ -253,6 +296,14 @@ def test_command_line_loops_allocate_nothing_per_batch(capture, tmp_path, comman
     # -r, stats and top size their batches by the file's packets after the first one
     # (pcapfile.buffers.batch_packets_for): their buffers grow once more
     warm = WARM + (command[0] in ("-r", "stats", "top"))
+    if filtered and command[0] == "convert":
+        with ringcap.open_pcap(capture) as reader:
+            matched = sum(len(b[ringcap.bpf.filter_mask(b, FILTER)]) for b in reader)
+        assert 0 < matched < BATCH * BATCHES
+        if command[-1] == "pcapng":
+            with ringcap.open_pcap(tmp_path / "out.pcapng") as reader:
+                assert sum(len(b) for b in reader) == matched
+        assert f"{matched} written" in proc.stderr, proc.stderr[-2000:]
     for k, (transient, kept) in enumerate(rows[warm:], start=warm):
         if command[-1] == "parquet" and (k + 1) * BATCH % DEFAULT_ROW_GROUP_ROWS == 0:
             # a batch that ends a row group: its Arrow bit maps (a bit a row) and, the

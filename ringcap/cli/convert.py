@@ -16,7 +16,7 @@ from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, open_pcap
 from ..sinks import PcapSink
 from .datasets import DATASET_FORMATS, add_dataset_options, open_dataset_sink
 from .options import CliError, filter_expression
-from ..bpf import LinkTypeFilter
+from ..bpf import LinkTypeFilter, Selection
 
 FORMATS = ("pcap", "pcapng") + DATASET_FORMATS
 
@@ -46,11 +46,12 @@ def output_format(args) -> str:
 
 
 def _matcher(expression: str | None, snaplen: int):
-    """A function giving the mask of packets the filter accepts (None: keep all)."""
+    """A function giving the packets of a batch the filter accepts (None: keep all)."""
     if expression is None:
         return None
-    # compiled once per link type (as tcpdump -r would for the file), run per batch
-    return LinkTypeFilter(expression, snaplen=snaplen).mask
+    # compiled once per link type (as tcpdump -r would for the file), run per batch,
+    # the packets gathered into columns reused from batch to batch
+    return Selection(LinkTypeFilter(expression, snaplen=snaplen)).select
 
 
 def run(args) -> int:
@@ -86,7 +87,7 @@ def run(args) -> int:
             for batch in reader:
                 read += len(batch)
                 if keep is not None:
-                    batch = batch[keep(batch)]
+                    batch = keep(batch)
                 if len(batch):
                     try:
                         sink.write(batch)

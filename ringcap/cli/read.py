@@ -14,12 +14,11 @@ import os
 import stat
 import sys
 
-import numpy as np
 
 from .options import (CliError, add_packet_options, filter_expression, parse_snaplen,
                       printer_options, size_type)
 from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
-from ..bpf import LinkTypeFilter
+from ..bpf import LinkTypeFilter, Selection
 from ..pcapfile import PcapFormatError, open_pcap
 from ..pcapfile.buffers import batch_packets_for
 from ..sinks import PcapSink
@@ -211,19 +210,17 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
         printer, sink = state.printer, state.sink
         flush_each = args.line_buffered or (printer is not None and sys.stdout.isatty())
         sized = False
+        selection = None if compiled is None else Selection(compiled)
         for batch in reader:
             examined = len(batch)
             if not sized and examined:      # the first batch: size the others
                 reader.batch_packets = batch_packets_for(
                     batch, least=READ_BATCH, most=READ_BATCH_MAX, window_bytes=READ_WINDOW_BYTES)
                 sized = True
-            if compiled is not None:
-                chosen = np.flatnonzero(compiled.mask(batch))
-                if args.count is not None and matched + len(chosen) >= args.count:
-                    chosen = chosen[:args.count - matched]
-                    examined = int(chosen[-1]) + 1 if len(chosen) else 0
-                if len(chosen) < len(batch):
-                    batch = batch[chosen]
+            if selection is not None:
+                batch = selection.select(
+                    batch, None if args.count is None else args.count - matched)
+                examined = selection.examined
             elif args.count is not None and matched + len(batch) >= args.count:
                 batch = batch[:args.count - matched]
                 examined = len(batch)

@@ -217,6 +217,9 @@ class PcapWriter:
         self._names = dict(interfaces) if interfaces else {}
         self._ids = np.empty(0, dtype=np.uint32)     # each packet's interface id (pcapng)
         self._idb: dict[tuple[int, int], int] = {}     # (ifindex, linktype) -> IDB id
+        # _idb as columns (ifindex, linktype, id) for the compiled lookup
+        self._known = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.uint16),
+                       np.empty(0, dtype=np.uint32))
         self._buf = np.empty(int(buffer_size), dtype=np.uint8)
         self._used = 0             # bytes waiting in _buf
         self._head = 0             # first record boundary in _buf (a record may be half out)
@@ -491,35 +494,24 @@ class PcapWriter:
         return self._idb[key]
 
     def _interface_ids(self, batch: Batch, ifindex: np.ndarray, linktype: np.ndarray) -> np.ndarray:
-        # one IDB per (ifindex, linktype): the key packs both into an int64
+        # one IDB per (ifindex, linktype), described in order of appearance; the ids
+        # go into an array reused batch after batch, found in one compiled pass
         n = ifindex.shape[0]
-        if n == 0:
-            return np.zeros(0, dtype=np.uint32)
-        if ifindex.min() == ifindex.max() and linktype.min() == linktype.max():   # usual
-            uniq, inverse = [(int(ifindex[0]) << 16) | int(linktype[0])], None
-        else:
-            keys = (ifindex.astype(np.int64) << 16) | linktype
-            uniq, firsts, inverse = np.unique(keys, return_index=True, return_inverse=True)
-            order = np.argsort(firsts, kind="stable")      # describe in order of appearance
-            uniq = uniq.tolist()
-            for k in order.tolist():
-                value = uniq[k]
-                if (value >> 16, value & 0xFFFF) not in self._idb:
-                    self._add_interface(value >> 16, _interface_name(
-                        value >> 16, batch.interfaces, self._names), value & 0xFFFF)
-        ids = []
-        for value in uniq:
-            index, kind = value >> 16, value & 0xFFFF
-            if (index, kind) not in self._idb:
-                name = _interface_name(index, batch.interfaces, self._names)
-                self._add_interface(index, name, kind)
-            ids.append(self._idb[(index, kind)])
-        if inverse is not None:
-            return np.asarray(ids, dtype=np.uint32)[inverse]
-        if self._ids.shape[0] < n:          # one id for all: an array reused batch after batch
+        if self._ids.shape[0] < n:
             self._ids = np.empty(n, dtype=np.uint32)
-        self._ids[:n] = ids[0]
-        return self._ids[:n]
+        at = 0
+        while True:
+            if self._known[2].shape[0] != len(self._idb):    # (add_interface() adds too)
+                pairs = list(self._idb.items())
+                self._known = (np.array([k[0] for k, _ in pairs], dtype=np.int32),
+                               np.array([k[1] for k, _ in pairs], dtype=np.uint16),
+                               np.array([v for _, v in pairs], dtype=np.uint32))
+            at = _pcapio.interface_ids(ifindex, linktype, *self._known, at, self._ids)
+            if at >= n:
+                return self._ids[:n]
+            index, kind = int(ifindex[at]), int(linktype[at])
+            self._add_interface(index, _interface_name(index, batch.interfaces, self._names),
+                                kind)
 
     # -------------------------------------------------------------- writing
     def write(self, batch: Batch) -> None:
