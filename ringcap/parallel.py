@@ -322,6 +322,7 @@ class _Worker:
         self.outs: list[Batch] = []
         self.log: _HandoffLog | None = None
         self.progress: _SinkProgress | None = None     # with a sink: what it wrote
+        self.files_told = 0                            # of its sink's finished files
         self.full_efd, self.freed_efd = config["full_efd"], config["freed_efd"]
         self.parent_gone = False
         self.next_report = 0.0
@@ -398,7 +399,7 @@ class _Worker:
             self.mapping = mmap.mmap(config["memfd"], 0)
             self.progress = _SinkProgress(self.mapping)
             self.sink = config["sink"](self.index)
-            self.progress.wrote(self.sink)     # a header written at open is in the file
+            self.sink_wrote()                  # a header written at open is in the file
         else:
             self.mapping = _map_slots(config["memfd"])
             self.log = _HandoffLog(self.mapping, config["slots"])
@@ -519,7 +520,7 @@ class _Worker:
                 try:
                     self.sink.write(batch)
                 finally:
-                    self.progress.wrote(self.sink)
+                    self.sink_wrote()
             return len(batch)
         if not self.free:
             self.control(timeout)
@@ -649,7 +650,18 @@ class _Worker:
         try:
             self.sink.tick()
         finally:
-            self.progress.wrote(self.sink)
+            self.sink_wrote()
+
+    def sink_wrote(self) -> None:
+        """After a call into the sink: the files it finished go to the parent
+        (a pipe message, which outlives a kill), then the progress page says
+        what the sink holds (a worker killed in between has those files
+        listed and their packets within the page's at-most range)."""
+        files = getattr(self.sink, "files", ())
+        if len(files) > self.files_told:
+            self.tell(("files", tuple(files[self.files_told:])))
+            self.files_told = len(files)
+        self.progress.wrote(self.sink)
 
     def finish(self) -> Stats:
         """Take no more packets, then read out everything the ring accepted."""
@@ -683,6 +695,7 @@ class _WorkerHandle:
         self.progress: _SinkProgress | None = None  # with a sink: what the worker wrote
         self.stores: list[dict] = []
         self.outstanding: dict[int, dict] = {}     # slot -> store, yielded, not yet freed
+        self.files: list[str] = []                 # its sink's finished files, as it said
         self.ready = False
         self.finished = False                      # sent its final statistics
         self.ended = False                         # its pipe closed
@@ -1054,6 +1067,8 @@ class ParallelCapture:
         kind = message[0]
         if kind == "stats":
             handle.stats = Stats(**message[1])
+        elif kind == "files":
+            handle.files.extend(message[1])
         elif kind == "final":
             handle.stats = Stats(**message[1])
             handle.summary = message[2]
@@ -1072,7 +1087,7 @@ class ParallelCapture:
         killer, killed for not answering): count it from its _SinkProgress page."""
         if handle.summary is None and handle.progress is not None:
             handle.delivered = max(handle.delivered, handle.progress.taken)
-            handle.summary = handle.progress.summary()
+            handle.summary = handle.progress.summary(tuple(handle.files))
 
     def _forget_fds(self, handle: _WorkerHandle) -> None:
         """Stop polling a worker's pipe and eventfd (before they are closed, so

@@ -130,6 +130,6 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
             if "in_files_at_most" in (failure.summary or {}).get("extra", {}):
                 print(f"ringcap: worker {failure.worker} was killed: the counts above hold its "
                       f"last known statistics, and as captured what it had written to its "
-                      f"file", file=sys.stderr)
+                      f"files", file=sys.stderr)
         raise CliError(f"capture stopped: {died}")
     return result
