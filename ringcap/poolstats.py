@@ -51,8 +51,9 @@ class WorkerFailure:
     writer's buffer), and ``extra["in_files_at_most"]``: more than
     ``packets - lost`` only when it was killed in the middle of a write,
     which may have put up to that many in its files.  ``files``: the files
-    it finished (rotation, ``-G``), as it told the pool after each; not the
-    one it was writing."""
+    it finished (rotation, ``-G``) and those it had open under their final
+    names, as it told the pool; not a hidden one (a dataset's
+    ``.inprogress`` file, which readers skip)."""
 
     worker: int
     pid: int

@@ -68,6 +68,8 @@ def test_a_killed_worker_is_counted_by_what_reached_its_file(veth, tmp_path):
     assert failure.worker == 1 and failure.exitcode == -signal.SIGKILL
     assert error.stats == stats and failure.last_stats == stats.workers[1]
     assert failure.summary == summaries[1] is not None
+    # its file, open when it was killed, holds what is counted: named (it was not)
+    assert tuple(summaries[1]["files"]) == (str(paths[1]),)
     counted = summaries[1]["packets"] - summaries[1]["lost"]
     at_most = summaries[1]["extra"]["in_files_at_most"]
     assert counted <= in_file[1] <= at_most

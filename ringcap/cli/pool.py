@@ -10,7 +10,6 @@ files under the one ``ROOT``.
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from ..batch import PACKET_OUTGOING, linktype_description
@@ -113,10 +112,6 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
             refused = sum((s or {}).get("refused", 0) for s in summaries)
             nbytes = sum((s or {}).get("bytes", 0) for s in summaries)
             files = tuple(f for s in summaries for f in (s or {}).get("files", ()))
-            if isinstance(factory, WorkerFiles):       # a killed worker's file is there too
-                files += tuple(path for k, s in enumerate(summaries)
-                               if s is not None and "in_files_at_most" in s.get("extra", {})
-                               and os.path.exists(path := factory.template.format(worker=k)))
     if sink is not None:
         summary = sink.close(stats)
     else:
