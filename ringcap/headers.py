@@ -468,7 +468,8 @@ class HeadersBuffer:
     several times the decode itself (page faults on first touch).  The
     Headers returned are valid until the next ``decode`` (application
     string columns too: their offsets are written again; only the strings'
-    bytes are new each time); copy what you keep.  ``flow_hash=True`` also
+    bytes are new each time); copy what you keep: ``h.to_arrow()`` shares
+    their memory too (``to_pandas()`` copies).  ``flow_hash=True`` also
     fills ``Headers.flow_hash`` into a reused array.  Every loop of
     ringcap's own (sinks, flow meters, reports, the command line's printer)
     decodes this way.

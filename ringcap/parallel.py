@@ -322,6 +322,7 @@ class _Worker:
         self.outs: list[Batch] = []
         self.log: _HandoffLog | None = None
         self.progress: _SinkProgress | None = None     # with a sink: what it wrote
+        self.files_told = -1                           # of its sink's finished files
         self.full_efd, self.freed_efd = config["full_efd"], config["freed_efd"]
         self.parent_gone = False
         self.next_report = 0.0
@@ -398,7 +399,7 @@ class _Worker:
             self.mapping = mmap.mmap(config["memfd"], 0)
             self.progress = _SinkProgress(self.mapping)
             self.sink = config["sink"](self.index)
-            self.progress.wrote(self.sink)     # a header written at open is in the file
+            self.sink_wrote()                  # a header written at open is in the file
         else:
             self.mapping = _map_slots(config["memfd"])
             self.log = _HandoffLog(self.mapping, config["slots"])
@@ -519,7 +520,7 @@ class _Worker:
                 try:
                     self.sink.write(batch)
                 finally:
-                    self.progress.wrote(self.sink)
+                    self.sink_wrote()
             return len(batch)
         if not self.free:
             self.control(timeout)
@@ -649,7 +650,21 @@ class _Worker:
         try:
             self.sink.tick()
         finally:
-            self.progress.wrote(self.sink)
+            self.sink_wrote()
+
+    def sink_wrote(self) -> None:
+        """After a call into the sink: the files it finished and those it has
+        open under their final names go to the parent (at open, and when it
+        finishes one: a pipe message, which outlives a kill), then the page says
+        what the sink holds (a worker killed in between has those files
+        listed and their packets within the page's at-most range)."""
+        files = getattr(self.sink, "files", ())
+        if len(files) > self.files_told or self.files_told < 0:
+            # with the files open under their final names (rotation opened the next)
+            self.tell(("files", tuple(files[max(0, self.files_told):]),
+                       tuple(getattr(self.sink, "files_being_written", ()))))
+            self.files_told = len(files)
+        self.progress.wrote(self.sink)
 
     def finish(self) -> Stats:
         """Take no more packets, then read out everything the ring accepted."""
@@ -683,6 +698,8 @@ class _WorkerHandle:
         self.progress: _SinkProgress | None = None  # with a sink: what the worker wrote
         self.stores: list[dict] = []
         self.outstanding: dict[int, dict] = {}     # slot -> store, yielded, not yet freed
+        self.files: list[str] = []                 # its sink's finished files, as it said
+        self.open_files: tuple[str, ...] = ()      # and those open under their final names
         self.ready = False
         self.finished = False                      # sent its final statistics
         self.ended = False                         # its pipe closed
@@ -989,6 +1006,8 @@ class ParallelCapture:
                     handle.error = message[1]
                     handle.process.wait()
                     raise RuntimeError(self._start_failure(handle))
+                else:                   # (the files its sink opened)
+                    self._handle_message(handle, message)
 
     @staticmethod
     def _start_failure(handle: _WorkerHandle) -> str:
@@ -1054,6 +1073,9 @@ class ParallelCapture:
         kind = message[0]
         if kind == "stats":
             handle.stats = Stats(**message[1])
+        elif kind == "files":
+            handle.files.extend(message[1])
+            handle.open_files = message[2]
         elif kind == "final":
             handle.stats = Stats(**message[1])
             handle.summary = message[2]
@@ -1072,7 +1094,9 @@ class ParallelCapture:
         killer, killed for not answering): count it from its _SinkProgress page."""
         if handle.summary is None and handle.progress is not None:
             handle.delivered = max(handle.delivered, handle.progress.taken)
-            handle.summary = handle.progress.summary()
+            # its files: those it finished, and those it had open under their final names
+            files = handle.files + [f for f in handle.open_files if f not in handle.files]
+            handle.summary = handle.progress.summary(tuple(files))
 
     def _forget_fds(self, handle: _WorkerHandle) -> None:
         """Stop polling a worker's pipe and eventfd (before they are closed, so

@@ -50,8 +50,10 @@ class WorkerFailure:
     its sink accepted, of which ``lost`` were not in its files yet (in the
     writer's buffer), and ``extra["in_files_at_most"]``: more than
     ``packets - lost`` only when it was killed in the middle of a write,
-    which may have put up to that many in its files (``files`` is empty:
-    the pool does not know their names)."""
+    which may have put up to that many in its files.  ``files``: the files
+    it finished (rotation, ``-G``) and those it had open under their final
+    names, as it told the pool; not a hidden one (a dataset's
+    ``.inprogress`` file, which readers skip)."""
 
     worker: int
     pid: int
@@ -155,12 +157,13 @@ class _SinkProgress:
     def taken(self) -> int:
         return self.words[0]
 
-    def summary(self) -> dict:
+    def summary(self, files: tuple[str, ...] = ()) -> dict:
         """The sink's summary (as a dict) this page gives for a worker that
-        died without sending one; ``extra["in_files_at_most"]``: what its
-        files may hold if a write was under way."""
+        died without sending one (``files``: those it said it finished);
+        ``extra["in_files_at_most"]``: what its files may hold if a write
+        was under way."""
         taken, accepted, in_files, at_most, nbytes = self.words
-        return dict(packets=accepted, bytes=nbytes, files=(), refused=0,
+        return dict(packets=accepted, bytes=nbytes, files=files, refused=0,
                     lost=max(0, accepted - in_files),
                     extra=dict(in_files_at_most=max(at_most, in_files)))
 

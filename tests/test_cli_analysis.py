@@ -63,6 +63,27 @@ def test_stats_takes_files_with_r_as_tcpdump_and_tshark(mixed_file):
         "ringcap: give the capture files to summarize: ringcap stats FILE... (or -r FILE)\n")
 
 
+def test_stats_and_top_say_how_to_give_the_filter_that_followed_a_file(mixed_file):
+    """tcpdump's `-r FILE expression`: stats took the expression's words for
+    files ('udp: no such file'), and `top FILE expression` said only "give a
+    source"; each now says the command that does it, which does."""
+    stats = ringcap_cli("stats", "-r", mixed_file, "udp", "port", "4000")
+    assert stats.returncode == 1 and stats.stdout == ""
+    assert stats.stderr == (f"ringcap: udp: no such file; to count only the packets a filter "
+                            f"matches, give it with -f: ringcap stats -r {mixed_file} -f "
+                            f"'udp port 4000'\n")
+    as_said = ringcap_cli("stats", "--json", "-r", mixed_file, "-f", "udp port 4000")
+    assert as_said.returncode == 0, as_said.stderr
+    assert 0 < json.loads(as_said.stdout)["summary"]["packets"] < len(ringcap.read_pcap(mixed_file))
+    # a mistyped second file is no filter: no hint there
+    typo = ringcap_cli("stats", mixed_file, "nosuch.pcap")
+    assert typo.stderr == "ringcap: nosuch.pcap: no such file\n"
+    top = ringcap_cli("top", mixed_file, "udp", "port", "4000")
+    assert top.returncode == 2 and top.stdout == ""
+    assert top.stderr == (f"ringcap: to summarize the file {mixed_file}, give it with -r, as "
+                          f"tcpdump takes it: ringcap top -r {mixed_file} udp port 4000\n")
+
+
 def test_stats_text_and_errors(mixed_file, tmp_path):
     proc = ringcap_cli("stats", mixed_file)
     assert proc.returncode == 0, proc.stderr

@@ -114,3 +114,34 @@ def test_a_worker_killed_outright_is_counted_by_what_reached_its_file(veth, tmp_
         assert "(a worker was killed before writing them)" in err
     assert f"written to 2 files, {files[0]} ... {files[1]}" in err
     assert "ringcap: worker 1 was killed: the counts above hold its last known statistics" in err
+
+
+def file_linktype(path) -> int:
+    """The link type in a pcap file's header."""
+    with open(path, "rb") as f:
+        header = f.read(24)
+    assert len(header) == 24, f"{path}: no pcap header"
+    return int.from_bytes(header[20:24], "little")
+
+
+def test_workers_say_and_write_the_link_type_they_capture(veth, tmp_path):
+    """`-i any --workers 2` (and with `-y LINUX_SLL`) said "link-type EN10MB
+    (Ethernet)" on its listening line whatever it captured, and a worker
+    that got no packet left a file whose header said Ethernet beside its
+    sibling's cooked one (mergecap refuses such a pair): each worker's
+    file and the line now say the link type the rings capture with, as
+    tcpdump's header does for a capture that saw nothing."""
+    for extra, linktype, words in (((), 276, "LINUX_SLL2"),
+                                   (("-y", "LINUX_SLL"), 113, "LINUX_SLL")):
+        folder = tmp_path / words
+        folder.mkdir()
+        cli = RingcapProcess("-i", "any", *extra, "--workers", "2",
+                             "-w", folder / "w{worker}.pcap", "udp", "and", "dst", "port", "9")
+        cli.wait_for("listening on")
+        code = cli.finish(signal.SIGINT)
+        assert code == 0, cli.err
+        [line] = [line for line in cli.err.splitlines() if "listening on" in line]
+        assert f"link-type {words} " in line, line
+        assert "EN10MB" not in line, line
+        for k in (0, 1):
+            assert file_linktype(folder / f"w{k}.pcap") == linktype, (k, cli.err)

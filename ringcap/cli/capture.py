@@ -211,7 +211,7 @@ def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linkt
     else:
         sink = open_printer(args, sys.stdout)
     result = run_pool(args, iface, snaplen, ring_options(args, iface, snaplen, filter_text),
-                      sink)
+                      sink, linktypes)
     print_summary(result, sys.stderr)
     return 0
 

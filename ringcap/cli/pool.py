@@ -10,10 +10,9 @@ files under the one ``ROOT``.
 """
 from __future__ import annotations
 
-import os
 import sys
 
-from ..batch import PACKET_OUTGOING
+from ..batch import PACKET_OUTGOING, linktype_description
 from ..sinks import Sink, SinkSummary
 from ..sinks.driving import PumpResult
 from .datasets import dataset_workers, is_dataset
@@ -37,10 +36,13 @@ def check_pool_arguments(args, names) -> None:
                        "with one file per worker ({worker} in -w)", status=2)
 
 
-def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -> PumpResult:
+def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
+             linktypes: dict[int, int]) -> PumpResult:
     """Capture with ``args.workers`` processes into ``sink`` (or per-worker
-    files when ``sink`` is None); returns what :func:`pump` would."""
+    files when ``sink`` is None); returns what :func:`pump` would.
+    ``linktypes``: ``{ifindex: linktype}`` the rings capture with."""
 
+    [linktype] = set(linktypes.values())        # (the pool captures one interface)
     factory = None
     if sink is None and is_dataset(args):      # each worker writes its own files of one dataset
         if args.file_size or args.file_count or args.post_rotate:
@@ -49,8 +51,9 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
         factory = dataset_workers(args, args.write, rotate_seconds=args.rotate_seconds,
                                   owner=args.owner)
     elif sink is None:
+        # (the link type given: a worker that gets no packet writes the right header)
         factory = WorkerFiles(args.write, format=args.format, snaplen=snaplen,
-                              nanosecond=args.precision == "nano")
+                              nanosecond=args.precision == "nano", linktype=linktype)
     packets = nbytes = skipped = lost = refused = 0
     stopped_by = "stop"
     try:
@@ -63,8 +66,8 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
     died = None
     with pool:
         print(f"ringcap: listening on {iface or 'any'} with {args.workers} workers "
-              f"(fanout {args.fanout}), link-type EN10MB (Ethernet), snapshot length "
-              f"{snaplen} bytes", file=sys.stderr, flush=True)
+              f"(fanout {args.fanout}), link-type {linktype_description(linktype)}, "
+              f"snapshot length {snaplen} bytes", file=sys.stderr, flush=True)
         if args.duration:
             pool.stop_after(args.duration)
         try:
@@ -109,10 +112,6 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
             refused = sum((s or {}).get("refused", 0) for s in summaries)
             nbytes = sum((s or {}).get("bytes", 0) for s in summaries)
             files = tuple(f for s in summaries for f in (s or {}).get("files", ()))
-            if isinstance(factory, WorkerFiles):       # a killed worker's file is there too
-                files += tuple(path for k, s in enumerate(summaries)
-                               if s is not None and "in_files_at_most" in s.get("extra", {})
-                               and os.path.exists(path := factory.template.format(worker=k)))
     if sink is not None:
         summary = sink.close(stats)
     else:
@@ -126,6 +125,6 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None) -
             if "in_files_at_most" in (failure.summary or {}).get("extra", {}):
                 print(f"ringcap: worker {failure.worker} was killed: the counts above hold its "
                       f"last known statistics, and as captured what it had written to its "
-                      f"file", file=sys.stderr)
+                      f"files", file=sys.stderr)
         raise CliError(f"capture stopped: {died}")
     return result

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import shlex
 import sys
 
 from ..batch import linktype_description
@@ -118,6 +120,17 @@ def _print_text(report, infos, top: int, out) -> None:
             w("    (none)\n")
 
 
+def _filter_hint(args, missing) -> str:
+    """Words after ``-r FILE`` that are no files (``stats -r f.pcap udp port
+    53``: tcpdump's way of giving a filter): how to give them as one."""
+    if args.filter is not None or not args.read or not args.files or missing not in args.files \
+            or any(os.path.exists(word) for word in args.files):
+        return ""
+    reads = [word for path in args.read for word in ("-r", path)]
+    command = shlex.join(["ringcap", "stats", *reads, "-f", " ".join(args.files)])
+    return f"; to count only the packets a filter matches, give it with -f: {command}"
+
+
 def run(args) -> int:
     files = args.read + args.files
     if not files:
@@ -128,7 +141,7 @@ def run(args) -> int:
             files, filter=args.filter,
             report=TrafficReport(interval=args.interval, track_names=True))
     except FileNotFoundError as exc:
-        raise CliError(f"{exc.filename}: no such file") from None
+        raise CliError(f"{exc.filename}: no such file{_filter_hint(args, exc.filename)}") from None
     out = sys.stdout
     if args.json:
         document = report.to_dict(top=args.top)

@@ -13,6 +13,7 @@ else HTTP host, else DNS query name) instead of per flow.  rich draws the table
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 
@@ -246,9 +247,12 @@ def _live(args, filter_text) -> int:
 def run(args) -> int:
     args.expression = args.expression or []
     if not args.read and not args.interfaces:
-        if len(args.expression) == 1 and os.path.isfile(args.expression[0]):
-            raise CliError(f"to summarize the file {args.expression[0]}, give it with -r, as "
-                           f"tcpdump takes it: ringcap top -r {args.expression[0]}", status=2)
+        if args.expression and os.path.isfile(args.expression[0]):
+            # (the words after it: a filter, as tcpdump reads them)
+            path, *words = args.expression
+            command = shlex.join(["ringcap", "top", "-r", path, *words])
+            raise CliError(f"to summarize the file {path}, give it with -r, as "
+                           f"tcpdump takes it: {command}", status=2)
         raise CliError("give a source: -i IFACE to watch live, or -r FILE to summarize a file", status=2)
     if args.filter_option:
         args.expression = [args.filter_option] + args.expression

@@ -110,6 +110,12 @@ class Sink:
         """The bytes of output behind :attr:`packets_in_files`."""
         return self.bytes_written
 
+    @property
+    def files_being_written(self) -> list[str]:
+        """Files open now under their final names, which readers see as they
+        grow (and a process killed now leaves as they are); none here."""
+        return []
+
     # -------------------------------------------------------------- for subclasses
     def _write(self, batch) -> int:
         raise NotImplementedError

@@ -395,6 +395,11 @@ class RotatingSink(Sink):
         return [s.final for s in self._states.values() if s.part is not None]
 
     @property
+    def files_being_written(self) -> list[str]:
+        """The open files, when they carry their final names (not ``atomic``)."""
+        return [] if self._atomic else self.current_files
+
+    @property
     def done(self) -> bool:
         state = self._states.get(None)
         return self._partition is None and state is not None and state.stopped
