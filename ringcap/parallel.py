@@ -24,7 +24,8 @@ reported the same way.
 One module of some 1,600 lines because the worker's loop and the parent's
 are the two ends of one shared-memory protocol (slots, logs, eventfds,
 messages, progress marks) and change together.  What the pool reports
-(`PoolStats`, `WorkerFailure`, `WorkerDiedError`) is in `poolstats`.
+(`PoolStats`, `WorkerFailure`, `WorkerDiedError`) is in `poolstats`, and how
+much memory the host has left for its slots in `_memory`.
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ import numpy as np
 
 from .batch import COLUMNS, Batch
 from .fanout import Fanout
+from ._memory import available_memory
 from ._validate import _is_real, check_count, check_seconds
 from .ring import RxRing, Stats, _check_positive_int
 from .pcapfile import PcapWriter
@@ -176,49 +178,6 @@ def _eventfd_take(fd: int) -> int:
         return os.eventfd_read(fd)
     except BlockingIOError:
         return 0
-
-
-def _available_memory(proc: str = "/proc", cgroup_root: str = "/sys/fs/cgroup") -> int | None:
-    """Bytes this process can still allocate: MemAvailable from meminfo, or
-    less if its memory cgroup (v1 or v2, in a container or a systemd unit) has
-    less room left under its limit; None if neither can be read."""
-    left = []
-    try:
-        with open(f"{proc}/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    left.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        with open(f"{proc}/self/cgroup") as cgroups:
-            lines = cgroups.read().splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        if line.count(":") < 2:
-            continue
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":                                   # v2: one hierarchy
-            base, limit, usage = cgroup_root, "memory.max", "memory.current"
-        elif "memory" in controllers.split(","):                # v1: the memory controller
-            base, limit, usage = f"{cgroup_root}/memory", "memory.limit_in_bytes", \
-                "memory.usage_in_bytes"
-        else:
-            continue
-        parts = [p for p in path.split("/") if p]
-        for depth in range(len(parts), -1, -1):                 # the group and its parents
-            folder = "/".join([base] + parts[:depth])
-            try:
-                with open(f"{folder}/{limit}") as f:
-                    text = f.read().strip()
-                if text == "max":
-                    continue
-                with open(f"{folder}/{usage}") as f:
-                    left.append(max(0, int(text) - int(f.read())))
-            except (OSError, ValueError):
-                continue
-    return min(left) if left else None
 
 
 def _slot_stores(buffer, slots: int, slot_packets: int, slot_bytes: int) -> list[dict]:
@@ -819,7 +778,7 @@ class ParallelCapture:
             # its own, and allocating more than there is wakes the OOM killer
             need = workers * (_header_size(slots)
                               + slots * _slot_layout(slot_packets, slot_bytes)[1])
-            available = _available_memory()
+            available = available_memory()
             if available is not None and need > available:
                 raise MemoryError(
                     f"cannot allocate the workers' shared memory: {workers} workers x {slots} "

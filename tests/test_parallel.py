@@ -772,7 +772,7 @@ def test_the_memory_check_counts_the_room_left_in_the_memory_cgroup(tmp_path, ve
     """A container's limit (here on the parent group) is less than the
     machine's MemAvailable: the pool's memory check uses what the cgroup has
     left, so it refuses with MemoryError instead of waking the OOM killer."""
-    from ringcap.parallel import _available_memory
+    from ringcap._memory import available_memory
     proc, root = tmp_path / "proc", tmp_path / "cgroup"
     (proc / "self").mkdir(parents=True)
     (proc / "meminfo").write_text("MemTotal: 25000000 kB\nMemAvailable: 24000000 kB\n")
@@ -791,9 +791,9 @@ def test_the_memory_check_counts_the_room_left_in_the_memory_cgroup(tmp_path, ve
         (top / folder).mkdir(parents=True)
         for name, value in zip(names, values):
             (top / folder / name).write_text(value + "\n")
-    assert _available_memory(str(proc), str(root)) == 1073741824 - 268435456
+    assert available_memory(str(proc), str(root)) == 1073741824 - 268435456
     (proc / "self" / "cgroup").write_text("0::/\n" if version == 2 else "4:memory:/\n")
-    assert _available_memory(str(proc), str(root)) == 24000000 * 1024   # no limit: meminfo
+    assert available_memory(str(proc), str(root)) == 24000000 * 1024   # no limit: meminfo
 
 
 def test_iterating_one_pool_twice_at_once_is_refused_clearly(veth):
