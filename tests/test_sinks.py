@@ -266,3 +266,26 @@ def test_capture_to_file_progress_callable_and_tqdm_bar(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "100" in err and "pkt" in err                 # tqdm drew its bar on stderr
     assert seqs(read_pcap(tmp_path / "q.pcapng")) == list(range(100))
+
+
+def test_a_batch_cut_short_by_a_full_disk_counts_the_records_it_left_in_the_file(tmp_path):
+    """A pcap sink whose batch fails part-way (a full disk) after the writer
+    flushed some of its records: the summary's packets less lost are the file's
+    records.  The sink counted none of the failing batch as written, so a pool
+    worker reported thousands fewer packets in its file than the file held."""
+    from test_cli_scale import small_disk
+    from ringcap.testing import synthetic_traffic
+    with small_disk(tmp_path / "small", size="1m") as disk:
+        sink = PcapSink(str(disk / "f.pcap"))
+        first = synthetic_traffic(100, conversations=4, max_payload=900, seed=1)
+        sink.write(first)                               # (in the writer's buffer)
+        big = synthetic_traffic(4000, conversations=4, max_payload=900, seed=2)
+        with pytest.raises(OSError):
+            sink.write(big)                             # flushes part of it, then ENOSPC
+        with pytest.raises(OSError):
+            sink.close()
+        summary = sink.close()
+        in_file = len(read_pcap(str(disk / "f.pcap")))
+        assert 100 < in_file < 4100
+        assert summary.packets - summary.lost == in_file == sink.packets_in_files
+        assert summary.packets + sink.refused <= 4100

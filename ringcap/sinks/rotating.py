@@ -546,7 +546,17 @@ class RotatingSink(Sink):
                 else:
                     self._rotate(state, new_interval=False)
                     continue
-            part.write(batch if (i == 0 and end == n) else batch[i:end])
+            before = part.packets_written
+            try:
+                part.write(batch if (i == 0 and end == n) else batch[i:end])
+            except BaseException:
+                # a write that failed part-way may have put some of these packets
+                # in the file (the part's packets_in_files beyond all it took
+                # before): they count as written, so that written - lost is what
+                # the files hold (a part without it, Parquet's, loses them all)
+                in_file = getattr(part, "packets_in_files", 0) - before
+                self.packets_written += min(end - i, max(0, in_file))
+                raise
             self.packets_written += end - i
             i = end
             if rotation.max_packets and part.packets_written >= rotation.max_packets:
