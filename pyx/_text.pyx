@@ -857,8 +857,9 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
     w = put_u(w, <uint64_t>data_len)
     if (flags & 0x04) and st.verbose and data_len > 0:
         w = put_rst_data(w, p + l4 + hlen, cap - l4 - hlen if cap > l4 + hlen else 0, data_len)
-    elif not st.verbose and data_len > 0 and l4 + hlen < cap and not fragmented:
-        w = put_tcp_app(w, p + l4 + hlen, cap - l4 - hlen, data_len, sport, dport)  # text_app.pxi
+    elif data_len > 0 and l4 + hlen < cap and not fragmented:
+        w = put_tcp_app(w, p + l4 + hlen, cap - l4 - hlen, data_len, sport, dport,
+                        st.verbose)     # text_app.pxi
     return w
 
 
@@ -1405,12 +1406,8 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_s(w, b" -> 0x")
                     w = put_hex_pad(w, expected, 4)
                     w = put_s(w, b"!] ")
-        if not st.verbose and not st.quiet and not (dflags & F_FRAGMENT):
-            app = put_udp_app(w, p, cap, l4, ulen)      # DNS, DHCP, NTP (text_app.pxi)
-            if app != NULL:
-                return app
-        elif st.verbose and not st.quiet and not (dflags & F_FRAGMENT):
-            app = put_udp_natt(w, p, cap, l4, ulen)     # ESP in UDP prints so at -v too
+        if not st.quiet and not (dflags & F_FRAGMENT):
+            app = put_udp_app(w, p, cap, l4, ulen, st.verbose)  # DNS, DHCP, NTP (text_app.pxi)
             if app != NULL:
                 return app
         w = put_s(w, b"UDP, length ")

@@ -639,6 +639,70 @@ def test_long_ipv6_extension_header_chains_stay_within_the_promised_room(options
     assert b"[...] 1 > 2: " in format_all(ringcap.Batch.from_packets(frames[:1], ts=[0]), verbose=1)
 
 
+def _dns_worst_cases():
+    # DNS messages whose -v/-vv text runs up to and past the line's budget:
+    # names that print 4 bytes of text a byte ("M-^@"), repeated through
+    # pointers by records of every kind printed (SOA: two names each), TXT
+    # strings of such bytes, EDNS options in hex, in counts that end just
+    # under the budget or far past it
+    import struct
+    rng = random.Random(21)
+    messages = []
+    for _ in range(120):
+        length = rng.randint(1, 63)
+        name = b"".join(bytes([length]) + b"\x80" * length for _ in range(rng.randint(1, 255 // (length + 1))))
+        name += b"\x00"
+        records = b""
+        count = rng.choice([rng.randint(1, 12), 300])
+        for _ in range(count):
+            kind = rng.choice(["soa", "txt", "opt", "cname", "a"])
+            if kind == "soa":
+                rdata = b"\xc0\x0c\xc0\x0c" + bytes(20)
+                records += b"\xc0\x0c" + struct.pack("!HHIH", 6, 1, 60, len(rdata)) + rdata
+            elif kind == "txt":
+                rdata = b"".join(bytes([n]) + b"\x80" * n for n in (rng.randint(0, 255),))
+                records += b"\xc0\x0c" + struct.pack("!HHIH", 16, 1, 60, len(rdata)) + rdata
+            elif kind == "opt":
+                rdata = (struct.pack("!HH", 10, 40) + bytes(40)) * rng.randint(0, 3)
+                records += b"\x00" + struct.pack("!HHIH", 41, 4096, 0x8000, len(rdata)) + rdata
+            elif kind == "cname":
+                records += b"\xc0\x0c" + struct.pack("!HHIH", 5, 1, 60, 2) + b"\xc0\x0c"
+            else:
+                records += b"\xc0\x0c" + struct.pack("!HHIH", 1, 0x8001, 60, 4) + bytes(4)
+        split = sorted(rng.randint(0, count) for _ in range(2))
+        counts = (split[0], split[1] - split[0], count - split[1])
+        flags = rng.choice([0x8180, 0x0100])
+        messages.append(struct.pack("!HHHHHH", 7, flags, 1, *counts) + name + b"\x00\x01\x00\x01"
+                        + records)
+    return messages
+
+
+@pytest.mark.parametrize("options", [{"verbose": 1}, {"verbose": 2}, {"verbose": 3},
+                                     {"verbose": 2, "link_header": True, "payload": "XX"}])
+def test_verbose_dns_and_http_text_stays_within_the_promised_room(options):
+    # -v prints DNS records' owner names and HTTP's header lines, -vv every DNS
+    # section: hostile messages whose text would be tens of KiB stop within the
+    # room, after a 2 KiB hop-by-hop header whose options also print at -v
+    import struct
+
+    def frame(ports, payload, hbh):
+        udp = struct.pack("!HHHH", *ports, 8 + len(payload), 0) + payload if ports[0] != 80 else \
+            struct.pack("!HHIIBBHHH", 80, 3000, 1, 1, 0x50, 0x18, 64, 0, 0) + payload
+        nh = 17 if ports[0] != 80 else 6
+        body = (bytes([nh, 255]) + bytes([5, 0]) * 1023 + udp) if hbh else udp
+        return bytes.fromhex("020000000002020000000001") + bytes.fromhex("81000064") * 8 \
+            + b"\x86\xdd" + bytes([0x60, 0, 0, 0]) + struct.pack("!HBB", len(body), 0 if hbh else nh, 64) \
+            + bytes(15) + b"\x01" + bytes(15) + b"\x02" + body
+    payloads = [((53, 3000), m) for m in _dns_worst_cases()]
+    payloads += [((80, 3000), b"HTTP/1.1 200 OK\r\n" + b"\n" * 1400),
+                 ((80, 3000), b"GET / HTTP/1.1\r\n" + (b"a" * 97 + b"\r\n") * 14)]
+    for ports, payload in payloads:
+        for hbh in (False, True):
+            data = frame(ports, payload, hbh)
+            text = format_all(ringcap.Batch.from_packets([data], ts=[0]), **options)
+            assert len(text) <= _text.bytes_needed(len(data))
+
+
 EXACT_ROOM_FLAGS = [{"verbose": 1}, {"verbose": 2}, {"link_header": True}, {"payload": "x"},
                     {"payload": "XX"}, {"payload": "A"}, {"quiet": True}, {"numeric": 2},
                     {"verbose": 2, "link_header": True, "payload": "XX"},
