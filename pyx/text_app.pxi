@@ -593,8 +593,8 @@ cdef uint8_t *put_udp_natt(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
 cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
                           Py_ssize_t ulen, int verbose) noexcept nogil:
     # After "a.p > b.q: ": the application line for a UDP datagram (ulen:
-    # its UDP length), or NULL to print "UDP, length N" (so NTP and DHCP
-    # under -v, where tcpdump prints lines of detail).
+    # its UDP length), or NULL to print "UDP, length N" (so DHCP under -v,
+    # where tcpdump prints lines of detail).
     cdef uint16_t sport = rd16(p + l4), dport = rd16(p + l4 + 2)
     cdef const uint8_t *m = p + l4 + 8
     cdef Py_ssize_t end = cap - l4 - 8, length = ulen - 8
@@ -606,7 +606,7 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
     if sport == 4500 or dport == 4500:
         return put_udp_natt(w, p, cap, l4, ulen)
     if sport == 123 or dport == 123:
-        if end < 1 or verbose:
+        if end < 1:
             return NULL
         # ntp_print without -v: the first byte's version and mode, whatever the length
         mode = m[0] & 7
@@ -622,7 +622,8 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
         elif mode == 6: w = put_s(w, b"Control Message")
         else: w = put_s(w, b"Reserved")
         w = put_s(w, b", length ")
-        return put_u(w, <uint64_t>length)
+        w = put_u(w, <uint64_t>length)
+        return put_ntp_verbose(w, m, end, length) if verbose else w
     if sport == 67 or dport == 67 or sport == 68 or dport == 68:
         if end < 34 or (m[0] != 1 and m[0] != 2) or verbose:
             return NULL
@@ -769,4 +770,213 @@ cdef uint8_t *put_tcp_app(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
             w = put_s(w, b": ")
             memcpy(w, d, captured)
             return put_s(w + captured, b" [|http]")
+    return w
+
+
+# ---------------------------------------------------------------- NTP under -v
+cdef int64_t NTP_1900_TO_1970 = 2208988800     # seconds from NTP's epoch to the Unix one
+
+
+cdef uint8_t *put_ntp_date(uint8_t *w, int64_t seconds) noexcept nogil:
+    # gmtime's "%Y-%m-%dT%H:%M:%SZ" of seconds since 1970 (before it too)
+    cdef int64_t days = seconds // 86400, rem = seconds % 86400, era, doe, yoe, doy, mp, year
+    cdef int64_t day, month
+    if rem < 0:
+        rem += 86400
+        days -= 1
+    days += 719468                      # civil_from_days (H. Hinnant)
+    era = (days if days >= 0 else days - 146096) // 146097
+    doe = days - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    w = put_u_pad(w, <uint64_t>year, 4)
+    w = put_c(w, b'-')
+    w = put_u_pad(w, <uint64_t>month, 2)
+    w = put_c(w, b'-')
+    w = put_u_pad(w, <uint64_t>day, 2)
+    w = put_c(w, b'T')
+    w = put_u_pad(w, <uint64_t>(rem // 3600), 2)
+    w = put_c(w, b':')
+    w = put_u_pad(w, <uint64_t>(rem // 60 % 60), 2)
+    w = put_c(w, b':')
+    w = put_u_pad(w, <uint64_t>(rem % 60), 2)
+    return put_c(w, b'Z')
+
+
+cdef inline uint32_t _ntp_billionths(uint32_t fraction) noexcept nogil:
+    # tcpdump's parts per billion of a 32-bit fraction, through a double as it does
+    return <uint32_t>((<double>fraction / 4294967296.0) * 1000000000.0)
+
+
+cdef uint8_t *put_ntp_time(uint8_t *w, const uint8_t *t) noexcept nogil:
+    # p_ntp_time: "3952585659.764912403 (2025-04-02T12:27:39Z)"; tcpdump 4.99
+    # dates every stamp in era 0 (from 1900), those of 2036 and later too
+    cdef uint32_t i = rd32(t)
+    w = put_u(w, i)
+    w = put_c(w, b'.')
+    w = put_u_pad(w, _ntp_billionths(rd32(t + 4)), 9)
+    if i:
+        w = put_s(w, b" (")
+        w = put_ntp_date(w, <int64_t>i - NTP_1900_TO_1970)
+        w = put_c(w, b')')
+    return w
+
+
+cdef uint8_t *put_ntp_delta(uint8_t *w, const uint8_t *old, const uint8_t *new) noexcept nogil:
+    # p_ntp_delta: new - old as "+57.103835195", or new's time when old is zero
+    cdef uint32_t u = rd32(new), ou = rd32(old), uf = rd32(new + 4), ouf = rd32(old + 4), i, f
+    cdef bint negative
+    if ou == 0 and ouf == 0:
+        return put_ntp_time(w, new)
+    if u > ou:
+        negative = False
+        i = u - ou
+        f = uf - ouf
+        if ouf > uf:
+            i -= 1
+    elif u < ou:
+        negative = True
+        i = ou - u
+        f = ouf - uf
+        if uf > ouf:
+            i -= 1
+    else:
+        i = 0
+        negative = uf <= ouf
+        f = ouf - uf if negative else uf - ouf
+    w = put_c(w, b'-' if negative else b'+')
+    w = put_u(w, i)
+    w = put_c(w, b'.')
+    return put_u_pad(w, _ntp_billionths(f), 9)
+
+
+cdef uint8_t *put_ntp_sfix(uint8_t *w, const uint8_t *s) noexcept nogil:
+    # p_sfix: 16.16 fixed point as "%d.%06d"
+    w = put_u(w, rd16(s))
+    w = put_c(w, b'.')
+    return put_u_pad(w, <uint32_t>((<double>rd16(s + 2) / 65536.0) * 1000000.0), 6)
+
+
+cdef inline uint8_t *put_signed(uint8_t *w, int v) noexcept nogil:
+    if v < 0:
+        w = put_c(w, b'-')
+        return put_u(w, <uint64_t>(-v))
+    return put_u(w, <uint64_t>v)
+
+
+cdef uint8_t *put_ntp_verbose(uint8_t *w, const uint8_t *m, Py_ssize_t end,
+                              Py_ssize_t length) noexcept nogil:
+    # ntp_print under -v: after "NTPv4, Client, length 48", tcpdump's lines of
+    # detail (ntp_time_print, ntp_control_print).  NULL where the message was
+    # not captured whole (the caller keeps its generic line).  Under 1 KiB.
+    cdef uint8_t mode = m[0] & 7, leap = m[0] & 0xC0, stratum
+    cdef int poll
+    cdef uint16_t count
+    cdef int k
+    if end < length:
+        return NULL
+    w = put_s(w, b"\n\tLeap indicator: ")
+    if leap == 0x40: w = put_s(w, b"+1s")
+    elif leap == 0x80: w = put_s(w, b"-1s")
+    elif leap == 0xC0: w = put_s(w, b"clock unsynchronized")
+    w = put_s(w, b" (")
+    w = put_u(w, leap)
+    w = put_c(w, b')')
+    if mode == 7:
+        return w
+    if mode == 6:
+        if length < 12:
+            return put_s(w, b" (invalid)")
+        w = put_s(w, b", Response" if m[1] & 0x80 else b", Request")
+        w = put_s(w, b", Error" if m[1] & 0x40 else b", OK")
+        w = put_s(w, b", More" if m[1] & 0x20 else b", Last")
+        w = put_s(w, b", OpCode=")
+        w = put_u(w, m[1] & 0x1F)
+        w = put_s(w, b"\n\tSequence=")
+        w = put_u(w, rd16(m + 2))
+        w = put_s(w, b", Status=")
+        if rd16(m + 4):
+            w = put_s(w, b"0x")
+            w = put_hex(w, rd16(m + 4))
+        else:
+            w = put_c(w, b'0')
+        w = put_s(w, b", Assoc.=")
+        w = put_u(w, rd16(m + 6))
+        w = put_s(w, b", Offset=")
+        w = put_u(w, rd16(m + 8))
+        w = put_s(w, b", Count=")
+        count = rd16(m + 10)
+        w = put_u(w, count)
+        if 12 + <Py_ssize_t>count > length:
+            return put_s(w, b" (invalid)")
+        if count:
+            w = put_s(w, b"\n\tTO-BE-DONE: data not interpreted")
+        return w
+    if length < 48:
+        return put_s(w, b" (invalid)")
+    stratum = m[1]
+    w = put_s(w, b", Stratum ")
+    w = put_u(w, stratum)
+    if stratum == 0: w = put_s(w, b" (unspecified)")
+    elif stratum == 1: w = put_s(w, b" (primary reference)")
+    elif stratum <= 15: w = put_s(w, b" (secondary reference)")
+    else: w = put_s(w, b" (reserved)")
+    poll = <int>(<signed char>m[2])
+    w = put_s(w, b", poll ")
+    w = put_signed(w, poll)
+    if poll <= -32 or poll >= 32:
+        pass                    # p_poll: no interval that far out
+    elif poll >= 0:
+        w = put_s(w, b" (")
+        w = put_u(w, <uint64_t>1 << poll)
+        w = put_s(w, b"s)")
+    else:
+        w = put_s(w, b" (1/")
+        w = put_u(w, <uint64_t>1 << (-poll))
+        w = put_s(w, b"s)")
+    w = put_s(w, b", precision ")
+    w = put_signed(w, <int>(<signed char>m[3]))
+    w = put_s(w, b"\n\tRoot Delay: ")
+    w = put_ntp_sfix(w, m + 4)
+    w = put_s(w, b", Root dispersion: ")
+    w = put_ntp_sfix(w, m + 8)
+    w = put_s(w, b", Reference-ID: ")
+    if stratum == 0:
+        w = put_s(w, b"(unspec)")
+    elif stratum == 1:
+        for k in range(4):
+            w = put_printable(w, m[12 + k])
+    elif stratum == 62 or stratum == 63:
+        w = put_ipv4(w, m + 12)
+        return put_s(w, b" INFO_QUERY" if stratum == 62 else b" INFO_REPLY")
+    else:
+        w = put_s(w, b"0x")
+        w = put_hex_pad(w, rd32(m + 12), 8)
+    w = put_s(w, b"\n\t  Reference Timestamp:  ")
+    w = put_ntp_time(w, m + 16)
+    w = put_s(w, b"\n\t  Originator Timestamp: ")
+    w = put_ntp_time(w, m + 24)
+    w = put_s(w, b"\n\t  Receive Timestamp:    ")
+    w = put_ntp_time(w, m + 32)
+    w = put_s(w, b"\n\t  Transmit Timestamp:   ")
+    w = put_ntp_time(w, m + 40)
+    w = put_s(w, b"\n\t    Originator - Receive Timestamp:  ")
+    w = put_ntp_delta(w, m + 24, m + 32)
+    w = put_s(w, b"\n\t    Originator - Transmit Timestamp: ")
+    w = put_ntp_delta(w, m + 24, m + 40)
+    if length == 52 or length == 68 or length == 72:
+        w = put_s(w, b"\n\tKey id: ")
+        w = put_u(w, rd32(m + 48))
+        if length > 52:
+            w = put_s(w, b"\n\tAuthentication: ")
+            for k in range(52, length, 4):
+                w = put_hex_pad(w, rd32(m + k), 8)
+    elif length > 48:
+        w = put_s(w, b"\n\t(")
+        w = put_u(w, <uint64_t>(length - 48))
+        w = put_s(w, b" more bytes after the header)")
     return w

@@ -1333,14 +1333,14 @@ def _compare_verbose(pcap, flag: str, skip_ports=()) -> tuple[list[str], list]:
 
 def test_printed_lines_are_tcpdumps_under_v_and_vv_on_the_recorded_traffic(recorded):
     # Issue 21: DNS (answers' owner names, -vv's q:/ns:/ar: sections and EDNS
-    # options) and HTTP (every header line) as tcpdump -v prints them; NTP and
-    # DHCP, which tcpdump spreads over lines of detail, keep the generic line
+    # options), HTTP (every header line) and NTP (its lines of detail) as
+    # tcpdump -v prints them; DHCP keeps the generic line
     for flag, shown in (("-v", (" www.example.test. A 10.0.0.1 ", "\tHost: 127.0.0.1:8080",
                                 "\tUser-Agent: ringcap-test/1.0 (app columns)",
-                                ", length: ")),
+                                ", length: ", "\t  Transmit Timestamp:   ")),
                         ("-vv", (" q: A? www.example.test. 1/0/", " ar: . OPT UDPsize=1232 [COOKIE ",
                                  "\tHost: Web.Example.Test:8080"))):
-        theirs, differ = _compare_verbose(recorded, flag, skip_ports=(67, 68, 123))
+        theirs, differ = _compare_verbose(recorded, flag, skip_ports=(67, 68))
         assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:5])
         text = "\n".join(theirs)
         for line in shown:
@@ -1407,6 +1407,54 @@ def test_verbose_dns_and_http_lines_are_tcpdumps_on_built_messages(tmp_path):
                   " ns: example. NS ns1.example., example. NS ns2.example. ar:",
                   "h.local. [2m] A 10.0.0.9", "[1d1h1m1s] A 10.1.1.1",
                   "\tUser-Agent: t", "\tHost: x [|http]", "\tA: b", "4- 1/2/2  [|domain]"):
+        assert shown in text, shown
+
+
+def test_verbose_ntp_lines_are_tcpdumps_whatever_the_fields(tmp_path):
+    """NTP under -v: every mode (time messages, control messages, the reserved
+    mode), leap indicators, strata (unspecified, a primary reference's name,
+    INFO_QUERY/INFO_REPLY, reserved), polls out of range, negative precision,
+    zero and far stamps (tcpdump dates them all from 1900), deltas of either
+    sign, key ids and digests, extra bytes, messages too short."""
+    rng = random.Random(21)
+
+    def stamp():
+        kind = rng.random()
+        if kind < 0.15:
+            return bytes(8)
+        if kind < 0.3:
+            return struct.pack("!II", rng.choice([0x80000000, 0x7FFFFFFF, 0xFFFFFFFF, 1, 2208988800]),
+                               rng.getrandbits(32))
+        return struct.pack("!II", rng.getrandbits(32), rng.getrandbits(32))
+    frames = []
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    for _ in range(300):
+        mode = rng.randrange(8)
+        first = rng.choice([0, 0x40, 0x80, 0xC0]) | (rng.randrange(8) << 3) | mode
+        if mode == 6:
+            body = bytes([first, rng.getrandbits(8)]) + struct.pack(
+                "!HHHHH", rng.getrandbits(16), rng.choice([0, rng.getrandbits(16)]), rng.getrandbits(16),
+                rng.getrandbits(16), rng.choice([0, 4, 100])) + bytes(rng.choice([0, 4, 8]))
+        else:
+            body = bytes([first, rng.choice([0, 1, 2, 15, 16, 62, 63, 200]),
+                          rng.choice([0, 6, 17, 31, 32, 127, 0xFF, 0xE1, 0xE0, 0x80]), rng.getrandbits(8)])
+            body += struct.pack("!HHHH", *(rng.getrandbits(16) for _ in range(4)))
+            body += rng.choice([b"GPS\0", b"\x01\x80\x7fA", struct.pack("!I", rng.getrandbits(32))])
+            body += stamp() + stamp() + stamp() + stamp()
+            body += bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 0, 4, 20, 24, 12])))
+            body = body[:rng.choice([len(body)] * 8 + [47, 20, 1])]
+        frames.append(eth_ip / UDP(sport=123, dport=rng.choice([123, 40000])) / Raw(body))
+    pcap = tmp_path / "ntp.pcap"
+    wrpcap(str(pcap), frames)
+    for flag in ("-v", "-vv"):
+        theirs, differ = _compare_verbose(pcap, flag)
+        assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:5])
+    text = "\n".join(theirs)
+    for shown in ("Leap indicator: clock unsynchronized (192)", "Reference-ID: GPS^@", " INFO_QUERY",
+                  "(1900-01-01T00:00:01Z)", "Originator - Receive Timestamp:  -", "\tKey id: ",
+                  "\tAuthentication: ", "more bytes after the header)", "TO-BE-DONE", " (invalid)",
+                  "poll -32, precision", "(1/2s)"):
         assert shown in text, shown
 
 
