@@ -795,12 +795,13 @@ cdef uint8_t *put_ipv4_timestamps(uint8_t *w, const uint8_t *o, Py_ssize_t lengt
                                   Py_ssize_t avail) noexcept nogil:
     # tcpdump's ip_printts: " TS{TSONLY 1@ 2@}" (NULL: an entry past the captured bytes)
     cdef Py_ssize_t hoplen, ptr, k = 0
-    cdef uint8_t kind = o[3] & 0x0F
+    cdef uint8_t kind
     cdef const char *mark = b" "
-    if length < 4:
+    if length < 4:             # (and its flags byte may lie past the header)
         w = put_s(w, b"[bad length ")
         w = put_u(w, <uint64_t>length)
         return put_c(w, b']')
+    kind = o[3] & 0x0F
     w = put_s(w, b" TS{")
     hoplen = 8 if kind != 0 else 4
     if (length - 4) & (hoplen - 1):

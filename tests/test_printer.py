@@ -799,7 +799,7 @@ def hostile_frames(draw):
             inner = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(inner), 0, 0, 1, 17, 0) + bytes(8) + inner
             body = bytes([draw(st.sampled_from([3, 11, 8])), 3, 0, 0, 0, 0, 0, 0]) + inner
         options = draw(st.sampled_from([b"", b"\x07\x27\x04" + bytes(36), b"\x44\x28\x05\x01" + bytes(36),
-                                        b"\x01" * 40, b"\x99\x02" * 20]))   # -v lists IPv4 options
+                                        b"\x01" * 40, b"\x99\x02" * 20, b"\x01\x01\x44\x02"]))  # -v lists IPv4 options
         l3 = struct.pack("!BBHHHBBH", 0x45 + len(options) // 4, 0, 20 + len(options) + len(body), 0, 0,
                          64, proto, 0) + bytes(8) + options + body
     else:
