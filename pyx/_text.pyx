@@ -775,6 +775,145 @@ cdef uint16_t _should_be(const uint8_t *src, const uint8_t *dst, int addr_len, u
     return <uint16_t>(~_fold(s) & 0xFFFF)
 
 
+cdef uint8_t *put_bad_cksum(uint8_t *w, const uint8_t *d, Py_ssize_t n, Py_ssize_t field,
+                            const char *lead, const char *tail) noexcept nogil:
+    # -v: a header (IPv4) or message (ICMP) whose checksum does not add up, as
+    # tcpdump: lead, the checksum it carries and, after "(->", the one it should
+    # (in_cksum_shouldbe), in %x; nothing when it adds up
+    cdef uint16_t sum = <uint16_t>(~_fold(_sum16(0, d, n)) & 0xFFFF), actual
+    if sum == 0:
+        return w
+    actual = rd16(d + field)
+    w = put_s(w, lead)
+    w = put_hex(w, actual)
+    w = put_s(w, b" (->")
+    w = put_hex(w, _fold(<uint32_t>actual + sum))
+    return put_s(w, tail)
+
+
+cdef uint8_t *put_ipv4_timestamps(uint8_t *w, const uint8_t *o, Py_ssize_t length,
+                                  Py_ssize_t avail) noexcept nogil:
+    # tcpdump's ip_printts: " TS{TSONLY 1@ 2@}" (NULL: an entry past the captured bytes)
+    cdef Py_ssize_t hoplen, ptr, k = 0
+    cdef uint8_t kind
+    cdef const char *mark = b" "
+    if length < 4:             # (and its flags byte may lie past the header)
+        w = put_s(w, b"[bad length ")
+        w = put_u(w, <uint64_t>length)
+        return put_c(w, b']')
+    kind = o[3] & 0x0F
+    w = put_s(w, b" TS{")
+    hoplen = 8 if kind != 0 else 4
+    if (length - 4) & (hoplen - 1):
+        w = put_s(w, b"[bad length ")
+        w = put_u(w, <uint64_t>length)
+        w = put_c(w, b']')
+    ptr = <Py_ssize_t>o[2] - 1
+    if ptr < 4 or ((ptr - 4) & (hoplen - 1)) or ptr > length + 1:
+        w = put_s(w, b"[bad ptr ")
+        w = put_u(w, o[2])
+        w = put_c(w, b']')
+    if kind == 0 or kind == 1 or kind == 3:
+        w = put_s(w, b"TSONLY" if kind == 0 else (b"TS+ADDR" if kind == 1 else b"PRESPEC"))
+        k = 4
+        while k < length:
+            if ptr == k:
+                mark = b" ^ "
+            if k + hoplen > avail:
+                return NULL
+            w = put_s(w, mark)
+            w = put_u(w, rd32(o + k + hoplen - 4))
+            w = put_c(w, b'@')
+            if hoplen == 8:
+                w = put_ipv4(w, o + k)
+            mark = b" "
+            k += hoplen
+    else:
+        w = put_s(w, b"[bad ts type ")
+        w = put_u(w, kind)
+        w = put_c(w, b']')
+    if ptr == k:
+        w = put_s(w, b" ^ ")
+    if o[3] >> 4:
+        w = put_s(w, b" [")
+        w = put_u(w, o[3] >> 4)
+        return put_s(w, b" hops not recorded]} ")
+    return put_c(w, b'}')
+
+
+cdef uint8_t *put_ipv4_options(uint8_t *w, const uint8_t *o, Py_ssize_t n,
+                               Py_ssize_t avail) noexcept nogil:
+    # -v: tcpdump's ip_optprint over the n (at most 40) bytes of options, of
+    # which `avail` bytes (and those after) were captured; NULL where an
+    # address or time stamp runs past them (tcpdump's [truncated-option])
+    cdef Py_ssize_t k = 0, length, j, ptr
+    cdef uint8_t code
+    while k < n:
+        if k:
+            w = put_c(w, b',')
+        code = o[k]
+        if code == 0: w = put_s(w, b"EOL")
+        elif code == 1: w = put_s(w, b"NOP")
+        elif code == 7: w = put_s(w, b"RR")
+        elif code == 68: w = put_s(w, b"timestamp")
+        elif code == 82: w = put_s(w, b"traceroute")
+        elif code == 130: w = put_s(w, b"security")
+        elif code == 131: w = put_s(w, b"LSRR")
+        elif code == 137: w = put_s(w, b"SSRR")
+        elif code == 148: w = put_s(w, b"RA")
+        else:
+            w = put_s(w, b"unknown ")
+            w = put_u(w, code)
+        if code == 0:
+            return w
+        length = 1
+        if code != 1:
+            length = o[k + 1] if k + 1 < n else 0
+            if length < 2 or length > n - k:
+                w = put_s(w, b" [bad length ")
+                w = put_u(w, <uint64_t>length)
+                return put_c(w, b']')
+        if code == 148:
+            if length < 4:
+                w = put_s(w, b" [bad length ")
+                w = put_u(w, <uint64_t>length)
+                w = put_c(w, b']')
+            elif rd16(o + k + 2):
+                w = put_s(w, b" value ")
+                w = put_u(w, rd16(o + k + 2))
+        elif code == 68:
+            w = put_ipv4_timestamps(w, o + k, length, avail - k)
+            if w == NULL:
+                return NULL
+        elif code == 7 or code == 131 or code == 137:
+            if length < 3:
+                w = put_s(w, b" [bad length ")
+                w = put_u(w, <uint64_t>length)
+                w = put_c(w, b']')
+            else:
+                # ip_printroute: the addresses, "," after those already recorded
+                if (length + 1) & 3:
+                    w = put_s(w, b" [bad length ")
+                    w = put_u(w, <uint64_t>length)
+                    w = put_c(w, b']')
+                ptr = <Py_ssize_t>o[k + 2] - 1
+                if ptr < 3 or ((ptr + 1) & 3) or ptr > length + 1:
+                    w = put_s(w, b" [bad ptr ")
+                    w = put_u(w, o[k + 2])
+                    w = put_c(w, b']')
+                j = 3
+                while j < length:
+                    if k + j + 4 > avail:
+                        return NULL
+                    w = put_c(w, b' ')
+                    w = put_ipv4(w, o + k + j)
+                    if ptr > j:
+                        w = put_c(w, b',')
+                    j += 4
+        k += length
+    return w
+
+
 cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                       Py_ssize_t l4, Py_ssize_t seg_len, const uint8_t *src,
                       const uint8_t *dst, int addr_len, bint fragmented) noexcept nogil:
@@ -857,8 +996,9 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
     w = put_u(w, <uint64_t>data_len)
     if (flags & 0x04) and st.verbose and data_len > 0:
         w = put_rst_data(w, p + l4 + hlen, cap - l4 - hlen if cap > l4 + hlen else 0, data_len)
-    elif not st.verbose and data_len > 0 and l4 + hlen < cap and not fragmented:
-        w = put_tcp_app(w, p + l4 + hlen, cap - l4 - hlen, data_len, sport, dport)  # text_app.pxi
+    elif data_len > 0 and l4 + hlen < cap and not fragmented:
+        w = put_tcp_app(w, p + l4 + hlen, cap - l4 - hlen, data_len, sport, dport,
+                        st.verbose)     # text_app.pxi
     return w
 
 
@@ -1267,6 +1407,8 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
     cdef uint32_t flow
     cdef bint more = True, addrs_done = False
     cdef uint8_t *app
+    cdef uint8_t *opts
+    cdef Py_ssize_t ihl
     if version == 4:
         if l3 + 20 > cap:      # tcpdump: "IP  [|ip]", but " [|ip6]" alone
             return put_s(w, b"IP  [|ip]") if prefix else put_s(w, b" [|ip]")
@@ -1295,21 +1437,40 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             w = put_s(w, b", offset ")
             w = put_u(w, (frag & 0x1FFF) * 8)
             w = put_s(w, b", flags [")
-            if frag & 0x4000:
-                w = put_s(w, b"DF")
-                if frag & 0x2000:
-                    w = put_s(w, b", +")
-            elif frag & 0x2000:
-                w = put_c(w, b'+')
-            else:
+            if frag & 0xE000 == 0:
                 w = put_s(w, b"none")
+            else:                   # bittok2str's order: more fragments, don't fragment, reserved
+                if frag & 0x2000:
+                    w = put_s(w, b"+, " if frag & 0xC000 else b"+")
+                if frag & 0x4000:
+                    w = put_s(w, b"DF, " if frag & 0x8000 else b"DF")
+                if frag & 0x8000:
+                    w = put_s(w, b"rsvd")
             w = put_s(w, b"], proto ")
             w = put_s(w, _ipproto_name(p[l3 + 9]))
             w = put_s(w, b" (")
             w = put_u(w, p[l3 + 9])
             w = put_s(w, b"), length ")
             w = put_u(w, rd16(p + l3 + 2))
+            ihl = (p[l3] & 0x0F) * 4
+            opts = w
+            if ihl > 20 and l3 + ihl <= cap:
+                w = put_s(w, b", options (")
+                opts = put_ipv4_options(w, p + l3 + 20, ihl - 20, cap - l3 - 20)
+                if opts == NULL:
+                    # tcpdump prints what it had, this line what it can: no options
+                    w = put_s(w, b" [truncated-option]")
+                else:
+                    w = opts
+                w = put_c(w, b')')
+            if ihl >= 20 and l3 + ihl <= cap:
+                w = put_bad_cksum(w, p + l3, ihl, 10, b", bad cksum ", b")!")
             w = put_s(w, b")\n    ")
+            if opts == NULL:
+                w = put_addr(w, src, addr_len)
+                w = put_s(w, b" > ")
+                w = put_addr(w, dst, addr_len)
+                return put_s(w, b":  [|ip]")
         else:
             tos = <uint8_t>((rd16(p + l3) >> 4) & 0xFF)
             flow = rd32(p + l3) & 0xFFFFF
@@ -1405,12 +1566,8 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_s(w, b" -> 0x")
                     w = put_hex_pad(w, expected, 4)
                     w = put_s(w, b"!] ")
-        if not st.verbose and not st.quiet and not (dflags & F_FRAGMENT):
-            app = put_udp_app(w, p, cap, l4, ulen)      # DNS, DHCP, NTP (text_app.pxi)
-            if app != NULL:
-                return app
-        elif st.verbose and not st.quiet and not (dflags & F_FRAGMENT):
-            app = put_udp_natt(w, p, cap, l4, ulen)     # ESP in UDP prints so at -v too
+        if not st.quiet and not (dflags & F_FRAGMENT):
+            app = put_udp_app(w, p, cap, l4, ulen, st.verbose)  # DNS, DHCP, NTP (text_app.pxi)
             if app != NULL:
                 return app
         w = put_s(w, b"UDP, length ")
@@ -1424,6 +1581,8 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         if l4 + 8 > cap:
             return put_s(w, b"[|icmp]")
         w = put_icmp(w, p, cap, l4, l4_len)
+        if st.verbose and not (dflags & F_FRAGMENT) and l4 + l4_len <= cap:
+            w = put_bad_cksum(w, p + l4, l4_len, 2, b" (wrong icmp cksum ", b")!)")
         if st.verbose and not quoted:
             w = put_quoted_ipv4(w, st, p, cap, l4)
         return w

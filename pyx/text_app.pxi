@@ -103,12 +103,13 @@ cdef inline uint8_t *put_printable(uint8_t *w, uint8_t c) noexcept nogil:
 
 
 cdef Py_ssize_t _dns_put_name(uint8_t **w, const uint8_t *m, Py_ssize_t end,
-                              Py_ssize_t pos) noexcept nogil:
+                              Py_ssize_t pos, const uint8_t *limit) noexcept nogil:
     # tcpdump's fqdn_print: labels, each followed by '.', the root as ".".
     # m: the DNS message, end: its captured end.  Returns the position after
-    # the name in the message, or -1 (cut or malformed), or -3 after printing
-    # "<BAD PTR>" for a pointer that does not move backwards (tcpdump's rule,
-    # BIND's too: it also ends every pointer loop).
+    # the name in the message, or -1 (cut or malformed, or a label whose text
+    # could pass `limit`), or -3 after printing "<BAD PTR>" for a pointer that
+    # does not move backwards (tcpdump's rule, BIND's too: it also ends every
+    # pointer loop).
     cdef Py_ssize_t after = -1, jumps = 0, wire = 0, k, max_offset = pos, target
     cdef uint8_t length
     if pos >= end:
@@ -140,7 +141,7 @@ cdef Py_ssize_t _dns_put_name(uint8_t **w, const uint8_t *m, Py_ssize_t end,
         if length & 0xC0:
             return -1
         wire += length + 1
-        if wire > 255 or pos + 1 + length > end:
+        if wire > 255 or pos + 1 + length > end or w[0] + 4 * length + 1 > limit:
             return -1
         for k in range(pos + 1, pos + 1 + length):
             w[0] = put_printable(w[0], m[k])
@@ -164,35 +165,143 @@ cdef Py_ssize_t _dns_skip(const uint8_t *m, Py_ssize_t end, Py_ssize_t pos) noex
     return -1
 
 
+cdef uint8_t *put_relts(uint8_t *w, uint32_t secs) noexcept nogil:
+    # tcpdump's unsigned_relts_print: "1h2m3s", "0s"
+    cdef const char *units = b"ywdhms"
+    cdef uint32_t[6] sizes = [31536000, 604800, 86400, 3600, 60, 1]
+    cdef int i
+    if secs == 0:
+        return put_s(w, b"0s")
+    for i in range(6):
+        if secs >= sizes[i]:
+            w = put_u(w, secs // sizes[i])
+            w = put_c(w, units[i])
+            secs %= sizes[i]
+    return w
+
+
+cdef Py_ssize_t _dns_put_edns_options(uint8_t **w, const uint8_t *m, Py_ssize_t end,
+                                      Py_ssize_t rd, Py_ssize_t rdlen,
+                                      const uint8_t *limit) noexcept nogil:
+    # An OPT record's options as tcpdump's eopt_print: " [COOKIE 0123..., PADDING (12)]".
+    # Returns 0, -1 (an option printed in a way this does not: the generic
+    # line), or -3 (an option past the captured end: tcpdump's [|domain]).
+    cdef Py_ssize_t k = rd, stop = rd + rdlen, dlen, j
+    cdef uint16_t opt
+    w[0] = put_s(w[0], b" [")
+    while k < stop:
+        if k + 4 > end:
+            return -3
+        opt = rd16(m + k)
+        dlen = rd16(m + k + 2)
+        if k + 4 + dlen > end:
+            return -3
+        if dlen > 64 or w[0] + 2 * dlen + 24 > limit:
+            return -1
+        if opt == 1: w[0] = put_s(w[0], b"LLQ")
+        elif opt == 2: w[0] = put_s(w[0], b"UL")
+        elif opt == 3: w[0] = put_s(w[0], b"NSID")
+        elif opt == 9: w[0] = put_s(w[0], b"EXPIRE")
+        elif opt == 10: w[0] = put_s(w[0], b"COOKIE")
+        elif opt == 11: w[0] = put_s(w[0], b"KEEPALIVE")
+        elif opt == 12: w[0] = put_s(w[0], b"PADDING")
+        elif opt == 14: w[0] = put_s(w[0], b"KEY-TAG")
+        elif opt == 16: w[0] = put_s(w[0], b"CLIENT-TAG")
+        elif opt == 17: w[0] = put_s(w[0], b"SERVER-TAG")
+        elif opt == 0 or opt == 15 or opt > 17:     # tcpdump 4.99 knows no EDE (15)
+            w[0] = put_s(w[0], b"Opt")
+            w[0] = put_u(w[0], opt)
+        else:
+            return -1          # DAU, DHU, N3U, ECS, CHAIN: their data in ways of their own
+        if dlen > 0:
+            w[0] = put_c(w[0], b' ')
+            if opt == 11:
+                if dlen != 2:
+                    return -1
+                w[0] = put_u(w[0], rd16(m + k + 4) // 10)   # "%0.1f sec" of 100 ms units
+                w[0] = put_c(w[0], b'.')
+                w[0] = put_u(w[0], rd16(m + k + 4) % 10)
+                w[0] = put_s(w[0], b" sec")
+            elif opt == 14:
+                if dlen % 2:
+                    return -1
+                for j in range(0, dlen, 2):
+                    if j:
+                        w[0] = put_c(w[0], b' ')
+                    w[0] = put_u(w[0], rd16(m + k + 4 + j))
+            elif opt == 12:
+                w[0] = put_c(w[0], b'(')
+                w[0] = put_u(w[0], <uint64_t>dlen)
+                w[0] = put_c(w[0], b')')
+            elif opt == 9:
+                if dlen != 4:
+                    return -1
+                w[0] = put_u(w[0], rd32(m + k + 4))
+                w[0] = put_s(w[0], b" sec")
+            else:
+                if opt == 10 and (dlen < 8 or (dlen > 8 and dlen < 16) or dlen > 40):
+                    return -1
+                for j in range(dlen):
+                    if opt == 10 and j == 8:
+                        w[0] = put_c(w[0], b' ')     # the client cookie, then the server's
+                    w[0] = put_c(w[0], _HEX[m[k + 4 + j] >> 4])
+                    w[0] = put_c(w[0], _HEX[m[k + 4 + j] & 15])
+        k += 4 + dlen
+        if k < stop:
+            w[0] = put_c(w[0], b',')
+    w[0] = put_c(w[0], b']')
+    return 0
+
+
 cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
-                                Py_ssize_t pos, bint mdns) noexcept nogil:
-    # tcpdump's ns_rprint without -v: " TYPE data".  Returns the next record's position,
-    # -1 (not printed as tcpdump does: the caller falls back), or -3 where tcpdump's
-    # line ends here with [|domain] (a name's <BAD PTR>, data past the end).
-    cdef uint16_t rtype, rclass
+                                Py_ssize_t pos, bint mdns, int verbose,
+                                const uint8_t *limit) noexcept nogil:
+    # tcpdump's ns_rprint: " TYPE data", with -v " name. TYPE data" (-vvv: the
+    # TTL too).  Returns the next record's position, -1 (not printed as
+    # tcpdump does: the caller falls back), or -3 where tcpdump's line ends
+    # here with [|domain] (a name's <BAD PTR>, data past the end).  The text
+    # of names, strings and options is checked against `limit` before it is
+    # written; the rest of a record is under 100 bytes.
+    cdef uint16_t rtype, rclass, cls
     cdef Py_ssize_t rdlen, rd, k, j
-    cdef char text[48]
-    pos = _dns_skip(m, end, pos)
+    if verbose:
+        w[0] = put_c(w[0], b' ')
+        k = _dns_put_name(w, m, end, pos, limit)
+        if k < 0:
+            return k
+        pos = k
+    else:
+        pos = _dns_skip(m, end, pos)
     if pos < 0 or pos + 10 > end:
         return -1
     rtype = rd16(m + pos)
     rclass = rd16(m + pos + 2)
     rdlen = rd16(m + pos + 8)
     rd = pos + 10
-    if rtype == 41:             # OPT
-        w[0] = put_s(w[0], b" OPT UDPsize=")
-        w[0] = put_u(w[0], rclass)
-        return rd + rdlen if rd + rdlen <= end else -1
-    # ns_rprint: the class if it is not IN, mDNS's cache-flush bit, then the type
-    if (rclass & 0x7FFF if mdns else rclass) != 1:
-        w[0] = put_dns_class(w[0], rclass & 0x7FFF if mdns else rclass)
+    # the class if it is not IN (nor an OPT's UDP size), mDNS's cache-flush bit
+    cls = rclass & 0x7FFF if mdns else rclass
+    if cls != 1 and rtype != 41:
+        w[0] = put_dns_class(w[0], cls)
     if mdns and rclass & 0x8000:
         w[0] = put_s(w[0], b" (Cache flush)")
+    if verbose > 2 and rtype != 41:
+        w[0] = put_s(w[0], b" [")
+        w[0] = put_relts(w[0], rd32(m + pos + 4))
+        w[0] = put_c(w[0], b']')
     w[0] = put_c(w[0], b' ')
     w[0] = put_dns_type(w[0], rtype)
     if rd + rdlen > end:
         return -3              # data cut short: tcpdump ends the line after the type
-    if rtype == 1 and rdlen == 4:
+    if rtype == 41:             # OPT: the UDP size in the class, the DO bit in the TTL
+        w[0] = put_s(w[0], b" UDPsize=")
+        w[0] = put_u(w[0], rclass)
+        if rd16(m + pos + 6) & 0x8000:
+            w[0] = put_s(w[0], b" DO")
+        if rdlen:
+            k = _dns_put_edns_options(w, m, end, rd, rdlen, limit)
+            if k < 0:
+                return k
+    elif rtype == 1 and rdlen == 4:
         w[0] = put_c(w[0], b' ')
         w[0] = put_ipv4(w[0], m + rd)
     elif rtype == 28 and rdlen == 16:
@@ -200,19 +309,34 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
         w[0] = put_ipv6(w[0], m + rd)
     elif rtype == 2 or rtype == 5 or rtype == 12 or rtype == 39:
         w[0] = put_c(w[0], b' ')
-        k = _dns_put_name(w, m, end, rd)
+        k = _dns_put_name(w, m, end, rd, limit)
         if k < 0:
             return k
+    elif rtype == 6 and verbose:
+        # -v: the primary server, the mailbox, serial, refresh, retry, expire, minimum
+        w[0] = put_c(w[0], b' ')
+        k = _dns_put_name(w, m, end, rd, limit)
+        if k < 0:
+            return k
+        w[0] = put_c(w[0], b' ')
+        k = _dns_put_name(w, m, end, k, limit)
+        if k < 0:
+            return k
+        if k + 20 > end:
+            return -3
+        for j in range(5):
+            w[0] = put_c(w[0], b' ')
+            w[0] = put_u(w[0], rd32(m + k + 4 * j))
     elif rtype == 15 and rdlen >= 3:
         w[0] = put_c(w[0], b' ')
-        k = _dns_put_name(w, m, end, rd + 2)
+        k = _dns_put_name(w, m, end, rd + 2, limit)
         if k < 0:
             return k
         w[0] = put_c(w[0], b' ')
         w[0] = put_u(w[0], rd16(m + rd))
     elif rtype == 33 and rdlen >= 7:
         w[0] = put_c(w[0], b' ')
-        k = _dns_put_name(w, m, end, rd + 6)
+        k = _dns_put_name(w, m, end, rd + 6, limit)
         if k < 0:
             return k
         w[0] = put_c(w[0], b':')
@@ -222,11 +346,9 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
         w[0] = put_c(w[0], b' ')
         w[0] = put_u(w[0], rd16(m + rd + 2))
     elif rtype == 16:
-        if rdlen > 256:
-            return -1          # keeps the line within APP_BUDGET: fall back
         k = rd
         while k < rd + rdlen:
-            if k + 1 + m[k] > rd + rdlen:
+            if k + 1 + m[k] > rd + rdlen or w[0] + 4 * m[k] + 3 > limit:
                 return -1
             w[0] = put_s(w[0], b" \"")
             for j in range(k + 1, k + 1 + m[k]):
@@ -237,6 +359,56 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
             and rtype != 43 and rtype != 255 and rtype != 10:
         return -1              # a type whose data tcpdump prints in its own way: fall back
     return rd + rdlen
+
+
+cdef Py_ssize_t _dns_put_question(uint8_t **w, const uint8_t *m, Py_ssize_t end,
+                                  Py_ssize_t pos, bint mdns, const uint8_t *limit) noexcept nogil:
+    # tcpdump's ns_qprint: " TYPE? name." (the class only if it is not IN;
+    # mDNS: " TYPE (QM)? name.").  Returns the position after the question,
+    # -1 (fall back) or -3 (tcpdump's line ends with [|domain] here: the
+    # question cut short, or after "<BAD PTR>").
+    cdef Py_ssize_t k = _dns_skip(m, end, pos)
+    cdef uint16_t qclass
+    if k == -1 or (k >= 0 and k + 4 > end):
+        return -3
+    if k < 0:
+        return -1
+    qclass = rd16(m + k + 2)
+    w[0] = put_c(w[0], b' ')
+    w[0] = put_dns_type(w[0], rd16(m + k))
+    if (qclass & 0x7FFF if mdns else qclass) != 1:
+        w[0] = put_dns_class(w[0], qclass & 0x7FFF if mdns else qclass)
+    if mdns:           # the top bit of an mDNS question's class: unicast response wanted
+        if qclass & 0x8000: w[0] = put_s(w[0], b" (QU)")
+        else: w[0] = put_s(w[0], b" (QM)")
+    w[0] = put_s(w[0], b"? ")
+    k = _dns_put_name(w, m, end, pos, limit)
+    return k + 4 if k >= 0 else k
+
+
+cdef Py_ssize_t _dns_put_section(uint8_t **w, const uint8_t *m, Py_ssize_t end, Py_ssize_t pos,
+                                 uint16_t count, const char *label, bint mdns, int verbose,
+                                 const uint8_t *limit) noexcept nogil:
+    # -vv: a section's records as domain_print's loops: "label" (" ns:", " ar:",
+    # or "" for a query's answers) before the first, "," between, [|domain]
+    # (-3) where the message ends before the count does.
+    cdef int k
+    if count == 0:
+        return pos
+    if pos >= end:
+        return -3
+    w[0] = put_s(w[0], label)
+    for k in range(count):
+        if k:
+            if pos >= end:
+                return -3
+            w[0] = put_c(w[0], b',')
+        if w[0] > limit:
+            return -1
+        pos = _dns_put_answer(w, m, end, pos, mdns, verbose, limit)
+        if pos < 0:
+            return pos
+    return pos
 
 
 cdef const char *_dns_rcode_name(uint8_t rcode) noexcept nogil:
@@ -264,13 +436,17 @@ cdef const char *_dns_opcode_name(uint8_t op) noexcept nogil:
 
 
 cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t length,
-                      bint mdns) noexcept nogil:
-    # tcpdump's ns_print without -v: "4660+ [1au] A? example.com. (29)" or
-    # "4660 1/0/0 A 10.0.0.1 (45)".  m/end: the message as captured; length:
-    # its length on the wire.  Returns NULL where this does not print what
-    # tcpdump prints (the caller keeps its generic line).
+                      bint mdns, int verbose) noexcept nogil:
+    # tcpdump's ns_print: "4660+ [1au] A? example.com. (29)" or
+    # "4660 1/0/0 A 10.0.0.1 (45)"; -v names each record's owner, -vv adds a
+    # response's questions (" q:") and every section (" ns:", " ar:").
+    # m/end: the message as captured; length: its length on the wire.
+    # Returns NULL where this does not print what tcpdump prints (the caller
+    # keeps its generic line).  The text stays within APP_BUDGET bytes (plus
+    # one record's fixed part, under 100).
     cdef uint8_t *start = w
-    cdef uint16_t b2, qdcount, ancount, nscount, arcount, qclass
+    cdef const uint8_t *limit = w + APP_BUDGET
+    cdef uint16_t b2, qdcount, ancount, nscount, arcount
     cdef uint8_t opcode, rcode
     cdef Py_ssize_t pos, k
     cdef const char *op_name
@@ -305,11 +481,21 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
             w = put_s(w, b"q]")
         for k in range(qdcount):
             if k:
-                w = put_c(w, b',')    # tcpdump's separator for each question it skips
-            pos = _dns_skip(m, end, pos)
-            if pos < 0 or pos + 4 > end:
-                return NULL
-            pos += 4
+                w = put_c(w, b',')    # tcpdump's separator for each question
+            if verbose > 1:
+                if w > limit:
+                    return NULL
+                w = put_s(w, b" q:")
+                pos = _dns_put_question(&w, m, end, pos, mdns, limit)
+                if pos == -3:
+                    return put_s(w, b" [|domain]")
+                if pos < 0:
+                    return NULL
+            else:
+                pos = _dns_skip(m, end, pos)
+                if pos < 0 or pos + 4 > end:
+                    return NULL
+                pos += 4
         w = put_c(w, b' ')
         w = put_u(w, ancount)
         w = put_c(w, b'/')
@@ -317,12 +503,17 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
         w = put_c(w, b'/')
         w = put_u(w, arcount)
         for k in range(ancount):
+            if pos >= end:      # the message ends before its count (-v: after the
+                # space that would have begun the first record's name)
+                return put_s(w, b"  [|domain]" if verbose and k == 0 else b" [|domain]")
             if k:
                 w = put_c(w, b',')
-            pos = _dns_put_answer(&w, m, end, pos, mdns)
+            if w > limit:
+                return NULL
+            pos = _dns_put_answer(&w, m, end, pos, mdns, verbose, limit)
             if pos == -3:
                 return put_s(w, b" [|domain]")     # after "<BAD PTR>" or a type whose data is cut
-            if pos < 0 or w - start > APP_BUDGET:
+            if pos < 0:
                 return NULL
     else:
         if b2 & 0x0100: w = put_c(w, b'+')
@@ -348,31 +539,25 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
             w = put_u(w, arcount)
             w = put_s(w, b"au]")
         for k in range(qdcount):
-            if k >= 4 or w - start > APP_BUDGET:
+            if k >= 4 or w > limit:
                 return NULL
-            # ns_qprint: " TYPE? name." (the class only if it is not IN; mDNS: " TYPE (QM)? name.");
             # a question cut short (its name or type and class past the end) ends the line
             # as tcpdump's truncation does
-            k = _dns_skip(m, end, pos)
-            if k == -1 or (k >= 0 and k + 4 > end):
+            pos = _dns_put_question(&w, m, end, pos, mdns, limit)
+            if pos == -3:
                 return put_s(w, b" [|domain]")
-            if k < 0:
+            if pos < 0:
                 return NULL
-            qclass = rd16(m + k + 2)
-            w = put_c(w, b' ')
-            w = put_dns_type(w, rd16(m + k))
-            if (qclass & 0x7FFF if mdns else qclass) != 1:
-                w = put_dns_class(w, qclass & 0x7FFF if mdns else qclass)
-            if mdns:           # the top bit of an mDNS question's class: unicast response wanted
-                if qclass & 0x8000: w = put_s(w, b" (QU)")
-                else: w = put_s(w, b" (QM)")
-            w = put_s(w, b"? ")
-            k = _dns_put_name(&w, m, end, pos)
-            if k == -3:
-                return put_s(w, b" [|domain]")     # after "<BAD PTR>"
-            if k < 0:
-                return NULL
-            pos = k + 4
+        if verbose > 1:
+            pos = _dns_put_section(&w, m, end, pos, ancount, b"", mdns, verbose, limit)
+    if verbose > 1 and pos >= 0:
+        pos = _dns_put_section(&w, m, end, pos, nscount, b" ns:", mdns, verbose, limit)
+        if pos >= 0:
+            pos = _dns_put_section(&w, m, end, pos, arcount, b" ar:", mdns, verbose, limit)
+    if pos == -3:
+        return put_s(w, b" [|domain]")
+    if pos < 0:
+        return NULL
     w = put_s(w, b" (")
     w = put_u(w, <uint64_t>length)
     return put_c(w, b')')
@@ -406,9 +591,10 @@ cdef uint8_t *put_udp_natt(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
 
 
 cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
-                          Py_ssize_t ulen) noexcept nogil:
+                          Py_ssize_t ulen, int verbose) noexcept nogil:
     # After "a.p > b.q: ": the application line for a UDP datagram (ulen:
-    # its UDP length), or NULL to print "UDP, length N".
+    # its UDP length), or NULL to print "UDP, length N" (so DHCP under -v,
+    # where tcpdump prints lines of detail).
     cdef uint16_t sport = rd16(p + l4), dport = rd16(p + l4 + 2)
     cdef const uint8_t *m = p + l4 + 8
     cdef Py_ssize_t end = cap - l4 - 8, length = ulen - 8
@@ -436,9 +622,10 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
         elif mode == 6: w = put_s(w, b"Control Message")
         else: w = put_s(w, b"Reserved")
         w = put_s(w, b", length ")
-        return put_u(w, <uint64_t>length)
+        w = put_u(w, <uint64_t>length)
+        return put_ntp_verbose(w, m, end, length) if verbose else w
     if sport == 67 or dport == 67 or sport == 68 or dport == 68:
-        if end < 34 or (m[0] != 1 and m[0] != 2):
+        if end < 34 or (m[0] != 1 and m[0] != 2) or verbose:
             return NULL
         w = put_s(w, b"BOOTP/DHCP, ")
         if m[0] == 1:
@@ -455,9 +642,9 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
         w = put_u(w, <uint64_t>length)
         return put_s(w, b" < 12] (invalid)")
     if sport == 53 or dport == 53:
-        return put_dns(w, m, end, length, False)
+        return put_dns(w, m, end, length, False, verbose)
     if sport == 5353 or dport == 5353:
-        return put_dns(w, m, end, length, True)
+        return put_dns(w, m, end, length, True, verbose)
     return NULL
 
 
@@ -512,8 +699,39 @@ cdef bint _http_line_printed(const uint8_t *d, Py_ssize_t n) noexcept nogil:
         and b'0' <= d[next1 + 1] <= b'9' and b'0' <= d[next1 + 2] <= b'9'
 
 
+cdef uint8_t *put_http_lines(uint8_t *w, const uint8_t *d, Py_ssize_t length) noexcept nogil:
+    # -v: txtproto_print's ", length: N" and every text line, each on a line of
+    # its own after a tab, up to the first that is not printable text (a CR
+    # without LF, a control byte); one without its line end is printed cut
+    # short (" [|http]").  Lines stop with " [...]" after APP_BUDGET bytes.
+    cdef uint8_t *limit = w + APP_BUDGET
+    cdef Py_ssize_t k = 0, j
+    w = put_s(w, b", length: ")
+    w = put_u(w, <uint64_t>length)
+    while k < length:
+        j = k
+        while j < length and d[j] != b'\n':
+            if d[j] == b'\r':
+                if j + 1 >= length or d[j + 1] != b'\n':
+                    return w
+                break
+            if not (0x20 <= d[j] < 0x7F or d[j] == b'\t'):
+                return w
+            j += 1
+        if w + (j - k) + 2 > limit:
+            return put_s(w, b" [...]")
+        w = put_s(w, b"\n\t")
+        memcpy(w, d + k, j - k)
+        w += j - k
+        if j >= length:
+            return put_s(w, b" [|http]")
+        k = j + 1 if d[j] == b'\n' else j + 2
+    return w
+
+
 cdef uint8_t *put_tcp_app(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
-                          Py_ssize_t length, uint16_t sport, uint16_t dport) noexcept nogil:
+                          Py_ssize_t length, uint16_t sport, uint16_t dport,
+                          int verbose) noexcept nogil:
     # After "..., length N": what tcpdump adds for the segment's data (d,
     # `captured` of `length` bytes), or w unchanged.
     cdef Py_ssize_t k
@@ -531,12 +749,14 @@ cdef uint8_t *put_tcp_app(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
             w = put_s(w, b") != length(")
             w = put_u(w, <uint64_t>(length - 2))
             return put_s(w, b")] (invalid)")
-        out = put_dns(put_c(w, b' '), d + 2, captured - 2, length - 2, False)
+        out = put_dns(put_c(w, b' '), d + 2, captured - 2, length - 2, False, verbose)
         return out if out != NULL else w
     if (_http_port(sport) or _http_port(dport)) and captured == length:
         w = put_s(w, b": HTTP")
         if not _http_line_printed(d, captured):
             return w
+        if verbose:
+            return put_http_lines(w, d, captured)
         # print_txt_line: the first line, if it is printable text ending in (CR)LF;
         # printable text to the segment's end is printed as cut short (" [|http]")
         for k in range(captured if captured < APP_BUDGET else APP_BUDGET):
@@ -550,4 +770,213 @@ cdef uint8_t *put_tcp_app(uint8_t *w, const uint8_t *d, Py_ssize_t captured,
             w = put_s(w, b": ")
             memcpy(w, d, captured)
             return put_s(w + captured, b" [|http]")
+    return w
+
+
+# ---------------------------------------------------------------- NTP under -v
+cdef int64_t NTP_1900_TO_1970 = 2208988800     # seconds from NTP's epoch to the Unix one
+
+
+cdef uint8_t *put_ntp_date(uint8_t *w, int64_t seconds) noexcept nogil:
+    # gmtime's "%Y-%m-%dT%H:%M:%SZ" of seconds since 1970 (before it too)
+    cdef int64_t days = seconds // 86400, rem = seconds % 86400, era, doe, yoe, doy, mp, year
+    cdef int64_t day, month
+    if rem < 0:
+        rem += 86400
+        days -= 1
+    days += 719468                      # civil_from_days (H. Hinnant)
+    era = (days if days >= 0 else days - 146096) // 146097
+    doe = days - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    w = put_u_pad(w, <uint64_t>year, 4)
+    w = put_c(w, b'-')
+    w = put_u_pad(w, <uint64_t>month, 2)
+    w = put_c(w, b'-')
+    w = put_u_pad(w, <uint64_t>day, 2)
+    w = put_c(w, b'T')
+    w = put_u_pad(w, <uint64_t>(rem // 3600), 2)
+    w = put_c(w, b':')
+    w = put_u_pad(w, <uint64_t>(rem // 60 % 60), 2)
+    w = put_c(w, b':')
+    w = put_u_pad(w, <uint64_t>(rem % 60), 2)
+    return put_c(w, b'Z')
+
+
+cdef inline uint32_t _ntp_billionths(uint32_t fraction) noexcept nogil:
+    # tcpdump's parts per billion of a 32-bit fraction, through a double as it does
+    return <uint32_t>((<double>fraction / 4294967296.0) * 1000000000.0)
+
+
+cdef uint8_t *put_ntp_time(uint8_t *w, const uint8_t *t) noexcept nogil:
+    # p_ntp_time: "3952585659.764912403 (2025-04-02T12:27:39Z)"; tcpdump 4.99
+    # dates every stamp in era 0 (from 1900), those of 2036 and later too
+    cdef uint32_t i = rd32(t)
+    w = put_u(w, i)
+    w = put_c(w, b'.')
+    w = put_u_pad(w, _ntp_billionths(rd32(t + 4)), 9)
+    if i:
+        w = put_s(w, b" (")
+        w = put_ntp_date(w, <int64_t>i - NTP_1900_TO_1970)
+        w = put_c(w, b')')
+    return w
+
+
+cdef uint8_t *put_ntp_delta(uint8_t *w, const uint8_t *old, const uint8_t *new) noexcept nogil:
+    # p_ntp_delta: new - old as "+57.103835195", or new's time when old is zero
+    cdef uint32_t u = rd32(new), ou = rd32(old), uf = rd32(new + 4), ouf = rd32(old + 4), i, f
+    cdef bint negative
+    if ou == 0 and ouf == 0:
+        return put_ntp_time(w, new)
+    if u > ou:
+        negative = False
+        i = u - ou
+        f = uf - ouf
+        if ouf > uf:
+            i -= 1
+    elif u < ou:
+        negative = True
+        i = ou - u
+        f = ouf - uf
+        if uf > ouf:
+            i -= 1
+    else:
+        i = 0
+        negative = uf <= ouf
+        f = ouf - uf if negative else uf - ouf
+    w = put_c(w, b'-' if negative else b'+')
+    w = put_u(w, i)
+    w = put_c(w, b'.')
+    return put_u_pad(w, _ntp_billionths(f), 9)
+
+
+cdef uint8_t *put_ntp_sfix(uint8_t *w, const uint8_t *s) noexcept nogil:
+    # p_sfix: 16.16 fixed point as "%d.%06d"
+    w = put_u(w, rd16(s))
+    w = put_c(w, b'.')
+    return put_u_pad(w, <uint32_t>((<double>rd16(s + 2) / 65536.0) * 1000000.0), 6)
+
+
+cdef inline uint8_t *put_signed(uint8_t *w, int v) noexcept nogil:
+    if v < 0:
+        w = put_c(w, b'-')
+        return put_u(w, <uint64_t>(-v))
+    return put_u(w, <uint64_t>v)
+
+
+cdef uint8_t *put_ntp_verbose(uint8_t *w, const uint8_t *m, Py_ssize_t end,
+                              Py_ssize_t length) noexcept nogil:
+    # ntp_print under -v: after "NTPv4, Client, length 48", tcpdump's lines of
+    # detail (ntp_time_print, ntp_control_print).  NULL where the message was
+    # not captured whole (the caller keeps its generic line).  Under 1 KiB.
+    cdef uint8_t mode = m[0] & 7, leap = m[0] & 0xC0, stratum
+    cdef int poll
+    cdef uint16_t count
+    cdef int k
+    if end < length:
+        return NULL
+    w = put_s(w, b"\n\tLeap indicator: ")
+    if leap == 0x40: w = put_s(w, b"+1s")
+    elif leap == 0x80: w = put_s(w, b"-1s")
+    elif leap == 0xC0: w = put_s(w, b"clock unsynchronized")
+    w = put_s(w, b" (")
+    w = put_u(w, leap)
+    w = put_c(w, b')')
+    if mode == 7:
+        return w
+    if mode == 6:
+        if length < 12:
+            return put_s(w, b" (invalid)")
+        w = put_s(w, b", Response" if m[1] & 0x80 else b", Request")
+        w = put_s(w, b", Error" if m[1] & 0x40 else b", OK")
+        w = put_s(w, b", More" if m[1] & 0x20 else b", Last")
+        w = put_s(w, b", OpCode=")
+        w = put_u(w, m[1] & 0x1F)
+        w = put_s(w, b"\n\tSequence=")
+        w = put_u(w, rd16(m + 2))
+        w = put_s(w, b", Status=")
+        if rd16(m + 4):
+            w = put_s(w, b"0x")
+            w = put_hex(w, rd16(m + 4))
+        else:
+            w = put_c(w, b'0')
+        w = put_s(w, b", Assoc.=")
+        w = put_u(w, rd16(m + 6))
+        w = put_s(w, b", Offset=")
+        w = put_u(w, rd16(m + 8))
+        w = put_s(w, b", Count=")
+        count = rd16(m + 10)
+        w = put_u(w, count)
+        if 12 + <Py_ssize_t>count > length:
+            return put_s(w, b" (invalid)")
+        if count:
+            w = put_s(w, b"\n\tTO-BE-DONE: data not interpreted")
+        return w
+    if length < 48:
+        return put_s(w, b" (invalid)")
+    stratum = m[1]
+    w = put_s(w, b", Stratum ")
+    w = put_u(w, stratum)
+    if stratum == 0: w = put_s(w, b" (unspecified)")
+    elif stratum == 1: w = put_s(w, b" (primary reference)")
+    elif stratum <= 15: w = put_s(w, b" (secondary reference)")
+    else: w = put_s(w, b" (reserved)")
+    poll = <int>(<signed char>m[2])
+    w = put_s(w, b", poll ")
+    w = put_signed(w, poll)
+    if poll <= -32 or poll >= 32:
+        pass                    # p_poll: no interval that far out
+    elif poll >= 0:
+        w = put_s(w, b" (")
+        w = put_u(w, <uint64_t>1 << poll)
+        w = put_s(w, b"s)")
+    else:
+        w = put_s(w, b" (1/")
+        w = put_u(w, <uint64_t>1 << (-poll))
+        w = put_s(w, b"s)")
+    w = put_s(w, b", precision ")
+    w = put_signed(w, <int>(<signed char>m[3]))
+    w = put_s(w, b"\n\tRoot Delay: ")
+    w = put_ntp_sfix(w, m + 4)
+    w = put_s(w, b", Root dispersion: ")
+    w = put_ntp_sfix(w, m + 8)
+    w = put_s(w, b", Reference-ID: ")
+    if stratum == 0:
+        w = put_s(w, b"(unspec)")
+    elif stratum == 1:
+        for k in range(4):
+            w = put_printable(w, m[12 + k])
+    elif stratum == 62 or stratum == 63:
+        w = put_ipv4(w, m + 12)
+        return put_s(w, b" INFO_QUERY" if stratum == 62 else b" INFO_REPLY")
+    else:
+        w = put_s(w, b"0x")
+        w = put_hex_pad(w, rd32(m + 12), 8)
+    w = put_s(w, b"\n\t  Reference Timestamp:  ")
+    w = put_ntp_time(w, m + 16)
+    w = put_s(w, b"\n\t  Originator Timestamp: ")
+    w = put_ntp_time(w, m + 24)
+    w = put_s(w, b"\n\t  Receive Timestamp:    ")
+    w = put_ntp_time(w, m + 32)
+    w = put_s(w, b"\n\t  Transmit Timestamp:   ")
+    w = put_ntp_time(w, m + 40)
+    w = put_s(w, b"\n\t    Originator - Receive Timestamp:  ")
+    w = put_ntp_delta(w, m + 24, m + 32)
+    w = put_s(w, b"\n\t    Originator - Transmit Timestamp: ")
+    w = put_ntp_delta(w, m + 24, m + 40)
+    if length == 52 or length == 68 or length == 72:
+        w = put_s(w, b"\n\tKey id: ")
+        w = put_u(w, rd32(m + 48))
+        if length > 52:
+            w = put_s(w, b"\n\tAuthentication: ")
+            for k in range(52, length, 4):
+                w = put_hex_pad(w, rd32(m + k), 8)
+    elif length > 48:
+        w = put_s(w, b"\n\t(")
+        w = put_u(w, <uint64_t>(length - 48))
+        w = put_s(w, b" more bytes after the header)")
     return w

@@ -1311,6 +1311,153 @@ def test_printed_dns_classes_mdns_bits_ntp_modes_and_cut_http_lines_are_tcpdumps
         assert shown in text, shown
 
 
+def _packets(lines: list[str]) -> list[list[str]]:
+    # -v spreads a packet over lines: each starts with its timestamp
+    packets: list[list[str]] = []
+    for line in lines:
+        if line[:2].isdigit() and line[2:3] == ":" or not packets:
+            packets.append([])
+        packets[-1].append(line)
+    return packets
+
+
+def _compare_verbose(pcap, flag: str, skip_ports=()) -> tuple[list[str], list]:
+    theirs = _packets(_lines("tcpdump", "-nn", flag, "-r", str(pcap)))
+    ours = _packets(_lines(sys.executable, "-m", "ringcap", "-nn", flag, "-r", str(pcap)))
+    assert len(ours) == len(theirs)
+    skipped = tuple(f".{port} " for port in skip_ports) + tuple(f".{port}:" for port in skip_ports)
+    differ = [(a, b) for a, b in zip(theirs, ours)
+              if a != b and not any(port in "\n".join(a) for port in skipped)]
+    return [line for packet in theirs for line in packet], differ
+
+
+def test_printed_lines_are_tcpdumps_under_v_and_vv_on_the_recorded_traffic(recorded):
+    # Issue 21: DNS (answers' owner names, -vv's q:/ns:/ar: sections and EDNS
+    # options), HTTP (every header line) and NTP (its lines of detail) as
+    # tcpdump -v prints them; DHCP keeps the generic line
+    for flag, shown in (("-v", (" www.example.test. A 10.0.0.1 ", "\tHost: 127.0.0.1:8080",
+                                "\tUser-Agent: ringcap-test/1.0 (app columns)",
+                                ", length: ", "\t  Transmit Timestamp:   ")),
+                        ("-vv", (" q: A? www.example.test. 1/0/", " ar: . OPT UDPsize=1232 [COOKIE ",
+                                 "\tHost: Web.Example.Test:8080"))):
+        theirs, differ = _compare_verbose(recorded, flag, skip_ports=(67, 68))
+        assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:5])
+        text = "\n".join(theirs)
+        for line in shown:
+            assert line in text, (flag, line)
+
+
+def test_verbose_dns_and_http_lines_are_tcpdumps_on_built_messages(tmp_path):
+    """EDNS options (a client and server cookie, padding, NSID, expire, an unknown
+    code), the DO bit, SOA's data under -v, -vv's authority and additional sections of
+    responses and queries, mDNS, TTLs under -vvv, HTTP headers with LF or CRLF line
+    ends, a last line without its end, binary after the head, and -v's message cut
+    before its first answer ("1/2/2  [|domain]", two spaces as tcpdump)."""
+    from scapy.layers.dns import DNSRROPT, DNSRRSOA, EDNS0TLV
+    pcap = tmp_path / "verbose.pcap"
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    query, reply = UDP(sport=3000, dport=53), UDP(sport=53, dport=3000)
+    frames = [
+        eth_ip / query / DNS(id=1, qd=DNSQR(qname="a.example"), ar=DNSRROPT(
+            rclass=4096, z=0x8000, rdata=[EDNS0TLV(optcode=10, optdata=bytes(range(24)))])),
+        eth_ip / query / DNS(id=2, qd=DNSQR(qname="a.example"), ar=DNSRROPT(rclass=1232, rdata=[
+            EDNS0TLV(optcode=12, optdata=bytes(20)), EDNS0TLV(optcode=3, optdata=b""),
+            EDNS0TLV(optcode=9, optdata=b"\0\0\1\0"), EDNS0TLV(optcode=99, optdata=b"ab"),
+            EDNS0TLV(optcode=11, optdata=b"\1\3"), EDNS0TLV(optcode=14, optdata=b"\0\1\0\2"),
+            EDNS0TLV(optcode=15, optdata=b"\0\x0e"), EDNS0TLV(optcode=16, optdata=b"\1\2")])),
+        eth_ip / reply / DNS(id=3, qr=1, aa=1, ra=1, qd=DNSQR(qname="example", qtype="SOA"),
+                             an=DNSRRSOA(rrname="example", mname="ns.example", rname="admin.example",
+                                         serial=7, refresh=3600, retry=600, expire=86400,
+                                         minimum=60, ttl=3723)),
+        eth_ip / reply / DNS(id=4, qr=1, qd=DNSQR(qname="x.example"),
+                             an=DNSRR(rrname="x.example", rdata="10.1.1.1", ttl=90061),
+                             ns=[DNSRR(rrname="example", type="NS", rdata="ns1.example"),
+                                 DNSRR(rrname="example", type="NS", rdata="ns2.example")],
+                             ar=[DNSRR(rrname="ns1.example", rdata="10.9.9.9"), DNSRROPT(rclass=512)]),
+        eth_ip / reply / DNS(id=5, qr=1, rcode=3, qd=DNSQR(qname="nx.example"),
+                             ns=DNSRRSOA(rrname="example", mname="ns.example", rname="h.example")),
+        eth_ip / query / DNS(id=6, qd=DNSQR(qname="u.example"), an=DNSRR(rrname="u.example",
+                                                                        rdata="1.2.3.4"),
+                             ns=DNSRR(rrname="u.example", type="TXT", rdata="hi")),
+        eth_ip / UDP(sport=5353, dport=5353) / DNS(
+            id=0, qr=1, aa=1, an=DNSRR(rrname="h.local", rclass=0x8001, rdata="10.0.0.9", ttl=120),
+            ar=DNSRR(rrname="h.local", type="AAAA", rclass=0x8001, rdata="fe80::1")),
+    ]
+    frames += [eth_ip / TCP(sport=3000 + i, dport=80, flags="PA", seq=1, ack=1) / Raw(head)
+               for i, head in enumerate([
+                   b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n",
+                   b"HTTP/1.0 200 OK\r\nServer: s\r\n\r\nbody\x00\x01",
+                   b"GET /a HTTP/1.1\r\nHost: x", b"GET /a HTTP/1.1\r\nHost: x\r",
+                   b"POST /p HTTP/1.1\nA: b\n\nx=1", b"GET /\r\nX:\ty\r\n\r\n"])]
+    records = [(bytes(f), len(f)) for f in frames]
+    records.append((bytes(frames[3])[:69], len(frames[3])))     # cut before its first answer
+    with open(pcap, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for data, wire in records:
+            f.write(struct.pack("<IIII", 1, 0, len(data), wire) + data)
+    text = ""
+    for flag in ("-v", "-vv", "-vvv"):
+        theirs, differ = _compare_verbose(pcap, flag)
+        assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:5])
+        text += "\n".join(theirs)
+    for shown in ("[COOKIE 0001020304050607 08090a0b0c0d0e0f1011121314151617]", "UDPsize=4096 DO",
+                  "[PADDING (20),NSID,EXPIRE 256 sec,Opt99 6162,KEEPALIVE 25.9 sec,KEY-TAG 1 2,"
+                  "Opt15 000e,CLIENT-TAG 0102]", "ns.example. admin.example. 7 3600",
+                  " ns: example. NS ns1.example., example. NS ns2.example. ar:",
+                  "h.local. [2m] A 10.0.0.9", "[1d1h1m1s] A 10.1.1.1",
+                  "\tUser-Agent: t", "\tHost: x [|http]", "\tA: b", "4- 1/2/2  [|domain]"):
+        assert shown in text, shown
+
+
+def test_verbose_ntp_lines_are_tcpdumps_whatever_the_fields(tmp_path):
+    """NTP under -v: every mode (time messages, control messages, the reserved
+    mode), leap indicators, strata (unspecified, a primary reference's name,
+    INFO_QUERY/INFO_REPLY, reserved), polls out of range, negative precision,
+    zero and far stamps (tcpdump dates them all from 1900), deltas of either
+    sign, key ids and digests, extra bytes, messages too short."""
+    rng = random.Random(21)
+
+    def stamp():
+        kind = rng.random()
+        if kind < 0.15:
+            return bytes(8)
+        if kind < 0.3:
+            return struct.pack("!II", rng.choice([0x80000000, 0x7FFFFFFF, 0xFFFFFFFF, 1, 2208988800]),
+                               rng.getrandbits(32))
+        return struct.pack("!II", rng.getrandbits(32), rng.getrandbits(32))
+    frames = []
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1",
+                                                                          dst="10.0.0.2")
+    for _ in range(300):
+        mode = rng.randrange(8)
+        first = rng.choice([0, 0x40, 0x80, 0xC0]) | (rng.randrange(8) << 3) | mode
+        if mode == 6:
+            body = bytes([first, rng.getrandbits(8)]) + struct.pack(
+                "!HHHHH", rng.getrandbits(16), rng.choice([0, rng.getrandbits(16)]), rng.getrandbits(16),
+                rng.getrandbits(16), rng.choice([0, 4, 100])) + bytes(rng.choice([0, 4, 8]))
+        else:
+            body = bytes([first, rng.choice([0, 1, 2, 15, 16, 62, 63, 200]),
+                          rng.choice([0, 6, 17, 31, 32, 127, 0xFF, 0xE1, 0xE0, 0x80]), rng.getrandbits(8)])
+            body += struct.pack("!HHHH", *(rng.getrandbits(16) for _ in range(4)))
+            body += rng.choice([b"GPS\0", b"\x01\x80\x7fA", struct.pack("!I", rng.getrandbits(32))])
+            body += stamp() + stamp() + stamp() + stamp()
+            body += bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 0, 4, 20, 24, 12])))
+            body = body[:rng.choice([len(body)] * 8 + [47, 20, 1])]
+        frames.append(eth_ip / UDP(sport=123, dport=rng.choice([123, 40000])) / Raw(body))
+    pcap = tmp_path / "ntp.pcap"
+    wrpcap(str(pcap), frames)
+    for flag in ("-v", "-vv"):
+        theirs, differ = _compare_verbose(pcap, flag)
+        assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:5])
+    text = "\n".join(theirs)
+    for shown in ("Leap indicator: clock unsynchronized (192)", "Reference-ID: GPS^@", " INFO_QUERY",
+                  "(1900-01-01T00:00:01Z)", "Originator - Receive Timestamp:  -", "\tKey id: ",
+                  "\tAuthentication: ", "more bytes after the header)", "TO-BE-DONE", " (invalid)",
+                  "poll -32, precision", "(1/2s)"):
+        assert shown in text, shown
+
+
 # ---------------------------------------------------------------- stats and top
 def test_stats_counts_the_top_names_as_decode_does(recorded):
     import json

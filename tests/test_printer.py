@@ -639,6 +639,124 @@ def test_long_ipv6_extension_header_chains_stay_within_the_promised_room(options
     assert b"[...] 1 > 2: " in format_all(ringcap.Batch.from_packets(frames[:1], ts=[0]), verbose=1)
 
 
+def _ipv4_with_options(options: bytes, l4: bytes, proto: int, chksum=None) -> bytes:
+    import struct
+    from scapy.utils import checksum
+    options += bytes(-len(options) % 4)
+    header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | (5 + len(options) // 4), 0,
+                                   20 + len(options) + len(l4), 1, 0, 64, proto, 0,
+                                   bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + options)
+    header[10:12] = struct.pack("!H", checksum(bytes(header)) if chksum is None else chksum)
+    return bytes(eth()) [:12] + b"\x08\x00" + bytes(header) + l4
+
+
+def test_verbose_ipv4_options_checksums_and_flags_are_tcpdumps(tmp_path):
+    # -v lists IPv4 options (tcpdump's ip_optprint: RA and its value, NOP, EOL,
+    # RR/LSRR/SSRR routes with "," after the recorded hops, time stamps of each
+    # kind, security, traceroute, unknown codes, bad lengths and pointers),
+    # says "bad cksum X (->Y)!" for a header and "wrong icmp cksum X (->Y)!" for
+    # an ICMP message (the quoted packet of an error too), and names the flags
+    # in bittok2str's order ("+, DF", "rsvd").  Before, none of it was printed.
+    import struct
+    udp = bytes(UDP(sport=1, dport=2, len=8, chksum=0))
+    icmp = bytes(ICMP(id=1, seq=1))
+    raw = [
+        (b"\x94\x04\x00\x00", udp, 17), (b"\x94\x04\x00\x05", udp, 17), (b"\x01\x01\x01\x00", udp, 17),
+        (b"\x07\x0b\x08\x0a\x00\x00\x01\x0a\x00\x00\x02\x00", icmp, 1),
+        (b"\x83\x0b\x04\x0a\x00\x00\x01\x0a\x00\x00\x02\x00", udp, 17),
+        (b"\x44\x0c\x05\x00" + struct.pack("!II", 1, 2), udp, 17),
+        (b"\x44\x14\x0d\x01\x0a\x00\x00\x01" + struct.pack("!I", 5) + b"\x0a\x00\x00\x02"
+         + struct.pack("!I", 6), udp, 17),
+        (b"\x44\x0c\x05\x32" + struct.pack("!II", 1, 2), udp, 17),
+        (b"\x44\x08\x05\x02" + struct.pack("!I", 1), udp, 17), (b"\x44\x03\x05\x00", udp, 17),
+        (b"\x82\x0b" + bytes(9) + b"\x00", udp, 17), (b"\x52\x0c" + bytes(10), udp, 17),
+        (b"\x99\x04\x00\x00", udp, 17), (b"\x99\x01\x00\x00", udp, 17), (b"\x99\x09\x00\x00", udp, 17),
+        (b"\x07\x0a\x04\x0a\x00\x00\x01\x0a\x00\x00", udp, 17), (b"\x07\x03\x04\x00", udp, 17),
+        (b"\x07\x02\x04\x00", udp, 17), (b"\x94\x02\x00\x00", udp, 17)]
+    frames = [_ipv4_with_options(o, l4, proto) for o, l4, proto in raw]
+    frames += [_ipv4_with_options(b"\x94\x04\x00\x00", bytes(ICMP(chksum=1)), 1, chksum=0xBEEF),
+               _ipv4_with_options(b"", udp, 17, chksum=0x1234),
+               bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP(chksum=0x4321) / b"abc"),
+               bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2", chksum=0) / ICMP(type=3, code=1, chksum=7)
+                     / IP(src="10.0.0.2", dst="10.9.9.9") / ICMP(chksum=9)),
+               *(bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2", flags=f) / UDP(sport=1, dport=2))
+                 for f in (1, 2, 3, 4, 5, 6, 7))]
+    path = write_file(tmp_path / "ipv4.pcap", frames)
+    for flag in ("-v", "-vv"):
+        theirs = packets(tcpdump_lines(path, flag))
+        assert packets(ringcap_lines(path, "-nn", flag)) == theirs
+    text = "\n".join(theirs)
+    for shown in ("options (RA)", "options (RA value 5)", "options (NOP,NOP,NOP,EOL)",
+                  "options (RR 10.0.0.1, 10.0.0.2,EOL)", "TS{TS+ADDR 5@10.0.0.1 ^ 6@10.0.0.2}",
+                  "[3 hops not recorded]} ", "options (unknown 153 [bad length 9])",
+                  ", bad cksum 1234 (->", "(wrong icmp cksum 4321 (->", "flags [+, DF, rsvd]"):
+        assert shown in text, shown
+
+
+def _dns_worst_cases():
+    # DNS messages whose -v/-vv text runs up to and past the line's budget:
+    # names that print 4 bytes of text a byte ("M-^@"), repeated through
+    # pointers by records of every kind printed (SOA: two names each), TXT
+    # strings of such bytes, EDNS options in hex, in counts that end just
+    # under the budget or far past it
+    import struct
+    rng = random.Random(21)
+    messages = []
+    for _ in range(120):
+        length = rng.randint(1, 63)
+        name = b"".join(bytes([length]) + b"\x80" * length for _ in range(rng.randint(1, 255 // (length + 1))))
+        name += b"\x00"
+        records = b""
+        count = rng.choice([rng.randint(1, 12), 300])
+        for _ in range(count):
+            kind = rng.choice(["soa", "txt", "opt", "cname", "a"])
+            if kind == "soa":
+                rdata = b"\xc0\x0c\xc0\x0c" + bytes(20)
+                records += b"\xc0\x0c" + struct.pack("!HHIH", 6, 1, 60, len(rdata)) + rdata
+            elif kind == "txt":
+                rdata = b"".join(bytes([n]) + b"\x80" * n for n in (rng.randint(0, 255),))
+                records += b"\xc0\x0c" + struct.pack("!HHIH", 16, 1, 60, len(rdata)) + rdata
+            elif kind == "opt":
+                rdata = (struct.pack("!HH", 10, 40) + bytes(40)) * rng.randint(0, 3)
+                records += b"\x00" + struct.pack("!HHIH", 41, 4096, 0x8000, len(rdata)) + rdata
+            elif kind == "cname":
+                records += b"\xc0\x0c" + struct.pack("!HHIH", 5, 1, 60, 2) + b"\xc0\x0c"
+            else:
+                records += b"\xc0\x0c" + struct.pack("!HHIH", 1, 0x8001, 60, 4) + bytes(4)
+        split = sorted(rng.randint(0, count) for _ in range(2))
+        counts = (split[0], split[1] - split[0], count - split[1])
+        flags = rng.choice([0x8180, 0x0100])
+        messages.append(struct.pack("!HHHHHH", 7, flags, 1, *counts) + name + b"\x00\x01\x00\x01"
+                        + records)
+    return messages
+
+
+@pytest.mark.parametrize("options", [{"verbose": 1}, {"verbose": 2}, {"verbose": 3},
+                                     {"verbose": 2, "link_header": True, "payload": "XX"}])
+def test_verbose_dns_and_http_text_stays_within_the_promised_room(options):
+    # -v prints DNS records' owner names and HTTP's header lines, -vv every DNS
+    # section: hostile messages whose text would be tens of KiB stop within the
+    # room, after a 2 KiB hop-by-hop header whose options also print at -v
+    import struct
+
+    def frame(ports, payload, hbh):
+        udp = struct.pack("!HHHH", *ports, 8 + len(payload), 0) + payload if ports[0] != 80 else \
+            struct.pack("!HHIIBBHHH", 80, 3000, 1, 1, 0x50, 0x18, 64, 0, 0) + payload
+        nh = 17 if ports[0] != 80 else 6
+        body = (bytes([nh, 255]) + bytes([5, 0]) * 1023 + udp) if hbh else udp
+        return bytes.fromhex("020000000002020000000001") + bytes.fromhex("81000064") * 8 \
+            + b"\x86\xdd" + bytes([0x60, 0, 0, 0]) + struct.pack("!HBB", len(body), 0 if hbh else nh, 64) \
+            + bytes(15) + b"\x01" + bytes(15) + b"\x02" + body
+    payloads = [((53, 3000), m) for m in _dns_worst_cases()]
+    payloads += [((80, 3000), b"HTTP/1.1 200 OK\r\n" + b"\n" * 1400),
+                 ((80, 3000), b"GET / HTTP/1.1\r\n" + (b"a" * 97 + b"\r\n") * 14)]
+    for ports, payload in payloads:
+        for hbh in (False, True):
+            data = frame(ports, payload, hbh)
+            text = format_all(ringcap.Batch.from_packets([data], ts=[0]), **options)
+            assert len(text) <= _text.bytes_needed(len(data))
+
+
 EXACT_ROOM_FLAGS = [{"verbose": 1}, {"verbose": 2}, {"link_header": True}, {"payload": "x"},
                     {"payload": "XX"}, {"payload": "A"}, {"quiet": True}, {"numeric": 2},
                     {"verbose": 2, "link_header": True, "payload": "XX"},
@@ -680,7 +798,10 @@ def hostile_frames(draw):
             inner = transport(17)
             inner = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(inner), 0, 0, 1, 17, 0) + bytes(8) + inner
             body = bytes([draw(st.sampled_from([3, 11, 8])), 3, 0, 0, 0, 0, 0, 0]) + inner
-        l3 = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(body), 0, 0, 64, proto, 0) + bytes(8) + body
+        options = draw(st.sampled_from([b"", b"\x07\x27\x04" + bytes(36), b"\x44\x28\x05\x01" + bytes(36),
+                                        b"\x01" * 40, b"\x99\x02" * 20, b"\x01\x01\x44\x02"]))  # -v lists IPv4 options
+        l3 = struct.pack("!BBHHHBBH", 0x45 + len(options) // 4, 0, 20 + len(options) + len(body), 0, 0,
+                         64, proto, 0) + bytes(8) + options + body
     else:
         headers = draw(st.lists(st.sampled_from([0, 60, 43, 44, 51, 139]), max_size=40))
         final = draw(st.sampled_from([6, 17, 58]))
