@@ -306,7 +306,9 @@ cdef uint32_t bpf_run(const sock_filter *f, const uint8_t *p, uint32_t buflen,
 
 
 cdef struct Packets:
-    # a batch's columns as run_filter and filter_indices read them (checked by _packets)
+    # a program and a batch's columns as run_filter and filter_indices read them
+    # (checked by _packets)
+    const sock_filter *program
     const uint8_t *base         # data, or any valid pointer when data is empty
     Py_ssize_t data_len
     const int64_t *offset
@@ -315,12 +317,13 @@ cdef struct Packets:
     Py_ssize_t n
 
 
-cdef int _packets(const uint8_t[::1] program, const uint8_t[::1] data,
-                  const int64_t[::1] offset, const uint32_t[::1] caplen,
-                  const uint32_t[::1] wirelen, bint one_entry_each, str columns,
-                  Packets *pk) except -1:
+cdef Py_ssize_t _packets(const uint8_t[::1] program, const uint8_t[::1] data,
+                         const int64_t[::1] offset, const uint32_t[::1] caplen,
+                         const uint32_t[::1] wirelen, bint one_entry_each, str columns,
+                         Packets *pk) except -1:
     # The checks both entry points make (the program; ``columns``, named in the
     # error, have one entry per packet; every packet lies inside data), then pk.
+    # Returns the packet count.
     cdef Py_ssize_t i, n = offset.shape[0], data_len = data.shape[0]
     check_program(program)
     if not one_entry_each:
@@ -331,11 +334,12 @@ cdef int _packets(const uint8_t[::1] program, const uint8_t[::1] data,
     pk.n = n
     pk.data_len = data_len
     if n:
+        pk.program = <const sock_filter *>&program[0]
         pk.base = &data[0] if data_len else &program[0]
         pk.offset = &offset[0]
         pk.caplen = &caplen[0]
         pk.wirelen = &wirelen[0]
-    return 0
+    return n
 
 
 cdef inline void _prefetch_ahead(const Packets *pk, Py_ssize_t i) noexcept nogil:
@@ -345,11 +349,11 @@ cdef inline void _prefetch_ahead(const Packets *pk, Py_ssize_t i) noexcept nogil
         RINGCAP_PREFETCH(pk.base + pk.offset[i + PREFETCH_AHEAD] + 63)
 
 
-cdef inline bint _accepts(const sock_filter *f, const Packets *pk, Py_ssize_t i) noexcept nogil:
-    # whether program f accepts packet i (with no data, every packet is empty)
+cdef inline bint _accepts(const Packets *pk, Py_ssize_t i) noexcept nogil:
+    # whether the program accepts packet i (with no data, every packet is empty)
     if pk.data_len:
-        return bpf_run(f, pk.base + pk.offset[i], pk.caplen[i], pk.wirelen[i]) != 0
-    return bpf_run(f, pk.base, 0, pk.wirelen[i]) != 0
+        return bpf_run(pk.program, pk.base + pk.offset[i], pk.caplen[i], pk.wirelen[i]) != 0
+    return bpf_run(pk.program, pk.base, 0, pk.wirelen[i]) != 0
 
 
 def run_filter(const uint8_t[::1] program, const uint8_t[::1] data, const int64_t[::1] offset,
@@ -358,16 +362,14 @@ def run_filter(const uint8_t[::1] program, const uint8_t[::1] data, const int64_
     ``out[i]`` becomes 1 where packet ``i`` is accepted.  Returns the count accepted."""
     cdef Py_ssize_t n = offset.shape[0], i, accepted = 0
     cdef Packets pk
-    _packets(program, data, offset, caplen, wirelen,
+    if _packets(program, data, offset, caplen, wirelen,
              caplen.shape[0] == n and wirelen.shape[0] == n and out.shape[0] >= n,
-             "offset, caplen, wirelen and out", &pk)
-    if n == 0:
+             "offset, caplen, wirelen and out", &pk) == 0:
         return 0
-    cdef const sock_filter *f = <const sock_filter *>&program[0]
     with nogil:
         for i in range(n):
             _prefetch_ahead(&pk, i)
-            out[i] = _accepts(f, &pk, i)
+            out[i] = _accepts(&pk, i)
             accepted += out[i]
     return accepted
 
@@ -382,20 +384,18 @@ def filter_indices(const uint8_t[::1] program, const uint8_t[::1] data,
     when few match.  Returns the count written."""
     cdef Py_ssize_t n = offset.shape[0], i, accepted = 0
     cdef Packets pk
-    _packets(program, data, offset, caplen, wirelen,
+    if _packets(program, data, offset, caplen, wirelen,
              caplen.shape[0] == n and wirelen.shape[0] == n and linktype.shape[0] == n
              and chosen.shape[0] >= n,
-             "offset, caplen, wirelen, linktype and chosen", &pk)
-    if n == 0:
+             "offset, caplen, wirelen, linktype and chosen", &pk) == 0:
         return 0
-    cdef const sock_filter *f = <const sock_filter *>&program[0]
     with nogil:
         for i in range(n):
             _prefetch_ahead(&pk, i)
             if kind >= 0 and linktype[i] != kind:
                 continue
             chosen[accepted] = i
-            accepted += _accepts(f, &pk, i)
+            accepted += _accepts(&pk, i)
     return accepted
 
 
