@@ -37,8 +37,8 @@ import ringcap.report
 from test_cli_capture import Cli
 from test_linktypes import ringcap_cli, tcpdump
 from test_linktypes_devices import DATAGRAMS, _retyped_tun
-from test_linktypes_live import (FIELDS, Tcpdump, _count, _linktype, tshark_rows,
-                                 tun)  # noqa: F401 (tun: a fixture)
+from test_linktypes_live import (ANY_PACKETS, FIELDS, Tcpdump, _count, _linktype,
+                                 any_traffic, tshark_rows, tun)  # noqa: F401 (tun: a fixture)
 from test_linktypes_live import side_by_side as live_side_by_side
 
 _ports = itertools.count(45000)
@@ -79,30 +79,18 @@ def test_any_with_minus_y_linux_sll_is_tcpdumps_cooked_v1_capture(tmp_path, tun,
     built as libpcap builds it), printed with -e as tcpdump prints it, and
     decoded to each packet's addresses, ports, interface kind and direction."""
     port = next(_ports)
-    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.67.0.1", dst="10.67.0.2")
-                    / UDP(sport=21000 + i, dport=port) / Raw(b"e" * i)) for i in range(4)]
-    packets = [bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=5000 + i, dport=port))
-               for i in range(3)]
-    packets += [bytes(IPv6(src=tun.peer6, dst=tun.local6) / UDP(sport=6000, dport=port))]
-
-    def send():
-        with ringcap.TxRing(veth.a) as tx:
-            tx.send(frames)
-        for p in packets:
-            tun.write(p)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:   # leaving by the tun
-            for i in range(2):
-                s.sendto(b"o" * i, (tun.peer, port))
+    send = any_traffic(veth, tun, port)
 
     y = ("-y", "LINUX_SLL")
-    ours, theirs, err = side_by_side(tmp_path, "any", y, y, f"udp dst port {port}", send, 10)
+    ours, theirs, err = side_by_side(tmp_path, "any", y, y, f"udp dst port {port}", send,
+                                     ANY_PACKETS)
     assert _linktype(ours) == _linktype(theirs) == LINKTYPE_LINUX_SLL
     assert "ringcap: data link type LINUX_SLL\n" in err
     assert "listening on any, link-type LINUX_SLL (Linux cooked v1)," in err
     assert _cooked_v1_records(ours) == _cooked_v1_records(theirs)
     assert sorted(_printed(ours, "ringcap", "-e")) == sorted(_printed(theirs, "tcpdump", "-e"))
     h = ringcap.decode(ringcap.read_pcap(ours), columns="all")
-    assert h.dport.tolist() == [port] * 10
+    assert h.dport.tolist() == [port] * ANY_PACKETS
     assert sorted(set(h.sll_hatype.tolist())) == [1, 0xFFFE]        # Ethernet, tun (NONE)
     assert sorted(set(h.sll_pkttype.tolist())) == [0, 4]            # In, Out
     assert sorted(h.ip_version.tolist()) == [4] * 9 + [6]
