@@ -15,6 +15,7 @@ missing or different, each checked here against the real tools:
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import socket
 import struct
@@ -34,8 +35,9 @@ from scapy.utils import PcapWriter
 import ringcap
 from ringcap.batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
 import ringcap.report
+from conftest import TEST_ETHERTYPE, make_frame
 from test_cli_capture import Cli
-from test_linktypes import ringcap_cli, tcpdump
+from test_linktypes import PACKAGE_ROOT, ringcap_cli, tcpdump
 from test_linktypes_devices import DATAGRAMS, _retyped_tun
 from test_linktypes_live import (ANY_PACKETS, FIELDS, Tcpdump, _count, _linktype,
                                  any_traffic, tshark_rows, tun)  # noqa: F401 (tun: a fixture)
@@ -166,6 +168,73 @@ def test_minus_y_refuses_what_tcpdump_refuses_in_one_line(tmp_path, tun, veth, i
     assert ours.stderr.startswith(f"ringcap: {line}") and ours.stderr.count("\n") == 1, \
         ours.stderr
     assert not out.exists()
+    # `ringcap top` captures live too, and refuses the same -y in the same line
+    top = ringcap_cli("top", "-i", name, "-y", linktype, "--duration", "1")
+    assert (top.returncode, top.stdout, top.stderr) == (1, "", ours.stderr)
+
+
+def test_top_minus_y_linux_sll_captures_cooked_v1(veth):
+    """`ringcap top -i any -y LINUX_SLL`: each 200-byte Ethernet frame counts as
+    202 bytes (the 16-byte v1 header in place of Ethernet's 14), where the
+    default cooked v2 counts 206; the -y refusals are tested with capture's."""
+    frames = [make_frame(i, 200) for i in range(20)]
+    for options, size in ((("-y", "LINUX_SLL"), 202), ((), 206)):
+        proc = subprocess.Popen([sys.executable, "-m", "ringcap", "top", "-i", "any", *options,
+                                 "--duration", "3", "ether", "proto", hex(TEST_ETHERTYPE)],
+                                cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT,
+                                              "COLUMNS": "200"},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            while proc.poll() is None:            # (the ring opens at a time not told)
+                with ringcap.TxRing(veth.a) as tx:
+                    tx.send(frames)
+                try:
+                    proc.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    pass
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        totals = re.search(r"any: (\d+) packets, (\d+) bytes in [\d.]+ s \(totals", out)
+        assert totals, out
+        packets, size_sum = map(int, totals.groups())
+        assert packets > 0 and size_sum == size * packets, (options, out)
+
+
+@pytest.mark.parametrize("linktype", ["LINUX_SLL", "linux_sll", "RAW", "EN10MB", "DOCSIS"])
+def test_reading_with_minus_y_ignores_a_known_link_type_as_tcpdump(tmp_path, linktype):
+    """tcpdump 4.99 -r FILE -y NAME reads the file with its own link type when
+    libpcap knows NAME (ringcap refused -y with -r); top -r does the same."""
+    path = str(tmp_path / "eth.pcap")
+    ringcap.write_pcap(path, ringcap.Batch.from_packets(
+        [bytes(Ether() / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=21000 + i, dport=4000)
+               / Raw(b"y" * i)) for i in range(3)]))
+    ours = ringcap_cli("-nn", "-t", "-r", path, "-y", linktype)
+    theirs = tcpdump("-nn", "-t", "-r", path, "-y", linktype)
+    plain = ringcap_cli("-nn", "-t", "-r", path)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs.stdout == plain.stdout and len(ours.stdout.splitlines()) == 3
+    top = ringcap_cli("top", "-r", path, "-y", linktype)
+    assert top.returncode == 0 and "3 packets" in top.stdout, top.stderr
+
+
+@pytest.mark.parametrize("linktype", ["BOGUS", "1", "sll"])
+def test_reading_with_minus_y_refuses_an_unknown_link_type_as_tcpdump(tmp_path, linktype):
+    """tcpdump -r FILE -y NAME fails (status 1) when libpcap has no link type
+    NAME, before it opens the file (a missing file is not mentioned)."""
+    missing = str(tmp_path / "missing.pcap")
+    theirs = subprocess.run(["tcpdump", "-nn", "-r", missing, "-y", linktype],
+                            capture_output=True, text=True, timeout=60)
+    assert (theirs.returncode, theirs.stdout, theirs.stderr) == \
+        (1, "", f"tcpdump: invalid data link type {linktype}\n")
+    for command in (("-nn", "-r", missing), ("top", "-r", missing)):
+        ours = ringcap_cli(*command, "-y", linktype)
+        assert (ours.returncode, ours.stdout) == (1, "")
+        assert ours.stderr.startswith(f"ringcap: invalid data link type {linktype}; ") \
+            and ours.stderr.count("\n") == 1, ours.stderr
 
 
 @pytest.mark.parametrize("linktype", ["EN10MB", "RAW"])
