@@ -305,30 +305,71 @@ cdef uint32_t bpf_run(const sock_filter *f, const uint8_t *p, uint32_t buflen,
         pc += 1
 
 
+cdef struct Packets:
+    # a program and a batch's columns as run_filter and filter_indices read them
+    # (checked by _packets)
+    const sock_filter *program
+    const uint8_t *base         # data, or any valid pointer when data is empty
+    Py_ssize_t data_len
+    const int64_t *offset
+    const uint32_t *caplen
+    const uint32_t *wirelen
+    Py_ssize_t n
+
+
+cdef Py_ssize_t _packets(const uint8_t[::1] program, const uint8_t[::1] data,
+                         const int64_t[::1] offset, const uint32_t[::1] caplen,
+                         const uint32_t[::1] wirelen, bint one_entry_each, str columns,
+                         Packets *pk) except -1:
+    # The checks both entry points make (the program; ``columns``, named in the
+    # error, have one entry per packet; every packet lies inside data), then pk.
+    # Returns the packet count.
+    cdef Py_ssize_t i, n = offset.shape[0], data_len = data.shape[0]
+    check_program(program)
+    if not one_entry_each:
+        raise ValueError(f"{columns} must have one entry per packet")
+    for i in range(n):
+        if offset[i] < 0 or caplen[i] > data_len or offset[i] > data_len - caplen[i]:
+            raise ValueError(f"packet {i} lies outside data")
+    pk.n = n
+    pk.data_len = data_len
+    if n:
+        pk.program = <const sock_filter *>&program[0]
+        pk.base = &data[0] if data_len else &program[0]
+        pk.offset = &offset[0]
+        pk.caplen = &caplen[0]
+        pk.wirelen = &wirelen[0]
+    return n
+
+
+cdef inline void _prefetch_ahead(const Packets *pk, Py_ssize_t i) noexcept nogil:
+    # the first two cache lines of the packet PREFETCH_AHEAD after packet i
+    if pk.data_len and i + PREFETCH_AHEAD < pk.n:
+        RINGCAP_PREFETCH(pk.base + pk.offset[i + PREFETCH_AHEAD])
+        RINGCAP_PREFETCH(pk.base + pk.offset[i + PREFETCH_AHEAD] + 63)
+
+
+cdef inline bint _accepts(const Packets *pk, Py_ssize_t i) noexcept nogil:
+    # whether the program accepts packet i (with no data, every packet is empty)
+    if pk.data_len:
+        return bpf_run(pk.program, pk.base + pk.offset[i], pk.caplen[i], pk.wirelen[i]) != 0
+    return bpf_run(pk.program, pk.base, 0, pk.wirelen[i]) != 0
+
+
 def run_filter(const uint8_t[::1] program, const uint8_t[::1] data, const int64_t[::1] offset,
                const uint32_t[::1] caplen, const uint32_t[::1] wirelen, uint8_t[::1] out):
     """Run ``program`` (checked by :func:`check_program`) over every packet;
     ``out[i]`` becomes 1 where packet ``i`` is accepted.  Returns the count accepted."""
-    cdef Py_ssize_t n = offset.shape[0], i, data_len = data.shape[0], accepted = 0
-    cdef const sock_filter *f
-    cdef const uint8_t *base
-    check_program(program)
-    if caplen.shape[0] != n or wirelen.shape[0] != n or out.shape[0] < n:
-        raise ValueError("offset, caplen, wirelen and out must have one entry per packet")
-    for i in range(n):
-        if offset[i] < 0 or caplen[i] > data_len or offset[i] > data_len - caplen[i]:
-            raise ValueError(f"packet {i} lies outside data")
-    if n == 0:
+    cdef Py_ssize_t n = offset.shape[0], i, accepted = 0
+    cdef Packets pk
+    if _packets(program, data, offset, caplen, wirelen,
+             caplen.shape[0] == n and wirelen.shape[0] == n and out.shape[0] >= n,
+             "offset, caplen, wirelen and out", &pk) == 0:
         return 0
-    f = <const sock_filter *>&program[0]
-    base = &data[0] if data_len else <const uint8_t *>f
     with nogil:
         for i in range(n):
-            if data_len and i + PREFETCH_AHEAD < n:
-                RINGCAP_PREFETCH(base + offset[i + PREFETCH_AHEAD])
-                RINGCAP_PREFETCH(base + offset[i + PREFETCH_AHEAD] + 63)
-            out[i] = bpf_run(f, base + offset[i] if data_len else base,
-                             caplen[i] if data_len else 0, wirelen[i]) != 0
+            _prefetch_ahead(&pk, i)
+            out[i] = _accepts(&pk, i)
             accepted += out[i]
     return accepted
 
@@ -341,31 +382,20 @@ def filter_indices(const uint8_t[::1] program, const uint8_t[::1] data,
     packet when ``kind`` is -1) and write the indexes of those it accepts, in
     order, to ``chosen`` (room for one per packet): no mask and no gather
     when few match.  Returns the count written."""
-    cdef Py_ssize_t n = offset.shape[0], i, data_len = data.shape[0], accepted = 0
-    cdef const sock_filter *f
-    cdef const uint8_t *base
-    check_program(program)
-    if caplen.shape[0] != n or wirelen.shape[0] != n or linktype.shape[0] != n \
-            or chosen.shape[0] < n:
-        raise ValueError("offset, caplen, wirelen, linktype and chosen must have one entry "
-                         "per packet")
-    for i in range(n):
-        if offset[i] < 0 or caplen[i] > data_len or offset[i] > data_len - caplen[i]:
-            raise ValueError(f"packet {i} lies outside data")
-    if n == 0:
+    cdef Py_ssize_t n = offset.shape[0], i, accepted = 0
+    cdef Packets pk
+    if _packets(program, data, offset, caplen, wirelen,
+             caplen.shape[0] == n and wirelen.shape[0] == n and linktype.shape[0] == n
+             and chosen.shape[0] >= n,
+             "offset, caplen, wirelen, linktype and chosen", &pk) == 0:
         return 0
-    f = <const sock_filter *>&program[0]
-    base = &data[0] if data_len else <const uint8_t *>f
     with nogil:
         for i in range(n):
-            if data_len and i + PREFETCH_AHEAD < n:
-                RINGCAP_PREFETCH(base + offset[i + PREFETCH_AHEAD])
-                RINGCAP_PREFETCH(base + offset[i + PREFETCH_AHEAD] + 63)
+            _prefetch_ahead(&pk, i)
             if kind >= 0 and linktype[i] != kind:
                 continue
             chosen[accepted] = i
-            accepted += bpf_run(f, base + offset[i] if data_len else base,
-                                caplen[i] if data_len else 0, wirelen[i]) != 0
+            accepted += _accepts(&pk, i)
     return accepted
 
 

@@ -489,9 +489,16 @@ class Batch:
                         f"boolean mask has shape {index.shape}, batch has {len(self)} packets")
             elif not np.issubdtype(index.dtype, np.integer):
                 raise IndexError(f"cannot index a Batch with an array of {index.dtype}")
-        out = Batch.__new__(Batch)
-        for name in COLUMNS:
-            setattr(out, name, getattr(self, name)[index])
+        return self._over_data([getattr(self, name)[index] for name in COLUMNS])
+
+    def _over_data(self, columns, out: "Batch | None" = None) -> "Batch":
+        """``columns`` (one array per name of ``COLUMNS``, in order) over this
+        batch's data, with its drops, freeze count and interfaces: in ``out``
+        (a batch reused call after call) or a new batch."""
+        if out is None:
+            out = Batch.__new__(Batch)
+        for name, column in zip(COLUMNS, columns):
+            setattr(out, name, column)
         out.data = self.data
         out.drops = self.drops
         out.freeze_count = self.freeze_count

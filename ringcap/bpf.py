@@ -549,14 +549,7 @@ class Selection:
         _pcapio.gather(self._chosen, count, batch.data.shape[0],
                        *(getattr(batch, name) for name in COLUMNS),
                        *columns.values())
-        for name in COLUMNS:
-            setattr(out, name, columns[name][:count])
-        out.data = batch.data
-        out.drops = batch.drops
-        out.freeze_count = batch.freeze_count
-        out.interfaces = batch.interfaces
-        out._store = None
-        return out
+        return batch._over_data([column[:count] for column in columns.values()], out)
 
     def __call__(self, batches):
         """Each batch of ``batches`` filtered (the same reused batch each time)."""

@@ -15,6 +15,7 @@ missing or different, each checked here against the real tools:
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import socket
 import struct
@@ -34,11 +35,12 @@ from scapy.utils import PcapWriter
 import ringcap
 from ringcap.batch import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
 import ringcap.report
+from conftest import TEST_ETHERTYPE, make_frame
 from test_cli_capture import Cli
-from test_linktypes import ringcap_cli, tcpdump
+from test_linktypes import PACKAGE_ROOT, ringcap_cli, tcpdump
 from test_linktypes_devices import DATAGRAMS, _retyped_tun
-from test_linktypes_live import (FIELDS, Tcpdump, _count, _linktype, tshark_rows,
-                                 tun)  # noqa: F401 (tun: a fixture)
+from test_linktypes_live import (ANY_PACKETS, FIELDS, Tcpdump, _count, _linktype,
+                                 any_traffic, tshark_rows, tun)  # noqa: F401 (tun: a fixture)
 from test_linktypes_live import side_by_side as live_side_by_side
 
 _ports = itertools.count(45000)
@@ -79,30 +81,18 @@ def test_any_with_minus_y_linux_sll_is_tcpdumps_cooked_v1_capture(tmp_path, tun,
     built as libpcap builds it), printed with -e as tcpdump prints it, and
     decoded to each packet's addresses, ports, interface kind and direction."""
     port = next(_ports)
-    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.67.0.1", dst="10.67.0.2")
-                    / UDP(sport=21000 + i, dport=port) / Raw(b"e" * i)) for i in range(4)]
-    packets = [bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=5000 + i, dport=port))
-               for i in range(3)]
-    packets += [bytes(IPv6(src=tun.peer6, dst=tun.local6) / UDP(sport=6000, dport=port))]
-
-    def send():
-        with ringcap.TxRing(veth.a) as tx:
-            tx.send(frames)
-        for p in packets:
-            tun.write(p)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:   # leaving by the tun
-            for i in range(2):
-                s.sendto(b"o" * i, (tun.peer, port))
+    send = any_traffic(veth, tun, port)
 
     y = ("-y", "LINUX_SLL")
-    ours, theirs, err = side_by_side(tmp_path, "any", y, y, f"udp dst port {port}", send, 10)
+    ours, theirs, err = side_by_side(tmp_path, "any", y, y, f"udp dst port {port}", send,
+                                     ANY_PACKETS)
     assert _linktype(ours) == _linktype(theirs) == LINKTYPE_LINUX_SLL
     assert "ringcap: data link type LINUX_SLL\n" in err
     assert "listening on any, link-type LINUX_SLL (Linux cooked v1)," in err
     assert _cooked_v1_records(ours) == _cooked_v1_records(theirs)
     assert sorted(_printed(ours, "ringcap", "-e")) == sorted(_printed(theirs, "tcpdump", "-e"))
     h = ringcap.decode(ringcap.read_pcap(ours), columns="all")
-    assert h.dport.tolist() == [port] * 10
+    assert h.dport.tolist() == [port] * ANY_PACKETS
     assert sorted(set(h.sll_hatype.tolist())) == [1, 0xFFFE]        # Ethernet, tun (NONE)
     assert sorted(set(h.sll_pkttype.tolist())) == [0, 4]            # In, Out
     assert sorted(h.ip_version.tolist()) == [4] * 9 + [6]
@@ -178,6 +168,73 @@ def test_minus_y_refuses_what_tcpdump_refuses_in_one_line(tmp_path, tun, veth, i
     assert ours.stderr.startswith(f"ringcap: {line}") and ours.stderr.count("\n") == 1, \
         ours.stderr
     assert not out.exists()
+    # `ringcap top` captures live too, and refuses the same -y in the same line
+    top = ringcap_cli("top", "-i", name, "-y", linktype, "--duration", "1")
+    assert (top.returncode, top.stdout, top.stderr) == (1, "", ours.stderr)
+
+
+def test_top_minus_y_linux_sll_captures_cooked_v1(veth):
+    """`ringcap top -i any -y LINUX_SLL`: each 200-byte Ethernet frame counts as
+    202 bytes (the 16-byte v1 header in place of Ethernet's 14), where the
+    default cooked v2 counts 206; the -y refusals are tested with capture's."""
+    frames = [make_frame(i, 200) for i in range(20)]
+    for options, size in ((("-y", "LINUX_SLL"), 202), ((), 206)):
+        proc = subprocess.Popen([sys.executable, "-m", "ringcap", "top", "-i", "any", *options,
+                                 "--duration", "3", "ether", "proto", hex(TEST_ETHERTYPE)],
+                                cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT,
+                                              "COLUMNS": "200"},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            while proc.poll() is None:            # (the ring opens at a time not told)
+                with ringcap.TxRing(veth.a) as tx:
+                    tx.send(frames)
+                try:
+                    proc.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    pass
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        totals = re.search(r"any: (\d+) packets, (\d+) bytes in [\d.]+ s \(totals", out)
+        assert totals, out
+        packets, size_sum = map(int, totals.groups())
+        assert packets > 0 and size_sum == size * packets, (options, out)
+
+
+@pytest.mark.parametrize("linktype", ["LINUX_SLL", "linux_sll", "RAW", "EN10MB", "DOCSIS"])
+def test_reading_with_minus_y_ignores_a_known_link_type_as_tcpdump(tmp_path, linktype):
+    """tcpdump 4.99 -r FILE -y NAME reads the file with its own link type when
+    libpcap knows NAME (ringcap refused -y with -r); top -r does the same."""
+    path = str(tmp_path / "eth.pcap")
+    ringcap.write_pcap(path, ringcap.Batch.from_packets(
+        [bytes(Ether() / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=21000 + i, dport=4000)
+               / Raw(b"y" * i)) for i in range(3)]))
+    ours = ringcap_cli("-nn", "-t", "-r", path, "-y", linktype)
+    theirs = tcpdump("-nn", "-t", "-r", path, "-y", linktype)
+    plain = ringcap_cli("-nn", "-t", "-r", path)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs.stdout == plain.stdout and len(ours.stdout.splitlines()) == 3
+    top = ringcap_cli("top", "-r", path, "-y", linktype)
+    assert top.returncode == 0 and "3 packets" in top.stdout, top.stderr
+
+
+@pytest.mark.parametrize("linktype", ["BOGUS", "1", "sll"])
+def test_reading_with_minus_y_refuses_an_unknown_link_type_as_tcpdump(tmp_path, linktype):
+    """tcpdump -r FILE -y NAME fails (status 1) when libpcap has no link type
+    NAME, before it opens the file (a missing file is not mentioned)."""
+    missing = str(tmp_path / "missing.pcap")
+    theirs = subprocess.run(["tcpdump", "-nn", "-r", missing, "-y", linktype],
+                            capture_output=True, text=True, timeout=60)
+    assert (theirs.returncode, theirs.stdout, theirs.stderr) == \
+        (1, "", f"tcpdump: invalid data link type {linktype}\n")
+    for command in (("-nn", "-r", missing), ("top", "-r", missing)):
+        ours = ringcap_cli(*command, "-y", linktype)
+        assert (ours.returncode, ours.stdout) == (1, "")
+        assert ours.stderr.startswith(f"ringcap: invalid data link type {linktype}; ") \
+            and ours.stderr.count("\n") == 1, ours.stderr
 
 
 @pytest.mark.parametrize("linktype", ["EN10MB", "RAW"])

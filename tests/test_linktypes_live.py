@@ -143,6 +143,35 @@ def side_by_side(tmp_path, iface: str, expression: str, send, expected: int, *,
     return ours, theirs, cli.err
 
 
+#: Packets a capture on ``any`` filtered to ``udp dst port PORT`` sees of any_traffic's.
+ANY_PACKETS = 10
+
+
+def any_traffic(veth, tun, port: int):
+    """What a capture on ``any`` is tried with: a send() that puts 4 frames
+    (0 to 3 bytes of payload) through the veth pair and one to ``port + 1``
+    (to be filtered out), writes 3 IPv4 datagrams and 1 IPv6 one into the tun
+    and sends 2 out by it, all to UDP ``port`` but the one: ANY_PACKETS.
+    Source ports from 21000: tcpdump would print 7000-7009 as AFS (rx)."""
+    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.66.0.1", dst="10.66.0.2")
+                    / UDP(sport=21000 + i, dport=port) / Raw(b"e" * i)) for i in range(4)]
+    frames += [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.66.0.1", dst="10.66.0.2")
+                     / UDP(sport=21100, dport=port + 1))]
+    packets = [bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=5000 + i, dport=port))
+               for i in range(3)]
+    packets += [bytes(IPv6(src=tun.peer6, dst=tun.local6) / UDP(sport=6000, dport=port))]
+
+    def send():
+        with ringcap.TxRing(veth.a) as tx:       # (a TX ring's frames are seen arriving only)
+            tx.send(frames)
+        for p in packets:
+            tun.write(p)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:   # leaving by the tun
+            for i in range(2):
+                s.sendto(b"o" * i, (tun.peer, port))
+    return send
+
+
 def _count(path: str) -> int:
     try:
         return len(ringcap.read_pcap(path))
@@ -205,24 +234,9 @@ def test_any_is_cooked_sll2_with_tcpdumps_filter_meaning(tmp_path, tun, veth):
     packets as `tcpdump -i any` with the same filter, as LINUX_SLL2 with each
     packet's interface, packet type and hardware type."""
     port = next(_ports)
-    frames = [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.66.0.1", dst="10.66.0.2")
-                    / UDP(sport=7000 + i, dport=port)) for i in range(4)]
-    frames += [bytes(Ether(src=veth.mac_a, dst=veth.mac_b) / IP(src="10.66.0.1", dst="10.66.0.2")
-                     / UDP(sport=7100, dport=port + 1))]          # filtered out
-    packets = [bytes(IP(src=tun.peer, dst=tun.local) / UDP(sport=5000 + i, dport=port))
-               for i in range(3)]
-    packets += [bytes(IPv6(src=tun.peer6, dst=tun.local6) / UDP(sport=6000, dport=port))]
+    send = any_traffic(veth, tun, port)
 
-    def send():
-        with ringcap.TxRing(veth.a) as tx:       # (a TX ring's frames are seen arriving only)
-            tx.send(frames)
-        for p in packets:
-            tun.write(p)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:   # leaving by the tun
-            for i in range(2):
-                s.sendto(b"o" * i, (tun.peer, port))
-
-    ours, theirs, err = side_by_side(tmp_path, "any", f"udp dst port {port}", send, 4 + 4 + 2)
+    ours, theirs, err = side_by_side(tmp_path, "any", f"udp dst port {port}", send, ANY_PACKETS)
     assert _linktype(ours) == _linktype(theirs) == ringcap.batch.LINKTYPE_LINUX_SLL2
     assert "link-type LINUX_SLL2 (Linux cooked v2)" in err
     mine, reference = tshark_rows(ours, COOKED_FIELDS), tshark_rows(theirs, COOKED_FIELDS)

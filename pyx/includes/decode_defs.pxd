@@ -143,8 +143,9 @@ cdef enum:
 
 
 # DECODE_CHUNK packets' worth of every Headers column, decoded here (in
-# cache) before being copied to the caller's columns.  Zeroed per chunk:
-# the decoder writes only the fields a packet has.
+# cache) before being copied to the caller's columns.  The decoder writes
+# only the fields a packet has: the fields a call reads are zeroed per chunk
+# (_decode.pyx's _fields_read), the others never are.
 ctypedef struct HeaderChunk:
     uint16_t ethertype[DECODE_CHUNK]
     uint16_t vlan_outer[DECODE_CHUNK]

@@ -18,18 +18,16 @@ import time
 
 from .. import _ring
 from ..batch import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch,
-                     decoded_linktype_names, linktype_description, linktype_name,
-                     linktype_value)
-from ..bpf import compile_filter, libpcap_knows_linktype
+                     decoded_linktype_names, linktype_description, linktype_name)
+from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
-from ..arphrd import linktypes_offered
 from ..ring import RxRing, interface_linktypes
 from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
 from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
-from .interfaces import (default_interface, is_down, list_interfaces, list_linktypes,
-                         resolve_numbers)
+from .interfaces import (check_linktype_offered, default_interface, is_down, list_interfaces,
+                         linktype_option, list_linktypes, resolve_numbers)
 from .pool import check_pool_arguments, per_worker_files, run_pool
 from .printer import PacketPrinter
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
@@ -378,18 +376,7 @@ def run(args) -> int:
         for name in names:
             list_linktypes(name, sys.stderr)        # (where tcpdump -L writes it)
         return 0
-    linktype = None
-    if args.linktype is not None:
-        try:
-            linktype = linktype_value(args.linktype)
-        except ValueError:
-            # tcpdump's words; its -L names the valid ones
-            if "\0" not in args.linktype and libpcap_knows_linktype(args.linktype):
-                where = ",".join(n or "any" for n in names)
-                raise CliError(f"{args.linktype} is not one of the DLTs supported by "
-                               f"{where}; `ringcap -i {where} -L` lists them") from None
-            raise CliError(f"invalid data link type {args.linktype}; `ringcap -L` lists "
-                           f"the interface's", status=1) from None
+    linktype = linktype_option(args.linktype, names)
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
         check_pool_arguments(args, names)
@@ -414,12 +401,9 @@ def run(args) -> int:
                                f"and run again")
     linktypes = interface_linktypes(dict(label) if label else {0: None})
     if linktype is not None:
-        for index, kind in linktypes.items():
-            if linktype not in linktypes_offered(kind):
-                where = (label or {}).get(index) or "any"
-                # tcpdump's words ("... by this device"), naming the device
-                raise CliError(f"{args.linktype} is not one of the DLTs supported by {where}; "
-                               f"`ringcap -i {where} -L` lists them")
+        check_linktype_offered(linktype, args.linktype,
+                               (((label or {}).get(index), kind)
+                                for index, kind in linktypes.items()))
         linktypes = dict.fromkeys(linktypes, linktype)
     if linktype is not None:
         print(f"ringcap: data link type {linktype_name(linktype)}", file=sys.stderr)

@@ -19,8 +19,9 @@ import socket
 import struct
 from typing import NamedTuple
 
-from ..batch import linktype_description, linktype_name
+from ..batch import linktype_description, linktype_name, linktype_value
 from ..arphrd import linktypes_offered
+from ..bpf import libpcap_knows_linktype
 from ..ring import interface_linktypes
 from .options import CliError
 
@@ -197,6 +198,36 @@ def list_linktypes(name: str | None, stream) -> int:
     return 0
 
 
+def linktype_option(text: str | None, names: list[str | None]) -> int | None:
+    """The link type ``-y TEXT`` names (None: no -y) for a capture on ``names``,
+    or tcpdump's refusal: a DLT libpcap knows that ringcap does not capture
+    with is not supported by the interfaces; any other name is invalid (status 1)."""
+    if text is None:
+        return None
+    try:
+        return linktype_value(text)
+    except ValueError:
+        # tcpdump's words; its -L names the valid ones
+        if "\0" not in text and libpcap_knows_linktype(text):
+            where = ",".join(n or "any" for n in names)
+            raise CliError(f"{text} is not one of the DLTs supported by {where}; "
+                           f"`ringcap -i {where} -L` lists them") from None
+        raise CliError(f"invalid data link type {text}; `ringcap -L` lists "
+                       f"the interface's", status=1) from None
+
+
+def check_linktype_offered(linktype: int, text: str, captured) -> None:
+    """Refuse ``-y TEXT`` (``linktype``) as tcpdump does unless each of
+    ``captured``, ``(name, link type it is captured with)`` pairs (name None:
+    ``any``), can be captured with it."""
+    for name, kind in captured:
+        if linktype not in linktypes_offered(kind):
+            where = name or "any"
+            # tcpdump's words ("... by this device"), naming the device
+            raise CliError(f"{text} is not one of the DLTs supported by {where}; "
+                           f"`ringcap -i {where} -L` lists them")
+
+
 def default_interface() -> str | None:
     """What tcpdump captures on without ``-i``: the first of ``-D`` (None: ``any``)."""
     first = interfaces()[0]
@@ -228,4 +259,5 @@ def resolve_numbers(names: list[str | None]) -> list[str | None]:
 
 
 __all__ = ["Interface", "interfaces", "list_interfaces", "list_linktypes", "default_interface",
+           "linktype_option", "check_linktype_offered",
            "resolve_numbers", "interface_linktype", "tcpdump_flags"]

@@ -18,7 +18,7 @@ import sys
 from .options import (CliError, add_packet_options, filter_expression, parse_snaplen,
                       printer_options, size_type)
 from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
-from ..bpf import LinkTypeFilter, Selection
+from ..bpf import LinkTypeFilter, Selection, libpcap_knows_linktype
 from ..pcapfile import PcapFormatError, open_pcap
 from ..pcapfile.buffers import batch_packets_for
 from ..sinks import PcapSink
@@ -38,6 +38,9 @@ def add_arguments(parser) -> None:
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write the packets that pass the filter to FILE instead of "
                             "printing them (-w - : to standard output)")
+    group.add_argument("-y", dest="linktype", metavar="LINKTYPE",
+                       help="accepted as tcpdump accepts it: a data link type libpcap names "
+                            "is ignored (a file is read with its own); another is an error")
     own = parser.add_argument_group("ringcap's own")
     own.add_argument("--format", choices=("pcap", "pcapng"), default=None,
                      help="format of -w FILE (default: from its suffix, .pcapng writes pcapng)")
@@ -129,7 +132,18 @@ def _opened(path: str):
         yield reader
 
 
+def check_file_linktype_option(text: str | None) -> None:
+    """tcpdump's check of ``-y`` when reading a file, made before the file is
+    opened: a name libpcap knows passes (and is not used: a file is read with its
+    own link type), any other is an error (status 1)."""
+    if text is not None and ("\0" in text or not libpcap_knows_linktype(text)):
+        raise CliError(f"invalid data link type {text}; -y takes a libpcap name "
+                       "(EN10MB, LINUX_SLL, ...), and a file is read with its own link type "
+                       "whatever -y says", status=1)
+
+
 def run(args) -> int:
+    check_file_linktype_option(args.linktype)
     path = args.read
     words = list(args.expression)
     if path is None and args.file_list is None:

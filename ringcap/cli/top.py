@@ -24,6 +24,8 @@ from ..names import ip_proto_names
 from ..report import LINK_PROTOCOL_NAMES, TrafficReport, file_report
 from ..ring import RxRing
 from ..sinks.driving import StopSignals
+from .interfaces import check_linktype_offered, interface_linktype, linktype_option
+from .read import check_file_linktype_option
 from .status import _si
 from .options import (CliError, filter_expression, interface_list, parse_count, parse_seconds,
                       size_type)
@@ -34,6 +36,10 @@ def add_arguments(parser) -> None:
     source.add_argument("-i", dest="interfaces", action="append", metavar="IFACE",
                         help="capture live on IFACE (`any`: all interfaces)")
     source.add_argument("-r", dest="read", metavar="FILE", help="summarize a pcap/pcapng file")
+    parser.add_argument("-y", dest="linktype", metavar="LINKTYPE",
+                        help="capture live with this link type, as `ringcap -i IFACE -y`: one "
+                             "of `ringcap -i IFACE -L`'s list (e.g. -i any -y LINUX_SLL); "
+                             "with -r, checked and ignored as tcpdump -r does")
     parser.add_argument("--sort", choices=("bytes", "packets"), default="bytes",
                         help="order rows by bytes (default) or packets")
     parser.add_argument("--by", choices=("flow", "server_name"), default="flow",
@@ -202,11 +208,21 @@ def _live(args, filter_text) -> int:
     from rich.live import Live
     names = interface_list(args.interfaces)
     iface = names if len(names) > 1 else names[0]
+    linktype = linktype_option(args.linktype, names)
+    if linktype is not None:
+        captured = []
+        for name in names:
+            try:
+                captured.append((name, interface_linktype(name)))
+            except OSError:
+                pass            # (no such interface: the ring says so, as without -y)
+        check_linktype_offered(linktype, args.linktype, captured)
     report = TrafficReport(track_flows=True, track_names=args.by == "server_name")
     console = _console(Console)
     start = time.monotonic()
     deadline = None if args.duration is None else start + args.duration
-    with StopSignals() as stop, RxRing(iface, filter=filter_text, block_timeout_ms=50) as ring:
+    with StopSignals() as stop, RxRing(iface, filter=filter_text, block_timeout_ms=50,
+                                             linktype=linktype) as ring:
         where = ", ".join(n or "any" for n in names)
         last = time.monotonic()
         previous = _snapshot(report)
@@ -258,5 +274,6 @@ def run(args) -> int:
         args.expression = [args.filter_option] + args.expression
     filter_text = filter_expression(args)
     if args.read:
+        check_file_linktype_option(args.linktype)      # as `ringcap -r FILE -y ...`
         return _from_file(args, filter_text)
     return _live(args, filter_text)

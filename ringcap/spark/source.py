@@ -369,6 +369,10 @@ class PartReader:
                                       swapped=reader.format == "pcap" and reader._swap)
             for batch in reader:
                 if keep is not None:
+                    # batch[mask], fresh columns, and not bpf.Selection's reused ones:
+                    # the Arrow arrays made from a batch share its memory (ts_ns,
+                    # ifindex, ...) and Spark may hold a record batch while the
+                    # next is made; a Selection plus a copy was no faster
                     try:
                         batch = batch[keep.mask(batch)]
                     except ValueError as exc:   # e.g. `ether host` on raw IP packets
