@@ -16,9 +16,8 @@ import weakref
 from dataclasses import dataclass, replace
 from typing import Sequence, Union
 
-import numpy as np
-
-from .bpf import SOCK_FILTER, Instruction, compile_filter, validate_program
+from ._validate import _is_integer
+from .bpf import Instruction, compile_filter, pack, validate_program
 
 # linux/if_packet.h
 MODES = {"hash": 0, "lb": 1, "cpu": 2, "rollover": 3, "random": 4, "qm": 5, "cbpf": 6,
@@ -76,7 +75,7 @@ class Fanout:
             raise ValueError(f"unknown fanout mode {self.mode!r}; choose one of "
                              f"{', '.join(MODES)}")
         if self.group_id is not None:
-            if isinstance(self.group_id, bool) or not isinstance(self.group_id, (int, np.integer)):
+            if not _is_integer(self.group_id):
                 raise TypeError(f"group_id must be an int or None, got "
                                 f"{type(self.group_id).__name__}")
             if not 0 <= int(self.group_id) <= 0xFFFF:
@@ -111,7 +110,7 @@ class Fanout:
         return f"{group}, mode {self.mode!r}" + (f" with {'+'.join(flags)}" if flags else "")
 
 
-def cbpf_program(program) -> np.ndarray:
+def cbpf_program(program) -> bytes:
     """The packed ``struct sock_filter[]`` for a cbpf fanout ``program``."""
     if isinstance(program, str):
         # A capture filter returns snaplen (match) or 0; make a match pick ring 1.
@@ -124,7 +123,7 @@ def cbpf_program(program) -> np.ndarray:
                          "tuples")
     else:
         insns = validate_program(program)
-    return np.array(insns, dtype=SOCK_FILTER).view(np.uint8)
+    return pack(insns)
 
 
 def join_argument(fanout: Fanout) -> int:

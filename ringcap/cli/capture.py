@@ -13,13 +13,12 @@ import os
 import socket
 import stat
 import sys
-import tempfile
 import time
 
 from .. import _ring
-from ..batch import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch,
-                     decoded_linktype_names, linktype_description, linktype_name,
-                     linktype_value)
+from ..linktypes import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES,
+                         decoded_linktype_names, linktype_description, linktype_name,
+                         linktype_value)
 from ..bpf import compile_filter, libpcap_knows_linktype
 from ..pcapfile import DEFAULT_SNAPLEN
 from ..arphrd import linktypes_offered
@@ -30,8 +29,6 @@ from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
 from .interfaces import (default_interface, is_down, list_interfaces, list_linktypes,
                          resolve_numbers)
-from .pool import check_pool_arguments, per_worker_files, run_pool
-from .printer import PacketPrinter
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
                       interface_list, parse_count, parse_seconds, parse_size, parse_snaplen,
                       printer_options, silence_stdout, size_type)
@@ -204,6 +201,7 @@ def check_decodable(args, linktypes: dict[int, int], label) -> None:
 
 def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes) -> int:
     """--workers N: the same capture by a pool of processes."""
+    from .pool import per_worker_files, run_pool
     if args.write and not per_worker_files(args) and not is_dataset(args):
         sink = open_file_sink(args, snaplen, label, linktypes)
     elif args.write:
@@ -268,6 +266,7 @@ class PrinterSink(Sink):
 
 
 def open_printer(args, stream) -> Sink:
+    from .printer import PacketPrinter
     printer = PacketPrinter(stream, **printer_options(args))
     flush = args.line_buffered or stream.isatty()
     return PrinterSink(printer, stream, flush)
@@ -392,6 +391,7 @@ def run(args) -> int:
                            f"the interface's", status=1) from None
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
+        from .pool import check_pool_arguments
         check_pool_arguments(args, names)
     snaplen = args.snaplen or DEFAULT_SNAPLEN
     if snaplen > DEFAULT_SNAPLEN:
@@ -495,6 +495,9 @@ def _warm_up_dataset(args) -> None:
                         "9c4001bb000000010000000050022000000000000000")
     udp6 = bytes.fromhex("020000000002020000000001" "86dd6000000000101140" + "20010db8" + "00" * 11
                          + "01" + "20010db8" + "00" * 11 + "02" + "9c410035001000000000000000000000")
+    import tempfile
+
+    from ..batch import Batch
     now = time.time_ns()
     batch = Batch.from_packets([tcp, udp6, tcp], ts=[now, now + 1000, now + 2000])
     with tempfile.TemporaryDirectory(prefix="ringcap-warm-up-") as folder:

@@ -19,7 +19,7 @@ import socket
 import struct
 from typing import NamedTuple
 
-from ..batch import linktype_description, linktype_name
+from ..linktypes import linktype_description, linktype_name
 from ..arphrd import linktypes_offered
 from ..ring import interface_linktypes
 from .options import CliError

@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..batch import Batch
 from .base import Sink, SinkSummary
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -331,6 +330,7 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
             return n
     else:
         if reuse_batch and _accepts_out(ring):
+            from ..batch import Batch
             snaplen = int(getattr(ring, "snaplen", 0) or 0)
             out = Batch.empty(batch_packets, data_bytes=max(int(batch_bytes), snaplen + 4))
             options = {"out": out}

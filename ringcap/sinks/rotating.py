@@ -35,8 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Hashable, NamedTuple
 
-import numpy as np
-
+from .._validate import _is_integer
 from .base import Sink
 
 
@@ -66,7 +65,7 @@ class Rotation:
         for name in ("max_bytes", "max_packets", "max_files"):
             value = getattr(self, name)
             if value is not None:
-                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                if not _is_integer(value):
                     raise TypeError(f"{name} must be an int, got {type(value).__name__}")
                 if value <= 0:
                     raise ValueError(f"{name} must be positive, got {value}")
@@ -481,6 +480,7 @@ class RotatingSink(Sink):
         key = self._single_key(batch)
         if key is not None:         # the whole batch in one partition: no key per packet
             return self._write_one_key(key, batch)
+        import numpy as np
         keys = np.asarray(self._partition(batch))
         if keys.shape != (len(batch),):
             raise ValueError(f"partition() returned shape {keys.shape} for {len(batch)} packets")
@@ -510,6 +510,7 @@ class RotatingSink(Sink):
         return None
 
     def _write_key(self, key, batch) -> int:
+        import numpy as np
         state = self._state(key)
         rotation = self.rotation
         n = len(batch)
