@@ -1,17 +1,14 @@
 """Classic BPF programs for capture filters.
 
 A filter is either a tcpdump-syntax string, compiled here by libpcap's own
-compiler (loaded with ctypes at run time: libpcap is never in the capture
+compiler (loaded with ctypes at run time, :mod:`ringcap.libpcap`: libpcap is never in the capture
 path), or a raw program as a sequence of ``(code, jt, jf, k)`` tuples, like
 the output of ``tcpdump -dd``.
 """
 from __future__ import annotations
 
-import ctypes
 import importlib
-import re
 import struct
-import sys
 from typing import TYPE_CHECKING, Sequence, Union
 
 from ._validate import shorten
@@ -43,115 +40,6 @@ _BPF_K = 0x00
 _BPF_JA = 0x05          # BPF_JMP | BPF_JA
 
 
-class _BpfInsn(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
-                ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
-
-
-class _BpfProgram(ctypes.Structure):
-    _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.POINTER(_BpfInsn))]
-
-
-_libpcap = None
-
-
-def _load_libpcap():
-    global _libpcap
-    if _libpcap is not None:
-        return _libpcap
-    # the sonames, found by the dynamic loader: ctypes.util.find_library would
-    # run `ldconfig -p` (a process) on every command that compiles a filter
-    for name in ("libpcap.so.1", "libpcap.so.0.8", "libpcap.so"):
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        lib.pcap_open_dead.restype = ctypes.c_void_p
-        lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
-        lib.pcap_compile.restype = ctypes.c_int
-        lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(_BpfProgram),
-                                     ctypes.c_char_p, ctypes.c_int, ctypes.c_uint32]
-        lib.pcap_geterr.restype = ctypes.c_char_p
-        lib.pcap_geterr.argtypes = [ctypes.c_void_p]
-        lib.pcap_freecode.argtypes = [ctypes.POINTER(_BpfProgram)]
-        lib.pcap_close.argtypes = [ctypes.c_void_p]
-        lib.pcap_fopen_offline.restype = ctypes.c_void_p
-        lib.pcap_fopen_offline.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        lib.pcap_create.restype = ctypes.c_void_p
-        lib.pcap_create.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-        lib.pcap_set_buffer_size.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.pcap_set_snaplen.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.pcap_activate.argtypes = [ctypes.c_void_p]
-        _libpcap = lib
-        return lib
-    raise RuntimeError(
-        "compiling a tcpdump-syntax filter needs libpcap, which was not found; install it "
-        "(Debian/Ubuntu: `apt-get install libpcap0.8`, Fedora: `dnf install libpcap`) or pass "
-        "a compiled program as a list of (code, jt, jf, k) tuples, e.g. from `tcpdump -dd`")
-
-
-def _libc():
-    """The C library's stdio calls for an in-memory stream (FILE * as void *)."""
-    libc = ctypes.CDLL(None)
-    libc.fmemopen.restype = ctypes.c_void_p
-    libc.fmemopen.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-    libc.fwrite.restype = ctypes.c_size_t
-    libc.fwrite.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
-    libc.rewind.argtypes = [ctypes.c_void_p]
-    libc.fclose.argtypes = [ctypes.c_void_p]
-    return libc
-
-
-def _savefile_handle(lib, linktype: int, snaplen: int, swapped: bool):
-    """A libpcap handle on an empty pcap file of ``linktype`` (a ``LINKTYPE_*``
-    value, in the other byte order when ``swapped``): programs compiled on it
-    mean what they mean to ``tcpdump -r`` (for NULL and LOOP, libpcap then
-    tests every system's address family for IPv6, in the file's byte order)."""
-    order = (">" if sys.byteorder == "little" else "<") if swapped else "="
-    header = struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
-    # a stream in memory (glibc's fmemopen, libpcap's pcap_fopen_offline):
-    # no file on disk, no /proc, and no `tempfile` import (5-10 ms of start-up)
-    libc = _libc()
-    stream = libc.fmemopen(None, len(header), b"w+")
-    if not stream:
-        raise MemoryError("fmemopen() of a 24-byte pcap header for libpcap's filter compiler failed")
-    errbuf = ctypes.create_string_buffer(256)
-    handle = None
-    try:
-        if libc.fwrite(header, 1, len(header), stream) == len(header):
-            libc.rewind(stream)
-            handle = lib.pcap_fopen_offline(stream, errbuf)
-        else:
-            errbuf.value = b"the header could not be written to the in-memory stream"
-    finally:
-        if not handle:                     # on success pcap_close() closes the stream
-            libc.fclose(stream)
-    if not handle:
-        raise ValueError(f"libpcap cannot compile filters for link type {linktype}: "
-                         f"{errbuf.value.decode(errors='replace')}")
-    return handle
-
-
-def _live_handle(lib, interface: str, snaplen: int):
-    """An activated libpcap handle on ``interface`` (a tiny buffer), or None.
-
-    Programs compiled on it mean what they mean to ``tcpdump -i``: on Linux
-    libpcap then tests VLAN tags in the kernel's metadata (``SKF_AD_VLAN_TAG``)
-    as well as in the bytes, since the kernel takes them out of the frame
-    before the socket filter runs.  A handle on a file or ``pcap_open_dead``
-    tests the bytes only, and a live ``vlan`` filter would match nothing."""
-    errbuf = ctypes.create_string_buffer(256)
-    handle = lib.pcap_create(interface.encode(errors="surrogateescape"), errbuf)
-    if not handle:
-        return None
-    lib.pcap_set_buffer_size(handle, 1 << 16)
-    lib.pcap_set_snaplen(handle, snaplen)
-    if lib.pcap_activate(handle) < 0:
-        lib.pcap_close(handle)
-        return None
-    return handle
-
-
 def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_EN10MB,
                    optimize: bool = True, *, file_linktype: int | None = None,
                    swapped: bool = False,
@@ -171,41 +59,17 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
         raise ValueError(f"the capture filter {shorten(repr(expression))} contains a NUL "
                          f"character at position {expression.index(chr(0))}; libpcap would "
                          f"ignore everything after it")
-    lib = _load_libpcap()
-    handle = None
-    if file_linktype is not None:     # for packets read from a file of this LINKTYPE_*
-        handle = _savefile_handle(lib, int(file_linktype), snaplen, swapped)
-    elif live_interface is not None and re.search(r"\bvlan\b", expression):
-        handle = _live_handle(lib, live_interface, snaplen)   # (only `vlan` differs)
-    if handle is None and file_linktype is None:
-        handle = lib.pcap_open_dead(linktype, snaplen)
-    if not handle:
-        raise MemoryError("pcap_open_dead failed")
-    program = _BpfProgram()
-    try:
-        rc = lib.pcap_compile(handle, ctypes.byref(program), expression.encode(),
-                              int(optimize), PCAP_NETMASK_UNKNOWN)
-        if rc != 0:
-            message = lib.pcap_geterr(handle).decode(errors="replace")
-            raise ValueError(f"invalid capture filter {shorten(repr(expression))}: "
-                             f"{shorten(message, 300)}")
-        try:
-            return [(program.bf_insns[i].code, program.bf_insns[i].jt,
-                     program.bf_insns[i].jf, program.bf_insns[i].k)
-                    for i in range(program.bf_len)]
-        finally:
-            lib.pcap_freecode(ctypes.byref(program))
-    finally:
-        lib.pcap_close(handle)
+    from . import libpcap
+    return libpcap.compile_program(expression, snaplen, linktype, optimize,
+                                   file_linktype=file_linktype, swapped=swapped,
+                                   live_interface=live_interface)
 
 
 def libpcap_knows_linktype(name: str) -> bool:
     """Whether libpcap has a data link type of this name (``DOCSIS``), as
     tcpdump's ``-y`` looks it up (pcap_datalink_name_to_val)."""
-    lib = _load_libpcap()
-    lib.pcap_datalink_name_to_val.restype = ctypes.c_int
-    lib.pcap_datalink_name_to_val.argtypes = [ctypes.c_char_p]
-    return lib.pcap_datalink_name_to_val(name.encode(errors="replace")) >= 0
+    from . import libpcap
+    return libpcap.knows_linktype(name)
 
 
 def dlt_for_linktype(linktype: int) -> int:
@@ -383,7 +247,14 @@ _IN_FILTERING = ("SOCK_FILTER", "CompiledFilter", "LinkTypeFilter", "Selection",
                  "filter_mask", "filter_batch")
 
 
+_IN_LIBPCAP = {"_BpfInsn": "BpfInsn", "_BpfProgram": "BpfProgram", "_load_libpcap": "load"}
+
+
 def __getattr__(name: str):
+    if name in _IN_LIBPCAP:           # (ctypes: loaded when a filter is compiled)
+        value = getattr(importlib.import_module("ringcap.libpcap"), _IN_LIBPCAP[name])
+        globals()[name] = value
+        return value
     if name in _IN_FILTERING:
         value = getattr(importlib.import_module("ringcap.filtering"), name)
         globals()[name] = value

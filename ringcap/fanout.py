@@ -7,9 +7,7 @@ receiving CPU, and so on.  This is how several processes (see
 """
 from __future__ import annotations
 
-import ctypes
 import os
-import platform
 import struct
 import threading
 import weakref
@@ -210,6 +208,8 @@ def load_ebpf_socket_filter(instructions: bytes, *, log_size: int = 1 << 16) -> 
     code = bytes(instructions)
     if not code or len(code) % 8:
         raise ValueError(f"eBPF instructions are 8 bytes each; got {len(code)} bytes")
+    import ctypes
+    import platform
     number = _SYS_BPF.get(platform.machine())
     if number is None:
         raise OSError(38, f"loading eBPF programs is not supported on {platform.machine()} "

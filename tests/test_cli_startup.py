@@ -21,7 +21,8 @@ NOT_FOR_CAPTURE = {"pandas", "pyarrow", "tqdm", "rich", "matplotlib", "plotly",
 NOT_FOR_CAPTURE_TO_FILE = NOT_FOR_CAPTURE | {
     "numpy", "ringcap.batch", "ringcap.ringview", "ringcap.filtering", "ringcap.headers",
     "ringcap.parallel", "ringcap.cli.printer", "ringcap.cli.pool", "ringcap.pcapfile.reader",
-    "tempfile"}
+    # nor what only -z (subprocess, shutil), datasets (tempfile) and eBPF fanout need
+    "tempfile", "subprocess", "shutil", "platform"}
 
 # Runs the command line as `ringcap ARGS` does and says, at exit, which of the
 # modules it must not need it had imported (sys.modules: whoever imported them).

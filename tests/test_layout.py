@@ -35,10 +35,12 @@ LAZY_ALLOWED = {
     "ringcap.ringview": ("numpy",),
     "ringcap.cli.printer": ("numpy",),
     "ringcap.cli.pool": ("ringcap.parallel",),
+    "ringcap.libpcap": ("ctypes",),          # compiling a filter
 }
 # Packages a lazy import may load to keep the start-up of `ringcap -w` short
-# (docs/cli.md): numpy, and tempfile (random, shutil) for a dataset's warm-up.
-LAZY_FOR_STARTUP = {"numpy", "tempfile"}
+# (docs/cli.md): numpy; tempfile for a dataset's warm-up; subprocess, shlex and
+# shutil for -z; ctypes and platform for eBPF fanout programs.
+LAZY_FOR_STARTUP = {"numpy", "tempfile", "subprocess", "shlex", "shutil", "ctypes", "platform"}
 
 
 def _modules() -> dict[str, Path]:

@@ -26,10 +26,7 @@ import errno
 import math
 import os
 import pwd
-import shlex
-import shutil
 import stat
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -184,6 +181,8 @@ class PostRotateCommand:
 
     def __init__(self, command: str, max_running: int | None = None,
                  on_limit: Callable[[int], None] | None = None) -> None:
+        import shlex
+        import shutil
         self.argv = shlex.split(command)
         if not self.argv:
             raise ValueError("the post-rotate command (-z) is empty")
@@ -248,6 +247,7 @@ class PostRotateCommand:
             self._start(path)                 # outside the lock: the loop can queue meanwhile
 
     def _start(self, path: str) -> None:
+        import subprocess
         try:
             proc = subprocess.Popen([*self.argv, path], stdin=subprocess.DEVNULL,
                                     start_new_session=True)
