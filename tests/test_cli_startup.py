@@ -205,6 +205,7 @@ BLAS_THREADS_AFTER_IMPORT = """
 import os, sys, time
 import ringcap
 assert "numpy" in sys.modules
+""" + (BLAS_THREADS_ASLEEP := """
 main = str(os.getpid())
 def others():
     states = {}
@@ -218,7 +219,7 @@ while any(state not in "SD" for state in others().values()) and time.monotonic()
     time.sleep(0.01)
 ran = [int(open(f"/proc/self/task/{tid}/schedstat").read().split()[0]) for tid in others()]
 print(os.environ.get("OPENBLAS_THREAD_TIMEOUT"), len(ran), max(ran, default=0))
-"""
+""")
 
 
 def test_importing_ringcap_leaves_numpys_blas_threads_asleep():
@@ -245,3 +246,29 @@ def test_importing_ringcap_leaves_numpys_blas_threads_asleep():
                           env={**env, "OPENBLAS_THREAD_TIMEOUT": "20"},
                           capture_output=True, text=True, timeout=120, check=True).stdout
     assert mine.split() == ["20"]
+
+
+def test_numpy_imported_later_by_the_command_line_leaves_blas_threads_asleep():
+    """The command line imports numpy only when a command needs batches (a
+    printer, a pool, -r), long after `import ringcap`: OpenBLAS's threads
+    (here asked for, OPENBLAS_NUM_THREADS=2) still start asleep, and the
+    environment is the user's again once numpy has loaded."""
+    import os
+    import subprocess
+    import sys
+
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("OPENBLAS_", "GOTO_", "OMP_"))}
+    code = ("import os, sys, time; sys.argv[0] = 'ringcap'\n"
+            "import ringcap.cli.capture\n"
+            "assert 'numpy' not in sys.modules, 'the capture command imported numpy'\n"
+            "from ringcap.cli import printer\n"       # (what printing packets imports)
+            "assert 'numpy' in sys.modules\n" + BLAS_THREADS_ASLEEP)
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
+                         env={**env, "OPENBLAS_NUM_THREADS": "2"}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    timeout, threads, most = out.stdout.split()
+    assert timeout == "None"                          # the environment is the user's again
+    if (os.cpu_count() or 1) > 1:
+        assert int(threads) >= 1, "numpy's OpenBLAS started no thread: nothing is tested"
+    assert int(most) < 10_000_000, f"an OpenBLAS thread ran {int(most) / 1e6:.1f} ms"
