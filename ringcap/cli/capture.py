@@ -509,6 +509,17 @@ def _warm_up_dataset(args) -> None:
             sink.close()
 
 
+def _import_before_dropping_privileges() -> None:
+    """-Z: what a capture may import later, imported while still root.
+
+    numpy and the batch modules load when the first batch is made (rotated
+    or pcapng files, datasets: never for a plain pcap file), and after the
+    drop the user may not be allowed to read the installation (a venv under
+    /root), as for :func:`_warm_up_dataset`.
+    """
+    from .. import ringview  # noqa: F401  (numpy and ringcap.batch with it)
+
+
 def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
              user=None) -> int:
     existed = args.write not in (None, "-") and os.path.lexists(args.write)
@@ -533,6 +544,7 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
         raise
     with ring:
         if user is not None:
+            _import_before_dropping_privileges()
             try:
                 for folder in made_for_user:
                     os.chown(folder, user.uid, user.gid)

@@ -183,6 +183,7 @@ class PostRotateCommand:
                  on_limit: Callable[[int], None] | None = None) -> None:
         import shlex
         import shutil
+        import subprocess  # noqa: F401  (for _start: now, before a privilege drop)
         self.argv = shlex.split(command)
         if not self.argv:
             raise ValueError("the post-rotate command (-z) is empty")
