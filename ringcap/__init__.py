@@ -210,6 +210,8 @@ if not any(isinstance(finder, type) and finder.__name__ == "_MovedModules"
 
 if "numpy" in _sys.modules:
     _LoadHooks.HOOKS = {"ringcap.batch": _LoadHooks.HOOKS["ringcap.batch"]}
+_sys.meta_path[:] = [finder for finder in _sys.meta_path    # (once, also after a reload)
+                     if not (isinstance(finder, type) and finder.__name__ == "_LoadHooks")]
 _sys.meta_path.insert(0, _LoadHooks)
 if not _COMMAND_LINE:
     # A library user gets numpy now, as always (the command line: when it needs it)
