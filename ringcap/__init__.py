@@ -13,7 +13,8 @@ bytes and the kernel's per-packet metadata).
 import importlib as _importlib
 import os as _os
 import sys as _sys
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 
 _COMMAND_LINE = (_sys.argv[:1] == ["-m"]
                  or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ringcap")

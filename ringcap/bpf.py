@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import importlib
 import struct
-from typing import TYPE_CHECKING, Sequence, Union
+from collections.abc import Sequence
 
 from ._validate import shorten
 from .linktypes import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
     import numpy as np
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
                             filter_batch, filter_mask)
 
 Instruction = tuple[int, int, int, int]
-FilterSpec = Union[str, Sequence[Instruction], None]
+FilterSpec = str | Sequence[Instruction] | None
 
 BPF_MAXINSNS = 4096
 DLT_EN10MB = 1

@@ -12,7 +12,7 @@ import struct
 import threading
 import weakref
 from dataclasses import dataclass, replace
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from ._validate import _is_integer
 from .bpf import Instruction, compile_filter, pack, validate_program
@@ -27,7 +27,7 @@ FLAG_DEFRAG = 0x8000
 MAX_MEMBERS = 256                  # PACKET_FANOUT_MAX, the default group size
 DLT_RAW = 12                       # raw IP, as libpcap numbers it on Linux
 
-FanoutProgram = Union[str, Sequence[Instruction], bytes, int, None]
+FanoutProgram = str | Sequence[Instruction] | bytes | int | None
 
 
 @dataclass(frozen=True)

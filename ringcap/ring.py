@@ -23,7 +23,6 @@ import time
 import weakref
 from dataclasses import dataclass
 import importlib
-from typing import TYPE_CHECKING, Iterator, Sequence, TypeVar, Union
 
 from . import _ring
 from ._validate import check_count, check_seconds, shorten
@@ -34,9 +33,14 @@ from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
                      load_ebpf_socket_filter, register as _register_fanout)
 from .linktypes import LINKTYPE_LINUX_SLL2, linktype_name, linktype_value
 
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
+    from typing import Iterator, Sequence, TypeVar, Union
+
     from .batch import Batch
     from .ringview import RingView
+
+    _Handle = TypeVar("_Handle", bound="_RingHandle")
 
 # Batches (numpy) are made by the first read: a ring whose packets go straight
 # into a pcap file (write_records, `ringcap -w`) never imports numpy.
@@ -350,9 +354,6 @@ class _BufferPool:
         if len(self._stores) > self.SIZE:
             self._stores.pop(0)
         return store
-
-
-_Handle = TypeVar("_Handle", bound="_RingHandle")
 
 
 class _RingHandle:

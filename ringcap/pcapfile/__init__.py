@@ -23,13 +23,13 @@ and :mod:`~ringcap.pcapfile.reader`.  It knows nothing of capturing:
 :class:`~ringcap.sinks.PcapSink`, which writes with :class:`PcapWriter`.
 ``ringcap.pcap`` re-exports these names for code written before the split.
 """
+import importlib as _importlib
+
 from .formats import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, InterfaceStats,
                       PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
-import importlib as _importlib
-from typing import TYPE_CHECKING
-
 from .writer import PcapWriter, write_pcap
 
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
     from .reader import PcapReader, open_pcap, read_pcap
 

@@ -20,14 +20,16 @@ import struct
 import threading
 import time
 import warnings
-from typing import TYPE_CHECKING, Iterable, Mapping
 
 from .. import _pcapio
 from ..linktypes import linktype_name
 from .formats import (_BT_IDB, _BT_ISB, _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER,
                       _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, _block, _option)
 
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
+    from typing import Iterable, Mapping
+
     import numpy as np
 
     from ..batch import Batch

@@ -16,9 +16,12 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .base import Sink, SinkSummary
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from typing import Callable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 VIEW_PACKETS = 4096          # packets per ring view handed to a sink

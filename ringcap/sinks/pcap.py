@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 
 from ..pcapfile import DEFAULT_SNAPLEN, PcapWriter
 from .rotating import Rotation, RotatingSink, TcpdumpNaming

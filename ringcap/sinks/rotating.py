@@ -30,10 +30,13 @@ import stat
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Hashable, NamedTuple
 
 from .._validate import _is_integer
 from .base import Sink
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 # ---------------------------------------------------------------------- the rules
@@ -86,7 +89,7 @@ class Rotation:
         return bool(self.max_bytes or self.max_packets)
 
 
-class FileSlot(NamedTuple):
+class FileSlot(collections.namedtuple("FileSlot", "key seq index start_ns")):
     """What a naming callable gets to name a file.
 
     ``key``: the partition key (None without partitions); ``seq``: files
@@ -96,10 +99,7 @@ class FileSlot(NamedTuple):
     files opened by a packet, the clock for the first file).
     """
 
-    key: Hashable
-    seq: int
-    index: int
-    start_ns: int
+    __slots__ = ()
 
 
 def _digits(max_files: int | None) -> int:
