@@ -94,6 +94,9 @@ def main() -> int:
     ap.add_argument("--also", action="append", default=[], metavar="TREE",
                     help="another ringcap checkout to run beside this one")
     ap.add_argument("--perf", action="store_true")
+    ap.add_argument("--backlog-as-is", action="store_true",
+                    help="leave net.core.netdev_max_backlog as it is (else raised to 400,000 "
+                         "for the run: a burst of 16,384 frames must fit)")
     args = ap.parse_args()
     tools = [("tcpdump", "tcpdump", ROOT), ("ringcap", "ringcap", ROOT)]
     tools += [(f"ringcap@{tree}", "ringcap", os.path.abspath(tree)) for tree in args.also]
@@ -102,8 +105,9 @@ def main() -> int:
                        check=True, stdout=subprocess.DEVNULL)
     with open_pcap(args.traffic) as reader:
         traffic = Batch.concat([b.copy() for b in reader])[:args.packets].copy()
-    backlog = GlobalBacklog()
-    backlog.set(max(backlog.original, 400_000))
+    backlog = None if args.backlog_as_is else GlobalBacklog()
+    if backlog is not None:
+        backlog.set(max(backlog.original, 400_000))
     enter_private_netns()
     make_veth("bench0", "bench1")
     runs = {name: [] for name, _, _ in tools}
@@ -113,7 +117,8 @@ def main() -> int:
                 perf = f"/tmp/bench_capture_w-{name.replace('/', '_')}.data" if args.perf else None
                 runs[name].append(one(tool, root, traffic, perf))
     finally:
-        backlog.restore()
+        if backlog is not None:
+            backlog.restore()
     print(f"{len(traffic)} packets of {os.path.basename(args.traffic)}, medians of {args.repeat}")
     med = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
            for name, rs in runs.items()}

@@ -9,7 +9,7 @@ capturing 30 packets of ``ping -i 0.01 127.0.0.1`` on ``lo`` into a file:
 
 * ``to listening``: wall time from exec to the "listening on" line on stderr
   (tcpdump prints the same line), and the CPU the process used until then
-  (from /proc/PID/stat, user + system);
+  (its main thread's, from /proc/PID/schedstat, in ns);
 * ``CPU``: user + system of the whole process, start to exit (rusage);
 * ``max RSS``: its peak resident memory (rusage); ringcap's default ring is
   256 MiB (tcpdump's 2 MiB), and the pages of the ring count once mapped;
@@ -33,13 +33,13 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def proc_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """CPU seconds of the process's main thread so far (/proc/PID/schedstat, in ns:
+    /proc/PID/stat counts 10 ms ticks)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
 
 
 def run_once(argv: list[str], env: dict) -> tuple[float, float, float, float]:
@@ -66,16 +66,22 @@ def run_once(argv: list[str], env: dict) -> tuple[float, float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--also", action="append", default=[], metavar="TREE",
+                        help="another ringcap checkout (built in place) whose "
+                             "`ringcap -i lo -c 30 -w F` runs beside this one's")
     args = parser.parse_args()
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     folder = tempfile.mkdtemp(prefix="ringcap-startup-")
     out = os.path.join(folder, "out.pcap")
     base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     base["PYTHONPATH"] = ROOT
-    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "ringcap")],
-                   check=True, env=base, stdout=subprocess.DEVNULL)
+    for tree in [ROOT, *args.also]:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(tree, "ringcap")],
+                       check=True, env=base, stdout=subprocess.DEVNULL)
     ringcap = [sys.executable, "-m", "ringcap", "-i", "lo", "-c", "30", "-w", out]
-    rows = [("ringcap -i lo -c 30 -w F (bytecode)", ringcap, base),
+    also = [(f"ringcap -i lo -c 30 -w F (bytecode) of {tree}", ringcap,
+             {**base, "PYTHONPATH": os.path.abspath(tree)}) for tree in args.also]
+    rows = [("ringcap -i lo -c 30 -w F (bytecode)", ringcap, base), *also,
             ("ringcap -i lo -c 30 -B 2048 -w F (tcpdump's ring size)",
              ringcap + ["-B", "2048"], base),
             ("ringcap -i lo -c 30 -w F (PYTHONDONTWRITEBYTECODE=1, no bytecode)", ringcap, None),
@@ -86,7 +92,15 @@ def main() -> None:
             ("python -c 'import numpy'", None, base)]
     results = []
     try:
-        for name, argv, env in rows:
+        # this tree and the --also trees in turn, round by round (the machine's
+        # load changes over minutes); then the other rows
+        compared = rows[:1 + len(also)]
+        runs = {name: [] for name, _, _ in compared}
+        for _ in range(args.repeat):
+            for name, argv, env in compared:
+                runs[name].append(run_once(argv, env))
+        results += list(runs.items())
+        for name, argv, env in rows[len(compared):]:
             if argv is None:
                 code = "pass" if "pass" in name else "import numpy"
                 samples = []

@@ -13,9 +13,12 @@ bytes and the kernel's per-packet metadata).
 import importlib as _importlib
 import os as _os
 import sys as _sys
-from typing import TYPE_CHECKING
 
-if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ringcap":
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+
+_COMMAND_LINE = (_sys.argv[:1] == ["-m"]
+                 or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ringcap")
+if _COMMAND_LINE:
     # The command line (`python -m ringcap`, `ringcap`) does no linear algebra:
     # no BLAS thread pool at all (its threads would sleep at once, below).
     _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -27,18 +30,77 @@ if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "
 # least, 16 cycles: the threads sleep at once, wake when BLAS is given work
 # and sleep again as soon as it is done.  The environment is put back (child
 # processes see the user's); a timeout the user set, or numpy loaded first,
-# is left be.
+# is left be.  numpy may load later than ringcap (the command line imports it
+# only for what needs it: `ringcap -w` never does), so this happens around
+# numpy's loading itself, wherever that import is (_LoadHooks below).
 _BLAS_SPIN = "OPENBLAS_THREAD_TIMEOUT"
-_short_blas_spin = ("numpy" not in _sys.modules and _BLAS_SPIN not in _os.environ
-                    and "GOTO_THREAD_TIMEOUT" not in _os.environ)
-if _short_blas_spin:
-    _os.environ[_BLAS_SPIN] = "4"        # log2 of the cycles; OpenBLAS takes 4 to 30
-try:
-    from . import batch as _batch  # noqa: E402  (numpy is imported here)
-finally:
-    if _short_blas_spin:
+
+
+class _Loading:
+    """A loader that runs ``before()``/``after()`` around another's exec_module."""
+
+    def __init__(self, loader, before, after) -> None:
+        self._loader, self._before, self._after = loader, before, after
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        state = self._before()
+        try:
+            self._loader.exec_module(module)
+        finally:
+            self._after(module, state)
+
+    def __getattr__(self, name: str):
+        return getattr(self._loader, name)
+
+
+def _short_spin_on():
+    if _BLAS_SPIN in _os.environ or "GOTO_THREAD_TIMEOUT" in _os.environ:
+        return False                         # the user's choice
+    _os.environ[_BLAS_SPIN] = "4"            # log2 of the cycles; OpenBLAS takes 4 to 30
+    return True
+
+
+def _short_spin_off(module, was_set: bool) -> None:
+    if was_set:
         _os.environ.pop(_BLAS_SPIN, None)
-del _short_blas_spin
+
+
+def _batch_loaded(module, state) -> None:
+    if hasattr(module, "register_exporter"):        # (not if its import failed)
+        for kind in ("arrow", "pandas"):
+            module.register_exporter(object, kind, _export_on_first_use(kind))
+
+
+class _LoadHooks:
+    """First on ``sys.meta_path`` until numpy and ringcap.batch have loaded:
+    numpy loads with OpenBLAS's short spin, and ringcap.batch gets the
+    exporters that import :mod:`ringcap.export` on first use."""
+
+    HOOKS = {"numpy": (_short_spin_on, _short_spin_off),
+             "ringcap.batch": (lambda: None, _batch_loaded)}
+
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        hooks = cls.HOOKS.get(fullname)
+        if hooks is None:
+            return None
+        if all(name in _sys.modules for name in cls.HOOKS) or fullname in _sys.modules:
+            return None
+        for finder in _sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is cls or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _Loading(spec.loader, *hooks)
+                return spec
+        return None
+
+
 
 if TYPE_CHECKING:              # what type checkers see; at run time, __getattr__ below
     from . import names
@@ -114,15 +176,11 @@ def _export_on_first_use(kind: str):
     def export(obj, **options):
         _importlib.import_module(f"{__name__}.export")
         for cls in type(obj).__mro__[:-1]:
-            function = _batch._EXPORTERS.get((cls, kind))
+            function = _sys.modules[f"{__name__}.batch"]._EXPORTERS.get((cls, kind))
             if function is not None:
                 return function(obj, **options)
         raise TypeError(f"no {kind} export is registered for {type(obj).__name__}")
     return export
-
-
-for _kind in ("arrow", "pandas"):
-    _batch.register_exporter(object, _kind, _export_on_first_use(_kind))
 
 
 __version__ = "0.1.0"
@@ -149,3 +207,13 @@ class _MovedModules:
 if not any(isinstance(finder, type) and finder.__name__ == "_MovedModules"
            for finder in _sys.meta_path):
     _sys.meta_path.append(_MovedModules)
+
+
+if "numpy" in _sys.modules:
+    _LoadHooks.HOOKS = {"ringcap.batch": _LoadHooks.HOOKS["ringcap.batch"]}
+_sys.meta_path[:] = [finder for finder in _sys.meta_path    # (once, also after a reload)
+                     if not (isinstance(finder, type) and finder.__name__ == "_LoadHooks")]
+_sys.meta_path.insert(0, _LoadHooks)
+if not _COMMAND_LINE:
+    # A library user gets numpy now, as always (the command line: when it needs it)
+    from . import batch as _batch  # noqa: E402,F401

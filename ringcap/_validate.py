@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-
-import numpy as np
+import sys
 
 __all__ = ["check_seconds", "check_count", "shorten"]
 
@@ -20,13 +19,21 @@ __all__ = ["check_seconds", "check_count", "shorten"]
 MAX_SECONDS = 365 * 24 * 3600.0
 
 
+def _numpy_types(*names: str) -> tuple:
+    """numpy's scalar types of these names, or none while numpy is not loaded (no
+    value can be one then: `ringcap -w` never imports numpy)."""
+    np = sys.modules.get("numpy")
+    return tuple(getattr(np, name) for name in names) if np is not None else ()
+
+
 def _is_integer(value) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+    return (isinstance(value, (numbers.Integral, *_numpy_types("integer")))
+            and not isinstance(value, (bool, *_numpy_types("bool_"))))
 
 
 def _is_real(value) -> bool:
-    return (isinstance(value, (numbers.Real, np.integer, np.floating))
-            and not isinstance(value, (bool, np.bool_)))
+    return (isinstance(value, (numbers.Real, *_numpy_types("integer", "floating")))
+            and not isinstance(value, (bool, *_numpy_types("bool_"))))
 
 
 def check_seconds(name: str, value, *, allow_none: bool = False, allow_zero: bool = True,

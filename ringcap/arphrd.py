@@ -3,7 +3,7 @@ libpcap's choice (pcap-linux.c's map_arphrd_to_dlt), which ringcap follows so
 that its files are tcpdump's.  Data, used by the ring."""
 from __future__ import annotations
 
-from .batch import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
+from .linktypes import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
 
 __all__ = ["COOKED_LINKTYPES", "LINKTYPE_CAN_SOCKETCAN", "linktype_for_hatype", "linktypes_offered"]
 

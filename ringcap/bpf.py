@@ -1,26 +1,28 @@
 """Classic BPF programs for capture filters.
 
 A filter is either a tcpdump-syntax string, compiled here by libpcap's own
-compiler (loaded with ctypes at run time: libpcap is never in the capture
+compiler (loaded with ctypes at run time, :mod:`ringcap.libpcap`: libpcap is never in the capture
 path), or a raw program as a sequence of ``(code, jt, jf, k)`` tuples, like
 the output of ``tcpdump -dd``.
 """
 from __future__ import annotations
 
-import ctypes
-import re
+import importlib
 import struct
-import sys
-from typing import Sequence, Union
-
-import numpy as np
+from collections.abc import Sequence
 
 from ._validate import shorten
-from . import _bpf, _pcapio
-from .batch import COLUMNS, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, Batch
+from .linktypes import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .filtering import (SOCK_FILTER, CompiledFilter, LinkTypeFilter, Selection,
+                            filter_batch, filter_mask)
 
 Instruction = tuple[int, int, int, int]
-FilterSpec = Union[str, Sequence[Instruction], None]
+FilterSpec = str | Sequence[Instruction] | None
 
 BPF_MAXINSNS = 4096
 DLT_EN10MB = 1
@@ -30,121 +32,13 @@ _DLT_FOR_LINKTYPE = {100: 11, 101: 12, 106: 19}
 PCAP_NETMASK_UNKNOWN = 0xFFFFFFFF
 
 # struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }
-SOCK_FILTER = np.dtype([("code", "<u2"), ("jt", "u1"), ("jf", "u1"), ("k", "<u4")])
+# struct sock_filter: code, jt, jf, k (ringcap.filtering.SOCK_FILTER as a numpy dtype)
+_SOCK_FILTER = struct.Struct("<HBBI")
 
 _BPF_CLASS_RET = 0x06
 _BPF_RVAL_MASK = 0x18
 _BPF_K = 0x00
 _BPF_JA = 0x05          # BPF_JMP | BPF_JA
-
-
-class _BpfInsn(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
-                ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
-
-
-class _BpfProgram(ctypes.Structure):
-    _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.POINTER(_BpfInsn))]
-
-
-_libpcap = None
-
-
-def _load_libpcap():
-    global _libpcap
-    if _libpcap is not None:
-        return _libpcap
-    # the sonames, found by the dynamic loader: ctypes.util.find_library would
-    # run `ldconfig -p` (a process) on every command that compiles a filter
-    for name in ("libpcap.so.1", "libpcap.so.0.8", "libpcap.so"):
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        lib.pcap_open_dead.restype = ctypes.c_void_p
-        lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
-        lib.pcap_compile.restype = ctypes.c_int
-        lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(_BpfProgram),
-                                     ctypes.c_char_p, ctypes.c_int, ctypes.c_uint32]
-        lib.pcap_geterr.restype = ctypes.c_char_p
-        lib.pcap_geterr.argtypes = [ctypes.c_void_p]
-        lib.pcap_freecode.argtypes = [ctypes.POINTER(_BpfProgram)]
-        lib.pcap_close.argtypes = [ctypes.c_void_p]
-        lib.pcap_fopen_offline.restype = ctypes.c_void_p
-        lib.pcap_fopen_offline.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        lib.pcap_create.restype = ctypes.c_void_p
-        lib.pcap_create.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-        lib.pcap_set_buffer_size.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.pcap_set_snaplen.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.pcap_activate.argtypes = [ctypes.c_void_p]
-        _libpcap = lib
-        return lib
-    raise RuntimeError(
-        "compiling a tcpdump-syntax filter needs libpcap, which was not found; install it "
-        "(Debian/Ubuntu: `apt-get install libpcap0.8`, Fedora: `dnf install libpcap`) or pass "
-        "a compiled program as a list of (code, jt, jf, k) tuples, e.g. from `tcpdump -dd`")
-
-
-def _libc():
-    """The C library's stdio calls for an in-memory stream (FILE * as void *)."""
-    libc = ctypes.CDLL(None)
-    libc.fmemopen.restype = ctypes.c_void_p
-    libc.fmemopen.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-    libc.fwrite.restype = ctypes.c_size_t
-    libc.fwrite.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
-    libc.rewind.argtypes = [ctypes.c_void_p]
-    libc.fclose.argtypes = [ctypes.c_void_p]
-    return libc
-
-
-def _savefile_handle(lib, linktype: int, snaplen: int, swapped: bool):
-    """A libpcap handle on an empty pcap file of ``linktype`` (a ``LINKTYPE_*``
-    value, in the other byte order when ``swapped``): programs compiled on it
-    mean what they mean to ``tcpdump -r`` (for NULL and LOOP, libpcap then
-    tests every system's address family for IPv6, in the file's byte order)."""
-    order = (">" if sys.byteorder == "little" else "<") if swapped else "="
-    header = struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
-    # a stream in memory (glibc's fmemopen, libpcap's pcap_fopen_offline):
-    # no file on disk, no /proc, and no `tempfile` import (5-10 ms of start-up)
-    libc = _libc()
-    stream = libc.fmemopen(None, len(header), b"w+")
-    if not stream:
-        raise MemoryError("fmemopen() of a 24-byte pcap header for libpcap's filter compiler failed")
-    errbuf = ctypes.create_string_buffer(256)
-    handle = None
-    try:
-        if libc.fwrite(header, 1, len(header), stream) == len(header):
-            libc.rewind(stream)
-            handle = lib.pcap_fopen_offline(stream, errbuf)
-        else:
-            errbuf.value = b"the header could not be written to the in-memory stream"
-    finally:
-        if not handle:                     # on success pcap_close() closes the stream
-            libc.fclose(stream)
-    if not handle:
-        raise ValueError(f"libpcap cannot compile filters for link type {linktype}: "
-                         f"{errbuf.value.decode(errors='replace')}")
-    return handle
-
-
-def _live_handle(lib, interface: str, snaplen: int):
-    """An activated libpcap handle on ``interface`` (a tiny buffer), or None.
-
-    Programs compiled on it mean what they mean to ``tcpdump -i``: on Linux
-    libpcap then tests VLAN tags in the kernel's metadata (``SKF_AD_VLAN_TAG``)
-    as well as in the bytes, since the kernel takes them out of the frame
-    before the socket filter runs.  A handle on a file or ``pcap_open_dead``
-    tests the bytes only, and a live ``vlan`` filter would match nothing."""
-    errbuf = ctypes.create_string_buffer(256)
-    handle = lib.pcap_create(interface.encode(errors="surrogateescape"), errbuf)
-    if not handle:
-        return None
-    lib.pcap_set_buffer_size(handle, 1 << 16)
-    lib.pcap_set_snaplen(handle, snaplen)
-    if lib.pcap_activate(handle) < 0:
-        lib.pcap_close(handle)
-        return None
-    return handle
 
 
 def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_EN10MB,
@@ -166,41 +60,17 @@ def compile_filter(expression: str, snaplen: int = 262144, linktype: int = DLT_E
         raise ValueError(f"the capture filter {shorten(repr(expression))} contains a NUL "
                          f"character at position {expression.index(chr(0))}; libpcap would "
                          f"ignore everything after it")
-    lib = _load_libpcap()
-    handle = None
-    if file_linktype is not None:     # for packets read from a file of this LINKTYPE_*
-        handle = _savefile_handle(lib, int(file_linktype), snaplen, swapped)
-    elif live_interface is not None and re.search(r"\bvlan\b", expression):
-        handle = _live_handle(lib, live_interface, snaplen)   # (only `vlan` differs)
-    if handle is None and file_linktype is None:
-        handle = lib.pcap_open_dead(linktype, snaplen)
-    if not handle:
-        raise MemoryError("pcap_open_dead failed")
-    program = _BpfProgram()
-    try:
-        rc = lib.pcap_compile(handle, ctypes.byref(program), expression.encode(),
-                              int(optimize), PCAP_NETMASK_UNKNOWN)
-        if rc != 0:
-            message = lib.pcap_geterr(handle).decode(errors="replace")
-            raise ValueError(f"invalid capture filter {shorten(repr(expression))}: "
-                             f"{shorten(message, 300)}")
-        try:
-            return [(program.bf_insns[i].code, program.bf_insns[i].jt,
-                     program.bf_insns[i].jf, program.bf_insns[i].k)
-                    for i in range(program.bf_len)]
-        finally:
-            lib.pcap_freecode(ctypes.byref(program))
-    finally:
-        lib.pcap_close(handle)
+    from . import libpcap
+    return libpcap.compile_program(expression, snaplen, linktype, optimize,
+                                   file_linktype=file_linktype, swapped=swapped,
+                                   live_interface=live_interface)
 
 
 def libpcap_knows_linktype(name: str) -> bool:
     """Whether libpcap has a data link type of this name (``DOCSIS``), as
     tcpdump's ``-y`` looks it up (pcap_datalink_name_to_val)."""
-    lib = _load_libpcap()
-    lib.pcap_datalink_name_to_val.restype = ctypes.c_int
-    lib.pcap_datalink_name_to_val.argtypes = [ctypes.c_char_p]
-    return lib.pcap_datalink_name_to_val(name.encode(errors="replace")) >= 0
+    from . import libpcap
+    return libpcap.knows_linktype(name)
 
 
 def dlt_for_linktype(linktype: int) -> int:
@@ -290,8 +160,21 @@ def validate_program(program: Sequence[Instruction]) -> list[Instruction]:
     return insns
 
 
+def pack(insns: Sequence[Instruction]) -> bytes:
+    """Instructions packed as the kernel's ``struct sock_filter[]``."""
+    return b"".join(_SOCK_FILTER.pack(*insn) for insn in insns)
+
+
 def build_program(spec: FilterSpec, snaplen: int,
                   linktype: int = DLT_EN10MB, interface: str | None = None) -> np.ndarray | None:
+    """:func:`pack_program` as a uint8 numpy array (``.view(SOCK_FILTER)`` reads it)."""
+    import numpy as np
+    packed = pack_program(spec, snaplen, linktype, interface)
+    return None if packed is None else np.frombuffer(bytearray(packed), dtype=np.uint8)
+
+
+def pack_program(spec: FilterSpec, snaplen: int,
+                 linktype: int = DLT_EN10MB, interface: str | None = None) -> bytes | None:
     """The packed ``struct sock_filter[]`` to attach for ``spec`` and ``snaplen``.
 
     A tcpdump-syntax ``spec`` is compiled for the socket's ``linktype`` (a
@@ -337,221 +220,44 @@ def build_program(spec: FilterSpec, snaplen: int,
             f"a fragment header only)")
     capped = [(c, jt, jf, min(k, snaplen) if (c & 0x07) == _BPF_CLASS_RET
                and (c & _BPF_RVAL_MASK) == _BPF_K else k) for c, jt, jf, k in insns]
-    return np.array(capped, dtype=SOCK_FILTER).view(np.uint8)
+    return pack(capped)
 
 
-def skip_outgoing_on(ifindex: int, program: np.ndarray | None, snaplen: int) -> np.ndarray:
+def skip_outgoing_on(ifindex: int, program: bytes | None, snaplen: int) -> bytes:
     """``program`` (packed, or None: accept) behind a prefix that drops packets
     leaving interface ``ifindex``: libpcap takes the loopback's packets once,
     arriving (leaving, each would be seen twice).  Uses the ancillary loads
     of packet type and interface index; the program's own jumps are relative,
     so it runs unchanged after the prefix."""
     if program is None:
-        program = np.array([(_BPF_CLASS_RET | _BPF_K, 0, 0, snaplen)],
-                           dtype=SOCK_FILTER).view(np.uint8)
+        program = pack([(_BPF_CLASS_RET | _BPF_K, 0, 0, snaplen)])
     ld_b_abs, ld_w_abs, jeq_k = 0x30, 0x20, 0x15
-    prefix = np.array([
+    prefix = pack([
         (ld_b_abs, 0, 0, _SKF_AD_OFF + _SKF_AD_PKTTYPE),
         (jeq_k, 0, 3, 4),                       # PACKET_OUTGOING? else to the program
         (ld_w_abs, 0, 0, _SKF_AD_OFF + _SKF_AD_IFINDEX),
         (jeq_k, 0, 1, ifindex),                 # leaving ifindex: drop; else the program
         (_BPF_CLASS_RET | _BPF_K, 0, 0, 0),
-    ], dtype=SOCK_FILTER).view(np.uint8)
-    return np.concatenate([prefix, program])
+    ])
+    return prefix + bytes(program)
 
 
-# ---------------------------------------------------------------- filtering batches
-class CompiledFilter:
-    """A filter compiled once and run over batches by ringcap's own interpreter.
-
-    ``spec`` is a tcpdump-syntax string (compiled by libpcap for
-    ``linktype``/``snaplen``, as ``tcpdump -r`` does) or a raw program of
-    ``(code, jt, jf, k)`` tuples.  :meth:`mask` runs the classic-BPF program
-    over every packet of a batch in compiled code without the GIL, with
-    libpcap's and the kernel's semantics (a load past the captured bytes
-    rejects the packet).
-    """
-
-    __slots__ = ("expression", "instructions", "program")
-
-    def __init__(self, spec: Union[str, Sequence[Instruction]], *, snaplen: int = 262144,
-                 linktype: int = DLT_EN10MB, file_linktype: int | None = None,
-                 swapped: bool = False) -> None:
-        if isinstance(spec, str):
-            self.expression: str | None = spec
-            insns = compile_filter(spec, snaplen=snaplen, linktype=linktype,
-                                   file_linktype=file_linktype, swapped=swapped)
-        elif isinstance(spec, (bytes, bytearray)):
-            raise ValueError("a filter must be a tcpdump-syntax str or a sequence of "
-                             "(code, jt, jf, k) tuples, not bytes")
-        else:
-            self.expression = None
-            insns = validate_program(spec)
-        self.instructions: list[Instruction] = insns
-        self.program = np.array(insns, dtype=SOCK_FILTER).view(np.uint8)
-        _bpf.check_program(self.program)
-
-    def mask(self, batch) -> np.ndarray:
-        """A boolean array: True where the program accepts the packet."""
-        n = len(batch)
-        out = np.zeros(n, dtype=np.uint8)
-        _bpf.run_filter(self.program, np.ascontiguousarray(batch.data, dtype=np.uint8),
-                        np.ascontiguousarray(batch.offset, dtype=np.int64),
-                        np.ascontiguousarray(batch.caplen, dtype=np.uint32),
-                        np.ascontiguousarray(batch.wirelen, dtype=np.uint32), out)
-        return out.view(np.bool_)
-
-    def __call__(self, batch):
-        """The packets of ``batch`` the program accepts, as a batch (sharing its data)."""
-        return batch[self.mask(batch)]
-
-    def __repr__(self) -> str:
-        what = repr(self.expression) if self.expression is not None else "raw program"
-        return f"<CompiledFilter {what}, {len(self.instructions)} instructions>"
+# Filtering batches (numpy) lives in ringcap.filtering; its names are also
+# found here, where they were first, once asked for.
+_IN_FILTERING = ("SOCK_FILTER", "CompiledFilter", "LinkTypeFilter", "Selection",
+                 "filter_mask", "filter_batch")
 
 
-class LinkTypeFilter:
-    """A tcpdump-syntax filter for packets of any link type, as ``tcpdump -r``
-    runs it on a file: compiled by libpcap for each link type met (a pcapng
-    file's interfaces may differ), as for a file of that link type (in the
-    other byte order if ``swapped``), and run on the packets of that type.
-    ``mask(batch)`` follows ``batch.linktype`` packet by packet."""
-
-    __slots__ = ("expression", "snaplen", "swapped", "_by_linktype")
-
-    def __init__(self, expression: str, *, snaplen: int = 262144, swapped: bool = False) -> None:
-        self.expression = expression
-        self.snaplen = int(snaplen)
-        self.swapped = bool(swapped)
-        self._by_linktype: dict[int, CompiledFilter] = {}
-
-    def for_linktype(self, linktype: int) -> CompiledFilter:
-        """The program for packets of ``linktype`` (a ``LINKTYPE_*`` value)."""
-        linktype = int(linktype)
-        compiled = self._by_linktype.get(linktype)
-        if compiled is None:
-            compiled = CompiledFilter(self.expression, snaplen=self.snaplen,
-                                      file_linktype=linktype, swapped=self.swapped)
-            self._by_linktype[linktype] = compiled
-        return compiled
-
-    def mask(self, batch) -> np.ndarray:
-        """A boolean array: True where the program for the packet's link type accepts it."""
-        linktype = np.asarray(batch.linktype)
-        if len(linktype) == 0 or linktype.min() == linktype.max():      # (no mask made)
-            kind = int(linktype[0]) if len(linktype) else 1
-            return self.for_linktype(kind).mask(batch)
-        out = np.zeros(len(linktype), dtype=np.bool_)
-        for kind in np.unique(linktype).tolist():
-            rows = np.flatnonzero(linktype == kind)
-            out[rows] = self.for_linktype(kind).mask(batch[rows])
-        return out
-
-    def __repr__(self) -> str:
-        return f"<LinkTypeFilter {self.expression!r}, link types {sorted(self._by_linktype)}>"
+_IN_LIBPCAP = {"_BpfInsn": "BpfInsn", "_BpfProgram": "BpfProgram", "_load_libpcap": "load"}
 
 
-def _compiled(spec) -> CompiledFilter:
-    return spec if isinstance(spec, CompiledFilter) else CompiledFilter(spec)
-
-
-def filter_mask(batch, filter) -> np.ndarray:
-    """Boolean mask of the packets of ``batch`` that ``filter`` accepts.
-
-    ``filter``: a tcpdump-syntax string, a raw program, or a
-    :class:`CompiledFilter` (compile once when filtering many batches).
-    """
-    return _compiled(filter).mask(batch)
-
-
-def filter_batch(batch, filter):
-    """The packets of ``batch`` that ``filter`` accepts (see :func:`filter_mask`)."""
-    return _compiled(filter)(batch)
-
-
-class Selection:
-    """The packets of each batch a filter accepts, gathered into columns this
-    object reuses: what a filtered loop (``ringcap -r FILE FILTER``, ``stats
-    -f``, ``top -r``, ``convert``) runs per batch instead of ``batch[mask]``.
-
-    :meth:`select` runs the program over the batch writing the indexes of the
-    packets it accepts (no mask), then copies those rows of every column in
-    one compiled pass into buffers grown only when a batch needs more room.
-    The batch it returns shares ``data`` with the batch given (as
-    ``batch[mask]`` does) and is rewritten by the next :meth:`select`: call
-    ``copy()`` on anything kept.  ``filter``: a tcpdump-syntax string (a
-    :class:`LinkTypeFilter` is made), a :class:`LinkTypeFilter` or a
-    :class:`CompiledFilter`.
-    """
-
-    __slots__ = ("filter", "examined", "_chosen", "_scratch", "_columns", "_out")
-
-    def __init__(self, filter) -> None:
-        if isinstance(filter, str):
-            filter = LinkTypeFilter(filter)
-        elif not isinstance(filter, (LinkTypeFilter, CompiledFilter)):
-            filter = CompiledFilter(filter)
-        self.filter = filter
-        #: Packets of the last batch given that were examined: all of them, or up
-        #: to the last one selected when ``limit`` cut the selection short.
-        self.examined = 0
-        self._chosen = np.empty(0, dtype=np.int64)
-        self._scratch = self._chosen
-        self._columns: dict[str, np.ndarray] = {}
-        self._out = Batch.__new__(Batch)
-
-    def _room(self, n: int) -> None:
-        if self._scratch.shape[0] >= n:
-            return
-        size = max(n, self._chosen.shape[0], 1024)
-        # twice the rows: with several link types, each program's run is written
-        # after those found so far (room for a whole batch), then merged in
-        self._chosen = np.empty(2 * size, dtype=np.int64)
-        self._scratch = np.empty(size, dtype=np.int64)
-        self._columns = {name: np.empty(size, dtype=dtype) for name, dtype in COLUMNS.items()}
-
-    def _indexes(self, batch, program, kind: int) -> int:
-        return _bpf.filter_indices(program, batch.data, batch.offset, batch.caplen,
-                                   batch.wirelen, batch.linktype, kind, self._chosen)
-
-    def select(self, batch, limit: int | None = None):
-        """The packets of ``batch`` the filter accepts, the first ``limit`` of them
-        at most; ``batch`` itself when it accepts them all."""
-        n = len(batch)
-        self._room(n)
-        if n == 0:
-            self.examined = 0
-            return batch
-        batch.validate()
-        if not all(getattr(batch, name).flags.c_contiguous for name in COLUMNS) \
-                or not batch.data.flags.c_contiguous:
-            batch = batch.copy()          # (a strided slice of a batch: rare)
-        linktype = batch.linktype
-        if isinstance(self.filter, CompiledFilter):
-            count = self._indexes(batch, self.filter.program, -1)
-        elif linktype[0] == linktype.min() == linktype.max():
-            count = self._indexes(batch, self.filter.for_linktype(int(linktype[0])).program, -1)
-        else:                     # several link types: each its program, runs merged
-            count = 0
-            for kind in _bpf.distinct_kinds(linktype):
-                program = self.filter.for_linktype(kind).program
-                found = _bpf.filter_indices(program, batch.data, batch.offset, batch.caplen,
-                                            batch.wirelen, linktype, kind,
-                                            self._chosen[count:])
-                count = _bpf.merge_indices(self._chosen, count, found, self._scratch)
-        self.examined = n
-        if limit is not None and count > limit:
-            count = max(0, int(limit))
-            self.examined = int(self._chosen[count - 1]) + 1 if count else 0
-        if count == n:
-            return batch
-        columns, out = self._columns, self._out
-        _pcapio.gather(self._chosen, count, batch.data.shape[0],
-                       *(getattr(batch, name) for name in COLUMNS),
-                       *columns.values())
-        return batch._over_data([column[:count] for column in columns.values()], out)
-
-    def __call__(self, batches):
-        """Each batch of ``batches`` filtered (the same reused batch each time)."""
-        for batch in batches:
-            yield self.select(batch)
+def __getattr__(name: str):
+    if name in _IN_LIBPCAP:           # (ctypes: loaded when a filter is compiled)
+        value = getattr(importlib.import_module("ringcap.libpcap"), _IN_LIBPCAP[name])
+        globals()[name] = value
+        return value
+    if name in _IN_FILTERING:
+        value = getattr(importlib.import_module("ringcap.filtering"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

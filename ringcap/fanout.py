@@ -7,18 +7,15 @@ receiving CPU, and so on.  This is how several processes (see
 """
 from __future__ import annotations
 
-import ctypes
 import os
-import platform
 import struct
 import threading
 import weakref
 from dataclasses import dataclass, replace
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-import numpy as np
-
-from .bpf import SOCK_FILTER, Instruction, compile_filter, validate_program
+from ._validate import _is_integer
+from .bpf import Instruction, compile_filter, pack, validate_program
 
 # linux/if_packet.h
 MODES = {"hash": 0, "lb": 1, "cpu": 2, "rollover": 3, "random": 4, "qm": 5, "cbpf": 6,
@@ -30,7 +27,7 @@ FLAG_DEFRAG = 0x8000
 MAX_MEMBERS = 256                  # PACKET_FANOUT_MAX, the default group size
 DLT_RAW = 12                       # raw IP, as libpcap numbers it on Linux
 
-FanoutProgram = Union[str, Sequence[Instruction], bytes, int, None]
+FanoutProgram = str | Sequence[Instruction] | bytes | int | None
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ class Fanout:
             raise ValueError(f"unknown fanout mode {self.mode!r}; choose one of "
                              f"{', '.join(MODES)}")
         if self.group_id is not None:
-            if isinstance(self.group_id, bool) or not isinstance(self.group_id, (int, np.integer)):
+            if not _is_integer(self.group_id):
                 raise TypeError(f"group_id must be an int or None, got "
                                 f"{type(self.group_id).__name__}")
             if not 0 <= int(self.group_id) <= 0xFFFF:
@@ -111,7 +108,7 @@ class Fanout:
         return f"{group}, mode {self.mode!r}" + (f" with {'+'.join(flags)}" if flags else "")
 
 
-def cbpf_program(program) -> np.ndarray:
+def cbpf_program(program) -> bytes:
     """The packed ``struct sock_filter[]`` for a cbpf fanout ``program``."""
     if isinstance(program, str):
         # A capture filter returns snaplen (match) or 0; make a match pick ring 1.
@@ -124,7 +121,7 @@ def cbpf_program(program) -> np.ndarray:
                          "tuples")
     else:
         insns = validate_program(program)
-    return np.array(insns, dtype=SOCK_FILTER).view(np.uint8)
+    return pack(insns)
 
 
 def join_argument(fanout: Fanout) -> int:
@@ -211,6 +208,8 @@ def load_ebpf_socket_filter(instructions: bytes, *, log_size: int = 1 << 16) -> 
     code = bytes(instructions)
     if not code or len(code) % 8:
         raise ValueError(f"eBPF instructions are 8 bytes each; got {len(code)} bytes")
+    import ctypes
+    import platform
     number = _SYS_BPF.get(platform.machine())
     if number is None:
         raise OSError(38, f"loading eBPF programs is not supported on {platform.machine()} "

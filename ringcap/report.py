@@ -45,7 +45,7 @@ from .batch import LINKTYPE_NAMES, Batch
 from .headers import FIVE_TUPLE_COLUMNS, QINQ, VLAN, FlowWork, HeadersBuffer, flows, ip_strings
 from .names import ethertype_names, ip_proto_names
 from ._conversations import ConversationTable, PacketCounters, count_bins
-from .bpf import LinkTypeFilter, Selection
+from .filtering import LinkTypeFilter, Selection
 from .pcapfile import open_pcap
 from .pcapfile.buffers import batch_packets_for
 

@@ -1,12 +1,13 @@
-"""Live capture and transmit: `RxRing`, `TxRing`, `RingView` and `Stats`.
+"""Live capture and transmit: `RxRing`, `TxRing` and `Stats`.
 
 These classes validate arguments, allocate batches and keep the statistics;
 the socket, the mapping and the drain loop live in the compiled
-``ringcap._ring`` module.  It is one module of some 950 lines because the
+``ringcap._ring`` module.  It is one module of some 1,000 lines because the
 pieces share one lifetime: a ring's handle, its per-interface cores, the
-views that lend its blocks and the leases that give them back close
-together, under the ring's lock.  What is built on rings (the worker pool, the
-front door ``capture()``) lives elsewhere.
+views that lend its blocks (:class:`~ringcap.ringview.RingView`, a batch, in
+its own module) and the leases that give them back close together, under the
+ring's lock.  What is built on rings (the worker pool, the front door
+``capture()``) lives elsewhere.
 """
 from __future__ import annotations
 
@@ -21,18 +22,28 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Iterator, Sequence, TypeVar, Union
-
-import numpy as np
+import importlib
 
 from . import _ring
 from ._validate import check_count, check_seconds, shorten
 from .arphrd import (COOKED_LINKTYPES, LINKTYPE_CAN_SOCKETCAN, linktype_for_hatype,
                      linktypes_offered)
-from .batch import COLUMNS, LINKTYPE_LINUX_SLL2, Batch, linktype_name, linktype_value
-from .bpf import FilterSpec, build_program, skip_outgoing_on
+from .bpf import FilterSpec, pack_program, skip_outgoing_on
 from .fanout import (Fanout, cbpf_program, explain_join_error, join_argument,
                      load_ebpf_socket_filter, register as _register_fanout)
+from .linktypes import LINKTYPE_LINUX_SLL2, linktype_name, linktype_value
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from typing import Iterator, Sequence, TypeVar, Union
+
+    from .batch import Batch
+    from .ringview import RingView
+
+    _Handle = TypeVar("_Handle", bound="_RingHandle")
+
+# Batches (numpy) are made by the first read: a ring whose packets go straight
+# into a pcap file (write_records, `ringcap -w`) never imports numpy.
 
 PAGE_SIZE = os.sysconf("SC_PAGESIZE")
 MiB = 1 << 20
@@ -236,6 +247,9 @@ class _CoreSet:
             total += n
             sources += 1
         if sources > 1:
+            import numpy as np
+
+            from .batch import COLUMNS
             rows = slice(start, start + total)
             order = np.argsort(store["ts"][rows], kind="stable")
             for name in COLUMNS:
@@ -330,6 +344,9 @@ class _BufferPool:
             if (store["ts"].shape[0] >= packets and store["data"].shape[0] >= nbytes
                     and self._unused(store)):
                 return store
+        import numpy as np
+
+        from .batch import COLUMNS
         capacity = max(packets, 65536)
         store = {name: np.empty(capacity, dtype=dt) for name, dt in COLUMNS.items()}
         store["data"] = np.empty(max(nbytes, self._data_bytes), dtype=np.uint8)
@@ -337,9 +354,6 @@ class _BufferPool:
         if len(self._stores) > self.SIZE:
             self._stores.pop(0)
         return store
-
-
-_Handle = TypeVar("_Handle", bound="_RingHandle")
 
 
 class _RingHandle:
@@ -415,76 +429,6 @@ class _RingHandle:
 
     def fileno(self) -> int:
         return self._open_core().fileno()
-
-
-class RingView(Batch):
-    """A batch whose bytes are read in place from the ring (zero copy).
-
-    The metadata columns are ordinary arrays; ``data`` is a read-only view of
-    the ring's mapping, and the kernel blocks it points into are kept from the
-    kernel until :meth:`release` (or the end of a ``with`` block).  After
-    release, ``data`` and everything that reads packet bytes raise
-    ``ValueError``; call :meth:`copy` first to keep the packets.  Slices and
-    masks of a view are views sharing its lifetime.  Arrays taken out of
-    ``data`` before release must not be used after it (the memory stays
-    mapped, so this cannot crash, but the kernel will have reused it).
-    """
-
-    __slots__ = ("_lease",)
-
-    @property  # type: ignore[override]
-    def data(self):
-        if self._lease.released:
-            raise ValueError("this RingView was released: its bytes belong to the kernel "
-                             "again; copy() it before release() to keep them")
-        return Batch.data.__get__(self)
-
-    @data.setter
-    def data(self, value):
-        Batch.data.__set__(self, value)
-
-    @property
-    def released(self) -> bool:
-        return self._lease.released
-
-    def release(self) -> None:
-        """Give the ring blocks back to the kernel.  Idempotent."""
-        self._lease.release()
-
-    def __enter__(self) -> "RingView":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    def __getitem__(self, index):
-        result = super().__getitem__(index)
-        if isinstance(result, Batch):
-            view = RingView.__new__(RingView)
-            for name in COLUMNS:
-                setattr(view, name, getattr(result, name))
-            Batch.data.__set__(view, Batch.data.__get__(result))
-            view.drops, view.freeze_count, view.interfaces = (
-                result.drops, result.freeze_count, result.interfaces)
-            view._store = None
-            view._lease = self._lease
-            return view
-        return result
-
-    def copy(self) -> Batch:
-        """A packed, ordinary batch owning a copy of the packets."""
-        plain = Batch.__new__(Batch)
-        for name in COLUMNS:
-            setattr(plain, name, getattr(self, name))
-        plain.data = self.data
-        plain.drops, plain.freeze_count, plain.interfaces = (
-            self.drops, self.freeze_count, self.interfaces)
-        plain._store = None
-        return plain.copy()
-
-    def __repr__(self) -> str:
-        state = "released" if self.released else "held"
-        return super().__repr__()[:-1].replace("<Batch", "<RingView") + f", {state}>"
 
 
 class _Lease:
@@ -591,7 +535,7 @@ class RxRing(_RingHandle):
         if fanout is not None and names is not None and len(names) > 1:
             raise ValueError("fanout works per interface: a group spreads the packets of one "
                              "interface (or of all, iface=None); open one group per interface")
-        build_program(filter, snaplen)     # a bad filter fails before any syscall
+        pack_program(filter, snaplen)     # a bad filter fails before any syscall
         if names is None:
             where = {0: None}
         else:
@@ -602,7 +546,7 @@ class RxRing(_RingHandle):
         # once, iface=None, as a cooked capture), its filter compiled for it.
         linktypes = interface_linktypes(where, linktype)
         named = {lt: n for (i, n), lt in zip(where.items(), linktypes.values())}
-        programs = {lt: build_program(filter, snaplen, lt, named[lt])
+        programs = {lt: pack_program(filter, snaplen, lt, named[lt])
                     for lt in set(linktypes.values())}
         # As libpcap does, the loopback's packets are taken once, arriving:
         # leaving, each would be seen a second time.
@@ -776,6 +720,7 @@ class RxRing(_RingHandle):
                 else:
                     n, used = 0, 0
                 drops, freezes = self._window(core)
+                from .batch import Batch
                 batch = Batch._from_store(store, n, used, drops, freezes, self._interfaces)
                 batch._store = None       # not reusable: its arrays are this batch's own
                 return batch
@@ -805,14 +750,9 @@ class RxRing(_RingHandle):
             store = self._buffers.take(packets, 1) if packets else {}
             n, mapping = core.view(store, packets) if packets else (0, None)
             drops, freezes = self._window(core)
-            view = RingView.__new__(RingView)
-            for name, dt in COLUMNS.items():
-                setattr(view, name, store[name][:n] if packets else np.empty(0, dtype=dt))
-            Batch.data.__set__(view, np.frombuffer(mapping, dtype=np.uint8)
-                               if mapping is not None else np.empty(0, dtype=np.uint8))
-            view.drops, view.freeze_count, view.interfaces = drops, freezes, self._interfaces
-            view._store = None
-            view._lease = _Lease(self)
+            from .ringview import RingView
+            view = RingView._over(store, n, mapping, drops, freezes, self._interfaces,
+                                  _Lease(self))
             if core.held_blocks or n:
                 self._view_lease = weakref.ref(view._lease)
             else:
@@ -825,7 +765,7 @@ class RxRing(_RingHandle):
         ring on several interfaces puts their packets in time order, in batches)."""
         return isinstance(self._core, _ring.RxRingCore)
 
-    def read_records(self, out: np.ndarray, start: int, max_packets: int,
+    def read_records(self, out, start: int, max_packets: int,
                      timeout: float | None = None, *, snaplen: int,
                      nanosecond: bool = True) -> tuple[int, int, int]:
         """Write ready packets as pcap records into the bytes ``out`` (a uint8
@@ -842,7 +782,7 @@ class RxRing(_RingHandle):
                              check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS),
                              snaplen, nanosecond)
 
-    def write_records(self, fd: int, staging: np.ndarray, ends: np.ndarray, max_packets: int,
+    def write_records(self, fd: int, staging, ends, max_packets: int,
                       timeout: float | None = None, *, snaplen: int,
                       nanosecond: bool = True) -> tuple[int, int, int, int, int]:
         """Write ready packets to the regular file ``fd`` (at its end) as the
@@ -1035,6 +975,9 @@ class TxRing(_RingHandle):
     def send(self, packets: Union[Batch, Sequence[bytes]]) -> int:
         """Send ``packets`` (a Batch, or a sequence of bytes-like frames); waits for
         free frames when the ring is full.  Returns the number of frames sent."""
+        import numpy as np
+
+        from .batch import Batch
         if not isinstance(packets, Batch):
             packets = Batch.from_packets(packets)
         packets.validate()                       # before _check_frame_sizes reads headers
@@ -1050,6 +993,7 @@ class TxRing(_RingHandle):
     def _check_frame_sizes(self, offset, caplen, data) -> None:
         """Refuse, before sending anything, frames the kernel would refuse: shorter
         than an Ethernet header, or longer than the MTU (+4 for a VLAN-tagged frame)."""
+        import numpy as np
         short = np.flatnonzero(caplen < 14)
         if len(short):
             i = int(short[0])
@@ -1075,3 +1019,12 @@ class TxRing(_RingHandle):
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<TxRing {self.iface} {state}, {self.frame_count} x {self.frame_size} bytes>"
+
+
+def __getattr__(name: str):
+    # RingView is a Batch (numpy): defined in ringcap.ringview, found here too
+    if name == "RingView":
+        value = importlib.import_module("ringcap.ringview").RingView
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

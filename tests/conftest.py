@@ -292,7 +292,7 @@ class RingcapProcess:
     running: list = []
 
     def __init__(self, *args, tty=False, stdout=subprocess.DEVNULL, env=None,
-                 python=sys.executable):
+                 python=sys.executable, command=None):
         self.tty = tty
         if tty:
             import pty
@@ -301,7 +301,8 @@ class RingcapProcess:
         else:
             stderr = subprocess.PIPE
         env = {**os.environ, "PYTHONPATH": package_root(), **(env or {})}
-        self.proc = subprocess.Popen([python, "-m", "ringcap", *map(str, args)],
+        # command: what runs in place of `python -m ringcap` (a wrapper script)
+        self.proc = subprocess.Popen([*(command or [python, "-m", "ringcap"]), *map(str, args)],
                                      cwd="/", env=env, stdin=subprocess.DEVNULL,
                                      stdout=stdout, stderr=stderr)
         if tty:

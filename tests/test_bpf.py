@@ -58,12 +58,12 @@ def test_raw_program_is_packed_as_sock_filter():
 def test_missing_libpcap_says_how_to_install_it_or_what_to_pass(monkeypatch):
     import ctypes
 
-    from ringcap import bpf
+    from ringcap import libpcap
 
     def no_library(name, *args, **kwargs):
         raise OSError(f"{name}: cannot open shared object file")
 
-    monkeypatch.setattr(bpf, "_libpcap", None)
+    monkeypatch.setattr(libpcap, "_libpcap", None)
     monkeypatch.setattr(ctypes, "CDLL", no_library)
     with pytest.raises(RuntimeError, match="apt-get install libpcap0.8.*tcpdump -dd"):
         compile_filter("udp")

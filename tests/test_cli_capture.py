@@ -479,10 +479,10 @@ def test_every_error_is_one_line_and_non_zero(veth, tmp_path):
 
 
 def test_missing_libpcap_and_no_privilege_are_one_line(veth, tmp_path):
-    code = ("import sys, ringcap.bpf as bpf\n"
+    code = ("import sys, ringcap.libpcap as libpcap\n"
             "def missing(): raise RuntimeError('compiling a tcpdump-syntax filter needs libpcap, "
             "which was not found; install it')\n"
-            "bpf._load_libpcap = missing\n"
+            "libpcap.load = missing\n"
             "from ringcap.cli import main\n"
             f"sys.exit(main(['-i', '{veth.b}', 'udp']))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd="/", env=ENV, capture_output=True,

@@ -4,13 +4,39 @@ Parquet sinks and exporters (start-up is paid by every run; docs/cli.md)."""
 import re
 import socket
 
-from conftest import RingcapProcess, wait_until
+import subprocess
+import sys
+
+import pytest
+
+from conftest import (TEST_ETHERTYPE, RingcapProcess, frame_seq, make_frame, sh, wait_until)
 
 NOT_FOR_CAPTURE = {"pandas", "pyarrow", "tqdm", "rich", "matplotlib", "plotly",
                    "ringcap.sinks.parquet", "ringcap.export", "ringcap.capturing",
                    "ctypes.util",
                    # the flow meter: the flow sink's default is in the help text
                    "ringcap.flowmeter", "ringcap._flowmeter"}
+# `ringcap -i IF -w FILE` writes pcap records straight from the ring: no batch,
+# so no numpy (60-90 ms of its start-up), nor the modules built on it
+NOT_FOR_CAPTURE_TO_FILE = NOT_FOR_CAPTURE | {
+    "numpy", "ringcap.batch", "ringcap.ringview", "ringcap.filtering", "ringcap.headers",
+    "ringcap.parallel", "ringcap.cli.printer", "ringcap.cli.pool", "ringcap.pcapfile.reader",
+    # nor what only -z (subprocess, shutil), datasets (tempfile) and eBPF fanout need
+    "tempfile", "subprocess", "shutil", "platform"}
+
+# Runs the command line as `ringcap ARGS` does and says, at exit, which of the
+# modules it must not need it had imported (sys.modules: whoever imported them).
+MODULES_AT_EXIT = f"""
+import atexit, runpy, sys
+def report():
+    unwanted = {sorted(NOT_FOR_CAPTURE_TO_FILE)!r}
+    loaded = sorted(name for name in sys.modules
+                    if name in unwanted or name.split(".")[0] in unwanted)
+    print("MODULES AT EXIT", ",".join(loaded) or "-", file=sys.stderr, flush=True)
+atexit.register(report)
+sys.argv[0] = "ringcap"
+runpy.run_module("ringcap", run_name="__main__", alter_sys=True)
+"""
 
 
 def test_capturing_to_a_file_imports_only_what_it_needs():
@@ -26,10 +52,41 @@ def test_capturing_to_a_file_imports_only_what_it_needs():
     assert cli.finish() == 0, cli.err
     assert re.search(r"^1 packets? captured", cli.err, re.M), cli.err[-2000:]
     imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", cli.err, re.M))
-    assert {"numpy", "ringcap.ring", "ringcap.sinks.pcap"} <= imported   # the output is parsed
-    loaded = {name for name in imported
-              if name in NOT_FOR_CAPTURE or name.split(".")[0] in NOT_FOR_CAPTURE}
+    assert {"argparse", "ringcap.ring", "ringcap.sinks.pcap"} <= imported   # (parsed)
+    loaded = {name for name in imported if name in NOT_FOR_CAPTURE_TO_FILE
+              or name.split(".")[0] in NOT_FOR_CAPTURE_TO_FILE}
     assert not loaded, f"the capture path imported {sorted(loaded)}"
+
+
+@pytest.mark.parametrize("size", [60, 1000], ids=["small-frames", "writev-frames"])
+def test_capturing_to_a_file_never_imports_numpy(veth, tmp_path, size):
+    """`ringcap -i IF -c N -w FILE FILTER` on a veth: the file holds exactly the
+    first N frames sent, byte for byte, the summary counts them, and numpy,
+    pandas, pyarrow and ringcap's batch modules were never imported (frames
+    of 512 bytes and more go to the file by writev() from the ring's blocks,
+    smaller ones through the staging buffer)."""
+    path = tmp_path / "lean.pcap"
+    cli = RingcapProcess("-i", veth.b, "-c", "300", "-w", path, "ether", "proto",
+                         hex(TEST_ETHERTYPE), command=[sys.executable, "-c", MODULES_AT_EXIT])
+    cli.wait_for("listening on")
+    frames = [make_frame(i, size) for i in range(400)]
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sender:
+        sender.bind((veth.a, 0))
+        sh(f"ip link set {veth.a} txqueuelen 10000")
+        for frame in frames:
+            sender.send(frame)
+    assert cli.finish() == 0, cli.err
+    assert re.search(r"^300 packets captured$", cli.err, re.M), cli.err[-2000:]
+    assert "MODULES AT EXIT -" in cli.err, cli.err[-2000:]
+    # the file: tcpdump's count, and every record's bytes against what was sent
+    out = subprocess.run(["tcpdump", "-nn", "-r", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # (unknown ethertypes get a hex dump on indented lines: count the packet lines)
+    assert sum(not line.startswith("\t") for line in out.stdout.splitlines()) == 300
+    import ringcap
+    batch = ringcap.read_pcap(path)
+    assert [frame_seq(p) for p in batch.packets()] == list(range(300))
+    assert [bytes(p) for p in batch.packets()] == frames[:300]
 
 
 def test_reading_a_file_of_large_packets_keeps_memory_small(tmp_path):
@@ -148,6 +205,7 @@ BLAS_THREADS_AFTER_IMPORT = """
 import os, sys, time
 import ringcap
 assert "numpy" in sys.modules
+""" + (BLAS_THREADS_ASLEEP := """
 main = str(os.getpid())
 def others():
     states = {}
@@ -161,7 +219,7 @@ while any(state not in "SD" for state in others().values()) and time.monotonic()
     time.sleep(0.01)
 ran = [int(open(f"/proc/self/task/{tid}/schedstat").read().split()[0]) for tid in others()]
 print(os.environ.get("OPENBLAS_THREAD_TIMEOUT"), len(ran), max(ran, default=0))
-"""
+""")
 
 
 def test_importing_ringcap_leaves_numpys_blas_threads_asleep():
@@ -188,3 +246,29 @@ def test_importing_ringcap_leaves_numpys_blas_threads_asleep():
                           env={**env, "OPENBLAS_THREAD_TIMEOUT": "20"},
                           capture_output=True, text=True, timeout=120, check=True).stdout
     assert mine.split() == ["20"]
+
+
+def test_numpy_imported_later_by_the_command_line_leaves_blas_threads_asleep():
+    """The command line imports numpy only when a command needs batches (a
+    printer, a pool, -r), long after `import ringcap`: OpenBLAS's threads
+    (here asked for, OPENBLAS_NUM_THREADS=2) still start asleep, and the
+    environment is the user's again once numpy has loaded."""
+    import os
+    import subprocess
+    import sys
+
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("OPENBLAS_", "GOTO_", "OMP_"))}
+    code = ("import os, sys, time; sys.argv[0] = 'ringcap'\n"
+            "import ringcap.cli.capture\n"
+            "assert 'numpy' not in sys.modules, 'the capture command imported numpy'\n"
+            "from ringcap.cli import printer\n"       # (what printing packets imports)
+            "assert 'numpy' in sys.modules\n" + BLAS_THREADS_ASLEEP)
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
+                         env={**env, "OPENBLAS_NUM_THREADS": "2"}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    timeout, threads, most = out.stdout.split()
+    assert timeout == "None"                          # the environment is the user's again
+    if (os.cpu_count() or 1) > 1:
+        assert int(threads) >= 1, "numpy's OpenBLAS started no thread: nothing is tested"
+    assert int(most) < 10_000_000, f"an OpenBLAS thread ran {int(most) / 1e6:.1f} ms"

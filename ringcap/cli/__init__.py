@@ -16,11 +16,14 @@ import os
 import sys
 import threading
 import warnings
-from typing import NoReturn
 
 from ..pcapfile import PcapTruncatedWarning
 from .options import (CliError, Parser, add_common_options, describe_error, print_version,
                       silence_stdout)
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # command -> (module in ringcap.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -13,12 +13,11 @@ import os
 import socket
 import stat
 import sys
-import tempfile
 import time
 
 from .. import _ring
-from ..batch import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, Batch,
-                     decoded_linktype_names, linktype_description, linktype_name)
+from ..linktypes import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES,
+                         decoded_linktype_names, linktype_description, linktype_name)
 from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
 from ..ring import RxRing, interface_linktypes
@@ -28,8 +27,6 @@ from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
 from .interfaces import (check_linktype_offered, default_interface, is_down, list_interfaces,
                          linktype_option, list_linktypes, resolve_numbers)
-from .pool import check_pool_arguments, per_worker_files, run_pool
-from .printer import PacketPrinter
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
                       interface_list, parse_count, parse_seconds, parse_size, parse_snaplen,
                       printer_options, silence_stdout, size_type)
@@ -202,6 +199,7 @@ def check_decodable(args, linktypes: dict[int, int], label) -> None:
 
 def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes) -> int:
     """--workers N: the same capture by a pool of processes."""
+    from .pool import per_worker_files, run_pool
     if args.write and not per_worker_files(args) and not is_dataset(args):
         sink = open_file_sink(args, snaplen, label, linktypes)
     elif args.write:
@@ -266,6 +264,7 @@ class PrinterSink(Sink):
 
 
 def open_printer(args, stream) -> Sink:
+    from .printer import PacketPrinter
     printer = PacketPrinter(stream, **printer_options(args))
     flush = args.line_buffered or stream.isatty()
     return PrinterSink(printer, stream, flush)
@@ -379,6 +378,7 @@ def run(args) -> int:
     linktype = linktype_option(args.linktype, names)
     iface = names[0] if len(names) == 1 else names      # a list: one ring per interface
     if args.workers > 1:
+        from .pool import check_pool_arguments
         check_pool_arguments(args, names)
     snaplen = args.snaplen or DEFAULT_SNAPLEN
     if snaplen > DEFAULT_SNAPLEN:
@@ -479,6 +479,9 @@ def _warm_up_dataset(args) -> None:
                         "9c4001bb000000010000000050022000000000000000")
     udp6 = bytes.fromhex("020000000002020000000001" "86dd6000000000101140" + "20010db8" + "00" * 11
                          + "01" + "20010db8" + "00" * 11 + "02" + "9c410035001000000000000000000000")
+    import tempfile
+
+    from ..batch import Batch
     now = time.time_ns()
     batch = Batch.from_packets([tcp, udp6, tcp], ts=[now, now + 1000, now + 2000])
     with tempfile.TemporaryDirectory(prefix="ringcap-warm-up-") as folder:
@@ -488,6 +491,17 @@ def _warm_up_dataset(args) -> None:
             sink.write(batch)
         finally:
             sink.close()
+
+
+def _import_before_dropping_privileges() -> None:
+    """-Z: what a capture may import later, imported while still root.
+
+    numpy and the batch modules load when the first batch is made (rotated
+    or pcapng files, datasets: never for a plain pcap file), and after the
+    drop the user may not be allowed to read the installation (a venv under
+    /root), as for :func:`_warm_up_dataset`.
+    """
+    from .. import ringview  # noqa: F401  (numpy and ringcap.batch with it)
 
 
 def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
@@ -514,6 +528,7 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
         raise
     with ring:
         if user is not None:
+            _import_before_dropping_privileges()
             try:
                 for folder in made_for_user:
                     os.chown(folder, user.uid, user.gid)

@@ -16,7 +16,7 @@ from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, open_pcap
 from ..sinks import PcapSink
 from .datasets import DATASET_FORMATS, add_dataset_options, open_dataset_sink
 from .options import CliError, filter_expression
-from ..bpf import LinkTypeFilter, Selection
+from ..filtering import LinkTypeFilter, Selection
 
 FORMATS = ("pcap", "pcapng") + DATASET_FORMATS
 

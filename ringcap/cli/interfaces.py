@@ -14,12 +14,12 @@ the link type ringcap captures the interface with, its ifindex and MTU.
 from __future__ import annotations
 
 import array
+import collections
 import fcntl
 import socket
 import struct
-from typing import NamedTuple
 
-from ..batch import linktype_description, linktype_name, linktype_value
+from ..linktypes import linktype_description, linktype_name, linktype_value
 from ..arphrd import linktypes_offered
 from ..bpf import libpcap_knows_linktype
 from ..ring import interface_linktypes
@@ -33,15 +33,13 @@ _ETHTOOL_GLINK = 0x0000000A
 _IFF_UP, _IFF_LOOPBACK, _IFF_RUNNING, _IFF_PROMISC = 0x1, 0x8, 0x40, 0x100
 
 
-class Interface(NamedTuple):
-    """One entry of ``ringcap -D``: ``index`` is the ifindex (0 for ``any``)."""
+class Interface(collections.namedtuple("Interface", "name index flags mtu connected wireless",
+                                       defaults=(False,))):
+    """One entry of ``ringcap -D``: ``index`` is the ifindex (0 for ``any``);
+    ``flags`` (SIOCGIFFLAGS) and ``mtu`` None if they could not be read;
+    ``connected`` (ETHTOOL_GLINK) None when not applicable or unknown."""
 
-    name: str
-    index: int
-    flags: int | None          # SIOCGIFFLAGS, None if they could not be read
-    mtu: int | None
-    connected: bool | None     # ETHTOOL_GLINK; None: not applicable or unknown
-    wireless: bool = False
+    __slots__ = ()
 
     @property
     def state(self) -> str:

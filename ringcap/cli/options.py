@@ -7,14 +7,12 @@ stops the command with one line before anything is opened.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import math
 import os
 import re
 import sys
 
 from .. import __version__
-from ..bpf import _load_libpcap
 
 
 class CliError(Exception):
@@ -30,6 +28,21 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise CliError(f"{message} (see `{self.prog} --help`)", status=2)
+
+    def _get_formatter(self):
+        # argparse's formatter asks shutil for the terminal's width (shutil
+        # imports bz2, lzma and zlib: ~4 ms of every start, for each
+        # add_argument); the same answer, as shutil.get_terminal_size gives it
+        try:
+            columns = int(os.environ.get("COLUMNS", 0))
+        except ValueError:
+            columns = 0
+        if columns <= 0:
+            try:
+                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (AttributeError, ValueError, OSError):
+                columns = 0
+        return self.formatter_class(prog=self.prog, width=(columns or 80) - 2)
 
 
 # ---------------------------------------------------------------------- values
@@ -212,12 +225,11 @@ def print_version(stream=None) -> None:
     stream = stream or sys.stdout
     print(f"ringcap version {__version__}", file=stream)
     try:
-        lib = _load_libpcap()
-        version = getattr(lib, "pcap_lib_version", None)
+        from ..libpcap import lib_version
+        version = lib_version()
         if version is not None:
-            version.restype = ctypes.c_char_p
-            print(version().decode(), file=stream)
-    except (OSError, ImportError, AttributeError):
+            print(version, file=stream)
+    except (OSError, ImportError, AttributeError, RuntimeError):
         print("libpcap not found (needed only for filter expressions)", file=stream)
     print(f"Python {sys.version.split()[0]}", file=stream)
 

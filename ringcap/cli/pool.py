@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from ..batch import PACKET_OUTGOING, linktype_description
+from ..linktypes import PACKET_OUTGOING, linktype_description
 from ..sinks import Sink, SinkSummary
 from ..sinks.driving import PumpResult
 from .datasets import dataset_workers, is_dataset

@@ -9,19 +9,18 @@ anything is opened.  ``-z`` commands start after the drop, as USER.
 """
 from __future__ import annotations
 
+import collections
 import inspect  # noqa: F401  (imported now: after the drop, the install may be unreadable)
 import os
 import pwd
-from typing import NamedTuple
 
 from .options import CliError
 
 
-class User(NamedTuple):
-    name: str
-    uid: int
-    gid: int
-    groups: tuple[int, ...]
+class User(collections.namedtuple("User", "name uid gid groups")):
+    """Who ``-Z`` becomes: name, uid, gid and the groups (a tuple of gids)."""
+
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"{self.name} (uid {self.uid}, gid {self.gid})"

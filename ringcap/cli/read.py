@@ -18,7 +18,8 @@ import sys
 from .options import (CliError, add_packet_options, filter_expression, parse_snaplen,
                       printer_options, size_type)
 from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
-from ..bpf import LinkTypeFilter, Selection, libpcap_knows_linktype
+from ..bpf import libpcap_knows_linktype
+from ..filtering import LinkTypeFilter, Selection
 from ..pcapfile import PcapFormatError, open_pcap
 from ..pcapfile.buffers import batch_packets_for
 from ..sinks import PcapSink

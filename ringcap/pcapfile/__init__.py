@@ -23,10 +23,15 @@ and :mod:`~ringcap.pcapfile.reader`.  It knows nothing of capturing:
 :class:`~ringcap.sinks.PcapSink`, which writes with :class:`PcapWriter`.
 ``ringcap.pcap`` re-exports these names for code written before the split.
 """
+import importlib as _importlib
+
 from .formats import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, InterfaceStats,
                       PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
-from .reader import PcapReader, open_pcap, read_pcap
 from .writer import PcapWriter, write_pcap
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from .reader import PcapReader, open_pcap, read_pcap
 
 __all__ = [
     "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap",
@@ -34,3 +39,16 @@ __all__ = [
     "Interface", "InterfaceStats",
     "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
 ]
+
+
+def __getattr__(name: str):
+    # The reader (numpy, the file maps) loads on first use: `ringcap -w` writes only.
+    if name in ("PcapReader", "open_pcap", "read_pcap"):
+        value = getattr(_importlib.import_module(f"{__name__}.reader"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

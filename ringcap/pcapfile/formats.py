@@ -10,11 +10,12 @@ this module; it imports neither.
 """
 from __future__ import annotations
 
+import struct
 import sys
 from dataclasses import dataclass
 
 from .. import _pcapio
-from .. import batch as _batch
+from .. import linktypes as _linktypes
 
 __all__ = [
     "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
@@ -24,7 +25,7 @@ __all__ = [
 
 #: The link type of Ethernet frames in pcap/pcapng headers (``DLT_EN10MB``); the
 #: others are in :mod:`ringcap.batch` (``LINKTYPE_RAW``, ``LINKTYPE_LINUX_SLL2``, ...).
-LINKTYPE_ETHERNET = _batch.LINKTYPE_ETHERNET
+LINKTYPE_ETHERNET = _linktypes.LINKTYPE_ETHERNET
 #: Snapshot length written when none is given: what tcpdump and dumpcap use.
 DEFAULT_SNAPLEN = 262144
 
@@ -98,3 +99,19 @@ class InterfaceStats:
     received: int | None = None
     dropped: int | None = None
     os_dropped: int | None = None
+
+
+# ---------------------------------------------------------------- pcapng blocks
+def _pad4(b: bytes) -> bytes:
+    return b + b"\0" * (-len(b) % 4)
+
+
+def _option(code: int, value: bytes) -> bytes:
+    """A pcapng option (native byte order, padded to 4 bytes)."""
+    return struct.pack(_NATIVE + "HH", code, len(value)) + _pad4(value)
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    """A pcapng block of type ``btype`` around ``body``."""
+    length = 12 + len(body)
+    return struct.pack(_NATIVE + "II", btype, length) + body + struct.pack(_NATIVE + "I", length)

@@ -15,18 +15,24 @@ import fcntl
 import os
 import socket
 import stat as _stat
+import array
 import struct
 import threading
 import time
 import warnings
-from typing import Iterable, Mapping
-
-import numpy as np
 
 from .. import _pcapio
-from ..batch import COLUMNS, Batch, linktype_name
+from ..linktypes import linktype_name
 from .formats import (_BT_IDB, _BT_ISB, _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER,
-                      _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET)
+                      _PCAPNG_SHB, _S, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, _block, _option)
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping
+
+    import numpy as np
+
+    from ..batch import Batch
 
 __all__ = ["PcapWriter", "write_pcap"]
 
@@ -110,19 +116,6 @@ def _fileno(target) -> int:
     return target.fileno()
 
 
-def _pad4(b: bytes) -> bytes:
-    return b + b"\0" * (-len(b) % 4)
-
-
-def _option(code: int, value: bytes) -> bytes:
-    return struct.pack(_NATIVE + "HH", code, len(value)) + _pad4(value)
-
-
-def _block(btype: int, body: bytes) -> bytes:
-    length = 12 + len(body)
-    return struct.pack(_NATIVE + "II", btype, length) + body + struct.pack(_NATIVE + "I", length)
-
-
 def _interface_name(ifindex: int, batch_names, writer_names) -> str:
     for names in (batch_names, writer_names):
         if names and ifindex in names and names[ifindex]:
@@ -134,6 +127,8 @@ def _interface_name(ifindex: int, batch_names, writer_names) -> str:
 
 
 def _column(batch: Batch, name: str) -> np.ndarray:
+    import numpy as np
+    from ..batch import COLUMNS
     return np.ascontiguousarray(getattr(batch, name), dtype=COLUMNS[name])
 
 
@@ -215,18 +210,18 @@ class PcapWriter:
         #: Packets accepted but lost to a failed write (never in the file).
         self.packets_lost = 0
         self._names = dict(interfaces) if interfaces else {}
-        self._ids = np.empty(0, dtype=np.uint32)     # each packet's interface id (pcapng)
+        # (numpy comes with the first batch: `ringcap -w`, records from the ring, has none)
+        self._ids = None           # each packet's interface id (pcapng), reused
         self._idb: dict[tuple[int, int], int] = {}     # (ifindex, linktype) -> IDB id
         # _idb as columns (ifindex, linktype, id) for the compiled lookup
-        self._known = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.uint16),
-                       np.empty(0, dtype=np.uint32))
-        self._buf = np.empty(int(buffer_size), dtype=np.uint8)
+        self._known = None
+        self._buf = bytearray(int(buffer_size))
         self._used = 0             # bytes waiting in _buf
         self._head = 0             # first record boundary in _buf (a record may be half out)
         self._buf_packets = 0      # packets whose records are (partly) in _buf
         self._header = 24 if format == "pcap" else 0   # pcap file header not yet out
         self._oldest = None        # when the oldest waiting record was buffered
-        self._progress = np.zeros(1, dtype=np.int64)
+        self._progress = array.array("q", [0])
         self._ends = None          # record ends of a writev() from a ring
         self._partial = 0          # bytes of a record half out (an interrupted write)
         self._partial_packet = False
@@ -275,7 +270,14 @@ class PcapWriter:
     def _check_linktype(self, linktype: np.ndarray) -> None:
         """pcap: every packet must have the header's link type (the first batch's
         when none was given: the header written at open is corrected)."""
-        first = int(linktype[0])
+        self._correct_header(int(linktype[0]))
+        if linktype.min() != self.linktype or linktype.max() != self.linktype:   # (no mask)
+            import numpy as np
+            i = int(np.argmax(linktype != self.linktype))
+            self._refuse_linktype(i, int(linktype[i]))
+
+    def _correct_header(self, first: int) -> None:
+        """The header's link type becomes ``first``, the first packet's, when none was given."""
         if not self._linktype_given and self.packets_written == 0 and first != self.linktype \
                 and self._regular and not self._append and self._failed is None:
             self._drain()
@@ -284,14 +286,13 @@ class PcapWriter:
                 raise OSError(errno.EIO, "short write correcting the pcap header's link type")
             self.linktype = first
         self._linktype_given = True
-        if linktype.min() != self.linktype or linktype.max() != self.linktype:   # (no mask)
-            i = int(np.argmax(linktype != self.linktype))
-            raise ValueError(
-                f"packet {i} has link type {linktype_name(int(linktype[i]))} "
-                f"({int(linktype[i])}), but this pcap file holds "
-                f"{linktype_name(self.linktype)} ({self.linktype}): a pcap file has one link "
-                "type; write pcapng (format='pcapng', an interface per link type), or capture "
-                "all interfaces as one cooked (LINUX_SLL2) capture, as `-i any` does")
+
+    def _refuse_linktype(self, i: int, linktype: int) -> None:
+        raise ValueError(
+            f"packet {i} has link type {linktype_name(linktype)} ({linktype}), but this pcap "
+            f"file holds {linktype_name(self.linktype)} ({self.linktype}): a pcap file has one "
+            "link type; write pcapng (format='pcapng', an interface per link type), or capture "
+            "all interfaces as one cooked (LINUX_SLL2) capture, as `-i any` does")
 
     # -------------------------------------------------------------- plumbing
     def _check_open(self) -> None:
@@ -331,19 +332,19 @@ class PcapWriter:
 
     def _put(self, raw: bytes) -> None:
         """Append small raw bytes (file header, IDB, ISB) to the buffer."""
-        if self._used + len(raw) > self._buf.shape[0]:
+        if self._used + len(raw) > len(self._buf):
             self._drain()
-        if len(raw) > self._buf.shape[0]:
+        if len(raw) > len(self._buf):
             self._grow(len(raw))
-        self._buf[self._used:self._used + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+        self._buf[self._used:self._used + len(raw)] = raw
         self._used += len(raw)
         self.bytes_written += len(raw)
         if self._oldest is None:
             self._oldest = time.monotonic()
 
     def _grow(self, size: int) -> None:
-        bigger = np.empty(size, dtype=np.uint8)
-        bigger[:self._used] = self._buf[:self._used]
+        bigger = bytearray(size)
+        bigger[:self._used] = memoryview(self._buf)[:self._used]
         self._buf = bigger
 
     def _reserve(self, nbytes: int) -> bool:
@@ -419,7 +420,7 @@ class PcapWriter:
     def _shift(self, nbytes: int) -> None:
         rest = self._used - nbytes
         if nbytes and rest:
-            self._buf[:rest] = self._buf[nbytes:self._used]
+            self._buf[:rest] = memoryview(self._buf)[nbytes:self._used]
         self._used = rest
 
     def _fail(self, error: OSError, raise_now: bool = True) -> None:
@@ -450,7 +451,7 @@ class PcapWriter:
             # the end, never inside the file (whatever else wrote to it)
             with contextlib.suppress(OSError):
                 end = max(os.fstat(fd).st_size, self._start + self.bytes_flushed)
-                _pcapio.release_space(fd, end, _RESERVE + self._buf.shape[0])
+                _pcapio.release_space(fd, end, _RESERVE + len(self._buf))
         if fd >= 0 and self._own_fd:
             os.close(fd)
 
@@ -496,12 +497,13 @@ class PcapWriter:
     def _interface_ids(self, batch: Batch, ifindex: np.ndarray, linktype: np.ndarray) -> np.ndarray:
         # one IDB per (ifindex, linktype), described in order of appearance; the ids
         # go into an array reused batch after batch, found in one compiled pass
+        import numpy as np
         n = ifindex.shape[0]
-        if self._ids.shape[0] < n:
+        if self._ids is None or self._ids.shape[0] < n:
             self._ids = np.empty(n, dtype=np.uint32)
         at = 0
         while True:
-            if self._known[2].shape[0] != len(self._idb):    # (add_interface() adds too)
+            if self._known is None or self._known[2].shape[0] != len(self._idb):   # (new IDBs)
                 pairs = list(self._idb.items())
                 self._known = (np.array([k[0] for k, _ in pairs], dtype=np.int32),
                                np.array([k[1] for k, _ in pairs], dtype=np.uint16),
@@ -538,6 +540,7 @@ class PcapWriter:
             self._drain()
 
     def _write(self, batch: Batch) -> None:
+        import numpy as np
         n = len(batch)
         ts = _column(batch, "ts")
         caplen = _column(batch, "caplen")
@@ -560,14 +563,14 @@ class PcapWriter:
         else:
             self._check_linktype(_column(batch, "linktype"))
         largest = 32 + 12 + min(int(caplen.max()), self.snaplen) + 3
-        if largest > self._buf.shape[0]:
+        if largest > len(self._buf):
             self._drain()
             self._grow(largest)
         i = 0
         while i < n:
             if self._oldest is None:
                 self._oldest = time.monotonic()
-            out = self._buf[self._used:]
+            out = memoryview(self._buf)[self._used:]
             if self.format == "pcap":
                 nxt, nbytes, status, bad = _pcapio.build_pcap(
                     ts, caplen, wirelen, offset, data, i, n, self.snaplen, self.nanosecond, out)
@@ -611,17 +614,19 @@ class PcapWriter:
                 if linktype is None:
                     raise ValueError("the ring's interfaces have different link types; a pcap "
                                      "file holds one")
-                self._check_linktype(np.full(1, linktype, dtype=np.uint16))
+                self._correct_header(linktype)
+                if linktype != self.linktype:
+                    self._refuse_linktype(0, linktype)
             if self._regular:
                 return self._write_in_place(ring, max_packets, timeout)
             # the largest record: header, a cooked header or VLAN tag, snaplen bytes
             largest = 16 + min(int(ring.snaplen) + 20, self.snaplen)
-            if largest > self._buf.shape[0]:
+            if largest > len(self._buf):
                 self._drain()
                 self._grow(largest)
             packets = nbytes = 0
             while packets < max_packets:
-                if self._buf.shape[0] - self._used < largest:
+                if len(self._buf) - self._used < largest:
                     self._drain()
                 n, end, kept = ring.read_records(self._buf, self._used, max_packets - packets,
                                                  timeout, snaplen=self.snaplen,
@@ -635,7 +640,7 @@ class PcapWriter:
                     self._buf_packets += n
                     packets += n
                     nbytes += kept
-                if self._buf.shape[0] - self._used >= largest:
+                if len(self._buf) - self._used >= largest:
                     break               # not stopped by a full buffer: nothing more is ready
                 timeout = 0.0
             self._flush_if_due()
@@ -645,7 +650,7 @@ class PcapWriter:
         """write_from_ring into a regular file: records written as they are taken."""
         self._drain()                   # what is buffered (the file header) goes first
         if self._ends is None:
-            self._ends = np.empty(_RECORDS_PER_WRITE, dtype=np.int64)
+            self._ends = array.array("q", bytes(8 * _RECORDS_PER_WRITE))
         n, written, nbytes, partial, err = ring.write_records(
             self._fd, self._buf, self._ends, max_packets, timeout, snaplen=self.snaplen,
             nanosecond=self.nanosecond)
@@ -783,6 +788,7 @@ def write_pcap(path, batches: Batch | Iterable[Batch], **options) -> int:
     it; a symbolic link is never followed).  ``options`` are those of
     :class:`PcapWriter`.
     """
+    from ..batch import Batch
     if isinstance(batches, Batch):
         batches = [batches]
     with PcapWriter(path, **options) as writer:

@@ -16,10 +16,12 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
-from ..batch import Batch
 from .base import Sink, SinkSummary
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from typing import Callable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 VIEW_PACKETS = 4096          # packets per ring view handed to a sink
@@ -331,6 +333,7 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
             return n
     else:
         if reuse_batch and _accepts_out(ring):
+            from ..batch import Batch
             snaplen = int(getattr(ring, "snaplen", 0) or 0)
             out = Batch.empty(batch_packets, data_bytes=max(int(batch_bytes), snaplen + 4))
             options = {"out": out}

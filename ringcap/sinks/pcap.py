@@ -4,10 +4,13 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 
 from ..pcapfile import DEFAULT_SNAPLEN, PcapWriter
 from .rotating import Rotation, RotatingSink, TcpdumpNaming
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def format_for_path(path, format: str | None = None) -> str:
@@ -67,6 +70,7 @@ class PcapPart:
         return self.writer.bytes_flushed
 
     def record_sizes(self, batch) -> np.ndarray:
+        import numpy as np
         kept = np.minimum(batch.caplen, self.snaplen).astype(np.int64)
         if self.format == "pcap":
             return kept + 16

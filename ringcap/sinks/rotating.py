@@ -26,18 +26,17 @@ import errno
 import math
 import os
 import pwd
-import shlex
-import shutil
 import stat
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Hashable, NamedTuple
 
-import numpy as np
-
+from .._validate import _is_integer
 from .base import Sink
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 # ---------------------------------------------------------------------- the rules
@@ -66,7 +65,7 @@ class Rotation:
         for name in ("max_bytes", "max_packets", "max_files"):
             value = getattr(self, name)
             if value is not None:
-                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                if not _is_integer(value):
                     raise TypeError(f"{name} must be an int, got {type(value).__name__}")
                 if value <= 0:
                     raise ValueError(f"{name} must be positive, got {value}")
@@ -90,7 +89,7 @@ class Rotation:
         return bool(self.max_bytes or self.max_packets)
 
 
-class FileSlot(NamedTuple):
+class FileSlot(collections.namedtuple("FileSlot", "key seq index start_ns")):
     """What a naming callable gets to name a file.
 
     ``key``: the partition key (None without partitions); ``seq``: files
@@ -100,10 +99,7 @@ class FileSlot(NamedTuple):
     files opened by a packet, the clock for the first file).
     """
 
-    key: Hashable
-    seq: int
-    index: int
-    start_ns: int
+    __slots__ = ()
 
 
 def _digits(max_files: int | None) -> int:
@@ -185,6 +181,9 @@ class PostRotateCommand:
 
     def __init__(self, command: str, max_running: int | None = None,
                  on_limit: Callable[[int], None] | None = None) -> None:
+        import shlex
+        import shutil
+        import subprocess  # noqa: F401  (for _start: now, before a privilege drop)
         self.argv = shlex.split(command)
         if not self.argv:
             raise ValueError("the post-rotate command (-z) is empty")
@@ -249,6 +248,7 @@ class PostRotateCommand:
             self._start(path)                 # outside the lock: the loop can queue meanwhile
 
     def _start(self, path: str) -> None:
+        import subprocess
         try:
             proc = subprocess.Popen([*self.argv, path], stdin=subprocess.DEVNULL,
                                     start_new_session=True)
@@ -481,6 +481,7 @@ class RotatingSink(Sink):
         key = self._single_key(batch)
         if key is not None:         # the whole batch in one partition: no key per packet
             return self._write_one_key(key, batch)
+        import numpy as np
         keys = np.asarray(self._partition(batch))
         if keys.shape != (len(batch),):
             raise ValueError(f"partition() returned shape {keys.shape} for {len(batch)} packets")
@@ -510,6 +511,7 @@ class RotatingSink(Sink):
         return None
 
     def _write_key(self, key, batch) -> int:
+        import numpy as np
         state = self._state(key)
         rotation = self.rotation
         n = len(batch)

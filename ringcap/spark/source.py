@@ -32,7 +32,8 @@ from pyspark.sql.types import (BinaryType, BooleanType, DataType, IntegerType, L
                                ShortType, StringType, StructField, StructType, TimestampType)
 
 from ..batch import COLUMNS, LINKTYPE_NAMES, Batch
-from ..bpf import LinkTypeFilter, compile_filter
+from ..bpf import compile_filter
+from ..filtering import LinkTypeFilter
 from ..appcolumns import APP_COLUMNS, StringColumn
 from .. import _text
 from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, decode
