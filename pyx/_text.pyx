@@ -2223,3 +2223,4 @@ cdef class LineFormatter:
 
 
 include "text_app.pxi"
+include "text_bootp.pxi"

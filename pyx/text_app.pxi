@@ -593,8 +593,7 @@ cdef uint8_t *put_udp_natt(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
 cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
                           Py_ssize_t ulen, int verbose) noexcept nogil:
     # After "a.p > b.q: ": the application line for a UDP datagram (ulen:
-    # its UDP length), or NULL to print "UDP, length N" (so DHCP under -v,
-    # where tcpdump prints lines of detail).
+    # its UDP length), or NULL to print "UDP, length N".
     cdef uint16_t sport = rd16(p + l4), dport = rd16(p + l4 + 2)
     cdef const uint8_t *m = p + l4 + 8
     cdef Py_ssize_t end = cap - l4 - 8, length = ulen - 8
@@ -625,7 +624,7 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
         w = put_u(w, <uint64_t>length)
         return put_ntp_verbose(w, m, end, length) if verbose else w
     if sport == 67 or dport == 67 or sport == 68 or dport == 68:
-        if end < 34 or (m[0] != 1 and m[0] != 2) or verbose:
+        if end < 34 or (m[0] != 1 and m[0] != 2):
             return NULL
         w = put_s(w, b"BOOTP/DHCP, ")
         if m[0] == 1:
@@ -636,7 +635,8 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
         else:
             w = put_s(w, b"Reply")
         w = put_s(w, b", length ")
-        return put_u(w, <uint64_t>length)
+        w = put_u(w, <uint64_t>length)
+        return put_bootp_verbose(w, m, end, length, verbose) if verbose else w
     if (sport == 53 or dport == 53 or sport == 5353 or dport == 5353) and length < 12:
         w = put_s(w, b"domain [length ")      # domain_print's check of the header's length
         w = put_u(w, <uint64_t>length)
@@ -980,3 +980,4 @@ cdef uint8_t *put_ntp_verbose(uint8_t *w, const uint8_t *m, Py_ssize_t end,
         w = put_u(w, <uint64_t>(length - 48))
         w = put_s(w, b" more bytes after the header)")
     return w
+

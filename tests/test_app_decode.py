@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -1333,14 +1334,16 @@ def _compare_verbose(pcap, flag: str, skip_ports=()) -> tuple[list[str], list]:
 
 def test_printed_lines_are_tcpdumps_under_v_and_vv_on_the_recorded_traffic(recorded):
     # Issue 21: DNS (answers' owner names, -vv's q:/ns:/ar: sections and EDNS
-    # options), HTTP (every header line) and NTP (its lines of detail) as
-    # tcpdump -v prints them; DHCP keeps the generic line
+    # options), HTTP (every header line), NTP and DHCP (their lines of detail)
+    # as tcpdump -v prints them
     for flag, shown in (("-v", (" www.example.test. A 10.0.0.1 ", "\tHost: 127.0.0.1:8080",
                                 "\tUser-Agent: ringcap-test/1.0 (app columns)",
-                                ", length: ", "\t  Transmit Timestamp:   ")),
+                                ", length: ", "\t  Transmit Timestamp:   ",
+                                "\t  Client-Ethernet-Address 02:42:ac:11:00:07",
+                                "\t    DHCP-Message (53), length 1: ", "\t  Your-IP 192.168.7.42")),
                         ("-vv", (" q: A? www.example.test. 1/0/", " ar: . OPT UDPsize=1232 [COOKIE ",
                                  "\tHost: Web.Example.Test:8080"))):
-        theirs, differ = _compare_verbose(recorded, flag, skip_ports=(67, 68))
+        theirs, differ = _compare_verbose(recorded, flag)
         assert differ == [], "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:5])
         text = "\n".join(theirs)
         for line in shown:
@@ -1455,6 +1458,77 @@ def test_verbose_ntp_lines_are_tcpdumps_whatever_the_fields(tmp_path):
                   "(1900-01-01T00:00:01Z)", "Originator - Receive Timestamp:  -", "\tKey id: ",
                   "\tAuthentication: ", "more bytes after the header)", "TO-BE-DONE", " (invalid)",
                   "poll -32, precision", "(1/2s)"):
+        assert shown in text, shown
+
+
+def test_verbose_dhcp_lines_are_tcpdumps_on_built_messages(tmp_path):
+    """BOOTP/DHCP under -v and -vv: every message type and an unknown one, long
+    Parameter-Request lists (named, unknown, PAD and END inside), every data
+    format (addresses, pairs, signed and unsigned words, shorts, booleans, bytes,
+    text with control and high bytes), unknown options by their length, Client-ID
+    and FQDN, the overload option with sname and file text (one without its NUL),
+    pad options, an option whose length runs past the message, trailing data,
+    replies with every address field, other hardware types, hops, secs, the
+    broadcast flag, a vendor area without the cookie.  What ringcap does not print
+    as tcpdump does keeps the generic line (checked below), never a half-right one."""
+    rng = random.Random(67)
+    eth_ip = Ether(src="02:00:00:00:00:01", dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0",
+                                                                          dst="255.255.255.255")
+    mac = bytes.fromhex("020000000001")
+    some = [(1, b"\xff\xff\xff\x00"), (2, b"\xff\xff\xff\xf0"), (3, b"\x0a\0\0\1\x0a\0\0\2"),
+            (6, b"\x08\x08\x08\x08"), (12, b"host\x01\xff"), (13, b"\x00\x10"), (15, b"example"),
+            (19, b"\x00\x01\x02"), (21, b"\x0a\0\0\0\xff\0\0\0"), (23, b"\x40"), (33, bytes(8)),
+            (43, b"\x01\x02\x03"), (46, b"\x08"), (50, b"\x0a\0\0\5"), (51, b"\0\0\x0e\x10"),
+            (52, b"\x03"), (54, b"\x0a\0\0\1"), (57, b"\x05\xdc"), (58, b"\0\0\7\x08"),
+            (60, b"MSFT 5.0"), (61, b"\x01" + mac), (61, b"\x00id"), (61, b"\x63\x01\x02"),
+            (81, b"\x05\x00\x00h.example"), (81, b"\x00\x01\x02"), (93, b"\x00\x07"),
+            (116, b"\x01"), (200, b"abc"), (201, b"abcd"), (202, b"ab"), (203, b""), (1, b"\xff\xff\xff"),
+            (3, b""), (31, b"\x05")]
+    frames = []
+    for kind in range(1, 10):
+        options = [("message-type", kind), (55, bytes(rng.sample(range(256), 30)))]
+        options += some[4 * kind - 4:4 * kind] + rng.sample(some, 4) + ["pad"] * rng.randrange(3) + ["end"]
+        frames.append(eth_ip / UDP(sport=68, dport=67) / BOOTP(
+            chaddr=mac, xid=rng.getrandbits(32), secs=rng.choice([0, 3])) / DHCP(options=options))
+    frames += [
+        eth_ip / UDP(sport=67, dport=68) / BOOTP(
+            op=2, htype=6, hlen=4, hops=2, secs=3, flags=0x8000, ciaddr="1.2.3.4", yiaddr="5.6.7.8",
+            siaddr="9.9.9.9", giaddr="8.8.8.8") / DHCP(options=[("message-type", 5), "end"]),
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(chaddr=mac, hlen=8, sname=b"srv\x01\xc1",
+                                                 file=b"boot/pxe") / DHCP(options=[(52, b"\x01"), "end"]),
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(chaddr=mac, file=b"f" * 128) / DHCP(options=["end"]),
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(chaddr=mac, options=b"") / Raw(
+            b"\x63\x82\x53\x63\x35\x01\x03\x0c\x20abc"),                    # Hostname runs past the end
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(chaddr=mac, options=b"") / Raw(b"\x63\x82\x53\x63\x35"),
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(chaddr=mac, options=b"\0\0\0\x01"),
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(chaddr=mac, options=b"\0\0\0\0"),
+        # the generic line: the vendor area of CMU, a relay agent's option
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(chaddr=mac, options=b"CMU\0" + bytes(60)),
+        eth_ip / UDP(sport=68, dport=67) / BOOTP(chaddr=mac) / DHCP(
+            options=[("message-type", 1), (82, b"\x01\x02ab"), "end"]),
+    ]
+    pcap = tmp_path / "dhcp.pcap"
+    wrpcap(str(pcap), frames)
+    text = ""
+    for flag in ("-v", "-vv"):
+        theirs = _packets(_lines("tcpdump", "-nn", flag, "-r", str(pcap)))
+        ours = _packets(_lines(sys.executable, "-m", "ringcap", "-nn", flag, "-r", str(pcap)))
+        assert len(ours) == len(theirs) == len(frames)
+        assert ours[:-2] == theirs[:-2], "\n".join(
+            f"tcpdump: {a}\nringcap: {b}" for a, b in zip(theirs[:-2], ours[:-2]) if a != b)
+        for packet in ours[-2:]:
+            assert re.search(r": (\[udp sum ok\] )?UDP, length \d+$", packet[1]) and len(packet) == 2, packet
+        text += "\n".join(line for packet in theirs for line in packet)
+    for shown in ("DHCP-Message (53), length 1: Inform", "DHCP-Message (53), length 1: Unknown (9)",
+                  "\t      ", "Unknown (203), length 0", "Time-Zone (2), length 4: -16",
+                  "IPF (19), length 3: N,Y,2?", "PF (21), length 8: (10.0.0.0:255.0.0.0)",
+                  "Hostname (12), length 6: \"host^AM-^?\"", "Client-ID (61), length 7: ether 02:00",
+                  "hardware-type 99, 01:02", "FQDN (81), length 12: [SE] \"h.example\"",
+                  "FQDN (81), length 3: 1/2 \"\"", "OO (52), length 1: file+sname",
+                  "\t  sname \"srv^AM-A\"", "\t  file \"boot/pxe\"", "\" [|bootp]",
+                  "Hostname (12), length 32:  [|bootp]", "\t  trailing data length 3",
+                  ", htype 6, hlen 4, hops 2, secs 3, Flags [Broadcast] (0x8000)",
+                  "\t  Gateway-IP 8.8.8.8", "\t  Vendor-#0x1", ", hlen 8"):
         assert shown in text, shown
 
 

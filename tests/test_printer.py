@@ -731,12 +731,31 @@ def _dns_worst_cases():
     return messages
 
 
+def _dhcp_worst_cases():
+    # BOOTP/DHCP messages whose -v text grows fastest per byte: sname and file
+    # of high control bytes (4 characters each), Parameter-Request lists of the
+    # longest name, text, byte and Client-ID options of such bytes, in counts
+    # that end just under the budget or far past it
+    header = b"\x01\x01\x06\x00" + bytes(24) + b"\x02" * 6 + bytes(10)
+    names = b"\x81" * 63 + b"\x00" + b"\x81" * 127 + b"\x00"
+    cookie = b"\x63\x82\x53\x63\x35\x01\x01"
+    messages = []
+    for fields in (bytes(192), names):
+        for option in (b"\x37\xff" + b"\xf9" * 255, b"\x0c\xff" + b"\x81" * 255, b"\x2b\xff" + b"\xff" * 255,
+                       b"\x3d\xff\x01" + b"\xff" * 254, b"\x51\xff\x05\xff\xff" + b"\x81" * 252,
+                       b"\x37\x06" + b"\xf9" * 6, b"\x15\xf8" + b"\xff" * 248, b"\x13\xff" + b"\x81" * 255):
+            for count in (1, 2, 5):
+                messages.append(header + fields + cookie + option * count + b"\xff")
+    return messages
+
+
 @pytest.mark.parametrize("options", [{"verbose": 1}, {"verbose": 2}, {"verbose": 3},
                                      {"verbose": 2, "link_header": True, "payload": "XX"}])
 def test_verbose_dns_and_http_text_stays_within_the_promised_room(options):
-    # -v prints DNS records' owner names and HTTP's header lines, -vv every DNS
-    # section: hostile messages whose text would be tens of KiB stop within the
-    # room, after a 2 KiB hop-by-hop header whose options also print at -v
+    # -v prints DNS records' owner names, HTTP's header lines and DHCP's
+    # options, -vv every DNS section: hostile messages whose text would be tens
+    # of KiB stop within the room, after a 2 KiB hop-by-hop header whose options
+    # also print at -v
     import struct
 
     def frame(ports, payload, hbh):
@@ -748,6 +767,7 @@ def test_verbose_dns_and_http_text_stays_within_the_promised_room(options):
             + b"\x86\xdd" + bytes([0x60, 0, 0, 0]) + struct.pack("!HBB", len(body), 0 if hbh else nh, 64) \
             + bytes(15) + b"\x01" + bytes(15) + b"\x02" + body
     payloads = [((53, 3000), m) for m in _dns_worst_cases()]
+    payloads += [((68, 67), m) for m in _dhcp_worst_cases()]
     payloads += [((80, 3000), b"HTTP/1.1 200 OK\r\n" + b"\n" * 1400),
                  ((80, 3000), b"GET / HTTP/1.1\r\n" + (b"a" * 97 + b"\r\n") * 14)]
     for ports, payload in payloads:
@@ -778,6 +798,15 @@ def hostile_frames(draw):
             return struct.pack("!HHIIBBHHH", draw(ports), draw(ports), 1, 2, doff << 4,
                                draw(st.integers(0, 255)), 1, 0, 0) \
                 + draw(st.binary(min_size=4 * doff - 20, max_size=4 * doff - 20)) + draw(raw)
+        if proto == 17 and draw(st.booleans()):
+            # a BOOTP/DHCP message: its fixed part, then options made to print long
+            body = b"\x01\x01\x06\x00" + bytes(24) + b"\x02" * 6 + bytes(10) \
+                + draw(st.sampled_from([bytes(192), b"\x81" * 64 + b"\x81" * 127 + b"\x00"])) \
+                + b"\x63\x82\x53\x63" + b"".join(draw(st.lists(st.sampled_from(
+                    [b"\x37\xff" + b"\xf9" * 255, b"\x0c\x40" + b"\x81" * 64, b"\x3d\x07\x01" + bytes(6),
+                     b"\x00", b"\x34\x01\x03", b"\x03\x09" + bytes(9), b"\x51\x03\x01\x00\x00"]),
+                    max_size=12))) + draw(raw)
+            return struct.pack("!HHHH", 68, 67, len(body) + 8, 0) + body
         if proto == 17:
             body = draw(raw)
             return struct.pack("!HHHH", draw(ports), draw(ports), len(body) + 8, 0) + body
