@@ -1495,16 +1495,20 @@ cdef class RxRingCore(PacketSocket):
         return n, pos, kept
 
     def write_records(self, int fd, uint8_t[::1] staging, int64_t[::1] ends,
-                      Py_ssize_t max_packets, uint32_t snaplen, bint nanosecond):
+                      Py_ssize_t max_packets, uint32_t snaplen, bint nanosecond,
+                      double linger=0.0):
         """Write ready packets to the regular file ``fd`` as pcap records (as
         drain_records builds them), frames of 512 bytes or more straight from
         the ring's blocks, headers and small frames through ``staging``;
-        ``ends`` (int64) bounds the records per writev().  Returns (packets
-        taken, records complete in the file, their bytes, bytes of a record cut
-        short, errno of a failed write or 0)."""
+        ``ends`` (int64) bounds the records per writev().  With ``linger`` > 0,
+        go on waiting for blocks and writing them until ``linger`` seconds
+        after the call (see _next_block for what ends it sooner).  Returns
+        (packets taken, records complete in the file, their bytes, bytes of a
+        record cut short, errno of a failed write or 0)."""
         self._check_open()
         cdef Gather g
-        cdef GatherResult res
+        cdef GatherResult res, one
+        cdef double deadline = monotonic() + linger
         if self.cursor.held:
             raise ValueError("blocks are held for a zero-copy view: release it first")
         if staging.shape[0] < 4096 or ends.shape[0] < 1:
@@ -1515,10 +1519,51 @@ cdef class RxRingCore(PacketSocket):
         g.staging_size = staging.shape[0]
         g.ends = &ends[0]
         g.max_records = ends.shape[0]
-        with nogil:
-            write_ring_records(&self.cursor, fd, &g, max_packets, snaplen, nanosecond, &res)
-        self.delivered += res.taken
+        memset(&res, 0, sizeof(res))
+        while True:
+            with nogil:
+                write_ring_records(&self.cursor, fd, &g, max_packets - res.taken, snaplen,
+                                   nanosecond, &one)
+            self.delivered += one.taken
+            res.taken += one.taken
+            res.written += one.written
+            res.nbytes += one.nbytes
+            res.partial, res.err = one.partial, one.err
+            if one.err or res.taken >= max_packets or not self._next_block(deadline):
+                break
         return res.taken, res.written, res.nbytes, res.partial, res.err
+
+    cdef bint _next_block(self, double deadline) noexcept:
+        """Wait until the next block is ready (True) or ``deadline``: the
+        loop of write_records(linger=) without a return to Python per
+        wake-up.  Anything the caller must see returns False at once, to be
+        handled by the next wait(): a signal (poll() interrupted; one that
+        lands during a write waits for the deadline), stop_requested, a socket
+        error, a dead ring."""
+        cdef pollfd pfd
+        cdef int rc, slice_ms
+        cdef double remaining
+        while True:
+            if self.cursor.left:
+                return True
+            if open_block(&self.cursor):
+                if self.cursor.left:
+                    return True
+                release_block(&self.cursor)     # retired by timeout with no packets
+                continue
+            if self.dead_errno or self.stop_requested:
+                return False
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                return False
+            slice_ms = 50 if remaining * 1000 >= 50 else <int>(remaining * 1000) + 1
+            pfd.fd = self.fd
+            pfd.events = POLLIN | POLLERR
+            pfd.revents = 0
+            with nogil:
+                rc = poll(&pfd, 1, slice_ms)
+            if rc < 0 or (rc > 0 and pfd.revents & (POLLERR | POLLHUP | POLLNVAL)):
+                return False
 
     @property
     def held_blocks(self):

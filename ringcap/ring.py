@@ -784,20 +784,27 @@ class RxRing(_RingHandle):
 
     def write_records(self, fd: int, staging, ends, max_packets: int,
                       timeout: float | None = None, *, snaplen: int,
-                      nanosecond: bool = True) -> tuple[int, int, int, int, int]:
+                      nanosecond: bool = True,
+                      linger: float = 0.0) -> tuple[int, int, int, int, int]:
         """Write ready packets to the regular file ``fd`` (at its end) as the
         pcap records :meth:`read_records` builds, with ``writev()``: frames of
         512 bytes or more go to the file straight from the ring's blocks (the
         kernel's copy into the page cache is their only one), record headers
         and smaller frames through ``staging`` (uint8, at least 4096 bytes);
         ``ends`` (int64) bounds the records per ``writev()``.  Waits like
-        :meth:`read`.  Returns ``(packets taken, records complete in the file,
-        their bytes, bytes of a record cut short, errno)``: a failed write
-        (errno not 0) ends the call, and the packets taken past the complete
-        records are not in the file."""
+        :meth:`read`.  With ``linger`` seconds (> 0), once packets came it
+        goes on writing blocks as they become ready until ``linger`` seconds
+        after the call, in compiled code: one call per ``linger`` rather than
+        one per wake-up, for a caller that would call again at once.  A
+        signal that interrupts its wait, :meth:`close` from another thread or
+        an error of the socket ends it sooner.  Returns ``(packets taken,
+        records complete in the file, their bytes, bytes of a record cut
+        short, errno)``: a failed write (errno not 0) ends the call, and the
+        packets taken past the complete records are not in the file."""
+        linger = check_seconds("linger", linger)
         return self._records("write_records", (0, 0, 0, 0, 0), timeout, fd, staging, ends,
                              check_count("max_packets", max_packets, maximum=MAX_READ_PACKETS),
-                             snaplen, nanosecond)
+                             snaplen, nanosecond, linger)
 
     def _records(self, method: str, nothing: tuple, timeout: float | None, *args):
         """Wait like :meth:`read`, then run the core's record loop ``method``

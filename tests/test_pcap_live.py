@@ -157,6 +157,86 @@ def test_large_frames_go_from_the_ring_blocks_straight_into_the_file(veth, tmp_p
     assert read_pcap(path).packets() == frames
 
 
+def test_lingering_write_takes_later_wake_ups_in_the_same_call_up_to_max_packets(
+        veth, tmp_path):
+    """write_from_ring(linger=) into a file (`ringcap -w`'s step): packets that
+    come after the call has written its first blocks go into the file in the
+    same call, up to exactly ``max_packets`` (-c); the rest stay in the ring
+    for the next call."""
+    from ringcap import PcapWriter
+    first = [make_frame(i, 100) for i in range(50)]
+    second = [make_frame(50 + i, 700) for i in range(80)]
+    path = tmp_path / "linger.pcap"
+    with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx, \
+            PcapWriter(path, linktype=rx.linktype) as writer:
+        def later():
+            # the first burst is in the file: the call is past its first wake-up
+            wait_until(lambda: path.stat().st_size >= 24 + 50 * 116,
+                       what="the first burst in the file")
+            tx.send(second)
+        tx.send(first)
+        thread = threading.Thread(target=later)
+        thread.start()
+        n, _ = writer.write_from_ring(rx, 100, timeout=DEADLINE, linger=DEADLINE)
+        thread.join()
+        assert n == 100
+        assert path.stat().st_size == 24 + 50 * 116 + 50 * 716
+        rest = []
+
+        def all_in():
+            rest.append(writer.write_from_ring(rx, 1000, timeout=0.05)[0])
+            return sum(rest) >= 30
+        wait_until(all_in, what="the rest of the second burst")
+        assert sum(rest) == 30
+    assert read_pcap(path).packets() == first + second
+
+
+def test_a_signal_or_close_ends_a_lingering_write(veth, tmp_path):
+    """A signal (Ctrl-C for `ringcap -w`) or close() from another thread ends a
+    write_from_ring(linger=) long before its linger, with every packet taken
+    written and counted."""
+    import signal
+    import time
+
+    from ringcap import PcapWriter
+    frames = [make_frame(i, 80 + i) for i in range(40)]
+    main = threading.get_ident()
+    signals = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: signals.append(signum))
+    try:
+        for how in ("signal", "close"):
+            path = tmp_path / f"{how}.pcap"
+            size = 24 + sum(16 + len(f) for f in frames)
+            with RxRing(veth.b, **SMALL) as rx, TxRing(veth.a) as tx, \
+                    PcapWriter(path, linktype=rx.linktype) as writer:
+                returned = threading.Event()
+
+                def poke():
+                    wait_until(lambda: path.stat().st_size >= size, what="the frames in the file")
+                    while not returned.is_set():
+                        # (again until it returns: one landing during a write is seen later)
+                        if how == "signal":
+                            signal.pthread_kill(main, signal.SIGUSR1)
+                        else:
+                            rx.close()
+                        returned.wait(0.02)
+                thread = threading.Thread(target=poke)
+                tx.send(frames)
+                thread.start()
+                started = time.monotonic()
+                try:
+                    n, _ = writer.write_from_ring(rx, 1000, timeout=DEADLINE, linger=4 * DEADLINE)
+                finally:
+                    returned.set()
+                    thread.join()
+                assert time.monotonic() - started < 2 * DEADLINE    # not at the linger's end
+                assert n == len(frames) == writer.packets_written
+            assert read_pcap(path).packets() == frames
+        assert signals
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 def test_large_cooked_frames_from_the_ring_carry_the_sll2_header(veth):
     frames = [make_frame(i, 600 + i * 40) for i in range(20)]
     direct, batched, _, _ = _records_and_batches(SMALL, None, frames, snaplen=65535,

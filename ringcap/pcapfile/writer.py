@@ -588,8 +588,8 @@ class PcapWriter:
                 self._drain()
             i = nxt
 
-    def write_from_ring(self, ring, max_packets: int,
-                        timeout: float | None = 0.0) -> tuple[int, int]:
+    def write_from_ring(self, ring, max_packets: int, timeout: float | None = 0.0, *,
+                        linger: float = 0.0) -> tuple[int, int]:
         """pcap only: move up to ``max_packets`` packets from ``ring`` (an
         :class:`~ringcap.RxRing` on one interface, :attr:`~ringcap.RxRing.reads_records`)
         into this file, record by record straight out of the ring's blocks
@@ -601,8 +601,9 @@ class PcapWriter:
         Into a regular file the records go at once, with ``writev()``
         (:meth:`~ringcap.RxRing.write_records`): frames of 512 bytes or more
         straight from the ring's blocks, so the kernel's copy into the page
-        cache is their only one; into a pipe they are buffered as by
-        :meth:`write`."""
+        cache is their only one, and with ``linger`` seconds it goes on
+        writing blocks as they come until then (:meth:`~ringcap.RxRing.write_records`);
+        into a pipe they are buffered as by :meth:`write` (``linger`` unused)."""
         with self._exclusive():
             if self._failed is not None:
                 raise self._failure()
@@ -618,7 +619,7 @@ class PcapWriter:
                 if linktype != self.linktype:
                     self._refuse_linktype(0, linktype)
             if self._regular:
-                return self._write_in_place(ring, max_packets, timeout)
+                return self._write_in_place(ring, max_packets, timeout, linger)
             # the largest record: header, a cooked header or VLAN tag, snaplen bytes
             largest = 16 + min(int(ring.snaplen) + 20, self.snaplen)
             if largest > len(self._buf):
@@ -646,14 +647,14 @@ class PcapWriter:
             self._flush_if_due()
             return packets, nbytes
 
-    def _write_in_place(self, ring, max_packets: int, timeout) -> tuple[int, int]:
+    def _write_in_place(self, ring, max_packets: int, timeout, linger) -> tuple[int, int]:
         """write_from_ring into a regular file: records written as they are taken."""
         self._drain()                   # what is buffered (the file header) goes first
         if self._ends is None:
             self._ends = array.array("q", bytes(8 * _RECORDS_PER_WRITE))
         n, written, nbytes, partial, err = ring.write_records(
             self._fd, self._buf, self._ends, max_packets, timeout, snaplen=self.snaplen,
-            nanosecond=self.nanosecond)
+            nanosecond=self.nanosecond, linger=linger)
         self.packets_written += n
         self.bytes_written += nbytes
         self.packets_flushed += written
