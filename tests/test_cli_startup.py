@@ -274,6 +274,36 @@ def test_numpy_imported_later_by_the_command_line_leaves_blas_threads_asleep():
     assert int(most) < 10_000_000, f"an OpenBLAS thread ran {int(most) / 1e6:.1f} ms"
 
 
+LOADERS_AFTER_IMPORT = """
+import copy, importlib.machinery, pickle, sys
+if sys.argv[1:] == ["command-line"]:
+    sys.argv[0] = "ringcap"
+import ringcap
+import ringcap.batch, numpy
+for module in (numpy, ringcap.batch):
+    for loader in (module.__loader__, module.__spec__.loader):
+        assert type(loader) is importlib.machinery.SourceFileLoader, (module, loader)
+    assert copy.deepcopy(module.__spec__).loader.name == module.__name__
+    assert pickle.loads(pickle.dumps(module.__loader__)).name == module.__name__
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("how", ["library", "command-line"])
+def test_the_load_hooks_leave_the_modules_loaders_as_they_were(how):
+    """The hooks around numpy's and ringcap.batch's loading (`ringcap/__init__`)
+    leave the modules' own loaders in place once they have loaded: a wrapper
+    left as numpy.__loader__ made copy.deepcopy and pickle of it recurse
+    until RecursionError, and was no SourceFileLoader to whoever looks at the
+    loader's type."""
+    import os
+    out = subprocess.run([sys.executable, "-c", LOADERS_AFTER_IMPORT, how], cwd="/",
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(
+                             __import__("ringcap").__file__))})
+    assert out.returncode == 0 and out.stdout.split() == ["ok"], out.stderr[-2000:]
+
+
 BATCH_MODULES = ("numpy", "ringcap.batch", "ringcap.ringview")
 
 
