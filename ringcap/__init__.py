@@ -37,7 +37,8 @@ _BLAS_SPIN = "OPENBLAS_THREAD_TIMEOUT"
 
 
 class _Loading:
-    """A loader that runs ``before()``/``after()`` around another's exec_module."""
+    """A loader that runs ``before()``/``after()`` around another's exec_module,
+    then gives the module its own loader back (``__loader__``, ``__spec__``)."""
 
     def __init__(self, loader, before, after) -> None:
         self._loader, self._before, self._after = loader, before, after
@@ -50,9 +51,16 @@ class _Loading:
         try:
             self._loader.exec_module(module)
         finally:
+            if getattr(module, "__loader__", None) is self:
+                module.__loader__ = self._loader
+            spec = getattr(module, "__spec__", None)
+            if spec is not None and spec.loader is self:
+                spec.loader = self._loader
             self._after(module, state)
 
     def __getattr__(self, name: str):
+        if name == "_loader":                # (not set yet: copy, pickle)
+            raise AttributeError(name)
         return getattr(self._loader, name)
 
 

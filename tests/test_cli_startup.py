@@ -272,3 +272,69 @@ def test_numpy_imported_later_by_the_command_line_leaves_blas_threads_asleep():
     if (os.cpu_count() or 1) > 1:
         assert int(threads) >= 1, "numpy's OpenBLAS started no thread: nothing is tested"
     assert int(most) < 10_000_000, f"an OpenBLAS thread ran {int(most) / 1e6:.1f} ms"
+
+
+LOADERS_AFTER_IMPORT = """
+import copy, importlib.machinery, pickle, sys
+if sys.argv[1:] == ["command-line"]:
+    sys.argv[0] = "ringcap"
+import ringcap
+import ringcap.batch, numpy
+for module in (numpy, ringcap.batch):
+    for loader in (module.__loader__, module.__spec__.loader):
+        assert type(loader) is importlib.machinery.SourceFileLoader, (module, loader)
+    assert copy.deepcopy(module.__spec__).loader.name == module.__name__
+    assert pickle.loads(pickle.dumps(module.__loader__)).name == module.__name__
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("how", ["library", "command-line"])
+def test_the_load_hooks_leave_the_modules_loaders_as_they_were(how):
+    """The hooks around numpy's and ringcap.batch's loading (`ringcap/__init__`)
+    leave the modules' own loaders in place once they have loaded: a wrapper
+    left as numpy.__loader__ made copy.deepcopy and pickle of it recurse
+    until RecursionError, and was no SourceFileLoader to whoever looks at the
+    loader's type."""
+    import os
+    out = subprocess.run([sys.executable, "-c", LOADERS_AFTER_IMPORT, how], cwd="/",
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(
+                             __import__("ringcap").__file__))})
+    assert out.returncode == 0 and out.stdout.split() == ["ok"], out.stderr[-2000:]
+
+
+BATCH_MODULES = ("numpy", "ringcap.batch", "ringcap.ringview")
+
+
+@pytest.mark.parametrize("options, name", [
+    ([], "f.pcapng"), (["-C", "1"], "f.pcap"), (["-G", "3600"], "f.pcap"),
+    (["-Q", "out"], "f.pcap")], ids=["pcapng", "-C", "-G", "-Q-out"])
+def test_captures_that_make_batches_import_numpy_before_listening(veth, tmp_path, options,
+                                                                    name):
+    """pcapng, rotation and -Q out write batches: numpy and the batch modules
+    load before "listening on", as they did when `import ringcap` loaded
+    them.  Loaded with the first batch instead, their 60-150 ms stall the
+    drain just as traffic begins (found with -B 2048 and a burst of 3,000
+    1400-byte frames sent on "listening on": 185-984 dropped by the kernel
+    with -C or pcapng, none with a plain pcap file or before the change)."""
+    path = tmp_path / name
+    cli = RingcapProcess("-i", veth.a, *options, "-c", "5", "-w", path, "ether", "proto",
+                         hex(TEST_ETHERTYPE), env={"PYTHONPROFILEIMPORTTIME": "1"})
+    cli.wait_for("listening on")
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sender:
+        sender.bind((veth.a, 0))
+        for i in range(5):
+            sender.send(make_frame(i))
+    assert cli.finish() == 0, cli.err
+    assert re.search(r"^5 packets captured$", cli.err, re.M), cli.err[-2000:]
+    before, after = cli.err.split("listening on", 1)
+    imports = r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)"
+    # (-X importtime lists what `import` statements load: numpy and ringcap.batch)
+    assert {"numpy", "ringcap.batch"} <= set(re.findall(imports, before, re.M)), before[-2000:]
+    late = [module for module in re.findall(imports, after, re.M)
+            if module.startswith(BATCH_MODULES)]
+    assert not late, f"imported after 'listening on': {late}"
+    out = subprocess.run(["tcpdump", "-nn", "-r", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert sum(not line.startswith("\t") for line in out.stdout.splitlines()) == 5

@@ -493,13 +493,22 @@ def _warm_up_dataset(args) -> None:
             sink.close()
 
 
-def _import_before_dropping_privileges() -> None:
-    """-Z: what a capture may import later, imported while still root.
+def _makes_batches(args, sink, ring) -> bool:
+    """Whether :func:`pump` will read batches (numpy) rather than have the
+    sink write pcap records straight from the ring's blocks."""
+    ring_writer = getattr(sink, "ring_writer", None)
+    return args.direction == "out" or ring_writer is None or ring_writer(ring) is None
 
-    numpy and the batch modules load when the first batch is made (rotated
-    or pcapng files, datasets: never for a plain pcap file), and after the
-    drop the user may not be allowed to read the installation (a venv under
-    /root), as for :func:`_warm_up_dataset`.
+
+def _import_batch_modules() -> None:
+    """numpy and the batch modules, imported before "listening on".
+
+    They load lazily (a plain pcap file never needs them).  A capture that
+    makes batches (pcapng, rotation, -Q out, ...) would otherwise load them
+    with its first batch: a 60-150 ms stall of the drain just as the traffic
+    starts, which a small ring (-B) pays in kernel drops.  With -Z they are
+    needed now anyway: after the drop the user may not be allowed to read the
+    installation (a venv under /root), as for :func:`_warm_up_dataset`.
     """
     from .. import ringview  # noqa: F401  (numpy and ringcap.batch with it)
 
@@ -527,8 +536,9 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
                     os.unlink(path)
         raise
     with ring:
+        if user is not None or _makes_batches(args, sink, ring):
+            _import_batch_modules()
         if user is not None:
-            _import_before_dropping_privileges()
             try:
                 for folder in made_for_user:
                     os.chown(folder, user.uid, user.gid)

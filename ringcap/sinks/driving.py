@@ -294,7 +294,19 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
         if count is not None and packets + len(batch) > count:
             batch = batch[:count - packets]
         if len(batch):
-            taken = sink.write(batch)
+            before = getattr(sink, "packets_written", None)
+            try:
+                taken = sink.write(batch)
+            except BaseException:
+                # a write that failed part-way may have taken some packets first
+                # (a rotating sink: whole files, then the last one's records);
+                # the sink counts them as written, and subtracts those the
+                # files lost, so they are counted here too
+                if before is not None:
+                    took = min(len(batch), max(0, sink.packets_written - before))
+                    packets += took
+                    nbytes += int(batch.caplen[:took].sum())
+                raise
             packets += taken
             nbytes += batch.nbytes if taken == len(batch) else int(batch.caplen[:taken].sum())
         if count is not None and packets >= count:

@@ -142,10 +142,12 @@ class PcapSink(RotatingSink):
                             linktype=linktype, interface=interface,
                             flush_every_batch=flush_every_batch, overwrite=overwrite,
                             writer_options=writer_options, linktypes=linktypes)
-        stream = target
+        stream = target if self.stream else None
 
         def open_part(path, mode):
-            return PcapPart(stream if self.stream else path, mode, **part_options)
+            # (not self: a sink in a cycle with its own closure is finished by
+            # the garbage collector in any order, its writer perhaps first)
+            return PcapPart(path if stream is None else stream, mode, **part_options)
 
         naming = (lambda slot: "-") if self.stream else TcpdumpNaming(target, rotation)
         self.snaplen = int(snaplen)
