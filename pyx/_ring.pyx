@@ -1350,13 +1350,8 @@ cdef class RxRingCore(PacketSocket):
         cdef double deadline = monotonic() + timeout if timeout >= 0 else -1.0
         cdef double remaining
         while True:
-            if self.cursor.left:
+            if self._block_ready():
                 return True
-            if open_block(&self.cursor):
-                if self.cursor.left:
-                    return True
-                release_block(&self.cursor)     # retired by timeout with no packets
-                continue
             if self.dead_errno:
                 self._check_dead()              # raises once the ring has nothing left
             if self.stop_requested:
@@ -1533,6 +1528,18 @@ cdef class RxRingCore(PacketSocket):
                 break
         return res.taken, res.written, res.nbytes, res.partial, res.err
 
+    cdef inline bint _block_ready(self) noexcept:
+        """Whether the cursor has a packet, opening ready blocks (and giving back
+        those the kernel retired by timeout with no packets) to find one."""
+        while True:
+            if self.cursor.left:
+                return True
+            if not open_block(&self.cursor):
+                return False
+            if self.cursor.left:
+                return True
+            release_block(&self.cursor)         # retired by timeout with no packets
+
     cdef bint _next_block(self, double deadline) noexcept:
         """Wait until the next block is ready (True) or ``deadline``: the
         loop of write_records(linger=) without a return to Python per
@@ -1544,13 +1551,8 @@ cdef class RxRingCore(PacketSocket):
         cdef int rc, slice_ms
         cdef double remaining
         while True:
-            if self.cursor.left:
+            if self._block_ready():
                 return True
-            if open_block(&self.cursor):
-                if self.cursor.left:
-                    return True
-                release_block(&self.cursor)     # retired by timeout with no packets
-                continue
             if self.dead_errno or self.stop_requested:
                 return False
             remaining = deadline - monotonic()

@@ -809,6 +809,20 @@ def test_writing_to_dev_full_says_the_first_write_failed(veth, tmp_path, source)
     assert len(lines) == (2 if source == "-r" else 1), proc.stderr    # (-r: "reading from")
 
 
+def _send_until_the_disk_is_full(cli, veth) -> None:
+    """Send 1000-byte frames to a capture writing onto a small tmpfs until it
+    stops on the full disk (at most 20 s), and check that it said so."""
+    cli.wait_for("listening on")
+    deadline = time.monotonic() + 20
+    seq = 0
+    while cli.proc.poll() is None and time.monotonic() < deadline:
+        send(veth.a, [make_frame(seq + i, 1000) for i in range(500)])
+        seq += 500
+        time.sleep(0.05)          # (pacing the sender: the disk fills over several writes)
+    assert cli.finish() == 1, cli.err
+    assert "No space left on device" in cli.err and "Traceback" not in cli.err
+
+
 @pytest.mark.parametrize("how", ["-w FILE", "-U -w FILE", "-w - > FILE"])
 def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_packet(
         veth, tmp_path, how):
@@ -828,15 +842,7 @@ def test_a_full_disk_ends_the_file_at_a_record_and_the_summary_counts_every_pack
                 cli = Cli("-i", veth.b, "-w", "-", *OURS, stdout=out)
         else:
             cli = Cli("-i", veth.b, *how.split()[:-1], str(path), *OURS)
-        cli.wait_for("listening on")
-        deadline = time.monotonic() + 20
-        seq = 0
-        while cli.proc.poll() is None and time.monotonic() < deadline:
-            send(veth.a, [make_frame(seq + i, 1000) for i in range(500)])
-            seq += 500
-            time.sleep(0.05)
-        assert cli.finish() == 1, cli.err
-        assert "No space left on device" in cli.err and "Traceback" not in cli.err
+        _send_until_the_disk_is_full(cli, veth)
         assert "earlier" not in cli.err, cli.err     # the write that failed is the one named
         with warnings.catch_warnings():
             warnings.simplefilter("error")             # the file ends at a whole record
@@ -864,15 +870,7 @@ def test_a_full_disk_under_rotation_counts_what_the_files_hold(veth, tmp_path):
                    check=True, capture_output=True)
     try:
         cli = Cli("-i", veth.b, "-C", "0.1", "-w", str(mnt / "c.pcap"), *OURS)
-        cli.wait_for("listening on")
-        deadline = time.monotonic() + 20
-        seq = 0
-        while cli.proc.poll() is None and time.monotonic() < deadline:
-            send(veth.a, [make_frame(seq + i, 1000) for i in range(500)])
-            seq += 500
-            time.sleep(0.05)
-        assert cli.finish() == 1, cli.err
-        assert "No space left on device" in cli.err and "Traceback" not in cli.err
+        _send_until_the_disk_is_full(cli, veth)
         with warnings.catch_warnings():
             warnings.simplefilter("error")             # each file ends at a whole record
             in_files = sum(len(read_pcap(path)) for path in mnt.iterdir())
