@@ -368,7 +368,7 @@ def named_traffic(sessions: int = 500, *, hosts: int = 12, seed: int = 0,
         client = 0x0A000001 + int(rng.integers(hosts))
         name = _DOMAINS[picks[k]]
         server = 0xC0000200 + int(picks[k]) + 1           # 192.0.2.x
-        port = 20000 + k
+        port = 20000 + k % 15536          # (+30000 for TCP stays a port: sessions reuse them)
         query = struct.pack("!HHHHHH", k & 0xFFFF, 0x0100, 1, 0, 0, 0) + _dns_name(name) \
             + b"\0\x01\0\x01"
         answer = struct.pack("!HHHHHH", k & 0xFFFF, 0x8180, 1, 1, 0, 0) + _dns_name(name) \

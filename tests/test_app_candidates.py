@@ -399,6 +399,18 @@ def test_named_and_random_traffic_decode_as_with_every_packet_looked_at():
     assert _check(mixed, "synthetic_traffic") > 1000
 
 
+def test_named_traffic_of_more_sessions_than_ports_is_made_and_decoded():
+    """named_traffic(20000) stopped on struct.error: the TLS/HTTP client port
+    (20000 + session + 30000) passed 65535 from the 15,536th session on; the
+    ports now cycle, and every message still decodes with its name."""
+    from ringcap.headers import decode
+    named = named_traffic(20_000, seed=3)
+    h = decode(named, columns=("sport", "dport", "app_proto", "dns_qname"))
+    assert len(named) > 2 * 20_000 and (h.app_proto != 0).all()
+    assert int(h.sport.max()) <= 65535 and len(np.unique(h.sport[h.dport == 53])) == 15_536
+    assert (h.dns_qname.lengths()[h.dport == 53] > 0).all()
+
+
 def test_random_payloads_are_listed_one_in_thousands_not_one_in_ten():
     """iperf3-like traffic (random payloads on port 5201: TCP segments of 1 to
     1448 bytes, UDP datagrams of 1200 to 1448) on no application port: the
