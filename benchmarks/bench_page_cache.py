@@ -99,21 +99,29 @@ def folio_makeup(path: str) -> dict:
             return out
         finally:
             del view
+    out["orders"] = folio_orders(flags)
+    return out
+
+
+def folio_orders(flags) -> dict[int, int]:
+    """{folio order: pages in folios of that order} from the ``/proc/kpageflags``
+    words of consecutive pages: a compound head and the tails after it are one
+    folio (order: log2 of its pages, rounded up), any other page is order 0."""
     orders: collections.Counter = collections.Counter()
     run = 0
     for f in flags:
-        if f & _KPF_COMPOUND_TAIL:
+        f = int(f)
+        if f & _KPF_COMPOUND_TAIL and run:
             run += 1
             continue
         if run:
-            orders[max(run - 1, 0).bit_length()] += run
+            orders[(run - 1).bit_length()] += run
         run = 1 if f & _KPF_COMPOUND_HEAD else 0
         if not run:
             orders[0] += 1
     if run:
-        orders[max(run - 1, 0).bit_length()] += run
-    out["orders"] = dict(orders)      # {folio order: cached pages in folios of that order}
-    return out
+        orders[(run - 1).bit_length()] += run
+    return dict(orders)
 
 
 def describe(makeup: dict) -> str:
