@@ -181,7 +181,8 @@ def timed(fn, *args) -> dict:
     cpu = (after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
            + kids_after.ru_utime - kids.ru_utime + kids_after.ru_stime - kids.ru_stime)
     return {"wall": wall, "cpu": cpu, "sys": after.ru_stime - usage.ru_stime,
-            "faults": after.ru_minflt - usage.ru_minflt, "result": result}
+            "faults": after.ru_minflt - usage.ru_minflt,
+            "disk": after.ru_majflt - usage.ru_majflt, "result": result}
 
 
 def copy_in_writes(src: str, dst: str, piece: int) -> str:
@@ -260,21 +261,23 @@ def run(files: dict, args) -> None:
         for name, path in files.items():
             for what, fn in work.items():
                 runs[name, what].append(timed(fn, path))
-    med = {key: {k: statistics.median(r[k] for r in rs) for k in ("wall", "cpu", "sys", "faults")}
+    med = {key: {k: statistics.median(r[k] for r in rs)
+                 for k in ("wall", "cpu", "sys", "faults", "disk")}
            for key, rs in runs.items()}
     load = os.getloadavg()
     print(f"# ringcap {ringcap.__version__}, {os.cpu_count()} CPUs, {os.uname().release}, "
           f"median of {args.repeat}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
           f"map floor windows {args.window >> 20} MiB")
-    print("\n| file | page cache | what | wall ms | CPU ms | of which kernel | faults | GB/s (wall) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| file | page cache | what | wall ms | CPU ms | of which kernel | faults "
+          "| of which read from disk | GB/s (wall) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, path in files.items():
         size = os.path.getsize(path)
         for what in work:
             m = med[name, what]
             print(f"| {name} | {makeup[name]} | {what} | {1e3 * m['wall']:.1f} | "
                   f"{1e3 * m['cpu']:.1f} | {1e3 * m['sys']:.1f} | {m['faults']:.0f} | "
-                  f"{size / m['wall'] / 1e9:.1f} |")
+                  f"{m['disk']:.0f} | {size / m['wall'] / 1e9:.1f} |")
     nf = args.nfstream and args.flows
     print("\n| file | dpkt / open_pcap (wall) | dpkt / map floor (wall): the bound |"
           + (" nfstream / flow_features (CPU, wall) | nfstream / map floor (CPU, wall) |"
