@@ -114,3 +114,44 @@ def test_a_full_benchmark_run_keeps_the_claims_and_the_hand_written_investigatio
     assert claims.notes_block(again) == notes and claims.claims_block(again) == table
     run.write_report([], [], {}, "python benchmarks/run.py", 1.0, doc)
     assert doc.read_text() == again              # kept once, not appended at every run
+
+
+def test_the_page_cache_bound_is_stated_beside_open_pcap_and_flows(tmp_path, monkeypatch):
+    """`open-pcap` and `flows` rows carry the map floor's bound and the file's folios;
+    the table shows the bound in the first bound column and the folios under it."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import claims
+    data = json.loads(CLAIMS.read_text())
+    row = claims.result("open-pcap", "recorded", 12.5, ours=0.08, theirs=1.0, unit="wall s",
+                        floor=0.07, bound=1.0 / 0.07, page_cache="94% 4 KiB folios")
+    data["claims"] = [r for r in data["claims"] if r["id"] != "open-pcap:recorded"] + [row]
+    lines = claims.table(data)
+    ours = next(line for line in lines if line.startswith("| `open-pcap:recorded` |"))
+    assert ours.split(" | ")[6:8] == ["14", ""]       # bound, then no `python -c pass` one
+    assert any("`open-pcap:recorded` 94% 4 KiB folios" in line for line in lines)
+    assert any("ringcap started (or map floor)" in line for line in lines)
+
+
+def test_page_cache_folio_orders_and_the_map_floor(tmp_path, monkeypatch):
+    """bench_page_cache.py: a compound head and its tails are one folio; the map
+    floor maps every page of a file; a file just written is all in the page cache
+    (its folios by order when /proc/kpageflags can be read), and measuring it
+    leaves nothing mapped."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_page_cache as pc
+    head, tail = 1 << 15, 1 << 16
+    assert pc.folio_orders([0, head, tail, tail, tail, 0, head, tail]) == {0: 2, 2: 4, 1: 2}
+    assert pc.folio_orders([head] + [tail] * 511) == {9: 512}
+    assert pc.folio_orders([head, tail, tail]) == {2: 3}          # 3 pages round up
+    assert pc.describe({"pages": 4, "cached": 4, "orders": {0: 2, 9: 2}}) == (
+        "100% cached: 50% 4 KiB, 0% 8 KiB-1 MiB, 50% 2 MiB folios")
+    assert pc.describe({"pages": 4, "cached": None, "orders": None}) == "n/a"
+    path = tmp_path / "f.pcap"
+    path.write_bytes(b"\xab" * (3 * pc.PAGE + 1))
+    assert pc.map_floor(str(path), 2 * pc.PAGE) == 4
+    makeup = pc.folio_makeup(str(path))
+    assert makeup["pages"] == 4 and makeup["cached"] == 4
+    if makeup["orders"] is not None:
+        assert sum(makeup["orders"].values()) == 4
+    maps = Path("/proc/self/maps").read_text()
+    assert str(path) not in maps
