@@ -266,6 +266,13 @@ cdef inline Py_ssize_t _utf8_run(const uint8_t *p, Py_ssize_t k, Py_ssize_t end)
     return need
 
 
+cdef uint8_t _plain_byte[2][256]    # [lower][byte]: a printable ASCII byte as _text
+for _byte in range(256):            # writes it (A-Z lower-cased in [1]); else 0
+    _plain_byte[0][_byte] = _byte if 0x20 <= _byte < 0x7F else 0
+    _plain_byte[1][_byte] = (_byte + 0x20 if 0x41 <= _byte <= 0x5A else _byte) \
+        if 0x20 <= _byte < 0x7F else 0
+
+
 cdef Py_ssize_t _text(uint8_t *w, const uint8_t *p, Py_ssize_t k, Py_ssize_t end,
                       bint lower) noexcept nogil:
     # IN p[k:end] (already checked to lie inside the captured bytes); OUT w
@@ -273,8 +280,9 @@ cdef Py_ssize_t _text(uint8_t *w, const uint8_t *p, Py_ssize_t k, Py_ssize_t end
     # bytes that are not UTF-8 as \xNN, ASCII lower-cased if `lower`.
     # Returns the bytes written.
     cdef Py_ssize_t o = 0, run, j
-    cdef uint8_t c
+    cdef uint8_t c, t
     cdef uint64_t x, upper
+    cdef const uint8_t *plain = _plain_byte[1 if lower else 0]
     while k < end:
         if k + 8 <= end:
             # Eight bytes at a time while all are printable ASCII (0x20-0x7E):
@@ -292,10 +300,9 @@ cdef Py_ssize_t _text(uint8_t *w, const uint8_t *p, Py_ssize_t k, Py_ssize_t end
                 k += 8
                 continue
         c = p[k]
-        if 0x20 <= c < 0x7F:
-            if lower and 0x41 <= c <= 0x5A:
-                c += 0x20
-            w[o] = c
+        t = plain[c]
+        if t:
+            w[o] = t
             o += 1
             k += 1
             continue
@@ -368,12 +375,6 @@ cdef struct AppColumns:
 
 
 # ---------------------------------------------------------------- DNS
-cdef uint8_t _label_byte[256]   # a byte as _text writes it lower-cased, when one
-for _byte in range(256):        # printable ASCII byte; else 0
-    _label_byte[_byte] = (_byte + 0x20 if 0x41 <= _byte <= 0x5A else _byte) \
-        if 0x20 <= _byte < 0x7F else 0
-
-
 cdef inline Py_ssize_t _label_text(uint8_t *w, const uint8_t *p, Py_ssize_t length) noexcept nogil:
     # _text(w, p, 0, length, True) for one label (room for 4 * length bytes):
     # labels are short, where _text's eight-byte steps seldom apply and its
@@ -383,7 +384,7 @@ cdef inline Py_ssize_t _label_text(uint8_t *w, const uint8_t *p, Py_ssize_t leng
     cdef Py_ssize_t j
     cdef uint8_t t, escaped = 0
     for j in range(length):
-        t = _label_byte[p[j]]
+        t = _plain_byte[1][p[j]]
         w[j] = t
         escaped |= t == 0
     if escaped:
