@@ -1299,6 +1299,22 @@ cdef inline Py_ssize_t _run_end(const PacketColumns *b, Py_ssize_t i,
     return i
 
 
+cdef extern from *:
+    """
+    #define rc_prefetch_read(p) __builtin_prefetch((const void *)(p))
+    """
+    void _prefetch "rc_prefetch_read"(const void *p) noexcept nogil
+
+
+cdef enum:
+    # packets ahead whose first two lines _decode_rows prefetches.  A burst over
+    # the whole chunk first (128 packets, 256 lines) left the loop waiting on
+    # DRAM at each packet's first read once the batch outgrew the L3 (57% of
+    # decode_batch's samples on one load; at-scale tls-heavy, header pass 90 ->
+    # 44 ms a million packets rolling 8-16 ahead)
+    _ROWS_AHEAD = 8
+
+
 cdef Py_ssize_t _decode_rows(LinkKind *kind, PacketColumns b, Py_ssize_t first,
                              Py_ssize_t lo, Py_ssize_t hi, HeaderChunk *c,
                              uint32_t opts) noexcept nogil:
@@ -1310,8 +1326,13 @@ cdef Py_ssize_t _decode_rows(LinkKind *kind, PacketColumns b, Py_ssize_t first,
     cdef int64_t start
     cdef uint16_t linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[first + lo]
     cdef uint16_t claimed = _claimed_protocol(linktype)
+    cdef uintptr_t ahead
     for j in range(lo, hi):
         i = first + j
+        if j + _ROWS_AHEAD < hi:
+            ahead = <uintptr_t>b.data + <uintptr_t>b.offset[i + _ROWS_AHEAD]
+            _prefetch(<const void *>ahead)
+            _prefetch(<const void *>(ahead + 64))
         start = b.offset[i]
         cap = b.caplen[i]
         if start < 0 or start > b.data_len or cap > b.data_len - start:   # cannot overflow
@@ -1327,13 +1348,6 @@ cdef Py_ssize_t _decode_rows(LinkKind *kind, PacketColumns b, Py_ssize_t first,
                 decode_link(b.data + start, cap, wire, linktype, b.status[i], b.vlan_tci[i],
                             c, j, opts)
     return -1
-
-
-cdef extern from *:
-    """
-    #define rc_prefetch_read(p) __builtin_prefetch((const void *)(p))
-    """
-    void _prefetch "rc_prefetch_read"(const void *p) noexcept nogil
 
 
 cdef uint8_t _first_byte_rule[256]    # the CAND_* rules a payload's first byte may pass
@@ -1537,7 +1551,9 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
         # byte _app_candidates reads, are often there, where the reader's walk
         # over the record headers did not go (a prefetch never faults; reading
         # and decoding the recorded mix for `ringcap -r`: 6% less CPU)
-        for k in range(m):
+        # (the first _ROWS_AHEAD packets of the chunk here; _decode_rows the rest,
+        # rolling ahead)
+        for k in range(m if m < _ROWS_AHEAD else _ROWS_AHEAD):
             _prefetch(<const void *>(<uintptr_t>b.data + <uintptr_t>b.offset[first + k]))
             _prefetch(<const void *>(<uintptr_t>b.data + <uintptr_t>b.offset[first + k] + 64))
         j = 0

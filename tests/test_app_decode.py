@@ -712,6 +712,23 @@ def test_text_columns_escape_and_lower_case_at_every_alignment(body, shift):
     assert name == _escaped(label, True) + ".example"
 
 
+def test_dns_labels_with_every_byte_value():
+    """A label's bytes pass a table of printable ASCII (lower-cased) and fall
+    back to the escaping copy on any other byte: every byte value, at the
+    start, middle and end of a label, before and after another label, gives the
+    text columns' rule, read from a packet as decode reads it."""
+    frames, expected = [], []
+    for value in range(256):
+        for label in (bytes([value]) + b"Ab", b"aB" + bytes([value]) + b"Cd9",
+                      b"xYz-0123" + bytes([value])):
+            query = _dns_header(flags=0x0100) + bytes([len(label)]) + label \
+                + b"\x03COM\x00\x00\x01\x00\x01"
+            frames.append(bytes(Ether() / IP() / UDP(sport=40000, dport=53) / Raw(query)))
+            expected.append(_escaped(label, True) + ".com")
+    h = decode(Batch.from_packets(frames), columns=("dns_qname",))
+    assert list(h.dns_qname) == expected
+
+
 # ---------------------------------------------------------------- bounds, by fuzzing
 def client_hello(maximum: ssl.TLSVersion, name: str = "fuzz.example") -> bytes:
     """The TLS records of a ClientHello Python's ssl makes (no network: a memory BIO)."""
