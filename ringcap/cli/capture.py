@@ -37,30 +37,32 @@ MiB = 1 << 20
 DEFAULT_RING_BYTES = 256 * MiB
 MIN_BLOCK_SIZE = 256 * 1024
 PACKET_OUTGOING = 4
+DEFAULT_BLOCK_TIMEOUT_MS = 10
+IMMEDIATE_BLOCK_TIMEOUT_MS = 1      # the kernel's shortest (tp_retire_blk_tov is in ms)
 
 
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("capture (as in tcpdump)")
-    group.add_argument("-i", dest="interfaces", action="append", metavar="IFACE",
+    group.add_argument("-i", "--interface", dest="interfaces", action="append", metavar="IFACE",
                        help="interface to capture on: a name, a number from -D, or `any` for "
                             "all; default: the first of -D (up, running, not loopback)")
-    group.add_argument("-D", dest="list_interfaces", action="store_true",
+    group.add_argument("-D", "--list-interfaces", dest="list_interfaces", action="store_true",
                        help="list the interfaces (tcpdump's order, numbers and flags; then the "
                             "link type ringcap captures each with, ifindex and MTU) and exit")
-    group.add_argument("-L", dest="list_linktypes", action="store_true",
+    group.add_argument("-L", "--list-data-link-types", dest="list_linktypes", action="store_true",
                        help="list the link types the interface (-i) can be captured with "
                             "(-y chooses), and exit")
-    group.add_argument("-y", dest="linktype", metavar="LINKTYPE",
+    group.add_argument("-y", "--linktype", dest="linktype", metavar="LINKTYPE",
                        help="capture with this link type, one of -L's list (e.g. -i any "
                             "-y LINUX_SLL for cooked v1 instead of v2)")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
-    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
+    group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
         default=DEFAULT_SNAPLEN, help=f"bytes kept per packet (0 or default: {DEFAULT_SNAPLEN})")
-    group.add_argument("-p", dest="no_promisc", action="store_true",
+    group.add_argument("-p", "--no-promiscuous-mode", dest="no_promisc", action="store_true",
                        help="do not put the interface in promiscuous mode (on by default)")
-    group.add_argument("-B", dest="ring_bytes", metavar="KiB", type=size_type(parse_ring_size),
+    group.add_argument("-B", "--buffer-size", dest="ring_bytes", metavar="KiB", type=size_type(parse_ring_size),
                        help="ring size in KiB (suffixes: -B 256M); default 256 MiB")
     group.add_argument("-C", dest="file_size", metavar="SIZE",
                        type=size_type(parse_size, unit=1_000_000, what="file size (-C)"),
@@ -77,13 +79,16 @@ def add_arguments(parser) -> None:
     group.add_argument("-z", dest="post_rotate", metavar="CMD",
                        help="run `CMD FILE` on each finished file (e.g. -z gzip), in the "
                             "background, at most --post-rotate-jobs at once")
-    group.add_argument("-Z", dest="owner", metavar="USER",
+    group.add_argument("-Z", "--relinquish-privileges", dest="owner", metavar="USER",
                        help="once the ring and the first file are open, give up root and run "
                             "as USER (its groups too); the files and -z commands are USER's")
-    group.add_argument("-Q", dest="direction", choices=("in", "out", "inout"), default="inout",
+    group.add_argument("-Q", "--direction", dest="direction", choices=("in", "out", "inout"), default="inout",
                        help="packets to capture by direction (default inout)")
-    group.add_argument("-U", dest="packet_buffered", action="store_true",
+    group.add_argument("-U", "--packet-buffered", dest="packet_buffered", action="store_true",
                        help="write each batch to the file as it arrives, not in large writes")
+    group.add_argument("--immediate-mode", dest="immediate_mode", action="store_true",
+                       help="deliver packets as they arrive: the kernel hands each block of "
+                            "the ring over within 1 ms (--block-timeout 1)")
     add_packet_options(parser)
     own = parser.add_argument_group("ringcap's own")
     own.add_argument("--duration", metavar="SECONDS",
@@ -98,8 +103,9 @@ def add_arguments(parser) -> None:
     own.add_argument("--block-count", metavar="N", type=size_type(parse_count,
                      what="block count"), help="ring blocks (default: ring size / block size)")
     own.add_argument("--block-timeout", metavar="MS", type=size_type(parse_count,
-                     what="block timeout"), default=10,
-                     help="hand a partly filled block over after MS milliseconds (10)")
+                     what="block timeout"),
+                     help=f"hand a partly filled block over after MS milliseconds "
+                          f"({DEFAULT_BLOCK_TIMEOUT_MS})")
     own.add_argument("--workers", metavar="N", type=size_type(parse_count, what="workers"),
                      default=1, help="capture with N processes in one fanout group; with -w, "
                      "{worker} in FILE writes one file per worker, else one file")
@@ -263,7 +269,27 @@ class PrinterSink(Sink):
         self._stream.flush()
 
 
+class CountingSink(PrinterSink):
+    """--count without -w: packets counted, nothing printed (tcpdump --count)."""
+
+    def __init__(self) -> None:
+        super().__init__(None, None, False)
+
+    def _write(self, batch) -> int:
+        self.packets_written += len(batch)
+        self._bytes += batch.nbytes
+        return len(batch)
+
+    def _flush(self) -> None:
+        pass
+
+    def _close(self, stats) -> None:
+        pass
+
+
 def open_printer(args, stream) -> Sink:
+    if args.count_only:
+        return CountingSink()
     from .printer import PacketPrinter
     printer = PacketPrinter(stream, **printer_options(args))
     flush = args.line_buffered or stream.isatty()
@@ -351,7 +377,31 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
 
 
 # ---------------------------------------------------------------------- run
+def check_tcpdump_modes(args) -> None:
+    """--immediate-mode, --print and --count, as far as ringcap has them."""
+    if args.immediate_mode:
+        # libpcap's immediate mode leaves TPACKET_V3 (whose blocks wait for their
+        # timeout) for V2; ringcap keeps V3 with the shortest block timeout
+        if args.block_timeout not in (None, IMMEDIATE_BLOCK_TIMEOUT_MS):
+            raise CliError(f"--immediate-mode is --block-timeout {IMMEDIATE_BLOCK_TIMEOUT_MS}: "
+                           f"give one of them, not both", status=2)
+        args.block_timeout = IMMEDIATE_BLOCK_TIMEOUT_MS
+    elif args.block_timeout is None:
+        args.block_timeout = DEFAULT_BLOCK_TIMEOUT_MS
+    if args.print_too and args.write:
+        raise CliError("--print with -w (print the packets while writing them) is not "
+                       "available when capturing; print the file afterwards "
+                       "(ringcap -r FILE) or while it grows (-U -w - | tcpdump -r -)",
+                       status=2)
+    if args.no_checksums:
+        raise CliError("-K (--dont-verify-checksums) is not available in ringcap yet: -v "
+                       "checks TCP, UDP and IP checksums; leave -K out and read "
+                       "'incorrect' after a checksum offloaded to the card as tcpdump "
+                       "without -K does", status=2)
+
+
 def run(args) -> int:
+    check_tcpdump_modes(args)
     if args.list_interfaces:
         return list_interfaces(sys.stdout)
     if args.write == "":

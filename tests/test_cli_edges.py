@@ -1,0 +1,125 @@
+"""Edges a tcpdump user meets: tcpdump's long options, a full disk under
+pcapng, rotation into a folder that refuses new files, and what -z commands
+inherit.  Real subprocesses on a veth pair and files checked with tcpdump."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import ringcap
+from conftest import TEST_ETHERTYPE, RingcapProcess, make_frame
+from ringcap import TxRing, open_pcap
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
+ENV = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+OURS = ["ether", "proto", hex(TEST_ETHERTYPE)]
+
+
+def run(*args, **options):
+    return subprocess.run([sys.executable, "-m", "ringcap", *map(str, args)], cwd="/", env=ENV,
+                          capture_output=True, text=True, timeout=120, **options)
+
+
+def send(iface, frames):
+    with TxRing(iface) as tx:
+        tx.send(frames)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """A file of TCP, UDP and ICMP over IPv4 and IPv6 (testing's named traffic)."""
+    from ringcap.testing import named_traffic
+    path = tmp_path_factory.mktemp("edges") / "sample.pcap"
+    ringcap.write_pcap(path, named_traffic(40), nanosecond=False)
+    return path
+
+
+# ---------------------------------------------------------------- tcpdump's long options
+
+def test_long_options_capture_as_their_short_forms(veth, tmp_path):
+    """`ringcap --interface=X --snapshot-length=100 ...` was refused
+    ("unrecognized arguments"): each long option tcpdump 4.99 has for a
+    short one ringcap takes works, with tcpdump's meaning."""
+    path = tmp_path / "long.pcap"
+    frames = [make_frame(i, 300) for i in range(5)]
+    cli = RingcapProcess("--interface=" + veth.b, "--immediate-mode", "--snapshot-length=100",
+                         "--buffer-size=1024", "--direction=in", "--packet-buffered",
+                         "--no-promiscuous-mode", "--nano", "--linktype=EN10MB",
+                         "--relinquish-privileges=nobody", "-c", len(frames), "-w", path, *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, frames)
+    assert cli.finish() == 0, cli.err
+    assert "data link type EN10MB" in cli.err and "dropped privileges to nobody" in cli.err
+    assert f"listening on {veth.b}, link-type EN10MB (Ethernet), snapshot length 100 bytes, " \
+           "ring 8 x 128 KiB" in cli.err, cli.err                 # 1024 KiB
+    with open_pcap(path) as reader:
+        got = reader.read()
+        assert reader.nanosecond and reader.snaplen == 100
+    assert got.caplen.tolist() == [100] * 5
+    assert [bytes(p) for p in got.packets()] == [f[:100] for f in frames]
+
+
+def test_immediate_mode_is_the_shortest_block_timeout():
+    """--immediate-mode (libpcap: packets delivered as they arrive) is the
+    kernel's shortest block timeout, 1 ms; with --block-timeout it is refused."""
+    from ringcap.cli import build_parser, capture
+    parser = build_parser("capture", capture)
+    for argv, timeout in ((["--immediate-mode"], 1), ([], 10), (["--block-timeout", "4"], 4)):
+        args = parser.parse_intermixed_args(argv)
+        capture.check_tcpdump_modes(args)
+        assert capture.ring_options(args, "x", 262144, None)["block_timeout_ms"] == timeout
+    proc = run("--immediate-mode", "--block-timeout", "5", "-i", "lo")
+    assert proc.returncode == 2 and proc.stderr == (
+        "ringcap: --immediate-mode is --block-timeout 1: give one of them, not both\n")
+
+
+def test_listing_options_in_long_form_list_the_same(veth):
+    assert run("--list-interfaces").stdout == run("-D").stdout != ""
+    long = run("--list-data-link-types", "--interface", veth.b)
+    assert long.returncode == 0 and long.stderr == run("-L", "-i", veth.b).stderr
+    assert "EN10MB (Ethernet)" in long.stderr
+
+
+@pytest.mark.parametrize("options", [
+    ["--count"], ["--count", "tcp"], ["--count", "-c", "3"], ["--count", "-c", "1"],
+    ["--count", "ip6", "and", "udp"]])
+def test_count_prints_how_many_matched_as_tcpdump(sample, options):
+    """tcpdump's --count (no packet lines; `N packets` on standard output)."""
+    ours = run("-r", sample, *options)
+    theirs = subprocess.run(["tcpdump", "-r", str(sample), *options], capture_output=True,
+                            text=True)
+    assert ours.returncode == theirs.returncode == 0, ours.stderr
+    assert ours.stdout == theirs.stdout and re.fullmatch(r"\d+ packets?\n", ours.stdout)
+
+
+def test_count_and_print_with_w_write_the_file_too(sample, tmp_path):
+    ours = run("--count", "-w", tmp_path / "c.pcap", "-r", sample, "udp")
+    theirs = subprocess.run(["tcpdump", "--count", "-w", str(tmp_path / "t.pcap"), "-r",
+                             str(sample), "udp"], capture_output=True, text=True)
+    assert ours.stdout == theirs.stdout, ours.stderr
+    assert len(ringcap.read_pcap(tmp_path / "c.pcap")) == len(ringcap.read_pcap(
+        tmp_path / "t.pcap")) > 0
+    printed = run("--print", "-nn", "-w", tmp_path / "p.pcap", "-r", sample, "tcp")
+    expected = subprocess.run(["tcpdump", "-nn", "-r", str(sample), "tcp"],
+                              capture_output=True, text=True).stdout
+    assert printed.returncode == 0 and printed.stdout == expected != ""
+    assert len(ringcap.read_pcap(tmp_path / "p.pcap")) == len(expected.splitlines())
+
+
+@pytest.mark.parametrize("options", [["--nano"], ["--micro"], ["--number"],
+                                     ["--absolute-tcp-sequence-numbers"],
+                                     ["--time-stamp-precision=nano", "-tt"]])
+def test_printing_options_in_long_form_print_as_tcpdump(sample, options):
+    ours = run("-nn", "-r", sample, *options)
+    theirs = subprocess.run(["tcpdump", "-nn", "-r", str(sample), *options],
+                            capture_output=True, text=True)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs.stdout != ""
+
+
+def test_long_options_ringcap_lacks_are_refused_clearly(veth, tmp_path):
+    proc = run("--print", "-i", veth.b, "-w", tmp_path / "x.pcap")
+    assert proc.returncode == 2 and "--print with -w" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and not (tmp_path / "x.pcap").exists()
