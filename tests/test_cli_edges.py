@@ -123,3 +123,67 @@ def test_long_options_ringcap_lacks_are_refused_clearly(veth, tmp_path):
     proc = run("--print", "-i", veth.b, "-w", tmp_path / "x.pcap")
     assert proc.returncode == 2 and "--print with -w" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and not (tmp_path / "x.pcap").exists()
+
+
+# ---------------------------------------------------------------- full disk, pcapng
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A tmpfs of 1 MiB mounted for the test (unmounted after)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mnt)],
+                   check=True, capture_output=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)
+
+
+def summary_counts(err: str) -> dict:
+    return {name: int(n) for n, name in re.findall(
+        r"^(-?\d+) packets (captured|received by filter|dropped by kernel|left unread|"
+        r"read from the ring but not written)", err, re.M)}
+
+
+def send_until_stopped(cli, veth, size=1000, limit=20.0):
+    """Frames of ``size`` bytes, 500 at a time, until ringcap exits (at most ``limit`` s)."""
+    import time
+    cli.wait_for("listening on")
+    deadline = time.monotonic() + limit
+    seq = 0
+    while cli.proc.poll() is None and time.monotonic() < deadline:
+        send(veth.a, [make_frame(seq + i, size) for i in range(500)])
+        seq += 500
+        time.sleep(0.05)          # (pacing the sender: the disk fills over several writes)
+    return seq
+
+
+@pytest.mark.parametrize("how", [["-w", "full.pcapng"], ["--format", "pcapng", "-w", "full"],
+                                 ["-U", "-w", "full.pcapng"]])
+def test_pcapng_onto_a_full_disk_keeps_what_fits(veth, small_fs, how):
+    """pcapng onto a 1 MiB tmpfs wrote no packet at all ("0 of 1004 packets
+    written", a 148-byte file) where pcap wrote 1032: the writer reserves
+    disk space for its buffer (1 MiB) and the final statistics block before
+    each write, and when that failed it gave up the whole buffer.  Now the
+    whole records that fit with the reserve kept are written first."""
+    *options, name = how
+    path = small_fs / name
+    cli = RingcapProcess("-i", veth.b, *options, path, *OURS)
+    send_until_stopped(cli, veth)
+    assert cli.finish() == 1, cli.err
+    assert "No space left on device" in cli.err and "Traceback" not in cli.err
+    with open_pcap(path) as reader:                # whole blocks only (a warning is an error)
+        batch = reader.read()
+        stats = reader.stats
+    count = summary_counts(cli.err)
+    assert count["captured"] == len(batch) > 900, cli.err      # 1,000-byte frames in 1 MiB
+    assert count["captured"] + count["dropped by kernel"] + count.get("left unread", 0) \
+        + count.get("read from the ring but not written", 0) == count["received by filter"]
+    assert re.search(rf"failed: No space left on device \({len(batch)} of \d+ packets written; "
+                     r"the file ends at its last complete record", cli.err), cli.err
+    assert [s.received for s in stats] == [count["received by filter"]]   # (the reserve's use)
+    tshark = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number"],
+                            capture_output=True, text=True)
+    assert tshark.returncode == 0 and len(tshark.stdout.split()) == len(batch), tshark.stderr

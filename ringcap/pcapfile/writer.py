@@ -373,18 +373,40 @@ class PcapWriter:
         if not used:
             self._oldest = None
             return
+        stop = used
         if not final and not self._reserve(used):
-            self._fail(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+            stop = self._fitting(used)
         self._progress[0] = 0
         try:
-            _pcapio.write_all(self._fd, self._buf, used, self._progress)
+            _pcapio.write_all(self._fd, self._buf, stop, self._progress)
         except BaseException as error:
             self._account(int(self._progress[0]))
             if isinstance(error, OSError):
                 self._fail(error)
             raise                 # an interrupt: the rest stays buffered, in order
-        self._account(used)
+        self._account(stop)
+        if stop < used:
+            self._fail(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
         self._oldest = None
+
+    def _fitting(self, used: int) -> int:
+        """The disk is too full for the buffer and the reserve: the bytes of
+        whole records at its start that fit with the reserve kept, or all of
+        it when not even the reserve fits (plain writes then take as many
+        records as fit, and the file is cut back to the last whole one)."""
+        offset = self._start + self.bytes_flushed
+        if _pcapio.reserve_space(self._fd, offset, _RESERVE):
+            return used
+        fits, too_many = 0, used            # (a binary search, to a page)
+        while too_many - fits > 4096:
+            middle = (fits + too_many) // 2
+            if _pcapio.reserve_space(self._fd, offset, middle + _RESERVE):
+                too_many = middle
+            else:
+                fits = middle
+        boundary = _pcapio.record_boundary(self._buf, self._head, used, fits,
+                                           self.format == "pcapng", self._header)[0]
+        return boundary if boundary <= fits else 0
 
     def _account(self, written: int) -> None:
         """Book the first ``written`` bytes of the buffer as out; keep the rest, in order."""
