@@ -127,18 +127,27 @@ def test_long_options_ringcap_lacks_are_refused_clearly(veth, tmp_path):
 
 # ---------------------------------------------------------------- full disk, pcapng
 
+def _mounted_tmpfs(folder, size):
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
+                   check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(folder)], capture_output=True)
+        subprocess.run(["umount", "-l", str(folder)], check=True, capture_output=True)
+
+
 @pytest.fixture
 def small_fs(tmp_path):
     """A tmpfs of 1 MiB mounted for the test (unmounted after)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mnt)],
-                   check=True, capture_output=True)
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["chattr", "-R", "-i", str(mnt)], capture_output=True)
-        subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)
+    yield from _mounted_tmpfs(tmp_path / "small", "1m")
+
+
+@pytest.fixture
+def scratch_fs(tmp_path):
+    """A tmpfs of 64 MiB for the test, where `chattr +i` works (unmounted after)."""
+    yield from _mounted_tmpfs(tmp_path / "scratch", "64m")
 
 
 def summary_counts(err: str) -> dict:
@@ -187,3 +196,83 @@ def test_pcapng_onto_a_full_disk_keeps_what_fits(veth, small_fs, how):
     tshark = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number"],
                             capture_output=True, text=True)
     assert tshark.returncode == 0 and len(tshark.stdout.split()) == len(batch), tshark.stderr
+
+
+# ---------------------------------------------------------------- rotation into a folder that refuses
+
+def rotate_until_refused(cli, veth, folder, files_first=2):
+    """Send until ``files_first`` files are in ``folder``, make it refuse new
+    files (`chattr +i`: even root cannot create one), and send on until
+    ringcap stops (at most 20 s more)."""
+    import time
+    cli.wait_for("listening on")
+    seq = 0
+    deadline = time.monotonic() + 60
+    while len(os.listdir(folder)) < files_first and time.monotonic() < deadline:
+        send(veth.a, [make_frame(seq + i, 1000) for i in range(50)])
+        seq += 50
+        time.sleep(0.02)
+    subprocess.run(["chattr", "+i", str(folder)], check=True)
+    deadline = time.monotonic() + 20
+    while cli.proc.poll() is None and time.monotonic() < deadline:
+        send(veth.a, [make_frame(seq + i, 1000) for i in range(200)])
+        seq += 200
+        time.sleep(0.05)
+    return cli.finish(), seq
+
+
+def packets_in(paths) -> int:
+    return sum(len(ringcap.read_pcap(path)) for path in paths)
+
+
+@pytest.mark.parametrize("options", [["-C", "0.2"], ["-C", "0.2", "--workers", "2"],
+                                     ["-G", "1", "--workers", "2"]])
+def test_rotation_into_a_folder_that_refuses_new_files(veth, scratch_fs, options):
+    """-C/-G into a folder that stops taking new files mid-run: the error
+    names the file and the errno, and the counts are the files' (with
+    --workers the capture ended with only "ringcap: PATH: Operation not
+    permitted": no summary, no count of what the files held)."""
+    folder = scratch_fs / "out"
+    folder.mkdir()
+    name = "c.pcap" if "-C" in options else "g-%H%M%S-%f.pcap"
+    cli = RingcapProcess("-i", veth.b, *options, "-w", folder / name.replace("-%f", ""), *OURS)
+    code, sent = rotate_until_refused(cli, veth, folder)
+    assert code == 1, cli.err
+    made = sorted(folder.iterdir())
+    last = re.search(r"ringcap: capture stopped: cannot create the next file, (\S+): "
+                     r"Operation not permitted \(EPERM\); the (\d+) finished files before it "
+                     r"are complete$", cli.err.strip())
+    assert last and not os.path.exists(last.group(1)), cli.err
+    assert int(last.group(2)) == len(made) >= 2
+    count = summary_counts(cli.err)
+    assert count["captured"] == packets_in(made) > 0, cli.err
+    assert count["captured"] + count["dropped by kernel"] + count.get("left unread", 0) \
+        + count.get("read from the ring but not written", 0) == count["received by filter"]
+    assert f"written to {len(made)} files, {made[0]} ... {made[-1]}" in cli.err
+
+
+def test_a_hidden_file_that_cannot_be_renamed_is_named_with_its_packets(veth, scratch_fs):
+    """--hidden-until-complete: the rename into place refused, the summary
+    listed the files without the hidden one that held the last packets."""
+    folder = scratch_fs / "out"
+    folder.mkdir()
+    cli = RingcapProcess("-i", veth.b, "-C", "0.2", "--hidden-until-complete",
+                         "-w", folder / "c.pcap", *OURS)
+    code, sent = rotate_until_refused(cli, veth, folder, files_first=3)
+    assert code == 1, cli.err
+    hidden = [p for p in folder.iterdir() if p.name.startswith(".")]
+    assert len(hidden) == 1, cli.err
+    assert re.search(rf"cannot rename {re.escape(str(hidden[0]))} to {folder}/c\.pcap\d: "
+                     r"Operation not permitted \(EPERM\); its packets are in it", cli.err)
+    assert f" ... {hidden[0]}\n" in cli.err
+    assert summary_counts(cli.err)["captured"] == packets_in(folder.iterdir())
+
+
+def test_the_first_file_refused_is_named_as_made_not_as_the_template(veth, scratch_fs):
+    folder = scratch_fs / "out"
+    folder.mkdir()
+    subprocess.run(["chattr", "+i", str(folder)], check=True)
+    proc = run("-i", veth.b, "-G", "60", "-w", folder / "g-%Y.pcap")
+    year = __import__("time").strftime("%Y")
+    assert proc.returncode == 1 and proc.stderr == (
+        f"ringcap: cannot write to {folder}/g-{year}.pcap: Operation not permitted\n")

@@ -371,9 +371,11 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
                         atomic=args.hidden_until_complete)
     except OSError as exc:
         text = str(exc.strerror or exc)
-        # a failed first write names the file and says what failed itself
+        # a failed first write names the file and says what failed itself; the
+        # file named is the one made (-G: the template's strftime filled in)
+        name = exc.filename if exc.filename is not None else target
         raise CliError(text if text.startswith("writing to ") else
-                       f"cannot write to {target}: {text}") from None
+                       f"cannot write to {name}: {text}") from None
 
 
 # ---------------------------------------------------------------------- run

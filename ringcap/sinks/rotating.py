@@ -102,6 +102,10 @@ class FileSlot(collections.namedtuple("FileSlot", "key seq index start_ns")):
     __slots__ = ()
 
 
+def _errno_name(number: int) -> str:
+    return errno.errorcode.get(number, f"errno {number}")
+
+
 def _digits(max_files: int | None) -> int:
     """tcpdump's width for -W numbers: digits of max_files - 1 (10 files -> 1 digit)."""
     if not max_files:
@@ -424,7 +428,15 @@ class RotatingSink(Sink):
         path = final
         if self._atomic:
             path = os.path.join(folder, f".{os.path.basename(final)}.{os.getpid()}.inprogress")
-        part = self._factory(path, self._mode)
+        try:
+            part = self._factory(path, self._mode)
+        except OSError as exc:
+            if not (self.files or state.seq) or exc.errno is None or exc.filename is None:
+                raise               # the first file: the caller names it
+            done = len(self.files)
+            raise OSError(exc.errno, f"cannot create the next file, {path}: {exc.strerror} "
+                          f"({_errno_name(exc.errno)}); the {done} finished file"
+                          f"{'' if done == 1 else 's'} before it are complete") from exc
         try:
             # a file of ours only: `-w /dev/null -Z USER` must not give /dev/null away
             if self._owner is not None and stat.S_ISREG(os.stat(path).st_mode):
@@ -454,7 +466,14 @@ class RotatingSink(Sink):
                 # what the file holds (after a failed write, PcapWriter counts only that)
                 self._in_files += part.packets_written
         if self._atomic:
-            os.replace(state.path, state.final)
+            try:
+                os.replace(state.path, state.final)
+            except OSError as exc:
+                # the packets are in the file under its hidden name: say so
+                self.files.append(state.path)
+                raise OSError(exc.errno, f"cannot rename {state.path} to {state.final}: "
+                              f"{exc.strerror} ({_errno_name(exc.errno)}); its packets are "
+                              "in it, under the hidden name") from exc
         self.files.append(state.final)
         if self._on_file_done is not None:
             self._on_file_done(state.final)
