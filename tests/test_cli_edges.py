@@ -276,3 +276,28 @@ def test_the_first_file_refused_is_named_as_made_not_as_the_template(veth, scrat
     year = __import__("time").strftime("%Y")
     assert proc.returncode == 1 and proc.stderr == (
         f"ringcap: cannot write to {folder}/g-{year}.pcap: Operation not permitted\n")
+
+
+# ---------------------------------------------------------------- -z commands' environment
+
+@pytest.mark.parametrize("users", [None, "3"])
+def test_post_rotate_commands_get_the_users_environment(veth, tmp_path, monkeypatch, users):
+    """`ringcap` sets OPENBLAS_NUM_THREADS=1 for itself; a -z command (a
+    numpy script, say) inherited it.  It now gets the user's value, or none."""
+    if users is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", users)
+    script = tmp_path / "post.sh"
+    script.write_text('#!/bin/sh\nprintf "%s" "${OPENBLAS_NUM_THREADS-unset}" > "$1.env"\n'
+                      'printf "%s" "${RINGCAP_TEST_MARK-unset}" >> "$1.env"\n')
+    script.chmod(0o755)
+    path = tmp_path / "z.pcap"
+    monkeypatch.setenv("RINGCAP_TEST_MARK", "kept")
+    cli = RingcapProcess("-i", veth.b, "-c", 3, "-C", "0.001", "-w", path, "-z", script, *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i, 600) for i in range(3)])
+    assert cli.finish() == 0, cli.err
+    envs = sorted(tmp_path.glob("z.pcap*.env"))
+    assert len(envs) == 3, cli.err                 # one file a packet (-C 1000 bytes)
+    assert {p.read_text() for p in envs} == {f"{users or 'unset'}kept"}

@@ -15,7 +15,7 @@ import stat
 import sys
 import time
 
-from .. import _ring
+from .. import _ENVIRON_ADDED, _ring
 from ..linktypes import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES,
                          decoded_linktype_names, linktype_description, linktype_name)
 from ..bpf import compile_filter
@@ -306,8 +306,10 @@ def post_rotate_command(args) -> PostRotateCommand | None:
         print(f"ringcap: -z: {running} running, the limit (--post-rotate-jobs); "
               f"the next files wait their turn, none is skipped", file=sys.stderr, flush=True)
 
+    # the user's environment: without what the command line set for itself
+    env = {name: value for name, value in os.environ.items() if name not in _ENVIRON_ADDED}
     return PostRotateCommand(args.post_rotate, max_running=args.post_rotate_jobs,
-                             on_limit=on_limit)
+                             on_limit=on_limit, env=env)
 
 
 def _is_terminal(path: str) -> bool:

@@ -180,11 +180,13 @@ class PostRotateCommand:
     skipped.  :meth:`wait` (called by the sink when it closes) runs the
     queue to the end, waits for every command and returns the worst exit
     status; :attr:`failures` lists ``(file, status)`` of the commands that
-    failed (126/127: the command could not be started).
+    failed (126/127: the command could not be started).  ``env``: the
+    commands' environment (default: this process's).
     """
 
     def __init__(self, command: str, max_running: int | None = None,
-                 on_limit: Callable[[int], None] | None = None) -> None:
+                 on_limit: Callable[[int], None] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         import shlex
         import shutil
         import subprocess  # noqa: F401  (for _start: now, before a privilege drop)
@@ -199,6 +201,7 @@ class PostRotateCommand:
         if isinstance(max_running, bool) or not isinstance(max_running, int) or max_running < 1:
             raise ValueError(f"max_running must be a positive int, got {max_running!r}")
         self.max_running = max_running
+        self.env = None if env is None else dict(env)
         self.failures: list[tuple[str, int]] = []
         self.started = 0            # commands started
         self.waited = 0             # files that waited for a free slot
@@ -255,7 +258,7 @@ class PostRotateCommand:
         import subprocess
         try:
             proc = subprocess.Popen([*self.argv, path], stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+                                    start_new_session=True, env=self.env)
         except OSError as exc:
             code = 126 if exc.errno in (errno.EACCES, errno.EPERM, errno.ENOEXEC) else 127
             with self._wake:
