@@ -119,6 +119,42 @@ def test_printing_options_in_long_form_print_as_tcpdump(sample, options):
     assert ours.stdout == theirs.stdout != ""
 
 
+def checksum_file(path):
+    """Good and bad IPv4 header, TCP, UDP (v4 and v6, and none), ICMP and ICMPv6 checksums."""
+    from scapy.all import ICMP, IP, TCP, UDP, Ether, ICMPv6EchoRequest, IPv6, Raw, wrpcap
+    e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    v4 = IP(src="10.0.0.1", dst="10.0.0.2")
+    v6 = IPv6(src="2001:db8::1", dst="2001:db8::2")
+    wrpcap(str(path), [
+        e / v4 / TCP(sport=1234, dport=80, flags="S"),
+        e / v4 / TCP(sport=1234, dport=80, flags="PA", chksum=0x1234) / Raw(b"hello"),
+        e / IP(src="10.0.0.1", dst="10.0.0.2", chksum=0x4321) / TCP(sport=1, dport=2, flags="A"),
+        e / v4 / UDP(sport=1000, dport=2000, chksum=0x1111) / Raw(b"abcd"),
+        e / v4 / UDP(sport=1000, dport=2000) / Raw(b"abcd"),
+        e / v4 / UDP(sport=1000, dport=2000, chksum=0) / Raw(b"abcd"),
+        e / v6 / UDP(sport=1000, dport=2000, chksum=0x2222) / Raw(b"abcd"),
+        e / v6 / UDP(sport=1000, dport=2000) / Raw(b"abcd"),
+        e / v6 / TCP(sport=1, dport=2, flags="S", chksum=0x3333),
+        e / v4 / ICMP(chksum=0x5555), e / v4 / ICMP(),
+        e / v6 / ICMPv6EchoRequest(cksum=0x6666), e / v6 / ICMPv6EchoRequest()])
+    return path
+
+
+@pytest.mark.parametrize("verbose", ["-v", "-vv", "-vvv"])
+@pytest.mark.parametrize("flag", ["-K", "--dont-verify-checksums"])
+def test_dont_verify_checksums_prints_as_tcpdump(tmp_path, verbose, flag):
+    """-K: no IP, TCP or UDP checksum verdicts (ICMP's stay, as tcpdump's)."""
+    path = checksum_file(tmp_path / "cksum.pcap")
+    theirs = subprocess.run(["tcpdump", "-nn", verbose, flag, "-r", str(path)],
+                            capture_output=True, text=True).stdout
+    assert "cksum" in theirs and "(correct)" not in theirs and "udp sum ok" not in theirs
+    ours = run("-nn", verbose, flag, "-r", path)
+    assert ours.returncode == 0 and ours.stdout == theirs, ours.stderr
+    # and without -K every verdict is there, as tcpdump's
+    assert run("-nn", verbose, "-r", path).stdout == subprocess.run(
+        ["tcpdump", "-nn", verbose, "-r", str(path)], capture_output=True, text=True).stdout
+
+
 def test_long_options_ringcap_lacks_are_refused_clearly(veth, tmp_path):
     proc = run("--print", "-i", veth.b, "-w", tmp_path / "x.pcap")
     assert proc.returncode == 2 and "--print with -w" in proc.stderr

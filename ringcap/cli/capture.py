@@ -397,11 +397,6 @@ def check_tcpdump_modes(args) -> None:
                        "available when capturing; print the file afterwards "
                        "(ringcap -r FILE) or while it grows (-U -w - | tcpdump -r -)",
                        status=2)
-    if args.no_checksums:
-        raise CliError("-K (--dont-verify-checksums) is not available in ringcap yet: -v "
-                       "checks TCP, UDP and IP checksums; leave -K out and read "
-                       "'incorrect' after a checksum offloaded to the card as tcpdump "
-                       "without -K does", status=2)
 
 
 def run(args) -> int:

@@ -187,7 +187,9 @@ def add_packet_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--print", dest="print_too", action="store_true",
                        help="print the packets also when writing them with -w")
     group.add_argument("-K", "--dont-verify-checksums", dest="no_checksums",
-                       action="store_true", help=argparse.SUPPRESS)
+                       action="store_true",
+                       help="with -v, do not check IP, TCP and UDP checksums (those a card "
+                            "that offloads them leaves wrong in outgoing packets)")
     group.add_argument("expression", nargs="*", metavar="EXPRESSION",
                        help="a tcpdump filter expression (libpcap syntax)")
 
@@ -209,7 +211,7 @@ def printer_options(args) -> dict:
     return dict(numeric=args.numeric, verbose=args.verbose, link_header=args.link_header,
                 payload=payload_mode(args), quiet=args.quiet, timestamps=args.timestamps,
                 nanosecond=args.precision == "nano", absolute_seq=args.absolute_seq,
-                number=args.number)
+                number=args.number, no_checksums=args.no_checksums)
 
 
 def filter_expression(args) -> str | None:

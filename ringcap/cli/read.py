@@ -145,9 +145,6 @@ def check_file_linktype_option(text: str | None) -> None:
 
 def run(args) -> int:
     check_file_linktype_option(args.linktype)
-    if args.no_checksums:
-        raise CliError("-K (--dont-verify-checksums) is not available in ringcap yet: -v "
-                       "checks TCP, UDP and IP checksums; leave -K out", status=2)
     path = args.read
     words = list(args.expression)
     if path is None and args.file_list is None:
