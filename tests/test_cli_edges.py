@@ -110,7 +110,8 @@ def test_count_and_print_with_w_write_the_file_too(sample, tmp_path):
 
 @pytest.mark.parametrize("options", [["--nano"], ["--micro"], ["--number"],
                                      ["--absolute-tcp-sequence-numbers"],
-                                     ["--time-stamp-precision=nano", "-tt"]])
+                                     ["--time-stamp-precision=nano", "-tt"],
+                                     ["--snapshot-length=100", "--linktype=EN10MB"]])
 def test_printing_options_in_long_form_print_as_tcpdump(sample, options):
     ours = run("-nn", "-r", sample, *options)
     theirs = subprocess.run(["tcpdump", "-nn", "-r", str(sample), *options],

@@ -33,13 +33,13 @@ def add_arguments(parser) -> None:
     group.add_argument("-V", dest="file_list", metavar="FILELIST",
                        help="read the capture files named in FILELIST, one a line, one "
                             "after another (-V - : the names from standard input)")
-    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
+    group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
                        help="accepted as tcpdump accepts it; reading a file keeps the "
                             "file's own snapshot length")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write the packets that pass the filter to FILE instead of "
                             "printing them (-w - : to standard output)")
-    group.add_argument("-y", dest="linktype", metavar="LINKTYPE",
+    group.add_argument("-y", "--linktype", dest="linktype", metavar="LINKTYPE",
                        help="accepted as tcpdump accepts it: a data link type libpcap names "
                             "is ignored (a file is read with its own); another is an error")
     own = parser.add_argument_group("ringcap's own")
