@@ -22,8 +22,8 @@ def run(*args, **options):
                           capture_output=True, text=True, timeout=120, **options)
 
 
-def send(iface, frames):
-    with TxRing(iface) as tx:
+def send(iface, frames, **options):
+    with TxRing(iface, **options) as tx:
         tx.send(frames)
 
 
@@ -156,10 +156,33 @@ def test_dont_verify_checksums_prints_as_tcpdump(tmp_path, verbose, flag):
         ["tcpdump", "-nn", verbose, "-r", str(path)], capture_output=True, text=True).stdout
 
 
-def test_long_options_ringcap_lacks_are_refused_clearly(veth, tmp_path):
-    proc = run("--print", "-i", veth.b, "-w", tmp_path / "x.pcap")
-    assert proc.returncode == 2 and "--print with -w" in proc.stderr
-    assert len(proc.stderr.splitlines()) == 1 and not (tmp_path / "x.pcap").exists()
+@pytest.mark.parametrize("direction", ["inout", "out"])
+def test_print_while_capturing_to_a_file_prints_what_is_written(veth, tmp_path, direction):
+    """tcpdump's --print with -w: the packets written are printed too (-c and
+    -Q out apply to both)."""
+    path = tmp_path / "printed.pcap"
+    out = tmp_path / "printed.txt"
+    iface, sender = (veth.b, veth.a) if direction == "inout" else (veth.a, veth.a)
+    with open(out, "w") as stdout:
+        cli = RingcapProcess("-i", iface, "--print", "-nn", "-Q", direction, "-c", 5,
+                             "-w", path, *OURS, stdout=stdout)
+        cli.wait_for("listening on")
+        # (out of veth.a: not bypassing the qdisc, packet sockets see them)
+        send(sender, [make_frame(i, 100 + i) for i in range(8)], qdisc_bypass=False)
+        assert cli.finish() == 0, cli.err
+    assert len(ringcap.read_pcap(path)) == 5
+    expected = subprocess.run(["tcpdump", "-nn", "-r", str(path)], capture_output=True,
+                              text=True).stdout
+    assert out.read_text() == expected and "length 104" in expected
+
+
+def test_print_with_a_stream_or_workers_is_refused_clearly(veth, tmp_path):
+    proc = run("--print", "-i", veth.b, "-w", "-")
+    assert proc.returncode == 2 and proc.stderr.startswith("ringcap: --print with -w -: ")
+    proc = run("--print", "-i", veth.b, "--workers", "2", "-w", tmp_path / "x.pcap")
+    assert proc.returncode == 2 and "--print with -w is not available with --workers" \
+        in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "x.pcap").exists()
 
 
 # ---------------------------------------------------------------- full disk, pcapng

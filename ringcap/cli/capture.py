@@ -190,12 +190,12 @@ def check_decodable(args, linktypes: dict[int, int], label) -> None:
     decodes: an interface of another kind (802.11 monitor mode, CAN, netlink
     monitor, ...) is refused before the capture starts, naming its link type;
     pcap and pcapng files of it are written (-w)."""
-    if args.write and not is_dataset(args):
+    if args.write and not is_dataset(args) and not args.print_too:
         return
     names = dict([label]) if isinstance(label, tuple) else dict(label or {})
     for index, kind in linktypes.items():
         if kind not in LINKTYPE_NAMES:
-            doing = "prints" if not args.write else "writes datasets of"
+            doing = "prints" if not args.write or args.print_too else "writes datasets of"
             raise CliError(f"{names.get(index, 'any')} has link-type "
                            f"{linktype_description(kind)}, which ringcap does not decode; "
                            f"ringcap {doing} {decoded_linktype_names()} captures: write "
@@ -392,11 +392,12 @@ def check_tcpdump_modes(args) -> None:
         args.block_timeout = IMMEDIATE_BLOCK_TIMEOUT_MS
     elif args.block_timeout is None:
         args.block_timeout = DEFAULT_BLOCK_TIMEOUT_MS
-    if args.print_too and args.write:
-        raise CliError("--print with -w (print the packets while writing them) is not "
-                       "available when capturing; print the file afterwards "
-                       "(ringcap -r FILE) or while it grows (-U -w - | tcpdump -r -)",
-                       status=2)
+    if args.print_too and args.write == "-":
+        raise CliError("--print with -w -: the packets' lines and the pcap stream would "
+                       "share standard output; write a file (-w FILE --print)", status=2)
+    if args.print_too and args.write and args.workers > 1:
+        raise CliError("--print with -w is not available with --workers; print the file "
+                       "afterwards (ringcap -r FILE)", status=2)
 
 
 def run(args) -> int:
@@ -546,7 +547,34 @@ def _makes_batches(args, sink, ring) -> bool:
     """Whether :func:`pump` will read batches (numpy) rather than have the
     sink write pcap records straight from the ring's blocks."""
     ring_writer = getattr(sink, "ring_writer", None)
-    return args.direction == "out" or ring_writer is None or ring_writer(ring) is None
+    return args.direction == "out" or args.print_too or ring_writer is None \
+        or ring_writer(ring) is None
+
+
+class PrintAlongside:
+    """--print with -w: the packets written are printed too (tcpdump --print).
+
+    It is the pump's ``select``, which sees each batch before the sink does
+    (``keep``, -Q out's mask, first) and so prints it; -c, which the pump
+    applies after ``select``, is applied here the same way."""
+
+    def __init__(self, args, keep=None) -> None:
+        from .printer import PacketPrinter
+        self.printer = PacketPrinter(sys.stdout, **printer_options(args))
+        self.flush_each = args.line_buffered or sys.stdout.isatty()
+        self.keep = keep
+        self.left = args.count
+
+    def __call__(self, batch):
+        mask = self.keep(batch) if self.keep is not None else None
+        shown = batch if mask is None else batch[mask]
+        if self.left is not None:
+            shown = shown[:self.left]
+            self.left -= len(shown)
+        self.printer.print_batch(shown)
+        if self.flush_each:
+            self.printer.flush()
+        return mask
 
 
 def _import_batch_modules() -> None:
@@ -602,12 +630,14 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
               f"{ring.block_size // 1024} KiB", file=sys.stderr, flush=True)
         show = args.status if args.status is not None else (
             sys.stderr.isatty() and not args.quiet and
-            (args.write not in (None, "-") or not sys.stdout.isatty()))
+            (args.write not in (None, "-") and not args.print_too or not sys.stdout.isatty()))
         status = StatusLine(sys.stderr) if show else None
         select = None
         if args.direction == "out":
             def select(batch):
                 return batch.pkttype == PACKET_OUTGOING
+        if args.print_too and args.write:
+            select = PrintAlongside(args, select)
         error = None
         try:
             result = pump(ring, sink, count=args.count, duration=args.duration, stop=stop,
@@ -618,6 +648,11 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
             if not hasattr(exc, "pump_result"):
                 raise
             error, result = exc, exc.pump_result
+        if isinstance(select, PrintAlongside):
+            try:
+                select.printer.flush()
+            except BrokenPipeError as exc:
+                error = error or exc
         if status is not None:
             status.clear()
     if isinstance(error, BrokenPipeError):
