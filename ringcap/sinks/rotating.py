@@ -106,6 +106,13 @@ def _errno_name(number: int) -> str:
     return errno.errorcode.get(number, f"errno {number}")
 
 
+def _finished(files: int) -> str:
+    if not files:
+        return "no file was finished before it"
+    return ("the file finished before it is complete" if files == 1 else
+            f"the {files} files finished before it are complete")
+
+
 def _digits(max_files: int | None) -> int:
     """tcpdump's width for -W numbers: digits of max_files - 1 (10 files -> 1 digit)."""
     if not max_files:
@@ -423,23 +430,24 @@ class RotatingSink(Sink):
         folder = os.path.dirname(final)
         if self._make_dirs and folder:
             os.makedirs(folder, exist_ok=True)
-        if final in self.files:          # a ring buffer of files: this sink's own old file
-            self.files.remove(final)
-            if not self._atomic:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(final)
+        reused = final in self.files     # a ring buffer of files: this sink's own old file
         path = final
         if self._atomic:
             path = os.path.join(folder, f".{os.path.basename(final)}.{os.getpid()}.inprogress")
         try:
+            if reused and not self._atomic:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(final)
             part = self._factory(path, self._mode)
         except OSError as exc:
+            if reused and not os.path.lexists(final):
+                self.files.remove(final)
             if not (self.files or state.seq) or exc.errno is None or exc.filename is None:
                 raise               # the first file: the caller names it
-            done = len(self.files)
             raise OSError(exc.errno, f"cannot create the next file, {path}: {exc.strerror} "
-                          f"({_errno_name(exc.errno)}); the {done} finished file"
-                          f"{'' if done == 1 else 's'} before it are complete") from exc
+                          f"({_errno_name(exc.errno)}); {_finished(len(self.files))}") from exc
+        if reused:
+            self.files.remove(final)
         try:
             # a file of ours only: `-w /dev/null -Z USER` must not give /dev/null away
             if self._owner is not None and stat.S_ISREG(os.stat(path).st_mode):
