@@ -258,7 +258,7 @@ def test_pcapng_onto_a_full_disk_keeps_what_fits(veth, small_fs, how):
     assert tshark.returncode == 0 and len(tshark.stdout.split()) == len(batch), tshark.stderr
 
 
-# ---------------------------------------------------------------- rotation into a folder that refuses
+# ------------------------------------------------ rotation into a folder that refuses
 
 def rotate_until_refused(cli, veth, folder, files_first=2):
     """Send until ``files_first`` files are in ``folder``, make it refuse new

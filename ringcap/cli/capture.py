@@ -58,11 +58,13 @@ def add_arguments(parser) -> None:
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
-    group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
-        default=DEFAULT_SNAPLEN, help=f"bytes kept per packet (0 or default: {DEFAULT_SNAPLEN})")
+    group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN",
+                       type=size_type(parse_snaplen), default=DEFAULT_SNAPLEN,
+                       help=f"bytes kept per packet (0 or default: {DEFAULT_SNAPLEN})")
     group.add_argument("-p", "--no-promiscuous-mode", dest="no_promisc", action="store_true",
                        help="do not put the interface in promiscuous mode (on by default)")
-    group.add_argument("-B", "--buffer-size", dest="ring_bytes", metavar="KiB", type=size_type(parse_ring_size),
+    group.add_argument("-B", "--buffer-size", dest="ring_bytes", metavar="KiB",
+                       type=size_type(parse_ring_size),
                        help="ring size in KiB (suffixes: -B 256M); default 256 MiB")
     group.add_argument("-C", dest="file_size", metavar="SIZE",
                        type=size_type(parse_size, unit=1_000_000, what="file size (-C)"),
@@ -82,7 +84,8 @@ def add_arguments(parser) -> None:
     group.add_argument("-Z", "--relinquish-privileges", dest="owner", metavar="USER",
                        help="once the ring and the first file are open, give up root and run "
                             "as USER (its groups too); the files and -z commands are USER's")
-    group.add_argument("-Q", "--direction", dest="direction", choices=("in", "out", "inout"), default="inout",
+    group.add_argument("-Q", "--direction", dest="direction", choices=("in", "out", "inout"),
+                       default="inout",
                        help="packets to capture by direction (default inout)")
     group.add_argument("-U", "--packet-buffered", dest="packet_buffered", action="store_true",
                        help="write each batch to the file as it arrives, not in large writes")

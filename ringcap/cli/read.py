@@ -33,7 +33,8 @@ def add_arguments(parser) -> None:
     group.add_argument("-V", dest="file_list", metavar="FILELIST",
                        help="read the capture files named in FILELIST, one a line, one "
                             "after another (-V - : the names from standard input)")
-    group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
+    group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN",
+                       type=size_type(parse_snaplen),
                        help="accepted as tcpdump accepts it; reading a file keeps the "
                             "file's own snapshot length")
     group.add_argument("-w", dest="write", metavar="FILE",
