@@ -94,6 +94,15 @@ def test_count_prints_how_many_matched_as_tcpdump(sample, options):
     assert ours.stdout == theirs.stdout and re.fullmatch(r"\d+ packets?\n", ours.stdout)
 
 
+def test_count_over_a_file_list_totals_as_tcpdump(sample, tmp_path):
+    (tmp_path / "list").write_text(f"{sample}\n{sample}\n")
+    for options in ([], ["-c", "3"], ["udp"]):
+        ours = run("--count", "-V", tmp_path / "list", *options)
+        theirs = subprocess.run(["tcpdump", "--count", "-V", str(tmp_path / "list"), *options],
+                                capture_output=True, text=True)
+        assert ours.returncode == 0 and ours.stdout == theirs.stdout != "", ours.stderr
+
+
 def test_count_and_print_with_w_write_the_file_too(sample, tmp_path):
     ours = run("--count", "-w", tmp_path / "c.pcap", "-r", sample, "udp")
     theirs = subprocess.run(["tcpdump", "--count", "-w", str(tmp_path / "t.pcap"), "-r",
