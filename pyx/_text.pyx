@@ -961,7 +961,7 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
         w = put_s(w, b" - too long, > ")
         w = put_u(w, <uint64_t>seg_len)
         return put_c(w, b']')
-    if st.verbose and not fragmented and l4 + seg_len <= cap:
+    if st.verbose and not st.no_checksums and not fragmented and l4 + seg_len <= cap:
         # -v: tcpdump checks the checksum when the whole segment was captured
         expected = _should_be(src, dst, addr_len, 6, p + l4, seg_len, 16)
         actual = rd16(p + l4 + 16)
@@ -1463,7 +1463,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                 else:
                     w = opts
                 w = put_c(w, b')')
-            if ihl >= 20 and l3 + ihl <= cap:
+            if ihl >= 20 and l3 + ihl <= cap and not st.no_checksums:
                 w = put_bad_cksum(w, p + l3, ihl, 10, b", bad cksum ", b")!")
             w = put_s(w, b")\n    ")
             if opts == NULL:
@@ -1549,7 +1549,8 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             w = put_u(w, <uint64_t>ulen)
             w = put_s(w, b" > ")
             return put_u(w, <uint64_t>l4_len)
-        if st.verbose and not (dflags & F_FRAGMENT) and (version == 6 or st.verbose > 1):
+        if st.verbose and not st.no_checksums and not (dflags & F_FRAGMENT) \
+                and (version == 6 or st.verbose > 1):
             # tcpdump checks IPv6 UDP checksums at -v, IPv4 ones (optional there) at -vv
             actual = rd16(p + l4 + 6)
             if version == 4 and actual == 0:
@@ -2098,7 +2099,7 @@ cdef class LineFormatter:
 
     def __init__(self, *, bint link_header=False, int quiet=0, int verbose=0, payload=None,
                  bint payload_link=False, timestamps="time", bint nano=False,
-                 bint absolute_seq=False, bint number=False):
+                 bint absolute_seq=False, bint number=False, bint no_checksums=False):
         if payload not in PAYLOAD_MODES:
             raise ValueError(f"payload must be one of {sorted(PAYLOAD_MODES, key=str)}, "
                              f"got {payload!r}")
@@ -2113,6 +2114,7 @@ cdef class LineFormatter:
         self.st.ts_mode = TIMESTAMP_MODES[timestamps]
         self.st.nano = nano
         self.st.absolute_seq = absolute_seq
+        self.st.no_checksums = no_checksums
         self.st.number = number
 
     def __dealloc__(self):

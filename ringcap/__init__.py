@@ -18,10 +18,14 @@ TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: sta
 
 _COMMAND_LINE = (_sys.argv[:1] == ["-m"]
                  or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ringcap")
-if _COMMAND_LINE:
+# What the command line added to the environment for itself: the commands it
+# runs for the user (-z) get the environment without it.
+_ENVIRON_ADDED: tuple = ()
+if _COMMAND_LINE and "OPENBLAS_NUM_THREADS" not in _os.environ:
     # The command line (`python -m ringcap`, `ringcap`) does no linear algebra:
     # no BLAS thread pool at all (its threads would sleep at once, below).
-    _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    _ENVIRON_ADDED = ("OPENBLAS_NUM_THREADS",)
 
 # numpy's wheels bundle OpenBLAS, which starts a thread per further core as
 # numpy loads; each spins waiting for work for 2**28 TSC cycles (~0.1 s of a

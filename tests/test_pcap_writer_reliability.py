@@ -407,16 +407,39 @@ def test_a_quiet_sink_still_flushes_within_the_interval(tmp_path):
 
 
 def test_interfaces_described_before_a_failed_first_flush_stay_described(small_fs):
-    """The first flush fails (the buffer is larger than the disk): the interface
-    block and the statistics must still agree in the file."""
+    """The first flush fails (the buffer is larger than the disk; the records
+    that fit go out first): the interface block and the statistics must still
+    agree in the file."""
     path = small_fs / "first.pcapng"
     writer = PcapWriter(path, format="pcapng", buffer_size=4 << 20)
     writer.add_interface(7, "eth7")
     fill_until_full(writer)
-    assert writer.packets_flushed == 0 and writer.packets_lost > 0
+    assert writer.packets_flushed > 0 and writer.packets_lost > 0
     with pytest.raises(OSError, match="earlier write failed"):
         writer.close(stats=Stats(5000, 3))
     with open_pcap(path) as reader:
-        assert len(reader.read()) == 0
+        assert len(reader.read()) == writer.packets_flushed
         assert [i.name for i in reader.interfaces] == ["eth7", "if0"]   # if0: the packets
         assert [(s.interface, s.received, s.dropped) for s in reader.stats] == [(0, 5000, 3)]
+
+
+def test_pcapng_onto_a_full_disk_writes_the_records_that_fit_with_the_reserve(small_fs):
+    """With the default 1 MiB buffer a pcapng writer that could not reserve
+    the buffer's space and the reserve gave up the whole buffer: 1 MiB of
+    records that would have fit were lost (on a 2 MiB tmpfs, a file of
+    1 MiB).  It now writes the whole records that fit, keeping the reserve,
+    and the statistics block still lands in it."""
+    path = small_fs / "default-buffer.pcapng"
+    writer = PcapWriter(path, format="pcapng")
+    error = fill_until_full(writer)
+    assert error.errno == errno.ENOSPC
+    with pytest.raises(OSError, match="earlier write failed"):
+        writer.close(stats=Stats(123, 4))
+    record = 32 + 1000 + 12                  # an EPB of 1000 bytes, with its flags
+    free = os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize
+    assert free < 16 * 1024 + record + 8192, free         # full, but for the reserve's tail
+    with open_pcap(path) as reader:
+        batch = reader.read()
+        assert [(s.received, s.dropped) for s in reader.stats] == [(123, 4)]
+    assert sequence(batch) == list(range(writer.packets_flushed))
+    assert os.stat(path).st_size > 2_000_000 - 16 * 1024 - record - 8192

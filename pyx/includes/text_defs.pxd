@@ -42,6 +42,7 @@ cdef struct PrintState:
     int ts_mode          # TimestampMode
     int nano             # nanosecond fractions
     int absolute_seq     # -S
+    int no_checksums     # -K: IP, TCP and UDP checksums not checked (ICMP's still are)
     int number           # -# / --number: each line starts with the packet's number
     uint64_t numbered    # packets numbered so far
     int have_previous    # a packet was printed (for TS_DELTA / TS_SINCE_FIRST)

@@ -15,7 +15,7 @@ import stat
 import sys
 import time
 
-from .. import _ring
+from .. import _ENVIRON_ADDED, _ring
 from ..linktypes import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES,
                          decoded_linktype_names, linktype_description, linktype_name)
 from ..bpf import compile_filter
@@ -37,30 +37,34 @@ MiB = 1 << 20
 DEFAULT_RING_BYTES = 256 * MiB
 MIN_BLOCK_SIZE = 256 * 1024
 PACKET_OUTGOING = 4
+DEFAULT_BLOCK_TIMEOUT_MS = 10
+IMMEDIATE_BLOCK_TIMEOUT_MS = 1      # the kernel's shortest (tp_retire_blk_tov is in ms)
 
 
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("capture (as in tcpdump)")
-    group.add_argument("-i", dest="interfaces", action="append", metavar="IFACE",
+    group.add_argument("-i", "--interface", dest="interfaces", action="append", metavar="IFACE",
                        help="interface to capture on: a name, a number from -D, or `any` for "
                             "all; default: the first of -D (up, running, not loopback)")
-    group.add_argument("-D", dest="list_interfaces", action="store_true",
+    group.add_argument("-D", "--list-interfaces", dest="list_interfaces", action="store_true",
                        help="list the interfaces (tcpdump's order, numbers and flags; then the "
                             "link type ringcap captures each with, ifindex and MTU) and exit")
-    group.add_argument("-L", dest="list_linktypes", action="store_true",
+    group.add_argument("-L", "--list-data-link-types", dest="list_linktypes", action="store_true",
                        help="list the link types the interface (-i) can be captured with "
                             "(-y chooses), and exit")
-    group.add_argument("-y", dest="linktype", metavar="LINKTYPE",
+    group.add_argument("-y", "--linktype", dest="linktype", metavar="LINKTYPE",
                        help="capture with this link type, one of -L's list (e.g. -i any "
                             "-y LINUX_SLL for cooked v1 instead of v2)")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
-    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
-        default=DEFAULT_SNAPLEN, help=f"bytes kept per packet (0 or default: {DEFAULT_SNAPLEN})")
-    group.add_argument("-p", dest="no_promisc", action="store_true",
+    group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN",
+                       type=size_type(parse_snaplen), default=DEFAULT_SNAPLEN,
+                       help=f"bytes kept per packet (0 or default: {DEFAULT_SNAPLEN})")
+    group.add_argument("-p", "--no-promiscuous-mode", dest="no_promisc", action="store_true",
                        help="do not put the interface in promiscuous mode (on by default)")
-    group.add_argument("-B", dest="ring_bytes", metavar="KiB", type=size_type(parse_ring_size),
+    group.add_argument("-B", "--buffer-size", dest="ring_bytes", metavar="KiB",
+                       type=size_type(parse_ring_size),
                        help="ring size in KiB (suffixes: -B 256M); default 256 MiB")
     group.add_argument("-C", dest="file_size", metavar="SIZE",
                        type=size_type(parse_size, unit=1_000_000, what="file size (-C)"),
@@ -77,13 +81,17 @@ def add_arguments(parser) -> None:
     group.add_argument("-z", dest="post_rotate", metavar="CMD",
                        help="run `CMD FILE` on each finished file (e.g. -z gzip), in the "
                             "background, at most --post-rotate-jobs at once")
-    group.add_argument("-Z", dest="owner", metavar="USER",
+    group.add_argument("-Z", "--relinquish-privileges", dest="owner", metavar="USER",
                        help="once the ring and the first file are open, give up root and run "
                             "as USER (its groups too); the files and -z commands are USER's")
-    group.add_argument("-Q", dest="direction", choices=("in", "out", "inout"), default="inout",
+    group.add_argument("-Q", "--direction", dest="direction", choices=("in", "out", "inout"),
+                       default="inout",
                        help="packets to capture by direction (default inout)")
-    group.add_argument("-U", dest="packet_buffered", action="store_true",
+    group.add_argument("-U", "--packet-buffered", dest="packet_buffered", action="store_true",
                        help="write each batch to the file as it arrives, not in large writes")
+    group.add_argument("--immediate-mode", dest="immediate_mode", action="store_true",
+                       help="deliver packets as they arrive: the kernel hands each block of "
+                            "the ring over within 1 ms (--block-timeout 1)")
     add_packet_options(parser)
     own = parser.add_argument_group("ringcap's own")
     own.add_argument("--duration", metavar="SECONDS",
@@ -98,8 +106,9 @@ def add_arguments(parser) -> None:
     own.add_argument("--block-count", metavar="N", type=size_type(parse_count,
                      what="block count"), help="ring blocks (default: ring size / block size)")
     own.add_argument("--block-timeout", metavar="MS", type=size_type(parse_count,
-                     what="block timeout"), default=10,
-                     help="hand a partly filled block over after MS milliseconds (10)")
+                     what="block timeout"),
+                     help=f"hand a partly filled block over after MS milliseconds "
+                          f"({DEFAULT_BLOCK_TIMEOUT_MS})")
     own.add_argument("--workers", metavar="N", type=size_type(parse_count, what="workers"),
                      default=1, help="capture with N processes in one fanout group; with -w, "
                      "{worker} in FILE writes one file per worker, else one file")
@@ -184,12 +193,12 @@ def check_decodable(args, linktypes: dict[int, int], label) -> None:
     decodes: an interface of another kind (802.11 monitor mode, CAN, netlink
     monitor, ...) is refused before the capture starts, naming its link type;
     pcap and pcapng files of it are written (-w)."""
-    if args.write and not is_dataset(args):
+    if args.write and not is_dataset(args) and not args.print_too:
         return
     names = dict([label]) if isinstance(label, tuple) else dict(label or {})
     for index, kind in linktypes.items():
         if kind not in LINKTYPE_NAMES:
-            doing = "prints" if not args.write else "writes datasets of"
+            doing = "prints" if not args.write or args.print_too else "writes datasets of"
             raise CliError(f"{names.get(index, 'any')} has link-type "
                            f"{linktype_description(kind)}, which ringcap does not decode; "
                            f"ringcap {doing} {decoded_linktype_names()} captures: write "
@@ -263,7 +272,27 @@ class PrinterSink(Sink):
         self._stream.flush()
 
 
+class CountingSink(PrinterSink):
+    """--count without -w: packets counted, nothing printed (tcpdump --count)."""
+
+    def __init__(self) -> None:
+        super().__init__(None, None, False)
+
+    def _write(self, batch) -> int:
+        self.packets_written += len(batch)
+        self._bytes += batch.nbytes
+        return len(batch)
+
+    def _flush(self) -> None:
+        pass
+
+    def _close(self, stats) -> None:
+        pass
+
+
 def open_printer(args, stream) -> Sink:
+    if args.count_only:
+        return CountingSink()
     from .printer import PacketPrinter
     printer = PacketPrinter(stream, **printer_options(args))
     flush = args.line_buffered or stream.isatty()
@@ -280,8 +309,10 @@ def post_rotate_command(args) -> PostRotateCommand | None:
         print(f"ringcap: -z: {running} running, the limit (--post-rotate-jobs); "
               f"the next files wait their turn, none is skipped", file=sys.stderr, flush=True)
 
+    # the user's environment: without what the command line set for itself
+    env = {name: value for name, value in os.environ.items() if name not in _ENVIRON_ADDED}
     return PostRotateCommand(args.post_rotate, max_running=args.post_rotate_jobs,
-                             on_limit=on_limit)
+                             on_limit=on_limit, env=env)
 
 
 def _is_terminal(path: str) -> bool:
@@ -345,13 +376,35 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
                         atomic=args.hidden_until_complete)
     except OSError as exc:
         text = str(exc.strerror or exc)
-        # a failed first write names the file and says what failed itself
+        # a failed first write names the file and says what failed itself; the
+        # file named is the one made (-G: the template's strftime filled in)
+        name = exc.filename if exc.filename is not None else target
         raise CliError(text if text.startswith("writing to ") else
-                       f"cannot write to {target}: {text}") from None
+                       f"cannot write to {name}: {text}") from None
 
 
 # ---------------------------------------------------------------------- run
+def check_tcpdump_modes(args) -> None:
+    """--immediate-mode, --print and --count, as far as ringcap has them."""
+    if args.immediate_mode:
+        # libpcap's immediate mode leaves TPACKET_V3 (whose blocks wait for their
+        # timeout) for V2; ringcap keeps V3 with the shortest block timeout
+        if args.block_timeout not in (None, IMMEDIATE_BLOCK_TIMEOUT_MS):
+            raise CliError(f"--immediate-mode is --block-timeout {IMMEDIATE_BLOCK_TIMEOUT_MS}: "
+                           f"give one of them, not both", status=2)
+        args.block_timeout = IMMEDIATE_BLOCK_TIMEOUT_MS
+    elif args.block_timeout is None:
+        args.block_timeout = DEFAULT_BLOCK_TIMEOUT_MS
+    if args.print_too and args.write == "-":
+        raise CliError("--print with -w -: the packets' lines and the pcap stream would "
+                       "share standard output; write a file (-w FILE --print)", status=2)
+    if args.print_too and args.write and args.workers > 1:
+        raise CliError("--print with -w is not available with --workers; print the file "
+                       "afterwards (ringcap -r FILE)", status=2)
+
+
 def run(args) -> int:
+    check_tcpdump_modes(args)
     if args.list_interfaces:
         return list_interfaces(sys.stdout)
     if args.write == "":
@@ -497,7 +550,34 @@ def _makes_batches(args, sink, ring) -> bool:
     """Whether :func:`pump` will read batches (numpy) rather than have the
     sink write pcap records straight from the ring's blocks."""
     ring_writer = getattr(sink, "ring_writer", None)
-    return args.direction == "out" or ring_writer is None or ring_writer(ring) is None
+    return args.direction == "out" or args.print_too or ring_writer is None \
+        or ring_writer(ring) is None
+
+
+class PrintAlongside:
+    """--print with -w: the packets written are printed too (tcpdump --print).
+
+    It is the pump's ``select``, which sees each batch before the sink does
+    (``keep``, -Q out's mask, first) and so prints it; -c, which the pump
+    applies after ``select``, is applied here the same way."""
+
+    def __init__(self, args, keep=None) -> None:
+        from .printer import PacketPrinter
+        self.printer = PacketPrinter(sys.stdout, **printer_options(args))
+        self.flush_each = args.line_buffered or sys.stdout.isatty()
+        self.keep = keep
+        self.left = args.count
+
+    def __call__(self, batch):
+        mask = self.keep(batch) if self.keep is not None else None
+        shown = batch if mask is None else batch[mask]
+        if self.left is not None:
+            shown = shown[:self.left]
+            self.left -= len(shown)
+        self.printer.print_batch(shown)
+        if self.flush_each:
+            self.printer.flush()
+        return mask
 
 
 def _import_batch_modules() -> None:
@@ -553,12 +633,14 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
               f"{ring.block_size // 1024} KiB", file=sys.stderr, flush=True)
         show = args.status if args.status is not None else (
             sys.stderr.isatty() and not args.quiet and
-            (args.write not in (None, "-") or not sys.stdout.isatty()))
+            (args.write not in (None, "-") and not args.print_too or not sys.stdout.isatty()))
         status = StatusLine(sys.stderr) if show else None
         select = None
         if args.direction == "out":
             def select(batch):
                 return batch.pkttype == PACKET_OUTGOING
+        if args.print_too and args.write:
+            select = PrintAlongside(args, select)
         error = None
         try:
             result = pump(ring, sink, count=args.count, duration=args.duration, stop=stop,
@@ -569,6 +651,11 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
             if not hasattr(exc, "pump_result"):
                 raise
             error, result = exc, exc.pump_result
+        if isinstance(select, PrintAlongside):
+            try:
+                select.printer.flush()
+            except BrokenPipeError as exc:
+                error = error or exc
         if status is not None:
             status.clear()
     if isinstance(error, BrokenPipeError):

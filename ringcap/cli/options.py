@@ -165,7 +165,8 @@ def add_packet_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-t", dest="timestamps", action="count", default=0,
                        help="timestamps: -t none, -tt epoch seconds, -ttt delta to previous, "
                             "-tttt date and time, -ttttt delta to first")
-    group.add_argument("-S", dest="absolute_seq", action="store_true",
+    group.add_argument("-S", "--absolute-tcp-sequence-numbers", dest="absolute_seq",
+                       action="store_true",
                        help="print absolute TCP sequence numbers, not relative to each "
                             "conversation's first")
     group.add_argument("-#", "--number", dest="number", action="store_true",
@@ -176,6 +177,19 @@ def add_packet_options(parser: argparse.ArgumentParser) -> None:
                        default="micro",
                        help="timestamp precision printed and written to pcap files "
                             "(micro, as tcpdump, or nano)")
+    group.add_argument("--micro", dest="precision", action="store_const", const="micro",
+                       help="--time-stamp-precision micro")
+    group.add_argument("--nano", dest="precision", action="store_const", const="nano",
+                       help="--time-stamp-precision nano")
+    group.add_argument("--count", dest="count_only", action="store_true",
+                       help="print no packets; reading a file (-r), print how many matched "
+                            "(`N packets`) on standard output, as tcpdump --count")
+    group.add_argument("--print", dest="print_too", action="store_true",
+                       help="print the packets also when writing them with -w")
+    group.add_argument("-K", "--dont-verify-checksums", dest="no_checksums",
+                       action="store_true",
+                       help="with -v, do not check IP, TCP and UDP checksums (those a card "
+                            "that offloads them leaves wrong in outgoing packets)")
     group.add_argument("expression", nargs="*", metavar="EXPRESSION",
                        help="a tcpdump filter expression (libpcap syntax)")
 
@@ -197,7 +211,7 @@ def printer_options(args) -> dict:
     return dict(numeric=args.numeric, verbose=args.verbose, link_header=args.link_header,
                 payload=payload_mode(args), quiet=args.quiet, timestamps=args.timestamps,
                 nanosecond=args.precision == "nano", absolute_seq=args.absolute_seq,
-                number=args.number)
+                number=args.number, no_checksums=args.no_checksums)
 
 
 def filter_expression(args) -> str | None:

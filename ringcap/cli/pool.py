@@ -16,7 +16,7 @@ from ..linktypes import PACKET_OUTGOING, linktype_description
 from ..sinks import Sink, SinkSummary
 from ..sinks.driving import PumpResult
 from .datasets import dataset_workers, is_dataset
-from .options import CliError
+from .options import CliError, describe_error
 from ..parallel import ORDER_MAX_HELD, ParallelCapture, WorkerDiedError, WorkerFiles
 from .status import print_summary
 
@@ -63,7 +63,7 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
         if sink is not None:
             sink.close()
         raise CliError(f"cannot start the workers: {exc}") from None
-    died = None
+    died = failed = None
     with pool:
         print(f"ringcap: listening on {iface or 'any'} with {args.workers} workers "
               f"(fanout {args.fanout}), link-type {linktype_description(linktype)}, "
@@ -81,7 +81,18 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
                         batch = batch[keep]
                     if args.count is not None:
                         batch = batch[:args.count - packets]
-                    taken = sink.write(batch)
+                    before = sink.packets_written
+                    try:
+                        taken = sink.write(batch)
+                    except OSError as exc:
+                        # (a full disk, a folder that refuses the next file): what the
+                        # write took first is in the files
+                        taken = min(len(batch), max(0, sink.packets_written - before))
+                        packets += taken
+                        nbytes += int(batch.caplen[:taken].sum())
+                        failed, stopped_by = exc, "error"
+                        pool.stop()
+                        break
                     packets += taken
                     nbytes += int(batch.caplen[:taken].sum())
                     if args.count is not None and packets >= args.count:
@@ -113,7 +124,11 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
             nbytes = sum((s or {}).get("bytes", 0) for s in summaries)
             files = tuple(f for s in summaries for f in (s or {}).get("files", ()))
     if sink is not None:
-        summary = sink.close(stats)
+        try:
+            summary = sink.close(stats)
+        except OSError as exc:
+            failed, stopped_by = failed or exc, "error"
+            summary = sink._partial_summary()
     else:
         summary = SinkSummary(packets=packets, bytes=nbytes, files=files, refused=refused,
                               lost=lost)
@@ -127,4 +142,7 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
                       f"last known statistics, and as captured what it had written to its "
                       f"files", file=sys.stderr)
         raise CliError(f"capture stopped: {died}")
+    if failed is not None:
+        print_summary(result, sys.stderr)
+        raise CliError(f"capture stopped: {describe_error(failed)}")
     return result

@@ -89,13 +89,16 @@ class PacketPrinter:
       relative to the conversation's first numbers.
     - ``number`` (``-#``, ``--number``): each line starts with the
       packet's number (1, 2, ... counted across batches), as tcpdump's.
+    - ``no_checksums`` (``-K``): with ``-v``, IP, TCP and UDP checksums
+      are not checked (ICMP and ICMPv6 ones still are, as tcpdump's).
     """
 
     def __init__(self, stream: Union[BinaryIO, TextIO], *, numeric: int = 0, verbose: int = 0,
                  link_header: bool = False, payload: str | None = None,
                  payload_link: bool = False, quiet: bool = False,
                  timestamps: Union[str, int] = "time", nanosecond: bool = False,
-                 absolute_seq: bool = False, number: bool = False) -> None:
+                 absolute_seq: bool = False, number: bool = False,
+                 no_checksums: bool = False) -> None:
         if isinstance(timestamps, int) and not isinstance(timestamps, bool):
             if not 0 <= timestamps < len(_T_FLAGS):
                 raise ValueError(f"tcpdump has -t to -ttttt; got {timestamps} t flags")
@@ -117,7 +120,7 @@ class PacketPrinter:
             link_header=bool(link_header), quiet=int(bool(quiet)), verbose=int(verbose),
             payload=payload, payload_link=bool(payload_link or from_link),
             timestamps=timestamps, nano=bool(nanosecond), absolute_seq=bool(absolute_seq),
-            number=bool(number))
+            number=bool(number), no_checksums=bool(no_checksums))
         self._buffer = np.empty(_BUFFER_BYTES, dtype=np.uint8)
         self._headers = HeadersBuffer(_COLUMNS)      # reused batch after batch
         self._ifnames: dict[int, bytes] = {}

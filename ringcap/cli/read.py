@@ -33,13 +33,14 @@ def add_arguments(parser) -> None:
     group.add_argument("-V", dest="file_list", metavar="FILELIST",
                        help="read the capture files named in FILELIST, one a line, one "
                             "after another (-V - : the names from standard input)")
-    group.add_argument("-s", dest="snaplen", metavar="SNAPLEN", type=size_type(parse_snaplen),
+    group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN",
+                       type=size_type(parse_snaplen),
                        help="accepted as tcpdump accepts it; reading a file keeps the "
                             "file's own snapshot length")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write the packets that pass the filter to FILE instead of "
                             "printing them (-w - : to standard output)")
-    group.add_argument("-y", dest="linktype", metavar="LINKTYPE",
+    group.add_argument("-y", "--linktype", dest="linktype", metavar="LINKTYPE",
                        help="accepted as tcpdump accepts it: a data link type libpcap names "
                             "is ignored (a file is read with its own); another is an error")
     own = parser.add_argument_group("ringcap's own")
@@ -166,13 +167,16 @@ def run(args) -> int:
     finally:
         if state.sink is not None:
             state.sink.close()
-        elif state.printer is not None:
+        if state.printer is not None:
             try:
                 state.printer.flush()
             except BrokenPipeError:
                 pass
         if state.opened:
             _summary(state.read, state.matched, expression is not None)
+    if args.count_only:
+        # tcpdump --count: the number of packets that matched, on standard output
+        print(f"{state.matched} packet{'' if state.matched == 1 else 's'}", flush=True)
     return 0
 
 
@@ -195,16 +199,17 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
     one ``pcap_loop`` of ``-c`` packets per file), while packet numbers
     (``-#``) and times (``-ttt``) carry on from file to file."""
     matched = 0
+    printing = (args.write is None or args.print_too) and not args.count_only
     with _opened(path) as reader:
         linktype = reader.linktype
-        if args.write is None and linktype not in LINKTYPE_NAMES:
+        if printing and linktype not in LINKTYPE_NAMES:
             raise CliError(f"{path} has link-type {linktype_description(linktype)}; ringcap "
                            f"prints {decoded_linktype_names()} captures (filtering it into "
                            "a file with -w works)")
         # as tcpdump: the file's line, then the filter compiled for its link type
         print(f"reading from file {path}, link-type {linktype_description(linktype)}, snapshot "
               f"length {reader.snaplen}", file=sys.stderr, flush=True)
-        if linktype == 276 and args.write is None:
+        if linktype == 276 and printing:
             # the names are this host's for the file's interface indexes, as tcpdump's
             print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
         compiled = None
@@ -216,10 +221,9 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                 compiled.for_linktype(linktype)
             except ValueError as exc:
                 raise CliError(str(exc)) from None
-        if args.write is not None:
-            if state.sink is None:
-                state.sink = _open_writer(args, reader)
-        elif state.printer is None:
+        if args.write is not None and state.sink is None:
+            state.sink = _open_writer(args, reader)
+        if printing and state.printer is None:
             state.printer = PacketPrinter(sys.stdout, **printer_options(args))
         state.opened = True         # the summary is due from here on
         printer, sink = state.printer, state.sink
@@ -243,12 +247,12 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
             state.matched += len(batch)
             matched += len(batch)
             try:
+                if sink is not None:
+                    sink.write(batch)
                 if printer is not None:
                     printer.print_batch(batch)
                     if flush_each:
                         printer.flush()
-                else:
-                    sink.write(batch)
             except ValueError as exc:    # a link type ringcap cannot print, or that
                 raise CliError(str(exc)) from None     # a pcap output cannot hold
             if args.count is not None and matched >= args.count:

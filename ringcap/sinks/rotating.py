@@ -102,6 +102,17 @@ class FileSlot(collections.namedtuple("FileSlot", "key seq index start_ns")):
     __slots__ = ()
 
 
+def _errno_name(number: int) -> str:
+    return errno.errorcode.get(number, f"errno {number}")
+
+
+def _finished(files: int) -> str:
+    if not files:
+        return "no file was finished before it"
+    return ("the file finished before it is complete" if files == 1 else
+            f"the {files} files finished before it are complete")
+
+
 def _digits(max_files: int | None) -> int:
     """tcpdump's width for -W numbers: digits of max_files - 1 (10 files -> 1 digit)."""
     if not max_files:
@@ -176,11 +187,13 @@ class PostRotateCommand:
     skipped.  :meth:`wait` (called by the sink when it closes) runs the
     queue to the end, waits for every command and returns the worst exit
     status; :attr:`failures` lists ``(file, status)`` of the commands that
-    failed (126/127: the command could not be started).
+    failed (126/127: the command could not be started).  ``env``: the
+    commands' environment (default: this process's).
     """
 
     def __init__(self, command: str, max_running: int | None = None,
-                 on_limit: Callable[[int], None] | None = None) -> None:
+                 on_limit: Callable[[int], None] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         import shlex
         import shutil
         import subprocess  # noqa: F401  (for _start: now, before a privilege drop)
@@ -195,6 +208,7 @@ class PostRotateCommand:
         if isinstance(max_running, bool) or not isinstance(max_running, int) or max_running < 1:
             raise ValueError(f"max_running must be a positive int, got {max_running!r}")
         self.max_running = max_running
+        self.env = None if env is None else dict(env)
         self.failures: list[tuple[str, int]] = []
         self.started = 0            # commands started
         self.waited = 0             # files that waited for a free slot
@@ -251,7 +265,7 @@ class PostRotateCommand:
         import subprocess
         try:
             proc = subprocess.Popen([*self.argv, path], stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+                                    start_new_session=True, env=self.env)
         except OSError as exc:
             code = 126 if exc.errno in (errno.EACCES, errno.EPERM, errno.ENOEXEC) else 127
             with self._wake:
@@ -416,15 +430,24 @@ class RotatingSink(Sink):
         folder = os.path.dirname(final)
         if self._make_dirs and folder:
             os.makedirs(folder, exist_ok=True)
-        if final in self.files:          # a ring buffer of files: this sink's own old file
-            self.files.remove(final)
-            if not self._atomic:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(final)
+        reused = final in self.files     # a ring buffer of files: this sink's own old file
         path = final
         if self._atomic:
             path = os.path.join(folder, f".{os.path.basename(final)}.{os.getpid()}.inprogress")
-        part = self._factory(path, self._mode)
+        try:
+            if reused and not self._atomic:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(final)
+            part = self._factory(path, self._mode)
+        except OSError as exc:
+            if reused and not os.path.lexists(final):
+                self.files.remove(final)
+            if not (self.files or state.seq) or exc.errno is None or exc.filename is None:
+                raise               # the first file: the caller names it
+            raise OSError(exc.errno, f"cannot create the next file, {path}: {exc.strerror} "
+                          f"({_errno_name(exc.errno)}); {_finished(len(self.files))}") from exc
+        if reused:
+            self.files.remove(final)
         try:
             # a file of ours only: `-w /dev/null -Z USER` must not give /dev/null away
             if self._owner is not None and stat.S_ISREG(os.stat(path).st_mode):
@@ -454,7 +477,14 @@ class RotatingSink(Sink):
                 # what the file holds (after a failed write, PcapWriter counts only that)
                 self._in_files += part.packets_written
         if self._atomic:
-            os.replace(state.path, state.final)
+            try:
+                os.replace(state.path, state.final)
+            except OSError as exc:
+                # the packets are in the file under its hidden name: say so
+                self.files.append(state.path)
+                raise OSError(exc.errno, f"cannot rename {state.path} to {state.final}: "
+                              f"{exc.strerror} ({_errno_name(exc.errno)}); its packets are "
+                              "in it, under the hidden name") from exc
         self.files.append(state.final)
         if self._on_file_done is not None:
             self._on_file_done(state.final)
