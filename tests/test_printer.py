@@ -237,6 +237,40 @@ def test_truncated_frames_print_what_was_captured(tmp_path):
         assert o.split(" > ")[0] == t.split(" > ")[0], (o, t)
 
 
+def test_tunnelled_packets_print_the_packet_on_the_wire(tmp_path):
+    # GRE, VXLAN, IP-in-IP and MPLS: tcpdump prints the outer packet first, then the inner
+    # one; ringcap prints the outer packet (the tunnel as a protocol it does not decode),
+    # never the inner packet under the outer link header as if it were on the wire.
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.inet import GRE
+    from scapy.layers.vxlan import VXLAN
+    outer = dict(src="192.0.2.1", dst="192.0.2.2")
+    inner = IP(src="10.1.0.1", dst="10.1.0.2") / ICMP()
+    frames = [bytes(eth() / IP(**outer) / GRE() / inner),
+              bytes(eth() / IP(**outer) / UDP(sport=1234, dport=4789) / VXLAN(vni=5)
+                    / Ether(src="02:00:00:00:00:03", dst="02:00:00:00:00:04") / inner),
+              bytes(eth() / IP(**outer) / inner),
+              bytes(eth() / MPLS(label=100, s=1, ttl=64) / inner)]
+    path = write_file(tmp_path / "tunnels.pcap", frames)
+    for flags in ((), ("-e",), ("-v",)):
+        ours = packets(ringcap_lines(path, *flags))
+        theirs = [p for p in packets(tcpdump_lines(path, *flags))     # (VXLAN: 2 lines)
+                  if re.match(r"\d\d:\d\d:\d\d\.\d{6} ", p)]
+        assert len(ours) == len(theirs) == len(frames), (ours, theirs)
+        for o, t in zip(ours[:3], theirs[:3]):   # the outer IP header and addresses: tcpdump's
+            end = t.index(": ", t.index(" > ")) + 1
+            assert o[:end] == t[:end], f"ringcap: {o}\ntcpdump: {t}"
+        mpls_o, mpls_t = ours[3].split("\n")[0], theirs[3].split("\n")[0]
+        if flags == ("-e",):
+            assert mpls_t.startswith(mpls_o.rstrip()), (mpls_o, mpls_t)
+    plain = [line.split(" ", 1)[1] for line in ringcap_lines(path).splitlines()[:3]]
+    assert plain == ["IP 192.0.2.1 > 192.0.2.2:  ip-proto-47 32",
+                     "IP 192.0.2.1.1234 > 192.0.2.2.4789: UDP, length 50",
+                     "IP 192.0.2.1 > 192.0.2.2:  ip-proto-4 28"]
+    mpls = packets(ringcap_lines(path, "-x"))[3]    # the whole MPLS payload, label first
+    assert mpls.split("\n")[1].split()[1:3] == ["0006", "4140"], mpls
+
+
 def test_random_tcp_and_udp_headers_match_tcpdump(tmp_path):
     rng = random.Random(8)
     frames = []

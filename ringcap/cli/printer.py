@@ -119,7 +119,7 @@ class PacketPrinter:
             timestamps=timestamps, nano=bool(nanosecond), absolute_seq=bool(absolute_seq),
             number=bool(number))
         self._buffer = np.empty(_BUFFER_BYTES, dtype=np.uint8)
-        self._headers = HeadersBuffer(_COLUMNS)      # reused batch after batch
+        self._headers = HeadersBuffer(_COLUMNS, tunnels="outer")      # reused batch after batch
         self._ifnames: dict[int, bytes] = {}
         self.packets = 0
 
