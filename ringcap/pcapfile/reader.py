@@ -566,6 +566,10 @@ class PcapReader:
         if status == _S.BAD_INTERFACE:
             return (f"packet for interface {value}, which the section has not described "
                     f"({len(self._section_ifaces)} interfaces)")
+        if status == _S.BAD_TIMESTAMP:
+            return (f"packet on interface {value} has a timestamp past 2262-04-11 23:47:16 UTC, "
+                    "the latest that ringcap's int64 nanoseconds (pandas' datetime64[ns]) hold; "
+                    "shift the file's times back (editcap -t -SECONDS) to read it")
         return f"parser status {_S(status).name} ({value})"
 
     def _raise_pending(self) -> None:
