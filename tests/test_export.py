@@ -88,6 +88,17 @@ def test_batch_to_pandas(batch):
     assert frame["eth_dst"].tolist()[2] == "ff:ff:ff:ff:ff:ff"
 
 
+@pytest.mark.parametrize("columns", [["ip_src"], ["ip_dst", "sport"], ["outer_ip_src"]])
+def test_addresses_asked_for_alone_are_null_where_there_is_no_ip(batch, columns):
+    # Without ip_version the exports showed the ARP frame's missing IP source as "::".
+    h = ringcap.decode(batch, columns=columns)
+    name = columns[0]
+    expected = [name.startswith("outer")] * 2 + [True] + [name.startswith("outer")]
+    assert h.to_pandas(ts=False)[name].isna().tolist() == expected
+    assert h.to_arrow(addresses="str").column(name).is_null().to_pylist() == expected
+    assert "::" not in h.to_pandas(ts=False)[name].tolist()
+
+
 def test_headers_exports(batch):
     h = ringcap.decode(batch)
     table = h.to_arrow()
