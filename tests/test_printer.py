@@ -237,6 +237,36 @@ def test_truncated_frames_print_what_was_captured(tmp_path):
         assert o.split(" > ")[0] == t.split(" > ")[0], (o, t)
 
 
+def test_transport_headers_cut_short_print_tcpdumps_markers(tmp_path):
+    # tcpdump prints "a.1 > b.2:  [|tcp]" (two spaces); an IPv6 packet with no next
+    # header prints "no next header", cut or not.
+    import struct
+    frames, cuts = [], []
+    for l3, header in ((IP(src="10.0.0.1", dst="10.0.0.2"), 20), (IPv6(src="::1", dst="::2"), 40)):
+        for l4 in (TCP(sport=1, dport=2), UDP(sport=1, dport=2), ICMP()):
+            if header == 40 and isinstance(l4, ICMP):
+                l4 = ICMPv6EchoRequest()
+            full = bytes(eth() / l3 / l4 / Raw(b"x" * 20))
+            for cut in ((0, 2, 4, 7, 12, 19) if isinstance(l4, TCP) else
+                        (0, 2, 4, 7) if isinstance(l4, (UDP, ICMP)) else (0,)):
+                frames.append(full)
+                cuts.append(14 + header + cut)
+    frames.append(bytes(eth() / IPv6(src="::1", dst="::2", nh=59) / Raw(b"abcd")))
+    cuts.append(len(frames[-1]))
+    frames.append(frames[-1])
+    cuts.append(14 + 40 + 2)
+    path = tmp_path / "cut.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, (frame, cut) in enumerate(zip(frames, cuts)):
+            f.write(struct.pack("<IIII", 1_700_000_000, i, cut, len(frame)) + frame[:cut])
+    for flags in ((), ("-v",)):
+        ours, theirs = packets(ringcap_lines(path, *flags)), packets(tcpdump_lines(path, *flags))
+        assert len(ours) == len(theirs) == len(frames)
+        bad = [(o, t) for o, t in zip(ours, theirs) if o != t]
+        assert not bad, "\n".join(f"ringcap: {o}\ntcpdump: {t}" for o, t in bad)
+
+
 def test_tunnelled_packets_print_the_packet_on_the_wire(tmp_path):
     # GRE, VXLAN, IP-in-IP and MPLS: tcpdump prints the outer packet first, then the inner
     # one; ringcap prints the outer packet (the tunnel as a protocol it does not decode),
