@@ -380,10 +380,11 @@ def _column_names(columns, out: Headers | None = None) -> set[str]:
     names.add("flags")
     # an address column comes with the version column that says which rows are IP: without
     # it the export could not tell a packet without an IP header (null) from "::"
-    if names & {"ip_src", "ip_dst"}:
-        names.add("ip_version")
-    if names & {"outer_ip_src", "outer_ip_dst"}:
-        names.add("outer_ip_version")
+    # (into out=, only where out has room for it)
+    for version, addresses in (("ip_version", {"ip_src", "ip_dst"}),
+                               ("outer_ip_version", {"outer_ip_src", "outer_ip_dst"})):
+        if names & addresses and (out is None or version in out.names):
+            names.add(version)
     return names
 
 
