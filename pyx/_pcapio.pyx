@@ -183,14 +183,17 @@ cdef inline int64_t _units_to_ns(uint64_t t, int mode, int64_t param) noexcept n
     return <int64_t>(<double>t * 1e9 / (<double>2.0 ** param))
 
 
+cdef extern from *:
+    bint _mul_overflows "__builtin_mul_overflow"(uint64_t a, uint64_t b, uint64_t* product) nogil
+
+
 cdef inline bint _units_to_ns_checked(uint64_t t, int mode, int64_t param, int64_t offset,
                                       int64_t* ns) noexcept nogil:
     # _units_to_ns plus the interface's offset, False where the sum passes int64 ns (2262)
     cdef uint64_t whole
     if mode == TS_MULTIPLY:
-        if t > <uint64_t>INT64_MAX // <uint64_t>param:
+        if _mul_overflows(t, <uint64_t>param, &whole):
             return False
-        whole = t * <uint64_t>param
     elif mode == TS_DIVIDE:
         whole = t // <uint64_t>param             # param >= 10: below 2**64 / 10
     elif mode == TS_BINARY:
