@@ -389,6 +389,8 @@ cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmto
         _split(ts, &sec, &ns)
         local = sec + gmtoff
         days = local // 86400
+        if days * 86400 > local:        # (C division truncates: before 1970, floor it)
+            days -= 1
         if mode == TS_DATE:
             _civil(days, &year, &month, &day)
             w = put_u_pad(w, <uint64_t>year, 4) if 0 <= year < 10000 else put_u(w, <uint64_t>year)

@@ -267,6 +267,28 @@ def test_transport_headers_cut_short_print_tcpdumps_markers(tmp_path):
         assert not bad, "\n".join(f"ringcap: {o}\ntcpdump: {t}" for o, t in bad)
 
 
+def test_times_before_1970_print_the_day_and_time_tcpdump_prints(tmp_path):
+    # A pcapng interface's if_tsoffset can put packets before the epoch: the day was
+    # taken with C's truncating division, printing 05:19:55 on the 8th for 18:40:05 on the 7th.
+    import struct
+
+    def block(btype, body):
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+    frame = bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP())
+    raw = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    raw += block(1, struct.pack("<HHI", 1, 0, 0) + struct.pack("<HHq", 14, 8, -3_000_000_000)
+                 + struct.pack("<HH", 0, 0))                         # if_tsoffset: 1874
+    for units in (5_000_000, 5_000_001, 86_399_000_000):             # (microseconds)
+        raw += block(6, struct.pack("<IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(frame),
+                                    len(frame)) + frame + b"\0" * (-len(frame) % 4))
+    path = tmp_path / "old.pcapng"
+    path.write_bytes(raw)
+    for flags in ((), ("-tttt",), ("-ttttt",)):
+        ours, theirs = ringcap_lines(path, *flags), tcpdump_lines(path, *flags)
+        assert ours.splitlines() == theirs.splitlines()
+    assert ringcap_lines(path, "-tttt").startswith("1874-12-08 00:01:15.000000 ")   # (Kolkata)
+
+
 def test_tunnelled_packets_print_the_packet_on_the_wire(tmp_path):
     # GRE, VXLAN, IP-in-IP and MPLS: tcpdump prints the outer packet first, then the inner
     # one; ringcap prints the outer packet (the tunnel as a protocol it does not decode),
