@@ -565,6 +565,19 @@ def test_packet_numbers_and_snaplen_on_reading_match_tcpdump(sample, flags):
     assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
 
 
+def test_a_file_header_snaplen_of_0_reads_as_libpcaps_262144(tmp_path):
+    # libpcap takes a snapshot length of 0 (pcap header, pcapng IDB) as its largest
+    frame = bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP())
+    path = tmp_path / "snap0.pcap"
+    write_file(path, [frame])
+    raw = bytearray(path.read_bytes())
+    raw[16:20] = (0).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    ours, theirs = _both(["-r", str(path)])
+    assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
+    assert theirs.stderr.splitlines()[0].endswith("snapshot length 262144")
+
+
 def test_deltas_in_a_nanosecond_file_are_of_whole_microseconds_as_tcpdump(tmp_path):
     # libpcap hands tcpdump microseconds, each stamp cut on its own: 0.000000999
     # and 0.000001000 are 0 and 1 us apart, so -ttt prints .000001, not .000000
