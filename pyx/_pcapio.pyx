@@ -10,7 +10,7 @@ assumed.
 """
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport errno, EINTR, EIO
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset, strerror
 from posix.types cimport off_t
 
@@ -26,7 +26,7 @@ cpdef enum Status:
     LENGTH_MISMATCH = 5    # pcapng leading and trailing block lengths disagree
     OTHER_BLOCK = 6        # pcapng block the packet loop does not handle
     BAD_INTERFACE = 7      # packet names an interface the section has not described
-    BAD_TIMESTAMP = 8      # (writing) timestamp outside what the format can hold
+    BAD_TIMESTAMP = 8      # timestamp outside what the format (writing) or int64 ns (reading) can hold
     BAD_PACKET = 9         # (writing) offset/caplen outside the batch data
     DATA_FULL = 10         # (reading with a copy) next packet does not fit the data buffer
 
@@ -181,6 +181,34 @@ cdef inline int64_t _units_to_ns(uint64_t t, int mode, int64_t param) noexcept n
         return <int64_t>((t >> param) * 1000000000ULL
                          + (((t & ((1ULL << param) - 1)) * 1000000000ULL) >> param))
     return <int64_t>(<double>t * 1e9 / (<double>2.0 ** param))
+
+
+cdef extern from *:
+    bint _mul_overflows "__builtin_mul_overflow"(uint64_t a, uint64_t b, uint64_t* product) nogil
+
+
+cdef inline bint _units_to_ns_checked(uint64_t t, int mode, int64_t param, int64_t offset,
+                                      int64_t* ns) noexcept nogil:
+    # _units_to_ns plus the interface's offset, False where the sum passes int64 ns (2262)
+    cdef uint64_t whole
+    if mode == TS_MULTIPLY:
+        if _mul_overflows(t, <uint64_t>param, &whole):
+            return False
+    elif mode == TS_DIVIDE:
+        whole = t // <uint64_t>param             # param >= 10: below 2**64 / 10
+    elif mode == TS_BINARY:
+        if (t >> param) > <uint64_t>INT64_MAX // 1000000000ULL:
+            return False
+        whole = ((t >> param) * 1000000000ULL
+                 + (((t & ((1ULL << param) - 1)) * 1000000000ULL) >> param))
+    else:
+        if <double>t * 1e9 / (<double>2.0 ** param) >= 9.2233720368547758e18:
+            return False
+        whole = <uint64_t>(<double>t * 1e9 / (<double>2.0 ** param))
+    if whole > <uint64_t>INT64_MAX or (offset > 0 and <int64_t>whole > INT64_MAX - offset):
+        return False
+    ns[0] = <int64_t>whole + offset
+    return True
 
 
 def ts_units_to_ns(uint64_t t, int mode, int64_t param):
@@ -739,11 +767,15 @@ cdef Result _parse_pcapng(
                 if code == EPB_FLAGS_OPTION and olen == 4:
                     flags = _u32(buf + opos + 4, swap)
                 opos += 4 + _pad4(olen)
+            if not _units_to_ns_checked(units, if_mode[iface], if_param[iface],
+                                        if_offset_ns[iface], ts + n):
+                r.status = BAD_TIMESTAMP
+                r.value = iface
+                break
             if not _place(&r, buf, cl, pos + 28, base, copy_to, copy_cap, offset + n):
                 r.status = DATA_FULL
                 r.value = cl
                 break
-            ts[n] = _units_to_ns(units, if_mode[iface], if_param[iface]) + if_offset_ns[iface]
             caplen[n] = cl
             wirelen[n] = wl
             ifindex[n] = if_base + <int32_t>iface

@@ -389,6 +389,8 @@ cdef uint8_t *put_timestamp(uint8_t *w, PrintState *st, int64_t ts, int64_t gmto
         _split(ts, &sec, &ns)
         local = sec + gmtoff
         days = local // 86400
+        if days * 86400 > local:        # (C division truncates: before 1970, floor it)
+            days -= 1
         if mode == TS_DATE:
             _civil(days, &year, &month, &day)
             w = put_u_pad(w, <uint64_t>year, 4) if 0 <= year < 10000 else put_u(w, <uint64_t>year)
@@ -1513,6 +1515,8 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             return put_u(w, proto)
         if dflags & F_BAD_IP_LENGTH:
             return put_s(w, b": [bad ip length]")
+        if version == 6 and proto == 59:
+            return put_s(w, b": no next header")
         return put_s(w, b": [|ip]")
     if proto == 6 or proto == 17:
         if l4 + 4 > cap:
@@ -1521,7 +1525,8 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                 w = put_s(w, b" > ")
                 w = put_addr(w, dst, addr_len)
                 w = put_s(w, b": ")
-            return put_s(w, b"[|tcp]" if proto == 6 else b"[|udp]")
+            # tcpdump: "a > b: [|tcp]" but "a > b:  [|udp]"
+            return put_s(w, b"[|tcp]" if proto == 6 else b" [|udp]")
         if not addrs_done:
             w = put_addr(w, src, addr_len)
             w = put_c(w, b'.')
@@ -1534,11 +1539,11 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         w = put_s(w, b": ")
         if proto == 6:
             if l4 + 20 > cap:
-                return put_s(w, b"[|tcp]")
+                return put_s(w, b" [|tcp]")
             return put_tcp(w, st, p, cap, l4, l4_len, src, dst, addr_len,
                            (dflags & F_FRAGMENT) != 0)
         if l4 + 8 > cap:
-            return put_s(w, b"[|udp]")
+            return put_s(w, b" [|udp]")
         ulen = rd16(p + l4 + 4)
         if ulen < 8:
             w = put_s(w, b"UDP, bad length ")
@@ -1580,7 +1585,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         w = put_s(w, b": ")
     if proto == 1 and version == 4:
         if l4 + 8 > cap:
-            return put_s(w, b"[|icmp]")
+            return put_s(w, b" [|icmp]")
         w = put_icmp(w, p, cap, l4, l4_len)
         if st.verbose and not (dflags & F_FRAGMENT) and l4 + l4_len <= cap:
             w = put_bad_cksum(w, p + l4, l4_len, 2, b" (wrong icmp cksum ", b")!)")
@@ -1589,7 +1594,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         return w
     if proto == 58 and version == 6:
         if l4 + 8 > cap:
-            return put_s(w, b"[|icmp6]")
+            return put_s(w, b" [|icmp6]")
         return put_icmp6(w, st, p, cap, l4, l4_len, src, dst)
     w = put_s(w, b" ip-proto-")       # tcpdump prints two spaces here
     w = put_u(w, proto)

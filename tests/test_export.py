@@ -88,6 +88,30 @@ def test_batch_to_pandas(batch):
     assert frame["eth_dst"].tolist()[2] == "ff:ff:ff:ff:ff:ff"
 
 
+@pytest.mark.parametrize("columns", [["ip_src"], ["ip_dst", "sport"], ["outer_ip_src"]])
+def test_addresses_asked_for_alone_are_null_where_there_is_no_ip(batch, columns):
+    # Without ip_version the exports showed the ARP frame's missing IP source as "::".
+    h = ringcap.decode(batch, columns=columns)
+    name = columns[0]
+    expected = [name.startswith("outer")] * 2 + [True] + [name.startswith("outer")]
+    assert h.to_pandas(ts=False)[name].isna().tolist() == expected
+    assert h.to_arrow(addresses="str").column(name).is_null().to_pylist() == expected
+    assert "::" not in h.to_pandas(ts=False)[name].tolist()
+
+
+def test_a_parquet_sink_of_addresses_alone_still_decodes_into_its_own_columns(batch, tmp_path):
+    # The sink decodes into arrays of the columns it was given (out=): the address
+    # columns' version column is added only where out has room for it.
+    import pyarrow.dataset as ds
+    from ringcap.sinks.parquet import ParquetSink
+    sink = ParquetSink(tmp_path, columns=["ts", "ip_src", "sport"], worker=0, host="h")
+    sink.write(batch)
+    sink.close()
+    table = ds.dataset(tmp_path, format="parquet", partitioning="hive").to_table()
+    assert table.column("sport").to_pylist() == [1000, 53, 0, 7]
+    assert "ip_version" not in table.column_names
+
+
 def test_headers_exports(batch):
     h = ringcap.decode(batch)
     table = h.to_arrow()

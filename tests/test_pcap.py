@@ -608,6 +608,35 @@ def test_pcapng_corrupt_blocks_name_the_offset(tmp_path, damage, message):
         assert reader.read().packets() == [b"good"]
 
 
+LATEST_NS = 2**63 - 1      # 2262-04-11 23:47:16.854775807 UTC
+
+
+@pytest.mark.parametrize("tsresol, tsoffset, last_units, first_beyond", [
+    (None, None, LATEST_NS // 1000, LATEST_NS // 1000 + 1),             # microseconds
+    (0, None, LATEST_NS // 10**9, LATEST_NS // 10**9 + 1),              # seconds
+    (0x80 | 10, None, (LATEST_NS // 10**9) << 10, (LATEST_NS // 10**9 + 1) << 10),  # 2**-10 s
+    (9, 100, LATEST_NS - 100 * 10**9, LATEST_NS - 100 * 10**9 + 1),     # ns, +100 s offset
+    (None, None, LATEST_NS // 1000, 2**64 - 1),                         # the largest units
+])
+def test_pcapng_times_past_int64_nanoseconds_are_refused_not_wrapped(
+        tmp_path, tsresol, tsoffset, last_units, first_beyond):
+    # A pcapng timestamp is 64 bits of units (microseconds by default): from year 2262 on
+    # it passes what int64 ns hold, and the reader wrapped it into 1702 and earlier.
+    le = "<"
+    head = (ng_shb(le) + ng_idb(le, "x", tsresol=tsresol, tsoffset=tsoffset)
+            + ng_epb(le, 0, last_units, b"last"))
+    path = write_bytes(tmp_path / "far.pcapng", head + ng_epb(le, 0, first_beyond, b"beyond"))
+    with pytest.raises(PcapFormatError, match=f"byte offset {len(head)}: packet on interface 0 "
+                                              "has a timestamp past 2262-04-11.*editcap -t"):
+        read_pcap(path)
+    with open_pcap(path) as reader:
+        last = reader.read()
+        assert last.packets() == [b"last"]
+        assert 0 <= LATEST_NS - int(last.ts[0]) < 10**9        # the last second 2262 holds
+        with pytest.raises(PcapFormatError, match="2262"):
+            reader.read()
+
+
 def test_pcapng_bad_section_header(tmp_path):
     raw = bytearray(ng_shb("<") + ng_idb("<"))
     raw[8:12] = b"\x00\x01\x02\x03"

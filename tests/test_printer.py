@@ -237,6 +237,92 @@ def test_truncated_frames_print_what_was_captured(tmp_path):
         assert o.split(" > ")[0] == t.split(" > ")[0], (o, t)
 
 
+def test_transport_headers_cut_short_print_tcpdumps_markers(tmp_path):
+    # tcpdump prints "a.1 > b.2:  [|tcp]" (two spaces); an IPv6 packet with no next
+    # header prints "no next header", cut or not.
+    import struct
+    frames, cuts = [], []
+    for l3, header in ((IP(src="10.0.0.1", dst="10.0.0.2"), 20), (IPv6(src="::1", dst="::2"), 40)):
+        for l4 in (TCP(sport=1, dport=2), UDP(sport=1, dport=2), ICMP()):
+            if header == 40 and isinstance(l4, ICMP):
+                l4 = ICMPv6EchoRequest()
+            full = bytes(eth() / l3 / l4 / Raw(b"x" * 20))
+            for cut in ((0, 2, 4, 7, 12, 19) if isinstance(l4, TCP) else
+                        (0, 2, 4, 7) if isinstance(l4, (UDP, ICMP)) else (0,)):
+                frames.append(full)
+                cuts.append(14 + header + cut)
+    frames.append(bytes(eth() / IPv6(src="::1", dst="::2", nh=59) / Raw(b"abcd")))
+    cuts.append(len(frames[-1]))
+    frames.append(frames[-1])
+    cuts.append(14 + 40 + 2)
+    path = tmp_path / "cut.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, (frame, cut) in enumerate(zip(frames, cuts)):
+            f.write(struct.pack("<IIII", 1_700_000_000, i, cut, len(frame)) + frame[:cut])
+    for flags in ((), ("-v",)):
+        ours, theirs = packets(ringcap_lines(path, *flags)), packets(tcpdump_lines(path, *flags))
+        assert len(ours) == len(theirs) == len(frames)
+        bad = [(o, t) for o, t in zip(ours, theirs) if o != t]
+        assert not bad, "\n".join(f"ringcap: {o}\ntcpdump: {t}" for o, t in bad)
+
+
+def test_times_before_1970_print_the_day_and_time_tcpdump_prints(tmp_path):
+    # A pcapng interface's if_tsoffset can put packets before the epoch: the day was
+    # taken with C's truncating division, printing 05:19:55 on the 8th for 18:40:05 on the 7th.
+    import struct
+
+    def block(btype, body):
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+    frame = bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP())
+    raw = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    raw += block(1, struct.pack("<HHI", 1, 0, 0) + struct.pack("<HHq", 14, 8, -3_000_000_000)
+                 + struct.pack("<HH", 0, 0))                         # if_tsoffset: 1874
+    for units in (5_000_000, 5_000_001, 86_399_000_000):             # (microseconds)
+        raw += block(6, struct.pack("<IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(frame),
+                                    len(frame)) + frame + b"\0" * (-len(frame) % 4))
+    path = tmp_path / "old.pcapng"
+    path.write_bytes(raw)
+    for flags in ((), ("-tttt",), ("-ttttt",)):
+        ours, theirs = ringcap_lines(path, *flags), tcpdump_lines(path, *flags)
+        assert ours.splitlines() == theirs.splitlines()
+    assert ringcap_lines(path, "-tttt").startswith("1874-12-08 00:01:15.000000 ")   # (Kolkata)
+
+
+def test_tunnelled_packets_print_the_packet_on_the_wire(tmp_path):
+    # GRE, VXLAN, IP-in-IP and MPLS: tcpdump prints the outer packet first, then the inner
+    # one; ringcap prints the outer packet (the tunnel as a protocol it does not decode),
+    # never the inner packet under the outer link header as if it were on the wire.
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.inet import GRE
+    from scapy.layers.vxlan import VXLAN
+    outer = dict(src="192.0.2.1", dst="192.0.2.2")
+    inner = IP(src="10.1.0.1", dst="10.1.0.2") / ICMP()
+    frames = [bytes(eth() / IP(**outer) / GRE() / inner),
+              bytes(eth() / IP(**outer) / UDP(sport=1234, dport=4789) / VXLAN(vni=5)
+                    / Ether(src="02:00:00:00:00:03", dst="02:00:00:00:00:04") / inner),
+              bytes(eth() / IP(**outer) / inner),
+              bytes(eth() / MPLS(label=100, s=1, ttl=64) / inner)]
+    path = write_file(tmp_path / "tunnels.pcap", frames)
+    for flags in ((), ("-e",), ("-v",)):
+        ours = packets(ringcap_lines(path, *flags))
+        theirs = [p for p in packets(tcpdump_lines(path, *flags))     # (VXLAN: 2 lines)
+                  if re.match(r"\d\d:\d\d:\d\d\.\d{6} ", p)]
+        assert len(ours) == len(theirs) == len(frames), (ours, theirs)
+        for o, t in zip(ours[:3], theirs[:3]):   # the outer IP header and addresses: tcpdump's
+            end = t.index(": ", t.index(" > ")) + 1
+            assert o[:end] == t[:end], f"ringcap: {o}\ntcpdump: {t}"
+        mpls_o, mpls_t = ours[3].split("\n")[0], theirs[3].split("\n")[0]
+        if flags == ("-e",):
+            assert mpls_t.startswith(mpls_o.rstrip()), (mpls_o, mpls_t)
+    plain = [line.split(" ", 1)[1] for line in ringcap_lines(path).splitlines()[:3]]
+    assert plain == ["IP 192.0.2.1 > 192.0.2.2:  ip-proto-47 32",
+                     "IP 192.0.2.1.1234 > 192.0.2.2.4789: UDP, length 50",
+                     "IP 192.0.2.1 > 192.0.2.2:  ip-proto-4 28"]
+    mpls = packets(ringcap_lines(path, "-x"))[3]    # the whole MPLS payload, label first
+    assert mpls.split("\n")[1].split()[1:3] == ["0006", "4140"], mpls
+
+
 def test_random_tcp_and_udp_headers_match_tcpdump(tmp_path):
     rng = random.Random(8)
     frames = []
@@ -477,6 +563,19 @@ def test_packet_numbers_and_snaplen_on_reading_match_tcpdump(sample, flags):
     assert ours.stdout == theirs.stdout
     assert ours.stdout.strip()
     assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
+
+
+def test_a_file_header_snaplen_of_0_reads_as_libpcaps_262144(tmp_path):
+    # libpcap takes a snapshot length of 0 (pcap header, pcapng IDB) as its largest
+    frame = bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP())
+    path = tmp_path / "snap0.pcap"
+    write_file(path, [frame])
+    raw = bytearray(path.read_bytes())
+    raw[16:20] = (0).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    ours, theirs = _both(["-r", str(path)])
+    assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
+    assert theirs.stderr.splitlines()[0].endswith("snapshot length 262144")
 
 
 def test_deltas_in_a_nanosecond_file_are_of_whole_microseconds_as_tcpdump(tmp_path):

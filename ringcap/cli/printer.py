@@ -122,7 +122,7 @@ class PacketPrinter:
             timestamps=timestamps, nano=bool(nanosecond), absolute_seq=bool(absolute_seq),
             number=bool(number), no_checksums=bool(no_checksums))
         self._buffer = np.empty(_BUFFER_BYTES, dtype=np.uint8)
-        self._headers = HeadersBuffer(_COLUMNS)      # reused batch after batch
+        self._headers = HeadersBuffer(_COLUMNS, tunnels="outer")      # reused batch after batch
         self._ifnames: dict[int, bytes] = {}
         self.packets = 0
 

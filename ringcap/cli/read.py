@@ -208,7 +208,7 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                            "a file with -w works)")
         # as tcpdump: the file's line, then the filter compiled for its link type
         print(f"reading from file {path}, link-type {linktype_description(linktype)}, snapshot "
-              f"length {reader.snaplen}", file=sys.stderr, flush=True)
+              f"length {reader.snaplen or 262144}", file=sys.stderr, flush=True)   # (libpcap's 0)
         if linktype == 276 and printing:
             # the names are this host's for the file's interface indexes, as tcpdump's
             print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)

@@ -3,7 +3,8 @@
 The magic numbers and block types of both formats, the link type and
 snapshot length written by default, the errors a reader raises
 (:class:`PcapFormatError`, :class:`PcapTruncatedError`,
-:class:`PcapTruncatedWarning`) and the records a file describes
+:class:`PcapTruncatedWarning`) with the words for what a parser stopped at
+(:func:`describe_status`), and the records a file describes
 (:class:`Interface`, :class:`InterfaceStats`).
 :mod:`ringcap.pcapfile.writer` and :mod:`ringcap.pcapfile.reader` build on
 this module; it imports neither.
@@ -53,6 +54,27 @@ class PcapFormatError(ValueError):
 
 class PcapTruncatedError(PcapFormatError):
     """The file ends inside a record (raised instead of a warning with ``strict=True``)."""
+
+
+def describe_status(status: int, value: int, reader) -> str:
+    """What a parser's stop ``status`` (with its ``value``) says is wrong with ``reader``'s file."""
+    if status == _S.BAD_CAPLEN:
+        if reader.format == "pcap":
+            return (f"record claims a captured length of {value} bytes, more than the "
+                    f"largest sane snapshot length ({reader._max_caplen})")
+        return f"packet block claims a captured length of {value} bytes, more than the block holds"
+    if status == _S.BAD_BLOCK_LENGTH:
+        return f"block has invalid length {value} (too small, not a multiple of 4, or huge)"
+    if status == _S.LENGTH_MISMATCH:
+        return f"block lengths disagree (trailing length {value})"
+    if status == _S.BAD_INTERFACE:
+        return (f"packet for interface {value}, which the section has not described "
+                f"({len(reader._section_ifaces)} interfaces)")
+    if status == _S.BAD_TIMESTAMP:
+        return (f"packet on interface {value} has a timestamp past 2262-04-11 23:47:16 UTC, "
+                "the latest that ringcap's int64 nanoseconds (pandas' datetime64[ns]) hold; "
+                "shift the file's times back (editcap -t -SECONDS) to read it")
+    return f"parser status {_S(status).name} ({value})"
 
 
 class PcapTruncatedWarning(UserWarning):

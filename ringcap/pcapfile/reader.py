@@ -32,7 +32,7 @@ from .buffers import _FILE_ZERO_COLUMNS, _BufferPool, _take_columns
 from .resync import ResyncScan
 from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
-                      DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface,
+                      DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, describe_status,
                       InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
@@ -549,24 +549,9 @@ class PcapReader:
                         "use a larger Batch.empty(data_bytes=...)")
                 break
             else:
-                self._pending = self._corrupt(self._describe(status, value), pos)
+                self._pending = self._corrupt(describe_status(status, value, self), pos)
                 break
         return n, nbytes
-
-    def _describe(self, status: int, value: int) -> str:
-        if status == _S.BAD_CAPLEN:
-            if self.format == "pcap":
-                return (f"record claims a captured length of {value} bytes, more than the "
-                        f"largest sane snapshot length ({self._max_caplen})")
-            return f"packet block claims a captured length of {value} bytes, more than the block holds"
-        if status == _S.BAD_BLOCK_LENGTH:
-            return f"block has invalid length {value} (too small, not a multiple of 4, or huge)"
-        if status == _S.LENGTH_MISMATCH:
-            return f"block lengths disagree (trailing length {value})"
-        if status == _S.BAD_INTERFACE:
-            return (f"packet for interface {value}, which the section has not described "
-                    f"({len(self._section_ifaces)} interfaces)")
-        return f"parser status {_S(status).name} ({value})"
 
     def _raise_pending(self) -> None:
         if self._pending is not None:
