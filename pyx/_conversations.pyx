@@ -185,11 +185,28 @@ cdef class ConversationTable:
         if failed:
             raise MemoryError("no memory for more conversations")
 
-    def columns(self):
-        """The conversations in the order they first appeared, as numpy columns:
-        low and high (n, 16) uint8, version, a_high (bool), packets and bytes
-        (n, 2) int64 (low -> high, high -> low), first_ts, last_ts."""
-        cdef Py_ssize_t n = self.count, i
+    def totals(self):
+        """Bytes of each conversation, both directions, in the order they first
+        appeared (int64)."""
+        cdef Py_ssize_t i
+        out = np.empty(self.count, np.int64)
+        cdef int64_t[::1] total = out
+        with nogil:
+            for i in range(self.count):
+                total[i] = self.entries[i].bytes[0] + self.entries[i].bytes[1]
+        return out
+
+    def columns(self, const Py_ssize_t[::1] rows=None):
+        """The conversations in the order they first appeared (or those of
+        ``rows``, entry numbers in that order, in the order given), as numpy
+        columns: low and high (n, 16) uint8, version, a_high (bool), packets
+        and bytes (n, 2) int64 (low -> high, high -> low), first_ts, last_ts."""
+        cdef bint every = rows is None
+        cdef Py_ssize_t n = self.count if every else rows.shape[0], i
+        if not every:
+            for i in range(n):
+                if not 0 <= rows[i] < self.count:
+                    raise IndexError(f"no conversation {rows[i]}: the table holds {self.count}")
         low = np.empty((n, 16), np.uint8)
         high = np.empty((n, 16), np.uint8)
         version = np.empty(n, np.uint8)
@@ -206,7 +223,7 @@ cdef class ConversationTable:
         cdef Conversation *c
         with nogil:
             for i in range(n):
-                c = &self.entries[i]
+                c = &self.entries[i if every else rows[i]]
                 memcpy(&lo[i, 0], c.low, 16)
                 memcpy(&hi[i, 0], c.high, 16)
                 ver[i] = c.version
@@ -219,6 +236,62 @@ cdef class ConversationTable:
                 lt[i] = c.last_ts
         return {"low": low, "high": high, "version": version, "a_high": a_high,
                 "packets": packets, "bytes": nbytes, "first_ts": first_ts, "last_ts": last_ts}
+
+    def endpoints(self):
+        """The addresses of the conversations, each once (tshark -z endpoints,ip),
+        in the order first met going through every conversation's low address,
+        then every high one: address (m, 16) uint8, version (that of the first
+        conversation met with it), packets and bytes sent (tx_*) and received
+        (rx_*), int64.  One hash table over the addresses, no sort."""
+        cdef Py_ssize_t n = self.count, nslots = 16, m = 0, i, side, slot, e
+        while nslots < 4 * n:
+            nslots *= 2
+        cdef Py_ssize_t *slots = <Py_ssize_t *>malloc(nslots * sizeof(Py_ssize_t))
+        cdef uint64_t *hashes = <uint64_t *>malloc((2 * n + 1) * sizeof(uint64_t))
+        if slots == NULL or hashes == NULL:
+            free(slots)
+            free(hashes)
+            raise MemoryError("no memory to sum the endpoints")
+        address = np.empty((2 * n, 16), np.uint8)
+        version = np.empty(2 * n, np.uint8)
+        sums = np.zeros((4, 2 * n), np.int64)       # tx packets, tx bytes, rx packets, rx bytes
+        cdef uint8_t[:, ::1] addr = address
+        cdef uint8_t[::1] ver = version
+        cdef int64_t[:, ::1] s = sums
+        cdef Conversation *c
+        cdef const uint8_t *a
+        cdef uint64_t h
+        cdef uint64_t w[2]
+        memset(slots, 0xff, nslots * sizeof(Py_ssize_t))
+        with nogil:
+            for side in range(2):               # 0: the low addresses, 1: the high ones
+                for i in range(n):
+                    c = &self.entries[i]
+                    a = &c.high[0] if side else &c.low[0]
+                    memcpy(w, a, 16)
+                    h = _mix(_mix(<uint64_t>0x243F6A8885A308D3, w[0]), w[1])
+                    slot = <Py_ssize_t>(h & <uint64_t>(nslots - 1))
+                    while True:
+                        e = slots[slot]
+                        if e < 0 or (hashes[e] == h and _compare16(&addr[e, 0], a) == 0):
+                            break
+                        slot = (slot + 1) & (nslots - 1)
+                    if e < 0:
+                        e = m
+                        m += 1
+                        slots[slot] = e
+                        hashes[e] = h
+                        memcpy(&addr[e, 0], a, 16)
+                        ver[e] = c.version
+                    # the low address sends low -> high ([0]), the high one high -> low
+                    s[0, e] += c.packets[side]
+                    s[1, e] += c.bytes[side]
+                    s[2, e] += c.packets[1 - side]
+                    s[3, e] += c.bytes[1 - side]
+        free(slots)
+        free(hashes)
+        return {"address": address[:m], "version": version[:m], "tx_packets": sums[0, :m],
+                "tx_bytes": sums[1, :m], "rx_packets": sums[2, :m], "rx_bytes": sums[3, :m]}
 
 
 cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:

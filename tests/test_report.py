@@ -355,42 +355,53 @@ def test_conversations_fold_in_small_batches_as_in_one_pass():
     assert whole.to_dict() == report.to_dict()
 
 
-@pytest.mark.parametrize("collide", [False, True], ids=["hashed", "every-hash-equal"])
-def test_group_rows_puts_equal_rows_together_even_when_hashes_collide(monkeypatch, collide):
-    from ringcap import report as report_module
-    if collide:        # every row hashes to 0: the exact sort must take over
-        monkeypatch.setattr(report_module, "_HASH_MULTIPLIERS", np.zeros(4, dtype=np.uint64))
-    rng = np.random.default_rng(11)
-    keys = rng.integers(0, 3, size=(5000, 4)).astype(np.uint64)
-    order, begin = report_module._group_rows(keys)
-    assert sorted(order.tolist()) == list(range(5000))
-    groups = np.split(keys[order], begin[1:])
-    assert len(groups) == len({tuple(row) for row in keys.tolist()})
-    for group in groups:
-        assert (group == group[0]).all()
-
-
-def test_conversation_rows_group_exactly_with_ipv4_and_ipv6_mixed():
-    """_group_rows sorts IPv4(-mapped) pairs by one packed key and the rest by a
-    hash: every group must hold exactly the equal rows, whatever the mix."""
-    from ringcap.report import _group_rows
+def test_compiled_endpoints_sum_each_address_exactly_once():
+    """ConversationTable.endpoints() sums every conversation into both of its
+    addresses through a hash table over the 16 address bytes: every address
+    once (IPv4-mapped and IPv6 mixed, addresses equal in one 8-byte half,
+    more addresses than the table's first slots), in the order first met
+    (lows, then highs), with the version of the first conversation met."""
+    from ringcap._conversations import ConversationTable
     rng = np.random.default_rng(7)
-    mapped = np.uint64(0xFFFF) << np.uint64(32)
-    v4 = rng.integers(0, 50, size=(3000, 2)).astype(np.uint64)     # few addresses: repeats
-    v6 = rng.integers(0, 2**63, size=(40, 4)).astype(np.uint64)
-    rows = np.zeros((3000 + 400, 4), np.uint64)
-    rows[:3000, 1] = mapped | v4[:, 0]
-    rows[:3000, 3] = mapped | v4[:, 1]
-    rows[3000:] = v6[rng.integers(0, 40, size=400)]
-    rows[3000:3100, 0] = 0                   # IPv6 rows that look half mapped
-    rows[3000:3100, 1] = mapped | np.uint64(3)
-    rows = rows[rng.permutation(len(rows))]
-    for keys in (rows, rows[:, :2].copy(), rows[rows[:, 0] == 0]):
-        order, begin = _group_rows(keys)
-        assert sorted(order.tolist()) == list(range(len(keys)))
-        groups = np.split(keys[order], begin[1:])
-        assert all((g == g[0]).all() for g in groups)
-        assert len(groups) == len(np.unique(keys, axis=0))
+    pool = np.zeros((300, 16), np.uint8)
+    pool[:200, 10:12] = 0xFF                                  # ::ffff:a.b.c.d
+    pool[:200, 12:] = rng.integers(0, 256, (200, 4), dtype=np.uint8)
+    pool[200:] = rng.integers(0, 256, (100, 16), dtype=np.uint8)
+    pool[250:, :8] = pool[200, :8]                            # one first half, many second
+    pool[280:, 8:] = pool[201, 8:]                            # one second half, many first
+    n = 20000
+    src, dst = pool[rng.integers(0, 300, n)], pool[rng.integers(0, 300, n)]
+    version = np.where((src[:, 10] == 0xFF) & (dst[:, 10] == 0xFF), 4, 6).astype(np.uint8)
+    wirelen = rng.integers(60, 1500, n).astype(np.uint32)
+    table = ConversationTable()
+    for lo in range(0, n, 3001):             # several batches
+        hi = min(n, lo + 3001)
+        table.add(src[lo:hi], dst[lo:hi], version[lo:hi], np.arange(lo, hi, dtype=np.int64),
+                  wirelen[lo:hi])
+    want: dict[bytes, list[int]] = {}
+    for s, d, w in zip(src, dst, wirelen.tolist()):
+        tx, rx = want.setdefault(bytes(s), [0, 0, 0, 0]), want.setdefault(bytes(d), [0, 0, 0, 0])
+        tx[0] += 1
+        tx[1] += w
+        rx[2] += 1
+        rx[3] += w
+    c = table.columns(np.arange(len(table)))
+    met = [bytes(a) for a in c["low"]] + [bytes(a) for a in c["high"]]
+    order = list(dict.fromkeys(met))
+    e = table.endpoints()
+    assert [bytes(a) for a in e["address"]] == order
+    assert len(order) == len(want)
+    for k, name in enumerate(("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")):
+        assert e[name].tolist() == [want[a][k] for a in order], name
+    first_version = {}
+    for a, v in zip(met, np.concatenate([c["version"], c["version"]]).tolist()):
+        first_version.setdefault(a, v)
+    assert e["version"].tolist() == [first_version[a] for a in order]
+    assert table.totals().tolist() == c["bytes"].sum(axis=1).tolist()
+    some = np.array([5, 0, len(table) - 1, 5])
+    assert table.columns(some)["first_ts"].tolist() == c["first_ts"][some].tolist()
+    with pytest.raises(IndexError, match="no conversation"):
+        table.columns(np.array([len(table)]))
 
 
 def test_compiled_counters_match_numpy_on_many_protocols_and_times_before_1970():
