@@ -519,3 +519,103 @@ def test_batches_of_one_link_type_and_of_several_give_the_same_report():
     assert only_can.packets == len(batch) // 5 and only_can.protocols()[0]["packets"] \
         == only_can.packets
     assert {p["path"] for p in ethernet.protocols()} >= {"eth", "eth:ip", "eth:ip:tcp"}
+
+
+def _reference_tables(paths) -> tuple[list[dict], list[dict]]:
+    """Conversations and endpoints of capture files counted packet by packet in
+    Python from decode()'s columns, in the report's order: conversations by
+    most bytes, the earlier first packet, the one seen first; endpoints by
+    most bytes, then address text (an address's text is that of the first
+    conversation it was met in: low addresses first, then high ones)."""
+    convs: dict = {}
+    first_ts = None
+    for path in paths:
+        with ringcap.open_pcap(path, batch_packets=999) as reader:
+            for batch in reader:
+                h = ringcap.decode(batch, columns=("ip_version", "ip_src", "ip_dst"))
+                for i in range(len(batch)):
+                    ts, wire = int(batch.ts[i]), int(batch.wirelen[i])
+                    first_ts = ts if first_ts is None else min(first_ts, ts)
+                    if not h.ip_version[i]:
+                        continue
+                    src, dst = bytes(h.ip_src[i]), bytes(h.ip_dst[i])
+                    c = convs.setdefault(tuple(sorted((src, dst))), {
+                        "seen": len(convs), "a": src, "b": dst, "v": int(h.ip_version[i]),
+                        "ab": [0, 0], "ba": [0, 0], "first": ts, "last": ts})
+                    side = c["ab"] if src == c["a"] else c["ba"]
+                    side[0] += 1
+                    side[1] += wire
+                    c["first"], c["last"] = min(c["first"], ts), max(c["last"], ts)
+
+    def text(address: bytes, version: int) -> str:
+        return str(ringcap.headers.ip_strings(np.frombuffer(address, np.uint8).reshape(1, 16),
+                                              np.array([version], np.uint8))[0])
+    conversations = [{
+        "a": text(c["a"], c["v"]), "b": text(c["b"], c["v"]),
+        "packets_ab": c["ab"][0], "bytes_ab": c["ab"][1], "packets_ba": c["ba"][0],
+        "bytes_ba": c["ba"][1], "packets": c["ab"][0] + c["ba"][0],
+        "bytes": c["ab"][1] + c["ba"][1], "rel_start": (c["first"] - first_ts) / 1e9,
+        "duration": (c["last"] - c["first"]) / 1e9}
+        for c in sorted(convs.values(), key=lambda c: (-(c["ab"][1] + c["ba"][1]), c["first"],
+                                                       c["seen"]))]
+    ends: dict = {}
+    for side in (0, 1):
+        for (low, high), c in sorted(convs.items(), key=lambda kv: kv[1]["seen"]):
+            address = (low, high)[side]
+            e = ends.setdefault(address, {"v": c["v"], "tx": [0, 0], "rx": [0, 0]})
+            sends_ab = (address == c["a"]) != (low == high and side == 1)
+            for mine, theirs in (("tx", "ab"), ("rx", "ba")) if sends_ab else (("tx", "ba"), ("rx", "ab")):
+                e[mine][0] += c[theirs][0]
+                e[mine][1] += c[theirs][1]
+    endpoints = sorted(({"address": text(a, e["v"]), "packets": e["tx"][0] + e["rx"][0],
+                         "bytes": e["tx"][1] + e["rx"][1], "tx_packets": e["tx"][0],
+                         "tx_bytes": e["tx"][1], "rx_packets": e["rx"][0], "rx_bytes": e["rx"][1]}
+                        for a, e in ends.items()), key=lambda r: (-r["bytes"], r["address"]))
+    return conversations, endpoints
+
+
+def test_stats_tables_equal_a_packet_by_packet_count_on_files_of_every_shape(tmp_path):
+    """The conversations and endpoints `ringcap stats` prints (summed in compiled
+    code, only the top rows copied out and sorted) equal a packet-by-packet
+    count in Python, top or not, on files of every shape it reads: IPv4/IPv6,
+    VLAN and QinQ, ARP and LLDP, fragments, an IPv4 address also met as an
+    IPv4-mapped IPv6 one, more conversations than the table's first size,
+    cooked and raw link types, several files at once, an empty file and one
+    that ends inside a record."""
+    import warnings
+    from scapy.all import IP, UDP, Dot1AD, Dot1Q, Ether, IPv6, Raw, fragment
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    frames = [bytes(f) for f in corpus(1500, seed=3)]
+    extra = [eth / Dot1AD(vlan=7) / Dot1Q(vlan=8) / IP(src="10.1.0.1", dst="10.1.0.9") / UDP(),
+             eth / IPv6(src="::ffff:10.1.0.1", dst="::ffff:10.1.0.2") / UDP() / Raw(bytes(30)),
+             eth / IPv6(src="::ffff:10.7.0.1", dst="::ffff:10.7.0.2") / UDP(),
+             eth / IP(src="10.7.0.1", dst="10.7.0.3") / UDP(),
+             eth / IP(src="10.1.0.5", dst="10.1.0.5") / UDP(),             # to itself
+             Ether(src="02:00:00:00:00:01", dst="01:80:c2:00:00:0e", type=0x88CC) / Raw(bytes(40))]
+    extra += fragment(eth / IP(src="10.2.0.1", dst="10.2.0.2") / UDP() / Raw(bytes(3000)), 1000)
+    extra += [eth / IP(src=f"10.{i >> 8}.{i & 255}.1", dst="10.255.0.1") / UDP() / Raw(bytes(i % 200))
+              for i in range(1500)]                                   # past 1024 conversations
+    frames += [bytes(p) for p in extra]
+    ts = 1_700_000_000 * 10**9 + np.arange(len(frames)) * 997_000 - (np.arange(len(frames)) % 41 == 0) * 10**9
+    ethernet = tmp_path / "eth.pcap"
+    ringcap.write_pcap(ethernet, ringcap.Batch.from_packets(frames, ts=ts))
+    ip_only = [f[14:] for f in frames if f[12:14] in (b"\x08\x00", b"\x86\xdd")]
+    raw = _pcap_of(tmp_path / "raw.pcap", 101, ip_only[:700])
+    cooked = _pcap_of(tmp_path / "sll.pcap", 113, [
+        struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 8, int.from_bytes(f[12:14], "big")) + f[14:]
+        for f in frames[:900]])
+    empty = _pcap_of(tmp_path / "empty.pcap", 1, [])
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(ethernet.read_bytes()[:-25])
+    for paths in ([str(ethernet)], [raw], [cooked], [empty], [str(cut)],
+                  [str(ethernet), raw, cooked]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ringcap.PcapTruncatedWarning)
+            conversations, endpoints = _reference_tables(paths)
+            report, _ = file_report(paths)
+        assert report.conversations() == conversations, paths
+        assert report.endpoints() == endpoints, paths
+        for top in (1, 2, 5, 100):
+            assert report.to_dict(top=top)["conversations"] == conversations[:top], (paths, top)
+            assert report.endpoints(top) == endpoints[:top], (paths, top)
+    assert len(conversations) > 1024 and any(e["address"] == "10.7.0.1" for e in endpoints)
