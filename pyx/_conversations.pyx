@@ -10,7 +10,7 @@
 # that order.  Memory is the conversations seen (an entry and two slots each);
 # nothing is kept per packet.  ringcap/report.py turns the entries into columns.
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MIN
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t, INT32_MAX, INT64_MIN
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, realloc, free
 cimport numpy as cnp
@@ -32,6 +32,13 @@ cdef struct Conversation:
 
 cdef extern from *:
     uint64_t __builtin_bswap64(uint64_t x) noexcept nogil
+
+
+cdef struct Endpoint:
+    uint64_t hash
+    uint64_t address[2]      # the 16 address bytes as they are
+    int64_t sums[4]          # packets and bytes sent, packets and bytes received
+    uint8_t version
 
 
 cdef inline int _compare16(const uint8_t *a, const uint8_t *b) noexcept nogil:
@@ -185,11 +192,28 @@ cdef class ConversationTable:
         if failed:
             raise MemoryError("no memory for more conversations")
 
-    def columns(self):
-        """The conversations in the order they first appeared, as numpy columns:
-        low and high (n, 16) uint8, version, a_high (bool), packets and bytes
-        (n, 2) int64 (low -> high, high -> low), first_ts, last_ts."""
-        cdef Py_ssize_t n = self.count, i
+    def totals(self):
+        """Bytes of each conversation, both directions, in the order they first
+        appeared (int64)."""
+        cdef Py_ssize_t i
+        out = np.empty(self.count, np.int64)
+        cdef int64_t[::1] total = out
+        with nogil:
+            for i in range(self.count):
+                total[i] = self.entries[i].bytes[0] + self.entries[i].bytes[1]
+        return out
+
+    def columns(self, const Py_ssize_t[::1] rows=None):
+        """The conversations in the order they first appeared (or those of
+        ``rows``, entry numbers in that order, in the order given), as numpy
+        columns: low and high (n, 16) uint8, version, a_high (bool), packets
+        and bytes (n, 2) int64 (low -> high, high -> low), first_ts, last_ts."""
+        cdef bint every = rows is None
+        cdef Py_ssize_t n = self.count if every else rows.shape[0], i
+        if not every:
+            for i in range(n):
+                if not 0 <= rows[i] < self.count:
+                    raise IndexError(f"no conversation {rows[i]}: the table holds {self.count}")
         low = np.empty((n, 16), np.uint8)
         high = np.empty((n, 16), np.uint8)
         version = np.empty(n, np.uint8)
@@ -206,7 +230,7 @@ cdef class ConversationTable:
         cdef Conversation *c
         with nogil:
             for i in range(n):
-                c = &self.entries[i]
+                c = &self.entries[i if every else rows[i]]
                 memcpy(&lo[i, 0], c.low, 16)
                 memcpy(&hi[i, 0], c.high, 16)
                 ver[i] = c.version
@@ -219,6 +243,79 @@ cdef class ConversationTable:
                 lt[i] = c.last_ts
         return {"low": low, "high": high, "version": version, "a_high": a_high,
                 "packets": packets, "bytes": nbytes, "first_ts": first_ts, "last_ts": last_ts}
+
+    def endpoints(self):
+        """The addresses of the conversations, each once (tshark -z endpoints,ip),
+        in the order first met going through every conversation's low address,
+        then every high one: address (m, 16) uint8, version (that of the first
+        conversation met with it), packets and bytes sent (tx_*) and received
+        (rx_*), int64.  One hash table over the addresses, no sort."""
+        cdef Py_ssize_t n = self.count, nslots = 16, m = 0, i, k, side, slot
+        cdef int32_t e
+        while nslots < 4 * n:
+            nslots *= 2
+        if 2 * n >= INT32_MAX:
+            raise MemoryError("too many conversations to sum their endpoints")
+        # one entry (64 bytes: a cache line) per address; a probe reads the slot
+        # and at most the entry's first 24 bytes
+        cdef int32_t *slots = <int32_t *>malloc(nslots * sizeof(int32_t))
+        cdef Endpoint *ends = <Endpoint *>malloc((2 * n + 1) * sizeof(Endpoint))
+        if slots == NULL or ends == NULL:
+            free(slots)
+            free(ends)
+            raise MemoryError("no memory to sum the endpoints")
+        cdef Conversation *c
+        cdef Endpoint *d
+        cdef const uint8_t *a
+        cdef uint64_t h
+        cdef uint64_t w[2]
+        memset(slots, 0xff, nslots * sizeof(int32_t))
+        with nogil:
+            for side in range(2):               # 0: the low addresses, 1: the high ones
+                for i in range(n):
+                    c = &self.entries[i]
+                    a = &c.high[0] if side else &c.low[0]
+                    memcpy(w, a, 16)
+                    h = _mix(_mix(<uint64_t>0x243F6A8885A308D3, w[0]), w[1])
+                    slot = <Py_ssize_t>(h & <uint64_t>(nslots - 1))
+                    while True:
+                        e = slots[slot]
+                        if e < 0 or (ends[e].hash == h and ends[e].address[0] == w[0]
+                                     and ends[e].address[1] == w[1]):
+                            break
+                        slot = (slot + 1) & (nslots - 1)
+                    if e < 0:
+                        e = <int32_t>m
+                        m += 1
+                        slots[slot] = e
+                        d = &ends[e]
+                        d.hash = h
+                        d.address[0] = w[0]
+                        d.address[1] = w[1]
+                        d.version = c.version
+                        memset(d.sums, 0, sizeof(d.sums))
+                    d = &ends[e]
+                    # the low address sends low -> high ([0]), the high one high -> low
+                    d.sums[0] += c.packets[side]
+                    d.sums[1] += c.bytes[side]
+                    d.sums[2] += c.packets[1 - side]
+                    d.sums[3] += c.bytes[1 - side]
+        free(slots)
+        address = np.empty((m, 16), np.uint8)
+        version = np.empty(m, np.uint8)
+        sums = np.empty((4, m), np.int64)       # tx packets, tx bytes, rx packets, rx bytes
+        cdef uint8_t[:, ::1] addr = address
+        cdef uint8_t[::1] ver = version
+        cdef int64_t[:, ::1] out = sums
+        with nogil:
+            for i in range(m):
+                memcpy(&addr[i, 0], ends[i].address, 16)
+                ver[i] = ends[i].version
+                for k in range(4):
+                    out[k, i] = ends[i].sums[k]
+        free(ends)
+        return {"address": address, "version": version, "tx_packets": sums[0],
+                "tx_bytes": sums[1], "rx_packets": sums[2], "rx_bytes": sums[3]}
 
 
 cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:

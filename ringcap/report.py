@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from .appcolumns import APP_PROTOCOLS, host_name
 from .batch import LINKTYPE_NAMES, Batch
@@ -103,86 +102,6 @@ def _bucket_label(i: int) -> str:
     return f"{lo}-{SIZE_BUCKETS[i + 1] - 1}"
 
 
-def _group(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """(index of the first row of each distinct key row, group of every row), exact.
-
-    ``keys`` is (n, k) uint64; rows are compared whole.  Groups are numbered
-    in key order; "first" is the earliest row of the group.
-    """
-    n = keys.shape[0]
-    order = np.lexsort(keys.T[::-1])
-    ordered = keys[order]
-    starts = np.ones(n, dtype=bool)
-    if n > 1:
-        starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
-    group_sorted = np.cumsum(starts) - 1
-    inverse = np.empty(n, dtype=np.intp)
-    inverse[order] = group_sorted
-    count = int(group_sorted[-1]) + 1 if n else 0
-    first = np.full(count, n, dtype=np.intp)
-    np.minimum.at(first, inverse, np.arange(n, dtype=np.intp))
-    return first, inverse
-
-
-_HASH_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F,
-                              0x165667B19E3779F9, 0xD6E8FEB86659FD93], dtype=np.uint64)
-
-
-def _group_rows(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Rows of ``keys`` (n, k) uint64 with equal values together: (an order of the
-    rows, where each group starts in it).  Rows of IPv4 addresses sort one
-    exact 64-bit key; the others one 64-bit hash of each row (a quarter of a
-    lexsort over four columns), or, if two different rows share a hash, the
-    rows themselves."""
-    n, k = keys.shape
-    if k in (2, 4) and n:
-        # IPv4(-mapped) addresses (::ffff:a.b.c.d) differ only in their last 32
-        # bits: one or two of them make one exact 64-bit key, sorted without a
-        # hash.  A row is mapped or not by its own value, so equal rows are
-        # always on the same side.
-        top, low_half = np.uint64(32), np.uint64(0xFFFFFFFF)
-        mapped = (keys[:, 0] == 0) & ((keys[:, 1] >> top) == 0xFFFF)
-        if k == 4:
-            mapped &= (keys[:, 2] == 0) & ((keys[:, 3] >> top) == 0xFFFF)
-        inside = np.flatnonzero(mapped)
-        if len(inside):
-            exact = keys[inside, 1] & low_half
-            if k == 4:
-                exact = (exact << top) | (keys[inside, 3] & low_half)
-            order = np.argsort(exact)
-            ordered = exact[order]
-            starts = np.ones(len(inside), dtype=bool)
-            starts[1:] = ordered[1:] != ordered[:-1]
-            if len(inside) == n:
-                return order, np.flatnonzero(starts)
-            outside = np.flatnonzero(~mapped)
-            rest_order, rest_begin = _group_hashed(keys[outside])
-            return (np.concatenate([inside[order], outside[rest_order]]),
-                    np.concatenate([np.flatnonzero(starts), rest_begin + len(inside)]))
-    return _group_hashed(keys)
-
-
-def _group_hashed(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """_group_rows for any rows: sorts a 64-bit hash of each, or on a collision the rows."""
-    n, k = keys.shape
-    hashed = np.zeros(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(k):
-            hashed += keys[:, j] * _HASH_MULTIPLIERS[j % len(_HASH_MULTIPLIERS)]
-            hashed ^= hashed >> np.uint64(29)
-    order = np.argsort(hashed)
-    ordered = keys[order]
-    differs = (ordered[1:] != ordered[:-1]).any(axis=1)
-    sorted_hash = hashed[order]
-    if bool((differs & (sorted_hash[1:] == sorted_hash[:-1])).any()):   # a collision
-        order = np.lexsort(keys.T[::-1])
-        ordered = keys[order]
-        differs = (ordered[1:] != ordered[:-1]).any(axis=1)
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = differs
-    return order, np.flatnonzero(starts)
-
-
 class _ConversationTable:
     """IP conversations, one row per unordered address pair, folded packet by
     packet in compiled code (``ringcap._conversations``): a hash table of the
@@ -192,29 +111,37 @@ class _ConversationTable:
 
     def __init__(self) -> None:
         self._core = ConversationTable()
-        self._folded: dict[str, np.ndarray] | None = None
+        self.generation = 0         # packets added so far changed the table this often
+        self._endpoints: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self._core)
 
     def add(self, h, ts: np.ndarray, wirelen: np.ndarray) -> None:
-        self._folded = None
+        self.generation += 1
+        self._endpoints = None
         c = np.ascontiguousarray          # (no copy: the columns are contiguous)
         self._core.add(c(h.ip_src), c(h.ip_dst), c(h.ip_version), c(ts, np.int64),
                        c(wirelen, np.uint32))
 
-    def fold(self) -> dict[str, np.ndarray]:
-        """The table as columns: low and high address (two uint64 each, which
-        compare as the address bytes do), their IP version, whether A (the
-        source of the first packet) is the high address, packets and bytes
-        low -> high and high -> low, first and last timestamp.  The same
-        object until packets are added."""
-        if self._folded is None:
-            t = self._core.columns()
-            for name in ("low", "high"):
-                t[name] = t[name].view(">u8").astype(np.uint64)
-            self._folded = t
-        return self._folded
+    def totals(self) -> np.ndarray:
+        """Bytes of each conversation (both directions), in the order they appeared."""
+        return self._core.totals()
+
+    def columns(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The conversations ``rows`` (in the order they appeared, counted from 0):
+        low and high address ((n, 16) bytes, low < high as bytes), their IP
+        version, whether A (the source of the first packet) is the high
+        address, packets and bytes (n, 2) low -> high and high -> low, first
+        and last timestamp."""
+        return self._core.columns(np.ascontiguousarray(rows, np.intp))
+
+    def endpoints(self) -> dict[str, np.ndarray]:
+        """Each address once: address ((m, 16) bytes), version, tx/rx packets
+        and bytes (the same object until packets are added)."""
+        if self._endpoints is None:
+            self._endpoints = self._core.endpoints()
+        return self._endpoints
 
 
 @dataclass
@@ -547,18 +474,19 @@ class TrafficReport:
         oriented, most bytes first (ties: the earlier first packet, then the
         conversation seen first).  With ``top`` (>= 0), only the rows that can
         be among the first ``top`` (those with as many bytes as the top-th or
-        more), in the same order: a report of 50,000 conversations sorts and
-        turns round the few it shows."""
-        t = self._conversations.fold()
+        more), in the same order: a report of 50,000 conversations copies out,
+        sorts and turns round the few it shows."""
+        table = self._conversations
         cached = getattr(self, "_columns_of", None)
-        if cached is not None and cached[0] is t and cached[1] == top:   # nothing folded in since
-            return cached[2]
-        total = t["bytes"].sum(axis=1)
+        if cached is not None and cached[0] == table.generation and cached[1] == top:
+            return cached[2]                # nothing folded in since
+        total = table.totals()
         n = len(total)
         rows = np.arange(n)
         if top is not None and 0 <= top < n:
             rows = rows[:0] if top == 0 else np.flatnonzero(total >= np.partition(total, n - top)[n - top])
-        order = rows[np.lexsort((rows, t["first_ts"][rows], -total[rows]))]
+        t = table.columns(rows)
+        order = np.lexsort((rows, t["first_ts"], -total[rows]))
         a_high = t["a_high"][order]
         low, high = t["low"][order], t["high"][order]
         forward = a_high.astype(np.intp)             # column of the A -> B direction
@@ -571,13 +499,8 @@ class TrafficReport:
             "bytes_ab": nbytes[rows, forward], "bytes_ba": nbytes[rows, 1 - forward],
             "first_ts": t["first_ts"][order], "last_ts": t["last_ts"][order],
         }
-        self._columns_of = (t, top, columns)
+        self._columns_of = (table.generation, top, columns)
         return columns
-
-    @staticmethod
-    def _addresses(words: np.ndarray, version: np.ndarray) -> np.ndarray:
-        return ip_strings(np.ascontiguousarray(words.astype(">u8")).view(np.uint8).reshape(-1, 16),
-                          version)
 
     def conversations(self, top: int | None = None) -> list[dict[str, Any]]:
         """IP conversations, most bytes first (``tshark -z conv,ip``)."""
@@ -586,8 +509,8 @@ class TrafficReport:
             c = {name: column[:top] for name, column in c.items()}
         if not len(c["version"]):
             return []
-        a = self._addresses(c["a"], c["version"])
-        b = self._addresses(c["b"], c["version"])
+        a = ip_strings(np.ascontiguousarray(c["a"]), c["version"])
+        b = ip_strings(np.ascontiguousarray(c["b"]), c["version"])
         start = self.first_ts or 0
         columns = [c[name].tolist() for name in ("packets_ab", "bytes_ab", "packets_ba",
                                                   "bytes_ba", "first_ts", "last_ts")]
@@ -601,23 +524,10 @@ class TrafficReport:
 
     def endpoints(self, top: int | None = None) -> list[dict[str, Any]]:
         """IP endpoints, most bytes first, then by address (``tshark -z endpoints,ip``)."""
-        t = self._conversations.fold()
-        if not len(t["version"]):
+        e = self._conversations.endpoints()      # summed in compiled code, unsorted
+        if not len(e["version"]):
             return []
-        # each conversation twice, in the order first seen (the sums do not depend
-        # on it): the low address sends low -> high and receives high -> low, the
-        # high address the other way round
-        address = np.concatenate([t["low"], t["high"]])
-        version = np.concatenate([t["version"], t["version"]])
-        packets, nbytes = t["packets"], t["bytes"]
-        tx_packets = np.concatenate([packets[:, 0], packets[:, 1]])
-        rx_packets = np.concatenate([packets[:, 1], packets[:, 0]])
-        tx_bytes = np.concatenate([nbytes[:, 0], nbytes[:, 1]])
-        rx_bytes = np.concatenate([nbytes[:, 1], nbytes[:, 0]])
-        order, begin = _group_rows(address)          # by address bytes (as the text is)
-        sums = [np.add.reduceat(column[order], begin)
-                for column in (tx_packets, tx_bytes, rx_packets, rx_bytes)]
-        total = sums[1] + sums[3]
+        total = e["tx_bytes"] + e["rx_bytes"]
         candidates = np.arange(len(total))
         if top is not None and top < len(total):
             if top <= 0:
@@ -625,12 +535,11 @@ class TrafficReport:
             # only those that can make the top (ties at the cut included) get a name
             cut = np.partition(total, len(total) - top)[len(total) - top]
             candidates = np.flatnonzero(total >= cut)
-        first = order[begin[candidates]]
-        names = self._addresses(address[first], version[first])
+        names = ip_strings(e["address"][candidates], e["version"][candidates])
         ranked = sorted(range(len(candidates)),
                         key=lambda k: (-int(total[candidates[k]]), names[k]))[:top]
-        sums = [column[candidates] for column in sums]
-        tx_p, tx_b, rx_p, rx_b = (column.tolist() for column in sums)
+        tx_p, tx_b, rx_p, rx_b = (e[name][candidates].tolist() for name in
+                                  ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes"))
         return [{"address": str(names[i]), "packets": tx_p[i] + rx_p[i],
                  "bytes": tx_b[i] + rx_b[i], "tx_packets": tx_p[i], "tx_bytes": tx_b[i],
                  "rx_packets": rx_p[i], "rx_bytes": rx_b[i]} for i in ranked]

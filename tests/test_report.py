@@ -355,42 +355,53 @@ def test_conversations_fold_in_small_batches_as_in_one_pass():
     assert whole.to_dict() == report.to_dict()
 
 
-@pytest.mark.parametrize("collide", [False, True], ids=["hashed", "every-hash-equal"])
-def test_group_rows_puts_equal_rows_together_even_when_hashes_collide(monkeypatch, collide):
-    from ringcap import report as report_module
-    if collide:        # every row hashes to 0: the exact sort must take over
-        monkeypatch.setattr(report_module, "_HASH_MULTIPLIERS", np.zeros(4, dtype=np.uint64))
-    rng = np.random.default_rng(11)
-    keys = rng.integers(0, 3, size=(5000, 4)).astype(np.uint64)
-    order, begin = report_module._group_rows(keys)
-    assert sorted(order.tolist()) == list(range(5000))
-    groups = np.split(keys[order], begin[1:])
-    assert len(groups) == len({tuple(row) for row in keys.tolist()})
-    for group in groups:
-        assert (group == group[0]).all()
-
-
-def test_conversation_rows_group_exactly_with_ipv4_and_ipv6_mixed():
-    """_group_rows sorts IPv4(-mapped) pairs by one packed key and the rest by a
-    hash: every group must hold exactly the equal rows, whatever the mix."""
-    from ringcap.report import _group_rows
+def test_compiled_endpoints_sum_each_address_exactly_once():
+    """ConversationTable.endpoints() sums every conversation into both of its
+    addresses through a hash table over the 16 address bytes: every address
+    once (IPv4-mapped and IPv6 mixed, addresses equal in one 8-byte half,
+    more addresses than the table's first slots), in the order first met
+    (lows, then highs), with the version of the first conversation met."""
+    from ringcap._conversations import ConversationTable
     rng = np.random.default_rng(7)
-    mapped = np.uint64(0xFFFF) << np.uint64(32)
-    v4 = rng.integers(0, 50, size=(3000, 2)).astype(np.uint64)     # few addresses: repeats
-    v6 = rng.integers(0, 2**63, size=(40, 4)).astype(np.uint64)
-    rows = np.zeros((3000 + 400, 4), np.uint64)
-    rows[:3000, 1] = mapped | v4[:, 0]
-    rows[:3000, 3] = mapped | v4[:, 1]
-    rows[3000:] = v6[rng.integers(0, 40, size=400)]
-    rows[3000:3100, 0] = 0                   # IPv6 rows that look half mapped
-    rows[3000:3100, 1] = mapped | np.uint64(3)
-    rows = rows[rng.permutation(len(rows))]
-    for keys in (rows, rows[:, :2].copy(), rows[rows[:, 0] == 0]):
-        order, begin = _group_rows(keys)
-        assert sorted(order.tolist()) == list(range(len(keys)))
-        groups = np.split(keys[order], begin[1:])
-        assert all((g == g[0]).all() for g in groups)
-        assert len(groups) == len(np.unique(keys, axis=0))
+    pool = np.zeros((300, 16), np.uint8)
+    pool[:200, 10:12] = 0xFF                                  # ::ffff:a.b.c.d
+    pool[:200, 12:] = rng.integers(0, 256, (200, 4), dtype=np.uint8)
+    pool[200:] = rng.integers(0, 256, (100, 16), dtype=np.uint8)
+    pool[250:, :8] = pool[200, :8]                            # one first half, many second
+    pool[280:, 8:] = pool[201, 8:]                            # one second half, many first
+    n = 20000
+    src, dst = pool[rng.integers(0, 300, n)], pool[rng.integers(0, 300, n)]
+    version = np.where((src[:, 10] == 0xFF) & (dst[:, 10] == 0xFF), 4, 6).astype(np.uint8)
+    wirelen = rng.integers(60, 1500, n).astype(np.uint32)
+    table = ConversationTable()
+    for lo in range(0, n, 3001):             # several batches
+        hi = min(n, lo + 3001)
+        table.add(src[lo:hi], dst[lo:hi], version[lo:hi], np.arange(lo, hi, dtype=np.int64),
+                  wirelen[lo:hi])
+    want: dict[bytes, list[int]] = {}
+    for s, d, w in zip(src, dst, wirelen.tolist()):
+        tx, rx = want.setdefault(bytes(s), [0, 0, 0, 0]), want.setdefault(bytes(d), [0, 0, 0, 0])
+        tx[0] += 1
+        tx[1] += w
+        rx[2] += 1
+        rx[3] += w
+    c = table.columns(np.arange(len(table)))
+    met = [bytes(a) for a in c["low"]] + [bytes(a) for a in c["high"]]
+    order = list(dict.fromkeys(met))
+    e = table.endpoints()
+    assert [bytes(a) for a in e["address"]] == order
+    assert len(order) == len(want)
+    for k, name in enumerate(("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")):
+        assert e[name].tolist() == [want[a][k] for a in order], name
+    first_version = {}
+    for a, v in zip(met, np.concatenate([c["version"], c["version"]]).tolist()):
+        first_version.setdefault(a, v)
+    assert e["version"].tolist() == [first_version[a] for a in order]
+    assert table.totals().tolist() == c["bytes"].sum(axis=1).tolist()
+    some = np.array([5, 0, len(table) - 1, 5])
+    assert table.columns(some)["first_ts"].tolist() == c["first_ts"][some].tolist()
+    with pytest.raises(IndexError, match="no conversation"):
+        table.columns(np.array([len(table)]))
 
 
 def test_compiled_counters_match_numpy_on_many_protocols_and_times_before_1970():
@@ -508,3 +519,103 @@ def test_batches_of_one_link_type_and_of_several_give_the_same_report():
     assert only_can.packets == len(batch) // 5 and only_can.protocols()[0]["packets"] \
         == only_can.packets
     assert {p["path"] for p in ethernet.protocols()} >= {"eth", "eth:ip", "eth:ip:tcp"}
+
+
+def _reference_tables(paths) -> tuple[list[dict], list[dict]]:
+    """Conversations and endpoints of capture files counted packet by packet in
+    Python from decode()'s columns, in the report's order: conversations by
+    most bytes, the earlier first packet, the one seen first; endpoints by
+    most bytes, then address text (an address's text is that of the first
+    conversation it was met in: low addresses first, then high ones)."""
+    convs: dict = {}
+    first_ts = None
+    for path in paths:
+        with ringcap.open_pcap(path, batch_packets=999) as reader:
+            for batch in reader:
+                h = ringcap.decode(batch, columns=("ip_version", "ip_src", "ip_dst"))
+                for i in range(len(batch)):
+                    ts, wire = int(batch.ts[i]), int(batch.wirelen[i])
+                    first_ts = ts if first_ts is None else min(first_ts, ts)
+                    if not h.ip_version[i]:
+                        continue
+                    src, dst = bytes(h.ip_src[i]), bytes(h.ip_dst[i])
+                    c = convs.setdefault(tuple(sorted((src, dst))), {
+                        "seen": len(convs), "a": src, "b": dst, "v": int(h.ip_version[i]),
+                        "ab": [0, 0], "ba": [0, 0], "first": ts, "last": ts})
+                    side = c["ab"] if src == c["a"] else c["ba"]
+                    side[0] += 1
+                    side[1] += wire
+                    c["first"], c["last"] = min(c["first"], ts), max(c["last"], ts)
+
+    def text(address: bytes, version: int) -> str:
+        return str(ringcap.headers.ip_strings(np.frombuffer(address, np.uint8).reshape(1, 16),
+                                              np.array([version], np.uint8))[0])
+    conversations = [{
+        "a": text(c["a"], c["v"]), "b": text(c["b"], c["v"]),
+        "packets_ab": c["ab"][0], "bytes_ab": c["ab"][1], "packets_ba": c["ba"][0],
+        "bytes_ba": c["ba"][1], "packets": c["ab"][0] + c["ba"][0],
+        "bytes": c["ab"][1] + c["ba"][1], "rel_start": (c["first"] - first_ts) / 1e9,
+        "duration": (c["last"] - c["first"]) / 1e9}
+        for c in sorted(convs.values(), key=lambda c: (-(c["ab"][1] + c["ba"][1]), c["first"],
+                                                       c["seen"]))]
+    ends: dict = {}
+    for side in (0, 1):
+        for (low, high), c in sorted(convs.items(), key=lambda kv: kv[1]["seen"]):
+            address = (low, high)[side]
+            e = ends.setdefault(address, {"v": c["v"], "tx": [0, 0], "rx": [0, 0]})
+            sends_ab = (address == c["a"]) != (low == high and side == 1)
+            for mine, theirs in (("tx", "ab"), ("rx", "ba")) if sends_ab else (("tx", "ba"), ("rx", "ab")):
+                e[mine][0] += c[theirs][0]
+                e[mine][1] += c[theirs][1]
+    endpoints = sorted(({"address": text(a, e["v"]), "packets": e["tx"][0] + e["rx"][0],
+                         "bytes": e["tx"][1] + e["rx"][1], "tx_packets": e["tx"][0],
+                         "tx_bytes": e["tx"][1], "rx_packets": e["rx"][0], "rx_bytes": e["rx"][1]}
+                        for a, e in ends.items()), key=lambda r: (-r["bytes"], r["address"]))
+    return conversations, endpoints
+
+
+def test_stats_tables_equal_a_packet_by_packet_count_on_files_of_every_shape(tmp_path):
+    """The conversations and endpoints `ringcap stats` prints (summed in compiled
+    code, only the top rows copied out and sorted) equal a packet-by-packet
+    count in Python, top or not, on files of every shape it reads: IPv4/IPv6,
+    VLAN and QinQ, ARP and LLDP, fragments, an IPv4 address also met as an
+    IPv4-mapped IPv6 one, more conversations than the table's first size,
+    cooked and raw link types, several files at once, an empty file and one
+    that ends inside a record."""
+    import warnings
+    from scapy.all import IP, UDP, Dot1AD, Dot1Q, Ether, IPv6, Raw, fragment
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    frames = [bytes(f) for f in corpus(1500, seed=3)]
+    extra = [eth / Dot1AD(vlan=7) / Dot1Q(vlan=8) / IP(src="10.1.0.1", dst="10.1.0.9") / UDP(),
+             eth / IPv6(src="::ffff:10.1.0.1", dst="::ffff:10.1.0.2") / UDP() / Raw(bytes(30)),
+             eth / IPv6(src="::ffff:10.7.0.1", dst="::ffff:10.7.0.2") / UDP(),
+             eth / IP(src="10.7.0.1", dst="10.7.0.3") / UDP(),
+             eth / IP(src="10.1.0.5", dst="10.1.0.5") / UDP(),             # to itself
+             Ether(src="02:00:00:00:00:01", dst="01:80:c2:00:00:0e", type=0x88CC) / Raw(bytes(40))]
+    extra += fragment(eth / IP(src="10.2.0.1", dst="10.2.0.2") / UDP() / Raw(bytes(3000)), 1000)
+    extra += [eth / IP(src=f"10.{i >> 8}.{i & 255}.1", dst="10.255.0.1") / UDP() / Raw(bytes(i % 200))
+              for i in range(1500)]                                   # past 1024 conversations
+    frames += [bytes(p) for p in extra]
+    ts = 1_700_000_000 * 10**9 + np.arange(len(frames)) * 997_000 - (np.arange(len(frames)) % 41 == 0) * 10**9
+    ethernet = tmp_path / "eth.pcap"
+    ringcap.write_pcap(ethernet, ringcap.Batch.from_packets(frames, ts=ts))
+    ip_only = [f[14:] for f in frames if f[12:14] in (b"\x08\x00", b"\x86\xdd")]
+    raw = _pcap_of(tmp_path / "raw.pcap", 101, ip_only[:700])
+    cooked = _pcap_of(tmp_path / "sll.pcap", 113, [
+        struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 8, int.from_bytes(f[12:14], "big")) + f[14:]
+        for f in frames[:900]])
+    empty = _pcap_of(tmp_path / "empty.pcap", 1, [])
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(ethernet.read_bytes()[:-25])
+    for paths in ([str(ethernet)], [raw], [cooked], [empty], [str(cut)],
+                  [str(ethernet), raw, cooked]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ringcap.PcapTruncatedWarning)
+            conversations, endpoints = _reference_tables(paths)
+            report, _ = file_report(paths)
+        assert report.conversations() == conversations, paths
+        assert report.endpoints() == endpoints, paths
+        for top in (1, 2, 5, 100):
+            assert report.to_dict(top=top)["conversations"] == conversations[:top], (paths, top)
+            assert report.endpoints(top) == endpoints[:top], (paths, top)
+    assert len(conversations) > 1024 and any(e["address"] == "10.7.0.1" for e in endpoints)
