@@ -221,6 +221,29 @@ def test_file_statistics_import_only_what_they_need(tmp_path):
             f"`ringcap stats {' '.join(extra)}` imported {_unwanted(imported, NOT_FOR_READING)}"
 
 
+def test_the_collector_is_on_again_once_a_command_has_loaded(tmp_path):
+    """`python -m ringcap` makes no garbage collections while it loads (what
+    it imports lives as long as the process), then freezes what it loaded
+    and turns the collector on: what a command does after that is collected
+    as usual."""
+    import os
+
+    import ringcap
+    path = _three_udp_packets(tmp_path)
+    code = ("import atexit, gc, runpy, sys\n"
+            "atexit.register(lambda: print('COLLECTOR', gc.isenabled(), gc.get_freeze_count() > 0,"
+            " file=sys.stderr))\n"
+            "sys.argv[0] = 'ringcap'\n"
+            "runpy.run_module('ringcap', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, "-c", code, "-nn", "-r", str(path)],
+                          capture_output=True, text=True, cwd="/", timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.path.dirname(
+                              os.path.dirname(ringcap.__file__))})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(proc.stdout.splitlines()) == 3
+    assert "COLLECTOR True True" in proc.stderr, proc.stderr[-2000:]
+
+
 BLAS_THREADS_AFTER_IMPORT = """
 import os, sys, time
 import ringcap

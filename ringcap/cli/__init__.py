@@ -150,18 +150,17 @@ def _main(argv: list[str] | None) -> int:
         return 0
     try:
         command, rest = _pick_command(argv)
-        collecting = as_program and gc.isenabled()
-        if collecting:
+        if as_program:
             # Loading a command (numpy and the modules on it) makes objects
             # that live as long as the process, not garbage: no collections
-            # while they are made (7-8 M instructions, ~2 ms, of `ringcap -r`)
+            # while they are made (`python -m ringcap` stops them from its
+            # start: 15 M instructions, ~3 ms, of `ringcap -r`)
             gc.disable()
         module = _load(command)
         if as_program:
             # what is imported now lives as long as the process: the garbage
             # collector need not walk it again on every collection while capturing
             gc.freeze()
-        if collecting:
             gc.enable()
         parser = build_parser(command, module)
         args = parser.parse_intermixed_args(rest)   # options after the expression, as GNU getopt
