@@ -20,6 +20,12 @@ Medians are shown.  ringcap runs as an installed package does, from
 bytecode (``python -m compileall`` first), and once more with
 ``PYTHONDONTWRITEBYTECODE=1`` and no bytecode at hand, which makes Python
 compile every module it imports from source on every start.
+
+``--files`` measures instead the commands that make batches on a file of
+one packet, start to exit (CPU from rusage; no namespace needed):
+``ringcap -nn -r F``, ``ringcap -nn -r F udp``, ``ringcap stats --json F``,
+beside ``tcpdump -nn -r F``, ``capinfos -M F`` and the interpreter alone;
+with ``--also TREE`` each command of every tree runs in turn, round by round.
 """
 from __future__ import annotations
 
@@ -63,13 +69,85 @@ def run_once(argv: list[str], env: dict) -> tuple[float, float, float, float]:
     return listening, cpu_listening, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+def cpu_of(argv: list[str], env: dict) -> tuple[float, float]:
+    """CPU seconds (user + system) and max RSS (MiB) of one run, start to exit."""
+    child = subprocess.Popen(argv, env=env, cwd="/", stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{argv} failed (status {os.waitstatus_to_exitcode(status)})")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def one_packet_file(folder: str) -> str:
+    """A pcap file of one 10.0.0.1.1234 > 10.0.0.2.9 UDP packet."""
+    path = os.path.join(folder, "one.pcap")
+    frame = bytes.fromhex("020000000002020000000001080045000022000140004011000"
+                          "00a0000010a00000204d20009000e0000") + b"ringcap!"
+    with open(path, "wb") as f:      # (the classic pcap header and one record)
+        f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+        f.write((1).to_bytes(4, "little") + (0).to_bytes(4, "little")
+                + len(frame).to_bytes(4, "little") * 2 + frame)
+    return path
+
+
+def file_commands(args, base: dict) -> None:
+    """`ringcap -r` and `stats` on a one-packet file: what start-up costs them."""
+    folder = tempfile.mkdtemp(prefix="ringcap-startup-")
+    try:
+        path = one_packet_file(folder)
+        env = {**base, "TZ": "UTC"}
+        trees = [ROOT, *args.also]
+        ringcap = [sys.executable, "-m", "ringcap"]
+        commands = [("ringcap -nn -r F", ["-nn", "-r", path]),
+                    ("ringcap -nn -r F udp", ["-nn", "-r", path, "udp"]),
+                    ("ringcap stats --json F", ["stats", "--json", path])]
+        runs: dict[str, list] = {}
+        for _ in range(args.repeat):
+            for label, extra in commands:
+                for tree in trees:
+                    name = label + ("" if tree == ROOT else f" of {tree}")
+                    runs.setdefault(name, []).append(cpu_of(
+                        ringcap + extra, {**env, "PYTHONPATH": os.path.abspath(tree)}))
+        others = [("tcpdump -nn -r F", ["tcpdump", "-nn", "-r", path]),
+                  ("capinfos -M F", ["capinfos", "-M", path]),
+                  ("python -c pass (the interpreter alone)", [sys.executable, "-c", "pass"]),
+                  ("python -c 'import numpy' (OPENBLAS_NUM_THREADS=1, as the command line)",
+                   [sys.executable, "-c", "import numpy"])]
+        for name, argv in others:
+            if shutil.which(argv[0]) or os.path.isabs(argv[0]):
+                runs[name] = [cpu_of(argv, {**env, "OPENBLAS_NUM_THREADS": "1"})
+                              for _ in range(args.repeat)]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"medians of {args.repeat} runs (quartiles); CPU in ms, memory in MiB\n")
+    print("| command | CPU, whole process | quartiles | max RSS |")
+    print("|---|---|---|---|")
+    for name, samples in runs.items():
+        cpu = sorted(s[0] * 1000 for s in samples)
+        q1, q3 = statistics.quantiles(cpu, n=4)[0::2] if len(cpu) > 1 else (cpu[0], cpu[0])
+        print(f"| {name} | {statistics.median(cpu):.0f} | {q1:.0f}-{q3:.0f} | "
+              f"{statistics.median(s[1] for s in samples):.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--also", action="append", default=[], metavar="TREE",
                         help="another ringcap checkout (built in place) whose "
                              "`ringcap -i lo -c 30 -w F` runs beside this one's")
+    parser.add_argument("--files", action="store_true",
+                        help="measure `ringcap -r` and `ringcap stats` on a one-packet file "
+                             "instead of a capture")
     args = parser.parse_args()
+    if args.files:
+        base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for tree in [ROOT, *args.also]:
+            subprocess.run([sys.executable, "-m", "compileall", "-q",
+                            os.path.join(tree, "ringcap")], check=True, env=base,
+                           stdout=subprocess.DEVNULL)
+        file_commands(args, base)
+        return
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     folder = tempfile.mkdtemp(prefix="ringcap-startup-")
     out = os.path.join(folder, "out.pcap")

@@ -18,100 +18,38 @@ TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: sta
 
 _COMMAND_LINE = (_sys.argv[:1] == ["-m"]
                  or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ringcap")
-# What the command line added to the environment for itself: the commands it
-# runs for the user (-z) get the environment without it.
+# What the command line added to the environment for itself (below): the
+# commands it runs for the user (-z) get the environment without it.
 _ENVIRON_ADDED: tuple = ()
-if _COMMAND_LINE and "OPENBLAS_NUM_THREADS" not in _os.environ:
-    # The command line (`python -m ringcap`, `ringcap`) does no linear algebra:
-    # no BLAS thread pool at all (its threads would sleep at once, below).
-    _os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    _ENVIRON_ADDED = ("OPENBLAS_NUM_THREADS",)
 
 # numpy's wheels bundle OpenBLAS, which starts a thread per further core as
 # numpy loads; each spins waiting for work for 2**28 TSC cycles (~0.1 s of a
 # core's CPU, when one is free: a third of a process that streams a million
-# packets) before it sleeps.  While numpy loads, the spin is cut to OpenBLAS's
-# least, 16 cycles: the threads sleep at once, wake when BLAS is given work
-# and sleep again as soon as it is done.  The environment is put back (child
-# processes see the user's); a timeout the user set, or numpy loaded first,
-# is left be.  numpy may load later than ringcap (the command line imports it
-# only for what needs it: `ringcap -w` never does), so this happens around
-# numpy's loading itself, wherever that import is (_LoadHooks below).
+# packets) before it sleeps.  With OPENBLAS_THREAD_TIMEOUT=4 (log2 of the
+# cycles; OpenBLAS takes 4 to 30) the spin is its least, 16 cycles: the
+# threads sleep at once, wake when BLAS is given work and sleep again as soon
+# as it is done.  A timeout the user set is left be.
 _BLAS_SPIN = "OPENBLAS_THREAD_TIMEOUT"
 
 
-class _Loading:
-    """A loader that runs ``before()``/``after()`` around another's exec_module,
-    then gives the module its own loader back (``__loader__``, ``__spec__``)."""
-
-    def __init__(self, loader, before, after) -> None:
-        self._loader, self._before, self._after = loader, before, after
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module) -> None:
-        state = self._before()
-        try:
-            self._loader.exec_module(module)
-        finally:
-            if getattr(module, "__loader__", None) is self:
-                module.__loader__ = self._loader
-            spec = getattr(module, "__spec__", None)
-            if spec is not None and spec.loader is self:
-                spec.loader = self._loader
-            self._after(module, state)
-
-    def __getattr__(self, name: str):
-        if name == "_loader":                # (not set yet: copy, pickle)
-            raise AttributeError(name)
-        return getattr(self._loader, name)
-
-
-def _short_spin_on():
+def _short_spin_on() -> bool:
     if _BLAS_SPIN in _os.environ or "GOTO_THREAD_TIMEOUT" in _os.environ:
         return False                         # the user's choice
-    _os.environ[_BLAS_SPIN] = "4"            # log2 of the cycles; OpenBLAS takes 4 to 30
+    _os.environ[_BLAS_SPIN] = "4"
     return True
 
 
-def _short_spin_off(module, was_set: bool) -> None:
-    if was_set:
-        _os.environ.pop(_BLAS_SPIN, None)
-
-
-def _batch_loaded(module, state) -> None:
-    if hasattr(module, "register_exporter"):        # (not if its import failed)
-        for kind in ("arrow", "pandas"):
-            module.register_exporter(object, kind, _export_on_first_use(kind))
-
-
-class _LoadHooks:
-    """First on ``sys.meta_path`` until numpy and ringcap.batch have loaded:
-    numpy loads with OpenBLAS's short spin, and ringcap.batch gets the
-    exporters that import :mod:`ringcap.export` on first use."""
-
-    HOOKS = {"numpy": (_short_spin_on, _short_spin_off),
-             "ringcap.batch": (lambda: None, _batch_loaded)}
-
-    @classmethod
-    def find_spec(cls, fullname, path=None, target=None):
-        hooks = cls.HOOKS.get(fullname)
-        if hooks is None:
-            return None
-        if all(name in _sys.modules for name in cls.HOOKS) or fullname in _sys.modules:
-            return None
-        for finder in _sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            if finder is cls or find is None:
-                continue
-            spec = find(fullname, path, target)
-            if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _Loading(spec.loader, *hooks)
-                return spec
-        return None
-
+if _COMMAND_LINE:
+    # The command line (`python -m ringcap`, `ringcap`) does no linear algebra:
+    # no BLAS thread pool at all, and if the user asks for one, threads that
+    # sleep at once.  It imports numpy only when a command needs batches
+    # (`ringcap -w` never does).  Its own processes (workers) get the same
+    # environment; the -z commands get the user's (_ENVIRON_ADDED).
+    if "OPENBLAS_NUM_THREADS" not in _os.environ:
+        _os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        _ENVIRON_ADDED += ("OPENBLAS_NUM_THREADS",)
+    if _short_spin_on():
+        _ENVIRON_ADDED += (_BLAS_SPIN,)
 
 
 if TYPE_CHECKING:              # what type checkers see; at run time, __getattr__ below
@@ -181,20 +119,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-def _export_on_first_use(kind: str):
-    """``obj.to_arrow()``/``to_pandas()`` before ``ringcap.export`` was imported:
-    import it (it registers the real exporters, for the classes themselves,
-    found before this one on ``object``) and export."""
-    def export(obj, **options):
-        _importlib.import_module(f"{__name__}.export")
-        for cls in type(obj).__mro__[:-1]:
-            function = _sys.modules[f"{__name__}.batch"]._EXPORTERS.get((cls, kind))
-            if function is not None:
-                return function(obj, **options)
-        raise TypeError(f"no {kind} export is registered for {type(obj).__name__}")
-    return export
-
-
 __version__ = "0.1.0"
 
 
@@ -221,11 +145,14 @@ if not any(isinstance(finder, type) and finder.__name__ == "_MovedModules"
     _sys.meta_path.append(_MovedModules)
 
 
-if "numpy" in _sys.modules:
-    _LoadHooks.HOOKS = {"ringcap.batch": _LoadHooks.HOOKS["ringcap.batch"]}
-_sys.meta_path[:] = [finder for finder in _sys.meta_path    # (once, also after a reload)
-                     if not (isinstance(finder, type) and finder.__name__ == "_LoadHooks")]
-_sys.meta_path.insert(0, _LoadHooks)
 if not _COMMAND_LINE:
-    # A library user gets numpy now, as always (the command line: when it needs it)
-    from . import batch as _batch  # noqa: E402,F401
+    # A library user gets numpy now, as always (the command line: when it
+    # needs it); loaded here, with the short spin, and the environment put
+    # back afterwards (child processes see the user's)
+    _spin = "numpy" not in _sys.modules and _short_spin_on()
+    try:
+        from . import batch as _batch  # noqa: E402,F401
+    finally:
+        if _spin:
+            _os.environ.pop(_BLAS_SPIN, None)
+    del _spin

@@ -9,6 +9,7 @@ batch works on any of them.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -47,9 +48,10 @@ COLUMNS: dict[str, np.dtype] = {
 # Batch, Headers, FlowTable and FlowRecords have to_arrow()/to_pandas(), but
 # the code lives in ringcap.export, which sits above all of them (it decodes
 # batches and names flow columns).  export registers its functions here when
-# it is imported (ringcap's __init__ imports it), the way pandas' plotting
-# backends register, so no columnar module imports export: batch <- headers
-# <- export, never back.
+# it is imported, the way pandas' plotting backends register, so no columnar
+# module imports export: batch <- headers <- export.  The first to_arrow() or
+# to_pandas() imports it by name (export_as), as a backend is loaded on first
+# use: pyarrow and pandas cost nothing until then.
 _EXPORTERS: dict[tuple[type, str], Callable[..., Any]] = {}
 
 
@@ -59,11 +61,15 @@ def register_exporter(cls: type, kind: str, function: Callable[..., Any]) -> Non
 
 
 def export_as(obj, kind: str, options: Mapping[str, Any]):
-    """Call the exporter registered for ``obj``'s class (or a base class) and ``kind``."""
-    for cls in type(obj).__mro__:
-        function = _EXPORTERS.get((cls, kind))
-        if function is not None:
-            return function(obj, **options)
+    """Call the exporter registered for ``obj``'s class (or a base class) and ``kind``
+    (importing :mod:`ringcap.export`, which registers them, on first use)."""
+    for attempt in ("registered", "after importing ringcap.export"):
+        for cls in type(obj).__mro__:
+            function = _EXPORTERS.get((cls, kind))
+            if function is not None:
+                return function(obj, **options)
+        if attempt == "registered":
+            importlib.import_module("ringcap.export")
     raise TypeError(f"no {kind} export is registered for {type(obj).__name__}; "
                     "import ringcap (its ringcap.export registers them)")
 

@@ -354,14 +354,18 @@ def test_the_first_file_refused_is_named_as_made_not_as_the_template(veth, scrat
 
 @pytest.mark.parametrize("users", [None, "3"])
 def test_post_rotate_commands_get_the_users_environment(veth, tmp_path, monkeypatch, users):
-    """`ringcap` sets OPENBLAS_NUM_THREADS=1 for itself; a -z command (a
-    numpy script, say) inherited it.  It now gets the user's value, or none."""
-    if users is None:
-        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    else:
-        monkeypatch.setenv("OPENBLAS_NUM_THREADS", users)
+    """`ringcap` sets OPENBLAS_NUM_THREADS=1 and OPENBLAS_THREAD_TIMEOUT=4 for
+    itself; a -z command (a numpy script, say) inherited them.  It now gets
+    the user's values, or none."""
+    for name in ("OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT"):
+        if users is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, users)
+    monkeypatch.delenv("GOTO_THREAD_TIMEOUT", raising=False)
     script = tmp_path / "post.sh"
     script.write_text('#!/bin/sh\nprintf "%s" "${OPENBLAS_NUM_THREADS-unset}" > "$1.env"\n'
+                      'printf "%s" "${OPENBLAS_THREAD_TIMEOUT-unset}" >> "$1.env"\n'
                       'printf "%s" "${RINGCAP_TEST_MARK-unset}" >> "$1.env"\n')
     script.chmod(0o755)
     path = tmp_path / "z.pcap"
@@ -372,4 +376,4 @@ def test_post_rotate_commands_get_the_users_environment(veth, tmp_path, monkeypa
     assert cli.finish() == 0, cli.err
     envs = sorted(tmp_path.glob("z.pcap*.env"))
     assert len(envs) == 3, cli.err                 # one file a packet (-C 1000 bytes)
-    assert {p.read_text() for p in envs} == {f"{users or 'unset'}kept"}
+    assert {p.read_text() for p in envs} == {f"{users or 'unset'}{users or 'unset'}kept"}

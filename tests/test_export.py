@@ -198,3 +198,20 @@ def test_byte_lengths_export_as_int64_so_sums_never_wrap(batch):
     assert int(arrow_backed["wirelen"].cumsum().iloc[-1]) == total         # uint32 raises here
     headers = ringcap.decode(big).to_pandas()
     assert headers["payload_len"].dtype == np.int64 and headers["ip_len"].dtype == np.int64
+
+
+def test_exports_work_before_ringcap_export_is_imported():
+    """`import ringcap` does not import ringcap.export (pyarrow, pandas): the
+    first to_arrow()/to_pandas() of a batch, headers or flow records imports
+    it and exports, in a process that never named it."""
+    import subprocess
+    code = ("import sys, ringcap\n"
+            "assert 'ringcap.export' not in sys.modules and 'pyarrow' not in sys.modules\n"
+            "b = ringcap.Batch.from_packets([bytes(range(60))] * 3)\n"
+            "print(b.to_arrow().num_rows, len(b.to_pandas()), len(ringcap.decode(b).to_pandas()),\n"
+            "      'ringcap.export' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": os.path.dirname(
+                             os.path.dirname(ringcap.__file__))})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["3", "3", "3", "True"]

@@ -35,6 +35,8 @@ LAZY_ALLOWED = {
     "ringcap.ringview": ("numpy",),
     "ringcap.cli.printer": ("numpy",),
     "ringcap.cli.pool": ("ringcap.parallel",),
+    # `ringcap -r F -w OUT` only: printing needs no sink (rotation, signal handling)
+    "ringcap.sinks.pcap": ("ringcap.sinks.rotating",),
     "ringcap.libpcap": ("ctypes",),          # compiling a filter
 }
 # Packages a lazy import may load to keep the start-up of `ringcap -w` short

@@ -46,7 +46,9 @@ class Parser(argparse.ArgumentParser):
 
 
 # ---------------------------------------------------------------------- values
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtT]?)(i?[bB])?\s*$")
+# (patterns, compiled by re on first use: compiling both costs every command
+# 3-4 M instructions, most of which parse no size or duration)
+_SIZE = r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtT]?)(i?[bB])?\s*$"
 _BINARY = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -54,7 +56,7 @@ def parse_size(text: str, unit: int = 1, what: str = "size") -> int:
     """A byte count from ``text``: a number in ``unit`` bytes, or with a binary
     suffix k, M, G, T (optionally followed by ``iB``/``B``): ``10M`` is
     10 MiB whatever ``unit`` is.  tcpdump's ``-C 10`` is ``unit=1_000_000``."""
-    match = _SIZE.match(str(text))
+    match = re.match(_SIZE, str(text))
     if not match:
         raise ValueError(f"bad {what} {text!r}: give a number, optionally with a suffix "
                          "k, M or G (e.g. 100M)")
@@ -66,13 +68,13 @@ def parse_size(text: str, unit: int = 1, what: str = "size") -> int:
     return int(value)
 
 
-_SECONDS = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h|d)?\s*$")
+_SECONDS = r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h|d)?\s*$"
 _TIME_UNITS = {None: 1.0, "s": 1.0, "ms": 1e-3, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_seconds(text: str, what: str = "duration") -> float:
     """Positive finite seconds from ``30``, ``1.5``, ``500ms``, ``10m``, ``2h``."""
-    match = _SECONDS.match(str(text))
+    match = re.match(_SECONDS, str(text))
     if not match:
         raise ValueError(f"bad {what} {text!r}: give seconds, e.g. 30, 1.5, 500ms, 10m or 2h")
     value = float(match.group(1)) * _TIME_UNITS[match.group(2)]

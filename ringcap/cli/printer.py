@@ -9,7 +9,7 @@ so ``-n`` and ``-nn`` change nothing.
 from __future__ import annotations
 
 import io
-import socket
+import _socket      # (socket's C module: socket.py's enums cost start-up; ringcap.addresses)
 import time
 from typing import BinaryIO, TextIO, Union
 
@@ -141,7 +141,7 @@ class PacketPrinter:
             name = self._ifnames.get(index)
             if name is None:
                 try:
-                    name = socket.if_indextoname(index).encode()[:15]
+                    name = _socket.if_indextoname(index).encode()[:15]
                 except OSError:
                     name = b"?"
                 self._ifnames[index] = name

@@ -22,7 +22,6 @@ from ..bpf import libpcap_knows_linktype
 from ..filtering import LinkTypeFilter, Selection
 from ..pcapfile import PcapFormatError, open_pcap
 from ..pcapfile.buffers import batch_packets_for
-from ..sinks import PcapSink
 from .printer import PacketPrinter
 
 def add_arguments(parser) -> None:
@@ -60,6 +59,9 @@ def _open_writer(args, reader):
         if args.read != "-" and os.path.exists(args.write) \
                 and os.path.samefile(args.write, args.read):
             raise CliError(f"-w {args.write} is the file being read; give another name")
+    # (imported here: printing, what -r does without -w, needs no sink, and the
+    # sinks' package, with its rotation rules and signal handling, is 5% of its start-up)
+    from ..sinks.pcap import PcapSink
     try:
         return PcapSink(sys.stdout.buffer if to_stdout else args.write, format=args.format,
                         snaplen=reader.snaplen or 262144,

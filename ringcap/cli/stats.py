@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shlex
 import sys
 
 from ..batch import linktype_description
@@ -126,6 +125,7 @@ def _filter_hint(args, missing) -> str:
     if args.filter is not None or not args.read or not args.files or missing not in args.files \
             or any(os.path.exists(word) for word in args.files):
         return ""
+    import shlex             # (a hint on an error: not at every start)
     reads = [word for path in args.read for word in ("-r", path)]
     command = shlex.join(["ringcap", "stats", *reads, "-f", " ".join(args.files)])
     return f"; to count only the packets a filter matches, give it with -f: {command}"

@@ -27,11 +27,15 @@ import importlib as _importlib
 
 from .formats import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, InterfaceStats,
                       PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
-from .writer import PcapWriter, write_pcap
 
 TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
     from .reader import PcapReader, open_pcap, read_pcap
+    from .writer import PcapWriter, write_pcap
+
+# name -> the module of this package that defines it, imported on first use
+_HOMES = {"PcapReader": "reader", "open_pcap": "reader", "read_pcap": "reader",
+          "PcapWriter": "writer", "write_pcap": "writer"}
 
 __all__ = [
     "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap",
@@ -42,9 +46,11 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # The reader (numpy, the file maps) loads on first use: `ringcap -w` writes only.
-    if name in ("PcapReader", "open_pcap", "read_pcap"):
-        value = getattr(_importlib.import_module(f"{__name__}.reader"), name)
+    # The reader (numpy, the file maps) and the writer (socket, threading) load
+    # on first use: `ringcap -w` only writes, `ringcap -r` and `stats` only read.
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(_importlib.import_module(f"{__name__}.{home}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
