@@ -7,10 +7,10 @@ the output of ``tcpdump -dd``.
 """
 from __future__ import annotations
 
-import importlib
 import struct
 from collections.abc import Sequence
 
+from ._lazy import lazy_attributes as _lazy_attributes
 from ._validate import shorten
 from .linktypes import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
@@ -248,16 +248,8 @@ _IN_FILTERING = ("SOCK_FILTER", "CompiledFilter", "LinkTypeFilter", "Selection",
                  "filter_mask", "filter_batch")
 
 
-_IN_LIBPCAP = {"_BpfInsn": "BpfInsn", "_BpfProgram": "BpfProgram", "_load_libpcap": "load"}
-
-
-def __getattr__(name: str):
-    if name in _IN_LIBPCAP:           # (ctypes: loaded when a filter is compiled)
-        value = getattr(importlib.import_module("ringcap.libpcap"), _IN_LIBPCAP[name])
-        globals()[name] = value
-        return value
-    if name in _IN_FILTERING:
-        value = getattr(importlib.import_module("ringcap.filtering"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = _lazy_attributes(__name__, {
+    **{name: "ringcap.filtering" for name in _IN_FILTERING},
+    # (ctypes: loaded when a filter is compiled)
+    "_BpfInsn": "ringcap.libpcap:BpfInsn", "_BpfProgram": "ringcap.libpcap:BpfProgram",
+    "_load_libpcap": "ringcap.libpcap:load"})

@@ -22,9 +22,9 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-import importlib
 
 from . import _ring
+from ._lazy import lazy_attributes as _lazy_attributes
 from ._validate import check_count, check_seconds, shorten
 from .arphrd import (COOKED_LINKTYPES, LINKTYPE_CAN_SOCKETCAN, linktype_for_hatype,
                      linktypes_offered)
@@ -1028,10 +1028,5 @@ class TxRing(_RingHandle):
         return f"<TxRing {self.iface} {state}, {self.frame_count} x {self.frame_size} bytes>"
 
 
-def __getattr__(name: str):
-    # RingView is a Batch (numpy): defined in ringcap.ringview, found here too
-    if name == "RingView":
-        value = importlib.import_module("ringcap.ringview").RingView
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# RingView is a Batch (numpy): defined in ringcap.ringview, found here too
+__getattr__ = _lazy_attributes(__name__, {"RingView": "ringcap.ringview"})

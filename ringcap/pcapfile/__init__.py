@@ -23,7 +23,7 @@ and :mod:`~ringcap.pcapfile.reader`.  It knows nothing of capturing:
 :class:`~ringcap.sinks.PcapSink`, which writes with :class:`PcapWriter`.
 ``ringcap.pcap`` re-exports these names for code written before the split.
 """
-import importlib as _importlib
+from .._lazy import lazy_attributes as _lazy_attributes
 
 from .formats import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, InterfaceStats,
                       PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
     from .reader import PcapReader, open_pcap, read_pcap
     from .writer import PcapWriter, write_pcap
 
-# name -> the module of this package that defines it, imported on first use
-_HOMES = {"PcapReader": "reader", "open_pcap": "reader", "read_pcap": "reader",
-          "PcapWriter": "writer", "write_pcap": "writer"}
 
 __all__ = [
     "PcapWriter", "PcapReader", "write_pcap", "read_pcap", "open_pcap",
@@ -45,15 +42,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # The reader (numpy, the file maps) and the writer (socket, threading) load
-    # on first use: `ringcap -w` only writes, `ringcap -r` and `stats` only read.
-    home = _HOMES.get(name)
-    if home is not None:
-        value = getattr(_importlib.import_module(f"{__name__}.{home}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The reader (numpy, the file maps) and the writer (socket, threading) load
+# on first use: `ringcap -w` only writes, `ringcap -r` and `stats` only read.
+__getattr__ = _lazy_attributes(__name__, {
+    **dict.fromkeys(("PcapReader", "open_pcap", "read_pcap"), f"{__name__}.reader"),
+    **dict.fromkeys(("PcapWriter", "write_pcap"), f"{__name__}.writer")})
 
 
 def __dir__() -> list[str]:

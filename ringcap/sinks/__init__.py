@@ -29,7 +29,7 @@ and the worker pool all drive sinks; none writes files its own way.
 A sink is used from one thread at a time.  The drivers finish it on every
 exit path (Ctrl-C, SIGTERM, errors) by calling ``close(stats)``.
 """
-import importlib as _importlib
+from .._lazy import lazy_attributes as _lazy_attributes
 
 from .base import Sink, SinkSummary
 from .driving import CaptureSummary
@@ -42,14 +42,10 @@ __all__ = ["Sink", "SinkSummary", "RotatingSink", "Rotation", "FileSlot", "Tcpdu
            "ParquetSink", "FlowSink", "DatasetWorkers", "CaptureSummary"]
 
 
-def __getattr__(name: str):
-    # The Parquet sinks (pyarrow, the decoders, the flow meter) load on first
-    # use, so capturing to pcap does not pay for importing them.
-    if name in ("ParquetSink", "FlowSink", "DatasetWorkers"):
-        value = getattr(_importlib.import_module(f"{__name__}.parquet"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The Parquet sinks (pyarrow, the decoders, the flow meter) load on first
+# use, so capturing to pcap does not pay for importing them.
+__getattr__ = _lazy_attributes(__name__, dict.fromkeys(("ParquetSink", "FlowSink",
+                                                       "DatasetWorkers"), f"{__name__}.parquet"))
 
 
 def __dir__() -> list[str]:
