@@ -145,3 +145,21 @@ def test_workers_say_and_write_the_link_type_they_capture(veth, tmp_path):
         assert "EN10MB" not in line, line
         for k in (0, 1):
             assert file_linktype(folder / f"w{k}.pcap") == linktype, (k, cli.err)
+
+
+def test_ctrl_c_as_soon_as_the_workers_listen_stops_the_capture(tmp_path):
+    """A SIGINT right after "listening on" (a user who started the wrong
+    capture) could come before the pool's own handlers were installed: the
+    command's handler recorded it, no one looked, and the capture ran on
+    until killed.  The pool's handlers are now in place before the line is
+    printed, and a signal recorded while the workers started stops them:
+    each try ends, summarised, with status 0."""
+    for attempt in range(12):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        cli = RingcapProcess("-i", "any", "-y", "LINUX_SLL", "--workers", "2",
+                             "-w", folder / "w{worker}.pcap", "udp", "and", "dst", "port", "9")
+        cli.wait_for("listening on")
+        assert cli.finish(signal.SIGINT, timeout=20) == 0, (attempt, cli.err)
+        assert "packets captured" in cli.err, cli.err
+        assert sorted(p.name for p in folder.iterdir()) == ["w0.pcap", "w1.pcap"]

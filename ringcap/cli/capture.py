@@ -206,7 +206,8 @@ def check_decodable(args, linktypes: dict[int, int], label) -> None:
                            "or Wireshark")
 
 
-def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes) -> int:
+def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linktypes,
+                stop=None) -> int:
     """--workers N: the same capture by a pool of processes."""
     from .pool import per_worker_files, run_pool
     if args.write and not per_worker_files(args) and not is_dataset(args):
@@ -216,7 +217,7 @@ def run_workers(args, iface, snaplen: int, filter_text: str | None, label, linkt
     else:
         sink = open_printer(args, sys.stdout)
     result = run_pool(args, iface, snaplen, ring_options(args, iface, snaplen, filter_text),
-                      sink, linktypes)
+                      sink, linktypes, stop)
     print_summary(result, sys.stderr)
     return 0
 
@@ -601,7 +602,7 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
     if user is not None and is_dataset(args) and args.workers <= 1:
         _warm_up_dataset(args)
     if args.workers > 1:
-        return run_workers(args, iface, snaplen, filter_text, label, linktypes)
+        return run_workers(args, iface, snaplen, filter_text, label, linktypes, stop)
     if args.write:
         sink = open_file_sink(args, snaplen, label, linktypes)
     else:

@@ -14,7 +14,7 @@ import sys
 
 from ..linktypes import PACKET_OUTGOING, linktype_description
 from ..sinks import Sink, SinkSummary
-from ..sinks.driving import PumpResult
+from ..sinks.driving import PumpResult, StopSignals, taken_before_failure
 from .datasets import dataset_workers, is_dataset
 from .options import CliError, describe_error
 from ..parallel import ORDER_MAX_HELD, ParallelCapture, WorkerDiedError, WorkerFiles
@@ -37,10 +37,12 @@ def check_pool_arguments(args, names) -> None:
 
 
 def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
-             linktypes: dict[int, int]) -> PumpResult:
+             linktypes: dict[int, int], stop=None) -> PumpResult:
     """Capture with ``args.workers`` processes into ``sink`` (or per-worker
     files when ``sink`` is None); returns what :func:`pump` would.
-    ``linktypes``: ``{ifindex: linktype}`` the rings capture with."""
+    ``linktypes``: ``{ifindex: linktype}`` the rings capture with; ``stop``:
+    the command's :class:`StopSignals`, which records a stop signal that comes
+    while the pool starts."""
 
     [linktype] = set(linktypes.values())        # (the pool captures one interface)
     factory = None
@@ -57,14 +59,17 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
     packets = nbytes = skipped = lost = refused = 0
     stopped_by = "stop"
     try:
+        # (the signals are this function's: handled from before "listening on")
         pool = ParallelCapture(iface, args.workers, mode=args.fanout, sink=factory,
-                               **ring_options)
+                               handle_signals=False, **ring_options)
     except (OSError, RuntimeError, ValueError) as exc:
         if sink is not None:
             sink.close()
         raise CliError(f"cannot start the workers: {exc}") from None
     died = failed = None
-    with pool:
+    with pool, StopSignals(on_signal=lambda signum: pool.stop()):
+        if stop is not None and stop.requested:
+            pool.stop()        # Ctrl-C while the workers started: they stop at once
         print(f"ringcap: listening on {iface or 'any'} with {args.workers} workers "
               f"(fanout {args.fanout}), link-type {linktype_description(linktype)}, "
               f"snapshot length {snaplen} bytes", file=sys.stderr, flush=True)
@@ -87,9 +92,9 @@ def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,
                     except OSError as exc:
                         # (a full disk, a folder that refuses the next file): what the
                         # write took first is in the files
-                        taken = min(len(batch), max(0, sink.packets_written - before))
+                        taken, taken_bytes = taken_before_failure(sink, before, batch)
                         packets += taken
-                        nbytes += int(batch.caplen[:taken].sum())
+                        nbytes += taken_bytes
                         failed, stopped_by = exc, "error"
                         pool.stop()
                         break

@@ -211,6 +211,18 @@ def _progress_snapshot(ring, sink: Sink, packets: int, nbytes: int, start: float
                     drops=drops, if_drops=if_drops, backlog_drops=backlog, files=files)
 
 
+def taken_before_failure(sink: Sink, written_before: int | None, batch) -> tuple[int, int]:
+    """(packets, bytes) of ``batch`` that a ``sink.write`` which raised took
+    first: a write can fail part-way (a rotating sink: whole files, then the
+    last one's records); the sink counts what its files hold as written, so
+    the driver counts it too.  ``written_before``: ``sink.packets_written``
+    before the call (None: a sink that does not count)."""
+    if written_before is None:
+        return 0, 0
+    took = min(len(batch), max(0, sink.packets_written - written_before))
+    return took, int(batch.caplen[:took].sum())
+
+
 def _accepts_out(ring) -> bool:
     try:
         return "out" in inspect.signature(ring.read).parameters
@@ -298,14 +310,9 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
             try:
                 taken = sink.write(batch)
             except BaseException:
-                # a write that failed part-way may have taken some packets first
-                # (a rotating sink: whole files, then the last one's records);
-                # the sink counts them as written, and subtracts those the
-                # files lost, so they are counted here too
-                if before is not None:
-                    took = min(len(batch), max(0, sink.packets_written - before))
-                    packets += took
-                    nbytes += int(batch.caplen[:took].sum())
+                took, took_bytes = taken_before_failure(sink, before, batch)
+                packets += took
+                nbytes += took_bytes
                 raise
             packets += taken
             nbytes += batch.nbytes if taken == len(batch) else int(batch.caplen[:taken].sum())
