@@ -16,11 +16,10 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_M
 from libc.string cimport memcpy, memset, memcmp
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.stdlib cimport malloc, free, qsort
-cimport numpy as cnp
+from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
+                             PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE)
 
 from includes.decode_defs cimport *
-
-cnp.import_array()
 
 # Re-exported to Python by ringcap/decode.py.
 FLAG_BITS = {
@@ -1874,21 +1873,32 @@ cdef void _flush_five_tuple(FiveTupleColumns *cols, HeaderChunk *c, const Py_ssi
 cdef void *_column(dict out, str name, Py_ssize_t n, Py_ssize_t itemsize,
                    Py_ssize_t row_bytes) except? NULL:
     # A pointer into out[name] after checking it can hold n rows; NULL when
-    # out has no such column (it is not decoded).
-    cdef cnp.ndarray array
+    # out has no such column (it is not decoded).  Any writable C-contiguous
+    # buffer will do (numpy arrays, array.array: the command line prints a
+    # file without numpy); out keeps the object, so its memory stays put.
+    cdef Py_buffer view
+    cdef void *data
     obj = out.get(name)
     if obj is None:
         return NULL
-    if not isinstance(obj, cnp.ndarray):
-        raise TypeError(f"column {name!r} must be a numpy array, got {type(obj).__name__}")
-    array = <cnp.ndarray>obj
-    if cnp.PyArray_NDIM(array) == 0 or cnp.PyArray_DIM(array, 0) < n \
-            or cnp.PyArray_ITEMSIZE(array) != itemsize \
-            or cnp.PyArray_NBYTES(array) != cnp.PyArray_DIM(array, 0) * row_bytes \
-            or not cnp.PyArray_ISCARRAY(array):
+    if not PyObject_CheckBuffer(obj):
+        raise TypeError(f"column {name!r} must be an array (numpy or any buffer), "
+                        f"got {type(obj).__name__}")
+    try:
+        PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+    except (BufferError, ValueError, TypeError):     # (read-only, strided)
+        view.buf = NULL
+    if view.buf == NULL:
         raise ValueError(f"column {name!r} must be a writable C-contiguous array with at least "
                          f"{n} rows of {row_bytes} bytes")
-    return cnp.PyArray_DATA(array)
+    ok = (view.ndim > 0 and view.shape[0] >= n and view.itemsize == itemsize
+          and view.len == view.shape[0] * row_bytes)
+    data = view.buf
+    PyBuffer_Release(&view)
+    if not ok:
+        raise ValueError(f"column {name!r} must be a writable C-contiguous array with at least "
+                         f"{n} rows of {row_bytes} bytes")
+    return data
 
 
 cdef Py_ssize_t _chunk_fields(HeaderChunk *c, const uint8_t **src) noexcept:

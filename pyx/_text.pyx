@@ -14,8 +14,6 @@ from libc.stdlib cimport calloc, free
 
 from includes.text_defs cimport *
 
-import numpy as np
-
 # The decoder's flag bits this module reads.
 from includes.decode_defs cimport (F_TRUNCATED_L2, F_NONFIRST_FRAGMENT, F_VLAN_FROM_METADATA,
                                    F_BAD_IP_LENGTH, F_VLAN_LIMIT, F_FRAGMENT)
@@ -49,6 +47,22 @@ TIMESTAMP_MODES = {"none": TS_NONE, "time": TS_TIME, "epoch": TS_EPOCH, "delta":
                    "date": TS_DATE, "since_first": TS_SINCE_FIRST}
 PAYLOAD_MODES = {None: PAYLOAD_NONE, "hex": PAYLOAD_HEX, "hexascii": PAYLOAD_HEXASCII,
                  "ascii": PAYLOAD_ASCII}
+
+
+def time_bounds(const int64_t[::1] ts):
+    """``(first, last, least, most)`` of the timestamps ``ts`` (not empty): what
+    the local time's offset for a run of packets is looked up by."""
+    cdef Py_ssize_t n = ts.shape[0], i
+    if n == 0:
+        raise ValueError("time_bounds of no timestamps")
+    cdef int64_t lo = ts[0], hi = ts[0]
+    with nogil:
+        for i in range(1, n):
+            if ts[i] < lo:
+                lo = ts[i]
+            elif ts[i] > hi:
+                hi = ts[i]
+    return ts[0], ts[n - 1], lo, hi
 
 
 def bytes_needed(Py_ssize_t caplen):
@@ -256,6 +270,7 @@ def address_text(const uint8_t[:, ::1] rows, const uint8_t[::1] valid=None):
     cdef Py_ssize_t most = 39 if width == 16 else 3 * width - 1
     if n > (0x7FFFFFFF // most):
         raise ValueError(f"{n} addresses do not fit one Arrow string array; pass fewer rows")
+    import numpy as np      # (here: printing a file runs without numpy)
     offsets_array = np.empty(n + 1, dtype=np.int32)
     data_array = np.empty(max(n * most, 1), dtype=np.uint8)
     cdef int32_t[::1] offsets = offsets_array

@@ -18,27 +18,9 @@ import numpy as np
 from .. import _text
 from ..batch import Batch
 from ..headers import Headers, HeadersBuffer
+from .lineformat import PAYLOAD_MODES, TIMESTAMP_MODES, line_formatter, one_utc_offset
 
 __all__ = ["PacketPrinter", "TIMESTAMP_MODES", "PAYLOAD_MODES"]
-
-#: ``timestamps=`` values and the tcpdump flag each matches (an int counts
-#: tcpdump's ``-t`` flags: 0 is "time", 1 "none", ... 5 "since_first").
-TIMESTAMP_MODES = {
-    "time": "HH:MM:SS.frac in local time (tcpdump's default)",
-    "none": "no timestamp (-t)",
-    "epoch": "seconds since the epoch (-tt)",
-    "delta": "time since the previous packet (-ttt)",
-    "date": "YYYY-MM-DD HH:MM:SS.frac in local time (-tttt)",
-    "since_first": "time since the first packet (-ttttt)",
-}
-_T_FLAGS = ("time", "none", "epoch", "delta", "date", "since_first")
-#: ``payload=`` values -> (dump, from the link header on); tcpdump's letters work too.
-PAYLOAD_MODES = {
-    None: (None, False), "hex": ("hex", False), "hexascii": ("hexascii", False),
-    "ascii": ("ascii", False), "x": ("hex", False), "xx": ("hex", True),
-    "X": ("hexascii", False), "XX": ("hexascii", True), "A": ("ascii", False),
-    "AA": ("ascii", True),
-}
 
 _COLUMNS = ("ethertype", "l3_offset", "l4_offset", "ip_version", "ip_proto", "ip_len", "flags",
             "sll_ifindex")
@@ -50,14 +32,9 @@ def _utc_offsets(ts: np.ndarray) -> np.ndarray:
     """Local time's offset from UTC (s): one value, or one per packet when it changes inside."""
     if len(ts) == 0:
         return np.zeros(1, dtype=np.int64)
-    # four look-ups of whole seconds: no division of every timestamp unless the
-    # offset changes inside the batch (a daylight-saving switch)
-    first = time.localtime(int(ts[0]) // 1_000_000_000).tm_gmtoff
-    last = time.localtime(int(ts[-1]) // 1_000_000_000).tm_gmtoff
-    lo, hi = int(ts.min()) // 1_000_000_000, int(ts.max()) // 1_000_000_000
-    if first == last and time.localtime(lo).tm_gmtoff == first \
-            and time.localtime(hi).tm_gmtoff == first:
-        return np.array([first], dtype=np.int64)
+    one = one_utc_offset(int(ts[0]), int(ts[-1]), int(ts.min()), int(ts.max()))
+    if one is not None:
+        return np.array([one], dtype=np.int64)
     seconds = ts // 1_000_000_000
     hours, inverse = np.unique(seconds // 3600, return_inverse=True)
     offsets = np.array([time.localtime(int(h) * 3600).tm_gmtoff for h in hours], dtype=np.int64)
@@ -99,28 +76,17 @@ class PacketPrinter:
                  timestamps: Union[str, int] = "time", nanosecond: bool = False,
                  absolute_seq: bool = False, number: bool = False,
                  no_checksums: bool = False) -> None:
-        if isinstance(timestamps, int) and not isinstance(timestamps, bool):
-            if not 0 <= timestamps < len(_T_FLAGS):
-                raise ValueError(f"tcpdump has -t to -ttttt; got {timestamps} t flags")
-            timestamps = _T_FLAGS[timestamps]
-        if timestamps not in TIMESTAMP_MODES:
-            raise ValueError(f"timestamps must be one of {', '.join(TIMESTAMP_MODES)}, "
-                             f"got {timestamps!r}")
-        if payload not in PAYLOAD_MODES:
-            raise ValueError(f"payload must be None, 'hex', 'hexascii' or 'ascii' (or tcpdump's "
-                             f"x, xx, X, XX, A), got {payload!r}")
-        payload, from_link = PAYLOAD_MODES[payload]
         self._text_stream = stream if hasattr(stream, "buffer") else None
         self._out = stream.buffer if hasattr(stream, "buffer") else stream
         # A text stream without a byte buffer (io.StringIO, a notebook's
         # stdout) gets str: the lines are ASCII (-A prints '.' for other bytes).
         self._decode_text = self._text_stream is None and isinstance(stream, io.TextIOBase)
         self.numeric = int(numeric)
-        self._formatter = _text.LineFormatter(
-            link_header=bool(link_header), quiet=int(bool(quiet)), verbose=int(verbose),
-            payload=payload, payload_link=bool(payload_link or from_link),
-            timestamps=timestamps, nano=bool(nanosecond), absolute_seq=bool(absolute_seq),
-            number=bool(number), no_checksums=bool(no_checksums))
+        self._formatter = line_formatter(
+            verbose=verbose, link_header=link_header, payload=payload,
+            payload_link=payload_link, quiet=quiet, timestamps=timestamps,
+            nanosecond=nanosecond, absolute_seq=absolute_seq, number=number,
+            no_checksums=no_checksums)
         self._buffer = np.empty(_BUFFER_BYTES, dtype=np.uint8)
         self._headers = HeadersBuffer(_COLUMNS, tunnels="outer")      # reused batch after batch
         self._ifnames: dict[int, bytes] = {}

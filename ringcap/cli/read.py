@@ -17,12 +17,10 @@ import sys
 
 from .options import (CliError, add_packet_options, filter_expression, parse_snaplen,
                       printer_options, size_type)
-from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..bpf import libpcap_knows_linktype
-from ..filtering import LinkTypeFilter, Selection
-from ..pcapfile import PcapFormatError, open_pcap
-from ..pcapfile.buffers import batch_packets_for
-from .printer import PacketPrinter
+from ..linktypes import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
+from ..pcapfile import PcapFormatError
+from . import fileprint
 
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("reading (as in tcpdump)")
@@ -107,6 +105,7 @@ def _file_list(name: str) -> list[str]:
 
 @contextlib.contextmanager
 def _opened(path: str):
+    from ..pcapfile import open_pcap
     """The reader of ``path``; ``-`` is standard input when it is a file
     (``ringcap -r - < in.pcap``).  Capture files are read by position, so a
     pipe is refused rather than copied: a stream that does not end
@@ -162,8 +161,12 @@ def run(args) -> int:
     args.read = paths[0]
     expression = filter_expression(args)
     state = _ReadState()
+    plain = _plain_pcap_to_print(args, paths)
     try:
-        for path in paths:
+        if plain is not None:
+            with contextlib.closing(plain):
+                fileprint.print_file(args, plain, expression, state)
+        for path in paths if plain is None else ():
             args.read = path
             _read_file(args, path, expression, state)
     finally:
@@ -180,6 +183,16 @@ def run(args) -> int:
         # tcpdump --count: the number of packets that matched, on standard output
         print(f"{state.matched} packet{'' if state.matched == 1 else 's'}", flush=True)
     return 0
+
+
+def _plain_pcap_to_print(args, paths: list[str]):
+    """The one file to print, opened, when it can be printed without batches
+    (:mod:`ringcap.cli.fileprint`: no numpy, 60-70 ms of start-up): a classic
+    pcap file of a link type it prints, read alone, without -w or --count; else None."""
+    if args.write is not None or args.count_only or len(paths) != 1 \
+            or os.environ.get("RINGCAP_READ_BATCHES"):
+        return None
+    return fileprint.open_plain_pcap(paths[0])
 
 
 class _ReadState:
@@ -200,6 +213,9 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
     As in tcpdump, ``-c`` counts each file of ``-V`` on its own (tcpdump runs
     one ``pcap_loop`` of ``-c`` packets per file), while packet numbers
     (``-#``) and times (``-ttt``) carry on from file to file."""
+    from ..filtering import LinkTypeFilter, Selection       # (numpy: batches)
+    from ..pcapfile.buffers import batch_packets_for
+    from .printer import PacketPrinter
     matched = 0
     printing = (args.write is None or args.print_too) and not args.count_only
     with _opened(path) as reader:

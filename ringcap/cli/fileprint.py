@@ -1,0 +1,334 @@
+"""`ringcap -r FILE [FILTER]` printing a classic pcap file without batches.
+
+The most common read command, tcpdump's ``-r`` with printing options, needs
+no numpy (60-70 ms of its start-up): this module maps the file in windows
+(``_filemap.FileMap``), walks the records with the reader's nogil parser
+(``_pcapio.parse_pcap``), runs the filter with ringcap's BPF interpreter,
+decodes with ``_decode.decode_into`` and formats with the printer's
+``_text.LineFormatter``, all over ``array`` columns reused chunk after
+chunk.  Its output, messages and exit status are those of the batch path
+(:mod:`ringcap.cli.read`, which decides in :func:`open_plain_pcap` whether
+a file can go this way; ``RINGCAP_READ_BATCHES=1`` forces batches, for the
+tests that compare the two).
+"""
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import sys
+import warnings
+from array import array
+
+from .. import _bpf, _decode, _filemap, _pcapio, _text
+from ..linktypes import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, linktype_description
+from ..pcapfile.formats import (_MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _S, DEFAULT_SNAPLEN,
+                                PcapFormatError, PcapTruncatedWarning, describe_status)
+from .lineformat import line_formatter, one_utc_offset
+from .options import CliError, printer_options
+
+_MAP_WINDOW = 16 << 20          # bytes of the file a map holds (at least), as the reader's
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_FIRST_CHUNK = 4096             # packets per chunk: the first, then by the packets' size
+_MOST_CHUNK = 32768
+_CHUNK_BYTES = 4 << 20
+_BUFFER_BYTES = 4 << 20         # the printed text, written out in pieces of this size
+# what the printer needs of the decoder (LINUX_SLL2's interface names are not done here)
+_DECODED = {"ethertype": "H", "l3_offset": "H", "l4_offset": "H", "ip_version": "B",
+            "ip_proto": "B", "ip_len": "I", "flags": "I"}
+# the columns of a batch, in _pcapio.gather's order, and their array typecodes
+_GATHERED = (("ts", "q"), ("caplen", "I"), ("wirelen", "I"), ("offset", "q"), ("ifindex", "i"),
+             ("pkttype", "B"), ("protocol", "H"), ("vlan_tci", "H"), ("vlan_tpid", "H"),
+             ("rxhash", "I"), ("status", "I"), ("linktype", "H"))
+
+
+class PlainPcap:
+    """An open classic pcap file (either byte order, us or ns) of a link type
+    the printer decodes: what :func:`open_plain_pcap` found at its start."""
+
+    def __init__(self, path: str, fd: int, size: int, swap: bool, nanosecond: bool,
+                 snaplen: int, linktype: int) -> None:
+        self.path, self.fd, self.size, self.opened_size = path, fd, size, size
+        self.swap, self.nanosecond = swap, nanosecond
+        self.snaplen, self.linktype = snaplen, linktype
+        self.format = "pcap"                       # (for describe_status)
+        self._max_caplen = max(DEFAULT_SNAPLEN, snaplen if snaplen <= 64 << 20 else 0)
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+def open_plain_pcap(path: str) -> PlainPcap | None:
+    """The file at ``path`` opened, if it is a classic pcap file whose link
+    type this module prints (not LINUX_SLL2, whose lines name interfaces);
+    None for anything else (pcapng, damaged headers, standard input, a
+    file that cannot be opened...), which the batch path reads and reports."""
+    if path == "-":
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        st = os.fstat(fd)
+        head = os.pread(fd, 24, 0) if stat.S_ISREG(st.st_mode) else b""
+        if len(head) == 24 and st.st_size >= 24:
+            for order in ("<", ">"):
+                magic, _, _, _, _, snaplen, linktype = struct.unpack(order + "IHHiIII", head)
+                linktype &= 0xFFFF        # the upper bits: FCS length, reserved
+                if magic in (_MAGIC_USEC, _MAGIC_NSEC) and linktype in LINKTYPE_NAMES \
+                        and linktype != LINKTYPE_LINUX_SLL2:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                    return PlainPcap(path, fd, st.st_size, order != _NATIVE,
+                                     magic == _MAGIC_NSEC, snaplen, linktype)
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def _columns(typecodes, rows: int) -> list[array]:
+    return [array(code, bytes(rows * array(code).itemsize)) for code in typecodes]
+
+
+class _Chunks:
+    """The records of a :class:`PlainPcap`, a chunk of columns at a time, as
+    the reader parses them: the same stops, warnings and errors at the same
+    records (``ringcap.pcapfile.reader.PcapReader._fill``)."""
+
+    def __init__(self, source: PlainPcap) -> None:
+        self.source = source
+        self.pos = 24
+        self.done = False
+        self.pending: PcapFormatError | None = None
+        self.data = memoryview(b"")           # the window: file bytes wstart..wend
+        self.wstart = self.wend = 0
+        self._map = None
+        self.rows = 0
+        self.ts = self.caplen = self.wirelen = self.offset = None
+
+    def _grow(self, rows: int) -> None:
+        if rows > self.rows:
+            self.rows = rows
+            self.ts, self.caplen, self.wirelen, self.offset = _columns("qIIq", rows)
+
+    def _remap(self, least: int) -> None:
+        """A window of the file from ``pos`` (page-aligned down) on, of at
+        least ``least`` bytes past ``pos`` (within the file)."""
+        start = self.pos - self.pos % _PAGE
+        end = min(self.source.size, max(start + _MAP_WINDOW, self.pos + least))
+        self.data = memoryview(b"")
+        self._map = _filemap.FileMap(self.source.fd, start, end - start)
+        self.data = memoryview(self._map)
+        self.wstart, self.wend = start, end
+
+    def _shrunk(self) -> bool:
+        """True if another program truncated the file under the window (its
+        pages past the new end read as zeros); the window and size are cut."""
+        if self._map is None:
+            return False
+        size = os.fstat(self.source.fd).st_size
+        fault = self._map.first_fault
+        if fault is not None:
+            size = min(size, fault)
+        if max(size, self.pos) >= self.wend:
+            return False
+        self.shrank_to = size
+        self.source.size = self.wend = max(size, self.pos)
+        self.data = self.data[:self.wend - self.wstart]
+        return True
+
+    def _truncated(self, pos: int) -> None:
+        source = self.source
+        if source.size != source.opened_size:
+            message = (f"{source.path}: the file shrank while being read: it had "
+                       f"{source.opened_size} bytes when opened, and the record at byte offset "
+                       f"{pos} runs past its end at {self.shrank_to} (another program "
+                       "truncated or rewrote it); every complete packet before it was read")
+        else:
+            message = (f"{source.path}: file ends in a partial record at byte offset {pos} "
+                       f"(file size {source.size}); every complete packet before it was read")
+        self.done = True
+        warnings.warn(PcapTruncatedWarning(message, pos), stacklevel=2)
+
+    def next(self, want: int) -> int:
+        """Parse up to ``want`` records into the columns (offsets into ``data``,
+        the window, valid until the next call); returns how many (0: the end,
+        or an error in ``pending``, raised by the caller if it reads on).
+        As the reader's batches, a chunk is ``want`` records unless the file
+        ends or is damaged first: a chunk the window cannot hold is parsed
+        again from its start in a window twice the size."""
+        self._grow(want)
+        source = self.source
+        least = 16
+        while not self.done:
+            if self.pos + least > self.wend and self.wend < source.size:
+                self._remap(least)
+            count, pos, _, status, value = _pcapio.parse_pcap(
+                self.data, self.pos - self.wstart, source.swap, source.nanosecond,
+                source._max_caplen, 0, *(memoryview(column)[:want] for column in
+                                         (self.ts, self.caplen, self.wirelen, self.offset)))
+            if self._shrunk():
+                continue                      # parse again, up to where the file now ends
+            if status in (_S.END, _S.TRUNCATED) and self.wend < source.size:
+                least = 2 * (self.wend - self.pos)
+                continue                      # the window ends, the file does not
+            self.pos = pos + self.wstart
+            if status != _S.OK:
+                self._stopped(status, value, self.pos)
+            return count
+        return 0
+
+    def _stopped(self, status: int, value: int, pos: int) -> None:
+        """The parser stopped at ``pos`` short of the window's end, which is the file's."""
+        if status == _S.END and self.source.size == self.source.opened_size:
+            self.done = True
+        elif status in (_S.END, _S.TRUNCATED):
+            self._truncated(pos)
+        else:
+            self.done = True
+            self.pending = PcapFormatError(
+                f"{self.source.path}: corrupt file at byte offset {pos}: "
+                f"{describe_status(status, value, self.source)}", pos)
+
+    def release(self) -> None:
+        self.data = memoryview(b"")
+        self._map = None
+
+
+def _program(expression: str, source: PlainPcap) -> bytes:
+    """The filter, compiled by libpcap as for a file like ``source``, packed."""
+    from ..bpf import compile_filter, pack      # (libpcap's binding: only with a filter)
+    try:
+        program = pack(compile_filter(expression, snaplen=source.snaplen or 262144,
+                                      file_linktype=source.linktype, swapped=source.swap))
+        _bpf.check_program(program)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return program
+
+
+class _Printer:
+    """Filter, decode and format chunks of packets of one link type, the
+    columns reused: what PacketPrinter does for a batch."""
+
+    def __init__(self, args, source: PlainPcap, program: bytes | None) -> None:
+        options = printer_options(args)
+        options.pop("numeric")
+        self.formatter = line_formatter(**options)
+        self.linktype = source.linktype
+        self.program = program
+        self.rows = 0
+        self.buffer = bytearray(_BUFFER_BYTES)
+        self.out = sys.stdout.buffer
+        self.flush_each = args.line_buffered or sys.stdout.isatty()
+
+    def _grow(self, rows: int) -> None:
+        if rows <= self.rows:
+            return
+        self.rows = rows
+        self.decoded = dict(zip(_DECODED, _columns(_DECODED.values(), rows)))
+        self.chosen = array("q", bytes(8 * rows))
+        self.picked = _columns((code for _, code in _GATHERED), rows)
+        self.zeros = _columns((code for _, code in _GATHERED[4:]), rows)
+        self.linktypes = array("H", [self.linktype]) * rows
+
+    def select(self, chunks: _Chunks, n: int, limit: int | None) -> tuple[int, int, tuple]:
+        """(packets examined, packets chosen, their ts, caplen, wirelen, offset)
+        of the chunk's first ``n``: those the filter accepts, the first
+        ``limit`` at most."""
+        self._grow(n)
+        columns = tuple(memoryview(c)[:n] for c in
+                        (chunks.ts, chunks.caplen, chunks.wirelen, chunks.offset))
+        linktype = memoryview(self.linktypes)[:n]
+        if self.program is None:
+            count = n if limit is None else min(n, limit)
+            return count, count, tuple(c[:count] for c in columns)
+        count = _bpf.filter_indices(self.program, chunks.data, columns[3], columns[1],
+                                    columns[2], linktype, -1, self.chosen)
+        examined = n
+        if limit is not None and count > limit:
+            count = max(0, limit)
+            examined = self.chosen[count - 1] + 1 if count else 0
+        if count == n:
+            return examined, count, columns
+        zeros = tuple(memoryview(c)[:n] for c in self.zeros[:-1]) + (linktype,)
+        _pcapio.gather(self.chosen, count, len(chunks.data), *columns, *zeros, *self.picked)
+        return examined, count, tuple(memoryview(c)[:count] for c in self.picked[:4])
+
+    def print(self, data, ts, caplen, wirelen, offset) -> None:
+        n = len(ts)
+        if n == 0:
+            return
+        sys.stdout.flush()              # keep order with text written before
+        vlan_tci, vlan_tpid, _, status = (memoryview(c)[:n] for c in self.zeros[3:7])
+        linktype = memoryview(self.linktypes)[:n]
+        decoded = {name: memoryview(column)[:n] for name, column in self.decoded.items()}
+        _decode.decode_into(data, offset, caplen, wirelen, status, vlan_tci, vlan_tpid,
+                            decoded, True, linktype)
+        first, last, lo, hi = _text.time_bounds(ts)
+        one = one_utc_offset(first, last, lo, hi)
+        gmtoff = array("q", [one]) if one is not None else _per_packet_offsets(ts)
+        columns = (data, offset, caplen, wirelen, ts, status, vlan_tci, *decoded.values(),
+                   gmtoff)
+        start = 0
+        while start < n:
+            need = _text.bytes_needed(caplen[start])
+            if need > len(self.buffer):
+                self.buffer = bytearray(need)
+            start, used = self.formatter.format(*columns, start, self.buffer, linktype=linktype)
+            with memoryview(self.buffer) as view:
+                self.out.write(view[:used])
+        if self.flush_each:
+            self.out.flush()
+
+
+def _per_packet_offsets(ts) -> array:
+    """Each packet's local-time offset from UTC (s), looked up once an hour."""
+    import time
+    hours: dict[int, int] = {}
+    out = array("q")
+    for t in ts:
+        hour = t // 1_000_000_000 // 3600
+        offset = hours.get(hour)
+        if offset is None:
+            offset = hours[hour] = time.localtime(hour * 3600).tm_gmtoff
+        out.append(offset)
+    return out
+
+
+def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
+    """Print the packets of ``source`` that pass ``expression``, counting into
+    ``state`` (:class:`ringcap.cli.read._ReadState`) as the batch path does."""
+    path = source.path
+    print(f"reading from file {path}, link-type {linktype_description(source.linktype)}, "
+          f"snapshot length {source.snaplen or 262144}", file=sys.stderr, flush=True)
+    program = None if expression is None else _program(expression, source)
+    printer = _Printer(args, source, program)
+    state.printer = printer.out
+    state.opened = True             # the summary is due from here on
+    chunks = _Chunks(source)
+    want = _FIRST_CHUNK
+    sized = False
+    try:
+        while args.count is None or state.matched < args.count:
+            if chunks.pending is not None:
+                raise chunks.pending
+            n = chunks.next(want)
+            if n == 0:
+                break
+            if not sized:       # the first chunk: size the others by its packets
+                sized = True
+                per_packet = (sum(memoryview(chunks.caplen)[:n]) + 16 * n) / n
+                want = max(_FIRST_CHUNK, min(_MOST_CHUNK, int(_CHUNK_BYTES // per_packet)))
+            left = None if args.count is None else args.count - state.matched
+            examined, chosen, columns = printer.select(chunks, n, left)
+            state.read += examined
+            state.matched += chosen
+            printer.print(chunks.data, *columns)
+        if chunks.pending is not None and (args.count is None or state.matched < args.count):
+            raise chunks.pending
+    finally:
+        chunks.release()
