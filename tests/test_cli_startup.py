@@ -162,10 +162,14 @@ def _three_udp_packets(tmp_path):
 
 
 def test_printing_a_file_imports_only_what_it_needs(tmp_path):
-    """`ringcap -r FILE` prints: no dataframe, Arrow, plotting or progress
-    library, nor the Parquet sinks, exporters, worker pool or flow meter; nor,
-    with or without a filter, a sink, the pcap writer or `socket`
-    (NOT_FOR_READING: 11% of its start-up's instructions when it did)."""
+    """`ringcap -r FILE [FILTER]` prints a pcap file without batches: no numpy
+    (60-70 ms of its start-up) nor ringcap's batch, header, filtering or
+    reader modules or the batch printer (NOT_FOR_CAPTURE_TO_FILE); no
+    dataframe, Arrow, plotting or progress library, Parquet sink, exporter,
+    worker pool or flow meter; and, with or without a filter, no sink, pcap
+    writer or `socket` (NOT_FOR_READING: 11% of its start-up's instructions
+    when it did).  Forced to make batches (RINGCAP_READ_BATCHES=1, what a
+    pcapng file or -w does), it prints the same lines through numpy."""
     import os
     import subprocess
     import sys
@@ -174,16 +178,22 @@ def test_printing_a_file_imports_only_what_it_needs(tmp_path):
     path = _three_udp_packets(tmp_path)
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1", "TZ": "UTC",
            "PYTHONPATH": os.path.dirname(os.path.dirname(ringcap.__file__))}
-    for extra in ([], ["udp"]):
+    env.pop("RINGCAP_READ_BATCHES", None)
+    for extra, batches in (([], False), (["udp"], False), ([], True), (["udp"], True)):
         proc = subprocess.run([sys.executable, "-m", "ringcap", "-nn", "-r", str(path), *extra],
-                              capture_output=True, text=True, cwd="/", timeout=300, env=env)
+                              capture_output=True, text=True, cwd="/", timeout=300,
+                              env={**env, "RINGCAP_READ_BATCHES": "1"} if batches else env)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert proc.stdout.splitlines() == [
             f"00:00:00.00000{i} IP 10.0.0.1.1234 > 10.0.0.2.9: UDP, length 6" for i in range(3)]
         imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", proc.stderr,
                                   re.M))
-        assert {"numpy", "ringcap.cli.printer"} <= imported   # (the output is parsed)
-        unwanted = NOT_FOR_CAPTURE | {"ringcap.parallel", "ringcap.cli.pool"}
+        if batches:
+            assert {"numpy", "ringcap.cli.printer"} <= imported     # (the output is parsed)
+            unwanted = NOT_FOR_CAPTURE | {"ringcap.parallel", "ringcap.cli.pool"}
+        else:
+            assert {"ringcap.cli.fileprint", "ringcap.cli.lineformat"} <= imported
+            unwanted = NOT_FOR_CAPTURE_TO_FILE
         loaded = {name for name in imported
                   if name in unwanted or name.split(".")[0] in unwanted}
         assert not loaded, f"printing a file imported {sorted(loaded)}"
