@@ -30,8 +30,12 @@ LAZY_ALLOWED = {
     "ringcap.plots": ("matplotlib", "plotly"),
     "ringcap.sinks.parquet": ("pyarrow",),
     "ringcap.progress": ("tqdm",),
-    # numpy, loaded by what needs batches (the capture-to-file command does not)
+    # numpy, loaded by what needs batches (the capture-to-file command does not,
+    # nor printing a pcap file: ringcap.cli.fileprint)
     "ringcap.batch": ("numpy",),
+    "ringcap.filtering": ("numpy",),
+    "ringcap.pcapfile.reader": ("numpy",),
+    "ringcap.pcapfile.buffers": ("numpy",),
     "ringcap.ringview": ("numpy",),
     "ringcap.cli.printer": ("numpy",),
     "ringcap.cli.pool": ("ringcap.parallel",),

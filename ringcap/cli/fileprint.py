@@ -17,10 +17,12 @@ import os
 import stat
 import struct
 import sys
+import time
 import warnings
 from array import array
 
 from .. import _bpf, _decode, _filemap, _pcapio, _text
+from ..bpf import compile_filter, pack
 from ..linktypes import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, linktype_description
 from ..pcapfile.formats import (_MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _S, DEFAULT_SNAPLEN,
                                 PcapFormatError, PcapTruncatedWarning, describe_status)
@@ -200,7 +202,6 @@ class _Chunks:
 
 def _program(expression: str, source: PlainPcap) -> bytes:
     """The filter, compiled by libpcap as for a file like ``source``, packed."""
-    from ..bpf import compile_filter, pack      # (libpcap's binding: only with a filter)
     try:
         program = pack(compile_filter(expression, snaplen=source.snaplen or 262144,
                                       file_linktype=source.linktype, swapped=source.swap))
@@ -287,7 +288,6 @@ class _Printer:
 
 def _per_packet_offsets(ts) -> array:
     """Each packet's local-time offset from UTC (s), looked up once an hour."""
-    import time
     hours: dict[int, int] = {}
     out = array("q")
     for t in ts:

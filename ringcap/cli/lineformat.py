@@ -10,6 +10,8 @@ import time
 
 from .. import _text
 
+__all__ = ["TIMESTAMP_MODES", "PAYLOAD_MODES", "line_formatter", "one_utc_offset"]
+
 #: ``timestamps=`` values and the tcpdump flag each matches (an int counts
 #: tcpdump's ``-t`` flags: 0 is "time", 1 "none", ... 5 "since_first").
 TIMESTAMP_MODES = {

@@ -20,7 +20,7 @@ from ..batch import Batch
 from ..headers import Headers, HeadersBuffer
 from .lineformat import PAYLOAD_MODES, TIMESTAMP_MODES, line_formatter, one_utc_offset
 
-__all__ = ["PacketPrinter", "TIMESTAMP_MODES", "PAYLOAD_MODES"]
+__all__ = ["PacketPrinter"]      # (TIMESTAMP_MODES, PAYLOAD_MODES: from .lineformat)
 
 _COLUMNS = ("ethertype", "l3_offset", "l4_offset", "ip_version", "ip_proto", "ip_len", "flags",
             "sll_ifindex")

@@ -1,8 +1,10 @@
 """`ringcap read FILE [EXPRESSION]` and `ringcap -r FILE [EXPRESSION]`: tcpdump -r.
 
-The file is read batch by batch (memory stays flat whatever its size); a
-filter expression is compiled by libpcap for the file's link type and run
-over each batch by ringcap's BPF interpreter; the packets that pass are
+A classic pcap file that is only printed goes through
+:mod:`ringcap.cli.fileprint`, which makes no batches and needs no numpy (its
+start-up); everything else is read batch by batch (memory stays flat
+whatever its size).  A filter expression is compiled by libpcap for the
+file's link type and run by ringcap's BPF interpreter; the packets that pass are
 printed one line each (see :mod:`ringcap.cli.printer`) or, with ``-w``,
 written to another capture file.  A summary of how many packets were read
 and matched goes to standard error.
@@ -105,7 +107,7 @@ def _file_list(name: str) -> list[str]:
 
 @contextlib.contextmanager
 def _opened(path: str):
-    from ..pcapfile import open_pcap
+    from ..pcapfile.reader import open_pcap      # (numpy: batches)
     """The reader of ``path``; ``-`` is standard input when it is a file
     (``ringcap -r - < in.pcap``).  Capture files are read by position, so a
     pipe is refused rather than copied: a stream that does not end
