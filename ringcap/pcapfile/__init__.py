@@ -25,12 +25,13 @@ and :mod:`~ringcap.pcapfile.reader`.  It knows nothing of capturing:
 """
 from .._lazy import lazy_attributes as _lazy_attributes
 
-from .formats import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, InterfaceStats,
-                      PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
+from .formats import (DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapFormatError, PcapTruncatedError,
+                      PcapTruncatedWarning)
 
 TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
     from .reader import PcapReader, open_pcap, read_pcap
+    from .records import Interface, InterfaceStats
     from .writer import PcapWriter, write_pcap
 
 
@@ -43,8 +44,10 @@ __all__ = [
 
 
 # The reader (numpy, the file maps) and the writer (socket, threading) load
-# on first use: `ringcap -w` only writes, `ringcap -r` and `stats` only read.
+# on first use: `ringcap -w` only writes, `ringcap -r` and `stats` only read;
+# the records (dataclasses) when a reader or writer, or a user, needs them.
 __getattr__ = _lazy_attributes(__name__, {
+    **dict.fromkeys(("Interface", "InterfaceStats"), f"{__name__}.records"),
     **dict.fromkeys(("PcapReader", "open_pcap", "read_pcap"), f"{__name__}.reader"),
     **dict.fromkeys(("PcapWriter", "write_pcap"), f"{__name__}.writer")})
 

@@ -4,25 +4,31 @@ The magic numbers and block types of both formats, the link type and
 snapshot length written by default, the errors a reader raises
 (:class:`PcapFormatError`, :class:`PcapTruncatedError`,
 :class:`PcapTruncatedWarning`) with the words for what a parser stopped at
-(:func:`describe_status`), and the records a file describes
-(:class:`Interface`, :class:`InterfaceStats`).
-:mod:`ringcap.pcapfile.writer` and :mod:`ringcap.pcapfile.reader` build on
-this module; it imports neither.
+(:func:`describe_status`).  The records a file describes
+(:class:`~ringcap.pcapfile.records.Interface`,
+:class:`~ringcap.pcapfile.records.InterfaceStats`) are in
+:mod:`ringcap.pcapfile.records`, found here on first use: their dataclasses
+were a quarter of the instructions of `ringcap -r`'s start-up, which needs
+neither.  :mod:`ringcap.pcapfile.writer` and :mod:`ringcap.pcapfile.reader`
+build on this module; it imports neither.
 """
 from __future__ import annotations
 
 import struct
 import sys
-from dataclasses import dataclass
 
 from .. import _pcapio
 from .. import linktypes as _linktypes
+from .._lazy import lazy_attributes as _lazy_attributes
 
 __all__ = [
     "PcapFormatError", "PcapTruncatedError", "PcapTruncatedWarning",
-    "Interface", "InterfaceStats",
     "LINKTYPE_ETHERNET", "DEFAULT_SNAPLEN",
 ]
+
+# (where they were defined before ringcap.pcapfile.records)
+__getattr__ = _lazy_attributes(__name__, dict.fromkeys(("Interface", "InterfaceStats"),
+                                                       f"{__package__}.records"))
 
 #: The link type of Ethernet frames in pcap/pcapng headers (``DLT_EN10MB``); the
 #: others are in :mod:`ringcap.batch` (``LINKTYPE_RAW``, ``LINKTYPE_LINUX_SLL2``, ...).
@@ -86,41 +92,6 @@ class PcapTruncatedWarning(UserWarning):
     def __init__(self, message: str, offset: int | None = None) -> None:
         super().__init__(message)
         self.offset = offset
-
-
-@dataclass(frozen=True)
-class Interface:
-    """An interface described by a capture file.
-
-    ``index`` is its position in the file (the ``ifindex`` of its packets);
-    ``section`` the pcapng section it belongs to; ``tsresol`` the raw
-    ``if_tsresol`` byte (6 = microseconds, 9 = nanoseconds, 0x80|k = 2**-k s)
-    and ``tsoffset`` ``if_tsoffset`` in seconds.
-    """
-
-    index: int
-    linktype: int
-    snaplen: int
-    name: str | None = None
-    description: str | None = None
-    section: int = 0
-    tsresol: int = 6
-    tsoffset: int = 0
-
-
-@dataclass(frozen=True)
-class InterfaceStats:
-    """One pcapng Interface Statistics Block.
-
-    ``received`` (``isb_ifrecv``), ``dropped`` (``isb_ifdrop``) and
-    ``os_dropped`` (``isb_osdrop``) are None when the block leaves them out.
-    """
-
-    interface: int
-    ts: int
-    received: int | None = None
-    dropped: int | None = None
-    os_dropped: int | None = None
 
 
 # ---------------------------------------------------------------- pcapng blocks

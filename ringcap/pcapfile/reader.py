@@ -32,8 +32,9 @@ from .buffers import _FILE_ZERO_COLUMNS, _BufferPool, _take_columns
 from .resync import ResyncScan
 from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
-                      DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, describe_status,
-                      InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
+                      DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, describe_status, PcapFormatError,
+                      PcapTruncatedError, PcapTruncatedWarning)
+from .records import Interface, InterfaceStats
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
 
