@@ -207,3 +207,57 @@ def test_a_large_file_read_in_many_windows(tmp_path):
         lean_pipe = result
     read = int(lean_pipe[2].splitlines()[-1].split()[0])      # "N packets read"
     assert lean_pipe[1] == 0 and 0 < read < n
+
+
+SHRINK_SCRIPT = r"""
+import os, shutil, sys, warnings
+from array import array
+from ringcap.cli import fileprint
+from ringcap.pcapfile.reader import open_pcap
+lean = sys.argv[1] == "lean"
+shutil.copy("full.pcap", "big.pcap")
+seen = 0
+with warnings.catch_warnings(record=True) as warned:
+    warnings.simplefilter("always")
+    if lean:
+        source = fileprint.open_plain_pcap("big.pcap")
+        chunks = fileprint._Chunks(source)
+        while True:
+            n = chunks.next(100)
+            if n == 0:
+                break
+            seen += n
+            if seen == 100:
+                os.truncate("big.pcap", int(sys.argv[2]))
+        chunks.release()
+        source.close()
+    else:
+        with open_pcap("big.pcap", batch_packets=100) as reader:
+            for batch in reader:
+                seen += len(batch)
+                if seen == 100:
+                    os.truncate("big.pcap", int(sys.argv[2]))
+for w in warned:
+    print("PROBLEM", type(w.message).__name__, w.message.offset, w.message)
+print("SEEN", seen)
+"""
+
+
+@pytest.mark.parametrize("cut", [24 + 76 * 150 + 30, 4096 * 3])
+def test_a_file_cut_while_printed_says_so_as_the_reader_does(tmp_path, cut):
+    """Another program truncates the file being read (inside a record, or at
+    a page boundary, whose pages then read as zeros under the map's guard):
+    the lean walk stops at the same record with the reader's warning."""
+    frames = [struct.pack(">I", i) + bytes(56) for i in range(5000)]
+    (tmp_path / "full.pcap").write_bytes(_pcap(frames))
+    out = {}
+    for mode in ("lean", "reader"):
+        proc = subprocess.run([sys.executable, "-c", SHRINK_SCRIPT, mode, str(cut)],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out[mode] = proc.stdout
+    assert out["lean"] == out["reader"]
+    record = (cut - 24) // 76
+    assert f"SEEN {record}" in out["lean"]
+    assert (f"PROBLEM PcapTruncatedWarning {24 + 76 * record} big.pcap: the file shrank while "
+            f"being read: it had {24 + 76 * 5000} bytes when opened") in out["lean"]
