@@ -260,6 +260,21 @@ HOOK = textwrap.dedent("""
             start = end
             tracemalloc.reset_peak()
     reader.PcapReader.__iter__ = measured
+    # `ringcap -r FILE` printing a pcap file makes no batches: each chunk of
+    # records, from one ask for the next chunk to the next
+    import ringcap.cli.fileprint as fileprint
+    real_next, last = fileprint._Chunks.next, []
+    def measured_next(self, want):
+        n = real_next(self, want)
+        if not last:
+            tracemalloc.start()
+        else:
+            end, peak = tracemalloc.get_traced_memory()
+            rows.append((peak - end, end - last[-1]))
+        last.append(tracemalloc.get_traced_memory()[0])
+        tracemalloc.reset_peak()
+        return n
+    fileprint._Chunks.next = measured_next
     atexit.register(lambda: print("STEADY " + json.dumps(rows), file=sys.stderr))
     sys.argv[0] = "ringcap"
     runpy.run_module("ringcap", run_name="__main__", alter_sys=True)
@@ -267,12 +282,13 @@ HOOK = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("command", [
-    ["stats"], ["top", "-r"], ["-r"], ["convert", "--format", "pcapng"],
+    ["stats"], ["top", "-r"], ["-r"], ["-r"], ["convert", "--format", "pcapng"],
     ["convert", "--format", "parquet"],
-    ["stats", "-f", FILTER], ["top", "-r"], ["-r"], ["convert", "--format", "pcapng"],
+    ["stats", "-f", FILTER], ["top", "-r"], ["-r"], ["-r"], ["convert", "--format", "pcapng"],
     ["convert", "--format", "parquet"]],
-    ids=["stats", "top", "read", "convert_pcapng", "convert_parquet", "stats_filter",
-         "top_filter", "read_filter", "convert_pcapng_filter", "convert_parquet_filter"])
+    ids=["stats", "top", "read", "read_batches", "convert_pcapng", "convert_parquet",
+         "stats_filter", "top_filter", "read_filter", "read_batches_filter",
+         "convert_pcapng_filter", "convert_parquet_filter"])
 def test_command_line_loops_allocate_nothing_per_batch(capture, tmp_path, command, request):
     if command[0] == "top":
         pytest.importorskip("rich")
@@ -285,9 +301,14 @@ def test_command_line_loops_allocate_nothing_per_batch(capture, tmp_path, comman
     if filtered and command[0] != "stats":
         args.append(FILTER)         # (stats takes its filter as -f)
     with open(os.devnull, "w") as devnull:
+        # (read: a pcap file printed without batches; read_batches: forced to make them)
+        batches = {"RINGCAP_READ_BATCHES": "1"} if "read_batches" in request.node.callspec.id \
+            else {}
+        env = {name: value for name, value in os.environ.items()
+               if name != "RINGCAP_READ_BATCHES"}
         proc = subprocess.run([sys.executable, "-c", HOOK] + args, stdout=devnull,
                               stderr=subprocess.PIPE, text=True, timeout=600,
-                              env={**os.environ, "COLUMNS": "120"})
+                              env={**env, "COLUMNS": "120", **batches})
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = [x for x in proc.stderr.splitlines() if x.startswith("STEADY ")]
     assert len(line) == 1, proc.stderr[-2000:]
