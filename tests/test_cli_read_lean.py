@@ -139,6 +139,34 @@ def test_printing_a_file_without_batches_prints_what_batches_print(tmp_path, nam
     assert b"reading from file" in lean[2] or lean[0] != 0
 
 
+@pytest.mark.parametrize("name", ["en10mb", "cut-mid-record", "bad-caplen", "linux-sll2",
+                                  "not-a-capture"])
+def test_standard_input_redirected_from_a_file(tmp_path, name):
+    """`ringcap -r - < FILE`: the same on both paths (messages name "-"); a
+    pipe is refused by both in the same words."""
+    path = tmp_path / "in.pcap"
+    path.write_bytes(FILES[name])
+    results = []
+    for batches in (False, True):
+        env = {name: value for name, value in os.environ.items()
+               if name != "RINGCAP_READ_BATCHES"}
+        if batches:
+            env["RINGCAP_READ_BATCHES"] = "1"
+        for options in ([], ["-e", "-c", "4", "ip or arp"]):
+            with open(path, "rb") as stdin:
+                proc = subprocess.run([sys.executable, "-m", "ringcap", "-nn", "-r", "-",
+                                       *options], stdin=stdin, capture_output=True, cwd="/",
+                                      env=env, timeout=300)
+            results.append((proc.returncode, proc.stdout, proc.stderr))
+        piped = subprocess.run([sys.executable, "-m", "ringcap", "-nn", "-r", "-"],
+                               input=FILES[name], capture_output=True, cwd="/", env=env,
+                               timeout=300)
+        results.append((piped.returncode, piped.stdout, piped.stderr))
+    assert results[:3] == results[3:]
+    assert b"standard input is not a file" in results[2][2]
+    assert name == "not-a-capture" or b"reading from file -, link-type" in results[0][2]
+
+
 def test_the_lean_path_prints_the_good_files_with_ringcaps_own_lines(tmp_path):
     """The comparison above is between two paths of this code: here the lean
     one's lines are checked as they should read (an ARP, a DNS query, the

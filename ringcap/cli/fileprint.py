@@ -63,15 +63,17 @@ class PlainPcap:
 
 
 def open_plain_pcap(path: str) -> PlainPcap | None:
-    """The file at ``path`` opened, if it is a classic pcap file whose link
-    type this module prints (not LINUX_SLL2, whose lines name interfaces);
-    None for anything else (pcapng, damaged headers, standard input, a
-    file that cannot be opened...), which the batch path reads and reports."""
-    if path == "-":
-        return None
+    """The file at ``path`` (``-``: standard input) opened, if it is a classic
+    pcap file whose link type this module prints (not LINUX_SLL2, whose
+    lines name interfaces); None for anything else (pcapng, damaged headers,
+    a pipe, a file that cannot be opened...), which the batch path reads and
+    reports."""
+    source = path
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, ValueError):
+        if path == "-":             # a file redirected into it (read by position)
+            source = f"/proc/self/fd/{sys.stdin.fileno()}"
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError, AttributeError):
         return None
     try:
         st = os.fstat(fd)
