@@ -85,7 +85,9 @@ def _files() -> dict[str, bytes]:
         "raw-12": _pcap(ip, 12),
         "ipv4": _pcap(v4, 228),
         "linux-sll": _pcap(sll, 113),
-        "linux-sll2": _pcap(sll2, 276),           # (printed by the batch path: names)
+        "linux-sll2": _pcap(sll2, 276),
+        "linux-sll2-interfaces": _pcap([p[:4] + struct.pack(">I", index) + p[8:] for index in
+                                        (1, 0, 7, 99999, 1, 7) for p in sll2], 276),
         "null": _pcap(null, 0),
         "null-big-endian": _pcap([struct.pack(">I", 2) + p for p in v4], 0, order=">"),
         "loop": _pcap(loop, 108),

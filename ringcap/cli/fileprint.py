@@ -13,6 +13,7 @@ tests that compare the two).
 """
 from __future__ import annotations
 
+import _socket      # (if_indextoname: socket.py's enums cost start-up)
 import os
 import stat
 import struct
@@ -35,9 +36,11 @@ _FIRST_CHUNK = 4096             # packets per chunk: the first, then by the pack
 _MOST_CHUNK = 32768
 _CHUNK_BYTES = 4 << 20
 _BUFFER_BYTES = 4 << 20         # the printed text, written out in pieces of this size
-# what the printer needs of the decoder (LINUX_SLL2's interface names are not done here)
+# what the printer needs of the decoder, in LineFormatter.format's order (and
+# LINUX_SLL2's interface indexes, whose names its lines start with)
 _DECODED = {"ethertype": "H", "l3_offset": "H", "l4_offset": "H", "ip_version": "B",
-            "ip_proto": "B", "ip_len": "I", "flags": "I"}
+            "ip_proto": "B", "ip_len": "I", "flags": "I", "sll_ifindex": "I"}
+_IFNAME_BYTES = 16
 # the columns of a batch, in _pcapio.gather's order, and their array typecodes
 _GATHERED = (("ts", "q"), ("caplen", "I"), ("wirelen", "I"), ("offset", "q"), ("ifindex", "i"),
              ("pkttype", "B"), ("protocol", "H"), ("vlan_tci", "H"), ("vlan_tpid", "H"),
@@ -46,7 +49,7 @@ _GATHERED = (("ts", "q"), ("caplen", "I"), ("wirelen", "I"), ("offset", "q"), ("
 
 class PlainPcap:
     """An open classic pcap file (either byte order, us or ns) of a link type
-    the printer decodes: what :func:`open_plain_pcap` found at its start."""
+    the printer prints: what :func:`open_plain_pcap` found at its start."""
 
     def __init__(self, path: str, fd: int, size: int, swap: bool, nanosecond: bool,
                  snaplen: int, linktype: int) -> None:
@@ -64,10 +67,9 @@ class PlainPcap:
 
 def open_plain_pcap(path: str) -> PlainPcap | None:
     """The file at ``path`` (``-``: standard input) opened, if it is a classic
-    pcap file whose link type this module prints (not LINUX_SLL2, whose
-    lines name interfaces); None for anything else (pcapng, damaged headers,
-    a pipe, a file that cannot be opened...), which the batch path reads and
-    reports."""
+    pcap file of a link type ringcap prints; None for anything else (pcapng,
+    damaged headers, a pipe, a file that cannot be opened...), which the
+    batch path reads and reports."""
     source = path
     try:
         if path == "-":             # a file redirected into it (read by position)
@@ -82,8 +84,7 @@ def open_plain_pcap(path: str) -> PlainPcap | None:
             for order in ("<", ">"):
                 magic, _, _, _, _, snaplen, linktype = struct.unpack(order + "IHHiIII", head)
                 linktype &= 0xFFFF        # the upper bits: FCS length, reserved
-                if magic in (_MAGIC_USEC, _MAGIC_NSEC) and linktype in LINKTYPE_NAMES \
-                        and linktype != LINKTYPE_LINUX_SLL2:
+                if magic in (_MAGIC_USEC, _MAGIC_NSEC) and linktype in LINKTYPE_NAMES:
                     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
                     return PlainPcap(path, fd, st.st_size, order != _NATIVE,
                                      magic == _MAGIC_NSEC, snaplen, linktype)
@@ -222,6 +223,9 @@ class _Printer:
         options.pop("numeric")
         self.formatter = line_formatter(**options)
         self.linktype = source.linktype
+        self.cooked = source.linktype == LINKTYPE_LINUX_SLL2
+        self.names = tuple(_DECODED)[:7 + self.cooked]
+        self._ifnames: dict[int, bytes] = {}
         self.program = program
         self.rows = 0
         self.buffer = bytearray(_BUFFER_BYTES)
@@ -232,7 +236,7 @@ class _Printer:
         if rows <= self.rows:
             return
         self.rows = rows
-        self.decoded = dict(zip(_DECODED, _columns(_DECODED.values(), rows)))
+        self.decoded = dict(zip(self.names, _columns((_DECODED[k] for k in self.names), rows)))
         self.chosen = array("q", bytes(8 * rows))
         self.picked = _columns((code for _, code in _GATHERED), rows)
         self.zeros = _columns((code for _, code in _GATHERED[4:]), rows)
@@ -274,18 +278,40 @@ class _Printer:
         first, last, lo, hi = _text.time_bounds(ts)
         one = one_utc_offset(first, last, lo, hi)
         gmtoff = array("q", [one]) if one is not None else _per_packet_offsets(ts)
-        columns = (data, offset, caplen, wirelen, ts, status, vlan_tci, *decoded.values(),
-                   gmtoff)
+        columns = (data, offset, caplen, wirelen, ts, status, vlan_tci,
+                   *(decoded[name] for name in self.names[:7]), gmtoff)
+        ifnames = ifname_index = None
+        if self.cooked:
+            ifnames, ifname_index = self._interface_names(decoded["sll_ifindex"])
         start = 0
         while start < n:
             need = _text.bytes_needed(caplen[start])
             if need > len(self.buffer):
                 self.buffer = bytearray(need)
-            start, used = self.formatter.format(*columns, start, self.buffer, linktype=linktype)
+            start, used = self.formatter.format(*columns, start, self.buffer, linktype=linktype,
+                                                ifnames=ifnames, ifname_index=ifname_index)
             with memoryview(self.buffer) as view:
                 self.out.write(view[:used])
         if self.flush_each:
             self.out.flush()
+
+
+    def _interface_names(self, ifindex) -> tuple[bytearray, array]:
+        """(16-byte name table, entry per packet) for the interfaces of the
+        LINUX_SLL2 packets, named as on this host (as tcpdump does; "?" if none)."""
+        distinct = sorted(set(ifindex))
+        table = bytearray(_IFNAME_BYTES * len(distinct))
+        for row, index in enumerate(distinct):
+            name = self._ifnames.get(index)
+            if name is None:
+                try:
+                    name = _socket.if_indextoname(index).encode()[:_IFNAME_BYTES - 1]
+                except OSError:
+                    name = b"?"
+                self._ifnames[index] = name
+            table[row * _IFNAME_BYTES:row * _IFNAME_BYTES + len(name)] = name
+        rows = {index: row for row, index in enumerate(distinct)}
+        return table, array("H", map(rows.__getitem__, ifindex))
 
 
 def _per_packet_offsets(ts) -> array:
@@ -307,6 +333,9 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
     path = source.path
     print(f"reading from file {path}, link-type {linktype_description(source.linktype)}, "
           f"snapshot length {source.snaplen or 262144}", file=sys.stderr, flush=True)
+    if source.linktype == LINKTYPE_LINUX_SLL2:
+        # the names are this host's for the file's interface indexes, as tcpdump's
+        print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
     program = None if expression is None else _program(expression, source)
     printer = _Printer(args, source, program)
     state.printer = printer.out
