@@ -239,7 +239,7 @@ class _Printer:
         self.decoded = dict(zip(self.names, _columns((_DECODED[k] for k in self.names), rows)))
         self.chosen = array("q", bytes(8 * rows))
         self.picked = _columns((code for _, code in _GATHERED), rows)
-        self.zeros = _columns((code for _, code in _GATHERED[4:]), rows)
+        self.zeros = _columns((code for _, code in _GATHERED[4:-1]), rows)   # (a file's)
         self.linktypes = array("H", [self.linktype]) * rows
 
     def select(self, chunks: _Chunks, n: int, limit: int | None) -> tuple[int, int, tuple]:
@@ -261,7 +261,7 @@ class _Printer:
             examined = self.chosen[count - 1] + 1 if count else 0
         if count == n:
             return examined, count, columns
-        zeros = tuple(memoryview(c)[:n] for c in self.zeros[:-1]) + (linktype,)
+        zeros = tuple(memoryview(c)[:n] for c in self.zeros) + (linktype,)
         _pcapio.gather(self.chosen, count, len(chunks.data), *columns, *zeros, *self.picked)
         return examined, count, tuple(memoryview(c)[:count] for c in self.picked[:4])
 
@@ -294,7 +294,6 @@ class _Printer:
                 self.out.write(view[:used])
         if self.flush_each:
             self.out.flush()
-
 
     def _interface_names(self, ifindex) -> tuple[bytearray, array]:
         """(16-byte name table, entry per packet) for the interfaces of the
