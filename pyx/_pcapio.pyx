@@ -316,6 +316,41 @@ def gather(const int64_t[::1] chosen, Py_ssize_t count, Py_ssize_t data_len,
     return count
 
 
+cdef enum:
+    # cooked link types (a file's pkttype is in their header; see pkttype_from_cooked)
+    LINKTYPE_LINUX_SLL = 113       # pkttype: big-endian 16 bits at byte 0
+    LINKTYPE_LINUX_SLL2 = 276      # pkttype: byte 10
+
+
+def pkttype_from_cooked(const uint16_t[::1] linktype, const uint8_t[::1] data,  # IN
+                        const int64_t[::1] offset, const uint32_t[::1] caplen,  # IN
+                        uint8_t[::1] pkttype):                                  # OUT
+    """Set ``pkttype[i]`` from the Linux cooked header of each LINUX_SLL or
+    LINUX_SLL2 packet (what the kernel said when it was captured, as a live
+    ``-i any`` capture has it); other packets, and ones captured too short to
+    hold the field, keep theirs.  A v1 value above 255 (no ``PACKET_*``)
+    gives 0.  Returns the number of packets set."""
+    cdef Py_ssize_t n = linktype.shape[0], i, done = 0
+    cdef Py_ssize_t size = data.shape[0]
+    cdef int64_t at
+    cdef uint32_t value
+    if offset.shape[0] != n or caplen.shape[0] != n or pkttype.shape[0] != n:
+        raise ValueError("the batch's columns differ in length")
+    with nogil:
+        for i in range(n):
+            at = offset[i]
+            if at < 0 or at > size or caplen[i] > size - at:
+                continue                    # (not the packet's bytes: leave it)
+            if linktype[i] == LINKTYPE_LINUX_SLL2 and caplen[i] >= 11:
+                pkttype[i] = data[at + 10]
+                done += 1
+            elif linktype[i] == LINKTYPE_LINUX_SLL and caplen[i] >= 2:
+                value = (<uint32_t>data[at] << 8) | data[at + 1]
+                pkttype[i] = value if value <= 255 else 0
+                done += 1
+    return done
+
+
 def interface_ids(const int32_t[::1] ifindex, const uint16_t[::1] linktype,
                   const int32_t[::1] known_ifindex, const uint16_t[::1] known_linktype,
                   const uint32_t[::1] known_id, Py_ssize_t start, uint32_t[::1] out):

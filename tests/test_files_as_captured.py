@@ -1,0 +1,146 @@
+"""What a capture file gives a pandas, Wireshark or tcpdump user, beside what
+the live capture of the same packets gave.
+
+- ``pkttype`` of Linux cooked files (LINUX_SLL, LINUX_SLL2: what tcpdump and
+  ringcap write for ``-i any``): the cooked header holds it, a pcap record has
+  no field for it; a file read gives the value the live capture had (tshark's
+  ``sll.pkttype``), so pandas labels an outgoing packet "outgoing", and a
+  pcapng written from the file keeps the direction in ``epb_flags``.
+"""
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import pyarrow.parquet as pq
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Ether
+from scapy.utils import wrpcap
+
+import ringcap
+from conftest import wait_for_packets, wait_until
+from test_linktypes import ringcap_cli
+from test_linktypes_live import Tcpdump, tshark_rows
+
+# outgoing / host, outgoing / broadcast, ... : a frame leaving one veth end and
+# arriving at the other, to each kind of destination address
+PKTTYPES = [4, 0, 4, 1, 4, 2, 4, 3]
+NAMES = ["outgoing", "host", "outgoing", "broadcast", "outgoing", "multicast", "outgoing",
+         "otherhost"]
+
+
+def _cooked_file(path, linktype: int, pkttypes=PKTTYPES) -> str:
+    """A LINUX_SLL (113) or LINUX_SLL2 (276) pcap of UDP datagrams, one a
+    packet type; source port 1000 + i."""
+    packets = []
+    for i, pkttype in enumerate(pkttypes):
+        l3 = IP(src="10.5.0.1", dst="10.5.0.2") / UDP(sport=1000 + i, dport=9) / (b"c" * i)
+        if linktype == 113:
+            head = CookedLinux(pkttype=pkttype, lladdrtype=1, lladdrlen=6,
+                               src=b"\x02\x00\x00\x00\x00\x01\x00\x00", proto=0x0800)
+        else:
+            head = CookedLinuxV2(proto=0x0800, ifindex=3, lladdrtype=1, pkttype=pkttype,
+                                 lladdrlen=6, src=b"\x02\x00\x00\x00\x00\x01\x00\x00")
+        packets.append(head / l3)
+    wrpcap(str(path), packets, linktype=linktype)
+    return str(path)
+
+
+@pytest.mark.parametrize("linktype", [113, 276])
+def test_a_cooked_files_pkttype_is_its_headers(tmp_path, linktype):
+    """read_pcap, a read into a reused batch and to_pandas give each packet
+    the packet type its cooked header holds, as tshark's sll.pkttype (the
+    old reader gave 0, "host", to every packet)."""
+    path = _cooked_file(tmp_path / "cooked.pcap", linktype)
+    assert [int(row[0]) for row in tshark_rows(path, ("sll.pkttype",))] == PKTTYPES
+    batch = ringcap.read_pcap(path)
+    assert batch.pkttype.tolist() == PKTTYPES
+    assert batch.to_pandas()["pkttype"].astype(str).tolist() == NAMES
+    out = ringcap.Batch.empty(16, 4096)
+    with ringcap.open_pcap(path) as reader:
+        assert reader.read(3, out=out).pkttype.tolist() == PKTTYPES[:3]
+        assert reader.read(out=out).pkttype.tolist() == PKTTYPES[3:]
+
+
+def test_a_cooked_packet_too_short_for_the_field_keeps_0(tmp_path):
+    """A LINUX_SLL2 record captured shorter than its 11th byte (snaplen 10)
+    has no packet type to give: 0, as before; the others theirs."""
+    full = _cooked_file(tmp_path / "full.pcap", 276, [4, 4])
+    cut = str(tmp_path / "cut.pcap")
+    done = subprocess.run(["editcap", "-s", "10", "-r", full, cut, "1"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    merged = str(tmp_path / "merged.pcap")
+    done = subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", merged, cut, full],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    batch = ringcap.read_pcap(merged)
+    assert batch.caplen.tolist()[0] == 10
+    assert batch.pkttype.tolist() == [0, 4, 4]
+
+
+def test_a_pcapng_and_parquet_made_from_a_cooked_file_keep_the_direction(tmp_path):
+    """`ringcap -r F -w G.pcapng` writes each packet's direction and reception
+    type as epb_flags (Wireshark's frame.packet_flags), and `ringcap convert`
+    the packet type into Parquet's pkttype column."""
+    path = _cooked_file(tmp_path / "cooked.pcap", 276)
+    written = str(tmp_path / "out.pcapng")
+    done = ringcap_cli("-r", path, "-w", written)
+    assert done.returncode == 0, done.stderr
+    rows = tshark_rows(written, ("frame.packet_flags_direction",
+                                "frame.packet_flags_reception_type"))
+    # direction 2 outbound, 1 inbound; reception 1 unicast, 3 broadcast, 2 multicast, 4 promiscuous
+    assert [(int(d, 16), int(r)) for d, r in rows] == [
+        (2, 0), (1, 1), (2, 0), (1, 3), (2, 0), (1, 2), (2, 0), (1, 4)]
+    assert ringcap.read_pcap(written).pkttype.tolist() == PKTTYPES
+    dataset = tmp_path / "ds"
+    done = ringcap_cli("convert", path, str(dataset) + "/")
+    assert done.returncode == 0, done.stderr
+    table = pq.read_table(str(dataset)).sort_by("sport")
+    assert table.column("pkttype").to_pylist() == PKTTYPES
+
+
+def test_files_of_an_any_capture_give_the_live_pkttype(tmp_path, veth):
+    """Frames leaving veth end a for four kinds of destination, captured on
+    `any` by a ring (live) and by tcpdump into LINUX_SLL2 and LINUX_SLL files:
+    each file read gives every packet the live capture's pkttype."""
+    port = 47311
+    expression = f"udp dst port {port}"
+    dests = [veth.mac_b, "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "02:00:00:00:00:99"]
+    frames = [bytes(Ether(src=veth.mac_a, dst=dst) / IP(src="10.66.0.1", dst="10.66.0.2")
+                    / UDP(sport=30000 + i, dport=port)) for i, dst in enumerate(dests)]
+    v2, v1 = str(tmp_path / "sll2.pcap"), str(tmp_path / "sll.pcap")
+    with ringcap.RxRing(None, filter=expression, block_size=1 << 17, block_count=4,
+                        block_timeout_ms=5) as ring:
+        captures = [Tcpdump("any", v2, expression), Tcpdump("any", v1, expression,
+                                                            ("-y", "LINUX_SLL"))]
+        try:
+            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+                raw.bind((veth.a, 0))
+                for frame in frames:
+                    raw.send(frame)
+            wait_for_packets(ring, 8)
+            live = ring.read(64)
+            wait_until(lambda: all(_count(p) == 8 for p in (v1, v2)), what="8 packets in "
+                       "each tcpdump file")
+        finally:
+            for capture in captures:
+                capture.finish()
+
+    def by_port(batch):
+        h = ringcap.decode(batch, columns=["sport"])
+        return sorted(zip(h.sport.tolist(), batch.pkttype.tolist()))
+
+    expected = sorted([(30000 + i, 4) for i in range(4)] + [(30000, 0), (30001, 1), (30002, 2),
+                                                            (30003, 3)])
+    assert by_port(live) == expected
+    assert by_port(ringcap.read_pcap(v2)) == expected
+    assert by_port(ringcap.read_pcap(v1)) == expected
+
+
+def _count(path: str) -> int:
+    try:
+        return len(ringcap.read_pcap(path))
+    except (OSError, ringcap.PcapFormatError):
+        return 0
