@@ -6,6 +6,9 @@ the live capture of the same packets gave.
   no field for it; a file read gives the value the live capture had (tshark's
   ``sll.pkttype``), so pandas labels an outgoing packet "outgoing", and a
   pcapng written from the file keeps the direction in ``epb_flags``.
+- A pcapng whose first section describes no interface before its first
+  packet, or before its end, is refused with libpcap's words, by the library
+  and the command line, where it was read as Ethernet.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import ringcap
 from conftest import wait_for_packets, wait_until
 from test_linktypes import ringcap_cli
 from test_linktypes_live import Tcpdump, tshark_rows
+from test_pcap import ng_block, ng_epb, ng_idb, ng_shb, ng_spb
 
 # outgoing / host, outgoing / broadcast, ... : a frame leaving one veth end and
 # arriving at the other, to each kind of destination address
@@ -144,3 +148,48 @@ def _count(path: str) -> int:
         return len(ringcap.read_pcap(path))
     except (OSError, ringcap.PcapFormatError):
         return 0
+
+
+NO_IDB = "the capture file has no Interface Description Blocks"
+PACKET_FIRST = "the capture file has a packet block before any Interface Description Blocks"
+
+
+@pytest.mark.parametrize("blocks, words, offset", [
+    ([ng_shb("<")], NO_IDB, 28),
+    ([ng_shb(">"), ng_block(">", 4, b"\0" * 8)], NO_IDB, 48),       # a name resolution block
+    ([ng_shb("<"), ng_epb("<", 0, 5, b"x" * 20)], PACKET_FIRST, 28),
+    ([ng_shb("<"), ng_block("<", 4, b"\0" * 8), ng_spb("<", b"x" * 20)], PACKET_FIRST, 48),
+])
+def test_a_pcapng_without_an_interface_is_refused_as_libpcap_does(tmp_path, blocks, words,
+                                                                   offset):
+    """tcpdump (libpcap 1.10) refuses these files at open with ``words``; so do
+    open_pcap, `ringcap -r` and `ringcap convert`, saying where and what to do
+    (the old reader took them for empty or corrupt Ethernet captures)."""
+    path = tmp_path / "bare.pcapng"
+    path.write_bytes(b"".join(blocks))
+    theirs = subprocess.run(["tcpdump", "-r", str(path)], capture_output=True, text=True)
+    assert theirs.returncode == 1 and f"tcpdump: {words}" in theirs.stderr
+    with pytest.raises(ringcap.PcapFormatError, match=words) as raised:
+        ringcap.open_pcap(path)
+    assert raised.value.offset == offset
+    assert ("writer" in str(raised.value)) and str(path) in str(raised.value)
+    for command in (("-r", str(path)), ("convert", str(path), str(tmp_path / "ds") + "/")):
+        ours = ringcap_cli(*command)
+        assert ours.returncode == 1 and words in ours.stderr, ours.stderr
+        assert ours.stdout == ""
+
+
+def test_a_section_without_interfaces_before_one_with_them_is_read(tmp_path):
+    """A first section that holds no block but its header, then a (big-endian)
+    section with an interface and a packet: its link type and packet, as
+    tshark reads it (libpcap stops at the second section's header)."""
+    path = tmp_path / "two.pcapng"
+    path.write_bytes(ng_shb("<") + ng_shb(">") + ng_idb(">", "e", linktype=101)
+                     + ng_epb(">", 0, 5, bytes(IP(src="10.1.0.1", dst="10.1.0.2"))))
+    assert tshark_rows(str(path), ("ip.dst",)) == [("10.1.0.2",)]
+    with ringcap.open_pcap(path) as reader:
+        assert reader.linktype == 101
+        batch = reader.read()
+    assert batch.linktype.tolist() == [101]
+    assert ringcap.decode(batch, columns=["ip_dst"]).to_pandas()["ip_dst"].tolist() == [
+        "10.1.0.2"]

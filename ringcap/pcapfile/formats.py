@@ -56,6 +56,25 @@ class PcapTruncatedError(PcapFormatError):
     """The file ends inside a record (raised instead of a warning with ``strict=True``)."""
 
 
+def no_interface_error(path: str, offset: int, packet: bool) -> PcapFormatError:
+    """libpcap's refusal of a pcapng whose first section describes no interface
+    (a link type) before its first packet block (``packet``) or its end."""
+    if packet:
+        return PcapFormatError(
+            f"{path}: the capture file has a packet block before any Interface Description "
+            f"Blocks (at byte offset {offset}): nothing says what link type its packets are, "
+            "and tcpdump and Wireshark refuse it too; the file is damaged, or its writer "
+            "left out the interface: write it again with an Interface Description Block "
+            "before the first packet", offset)
+    return PcapFormatError(
+        f"{path}: the capture file has no Interface Description Blocks: no packets, and no "
+        "link type to read them as (tcpdump refuses it too; Wireshark shows it empty); a "
+        "pcapng writer describes its interface even for an empty capture, so the file was "
+        "cut short after its section header or its writer is broken; if it is still being "
+        "written, read it once its writer has closed it",
+        offset)
+
+
 def describe_status(status: int, value: int, reader) -> str:
     """What a parser's stop ``status`` (with its ``value``) says is wrong with ``reader``'s file."""
     if status == _S.BAD_CAPLEN:

@@ -33,7 +33,8 @@ from .resync import ResyncScan
 from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
                       DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, describe_status,
-                      InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning)
+                      InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning,
+                      no_interface_error)
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
 
@@ -61,8 +62,8 @@ class PcapReader:
     Attributes: ``format`` (``"pcap"``/``"pcapng"``), ``interfaces`` (list
     of :class:`Interface`, in file order), ``stats`` (list of
     :class:`InterfaceStats` seen so far), ``linktype``/``snaplen`` (of the
-    first interface, read at open; a pcapng without any interface reads as an
-    empty Ethernet capture), ``nanosecond`` (pcap: the file's precision).
+    first interface, read at open; a pcapng that describes none before its
+    first packet or its end is refused, as libpcap does), ``nanosecond`` (pcap: the file's precision).
     Every packet's ``linktype`` column is its interface's link type (pcap's
     link-type field keeps its low 16 bits: FCS-length bits are dropped, as
     tcpdump does).
@@ -302,20 +303,23 @@ class PcapReader:
     def _read_first_interface(self) -> None:
         """Read the blocks before the first packet, so that ``linktype`` and
         ``snaplen`` are known at open (the first IDB's)."""
-        while (self.linktype is None and self._pending is None and self._pos < self._size
+        while (self.linktype is None and self._pending is None and not self._done
+               and self._pos < self._size
                and getattr(self, "_order", None) is not None):     # (None: a cut header)
             pos = self._pos
             if self._size - pos < 8:
                 break
             btype, = self._unpack(self._order + "I", pos)
-            if btype in (_BT_EPB, _BT_SPB, _BT_PB, _PCAPNG_SHB):
+            if btype in (_BT_EPB, _BT_SPB, _BT_PB):
+                raise no_interface_error(self.path, pos, packet=True)     # (as libpcap)
+            if btype != _PCAPNG_SHB and self._block_header(pos, self._order, "block") is None:
                 break
-            if self._block_header(pos, self._order, "block") is None:
-                break
-            self._handle_block()
+            self._handle_block()          # (another section's header: look on in it)
         if self._pending is not None:
             raise self._pending
-        if self.linktype is None:      # no interface before the first packet or the end
+        if self.linktype is None and not self._done and self._pos >= self._size:
+            raise no_interface_error(self.path, self._pos, packet=False)
+        if self.linktype is None:      # the file ends inside a block: an empty capture
             self.linktype, self.snaplen = LINKTYPE_ETHERNET, DEFAULT_SNAPLEN
 
     def _block_header(self, pos: int, order: str, what: str) -> int | None:
