@@ -317,36 +317,42 @@ def gather(const int64_t[::1] chosen, Py_ssize_t count, Py_ssize_t data_len,
 
 
 cdef enum:
-    # cooked link types (a file's pkttype is in their header; see pkttype_from_cooked)
-    LINKTYPE_LINUX_SLL = 113       # pkttype: big-endian 16 bits at byte 0
-    LINKTYPE_LINUX_SLL2 = 276      # pkttype: byte 10
+    # cooked link types: the header holds what the ring's pkttype and protocol columns do
+    LINKTYPE_LINUX_SLL = 113       # pkttype: big-endian 16 bits at byte 0; protocol at 14
+    LINKTYPE_LINUX_SLL2 = 276      # protocol at byte 0; pkttype: byte 10
 
 
-def pkttype_from_cooked(const uint16_t[::1] linktype, const uint8_t[::1] data,  # IN
+def from_cooked_headers(const uint16_t[::1] linktype, const uint8_t[::1] data,  # IN
                         const int64_t[::1] offset, const uint32_t[::1] caplen,  # IN
-                        uint8_t[::1] pkttype):                                  # OUT
-    """Set ``pkttype[i]`` from the Linux cooked header of each LINUX_SLL or
-    LINUX_SLL2 packet (what the kernel said when it was captured, as a live
-    ``-i any`` capture has it); other packets, and ones captured too short to
-    hold the field, keep theirs.  A v1 value above 255 (no ``PACKET_*``)
-    gives 0.  Returns the number of packets set."""
+                        uint8_t[::1] pkttype, uint16_t[::1] protocol):          # OUT
+    """Set ``pkttype[i]`` and ``protocol[i]`` (host order) from the Linux
+    cooked header of each LINUX_SLL or LINUX_SLL2 packet: what the kernel
+    said when it was captured, as a live ``-i any`` capture has them.  Other
+    packets, and a field a packet was captured too short to hold, keep
+    theirs.  A v1 packet type above 255 (no ``PACKET_*``) gives 0.  Returns
+    the number of cooked packets."""
     cdef Py_ssize_t n = linktype.shape[0], i, done = 0
     cdef Py_ssize_t size = data.shape[0]
     cdef int64_t at
     cdef uint32_t value
-    if offset.shape[0] != n or caplen.shape[0] != n or pkttype.shape[0] != n:
+    if offset.shape[0] != n or caplen.shape[0] != n or pkttype.shape[0] != n \
+            or protocol.shape[0] != n:
         raise ValueError("the batch's columns differ in length")
     with nogil:
         for i in range(n):
             at = offset[i]
             if at < 0 or at > size or caplen[i] > size - at:
                 continue                    # (not the packet's bytes: leave it)
-            if linktype[i] == LINKTYPE_LINUX_SLL2 and caplen[i] >= 11:
-                pkttype[i] = data[at + 10]
+            if linktype[i] == LINKTYPE_LINUX_SLL2 and caplen[i] >= 2:
+                protocol[i] = (<uint16_t>data[at] << 8) | data[at + 1]
+                if caplen[i] >= 11:
+                    pkttype[i] = data[at + 10]
                 done += 1
             elif linktype[i] == LINKTYPE_LINUX_SLL and caplen[i] >= 2:
                 value = (<uint32_t>data[at] << 8) | data[at + 1]
                 pkttype[i] = value if value <= 255 else 0
+                if caplen[i] >= 16:
+                    protocol[i] = (<uint16_t>data[at + 14] << 8) | data[at + 15]
                 done += 1
     return done
 

@@ -1,11 +1,12 @@
 """What a capture file gives a pandas, Wireshark or tcpdump user, beside what
 the live capture of the same packets gave.
 
-- ``pkttype`` of Linux cooked files (LINUX_SLL, LINUX_SLL2: what tcpdump and
-  ringcap write for ``-i any``): the cooked header holds it, a pcap record has
-  no field for it; a file read gives the value the live capture had (tshark's
-  ``sll.pkttype``), so pandas labels an outgoing packet "outgoing", and a
-  pcapng written from the file keeps the direction in ``epb_flags``.
+- ``pkttype`` and ``protocol`` of Linux cooked files (LINUX_SLL, LINUX_SLL2:
+  what tcpdump and ringcap write for ``-i any``): the cooked header holds
+  them, a pcap record has no field for them; a file read gives the values the
+  live capture had (tshark's ``sll.pkttype``, ``sll.etype``), so pandas
+  labels an outgoing packet "outgoing", and a pcapng written from the file
+  keeps the direction in ``epb_flags``.
 - A pcapng whose first section describes no interface before its first
   packet, or before its end, is refused with libpcap's words, by the library
   and the command line, where it was read as Ethernet.
@@ -54,13 +55,18 @@ def _cooked_file(path, linktype: int, pkttypes=PKTTYPES) -> str:
 @pytest.mark.parametrize("linktype", [113, 276])
 def test_a_cooked_files_pkttype_is_its_headers(tmp_path, linktype):
     """read_pcap, a read into a reused batch and to_pandas give each packet
-    the packet type its cooked header holds, as tshark's sll.pkttype (the
-    old reader gave 0, "host", to every packet)."""
+    the packet type and protocol its cooked header holds, as tshark's
+    sll.pkttype and sll.etype (the old reader gave 0, "host" and "none", to
+    every packet)."""
     path = _cooked_file(tmp_path / "cooked.pcap", linktype)
-    assert [int(row[0]) for row in tshark_rows(path, ("sll.pkttype",))] == PKTTYPES
+    assert tshark_rows(path, ("sll.pkttype", "sll.etype")) == [
+        (str(t), "0x0800") for t in PKTTYPES]
     batch = ringcap.read_pcap(path)
     assert batch.pkttype.tolist() == PKTTYPES
-    assert batch.to_pandas()["pkttype"].astype(str).tolist() == NAMES
+    assert batch.protocol.tolist() == [0x0800] * len(PKTTYPES)
+    frame = batch.to_pandas()
+    assert frame["pkttype"].astype(str).tolist() == NAMES
+    assert frame["protocol"].astype(str).tolist() == ["ipv4"] * len(PKTTYPES)
     out = ringcap.Batch.empty(16, 4096)
     with ringcap.open_pcap(path) as reader:
         assert reader.read(3, out=out).pkttype.tolist() == PKTTYPES[:3]
@@ -69,7 +75,8 @@ def test_a_cooked_files_pkttype_is_its_headers(tmp_path, linktype):
 
 def test_a_cooked_packet_too_short_for_the_field_keeps_0(tmp_path):
     """A LINUX_SLL2 record captured shorter than its 11th byte (snaplen 10)
-    has no packet type to give: 0, as before; the others theirs."""
+    has no packet type to give: 0, as before, but its protocol (bytes 0-1);
+    the others both."""
     full = _cooked_file(tmp_path / "full.pcap", 276, [4, 4])
     cut = str(tmp_path / "cut.pcap")
     done = subprocess.run(["editcap", "-s", "10", "-r", full, cut, "1"], capture_output=True,
@@ -82,6 +89,7 @@ def test_a_cooked_packet_too_short_for_the_field_keeps_0(tmp_path):
     batch = ringcap.read_pcap(merged)
     assert batch.caplen.tolist()[0] == 10
     assert batch.pkttype.tolist() == [0, 4, 4]
+    assert batch.protocol.tolist() == [0x0800] * 3
 
 
 def test_a_pcapng_and_parquet_made_from_a_cooked_file_keep_the_direction(tmp_path):
@@ -105,10 +113,10 @@ def test_a_pcapng_and_parquet_made_from_a_cooked_file_keep_the_direction(tmp_pat
     assert table.column("pkttype").to_pylist() == PKTTYPES
 
 
-def test_files_of_an_any_capture_give_the_live_pkttype(tmp_path, veth):
+def test_files_of_an_any_capture_give_the_live_pkttype_and_protocol(tmp_path, veth):
     """Frames leaving veth end a for four kinds of destination, captured on
     `any` by a ring (live) and by tcpdump into LINUX_SLL2 and LINUX_SLL files:
-    each file read gives every packet the live capture's pkttype."""
+    each file read gives every packet the live capture's pkttype and protocol."""
     port = 47311
     expression = f"udp dst port {port}"
     dests = [veth.mac_b, "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "02:00:00:00:00:99"]
@@ -134,10 +142,10 @@ def test_files_of_an_any_capture_give_the_live_pkttype(tmp_path, veth):
 
     def by_port(batch):
         h = ringcap.decode(batch, columns=["sport"])
-        return sorted(zip(h.sport.tolist(), batch.pkttype.tolist()))
+        return sorted(zip(h.sport.tolist(), batch.pkttype.tolist(), batch.protocol.tolist()))
 
-    expected = sorted([(30000 + i, 4) for i in range(4)] + [(30000, 0), (30001, 1), (30002, 2),
-                                                            (30003, 3)])
+    expected = sorted([(30000 + i, 4, 0x0800) for i in range(4)] + [
+        (30000, 0, 0x0800), (30001, 1, 0x0800), (30002, 2, 0x0800), (30003, 3, 0x0800)])
     assert by_port(live) == expected
     assert by_port(ringcap.read_pcap(v2)) == expected
     assert by_port(ringcap.read_pcap(v1)) == expected

@@ -56,6 +56,18 @@ class PcapTruncatedError(PcapFormatError):
     """The file ends inside a record (raised instead of a warning with ``strict=True``)."""
 
 
+# Linux cooked link types (LINUX_SLL, LINUX_SLL2): pkttype and protocol in every header
+COOKED_LINKTYPES = (_linktypes.LINKTYPE_LINUX_SLL, _linktypes.LINKTYPE_LINUX_SLL2)
+
+
+def from_cooked_headers(batch) -> None:
+    """``pkttype`` and ``protocol`` of a file batch's LINUX_SLL(2) packets:
+    their cooked header's (a pcap record has no field for them; a pcapng's
+    ``epb_flags`` only a direction)."""
+    _pcapio.from_cooked_headers(batch.linktype, batch.data, batch.offset, batch.caplen,
+                                batch.pkttype, batch.protocol)
+
+
 def no_interface_error(path: str, offset: int, packet: bool) -> PcapFormatError:
     """libpcap's refusal of a pcapng whose first section describes no interface
     (a link type) before its first packet block (``packet``) or its end."""

@@ -32,9 +32,9 @@ from .buffers import _FILE_ZERO_COLUMNS, _BufferPool, _take_columns
 from .resync import ResyncScan
 from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
-                      DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface, describe_status,
+                      COOKED_LINKTYPES, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, Interface,
                       InterfaceStats, PcapFormatError, PcapTruncatedError, PcapTruncatedWarning,
-                      no_interface_error)
+                      describe_status, from_cooked_headers, no_interface_error)
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
 
@@ -45,7 +45,6 @@ _READ_WINDOW = 1 << 20            # bytes read from a file at a time (at least)
 _READ_STEP = 512 << 10            # bytes read at a time: parsed while in the CPU's cache
 _MAP_WINDOW = 16 << 20            # bytes of the file a map holds (at least)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
-_COOKED_LINKTYPES = (113, 276)    # LINUX_SLL, LINUX_SLL2: pkttype in every packet's header
 def _tsresol_mode(resol: int) -> tuple[int, int]:
     """(mode, parameter) for ``ts_units_to_ns`` from an ``if_tsresol`` byte."""
     k = resol & 0x7F
@@ -294,7 +293,7 @@ class PcapReader:
         self.snaplen = snaplen
         self.linktype = linktype & 0xFFFF      # the upper bits: FCS length, reserved
         self._linktypes[0] = self.linktype
-        self._cooked = self.linktype in _COOKED_LINKTYPES
+        self._cooked = self.linktype in COOKED_LINKTYPES
         self.interfaces.append(Interface(index=0, linktype=self.linktype, snaplen=snaplen,
                                          tsresol=9 if self.nanosecond else 6))
         self._max_caplen = max(DEFAULT_SNAPLEN, snaplen if snaplen <= 64 << 20 else 0)
@@ -432,7 +431,7 @@ class PcapReader:
         if iface.index == self._linktypes.shape[0]:
             self._linktypes = np.concatenate([self._linktypes, np.zeros_like(self._linktypes)])
         self._linktypes[iface.index] = linktype
-        self._cooked = self._cooked or linktype in _COOKED_LINKTYPES
+        self._cooked = self._cooked or linktype in COOKED_LINKTYPES
         self._append_section_interface(iface)
 
     def _read_isb(self, pos: int, blen: int) -> None:
@@ -628,7 +627,7 @@ class PcapReader:
             self._window = max(_READ_WINDOW,
                                (self._pos - base) * want // total * 33 // 32 + 65536)
         if self._cooked and total:
-            self._pkttype_from_cooked(batch)
+            from_cooked_headers(batch)
         batch.drops = self._take_drops()
         batch.freeze_count = 0
         batch.interfaces = self._names()
@@ -636,13 +635,6 @@ class PcapReader:
         if not total:
             self._raise_pending()
         return batch
-
-    @staticmethod
-    def _pkttype_from_cooked(batch: Batch) -> None:
-        """``pkttype`` of LINUX_SLL(2) packets: their cooked header's (a pcap
-        record has no field for it; a pcapng's ``epb_flags`` only a direction)."""
-        _pcapio.pkttype_from_cooked(batch.linktype, batch.data, batch.offset, batch.caplen,
-                                    batch.pkttype)
 
     def _rows_left(self, base: int, parsed: int, want: int | None) -> int:
         """Packets left in the file (or part) at the bytes per record so far, a little over."""
@@ -665,7 +657,7 @@ class PcapReader:
             store[name][:n] = 0
         out._set_length(n, nbytes)
         if self._cooked and n:
-            self._pkttype_from_cooked(out)
+            from_cooked_headers(out)
         out.drops = self._take_drops()
         out.freeze_count = 0
         out.interfaces = self._names()
