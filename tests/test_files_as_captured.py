@@ -201,3 +201,27 @@ def test_a_section_without_interfaces_before_one_with_them_is_read(tmp_path):
     assert batch.linktype.tolist() == [101]
     assert ringcap.decode(batch, columns=["ip_dst"]).to_pandas()["ip_dst"].tolist() == [
         "10.1.0.2"]
+
+
+def test_a_cooked_packets_address_in_pandas_is_its_first_halen_bytes(tmp_path):
+    """``sll_addr`` holds 8 bytes of which ``sll_halen`` are the address:
+    pandas (and Arrow strings) show those, as tshark's sll.src.eth, whatever
+    lies past them, and NaN for a packet with none (a tun's); the old export
+    printed all 8 (``02:00:00:00:00:01:aa:bb``)."""
+    l3 = IP(src="10.5.0.1", dst="10.5.0.2") / UDP(sport=1000, dport=9)
+    packets = [CookedLinuxV2(proto=0x0800, ifindex=3, lladdrtype=1, pkttype=0, lladdrlen=6,
+                             src=b"\x02\x00\x00\x00\x00\x01" + tail) / l3
+               for tail in (b"\xaa\xbb", b"\x00\x00", b"\xcc\xdd")]
+    packets.append(CookedLinuxV2(proto=0x0800, ifindex=4, lladdrtype=0xFFFE, pkttype=0,
+                                 lladdrlen=0, src=b"\x00" * 8) / l3)
+    path = str(tmp_path / "addresses.pcap")
+    wrpcap(path, packets, linktype=276)
+    assert [row[0] for row in tshark_rows(path, ("sll.src.eth",))] == (
+        ["02:00:00:00:00:01"] * 3 + [""])
+    batch = ringcap.read_pcap(path)
+    frame = ringcap.decode(batch, columns=["sll_addr"]).to_pandas()
+    assert frame["sll_addr"].tolist()[:3] == ["02:00:00:00:00:01"] * 3
+    assert frame["sll_addr"].isna().tolist() == [False, False, False, True]
+    assert frame.groupby("sll_addr", observed=True).size().to_dict() == {"02:00:00:00:00:01": 3}
+    table = ringcap.decode(batch, columns="all").to_arrow(addresses="str")
+    assert table.column("sll_addr").to_pylist() == ["02:00:00:00:00:01"] * 3 + [None]
