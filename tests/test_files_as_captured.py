@@ -225,3 +225,17 @@ def test_a_cooked_packets_address_in_pandas_is_its_first_halen_bytes(tmp_path):
     assert frame.groupby("sll_addr", observed=True).size().to_dict() == {"02:00:00:00:00:01": 3}
     table = ringcap.decode(batch, columns="all").to_arrow(addresses="str")
     assert table.column("sll_addr").to_pylist() == ["02:00:00:00:00:01"] * 3 + [None]
+
+
+def test_sll_pkttype_is_named_as_pkttype_is():
+    """In pandas a decoded sll_pkttype reads as pkttype does ("outgoing",
+    not 4): the same vocabulary, the same labels."""
+    batch = ringcap.Batch.from_packets(
+        [bytes(CookedLinuxV2(proto=0x0800, ifindex=3, lladdrtype=1, pkttype=t, lladdrlen=6,
+                             src=b"\x02\x00\x00\x00\x00\x01\x00\x00")
+               / IP(src="10.5.0.1", dst="10.5.0.2") / UDP(sport=1000, dport=9))
+         for t in PKTTYPES], linktype=[276] * len(PKTTYPES))
+    frame = ringcap.decode(batch, columns=["sll_pkttype"]).to_pandas()
+    assert frame["sll_pkttype"].astype(str).tolist() == NAMES
+    table = ringcap.decode(batch, columns=["sll_pkttype"]).to_arrow(names=True)
+    assert table.column("sll_pkttype").to_pylist() == NAMES
