@@ -239,3 +239,45 @@ def test_sll_pkttype_is_named_as_pkttype_is():
     assert frame["sll_pkttype"].astype(str).tolist() == NAMES
     table = ringcap.decode(batch, columns=["sll_pkttype"]).to_arrow(names=True)
     assert table.column("sll_pkttype").to_pylist() == NAMES
+
+
+def test_a_pcapng_made_from_a_file_without_directions_claims_none(tmp_path):
+    """An Ethernet pcap says nothing of which way its packets went:
+    `ringcap -r F -w G.pcapng` and `ringcap convert F G.pcapng` write no
+    epb_flags, as editcap does (they wrote "inbound" for every packet, the
+    ones this host sent too); a pcapng source keeps its packets' flags."""
+    frames = [Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+              / IP(src="10.5.0.1", dst="10.5.0.2") / UDP(sport=1000 + i, dport=9)
+              for i in range(3)]
+    source = str(tmp_path / "ethernet.pcap")
+    wrpcap(source, frames)
+    reference = str(tmp_path / "editcap.pcapng")
+    done = subprocess.run(["editcap", "-F", "pcapng", source, reference], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    flags = ("frame.packet_flags_direction",)
+    assert tshark_rows(reference, flags) == [("",)] * 3
+    for command in (("-r", source, "-w"), ("convert", source)):
+        written = str(tmp_path / f"{command[0].strip('-')}.pcapng")
+        done = ringcap_cli(*command, written)
+        assert done.returncode == 0, done.stderr
+        assert tshark_rows(written, flags) == [("",)] * 3
+    directed = str(tmp_path / "directed.pcapng")
+    batch = ringcap.read_pcap(source)
+    batch.pkttype[:] = [4, 0, 1]
+    ringcap.write_pcap(directed, batch, format="pcapng")
+    again = str(tmp_path / "again.pcapng")
+    assert ringcap_cli("convert", directed, again).returncode == 0
+    assert [int(d, 16) for d, in tshark_rows(again, flags)] == [2, 1, 1]
+    assert ringcap.read_pcap(again).pkttype.tolist() == [4, 0, 1]
+
+
+def test_convert_names_a_file_it_cannot_read_once(tmp_path):
+    """`ringcap convert` said "cannot read F: F: ..." (the reader's message
+    names the file already)."""
+    path = tmp_path / "bare.pcapng"
+    path.write_bytes(ng_shb("<"))
+    done = ringcap_cli("convert", str(path), str(tmp_path / "out.pcap"))
+    assert done.returncode == 1
+    assert done.stderr.count(str(path)) == 1, done.stderr
+    assert done.stderr.startswith(f"ringcap: cannot read {path}: the capture file has no")

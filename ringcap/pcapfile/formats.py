@@ -68,6 +68,15 @@ def from_cooked_headers(batch) -> None:
                                 batch.pkttype, batch.protocol)
 
 
+def carries_direction(reader) -> bool:
+    """Whether ``reader``'s packets can say which way they went (``pkttype``):
+    a pcapng's (``epb_flags``) or a Linux cooked packet's (its header).  A
+    pcapng written from any other file keeps no ``epb_flags``, as editcap's:
+    ``pkttype`` 0 there means "not known", not "inbound"."""
+    return reader.format == "pcapng" or any(
+        interface.linktype in COOKED_LINKTYPES for interface in reader.interfaces)
+
+
 def no_interface_error(path: str, offset: int, packet: bool) -> PcapFormatError:
     """libpcap's refusal of a pcapng whose first section describes no interface
     (a link type) before its first packet block (``packet``) or its end."""
