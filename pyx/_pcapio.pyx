@@ -320,14 +320,23 @@ cdef enum:
     # cooked link types: the header holds what the ring's pkttype and protocol columns do
     LINKTYPE_LINUX_SLL = 113       # pkttype: big-endian 16 bits at byte 0; protocol at 14
     LINKTYPE_LINUX_SLL2 = 276      # protocol at byte 0; pkttype: byte 10
+    LINKTYPE_NETLINK = 253         # (nlmon) these three start with a LINUX_SLL header,
+    LINKTYPE_LINUX_IRDA = 144      # the netlink family its protocol for NETLINK
+    LINKTYPE_LINUX_LAPD = 177
+
+
+cdef inline bint _sll_v1_header(uint16_t linktype) noexcept nogil:
+    return (linktype == LINKTYPE_LINUX_SLL or linktype == LINKTYPE_NETLINK
+            or linktype == LINKTYPE_LINUX_IRDA or linktype == LINKTYPE_LINUX_LAPD)
 
 
 def from_cooked_headers(const uint16_t[::1] linktype, const uint8_t[::1] data,  # IN
                         const int64_t[::1] offset, const uint32_t[::1] caplen,  # IN
                         uint8_t[::1] pkttype, uint16_t[::1] protocol):          # OUT
     """Set ``pkttype[i]`` and ``protocol[i]`` (host order) from the Linux
-    cooked header of each LINUX_SLL or LINUX_SLL2 packet: what the kernel
-    said when it was captured, as a live ``-i any`` capture has them.  Other
+    cooked header of each LINUX_SLL or LINUX_SLL2 packet (and NETLINK,
+    LINUX_IRDA, LINUX_LAPD, which start with a LINUX_SLL one): what the
+    kernel said when it was captured, as a live capture has them.  Other
     packets, and a field a packet was captured too short to hold, keep
     theirs.  A v1 packet type above 255 (no ``PACKET_*``) gives 0.  Returns
     the number of cooked packets."""
@@ -348,7 +357,7 @@ def from_cooked_headers(const uint16_t[::1] linktype, const uint8_t[::1] data,  
                 if caplen[i] >= 11:
                     pkttype[i] = data[at + 10]
                 done += 1
-            elif linktype[i] == LINKTYPE_LINUX_SLL and caplen[i] >= 2:
+            elif _sll_v1_header(linktype[i]) and caplen[i] >= 2:
                 value = (<uint32_t>data[at] << 8) | data[at + 1]
                 pkttype[i] = value if value <= 255 else 0
                 if caplen[i] >= 16:

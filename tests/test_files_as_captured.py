@@ -25,6 +25,7 @@ from scapy.utils import wrpcap
 import ringcap
 from conftest import wait_for_packets, wait_until
 from test_linktypes import ringcap_cli
+from test_linktypes_devices import DATAGRAMS, SIZED, _retyped_tun, _send_sized
 from test_linktypes_live import Tcpdump, tshark_rows
 from test_pcap import ng_block, ng_epb, ng_idb, ng_shb, ng_spb
 
@@ -281,3 +282,32 @@ def test_convert_names_a_file_it_cannot_read_once(tmp_path):
     assert done.returncode == 1
     assert done.stderr.count(str(path)) == 1, done.stderr
     assert done.stderr.startswith(f"ringcap: cannot read {path}: the capture file has no")
+
+
+@pytest.mark.parametrize("hatype, linktype", [(824, 253), (783, 144), (8445, 177)],
+                         ids=["NETLINK", "LINUX_IRDA", "LINUX_LAPD"])
+def test_link_types_with_a_cooked_header_give_the_live_pkttype_too(tmp_path, netns, hatype,
+                                                                    linktype):
+    """nlmon's NETLINK, IrDA's and LAPD's records start with a LINUX_SLL
+    header too (a tun retyped to each sends datagrams): tcpdump's file of
+    them gives the pkttype and protocol the live ring had (0 before)."""
+    device = _retyped_tun(hatype)
+    try:
+        path = str(tmp_path / "theirs.pcap")
+        with ringcap.RxRing(device.name, filter=SIZED, block_size=1 << 17, block_count=4,
+                            block_timeout_ms=5) as ring:
+            capture = Tcpdump(device.name, path, SIZED)
+            try:
+                _send_sized(device, 47400)
+                wait_for_packets(ring, DATAGRAMS)
+                live = ring.read(64)
+                wait_until(lambda: _count(path) == DATAGRAMS,
+                           what="the datagrams in tcpdump's file")
+            finally:
+                capture.finish()
+    finally:
+        device.close()
+    read = ringcap.read_pcap(path)
+    assert read.linktype.tolist() == live.linktype.tolist() == [linktype] * DATAGRAMS
+    assert read.pkttype.tolist() == live.pkttype.tolist() == [4] * DATAGRAMS       # outgoing
+    assert read.protocol.tolist() == live.protocol.tolist() == [0x0800] * DATAGRAMS

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from .. import _pcapio
+from .. import arphrd as _arphrd
 from .. import linktypes as _linktypes
 
 __all__ = [
@@ -56,12 +57,13 @@ class PcapTruncatedError(PcapFormatError):
     """The file ends inside a record (raised instead of a warning with ``strict=True``)."""
 
 
-# Linux cooked link types (LINUX_SLL, LINUX_SLL2): pkttype and protocol in every header
-COOKED_LINKTYPES = (_linktypes.LINKTYPE_LINUX_SLL, _linktypes.LINKTYPE_LINUX_SLL2)
+# link types whose records start with a Linux cooked header (LINUX_SLL, LINUX_SLL2, and
+# NETLINK, LINUX_IRDA, LINUX_LAPD): pkttype and protocol in every one
+COOKED_LINKTYPES = _arphrd.COOKED_LINKTYPES
 
 
 def from_cooked_headers(batch) -> None:
-    """``pkttype`` and ``protocol`` of a file batch's LINUX_SLL(2) packets:
+    """``pkttype`` and ``protocol`` of a file batch's cooked packets:
     their cooked header's (a pcap record has no field for them; a pcapng's
     ``epb_flags`` only a direction)."""
     _pcapio.from_cooked_headers(batch.linktype, batch.data, batch.offset, batch.caplen,

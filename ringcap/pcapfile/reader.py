@@ -105,7 +105,7 @@ class PcapReader:
         self._drops = 0
         self._last_dropped: dict[int, int] = {}
         self._linktypes = np.zeros(8, dtype=np.uint16)   # per interface, in file order
-        self._cooked = False                             # an interface is LINUX_SLL(2)
+        self._cooked = False                             # an interface is Linux cooked
         self._end = None if end is None else int(end)    # read records starting before this
         self._straddle = False                           # the record across _end comes next
         if self.path == "-":
