@@ -62,7 +62,8 @@ class PcapReader:
     of :class:`Interface`, in file order), ``stats`` (list of
     :class:`InterfaceStats` seen so far), ``linktype``/``snaplen`` (of the
     first interface, read at open; a pcapng that describes none before its
-    first packet or its end is refused, as libpcap does), ``nanosecond`` (pcap: the file's precision).
+    first packet or its end is refused, as libpcap does), ``nanosecond``
+    (pcap: the file's precision).
     Every packet's ``linktype`` column is its interface's link type (pcap's
     link-type field keeps its low 16 bits: FCS-length bits are dropped, as
     tcpdump does).
