@@ -21,6 +21,7 @@ from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..bpf import libpcap_knows_linktype
 from ..filtering import LinkTypeFilter, Selection
 from ..pcapfile import PcapFormatError, open_pcap
+from ..pcapfile.formats import carries_direction
 from ..pcapfile.buffers import batch_packets_for
 from .printer import PacketPrinter
 
@@ -66,7 +67,8 @@ def _open_writer(args, reader):
         return PcapSink(sys.stdout.buffer if to_stdout else args.write, format=args.format,
                         snaplen=reader.snaplen or 262144,
                         nanosecond=args.precision == "nano" or bool(reader.nanosecond),
-                        linktype=reader.linktype)
+                        linktype=reader.linktype,
+                        writer_options={"flags": carries_direction(reader)})
     except OSError as exc:
         text = str(exc.strerror or exc)
         # a failed first write names the file and says what failed itself
