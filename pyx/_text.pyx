@@ -34,12 +34,13 @@ cdef enum:
     LINKTYPE_LINUX_SLL2 = 276
     IFNAME_BYTES = 16        # one entry of format()'s interface-name table
     PREFETCH_AHEAD = 8       # packets: their headers are in cache by the time they print
-    MAX_LINE = 4096
+    MAX_LINE = 8192          # a line and, for a tunnel, the line of the packet inside it
     # -v lists whose length grows with the packet (neighbor discovery options,
     # MLDv2 group records and sources) stop after this many bytes of text, so
     # a line stays within MAX_LINE however many entries a packet claims
     LIST_BUDGET = 1024
     MAX_VLAN_PRINTED = 8     # tags shown with -e; more print as "[...]"
+    MAX_MPLS_PRINTED = 16    # labels in a stack printed as tcpdump; a longer one is not
     SEQ_TABLE_MIN = 1024
     SEQ_TABLE_MAX = 1 << 22  # conversations remembered before the table starts over
 
@@ -1576,6 +1577,10 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             app = put_udp_app(w, p, cap, l4, ulen, st.verbose)  # DNS, DHCP, NTP (text_app.pxi)
             if app != NULL:
                 return app
+            if _tunnel_port(rd16(p + l4)) or _tunnel_port(rd16(p + l4 + 2)):
+                app = put_udp_tunnel(w, st, p, cap, l4, ulen)  # VXLAN, Geneve (text_tunnel.pxi)
+                if app != NULL:
+                    return app
         w = put_s(w, b"UDP, length ")
         return put_u(w, <uint64_t>(ulen - 8))
     if not addrs_done:
@@ -1596,6 +1601,13 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         if l4 + 8 > cap:
             return put_s(w, b" [|icmp6]")
         return put_icmp6(w, st, p, cap, l4, l4_len, src, dst)
+    if (proto == 47 or proto == 4 or proto == 41) and not (dflags & F_FRAGMENT) \
+            and st.tunnel_depth == 0:
+        # the packet inside, as tcpdump (text_tunnel.pxi); NULL: the line without it
+        app = put_gre(w, st, p, cap, l4, l4_len) if proto == 47 else \
+            put_inner_ip(w, st, p, cap, l4, l4_len, 4 if proto == 4 else 6)
+        if app != NULL:
+            return app
     w = put_s(w, b" ip-proto-")       # tcpdump prints two spaces here
     w = put_u(w, proto)
     w = put_c(w, b' ')
@@ -2037,6 +2049,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
         outer_type = 0x8100 if meta else t
         known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
             and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
+        if (ethertype == 0x8847 or ethertype == 0x8848) and l3 > 0 \
+                and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
+            known = _mpls_printable(st, p, cap, l3, wire - l3)   # text_tunnel.pxi
         if st.link_header or not known:
             w = put_mac(w, p + 6)
             w = put_s(w, b" > ")
@@ -2073,6 +2088,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                 if not st.link_header:
                     w = put_s(w, b"ARP, ")
                 w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
+        elif ethertype == 0x8847 or ethertype == 0x8848:
+            w = put_mpls(w, st, p, cap, l3, wire - l3)
         else:
             said = NULL
             if not version:     # not the IP the ethertype says: tcpdump's words for it
@@ -2231,3 +2248,4 @@ cdef class LineFormatter:
 
 include "text_app.pxi"
 include "text_bootp.pxi"
+include "text_tunnel.pxi"
