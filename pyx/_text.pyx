@@ -1216,6 +1216,34 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
     return w
 
 
+cdef uint8_t *put_icmp6_cut(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                            Py_ssize_t l4, Py_ssize_t plen) noexcept nogil:
+    # An ICMPv6 header cut short (1 to 7 bytes captured): as tcpdump, its type
+    # and what the bytes captured give, then "[|icmp6]"
+    cdef uint8_t t = p[l4]
+    cdef const char *name = _icmp6_name(t)
+    w = put_s(w, b"ICMP6, ")
+    if name != NULL:
+        w = put_s(w, name)
+    else:
+        w = put_s(w, b"unknown icmp6 type (")
+        w = put_u(w, t)
+        w = put_c(w, b')')
+    if st.verbose and 133 <= t <= 137:
+        w = put_s(w, b", length ")
+        w = put_u(w, <uint64_t>plen)
+    if l4 + 2 <= cap:
+        if t == 1 and (p[l4 + 1] == 4 or p[l4 + 1] == 0):
+            w = put_s(w, b", unreachable port" if p[l4 + 1] == 4 else b", unreachable route")
+        elif t == 131 or t == 132 or t == 133 or (t == 134 and not st.verbose):
+            # nothing past the code is printed (without -v)
+            if st.verbose:
+                return w
+            w = put_s(w, b", length ")
+            return put_u(w, <uint64_t>plen)
+    return put_s(w, b" [|icmp6]")
+
+
 cdef inline bint _nd_option_named(uint8_t t) noexcept nogil:
     # the neighbor discovery options tcpdump names (and details)
     return t == 1 or t == 2 or t == 3 or t == 4 or t == 5 or t == 7 or t == 8 or \
@@ -1599,7 +1627,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         return w
     if proto == 58 and version == 6:
         if l4 + 8 > cap:
-            return put_s(w, b" [|icmp6]")
+            return put_icmp6_cut(w, st, p, cap, l4, l4_len) if l4 < cap else put_s(w, b" [|icmp6]")
         return put_icmp6(w, st, p, cap, l4, l4_len, src, dst)
     if (proto == 47 or proto == 4 or proto == 41) and not (dflags & F_FRAGMENT) \
             and st.tunnel_depth == 0:

@@ -267,6 +267,28 @@ def test_transport_headers_cut_short_print_tcpdumps_markers(tmp_path):
         assert not bad, "\n".join(f"ringcap: {o}\ntcpdump: {t}" for o, t in bad)
 
 
+@pytest.mark.parametrize("flags", [(), ("-v",), ("-e",), ("-q",)])
+def test_icmpv6_cut_short_names_its_type_as_tcpdump(tmp_path, flags):
+    # tcpdump names the type (and what the captured bytes give) before
+    # "[|icmp6]"; ringcap printed "a > b:  [|icmp6]" whatever was captured
+    frames, wirelen = [], []
+    for kind, code in [(1, 0), (1, 4), (2, 0), (3, 0), (4, 0), (128, 0), (129, 0), (131, 0),
+                       (132, 0), (133, 0), (134, 0), (135, 0), (136, 0), (137, 0), (143, 0)]:
+        whole = bytes(eth() / IPv6(src="fe80::1", dst="fe80::2", nh=58)
+                      / Raw(bytes([kind, code]) + bytes(62)))
+        for captured in range(0, 8):
+            frames.append(whole[:54 + captured])
+            wirelen.append(len(whole))
+    batch = ringcap.Batch.from_packets(frames, ts=[1_700_000_000_000_000_000 + i * 1000 for i in range(len(frames))])
+    batch.wirelen[:] = wirelen
+    path = tmp_path / "icmp6-cut.pcap"
+    ringcap.write_pcap(path, batch, nanosecond=False)
+    ours, theirs = ringcap_lines(path, *flags), tcpdump_lines(path, *flags)
+    bad = [(o, t) for o, t in zip(packets(ours), packets(theirs)) if o != t]
+    assert not bad, "\n".join(f"ringcap: {o}\ntcpdump: {t}" for o, t in bad)
+    assert "ICMP6, echo request [|icmp6]" in ours
+
+
 def test_times_before_1970_print_the_day_and_time_tcpdump_prints(tmp_path):
     # A pcapng interface's if_tsoffset can put packets before the epoch: the day was
     # taken with C's truncating division, printing 05:19:55 on the 8th for 18:40:05 on the 7th.
