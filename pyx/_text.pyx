@@ -1602,13 +1602,9 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_hex_pad(w, expected, 4)
                     w = put_s(w, b"!] ")
         if not st.quiet and not (dflags & F_FRAGMENT):
-            app = put_udp_app(w, p, cap, l4, ulen, st.verbose)  # DNS, DHCP, NTP (text_app.pxi)
+            app = put_udp_app(w, st, p, cap, l4, ulen)  # DNS, DHCP, NTP, VXLAN (text_app.pxi)
             if app != NULL:
                 return app
-            if _tunnel_port(rd16(p + l4)) or _tunnel_port(rd16(p + l4 + 2)):
-                app = put_udp_tunnel(w, st, p, cap, l4, ulen)  # VXLAN, Geneve (text_tunnel.pxi)
-                if app != NULL:
-                    return app
         w = put_s(w, b"UDP, length ")
         return put_u(w, <uint64_t>(ulen - 8))
     if not addrs_done:
@@ -2050,7 +2046,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     cdef Py_ssize_t pos, hdrlen
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
-    cdef bint known, unknown_dump = False
+    cdef bint known, unknown_dump = False, mpls = False
     cdef uint8_t *said
     if st.number:
         w = put_number(w, st)
@@ -2077,9 +2073,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
         outer_type = 0x8100 if meta else t
         known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
             and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
-        if (ethertype == 0x8847 or ethertype == 0x8848) and l3 > 0 \
+        if not known and (ethertype == 0x8847 or ethertype == 0x8848) and l3 > 0 \
                 and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
-            known = _mpls_printable(st, p, cap, l3, wire - l3)   # text_tunnel.pxi
+            mpls = known = _mpls_printable(st, p, cap, l3, wire - l3)   # text_tunnel.pxi
         if st.link_header or not known:
             w = put_mac(w, p + 6)
             w = put_s(w, b" > ")
@@ -2108,6 +2104,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                 pass
             elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII:
                 unknown_dump = True     # tcpdump's default print; -x/-X replace it
+        elif mpls:
+            w = put_mpls(w, st, p, cap, l3, wire - l3)
         elif ethertype == 0x0806:
             if l3 + 8 > cap or (l3 + 28 > cap and rd16(p + l3) == 1 and rd16(p + l3 + 2) == 0x0800
                                 and p[l3 + 4] == 6 and p[l3 + 5] == 4):
@@ -2116,8 +2114,6 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                 if not st.link_header:
                     w = put_s(w, b"ARP, ")
                 w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
-        elif ethertype == 0x8847 or ethertype == 0x8848:
-            w = put_mpls(w, st, p, cap, l3, wire - l3)
         else:
             said = NULL
             if not version:     # not the IP the ethertype says: tcpdump's words for it
