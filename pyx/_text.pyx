@@ -40,7 +40,6 @@ cdef enum:
     # a line stays within MAX_LINE however many entries a packet claims
     LIST_BUDGET = 1024
     MAX_VLAN_PRINTED = 8     # tags shown with -e; more print as "[...]"
-    MAX_MPLS_PRINTED = 16    # labels in a stack printed as tcpdump; a longer one is not
     SEQ_TABLE_MIN = 1024
     SEQ_TABLE_MAX = 1 << 22  # conversations remembered before the table starts over
 

@@ -9,6 +9,11 @@
 # ringcap does not have): the caller then prints its line without the
 # tunnel, from the same place, over what was written.
 
+cdef enum:
+    MAX_MPLS_PRINTED = 16    # labels in a stack printed as tcpdump; a longer one is not
+    INNER_IPV6_EXT_MAX = 16  # extension headers walked in an inner IPv6 packet (as the decoder)
+
+
 cdef inline bint _tunnel_port(uint16_t port) noexcept nogil:
     return port == 4789 or port == 6081
 
@@ -20,9 +25,12 @@ cdef inline bint _inner_ip_fields(const uint8_t *p, Py_ssize_t cap, Py_ssize_t a
     # IN an IP packet of `version` at `at`, `length` bytes long in its tunnel;
     # OUT what the decoder gives put_ip for an outer packet.  False: a packet
     # this printer leaves to the line without the tunnel (cut before its
-    # transport header, a length past its tunnel's, IPv6 extension headers).
-    cdef Py_ssize_t ihl, total
+    # transport header or in its IPv6 extension headers, a length past its
+    # tunnel's).
+    cdef Py_ssize_t ihl, total, cur, hlen
     cdef uint16_t frag
+    cdef uint8_t nh
+    cdef int count = 0
     dflags[0] = 0
     if version == 4:
         if at + 20 > cap or p[at] >> 4 != 4:
@@ -41,11 +49,31 @@ cdef inline bint _inner_ip_fields(const uint8_t *p, Py_ssize_t cap, Py_ssize_t a
     if at + 40 > cap or p[at] >> 4 != 6:
         return False
     total = 40 + <Py_ssize_t>rd16(p + at + 4)
-    proto[0] = p[at + 6]
-    if total == 40 and proto[0] != 59 or total > length or _is_ipv6_ext(proto[0]):
+    nh = p[at + 6]
+    if total == 40 and nh != 59 or total > length:
         return False
+    cur = at + 40
+    while _is_ipv6_ext(nh):        # the extension headers, as the decoder walks them
+        if count == INNER_IPV6_EXT_MAX or cur + 8 > at + total or cur + 8 > cap:
+            return False
+        if nh == 44:
+            hlen = 8
+            frag = rd16(p + cur + 2)
+            dflags[0] |= F_FRAGMENT | (F_NONFIRST_FRAGMENT if frag & 0xFFF8 else 0)
+        elif nh == 51:
+            hlen = (<Py_ssize_t>p[cur + 1] + 2) * 4
+        else:
+            hlen = (<Py_ssize_t>p[cur + 1] + 1) * 8
+        if cur + hlen > at + total or cur + hlen > cap:
+            return False
+        nh = p[cur]
+        cur += hlen
+        count += 1
+        if dflags[0] & F_NONFIRST_FRAGMENT:
+            break
+    proto[0] = nh
     ip_len[0] = total
-    l4[0] = 0 if proto[0] == 59 else at + 40
+    l4[0] = 0 if nh == 59 or dflags[0] & F_NONFIRST_FRAGMENT else cur
     return True
 
 
@@ -66,12 +94,12 @@ cdef uint8_t *put_inner_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssiz
 cdef uint8_t *put_inner_ether(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                               Py_ssize_t at, Py_ssize_t length) noexcept nogil:
     # An Ethernet frame inside a tunnel (tcpdump's ether_print): its MAC
-    # addresses and type with -e, then its IPv4 or IPv6 packet.
+    # addresses and type with -e, then its IPv4 or IPv6 packet or its ARP.
     cdef uint16_t t
     if at + 14 > cap or length < 14:
         return NULL
     t = rd16(p + at + 12)
-    if t != 0x0800 and t != 0x86DD:
+    if t != 0x0800 and t != 0x86DD and (t != 0x0806 or at + 14 + 28 > cap):
         return NULL
     if st.link_header:
         w = put_mac(w, p + at + 6)
@@ -82,6 +110,10 @@ cdef uint8_t *put_inner_ether(uint8_t *w, PrintState *st, const uint8_t *p, Py_s
         w = put_s(w, b", length ")
         w = put_u(w, <uint64_t>length)
         w = put_s(w, b": ")
+    if t == 0x0806:
+        if not st.link_header:
+            w = put_s(w, b"ARP, ")
+        return put_arp(w, p, cap, at + 14, length - 14, st.verbose)
     return put_inner_ip(w, st, p, cap, at + 14, length - 14, 4 if t == 0x0800 else 6)
 
 

@@ -346,6 +346,10 @@ def tunnel_frames():
         eth() / IP(**outer) / UDP(sport=1234, dport=4789) / VXLAN(vni=5) / inner_eth / ping,
         eth() / IP(**outer) / UDP(sport=4789, dport=4789) / VXLAN(vni=42, flags=0x08) / inner_eth / syn,
         eth() / IP(**outer) / UDP(sport=1, dport=4789) / VXLAN(vni=7, flags=0) / inner_eth / dns,
+        eth() / IP(**outer) / UDP(sport=1, dport=4789) / VXLAN(vni=7) / inner_eth
+        / ARP(hwsrc="02:00:00:00:00:03", psrc="10.1.0.1", pdst="10.1.0.2"),
+        eth() / IP(**outer) / GRE() / IPv6(src="fd00::1", dst="ff02::16") / IPv6ExtHdrHopByHop(
+            options=RouterAlert()) / ICMPv6MLReport2(records=[ICMPv6MLDMultAddrRec(dst="ff02::fb")]),
         eth() / IP(**outer) / UDP(sport=1234, dport=6081) / GENEVE(vni=9, proto=0x6558) / inner_eth / ping,
         eth() / IP(**outer) / UDP(sport=1, dport=6081) / GENEVE(vni=9, proto=0x0800, critical=1, oam=1)
         / ping,
@@ -376,7 +380,7 @@ def test_tunnelled_packets_print_the_packet_inside_as_tcpdump(tmp_path, flags):
 
 
 def test_tunnels_printed_without_their_inside_where_tcpdump_uses_code_ringcap_lacks(tmp_path):
-    # One level is printed; a tunnel in a tunnel, a VXLAN frame of ARP, PPTP's
+    # One level is printed; a tunnel in a tunnel, a VLAN-tagged VXLAN frame, PPTP's
     # PPP, an inner packet longer than its tunnel, MPLS over OSI keep the
     # line without the packet inside (never a wrong one), as listed in
     # docs/printing.md.
@@ -387,7 +391,7 @@ def test_tunnels_printed_without_their_inside_where_tcpdump_uses_code_ringcap_la
     ping = IP(src="10.1.0.1", dst="10.1.0.2") / ICMP(id=1, seq=2)
     frames = [eth() / IP(**outer) / GRE() / IP(src="10.2.0.1", dst="10.2.0.2") / GRE() / ping,
               eth() / IP(**outer) / UDP(sport=1, dport=4789) / VXLAN(vni=5)
-              / Ether(src=A, dst=B) / ARP(hwsrc=A, psrc="10.1.0.1", pdst="10.1.0.2"),
+              / Ether(src=A, dst=B) / Dot1Q(vlan=3) / ping,
               eth() / IP(**outer) / GRE(proto=0x880B, version=1, key_present=1, seqnum_present=1)
               / b"\xff\x03\x00\x21",
               eth() / IP(**outer) / IP(src="10.1.0.1", dst="10.1.0.2", len=200) / ICMP(),
@@ -396,7 +400,7 @@ def test_tunnels_printed_without_their_inside_where_tcpdump_uses_code_ringcap_la
     lines = [line.split(" ", 1)[1] for line in ringcap_lines(path).splitlines()]
     assert lines[:4] == [
         "IP 192.0.2.1 > 192.0.2.2: GREv0, length 56: IP 10.2.0.1 > 10.2.0.2:  ip-proto-47 32",
-        "IP 192.0.2.1.1 > 192.0.2.2.4789: UDP, length 50",
+        "IP 192.0.2.1.1 > 192.0.2.2.4789: UDP, length 54",
         "IP 192.0.2.1 > 192.0.2.2:  ip-proto-47 16",
         "IP 192.0.2.1 > 192.0.2.2:  ip-proto-4 28"]
     assert lines[4].startswith("02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype MPLS unicast")
