@@ -118,7 +118,7 @@ cdef uint8_t *put_inner_ether(uint8_t *w, PrintState *st, const uint8_t *p, Py_s
 
 
 cdef uint8_t _mpls_payload(const uint8_t *p, Py_ssize_t cap, Py_ssize_t at, Py_ssize_t length,
-                           int verbose, Py_ssize_t *inner) noexcept nogil:
+                           Py_ssize_t *inner) noexcept nogil:
     # An MPLS label stack at `at`: the IP version of what follows it as
     # tcpdump guesses it (from the last label, else from its first byte),
     # with OUT inner where it starts; 0 when this printer leaves it.
@@ -129,8 +129,6 @@ cdef uint8_t _mpls_payload(const uint8_t *p, Py_ssize_t cap, Py_ssize_t at, Py_s
         if k + 4 > cap or k + 4 > at + length or k - at >= 4 * MAX_MPLS_PRINTED:
             return 0
         entry = rd32(p + k)
-        if verbose and entry >> 12 < 16:    # tcpdump names the reserved labels at -v
-            return 0
         k += 4
         if entry & 0x100:
             break
@@ -157,7 +155,7 @@ cdef bint _mpls_printable(PrintState *st, const uint8_t *p, Py_ssize_t cap, Py_s
     cdef uint32_t dflags
     if st.tunnel_depth:
         return False
-    version = _mpls_payload(p, cap, at, length, st.verbose, &inner)
+    version = _mpls_payload(p, cap, at, length, &inner)
     return version != 0 and _inner_ip_fields(p, cap, inner, at + length - inner, version,
                                              &l4, &proto, &ip_len, &dflags)
 
@@ -171,7 +169,7 @@ cdef uint8_t *put_mpls(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t 
     cdef uint8_t version
     if st.tunnel_depth:
         return NULL
-    version = _mpls_payload(p, cap, at, length, st.verbose, &inner)
+    version = _mpls_payload(p, cap, at, length, &inner)
     if version == 0:
         return NULL
     w = put_s(w, b"MPLS")
@@ -179,6 +177,11 @@ cdef uint8_t *put_mpls(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t 
         entry = rd32(p + k)
         w = put_s(w, b"\n\t(label " if k > at and st.verbose else b" (label ")
         w = put_u(w, entry >> 12)
+        if st.verbose and entry >> 12 < 16:     # the reserved labels, named at -v
+            w = put_s(w, b" (IPv4 explicit NULL)" if entry >> 12 == 0 else
+                      b" (router alert)" if entry >> 12 == 1 else
+                      b" (IPv6 explicit NULL)" if entry >> 12 == 2 else
+                      b" (implicit NULL)" if entry >> 12 == 3 else b" (rsvd)")
         w = put_s(w, b", tc ")
         w = put_u(w, (entry >> 9) & 7)
         if entry & 0x100:

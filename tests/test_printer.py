@@ -361,6 +361,8 @@ def tunnel_frames():
         eth() / MPLS(label=100, s=0, ttl=64) / MPLS(label=200, s=1, ttl=63) / udp,
         eth() / MPLS(label=100, s=1, ttl=64) / ping6,
         eth() / Dot1Q(vlan=5) / MPLS(label=100, s=1, ttl=64) / syn,
+        eth() / MPLS(label=0, s=1, ttl=64) / ping,           # reserved labels: named at -v
+        eth() / MPLS(label=1, s=0, ttl=64) / MPLS(label=2, s=1, ttl=64) / ping6,
     ]
     return [bytes(f) for f in frames]
 
