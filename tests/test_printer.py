@@ -1055,6 +1055,17 @@ def hostile_frames(draw):
     return frame[:draw(st.integers(14, len(frame)))]
 
 
+@pytest.mark.parametrize("options", EXACT_ROOM_FLAGS)
+def test_tunnel_frames_cut_anywhere_print_within_the_promised_room(options):
+    # every built tunnel packet cut after each of its bytes, in-process (the
+    # sanitizer build runs this: no read past caplen, no write past the room)
+    frames = [f[:n] for f in tunnel_frames() for n in range(14, len(f) + 1)]
+    batch = ringcap.Batch.from_packets(frames, ts=[0] * len(frames))
+    text = format_all(batch, **options)
+    assert len(text) <= sum(_text.bytes_needed(len(f)) for f in frames)
+    assert text.count(b"GREv0") > len(tunnel_frames())
+
+
 def test_built_packets_print_within_an_exact_room_whatever_the_flags():
     # Each packet alone, into a buffer of exactly bytes_needed(caplen) (the
     # printer grows its buffer to that from empty): under the sanitizer build
