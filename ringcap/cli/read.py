@@ -15,6 +15,7 @@ import stat
 import sys
 
 
+from . import readflags
 from .options import (CliError, add_packet_options, filter_expression, parse_snaplen,
                       printer_options, size_type)
 from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
@@ -47,6 +48,7 @@ def add_arguments(parser) -> None:
     own.add_argument("--format", choices=("pcap", "pcapng"), default=None,
                      help="format of -w FILE (default: from its suffix, .pcapng writes pcapng)")
     add_packet_options(parser)
+    readflags.add_arguments(parser)
 
 
 def _open_writer(args, reader):
@@ -68,7 +70,8 @@ def _open_writer(args, reader):
                         snaplen=reader.snaplen or 262144,
                         nanosecond=args.precision == "nano" or bool(reader.nanosecond),
                         linktype=reader.linktype,
-                        writer_options={"flags": carries_direction(reader)})
+                        writer_options={"flags": carries_direction(reader)},
+                        **readflags.sink_options(args))
     except OSError as exc:
         text = str(exc.strerror or exc)
         # a failed first write names the file and says what failed itself
@@ -150,6 +153,7 @@ def check_file_linktype_option(text: str | None) -> None:
 
 def run(args) -> int:
     check_file_linktype_option(args.linktype)
+    readflags.check(args)
     path = args.read
     words = list(args.expression)
     if path is None and args.file_list is None:
@@ -227,6 +231,7 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                 raise CliError(str(exc)) from None
         if args.write is not None and state.sink is None:
             state.sink = _open_writer(args, reader)
+        readflags.give_up_root(args)        # -Z: the file and the output are open
         if printing and state.printer is None:
             state.printer = PacketPrinter(sys.stdout, **printer_options(args))
         state.opened = True         # the summary is due from here on
