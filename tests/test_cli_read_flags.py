@@ -157,3 +157,31 @@ def test_minus_z_unknown_user_is_refused_as_tcpdump(tmp_path):
     assert (ours.returncode, ours.stdout) == (1, "")
     assert ours.stderr.startswith("ringcap: Couldn't find user 'no-such-user'"), ours.stderr
     assert sorted(os.listdir(tmp_path)) == ["in.pcap"]
+
+
+@pytest.mark.parametrize("snaplen", ["40", "0x30", "010", " 40", "+40", "0", "262144",
+                                     "4294967336"])
+def test_minus_s_with_r_cuts_nothing_as_tcpdump(tmp_path, snaplen):
+    """tcpdump -s N -r FILE: N is checked (C's strtol, base 0, into an int),
+    then not used: the lines and the -w file are those of the file's packets."""
+    path = _ethernet_file(tmp_path / "in.pcap")
+    theirs, ours = tmp_path / "t.pcap", tmp_path / "r.pcap"
+    tcpdump("-s", snaplen, "-r", path, "-w", str(theirs))
+    done = ringcap_cli("-s", snaplen, "-r", path, "-w", str(ours))
+    assert done.returncode == 0, done.stderr
+    assert ours.read_bytes() == theirs.read_bytes() == (tmp_path / "in.pcap").read_bytes()
+    printed = ringcap_cli("-nn", "-x", "-s", snaplen, "-r", path)
+    assert printed.stdout == tcpdump("-nn", "-x", "-s", snaplen, "-r", path).stdout
+
+
+@pytest.mark.parametrize("snaplen", ["10M", "abc", "-1", "262145", "40 ", "", "08", "0x"])
+def test_bad_minus_s_with_r_is_refused_as_tcpdump(tmp_path, snaplen):
+    """``-s 10M`` (a suffix ringcap's capture takes), ``-s 262145``: tcpdump -r
+    refuses them with status 1 before it opens the file (ringcap took them)."""
+    missing = str(tmp_path / "missing.pcap")
+    words = f"invalid snaplen {snaplen} (must be >= 0 and <= 262144)"
+    theirs = subprocess.run(["tcpdump", "-s", snaplen, "-r", missing], capture_output=True,
+                            text=True, timeout=60)
+    assert (theirs.returncode, theirs.stdout, theirs.stderr) == (1, "", f"tcpdump: {words}\n")
+    ours = ringcap_cli("-s", snaplen, "-r", missing)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (1, "", f"ringcap: {words}\n")

@@ -16,8 +16,8 @@ import sys
 
 
 from . import readflags
-from .options import (CliError, add_packet_options, filter_expression, parse_snaplen,
-                      printer_options, size_type)
+from .options import (CliError, add_packet_options, filter_expression,
+                      printer_options)
 from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..bpf import libpcap_knows_linktype
 from ..filtering import LinkTypeFilter, Selection
@@ -35,9 +35,8 @@ def add_arguments(parser) -> None:
                        help="read the capture files named in FILELIST, one a line, one "
                             "after another (-V - : the names from standard input)")
     group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN",
-                       type=size_type(parse_snaplen),
-                       help="accepted as tcpdump accepts it; reading a file keeps the "
-                            "file's own snapshot length")
+                       help="checked as tcpdump checks it (0 to 262144); reading a file keeps "
+                            "the file's own snapshot length")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write the packets that pass the filter to FILE instead of "
                             "printing them (-w - : to standard output)")

@@ -31,6 +31,7 @@ from .privileges import User, drop_privileges, lookup_user
 TIME_STAMP_TYPES = ("host", "host_lowprec", "host_hiprec", "adapter", "adapter_unsynced",
                     "host_hiprec_unsynced")
 DIRECTIONS = ("in", "out", "inout")
+MAXIMUM_SNAPLEN = 262144          # tcpdump's, for -s
 
 
 def add_arguments(parser) -> None:
@@ -82,9 +83,26 @@ def buffer_size_ok(text: str) -> bool:
     return _c_int(_c_int(number) * 1024) > 0
 
 
+def snaplen_ok(text: str) -> bool:
+    """tcpdump's test of ``-s``: all of ``text`` a C number (``strtol`` base 0:
+    ``0x100``, ``010``), as an ``int`` from 0 to 262144 (no suffix: ``-s 10M``
+    is refused).  Reading a file, the value is not used: packets keep their
+    length, and ``-w`` writes the file's snapshot length."""
+    match = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
+    if not match:
+        return False
+    sign, digits = match.groups()
+    number = int(digits, 0 if digits[:2].lower() == "0x" else 8 if digits[0] == "0" else 10)
+    number = max(-(1 << 63), min(-number if sign == "-" else number, (1 << 63) - 1))
+    return 0 <= _c_int(number) <= MAXIMUM_SNAPLEN
+
+
 def check(args) -> None:
     """Check the values as tcpdump does before it opens anything (status 1);
     ``args.drop_to`` becomes the :class:`User` that ``-Z`` names, when run as root."""
+    if args.snaplen is not None and not snaplen_ok(args.snaplen):
+        raise CliError(f"invalid snaplen {args.snaplen} (must be >= 0 and <= "
+                       f"{MAXIMUM_SNAPLEN})", status=1)
     if args.ring_bytes is not None and not buffer_size_ok(args.ring_bytes):
         raise CliError(f"invalid packet buffer size {args.ring_bytes}", status=1)
     if args.direction is not None and args.direction.lower() not in DIRECTIONS:
