@@ -16,8 +16,7 @@ import sys
 
 
 from . import readflags
-from .options import (CliError, add_packet_options, filter_expression,
-                      printer_options)
+from .options import CliError, add_packet_options, filter_expression, printer_options
 from ..batch import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..bpf import libpcap_knows_linktype
 from ..filtering import LinkTypeFilter, Selection
