@@ -316,6 +316,56 @@ def gather(const int64_t[::1] chosen, Py_ssize_t count, Py_ssize_t data_len,
     return count
 
 
+cdef enum:
+    # cooked link types: the header holds what the ring's pkttype and protocol columns do
+    LINKTYPE_LINUX_SLL = 113       # pkttype: big-endian 16 bits at byte 0; protocol at 14
+    LINKTYPE_LINUX_SLL2 = 276      # protocol at byte 0; pkttype: byte 10
+    LINKTYPE_NETLINK = 253         # (nlmon) these three start with a LINUX_SLL header,
+    LINKTYPE_LINUX_IRDA = 144      # the netlink family its protocol for NETLINK
+    LINKTYPE_LINUX_LAPD = 177
+
+
+cdef inline bint _sll_v1_header(uint16_t linktype) noexcept nogil:
+    return (linktype == LINKTYPE_LINUX_SLL or linktype == LINKTYPE_NETLINK
+            or linktype == LINKTYPE_LINUX_IRDA or linktype == LINKTYPE_LINUX_LAPD)
+
+
+def from_cooked_headers(const uint16_t[::1] linktype, const uint8_t[::1] data,  # IN
+                        const int64_t[::1] offset, const uint32_t[::1] caplen,  # IN
+                        uint8_t[::1] pkttype, uint16_t[::1] protocol):          # OUT
+    """Set ``pkttype[i]`` and ``protocol[i]`` (host order) from the Linux
+    cooked header of each LINUX_SLL or LINUX_SLL2 packet (and NETLINK,
+    LINUX_IRDA, LINUX_LAPD, which start with a LINUX_SLL one): what the
+    kernel said when it was captured, as a live capture has them.  Other
+    packets, and a field a packet was captured too short to hold, keep
+    theirs.  A v1 packet type above 255 (no ``PACKET_*``) gives 0.  Returns
+    the number of cooked packets."""
+    cdef Py_ssize_t n = linktype.shape[0], i, done = 0
+    cdef Py_ssize_t size = data.shape[0]
+    cdef int64_t at
+    cdef uint32_t value
+    if offset.shape[0] != n or caplen.shape[0] != n or pkttype.shape[0] != n \
+            or protocol.shape[0] != n:
+        raise ValueError("the batch's columns differ in length")
+    with nogil:
+        for i in range(n):
+            at = offset[i]
+            if at < 0 or at > size or caplen[i] > size - at:
+                continue                    # (not the packet's bytes: leave it)
+            if linktype[i] == LINKTYPE_LINUX_SLL2 and caplen[i] >= 2:
+                protocol[i] = (<uint16_t>data[at] << 8) | data[at + 1]
+                if caplen[i] >= 11:
+                    pkttype[i] = data[at + 10]
+                done += 1
+            elif _sll_v1_header(linktype[i]) and caplen[i] >= 2:
+                value = (<uint32_t>data[at] << 8) | data[at + 1]
+                pkttype[i] = value if value <= 255 else 0
+                if caplen[i] >= 16:
+                    protocol[i] = (<uint16_t>data[at + 14] << 8) | data[at + 15]
+                done += 1
+    return done
+
+
 def interface_ids(const int32_t[::1] ifindex, const uint16_t[::1] linktype,
                   const int32_t[::1] known_ifindex, const uint16_t[::1] known_linktype,
                   const uint32_t[::1] known_id, Py_ssize_t start, uint32_t[::1] out):

@@ -32,7 +32,7 @@ cdef enum:
     LINKTYPE_LINUX_SLL2 = 276
     IFNAME_BYTES = 16        # one entry of format()'s interface-name table
     PREFETCH_AHEAD = 8       # packets: their headers are in cache by the time they print
-    MAX_LINE = 4096
+    MAX_LINE = 8192          # a line and, for a tunnel, the line of the packet inside it
     # -v lists whose length grows with the packet (neighbor discovery options,
     # MLDv2 group records and sources) stop after this many bytes of text, so
     # a line stays within MAX_LINE however many entries a packet claims
@@ -1230,6 +1230,34 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
     return w
 
 
+cdef uint8_t *put_icmp6_cut(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                            Py_ssize_t l4, Py_ssize_t plen) noexcept nogil:
+    # An ICMPv6 header cut short (1 to 7 bytes captured): as tcpdump, its type
+    # and what the bytes captured give, then "[|icmp6]"
+    cdef uint8_t t = p[l4]
+    cdef const char *name = _icmp6_name(t)
+    w = put_s(w, b"ICMP6, ")
+    if name != NULL:
+        w = put_s(w, name)
+    else:
+        w = put_s(w, b"unknown icmp6 type (")
+        w = put_u(w, t)
+        w = put_c(w, b')')
+    if st.verbose and 133 <= t <= 137:
+        w = put_s(w, b", length ")
+        w = put_u(w, <uint64_t>plen)
+    if l4 + 2 <= cap:
+        if t == 1 and (p[l4 + 1] == 4 or p[l4 + 1] == 0):
+            w = put_s(w, b", unreachable port" if p[l4 + 1] == 4 else b", unreachable route")
+        elif t == 131 or t == 132 or t == 133 or (t == 134 and not st.verbose):
+            # nothing past the code is printed (without -v)
+            if st.verbose:
+                return w
+            w = put_s(w, b", length ")
+            return put_u(w, <uint64_t>plen)
+    return put_s(w, b" [|icmp6]")
+
+
 cdef inline bint _nd_option_named(uint8_t t) noexcept nogil:
     # the neighbor discovery options tcpdump names (and details)
     return t == 1 or t == 2 or t == 3 or t == 4 or t == 5 or t == 7 or t == 8 or \
@@ -1588,7 +1616,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_hex_pad(w, expected, 4)
                     w = put_s(w, b"!] ")
         if not st.quiet and not (dflags & F_FRAGMENT):
-            app = put_udp_app(w, p, cap, l4, ulen, st.verbose)  # DNS, DHCP, NTP (text_app.pxi)
+            app = put_udp_app(w, st, p, cap, l4, ulen)  # DNS, DHCP, NTP, VXLAN (text_app.pxi)
             if app != NULL:
                 return app
         w = put_s(w, b"UDP, length ")
@@ -1609,8 +1637,15 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         return w
     if proto == 58 and version == 6:
         if l4 + 8 > cap:
-            return put_s(w, b" [|icmp6]")
+            return put_icmp6_cut(w, st, p, cap, l4, l4_len) if l4 < cap else put_s(w, b" [|icmp6]")
         return put_icmp6(w, st, p, cap, l4, l4_len, src, dst)
+    if (proto == 47 or proto == 4 or proto == 41) and not (dflags & F_FRAGMENT) \
+            and st.tunnel_depth == 0:
+        # the packet inside, as tcpdump (text_tunnel.pxi); NULL: the line without it
+        app = put_gre(w, st, p, cap, l4, l4_len) if proto == 47 else \
+            put_inner_ip(w, st, p, cap, l4, l4_len, 4 if proto == 4 else 6)
+        if app != NULL:
+            return app
     w = put_s(w, b" ip-proto-")       # tcpdump prints two spaces here
     w = put_u(w, proto)
     w = put_c(w, b' ')
@@ -2025,7 +2060,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     cdef Py_ssize_t pos, hdrlen
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
-    cdef bint known, unknown_dump = False
+    cdef bint known, unknown_dump = False, mpls = False
     cdef uint8_t *said
     if st.number:
         w = put_number(w, st)
@@ -2052,6 +2087,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
         outer_type = 0x8100 if meta else t
         known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
             and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT))
+        if not known and (ethertype == 0x8847 or ethertype == 0x8848) and l3 > 0 \
+                and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
+            mpls = known = _mpls_printable(st, p, cap, l3, wire - l3)   # text_tunnel.pxi
         if st.link_header or not known:
             w = put_mac(w, p + 6)
             w = put_s(w, b" > ")
@@ -2080,6 +2118,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                 pass
             elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII:
                 unknown_dump = True     # tcpdump's default print; -x/-X replace it
+        elif mpls:
+            w = put_mpls(w, st, p, cap, l3, wire - l3)
         elif ethertype == 0x0806:
             if l3 + 8 > cap or (l3 + 28 > cap and rd16(p + l3) == 1 and rd16(p + l3 + 2) == 0x0800
                                 and p[l3 + 4] == 6 and p[l3 + 5] == 4):
@@ -2246,3 +2286,4 @@ cdef class LineFormatter:
 
 include "text_app.pxi"
 include "text_bootp.pxi"
+include "text_tunnel.pxi"

@@ -590,14 +590,28 @@ cdef uint8_t *put_udp_natt(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
     return put_u(w, <uint64_t>length)
 
 
-cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
-                          Py_ssize_t ulen, int verbose) noexcept nogil:
+# The ports put_udp_app decodes, by their low byte: one look-up per port
+# passes most datagrams by (the chain of comparisons below is for the rest)
+cdef uint8_t _APP_PORT_LOW[256]
+for _port in (53, 67, 68, 123, 4500, 5353, 4789, 6081):
+    _APP_PORT_LOW[_port & 0xFF] = 1
+del _port
+
+
+cdef uint8_t *put_udp_app(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                          Py_ssize_t l4, Py_ssize_t ulen) noexcept nogil:
     # After "a.p > b.q: ": the application line for a UDP datagram (ulen:
     # its UDP length), or NULL to print "UDP, length N".
-    cdef uint16_t sport = rd16(p + l4), dport = rd16(p + l4 + 2)
+    cdef int verbose
+    cdef uint16_t sport, dport
     cdef const uint8_t *m = p + l4 + 8
     cdef Py_ssize_t end = cap - l4 - 8, length = ulen - 8
     cdef uint8_t mode
+    if not (_APP_PORT_LOW[p[l4 + 1]] | _APP_PORT_LOW[p[l4 + 3]]):
+        return NULL
+    verbose = st.verbose
+    sport = rd16(p + l4)
+    dport = rd16(p + l4 + 2)
     if end > length:
         end = length
     if end < 0:
@@ -645,6 +659,8 @@ cdef uint8_t *put_udp_app(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize
         return put_dns(w, m, end, length, False, verbose)
     if sport == 5353 or dport == 5353:
         return put_dns(w, m, end, length, True, verbose)
+    if _tunnel_port(sport) or _tunnel_port(dport):
+        return put_udp_tunnel(w, st, p, cap, l4, ulen)      # VXLAN, Geneve (text_tunnel.pxi)
     return NULL
 
 

@@ -74,6 +74,26 @@ def _address_codes(column: np.ndarray, ip_version=None) -> tuple[list[str], np.n
     return values, codes
 
 
+def _link_address_codes(column: np.ndarray, length: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """(printable addresses, code per row; -1 where ``length`` is 0) for
+    ``sll_addr``: each row's first ``length`` bytes (at most 8), as tcpdump
+    and Wireshark print them; the bytes past it are not the address (the
+    kernel leaves them unspecified)."""
+    column = np.ascontiguousarray(column, dtype=np.uint8)
+    length = np.minimum(np.asarray(length), 8).astype(np.uint8)
+    if column.ndim != 2 or column.shape[1] != 8 or length.shape != column.shape[:1]:
+        raise ValueError(f"expected (n, 8) addresses and n lengths, got {column.shape} "
+                         f"and {length.shape}")
+    keyed = np.zeros((len(length), 16), dtype=np.uint8)    # the address, cut, then its length
+    keyed[:, :8] = np.where(np.arange(8) < length[:, None], column, 0)
+    keyed[:, 8] = length
+    present = length != 0
+    values, present_codes = _distinct_rows(keyed[present], 16, lambda raw: raw[:raw[8]].hex(":"))
+    codes = np.full(len(length), -1, dtype=np.intp)
+    codes[present] = present_codes
+    return values, codes
+
+
 def address_bytes(column: np.ndarray) -> np.ndarray:
     """An object array of ``bytes`` (6 or 16 each) for an address column."""
     column = np.asarray(column)

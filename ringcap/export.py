@@ -24,6 +24,7 @@ import numpy as np
 from .appcolumns import StringColumn
 from .batch import COLUMNS, Batch, register_exporter
 from .flowmeter import NAME_COLUMNS, RTT_COLUMNS, TIMESTAMP_COLUMNS, FlowRecords
+from .addresses import _link_address_codes
 from .headers import FlowTable, Headers, _address_codes, address_bytes
 from .headers import decode as decode_batch
 from .names import NAMED_COLUMNS, names_for
@@ -52,6 +53,14 @@ def _ip_version_of(headers, name: str):
     """The version column that says which rows of address column ``name`` are IP (or None)."""
     version = _IP_VERSION_OF.get(name)
     return getattr(headers, version, None) if version in headers.names else None
+
+
+def _header_address_codes(headers, name: str, array: np.ndarray):
+    """(printable addresses, code per row, -1 for none) of a Headers address
+    column: ``sll_addr`` cut to ``sll_halen`` bytes, IP addresses only of IP packets."""
+    if name == "sll_addr" and "sll_halen" in headers.names:
+        return _link_address_codes(array, headers.sll_halen)
+    return _address_codes(array, _ip_version_of(headers, name))
 
 
 def _pyarrow():
@@ -110,9 +119,8 @@ def _arrow_packets(pa, batch: Batch):
         pa.large_binary(), n, [None, pa.py_buffer(ends), pa.py_buffer(batch.data)])
 
 
-def _arrow_addresses(pa, array: np.ndarray, ip_version=None):
+def _arrow_addresses(pa, values: list[str], codes: np.ndarray):
     # Printable addresses as a dictionary array: each distinct address once.
-    values, codes = _address_codes(array, ip_version)
     indices = pa.array(codes.astype(np.int32), mask=codes < 0)
     return pa.DictionaryArray.from_arrays(indices, pa.array(values, type=pa.string()))
 
@@ -133,9 +141,8 @@ def _is_named(column: str, names: bool) -> bool:
     return names and column in NAMED_COLUMNS
 
 
-def _pandas_addresses(pd, array: np.ndarray, ip_version=None):
+def _pandas_addresses(pd, values: list[str], codes: np.ndarray):
     # Printable addresses as a Categorical: each distinct address once.
-    values, codes = _address_codes(array, ip_version)
     return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object))
 
 
@@ -146,7 +153,7 @@ def _arrow_header_columns(pa, headers, addresses: str, names: bool) -> dict:
             out[name] = array.to_arrow()
         elif name in _ADDRESS_WIDTH:
             if addresses == "str":
-                out[name] = _arrow_addresses(pa, array, _ip_version_of(headers, name))
+                out[name] = _arrow_addresses(pa, *_header_address_codes(headers, name, array))
             else:
                 out[name] = _arrow_fixed_binary(pa, array, _ADDRESS_WIDTH[name])
         elif _is_named(name, names):
@@ -248,7 +255,7 @@ def _pandas_header_columns(pd, headers, addresses: str, names: bool) -> dict:
             out[name] = pd.arrays.ArrowStringArray(array.to_arrow())
         elif name in _ADDRESS_WIDTH:
             if addresses == "str":
-                out[name] = _pandas_addresses(pd, array, _ip_version_of(headers, name))
+                out[name] = _pandas_addresses(pd, *_header_address_codes(headers, name, array))
             else:
                 out[name] = address_bytes(array)
         elif _is_named(name, names):
@@ -287,7 +294,7 @@ def _arrow_flow_column(pa, name: str, array: np.ndarray, addresses: str, names: 
     named codes, numbers."""
     if name in ("ip_src", "ip_dst"):
         if addresses == "str":
-            return _arrow_addresses(pa, array)
+            return _arrow_addresses(pa, *_address_codes(array))
         return _arrow_fixed_binary(pa, array, 16)
     if _is_named(name, names):
         return _arrow_named(pa, name, array)
@@ -298,7 +305,7 @@ def _pandas_flow_column(pd, name: str, array: np.ndarray, addresses: str, names:
     """The pandas twin of :func:`_arrow_flow_column`."""
     if name in ("ip_src", "ip_dst"):
         if addresses == "str":
-            return _pandas_addresses(pd, array)
+            return _pandas_addresses(pd, *_address_codes(array))
         return address_bytes(array)
     if _is_named(name, names):
         return _pandas_named(pd, name, array)

@@ -381,8 +381,10 @@ def _column_names(columns, out: Headers | None = None) -> set[str]:
     # an address column comes with the version column that says which rows are IP: without
     # it the export could not tell a packet without an IP header (null) from "::"
     # (into out=, only where out has room for it)
+    # (and sll_addr with sll_halen, the part of its 8 bytes that is the address)
     for version, addresses in (("ip_version", {"ip_src", "ip_dst"}),
-                               ("outer_ip_version", {"outer_ip_src", "outer_ip_dst"})):
+                               ("outer_ip_version", {"outer_ip_src", "outer_ip_dst"}),
+                               ("sll_halen", {"sll_addr"})):
         if names & addresses and (out is None or version in out.names):
             names.add(version)
     return names
@@ -408,7 +410,8 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
 
     ``columns``: decode only these column names (``flags`` is always
     included, and ``ip_version`` with ``ip_src``/``ip_dst``, ``outer_ip_version``
-    with ``outer_ip_*``, so exports tell a packet without IP from ``::``); ``"all"`` for every column of :data:`HEADER_COLUMNS`; by
+    with ``outer_ip_*``, so exports tell a packet without IP from ``::``, and
+    ``sll_halen`` with ``sll_addr``); ``"all"`` for every column of :data:`HEADER_COLUMNS`; by
     default :data:`DEFAULT_COLUMNS`.  Application columns (:mod:`ringcap.appcolumns`) are decoded only when named
     (docs/decode.md).  :data:`FIVE_TUPLE_COLUMNS` selects a shortcut for plain IPv4 TCP/UDP that is several times
     faster than the full decode; the values are the same.

@@ -231,6 +231,7 @@ NAMED_COLUMNS: Mapping[str, Callable] = {
     "tunnel_type": tunnel_type_names,
     "protocol": ethertype_names,
     "pkttype": pkttype_names,
+    "sll_pkttype": pkttype_names,
     "tcp_flags": tcp_flag_names,
     "tcp_flags_fwd": tcp_flag_names,
     "tcp_flags_rev": tcp_flag_names,

@@ -349,6 +349,23 @@ class RingcapProcess:
             self.finish(signal.SIGKILL if self.proc.poll() is None else None)
             raise AssertionError(f"{exc}; stderr: {self.err!r}") from None
 
+    def wait_for_handler(self, signum, timeout=DEADLINE):
+        """Wait until the process catches ``signum`` (its SigCgt bit in
+        /proc/PID/status: a Python handler is installed); fail if it exits first."""
+        def handled_or_exited():
+            if self.proc.poll() is not None:
+                return True
+            try:
+                with open(f"/proc/{self.proc.pid}/status") as status:
+                    caught = next(line for line in status if line.startswith("SigCgt:"))
+            except (FileNotFoundError, ProcessLookupError, StopIteration):
+                return False
+            return bool(int(caught.split()[1], 16) >> (signum - 1) & 1)
+        wait_until(handled_or_exited, timeout, f"ringcap to handle signal {signum}")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"ringcap exited ({self.proc.returncode}) before handling "
+                                 f"signal {signum}; stderr: {self.err!r}")
+
     def finish(self, sig=None, timeout=DEADLINE):
         """Send ``sig`` (if given), wait for the exit and return the exit code."""
         if self in RingcapProcess.running:

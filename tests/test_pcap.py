@@ -650,7 +650,7 @@ def test_pcapng_bad_section_header(tmp_path):
 
 def test_packet_before_any_interface_is_an_error(tmp_path):
     raw = ng_shb("<") + ng_spb("<", b"lonely")
-    with pytest.raises(PcapFormatError, match="interface 0, which the section has not described"):
+    with pytest.raises(PcapFormatError, match="a packet block before any Interface Desc"):
         read_pcap(write_bytes(tmp_path / "noidb.pcapng", raw))
 
 

@@ -143,6 +143,27 @@ def test_filter_columns_payload_and_host_options(pcap_spark, capture_files):
     assert {r.host for r in rows} == {"sensor-a"}
 
 
+def test_a_cooked_files_packet_type_and_address_read_as_in_pandas(pcap_spark, tmp_path):
+    """A LINUX_SLL2 file: `pkttype` is each header's (0 before), and
+    `sll_addr` its first sll_halen bytes, null without an address (all 8
+    bytes before, 02:00:00:00:00:01:aa:bb), as to_pandas gives them."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import CookedLinuxV2
+    from scapy.utils import wrpcap
+    l3 = IP(src="10.5.0.1", dst="10.5.0.2") / UDP(sport=1000, dport=9)
+    wrpcap(str(tmp_path / "any.pcap"), [
+        CookedLinuxV2(proto=0x0800, ifindex=3, lladdrtype=1, pkttype=4, lladdrlen=6,
+                      src=b"\x02\x00\x00\x00\x00\x01\xaa\xbb") / l3,
+        CookedLinuxV2(proto=0x0800, ifindex=4, lladdrtype=0xFFFE, pkttype=0, lladdrlen=0,
+                      src=b"\x00" * 8) / l3], linktype=276)
+    frame = (pcap_spark.read.format("pcap").option("columns", "pkttype,sll_addr")
+             .load(str(tmp_path / "any.pcap")))
+    rows = sorted((r.pkttype, r.sll_addr) for r in frame.collect())
+    assert rows == [(0, None), (4, "02:00:00:00:00:01")]
+    ours = ringcap.decode(read_pcap(tmp_path / "any.pcap"), columns=["sll_addr"]).to_pandas()
+    assert ours["sll_addr"].tolist()[0] == "02:00:00:00:00:01"
+
+
 def test_packets_of_a_link_type_ringcap_does_not_decode_come_with_null_headers(
         pcap_spark, tmp_path):
     traffic = synthetic_traffic(300, start_ns=START, seed=9)

@@ -44,6 +44,7 @@ cdef struct PrintState:
     int absolute_seq     # -S
     int no_checksums     # -K: IP, TCP and UDP checksums not checked (ICMP's still are)
     int number           # -# / --number: each line starts with the packet's number
+    int tunnel_depth     # printing the packet inside a tunnel (one level is printed)
     uint64_t numbered    # packets numbered so far
     int have_previous    # a packet was printed (for TS_DELTA / TS_SINCE_FIRST)
     int64_t previous_ts

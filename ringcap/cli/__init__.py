@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 # Short options of tcpdump that take no value: a group such as "-nnr" ending
 # in r means "read".
-_FLAG_LETTERS = set("nvexXAqlStUpKOdDL#")
+_FLAG_LETTERS = set("nvexXAqlStUpKOdDL#NIJ")
 
 
 def _wants_read(argv: list[str]) -> bool:

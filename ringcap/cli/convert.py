@@ -13,6 +13,7 @@ import sys
 
 from ..batch import LINKTYPE_NAMES, linktype_name
 from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, open_pcap
+from ..pcapfile.formats import carries_direction
 from ..sinks import PcapSink
 from .datasets import DATASET_FORMATS, add_dataset_options, open_dataset_sink
 from .options import CliError, filter_expression
@@ -64,8 +65,10 @@ def run(args) -> int:
         reader = open_pcap(source)
     except FileNotFoundError:
         raise CliError(f"cannot read {source}: no such file") from None
-    except PcapFormatError as exc:
-        raise CliError(f"cannot read {source}: {exc}") from None
+    except PcapFormatError as exc:     # (which names the file, mostly first)
+        text = str(exc)
+        raise CliError(f"cannot read {text}" if text.startswith(source + ":")
+                       else f"cannot read {source}: {text}") from None
     with reader:
         linktype = reader.linktype
         snaplen = reader.snaplen or DEFAULT_SNAPLEN
@@ -80,7 +83,8 @@ def run(args) -> int:
                 raise CliError(f"cannot write {args.format} to {target}: it is a folder; give a "
                                "file name, or --format parquet for a dataset")
             sink = PcapSink(target, format=args.format, snaplen=snaplen, linktype=linktype,
-                            nanosecond=True)
+                            nanosecond=True,
+                            writer_options={"flags": carries_direction(reader)})
         keep = _matcher(expression, snaplen)
         read = 0
         try:

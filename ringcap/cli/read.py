@@ -17,12 +17,12 @@ import stat
 import sys
 
 
-from .options import (CliError, add_packet_options, filter_expression, parse_snaplen,
-                      printer_options, size_type)
+from . import fileprint, readflags
+from .options import CliError, add_packet_options, filter_expression, printer_options
 from ..bpf import libpcap_knows_linktype
 from ..linktypes import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..pcapfile import PcapFormatError
-from . import fileprint
+from ..pcapfile.formats import carries_direction
 
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("reading (as in tcpdump)")
@@ -33,9 +33,8 @@ def add_arguments(parser) -> None:
                        help="read the capture files named in FILELIST, one a line, one "
                             "after another (-V - : the names from standard input)")
     group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN",
-                       type=size_type(parse_snaplen),
-                       help="accepted as tcpdump accepts it; reading a file keeps the "
-                            "file's own snapshot length")
+                       help="checked as tcpdump checks it (0 to 262144); reading a file keeps "
+                            "the file's own snapshot length")
     group.add_argument("-w", dest="write", metavar="FILE",
                        help="write the packets that pass the filter to FILE instead of "
                             "printing them (-w - : to standard output)")
@@ -46,6 +45,7 @@ def add_arguments(parser) -> None:
     own.add_argument("--format", choices=("pcap", "pcapng"), default=None,
                      help="format of -w FILE (default: from its suffix, .pcapng writes pcapng)")
     add_packet_options(parser)
+    readflags.add_arguments(parser)
 
 
 def _open_writer(args, reader):
@@ -66,7 +66,9 @@ def _open_writer(args, reader):
         return PcapSink(sys.stdout.buffer if to_stdout else args.write, format=args.format,
                         snaplen=reader.snaplen or 262144,
                         nanosecond=args.precision == "nano" or bool(reader.nanosecond),
-                        linktype=reader.linktype)
+                        linktype=reader.linktype,
+                        writer_options={"flags": carries_direction(reader)},
+                        **readflags.sink_options(args))
     except OSError as exc:
         text = str(exc.strerror or exc)
         # a failed first write names the file and says what failed itself
@@ -149,6 +151,7 @@ def check_file_linktype_option(text: str | None) -> None:
 
 def run(args) -> int:
     check_file_linktype_option(args.linktype)
+    readflags.check(args)
     path = args.read
     words = list(args.expression)
     if path is None and args.file_list is None:
@@ -243,6 +246,7 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                 raise CliError(str(exc)) from None
         if args.write is not None and state.sink is None:
             state.sink = _open_writer(args, reader)
+        readflags.give_up_root(args)        # -Z: the file and the output are open
         if printing and state.printer is None:
             state.printer = PacketPrinter(sys.stdout, **printer_options(args))
         state.opened = True         # the summary is due from here on

@@ -18,6 +18,7 @@ import struct
 import sys
 
 from .. import _pcapio
+from .. import arphrd as _arphrd
 from .. import linktypes as _linktypes
 from .._lazy import lazy_attributes as _lazy_attributes
 
@@ -60,6 +61,47 @@ class PcapFormatError(ValueError):
 
 class PcapTruncatedError(PcapFormatError):
     """The file ends inside a record (raised instead of a warning with ``strict=True``)."""
+
+
+# link types whose records start with a Linux cooked header (LINUX_SLL, LINUX_SLL2, and
+# NETLINK, LINUX_IRDA, LINUX_LAPD): pkttype and protocol in every one
+COOKED_LINKTYPES = _arphrd.COOKED_LINKTYPES
+
+
+def from_cooked_headers(batch) -> None:
+    """``pkttype`` and ``protocol`` of a file batch's cooked packets:
+    their cooked header's (a pcap record has no field for them; a pcapng's
+    ``epb_flags`` only a direction)."""
+    _pcapio.from_cooked_headers(batch.linktype, batch.data, batch.offset, batch.caplen,
+                                batch.pkttype, batch.protocol)
+
+
+def carries_direction(reader) -> bool:
+    """Whether ``reader``'s packets can say which way they went (``pkttype``):
+    a pcapng's (``epb_flags``) or a Linux cooked packet's (its header).  A
+    pcapng written from any other file keeps no ``epb_flags``, as editcap's:
+    ``pkttype`` 0 there means "not known", not "inbound"."""
+    return reader.format == "pcapng" or any(
+        interface.linktype in COOKED_LINKTYPES for interface in reader.interfaces)
+
+
+def no_interface_error(path: str, offset: int, packet: bool) -> PcapFormatError:
+    """libpcap's refusal of a pcapng whose first section describes no interface
+    (a link type) before its first packet block (``packet``) or its end."""
+    if packet:
+        return PcapFormatError(
+            f"{path}: the capture file has a packet block before any Interface Description "
+            f"Blocks (at byte offset {offset}): nothing says what link type its packets are, "
+            "and tcpdump and Wireshark refuse it too; the file is damaged, or its writer "
+            "left out the interface: write it again with an Interface Description Block "
+            "before the first packet", offset)
+    return PcapFormatError(
+        f"{path}: the capture file has no Interface Description Blocks: no packets, and no "
+        "link type to read them as (tcpdump refuses it too; Wireshark shows it empty); a "
+        "pcapng writer describes its interface even for an empty capture, so the file was "
+        "cut short after its section header or its writer is broken; if it is still being "
+        "written, read it once its writer has closed it",
+        offset)
 
 
 def describe_status(status: int, value: int, reader) -> str:

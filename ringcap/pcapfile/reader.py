@@ -32,8 +32,9 @@ from .buffers import _FILE_ZERO_COLUMNS, _BufferPool, _take_columns
 from .resync import ResyncScan
 from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
-                      DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, describe_status, PcapFormatError,
-                      PcapTruncatedError, PcapTruncatedWarning)
+                      COOKED_LINKTYPES, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapFormatError,
+                      PcapTruncatedError, PcapTruncatedWarning, describe_status,
+                      from_cooked_headers, no_interface_error)
 from .records import Interface, InterfaceStats
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
@@ -61,8 +62,9 @@ class PcapReader:
     Attributes: ``format`` (``"pcap"``/``"pcapng"``), ``interfaces`` (list
     of :class:`Interface`, in file order), ``stats`` (list of
     :class:`InterfaceStats` seen so far), ``linktype``/``snaplen`` (of the
-    first interface, read at open; a pcapng without any interface reads as an
-    empty Ethernet capture), ``nanosecond`` (pcap: the file's precision).
+    first interface, read at open; a pcapng that describes none before its
+    first packet or its end is refused, as libpcap does), ``nanosecond``
+    (pcap: the file's precision).
     Every packet's ``linktype`` column is its interface's link type (pcap's
     link-type field keeps its low 16 bits: FCS-length bits are dropped, as
     tcpdump does).
@@ -105,6 +107,7 @@ class PcapReader:
         self._drops = 0
         self._last_dropped: dict[int, int] = {}
         self._linktypes = np.zeros(8, dtype=np.uint16)   # per interface, in file order
+        self._cooked = False                             # an interface is Linux cooked
         self._end = None if end is None else int(end)    # read records starting before this
         self._straddle = False                           # the record across _end comes next
         if self.path == "-":
@@ -292,6 +295,7 @@ class PcapReader:
         self.snaplen = snaplen
         self.linktype = linktype & 0xFFFF      # the upper bits: FCS length, reserved
         self._linktypes[0] = self.linktype
+        self._cooked = self.linktype in COOKED_LINKTYPES
         self.interfaces.append(Interface(index=0, linktype=self.linktype, snaplen=snaplen,
                                          tsresol=9 if self.nanosecond else 6))
         self._max_caplen = max(DEFAULT_SNAPLEN, snaplen if snaplen <= 64 << 20 else 0)
@@ -300,20 +304,23 @@ class PcapReader:
     def _read_first_interface(self) -> None:
         """Read the blocks before the first packet, so that ``linktype`` and
         ``snaplen`` are known at open (the first IDB's)."""
-        while (self.linktype is None and self._pending is None and self._pos < self._size
+        while (self.linktype is None and self._pending is None and not self._done
+               and self._pos < self._size
                and getattr(self, "_order", None) is not None):     # (None: a cut header)
             pos = self._pos
             if self._size - pos < 8:
                 break
             btype, = self._unpack(self._order + "I", pos)
-            if btype in (_BT_EPB, _BT_SPB, _BT_PB, _PCAPNG_SHB):
+            if btype in (_BT_EPB, _BT_SPB, _BT_PB):
+                raise no_interface_error(self.path, pos, packet=True)     # (as libpcap)
+            if btype != _PCAPNG_SHB and self._block_header(pos, self._order, "block") is None:
                 break
-            if self._block_header(pos, self._order, "block") is None:
-                break
-            self._handle_block()
+            self._handle_block()          # (another section's header: look on in it)
         if self._pending is not None:
             raise self._pending
-        if self.linktype is None:      # no interface before the first packet or the end
+        if self.linktype is None and not self._done and self._pos >= self._size:
+            raise no_interface_error(self.path, self._pos, packet=False)
+        if self.linktype is None:      # the file ends inside a block: an empty capture
             self.linktype, self.snaplen = LINKTYPE_ETHERNET, DEFAULT_SNAPLEN
 
     def _block_header(self, pos: int, order: str, what: str) -> int | None:
@@ -426,6 +433,7 @@ class PcapReader:
         if iface.index == self._linktypes.shape[0]:
             self._linktypes = np.concatenate([self._linktypes, np.zeros_like(self._linktypes)])
         self._linktypes[iface.index] = linktype
+        self._cooked = self._cooked or linktype in COOKED_LINKTYPES
         self._append_section_interface(iface)
 
     def _read_isb(self, pos: int, blen: int) -> None:
@@ -620,6 +628,8 @@ class PcapReader:
         if total and want is not None:      # the next window: for a batch like this, and more
             self._window = max(_READ_WINDOW,
                                (self._pos - base) * want // total * 33 // 32 + 65536)
+        if self._cooked and total:
+            from_cooked_headers(batch)
         batch.drops = self._take_drops()
         batch.freeze_count = 0
         batch.interfaces = self._names()
@@ -648,6 +658,8 @@ class PcapReader:
         for name in ("protocol", "vlan_tci", "vlan_tpid", "rxhash", "status"):
             store[name][:n] = 0
         out._set_length(n, nbytes)
+        if self._cooked and n:
+            from_cooked_headers(out)
         out.drops = self._take_drops()
         out.freeze_count = 0
         out.interfaces = self._names()

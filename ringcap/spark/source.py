@@ -36,6 +36,7 @@ from ..bpf import compile_filter
 from ..filtering import LinkTypeFilter
 from ..appcolumns import APP_COLUMNS, StringColumn
 from .. import _text
+from ..addresses import _link_address_codes
 from ..headers import DEFAULT_COLUMNS, HEADER_COLUMNS, decode
 from ..pcapfile import DEFAULT_SNAPLEN, PcapFormatError, PcapReader
 from ..sinks.parquet import FRAME_OFFSET_COLUMNS, NOT_BY_DEFAULT
@@ -418,6 +419,9 @@ class PartReader:
                 column = headers[name]
                 if isinstance(column, StringColumn):
                     array = column.to_arrow()
+                elif name == "sll_addr":             # its first sll_halen bytes, as pandas
+                    values, codes = _link_address_codes(column, headers["sll_halen"])
+                    array = pa.array(values, pa.string()).take(pa.array(codes, mask=codes < 0))
                 elif column.ndim == 2:
                     version = _IP_VERSION_OF.get(name)
                     array = self._addresses(column, None if version is None
