@@ -42,6 +42,9 @@ LAZY_ALLOWED = {
     # `ringcap -r F -w OUT` only: printing needs no sink (rotation, signal handling)
     "ringcap.sinks.pcap": ("ringcap.sinks.rotating",),
     "ringcap.libpcap": ("ctypes",),          # compiling a filter
+    # -Z with -r only: privileges imports inspect (ast, dis, tokenize), 30-80 M
+    # instructions of every other `ringcap -r`'s start-up
+    "ringcap.cli.privileges": ("inspect",),
 }
 # Packages a lazy import may load to keep the start-up of `ringcap -w` short
 # (docs/cli.md): numpy; tempfile for a dataset's warm-up; subprocess, shlex and

@@ -27,7 +27,6 @@ from ..bpf import compile_filter, pack
 from ..linktypes import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, linktype_description
 from ..pcapfile.formats import (_MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _S, DEFAULT_SNAPLEN,
                                 PcapFormatError, PcapTruncatedWarning, describe_status)
-from . import readflags
 from .lineformat import line_formatter, one_utc_offset
 from .options import CliError, printer_options
 
@@ -337,7 +336,6 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
         # the names are this host's for the file's interface indexes, as tcpdump's
         print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
     program = None if expression is None else _program(expression, source)
-    readflags.give_up_root(args)        # -Z: the file is open (as the batch path does)
     printer = _Printer(args, source, program)
     state.printer = printer.out
     state.opened = True             # the summary is due from here on

@@ -193,9 +193,10 @@ def run(args) -> int:
 def _plain_pcap_to_print(args, paths: list[str]):
     """The one file to print, opened, when it can be printed without batches
     (:mod:`ringcap.cli.fileprint`: no numpy, 60-70 ms of start-up): a classic
-    pcap file of a link type it prints, read alone, without -w or --count; else None."""
+    pcap file of a link type it prints, read alone, without -w, --count or a
+    -Z that gives up root (after the batch path's output is open); else None."""
     if args.write is not None or args.count_only or len(paths) != 1 \
-            or os.environ.get("RINGCAP_READ_BATCHES"):
+            or readflags.needs_batches(args) or os.environ.get("RINGCAP_READ_BATCHES"):
         return None
     return fileprint.open_plain_pcap(paths[0])
 

@@ -25,7 +25,10 @@ import os
 import re
 
 from .options import CliError
-from .privileges import User, drop_privileges, lookup_user
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from .privileges import User
 
 # libpcap's names for -j (pcap_tstamp_type_name_to_val, any case)
 TIME_STAMP_TYPES = ("host", "host_lowprec", "host_hiprec", "adapter", "adapter_unsynced",
@@ -115,6 +118,9 @@ def check(args) -> None:
                        + ", ".join(TIME_STAMP_TYPES), status=1)
     args.drop_to = None
     if args.owner is not None and (os.getuid() == 0 or os.geteuid() == 0):
+        # (here, with -Z only, and before the drop: it imports inspect, 30-80 M
+        # instructions that every other `-r` would pay at start-up)
+        from .privileges import lookup_user
         try:
             args.drop_to = lookup_user(args.owner)
         except CliError:
@@ -138,5 +144,6 @@ def give_up_root(args) -> None:
     """``-Z``: become USER, once, after the first file and the output are open."""
     user: User | None = getattr(args, "drop_to", None)
     if user is not None:
+        from .privileges import drop_privileges      # (imported by check() already)
         args.drop_to = None
         drop_privileges(user)
