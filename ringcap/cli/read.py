@@ -163,6 +163,7 @@ def run(args) -> int:
     if path is not None and args.file_list is not None:
         raise CliError("give either -r FILE or -V FILELIST, not both", status=2)
     paths = [path] if path is not None else _file_list(args.file_list)
+    _check_stdout(args)
     args.read = paths[0]
     expression = filter_expression(args)
     state = _ReadState()
@@ -188,6 +189,18 @@ def run(args) -> int:
         # tcpdump --count: the number of packets that matched, on standard output
         print(f"{state.matched} packet{'' if state.matched == 1 else 's'}", flush=True)
     return 0
+
+
+def _check_stdout(args) -> None:
+    """Refuse a closed standard output (``ringcap -r F >&-``: Python's
+    ``sys.stdout`` is None) when the packets, ``-w -`` or ``--count`` go
+    there: tcpdump says ``Unable to write output: Bad file descriptor``
+    (status 14); ringcap failed with a traceback, or printed nothing and
+    exited 0."""
+    if sys.stdout is None and (args.write in (None, "-") or args.print_too or args.count_only):
+        raise CliError("Unable to write output: Bad file descriptor (standard output is "
+                       "closed); redirect it (> out.txt, > /dev/null) or give -w FILE",
+                       status=14)
 
 
 def _plain_pcap_to_print(args, paths: list[str]):

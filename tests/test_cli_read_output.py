@@ -1,0 +1,63 @@
+"""Where `ringcap -r`'s output goes when it cannot go there: a closed
+standard output (`>&-`), compared with tcpdump 4.99.3 on the same file, on
+the numpy-free path and the batch path (``RINGCAP_READ_BATCHES=1``)."""
+import os
+import shlex
+import struct
+import subprocess
+import sys
+
+import pytest
+
+import ringcap
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
+
+
+def _pcap(path, count: int = 200) -> None:
+    """``count`` UDP frames: more lines than tcpdump's stdio buffer (4 KiB), which
+    it reports failing to write only when full, not at exit."""
+    frame = bytes.fromhex("020000000002" "020000000001" "0800") + bytes.fromhex(
+        "4500001c0001000040110000" "0a000001" "0a000002") + struct.pack(">HHHH", 9, 9, 8, 0)
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+                     + (struct.pack("<IIII", 1_700_000_000, 0, len(frame), len(frame))
+                        + frame) * count)
+
+
+def _closed_stdout(command: list[str], env=None) -> subprocess.CompletedProcess:
+    """``command >&-`` (its fd 1 closed), run by the shell."""
+    return subprocess.run(["bash", "-c", shlex.join(command) + " >&-"], cwd="/",
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize("batches", [False, True])
+@pytest.mark.parametrize("options", [[], ["-w", "-"], ["--count"]])
+def test_closed_stdout_is_an_error_not_a_traceback(tmp_path, batches, options):
+    path = tmp_path / "one.pcap"
+    _pcap(path)
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    env.pop("RINGCAP_READ_BATCHES", None)
+    if batches:
+        env["RINGCAP_READ_BATCHES"] = "1"
+    ours = _closed_stdout([sys.executable, "-m", "ringcap", "-nn", "-r", str(path), *options],
+                          env)
+    assert "Traceback" not in ours.stderr, ours.stderr
+    assert ours.stderr == ("ringcap: Unable to write output: Bad file descriptor (standard "
+                           "output is closed); redirect it (> out.txt, > /dev/null) or give "
+                           "-w FILE\n")
+    assert ours.returncode == 14
+    if not options:             # tcpdump's words and status for the same
+        theirs = _closed_stdout(["tcpdump", "-nn", "-r", str(path)])
+        assert theirs.stderr.splitlines()[-1] == \
+            "tcpdump: Unable to write output: Bad file descriptor"
+        assert theirs.returncode == ours.returncode
+
+
+def test_closed_stdout_does_not_matter_with_w_file(tmp_path):
+    path = tmp_path / "one.pcap"
+    _pcap(path)
+    out = tmp_path / "out.pcap"
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    ours = _closed_stdout([sys.executable, "-m", "ringcap", "-r", str(path), "-w", str(out)], env)
+    assert (ours.returncode, ours.stderr.splitlines()[-1]) == (0, "200 packets read")
+    assert out.read_bytes()[24:] == path.read_bytes()[24:]
