@@ -1,6 +1,8 @@
-"""Where `ringcap -r`'s output goes when it cannot go there: a closed
-standard output (`>&-`), compared with tcpdump 4.99.3 on the same file, on
-the numpy-free path and the batch path (``RINGCAP_READ_BATCHES=1``)."""
+"""`ringcap -r` at the edges a tcpdump user meets: output that cannot go
+where it should (a closed standard output, `>&-`; a full one, /dev/full) and
+file headers libpcap adjusts (a snapshot length over INT_MAX), compared with
+tcpdump 4.99.3 on the same file, on the numpy-free path and the batch path
+(``RINGCAP_READ_BATCHES=1``)."""
 import os
 import shlex
 import struct
@@ -14,12 +16,12 @@ import ringcap
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(ringcap.__file__))
 
 
-def _pcap(path, count: int = 200) -> None:
+def _pcap(path, count: int = 200, snaplen: int = 262144) -> None:
     """``count`` UDP frames: more lines than tcpdump's stdio buffer (4 KiB), which
     it reports failing to write only when full, not at exit."""
     frame = bytes.fromhex("020000000002" "020000000001" "0800") + bytes.fromhex(
         "4500001c0001000040110000" "0a000001" "0a000002") + struct.pack(">HHHH", 9, 9, 8, 0)
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1)
                      + (struct.pack("<IIII", 1_700_000_000, 0, len(frame), len(frame))
                         + frame) * count)
 
@@ -61,3 +63,32 @@ def test_closed_stdout_does_not_matter_with_w_file(tmp_path):
     ours = _closed_stdout([sys.executable, "-m", "ringcap", "-r", str(path), "-w", str(out)], env)
     assert (ours.returncode, ours.stderr.splitlines()[-1]) == (0, "200 packets read")
     assert out.read_bytes()[24:] == path.read_bytes()[24:]
+
+
+@pytest.mark.parametrize("batches", [False, True])
+@pytest.mark.parametrize("options", [[], ["-x", "udp"], ["-l"]])
+def test_a_full_standard_output_is_tcpdumps_write_error(tmp_path, batches, options):
+    """Printing into /dev/full (every write: No space left on device), as
+    into a full disk: tcpdump's ``Unable to write output: ...`` and status 14
+    after the summary (ringcap said only "No space left on device", status 1)."""
+    path = tmp_path / "many.pcap"
+    _pcap(path, 20_000)
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    env.pop("RINGCAP_READ_BATCHES", None)
+    if batches:
+        env["RINGCAP_READ_BATCHES"] = "1"
+    with open("/dev/full", "wb") as full:
+        ours = subprocess.run([sys.executable, "-m", "ringcap", "-nn", "-r", str(path), *options],
+                              stdout=full, stderr=subprocess.PIPE, text=True, env=env, cwd="/",
+                              timeout=120)
+        theirs = subprocess.run(["tcpdump", "-nn", "-r", str(path), *options], stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=120)
+    assert "Traceback" not in ours.stderr, ours.stderr
+    last = ours.stderr.splitlines()[-1]
+    assert last == "ringcap: Unable to write output: No space left on device", ours.stderr
+    assert theirs.stderr.splitlines()[-1] == \
+        "tcpdump: Unable to write output: No space left on device"
+    assert ours.returncode == theirs.returncode == 14
+    assert ours.stderr.splitlines()[-2].endswith(" packets read" if options[-1:] != ["udp"]
+                                                 else " matched the filter")
+

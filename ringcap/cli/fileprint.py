@@ -28,7 +28,7 @@ from ..linktypes import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, linktype_descriptio
 from ..pcapfile.formats import (_MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _S, DEFAULT_SNAPLEN,
                                 PcapFormatError, PcapTruncatedWarning, describe_status)
 from .lineformat import line_formatter, one_utc_offset
-from .options import CliError, printer_options
+from .options import CliError, output_error, printer_options
 
 _MAP_WINDOW = 16 << 20          # bytes of the file a map holds (at least), as the reader's
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -290,10 +290,15 @@ class _Printer:
                 self.buffer = bytearray(need)
             start, used = self.formatter.format(*columns, start, self.buffer, linktype=linktype,
                                                 ifnames=ifnames, ifname_index=ifname_index)
-            with memoryview(self.buffer) as view:
-                self.out.write(view[:used])
-        if self.flush_each:
-            self.out.flush()
+            try:
+                with memoryview(self.buffer) as view:
+                    self.out.write(view[:used])
+                if self.flush_each and start >= n:
+                    self.out.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                raise output_error(exc) from None
 
     def _interface_names(self, ifindex) -> tuple[bytearray, array]:
         """(16-byte name table, entry per packet) for the interfaces of the

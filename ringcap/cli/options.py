@@ -261,6 +261,12 @@ def silence_stdout() -> None:
         pass
 
 
+def output_error(exc: OSError) -> CliError:
+    """A failed write of the printed packets to standard output (a full disk,
+    an I/O error; not a broken pipe): tcpdump's words and status."""
+    return CliError(f"Unable to write output: {exc.strerror or describe_error(exc)}", status=14)
+
+
 def describe_error(exc: BaseException) -> str:
     """One line for an exception: its message, or for an OSError without one
     the system's wording and the file name."""

@@ -18,7 +18,8 @@ import sys
 
 
 from . import fileprint, readflags
-from .options import CliError, add_packet_options, filter_expression, printer_options
+from .options import (CliError, add_packet_options, filter_expression, output_error,
+                      printer_options)
 from ..bpf import libpcap_knows_linktype
 from ..linktypes import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..pcapfile import PcapFormatError
@@ -178,13 +179,18 @@ def run(args) -> int:
     finally:
         if state.sink is not None:
             state.sink.close()
+        failed = None
         if state.printer is not None:
             try:
                 state.printer.flush()
             except BrokenPipeError:
                 pass
+            except OSError as exc:
+                failed = output_error(exc)
         if state.opened:
             _summary(state.read, state.matched, expression is not None)
+        if failed is not None:
+            raise failed
     if args.count_only:
         # tcpdump --count: the number of packets that matched, on standard output
         print(f"{state.matched} packet{'' if state.matched == 1 else 's'}", flush=True)
@@ -245,7 +251,7 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                            "a file with -w works)")
         # as tcpdump: the file's line, then the filter compiled for its link type
         print(f"reading from file {path}, link-type {linktype_description(linktype)}, snapshot "
-              f"length {reader.snaplen or 262144}", file=sys.stderr, flush=True)   # (libpcap's 0)
+              f"length {reader.snaplen or 262144}", file=sys.stderr, flush=True)
         if linktype == 276 and printing:
             # the names are this host's for the file's interface indexes, as tcpdump's
             print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
@@ -293,6 +299,12 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                         printer.flush()
             except ValueError as exc:    # a link type ringcap cannot print, or that
                 raise CliError(str(exc)) from None     # a pcap output cannot hold
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                if sink is not None:
+                    raise
+                raise output_error(exc) from None      # printing: standard output
             if args.count is not None and matched >= args.count:
                 break
 
