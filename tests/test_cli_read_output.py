@@ -92,3 +92,31 @@ def test_a_full_standard_output_is_tcpdumps_write_error(tmp_path, batches, optio
     assert ours.stderr.splitlines()[-2].endswith(" packets read" if options[-1:] != ["udp"]
                                                  else " matched the filter")
 
+
+def _env(batches: bool) -> dict:
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    env.pop("RINGCAP_READ_BATCHES", None)
+    if batches:
+        env["RINGCAP_READ_BATCHES"] = "1"
+    return env
+
+
+@pytest.mark.parametrize("snaplen", [0, 65535, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF])
+def test_a_header_snaplen_over_int_max_is_libpcaps_262144(tmp_path, snaplen):
+    """libpcap takes a header's snapshot length of 0 or over INT_MAX as 262144
+    (pcap_adjust_snapshot): tcpdump says so, compiles the filter with it and
+    writes it to -w; ringcap said "snapshot length 4294967295" and wrote it."""
+    path = tmp_path / "snap.pcap"
+    _pcap(path, 3, snaplen)
+    theirs = subprocess.run(["tcpdump", "-nn", "-r", str(path), "-w", str(tmp_path / "t.pcap"),
+                             "udp"], capture_output=True, text=True, timeout=60)
+    said = theirs.stderr.splitlines()[0]
+    assert said.endswith(f"snapshot length {snaplen if 0 < snaplen < 1 << 31 else 262144}")
+    for batches in (False, True):
+        ours = subprocess.run([sys.executable, "-m", "ringcap", "-nn", "-r", str(path), "udp"],
+                              capture_output=True, text=True, timeout=60, env=_env(batches))
+        assert (ours.returncode, ours.stderr.splitlines()[0]) == (0, said), ours.stderr
+        assert ours.stdout.count("\n") == 3
+    subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), "-w",
+                    str(tmp_path / "o.pcap"), "udp"], check=True, env=_env(False), timeout=60)
+    assert (tmp_path / "o.pcap").read_bytes()[:24] == (tmp_path / "t.pcap").read_bytes()[:24]

@@ -26,7 +26,8 @@ from .. import _bpf, _decode, _filemap, _pcapio, _text
 from ..bpf import compile_filter, pack
 from ..linktypes import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, linktype_description
 from ..pcapfile.formats import (_MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _S, DEFAULT_SNAPLEN,
-                                PcapFormatError, PcapTruncatedWarning, describe_status)
+                                PcapFormatError, PcapTruncatedWarning, describe_status,
+                                libpcap_snaplen)
 from .lineformat import line_formatter, one_utc_offset
 from .options import CliError, output_error, printer_options
 
@@ -206,7 +207,7 @@ class _Chunks:
 def _program(expression: str, source: PlainPcap) -> bytes:
     """The filter, compiled by libpcap as for a file like ``source``, packed."""
     try:
-        program = pack(compile_filter(expression, snaplen=source.snaplen or 262144,
+        program = pack(compile_filter(expression, snaplen=libpcap_snaplen(source.snaplen),
                                       file_linktype=source.linktype, swapped=source.swap))
         _bpf.check_program(program)
     except ValueError as exc:
@@ -336,7 +337,7 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
     ``state`` (:class:`ringcap.cli.read._ReadState`) as the batch path does."""
     path = source.path
     print(f"reading from file {path}, link-type {linktype_description(source.linktype)}, "
-          f"snapshot length {source.snaplen or 262144}", file=sys.stderr, flush=True)
+          f"snapshot length {libpcap_snaplen(source.snaplen)}", file=sys.stderr, flush=True)
     if source.linktype == LINKTYPE_LINUX_SLL2:
         # the names are this host's for the file's interface indexes, as tcpdump's
         print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)

@@ -23,7 +23,7 @@ from .options import (CliError, add_packet_options, filter_expression, output_er
 from ..bpf import libpcap_knows_linktype
 from ..linktypes import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..pcapfile import PcapFormatError
-from ..pcapfile.formats import carries_direction
+from ..pcapfile.formats import carries_direction, libpcap_snaplen
 
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("reading (as in tcpdump)")
@@ -65,7 +65,7 @@ def _open_writer(args, reader):
     from ..sinks.pcap import PcapSink
     try:
         return PcapSink(sys.stdout.buffer if to_stdout else args.write, format=args.format,
-                        snaplen=reader.snaplen or 262144,
+                        snaplen=libpcap_snaplen(reader.snaplen),
                         nanosecond=args.precision == "nano" or bool(reader.nanosecond),
                         linktype=reader.linktype,
                         writer_options={"flags": carries_direction(reader)},
@@ -251,14 +251,14 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                            "a file with -w works)")
         # as tcpdump: the file's line, then the filter compiled for its link type
         print(f"reading from file {path}, link-type {linktype_description(linktype)}, snapshot "
-              f"length {reader.snaplen or 262144}", file=sys.stderr, flush=True)
+              f"length {libpcap_snaplen(reader.snaplen)}", file=sys.stderr, flush=True)
         if linktype == 276 and printing:
             # the names are this host's for the file's interface indexes, as tcpdump's
             print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
         compiled = None
         if expression is not None:
             # libpcap's program for each link type in the file (per interface in pcapng)
-            compiled = LinkTypeFilter(expression, snaplen=reader.snaplen or 262144,
+            compiled = LinkTypeFilter(expression, snaplen=libpcap_snaplen(reader.snaplen),
                                       swapped=reader.format == "pcap" and reader._swap)
             try:
                 compiled.for_linktype(linktype)

@@ -37,6 +37,14 @@ LINKTYPE_ETHERNET = _linktypes.LINKTYPE_ETHERNET
 #: Snapshot length written when none is given: what tcpdump and dumpcap use.
 DEFAULT_SNAPLEN = 262144
 
+
+def libpcap_snaplen(snaplen: int) -> int:
+    """The snapshot length libpcap gives a file whose header says ``snaplen``
+    (``pcap_adjust_snapshot``): 0 or more than INT_MAX is 262144 (its maximum
+    for the link types ringcap prints), as ``tcpdump -r`` reports, compiles the
+    filter with and writes to ``-w``."""
+    return DEFAULT_SNAPLEN if snaplen == 0 or snaplen > 0x7FFFFFFF else snaplen
+
 _MAGIC_USEC = 0xA1B2C3D4
 _MAGIC_NSEC = 0xA1B23C4D
 _MAGIC_MODIFIED = 0xA1B2CD34      # Kuznetzov's "modified pcap"
