@@ -1446,7 +1446,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
     cdef const uint8_t *src
     cdef const uint8_t *dst
     cdef int addr_len = 4 if version == 4 else 16
-    cdef Py_ssize_t l4_len, ulen
+    cdef Py_ssize_t l4_len, ulen, usum_len
     cdef uint16_t frag, expected, actual
     cdef uint8_t tos
     cdef uint32_t flow
@@ -1587,24 +1587,24 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                            (dflags & F_FRAGMENT) != 0)
         if l4 + 8 > cap:
             return put_s(w, b" [|udp]")
-        ulen = rd16(p + l4 + 4)
-        if ulen < 8:
-            w = put_s(w, b"UDP, bad length ")
-            w = put_u(w, <uint64_t>ulen)
-            return put_s(w, b" < 8")
-        if ulen > l4_len:
-            w = put_s(w, b"UDP, bad length ")
-            w = put_u(w, <uint64_t>ulen)
-            w = put_s(w, b" > ")
+        if l4_len < 8:          # an IP payload shorter than the UDP header
+            w = put_s(w, b"truncated-udp ")
             return put_u(w, <uint64_t>l4_len)
+        ulen = rd16(p + l4 + 4)
+        if ulen < 8:            # (tcpdump 4.99.3's words; "bad length N < 8" is later's)
+            w = put_s(w, b"truncated-udplength ")
+            return put_u(w, <uint64_t>ulen)
+        # a UDP length past the IP payload: tcpdump checks the checksum over
+        # the payload, then says by how much, both counted past the 8-byte header
+        usum_len = ulen if ulen < l4_len else l4_len
         if st.verbose and not st.no_checksums and not (dflags & F_FRAGMENT) \
                 and (version == 6 or st.verbose > 1):
             # tcpdump checks IPv6 UDP checksums at -v, IPv4 ones (optional there) at -vv
             actual = rd16(p + l4 + 6)
             if version == 4 and actual == 0:
                 w = put_s(w, b"[no cksum] ")
-            elif l4 + ulen <= cap:
-                expected = _should_be(src, dst, addr_len, 17, p + l4, ulen, 6)
+            elif l4 + usum_len <= cap:
+                expected = _should_be(src, dst, addr_len, 17, p + l4, usum_len, 6)
                 if expected == 0:
                     expected = 0xFFFF
                 if actual == expected:
@@ -1615,6 +1615,11 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_s(w, b" -> 0x")
                     w = put_hex_pad(w, expected, 4)
                     w = put_s(w, b"!] ")
+        if ulen > l4_len:
+            w = put_s(w, b"UDP, bad length ")
+            w = put_u(w, <uint64_t>(ulen - 8))
+            w = put_s(w, b" > ")
+            return put_u(w, <uint64_t>(l4_len - 8))
         if not st.quiet and not (dflags & F_FRAGMENT):
             app = put_udp_app(w, st, p, cap, l4, ulen)  # DNS, DHCP, NTP, VXLAN (text_app.pxi)
             if app != NULL:
@@ -2001,7 +2006,10 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         hdrlen = 4
         if cap < hdrlen:
             return put_s(w, b"[|null]\n")
-        family = rd32(p)
+        # tcpdump reads the family in this host's byte order (GET_HE_U_4, NULL
+        # and LOOP alike, whatever the file's order), then swaps it if its
+        # upper 16 bits are set: an unknown family prints as tcpdump prints it
+        memcpy(&family, p, 4)
         if family & 0xFFFF0000U:
             family = ((family >> 24) | ((family >> 8) & 0xFF00) | ((family << 8) & 0xFF0000)
                       | (family << 24))

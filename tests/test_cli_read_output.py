@@ -1,6 +1,7 @@
 """`ringcap -r` at the edges a tcpdump user meets: output that cannot go
 where it should (a closed standard output, `>&-`; a full one, /dev/full) and
-file headers libpcap adjusts (a snapshot length over INT_MAX), compared with
+file headers libpcap adjusts (a snapshot length over INT_MAX), NULL/LOOP
+families tcpdump does not know, UDP lengths that do not fit, compared with
 tcpdump 4.99.3 on the same file, on the numpy-free path and the batch path
 (``RINGCAP_READ_BATCHES=1``)."""
 import os
@@ -120,3 +121,57 @@ def test_a_header_snaplen_over_int_max_is_libpcaps_262144(tmp_path, snaplen):
     subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), "-w",
                     str(tmp_path / "o.pcap"), "udp"], check=True, env=_env(False), timeout=60)
     assert (tmp_path / "o.pcap").read_bytes()[:24] == (tmp_path / "t.pcap").read_bytes()[:24]
+
+
+@pytest.mark.parametrize("linktype", [0, 108])           # NULL, LOOP
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_an_unknown_loopback_family_prints_as_tcpdump_prints_it(tmp_path, linktype, order):
+    """tcpdump reads a NULL or LOOP header's family in the host's byte order
+    (whatever the file's) and swaps it if its upper half is set; ringcap read
+    it big-endian first, so `02 00 00 ff` printed `AF Unknown (4278190082)`
+    where tcpdump prints `AF Unknown (33554687)`.  Known families (2, 24, 28,
+    30, either order) were and are the same."""
+    ip = bytes.fromhex("4500001c0001000040110000" "0a000001" "0a000002") + bytes.fromhex(
+        "0009000900080000")
+    families = ("020000ff", "01020304", "0000ff02", "00000002", "02000000", "0000001e")
+    path = tmp_path / "loop.pcap"
+    path.write_bytes(struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
+                     + b"".join(struct.pack(order + "IIII", 1, 0, 32, 32)
+                                + bytes.fromhex(family) + ip for family in families))
+    for options in (["-nn"], ["-nn", "-e"]):
+        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
+                                timeout=60)
+        assert theirs.stdout.count(b"AF Unknown") == 3 * (len(options) == 1) or options[1:]
+        for batches in (False, True):
+            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
+                                  capture_output=True, timeout=60, env=_env(batches))
+            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+
+
+def test_udp_lengths_that_do_not_fit_print_as_tcpdump_prints_them(tmp_path):
+    """A UDP length under 8, a UDP length past the IP payload, an IP payload
+    shorter than the UDP header (IPv4, IPv6; -v and -vv check the checksum
+    first): tcpdump 4.99.3 prints `truncated-udplength 4`, `[bad udp cksum
+    ...] UDP, bad length 1 > 0` (both past the 8-byte header) and
+    `truncated-udp 4`; ringcap printed `UDP, bad length 4 < 8`, `UDP, bad
+    length 9 > 8` without the checksum, and `UDP, bad length 8 > 4`."""
+    records = []
+    for ulen in (0, 4, 7, 8, 9, 40):
+        udp = struct.pack(">HHHH", 1, 2, ulen, 0x1234)
+        records.append(bytes.fromhex("4500001c0001000040110000" "0a000001" "0a000002") + udp)
+        records.append(bytes.fromhex("6000000000081140") + bytes(15) + b"\1" + bytes(15) + b"\2"
+                       + udp)
+    for total in (24, 27):
+        records.append(bytes.fromhex(f"4500{total:04x}0001000040110000" "0a000001" "0a000002")
+                       + struct.pack(">HHHH", 1, 2, 8, 0))
+    path = tmp_path / "udp.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101) + b"".join(
+        struct.pack("<IIII", 1, 0, len(r), len(r)) + r for r in records))
+    for options in (["-nn"], ["-nn", "-v"], ["-nn", "-vv"], ["-nn", "-q"]):
+        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
+                                timeout=60)
+        assert theirs.stdout.count(b"\n") >= len(records)
+        for batches in (False, True):
+            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
+                                  capture_output=True, timeout=60, env=_env(batches))
+            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
