@@ -1594,8 +1594,9 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         if ulen < 8:            # (tcpdump 4.99.3's words; "bad length N < 8" is later's)
             w = put_s(w, b"truncated-udplength ")
             return put_u(w, <uint64_t>ulen)
-        # a UDP length past the IP payload: tcpdump checks the checksum over
-        # the payload, then says by how much, both counted past the 8-byte header
+        # a UDP length past the IP payload: tcpdump checks the checksum and
+        # prints a port's protocol over the payload, or says by how much (both
+        # counted past the 8-byte header)
         usum_len = ulen if ulen < l4_len else l4_len
         if st.verbose and not st.no_checksums and not (dflags & F_FRAGMENT) \
                 and (version == 6 or st.verbose > 1):
@@ -1615,15 +1616,16 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
                     w = put_s(w, b" -> 0x")
                     w = put_hex_pad(w, expected, 4)
                     w = put_s(w, b"!] ")
+        if not st.quiet and not (dflags & F_FRAGMENT):
+            # (as tcpdump, a port's printer takes what is left of the payload)
+            app = put_udp_app(w, st, p, cap, l4, usum_len)  # DNS, DHCP, NTP, VXLAN (text_app.pxi)
+            if app != NULL:
+                return app
         if ulen > l4_len:
             w = put_s(w, b"UDP, bad length ")
             w = put_u(w, <uint64_t>(ulen - 8))
             w = put_s(w, b" > ")
             return put_u(w, <uint64_t>(l4_len - 8))
-        if not st.quiet and not (dflags & F_FRAGMENT):
-            app = put_udp_app(w, st, p, cap, l4, ulen)  # DNS, DHCP, NTP, VXLAN (text_app.pxi)
-            if app != NULL:
-                return app
         w = put_s(w, b"UDP, length ")
         return put_u(w, <uint64_t>(ulen - 8))
     if not addrs_done:

@@ -153,14 +153,20 @@ def test_udp_lengths_that_do_not_fit_print_as_tcpdump_prints_them(tmp_path):
     shorter than the UDP header (IPv4, IPv6; -v and -vv check the checksum
     first): tcpdump 4.99.3 prints `truncated-udplength 4`, `[bad udp cksum
     ...] UDP, bad length 1 > 0` (both past the 8-byte header) and
-    `truncated-udp 4`; ringcap printed `UDP, bad length 4 < 8`, `UDP, bad
-    length 9 > 8` without the checksum, and `UDP, bad length 8 > 4`."""
+    `truncated-udp 4`, and a port's protocol (DNS) over what the payload
+    holds; ringcap printed `UDP, bad length 4 < 8`, `UDP, bad length 9 > 8`
+    without the checksum (and for DNS), and `UDP, bad length 8 > 4`."""
     records = []
     for ulen in (0, 4, 7, 8, 9, 40):
         udp = struct.pack(">HHHH", 1, 2, ulen, 0x1234)
         records.append(bytes.fromhex("4500001c0001000040110000" "0a000001" "0a000002") + udp)
         records.append(bytes.fromhex("6000000000081140") + bytes(15) + b"\1" + bytes(15) + b"\2"
                        + udp)
+    # a DNS query whose UDP length runs 20 bytes past the payload: the query, as tcpdump
+    query = bytes.fromhex("123401000001000000000000076578616d706c6503636f6d0000010001")
+    udp = struct.pack(">HHHH", 5353, 53, 8 + len(query) + 20, 0) + query
+    records.append(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                               bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp)
     for total in (24, 27):
         records.append(bytes.fromhex(f"4500{total:04x}0001000040110000" "0a000001" "0a000002")
                        + struct.pack(">HHHH", 1, 2, 8, 0))
