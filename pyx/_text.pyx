@@ -687,8 +687,10 @@ cdef uint8_t *put_ascii(uint8_t *w, const uint8_t *p, Py_ssize_t n) noexcept nog
 
 # ---------------------------------------------------------------- protocols
 cdef uint8_t *put_tcp_options(uint8_t *w, const uint8_t *o, Py_ssize_t n, int rev,
-                              uint32_t thseq, uint32_t thack) noexcept nogil:
-    # ", options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]"
+                              uint32_t thseq, uint32_t thack, bint *bad) noexcept nogil:
+    # ", options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]"; an option
+    # whose length does not fit ends the line as tcpdump ends it: "[bad opt]",
+    # "]" unless it was the first, nothing after (*bad set)
     cdef Py_ssize_t i = 0, length, k
     cdef uint8_t kind
     cdef uint32_t s, e
@@ -703,13 +705,11 @@ cdef uint8_t *put_tcp_options(uint8_t *w, const uint8_t *o, Py_ssize_t n, int re
             if kind == 0:
                 break
             continue
-        if i + 1 >= n:
+        if i + 1 >= n or o[i + 1] < 2 or i + o[i + 1] > n:
+            bad[0] = True
             w = put_s(w, b"[bad opt]")
-            break
+            return put_c(w, b']') if i else w
         length = o[i + 1]
-        if length < 2 or i + length > n:
-            w = put_s(w, b"[bad opt]")
-            break
         if kind == 2 and length == 4:
             w = put_s(w, b"mss ")
             w = put_u(w, rd16(o + i + 2))
@@ -942,17 +942,26 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
     cdef uint16_t sport = rd16(p + l4), dport = rd16(p + l4 + 2)
     cdef int rev = 0
     cdef Py_ssize_t data_len
+    cdef bint bad_option = False
     cdef SeqEntry *e
     cdef uint16_t expected, actual
+    # (tcpdump's lengths here are unsigned: a header past the segment wraps)
     if hlen < 20:
-        w = put_s(w, b"tcp ")
-        w = put_u(w, <uint64_t>(seg_len - hlen) if seg_len >= hlen else 0)
+        w = put_s(w, b" tcp ")
+        w = put_u(w, <uint32_t>(seg_len - hlen))
         w = put_s(w, b" [bad hdr length ")
         w = put_u(w, hlen)
         return put_s(w, b" - too short, < 20]")
     if st.quiet:
         w = put_s(w, b"tcp ")
-        return put_u(w, <uint64_t>(seg_len - hlen) if seg_len >= hlen else 0)
+        w = put_u(w, <uint32_t>(seg_len - hlen))
+        if hlen <= seg_len:
+            return w
+        w = put_s(w, b" [bad hdr length ")
+        w = put_u(w, hlen)
+        w = put_s(w, b" - too long, > ")
+        w = put_u(w, <uint64_t>seg_len)
+        return put_c(w, b']')
     w = put_s(w, b"Flags [")
     if flags == 0:
         w = put_s(w, b"none")
@@ -1008,7 +1017,9 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
     if hlen > 20:
         if l4 + hlen > cap:
             return put_s(w, b", options [|tcp]")
-        w = put_tcp_options(w, p + l4 + 20, hlen - 20, rev, thseq, thack)
+        w = put_tcp_options(w, p + l4 + 20, hlen - 20, rev, thseq, thack, &bad_option)
+        if bad_option:
+            return w
     w = put_s(w, b", length ")
     w = put_u(w, <uint64_t>data_len)
     if (flags & 0x04) and st.verbose and data_len > 0:
@@ -1521,7 +1532,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             flow = rd32(p + l3) & 0xFFFFF
             if tos:
                 w = put_s(w, b"class 0x")
-                w = put_hex(w, tos)
+                w = put_hex_pad(w, tos, 2)          # (tcpdump's %02x)
                 w = put_s(w, b", ")
             if flow:
                 w = put_s(w, b"flowlabel 0x")

@@ -181,3 +181,41 @@ def test_udp_lengths_that_do_not_fit_print_as_tcpdump_prints_them(tmp_path):
             ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
                                   capture_output=True, timeout=60, env=_env(batches))
             assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+
+
+def _ipv4_tcp(doff: int, options: bytes = b"", total: int | None = None) -> bytes:
+    tcp = struct.pack(">HHIIBBHHH", 40000, 80, 1000, 2000, doff << 4, 0x18, 64240, 0, 0) + options
+    total = 20 + len(tcp) if total is None else total
+    return struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, 1, 0x4000, 64, 6, 0,
+                       bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + tcp
+
+
+def test_damaged_tcp_headers_print_as_tcpdump_prints_them(tmp_path):
+    """A TCP header length under 20 (tcpdump: ":  tcp 16 [bad hdr length ...",
+    two spaces), one past the segment under -q (tcpdump: `tcp 4294967272
+    [bad hdr length 44 - too long, > 20]`, its unsigned length), an option
+    whose length does not fit (tcpdump ends the line at `[bad opt]`, with
+    `]` unless it was the first option), and an IPv6 traffic class under 16
+    (`class 0x0d`): ringcap printed one space, `tcp 0`, went on past
+    `[bad opt]` with `], length N`, and `class 0xd`."""
+    records = [
+        _ipv4_tcp(4, total=40),                                 # header length 16
+        _ipv4_tcp(11, bytes(24), total=40),                     # 44 bytes in a 20-byte segment
+        _ipv4_tcp(6, bytes([5, 1, 1, 1])) + b"data",            # bad first option
+        _ipv4_tcp(7, bytes([1, 1, 8, 12, 0, 0, 0, 0])) + b"x",  # bad after two nops
+        _ipv4_tcp(7, bytes([1, 1, 4, 2, 0, 0, 0, 0])),          # good options, as before
+    ]
+    six = bytes.fromhex("60d00000") + struct.pack(">HBB", 20, 6, 64) + bytes(15) + b"\1" \
+        + bytes(15) + b"\2" + _ipv4_tcp(5)[20:]
+    records.append(six)
+    path = tmp_path / "tcp.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101) + b"".join(
+        struct.pack("<IIII", 1, 0, len(r), len(r)) + r for r in records))
+    for options in (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-vv", "-S"]):
+        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
+                                timeout=60)
+        assert theirs.stdout.count(b"\n") >= len(records)
+        for batches in (False, True):
+            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
+                                  capture_output=True, timeout=60, env=_env(batches))
+            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
