@@ -1449,11 +1449,34 @@ cdef uint8_t *put_quoted_ipv4(uint8_t *w, PrintState *st, const uint8_t *p, Py_s
                   p[inner + 9], inner_len, flags, not st.link_header, True)
 
 
+cdef uint8_t *put_ip_missing(uint8_t *w, const uint8_t *p, Py_ssize_t l3, uint8_t version,
+                             Py_ssize_t wire_left) noexcept nogil:
+    # tcpdump's "truncated-ip - N bytes missing! " ("truncated-ip6 - N bytes
+    # missing!", no space) when the IP header claims more than the frame holds
+    # (an IPv4 length under its header, an IPv6 payload length 0: not said)
+    cdef Py_ssize_t claimed
+    if version == 4:
+        claimed = rd16(p + l3 + 2)
+        if claimed < (p[l3] & 0x0F) * 4 or claimed <= wire_left:
+            return w
+        w = put_s(w, b"truncated-ip - ")
+        w = put_u(w, <uint64_t>(claimed - wire_left))
+        return put_s(w, b" bytes missing! ")
+    claimed = rd16(p + l3 + 4)
+    if claimed == 0 or claimed + 40 <= wire_left:
+        return w
+    w = put_s(w, b"truncated-ip6 - ")
+    w = put_u(w, <uint64_t>(claimed + 40 - wire_left))
+    return put_s(w, b" bytes missing!")
+
+
 cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                      Py_ssize_t l3, Py_ssize_t l4, uint8_t version, uint8_t proto,
                      Py_ssize_t ip_len, uint32_t dflags, bint prefix,
-                     bint quoted=False) noexcept nogil:
+                     bint quoted=False, Py_ssize_t wire_left=-1) noexcept nogil:
     # An IPv4/IPv6 packet at l3 (transport at l4, 0 if unknown), after the link part.
+    # wire_left: the frame's bytes from l3 on (the outermost IP packet), to say
+    # as tcpdump how many its header's length claims past them
     cdef const uint8_t *src
     cdef const uint8_t *dst
     cdef int addr_len = 4 if version == 4 else 16
@@ -1477,6 +1500,13 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         dst = p + l3 + 24
     if prefix:
         w = put_s(w, b"IP " if version == 4 else b"IP6 ")
+    if version == 4 and 0 < rd16(p + l3 + 2) < (p[l3] & 0x0F) * 4:
+        # a total length under the header's: tcpdump's one word for it, at any -v
+        # (a length 0, a TSO/GRO segment's, is decoded by the frame's length)
+        w = put_s(w, b"bad-len ")
+        return put_u(w, rd16(p + l3 + 2))
+    if wire_left >= 0:
+        w = put_ip_missing(w, p, l3, version, wire_left)
     if st.verbose:
         w = put_c(w, b'(')
         if version == 4:
@@ -2051,7 +2081,8 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         # LLC frames (STP, CDP, ...) on a cooked capture: as on Ethernet
         w = put_llc(w, p, cap, hdrlen, wire - hdrlen)
     elif known and version:
-        w = put_ip(w, st, p, cap, l3, l4, version, proto, ip_len, dflags, not st.link_header)
+        w = put_ip(w, st, p, cap, l3, l4, version, proto, ip_len, dflags, not st.link_header,
+                   False, wire - l3)
     else:
         said = NULL
         if not version and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
@@ -2159,7 +2190,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
             else:
                 w = put_ip(w, st, p, cap, l3, l4,
                            version if version else (4 if ethertype == 0x0800 else 6),
-                           proto, ip_len, dflags, not st.link_header)
+                           proto, ip_len, dflags, not st.link_header, False, wire - l3)
     if unknown_dump and cap > hdrlen:
         w = put_hexdump(w, p + hdrlen, cap - hdrlen, True)
     return end_line(w, st, p, cap, hdrlen)

@@ -184,7 +184,7 @@ def test_udp_lengths_that_do_not_fit_print_as_tcpdump_prints_them(tmp_path):
 
 
 def _ipv4_tcp(doff: int, options: bytes = b"", total: int | None = None) -> bytes:
-    tcp = struct.pack(">HHIIBBHHH", 40000, 80, 1000, 2000, doff << 4, 0x18, 64240, 0, 0) + options
+    tcp = struct.pack(">HHIIBBHHH", 40000, 9, 1000, 2000, doff << 4, 0x18, 64240, 0, 0) + options
     total = 20 + len(tcp) if total is None else total
     return struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, 1, 0x4000, 64, 6, 0,
                        bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + tcp
@@ -215,6 +215,39 @@ def test_damaged_tcp_headers_print_as_tcpdump_prints_them(tmp_path):
         theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
                                 timeout=60)
         assert theirs.stdout.count(b"\n") >= len(records)
+        for batches in (False, True):
+            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
+                                  capture_output=True, timeout=60, env=_env(batches))
+            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+
+
+@pytest.mark.parametrize("linktype", [1, 101, 113])           # EN10MB, RAW, LINUX_SLL
+def test_an_ip_length_past_the_frame_says_how_many_bytes_are_missing(tmp_path, linktype):
+    """An IPv4 total length or IPv6 payload length claiming more than the
+    frame holds (cut on the wire, or damaged): tcpdump starts the packet with
+    `truncated-ip - 196 bytes missing! ` (IPv6: `truncated-ip6 - 32 bytes
+    missing!`, no space), -v and -e too; ringcap said nothing.  An IPv4
+    length under its header is tcpdump's `bad-len 12` (ringcap: `10.0.0.1 >
+    10.0.0.2: [bad ip length]`); Ethernet padding (the frame past the IP
+    length) says nothing."""
+    v4 = _ipv4_tcp(5) + b"x" * 10
+    six = bytes.fromhex("60000000") + struct.pack(">HBB", 20 + 10 + 32, 6, 64) + bytes(15) \
+        + b"\1" + bytes(15) + b"\2" + v4[20:]
+    packets = [_ipv4_tcp(5, total=40 + 10 + 196) + b"x" * 10, six,
+               _ipv4_tcp(5, total=12) + b"x" * 10, v4 + bytes(6)]
+    heads = {1: lambda ip: bytes.fromhex("020000000002020000000001")
+             + (b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"),
+             101: lambda ip: b"",
+             113: lambda ip: struct.pack(">HHH8sH", 0, 1, 6, bytes(8),
+                                         0x0800 if ip[0] >> 4 == 4 else 0x86DD)}
+    frames = [heads[linktype](ip) + ip for ip in packets]
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype) + b"".join(
+        struct.pack("<IIII", 1, 0, len(f), len(f)) + f for f in frames))
+    for options in (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-e"]):
+        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
+                                timeout=60)
+        assert theirs.stdout.count(b" bytes missing!") == 2
         for batches in (False, True):
             ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
                                   capture_output=True, timeout=60, env=_env(batches))
