@@ -1500,6 +1500,9 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
         dst = p + l3 + 24
     if prefix:
         w = put_s(w, b"IP " if version == 4 else b"IP6 ")
+    if version == 4 and (p[l3] & 0x0F) < 5:
+        w = put_s(w, b"bad-hlen ")      # (tcpdump checks it first, at any -v)
+        return put_u(w, (p[l3] & 0x0F) * 4)
     if version == 4 and 0 < rd16(p + l3 + 2) < (p[l3] & 0x0F) * 4:
         # a total length under the header's: tcpdump's one word for it, at any -v
         # (a length 0, a TSO/GRO segment's, is decoded by the frame's length)
@@ -1694,6 +1697,8 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             put_inner_ip(w, st, p, cap, l4, l4_len, 4 if proto == 4 else 6)
         if app != NULL:
             return app
+    if proto == 59:                   # IPPROTO_NONE over IPv4 too (tcpdump's ip_demux)
+        return put_s(w, b"no next header")
     w = put_s(w, b" ip-proto-")       # tcpdump prints two spaces here
     w = put_u(w, proto)
     w = put_c(w, b' ')

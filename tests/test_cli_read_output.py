@@ -252,3 +252,25 @@ def test_an_ip_length_past_the_frame_says_how_many_bytes_are_missing(tmp_path, l
             ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
                                   capture_output=True, timeout=60, env=_env(batches))
             assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+
+
+def test_ipv4_header_length_and_no_next_header_print_as_tcpdump_prints_them(tmp_path):
+    """An IPv4 header length under 20 is tcpdump's `bad-hlen 12` (ringcap:
+    `10.0.0.1 > 10.0.0.2: [|ip]`), and protocol 59 (no next header) over
+    IPv4 is `no next header` as over IPv6 (ringcap: ` ip-proto-59 20`)."""
+    short = bytearray(_ipv4_tcp(5))
+    short[0] = 0x43
+    none = bytearray(_ipv4_tcp(5))
+    none[9] = 59
+    records = [bytes(short), bytes(none)]
+    path = tmp_path / "hlen.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101) + b"".join(
+        struct.pack("<IIII", 1, 0, len(r), len(r)) + r for r in records))
+    for options in (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-e"]):
+        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
+                                timeout=60)
+        assert b"bad-hlen 12" in theirs.stdout and b"no next header" in theirs.stdout
+        for batches in (False, True):
+            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
+                                  capture_output=True, timeout=60, env=_env(batches))
+            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
