@@ -37,6 +37,8 @@ LAZY_ALLOWED = {
     "ringcap.cli.pool": ("ringcap.parallel",),
     # `ringcap -r F -w OUT` only: printing needs no sink (rotation, signal handling)
     "ringcap.sinks.pcap": ("ringcap.sinks.rotating",),
+    # `ringcap -r F -w OUT -C/-G` only: the capture's rotation and -z runner
+    "ringcap.cli.rotated": ("ringcap.sinks.rotating",),
     "ringcap.libpcap": ("ctypes",),          # compiling a filter
 }
 # Packages a lazy import may load to keep the start-up of `ringcap -w` short
