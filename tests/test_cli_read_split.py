@@ -311,3 +311,20 @@ def test_z_without_C_or_G_is_still_ignored_as_by_tcpdump(tmp_path):
     done = ringcap_cli("-r", source, "-w", str(tmp_path / "o.pcap"), "-z", "gzip")
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(tmp_path)) == ["in.pcap", "o.pcap"]
+
+
+@pytest.mark.parametrize("split", [("-C", "0.01"), ()], ids=["-C", "one file"])
+def test_hidden_until_complete_renames_each_part_into_place(tmp_path, split):
+    """--hidden-until-complete, as for a capture: the same files, none left hidden."""
+    source = str(tmp_path / "in.pcap")
+    wrpcap(source, _packets(400))
+    plain, hidden = tmp_path / "plain", tmp_path / "hidden"
+    plain.mkdir()
+    hidden.mkdir()
+    assert ringcap_cli("-r", source, "-w", str(plain / "part"), *split).returncode == 0
+    done = ringcap_cli("-r", source, "-w", str(hidden / "part"), *split,
+                       "--hidden-until-complete")
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(hidden)) == sorted(os.listdir(plain))
+    for name in os.listdir(plain):
+        assert _bytes(hidden / name) == _bytes(plain / name)
