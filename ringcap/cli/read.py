@@ -17,7 +17,7 @@ import stat
 import sys
 
 
-from . import fileprint, readflags
+from . import fileoptions, fileprint, readflags
 from .options import CliError, add_packet_options, filter_expression, printer_options
 from ..bpf import libpcap_knows_linktype
 from ..linktypes import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
@@ -46,6 +46,7 @@ def add_arguments(parser) -> None:
                      help="format of -w FILE (default: from its suffix, .pcapng writes pcapng)")
     add_packet_options(parser)
     readflags.add_arguments(parser)
+    fileoptions.add_split_arguments(parser)
 
 
 def _open_writer(args, reader):
@@ -68,7 +69,8 @@ def _open_writer(args, reader):
                         nanosecond=args.precision == "nano" or bool(reader.nanosecond),
                         linktype=reader.linktype,
                         writer_options={"flags": carries_direction(reader)},
-                        **readflags.sink_options(args))
+                        **readflags.sink_options(args),
+                        **(args.split.sink_options(reader) if args.split else {}))
     except OSError as exc:
         text = str(exc.strerror or exc)
         # a failed first write names the file and says what failed itself
@@ -152,6 +154,7 @@ def check_file_linktype_option(text: str | None) -> None:
 def run(args) -> int:
     check_file_linktype_option(args.linktype)
     readflags.check(args)
+    fileoptions.check_split(args)
     path = args.read
     words = list(args.expression)
     if path is None and args.file_list is None:
@@ -166,24 +169,34 @@ def run(args) -> int:
     args.read = paths[0]
     expression = filter_expression(args)
     state = _ReadState()
+    args.split = None
+    if fileoptions.splitting(args) or args.hidden_until_complete:
+        from .rotated import SplitOutput    # (printing a file needs no rotation)
+        args.split = state.split = SplitOutput(args)
     plain = _plain_pcap_to_print(args, paths)
     try:
         if plain is not None:
             with contextlib.closing(plain):
                 fileprint.print_file(args, plain, expression, state)
         for path in paths if plain is None else ():
+            if state.halted():
+                break
             args.read = path
             _read_file(args, path, expression, state)
     finally:
-        if state.sink is not None:
-            state.sink.close()
-        if state.printer is not None:
-            try:
-                state.printer.flush()
-            except BrokenPipeError:
-                pass
-        if state.opened:
-            _summary(state.read, state.matched, expression is not None)
+        try:
+            if state.sink is not None:
+                state.sink.close()
+        finally:
+            if state.printer is not None:
+                try:
+                    state.printer.flush()
+                except BrokenPipeError:
+                    pass
+            if state.opened:
+                _summary(state.read, state.matched, expression is not None)
+            if state.split is not None:
+                state.split.finish(state.sink)
     if args.count_only:
         # tcpdump --count: the number of packets that matched, on standard output
         print(f"{state.matched} packet{'' if state.matched == 1 else 's'}", flush=True)
@@ -211,6 +224,12 @@ class _ReadState:
         self.sink = None
         self.read = self.matched = 0
         self.opened = False
+        self.split = None           # -C/-G/--hidden-until-complete: the capture's rules
+
+    def halted(self) -> bool:
+        """-W's last file is finished, or a signal asked the split to stop."""
+        return (self.sink is not None and self.sink.done) or \
+            (self.split is not None and self.split.stopped)
 
 
 def _read_file(args, path: str, expression, state: _ReadState) -> None:
@@ -280,7 +299,7 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                         printer.flush()
             except ValueError as exc:    # a link type ringcap cannot print, or that
                 raise CliError(str(exc)) from None     # a pcap output cannot hold
-            if args.count is not None and matched >= args.count:
+            if args.count is not None and matched >= args.count or state.halted():
                 break
 
 
