@@ -27,7 +27,7 @@ from ..bpf import compile_filter, pack
 from ..linktypes import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, linktype_description
 from ..pcapfile.formats import (_MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _S, DEFAULT_SNAPLEN,
                                 PcapFormatError, PcapTruncatedWarning, describe_status)
-from .lineformat import line_formatter, one_utc_offset
+from .lineformat import line_formatter, one_utc_offset, write_whole
 from .options import CliError, printer_options
 
 _MAP_WINDOW = 16 << 20          # bytes of the file a map holds (at least), as the reader's
@@ -291,7 +291,7 @@ class _Printer:
             start, used = self.formatter.format(*columns, start, self.buffer, linktype=linktype,
                                                 ifnames=ifnames, ifname_index=ifname_index)
             with memoryview(self.buffer) as view:
-                self.out.write(view[:used])
+                write_whole(self.out, view[:used])
         if self.flush_each:
             self.out.flush()
 
