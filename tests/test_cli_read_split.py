@@ -346,3 +346,29 @@ def test_hidden_until_complete_renames_each_part_into_place(tmp_path, split):
     assert sorted(os.listdir(hidden)) == sorted(os.listdir(plain))
     for name in os.listdir(plain):
         assert _bytes(hidden / name) == _bytes(plain / name)
+
+
+def test_strftime_folders_with_G_are_taken_as_tcpdump_takes_them(tmp_path):
+    """-w 'DIR/%Y/part' -G: the folder is named by the packets' time, so it is
+    not refused for not existing as written: an existing one gets the parts,
+    a missing one is an error naming the folder made from the pattern, with
+    status 1, as tcpdump's ('DIR/2026/t: No such file or directory'; its -G
+    names by the clock, ringcap's by the packets: docs/cli.md)."""
+    source = str(tmp_path / "in.pcap")
+    wrpcap(source, _packets(5))
+    year = time.strftime("%Y", time.localtime(T0))
+    (tmp_path / year).mkdir()
+    done = ringcap_cli("-r", source, "-w", str(tmp_path / "%Y" / "part"), "-G", "60")
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(tmp_path / year) == ["part"]
+    assert len(read_pcap(str(tmp_path / year / "part"))) == 5
+
+    done = ringcap_cli("-r", source, "-w", str(tmp_path / "%Y-%m" / "part"), "-G", "60")
+    month = time.strftime("%Y-%m", time.localtime(T0))
+    assert done.returncode == 1
+    assert f"cannot write to {tmp_path / month / 'part'}: No such file or directory" \
+        in done.stderr, done.stderr
+    # without -G the name is taken as written, and its folder must exist
+    done = ringcap_cli("-r", source, "-w", str(tmp_path / "%Y" / "part"))
+    assert done.returncode == 1
+    assert f"the folder {tmp_path / '%Y'} does not exist" in done.stderr, done.stderr

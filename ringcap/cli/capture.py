@@ -26,7 +26,7 @@ from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
 from .fileoptions import (add_file_arguments, add_rotation_arguments, check_file_options,
-                          report_post_rotate)
+                          check_output_folder, open_failed, report_post_rotate)
 from .interfaces import (check_linktype_offered, default_interface, is_down, list_interfaces,
                          linktype_option, list_linktypes, resolve_numbers)
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
@@ -322,12 +322,10 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
         if _is_terminal(target):
             raise CliError(f"-w {target} is a terminal: a pcap file is binary; pipe it "
                            "(-w - | tcpdump -r -) or redirect it (> file.pcap)")
-        folder = os.path.dirname(os.path.abspath(target)) or "."
         if os.path.isdir(target):
             raise CliError(f"cannot write to {target}: it is a directory; give a file name, "
                            "or --format parquet for a dataset")
-        if not os.path.isdir(folder):
-            raise CliError(f"cannot write to {target}: the folder {folder} does not exist")
+        check_output_folder(target, args)
     on_done = post_rotate_command(args)
     kinds = set(linktypes.values())
     if len(kinds) > 1 and format_for_path(None if to_stdout else target, args.format) == "pcap":
@@ -344,12 +342,7 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
                         owner=None if to_stdout else args.owner, on_file_done=on_done,
                         atomic=args.hidden_until_complete)
     except OSError as exc:
-        text = str(exc.strerror or exc)
-        # a failed first write names the file and says what failed itself; the
-        # file named is the one made (-G: the template's strftime filled in)
-        name = exc.filename if exc.filename is not None else target
-        raise CliError(text if text.startswith("writing to ") else
-                       f"cannot write to {name}: {text}") from None
+        raise open_failed(exc, target) from None
 
 
 # ---------------------------------------------------------------------- run

@@ -7,6 +7,8 @@ so reading a file without them starts as fast as before.
 """
 from __future__ import annotations
 
+import os
+
 from .datasets import is_dataset
 from .options import CliError, parse_count, parse_seconds, parse_size, size_type
 
@@ -51,6 +53,29 @@ def check_file_options(args) -> None:
                        "(datasets are always written so)", status=2)
     if args.post_rotate_jobs and not args.post_rotate:
         raise CliError("--post-rotate-jobs limits the -z commands: add -z CMD", status=2)
+
+
+def check_output_folder(target: str, args) -> None:
+    """-w FILE's folder must exist (checked before anything is opened), unless
+    -G's strftime patterns name it (``-w '%Y-%m-%d/%H.pcap'``, as tcpdump
+    takes it): that folder is known only when a file is opened, which then
+    says what was wrong."""
+    folder = os.path.dirname(os.path.abspath(target)) or "."
+    if args.rotate_seconds and "%" in folder:
+        return
+    if not os.path.isdir(folder):
+        raise CliError(f"cannot write to {target}: the folder {folder} does not exist")
+
+
+def open_failed(exc: OSError, target) -> CliError:
+    """The error for a -w output that could not be opened: a failed first
+    write names the file and says what failed itself; otherwise the file
+    named is the one made (-G: the template's strftime filled in)."""
+    text = str(exc.strerror or exc)
+    if text.startswith("writing to "):
+        return CliError(text)
+    return CliError(f"cannot write to {exc.filename if exc.filename is not None else target}: "
+                    f"{text}")
 
 
 def report_post_rotate(args, sink, stream) -> None:

@@ -54,9 +54,7 @@ def _open_writer(args, reader):
     if not to_stdout:
         if os.path.isdir(args.write):
             raise CliError(f"cannot write to {args.write}: it is a directory; give a file name")
-        folder = os.path.dirname(os.path.abspath(args.write)) or "."
-        if not os.path.isdir(folder):
-            raise CliError(f"cannot write to {args.write}: the folder {folder} does not exist")
+        fileoptions.check_output_folder(args.write, args)
         if args.read != "-" and os.path.exists(args.write) \
                 and os.path.samefile(args.write, args.read):
             raise CliError(f"-w {args.write} is the file being read; give another name")
@@ -72,10 +70,7 @@ def _open_writer(args, reader):
                         **readflags.sink_options(args),
                         **(args.split.sink_options(reader) if args.split else {}))
     except OSError as exc:
-        text = str(exc.strerror or exc)
-        # a failed first write names the file and says what failed itself
-        raise CliError(text if text.startswith("writing to ") else
-                       f"cannot write to {args.write}: {text}") from None
+        raise fileoptions.open_failed(exc, args.write) from None
 
 
 # packets per batch: windows of a few MiB, which stay in the pool; 65,536 packets
