@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -949,3 +950,24 @@ def test_capture_file_holds_vlan_tags_and_snaplen_cuts_as_tcpdump_reads_them(vet
     text = subprocess.run(["tcpdump", "-nn", "-e", "-r", str(path)], capture_output=True,
                           text=True, check=True).stdout
     assert text.count("vlan 10, p") == 20 and text.count("vlan 100, p") == 10, text
+
+
+def test_a_strftime_folder_with_G_is_not_refused_for_its_pattern(tmp_path):
+    """-G -w 'DIR/%Y/part': the folder is named when each file opens (as
+    tcpdump's -G names it); it was refused before anything was opened
+    because 'DIR/%Y' itself does not exist."""
+    years = {time.strftime("%Y"), time.strftime("%Y", time.localtime(time.time() + 120))}
+    for year in years:
+        (tmp_path / year).mkdir()
+    cli = RingcapProcess("-i", "lo", "-c", "1", "-G", "60", "-w", tmp_path / "%Y" / "part",
+                         "udp", "and", "dst", "port", "9")
+    cli.wait_for("listening on")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        def done():
+            sender.sendto(b"ringcap strftime folder", ("127.0.0.1", 9))
+            return cli.proc.poll() is not None
+        wait_until(done, 60, "ringcap to capture a packet on lo and exit")
+    assert cli.finish() == 0, cli.err
+    written = [tmp_path / year / "part" for year in years if (tmp_path / year / "part").exists()]
+    assert len(written) == 1, cli.err
+    assert b"ringcap strftime folder" in written[0].read_bytes()

@@ -41,6 +41,8 @@ LAZY_ALLOWED = {
     "ringcap.cli.pool": ("ringcap.parallel",),
     # `ringcap -r F -w OUT` only: printing needs no sink (rotation, signal handling)
     "ringcap.sinks.pcap": ("ringcap.sinks.rotating",),
+    # `ringcap -r F -w OUT -C/-G` only: the capture's rotation and -z runner
+    "ringcap.cli.rotated": ("ringcap.sinks.rotating",),
     "ringcap.libpcap": ("ctypes",),          # compiling a filter
     # -Z with -r only: privileges imports inspect (ast, dis, tokenize), 30-80 M
     # instructions of every other `ringcap -r`'s start-up

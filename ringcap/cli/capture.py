@@ -15,22 +15,25 @@ import stat
 import sys
 import time
 
-from .. import _ENVIRON_ADDED, _ring
+from .. import _ring
 from ..linktypes import (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES,
                          decoded_linktype_names, linktype_description, linktype_name)
 from ..bpf import compile_filter
 from ..pcapfile import DEFAULT_SNAPLEN
 from ..ring import RxRing, interface_linktypes
-from ..sinks import PcapSink, PostRotateCommand, Rotation, Sink
+from ..sinks import PcapSink, Rotation, Sink
 from ..sinks.pcap import format_for_path
 from ..sinks.driving import StopSignals, pump
 from .datasets import DATASET_FORMATS, add_dataset_options, is_dataset, open_dataset_sink
+from .fileoptions import (add_file_arguments, add_rotation_arguments, check_file_options,
+                          check_output_folder, open_failed, report_post_rotate)
 from .interfaces import (check_linktype_offered, default_interface, is_down, list_interfaces,
                          linktype_option, list_linktypes, resolve_numbers)
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
                       interface_list, parse_count, parse_seconds, parse_size, parse_snaplen,
                       printer_options, silence_stdout, size_type)
 from .privileges import can_create_files, drop_privileges, lookup_user
+from .rotated import post_rotate_command
 from .status import StatusLine, print_summary
 
 MiB = 1 << 20
@@ -66,18 +69,7 @@ def add_arguments(parser) -> None:
     group.add_argument("-B", "--buffer-size", dest="ring_bytes", metavar="KiB",
                        type=size_type(parse_ring_size),
                        help="ring size in KiB (suffixes: -B 256M); default 256 MiB")
-    group.add_argument("-C", dest="file_size", metavar="SIZE",
-                       type=size_type(parse_size, unit=1_000_000, what="file size (-C)"),
-                       help="start a new file when the current one would pass SIZE "
-                            "(millions of bytes, as tcpdump, or with a suffix: 100M)")
-    group.add_argument("-G", dest="rotate_seconds", metavar="SECONDS",
-                       type=size_type(parse_seconds, what="rotation interval (-G)"),
-                       help="start a new file every SECONDS; strftime patterns in FILE "
-                            "(%%Y%%m%%d-%%H%%M%%S) name them")
-    group.add_argument("-W", dest="file_count", metavar="N",
-                       type=size_type(parse_count, what="file count (-W)"),
-                       help="with -C: a ring of N files, reused in turn; with -G: stop after "
-                            "N files")
+    add_rotation_arguments(group)
     group.add_argument("-z", dest="post_rotate", metavar="CMD",
                        help="run `CMD FILE` on each finished file (e.g. -z gzip), in the "
                             "background, at most --post-rotate-jobs at once")
@@ -115,15 +107,7 @@ def add_arguments(parser) -> None:
     own.add_argument("--fanout", choices=("hash", "lb", "cpu", "rollover", "random", "qm"),
                      default="hash", help="how --workers share the packets (default hash: "
                      "each flow to one worker)")
-    own.add_argument("--post-rotate-jobs", metavar="N", type=size_type(
-                     parse_count, what="post-rotate jobs"), help="-z commands running at once "
-                     "(default: the number of CPUs); the next files wait their turn")
-    own.add_argument("--hidden-until-complete", dest="hidden_until_complete",
-                     action="store_true",
-                     help="write each file as .NAME.PID.inprogress beside NAME and rename it "
-                          "into place when it is complete, so that readers (Spark streaming, "
-                          "globs) never see a partial file; a killed capture leaves only "
-                          "complete files and hidden ones")
+    add_file_arguments(own)
     own.add_argument("--status", dest="status", action="store_true", default=None,
                      help="show the live status line even when stderr is not a terminal")
     own.add_argument("--no-status", dest="status", action="store_false",
@@ -300,22 +284,6 @@ def open_printer(args, stream) -> Sink:
     return PrinterSink(printer, stream, flush)
 
 
-def post_rotate_command(args) -> PostRotateCommand | None:
-    """-z: the command runner, with its bound (--post-rotate-jobs)."""
-    if not args.post_rotate:
-        return None
-
-    def on_limit(limit: int) -> None:
-        running = "1 command is" if limit == 1 else f"{limit} commands are"
-        print(f"ringcap: -z: {running} running, the limit (--post-rotate-jobs); "
-              f"the next files wait their turn, none is skipped", file=sys.stderr, flush=True)
-
-    # the user's environment: without what the command line set for itself
-    env = {name: value for name, value in os.environ.items() if name not in _ENVIRON_ADDED}
-    return PostRotateCommand(args.post_rotate, max_running=args.post_rotate_jobs,
-                             on_limit=on_limit, env=env)
-
-
 def _is_terminal(path: str) -> bool:
     """-w /dev/stdout (or /dev/tty, /dev/pts/N) onto a terminal, as -w - is refused."""
     try:
@@ -354,12 +322,10 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
         if _is_terminal(target):
             raise CliError(f"-w {target} is a terminal: a pcap file is binary; pipe it "
                            "(-w - | tcpdump -r -) or redirect it (> file.pcap)")
-        folder = os.path.dirname(os.path.abspath(target)) or "."
         if os.path.isdir(target):
             raise CliError(f"cannot write to {target}: it is a directory; give a file name, "
                            "or --format parquet for a dataset")
-        if not os.path.isdir(folder):
-            raise CliError(f"cannot write to {target}: the folder {folder} does not exist")
+        check_output_folder(target, args)
     on_done = post_rotate_command(args)
     kinds = set(linktypes.values())
     if len(kinds) > 1 and format_for_path(None if to_stdout else target, args.format) == "pcap":
@@ -376,12 +342,7 @@ def open_file_sink(args, snaplen: int, iface_label, linktypes: dict[int, int]) -
                         owner=None if to_stdout else args.owner, on_file_done=on_done,
                         atomic=args.hidden_until_complete)
     except OSError as exc:
-        text = str(exc.strerror or exc)
-        # a failed first write names the file and says what failed itself; the
-        # file named is the one made (-G: the template's strftime filled in)
-        name = exc.filename if exc.filename is not None else target
-        raise CliError(text if text.startswith("writing to ") else
-                       f"cannot write to {name}: {text}") from None
+        raise open_failed(exc, target) from None
 
 
 # ---------------------------------------------------------------------- run
@@ -412,15 +373,7 @@ def run(args) -> int:
         # (a script's `-w "$OUT"` with OUT unset printed the packets instead)
         raise CliError("-w needs a file name (or - for standard output), got an empty one",
                        status=2)
-    if args.file_count and not (args.file_size or args.rotate_seconds):
-        raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
-    if (args.file_size or args.rotate_seconds or args.post_rotate) and not args.write:
-        raise CliError("-C, -G, -W and -z apply to files: add -w FILE", status=2)
-    if args.hidden_until_complete and (not args.write or is_dataset(args)):
-        raise CliError("--hidden-until-complete applies to pcap/pcapng files: add -w FILE "
-                       "(datasets are always written so)", status=2)
-    if args.post_rotate_jobs and not args.post_rotate:
-        raise CliError("--post-rotate-jobs limits the -z commands: add -z CMD", status=2)
+    check_file_options(args)
     if args.interfaces:
         names = resolve_numbers(interface_list(args.interfaces))
     else:
@@ -664,17 +617,8 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
         error = None
     if result.stopped_by == "files":
         print(f"ringcap: maximum file limit reached: {args.file_count}", file=sys.stderr)
-    runner = getattr(sink, "_on_file_done", None)
     print_summary(result, sys.stderr)
-    if isinstance(runner, PostRotateCommand):
-        if runner.waited:
-            limit = runner.max_running
-            print(f"ringcap: -z: {runner.waited} of {runner.started} files waited for a free "
-                  f"slot (at most {limit} command{'s' if limit != 1 else ''} at once)",
-                  file=sys.stderr)
-        for path, code in runner.failures:
-            print(f"ringcap: -z {args.post_rotate} {path} exited with status {code}",
-                  file=sys.stderr)
+    report_post_rotate(args, sink, sys.stderr)
     if error is not None:
         raise CliError(f"capture stopped: {describe_error(error)}")
     return 0

@@ -28,7 +28,7 @@ from ..linktypes import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, linktype_descriptio
 from ..pcapfile.formats import (_MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _S, DEFAULT_SNAPLEN,
                                 PcapFormatError, PcapTruncatedWarning, describe_status,
                                 libpcap_snaplen)
-from .lineformat import line_formatter, one_utc_offset
+from .lineformat import line_formatter, one_utc_offset, write_whole
 from .options import CliError, output_error, printer_options
 
 _MAP_WINDOW = 16 << 20          # bytes of the file a map holds (at least), as the reader's
@@ -293,7 +293,7 @@ class _Printer:
                                                 ifnames=ifnames, ifname_index=ifname_index)
             try:
                 with memoryview(self.buffer) as view:
-                    self.out.write(view[:used])
+                    write_whole(self.out, view[:used])
                 if self.flush_each and start >= n:
                     self.out.flush()
             except BrokenPipeError:

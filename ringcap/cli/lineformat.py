@@ -10,7 +10,7 @@ import time
 
 from .. import _text
 
-__all__ = ["TIMESTAMP_MODES", "PAYLOAD_MODES", "line_formatter", "one_utc_offset"]
+__all__ = ["TIMESTAMP_MODES", "PAYLOAD_MODES", "line_formatter", "one_utc_offset", "write_whole"]
 
 #: ``timestamps=`` values and the tcpdump flag each matches (an int counts
 #: tcpdump's ``-t`` flags: 0 is "time", 1 "none", ... 5 "since_first").
@@ -67,3 +67,19 @@ def one_utc_offset(first: int, last: int, lo: int, hi: int) -> int | None:
             and time.localtime(hi // 1_000_000_000).tm_gmtoff == offset:
         return offset
     return None
+
+
+def write_whole(out, data) -> None:
+    """Write all of ``data`` to the binary stream ``out``.
+
+    A buffered stream's ``write`` returns a short count when a signal comes
+    while it is blocked on a full pipe and the handler returns (ringcap's stop
+    handlers only record the signal): the rest of the lines would be lost
+    while the summary still counted their packets."""
+    with memoryview(data) as view:
+        while view.nbytes:
+            written = out.write(view)
+            if written is None or written >= view.nbytes:   # (None: a stream that takes all)
+                break
+            view = view[written:]
+

@@ -18,7 +18,7 @@ import numpy as np
 from .. import _text
 from ..batch import Batch
 from ..headers import Headers, HeadersBuffer
-from .lineformat import PAYLOAD_MODES, TIMESTAMP_MODES, line_formatter, one_utc_offset
+from .lineformat import PAYLOAD_MODES, TIMESTAMP_MODES, line_formatter, one_utc_offset, write_whole
 
 __all__ = ["PacketPrinter"]      # (TIMESTAMP_MODES, PAYLOAD_MODES: from .lineformat)
 
@@ -146,7 +146,10 @@ class PacketPrinter:
                 self._buffer = np.empty(need, dtype=np.uint8)
             start, used = self._formatter.format(*columns, start, self._buffer, **link)
             chunk = memoryview(self._buffer)[:used]
-            self._out.write(bytes(chunk).decode("ascii") if self._decode_text else chunk)
+            if self._decode_text:
+                self._out.write(bytes(chunk).decode("ascii"))
+            else:
+                write_whole(self._out, chunk)
         self.packets += n
         return n
 

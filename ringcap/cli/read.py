@@ -17,7 +17,7 @@ import stat
 import sys
 
 
-from . import fileprint, readflags
+from . import fileoptions, fileprint, readflags
 from .options import (CliError, add_packet_options, filter_expression, output_error,
                       printer_options)
 from ..bpf import libpcap_knows_linktype
@@ -47,6 +47,7 @@ def add_arguments(parser) -> None:
                      help="format of -w FILE (default: from its suffix, .pcapng writes pcapng)")
     add_packet_options(parser)
     readflags.add_arguments(parser)
+    fileoptions.add_split_arguments(parser)
 
 
 def _open_writer(args, reader):
@@ -54,9 +55,7 @@ def _open_writer(args, reader):
     if not to_stdout:
         if os.path.isdir(args.write):
             raise CliError(f"cannot write to {args.write}: it is a directory; give a file name")
-        folder = os.path.dirname(os.path.abspath(args.write)) or "."
-        if not os.path.isdir(folder):
-            raise CliError(f"cannot write to {args.write}: the folder {folder} does not exist")
+        fileoptions.check_output_folder(args.write, args)
         if args.read != "-" and os.path.exists(args.write) \
                 and os.path.samefile(args.write, args.read):
             raise CliError(f"-w {args.write} is the file being read; give another name")
@@ -69,12 +68,10 @@ def _open_writer(args, reader):
                         nanosecond=args.precision == "nano" or bool(reader.nanosecond),
                         linktype=reader.linktype,
                         writer_options={"flags": carries_direction(reader)},
-                        **readflags.sink_options(args))
+                        **readflags.sink_options(args),
+                        **(args.split.sink_options(reader) if args.split else {}))
     except OSError as exc:
-        text = str(exc.strerror or exc)
-        # a failed first write names the file and says what failed itself
-        raise CliError(text if text.startswith("writing to ") else
-                       f"cannot write to {args.write}: {text}") from None
+        raise fileoptions.open_failed(exc, args.write) from None
 
 
 # packets per batch: windows of a few MiB, which stay in the pool; 65,536 packets
@@ -153,6 +150,7 @@ def check_file_linktype_option(text: str | None) -> None:
 def run(args) -> int:
     check_file_linktype_option(args.linktype)
     readflags.check(args)
+    fileoptions.check_split(args)
     path = args.read
     words = list(args.expression)
     if path is None and args.file_list is None:
@@ -168,27 +166,37 @@ def run(args) -> int:
     args.read = paths[0]
     expression = filter_expression(args)
     state = _ReadState()
+    args.split = None
+    if fileoptions.splitting(args) or args.hidden_until_complete:
+        from .rotated import SplitOutput    # (printing a file needs no rotation)
+        args.split = state.split = SplitOutput(args)
     plain = _plain_pcap_to_print(args, paths)
     try:
         if plain is not None:
             with contextlib.closing(plain):
                 fileprint.print_file(args, plain, expression, state)
         for path in paths if plain is None else ():
+            if state.halted():
+                break
             args.read = path
             _read_file(args, path, expression, state)
     finally:
-        if state.sink is not None:
-            state.sink.close()
         failed = None
-        if state.printer is not None:
-            try:
-                state.printer.flush()
-            except BrokenPipeError:
-                pass
-            except OSError as exc:
-                failed = output_error(exc)
-        if state.opened:
-            _summary(state.read, state.matched, expression is not None)
+        try:
+            if state.sink is not None:
+                state.sink.close()
+        finally:
+            if state.printer is not None:
+                try:
+                    state.printer.flush()
+                except BrokenPipeError:
+                    pass
+                except OSError as exc:
+                    failed = output_error(exc)
+            if state.opened:
+                _summary(state.read, state.matched, expression is not None)
+            if state.split is not None:
+                state.split.finish(state.sink)
         if failed is not None:
             raise failed
     if args.count_only:
@@ -230,6 +238,12 @@ class _ReadState:
         self.sink = None
         self.read = self.matched = 0
         self.opened = False
+        self.split = None           # -C/-G/--hidden-until-complete: the capture's rules
+
+    def halted(self) -> bool:
+        """-W's last file is finished, or a signal asked the split to stop."""
+        return (self.sink is not None and self.sink.done) or \
+            (self.split is not None and self.split.stopped)
 
 
 def _read_file(args, path: str, expression, state: _ReadState) -> None:
@@ -305,7 +319,7 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
                 if sink is not None:
                     raise
                 raise output_error(exc) from None      # printing: standard output
-            if args.count is not None and matched >= args.count:
+            if args.count is not None and matched >= args.count or state.halted():
                 break
 
 

@@ -14,7 +14,7 @@ file is opened: a bad one stops with tcpdump's words and status 1.  Then:
 - ``-i``, ``-p``, ``-B``, ``-I``, ``-j``, ``-J``, ``-L``, ``-Q``,
   ``--immediate-mode`` are ignored: libpcap applies them to a live capture
   only (tcpdump 4.99 does not filter a file by ``-Q``'s direction).  ``-z``
-  runs on files that ``-C``/``-G`` finished, and ``-r`` here takes neither.
+  without ``-C``/``-G`` is ignored too (see :mod:`ringcap.cli.readsplit`).
   ``-N`` (host names without their domain) and ``-O`` (libpcap's optimizer
   off) change nothing ringcap prints or selects: it looks no name up, and
   both programs pass the same packets.
@@ -61,7 +61,8 @@ def add_arguments(parser) -> None:
     group.add_argument("-U", "--packet-buffered", dest="packet_buffered", action="store_true",
                        help="with -w: flush the file after each batch")
     group.add_argument("-z", dest="post_rotate", metavar="CMD",
-                       help="ignored, as by tcpdump without -C/-G (which -r does not take)")
+                       help="with -C/-G: run `CMD FILE` on each finished part, as a capture does; "
+                            "without them ignored, as by tcpdump")
     group.add_argument("-Z", "--relinquish-privileges", dest="owner", metavar="USER",
                        help="run as root: open the file (and -w FILE, given to USER), then "
                             "give up root for USER")

@@ -81,12 +81,17 @@ def summary_lines(result) -> list[str]:
                "worker": "a worker was killed before writing them"}.get(
             result.stopped_by, "the output closed or stopped")
         lines.append(f"{unwritten} packets read from the ring but not written ({why})")
-    files = [f for f in result.summary.files if f != "-"]
+    return lines + written_lines(result.summary)
+
+
+def written_lines(summary) -> list[str]:
+    """The files a sink's :class:`~ringcap.sinks.SinkSummary` names, first and last."""
+    files = [f for f in summary.files if f != "-"]
     if len(files) == 1:
-        lines.append(f"written to {files[0]}")
-    elif files:
-        lines.append(f"written to {len(files)} files, {files[0]} ... {files[-1]}")
-    return lines
+        return [f"written to {files[0]}"]
+    if files:
+        return [f"written to {len(files)} files, {files[0]} ... {files[-1]}"]
+    return []
 
 
 def print_summary(result, stream) -> None:
