@@ -1130,6 +1130,17 @@ cdef uint8_t *put_icmp(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t 
     return put_u(w, <uint64_t>plen)
 
 
+cdef inline uint8_t *_put_icmp6_type(uint8_t *w, uint8_t t) noexcept nogil:
+    # "ICMP6, echo request" or "ICMP6, unknown icmp6 type (200)"
+    cdef const char *name = _icmp6_name(t)
+    w = put_s(w, b"ICMP6, ")
+    if name != NULL:
+        return put_s(w, name)
+    w = put_s(w, b"unknown icmp6 type (")
+    w = put_u(w, t)
+    return put_c(w, b')')
+
+
 cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                         Py_ssize_t l4, Py_ssize_t plen, const uint8_t *src,
                         const uint8_t *dst) noexcept nogil:
@@ -1137,7 +1148,6 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
     # checksum verdict first, the length after the name of neighbor discovery
     # messages (and not at all for echo), link-layer address options below.
     cdef uint8_t t = p[l4]
-    cdef const char *name = _icmp6_name(t)
     cdef bint nd = t == 133 or t == 134 or t == 135 or t == 136 or t == 137
     cdef uint16_t expected, actual
     cdef Py_ssize_t opt, olen, first_opt
@@ -1152,13 +1162,7 @@ cdef uint8_t *put_icmp6(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t
             w = put_s(w, b" -> 0x")
             w = put_hex_pad(w, expected, 4)
             w = put_s(w, b"!] ")
-    w = put_s(w, b"ICMP6, ")
-    if name != NULL:
-        w = put_s(w, name)
-    else:
-        w = put_s(w, b"unknown icmp6 type (")
-        w = put_u(w, t)
-        w = put_c(w, b')')
+    w = _put_icmp6_type(w, t)
     if st.verbose and nd:
         w = put_s(w, b", length ")
         w = put_u(w, <uint64_t>plen)
@@ -1246,14 +1250,7 @@ cdef uint8_t *put_icmp6_cut(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     # An ICMPv6 header cut short (1 to 7 bytes captured): as tcpdump, its type
     # and what the bytes captured give, then "[|icmp6]"
     cdef uint8_t t = p[l4]
-    cdef const char *name = _icmp6_name(t)
-    w = put_s(w, b"ICMP6, ")
-    if name != NULL:
-        w = put_s(w, name)
-    else:
-        w = put_s(w, b"unknown icmp6 type (")
-        w = put_u(w, t)
-        w = put_c(w, b')')
+    w = _put_icmp6_type(w, t)
     if st.verbose and 133 <= t <= 137:
         w = put_s(w, b", length ")
         w = put_u(w, <uint64_t>plen)

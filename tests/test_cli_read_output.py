@@ -94,6 +94,26 @@ def test_a_full_standard_output_is_tcpdumps_write_error(tmp_path, batches, optio
                                                  else " matched the filter")
 
 
+def _raw_pcap(path, linktype: int, records) -> None:
+    """A classic pcap file of ``records`` (bytes), each whole, at time 1 s."""
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype) + b"".join(
+        struct.pack("<IIII", 1, 0, len(r), len(r)) + r for r in records))
+
+
+def _prints_as_tcpdump(path, option_sets, check) -> None:
+    """`ringcap -r PATH OPTIONS` prints byte for byte what tcpdump prints, on
+    the path without batches and on the batch path, under each option set;
+    ``check(tcpdump's output, options)`` asserts it shows what the test is about."""
+    for options in option_sets:
+        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
+                                timeout=60)
+        assert check(theirs.stdout, options), (options, theirs.stdout)
+        for batches in (False, True):
+            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
+                                  capture_output=True, timeout=60, env=_env(batches))
+            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+
+
 def _env(batches: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
     env.pop("RINGCAP_READ_BATCHES", None)
@@ -138,14 +158,9 @@ def test_an_unknown_loopback_family_prints_as_tcpdump_prints_it(tmp_path, linkty
     path.write_bytes(struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
                      + b"".join(struct.pack(order + "IIII", 1, 0, 32, 32)
                                 + bytes.fromhex(family) + ip for family in families))
-    for options in (["-nn"], ["-nn", "-e"]):
-        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
-                                timeout=60)
-        assert theirs.stdout.count(b"AF Unknown") == 3 * (len(options) == 1) or options[1:]
-        for batches in (False, True):
-            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
-                                  capture_output=True, timeout=60, env=_env(batches))
-            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+    _prints_as_tcpdump(path, (["-nn"], ["-nn", "-e"]),
+                       lambda printed, options: options[1:]
+                       or printed.count(b"AF Unknown") == 3)
 
 
 def test_udp_lengths_that_do_not_fit_print_as_tcpdump_prints_them(tmp_path):
@@ -171,16 +186,9 @@ def test_udp_lengths_that_do_not_fit_print_as_tcpdump_prints_them(tmp_path):
         records.append(bytes.fromhex(f"4500{total:04x}0001000040110000" "0a000001" "0a000002")
                        + struct.pack(">HHHH", 1, 2, 8, 0))
     path = tmp_path / "udp.pcap"
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101) + b"".join(
-        struct.pack("<IIII", 1, 0, len(r), len(r)) + r for r in records))
-    for options in (["-nn"], ["-nn", "-v"], ["-nn", "-vv"], ["-nn", "-q"]):
-        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
-                                timeout=60)
-        assert theirs.stdout.count(b"\n") >= len(records)
-        for batches in (False, True):
-            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
-                                  capture_output=True, timeout=60, env=_env(batches))
-            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+    _raw_pcap(path, 101, records)
+    _prints_as_tcpdump(path, (["-nn"], ["-nn", "-v"], ["-nn", "-vv"], ["-nn", "-q"]),
+                       lambda printed, options: printed.count(b"\n") >= len(records))
 
 
 def _ipv4_tcp(doff: int, options: bytes = b"", total: int | None = None) -> bytes:
@@ -209,16 +217,9 @@ def test_damaged_tcp_headers_print_as_tcpdump_prints_them(tmp_path):
         + bytes(15) + b"\2" + _ipv4_tcp(5)[20:]
     records.append(six)
     path = tmp_path / "tcp.pcap"
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101) + b"".join(
-        struct.pack("<IIII", 1, 0, len(r), len(r)) + r for r in records))
-    for options in (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-vv", "-S"]):
-        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
-                                timeout=60)
-        assert theirs.stdout.count(b"\n") >= len(records)
-        for batches in (False, True):
-            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
-                                  capture_output=True, timeout=60, env=_env(batches))
-            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+    _raw_pcap(path, 101, records)
+    _prints_as_tcpdump(path, (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-vv", "-S"]),
+                       lambda printed, options: printed.count(b"\n") >= len(records))
 
 
 @pytest.mark.parametrize("linktype", [1, 101, 113])           # EN10MB, RAW, LINUX_SLL
@@ -242,16 +243,9 @@ def test_an_ip_length_past_the_frame_says_how_many_bytes_are_missing(tmp_path, l
                                          0x0800 if ip[0] >> 4 == 4 else 0x86DD)}
     frames = [heads[linktype](ip) + ip for ip in packets]
     path = tmp_path / "cut.pcap"
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype) + b"".join(
-        struct.pack("<IIII", 1, 0, len(f), len(f)) + f for f in frames))
-    for options in (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-e"]):
-        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
-                                timeout=60)
-        assert theirs.stdout.count(b" bytes missing!") == 2
-        for batches in (False, True):
-            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
-                                  capture_output=True, timeout=60, env=_env(batches))
-            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+    _raw_pcap(path, linktype, frames)
+    _prints_as_tcpdump(path, (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-e"]),
+                       lambda printed, options: printed.count(b" bytes missing!") == 2)
 
 
 def test_ipv4_header_length_and_no_next_header_print_as_tcpdump_prints_them(tmp_path):
@@ -264,13 +258,7 @@ def test_ipv4_header_length_and_no_next_header_print_as_tcpdump_prints_them(tmp_
     none[9] = 59
     records = [bytes(short), bytes(none)]
     path = tmp_path / "hlen.pcap"
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101) + b"".join(
-        struct.pack("<IIII", 1, 0, len(r), len(r)) + r for r in records))
-    for options in (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-e"]):
-        theirs = subprocess.run(["tcpdump", "-r", str(path), *options], capture_output=True,
-                                timeout=60)
-        assert b"bad-hlen 12" in theirs.stdout and b"no next header" in theirs.stdout
-        for batches in (False, True):
-            ours = subprocess.run([sys.executable, "-m", "ringcap", "-r", str(path), *options],
-                                  capture_output=True, timeout=60, env=_env(batches))
-            assert ours.stdout == theirs.stdout, (options, batches, ours.stdout, theirs.stdout)
+    _raw_pcap(path, 101, records)
+    _prints_as_tcpdump(path, (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-e"]),
+                       lambda printed, options: b"bad-hlen 12" in printed
+                       and b"no next header" in printed)
