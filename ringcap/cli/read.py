@@ -107,11 +107,11 @@ def _file_list(name: str) -> list[str]:
 
 @contextlib.contextmanager
 def _opened(path: str):
-    from ..pcapfile.reader import open_pcap      # (numpy: batches)
     """The reader of ``path``; ``-`` is standard input when it is a file
     (``ringcap -r - < in.pcap``).  Capture files are read by position, so a
     pipe is refused rather than copied: a stream that does not end
     (``tcpdump -w - | ringcap -r -``) would fill the disk and print nothing."""
+    from ..pcapfile.reader import open_pcap      # (numpy: batches)
     source = path
     if path == "-":
         try:
