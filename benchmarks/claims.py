@@ -559,8 +559,38 @@ def versions() -> dict:
     return out
 
 
+def start_up_hooks() -> list[str]:
+    """The ``.pth`` files of this interpreter's site-packages that run code in
+    every Python process it starts (lines starting ``import``), by name.  An
+    editable install of ringcap (``pip install -e``) adds a finder whose
+    imports cost every process about 5-13 ms of CPU here, which an installed
+    ringcap does not pay: the claims are measured without it (README's
+    set-up, ``pip install .`` or ``build_ext --inplace``)."""
+    import site
+    hooks = []
+    for folder in site.getsitepackages():
+        for pth in sorted(Path(folder).glob("*.pth")):
+            try:
+                lines = pth.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            if any(line.startswith(("import ", "import\t")) for line in lines):
+                hooks.append(pth.name)
+    return hooks
+
+
+def editable_install(hooks: list[str]) -> bool:
+    """Whether ``hooks`` hold an editable install's finder of ringcap."""
+    return any(h.startswith("__editable__") and "ringcap" in h for h in hooks)
+
+
 def run(args, command: str) -> dict:
     quick = args.quick
+    hooks = start_up_hooks()
+    if editable_install(hooks):
+        log("warning: ringcap is installed in editable mode here (pip install -e); its finder "
+            "runs in every Python process, so every whole-process figure pays it: measure in "
+            "an environment with `pip install .` or `python setup.py build_ext --inplace`")
     repeat = 1 if quick and args.repeat is None else (args.repeat or 3)
     t0 = time.monotonic()
     load_start = os.getloadavg()
@@ -620,7 +650,7 @@ def run(args, command: str) -> dict:
                     "load_start": [round(x, 2) for x in load_start],
                     "load_end": [round(x, 2) for x in os.getloadavg()],
                     "python_cpu": INTERPRETER.get("cpu"),
-                    "versions": versions()},
+                    "start_up_hooks": hooks, "versions": versions()},
             "mixes": {name: {**hists[name], "file": paths_w[name].name} for name in paths_w},
             "claims": rows}
 
@@ -639,6 +669,17 @@ def _clean(value):
     return value
 
 
+def _hooks_text(hooks) -> str:
+    """What the run's interpreter ran at every start besides ringcap (``.pth`` hooks)."""
+    if hooks is None:
+        return ""
+    if editable_install(hooks):
+        return (f"**ringcap was installed in editable mode** ({', '.join(hooks)} ran at every "
+                "start): whole-process figures include its finder's imports.")
+    return ("ringcap was not an editable install (start-up hooks in site-packages: "
+            f"{', '.join(hooks) or 'none'}), as a user's `pip install` is.")
+
+
 def table(data: dict) -> list[str]:
     run_ = data["run"]
     v = run_["versions"]
@@ -649,7 +690,7 @@ def table(data: dict) -> list[str]:
            f"{v['dpkt']}. Load average (1, 5, 15 min) at start "
            f"{', '.join(map(str, run_['load_start']))} and end "
            f"{', '.join(map(str, run_['load_end']))}: the machine was shared, so only ratios "
-           "within this run mean anything.", "",
+           "within this run mean anything. " + _hooks_text(run_.get("start_up_hooks")), "",
            "```", run_["command"], "```", "",
            "Set-up on a fresh Debian/Ubuntu machine (as root), beside the set-up below:", "",
            "```",
