@@ -22,7 +22,10 @@ NOT_FOR_CAPTURE_TO_FILE = NOT_FOR_CAPTURE | {
     "numpy", "ringcap.batch", "ringcap.ringview", "ringcap.filtering", "ringcap.headers",
     "ringcap.parallel", "ringcap.cli.printer", "ringcap.cli.pool", "ringcap.pcapfile.reader",
     # nor what only -z (subprocess, shutil), datasets (tempfile) and eBPF fanout need
-    "tempfile", "subprocess", "shutil", "platform"}
+    "tempfile", "subprocess", "shutil", "platform",
+    # nor the `socket` module (its enums: 12 M instructions; `_socket` has the ioctl
+    # socket and the interface names)
+    "socket", "selectors"}
 
 # `ringcap -r FILE` printing and `ringcap stats FILE` read a file: no sink (its
 # rotation rules, signal handling and dataclasses), no pcap writer, and no

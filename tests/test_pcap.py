@@ -198,8 +198,8 @@ def test_pcapng_interfaces_get_their_own_idb_and_names(tmp_path):
 
 
 def test_pcapng_interface_name_fallbacks(tmp_path, monkeypatch):
-    import socket
-    monkeypatch.setattr(socket, "if_indextoname",
+    import _socket      # (what the writer asks: not socket.py, for start-up)
+    monkeypatch.setattr(_socket, "if_indextoname",
                         lambda i: "hostif" if i == 3 else (_ for _ in ()).throw(OSError(6, "nope")))
     batch = make_batch(3, ifindex=[3, 4, 5])
     path = tmp_path / "names.pcapng"

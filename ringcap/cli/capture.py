@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import _socket
 import os
-import socket
 import stat
 import sys
 import time
@@ -422,7 +422,7 @@ def run(args) -> int:
         label = next(iter(label.items()))
     # the interface column of datasets: each packet's ifindex named (`any`: every interface)
     args.interface_names = dict([label]) if isinstance(label, tuple) else \
-        label or dict(socket.if_nameindex())
+        label or dict(_socket.if_nameindex())
 
     user = check_user(args) if args.owner is not None else None
 

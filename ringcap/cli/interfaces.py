@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import array
 import collections
+import _socket
 import fcntl
-import socket
 import struct
 
 from ..linktypes import linktype_description, linktype_name, linktype_value
 from ..arphrd import linktypes_offered
 from ..bpf import libpcap_knows_linktype
-from ..ring import interface_linktypes
+from ..ring import interface_linktypes, ioctl_socket
 from .options import CliError
 
 _SIOCGIFFLAGS = 0x8913
@@ -102,8 +102,8 @@ def _is_wireless(sock, name: str) -> bool:
 def interfaces() -> list[Interface]:
     """The interfaces of this network namespace and ``any``, in tcpdump ``-D`` order."""
     found = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for index, name in sorted(socket.if_nameindex()):
+    with ioctl_socket() as sock:
+        for index, name in sorted(_socket.if_nameindex()):
             try:
                 flags = struct.unpack_from("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, _ifreq(name)),
                                            16)[0]
@@ -122,7 +122,7 @@ def interfaces() -> list[Interface]:
 
 def is_down(name: str) -> bool:
     """Whether interface ``name`` is administratively down (not IFF_UP)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    with ioctl_socket() as sock:
         try:
             flags = struct.unpack_from("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, _ifreq(name)), 16)[0]
         except OSError:

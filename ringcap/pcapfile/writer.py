@@ -13,7 +13,7 @@ import contextlib
 import errno
 import fcntl
 import os
-import socket
+import _socket      # (not socket: its enums cost start-up)
 import stat as _stat
 import array
 import struct
@@ -48,7 +48,7 @@ def _interface_name(ifindex: int, batch_names, writer_names) -> str:
         if names and ifindex in names and names[ifindex]:
             return str(names[ifindex])
     try:
-        return socket.if_indextoname(ifindex)
+        return _socket.if_indextoname(ifindex)
     except (OSError, OverflowError, ValueError):
         return f"if{ifindex}"
 
