@@ -31,7 +31,8 @@ from .interfaces import (check_linktype_offered, default_interface, is_down, lis
                          linktype_option, list_linktypes, resolve_numbers)
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
                       interface_list, parse_count, parse_seconds, parse_size, parse_snaplen,
-                      printer_options, silence_stdout, size_type)
+                      printer_options, silence_stdout, size_type, tcpdump_checked,
+                      SNAPLEN_WORDS)
 from .privileges import can_create_files, drop_privileges, lookup_user
 from .rotated import post_rotate_command
 from .status import StatusLine, print_summary
@@ -62,12 +63,15 @@ def add_arguments(parser) -> None:
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
     group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN",
-                       type=size_type(parse_snaplen), default=DEFAULT_SNAPLEN,
+                       type=tcpdump_checked(parse_snaplen, SNAPLEN_WORDS,
+                                            "-s takes bytes, or a size with a suffix (64k)"),
+                       default=DEFAULT_SNAPLEN,
                        help=f"bytes kept per packet (0 or default: {DEFAULT_SNAPLEN})")
     group.add_argument("-p", "--no-promiscuous-mode", dest="no_promisc", action="store_true",
                        help="do not put the interface in promiscuous mode (on by default)")
     group.add_argument("-B", "--buffer-size", dest="ring_bytes", metavar="KiB",
-                       type=size_type(parse_ring_size),
+                       type=tcpdump_checked(parse_ring_size, "invalid packet buffer size {}",
+                                            "-B takes KiB, or a size with a suffix (256M)"),
                        help="ring size in KiB (suffixes: -B 256M); default 256 MiB")
     add_rotation_arguments(group)
     group.add_argument("-z", dest="post_rotate", metavar="CMD",
@@ -387,9 +391,7 @@ def run(args) -> int:
     if args.workers > 1:
         from .pool import check_pool_arguments
         check_pool_arguments(args, names)
-    snaplen = args.snaplen or DEFAULT_SNAPLEN
-    if snaplen > DEFAULT_SNAPLEN:
-        raise CliError(f"snaplen (-s) must be at most {DEFAULT_SNAPLEN}, got {snaplen}")
+    snaplen = args.snaplen or DEFAULT_SNAPLEN       # (-s checked as parsed: at most 262144)
     filter_text = filter_expression(args)
     if filter_text is not None:
         compile_filter(filter_text, snaplen=snaplen)   # a bad filter: libpcap's message, now

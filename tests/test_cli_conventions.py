@@ -1,0 +1,94 @@
+"""Where a tcpdump user saw ringcap differ from tcpdump 4.99, against the real tcpdump.
+
+Each test runs both programs (subprocesses) on the same arguments and
+compares standard output, standard error and the exit status.  ringcap's
+errors always start with its own prefix, ``ringcap: `` where tcpdump's say
+``tcpdump: ``, and may add ``; what to do`` where ringcap takes more forms
+than tcpdump (sizes with suffixes, durations): the tests allow exactly that.
+"""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from scapy.utils import wrpcap
+
+from test_linktypes import ringcap_cli
+
+
+def run_tcpdump(*args):
+    return subprocess.run(["tcpdump", *map(str, args)], capture_output=True, text=True,
+                          timeout=60)
+
+
+def assert_same_refusal(theirs, ours) -> None:
+    """Both stop with status 1 and nothing on stdout; ringcap in tcpdump's words."""
+    assert theirs.returncode == 1 and theirs.stdout == "", theirs.stderr
+    assert theirs.stderr.startswith("tcpdump: ") and theirs.stderr.count("\n") == 1
+    words = theirs.stderr[len("tcpdump: "):-1]
+    assert (ours.returncode, ours.stdout) == (1, ""), ours.stderr
+    assert ours.stderr in (f"ringcap: {words}\n",) or (
+        ours.stderr.startswith(f"ringcap: {words}; ") and ours.stderr.count("\n") == 1), \
+        (ours.stderr, words)
+
+
+@pytest.fixture
+def sample(tmp_path):
+    path = tmp_path / "sample.pcap"
+    wrpcap(str(path), [Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                       / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000 + i, dport=41000)
+                       / Raw(b"v" * 12) for i in range(4)])
+    return path
+
+
+REFUSED = [("-c", "0"), ("-c", "abc"), ("-c", "-1"), ("-c", "2147483648"), ("-c", "0x10"),
+           ("-C", "0"), ("-C", "abc"), ("-C", "-1"), ("-C", "1x"),
+           ("-G", "-1"), ("-G", "-5"),
+           ("-W", "0"), ("-W", "abc"), ("-W", "-1"), ("-W", "0x3"),
+           ("-s", "-1"), ("-s", "abc"), ("-s", "300000"),
+           ("-B", "0"), ("-B", "abc"), ("-B", "-1"),
+           ("-c", "0", "-C", "0"), ("-C", "0", "-c", "0")]       # the first one is named
+
+
+@pytest.mark.parametrize("options", REFUSED, ids=" ".join)
+@pytest.mark.parametrize("mode", ["read", "capture"])
+def test_numeric_values_tcpdump_refuses_are_refused_in_its_words(tmp_path, mode, options):
+    """`-c 0` was argparse's usage error (`argument -c: bad packet count ...`,
+    status 2): tcpdump checks these values itself, before anything is opened,
+    and says `invalid packet count 0` with status 1.  Capturing, the interface
+    does not exist (nothing is opened even if a value passed)."""
+    source = ("-r", tmp_path / "missing.pcap") if mode == "read" else ("-i", "nosuch0")
+    output = ("-w", tmp_path / "out.pcap")
+    theirs = run_tcpdump(*source, *output, *options)
+    ours = ringcap_cli(*map(str, (*source, *output, *options)))
+    assert_same_refusal(theirs, ours)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("options", [("-c", "2x"), ("-c", " 3"), ("-W", "2x", "-C", "1"),
+                                     ("-G", "0"), ("-G", "abc"), ("-G", "0", "-C", "1")],
+                         ids=" ".join)
+def test_values_tcpdump_reads_with_atoi_are_taken_as_it_takes_them(sample, tmp_path, options):
+    """tcpdump reads -c, -W and -G with atoi: `-c 2x` is 2, `-G 0` (and
+    `-G abc`) no rotation by time.  The same packets printed, the same files."""
+    theirs_dir, ours_dir = tmp_path / "t", tmp_path / "r"
+    theirs_dir.mkdir()
+    ours_dir.mkdir()
+    if options[0] == "-c":     # (-C, -G and -W without -w: ringcap refuses, tcpdump ignores)
+        theirs = run_tcpdump("-nn", "-r", sample, *options)
+        ours = ringcap_cli("-nn", "-r", str(sample), *options)
+        assert ours.returncode == theirs.returncode == 0, ours.stderr
+        assert ours.stdout == theirs.stdout != ""
+    # (-Z root: Debian's tcpdump writes as its own user otherwise)
+    done = run_tcpdump("-Z", "root", "-r", sample, "-w", theirs_dir / "o.pcap", *options)
+    assert done.returncode == 0, done.stderr
+    mine = ringcap_cli("-r", str(sample), "-w", str(ours_dir / "o.pcap"), *options)
+    assert mine.returncode == 0, mine.stderr
+    theirs_files = sorted(p.name for p in theirs_dir.iterdir())
+    assert sorted(p.name for p in ours_dir.iterdir()) == theirs_files
+    for name in theirs_files:
+        assert (ours_dir / name).read_bytes() == (theirs_dir / name).read_bytes(), name
+
