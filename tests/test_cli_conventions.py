@@ -8,7 +8,10 @@ than tcpdump (sizes with suffixes, durations): the tests allow exactly that.
 """
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import sys
 
 import pytest
 from scapy.layers.inet import IP, UDP
@@ -16,7 +19,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
-from test_linktypes import ringcap_cli
+from test_linktypes import PACKAGE_ROOT, ringcap_cli
 
 
 def run_tcpdump(*args):
@@ -55,7 +58,7 @@ REFUSED = [("-c", "0"), ("-c", "abc"), ("-c", "-1"), ("-c", "2147483648"), ("-c"
 
 @pytest.mark.parametrize("options", REFUSED, ids=" ".join)
 @pytest.mark.parametrize("mode", ["read", "capture"])
-def test_numeric_values_tcpdump_refuses_are_refused_in_its_words(tmp_path, mode, options):
+def test_values_tcpdump_refuses_are_refused_in_its_words(tmp_path, mode, options):
     """`-c 0` was argparse's usage error (`argument -c: bad packet count ...`,
     status 2): tcpdump checks these values itself, before anything is opened,
     and says `invalid packet count 0` with status 1.  Capturing, the interface
@@ -91,4 +94,46 @@ def test_values_tcpdump_reads_with_atoi_are_taken_as_it_takes_them(sample, tmp_p
     assert sorted(p.name for p in ours_dir.iterdir()) == theirs_files
     for name in theirs_files:
         assert (ours_dir / name).read_bytes() == (theirs_dir / name).read_bytes(), name
+
+
+def _into_a_closed_pipe(command) -> tuple[int, str, bytes]:
+    """(status, stderr, first line) with standard output closed after its
+    first line, as by `| head -1`."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    return proc.wait(timeout=120), err, first
+
+
+@pytest.mark.parametrize("batches", [False, True], ids=["lean", "batches"])
+@pytest.mark.parametrize("options", [(), ("--print", "-w", "{out}"), ("-w", "-")],
+                         ids=" ".join)
+def test_a_closed_pipe_stops_printing_as_tcpdump(tmp_path, options, batches, monkeypatch):
+    """`ringcap -r F | head -1` ended with status 0, silently; tcpdump says
+    `Unable to write output: Broken pipe` and exits 14 when printed lines
+    cannot be written.  A pcap stream (`-w -`) into a closed pipe: tcpdump
+    stops with status 0 and no word, and so does ringcap (after its summary)."""
+    if batches:
+        monkeypatch.setenv("RINGCAP_READ_BATCHES", "1")
+    path = tmp_path / "many.pcap"
+    wrpcap(str(path), [Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                       / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000)
+                       / Raw(b"p" * 60)] * 5000)        # 300 KB of lines: more than a pipe holds
+    options = [o.replace("{out}", str(tmp_path / "o.pcap")) for o in options]
+    status, err, first = _into_a_closed_pipe(["tcpdump", "-nn", "-r", str(path), *options])
+    mine, my_err, my_first = _into_a_closed_pipe(
+        [sys.executable, "-m", "ringcap", "-nn", "-r", str(path), *options])
+    assert mine == status == (0 if options[:1] == ["-w"] else 14), (err, my_err)
+    assert my_first == first
+    theirs_last = err.splitlines()[-1]
+    if status == 14:
+        assert theirs_last == "tcpdump: Unable to write output: Broken pipe"
+        assert my_err.splitlines()[-1] == "ringcap: Unable to write output: Broken pipe"
+    else:
+        assert theirs_last.startswith("reading from file")
+        assert "ringcap:" not in my_err and re.fullmatch(r"\d+ packets read",
+                                                           my_err.splitlines()[-1])
 

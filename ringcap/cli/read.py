@@ -306,19 +306,16 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
             matched += len(batch)
             try:
                 if sink is not None:
-                    sink.write(batch)
+                    sink.write(batch)       # (-w - into a closed pipe: tcpdump stops quietly)
                 if printer is not None:
-                    printer.print_batch(batch)
-                    if flush_each:
-                        printer.flush()
+                    try:
+                        printer.print_batch(batch)
+                        if flush_each:
+                            printer.flush()
+                    except OSError as exc:    # standard output: a broken pipe too (status 14)
+                        raise output_error(exc) from None
             except ValueError as exc:    # a link type ringcap cannot print, or that
                 raise CliError(str(exc)) from None     # a pcap output cannot hold
-            except BrokenPipeError:
-                raise
-            except OSError as exc:
-                if sink is not None:
-                    raise
-                raise output_error(exc) from None      # printing: standard output
             if args.count is not None and matched >= args.count or state.halted():
                 break
 
