@@ -19,6 +19,9 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
+import ringcap
+from conftest import TEST_ETHERTYPE, RingcapProcess, frame_seq, make_frame
+from ringcap import TxRing
 from test_linktypes import PACKAGE_ROOT, ringcap_cli
 
 
@@ -52,7 +55,7 @@ REFUSED = [("-c", "0"), ("-c", "abc"), ("-c", "-1"), ("-c", "2147483648"), ("-c"
            ("-G", "-1"), ("-G", "-5"),
            ("-W", "0"), ("-W", "abc"), ("-W", "-1"), ("-W", "0x3"),
            ("-s", "-1"), ("-s", "abc"), ("-s", "300000"),
-           ("-B", "0"), ("-B", "abc"), ("-B", "-1"),
+           ("-B", "0"), ("-B", "abc"), ("-B", "-1"), ("-Q", "bogus"), ("-Q", ""),
            ("-c", "0", "-C", "0"), ("-C", "0", "-c", "0")]       # the first one is named
 
 
@@ -137,3 +140,30 @@ def test_a_closed_pipe_stops_printing_as_tcpdump(tmp_path, options, batches, mon
         assert "ringcap:" not in my_err and re.fullmatch(r"\d+ packets read",
                                                            my_err.splitlines()[-1])
 
+
+@pytest.mark.parametrize("direction,expected", [("IN", [0, 2, 4, 6]), ("Out", [1, 3, 5]),
+                                                ("INOUT", list(range(7)))])
+def test_direction_in_any_case_captures_what_tcpdump_captures(veth, tmp_path, direction,
+                                                              expected):
+    """`-Q IN` was refused (argparse's `invalid choice: 'IN'`, status 2);
+    tcpdump takes the direction in any case.  Both capture veth.b at once:
+    frames received (even numbers, sent from veth.a) and sent (odd, out of
+    veth.b), and write the same packets."""
+    ours, theirs = tmp_path / "ours.pcap", tmp_path / "theirs.pcap"
+    common = ["-i", veth.b, "-Q", direction, "-c", len(expected), "--immediate-mode"]
+    expression = ["ether", "proto", hex(TEST_ETHERTYPE)]
+    # (-Z root: Debian's tcpdump writes -w as its own user otherwise)
+    tcpdump = RingcapProcess(*common, "-Z", "root", "-w", theirs, *expression,
+                             command=["tcpdump"])
+    cli = RingcapProcess(*common, "-w", ours, *expression)
+    tcpdump.wait_for("listening on")
+    cli.wait_for("listening on")
+    for seq in range(7):
+        sender = veth.a if seq % 2 == 0 else veth.b
+        with TxRing(sender, qdisc_bypass=False) as tx:     # (packet sockets see it leave)
+            tx.send([make_frame(seq, 80)])
+    assert cli.finish() == 0, cli.err
+    assert tcpdump.finish() == 0, tcpdump.err
+    got = [bytes(p) for p in ringcap.read_pcap(ours).packets()]
+    want = [bytes(p) for p in ringcap.read_pcap(theirs).packets()]
+    assert got == want and sorted(frame_seq(f) for f in got) == expected

@@ -80,9 +80,11 @@ def add_arguments(parser) -> None:
     group.add_argument("-Z", "--relinquish-privileges", dest="owner", metavar="USER",
                        help="once the ring and the first file are open, give up root and run "
                             "as USER (its groups too); the files and -z commands are USER's")
-    group.add_argument("-Q", "--direction", dest="direction", choices=("in", "out", "inout"),
+    group.add_argument("-Q", "--direction", dest="direction", metavar="in|out|inout",
+                       type=tcpdump_checked(parse_direction, "unknown capture direction `{}'",
+                                            "-Q takes in, out or inout"),
                        default="inout",
-                       help="packets to capture by direction (default inout)")
+                       help="packets to capture by direction (default inout; any case)")
     group.add_argument("-U", "--packet-buffered", dest="packet_buffered", action="store_true",
                        help="write each batch to the file as it arrives, not in large writes")
     group.add_argument("--immediate-mode", dest="immediate_mode", action="store_true",
@@ -117,6 +119,14 @@ def add_arguments(parser) -> None:
     own.add_argument("--no-status", dest="status", action="store_false",
                      help="no live status line")
     add_dataset_options(parser)
+
+
+def parse_direction(text: str) -> str:
+    """-Q: in, out or inout, in any case (tcpdump compares with strcasecmp)."""
+    direction = str(text).lower()
+    if direction not in ("in", "out", "inout"):
+        raise ValueError(text)
+    return direction
 
 
 # ---------------------------------------------------------------------- ring
