@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import subprocess
 import sys
 
@@ -167,3 +168,88 @@ def test_direction_in_any_case_captures_what_tcpdump_captures(veth, tmp_path, di
     got = [bytes(p) for p in ringcap.read_pcap(ours).packets()]
     want = [bytes(p) for p in ringcap.read_pcap(theirs).packets()]
     assert got == want and sorted(frame_seq(f) for f in got) == expected
+
+
+def _dns_messages() -> list:
+    """Queries and responses with each kind of record tcpdump prints: names
+    compressed, several questions, -vv's authority and additional sections,
+    EDNS, mDNS, over IPv4 and IPv6."""
+    from scapy.layers.dns import (DNS, DNSQR, DNSRR, DNSRRMX, DNSRROPT, DNSRRSOA, DNSRRSRV,
+                                  EDNS0TLV)
+    from scapy.layers.inet6 import IPv6
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    ask = eth / IP(src="10.9.0.1", dst="10.9.0.53") / UDP(sport=40000, dport=53)
+    tell = eth / IP(src="10.9.0.53", dst="10.9.0.1") / UDP(sport=53, dport=40000)
+    mdns = eth / IP(src="10.9.0.5", dst="224.0.0.251") / UDP(sport=5353, dport=5353)
+    www, org = "www.example.com", "example.org"
+    return [
+        ask / DNS(id=0x1234, rd=1, qd=DNSQR(qname=www)),
+        tell / DNS(id=0x1234, qr=1, aa=1, rd=1, ra=1, qd=DNSQR(qname=www),
+                   an=[DNSRR(rrname=www, type="CNAME", rdata="web.example.com"),
+                       DNSRR(rrname="web.example.com", rdata="93.184.216.34")]),
+        ask / DNS(id=7, rd=1, qd=DNSQR(qname=org, qtype="AAAA"), ar=[DNSRROPT(
+            rclass=4096, rdata=[EDNS0TLV(optcode=10, optdata=bytes(range(8)))])]),
+        tell / DNS(id=7, qr=1, rd=1, ra=1, qd=DNSQR(qname=org, qtype="AAAA"),
+                   an=[DNSRR(rrname=org, type="AAAA", rdata="2001:db8::1")],
+                   ns=[DNSRR(rrname=org, type="NS", rdata="ns1.example.org")],
+                   ar=[DNSRR(rrname="ns1.example.org", rdata="192.0.2.1"),
+                       DNSRROPT(rclass=1232)]),
+        tell / DNS(id=9, qr=1, rcode=3, qd=DNSQR(qname="nx.example.com", qtype="MX"),
+                   ns=[DNSRRSOA(rrname="example.com", mname="ns.example.com",
+                                rname="admin.example.com", serial=7, minimum=4)]),
+        tell / DNS(id=1, qr=1, qd=DNSQR(qname="example.com", qtype="MX"),
+                   an=[DNSRRMX(rrname="example.com", preference=10, exchange="mx.example.com"),
+                       DNSRR(rrname="example.com", type="TXT", rdata=[b"v=spf1 -all", b"x"]),
+                       DNSRRSRV(rrname="_sip._tcp.example.com", port=5060,
+                                target="sip.example.com")]),
+        ask / DNS(id=2, rd=1, qd=[DNSQR(qname="a.example.com"),
+                                  DNSQR(qname="b.example.com", qtype="AAAA")]),
+        mdns / DNS(qr=1, aa=1, an=[DNSRR(rrname="printer.local", rclass=0x8001,
+                                         rdata="10.9.0.5")]),
+        mdns / DNS(qd=DNSQR(qname="_ipp._tcp.local", qtype="PTR", unicastresponse=1)),
+        eth / IPv6(src="2001:db8::1", dst="2001:db8::53") / UDP(sport=40001, dport=53)
+        / DNS(id=3, rd=1, qd=DNSQR(qname="v6.example.com", qtype="AAAA")),
+    ]
+
+
+def _cut_everywhere(path, packets) -> int:
+    """A pcap file of each packet cut after each byte of its UDP payload (the
+    snapshot length's cut: the wire length stays)."""
+    records = []
+    for packet in packets:
+        raw = bytes(packet)
+        payload = len(raw) - len(bytes(packet[UDP].payload))
+        records += [(raw[:cut], len(raw)) for cut in range(payload, len(raw) + 1)]
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, (data, wirelen) in enumerate(records):
+            f.write(struct.pack("<IIII", 1_700_000_000 + i, 0, len(data), wirelen) + data)
+    return len(records)
+
+
+@pytest.mark.parametrize("flags", [("-n",), ("-nn",), ("-nn", "-v"), ("-nn", "-vv"),
+                                   ("-nn", "-vvv")], ids=" ".join)
+def test_dns_cut_by_the_snapshot_length_is_printed_as_tcpdump(tmp_path, flags):
+    """A DNS message cut short (by -s, or a capture file's snaplen) was a bare
+    `UDP, length N` line wherever the cut fell in the header, a response's
+    question or a record's fixed part; tcpdump prints what it can, then
+    `[|domain]` (or, where its record loop stops at the captured end without
+    an error, the message length).  Every cut point of each message, both
+    print paths (the numpy-free one and batches), against tcpdump."""
+    path = tmp_path / "cut.pcap"
+    count = _cut_everywhere(path, _dns_messages())
+    theirs = run_tcpdump(*flags, "-r", path)
+    assert theirs.returncode == 0, theirs.stderr
+    lines = [l for l in theirs.stdout.splitlines() if not l[:1].isspace()]   # (not -v's 2nd)
+    assert len(lines) == count and theirs.stdout.count("[|domain]") > count // 2
+    for batches in ("", "1"):
+        ours = subprocess.run([sys.executable, "-m", "ringcap", *flags, "-r", str(path)],
+                              capture_output=True, text=True, cwd="/", timeout=120,
+                              env={**os.environ, "PYTHONPATH": PACKAGE_ROOT,
+                                   "RINGCAP_READ_BATCHES": batches})
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout == theirs.stdout, "\n".join(
+            f"{t}\n{o}" for t, o in zip(theirs.stdout.splitlines(), ours.stdout.splitlines())
+            if t != o)[:3000]
+
+
