@@ -9,6 +9,7 @@ than tcpdump (sizes with suffixes, durations): the tests allow exactly that.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import struct
 import subprocess
@@ -253,3 +254,50 @@ def test_dns_cut_by_the_snapshot_length_is_printed_as_tcpdump(tmp_path, flags):
             if t != o)[:3000]
 
 
+
+@pytest.fixture
+def reachable_folder():
+    """A folder under /tmp that every user can reach (pytest's tmp_path is
+    root's alone, 0700), removed afterwards."""
+    import shutil
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="ringcap-z-", dir="/tmp")
+    os.chmod(folder, 0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_z_user_who_cannot_make_the_next_parts_is_refused_before_anything(reachable_folder):
+    """`-r IN -w PART -C 1 -Z nobody` into a folder nobody cannot write: the
+    first part was written (as root, then given to nobody) and the second
+    failed after a million bytes (status 1); tcpdump stops before writing
+    (status 1, no part), and the capture already refused this up front.
+    `-r` now shares the capture's check: status 1, one line saying what to
+    do, nothing written; so also for -G, as the capture (tcpdump, which opens
+    -G's first file before it gives up root, fails only at the next one).
+    Where nobody can create files, the parts are written."""
+    assert os.geteuid() == 0, "the suite runs as root (namespaces)"
+    path = os.path.join(reachable_folder, "in.pcap")
+    wrpcap(path, [Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                  / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000)
+                  / Raw(bytes(1000))] * 1500)             # 1.6 MB: two parts with -C 1
+    closed = os.path.join(reachable_folder, "closed")
+    os.mkdir(closed, 0o755)                     # root's: nobody may not create files in it
+    theirs = run_tcpdump("-r", path, "-w", os.path.join(closed, "t"), "-C", "1", "-Z", "nobody")
+    assert (theirs.returncode, theirs.stdout) == (1, "") and "Permission denied" in theirs.stderr
+    refusal = (f"ringcap: -Z nobody: the files after the first are created as nobody, who "
+               f"cannot create files in {closed}; make the folder writable for nobody (e.g. "
+               f"chown nobody {closed}) or leave -Z out\n")
+    for rotation in (("-C", "1"), ("-G", "3600")):
+        ours = ringcap_cli("-r", path, "-w", os.path.join(closed, "r"), *rotation, "-Z", "nobody")
+        assert (ours.returncode, ours.stdout, ours.stderr) == (1, "", refusal)
+    assert os.listdir(closed) == []
+    writable = os.path.join(reachable_folder, "open")
+    os.mkdir(writable, 0o755)
+    os.chown(writable, pwd.getpwnam("nobody").pw_uid, -1)
+    done = ringcap_cli("-r", path, "-w", os.path.join(writable, "r"), "-C", "1", "-Z", "nobody")
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(writable)) == ["r", "r1"]
+    assert sum(len(ringcap.read_pcap(os.path.join(writable, p))) for p in ("r", "r1")) == 1500

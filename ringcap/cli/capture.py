@@ -33,7 +33,7 @@ from .options import (CliError, add_packet_options, describe_error, filter_expre
                       interface_list, parse_count, parse_seconds, parse_size, parse_snaplen,
                       printer_options, silence_stdout, size_type, tcpdump_checked,
                       SNAPLEN_WORDS)
-from .privileges import can_create_files, drop_privileges, lookup_user
+from .privileges import check_later_files, drop_privileges, lookup_user
 from .rotated import post_rotate_command
 from .status import StatusLine, print_summary
 
@@ -458,22 +458,7 @@ def check_user(args):
             raise CliError(f"-Z {user.name}: becoming another user needs root (ringcap runs as "
                            f"uid {os.geteuid()}); run it as root or leave -Z out")
         return None                     # already that user: nothing to give up
-    if args.write not in (None, "-"):
-        rotates = bool(args.file_size or args.rotate_seconds) or is_dataset(args)
-        folder = os.path.abspath(args.write if is_dataset(args) else
-                                 os.path.dirname(os.path.abspath(args.write)))
-        while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
-            folder = os.path.dirname(folder)      # a dataset root made on the way
-        if not can_create_files(user, folder):
-            if rotates:
-                raise CliError(
-                    f"-Z {user.name}: the files after the first are created as {user.name}, "
-                    f"who cannot create files in {folder}; make the folder writable for "
-                    f"{user.name} (e.g. chown {user.name} {folder}) or leave -Z out")
-            if args.post_rotate:
-                print(f"ringcap: warning: -z runs as {user.name}, who cannot create files in "
-                      f"{folder}: a command that writes beside the file (gzip) will fail",
-                      file=sys.stderr)
+    check_later_files(user, args, is_dataset(args))
     return user
 
 

@@ -151,6 +151,9 @@ def run(args) -> int:
     check_file_linktype_option(args.linktype)
     readflags.check(args)
     fileoptions.check_split(args)
+    if args.drop_to is not None:            # (-Z run as root; privileges is loaded then)
+        from .privileges import check_later_files
+        check_later_files(args.drop_to, args)   # the parts after the first: as USER
     path = args.read
     words = list(args.expression)
     if path is None and args.file_list is None:
