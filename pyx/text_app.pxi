@@ -106,59 +106,77 @@ cdef Py_ssize_t _dns_put_name(uint8_t **w, const uint8_t *m, Py_ssize_t end,
                               Py_ssize_t pos, const uint8_t *limit) noexcept nogil:
     # tcpdump's fqdn_print: labels, each followed by '.', the root as ".".
     # m: the DNS message, end: its captured end.  Returns the position after
-    # the name in the message, or -1 (cut or malformed, or a label whose text
-    # could pass `limit`), or -3 after printing "<BAD PTR>" for a pointer that
-    # does not move backwards (tcpdump's rule, BIND's too: it also ends every
-    # pointer loop).
+    # the name in the message; -1 (fall back: a label type that is neither a
+    # length nor a pointer, a name over 255 bytes, text that could pass
+    # `limit`); -3 where tcpdump's line ends with [|domain]: the name cut
+    # short (a label printed up to the captured end, as nd_printn does) or
+    # "<BAD PTR>" printed for a pointer that does not move backwards
+    # (tcpdump's rule, BIND's too: it also ends every pointer loop); or -4
+    # where the capture ends just after a label's length byte (fqdn_print
+    # stops there without an error: its caller finds the record cut).
     cdef Py_ssize_t after = -1, jumps = 0, wire = 0, k, max_offset = pos, target
     cdef uint8_t length
+    cdef bint first_pointer
     if pos >= end:
-        return -1
-    if m[pos] == 0:
+        return -3
+    length = m[pos]
+    if length == 0:
         w[0] = put_c(w[0], b'.')
         return pos + 1
-    while True:
-        if pos >= end:
-            return -1
-        length = m[pos]
-        if length == 0:
-            return after if after >= 0 else pos + 1
+    if length & 0xC0 == 0x40 or length & 0xC0 == 0x80:
+        return -1
+    first_pointer = length & 0xC0 == 0xC0
+    pos += 1
+    while length and pos < end:
         if length & 0xC0 == 0xC0:
-            if pos + 2 > end:
-                return -1
             if after < 0:
-                after = pos + 2
-            target = ((length & 0x3F) << 8) | m[pos + 1]
+                after = pos + 1
+            target = ((length & 0x3F) << 8) | m[pos]
             if target >= max_offset:
                 w[0] = put_s(w[0], b"<BAD PTR>")
                 return -3
             max_offset = target
             jumps += 1
-            pos = target
             if jumps > DNS_PRINT_JUMPS:
                 return -1
+            pos = target
+            length = m[pos]
+            if length & 0xC0 == 0x40 or length & 0xC0 == 0x80:
+                return -1
+            pos += 1
             continue
-        if length & 0xC0:
-            return -1
         wire += length + 1
-        if wire > 255 or pos + 1 + length > end or w[0] + 4 * length + 1 > limit:
+        if wire > 255 or w[0] + 4 * length + 1 > limit:
             return -1
-        for k in range(pos + 1, pos + 1 + length):
+        for k in range(pos, pos + length if pos + length <= end else end):
             w[0] = put_printable(w[0], m[k])
+        if pos + length > end:
+            return -3           # the label cut short
+        pos += length
         w[0] = put_c(w[0], b'.')
-        pos += 1 + length
+        if pos >= end:
+            return -3           # the next length byte not captured
+        length = m[pos]
+        if length & 0xC0 == 0x40 or length & 0xC0 == 0x80:
+            return -1
+        pos += 1
+    if length:                  # the capture ends after a length byte
+        return -3 if first_pointer and after < 0 else -4
+    return after if after >= 0 else pos
 
 
 cdef Py_ssize_t _dns_skip(const uint8_t *m, Py_ssize_t end, Py_ssize_t pos) noexcept nogil:
-    # The position after the name at pos: -1 where it runs past end, -2 for a
-    # label type that is neither a length nor a pointer.
+    # tcpdump's ns_nskip: the position after the name at pos (after a
+    # pointer's two bytes, the second captured or not), -1 where a length
+    # byte is past end, -2 for a label type that is neither a length nor a
+    # pointer.
     cdef uint8_t length
     while pos < end:
         length = m[pos]
         if length == 0:
             return pos + 1
         if length & 0xC0 == 0xC0:
-            return pos + 2 if pos + 2 <= end else -1
+            return pos + 2
         if length & 0xC0:
             return -2
         pos += 1 + length
@@ -258,8 +276,11 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
                                 const uint8_t *limit) noexcept nogil:
     # tcpdump's ns_rprint: " TYPE data", with -v " name. TYPE data" (-vvv: the
     # TTL too).  Returns the next record's position, -1 (not printed as
-    # tcpdump does: the caller falls back), or -3 where tcpdump's line ends
-    # here with [|domain] (a name's <BAD PTR>, data past the end).  The text
+    # tcpdump does: the caller falls back), -3 where tcpdump's line ends
+    # here with [|domain] (-v: the owner's name cut short or its <BAD PTR>;
+    # data past the end), or -4 where the capture ends before the record's
+    # fixed part (ns_rprint returns the captured end: no more records are
+    # printed, and [|domain] follows only if the count wants more).  The text
     # of names, strings and options is checked against `limit` before it is
     # written; the rest of a record is under 100 bytes.
     cdef uint16_t rtype, rclass, cls
@@ -272,8 +293,12 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
         pos = k
     else:
         pos = _dns_skip(m, end, pos)
-    if pos < 0 or pos + 10 > end:
-        return -1
+        if pos == -1:
+            return -4
+        if pos < 0:
+            return -1
+    if pos + 10 > end:
+        return -4
     rtype = rd16(m + pos)
     rclass = rd16(m + pos + 2)
     rdlen = rd16(m + pos + 8)
@@ -310,18 +335,18 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
     elif rtype == 2 or rtype == 5 or rtype == 12 or rtype == 39:
         w[0] = put_c(w[0], b' ')
         k = _dns_put_name(w, m, end, rd, limit)
-        if k < 0:
+        if k < 0 and k != -4:
             return k
     elif rtype == 6 and verbose:
         # -v: the primary server, the mailbox, serial, refresh, retry, expire, minimum
         w[0] = put_c(w[0], b' ')
         k = _dns_put_name(w, m, end, rd, limit)
         if k < 0:
-            return k
+            return -3 if k == -4 else k
         w[0] = put_c(w[0], b' ')
         k = _dns_put_name(w, m, end, k, limit)
         if k < 0:
-            return k
+            return -3 if k == -4 else k
         if k + 20 > end:
             return -3
         for j in range(5):
@@ -330,14 +355,14 @@ cdef Py_ssize_t _dns_put_answer(uint8_t **w, const uint8_t *m, Py_ssize_t end,
     elif rtype == 15 and rdlen >= 3:
         w[0] = put_c(w[0], b' ')
         k = _dns_put_name(w, m, end, rd + 2, limit)
-        if k < 0:
+        if k < 0 and k != -4:
             return k
         w[0] = put_c(w[0], b' ')
         w[0] = put_u(w[0], rd16(m + rd))
     elif rtype == 33 and rdlen >= 7:
         w[0] = put_c(w[0], b' ')
         k = _dns_put_name(w, m, end, rd + 6, limit)
-        if k < 0:
+        if k < 0 and k != -4:
             return k
         w[0] = put_c(w[0], b':')
         w[0] = put_u(w[0], rd16(m + rd + 4))
@@ -387,28 +412,32 @@ cdef Py_ssize_t _dns_put_question(uint8_t **w, const uint8_t *m, Py_ssize_t end,
 
 
 cdef Py_ssize_t _dns_put_section(uint8_t **w, const uint8_t *m, Py_ssize_t end, Py_ssize_t pos,
-                                 uint16_t count, const char *label, bint mdns, int verbose,
-                                 const uint8_t *limit) noexcept nogil:
-    # -vv: a section's records as domain_print's loops: "label" (" ns:", " ar:",
-    # or "" for a query's answers) before the first, "," between, [|domain]
-    # (-3) where the message ends before the count does.
-    cdef int k
+                                 uint16_t count, const char *label, bint checked, bint mdns,
+                                 int verbose, const uint8_t *limit) noexcept nogil:
+    # A section's records as domain_print's loops: "label" (" ns:", " ar:",
+    # or "" for the answers) before the first, "," between, the next only
+    # while the message goes on; [|domain] (-3) where the count wants more
+    # than was printed.  checked: the first record too only if the message
+    # goes on (tcpdump: so for -vv's ns and ar, not for the answers).
     if count == 0:
         return pos
-    if pos >= end:
+    if checked and pos >= end:
         return -3
     w[0] = put_s(w[0], label)
-    for k in range(count):
-        if k:
-            if pos >= end:
-                return -3
-            w[0] = put_c(w[0], b',')
+    while True:
         if w[0] > limit:
             return -1
         pos = _dns_put_answer(w, m, end, pos, mdns, verbose, limit)
-        if pos < 0:
+        if pos == -4:
+            pos = end           # ns_rprint's "the captured end"
+        elif pos < 0:
             return pos
-    return pos
+        count -= 1
+        if count == 0:
+            return pos
+        if pos >= end:
+            return -3
+        w[0] = put_c(w[0], b',')
 
 
 cdef const char *_dns_rcode_name(uint8_t rcode) noexcept nogil:
@@ -452,7 +481,7 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
     cdef const char *op_name
     cdef const char *rcode_name
     if end < 12:
-        return NULL
+        return put_s(w, b" [|domain]")     # the header cut short (its length is checked before)
     b2 = rd16(m + 2)
     opcode = (b2 >> 11) & 0x0F
     rcode = b2 & 0x0F
@@ -492,8 +521,12 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
                 if pos < 0:
                     return NULL
             else:
+                # ns_nskip, then the type and class skipped unchecked (a
+                # record after them is then found cut)
                 pos = _dns_skip(m, end, pos)
-                if pos < 0 or pos + 4 > end:
+                if pos == -1:
+                    return put_s(w, b" [|domain]")
+                if pos < 0:
                     return NULL
                 pos += 4
         w = put_c(w, b' ')
@@ -502,19 +535,7 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
         w = put_u(w, nscount)
         w = put_c(w, b'/')
         w = put_u(w, arcount)
-        for k in range(ancount):
-            if pos >= end:      # the message ends before its count (-v: after the
-                # space that would have begun the first record's name)
-                return put_s(w, b"  [|domain]" if verbose and k == 0 else b" [|domain]")
-            if k:
-                w = put_c(w, b',')
-            if w > limit:
-                return NULL
-            pos = _dns_put_answer(&w, m, end, pos, mdns, verbose, limit)
-            if pos == -3:
-                return put_s(w, b" [|domain]")     # after "<BAD PTR>" or a type whose data is cut
-            if pos < 0:
-                return NULL
+        pos = _dns_put_section(&w, m, end, pos, ancount, b"", False, mdns, verbose, limit)
     else:
         if b2 & 0x0100: w = put_c(w, b'+')
         if b2 & 0x0010: w = put_c(w, b'%')
@@ -549,11 +570,11 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
             if pos < 0:
                 return NULL
         if verbose > 1:
-            pos = _dns_put_section(&w, m, end, pos, ancount, b"", mdns, verbose, limit)
+            pos = _dns_put_section(&w, m, end, pos, ancount, b"", False, mdns, verbose, limit)
     if verbose > 1 and pos >= 0:
-        pos = _dns_put_section(&w, m, end, pos, nscount, b" ns:", mdns, verbose, limit)
+        pos = _dns_put_section(&w, m, end, pos, nscount, b" ns:", True, mdns, verbose, limit)
         if pos >= 0:
-            pos = _dns_put_section(&w, m, end, pos, arcount, b" ar:", mdns, verbose, limit)
+            pos = _dns_put_section(&w, m, end, pos, arcount, b" ar:", True, mdns, verbose, limit)
     if pos == -3:
         return put_s(w, b" [|domain]")
     if pos < 0:

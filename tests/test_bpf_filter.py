@@ -347,7 +347,9 @@ def test_read_errors_are_one_line(mixed_file, tmp_path, args, status, words):
     assert words in lines[0] and "Traceback" not in proc.stderr
 
 
-def test_read_into_a_closed_pipe_exits_quietly(mixed_file):
+def test_read_into_a_closed_pipe_stops_as_tcpdump(mixed_file):
+    """3,000 lines fill the pipe: closed after the first, the next write
+    fails; tcpdump's words and status 14 (it was status 0, silently)."""
     path, _ = mixed_file
     proc = subprocess.Popen([sys.executable, "-m", "ringcap", "-r", str(path)], cwd="/",
                             env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
@@ -356,9 +358,10 @@ def test_read_into_a_closed_pipe_exits_quietly(mixed_file):
     proc.stdout.close()                 # as `| head -1` does
     err = proc.stderr.read().decode()
     proc.stderr.close()
-    assert proc.wait(timeout=60) == 0, err
+    assert proc.wait(timeout=60) == 14, err
     assert first.startswith(b"22:13:20") or first[:2].isdigit()
-    assert "Traceback" not in err and "Error" not in err
+    assert err.endswith("\nringcap: Unable to write output: Broken pipe\n"), err
+    assert "Traceback" not in err
 
 
 def test_a_raw_ip_file_is_filtered_into_a_file_and_printed(tmp_path):

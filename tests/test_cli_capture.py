@@ -455,8 +455,8 @@ def test_every_error_is_one_line_and_non_zero(veth, tmp_path):
     cases = {
         ("-i", "nosuch0", "-w", str(tmp_path / "a.pcap")): "ringcap -D",
         ("-i", veth.b, "tcp", "port", "port"): "syntax error",
-        ("-i", veth.b, "-C", "10X", "-w", str(tmp_path / "b.pcap")): "bad file size",
-        ("-i", veth.b, "-G", "0", "-w", str(tmp_path / "c.pcap")): "rotation interval",
+        ("-i", veth.b, "-C", "10X", "-w", str(tmp_path / "b.pcap")): "invalid file size 10X",
+        ("-i", veth.b, "-G", "-1", "-w", str(tmp_path / "c.pcap")): "invalid number of seconds",
         ("-i", veth.b, "-W", "3", "-w", str(tmp_path / "d.pcap")): "-W needs -C or -G",
         ("-i", veth.b, "-w", str(tmp_path / "no" / "e.pcap")): "does not exist",
         ("-i", veth.b, "-w", str(tmp_path)): "is a directory",
@@ -466,7 +466,7 @@ def test_every_error_is_one_line_and_non_zero(veth, tmp_path):
         ("-i", veth.b, "-s", "300000"): "snaplen",
         ("-i", veth.b, "--duration", "nan"): "duration",
         ("-i", veth.b, "-c", "0"): "packet count",
-        ("-i", veth.b, "-B", "lots"): "ring size",
+        ("-i", veth.b, "-B", "lots"): "invalid packet buffer size lots",
         ("-i", veth.b, "-w", ""): "-w needs a file name",     # (printed the packets instead)
     }
     for args, words in cases.items():

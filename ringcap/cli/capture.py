@@ -31,8 +31,9 @@ from .interfaces import (check_linktype_offered, default_interface, is_down, lis
                          linktype_option, list_linktypes, resolve_numbers)
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
                       interface_list, parse_count, parse_seconds, parse_size, parse_snaplen,
-                      printer_options, silence_stdout, size_type)
-from .privileges import can_create_files, drop_privileges, lookup_user
+                      printer_options, silence_stdout, size_type, tcpdump_checked,
+                      SNAPLEN_WORDS)
+from .privileges import check_later_files, drop_privileges, lookup_user
 from .rotated import post_rotate_command
 from .status import StatusLine, print_summary
 
@@ -62,12 +63,15 @@ def add_arguments(parser) -> None:
                        help="write packets to FILE (pcap, or pcapng for a .pcapng name); "
                             "`-` writes a pcap stream to standard output")
     group.add_argument("-s", "--snapshot-length", dest="snaplen", metavar="SNAPLEN",
-                       type=size_type(parse_snaplen), default=DEFAULT_SNAPLEN,
+                       type=tcpdump_checked(parse_snaplen, SNAPLEN_WORDS,
+                                            "-s takes bytes, or a size with a suffix (64k)"),
+                       default=DEFAULT_SNAPLEN,
                        help=f"bytes kept per packet (0 or default: {DEFAULT_SNAPLEN})")
     group.add_argument("-p", "--no-promiscuous-mode", dest="no_promisc", action="store_true",
                        help="do not put the interface in promiscuous mode (on by default)")
     group.add_argument("-B", "--buffer-size", dest="ring_bytes", metavar="KiB",
-                       type=size_type(parse_ring_size),
+                       type=tcpdump_checked(parse_ring_size, "invalid packet buffer size {}",
+                                            "-B takes KiB, or a size with a suffix (256M)"),
                        help="ring size in KiB (suffixes: -B 256M); default 256 MiB")
     add_rotation_arguments(group)
     group.add_argument("-z", dest="post_rotate", metavar="CMD",
@@ -76,9 +80,11 @@ def add_arguments(parser) -> None:
     group.add_argument("-Z", "--relinquish-privileges", dest="owner", metavar="USER",
                        help="once the ring and the first file are open, give up root and run "
                             "as USER (its groups too); the files and -z commands are USER's")
-    group.add_argument("-Q", "--direction", dest="direction", choices=("in", "out", "inout"),
+    group.add_argument("-Q", "--direction", dest="direction", metavar="in|out|inout",
+                       type=tcpdump_checked(parse_direction, "unknown capture direction `{}'",
+                                            "-Q takes in, out or inout"),
                        default="inout",
-                       help="packets to capture by direction (default inout)")
+                       help="packets to capture by direction (default inout; any case)")
     group.add_argument("-U", "--packet-buffered", dest="packet_buffered", action="store_true",
                        help="write each batch to the file as it arrives, not in large writes")
     group.add_argument("--immediate-mode", dest="immediate_mode", action="store_true",
@@ -113,6 +119,14 @@ def add_arguments(parser) -> None:
     own.add_argument("--no-status", dest="status", action="store_false",
                      help="no live status line")
     add_dataset_options(parser)
+
+
+def parse_direction(text: str) -> str:
+    """-Q: in, out or inout, in any case (tcpdump compares with strcasecmp)."""
+    direction = str(text).lower()
+    if direction not in ("in", "out", "inout"):
+        raise ValueError(text)
+    return direction
 
 
 # ---------------------------------------------------------------------- ring
@@ -387,9 +401,7 @@ def run(args) -> int:
     if args.workers > 1:
         from .pool import check_pool_arguments
         check_pool_arguments(args, names)
-    snaplen = args.snaplen or DEFAULT_SNAPLEN
-    if snaplen > DEFAULT_SNAPLEN:
-        raise CliError(f"snaplen (-s) must be at most {DEFAULT_SNAPLEN}, got {snaplen}")
+    snaplen = args.snaplen or DEFAULT_SNAPLEN       # (-s checked as parsed: at most 262144)
     filter_text = filter_expression(args)
     if filter_text is not None:
         compile_filter(filter_text, snaplen=snaplen)   # a bad filter: libpcap's message, now
@@ -446,22 +458,7 @@ def check_user(args):
             raise CliError(f"-Z {user.name}: becoming another user needs root (ringcap runs as "
                            f"uid {os.geteuid()}); run it as root or leave -Z out")
         return None                     # already that user: nothing to give up
-    if args.write not in (None, "-"):
-        rotates = bool(args.file_size or args.rotate_seconds) or is_dataset(args)
-        folder = os.path.abspath(args.write if is_dataset(args) else
-                                 os.path.dirname(os.path.abspath(args.write)))
-        while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
-            folder = os.path.dirname(folder)      # a dataset root made on the way
-        if not can_create_files(user, folder):
-            if rotates:
-                raise CliError(
-                    f"-Z {user.name}: the files after the first are created as {user.name}, "
-                    f"who cannot create files in {folder}; make the folder writable for "
-                    f"{user.name} (e.g. chown {user.name} {folder}) or leave -Z out")
-            if args.post_rotate:
-                print(f"ringcap: warning: -z runs as {user.name}, who cannot create files in "
-                      f"{folder}: a command that writes beside the file (gzip) will fail",
-                      file=sys.stderr)
+    check_later_files(user, args, is_dataset(args))
     return user
 
 

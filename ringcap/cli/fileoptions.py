@@ -10,21 +10,32 @@ from __future__ import annotations
 import os
 
 from .datasets import is_dataset
-from .options import CliError, parse_count, parse_seconds, parse_size, size_type
+from .options import (CliError, parse_count, parse_file_count, parse_rotation_seconds,
+                      parse_size, size_type, tcpdump_checked)
+
+
+def parse_file_size(text: str) -> int:
+    """``-C``: millions of bytes, as tcpdump, or a size with a suffix (100M)."""
+    return parse_size(text, unit=1_000_000, what="file size (-C)")
 
 
 def add_rotation_arguments(group) -> None:
     """-C, -G and -W, as tcpdump spells them."""
     group.add_argument("-C", dest="file_size", metavar="SIZE",
-                       type=size_type(parse_size, unit=1_000_000, what="file size (-C)"),
+                       type=tcpdump_checked(parse_file_size, "invalid file size {}",
+                                            "-C takes millions of bytes, or a size with a "
+                                            "suffix k, M or G (e.g. 100M)"),
                        help="start a new file when the current one would pass SIZE "
                             "(millions of bytes, as tcpdump, or with a suffix: 100M)")
     group.add_argument("-G", dest="rotate_seconds", metavar="SECONDS",
-                       type=size_type(parse_seconds, what="rotation interval (-G)"),
-                       help="start a new file every SECONDS; strftime patterns in FILE "
+                       type=tcpdump_checked(parse_rotation_seconds,
+                                            "invalid number of seconds {}",
+                                            "-G takes seconds, e.g. 30, 1.5, 500ms, 10m or 2h"),
+                       help="start a new file every SECONDS (0: never); strftime patterns in FILE "
                             "(%%Y%%m%%d-%%H%%M%%S) name them")
     group.add_argument("-W", dest="file_count", metavar="N",
-                       type=size_type(parse_count, what="file count (-W)"),
+                       type=tcpdump_checked(parse_file_count,
+                                            "invalid number of output files {}"),
                        help="with -C: a ring of N files, reused in turn; with -G: stop after "
                             "N files")
 

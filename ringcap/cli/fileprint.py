@@ -296,9 +296,7 @@ class _Printer:
                     write_whole(self.out, view[:used])
                 if self.flush_each and start >= n:
                     self.out.flush()
-            except BrokenPipeError:
-                raise
-            except OSError as exc:
+            except OSError as exc:        # a broken pipe too, as tcpdump (status 14)
                 raise output_error(exc) from None
 
     def _interface_names(self, ifindex) -> tuple[bytearray, array]:

@@ -106,9 +106,78 @@ def _argtype(parse, *args, **kwargs):
 size_type = _argtype          # size_type(parse_size, unit, what)
 
 
+def tcpdump_checked(parse, words: str, hint: str = ""):
+    """The type of an option whose value tcpdump checks itself: a value
+    ``parse`` refuses (ValueError) stops the command at once, in tcpdump's
+    words (``words`` with the value for ``{}``) and with its status 1
+    (``ringcap: invalid packet count abc``), then
+    ``; hint`` where ringcap takes more than tcpdump.  (A CliError passes
+    through argparse, which turns only ValueError and TypeError into its own
+    usage error, status 2.)"""
+    def convert(text):
+        try:
+            return parse(text)
+        except ValueError:
+            raise CliError(words.replace("{}", str(text)) + (f"; {hint}" if hint else ""),
+                           status=1) from None
+    convert.__name__ = parse.__name__.replace("parse_", "")
+    return convert
+
+
+def c_int(value: int) -> int:
+    """``value`` as a C ``int`` holds it on this machine (two's complement, wrapped)."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def atoi(text: str) -> int:
+    """C's ``atoi`` as glibc's (``strtol`` base 10 into an ``int``): leading
+    white space and a sign, then the digits up to the first other character;
+    none: 0.  tcpdump reads ``-c``, ``-G``, ``-W`` and ``-B`` so."""
+    match = re.match(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", str(text))
+    number = int(match.group(1)) if match else 0
+    return c_int(max(-(1 << 63), min(number, (1 << 63) - 1)))      # strtol's range, then int
+
+
+def parse_packet_count(text: str) -> int:
+    """tcpdump's ``-c``: ``atoi``, more than 0 (``-c 10x`` is 10, as there)."""
+    count = atoi(text)
+    if count <= 0:
+        raise ValueError(text)
+    return count
+
+
+def parse_file_count(text: str) -> int:
+    """tcpdump's ``-W``: ``atoi``, more than 0."""
+    return parse_packet_count(text)
+
+
+def parse_rotation_seconds(text: str) -> float | None:
+    """``-G``: ringcap's durations (``30``, ``1.5``, ``500ms``, ``10m``), else
+    tcpdump's ``atoi``: below 0 is refused, 0 (``-G 0``, and ``-G abc`` as
+    tcpdump reads it) is no rotation by time (None)."""
+    try:
+        return parse_seconds(text)
+    except ValueError:
+        seconds = atoi(text)
+        if seconds < 0:
+            raise
+        return seconds or None
+
+
 def parse_snaplen(text: str) -> int:
-    """tcpdump's ``-s``: a byte count (suffixes as :func:`parse_size`), 0 for the default."""
-    return 0 if str(text).strip() == "0" else parse_size(text, what="snaplen (-s)")
+    """tcpdump's ``-s``: a byte count (suffixes as :func:`parse_size`) up to
+    262144, 0 for the default."""
+    if str(text).strip() == "0":
+        return 0
+    snaplen = parse_size(text, what="snaplen (-s)")
+    if snaplen > MAXIMUM_SNAPLEN:
+        raise ValueError(f"bad snaplen (-s) {text!r}: at most {MAXIMUM_SNAPLEN}")
+    return snaplen
+
+
+MAXIMUM_SNAPLEN = 262144          # tcpdump's, for -s
+SNAPLEN_WORDS = "invalid snaplen {} (must be >= 0 and <= %d)" % MAXIMUM_SNAPLEN
 
 
 def interface_list(values: list[str] | None) -> list[str | None]:
@@ -144,7 +213,7 @@ def add_packet_options(parser: argparse.ArgumentParser) -> None:
     and how packets are printed."""
     group = parser.add_argument_group("packets (as in tcpdump)")
     group.add_argument("-c", dest="count", metavar="COUNT",
-                       type=_argtype(parse_count, what="packet count (-c)"),
+                       type=tcpdump_checked(parse_packet_count, "invalid packet count {}"),
                        help="stop after COUNT packets")
     group.add_argument("-F", dest="filter_file", metavar="FILE",
                        help="read the filter expression from FILE (a command-line "

@@ -13,6 +13,7 @@ import collections
 import inspect  # noqa: F401  (imported now: after the drop, the install may be unreadable)
 import os
 import pwd
+import sys
 
 from .options import CliError
 
@@ -62,6 +63,32 @@ def can_create_files(user: User, folder: str) -> bool:
         os.setegid(saved_gid)
         if os.getgroups() != saved_groups:
             os.setgroups(saved_groups)
+
+
+def check_later_files(user: User, args, dataset: bool = False) -> None:
+    """-Z USER with -w FILE, for a capture and for ``-r IN -w PART``: the first
+    file is created before root is given up, the next ones (-C, -G, a
+    dataset's) as USER, so USER must be able to create files in FILE's
+    folder (its nearest existing one: a dataset root or a -G pattern made
+    on the way).  Checked before anything is opened; without rotation only
+    -z's commands, run as USER, are warned about."""
+    if args.write in (None, "-"):
+        return
+    rotates = bool(args.file_size or args.rotate_seconds) or dataset
+    folder = os.path.abspath(args.write if dataset else
+                             os.path.dirname(os.path.abspath(args.write)))
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    if can_create_files(user, folder):
+        return
+    if rotates:
+        raise CliError(f"-Z {user.name}: the files after the first are created as {user.name}, "
+                       f"who cannot create files in {folder}; make the folder writable for "
+                       f"{user.name} (e.g. chown {user.name} {folder}) or leave -Z out")
+    if args.post_rotate:
+        print(f"ringcap: warning: -z runs as {user.name}, who cannot create files in "
+              f"{folder}: a command that writes beside the file (gzip) will fail",
+              file=sys.stderr)
 
 
 def drop_privileges(user: User) -> None:

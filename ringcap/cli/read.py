@@ -151,6 +151,9 @@ def run(args) -> int:
     check_file_linktype_option(args.linktype)
     readflags.check(args)
     fileoptions.check_split(args)
+    if args.drop_to is not None:            # (-Z run as root; privileges is loaded then)
+        from .privileges import check_later_files
+        check_later_files(args.drop_to, args)   # the parts after the first: as USER
     path = args.read
     words = list(args.expression)
     if path is None and args.file_list is None:
@@ -306,19 +309,16 @@ def _read_file(args, path: str, expression, state: _ReadState) -> None:
             matched += len(batch)
             try:
                 if sink is not None:
-                    sink.write(batch)
+                    sink.write(batch)       # (-w - into a closed pipe: tcpdump stops quietly)
                 if printer is not None:
-                    printer.print_batch(batch)
-                    if flush_each:
-                        printer.flush()
+                    try:
+                        printer.print_batch(batch)
+                        if flush_each:
+                            printer.flush()
+                    except OSError as exc:    # standard output: a broken pipe too (status 14)
+                        raise output_error(exc) from None
             except ValueError as exc:    # a link type ringcap cannot print, or that
                 raise CliError(str(exc)) from None     # a pcap output cannot hold
-            except BrokenPipeError:
-                raise
-            except OSError as exc:
-                if sink is not None:
-                    raise
-                raise output_error(exc) from None      # printing: standard output
             if args.count is not None and matched >= args.count or state.halted():
                 break
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 
-from .options import CliError
+from .options import MAXIMUM_SNAPLEN, SNAPLEN_WORDS, CliError, atoi, c_int
 
 TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 TIME_STAMP_TYPES = ("host", "host_lowprec", "host_hiprec", "adapter", "adapter_unsynced",
                     "host_hiprec_unsynced")
 DIRECTIONS = ("in", "out", "inout")
-MAXIMUM_SNAPLEN = 262144          # tcpdump's, for -s
 
 
 def add_arguments(parser) -> None:
@@ -72,19 +71,10 @@ def add_arguments(parser) -> None:
                        help="ignored: the optimized filter passes the same packets")
 
 
-def _c_int(value: int) -> int:
-    """``value`` as a C ``int`` holds it on this machine (two's complement, wrapped)."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
 def buffer_size_ok(text: str) -> bool:
     """tcpdump's test of ``-B``: ``atoi(text) * 1024 > 0``, in C ints (so
     ``-B 4096x`` passes, ``-B abc``, ``-B 0`` and ``-B 2097152`` do not)."""
-    match = re.match(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", text)
-    number = int(match.group(1)) if match else 0
-    number = max(-(1 << 63), min(number, (1 << 63) - 1))      # strtol's range
-    return _c_int(_c_int(number) * 1024) > 0
+    return c_int(atoi(text) * 1024) > 0
 
 
 def snaplen_ok(text: str) -> bool:
@@ -98,15 +88,14 @@ def snaplen_ok(text: str) -> bool:
     sign, digits = match.groups()
     number = int(digits, 0 if digits[:2].lower() == "0x" else 8 if digits[0] == "0" else 10)
     number = max(-(1 << 63), min(-number if sign == "-" else number, (1 << 63) - 1))
-    return 0 <= _c_int(number) <= MAXIMUM_SNAPLEN
+    return 0 <= c_int(number) <= MAXIMUM_SNAPLEN
 
 
 def check(args) -> None:
     """Check the values as tcpdump does before it opens anything (status 1);
     ``args.drop_to`` becomes the :class:`User` that ``-Z`` names, when run as root."""
     if args.snaplen is not None and not snaplen_ok(args.snaplen):
-        raise CliError(f"invalid snaplen {args.snaplen} (must be >= 0 and <= "
-                       f"{MAXIMUM_SNAPLEN})", status=1)
+        raise CliError(SNAPLEN_WORDS.replace("{}", args.snaplen), status=1)
     if args.ring_bytes is not None and not buffer_size_ok(args.ring_bytes):
         raise CliError(f"invalid packet buffer size {args.ring_bytes}", status=1)
     if args.direction is not None and args.direction.lower() not in DIRECTIONS:
