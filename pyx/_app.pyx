@@ -1416,52 +1416,143 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
             free(cols[k].data)
 
 
+cdef enum:
+    # kinds of field_lines' columns
+    FIELD_TEXT = 0          # strings: int32 offsets and bytes
+    FIELD_U32 = 1           # uint32 values, in decimal (frame.len)
+    FIELD_TIME = 2          # int64 ns since the epoch, as seconds.nanoseconds (frame.time_epoch)
+    FIELD_INDEX = 3         # base + the packet's index (or indices[i]) + 1 (frame.number)
+    FIELD_MOST = 29         # bytes of a number field's text at most
+
+
+cdef struct FieldColumn:
+    int kind
+    const int32_t *offsets
+    const uint8_t *data
+    const uint32_t *u32
+    const int64_t *i64
+    int64_t base
+
+
+_FIELD_KINDS = {"text": FIELD_TEXT, "u32": FIELD_U32, "time": FIELD_TIME, "index": FIELD_INDEX}
+
+
+cdef inline Py_ssize_t _decimal(uint8_t *w, uint64_t value) noexcept nogil:
+    cdef uint8_t digits[20]
+    cdef Py_ssize_t k = 0, j
+    while True:
+        digits[k] = 0x30 + value % 10
+        value //= 10
+        k += 1
+        if value == 0:
+            break
+    for j in range(k):
+        w[j] = digits[k - 1 - j]
+    return k
+
+
+cdef inline Py_ssize_t _number_field(uint8_t *w, FieldColumn *f, Py_ssize_t i) noexcept nogil:
+    cdef int64_t value, seconds, nanoseconds
+    cdef Py_ssize_t o = 0, j
+    if f.kind == FIELD_U32:
+        return _decimal(w, f.u32[i])
+    if f.kind == FIELD_INDEX:
+        return _decimal(w, <uint64_t>(f.base + (f.i64[i] if f.i64 != NULL else i) + 1))
+    value = f.i64[i]                    # FIELD_TIME
+    seconds = value // 1000000000
+    nanoseconds = value % 1000000000
+    if nanoseconds < 0:
+        seconds -= 1
+        nanoseconds += 1000000000
+    if seconds < 0:
+        w[0] = 0x2D
+        o = 1
+        seconds = -seconds
+    o += _decimal(w + o, <uint64_t>seconds)
+    w[o] = 0x2E
+    for j in range(9):
+        w[o + 9 - j] = 0x30 + nanoseconds % 10
+        nanoseconds //= 10
+    return o + 10
+
+
 def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
     """Lines as tshark's ``-T fields`` prints them, for packets ``start`` to
-    ``n - 1``, into ``out``: each packet's strings of ``columns`` (a sequence
-    of ``(offsets, data)``: int32 offsets with ``n + 1`` entries, the bytes)
-    tab-separated, a newline after each.  Returns ``(next packet, bytes
-    written)``: it stops before a line that does not fit in what is left of
-    ``out`` (the caller writes ``out`` and calls again; a line longer than
-    ``out`` raises ValueError)."""
-    cdef Py_ssize_t k, i, used = 0, need, length, count = len(columns)
+    ``n - 1``, into ``out``: each packet's values of ``columns``,
+    tab-separated, a newline after each.  A column is ``("text", offsets,
+    data)`` (int32 offsets with ``n + 1`` entries, the strings' bytes),
+    ``("u32", values)`` (decimal), ``("time", ns)`` (int64 ns since the
+    epoch, as ``seconds.nanoseconds``) or ``("index", base, indices)``
+    (``base`` + each packet's index, or ``indices[i]`` if not None, + 1).
+    Returns ``(next packet, bytes written)``: it stops before a line that
+    does not fit in what is left of ``out`` (the caller writes ``out`` and
+    calls again; a line longer than ``out`` raises ValueError)."""
+    cdef Py_ssize_t k, i = start, used = 0, need, length, count = len(columns)
     cdef const int32_t[::1] offsets_view
     cdef const uint8_t[::1] data_view
-    cdef const int32_t **offsets = NULL
-    cdef const uint8_t **data = NULL
+    cdef const uint32_t[::1] u32_view
+    cdef const int64_t[::1] i64_view
+    cdef FieldColumn *fields = NULL
+    cdef FieldColumn *f
     cdef uint8_t *w = &out[0] if out.shape[0] else NULL
     kept = []                       # the views, alive while their pointers are used
     if count == 0:
         raise ValueError("field_lines needs at least one column")
-    offsets = <const int32_t **>malloc(count * sizeof(void *))
-    data = <const uint8_t **>malloc(count * sizeof(void *))
+    fields = <FieldColumn *>calloc(count, sizeof(FieldColumn))
     try:
-        if offsets == NULL or data == NULL:
+        if fields == NULL:
             raise MemoryError("no memory for the field columns")
-        for k, (column_offsets, column_data) in enumerate(columns):
-            offsets_view = column_offsets
-            data_view = column_data
-            if offsets_view.shape[0] < n + 1:
-                raise ValueError(f"column {k} has {offsets_view.shape[0]} offsets, "
-                                 f"fewer than {n + 1}")
-            kept.append((offsets_view, data_view))
-            offsets[k] = &offsets_view[0]
-            data[k] = &data_view[0] if data_view.shape[0] else NULL
-            if offsets[k][n] > data_view.shape[0]:
-                raise ValueError(f"column {k}'s offsets run past its {data_view.shape[0]} bytes")
+        for k, column in enumerate(columns):
+            f = &fields[k]
+            if column[0] not in _FIELD_KINDS:
+                raise ValueError(f"column {k}: unknown kind {column[0]!r}; "
+                                 f"choose from {', '.join(_FIELD_KINDS)}")
+            f.kind = _FIELD_KINDS[column[0]]
+            if f.kind == FIELD_TEXT:
+                offsets_view = column[1]
+                data_view = column[2]
+                if offsets_view.shape[0] < n + 1:
+                    raise ValueError(f"column {k} has {offsets_view.shape[0]} offsets, "
+                                     f"fewer than {n + 1}")
+                kept.append((offsets_view, data_view))
+                f.offsets = &offsets_view[0]
+                f.data = &data_view[0] if data_view.shape[0] else NULL
+                if f.offsets[n] > data_view.shape[0] or f.offsets[start] < 0:
+                    raise ValueError(f"column {k}'s offsets run outside its "
+                                     f"{data_view.shape[0]} bytes")
+            elif f.kind == FIELD_U32:
+                u32_view = column[1]
+                if u32_view.shape[0] < n:
+                    raise ValueError(f"column {k} has {u32_view.shape[0]} values, fewer than {n}")
+                kept.append(u32_view)
+                f.u32 = &u32_view[0] if n else NULL
+            elif f.kind == FIELD_INDEX and column[2] is None:
+                f.base = column[1]
+            else:
+                i64_view = column[2] if f.kind == FIELD_INDEX else column[1]
+                if i64_view.shape[0] < n:
+                    raise ValueError(f"column {k} has {i64_view.shape[0]} values, fewer than {n}")
+                kept.append(i64_view)
+                f.i64 = &i64_view[0] if n else NULL
+                if f.kind == FIELD_INDEX:
+                    f.base = column[1]
         with nogil:
-            i = start
             while i < n:
                 need = count
                 for k in range(count):
-                    need += offsets[k][i + 1] - offsets[k][i]
+                    f = &fields[k]
+                    need += f.offsets[i + 1] - f.offsets[i] if f.kind == FIELD_TEXT else FIELD_MOST
                 if used + need > out.shape[0]:
                     break
                 for k in range(count):
-                    length = offsets[k][i + 1] - offsets[k][i]
-                    if length:
-                        memcpy(w + used, data[k] + offsets[k][i], length)
-                        used += length
+                    f = &fields[k]
+                    if f.kind == FIELD_TEXT:
+                        length = f.offsets[i + 1] - f.offsets[i]
+                        if length:
+                            memcpy(w + used, f.data + f.offsets[i], length)
+                            used += length
+                    else:
+                        used += _number_field(w + used, f, i)
                     w[used] = 0x09 if k + 1 < count else 0x0A
                     used += 1
                 i += 1
@@ -1470,8 +1561,7 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
                              "bytes of the output buffer")
         return i, used
     finally:
-        free(offsets)
-        free(data)
+        free(fields)
 
 
 def _test_dns_name(const uint8_t[::1] message, Py_ssize_t pos, Py_ssize_t captured=-1):

@@ -26,6 +26,7 @@ import test_app_decode
 NAMES = ("dns.qry.name", "tls.handshake.extensions_server_name", "http.host")
 ALL = NAMES + ("http.request.method", "http.request.uri", "http.user_agent",
                "dhcp.option.hostname")
+FRAME = ("frame.number", "frame.time_epoch", "frame.len", "frame.cap_len")
 # a hook that reports, at exit, whether numpy was imported
 NUMPY_AT_EXIT = ("import atexit, runpy, sys\n"
                  "atexit.register(lambda: print('NUMPY', 'numpy' in sys.modules, "
@@ -137,29 +138,33 @@ def test_several_questions_root_compression_and_cut_packets_as_tshark(tmp_path):
             caplens.append(caplen)
     cut = tmp_path / "cut.pcap"
     _cut_pcap(cut, cut_frames, caplens)
-    same_as_tshark(cut, ALL)
+    same_as_tshark(cut, FRAME + ALL)
 
 
 def test_named_traffic_fields_and_a_filter_as_tshark(tmp_path):
     """named_traffic's DNS, TLS (real ClientHellos of Python's ssl) and HTTP;
-    a trailing tcpdump filter prints the lines tshark's -Y of it prints."""
+    a trailing tcpdump filter prints the lines tshark's -Y of it prints, with
+    the frame numbers of the file; frame fields alone, with no name asked for."""
     path = tmp_path / "named.pcap"
     ringcap.write_pcap(path, named_traffic(300, seed=3))
     same_as_tshark(path, ALL)
-    theirs = tshark(path, NAMES, "-Y", "tcp.port == 443 || udp.srcport == 53")
+    same_as_tshark(path, FRAME)
+    fields = FRAME[:2] + NAMES + FRAME[2:]
+    theirs = tshark(path, fields, "-Y", "tcp.port == 443 || udp.srcport == 53")
     for batches in (False, True):
-        ours = ringcap_fields(path, NAMES, "tcp", "port", "443", "or", "udp", "src", "port",
+        ours = ringcap_fields(path, fields, "tcp", "port", "443", "or", "udp", "src", "port",
                               "53", batches=batches)
         assert ours.returncode == 0, ours.stderr
         assert ours.stdout == theirs and theirs.count(b"\n") > 100
+        assert not theirs.startswith(b"1\t")          # numbered as in the file
 
 
 def test_unknown_fields_and_missing_files_are_errors(tmp_path):
     ours = ringcap_fields(tmp_path / "none.pcap", ["dns.qry.nam", "http.host", "bogus"])
     assert ours.returncode == 1 and ours.stdout == b""
     message = ours.stderr.decode()
-    assert "Some fields aren't valid: dns.qry.nam, bogus; known fields: dns.qry.name" in message
-    assert "tls.handshake.extensions_server_name" in message and "dns_qname" in message
+    assert "Some fields aren't valid: dns.qry.nam, bogus; known fields: frame.number" in message
+    assert "dns.qry.name" in message and "dns_qname" in message
     ours = ringcap_fields(tmp_path / "none.pcap", ["dns.qry.name"])
     assert ours.returncode == 1 and ours.stdout == b""
     assert "none.pcap: No such file or directory" in ours.stderr.decode()

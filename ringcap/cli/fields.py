@@ -4,7 +4,9 @@ Prints what ``tshark -n -r FILE -T fields -e FIELD ...`` prints for the
 application names ringcap decodes: a line per packet, the fields separated
 by tabs, empty where a packet has none, several values of a field in one
 packet joined by commas.  A field is named as tshark names it
-(``dns.qry.name``) or as ringcap's column (``dns_qname``).  A classic pcap
+(``dns.qry.name``) or as ringcap's column (``dns_qname``); tshark's
+``frame.number``, ``frame.time_epoch``, ``frame.len`` and ``frame.cap_len``
+come from the records.  A classic pcap
 file is read without numpy, as ``ringcap -r`` prints one
 (:mod:`ringcap.cli.fileprint`'s chunks over ``array`` columns, then
 ``_decode.decode_into`` and ``_app.decode_app`` in tshark's text); pcapng,
@@ -35,8 +37,11 @@ TSHARK_FIELDS = {
     "ja4.ja4": "tls_ja4",
 }
 STRING_COLUMNS = tuple(name for name, kind, _ in _app.COLUMN_LAYOUT if kind == "str")
-# every name a field is given by -> its column
-FIELDS = {**TSHARK_FIELDS, **{name: name for name in STRING_COLUMNS}}
+# tshark's frame fields, from the record: field -> what it is made of
+FRAME_FIELDS = {"frame.number": "number", "frame.time_epoch": "ts", "frame.len": "wirelen",
+                "frame.cap_len": "caplen"}
+# every name a field is given by -> its column (or frame field)
+FIELDS = {**FRAME_FIELDS, **TSHARK_FIELDS, **{name: name for name in STRING_COLUMNS}}
 # the header columns the application pass reads, and their array typecodes
 _HEADER = {"ip_proto": "B", "sport": "H", "dport": "H", "payload_offset": "H",
            "payload_len": "I", "flags": "I"}
@@ -55,7 +60,7 @@ def add_arguments(parser) -> None:
 
 
 def columns_of(fields: list[str]) -> list[str]:
-    """The string column of each field name; CliError naming the unknown ones."""
+    """The column (or frame field) of each field name; CliError naming the unknown ones."""
     unknown = [field for field in fields if field not in FIELDS]
     if unknown:
         raise CliError(f"Some fields aren't valid: {', '.join(unknown)}; known fields: "
@@ -70,7 +75,7 @@ class FieldLines:
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = columns
-        self.wanted = tuple(dict.fromkeys(columns))
+        self.wanted = tuple(dict.fromkeys(c for c in columns if c in STRING_COLUMNS))
         protocols = {name.split("_")[0] for name in self.wanted}
         if "tls" in protocols:
             protocols.add("quic")            # QUIC Initials carry a ClientHello
@@ -89,12 +94,20 @@ class FieldLines:
         self.zeros = _columns("IHH", rows)            # a file's status, vlan_tci, vlan_tpid
         self.offsets = {name: array("i", bytes(4 * (rows + 1))) for name in self.wanted}
 
-    def write(self, n: int, data, offset, caplen, wirelen, linktype, metadata=None) -> None:
+    def write(self, n: int, data, ts, offset, caplen, wirelen, linktype, metadata=None,
+              number=(0, None)) -> None:
         """The lines of ``n`` packets: ``data`` and their columns (any buffers;
-        ``metadata``: their status, vlan_tci, vlan_tpid; None: a pcap file's zeros)."""
+        ``metadata``: their status, vlan_tci, vlan_tpid, None: a pcap file's
+        zeros; ``number``: (packets of the file before them, their indices
+        after those, None: all))."""
         if n == 0:
             return
         self._grow(n)
+        frame = {"number": ("index", *number), "ts": ("time", ts), "wirelen": ("u32", wirelen),
+                 "caplen": ("u32", caplen)}
+        if not self.wanted:
+            self._lines(n, tuple(frame[name] for name in self.columns))
+            return
         if metadata is None:
             metadata = (memoryview(c)[:n] for c in self.zeros)
         status, vlan_tci, vlan_tpid = metadata
@@ -107,7 +120,10 @@ class FieldLines:
                                   {}, dict(offsets), self.protocols,
                                   memoryview(self.candidates)[:count], as_bytes=True,
                                   tshark_text=True)
-        columns = tuple((offsets[name], strings[name]) for name in self.columns)
+        self._lines(n, tuple(frame[name] if name in frame else
+                             ("text", offsets[name], strings[name]) for name in self.columns))
+
+    def _lines(self, n: int, columns: tuple) -> None:
         start = 0
         while start < n:
             start, used = _app.field_lines(self.buffer, start, n, columns)
@@ -131,7 +147,7 @@ def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
     try:
         program = None if expression is None else program_for(expression, source)
         selector = ChunkSelector(source, program)
-        want, sized = _FIRST_CHUNK, False
+        want, sized, read = _FIRST_CHUNK, False, 0
         while True:
             if chunks.pending is not None:
                 raise chunks.pending
@@ -140,9 +156,11 @@ def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
                 break
             if not sized:
                 sized, want = True, chunk_size(chunks, n)
-            _, chosen, (_, caplen, wirelen, offset) = selector.select(chunks, n, None)
-            lines.write(chosen, chunks.data, offset, caplen, wirelen,
-                        memoryview(selector.linktypes)[:chosen])
+            _, chosen, (ts, caplen, wirelen, offset) = selector.select(chunks, n, None)
+            indices = None if chosen == n else memoryview(selector.chosen)[:chosen]
+            lines.write(chosen, chunks.data, ts, offset, caplen, wirelen,
+                        memoryview(selector.linktypes)[:chosen], number=(read, indices))
+            read += n
         if chunks.pending is not None:
             raise chunks.pending
     finally:
@@ -155,13 +173,19 @@ def _batches(path: str, expression: str | None, lines: FieldLines) -> None:
     """The lines of any file ringcap reads, batch by batch (numpy)."""
     from ..filtering import LinkTypeFilter
     from ..pcapfile.reader import open_pcap
+    import numpy as np
     select = None if expression is None else LinkTypeFilter(expression)
+    read = 0
     with open_pcap(path) as reader:
         for batch in reader:
+            n, indices = len(batch), None
             if select is not None:
-                batch = batch[select.mask(batch)]
-            lines.write(len(batch), batch.data, batch.offset, batch.caplen, batch.wirelen,
-                        batch.linktype, (batch.status, batch.vlan_tci, batch.vlan_tpid))
+                mask = select.mask(batch)
+                batch, indices = batch[mask], np.flatnonzero(mask)
+            lines.write(len(batch), batch.data, batch.ts, batch.offset, batch.caplen,
+                        batch.wirelen, batch.linktype, (batch.status, batch.vlan_tci,
+                                                        batch.vlan_tpid), (read, indices))
+            read += n
 
 
 def run(args) -> int:
