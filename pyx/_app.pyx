@@ -1124,7 +1124,7 @@ cdef void *_buffer(object obj, Py_ssize_t *rows, Py_ssize_t *itemsize, Py_ssize_
                    char *kind) except? NULL:
     # The memory of a writable C-contiguous buffer (numpy array, array.array),
     # its first dimension, item size, bytes and format's type letter; NULL when
-    # obj is none.  The caller keeps obj, so its memory stays put.
+    # obj is not such a buffer.  The caller keeps obj, so its memory stays put.
     cdef Py_buffer view
     cdef void *data = NULL
     if not PyObject_CheckBuffer(obj):

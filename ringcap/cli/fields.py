@@ -136,7 +136,6 @@ class FieldLines:
                 raise output_error(exc) from None
 
 
-
 def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
     """The lines of a classic pcap file read without numpy; False if ``path``
     is not one (the batch path reads and reports it)."""
