@@ -177,3 +177,25 @@ def test_column_names_give_the_same_text_as_tsharks_names(tmp_path):
     by_column = ringcap_fields(path, ["dns_qname", "http_host"])
     assert by_tshark.returncode == by_column.returncode == 0
     assert by_tshark.stdout == by_column.stdout and b"<Root>" in by_column.stdout
+
+
+def test_many_chunks_and_map_windows_number_and_name_as_tshark(tmp_path):
+    """A 50 MB file (several of the lean path's 16 MiB windows, chunks of up
+    to 32,768 packets): frame numbers and names go on across chunk and window
+    edges, with and without a filter, on both paths."""
+    named = list(named_traffic(2000, seed=9).packets())
+    big = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=7, dport=9) / Raw(bytes(1400)))
+    frames = []
+    for packet in named:
+        frames += [bytes(packet)] + [big] * 6
+    path = tmp_path / "many.pcap"
+    _cut_pcap(path, frames, [None] * len(frames))
+    assert os.path.getsize(path) > 48 << 20
+    fields = ("frame.number",) + NAMES
+    same_as_tshark(path, fields)
+    theirs = tshark(path, fields, "-Y", "!(udp.port == 9)")
+    for batches in (False, True):
+        ours = ringcap_fields(path, fields, "not", "udp", "port", "9", batches=batches)
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout == theirs and theirs.count(b"\n") == len(named)
