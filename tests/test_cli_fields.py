@@ -199,3 +199,16 @@ def test_many_chunks_and_map_windows_number_and_name_as_tshark(tmp_path):
         ours = ringcap_fields(path, fields, "not", "udp", "port", "9", batches=batches)
         assert ours.returncode == 0, ours.stderr
         assert ours.stdout == theirs and theirs.count(b"\n") == len(named)
+
+
+@pytest.mark.parametrize("linktype", [113, 276, 101, 0], ids=["sll", "sll2", "raw", "null"])
+def test_other_link_types_give_tsharks_lines(tmp_path, linktype):
+    """named_traffic's frames as Linux cooked v1/v2, raw IP and BSD loopback captures."""
+    import numpy as np
+    frames = test_app_decode._relinked([bytes(p) for p in named_traffic(200, seed=4).packets()],
+                                       linktype)
+    path = tmp_path / f"linktype-{linktype}.pcap"
+    ringcap.write_pcap(path, ringcap.Batch.from_packets(
+        frames, ts=np.arange(len(frames), dtype=np.int64) * 1000,
+        linktype=np.full(len(frames), linktype, np.uint16)), linktype=linktype)
+    assert b"example" in same_as_tshark(path, ("frame.number",) + ALL)
