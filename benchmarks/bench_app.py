@@ -34,7 +34,9 @@ records each way).  Per pcap:
   process, CPU including finished children, interleaved, median of --rounds.
 
 ``--at-scale PACKETS`` repeats each pcap to PACKETS packets and times whole
-processes, tshark against a Python process streaming the file; with
+processes, tshark against a Python process streaming the file and against
+``ringcap fields`` with tshark's arguments (``python -m ringcap``, output to
+/dev/null, as tshark's); with
 ``--split`` (no tshark) it prints where that process's loop spends its CPU
 at each ``--batch-packets`` size: the record walk, the header pass, the
 application pass and the rest.  ``--keep DIR`` keeps the repeated pcaps there
@@ -417,25 +419,30 @@ def at_scale(packets: int, rounds: int, keep: str | None = None) -> None:
         print("CPU seconds of whole processes (exec to exit), median of interleaved rounds")
         print()
         print("| traffic | packets | MB | tshark -T fields | ringcap process | ratio | "
-              "values found: ringcap, tshark |")
-        print("|---|---:|---:|---:|---:|---:|---|")
+              "ringcap fields | ratio | values found: ringcap, tshark |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for name, path, n in scale_files(packets, keep or tmp):
-            shark, ours = [], []
+            shark, ours, fields = [], [], []
             command = ["tshark", "-n", "-r", path, "-T", "fields"]
             for field in TSHARK_FIELDS:
                 command += ["-e", field]
+            # the same command line, the same lines (tests/test_cli_fields.py)
+            ringcap_fields = [sys.executable, "-m", "ringcap", "fields", *command[2:4],
+                              *command[6:]]
             for _ in range(rounds):
                 shark.append(process_cpu(command))
                 ours.append(process_cpu([sys.executable, "-c", script, path]))
+                fields.append(process_cpu(ringcap_fields))
             found = subprocess.run([sys.executable, "-c", script, path], check=True,
                                    capture_output=True, text=True,
                                    env={**os.environ, "PYTHONPATH": str(HERE.parent)}).stdout.split()
             lines = subprocess.run(command, check=True, capture_output=True,
                                    text=True).stdout.splitlines()
             theirs = [sum(1 for line in lines if line.split("\t")[i]) for i in range(3)]
-            a, b = statistics.median(shark), statistics.median(ours)
+            a, b, c = statistics.median(shark), statistics.median(ours), statistics.median(fields)
             print(f"| {name} | {n:,} | {os.path.getsize(path) / 1e6:.0f} | {a:.2f} | {b:.3f} | "
-                  f"{a / b:.0f} | {' '.join(found)}; {' '.join(map(str, theirs))} |")
+                  f"{a / b:.0f} | {c:.3f} | {a / c:.0f} | "
+                  f"{' '.join(found)}; {' '.join(map(str, theirs))} |")
             if not keep:
                 os.unlink(path)
 

@@ -13,22 +13,24 @@
 #
 # Strings are stored Arrow-style: per column an int32 offsets array of n + 1
 # entries (the caller's) and one byte buffer that grows as strings are
-# appended (malloc'd here, copied once into a numpy array at the end).  The
-# bytes are UTF-8: control characters and bytes that do not form UTF-8 are
-# written as \xNN.
+# appended (malloc'd here, copied once into a numpy array, or bytes, at the
+# end).  The bytes are UTF-8: control characters and bytes that do not form
+# UTF-8 are written as \xNN.
+#
+# The module imports numpy only when a call makes numpy arrays: `ringcap
+# fields` runs the pass over array.array columns without it (start-up).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t, INT32_MAX, uintptr_t
 from libc.string cimport memchr, memcpy, memset
 from libc.stdlib cimport malloc, calloc, realloc, free
-cimport numpy as cnp
-import numpy as np
+from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
+                             PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBUF_FORMAT)
+from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from includes.decode_defs cimport RINGCAP_CHECKED_READS, IPPROTO_TCP, IPPROTO_UDP
 from includes.decode_defs cimport (CAND_UDP_PORT, CAND_UDP_KNOWN, CAND_TCP_PORT,
                                    CAND_TCP_KNOWN, CAND_QUIC, CAND_TLS, CAND_HTTP,
                                    app_tls_hello_start, app_quic_initial_start)
-
-cnp.import_array()
 
 cdef extern from "<arpa/inet.h>" nogil:
     const char *inet_ntop(int af, const void *src, char *dst, unsigned int size)
@@ -372,23 +374,26 @@ cdef struct AppColumns:
     uint8_t *scratch           # QUIC: the decrypted Initial
     rc_ja4_memo *ja4_memo      # JA4 hash parts of this batch's hellos (tls_ja4 wanted)
     bint failed                # out of memory
+    bint tshark_text           # strings as tshark shows them (decode_app's tshark_text)
 
 
 # ---------------------------------------------------------------- DNS
-cdef inline Py_ssize_t _label_text(uint8_t *w, const uint8_t *p, Py_ssize_t length) noexcept nogil:
-    # _text(w, p, 0, length, True) for one label (room for 4 * length bytes):
+cdef inline Py_ssize_t _label_text(uint8_t *w, const uint8_t *p, Py_ssize_t length,
+                                   bint lower) noexcept nogil:
+    # _text(w, p, 0, length, lower) for one label (room for 4 * length bytes):
     # labels are short, where _text's eight-byte steps seldom apply and its
     # byte loop cost 20-odd instructions a byte (a third of the application
     # pass on DNS queries, callgrind); a table, a store and an OR a byte here,
     # and _text only for a label with a byte it must escape or keep as UTF-8.
     cdef Py_ssize_t j
     cdef uint8_t t, escaped = 0
+    cdef const uint8_t *plain = _plain_byte[1 if lower else 0]
     for j in range(length):
-        t = _plain_byte[1][p[j]]
+        t = plain[p[j]]
         w[j] = t
         escaped |= t == 0
     if escaped:
-        return _text(w, p, 0, length, True)
+        return _text(w, p, 0, length, lower)
     return length
 
 
@@ -414,10 +419,11 @@ cdef Py_ssize_t _dns_skip_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t pos) n
 
 
 cdef Py_ssize_t _dns_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t pos,
-                          uint8_t *out, Py_ssize_t *after) noexcept nogil:
+                          uint8_t *out, Py_ssize_t *after, bint lower=True) noexcept nogil:
     # IN m: a DNS message, n bytes captured of its `full`; pos: a name in it.
     # OUT out (NAME_ROOM bytes; NULL: the name is only checked and walked,
-    # for the fields after it, and 0 returned for its length): the name decompressed, lower-cased, labels
+    # for the fields after it, and 0 returned for its length): the name decompressed, lower-cased
+    # (unless not `lower`), labels
     # joined by dots, no trailing dot (the root is ""); *after: where the
     # name ends in the message (after its first pointer).  Returns the text
     # length, -1 if the name runs past the captured bytes, -2 if malformed
@@ -456,8 +462,38 @@ cdef Py_ssize_t _dns_name(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ss
             if o:
                 out[o] = 0x2E
                 o += 1
-            o += _label_text(out + o, m + pos + 1, length)
+            o += _label_text(out + o, m + pos + 1, length, lower)
         pos += 1 + length
+
+
+cdef inline Py_ssize_t _shown_name(uint8_t *w, Py_ssize_t length) noexcept nogil:
+    # tshark_text: a name of `length` bytes at w as tshark shows it (the root: <Root>)
+    if length == 0:
+        memcpy(w, b"<Root>", 6)
+        return 6
+    return length
+
+
+cdef Py_ssize_t _more_questions(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t pos,
+                                Py_ssize_t count, StrCol *s, Py_ssize_t i, Py_ssize_t used,
+                                bint *failed) noexcept nogil:
+    # tshark_text: the questions after the first (count in all, the second at
+    # pos), each appended as ",name" to the `used` bytes of packet i's string,
+    # not yet committed, while they are whole (name, type and class captured,
+    # as tshark adds a question); returns the string's bytes.
+    cdef uint8_t *w
+    cdef Py_ssize_t k, length, after
+    for k in range(1, count):
+        w = _reserve(s, i, used + 1 + NAME_ROOM, failed)
+        if w == NULL:
+            return used
+        length = _dns_name(m, n, full, pos, w + used + 1, &after, False)
+        if length < 0 or after + 4 > n:
+            return used
+        w[used] = 0x2C
+        used += 1 + _shown_name(w + used + 1, length)
+        pos = after + 4
+    return used
 
 
 cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
@@ -485,7 +521,7 @@ cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         # the name straight into the column (committed below once it is whole);
         # NULL when not wanted or out of memory: only walked
         w = _reserve(&c.dns_qname, i, NAME_ROOM, &c.failed)
-        length = _dns_name(m, n, full, pos, w, &after)
+        length = _dns_name(m, n, full, pos, w, &after, not c.tshark_text)
         if length == -2:
             c.flags[i] |= F_APP_MALFORMED
             return
@@ -497,6 +533,9 @@ cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
             return
         c.dns_qtype[i] = rd16(m, after, n)
         if w != NULL:
+            if c.tshark_text:
+                length = _more_questions(m, n, full, after + 4, qdcount, &c.dns_qname, i,
+                                         _shown_name(w, length), &c.failed)
             _commit(&c.dns_qname, i, length)
         pos = after + 4
         for k in range(1, qdcount):
@@ -811,7 +850,8 @@ cdef void _hello_columns(const uint8_t *base, Py_ssize_t size, rc_tls_hello *h, 
     else:
         c.tls_version[i] = h.version
     if h.sni_len and h.sni_off + <Py_ssize_t>h.sni_len <= size:
-        _put_hello_text(&c.tls_sni, i, base, h.sni_off, h.sni_off + h.sni_len, True, &c.failed)
+        _put_hello_text(&c.tls_sni, i, base, h.sni_off, h.sni_off + h.sni_len,
+                        not c.tshark_text, &c.failed)
     if h.alpn_len and h.alpn_off + <Py_ssize_t>h.alpn_len <= size:
         _put_hello_text(&c.tls_alpn, i, base, h.alpn_off, h.alpn_off + h.alpn_len, False,
                         &c.failed)
@@ -890,11 +930,11 @@ cdef uint32_t _want_bits(protocols) except? 0:
 def candidate_rule(protocols):
     """``(ports, rule)`` for the header pass (``_decode.decode_into``'s ``app_ports``
     and ``app_rule``) to list the packets that may carry a message of
-    ``protocols``: the rule :func:`decode_app`'s loop applies, as a read-only
-    table of each port's ``CAND_*`` bits and the rule bits."""
+    ``protocols``: the rule :func:`decode_app`'s loop applies, as a table
+    (``bytes``) of each port's ``CAND_*`` bits and the rule bits."""
     cdef uint32_t want = _want_bits(protocols), rule = 0
-    cdef cnp.ndarray ports = np.zeros(65536, dtype=np.uint8)
-    cdef uint8_t *table = <uint8_t *>cnp.PyArray_DATA(ports)
+    cdef bytearray ports = bytearray(65536)
+    cdef uint8_t *table = <uint8_t *><char *>ports
     cdef uint8_t udp_kinds = 0
     cdef Py_ssize_t port
     if want & (1 << APP_DNS):
@@ -918,8 +958,7 @@ def candidate_rule(protocols):
         rule |= CAND_TLS
     if want & (1 << APP_HTTP):
         rule |= CAND_HTTP
-    ports.setflags(write=False)
-    return ports, rule
+    return bytes(ports), rule
 
 
 cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
@@ -1081,21 +1120,38 @@ cdef int _fixed_slots(AppColumns *c, void ***slot) except -1:
     return 0
 
 
+cdef void *_buffer(object obj, Py_ssize_t *rows, Py_ssize_t *itemsize, Py_ssize_t *size,
+                   char *kind) except? NULL:
+    # The memory of a writable C-contiguous buffer (numpy array, array.array),
+    # its first dimension, item size, bytes and format's type letter; NULL when
+    # obj is not such a buffer.  The caller keeps obj, so its memory stays put.
+    cdef Py_buffer view
+    cdef void *data = NULL
+    if not PyObject_CheckBuffer(obj):
+        return NULL
+    try:
+        PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT)
+    except (BufferError, ValueError, TypeError):     # (read-only, strided)
+        return NULL
+    data = view.buf
+    rows[0] = view.shape[0] if view.ndim > 0 else 0
+    itemsize[0] = view.itemsize
+    size[0] = view.len
+    kind[0] = view.format[len(view.format) - 1] if view.format != NULL and view.format[0] else 0
+    PyBuffer_Release(&view)
+    return data
+
+
 cdef Py_ssize_t _fixed(object obj, str name, Py_ssize_t n, Py_ssize_t itemsize,
                        Py_ssize_t width, void **data) except -1:
     # The rows of a fixed-width column array (at least n); its data in *data.
-    cdef cnp.ndarray array
-    if not isinstance(obj, cnp.ndarray):
-        raise TypeError(f"application column {name!r} must be a numpy array")
-    array = <cnp.ndarray>obj
-    if cnp.PyArray_NDIM(array) == 0 or cnp.PyArray_DIM(array, 0) < n \
-            or cnp.PyArray_ITEMSIZE(array) != itemsize \
-            or cnp.PyArray_NBYTES(array) != cnp.PyArray_DIM(array, 0) * itemsize * width \
-            or not cnp.PyArray_ISCARRAY(array):
+    cdef Py_ssize_t rows = 0, size = 0, got = 0
+    cdef char kind = 0
+    data[0] = _buffer(obj, &rows, &got, &size, &kind)
+    if data[0] == NULL or rows < n or got != itemsize or size != rows * itemsize * width:
         raise ValueError(f"application column {name!r} must be a writable C-contiguous array "
                          f"with at least {n} rows of {itemsize * width} bytes")
-    data[0] = cnp.PyArray_DATA(array)
-    return cnp.PyArray_DIM(array, 0)
+    return rows
 
 
 cdef void _clear_rows(uint8_t *column, Py_ssize_t row_bytes, const int64_t *rows,
@@ -1117,44 +1173,44 @@ cdef void _clear_rows(uint8_t *column, Py_ssize_t row_bytes, const int64_t *rows
 
 
 cdef int _string_column(StrCol *s, dict strings, str name, Py_ssize_t n) except -1:
-    cdef cnp.ndarray offsets
-    cdef cnp.npy_intp size = n + 1
+    cdef Py_ssize_t rows = 0, itemsize = 0, size = 0
+    cdef char kind = 0
     s.offsets = NULL
     s.data = NULL
     s.length = s.capacity = s.filled = 0
     if name not in strings:
         return 0
     obj = strings[name]
-    if obj is None:                 # made here, faster than by numpy's Python functions
-        obj = strings[name] = cnp.PyArray_EMPTY(1, &size, cnp.NPY_INT32, 0)
-    if not isinstance(obj, cnp.ndarray) or cnp.PyArray_TYPE(<cnp.ndarray>obj) != cnp.NPY_INT32 \
-            or cnp.PyArray_NDIM(<cnp.ndarray>obj) != 1 or not cnp.PyArray_ISCARRAY(<cnp.ndarray>obj):
+    if obj is None:
+        obj = strings[name] = _numpy().empty(n + 1, dtype=_numpy().int32)
+    s.offsets = <int32_t *>_buffer(obj, &rows, &itemsize, &size, &kind)
+    if s.offsets == NULL or itemsize != 4 or size != rows * 4 or (kind != c'i' and kind != c'l'):
+        s.offsets = NULL
         raise ValueError(f"string column {name!r} needs a writable C-contiguous int32 array")
-    offsets = <cnp.ndarray>obj
-    if cnp.PyArray_DIM(offsets, 0) != n + 1:
-        raise ValueError(f"string column {name!r} needs {n + 1} offsets, got "
-                         f"{cnp.PyArray_DIM(offsets, 0)}")
-    s.offsets = <int32_t *>cnp.PyArray_DATA(offsets)
+    if rows != n + 1:
+        s.offsets = NULL
+        raise ValueError(f"string column {name!r} needs {n + 1} offsets, got {rows}")
     s.offsets[0] = 0
     return 0
 
 
-cdef object _string_data(StrCol *s):
-    cdef cnp.ndarray out
-    cdef cnp.npy_intp size = s.length
+cdef object _string_data(StrCol *s, bint as_bytes):
     if s.offsets == NULL:
         return None
+    if as_bytes:
+        return PyBytes_FromStringAndSize(<char *>s.data, s.length) if s.length else b""
     if s.length == 0:
-        return _NO_BYTES
-    out = cnp.PyArray_EMPTY(1, &size, cnp.NPY_UINT8, 0)
-    if s.length:
-        memcpy(cnp.PyArray_DATA(out), s.data, s.length)
+        return _no_bytes()
+    out = _numpy().empty(s.length, dtype=_numpy().uint8)
+    cdef uint8_t[::1] view = out
+    memcpy(&view[0], s.data, s.length)
     return out
 
 
 _STRING_NAMES = tuple(name for name, kind, _ in COLUMN_LAYOUT if kind == "str")
 # (name, item size, width) of the fixed-width columns, in the order of _fixed_slots
-_FIXED_LAYOUT = tuple((name, np.dtype(kind).itemsize, width)
+_ITEMSIZE = {"u1": 1, "u2": 2, "u4": 4}
+_FIXED_LAYOUT = tuple((name, _ITEMSIZE[kind], width)
                       for name, kind, width in COLUMN_LAYOUT if kind != "str")
 assert len(_FIXED_LAYOUT) == N_FIXED
 cdef Py_ssize_t _fixed_itemsize[N_FIXED]
@@ -1162,18 +1218,34 @@ cdef Py_ssize_t _fixed_width[N_FIXED]
 for _k, (_, _size, _width) in enumerate(_FIXED_LAYOUT):
     _fixed_itemsize[_k] = _size
     _fixed_width[_k] = _width
-# the bytes of a string column without a string: one read-only empty array for all
-_NO_BYTES = np.empty(0, dtype=np.uint8)
-_NO_BYTES.setflags(write=False)
+_np = None                  # numpy, once a call makes numpy arrays
+_NO_BYTES = None            # the bytes of a string column without a string: one read-only array
 # and its offsets, all 0: views of one read-only zeroed array (its pages are
 # never written), so that a column without a string costs no row at all
-_ZEROS = np.zeros(0, dtype=np.int32)
+_ZEROS = None
+
+
+cdef object _numpy():
+    global _np
+    if _np is None:
+        import numpy
+        _np = numpy
+    return _np
+
+
+cdef object _no_bytes():
+    global _NO_BYTES
+    if _NO_BYTES is None:
+        _NO_BYTES = _numpy().empty(0, dtype=_numpy().uint8)
+        _NO_BYTES.setflags(write=False)
+    return _NO_BYTES
 
 
 cdef object _zero_offsets(Py_ssize_t size):
     global _ZEROS
-    if _ZEROS.shape[0] < size:
-        _ZEROS = np.zeros(max(size, 2 * _ZEROS.shape[0], 65537), dtype=np.int32)
+    if _ZEROS is None or _ZEROS.shape[0] < size:
+        _ZEROS = _numpy().zeros(max(size, 0 if _ZEROS is None else 2 * _ZEROS.shape[0], 65537),
+                                dtype=_numpy().int32)
         _ZEROS.setflags(write=False)
     return _ZEROS[:size]
 
@@ -1187,7 +1259,8 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
                const uint16_t[::1] sport, const uint16_t[::1] dport,
                const uint16_t[::1] payload_offset, const uint32_t[::1] payload_len,
                uint32_t[::1] flags, dict fixed, dict strings, protocols,
-               const int64_t[::1] rows=None, const int64_t[::1] clear=None):
+               const int64_t[::1] rows=None, const int64_t[::1] clear=None,
+               bint as_bytes=False, bint tshark_text=False):
     """Decode the application messages of a batch into ``fixed`` and ``strings``.
 
     ``fixed``: name -> array of the fixed-width columns of
@@ -1205,6 +1278,13 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
     arrays listed; the pass writes no others).  The APP_* flag bits are
     or-ed into ``flags``.  Returns name -> uint8 array of each wanted string
     column's bytes.  Raises ValueError if a packet lies outside ``data``.
+
+    ``as_bytes`` (``ringcap fields``: no numpy): every array given (any
+    writable buffer, e.g. ``array.array``), none None; the offsets of a
+    column without a string are written (zeros) and the bytes returned are
+    ``bytes``.  ``tshark_text``: strings as tshark's fields show them: every
+    question of a DNS message, comma-joined, the root as ``<Root>``; names
+    (``dns_qname``, ``tls_sni``) in their own case.
     """
     cdef Py_ssize_t n = offset.shape[0], bad = -1, k, count = n, previous = -1
     cdef Py_ssize_t given = 0, room = -1, length, cleared = 0
@@ -1219,7 +1299,6 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
     cdef void **slot[N_FIXED]
     cdef uint8_t *column[N_FIXED]
     cdef Py_ssize_t row_bytes[N_FIXED]
-    cdef cnp.npy_intp dims[2]
     cdef Py_ssize_t itemsize, width
     if caplen.shape[0] != n or ip_proto.shape[0] != n or sport.shape[0] != n \
             or dport.shape[0] != n or payload_offset.shape[0] != n or payload_len.shape[0] != n \
@@ -1243,6 +1322,7 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
         if name not in _STRING_INDEX:
             raise ValueError(f"not a string column: {name!r}")
     memset(&c, 0, sizeof(c))
+    c.tshark_text = tshark_text
     cols[0] = &c.dns_qname
     cols[1] = &c.dns_answer
     cols[2] = &c.http_method
@@ -1265,11 +1345,10 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
         itemsize = _fixed_itemsize[k]
         width = _fixed_width[k]
         if array is None:
-            dims[0] = n
-            dims[1] = width
-            array = fixed[name] = cnp.PyArray_ZEROS(
-                1 if width == 1 else 2, dims,
-                cnp.NPY_UINT8 if itemsize == 1 else cnp.NPY_UINT16 if itemsize == 2 else cnp.NPY_UINT32, 0)
+            shape = (n,)
+            if width > 1:
+                shape = (n, width)
+            array = fixed[name] = _numpy().zeros(shape, dtype=f"u{itemsize}")
         row_bytes[given] = itemsize * width
         length = _fixed(array, name, n, itemsize, width, slot[k])
         column[given] = <uint8_t *>slot[k][0]
@@ -1287,7 +1366,7 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
     if n == 0:                      # an empty batch still clears what the one before wrote
         for k in range(given):
             _clear_rows(column[k], row_bytes[k], clear_p, cleared)
-        return {name: _NO_BYTES for name in strings}
+        return {name: b"" if as_bytes else _no_bytes() for name in strings}
     c.flags = &flags[0]
     base = &data[0] if data.shape[0] else empty
     try:
@@ -1316,7 +1395,10 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
                     _finish(cols[k], n)
         for k in range(10):
             if cols[k].offsets != NULL and cols[k].length == 0:
-                strings[_STRING_NAMES[k]] = _zero_offsets(n + 1)      # never filled
+                if as_bytes:
+                    _fill(cols[k].offsets, 1, n + 1, 0)
+                else:
+                    strings[_STRING_NAMES[k]] = _zero_offsets(n + 1)      # never filled
         if c.failed:
             raise MemoryError("no memory for the application string columns or QUIC's decryption "
                               "(or a column past 2 GiB in one batch: decode smaller batches)")
@@ -1324,7 +1406,7 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
             raise ValueError(
                 f"packet {bad} lies outside the batch's data (offset {offset[bad]}, caplen "
                 f"{caplen[bad]}, {data.shape[0]} bytes of data)")
-        return {_STRING_NAMES[k]: _string_data(cols[k]) for k in range(10)
+        return {_STRING_NAMES[k]: _string_data(cols[k], as_bytes) for k in range(10)
                 if cols[k].offsets != NULL}
     finally:
         free(scratch)
@@ -1332,6 +1414,154 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
         free(c.ja4_memo)
         for k in range(10):
             free(cols[k].data)
+
+
+cdef enum:
+    # kinds of field_lines' columns
+    FIELD_TEXT = 0          # strings: int32 offsets and bytes
+    FIELD_U32 = 1           # uint32 values, in decimal (frame.len)
+    FIELD_TIME = 2          # int64 ns since the epoch, as seconds.nanoseconds (frame.time_epoch)
+    FIELD_INDEX = 3         # base + the packet's index (or indices[i]) + 1 (frame.number)
+    FIELD_MOST = 29         # bytes of a number field's text at most
+
+
+cdef struct FieldColumn:
+    int kind
+    const int32_t *offsets
+    const uint8_t *data
+    const uint32_t *u32
+    const int64_t *i64
+    int64_t base
+
+
+_FIELD_KINDS = {"text": FIELD_TEXT, "u32": FIELD_U32, "time": FIELD_TIME, "index": FIELD_INDEX}
+
+
+cdef inline Py_ssize_t _decimal(uint8_t *w, uint64_t value) noexcept nogil:
+    cdef uint8_t digits[20]
+    cdef Py_ssize_t k = 0, j
+    while True:
+        digits[k] = 0x30 + value % 10
+        value //= 10
+        k += 1
+        if value == 0:
+            break
+    for j in range(k):
+        w[j] = digits[k - 1 - j]
+    return k
+
+
+cdef inline Py_ssize_t _number_field(uint8_t *w, FieldColumn *f, Py_ssize_t i) noexcept nogil:
+    cdef int64_t value, seconds, nanoseconds
+    cdef Py_ssize_t o = 0, j
+    if f.kind == FIELD_U32:
+        return _decimal(w, f.u32[i])
+    if f.kind == FIELD_INDEX:
+        return _decimal(w, <uint64_t>(f.base + (f.i64[i] if f.i64 != NULL else i) + 1))
+    value = f.i64[i]                    # FIELD_TIME
+    seconds = value // 1000000000
+    nanoseconds = value % 1000000000
+    if nanoseconds < 0:
+        seconds -= 1
+        nanoseconds += 1000000000
+    if seconds < 0:
+        w[0] = 0x2D
+        o = 1
+        seconds = -seconds
+    o += _decimal(w + o, <uint64_t>seconds)
+    w[o] = 0x2E
+    for j in range(9):
+        w[o + 9 - j] = 0x30 + nanoseconds % 10
+        nanoseconds //= 10
+    return o + 10
+
+
+def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
+    """Lines as tshark's ``-T fields`` prints them, for packets ``start`` to
+    ``n - 1``, into ``out``: each packet's values of ``columns``,
+    tab-separated, a newline after each.  A column is ``("text", offsets,
+    data)`` (int32 offsets with ``n + 1`` entries, the strings' bytes),
+    ``("u32", values)`` (decimal), ``("time", ns)`` (int64 ns since the
+    epoch, as ``seconds.nanoseconds``) or ``("index", base, indices)``
+    (``base`` + each packet's index, or ``indices[i]`` if not None, + 1).
+    Returns ``(next packet, bytes written)``: it stops before a line that
+    does not fit in what is left of ``out`` (the caller writes ``out`` and
+    calls again; a line longer than ``out`` raises ValueError)."""
+    cdef Py_ssize_t k, i = start, used = 0, need, length, count = len(columns)
+    cdef const int32_t[::1] offsets_view
+    cdef const uint8_t[::1] data_view
+    cdef const uint32_t[::1] u32_view
+    cdef const int64_t[::1] i64_view
+    cdef FieldColumn *fields = NULL
+    cdef FieldColumn *f
+    cdef uint8_t *w = &out[0] if out.shape[0] else NULL
+    kept = []                       # the views, alive while their pointers are used
+    if count == 0:
+        raise ValueError("field_lines needs at least one column")
+    fields = <FieldColumn *>calloc(count, sizeof(FieldColumn))
+    try:
+        if fields == NULL:
+            raise MemoryError("no memory for the field columns")
+        for k, column in enumerate(columns):
+            f = &fields[k]
+            if column[0] not in _FIELD_KINDS:
+                raise ValueError(f"column {k}: unknown kind {column[0]!r}; "
+                                 f"choose from {', '.join(_FIELD_KINDS)}")
+            f.kind = _FIELD_KINDS[column[0]]
+            if f.kind == FIELD_TEXT:
+                offsets_view = column[1]
+                data_view = column[2]
+                if offsets_view.shape[0] < n + 1:
+                    raise ValueError(f"column {k} has {offsets_view.shape[0]} offsets, "
+                                     f"fewer than {n + 1}")
+                kept.append((offsets_view, data_view))
+                f.offsets = &offsets_view[0]
+                f.data = &data_view[0] if data_view.shape[0] else NULL
+                if f.offsets[n] > data_view.shape[0] or f.offsets[start] < 0:
+                    raise ValueError(f"column {k}'s offsets run outside its "
+                                     f"{data_view.shape[0]} bytes")
+            elif f.kind == FIELD_U32:
+                u32_view = column[1]
+                if u32_view.shape[0] < n:
+                    raise ValueError(f"column {k} has {u32_view.shape[0]} values, fewer than {n}")
+                kept.append(u32_view)
+                f.u32 = &u32_view[0] if n else NULL
+            elif f.kind == FIELD_INDEX and column[2] is None:
+                f.base = column[1]
+            else:
+                i64_view = column[2] if f.kind == FIELD_INDEX else column[1]
+                if i64_view.shape[0] < n:
+                    raise ValueError(f"column {k} has {i64_view.shape[0]} values, fewer than {n}")
+                kept.append(i64_view)
+                f.i64 = &i64_view[0] if n else NULL
+                if f.kind == FIELD_INDEX:
+                    f.base = column[1]
+        with nogil:
+            while i < n:
+                need = count
+                for k in range(count):
+                    f = &fields[k]
+                    need += f.offsets[i + 1] - f.offsets[i] if f.kind == FIELD_TEXT else FIELD_MOST
+                if used + need > out.shape[0]:
+                    break
+                for k in range(count):
+                    f = &fields[k]
+                    if f.kind == FIELD_TEXT:
+                        length = f.offsets[i + 1] - f.offsets[i]
+                        if length:
+                            memcpy(w + used, f.data + f.offsets[i], length)
+                            used += length
+                    else:
+                        used += _number_field(w + used, f, i)
+                    w[used] = 0x09 if k + 1 < count else 0x0A
+                    used += 1
+                i += 1
+        if i == start and start < n:
+            raise ValueError(f"the line of packet {start} is longer than the {out.shape[0]} "
+                             "bytes of the output buffer")
+        return i, used
+    finally:
+        free(fields)
 
 
 def _test_dns_name(const uint8_t[::1] message, Py_ssize_t pos, Py_ssize_t captured=-1):

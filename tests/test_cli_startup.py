@@ -208,6 +208,33 @@ def test_printing_a_file_imports_only_what_it_needs(tmp_path):
             f"`ringcap -r F {' '.join(extra)}` imported {_unwanted(imported, NOT_FOR_READING)}"
 
 
+def test_tshark_fields_of_a_file_import_only_what_they_need(tmp_path):
+    """`ringcap fields -r FILE -e ... [FILTER]` decodes the names of a pcap
+    file without numpy or the batch modules, as `ringcap -r` prints it (and
+    nothing more: NOT_FOR_READING, dataclasses, -Z's privileges)."""
+    import os
+    import subprocess
+    import sys
+
+    import ringcap
+    path = _three_udp_packets(tmp_path)
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1",
+           "PYTHONPATH": os.path.dirname(os.path.dirname(ringcap.__file__))}
+    unwanted = NOT_FOR_CAPTURE_TO_FILE | NOT_FOR_READING | {
+        "dataclasses", "ringcap.pcapfile.records", "inspect", "ringcap.cli.privileges"}
+    for extra in ([], ["udp"]):
+        proc = subprocess.run([sys.executable, "-m", "ringcap", "fields", "-r", str(path), "-e",
+                               "frame.len", "-e", "dns.qry.name", "-e", "http.host", *extra],
+                              capture_output=True, text=True, cwd="/", timeout=300, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout == "50\t\t\n" * 3
+        imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", proc.stderr,
+                                  re.M))
+        assert "ringcap.cli.fileprint" in imported      # (the output is parsed)
+        assert not _unwanted(imported, unwanted), \
+            f"`ringcap fields` imported {_unwanted(imported, unwanted)}"
+
+
 def test_file_statistics_import_only_what_they_need(tmp_path):
     """`ringcap stats --json FILE` (also with a filter): no dataframe, Arrow,
     plotting or progress library, no flow meter, and no `tempfile` (libpcap

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str]] = {
     "capture": ("capture", "capture packets to files, stdout or the terminal (tcpdump flags)"),
     "read": ("read", "print or filter the packets of a pcap/pcapng file (tcpdump -r)"),
+    "fields": ("fields", "print application fields of a file's packets (tshark -T fields)"),
     "demo": ("demo", "capture self-made traffic in a private namespace (root)"),
     "stats": ("stats", "capinfos and Wireshark statistics of capture files (--json)"),
     "top": ("top", "a live table of the busiest flows, hosts and protocols"),

@@ -204,7 +204,7 @@ class _Chunks:
         self._map = None
 
 
-def _program(expression: str, source: PlainPcap) -> bytes:
+def program_for(expression: str, source: PlainPcap) -> bytes:
     """The filter, compiled by libpcap as for a file like ``source``, packed."""
     try:
         program = pack(compile_filter(expression, snaplen=libpcap_snaplen(source.snaplen),
@@ -215,33 +215,25 @@ def _program(expression: str, source: PlainPcap) -> bytes:
     return program
 
 
-class _Printer:
-    """Filter, decode and format chunks of packets of one link type, the
-    columns reused: what PacketPrinter does for a batch."""
+class ChunkSelector:
+    """The packets of a chunk of one link type that a filter accepts, gathered
+    into columns reused chunk after chunk (``ringcap fields`` selects so too)."""
 
-    def __init__(self, args, source: PlainPcap, program: bytes | None) -> None:
-        options = printer_options(args)
-        options.pop("numeric")
-        self.formatter = line_formatter(**options)
+    def __init__(self, source: PlainPcap, program: bytes | None) -> None:
         self.linktype = source.linktype
-        self.cooked = source.linktype == LINKTYPE_LINUX_SLL2
-        self.names = tuple(_DECODED)[:7 + self.cooked]
-        self._ifnames: dict[int, bytes] = {}
         self.program = program
         self.rows = 0
-        self.buffer = bytearray(_BUFFER_BYTES)
-        self.out = sys.stdout.buffer
-        self.flush_each = args.line_buffered or sys.stdout.isatty()
 
-    def _grow(self, rows: int) -> None:
+    def _grow(self, rows: int) -> bool:
+        """Room for ``rows`` packets; True if the columns were made anew."""
         if rows <= self.rows:
-            return
+            return False
         self.rows = rows
-        self.decoded = dict(zip(self.names, _columns((_DECODED[k] for k in self.names), rows)))
         self.chosen = array("q", bytes(8 * rows))
         self.picked = _columns((code for _, code in _GATHERED), rows)
         self.zeros = _columns((code for _, code in _GATHERED[4:-1]), rows)   # (a file's)
         self.linktypes = array("H", [self.linktype]) * rows
+        return True
 
     def select(self, chunks: _Chunks, n: int, limit: int | None) -> tuple[int, int, tuple]:
         """(packets examined, packets chosen, their ts, caplen, wirelen, offset)
@@ -265,6 +257,29 @@ class _Printer:
         zeros = tuple(memoryview(c)[:n] for c in self.zeros) + (linktype,)
         _pcapio.gather(self.chosen, count, len(chunks.data), *columns, *zeros, *self.picked)
         return examined, count, tuple(memoryview(c)[:count] for c in self.picked[:4])
+
+
+class _Printer(ChunkSelector):
+    """Filter, decode and format chunks of packets of one link type, the
+    columns reused: what PacketPrinter does for a batch."""
+
+    def __init__(self, args, source: PlainPcap, program: bytes | None) -> None:
+        super().__init__(source, program)
+        options = printer_options(args)
+        options.pop("numeric")
+        self.formatter = line_formatter(**options)
+        self.cooked = source.linktype == LINKTYPE_LINUX_SLL2
+        self.names = tuple(_DECODED)[:7 + self.cooked]
+        self._ifnames: dict[int, bytes] = {}
+        self.buffer = bytearray(_BUFFER_BYTES)
+        self.out = sys.stdout.buffer
+        self.flush_each = args.line_buffered or sys.stdout.isatty()
+
+    def _grow(self, rows: int) -> bool:
+        if not super()._grow(rows):
+            return False
+        self.decoded = dict(zip(self.names, _columns((_DECODED[k] for k in self.names), rows)))
+        return True
 
     def print(self, data, ts, caplen, wirelen, offset) -> None:
         n = len(ts)
@@ -330,6 +345,12 @@ def _per_packet_offsets(ts) -> array:
     return out
 
 
+def chunk_size(chunks: _Chunks, n: int) -> int:
+    """Packets a chunk after the first (of ``n`` packets, in ``chunks``' columns) should hold."""
+    per_packet = (sum(memoryview(chunks.caplen)[:n]) + 16 * n) / n
+    return max(_FIRST_CHUNK, min(_MOST_CHUNK, int(_CHUNK_BYTES // per_packet)))
+
+
 def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
     """Print the packets of ``source`` that pass ``expression``, counting into
     ``state`` (:class:`ringcap.cli.read._ReadState`) as the batch path does."""
@@ -339,7 +360,7 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
     if source.linktype == LINKTYPE_LINUX_SLL2:
         # the names are this host's for the file's interface indexes, as tcpdump's
         print("Warning: interface names might be incorrect", file=sys.stderr, flush=True)
-    program = None if expression is None else _program(expression, source)
+    program = None if expression is None else program_for(expression, source)
     printer = _Printer(args, source, program)
     state.printer = printer.out
     state.opened = True             # the summary is due from here on
@@ -355,8 +376,7 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
                 break
             if not sized:       # the first chunk: size the others by its packets
                 sized = True
-                per_packet = (sum(memoryview(chunks.caplen)[:n]) + 16 * n) / n
-                want = max(_FIRST_CHUNK, min(_MOST_CHUNK, int(_CHUNK_BYTES // per_packet)))
+                want = chunk_size(chunks, n)
             left = None if args.count is None else args.count - state.matched
             examined, chosen, columns = printer.select(chunks, n, left)
             state.read += examined

@@ -1,0 +1,203 @@
+"""`ringcap fields -r FILE -e FIELD [-e FIELD ...] [FILTER]`: tshark's ``-T fields``.
+
+Prints what ``tshark -n -r FILE -T fields -e FIELD ...`` prints for the
+application names ringcap decodes: a line per packet, the fields separated
+by tabs, empty where a packet has none, several values of a field in one
+packet joined by commas.  A field is named as tshark names it
+(``dns.qry.name``) or as ringcap's column (``dns_qname``); tshark's
+``frame.number``, ``frame.time_epoch``, ``frame.len`` and ``frame.cap_len``
+come from the records.  A classic pcap
+file is read without numpy, as ``ringcap -r`` prints one
+(:mod:`ringcap.cli.fileprint`'s chunks over ``array`` columns, then
+``_decode.decode_into`` and ``_app.decode_app`` in tshark's text); pcapng,
+pipes and anything else go through batches (``open_pcap``), with the same
+passes and the same lines.  Each message is decoded from the packet that
+starts it (tshark reassembles TCP: docs/cli.md lists what differs).
+"""
+from __future__ import annotations
+
+import sys
+from array import array
+
+from .. import _app, _decode
+from .fileprint import (_FIRST_CHUNK, ChunkSelector, _Chunks, _columns, chunk_size,
+                        open_plain_pcap, program_for)
+from .lineformat import write_whole
+from .options import CliError, output_error
+
+# tshark's field -> ringcap's string column, where both hold the same text
+TSHARK_FIELDS = {
+    "dns.qry.name": "dns_qname",
+    "http.request.method": "http_method",
+    "http.request.uri": "http_path",
+    "http.host": "http_host",
+    "http.user_agent": "http_user_agent",
+    "dhcp.option.hostname": "dhcp_hostname",
+    "tls.handshake.extensions_server_name": "tls_sni",
+    "ja4.ja4": "tls_ja4",
+}
+STRING_COLUMNS = tuple(name for name, kind, _ in _app.COLUMN_LAYOUT if kind == "str")
+# tshark's frame fields, from the record: field -> what it is made of
+FRAME_FIELDS = {"frame.number": "number", "frame.time_epoch": "ts", "frame.len": "wirelen",
+                "frame.cap_len": "caplen"}
+# every name a field is given by -> its column (or frame field)
+FIELDS = {**FRAME_FIELDS, **TSHARK_FIELDS, **{name: name for name in STRING_COLUMNS}}
+# the header columns the application pass reads, and their array typecodes
+_HEADER = {"ip_proto": "B", "sport": "H", "dport": "H", "payload_offset": "H",
+           "payload_len": "I", "flags": "I"}
+_BUFFER_BYTES = 4 << 20
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("-r", dest="read", required=True, metavar="FILE",
+                        help="the pcap or pcapng file to read ('-': standard input)")
+    parser.add_argument("-e", dest="fields", action="append", required=True, metavar="FIELD",
+                        help="a field to print, by tshark's name (dns.qry.name, "
+                             "tls.handshake.extensions_server_name, http.host...) or "
+                             "ringcap's column (dns_qname...); repeat for more")
+    parser.add_argument("expression", nargs="*", metavar="FILTER",
+                        help="print only the packets a tcpdump filter expression accepts")
+
+
+def columns_of(fields: list[str]) -> list[str]:
+    """The column (or frame field) of each field name; CliError naming the unknown ones."""
+    unknown = [field for field in fields if field not in FIELDS]
+    if unknown:
+        raise CliError(f"Some fields aren't valid: {', '.join(unknown)}; known fields: "
+                       f"{', '.join(FIELDS)}")
+    return [FIELDS[field] for field in fields]
+
+
+class FieldLines:
+    """Decode chunks of packets into the string columns asked for, in
+    tshark's text, and write their lines; the columns reused chunk after
+    chunk.  The lean path and the batch path both call :meth:`write`."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        self.wanted = tuple(dict.fromkeys(c for c in columns if c in STRING_COLUMNS))
+        protocols = {name.split("_")[0] for name in self.wanted}
+        if "tls" in protocols:
+            protocols.add("quic")            # QUIC Initials carry a ClientHello
+        self.protocols = tuple(sorted(protocols))
+        self.ports, self.rule = _app.candidate_rule(self.protocols)
+        self.rows = 0
+        self.buffer = bytearray(_BUFFER_BYTES)
+        self.out = sys.stdout.buffer
+
+    def _grow(self, rows: int) -> None:
+        if rows <= self.rows:
+            return
+        self.rows = rows
+        self.header = dict(zip(_HEADER, _columns(_HEADER.values(), rows)))
+        self.candidates = array("q", bytes(8 * rows))
+        self.zeros = _columns("IHH", rows)            # a file's status, vlan_tci, vlan_tpid
+        self.offsets = {name: array("i", bytes(4 * (rows + 1))) for name in self.wanted}
+
+    def write(self, n: int, data, ts, offset, caplen, wirelen, linktype, metadata=None,
+              number=(0, None)) -> None:
+        """The lines of ``n`` packets: ``data`` and their columns (any buffers;
+        ``metadata``: their status, vlan_tci, vlan_tpid, None: a pcap file's
+        zeros; ``number``: (packets of the file before them, their indices
+        after those, None: all))."""
+        if n == 0:
+            return
+        self._grow(n)
+        frame = {"number": ("index", *number), "ts": ("time", ts), "wirelen": ("u32", wirelen),
+                 "caplen": ("u32", caplen)}
+        if not self.wanted:
+            self._lines(n, tuple(frame[name] for name in self.columns))
+            return
+        if metadata is None:
+            metadata = (memoryview(c)[:n] for c in self.zeros)
+        status, vlan_tci, vlan_tpid = metadata
+        header = {name: memoryview(column)[:n] for name, column in self.header.items()}
+        count = _decode.decode_into(data, offset, caplen, wirelen, status, vlan_tci, vlan_tpid,
+                                    header, False, linktype, self.ports, self.rule,
+                                    self.candidates)
+        offsets = {name: memoryview(self.offsets[name])[:n + 1] for name in self.wanted}
+        strings = _app.decode_app(data, offset, caplen, *(header[name] for name in _HEADER),
+                                  {}, dict(offsets), self.protocols,
+                                  memoryview(self.candidates)[:count], as_bytes=True,
+                                  tshark_text=True)
+        self._lines(n, tuple(frame[name] if name in frame else
+                             ("text", offsets[name], strings[name]) for name in self.columns))
+
+    def _lines(self, n: int, columns: tuple) -> None:
+        start = 0
+        while start < n:
+            start, used = _app.field_lines(self.buffer, start, n, columns)
+            try:
+                with memoryview(self.buffer) as view:
+                    write_whole(self.out, view[:used])
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                raise output_error(exc) from None
+
+
+def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
+    """The lines of a classic pcap file read without numpy; False if ``path``
+    is not one (the batch path reads and reports it)."""
+    source = open_plain_pcap(path)
+    if source is None:
+        return False
+    chunks = _Chunks(source)
+    try:
+        program = None if expression is None else program_for(expression, source)
+        selector = ChunkSelector(source, program)
+        want, sized, read = _FIRST_CHUNK, False, 0
+        while True:
+            if chunks.pending is not None:
+                raise chunks.pending
+            n = chunks.next(want)
+            if n == 0:
+                break
+            if not sized:
+                sized, want = True, chunk_size(chunks, n)
+            _, chosen, (ts, caplen, wirelen, offset) = selector.select(chunks, n, None)
+            indices = None if chosen == n else memoryview(selector.chosen)[:chosen]
+            lines.write(chosen, chunks.data, ts, offset, caplen, wirelen,
+                        memoryview(selector.linktypes)[:chosen], number=(read, indices))
+            read += n
+        if chunks.pending is not None:
+            raise chunks.pending
+    finally:
+        chunks.release()
+        source.close()
+    return True
+
+
+def _batches(path: str, expression: str | None, lines: FieldLines) -> None:
+    """The lines of any file ringcap reads, batch by batch (numpy)."""
+    from ..filtering import LinkTypeFilter
+    from ..pcapfile.reader import open_pcap
+    import numpy as np
+    select = None if expression is None else LinkTypeFilter(expression)
+    read = 0
+    with open_pcap(path) as reader:
+        for batch in reader:
+            n, indices = len(batch), None
+            if select is not None:
+                mask = select.mask(batch)
+                batch, indices = batch[mask], np.flatnonzero(mask)
+            lines.write(len(batch), batch.data, batch.ts, batch.offset, batch.caplen,
+                        batch.wirelen, batch.linktype, (batch.status, batch.vlan_tci,
+                                                        batch.vlan_tpid), (read, indices))
+            read += n
+
+
+def run(args) -> int:
+    lines = FieldLines(columns_of(args.fields))
+    expression = " ".join(args.expression) if args.expression else None
+    try:
+        if not _lean(args.read, expression, lines):
+            _batches(args.read, expression, lines)
+    finally:
+        try:
+            lines.out.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise output_error(exc) from None
+    return 0

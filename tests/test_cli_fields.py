@@ -1,0 +1,214 @@
+"""`ringcap fields`: tshark's ``-T fields`` output, byte for byte, on traffic real
+programs made (tests/recorded.py's recording, and test_app_decode's with mixed
+case names, DHCP and user agents), on named_traffic and on scapy-built DNS
+edge cases (several questions, the root, compression, truncated packets);
+the numpy-free path against the batch path; errors."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from scapy.layers.dns import DNS, DNSQR
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from scapy.utils import wrpcap
+
+import ringcap
+from ringcap.testing import named_traffic
+
+from conftest import package_root
+import recorded as recording
+import test_app_decode
+
+NAMES = ("dns.qry.name", "tls.handshake.extensions_server_name", "http.host")
+ALL = NAMES + ("http.request.method", "http.request.uri", "http.user_agent",
+               "dhcp.option.hostname")
+FRAME = ("frame.number", "frame.time_epoch", "frame.len", "frame.cap_len")
+# a hook that reports, at exit, whether numpy was imported
+NUMPY_AT_EXIT = ("import atexit, runpy, sys\n"
+                 "atexit.register(lambda: print('NUMPY', 'numpy' in sys.modules, "
+                 "file=sys.stderr, flush=True))\n"
+                 "sys.argv[0] = 'ringcap'\n"
+                 "runpy.run_module('ringcap', run_name='__main__', alter_sys=True)\n")
+
+
+def tshark(path, fields, *extra) -> bytes:
+    cmd = ["tshark", "-n", "-r", str(path), *extra, "-T", "fields"]
+    for field in fields:
+        cmd += ["-e", field]
+    return subprocess.run(cmd, capture_output=True, check=True).stdout
+
+
+def ringcap_fields(path, fields, *filter_words, batches=False) -> subprocess.CompletedProcess:
+    """``ringcap fields -r path -e ...``; ``batches``: as pcapng (the batch path)."""
+    if batches:
+        converted = f"{path}.pcapng"
+        ringcap.write_pcap(converted, ringcap.read_pcap(path), format="pcapng")
+        path = converted
+    argv = ["fields", "-r", str(path)]
+    for field in fields:
+        argv += ["-e", field]
+    env = {**os.environ, "PYTHONPATH": package_root()}
+    return subprocess.run([sys.executable, "-c", NUMPY_AT_EXIT, *argv, *filter_words],
+                          capture_output=True, env=env, timeout=300)
+
+
+def same_as_tshark(path, fields, *tshark_extra) -> bytes:
+    """The lines of both paths, checked equal to tshark's; numpy only on the batch path."""
+    theirs = tshark(path, fields, *tshark_extra)
+    for batches in (False, True):
+        ours = ringcap_fields(path, fields, batches=batches)
+        assert ours.returncode == 0, ours.stderr
+        assert f"NUMPY {batches}".encode() in ours.stderr, ours.stderr
+        assert ours.stdout.splitlines() == theirs.splitlines()      # (a line's diff, if any)
+        assert ours.stdout == theirs
+    return theirs
+
+
+def test_recorded_programs_fields_are_tsharks_byte_for_byte(netns, tmp_path):
+    """dig, curl over HTTP/1.1 and TLS 1.2/1.3 (tests/recorded.py), tshark as a user runs it."""
+    path = recording.record(tmp_path / "programs.pcap", programs=("dns", "http", "tls"))
+    out = same_as_tshark(path, NAMES).decode()
+    assert f"\t{recording.TLS_HOST}\t\n" in out
+    assert f"\t\t{recording.HTTP_HOST}:{recording.HTTP_PORT}\n" in out
+    assert f"\n{recording.HTTP_HOST}\t\t\n" in out
+    same_as_tshark(path, ALL)
+
+
+def test_mixed_case_names_dhcp_and_user_agents_are_tsharks(netns, tmp_path):
+    """test_app_decode's recording: a mixed-case question (tshark keeps the
+    case), HTTP with a user agent, a Host with a port, a POST, DHCP's
+    hostname; TLS on 8443, which tshark dissects only when told (``-d``)."""
+    path = test_app_decode._record(tmp_path)
+    out = same_as_tshark(path, ALL, "-d", "tcp.port==8443,tls").decode()
+    assert "Mixed.Case.Example.TEST\t" in out
+    assert "ringcap-test/1.0 (app columns)" in out and "lab-host-7" in out
+
+
+def _edge_frames() -> list[bytes]:
+    ether = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    ip = IP(src="10.0.0.1", dst="10.0.0.53")
+    frames = []
+    for dns in (
+            DNS(id=1, qd=DNSQR(qname="one.example")),
+            DNS(id=2, qd=[DNSQR(qname="First.Example"), DNSQR(qname="second.example"),
+                          DNSQR(qname="THIRD.example", qtype="AAAA")]),
+            DNS(id=3, qd=DNSQR(qname=".", qtype="NS")),                    # the root
+            DNS(id=4, qd=[]),                                              # no question
+            DNS(id=5, qr=1, qd=DNSQR(qname="answered.example"))):
+        frames.append(bytes(ether / ip / UDP(sport=40000, dport=53) / dns))
+    # a compression pointer in the second question
+    header = bytes(DNS(id=6, qdcount=2, qd=[]))[:12]
+    body = b"\x03www\x07example\x00\x00\x01\x00\x01" + b"\x04mail\xc0\x10\x00\x01\x00\x01"
+    frames.append(bytes(ether / ip / UDP(sport=40001, dport=53) / Raw(header + body)))
+    # an HTTP request and a packet with no name at all
+    frames.append(bytes(ether / IP(src="10.0.0.1", dst="10.0.0.80") / TCP(sport=40002, dport=80,
+                        flags="PA") / Raw(b"GET /a?b=1 HTTP/1.1\r\nHost: Web.Example\r\n"
+                                          b"User-Agent: t/1\r\n\r\n")))
+    frames.append(bytes(ether / ip / UDP(sport=40003, dport=9) / Raw(b"x" * 30)))
+    return frames
+
+
+def _cut_pcap(path, frames, caplens) -> None:
+    """``frames`` written with the ``caplens`` given (None: whole) as a classic pcap."""
+    cut = [len(f) if c is None else min(c, len(f)) for f, c in zip(frames, caplens)]
+    ts = [1_700_000_000 * 10**9 + k * 1000 for k in range(len(frames))]
+    ringcap.write_pcap(path, ringcap.Batch.from_packets(
+        [f[:c] for f, c in zip(frames, cut)], ts=ts, wirelen=[len(f) for f in frames]))
+
+
+def test_several_questions_root_compression_and_cut_packets_as_tshark(tmp_path):
+    """Several questions comma-joined in their own case, <Root>, a name behind a
+    pointer, no question, and the same messages cut short at every few bytes
+    (tshark shows the questions that were captured whole)."""
+    frames = _edge_frames()
+    path = tmp_path / "edges.pcap"
+    _cut_pcap(path, frames, [None] * len(frames))
+    out = same_as_tshark(path, ALL).decode()
+    assert "First.Example,second.example,THIRD.example\t" in out
+    assert "<Root>\t" in out and "one.example,mail.example" not in out
+    assert "www.example,mail.example\t" in out
+    cut_frames, caplens = [], []
+    for frame in frames[1:3] + frames[5:6]:     # DNS (an HTTP head cut short: tshark shows none)
+        for caplen in range(42, len(frame), 3):
+            cut_frames.append(frame)
+            caplens.append(caplen)
+    cut = tmp_path / "cut.pcap"
+    _cut_pcap(cut, cut_frames, caplens)
+    same_as_tshark(cut, FRAME + ALL)
+
+
+def test_named_traffic_fields_and_a_filter_as_tshark(tmp_path):
+    """named_traffic's DNS, TLS (real ClientHellos of Python's ssl) and HTTP;
+    a trailing tcpdump filter prints the lines tshark's -Y of it prints, with
+    the frame numbers of the file; frame fields alone, with no name asked for."""
+    path = tmp_path / "named.pcap"
+    ringcap.write_pcap(path, named_traffic(300, seed=3))
+    same_as_tshark(path, ALL)
+    same_as_tshark(path, FRAME)
+    fields = FRAME[:2] + NAMES + FRAME[2:]
+    theirs = tshark(path, fields, "-Y", "tcp.port == 443 || udp.srcport == 53")
+    for batches in (False, True):
+        ours = ringcap_fields(path, fields, "tcp", "port", "443", "or", "udp", "src", "port",
+                              "53", batches=batches)
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout == theirs and theirs.count(b"\n") > 100
+        assert not theirs.startswith(b"1\t")          # numbered as in the file
+
+
+def test_unknown_fields_and_missing_files_are_errors(tmp_path):
+    ours = ringcap_fields(tmp_path / "none.pcap", ["dns.qry.nam", "http.host", "bogus"])
+    assert ours.returncode == 1 and ours.stdout == b""
+    message = ours.stderr.decode()
+    assert "Some fields aren't valid: dns.qry.nam, bogus; known fields: frame.number" in message
+    assert "dns.qry.name" in message and "dns_qname" in message
+    ours = ringcap_fields(tmp_path / "none.pcap", ["dns.qry.name"])
+    assert ours.returncode == 1 and ours.stdout == b""
+    assert "none.pcap: No such file or directory" in ours.stderr.decode()
+
+
+def test_column_names_give_the_same_text_as_tsharks_names(tmp_path):
+    path = tmp_path / "edges.pcap"
+    _cut_pcap(path, _edge_frames(), [None] * 8)
+    by_tshark = ringcap_fields(path, ["dns.qry.name", "http.host"])
+    by_column = ringcap_fields(path, ["dns_qname", "http_host"])
+    assert by_tshark.returncode == by_column.returncode == 0
+    assert by_tshark.stdout == by_column.stdout and b"<Root>" in by_column.stdout
+
+
+def test_many_chunks_and_map_windows_number_and_name_as_tshark(tmp_path):
+    """A 50 MB file (several of the lean path's 16 MiB windows, chunks of up
+    to 32,768 packets): frame numbers and names go on across chunk and window
+    edges, with and without a filter, on both paths."""
+    named = list(named_traffic(2000, seed=9).packets())
+    big = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=7, dport=9) / Raw(bytes(1400)))
+    frames = []
+    for packet in named:
+        frames += [bytes(packet)] + [big] * 6
+    path = tmp_path / "many.pcap"
+    _cut_pcap(path, frames, [None] * len(frames))
+    assert os.path.getsize(path) > 48 << 20
+    fields = ("frame.number",) + NAMES
+    same_as_tshark(path, fields)
+    theirs = tshark(path, fields, "-Y", "!(udp.port == 9)")
+    for batches in (False, True):
+        ours = ringcap_fields(path, fields, "not", "udp", "port", "9", batches=batches)
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout == theirs and theirs.count(b"\n") == len(named)
+
+
+@pytest.mark.parametrize("linktype", [113, 276, 101, 0], ids=["sll", "sll2", "raw", "null"])
+def test_other_link_types_give_tsharks_lines(tmp_path, linktype):
+    """named_traffic's frames as Linux cooked v1/v2, raw IP and BSD loopback captures."""
+    import numpy as np
+    frames = test_app_decode._relinked([bytes(p) for p in named_traffic(200, seed=4).packets()],
+                                       linktype)
+    path = tmp_path / f"linktype-{linktype}.pcap"
+    ringcap.write_pcap(path, ringcap.Batch.from_packets(
+        frames, ts=np.arange(len(frames), dtype=np.int64) * 1000,
+        linktype=np.full(len(frames), linktype, np.uint16)), linktype=linktype)
+    assert b"example" in same_as_tshark(path, ("frame.number",) + ALL)
