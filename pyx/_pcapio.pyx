@@ -117,6 +117,14 @@ cdef inline void _prefetch_next(Prefetch* p, const uint8_t* buf, Py_ssize_t pos,
             _fetch(p, buf, p.ahead)
             p.ahead += 64
     else:
+        # this record's packet headers past its first line, which the filter and
+        # the decoder read next (the walk itself reads only the record header)
+        at = pos + 64
+        if at < end and length > 64:
+            _fetch(p, buf, at)
+        at = pos + 112
+        if at < end and length > 112:
+            _fetch(p, buf, at)
         for k in range(1, PREFETCH_RECORDS + 1):
             at = pos + length + k * length
             if at < end:
