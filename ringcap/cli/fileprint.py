@@ -40,7 +40,9 @@ _DROP_EVERY = 4 << 20           # bytes the walk leaves behind before their page
 _FIRST_CHUNK = 4096             # packets per chunk: the first, then by the packets' size
 _MOST_CHUNK = 32768
 _CHUNK_BYTES = 4 << 20
-_BUFFER_BYTES = 4 << 20         # the printed text, written out in pieces of this size
+# the printed text, written out in pieces of this size: a buffer the L2 cache holds
+# (4 MiB cost a one-packet read 960 page faults, 2 ms, zeroing pages never written)
+_BUFFER_BYTES = 256 << 10
 # what the printer needs of the decoder, in LineFormatter.format's order (and
 # LINUX_SLL2's interface indexes, whose names its lines start with)
 _DECODED = {"ethertype": "H", "l3_offset": "H", "l4_offset": "H", "ip_version": "B",
