@@ -297,6 +297,38 @@ def test_no_map_is_left_after_close_and_the_batches_are_gone(tmp_path):
     assert len(os.listdir("/proc/self/fd")) <= fds
 
 
+def _rss_of(path) -> int:
+    """KiB of ``path`` mapped into this process now."""
+    total, ours = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+                ours = line.rstrip("\n").endswith(" " + str(path))
+            elif ours and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+def test_dropped_pages_of_a_map_are_unmapped_and_read_the_same_again(tmp_path):
+    data = os.urandom(64 * 4096 + 100)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        m = _filemap.FileMap(fd, 0, len(data))
+        view = memoryview(m)
+        assert bytes(view) == data and _rss_of(path) >= 64 * 4
+        m.drop(4096 + 1, 60 * 4096 + 5)     # whole pages only: 2..59
+        assert _rss_of(path) <= 64 * 4 + 4 - 58 * 4
+        m.drop(-10, 1 << 40)                # clamped to the map; the last partial page too
+        assert _rss_of(path) == 0
+        assert bytes(view) == data          # read again: mapped again, same bytes
+        view.release()
+        del m
+    finally:
+        os.close(fd)
+
+
 # ---------------------------------------------------------------- what a walk prefetches
 
 def test_a_walk_over_large_records_prefetches_their_headers_not_every_line():
