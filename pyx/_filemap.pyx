@@ -13,7 +13,9 @@ from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from libc.errno cimport errno
 from libc.stdint cimport int64_t, uint8_t, uintptr_t
 from libc.string cimport strerror
-from posix.mman cimport MADV_SEQUENTIAL, madvise, mmap, munmap, MAP_SHARED, PROT_READ
+from posix.unistd cimport _SC_PAGESIZE, sysconf
+from posix.mman cimport (MADV_DONTNEED, MADV_SEQUENTIAL, madvise, mmap, munmap, MAP_SHARED,
+                         PROT_READ)
 
 from includes.filemap_defs cimport *
 
@@ -84,6 +86,24 @@ cdef class FileMap:
 
     def __releasebuffer__(self, Py_buffer *buffer):
         pass
+
+    def drop(self, Py_ssize_t start, Py_ssize_t end):
+        """Unmap the whole pages of bytes ``start:end`` of the map (the file
+        keeps them in the page cache): a walk drops what lies behind it, so a
+        map of a whole file holds no more pages than a window would.  A
+        dropped page that is read again is mapped again, as at first."""
+        cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
+        cdef size_t first, last
+        if self.addr == NULL:
+            return
+        start = max(0, min(start, self.size))
+        end = max(start, min(end, self.size))
+        first = (<size_t>start + page - 1) // page * page
+        last = <size_t>end if end == self.size else <size_t>end // page * page
+        if last > first and madvise(self.addr + first, last - first, MADV_DONTNEED) != 0:
+            err = errno
+            raise OSError(err, f"madvise(MADV_DONTNEED) of {last - first} bytes of a "
+                               f"capture-file map: {strerror(err).decode()}")
 
     @property
     def faults(self):

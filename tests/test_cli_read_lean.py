@@ -292,3 +292,67 @@ def test_a_file_cut_while_printed_says_so_as_the_reader_does(tmp_path, cut):
     assert f"SEEN {record}" in out["lean"]
     assert (f"PROBLEM PcapTruncatedWarning {24 + 76 * record} big.pcap: the file shrank while "
             f"being read: it had {24 + 76 * 5000} bytes when opened") in out["lean"]
+
+
+def _mapped_bytes(path) -> int:
+    """Bytes of ``path`` mapped into this process now (its maps' Rss)."""
+    total, ours = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+                ours = line.rstrip("\n").endswith(" " + str(path))
+            elif ours and line.startswith("Rss:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def _walk(path, want: int, each=None) -> list[tuple]:
+    """Every record of ``path`` as _Chunks gives them: (ts, caplen, wirelen, packet)."""
+    from ringcap.cli import fileprint
+    source = fileprint.open_plain_pcap(str(path))
+    chunks = fileprint._Chunks(source)
+    records = []
+    try:
+        while (n := chunks.next(want)) > 0:
+            data = chunks.data
+            for i in range(n):
+                at = chunks.offset[i]
+                records.append((chunks.ts[i], chunks.caplen[i], chunks.wirelen[i],
+                                bytes(data[at:at + chunks.caplen[i]])))
+            if each is not None:
+                each()
+    finally:
+        chunks.release()
+        source.close()
+    return records
+
+
+def test_the_walk_holds_the_pages_of_a_few_chunks_of_a_large_file(tmp_path):
+    """The lean walk maps the file once and unmaps what it has left behind:
+    no more than the unmapping step and a chunk or two of a 40 MB file are
+    mapped at any time (16 MiB windows held up to 16 MiB)."""
+    frame = _ethernet_frames()[1][:54] + bytes(1346)
+    path = tmp_path / "large.pcap"
+    path.write_bytes(_pcap([frame] * 29_000))
+    mapped = []
+    records = _walk(path, 1000, lambda: mapped.append(_mapped_bytes(path)))
+    assert len(records) == 29_000 and records[-1][3] == frame
+    assert len(mapped) == 29 and min(mapped) > 0
+    assert max(mapped) <= 8 << 20, mapped
+
+
+def test_records_across_the_ends_of_windows_are_read_whole(tmp_path, monkeypatch):
+    """Files bigger than one map (1 TiB) are walked in windows; a chunk that runs
+    past a window's end is parsed again in a larger window: windows of 64 KiB
+    over records of every size give the records a single map gives."""
+    from ringcap.cli import fileprint
+    frames = [frame[:14] + bytes(range(256)) * (k % 7) for k, frame in
+              enumerate(_ethernet_frames() * 40)]
+    path = tmp_path / "sizes.pcap"
+    path.write_bytes(_pcap(frames))
+    whole = _walk(path, 64)
+    assert [r[3] for r in whole] == frames
+    monkeypatch.setattr(fileprint, "_MAP_MOST", 64 << 10)
+    monkeypatch.setattr(fileprint, "_DROP_EVERY", 4096)
+    assert _walk(path, 64) == whole
+    assert _walk(path, 7) == whole

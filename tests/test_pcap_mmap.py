@@ -297,23 +297,62 @@ def test_no_map_is_left_after_close_and_the_batches_are_gone(tmp_path):
     assert len(os.listdir("/proc/self/fd")) <= fds
 
 
+def _rss_of(path) -> int:
+    """KiB of ``path`` mapped into this process now."""
+    total, ours = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+                ours = line.rstrip("\n").endswith(" " + str(path))
+            elif ours and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+def test_dropped_pages_of_a_map_are_unmapped_and_read_the_same_again(tmp_path):
+    data = os.urandom(64 * 4096 + 100)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        m = _filemap.FileMap(fd, 0, len(data))
+        view = memoryview(m)
+        assert bytes(view) == data and _rss_of(path) >= 64 * 4
+        m.drop(4096 + 1, 60 * 4096 + 5)     # whole pages only: 2..59
+        assert _rss_of(path) <= 64 * 4 + 4 - 58 * 4
+        m.drop(-10, 1 << 40)                # clamped to the map; the last partial page too
+        assert _rss_of(path) == 0
+        assert bytes(view) == data          # read again: mapped again, same bytes
+        view.release()
+        del m
+    finally:
+        os.close(fd)
+
+
 # ---------------------------------------------------------------- what a walk prefetches
 
 def test_a_walk_over_large_records_prefetches_their_headers_not_every_line():
     # 1514-byte frames with 66-byte ACKs among them, as a TCP transfer records: the
-    # walk prefetches where the next headers start, never the payload lines between
+    # walk prefetches the rest of each record's packet headers (the filter and the
+    # decoder read them next) and where the next headers start, never the payload
+    # lines between
     sizes = [1530] * 20 + [82] + [1530] * 20 + [82, 82] + [1530] * 20
     starts = np.cumsum([0] + sizes)
     end = int(starts[-1])
     plans = ringcap._pcapio._test_prefetch_plan(sizes, end)
-    assert all(len(plan) <= 16 and max(plan, default=0) < end for plan in plans)
+    assert all(len(plan) <= 10 and max(plan, default=0) < end for plan in plans)
+    own = [[int(starts[i]) + k for k in (64, 112) if k < size] for i, size in enumerate(sizes)]
+    assert own[20] == [int(starts[20]) + 64]            # an ACK's headers end in its second line
     for i, plan in enumerate(plans):
-        if set(sizes[max(i - 1, 0):i + 10]) == {1530}:   # within a run: the next 8 headers on
-            assert plan == [int(s) for s in starts[i + 2:i + 10] if s < end], i
+        assert plan[:len(own[i])] == own[i], i
+        if set(sizes[max(i - 1, 0):i + 6]) == {1530}:    # within a run: the next 4 headers on
+            assert plan[len(own[i]):] == [int(s) for s in starts[i + 2:i + 6] if s < end], i
     # after an ACK, the header past the next is fetched by the size before it
     assert int(starts[22]) in plans[20]
     # 63 records of 1.2 KB on average: the walk asks for fewer than 8 lines per 4 KiB
-    assert len(set().union(*map(set, plans))) < end // 4096 * 8
+    # besides each record's own headers
+    ahead = set().union(*(set(plan[len(own[i]):]) for i, plan in enumerate(plans)))
+    assert len(ahead) < end // 4096 * 8
 
 
 def test_a_walk_over_small_records_prefetches_every_line_ahead():
