@@ -13,22 +13,41 @@
 #
 # Strings are stored Arrow-style: per column an int32 offsets array of n + 1
 # entries (the caller's) and one byte buffer that grows as strings are
-# appended (malloc'd here, copied once into a numpy array at the end).  The
+# appended (malloc'd here, copied once into a numpy array at the end; or
+# into bytes by decode_strings, for callers that import no numpy).  The
 # bytes are UTF-8: control characters and bytes that do not form UTF-8 are
 # written as \xNN.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t, INT32_MAX, uintptr_t
 from libc.string cimport memchr, memcpy, memset
 from libc.stdlib cimport malloc, calloc, realloc, free
-cimport numpy as cnp
-import numpy as np
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_WRITABLE,
+                             PyBUF_C_CONTIGUOUS, PyBUF_FORMAT)
 
 from includes.decode_defs cimport RINGCAP_CHECKED_READS, IPPROTO_TCP, IPPROTO_UDP
 from includes.decode_defs cimport (CAND_UDP_PORT, CAND_UDP_KNOWN, CAND_TCP_PORT,
                                    CAND_TCP_KNOWN, CAND_QUIC, CAND_TLS, CAND_HTTP,
                                    app_tls_hello_start, app_quic_initial_start)
 
-cnp.import_array()
+
+# numpy, imported by the first call that makes arrays: decode_strings and
+# candidate_rule need none (`ringcap stats FILE` imports no numpy)
+cdef object np = None
+
+
+cdef int _numpy() except -1:
+    global np, _NO_BYTES, _ZEROS
+    if np is not None:
+        return 0
+    import numpy
+    # the bytes of a string column without a string: one read-only empty array for all
+    _NO_BYTES = numpy.empty(0, dtype=numpy.uint8)
+    _NO_BYTES.setflags(write=False)
+    # and its offsets, all 0: views of one read-only zeroed array (its pages are
+    # never written), so that a column without a string costs no row at all
+    _ZEROS = numpy.zeros(0, dtype=numpy.int32)
+    np = numpy
+    return 0
 
 cdef extern from "<arpa/inet.h>" nogil:
     const char *inet_ntop(int af, const void *src, char *dst, unsigned int size)
@@ -893,8 +912,8 @@ def candidate_rule(protocols):
     ``protocols``: the rule :func:`decode_app`'s loop applies, as a read-only
     table of each port's ``CAND_*`` bits and the rule bits."""
     cdef uint32_t want = _want_bits(protocols), rule = 0
-    cdef cnp.ndarray ports = np.zeros(65536, dtype=np.uint8)
-    cdef uint8_t *table = <uint8_t *>cnp.PyArray_DATA(ports)
+    ports = bytearray(65536)
+    cdef uint8_t *table = ports
     cdef uint8_t udp_kinds = 0
     cdef Py_ssize_t port
     if want & (1 << APP_DNS):
@@ -918,8 +937,7 @@ def candidate_rule(protocols):
         rule |= CAND_TLS
     if want & (1 << APP_HTTP):
         rule |= CAND_HTTP
-    ports.setflags(write=False)
-    return ports, rule
+    return bytes(ports), rule
 
 
 cdef Py_ssize_t decode_app_batch(const uint8_t *data, Py_ssize_t data_len,
@@ -1084,18 +1102,25 @@ cdef int _fixed_slots(AppColumns *c, void ***slot) except -1:
 cdef Py_ssize_t _fixed(object obj, str name, Py_ssize_t n, Py_ssize_t itemsize,
                        Py_ssize_t width, void **data) except -1:
     # The rows of a fixed-width column array (at least n); its data in *data.
-    cdef cnp.ndarray array
-    if not isinstance(obj, cnp.ndarray):
+    # (numpy's C API is not cimported: that would import numpy with the module)
+    cdef Py_buffer view
+    cdef Py_ssize_t rows = -1
+    if not isinstance(obj, np.ndarray):
         raise TypeError(f"application column {name!r} must be a numpy array")
-    array = <cnp.ndarray>obj
-    if cnp.PyArray_NDIM(array) == 0 or cnp.PyArray_DIM(array, 0) < n \
-            or cnp.PyArray_ITEMSIZE(array) != itemsize \
-            or cnp.PyArray_NBYTES(array) != cnp.PyArray_DIM(array, 0) * itemsize * width \
-            or not cnp.PyArray_ISCARRAY(array):
+    try:
+        PyObject_GetBuffer(obj, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+    except BufferError:
+        pass
+    else:
+        if view.ndim and view.shape[0] >= n and view.itemsize == itemsize \
+                and view.len == view.shape[0] * itemsize * width:
+            rows = view.shape[0]
+            data[0] = view.buf
+        PyBuffer_Release(&view)       # (the array, which the caller holds, keeps the memory)
+    if rows < 0:
         raise ValueError(f"application column {name!r} must be a writable C-contiguous array "
                          f"with at least {n} rows of {itemsize * width} bytes")
-    data[0] = cnp.PyArray_DATA(array)
-    return cnp.PyArray_DIM(array, 0)
+    return rows
 
 
 cdef void _clear_rows(uint8_t *column, Py_ssize_t row_bytes, const int64_t *rows,
@@ -1117,8 +1142,7 @@ cdef void _clear_rows(uint8_t *column, Py_ssize_t row_bytes, const int64_t *rows
 
 
 cdef int _string_column(StrCol *s, dict strings, str name, Py_ssize_t n) except -1:
-    cdef cnp.ndarray offsets
-    cdef cnp.npy_intp size = n + 1
+    cdef int32_t[::1] offsets
     s.offsets = NULL
     s.data = NULL
     s.length = s.capacity = s.filled = 0
@@ -1126,35 +1150,34 @@ cdef int _string_column(StrCol *s, dict strings, str name, Py_ssize_t n) except 
         return 0
     obj = strings[name]
     if obj is None:                 # made here, faster than by numpy's Python functions
-        obj = strings[name] = cnp.PyArray_EMPTY(1, &size, cnp.NPY_INT32, 0)
-    if not isinstance(obj, cnp.ndarray) or cnp.PyArray_TYPE(<cnp.ndarray>obj) != cnp.NPY_INT32 \
-            or cnp.PyArray_NDIM(<cnp.ndarray>obj) != 1 or not cnp.PyArray_ISCARRAY(<cnp.ndarray>obj):
+        obj = strings[name] = np.empty(n + 1, np.int32)
+    if not isinstance(obj, np.ndarray) or obj.dtype != np.int32 or obj.ndim != 1 \
+            or not obj.flags.c_contiguous or not obj.flags.writeable:
         raise ValueError(f"string column {name!r} needs a writable C-contiguous int32 array")
-    offsets = <cnp.ndarray>obj
-    if cnp.PyArray_DIM(offsets, 0) != n + 1:
+    offsets = obj
+    if offsets.shape[0] != n + 1:
         raise ValueError(f"string column {name!r} needs {n + 1} offsets, got "
-                         f"{cnp.PyArray_DIM(offsets, 0)}")
-    s.offsets = <int32_t *>cnp.PyArray_DATA(offsets)
+                         f"{offsets.shape[0]}")
+    s.offsets = &offsets[0]
     s.offsets[0] = 0
     return 0
 
 
 cdef object _string_data(StrCol *s):
-    cdef cnp.ndarray out
-    cdef cnp.npy_intp size = s.length
+    cdef uint8_t[::1] view
     if s.offsets == NULL:
         return None
     if s.length == 0:
         return _NO_BYTES
-    out = cnp.PyArray_EMPTY(1, &size, cnp.NPY_UINT8, 0)
-    if s.length:
-        memcpy(cnp.PyArray_DATA(out), s.data, s.length)
+    out = np.empty(s.length, np.uint8)
+    view = out
+    memcpy(&view[0], s.data, s.length)
     return out
 
 
 _STRING_NAMES = tuple(name for name, kind, _ in COLUMN_LAYOUT if kind == "str")
 # (name, item size, width) of the fixed-width columns, in the order of _fixed_slots
-_FIXED_LAYOUT = tuple((name, np.dtype(kind).itemsize, width)
+_FIXED_LAYOUT = tuple((name, {"u1": 1, "u2": 2, "u4": 4}[kind], width)
                       for name, kind, width in COLUMN_LAYOUT if kind != "str")
 assert len(_FIXED_LAYOUT) == N_FIXED
 cdef Py_ssize_t _fixed_itemsize[N_FIXED]
@@ -1162,12 +1185,7 @@ cdef Py_ssize_t _fixed_width[N_FIXED]
 for _k, (_, _size, _width) in enumerate(_FIXED_LAYOUT):
     _fixed_itemsize[_k] = _size
     _fixed_width[_k] = _width
-# the bytes of a string column without a string: one read-only empty array for all
-_NO_BYTES = np.empty(0, dtype=np.uint8)
-_NO_BYTES.setflags(write=False)
-# and its offsets, all 0: views of one read-only zeroed array (its pages are
-# never written), so that a column without a string costs no row at all
-_ZEROS = np.zeros(0, dtype=np.int32)
+_NO_BYTES = _ZEROS = None           # (made by _numpy)
 
 
 cdef object _zero_offsets(Py_ssize_t size):
@@ -1219,17 +1237,9 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
     cdef void **slot[N_FIXED]
     cdef uint8_t *column[N_FIXED]
     cdef Py_ssize_t row_bytes[N_FIXED]
-    cdef cnp.npy_intp dims[2]
     cdef Py_ssize_t itemsize, width
-    if caplen.shape[0] != n or ip_proto.shape[0] != n or sport.shape[0] != n \
-            or dport.shape[0] != n or payload_offset.shape[0] != n or payload_len.shape[0] != n \
-            or flags.shape[0] != n:
-        for name, length in (("caplen", caplen.shape[0]), ("ip_proto", ip_proto.shape[0]),
-                             ("sport", sport.shape[0]), ("dport", dport.shape[0]),
-                             ("payload_offset", payload_offset.shape[0]),
-                             ("payload_len", payload_len.shape[0]), ("flags", flags.shape[0])):
-            if length != n:
-                raise ValueError(f"{name} has {length} entries, offset has {n}")
+    _same_lengths(n, caplen.shape[0], ip_proto.shape[0], sport.shape[0], dport.shape[0],
+                  payload_offset.shape[0], payload_len.shape[0], flags.shape[0])
     if rows is not None:
         count = rows.shape[0]
         for k in range(count):
@@ -1242,17 +1252,9 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
     for name in strings:
         if name not in _STRING_INDEX:
             raise ValueError(f"not a string column: {name!r}")
+    _numpy()
     memset(&c, 0, sizeof(c))
-    cols[0] = &c.dns_qname
-    cols[1] = &c.dns_answer
-    cols[2] = &c.http_method
-    cols[3] = &c.http_host
-    cols[4] = &c.http_path
-    cols[5] = &c.http_user_agent
-    cols[6] = &c.dhcp_hostname
-    cols[7] = &c.tls_sni
-    cols[8] = &c.tls_alpn
-    cols[9] = &c.tls_ja4
+    _string_slots(&c, cols)
     if strings:
         for k in range(10):
             _string_column(cols[k], strings, _STRING_NAMES[k], n)
@@ -1265,11 +1267,10 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
         itemsize = _fixed_itemsize[k]
         width = _fixed_width[k]
         if array is None:
-            dims[0] = n
-            dims[1] = width
-            array = fixed[name] = cnp.PyArray_ZEROS(
-                1 if width == 1 else 2, dims,
-                cnp.NPY_UINT8 if itemsize == 1 else cnp.NPY_UINT16 if itemsize == 2 else cnp.NPY_UINT32, 0)
+            shape = n
+            if width > 1:
+                shape = (n, width)
+            array = fixed[name] = np.zeros(shape, f"u{itemsize}")
         row_bytes[given] = itemsize * width
         length = _fixed(array, name, n, itemsize, width, slot[k])
         column[given] = <uint8_t *>slot[k][0]
@@ -1304,34 +1305,148 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
             c.ja4_memo = <rc_ja4_memo *>calloc(1, sizeof(rc_ja4_memo))
             if c.ja4_memo == NULL:
                 raise MemoryError("no memory for the JA4 memo")
-        with nogil:
-            if cleared:
+        if cleared:
+            with nogil:
                 for k in range(given):
                     _clear_rows(column[k], row_bytes[k], clear_p, cleared)
-            bad = decode_app_batch(base, data.shape[0], &offset[0], &caplen[0], &ip_proto[0],
-                                   &sport[0], &dport[0], &payload_offset[0], &payload_len[0],
-                                   rows_p, count, want, &c)
-            for k in range(10):
-                if cols[k].length:
-                    _finish(cols[k], n)
+        _run(base, data, offset, caplen, ip_proto, sport, dport, payload_offset, payload_len,
+             rows_p, count, want, &c, cols)
         for k in range(10):
             if cols[k].offsets != NULL and cols[k].length == 0:
                 strings[_STRING_NAMES[k]] = _zero_offsets(n + 1)      # never filled
-        if c.failed:
-            raise MemoryError("no memory for the application string columns or QUIC's decryption "
-                              "(or a column past 2 GiB in one batch: decode smaller batches)")
-        if bad >= 0:
-            raise ValueError(
-                f"packet {bad} lies outside the batch's data (offset {offset[bad]}, caplen "
-                f"{caplen[bad]}, {data.shape[0]} bytes of data)")
         return {_STRING_NAMES[k]: _string_data(cols[k]) for k in range(10)
                 if cols[k].offsets != NULL}
     finally:
-        free(scratch)
-        free(c.scratch)
-        free(c.ja4_memo)
+        _release(&c, cols, scratch)
+
+
+cdef int _same_lengths(Py_ssize_t n, Py_ssize_t caplen, Py_ssize_t ip_proto, Py_ssize_t sport,
+                       Py_ssize_t dport, Py_ssize_t payload_offset, Py_ssize_t payload_len,
+                       Py_ssize_t flags) except -1:
+    # the header pass's columns have a row per packet, or ValueError naming one
+    if caplen == ip_proto == sport == dport == payload_offset == payload_len == flags == n:
+        return 0
+    for name, length in (("caplen", caplen), ("ip_proto", ip_proto), ("sport", sport),
+                         ("dport", dport), ("payload_offset", payload_offset),
+                         ("payload_len", payload_len), ("flags", flags)):
+        if length != n:
+            raise ValueError(f"{name} has {length} entries, offset has {n}")
+    return 0
+
+
+cdef void _string_slots(AppColumns *c, StrCol **cols) noexcept:
+    # cols[k]: the k-th string column of COLUMN_LAYOUT (_STRING_NAMES)
+    cols[0] = &c.dns_qname
+    cols[1] = &c.dns_answer
+    cols[2] = &c.http_method
+    cols[3] = &c.http_host
+    cols[4] = &c.http_path
+    cols[5] = &c.http_user_agent
+    cols[6] = &c.dhcp_hostname
+    cols[7] = &c.tls_sni
+    cols[8] = &c.tls_alpn
+    cols[9] = &c.tls_ja4
+
+
+cdef int _run(const uint8_t *base, const uint8_t[::1] data, const int64_t[::1] offset,
+              const uint32_t[::1] caplen, const uint8_t[::1] ip_proto,
+              const uint16_t[::1] sport, const uint16_t[::1] dport,
+              const uint16_t[::1] payload_offset, const uint32_t[::1] payload_len,
+              const int64_t *rows_p, Py_ssize_t count, uint32_t want, AppColumns *c,
+              StrCol **cols) except -1:
+    # The pass over a batch of n > 0 packets, its string columns finished
+    # (those that got a string); raises when it failed.
+    cdef Py_ssize_t n = offset.shape[0], k, bad
+    with nogil:
+        bad = decode_app_batch(base, data.shape[0], &offset[0], &caplen[0], &ip_proto[0],
+                               &sport[0], &dport[0], &payload_offset[0], &payload_len[0],
+                               rows_p, count, want, c)
         for k in range(10):
-            free(cols[k].data)
+            if cols[k].length:
+                _finish(cols[k], n)
+    if c.failed:
+        raise MemoryError("no memory for the application string columns or QUIC's decryption "
+                          "(or a column past 2 GiB in one batch: decode smaller batches)")
+    if bad >= 0:
+        raise ValueError(
+            f"packet {bad} lies outside the batch's data (offset {offset[bad]}, caplen "
+            f"{caplen[bad]}, {data.shape[0]} bytes of data)")
+    return 0
+
+
+cdef void _release(AppColumns *c, StrCol **cols, uint8_t *scratch) noexcept:
+    cdef int k
+    free(scratch)
+    free(c.scratch)
+    free(c.ja4_memo)
+    for k in range(10):
+        free(cols[k].data)
+
+
+def decode_strings(const uint8_t[::1] data, const int64_t[::1] offset,
+                   const uint32_t[::1] caplen, const uint8_t[::1] ip_proto,
+                   const uint16_t[::1] sport, const uint16_t[::1] dport,
+                   const uint16_t[::1] payload_offset, const uint32_t[::1] payload_len,
+                   uint32_t[::1] flags, protocols, const int64_t[::1] rows not None,
+                   uint8_t[::1] app_proto not None, uint8_t[::1] dns_qr not None, names):
+    """:func:`decode_app` for callers without numpy (``ringcap stats FILE``):
+    the fixed-width columns ``app_proto`` and ``dns_qr`` only, into buffers
+    of at least a row per packet (zeroed first), and the string columns
+    ``names``, as lists.  ``rows``: the packets to look at, ascending, as the
+    header pass listed them.  Returns name -> [(packet, string)] of the
+    packets with a string in that column, in packet order."""
+    cdef Py_ssize_t n = offset.shape[0], k, i, count = rows.shape[0]
+    cdef AppColumns c
+    cdef StrCol *cols[10]
+    cdef void **slot[N_FIXED]
+    cdef uint8_t *scratch = NULL
+    cdef int32_t *offsets
+    cdef uint32_t want = _want_bits(protocols)
+    _same_lengths(n, caplen.shape[0], ip_proto.shape[0], sport.shape[0], dport.shape[0],
+                  payload_offset.shape[0], payload_len.shape[0], flags.shape[0])
+    if app_proto.shape[0] < n or dns_qr.shape[0] < n or count > n:
+        raise ValueError(f"app_proto and dns_qr need {n} rows, rows at most {n} entries")
+    for name in names:
+        if name not in _STRING_INDEX:
+            raise ValueError(f"not a string column: {name!r}")
+    found = {name: [] for name in names}
+    if n == 0:
+        return found
+    memset(&c, 0, sizeof(c))
+    _string_slots(&c, cols)
+    try:
+        # the strings' offsets and the columns not asked for (written at the
+        # packets with a message, never read) in one buffer
+        scratch = <uint8_t *>malloc(8 * n + 4 * (n + 1) * len(names))
+        if scratch == NULL:
+            raise MemoryError(f"no memory for {n} rows of scratch")
+        for k, name in enumerate(names):
+            cols[_STRING_INDEX[name]].offsets = <int32_t *>(scratch + 8 * n) + k * (n + 1)
+            cols[_STRING_INDEX[name]].offsets[0] = 0
+        _fixed_slots(&c, slot)
+        for k in range(N_FIXED):
+            slot[k][0] = scratch
+        memset(&app_proto[0], 0, n)
+        memset(&dns_qr[0], 0, n)
+        slot[_FIXED_INDEX["app_proto"]][0] = &app_proto[0]
+        slot[_FIXED_INDEX["dns_qr"]][0] = &dns_qr[0]
+        c.flags = &flags[0]
+        _run(&data[0] if data.shape[0] else <const uint8_t *>scratch, data, offset, caplen,
+             ip_proto, sport, dport, payload_offset, payload_len,
+             &rows[0] if count else NULL, count, want, &c, cols)
+        for name in names:
+            k = _STRING_INDEX[name]
+            if not cols[k].length:
+                continue
+            offsets = cols[k].offsets
+            strings = found[name]
+            for i in range(n):
+                if offsets[i + 1] > offsets[i]:
+                    strings.append((i, (<char *>cols[k].data)[offsets[i]:offsets[i + 1]]
+                                    .decode("utf-8")))
+        return found
+    finally:
+        _release(&c, cols, scratch)
 
 
 def _test_dns_name(const uint8_t[::1] message, Py_ssize_t pos, Py_ssize_t captured=-1):

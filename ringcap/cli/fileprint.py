@@ -199,6 +199,28 @@ class _Chunks:
                 f"{self.source.path}: corrupt file at byte offset {pos}: "
                 f"{describe_status(status, value, self.source)}", pos)
 
+    def each(self, done=None):
+        """Parse chunk after chunk, yielding each one's count of records, until
+        the file ends or ``done()`` is true; then raise the error that stopped
+        the parser, if any, unless ``done()``.  The first chunk is of
+        _FIRST_CHUNK records, the others of about _CHUNK_BYTES of its
+        packets' size (as the batch paths' ``batch_packets_for``)."""
+        want = _FIRST_CHUNK
+        sized = False
+        while done is None or not done():
+            if self.pending is not None:
+                raise self.pending
+            n = self.next(want)
+            if n == 0:
+                break
+            if not sized:
+                sized = True
+                per_packet = (sum(memoryview(self.caplen)[:n]) + 16 * n) / n
+                want = max(_FIRST_CHUNK, min(_MOST_CHUNK, int(_CHUNK_BYTES // per_packet)))
+            yield n
+        if self.pending is not None and (done is None or not done()):
+            raise self.pending
+
     def release(self) -> None:
         self.data = memoryview(b"")
         self._map = None
@@ -215,29 +237,20 @@ def _program(expression: str, source: PlainPcap) -> bytes:
     return program
 
 
-class _Printer:
-    """Filter, decode and format chunks of packets of one link type, the
-    columns reused: what PacketPrinter does for a batch."""
+class Selection:
+    """The records of a chunk a filter program accepts (all, without one),
+    gathered into columns reused chunk after chunk, with a file's columns
+    that are all one value (zeros, its link type) for the decoder."""
 
-    def __init__(self, args, source: PlainPcap, program: bytes | None) -> None:
-        options = printer_options(args)
-        options.pop("numeric")
-        self.formatter = line_formatter(**options)
-        self.linktype = source.linktype
-        self.cooked = source.linktype == LINKTYPE_LINUX_SLL2
-        self.names = tuple(_DECODED)[:7 + self.cooked]
-        self._ifnames: dict[int, bytes] = {}
+    def __init__(self, linktype: int, program: bytes | None) -> None:
+        self.linktype = linktype
         self.program = program
         self.rows = 0
-        self.buffer = bytearray(_BUFFER_BYTES)
-        self.out = sys.stdout.buffer
-        self.flush_each = args.line_buffered or sys.stdout.isatty()
 
     def _grow(self, rows: int) -> None:
         if rows <= self.rows:
             return
         self.rows = rows
-        self.decoded = dict(zip(self.names, _columns((_DECODED[k] for k in self.names), rows)))
         self.chosen = array("q", bytes(8 * rows))
         self.picked = _columns((code for _, code in _GATHERED), rows)
         self.zeros = _columns((code for _, code in _GATHERED[4:-1]), rows)   # (a file's)
@@ -265,6 +278,28 @@ class _Printer:
         zeros = tuple(memoryview(c)[:n] for c in self.zeros) + (linktype,)
         _pcapio.gather(self.chosen, count, len(chunks.data), *columns, *zeros, *self.picked)
         return examined, count, tuple(memoryview(c)[:count] for c in self.picked[:4])
+
+class _Printer(Selection):
+    """Filter, decode and format chunks of packets of one link type, the
+    columns reused: what PacketPrinter does for a batch."""
+
+    def __init__(self, args, source: PlainPcap, program: bytes | None) -> None:
+        super().__init__(source.linktype, program)
+        options = printer_options(args)
+        options.pop("numeric")
+        self.formatter = line_formatter(**options)
+        self.cooked = source.linktype == LINKTYPE_LINUX_SLL2
+        self.names = tuple(_DECODED)[:7 + self.cooked]
+        self._ifnames: dict[int, bytes] = {}
+        self.buffer = bytearray(_BUFFER_BYTES)
+        self.out = sys.stdout.buffer
+        self.flush_each = args.line_buffered or sys.stdout.isatty()
+
+    def _grow(self, rows: int) -> None:
+        if rows > self.rows:
+            self.decoded = dict(zip(self.names, _columns((_DECODED[k] for k in self.names),
+                                                         rows)))
+        super()._grow(rows)
 
     def print(self, data, ts, caplen, wirelen, offset) -> None:
         n = len(ts)
@@ -346,25 +381,13 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
     state.printer = printer.out
     state.opened = True             # the summary is due from here on
     chunks = _Chunks(source)
-    want = _FIRST_CHUNK
-    sized = False
     try:
-        while args.count is None or state.matched < args.count:
-            if chunks.pending is not None:
-                raise chunks.pending
-            n = chunks.next(want)
-            if n == 0:
-                break
-            if not sized:       # the first chunk: size the others by its packets
-                sized = True
-                per_packet = (sum(memoryview(chunks.caplen)[:n]) + 16 * n) / n
-                want = max(_FIRST_CHUNK, min(_MOST_CHUNK, int(_CHUNK_BYTES // per_packet)))
+        for n in chunks.each(None if args.count is None
+                             else lambda: state.matched >= args.count):
             left = None if args.count is None else args.count - state.matched
             examined, chosen, columns = printer.select(chunks, n, left)
             state.read += examined
             state.matched += chosen
             printer.print(chunks.data, *columns)
-        if chunks.pending is not None and (args.count is None or state.matched < args.count):
-            raise chunks.pending
     finally:
         chunks.release()
