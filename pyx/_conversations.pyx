@@ -96,6 +96,35 @@ cdef int _rank_order(const void *x, const void *y) noexcept nogil:
     return -1 if a.row < b.row else (1 if a.row > b.row else 0)
 
 
+cdef int64_t _kth_largest(int64_t *v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    # The k-th largest of v[0..n) (1 <= k <= n), v reordered: quickselect
+    # (what np.partition does), so that only the rows that can make a top k
+    # are sorted
+    cdef Py_ssize_t lo = 0, hi = n - 1, i, j, want = k - 1
+    cdef int64_t pivot, t
+    while lo < hi:
+        pivot = v[lo + (hi - lo) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while v[i] > pivot:
+                i += 1
+            while v[j] < pivot:
+                j -= 1
+            if i <= j:
+                t = v[i]
+                v[i] = v[j]
+                v[j] = t
+                i += 1
+                j -= 1
+        if want <= j:
+            hi = j
+        elif want >= i:
+            lo = i
+        else:
+            break
+    return v[want]
+
+
 cdef class ConversationTable:
     """The compiled core of ringcap.report's conversation table."""
     cdef Conversation *entries
@@ -214,20 +243,32 @@ cdef class ConversationTable:
         (A, B, version, packets A->B, bytes A->B, packets B->A, bytes B->A,
         first_ts, last_ts), A and B 16 address bytes, A the source of the
         conversation's first packet."""
-        cdef Py_ssize_t n = self.count, i
+        cdef Py_ssize_t n = self.count, m = 0, i
         cdef Rank *ranks = <Rank *>malloc((n + 1) * sizeof(Rank))
+        cdef int64_t *totals = <int64_t *>malloc((n + 1) * sizeof(int64_t))
+        cdef int64_t cut = INT64_MIN, total
         cdef Conversation *c
         cdef int forward
-        if ranks == NULL:
+        if ranks == NULL or totals == NULL:
+            free(ranks)
+            free(totals)
             raise MemoryError("no memory to rank the conversations")
-        with nogil:
-            for i in range(n):
-                ranks[i].total = self.entries[i].bytes[0] + self.entries[i].bytes[1]
-                ranks[i].first_ts = self.entries[i].first_ts
-                ranks[i].row = i
-            qsort(ranks, n, sizeof(Rank), _rank_order)
         if limit < 0 or limit > n:
             limit = n
+        with nogil:
+            if 0 < limit < n:       # only those with as many bytes as the limit-th, or more
+                for i in range(n):
+                    totals[i] = self.entries[i].bytes[0] + self.entries[i].bytes[1]
+                cut = _kth_largest(totals, n, limit)
+            for i in range(n if limit else 0):
+                total = self.entries[i].bytes[0] + self.entries[i].bytes[1]
+                if total >= cut:
+                    ranks[m].total = total
+                    ranks[m].first_ts = self.entries[i].first_ts
+                    ranks[m].row = i
+                    m += 1
+            qsort(ranks, m, sizeof(Rank), _rank_order)
+        free(totals)
         out = []
         try:
             for i in range(limit):
@@ -320,20 +361,36 @@ cdef class ConversationTable:
         return {"address": address, "version": version, "tx_packets": sums[0],
                 "tx_bytes": sums[1], "rx_packets": sums[2], "rx_bytes": sums[3]}
 
-    def endpoint_rows(self):
+    def endpoint_rows(self, Py_ssize_t limit=-1):
         """What :meth:`endpoints` gives, as a list of (address (16 bytes),
-        version, tx packets, tx bytes, rx packets, rx bytes), without numpy."""
+        version, tx packets, tx bytes, rx packets, rx bytes), without numpy;
+        with ``limit`` >= 0, only the endpoints that can be among the
+        ``limit`` with the most bytes (those with as many as the limit-th or
+        more), in the same order."""
         cdef Py_ssize_t m, i
         cdef Endpoint *ends = self._endpoint_sums(&m)
         cdef Endpoint *d
+        cdef int64_t *totals = NULL
+        cdef int64_t cut = INT64_MIN
         try:
+            if 0 <= limit < m:
+                if limit == 0:
+                    return []
+                totals = <int64_t *>malloc(m * sizeof(int64_t))
+                if totals == NULL:
+                    raise MemoryError("no memory to rank the endpoints")
+                for i in range(m):
+                    totals[i] = ends[i].sums[1] + ends[i].sums[3]
+                cut = _kth_largest(totals, m, limit)
             out = []
             for i in range(m):
                 d = &ends[i]
-                out.append(((<uint8_t *>d.address)[:16], d.version, d.sums[0], d.sums[1],
-                            d.sums[2], d.sums[3]))
+                if d.sums[1] + d.sums[3] >= cut:
+                    out.append(((<uint8_t *>d.address)[:16], d.version, d.sums[0], d.sums[1],
+                                d.sums[2], d.sums[3]))
             return out
         finally:
+            free(totals)
             free(ends)
 
     cdef Endpoint *_endpoint_sums(self, Py_ssize_t *count) except NULL:

@@ -110,7 +110,6 @@ class ReportCounts:
         self._bin_packets = array("q")                  # one batch's bins (reused, zeros)
         self._bin_bytes = array("q")
         self._conversations = ConversationTable()
-        self._endpoint_rows: list | None = None         # (until packets are added)
         self.track_names = bool(track_names)
         # kind -> name -> messages (DNS queries, ClientHellos, HTTP requests)
         self._names: dict[str, dict[str, int]] = {kind: {} for kind in NAME_KINDS}
@@ -134,7 +133,6 @@ class ReportCounts:
 
     def _add_conversations(self, ip_src, ip_dst, ip_version, ts, wirelen) -> None:
         """Fold the IP packets' address pairs (ip_src/ip_dst: (n, 16) bytes)."""
-        self._endpoint_rows = None
         self._conversations.add(ip_src, ip_dst, ip_version, ts, wirelen)
 
     def _count_name(self, kind: str, name: str) -> str:
@@ -289,15 +287,11 @@ class ReportCounts:
 
     def endpoints(self, top: int | None = None) -> list[dict[str, Any]]:
         """IP endpoints, most bytes first, then by address (``tshark -z endpoints,ip``)."""
-        if self._endpoint_rows is None:         # summed in compiled code, unsorted
-            self._endpoint_rows = self._conversations.endpoint_rows()
-        rows = self._endpoint_rows
-        if top is not None and top < len(rows):
-            if top <= 0:
-                return []
-            # only those that can make the top (ties at the cut included) get a name
-            cut = sorted((r[3] + r[5] for r in rows), reverse=True)[top - 1]
-            rows = [r for r in rows if r[3] + r[5] >= cut]
+        if top is not None and top <= 0:
+            return []
+        # summed in compiled code, unsorted; only those that can make the top
+        # (ties at the cut included) are copied out and named
+        rows = self._conversations.endpoint_rows(-1 if top is None else top)
         named = sorted(((-(r[3] + r[5]), ip_text(r[0]), r) for r in rows),
                        key=lambda k: k[:2])[:top]
         return [{"address": name, "packets": tx_p + rx_p, "bytes": tx_b + rx_b,
