@@ -34,7 +34,7 @@ know (format, link type, snaplen, interfaces, recorded drops).  The
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -135,8 +135,8 @@ class TrafficReport(ReportCounts):
         (ts, wirelen) columns."""
         c = np.ascontiguousarray
         ts, wirelen = c(batch.ts, np.int64), c(batch.wirelen, np.uint32)
-        super()._count(c(batch.linktype, np.uint16), ethertype, ip_proto, ip_version, flags,
-                       wirelen, c(batch.caplen, np.uint32), ts, len(batch))
+        self._fold_counts(c(batch.linktype, np.uint16), ethertype, ip_proto, ip_version, flags,
+                          wirelen, c(batch.caplen, np.uint32), ts, len(batch))
         return ts, wirelen
 
     def _add_names(self, h) -> dict[int, str]:

@@ -115,8 +115,8 @@ class ReportCounts:
         self._names: dict[str, dict[str, int]] = {kind: {} for kind in NAME_KINDS}
 
     # ------------------------------------------------------------------ folding
-    def _count(self, linktype, ethertype, ip_proto, ip_version, flags, wirelen, caplen, ts,
-               n: int) -> None:
+    def _fold_counts(self, linktype, ethertype, ip_proto, ip_version, flags, wirelen, caplen, ts,
+                     n: int) -> None:
         """Fold ``n`` packets' times, sizes and protocol keys (C-contiguous
         columns of Batch's and Headers' types)."""
         # one compiled pass: times, wire bytes, protocol keys, length buckets

@@ -154,3 +154,21 @@ def test_a_large_file_read_in_many_windows(tmp_path):
         lean = _run(path, options, False)
         assert lean == _run(path, options, True), (options, lean[2][-1000:])
     assert lean[0] == 1 and b"partial record" in lean[2] and b'"packets": 13004,' in lean[1]
+
+
+def test_standard_input_is_refused_in_the_same_words(tmp_path):
+    """`ringcap stats - < FILE`: both paths say that a capture is not read from
+    standard input (the lean one had read it, then failed to find a file "-")."""
+    path = tmp_path / "in.pcap"
+    path.write_bytes(FILES["names"])
+    results = []
+    for batches in (False, True):
+        env = {k: v for k, v in os.environ.items() if k != "RINGCAP_READ_BATCHES"}
+        if batches:
+            env["RINGCAP_READ_BATCHES"] = "1"
+        with open(path, "rb") as stdin:
+            proc = subprocess.run([sys.executable, "-m", "ringcap", "stats", "-"], stdin=stdin,
+                                  capture_output=True, cwd="/", env=env, timeout=300)
+        results.append((proc.returncode, proc.stdout, proc.stderr))
+    assert results[0] == results[1]
+    assert b"cannot read a capture from standard input" in results[0][2]

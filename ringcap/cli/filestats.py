@@ -14,7 +14,6 @@ forces batches, for the tests that compare the two).
 from __future__ import annotations
 
 import os
-from array import array
 
 from .. import _app, _bpf, _decode
 from ..bpf import compile_filter, pack
@@ -35,8 +34,9 @@ _DNS = _app.APP_PROTOCOLS["dns"]
 
 def lean_source(args, paths: list[str]) -> PlainPcap | None:
     """The one file to report on, opened, when it can go without batches: a
-    classic pcap file of a link type ringcap decodes, given alone; else None."""
-    if len(paths) != 1 or os.environ.get("RINGCAP_READ_BATCHES"):
+    classic pcap file of a link type ringcap decodes, given alone; else None
+    (``-`` too: the batch path says why standard input is not read)."""
+    if len(paths) != 1 or paths[0] == "-" or os.environ.get("RINGCAP_READ_BATCHES"):
         return None
     return open_plain_pcap(paths[0])
 
@@ -76,8 +76,8 @@ class _Folder(Selection):
                                     {**h, "ip_src": src, "ip_dst": dst}, False, linktype,
                                     self.ports, self.rule, self.app_rows)
         report = self.report
-        report._count(linktype, h["ethertype"], h["ip_proto"], h["ip_version"], h["flags"],
-                      wirelen, caplen, ts, n)
+        report._fold_counts(linktype, h["ethertype"], h["ip_proto"], h["ip_version"], h["flags"],
+                            wirelen, caplen, ts, n)
         if count:
             found = _app.decode_strings(
                 data, offset, caplen, *(h[name] for name in
