@@ -31,7 +31,7 @@ from typing import Callable, Mapping, Union, overload
 import numpy as np
 import numpy.typing as npt
 
-from .textnames import ETHERTYPES, IP_PROTOCOLS
+from . import textnames as _textnames
 from .textnames import ethertype_name as _ethertype_name
 from .textnames import ip_proto_name as _ip_proto_name
 from .batch import (PACKET_BROADCAST, PACKET_HOST, PACKET_KERNEL, PACKET_LOOPBACK,
@@ -43,6 +43,13 @@ __all__ = [
     "pkttype_names", "tcp_flag_names", "status_names", "names_for", "NAMED_COLUMNS",
     "lookup_tables",
 ]
+
+#: IANA protocol numbers -> the lowercase keywords tcpdump and Wireshark use
+#: (defined in :mod:`ringcap.textnames`, which needs no numpy).
+IP_PROTOCOLS: dict[int, str] = _textnames.IP_PROTOCOLS
+
+#: Ethernet types (host order) -> short names.
+ETHERTYPES: dict[int, str] = _textnames.ETHERTYPES
 
 #: ``pkttype`` values (linux/if_packet.h ``PACKET_*``) -> names.
 PACKET_TYPES: dict[int, str] = {

@@ -42,8 +42,8 @@ from .appcolumns import APP_PROTOCOLS
 from .batch import LINKTYPE_NAMES, Batch
 from .headers import FIVE_TUPLE_COLUMNS, FlowWork, HeadersBuffer, flows
 from .filtering import LinkTypeFilter, Selection
-from .reportcore import (LINK_PROTOCOL_NAMES, MAX_RATE_INTERVALS, NAME_KINDS,  # noqa: F401
-                         PROTOCOL_NAMES, SIZE_BUCKETS, FileInfo, ReportCounts, file_info)
+from . import reportcore as _core
+from .reportcore import LINK_PROTOCOL_NAMES, FileInfo, ReportCounts, file_info  # noqa: F401
 from .pcapfile import open_pcap
 from .pcapfile.buffers import batch_packets_for
 
@@ -63,6 +63,17 @@ def _all_decoded(linktype: np.ndarray) -> bool:
 
 __all__ = ["TrafficReport", "FileInfo", "file_report", "SIZE_BUCKETS", "PROTOCOL_NAMES",
            "MAX_RATE_INTERVALS", "NAME_KINDS"]
+
+# (defined in ringcap.reportcore, which needs no numpy; documented here too)
+#: Most rate intervals a report keeps; past it the interval is widened tenfold.
+MAX_RATE_INTERVALS = _core.MAX_RATE_INTERVALS
+#: Lower bounds of Wireshark's packet-length buckets ("Packet Lengths" statistics).
+SIZE_BUCKETS = _core.SIZE_BUCKETS
+#: Wireshark's abbreviations where they differ from :mod:`ringcap.names`.
+PROTOCOL_NAMES = _core.PROTOCOL_NAMES
+#: The kinds of names a report counts (``top_names()``), most specific first:
+#: a flow's server name is its SNI, else its HTTP host, else its DNS query name.
+NAME_KINDS = _core.NAME_KINDS
 
 _REPORT_COLUMNS = ("ethertype", "ip_version", "ip_src", "ip_dst", "ip_proto", "flags")
 _FLOW_REPORT_COLUMNS = tuple(sorted(set(_REPORT_COLUMNS) | set(FIVE_TUPLE_COLUMNS)))
