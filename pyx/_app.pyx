@@ -27,6 +27,8 @@ from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_
                              PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBUF_FORMAT)
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
+from array import array as _array
+
 from includes.decode_defs cimport RINGCAP_CHECKED_READS, IPPROTO_TCP, IPPROTO_UDP
 from includes.decode_defs cimport (CAND_UDP_PORT, CAND_UDP_KNOWN, CAND_TCP_PORT,
                                    CAND_TCP_KNOWN, CAND_QUIC, CAND_TLS, CAND_HTTP,
@@ -1415,6 +1417,44 @@ def decode_app(const uint8_t[::1] data, const int64_t[::1] offset,
         for k in range(10):
             free(cols[k].data)
 
+
+
+def decode_strings(const uint8_t[::1] data, const int64_t[::1] offset,
+                   const uint32_t[::1] caplen, const uint8_t[::1] ip_proto,
+                   const uint16_t[::1] sport, const uint16_t[::1] dport,
+                   const uint16_t[::1] payload_offset, const uint32_t[::1] payload_len,
+                   uint32_t[::1] flags, protocols, const int64_t[::1] rows not None,
+                   app_proto not None, dns_qr not None, names):
+    """:func:`decode_app` for callers without numpy (``ringcap stats FILE``):
+    the fixed-width columns ``app_proto`` and ``dns_qr`` only, into buffers
+    of at least a row per packet (zeroed first), and the string columns
+    ``names``, as lists.  ``rows``: the packets to look at, ascending, as the
+    header pass listed them.  Returns name -> [(packet, string)] of the
+    packets with a string in that column, in packet order."""
+    cdef Py_ssize_t n = offset.shape[0], i
+    cdef uint8_t[::1] proto_rows = app_proto, qr_rows = dns_qr
+    cdef int32_t[::1] at
+    cdef const uint8_t[::1] text
+    if proto_rows.shape[0] < n or qr_rows.shape[0] < n:
+        raise ValueError(f"app_proto and dns_qr need at least {n} rows")
+    if n:
+        memset(&proto_rows[0], 0, n)
+        memset(&qr_rows[0], 0, n)
+    wanted = {name: _array("i", bytes(4 * (n + 1))) for name in names}
+    got = decode_app(data, offset, caplen, ip_proto, sport, dport, payload_offset, payload_len,
+                     flags, {"app_proto": app_proto, "dns_qr": dns_qr}, wanted, protocols,
+                     rows=rows, as_bytes=True)
+    found = {}
+    for name, offsets in wanted.items():
+        strings = found[name] = []
+        at = offsets
+        text = got[name]
+        if at[n] == 0:
+            continue
+        for i in range(n):
+            if at[i + 1] > at[i]:
+                strings.append((i, bytes(text[at[i]:at[i + 1]]).decode("utf-8")))
+    return found
 
 cdef enum:
     # kinds of field_lines' columns

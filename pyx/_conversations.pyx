@@ -8,15 +8,14 @@
 # keyed by a hash of the 32 address bytes.  Entries sit in a C array in the
 # order their conversations first appeared, so the table needs no sort to keep
 # that order.  Memory is the conversations seen (an entry and two slots each);
-# nothing is kept per packet.  ringcap/report.py turns the entries into columns.
+# nothing is kept per packet.  ringcap/reportcore.py ranks and names them
+# (ranked, endpoint_rows: lists, no numpy, which `ringcap stats FILE` does
+# not import); columns, totals and endpoints give numpy columns.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t, INT32_MAX, INT64_MIN
 from libc.string cimport memcpy, memset
-from libc.stdlib cimport malloc, realloc, free
-cimport numpy as cnp
-import numpy as np
-
-cnp.import_array()
+from libc.stdlib cimport malloc, realloc, free, qsort
+from array import array
 
 cdef struct Conversation:
     uint8_t low[16]          # the smaller address, compared as bytes
@@ -78,6 +77,52 @@ cdef inline uint64_t _hash(const uint8_t *low, const uint8_t *high) noexcept nog
     memcpy(w, low, 16)
     memcpy(&w[2], high, 16)
     return _mix(_mix(_mix(_mix(<uint64_t>0x243F6A8885A308D3, w[0]), w[1]), w[2]), w[3])
+
+
+cdef struct Rank:
+    int64_t total                # bytes, both directions
+    int64_t first_ts
+    Py_ssize_t row               # entry: the order seen
+
+
+cdef int _rank_order(const void *x, const void *y) noexcept nogil:
+    # most bytes first, then the earlier first packet, then the one seen first
+    cdef const Rank *a = <const Rank *>x
+    cdef const Rank *b = <const Rank *>y
+    if a.total != b.total:
+        return -1 if a.total > b.total else 1
+    if a.first_ts != b.first_ts:
+        return -1 if a.first_ts < b.first_ts else 1
+    return -1 if a.row < b.row else (1 if a.row > b.row else 0)
+
+
+cdef int64_t _kth_largest(int64_t *v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    # The k-th largest of v[0..n) (1 <= k <= n), v reordered: quickselect
+    # (what np.partition does), so that only the rows that can make a top k
+    # are sorted
+    cdef Py_ssize_t lo = 0, hi = n - 1, i, j, want = k - 1
+    cdef int64_t pivot, t
+    while lo < hi:
+        pivot = v[lo + (hi - lo) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while v[i] > pivot:
+                i += 1
+            while v[j] < pivot:
+                j -= 1
+            if i <= j:
+                t = v[i]
+                v[i] = v[j]
+                v[j] = t
+                i += 1
+                j -= 1
+        if want <= j:
+            hi = j
+        elif want >= i:
+            lo = i
+        else:
+            break
+    return v[want]
 
 
 cdef class ConversationTable:
@@ -192,9 +237,55 @@ cdef class ConversationTable:
         if failed:
             raise MemoryError("no memory for more conversations")
 
+    def ranked(self, Py_ssize_t limit=-1):
+        """The conversations, most bytes first (ties: the earlier first packet,
+        then the one seen first), the first ``limit`` (-1: all): a list of
+        (A, B, version, packets A->B, bytes A->B, packets B->A, bytes B->A,
+        first_ts, last_ts), A and B 16 address bytes, A the source of the
+        conversation's first packet."""
+        cdef Py_ssize_t n = self.count, m = 0, i
+        cdef Rank *ranks = <Rank *>malloc((n + 1) * sizeof(Rank))
+        cdef int64_t *totals = <int64_t *>malloc((n + 1) * sizeof(int64_t))
+        cdef int64_t cut = INT64_MIN, total
+        cdef Conversation *c
+        cdef int forward
+        if ranks == NULL or totals == NULL:
+            free(ranks)
+            free(totals)
+            raise MemoryError("no memory to rank the conversations")
+        if limit < 0 or limit > n:
+            limit = n
+        with nogil:
+            if 0 < limit < n:       # only those with as many bytes as the limit-th, or more
+                for i in range(n):
+                    totals[i] = self.entries[i].bytes[0] + self.entries[i].bytes[1]
+                cut = _kth_largest(totals, n, limit)
+            for i in range(n if limit else 0):
+                total = self.entries[i].bytes[0] + self.entries[i].bytes[1]
+                if total >= cut:
+                    ranks[m].total = total
+                    ranks[m].first_ts = self.entries[i].first_ts
+                    ranks[m].row = i
+                    m += 1
+            qsort(ranks, m, sizeof(Rank), _rank_order)
+        free(totals)
+        out = []
+        try:
+            for i in range(limit):
+                c = &self.entries[ranks[i].row]
+                forward = c.a_high           # packets[forward]: A -> B
+                low, high = c.low[:16], c.high[:16]
+                out.append((high if forward else low, low if forward else high, c.version,
+                            c.packets[forward], c.bytes[forward], c.packets[1 - forward],
+                            c.bytes[1 - forward], c.first_ts, c.last_ts))
+        finally:
+            free(ranks)
+        return out
+
     def totals(self):
         """Bytes of each conversation, both directions, in the order they first
         appeared (int64)."""
+        import numpy as np
         cdef Py_ssize_t i
         out = np.empty(self.count, np.int64)
         cdef int64_t[::1] total = out
@@ -208,6 +299,7 @@ cdef class ConversationTable:
         ``rows``, entry numbers in that order, in the order given), as numpy
         columns: low and high (n, 16) uint8, version, a_high (bool), packets
         and bytes (n, 2) int64 (low -> high, high -> low), first_ts, last_ts."""
+        import numpy as np
         cdef bint every = rows is None
         cdef Py_ssize_t n = self.count if every else rows.shape[0], i
         if not every:
@@ -224,7 +316,7 @@ cdef class ConversationTable:
         last_ts = np.empty(n, np.int64)
         cdef uint8_t[:, ::1] lo = low, hi = high
         cdef uint8_t[::1] ver = version
-        cdef cnp.npy_bool[::1] ah = a_high
+        cdef uint8_t[::1] ah = a_high.view(np.uint8)
         cdef int64_t[:, ::1] pk = packets, by = nbytes
         cdef int64_t[::1] ft = first_ts, lt = last_ts
         cdef Conversation *c
@@ -250,7 +342,60 @@ cdef class ConversationTable:
         then every high one: address (m, 16) uint8, version (that of the first
         conversation met with it), packets and bytes sent (tx_*) and received
         (rx_*), int64.  One hash table over the addresses, no sort."""
-        cdef Py_ssize_t n = self.count, nslots = 16, m = 0, i, k, side, slot
+        import numpy as np
+        cdef Py_ssize_t m, i, k
+        cdef Endpoint *ends = self._endpoint_sums(&m)
+        address = np.empty((m, 16), np.uint8)
+        version = np.empty(m, np.uint8)
+        sums = np.empty((4, m), np.int64)       # tx packets, tx bytes, rx packets, rx bytes
+        cdef uint8_t[:, ::1] addr = address
+        cdef uint8_t[::1] ver = version
+        cdef int64_t[:, ::1] out = sums
+        with nogil:
+            for i in range(m):
+                memcpy(&addr[i, 0], ends[i].address, 16)
+                ver[i] = ends[i].version
+                for k in range(4):
+                    out[k, i] = ends[i].sums[k]
+        free(ends)
+        return {"address": address, "version": version, "tx_packets": sums[0],
+                "tx_bytes": sums[1], "rx_packets": sums[2], "rx_bytes": sums[3]}
+
+    def endpoint_rows(self, Py_ssize_t limit=-1):
+        """What :meth:`endpoints` gives, as a list of (address (16 bytes),
+        version, tx packets, tx bytes, rx packets, rx bytes), without numpy;
+        with ``limit`` >= 0, only the endpoints that can be among the
+        ``limit`` with the most bytes (those with as many as the limit-th or
+        more), in the same order."""
+        cdef Py_ssize_t m, i
+        cdef Endpoint *ends = self._endpoint_sums(&m)
+        cdef Endpoint *d
+        cdef int64_t *totals = NULL
+        cdef int64_t cut = INT64_MIN
+        try:
+            if 0 <= limit < m:
+                if limit == 0:
+                    return []
+                totals = <int64_t *>malloc(m * sizeof(int64_t))
+                if totals == NULL:
+                    raise MemoryError("no memory to rank the endpoints")
+                for i in range(m):
+                    totals[i] = ends[i].sums[1] + ends[i].sums[3]
+                cut = _kth_largest(totals, m, limit)
+            out = []
+            for i in range(m):
+                d = &ends[i]
+                if d.sums[1] + d.sums[3] >= cut:
+                    out.append(((<uint8_t *>d.address)[:16], d.version, d.sums[0], d.sums[1],
+                                d.sums[2], d.sums[3]))
+            return out
+        finally:
+            free(totals)
+            free(ends)
+
+    cdef Endpoint *_endpoint_sums(self, Py_ssize_t *count) except NULL:
+        # The endpoints (malloc'd: the caller frees them) and in *count how many.
+        cdef Py_ssize_t n = self.count, nslots = 16, m = 0, i, side, slot
         cdef int32_t e
         while nslots < 4 * n:
             nslots *= 2
@@ -301,21 +446,8 @@ cdef class ConversationTable:
                     d.sums[2] += c.packets[1 - side]
                     d.sums[3] += c.bytes[1 - side]
         free(slots)
-        address = np.empty((m, 16), np.uint8)
-        version = np.empty(m, np.uint8)
-        sums = np.empty((4, m), np.int64)       # tx packets, tx bytes, rx packets, rx bytes
-        cdef uint8_t[:, ::1] addr = address
-        cdef uint8_t[::1] ver = version
-        cdef int64_t[:, ::1] out = sums
-        with nogil:
-            for i in range(m):
-                memcpy(&addr[i, 0], ends[i].address, 16)
-                ver[i] = ends[i].version
-                for k in range(4):
-                    out[k, i] = ends[i].sums[k]
-        free(ends)
-        return {"address": address, "version": version, "tx_packets": sums[0],
-                "tx_bytes": sums[1], "rx_packets": sums[2], "rx_bytes": sums[3]}
+        count[0] = m
+        return ends
 
 
 cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:
@@ -339,7 +471,7 @@ cdef class PacketCounters:
     cdef Py_ssize_t nkeys, nslots          # keys held, slots (a power of two)
     cdef uint32_t edges[16]
     cdef Py_ssize_t nedges
-    cdef readonly object size_packets, size_bytes    # int64 per bucket (numpy)
+    cdef readonly object size_packets, size_bytes    # int64 per bucket (array)
     cdef readonly int64_t max_ts                     # INT64_MIN before any packet
 
     def __cinit__(self, bucket_edges):
@@ -358,8 +490,8 @@ cdef class PacketCounters:
         if self.keys == NULL or self.key_packets == NULL or self.key_bytes == NULL:
             raise MemoryError("no memory for packet counters")
         memset(self.keys, 0xff, self.nslots * sizeof(int64_t))      # -1: a free slot
-        self.size_packets = np.zeros(self.nedges + 1, np.int64)
-        self.size_bytes = np.zeros(self.nedges + 1, np.int64)
+        self.size_packets = array("q", bytes(8 * (self.nedges + 1)))
+        self.size_bytes = array("q", bytes(8 * (self.nedges + 1)))
         self.max_ts = INT64_MIN
 
     def __dealloc__(self):
@@ -466,19 +598,10 @@ cdef class PacketCounters:
         return lo, hi, wire, captured, backwards
 
     def protocol_keys(self):
-        """(keys ascending, packets, wire bytes) as int64 numpy columns."""
-        keys = np.empty(self.nkeys, np.int64)
-        packets = np.empty(self.nkeys, np.int64)
-        nbytes = np.empty(self.nkeys, np.int64)
-        cdef Py_ssize_t i, j = 0
-        for i in range(self.nslots):
-            if self.keys[i] >= 0:
-                keys[j] = self.keys[i]
-                packets[j] = self.key_packets[i]
-                nbytes[j] = self.key_bytes[i]
-                j += 1
-        order = np.argsort(keys, kind="stable")
-        return keys[order], packets[order], nbytes[order]
+        """[(key, packets, wire bytes)], keys ascending."""
+        cdef Py_ssize_t i
+        return sorted([(self.keys[i], self.key_packets[i], self.key_bytes[i])
+                       for i in range(self.nslots) if self.keys[i] >= 0])
 
 
 def count_bins(const int64_t[::1] ts not None, const uint32_t[::1] wirelen not None,

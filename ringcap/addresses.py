@@ -8,10 +8,10 @@ distinct address (captures repeat a few addresses many times);
 from __future__ import annotations
 
 import ipaddress
-import _socket      # (socket's own C module: `import socket` makes its enums, 13 M
-                    # instructions, ~3 ms of every `ringcap -r` and `stats` start-up)
 
 import numpy as np
+
+from .textnames import ip_text as _ip_text
 
 __all__ = ["ip_strings", "mac_strings", "ip_bytes", "mac_bytes", "address_bytes"]
 
@@ -98,15 +98,6 @@ def address_bytes(column: np.ndarray) -> np.ndarray:
     """An object array of ``bytes`` (6 or 16 each) for an address column."""
     column = np.asarray(column)
     return _per_distinct_row(column, column.shape[1] if column.ndim == 2 else 0, bytes)
-
-
-def _ip_text(raw: bytes) -> str:
-    # inet_ntop: ~4x ipaddress's speed, same text (a zero first 96 bits: ipaddress)
-    if raw[:12] == b"\0\0\0\0\0\0\0\0\0\0\xff\xff":
-        return _socket.inet_ntop(_socket.AF_INET, raw[12:])
-    if len(raw) != 16 or not any(raw[:12]):
-        return str(ipaddress.IPv6Address(raw))
-    return _socket.inet_ntop(_socket.AF_INET6, raw)
 
 
 def ip_strings(column: np.ndarray, ip_version: np.ndarray | None = None) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _app
 from .batch import Batch
+from .textnames import host_name
 
 __all__ = ["APP_COLUMNS", "STRING_COLUMNS", "APP_PROTOCOLS", "APP_PROTO_NAMES", "StringColumn",
            "APP_MALFORMED", "APP_TRUNCATED", "decode_app", "NEEDED_HEADER_COLUMNS",
@@ -179,15 +180,6 @@ class StringColumn:
         shown = ", ".join(repr(s) for s in (self[i] for i in range(min(len(self), 5))))
         more = ", ..." if len(self) > 5 else ""
         return f"<StringColumn {len(self)} strings, {self.data.shape[0]} bytes: [{shown}{more}]>"
-
-
-def host_name(host: str) -> str:
-    """An HTTP ``Host`` value as a server name: lower-case, without a port
-    (``"Web.Example:8080"`` -> ``"web.example"``, ``"[2001:db8::1]:80"`` -> ``"[2001:db8::1]"``)."""
-    host = host.lower()
-    if host.startswith("[") and "]" in host:
-        return host[:host.index("]") + 1]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def protocols_of(names) -> tuple[str, ...]:

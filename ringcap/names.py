@@ -31,6 +31,9 @@ from typing import Callable, Mapping, Union, overload
 import numpy as np
 import numpy.typing as npt
 
+from . import textnames as _textnames
+from .textnames import ethertype_name as _ethertype_name
+from .textnames import ip_proto_name as _ip_proto_name
 from .batch import (PACKET_BROADCAST, PACKET_HOST, PACKET_KERNEL, PACKET_LOOPBACK,
                     PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, PACKET_USER)
 
@@ -41,24 +44,12 @@ __all__ = [
     "lookup_tables",
 ]
 
-#: IANA protocol numbers -> the lowercase keywords tcpdump and Wireshark use.
-IP_PROTOCOLS: dict[int, str] = {
-    1: "icmp", 2: "igmp", 4: "ipip", 6: "tcp", 8: "egp", 17: "udp",
-    27: "rdp", 33: "dccp", 41: "ipv6", 43: "ipv6-route", 44: "ipv6-frag", 46: "rsvp",
-    47: "gre", 50: "esp", 51: "ah", 58: "icmpv6", 59: "ipv6-nonxt", 60: "ipv6-opts",
-    88: "eigrp", 89: "ospf", 103: "pim", 112: "vrrp", 115: "l2tp", 132: "sctp",
-    135: "mobility", 136: "udplite", 137: "mpls-in-ip", 143: "ethernet",
-}
+#: IANA protocol numbers -> the lowercase keywords tcpdump and Wireshark use
+#: (defined in :mod:`ringcap.textnames`, which needs no numpy).
+IP_PROTOCOLS: dict[int, str] = _textnames.IP_PROTOCOLS
 
 #: Ethernet types (host order) -> short names.
-ETHERTYPES: dict[int, str] = {
-    0x0800: "ipv4", 0x0806: "arp", 0x0842: "wol", 0x22F0: "avtp", 0x6558: "teb",
-    0x8035: "rarp", 0x809B: "appletalk", 0x8100: "vlan", 0x8137: "ipx", 0x8808: "ethernet-flow",
-    0x8809: "slow", 0x86DD: "ipv6", 0x8847: "mpls", 0x8848: "mpls-multicast",
-    0x8863: "pppoe-discovery", 0x8864: "pppoe", 0x888E: "eapol", 0x88A8: "qinq",
-    0x88B5: "local-experimental-1", 0x88B6: "local-experimental-2", 0x88CC: "lldp",
-    0x88E5: "macsec", 0x88F7: "ptp", 0x8902: "cfm", 0x8906: "fcoe", 0x9000: "loopback",
-}
+ETHERTYPES: dict[int, str] = _textnames.ETHERTYPES
 
 #: ``pkttype`` values (linux/if_packet.h ``PACKET_*``) -> names.
 PACKET_TYPES: dict[int, str] = {
@@ -100,18 +91,6 @@ def _flag_strings() -> list[str]:
 
 
 _TCP_FLAG_TABLE = np.array(_flag_strings(), dtype=object)
-
-
-def _ip_proto_name(value: int) -> str:
-    # 0 is what the decoder reports for frames without an IP header (it follows
-    # IPv6 extension headers, so hop-by-hop options never end up here).
-    return "none" if value == 0 else IP_PROTOCOLS.get(value, str(value))
-
-
-def _ethertype_name(value: int) -> str:
-    if value in ETHERTYPES:
-        return ETHERTYPES[value]
-    return "none" if value == 0 else f"0x{value:04x}"
 
 
 def _pkttype_name(value: int) -> str:

@@ -38,6 +38,7 @@ LAZY_ALLOWED = {
     "ringcap.pcapfile.buffers": ("numpy",),
     "ringcap.ringview": ("numpy",),
     "ringcap.cli.printer": ("numpy",),
+    "ringcap.report": ("numpy",),           # stats of pcapng or several files
     "ringcap.cli.pool": ("ringcap.parallel",),
     # `ringcap -r F -w OUT` only: printing needs no sink (rotation, signal handling)
     "ringcap.sinks.pcap": ("ringcap.sinks.rotating",),

@@ -619,3 +619,35 @@ def test_stats_tables_equal_a_packet_by_packet_count_on_files_of_every_shape(tmp
             assert report.to_dict(top=top)["conversations"] == conversations[:top], (paths, top)
             assert report.endpoints(top) == endpoints[:top], (paths, top)
     assert len(conversations) > 1024 and any(e["address"] == "10.7.0.1" for e in endpoints)
+
+
+def test_top_conversations_and_endpoints_are_the_full_orders_first_rows_among_many_ties():
+    """The compiled table picks the rows that can make a top k by quickselect
+    (the k-th largest total; ties at the cut kept) before it sorts and names
+    them: for every k, conversations(top=k) and endpoints(top=k) are the
+    first k rows of the full order, on thousands of conversations with few
+    distinct totals (many ties, also at every cut)."""
+    from ringcap._conversations import ConversationTable
+    rng = np.random.default_rng(3)
+    n = 6000
+    src = np.zeros((n, 16), np.uint8)
+    dst = np.zeros((n, 16), np.uint8)
+    src[:, 10:12] = dst[:, 10:12] = 0xFF
+    src[:, 12:] = rng.integers(0, 40, (n, 4), dtype=np.uint8)
+    dst[:, 12:] = rng.integers(0, 50, (n, 4), dtype=np.uint8)
+    wirelen = rng.choice([60, 120], n).astype(np.uint32)
+    report = TrafficReport()
+    report.first_ts = 0
+    report._add_conversations(src, dst, np.full(n, 4, np.uint8),
+                              rng.integers(0, 5, n).astype(np.int64), wirelen)
+    table: ConversationTable = report._conversations
+    everything, ends = report.conversations(), report.endpoints()
+    assert len(everything) == len(table) > 1000 and len(ends) > 1000
+    totals = [c["bytes"] for c in everything]
+    assert totals == sorted(totals, reverse=True) and len(set(totals)) < len(totals) // 10
+    for k in (0, 1, 2, 3, 5, 17, 100, 999, len(everything) - 1, len(everything),
+              len(everything) + 5):
+        assert report.conversations(top=k) == everything[:k], k
+        assert report.endpoints(top=k) == ends[:k], k
+    assert report.conversations(top=-3) == everything[:-3]
+    assert report.endpoints(top=-1) == []

@@ -20,8 +20,7 @@ import sys
 from array import array
 
 from .. import _app, _decode
-from .fileprint import (_FIRST_CHUNK, ChunkSelector, _Chunks, _columns, chunk_size,
-                        open_plain_pcap, program_for)
+from .fileprint import ChunkSelector, _Chunks, _columns, open_plain_pcap, program_for
 from .lineformat import write_whole
 from .options import CliError, output_error
 
@@ -145,23 +144,14 @@ def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
     chunks = _Chunks(source)
     try:
         program = None if expression is None else program_for(expression, source)
-        selector = ChunkSelector(source, program)
-        want, sized, read = _FIRST_CHUNK, False, 0
-        while True:
-            if chunks.pending is not None:
-                raise chunks.pending
-            n = chunks.next(want)
-            if n == 0:
-                break
-            if not sized:
-                sized, want = True, chunk_size(chunks, n)
+        selector = ChunkSelector(source.linktype, program)
+        read = 0
+        for n in chunks.each():
             _, chosen, (ts, caplen, wirelen, offset) = selector.select(chunks, n, None)
             indices = None if chosen == n else memoryview(selector.chosen)[:chosen]
             lines.write(chosen, chunks.data, ts, offset, caplen, wirelen,
                         memoryview(selector.linktypes)[:chosen], number=(read, indices))
             read += n
-        if chunks.pending is not None:
-            raise chunks.pending
     finally:
         chunks.release()
         source.close()

@@ -216,6 +216,26 @@ class _Chunks:
                 f"{self.source.path}: corrupt file at byte offset {pos}: "
                 f"{describe_status(status, value, self.source)}", pos)
 
+    def each(self, done=None):
+        """Parse chunk after chunk, yielding each one's count of records, until
+        the file ends or ``done()`` is true; then raise the error that stopped
+        the parser, if any, unless ``done()``.  The first chunk is of
+        _FIRST_CHUNK records, the others of about _CHUNK_BYTES of its
+        packets' size (as the batch paths' ``batch_packets_for``)."""
+        want = _FIRST_CHUNK
+        sized = False
+        while done is None or not done():
+            if self.pending is not None:
+                raise self.pending
+            n = self.next(want)
+            if n == 0:
+                break
+            if not sized:
+                sized, want = True, chunk_size(self, n)
+            yield n
+        if self.pending is not None and (done is None or not done()):
+            raise self.pending
+
     def release(self) -> None:
         self.data = memoryview(b"")
         self._map = None
@@ -233,11 +253,13 @@ def program_for(expression: str, source: PlainPcap) -> bytes:
 
 
 class ChunkSelector:
-    """The packets of a chunk of one link type that a filter accepts, gathered
-    into columns reused chunk after chunk (``ringcap fields`` selects so too)."""
+    """The records of a chunk a filter program accepts (all, without one),
+    gathered into columns reused chunk after chunk, with a file's columns
+    that are all one value (zeros, its link type) for the decoder (``-r``
+    printing, ``ringcap fields`` and ``ringcap stats`` select so)."""
 
-    def __init__(self, source: PlainPcap, program: bytes | None) -> None:
-        self.linktype = source.linktype
+    def __init__(self, linktype: int, program: bytes | None) -> None:
+        self.linktype = linktype
         self.program = program
         self.rows = 0
 
@@ -276,12 +298,13 @@ class ChunkSelector:
         return examined, count, tuple(memoryview(c)[:count] for c in self.picked[:4])
 
 
+
 class _Printer(ChunkSelector):
     """Filter, decode and format chunks of packets of one link type, the
     columns reused: what PacketPrinter does for a batch."""
 
     def __init__(self, args, source: PlainPcap, program: bytes | None) -> None:
-        super().__init__(source, program)
+        super().__init__(source.linktype, program)
         options = printer_options(args)
         options.pop("numeric")
         self.formatter = line_formatter(**options)
@@ -384,24 +407,13 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
     state.printer = printer.out
     state.opened = True             # the summary is due from here on
     chunks = _Chunks(source)
-    want = _FIRST_CHUNK
-    sized = False
     try:
-        while args.count is None or state.matched < args.count:
-            if chunks.pending is not None:
-                raise chunks.pending
-            n = chunks.next(want)
-            if n == 0:
-                break
-            if not sized:       # the first chunk: size the others by its packets
-                sized = True
-                want = chunk_size(chunks, n)
+        for n in chunks.each(None if args.count is None
+                             else lambda: state.matched >= args.count):
             left = None if args.count is None else args.count - state.matched
             examined, chosen, columns = printer.select(chunks, n, left)
             state.read += examined
             state.matched += chosen
             printer.print(chunks.data, *columns)
-        if chunks.pending is not None and (args.count is None or state.matched < args.count):
-            raise chunks.pending
     finally:
         chunks.release()

@@ -4,17 +4,21 @@ Reads each file batch by batch into a :class:`ringcap.report.TrafficReport`
 and prints the summary (per file and, for several files, in total), the
 protocol hierarchy, IP conversations and endpoints, the packet-length
 distribution, the rate over time and the top names (DNS queries, TLS server
-names, HTTP hosts); ``--json`` prints the same as JSON.
+names, HTTP hosts); ``--json`` prints the same as JSON.  One classic pcap
+file is read without batches, and without numpy
+(:mod:`ringcap.cli.filestats`: a third of the command's start-up).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import sys
 
-from ..batch import linktype_description
-from ..report import MAX_RATE_INTERVALS, TrafficReport, file_report
+from ..linktypes import linktype_description
+from ..reportcore import MAX_RATE_INTERVALS, ReportCounts
+from . import filestats
 from .options import CliError, parse_count, parse_seconds, size_type
 
 
@@ -136,10 +140,18 @@ def run(args) -> int:
     if not files:
         raise CliError("give the capture files to summarize: ringcap stats FILE... "
                        "(or -r FILE)", status=2)
+    lean = filestats.lean_source(args, files)
     try:
-        report, infos = file_report(
-            files, filter=args.filter,
-            report=TrafficReport(interval=args.interval, track_names=True))
+        if lean is not None:
+            with contextlib.closing(lean):
+                report, infos = filestats.file_report(
+                    lean, filter=args.filter,
+                    report=ReportCounts(interval=args.interval, track_names=True))
+        else:
+            from ..report import TrafficReport, file_report     # (numpy: batches)
+            report, infos = file_report(
+                files, filter=args.filter,
+                report=TrafficReport(interval=args.interval, track_names=True))
     except FileNotFoundError as exc:
         raise CliError(f"{exc.filename}: no such file{_filter_hint(args, exc.filename)}") from None
     out = sys.stdout
