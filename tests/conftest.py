@@ -277,6 +277,18 @@ def wait_until(condition, timeout: float = DEADLINE, what: str = "the condition"
         time.sleep(interval)
 
 
+def mapped_bytes(path) -> int:
+    """Bytes of ``path`` mapped into this process now (the Rss of its maps)."""
+    total, ours = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+                ours = line.rstrip("\n").endswith(" " + str(path))
+            elif ours and line.startswith("Rss:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
 def package_root() -> str:
     """The folder ringcap is imported from here (this tree, or CI's installed copy)."""
     import ringcap

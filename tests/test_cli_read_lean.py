@@ -15,6 +15,7 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.layers.dns import DNS, DNSQR
 from scapy.packet import Raw
+from conftest import mapped_bytes
 
 MAC_A, MAC_B = "02:00:00:00:00:01", "02:00:00:00:00:02"
 
@@ -294,18 +295,6 @@ def test_a_file_cut_while_printed_says_so_as_the_reader_does(tmp_path, cut):
             f"being read: it had {24 + 76 * 5000} bytes when opened") in out["lean"]
 
 
-def _mapped_bytes(path) -> int:
-    """Bytes of ``path`` mapped into this process now (its maps' Rss)."""
-    total, ours = 0, False
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
-                ours = line.rstrip("\n").endswith(" " + str(path))
-            elif ours and line.startswith("Rss:"):
-                total += int(line.split()[1]) * 1024
-    return total
-
-
 def _walk(path, want: int, each=None) -> list[tuple]:
     """Every record of ``path`` as _Chunks gives them: (ts, caplen, wirelen, packet)."""
     from ringcap.cli import fileprint
@@ -335,7 +324,7 @@ def test_the_walk_holds_the_pages_of_a_few_chunks_of_a_large_file(tmp_path):
     path = tmp_path / "large.pcap"
     path.write_bytes(_pcap([frame] * 29_000))
     mapped = []
-    records = _walk(path, 1000, lambda: mapped.append(_mapped_bytes(path)))
+    records = _walk(path, 1000, lambda: mapped.append(mapped_bytes(path)))
     assert len(records) == 29_000 and records[-1][3] == frame
     assert len(mapped) == 29 and min(mapped) > 0
     assert max(mapped) <= 8 << 20, mapped

@@ -23,6 +23,7 @@ import pytest
 import ringcap
 from ringcap import _filemap
 from ringcap.pcapfile.reader import PcapReader
+from conftest import mapped_bytes
 from test_pcap import (make_batch, ng_block, ng_epb, ng_idb, ng_isb, ng_shb, ng_spb,
                        pcap_header, pcap_record, sample_files, write_bytes)
 
@@ -297,18 +298,6 @@ def test_no_map_is_left_after_close_and_the_batches_are_gone(tmp_path):
     assert len(os.listdir("/proc/self/fd")) <= fds
 
 
-def _rss_of(path) -> int:
-    """KiB of ``path`` mapped into this process now."""
-    total, ours = 0, False
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
-                ours = line.rstrip("\n").endswith(" " + str(path))
-            elif ours and line.startswith("Rss:"):
-                total += int(line.split()[1])
-    return total
-
-
 def test_dropped_pages_of_a_map_are_unmapped_and_read_the_same_again(tmp_path):
     data = os.urandom(64 * 4096 + 100)
     path = tmp_path / "f.bin"
@@ -317,11 +306,11 @@ def test_dropped_pages_of_a_map_are_unmapped_and_read_the_same_again(tmp_path):
     try:
         m = _filemap.FileMap(fd, 0, len(data))
         view = memoryview(m)
-        assert bytes(view) == data and _rss_of(path) >= 64 * 4
+        assert bytes(view) == data and mapped_bytes(path) >= 64 * 4 * 1024
         m.drop(4096 + 1, 60 * 4096 + 5)     # whole pages only: 2..59
-        assert _rss_of(path) <= 64 * 4 + 4 - 58 * 4
+        assert mapped_bytes(path) <= (64 * 4 + 4 - 58 * 4) * 1024
         m.drop(-10, 1 << 40)                # clamped to the map; the last partial page too
-        assert _rss_of(path) == 0
+        assert mapped_bytes(path) == 0
         assert bytes(view) == data          # read again: mapped again, same bytes
         view.release()
         del m
