@@ -301,3 +301,31 @@ def test_z_user_who_cannot_make_the_next_parts_is_refused_before_anything(reacha
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(writable)) == ["r", "r1"]
     assert sum(len(ringcap.read_pcap(os.path.join(writable, p))) for p in ("r", "r1")) == 1500
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+@pytest.mark.parametrize("command", [["fields", "-e", "frame.number", "-e", "dns.qry.name", "-r"],
+                                     ["stats"], ["stats", "--json"]],
+                         ids=["fields", "stats", "stats-json"])
+def test_fields_and_stats_into_a_closed_or_full_stdout(tmp_path, command, fmt):
+    """`ringcap fields`/`stats F >&-` and `> /dev/full`: the words and status
+    of `ringcap -r F >&-` (tcpdump's), not a traceback (fields and stats wrote
+    to sys.stdout, None when fd 1 is closed; stats said only 'No space left
+    on device', status 1)."""
+    from test_cli_read_output import _closed_stdout, _pcap
+    path = tmp_path / "one.pcap"
+    _pcap(path)
+    if fmt == "pcapng":
+        path = tmp_path / "one.pcapng"
+        ringcap.write_pcap(path, ringcap.read_pcap(tmp_path / "one.pcap"), format="pcapng")
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    argv = [sys.executable, "-m", "ringcap", *command, str(path)]
+    closed = _closed_stdout(argv, env)
+    assert (closed.returncode, closed.stderr) == (
+        14, "ringcap: Unable to write output: Bad file descriptor (standard output is closed); "
+            "redirect it (> out.txt, > /dev/null)\n")
+    with open("/dev/full", "wb") as full:
+        ours = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=120)
+    assert (ours.returncode, ours.stderr) == (
+        14, "ringcap: Unable to write output: No space left on device\n")

@@ -22,7 +22,7 @@ from array import array
 from .. import _app, _decode
 from .fileprint import ChunkSelector, _Chunks, _columns, open_plain_pcap, program_for
 from .lineformat import write_whole
-from .options import CliError, output_error
+from .options import CliError, output_error, require_stdout
 
 # tshark's field -> ringcap's string column, where both hold the same text
 TSHARK_FIELDS = {
@@ -178,6 +178,7 @@ def _batches(path: str, expression: str | None, lines: FieldLines) -> None:
 
 
 def run(args) -> int:
+    require_stdout()
     lines = FieldLines(columns_of(args.fields))
     expression = " ".join(args.expression) if args.expression else None
     try:

@@ -330,6 +330,15 @@ def silence_stdout() -> None:
         pass
 
 
+def require_stdout(instead: str = "") -> None:
+    """Refuse a closed standard output (``>&-``: Python's ``sys.stdout`` is
+    None) before a command writes there: tcpdump's words and status, not a
+    traceback; ``instead``: the command's other place for its output."""
+    if sys.stdout is None:
+        raise CliError("Unable to write output: Bad file descriptor (standard output is "
+                       f"closed); redirect it (> out.txt, > /dev/null){instead}", status=14)
+
+
 def output_error(exc: OSError) -> CliError:
     """A failed write of the printed packets to standard output (a full disk,
     an I/O error; not a broken pipe): tcpdump's words and status."""

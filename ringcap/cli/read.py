@@ -19,7 +19,7 @@ import sys
 
 from . import fileoptions, fileprint, readflags
 from .options import (CliError, add_packet_options, filter_expression, output_error,
-                      printer_options)
+                      printer_options, require_stdout)
 from ..bpf import libpcap_knows_linktype
 from ..linktypes import LINKTYPE_NAMES, decoded_linktype_names, linktype_description
 from ..pcapfile import PcapFormatError
@@ -214,10 +214,8 @@ def _check_stdout(args) -> None:
     there: tcpdump says ``Unable to write output: Bad file descriptor``
     (status 14); ringcap failed with a traceback, or printed nothing and
     exited 0."""
-    if sys.stdout is None and (args.write in (None, "-") or args.print_too or args.count_only):
-        raise CliError("Unable to write output: Bad file descriptor (standard output is "
-                       "closed); redirect it (> out.txt, > /dev/null) or give -w FILE",
-                       status=14)
+    if args.write in (None, "-") or args.print_too or args.count_only:
+        require_stdout(" or give -w FILE")
 
 
 def _plain_pcap_to_print(args, paths: list[str]):

@@ -19,7 +19,8 @@ import sys
 from ..linktypes import linktype_description
 from ..reportcore import MAX_RATE_INTERVALS, ReportCounts
 from . import filestats
-from .options import CliError, parse_count, parse_seconds, size_type
+from .options import (CliError, output_error, parse_count, parse_seconds, require_stdout,
+                      size_type)
 
 
 def add_arguments(parser) -> None:
@@ -137,6 +138,7 @@ def _filter_hint(args, missing) -> str:
 
 def run(args) -> int:
     files = args.read + args.files
+    require_stdout()
     if not files:
         raise CliError("give the capture files to summarize: ringcap stats FILE... "
                        "(or -r FILE)", status=2)
@@ -155,12 +157,17 @@ def run(args) -> int:
     except FileNotFoundError as exc:
         raise CliError(f"{exc.filename}: no such file{_filter_hint(args, exc.filename)}") from None
     out = sys.stdout
-    if args.json:
-        document = report.to_dict(top=args.top)
-        document["files"] = [vars(info) for info in infos]
-        json.dump(document, out, indent=1)
-        out.write("\n")
-    else:
-        _print_text(report, infos, args.top, out)
-    out.flush()
+    try:
+        if args.json:
+            document = report.to_dict(top=args.top)
+            document["files"] = [vars(info) for info in infos]
+            json.dump(document, out, indent=1)
+            out.write("\n")
+        else:
+            _print_text(report, infos, args.top, out)
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise output_error(exc) from None
     return 0
