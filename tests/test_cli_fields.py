@@ -212,3 +212,31 @@ def test_other_link_types_give_tsharks_lines(tmp_path, linktype):
         frames, ts=np.arange(len(frames), dtype=np.int64) * 1000,
         linktype=np.full(len(frames), linktype, np.uint16)), linktype=linktype)
     assert b"example" in same_as_tshark(path, ("frame.number",) + ALL)
+
+
+def test_link_types_ringcap_does_not_decode_give_lines_without_names(tmp_path):
+    """802.11 (105), radiotap (127) and USER0 (147) packets: tshark prints
+    their frame fields and empty names, and so does ringcap, in a file of that
+    link type alone and in a pcapng beside Ethernet (it stopped with 'packet 0
+    has link type 105, which ringcap does not decode ... batch[batch.linktype
+    == 1]', status 1)."""
+    import numpy as np
+    frames = [bytes(p) for p in named_traffic(60, seed=3).packets()]
+    fields = FRAME + NAMES
+    for linktype in (105, 127, 147):
+        path = tmp_path / f"linktype-{linktype}.pcap"
+        ringcap.write_pcap(path, ringcap.Batch.from_packets(
+            frames, ts=np.arange(len(frames), dtype=np.int64) * 1000,
+            linktype=np.full(len(frames), linktype, np.uint16)), linktype=linktype)
+        theirs = tshark(path, fields)
+        assert theirs.count(b"\n") == len(frames)
+        ours = ringcap_fields(path, fields)
+        assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr
+    mixed = tmp_path / "mixed.pcapng"
+    ringcap.write_pcap(mixed, ringcap.Batch.from_packets(
+        frames, ts=np.arange(len(frames), dtype=np.int64) * 1000,
+        linktype=np.array([1, 105] * (len(frames) // 2), np.uint16)), format="pcapng")
+    theirs = tshark(mixed, fields)
+    assert b"example" in theirs
+    ours = ringcap_fields(mixed, fields)
+    assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr

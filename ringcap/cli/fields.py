@@ -20,6 +20,7 @@ import sys
 from array import array
 
 from .. import _app, _decode
+from ..linktypes import LINKTYPE_ETHERNET, LINKTYPE_NAMES
 from .fileprint import ChunkSelector, _Chunks, _columns, open_plain_pcap, program_for
 from .lineformat import write_whole
 from .options import CliError, output_error, require_stdout
@@ -94,11 +95,14 @@ class FieldLines:
         self.offsets = {name: array("i", bytes(4 * (rows + 1))) for name in self.wanted}
 
     def write(self, n: int, data, ts, offset, caplen, wirelen, linktype, metadata=None,
-              number=(0, None)) -> None:
+              number=(0, None), decoded=None) -> None:
         """The lines of ``n`` packets: ``data`` and their columns (any buffers;
         ``metadata``: their status, vlan_tci, vlan_tpid, None: a pcap file's
         zeros; ``number``: (packets of the file before them, their indices
-        after those, None: all))."""
+        after those, None: all); ``decoded``: the (link types, caplens) the
+        decoding passes read instead, where packets of link types ringcap does
+        not decode are empty Ethernet frames: no names, as tshark's lines for
+        802.11 or USB packets that carry none)."""
         if n == 0:
             return
         self._grow(n)
@@ -110,6 +114,8 @@ class FieldLines:
         if metadata is None:
             metadata = (memoryview(c)[:n] for c in self.zeros)
         status, vlan_tci, vlan_tpid = metadata
+        if decoded is not None:
+            linktype, caplen = decoded
         header = {name: memoryview(column)[:n] for name, column in self.header.items()}
         count = _decode.decode_into(data, offset, caplen, wirelen, status, vlan_tci, vlan_tpid,
                                     header, False, linktype, self.ports, self.rule,
@@ -159,21 +165,28 @@ def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
 
 
 def _batches(path: str, expression: str | None, lines: FieldLines) -> None:
-    """The lines of any file ringcap reads, batch by batch (numpy)."""
+    """The lines of any file ringcap reads, batch by batch (numpy): those of
+    link types ringcap does not decode (the lean path takes none) too."""
     from ..filtering import LinkTypeFilter
     from ..pcapfile.reader import open_pcap
     import numpy as np
     select = None if expression is None else LinkTypeFilter(expression)
+    known_types = np.array(sorted(LINKTYPE_NAMES), np.uint16)
     read = 0
     with open_pcap(path) as reader:
         for batch in reader:
-            n, indices = len(batch), None
+            n, indices, decoded = len(batch), None, None
             if select is not None:
                 mask = select.mask(batch)
                 batch, indices = batch[mask], np.flatnonzero(mask)
+            known = np.isin(batch.linktype, known_types)
+            if not known.all():
+                decoded = (np.where(known, batch.linktype, LINKTYPE_ETHERNET).astype(np.uint16),
+                           np.where(known, batch.caplen, 0).astype(np.uint32))
             lines.write(len(batch), batch.data, batch.ts, batch.offset, batch.caplen,
                         batch.wirelen, batch.linktype, (batch.status, batch.vlan_tci,
-                                                        batch.vlan_tpid), (read, indices))
+                                                        batch.vlan_tpid), (read, indices),
+                        decoded)
             read += n
 
 
