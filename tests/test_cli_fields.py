@@ -240,3 +240,23 @@ def test_link_types_ringcap_does_not_decode_give_lines_without_names(tmp_path):
     assert b"example" in theirs
     ours = ringcap_fields(mixed, fields)
     assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr
+
+
+def test_a_line_longer_than_the_output_buffer(tmp_path):
+    """A 60 KB URI of bytes written as ``\\xNN`` (240 KB a field), asked for
+    20 times: 4.8 MB lines, over the 4 MiB buffer (it stopped: 'the line of
+    packet 0 is longer than the 4194304 bytes of the output buffer'); tshark
+    prints any line.  Each column holds what the field alone gives."""
+    uri = b"/" + bytes(0x80 + k % 0x7F for k in range(60_000))
+    packet = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+              / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1234, dport=80, flags="PA")
+              / Raw(b"GET " + uri + b" HTTP/1.1\r\nHost: a.example\r\n\r\n"))
+    path = tmp_path / "long.pcap"
+    wrpcap(str(path), [packet, packet])
+    alone = ringcap_fields(path, ["http.request.uri"])
+    assert alone.returncode == 0 and alone.stdout.count(b"\\x") == 2 * 60_000, alone.stderr
+    for batches in (False, True):
+        ours = ringcap_fields(path, ["http.request.uri"] * 20, batches=batches)
+        assert ours.returncode == 0, ours.stderr[-500:]
+        assert ours.stdout.splitlines() == [b"\t".join([line] * 20)
+                                            for line in alone.stdout.splitlines()]

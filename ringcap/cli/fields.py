@@ -131,7 +131,16 @@ class FieldLines:
     def _lines(self, n: int, columns: tuple) -> None:
         start = 0
         while start < n:
-            start, used = _app.field_lines(self.buffer, start, n, columns)
+            try:
+                start, used = _app.field_lines(self.buffer, start, n, columns)
+            except ValueError:
+                # a line longer than the buffer (a field repeated over long URIs):
+                # room for the longest a line can be, all the chunk's text
+                most = sum(len(c[2]) for c in columns if c[0] == "text") + 30 * len(columns)
+                if len(self.buffer) >= most:
+                    raise
+                self.buffer = bytearray(most)
+                continue
             try:
                 with memoryview(self.buffer) as view:
                     write_whole(self.out, view[:used])
