@@ -260,3 +260,25 @@ def test_a_line_longer_than_the_output_buffer(tmp_path):
         assert ours.returncode == 0, ours.stderr[-500:]
         assert ours.stdout.splitlines() == [b"\t".join([line] * 20)
                                             for line in alone.stdout.splitlines()]
+
+
+def test_a_tshark_command_line_as_it_is(tmp_path):
+    """`ringcap fields -n -r F -T fields -e ...`, tshark's words copied: its
+    lines (-n and -T were 'unrecognized arguments', status 2); -Y, a display
+    filter, refused saying how to give a filter."""
+    packets = list(named_traffic(100, seed=5).packets())
+    path = tmp_path / "named.pcap"
+    wrpcap(str(path), packets)
+    theirs = tshark(path, FRAME + NAMES)
+    env = {**os.environ, "PYTHONPATH": package_root()}
+    argv = [sys.executable, "-m", "ringcap", "fields", "-n", "-r", str(path), "-T", "fields"]
+    for field in FRAME + NAMES:
+        argv += ["-e", field]
+    ours = subprocess.run(argv, capture_output=True, env=env, timeout=120)
+    assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr
+    refused = subprocess.run(argv + ["-Y", "dns"], capture_output=True, text=True, env=env,
+                             timeout=120)
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == ("ringcap: -Y dns: Wireshark's display filters are not read; give "
+                              "a tcpdump filter after the fields, e.g. ringcap fields -r FILE "
+                              "-e dns.qry.name udp port 53\n")

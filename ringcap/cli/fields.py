@@ -57,6 +57,13 @@ def add_arguments(parser) -> None:
                              "ringcap's column (dns_qname...); repeat for more")
     parser.add_argument("expression", nargs="*", metavar="FILTER",
                         help="print only the packets a tcpdump filter expression accepts")
+    # a tshark user's command line as it is: -n and -T fields are what this prints
+    parser.add_argument("-n", dest="no_resolve", action="store_true",
+                        help="tshark's: no name resolution (ringcap resolves no names)")
+    parser.add_argument("-T", dest="output_format", choices=["fields"], default="fields",
+                        help="tshark's output format: fields, the only one")
+    parser.add_argument("-Y", dest="display_filter", metavar="DISPLAY_FILTER",
+                        help="refused: give a tcpdump filter after the fields instead")
 
 
 def columns_of(fields: list[str]) -> list[str]:
@@ -200,6 +207,10 @@ def _batches(path: str, expression: str | None, lines: FieldLines) -> None:
 
 
 def run(args) -> int:
+    if args.display_filter is not None:
+        raise CliError(f"-Y {args.display_filter}: Wireshark's display filters are not read; "
+                       "give a tcpdump filter after the fields, e.g. ringcap fields -r FILE "
+                       "-e dns.qry.name udp port 53")
     require_stdout()
     lines = FieldLines(columns_of(args.fields))
     expression = " ".join(args.expression) if args.expression else None
