@@ -172,3 +172,17 @@ def test_standard_input_is_refused_in_the_same_words(tmp_path):
         results.append((proc.returncode, proc.stdout, proc.stderr))
     assert results[0] == results[1]
     assert b"cannot read a capture from standard input" in results[0][2]
+
+
+def test_a_count_too_large_is_not_called_negative(tmp_path):
+    """`stats --top 99999999999999999999`: refused as too large (it said
+    'must be positive'), as 0 is refused as not positive; status 2, both paths."""
+    path = tmp_path / "in.pcap"
+    path.write_bytes(FILES["names"])
+    for top, reason in (("99999999999999999999", f"too large (at most {(1 << 62) - 1})"),
+                        ("0", "must be positive")):
+        for batches in (False, True):
+            status, out, err = _run(path, ["--top", top], batches)
+            assert (status, out) == (2, b""), err
+            assert err.decode() == (f"ringcap: argument --top: bad --top '{top}': {reason} "
+                                    "(see `ringcap stats --help`)\n")

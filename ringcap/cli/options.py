@@ -88,8 +88,10 @@ def parse_count(text: str, what: str = "count") -> int:
         value = int(str(text).strip(), 10)
     except ValueError:
         raise ValueError(f"bad {what} {text!r}: give a whole number") from None
-    if not 0 < value < 1 << 62:
+    if value <= 0:
         raise ValueError(f"bad {what} {text!r}: must be positive")
+    if value >= 1 << 62:
+        raise ValueError(f"bad {what} {text!r}: too large (at most {(1 << 62) - 1})")
     return value
 
 
