@@ -27,8 +27,6 @@ from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_
                              PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBUF_FORMAT)
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
-from array import array as _array
-
 from includes.decode_defs cimport RINGCAP_CHECKED_READS, IPPROTO_TCP, IPPROTO_UDP
 from includes.decode_defs cimport (CAND_UDP_PORT, CAND_UDP_KNOWN, CAND_TCP_PORT,
                                    CAND_TCP_KNOWN, CAND_QUIC, CAND_TLS, CAND_HTTP,
@@ -1424,13 +1422,15 @@ def decode_strings(const uint8_t[::1] data, const int64_t[::1] offset,
                    const uint16_t[::1] sport, const uint16_t[::1] dport,
                    const uint16_t[::1] payload_offset, const uint32_t[::1] payload_len,
                    uint32_t[::1] flags, protocols, const int64_t[::1] rows not None,
-                   app_proto not None, dns_qr not None, names):
+                   app_proto not None, dns_qr not None, dict offsets not None):
     """:func:`decode_app` for callers without numpy (``ringcap stats FILE``):
     the fixed-width columns ``app_proto`` and ``dns_qr`` only, into buffers
     of at least a row per packet (zeroed first), and the string columns
-    ``names``, as lists.  ``rows``: the packets to look at, ascending, as the
-    header pass listed them.  Returns name -> [(packet, string)] of the
-    packets with a string in that column, in packet order."""
+    named by ``offsets`` (name -> int32 buffer of at least ``n + 1``
+    entries, reused call after call: its first ``n + 1`` are overwritten),
+    as lists.  ``rows``: the packets to look at, ascending, as the header
+    pass listed them.  Returns name -> [(packet, string)] of the packets
+    with a string in that column, in packet order."""
     cdef Py_ssize_t n = offset.shape[0], i
     cdef uint8_t[::1] proto_rows = app_proto, qr_rows = dns_qr
     cdef int32_t[::1] at
@@ -1440,14 +1440,14 @@ def decode_strings(const uint8_t[::1] data, const int64_t[::1] offset,
     if n:
         memset(&proto_rows[0], 0, n)
         memset(&qr_rows[0], 0, n)
-    wanted = {name: _array("i", bytes(4 * (n + 1))) for name in names}
+    wanted = {name: memoryview(column)[:n + 1] for name, column in offsets.items()}
     got = decode_app(data, offset, caplen, ip_proto, sport, dport, payload_offset, payload_len,
                      flags, {"app_proto": app_proto, "dns_qr": dns_qr}, wanted, protocols,
                      rows=rows, as_bytes=True)
     found = {}
-    for name, offsets in wanted.items():
+    for name, column in wanted.items():
         strings = found[name] = []
-        at = offsets
+        at = column
         text = got[name]
         if at[n] == 0:
             continue

@@ -14,6 +14,7 @@ forces batches, for the tests that compare the two).
 from __future__ import annotations
 
 import os
+from array import array
 
 from .. import _app, _bpf, _decode
 from ..bpf import compile_filter, pack
@@ -62,6 +63,7 @@ class _Folder(ChunkSelector):
             self.header = dict(zip(_HEADER, _columns(_HEADER.values(), rows)))
             self.addresses = [bytearray(16 * rows) for _ in _ADDRESSES]
             self.app_rows, self.app_proto, self.dns_qr = _columns("qBB", rows)
+            self.offsets = {column: array("i", bytes(4 * (rows + 1))) for _, column in _NAMES}
         super()._grow(rows)
 
     def fold(self, data, ts, caplen, wirelen, offset) -> None:
@@ -84,7 +86,7 @@ class _Folder(ChunkSelector):
                                         ("ip_proto", "sport", "dport", "payload_offset",
                                          "payload_len", "flags")),
                 _PROTOCOLS, memoryview(self.app_rows)[:count], self.app_proto, self.dns_qr,
-                [column for _, column in _NAMES])
+                self.offsets)
             for kind, column in _NAMES:
                 for i, name in found[column]:
                     if kind != "dns_query" or (self.app_proto[i] == _DNS
