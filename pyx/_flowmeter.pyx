@@ -655,6 +655,57 @@ cdef class Meter:
             raise MemoryError("no memory for the expired flow records")
         return done
 
+    def names_in_use(self, uint8_t[::1] used):
+        """Set ``used[id]`` for every name id an open flow or a record not yet
+        taken holds (ids past ``used`` are left alone)."""
+        cdef Py_ssize_t size = used.shape[0], k
+        cdef int64_t f = self.lru_head
+        cdef uint32_t name
+        cdef int b
+        if size == 0:
+            return
+        with nogil:
+            while f >= 0:
+                for b in range(3):
+                    name = self.flows[f].names[b]
+                    if name < <uint64_t>size:
+                        used[name] = 1
+                f = self.flows[f].next
+            for k in range(self.out_count):
+                for b in range(3):
+                    name = self.out[k].names[b]
+                    if name < <uint64_t>size:
+                        used[name] = 1
+
+    def renumber_names(self, const uint32_t[::1] new_ids):
+        """Replace every name id an open flow or a record not yet taken holds by
+        ``new_ids[id]`` (the caller's vocabulary was compacted); every id held
+        must be below ``len(new_ids)``."""
+        cdef Py_ssize_t size = new_ids.shape[0], k
+        cdef int64_t f = self.lru_head
+        cdef uint32_t name
+        cdef int b
+        cdef bint ok = True
+        with nogil:       # check first: a refused call changes nothing
+            while f >= 0 and ok:
+                for b in range(3):
+                    ok = ok and self.flows[f].names[b] < <uint64_t>size
+                f = self.flows[f].next
+            for k in range(self.out_count):
+                for b in range(3):
+                    ok = ok and self.out[k].names[b] < <uint64_t>size
+        if not ok:
+            raise ValueError(f"a flow holds a name id past the {size} new ids given")
+        f = self.lru_head
+        with nogil:
+            while f >= 0:
+                for b in range(3):
+                    self.flows[f].names[b] = new_ids[self.flows[f].names[b]]
+                f = self.flows[f].next
+            for k in range(self.out_count):
+                for b in range(3):
+                    self.out[k].names[b] = new_ids[self.out[k].names[b]]
+
     def take_records(self):
         """The expired flows since the last call, as a structured array of RECORD_DTYPE."""
         cdef cnp.ndarray records = np.empty(self.out_count, dtype=RECORD_DTYPE)

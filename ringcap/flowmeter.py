@@ -45,6 +45,9 @@ FLUSH_CHUNK_RECORDS = 65_536
 NO_TIMESTAMP = np.iinfo(np.int64).min
 #: ``tcp_server_rtt_ns``/``tcp_client_rtt_ns`` when that part of the handshake was not seen.
 NO_RTT = -1
+#: Names a :class:`FlowMeter` keeps before it first drops those no open flow holds
+#: (then at twice what it kept): its memory follows the open flows, not every name seen.
+NAMES_KEPT_FLOOR = 65_536
 
 #: The decoded columns the meter reads: the 5-tuple, TCP flags, sequence numbers, payload
 #: length, and the tunnel and VLAN columns that can split flows.
@@ -389,6 +392,7 @@ class FlowMeter:
         self._vocabulary: list[str | None] = [None]
         self._ids: dict[str, int] = {}
         self._vocabulary_array = np.array([None], dtype=object)
+        self._compact_at = NAMES_KEPT_FLOOR     # vocabulary size that drops unheld names
         self._headers = HeadersBuffer(FLOW_FEATURE_COLUMNS + (FLOW_NAME_COLUMNS if names else ()),
                                       flow_hash=True)   # reused
         # _packet_names' work, reused batch after batch (grown, never shrunk)
@@ -501,7 +505,26 @@ class FlowMeter:
             c(h.ts, np.int64), c(h.wirelen, np.uint32), c(h.flow_hash, np.uint64),
             *(c(h[name], dtype) if name in h.names else None for name, dtype in _TAG_TYPES),
             name_rows, names)
-        return self._take()
+        records = self._take()
+        if len(self._vocabulary) > self._compact_at:
+            self._drop_unheld_names()
+        return records
+
+    def _drop_unheld_names(self) -> None:
+        # Keep only the names an open flow holds, renumbered in the compiled meter:
+        # without this every name ever seen (each DNS query name of a day) stayed,
+        # and the vocabulary's array was rebuilt at that size for each new name.
+        used = np.zeros(len(self._vocabulary), dtype=np.uint8)
+        used[0] = 1
+        self._core.names_in_use(used)
+        keep = np.flatnonzero(used)
+        new_ids = np.zeros(len(used), dtype=np.uint32)
+        new_ids[keep] = np.arange(len(keep), dtype=np.uint32)
+        self._core.renumber_names(new_ids)
+        self._vocabulary = [self._vocabulary[k] for k in keep.tolist()]
+        self._ids = {text: k for k, text in enumerate(self._vocabulary) if k}
+        self._vocabulary_array = np.array(self._vocabulary, dtype=object)
+        self._compact_at = max(NAMES_KEPT_FLOOR, 2 * len(self._vocabulary))
 
     def expire_idle(self, now: int | None = None) -> FlowRecords:
         """End the flows idle at ``now`` (int ns since the epoch; default: the packet clock)."""
