@@ -21,6 +21,8 @@ SUITES = ["test_batch.py", "test_hostile_batches.py", "test_pcap.py", "test_deco
           "test_drain.py", "test_ring.py", "test_pcap_live.py", "test_fuzz.py",
           "test_tls_hello.py",
           "test_app_decode.py::test_fuzz_built_messages_never_raise_nor_read_past_caplen",
+          "test_app_decode.py::test_hypothesis_edits_of_real_messages_never_raise_nor_read_past_caplen",
+          "test_app_candidates.py::test_random_and_edited_messages_decode_as_with_every_packet_looked_at",
           "test_app_decode.py::test_dns_truncated_at_every_length_is_flagged_never_garbage",
           "test_app_candidates.py::test_the_list_drops_no_built_message_cut_anywhere_around_its_first_byte",
           "test_decode_reuse.py::test_reused_application_columns_hold_nothing_of_the_batch_before",
