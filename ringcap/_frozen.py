@@ -49,7 +49,7 @@ class _FromDataclass:
         import inspect
         twin = dataclasses.dataclass(frozen=True)(type(owner.__name__, (), {
             "__module__": owner.__module__, "__qualname__": owner.__qualname__,
-            "__annotations__": dict(owner.__annotations__),
+            "__annotations__": dict(owner._record_annotations),
             **{name: dataclasses.field(**{key: getattr(spec, key) for key in field.__slots__
                                           if getattr(spec, key) is not _MISSING})
                for name, spec in owner._record_fields.items()}}))
@@ -145,9 +145,12 @@ def frozen(cls):
         super(cls, self).__delattr__(name)
 
     for function in (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__):
+        if function.__name__ in cls.__dict__:
+            raise TypeError(f"{qualname} defines {function.__name__}, which frozen() makes")
         function.__qualname__ = f"{qualname}.{function.__name__}"
         setattr(cls, function.__name__, function)
     cls._record_fields = specs
+    cls._record_annotations = {name: cls.__annotations__[name] for name in names}
     cls.__match_args__ = names
     for name in ("__dataclass_fields__", "__dataclass_params__", "__signature__"):
         setattr(cls, name, _FromDataclass(name))

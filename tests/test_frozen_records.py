@@ -103,6 +103,24 @@ def test_a_record_class_that_cannot_be_a_dataclass_is_refused():
         second: int
     with pytest.raises(TypeError, match="non-default argument 'second' follows default"):
         frozen(Wrong)
+
+    class OwnRepr:
+        first: int = 0
+
+        def __repr__(self):
+            return "mine"
+    with pytest.raises(TypeError, match="OwnRepr defines __repr__, which frozen"):
+        frozen(OwnRepr)
+
+
+def test_a_subclass_keeps_the_records_fields():
+    class Counted(Stats):
+        note = "a class attribute, not a field"
+    counted = Counted(1, 2)
+    assert [f.name for f in dataclasses.fields(counted)] == list(Stats.__match_args__)
+    assert dataclasses.asdict(counted) == dataclasses.asdict(Stats(1, 2))
+    assert repr(counted).startswith("test_a_subclass_keeps_the_records_fields.<locals>.Counted(")
+    assert counted != Stats(1, 2)                  # (another class, as dataclasses compare)
     with pytest.raises(ValueError, match="both default and default_factory"):
         field(default=1, default_factory=list)
 
