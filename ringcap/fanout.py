@@ -11,9 +11,9 @@ import os
 import struct
 import threading
 import weakref
-from dataclasses import dataclass, replace
 from collections.abc import Sequence
 
+from ._frozen import frozen
 from ._validate import _is_integer
 from .bpf import Instruction, compile_filter, pack, validate_program
 
@@ -30,7 +30,7 @@ DLT_RAW = 12                       # raw IP, as libpcap numbers it on Linux
 FanoutProgram = str | Sequence[Instruction] | bytes | int | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Fanout:
     """A fanout group to open rings in (``RxRing(..., fanout=Fanout(...))``).
 
@@ -100,7 +100,7 @@ class Fanout:
 
     def joined(self, group_id: int) -> "Fanout":
         """The same settings with a fixed ``group_id`` (to open more members)."""
-        return replace(self, group_id=int(group_id))
+        return Fanout(**{**vars(self), "group_id": int(group_id)})
 
     def describe(self) -> str:
         flags = [name for name in ("defrag", "rollover", "ignore_outgoing") if getattr(self, name)]

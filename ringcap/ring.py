@@ -21,9 +21,9 @@ import sys
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 
 from . import _ring
+from ._frozen import frozen
 from ._lazy import lazy_attributes as _lazy_attributes
 from ._validate import check_count, check_seconds, shorten
 from .arphrd import (COOKED_LINKTYPES, LINKTYPE_CAN_SOCKETCAN, linktype_for_hatype,
@@ -57,7 +57,7 @@ READ_DATA_BYTES = 16 * MiB
 MAX_READ_PACKETS = (1 << 32) - 1
 
 
-@dataclass(frozen=True)
+@frozen
 class Stats:
     """Cumulative counters since the ring was opened.
 

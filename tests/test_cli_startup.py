@@ -25,7 +25,11 @@ NOT_FOR_CAPTURE_TO_FILE = NOT_FOR_CAPTURE | {
     "tempfile", "subprocess", "shutil", "platform",
     # nor the `socket` module (its enums: 12 M instructions; `_socket` has the ioctl
     # socket and the interface names)
-    "socket", "selectors"}
+    "socket", "selectors",
+    # nor `dataclasses` with `inspect` (ast, dis, tokenize): 63 M of its 186 M
+    # instructions; its frozen records (Stats, SinkSummary, PumpResult, Rotation,
+    # Fanout...) are ringcap._frozen's, dataclasses only when asked
+    "dataclasses", "inspect"}
 
 # `ringcap -r FILE` printing and `ringcap stats FILE` read a file: no sink (its
 # rotation rules, signal handling and dataclasses), no pcap writer, and no

@@ -52,7 +52,9 @@ LAZY_ALLOWED = {
 # Packages a lazy import may load to keep the start-up of `ringcap -w` short
 # (docs/cli.md): numpy; tempfile for a dataset's warm-up; subprocess, shlex and
 # shutil for -z; ctypes and platform for eBPF fanout programs.
-LAZY_FOR_STARTUP = {"numpy", "tempfile", "subprocess", "shlex", "shutil", "ctypes", "platform"}
+LAZY_FOR_STARTUP = {"numpy", "tempfile", "subprocess", "shlex", "shutil", "ctypes", "platform",
+                    # ringcap._frozen's records look their dataclass fields up on first use
+                    "dataclasses", "inspect"}
 
 
 def _modules() -> dict[str, Path]:

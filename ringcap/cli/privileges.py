@@ -10,7 +10,6 @@ anything is opened.  ``-z`` commands start after the drop, as USER.
 from __future__ import annotations
 
 import collections
-import inspect  # noqa: F401  (imported now: after the drop, the install may be unreadable)
 import os
 import pwd
 import sys
@@ -93,6 +92,11 @@ def check_later_files(user: User, args, dataset: bool = False) -> None:
 
 def drop_privileges(user: User) -> None:
     """Become ``user`` for good: initgroups, setgid, setuid; then check."""
+    # what is imported on first use later (a pump's check of ring.read, the
+    # records' dataclass fields), imported now: after the drop the install
+    # may be unreadable
+    import dataclasses  # noqa: F401
+    import inspect  # noqa: F401
     try:
         os.initgroups(user.name, user.gid)
         os.setgid(user.gid)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+
+from .._frozen import field, frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class SinkSummary:
     """What a sink wrote, returned by :meth:`Sink.close`.
 

@@ -9,14 +9,13 @@ already holds, closes the sink with the ring's statistics and returns a
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 
+from .._frozen import field, frozen
 from .base import Sink, SinkSummary
 
 TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
@@ -27,7 +26,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 VIEW_PACKETS = 4096          # packets per ring view handed to a sink
 
 
-@dataclass(frozen=True)
+@frozen
 class Progress:
     """A snapshot for progress displays, taken about twice a second."""
 
@@ -48,7 +47,7 @@ class Progress:
         return self.bytes / self.elapsed if self.elapsed > 0 else 0.0
 
 
-@dataclass(frozen=True)
+@frozen
 class PumpResult:
     """How a capture ended.
 
@@ -90,7 +89,7 @@ class PumpResult:
         return max(0, delivered - self.packets - self.skipped)
 
 
-@dataclass(frozen=True)
+@frozen
 class CaptureSummary:
     """What :func:`ringcap.capture_to_file` wrote: packets, captured bytes, and the ring's counts.
 
@@ -224,6 +223,7 @@ def taken_before_failure(sink: Sink, written_before: int | None, batch) -> tuple
 
 
 def _accepts_out(ring) -> bool:
+    import inspect
     try:
         return "out" in inspect.signature(ring.read).parameters
     except (TypeError, ValueError):

@@ -29,8 +29,8 @@ import pwd
 import stat
 import threading
 import time
-from dataclasses import dataclass
 
+from .._frozen import frozen
 from .._validate import _is_integer
 from .base import Sink
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 
 # ---------------------------------------------------------------------- the rules
-@dataclass(frozen=True)
+@frozen
 class Rotation:
     """When a file ends.
 
