@@ -147,7 +147,7 @@ _FIVE_TUPLE_SET = frozenset(FIVE_TUPLE_COLUMNS)
 # payload the application pass reads): any other column takes the general path.
 _FIVE_TUPLE_PATH_COLUMNS = _FIVE_TUPLE_SET | {
     "tcp_flags", "tcp_seq", "payload_len", "payload_offset", "tunnel_type", "tunnel_id",
-    "vlan_outer", "vlan_inner"}
+    "vlan_outer", "vlan_inner", "ethertype"}
 
 cdef const uint8_t *_V4_MAPPED_PREFIX = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 cdef Py_ssize_t _overruns = 0   # debug builds: reads that would have passed caplen
@@ -1598,7 +1598,7 @@ cdef enum:
 
 cdef inline void _five_tuple_extra(FiveTupleColumns *cols, Py_ssize_t i, uint16_t tcp_flags,
                                    uint32_t tcp_seq, Py_ssize_t payload_offset,
-                                   Py_ssize_t payload_len) noexcept nogil:
+                                   Py_ssize_t payload_len, uint16_t ethertype) noexcept nogil:
     # The flow meter's columns of a packet the 5-tuple path took (untagged, not
     # tunnelled: those columns are 0), where asked for.
     if cols.tcp_flags != NULL:
@@ -1617,6 +1617,8 @@ cdef inline void _five_tuple_extra(FiveTupleColumns *cols, Py_ssize_t i, uint16_
         cols.vlan_outer[i] = 0
     if cols.vlan_inner != NULL:
         cols.vlan_inner[i] = 0
+    if cols.ethertype != NULL:
+        cols.ethertype[i] = ethertype
 
 
 cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketColumns b,
@@ -1710,7 +1712,7 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketCo
                     _five_tuple_extra(cols, i, rd16(p, l4 + 12, cap) & 0x01FF
                                       if proto == IPPROTO_TCP else 0,
                                       rd32(p, l4 + 4, cap) if proto == IPPROTO_TCP else 0,
-                                      l4 + hlen, ip_end - l4 - hlen)
+                                      l4 + hlen, ip_end - l4 - hlen, ETHERTYPE_IPV4)
                     if app != NULL:
                         app.rows[app.count] = i
                         app.count += _app_candidate(&b, i, <uint32_t>(ip_end - l4 - hlen),
@@ -1747,7 +1749,7 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketCo
                     _five_tuple_extra(cols, i, rd16(p, l4v6 + 12, cap) & 0x01FF
                                       if proto == IPPROTO_TCP else 0,
                                       rd32(p, l4v6 + 4, cap) if proto == IPPROTO_TCP else 0,
-                                      l4v6 + hlen, ip_end - l4v6 - hlen)
+                                      l4v6 + hlen, ip_end - l4v6 - hlen, ETHERTYPE_IPV6)
                     if app != NULL:
                         app.rows[app.count] = i
                         app.count += _app_candidate(&b, i, <uint32_t>(ip_end - l4v6 - hlen),
@@ -1806,7 +1808,8 @@ cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupl
     cdef bint flow = cols.tcp_flags != NULL or cols.tcp_seq != NULL \
         or cols.payload_len != NULL or cols.payload_offset != NULL \
         or cols.tunnel_type != NULL or cols.tunnel_id != NULL \
-        or cols.vlan_outer != NULL or cols.vlan_inner != NULL or app != NULL
+        or cols.vlan_outer != NULL or cols.vlan_inner != NULL or cols.ethertype != NULL \
+        or app != NULL
     memset(c, 0, sizeof(HeaderChunk))
     while i < n:
         end = _run_end(b, i, n)
@@ -1863,6 +1866,8 @@ cdef void _flush_five_tuple(FiveTupleColumns *cols, HeaderChunk *c, const Py_ssi
             cols.vlan_outer[i] = c.vlan_outer[r]
         if cols.vlan_inner != NULL:
             cols.vlan_inner[i] = c.vlan_inner[r]
+        if cols.ethertype != NULL:
+            cols.ethertype[i] = c.ethertype[r]
         if app != NULL:
             app.rows[app.count] = i
             app.count += _app_candidate(b, i, c.payload_len[r], c.payload_offset[r],
@@ -2115,6 +2120,7 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
             five.tunnel_id = <uint32_t *>_column(out, "tunnel_id", n, 4, 4)
             five.vlan_outer = <uint16_t *>_column(out, "vlan_outer", n, 2, 2)
             five.vlan_inner = <uint16_t *>_column(out, "vlan_inner", n, 2, 2)
+            five.ethertype = <uint16_t *>_column(out, "ethertype", n, 2, 2)
             with nogil:
                 bad = decode_five_tuple(&packets, n, &five, chunk, opts, app_p)
         else:

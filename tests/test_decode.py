@@ -394,10 +394,11 @@ def test_non_contiguous_batch_columns():
 
 
 # ---------------------------------------------------------------- fast paths agree
-# The flow meter's columns, which the 5-tuple path also decodes when asked with it.
+# The flow meter's columns (and `stats`'s ethertype), which the 5-tuple path also decodes
+# when asked with it.
 FLOW_PATH_COLUMNS = D.FIVE_TUPLE_COLUMNS + ("tcp_flags", "tcp_seq", "payload_len",
                                             "payload_offset", "tunnel_type", "tunnel_id",
-                                            "vlan_outer", "vlan_inner")
+                                            "vlan_outer", "vlan_inner", "ethertype")
 
 
 def _fast_and_general(batch):
