@@ -33,6 +33,16 @@ cdef extern from *:
     uint64_t __builtin_bswap64(uint64_t x) noexcept nogil
 
 
+cdef inline void _count(Conversation *c, int swap, int64_t ts, uint32_t wirelen) noexcept nogil:
+    # one packet of the conversation, from its low address (swap 0) or its high one
+    c.packets[swap] += 1
+    c.bytes[swap] += wirelen
+    if ts < c.first_ts:
+        c.first_ts = ts
+    if ts > c.last_ts:
+        c.last_ts = ts
+
+
 cdef struct Endpoint:
     uint64_t hash
     uint64_t address[2]      # the 16 address bytes as they are
@@ -73,10 +83,25 @@ cdef inline uint64_t _mix(uint64_t h, uint64_t w) noexcept nogil:
 
 
 cdef inline uint64_t _hash(const uint8_t *low, const uint8_t *high) noexcept nogil:
+    # a multiply per word, summed, then one mixing round (the four rounds of
+    # _mix this replaced were 26 of the conversation table's 129 instructions
+    # a packet, callgrind, 7 Dec 2026); equal hashes only make probes longer
     cdef uint64_t w[4]
     memcpy(w, low, 16)
     memcpy(&w[2], high, 16)
-    return _mix(_mix(_mix(_mix(<uint64_t>0x243F6A8885A308D3, w[0]), w[1]), w[2]), w[3])
+    return _mix(<uint64_t>0x243F6A8885A308D3,
+                w[0] * <uint64_t>0xD6E8FEB86659FD93 + w[1] * <uint64_t>0xA0761D6478BD642F
+                + w[2] * <uint64_t>0xE7037ED1A0B428DB + w[3] * <uint64_t>0x8EBC6AF09C88C6E3) \
+        & _hash_mask
+
+
+cdef uint64_t _hash_mask = ~(<uint64_t>0)    # tests: 0 makes every pair's hash collide
+
+
+def _test_set_hash_mask(uint64_t mask):
+    """Tests only: AND every conversation hash with ``mask`` (0: all collide)."""
+    global _hash_mask
+    _hash_mask = mask
 
 
 cdef struct Rank:
@@ -131,6 +156,9 @@ cdef class ConversationTable:
     cdef Py_ssize_t count, capacity
     cdef Py_ssize_t *slots          # open addressing: entry index or -1
     cdef Py_ssize_t nslots
+    cdef uint64_t last_pair[4]      # the last packet's source and destination bytes,
+    cdef Py_ssize_t last_entry      # its entry (-1: none yet)
+    cdef int last_swap              # and whether its source was the high address
 
     def __cinit__(self):
         self.capacity = 1024
@@ -140,6 +168,7 @@ cdef class ConversationTable:
         if self.entries == NULL or self.slots == NULL:
             raise MemoryError("no memory for a conversation table")
         memset(self.slots, 0xff, self.nslots * sizeof(Py_ssize_t))
+        self.last_entry = -1
 
     def __dealloc__(self):
         free(self.entries)
@@ -171,6 +200,33 @@ cdef class ConversationTable:
         self.nslots = size
         return True
 
+    cdef Py_ssize_t _insert(self, Py_ssize_t slot, uint64_t h, const uint8_t *low,
+                            const uint8_t *high, int64_t ts, uint8_t version,
+                            int swap) noexcept nogil:
+        # A new conversation in the free slot its probe ended at; its entry, or -1
+        # when no memory is left to grow the table
+        cdef Conversation *c
+        cdef Py_ssize_t e
+        if self.count == self.capacity:
+            if not self._grow():
+                return -1
+            slot = <Py_ssize_t>(h & <uint64_t>(self.nslots - 1))
+            while self.slots[slot] >= 0:
+                slot = (slot + 1) & (self.nslots - 1)
+        e = self.count
+        self.count += 1
+        self.slots[slot] = e
+        c = &self.entries[e]
+        memcpy(c.low, low, 16)
+        memcpy(c.high, high, 16)
+        c.hash = h
+        c.packets[0] = c.packets[1] = 0
+        c.bytes[0] = c.bytes[1] = 0
+        c.first_ts = c.last_ts = ts
+        c.version = version
+        c.a_high = swap
+        return e
+
     def add(self, const uint8_t[:, ::1] ip_src not None, const uint8_t[:, ::1] ip_dst not None,
             const uint8_t[::1] ip_version not None, const int64_t[::1] ts not None,
             const uint32_t[::1] wirelen not None):
@@ -185,55 +241,55 @@ cdef class ConversationTable:
         cdef const uint8_t *low
         cdef const uint8_t *high
         cdef uint64_t h
+        cdef uint64_t pair[4]
         cdef int swap
         cdef Conversation *c
         cdef bint failed = False
+        # (in locals: stores through the entries could alias self's fields)
+        cdef Conversation *entries = self.entries
+        cdef Py_ssize_t *slots = self.slots
+        cdef Py_ssize_t mask = self.nslots - 1, last_entry = self.last_entry
+        cdef int last_swap = self.last_swap
+        cdef uint64_t last0 = self.last_pair[0], last1 = self.last_pair[1]
+        cdef uint64_t last2 = self.last_pair[2], last3 = self.last_pair[3]
         with nogil:
             for i in range(n):
                 if ip_version[i] == 0:
                     continue
                 src = &ip_src[i, 0]
                 dst = &ip_dst[i, 0]
-                swap = _compare16(src, dst) > 0
-                low = dst if swap else src
-                high = src if swap else dst
-                h = _hash(low, high)
-                slot = <Py_ssize_t>(h & <uint64_t>(self.nslots - 1))
-                while True:
-                    e = self.slots[slot]
+                memcpy(pair, src, 16)
+                memcpy(&pair[2], dst, 16)
+                # the pair of the packet before, in the same direction (a
+                # conversation's packets come in runs: 34% of IMIX's, 99.8% of the
+                # recorded mix's) keeps its entry: no ordering, hashing or probing
+                if last_entry < 0 or ((pair[0] ^ last0) | (pair[1] ^ last1)
+                                      | (pair[2] ^ last2) | (pair[3] ^ last3)) != 0:
+                    swap = _compare16(src, dst) > 0
+                    low = dst if swap else src
+                    high = src if swap else dst
+                    h = _hash(low, high)
+                    slot = <Py_ssize_t>(h & <uint64_t>mask)
+                    while True:
+                        e = slots[slot]
+                        if e < 0:
+                            break
+                        c = &entries[e]
+                        if c.hash == h and _same32(c.low, c.high, low, high):
+                            break
+                        slot = (slot + 1) & mask
                     if e < 0:
-                        break
-                    c = &self.entries[e]
-                    if c.hash == h and _same32(c.low, c.high, low, high):
-                        break
-                    slot = (slot + 1) & (self.nslots - 1)
-                if e < 0:
-                    if self.count == self.capacity:
-                        if not self._grow():
+                        e = self._insert(slot, h, low, high, ts[i], ip_version[i], swap)
+                        if e < 0:
                             failed = True
                             break
-                        slot = <Py_ssize_t>(h & <uint64_t>(self.nslots - 1))
-                        while self.slots[slot] >= 0:
-                            slot = (slot + 1) & (self.nslots - 1)
-                    e = self.count
-                    self.count += 1
-                    self.slots[slot] = e
-                    c = &self.entries[e]
-                    memcpy(c.low, low, 16)
-                    memcpy(c.high, high, 16)
-                    c.hash = h
-                    c.packets[0] = c.packets[1] = 0
-                    c.bytes[0] = c.bytes[1] = 0
-                    c.first_ts = c.last_ts = ts[i]
-                    c.version = ip_version[i]
-                    c.a_high = swap
-                c = &self.entries[e]
-                c.packets[swap] += 1
-                c.bytes[swap] += wirelen[i]
-                if ts[i] < c.first_ts:
-                    c.first_ts = ts[i]
-                if ts[i] > c.last_ts:
-                    c.last_ts = ts[i]
+                        entries, slots, mask = self.entries, self.slots, self.nslots - 1
+                    last0, last1, last2, last3 = pair[0], pair[1], pair[2], pair[3]
+                    last_entry, last_swap = e, swap
+                _count(&entries[last_entry], last_swap, ts[i], wirelen[i])
+        self.last_pair[0], self.last_pair[1] = last0, last1
+        self.last_pair[2], self.last_pair[3] = last2, last3
+        self.last_entry, self.last_swap = last_entry, last_swap
         if failed:
             raise MemoryError("no memory for more conversations")
 
@@ -546,10 +602,14 @@ cdef class PacketCounters:
         cdef uint32_t w, f
         cdef bint backwards = False, failed = False
         cdef int64_t[::1] sp = self.size_packets, sb = self.size_bytes
+        cdef uint32_t last_w = 0
         if n == 0:
             return None
         lo = ts[0]
         with nogil:
+            b = 0
+            while b < self.nedges and last_w >= self.edges[b]:
+                b += 1
             for i in range(n):
                 t = ts[i]
                 if t < running:
@@ -563,9 +623,11 @@ cdef class PacketCounters:
                 w = wirelen[i]
                 wire += w
                 captured += caplen[i]
-                b = 0
-                while b < self.nedges and w >= self.edges[b]:
-                    b += 1
+                if w != last_w:        # (the bucket of the packet before, else)
+                    b = 0
+                    while b < self.nedges and w >= self.edges[b]:
+                        b += 1
+                    last_w = w
                 sp[b] += 1
                 sb[b] += w
                 f = flags[i]

@@ -147,7 +147,7 @@ _FIVE_TUPLE_SET = frozenset(FIVE_TUPLE_COLUMNS)
 # payload the application pass reads): any other column takes the general path.
 _FIVE_TUPLE_PATH_COLUMNS = _FIVE_TUPLE_SET | {
     "tcp_flags", "tcp_seq", "payload_len", "payload_offset", "tunnel_type", "tunnel_id",
-    "vlan_outer", "vlan_inner"}
+    "vlan_outer", "vlan_inner", "ethertype"}
 
 cdef const uint8_t *_V4_MAPPED_PREFIX = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 cdef Py_ssize_t _overruns = 0   # debug builds: reads that would have passed caplen
@@ -1585,10 +1585,13 @@ cdef struct FiveTupleOnly:     # _five_tuple_rows' copies: the 5-tuple's columns
     char unused
 cdef struct FlowColumns:       # or a flow meter's too (and the list)
     char unused
+cdef struct ReportColumns:     # or the report's: payload_len, payload_offset and ethertype
+    char unused                # (and the list, or not), none of the others: no NULL tests
 
 ctypedef fused ColumnSet:
     FiveTupleOnly
     FlowColumns
+    ReportColumns
 
 
 cdef enum:
@@ -1596,11 +1599,18 @@ cdef enum:
     _PREFETCH_BYTES = 256  # ... when packets are this far apart on average
 
 
-cdef inline void _five_tuple_extra(FiveTupleColumns *cols, Py_ssize_t i, uint16_t tcp_flags,
-                                   uint32_t tcp_seq, Py_ssize_t payload_offset,
-                                   Py_ssize_t payload_len) noexcept nogil:
+cdef inline void _five_tuple_extra(ColumnSet *column_set, FiveTupleColumns *cols, Py_ssize_t i,
+                                   uint16_t tcp_flags, uint32_t tcp_seq,
+                                   Py_ssize_t payload_offset, Py_ssize_t payload_len,
+                                   uint16_t ethertype) noexcept nogil:
     # The flow meter's columns of a packet the 5-tuple path took (untagged, not
     # tunnelled: those columns are 0), where asked for.
+    if ColumnSet is ReportColumns:
+        # (nine NULL tests a packet were 27 of `stats`'s instructions, callgrind)
+        cols.payload_len[i] = <uint32_t>payload_len
+        cols.payload_offset[i] = <uint16_t>payload_offset
+        cols.ethertype[i] = ethertype
+        return
     if cols.tcp_flags != NULL:
         cols.tcp_flags[i] = tcp_flags
     if cols.tcp_seq != NULL:
@@ -1617,6 +1627,8 @@ cdef inline void _five_tuple_extra(FiveTupleColumns *cols, Py_ssize_t i, uint16_
         cols.vlan_outer[i] = 0
     if cols.vlan_inner != NULL:
         cols.vlan_inner[i] = 0
+    if cols.ethertype != NULL:
+        cols.ethertype[i] = ethertype
 
 
 cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketColumns b,
@@ -1650,7 +1662,7 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketCo
     cdef uint16_t claimed = _claimed_protocol(linktype)
     # packets of some hundred bytes on average, or the list's payload bytes:
     # prefetch (small packets lie in lines the hardware already streams in)
-    cdef bint prefetch = (ColumnSet is FlowColumns and app != NULL) or (hi - lo > _PREFETCH_AHEAD
+    cdef bint prefetch = (ColumnSet is not FiveTupleOnly and app != NULL) or (hi - lo > _PREFETCH_AHEAD
                                          and b.offset[hi - 1] - b.offset[lo]
                                          >= _PREFETCH_BYTES * (hi - 1 - lo))
     for i in range(lo, hi):
@@ -1664,7 +1676,7 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketCo
             # (a prefetch never faults)
             ahead = <uintptr_t>b.data + <uintptr_t>b.offset[i + _PREFETCH_AHEAD]
             _prefetch(<const void *>ahead)
-            if ColumnSet is FlowColumns:
+            if ColumnSet is not FiveTupleOnly:
                 if app != NULL:
                     _prefetch(<const void *>(ahead + 64))
         start = b.offset[i]
@@ -1700,17 +1712,17 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketCo
                 sport[i] = rd16(p, l4, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
-                if ColumnSet is FlowColumns:
+                if ColumnSet is not FiveTupleOnly:
                     # (the IPv6 branch below repeats these lines with l4v6: one inline
                     # function for both was not inlined by gcc -O2 and cost the flow
                     # meter's decode 17 instructions a packet, callgrind, 7 Dec 2026)
                     if proto == IPPROTO_UDP:
                         hlen = 8
                         ip_end = l4 + <Py_ssize_t>rd16(p, l4 + 4, cap)
-                    _five_tuple_extra(cols, i, rd16(p, l4 + 12, cap) & 0x01FF
+                    _five_tuple_extra(column_set, cols, i, rd16(p, l4 + 12, cap) & 0x01FF
                                       if proto == IPPROTO_TCP else 0,
                                       rd32(p, l4 + 4, cap) if proto == IPPROTO_TCP else 0,
-                                      l4 + hlen, ip_end - l4 - hlen)
+                                      l4 + hlen, ip_end - l4 - hlen, ETHERTYPE_IPV4)
                     if app != NULL:
                         app.rows[app.count] = i
                         app.count += _app_candidate(&b, i, <uint32_t>(ip_end - l4 - hlen),
@@ -1738,16 +1750,16 @@ cdef Py_ssize_t _five_tuple_rows(LinkKind *kind, ColumnSet *column_set, PacketCo
                 sport[i] = rd16(p, l4v6, cap)
                 dport_col[i] = dport
                 flags[i] = F_TRUNCATED_PAYLOAD if ip_end > cap else 0
-                if ColumnSet is FlowColumns:
+                if ColumnSet is not FiveTupleOnly:
                     if proto == IPPROTO_TCP:
                         hlen = (rd8(p, l4v6 + 12, cap) >> 4) * 4
                     else:
                         hlen = 8
                         ip_end = l4v6 + <Py_ssize_t>rd16(p, l4v6 + 4, cap)
-                    _five_tuple_extra(cols, i, rd16(p, l4v6 + 12, cap) & 0x01FF
+                    _five_tuple_extra(column_set, cols, i, rd16(p, l4v6 + 12, cap) & 0x01FF
                                       if proto == IPPROTO_TCP else 0,
                                       rd32(p, l4v6 + 4, cap) if proto == IPPROTO_TCP else 0,
-                                      l4v6 + hlen, ip_end - l4v6 - hlen)
+                                      l4v6 + hlen, ip_end - l4v6 - hlen, ETHERTYPE_IPV6)
                     if app != NULL:
                         app.rows[app.count] = i
                         app.count += _app_candidate(&b, i, <uint32_t>(ip_end - l4v6 - hlen),
@@ -1806,12 +1818,20 @@ cdef Py_ssize_t decode_five_tuple(const PacketColumns *b, Py_ssize_t n, FiveTupl
     cdef bint flow = cols.tcp_flags != NULL or cols.tcp_seq != NULL \
         or cols.payload_len != NULL or cols.payload_offset != NULL \
         or cols.tunnel_type != NULL or cols.tunnel_id != NULL \
-        or cols.vlan_outer != NULL or cols.vlan_inner != NULL or app != NULL
+        or cols.vlan_outer != NULL or cols.vlan_inner != NULL or cols.ethertype != NULL \
+        or app != NULL
+    cdef bint report = cols.payload_len != NULL and cols.payload_offset != NULL \
+        and cols.ethertype != NULL and cols.tcp_flags == NULL and cols.tcp_seq == NULL \
+        and cols.tunnel_type == NULL and cols.tunnel_id == NULL and cols.vlan_outer == NULL \
+        and cols.vlan_inner == NULL
     memset(c, 0, sizeof(HeaderChunk))
     while i < n:
         end = _run_end(b, i, n)
         linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[i]
-        if flow:
+        if report:
+            bad = _five_tuple_run(<ReportColumns *>NULL, linktype, b, i, end, cols, c, pending,
+                                  &rows, opts, app)
+        elif flow:
             bad = _five_tuple_run(<FlowColumns *>NULL, linktype, b, i, end, cols, c, pending,
                                   &rows, opts, app)
         else:
@@ -1863,6 +1883,8 @@ cdef void _flush_five_tuple(FiveTupleColumns *cols, HeaderChunk *c, const Py_ssi
             cols.vlan_outer[i] = c.vlan_outer[r]
         if cols.vlan_inner != NULL:
             cols.vlan_inner[i] = c.vlan_inner[r]
+        if cols.ethertype != NULL:
+            cols.ethertype[i] = c.ethertype[r]
         if app != NULL:
             app.rows[app.count] = i
             app.count += _app_candidate(b, i, c.payload_len[r], c.payload_offset[r],
@@ -2115,6 +2137,7 @@ def decode_into(const uint8_t[::1] data, const int64_t[::1] offset, const uint32
             five.tunnel_id = <uint32_t *>_column(out, "tunnel_id", n, 4, 4)
             five.vlan_outer = <uint16_t *>_column(out, "vlan_outer", n, 2, 2)
             five.vlan_inner = <uint16_t *>_column(out, "vlan_inner", n, 2, 2)
+            five.ethertype = <uint16_t *>_column(out, "ethertype", n, 2, 2)
             with nogil:
                 bad = decode_five_tuple(&packets, n, &five, chunk, opts, app_p)
         else:

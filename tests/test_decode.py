@@ -394,10 +394,13 @@ def test_non_contiguous_batch_columns():
 
 
 # ---------------------------------------------------------------- fast paths agree
-# The flow meter's columns, which the 5-tuple path also decodes when asked with it.
+# The flow meter's columns (and `stats`'s ethertype), which the 5-tuple path also decodes
+# when asked with it.
 FLOW_PATH_COLUMNS = D.FIVE_TUPLE_COLUMNS + ("tcp_flags", "tcp_seq", "payload_len",
                                             "payload_offset", "tunnel_type", "tunnel_id",
-                                            "vlan_outer", "vlan_inner")
+                                            "vlan_outer", "vlan_inner", "ethertype")
+# The report's (`ringcap stats`): the 5-tuple path's copy without the flow meter's NULL tests.
+REPORT_PATH_COLUMNS = D.FIVE_TUPLE_COLUMNS + ("payload_len", "payload_offset", "ethertype")
 
 
 def _fast_and_general(batch):
@@ -429,6 +432,11 @@ def _fast_and_general(batch):
         np.testing.assert_array_equal(same(getattr(general_flow, name)),
                                       same(getattr(general, name)),
                                       err_msg=f"flow columns, general path: {name}")
+    report = D.decode(batch, columns=REPORT_PATH_COLUMNS)
+    for name in REPORT_PATH_COLUMNS:
+        same = options_checked.get(name, lambda values: values)
+        np.testing.assert_array_equal(same(getattr(report, name)), same(getattr(general, name)),
+                                      err_msg=f"report columns: {name}")
     return general
 
 

@@ -651,3 +651,65 @@ def test_top_conversations_and_endpoints_are_the_full_orders_first_rows_among_ma
         assert report.endpoints(top=k) == ends[:k], k
     assert report.conversations(top=-3) == everything[:-3]
     assert report.endpoints(top=-1) == []
+
+
+@pytest.mark.parametrize("mask", [2**64 - 1, 0], ids=["hashed", "every-hash-equal"])
+def test_conversation_table_last_pair_shortcut_and_equal_hashes(mask):
+    """The compiled table keeps the entry of the packet before when the next
+    one has the same source and destination: runs of one pair, the pair
+    turning round (B -> A after A -> B, then back), pairs that differ from the
+    one before in one 8-byte word only, packets without IP inside a run, and
+    runs that go on across add() calls (the batches' edges, empty batches
+    too) count as a per-packet count does; so do they when every pair's hash
+    is equal and only the addresses tell conversations apart."""
+    from ringcap import _conversations
+    from ringcap._conversations import ConversationTable
+    rng = np.random.default_rng(19)
+    pool = rng.integers(0, 256, (24, 16), dtype=np.uint8)
+    pool[:12, :10], pool[:12, 10:12] = 0, 0xFF               # ::ffff:a.b.c.d
+    for k in range(1, 24, 2):                                # neighbours differ in one word
+        pool[k, :8] = pool[k - 1, :8]
+    for k in range(2, 24, 4):
+        pool[k, 8:] = pool[k - 1, 8:]
+    rows = []                                                # (src, dst, version)
+    while len(rows) < 6000:
+        a, b = rng.integers(0, 24, 2)
+        version = 4 if a < 12 and b < 12 else 6
+        for turn in range(int(rng.integers(1, 4))):
+            src, dst = (a, b) if turn % 2 == 0 else (b, a)
+            for _ in range(int(rng.integers(1, 9))):
+                rows.append((src, dst, version))
+                if rng.random() < 0.05:
+                    rows.append((int(rng.integers(0, 24)), int(rng.integers(0, 24)), 0))
+    n = len(rows)
+    src = pool[[r[0] for r in rows]]
+    dst = pool[[r[1] for r in rows]]
+    version = np.array([r[2] for r in rows], np.uint8)
+    ts = rng.integers(0, 10**6, n).astype(np.int64)          # not in order: first/last
+    wirelen = rng.integers(60, 1500, n).astype(np.uint32)
+    want: dict = {}
+    for i in np.flatnonzero(version).tolist():
+        s, d = bytes(src[i]), bytes(dst[i])
+        low, high = min(s, d), max(s, d)
+        entry = want.setdefault((low, high), [int(version[i]), s > d, [0, 0], [0, 0], [], 0])
+        side = int(s > d)
+        entry[2][side] += 1
+        entry[3][side] += int(wirelen[i])
+        entry[4].append(int(ts[i]))
+    cuts = sorted({0, n, *rng.integers(0, n, 60).tolist(), 1, 2, 2})
+    _conversations._test_set_hash_mask(mask)
+    try:
+        table = ConversationTable()
+        for lo, hi in zip(cuts, cuts[1:] + [n]):
+            table.add(src[lo:hi], dst[lo:hi], version[lo:hi], ts[lo:hi], wirelen[lo:hi])
+    finally:
+        _conversations._test_set_hash_mask(2**64 - 1)
+    c = table.columns()
+    got = {(bytes(c["low"][k]), bytes(c["high"][k])):
+           [int(c["version"][k]), bool(c["a_high"][k]), c["packets"][k].tolist(),
+            c["bytes"][k].tolist(), [int(c["first_ts"][k]), int(c["last_ts"][k])]]
+           for k in range(len(table))}
+    assert len(table) == len(want) > 100
+    assert list(got) == list(want)                            # the order first seen
+    for key, (v, a_high, packets, nbytes, times, _) in want.items():
+        assert got[key] == [v, a_high, packets, nbytes, [min(times), max(times)]], key

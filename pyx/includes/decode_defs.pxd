@@ -250,6 +250,7 @@ ctypedef struct FiveTupleColumns:
     uint32_t *tunnel_id
     uint16_t *vlan_outer
     uint16_t *vlan_inner
+    uint16_t *ethertype      # (0x0800 or 0x86DD on the short run: `stats` asks for it)
 
 
 # The packets that may carry an application message, listed by the header
