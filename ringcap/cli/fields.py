@@ -25,6 +25,9 @@ from .fileprint import ChunkSelector, _Chunks, _columns, open_plain_pcap, progra
 from .lineformat import write_whole
 from .options import CliError, output_error, require_stdout
 
+# tshark's exit status when its reader has gone (`| head -1`), without a word
+BROKEN_PIPE_STATUS = 2
+
 # tshark's field -> ringcap's string column, where both hold the same text
 TSHARK_FIELDS = {
     "dns.qry.name": "dns_qname",

@@ -321,6 +321,12 @@ def print_version(stream=None) -> None:
     print(f"Python {sys.version.split()[0]}", file=stream)
 
 
+# A command's status when its output's reader has gone, where the tool it
+# imitates is killed by SIGPIPE (capinfos): the shell's 128 + 13; `ringcap`
+# (the program) then kills itself with the signal, as capinfos dies.
+KILLED_BY_SIGPIPE = 141
+
+
 def silence_stdout() -> None:
     """After a broken pipe: point stdout at /dev/null so the interpreter's
     final flush does not fail again."""

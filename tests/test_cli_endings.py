@@ -1,0 +1,100 @@
+"""How ringcap's commands end where the tool each imitates ends: a reader
+of standard output that has gone (`| head -1`), a missing file, odd headers.
+
+Each test runs the real tool (tcpdump 4.99, tshark, capinfos) beside
+ringcap on the same input and compares the exit status and the words.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from scapy.utils import wrpcap
+
+from conftest import DEADLINE, TEST_ETHERTYPE, RingcapProcess, make_frame, wait_until
+from ringcap import TxRing
+from test_linktypes import PACKAGE_ROOT
+
+RINGCAP = [sys.executable, "-m", "ringcap"]
+
+
+def _into_a_closed_pipe(command) -> tuple[int, str, bytes]:
+    """(status, stderr, first line) with standard output closed after its
+    first line, as by `| head -1`."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, cwd="/",
+                            env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    return proc.wait(timeout=120), err, first
+
+
+def _many_packets(path, count=5000):
+    wrpcap(str(path), [Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                       / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000)
+                       / Raw(b"p" * 60)] * count)     # more lines than a pipe holds
+
+
+def test_fields_into_a_closed_pipe_ends_as_tshark(tmp_path):
+    """`ringcap fields ... | head -1` exited 0; tshark -T fields exits 2, saying nothing."""
+    path = tmp_path / "many.pcap"
+    _many_packets(path, 50000)
+    fields = ["-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "frame.len"]
+    status, err, first = _into_a_closed_pipe(["tshark", "-n", *fields])
+    mine, my_err, my_first = _into_a_closed_pipe([*RINGCAP, "fields", "-n", *fields])
+    assert first == my_first == b"1\t102\n"
+    assert status == 2 and "Broken pipe" not in err, err
+    assert (mine, my_err) == (2, "")
+
+
+def test_stats_into_a_closed_pipe_ends_as_capinfos(tmp_path):
+    """`ringcap stats F... | head -1` exited 0; capinfos is killed by SIGPIPE
+    (the shell's status 141), saying nothing."""
+    path = tmp_path / "small.pcap"
+    _many_packets(path, 3)
+    files = [str(path)] * 300                   # more report than a pipe holds
+    status, err, first = _into_a_closed_pipe(["capinfos", *files])
+    mine, my_err, my_first = _into_a_closed_pipe([*RINGCAP, "stats", *files])
+    assert first == my_first == f"File name:           {path}\n".encode()
+    assert status == -signal.SIGPIPE and err == ""
+    assert (mine, my_err) == (-signal.SIGPIPE, "")
+
+
+def _capture_into_a_closed_pipe(veth, command) -> tuple[int, str]:
+    """A live capture printing onto a pipe closed after its first line,
+    while frames keep coming: (status, stderr)."""
+    proc = RingcapProcess("-n", "-i", veth.b, "ether", "proto", hex(TEST_ETHERTYPE),
+                          stdout=subprocess.PIPE, command=command)
+    proc.wait_for("listening on")
+    frames = [make_frame(i, 100) for i in range(200)]
+    with TxRing(veth.a) as tx:
+        tx.send(frames)
+        assert proc.proc.stdout.readline()
+        proc.proc.stdout.close()
+
+        def exited():
+            if proc.proc.poll() is None:
+                tx.send(frames)         # the next lines meet the closed pipe
+            return proc.proc.poll() is not None
+        wait_until(exited, DEADLINE, "the capture to end", interval=0.05)
+    status = proc.finish()
+    return status, proc.err
+
+
+def test_live_printing_into_a_closed_pipe_ends_as_tcpdump(veth):
+    """`ringcap -i IF | head -1` printed its summary and exited 0; tcpdump
+    says `Unable to write output: Broken pipe` and exits 14 (ringcap says it
+    after its summary, as `-r` does)."""
+    status, err = _capture_into_a_closed_pipe(veth, ["tcpdump"])
+    mine, my_err = _capture_into_a_closed_pipe(veth, None)
+    assert status == 14 and err.splitlines()[-1] == "tcpdump: Unable to write output: Broken pipe"
+    assert mine == 14, my_err
+    assert my_err.splitlines()[-1] == "ringcap: Unable to write output: Broken pipe"
+    assert "packets captured" in my_err
