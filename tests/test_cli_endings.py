@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 
+
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
@@ -98,3 +99,21 @@ def test_live_printing_into_a_closed_pipe_ends_as_tcpdump(veth):
     assert mine == 14, my_err
     assert my_err.splitlines()[-1] == "ringcap: Unable to write output: Broken pipe"
     assert "packets captured" in my_err
+
+
+def test_a_missing_file_is_said_in_each_tools_words(tmp_path):
+    """`fields` said `X: No such file or directory` and `stats` `X: no such
+    file`, both status 1; tshark and capinfos say `The file "X" doesn't
+    exist.`, status 2, and `-r` keeps tcpdump's words and status 1."""
+    missing = str(tmp_path / "nope.pcap")
+    for tool, ours in [(["tshark", "-r", missing, "-T", "fields", "-e", "frame.len"],
+                        ["fields", "-r", missing, "-e", "frame.len"]),
+                       (["capinfos", missing], ["stats", missing]),
+                       (["tcpdump", "-r", missing], ["-r", missing])]:
+        theirs = subprocess.run(tool, capture_output=True, text=True, timeout=60)
+        mine = subprocess.run([*RINGCAP, *ours], capture_output=True, text=True, timeout=60,
+                              cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+        words = theirs.stderr.splitlines()[-1].split(": ", 1)[1]
+        assert (mine.returncode, mine.stdout) == (theirs.returncode, ""), mine.stderr
+        assert mine.stderr == f"ringcap: {words}\n"
+

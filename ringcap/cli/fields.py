@@ -220,6 +220,10 @@ def run(args) -> int:
     try:
         if not _lean(args.read, expression, lines):
             _batches(args.read, expression, lines)
+    except FileNotFoundError as exc:
+        if exc.filename != args.read:
+            raise
+        raise CliError(f'The file "{args.read}" doesn\'t exist.', status=2) from None  # tshark's
     finally:
         try:
             lines.out.flush()

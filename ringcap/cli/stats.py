@@ -158,7 +158,10 @@ def run(args) -> int:
                 files, filter=args.filter,
                 report=TrafficReport(interval=args.interval, track_names=True))
     except FileNotFoundError as exc:
-        raise CliError(f"{exc.filename}: no such file{_filter_hint(args, exc.filename)}") from None
+        # capinfos's words and status
+        hint = _filter_hint(args, exc.filename)
+        raise CliError(f'The file "{exc.filename}" doesn\'t exist{hint or "."}',
+                       status=2) from None
     out = sys.stdout
     try:
         if args.json:
