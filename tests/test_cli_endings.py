@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 
+import pytest
 
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
+import ringcap
 from conftest import DEADLINE, TEST_ETHERTYPE, RingcapProcess, make_frame, wait_until
 from ringcap import TxRing
 from test_linktypes import PACKAGE_ROOT
@@ -117,3 +120,48 @@ def test_a_missing_file_is_said_in_each_tools_words(tmp_path):
         assert (mine.returncode, mine.stdout) == (theirs.returncode, ""), mine.stderr
         assert mine.stderr == f"ringcap: {words}\n"
 
+
+def _pcap_with_linktype_field(path, field: int) -> None:
+    frame = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(
+        src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000) / Raw(b"x" * 20)
+    data = bytes(frame)
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, field)
+                     + struct.pack("<IIII", 1, 0, len(data), len(data)) + data)
+
+
+def test_reserved_bits_of_the_link_type_field_are_refused_as_libpcap_and_wireshark_do(
+        tmp_path):
+    """The header's link type was masked with 0xFFFF, so 0x00010001 read as
+    Ethernet; libpcap keeps the reserved bits 16-25 (tcpdump: `unknown data
+    link type 65537`) and Wireshark refuses them (`network type reserved
+    field not zero`).  The FCS-length bits (26-31) are no part of the type."""
+    for field in (0x00010001, 0x03FF0001):
+        path = tmp_path / f"reserved-{field:x}.pcap"
+        _pcap_with_linktype_field(path, field)
+        tcpdump = subprocess.run(["tcpdump", "-nr", path], capture_output=True, text=True,
+                                 timeout=60)
+        assert tcpdump.returncode == 1 and "unknown data link type" in tcpdump.stderr
+        tshark = subprocess.run(["tshark", "-r", path], capture_output=True, text=True,
+                                timeout=60)
+        assert "reserved field not zero" in tshark.stderr and tshark.stdout == ""
+        for command in (["-nr", path], ["fields", "-r", path, "-e", "frame.len"],
+                        ["stats", path]):
+            mine = subprocess.run([*RINGCAP, *map(str, command)], capture_output=True,
+                                  text=True, timeout=60, cwd="/",
+                                  env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+            assert (mine.returncode, mine.stdout) == (1, ""), (command, mine.stderr)
+            assert mine.stderr == (
+                f"ringcap: {path}: the pcap header's link-type field 0x{field:08x} has "
+                f"reserved bits set (0x{field & 0x03FF0000:08x}), which neither libpcap nor "
+                f"Wireshark reads: the header is damaged, or was written by a program that "
+                f"puts something else there\n")
+        with pytest.raises(ringcap.PcapFormatError, match="reserved bits set"):
+            ringcap.read_pcap(path)
+    fcs = tmp_path / "fcs.pcap"
+    _pcap_with_linktype_field(fcs, 0x04000001 | 2 << 28)      # an FCS of 2 x 16 bits
+    tcpdump = subprocess.run(["tcpdump", "-nr", fcs], capture_output=True, text=True,
+                             timeout=60)
+    mine = subprocess.run([*RINGCAP, "-nr", str(fcs)], capture_output=True, text=True,
+                          timeout=60, cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    assert mine.returncode == tcpdump.returncode == 0, mine.stderr
+    assert mine.stdout == tcpdump.stdout and "link-type EN10MB" in mine.stderr

@@ -45,6 +45,11 @@ def libpcap_snaplen(snaplen: int) -> int:
     filter with and writes to ``-w``."""
     return DEFAULT_SNAPLEN if snaplen == 0 or snaplen > 0x7FFFFFFF else snaplen
 
+# The pcap header's link-type field (libpcap's LT_* macros): the link type in
+# bits 0-15, bits 16-25 reserved (0), an FCS length in bits 26-31
+LT_LINKTYPE_AND_RESERVED = 0x03FFFFFF
+LT_RESERVED1 = 0x03FF0000
+
 _MAGIC_USEC = 0xA1B2C3D4
 _MAGIC_NSEC = 0xA1B23C4D
 _MAGIC_MODIFIED = 0xA1B2CD34      # Kuznetzov's "modified pcap"
