@@ -165,3 +165,44 @@ def test_reserved_bits_of_the_link_type_field_are_refused_as_libpcap_and_wiresha
                           timeout=60, cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
     assert mine.returncode == tcpdump.returncode == 0, mine.stderr
     assert mine.stdout == tcpdump.stdout and "link-type EN10MB" in mine.stderr
+
+
+def _interrupted(command, signum) -> tuple[int, str, int]:
+    """(status, stderr, lines printed) of a command signalled once it has
+    printed its first lines."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, cwd="/",
+                            env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    printed = proc.stdout.read(100_000)      # it is printing: the pipe holds it back
+    proc.send_signal(signum)
+    printed += proc.stdout.read()
+    err = proc.stderr.read().decode()
+    proc.stdout.close()
+    proc.stderr.close()
+    return proc.wait(timeout=120), err, printed.count(b"\n")
+
+
+def test_a_stop_signal_ends_reading_a_file_as_tcpdump(tmp_path):
+    """Ctrl-C on `ringcap -r BIG` ended with status 130 (SIGTERM and SIGHUP
+    killed it), a line cut half-way; tcpdump -r stops and exits 0.  ringcap
+    now stops at the end of a chunk: whole lines, the summary counting them,
+    every record of -w whole, status 0."""
+    frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                  / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000)
+                  / Raw(b"s" * 18))
+    count = 400_000
+    record = struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
+    big = tmp_path / "big.pcap"
+    big.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+                    + record * count)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        status, err, lines = _interrupted(["tcpdump", "-nr", big], signum)
+        assert status == 0 and 0 < lines < count, (signum, err)
+        for options in ([], ["--print", "-w", tmp_path / "part.pcap"]):
+            mine, my_err, my_lines = _interrupted(
+                [*RINGCAP, "-nr", big, *map(str, options)], signum)
+            assert mine == 0, (signum, options, my_err)
+            assert 0 < my_lines < count
+            assert my_err.splitlines()[-1] == f"{my_lines} packets read", my_err
+            if options:
+                assert len(ringcap.read_pcap(tmp_path / "part.pcap")) == my_lines

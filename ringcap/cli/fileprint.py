@@ -410,8 +410,8 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
     state.opened = True             # the summary is due from here on
     chunks = _Chunks(source)
     try:
-        for n in chunks.each(None if args.count is None
-                             else lambda: state.matched >= args.count):
+        for n in chunks.each(lambda: state.halted() or (args.count is not None
+                                                        and state.matched >= args.count)):
             left = None if args.count is None else args.count - state.matched
             examined, chosen, columns = printer.select(chunks, n, left)
             state.read += examined
