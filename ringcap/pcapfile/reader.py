@@ -32,9 +32,9 @@ from .buffers import _FILE_ZERO_COLUMNS, _BufferPool, _take_columns
 from .resync import ResyncScan
 from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIED,
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
-                      COOKED_LINKTYPES, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, LT_RESERVED1,
-                      PcapFormatError, PcapTruncatedError, PcapTruncatedWarning, describe_status,
-                      from_cooked_headers, no_interface_error)
+                      COOKED_LINKTYPES, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapFormatError,
+                      PcapTruncatedError, PcapTruncatedWarning, describe_status,
+                      from_cooked_headers, no_interface_error, pcap_header_linktype)
 from .records import Interface, InterfaceStats
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
@@ -292,16 +292,8 @@ class PcapReader:
                 raise self._pending
             return
         _, _, _, _, snaplen, linktype = self._unpack(order + "HHiIII", 4)
-        if linktype & LT_RESERVED1:
-            # libpcap takes them for part of the link type (tcpdump: "unknown
-            # data link type 65537"), Wireshark refuses them: so does ringcap
-            raise PcapFormatError(
-                f"{self.path}: the pcap header's link-type field 0x{linktype:08x} has "
-                f"reserved bits set (0x{linktype & LT_RESERVED1:08x}), which neither "
-                f"libpcap nor Wireshark reads: the header is damaged, or was written by "
-                f"a program that puts something else there", 20)
         self.snaplen = snaplen
-        self.linktype = linktype & 0xFFFF      # the upper bits: an FCS length
+        self.linktype = pcap_header_linktype(self.path, linktype)
         self._linktypes[0] = self.linktype
         self._cooked = self.linktype in COOKED_LINKTYPES
         self.interfaces.append(Interface(index=0, linktype=self.linktype, snaplen=snaplen,
