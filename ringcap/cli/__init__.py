@@ -8,6 +8,7 @@ non-zero; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
+import _signal              # (signal would import enum at every start)
 import atexit
 import contextlib
 import gc
@@ -17,8 +18,8 @@ import sys
 import warnings
 
 from ..pcapfile import PcapTruncatedWarning
-from .options import (KILLED_BY_SIGPIPE, CliError, Parser, add_common_options, describe_error,
-                      print_version, silence_stdout)
+from .options import (KILLED_BY_SIGPIPE, CliError, Parser, add_common_options,
+                      attach_signed_values, describe_error, print_version, silence_stdout)
 
 TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
@@ -103,9 +104,8 @@ def program() -> NoReturn:
     status = main()
     if status == KILLED_BY_SIGPIPE:
         # as capinfos (SIGPIPE's default action): the shell sees 141
-        import signal
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGPIPE)
+        _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+        os.kill(os.getpid(), _signal.SIGPIPE)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -170,6 +170,8 @@ def _main(argv: list[str] | None) -> int:
             gc.freeze()
             gc.enable()
         parser = build_parser(command, module)
+        if command in ("capture", "read"):
+            rest = attach_signed_values(rest)
         args = parser.parse_intermixed_args(rest)   # options after the expression, as GNU getopt
         args.command = command
         args.as_program = as_program
