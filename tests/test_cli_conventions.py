@@ -58,7 +58,11 @@ REFUSED = [("-c", "0"), ("-c", "abc"), ("-c", "-1"), ("-c", "2147483648"), ("-c"
            ("-W", "0"), ("-W", "abc"), ("-W", "-1"), ("-W", "0x3"),
            ("-s", "-1"), ("-s", "abc"), ("-s", "300000"),
            ("-B", "0"), ("-B", "abc"), ("-B", "-1"), ("-Q", "bogus"), ("-Q", ""),
-           ("-c", "0", "-C", "0"), ("-C", "0", "-c", "0")]       # the first one is named
+           ("-c", "0", "-C", "0"), ("-C", "0", "-c", "0"),       # the first one is named
+           # a value with a minus sign that is no plain number: argparse's "expected
+           # one argument", status 2, where tcpdump refuses the value
+           ("-G", "-5s"), ("-G", "-1.5"), ("-c", "-5s"), ("-C", "-1x"), ("-W", "-3x"),
+           ("-s", "-7k"), ("-B", "-2k")]
 
 
 @pytest.mark.parametrize("options", REFUSED, ids=" ".join)
@@ -77,11 +81,13 @@ def test_values_tcpdump_refuses_are_refused_in_its_words(tmp_path, mode, options
 
 
 @pytest.mark.parametrize("options", [("-c", "2x"), ("-c", " 3"), ("-W", "2x", "-C", "1"),
-                                     ("-G", "0"), ("-G", "abc"), ("-G", "0", "-C", "1")],
+                                     ("-G", "0"), ("-G", "abc"), ("-G", "0", "-C", "1"),
+                                     ("-G", "0", "-W", "3")],
                          ids=" ".join)
 def test_values_tcpdump_reads_with_atoi_are_taken_as_it_takes_them(sample, tmp_path, options):
     """tcpdump reads -c, -W and -G with atoi: `-c 2x` is 2, `-G 0` (and
-    `-G abc`) no rotation by time.  The same packets printed, the same files."""
+    `-G abc`) no rotation by time, and `-G 0 -W 3` one file (ringcap said
+    "-W needs -C or -G").  The same packets printed, the same files."""
     theirs_dir, ours_dir = tmp_path / "t", tmp_path / "r"
     theirs_dir.mkdir()
     ours_dir.mkdir()

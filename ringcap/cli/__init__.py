@@ -8,6 +8,7 @@ non-zero; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
+import _signal              # (signal would import enum at every start)
 import atexit
 import contextlib
 import gc
@@ -17,8 +18,8 @@ import sys
 import warnings
 
 from ..pcapfile import PcapTruncatedWarning
-from .options import (CliError, Parser, add_common_options, describe_error, print_version,
-                      silence_stdout)
+from .options import (KILLED_BY_SIGPIPE, CliError, Parser, add_common_options,
+                      attach_signed_values, describe_error, print_version, silence_stdout)
 
 TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
@@ -101,6 +102,10 @@ def program() -> NoReturn:
     or ``-W`` (unclosed resources are reported at teardown).
     """
     status = main()
+    if status == KILLED_BY_SIGPIPE:
+        # as capinfos (SIGPIPE's default action): the shell sees 141
+        _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+        os.kill(os.getpid(), _signal.SIGPIPE)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -149,6 +154,7 @@ def _main(argv: list[str] | None) -> int:
     if "--version" in argv:
         print_version()
         return 0
+    module = None
     try:
         command, rest = _pick_command(argv)
         if as_program:
@@ -164,6 +170,8 @@ def _main(argv: list[str] | None) -> int:
             gc.freeze()
             gc.enable()
         parser = build_parser(command, module)
+        if command in ("capture", "read"):
+            rest = attach_signed_values(rest)
         args = parser.parse_intermixed_args(rest)   # options after the expression, as GNU getopt
         args.command = command
         args.as_program = as_program
@@ -178,8 +186,11 @@ def _main(argv: list[str] | None) -> int:
             raise
         return 130
     except BrokenPipeError:
+        # the reader of standard output has gone (`| head -1`): each command
+        # ends as the tool it imitates does (fields: tshark's 2; stats:
+        # capinfos's death by SIGPIPE), the others quietly with 0
         silence_stdout()
-        return 0
+        return getattr(module, "BROKEN_PIPE_STATUS", 0)
     except (OSError, ValueError, TypeError, RuntimeError, ImportError) as exc:
         if debug:
             raise

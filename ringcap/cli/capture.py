@@ -30,8 +30,8 @@ from .fileoptions import (add_file_arguments, add_rotation_arguments, check_file
 from .interfaces import (check_linktype_offered, default_interface, is_down, list_interfaces,
                          linktype_option, list_linktypes, resolve_numbers)
 from .options import (CliError, add_packet_options, describe_error, filter_expression,
-                      interface_list, parse_count, parse_seconds, parse_size, parse_snaplen,
-                      printer_options, silence_stdout, size_type, tcpdump_checked,
+                      interface_list, output_error, parse_count, parse_seconds, parse_size,
+                      parse_snaplen, printer_options, silence_stdout, size_type, tcpdump_checked,
                       SNAPLEN_WORDS)
 from .privileges import check_later_files, drop_privileges, lookup_user
 from .rotated import post_rotate_command
@@ -518,6 +518,7 @@ class PrintAlongside:
         self.flush_each = args.line_buffered or sys.stdout.isatty()
         self.keep = keep
         self.left = args.count
+        self.broken = False       # the printed lines' reader has gone
 
     def __call__(self, batch):
         mask = self.keep(batch) if self.keep is not None else None
@@ -525,9 +526,13 @@ class PrintAlongside:
         if self.left is not None:
             shown = shown[:self.left]
             self.left -= len(shown)
-        self.printer.print_batch(shown)
-        if self.flush_each:
-            self.printer.flush()
+        try:
+            self.printer.print_batch(shown)
+            if self.flush_each:
+                self.printer.flush()
+        except BrokenPipeError:
+            self.broken = True
+            raise
         return mask
 
 
@@ -607,15 +612,22 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
                 select.printer.flush()
             except BrokenPipeError as exc:
                 error = error or exc
+                select.broken = True
         if status is not None:
             status.clear()
     if isinstance(error, BrokenPipeError):
         silence_stdout()
-        error = None
+        # printed lines whose reader has gone (`| head -1`): tcpdump's `Unable to
+        # write output: Broken pipe`, status 14, after the summary as for -r; a
+        # pcap stream (-w -, a FIFO) into a closed pipe ends quietly, as tcpdump's
+        printed = type(sink) is PrinterSink or getattr(select, "broken", False)
+        error = output_error(error) if printed else None
     if result.stopped_by == "files":
         print(f"ringcap: maximum file limit reached: {args.file_count}", file=sys.stderr)
     print_summary(result, sys.stderr)
     report_post_rotate(args, sink, sys.stderr)
+    if isinstance(error, CliError):
+        raise error
     if error is not None:
         raise CliError(f"capture stopped: {describe_error(error)}")
     return 0

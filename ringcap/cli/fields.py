@@ -25,6 +25,9 @@ from .fileprint import ChunkSelector, _Chunks, _columns, open_plain_pcap, progra
 from .lineformat import write_whole
 from .options import CliError, output_error, require_stdout
 
+# tshark's exit status when its reader has gone (`| head -1`), without a word
+BROKEN_PIPE_STATUS = 2
+
 # tshark's field -> ringcap's string column, where both hold the same text
 TSHARK_FIELDS = {
     "dns.qry.name": "dns_qname",
@@ -217,6 +220,10 @@ def run(args) -> int:
     try:
         if not _lean(args.read, expression, lines):
             _batches(args.read, expression, lines)
+    except FileNotFoundError as exc:
+        if exc.filename != args.read:
+            raise
+        raise CliError(f'The file "{args.read}" doesn\'t exist.', status=2) from None  # tshark's
     finally:
         try:
             lines.out.flush()

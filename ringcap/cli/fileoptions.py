@@ -7,6 +7,7 @@ so reading a file without them starts as fast as before.
 """
 from __future__ import annotations
 
+import argparse
 import os
 
 from .datasets import is_dataset
@@ -19,6 +20,15 @@ def parse_file_size(text: str) -> int:
     return parse_size(text, unit=1_000_000, what="file size (-C)")
 
 
+class _RotationSeconds(argparse.Action):
+    """-G's value, and that -G was given (`-G 0` is None, no rotation by time,
+    but a -W beside it is no mistake: tcpdump takes `-G 0 -W 3`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.rotate_seconds_given = True
+
+
 def add_rotation_arguments(group) -> None:
     """-C, -G and -W, as tcpdump spells them."""
     group.add_argument("-C", dest="file_size", metavar="SIZE",
@@ -27,7 +37,7 @@ def add_rotation_arguments(group) -> None:
                                             "suffix k, M or G (e.g. 100M)"),
                        help="start a new file when the current one would pass SIZE "
                             "(millions of bytes, as tcpdump, or with a suffix: 100M)")
-    group.add_argument("-G", dest="rotate_seconds", metavar="SECONDS",
+    group.add_argument("-G", dest="rotate_seconds", metavar="SECONDS", action=_RotationSeconds,
                        type=tcpdump_checked(parse_rotation_seconds,
                                             "invalid number of seconds {}",
                                             "-G takes seconds, e.g. 30, 1.5, 500ms, 10m or 2h"),
@@ -55,7 +65,8 @@ def add_file_arguments(own) -> None:
 
 def check_file_options(args) -> None:
     """The combinations refused before anything is opened (status 2)."""
-    if args.file_count and not (args.file_size or args.rotate_seconds):
+    # (`-G 0 -W 3`: tcpdump takes it, one file as without either)
+    if args.file_count and not (args.file_size or getattr(args, "rotate_seconds_given", False)):
         raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
     if (args.file_size or args.rotate_seconds or args.post_rotate) and not args.write:
         raise CliError("-C, -G, -W and -z apply to files: add -w FILE", status=2)

@@ -26,8 +26,8 @@ from .. import _bpf, _decode, _filemap, _pcapio, _text
 from ..bpf import compile_filter, pack
 from ..linktypes import LINKTYPE_LINUX_SLL2, LINKTYPE_NAMES, linktype_description
 from ..pcapfile.formats import (_MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _S, DEFAULT_SNAPLEN,
-                                PcapFormatError, PcapTruncatedWarning, describe_status,
-                                libpcap_snaplen)
+                                LT_LINKTYPE_AND_RESERVED, PcapFormatError, PcapTruncatedWarning,
+                                describe_status, libpcap_snaplen)
 from .lineformat import line_formatter, one_utc_offset, write_whole
 from .options import CliError, output_error, printer_options
 
@@ -92,7 +92,9 @@ def open_plain_pcap(path: str) -> PlainPcap | None:
         if len(head) == 24 and st.st_size >= 24:
             for order in ("<", ">"):
                 magic, _, _, _, _, snaplen, linktype = struct.unpack(order + "IHHiIII", head)
-                linktype &= 0xFFFF        # the upper bits: FCS length, reserved
+                # the upper bits: an FCS length; reserved ones set, the batch
+                # path refuses the file
+                linktype &= LT_LINKTYPE_AND_RESERVED
                 if magic in (_MAGIC_USEC, _MAGIC_NSEC) and linktype in LINKTYPE_NAMES:
                     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
                     return PlainPcap(path, fd, st.st_size, order != _NATIVE,
@@ -408,8 +410,8 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
     state.opened = True             # the summary is due from here on
     chunks = _Chunks(source)
     try:
-        for n in chunks.each(None if args.count is None
-                             else lambda: state.matched >= args.count):
+        for n in chunks.each(lambda: state.halted() or (args.count is not None
+                                                        and state.matched >= args.count)):
             left = None if args.count is None else args.count - state.matched
             examined, chosen, columns = printer.select(chunks, n, left)
             state.read += examined

@@ -321,6 +321,39 @@ def print_version(stream=None) -> None:
     print(f"Python {sys.version.split()[0]}", file=stream)
 
 
+# tcpdump's options whose value is a number it checks itself: a value with a
+# minus sign (`-G -5s`) is theirs to refuse, not another option
+_NUMBER_OPTIONS = frozenset(("-c", "-C", "-G", "-W", "-s", "-B"))
+
+
+def attach_signed_values(argv: list[str]) -> list[str]:
+    """``-G -5s`` as ``-G-5s``: argparse took a value starting with ``-`` and
+    a digit (other than a plain negative number) for an option and said
+    "expected one argument"; tcpdump says ``invalid number of seconds -5s``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out += argv[i:]
+            break
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if arg in _NUMBER_OPTIONS and len(value) > 1 and value[0] == "-" \
+                and (value[1].isdigit() or value[1] == "."):
+            out.append(arg + value)
+            i += 2
+        else:
+            out.append(arg)
+            i += 1
+    return out
+
+
+# A command's status when its output's reader has gone, where the tool it
+# imitates is killed by SIGPIPE (capinfos): the shell's 128 + 13; `ringcap`
+# (the program) then kills itself with the signal, as capinfos dies.
+KILLED_BY_SIGPIPE = 141
+
+
 def silence_stdout() -> None:
     """After a broken pipe: point stdout at /dev/null so the interpreter's
     final flush does not fail again."""

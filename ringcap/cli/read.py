@@ -11,6 +11,7 @@ and matched goes to standard error.
 """
 from __future__ import annotations
 
+import _signal
 import contextlib
 import os
 import stat
@@ -174,34 +175,36 @@ def run(args) -> int:
         from .rotated import SplitOutput    # (printing a file needs no rotation)
         args.split = state.split = SplitOutput(args)
     plain = _plain_pcap_to_print(args, paths)
-    try:
-        if plain is not None:
-            with contextlib.closing(plain):
-                fileprint.print_file(args, plain, expression, state)
-        for path in paths if plain is None else ():
-            if state.halted():
-                break
-            args.read = path
-            _read_file(args, path, expression, state)
-    finally:
-        failed = None
+    # (a -C/-G split has the capture's handling of these signals)
+    with _Interrupts(active=state.split is None) as state.interrupts:
         try:
-            if state.sink is not None:
-                state.sink.close()
+            if plain is not None:
+                with contextlib.closing(plain):
+                    fileprint.print_file(args, plain, expression, state)
+            for path in paths if plain is None else ():
+                if state.halted():
+                    break
+                args.read = path
+                _read_file(args, path, expression, state)
         finally:
-            if state.printer is not None:
-                try:
-                    state.printer.flush()
-                except BrokenPipeError:
-                    pass
-                except OSError as exc:
-                    failed = output_error(exc)
-            if state.opened:
-                _summary(state.read, state.matched, expression is not None)
-            if state.split is not None:
-                state.split.finish(state.sink)
-        if failed is not None:
-            raise failed
+            failed = None
+            try:
+                if state.sink is not None:
+                    state.sink.close()
+            finally:
+                if state.printer is not None:
+                    try:
+                        state.printer.flush()
+                    except BrokenPipeError:
+                        pass
+                    except OSError as exc:
+                        failed = output_error(exc)
+                if state.opened:
+                    _summary(state.read, state.matched, expression is not None)
+                if state.split is not None:
+                    state.split.finish(state.sink)
+            if failed is not None:
+                raise failed
     if args.count_only:
         # tcpdump --count: the number of packets that matched, on standard output
         print(f"{state.matched} packet{'' if state.matched == 1 else 's'}", flush=True)
@@ -240,11 +243,45 @@ class _ReadState:
         self.read = self.matched = 0
         self.opened = False
         self.split = None           # -C/-G/--hidden-until-complete: the capture's rules
+        self.interrupts = None      # _Interrupts, without a split
 
     def halted(self) -> bool:
-        """-W's last file is finished, or a signal asked the split to stop."""
+        """-W's last file is finished, or a signal asked the reading to stop."""
         return (self.sink is not None and self.sink.done) or \
-            (self.split is not None and self.split.stopped)
+            (self.split is not None and self.split.stopped) or \
+            (self.interrupts is not None and bool(self.interrupts.received))
+
+
+class _Interrupts:
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP while files are read: recorded, so
+    that the reading stops at the end of a chunk or batch and ends as after
+    the last packet (every record of -w whole, the summary, status 0), as
+    tcpdump -r ends on them; one that is ignored (SIGHUP under nohup) stays
+    so.  ``_signal``: ``signal`` would import enum at every start."""
+
+    def __init__(self, active: bool = True) -> None:
+        self.active = active
+        self.received: list[int] = []
+        self._saved: dict = {}
+
+    def _record(self, signum, frame) -> None:
+        self.received.append(signum)
+
+    def __enter__(self) -> "_Interrupts":
+        for signum in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP) if self.active else ():
+            previous = _signal.getsignal(signum)
+            if previous == _signal.SIG_IGN:
+                continue
+            try:
+                _signal.signal(signum, self._record)
+            except ValueError:          # not the main thread: left as they are
+                break
+            self._saved[signum] = _signal.SIG_DFL if previous is None else previous
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._saved.items():
+            _signal.signal(signum, previous)
 
 
 def _read_file(args, path: str, expression, state: _ReadState) -> None:

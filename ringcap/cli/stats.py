@@ -19,8 +19,11 @@ import sys
 from ..linktypes import linktype_description
 from ..reportcore import MAX_RATE_INTERVALS, ReportCounts
 from . import filestats
-from .options import (CliError, output_error, parse_count, parse_seconds, require_stdout,
-                      size_type)
+from .options import (KILLED_BY_SIGPIPE, CliError, output_error, parse_count, parse_seconds,
+                      require_stdout, size_type)
+
+# capinfos's end when its reader has gone (`| head -1`): killed by SIGPIPE
+BROKEN_PIPE_STATUS = KILLED_BY_SIGPIPE
 
 
 def add_arguments(parser) -> None:
@@ -155,7 +158,10 @@ def run(args) -> int:
                 files, filter=args.filter,
                 report=TrafficReport(interval=args.interval, track_names=True))
     except FileNotFoundError as exc:
-        raise CliError(f"{exc.filename}: no such file{_filter_hint(args, exc.filename)}") from None
+        # capinfos's words and status
+        hint = _filter_hint(args, exc.filename)
+        raise CliError(f'The file "{exc.filename}" doesn\'t exist{hint or "."}',
+                       status=2) from None
     out = sys.stdout
     try:
         if args.json:

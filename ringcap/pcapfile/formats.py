@@ -45,6 +45,27 @@ def libpcap_snaplen(snaplen: int) -> int:
     filter with and writes to ``-w``."""
     return DEFAULT_SNAPLEN if snaplen == 0 or snaplen > 0x7FFFFFFF else snaplen
 
+# The pcap header's link-type field (libpcap's LT_* macros): the link type in
+# bits 0-15, bits 16-25 reserved (0), an FCS length in bits 26-31
+LT_LINKTYPE_AND_RESERVED = 0x03FFFFFF
+LT_RESERVED1 = 0x03FF0000
+
+
+
+def pcap_header_linktype(path, field: int) -> int:
+    """The link type of a pcap header's link-type ``field``: its low 16 bits
+    (the top 6 are an FCS length, as tcpdump drops them); reserved bits set
+    are refused: libpcap takes them for part of the type (tcpdump: "unknown
+    data link type 65537"), Wireshark refuses them."""
+    if field & LT_RESERVED1:
+        raise PcapFormatError(
+            f"{path}: the pcap header's link-type field 0x{field:08x} has reserved bits "
+            f"set (0x{field & LT_RESERVED1:08x}), which neither libpcap nor Wireshark "
+            f"reads: the header is damaged, or was written by a program that puts "
+            f"something else there", 20)
+    return field & 0xFFFF
+
+
 _MAGIC_USEC = 0xA1B2C3D4
 _MAGIC_NSEC = 0xA1B23C4D
 _MAGIC_MODIFIED = 0xA1B2CD34      # Kuznetzov's "modified pcap"

@@ -34,7 +34,7 @@ from .formats import (_BT_EPB, _BT_IDB, _BT_ISB, _BT_PB, _BT_SPB, _MAGIC_MODIFIE
                       _MAGIC_NSEC, _MAGIC_USEC, _NATIVE, _PCAPNG_BYTE_ORDER, _PCAPNG_SHB, _S,
                       COOKED_LINKTYPES, DEFAULT_SNAPLEN, LINKTYPE_ETHERNET, PcapFormatError,
                       PcapTruncatedError, PcapTruncatedWarning, describe_status,
-                      from_cooked_headers, no_interface_error)
+                      from_cooked_headers, no_interface_error, pcap_header_linktype)
 from .records import Interface, InterfaceStats
 
 __all__ = ["PcapReader", "open_pcap", "read_pcap"]
@@ -293,7 +293,7 @@ class PcapReader:
             return
         _, _, _, _, snaplen, linktype = self._unpack(order + "HHiIII", 4)
         self.snaplen = snaplen
-        self.linktype = linktype & 0xFFFF      # the upper bits: FCS length, reserved
+        self.linktype = pcap_header_linktype(self.path, linktype)
         self._linktypes[0] = self.linktype
         self._cooked = self.linktype in COOKED_LINKTYPES
         self.interfaces.append(Interface(index=0, linktype=self.linktype, snaplen=snaplen,
