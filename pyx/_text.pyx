@@ -92,7 +92,14 @@ cdef inline uint8_t *put_c(uint8_t *w, char c) noexcept nogil:
     return w + 1
 
 
-# "00" "01" ... "99": decimal numbers are written two digits at a time
+# numbers below 2**32 by decimal.h's multiplications; larger ones (and
+# padded ones that do not fit their width) by the loop below, with "00" "01"
+# ... "99": two digits a division
+cdef extern from "decimal.h" nogil:
+    const uint64_t rc_pow10[10]
+    uint8_t *rc_put_u32(uint8_t *w, uint32_t v)
+    uint8_t *rc_put_u32_width(uint8_t *w, uint32_t v, int digits)
+
 cdef const char *_PAIRS = (b"00010203040506070809101112131415161718192021222324"
                            b"25262728293031323334353637383940414243444546474849"
                            b"50515253545556575859606162636465666768697071727374"
@@ -123,15 +130,27 @@ cdef inline void _put_digits(uint8_t *end, uint64_t v, int n) noexcept nogil:
 
 
 cdef inline uint8_t *put_u(uint8_t *w, uint64_t v) noexcept nogil:
-    cdef int n = _digit_count(v)
+    cdef int n
+    if v <= 0xFFFFFFFFu:
+        return rc_put_u32(w, <uint32_t>v)
+    n = _digit_count(v)
     _put_digits(w + n, v, n)
     return w + n
 
 
 cdef inline uint8_t *put_u_pad(uint8_t *w, uint64_t v, int width) noexcept nogil:
     # v in exactly `width` decimal digits (zero-padded, higher digits dropped)
+    if width <= 9 and v < rc_pow10[width]:
+        return rc_put_u32_width(w, <uint32_t>v, width)
     _put_digits(w + width, v, width)
     return w + width
+
+
+def _test_decimal(uint64_t v, int width=0):
+    """put_u's text of v (put_u_pad's in `width` digits if width > 0), for tests."""
+    cdef uint8_t buf[24]
+    cdef uint8_t *end = put_u_pad(buf, v, width) if width > 0 else put_u(buf, v)
+    return bytes(buf[:end - buf])
 
 
 cdef inline uint8_t *put_hex_pad(uint8_t *w, uint64_t v, int width) noexcept nogil:
