@@ -38,8 +38,9 @@ static const char rc_pairs[200] = {
 static const uint64_t rc_pow10[10] = {1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u,
                                       10000000u, 100000000u, 1000000000u};
 
-/* exactly `digits` (1..10) digits of v, zero-padded; v < 10**digits */
-static inline uint8_t *rc_put_u32_width(uint8_t *b, uint32_t v, int digits)
+/* v's `digits` (1..10) digits, 10**(digits-1) <= v < 10**digits (v < 10 for 1) */
+static inline __attribute__((always_inline)) uint8_t *
+rc_put_u32_digits(uint8_t *b, uint32_t v, int digits)
 {
     uint64_t t;
     switch (digits) {
@@ -49,14 +50,25 @@ static inline uint8_t *rc_put_u32_width(uint8_t *b, uint32_t v, int digits)
     case 4: RC_A(2); RC_PAIR(b, t >> 32); RC_D(b, 2); break;
     case 5: RC_A(3); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_S(b, 4); break;
     case 6: RC_A(4); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); break;
-    case 7:     /* (RC_A(5) is exact only from 10**6 on: padded, the first digit apart) */
-        b[0] = (uint8_t)('0' + v / 1000000u); v %= 1000000u;
-        RC_A(4); RC_PAIR(b + 1, t >> 32); RC_D(b, 3); RC_D(b, 5); break;
+    case 7: RC_A(5); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); RC_S(b, 6); break;
     case 8: RC_A(6); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); RC_D(b, 6); break;
     case 9: RC_A(7); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); RC_D(b, 6); RC_S(b, 8); break;
     default: RC_A(8); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); RC_D(b, 6); RC_D(b, 8); break;
     }
     return b + digits;
+}
+
+/* exactly `digits` (1..10) digits of v, zero-padded; v < 10**digits.  Every
+ * step above is exact for the smaller values too but RC_A(5)'s, exact only
+ * from 10**6 on: 7 digits are the first and 6 more */
+static inline __attribute__((always_inline)) uint8_t *
+rc_put_u32_width(uint8_t *b, uint32_t v, int digits)
+{
+    if (digits == 7) {
+        b[0] = (uint8_t)('0' + v / 1000000u);
+        return rc_put_u32_digits(b + 1, v % 1000000u, 6);
+    }
+    return rc_put_u32_digits(b, v, digits);
 }
 
 /* v's decimal digits, no padding */
@@ -71,7 +83,7 @@ static inline uint8_t *rc_put_u32(uint8_t *b, uint32_t v)
         digits = v < 10000000 ? 7 : 8;
     else
         digits = v < 1000000000 ? 9 : 10;
-    return rc_put_u32_width(b, v, digits);
+    return rc_put_u32_digits(b, v, digits);
 }
 
 #endif
