@@ -92,7 +92,14 @@ cdef inline uint8_t *put_c(uint8_t *w, char c) noexcept nogil:
     return w + 1
 
 
-# "00" "01" ... "99": decimal numbers are written two digits at a time
+# numbers below 2**32 by decimal.h's multiplications; larger ones (and
+# padded ones that do not fit their width) by the loop below, with "00" "01"
+# ... "99": two digits a division
+cdef extern from "decimal.h" nogil:
+    const uint64_t rc_pow10[10]
+    uint8_t *rc_put_u32(uint8_t *w, uint32_t v)
+    uint8_t *rc_put_u32_width(uint8_t *w, uint32_t v, int digits)
+
 cdef const char *_PAIRS = (b"00010203040506070809101112131415161718192021222324"
                            b"25262728293031323334353637383940414243444546474849"
                            b"50515253545556575859606162636465666768697071727374"
@@ -123,15 +130,27 @@ cdef inline void _put_digits(uint8_t *end, uint64_t v, int n) noexcept nogil:
 
 
 cdef inline uint8_t *put_u(uint8_t *w, uint64_t v) noexcept nogil:
-    cdef int n = _digit_count(v)
+    cdef int n
+    if v <= 0xFFFFFFFFu:
+        return rc_put_u32(w, <uint32_t>v)
+    n = _digit_count(v)
     _put_digits(w + n, v, n)
     return w + n
 
 
 cdef inline uint8_t *put_u_pad(uint8_t *w, uint64_t v, int width) noexcept nogil:
     # v in exactly `width` decimal digits (zero-padded, higher digits dropped)
+    if width <= 9 and v < rc_pow10[width]:
+        return rc_put_u32_width(w, <uint32_t>v, width)
     _put_digits(w + width, v, width)
     return w + width
+
+
+def _test_decimal(uint64_t v, int width=0):
+    """put_u's text of v (put_u_pad's in `width` digits if width > 0), for tests."""
+    cdef uint8_t buf[24]
+    cdef uint8_t *end = put_u_pad(buf, v, width) if width > 0 else put_u(buf, v)
+    return bytes(buf[:end - buf])
 
 
 cdef inline uint8_t *put_hex_pad(uint8_t *w, uint64_t v, int width) noexcept nogil:
@@ -931,6 +950,36 @@ cdef uint8_t *put_ipv4_options(uint8_t *w, const uint8_t *o, Py_ssize_t n,
     return w
 
 
+# "Flags [S.]" of each value of the flags byte, made once at import (eight
+# tests and copies a line before)
+cdef uint8_t _TCP_FLAGS_TEXT[256][16]
+cdef uint8_t _TCP_FLAGS_LEN[256]
+
+
+cdef void _fill_tcp_flags() noexcept nogil:
+    cdef int v
+    cdef uint8_t *w
+    for v in range(256):
+        memset(_TCP_FLAGS_TEXT[v], 0, 16)
+        w = put_s(_TCP_FLAGS_TEXT[v], b"Flags [")
+        if v == 0:
+            w = put_s(w, b"none")
+        else:
+            if v & 0x01: w = put_c(w, b'F')
+            if v & 0x02: w = put_c(w, b'S')
+            if v & 0x04: w = put_c(w, b'R')
+            if v & 0x08: w = put_c(w, b'P')
+            if v & 0x10: w = put_c(w, b'.')
+            if v & 0x20: w = put_c(w, b'U')
+            if v & 0x40: w = put_c(w, b'E')
+            if v & 0x80: w = put_c(w, b'W')
+        w = put_c(w, b']')
+        _TCP_FLAGS_LEN[v] = <uint8_t>(w - _TCP_FLAGS_TEXT[v])
+
+
+_fill_tcp_flags()
+
+
 cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                       Py_ssize_t l4, Py_ssize_t seg_len, const uint8_t *src,
                       const uint8_t *dst, int addr_len, bint fragmented) noexcept nogil:
@@ -962,19 +1011,8 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
         w = put_s(w, b" - too long, > ")
         w = put_u(w, <uint64_t>seg_len)
         return put_c(w, b']')
-    w = put_s(w, b"Flags [")
-    if flags == 0:
-        w = put_s(w, b"none")
-    else:
-        if flags & 0x01: w = put_c(w, b'F')
-        if flags & 0x02: w = put_c(w, b'S')
-        if flags & 0x04: w = put_c(w, b'R')
-        if flags & 0x08: w = put_c(w, b'P')
-        if flags & 0x10: w = put_c(w, b'.')
-        if flags & 0x20: w = put_c(w, b'U')
-        if flags & 0x40: w = put_c(w, b'E')
-        if flags & 0x80: w = put_c(w, b'W')
-    w = put_c(w, b']')
+    memcpy(w, _TCP_FLAGS_TEXT[flags], 16)       # (a line has MAX_LINE of room)
+    w += _TCP_FLAGS_LEN[flags]
     if not st.absolute_seq and (flags & 0x10):
         e = _relative_seq(&st.seqs, src, dst, addr_len, sport, dport, flags, &seq, &ack)
         rev = sport > dport or (sport == dport and memcmp(src, dst, addr_len) > 0)
@@ -1017,9 +1055,18 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
     if hlen > 20:
         if l4 + hlen > cap:
             return put_s(w, b", options [|tcp]")
-        w = put_tcp_options(w, p + l4 + 20, hlen - 20, rev, thseq, thack, &bad_option)
-        if bad_option:
-            return w
+        if hlen == 32 and rd32(p + l4 + 20) == 0x0101080A:
+            # Linux's every segment after the handshake: what the loop below
+            # prints for nop,nop,TS (1, 1, 8 of length 10), without the loop
+            w = put_s(w, b", options [nop,nop,TS val ")
+            w = put_u(w, rd32(p + l4 + 24))
+            w = put_s(w, b" ecr ")
+            w = put_u(w, rd32(p + l4 + 28))
+            w = put_c(w, b']')
+        else:
+            w = put_tcp_options(w, p + l4 + 20, hlen - 20, rev, thseq, thack, &bad_option)
+            if bad_option:
+                return w
     w = put_s(w, b", length ")
     w = put_u(w, <uint64_t>data_len)
     if (flags & 0x04) and st.verbose and data_len > 0:
