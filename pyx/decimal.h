@@ -1,14 +1,15 @@
 /* Decimal text of unsigned numbers for the packet printer (_text.pyx).
  *
- * James Anhalt's method (github.com/jeaiii/itoa): one multiplication turns
- * v into a 32.32 fixed-point fraction whose integer part is v's first one or
- * two digits; each further pair of digits is the integer part of the
- * fraction times 100.  No division and no loop: a 10-digit number is 6
- * multiplications and 5 two-byte copies (the division loop it replaced
- * took about 75 instructions for a 5-digit port).  Every value below 2**32
- * and every padded width is checked against a division loop by
- * benchmarks/c/check_decimal.c (run it after a change here: about 5 minutes);
- * tests/test_text_decimal.py checks the edges through _text.
+ * Without a loop or a division instruction: a number is cut into groups of
+ * four digits by divisions by 10**4 and 10**8 that the compiler makes
+ * multiplications, and each group into two pairs by a multiplication and a
+ * shift ((x * 5243) >> 19 is x / 100 for every x < 10**4); each pair is two
+ * bytes of a table.  A 5-digit port is two multiplications and three
+ * copies (the division loop this replaced took about 75 instructions).
+ * Every value below 2**32 and every padded width is checked against a
+ * division loop by benchmarks/c/check_decimal.c (run it after a change
+ * here: a few minutes); tests/test_text_decimal.py checks the edges
+ * through _text.
  */
 #ifndef RINGCAP_DECIMAL_H
 #define RINGCAP_DECIMAL_H
@@ -29,47 +30,56 @@ static const char rc_pairs[200] = {
     '9','0','9','1','9','2','9','3','9','4','9','5','9','6','9','7','9','8','9','9'};
 
 #define RC_PAIR(b, i) memcpy((b), rc_pairs + 2 * (i), 2)
-/* t: v / 10**n as 32.32 fixed point (rounded so every v < 2**32 is exact) */
-#define RC_A(n) (t = ((((uint64_t)1 << (32 + (n) / 5 * (n) * 53 / 16)) / (uint32_t)rc_pow10[n] \
-                        + 1 + (n) / 6 - (n) / 8) * v) >> ((n) / 5 * (n) * 53 / 16), \
-                 t += (n) / 6 * 4)
-#define RC_D(b, k) (t = (uint64_t)100 * (uint32_t)t, RC_PAIR((b) + (k), t >> 32))
-#define RC_S(b, k) ((b)[k] = (uint8_t)('0' + ((uint64_t)10 * (uint32_t)t >> 32)))
 
 static const uint64_t rc_pow10[10] = {1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u,
                                       10000000u, 100000000u, 1000000000u};
+
+/* the `digits` (1..4) digits of x < 10**digits, zero-padded */
+static inline __attribute__((always_inline)) uint8_t *
+rc_put_group(uint8_t *b, uint32_t x, int digits)
+{
+    uint32_t hundreds;
+    switch (digits) {
+    case 1: b[0] = (uint8_t)('0' + x); break;
+    case 2: RC_PAIR(b, x); break;
+    case 3:
+        hundreds = (x * 5243u) >> 19;
+        b[0] = (uint8_t)('0' + hundreds);
+        RC_PAIR(b + 1, x - hundreds * 100u);
+        break;
+    default:
+        hundreds = (x * 5243u) >> 19;
+        RC_PAIR(b, hundreds);
+        RC_PAIR(b + 2, x - hundreds * 100u);
+        break;
+    }
+    return b + digits;
+}
+
+/* exactly `digits` (1..10) digits of v < 10**digits, zero-padded */
+static inline __attribute__((always_inline)) uint8_t *
+rc_put_u32_width(uint8_t *b, uint32_t v, int digits)
+{
+    uint32_t high, rest;
+    if (digits <= 4)
+        return rc_put_group(b, v, digits);
+    if (digits <= 8) {
+        high = v / 10000u;
+        b = rc_put_group(b, high, digits - 4);
+        return rc_put_group(b, v - high * 10000u, 4);
+    }
+    high = v / 100000000u;                /* at most 42 */
+    rest = v - high * 100000000u;
+    b = rc_put_group(b, high, digits - 8);
+    b = rc_put_group(b, rest / 10000u, 4);
+    return rc_put_group(b, rest % 10000u, 4);
+}
 
 /* v's `digits` (1..10) digits, 10**(digits-1) <= v < 10**digits (v < 10 for 1) */
 static inline __attribute__((always_inline)) uint8_t *
 rc_put_u32_digits(uint8_t *b, uint32_t v, int digits)
 {
-    uint64_t t;
-    switch (digits) {
-    case 1: b[0] = (uint8_t)('0' + v); break;
-    case 2: RC_PAIR(b, v); break;
-    case 3: RC_A(1); RC_PAIR(b, t >> 32); RC_S(b, 2); break;
-    case 4: RC_A(2); RC_PAIR(b, t >> 32); RC_D(b, 2); break;
-    case 5: RC_A(3); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_S(b, 4); break;
-    case 6: RC_A(4); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); break;
-    case 7: RC_A(5); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); RC_S(b, 6); break;
-    case 8: RC_A(6); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); RC_D(b, 6); break;
-    case 9: RC_A(7); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); RC_D(b, 6); RC_S(b, 8); break;
-    default: RC_A(8); RC_PAIR(b, t >> 32); RC_D(b, 2); RC_D(b, 4); RC_D(b, 6); RC_D(b, 8); break;
-    }
-    return b + digits;
-}
-
-/* exactly `digits` (1..10) digits of v, zero-padded; v < 10**digits.  Every
- * step above is exact for the smaller values too but RC_A(5)'s, exact only
- * from 10**6 on: 7 digits are the first and 6 more */
-static inline __attribute__((always_inline)) uint8_t *
-rc_put_u32_width(uint8_t *b, uint32_t v, int digits)
-{
-    if (digits == 7) {
-        b[0] = (uint8_t)('0' + v / 1000000u);
-        return rc_put_u32_digits(b + 1, v % 1000000u, 6);
-    }
-    return rc_put_u32_digits(b, v, digits);
+    return rc_put_u32_width(b, v, digits);
 }
 
 /* v's decimal digits, no padding */

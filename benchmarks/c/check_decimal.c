@@ -1,7 +1,7 @@
 /* The exhaustive check of pyx/decimal.h (the printer's decimal numbers):
  * every value below 2**32 unpadded, and every value of each zero-padded width
  * from 1 to 9 digits, against a division loop.  Not part of the test suite
- * (about 5 minutes of one core); run it after any change to decimal.h:
+ * (a minute or two of one core); run it after any change to decimal.h:
  *
  *   gcc -O2 -I pyx -o /tmp/check_decimal benchmarks/c/check_decimal.c && /tmp/check_decimal
  *
