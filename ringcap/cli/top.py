@@ -66,8 +66,8 @@ def add_arguments(parser) -> None:
                         help="a tcpdump filter expression")
 
 
-#: A live view's bound per table (``--max-entries``): measured at ~390 bytes per
-#: flow, ~112 per IP conversation and ~110 per name (docs/analysis.md).
+#: A live view's bound per table (``--max-entries``): about 530 bytes of memory per
+#: flow with its IP conversation, 110 per name (docs/analysis.md).
 DEFAULT_MAX_ENTRIES = 100_000
 
 
@@ -222,8 +222,7 @@ def _dropped_keys(report: TrafficReport) -> str:
         parts.append(f"{names} names")
     if not parts:
         return ""
-    return (f"; over --max-entries {report.max_entries}, dropped from the tables "
-            f"(counted as other): {', '.join(parts)}")
+    return f"; --max-entries {report.max_entries}: dropped {', '.join(parts)} (counted as other)"
 
 
 def _is_link(protocol: str) -> bool:
