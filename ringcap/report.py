@@ -181,6 +181,8 @@ class TrafficReport(ReportCounts):
         # Count the names the messages carry; returns packet -> its server name.
         server: dict[int, str] = {}
         columns = {"tls_sni": h.tls_sni, "http_host": h.http_host, "dns_query": h.dns_qname}
+        # (bounded: each name counted moves to the end, so its dict runs least recent first)
+        count = self._count_name if self.max_entries is None else self._count_recent_name
         for kind in NAME_KINDS:
             column = columns[kind]
             if column.offsets[-1] == column.offsets[0]:
@@ -190,8 +192,16 @@ class TrafficReport(ReportCounts):
                 carriers = carriers[(h.app_proto[carriers] == APP_PROTOCOLS["dns"])
                                     & (h.dns_qr[carriers] == 0)]
             for i in carriers.tolist():
-                server.setdefault(i, self._count_name(kind, column[i]))
+                server.setdefault(i, count(kind, column[i]))
         return server
+
+    def _count_recent_name(self, kind: str, name: str) -> str:
+        """``_count_name`` that keeps a kind's names least recently counted first."""
+        if kind == "http_host":
+            name = _core.host_name(name)
+        counts = self._names[kind]
+        counts[name] = counts.pop(name, 0) + 1
+        return name
 
     def _carriers(self, column) -> np.ndarray:
         """The rows of ``column`` (a StringColumn) that hold a string, found through
@@ -275,7 +285,7 @@ class TrafficReport(ReportCounts):
         keep_conversations(self._conversations, rows)
 
     def _compact_names(self, kind: str, keep: int) -> None:
-        counts = self._names[kind]          # least recently counted first
+        counts = self._names[kind]          # least recently counted first (_count_recent_name)
         names = list(counts)
         messages = np.fromiter(counts.values(), np.int64, len(names))
         rows = np.sort(_keep_rows(messages, np.arange(len(names)), keep)).tolist()

@@ -141,7 +141,7 @@ class ReportCounts:
         if kind == "http_host":
             name = host_name(name)
         counts = self._names[kind]
-        counts[name] = counts.pop(name, 0) + 1     # (the dict: least recently counted first)
+        counts[name] = counts.get(name, 0) + 1
         return name
 
     def add_drop_mark(self, ts: int, dropped: int) -> None:

@@ -110,6 +110,25 @@ def test_the_busiest_and_the_most_recent_keys_survive_compaction(scan):
     newest = {(0x0B000000 + j).to_bytes(4, "big")
               for j in range((len(scan) - 1) * PER_BATCH, len(scan) * PER_BATCH)}
     assert len(newest & kept) >= BOUND // 4
+    names = {n["name"] for n in bounded.top_names()["dns_query"]}
+    newest = {f"host{j}.scan.example"
+              for j in range((len(scan) - 1) * PER_BATCH, len(scan) * PER_BATCH)}
+    assert len(newest & names) >= BOUND // 4
+
+
+def test_a_name_counted_again_is_recent_again():
+    """The names kept past the busiest are those counted last, not those first seen."""
+    order = ["a", "a", "a", "b", "c", "d", "e", "c", "d", "e", "b"]
+    frames = [_ipv4_frame(0x0A000001, 0x0A000035, 17, _udp(1000 + i, 53, struct.pack(
+        "!HHHHHH", i, 0x0100, 1, 0, 0, 0) + _dns_name(f"{name}.example") + b"\0\x01\0\x01"))
+        for i, name in enumerate(order)]
+    report = TrafficReport(track_names=True, max_entries=4)
+    report.update(Batch.from_packets(frames, ts=START + np.arange(len(frames))))
+    # 5 names: past 4, keep 2: the busiest (a), then the one counted last (b; c, d
+    # and e were counted as often, but before)
+    assert report.top_names()["dns_query"] == [{"name": "a.example", "count": 3},
+                                               {"name": "b.example", "count": 2}]
+    assert report.dropped()["dns_query"] == {"keys": 3, "messages": 6}
 
 
 def test_a_bounded_report_keeps_its_memory_however_many_keys_it_sees():
