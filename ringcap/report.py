@@ -312,6 +312,14 @@ class TrafficReport(ReportCounts):
         return out
 
     # ------------------------------------------------------------------ results
+    def to_dict(self, top: int | None = None) -> dict:
+        """Everything, JSON-ready (what ``ringcap stats --json`` prints), with
+        ``dropped`` (:meth:`dropped`) in a report made with ``max_entries``."""
+        document = super().to_dict(top)
+        if self.max_entries is not None:
+            document["dropped"] = self.dropped()
+        return document
+
     def flow_totals(self) -> dict[bytes, tuple[tuple, int, int]]:
         """Per 5-tuple conversation (``track_flows=True``): key -> ((ip_version,
         ip_proto, (addr, port) A, (addr, port) B), packets, bytes).  Both

@@ -68,6 +68,7 @@ def test_a_bounded_report_of_ever_new_flows_addresses_and_names_stays_under_its_
     for what in ("summary", "protocols", "packet_sizes", "rates"):
         assert getattr(bounded, what)() == getattr(full, what)(), what
     dropped = bounded.dropped()
+    assert bounded.to_dict()["dropped"] == dropped and "dropped" not in full.to_dict()
     assert dropped["flows"]["keys"] > 3000 and dropped["conversations"]["keys"] > 3000
     assert dropped["dns_query"]["keys"] > 3000
     # rows + other == totals, table by table
