@@ -98,9 +98,10 @@ class TrafficReport(ReportCounts):
     ``max_entries``: at most this many keys in each table that grows with the
     traffic (5-tuple flows with their server names, IP conversations, the names
     of each kind); ``None`` (default) keeps every key, as tshark's tables do.
-    A table that passes it keeps half: the busiest half of those by bytes (names:
-    by messages), then the most recently active (flows: seen in the latest
-    batches; conversations: the latest packet time; names: the latest message).
+    A table that passes it keeps ``max_entries // 2`` keys: half of those the
+    busiest (bytes; names: messages), the others the most recently active
+    (flows: seen in the latest batches; conversations: the latest packet
+    time; names: the latest message).
     The keys dropped and their packets and bytes are counted in
     :meth:`dropped`, so rows plus dropped equal the totals; the summary,
     protocols, packet sizes and rates stay exact.
@@ -344,6 +345,7 @@ class TrafficReport(ReportCounts):
             entry[1] += packets
             entry[2] += nbytes
         return {name: (f, p, b) for name, (f, p, b) in totals.items()}
+
 
 def _keep_rows(weight: np.ndarray, recency: np.ndarray, keep: int) -> np.ndarray:
     """The rows to keep of a table at its bound: the ``keep // 2`` heaviest, then
