@@ -3,7 +3,9 @@
 Live (``-i``), a table on the terminal redraws every ``--interval`` seconds
 with packets/s, bits/s and share of each flow, host and protocol over the
 last interval, plus totals and the kernel's drops, until Ctrl-C (or
-``--duration``); then the final totals are printed.  From a file (``-r``)
+``--duration``); then the final totals are printed.  Live, each table that
+grows with the traffic (flows, IP conversations, names) keeps at most
+``--max-entries`` keys, the rest counted in an "other" row.  From a file (``-r``)
 the table is printed once, with rates averaged over the file's duration.
 Sort by ``--sort bytes`` (default) or ``packets``.  ``--by server_name``
 makes the first table one row per server name (a conversation's TLS SNI,
