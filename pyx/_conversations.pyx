@@ -697,3 +697,27 @@ def count_bins(const int64_t[::1] ts not None, const uint32_t[::1] wirelen not N
                 nbytes[b] += wirelen[i]
     if outside:
         raise ValueError("a timestamp outside the bins")
+
+
+def keep_conversations(ConversationTable table not None, const Py_ssize_t[::1] rows not None):
+    """Keep only the conversations of ``rows`` (entry numbers, ascending: the
+    order they first appeared stays), dropping the others and rehashing the
+    kept ones; what a bounded report (``TrafficReport(max_entries=...)``) does
+    when its table is full.  The arrays keep their size for the conversations
+    to come."""
+    cdef Py_ssize_t n = rows.shape[0], i, slot, size = table.nslots
+    for i in range(n):
+        if not 0 <= rows[i] < table.count or (i and rows[i] <= rows[i - 1]):
+            raise ValueError("rows must be ascending entry numbers of the table")
+    with nogil:
+        for i in range(n):
+            if rows[i] != i:
+                table.entries[i] = table.entries[rows[i]]
+        table.count = n
+        table.last_entry = -1       # (the last packet's entry moved or went: look it up again)
+        memset(table.slots, 0xff, size * sizeof(Py_ssize_t))
+        for i in range(n):
+            slot = <Py_ssize_t>(table.entries[i].hash & <uint64_t>(size - 1))
+            while table.slots[slot] >= 0:
+                slot = (slot + 1) & (size - 1)
+            table.slots[slot] = i

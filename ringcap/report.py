@@ -1,7 +1,11 @@
 """Traffic reports: what ``capinfos`` and Wireshark's Statistics menu tell, from the columns.
 
-:class:`TrafficReport` folds batches one at a time (memory bounded by the
-number of distinct conversations, never by packets) into:
+:class:`TrafficReport` folds batches one at a time into the statistics
+below.  Its memory grows with the distinct keys it has seen (5-tuple flows, IP
+conversations and their endpoints, names), never with packets; with
+``max_entries`` (what a live ``ringcap top -i`` uses) each of those tables
+keeps at most that many keys, and what it drops is counted
+(:meth:`TrafficReport.dropped`).  It folds into:
 
 - a summary like ``capinfos`` (packets, data size, first/last time,
   duration, byte/bit/packet rates, average packet size); as in capinfos,
@@ -43,6 +47,7 @@ from .batch import LINKTYPE_NAMES, Batch
 from .headers import FIVE_TUPLE_COLUMNS, FlowWork, HeadersBuffer, flows
 from .filtering import LinkTypeFilter, Selection
 from . import reportcore as _core
+from ._conversations import keep_conversations
 from .reportcore import LINK_PROTOCOL_NAMES, FileInfo, ReportCounts, file_info  # noqa: F401
 from .pcapfile import open_pcap
 from .pcapfile.buffers import batch_packets_for
@@ -89,11 +94,31 @@ class TrafficReport(ReportCounts):
     the first packet's to the last's).  Call
     :meth:`update` with each batch, then read the attributes or
     :meth:`to_dict`.  Only IP packets make conversations and endpoints.
+
+    ``max_entries``: at most this many keys in each table that grows with the
+    traffic (5-tuple flows with their server names, IP conversations, the names
+    of each kind); ``None`` (default) keeps every key, as tshark's tables do.
+    A table that passes it keeps ``max_entries // 2`` keys: half of those the
+    busiest (bytes; names: messages), the others the most recently active
+    (flows: seen in the latest batches; conversations: the latest packet
+    time; names: the latest message).
+    The keys dropped and their packets and bytes are counted in
+    :meth:`dropped`, so rows plus dropped equal the totals; the summary,
+    protocols, packet sizes and rates stay exact.
     """
 
     def __init__(self, *, interval: float = 1.0, track_flows: bool = False,
-                 track_names: bool = False) -> None:
+                 track_names: bool = False, max_entries: int | None = None) -> None:
         super().__init__(interval=interval, track_names=track_names)
+        if max_entries is not None and (isinstance(max_entries, bool)
+                                        or not isinstance(max_entries, int) or max_entries < 2):
+            raise ValueError(f"max_entries must be None (no bound) or a whole number of at "
+                             f"least 2, got {max_entries!r}")
+        self.max_entries = max_entries
+        # what the bound dropped from the tables: [keys, packets, bytes] (names: [keys, messages])
+        self._dropped: dict[str, list[int]] = {"flows": [0, 0, 0], "conversations": [0, 0, 0],
+                                               **{kind: [0, 0] for kind in NAME_KINDS}}
+        self._updates = 0                           # batches folded: a flow's last activity
         self.track_flows = bool(track_flows)
         self._headers = HeadersBuffer(      # reused batch after batch
             (_FLOW_REPORT_COLUMNS if self.track_flows else _REPORT_COLUMNS)
@@ -101,7 +126,8 @@ class TrafficReport(ReportCounts):
             flow_hash=self.track_flows)
         self._flow_work = FlowWork() if self.track_flows else None
         self._lengths = np.zeros(0, np.int32)       # a string column's lengths (reused)
-        # canonical 5-tuple key -> [shown key (first packet's direction), packets, bytes]
+        # canonical 5-tuple key -> [shown key (first packet's direction), packets, bytes,
+        # the update that last saw it]
         self._flows: dict[bytes, list] = {}
         self._flow_names: dict[bytes, str] = {}     # canonical flow key -> server name
 
@@ -140,6 +166,8 @@ class TrafficReport(ReportCounts):
             self._add_flows(headers, server_names)
         self._add_conversations(c(headers.ip_src), c(headers.ip_dst), c(headers.ip_version),
                                 ts, wirelen)
+        if self.max_entries is not None:
+            self._bound()
 
     def _count(self, batch: Batch, ethertype, ip_proto, ip_version, flags):
         """Fold ``batch``'s times, sizes and protocol keys in; returns its
@@ -154,6 +182,8 @@ class TrafficReport(ReportCounts):
         # Count the names the messages carry; returns packet -> its server name.
         server: dict[int, str] = {}
         columns = {"tls_sni": h.tls_sni, "http_host": h.http_host, "dns_query": h.dns_qname}
+        # (bounded: each name counted moves to the end, so its dict runs least recent first)
+        count = self._count_name if self.max_entries is None else self._count_recent_name
         for kind in NAME_KINDS:
             column = columns[kind]
             if column.offsets[-1] == column.offsets[0]:
@@ -163,8 +193,16 @@ class TrafficReport(ReportCounts):
                 carriers = carriers[(h.app_proto[carriers] == APP_PROTOCOLS["dns"])
                                     & (h.dns_qr[carriers] == 0)]
             for i in carriers.tolist():
-                server.setdefault(i, self._count_name(kind, column[i]))
+                server.setdefault(i, count(kind, column[i]))
         return server
+
+    def _count_recent_name(self, kind: str, name: str) -> str:
+        """``_count_name`` that keeps a kind's names least recently counted first."""
+        if kind == "http_host":
+            name = _core.host_name(name)
+        counts = self._names[kind]
+        counts[name] = counts.pop(name, 0) + 1
+        return name
 
     def _carriers(self, column) -> np.ndarray:
         """The rows of ``column`` (a StringColumn) that hold a string, found through
@@ -189,25 +227,107 @@ class TrafficReport(ReportCounts):
         ends_a = np.concatenate([src, table.sport.astype(">u2").view(np.uint8).reshape(-1, 2)], 1)
         ends_b = np.concatenate([dst, table.dport.astype(">u2").view(np.uint8).reshape(-1, 2)], 1)
         proto = table.ip_proto
+        self._updates += 1
+        seen = self._updates
         for i in range(len(table)):
             a, b = ends_a[i].tobytes(), ends_b[i].tobytes()
             key = bytes([int(proto[i])]) + (a + b if a <= b else b + a)
             entry = self._flows.get(key)
             if entry is None:
-                entry = self._flows[key] = [(int(table.ip_version[i]), int(proto[i]), a, b), 0, 0]
+                entry = self._flows[key] = [(int(table.ip_version[i]), int(proto[i]), a, b),
+                                            0, 0, 0]
             entry[1] += int(table.packets[i])
             entry[2] += int(table.bytes[i])
+            entry[3] = seen
             if i in named and key not in self._flow_names:
                 self._flow_names[key] = named[i]
 
+    # ------------------------------------------------------------------ the bound
+    def _bound(self) -> None:
+        """Past ``max_entries`` keys in a table, keep half of them: the busiest
+        half of those (bytes; names: messages), then the most recently active,
+        and count what the others held as dropped."""
+        limit = self.max_entries
+        if len(self._flows) > limit:
+            self._compact_flows(limit // 2)
+        if len(self._conversations) > limit:
+            self._compact_conversations(limit // 2)
+        for kind, counts in self._names.items():
+            if len(counts) > limit:
+                self._compact_names(kind, limit // 2)
+
+    def _compact_flows(self, keep: int) -> None:
+        entries = list(self._flows.items())
+        nbytes = np.fromiter((e[2] for _, e in entries), np.int64, len(entries))
+        seen = np.fromiter((e[3] for _, e in entries), np.int64, len(entries))
+        kept: dict[bytes, list] = {}
+        for i in np.sort(_keep_rows(nbytes, seen, keep)).tolist():
+            key, entry = entries[i]
+            kept[key] = entry
+        dropped = self._dropped["flows"]
+        for key, (_, packets, size, _) in entries:
+            if key not in kept:
+                dropped[0] += 1
+                dropped[1] += packets
+                dropped[2] += size
+                self._flow_names.pop(key, None)
+        self._flows = kept
+
+    def _compact_conversations(self, keep: int) -> None:
+        table = self._conversations.columns()
+        nbytes = table["bytes"].sum(1)
+        rows = np.sort(_keep_rows(nbytes, table["last_ts"], keep)).astype(np.intp)
+        gone = np.ones(len(nbytes), bool)
+        gone[rows] = False
+        dropped = self._dropped["conversations"]
+        dropped[0] += int(gone.sum())
+        dropped[1] += int(table["packets"][gone].sum())
+        dropped[2] += int(nbytes[gone].sum())
+        keep_conversations(self._conversations, rows)
+
+    def _compact_names(self, kind: str, keep: int) -> None:
+        counts = self._names[kind]          # least recently counted first (_count_recent_name)
+        names = list(counts)
+        messages = np.fromiter(counts.values(), np.int64, len(names))
+        rows = np.sort(_keep_rows(messages, np.arange(len(names)), keep)).tolist()
+        kept = {names[i]: counts[names[i]] for i in rows}
+        dropped = self._dropped[kind]
+        dropped[0] += len(names) - len(kept)
+        dropped[1] += int(messages.sum()) - sum(kept.values())
+        self._names[kind] = kept
+
+    def dropped(self) -> dict[str, dict[str, int]]:
+        """What ``max_entries`` dropped from the tables so far, per table: the keys
+        dropped, and the packets and bytes (names: the messages) they held.  A
+        table's rows plus its dropped totals are what an unbounded report would
+        count: ``flows`` (:meth:`flow_totals`, :meth:`server_name_totals`),
+        ``conversations`` (:meth:`conversations`; :meth:`endpoints` are summed
+        from the conversations kept) and each kind of :data:`NAME_KINDS`
+        (:meth:`top_names`).  A key dropped and seen again starts again at 0."""
+        out = {}
+        for table, counts in self._dropped.items():
+            if table in NAME_KINDS:
+                out[table] = {"keys": counts[0], "messages": counts[1]}
+            else:
+                out[table] = {"keys": counts[0], "packets": counts[1], "bytes": counts[2]}
+        return out
+
     # ------------------------------------------------------------------ results
+    def to_dict(self, top: int | None = None) -> dict:
+        """Everything, JSON-ready (what ``ringcap stats --json`` prints), with
+        ``dropped`` (:meth:`dropped`) in a report made with ``max_entries``."""
+        document = super().to_dict(top)
+        if self.max_entries is not None:
+            document["dropped"] = self.dropped()
+        return document
+
     def flow_totals(self) -> dict[bytes, tuple[tuple, int, int]]:
         """Per 5-tuple conversation (``track_flows=True``): key -> ((ip_version,
         ip_proto, (addr, port) A, (addr, port) B), packets, bytes).  Both
         directions count; A is the source of the first packet seen."""
         if not self.track_flows:
             raise ValueError("this report does not track flows: TrafficReport(track_flows=True)")
-        return {key: (shown, packets, nbytes) for key, (shown, packets, nbytes)
+        return {key: (shown, packets, nbytes) for key, (shown, packets, nbytes, _)
                 in self._flows.items()}
 
     def server_name_totals(self) -> dict[str, tuple[int, int, int]]:
@@ -219,12 +339,22 @@ class TrafficReport(ReportCounts):
             raise ValueError("server names need TrafficReport(track_flows=True, track_names=True)")
         totals: dict[str, list[int]] = {}
         for key, name in self._flow_names.items():
-            _, packets, nbytes = self._flows[key]
+            _, packets, nbytes, _ = self._flows[key]
             entry = totals.setdefault(name, [0, 0, 0])
             entry[0] += 1
             entry[1] += packets
             entry[2] += nbytes
         return {name: (f, p, b) for name, (f, p, b) in totals.items()}
+
+
+def _keep_rows(weight: np.ndarray, recency: np.ndarray, keep: int) -> np.ndarray:
+    """The rows to keep of a table at its bound: the ``keep // 2`` heaviest, then
+    the most recent (ties: the heavier) of the rest, ``keep`` in all (unordered)."""
+    busiest = np.argsort(-weight, kind="stable")
+    top, rest = busiest[:keep // 2], busiest[keep // 2:]
+    recent = rest[np.lexsort((-weight[rest], -recency[rest]))][:keep - len(top)]
+    return np.concatenate([top, recent])
+
 
 _FIRST_BATCH = 4096
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import ringcap
+import ringcap.testing
 from conftest import DEADLINE, TEST_ETHERTYPE, drain, make_frame, wait_until
 from ringcap import Batch, RxRing, TxRing
 from test_report import _capinfos, _tshark, _tshark_conversations, corpus
@@ -167,19 +168,19 @@ def test_top_from_a_file_matches_flows(mixed_file):
                            f"tcpdump takes it: ringcap top -r {mixed_file}\n")
 
 
-def test_top_live_on_a_terminal_stops_cleanly_on_ctrl_c(veth):
+def _top_screen(args, send, until, env=None) -> str:
+    """Run `ringcap top ARGS` on a terminal: once its first table is drawn, call
+    ``send()``, wait for ``until`` on the screen, stop it with Ctrl-C and return
+    everything it drew."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "ringcap", "top", "-i", veth.b,
-                             "--interval", "0.3", "ether", "proto", hex(TEST_ETHERTYPE)],
-                            cwd="/", env={**ENV, "COLUMNS": "160", "LINES": "60"},
+    proc = subprocess.Popen([sys.executable, "-m", "ringcap", "top", *args], cwd="/",
+                            env={**ENV, "COLUMNS": "160", "LINES": "60", **(env or {})},
                             stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
     screen = b""
     closed = False
 
     def shows(pattern, what):
-        """Read the terminal until ``pattern`` is on it (None: until the program has closed
-        it, which it does only by exiting)."""
         def read():
             nonlocal screen, closed
             if not closed and select.select([master], [], [], 0.1)[0]:
@@ -193,10 +194,8 @@ def test_top_live_on_a_terminal_stops_cleanly_on_ctrl_c(veth):
 
     try:
         shows(r"Protocols", "the first table (the ring is open before it is drawn)")
-        frames = [make_frame(i, 200) for i in range(500)]
-        with TxRing(veth.a) as tx:
-            tx.send(frames)
-        shows(r"500 packets, 100000 bytes in", "a table counting the 500 packets")
+        send()
+        shows(until, f"{until!r} on the screen")
         proc.send_signal(signal.SIGINT)
         shows(None, "the exit, after the final totals")
         assert proc.wait(timeout=DEADLINE) == 0
@@ -205,11 +204,54 @@ def test_top_live_on_a_terminal_stops_cleanly_on_ctrl_c(veth):
             proc.kill()
             proc.wait()
         os.close(master)
-    text = screen.decode("utf-8", "replace")
+    return screen.decode("utf-8", "replace")
+
+
+def test_top_live_on_a_terminal_stops_cleanly_on_ctrl_c(veth):
+    def send():
+        with TxRing(veth.a) as tx:
+            tx.send([make_frame(i, 200) for i in range(500)])
+
+    text = _top_screen(["-i", veth.b, "--interval", "0.3", "ether", "proto",
+                        hex(TEST_ETHERTYPE)], send, r"500 packets, 100000 bytes in")
     assert "Hosts" in text and "Protocols" in text
     assert "\x1b[" in text                              # drawn in place on the terminal
     assert re.search(r"500 packets, 100000 bytes in [\d.]+ s \(totals", text)
     assert "Traceback" not in text
+
+
+def test_top_live_keeps_at_most_max_entries_flows_and_counts_the_rest_as_other(veth):
+    """500 flows (a scan: one 200-byte UDP packet each) through `top -i --max-entries 64`:
+    the final flow table holds at most 64 of them plus an "other" row, and together
+    they count every packet and byte; the title says what was dropped."""
+    n = 500
+    scan = ringcap.testing.ipv4_batch(np.zeros(n, np.int64), ip_src=0x0A000000 + np.arange(n),
+                                      ip_dst=0x0A630001, sport=10000 + np.arange(n), dport=9,
+                                      ip_proto=17, payload_len=158)
+
+    def send():
+        with TxRing(veth.a) as tx:
+            tx.send(scan)
+
+    text = _top_screen(["-i", veth.b, "--interval", "0.3", "--rows", "1000",
+                        "--max-entries", "64", "udp", "dst", "port", "9"], send,
+                       r"500 packets, 100000 bytes in", env={"COLUMNS": "260", "LINES": "400"})
+    assert "Traceback" not in text
+    final = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text[text.rindex("(totals"):])
+    title = re.search(r"--max-entries\s+64:\s+dropped\s+(\d+)\s+flows,\s+(\d+)\s+IP\s+"
+                      r"conversations\s+\(counted\s+as\s+other\)", final)
+    assert title, final[:400]
+    flows = final[:final.index("Hosts")]
+    rows = [(int(p), int(b)) for p, b in
+            re.findall(r"│ udp\s+│[^│]+│[^│]+│\s*(\d+)\s*│\s*(\d+)\s*│", flows)]
+    other = re.search(r"other \((\d+) flows dropped from the table\)\s*│\s*│\s*(\d+)\s*│"
+                      r"\s*(\d+)\s*│", flows)
+    assert other, flows[-600:]
+    assert 0 < len(rows) <= 64
+    assert int(other[1]) == int(title[1]) == n - len(rows)
+    assert sum(p for p, _ in rows) + int(other[2]) == n
+    assert sum(b for _, b in rows) + int(other[3]) == 200 * n
+    assert 0 < n - int(title[2]) <= 64             # conversations kept
 
 
 def test_a_file_cut_short_is_one_line_and_exit_1(mixed_file, tmp_path):

@@ -3,7 +3,9 @@
 Live (``-i``), a table on the terminal redraws every ``--interval`` seconds
 with packets/s, bits/s and share of each flow, host and protocol over the
 last interval, plus totals and the kernel's drops, until Ctrl-C (or
-``--duration``); then the final totals are printed.  From a file (``-r``)
+``--duration``); then the final totals are printed.  Live, each table that
+grows with the traffic (flows, IP conversations, names) keeps at most
+``--max-entries`` keys, the rest counted in an "other" row.  From a file (``-r``)
 the table is printed once, with rates averaged over the file's duration.
 Sort by ``--sort bytes`` (default) or ``packets``.  ``--by server_name``
 makes the first table one row per server name (a conversation's TLS SNI,
@@ -21,7 +23,7 @@ import numpy as np
 
 from ..headers import ip_strings
 from ..names import ip_proto_names
-from ..report import LINK_PROTOCOL_NAMES, TrafficReport, file_report
+from ..report import LINK_PROTOCOL_NAMES, NAME_KINDS, TrafficReport, file_report
 from ..ring import RxRing
 from ..sinks.driving import StopSignals
 from .interfaces import check_linktype_offered, interface_linktype, linktype_option
@@ -50,6 +52,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--interval", metavar="SECONDS", default=1.0,
                         type=size_type(parse_seconds, what="--interval"),
                         help="refresh and rate interval, live (1 s)")
+    parser.add_argument("--max-entries", metavar="N", type=size_type(_parse_max_entries),
+                        default=DEFAULT_MAX_ENTRIES,
+                        help="live: keep at most N flows, IP conversations and names of each "
+                             "kind (as ntopng's --max-num-flows); past it the least active "
+                             "are dropped and counted as other (%(default)s; 0: no bound)")
     parser.add_argument("--duration", metavar="SECONDS",
                         type=size_type(parse_seconds, what="--duration"),
                         help="stop a live view after SECONDS")
@@ -59,6 +66,18 @@ def add_arguments(parser) -> None:
                         help="a tcpdump filter expression (or give it as the last words)")
     parser.add_argument("expression", nargs="*", metavar="EXPRESSION",
                         help="a tcpdump filter expression")
+
+
+#: A live view's bound per table (``--max-entries``): about 530 bytes of memory per
+#: flow with its IP conversation, 110 per name (docs/analysis.md).
+DEFAULT_MAX_ENTRIES = 100_000
+
+
+def _parse_max_entries(text: str) -> int | None:
+    value = parse_count(text, what="--max-entries") if str(text).strip() != "0" else 0
+    if value == 1:
+        raise ValueError("bad --max-entries '1': give at least 2 (or 0: no bound)")
+    return value or None
 
 
 def _rich():
@@ -80,6 +99,12 @@ def _endpoint(address: bytes, port: int, version: int, proto: int) -> str:
     return f"[{text}]:{port}" if version == 6 else f"{text}:{port}"
 
 
+def _since(packets: int, nbytes: int, p0: int, b0: int) -> tuple[int, int]:
+    """The totals a rate counts from: ``(p0, b0)``, or 0 when the row holds less
+    (dropped by ``--max-entries`` since, and seen again from 0)."""
+    return (p0, b0) if packets >= p0 and nbytes >= b0 else (0, 0)
+
+
 def flow_rows(report: TrafficReport, previous: dict | None, span: float,
               sort: str, rows: int) -> list[dict]:
     """The busiest 5-tuple flows: totals, and rates over the last ``span`` seconds
@@ -88,6 +113,7 @@ def flow_rows(report: TrafficReport, previous: dict | None, span: float,
     out = []
     for key, (shown, packets, nbytes) in current.items():
         p0, b0 = (previous.get(key, (None, 0, 0))[1:] if previous is not None else (0, 0))
+        p0, b0 = _since(packets, nbytes, p0, b0)
         version, proto, a, b = shown
         out.append({
             "proto": str(ip_proto_names(proto)),
@@ -111,6 +137,7 @@ def name_rows(report: TrafficReport, previous: dict | None, span: float,
     out = []
     for name, (count, packets, nbytes) in report.server_name_totals().items():
         p0, b0 = (previous.get(name, (0, 0, 0))[1:] if previous is not None else (0, 0))
+        p0, b0 = _since(packets, nbytes, p0, b0)
         out.append({"name": name, "flows": count, "packets": packets, "bytes": nbytes,
                     "pps": (packets - p0) / span if span > 0 else 0.0,
                     "bps": 8 * (nbytes - b0) / span if span > 0 else 0.0})
@@ -150,12 +177,23 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
             table.add_row(r["proto"], escape(r["a"]), escape("\u2194 " + r["b"]),
                           str(r["packets"]), str(r["bytes"]),
                           f"{r['pps']:.1f}", _si(r["bps"], "bit/s"), f"{share(r):.1f}%")
+    other = report.dropped()["flows"]
+    if other["keys"]:
+        # what the bound dropped: the rows of a flow table plus this one are the totals
+        label = f"other ({other['keys']} flows dropped from the table)"
+        if args.by == "server_name":
+            table.add_row(label, "", str(other["packets"]), str(other["bytes"]), "", "",
+                          f"{share(other):.1f}%")
+        else:
+            table.add_row("", label, "", str(other["packets"]), str(other["bytes"]), "", "",
+                          f"{share(other):.1f}%")
     hosts = Table(title="Hosts", title_justify="left")
     for name in ("address", "packets", "bytes", "pkt/s", "bit/s", "share"):
         hosts.add_column(name, justify="left" if name == "address" else "right", no_wrap=True)
     endpoints = sorted(report.endpoints(), key=lambda e: -e[sort])[:args.rows]
     for e in endpoints:
         p0, b0 = prev_hosts.get(e["address"], (0, 0)) if prev_hosts is not None else (0, 0)
+        p0, b0 = _since(e["packets"], e["bytes"], p0, b0)
         hosts.add_row(escape(e["address"]), str(e["packets"]), str(e["bytes"]),
                       f"{(e['packets'] - p0) / span if span > 0 else 0:.1f}",
                       _si(8 * (e["bytes"] - b0) / span if span > 0 else 0, "bit/s"),
@@ -173,6 +211,20 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
                        f"{(p['packets'] - p0) / span if span > 0 else 0:.1f}",
                        f"{100.0 * p[sort] / (total_bytes if sort == 'bytes' else total_packets):.1f}%")
     return Group(table, hosts, protos)
+
+
+def _dropped_keys(report: TrafficReport) -> str:
+    """The title's note of what ``--max-entries`` dropped ("" while nothing)."""
+    dropped = report.dropped()
+    parts = [f"{dropped[table]['keys']} {what}" for table, what in
+             (("flows", "flows"), ("conversations", "IP conversations"))
+             if dropped[table]["keys"]]
+    names = sum(dropped[kind]["keys"] for kind in NAME_KINDS)
+    if names:
+        parts.append(f"{names} names")
+    if not parts:
+        return ""
+    return f"; --max-entries {report.max_entries}: dropped {', '.join(parts)} (counted as other)"
 
 
 def _is_link(protocol: str) -> bool:
@@ -217,7 +269,8 @@ def _live(args, filter_text) -> int:
             except OSError:
                 pass            # (no such interface: the ring says so, as without -y)
         check_linktype_offered(linktype, args.linktype, captured)
-    report = TrafficReport(track_flows=True, track_names=args.by == "server_name")
+    report = TrafficReport(track_flows=True, track_names=args.by == "server_name",
+                           max_entries=args.max_entries)
     console = _console(Console)
     start = time.monotonic()
     deadline = None if args.duration is None else start + args.duration
@@ -239,7 +292,7 @@ def _live(args, filter_text) -> int:
                     stats = ring.stats
                     title = (f"{where}: {report.packets} packets, {report.wire_size} bytes in "
                              f"{now - start:.0f} s; drops: {stats.drops} kernel, "
-                             f"{stats.if_drops} interface")
+                             f"{stats.if_drops} interface{_dropped_keys(report)}")
                     live.update(_tables(report, *previous, span, args, title), refresh=True)
                     previous = _snapshot(report)
                     last = now
@@ -253,7 +306,7 @@ def _live(args, filter_text) -> int:
             elapsed = time.monotonic() - start
             title = (f"{where}: {report.packets} packets, {report.wire_size} bytes in "
                      f"{elapsed:.1f} s (totals; rates averaged); drops: {stats.drops} kernel, "
-                     f"{stats.if_drops} interface")
+                     f"{stats.if_drops} interface{_dropped_keys(report)}")
             live.update(_tables(report, None, None, None, elapsed, args, title), refresh=True)
     print(f"{stats.packets} packets received by filter, {stats.drops} dropped by kernel",
           file=sys.stderr)
