@@ -91,16 +91,25 @@ cdef enum:
     # next PREFETCH_RECORDS headers start if they are as long as this record or
     # the one before, since pulling every line through the cache made the walk
     # memory-bound (recorded traffic, 1.3 KB records: 25% less CPU; the
-    # IMIX/uniform mixes keep every line, which is faster there).  4 records
-    # ahead rather than 8: the walk over the recorded mix 73 -> 71 ms of CPU,
-    # `ringcap -nn -r` 0.151 -> 0.148 s (2 ahead: 77 ms).
+    # IMIX/uniform mixes keep every line, which is faster there).  In a run of
+    # one length a record asks only for the header PREFETCH_RECORDS past the
+    # next (the records before asked for the nearer ones); the whole plan again
+    # at a change of length and at the first record in a new 2**PREFETCH_MAPPED_SHIFT
+    # bytes, which the walk has just faulted in (the kernel maps 64 KiB around a
+    # fault; a prefetch into a page not yet mapped is dropped, so what the records
+    # before asked for there went unheard).  8 ahead (it was 4 when each record
+    # asked for all 4): the walk over the recorded mix, map populated, 22.3 ->
+    # 17.2 ms; mapped by faults as the reader does, 54.2 -> 52.5 ms; 4 ahead,
+    # 21.5 and 55.0 ms; 12 and 16 ahead, 17.8 and 19.1 ms populated.
     PREFETCH_AHEAD = 4096
     PREFETCH_SMALL = 1024
-    PREFETCH_RECORDS = 4
+    PREFETCH_RECORDS = 8
+    PREFETCH_MAPPED_SHIFT = 16
 
 
 cdef struct Prefetch:
     Py_ssize_t ahead      # every-line mode: the next line to prefetch
+    Py_ssize_t at         # where the record before starts
     Py_ssize_t last       # the length of the record before
     Py_ssize_t mean       # running mean of record lengths (weight 1/8)
     int64_t* plan         # tests only: where the prefetches went (else NULL)
@@ -117,16 +126,17 @@ cdef inline void _fetch(Prefetch* p, const uint8_t* buf, Py_ssize_t at) noexcept
 
 cdef void _prefetch_after_change(Prefetch* p, const uint8_t* buf, Py_ssize_t next,
                                 Py_ssize_t length, Py_ssize_t end) noexcept nogil:
-    """A record of a new length (``p.last`` the one before): where the headers
-    1..PREFETCH_RECORDS - 1 records after ``next`` start by this length, and
-    1..PREFETCH_RECORDS by the length before, which the records before did not
-    ask for.  Out of line: 13% of the recorded mix's records, 0 in a run."""
+    """A record of a new length (``p.last`` the one before) or the first in a
+    newly mapped 64 KiB: where the headers 1..PREFETCH_RECORDS - 1 records after
+    ``next`` start by this length, and 1..PREFETCH_RECORDS by the length before
+    if it differs, which the records before did not ask for (or not heard).
+    Out of line: 13% of the recorded mix's records change length."""
     cdef Py_ssize_t k, at
     for k in range(1, PREFETCH_RECORDS):
         at = next + k * length
         if at < end:
             _fetch(p, buf, at)
-    if p.last:
+    if p.last and p.last != length:
         for k in range(1, PREFETCH_RECORDS + 1):
             at = next + k * p.last
             if at < end:
@@ -158,16 +168,17 @@ cdef inline void _prefetch_next(Prefetch* p, const uint8_t* buf, Py_ssize_t pos,
         at = pos + length + PREFETCH_RECORDS * length
         if at < end:
             _fetch(p, buf, at)
-        if length != p.last:
+        if length != p.last or (pos ^ p.at) >> PREFETCH_MAPPED_SHIFT:
             _prefetch_after_change(p, buf, pos + length, length, end)
         p.ahead = pos + length
+        p.at = pos
     p.last = length
 
 
 def _test_prefetch_plan(lengths, Py_ssize_t end):
     """For records of ``lengths`` bytes back to back from offset 0 in a buffer
     of ``end`` bytes: the offsets a view walk prefetches at each record."""
-    cdef Prefetch p = Prefetch(0, 0, 0, NULL, 0)
+    cdef Prefetch p = Prefetch(0, 0, 0, 0, NULL, 0)
     cdef int64_t plan[128]           # >= PREFETCH_AHEAD / 64 + 2 * PREFETCH_RECORDS
     cdef Py_ssize_t pos = 0, k
     out = []
@@ -711,7 +722,7 @@ cdef Result _parse_pcap(
     cdef Result r
     cdef Py_ssize_t n = 0
     cdef uint32_t cl
-    cdef Prefetch ahead = Prefetch(pos, 0, 0, NULL, 0)
+    cdef Prefetch ahead = Prefetch(pos, pos, 0, 0, NULL, 0)
     r.status = OK
     r.value = 0
     r.nbytes = copy_start
@@ -796,7 +807,7 @@ cdef Result _parse_pcapng(
     cdef Py_ssize_t n = 0, opos, oend
     cdef uint32_t btype, blen, cl, wl, iface, flags, code, olen
     cdef uint64_t units
-    cdef Prefetch ahead = Prefetch(pos, 0, 0, NULL, 0)
+    cdef Prefetch ahead = Prefetch(pos, pos, 0, 0, NULL, 0)
     r.status = OK
     r.value = 0
     r.nbytes = copy_start
