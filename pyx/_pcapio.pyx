@@ -71,6 +71,16 @@ cdef struct Result:
 
 
 cdef extern from *:
+    """
+    /* _prefetch_next runs at every record of a view walk, and gcc -O2 left it a
+       call (36 instructions a packet on the uniform mix); force it inline in each
+       walk.  The names are Cython's for _pcapio's Prefetch and _prefetch_next
+       (tests/test_pcap_mmap.py checks that the module has no such function). */
+    struct __pyx_t_7ringcap_7_pcapio_Prefetch;
+    static inline __attribute__((always_inline)) void __pyx_f_7ringcap_7_pcapio__prefetch_next(
+        struct __pyx_t_7ringcap_7_pcapio_Prefetch *, uint8_t const *, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t);
+    """
     void __builtin_prefetch(const void *address) noexcept nogil
 
 cdef enum:
@@ -81,16 +91,25 @@ cdef enum:
     # next PREFETCH_RECORDS headers start if they are as long as this record or
     # the one before, since pulling every line through the cache made the walk
     # memory-bound (recorded traffic, 1.3 KB records: 25% less CPU; the
-    # IMIX/uniform mixes keep every line, which is faster there).  4 records
-    # ahead rather than 8: the walk over the recorded mix 73 -> 71 ms of CPU,
-    # `ringcap -nn -r` 0.151 -> 0.148 s (2 ahead: 77 ms).
+    # IMIX/uniform mixes keep every line, which is faster there).  In a run of
+    # one length a record asks only for the header PREFETCH_RECORDS past the
+    # next (the records before asked for the nearer ones); the whole plan again
+    # at a change of length and at the first record in a new 2**PREFETCH_MAPPED_SHIFT
+    # bytes, which the walk has just faulted in (the kernel maps 64 KiB around a
+    # fault; a prefetch into a page not yet mapped is dropped, so what the records
+    # before asked for there went unheard).  8 ahead (it was 4 when each record
+    # asked for all 4): the walk over the recorded mix, map populated, 22.3 ->
+    # 17.2 ms; mapped by faults as the reader does, 54.2 -> 52.5 ms; 4 ahead,
+    # 21.5 and 55.0 ms; 12 and 16 ahead, 17.8 and 19.1 ms populated.
     PREFETCH_AHEAD = 4096
     PREFETCH_SMALL = 1024
-    PREFETCH_RECORDS = 4
+    PREFETCH_RECORDS = 8
+    PREFETCH_MAPPED_SHIFT = 16
 
 
 cdef struct Prefetch:
     Py_ssize_t ahead      # every-line mode: the next line to prefetch
+    Py_ssize_t at         # where the record before starts
     Py_ssize_t last       # the length of the record before
     Py_ssize_t mean       # running mean of record lengths (weight 1/8)
     int64_t* plan         # tests only: where the prefetches went (else NULL)
@@ -105,43 +124,61 @@ cdef inline void _fetch(Prefetch* p, const uint8_t* buf, Py_ssize_t at) noexcept
         __builtin_prefetch(buf + at)
 
 
+cdef void _prefetch_after_change(Prefetch* p, const uint8_t* buf, Py_ssize_t next,
+                                Py_ssize_t length, Py_ssize_t end) noexcept nogil:
+    """A record of a new length (``p.last`` the one before) or the first in a
+    newly mapped 64 KiB: where the headers 1..PREFETCH_RECORDS - 1 records after
+    ``next`` start by this length, and 1..PREFETCH_RECORDS by the length before
+    if it differs, which the records before did not ask for (or not heard).
+    Out of line: 13% of the recorded mix's records change length."""
+    cdef Py_ssize_t k, at
+    for k in range(1, PREFETCH_RECORDS):
+        at = next + k * length
+        if at < end:
+            _fetch(p, buf, at)
+    if p.last and p.last != length:
+        for k in range(1, PREFETCH_RECORDS + 1):
+            at = next + k * p.last
+            if at < end:
+                _fetch(p, buf, at)
+
+
 cdef inline void _prefetch_next(Prefetch* p, const uint8_t* buf, Py_ssize_t pos,
                                 Py_ssize_t length, Py_ssize_t end) noexcept nogil:
     """Prefetch where the records after the one at ``pos`` (``length`` bytes,
     header read) likely start; addresses stay below ``end`` (and a prefetch
     never faults, even on a page a truncated file no longer backs)."""
-    cdef Py_ssize_t k, at
+    cdef Py_ssize_t at, ahead
     p.mean = p.mean + ((length - p.mean) >> 3) if p.last else length
     if p.mean < PREFETCH_SMALL:
-        if p.ahead < pos:
-            p.ahead = pos
-        while p.ahead < pos + PREFETCH_AHEAD and p.ahead < end:
-            _fetch(p, buf, p.ahead)
-            p.ahead += 64
+        ahead = p.ahead if p.ahead > pos else pos
+        while ahead < pos + PREFETCH_AHEAD and ahead < end:
+            _fetch(p, buf, ahead)
+            ahead += 64
+        p.ahead = ahead
     else:
         # this record's packet headers past its first line, which the filter and
         # the decoder read next (the walk itself reads only the record header)
-        at = pos + 64
-        if at < end and length > 64:
+        if length > 64 and pos + 64 < end:
+            _fetch(p, buf, pos + 64)
+            if length > 112 and pos + 112 < end:
+                _fetch(p, buf, pos + 112)
+        # in a run of one length the records 2..PREFETCH_RECORDS after this
+        # one were asked for by the records before: only the newly reachable
+        at = pos + length + PREFETCH_RECORDS * length
+        if at < end:
             _fetch(p, buf, at)
-        at = pos + 112
-        if at < end and length > 112:
-            _fetch(p, buf, at)
-        for k in range(1, PREFETCH_RECORDS + 1):
-            at = pos + length + k * length
-            if at < end:
-                _fetch(p, buf, at)
-            at = pos + length + k * p.last
-            if p.last != length and p.last and at < end:
-                _fetch(p, buf, at)
+        if length != p.last or (pos ^ p.at) >> PREFETCH_MAPPED_SHIFT:
+            _prefetch_after_change(p, buf, pos + length, length, end)
         p.ahead = pos + length
+        p.at = pos
     p.last = length
 
 
 def _test_prefetch_plan(lengths, Py_ssize_t end):
     """For records of ``lengths`` bytes back to back from offset 0 in a buffer
     of ``end`` bytes: the offsets a view walk prefetches at each record."""
-    cdef Prefetch p = Prefetch(0, 0, 0, NULL, 0)
+    cdef Prefetch p = Prefetch(0, 0, 0, 0, NULL, 0)
     cdef int64_t plan[128]           # >= PREFETCH_AHEAD / 64 + 2 * PREFETCH_RECORDS
     cdef Py_ssize_t pos = 0, k
     out = []
@@ -685,7 +722,7 @@ cdef Result _parse_pcap(
     cdef Result r
     cdef Py_ssize_t n = 0
     cdef uint32_t cl
-    cdef Prefetch ahead = Prefetch(pos, 0, 0, NULL, 0)
+    cdef Prefetch ahead = Prefetch(pos, pos, 0, 0, NULL, 0)
     r.status = OK
     r.value = 0
     r.nbytes = copy_start
@@ -770,7 +807,7 @@ cdef Result _parse_pcapng(
     cdef Py_ssize_t n = 0, opos, oend
     cdef uint32_t btype, blen, cl, wl, iface, flags, code, olen
     cdef uint64_t units
-    cdef Prefetch ahead = Prefetch(pos, 0, 0, NULL, 0)
+    cdef Prefetch ahead = Prefetch(pos, pos, 0, 0, NULL, 0)
     r.status = OK
     r.value = 0
     r.nbytes = copy_start

@@ -326,22 +326,46 @@ def test_a_walk_over_large_records_prefetches_their_headers_not_every_line():
     # decoder read them next) and where the next headers start, never the payload
     # lines between
     sizes = [1530] * 20 + [82] + [1530] * 20 + [82, 82] + [1530] * 20
-    starts = np.cumsum([0] + sizes)
-    end = int(starts[-1])
+    starts = [int(s) for s in np.cumsum([0] + sizes)]
+    end = starts[-1]
     plans = ringcap._pcapio._test_prefetch_plan(sizes, end)
-    assert all(len(plan) <= 10 and max(plan, default=0) < end for plan in plans)
-    own = [[int(starts[i]) + k for k in (64, 112) if k < size] for i, size in enumerate(sizes)]
-    assert own[20] == [int(starts[20]) + 64]            # an ACK's headers end in its second line
+    assert all(len(plan) <= 18 and max(plan, default=0) < end for plan in plans)
+    own = [[starts[i] + k for k in (64, 112) if k < size] for i, size in enumerate(sizes)]
+    assert own[20] == [starts[20] + 64]                 # an ACK's headers end in its second line
+    block = [start >> 16 for start in starts]           # the 64 KiB a fault maps
+    assert block[46] != block[45] and len(set(block[:-1])) == 2
     for i, plan in enumerate(plans):
         assert plan[:len(own[i])] == own[i], i
-        if set(sizes[max(i - 1, 0):i + 6]) == {1530}:    # within a run: the next 4 headers on
-            assert plan[len(own[i]):] == [int(s) for s in starts[i + 2:i + 6] if s < end], i
+        if i and set(sizes[i - 1:i + 10]) == {1530} and block[i] == block[i - 1]:
+            # within a run only the header 8 past the next, newly reachable: the
+            # records before asked for those nearer
+            assert plan[len(own[i]):] == [s for s in starts[i + 9:i + 10] if s < end], i
+    # the first record asks for the next 8 headers on, as a record after a change of
+    # size does, and the first record in a new 64 KiB (the walk has just faulted
+    # it in: what the records before asked for there went unheard)
+    assert plans[0][2:] == [starts[9]] + starts[2:9]
+    assert plans[46][2:] == [starts[55]] + starts[48:55]
+    # within a run every header was asked for 2 to 9 records before it, by one record
+    # (or two, the second in a new 64 KiB): the old plan asked 4 times, 2 to 5 before
+    for j in range(2, len(sizes)):
+        if set(sizes[max(j - 10, 0):j]) == {1530}:
+            asked = [i for i in range(max(j - 9, 0), j) if starts[j] in plans[i]]
+            assert 1 <= len(asked) <= 2 and max(asked) <= j - 2, j
     # after an ACK, the header past the next is fetched by the size before it
-    assert int(starts[22]) in plans[20]
-    # 63 records of 1.2 KB on average: the walk asks for fewer than 8 lines per 4 KiB
-    # besides each record's own headers
-    ahead = set().union(*(set(plan[len(own[i]):]) for i, plan in enumerate(plans)))
-    assert len(ahead) < end // 4096 * 8
+    assert starts[22] in plans[20]
+    # 63 records of 1.2 KB: about 2 look-aheads a record besides each record's own
+    # headers (the plan before asked for 4 in a run, 8 at a change)
+    ahead = [line for i, plan in enumerate(plans) for line in plan[len(own[i]):]]
+    assert len(ahead) < 3 * len(sizes)
+
+
+def test_the_walks_prefetch_plan_is_inlined_in_each_walk():
+    # gcc -O2 left _prefetch_next a call (36 instructions a packet); the module forces
+    # it inline by Cython's name for it, which must still be the name it generates
+    symbols = subprocess.run(["nm", ringcap._pcapio.__file__], capture_output=True,
+                             text=True, check=True).stdout
+    assert "_pcapio__prefetch_after_change" in symbols     # the names nm shows: Cython's
+    assert "_pcapio__prefetch_next" not in symbols
 
 
 def test_a_walk_over_small_records_prefetches_every_line_ahead():
