@@ -504,16 +504,18 @@ cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
     cdef char text[48]
     cdef uint8_t *w
     c.app_proto[i] = APP_DNS
+    if n >= 4:                   # of a header cut short, what was captured (as tshark)
+        c.dns_id[i] = rd16(m, 0, n)
+        c.dns_qr[i] = rd8(m, 2, n) >> 7
+        c.dns_opcode[i] = (rd8(m, 2, n) >> 3) & 0x0F
+        c.dns_rcode[i] = rd8(m, 3, n) & 0x0F
+    if n >= 8:
+        c.dns_ancount[i] = rd16(m, 6, n)
     if n < 12:
         c.flags[i] |= F_APP_TRUNCATED if full >= 12 else F_APP_MALFORMED
         return
-    c.dns_id[i] = rd16(m, 0, n)
-    c.dns_qr[i] = rd8(m, 2, n) >> 7
-    c.dns_opcode[i] = (rd8(m, 2, n) >> 3) & 0x0F
-    c.dns_rcode[i] = rd8(m, 3, n) & 0x0F
     qdcount = rd16(m, 4, n)
     ancount = rd16(m, 6, n)
-    c.dns_ancount[i] = ancount
     if n < full:
         c.flags[i] |= F_APP_TRUNCATED
     pos = 12
@@ -739,6 +741,13 @@ cdef bint _http(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
 
 
 # ---------------------------------------------------------------- DHCPv4
+cdef inline void _dhcp_client_mac(const uint8_t *m, Py_ssize_t n, Py_ssize_t i,
+                                  AppColumns *c) noexcept nogil:
+    if rd8(m, 1, n) == 1 and rd8(m, 2, n) == 6:          # Ethernet, 6-byte addresses
+        if not (RINGCAP_CHECKED_READS and _overrun(28, 6, n)):
+            memcpy(c.dhcp_client_mac + 6 * i, m + 28, 6)
+
+
 cdef void _dhcp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
                 AppColumns *c) noexcept nogil:
     # IN m: a BOOTP message; options after the magic cookie at 236.
@@ -748,15 +757,15 @@ cdef void _dhcp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         if full >= 240:
             c.app_proto[i] = APP_DHCP
             c.flags[i] |= F_APP_TRUNCATED
+            if n >= 34:          # the client's address was captured (tshark shows it)
+                _dhcp_client_mac(m, n, i, c)
         return
     if rd32(m, 236, n) != 0x63825363:
         return                   # BOOTP without DHCP options, or not BOOTP at all
     c.app_proto[i] = APP_DHCP
     if n < full:
         c.flags[i] |= F_APP_TRUNCATED
-    if rd8(m, 1, n) == 1 and rd8(m, 2, n) == 6:          # Ethernet, 6-byte addresses
-        if not (RINGCAP_CHECKED_READS and _overrun(28, 6, n)):
-            memcpy(c.dhcp_client_mac + 6 * i, m + 28, 6)
+    _dhcp_client_mac(m, n, i, c)
     k = 240
     while k < n:
         code = rd8(m, k, n)
@@ -791,6 +800,9 @@ cdef void _ntp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         if full >= 2:
             c.app_proto[i] = APP_NTP
             c.flags[i] |= F_APP_TRUNCATED
+            if n == 1:           # the flags byte alone (tshark shows it)
+                c.ntp_version[i] = (rd8(m, 0, n) >> 3) & 7
+                c.ntp_mode[i] = rd8(m, 0, n) & 7
         return
     c.app_proto[i] = APP_NTP
     mode = rd8(m, 0, n) & 7
@@ -1486,6 +1498,17 @@ cdef struct FieldColumn:
     const uint8_t *gate
     uint8_t low, high
     bint nonzero
+    # and (caplen NULL: no such test) at least `least` bytes of the payload
+    # captured, and a message not flagged APP_TRUNCATED over TCP (tshark
+    # shows nothing of a TCP message it has not reassembled whole) or where
+    # `whole_from` (>= 0) bytes or more were captured
+    const uint32_t *caplen
+    const uint16_t *payload_offset
+    const uint32_t *payload_len
+    const uint8_t *ip_proto
+    const uint32_t *flags
+    Py_ssize_t least
+    Py_ssize_t whole_from
 
 
 _FIELD_KINDS = {"text": FIELD_TEXT, "u32": FIELD_U32, "time": FIELD_TIME, "index": FIELD_INDEX,
@@ -1512,12 +1535,22 @@ cdef inline Py_ssize_t _decimal(uint8_t *w, uint64_t value) noexcept nogil:
 
 cdef inline bint _present(FieldColumn *f, Py_ssize_t i) noexcept nogil:
     # whether packet i has the application field: tshark's empty field otherwise
+    cdef Py_ssize_t captured
     if f.app == NULL:
         return True
     if not (f.protocols >> f.app[i]) & 1:
         return False
     if f.gate != NULL and not (f.low <= f.gate[i] <= f.high):
         return False
+    if f.caplen != NULL:
+        captured = <Py_ssize_t>f.caplen[i] - f.payload_offset[i]
+        if captured > f.payload_len[i]:
+            captured = f.payload_len[i]            # Ethernet padding after the payload
+        if captured < f.least:
+            return False
+        if f.flags[i] & F_APP_TRUNCATED and (f.ip_proto[i] == IPPROTO_TCP
+                                             or 0 <= f.whole_from <= captured):
+            return False
     if not f.nonzero:
         return True
     if f.kind == FIELD_U8:
@@ -1589,6 +1622,11 @@ cdef object _app_field(FieldColumn *f, Py_ssize_t k, tuple column, Py_ssize_t n)
     cdef const uint32_t[::1] u32_view
     cdef const uint8_t[::1] app_view
     cdef const uint8_t[::1] gate_view
+    cdef const uint32_t[::1] caplen_view
+    cdef const uint16_t[::1] offset_view
+    cdef const uint32_t[::1] length_view
+    cdef const uint8_t[::1] proto_view
+    cdef const uint32_t[::1] flags_view
     itemsize, width = _APP_FIELD_KINDS[f.kind]
     values = column[1]
     if itemsize == 1:
@@ -1611,7 +1649,7 @@ cdef object _app_field(FieldColumn *f, Py_ssize_t k, tuple column, Py_ssize_t n)
     presence = column[2] if len(column) > 2 else None
     if presence is None:
         return kept
-    app, protocols, gate, low, high, nonzero = presence
+    app, protocols, gate, low, high, nonzero, cut = presence
     app_view = app
     if app_view.shape[0] < n:
         raise ValueError(f"column {k}'s app_proto has {app_view.shape[0]} values, fewer than {n}")
@@ -1625,6 +1663,28 @@ cdef object _app_field(FieldColumn *f, Py_ssize_t k, tuple column, Py_ssize_t n)
             raise ValueError(f"column {k}'s gate has {gate_view.shape[0]} values, fewer than {n}")
         f.gate = &gate_view[0] if n else NULL
         kept.append(gate_view)
+    if cut is not None:
+        caplen, payload_offset, payload_len, ip_proto, flags, least, whole_from = cut
+        caplen_view = caplen
+        offset_view = payload_offset
+        length_view = payload_len
+        proto_view = ip_proto
+        flags_view = flags
+        kept += [caplen_view, offset_view, length_view, proto_view, flags_view]
+        for name, got in (("caplen", caplen_view.shape[0]),
+                          ("payload_offset", offset_view.shape[0]),
+                          ("payload_len", length_view.shape[0]),
+                          ("ip_proto", proto_view.shape[0]), ("flags", flags_view.shape[0])):
+            if got < n:
+                raise ValueError(f"column {k}'s {name} has {got} values, fewer than {n}")
+        if n:
+            f.caplen = &caplen_view[0]
+            f.payload_offset = &offset_view[0]
+            f.payload_len = &length_view[0]
+            f.ip_proto = &proto_view[0]
+            f.flags = &flags_view[0]
+        f.least = least
+        f.whole_from = whole_from
     return kept
 
 
@@ -1640,9 +1700,14 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
     ``"u16"`` (decimal), ``"hex16"`` (``0x%04x``), ``"ipv4"`` (uint32 in
     host order, dotted) or ``"mac"`` (6 uint8 a packet, ``aa:bb:...``);
     ``presence`` None (always shown) or ``(app_proto, protocols, gate, low,
-    high, nonzero)``: shown only where bit ``app_proto[i]`` of ``protocols``
-    is set, ``low <= gate[i] <= high`` (gate: a uint8 column or None) and,
-    if ``nonzero``, the value is not 0; empty otherwise.
+    high, nonzero, cut)``: shown only where bit ``app_proto[i]`` of
+    ``protocols`` is set, ``low <= gate[i] <= high`` (gate: a uint8 column
+    or None), if ``nonzero`` the value is not 0, and if ``cut`` is
+    ``(caplen, payload_offset, payload_len, ip_proto, flags, least,
+    whole_from)`` (the header pass's columns), at least ``least`` bytes of
+    the payload were captured and the message is not flagged APP_TRUNCATED
+    over TCP or where ``whole_from`` (>= 0) bytes or more were captured;
+    empty otherwise.
     Returns ``(next packet, bytes written)``: it stops before a line that
     does not fit in what is left of ``out`` (the caller writes ``out`` and
     calls again; a line longer than ``out`` raises ValueError)."""

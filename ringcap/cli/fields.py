@@ -42,22 +42,26 @@ TSHARK_FIELDS = {
 STRING_COLUMNS = tuple(name for name, kind, _ in _app.COLUMN_LAYOUT if kind == "str")
 # tshark's numeric field -> ringcap's fixed-width column, where it holds what
 # tshark prints, and when tshark shows it: (column, field_lines' kind, gate,
-# nonzero) -- on the messages of the column's protocol (DNS: mDNS and LLMNR
-# too), where ``gate`` (column, low, high) holds, and, if ``nonzero``, where
-# the column is not 0 (the decoder's "none")
+# nonzero, least, whole_from) -- on the messages of the column's protocol
+# (DNS: mDNS and LLMNR too) where ``gate`` (column, low, high) holds, if
+# ``nonzero`` where the column is not 0 (the decoder's "none"), where at least
+# ``least`` bytes of the payload were captured, and not where a message is cut
+# short over TCP (tshark shows nothing of a message it has not reassembled) or
+# with ``whole_from`` bytes or more captured (-1: none; DHCP: its options cut
+# short show nothing in tshark)
 TSHARK_NUMBERS = {
-    "dns.id": ("dns_id", "hex16", None, False),
-    "dns.flags.response": ("dns_qr", "u8", None, False),
-    "dns.flags.opcode": ("dns_opcode", "u8", None, False),
-    "dns.flags.rcode": ("dns_rcode", "u8", ("dns_qr", 1, 1), False),    # responses only
-    "dns.count.answers": ("dns_ancount", "u16", None, False),
-    "http.response.code": ("http_status", "u16", None, True),           # responses only
-    "ntp.flags.vn": ("ntp_version", "u8", None, False),
-    "ntp.flags.mode": ("ntp_mode", "u8", None, False),
-    "ntp.stratum": ("ntp_stratum", "u8", ("ntp_mode", 0, 5), False),    # not control messages
-    "dhcp.option.dhcp": ("dhcp_msg_type", "u8", None, True),
-    "dhcp.hw.mac_addr": ("dhcp_client_mac", "mac", None, True),
-    "dhcp.option.requested_ip_address": ("dhcp_requested_ip", "ipv4", None, True),
+    "dns.id": ("dns_id", "hex16", None, False, 4, -1),
+    "dns.flags.response": ("dns_qr", "u8", None, False, 4, -1),
+    "dns.flags.opcode": ("dns_opcode", "u8", None, False, 4, -1),
+    "dns.flags.rcode": ("dns_rcode", "u8", ("dns_qr", 1, 1), False, 4, -1),     # responses
+    "dns.count.answers": ("dns_ancount", "u16", None, False, 8, -1),
+    "http.response.code": ("http_status", "u16", None, True, 0, 0),            # responses
+    "ntp.flags.vn": ("ntp_version", "u8", None, False, 1, -1),
+    "ntp.flags.mode": ("ntp_mode", "u8", None, False, 1, -1),
+    "ntp.stratum": ("ntp_stratum", "u8", ("ntp_mode", 0, 5), False, 2, -1),     # not control
+    "dhcp.option.dhcp": ("dhcp_msg_type", "u8", None, True, 0, 240),
+    "dhcp.hw.mac_addr": ("dhcp_client_mac", "mac", None, True, 0, 240),
+    "dhcp.option.requested_ip_address": ("dhcp_requested_ip", "ipv4", None, True, 0, 240),
 }
 NUMBER_COLUMNS = {column: spec for column, *spec in TSHARK_NUMBERS.values()}
 # fields tshark can print several values of in one packet, where ringcap's
@@ -160,13 +164,15 @@ class FieldLines:
         return {name: memoryview(column).cast("B", (self.rows, _LAYOUT[name][1]))
                 if _LAYOUT[name][1] > 1 else column for name, column in self.fixed.items()}
 
-    def _number_column(self, name: str) -> tuple:
-        kind, gate, nonzero = NUMBER_COLUMNS[name]
+    def _number_column(self, name: str, header: dict, caplen) -> tuple:
+        kind, gate, nonzero, least, whole_from = NUMBER_COLUMNS[name]
         protocol = _app.APP_PROTOCOLS[name.split("_")[0]]
         gate_column, low, high = (None, 0, 0) if gate is None else \
             (self.fixed[gate[0]], gate[1], gate[2])
-        return (kind, self.fixed[name],
-                (self.fixed["app_proto"], 1 << protocol, gate_column, low, high, nonzero))
+        cut = (caplen, header["payload_offset"], header["payload_len"], header["ip_proto"],
+               header["flags"], least, whole_from)
+        return (kind, self.fixed[name], (self.fixed["app_proto"], 1 << protocol, gate_column,
+                                         low, high, nonzero, cut))
 
     def write(self, n: int, data, ts, offset, caplen, wirelen, linktype, metadata=None,
               number=(0, None), decoded=None) -> None:
@@ -203,7 +209,8 @@ class FieldLines:
         if self.fixed:
             self.written = self.candidates[:count]
         self._lines(n, tuple(frame[name] if name in frame else
-                             self._number_column(name) if name in NUMBER_COLUMNS else
+                             self._number_column(name, header, caplen)
+                             if name in NUMBER_COLUMNS else
                              ("text", offsets[name], strings[name]) for name in self.columns))
 
     def _lines(self, n: int, columns: tuple) -> None:
