@@ -1499,9 +1499,9 @@ cdef struct FieldColumn:
     uint8_t low, high
     bint nonzero
     # and (caplen NULL: no such test) at least `least` bytes of the payload
-    # captured, and a message not flagged APP_TRUNCATED over TCP (tshark
-    # shows nothing of a TCP message it has not reassembled whole) or where
-    # `whole_from` (>= 0) bytes or more were captured
+    # captured; over TCP, the whole payload (tshark reassembles nothing past
+    # a segment cut short), elsewhere not APP_TRUNCATED where `whole_from`
+    # (>= 0) bytes or more were captured
     const uint32_t *caplen
     const uint16_t *payload_offset
     const uint32_t *payload_len
@@ -1548,8 +1548,10 @@ cdef inline bint _present(FieldColumn *f, Py_ssize_t i) noexcept nogil:
             captured = f.payload_len[i]            # Ethernet padding after the payload
         if captured < f.least:
             return False
-        if f.flags[i] & F_APP_TRUNCATED and (f.ip_proto[i] == IPPROTO_TCP
-                                             or 0 <= f.whole_from <= captured):
+        if f.ip_proto[i] == IPPROTO_TCP:
+            if captured < f.payload_len[i]:
+                return False
+        elif f.flags[i] & F_APP_TRUNCATED and 0 <= f.whole_from <= captured:
             return False
     if not f.nonzero:
         return True
@@ -1705,8 +1707,8 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
     or None), if ``nonzero`` the value is not 0, and if ``cut`` is
     ``(caplen, payload_offset, payload_len, ip_proto, flags, least,
     whole_from)`` (the header pass's columns), at least ``least`` bytes of
-    the payload were captured and the message is not flagged APP_TRUNCATED
-    over TCP or where ``whole_from`` (>= 0) bytes or more were captured;
+    the payload were captured; over TCP, all of it; elsewhere, not
+    APP_TRUNCATED where ``whole_from`` (>= 0) bytes or more were captured;
     empty otherwise.
     Returns ``(next packet, bytes written)``: it stops before a line that
     does not fit in what is left of ``out`` (the caller writes ``out`` and

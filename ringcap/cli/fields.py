@@ -45,22 +45,24 @@ STRING_COLUMNS = tuple(name for name, kind, _ in _app.COLUMN_LAYOUT if kind == "
 # nonzero, least, whole_from) -- on the messages of the column's protocol
 # (DNS: mDNS and LLMNR too) where ``gate`` (column, low, high) holds, if
 # ``nonzero`` where the column is not 0 (the decoder's "none"), where at least
-# ``least`` bytes of the payload were captured, and not where a message is cut
-# short over TCP (tshark shows nothing of a message it has not reassembled) or
-# with ``whole_from`` bytes or more captured (-1: none; DHCP: its options cut
-# short show nothing in tshark)
+# ``least`` bytes of the payload were captured; over TCP, where the whole
+# payload was captured (tshark reassembles nothing past a segment cut short),
+# elsewhere not where a message is cut short with ``whole_from`` bytes or more
+# captured (-1: none; DHCP: its options cut short show nothing in tshark).
+# Like the names, a TCP message's numbers are in the line of the packet that
+# starts it; tshark's, in that of the segment that completes it
 TSHARK_NUMBERS = {
     "dns.id": ("dns_id", "hex16", None, False, 4, -1),
     "dns.flags.response": ("dns_qr", "u8", None, False, 4, -1),
     "dns.flags.opcode": ("dns_opcode", "u8", None, False, 4, -1),
     "dns.flags.rcode": ("dns_rcode", "u8", ("dns_qr", 1, 1), False, 4, -1),     # responses
     "dns.count.answers": ("dns_ancount", "u16", None, False, 8, -1),
-    "http.response.code": ("http_status", "u16", None, True, 0, 0),            # responses
+    "http.response.code": ("http_status", "u16", None, True, 0, -1),           # responses
     "ntp.flags.vn": ("ntp_version", "u8", None, False, 1, -1),
     "ntp.flags.mode": ("ntp_mode", "u8", None, False, 1, -1),
     "ntp.stratum": ("ntp_stratum", "u8", ("ntp_mode", 0, 5), False, 2, -1),     # not control
     "dhcp.option.dhcp": ("dhcp_msg_type", "u8", None, True, 0, 240),
-    "dhcp.hw.mac_addr": ("dhcp_client_mac", "mac", None, True, 0, 240),
+    "dhcp.hw.mac_addr": ("dhcp_client_mac", "mac", None, False, 34, 240),   # Ethernet
     "dhcp.option.requested_ip_address": ("dhcp_requested_ip", "ipv4", None, True, 0, 240),
 }
 NUMBER_COLUMNS = {column: spec for column, *spec in TSHARK_NUMBERS.values()}
