@@ -1,10 +1,12 @@
 """`ringcap fields -r FILE -e FIELD [-e FIELD ...] [FILTER]`: tshark's ``-T fields``.
 
 Prints what ``tshark -n -r FILE -T fields -e FIELD ...`` prints for the
-application names ringcap decodes: a line per packet, the fields separated
-by tabs, empty where a packet has none, several values of a field in one
-packet joined by commas.  A field is named as tshark names it
-(``dns.qry.name``) or as ringcap's column (``dns_qname``); tshark's
+application names and numbers ringcap decodes: a line per packet, the fields
+separated by tabs, empty where a packet has none, several values of a field
+in one packet joined by commas.  A field is named as tshark names it
+(``dns.qry.name``, ``dns.id``) or as ringcap's column (``dns_qname``,
+``dns_id``); a number is shown where tshark shows it (``TSHARK_NUMBERS``),
+decided by ``_app.field_lines``, not per packet here; tshark's
 ``frame.number``, ``frame.time_epoch``, ``frame.len`` and ``frame.cap_len``
 come from the records.  A classic pcap
 file is read without numpy, as ``ringcap -r`` prints one
@@ -126,9 +128,10 @@ def columns_of(fields: list[str]) -> list[str]:
 
 
 class FieldLines:
-    """Decode chunks of packets into the string columns asked for, in
-    tshark's text, and write their lines; the columns reused chunk after
-    chunk.  The lean path and the batch path both call :meth:`write`."""
+    """Decode chunks of packets into the string and fixed-width columns
+    asked for, in tshark's text, and write their lines; the columns reused
+    chunk after chunk.  The lean path and the batch path both call
+    :meth:`write`."""
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = columns
