@@ -406,3 +406,39 @@ def test_a_tshark_command_line_as_it_is(tmp_path):
     assert refused.stderr == ("ringcap: -Y dns: Wireshark's display filters are not read; give "
                               "a tcpdump filter after the fields, e.g. ringcap fields -r FILE "
                               "-e dns.qry.name udp port 53\n")
+
+
+def test_field_lines_numbers_their_presence_and_short_columns():
+    """The compiled line writer alone: each number kind's text at its edges,
+    a field empty where the protocol, gate, zero value or captured bytes say
+    tshark has none, and a column shorter than the packets a clear error."""
+    from array import array
+    from ringcap import _app
+    dns, ntp = _app.APP_PROTOCOLS["dns"], _app.APP_PROTOCOLS["ntp"]
+    app = array("B", [dns, dns, ntp, 0])
+    ids = array("H", [0xFFFF, 0x0A0B, 7, 7])
+    qr = array("B", [1, 0, 1, 1])
+    address = array("I", [0xFFFFFFFF, 0x0A000001, 0, 5])
+    mac = array("B", [255] * 6 + [0x0A, 0x1B, 0x2C, 0x3D, 0x4E, 0x5F] + [0] * 12)
+    caplen, payload_offset = array("I", [60, 45, 60, 60]), array("H", [42] * 4)
+    payload_len, ip_proto, flags = array("I", [18] * 4), array("B", [17] * 4), array("I", [0] * 4)
+    cut = (caplen, payload_offset, payload_len, ip_proto, flags, 4, -1)
+    columns = [("hex16", ids, (app, 1 << dns, None, 0, 0, False, cut)),
+               ("u16", ids, (app, 1 << dns, qr, 1, 1, False, None)),
+               ("ipv4", address, (app, 1 << dns | 1 << ntp, None, 0, 0, True, None)),
+               ("mac", mac, None), ("u8", qr, None)]
+    out = bytearray(1024)
+    lines = ("0xffff\t65535\t255.255.255.255\tff:ff:ff:ff:ff:ff\t1\n"
+             "\t\t10.0.0.1\t0a:1b:2c:3d:4e:5f\t0\n"        # 3 bytes captured; a query
+             "\t\t\t00:00:00:00:00:00\t1\n"                 # not DNS; address 0: none
+             "\t\t\t00:00:00:00:00:00\t1\n")                # no protocol
+    assert _app.field_lines(out, 0, 4, columns) == (4, len(lines))
+    assert out[:len(lines)].decode() == lines
+    with pytest.raises(ValueError, match="column 3 has 18 values, fewer than 24"):
+        _app.field_lines(out, 0, 4, [("u8", qr, None), ("u8", qr, None), ("u8", qr, None),
+                                     ("mac", mac[:18], None)])
+    with pytest.raises(ValueError, match="column 0's gate has 2 values, fewer than 4"):
+        _app.field_lines(out, 0, 4, [("u8", qr, (app, 2, qr[:2], 1, 1, False, None))])
+    with pytest.raises(ValueError, match="column 0's flags has 1 values, fewer than 4"):
+        _app.field_lines(out, 0, 4, [("u8", qr, (app, 2, None, 0, 0, False,
+                                                  cut[:4] + (flags[:1], 4, -1)))])
