@@ -100,8 +100,9 @@ def add_arguments(parser) -> None:
                         help="the pcap or pcapng file to read ('-': standard input)")
     parser.add_argument("-e", dest="fields", action="append", required=True, metavar="FIELD",
                         help="a field to print, by tshark's name (dns.qry.name, "
-                             "tls.handshake.extensions_server_name, http.host...) or "
-                             "ringcap's column (dns_qname...); repeat for more")
+                             "tls.handshake.extensions_server_name, http.host, dns.id, "
+                             "http.response.code...) or ringcap's column (dns_qname, "
+                             "dns_id...); repeat for more")
     parser.add_argument("expression", nargs="*", metavar="FILTER",
                         help="print only the packets a tcpdump filter expression accepts")
     # a tshark user's command line as it is: -n and -T fields are what this prints
