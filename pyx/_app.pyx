@@ -504,16 +504,18 @@ cdef void _dns(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
     cdef char text[48]
     cdef uint8_t *w
     c.app_proto[i] = APP_DNS
+    if n >= 4:                   # of a header cut short, what was captured (as tshark)
+        c.dns_id[i] = rd16(m, 0, n)
+        c.dns_qr[i] = rd8(m, 2, n) >> 7
+        c.dns_opcode[i] = (rd8(m, 2, n) >> 3) & 0x0F
+        c.dns_rcode[i] = rd8(m, 3, n) & 0x0F
+    if n >= 8:
+        c.dns_ancount[i] = rd16(m, 6, n)
     if n < 12:
         c.flags[i] |= F_APP_TRUNCATED if full >= 12 else F_APP_MALFORMED
         return
-    c.dns_id[i] = rd16(m, 0, n)
-    c.dns_qr[i] = rd8(m, 2, n) >> 7
-    c.dns_opcode[i] = (rd8(m, 2, n) >> 3) & 0x0F
-    c.dns_rcode[i] = rd8(m, 3, n) & 0x0F
     qdcount = rd16(m, 4, n)
     ancount = rd16(m, 6, n)
-    c.dns_ancount[i] = ancount
     if n < full:
         c.flags[i] |= F_APP_TRUNCATED
     pos = 12
@@ -739,6 +741,13 @@ cdef bint _http(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
 
 
 # ---------------------------------------------------------------- DHCPv4
+cdef inline void _dhcp_client_mac(const uint8_t *m, Py_ssize_t n, Py_ssize_t i,
+                                  AppColumns *c) noexcept nogil:
+    if rd8(m, 1, n) == 1 and rd8(m, 2, n) == 6:          # Ethernet, 6-byte addresses
+        if not (RINGCAP_CHECKED_READS and _overrun(28, 6, n)):
+            memcpy(c.dhcp_client_mac + 6 * i, m + 28, 6)
+
+
 cdef void _dhcp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
                 AppColumns *c) noexcept nogil:
     # IN m: a BOOTP message; options after the magic cookie at 236.
@@ -748,15 +757,15 @@ cdef void _dhcp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         if full >= 240:
             c.app_proto[i] = APP_DHCP
             c.flags[i] |= F_APP_TRUNCATED
+            if n >= 34:          # the client's address was captured (tshark shows it)
+                _dhcp_client_mac(m, n, i, c)
         return
     if rd32(m, 236, n) != 0x63825363:
         return                   # BOOTP without DHCP options, or not BOOTP at all
     c.app_proto[i] = APP_DHCP
     if n < full:
         c.flags[i] |= F_APP_TRUNCATED
-    if rd8(m, 1, n) == 1 and rd8(m, 2, n) == 6:          # Ethernet, 6-byte addresses
-        if not (RINGCAP_CHECKED_READS and _overrun(28, 6, n)):
-            memcpy(c.dhcp_client_mac + 6 * i, m + 28, 6)
+    _dhcp_client_mac(m, n, i, c)
     k = 240
     while k < n:
         code = rd8(m, k, n)
@@ -791,12 +800,15 @@ cdef void _ntp(const uint8_t *m, Py_ssize_t n, Py_ssize_t full, Py_ssize_t i,
         if full >= 2:
             c.app_proto[i] = APP_NTP
             c.flags[i] |= F_APP_TRUNCATED
+            if n == 1:           # the flags byte alone (tshark shows it)
+                c.ntp_version[i] = (rd8(m, 0, n) >> 3) & 7
+                c.ntp_mode[i] = rd8(m, 0, n) & 7
         return
     c.app_proto[i] = APP_NTP
     mode = rd8(m, 0, n) & 7
     c.ntp_version[i] = (rd8(m, 0, n) >> 3) & 7
     c.ntp_mode[i] = mode
-    if 1 <= mode <= 5:
+    if mode <= 5:                # tshark shows the stratum of reserved mode 0 too
         c.ntp_stratum[i] = rd8(m, 1, n)
         if full < 48:
             c.flags[i] |= F_APP_MALFORMED
@@ -1462,6 +1474,11 @@ cdef enum:
     FIELD_U32 = 1           # uint32 values, in decimal (frame.len)
     FIELD_TIME = 2          # int64 ns since the epoch, as seconds.nanoseconds (frame.time_epoch)
     FIELD_INDEX = 3         # base + the packet's index (or indices[i]) + 1 (frame.number)
+    FIELD_U8 = 4            # uint8 values, in decimal (dns.flags.rcode)
+    FIELD_U16 = 5           # uint16 values, in decimal (http.response.code)
+    FIELD_HEX16 = 6         # uint16 values as 0x%04x (dns.id)
+    FIELD_IPV4 = 7          # uint32 values (host order) as a.b.c.d
+    FIELD_MAC = 8           # 6 bytes a row as aa:bb:cc:dd:ee:ff
     FIELD_MOST = 29         # bytes of a number field's text at most
 
 
@@ -1471,10 +1488,35 @@ cdef struct FieldColumn:
     const uint8_t *data
     const uint32_t *u32
     const int64_t *i64
+    const uint8_t *u8
+    const uint16_t *u16
     int64_t base
+    # an application field's presence: app[i]'s bit in protocols, gate[i]
+    # within [low, high] (gate NULL: no such test), the value nonzero if asked
+    const uint8_t *app
+    uint32_t protocols
+    const uint8_t *gate
+    uint8_t low, high
+    bint nonzero
+    # and (caplen NULL: no such test) at least `least` bytes of the payload
+    # captured; over TCP, the whole payload (tshark reassembles nothing past
+    # a segment cut short), elsewhere not APP_TRUNCATED where `whole_from`
+    # (>= 0) bytes or more were captured
+    const uint32_t *caplen
+    const uint16_t *payload_offset
+    const uint32_t *payload_len
+    const uint8_t *ip_proto
+    const uint32_t *flags
+    Py_ssize_t least
+    Py_ssize_t whole_from
 
 
-_FIELD_KINDS = {"text": FIELD_TEXT, "u32": FIELD_U32, "time": FIELD_TIME, "index": FIELD_INDEX}
+_FIELD_KINDS = {"text": FIELD_TEXT, "u32": FIELD_U32, "time": FIELD_TIME, "index": FIELD_INDEX,
+                "u8": FIELD_U8, "u16": FIELD_U16, "hex16": FIELD_HEX16, "ipv4": FIELD_IPV4,
+                "mac": FIELD_MAC}
+# the application kinds: their values' array, its item size and values a row
+_APP_FIELD_KINDS = {FIELD_U8: (1, 1), FIELD_U16: (2, 1), FIELD_HEX16: (2, 1),
+                    FIELD_IPV4: (4, 1), FIELD_MAC: (1, 6)}
 
 
 cdef inline Py_ssize_t _decimal(uint8_t *w, uint64_t value) noexcept nogil:
@@ -1491,9 +1533,67 @@ cdef inline Py_ssize_t _decimal(uint8_t *w, uint64_t value) noexcept nogil:
     return k
 
 
+cdef inline bint _present(FieldColumn *f, Py_ssize_t i) noexcept nogil:
+    # whether packet i has the application field: tshark's empty field otherwise
+    cdef Py_ssize_t captured
+    if f.app == NULL:
+        return True
+    if not (f.protocols >> f.app[i]) & 1:
+        return False
+    if f.gate != NULL and not (f.low <= f.gate[i] <= f.high):
+        return False
+    if f.caplen != NULL:
+        captured = <Py_ssize_t>f.caplen[i] - f.payload_offset[i]
+        if captured > f.payload_len[i]:
+            captured = f.payload_len[i]            # Ethernet padding after the payload
+        if captured < f.least:
+            return False
+        if f.ip_proto[i] == IPPROTO_TCP:
+            if captured < f.payload_len[i]:
+                return False
+        elif f.flags[i] & F_APP_TRUNCATED and 0 <= f.whole_from <= captured:
+            return False
+    if not f.nonzero:
+        return True
+    if f.kind == FIELD_U8:
+        return f.u8[i] != 0
+    if f.kind == FIELD_U16 or f.kind == FIELD_HEX16:
+        return f.u16[i] != 0
+    if f.kind == FIELD_IPV4:
+        return f.u32[i] != 0
+    return (f.u8[6 * i] | f.u8[6 * i + 1] | f.u8[6 * i + 2] | f.u8[6 * i + 3]
+            | f.u8[6 * i + 4] | f.u8[6 * i + 5]) != 0
+
+
 cdef inline Py_ssize_t _number_field(uint8_t *w, FieldColumn *f, Py_ssize_t i) noexcept nogil:
     cdef int64_t value, seconds, nanoseconds
     cdef Py_ssize_t o = 0, j
+    cdef uint32_t address
+    if not _present(f, i):
+        return 0
+    if f.kind == FIELD_U8:
+        return _decimal(w, f.u8[i])
+    if f.kind == FIELD_U16:
+        return _decimal(w, f.u16[i])
+    if f.kind == FIELD_HEX16:
+        w[0] = 0x30
+        w[1] = 0x78
+        for j in range(4):
+            w[2 + j] = _HEX[(f.u16[i] >> (12 - 4 * j)) & 0x0F]
+        return 6
+    if f.kind == FIELD_IPV4:
+        address = f.u32[i]
+        for j in range(4):
+            o += _decimal(w + o, (address >> (24 - 8 * j)) & 0xFF)
+            w[o] = 0x2E
+            o += 1
+        return o - 1
+    if f.kind == FIELD_MAC:
+        for j in range(6):
+            w[3 * j] = _HEX[f.u8[6 * i + j] >> 4]
+            w[3 * j + 1] = _HEX[f.u8[6 * i + j] & 0x0F]
+            w[3 * j + 2] = 0x3A
+        return 17
     if f.kind == FIELD_U32:
         return _decimal(w, f.u32[i])
     if f.kind == FIELD_INDEX:
@@ -1516,6 +1616,80 @@ cdef inline Py_ssize_t _number_field(uint8_t *w, FieldColumn *f, Py_ssize_t i) n
     return o + 10
 
 
+cdef object _app_field(FieldColumn *f, Py_ssize_t k, tuple column, Py_ssize_t n):
+    # f's values and presence from column (kind, values, presence); returns
+    # the views to keep alive while f's pointers are used
+    cdef const uint8_t[::1] u8_view
+    cdef const uint16_t[::1] u16_view
+    cdef const uint32_t[::1] u32_view
+    cdef const uint8_t[::1] app_view
+    cdef const uint8_t[::1] gate_view
+    cdef const uint32_t[::1] caplen_view
+    cdef const uint16_t[::1] offset_view
+    cdef const uint32_t[::1] length_view
+    cdef const uint8_t[::1] proto_view
+    cdef const uint32_t[::1] flags_view
+    itemsize, width = _APP_FIELD_KINDS[f.kind]
+    values = column[1]
+    if itemsize == 1:
+        u8_view = values
+        got = u8_view.shape[0]
+        f.u8 = &u8_view[0] if got else NULL
+        kept = [u8_view]
+    elif itemsize == 2:
+        u16_view = values
+        got = u16_view.shape[0]
+        f.u16 = &u16_view[0] if got else NULL
+        kept = [u16_view]
+    else:
+        u32_view = values
+        got = u32_view.shape[0]
+        f.u32 = &u32_view[0] if got else NULL
+        kept = [u32_view]
+    if got < n * width:
+        raise ValueError(f"column {k} has {got} values, fewer than {n * width}")
+    presence = column[2] if len(column) > 2 else None
+    if presence is None:
+        return kept
+    app, protocols, gate, low, high, nonzero, cut = presence
+    app_view = app
+    if app_view.shape[0] < n:
+        raise ValueError(f"column {k}'s app_proto has {app_view.shape[0]} values, fewer than {n}")
+    f.app = &app_view[0] if n else NULL
+    f.protocols = protocols
+    f.low, f.high, f.nonzero = low, high, nonzero
+    kept.append(app_view)
+    if gate is not None:
+        gate_view = gate
+        if gate_view.shape[0] < n:
+            raise ValueError(f"column {k}'s gate has {gate_view.shape[0]} values, fewer than {n}")
+        f.gate = &gate_view[0] if n else NULL
+        kept.append(gate_view)
+    if cut is not None:
+        caplen, payload_offset, payload_len, ip_proto, flags, least, whole_from = cut
+        caplen_view = caplen
+        offset_view = payload_offset
+        length_view = payload_len
+        proto_view = ip_proto
+        flags_view = flags
+        kept += [caplen_view, offset_view, length_view, proto_view, flags_view]
+        for name, got in (("caplen", caplen_view.shape[0]),
+                          ("payload_offset", offset_view.shape[0]),
+                          ("payload_len", length_view.shape[0]),
+                          ("ip_proto", proto_view.shape[0]), ("flags", flags_view.shape[0])):
+            if got < n:
+                raise ValueError(f"column {k}'s {name} has {got} values, fewer than {n}")
+        if n:
+            f.caplen = &caplen_view[0]
+            f.payload_offset = &offset_view[0]
+            f.payload_len = &length_view[0]
+            f.ip_proto = &proto_view[0]
+            f.flags = &flags_view[0]
+        f.least = least
+        f.whole_from = whole_from
+    return kept
+
+
 def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
     """Lines as tshark's ``-T fields`` prints them, for packets ``start`` to
     ``n - 1``, into ``out``: each packet's values of ``columns``,
@@ -1524,6 +1698,18 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
     ``("u32", values)`` (decimal), ``("time", ns)`` (int64 ns since the
     epoch, as ``seconds.nanoseconds``) or ``("index", base, indices)``
     (``base`` + each packet's index, or ``indices[i]`` if not None, + 1).
+    An application column is ``(kind, values, presence)``: kind ``"u8"``,
+    ``"u16"`` (decimal), ``"hex16"`` (``0x%04x``), ``"ipv4"`` (uint32 in
+    host order, dotted) or ``"mac"`` (6 uint8 a packet, ``aa:bb:...``);
+    ``presence`` None (always shown) or ``(app_proto, protocols, gate, low,
+    high, nonzero, cut)``: shown only where bit ``app_proto[i]`` of
+    ``protocols`` is set, ``low <= gate[i] <= high`` (gate: a uint8 column
+    or None), if ``nonzero`` the value is not 0, and if ``cut`` is
+    ``(caplen, payload_offset, payload_len, ip_proto, flags, least,
+    whole_from)`` (the header pass's columns), at least ``least`` bytes of
+    the payload were captured; over TCP, all of it; elsewhere, not
+    APP_TRUNCATED where ``whole_from`` (>= 0) bytes or more were captured;
+    empty otherwise.
     Returns ``(next packet, bytes written)``: it stops before a line that
     does not fit in what is left of ``out`` (the caller writes ``out`` and
     calls again; a line longer than ``out`` raises ValueError)."""
@@ -1560,6 +1746,8 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
                 if f.offsets[n] > data_view.shape[0] or f.offsets[start] < 0:
                     raise ValueError(f"column {k}'s offsets run outside its "
                                      f"{data_view.shape[0]} bytes")
+            elif f.kind in _APP_FIELD_KINDS:
+                kept.append(_app_field(f, k, column, n))
             elif f.kind == FIELD_U32:
                 u32_view = column[1]
                 if u32_view.shape[0] < n:

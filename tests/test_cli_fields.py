@@ -10,9 +10,11 @@ import subprocess
 import sys
 
 import pytest
-from scapy.layers.dns import DNS, DNSQR
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
+from scapy.layers.ntp import NTP
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
@@ -27,6 +29,10 @@ NAMES = ("dns.qry.name", "tls.handshake.extensions_server_name", "http.host")
 ALL = NAMES + ("http.request.method", "http.request.uri", "http.user_agent",
                "dhcp.option.hostname")
 FRAME = ("frame.number", "frame.time_epoch", "frame.len", "frame.cap_len")
+NUMBERS = ("dns.id", "dns.flags.response", "dns.flags.opcode", "dns.flags.rcode",
+           "dns.count.answers", "http.response.code", "ntp.flags.vn", "ntp.flags.mode",
+           "ntp.stratum", "dhcp.option.dhcp", "dhcp.hw.mac_addr",
+           "dhcp.option.requested_ip_address")
 # a hook that reports, at exit, whether numpy was imported
 NUMPY_AT_EXIT = ("import atexit, runpy, sys\n"
                  "atexit.register(lambda: print('NUMPY', 'numpy' in sys.modules, "
@@ -68,6 +74,23 @@ def same_as_tshark(path, fields, *tshark_extra) -> bytes:
     return theirs
 
 
+def same_codes_as_tshark(path, *tshark_extra) -> list[bytes]:
+    """http.response.code: the codes tshark prints, in its order, on both
+    paths; tshark's in the line of the segment that completes a response's
+    body (it reassembles TCP), ringcap's in that of the head's."""
+    theirs = [code for code in tshark(path, ["http.response.code"], *tshark_extra).split()]
+    for batches in (False, True):
+        ours = ringcap_fields(path, ["http.response.code"], batches=batches)
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout.count(b"\n") == theirs_lines(path, *tshark_extra)
+        assert ours.stdout.split() == theirs
+    return theirs
+
+
+def theirs_lines(path, *tshark_extra) -> int:
+    return tshark(path, ["frame.number"], *tshark_extra).count(b"\n")
+
+
 def test_recorded_programs_fields_are_tsharks_byte_for_byte(netns, tmp_path):
     """dig, curl over HTTP/1.1 and TLS 1.2/1.3 (tests/recorded.py), tshark as a user runs it."""
     path = recording.record(tmp_path / "programs.pcap", programs=("dns", "http", "tls"))
@@ -76,6 +99,11 @@ def test_recorded_programs_fields_are_tsharks_byte_for_byte(netns, tmp_path):
     assert f"\t\t{recording.HTTP_HOST}:{recording.HTTP_PORT}\n" in out
     assert f"\n{recording.HTTP_HOST}\t\t\n" in out
     same_as_tshark(path, ALL)
+    numbers = tuple(field for field in NUMBERS if field != "http.response.code")
+    out = same_as_tshark(path, numbers + ("dns.qry.name",)).decode()
+    assert "\t0\t0\t\t0\t" + "\t" * 6 in out and "\t1\t0\t0\t" in out    # query, answer
+    assert "\t1\t0\t3\t0\t" in out         # missing.example.test: NXDOMAIN, no answer
+    assert b"200" in same_codes_as_tshark(path)
 
 
 def test_mixed_case_names_dhcp_and_user_agents_are_tsharks(netns, tmp_path):
@@ -85,6 +113,10 @@ def test_mixed_case_names_dhcp_and_user_agents_are_tsharks(netns, tmp_path):
     path = test_app_decode._record(tmp_path)
     out = same_as_tshark(path, ALL, "-d", "tcp.port==8443,tls").decode()
     assert "Mixed.Case.Example.TEST\t" in out
+    numbers = tuple(field for field in NUMBERS if field != "http.response.code")
+    lines = same_as_tshark(path, numbers, "-d", "tcp.port==8443,tls").decode()
+    assert "\t5\t00:00:00:00:00:00\t\n" in lines          # an ACK, its chaddr zero, shown
+    assert same_codes_as_tshark(path, "-d", "tcp.port==8443,tls")
     assert "ringcap-test/1.0 (app columns)" in out and "lab-host-7" in out
 
 
@@ -139,6 +171,93 @@ def test_several_questions_root_compression_and_cut_packets_as_tshark(tmp_path):
     cut = tmp_path / "cut.pcap"
     _cut_pcap(cut, cut_frames, caplens)
     same_as_tshark(cut, FRAME + ALL)
+    same_as_tshark(cut, NUMBERS)
+
+
+def _number_frames() -> list[tuple[bytes, list]]:
+    """(frame, caplens to cut it at too) of each protocol with numeric fields."""
+    ether = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    client = IP(src="10.0.0.1", dst="10.0.0.2")
+    server = IP(src="10.0.0.2", dst="10.0.0.1")
+    answer = DNSRR(rrname="a.example", rdata="192.0.2.7")
+    dns = [
+        client / UDP(sport=40000, dport=53) / DNS(id=0x1234, qd=DNSQR(qname="a.example")),
+        server / UDP(sport=53, dport=40000) / DNS(id=0xABCD, qr=1, rcode=3,
+                                                  qd=DNSQR(qname="a.example")),
+        server / UDP(sport=53, dport=40000) / DNS(id=0xFFFF, qr=1, opcode=2, aa=1,
+                                                  qd=DNSQR(qname="a.example"),
+                                                  an=[answer, answer]),
+        IP(src="10.0.0.1", dst="224.0.0.251") / UDP(sport=5353, dport=5353)       # mDNS
+        / DNS(id=0, qr=1, qd=[], an=[DNSRR(rrname="box.local", rdata="192.0.2.8")]),
+        IP(src="10.0.0.1", dst="224.0.0.252") / UDP(sport=50001, dport=5355)      # LLMNR
+        / DNS(id=7, qd=DNSQR(qname="box")),
+        server / TCP(sport=53, dport=40001, flags="PA")                          # DNS over TCP
+        / Raw(len(bytes(DNS(id=9, qr=1, qd=DNSQR(qname="a.example"), an=[answer]))).to_bytes(2, "big")
+              + bytes(DNS(id=9, qr=1, qd=DNSQR(qname="a.example"), an=[answer]))),
+    ]
+    ntp = [client / UDP(sport=123, dport=123) / Raw(bytes([(4 << 3) | mode, 3 + mode]) + bytes(46))
+           for mode in range(8)]
+    ntp.append(server / UDP(sport=123, dport=123) / NTP(version=3, mode=4, stratum=2))
+    dhcp = [IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+            / BOOTP(chaddr=bytes.fromhex("0a1b2c3d4e5f"), xid=5)
+            / DHCP(options=[("message-type", "request"), ("requested_addr", "192.168.1.50"),
+                            ("hostname", "box"), "end"]),
+            IP(src="192.168.1.1", dst="192.168.1.50") / UDP(sport=67, dport=68)
+            / BOOTP(op=2, chaddr=bytes.fromhex("0a1b2c3d4e5f"), yiaddr="192.168.1.50")
+            / DHCP(options=[("message-type", "ack"), "end"])]
+    http = [server / TCP(sport=80, dport=40002, flags="PA")
+            / Raw(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+            server / TCP(sport=8080, dport=40003, flags="PA")
+            / Raw(b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nbody"),
+            client / TCP(sport=40002, dport=80, flags="PA")
+            / Raw(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")]
+    frames = []
+    for packet in dns + ntp + dhcp + http:
+        frame = bytes(ether / packet)
+        frames.append((frame, list(range(34 + 8, len(frame), 3 if len(frame) < 120 else 7))))
+    return frames
+
+
+def test_numeric_fields_of_built_packets_whole_and_cut_as_tshark(tmp_path):
+    """DNS (query, NXDOMAIN, answers, mDNS, LLMNR, over TCP), NTP in all 8
+    modes, DHCP request and ack, HTTP responses and a request: tshark's
+    numbers (``0x1234``, rcode on responses only, a stratum but for control
+    messages, the MAC and address as text), whole and cut at every few bytes
+    (tshark shows what was captured of a DNS header or NTP's flags, the
+    client MAC before DHCP's options, nothing of a cut TCP message)."""
+    frames = _number_frames()
+    path = tmp_path / "numbers.pcap"
+    _cut_pcap(path, [frame for frame, _ in frames], [None] * len(frames))
+    out = same_as_tshark(path, FRAME[:1] + NUMBERS).decode().splitlines()
+    assert out[0] == "1\t0x1234\t0\t0\t\t0" + "\t" * 7
+    assert out[1] == "2\t0xabcd\t1\t0\t3\t0" + "\t" * 7
+    assert out[2] == "3\t0xffff\t1\t2\t0\t2" + "\t" * 7
+    assert out[5].startswith("6\t0x0009\t1\t0\t0\t1\t")                 # over TCP
+    assert out[6] == "7" + "\t" * 6 + "\t4\t0\t3" + "\t" * 3                # NTP mode 0
+    assert out[12] == "13" + "\t" * 6 + "\t4\t6\t" + "\t" * 3                # control
+    assert out[15] == "16" + "\t" * 10 + "3\t0a:1b:2c:3d:4e:5f\t192.168.1.50"
+    assert out[17].endswith("\t404" + "\t" * 6) and out[18].endswith("\t200" + "\t" * 6)
+    cut_frames, caplens = [], []
+    for frame, cuts in frames:
+        cut_frames += [frame] * len(cuts)
+        caplens += cuts
+    cut = tmp_path / "numbers-cut.pcap"
+    _cut_pcap(cut, cut_frames, caplens)
+    same_as_tshark(cut, FRAME[:1] + NUMBERS)
+
+
+def test_fields_of_several_values_are_refused_saying_why(tmp_path):
+    """tshark prints every question's type, every suite a ClientHello offers:
+    ringcap's columns hold one, so those fields are refused (status 1)."""
+    ours = ringcap_fields(tmp_path / "none.pcap", ["dns.id", "dns.qry.type",
+                                                   "tls.handshake.ciphersuite"])
+    assert (ours.returncode, ours.stdout) == (1, b"")
+    assert ours.stderr.decode().startswith(
+        "ringcap: Some fields can hold several values in a packet, where ringcap decodes "
+        "one: dns.qry.type (a type per question (1,28 for two)); tls.handshake.ciphersuite "
+        "(every suite a ClientHello offers)\n")
+    ours = ringcap_fields(tmp_path / "none.pcap", ["dns_qtype"])
+    assert ours.returncode == 1 and b"dns_qtype (a type per question" in ours.stderr
 
 
 def test_named_traffic_fields_and_a_filter_as_tshark(tmp_path):
@@ -178,6 +297,10 @@ def test_column_names_give_the_same_text_as_tsharks_names(tmp_path):
     by_column = ringcap_fields(path, ["dns_qname", "http_host"])
     assert by_tshark.returncode == by_column.returncode == 0
     assert by_tshark.stdout == by_column.stdout and b"<Root>" in by_column.stdout
+    by_tshark = ringcap_fields(path, ["dns.id", "dns.flags.response", "dns.count.answers"])
+    by_column = ringcap_fields(path, ["dns_id", "dns_qr", "dns_ancount"])
+    assert by_tshark.returncode == by_column.returncode == 0
+    assert by_tshark.stdout == by_column.stdout and b"0x0005\t1\t0\n" in by_column.stdout
 
 
 def test_many_chunks_and_map_windows_number_and_name_as_tshark(tmp_path):
@@ -193,7 +316,7 @@ def test_many_chunks_and_map_windows_number_and_name_as_tshark(tmp_path):
     path = tmp_path / "many.pcap"
     _cut_pcap(path, frames, [None] * len(frames))
     assert os.path.getsize(path) > 48 << 20
-    fields = ("frame.number",) + NAMES
+    fields = ("frame.number",) + NAMES + ("dns.id", "dns.flags.rcode", "dns.count.answers")
     same_as_tshark(path, fields)
     theirs = tshark(path, fields, "-Y", "!(udp.port == 9)")
     for batches in (False, True):
@@ -283,3 +406,39 @@ def test_a_tshark_command_line_as_it_is(tmp_path):
     assert refused.stderr == ("ringcap: -Y dns: Wireshark's display filters are not read; give "
                               "a tcpdump filter after the fields, e.g. ringcap fields -r FILE "
                               "-e dns.qry.name udp port 53\n")
+
+
+def test_field_lines_numbers_their_presence_and_short_columns():
+    """The compiled line writer alone: each number kind's text at its edges,
+    a field empty where the protocol, gate, zero value or captured bytes say
+    tshark has none, and a column shorter than the packets a clear error."""
+    from array import array
+    from ringcap import _app
+    dns, ntp = _app.APP_PROTOCOLS["dns"], _app.APP_PROTOCOLS["ntp"]
+    app = array("B", [dns, dns, ntp, 0])
+    ids = array("H", [0xFFFF, 0x0A0B, 7, 7])
+    qr = array("B", [1, 0, 1, 1])
+    address = array("I", [0xFFFFFFFF, 0x0A000001, 0, 5])
+    mac = array("B", [255] * 6 + [0x0A, 0x1B, 0x2C, 0x3D, 0x4E, 0x5F] + [0] * 12)
+    caplen, payload_offset = array("I", [60, 45, 60, 60]), array("H", [42] * 4)
+    payload_len, ip_proto, flags = array("I", [18] * 4), array("B", [17] * 4), array("I", [0] * 4)
+    cut = (caplen, payload_offset, payload_len, ip_proto, flags, 4, -1)
+    columns = [("hex16", ids, (app, 1 << dns, None, 0, 0, False, cut)),
+               ("u16", ids, (app, 1 << dns, qr, 1, 1, False, None)),
+               ("ipv4", address, (app, 1 << dns | 1 << ntp, None, 0, 0, True, None)),
+               ("mac", mac, None), ("u8", qr, None)]
+    out = bytearray(1024)
+    lines = ("0xffff\t65535\t255.255.255.255\tff:ff:ff:ff:ff:ff\t1\n"
+             "\t\t10.0.0.1\t0a:1b:2c:3d:4e:5f\t0\n"        # 3 bytes captured; a query
+             "\t\t\t00:00:00:00:00:00\t1\n"                 # not DNS; address 0: none
+             "\t\t\t00:00:00:00:00:00\t1\n")                # no protocol
+    assert _app.field_lines(out, 0, 4, columns) == (4, len(lines))
+    assert out[:len(lines)].decode() == lines
+    with pytest.raises(ValueError, match="column 3 has 18 values, fewer than 24"):
+        _app.field_lines(out, 0, 4, [("u8", qr, None), ("u8", qr, None), ("u8", qr, None),
+                                     ("mac", mac[:18], None)])
+    with pytest.raises(ValueError, match="column 0's gate has 2 values, fewer than 4"):
+        _app.field_lines(out, 0, 4, [("u8", qr, (app, 2, qr[:2], 1, 1, False, None))])
+    with pytest.raises(ValueError, match="column 0's flags has 1 values, fewer than 4"):
+        _app.field_lines(out, 0, 4, [("u8", qr, (app, 2, None, 0, 0, False,
+                                                  cut[:4] + (flags[:1], 4, -1)))])

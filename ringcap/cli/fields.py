@@ -1,10 +1,12 @@
 """`ringcap fields -r FILE -e FIELD [-e FIELD ...] [FILTER]`: tshark's ``-T fields``.
 
 Prints what ``tshark -n -r FILE -T fields -e FIELD ...`` prints for the
-application names ringcap decodes: a line per packet, the fields separated
-by tabs, empty where a packet has none, several values of a field in one
-packet joined by commas.  A field is named as tshark names it
-(``dns.qry.name``) or as ringcap's column (``dns_qname``); tshark's
+application names and numbers ringcap decodes: a line per packet, the fields
+separated by tabs, empty where a packet has none, several values of a field
+in one packet joined by commas.  A field is named as tshark names it
+(``dns.qry.name``, ``dns.id``) or as ringcap's column (``dns_qname``,
+``dns_id``); a number is shown where tshark shows it (``TSHARK_NUMBERS``),
+decided by ``_app.field_lines``, not per packet here; tshark's
 ``frame.number``, ``frame.time_epoch``, ``frame.len`` and ``frame.cap_len``
 come from the records.  A classic pcap
 file is read without numpy, as ``ringcap -r`` prints one
@@ -40,11 +42,53 @@ TSHARK_FIELDS = {
     "ja4.ja4": "tls_ja4",
 }
 STRING_COLUMNS = tuple(name for name, kind, _ in _app.COLUMN_LAYOUT if kind == "str")
+# tshark's numeric field -> ringcap's fixed-width column, where it holds what
+# tshark prints, and when tshark shows it: (column, field_lines' kind, gate,
+# nonzero, least, whole_from) -- on the messages of the column's protocol
+# (DNS: mDNS and LLMNR too) where ``gate`` (column, low, high) holds, if
+# ``nonzero`` where the column is not 0 (the decoder's "none"), where at least
+# ``least`` bytes of the payload were captured; over TCP, where the whole
+# payload was captured (tshark reassembles nothing past a segment cut short),
+# elsewhere not where a message is cut short with ``whole_from`` bytes or more
+# captured (-1: none; DHCP: its options cut short show nothing in tshark).
+# Like the names, a TCP message's numbers are in the line of the packet that
+# starts it; tshark's, in that of the segment that completes it
+TSHARK_NUMBERS = {
+    "dns.id": ("dns_id", "hex16", None, False, 4, -1),
+    "dns.flags.response": ("dns_qr", "u8", None, False, 4, -1),
+    "dns.flags.opcode": ("dns_opcode", "u8", None, False, 4, -1),
+    "dns.flags.rcode": ("dns_rcode", "u8", ("dns_qr", 1, 1), False, 4, -1),     # responses
+    "dns.count.answers": ("dns_ancount", "u16", None, False, 8, -1),
+    "http.response.code": ("http_status", "u16", None, True, 0, -1),           # responses
+    "ntp.flags.vn": ("ntp_version", "u8", None, False, 1, -1),
+    "ntp.flags.mode": ("ntp_mode", "u8", None, False, 1, -1),
+    "ntp.stratum": ("ntp_stratum", "u8", ("ntp_mode", 0, 5), False, 2, -1),     # not control
+    "dhcp.option.dhcp": ("dhcp_msg_type", "u8", None, True, 0, 240),
+    "dhcp.hw.mac_addr": ("dhcp_client_mac", "mac", None, False, 34, 240),   # Ethernet
+    "dhcp.option.requested_ip_address": ("dhcp_requested_ip", "ipv4", None, True, 0, 240),
+}
+NUMBER_COLUMNS = {column: spec for column, *spec in TSHARK_NUMBERS.values()}
+# fields tshark can print several values of in one packet, where ringcap's
+# column holds one: refused, with why
+SEVERAL_VALUES = {
+    "dns.qry.type": "a type per question (1,28 for two)",
+    "dns_qtype": "a type per question (1,28 for two)",
+    "tls.handshake.ciphersuite": "every suite a ClientHello offers",
+    "tls_cipher": "every suite a ClientHello offers",
+    "tls.handshake.type": "every handshake message of a record",
+    "tls_handshake": "every handshake message of a record",
+    "dns.a": "every A record of the answers",
+    "dns.aaaa": "every AAAA record of the answers",
+}
+_TYPECODES = {"u1": "B", "u2": "H", "u4": "I"}
+_LAYOUT = {name: (kind, width) for name, kind, width in _app.COLUMN_LAYOUT}
 # tshark's frame fields, from the record: field -> what it is made of
 FRAME_FIELDS = {"frame.number": "number", "frame.time_epoch": "ts", "frame.len": "wirelen",
                 "frame.cap_len": "caplen"}
 # every name a field is given by -> its column (or frame field)
-FIELDS = {**FRAME_FIELDS, **TSHARK_FIELDS, **{name: name for name in STRING_COLUMNS}}
+FIELDS = {**FRAME_FIELDS, **TSHARK_FIELDS, **{name: name for name in STRING_COLUMNS},
+          **{field: spec[0] for field, spec in TSHARK_NUMBERS.items()},
+          **{name: name for name in NUMBER_COLUMNS}}
 # the header columns the application pass reads, and their array typecodes
 _HEADER = {"ip_proto": "B", "sport": "H", "dport": "H", "payload_offset": "H",
            "payload_len": "I", "flags": "I"}
@@ -56,8 +100,9 @@ def add_arguments(parser) -> None:
                         help="the pcap or pcapng file to read ('-': standard input)")
     parser.add_argument("-e", dest="fields", action="append", required=True, metavar="FIELD",
                         help="a field to print, by tshark's name (dns.qry.name, "
-                             "tls.handshake.extensions_server_name, http.host...) or "
-                             "ringcap's column (dns_qname...); repeat for more")
+                             "tls.handshake.extensions_server_name, http.host, dns.id, "
+                             "http.response.code...) or ringcap's column (dns_qname, "
+                             "dns_id...); repeat for more")
     parser.add_argument("expression", nargs="*", metavar="FILTER",
                         help="print only the packets a tcpdump filter expression accepts")
     # a tshark user's command line as it is: -n and -T fields are what this prints
@@ -71,6 +116,11 @@ def add_arguments(parser) -> None:
 
 def columns_of(fields: list[str]) -> list[str]:
     """The column (or frame field) of each field name; CliError naming the unknown ones."""
+    several = [field for field in fields if field in SEVERAL_VALUES]
+    if several:
+        raise CliError("Some fields can hold several values in a packet, where ringcap "
+                       "decodes one: " + "; ".join(f"{field} ({SEVERAL_VALUES[field]})"
+                                                  for field in several))
     unknown = [field for field in fields if field not in FIELDS]
     if unknown:
         raise CliError(f"Some fields aren't valid: {', '.join(unknown)}; known fields: "
@@ -79,14 +129,20 @@ def columns_of(fields: list[str]) -> list[str]:
 
 
 class FieldLines:
-    """Decode chunks of packets into the string columns asked for, in
-    tshark's text, and write their lines; the columns reused chunk after
-    chunk.  The lean path and the batch path both call :meth:`write`."""
+    """Decode chunks of packets into the string and fixed-width columns
+    asked for, in tshark's text, and write their lines; the columns reused
+    chunk after chunk.  The lean path and the batch path both call
+    :meth:`write`."""
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = columns
         self.wanted = tuple(dict.fromkeys(c for c in columns if c in STRING_COLUMNS))
-        protocols = {name.split("_")[0] for name in self.wanted}
+        numbers = tuple(dict.fromkeys(c for c in columns if c in NUMBER_COLUMNS))
+        gates = (NUMBER_COLUMNS[name][1] for name in numbers)
+        self.fixed_names = tuple(dict.fromkeys(
+            ("app_proto", *numbers, *(gate[0] for gate in gates if gate is not None)))) \
+            if numbers else ()
+        protocols = {name.split("_")[0] for name in self.wanted + numbers}
         if "tls" in protocols:
             protocols.add("quic")            # QUIC Initials carry a ClientHello
         self.protocols = tuple(sorted(protocols))
@@ -103,6 +159,26 @@ class FieldLines:
         self.candidates = array("q", bytes(8 * rows))
         self.zeros = _columns("IHH", rows)            # a file's status, vlan_tci, vlan_tpid
         self.offsets = {name: array("i", bytes(4 * (rows + 1))) for name in self.wanted}
+        self.fixed = {}
+        for name in self.fixed_names:
+            kind, width = _LAYOUT[name]
+            self.fixed[name] = array(_TYPECODES[kind], bytes(int(kind[1]) * width * rows))
+        self.written = array("q")        # the rows the last pass wrote in self.fixed
+
+    def _fixed_views(self) -> dict:
+        # decode_app's arrays: a row of 6 bytes a packet for the MAC column
+        return {name: memoryview(column).cast("B", (self.rows, _LAYOUT[name][1]))
+                if _LAYOUT[name][1] > 1 else column for name, column in self.fixed.items()}
+
+    def _number_column(self, name: str, header: dict, caplen) -> tuple:
+        kind, gate, nonzero, least, whole_from = NUMBER_COLUMNS[name]
+        protocol = _app.APP_PROTOCOLS[name.split("_")[0]]
+        gate_column, low, high = (None, 0, 0) if gate is None else \
+            (self.fixed[gate[0]], gate[1], gate[2])
+        cut = (caplen, header["payload_offset"], header["payload_len"], header["ip_proto"],
+               header["flags"], least, whole_from)
+        return (kind, self.fixed[name], (self.fixed["app_proto"], 1 << protocol, gate_column,
+                                         low, high, nonzero, cut))
 
     def write(self, n: int, data, ts, offset, caplen, wirelen, linktype, metadata=None,
               number=(0, None), decoded=None) -> None:
@@ -118,7 +194,7 @@ class FieldLines:
         self._grow(n)
         frame = {"number": ("index", *number), "ts": ("time", ts), "wirelen": ("u32", wirelen),
                  "caplen": ("u32", caplen)}
-        if not self.wanted:
+        if not self.wanted and not self.fixed_names:
             self._lines(n, tuple(frame[name] for name in self.columns))
             return
         if metadata is None:
@@ -132,10 +208,15 @@ class FieldLines:
                                     self.candidates)
         offsets = {name: memoryview(self.offsets[name])[:n + 1] for name in self.wanted}
         strings = _app.decode_app(data, offset, caplen, *(header[name] for name in _HEADER),
-                                  {}, dict(offsets), self.protocols,
-                                  memoryview(self.candidates)[:count], as_bytes=True,
+                                  self._fixed_views(), dict(offsets), self.protocols,
+                                  memoryview(self.candidates)[:count],
+                                  clear=self.written if self.fixed else None, as_bytes=True,
                                   tshark_text=True)
+        if self.fixed:
+            self.written = self.candidates[:count]
         self._lines(n, tuple(frame[name] if name in frame else
+                             self._number_column(name, header, caplen)
+                             if name in NUMBER_COLUMNS else
                              ("text", offsets[name], strings[name]) for name in self.columns))
 
     def _lines(self, n: int, columns: tuple) -> None:
