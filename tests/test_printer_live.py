@@ -34,22 +34,7 @@ def frames():
 
 def test_live_lines_are_tcpdumps_lines(veth, tmp_path):
     sent = frames()
-    err_path = tmp_path / "stderr.txt"
-    with open(err_path, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ringcap", "-i", veth.b, "-c", str(len(sent)), "-e", "-nn",
-             "-t", "-S", "--duration", "30", "ether", "src", "02:00:00:00:00:01"],
-            cwd="/", env={"PATH": "/usr/bin:/bin", "PYTHONPATH": PACKAGE_ROOT},
-            stdout=subprocess.PIPE, stderr=err)
-    deadline = time.monotonic() + DEADLINE
-    while b"listening on" not in err_path.read_bytes():
-        assert proc.poll() is None and time.monotonic() < deadline, err_path.read_text()
-        time.sleep(0.05)
-    with TxRing(veth.a) as tx:
-        tx.send(sent)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err_path.read_text()
-    path = write_file(tmp_path / "same.pcap", sent)
+    out, path = _print_live(veth, tmp_path, sent, ["-e", "-nn", "-t", "-S"])
     want = tcpdump_lines(path, "-e", "-t", "-S").splitlines()
     got = out.decode().splitlines()
     assert got == want
@@ -91,22 +76,7 @@ def application_frames():
 @pytest.mark.parametrize("flags", [(), ("-v",)], ids=["plain", "v"])
 def test_live_application_lines_are_tcpdumps_lines(veth, tmp_path, flags):
     sent = application_frames()
-    err_path = tmp_path / "stderr.txt"
-    with open(err_path, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ringcap", "-i", veth.b, "-c", str(len(sent)), "-nn",
-             *flags, "--duration", "30", "ether", "src", "02:00:00:00:00:01"],
-            cwd="/", env={"PATH": "/usr/bin:/bin", "PYTHONPATH": PACKAGE_ROOT},
-            stdout=subprocess.PIPE, stderr=err)
-    deadline = time.monotonic() + DEADLINE
-    while b"listening on" not in err_path.read_bytes():
-        assert proc.poll() is None and time.monotonic() < deadline, err_path.read_text()
-        time.sleep(0.05)
-    with TxRing(veth.a) as tx:
-        tx.send(sent)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err_path.read_text()
-    path = write_file(tmp_path / "same.pcap", sent)
+    out, path = _print_live(veth, tmp_path, sent, ["-nn", *flags])
 
     def untimed(text):       # the times are the capture's own
         return [line.split(" ", 1)[1] if line[:1].isdigit() else line
@@ -117,3 +87,24 @@ def test_live_application_lines_are_tcpdumps_lines(veth, tmp_path, flags):
     for seen in ("AAAA? www.Example.test.", "AAAA 2001:db8::1", "NXDomain", "PTR (QU)?",
                  "GET /index.html?q=1 HTTP/1.1", "NTPv4", "BOOTP/DHCP, Request"):
         assert seen in text, (seen, text)
+
+
+def _print_live(veth, tmp_path, sent, flags):
+    """``ringcap -i veth.b FLAGS`` printing the frames ``sent`` on veth.a; its
+    stdout, and the same frames written to a pcap file for tcpdump."""
+    err_path = tmp_path / "stderr.txt"
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ringcap", "-i", veth.b, "-c", str(len(sent)), *flags,
+             "--duration", "30", "ether", "src", "02:00:00:00:00:01"],
+            cwd="/", env={"PATH": "/usr/bin:/bin", "PYTHONPATH": PACKAGE_ROOT},
+            stdout=subprocess.PIPE, stderr=err)
+    deadline = time.monotonic() + DEADLINE
+    while b"listening on" not in err_path.read_bytes():
+        assert proc.poll() is None and time.monotonic() < deadline, err_path.read_text()
+        time.sleep(0.05)
+    with TxRing(veth.a) as tx:
+        tx.send(sent)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err_path.read_text()
+    return out, write_file(tmp_path / "same.pcap", sent)
