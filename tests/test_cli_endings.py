@@ -167,11 +167,14 @@ def test_reserved_bits_of_the_link_type_field_are_refused_as_libpcap_and_wiresha
     assert mine.stdout == tcpdump.stdout and "link-type EN10MB" in mine.stderr
 
 
-def _interrupted(command, signum) -> tuple[int, str, int]:
+def _interrupted(command, signum, ignored=()) -> tuple[int, str, int]:
     """(status, stderr, lines printed) of a command signalled once it has
-    printed its first lines."""
+    printed its first lines; ``ignored``: signals it starts with ignored."""
+    def ignore():
+        for number in ignored:
+            signal.signal(number, signal.SIG_IGN)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, cwd="/",
+                            stdin=subprocess.DEVNULL, cwd="/", preexec_fn=ignore,
                             env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
     printed = proc.stdout.read(100_000)      # it is printing: the pipe holds it back
     proc.send_signal(signum)
@@ -182,19 +185,23 @@ def _interrupted(command, signum) -> tuple[int, str, int]:
     return proc.wait(timeout=120), err, printed.count(b"\n")
 
 
+def _big_file(path, count: int) -> None:
+    frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                  / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000)
+                  / Raw(b"s" * 18))
+    record = struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+                     + record * count)
+
+
 def test_a_stop_signal_ends_reading_a_file_as_tcpdump(tmp_path):
     """Ctrl-C on `ringcap -r BIG` ended with status 130 (SIGTERM and SIGHUP
     killed it), a line cut half-way; tcpdump -r stops and exits 0.  ringcap
     now stops at the end of a chunk: whole lines, the summary counting them,
     every record of -w whole, status 0."""
-    frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-                  / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000)
-                  / Raw(b"s" * 18))
     count = 400_000
-    record = struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
     big = tmp_path / "big.pcap"
-    big.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
-                    + record * count)
+    _big_file(big, count)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         status, err, lines = _interrupted(["tcpdump", "-nr", big], signum)
         assert status == 0 and 0 < lines < count, (signum, err)
@@ -206,3 +213,20 @@ def test_a_stop_signal_ends_reading_a_file_as_tcpdump(tmp_path):
             assert my_err.splitlines()[-1] == f"{my_lines} packets read", my_err
             if options:
                 assert len(ringcap.read_pcap(tmp_path / "part.pcap")) == my_lines
+
+
+def test_signals_ignored_at_start_are_taken_as_tcpdump_takes_them(tmp_path):
+    """A job started with `&` by a script starts with SIGINT ignored.  tcpdump
+    -r still stops on SIGINT and SIGTERM, and keeps an ignored SIGHUP ignored
+    (nohup).  `ringcap -r` kept the ignored SIGINT and SIGTERM ignored and
+    printed the whole file."""
+    count = 400_000
+    big = tmp_path / "big.pcap"
+    _big_file(big, count)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        for command in (["tcpdump", "-nr", big], [*RINGCAP, "-nr", big]):
+            status, err, lines = _interrupted(command, signum, ignored=(signum,))
+            assert status == 0 and 0 < lines < count, (command[0], signum, lines, err)
+    for command in (["tcpdump", "-nr", big], [*RINGCAP, "-nr", big]):
+        status, err, lines = _interrupted(command, signal.SIGHUP, ignored=(signal.SIGHUP,))
+        assert status == 0 and lines == count, (command[0], lines, err)

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import signal
-import threading
+import _signal
 import time
 
 from .._frozen import field, frozen
+from ..stopsignals import STOP_SIGNALS, StopSignals  # noqa: F401 (their home before)
 from .base import Sink, SinkSummary
 
 TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
 if TYPE_CHECKING:
     from typing import Callable
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 VIEW_PACKETS = 4096          # packets per ring view handed to a sink
 
 
@@ -108,88 +106,6 @@ class CaptureSummary:
     stopped_by: str | None = field(default=None, compare=False)
     if_drops: int | None = field(default=None, compare=False)
     unread: int = field(default=0, compare=False)
-
-
-def _pass_on(handler, signum: int, frame) -> None:
-    """Do what ``handler`` (a saved signal disposition) would have done."""
-    if callable(handler):
-        handler(signum, frame)
-    elif handler == signal.SIG_DFL:
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-    # SIG_IGN: nothing
-
-
-class StopSignals:
-    """Turn SIGINT, SIGTERM and SIGHUP into a stop request while active.
-
-    ``with StopSignals() as stop:`` installs handlers that only record the
-    signal (so nothing is interrupted half-way: a second Ctrl-C while files
-    are being finished changes nothing); ``stop.requested`` is true after the
-    first one and ``stop.signal_name`` names it.  The previous handlers come
-    back on exit (``ignore_after=True``: the signals are ignored from then on,
-    for a program that is about to exit).  Outside the main thread, handlers cannot be installed and
-    this does nothing.  ``on_signal(signum)`` is called from the handler.
-    """
-
-    def __init__(self, signals=STOP_SIGNALS, on_signal: Callable | None = None,
-                 only_default: bool = False, ignore_after: bool = False) -> None:
-        self.signals = tuple(signals)
-        self.only_default = only_default
-        self.ignore_after = ignore_after
-        self.received: list[int] = []
-        self._saved: dict = {}
-        self._passed_on: dict = {}
-        self._on_signal = on_signal
-
-    @property
-    def requested(self) -> bool:
-        return bool(self.received)
-
-    @property
-    def signal_name(self) -> str | None:
-        return signal.Signals(self.received[0]).name if self.received else None
-
-    def _handle(self, signum, frame) -> None:
-        if signum in self._passed_on:       # ended, but still installed: not ours any more
-            _pass_on(self._passed_on[signum], signum, frame)
-            return
-        self.received.append(signum)
-        if self._on_signal is not None:
-            self._on_signal(signum)
-
-    def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.signals:
-                try:
-                    previous = signal.getsignal(signum)
-                    if signum == signal.SIGHUP and previous == signal.SIG_IGN:
-                        continue        # run under nohup: keep ignoring hangups, as tcpdump
-                    if self.only_default and previous not in (
-                            signal.SIG_DFL, signal.default_int_handler):
-                        continue        # someone else handles it: leave it to them
-                    self._saved[signum] = signal.signal(signum, self._handle)
-                except (ValueError, OSError):
-                    pass
-        return self
-
-    def __exit__(self, *exc) -> None:
-        main = threading.current_thread() is threading.main_thread()
-        for signum, previous in self._saved.items():
-            if self.ignore_after:
-                previous = signal.SIG_IGN
-            previous = previous if previous is not None else signal.SIG_DFL
-            if main and signal.getsignal(signum) == self._handle:
-                signal.signal(signum, previous)
-            else:
-                # someone installed a handler over ours (two of these ended out of
-                # order), or this is not the main thread: ours may come back, so
-                # from now on it hands the signal to the one it had replaced
-                self._passed_on[signum] = previous
-        self._saved.clear()
-
-    def __call__(self) -> bool:
-        return self.requested
 
 
 @contextlib.contextmanager
@@ -369,7 +285,7 @@ def pump(ring, sink: Sink, *, count: int | None = None, duration: float | None =
     error = None
     own_stop = None
     if stop is None:
-        own_stop = stop = StopSignals((signal.SIGINT,), only_default=True).__enter__()
+        own_stop = stop = StopSignals((_signal.SIGINT,), only_default=True).__enter__()
     try:
         try:
             while stopped_by is None:
