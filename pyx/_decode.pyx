@@ -1316,12 +1316,11 @@ cdef enum:
 
 cdef Py_ssize_t _decode_rows(LinkKind *kind, PacketColumns b, Py_ssize_t first,
                              Py_ssize_t lo, Py_ssize_t hi, HeaderChunk *c,
-                             uint32_t opts, AppCandidates *app) noexcept nogil:
+                             uint32_t opts) noexcept nogil:
     # Rows lo..hi-1 of c from packets first+lo.., all of this kind of link
-    # layer, and (app not NULL) each row's entry in app's list just after it
-    # is decoded (_app_candidate_row).  Returns -1, or the index of the first
-    # packet whose bytes lie outside the data.  (b by value: stores into c
-    # cannot alias it, so its pointers stay put across the loop.)
+    # layer.  Returns -1, or the index of the first packet whose bytes lie
+    # outside the data.  (b by value: stores into c cannot alias it, so its
+    # pointers stay put across the loop.)
     cdef Py_ssize_t j, i, cap, wire
     cdef int64_t start
     cdef uint16_t linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[first + lo]
@@ -1347,8 +1346,6 @@ cdef Py_ssize_t _decode_rows(LinkKind *kind, PacketColumns b, Py_ssize_t first,
             else:
                 decode_link(b.data + start, cap, wire, linktype, b.status[i], b.vlan_tci[i],
                             c, j, opts)
-        if app != NULL:
-            _app_candidate_row(b.data + start, cap, c, j, i, app)
     return -1
 
 
@@ -1363,7 +1360,7 @@ cdef inline bint _app_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t p
                                 const AppCandidates *app) noexcept nogil:
     # Whether packet i, just decoded by the 5-tuple path (payload of plen bytes
     # at start, ip_proto, ports), may carry an application message, as
-    # _app_candidate_row decides (the packets without a payload, ACKs, cost no call).
+    # _app_candidates decides (the packets without a payload, ACKs, cost no call).
     if plen == 0 or start == 0 or start >= b.caplen[i] \
             or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
         return False
@@ -1373,9 +1370,9 @@ cdef inline bint _app_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t p
 cdef bint _app_payload_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t plen,
                                  Py_ssize_t start, uint8_t proto, uint16_t sport,
                                  uint16_t dport, const AppCandidates *app) noexcept nogil:
-    # _app_candidate_row's rule for one packet (the 5-tuple path's, which lists
-    # packets one at a time; the chunk pass keeps its own, branch-free and
-    # inlined in its decode loop: tests/test_app_candidates.py checks that the two lists agree):
+    # _app_candidates' rule for one packet (the 5-tuple path's, which lists
+    # packets one at a time; the chunk pass keeps its own loop, branch-free and
+    # inlined: tests/test_app_candidates.py checks that the two lists agree):
     # packet i, with a TCP or UDP payload of plen bytes at start, captured.
     cdef Py_ssize_t cap = b.caplen[i], n
     cdef uint8_t kinds, rules, shift
@@ -1399,11 +1396,10 @@ cdef bint _app_payload_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t 
     return (kinds & CAND_UDP_PORT) != 0 or rules != 0
 
 
-cdef inline void _app_candidate_row(const uint8_t *packet, Py_ssize_t cap,
-                                    const HeaderChunk *c, Py_ssize_t j, Py_ssize_t i,
-                                    AppCandidates *app) noexcept nogil:
-    # Append packet i (row j of c, just decoded: its bytes, at packet, cap of
-    # them captured, are still in L1) to app.rows if it may carry an
+cdef void _app_candidates(const PacketColumns *b, Py_ssize_t first, Py_ssize_t m,
+                          const HeaderChunk *c, AppCandidates *app) noexcept nogil:
+    # Append to app.rows those of packets first..first+m-1 (rows 0..m-1 of c,
+    # just decoded: their bytes are still in cache) that may carry an
     # application message, by the rule of pyx/_app.pyx's pass, which applies
     # it again to the packets it is given: TCP or UDP with payload captured,
     # on a port of a protocol asked for, or (elsewhere) whose payload starts
@@ -1412,35 +1408,45 @@ cdef inline void _app_candidate_row(const uint8_t *packet, Py_ssize_t cap,
     # payload byte, a few table reads and one store, without a branch on
     # what it holds (whether a payload starts a message is not predictable);
     # only those whose first byte passes (one random TCP payload in ten, a
-    # quarter of large UDP ones) are read further.  Done here rather than in
-    # a loop over the chunk once decoded: by then the chunk's scratch and
-    # other lines had pushed the payload's line out of L1, and that loop
-    # waited on each first byte (recorded mix, packets without a message).
-    cdef Py_ssize_t start = c.payload_offset[j], n
-    cdef uint32_t plen = c.payload_len[j]
-    cdef uint8_t proto = c.ip_proto[j], kinds, rules
+    # quarter of large UDP ones) are read further.
+    cdef Py_ssize_t j, start, cap, n, count = app.count
+    cdef uint32_t plen
+    cdef uint8_t proto, kinds, rules, shift
+    cdef const uint8_t *ports = app.ports
     cdef const uint8_t *p
-    if plen == 0 or start == 0 or start >= cap \
-            or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
-        return
-    # a port's CAND_TCP_* bits are its CAND_UDP_* bits shifted by 2
-    kinds = ((app.ports[c.sport[j]] | app.ports[c.dport[j]]) >> (2 if proto == IPPROTO_TCP else 0)) \
-        & (CAND_UDP_PORT | CAND_UDP_KNOWN)
+    cdef int64_t *rows = app.rows
+    cdef const uint8_t *data = b.data
+    cdef const int64_t *offset = b.offset + first
+    cdef const uint32_t *caplen = b.caplen + first
     # the rules that apply to TCP payloads, and to UDP ones from 1200 bytes
-    rules = (app.rule & (CAND_TLS | CAND_HTTP)) if proto == IPPROTO_TCP \
-        else ((app.rule & CAND_QUIC) if plen >= 1200 else 0)
-    p = packet + start
-    # on no known port: the rules the first byte passes (start < cap: captured)
-    rules = _first_byte_rule[p[0]] & rules & (0 if kinds else 0xFF)
-    if rules:
-        n = cap - start
-        if n > plen:
-            n = plen              # Ethernet padding after the payload
-        rules = ((rules & CAND_TLS) != 0 and app_tls_hello_start(p, n)) \
-            or ((rules & CAND_HTTP) != 0 and app_http_head_start(p, n)) \
-            or ((rules & CAND_QUIC) != 0 and app_quic_initial_start(p, n))
-    app.rows[app.count] = i        # in range: count <= i < n
-    app.count += (kinds & CAND_UDP_PORT) | (rules != 0)
+    cdef uint8_t tcp_rules = app.rule & (CAND_TLS | CAND_HTTP)
+    cdef uint8_t udp_rules = app.rule & CAND_QUIC
+    for j in range(m):
+        plen = c.payload_len[j]
+        start = c.payload_offset[j]
+        proto = c.ip_proto[j]
+        cap = caplen[j]
+        if plen == 0 or start == 0 or start >= cap \
+                or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
+            continue
+        # a port's CAND_TCP_* bits are its CAND_UDP_* bits shifted by 2
+        shift = 2 if proto == IPPROTO_TCP else 0
+        kinds = ((ports[c.sport[j]] | ports[c.dport[j]]) >> shift) \
+            & (CAND_UDP_PORT | CAND_UDP_KNOWN)
+        rules = tcp_rules if proto == IPPROTO_TCP else (udp_rules if plen >= 1200 else 0)
+        p = data + offset[j] + start
+        # on no known port: the rules the first byte passes (start < cap: captured)
+        rules = _first_byte_rule[p[0]] & rules & (0 if kinds else 0xFF)
+        if rules:
+            n = cap - start
+            if n > plen:
+                n = plen              # Ethernet padding after the payload
+            rules = ((rules & CAND_TLS) != 0 and app_tls_hello_start(p, n)) \
+                or ((rules & CAND_HTTP) != 0 and app_http_head_start(p, n)) \
+                or ((rules & CAND_QUIC) != 0 and app_quic_initial_start(p, n))
+        rows[count] = first + j        # in range: count <= first + j < n
+        count += (kinds & CAND_UDP_PORT) | (rules != 0)
+    app.count = count
 
 
 cdef enum:
@@ -1488,7 +1494,7 @@ cdef void _fields_read(const HeaderColumns *cols, HeaderChunk *c, bint app,
     # packet has no value: the columns it copies out, those the decoder reads
     # back (a flag it ORs in, a length or fragment field it tests, the IP
     # fields _enter_tunnel moves to outer_*, the MPLS depth, TCP option bits),
-    # and, with app, those _app_candidate_row reads.  The decoder only writes the
+    # and, with app, those _app_candidates reads.  The decoder only writes the
     # other fields, which nothing reads: they need no clearing (the whole chunk,
     # 29 KiB, was cleared per chunk: 2% of `ringcap -r`).  A field the decoder
     # comes to read belongs in this list.
@@ -1541,7 +1547,7 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
         # waited on memory once per packet when packets span cache lines
         # (flow_features on recorded traffic: 10% less CPU)
         # and its second: a TCP header and its options, and the first payload
-        # byte _app_candidate_row reads, are often there, where the reader's walk
+        # byte _app_candidates reads, are often there, where the reader's walk
         # over the record headers did not go (a prefetch never faults; reading
         # and decoding the recorded mix for `ringcap -r`: 6% less CPU)
         # (the first _ROWS_AHEAD packets of the chunk here; _decode_rows the rest,
@@ -1554,18 +1560,20 @@ cdef Py_ssize_t decode_batch(const PacketColumns *b, Py_ssize_t n, const HeaderC
             end = _run_end(b, first + j, first + m) - first
             linktype = LINKTYPE_ETHERNET if b.linktype == NULL else b.linktype[first + j]
             if linktype == LINKTYPE_ETHERNET:
-                bad = _decode_rows(<EthernetLink *>NULL, b[0], first, j, end, c, opts, app)
+                bad = _decode_rows(<EthernetLink *>NULL, b[0], first, j, end, c, opts)
             elif linktype == LINKTYPE_LINUX_SLL2:
-                bad = _decode_rows(<Sll2Link *>NULL, b[0], first, j, end, c, opts, app)
+                bad = _decode_rows(<Sll2Link *>NULL, b[0], first, j, end, c, opts)
             elif linktype == LINKTYPE_LINUX_SLL:
-                bad = _decode_rows(<SllLink *>NULL, b[0], first, j, end, c, opts, app)
+                bad = _decode_rows(<SllLink *>NULL, b[0], first, j, end, c, opts)
             elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
-                bad = _decode_rows(<LoopbackLink *>NULL, b[0], first, j, end, c, opts, app)
+                bad = _decode_rows(<LoopbackLink *>NULL, b[0], first, j, end, c, opts)
             else:
-                bad = _decode_rows(<RawLink *>NULL, b[0], first, j, end, c, opts, app)
+                bad = _decode_rows(<RawLink *>NULL, b[0], first, j, end, c, opts)
             if bad >= 0:
                 return bad
             j = end
+        if app != NULL:
+            _app_candidates(b, first, m, c, app)
         for k in range(cols.count):
             width = cols.row_bytes[k]
             memcpy(cols.dst[k] + width * first, cols.src[k], width * m)
