@@ -33,6 +33,11 @@ records each way).  Per pcap:
   (``n_dissections=20, statistical_analysis=True, n_meters=1``), in this
   process, CPU including finished children, interleaved, median of --rounds.
 
+``--without-split CALLS`` times the recorded mix's packets without a message
+decoded into a ``HeadersBuffer`` with the three names and without, CALLS
+calls each interleaved, split into the header pass, the application pass
+and the Python around them (minimum and median of the calls).
+
 ``--at-scale PACKETS`` repeats each pcap to PACKETS packets and times whole
 processes, tshark against a Python process streaming the file and against
 ``ringcap fields`` with tshark's arguments (``python -m ringcap``, output to
@@ -78,6 +83,10 @@ def main() -> None:
                         help="the issue's speed section: recorded, dns-heavy, tls-heavy pcaps "
                              "against tshark and nfstream")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (--compare)")
+    parser.add_argument("--without-split", type=int, default=0, metavar="CALLS",
+                        help="the recorded mix's packets without a message: CALLS interleaved "
+                             "decodes into a HeadersBuffer with the three names and without, "
+                             "split into header pass, application pass and the rest")
     parser.add_argument("--pass-only", action="store_true",
                         help="--compare's first table only (no tshark, no nfstream)")
     parser.add_argument("--at-scale", type=int, default=0, metavar="PACKETS",
@@ -98,6 +107,9 @@ def main() -> None:
         # CPU of each streaming process; as claims.py and bench_cli.py do)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "ringcap")],
                        check=True, stdout=subprocess.DEVNULL)
+    if args.without_split:
+        without_split(args.without_split)
+        return
     if args.at_scale and args.split:
         split(args.at_scale, args.rounds, [int(b) for b in args.batch_packets.split(",")],
               args.keep)
@@ -231,6 +243,64 @@ def added_ns(batch, columns, repeat: int, reused: bool = False) -> float:
         with_app = min(with_app, cpu_best(lambda: decode_with(batch), 1))
         without = min(without, cpu_best(lambda: decode_without(batch), 1))
     return (with_app - without) / len(batch) * 1e9
+
+
+def without_split(calls: int) -> None:
+    """What the application columns cost the recorded mix's packets without a
+    message, decoding into a ``HeadersBuffer`` (as ringcap's loops do): the
+    thread CPU time of each of ``calls`` interleaved decodes with the three
+    names and without, split by timing the compiled calls inside them (the
+    header pass, ``_decode.decode_into``, which lists the packets that may
+    carry a message; the application pass, ``_app.decode_app``); the rest is
+    Python.  The minimum and the median of the calls, ns a packet: the
+    minimum is the one least disturbed on a shared machine."""
+    from ringcap import _app, _decode
+    batch = ringcap.read_pcap(recorded_pcap())
+    kinds = ringcap.decode(batch, columns=("app_proto",)).app_proto
+    other = batch[kinds == 0].copy()
+    base = appcolumns.NEEDED_HEADER_COLUMNS
+    spent = {}
+
+    def timed(module, name):
+        call = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            start = time.thread_time_ns()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                spent[name] = time.thread_time_ns() - start
+        setattr(module, name, wrapper)
+        return call
+    originals = [(module, name, timed(module, name)) for module, name in
+                 ((_decode, "decode_into"), (_app, "decode_app"))]
+    try:
+        cases = {"with": ringcap.headers.HeadersBuffer(base + OUR_FIELDS).decode,
+                 "without": ringcap.headers.HeadersBuffer(base).decode}
+        runs = {name: [] for name in cases}
+        for _ in range(calls):
+            for name, decode in cases.items():
+                spent.clear()
+                start = time.thread_time_ns()
+                decode(other)
+                total = time.thread_time_ns() - start
+                header, app = spent.get("decode_into", 0), spent.get("decode_app", 0)
+                runs[name].append((total, header, app, total - header - app))
+    finally:
+        for module, name, call in originals:
+            setattr(module, name, call)
+    n = len(other)
+    print(f"{n:,} packets without a message, {calls} calls each, ns a packet: min (median)")
+    print()
+    print("| columns | whole decode | header pass | application pass | rest (Python) |")
+    print("|---|---:|---:|---:|---:|")
+    for name, rows in runs.items():
+        cells = []
+        for k in range(4):
+            values = sorted(row[k] for row in rows)
+            cells.append(f"{values[0] / n:.2f} ({statistics.median(values) / n:.2f})")
+        shown = ", ".join(OUR_FIELDS) if name == "with" else "none"
+        print(f"| {shown} | " + " | ".join(cells) + " |")
 
 
 def compare(repeat: int, rounds: int, pass_only: bool = False) -> None:

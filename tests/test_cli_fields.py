@@ -442,3 +442,35 @@ def test_field_lines_numbers_their_presence_and_short_columns():
     with pytest.raises(ValueError, match="column 0's flags has 1 values, fewer than 4"):
         _app.field_lines(out, 0, 4, [("u8", qr, (app, 2, None, 0, 0, False,
                                                   cut[:4] + (flags[:1], 4, -1)))])
+
+
+def test_field_lines_runs_of_empty_lines_split_anywhere_by_the_buffer():
+    """Text columns only: the rows where every column is empty are written a
+    run at a time; each line is what the row by row writer gives, from any
+    first row and with a buffer that ends a call at any point of a run."""
+    from array import array
+    from ringcap import _app
+    rng = __import__("random").Random(21)
+    n = 300
+    strings = []
+    for k in range(3):
+        # long runs of empty rows, and rows where only this column has text
+        values = [b"" if rng.random() < 0.9 else bytes(rng.choice(b"abc.") for _ in
+                                                     range(rng.randint(1, 9))) for _ in range(n)]
+        values[n // 2 + k] = b"x" * k       # rows near the middle: one column each
+        strings.append(values)
+    columns = []
+    for values in strings:
+        offsets = array("i", [0])
+        for value in values:
+            offsets.append(offsets[-1] + len(value))
+        columns.append(("text", offsets, bytearray(b"".join(values))))
+    expected = [b"\t".join(strings[k][i] for k in range(3)) + b"\n" for i in range(n)]
+    for start in (0, 1, 149, 299):
+        longest = len(max(expected, key=len))
+        for size in (longest, longest + 1, longest + 2, 64, 1000, 4096):
+            out, written, i = bytearray(size), b"", start
+            while i < n:
+                i, used = _app.field_lines(out, i, n, columns)
+                written += bytes(out[:used])
+            assert written == b"".join(expected[start:]), (start, size)
