@@ -63,7 +63,7 @@ class _Folder(ChunkSelector):
             self.header = dict(zip(_HEADER, _columns(_HEADER.values(), rows)))
             self.addresses = [bytearray(16 * rows) for _ in _ADDRESSES]
             self.app_rows, self.app_proto, self.dns_qr = _columns("qBB", rows)
-            self.offsets = {column: array("i", bytes(4 * (rows + 1))) for _, column in _NAMES}
+            self.offsets = {column: array("i", [0]) * (rows + 1) for _, column in _NAMES}
         super()._grow(rows)
 
     def fold(self, data, ts, caplen, wirelen, offset) -> None:
