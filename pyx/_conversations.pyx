@@ -603,6 +603,10 @@ cdef class PacketCounters:
         cdef bint backwards = False, failed = False
         cdef int64_t[::1] sp = self.size_packets, sb = self.size_bytes
         cdef uint32_t last_w = 0
+        # a run's counts of one length bucket and one protocol key, in registers
+        # until the bucket or key changes (in memory each packet, they were 12
+        # of `stats`'s instructions a packet on 64-byte frames, callgrind)
+        cdef int64_t size_run = 0, size_run_bytes = 0, key_run = 0, key_run_bytes = 0
         if n == 0:
             return None
         lo = ts[0]
@@ -624,18 +628,25 @@ cdef class PacketCounters:
                 wire += w
                 captured += caplen[i]
                 if w != last_w:        # (the bucket of the packet before, else)
+                    sp[b] += size_run
+                    sb[b] += size_run_bytes
+                    size_run = size_run_bytes = 0
                     b = 0
                     while b < self.nedges and w >= self.edges[b]:
                         b += 1
                     last_w = w
-                sp[b] += 1
-                sb[b] += w
+                size_run += 1
+                size_run_bytes += w
                 f = flags[i]
                 key = ((<int64_t>linktype[i] << 32)
                        | (<int64_t>ethertype[i] << 16) | (<int64_t>ip_proto[i] << 8)
                        | (<int64_t>ip_version[i] << 2) | (<int64_t>((f & qinq_bit) != 0) << 1)
                        | <int64_t>((f & vlan_bit) != 0))
                 if key != last_key:
+                    if last_slot >= 0:
+                        self.key_packets[last_slot] += key_run
+                        self.key_bytes[last_slot] += key_run_bytes
+                        key_run = key_run_bytes = 0
                     slot = <Py_ssize_t>(_mix(0, <uint64_t>key) & <uint64_t>(self.nslots - 1))
                     while self.keys[slot] >= 0 and self.keys[slot] != key:
                         slot = (slot + 1) & (self.nslots - 1)
@@ -652,8 +663,13 @@ cdef class PacketCounters:
                         self.key_bytes[slot] = 0
                         self.nkeys += 1
                     last_key, last_slot = key, slot
-                self.key_packets[last_slot] += 1
-                self.key_bytes[last_slot] += w
+                key_run += 1
+                key_run_bytes += w
+            sp[b] += size_run
+            sb[b] += size_run_bytes
+            if last_slot >= 0:
+                self.key_packets[last_slot] += key_run
+                self.key_bytes[last_slot] += key_run_bytes
         if failed:
             raise MemoryError("no memory for more protocol keys")
         self.max_ts = running
@@ -671,30 +687,39 @@ def count_bins(const int64_t[::1] ts not None, const uint32_t[::1] wirelen not N
                int64_t[::1] nbytes not None):
     """Add each packet to ``packets``/``nbytes`` at ``ts // interval_ns - first_bin``
     (which must be within the arrays: ValueError otherwise, nothing added)."""
-    cdef Py_ssize_t n = ts.shape[0], i, nbins = packets.shape[0]
-    cdef int64_t b = -1, t, lo, hi, bin_start = 0, bin_end = 0
+    cdef Py_ssize_t n = ts.shape[0], i, j, nbins = packets.shape[0]
+    cdef int64_t b = -1, t, bin_start = 0, bin_end = 0, run_packets = 0, run_bytes = 0
     cdef bint outside = False
     if wirelen.shape[0] != n or nbytes.shape[0] != nbins or interval_ns <= 0:
         raise ValueError("columns of different lengths, or an interval not positive")
-    if n == 0:
-        return
     with nogil:
-        lo = hi = ts[0]
+        # packets come mostly in time order: divide only when one leaves the bin
+        # before, and count a bin's run in registers (the pass for the smallest
+        # and largest time this had first, and a bin's counts in memory, were 9
+        # of `stats`'s instructions a packet on 64-byte frames, callgrind)
         for i in range(n):
-            lo = ts[i] if ts[i] < lo else lo
-            hi = ts[i] if ts[i] > hi else hi
-        if _floor_div(lo, interval_ns) < first_bin or _floor_div(hi, interval_ns) - first_bin >= nbins:
-            outside = True
-        else:
-            # packets come mostly in time order: divide only when one leaves the bin before
-            for i in range(n):
-                t = ts[i]
-                if b < 0 or t < bin_start or t >= bin_end:
-                    b = _floor_div(t, interval_ns) - first_bin
-                    bin_start = (b + first_bin) * interval_ns
-                    bin_end = bin_start + interval_ns
-                packets[b] += 1
-                nbytes[b] += wirelen[i]
+            t = ts[i]
+            if b < 0 or t < bin_start or t >= bin_end:
+                if b >= 0:
+                    packets[b] += run_packets
+                    nbytes[b] += run_bytes
+                b = _floor_div(t, interval_ns) - first_bin
+                if b < 0 or b >= nbins:
+                    outside = True
+                    break
+                bin_start = (b + first_bin) * interval_ns
+                bin_end = bin_start + interval_ns
+                run_packets = run_bytes = 0
+            run_packets += 1
+            run_bytes += wirelen[i]
+        if outside:
+            for j in range(i):          # (nothing added: the packets before, taken back)
+                b = _floor_div(ts[j], interval_ns) - first_bin
+                packets[b] -= 1
+                nbytes[b] -= wirelen[j]
+        elif b >= 0:
+            packets[b] += run_packets
+            nbytes[b] += run_bytes
     if outside:
         raise ValueError("a timestamp outside the bins")
 

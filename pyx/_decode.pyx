@@ -1364,6 +1364,10 @@ cdef inline bint _app_candidate(const PacketColumns *b, Py_ssize_t i, uint32_t p
     if plen == 0 or start == 0 or start >= b.caplen[i] \
             or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
         return False
+    if proto == IPPROTO_UDP and plen < 1200:
+        # no rule reads a UDP payload this short: its ports alone decide (the
+        # call for it was 42 instructions a packet of `stats` on 64-byte UDP)
+        return ((app.ports[sport] | app.ports[dport]) & CAND_UDP_PORT) != 0
     return _app_payload_candidate(b, i, plen, start, proto, sport, dport, app)
 
 

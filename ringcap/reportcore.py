@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 import os
 from array import array
-from typing import Any
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 from ._conversations import ConversationTable, PacketCounters, count_bins
 from ._decode import FLAG_BITS

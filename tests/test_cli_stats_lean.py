@@ -186,3 +186,27 @@ def test_a_count_too_large_is_not_called_negative(tmp_path):
             assert (status, out) == (2, b""), err
             assert err.decode() == (f"ringcap: argument --top: bad --top '{top}': {reason} "
                                     "(see `ringcap stats --help`)\n")
+
+
+def test_packet_times_and_json_read_as_datetime_and_json_dump_write_them(tmp_path):
+    """The text report's first and last packet times (formatted with time.gmtime,
+    without importing datetime) are datetime's UTC text to the nanosecond, up to
+    2106; the JSON report, written in one piece, is json.dump's text."""
+    import datetime
+    import json
+    stamps = [0, 1_700_000_000_123_456_789, 4_294_967_295_999_999_999]
+    path = tmp_path / "times.pcap"
+    path.write_bytes(_pcap([], nano=True) + b"".join(_record(ts, _ethernet_frames()[0], "<", True) for ts in stamps))
+    status, out, err = _run(path, [], False)
+    assert status == 0, err
+    lines = dict(line.split(":", 1) for line in out.decode().splitlines() if ":" in line)
+
+    def when(ts):
+        t = datetime.datetime.fromtimestamp(ts // 10**9, datetime.timezone.utc)
+        return t.strftime("%Y-%m-%d %H:%M:%S") + f".{ts % 10**9:09d} UTC"
+    assert lines["First packet time"].strip() == when(stamps[0]) \
+        == "1970-01-01 00:00:00.000000000 UTC"
+    assert lines["Last packet time"].strip() == when(stamps[-1]) \
+        == "2106-02-07 06:28:15.999999999 UTC"
+    status, out, err = _run(path, ["--json"], False)
+    assert status == 0 and out == (json.dumps(json.loads(out), indent=1) + "\n").encode(), err

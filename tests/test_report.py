@@ -713,3 +713,48 @@ def test_conversation_table_last_pair_shortcut_and_equal_hashes(mask):
     assert list(got) == list(want)                            # the order first seen
     for key, (v, a_high, packets, nbytes, times, _) in want.items():
         assert got[key] == [v, a_high, packets, nbytes, [min(times), max(times)]], key
+
+
+def test_compiled_counters_and_rate_bins_count_runs_of_one_size_key_and_bin():
+    """The counters keep a run of one length bucket, one protocol key and one
+    rate bin in registers until it changes (and across batches): runs of every
+    length, cut anywhere by the batches, count what numpy counts; a timestamp
+    outside count_bins's bins raises and leaves the bins as they were."""
+    from array import array
+
+    from ringcap._conversations import count_bins
+    rng = np.random.default_rng(5)
+    runs = rng.integers(1, 60, 200)
+    sizes = np.repeat(rng.choice([60, 64, 100, 1500], len(runs)), runs)
+    ethertypes = np.repeat(rng.choice([0x0800, 0x86DD, 0x0806, 0x88CC], len(runs)),
+                           rng.permutation(runs)).astype(np.uint16)
+    n = len(sizes)
+    frames = [bytes(12) + int(e).to_bytes(2, "big") + bytes(int(s) - 14)
+              for e, s in zip(ethertypes, sizes)]
+    ts = np.cumsum(rng.integers(0, 40_000_000, n)) + 10**18
+    batch = ringcap.Batch.from_packets(frames, ts=ts)
+    report = TrafficReport(interval=0.1)
+    start = 0
+    for size in rng.integers(1, 300, n):
+        report.update(batch[start:start + size])
+        start += size
+    wirelen = batch.wirelen.astype(np.int64)
+    buckets = np.searchsorted([20, 40, 80, 160, 320, 640, 1280, 2560, 5120], wirelen, side="right")
+    assert [s["packets"] for s in report.packet_sizes()] == np.bincount(buckets, minlength=10).tolist()
+    assert [s["bytes"] for s in report.packet_sizes()] == np.bincount(
+        buckets, weights=wirelen, minlength=10).astype(np.int64).tolist()
+    protocols = {p["path"]: [p["packets"], p["bytes"]] for p in report.protocols()}
+    for ethertype, name in ((0x0800, "eth:ip"), (0x86DD, "eth:ipv6"), (0x0806, "eth:arp")):
+        mine = ethertypes == ethertype
+        assert protocols[name] == [int(mine.sum()), int(wirelen[mine].sum())]
+    bins = ts // 100_000_000 - ts.min() // 100_000_000
+    rates = report.rates()
+    assert rates["packets"] == np.bincount(bins).tolist()
+    assert rates["bytes"] == np.bincount(bins, weights=wirelen).astype(np.int64).tolist()
+    packets, nbytes = array("q", [5, 0, 7]), array("q", [50, 0, 70])
+    times = np.array([0, 5, 10, 25, 31, 12], np.int64)
+    with pytest.raises(ValueError, match="outside the bins"):
+        count_bins(times, np.full(6, 3, np.uint32), 10, 0, memoryview(packets), memoryview(nbytes))
+    assert (packets.tolist(), nbytes.tolist()) == ([5, 0, 7], [50, 0, 70])
+    count_bins(times[:3], np.full(3, 3, np.uint32), 10, 0, memoryview(packets), memoryview(nbytes))
+    assert (packets.tolist(), nbytes.tolist()) == ([7, 1, 7], [56, 3, 70])

@@ -18,6 +18,7 @@ from array import array
 
 from .. import _app, _bpf, _decode
 from ..bpf import compile_filter, pack
+from ..linktypes import LINKTYPE_ETHERNET
 from ..reportcore import FileInfo, ReportCounts, file_info
 from .fileprint import ChunkSelector, PlainPcap, _Chunks, _columns, open_plain_pcap
 
@@ -63,7 +64,7 @@ class _Folder(ChunkSelector):
             self.header = dict(zip(_HEADER, _columns(_HEADER.values(), rows)))
             self.addresses = [bytearray(16 * rows) for _ in _ADDRESSES]
             self.app_rows, self.app_proto, self.dns_qr = _columns("qBB", rows)
-            self.offsets = {column: array("i", bytes(4 * (rows + 1))) for _, column in _NAMES}
+            self.offsets = {column: array("i", [0]) * (rows + 1) for _, column in _NAMES}
         super()._grow(rows)
 
     def fold(self, data, ts, caplen, wirelen, offset) -> None:
@@ -74,8 +75,11 @@ class _Folder(ChunkSelector):
         linktype = memoryview(self.linktypes)[:n]
         h = {name: memoryview(column)[:n] for name, column in self.header.items()}
         src, dst = (memoryview(a)[:16 * n].cast("B", (n, 16)) for a in self.addresses)
+        # (an Ethernet file's column of ones left out: the decoder would check
+        # each packet's link type again, 4 M instructions on uniform)
         count = _decode.decode_into(data, offset, caplen, wirelen, status, vlan_tci, vlan_tpid,
-                                    {**h, "ip_src": src, "ip_dst": dst}, False, linktype,
+                                    {**h, "ip_src": src, "ip_dst": dst}, False,
+                                    None if self.linktype == LINKTYPE_ETHERNET else linktype,
                                     self.ports, self.rule, self.app_rows)
         report = self.report
         report._fold_counts(linktype, h["ethertype"], h["ip_proto"], h["ip_version"], h["flags"],
