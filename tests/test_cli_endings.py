@@ -170,6 +170,13 @@ def test_reserved_bits_of_the_link_type_field_are_refused_as_libpcap_and_wiresha
 def _interrupted(command, signum) -> tuple[int, str, int]:
     """(status, stderr, lines printed) of a command signalled once it has
     printed its first lines."""
+    status, err, printed = _interrupted_output(command, signum)
+    return status, err, printed.count(b"\n")
+
+
+def _interrupted_output(command, signum) -> tuple[int, str, bytes]:
+    """(status, stderr, what it printed) of a command signalled once it has
+    printed its first lines."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, cwd="/",
                             env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
@@ -179,7 +186,45 @@ def _interrupted(command, signum) -> tuple[int, str, int]:
     err = proc.stderr.read().decode()
     proc.stdout.close()
     proc.stderr.close()
-    return proc.wait(timeout=120), err, printed.count(b"\n")
+    return proc.wait(timeout=120), err, printed
+
+
+def _big_file(tmp_path, count: int) -> tuple:
+    """A pcap and a pcapng file of ``count`` copies of one UDP frame."""
+    frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                  / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000)
+                  / Raw(b"s" * 18))
+    big = tmp_path / "big.pcap"
+    big.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+                    + (struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame) * count)
+    padded = frame + bytes(-len(frame) % 4)
+    epb = struct.pack("<IIIIIII", 6, 32 + len(padded), 0, 0, 1_000_000, len(frame),
+                      len(frame)) + padded + struct.pack("<I", 32 + len(padded))
+    ng = tmp_path / "big.pcapng"
+    ng.write_bytes(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+                   + struct.pack("<IIHHII", 1, 20, 1, 0, 65535, 20) + epb * count)
+    return big, ng, len(frame)
+
+
+def test_a_stop_signal_ends_fields_as_tshark(tmp_path):
+    """Ctrl-C on `ringcap fields -r BIG` ended with status 130, SIGTERM and
+    SIGHUP killed it; tshark -T fields stops with whole lines and status 2 on
+    all three, and so does ringcap now (pcap and pcapng)."""
+    count = 400_000
+    big, ng, size = _big_file(tmp_path, count)
+    fields = ["-e", "frame.number", "-e", "frame.len"]
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        status, err, printed = _interrupted_output(
+            ["tshark", "-r", big, "-T", "fields", *fields], signum)
+        assert status == 2 and 0 < printed.count(b"\n") < count, (signum, err)
+        for path in (big, ng):
+            mine, my_err, mine_printed = _interrupted_output(
+                [*RINGCAP, "fields", "-r", str(path), *fields], signum)
+            assert mine == 2 and my_err == "", (signum, path, my_err)
+            lines = mine_printed.count(b"\n")
+            assert 0 < lines < count
+            assert mine_printed == b"".join(b"%d\t%d\n" % (number, size)
+                                            for number in range(1, lines + 1))
 
 
 def test_a_stop_signal_ends_reading_a_file_as_tcpdump(tmp_path):

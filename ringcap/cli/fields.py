@@ -23,7 +23,8 @@ from array import array
 
 from .. import _app, _decode
 from ..linktypes import LINKTYPE_ETHERNET, LINKTYPE_NAMES
-from .fileprint import ChunkSelector, _Chunks, _columns, open_plain_pcap, program_for
+from .fileprint import (ChunkSelector, ReadInterrupts, _Chunks, _columns, open_plain_pcap,
+                        program_for)
 from .lineformat import write_whole
 from .options import CliError, output_error, require_stdout
 
@@ -241,7 +242,7 @@ class FieldLines:
                 raise output_error(exc) from None
 
 
-def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
+def _lean(path: str, expression: str | None, lines: FieldLines, stopped) -> bool:
     """The lines of a classic pcap file read without numpy; False if ``path``
     is not one (the batch path reads and reports it)."""
     source = open_plain_pcap(path)
@@ -252,7 +253,7 @@ def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
         program = None if expression is None else program_for(expression, source)
         selector = ChunkSelector(source.linktype, program)
         read = 0
-        for n in chunks.each():
+        for n in chunks.each(stopped):
             _, chosen, (ts, caplen, wirelen, offset) = selector.select(chunks, n, None)
             indices = None if chosen == n else memoryview(selector.chosen)[:chosen]
             lines.write(chosen, chunks.data, ts, offset, caplen, wirelen,
@@ -264,7 +265,7 @@ def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
     return True
 
 
-def _batches(path: str, expression: str | None, lines: FieldLines) -> None:
+def _batches(path: str, expression: str | None, lines: FieldLines, stopped) -> None:
     """The lines of any file ringcap reads, batch by batch (numpy): those of
     link types ringcap does not decode (the lean path takes none) too."""
     from ..filtering import LinkTypeFilter
@@ -275,6 +276,8 @@ def _batches(path: str, expression: str | None, lines: FieldLines) -> None:
     read = 0
     with open_pcap(path) as reader:
         for batch in reader:
+            if stopped():
+                break
             n, indices, decoded = len(batch), None, None
             if select is not None:
                 mask = select.mask(batch)
@@ -298,9 +301,12 @@ def run(args) -> int:
     require_stdout()
     lines = FieldLines(columns_of(args.fields))
     expression = " ".join(args.expression) if args.expression else None
+    # SIGINT, SIGTERM, SIGHUP: the lines of the chunk in hand, then status 2, as tshark
+    interrupts = ReadInterrupts()
     try:
-        if not _lean(args.read, expression, lines):
-            _batches(args.read, expression, lines)
+        with interrupts:
+            if not _lean(args.read, expression, lines, interrupts.requested):
+                _batches(args.read, expression, lines, interrupts.requested)
     except FileNotFoundError as exc:
         if exc.filename != args.read:
             raise
@@ -312,4 +318,4 @@ def run(args) -> int:
             raise
         except OSError as exc:
             raise output_error(exc) from None
-    return 0
+    return 2 if interrupts.received else 0

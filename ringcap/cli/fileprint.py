@@ -13,6 +13,7 @@ tests that compare the two).
 """
 from __future__ import annotations
 
+import _signal
 import _socket      # (if_indextoname: socket.py's enums cost start-up)
 import os
 import stat
@@ -419,3 +420,40 @@ def print_file(args, source: PlainPcap, expression: str | None, state) -> None:
             printer.print(chunks.data, *columns)
     finally:
         chunks.release()
+
+
+class ReadInterrupts:
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP while files are read: recorded, so
+    that the reading stops at the end of a chunk or batch and ends as after
+    the last packet (every record of -w whole, the summary, status 0), as
+    tcpdump -r ends on them (`ringcap fields`: whole lines, then tshark's
+    status 2); one that is ignored (SIGHUP under nohup) stays so.
+    ``_signal``: ``signal`` would import enum at every start."""
+
+    def __init__(self, active: bool = True) -> None:
+        self.active = active
+        self.received: list[int] = []
+        self._saved: dict = {}
+
+    def _record(self, signum, frame) -> None:
+        self.received.append(signum)
+
+    def requested(self) -> bool:
+        """Whether a signal asked the reading to stop."""
+        return bool(self.received)
+
+    def __enter__(self) -> "ReadInterrupts":
+        for signum in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP) if self.active else ():
+            previous = _signal.getsignal(signum)
+            if previous == _signal.SIG_IGN:
+                continue
+            try:
+                _signal.signal(signum, self._record)
+            except ValueError:          # not the main thread: left as they are
+                break
+            self._saved[signum] = _signal.SIG_DFL if previous is None else previous
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._saved.items():
+            _signal.signal(signum, previous)

@@ -11,7 +11,6 @@ and matched goes to standard error.
 """
 from __future__ import annotations
 
-import _signal
 import contextlib
 import os
 import stat
@@ -176,7 +175,7 @@ def run(args) -> int:
         args.split = state.split = SplitOutput(args)
     plain = _plain_pcap_to_print(args, paths)
     # (a -C/-G split has the capture's handling of these signals)
-    with _Interrupts(active=state.split is None) as state.interrupts:
+    with fileprint.ReadInterrupts(active=state.split is None) as state.interrupts:
         try:
             if plain is not None:
                 with contextlib.closing(plain):
@@ -243,45 +242,13 @@ class _ReadState:
         self.read = self.matched = 0
         self.opened = False
         self.split = None           # -C/-G/--hidden-until-complete: the capture's rules
-        self.interrupts = None      # _Interrupts, without a split
+        self.interrupts = None      # fileprint.ReadInterrupts, without a split
 
     def halted(self) -> bool:
         """-W's last file is finished, or a signal asked the reading to stop."""
         return (self.sink is not None and self.sink.done) or \
             (self.split is not None and self.split.stopped) or \
             (self.interrupts is not None and bool(self.interrupts.received))
-
-
-class _Interrupts:
-    """SIGINT (Ctrl-C), SIGTERM and SIGHUP while files are read: recorded, so
-    that the reading stops at the end of a chunk or batch and ends as after
-    the last packet (every record of -w whole, the summary, status 0), as
-    tcpdump -r ends on them; one that is ignored (SIGHUP under nohup) stays
-    so.  ``_signal``: ``signal`` would import enum at every start."""
-
-    def __init__(self, active: bool = True) -> None:
-        self.active = active
-        self.received: list[int] = []
-        self._saved: dict = {}
-
-    def _record(self, signum, frame) -> None:
-        self.received.append(signum)
-
-    def __enter__(self) -> "_Interrupts":
-        for signum in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP) if self.active else ():
-            previous = _signal.getsignal(signum)
-            if previous == _signal.SIG_IGN:
-                continue
-            try:
-                _signal.signal(signum, self._record)
-            except ValueError:          # not the main thread: left as they are
-                break
-            self._saved[signum] = _signal.SIG_DFL if previous is None else previous
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for signum, previous in self._saved.items():
-            _signal.signal(signum, previous)
 
 
 def _read_file(args, path: str, expression, state: _ReadState) -> None:
