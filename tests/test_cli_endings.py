@@ -167,6 +167,31 @@ def test_reserved_bits_of_the_link_type_field_are_refused_as_libpcap_and_wiresha
     assert mine.stdout == tcpdump.stdout and "link-type EN10MB" in mine.stderr
 
 
+@pytest.mark.parametrize("size", [4, 8, 23])
+def test_a_pcap_cut_in_its_file_header_ends_as_one_cut_in_pcapng(tmp_path, size):
+    """`ringcap -r` of a pcap whose file header is cut short said `int()
+    argument must be a string... not 'NoneType'` (the reader left its link
+    type None) before its warning; tcpdump says `truncated dump file`,
+    status 1.  It now ends as a pcapng file cut in its first block does:
+    an empty Ethernet capture, the warning naming what was cut, status 1."""
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)[:size])
+    tcpdump = subprocess.run(["tcpdump", "-nr", path], capture_output=True, text=True,
+                             timeout=60)
+    assert tcpdump.returncode == 1 and "truncated dump file" in tcpdump.stderr
+    warning = (f"ringcap: warning: {path}: file ends in a partial pcap file header at byte "
+               f"offset 0 (file size {size}); every complete packet before it was read\n")
+    for command in (["-nr", path], ["-r", path, "-w", tmp_path / "copy.pcap"]):
+        mine = subprocess.run([*RINGCAP, *map(str, command)], capture_output=True, text=True,
+                              timeout=60, cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+        assert (mine.returncode, mine.stdout) == (1, ""), (command, mine.stderr)
+        assert mine.stderr == (f"reading from file {path}, link-type EN10MB (Ethernet), "
+                               f"snapshot length 262144\n0 packets read\n" + warning)
+    with pytest.warns(ringcap.PcapTruncatedWarning):
+        with ringcap.open_pcap(path) as reader:
+            assert (reader.linktype, len(reader.read())) == (1, 0)
+
+
 def _interrupted(command, signum) -> tuple[int, str, int]:
     """(status, stderr, lines printed) of a command signalled once it has
     printed its first lines."""
