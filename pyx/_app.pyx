@@ -1690,7 +1690,8 @@ cdef object _app_field(FieldColumn *f, Py_ssize_t k, tuple column, Py_ssize_t n)
     return kept
 
 
-def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
+def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns,
+                uint8_t separator=0x09, uint8_t quote=0):
     """Lines as tshark's ``-T fields`` prints them, for packets ``start`` to
     ``n - 1``, into ``out``: each packet's values of ``columns``,
     tab-separated, a newline after each.  A column is ``("text", offsets,
@@ -1709,11 +1710,13 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
     whole_from)`` (the header pass's columns), at least ``least`` bytes of
     the payload were captured; over TCP, all of it; elsewhere, not
     APP_TRUNCATED where ``whole_from`` (>= 0) bytes or more were captured;
-    empty otherwise.
+    empty otherwise.  ``separator`` goes between the values (tshark's ``-E
+    separator``); ``quote`` (a byte, 0: none) around each value that is not
+    empty (``-E quote``).
     Returns ``(next packet, bytes written)``: it stops before a line that
     does not fit in what is left of ``out`` (the caller writes ``out`` and
     calls again; a line longer than ``out`` raises ValueError)."""
-    cdef Py_ssize_t k, i = start, used = 0, need, length, count = len(columns)
+    cdef Py_ssize_t k, i = start, used = 0, need, length, mark, count = len(columns)
     cdef const int32_t[::1] offsets_view
     cdef const uint8_t[::1] data_view
     cdef const uint32_t[::1] u32_view
@@ -1766,7 +1769,7 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
                     f.base = column[1]
         with nogil:
             while i < n:
-                need = count
+                need = count * 3 if quote else count
                 for k in range(count):
                     f = &fields[k]
                     need += f.offsets[i + 1] - f.offsets[i] if f.kind == FIELD_TEXT else FIELD_MOST
@@ -1774,6 +1777,10 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
                     break
                 for k in range(count):
                     f = &fields[k]
+                    if quote:
+                        w[used] = quote
+                        used += 1
+                    mark = used
                     if f.kind == FIELD_TEXT:
                         length = f.offsets[i + 1] - f.offsets[i]
                         if length:
@@ -1781,7 +1788,13 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
                             used += length
                     else:
                         used += _number_field(w + used, f, i)
-                    w[used] = 0x09 if k + 1 < count else 0x0A
+                    if quote:
+                        if used == mark:
+                            used -= 1           # an empty value: no quotes, as tshark
+                        else:
+                            w[used] = quote
+                            used += 1
+                    w[used] = separator if k + 1 < count else 0x0A
                     used += 1
                 i += 1
         if i == start and start < n:

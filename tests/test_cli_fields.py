@@ -408,6 +408,40 @@ def test_a_tshark_command_line_as_it_is(tmp_path):
                               "-e dns.qry.name udp port 53\n")
 
 
+@pytest.mark.parametrize("options", [
+    ("-E", "header=y"), ("-E", "separator=,"), ("-E", "separator=/s"), ("-E", "quote=d"),
+    ("-E", "quote=s", "-E", "separator=;"), ("-E", "separator=ab"),
+    ("-E", "header=y", "-E", "separator=/t", "-E", "quote=d", "-E", "header=n", "-E", "quote=n"),
+], ids=" ".join)
+def test_tsharks_line_options_give_its_lines(tmp_path, options):
+    """`-E header=y`, `-E separator=,` and `-E quote=d`, as a tshark user
+    writes them, were 'unrecognized arguments' (status 2).  Now tshark's
+    lines: the names first, the separator between values (its first
+    character; /t, /s), quotes around the values that are not empty."""
+    frames = _number_frames()
+    path = tmp_path / "numbers.pcap"
+    _cut_pcap(path, [frame for frame, _ in frames], [None] * len(frames))
+    fields = FRAME[:1] + ("dns.qry.name",) + NUMBERS
+    theirs = tshark(path, fields, *options)
+    assert (theirs == tshark(path, fields)) == (options[-1] == "quote=n")    # (the last wins)
+    for batches in (False, True):
+        ours = ringcap_fields(path, fields, *options, batches=batches)
+        assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr
+
+
+@pytest.mark.parametrize("option, words", [
+    ("quote=x", "ringcap takes tshark's header=y|n, separator=/t|/s|CHAR and quote=d|s|n"),
+    ("separator=", "ringcap takes tshark's"), ("bom=y", "ringcap takes tshark's"),
+    ("occurrence=l", "ringcap prints one value of each field a packet"),
+])
+def test_line_options_ringcap_does_not_take_are_refused_saying_which(tmp_path, option, words):
+    path = tmp_path / "one.pcap"
+    wrpcap(str(path), list(named_traffic(3, seed=5).packets()))
+    ours = ringcap_fields(path, ["frame.number"], "-E", option)
+    assert (ours.returncode, ours.stdout) == (1, b"")
+    assert ours.stderr.decode().startswith(f"ringcap: -E {option}: {words}"), ours.stderr
+
+
 def test_field_lines_numbers_their_presence_and_short_columns():
     """The compiled line writer alone: each number kind's text at its edges,
     a field empty where the protocol, gate, zero value or captured bytes say

@@ -113,6 +113,36 @@ def add_arguments(parser) -> None:
                         help="tshark's output format: fields, the only one")
     parser.add_argument("-Y", dest="display_filter", metavar="DISPLAY_FILTER",
                         help="refused: give a tcpdump filter after the fields instead")
+    parser.add_argument("-E", dest="line_options", action="append", default=[],
+                        metavar="OPTION",
+                        help="tshark's: header=y (a first line of the field names), "
+                             "separator=/t|/s|CHAR, quote=d|s|n (around values not empty)")
+
+
+def line_style(options: list[str]) -> tuple[bool, int, int]:
+    """tshark's ``-E`` options: (header, separator byte, quote byte or 0)."""
+    header, separator, quote = False, 0x09, 0
+    for option in options:
+        name, _, value = option.partition("=")
+        if name == "header" and value in ("y", "n"):
+            header = value == "y"
+        elif name == "separator" and value and (value in ("/t", "/s") or
+                                                 not value.startswith("/")):
+            # (tshark takes a value's first character, "ab" as "a")
+            separator = {"/t": 0x09, "/s": 0x20}.get(value) or ord(value[0])
+            if separator > 0x7F:
+                raise CliError(f"-E {option}: the separator must be an ASCII character, "
+                               "/t or /s")
+        elif name == "quote" and value in ("d", "s", "n"):
+            quote = {"d": 0x22, "s": 0x27, "n": 0}[value]
+        elif name in ("occurrence", "aggregator") and value:
+            raise CliError(f"-E {option}: ringcap prints one value of each field a packet "
+                           "(tshark's first: several-valued fields are refused); take out "
+                           f"-E {name}")
+        else:
+            raise CliError(f"-E {option}: ringcap takes tshark's header=y|n, "
+                           "separator=/t|/s|CHAR and quote=d|s|n")
+    return header, separator, quote
 
 
 def columns_of(fields: list[str]) -> list[str]:
@@ -135,8 +165,9 @@ class FieldLines:
     chunk after chunk.  The lean path and the batch path both call
     :meth:`write`."""
 
-    def __init__(self, columns: list[str]) -> None:
+    def __init__(self, columns: list[str], separator: int = 0x09, quote: int = 0) -> None:
         self.columns = columns
+        self.separator, self.quote = separator, quote
         self.wanted = tuple(dict.fromkeys(c for c in columns if c in STRING_COLUMNS))
         numbers = tuple(dict.fromkeys(c for c in columns if c in NUMBER_COLUMNS))
         gates = (NUMBER_COLUMNS[name][1] for name in numbers)
@@ -224,7 +255,8 @@ class FieldLines:
         start = 0
         while start < n:
             try:
-                start, used = _app.field_lines(self.buffer, start, n, columns)
+                start, used = _app.field_lines(self.buffer, start, n, columns,
+                                               self.separator, self.quote)
             except ValueError:
                 # a line longer than the buffer (a field repeated over long URIs):
                 # room for the longest a line can be, all the chunk's text
@@ -299,7 +331,10 @@ def run(args) -> int:
                        "give a tcpdump filter after the fields, e.g. ringcap fields -r FILE "
                        "-e dns.qry.name udp port 53")
     require_stdout()
-    lines = FieldLines(columns_of(args.fields))
+    header, separator, quote = line_style(args.line_options)
+    lines = FieldLines(columns_of(args.fields), separator, quote)
+    if header:
+        lines.out.write(chr(separator).join(args.fields).encode() + b"\n")
     expression = " ".join(args.expression) if args.expression else None
     # SIGINT, SIGTERM, SIGHUP: the lines of the chunk in hand, then status 2, as tshark
     interrupts = ReadInterrupts()
