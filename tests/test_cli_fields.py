@@ -429,6 +429,22 @@ def test_tsharks_line_options_give_its_lines(tmp_path, options):
         assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr
 
 
+def test_the_header_line_comes_once_the_file_is_open_as_tsharks(tmp_path):
+    """-E header=y: tshark prints the names only once the file is open (a
+    missing file: nothing on standard output, status 2; an empty capture:
+    the names alone)."""
+    empty = tmp_path / "empty.pcap"
+    wrpcap(str(empty), [])
+    for path, status in ((tmp_path / "missing.pcap", 2), (empty, 0)):
+        theirs = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-E", "header=y",
+                                 "-e", "frame.number", "-e", "dns.id"], capture_output=True)
+        assert theirs.returncode == status
+        for batches in (False, True) if status == 0 else (False,):
+            ours = ringcap_fields(path, ["frame.number", "dns.id"], "-E", "header=y",
+                                  batches=batches)
+            assert (ours.returncode, ours.stdout) == (status, theirs.stdout), ours.stderr
+
+
 @pytest.mark.parametrize("option, words", [
     ("quote=x", "ringcap takes tshark's header=y|n, separator=/t|/s|CHAR and quote=d|s|n"),
     ("separator=", "ringcap takes tshark's"), ("bom=y", "ringcap takes tshark's"),

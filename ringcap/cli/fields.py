@@ -168,6 +168,7 @@ class FieldLines:
     def __init__(self, columns: list[str], separator: int = 0x09, quote: int = 0) -> None:
         self.columns = columns
         self.separator, self.quote = separator, quote
+        self.header_line = b""
         self.wanted = tuple(dict.fromkeys(c for c in columns if c in STRING_COLUMNS))
         numbers = tuple(dict.fromkeys(c for c in columns if c in NUMBER_COLUMNS))
         gates = (NUMBER_COLUMNS[name][1] for name in numbers)
@@ -182,6 +183,12 @@ class FieldLines:
         self.rows = 0
         self.buffer = bytearray(_BUFFER_BYTES)
         self.out = sys.stdout.buffer
+
+    def opened(self) -> None:
+        """The file is open: the header line (-E header=y) goes first."""
+        if self.header_line:
+            self.out.write(self.header_line)
+            self.header_line = b""
 
     def _grow(self, rows: int) -> None:
         if rows <= self.rows:
@@ -283,6 +290,7 @@ def _lean(path: str, expression: str | None, lines: FieldLines, stopped) -> bool
     chunks = _Chunks(source)
     try:
         program = None if expression is None else program_for(expression, source)
+        lines.opened()
         selector = ChunkSelector(source.linktype, program)
         read = 0
         for n in chunks.each(stopped):
@@ -307,6 +315,7 @@ def _batches(path: str, expression: str | None, lines: FieldLines, stopped) -> N
     known_types = np.array(sorted(LINKTYPE_NAMES), np.uint16)
     read = 0
     with open_pcap(path) as reader:
+        lines.opened()
         for batch in reader:
             if stopped():
                 break
@@ -333,8 +342,8 @@ def run(args) -> int:
     require_stdout()
     header, separator, quote = line_style(args.line_options)
     lines = FieldLines(columns_of(args.fields), separator, quote)
-    if header:
-        lines.out.write(chr(separator).join(args.fields).encode() + b"\n")
+    if header:      # (written once the file is open, as tshark's)
+        lines.header_line = chr(separator).join(args.fields).encode() + b"\n"
     expression = " ".join(args.expression) if args.expression else None
     # SIGINT, SIGTERM, SIGHUP: the lines of the chunk in hand, then status 2, as tshark
     interrupts = ReadInterrupts()
