@@ -429,6 +429,34 @@ def test_tsharks_line_options_give_its_lines(tmp_path, options):
         assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr
 
 
+def test_a_packet_count_reads_the_first_packets_as_tshark(tmp_path):
+    """tshark -c N reads the first N packets (a filter then prints those of
+    them it accepts); `ringcap fields -c` was 'unrecognized arguments'.
+    Counts inside the first chunk, at its end and past the file, both paths;
+    tshark's refusals in its words, status 1."""
+    packets = list(named_traffic(300, seed=7).packets())
+    path = tmp_path / "named.pcap"
+    wrpcap(str(path), packets)
+    fields = FRAME[:1] + NAMES + ("dns.id",)
+    for count in ("1", "7", "255", "256", "257", str(len(packets)), "5000"):
+        theirs = tshark(path, fields, "-c", count)
+        assert theirs.count(b"\n") == min(int(count), len(packets))
+        for batches in (False, True):
+            ours = ringcap_fields(path, fields, "-c", count, batches=batches)
+            assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr
+    theirs = subprocess.run(["tshark", "-r", str(path), "-c", "40", "-Y", "udp.port == 53",
+                             "-T", "fields", "-e", "frame.number"], capture_output=True).stdout
+    ours = ringcap_fields(path, ["frame.number"], "-c", "40", "udp", "port", "53")
+    assert (ours.returncode, ours.stdout) == (0, theirs) and 0 < theirs.count(b"\n") < 40
+    for value in ("0", "-1", "abc", "2x"):
+        refused = subprocess.run(["tshark", "-r", str(path), "-c", value, "-T", "fields",
+                                  "-e", "frame.number"], capture_output=True, text=True)
+        ours = ringcap_fields(path, ["frame.number"], "-c", value)
+        assert (ours.returncode, ours.stdout) == (refused.returncode, b"") == (1, b"")
+        words = refused.stderr.splitlines()[-1].removeprefix("tshark: ")
+        assert ours.stderr.decode().splitlines()[0] == f"ringcap: {words}"
+
+
 def test_the_header_line_comes_once_the_file_is_open_as_tsharks(tmp_path):
     """-E header=y: tshark prints the names only once the file is open (a
     missing file: nothing on standard output, status 2; an empty capture:

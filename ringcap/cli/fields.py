@@ -113,6 +113,9 @@ def add_arguments(parser) -> None:
                         help="tshark's output format: fields, the only one")
     parser.add_argument("-Y", dest="display_filter", metavar="DISPLAY_FILTER",
                         help="refused: give a tcpdump filter after the fields instead")
+    parser.add_argument("-c", dest="count", metavar="N",
+                        help="tshark's: read only the first N packets (a filter then "
+                             "prints those of them it accepts)")
     parser.add_argument("-E", dest="line_options", action="append", default=[],
                         metavar="OPTION",
                         help="tshark's: header=y (a first line of the field names), "
@@ -143,6 +146,20 @@ def line_style(options: list[str]) -> tuple[bool, int, int]:
             raise CliError(f"-E {option}: ringcap takes tshark's header=y|n, "
                            "separator=/t|/s|CHAR and quote=d|s|n")
     return header, separator, quote
+
+
+def packet_count(text: str | None) -> int | None:
+    """tshark's ``-c N``, refused in its words."""
+    if text is None:
+        return None
+    if not text.strip().lstrip("-").isdigit():
+        raise CliError(f'The specified packet count "{text}" isn\'t a decimal number')
+    value = int(text)
+    if value < 0:
+        raise CliError(f'The specified packet count "{text}" is a negative number')
+    if value == 0:
+        raise CliError("The specified packet count is zero")
+    return value
 
 
 def columns_of(fields: list[str]) -> list[str]:
@@ -281,7 +298,8 @@ class FieldLines:
                 raise output_error(exc) from None
 
 
-def _lean(path: str, expression: str | None, lines: FieldLines, stopped) -> bool:
+def _lean(path: str, expression: str | None, lines: FieldLines, stopped,
+          count: int | None) -> bool:
     """The lines of a classic pcap file read without numpy; False if ``path``
     is not one (the batch path reads and reports it)."""
     source = open_plain_pcap(path)
@@ -293,7 +311,8 @@ def _lean(path: str, expression: str | None, lines: FieldLines, stopped) -> bool
         lines.opened()
         selector = ChunkSelector(source.linktype, program)
         read = 0
-        for n in chunks.each(stopped):
+        for n in chunks.each(lambda: stopped() or read == count):
+            n = n if count is None else min(n, count - read)
             _, chosen, (ts, caplen, wirelen, offset) = selector.select(chunks, n, None)
             indices = None if chosen == n else memoryview(selector.chosen)[:chosen]
             lines.write(chosen, chunks.data, ts, offset, caplen, wirelen,
@@ -305,7 +324,8 @@ def _lean(path: str, expression: str | None, lines: FieldLines, stopped) -> bool
     return True
 
 
-def _batches(path: str, expression: str | None, lines: FieldLines, stopped) -> None:
+def _batches(path: str, expression: str | None, lines: FieldLines, stopped,
+             count: int | None) -> None:
     """The lines of any file ringcap reads, batch by batch (numpy): those of
     link types ringcap does not decode (the lean path takes none) too."""
     from ..filtering import LinkTypeFilter
@@ -317,8 +337,10 @@ def _batches(path: str, expression: str | None, lines: FieldLines, stopped) -> N
     with open_pcap(path) as reader:
         lines.opened()
         for batch in reader:
-            if stopped():
+            if stopped() or read == count:
                 break
+            if count is not None and len(batch) > count - read:
+                batch = batch[:count - read]
             n, indices, decoded = len(batch), None, None
             if select is not None:
                 mask = select.mask(batch)
@@ -340,6 +362,7 @@ def run(args) -> int:
                        "give a tcpdump filter after the fields, e.g. ringcap fields -r FILE "
                        "-e dns.qry.name udp port 53")
     require_stdout()
+    count = packet_count(args.count)
     header, separator, quote = line_style(args.line_options)
     lines = FieldLines(columns_of(args.fields), separator, quote)
     if header:      # (written once the file is open, as tshark's)
@@ -349,8 +372,8 @@ def run(args) -> int:
     interrupts = ReadInterrupts()
     try:
         with interrupts:
-            if not _lean(args.read, expression, lines, interrupts.requested):
-                _batches(args.read, expression, lines, interrupts.requested)
+            if not _lean(args.read, expression, lines, interrupts.requested, count):
+                _batches(args.read, expression, lines, interrupts.requested, count)
     except FileNotFoundError as exc:
         if exc.filename != args.read:
             raise
