@@ -1703,11 +1703,12 @@ cdef Py_ssize_t _empty_run(const FieldColumn *fields, Py_ssize_t count, Py_ssize
     return r - i
 
 
-cdef void _repeat_line(uint8_t *w, Py_ssize_t count, Py_ssize_t run) noexcept nogil:
-    # run lines of count - 1 tabs and a newline at w (run >= 1): one, then
-    # doubled by copies of what is written
+cdef void _repeat_line(uint8_t *w, Py_ssize_t count, Py_ssize_t run,
+                       uint8_t separator) noexcept nogil:
+    # run lines of count - 1 separators and a newline at w (run >= 1): one,
+    # then doubled by copies of what is written
     cdef Py_ssize_t total = run * count, done = count, size
-    memset(w, 0x09, count - 1)
+    memset(w, separator, count - 1)
     w[count - 1] = 0x0A
     while done < total:
         size = done if done < total - done else total - done
@@ -1715,7 +1716,8 @@ cdef void _repeat_line(uint8_t *w, Py_ssize_t count, Py_ssize_t run) noexcept no
         done += size
 
 
-def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
+def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns,
+                uint8_t separator=0x09, uint8_t quote=0):
     """Lines as tshark's ``-T fields`` prints them, for packets ``start`` to
     ``n - 1``, into ``out``: each packet's values of ``columns``,
     tab-separated, a newline after each.  A column is ``("text", offsets,
@@ -1734,11 +1736,13 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
     whole_from)`` (the header pass's columns), at least ``least`` bytes of
     the payload were captured; over TCP, all of it; elsewhere, not
     APP_TRUNCATED where ``whole_from`` (>= 0) bytes or more were captured;
-    empty otherwise.
+    empty otherwise.  ``separator`` goes between the values (tshark's ``-E
+    separator``); ``quote`` (a byte, 0: none) around each value that is not
+    empty (``-E quote``).
     Returns ``(next packet, bytes written)``: it stops before a line that
     does not fit in what is left of ``out`` (the caller writes ``out`` and
     calls again; a line longer than ``out`` raises ValueError)."""
-    cdef Py_ssize_t k, i = start, used = 0, need, length, count = len(columns)
+    cdef Py_ssize_t k, i = start, used = 0, need, length, mark, count = len(columns)
     cdef const int32_t[::1] offsets_view
     cdef const uint8_t[::1] data_view
     cdef const uint32_t[::1] u32_view
@@ -1796,7 +1800,8 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
             while i < n:
                 if all_text:
                     # most packets carry none of the names: their lines are
-                    # `count` - 1 tabs and a newline, written a run at a time
+                    # `count` - 1 separators and a newline (empty values are
+                    # never quoted), written a run at a time
                     # (the row by row path below cost ~100 instructions a
                     # packet on the recorded mix, `ringcap fields`' three names)
                     run = _empty_run(fields, count, i, n)
@@ -1804,11 +1809,11 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
                     if run > room:
                         run = room
                     if run > 0:
-                        _repeat_line(w + used, count, run)
+                        _repeat_line(w + used, count, run, separator)
                         used += run * count
                         i += run
                         continue
-                need = count
+                need = count * 3 if quote else count
                 for k in range(count):
                     f = &fields[k]
                     need += f.offsets[i + 1] - f.offsets[i] if f.kind == FIELD_TEXT else FIELD_MOST
@@ -1816,6 +1821,10 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
                     break
                 for k in range(count):
                     f = &fields[k]
+                    if quote:
+                        w[used] = quote
+                        used += 1
+                    mark = used
                     if f.kind == FIELD_TEXT:
                         length = f.offsets[i + 1] - f.offsets[i]
                         if length:
@@ -1823,7 +1832,13 @@ def field_lines(uint8_t[::1] out, Py_ssize_t start, Py_ssize_t n, columns):
                             used += length
                     else:
                         used += _number_field(w + used, f, i)
-                    w[used] = 0x09 if k + 1 < count else 0x0A
+                    if quote:
+                        if used == mark:
+                            used -= 1           # an empty value: no quotes, as tshark
+                        else:
+                            w[used] = quote
+                            used += 1
+                    w[used] = separator if k + 1 < count else 0x0A
                     used += 1
                 i += 1
         if i == start and start < n:

@@ -34,12 +34,14 @@ import numpy.typing as npt
 from . import textnames as _textnames
 from .textnames import ethertype_name as _ethertype_name
 from .textnames import ip_proto_name as _ip_proto_name
+from .appcolumns import APP_PROTO_NAMES
 from .batch import (PACKET_BROADCAST, PACKET_HOST, PACKET_KERNEL, PACKET_LOOPBACK,
                     PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, PACKET_USER)
 
 __all__ = [
     "IP_PROTOCOLS", "ETHERTYPES", "PACKET_TYPES", "TCP_FLAG_LETTERS", "STATUS_BITS",
     "TUNNEL_TYPE_NAMES", "ip_proto_names", "ethertype_names", "tunnel_type_names",
+    "app_proto_names",
     "pkttype_names", "tcp_flag_names", "status_names", "names_for", "NAMED_COLUMNS",
     "lookup_tables",
 ]
@@ -111,6 +113,10 @@ def _tcp_flag_name(value: int) -> str:
 
 def _tunnel_type_name(value: int) -> str:
     return TUNNEL_TYPE_NAMES.get(value, str(value))
+
+
+def _app_proto_name(value: int) -> str:
+    return "none" if value == 0 else APP_PROTO_NAMES.get(value, str(value))
 
 
 def _map_distinct(codes: np.ndarray, name: Callable[[int], str]) -> np.ndarray:
@@ -200,6 +206,16 @@ def tunnel_type_names(codes):  # noqa: E302
     return _named(codes, _tunnel_type_name)
 
 
+@overload
+def app_proto_names(codes: int | np.integer) -> str: ...
+@overload
+def app_proto_names(codes: npt.ArrayLike) -> npt.NDArray[np.object_]: ...
+def app_proto_names(codes):  # noqa: E302
+    """``app_proto`` values as names (``dns``, ``http``, ``tls``, ``dhcp``,
+    ``ntp``, ``quic``; 0: ``none``), as :data:`ringcap.appcolumns.APP_PROTOCOLS`."""
+    return _named(codes, _app_proto_name)
+
+
 #: Column name -> the helper that names its values.  The exports turn these
 #: columns into pandas Categoricals / Arrow dictionary columns (``names=True``).
 NAMED_COLUMNS: Mapping[str, Callable] = {
@@ -208,6 +224,7 @@ NAMED_COLUMNS: Mapping[str, Callable] = {
     "inner_ethertype": ethertype_names,
     "outer_ip_proto": ip_proto_names,
     "tunnel_type": tunnel_type_names,
+    "app_proto": app_proto_names,
     "protocol": ethertype_names,
     "pkttype": pkttype_names,
     "sll_pkttype": pkttype_names,
@@ -246,7 +263,7 @@ def lookup_tables() -> dict[str, tuple[list[int], list[str]]]:
     """The vocabularies as lookup tables for SQL: table name -> (codes, names).
 
     Each table is named for the dataset column it names (``ip_proto``,
-    ``ethertype``, ``pkttype``, ``tunnel_type``, ``tcp_flags``), so a join
+    ``ethertype``, ``pkttype``, ``tunnel_type``, ``tcp_flags``, ``app_proto``), so a join
     reads ``JOIN ip_proto USING (ip_proto)``.  ``ip_proto`` lists all 256
     numbers and ``tcp_flags`` all 512 combinations (``""`` for none); the
     others list the known codes.  ``ringcap names --export DIR`` writes them.
@@ -259,4 +276,6 @@ def lookup_tables() -> dict[str, tuple[list[int], list[str]]]:
                         [TUNNEL_TYPE_NAMES[v] for v in sorted(TUNNEL_TYPE_NAMES)]),
         "tcp_flags": (list(range(1 << len(TCP_FLAG_LETTERS))),
                       [_flag_string(v) for v in range(1 << len(TCP_FLAG_LETTERS))]),
+        "app_proto": ([0, *sorted(APP_PROTO_NAMES)],
+                      ["none", *(APP_PROTO_NAMES[v] for v in sorted(APP_PROTO_NAMES))]),
     }

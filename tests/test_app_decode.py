@@ -553,6 +553,26 @@ def test_string_columns_are_arrow_strings_without_copies_and_pandas_strings(reco
         == "nx.example.test"
 
 
+def test_app_proto_is_exported_as_names_as_ip_proto_is(recorded):
+    """to_pandas()/to_arrow() made ip_proto and ethertype Categoricals of
+    names but left app_proto a number (0, 1, 3...); it is now named the same
+    way ("none", "dns", "tls"...), and names=False keeps the numbers."""
+    pa = pytest.importorskip("pyarrow")
+    h = decode(read_pcap(recorded), columns=("app_proto", "ip_proto"))
+    names = {0: "none", **{number: name for name, number in APP_PROTOCOLS.items()}}
+    want = [names[int(value)] for value in h.app_proto]
+    assert {"none", "dns", "tls", "http"} <= set(want)
+    frame = h.to_pandas()
+    assert str(frame["app_proto"].dtype) == "category"
+    assert frame["app_proto"].tolist() == want
+    assert h.to_arrow().column("app_proto").type == pa.dictionary(pa.int32(), pa.string())
+    assert h.to_arrow().column("app_proto").to_pylist() == want
+    assert h.to_pandas(names=False)["app_proto"].dtype == np.uint8
+    assert ringcap.names.app_proto_names(h.app_proto).tolist() == want
+    codes, labels = ringcap.names.lookup_tables()["app_proto"]
+    assert dict(zip(codes, labels)) == names
+
+
 def test_string_column_indexing_and_comparison():
     column = StringColumn.from_strings(["a.example", None, "b", "a.example", "\u00e9t\u00e9"])
     assert list(column) == ["a.example", "", "b", "a.example", "\u00e9t\u00e9"]

@@ -141,6 +141,21 @@ def test_replay_sends_at_the_requested_rate(veth, tmp_path):
     assert nodev.returncode == 1 and "nosuchif0" in nodev.stderr and "Traceback" not in nodev.stderr
 
 
+def test_top_max_entries_values(mixed_file):
+    """--max-entries 0 is no bound, and so is 00 (it said "must be
+    positive"); -1 said "must be positive" where 0 is taken: both refusals
+    now say what is taken."""
+    unbounded = ringcap_cli("top", "-r", mixed_file, "--max-entries", "0")
+    assert unbounded.returncode == 0, unbounded.stderr
+    same = ringcap_cli("top", "-r", mixed_file, "--max-entries", "00")
+    assert (same.returncode, same.stdout) == (0, unbounded.stdout), same.stderr
+    for value in ("-1", "1"):
+        refused = ringcap_cli("top", "-r", mixed_file, "--max-entries", value)
+        assert refused.returncode == 2 and (
+            f"bad --max-entries '{value}': give at least 2 (or 0: no bound)"
+            in refused.stderr), refused.stderr
+
+
 def _flow_rows(text: str) -> list[tuple[int, int]]:
     rows = []
     for line in text.splitlines():

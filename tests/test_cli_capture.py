@@ -180,6 +180,19 @@ def test_file_ring_keeps_the_newest_files(veth, tmp_path):
     assert seqs == list(range(1000 - len(seqs), 1000)) and 200 < len(seqs) < 400
 
 
+@pytest.mark.parametrize("options", [("-W", "3"), ("-G", "0", "-W", "3")], ids=" ".join)
+def test_a_file_count_without_rotation_writes_the_one_file_as_tcpdump(veth, tmp_path, options):
+    """tcpdump 4.99 takes -W without -C or -G (and -G 0 -W 3) and writes the
+    one file -w names; ringcap refused -W alone, and -G 0 -W 3 captured
+    nothing: 'a file count (-W) needs size (-C), time (-G) or packet rotation'."""
+    cli = Cli("-i", veth.b, "-c", "100", *options, "-w", str(tmp_path / "w.pcap"), *OURS)
+    cli.wait_for("listening on")
+    send(veth.a, [make_frame(i, 200) for i in range(100)])
+    assert cli.finish() == 0, cli.err
+    assert os.listdir(tmp_path) == ["w.pcap"]
+    assert file_seqs([tmp_path / "w.pcap"]) == list(range(100)) and cli.summary_count() == 100
+
+
 def test_time_rotation_with_a_file_limit_and_post_rotate_command(veth, tmp_path):
     template = str(tmp_path / "g-%Y%m%d-%H%M%S.pcap")
     cli = Cli("-i", veth.b, "-G", "1", "-W", "2", "-z", "gzip", "-w", template, *OURS)
@@ -457,7 +470,7 @@ def test_every_error_is_one_line_and_non_zero(veth, tmp_path):
         ("-i", veth.b, "tcp", "port", "port"): "syntax error",
         ("-i", veth.b, "-C", "10X", "-w", str(tmp_path / "b.pcap")): "invalid file size 10X",
         ("-i", veth.b, "-G", "-1", "-w", str(tmp_path / "c.pcap")): "invalid number of seconds",
-        ("-i", veth.b, "-W", "3", "-w", str(tmp_path / "d.pcap")): "-W needs -C or -G",
+        ("-i", veth.b, "-W", "3"): "-C, -G, -W and -z apply to files: add -w FILE",
         ("-i", veth.b, "-w", str(tmp_path / "no" / "e.pcap")): "does not exist",
         ("-i", veth.b, "-w", str(tmp_path)): "is a directory",
         ("-i", veth.b, "-Z", "no-such-user-x", "-w", str(tmp_path / "f.pcap")): "unknown user",

@@ -82,12 +82,12 @@ def test_values_tcpdump_refuses_are_refused_in_its_words(tmp_path, mode, options
 
 @pytest.mark.parametrize("options", [("-c", "2x"), ("-c", " 3"), ("-W", "2x", "-C", "1"),
                                      ("-G", "0"), ("-G", "abc"), ("-G", "0", "-C", "1"),
-                                     ("-G", "0", "-W", "3")],
+                                     ("-G", "0", "-W", "3"), ("-W", "3")],
                          ids=" ".join)
 def test_values_tcpdump_reads_with_atoi_are_taken_as_it_takes_them(sample, tmp_path, options):
     """tcpdump reads -c, -W and -G with atoi: `-c 2x` is 2, `-G 0` (and
-    `-G abc`) no rotation by time, and `-G 0 -W 3` one file (ringcap said
-    "-W needs -C or -G").  The same packets printed, the same files."""
+    `-G abc`) no rotation by time, and `-G 0 -W 3` or `-W 3` alone one file
+    (ringcap said "-W needs -C or -G").  The same packets printed, the same files."""
     theirs_dir, ours_dir = tmp_path / "t", tmp_path / "r"
     theirs_dir.mkdir()
     ours_dir.mkdir()

@@ -167,8 +167,40 @@ def test_reserved_bits_of_the_link_type_field_are_refused_as_libpcap_and_wiresha
     assert mine.stdout == tcpdump.stdout and "link-type EN10MB" in mine.stderr
 
 
+@pytest.mark.parametrize("size", [4, 8, 23])
+def test_a_pcap_cut_in_its_file_header_ends_as_one_cut_in_pcapng(tmp_path, size):
+    """`ringcap -r` of a pcap whose file header is cut short said `int()
+    argument must be a string... not 'NoneType'` (the reader left its link
+    type None) before its warning; tcpdump says `truncated dump file`,
+    status 1.  It now ends as a pcapng file cut in its first block does:
+    an empty Ethernet capture, the warning naming what was cut, status 1."""
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)[:size])
+    tcpdump = subprocess.run(["tcpdump", "-nr", path], capture_output=True, text=True,
+                             timeout=60)
+    assert tcpdump.returncode == 1 and "truncated dump file" in tcpdump.stderr
+    warning = (f"ringcap: warning: {path}: file ends in a partial pcap file header at byte "
+               f"offset 0 (file size {size}); every complete packet before it was read\n")
+    for command in (["-nr", path], ["-r", path, "-w", tmp_path / "copy.pcap"]):
+        mine = subprocess.run([*RINGCAP, *map(str, command)], capture_output=True, text=True,
+                              timeout=60, cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+        assert (mine.returncode, mine.stdout) == (1, ""), (command, mine.stderr)
+        assert mine.stderr == (f"reading from file {path}, link-type EN10MB (Ethernet), "
+                               f"snapshot length 262144\n0 packets read\n" + warning)
+    with pytest.warns(ringcap.PcapTruncatedWarning):
+        with ringcap.open_pcap(path) as reader:
+            assert (reader.linktype, len(reader.read())) == (1, 0)
+
+
 def _interrupted(command, signum, ignored=()) -> tuple[int, str, int]:
     """(status, stderr, lines printed) of a command signalled once it has
+    printed its first lines; ``ignored``: signals it starts with ignored."""
+    status, err, printed = _interrupted_output(command, signum, ignored)
+    return status, err, printed.count(b"\n")
+
+
+def _interrupted_output(command, signum, ignored=()) -> tuple[int, str, bytes]:
+    """(status, stderr, what it printed) of a command signalled once it has
     printed its first lines; ``ignored``: signals it starts with ignored."""
     def ignore():
         for number in ignored:
@@ -182,16 +214,45 @@ def _interrupted(command, signum, ignored=()) -> tuple[int, str, int]:
     err = proc.stderr.read().decode()
     proc.stdout.close()
     proc.stderr.close()
-    return proc.wait(timeout=120), err, printed.count(b"\n")
+    return proc.wait(timeout=120), err, printed
 
 
-def _big_file(path, count: int) -> None:
+def _big_file(tmp_path, count: int) -> tuple:
+    """A pcap and a pcapng file of ``count`` copies of one UDP frame."""
     frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
                   / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000)
                   / Raw(b"s" * 18))
-    record = struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
-                     + record * count)
+    big = tmp_path / "big.pcap"
+    big.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+                    + (struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame) * count)
+    padded = frame + bytes(-len(frame) % 4)
+    epb = struct.pack("<IIIIIII", 6, 32 + len(padded), 0, 0, 1_000_000, len(frame),
+                      len(frame)) + padded + struct.pack("<I", 32 + len(padded))
+    ng = tmp_path / "big.pcapng"
+    ng.write_bytes(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+                   + struct.pack("<IIHHII", 1, 20, 1, 0, 65535, 20) + epb * count)
+    return big, ng, len(frame)
+
+
+def test_a_stop_signal_ends_fields_as_tshark(tmp_path):
+    """Ctrl-C on `ringcap fields -r BIG` ended with status 130, SIGTERM and
+    SIGHUP killed it; tshark -T fields stops with whole lines and status 2 on
+    all three, and so does ringcap now (pcap and pcapng)."""
+    count = 400_000
+    big, ng, size = _big_file(tmp_path, count)
+    fields = ["-e", "frame.number", "-e", "frame.len"]
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        status, err, printed = _interrupted_output(
+            ["tshark", "-r", big, "-T", "fields", *fields], signum)
+        assert status == 2 and 0 < printed.count(b"\n") < count, (signum, err)
+        for path in (big, ng):
+            mine, my_err, mine_printed = _interrupted_output(
+                [*RINGCAP, "fields", "-r", str(path), *fields], signum)
+            assert mine == 2 and my_err == "", (signum, path, my_err)
+            lines = mine_printed.count(b"\n")
+            assert 0 < lines < count
+            assert mine_printed == b"".join(b"%d\t%d\n" % (number, size)
+                                            for number in range(1, lines + 1))
 
 
 def test_a_stop_signal_ends_reading_a_file_as_tcpdump(tmp_path):
@@ -199,9 +260,14 @@ def test_a_stop_signal_ends_reading_a_file_as_tcpdump(tmp_path):
     killed it), a line cut half-way; tcpdump -r stops and exits 0.  ringcap
     now stops at the end of a chunk: whole lines, the summary counting them,
     every record of -w whole, status 0."""
+    frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                  / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=40000, dport=41000)
+                  / Raw(b"s" * 18))
     count = 400_000
+    record = struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
     big = tmp_path / "big.pcap"
-    _big_file(big, count)
+    big.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+                    + record * count)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         status, err, lines = _interrupted(["tcpdump", "-nr", big], signum)
         assert status == 0 and 0 < lines < count, (signum, err)
@@ -221,8 +287,7 @@ def test_signals_ignored_at_start_are_taken_as_tcpdump_takes_them(tmp_path):
     (nohup).  `ringcap -r` kept the ignored SIGINT and SIGTERM ignored and
     printed the whole file."""
     count = 400_000
-    big = tmp_path / "big.pcap"
-    _big_file(big, count)
+    big = _big_file(tmp_path, count)[0]
     for signum in (signal.SIGINT, signal.SIGTERM):
         for command in (["tcpdump", "-nr", big], [*RINGCAP, "-nr", big]):
             status, err, lines = _interrupted(command, signum, ignored=(signum,))

@@ -408,6 +408,84 @@ def test_a_tshark_command_line_as_it_is(tmp_path):
                               "-e dns.qry.name udp port 53\n")
 
 
+@pytest.mark.parametrize("options", [
+    ("-E", "header=y"), ("-E", "separator=,"), ("-E", "separator=/s"), ("-E", "quote=d"),
+    ("-E", "quote=s", "-E", "separator=;"), ("-E", "separator=ab"),
+    ("-E", "header=y", "-E", "separator=/t", "-E", "quote=d", "-E", "header=n", "-E", "quote=n"),
+], ids=" ".join)
+def test_tsharks_line_options_give_its_lines(tmp_path, options):
+    """`-E header=y`, `-E separator=,` and `-E quote=d`, as a tshark user
+    writes them, were 'unrecognized arguments' (status 2).  Now tshark's
+    lines: the names first, the separator between values (its first
+    character; /t, /s), quotes around the values that are not empty."""
+    frames = _number_frames()
+    path = tmp_path / "numbers.pcap"
+    _cut_pcap(path, [frame for frame, _ in frames], [None] * len(frames))
+    fields = FRAME[:1] + ("dns.qry.name",) + NUMBERS
+    theirs = tshark(path, fields, *options)
+    assert (theirs == tshark(path, fields)) == (options[-1] == "quote=n")    # (the last wins)
+    for batches in (False, True):
+        ours = ringcap_fields(path, fields, *options, batches=batches)
+        assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr
+
+
+def test_a_packet_count_reads_the_first_packets_as_tshark(tmp_path):
+    """tshark -c N reads the first N packets (a filter then prints those of
+    them it accepts); `ringcap fields -c` was 'unrecognized arguments'.
+    Counts inside the first chunk, at its end and past the file, both paths;
+    tshark's refusals in its words, status 1."""
+    packets = list(named_traffic(300, seed=7).packets())
+    path = tmp_path / "named.pcap"
+    wrpcap(str(path), packets)
+    fields = FRAME[:1] + NAMES + ("dns.id",)
+    for count in ("1", "7", "255", "256", "257", str(len(packets)), "5000"):
+        theirs = tshark(path, fields, "-c", count)
+        assert theirs.count(b"\n") == min(int(count), len(packets))
+        for batches in (False, True):
+            ours = ringcap_fields(path, fields, "-c", count, batches=batches)
+            assert (ours.returncode, ours.stdout) == (0, theirs), ours.stderr
+    theirs = subprocess.run(["tshark", "-r", str(path), "-c", "40", "-Y", "udp.port == 53",
+                             "-T", "fields", "-e", "frame.number"], capture_output=True).stdout
+    ours = ringcap_fields(path, ["frame.number"], "-c", "40", "udp", "port", "53")
+    assert (ours.returncode, ours.stdout) == (0, theirs) and 0 < theirs.count(b"\n") < 40
+    for value in ("0", "-1", "abc", "2x"):
+        refused = subprocess.run(["tshark", "-r", str(path), "-c", value, "-T", "fields",
+                                  "-e", "frame.number"], capture_output=True, text=True)
+        ours = ringcap_fields(path, ["frame.number"], "-c", value)
+        assert (ours.returncode, ours.stdout) == (refused.returncode, b"") == (1, b"")
+        words = refused.stderr.splitlines()[-1].removeprefix("tshark: ")
+        assert ours.stderr.decode().splitlines()[0] == f"ringcap: {words}"
+
+
+def test_the_header_line_comes_once_the_file_is_open_as_tsharks(tmp_path):
+    """-E header=y: tshark prints the names only once the file is open (a
+    missing file: nothing on standard output, status 2; an empty capture:
+    the names alone)."""
+    empty = tmp_path / "empty.pcap"
+    wrpcap(str(empty), [])
+    for path, status in ((tmp_path / "missing.pcap", 2), (empty, 0)):
+        theirs = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-E", "header=y",
+                                 "-e", "frame.number", "-e", "dns.id"], capture_output=True)
+        assert theirs.returncode == status
+        for batches in (False, True) if status == 0 else (False,):
+            ours = ringcap_fields(path, ["frame.number", "dns.id"], "-E", "header=y",
+                                  batches=batches)
+            assert (ours.returncode, ours.stdout) == (status, theirs.stdout), ours.stderr
+
+
+@pytest.mark.parametrize("option, words", [
+    ("quote=x", "ringcap takes tshark's header=y|n, separator=/t|/s|CHAR and quote=d|s|n"),
+    ("separator=", "ringcap takes tshark's"), ("bom=y", "ringcap takes tshark's"),
+    ("occurrence=l", "ringcap prints one value of each field a packet"),
+])
+def test_line_options_ringcap_does_not_take_are_refused_saying_which(tmp_path, option, words):
+    path = tmp_path / "one.pcap"
+    wrpcap(str(path), list(named_traffic(3, seed=5).packets()))
+    ours = ringcap_fields(path, ["frame.number"], "-E", option)
+    assert (ours.returncode, ours.stdout) == (1, b"")
+    assert ours.stderr.decode().startswith(f"ringcap: -E {option}: {words}"), ours.stderr
+
+
 def test_field_lines_numbers_their_presence_and_short_columns():
     """The compiled line writer alone: each number kind's text at its edges,
     a field empty where the protocol, gate, zero value or captured bytes say

@@ -225,7 +225,7 @@ def test_V_files_are_split_as_one_stream(tmp_path):
 
 @pytest.mark.parametrize("options, message, status", [
     (("-w", "-", "-C", "1"), "-C, -G and -W need a file name, not -w -", 1),
-    (("-w", "OUT", "-W", "3"), "-W needs -C or -G", 2),
+    (("-W", "3"), "-C, -G, -W and -z apply to files: add -w FILE", 2),
     (("-C", "1"), "-C, -G, -W and -z apply to files: add -w FILE", 2),
     (("-w", "OUT", "-C", "1", "--post-rotate-jobs", "2"), "add -z CMD", 2),
 ])

@@ -23,9 +23,11 @@ from array import array
 
 from .. import _app, _decode
 from ..linktypes import LINKTYPE_ETHERNET, LINKTYPE_NAMES
-from .fileprint import ChunkSelector, _Chunks, _columns, open_plain_pcap, program_for
+from .fileprint import (ChunkSelector, _Chunks, _columns, open_plain_pcap,
+                        program_for)
 from .lineformat import write_whole
 from .options import CliError, output_error, require_stdout
+from ..stopsignals import StopSignals
 
 # tshark's exit status when its reader has gone (`| head -1`), without a word
 BROKEN_PIPE_STATUS = 2
@@ -112,6 +114,53 @@ def add_arguments(parser) -> None:
                         help="tshark's output format: fields, the only one")
     parser.add_argument("-Y", dest="display_filter", metavar="DISPLAY_FILTER",
                         help="refused: give a tcpdump filter after the fields instead")
+    parser.add_argument("-c", dest="count", metavar="N",
+                        help="tshark's: read only the first N packets (a filter then "
+                             "prints those of them it accepts)")
+    parser.add_argument("-E", dest="line_options", action="append", default=[],
+                        metavar="OPTION",
+                        help="tshark's: header=y (a first line of the field names), "
+                             "separator=/t|/s|CHAR, quote=d|s|n (around values not empty)")
+
+
+def line_style(options: list[str]) -> tuple[bool, int, int]:
+    """tshark's ``-E`` options: (header, separator byte, quote byte or 0)."""
+    header, separator, quote = False, 0x09, 0
+    for option in options:
+        name, _, value = option.partition("=")
+        if name == "header" and value in ("y", "n"):
+            header = value == "y"
+        elif name == "separator" and value and (value in ("/t", "/s") or
+                                                 not value.startswith("/")):
+            # (tshark takes a value's first character, "ab" as "a")
+            separator = {"/t": 0x09, "/s": 0x20}.get(value) or ord(value[0])
+            if separator > 0x7F:
+                raise CliError(f"-E {option}: the separator must be an ASCII character, "
+                               "/t or /s")
+        elif name == "quote" and value in ("d", "s", "n"):
+            quote = {"d": 0x22, "s": 0x27, "n": 0}[value]
+        elif name in ("occurrence", "aggregator") and value:
+            raise CliError(f"-E {option}: ringcap prints one value of each field a packet "
+                           "(tshark's first: several-valued fields are refused); take out "
+                           f"-E {name}")
+        else:
+            raise CliError(f"-E {option}: ringcap takes tshark's header=y|n, "
+                           "separator=/t|/s|CHAR and quote=d|s|n")
+    return header, separator, quote
+
+
+def packet_count(text: str | None) -> int | None:
+    """tshark's ``-c N``, refused in its words."""
+    if text is None:
+        return None
+    if not text.strip().lstrip("-").isdigit():
+        raise CliError(f'The specified packet count "{text}" isn\'t a decimal number')
+    value = int(text)
+    if value < 0:
+        raise CliError(f'The specified packet count "{text}" is a negative number')
+    if value == 0:
+        raise CliError("The specified packet count is zero")
+    return value
 
 
 def columns_of(fields: list[str]) -> list[str]:
@@ -134,8 +183,10 @@ class FieldLines:
     chunk after chunk.  The lean path and the batch path both call
     :meth:`write`."""
 
-    def __init__(self, columns: list[str]) -> None:
+    def __init__(self, columns: list[str], separator: int = 0x09, quote: int = 0) -> None:
         self.columns = columns
+        self.separator, self.quote = separator, quote
+        self.header_line = b""
         self.wanted = tuple(dict.fromkeys(c for c in columns if c in STRING_COLUMNS))
         numbers = tuple(dict.fromkeys(c for c in columns if c in NUMBER_COLUMNS))
         gates = (NUMBER_COLUMNS[name][1] for name in numbers)
@@ -150,6 +201,12 @@ class FieldLines:
         self.rows = 0
         self.buffer = bytearray(_BUFFER_BYTES)
         self.out = sys.stdout.buffer
+
+    def opened(self) -> None:
+        """The file is open: the header line (-E header=y) goes first."""
+        if self.header_line:
+            self.out.write(self.header_line)
+            self.header_line = b""
 
     def _grow(self, rows: int) -> None:
         if rows <= self.rows:
@@ -223,7 +280,8 @@ class FieldLines:
         start = 0
         while start < n:
             try:
-                start, used = _app.field_lines(self.buffer, start, n, columns)
+                start, used = _app.field_lines(self.buffer, start, n, columns,
+                                               self.separator, self.quote)
             except ValueError:
                 # a line longer than the buffer (a field repeated over long URIs):
                 # room for the longest a line can be, all the chunk's text
@@ -241,7 +299,8 @@ class FieldLines:
                 raise output_error(exc) from None
 
 
-def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
+def _lean(path: str, expression: str | None, lines: FieldLines, stopped,
+          count: int | None) -> bool:
     """The lines of a classic pcap file read without numpy; False if ``path``
     is not one (the batch path reads and reports it)."""
     source = open_plain_pcap(path)
@@ -250,9 +309,11 @@ def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
     chunks = _Chunks(source)
     try:
         program = None if expression is None else program_for(expression, source)
+        lines.opened()
         selector = ChunkSelector(source.linktype, program)
         read = 0
-        for n in chunks.each():
+        for n in chunks.each(lambda: stopped() or read == count):
+            n = n if count is None else min(n, count - read)
             _, chosen, (ts, caplen, wirelen, offset) = selector.select(chunks, n, None)
             indices = None if chosen == n else memoryview(selector.chosen)[:chosen]
             lines.write(chosen, chunks.data, ts, offset, caplen, wirelen,
@@ -264,7 +325,8 @@ def _lean(path: str, expression: str | None, lines: FieldLines) -> bool:
     return True
 
 
-def _batches(path: str, expression: str | None, lines: FieldLines) -> None:
+def _batches(path: str, expression: str | None, lines: FieldLines, stopped,
+             count: int | None) -> None:
     """The lines of any file ringcap reads, batch by batch (numpy): those of
     link types ringcap does not decode (the lean path takes none) too."""
     from ..filtering import LinkTypeFilter
@@ -274,7 +336,12 @@ def _batches(path: str, expression: str | None, lines: FieldLines) -> None:
     known_types = np.array(sorted(LINKTYPE_NAMES), np.uint16)
     read = 0
     with open_pcap(path) as reader:
+        lines.opened()
         for batch in reader:
+            if stopped() or read == count:
+                break
+            if count is not None and len(batch) > count - read:
+                batch = batch[:count - read]
             n, indices, decoded = len(batch), None, None
             if select is not None:
                 mask = select.mask(batch)
@@ -296,11 +363,18 @@ def run(args) -> int:
                        "give a tcpdump filter after the fields, e.g. ringcap fields -r FILE "
                        "-e dns.qry.name udp port 53")
     require_stdout()
-    lines = FieldLines(columns_of(args.fields))
+    count = packet_count(args.count)
+    header, separator, quote = line_style(args.line_options)
+    lines = FieldLines(columns_of(args.fields), separator, quote)
+    if header:      # (written once the file is open, as tshark's)
+        lines.header_line = chr(separator).join(args.fields).encode() + b"\n"
     expression = " ".join(args.expression) if args.expression else None
+    # SIGINT, SIGTERM, SIGHUP: the lines of the chunk in hand, then status 2, as tshark
+    interrupts = StopSignals()
     try:
-        if not _lean(args.read, expression, lines):
-            _batches(args.read, expression, lines)
+        with interrupts:
+            if not _lean(args.read, expression, lines, interrupts, count):
+                _batches(args.read, expression, lines, interrupts, count)
     except FileNotFoundError as exc:
         if exc.filename != args.read:
             raise
@@ -312,4 +386,4 @@ def run(args) -> int:
             raise
         except OSError as exc:
             raise output_error(exc) from None
-    return 0
+    return 2 if interrupts.received else 0

@@ -7,7 +7,6 @@ so reading a file without them starts as fast as before.
 """
 from __future__ import annotations
 
-import argparse
 import os
 
 from .datasets import is_dataset
@@ -20,15 +19,6 @@ def parse_file_size(text: str) -> int:
     return parse_size(text, unit=1_000_000, what="file size (-C)")
 
 
-class _RotationSeconds(argparse.Action):
-    """-G's value, and that -G was given (`-G 0` is None, no rotation by time,
-    but a -W beside it is no mistake: tcpdump takes `-G 0 -W 3`)."""
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        setattr(namespace, self.dest, values)
-        namespace.rotate_seconds_given = True
-
-
 def add_rotation_arguments(group) -> None:
     """-C, -G and -W, as tcpdump spells them."""
     group.add_argument("-C", dest="file_size", metavar="SIZE",
@@ -37,7 +27,7 @@ def add_rotation_arguments(group) -> None:
                                             "suffix k, M or G (e.g. 100M)"),
                        help="start a new file when the current one would pass SIZE "
                             "(millions of bytes, as tcpdump, or with a suffix: 100M)")
-    group.add_argument("-G", dest="rotate_seconds", metavar="SECONDS", action=_RotationSeconds,
+    group.add_argument("-G", dest="rotate_seconds", metavar="SECONDS",
                        type=tcpdump_checked(parse_rotation_seconds,
                                             "invalid number of seconds {}",
                                             "-G takes seconds, e.g. 30, 1.5, 500ms, 10m or 2h"),
@@ -47,7 +37,7 @@ def add_rotation_arguments(group) -> None:
                        type=tcpdump_checked(parse_file_count,
                                             "invalid number of output files {}"),
                        help="with -C: a ring of N files, reused in turn; with -G: stop after "
-                            "N files")
+                            "N files (alone: no effect, as tcpdump)")
 
 
 def add_file_arguments(own) -> None:
@@ -64,17 +54,20 @@ def add_file_arguments(own) -> None:
 
 
 def check_file_options(args) -> None:
-    """The combinations refused before anything is opened (status 2)."""
-    # (`-G 0 -W 3`: tcpdump takes it, one file as without either)
-    if args.file_count and not (args.file_size or getattr(args, "rotate_seconds_given", False)):
-        raise CliError("-W needs -C or -G (it limits the number of rotated files)", status=2)
-    if (args.file_size or args.rotate_seconds or args.post_rotate) and not args.write:
+    """The combinations refused before anything is opened (status 2).
+
+    ``-W N`` without ``-C`` or ``-G`` (or with ``-G 0``) is dropped: tcpdump
+    4.99 takes it and writes the one file ``-w`` names."""
+    if (args.file_size or args.rotate_seconds or args.file_count
+            or args.post_rotate) and not args.write:
         raise CliError("-C, -G, -W and -z apply to files: add -w FILE", status=2)
     if args.hidden_until_complete and (not args.write or is_dataset(args)):
         raise CliError("--hidden-until-complete applies to pcap/pcapng files: add -w FILE "
                        "(datasets are always written so)", status=2)
     if args.post_rotate_jobs and not args.post_rotate:
         raise CliError("--post-rotate-jobs limits the -z commands: add -z CMD", status=2)
+    if args.file_count and not (args.file_size or args.rotate_seconds) and not is_dataset(args):
+        args.file_count = None
 
 
 def check_output_folder(target: str, args) -> None:

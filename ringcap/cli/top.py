@@ -74,10 +74,13 @@ DEFAULT_MAX_ENTRIES = 100_000
 
 
 def _parse_max_entries(text: str) -> int | None:
-    value = parse_count(text, what="--max-entries") if str(text).strip() != "0" else 0
-    if value == 1:
-        raise ValueError("bad --max-entries '1': give at least 2 (or 0: no bound)")
-    return value or None
+    try:
+        value = int(str(text).strip(), 10)
+    except ValueError:
+        value = parse_count(text, what="--max-entries")     # (its words for a non-number)
+    if value < 0 or value == 1:
+        raise ValueError(f"bad --max-entries {text!r}: give at least 2 (or 0: no bound)")
+    return parse_count(text, what="--max-entries") if value else None
 
 
 def _rich():

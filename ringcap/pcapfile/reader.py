@@ -290,6 +290,8 @@ class PcapReader:
             self._truncated("pcap file header", 0)
             if self._pending is not None:
                 raise self._pending
+            # an empty capture, as a pcapng file cut in its first block
+            self.linktype, self.snaplen = LINKTYPE_ETHERNET, DEFAULT_SNAPLEN
             return
         _, _, _, _, snaplen, linktype = self._unpack(order + "HHiIII", 4)
         self.snaplen = snaplen
