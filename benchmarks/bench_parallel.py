@@ -14,6 +14,7 @@ from a TxRing into one end of the pair; on the other end one of:
               fills a slot for up to ``handoff_ms`` (100 ms by default) before
               handing it over
 ``pool-1-h0`` the same with ``handoff_ms=0``: every ring read handed over at once
+              (``pool-N-hMS``: ``handoff_ms=MS``)
 ``pool-1-big`` the same with slots twice the default size (131072 packets,
               32 MiB) and ``handoff_ms=300``: half as many hand-offs
 ``pool-2``    ParallelCapture with 2 workers in a hash fanout group
@@ -251,10 +252,11 @@ def runner(kind: str, block_timeout_ms: int, expect: int | None = None,
                   "batches": sum(batches), "per_worker": delivered}
     else:
         workers = int(kind.split("-")[1])
-        options = dict(handoff_ms=0) if kind.endswith("-h0") else \
+        suffix = kind.split("-")[2] if kind.count("-") >= 2 else ""
+        options = dict(handoff_ms=int(suffix[1:])) if suffix[:1] == "h" else \
             dict(slot_packets=131072, slot_bytes=32 << 20, handoff_ms=300) \
-            if kind.endswith("-big") else \
-            dict(slot_packets=16384, slot_bytes=4 << 20) if kind.endswith("-small") else {}
+            if suffix == "big" else \
+            dict(slot_packets=16384, slot_bytes=4 << 20) if suffix == "small" else {}
         with ParallelCapture(RX_IFACE, workers=workers, mode="hash", handle_signals=False,
                              block_timeout_ms=block_timeout_ms, **ring_options,
                              **options) as pool:
