@@ -14,6 +14,7 @@ from a TxRing into one end of the pair; on the other end one of:
               fills a slot for up to ``handoff_ms`` (100 ms by default) before
               handing it over
 ``pool-1-h0`` the same with ``handoff_ms=0``: every ring read handed over at once
+              (``pool-N-hMS``: ``handoff_ms=MS``)
 ``pool-1-big`` the same with slots twice the default size (131072 packets,
               32 MiB) and ``handoff_ms=300``: half as many hand-offs
 ``pool-2``    ParallelCapture with 2 workers in a hash fanout group
@@ -22,6 +23,11 @@ from a TxRing into one end of the pair; on the other end one of:
               written in turn stay within the CPU's cache
 ``rings-2``   two rings in one hash fanout group, read by two threads of one
               process: what pool-2 does without the hand-off (its reference)
+``ring-slots`` one ring read as a pool worker fills its slots, in one process:
+              appending to one of 4 buffers of 65536 packets and 16 MiB for up
+              to 100 ms (or until full), then the next: the pool's copy (into
+              memory that a slot's 100 ms of traffic has pushed out of the
+              cache) without its hand-off or second process
 
 For each: packets delivered and dropped (ring, interface, backlog), the
 capture rate over the send, and the capture side's CPU time per delivered
@@ -172,7 +178,7 @@ def runner(kind: str, block_timeout_ms: int, expect: int | None = None,
             count.pending = False
             print("done", flush=True)
     count.pending = True
-    if kind in ("ring", "ring-fanout") or kind.startswith("rings-"):
+    if kind in ("ring", "ring-fanout", "ring-slots") or kind.startswith("rings-"):
         # rings-N: N rings in one hash fanout group, each read by its own thread
         # (the drain releases the GIL): a pool's rings without its hand-off
         n = int(kind.split("-")[1]) if kind.startswith("rings-") else 1
@@ -189,6 +195,8 @@ def runner(kind: str, block_timeout_ms: int, expect: int | None = None,
         def drain(i):
             out = Batch.empty(65536, 16 << 20)
             ring = rings[i]
+            if kind == "ring-slots":
+                return drain_into_slots(ring, i)
             while not asked.is_set():
                 got = len(ring.read(65536, timeout=0.05, out=out))
                 delivered[i] += got
@@ -202,6 +210,30 @@ def runner(kind: str, block_timeout_ms: int, expect: int | None = None,
                     break
                 delivered[i] += got
                 batches[i] += 1
+
+        def drain_into_slots(ring, i, handoff=0.1):
+            """As a pool worker without a parent: append each read to the slot
+            being filled for up to ``handoff`` seconds, then take the next."""
+            slots = [Batch.empty(65536, 16 << 20) for _ in range(4)]
+            slot, started, stopping = 0, None, False
+            while True:
+                stopping = stopping or asked.is_set()
+                filling = started is not None
+                batch = slots[slot]
+                before = len(batch) if filling else 0
+                ring.read(65536, timeout=0.1 if stopping else 0.05, out=batch, append=filling)
+                got = len(batch) - before
+                delivered[i] += got
+                if got and not filling:
+                    started = time.monotonic()
+                    batches[i] += 1
+                if filling and (not got or time.monotonic() - started >= handoff):
+                    slot, started = (slot + 1) % len(slots), None    # handed over
+                if got:
+                    with lock:
+                        count(sum(delivered))
+                elif stopping and not filling:
+                    break                       # read out what the ring holds
 
         threads = [threading.Thread(target=drain, args=(i,)) for i in range(n)]
         for t in threads:
@@ -220,10 +252,11 @@ def runner(kind: str, block_timeout_ms: int, expect: int | None = None,
                   "batches": sum(batches), "per_worker": delivered}
     else:
         workers = int(kind.split("-")[1])
-        options = dict(handoff_ms=0) if kind.endswith("-h0") else \
+        suffix = kind.split("-")[2] if kind.count("-") >= 2 else ""
+        options = dict(handoff_ms=int(suffix[1:])) if suffix[:1] == "h" else \
             dict(slot_packets=131072, slot_bytes=32 << 20, handoff_ms=300) \
-            if kind.endswith("-big") else \
-            dict(slot_packets=16384, slot_bytes=4 << 20) if kind.endswith("-small") else {}
+            if suffix == "big" else \
+            dict(slot_packets=16384, slot_bytes=4 << 20) if suffix == "small" else {}
         with ParallelCapture(RX_IFACE, workers=workers, mode="hash", handle_signals=False,
                              block_timeout_ms=block_timeout_ms, **ring_options,
                              **options) as pool:

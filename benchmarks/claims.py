@@ -442,7 +442,16 @@ def claim_parallel(mix, path, repeat, rows, count: int):
                        unit="CPU ns/packet", packets=count,
                        drops={k: [r["drops"] + r.get("if_drops", 0) + r.get("backlog_drops", 0)
                                   for r in v] for k, v in runs.items()},
-                       delivered={k: [r["delivered"] for r in v] for k, v in runs.items()}))
+                       delivered={k: [r["delivered"] for r in v] for k, v in runs.items()},
+                       # the spread (pairs moved 0.98-1.55x on one day: docs/parallel.md),
+                       # the sender's rate, and where the pool's CPU went
+                       pair_ratios=[p["ns_per_packet"] / r["ns_per_packet"]
+                                    for p, r in zip(runs["pool-2"], runs["ring"])],
+                       rate={k: [r["rate"] for r in v] for k, v in runs.items()},
+                       pool_cpu={"parent": [r["parent_cpu"] for r in runs["pool-2"]],
+                                 "workers": [r["worker_cpu"] for r in runs["pool-2"]],
+                                 "per_worker_packets": [r["per_worker"]
+                                                        for r in runs["pool-2"]]}))
 
 
 def claim_drain(repeat, rows, quick: bool):
