@@ -45,7 +45,7 @@ DEFAULT_BLOCK_TIMEOUT_MS = 10
 # Into one pcap file written straight from the ring (-w FILE, no -U): libpcap's
 # timeout, which tcpdump -w gives the kernel too (pcap_set_timeout(1000)).  A block
 # is handed over when full or after this long: 10 ms cost -w a wake-up, poll() and
-# writev() per part-filled block, 25-30% of its CPU on 1M 60-byte frames (docs/cli.md)
+# writev() per part-filled block: 17-36% of its capture CPU on 1M 60-byte frames (docs/cli.md)
 FILE_BLOCK_TIMEOUT_MS = 1000
 IMMEDIATE_BLOCK_TIMEOUT_MS = 1      # the kernel's shortest (tp_retire_blk_tov is in ms)
 
@@ -111,7 +111,8 @@ def add_arguments(parser) -> None:
     own.add_argument("--block-timeout", metavar="MS", type=size_type(parse_count,
                      what="block timeout"),
                      help=f"hand a partly filled block over after MS milliseconds "
-                          f"({DEFAULT_BLOCK_TIMEOUT_MS})")
+                          f"({DEFAULT_BLOCK_TIMEOUT_MS}; {FILE_BLOCK_TIMEOUT_MS}, libpcap's, "
+                          f"into one pcap file: -w FILE without -U, rotation or --print)")
     own.add_argument("--workers", metavar="N", type=size_type(parse_count, what="workers"),
                      default=1, help="capture with N processes in one fanout group; with -w, "
                      "{worker} in FILE writes one file per worker, else one file")
