@@ -78,8 +78,8 @@ def test_immediate_mode_is_the_shortest_block_timeout():
 def test_one_pcap_file_from_the_ring_gets_libpcaps_block_timeout(tmp_path):
     """-w FILE into one pcap file hands blocks over as tcpdump -w does: when
     full or after libpcap's 1000 ms (the part-filled blocks of a 10 ms timeout
-    cost a wake-up and a write each); -U, -w -, pcapng, rotation, --print, -Q out,
-    several interfaces and a timeout given keep theirs."""
+    cost a wake-up and a write each); -U, -w -, a device or FIFO, pcapng,
+    rotation, --print, -Q out, several interfaces and a timeout given keep theirs."""
     from ringcap.cli import build_parser, capture
     from ringcap.sinks import PcapSink, Rotation
     parser = build_parser("capture", capture)
@@ -101,6 +101,9 @@ def test_one_pcap_file_from_the_ring_gets_libpcaps_block_timeout(tmp_path):
         with open(os.devnull, "wb") as devnull, \
                 PcapSink(devnull if target == "-" else target, **sink_options) as sink:
             assert capture.block_timeout_for(args, sink, names) == timeout, (argv, target)
+            if target == plain and timeout == 1000:
+                args.write = os.devnull          # -w /dev/stdout, a FIFO: read as it comes
+                assert capture.block_timeout_for(args, sink, names) == 10
 
 
 def test_listing_options_in_long_form_list_the_same(veth):

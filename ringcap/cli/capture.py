@@ -509,15 +509,22 @@ def block_timeout_for(args, sink, names) -> int:
     --immediate-mode), else FILE_BLOCK_TIMEOUT_MS when the packets go as pcap
     records straight from one interface's ring into one file (nobody reads
     them as they come: the kernel's part-filled blocks would only cost
-    wake-ups), else DEFAULT_BLOCK_TIMEOUT_MS.  -U, -w -, pcapng, rotation,
-    --print and -Q out keep the short one."""
+    wake-ups), else DEFAULT_BLOCK_TIMEOUT_MS.  -U, -w -, a FIFO or device
+    (-w /dev/stdout), pcapng, rotation, --print and -Q out keep the short one."""
     if getattr(args, "block_timeout_given", True):
         return args.block_timeout
     if (isinstance(sink, PcapSink) and sink.format == "pcap" and not sink.stream
             and not sink.rotation.active and len(names) == 1 and not args.packet_buffered
-            and not args.print_too and args.direction != "out"):
+            and not args.print_too and args.direction != "out" and _regular_file(args.write)):
         return FILE_BLOCK_TIMEOUT_MS
     return DEFAULT_BLOCK_TIMEOUT_MS
+
+
+def _regular_file(path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True         # not there yet (--hidden-until-complete): made a regular file
 
 
 def _makes_batches(args, sink, ring) -> bool:
