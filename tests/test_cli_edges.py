@@ -75,6 +75,37 @@ def test_immediate_mode_is_the_shortest_block_timeout():
         "ringcap: --immediate-mode is --block-timeout 1: give one of them, not both\n")
 
 
+def test_one_pcap_file_from_the_ring_gets_libpcaps_block_timeout(tmp_path):
+    """-w FILE into one pcap file hands blocks over as tcpdump -w does: when
+    full or after libpcap's 1000 ms (the part-filled blocks of a 10 ms timeout
+    cost a wake-up and a write each); -U, -w -, a device or FIFO, pcapng,
+    rotation, --print, -Q out, several interfaces and a timeout given keep theirs."""
+    from ringcap.cli import build_parser, capture
+    from ringcap.sinks import PcapSink, Rotation
+    parser = build_parser("capture", capture)
+    plain, stream = str(tmp_path / "a.pcap"), "-"
+    for argv, target, sink_options, names, timeout in (
+            ([], plain, {}, ["eth0"], 1000),
+            ([], plain, {}, ["any"], 1000),
+            (["-U"], plain, {}, ["eth0"], 10),
+            ([], stream, {}, ["eth0"], 10),
+            ([], str(tmp_path / "b.pcapng"), {}, ["eth0"], 10),
+            ([], plain, {"rotation": Rotation(max_bytes=10**6)}, ["eth0"], 10),
+            (["--print"], plain, {}, ["eth0"], 10),
+            (["-Q", "out"], plain, {}, ["eth0"], 10),
+            ([], plain, {}, ["eth0", "eth1"], 10),
+            (["--block-timeout", "4"], plain, {}, ["eth0"], 4),
+            (["--immediate-mode"], plain, {}, ["eth0"], 1)):
+        args = parser.parse_intermixed_args(["-w", target, *argv])
+        capture.check_tcpdump_modes(args)
+        with open(os.devnull, "wb") as devnull, \
+                PcapSink(devnull if target == "-" else target, **sink_options) as sink:
+            assert capture.block_timeout_for(args, sink, names) == timeout, (argv, target)
+            if target == plain and timeout == 1000:
+                args.write = os.devnull          # -w /dev/stdout, a FIFO: read as it comes
+                assert capture.block_timeout_for(args, sink, names) == 10
+
+
 def test_listing_options_in_long_form_list_the_same(veth):
     assert run("--list-interfaces").stdout == run("-D").stdout != ""
     long = run("--list-data-link-types", "--interface", veth.b)

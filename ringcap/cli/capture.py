@@ -42,6 +42,11 @@ DEFAULT_RING_BYTES = 256 * MiB
 MIN_BLOCK_SIZE = 256 * 1024
 PACKET_OUTGOING = 4
 DEFAULT_BLOCK_TIMEOUT_MS = 10
+# Into one pcap file written straight from the ring (-w FILE, no -U): libpcap's
+# timeout, which tcpdump -w gives the kernel too (pcap_set_timeout(1000)).  A block
+# is handed over when full or after this long: 10 ms cost -w a wake-up, poll() and
+# writev() per part-filled block: 17-36% of its capture CPU on 1M 60-byte frames (docs/cli.md)
+FILE_BLOCK_TIMEOUT_MS = 1000
 IMMEDIATE_BLOCK_TIMEOUT_MS = 1      # the kernel's shortest (tp_retire_blk_tov is in ms)
 
 
@@ -106,7 +111,8 @@ def add_arguments(parser) -> None:
     own.add_argument("--block-timeout", metavar="MS", type=size_type(parse_count,
                      what="block timeout"),
                      help=f"hand a partly filled block over after MS milliseconds "
-                          f"({DEFAULT_BLOCK_TIMEOUT_MS})")
+                          f"({DEFAULT_BLOCK_TIMEOUT_MS}; {FILE_BLOCK_TIMEOUT_MS}, libpcap's, "
+                          f"into one pcap file: -w FILE without -U, rotation or --print)")
     own.add_argument("--workers", metavar="N", type=size_type(parse_count, what="workers"),
                      default=1, help="capture with N processes in one fanout group; with -w, "
                      "{worker} in FILE writes one file per worker, else one file")
@@ -369,7 +375,8 @@ def check_tcpdump_modes(args) -> None:
             raise CliError(f"--immediate-mode is --block-timeout {IMMEDIATE_BLOCK_TIMEOUT_MS}: "
                            f"give one of them, not both", status=2)
         args.block_timeout = IMMEDIATE_BLOCK_TIMEOUT_MS
-    elif args.block_timeout is None:
+    args.block_timeout_given = args.block_timeout is not None
+    if args.block_timeout is None:
         args.block_timeout = DEFAULT_BLOCK_TIMEOUT_MS
     if args.print_too and args.write == "-":
         raise CliError("--print with -w -: the packets' lines and the pcap stream would "
@@ -497,6 +504,29 @@ def _warm_up_dataset(args) -> None:
             sink.close()
 
 
+def block_timeout_for(args, sink, names) -> int:
+    """The ring's block timeout: the one given (--block-timeout,
+    --immediate-mode), else FILE_BLOCK_TIMEOUT_MS when the packets go as pcap
+    records straight from one interface's ring into one file (nobody reads
+    them as they come: the kernel's part-filled blocks would only cost
+    wake-ups), else DEFAULT_BLOCK_TIMEOUT_MS.  -U, -w -, a FIFO or device
+    (-w /dev/stdout), pcapng, rotation, --print and -Q out keep the short one."""
+    if getattr(args, "block_timeout_given", True):
+        return args.block_timeout
+    if (isinstance(sink, PcapSink) and sink.format == "pcap" and not sink.stream
+            and not sink.rotation.active and len(names) == 1 and not args.packet_buffered
+            and not args.print_too and args.direction != "out" and _regular_file(args.write)):
+        return FILE_BLOCK_TIMEOUT_MS
+    return DEFAULT_BLOCK_TIMEOUT_MS
+
+
+def _regular_file(path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True         # not there yet (--hidden-until-complete): made a regular file
+
+
 def _makes_batches(args, sink, ring) -> bool:
     """Whether :func:`pump` will read batches (numpy) rather than have the
     sink write pcap records straight from the ring's blocks."""
@@ -562,6 +592,7 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
         sink = open_file_sink(args, snaplen, label, linktypes)
     else:
         sink = open_printer(args, sys.stdout)
+    args.block_timeout = block_timeout_for(args, sink, names)
     try:
         ring = open_ring(args, iface, snaplen, filter_text)
     except BaseException:
