@@ -2151,6 +2151,25 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     return end_line(w, st, p, cap, hdrlen)
 
 
+cdef uint8_t *put_invalid_header(uint8_t *w, Py_ssize_t cap, Py_ssize_t wire) noexcept nogil:
+    # tcpdump's line for a record whose lengths cannot be (print.c's sanity
+    # checks): no time, nothing decoded, and the -ttt clock is not moved
+    w = put_s(w, b"[Invalid header:")
+    if cap == 0:
+        w = put_s(w, b" caplen==0")
+    if wire == 0:
+        if cap == 0:
+            w = put_c(w, b',')
+        w = put_s(w, b" len==0")
+    elif wire < cap:
+        w = put_s(w, b" len(")
+        w = put_u(w, <uint64_t>wire)
+        w = put_s(w, b") < caplen(")
+        w = put_u(w, <uint64_t>cap)
+        w = put_c(w, b')')
+    return put_s(w, b"]\n")
+
+
 cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                             Py_ssize_t wire, int64_t ts, int64_t gmtoff, uint32_t status,
                             uint16_t meta_tci, uint16_t ethertype, Py_ssize_t l3,
@@ -2165,6 +2184,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     cdef uint8_t *said
     if st.number:
         w = put_number(w, st)
+    if cap == 0 or wire == 0 or wire < cap:
+        return put_invalid_header(w, cap, wire)
     w = put_timestamp(w, st, ts, gmtoff)
     if linktype != LINKTYPE_ETHERNET:
         return format_other_link(w, st, p, cap, wire, linktype, ifname, ethertype, l3, l4,

@@ -262,3 +262,24 @@ def test_ipv4_header_length_and_no_next_header_print_as_tcpdump_prints_them(tmp_
     _prints_as_tcpdump(path, (["-nn"], ["-nn", "-v"], ["-nn", "-q"], ["-nn", "-e"]),
                        lambda printed, options: b"bad-hlen 12" in printed
                        and b"no next header" in printed)
+
+
+@pytest.mark.parametrize("linktype", [1, 101])
+def test_records_whose_lengths_cannot_be_print_tcpdumps_invalid_header(tmp_path, linktype):
+    """A record with caplen 0, len 0, or len < caplen: tcpdump 4.99 prints
+    `[Invalid header: caplen==0, len==0]`, `[Invalid header: len(10) <
+    caplen(60)]` (no time, nothing decoded, the -ttt clock not moved);
+    ringcap printed a time and `[|ether]`, or decoded the packet."""
+    ip = bytes.fromhex("4500002e0001000040110000" "0a000001" "0a000002") + \
+        struct.pack(">HHHH", 1, 2, 26, 0) + b"x" * 18
+    frame = (bytes.fromhex("020000000002" "020000000001" "0800") if linktype == 1 else b"") + ip
+    records = [(0, 0, b""), (len(frame), 10, frame), (len(frame), len(frame), frame),
+               (0, 60, b""), (len(frame), 0, frame), (len(frame), len(frame), frame)]
+    path = tmp_path / "invalid.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
+                     + b"".join(struct.pack("<IIII", 1000 + i, 5, cap, wire) + data
+                                for i, (cap, wire, data) in enumerate(records)))
+    _prints_as_tcpdump(path, (["-nn"], ["-nn", "-#", "-e"], ["-nn", "-ttt"], ["-nn", "-x"],
+                              ["-nn", "-v"]),
+                       lambda printed, options: printed.count(b"[Invalid header:") == 4
+                       and b"len(10) < caplen(" in printed)
