@@ -145,3 +145,25 @@ def test_relative_sequence_numbers_survive_the_table_moving(tmp_path):
     assert "seq 11:21, ack 1, win" in lines[3]
     assert "seq 11:21, ack 1, win" in lines[-4]
     assert "seq 1:4, ack 1, win" in lines[-1]
+
+
+def test_a_scan_prints_without_the_table_and_then_with_it_again(tmp_path):
+    # a new conversation every packet (more than PAIR_MISSES in a row) makes
+    # the printer go without its table for a while; lines of the conversations
+    # it knows, within that while and after it, are still tcpdump's
+    rng = random.Random(5)
+    near = _near_pairs()
+    frames = [_frame(*pair, udp=False, i=i) for i, pair in enumerate(near)]
+    for i in range(3000):
+        if i % 40 == 39:                     # a known conversation among the scan
+            frames.append(_frame(*rng.choice(near), udp=bool(i % 3), i=i))
+        else:
+            frames.append(_frame(4, f"10.66.{i // 250}.{i % 250}", "10.0.0.9", 1024 + i, 443,
+                                 udp=bool(i % 2), i=i))
+    frames += [_frame(*pair, udp=False, i=4000 + i) for i, pair in enumerate(near * 3)]
+    batch = ringcap.Batch.from_packets(frames, ts=[1_700_000_000 * 10**9 + i * 1000
+                                                   for i in range(len(frames))])
+    path = tmp_path / "scan.pcap"
+    ringcap.write_pcap(path, batch, nanosecond=False)
+    for flags in ((), ("-S",)):
+        _same_as_tcpdump(path, len(frames), *flags)

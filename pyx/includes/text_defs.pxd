@@ -40,6 +40,8 @@ cdef enum:
     PAIR_SLOTS = 1 << PAIR_SLOT_BITS
     PAIR_TEXT = 96       # bytes copied: the longest text is 95 (two IPv6
                          # addresses of 39 characters, two 5-digit ports, " > ", ": ")
+    PAIR_MISSES = 32     # this many lines in a row not in the table (a new conversation
+    PAIR_REST = 1024     # a packet, as in a scan) and the next this many lines go without it
 
 
 cdef enum:
@@ -65,6 +67,7 @@ cdef struct PairText:
     KeptText ack         # TCP: the last segment's ", ack N", ", win N" and Linux's
     KeptText win         # ", options [nop,nop,TS val N ecr N]"
     KeptText stamps
+    KeptText lengths     # TCP's ", length N" (key 2N) or UDP's "UDP, length N" (2N + 1)
     uint32_t length
     uint8_t text[PAIR_TEXT + 16]   # (+ the room put_octet's 4-byte writes may pass the text by)
 
@@ -91,3 +94,6 @@ cdef struct PrintState:
     uint8_t hms_text[8]
     SeqTable seqs
     PairText pairs[PAIR_SLOTS]
+    uint32_t last_pair   # the slot of the last TCP/UDP line's text
+    uint32_t pair_misses # lines in a row whose text was not in the table
+    uint32_t pair_rest   # lines left to print without the table
