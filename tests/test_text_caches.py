@@ -158,7 +158,7 @@ def test_a_scan_prints_without_the_table_and_then_with_it_again(tmp_path):
         if i % 40 == 39:                     # a known conversation among the scan
             frames.append(_frame(*rng.choice(near), udp=bool(i % 3), i=i))
         else:
-            frames.append(_frame(4, f"10.66.{i // 250}.{i % 250}", "10.0.0.9", 1024 + i, 443,
+            frames.append(_frame(4, f"10.66.{i // 250}.{i % 250}", "10.0.0.9", 40000 + i, 443,
                                  udp=bool(i % 2), i=i))
     frames += [_frame(*pair, udp=False, i=4000 + i) for i, pair in enumerate(near * 3)]
     batch = ringcap.Batch.from_packets(frames, ts=[1_700_000_000 * 10**9 + i * 1000
