@@ -26,6 +26,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -190,8 +191,9 @@ def on_mixes(repeat: int) -> str:
     import claims
     import traffic
     rows: list[dict] = []
-    for mix, path in traffic.mixes().items():
-        claims.claim_print(mix, path, repeat, rows)
+    with tempfile.TemporaryDirectory(prefix="ringcap-print-") as folder:   # (one-packet heads)
+        for mix, path in traffic.mixes().items():
+            claims.claim_print(mix, path, repeat, rows, Path(folder))
     lines = [f"`python benchmarks/bench_print.py --mixes --repeat {repeat}` (the pair of "
              f"`run.py --claims --only print`: whole processes, CPU = user + system from "
              f"`wait4`, the median of {repeat} interleaved runs), {os.cpu_count()} CPUs, load "

@@ -31,6 +31,45 @@ cdef struct SeqTable:
     SeqEntry *entries
     Py_ssize_t capacity  # a power of two
     Py_ssize_t count
+    uint64_t moved       # times the entries moved or were cleared: a SeqEntry
+                         # pointer kept elsewhere holds while this stays the same
+
+
+cdef enum:
+    PAIR_SLOT_BITS = 5   # 32 "a.p > b.q: " texts of TCP/UDP lines kept (direct-mapped)
+    PAIR_SLOTS = 1 << PAIR_SLOT_BITS
+    PAIR_TEXT = 96       # bytes copied: the longest text is 95 (two IPv6
+                         # addresses of 39 characters, two 5-digit ports, " > ", ": ")
+    PAIR_MISSES = 32     # this many lines in a row not in the table (a new conversation
+    PAIR_REST = 1024     # a packet, as in a scan) and the next this many lines go without it
+
+
+cdef enum:
+    KEPT_TEXT = 56       # ", options [nop,nop,TS val 4294967295 ecr 4294967295]" is 52
+
+
+cdef struct KeptText:
+    # a part of a TCP line kept for the next segment of its direction, which
+    # mostly has the same number(s) there (", ack N", ", win N", the time stamps)
+    uint64_t key         # the number(s) printed
+    uint32_t valid
+    uint32_t length
+    uint8_t text[KEPT_TEXT]
+
+
+cdef struct PairText:
+    # the text between "IP " and the transport's part of a TCP/UDP line
+    uint64_t key[5]      # src[16] dst[16] (IPv4: the first 4 bytes of each), the
+                         # ports as on the wire and the address length (0: unused)
+    SeqEntry *seq        # TCP: the conversation's initial numbers (NULL: not looked up)
+    uint64_t seq_moved   # SeqTable.moved when seq was looked up
+    int seq_reversed     # the key's direction is the conversation entry's reversed
+    KeptText ack         # TCP: the last segment's ", ack N", ", win N" and Linux's
+    KeptText win         # ", options [nop,nop,TS val N ecr N]"
+    KeptText stamps
+    KeptText lengths     # TCP's ", length N" (key 2N) or UDP's "UDP, length N" (2N + 1)
+    uint32_t length
+    uint8_t text[PAIR_TEXT + 16]   # (+ the room put_octet's 4-byte writes may pass the text by)
 
 
 cdef struct PrintState:
@@ -54,3 +93,7 @@ cdef struct PrintState:
     int64_t hms_gmtoff
     uint8_t hms_text[8]
     SeqTable seqs
+    PairText pairs[PAIR_SLOTS]
+    uint32_t last_pair   # the slot of the last TCP/UDP line's text
+    uint32_t pair_misses # lines in a row whose text was not in the table
+    uint32_t pair_rest   # lines left to print without the table
