@@ -999,6 +999,21 @@ cdef inline uint8_t *keep(KeptText *k, uint64_t key, const uint8_t *start,
     return w
 
 
+cdef inline uint8_t *put_kept_number(uint8_t *w, KeptText *k, const char *label,
+                                     uint32_t value) noexcept nogil:
+    # label and value (", ack N"): k's text when it was made for value, else
+    # written and kept in k (k NULL: written only)
+    cdef uint8_t *start
+    if k != NULL and k.valid and k.key == value:
+        return put_kept(w, k)
+    start = w
+    w = put_s(w, label)
+    w = put_u(w, value)
+    if k != NULL:
+        keep(k, value, start, w)
+    return w
+
+
 cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                       Py_ssize_t l4, Py_ssize_t seg_len, const uint8_t *src,
                       const uint8_t *dst, int addr_len, bint fragmented,
@@ -1015,7 +1030,7 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
     cdef Py_ssize_t data_len
     cdef bint bad_option = False
     cdef SeqEntry *e
-    cdef uint16_t expected, actual, win
+    cdef uint16_t expected, actual
     cdef uint64_t stamps
     cdef uint8_t *start
     # (tcpdump's lengths here are unsigned: a header past the segment wraps)
@@ -1085,23 +1100,8 @@ cdef uint8_t *put_tcp(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t c
             w = put_c(w, b':')
             w = put_u(w, <uint32_t>(seq + <uint32_t>data_len))
     if flags & 0x10:
-        if pair != NULL and pair.ack.valid and pair.ack.key == ack:
-            w = put_kept(w, &pair.ack)
-        else:
-            start = w
-            w = put_s(w, b", ack ")
-            w = put_u(w, ack)
-            if pair != NULL:
-                keep(&pair.ack, ack, start, w)
-    win = rd16(p + l4 + 14)
-    if pair != NULL and pair.win.valid and pair.win.key == win:
-        w = put_kept(w, &pair.win)
-    else:
-        start = w
-        w = put_s(w, b", win ")
-        w = put_u(w, win)
-        if pair != NULL:
-            keep(&pair.win, win, start, w)
+        w = put_kept_number(w, &pair.ack if pair != NULL else NULL, b", ack ", ack)
+    w = put_kept_number(w, &pair.win if pair != NULL else NULL, b", win ", rd16(p + l4 + 14))
     if flags & 0x20:
         w = put_s(w, b", urg ")
         w = put_u(w, rd16(p + l4 + 18))
