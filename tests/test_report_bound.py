@@ -161,17 +161,23 @@ def test_max_entries_must_be_a_whole_number_of_at_least_two():
             TrafficReport(max_entries=bad)
 
 
-def test_keep_conversations_keeps_the_rows_and_finds_them_again():
+def _table_of_pairs(n):
+    """A table holding n IPv4 pairs 0.0.0.i -> 0.0.0.200, one 100-byte packet each,
+    and the columns it was fed."""
     table = ConversationTable()
-    n = 3000
     src = np.zeros((n, 16), np.uint8)
     dst = np.zeros((n, 16), np.uint8)
     src[:, 12:] = np.arange(n, dtype=">u4").view(np.uint8).reshape(n, 4)
     dst[:, 12:] = 200
-    version = np.full(n, 4, np.uint8)
-    ts = np.arange(n, dtype=np.int64)
-    wirelen = np.full(n, 100, np.uint32)
-    table.add(src, dst, version, ts, wirelen)
+    columns = (src, dst, np.full(n, 4, np.uint8), np.arange(n, dtype=np.int64),
+               np.full(n, 100, np.uint32))
+    table.add(*columns)
+    return table, columns
+
+
+def test_keep_conversations_keeps_the_rows_and_finds_them_again():
+    n = 3000
+    table, (src, dst, version, ts, wirelen) = _table_of_pairs(n)
     keep = np.arange(1, n, 7, dtype=np.intp)
     kept = table.columns(keep)
     keep_conversations(table, keep)
@@ -192,15 +198,8 @@ def test_keep_conversations_keeps_the_rows_and_finds_them_again():
 def test_keep_conversations_forgets_the_last_packets_entry():
     # add() remembers the last packet's pair and its entry; keeping rows moves
     # entries, so the next packet of that pair must be looked up again
-    table = ConversationTable()
     n = 10
-    src = np.zeros((n, 16), np.uint8)
-    dst = np.zeros((n, 16), np.uint8)
-    src[:, 12:] = np.arange(n, dtype=">u4").view(np.uint8).reshape(n, 4)
-    dst[:, 12:] = 200
-    version = np.full(n, 4, np.uint8)
-    wirelen = np.full(n, 100, np.uint32)
-    table.add(src, dst, version, np.arange(n, dtype=np.int64), wirelen)
+    table, (src, dst, version, _, wirelen) = _table_of_pairs(n)
     keep_conversations(table, np.array([0, n - 1], np.intp))   # the last pair moves to entry 1
     last = slice(n - 1, n)
     table.add(src[last], dst[last], version[last], np.array([n], np.int64), wirelen[last])
