@@ -330,6 +330,17 @@ def finish_sender(proc: subprocess.Popen) -> dict:
     return result
 
 
+def stop_runner(capture: subprocess.Popen) -> dict:
+    """Let the ring retire its last blocks (0.3 s, past the runners' block
+    timeouts), tell the runner to stop and return the result it prints."""
+    time.sleep(0.3)
+    capture.stdin.write("stop\n")
+    capture.stdin.flush()
+    result = json.loads(capture.stdout.readline())
+    capture.wait(timeout=60)
+    return result
+
+
 def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
     me = [sys.executable, str(Path(__file__).resolve())]
     sending = start_sender(me, count) if count else None
@@ -346,11 +357,7 @@ def one_run(kind: str, count: int, block_timeout_ms: int) -> dict:
         else:                                 # idle: what the capture costs with no traffic
             time.sleep(IDLE_SECONDS)
             send = {"sent": 0, "elapsed": IDLE_SECONDS}
-        time.sleep(0.3)
-        capture.stdin.write("stop\n")
-        capture.stdin.flush()
-        result = json.loads(capture.stdout.readline())
-        capture.wait(timeout=60)
+        result = stop_runner(capture)
     finally:
         if capture.poll() is None:
             capture.kill()

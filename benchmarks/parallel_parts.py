@@ -74,11 +74,7 @@ def one(kind: str, count: int, perf_file: Path | None) -> dict:
         if perf is not None:
             perf.send_signal(2)
             perf.wait()
-        time.sleep(0.3)
-        capture.stdin.write("stop\n")
-        capture.stdin.flush()
-        result = json.loads(capture.stdout.readline())
-        capture.wait(timeout=60)
+        result = bp.stop_runner(capture)
     finally:
         for proc in (capture, sending, perf):
             if proc is not None and proc.poll() is None:
