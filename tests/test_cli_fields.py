@@ -284,6 +284,15 @@ def test_unknown_fields_and_missing_files_are_errors(tmp_path):
     message = ours.stderr.decode()
     assert "Some fields aren't valid: dns.qry.nam, bogus; known fields: frame.number" in message
     assert "dns.qry.name" in message and "dns_qname" in message
+    assert "decode()" not in message                 # (no lower-layer field was asked for)
+    # tshark users' first fields: said where those values are
+    ours = ringcap_fields(tmp_path / "none.pcap", ["ip.src", "dns.qry.name", "tcp.dstport"])
+    assert ours.returncode == 1 and ours.stdout == b""
+    message = ours.stderr.decode()
+    assert "Some fields aren't valid: ip.src, tcp.dstport; known fields: " in message
+    assert ("ip.src, tcp.dstport: ringcap fields prints the application fields; a packet's "
+            "addresses, ports and protocols are in `ringcap -nn -r FILE`'s lines and in "
+            "decode()'s columns") in message
     ours = ringcap_fields(tmp_path / "none.pcap", ["dns.qry.name"])
     assert ours.returncode == 2 and ours.stdout == b""            # tshark's words and status
     assert ours.stderr.decode().startswith(f'ringcap: The file "{tmp_path / "none.pcap"}" '

@@ -91,6 +91,9 @@ FRAME_FIELDS = {"frame.number": "number", "frame.time_epoch": "ts", "frame.len":
 FIELDS = {**FRAME_FIELDS, **TSHARK_FIELDS, **{name: name for name in STRING_COLUMNS},
           **{field: spec[0] for field, spec in TSHARK_NUMBERS.items()},
           **{name: name for name in NUMBER_COLUMNS}}
+# tshark's protocols below the application whose fields ringcap fields does not
+# print (their values are decode()'s columns): an unknown field of one says where
+LOWER_LAYERS = ("eth", "sll", "vlan", "arp", "ip", "ipv6", "icmp", "icmpv6", "tcp", "udp")
 # the header columns the application pass reads, and their array typecodes
 _HEADER = {"ip_proto": "B", "sport": "H", "dport": "H", "payload_offset": "H",
            "payload_len": "I", "flags": "I"}
@@ -172,8 +175,14 @@ def columns_of(fields: list[str]) -> list[str]:
                                                   for field in several))
     unknown = [field for field in fields if field not in FIELDS]
     if unknown:
+        lower = [field for field in unknown if field.split(".")[0] in LOWER_LAYERS]
+        hint = "" if not lower else (
+            f". {', '.join(lower)}: ringcap fields prints the application fields; a "
+            "packet's addresses, ports and protocols are in `ringcap -nn -r FILE`'s lines "
+            "and in decode()'s columns (ringcap.decode(ringcap.read_pcap(FILE)).to_pandas(): "
+            "ip_src, ip_dst, ip_proto, sport, dport, eth_src, eth_dst, ttl)")
         raise CliError(f"Some fields aren't valid: {', '.join(unknown)}; known fields: "
-                       f"{', '.join(FIELDS)}")
+                       f"{', '.join(FIELDS)}{hint}")
     return [FIELDS[field] for field in fields]
 
 
