@@ -54,7 +54,9 @@ LAZY_ALLOWED = {
 # shutil for -z; ctypes and platform for eBPF fanout programs.
 LAZY_FOR_STARTUP = {"numpy", "tempfile", "subprocess", "shlex", "shutil", "ctypes", "platform",
                     # ringcap._frozen's records look their dataclass fields up on first use
-                    "dataclasses", "inspect"}
+                    "dataclasses", "inspect",
+                    # ringcap.cli.jsontext: what its encoder leaves to json (not a report)
+                    "json"}
 
 
 def _modules() -> dict[str, Path]:
