@@ -2084,7 +2084,11 @@ cdef uint8_t *put_not_ip(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_
     # else (the caller dumps it).
     cdef uint8_t v
     if cap <= at:
-        return NULL
+        # nothing of it: tcpdump's ip_print stops reading the version (no "IP "
+        # before it), ip6_print checks the header's length
+        if declared == 4:
+            return put_s(w, b" [|ip]")
+        return put_s(w, b" [|ip6]") if declared == 6 else NULL
     v = p[at] >> 4
     if declared == 0:
         if v != 4 and v != 6:
@@ -2177,6 +2181,23 @@ cdef uint8_t *put_cooked_tags(uint8_t *w, PrintState *st, const uint8_t *p, Py_s
     return w
 
 
+cdef inline const char *_bsd_af_name(uint32_t family) noexcept nogil:
+    # tcpdump's bsd_af_values (af.c): the BSD address families a NULL/LOOP header names
+    if family == 2:
+        return b"IPv4"
+    if family == 24 or family == 28 or family == 30:
+        return b"IPv6"
+    if family == 6:
+        return b"NS"
+    if family == 7:
+        return b"ISO"
+    if family == 16:
+        return b"Appletalk"
+    if family == 23:
+        return b"IPX"
+    return NULL
+
+
 cdef uint8_t *put_cooked_header(uint8_t *w, PrintState *st, const uint8_t *p,
                                 uint16_t linktype, Py_ssize_t length) noexcept nogil:
     # tcpdump's sll_print/sll2_print: LINUX_SLL2 "ifindex N MAC ", LINUX_SLL
@@ -2212,6 +2233,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     # length N: "), then the network layer.
     cdef Py_ssize_t hdrlen, cooked_len
     cdef uint32_t family
+    cdef const char *af_name
     cdef uint16_t cooked_type = 0
     cdef uint8_t *tagged
     cdef uint8_t *said
@@ -2263,16 +2285,22 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
                       | (family << 24))
         # (tcpdump shows the header of a family it does not know without -e too)
         if st.link_header or not (family == 2 or family == 24 or family == 28 or family == 30):
-            w = put_s(w, b"AF ")
-            if family == 2:
-                w = put_s(w, b"IPv4")
-            elif family == 24 or family == 28 or family == 30:
-                w = put_s(w, b"IPv6")
+            # null_hdr_print: "AF IPv4 (2)", or with -q "IPv4" ("Unknown AF 99")
+            af_name = _bsd_af_name(family)
+            if st.quiet:
+                if af_name == NULL:
+                    w = put_u(put_s(w, b"Unknown AF "), family)
+                else:
+                    w = put_s(w, af_name)
             else:
-                w = put_s(w, b"Unknown")
-            w = put_s(w, b" (")
-            w = put_u(w, family)
-            w = put_s(w, b"), length ")
+                w = put_s(w, b"AF ")
+                if af_name == NULL:
+                    af_name = b"Unknown"
+                w = put_s(w, af_name)
+                w = put_s(w, b" (")
+                w = put_u(w, family)
+                w = put_c(w, b')')
+            w = put_s(w, b", length ")
             w = put_u(w, <uint64_t>wire)
             w = put_s(w, b": ")
     else:                       # RAW (12, 14, 101), IPV4, IPV6
@@ -2299,6 +2327,8 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
                 declared = 0
             if declared >= 0:
                 said = put_not_ip(w, p, cap, hdrlen, declared, not st.link_header)
+                if declared == 4 and cap <= hdrlen:
+                    hdrlen = 0      # tcpdump stopped inside its link printer: -x dumps it too
         if said != NULL:
             w = said
         elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
@@ -2411,6 +2441,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
             if not version:     # not the IP the ethertype says: tcpdump's words for it
                 said = put_not_ip(w, p, cap, l3, 4 if ethertype == 0x0800 else 6,
                                   not st.link_header)
+                if ethertype == 0x0800 and cap <= l3:
+                    hdrlen = 0      # tcpdump stopped inside its link printer: -x dumps it too
             if said != NULL:
                 w = said
             else:
