@@ -326,3 +326,34 @@ def test_replay_sends_only_packets_of_the_interfaces_link_type(tmp_path, tun, ve
     assert set(packets) <= set(got)        # (the kernel may send the tun packets of its own)
     result = ringcap.replay.replay_file(path, veth.a, topspeed=True)
     assert result.packets == 0 and result.failed == 4
+
+
+@pytest.mark.parametrize("topspeed", [True, False])
+@pytest.mark.parametrize("linktype", [12, 14, ringcap.batch.LINKTYPE_IPV4,
+                                      ringcap.batch.LINKTYPE_IPV6])
+def test_replay_sends_every_raw_ip_link_type_out_of_a_tun(tmp_path, tun, linktype, topspeed):
+    """A raw IP file that says DLT_RAW as 12 or 14, or IPV4/IPV6, holds the
+    bytes a tun device takes (tcpreplay sends them): ringcap counted every
+    packet failed, since only LINKTYPE_RAW (101) matched the device's type."""
+    import select
+    port = next(_ports)
+    if linktype == ringcap.batch.LINKTYPE_IPV6:
+        packets = [bytes(IPv6(src=tun.local6, dst=tun.peer6) / UDP(sport=5000 + i, dport=port))
+                   for i in range(4)]
+    else:
+        packets = [bytes(IP(src=tun.local, dst=tun.peer) / UDP(sport=5000 + i, dport=port))
+                   for i in range(4)]
+    path = tmp_path / "raw.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
+        for i, packet in enumerate(packets):
+            f.write(struct.pack("<IIII", 1_700_000_000, i, len(packet), len(packet)) + packet)
+    pacing = dict(topspeed=True) if topspeed else dict(pps=1000)
+    result = ringcap.replay.replay_file(str(path), tun.name, **pacing)
+    assert (result.packets, result.failed) == (4, 0)
+    got = []
+    deadline = time.monotonic() + 20
+    while not set(packets) <= set(got) and time.monotonic() < deadline:
+        if select.select([tun.fd], [], [], 0.5)[0]:
+            got.append(os.read(tun.fd, 65536))
+    assert set(packets) <= set(got)
