@@ -2219,6 +2219,13 @@ cdef uint8_t *put_cooked_header(uint8_t *w, PrintState *st, const uint8_t *p,
     return put_cooked_type(w, rd16(p + 14), length, st.quiet)
 
 
+cdef inline bint _arp_cut(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l3) noexcept nogil:
+    # An ARP packet where tcpdump prints " [|arp]" alone: its printer stopped
+    # inside the link layer's, so its -x/-X/-A dump the frame from the start
+    return l3 + 8 > cap or (l3 + 28 > cap and rd16(p + l3) == 1 and rd16(p + l3 + 2) == 0x0800
+                            and p[l3 + 4] == 6 and p[l3 + 5] == 4)
+
+
 cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                                 Py_ssize_t wire, uint16_t linktype, const char *ifname,
                                 uint16_t ethertype, Py_ssize_t l3, Py_ssize_t l4,
@@ -2244,7 +2251,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         if linktype == LINKTYPE_LINUX_SLL2:
             hdrlen = cooked_len = 20
             if cap < hdrlen:
-                return put_s(w, b"[|sll2]\n")
+                return end_line(put_s(w, b" [|sll2]"), st, p, cap, 0)
             if ifname == NULL:
                 ifname = b"?"
             w = put_padded(w, ifname, 5, True)
@@ -2255,7 +2262,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         else:
             hdrlen = cooked_len = 16
             if cap < hdrlen:
-                return put_s(w, b"[|sll]\n")
+                return end_line(put_s(w, b" [|sll]"), st, p, cap, 0)
             cooked_type = rd16(p + 14)
         if st.link_header:
             w = put_cooked_header(w, st, p, linktype, wire)
@@ -2270,12 +2277,12 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
             # tcpdump shows the header it did not show before the unknown payload
             # (its length: what follows the tags, plus a cooked header)
             w = put_cooked_header(w, st, p, linktype, wire - hdrlen + cooked_len)
-        elif known and ethertype == 0x0806 and not st.link_header:
+        elif known and ethertype == 0x0806 and not st.link_header and not _arp_cut(p, cap, l3):
             w = put_s(w, b"ARP, ")
     elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
         hdrlen = 4
         if cap < hdrlen:
-            return put_s(w, b"[|null]\n")
+            return end_line(put_s(w, b" [|null]"), st, p, cap, 0)
         # tcpdump reads the family in this host's byte order (GET_HE_U_4, NULL
         # and LOOP alike, whatever the file's order), then swaps it if its
         # upper 16 bits are set: an unknown family prints as tcpdump prints it
@@ -2308,7 +2315,11 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         if st.link_header:
             w = put_s(w, b"ip: ")
     if known and ethertype == 0x0806:
-        w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
+        if _arp_cut(p, cap, l3):
+            w = put_s(w, b" [|arp]")
+            hdrlen = 0
+        else:
+            w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
     elif (linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL) \
             and cooked_type == 4 and wire >= hdrlen:
         # LLC frames (STP, CDP, ...) on a cooked capture: as on Ethernet
@@ -2376,9 +2387,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     if linktype != LINKTYPE_ETHERNET:
         return format_other_link(w, st, p, cap, wire, linktype, ifname, ethertype, l3, l4,
                                  version, proto, ip_len, dflags)
-    if cap < 14:
-        w = put_s(w, b"[|ether]\n")
-        return w
+    if cap < 14:                # (tcpdump's -x dumps nothing of it, -xx all)
+        return end_line(put_s(w, b" [|ether]"), st, p, cap, cap)
     t = rd16(p + 12)
     hdrlen = 14
     if t <= 1500:
@@ -2429,9 +2439,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
         elif mpls:
             w = put_mpls(w, st, p, cap, l3, wire - l3)
         elif ethertype == 0x0806:
-            if l3 + 8 > cap or (l3 + 28 > cap and rd16(p + l3) == 1 and rd16(p + l3 + 2) == 0x0800
-                                and p[l3 + 4] == 6 and p[l3 + 5] == 4):
+            if _arp_cut(p, cap, l3):
                 w = put_s(w, b" [|arp]")
+                hdrlen = 0
             else:
                 if not st.link_header:
                     w = put_s(w, b"ARP, ")

@@ -6,6 +6,8 @@
 - A frame cut right after its link header, whose header says IPv4 or IPv6:
   tcpdump prints " [|ip]" (no "IP " before it) or " [|ip6]", on every link
   type, and for IPv4 its -x/-X/-A dump starts at the link header.
+- A link header cut short (" [|sll]", " [|ether]", ...) and an ARP packet cut
+  short (" [|arp]"), with the dumps tcpdump makes of them.
 """
 from __future__ import annotations
 
@@ -77,6 +79,39 @@ def test_a_frame_cut_after_its_link_header_prints_as_tcpdump(tmp_path, linktype,
         header = len(whole) - len(packet)
         for cut in (header, header + 1, header + 24):
             records.append((whole[:cut], len(whole)))
+    path = write_pcap(tmp_path / "cut.pcap", linktype, records)
+    got, want = lines_of_both(path, flags)
+    assert got == want
+
+
+def _arp_request(linktype: int) -> bytes:
+    arp = struct.pack(">HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, bytes.fromhex("020000000a0b"),
+                      bytes([10, 0, 0, 1]), bytes(6), bytes([10, 0, 0, 2]))
+    if linktype == LINKTYPE_ETHERNET:
+        return b"\xff" * 6 + bytes.fromhex("020000000a0b") + b"\x08\x06" + arp
+    if linktype == LINKTYPE_LINUX_SLL:
+        return struct.pack(">HHH8sH", 1, 1, 6, bytes.fromhex("020000000a0b") + bytes(2),
+                           0x0806) + arp
+    return struct.pack(">HHIHBB8s", 0x0806, 0, 1, 1, 1, 6,
+                       bytes.fromhex("020000000a0b") + bytes(2)) + arp
+
+
+@pytest.mark.parametrize("flags", [(), ("-e",), ("-q",), ("-x",), ("-X",), ("-XX",), ("-A",),
+                                   ("-e", "-x")])
+@pytest.mark.parametrize("linktype", [LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL,
+                                      LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_LOOP])
+def test_a_frame_cut_in_its_link_header_or_arp_prints_as_tcpdump(tmp_path, linktype, flags):
+    """ringcap printed "[|sll]" (tcpdump: " [|sll]", and -x dumps the bytes
+    there are; Ethernet's " [|ether]" dumps them only with -xx) and on a
+    cooked capture "ARP, [|ARP]" for an ARP packet cut short, where tcpdump
+    prints " [|arp]" and, as on Ethernet, dumps the frame whole with -x."""
+    whole = frame(linktype, IPV4)
+    header = len(whole) - len(IPV4)
+    records = [(whole[:cut], len(whole)) for cut in (1, header - 1)]
+    if linktype in (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2):
+        arp = _arp_request(linktype)
+        records += [(arp[:cut], len(arp)) for cut in (len(arp) - 28, len(arp) - 27,
+                                                      len(arp) - 20, len(arp) - 1, len(arp))]
     path = write_pcap(tmp_path / "cut.pcap", linktype, records)
     got, want = lines_of_both(path, flags)
     assert got == want
