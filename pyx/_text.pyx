@@ -2084,7 +2084,11 @@ cdef uint8_t *put_not_ip(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_
     # else (the caller dumps it).
     cdef uint8_t v
     if cap <= at:
-        return NULL
+        # nothing of it: tcpdump's ip_print stops reading the version (no "IP "
+        # before it), ip6_print checks the header's length
+        if declared == 4:
+            return put_s(w, b" [|ip]")
+        return put_s(w, b" [|ip6]") if declared == 6 else NULL
     v = p[at] >> 4
     if declared == 0:
         if v != 4 and v != 6:
@@ -2177,6 +2181,23 @@ cdef uint8_t *put_cooked_tags(uint8_t *w, PrintState *st, const uint8_t *p, Py_s
     return w
 
 
+cdef inline const char *_bsd_af_name(uint32_t family) noexcept nogil:
+    # tcpdump's bsd_af_values (af.c): the BSD address families a NULL/LOOP header names
+    if family == 2:
+        return b"IPv4"
+    if family == 24 or family == 28 or family == 30:
+        return b"IPv6"
+    if family == 6:
+        return b"NS"
+    if family == 7:
+        return b"ISO"
+    if family == 16:
+        return b"Appletalk"
+    if family == 23:
+        return b"IPX"
+    return NULL
+
+
 cdef uint8_t *put_cooked_header(uint8_t *w, PrintState *st, const uint8_t *p,
                                 uint16_t linktype, Py_ssize_t length) noexcept nogil:
     # tcpdump's sll_print/sll2_print: LINUX_SLL2 "ifindex N MAC ", LINUX_SLL
@@ -2198,6 +2219,13 @@ cdef uint8_t *put_cooked_header(uint8_t *w, PrintState *st, const uint8_t *p,
     return put_cooked_type(w, rd16(p + 14), length, st.quiet)
 
 
+cdef inline bint _arp_cut(const uint8_t *p, Py_ssize_t cap, Py_ssize_t l3) noexcept nogil:
+    # An ARP packet where tcpdump prints " [|arp]" alone: its printer stopped
+    # inside the link layer's, so its -x/-X/-A dump the frame from the start
+    return l3 + 8 > cap or (l3 + 28 > cap and rd16(p + l3) == 1 and rd16(p + l3 + 2) == 0x0800
+                            and p[l3 + 4] == 6 and p[l3 + 5] == 4)
+
+
 cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                                 Py_ssize_t wire, uint16_t linktype, const char *ifname,
                                 uint16_t ethertype, Py_ssize_t l3, Py_ssize_t l4,
@@ -2212,6 +2240,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     # length N: "), then the network layer.
     cdef Py_ssize_t hdrlen, cooked_len
     cdef uint32_t family
+    cdef const char *af_name
     cdef uint16_t cooked_type = 0
     cdef uint8_t *tagged
     cdef uint8_t *said
@@ -2222,7 +2251,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         if linktype == LINKTYPE_LINUX_SLL2:
             hdrlen = cooked_len = 20
             if cap < hdrlen:
-                return put_s(w, b"[|sll2]\n")
+                return end_line(put_s(w, b" [|sll2]"), st, p, cap, 0)
             if ifname == NULL:
                 ifname = b"?"
             w = put_padded(w, ifname, 5, True)
@@ -2233,7 +2262,7 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         else:
             hdrlen = cooked_len = 16
             if cap < hdrlen:
-                return put_s(w, b"[|sll]\n")
+                return end_line(put_s(w, b" [|sll]"), st, p, cap, 0)
             cooked_type = rd16(p + 14)
         if st.link_header:
             w = put_cooked_header(w, st, p, linktype, wire)
@@ -2248,12 +2277,12 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
             # tcpdump shows the header it did not show before the unknown payload
             # (its length: what follows the tags, plus a cooked header)
             w = put_cooked_header(w, st, p, linktype, wire - hdrlen + cooked_len)
-        elif known and ethertype == 0x0806 and not st.link_header:
+        elif known and ethertype == 0x0806 and not st.link_header and not _arp_cut(p, cap, l3):
             w = put_s(w, b"ARP, ")
     elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
         hdrlen = 4
         if cap < hdrlen:
-            return put_s(w, b"[|null]\n")
+            return end_line(put_s(w, b" [|null]"), st, p, cap, 0)
         # tcpdump reads the family in this host's byte order (GET_HE_U_4, NULL
         # and LOOP alike, whatever the file's order), then swaps it if its
         # upper 16 bits are set: an unknown family prints as tcpdump prints it
@@ -2263,16 +2292,22 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
                       | (family << 24))
         # (tcpdump shows the header of a family it does not know without -e too)
         if st.link_header or not (family == 2 or family == 24 or family == 28 or family == 30):
-            w = put_s(w, b"AF ")
-            if family == 2:
-                w = put_s(w, b"IPv4")
-            elif family == 24 or family == 28 or family == 30:
-                w = put_s(w, b"IPv6")
+            # null_hdr_print: "AF IPv4 (2)", or with -q "IPv4" ("Unknown AF 99")
+            af_name = _bsd_af_name(family)
+            if st.quiet:
+                if af_name == NULL:
+                    w = put_u(put_s(w, b"Unknown AF "), family)
+                else:
+                    w = put_s(w, af_name)
             else:
-                w = put_s(w, b"Unknown")
-            w = put_s(w, b" (")
-            w = put_u(w, family)
-            w = put_s(w, b"), length ")
+                w = put_s(w, b"AF ")
+                if af_name == NULL:
+                    af_name = b"Unknown"
+                w = put_s(w, af_name)
+                w = put_s(w, b" (")
+                w = put_u(w, family)
+                w = put_c(w, b')')
+            w = put_s(w, b", length ")
             w = put_u(w, <uint64_t>wire)
             w = put_s(w, b": ")
     else:                       # RAW (12, 14, 101), IPV4, IPV6
@@ -2280,7 +2315,11 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
         if st.link_header:
             w = put_s(w, b"ip: ")
     if known and ethertype == 0x0806:
-        w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
+        if _arp_cut(p, cap, l3):
+            w = put_s(w, b" [|arp]")
+            hdrlen = 0
+        else:
+            w = put_arp(w, p, cap, l3, wire - l3, st.verbose)
     elif (linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL) \
             and cooked_type == 4 and wire >= hdrlen:
         # LLC frames (STP, CDP, ...) on a cooked capture: as on Ethernet
@@ -2299,6 +2338,8 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
                 declared = 0
             if declared >= 0:
                 said = put_not_ip(w, p, cap, hdrlen, declared, not st.link_header)
+                if declared == 4 and cap <= hdrlen:
+                    hdrlen = 0      # tcpdump stopped inside its link printer: -x dumps it too
         if said != NULL:
             w = said
         elif st.quiet == 0 and st.payload != PAYLOAD_HEX and st.payload != PAYLOAD_HEXASCII \
@@ -2346,9 +2387,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     if linktype != LINKTYPE_ETHERNET:
         return format_other_link(w, st, p, cap, wire, linktype, ifname, ethertype, l3, l4,
                                  version, proto, ip_len, dflags)
-    if cap < 14:
-        w = put_s(w, b"[|ether]\n")
-        return w
+    if cap < 14:                # (tcpdump's -x dumps nothing of it, -xx all)
+        return end_line(put_s(w, b" [|ether]"), st, p, cap, cap)
     t = rd16(p + 12)
     hdrlen = 14
     if t <= 1500:
@@ -2399,9 +2439,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
         elif mpls:
             w = put_mpls(w, st, p, cap, l3, wire - l3)
         elif ethertype == 0x0806:
-            if l3 + 8 > cap or (l3 + 28 > cap and rd16(p + l3) == 1 and rd16(p + l3 + 2) == 0x0800
-                                and p[l3 + 4] == 6 and p[l3 + 5] == 4):
+            if _arp_cut(p, cap, l3):
                 w = put_s(w, b" [|arp]")
+                hdrlen = 0
             else:
                 if not st.link_header:
                     w = put_s(w, b"ARP, ")
@@ -2411,6 +2451,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
             if not version:     # not the IP the ethertype says: tcpdump's words for it
                 said = put_not_ip(w, p, cap, l3, 4 if ethertype == 0x0800 else 6,
                                   not st.link_header)
+                if ethertype == 0x0800 and cap <= l3:
+                    hdrlen = 0      # tcpdump stopped inside its link printer: -x dumps it too
             if said != NULL:
                 w = said
             else:

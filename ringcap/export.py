@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .appcolumns import StringColumn
-from .batch import COLUMNS, Batch, register_exporter
+from .batch import COLUMNS, LINKTYPE_ETHERNET, Batch, register_exporter
 from .flowmeter import NAME_COLUMNS, RTT_COLUMNS, TIMESTAMP_COLUMNS, FlowRecords
 from .addresses import _link_address_codes
 from .headers import FlowTable, Headers, _address_codes, address_bytes
@@ -60,6 +60,9 @@ def _header_address_codes(headers, name: str, array: np.ndarray):
     column: ``sll_addr`` cut to ``sll_halen`` bytes, IP addresses only of IP packets."""
     if name == "sll_addr" and "sll_halen" in headers.names:
         return _link_address_codes(array, headers.sll_halen)
+    if name in ("eth_src", "eth_dst") and getattr(headers, "linktype", None) is not None:
+        # no Ethernet header (cooked, raw IP, loopback): none, not 00:00:00:00:00:00
+        return _address_codes(array, np.asarray(headers.linktype) == LINKTYPE_ETHERNET)
     return _address_codes(array, _ip_version_of(headers, name))
 
 
@@ -236,7 +239,7 @@ def headers_to_arrow(headers, *, addresses: str = "bytes", ts: bool = True, name
     Numeric columns share memory with the numpy arrays; ``eth_*`` and
     ``ip_*`` become ``fixed_size_binary(6)``/``(16)`` over the same bytes,
     or with ``addresses="str"`` dictionary-encoded strings (null for the IP
-    addresses of non-IP packets).  ``ts=True`` puts the
+    addresses of non-IP packets and the MACs of packets without an Ethernet header).  ``ts=True`` puts the
     batch's timestamps first as ``timestamp[ns, tz=UTC]``.  ``names=True``
     makes ``ethertype``, ``ip_proto`` and ``tcp_flags`` dictionary columns of
     their names (:mod:`ringcap.names`); ``names=False`` keeps the integers.
@@ -270,7 +273,8 @@ def headers_to_pandas(headers, *, addresses: str = "str", ts: bool = True, names
 
     Addresses become printable strings (``addresses="str"``: a pandas
     Categorical, each distinct address formatted and stored once; NaN for
-    the IP addresses of non-IP packets) or 6/16-byte ``bytes``
+    the IP addresses of non-IP packets and the MACs of packets without an
+    Ethernet header) or 6/16-byte ``bytes``
     (``"bytes"``).  Group on them with ``observed=True``.  ``ts=True`` adds
     the timestamps as ``datetime64[ns, UTC]``.  ``names=True`` makes
     ``ethertype``, ``ip_proto`` and ``tcp_flags`` Categoricals of their names

@@ -178,12 +178,14 @@ class Headers:
     ``tcp_sack_blocks``, ``tcp_tsval``, ``tcp_tsecr``, and
     ``icmp_id``/``icmp_seq`` (echo).  docs/decode.md has the table.
 
-    ``ts`` and ``wirelen`` are the batch's arrays (not copies), kept so that
-    :func:`flows` and exports need only the headers.  Headers made with
+    ``ts``, ``wirelen`` and ``linktype`` are the batch's arrays (not copies), kept so that
+    :func:`flows` and exports need only the headers (``linktype`` is None for
+    headers built without a batch).  Headers made with
     ``decode(batch, columns=...)`` hold only those columns.
     """
 
-    __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "_names", "_flow_hash", "_app", "_app_rows")
+    __slots__ = tuple(HEADER_COLUMNS) + ("ts", "wirelen", "linktype", "_names", "_flow_hash", "_app",
+                                         "_app_rows")
 
     # Column types for type checkers (tests/test_typing.py keeps them equal to HEADER_COLUMNS).
     eth_src: npt.NDArray[np.uint8]
@@ -257,8 +259,10 @@ class Headers:
     sll_addr: npt.NDArray[np.uint8]
     ts: npt.NDArray[np.int64]
     wirelen: npt.NDArray[np.uint32]
+    linktype: npt.NDArray[np.uint16] | None
 
-    def __init__(self, columns: dict[str, np.ndarray], ts: np.ndarray, wirelen: np.ndarray, app_rows=None):
+    def __init__(self, columns: dict[str, np.ndarray], ts: np.ndarray, wirelen: np.ndarray, app_rows=None,
+                 linktype: np.ndarray | None = None):
         self._names = tuple(name for name in HEADER_COLUMNS if name in columns)
         if "flags" not in self._names:
             raise ValueError("Headers need at least the flags column")
@@ -266,6 +270,7 @@ class Headers:
             setattr(self, name, columns[name])
         self.ts = ts
         self.wirelen = wirelen
+        self.linktype = linktype    # the batch's, where known: exports leave eth_* of others empty
         self._flow_hash = columns.get("flow_hash")
         # application columns (ringcap.appcolumns): numpy arrays and StringColumns
         self._app = {name: columns[name] for name in APP_COLUMNS if name in columns}
@@ -297,7 +302,8 @@ class Headers:
         columns = {name: column[index] for name, column in self.columns().items()}
         if self._flow_hash is not None:
             columns["flow_hash"] = self._flow_hash[index]
-        return Headers(columns, self.ts[index], self.wirelen[index])
+        return Headers(columns, self.ts[index], self.wirelen[index],
+                       linktype=None if self.linktype is None else self.linktype[index])
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -465,7 +471,7 @@ def decode(batch: Batch, *, columns=None, out: Headers | None = None,
     app_rows = None
     if app_names:   # out's application columns are filled again (AppRows), else fresh ones
         arrays, app_rows = _decode_app(batch, arrays, app_names, helpers, select[2][:count], out)
-    return Headers(arrays, batch.ts, batch.wirelen, app_rows)
+    return Headers(arrays, batch.ts, batch.wirelen, app_rows, batch.linktype)
 
 
 class HeadersBuffer:

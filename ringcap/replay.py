@@ -31,7 +31,7 @@ from typing import Iterator
 import numpy as np
 
 from . import _ring
-from .batch import LINKTYPE_ETHERNET, Batch
+from .batch import LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_RAW, Batch
 from .pcapfile import DEFAULT_SNAPLEN, PcapFormatError, PcapTruncatedWarning, open_pcap
 from .ring import TxRing, _interface_mtu, _resolve_interface, linktype_for_hatype
 
@@ -48,6 +48,9 @@ _BATCH_PACKETS = 2048
 # read and the kernel's copy of each frame.
 _TOPSPEED_BUFFER = 256 << 10
 _PCAP_MAGICS = (0xA1B2C3D4, 0xA1B23C4D)       # microsecond, nanosecond timestamps
+
+
+_RAW_IP_LINKTYPES = (LINKTYPE_RAW, 12, 14, LINKTYPE_IPV4, LINKTYPE_IPV6)
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,10 @@ class Replayer:
         #: The link type the interface sends (Ethernet; raw IP for tun and IP
         #: tunnels): packets of another link type are counted as failed, never sent.
         self.linktype = linktype_for_hatype(_ring.interface_hatype(iface))
+        #: The files' link types whose packets it sends: a raw IP device takes
+        #: every raw IP link type (DLT_RAW as 12 or 14, IPV4, IPV6: the same bytes).
+        self.linktypes: tuple[int, ...] = (
+            _RAW_IP_LINKTYPES if self.linktype == LINKTYPE_RAW else (self.linktype,))
         if tx_ring:
             if frame_size is None:
                 frame_size = max(2048, -(-(mtu + 18 + 32) // 16) * 16)
@@ -182,7 +189,8 @@ class Replayer:
         ethernet = self.linktype == LINKTYPE_ETHERNET
         limit = min(self.ring.max_frame, self.mtu + (14 if ethernet else 0))
         ok = (batch.caplen >= (14 if ethernet else 1)) & (batch.caplen <= limit) \
-            & (batch.linktype == self.linktype)
+            & (batch.linktype == self.linktype if len(self.linktypes) == 1
+               else np.isin(batch.linktype, self.linktypes))
         if not ok.all() and ethernet:
             # A VLAN-tagged frame may be 4 bytes over the untagged limit.
             over = np.flatnonzero(~ok & (batch.caplen <= min(self.ring.max_frame, self.mtu + 18))
@@ -326,7 +334,7 @@ class Replayer:
             max_len = min(self.ring.max_frame, self.mtu + (14 if ethernet else 0))
             tagged_max_len = min(self.ring.max_frame, self.mtu + 18) if ethernet else max_len
             min_len = 14 if ethernet else 1
-            accept = (linktype & 0xFFFF) == self.linktype
+            accept = (linktype & 0xFFFF) in self.linktypes
             buffer = bytearray(max(_TOPSPEED_BUFFER, 2 * (tagged_max_len + 16)))
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             core = self.ring._core

@@ -17,6 +17,7 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -32,6 +33,7 @@ import ringcap
 import ringcap.replay
 from conftest import sh
 from test_cli_capture import Cli
+from test_linktypes import PACKAGE_ROOT
 
 _ports = itertools.count(41000)
 _tuns = itertools.count()
@@ -326,3 +328,66 @@ def test_replay_sends_only_packets_of_the_interfaces_link_type(tmp_path, tun, ve
     assert set(packets) <= set(got)        # (the kernel may send the tun packets of its own)
     result = ringcap.replay.replay_file(path, veth.a, topspeed=True)
     assert result.packets == 0 and result.failed == 4
+
+
+@pytest.mark.parametrize("topspeed", [True, False])
+@pytest.mark.parametrize("linktype", [12, 14, ringcap.batch.LINKTYPE_IPV4,
+                                      ringcap.batch.LINKTYPE_IPV6])
+def test_replay_sends_every_raw_ip_link_type_out_of_a_tun(tmp_path, tun, linktype, topspeed):
+    """A raw IP file that says DLT_RAW as 12 or 14, or IPV4/IPV6, holds the
+    bytes a tun device takes (tcpreplay sends them): ringcap counted every
+    packet failed, since only LINKTYPE_RAW (101) matched the device's type."""
+    import select
+    port = next(_ports)
+    if linktype == ringcap.batch.LINKTYPE_IPV6:
+        packets = [bytes(IPv6(src=tun.local6, dst=tun.peer6) / UDP(sport=5000 + i, dport=port))
+                   for i in range(4)]
+    else:
+        packets = [bytes(IP(src=tun.local, dst=tun.peer) / UDP(sport=5000 + i, dport=port))
+                   for i in range(4)]
+    path = tmp_path / "raw.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
+        for i, packet in enumerate(packets):
+            f.write(struct.pack("<IIII", 1_700_000_000, i, len(packet), len(packet)) + packet)
+    pacing = dict(topspeed=True) if topspeed else dict(pps=1000)
+    result = ringcap.replay.replay_file(str(path), tun.name, **pacing)
+    assert (result.packets, result.failed) == (4, 0)
+    got = []
+    deadline = time.monotonic() + 20
+    while not set(packets) <= set(got) and time.monotonic() < deadline:
+        if select.select([tun.fd], [], [], 0.5)[0]:
+            got.append(os.read(tun.fd, 65536))
+    assert set(packets) <= set(got)
+
+
+def test_cli_replay_says_why_a_files_packets_are_not_sent(tmp_path, tun, veth):
+    """`ringcap replay -i veth sll.pcap` printed only "Failed packets: 4": a
+    warning now names the file's link type and the interface's first."""
+    port = next(_ports)
+    packets = [bytes(IP(src=tun.local, dst=tun.peer) / UDP(sport=5000 + i, dport=port))
+               for i in range(4)]
+    cooked = str(tmp_path / "cooked.pcap")
+    ringcap.write_pcap(cooked, ringcap.Batch.from_packets(
+        [struct.pack(">HHH8sH", 0, 1, 6, bytes(8), 0x0800) + p for p in packets],
+        ts=np.arange(4), linktype=ringcap.batch.LINKTYPE_LINUX_SLL))
+    raw = str(tmp_path / "raw.pcap")
+    ringcap.write_pcap(raw, ringcap.Batch.from_packets(packets, ts=np.arange(4),
+                                                       linktype=ringcap.batch.LINKTYPE_RAW))
+
+    def replay(path, iface):
+        done = subprocess.run([sys.executable, "-m", "ringcap", "replay", "-t", "-i", iface, path],
+                              cwd="/", env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    err = replay(cooked, veth.a)
+    assert err.startswith(f"ringcap: warning: {cooked} has link type LINUX_SLL (Linux cooked v1) "
+                          f"and {veth.a} sends EN10MB (Ethernet): its packets are counted as "
+                          f"failed, not sent\n"), err
+    assert "Failed packets:            4" in err
+    err = replay(raw, tun.name)
+    assert "warning" not in err and "Failed packets:            0" in err, err
+    err = replay(raw, veth.a)
+    assert f"has link type RAW (Raw IP) and {veth.a} sends EN10MB (Ethernet)" in err, err

@@ -62,8 +62,9 @@ def expected_rows(path: str, *, host=None, columns=None, filter=None) -> list[tu
         elif HEADER_COLUMNS[name][1] > 1:
             if name in ("ip_src", "ip_dst"):
                 values[name] = list(ip_strings(h[name], h.ip_version))
-            elif name in ("eth_src", "eth_dst"):
-                values[name] = list(mac_strings(h[name]))
+            elif name in ("eth_src", "eth_dst"):     # none without an Ethernet header
+                values[name] = [mac if linktype == 1 else None
+                                for mac, linktype in zip(mac_strings(h[name]), batch.linktype)]
         else:
             values[name] = h[name].tolist()
     names = batch.interfaces or {}
@@ -162,6 +163,33 @@ def test_a_cooked_files_packet_type_and_address_read_as_in_pandas(pcap_spark, tm
     assert rows == [(0, None), (4, "02:00:00:00:00:01")]
     ours = ringcap.decode(read_pcap(tmp_path / "any.pcap"), columns=["sll_addr"]).to_pandas()
     assert ours["sll_addr"].tolist()[0] == "02:00:00:00:00:01"
+
+
+def test_mac_columns_are_null_without_an_ethernet_header_as_in_pandas(pcap_spark, tmp_path):
+    """eth_src/eth_dst of a cooked or raw IP packet read 00:00:00:00:00:00;
+    tshark has no eth.src there and to_pandas gives NaN: Spark gives null
+    (an Ethernet frame's MACs, zeros on lo included, stay)."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import CookedLinuxV2, Ether
+    from scapy.utils import wrpcap
+    l3 = IP(src="10.5.0.1", dst="10.5.0.2") / UDP(sport=1000, dport=9)
+    wrpcap(str(tmp_path / "any.pcap"), [
+        CookedLinuxV2(proto=0x0800, ifindex=3, lladdrtype=1, pkttype=4, lladdrlen=6,
+                      src=b"\x02\x00\x00\x00\x00\x01\0\0") / l3], linktype=276)
+    wrpcap(str(tmp_path / "raw.pcap"), [l3], linktype=101)
+    wrpcap(str(tmp_path / "eth.pcap"), [
+        Ether(src="02:00:00:00:00:07", dst="02:00:00:00:00:08") / l3,
+        Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00") / l3])
+    frame = (pcap_spark.read.format("pcap").option("columns", "eth_src,eth_dst")
+             .load(str(tmp_path / "*.pcap")))
+    rows = sorted(((os.path.basename(r.file), r.eth_src, r.eth_dst) for r in frame.collect()),
+                  key=str)
+    assert rows == sorted([("any.pcap", None, None), ("raw.pcap", None, None),
+                           ("eth.pcap", "02:00:00:00:00:07", "02:00:00:00:00:08"),
+                           ("eth.pcap", "00:00:00:00:00:00", "00:00:00:00:00:00")], key=str)
+    for name in ("any", "raw"):
+        ours = ringcap.decode(read_pcap(tmp_path / f"{name}.pcap")).to_pandas()
+        assert ours["eth_src"].isna().all()
 
 
 def test_packets_of_a_link_type_ringcap_does_not_decode_come_with_null_headers(

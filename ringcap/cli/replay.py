@@ -7,9 +7,12 @@ still print the summary (exit 0 on Ctrl-C, as tcpreplay).
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
+from ..linktypes import linktype_description
+from ..pcapfile import open_pcap
 from ..sinks.driving import StopSignals
 from .options import CliError, parse_seconds, size_type
 from ..replay import Replayer
@@ -56,6 +59,23 @@ def add_arguments(parser) -> None:
                         help="stop after SECONDS")
 
 
+def _link_type_warning(path: str, iface: str, replayer: Replayer) -> str | None:
+    """A warning when the file's (first interface's) link type is not one the
+    interface sends: its packets would all be counted failed, with no reason given."""
+    if path == "-" or not os.path.isfile(path):
+        return None             # (a pipe is read once, by the replay)
+    try:
+        with open_pcap(path) as reader:
+            linktype = reader.linktype
+    except (OSError, ValueError):
+        return None             # the replay says what is wrong, in its own words
+    if linktype is None or linktype in replayer.linktypes:
+        return None
+    return (f"ringcap: warning: {path} has link type {linktype_description(linktype)} and "
+            f"{iface} sends {linktype_description(replayer.linktype)}: its packets are "
+            f"counted as failed, not sent")
+
+
 def run(args) -> int:
     try:
         replayer = Replayer(args.interface)
@@ -63,6 +83,9 @@ def run(args) -> int:
         if exc.errno == 19:      # ENODEV
             raise CliError(f"no interface {args.interface!r}; `ringcap -D` lists them") from None
         raise
+    warning = _link_type_warning(args.file, args.interface, replayer)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     with replayer, StopSignals(on_signal=lambda signum: replayer.stop()) as stop:
         result = replayer.replay_file(args.file, speed=args.speed, pps=args.pps,
                                       mbps=args.mbps, topspeed=args.topspeed,

@@ -31,7 +31,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (BinaryType, BooleanType, DataType, IntegerType, LongType,
                                ShortType, StringType, StructField, StructType, TimestampType)
 
-from ..batch import COLUMNS, LINKTYPE_NAMES, Batch
+from ..batch import COLUMNS, LINKTYPE_ETHERNET, LINKTYPE_NAMES, Batch
 from ..bpf import compile_filter
 from ..filtering import LinkTypeFilter
 from ..appcolumns import APP_COLUMNS, StringColumn
@@ -424,8 +424,10 @@ class PartReader:
                     array = pa.array(values, pa.string()).take(pa.array(codes, mask=codes < 0))
                 elif column.ndim == 2:
                     version = _IP_VERSION_OF.get(name)
-                    array = self._addresses(column, None if version is None
-                                            else headers[version])
+                    present = None if version is None else headers[version]
+                    if name in ("eth_src", "eth_dst") and headers.linktype is not None:
+                        present = headers.linktype == LINKTYPE_ETHERNET  # null: no MACs, as pandas
+                    array = self._addresses(column, present)
                 else:
                     array = self._numeric(name, column)
                 if spread is not None:             # null for packets not decoded
