@@ -480,6 +480,19 @@ def split(packets: int, rounds: int, sizes: list[int], keep: str | None) -> None
                 print(f"| {name} | {size:,} | " + " | ".join(f"{m:.0f}" for m in medians) + " |")
 
 
+def small_folios(path: str) -> str:
+    """The share of the file's cached pages the page cache holds in 4 KiB
+    folios: ringcap's kernel time (mapping the file, a page table entry a
+    page of those; a folio at a time, or a 2 MiB entry, of larger ones) moves
+    with it, from one run to the next as the cache evicts and reads the file
+    again (docs/decode.md); "n/a" without root."""
+    from bench_page_cache import folio_makeup
+    makeup = folio_makeup(path)
+    if not makeup["orders"]:
+        return "n/a"
+    return f"{100 * makeup['orders'].get(0, 0) / makeup['cached']:.0f}%"
+
+
 def at_scale(packets: int, rounds: int, keep: str | None = None) -> None:
     """tshark -T fields against a whole ringcap process that streams the file
     (open_pcap, decode into reused Headers, counts each field's values), both
@@ -489,8 +502,8 @@ def at_scale(packets: int, rounds: int, keep: str | None = None) -> None:
         print("CPU seconds of whole processes (exec to exit), median of interleaved rounds")
         print()
         print("| traffic | packets | MB | tshark -T fields | ringcap process | ratio | "
-              "ringcap fields | ratio | values found: ringcap, tshark |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+              "ringcap fields | ratio | values found: ringcap, tshark | 4 KiB folios |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
         for name, path, n in scale_files(packets, keep or tmp):
             shark, ours, fields = [], [], []
             command = ["tshark", "-n", "-r", path, "-T", "fields"]
@@ -512,7 +525,7 @@ def at_scale(packets: int, rounds: int, keep: str | None = None) -> None:
             a, b, c = statistics.median(shark), statistics.median(ours), statistics.median(fields)
             print(f"| {name} | {n:,} | {os.path.getsize(path) / 1e6:.0f} | {a:.2f} | {b:.3f} | "
                   f"{a / b:.0f} | {c:.3f} | {a / c:.0f} | "
-                  f"{' '.join(found)}; {' '.join(map(str, theirs))} |")
+                  f"{' '.join(found)}; {' '.join(map(str, theirs))} | {small_folios(path)} |")
             if not keep:
                 os.unlink(path)
 

@@ -14,8 +14,8 @@ from libc.errno cimport errno
 from libc.stdint cimport int64_t, uint8_t, uintptr_t
 from libc.string cimport strerror
 from posix.unistd cimport _SC_PAGESIZE, sysconf
-from posix.mman cimport (MADV_DONTNEED, MADV_SEQUENTIAL, madvise, mmap, munmap, MAP_SHARED,
-                         PROT_READ)
+from posix.mman cimport (MADV_DONTNEED, MADV_HUGEPAGE, MADV_SEQUENTIAL, madvise, mmap, munmap,
+                         MAP_SHARED, PROT_READ)
 
 from includes.filemap_defs cimport *
 
@@ -68,6 +68,15 @@ cdef class FileMap:
             munmap(addr, <size_t>size)
             raise OSError(0, f"more than {RC_MAP_SLOTS} capture-file maps alive at once")
         madvise(addr, <size_t>size, MADV_SEQUENTIAL)
+        # Pages of the file the page cache evicted are read back by the faults
+        # of the walk: without this, in 4 KiB folios, which every later run pays
+        # to map a page table entry a page (the cache read them in large folios
+        # first, and read() brings them back so); with it, in folios of up to
+        # 2 MiB, mapped a folio or a PMD entry at a time.  1.37 GB recorded file,
+        # 512 MiB of it evicted: the later `ringcap fields` runs 199 -> 122 ms
+        # of CPU (docs/decode.md).  Only a hint: THP "never" or none compiled
+        # in leaves the reading as it was.
+        madvise(addr, <size_t>size, MADV_HUGEPAGE)
         self.addr = <uint8_t *>addr
         self.length = <size_t>size
         self.offset = offset
