@@ -1899,6 +1899,9 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             return app
     if proto == 59:                   # IPPROTO_NONE over IPv4 too (tcpdump's ip_demux)
         return put_s(w, b"no next header")
+    app = put_ip_lan(w, st, p, cap, l3, l4, l4_len, version, proto)    # IGMP (text_lan.pxi)
+    if app != NULL:
+        return app
     w = put_s(w, b" ip-proto-")       # tcpdump prints two spaces here
     w = put_u(w, proto)
     w = put_c(w, b' ')
@@ -2565,3 +2568,4 @@ cdef class LineFormatter:
 include "text_app.pxi"
 include "text_bootp.pxi"
 include "text_tunnel.pxi"
+include "text_lan.pxi"

@@ -1,0 +1,223 @@
+# Protocols of an office LAN or a VPN gateway in packet lines (included by
+# _text.pyx), printed as tcpdump 4.99 prints them where ringcap printed a
+# generic line (" ip-proto-2 8"): IGMP (put_ip_lan).
+# Every function returns NULL where it does not print the packet as tcpdump
+# does; the caller then prints its generic line.  Lists of addresses stop
+# with "[...]" after LIST_BUDGET bytes of text (tcpdump prints them all), so
+# a line stays within bytes_needed.
+
+
+cdef inline uint8_t *put_trunc(uint8_t *w, const char *proto) noexcept nogil:
+    # tcpdump's nd_print_trunc: " [|proto]" after what was printed
+    w = put_s(w, b" [|")
+    w = put_s(w, proto)
+    return put_c(w, b']')
+
+
+cdef inline bint _cksum_bad(uint32_t s) noexcept nogil:
+    # in_cksum over what was summed (the checksum field included) is not 0
+    return _fold(s) != 0xFFFF
+
+
+cdef uint8_t *put_igmpv3_query(uint8_t *w, int verbose, const uint8_t *m, Py_ssize_t end,
+                               Py_ssize_t length, bint *cut) noexcept nogil:
+    # " v3 [max resp time 2.0s] [gaddr 239.1.1.1, 1 source(s)]"
+    # OUT cut: the message ends (end: its bytes captured) before what is to print
+    cdef uint32_t mrc, mrt
+    cdef Py_ssize_t nsrcs, i
+    cdef uint8_t *listed = w
+    w = put_s(w, b" v3")
+    if length < 12 or length & 3:
+        w = put_s(w, b" [invalid len ")
+        w = put_u(w, <uint64_t>length)
+        return put_c(w, b']')
+    if end < 2:
+        cut[0] = True
+        return w
+    mrc = m[1]
+    mrt = mrc if mrc < 128 else ((mrc & 0x0F) | 0x10) << (((mrc & 0x70) >> 4) + 3)
+    if mrc != 100:
+        w = put_s(w, b" [max resp time ")
+        if mrt < 600:
+            w = put_u(w, mrt // 10)
+            w = put_c(w, b'.')
+            w = put_u(w, mrt % 10)
+            w = put_c(w, b's')
+        else:
+            w = put_relts(w, mrt // 10)         # (text_app.pxi)
+        w = put_c(w, b']')
+    if end < 8:
+        cut[0] = True
+        return w
+    if rd32(m + 4) == 0:
+        return w
+    w = put_s(w, b" [gaddr ")
+    w = put_ipv4(w, m + 4)
+    if end < 12:
+        cut[0] = True
+        return w
+    nsrcs = rd16(m + 10)
+    if nsrcs > 0:
+        if length < 12 + nsrcs * 4:
+            w = put_s(w, b" [invalid number of sources]")
+        elif verbose > 1:
+            w = put_s(w, b" {")
+            for i in range(nsrcs):
+                if end < 16 + i * 4:
+                    cut[0] = True
+                    return w
+                if w - listed >= LIST_BUDGET:
+                    w = put_s(w, b" [...]")
+                    break
+                w = put_c(w, b' ')
+                w = put_ipv4(w, m + 12 + i * 4)
+            w = put_s(w, b" }")
+        else:
+            w = put_s(w, b", ")
+            w = put_u(w, <uint64_t>nsrcs)
+            w = put_s(w, b" source(s)")
+    return put_c(w, b']')
+
+
+cdef uint8_t *put_igmpv3_report(uint8_t *w, int verbose, const uint8_t *m, Py_ssize_t end,
+                                Py_ssize_t length, bint *cut) noexcept nogil:
+    # ", 2 group record(s)" and, with -v, " [gaddr 239.1.1.1 to_ex, 0 source(s)]"
+    # per record (-vv: the sources in braces).  OUT cut: as put_igmpv3_query's
+    cdef Py_ssize_t ngroups, group = 8, nsrcs, i, j
+    cdef uint8_t kind
+    cdef uint8_t *listed = w
+    if length < 16 or length & 3:
+        w = put_s(w, b" [invalid len ")
+        w = put_u(w, <uint64_t>length)
+        return put_c(w, b']')
+    if end < 8:
+        cut[0] = True
+        return w
+    ngroups = rd16(m + 6)
+    w = put_s(w, b", ")
+    w = put_u(w, <uint64_t>ngroups)
+    w = put_s(w, b" group record(s)")
+    if not verbose:
+        return w
+    for i in range(ngroups):
+        if length < group + 8:
+            return put_s(w, b" [invalid number of groups]")
+        if end < group + 8:
+            cut[0] = True
+            return w
+        if w - listed >= LIST_BUDGET:
+            return put_s(w, b" [...]")
+        w = put_s(w, b" [gaddr ")
+        w = put_ipv4(w, m + group + 4)
+        kind = m[group]
+        if kind == 1: w = put_s(w, b" is_in")
+        elif kind == 2: w = put_s(w, b" is_ex")
+        elif kind == 3: w = put_s(w, b" to_in")
+        elif kind == 4: w = put_s(w, b" to_ex")
+        elif kind == 5: w = put_s(w, b" allow")
+        elif kind == 6: w = put_s(w, b" block")
+        else:
+            w = put_s(w, b"  [v3-report-#")
+            w = put_u(w, kind)
+            w = put_c(w, b']')
+        nsrcs = rd16(m + group + 2)
+        if length < group + 8 + nsrcs * 4:
+            w = put_s(w, b" [invalid number of sources ")
+            w = put_u(w, <uint64_t>nsrcs)
+            return put_c(w, b']')
+        if verbose == 1:
+            w = put_s(w, b", ")
+            w = put_u(w, <uint64_t>nsrcs)
+            w = put_s(w, b" source(s)")
+        else:
+            w = put_s(w, b" {")
+            for j in range(nsrcs):
+                if end < group + 12 + j * 4:
+                    cut[0] = True
+                    return w
+                if w - listed >= LIST_BUDGET:
+                    return put_s(w, b" [...]")
+                w = put_c(w, b' ')
+                w = put_ipv4(w, m + group + 8 + j * 4)
+            w = put_s(w, b" }")
+        group += 8 + nsrcs * 4
+        w = put_c(w, b']')
+    return w
+
+
+cdef uint8_t *put_igmp(uint8_t *w, PrintState *st, const uint8_t *m, Py_ssize_t end,
+                       Py_ssize_t length) noexcept nogil:
+    # tcpdump's igmp_print: "igmp v2 report 239.1.2.3", "igmp query v2",
+    # "igmp v3 report, 1 group record(s)"; -v: a bad checksum.  NULL for the
+    # types tcpdump hands to other printers (DVMRP, PIMv1, mtrace).
+    cdef uint8_t t
+    cdef bint cut = False
+    if st.quiet:
+        return put_s(w, b"igmp")
+    if end < 1:
+        return put_trunc(w, b"igmp")
+    t = m[0]
+    if t == 0x13 or t == 0x14 or t == 0x1E or t == 0x1F:
+        return NULL
+    if t == 0x11:
+        w = put_s(w, b"igmp query")
+        if length >= 12:
+            w = put_igmpv3_query(w, st.verbose, m, end, length, &cut)
+        else:
+            if end < 2:
+                return put_trunc(w, b"igmp")
+            if m[1]:
+                w = put_s(w, b" v2")
+                if m[1] != 100:
+                    w = put_s(w, b" [max resp time ")
+                    w = put_u(w, m[1])
+                    w = put_c(w, b']')
+            else:
+                w = put_s(w, b" v1")
+            if end < 8:
+                return put_trunc(w, b"igmp")
+            if rd32(m + 4):
+                w = put_s(w, b" [gaddr ")
+                w = put_ipv4(w, m + 4)
+                w = put_c(w, b']')
+            if length != 8:
+                w = put_s(w, b" [len ")
+                w = put_u(w, <uint64_t>length)
+                w = put_c(w, b']')
+    elif t == 0x12 or t == 0x16 or t == 0x17:
+        if end < 8:             # (the address is read before anything is printed)
+            return put_trunc(w, b"igmp")
+        w = put_s(w, b"igmp v1 report " if t == 0x12 else
+                  (b"igmp v2 report " if t == 0x16 else b"igmp leave "))
+        w = put_ipv4(w, m + 4)
+        if t == 0x12 and length != 8:
+            w = put_s(w, b" [len ")
+            w = put_u(w, <uint64_t>length)
+            w = put_c(w, b']')
+    elif t == 0x22:
+        w = put_s(w, b"igmp v3 report")
+        w = put_igmpv3_report(w, st.verbose, m, end, length, &cut)
+    else:
+        w = put_s(w, b"igmp-")
+        w = put_u(w, t)
+    if cut:
+        return put_trunc(w, b"igmp")
+    if st.verbose and length >= 4 and length <= end and _cksum_bad(_sum16(0, m, length)):
+        w = put_s(w, b" bad igmp cksum ")
+        w = put_hex(w, rd16(m + 2))
+        w = put_c(w, b'!')
+    return w
+
+
+cdef uint8_t *put_ip_lan(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                         Py_ssize_t l3, Py_ssize_t l4, Py_ssize_t l4_len, uint8_t version,
+                         uint8_t proto) noexcept nogil:
+    # After "a > b: ": IGMP as tcpdump prints it, or NULL (the caller's
+    # " ip-proto-N LENGTH").  The message's bytes: those captured, up to
+    # the length its IP header gives.
+    cdef Py_ssize_t end = cap - l4
+    if end > l4_len:
+        end = l4_len
+    if proto == 2 and version == 4:
+        return put_igmp(w, st, p + l4, end, l4_len)
+    return NULL
