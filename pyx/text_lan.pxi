@@ -1,6 +1,6 @@
 # Protocols of an office LAN or a VPN gateway in packet lines (included by
 # _text.pyx), printed as tcpdump 4.99 prints them where ringcap printed a
-# generic line (" ip-proto-2 8"): IGMP (put_ip_lan).
+# generic line (" ip-proto-2 8"): IGMP and ESP (put_ip_lan).
 # Every function returns NULL where it does not print the packet as tcpdump
 # does; the caller then prints its generic line.  Lists of addresses stop
 # with "[...]" after LIST_BUDGET bytes of text (tcpdump prints them all), so
@@ -209,15 +209,31 @@ cdef uint8_t *put_igmp(uint8_t *w, PrintState *st, const uint8_t *m, Py_ssize_t 
     return w
 
 
+cdef uint8_t *put_esp(uint8_t *w, const uint8_t *m, Py_ssize_t end,
+                      Py_ssize_t length) noexcept nogil:
+    # tcpdump's esp_print without keys: "ESP(spi=0x00001234,seq=0x5), length 48"
+    # (it wants a byte past the 8-byte header captured)
+    if end <= 8:
+        return put_trunc(w, b"esp")
+    w = put_s(w, b"ESP(spi=0x")
+    w = put_hex_pad(w, rd32(m), 8)
+    w = put_s(w, b",seq=0x")
+    w = put_hex(w, rd32(m + 4))
+    w = put_s(w, b"), length ")
+    return put_u(w, <uint64_t>length)
+
+
 cdef uint8_t *put_ip_lan(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                          Py_ssize_t l3, Py_ssize_t l4, Py_ssize_t l4_len, uint8_t version,
                          uint8_t proto) noexcept nogil:
-    # After "a > b: ": IGMP as tcpdump prints it, or NULL (the caller's
+    # After "a > b: ": IGMP or ESP as tcpdump prints them, or NULL (the caller's
     # " ip-proto-N LENGTH").  The message's bytes: those captured, up to
     # the length its IP header gives.
     cdef Py_ssize_t end = cap - l4
     if end > l4_len:
         end = l4_len
+    if proto == 50:
+        return put_esp(w, p + l4, end, l4_len)
     if proto == 2 and version == 4:
         return put_igmp(w, st, p + l4, end, l4_len)
     return NULL

@@ -1,6 +1,6 @@
 """Lines of the protocols an office LAN or a VPN gateway carries, against tcpdump's.
 
-IGMP (and the others of pyx/text_lan.pxi), built with scapy
+IGMP, ESP (and the others of pyx/text_lan.pxi), built with scapy
 (explicit MAC addresses, written to files, never sent), printed by
 `ringcap -r` and `tcpdump -r` with and without -v, -vv, -q and -e, whole and
 cut after every byte past the IP header: the lines must be the same bytes.
@@ -15,9 +15,10 @@ from ringcap import _text
 from test_printer import format_all, packets, ringcap_lines, tcpdump_lines
 
 scapy = pytest.importorskip("scapy.all")
-from scapy.all import IP, Ether, Raw  # noqa: E402
+from scapy.all import IP, Ether, IPv6, Raw  # noqa: E402
 from scapy.layers.igmp import IGMP  # noqa: E402
 from scapy.layers.igmp import IGMPv3_MQ, IGMPv3_MR, IGMPv3_MR_Group  # noqa: E402
+from scapy.layers.ipsec import ESP  # noqa: E402
 from scapy.utils import checksum  # noqa: E402
 
 A = "02:00:00:00:00:01"
@@ -89,6 +90,22 @@ def igmp_frames():
 def test_igmp_lines_are_tcpdumps(tmp_path):
     # ringcap printed " ip-proto-2 8" for every one of these
     assert_lines_are_tcpdumps(tmp_path, igmp_frames(), "igmp")
+
+
+def esp_frames():
+    v4 = dict(src="10.0.0.1", dst="10.0.0.2")
+    return [
+        eth() / IP(**v4) / ESP(spi=0x1234, seq=5, data=b"x" * 40),
+        eth() / IP(**v4) / ESP(spi=0xDEADBEEF, seq=0xFFFFFFF0, data=b""),
+        eth() / IP(**v4, flags="MF") / ESP(spi=7, seq=1, data=b"z" * 8),
+        eth("02:00:00:00:00:02") / IPv6(src="2001:db8::1", dst="2001:db8::2")
+        / ESP(spi=0x99, seq=1, data=b"y" * 24),
+    ]
+
+
+def test_esp_lines_are_tcpdumps(tmp_path):
+    # ringcap printed " ip-proto-50 48"
+    assert_lines_are_tcpdumps(tmp_path, esp_frames(), "esp")
 
 
 @pytest.mark.parametrize("options", [{"verbose": 1, "payload": "XX"}, {"verbose": 2, "payload": "XX"},
