@@ -1899,7 +1899,7 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             return app
     if proto == 59:                   # IPPROTO_NONE over IPv4 too (tcpdump's ip_demux)
         return put_s(w, b"no next header")
-    app = put_ip_lan(w, st, p, cap, l3, l4, l4_len, version, proto)    # IGMP, ESP (text_lan.pxi)
+    app = put_ip_lan(w, st, p, cap, l3, l4, l4_len, version, proto)    # IGMP, ESP, VRRP (text_lan.pxi)
     if app != NULL:
         return app
     w = put_s(w, b" ip-proto-")       # tcpdump prints two spaces here

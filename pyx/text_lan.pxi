@@ -1,6 +1,6 @@
 # Protocols of an office LAN or a VPN gateway in packet lines (included by
 # _text.pyx), printed as tcpdump 4.99 prints them where ringcap printed a
-# generic line (" ip-proto-2 8"): IGMP and ESP (put_ip_lan).
+# generic line (" ip-proto-2 8"): IGMP, ESP and VRRP (put_ip_lan).
 # Every function returns NULL where it does not print the packet as tcpdump
 # does; the caller then prints its generic line.  Lists of addresses stop
 # with "[...]" after LIST_BUDGET bytes of text (tcpdump prints them all), so
@@ -223,17 +223,118 @@ cdef uint8_t *put_esp(uint8_t *w, const uint8_t *m, Py_ssize_t end,
     return put_u(w, <uint64_t>length)
 
 
+cdef uint8_t *put_vrrp(uint8_t *w, PrintState *st, const uint8_t *m, Py_ssize_t end,
+                       Py_ssize_t length, const uint8_t *ip, uint8_t ip_version) noexcept nogil:
+    # tcpdump's vrrp_print (ip: the IPv4 or IPv6 header): "VRRPv2, Advertisement,
+    # vrid 7, prio 100, authtype none, intvl 1s, length 20"; -v: a bad
+    # checksum, the addresses and a simple password
+    cdef uint8_t version, kind, auth = 0, c
+    cdef uint8_t ttl = ip[8] if ip_version == 4 else ip[7]
+    cdef int addr_len = 4 if ip_version == 4 else 16
+    cdef Py_ssize_t naddrs, i, at
+    cdef uint32_t s
+    if end < 1:             # (the protocol's name is printed before its first byte is read)
+        return put_trunc(put_s(w, b"VRRP"), b"vrrp")
+    version = m[0] >> 4
+    kind = m[0] & 0x0F
+    w = put_s(w, b"VRRPv")
+    w = put_u(w, version)
+    if kind == 1:
+        w = put_s(w, b", Advertisement")
+    else:
+        w = put_s(w, b", unknown type (")
+        w = put_u(w, kind)
+        w = put_c(w, b')')
+    if ttl != 255:
+        w = put_s(w, b", (ttl ")
+        w = put_u(w, ttl)
+        w = put_c(w, b')')
+    if version < 2 or version > 3 or kind != 1:
+        return w
+    if end < 3:
+        return put_trunc(w, b"vrrp")
+    w = put_s(w, b", vrid ")
+    w = put_u(w, m[1])
+    w = put_s(w, b", prio ")
+    w = put_u(w, m[2])
+    if version == 2:
+        if end < 5:
+            return put_trunc(w, b"vrrp")
+        auth = m[4]
+        w = put_s(w, b", authtype ")
+        # (tok2str with no default: an unknown type is "#N")
+        if auth == 0: w = put_s(w, b"none")
+        elif auth == 1: w = put_s(w, b"simple")
+        elif auth == 2: w = put_s(w, b"ah")
+        else:
+            w = put_c(w, b'#')
+            w = put_u(w, auth)
+        if end < 6:
+            return put_trunc(w, b"vrrp")
+        w = put_s(w, b", intvl ")
+        w = put_u(w, m[5])
+        w = put_s(w, b"s, length ")
+    else:
+        if end < 6:
+            return put_trunc(w, b"vrrp")
+        w = put_s(w, b", intvl ")
+        w = put_u(w, (<uint32_t>(m[4] & 0x0F) << 8) | m[5])
+        w = put_s(w, b"cs, length ")
+    w = put_u(w, <uint64_t>length)
+    if not st.verbose:
+        return w
+    naddrs = m[3]
+    if length <= end:
+        if version == 2:
+            s = _sum16(0, m, length)
+        else:
+            # over the pseudo-header of RFC 768 / RFC 8200 (length < 65536)
+            s = _sum16(0, ip + 12, 8) if ip_version == 4 else _sum16(0, ip + 8, 32)
+            s = _sum16(s + 112 + <uint32_t>length, m, length)
+        if _cksum_bad(s):
+            w = put_s(w, b", (bad vrrp cksum ")
+            w = put_hex(w, rd16(m + 6))
+            w = put_c(w, b')')
+    w = put_s(w, b", addrs")
+    if naddrs > 1:
+        w = put_c(w, b'(')
+        w = put_u(w, <uint64_t>naddrs)
+        w = put_c(w, b')')
+    w = put_c(w, b':')
+    at = 8
+    for i in range(naddrs):
+        if end < at + addr_len:
+            return put_trunc(w, b"vrrp")
+        w = put_c(w, b' ' if i == 0 else b',')
+        w = put_ipv4(w, m + at) if addr_len == 4 else put_ipv6(w, m + at)
+        at += addr_len
+    if version == 2 and auth == 1:
+        # nd_printjnp: up to 8 bytes, to the first NUL
+        w = put_s(w, b" auth \"")
+        for i in range(8):
+            if end < at + i + 1:
+                return put_trunc(w, b"vrrp")
+            c = m[at + i]
+            if c == 0:
+                break
+            w = put_printable(w, c)             # (text_app.pxi)
+        w = put_c(w, b'"')
+    return w
+
+
 cdef uint8_t *put_ip_lan(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
                          Py_ssize_t l3, Py_ssize_t l4, Py_ssize_t l4_len, uint8_t version,
                          uint8_t proto) noexcept nogil:
-    # After "a > b: ": IGMP or ESP as tcpdump prints them, or NULL (the caller's
-    # " ip-proto-N LENGTH").  The message's bytes: those captured, up to
-    # the length its IP header gives.
+    # After "a > b: ": IGMP, ESP or VRRP as tcpdump prints them, or NULL (the
+    # caller's " ip-proto-N LENGTH").  The message's bytes: those captured,
+    # up to the length its IP header gives.
     cdef Py_ssize_t end = cap - l4
     if end > l4_len:
         end = l4_len
     if proto == 50:
         return put_esp(w, p + l4, end, l4_len)
+    if proto == 112:
+        return put_vrrp(w, st, p + l4, end, l4_len, p + l3, version)
     if proto == 2 and version == 4:
         return put_igmp(w, st, p + l4, end, l4_len)
     return NULL

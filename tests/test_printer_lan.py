@@ -1,6 +1,6 @@
 """Lines of the protocols an office LAN or a VPN gateway carries, against tcpdump's.
 
-IGMP, ESP (and the others of pyx/text_lan.pxi), built with scapy
+IGMP, ESP, VRRP (and the others of pyx/text_lan.pxi), built with scapy
 (explicit MAC addresses, written to files, never sent), printed by
 `ringcap -r` and `tcpdump -r` with and without -v, -vv, -q and -e, whole and
 cut after every byte past the IP header: the lines must be the same bytes.
@@ -19,6 +19,7 @@ from scapy.all import IP, Ether, IPv6, Raw  # noqa: E402
 from scapy.layers.igmp import IGMP  # noqa: E402
 from scapy.layers.igmp import IGMPv3_MQ, IGMPv3_MR, IGMPv3_MR_Group  # noqa: E402
 from scapy.layers.ipsec import ESP  # noqa: E402
+from scapy.layers.vrrp import VRRP, VRRPv3  # noqa: E402
 from scapy.utils import checksum  # noqa: E402
 
 A = "02:00:00:00:00:01"
@@ -106,6 +107,30 @@ def esp_frames():
 def test_esp_lines_are_tcpdumps(tmp_path):
     # ringcap printed " ip-proto-50 48"
     assert_lines_are_tcpdumps(tmp_path, esp_frames(), "esp")
+
+
+def vrrp_frames():
+    def ip(ttl=255):
+        return IP(src="10.0.0.1", dst="224.0.0.18", ttl=ttl)
+    v6 = bytes([0x31, 7, 100, 2, 0, 100, 0, 0]) + bytes(15) + b"\x01" + bytes(15) + b"\x02"
+    return [
+        eth() / ip() / VRRP(vrid=7, priority=100, addrlist=["10.0.0.254"]),
+        eth() / ip() / VRRP(vrid=7, priority=100, addrlist=["10.0.0.254", "10.0.0.253"],
+                            authtype=1, auth1=0x70617373, auth2=0x0A000000),
+        eth() / ip(64) / VRRP(vrid=7, priority=100, addrlist=["10.0.0.254"], chksum=0x4321),
+        eth() / ip() / VRRP(vrid=8, priority=5, authtype=7, addrlist=["10.0.0.1"]),
+        eth() / ip() / VRRPv3(vrid=7, priority=100, addrlist=["10.0.0.254"]),
+        eth() / ip() / VRRPv3(vrid=7, priority=100, addrlist=["10.0.0.254"], chksum=1),
+        eth() / ip() / VRRP(version=2, type=3, vrid=7),
+        eth() / ip() / VRRP(version=1, vrid=7),
+        eth("02:00:00:00:00:02") / IPv6(src="fe80::1", dst="ff02::12", hlim=255, nh=112) / Raw(v6),
+        eth("02:00:00:00:00:02") / IPv6(src="fe80::1", dst="ff02::12", hlim=1, nh=112) / Raw(v6),
+    ]
+
+
+def test_vrrp_lines_are_tcpdumps(tmp_path):
+    # ringcap printed " ip-proto-112 20"
+    assert_lines_are_tcpdumps(tmp_path, vrrp_frames(), "vrrp")
 
 
 @pytest.mark.parametrize("options", [{"verbose": 1, "payload": "XX"}, {"verbose": 2, "payload": "XX"},
