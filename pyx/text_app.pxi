@@ -628,8 +628,11 @@ cdef uint8_t *put_udp_app(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize
     cdef const uint8_t *m = p + l4 + 8
     cdef Py_ssize_t end = cap - l4 - 8, length = ulen - 8
     cdef uint8_t mode
+    cdef uint8_t *said
     if not (_APP_PORT_LOW[p[l4 + 1]] | _APP_PORT_LOW[p[l4 + 3]]):
-        return NULL
+        if ulen >= 28 and cap - l4 >= 28:       # (VQP and RADIUS cut short: text_lan.pxi)
+            return NULL
+        return put_udp_cut(w, rd16(p + l4), rd16(p + l4 + 2), min(ulen, cap - l4) - 8)
     verbose = st.verbose
     sport = rd16(p + l4)
     dport = rd16(p + l4 + 2)
@@ -680,6 +683,10 @@ cdef uint8_t *put_udp_app(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize
         return put_dns(w, m, end, length, False, verbose)
     if sport == 5353 or dport == 5353:
         return put_dns(w, m, end, length, True, verbose)
+    if end < 20:
+        said = put_udp_cut(w, sport, dport, end)       # (text_lan.pxi)
+        if said != NULL:
+            return said
     if _tunnel_port(sport) or _tunnel_port(dport):
         return put_udp_tunnel(w, st, p, cap, l4, ulen)      # VXLAN, Geneve (text_tunnel.pxi)
     return NULL

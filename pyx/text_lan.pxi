@@ -338,3 +338,16 @@ cdef uint8_t *put_ip_lan(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_
     if proto == 2 and version == 4:
         return put_igmp(w, st, p + l4, end, l4_len)
     return NULL
+
+
+cdef uint8_t *put_udp_cut(uint8_t *w, uint16_t sport, uint16_t dport,
+                          Py_ssize_t end) noexcept nogil:
+    # A VQP datagram of under 8 bytes (its header) or a RADIUS one of under
+    # 20 (end: the bytes there are): tcpdump's " [|vqp]", " [|radius]"; NULL
+    # for any other (ringcap prints "UDP, length N" where tcpdump decodes them)
+    if sport == 1589 or dport == 1589:
+        return put_trunc(w, b"vqp") if end < 8 else NULL
+    if sport == 1645 or dport == 1645 or sport == 1646 or dport == 1646 or \
+            sport == 1812 or dport == 1812 or sport == 1813 or dport == 1813:
+        return put_trunc(w, b"radius") if end < 20 else NULL
+    return NULL

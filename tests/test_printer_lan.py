@@ -15,7 +15,7 @@ from ringcap import _text
 from test_printer import format_all, packets, ringcap_lines, tcpdump_lines
 
 scapy = pytest.importorskip("scapy.all")
-from scapy.all import IP, Ether, IPv6, Raw  # noqa: E402
+from scapy.all import IP, UDP, Ether, IPv6, Raw  # noqa: E402
 from scapy.layers.igmp import IGMP  # noqa: E402
 from scapy.layers.igmp import IGMPv3_MQ, IGMPv3_MR, IGMPv3_MR_Group  # noqa: E402
 from scapy.layers.ipsec import ESP  # noqa: E402
@@ -149,3 +149,20 @@ def test_long_lan_lists_stay_within_the_promised_room(options):
                                                       2, 0) + bytes(8) + message
         text = format_all(ringcap.Batch.from_packets([frame], ts=[0]), **options)
         assert 1000 < len(text) <= _text.bytes_needed(len(frame))
+
+
+def test_short_vqp_and_radius_datagrams_are_cut_as_tcpdump_says(tmp_path):
+    # under VQP's 8-byte header or RADIUS's 20 bytes, tcpdump says " [|vqp]",
+    # " [|radius]" where ringcap printed "UDP, length 0"; longer ones it decodes
+    # (ringcap prints "UDP, length N": docs/printing.md)
+    def ip(version):
+        if version == 4:
+            return eth("02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
+        return eth("02:00:00:00:00:02") / IPv6(src="2001:db8::1", dst="2001:db8::2")
+    message = bytes([1, 1, 0, 20]) + bytes(16)
+    frames = []
+    for port, under in ((1589, 8), (1645, 20), (1646, 20), (1812, 20), (1813, 20)):
+        for n in (0, 1, under - 1):
+            frames.append(ip(4) / UDP(sport=40000, dport=port) / Raw(message[:n]))
+        frames.append(ip(6) / UDP(sport=port, dport=40000))
+    assert_lines_are_tcpdumps(tmp_path, frames, "udp-cut")
