@@ -2363,7 +2363,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
             w = put_s(w, b", 802.3, length ")
             w = put_u(w, t)
             w = put_s(w, b": ")
-        w = put_llc(w, p, cap, 14, t)
+        said = put_stp_llc(w, st, p, cap, 14, t)        # spanning tree BPDUs (text_lan.pxi)
+        w = said if said != NULL else put_llc(w, p, cap, 14, t)
     else:
         outer_type = 0x8100 if meta else t
         known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \

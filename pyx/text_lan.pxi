@@ -3,8 +3,8 @@
 # generic line (" ip-proto-2 8"): IGMP, ESP and VRRP (put_ip_lan).
 # Every function returns NULL where it does not print the packet as tcpdump
 # does; the caller then prints its generic line.  Lists of addresses stop
-# with "[...]" after LIST_BUDGET bytes of text (tcpdump prints them all), so
-# a line stays within bytes_needed.
+# with "[...]" after LIST_BUDGET bytes of text (MSTP's instances after four
+# times that; tcpdump prints them all), so a line stays within bytes_needed.
 
 
 cdef inline uint8_t *put_trunc(uint8_t *w, const char *proto) noexcept nogil:
@@ -351,3 +351,269 @@ cdef uint8_t *put_udp_cut(uint8_t *w, uint16_t sport, uint16_t dport,
             sport == 1812 or dport == 1812 or sport == 1813 or dport == 1813:
         return put_trunc(w, b"radius") if end < 20 else NULL
     return NULL
+
+
+cdef inline uint8_t *put_stp_time(uint8_t *w, uint16_t v) noexcept nogil:
+    # printf's "%.2fs" of v / 256 seconds (exact in binary: ties to even)
+    cdef uint32_t scaled = <uint32_t>v * 100
+    cdef uint32_t cents = scaled >> 8, rest = scaled & 0xFF
+    if rest > 128 or (rest == 128 and cents & 1):
+        cents += 1
+    w = put_u(w, cents // 100)
+    w = put_c(w, b'.')
+    w = put_u_pad(w, cents % 100, 2)
+    return put_c(w, b's')
+
+
+cdef uint8_t *put_bridge_id(uint8_t *w, const uint8_t *b) noexcept nogil:
+    # "8000.02:00:00:00:00:09": priority and system id, then the MAC address
+    w = put_hex_pad(w, rd16(b), 4)
+    w = put_c(w, b'.')
+    return put_mac(w, b + 2)
+
+
+cdef uint8_t *put_stp_flags(uint8_t *w, uint8_t flags) noexcept nogil:
+    # bittok2str's "[Topology change, Proposal, Learn, ...]" ("[none]")
+    cdef const char *names[8]
+    cdef int i
+    cdef bint first = True
+    names[:] = [b"Topology change", b"Proposal", NULL, NULL, b"Learn", b"Forward",
+                b"Agreement", b"Topology change ACK"]
+    w = put_c(w, b'[')
+    for i in range(8):
+        if flags & (1 << i) and names[i] != NULL:
+            if not first:
+                w = put_s(w, b", ")
+            w = put_s(w, names[i])
+            first = False
+    if first:
+        w = put_s(w, b"none")
+    return put_c(w, b']')
+
+
+cdef inline uint8_t *put_port_role(uint8_t *w, uint8_t flags) noexcept nogil:
+    cdef uint8_t role = (flags >> 2) & 3
+    return put_s(w, b"Unknown" if role == 0 else (b"Alternate" if role == 1 else
+                                                  (b"Root" if role == 2 else b"Designated")))
+
+
+cdef uint8_t *put_stp_timers(uint8_t *w, const uint8_t *b) noexcept nogil:
+    # a BPDU's four timers (b: the BPDU, 35 bytes of it there)
+    w = put_s(w, b"\n\tmessage-age ")
+    w = put_stp_time(w, rd16(b + 27))
+    w = put_s(w, b", max-age ")
+    w = put_stp_time(w, rd16(b + 29))
+    w = put_s(w, b", hello-time ")
+    w = put_stp_time(w, rd16(b + 31))
+    w = put_s(w, b", forwarding-delay ")
+    return put_stp_time(w, rd16(b + 33))
+
+
+cdef uint8_t *put_mstp(uint8_t *w, int verbose, const uint8_t *b, Py_ssize_t end,
+                       Py_ssize_t length, bint *cut) noexcept nogil:
+    # 802.1s: ", CIST Flags [...], length N"; -v its CIST and MSTI records.
+    # OUT cut: the BPDU ends (end: its bytes captured) before what is to print
+    cdef Py_ssize_t i, at, left
+    cdef uint8_t c
+    cdef uint8_t *listed = w
+    w = put_s(w, b", CIST Flags ")
+    w = put_stp_flags(w, b[4])
+    w = put_s(w, b", length ")
+    w = put_u(w, <uint64_t>length)
+    if not verbose:
+        return w
+    if end < 36:
+        cut[0] = True
+        return w
+    w = put_s(w, b"\n\tport-role ")
+    w = put_port_role(w, b[4])
+    w = put_s(w, b", CIST root-id ")
+    w = put_bridge_id(w, b + 5)
+    w = put_s(w, b", CIST ext-pathcost ")
+    w = put_u(w, rd32(b + 13))
+    w = put_s(w, b"\n\tCIST regional-root-id ")
+    w = put_bridge_id(w, b + 17)
+    w = put_s(w, b", CIST port-id ")
+    w = put_hex_pad(w, rd16(b + 25), 4)
+    w = put_c(w, b',')
+    w = put_stp_timers(w, b)
+    if end < 38:
+        cut[0] = True
+        return w
+    w = put_s(w, b"\n\tv3len ")
+    w = put_u(w, rd16(b + 36))
+    w = put_s(w, b", MCID Name ")
+    for i in range(32):             # nd_printjnp: to the first NUL
+        if end < 40 + i:
+            cut[0] = True
+            return w
+        c = b[39 + i]
+        if c == 0:
+            break
+        w = put_printable(w, c)
+    # (each printf's fields are read before it prints: cut between them)
+    if end < 89:
+        cut[0] = True
+        return w
+    w = put_s(w, b", rev ")
+    w = put_u(w, rd16(b + 71))
+    w = put_s(w, b",\n\t\tdigest ")
+    for i in range(4):
+        w = put_hex_pad(w, rd32(b + 73 + 4 * i), 8)
+    w = put_s(w, b", ")
+    if end < 93:
+        cut[0] = True
+        return w
+    w = put_s(w, b"CIST int-root-pathcost ")
+    w = put_u(w, rd32(b + 89))
+    w = put_c(w, b',')
+    if end < 101:
+        cut[0] = True
+        return w
+    w = put_s(w, b"\n\tCIST bridge-id ")
+    w = put_bridge_id(w, b + 93)
+    w = put_s(w, b", ")
+    if end < 102:
+        cut[0] = True
+        return w
+    w = put_s(w, b"CIST remaining-hops ")
+    w = put_u(w, b[101])
+    left = rd16(b + 36) - 64 if rd16(b + 36) > 64 else 0
+    at = 102
+    while left >= 16:
+        if w - listed >= 4 * LIST_BUDGET:     # (some 20 to 40 MSTIs; the standard has up to 64)
+            return put_s(w, b"\n\t[...]")
+        if end < at + 3:
+            cut[0] = True
+            return w
+        w = put_s(w, b"\n\tMSTI ")
+        w = put_u(w, rd16(b + at + 1) & 0x0FFF)
+        w = put_s(w, b", Flags ")
+        w = put_stp_flags(w, b[at])
+        w = put_s(w, b", port-role ")
+        w = put_port_role(w, b[at])
+        if end < at + 13:
+            cut[0] = True
+            return w
+        w = put_s(w, b"\n\t\tMSTI regional-root-id ")
+        w = put_bridge_id(w, b + at + 1)
+        w = put_s(w, b", pathcost ")
+        w = put_u(w, rd32(b + at + 9))
+        if end < at + 16:
+            cut[0] = True
+            return w
+        w = put_s(w, b"\n\t\tMSTI bridge-prio ")
+        w = put_u(w, b[at + 13] >> 4)
+        w = put_s(w, b", port-prio ")
+        w = put_u(w, b[at + 14] >> 4)
+        w = put_s(w, b", hops ")
+        w = put_u(w, b[at + 15])
+        left -= 16
+        at += 16
+    return w
+
+
+cdef uint8_t *put_stp(uint8_t *w, int verbose, const uint8_t *b, Py_ssize_t end,
+                      Py_ssize_t length) noexcept nogil:
+    # tcpdump's stp_print: "STP 802.1d, Config, Flags [none], bridge-id
+    # 8000.02:00:00:00:00:01.8001, length 35" (-v: timers and root on lines
+    # of their own), "STP 802.1d, Topology Change", RSTP and MSTP; NULL for
+    # SPB (802.1aq), which ringcap leaves to the LLC line
+    cdef uint8_t version, kind
+    cdef bint cut = False
+    cdef Py_ssize_t v3
+    if length < 4:
+        return put_s(w, b" (invalid)")
+    if end < 2:
+        return put_trunc(w, b"stp")
+    if rd16(b):
+        w = put_s(w, b"unknown STP version, length ")
+        return put_u(w, <uint64_t>length)
+    if end < 3:
+        return put_trunc(w, b"stp")
+    version = b[2]
+    if version == 4:
+        return NULL
+    w = put_s(w, b"STP ")
+    if version == 0: w = put_s(w, b"802.1d")
+    elif version == 2: w = put_s(w, b"802.1w")
+    elif version == 3: w = put_s(w, b"802.1s")
+    else:
+        w = put_s(w, b"Unknown STP protocol (0x")
+        w = put_hex_pad(w, version, 2)
+        return put_c(w, b')')
+    if end < 4:
+        return put_trunc(w, b"stp")
+    kind = b[3]
+    if kind == 0: w = put_s(w, b", Config")
+    elif kind == 2: w = put_s(w, b", Rapid STP")
+    elif kind == 0x80: w = put_s(w, b", Topology Change")
+    else:
+        w = put_s(w, b", Unknown BPDU Type (0x")
+        w = put_hex_pad(w, kind, 2)
+        w = put_c(w, b')')
+    if kind == 0 or (kind == 2 and version == 2):
+        if length < (35 if kind == 0 else 36):
+            return put_s(w, b" (invalid)")
+        if end < 5:
+            return put_trunc(w, b"stp")
+        w = put_s(w, b", Flags ")
+        w = put_stp_flags(w, b[4])
+        if end < 27:            # the bridge id and port id are read before printing
+            return put_trunc(w, b"stp")
+        w = put_s(w, b", bridge-id ")
+        w = put_bridge_id(w, b + 17)
+        w = put_c(w, b'.')
+        w = put_hex_pad(w, rd16(b + 25), 4)
+        w = put_s(w, b", length ")
+        w = put_u(w, <uint64_t>length)
+        if not verbose:
+            return w
+        if end < 35:
+            return put_trunc(w, b"stp")
+        w = put_stp_timers(w, b)
+        w = put_s(w, b"\n\troot-id ")
+        w = put_bridge_id(w, b + 5)
+        w = put_s(w, b", root-pathcost ")
+        w = put_u(w, rd32(b + 13))
+        if version == 2:
+            w = put_s(w, b", port-role ")
+            w = put_port_role(w, b[4])
+    elif kind == 2 and version == 3:
+        if length < 102:
+            return put_s(w, b" (invalid)")
+        if end < 36:
+            return put_trunc(w, b"stp")
+        if b[35] != 0:
+            return put_s(w, b" (invalid)")
+        if end < 38:
+            return put_trunc(w, b"stp")
+        v3 = rd16(b + 36) + 2
+        if length < 36 + v3:
+            return put_s(w, b" (invalid)")
+        w = put_mstp(w, verbose, b, end, length, &cut)
+        if cut:
+            return put_trunc(w, b"stp")
+    return w
+
+
+cdef uint8_t *put_stp_llc(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t cap,
+                          Py_ssize_t at, Py_ssize_t length) noexcept nogil:
+    # An 802.2 LLC PDU at `at` (length: its bytes, the 802.3 length field's)
+    # carrying a spanning tree BPDU (SAPs 0x42, UI): tcpdump prints the LLC
+    # header only with -e ("LLC, dsap STP (0x42) Individual, ssap STP (0x42)
+    # Command, ctrl 0x03: "), then the BPDU.  NULL for any other PDU.
+    cdef Py_ssize_t end
+    cdef uint8_t *said
+    if cap < at + 3 or (p[at] & 0xFE) != 0x42 or (p[at + 1] & 0xFE) != 0x42 or p[at + 2] != 3:
+        return NULL
+    end = cap - at - 3
+    if end > length - 3:
+        end = length - 3 if length >= 3 else 0
+    if st.link_header:
+        w = put_s(w, b"LLC, dsap STP (0x42) ")
+        w = put_s(w, b"Group" if p[at] & 1 else b"Individual")
+        w = put_s(w, b", ssap STP (0x42) ")
+        w = put_s(w, b"Response" if p[at + 1] & 1 else b"Command")
+        w = put_s(w, b", ctrl 0x03: ")
+    return put_stp(w, st.verbose, p + at + 3, end, length - 3 if length >= 3 else 0)

@@ -1,9 +1,9 @@
 """Lines of the protocols an office LAN or a VPN gateway carries, against tcpdump's.
 
-IGMP, ESP, VRRP (and the others of pyx/text_lan.pxi), built with scapy
+IGMP, ESP, VRRP, spanning tree BPDUs (pyx/text_lan.pxi), built with scapy
 (explicit MAC addresses, written to files, never sent), printed by
 `ringcap -r` and `tcpdump -r` with and without -v, -vv, -q and -e, whole and
-cut after every byte past the IP header: the lines must be the same bytes.
+cut after every byte past the IP (LLC) header: the lines must be the same bytes.
 """
 import struct
 
@@ -15,7 +15,7 @@ from ringcap import _text
 from test_printer import format_all, packets, ringcap_lines, tcpdump_lines
 
 scapy = pytest.importorskip("scapy.all")
-from scapy.all import IP, UDP, Ether, IPv6, Raw  # noqa: E402
+from scapy.all import IP, LLC, STP, UDP, Dot3, Ether, IPv6, Raw  # noqa: E402
 from scapy.layers.igmp import IGMP  # noqa: E402
 from scapy.layers.igmp import IGMPv3_MQ, IGMPv3_MR, IGMPv3_MR_Group  # noqa: E402
 from scapy.layers.ipsec import ESP  # noqa: E402
@@ -31,10 +31,11 @@ def eth(dst="01:00:5e:00:00:16"):
 
 
 def cut_after_each_byte(frames):
-    """Every frame cut after each of its bytes past the IP header, and the wire lengths."""
+    """Every frame cut after each of its bytes past the IP (LLC) header, and the wire lengths."""
     cut, wire = [], []
     for frame in frames:
-        first = 14 + ((frame[14] & 15) * 4 if frame[12:14] == b"\x08\x00" else 40)
+        kind = int.from_bytes(frame[12:14], "big")
+        first = 14 + ((frame[14] & 15) * 4 if kind == 0x0800 else 40 if kind == 0x86DD else 3)
         cut += [frame[:n] for n in range(first, len(frame) + 1)]
         wire += [len(frame)] * (len(frame) + 1 - first)
     return cut, wire
@@ -136,17 +137,21 @@ def test_vrrp_lines_are_tcpdumps(tmp_path):
 @pytest.mark.parametrize("options", [{"verbose": 1, "payload": "XX"}, {"verbose": 2, "payload": "XX"},
                                      {"verbose": 2, "payload": "A", "link_header": True}])
 def test_long_lan_lists_stay_within_the_promised_room(options):
-    # IGMPv3 reports of thousands of records or sources and a query of
-    # thousands of sources: the -v lists stop after LIST_BUDGET bytes of text
+    # IGMPv3 reports of thousands of records or sources, a query of thousands
+    # of sources and an MSTP BPDU of 90 instances: the -v lists stop after
+    # LIST_BUDGET bytes of text (the instances after four times that)
     record = bytes([9, 0, 0, 0, 239, 1, 2, 3])
     sources = bytes([1, 0]) + struct.pack("!H", 2000) + bytes([239, 1, 2, 3]) + bytes(range(4)) * 2000
     messages = [struct.pack("!BBHHH", 0x22, 0, 0, 0, 1000) + record * 1000,
                 struct.pack("!BBHHH", 0x22, 0, 0, 0, 1) + sources,
                 struct.pack("!BBH4sBBH", 0x11, 200, 0, bytes([239, 1, 1, 1]), 0, 0, 2000)
                 + bytes(range(4)) * 2000]
-    for message in messages:
-        frame = bytes(12) + b"\x08\x00" + struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(message), 0, 0, 1,
-                                                      2, 0) + bytes(8) + message
+    frames = [bytes(12) + b"\x08\x00" + struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(message), 0, 0, 1,
+                                                   2, 0) + bytes(8) + message for message in messages]
+    # an MSTP BPDU of 90 instances in a 1500-byte frame, each printed in ~150 bytes
+    bpdu = mstp_bpdu(90)
+    frames.append(bytes(12) + struct.pack("!HBBB", len(bpdu) + 3, 0x42, 0x42, 3) + bpdu)
+    for frame in frames:
         text = format_all(ringcap.Batch.from_packets([frame], ts=[0]), **options)
         assert 1000 < len(text) <= _text.bytes_needed(len(frame))
 
@@ -166,3 +171,56 @@ def test_short_vqp_and_radius_datagrams_are_cut_as_tcpdump_says(tmp_path):
             frames.append(ip(4) / UDP(sport=40000, dport=port) / Raw(message[:n]))
         frames.append(ip(6) / UDP(sport=port, dport=40000))
     assert_lines_are_tcpdumps(tmp_path, frames, "udp-cut")
+
+
+def mstp_bpdu(instances=2, name=b"region1", v1_length=0):
+    """An 802.1s BPDU: CIST fields, the MST configuration and `instances` MSTI records."""
+    bpdu = struct.pack("!HBBB8sI8sHHHHHB", 0, 3, 2, 0x7C, bytes.fromhex("8000020000000009"), 20000,
+                       bytes.fromhex("8000020000000001"), 0x8001, 256, 20 * 256, 2 * 256, 15 * 256,
+                       v1_length)
+    bpdu += struct.pack("!HB32sH16sI8sB", 64 + 16 * instances, 0, name, 3, bytes(range(16)), 7,
+                        bytes.fromhex("7000020000000001"), 19)
+    for i in range(instances):
+        bpdu += struct.pack("!BH6sIBBB", 0x78 | (i & 1), 0x8000 | (i + 1),
+                            bytes.fromhex("020000000009"), 100 * i, 0x80, 0x80, 20)
+    return bpdu
+
+
+def stp_frames():
+    def dot3():
+        return Dot3(src=A, dst="01:80:c2:00:00:00")
+
+    def llc(bpdu, sap=0x42):
+        return dot3() / LLC(dsap=sap, ssap=sap, ctrl=3) / Raw(bpdu)
+    return [
+        dot3() / LLC() / STP(rootid=32768, rootmac="02:00:00:00:00:09", pathcost=4, bridgeid=32769,
+                             bridgemac=A, portid=0x8001, age=1, maxage=20, hellotime=2, fwddelay=15),
+        # timers in 1/256 s: printf's rounding of 0.125, 0.375, 0.0078125, 255.99
+        dot3() / LLC() / STP(version=2, bpdutype=2, bpduflags=0x3C, rootmac="02:00:00:00:00:09",
+                             age=0.125, maxage=0.375, hellotime=0.0078125, fwddelay=255.99) / b"\x00",
+        dot3() / LLC() / STP(bpdutype=0x80),
+        llc(b"\x00\x00\x00\x80"),
+        dot3() / LLC() / STP(bpduflags=0x81),
+        dot3() / LLC() / STP(version=2, bpdutype=2, bpduflags=0x7E) / b"\x00",
+        dot3() / LLC() / STP(version=2, bpdutype=2, bpduflags=0x08) / b"\x00",
+        dot3() / LLC() / STP(version=2, bpdutype=0),
+        dot3() / LLC() / STP(version=0, bpdutype=2),
+        dot3() / LLC() / STP(version=0, bpdutype=7),
+        dot3() / LLC() / STP(version=9),
+        llc(b"\x00\x01\x00\x00"),                  # unknown STP version
+        llc(b"\x00\x00\x00"),                       # (invalid): under 4 bytes
+        llc(bytes(20)),                              # (invalid): a Config under 35
+        llc(b"\x00\x00\x02\x02" + bytes(31)),         # (invalid): RSTP under 36
+        llc(STP().build(), sap=0x43),                # group DSAP, response SSAP
+        llc(mstp_bpdu()),
+        llc(mstp_bpdu(0, b"x" * 32)),
+        llc(mstp_bpdu(1, v1_length=1)),              # (invalid)
+        llc(mstp_bpdu(1)[:60]),                      # (invalid): v3 length past the BPDU
+        llc(mstp_bpdu(3, b"caf\xe9\x01")),
+    ]
+
+
+def test_spanning_tree_lines_are_tcpdumps(tmp_path):
+    # ringcap printed "LLC, dsap STP (0x42) Individual, ssap STP (0x42) Command,
+    # ctrl 0x03, length 35" for every BPDU
+    assert_lines_are_tcpdumps(tmp_path, stp_frames(), "stp")
