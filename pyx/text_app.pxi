@@ -614,7 +614,7 @@ cdef uint8_t *put_udp_natt(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
 # The ports put_udp_app decodes, by their low byte: one look-up per port
 # passes most datagrams by (the chain of comparisons below is for the rest)
 cdef uint8_t _APP_PORT_LOW[256]
-for _port in (53, 67, 68, 123, 4500, 5353, 4789, 6081):
+for _port in (53, 67, 68, 123, 4500, 5353, 4789, 6081, 514, 1985):
     _APP_PORT_LOW[_port & 0xFF] = 1
 del _port
 
@@ -683,10 +683,9 @@ cdef uint8_t *put_udp_app(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize
         return put_dns(w, m, end, length, False, verbose)
     if sport == 5353 or dport == 5353:
         return put_dns(w, m, end, length, True, verbose)
-    if end < 20:
-        said = put_udp_cut(w, sport, dport, end)       # (text_lan.pxi)
-        if said != NULL:
-            return said
+    said = put_udp_lan(w, verbose, sport, dport, m, end, length)   # syslog, HSRP, ... (text_lan.pxi)
+    if said != NULL:
+        return said
     if _tunnel_port(sport) or _tunnel_port(dport):
         return put_udp_tunnel(w, st, p, cap, l4, ulen)      # VXLAN, Geneve (text_tunnel.pxi)
     return NULL

@@ -1,10 +1,13 @@
 # Protocols of an office LAN or a VPN gateway in packet lines (included by
 # _text.pyx), printed as tcpdump 4.99 prints them where ringcap printed a
-# generic line (" ip-proto-2 8"): IGMP, ESP and VRRP (put_ip_lan).
+# generic line (" ip-proto-2 8", "UDP, length 35", an LLC header's): IGMP,
+# ESP and VRRP (put_ip_lan), syslog, HSRP, and VQP and RADIUS cut short
+# (put_udp_lan), spanning tree BPDUs (put_stp_llc).
 # Every function returns NULL where it does not print the packet as tcpdump
 # does; the caller then prints its generic line.  Lists of addresses stop
 # with "[...]" after LIST_BUDGET bytes of text (MSTP's instances after four
-# times that; tcpdump prints them all), so a line stays within bytes_needed.
+# times that, a syslog message after twice that, its -vv dump after 1 KiB;
+# tcpdump prints them all), so a line stays within bytes_needed.
 
 
 cdef inline uint8_t *put_trunc(uint8_t *w, const char *proto) noexcept nogil:
@@ -617,3 +620,168 @@ cdef uint8_t *put_stp_llc(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize
         w = put_s(w, b"Response" if p[at + 1] & 1 else b"Command")
         w = put_s(w, b", ctrl 0x03: ")
     return put_stp(w, st.verbose, p + at + 3, end, length - 3 if length >= 3 else 0)
+
+
+cdef enum:
+    SYSLOG_DUMPED = 1024     # -vv: the bytes of a message dumped (RFC 3164's most)
+
+
+cdef const char *_SYSLOG_FACILITIES[24]
+_SYSLOG_FACILITIES[:] = [b"kernel", b"user", b"mail", b"daemon", b"auth", b"syslog", b"lpr",
+                         b"news", b"uucp", b"cron", b"authpriv", b"ftp", b"ntp", b"security",
+                         b"console", b"cron", b"local0", b"local1", b"local2", b"local3",
+                         b"local4", b"local5", b"local6", b"local7"]
+cdef const char *_SYSLOG_SEVERITIES[8]
+_SYSLOG_SEVERITIES[:] = [b"emergency", b"alert", b"critical", b"error", b"warning", b"notice",
+                         b"info", b"debug"]
+
+
+cdef inline uint8_t *put_syslog_facility(uint8_t *w, uint32_t facility) noexcept nogil:
+    if facility < 24:
+        return put_s(w, _SYSLOG_FACILITIES[facility])
+    w = put_s(w, b"unknown (")
+    w = put_u(w, facility)
+    return put_c(w, b')')
+
+
+cdef uint8_t *put_syslog(uint8_t *w, int verbose, const uint8_t *m, Py_ssize_t end,
+                         Py_ssize_t length) noexcept nogil:
+    # tcpdump's syslog_print: "SYSLOG user.notice, length: 35"; -v: "SYSLOG,
+    # length: 35", the facility and severity and the message on lines of
+    # their own (-vv: and the datagram in hex)
+    cdef Py_ssize_t at = 1, i
+    cdef uint32_t pri = 0, facility, severity
+    cdef uint8_t *listed
+    if end < 1:
+        return put_trunc(w, b"syslog")
+    if m[0] != b'<':
+        return put_s(w, b" (invalid)")
+    while at <= 3:
+        if end <= at:
+            return put_trunc(w, b"syslog")
+        if m[at] < b'0' or m[at] > b'9':
+            break
+        pri = pri * 10 + (m[at] - 48)      # (48: '0')
+        at += 1
+    if end <= at:
+        return put_trunc(w, b"syslog")
+    if m[at] != b'>':
+        return put_s(w, b" (invalid)")
+    at += 1
+    facility = (pri & 0x3F8) >> 3
+    severity = pri & 7
+    if not verbose:
+        w = put_s(w, b"SYSLOG ")
+        w = put_syslog_facility(w, facility)
+        w = put_c(w, b'.')
+        w = put_s(w, _SYSLOG_SEVERITIES[severity])
+        w = put_s(w, b", length: ")
+        return put_u(w, <uint64_t>length)
+    w = put_s(w, b"SYSLOG, length: ")
+    w = put_u(w, <uint64_t>length)
+    w = put_s(w, b"\n\tFacility ")
+    w = put_syslog_facility(w, facility)
+    w = put_s(w, b" (")
+    w = put_u(w, facility)
+    w = put_s(w, b"), Severity ")
+    w = put_s(w, _SYSLOG_SEVERITIES[severity])
+    w = put_s(w, b" (")
+    w = put_u(w, severity)
+    w = put_s(w, b")\n\tMsg: ")
+    listed = w
+    for i in range(at, length):         # nd_printn: every byte, as fn_print_char
+        if i >= end:
+            return put_trunc(w, b"syslog")
+        if w - listed >= 2 * LIST_BUDGET:
+            w = put_s(w, b" [...]")
+            break
+        w = put_printable(w, m[i])
+    if verbose > 1:
+        w = put_hexdump_lead(w, m, end if end <= SYSLOG_DUMPED else SYSLOG_DUMPED, False,
+                             b"\n\t0x")
+        if end > SYSLOG_DUMPED:
+            w = put_s(w, b"\n\t[...]")
+    return w
+
+
+cdef uint8_t *put_hsrp(uint8_t *w, int verbose, const uint8_t *m, Py_ssize_t end,
+                       Py_ssize_t length) noexcept nogil:
+    # tcpdump's hsrp_print: "HSRPv0-hello 20: state=active group=1
+    # addr=10.0.0.254"; -v: " hellotime=3s holdtime=10s priority=120 auth="cisco""
+    cdef uint8_t state, c
+    cdef int i
+    if end < 1:
+        return put_trunc(w, b"hsrp")
+    w = put_s(w, b"HSRPv")
+    w = put_u(w, m[0])
+    if m[0] != 0:
+        return w
+    w = put_c(w, b'-')
+    if end < 2:
+        return put_trunc(w, b"hsrp")
+    if m[1] < 3:
+        w = put_s(w, b"hello " if m[1] == 0 else (b"coup " if m[1] == 1 else b"resign "))
+    else:
+        w = put_s(w, b"unknown (")
+        w = put_u(w, m[1])
+        w = put_s(w, b") ")
+    w = put_u(w, <uint64_t>length)
+    w = put_s(w, b": ")
+    if end < 3:
+        return put_trunc(w, b"hsrp")
+    state = m[2]
+    w = put_s(w, b"state=")
+    if state == 0: w = put_s(w, b"initial")
+    elif state == 1: w = put_s(w, b"learn")
+    elif state == 2: w = put_s(w, b"listen")
+    elif state == 4: w = put_s(w, b"speak")
+    elif state == 8: w = put_s(w, b"standby")
+    elif state == 16: w = put_s(w, b"active")
+    else:
+        w = put_s(w, b"Unknown (")
+        w = put_u(w, state)
+        w = put_c(w, b')')
+    w = put_c(w, b' ')
+    if end < 7:
+        return put_trunc(w, b"hsrp")
+    w = put_s(w, b"group=")
+    w = put_u(w, m[6])
+    w = put_c(w, b' ')
+    if end < 8:
+        return put_trunc(w, b"hsrp")
+    if m[7] != 0:
+        w = put_s(w, b"[reserved=")
+        w = put_u(w, m[7])
+        w = put_s(w, b"!] ")
+    if end < 20:
+        return put_trunc(w, b"hsrp")
+    w = put_s(w, b"addr=")
+    w = put_ipv4(w, m + 16)
+    if not verbose:
+        return w
+    w = put_s(w, b" hellotime=")
+    w = put_relts(w, m[3])
+    w = put_s(w, b" holdtime=")
+    w = put_relts(w, m[4])
+    w = put_s(w, b" priority=")
+    w = put_u(w, m[5])
+    w = put_s(w, b" auth=\"")
+    for i in range(8):                  # nd_printjnp: to the first NUL
+        c = m[8 + i]
+        if c == 0:
+            break
+        w = put_printable(w, c)
+    return put_c(w, b'"')
+
+
+cdef uint8_t *put_udp_lan(uint8_t *w, int verbose, uint16_t sport, uint16_t dport,
+                          const uint8_t *m, Py_ssize_t end, Py_ssize_t length) noexcept nogil:
+    # After "a.p > b.q: ": syslog (514), HSRP (1985), and VQP and RADIUS
+    # datagrams too short for their header, as tcpdump prints them; NULL for
+    # any other datagram.  m: the payload, end: its bytes captured, length:
+    # its length by the UDP header.
+    if sport == 514 or dport == 514:
+        return put_syslog(w, verbose, m, end, length)
+    if sport == 1985 or dport == 1985:
+        return put_hsrp(w, verbose, m, end, length)
+    return put_udp_cut(w, sport, dport, end) if end < 20 else NULL

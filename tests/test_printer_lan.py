@@ -1,6 +1,6 @@
 """Lines of the protocols an office LAN or a VPN gateway carries, against tcpdump's.
 
-IGMP, ESP, VRRP, spanning tree BPDUs (pyx/text_lan.pxi), built with scapy
+IGMP, ESP, VRRP, spanning tree BPDUs, syslog, HSRP (pyx/text_lan.pxi), built with scapy
 (explicit MAC addresses, written to files, never sent), printed by
 `ringcap -r` and `tcpdump -r` with and without -v, -vv, -q and -e, whole and
 cut after every byte past the IP (LLC) header: the lines must be the same bytes.
@@ -18,6 +18,7 @@ scapy = pytest.importorskip("scapy.all")
 from scapy.all import IP, LLC, STP, UDP, Dot3, Ether, IPv6, Raw  # noqa: E402
 from scapy.layers.igmp import IGMP  # noqa: E402
 from scapy.layers.igmp import IGMPv3_MQ, IGMPv3_MR, IGMPv3_MR_Group  # noqa: E402
+from scapy.layers.hsrp import HSRP  # noqa: E402
 from scapy.layers.ipsec import ESP  # noqa: E402
 from scapy.layers.vrrp import VRRP, VRRPv3  # noqa: E402
 from scapy.utils import checksum  # noqa: E402
@@ -138,8 +139,9 @@ def test_vrrp_lines_are_tcpdumps(tmp_path):
                                      {"verbose": 2, "payload": "A", "link_header": True}])
 def test_long_lan_lists_stay_within_the_promised_room(options):
     # IGMPv3 reports of thousands of records or sources, a query of thousands
-    # of sources and an MSTP BPDU of 90 instances: the -v lists stop after
-    # LIST_BUDGET bytes of text (the instances after four times that)
+    # of sources, an MSTP BPDU of 90 instances and a syslog message of 9,000
+    # bytes: the -v lists stop after LIST_BUDGET bytes of text (the instances
+    # after four times that, the message after twice that, its dump at 1 KiB)
     record = bytes([9, 0, 0, 0, 239, 1, 2, 3])
     sources = bytes([1, 0]) + struct.pack("!H", 2000) + bytes([239, 1, 2, 3]) + bytes(range(4)) * 2000
     messages = [struct.pack("!BBHHH", 0x22, 0, 0, 0, 1000) + record * 1000,
@@ -151,6 +153,11 @@ def test_long_lan_lists_stay_within_the_promised_room(options):
     # an MSTP BPDU of 90 instances in a 1500-byte frame, each printed in ~150 bytes
     bpdu = mstp_bpdu(90)
     frames.append(bytes(12) + struct.pack("!HBBB", len(bpdu) + 3, 0x42, 0x42, 3) + bpdu)
+    # a syslog message of 9,000 bytes of 0xff ("M-^?" each under -v)
+    message = b"<13>" + b"\xff" * 9000
+    frames.append(bytes(12) + b"\x08\x00" + struct.pack("!BBHHHBBH", 0x45, 0, 28 + len(message), 0, 0, 1,
+                                                        17, 0) + bytes(8)
+                  + struct.pack("!HHHH", 514, 514, 8 + len(message), 0) + message)
     for frame in frames:
         text = format_all(ringcap.Batch.from_packets([frame], ts=[0]), **options)
         assert 1000 < len(text) <= _text.bytes_needed(len(frame))
@@ -224,3 +231,30 @@ def test_spanning_tree_lines_are_tcpdumps(tmp_path):
     # ringcap printed "LLC, dsap STP (0x42) Individual, ssap STP (0x42) Command,
     # ctrl 0x03, length 35" for every BPDU
     assert_lines_are_tcpdumps(tmp_path, stp_frames(), "stp")
+
+
+def test_syslog_and_hsrp_lines_are_tcpdumps(tmp_path):
+    # ringcap printed "UDP, length N" for both
+    def ip(version=4):
+        if version == 4:
+            return eth("02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
+        return eth("02:00:00:00:00:02") / IPv6(src="2001:db8::1", dst="2001:db8::2")
+    messages = [b"<13>Dec  8 01:00:00 host app: hello", b"<0>x", b"<191>kernel says\x01\x7f\xff\n",
+                b"<999>big", b"<1234>too many", b"13>no", b"<13", b"<>empty", b"<", b"<1a>bad", b"<13>",
+                b"<165>1 2003-10-11T22:14:15.003Z host.example.com evntslog - ID47 "
+                b"[exampleSDID@32473 iut=\"3\"] An application event log entry..."]
+    frames = [ip() / UDP(sport=40000, dport=514) / Raw(m) for m in messages]
+    frames += [
+        ip(6) / UDP(sport=514, dport=514) / Raw(b"<34>su: 'su root' failed"),
+        ip() / UDP(sport=514, dport=514),
+        ip() / UDP(sport=1985, dport=1985) / HSRP(group=1, virtualIP="10.0.0.254"),
+        ip() / UDP(sport=1985, dport=1985) / HSRP(opcode=1, state=8, group=2, priority=200, hellotime=1,
+                                                  holdtime=200, auth=b"p\x01ss\x00\x00\x00\x00",
+                                                  virtualIP="10.0.0.1", reserved=3),
+        ip() / UDP(sport=1985, dport=1985) / HSRP(opcode=7, state=3, auth=b"12345678"),
+        ip() / UDP(sport=1985, dport=1985) / Raw(b"\x02" + bytes(30)),
+        ip(6) / UDP(sport=1985, dport=1985) / HSRP(group=1, virtualIP="10.0.0.254"),
+        ip() / UDP(sport=1985, dport=1985),
+        ip() / UDP(sport=1985, dport=1985) / HSRP(state=0) / Raw(b"extra"),
+    ]
+    assert_lines_are_tcpdumps(tmp_path, frames, "syslog-hsrp")
