@@ -2339,7 +2339,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     cdef Py_ssize_t pos, hdrlen
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
-    cdef bint known, unknown_dump = False, mpls = False
+    cdef bint known, unknown_dump = False, mpls = False, lldp = False
     cdef uint8_t *said
     if st.number:
         w = put_number(w, st)
@@ -2372,6 +2372,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
         if not known and (ethertype == 0x8847 or ethertype == 0x8848) and l3 > 0 \
                 and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
             mpls = known = _mpls_printable(st, p, cap, l3, wire - l3)   # text_tunnel.pxi
+        if not known and ethertype == 0x88CC and l3 > 0 and not st.verbose \
+                and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
+            lldp = known = True         # LLDP without -v (text_lan.pxi)
         if st.link_header or not known:
             w = put_mac(w, p + 6)
             w = put_s(w, b" > ")
@@ -2402,6 +2405,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                 unknown_dump = True     # tcpdump's default print; -x/-X replace it
         elif mpls:
             w = put_mpls(w, st, p, cap, l3, wire - l3)
+        elif lldp:
+            w = put_lldp(w, p, cap, l3, wire - l3)
         elif ethertype == 0x0806:
             if l3 + 8 > cap or (l3 + 28 > cap and rd16(p + l3) == 1 and rd16(p + l3 + 2) == 0x0800
                                 and p[l3 + 4] == 6 and p[l3 + 5] == 4):

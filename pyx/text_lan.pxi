@@ -785,3 +785,40 @@ cdef uint8_t *put_udp_lan(uint8_t *w, int verbose, uint16_t sport, uint16_t dpor
     if sport == 1985 or dport == 1985:
         return put_hsrp(w, verbose, m, end, length)
     return put_udp_cut(w, sport, dport, end) if end < 20 else NULL
+
+
+cdef uint8_t *put_lldp(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t at,
+                       Py_ssize_t length) noexcept nogil:
+    # tcpdump's lldp_print without -v: "LLDP, length 46" and ": " and the
+    # system name for each System Name TLV ("LLDP, length 46: sw1"); the
+    # TLVs walked to the end TLV, " [|lldp]" at one not captured whole
+    cdef Py_ssize_t left = length, pos = at, tlv_len, i
+    cdef uint16_t tlv
+    cdef uint8_t c
+    cdef uint8_t *listed
+    w = put_s(w, b"LLDP, length ")
+    w = put_u(w, <uint64_t>length)
+    listed = w
+    while left >= 2:
+        if pos + 2 > cap:
+            return put_trunc(w, b"lldp")
+        tlv = rd16(p + pos)
+        tlv_len = tlv & 0x1FF
+        left -= 2
+        pos += 2
+        if (tlv >> 9) == 0 or tlv_len == 0:
+            break
+        if pos + tlv_len > cap or left < tlv_len:
+            return put_trunc(w, b"lldp")
+        if (tlv >> 9) == 5:
+            if w - listed >= LIST_BUDGET:
+                return put_s(w, b" [...]")
+            w = put_s(w, b": ")
+            for i in range(tlv_len):        # nd_printjnp: to the first NUL
+                c = p[pos + i]
+                if c == 0:
+                    break
+                w = put_printable(w, c)
+        left -= tlv_len
+        pos += tlv_len
+    return w
