@@ -12,7 +12,7 @@ import pytest
 import ringcap
 from ringcap import _text
 
-from test_printer import format_all, packets, ringcap_lines, tcpdump_lines
+from test_printer import EXACT_ROOM_FLAGS, format_all, packets, ringcap_lines, tcpdump_lines
 
 scapy = pytest.importorskip("scapy.all")
 from scapy.all import IP, LLC, STP, UDP, Dot1Q, Dot3, Ether, IPv6, Raw  # noqa: E402
@@ -237,8 +237,7 @@ def test_spanning_tree_lines_are_tcpdumps(tmp_path):
     assert_lines_are_tcpdumps(tmp_path, stp_frames(), "stp")
 
 
-def test_syslog_and_hsrp_lines_are_tcpdumps(tmp_path):
-    # ringcap printed "UDP, length N" for both
+def syslog_hsrp_frames():
     def ip(version=4):
         if version == 4:
             return eth("02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
@@ -261,13 +260,15 @@ def test_syslog_and_hsrp_lines_are_tcpdumps(tmp_path):
         ip() / UDP(sport=1985, dport=1985),
         ip() / UDP(sport=1985, dport=1985) / HSRP(state=0) / Raw(b"extra"),
     ]
-    assert_lines_are_tcpdumps(tmp_path, frames, "syslog-hsrp")
+    return frames
 
 
-def test_lldp_lines_without_v_are_tcpdumps(tmp_path):
-    # ringcap printed the MACs, "ethertype LLDP (0x88cc)" and a hex dump; without
-    # -v tcpdump prints "LLDP, length 46: sw1" (the system names).  Under -v
-    # tcpdump details every TLV and ringcap keeps the dump (docs/printing.md)
+def test_syslog_and_hsrp_lines_are_tcpdumps(tmp_path):
+    # ringcap printed "UDP, length N" for both
+    assert_lines_are_tcpdumps(tmp_path, syslog_hsrp_frames(), "syslog-hsrp")
+
+
+def lldp_frames():
     head = [LLDPDUChassisID(subtype=4, id=A), LLDPDUPortID(subtype=5, id="eth0"), LLDPDUTimeToLive(ttl=120)]
     end = LLDPDUEndOfLLDPDU()
     frames = [
@@ -290,4 +291,25 @@ def test_lldp_lines_without_v_are_tcpdumps(tmp_path):
         Ether(src=A, dst="01:80:c2:00:00:0e") / Dot1Q(vlan=5, type=0x88CC) / head[0] / head[1] / head[2]
         / LLDPDUSystemName(system_name="tagged") / end,
     ]
-    assert_lines_are_tcpdumps(tmp_path, frames, "lldp", [(), ("-q",), ("-e",), ("-e", "-q"), ("-x",)])
+    return frames
+
+
+def test_lldp_lines_without_v_are_tcpdumps(tmp_path):
+    # ringcap printed the MACs, "ethertype LLDP (0x88cc)" and a hex dump; without
+    # -v tcpdump prints "LLDP, length 46: sw1" (the system names).  Under -v
+    # tcpdump details every TLV and ringcap keeps the dump (docs/printing.md)
+    assert_lines_are_tcpdumps(tmp_path, lldp_frames(), "lldp",
+                              [(), ("-q",), ("-e",), ("-e", "-q"), ("-x",)])
+
+
+@pytest.mark.parametrize("options", EXACT_ROOM_FLAGS)
+def test_lan_frames_cut_anywhere_print_within_the_promised_room(options):
+    # every built frame of this module cut after each of its bytes, in-process
+    # (the sanitizer build runs this: no read past caplen, no write past the room)
+    built = [bytes(f) for f in igmp_frames() + esp_frames() + vrrp_frames() + stp_frames()
+             + syslog_hsrp_frames() + lldp_frames()]
+    frames = [f[:n] for f in built for n in range(14, len(f) + 1)]
+    batch = ringcap.Batch.from_packets(frames, ts=[0] * len(frames))
+    text = format_all(batch, **options)
+    assert len(text) <= sum(_text.bytes_needed(len(f)) for f in frames)
+    assert text.count(b"\n") >= len(frames)
