@@ -2287,7 +2287,8 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     elif (linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL) \
             and cooked_type == 4 and wire >= hdrlen:
         # LLC frames (STP, CDP, ...) on a cooked capture: as on Ethernet
-        w = put_llc(w, p, cap, hdrlen, wire - hdrlen)
+        said = put_stp_llc(w, st, p, cap, hdrlen, wire - hdrlen)      # (text_lan.pxi)
+        w = said if said != NULL else put_llc(w, p, cap, hdrlen, wire - hdrlen)
     elif known and version:
         w = put_ip(w, st, p, cap, l3, l4, version, proto, ip_len, dflags, not st.link_header,
                    False, wire - l3)

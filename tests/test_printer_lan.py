@@ -313,3 +313,26 @@ def test_lan_frames_cut_anywhere_print_within_the_promised_room(options):
     text = format_all(batch, **options)
     assert len(text) <= sum(_text.bytes_needed(len(f)) for f in frames)
     assert text.count(b"\n") >= len(frames)
+
+
+@pytest.mark.parametrize("linktype", [113, 276])
+def test_spanning_tree_on_a_cooked_capture_is_printed_as_tcpdump_does(tmp_path, linktype):
+    # LINUX_SLL and LINUX_SLL2 (`-i any`), protocol 802.2: the BPDUs as on
+    # Ethernet, whole and cut after every byte past the LLC header
+    cooked = struct.pack("!HHH8sH", 0, 1, 6, bytes.fromhex("020000000001") + bytes(2), 4) \
+        if linktype == 113 else \
+        struct.pack("!HHIHBB8s", 4, 0, 1, 1, 0, 6, bytes.fromhex("020000000001") + bytes(2))
+    path = tmp_path / "cooked.pcap"
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
+        for i, frame in enumerate(bytes(f) for f in stp_frames()):
+            record = cooked + frame[14:14 + int.from_bytes(frame[12:14], "big")]
+            for n in range(len(cooked) + 3, len(record) + 1):
+                out.write(struct.pack("<IIII", 1_700_000_000 + i, n, n, len(record)) + record[:n])
+    for flags in FLAGS:
+        theirs = packets(tcpdump_lines(path, *flags))
+        ours = packets(ringcap_lines(path, "-nn", *flags))
+        differ = [(a, b) for a, b in zip(theirs, ours) if a != b]
+        assert len(ours) == len(theirs) and not differ, \
+            f"{flags}: " + "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:6])
+    assert "STP 802.1s" in theirs[-1]
