@@ -1,8 +1,9 @@
 # Protocols of an office LAN or a VPN gateway in packet lines (included by
 # _text.pyx), printed as tcpdump 4.99 prints them where ringcap printed a
 # generic line (" ip-proto-2 8", "UDP, length 35", an LLC header's): IGMP,
-# ESP and VRRP (put_ip_lan), syslog, HSRP, and VQP and RADIUS cut short
-# (put_udp_lan), spanning tree BPDUs (put_stp_llc).
+# ESP and VRRP (put_ip_lan), IKEv2 without -v, syslog, HSRP, and VQP and
+# RADIUS cut short (put_udp_lan), spanning tree BPDUs (put_stp_llc), LLDP
+# without -v (put_lldp).
 # Every function returns NULL where it does not print the packet as tcpdump
 # does; the caller then prints its generic line.  Lists of addresses stop
 # with "[...]" after LIST_BUDGET bytes of text (MSTP's instances after four
@@ -776,10 +777,12 @@ cdef uint8_t *put_hsrp(uint8_t *w, int verbose, const uint8_t *m, Py_ssize_t end
 
 cdef uint8_t *put_udp_lan(uint8_t *w, int verbose, uint16_t sport, uint16_t dport,
                           const uint8_t *m, Py_ssize_t end, Py_ssize_t length) noexcept nogil:
-    # After "a.p > b.q: ": syslog (514), HSRP (1985), and VQP and RADIUS
+    # After "a.p > b.q: ": IKEv2 (500), syslog (514), HSRP (1985), and VQP and RADIUS
     # datagrams too short for their header, as tcpdump prints them; NULL for
     # any other datagram.  m: the payload, end: its bytes captured, length:
     # its length by the UDP header.
+    if sport == 500 or dport == 500:
+        return put_isakmp(w, verbose, m, end)
     if sport == 514 or dport == 514:
         return put_syslog(w, verbose, m, end, length)
     if sport == 1985 or dport == 1985:
@@ -821,4 +824,45 @@ cdef uint8_t *put_lldp(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t 
                 w = put_printable(w, c)
         left -= tlv_len
         pos += tlv_len
+    return w
+
+
+cdef const char *_IKE_EXCHANGES[38]           # (tcpdump's etypestr; NULL: "#N")
+_IKE_EXCHANGES[:6] = [b"none", b"base", b"ident", b"auth", b"agg", b"inf"]
+_IKE_EXCHANGES[32:] = [b"oakley-quick", b"oakley-newgroup", b"ikev2_init", b"ikev2_auth",
+                       b"child_sa", b"inf2"]
+
+
+cdef uint8_t *put_isakmp(uint8_t *w, int verbose, const uint8_t *m, Py_ssize_t end) noexcept nogil:
+    # tcpdump's isakmp_print without -v for IKEv2: "isakmp: parent_sa
+    # ikev2_init[I]" (" child_sa " past the first exchange; the flags I, V, R);
+    # " [|isakmp]" for a header not captured whole.  NULL (the generic line)
+    # for IKEv1, whose I/R tcpdump takes from the cookies of the packets
+    # before, and under -v, where tcpdump details the payloads.
+    cdef uint8_t major, kind, flags
+    if end < 28:
+        return put_trunc(w, b"isakmp")
+    major = m[17] >> 4
+    if major == 1 or verbose:
+        return NULL
+    w = put_s(w, b"isakmp:")
+    if major != 2:
+        return w
+    w = put_s(w, b" parent_sa " if rd32(m + 20) == 0 else b" child_sa  ")
+    kind = m[18]
+    if kind < 38 and _IKE_EXCHANGES[kind] != NULL:
+        w = put_s(w, _IKE_EXCHANGES[kind])
+    else:
+        w = put_c(w, b'#')
+        w = put_u(w, kind)
+    flags = m[19]
+    if flags:
+        w = put_c(w, b'[')
+        if flags & 0x08:
+            w = put_c(w, b'I')
+        if flags & 0x10:
+            w = put_c(w, b'V')
+        if flags & 0x20:
+            w = put_c(w, b'R')
+        w = put_c(w, b']')
     return w

@@ -1,9 +1,10 @@
 """Lines of the protocols an office LAN or a VPN gateway carries, against tcpdump's.
 
-IGMP, ESP, VRRP, spanning tree BPDUs, syslog, HSRP, LLDP (pyx/text_lan.pxi), built with scapy
-(explicit MAC addresses, written to files, never sent), printed by
-`ringcap -r` and `tcpdump -r` with and without -v, -vv, -q and -e, whole and
-cut after every byte past the IP (LLC) header: the lines must be the same bytes.
+IGMP, ESP, VRRP, spanning tree BPDUs, syslog, HSRP, LLDP, IKEv2 (pyx/text_lan.pxi),
+built with scapy (explicit MAC addresses, written to files, never sent),
+printed by `ringcap -r` and `tcpdump -r` with and without -v, -vv, -q and -e,
+whole and cut after every byte past the IP (LLC) header: the lines must be
+the same bytes.
 """
 import struct
 
@@ -23,6 +24,7 @@ from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUManage
                                 LLDPDUSystemDescription, LLDPDUSystemName, LLDPDUTimeToLive)
 from scapy.layers.hsrp import HSRP  # noqa: E402
 from scapy.layers.ipsec import ESP  # noqa: E402
+from scapy.layers.isakmp import ISAKMP  # noqa: E402
 from scapy.layers.vrrp import VRRP, VRRPv3  # noqa: E402
 from scapy.utils import checksum  # noqa: E402
 
@@ -307,7 +309,7 @@ def test_lan_frames_cut_anywhere_print_within_the_promised_room(options):
     # every built frame of this module cut after each of its bytes, in-process
     # (the sanitizer build runs this: no read past caplen, no write past the room)
     built = [bytes(f) for f in igmp_frames() + esp_frames() + vrrp_frames() + stp_frames()
-             + syslog_hsrp_frames() + lldp_frames()]
+             + syslog_hsrp_frames() + lldp_frames() + ikev2_frames()]
     frames = [f[:n] for f in built for n in range(14, len(f) + 1)]
     batch = ringcap.Batch.from_packets(frames, ts=[0] * len(frames))
     text = format_all(batch, **options)
@@ -336,3 +338,32 @@ def test_spanning_tree_on_a_cooked_capture_is_printed_as_tcpdump_does(tmp_path, 
         assert len(ours) == len(theirs) and not differ, \
             f"{flags}: " + "\n".join(f"tcpdump: {a}\nringcap: {b}" for a, b in differ[:6])
     assert "STP 802.1s" in theirs[-1]
+
+
+def ikev2_frames():
+    def ip(version=4):
+        if version == 4:
+            return eth("02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
+        return eth("02:00:00:00:00:02") / IPv6(src="2001:db8::1", dst="2001:db8::2")
+
+    def ike(exchange, flags=0x08, msgid=0, version=0x20):
+        return ISAKMP(init_cookie=b"A" * 8, resp_cookie=b"B" * 8, exch_type=exchange, version=version,
+                      flags=flags, id=msgid)
+    frames = [ip() / UDP(sport=500, dport=500) / ike(kind, flags, msgid) / Raw(b"p" * 40)
+              for kind, flags, msgid in ((34, 0x08, 0), (34, 0x20, 0), (35, 0x08, 1), (36, 0x28, 5),
+                                         (37, 0x18, 7), (37, 0, 2), (99, 0x01, 0), (33, 0x30, 0))]
+    return frames + [
+        ip() / UDP(sport=500, dport=500) / ike(34, version=0x30),       # major 3: "isakmp:"
+        ip(6) / UDP(sport=500, dport=500) / ike(34),
+        ip() / UDP(sport=4500, dport=4500) / Raw(bytes(4)) / ike(35, msgid=1),
+        ip() / UDP(sport=4500, dport=4500) / Raw(bytes(4) + b"short"),
+        ip() / UDP(sport=500, dport=500) / Raw(b"short"),
+        ip() / UDP(sport=500, dport=500),
+    ]
+
+
+def test_ikev2_lines_without_v_are_tcpdumps(tmp_path):
+    # ringcap printed "UDP, length N" (and on port 4500 the same behind the
+    # non-ESP marker); IKEv1's I/R tcpdump takes from earlier packets' cookies
+    # and -v details the payloads: both keep the generic line (docs/printing.md)
+    assert_lines_are_tcpdumps(tmp_path, ikev2_frames(), "ikev2", [(), ("-q",), ("-e",)])
