@@ -1899,6 +1899,9 @@ cdef uint8_t *put_ip(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize_t ca
             return app
     if proto == 59:                   # IPPROTO_NONE over IPv4 too (tcpdump's ip_demux)
         return put_s(w, b"no next header")
+    app = put_ip_lan(w, st, p, cap, l3, l4, l4_len, version, proto)    # IGMP, ESP, VRRP (text_lan.pxi)
+    if app != NULL:
+        return app
     w = put_s(w, b" ip-proto-")       # tcpdump prints two spaces here
     w = put_u(w, proto)
     w = put_c(w, b' ')
@@ -2323,7 +2326,8 @@ cdef uint8_t *format_other_link(uint8_t *w, PrintState *st, const uint8_t *p, Py
     elif (linktype == LINKTYPE_LINUX_SLL2 or linktype == LINKTYPE_LINUX_SLL) \
             and cooked_type == 4 and wire >= hdrlen:
         # LLC frames (STP, CDP, ...) on a cooked capture: as on Ethernet
-        w = put_llc(w, p, cap, hdrlen, wire - hdrlen)
+        said = put_stp_llc(w, st, p, cap, hdrlen, wire - hdrlen)      # (text_lan.pxi)
+        w = said if said != NULL else put_llc(w, p, cap, hdrlen, wire - hdrlen)
     elif known and version:
         w = put_ip(w, st, p, cap, l3, l4, version, proto, ip_len, dflags, not st.link_header,
                    False, wire - l3)
@@ -2377,7 +2381,7 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
     cdef Py_ssize_t pos, hdrlen
     cdef uint16_t t, outer_type
     cdef bint meta = (dflags & F_VLAN_FROM_METADATA) != 0
-    cdef bint known, unknown_dump = False, mpls = False
+    cdef bint known, unknown_dump = False, mpls = False, lldp = False
     cdef uint8_t *said
     if st.number:
         w = put_number(w, st)
@@ -2400,7 +2404,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
             w = put_s(w, b", 802.3, length ")
             w = put_u(w, t)
             w = put_s(w, b": ")
-        w = put_llc(w, p, cap, 14, t)
+        said = put_stp_llc(w, st, p, cap, 14, t)        # spanning tree BPDUs (text_lan.pxi)
+        w = said if said != NULL else put_llc(w, p, cap, 14, t)
     else:
         outer_type = 0x8100 if meta else t
         known = (ethertype == 0x0800 or ethertype == 0x86DD or ethertype == 0x0806) \
@@ -2408,6 +2413,9 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
         if not known and (ethertype == 0x8847 or ethertype == 0x8848) and l3 > 0 \
                 and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
             mpls = known = _mpls_printable(st, p, cap, l3, wire - l3)   # text_tunnel.pxi
+        if not known and ethertype == 0x88CC and l3 > 0 and not st.verbose \
+                and not (dflags & (F_TRUNCATED_L2 | F_VLAN_LIMIT)):
+            lldp = known = True         # LLDP without -v (text_lan.pxi)
         if st.link_header or not known:
             w = put_mac(w, p + 6)
             w = put_s(w, b" > ")
@@ -2438,6 +2446,8 @@ cdef uint8_t *format_packet(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssi
                 unknown_dump = True     # tcpdump's default print; -x/-X replace it
         elif mpls:
             w = put_mpls(w, st, p, cap, l3, wire - l3)
+        elif lldp:
+            w = put_lldp(w, p, cap, l3, wire - l3)
         elif ethertype == 0x0806:
             if _arp_cut(p, cap, l3):
                 w = put_s(w, b" [|arp]")
@@ -2607,3 +2617,4 @@ cdef class LineFormatter:
 include "text_app.pxi"
 include "text_bootp.pxi"
 include "text_tunnel.pxi"
+include "text_lan.pxi"

@@ -585,12 +585,14 @@ cdef uint8_t *put_dns(uint8_t *w, const uint8_t *m, Py_ssize_t end, Py_ssize_t l
 
 
 cdef uint8_t *put_udp_natt(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssize_t l4,
-                           Py_ssize_t ulen) noexcept nogil:
+                           Py_ssize_t ulen, int verbose) noexcept nogil:
     # UDP port 4500 (IPsec NAT traversal, RFC 3948), with or without -v: ESP
     # in UDP as tcpdump's isakmp_rfc3948_print and esp_print show it, a
-    # keep-alive; NULL (the generic line) for IKE behind its non-ESP marker
+    # keep-alive, IKEv2 behind its non-ESP marker without -v (text_lan.pxi);
+    # NULL (the generic line) for other IKE
     cdef Py_ssize_t end = cap - l4 - 8, length = ulen - 8
     cdef const uint8_t *m = p + l4 + 8
+    cdef uint8_t *said
     if rd16(p + l4) != 4500 and rd16(p + l4 + 2) != 4500:
         return NULL
     if end > length:
@@ -600,7 +602,8 @@ cdef uint8_t *put_udp_natt(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
     if length < 4 or end < 4:
         return put_s(w, b" [|isakmp_rfc3948]")
     if rd32(m) == 0:
-        return NULL
+        said = put_isakmp(put_s(w, b"NONESP-encap: "), verbose, m + 4, end - 4)
+        return said
     if end <= 8:        # esp_print wants a byte past the header
         return put_s(w, b"UDP-encap:  [|esp]")
     w = put_s(w, b"UDP-encap: ESP(spi=0x")
@@ -614,7 +617,7 @@ cdef uint8_t *put_udp_natt(uint8_t *w, const uint8_t *p, Py_ssize_t cap, Py_ssiz
 # The ports put_udp_app decodes, by their low byte: one look-up per port
 # passes most datagrams by (the chain of comparisons below is for the rest)
 cdef uint8_t _APP_PORT_LOW[256]
-for _port in (53, 67, 68, 123, 4500, 5353, 4789, 6081):
+for _port in (53, 67, 68, 123, 4500, 5353, 4789, 6081, 500, 514, 1985):
     _APP_PORT_LOW[_port & 0xFF] = 1
 del _port
 
@@ -628,8 +631,11 @@ cdef uint8_t *put_udp_app(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize
     cdef const uint8_t *m = p + l4 + 8
     cdef Py_ssize_t end = cap - l4 - 8, length = ulen - 8
     cdef uint8_t mode
+    cdef uint8_t *said
     if not (_APP_PORT_LOW[p[l4 + 1]] | _APP_PORT_LOW[p[l4 + 3]]):
-        return NULL
+        if ulen >= 28 and cap - l4 >= 28:       # (VQP and RADIUS cut short: text_lan.pxi)
+            return NULL
+        return put_udp_cut(w, rd16(p + l4), rd16(p + l4 + 2), min(ulen, cap - l4) - 8)
     verbose = st.verbose
     sport = rd16(p + l4)
     dport = rd16(p + l4 + 2)
@@ -638,7 +644,7 @@ cdef uint8_t *put_udp_app(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize
     if end < 0:
         return NULL
     if sport == 4500 or dport == 4500:
-        return put_udp_natt(w, p, cap, l4, ulen)
+        return put_udp_natt(w, p, cap, l4, ulen, verbose)
     if sport == 123 or dport == 123:
         if end < 1:
             return NULL
@@ -680,6 +686,9 @@ cdef uint8_t *put_udp_app(uint8_t *w, PrintState *st, const uint8_t *p, Py_ssize
         return put_dns(w, m, end, length, False, verbose)
     if sport == 5353 or dport == 5353:
         return put_dns(w, m, end, length, True, verbose)
+    said = put_udp_lan(w, verbose, sport, dport, m, end, length)   # syslog, HSRP, ... (text_lan.pxi)
+    if said != NULL:
+        return said
     if _tunnel_port(sport) or _tunnel_port(dport):
         return put_udp_tunnel(w, st, p, cap, l4, ulen)      # VXLAN, Geneve (text_tunnel.pxi)
     return NULL

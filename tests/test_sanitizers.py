@@ -31,7 +31,9 @@ SUITES = ["test_batch.py", "test_hostile_batches.py", "test_pcap.py", "test_deco
           "test_printer.py::test_long_ipv6_extension_header_chains_stay_within_the_promised_room",
           "test_printer.py::test_long_verbose_lists_stay_within_the_promised_room",
           "test_printer.py::test_worst_case_frames_stay_within_the_promised_room",
-          "test_printer.py::test_verbose_dns_and_http_text_stays_within_the_promised_room"]
+          "test_printer.py::test_verbose_dns_and_http_text_stays_within_the_promised_room",
+          "test_printer_lan.py::test_lan_frames_cut_anywhere_print_within_the_promised_room",
+          "test_printer_lan.py::test_long_lan_lists_stay_within_the_promised_room"]
 
 
 def libasan() -> str:
