@@ -54,7 +54,10 @@ LAZY_ALLOWED = {
 # shutil for -z; ctypes and platform for eBPF fanout programs.
 LAZY_FOR_STARTUP = {"numpy", "tempfile", "subprocess", "shlex", "shutil", "ctypes", "platform",
                     # ringcap._frozen's records look their dataclass fields up on first use
-                    "dataclasses", "inspect"}
+                    "dataclasses", "inspect",
+                    # -z's launcher thread and the rings of a fanout group (the ring's
+                    # and the writer's locks are _thread's): 3 M instructions
+                    "threading", "weakref"}
 
 
 def _modules() -> dict[str, Path]:
