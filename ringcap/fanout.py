@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import struct
-import threading
-import weakref
+import _thread
 from collections.abc import Sequence
 
 from ._frozen import frozen
 from ._validate import _is_integer
 from .bpf import Instruction, compile_filter, pack, validate_program
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING without importing typing: start-up)
+if TYPE_CHECKING:
+    from weakref import WeakSet
 
 # linux/if_packet.h
 MODES = {"hash": 0, "lb": 1, "cpu": 2, "rollover": 3, "random": 4, "qm": 5, "cbpf": 6,
@@ -134,15 +137,16 @@ def join_argument(fanout: Fanout) -> int:
 # --------------------------------------------------------------------------
 # Groups this process has opened rings in, to say what clashed on EINVAL.
 
-_groups: dict[int, tuple[Fanout, str, weakref.WeakSet]] = {}
-_groups_lock = threading.Lock()
+_groups: dict[int, tuple[Fanout, str, WeakSet]] = {}
+_groups_lock = _thread.allocate_lock()
 
 
 def register(group_id: int, fanout: Fanout, where: str, ring) -> None:
+    from weakref import WeakSet     # (only rings in a group need it: start-up)
     with _groups_lock:
         entry = _groups.get(group_id)
         if entry is None or not entry[2]:
-            entry = (fanout.joined(group_id), where, weakref.WeakSet())
+            entry = (fanout.joined(group_id), where, WeakSet())
             _groups[group_id] = entry
         entry[2].add(ring)
 

@@ -18,9 +18,9 @@ import _socket      # (socket.py's enums cost start-up: 12 M instructions)
 import select
 import struct
 import sys
-import threading
 import time
-import weakref
+import _thread      # (threading and weakref: 3 M instructions of every start)
+import _weakref
 
 from . import _ring
 from ._frozen import frozen
@@ -378,7 +378,7 @@ class _RingHandle:
         so is work deferred by callers that would not wait for the lock."""
         try:
             with self._lock:
-                self._owner = threading.get_ident()
+                self._owner = _thread.get_ident()
                 try:
                     yield self._open_core()
                 finally:
@@ -414,7 +414,7 @@ class _RingHandle:
         if core is None:
             return
         self._interrupt(core)
-        if self._owner == threading.get_ident():
+        if self._owner == _thread.get_ident():
             # called from a signal handler inside our own read: that read
             # holds the lock, so it closes the ring when it returns
             self._close_pending = True
@@ -574,8 +574,8 @@ class RxRing(_RingHandle):
         self.linktypes: dict[int, int] = linktypes
         self._interfaces = {i: n for i, n in where.items() if n} or None
         self._names = names
-        self._lock = threading.Lock()
-        self._view_lease: weakref.ref | None = None
+        self._lock = _thread.allocate_lock()
+        self._view_lease: _weakref.ref | None = None
         self._release_pending = False
         self._rollover: dict[int, tuple | None] = {}
         # the cumulative drops and freezes already reported in batches
@@ -759,7 +759,7 @@ class RxRing(_RingHandle):
             view = RingView._over(store, n, mapping, drops, freezes, self._interfaces,
                                   _Lease(self))
             if core.held_blocks or n:
-                self._view_lease = weakref.ref(view._lease)
+                self._view_lease = _weakref.ref(view._lease)
             else:
                 view._lease.released = True
             return view
@@ -963,7 +963,7 @@ class TxRing(_RingHandle):
         self.iface = iface
         self.frame_size = frame_size
         self.frame_count = frame_count
-        self._lock = threading.Lock()     # one sender at a time; close() waits for it
+        self._lock = _thread.allocate_lock()     # one sender at a time; close() waits for it
         self._core = _ring.TxRingCore(ifindex, name, frame_size=frame_size,
                                       frame_count=frame_count, block_size=block_size,
                                       qdisc_bypass=qdisc_bypass)

@@ -1,5 +1,6 @@
 """The front door (ringcap.capturing): capture() and capture_to_file() take the
-names their callers use, and refuse what they cannot do, before a ring opens."""
+names their callers use, and refuse what they cannot do, before a ring opens;
+the pump under them finishes a capture without spending CPU tcpdump does not."""
 import os
 import threading
 import time
@@ -7,7 +8,9 @@ import time
 import pytest
 
 import ringcap
-from conftest import TEST_ETHERTYPE, make_frame
+from conftest import TEST_ETHERTYPE, make_frame, wait_until
+from ringcap.sinks import PcapSink
+from ringcap.sinks.driving import pump
 
 SMALL = dict(block_size=1 << 20, block_count=16, block_timeout_ms=5)
 
@@ -85,3 +88,47 @@ def test_capture_to_file_replaces_an_existing_file_as_tcpdump_does(veth, tmp_pat
         ringcap.capture_to_file(veth.b, path, count=1, duration=1, signals=False,
                                 overwrite=False, ring_options=SMALL)
     assert len(ringcap.read_pcap(path)) == 50
+
+
+class _CountingRing:
+    """A ring whose statistics reads and record writes are counted (the pump
+    sees it as the ring itself)."""
+
+    def __init__(self, ring) -> None:
+        self._ring, self.stats_reads, self.waits = ring, 0, []
+
+    def __getattr__(self, name):
+        return getattr(self._ring, name)
+
+    @property
+    def stats(self):
+        self.stats_reads += 1
+        return self._ring.stats
+
+    def write_records(self, *args, **kwargs):
+        self.waits.append(args[4] if len(args) > 4 else kwargs.get("timeout"))
+        return self._ring.write_records(*args, **kwargs)
+
+
+def test_a_stop_before_the_last_block_retires_waits_for_it_in_one_wait(veth, tmp_path):
+    """-w's ring hands a part-filled block over after 1000 ms: a stop that comes
+    first keeps its packets, and waits for the block in one wait (it waited in
+    50 ms slices, each a return to Python and a read of the ring's statistics,
+    two /proc files: CPU that tcpdump's exit does not spend)."""
+    frames = [make_frame(i, 60 + i) for i in range(5)]
+    path = tmp_path / "last-block.pcap"
+    with ringcap.RxRing(veth.b, snaplen=1500, block_size=1 << 16, block_count=4,
+                        block_timeout_ms=1000) as rx, ringcap.TxRing(veth.a) as tx:
+        ring = _CountingRing(rx)
+        sink = PcapSink(str(path), linktype=rx.linktype)
+        assert sink.ring_writer(ring) is not None          # records straight from the ring
+        tx.send(frames)
+        wait_until(lambda: rx.stats.pending >= len(frames), what="the frames in the ring")
+        result = pump(ring, sink, stop=lambda: True, reuse_batch=True)
+    got = [bytes(p) for p in ringcap.read_pcap(str(path)).packets()
+           if p[12:14] == TEST_ETHERTYPE.to_bytes(2, "big")]
+    assert got == frames and result.packets == result.stats.delivered
+    assert result.stats.delivered + result.stats.drops == result.stats.packets
+    # no slices: at most the stop's look (timeout 0) and one wait for the block
+    assert [t for t in ring.waits if t] in ([], [pytest.approx(1.25, abs=0.25)])
+    assert ring.stats_reads <= 3, ring.waits

@@ -21,6 +21,9 @@ NOT_FOR_CAPTURE = {"pandas", "pyarrow", "tqdm", "rich", "matplotlib", "plotly",
 NOT_FOR_CAPTURE_TO_FILE = NOT_FOR_CAPTURE | {
     "numpy", "ringcap.batch", "ringcap.ringview", "ringcap.filtering", "ringcap.headers",
     "ringcap.parallel", "ringcap.cli.printer", "ringcap.cli.pool", "ringcap.pcapfile.reader",
+    # nor `threading` and `weakref` (3 M instructions: the ring's and the writer's
+    # locks are _thread's; only -z's launcher and fanout groups need more)
+    "threading", "weakref",
     # nor what only -z (subprocess, shutil), datasets (tempfile) and eBPF fanout need
     "tempfile", "subprocess", "shutil", "platform",
     # nor the `socket` module (its enums: 12 M instructions; `_socket` has the ioctl

@@ -56,7 +56,10 @@ LAZY_FOR_STARTUP = {"numpy", "tempfile", "subprocess", "shlex", "shutil", "ctype
                     # ringcap._frozen's records look their dataclass fields up on first use
                     "dataclasses", "inspect",
                     # ringcap.cli.jsontext: what its encoder leaves to json (not a report)
-                    "json"}
+                    "json",
+                    # -z's launcher thread and the rings of a fanout group (the ring's
+                    # and the writer's locks are _thread's): 3 M instructions
+                    "threading", "weakref"}
 
 
 def _modules() -> dict[str, Path]:

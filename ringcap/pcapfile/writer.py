@@ -17,7 +17,7 @@ import _socket      # (not socket: its enums cost start-up)
 import stat as _stat
 import array
 import struct
-import threading
+import _thread      # (not threading: start-up)
 import time
 import warnings
 
@@ -154,7 +154,7 @@ class PcapWriter:
         self._partial_packet = False
         self._failed: OSError | None = None
         self._failure_raised = False   # the failure was raised once (then: "an earlier write")
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._start = 0            # file offset of our first byte
         self._regular = False      # a regular file: can be cut back and space reserved
         self._append = False       # opened O_APPEND: pwrite() appends too (Linux)

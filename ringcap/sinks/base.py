@@ -59,10 +59,12 @@ class Sink:
         return self._write(batch)
 
     def ring_writer(self, ring):
-        """A function ``(max_packets, timeout) -> (packets, captured bytes)``
-        that moves packets from ``ring`` straight into this sink's output, or
-        None: the sink takes batches only (:meth:`write`).  :func:`~ringcap.sinks.pump`
-        uses it when nothing needs the packets as a batch first (no ``select``)."""
+        """A function ``(max_packets, timeout, linger=None) -> (packets, captured
+        bytes)`` that moves packets from ``ring`` straight into this sink's
+        output, or None: the sink takes batches only (:meth:`write`).  It may go
+        on taking packets as they come until ``linger`` seconds (None: the
+        ``timeout``).  :func:`~ringcap.sinks.pump` uses it when nothing needs
+        the packets as a batch first (no ``select``)."""
         return None
 
     def flush(self) -> None:

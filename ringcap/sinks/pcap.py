@@ -169,12 +169,15 @@ class PcapSink(RotatingSink):
         writer = part.writer
         flush_each = part._flush_every_batch
 
-        def write(max_packets: int, timeout: float | None) -> tuple[int, int]:
+        def write(max_packets: int, timeout: float | None,
+                  linger: float | None = None) -> tuple[int, int]:
             # The pump calls again at once: into a file, go on writing blocks
-            # as they come until the timeout, rather than return per wake-up.
+            # as they come until the timeout (``linger``: until then instead),
+            # rather than return per wake-up.
             self._check_open()
             n, nbytes = writer.write_from_ring(ring, max_packets, timeout,
-                                               linger=timeout or 0.0)
+                                               linger=(timeout or 0.0) if linger is None
+                                               else linger)
             self.packets_written += n
             if n and flush_each and writer.failed is None:
                 # A write that fails here is raised by the next call, as one

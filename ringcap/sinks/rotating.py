@@ -27,7 +27,6 @@ import math
 import os
 import pwd
 import stat
-import threading
 import time
 
 from .._frozen import frozen
@@ -216,9 +215,10 @@ class PostRotateCommand:
         self._on_limit = on_limit
         self._queue: collections.deque[str] = collections.deque()
         self._running: list[subprocess.Popen] = []
+        import threading        # (only -z needs a thread: start-up of every -w)
         self._wake = threading.Condition()
         self._closing = False
-        self._thread: threading.Thread | None = None
+        self._thread = None         # the launcher, a threading.Thread once started
 
     def __call__(self, path: str) -> None:
         with self._wake:
@@ -226,6 +226,7 @@ class PostRotateCommand:
                 raise ValueError("the post-rotate command runner is closed")
             self._queue.append(os.fspath(path))
             if self._thread is None:
+                import threading
                 self._thread = threading.Thread(target=self._launch, daemon=True,
                                                 name="ringcap -z launcher")
                 self._thread.start()
