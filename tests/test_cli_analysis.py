@@ -414,3 +414,55 @@ def test_a_refresh_of_top_names_only_the_rows_it_shows():
                      "10.0.0.5:1000"], captured.get()
     hosts = re.findall(r"^│ (10\.0\.[\d.]+) ", captured.get(), re.M)
     assert hosts[:3] == ["10.0.0.254", "10.0.0.99", "10.0.0.1"], captured.get()
+
+
+def test_top_live_keeps_its_totals_when_the_interface_is_deleted(netns):
+    """The interface deleted under a live `top`: it ended with the error alone,
+    its totals lost.  Now it draws the final totals (every packet the ring had
+    taken), prints the kernel's counts, then the error; exit 1, as `-w`."""
+    from conftest import VethPair
+    pair = VethPair()
+    try:
+        def send():
+            with TxRing(pair.a) as tx:
+                tx.send([make_frame(i, 200) for i in range(300)])
+
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "ringcap", "top", "-i", pair.b,
+                                 "--interval", "0.2", "ether", "proto", hex(TEST_ETHERTYPE)],
+                                cwd="/", env={**ENV, "COLUMNS": "160", "LINES": "60"},
+                                stdin=slave, stdout=slave, stderr=slave)
+        os.close(slave)
+        screen = b""
+
+        def shows(pattern):
+            nonlocal screen
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:               # EIO: the program has exited
+                    return True
+            return re.search(pattern, screen.decode("utf-8", "replace"))
+        try:
+            wait_until(lambda: shows("Protocols"), what="the first table", interval=0)
+            send()
+            wait_until(lambda: shows(r"300 packets, 60000 bytes in"), what="300 packets shown",
+                       interval=0)
+            pair.delete()
+            wait_until(lambda: shows("capture stopped") and proc.poll() is not None,
+                       what="the exit", interval=0)
+            while shows("(?!)") is None:      # what is left on the terminal
+                pass
+            assert proc.wait(timeout=DEADLINE) == 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+    finally:
+        pair.delete()
+    text = screen.decode("utf-8", "replace")
+    assert re.search(r"300 packets, 60000 bytes in [\d.]+ s \(totals", text), text[-2000:]
+    assert "300 packets received by filter, 0 dropped by kernel" in text
+    assert re.search(r"ringcap: capture stopped: capturing on \S+: Network is down", text)
+    assert "Traceback" not in text

@@ -28,8 +28,8 @@ from ..textnames import ip_text
 from .interfaces import check_linktype_offered, interface_linktype, linktype_option
 from .read import check_file_linktype_option
 from .status import _si
-from .options import (CliError, filter_expression, interface_list, parse_count, parse_seconds,
-                      size_type)
+from .options import (CliError, describe_error, filter_expression, interface_list,
+                      parse_count, parse_seconds, size_type)
 
 
 def add_arguments(parser) -> None:
@@ -290,6 +290,7 @@ def _live(args, filter_text) -> int:
     console = _console(Console)
     start = time.monotonic()
     deadline = None if args.duration is None else start + args.duration
+    error = None
     with StopSignals() as stop, RxRing(iface, filter=filter_text, block_timeout_ms=50,
                                              linktype=linktype) as ring:
         where = ", ".join(n or "any" for n in names)
@@ -300,7 +301,13 @@ def _live(args, filter_text) -> int:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
-                batch = ring.read(65536, timeout=min(0.1, args.interval))
+                try:
+                    batch = ring.read(65536, timeout=min(0.1, args.interval))
+                except OSError as exc:
+                    # the interface went away: its ring delivered every packet it
+                    # held before saying so; the totals are final, draw them
+                    error = exc
+                    break
                 report.update(batch)
                 now = time.monotonic()
                 if now - last >= args.interval:
@@ -313,7 +320,7 @@ def _live(args, filter_text) -> int:
                     previous = _snapshot(report)
                     last = now
             # drain what the ring still holds, so the totals count every delivered packet
-            while True:
+            while error is None:
                 batch = ring.read(65536, timeout=0)
                 if not len(batch):
                     break
@@ -326,6 +333,8 @@ def _live(args, filter_text) -> int:
             live.update(_tables(report, None, None, None, elapsed, args, title), refresh=True)
     print(f"{stats.packets} packets received by filter, {stats.drops} dropped by kernel",
           file=sys.stderr)
+    if error is not None:
+        raise CliError(f"capture stopped: {describe_error(error)}")
     return 0
 
 
