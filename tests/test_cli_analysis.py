@@ -375,3 +375,94 @@ def test_stats_rates_stay_bounded_over_a_span_of_years(tmp_path):
     proc = ringcap_cli("stats", spread)           # the default 1 s interval: same bound
     assert proc.returncode == 0, proc.stderr
     assert "--interval 1 s widened to keep at most 10000 intervals" in proc.stdout
+
+
+def test_a_refresh_of_top_names_only_the_rows_it_shows():
+    """A live `top` refresh over a table of 100,000 flows formatted every flow
+    and named every host (10 s per refresh at 20,000 new flows/s: the ring,
+    unread meanwhile, dropped 37% of them).  Now only the rows shown are
+    named; tied rows come in address order (10.0.0.9 before 10.0.0.10)."""
+    import argparse
+    from ringcap.cli import top
+    from ringcap.report import TrafficReport
+    n = 3000
+    heavy = ringcap.testing.ipv4_batch(np.zeros(4, np.int64), 0x0A000063, 0x0A0000FE, 7, 9, 17,
+                                       payload_len=900)
+    scan = ringcap.testing.ipv4_batch(np.zeros(n, np.int64), 0x0A000001 + np.arange(n),
+                                      0x0A0000FE, 1000, 53, 17)
+    report = TrafficReport(track_flows=True, max_entries=100_000)
+    report.update(Batch.concat([heavy, scan]))
+    args = argparse.Namespace(sort="bytes", by="flow", rows=5)
+    named = []
+
+    def count(frame, event, arg):
+        if event == "call" and frame.f_code.co_name in ("ip_text", "_ip_text"):
+            named.append(1)
+    sys.setprofile(count)
+    try:
+        previous = top._snapshot(report)
+        report.update(scan[:20])        # (the next interval: 20 flows seen again)
+        group = top._tables(report, *previous, 1.0, args, "title")
+    finally:
+        sys.setprofile(None)
+    assert len(named) < 100, len(named)
+    console = __import__("rich.console").console.Console(width=200, color_system=None)
+    with console.capture() as captured:
+        console.print(group)
+    flows = [line.split("│")[2].strip() for line in captured.get().splitlines() if "↔" in line]
+    assert flows == ["10.0.0.1:1000", "10.0.0.2:1000", "10.0.0.3:1000", "10.0.0.4:1000",
+                     "10.0.0.5:1000"], captured.get()
+    hosts = re.findall(r"^│ (10\.0\.[\d.]+) ", captured.get(), re.M)
+    assert hosts[:3] == ["10.0.0.254", "10.0.0.99", "10.0.0.1"], captured.get()
+
+
+def test_top_live_keeps_its_totals_when_the_interface_is_deleted(netns):
+    """The interface deleted under a live `top`: it ended with the error alone,
+    its totals lost.  Now it draws the final totals (every packet the ring had
+    taken), prints the kernel's counts, then the error; exit 1, as `-w`."""
+    from conftest import VethPair
+    pair = VethPair()
+    try:
+        def send():
+            with TxRing(pair.a) as tx:
+                tx.send([make_frame(i, 200) for i in range(300)])
+
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "ringcap", "top", "-i", pair.b,
+                                 "--interval", "0.2", "ether", "proto", hex(TEST_ETHERTYPE)],
+                                cwd="/", env={**ENV, "COLUMNS": "160", "LINES": "60"},
+                                stdin=slave, stdout=slave, stderr=slave)
+        os.close(slave)
+        screen = b""
+
+        def shows(pattern):
+            nonlocal screen
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:               # EIO: the program has exited
+                    return True
+            return re.search(pattern, screen.decode("utf-8", "replace"))
+        try:
+            wait_until(lambda: shows("Protocols"), what="the first table", interval=0)
+            send()
+            wait_until(lambda: shows(r"300 packets, 60000 bytes in"), what="300 packets shown",
+                       interval=0)
+            pair.delete()
+            wait_until(lambda: shows("capture stopped") and proc.poll() is not None,
+                       what="the exit", interval=0)
+            while shows("(?!)") is None:      # what is left on the terminal
+                pass
+            assert proc.wait(timeout=DEADLINE) == 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+    finally:
+        pair.delete()
+    text = screen.decode("utf-8", "replace")
+    assert re.search(r"300 packets, 60000 bytes in [\d.]+ s \(totals", text), text[-2000:]
+    assert "300 packets received by filter, 0 dropped by kernel" in text
+    assert re.search(r"ringcap: capture stopped: capturing on \S+: Network is down", text)
+    assert "Traceback" not in text

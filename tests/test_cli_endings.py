@@ -295,3 +295,31 @@ def test_signals_ignored_at_start_are_taken_as_tcpdump_takes_them(tmp_path):
     for command in (["tcpdump", "-nr", big], [*RINGCAP, "-nr", big]):
         status, err, lines = _interrupted(command, signal.SIGHUP, ignored=(signal.SIGHUP,))
         assert status == 0 and lines == count, (command[0], lines, err)
+
+
+def _capture_onto_a_full_disk(veth, command) -> tuple[int, str]:
+    """A live capture printing onto /dev/full while frames come: (status, stderr)."""
+    with open("/dev/full", "wb") as full:
+        proc = RingcapProcess("-n", "-c", "1000", "-i", veth.b, "ether", "proto",
+                              hex(TEST_ETHERTYPE), stdout=full, command=command)
+    proc.wait_for("listening on")
+    frames = [make_frame(i, 100) for i in range(200)]
+    with TxRing(veth.a) as tx:
+        def exited():
+            if proc.proc.poll() is None:
+                tx.send(frames)
+            return proc.proc.poll() is not None
+        wait_until(exited, DEADLINE, "the capture to end", interval=0.05)
+    return proc.finish(), proc.err
+
+
+def test_live_printing_onto_a_full_disk_ends_as_tcpdump(veth):
+    """`ringcap -i IF > /dev/full` said `capture stopped: No space left on
+    device`, status 1; tcpdump says `Unable to write output: No space left on
+    device`, status 14, as `ringcap -r` does (after its summary)."""
+    status, err = _capture_onto_a_full_disk(veth, ["tcpdump"])
+    mine, my_err = _capture_onto_a_full_disk(veth, None)
+    words = "Unable to write output: No space left on device"
+    assert status == 14 and err.splitlines()[-1] == f"tcpdump: {words}", err
+    assert mine == 14 and my_err.splitlines()[-1] == f"ringcap: {words}", my_err
+    assert "packets captured" in my_err

@@ -168,3 +168,20 @@ def test_a_stop_signal_while_starting_up_stops_the_capture(tmp_path, extra):
         assert "listening on" in cli.err and "0 packets captured" in cli.err, cli.err
         expected = ["w0.pcap", "w1.pcap"] if extra == ["--workers", "2"] else ["w{worker}.pcap"]
         assert sorted(p.name for p in folder.iterdir()) == expected, cli.err
+
+@pytest.mark.parametrize("output", [["-w", "w{worker}.pcap"], ["--format", "parquet", "-w", "ds/"]])
+def test_a_count_with_files_written_by_each_worker_is_refused(veth, tmp_path, output):
+    """-c with --workers where each worker writes its own files was ignored: the
+    capture ran on past the count until a signal (100,000 packets in the files
+    for -c 30000).  No process sees the count there, so it is refused before
+    anything is opened, as capture_to_file_parallel refuses count=."""
+    output = [str(tmp_path / word) if word.endswith(("/", ".pcap")) else word
+              for word in output]
+    cli = RingcapProcess("-i", veth.b, "--workers", "2", "-c", "5", *output)
+    wait_until(lambda: cli.proc.poll() is not None or "listening on" in cli.err,
+               what="ringcap to refuse or to start")
+    listening = "listening on" in cli.err
+    code = cli.finish(signal.SIGINT if listening else None)
+    assert not listening and code == 2, cli.err
+    assert "ringcap: -c needs the packets written by one process; with --workers" in cli.err
+    assert os.listdir(tmp_path) == []

@@ -309,3 +309,38 @@ def test_a_batch_cut_short_by_a_full_disk_counts_the_records_it_left_in_the_file
         assert 100 < in_file < 4100
         assert summary.packets - summary.lost == in_file == sink.packets_in_files
         assert summary.packets + sink.refused <= 4100
+
+
+def test_packets_spread_over_many_partitions_keep_few_files_open(tmp_path):
+    """A batch whose packets fall in 400 different hours (times that jump around,
+    1970 to 2106) opened 400 Parquet files at once: with 200 file descriptors
+    `ringcap convert` stopped with EMFILE ("Too many open files"), and a file
+    spanning a century of hours took 1.2 GB.  At most MAX_OPEN_FILES are open
+    now; the least recently written is finished first, and every packet is in
+    a complete file."""
+    import resource
+    import subprocess
+    import sys
+
+    import pyarrow.dataset as ds
+
+    import ringcap
+    from ringcap.testing import ipv4_batch
+    hours = np.random.default_rng(5).permutation(np.arange(400, dtype=np.int64) * 2_900)
+    ts = np.repeat(hours, 2) * 3600 * 10**9 + 7
+    source = tmp_path / "span.pcap"
+    ringcap.write_pcap(source, ipv4_batch(ts, 0x0A000001, 0x0A000002, 1000, 53, 17))
+    limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))  # noqa: E731
+    root = os.path.dirname(os.path.dirname(ringcap.__file__))
+    for kind in ("parquet", "flows"):
+        out = tmp_path / kind
+        proc = subprocess.run([sys.executable, "-m", "ringcap", "convert", str(source), f"{out}/",
+                               "--format", kind], capture_output=True, text=True, cwd="/",
+                              env={**os.environ, "PYTHONPATH": root}, preexec_fn=limit)
+        assert proc.returncode == 0, proc.stderr
+        files = [name for _, _, names in os.walk(out) for name in names]
+        assert len(files) >= 400 and not [f for f in files if f.endswith(".inprogress")]
+        table = ds.dataset(out, format="parquet", partitioning="hive").to_table()
+        column = "packets" if kind == "flows" else "ts_ns"
+        count = sum(table[column].to_pylist()) if kind == "flows" else table.num_rows
+        assert count == 800, (kind, count)

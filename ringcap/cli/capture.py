@@ -253,6 +253,11 @@ class PrinterSink(Sink):
         self._stream = stream
         self._flush_each = flush
         self._bytes = 0
+        self.output_error = None       # a failed write of the lines (a full disk)
+
+    def _failed(self, exc: OSError) -> OSError:
+        self.output_error = exc
+        return exc
 
     @property
     def bytes_written(self) -> int:
@@ -263,18 +268,24 @@ class PrinterSink(Sink):
         pass
 
     def _write(self, batch) -> int:
-        self._printer.print_batch(batch)
-        if self._flush_each:
-            self._stream.flush()
+        try:
+            self._printer.print_batch(batch)
+            if self._flush_each:
+                self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc)
         self.packets_written += len(batch)
         self._bytes += batch.nbytes
         return len(batch)
 
     def _flush(self) -> None:
-        self._stream.flush()
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc)
 
     def _close(self, stats) -> None:
-        self._stream.flush()
+        self._flush()
 
 
 class CountingSink(PrinterSink):
@@ -653,6 +664,8 @@ def _capture(args, stop, iface, names, label, snaplen, filter_text, linktypes,
         # pcap stream (-w -, a FIFO) into a closed pipe ends quietly, as tcpdump's
         printed = type(sink) is PrinterSink or getattr(select, "broken", False)
         error = output_error(error) if printed else None
+    elif error is not None and error is getattr(sink, "output_error", None):
+        error = output_error(error)   # the lines on a full disk: tcpdump's words, as -r
     if result.stopped_by == "files":
         print(f"ringcap: maximum file limit reached: {args.file_count}", file=sys.stderr)
     print_summary(result, sys.stderr)

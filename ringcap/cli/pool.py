@@ -34,6 +34,13 @@ def check_pool_arguments(args, names) -> None:
                                    or getattr(args, "hidden_until_complete", False)):
         raise CliError("-C, -G, -W, -z, -Z and --hidden-until-complete are not available "
                        "with one file per worker ({worker} in -w)", status=2)
+    if args.count is not None and (per_worker_files(args) or is_dataset(args)):
+        # each worker writes its own files: no process sees the count (it was ignored:
+        # the capture ran on until a signal), as capture_to_file_parallel refuses it
+        where = ("one file per worker ({worker} in -w)" if per_worker_files(args)
+                 else f"--format {args.format}")
+        raise CliError(f"-c needs the packets written by one process; with --workers and "
+                       f"{where} give --duration or stop with Ctrl-C", status=2)
 
 
 def run_pool(args, iface, snaplen: int, ring_options: dict, sink: Sink | None,

@@ -14,23 +14,22 @@ else HTTP host, else DNS query name) instead of per flow.  rich draws the table
 """
 from __future__ import annotations
 
+import heapq
 import os
 import shlex
 import sys
 import time
 
-import numpy as np
-
-from ..headers import ip_strings
 from ..names import ip_proto_names
 from ..report import LINK_PROTOCOL_NAMES, NAME_KINDS, TrafficReport, file_report
 from ..ring import RxRing
 from ..sinks.driving import StopSignals
+from ..textnames import ip_text
 from .interfaces import check_linktype_offered, interface_linktype, linktype_option
 from .read import check_file_linktype_option
 from .status import _si
-from .options import (CliError, filter_expression, interface_list, parse_count, parse_seconds,
-                      size_type)
+from .options import (CliError, describe_error, filter_expression, interface_list,
+                      parse_count, parse_seconds, size_type)
 
 
 def add_arguments(parser) -> None:
@@ -95,8 +94,7 @@ def _rich():
 
 
 def _endpoint(address: bytes, port: int, version: int, proto: int) -> str:
-    text = str(ip_strings(np.frombuffer(address, np.uint8).reshape(1, 16),
-                          np.array([version], np.uint8))[0])
+    text = ip_text(address)
     if proto not in (6, 17, 132):
         return text
     return f"[{text}]:{port}" if version == 6 else f"{text}:{port}"
@@ -111,12 +109,22 @@ def _since(packets: int, nbytes: int, p0: int, b0: int) -> tuple[int, int]:
 def flow_rows(report: TrafficReport, previous: dict | None, span: float,
               sort: str, rows: int) -> list[dict]:
     """The busiest 5-tuple flows: totals, and rates over the last ``span`` seconds
-    (from ``previous`` totals; without them, over the whole span)."""
-    current = report.flow_totals()
-    out = []
-    for key, (shown, packets, nbytes) in current.items():
-        p0, b0 = (previous.get(key, (None, 0, 0))[1:] if previous is not None else (0, 0))
+    (from ``previous`` totals; without them, over the whole span); ties in
+    address order (A, then B: address, then port).  Only the rows shown are
+    formatted: a live view of 100,000 flows formatted them all at every
+    refresh (10 s, the ring meanwhile unread and dropping)."""
+    live = previous is not None
+    by_bytes = sort == "bytes"
+    ranks = []
+    for key, (shown, packets, nbytes) in report.flow_totals().items():
+        p0, b0 = (previous.get(key, (None, 0, 0))[1:] if live else (0, 0))
         p0, b0 = _since(packets, nbytes, p0, b0)
+        total = nbytes if by_bytes else packets
+        since = total - (b0 if by_bytes else p0) if span > 0 else 0    # (its rate: 0)
+        ranks.append((-(since if live else total), -total, shown[2], shown[3],
+                      (shown, packets, nbytes, p0, b0)))
+    out = []
+    for *_, (shown, packets, nbytes, p0, b0) in heapq.nsmallest(rows, ranks):
         version, proto, a, b = shown
         out.append({
             "proto": str(ip_proto_names(proto)),
@@ -126,11 +134,7 @@ def flow_rows(report: TrafficReport, previous: dict | None, span: float,
             "pps": (packets - p0) / span if span > 0 else 0.0,
             "bps": 8 * (nbytes - b0) / span if span > 0 else 0.0,
         })
-    field = "bytes" if sort == "bytes" else "packets"
-    rate = "bps" if sort == "bytes" else "pps"
-    live = previous is not None
-    out.sort(key=lambda r: (-(r[rate] if live else r[field]), -r[field], r["a"], r["b"]))
-    return out[:rows]
+    return out
 
 
 def name_rows(report: TrafficReport, previous: dict | None, span: float,
@@ -193,9 +197,8 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
     hosts = Table(title="Hosts", title_justify="left")
     for name in ("address", "packets", "bytes", "pkt/s", "bit/s", "share"):
         hosts.add_column(name, justify="left" if name == "address" else "right", no_wrap=True)
-    endpoints = sorted(report.endpoints(), key=lambda e: -e[sort])[:args.rows]
-    for e in endpoints:
-        p0, b0 = prev_hosts.get(e["address"], (0, 0)) if prev_hosts is not None else (0, 0)
+    for e in host_rows(report, sort, args.rows):
+        p0, b0 = prev_hosts.get(e["raw"], (0, 0)) if prev_hosts is not None else (0, 0)
         p0, b0 = _since(e["packets"], e["bytes"], p0, b0)
         hosts.add_row(escape(e["address"]), str(e["packets"]), str(e["bytes"]),
                       f"{(e['packets'] - p0) / span if span > 0 else 0:.1f}",
@@ -214,6 +217,16 @@ def _tables(report: TrafficReport, previous, prev_hosts, prev_protos, span: floa
                        f"{(p['packets'] - p0) / span if span > 0 else 0:.1f}",
                        f"{100.0 * p[sort] / (total_bytes if sort == 'bytes' else total_packets):.1f}%")
     return Group(table, hosts, protos)
+
+
+def host_rows(report: TrafficReport, sort: str, rows: int) -> list[dict]:
+    """The IP endpoints with the most bytes (or packets; ties: the most bytes),
+    then in address order; only the rows shown are named."""
+    by_bytes = sort == "bytes"
+    ranks = ((-(nbytes if by_bytes else packets), -nbytes, raw, packets)
+             for raw, (packets, nbytes) in report.endpoint_totals().items())
+    return [{"address": ip_text(raw), "raw": raw, "packets": packets, "bytes": -minus_bytes}
+            for _, minus_bytes, raw, packets in heapq.nsmallest(rows, ranks)]
 
 
 def _dropped_keys(report: TrafficReport) -> str:
@@ -236,7 +249,7 @@ def _is_link(protocol: str) -> bool:
 
 def _snapshot(report: TrafficReport):
     flows = dict(report.server_name_totals() if report.track_names else report.flow_totals())
-    hosts = {e["address"]: (e["packets"], e["bytes"]) for e in report.endpoints()}
+    hosts = report.endpoint_totals()
     protos = {p["path"]: p["packets"] for p in report.protocols()}
     return flows, hosts, protos
 
@@ -277,6 +290,7 @@ def _live(args, filter_text) -> int:
     console = _console(Console)
     start = time.monotonic()
     deadline = None if args.duration is None else start + args.duration
+    error = None
     with StopSignals() as stop, RxRing(iface, filter=filter_text, block_timeout_ms=50,
                                              linktype=linktype) as ring:
         where = ", ".join(n or "any" for n in names)
@@ -287,7 +301,13 @@ def _live(args, filter_text) -> int:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
-                batch = ring.read(65536, timeout=min(0.1, args.interval))
+                try:
+                    batch = ring.read(65536, timeout=min(0.1, args.interval))
+                except OSError as exc:
+                    # the interface went away: its ring delivered every packet it
+                    # held before saying so; the totals are final, draw them
+                    error = exc
+                    break
                 report.update(batch)
                 now = time.monotonic()
                 if now - last >= args.interval:
@@ -300,7 +320,7 @@ def _live(args, filter_text) -> int:
                     previous = _snapshot(report)
                     last = now
             # drain what the ring still holds, so the totals count every delivered packet
-            while True:
+            while error is None:
                 batch = ring.read(65536, timeout=0)
                 if not len(batch):
                     break
@@ -313,6 +333,8 @@ def _live(args, filter_text) -> int:
             live.update(_tables(report, None, None, None, elapsed, args, title), refresh=True)
     print(f"{stats.packets} packets received by filter, {stats.drops} dropped by kernel",
           file=sys.stderr)
+    if error is not None:
+        raise CliError(f"capture stopped: {describe_error(error)}")
     return 0
 
 

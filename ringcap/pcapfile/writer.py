@@ -460,9 +460,16 @@ class PcapWriter:
             at = _pcapio.interface_ids(ifindex, linktype, *self._known, at, self._ids)
             if at >= n:
                 return self._ids[:n]
-            index, kind = int(ifindex[at]), int(linktype[at])
-            self._add_interface(index, _interface_name(index, batch.interfaces, self._names),
-                                kind)
+            # every pair new from here on, described at once in order of appearance
+            # (one at a time, each rebuilt the known arrays: a file of 20,000
+            # interfaces took 2 minutes to copy to pcapng, 1 s to pcap)
+            pairs = (ifindex[at:].astype(np.int64) << 16) | linktype[at:]
+            firsts = np.unique(pairs, return_index=True)[1]
+            for i in np.sort(firsts).tolist():
+                index, kind = int(ifindex[at + i]), int(linktype[at + i])
+                if (index, kind) not in self._idb:
+                    self._add_interface(
+                        index, _interface_name(index, batch.interfaces, self._names), kind)
 
     # -------------------------------------------------------------- writing
     def write(self, batch: Batch) -> None:

@@ -300,9 +300,10 @@ class PostRotateCommand:
 class _KeyState:
     """The open file of one partition key and its counters."""
 
-    __slots__ = ("part", "path", "final", "seq", "index", "start_ns", "intervals", "stopped")
+    __slots__ = ("key", "part", "path", "final", "seq", "index", "start_ns", "intervals", "stopped")
 
-    def __init__(self) -> None:
+    def __init__(self, key) -> None:
+        self.key = key
         self.part = None
         self.path = self.final = None
         self.seq = 0            # files opened for this key
@@ -310,6 +311,16 @@ class _KeyState:
         self.start_ns = None    # the current time interval's start (None: no packet yet)
         self.intervals = 0      # time intervals finished
         self.stopped = False
+
+
+#: The most files a partitioned sink keeps open at once (pyarrow's
+#: ``write_dataset`` has ``max_open_files`` for the same reason, 1024 by default):
+#: past it, the file written least recently is finished, and its partition's next
+#: packets start a new file.  Packets whose times jump around (a file spanning
+#: 1970 to 2106) opened one file per hour of them at once, each with its buffers
+#: (a Parquet file holds up to a row group, ~30 MB), until the process ran out of
+#: file descriptors.
+MAX_OPEN_FILES = 32
 
 
 # ---------------------------------------------------------------------- the sink
@@ -323,7 +334,8 @@ class RotatingSink(Sink):
 
     ``partition(batch) -> array`` gives each packet a key (e.g. the hour of
     its timestamp); packets of each key go to that key's own file, with its
-    own rotation.  ``on_file_done(path)`` runs after each file is finished
+    own rotation; at most :data:`MAX_OPEN_FILES` are open at once (past it,
+    the one written least recently is finished, as if rotated).  ``on_file_done(path)`` runs after each file is finished
     (renamed into place); if it has a ``wait()`` method, :meth:`close` calls
     it.  ``owner`` (user name, uid or ``(uid, gid)``) is given each file as it
     is created; ``mode`` is the permission bits (0600: captured traffic is
@@ -344,6 +356,7 @@ class RotatingSink(Sink):
                  clock: Callable[[], int] = time.time_ns) -> None:
         super().__init__()
         self._states: dict = {}
+        self._open_keys: dict = {}     # keys with a file open, least recently written first
         self._bytes_finished = 0
         self._in_files = 0             # packets in the finished files
         try:
@@ -423,10 +436,13 @@ class RotatingSink(Sink):
     def _state(self, key) -> _KeyState:
         state = self._states.get(key)
         if state is None:
-            state = self._states[key] = _KeyState()
+            state = self._states[key] = _KeyState(key)
         return state
 
     def _open(self, state: _KeyState, key, start_ns: int) -> None:
+        if len(self._open_keys) >= MAX_OPEN_FILES:
+            oldest = next(iter(self._open_keys))
+            self._rotate(self._states[oldest], new_interval=False)
         final = os.fspath(self._naming(FileSlot(key, state.seq, state.index, start_ns)))
         folder = os.path.dirname(final)
         if self._make_dirs and folder:
@@ -458,11 +474,13 @@ class RotatingSink(Sink):
             raise
         state.part, state.path, state.final = part, path, final
         state.seq += 1
+        self._open_keys[key] = None
 
     def _finish(self, state: _KeyState, stats) -> None:
         part, state.part = state.part, None
         if part is None:
             return
+        self._open_keys.pop(state.key, None)
         removed = False
         try:
             part.close(stats)
@@ -544,6 +562,8 @@ class RotatingSink(Sink):
     def _write_key(self, key, batch) -> int:
         import numpy as np
         state = self._state(key)
+        if key in self._open_keys:          # the most recently written now
+            self._open_keys[key] = self._open_keys.pop(key)
         rotation = self.rotation
         n = len(batch)
         ts = batch.ts
